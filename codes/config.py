@@ -1,0 +1,197 @@
+"""Load, validate and save the experiment config; name its run folder.
+
+The keys, their types, ranges and defaults live in ``configs/config.schema.json``.
+The loader validates against that schema, so the schema is the one place that
+documents and checks a key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+SCHEMA_PATH = CONFIG_DIR / "config.schema.json"
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as f:
+        return json.load(f)
+
+
+def default_values() -> dict:
+    """Every key's default, from the schema."""
+    return {k: v["default"] for k, v in load_schema()["properties"].items() if k != "$schema"}
+
+
+class Config:
+    """A validated config: read keys as attributes (``cfg.l_win``) or items (``cfg["l_win"]``)."""
+
+    def __init__(self, values: dict, source: Path | None = None):
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "source", source)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Config is read-only; use config.replace(key=value)")
+
+    def replace(self, **changes) -> Config:
+        """A new validated config with some keys changed."""
+        return from_dict({**self._values, **changes}, source=self.source)
+
+    def to_dict(self) -> dict:
+        return dict(self._values)
+
+    @property
+    def span(self) -> int:
+        """Time points covered by one LSTM sequence: l_win * l_seq."""
+        return self.l_win * self.l_seq
+
+    def __repr__(self) -> str:
+        return f"Config({self._values!r})"
+
+
+def resolve_config_path(name: str | Path) -> Path:
+    """Find a config file: absolute, relative to the repository root, in configs/, or relative to the cwd."""
+    path = Path(name)
+    candidates = [path] if path.is_absolute() else [REPO_ROOT / path, CONFIG_DIR / path, Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    tried = ", ".join(str(c) for c in candidates)
+    raise ConfigError(f"config file '{name}' not found (looked in: {tried})")
+
+
+def load_config(name: str | Path) -> Config:
+    """Read a JSON config file, fill in defaults and validate it; raise ConfigError in one line."""
+    path = resolve_config_path(name)
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: the config must be a JSON object of key: value pairs")
+    return from_dict(raw, source=path)
+
+
+def from_dict(raw: dict, source: Path | None = None) -> Config:
+    """Validate a dict of config values against the schema and fill in defaults."""
+    schema = load_schema()
+    where = source.name if source else "config"
+    known = schema["properties"]
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else "; see configs/config.schema.json"
+            raise ConfigError(f"{where}: unknown key '{key}'{hint}")
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        key = error.absolute_path[0] if error.absolute_path else None
+        if key is None:
+            raise ConfigError(f"{where}: {error.message}")
+        raise ConfigError(
+            f"{where}: key '{key}' = {json.dumps(raw[key])} is invalid: must be {describe(known[key])}"
+        )
+    values = {**default_values(), **{k: v for k, v in raw.items() if k != "$schema"}}
+    values = {k: _normalise(known[k], v) for k, v in values.items()}
+    _check_combinations(values, where)
+    return Config(values, source=source)
+
+
+def describe(prop: dict) -> str:
+    """What a schema property allows, in words: 'an integer >= 8', 'one of [...]'."""
+    if "enum" in prop:
+        return "one of " + ", ".join(json.dumps(v) for v in prop["enum"])
+    types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+    if types == ["integer", "boolean"]:
+        return "0 or 1 (or true/false)"
+    words = {"integer": "an integer", "number": "a number", "string": "a string", "null": "null",
+             "boolean": "true or false"}
+    text = " or ".join(words[t] for t in types)
+    bounds = []
+    if "minimum" in prop:
+        bounds.append(f">= {prop['minimum']}")
+    if "exclusiveMinimum" in prop:
+        bounds.append(f"> {prop['exclusiveMinimum']}")
+    if "maximum" in prop:
+        bounds.append(f"<= {prop['maximum']}")
+    if "exclusiveMaximum" in prop:
+        bounds.append(f"< {prop['exclusiveMaximum']}")
+    if "minLength" in prop:
+        bounds.append("not empty")
+    if "pattern" in prop:
+        bounds.append(f"matching {prop['pattern']}")
+    return text + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _normalise(prop: dict, value):
+    """0/1 flags become bools; integral floats of integer keys become ints."""
+    types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+    if types == ["integer", "boolean"]:
+        return bool(value)
+    if types == ["integer"]:
+        return int(value)
+    if "number" in types and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _check_combinations(values: dict, where: str) -> None:
+    if values["threshold_rule"] == "fixed" and values["threshold_value"] is None:
+        raise ConfigError(f"{where}: key 'threshold_value' must be a number when threshold_rule is 'fixed'")
+
+
+def check_against_data(config: Config, n_train: int, n_channel: int) -> None:
+    """Window sizes must fit the training block, and channels must match the data."""
+    where = config.source.name if config.source else "config"
+    if config.n_channel != n_channel:
+        raise ConfigError(f"{where}: key 'n_channel' = {config.n_channel} but dataset '{config.dataset}' "
+                          f"has {n_channel} channel(s)")
+    if config.l_win > n_train:
+        raise ConfigError(f"{where}: key 'l_win' = {config.l_win} is longer than the training data of "
+                          f"'{config.dataset}' ({n_train} points)")
+    if config.span > n_train:
+        raise ConfigError(f"{where}: key 'l_seq' = {config.l_seq}: one sequence (l_win * l_seq = {config.span} "
+                          f"points) is longer than the training data of '{config.dataset}' ({n_train} points)")
+
+
+def run_name(config: Config) -> str:
+    """Run folder name from the config: exp_name/dataset-lwin-lseq-code-seed."""
+    return (f"{config.exp_name}/{config.dataset}_lwin{config.l_win}_lseq{config.l_seq}"
+            f"_code{config.code_size}_seed{config.seed}")
+
+
+def run_dir(config: Config) -> Path:
+    """The run folder this config reads from and writes to."""
+    if config.load_dir != "default":
+        return _under_root(config.load_dir)
+    return _under_root(config.output_dir) / run_name(config)
+
+
+def _under_root(path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write the resolved config (every key, defaults included), pointing at the schema."""
+    values = {"$schema": str(SCHEMA_PATH), **config.to_dict()}
+    path.write_text(json.dumps(values, indent=2) + "\n")

@@ -1,0 +1,195 @@
+"""Labels, point adjustment, F1 metrics and threshold rules for per-sequence anomaly scores.
+
+Conventions: indices are 0-based; a sample is predicted anomalous when ``score >= threshold``.
+A sequence starting at time ``i`` covers ``[i, i + span - 1]`` and is anomalous iff it holds a
+labelled anomaly index.
+"""
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from errors import ConfigError
+
+THRESHOLD_RULES = ("val_quantile", "fixed", "oracle_best_f1")
+
+
+def _labels(y_true) -> np.ndarray:
+    """1-D boolean copy of ``y_true``."""
+    y = np.asarray(y_true)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D, got shape {y.shape}")
+    return y.astype(bool)
+
+
+def _pair(scores, y_true) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (float scores, bool labels) of equal length; scores must be finite."""
+    s = np.asarray(scores, dtype=float)
+    y = _labels(y_true)
+    if s.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
+    if len(s) != len(y):
+        raise ValueError(f"scores and y_true differ in length: {len(s)} != {len(y)}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite")
+    return s, y
+
+
+def sequence_labels(anomaly_idx, n_sequences: int, span: int) -> np.ndarray:
+    """Label of each sequence start 0..n_sequences-1: True iff ``i <= a <= i + span - 1`` for some anomaly a."""
+    if span < 1:
+        raise ValueError(f"span must be >= 1, got {span}")
+    if n_sequences < 0:
+        raise ValueError(f"n_sequences must be >= 0, got {n_sequences}")
+    a = np.asarray(anomaly_idx).ravel()
+    if a.size == 0:
+        return np.zeros(n_sequences, dtype=bool)
+    if a.dtype.kind not in "iu":
+        raise ValueError(f"anomaly_idx must be integers, got dtype {a.dtype}")
+    if a.min() < 0:
+        raise ValueError("anomaly_idx must be >= 0")
+    a = a.astype(np.int64)
+    lo = np.clip(a - span + 1, 0, n_sequences)
+    hi = np.clip(a + 1, 0, n_sequences)
+    return _span_mask(n_sequences, np.stack((lo, hi), axis=1))
+
+
+def segments(y_true) -> np.ndarray:
+    """``[start, end)`` of each contiguous run of True, shape (k, 2)."""
+    y = _labels(y_true).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], y, [0]))))
+    return edges.reshape(-1, 2)
+
+
+def _span_mask(n: int, seg: np.ndarray) -> np.ndarray:
+    """Boolean mask of length ``n`` that is True inside the ``[start, end)`` rows of ``seg``."""
+    diff = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(diff, seg[:, 0], 1)
+    np.add.at(diff, seg[:, 1], -1)
+    return np.cumsum(diff[:-1]) > 0
+
+
+def point_adjust(y_true, y_pred) -> np.ndarray:
+    """Donut-style adjustment: a segment of ``y_true`` with any predicted point counts as wholly predicted."""
+    y, p = _labels(y_true), _labels(y_pred)
+    if len(y) != len(p):
+        raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
+    seg = segments(y)
+    c = np.concatenate(([0], np.cumsum(p, dtype=np.int64)))
+    hit = seg[c[seg[:, 1]] > c[seg[:, 0]]]
+    return p | _span_mask(len(p), hit)
+
+
+def _segment_max(s: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Max of ``s`` over each ``[start, end)`` row of ``seg`` (rows non-empty, disjoint, sorted)."""
+    idx = seg.ravel()
+    if idx[-1] == len(s):
+        idx = idx[:-1]
+    return np.maximum.reduceat(s, idx)[::2]
+
+
+def _ratios(tp, fp, fn) -> tuple:
+    """Precision, recall, F1 from counts; 0.0 where undefined."""
+    tp, fp, fn = (np.asarray(x, dtype=float) for x in (tp, fp, fn))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prec = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        rec = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+    return prec, rec, f1
+
+
+def precision_recall_f1(y_true, y_pred) -> dict:
+    """Precision, recall, F1 and counts; 0.0 where a ratio is undefined."""
+    y, p = _labels(y_true), _labels(y_pred)
+    if len(y) != len(p):
+        raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
+    tp = int(np.sum(y & p))
+    fp = int(np.sum(~y & p))
+    fn = int(np.sum(y & ~p))
+    prec, rec, f1 = _ratios(tp, fp, fn)
+    return {"precision": float(prec), "recall": float(rec), "f1": float(f1), "tp": tp, "fp": fp, "fn": fn}
+
+
+def _count_at_least(values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For each threshold in ``t``, how many ``values`` are >= it."""
+    return len(values) - np.searchsorted(np.sort(values), t, side="left")
+
+
+def best_f1(scores, y_true, adjusted: bool) -> dict:
+    """Exact best F1 over every distinct score used as threshold (``score >= t``).
+
+    Ties go to the largest threshold. With ``adjusted`` the F1 is point-adjusted (see
+    ``point_adjust``). If ``y_true`` has no positives: f1 0 and threshold = max score.
+    """
+    s, y = _pair(scores, y_true)
+    if len(s) == 0:
+        raise ValueError("scores is empty")
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return {"threshold": float(s.max()), "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    t = np.unique(s)  # ascending distinct candidates
+    fp = _count_at_least(s[~y], t)
+    if adjusted:
+        seg = segments(y)
+        peak = _segment_max(s, seg)
+        lens = seg[:, 1] - seg[:, 0]
+        order = np.argsort(peak)
+        tail = np.concatenate((np.cumsum(lens[order][::-1])[::-1], [0]))  # tail[j] = sum lens of peaks j..
+        tp = tail[np.searchsorted(peak[order], t, side="left")]
+    else:
+        tp = _count_at_least(s[y], t)
+    prec, rec, f1 = _ratios(tp, fp, n_pos - tp)
+    i = len(t) - 1 - int(np.argmax(f1[::-1]))  # last (largest t) index of the max
+    return {"threshold": float(t[i]), "precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i])}
+
+
+def average_precision(scores, y_true) -> float:
+    """Average precision (sklearn); nan if ``y_true`` has no positives."""
+    s, y = _pair(scores, y_true)
+    if not y.any():
+        return float("nan")
+    return float(average_precision_score(y, s))
+
+
+def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, test_scores=None,
+                     test_labels=None, adjusted: bool = True) -> float:
+    """Threshold by ``rule``: "val_quantile" (no test labels), "fixed", or "oracle_best_f1" (uses test labels)."""
+    if rule not in THRESHOLD_RULES:
+        raise ConfigError(f"unknown threshold rule {rule!r}; valid rules: {', '.join(THRESHOLD_RULES)}")
+    if rule == "val_quantile":
+        if val_scores is None or quantile is None:
+            raise ValueError("rule 'val_quantile' needs val_scores and quantile")
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+        v = np.asarray(val_scores, dtype=float)
+        if v.size == 0:
+            raise ValueError("val_scores is empty")
+        return float(np.quantile(v, quantile))
+    if rule == "fixed":
+        if value is None:
+            raise ValueError("rule 'fixed' needs value")
+        return float(value)
+    if test_scores is None or test_labels is None:
+        raise ValueError("rule 'oracle_best_f1' needs test_scores and test_labels")
+    return best_f1(test_scores, test_labels, adjusted)["threshold"]
+
+
+def evaluate(scores, y_true, threshold) -> dict:
+    """Pointwise and point-adjusted precision/recall/F1 at ``threshold`` (``score >= threshold``)."""
+    s, y = _pair(scores, y_true)
+    pred = s >= threshold
+    return {
+        "threshold": float(threshold),
+        "pointwise": precision_recall_f1(y, pred),
+        "point_adjusted": precision_recall_f1(y, point_adjust(y, pred)),
+        "n": len(s),
+        "n_anomalous": int(y.sum()),
+    }
+
+
+def summarise(scores, y_true, threshold) -> dict:
+    """``evaluate`` plus average precision and the oracle best F1s; plain floats and ints only."""
+    out = evaluate(scores, y_true, threshold)
+    out["average_precision"] = average_precision(scores, y_true)
+    out["oracle_pointwise"] = best_f1(scores, y_true, adjusted=False)
+    out["oracle_point_adjusted"] = best_f1(scores, y_true, adjusted=True)
+    return out

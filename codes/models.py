@@ -1,0 +1,175 @@
+"""The VAE that embeds one window into a code, and the LSTM that predicts the next codes.
+
+The convolution stack is computed from ``l_win``: strided convolutions halve the window until
+at most 8 steps are left, then one 'valid' convolution spans the rest. The decoder mirrors it
+with upsampling and crops to ``l_win``, so any ``l_win >= 8`` and any channel count work.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+PACKAGE = "vae_lstm"
+
+
+def n_halvings(l_win: int) -> int:
+    """Stride-2 steps that bring l_win down to at most 8 points."""
+    return max(math.ceil(math.log2(l_win / 8)), 0)
+
+
+def build_encoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int,
+                  code_std_floor: float) -> keras.Model:
+    """Window (l_win, n_channel) -> code mean and std, each (code_size,)."""
+    steps = n_halvings(l_win)
+    x_in = keras.Input((l_win, n_channel), name="window")
+    x = x_in
+    for k in range(steps):
+        filters = max(num_hidden_units // 2 ** (steps + 1 - k), 8)
+        x = layers.Conv1D(filters, 3, strides=2, padding="same", name=f"conv_{k + 1}")(x)
+        x = layers.LeakyReLU(negative_slope=0.2)(x)
+    x = layers.Conv1D(num_hidden_units, x.shape[1], padding="valid", name="conv_span")(x)
+    x = layers.LeakyReLU(negative_slope=0.2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(code_size * 4, name="dense_code")(x)
+    x = layers.LeakyReLU(negative_slope=0.2)(x)
+    mean = layers.Dense(code_size, name="code_mean")(x)
+    std = layers.Dense(code_size, activation="relu", name="code_std_raw")(x)
+    std = layers.Lambda(lambda s: s + code_std_floor, name="code_std")(std)
+    return keras.Model(x_in, [mean, std], name="encoder")
+
+
+def build_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
+    """Code (code_size,) -> window (l_win, n_channel)."""
+    steps = n_halvings(l_win)
+    start_len = math.ceil(l_win / 2**steps)
+    channels = max(num_hidden_units // 4, 16)
+    z_in = keras.Input((code_size,), name="code")
+    x = layers.Dense(num_hidden_units, name="dense_hidden")(z_in)
+    x = layers.LeakyReLU(negative_slope=0.2)(x)
+    x = layers.Dense(start_len * channels, name="dense_seed")(x)
+    x = layers.LeakyReLU(negative_slope=0.2)(x)
+    x = layers.Reshape((start_len, channels))(x)
+    for k in range(steps):
+        x = layers.Conv1D(max(channels // 2**k, 16), 3, padding="same", name=f"conv_{k + 1}")(x)
+        x = layers.LeakyReLU(negative_slope=0.2)(x)
+        x = layers.UpSampling1D(2)(x)
+    extra = start_len * 2**steps - l_win
+    if extra:
+        x = layers.Cropping1D((extra // 2, extra - extra // 2))(x)
+    x = layers.Conv1D(16, 3, padding="same", name="conv_smooth")(x)
+    x = layers.LeakyReLU(negative_slope=0.2)(x)
+    x_out = layers.Conv1D(n_channel, 5, padding="same", name="window_out")(x)
+    return keras.Model(z_in, x_out, name="decoder")
+
+
+def elbo_terms(x, x_hat, mean, std, sigma2):
+    """Per-window terms of the negative ELBO (a Gaussian decoder with variance sigma2).
+
+    Returns (squared_error, kl, negative_elbo), each of shape (batch,):
+    squared_error = sum of (x - x_hat)^2 over the window; kl = KL(q(z|x) || N(0, I));
+    negative_elbo = squared_error / (2 sigma2) + D/2 log(2 pi sigma2) + kl, with D = l_win * n_channel.
+    Training minimises its mean; detection uses the same function for the VAE-only score.
+    """
+    squared_error = ops.sum(ops.square(x - x_hat), axis=(1, 2))
+    kl = 0.5 * ops.sum(ops.square(mean) + ops.square(std) - 2.0 * ops.log(std) - 1.0, axis=1)
+    dims = float(x.shape[1] * x.shape[2])
+    nll = squared_error / (2.0 * sigma2) + 0.5 * dims * ops.log(2.0 * np.pi * sigma2)
+    return squared_error, kl, nll + kl
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class VAE(keras.Model):
+    """Window VAE with the paper's ELBO, trained by ``fit`` through ``train_step``."""
+
+    def __init__(self, l_win: int, n_channel: int, code_size: int, num_hidden_units: int,
+                 sigma: float = 0.1, sigma2_offset: float = 0.01, train_sigma: bool = False,
+                 code_std_floor: float = 0.01, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.l_win, self.n_channel, self.code_size = l_win, n_channel, code_size
+        self.num_hidden_units = num_hidden_units
+        self.sigma_init, self.sigma2_offset, self.train_sigma = sigma, sigma2_offset, train_sigma
+        self.code_std_floor, self.seed = code_std_floor, seed
+        self.encoder = build_encoder(l_win, n_channel, code_size, num_hidden_units, code_std_floor)
+        self.decoder = build_decoder(l_win, n_channel, code_size, num_hidden_units)
+        self.sigma = self.add_weight(shape=(), initializer=keras.initializers.Constant(sigma),
+                                     trainable=train_sigma, name="sigma")
+        self.sample_seed = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.squared_error_tracker = keras.metrics.Mean(name="squared_error")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.sigma2_tracker = keras.metrics.Mean(name="sigma2")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.squared_error_tracker, self.kl_tracker, self.sigma2_tracker]
+
+    def sigma2(self):
+        return ops.square(self.sigma) + self.sigma2_offset
+
+    def sample_code(self, mean, std):
+        """Reparameterised sample z = mean + std * eps."""
+        return mean + std * keras.random.normal(ops.shape(mean), seed=self.sample_seed)
+
+    def call(self, x, training=False):
+        """Reconstruct windows: through a sampled code when training, through the code mean otherwise."""
+        mean, std = self.encoder(x, training=training)
+        z = self.sample_code(mean, std) if training else mean
+        return self.decoder(z, training=training)
+
+    def elbo_losses(self, x, training):
+        mean, std = self.encoder(x, training=training)
+        x_hat = self.decoder(self.sample_code(mean, std), training=training)
+        sigma2 = self.sigma2()
+        squared_error, kl, negative_elbo = elbo_terms(x, x_hat, mean, std, sigma2)
+        return ops.mean(negative_elbo), ops.mean(squared_error), ops.mean(kl), sigma2
+
+    def update_trackers(self, loss, squared_error, kl, sigma2):
+        self.loss_tracker.update_state(loss)
+        self.squared_error_tracker.update_state(squared_error)
+        self.kl_tracker.update_state(kl)
+        self.sigma2_tracker.update_state(sigma2)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            loss, squared_error, kl, sigma2 = self.elbo_losses(x, training=True)
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply(grads, self.trainable_weights)
+        return self.update_trackers(loss, squared_error, kl, sigma2)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        return self.update_trackers(*self.elbo_losses(x, training=False))
+
+    def get_config(self):
+        return {**super().get_config(), "l_win": self.l_win, "n_channel": self.n_channel,
+                "code_size": self.code_size, "num_hidden_units": self.num_hidden_units,
+                "sigma": self.sigma_init, "sigma2_offset": self.sigma2_offset,
+                "train_sigma": self.train_sigma, "code_std_floor": self.code_std_floor, "seed": self.seed}
+
+
+def build_lstm(l_seq: int, code_size: int, num_hidden_units_lstm: int) -> keras.Model:
+    """Codes of l_seq - 1 windows -> predicted codes of the next l_seq - 1 windows (one step ahead)."""
+    codes = keras.Input((l_seq - 1, code_size), name="codes")
+    x = layers.LSTM(num_hidden_units_lstm, return_sequences=True, name="lstm_1")(codes)
+    x = layers.LSTM(num_hidden_units_lstm, return_sequences=True, name="lstm_2")(x)
+    next_codes = layers.LSTM(code_size, return_sequences=True, activation=None, name="lstm_out")(x)
+    return keras.Model(codes, next_codes, name="lstm_predictor")
+
+
+def vae_from_config(config) -> VAE:
+    return VAE(l_win=config.l_win, n_channel=config.n_channel, code_size=config.code_size,
+               num_hidden_units=config.num_hidden_units, sigma=config.sigma,
+               sigma2_offset=config.sigma2_offset, train_sigma=config.TRAIN_sigma,
+               code_std_floor=config.code_std_floor, seed=config.seed)
+
+
+def lstm_from_config(config) -> keras.Model:
+    return build_lstm(config.l_seq, config.code_size, config.num_hidden_units_lstm)

@@ -1,0 +1,159 @@
+"""Every matplotlib call of the project. Each function draws one PNG and returns its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curves(log_csv: Path, path: Path, title: str) -> Path:
+    """Training and validation curves of every metric in a CSVLogger file."""
+    log = pd.read_csv(log_csv)
+    names = [c for c in log.columns if c != "epoch" and not c.startswith("val_") and c != "learning_rate"]
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        ax.plot(log["epoch"] + 1, log[name], label="train")
+        if f"val_{name}" in log:
+            ax.plot(log["epoch"] + 1, log[f"val_{name}"], label="validation")
+        ax.set_title(f"{title} {name}")
+        ax.set_xlabel("epoch")
+        ax.grid(True)
+        ax.legend()
+    return _save(fig, path)
+
+
+def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path) -> Path:
+    """Validation windows against their VAE reconstructions (first channel)."""
+    n = len(windows)
+    fig, axes = plt.subplots(2, (n + 1) // 2, figsize=(3.2 * ((n + 1) // 2), 5), squeeze=False)
+    for ax, window, rec in zip(axes.ravel(), windows, rebuilt, strict=False):
+        ax.plot(window[:, 0], label="window")
+        ax.plot(rec[:, 0], "r--", label="reconstruction")
+        ax.grid(True)
+    axes.ravel()[0].legend(fontsize=7)
+    fig.suptitle("VAE reconstructions of validation windows")
+    return _save(fig, path)
+
+
+def prior_samples(windows: np.ndarray, path: Path) -> Path:
+    """Windows decoded from codes drawn from the prior N(0, I)."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for window in windows:
+        ax.plot(window[:, 0], alpha=0.8)
+    ax.set_title("windows decoded from prior samples")
+    ax.set_xlabel("sample in window")
+    ax.grid(True)
+    return _save(fig, path)
+
+
+def predicted_codes(vae_codes: np.ndarray, lstm_codes: np.ndarray, path: Path) -> Path:
+    """Each code dimension over one sequence: VAE code means against LSTM predictions."""
+    code_size = vae_codes.shape[1]
+    cols = min(code_size, 4)
+    rows = (code_size + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.5 * cols, 2.8 * rows), squeeze=False)
+    steps = np.arange(1, len(vae_codes) + 1)
+    for i, ax in enumerate(axes.ravel()):
+        if i >= code_size:
+            ax.axis("off")
+            continue
+        ax.plot(steps, vae_codes[:, i], "o-", label="VAE code")
+        ax.plot(steps, lstm_codes[:, i], "s--", label="LSTM prediction")
+        ax.set_title(f"code dim {i}")
+        ax.set_xlabel("window")
+        ax.grid(True)
+    axes.ravel()[0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, path: Path) -> Path:
+    """A whole sequence against the windows the decoder rebuilds from the LSTM's predicted codes."""
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    ax.plot(np.arange(len(segment)), segment[:, 0], label="data")
+    rebuilt = rebuilt_windows[..., 0].reshape(-1)
+    ax.plot(np.arange(l_win, l_win + len(rebuilt)), rebuilt, "g--", label="rebuilt from LSTM codes")
+    for k in range(1, len(segment) // l_win):
+        ax.axvline(k * l_win, color="0.85", lw=0.8)
+    ax.set_title("one sequence rebuilt from LSTM-predicted codes")
+    ax.set_xlabel("time step in sequence")
+    ax.grid(True, axis="y")
+    ax.legend()
+    return _save(fig, path)
+
+
+def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold: float, path: Path,
+                     title: str = "anomaly scores") -> Path:
+    """Distributions of validation and test scores, with the threshold."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bins = np.histogram_bin_edges(np.concatenate([val_scores, test_scores]), bins=60)
+    ax.hist(val_scores, bins=bins, alpha=0.6, density=True, label="validation")
+    ax.hist(test_scores, bins=bins, alpha=0.6, density=True, label="test")
+    ax.axvline(threshold, color="r", ls="--", label=f"threshold {threshold:.3g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("score")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, train_span: tuple[int, int],
+               path: Path, title: str, y_scale: float = 5.0) -> Path:
+    """The whole normalised series with the training block, true anomalies and detected spans.
+
+    ``pieces`` holds, per test piece: start (time index), scores, flags (bool per sequence), span.
+    """
+    fig, (ax, ax_score) = plt.subplots(2, 1, figsize=(14, 6), sharex=True, height_ratios=[2, 1])
+    t = np.arange(len(series))
+    ax.plot(t, series[:, 0], lw=0.7, color="0.2", label="data (normalised)")
+    ax.axvspan(*train_span, color="tab:blue", alpha=0.08, label="training block")
+    for piece in pieces:
+        flagged = np.flatnonzero(piece["flags"])
+        covered = np.zeros(len(piece["flags"]) + piece["span"] - 1, bool)
+        for s in flagged:  # one mark per flagged sequence start, drawn as the span it covers
+            covered[s:s + piece["span"]] = True
+        runs = np.flatnonzero(np.diff(np.r_[0, covered.astype(int), 0]))
+        for a, b in zip(runs[::2], runs[1::2], strict=True):
+            ax.axvspan(piece["start"] + a, piece["start"] + b, color="tab:orange", alpha=0.25)
+        ax_score.plot(piece["start"] + np.arange(len(piece["scores"])), piece["scores"], lw=0.7,
+                      color="tab:purple")
+        ax_score.axhline(piece["threshold"], color="r", ls="--", lw=0.8)
+    ax.axvspan(0, 0, color="tab:orange", alpha=0.25, label="detected spans")
+    for i, a in enumerate(anomaly_idx):
+        ax.axvline(a, color="r", ls="--", lw=1, label="labelled anomaly" if i == 0 else None)
+    ax.set_ylim(-y_scale, y_scale)
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    ax_score.set_yscale("log")
+    ax_score.set_ylabel("score (at sequence start)")
+    ax_score.set_xlabel("time index (0-based)")
+    return _save(fig, path)
+
+
+def precision_recall(curves: list[dict], path: Path) -> Path:
+    """Precision-recall curves: each dict has label, precision, recall, ap."""
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for c in curves:
+        ax.plot(c["recall"], c["precision"], label=f"{c['label']} (AP {c['ap']:.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.grid(True)
+    ax.legend(fontsize=8)
+    ax.set_title("precision-recall (pointwise, sequences)")
+    return _save(fig, path)

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from data_loader import load_series
+from errors import ConfigError
+from synthetic import make_synthetic_values
+
+ARGS = dict(length=1000, period=24, noise=0.1, n_anomalies=3, train_end=500)
+
+
+def test_deterministic_by_seed():
+    a, ia = make_synthetic_values(**ARGS, seed=7)
+    b, ib = make_synthetic_values(**ARGS, seed=7)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ia, ib)
+
+
+def test_different_seeds_differ():
+    a, _ = make_synthetic_values(**ARGS, seed=0)
+    b, _ = make_synthetic_values(**ARGS, seed=1)
+    assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize("n_channel", [1, 3])
+def test_shapes_and_anomalies_after_train_end(n_channel):
+    values, idx = make_synthetic_values(**ARGS, n_channel=n_channel)
+    assert values.shape == (1000, n_channel) and values.dtype == np.float64
+    assert idx.dtype == np.int64 and len(idx) == 3
+    assert (idx >= 500).all() and (idx < 1000).all() and (np.diff(idx) > 0).all()
+
+
+def test_anomalies_change_the_signal():
+    clean, _ = make_synthetic_values(**{**ARGS, "n_anomalies": 0})
+    dirty, idx = make_synthetic_values(**ARGS)
+    changed = np.flatnonzero((clean != dirty).any(axis=1))
+    assert changed.min() == idx[0] and (changed >= 500).all()
+
+
+def test_too_many_anomalies_is_config_error():
+    with pytest.raises(ConfigError):
+        make_synthetic_values(**{**ARGS, "n_anomalies": 100})
+
+
+def test_load_series_synthetic():
+    s = load_series("synthetic")
+    assert s.timestamps is None and s.n_channel == 1
+    assert s.raw.shape == (4000, 1) and s.train.shape == (2000, 1)
+    np.testing.assert_allclose(s.train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(s.train.std(axis=0), 1)
+    [piece] = s.test_pieces
+    assert piece.name == "test" and piece.start == 2000 and piece.values.shape == (2000, 1)
+    np.testing.assert_array_equal(piece.anomaly_idx + piece.start, s.anomaly_idx)
