@@ -6,6 +6,7 @@ Nothing here knows about VAEs or LSTMs; ``trainers.py`` builds on these.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -80,6 +81,17 @@ class BaseTrainer:
         self.num_epochs, self.batch_size = num_epochs, batch_size
         self.state_path = self.run_dir / "state.json"
         self.log_path = self.run_dir / f"{self.stage}_log.csv"
+        self.trained = False  # whether this trainer ran any epoch
+
+    def set_aside(self) -> None:
+        """Keep the stage's model and log under a dated name, so that the stage trains afresh."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for path in (self.model.path, self.log_path):
+            if path.exists():
+                path.rename(path.with_name(f"{path.stem}.before-{stamp}{path.suffix}"))
+        state = read_state(self.state_path)
+        state.pop(self.stage, None)
+        self.state_path.write_text(json.dumps(state, indent=2) + "\n")
 
     def epochs_done(self) -> int:
         return int(read_state(self.state_path).get(self.stage, 0))
@@ -126,6 +138,7 @@ class BaseTrainer:
                             epochs=self.num_epochs, initial_epoch=start, shuffle=True,
                             callbacks=self.callbacks(), verbose=self.verbosity())
         self.model.save()
+        self.trained = True
         return history
 
     @staticmethod

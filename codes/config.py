@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,13 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     known = schema["properties"]
     for key in raw:
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else "; see configs/config.schema.json"
+            by_lower = {k.lower(): k for k in known}
+            close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+            hint = f"; did you mean '{by_lower[close[0]]}'?" if close else "; see configs/config.schema.json"
             raise ConfigError(f"{where}: unknown key '{key}'{hint}")
+    for key, value in raw.items():  # Python's JSON reader accepts NaN and Infinity; the schema can't see them
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: key '{key}' = {value} is invalid: must be {describe(known[key])}, finite")
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from config import load_config  # noqa: E402
+from config import load_config, run_dir  # noqa: E402
 from errors import run_cli  # noqa: E402
 from evaluation import THRESHOLD_RULES  # noqa: E402
+from runs import require_trained  # noqa: E402
 
 
 def parse_args(argv):
@@ -29,9 +31,12 @@ def main(argv=None) -> int:
     if args.threshold_rule:
         config = config.replace(threshold_rule=args.threshold_rule)
 
+    path = Path(args.run_dir) if args.run_dir else run_dir(config)
+    require_trained(path, config)  # before TensorFlow loads, so that the error comes back at once
+
     from detection import format_table, run_detection, write_report
 
-    result = run_detection(config, args.run_dir)
+    result = run_detection(config, path)
     metrics_path = write_report(result)
     print(f"{config.dataset}: {sum(len(p.labels) for p in result.pieces)} test sequences in "
           f"{len(result.pieces)} piece(s), scored in {result.scoring_seconds:.2f} s "

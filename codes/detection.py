@@ -17,6 +17,7 @@ import plotting
 from config import Config, check_against_data, run_dir
 from data_loader import Series, load_series
 from errors import UserError
+from runs import require_trained
 from scoring import SequenceScores, score_series
 from windowing import train_val_split
 
@@ -58,19 +59,13 @@ def load_models(path: Path):
 
     import models  # noqa: F401  (registers the VAE class for loading)
 
-    missing = [name for name in ("vae.keras", "lstm.keras") if not (path / name).is_file()]
-    if missing:
-        raise UserError(f"no trained model in {path} (missing {', '.join(missing)}); train first with "
-                        f"'python3 codes/train.py --config <this config>'")
     return keras.saving.load_model(path / "vae.keras"), keras.saving.load_model(path / "lstm.keras")
 
 
 def run_detection(config: Config, path: Path | None = None) -> Detection:
     """Score the validation sequences and every test piece of the config's series with its trained run."""
     path = Path(path) if path else run_dir(config)
-    if not path.is_dir():
-        raise UserError(f"run folder {path} does not exist; train first with "
-                        f"'python3 codes/train.py --config {config.source.name if config.source else '<config>'}'")
+    require_trained(path, config)
     series = load_series(config.dataset)
     check_against_data(config, len(series.train), series.n_channel)
     vae, lstm = load_models(path)

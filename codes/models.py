@@ -102,6 +102,7 @@ class VAE(keras.Model):
         self.squared_error_tracker = keras.metrics.Mean(name="squared_error")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.sigma2_tracker = keras.metrics.Mean(name="sigma2")
+        self.built = True  # encoder and decoder are built functional models
 
     @property
     def metrics(self):

@@ -51,9 +51,20 @@ def write_config_copy(config: Config, path: Path) -> None:
     """config.json holds the config of the first run; a resume with other values adds a dated copy."""
     target = path / "config.json"
     if target.is_file():
-        saved = json.loads(target.read_text())
+        latest = max([target, *path.glob("config.*.json")], key=lambda p: p.name if p != target else "")
+        saved = json.loads(latest.read_text())
         saved.pop("$schema", None)
         if saved == config.to_dict():
             return
         target = path / f"config.{time.strftime('%Y%m%d-%H%M%S')}.json"
     save_config(config, target)
+
+
+def require_trained(path: Path, config: Config) -> None:
+    """Stop with one line, saying how to train, when a run folder lacks its models."""
+    missing = [name for name in ("vae.keras", "lstm.keras") if not (path / name).is_file()]
+    if missing:
+        what = "does not exist" if not path.is_dir() else f"has no {' or '.join(missing)}"
+        source = config.source.name if config.source else "<config>"
+        raise UserError(f"run folder {path} {what}; train first with "
+                        f"'python3 codes/train.py --config {source}'")

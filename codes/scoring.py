@@ -7,6 +7,7 @@ rebuilt by the decoder from the codes that the LSTM predicts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,9 @@ from keras import ops
 
 from models import elbo_terms
 from windowing import rolling_windows, sequence_window_index
+
+# Pieces of different lengths retrace predict once each; TensorFlow warns about it, harmlessly.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def encode_windows(vae, windows: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from config import check_against_data, load_config  # noqa: E402
 from data_loader import load_series  # noqa: E402
 from errors import run_cli  # noqa: E402
-from runs import prepare_run_dir  # noqa: E402
 
 
 def parse_args(argv):
@@ -31,14 +30,9 @@ def main(argv=None) -> int:
     print(f"{config.dataset}: {len(series.raw)} points, training block [{series.train_start}, "
           f"{series.train_end}), {len(series.test_pieces)} test piece(s), {len(series.anomaly_idx)} anomalies")
 
-    import keras  # after the cheap checks, so that config errors come back at once
+    from trainers import train_from_config  # imports TensorFlow: after the cheap checks
 
-    from trainers import LSTMTrainer, VAETrainer
-
-    keras.utils.set_random_seed(config.seed)
-    run = prepare_run_dir(config)
-    vae = VAETrainer(config, run, series.train).train()
-    LSTMTrainer(config, run, series.train, vae).train()
+    run = train_from_config(config, series)
     print(f"run folder: {run}")
     print(f"wall time: {time.perf_counter() - started:.1f} s")
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 
@@ -115,3 +117,19 @@ class LSTMTrainer(BaseTrainer):
         x, y = self.train_codes[:, :-1], self.train_codes[:, 1:]
         self.fit(x, y, validation_data=(self.val_codes[:, :-1], self.val_codes[:, 1:]))
         return self.model.model if self.model.model is not None else self.model.load()
+
+
+def train_from_config(config, series) -> Path:
+    """Seed, pick the run folder, train the VAE then the LSTM; returns the run folder."""
+    from runs import prepare_run_dir
+
+    keras.utils.set_random_seed(config.seed)
+    run = prepare_run_dir(config)
+    vae_trainer = VAETrainer(config, run, series.train)
+    vae = vae_trainer.train()
+    lstm_trainer = LSTMTrainer(config, run, series.train, vae)
+    if vae_trainer.trained and lstm_trainer.model.exists():
+        print("the VAE changed, so the LSTM trained on its old codes is set aside and trained afresh")
+        lstm_trainer.set_aside()
+    lstm_trainer.train()
+    return run

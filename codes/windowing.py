@@ -45,7 +45,7 @@ def lstm_sequences(series: np.ndarray, l_win: int, l_seq: int) -> np.ndarray:
 
 def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random split of range(n): floor((1 - val_fraction) * n) training indices, the rest validation."""
-    n_train = int(np.floor(n * (1.0 - val_fraction)))
+    n_train = int(np.floor(n * (1.0 - val_fraction) + 1e-9))  # tolerance: 0.7 * 90 is 62.999...
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[:n_train]), np.sort(order[n_train:])
 

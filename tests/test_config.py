@@ -1,0 +1,388 @@
+"""The config loader, its schema, the run-folder naming and the train.py command line (no TensorFlow)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import config
+from config import (
+    CONFIG_DIR,
+    REPO_ROOT,
+    Config,
+    check_against_data,
+    default_values,
+    from_dict,
+    load_config,
+    load_schema,
+    resolve_config_path,
+    run_dir,
+    run_name,
+)
+from errors import ConfigError
+
+SHIPPED = sorted(p for p in CONFIG_DIR.glob("*.json") if p.name != "config.schema.json")
+
+# The paper's detection span L = l_win * l_seq per NAB series.
+PAPER_SPAN = {"ambient_temp": 168, "cpu_utilization": 144, "ec2_request": 192, "machine_temp": 288,
+              "nyc_taxi": 168}
+
+
+def write(tmp_path: Path, values, name="cfg.json") -> Path:
+    path = tmp_path / name
+    path.write_text(values if isinstance(values, str) else json.dumps(values))
+    return path
+
+
+def config_error(tmp_path: Path, values, name="cfg.json") -> str:
+    """Load a config that must fail; return its one-line message."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, values, name))
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+# ---- the shipped configs ----
+
+
+def test_there_are_shipped_configs():
+    names = {p.name for p in SHIPPED}
+    assert {"NAB_config.json", "synthetic_config.json"} <= names
+    assert len([n for n in names if n.startswith("NAB_")]) == 5
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
+    assert cfg.source == path.resolve()
+    raw = json.loads(path.read_text())
+    assert "$schema" in raw
+    for key, value in raw.items():
+        if key != "$schema":
+            assert cfg[key] == value
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if p.name.startswith("NAB_")], ids=lambda p: p.name)
+def test_nab_configs_use_the_paper_span(path):
+    cfg = load_config(path)
+    assert cfg.dataset in PAPER_SPAN
+    assert cfg.l_win * cfg.l_seq == cfg.span == PAPER_SPAN[cfg.dataset]
+
+
+def test_every_nab_series_has_a_config():
+    datasets = {load_config(p).dataset for p in SHIPPED if p.name.startswith("NAB_")}
+    assert datasets == set(PAPER_SPAN)
+
+
+# ---- errors: one line that names the key ----
+
+
+@pytest.mark.parametrize("typo, meant", [("l_wn", "l_win"), ("lwin", "l_win"),
+                                         ("learning_rate_vea", "learning_rate_vae"),
+                                         ("sigma_2_offset", "sigma2_offset"), ("code_sise", "code_size")])
+def test_unknown_key_suggests_the_closest(tmp_path, typo, meant):
+    message = config_error(tmp_path, {typo: 48})
+    assert f"'{typo}'" in message
+    assert f"did you mean '{meant}'" in message
+    assert "cfg.json" in message
+
+
+@pytest.mark.parametrize("typo, meant", [("TRAIN_vae", "TRAIN_VAE"), ("train_vae", "TRAIN_VAE"),
+                                         ("l_WIN", "l_win"), ("CODE_SIZE", "code_size")])
+def test_case_only_typo_suggests_the_key(tmp_path, typo, meant):
+    message = config_error(tmp_path, {typo: 1})
+    assert f"did you mean '{meant}'" in message
+
+
+def test_unknown_key_without_close_match_points_at_the_schema(tmp_path):
+    message = config_error(tmp_path, {"completely_unrelated": 1})
+    assert "'completely_unrelated'" in message
+    assert "config.schema.json" in message
+
+
+@pytest.mark.parametrize("key, value", [
+    ("l_win", "48"),
+    ("l_win", 0),
+    ("l_win", 7),
+    ("l_win", 24.5),
+    ("l_seq", 1),
+    ("code_size", None),
+    ("learning_rate_vae", -0.001),
+    ("learning_rate_lstm", 0),
+    ("val_fraction", 1.0),
+    ("threshold_rule", "best"),
+    ("exp_name", "has space"),
+    ("exp_name", ""),
+    ("TRAIN_VAE", 2),
+    ("TRAIN_LSTM", -1),
+    ("TRAIN_sigma", "1"),
+    ("load_model", 0.5),
+])
+def test_bad_value_names_the_key(tmp_path, key, value):
+    message = config_error(tmp_path, {"l_win": 24, key: value})
+    assert f"'{key}'" in message
+    assert json.dumps(value) in message
+    assert "must be" in message
+
+
+def test_string_number_message_says_integer(tmp_path):
+    message = config_error(tmp_path, {"l_win": "48"})
+    assert "an integer" in message and ">= 8" in message
+
+
+def test_bad_threshold_rule_lists_the_choices(tmp_path):
+    message = config_error(tmp_path, {"threshold_rule": "best"})
+    for rule in ("val_quantile", "fixed", "oracle_best_f1"):
+        assert rule in message
+
+
+def test_fixed_threshold_needs_a_value(tmp_path):
+    message = config_error(tmp_path, {"threshold_rule": "fixed"})
+    assert "'threshold_value'" in message
+    cfg = load_config(write(tmp_path, {"threshold_rule": "fixed", "threshold_value": 3}))
+    assert cfg.threshold_value == 3.0
+
+
+@pytest.mark.parametrize("key", ["TRAIN_VAE", "TRAIN_LSTM", "TRAIN_sigma", "load_model", "tensorboard"])
+@pytest.mark.parametrize("value, expected", [(0, False), (1, True), (False, False), (True, True)])
+def test_flags_accept_0_1_true_false(tmp_path, key, value, expected):
+    cfg = load_config(write(tmp_path, {key: value}))
+    assert cfg[key] is expected
+
+
+def test_integral_float_becomes_int_and_int_becomes_float(tmp_path):
+    cfg = load_config(write(tmp_path, {"l_win": 48.0, "sigma": 1}))
+    assert cfg.l_win == 48 and type(cfg.l_win) is int
+    assert cfg.sigma == 1.0 and type(cfg.sigma) is float
+
+
+def test_invalid_json(tmp_path):
+    message = config_error(tmp_path, '{"l_win": 24,\n "l_seq": }', name="broken.json")
+    assert "broken.json" in message
+    assert "not valid JSON" in message
+    assert "line 2" in message
+
+
+def test_json_that_is_not_an_object(tmp_path):
+    message = config_error(tmp_path, "[1, 2]", name="list.json")
+    assert "list.json" in message and "object" in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nowhere.json")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "nowhere.json" in message and "not found" in message
+
+
+def test_missing_bare_name_lists_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_config("no_such_config.json")
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(CONFIG_DIR / "no_such_config.json") in message
+
+
+@pytest.mark.parametrize("key, literal", [("learning_rate_vae", "NaN"), ("sigma", "Infinity"),
+                                          ("val_fraction", "NaN")])
+def test_nan_and_infinity_are_rejected(tmp_path, key, literal):
+    with pytest.raises(ConfigError, match=key):
+        load_config(write(tmp_path, f'{{"{key}": {literal}}}'))
+
+
+# ---- the Config object ----
+
+
+def test_config_is_read_only_and_replace_validates():
+    cfg = from_dict({"l_win": 24})
+    with pytest.raises(AttributeError):
+        cfg.l_win = 48
+    assert cfg.replace(l_win=48).l_win == 48
+    assert cfg.l_win == 24
+    with pytest.raises(ConfigError, match="'l_win'"):
+        cfg.replace(l_win=0)
+
+
+def test_missing_keys_take_their_defaults():
+    cfg = from_dict({})
+    assert cfg.to_dict() == default_values()
+    with pytest.raises(AttributeError):
+        cfg.no_such_key  # noqa: B018
+
+
+# ---- resolving a config name ----
+
+
+def test_resolve_bare_name_from_any_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path("NAB_config.json") == (CONFIG_DIR / "NAB_config.json").resolve()
+    assert resolve_config_path("configs/NAB_config.json") == (CONFIG_DIR / "NAB_config.json").resolve()
+    assert load_config("NAB_config.json").dataset == "machine_temp"
+
+
+def test_resolve_relative_to_cwd_and_absolute(tmp_path, monkeypatch):
+    path = write(tmp_path, {"l_win": 32}, name="mine.json")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path("mine.json") == path.resolve()
+    assert resolve_config_path(path) == path.resolve()
+    assert load_config("mine.json").l_win == 32
+
+
+# ---- the schema and the loader agree ----
+
+
+def test_every_schema_property_is_documented():
+    for key, prop in load_schema()["properties"].items():
+        assert prop.get("description"), key
+        assert "type" in prop, key
+        assert "default" in prop, key
+
+
+def test_every_default_validates_against_its_property():
+    schema = load_schema()
+    for prop in schema["properties"].values():
+        jsonschema.Draft202012Validator(prop).validate(prop["default"])
+    jsonschema.Draft202012Validator(schema).validate(default_values())
+    from_dict(default_values())
+
+
+def test_default_values_cover_the_schema():
+    assert set(default_values()) == set(load_schema()["properties"]) - {"$schema"}
+
+
+def test_schema_is_a_valid_draft_2020_12_schema():
+    jsonschema.Draft202012Validator.check_schema(load_schema())
+
+
+def test_saved_config_reloads(tmp_path):
+    cfg = from_dict({"l_win": 32, "TRAIN_sigma": 1})
+    config.save_config(cfg, tmp_path / "saved.json")
+    saved = json.loads((tmp_path / "saved.json").read_text())
+    assert "$schema" in saved
+    again = load_config(tmp_path / "saved.json")
+    assert again.to_dict() == cfg.to_dict()
+
+
+# ---- the config against the data ----
+
+
+def test_check_against_data_accepts_a_fit():
+    check_against_data(from_dict({"l_win": 24, "l_seq": 4}), n_train=96, n_channel=1)
+
+
+def test_l_win_longer_than_training_data():
+    with pytest.raises(ConfigError) as info:
+        check_against_data(from_dict({"l_win": 128, "l_seq": 2}), n_train=100, n_channel=1)
+    message = str(info.value)
+    assert "'l_win'" in message and "100" in message and "\n" not in message
+
+
+def test_sequence_longer_than_training_data():
+    with pytest.raises(ConfigError) as info:
+        check_against_data(from_dict({"l_win": 24, "l_seq": 5}), n_train=100, n_channel=1)
+    message = str(info.value)
+    assert "'l_seq'" in message and "120" in message and "\n" not in message
+
+
+def test_n_channel_mismatch():
+    with pytest.raises(ConfigError) as info:
+        check_against_data(from_dict({"n_channel": 3}), n_train=10_000, n_channel=1)
+    assert "'n_channel'" in str(info.value)
+
+
+def test_check_against_data_names_the_file(tmp_path):
+    cfg = load_config(write(tmp_path, {"l_win": 128}, name="long.json"))
+    with pytest.raises(ConfigError, match="long.json"):
+        check_against_data(cfg, n_train=100, n_channel=1)
+
+
+# ---- run folders ----
+
+
+def test_run_name_uses_the_identifying_keys():
+    cfg = from_dict({"exp_name": "exp", "dataset": "nyc_taxi", "l_win": 24, "l_seq": 7, "code_size": 5,
+                     "seed": 3})
+    assert run_name(cfg) == "exp/nyc_taxi_lwin24_lseq7_code5_seed3"
+    assert run_dir(cfg) == REPO_ROOT / "experiments" / "exp" / "nyc_taxi_lwin24_lseq7_code5_seed3"
+
+
+@pytest.mark.parametrize("key, value", [("exp_name", "other"), ("dataset", "synthetic"), ("l_win", 32),
+                                        ("l_seq", 5), ("code_size", 3), ("seed", 1)])
+def test_each_identifying_key_changes_the_run_dir(key, value):
+    cfg = from_dict({})
+    assert run_dir(cfg.replace(**{key: value})) != run_dir(cfg)
+
+
+def test_output_dir_absolute(tmp_path):
+    cfg = from_dict({"output_dir": str(tmp_path), "exp_name": "e"})
+    assert run_dir(cfg) == tmp_path / run_name(cfg)
+
+
+def test_load_dir_overrides(tmp_path):
+    cfg = from_dict({"load_dir": str(tmp_path / "mine"), "output_dir": str(tmp_path / "ignored")})
+    assert run_dir(cfg) == tmp_path / "mine"
+    assert run_dir(from_dict({"load_dir": "somewhere/else"})) == REPO_ROOT / "somewhere" / "else"
+
+
+# ---- the command line ----
+
+
+def run_train(args, cwd, env_extra=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env_extra or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("values, key", [({"l_wn": 48}, "l_wn"), ({"l_win": "48"}, "l_win"),
+                                         ({"TRAIN_VAE": 2}, "TRAIN_VAE")])
+def test_cli_bad_config_is_one_line_exit_2(tmp_path, values, key):
+    path = write(tmp_path, values)
+    result = run_train(["codes/train.py", "--config", str(path)], cwd=REPO_ROOT)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"'{key}'" in lines[0]
+    assert lines[0].startswith("error:")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_cli_bare_name_relative_to_cwd(tmp_path):
+    write(tmp_path, {"l_wn": 48}, name="typo.json")
+    result = run_train([str(REPO_ROOT / "codes" / "train.py"), "--config", "typo.json"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: typo.json: unknown key 'l_wn'; did you mean 'l_win'?"]
+
+
+def test_cli_bare_name_from_codes_dir_resolves_to_configs(tmp_path):
+    """From codes/, 'NAB_config.json' is found in configs/: the run gets as far as the data (absent here)."""
+    result = run_train(["train.py", "--config", "NAB_config.json"], cwd=REPO_ROOT / "codes",
+                       env_extra={"NAB_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "machine_temperature_system_failure.csv" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_missing_config_file(tmp_path):
+    result = run_train(["codes/train.py", "--config", str(tmp_path / "absent.json")], cwd=REPO_ROOT)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "absent.json" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, cwd", [(["codes/train.py", "--help"], REPO_ROOT),
+                                       (["train.py", "--help"], REPO_ROOT / "codes")],
+                         ids=["from-root", "from-codes"])
+def test_cli_help(args, cwd):
+    result = run_train(args, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert "--config" in result.stdout

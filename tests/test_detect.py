@@ -1,0 +1,91 @@
+"""End to end: train a tiny synthetic run, detect through the CLI and the notebook, check the outputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "exp_name": "tiny", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "code_size": 3,
+    "num_hidden_units": 16, "num_hidden_units_lstm": 8, "batch_size": 128, "batch_size_lstm": 128,
+    "num_epochs_vae": 2, "num_epochs_lstm": 2, "learning_rate_vae": 0.002, "learning_rate_lstm": 0.002,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny config trained once for this module: (config path, run folder)."""
+    import train
+
+    tmp = tmp_path_factory.mktemp("detect")
+    config_path = tmp / "tiny.json"
+    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp / "runs")}))
+    assert train.main(["--config", str(config_path)]) == 0
+    run = tmp / "runs" / "tiny" / "synthetic_lwin16_lseq3_code3_seed0"
+    assert (run / "vae.keras").is_file() and (run / "lstm.keras").is_file()
+    return config_path, run
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+
+
+def test_detect_cli_writes_metrics_and_figures(trained):
+    config_path, run = trained
+    done = run_cli("codes/detect.py", "--config", str(config_path))
+    assert done.returncode == 0, done.stderr
+    assert "oracle PA-F1" in done.stdout
+    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    assert metrics["threshold_rule"] == "val_quantile"
+    for model in ("vae_lstm", "vae_only"):
+        summary = metrics[model]["all"]
+        assert 0.0 <= summary["oracle_point_adjusted"]["f1"] <= 1.0
+        assert summary["oracle_point_adjusted"]["f1"] >= summary["point_adjusted"]["f1"] - 1e-12
+        assert summary["n"] == 4000 - 2000 - 16 * 3 + 1
+    for name in ("score_histograms.png", "detections.png", "precision_recall.png"):
+        assert (run / "detection" / name).stat().st_size > 1000
+
+
+def test_detect_threshold_rule_override(trained):
+    import config
+    import detection
+
+    config_path, run = trained
+    cfg = config.load_config(config_path)
+    result = detection.run_detection(cfg)
+    oracle = detection.compute_metrics(result, "oracle_best_f1")
+    best = oracle["vae_lstm"]["all"]["oracle_point_adjusted"]
+    assert oracle["vae_lstm"]["all"]["point_adjusted"]["f1"] == pytest.approx(best["f1"])
+    assert oracle["vae_lstm"]["threshold"] == pytest.approx(best["threshold"])
+    # the validation quantile threshold is a quantile of the validation scores
+    assert result.metrics["vae_lstm"]["threshold"] == pytest.approx(
+        np.quantile(result.val.scores, cfg.threshold_quantile))
+
+
+def test_detect_without_training_says_to_train(tmp_path):
+    config_path = tmp_path / "untrained.json"
+    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
+    done = run_cli("codes/detect.py", "--config", str(config_path))
+    assert done.returncode == 2
+    assert "train first" in done.stderr and "codes/train.py" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_notebook_runs_headless(trained, tmp_path):
+    import papermill
+
+    config_path, run = trained
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"), str(out),
+                               parameters={"config": str(config_path)}, cwd=str(ROOT / "notebooks"),
+                               progress_bar=False, kernel_name="python3")
+    text = out.read_text()
+    assert "oracle PA-F1" in text and "oracle_best_f1" in text
+    assert "image/png" in text

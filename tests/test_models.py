@@ -1,0 +1,196 @@
+"""The VAE and LSTM: shapes for the paper's window sizes, the ELBO terms, saving, and a short fit."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from data_loader import load_series
+from models import VAE, build_lstm, elbo_terms, n_halvings
+from windowing import rolling_windows
+
+L_WINS = [16, 24, 48, 100, 144]
+
+
+def numpy(t):
+    return ops.convert_to_numpy(t)
+
+
+def compiled_vae(train_sigma: bool, seed: int = 0) -> VAE:
+    keras.utils.set_random_seed(seed)
+    vae = VAE(l_win=24, n_channel=1, code_size=3, num_hidden_units=32, train_sigma=train_sigma, seed=seed)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return vae
+
+
+@pytest.fixture(scope="module")
+def windows() -> np.ndarray:
+    """Rolling windows (l_win 24) of the synthetic training block, every 2nd one: ~990 windows."""
+    train = load_series("synthetic").train
+    return np.asarray(rolling_windows(train, 24), dtype="float32")[::2]
+
+
+@pytest.fixture(scope="module")
+def fitted_fixed_sigma(windows):
+    vae = compiled_vae(train_sigma=False)
+    sigma_before = float(numpy(vae.sigma))
+    history = vae.fit(windows, batch_size=64, epochs=3, shuffle=True, verbose=0)
+    return vae, history, sigma_before
+
+
+@pytest.fixture(scope="module")
+def fitted_trained_sigma(windows):
+    vae = compiled_vae(train_sigma=True)
+    sigma2_before = float(numpy(vae.sigma2()))
+    history = vae.fit(windows, batch_size=64, epochs=2, shuffle=True, verbose=0)
+    return vae, history, sigma2_before
+
+
+# ---- shapes ----
+
+
+@pytest.mark.parametrize("l_win, expected", [(8, 0), (9, 1), (16, 1), (24, 2), (48, 3), (100, 4), (144, 5)])
+def test_n_halvings(l_win, expected):
+    assert n_halvings(l_win) == expected
+    assert math.ceil(l_win / 2**expected) <= 8
+
+
+@pytest.mark.parametrize("n_channel", [1, 3])
+@pytest.mark.parametrize("l_win", L_WINS)
+def test_vae_shapes(l_win, n_channel):
+    keras.utils.set_random_seed(0)
+    batch, code_size, floor = 5, 4, 0.05
+    vae = VAE(l_win, n_channel, code_size=code_size, num_hidden_units=32, code_std_floor=floor)
+    x = np.random.default_rng(0).standard_normal((batch, l_win, n_channel)).astype("float32")
+    mean, std = vae.encoder(x)
+    assert tuple(mean.shape) == (batch, code_size)
+    assert tuple(std.shape) == (batch, code_size)
+    assert numpy(std).min() >= floor - 1e-7
+    assert tuple(vae.decoder(mean).shape) == (batch, l_win, n_channel)
+    assert tuple(vae(x).shape) == (batch, l_win, n_channel)
+    assert tuple(vae(x, training=True).shape) == (batch, l_win, n_channel)
+
+
+def test_code_std_floor_is_reached_when_the_relu_is_off():
+    """With the raw std layer's weights and bias at zero, std is exactly the floor."""
+    vae = VAE(24, 1, code_size=3, num_hidden_units=16, code_std_floor=0.25)
+    layer = vae.encoder.get_layer("code_std_raw")
+    layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    _, std = vae.encoder(np.ones((2, 24, 1), dtype="float32"))
+    np.testing.assert_allclose(numpy(std), 0.25, rtol=1e-6)
+
+
+@pytest.mark.parametrize("l_seq, code_size, units", [(4, 2, 16), (7, 6, 32)])
+def test_lstm_shapes(l_seq, code_size, units):
+    lstm = build_lstm(l_seq, code_size, units)
+    codes = np.zeros((3, l_seq - 1, code_size), dtype="float32")
+    assert tuple(lstm(codes).shape) == (3, l_seq - 1, code_size)
+    assert tuple(lstm.input_shape) == (None, l_seq - 1, code_size)
+
+
+# ---- the ELBO terms ----
+
+
+def test_elbo_perfect_reconstruction_and_prior_code():
+    x = np.random.default_rng(1).standard_normal((4, 6, 2)).astype("float32")
+    mean, std = np.zeros((4, 3), "float32"), np.ones((4, 3), "float32")
+    sigma2 = 0.02
+    squared_error, kl, neg_elbo = (numpy(t) for t in elbo_terms(x, x, mean, std, sigma2))
+    np.testing.assert_allclose(squared_error, 0.0, atol=1e-7)
+    np.testing.assert_allclose(kl, 0.0, atol=1e-7)
+    d = 6 * 2
+    np.testing.assert_allclose(neg_elbo, d / 2 * np.log(2 * np.pi * sigma2), rtol=1e-5)
+    assert squared_error.shape == kl.shape == neg_elbo.shape == (4,)
+
+
+def test_elbo_hand_values():
+    x = np.ones((2, 4, 1), "float32")
+    x_hat = np.zeros((2, 4, 1), "float32")
+    x_hat[1, 0, 0] = 3.0  # second window: errors 4 + 1 + 1 + 1
+    mean = np.array([[1.0, 0.0], [0.0, 0.0]], "float32")
+    std = np.array([[1.0, 1.0], [2.0, 1.0]], "float32")
+    sigma2 = 0.5
+    squared_error, kl, neg_elbo = (numpy(t) for t in elbo_terms(x, x_hat, mean, std, sigma2))
+    np.testing.assert_allclose(squared_error, [4.0, 7.0], rtol=1e-6)
+    # KL per dim: 0.5 * (m^2 + s^2 - 2 log s - 1)
+    np.testing.assert_allclose(kl, [0.5, 0.5 * (4.0 - 2 * np.log(2.0) - 1.0)], rtol=1e-6)
+    const = 4 / 2 * np.log(2 * np.pi * sigma2)
+    np.testing.assert_allclose(neg_elbo, squared_error / (2 * sigma2) + const + kl, rtol=1e-6)
+
+
+def test_sigma2_is_sigma_squared_plus_offset():
+    vae = VAE(16, 1, code_size=2, num_hidden_units=16, sigma=0.3, sigma2_offset=0.05)
+    np.testing.assert_allclose(float(numpy(vae.sigma2())), 0.3**2 + 0.05, rtol=1e-6)
+
+
+# ---- saving ----
+
+
+@pytest.mark.parametrize("train_sigma", [False, True])
+def test_vae_keras_round_trip(tmp_path, train_sigma):
+    keras.utils.set_random_seed(0)
+    vae = VAE(48, 2, code_size=4, num_hidden_units=32, sigma=0.2, train_sigma=train_sigma,
+              code_std_floor=0.02, seed=5)
+    x = np.random.default_rng(0).standard_normal((6, 48, 2)).astype("float32")
+    vae(x)
+    vae.sigma.assign(0.37)
+    path = tmp_path / "vae.keras"
+    vae.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, VAE)
+    assert loaded.get_config() == vae.get_config()
+    assert float(numpy(loaded.sigma)) == pytest.approx(0.37)
+    assert loaded.sigma.trainable == train_sigma
+    for a, b in zip(vae.encoder(x), loaded.encoder(x), strict=True):
+        np.testing.assert_array_equal(numpy(a), numpy(b))
+    z = np.random.default_rng(1).standard_normal((6, 4)).astype("float32")
+    np.testing.assert_array_equal(numpy(vae.decoder(z)), numpy(loaded.decoder(z)))
+    np.testing.assert_array_equal(numpy(vae(x)), numpy(loaded(x)))
+
+
+def test_lstm_keras_round_trip(tmp_path):
+    lstm = build_lstm(5, 3, 16)
+    codes = np.random.default_rng(0).standard_normal((2, 4, 3)).astype("float32")
+    lstm.save(tmp_path / "lstm.keras")
+    loaded = keras.saving.load_model(tmp_path / "lstm.keras")
+    np.testing.assert_array_equal(numpy(lstm(codes)), numpy(loaded(codes)))
+
+
+# ---- fitting ----
+
+
+def test_elbo_loss_falls(fitted_fixed_sigma):
+    _, history, _ = fitted_fixed_sigma
+    losses = history.history["loss"]
+    assert len(losses) == 3
+    assert np.isfinite(losses).all()
+    assert losses[-1] < losses[0]
+    assert history.history["squared_error"][-1] < history.history["squared_error"][0]
+    assert set(history.history) >= {"loss", "squared_error", "kl", "sigma2"}
+
+
+def test_fixed_sigma_stays_fixed(fitted_fixed_sigma):
+    vae, history, sigma_before = fitted_fixed_sigma
+    assert not vae.sigma.trainable
+    assert all(w is not vae.sigma for w in vae.trainable_weights)
+    assert float(numpy(vae.sigma)) == sigma_before
+    np.testing.assert_allclose(history.history["sigma2"], 0.1**2 + 0.01, rtol=1e-6)
+
+
+def test_trainable_sigma_moves(fitted_trained_sigma):
+    vae, history, sigma2_before = fitted_trained_sigma
+    assert vae.sigma.trainable
+    assert any(w is vae.sigma for w in vae.trainable_weights)
+    sigma2_after = float(numpy(vae.sigma2()))
+    assert sigma2_after != pytest.approx(sigma2_before, rel=1e-4)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_reconstruction_uses_the_code_mean_at_inference(fitted_fixed_sigma, windows):
+    vae, _, _ = fitted_fixed_sigma
+    x = windows[:8]
+    mean, _ = vae.encoder(x)
+    np.testing.assert_allclose(numpy(vae(x)), numpy(vae.decoder(mean)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(numpy(vae(x)), numpy(vae(x)))

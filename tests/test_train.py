@@ -1,0 +1,319 @@
+"""train.py end to end on the synthetic series with a tiny config: files, reloads, resume, new run
+folders, repeatability, and the batched scorer against the per-sequence one."""
+
+import csv
+import json
+import re
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import errors
+import models  # noqa: F401  (registers the VAE class for keras.saving.load_model)
+import runs
+import scoring
+import train
+import trainers
+from config import from_dict, load_config, run_dir
+from data_loader import load_series
+from errors import UserError
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "exp_name": "tiny", "dataset": "synthetic", "l_win": 24, "l_seq": 4, "n_channel": 1, "code_size": 2,
+    "num_hidden_units": 16, "num_hidden_units_lstm": 16, "batch_size": 128, "batch_size_lstm": 128,
+    "num_epochs_vae": 2, "num_epochs_lstm": 2, "learning_rate_vae": 0.001, "learning_rate_lstm": 0.001,
+    "seed": 0,
+}
+FIGURES = ["vae_loss", "vae_reconstructions", "vae_prior_samples", "lstm_loss", "lstm_codes",
+           "lstm_long_sequence"]
+
+
+def write_config(folder: Path, out: Path, **changes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"tiny_{len(list(folder.glob('*.json')))}.json"
+    path.write_text(json.dumps({**TINY, "output_dir": str(out), **changes}))
+    return path
+
+
+def run_main(config_path: Path) -> dict:
+    """train.main on a config; returns the run folder and the in-memory trainers and models."""
+    seen = {}
+    vae_train, lstm_train = trainers.VAETrainer.train, trainers.LSTMTrainer.train
+
+    def vae_spy(self):
+        seen["vae_trainer"], seen["vae"] = self, vae_train(self)
+        return seen["vae"]
+
+    def lstm_spy(self):
+        seen["lstm_trainer"], seen["lstm"] = self, lstm_train(self)
+        return seen["lstm"]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainers.VAETrainer, "train", vae_spy)
+        mp.setattr(trainers.LSTMTrainer, "train", lstm_spy)
+        assert train.main(["--config", str(config_path)]) == 0
+    seen["run"] = seen["vae_trainer"].run_dir
+    return seen
+
+
+def log_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def state(run: Path) -> dict:
+    return json.loads((run / "state.json").read_text())
+
+
+def snapshot(folder: Path) -> dict:
+    """Bytes and mtime of every file under a folder."""
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    base = tmp_path_factory.mktemp("first")
+    out = base / "out"
+    cfg_path = write_config(base / "cfg", out)
+    result = run_main(cfg_path)
+    result.update(out=out, config_path=cfg_path, snapshot=snapshot(out))
+    return result
+
+
+@pytest.fixture(scope="module")
+def resumed(first, tmp_path_factory):
+    """A copy of the first run's folder, resumed to 4 VAE epochs, then run again unchanged."""
+    base = tmp_path_factory.mktemp("resumed")
+    out = base / "out"
+    shutil.copytree(first["out"], out)
+    cfg_path = write_config(base / "cfg", out, num_epochs_vae=4, load_model=1)
+    run = run_main(cfg_path)["run"]
+    after_resume = snapshot(run)
+    rerun = run_main(cfg_path)["run"]
+    return {"run": run, "rerun": rerun, "after_resume": after_resume, "after_rerun": snapshot(run)}
+
+
+@pytest.fixture(scope="module")
+def second_folder(first, tmp_path_factory):
+    """load_model=0 on a copy of the first run's folder: trains afresh in <name>_run2."""
+    base = tmp_path_factory.mktemp("second")
+    out = base / "out"
+    shutil.copytree(first["out"], out)
+    before = snapshot(out)
+    cfg_path = write_config(base / "cfg", out, load_model=0)
+    result = run_main(cfg_path)
+    result.update(out=out, before=before)
+    return result
+
+
+# ---- one run: files, reloads ----
+
+
+def test_run_folder_is_named_from_the_config(first):
+    assert first["run"] == first["out"] / "tiny" / "synthetic_lwin24_lseq4_code2_seed0"
+    assert first["run"] == run_dir(load_config(first["config_path"]))
+
+
+def test_run_writes_every_file(first):
+    run = first["run"]
+    for name in ["vae.keras", "lstm.keras", "config.json", "vae_log.csv", "lstm_log.csv", "state.json"]:
+        assert (run / name).is_file(), name
+    for name in FIGURES:
+        png = run / "figures" / f"{name}.png"
+        assert png.is_file(), png
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nothing_lands_in_the_repo(first):
+    assert not (Path(train.__file__).resolve().parents[1] / "experiments" / "tiny").exists()
+
+
+def test_logs_and_state(first):
+    run = first["run"]
+    vae_log, lstm_log = log_rows(run / "vae_log.csv"), log_rows(run / "lstm_log.csv")
+    assert [int(r["epoch"]) for r in vae_log] == [0, 1]
+    assert [int(r["epoch"]) for r in lstm_log] == [0, 1]
+    assert {"loss", "val_loss", "kl", "squared_error", "sigma2"} <= set(vae_log[0])
+    assert {"loss", "val_loss"} <= set(lstm_log[0])
+    for row in vae_log + lstm_log:
+        assert np.isfinite(float(row["loss"])) and np.isfinite(float(row["val_loss"]))
+    assert state(run) == {"vae": 2, "lstm": 2}
+
+
+def test_saved_config_is_the_resolved_config(first):
+    saved = json.loads((first["run"] / "config.json").read_text())
+    assert "$schema" in saved
+    saved.pop("$schema")
+    assert saved == load_config(first["config_path"]).to_dict()
+
+
+def test_reloaded_models_predict_like_the_trained_ones(first):
+    run = first["run"]
+    vae = keras.saving.load_model(run / "vae.keras")
+    lstm = keras.saving.load_model(run / "lstm.keras")
+    assert isinstance(vae, models.VAE)
+    x = first["vae_trainer"].val_windows[:32]
+    for a, b in zip(first["vae"].encoder.predict(x, verbose=0), vae.encoder.predict(x, verbose=0),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first["vae"].predict(x, verbose=0), vae.predict(x, verbose=0))
+    codes = first["lstm_trainer"].val_codes[:8, :-1]
+    np.testing.assert_array_equal(first["lstm"].predict(codes, verbose=0), lstm.predict(codes, verbose=0))
+    again = keras.saving.load_model(run / "lstm.keras")
+    np.testing.assert_array_equal(again.predict(codes, verbose=0), lstm.predict(codes, verbose=0))
+
+
+def test_reloaded_vae_keeps_its_optimizer_state(first):
+    vae = keras.saving.load_model(first["run"] / "vae.keras")
+    n_train = len(first["vae_trainer"].train_windows)
+    steps = -(-n_train // TINY["batch_size"])
+    assert int(vae.optimizer.iterations.numpy()) == 2 * steps
+
+
+# ---- scoring with the trained models ----
+
+
+def test_batched_scores_equal_per_sequence_scores(first):
+    piece = load_series("synthetic").test_pieces[0].values[:130]
+    l_win, l_seq = TINY["l_win"], TINY["l_seq"]
+    batched = scoring.score_series(first["vae"], first["lstm"], piece, l_win, l_seq, batch_size=64)
+    reference = scoring.score_series_per_sequence(first["vae"], first["lstm"], piece, l_win, l_seq)
+    assert batched.scores.shape == reference.shape == (130 - l_win * l_seq + 1,)
+    np.testing.assert_allclose(batched.scores, reference, rtol=1e-4)
+    assert batched.predicted_windows.shape == (len(reference), l_seq - 1, l_win, 1)
+    assert batched.window_squared_error.shape == (130 - l_win + 1,)
+
+
+# ---- resume ----
+
+
+def test_resume_trains_only_the_missing_epochs(first, resumed):
+    run = resumed["run"]
+    rows = log_rows(run / "vae_log.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    first_rows = log_rows(first["run"] / "vae_log.csv")
+    assert rows[:2] == first_rows
+    assert resumed["after_resume"]["state.json"][0] != b""
+    assert json.loads(resumed["after_resume"]["state.json"][0]) == {"vae": 4, "lstm": 2}
+
+
+def test_resumed_vae_retrains_the_lstm_and_keeps_the_old_one(first, resumed):
+    """The old LSTM was fitted to the old VAE's codes: it is set aside under a dated name, not lost."""
+    before = first["snapshot"]
+    prefix = first["run"].relative_to(first["out"]).as_posix() + "/"
+    after = resumed["after_resume"]
+    kept = [name for name in after if name.startswith("lstm.before-") and name.endswith(".keras")]
+    assert len(kept) == 1
+    assert after[kept[0]][0] == before[prefix + "lstm.keras"][0]
+    assert after["lstm.keras"][0] != before[prefix + "lstm.keras"][0]
+    assert [int(r["epoch"]) for r in log_rows(resumed["run"] / "lstm_log.csv")] == [0, 1]
+
+
+def config_copies(files: dict) -> dict:
+    return {name: v for name, v in files.items() if name.startswith("config.") and name != "config.json"}
+
+
+def test_resume_with_other_values_keeps_the_first_config(resumed):
+    after = resumed["after_resume"]
+    assert json.loads(after["config.json"][0])["num_epochs_vae"] == 2
+    dated = config_copies(after)
+    assert len(dated) == 1
+    assert json.loads(next(iter(dated.values()))[0])["num_epochs_vae"] == 4
+
+
+def test_identical_rerun_writes_no_config_copy(resumed):
+    assert config_copies(resumed["after_rerun"]) == config_copies(resumed["after_resume"])
+
+
+def test_identical_rerun_trains_nothing(resumed):
+    assert resumed["rerun"] == resumed["run"]
+    before, after = resumed["after_resume"], resumed["after_rerun"]
+    for name in ["vae_log.csv", "lstm_log.csv", "state.json", "vae.keras", "lstm.keras", "config.json"]:
+        assert after[name] == before[name], name
+    assert {k: v for k, v in after.items() if k.startswith("figures/")} == \
+        {k: v for k, v in before.items() if k.startswith("figures/")}
+    assert len(log_rows(resumed["run"] / "vae_log.csv")) == 4
+
+
+# ---- load_model=0 on a taken folder ----
+
+
+def test_load_model_0_writes_a_new_folder(second_folder, first):
+    run = second_folder["run"]
+    assert run.name == "synthetic_lwin24_lseq4_code2_seed0_run2"
+    assert run.parent == second_folder["out"] / "tiny"
+    for name in ["vae.keras", "lstm.keras", "config.json", "vae_log.csv", "lstm_log.csv", "state.json"]:
+        assert (run / name).is_file(), name
+    assert state(run) == {"vae": 2, "lstm": 2}
+
+
+def test_load_model_0_leaves_the_first_folder_alone(second_folder):
+    out = second_folder["out"]
+    after = {k: v for k, v in snapshot(out).items() if "_run2/" not in k}
+    assert after == second_folder["before"]
+
+
+def test_prepare_run_dir_counts_up(tmp_path):
+    cfg = from_dict({**TINY, "output_dir": str(tmp_path), "load_model": 0})
+    base = run_dir(cfg)
+    assert runs.prepare_run_dir(cfg) == base  # empty: used as is
+    (base / "vae.keras").write_bytes(b"x")
+    second = runs.prepare_run_dir(cfg)
+    assert second.name == base.name + "_run2"
+    (second / "vae.keras").write_bytes(b"x")
+    assert runs.prepare_run_dir(cfg).name == base.name + "_run3"
+    assert runs.prepare_run_dir(cfg.replace(load_model=1)) == base
+
+
+def test_resume_refuses_another_architecture(tmp_path):
+    cfg = from_dict({**TINY, "output_dir": str(tmp_path)})
+    base = runs.prepare_run_dir(cfg)
+    (base / "vae.keras").write_bytes(b"x")
+    with pytest.raises(UserError, match="num_hidden_units"):
+        runs.prepare_run_dir(cfg.replace(num_hidden_units=32))
+
+
+# ---- errors ----
+
+
+def test_train_vae_0_without_a_trained_vae(tmp_path, capsys):
+    cfg_path = write_config(tmp_path / "cfg", tmp_path / "out", TRAIN_VAE=0)
+    assert errors.run_cli(train.main, ["--config", str(cfg_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error:")
+    assert "vae" in err[0]
+    assert re.search(r"train( it)? first", err[0]), err[0]
+    assert "codes/train.py" in err[0]
+
+
+def test_config_longer_than_training_data(tmp_path, capsys):
+    cfg_path = write_config(tmp_path / "cfg", tmp_path / "out", l_win=512, l_seq=5)
+    assert errors.run_cli(train.main, ["--config", str(cfg_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'l_seq'" in err and "2000" in err
+    assert not (tmp_path / "out").exists()
+
+
+# ---- repeatability ----
+
+
+def test_same_seed_same_losses(first, tmp_path):
+    cfg_path = write_config(tmp_path / "cfg", tmp_path / "out")
+    again = run_main(cfg_path)
+    assert again["run"] != first["run"]
+    a, b = log_rows(first["run"] / "vae_log.csv"), log_rows(again["run"] / "vae_log.csv")
+    assert [r.keys() for r in a] == [r.keys() for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        for key in ra:
+            assert float(ra[key]) == float(rb[key]), key
+    la, lb = log_rows(first["run"] / "lstm_log.csv"), log_rows(again["run"] / "lstm_log.csv")
+    for ra, rb in zip(la, lb, strict=True):
+        for key in ra:
+            assert float(ra[key]) == float(rb[key]), key

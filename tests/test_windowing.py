@@ -1,0 +1,190 @@
+"""Windows, LSTM sequences, splits and spans, checked against hand-computed arrays (NumPy only)."""
+
+import numpy as np
+import pytest
+
+from windowing import (
+    as_2d,
+    lstm_sequences,
+    n_sequences,
+    rolling_windows,
+    sequence_span,
+    sequence_window_index,
+    train_val_split,
+    window_span,
+)
+
+
+def paper_sequences(series: np.ndarray, l_win: int, l_seq: int) -> list[np.ndarray]:
+    """The paper's loader: for every offset k, cut series[k:] into consecutive non-overlapping
+    windows and take every run of l_seq consecutive ones."""
+    series = as_2d(series)
+    out = []
+    for k in range(l_win):
+        n_win = (len(series) - k) // l_win
+        windows = [series[k + i * l_win: k + (i + 1) * l_win] for i in range(n_win)]
+        for i in range(n_win - l_seq + 1):
+            out.append(np.stack(windows[i:i + l_seq]))
+    return out
+
+
+def as_set(sequences) -> set:
+    return {tuple(np.asarray(s).ravel().tolist()) for s in sequences}
+
+
+# ---- rolling windows ----
+
+
+def test_rolling_windows_hand_computed():
+    w = rolling_windows(np.arange(6), 3)
+    assert w.shape == (4, 3, 1)
+    np.testing.assert_array_equal(w[..., 0], [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]])
+
+
+def test_rolling_windows_multichannel():
+    series = np.stack([np.arange(5), 10 * np.arange(5), -np.arange(5)], axis=1)  # (5, 3)
+    w = rolling_windows(series, 2)
+    assert w.shape == (4, 2, 3)
+    np.testing.assert_array_equal(w[1], [[1, 10, -1], [2, 20, -2]])
+    np.testing.assert_array_equal(w[3], [[3, 30, -3], [4, 40, -4]])
+    for i in range(4):
+        np.testing.assert_array_equal(w[i], series[i:i + 2])
+
+
+def test_rolling_windows_exact_fit_and_too_short():
+    assert rolling_windows(np.arange(3), 3).shape == (1, 3, 1)
+    with pytest.raises(ValueError, match="shorter than one window"):
+        rolling_windows(np.arange(2), 3)
+    with pytest.raises(ValueError):
+        rolling_windows(np.zeros((0, 2)), 1)
+
+
+def test_rolling_windows_is_a_read_only_view():
+    series = np.arange(6.0)[:, None]
+    w = rolling_windows(series, 3)
+    assert not w.flags.writeable
+    assert np.shares_memory(w, series)
+
+
+def test_as_2d():
+    assert as_2d(np.arange(4)).shape == (4, 1)
+    assert as_2d(np.zeros((4, 2))).shape == (4, 2)
+
+
+# ---- sequence index ----
+
+
+def test_sequence_window_index_hand_computed():
+    index = sequence_window_index(n_points=10, l_win=2, l_seq=3)
+    np.testing.assert_array_equal(index, [[0, 2, 4], [1, 3, 5], [2, 4, 6], [3, 5, 7], [4, 6, 8]])
+    assert np.issubdtype(index.dtype, np.integer)
+
+
+@pytest.mark.parametrize("n_points, l_win, l_seq, expected", [
+    (10, 2, 3, 5), (6, 2, 3, 1), (5, 2, 3, 0), (0, 2, 3, 0), (100, 24, 4, 5), (2000, 24, 4, 1905),
+])
+def test_n_sequences(n_points, l_win, l_seq, expected):
+    assert n_sequences(n_points, l_win, l_seq) == expected
+    assert len(sequence_window_index(n_points, l_win, l_seq)) == expected
+
+
+def test_sequence_index_points_at_the_last_window_at_most():
+    n, l_win, l_seq = 50, 4, 3
+    index = sequence_window_index(n, l_win, l_seq)
+    assert index.max() == len(rolling_windows(np.arange(n), l_win)) - 1
+
+
+# ---- LSTM sequences ----
+
+
+def test_lstm_sequences_hand_computed():
+    seq = lstm_sequences(np.arange(7), l_win=2, l_seq=3)
+    assert seq.shape == (2, 3, 2, 1)
+    np.testing.assert_array_equal(seq[0, :, :, 0], [[0, 1], [2, 3], [4, 5]])
+    np.testing.assert_array_equal(seq[1, :, :, 0], [[1, 2], [3, 4], [5, 6]])
+
+
+@pytest.mark.parametrize("n, l_win, l_seq", [(10, 2, 3), (37, 3, 4), (50, 5, 2), (24, 4, 6), (61, 7, 3)])
+def test_lstm_sequences_equal_the_paper_loader(n, l_win, l_seq):
+    series = np.arange(n)
+    ours = lstm_sequences(series, l_win, l_seq)
+    paper = paper_sequences(series, l_win, l_seq)
+    assert len(ours) == len(paper) == n_sequences(n, l_win, l_seq)
+    assert as_set(ours) == as_set(paper)
+
+
+def test_lstm_sequences_multichannel_equal_the_paper_loader():
+    rng = np.random.default_rng(0)
+    series = rng.standard_normal((40, 2))
+    ours = lstm_sequences(series, 4, 3)
+    paper = paper_sequences(series, 4, 3)
+    assert ours.shape == (40 - 12 + 1, 3, 4, 2)
+    assert as_set(ours) == as_set(paper)
+
+
+def test_lstm_sequences_too_short_is_empty():
+    seq = lstm_sequences(np.arange(5), 2, 3)
+    assert seq.shape == (0, 3, 2, 1)
+
+
+# ---- seeded train/validation split ----
+
+
+@pytest.mark.parametrize("n", [1, 10, 97, 1000, 1977])
+def test_split_sizes_disjoint_and_complete(n):
+    train, val = train_val_split(n, 0.1, seed=0)
+    assert len(train) == int(np.floor(0.9 * n)) == (9 * n) // 10
+    assert len(train) + len(val) == n
+    assert not set(train.tolist()) & set(val.tolist())
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(n))
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+
+
+def test_split_is_seeded():
+    a = train_val_split(500, 0.1, seed=3)
+    b = train_val_split(500, 0.1, seed=3)
+    c = train_val_split(500, 0.1, seed=4)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_split_is_random_not_a_tail():
+    _, val = train_val_split(1000, 0.1, seed=0)
+    assert val.min() < 500 < val.max()
+
+
+def test_split_size_is_exact_for_other_fractions():
+    train, _ = train_val_split(90, 0.3, seed=0)
+    assert len(train) == 63
+
+
+# ---- spans ----
+
+
+def test_window_span():
+    start, end = window_span([0, 5, 7], l_win=4)
+    np.testing.assert_array_equal(start, [0, 5, 7])
+    np.testing.assert_array_equal(end, [3, 8, 10])
+    w = rolling_windows(np.arange(20), 4)
+    for i in (0, 5, 7, 16):
+        assert (w[i, 0, 0], w[i, -1, 0]) == tuple(int(v) for v in window_span(i, 4))
+
+
+def test_sequence_span_hand_computed():
+    start, end = sequence_span(np.array([0, 3]), l_win=2, l_seq=3)
+    np.testing.assert_array_equal(start, [0, 3])
+    np.testing.assert_array_equal(end, [5, 8])
+
+
+@pytest.mark.parametrize("n, l_win, l_seq", [(10, 2, 3), (100, 24, 4), (61, 7, 3)])
+def test_sequence_span_equals_the_time_indices_of_its_values(n, l_win, l_seq):
+    seq = lstm_sequences(np.arange(n), l_win, l_seq)
+    starts, ends = sequence_span(np.arange(len(seq)), l_win, l_seq)
+    np.testing.assert_array_equal(seq[:, 0, 0, 0], starts)
+    np.testing.assert_array_equal(seq[:, -1, -1, 0], ends)
+    np.testing.assert_array_equal(ends - starts + 1, l_win * l_seq)
+    # sequence s holds exactly the points s .. s + l_win*l_seq - 1, in order
+    for s in (0, len(seq) - 1):
+        np.testing.assert_array_equal(seq[s].ravel(), np.arange(starts[s], ends[s] + 1))
+    assert ends[-1] == n - 1
