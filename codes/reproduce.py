@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
-    jobs = [(name, seed) for name in args.series for seed in seeds]
+    jobs = [(name, seed) for seed in seeds for name in args.series]  # every series first at seed 0
     started = time.perf_counter()
     metrics = {}
     for name, seed in tqdm(jobs, desc="runs", unit="run", file=sys.stdout):

@@ -206,3 +206,18 @@ def test_download_arguments(tmp_path, monkeypatch):
     assert kw["fname"] == "nyc_taxi.csv" and kw["file_hash"] == spec["files"][relpath]
     assert kw["hash_algorithm"] == "sha256" and kw["cache_dir"] == str(data_loader.CACHE_DIR)
     assert not kw["cache_subdir"].startswith("/")
+
+
+@pytest.mark.nab
+def test_sequence_labels_on_real_data_are_not_shifted(nab_dir):
+    """ambient_temp's first label is test index 421 (the paper's 1-based 422). With span 168 the
+    anomalous sequence starts are exactly 254..421; the original notebook's off-by-one also flagged 422."""
+    from evaluation import sequence_labels
+
+    series = load_series("ambient_temp", data_dir=nab_dir)
+    piece = series.test_pieces[0]
+    assert piece.anomaly_idx[0] == 421
+    assert str(series.timestamps[piece.start + 421]) == "2013-12-22T20:00:00"
+    span = 168
+    labels = sequence_labels(piece.anomaly_idx[:1], len(piece.values) - span + 1, span)
+    np.testing.assert_array_equal(np.flatnonzero(labels), np.arange(421 - span + 1, 422))
