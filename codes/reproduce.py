@@ -52,6 +52,7 @@ def parse_args(argv):
     parser.add_argument("--output-dir", default="experiments/reproduce",
                         help="where the run folders go (relative to the repository root)")
     parser.add_argument("--no-summary", action="store_true", help="train and detect only; skip the table")
+    parser.add_argument("--summary-only", action="store_true", help="only rebuild the table from finished runs")
     return parser.parse_args(argv)
 
 
@@ -143,6 +144,8 @@ def main(argv=None) -> int:
 
     seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
     jobs = [(name, seed) for seed in seeds for name in args.series]  # every series first at seed 0
+    if args.summary_only:
+        jobs = []
     started = time.perf_counter()
     metrics = {}
     for name, seed in tqdm(jobs, desc="runs", unit="run", file=sys.stdout):
