@@ -122,10 +122,12 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     ax.plot(t, series[:, 0], lw=0.7, color="0.2", label="data (normalised)")
     ax.axvspan(*train_span, color="tab:blue", alpha=0.08, label="training block")
     for piece in pieces:
-        flagged = np.flatnonzero(piece["flags"])
-        covered = np.zeros(len(piece["flags"]) + piece["span"] - 1, bool)
-        for s in flagged:  # one mark per flagged sequence start, drawn as the span it covers
-            covered[s:s + piece["span"]] = True
+        # time points covered by any flagged sequence: a difference array over the sequence spans
+        flags = np.asarray(piece["flags"], int)
+        delta = np.zeros(len(flags) + piece["span"], int)
+        delta[:len(flags)] += flags
+        delta[piece["span"]:] -= flags
+        covered = np.cumsum(delta)[:-1] > 0
         runs = np.flatnonzero(np.diff(np.r_[0, covered.astype(int), 0]))
         for a, b in zip(runs[::2], runs[1::2], strict=True):
             ax.axvspan(piece["start"] + a, piece["start"] + b, color="tab:orange", alpha=0.25)
