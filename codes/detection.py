@@ -140,6 +140,10 @@ def format_table(metrics: dict) -> str:
                      f"{r['average_precision']:>6.3f} {r['rule_pa_f1']:>19.3f} / {r['rule_pw_f1']:.3f}")
     lines.append("oracle = best threshold chosen on the test labels (an upper bound, not a deployable figure); "
                  "PA = point-adjusted, PW = pointwise")
+    for model in ("vae_lstm", "vae_only"):
+        counts = metrics[model]["all"].get("normals_above_each_anomaly")
+        if counts is not None:
+            lines.append(f"{model}: normal sequences scoring at least each anomaly's best score: {counts}")
     return "\n".join(lines)
 
 

@@ -186,10 +186,25 @@ def evaluate(scores, y_true, threshold) -> dict:
     }
 
 
+def normals_above_anomalies(scores, y_true) -> list[int]:
+    """Per labelled anomaly, how many normal sequences score at least its best score.
+
+    0 means a threshold can flag that anomaly with no false positive; the largest count is what
+    caps the point-adjusted precision at recall 1.0.
+    """
+    s, y = _pair(scores, y_true)
+    seg = segments(y)
+    if len(seg) == 0:
+        return []
+    normal = np.sort(s[~y])
+    return [int(k) for k in len(normal) - np.searchsorted(normal, _segment_max(s, seg), side="left")]
+
+
 def summarise(scores, y_true, threshold) -> dict:
     """``evaluate`` plus average precision and the oracle best F1s; plain floats and ints only."""
     out = evaluate(scores, y_true, threshold)
     out["average_precision"] = average_precision(scores, y_true)
     out["oracle_pointwise"] = best_f1(scores, y_true, adjusted=False)
     out["oracle_point_adjusted"] = best_f1(scores, y_true, adjusted=True)
+    out["normals_above_each_anomaly"] = normals_above_anomalies(scores, y_true)
     return out

@@ -316,7 +316,21 @@ def test_summarise_is_json_serialisable():
     out = ev.summarise(s, y, float(np.quantile(s, 0.9)))
     back = json.loads(json.dumps(out))
     assert set(back) == {"threshold", "pointwise", "point_adjusted", "n", "n_anomalous", "average_precision",
-                         "oracle_pointwise", "oracle_point_adjusted"}
+                         "oracle_pointwise", "oracle_point_adjusted", "normals_above_each_anomaly"}
     assert back["oracle_point_adjusted"]["f1"] >= back["oracle_pointwise"]["f1"] - 1e-12
     assert back["oracle_pointwise"]["f1"] >= back["pointwise"]["f1"] - 1e-12
     assert type(out["n"]) is int and type(out["average_precision"]) is float
+
+
+def test_normals_above_anomalies_counts_normals_at_or_above_each_segment_best():
+    scores = np.array([0.1, 0.9, 0.5, 0.2, 0.7, 0.3, 0.6, 0.4])
+    labels = np.array([0, 0, 1, 1, 0, 0, 1, 0], dtype=bool)
+    # segment [2, 4) peaks at 0.5: normals 0.9, 0.7 are above; segment [6, 7) peaks at 0.6: the same two
+    assert ev.normals_above_anomalies(scores, labels) == [2, 2]
+    assert ev.normals_above_anomalies(np.where(labels, 1.0, scores), labels) == [0, 0]
+    assert ev.normals_above_anomalies(scores, np.zeros(8, dtype=bool)) == []
+
+
+def test_normals_above_anomalies_ties_count_against_the_anomaly():
+    scores = np.array([0.5, 0.5, 0.1])
+    assert ev.normals_above_anomalies(scores, np.array([1, 0, 0])) == [1]
