@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/NAB_config.json
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install train detect test lint reproduce benchmark notebook demo clean-cache
+.PHONY: install train detect test lint reproduce benchmark demo clean-cache
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
