@@ -50,7 +50,7 @@ def sequence_labels(anomaly_idx, n_sequences: int, span: int) -> np.ndarray:
     a = a.astype(np.int64)
     lo = np.clip(a - span + 1, 0, n_sequences)
     hi = np.clip(a + 1, 0, n_sequences)
-    return _span_mask(n_sequences, np.stack((lo, hi), axis=1))
+    return span_mask(n_sequences, np.stack((lo, hi), axis=1))
 
 
 def segments(y_true) -> np.ndarray:
@@ -60,7 +60,7 @@ def segments(y_true) -> np.ndarray:
     return edges.reshape(-1, 2)
 
 
-def _span_mask(n: int, seg: np.ndarray) -> np.ndarray:
+def span_mask(n: int, seg: np.ndarray) -> np.ndarray:
     """Boolean mask of length ``n`` that is True inside the ``[start, end)`` rows of ``seg``."""
     diff = np.zeros(n + 1, dtype=np.int64)
     np.add.at(diff, seg[:, 0], 1)
@@ -76,7 +76,7 @@ def point_adjust(y_true, y_pred) -> np.ndarray:
     seg = segments(y)
     c = np.concatenate(([0], np.cumsum(p, dtype=np.int64)))
     hit = seg[c[seg[:, 1]] > c[seg[:, 0]]]
-    return p | _span_mask(len(p), hit)
+    return p | span_mask(len(p), hit)
 
 
 def _segment_max(s: np.ndarray, seg: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from evaluation import segments, span_mask  # noqa: E402
+
 
 def _save(fig, path: Path) -> Path:
     path = Path(path)
@@ -122,14 +124,10 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     ax.plot(t, series[:, 0], lw=0.7, color="0.2", label="data (normalised)")
     ax.axvspan(*train_span, color="tab:blue", alpha=0.08, label="training block")
     for piece in pieces:
-        # time points covered by any flagged sequence: a difference array over the sequence spans
-        flags = np.asarray(piece["flags"], int)
-        delta = np.zeros(len(flags) + piece["span"], int)
-        delta[:len(flags)] += flags
-        delta[piece["span"]:] -= flags
-        covered = np.cumsum(delta)[:-1] > 0
-        runs = np.flatnonzero(np.diff(np.r_[0, covered.astype(int), 0]))
-        for a, b in zip(runs[::2], runs[1::2], strict=True):
+        # time points covered by any flagged sequence: each run of flagged starts, widened by the span
+        flags = np.asarray(piece["flags"], bool)
+        covered = span_mask(len(flags) + piece["span"] - 1, segments(flags) + [0, piece["span"] - 1])
+        for a, b in segments(covered):
             ax.axvspan(piece["start"] + a, piece["start"] + b, color="tab:orange", alpha=0.25)
         ax_score.plot(piece["start"] + np.arange(len(piece["scores"])), piece["scores"], lw=0.7,
                       color="tab:purple")
