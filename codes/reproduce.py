@@ -56,11 +56,24 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def changed_keys(config, saved_path) -> list[str]:
+    """Keys whose value in the saved config.json of a run differs from ``config``."""
+    if not saved_path.is_file():
+        return []
+    saved = json.loads(saved_path.read_text())
+    return [k for k, v in config.to_dict().items() if k != "$schema" and k in saved and saved[k] != v]
+
+
 def run_one(name: str, seed: int, output_dir: str) -> dict:
     """Train and detect one (series, seed) unless its metrics.json exists; returns the metrics."""
     config = load_config(CONFIGS[name]).replace(seed=seed, output_dir=output_dir, load_model=True)
     metrics_path = run_dir(config) / "detection" / "metrics.json"
     if metrics_path.is_file():
+        changed = changed_keys(config, run_dir(config) / "config.json")
+        if changed:
+            raise UserError(f"{run_dir(config)} was made with other values of {', '.join(changed)} than "
+                            f"configs/{CONFIGS[name]}; move that folder away (or pass another --output-dir) "
+                            "to rerun it")
         return json.loads(metrics_path.read_text())
     from data_loader import load_series
     from detection import run_detection, write_report

@@ -89,3 +89,21 @@ def test_notebook_runs_headless(trained, tmp_path):
     text = out.read_text()
     assert "oracle PA-F1" in text and "oracle_best_f1" in text
     assert "image/png" in text
+
+
+def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path):
+    """A finished run is reused only while the shipped config still matches the one it was made with."""
+    import reproduce
+    from config import load_config, run_dir, save_config
+    from errors import UserError
+
+    config = load_config(reproduce.CONFIGS["nyc_taxi"]).replace(seed=0, output_dir=str(tmp_path), load_model=True)
+    folder = run_dir(config)
+    (folder / "detection").mkdir(parents=True)
+    (folder / "detection" / "metrics.json").write_text('{"dataset": "nyc_taxi"}')
+    save_config(config, folder / "config.json")
+    assert reproduce.run_one("nyc_taxi", 0, str(tmp_path)) == {"dataset": "nyc_taxi"}
+
+    save_config(config.replace(num_epochs_vae=config.num_epochs_vae + 1), folder / "config.json")
+    with pytest.raises(UserError, match="num_epochs_vae"):
+        reproduce.run_one("nyc_taxi", 0, str(tmp_path))
