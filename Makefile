@@ -7,13 +7,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install train detect test lint reproduce benchmark demo clean-cache
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install requirements.txt
+install: $(VENV)/.installed  ## create .venv, install requirements.txt and the package (pip install -e .)
 
 train: install  ## train the VAE and the LSTM of CONFIG (default: machine_temp), then detect
 	$(PY) codes/train.py --config $(CONFIG)

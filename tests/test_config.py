@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import config
-from config import (
+from vae_lstm import config
+from vae_lstm.config import (
     CONFIG_DIR,
     REPO_ROOT,
     Config,
@@ -23,7 +23,7 @@ from config import (
     run_dir,
     run_name,
 )
-from errors import ConfigError
+from vae_lstm.errors import ConfigError
 
 SHIPPED = sorted(p for p in CONFIG_DIR.glob("*.json") if p.name != "config.schema.json")
 
@@ -310,8 +310,9 @@ def test_check_against_data_names_the_file(tmp_path):
 def test_run_name_uses_the_identifying_keys():
     cfg = from_dict({"exp_name": "exp", "dataset": "nyc_taxi", "l_win": 24, "l_seq": 7, "code_size": 5,
                      "seed": 3})
-    assert run_name(cfg) == "exp/nyc_taxi_lwin24_lseq7_code5_seed3"
-    assert run_dir(cfg) == REPO_ROOT / "experiments" / "exp" / "nyc_taxi_lwin24_lseq7_code5_seed3"
+    assert run_name(cfg) == "exp/nyc_taxi_vae_lstm_lwin24_lseq7_code5_seed3"
+    assert run_name(cfg.replace(detector="arma")) == "exp/nyc_taxi_arma_lwin24_lseq7_code5_seed3"
+    assert run_dir(cfg) == REPO_ROOT / "experiments" / "exp" / "nyc_taxi_vae_lstm_lwin24_lseq7_code5_seed3"
 
 
 @pytest.mark.parametrize("key, value", [("exp_name", "other"), ("dataset", "synthetic"), ("l_win", 32),

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-import data_loader
-from data_loader import load_series, nab_file, series_names
-from errors import DataError
+from vae_lstm import data_loader
+from vae_lstm.data_loader import load_series, nab_file, series_names
+from vae_lstm.errors import DataError
 
 NAB_NAMES = ["ambient_temp", "cpu_utilization", "ec2_request", "machine_temp", "nyc_taxi"]
 
@@ -212,7 +212,7 @@ def test_download_arguments(tmp_path, monkeypatch):
 def test_sequence_labels_on_real_data_are_not_shifted(nab_dir):
     """ambient_temp's first label is test index 421 (the paper's 1-based 422). With span 168 the
     anomalous sequence starts are exactly 254..421; the original notebook's off-by-one also flagged 422."""
-    from evaluation import sequence_labels
+    from vae_lstm.evaluation import sequence_labels
 
     series = load_series("ambient_temp", data_dir=nab_dir)
     piece = series.test_pieces[0]

@@ -21,13 +21,13 @@ TINY = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny config trained once for this module: (config path, run folder)."""
-    import train
+    from vae_lstm import cli
 
     tmp = tmp_path_factory.mktemp("detect")
     config_path = tmp / "tiny.json"
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp / "runs")}))
-    assert train.main(["--config", str(config_path)]) == 0
-    run = tmp / "runs" / "tiny" / "synthetic_lwin16_lseq3_code3_seed0"
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    run = tmp / "runs" / "tiny" / "synthetic_vae_lstm_lwin16_lseq3_code3_seed0"
     assert (run / "vae.keras").is_file() and (run / "lstm.keras").is_file()
     return config_path, run
 
@@ -44,7 +44,8 @@ def test_detect_cli_writes_metrics_and_figures(trained):
     assert "oracle PA-F1" in done.stdout
     metrics = json.loads((run / "detection" / "metrics.json").read_text())
     assert metrics["threshold_rule"] == "val_quantile"
-    for model in ("vae_lstm", "vae_only"):
+    assert metrics["detectors"] == ["vae_lstm", "random", "abs_z"]
+    for model in ("vae_lstm", "random", "abs_z"):
         summary = metrics[model]["all"]
         assert 0.0 <= summary["oracle_point_adjusted"]["f1"] <= 1.0
         assert summary["oracle_point_adjusted"]["f1"] >= summary["point_adjusted"]["f1"] - 1e-12
@@ -54,19 +55,19 @@ def test_detect_cli_writes_metrics_and_figures(trained):
 
 
 def test_detect_threshold_rule_override(trained):
-    import config
-    import detection
+    from vae_lstm import config, detection
 
     config_path, run = trained
     cfg = config.load_config(config_path)
     result = detection.run_detection(cfg)
+    val_scores = result.main.val_scores
     oracle = detection.compute_metrics(result, "oracle_best_f1")
     best = oracle["vae_lstm"]["all"]["oracle_point_adjusted"]
     assert oracle["vae_lstm"]["all"]["point_adjusted"]["f1"] == pytest.approx(best["f1"])
     assert oracle["vae_lstm"]["threshold"] == pytest.approx(best["threshold"])
     # the validation quantile threshold is a quantile of the validation scores
     assert result.metrics["vae_lstm"]["threshold"] == pytest.approx(
-        np.quantile(result.val.scores, cfg.threshold_quantile))
+        np.quantile(val_scores, cfg.threshold_quantile))
 
 
 def test_detect_without_training_says_to_train(tmp_path):
@@ -93,17 +94,17 @@ def test_notebook_runs_headless(trained, tmp_path):
 
 def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path):
     """A finished run is reused only while the shipped config still matches the one it was made with."""
-    import reproduce
-    from config import load_config, run_dir, save_config
-    from errors import UserError
+    from vae_lstm import reproduce
+    from vae_lstm.config import run_dir, save_config
+    from vae_lstm.errors import UserError
 
-    config = load_config(reproduce.CONFIGS["nyc_taxi"]).replace(seed=0, output_dir=str(tmp_path), load_model=True)
+    config = reproduce.run_config("nyc_taxi", "vae_lstm", 0, str(tmp_path))
     folder = run_dir(config)
     (folder / "detection").mkdir(parents=True)
     (folder / "detection" / "metrics.json").write_text('{"dataset": "nyc_taxi"}')
     save_config(config, folder / "config.json")
-    assert reproduce.run_one("nyc_taxi", 0, str(tmp_path)) == {"dataset": "nyc_taxi"}
+    assert reproduce.run_one("nyc_taxi", "vae_lstm", 0, str(tmp_path)) == {"dataset": "nyc_taxi"}
 
     save_config(config.replace(num_epochs_vae=config.num_epochs_vae + 1), folder / "config.json")
     with pytest.raises(UserError, match="num_epochs_vae"):
-        reproduce.run_one("nyc_taxi", 0, str(tmp_path))
+        reproduce.run_one("nyc_taxi", "vae_lstm", 0, str(tmp_path))

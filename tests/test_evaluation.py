@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-import evaluation as ev
-from errors import ConfigError
+from vae_lstm import evaluation as ev
+from vae_lstm.errors import ConfigError
 
 # ---------------------------------------------------------------- sequence_labels
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from data_loader import load_series
-from models import VAE, build_lstm, elbo_terms, n_halvings
-from windowing import rolling_windows
+from vae_lstm.data_loader import load_series
+from vae_lstm.models import VAE, build_lstm, elbo_terms, n_halvings
+from vae_lstm.windowing import rolling_windows
 
 L_WINS = [16, 24, 48, 100, 144]
 

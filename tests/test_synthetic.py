@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from data_loader import load_series
-from errors import ConfigError
-from synthetic import make_synthetic_values
+from vae_lstm.data_loader import load_series
+from vae_lstm.errors import ConfigError
+from vae_lstm.synthetic import make_synthetic_values
 
 ARGS = dict(length=1000, period=24, noise=0.1, n_anomalies=3, train_end=500)
 

@@ -11,15 +11,17 @@ import keras
 import numpy as np
 import pytest
 
-import errors
-import models  # noqa: F401  (registers the VAE class for keras.saving.load_model)
-import runs
-import scoring
-import train
-import trainers
-from config import from_dict, load_config, run_dir
-from data_loader import load_series
-from errors import UserError
+from vae_lstm import (
+    cli,
+    errors,
+    models,  # noqa: F401  (registers the VAE class for keras.saving.load_model)
+    runs,
+    scoring,
+)
+from vae_lstm.config import from_dict, load_config, run_dir
+from vae_lstm.data_loader import load_series
+from vae_lstm.detectors import vae_lstm as trainers
+from vae_lstm.errors import UserError
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +58,7 @@ def run_main(config_path: Path) -> dict:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(trainers.VAETrainer, "train", vae_spy)
         mp.setattr(trainers.LSTMTrainer, "train", lstm_spy)
-        assert train.main(["--config", str(config_path)]) == 0
+        assert cli.train_main(["--config", str(config_path)]) == 0
     seen["run"] = seen["vae_trainer"].run_dir
     return seen
 
@@ -116,7 +118,7 @@ def second_folder(first, tmp_path_factory):
 
 
 def test_run_folder_is_named_from_the_config(first):
-    assert first["run"] == first["out"] / "tiny" / "synthetic_lwin24_lseq4_code2_seed0"
+    assert first["run"] == first["out"] / "tiny" / "synthetic_vae_lstm_lwin24_lseq4_code2_seed0"
     assert first["run"] == run_dir(load_config(first["config_path"]))
 
 
@@ -131,7 +133,7 @@ def test_run_writes_every_file(first):
 
 
 def test_nothing_lands_in_the_repo(first):
-    assert not (Path(train.__file__).resolve().parents[1] / "experiments" / "tiny").exists()
+    assert not (Path(cli.__file__).resolve().parents[2] / "experiments" / "tiny").exists()
 
 
 def test_logs_and_state(first):
@@ -143,7 +145,7 @@ def test_logs_and_state(first):
     assert {"loss", "val_loss"} <= set(lstm_log[0])
     for row in vae_log + lstm_log:
         assert np.isfinite(float(row["loss"])) and np.isfinite(float(row["val_loss"]))
-    assert state(run) == {"vae": 2, "lstm": 2}
+    assert state(run) == {"vae": 2, "lstm": 2, "fitted": True}
 
 
 def test_saved_config_is_the_resolved_config(first):
@@ -182,12 +184,11 @@ def test_reloaded_vae_keeps_its_optimizer_state(first):
 def test_batched_scores_equal_per_sequence_scores(first):
     piece = load_series("synthetic").test_pieces[0].values[:130]
     l_win, l_seq = TINY["l_win"], TINY["l_seq"]
-    batched = scoring.score_series(first["vae"], first["lstm"], piece, l_win, l_seq, batch_size=64)
+    batched = scoring.score_vae_lstm(first["vae"], first["lstm"], piece, l_win, l_seq, batch_size=64)
     reference = scoring.score_series_per_sequence(first["vae"], first["lstm"], piece, l_win, l_seq)
     assert batched.scores.shape == reference.shape == (130 - l_win * l_seq + 1,)
     np.testing.assert_allclose(batched.scores, reference, rtol=1e-4)
     assert batched.predicted_windows.shape == (len(reference), l_seq - 1, l_win, 1)
-    assert batched.window_squared_error.shape == (130 - l_win + 1,)
 
 
 # ---- resume ----
@@ -200,7 +201,7 @@ def test_resume_trains_only_the_missing_epochs(first, resumed):
     first_rows = log_rows(first["run"] / "vae_log.csv")
     assert rows[:2] == first_rows
     assert resumed["after_resume"]["state.json"][0] != b""
-    assert json.loads(resumed["after_resume"]["state.json"][0]) == {"vae": 4, "lstm": 2}
+    assert json.loads(resumed["after_resume"]["state.json"][0]) == {"vae": 4, "lstm": 2, "fitted": True}
 
 
 def test_resumed_vae_retrains_the_lstm_and_keeps_the_old_one(first, resumed):
@@ -246,11 +247,11 @@ def test_identical_rerun_trains_nothing(resumed):
 
 def test_load_model_0_writes_a_new_folder(second_folder, first):
     run = second_folder["run"]
-    assert run.name == "synthetic_lwin24_lseq4_code2_seed0_run2"
+    assert run.name == "synthetic_vae_lstm_lwin24_lseq4_code2_seed0_run2"
     assert run.parent == second_folder["out"] / "tiny"
     for name in ["vae.keras", "lstm.keras", "config.json", "vae_log.csv", "lstm_log.csv", "state.json"]:
         assert (run / name).is_file(), name
-    assert state(run) == {"vae": 2, "lstm": 2}
+    assert state(run) == {"vae": 2, "lstm": 2, "fitted": True}
 
 
 def test_load_model_0_leaves_the_first_folder_alone(second_folder):
@@ -284,7 +285,7 @@ def test_resume_refuses_another_architecture(tmp_path):
 
 def test_train_vae_0_without_a_trained_vae(tmp_path, capsys):
     cfg_path = write_config(tmp_path / "cfg", tmp_path / "out", TRAIN_VAE=0)
-    assert errors.run_cli(train.main, ["--config", str(cfg_path)]) == 2
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("error:")
@@ -295,7 +296,7 @@ def test_train_vae_0_without_a_trained_vae(tmp_path, capsys):
 
 def test_config_longer_than_training_data(tmp_path, capsys):
     cfg_path = write_config(tmp_path / "cfg", tmp_path / "out", l_win=512, l_seq=5)
-    assert errors.run_cli(train.main, ["--config", str(cfg_path)]) == 2
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg_path)]) == 2
     err = capsys.readouterr().err
     assert "'l_seq'" in err and "2000" in err
     assert not (tmp_path / "out").exists()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from windowing import (
+from vae_lstm.windowing import (
     as_2d,
     lstm_sequences,
     n_sequences,

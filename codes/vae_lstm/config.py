@@ -15,16 +15,21 @@ from typing import Any
 
 import jsonschema
 
-from errors import ConfigError
+from .errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
 SCHEMA_PATH = CONFIG_DIR / "config.schema.json"
 
 
 def load_schema() -> dict:
+    """The schema, with the detector names filled in from the detector registry."""
+    from .detectors import DETECTORS
+
     with open(SCHEMA_PATH) as f:
-        return json.load(f)
+        schema = json.load(f)
+    schema["properties"]["detector"]["enum"] = list(DETECTORS)
+    return schema
 
 
 def default_values() -> dict:
@@ -179,8 +184,8 @@ def check_against_data(config: Config, n_train: int, n_channel: int) -> None:
 
 
 def run_name(config: Config) -> str:
-    """Run folder name from the config: exp_name/dataset-lwin-lseq-code-seed."""
-    return (f"{config.exp_name}/{config.dataset}_lwin{config.l_win}_lseq{config.l_seq}"
+    """Run folder name from the config: exp_name/dataset_detector_lwin_lseq_code_seed."""
+    return (f"{config.exp_name}/{config.dataset}_{config.detector}_lwin{config.l_win}_lseq{config.l_seq}"
             f"_code{config.code_size}_seed{config.seed}")
 
 

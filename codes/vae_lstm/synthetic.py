@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from errors import ConfigError
+from .errors import ConfigError
 
 KINDS = ("spike", "level_shift", "flat_line")
 

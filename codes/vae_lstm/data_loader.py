@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from errors import DataError
-from synthetic import make_synthetic_values
+from .errors import DataError
+from .synthetic import make_synthetic_values
 
 NAB_DATA_DIR_ENV = "NAB_DATA_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO_ROOT / "datasets" / "series.json"
 CACHE_DIR = REPO_ROOT / "datasets" / "cache"
 NAB_RAW_URL = "https://raw.githubusercontent.com/numenta/NAB/{commit}/{relpath}"

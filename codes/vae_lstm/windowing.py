@@ -50,13 +50,58 @@ def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(order[:n_train]), np.sort(order[n_train:])
 
 
+def unit_span(unit_idx, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """THE map from a unit to time: unit ``u`` (a window, span l_win, or a sequence, span
+    l_win * l_seq) starts at time ``u`` and covers ``[u, u + span - 1]`` (first and last, inclusive)."""
+    start = np.asarray(unit_idx)
+    return start, start + span - 1
+
+
 def window_span(window_idx, l_win: int) -> tuple[np.ndarray, np.ndarray]:
     """First and last time index (inclusive) covered by each window."""
-    start = np.asarray(window_idx)
-    return start, start + l_win - 1
+    return unit_span(window_idx, l_win)
 
 
 def sequence_span(sequence_idx, l_win: int, l_seq: int) -> tuple[np.ndarray, np.ndarray]:
     """First and last time index (inclusive) covered by each sequence."""
-    start = np.asarray(sequence_idx)
-    return start, start + l_win * l_seq - 1
+    return unit_span(sequence_idx, l_win * l_seq)
+
+
+def units_covering(n_points: int, n_units: int, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each time point t of a series of ``n_points``, the units covering it: ``[lo[t], hi[t])``.
+
+    Unit u covers t iff u <= t <= u + span - 1, so lo = max(t - span + 1, 0) and hi = min(t + 1, n_units).
+    """
+    t = np.arange(n_points)
+    return np.clip(t - span + 1, 0, n_units), np.clip(t + 1, 0, n_units)
+
+
+def points_from_units(unit_scores, span: int, n_points: int) -> np.ndarray:
+    """Per-point scores from per-unit scores: the score of time t is the largest score of the
+    units that cover it (see ``units_covering``). Points that no unit covers get NaN.
+
+    This is how every detector turns its window or sequence errors into one score per time point.
+    """
+    s = np.asarray(unit_scores, dtype=float)
+    n_units = len(s)
+    if n_units and n_units + span - 1 > n_points:
+        raise ValueError(f"{n_units} units of span {span} do not fit in {n_points} points")
+    out = np.full(n_points, np.nan)
+    if n_units == 0:
+        return out
+    padded = np.concatenate([np.full(span - 1, -np.inf), s, np.full(span - 1, -np.inf)])
+    # point t sees units t - span + 1 .. t, i.e. padded[t .. t + span - 1]
+    covered = sliding_window_view(padded, span)[: n_units + span - 1].max(axis=1)
+    out[: n_units + span - 1] = covered
+    return out
+
+
+def units_from_points(point_scores, span: int) -> np.ndarray:
+    """Per-unit scores from per-point scores: unit u gets the largest score over ``[u, u + span - 1]``,
+    ignoring NaN points (a unit with no scored point gets NaN)."""
+    p = np.asarray(point_scores, dtype=float)
+    if len(p) < span:
+        return np.empty(0)
+    windows = sliding_window_view(np.where(np.isnan(p), -np.inf, p), span)
+    out = windows.max(axis=1)
+    return np.where(np.isneginf(out), np.nan, out)

@@ -1,4 +1,9 @@
-"""The VAE and LSTM models of a run folder and their trainers."""
+"""The paper's VAE-LSTM hybrid: a window VAE, then an LSTM over the codes of l_seq - 1 windows.
+
+Two stages in one run folder, ``vae.keras`` then ``lstm.keras``, each trained by the generic trainer.
+The score of sequence s (covering ``[s, s + l_win * l_seq - 1]``) is the summed squared error of
+its last l_seq - 1 windows, rebuilt by the decoder from the codes that the LSTM predicts.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import plotting
-from base import BaseModel, BaseTrainer
-from models import lstm_from_config, vae_from_config
-from scoring import encode_windows, gather_sequences
-from windowing import rolling_windows, train_val_split
+from .. import plotting
+from ..models import lstm_from_config, vae_from_config
+from ..scoring import encode_windows, gather_sequences, score_vae_lstm
+from ..training import BaseModel, BaseTrainer, FigureCallback
+from ..windowing import rolling_windows, train_val_split
+from .base import Detector, Scores
 
 
 class VAEModel(BaseModel):
@@ -37,17 +43,6 @@ class LSTMModel(BaseModel):
 
     def compile(self, model, steps_per_epoch):
         model.compile(optimizer=keras.optimizers.Adam(self.config.learning_rate_lstm), loss="mse")
-
-
-class FigureCallback(keras.callbacks.Callback):
-    """Calls a figure function once training ends, so that figures show the final model."""
-
-    def __init__(self, draw):
-        super().__init__()
-        self.draw = draw
-
-    def on_train_end(self, logs=None):
-        self.draw()
 
 
 class VAETrainer(BaseTrainer):
@@ -82,7 +77,11 @@ class VAETrainer(BaseTrainer):
 
 
 class LSTMTrainer(BaseTrainer):
-    """Trains the LSTM on VAE code means of the training sequences, computed in one batched predict."""
+    """Trains the LSTM to predict the next codes from the VAE code means of the training sequences.
+
+    Input: the codes of windows 0 .. l_seq - 2 of a sequence; target: those of windows 1 .. l_seq - 1.
+    The held-out sequences (``val_index``) are the ones detection uses for its validation scores.
+    """
 
     stage = "lstm"
 
@@ -95,7 +94,7 @@ class LSTMTrainer(BaseTrainer):
         sequences = gather_sequences(codes, len(train_series), config.l_win, config.l_seq)
         idx_train, idx_val = train_val_split(len(sequences), config.val_fraction, config.seed)
         self.train_codes, self.val_codes = sequences[idx_train], sequences[idx_val]
-        self.val_index = idx_val
+        self.train_index, self.val_index = idx_train, idx_val
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
@@ -103,6 +102,8 @@ class LSTMTrainer(BaseTrainer):
     def draw_figures(self):
         c, figures = self.config, self.run_dir / "figures"
         plotting.loss_curves(self.log_path, figures / "lstm_loss.png", "LSTM")
+        if not len(self.val_codes):
+            return
         codes = self.val_codes[:1]
         predicted = self.model.model.predict(codes[:, :-1], verbose=0)
         plotting.predicted_codes(codes[0, 1:], predicted[0], figures / "lstm_codes.png")
@@ -119,17 +120,33 @@ class LSTMTrainer(BaseTrainer):
         return self.model.model if self.model.model is not None else self.model.load()
 
 
-def train_from_config(config, series) -> Path:
-    """Seed, pick the run folder, train the VAE then the LSTM; returns the run folder."""
-    from runs import prepare_run_dir
+class VAELSTMDetector(Detector):
+    """Native unit: the sequence of l_seq windows (span l_win * l_seq)."""
 
-    keras.utils.set_random_seed(config.seed)
-    run = prepare_run_dir(config)
-    vae_trainer = VAETrainer(config, run, series.train)
-    vae = vae_trainer.train()
-    lstm_trainer = LSTMTrainer(config, run, series.train, vae)
-    if vae_trainer.trained and lstm_trainer.model.exists():
-        print("the VAE changed, so the LSTM trained on its old codes is set aside and trained afresh")
-        lstm_trainer.set_aside()
-    lstm_trainer.train()
-    return run
+    name = "vae_lstm"
+    native_unit = "sequence"
+    trained_files = ("vae.keras", "lstm.keras")
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.vae = self.lstm = None
+
+    def fit(self, train_series, run_dir: Path) -> None:
+        vae_trainer = VAETrainer(self.config, run_dir, train_series)
+        self.vae = vae_trainer.train()
+        lstm_trainer = LSTMTrainer(self.config, run_dir, train_series, self.vae)
+        if vae_trainer.trained and lstm_trainer.model.exists():
+            print("the VAE changed, so the LSTM trained on its old codes is set aside and trained afresh")
+            lstm_trainer.set_aside()
+        self.lstm = lstm_trainer.train()
+
+    def load(self, run_dir: Path) -> None:
+        self.require_trained(run_dir)
+        self.vae = VAEModel(self.config, run_dir).load()
+        self.lstm = LSTMModel(self.config, run_dir).load()
+
+    def score(self, series) -> Scores:
+        c = self.config
+        series = self.check_series(series, c.span, "sequence")
+        scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
+        return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)

@@ -1,6 +1,6 @@
-"""Generic base classes: a model saved as ``.keras`` in the run folder, and a trainer around ``fit``.
-
-Nothing here knows about VAEs or LSTMs; ``trainers.py`` builds on these.
+"""Generic training: a Keras model saved as ``<name>.keras`` in the run folder, and a trainer
+around ``fit`` that checkpoints every epoch, logs, and resumes. Every neural detector's stages use
+these; nothing here knows about VAEs or LSTMs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from errors import UserError
+from .errors import UserError
 
 
 class BaseModel:
@@ -52,6 +52,17 @@ class BaseModel:
                             f"'python3 codes/train.py --config <your config>'")
         self.model = keras.saving.load_model(self.path)
         return self.model
+
+
+class FigureCallback(keras.callbacks.Callback):
+    """Calls a figure function once training ends, so that figures show the final model."""
+
+    def __init__(self, draw):
+        super().__init__()
+        self.draw = draw
+
+    def on_train_end(self, logs=None):
+        self.draw()
 
 
 class EpochState(keras.callbacks.Callback):

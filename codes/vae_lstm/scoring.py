@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from keras import ops
 
-from models import elbo_terms
-from windowing import rolling_windows, sequence_window_index
+from .models import elbo_terms
+from .windowing import rolling_windows, sequence_window_index
 
 # Pieces of different lengths retrace predict once each; TensorFlow warns about it, harmlessly.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -33,24 +33,18 @@ def gather_sequences(codes: np.ndarray, n_points: int, l_win: int, l_seq: int) -
 
 @dataclass
 class SequenceScores:
-    """Scores of every sequence of one series piece, plus what they were computed from."""
+    """VAE-LSTM scores of every sequence of one series piece, and the windows they came from."""
 
-    scores: np.ndarray           # (n_seq,) VAE-LSTM score, the paper's
-    vae_scores: np.ndarray       # (n_seq,) same windows rebuilt by the VAE alone (code mean)
-    window_squared_error: np.ndarray  # (n_win,) VAE reconstruction error of every window
-    window_neg_elbo: np.ndarray  # (n_win,) VAE negative ELBO of every window
-    predicted_windows: np.ndarray  # (n_seq, l_seq - 1, l_win, c) windows rebuilt from LSTM codes
+    scores: np.ndarray             # (n_seq,) the paper's score
+    predicted_windows: np.ndarray  # (n_seq, l_seq - 1, l_win, c) windows rebuilt from LSTM-predicted codes
 
 
-def score_series(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
-                 batch_size: int = 1024) -> SequenceScores:
+def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
+                   batch_size: int = 1024) -> SequenceScores:
     """Score every sequence of a (n, c) series with a trained VAE and LSTM, all batched."""
     windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
-    index = sequence_window_index(len(windows) + l_win - 1, l_win, l_seq)
-    if len(index) == 0:
-        raise ValueError(f"series of {len(windows) + l_win - 1} points is shorter than one sequence "
-                         f"(l_win * l_seq = {l_win * l_seq})")
-    mean, std = encode_windows(vae, windows, batch_size)
+    index = _sequence_index(len(windows), l_win, l_seq)
+    mean, _ = encode_windows(vae, windows, batch_size)
     n_seq, code_size = len(index), mean.shape[1]
 
     predicted_codes = lstm.predict(mean[index[:, :-1]], batch_size=batch_size, verbose=0)
@@ -58,12 +52,31 @@ def score_series(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
     predicted_windows = decoded.reshape(n_seq, l_seq - 1, l_win, -1)
     targets = windows[index[:, 1:]]
     scores = np.square(targets - predicted_windows).sum(axis=(1, 2, 3))
+    return SequenceScores(scores, predicted_windows)
 
+
+def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,
+                      batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """The VAE alone: (per-sequence scores, per-window squared errors) of a (n, c) series.
+
+    A window's error is its squared reconstruction error through the code mean (the same
+    ``elbo_terms`` as training); a sequence's score sums the errors of its last l_seq - 1 windows.
+    """
+    windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
+    index = _sequence_index(len(windows), l_win, l_seq)
+    mean, std = encode_windows(vae, windows, batch_size)
     reconstructed = vae.decoder.predict(mean, batch_size=batch_size, verbose=0)
-    squared_error, _, neg_elbo = (ops.convert_to_numpy(t) for t in
-                                  elbo_terms(windows, reconstructed, mean, std, vae.sigma2()))
-    vae_scores = squared_error[index[:, 1:]].sum(axis=1)
-    return SequenceScores(scores, vae_scores, squared_error, neg_elbo, predicted_windows)
+    squared_error, _, _ = (ops.convert_to_numpy(t) for t in
+                           elbo_terms(windows, reconstructed, mean, std, vae.sigma2()))
+    return squared_error[index[:, 1:]].sum(axis=1), squared_error
+
+
+def _sequence_index(n_windows: int, l_win: int, l_seq: int) -> np.ndarray:
+    index = sequence_window_index(n_windows + l_win - 1, l_win, l_seq)
+    if len(index) == 0:
+        raise ValueError(f"series of {n_windows + l_win - 1} points is shorter than one sequence "
+                         f"(l_win * l_seq = {l_win * l_seq})")
+    return index
 
 
 def score_series_per_sequence(vae, lstm, series: np.ndarray, l_win: int, l_seq: int) -> np.ndarray:

@@ -8,7 +8,8 @@ labelled anomaly index.
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from errors import ConfigError
+from .errors import ConfigError
+from .windowing import units_from_points
 
 THRESHOLD_RULES = ("val_quantile", "fixed", "oracle_best_f1")
 
@@ -47,10 +48,10 @@ def sequence_labels(anomaly_idx, n_sequences: int, span: int) -> np.ndarray:
         raise ValueError(f"anomaly_idx must be integers, got dtype {a.dtype}")
     if a.min() < 0:
         raise ValueError("anomaly_idx must be >= 0")
-    a = a.astype(np.int64)
-    lo = np.clip(a - span + 1, 0, n_sequences)
-    hi = np.clip(a + 1, 0, n_sequences)
-    return span_mask(n_sequences, np.stack((lo, hi), axis=1))
+    a = a[a < n_sequences + span - 1]
+    mask = np.zeros(n_sequences + span - 1, dtype=float)
+    mask[a.astype(np.int64)] = 1.0
+    return units_from_points(mask, span) > 0
 
 
 def segments(y_true) -> np.ndarray:

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from evaluation import segments, span_mask  # noqa: E402
+from .evaluation import segments  # noqa: E402
+from .windowing import points_from_units  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -126,7 +127,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     for piece in pieces:
         # time points covered by any flagged sequence: each run of flagged starts, widened by the span
         flags = np.asarray(piece["flags"], bool)
-        covered = span_mask(len(flags) + piece["span"] - 1, segments(flags) + [0, piece["span"] - 1])
+        covered = points_from_units(flags, piece["span"], len(flags) + piece["span"] - 1) > 0
         for a, b in segments(covered):
             ax.axvspan(piece["start"] + a, piece["start"] + b, color="tab:orange", alpha=0.25)
         ax_score.plot(piece["start"] + np.arange(len(piece["scores"])), piece["scores"], lw=0.7,

@@ -1,0 +1,65 @@
+"""The train and detect commands. codes/train.py and codes/detect.py call these.
+
+    python3 codes/train.py --config configs/NAB_config.json
+    python3 codes/detect.py --config configs/NAB_config.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .config import check_against_data, load_config, run_dir
+from .data_loader import load_series
+from .evaluation import THRESHOLD_RULES
+from .runs import require_training
+
+CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
+
+
+def train_main(argv=None) -> int:
+    """Train the config's detector (default: the VAE, then the LSTM) on its series' training block."""
+    parser = argparse.ArgumentParser(prog="train.py", description=train_main.__doc__)
+    parser.add_argument("--config", required=True, help=CONFIG_HELP)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    config = load_config(args.config)
+    series = load_series(config.dataset)
+    check_against_data(config, len(series.train), series.n_channel)
+    print(f"{config.dataset}: {len(series.raw)} points, training block [{series.train_start}, "
+          f"{series.train_end}), {len(series.test_pieces)} test piece(s), {len(series.anomaly_idx)} anomalies; "
+          f"detector {config.detector}")
+
+    from .runs import train  # imports TensorFlow: after the cheap checks
+
+    path = train(config, series.train)
+    print(f"run folder: {path}")
+    print(f"wall time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def detect_main(argv=None) -> int:
+    """Score a trained run beside the random and abs_z controls, evaluate, and draw the figures."""
+    parser = argparse.ArgumentParser(prog="detect.py", description=detect_main.__doc__)
+    parser.add_argument("--config", required=True, help=CONFIG_HELP)
+    parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, help="override the config's threshold_rule")
+    parser.add_argument("--run-dir", help="run folder to evaluate (default: the config's run folder)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    if args.threshold_rule:
+        config = config.replace(threshold_rule=args.threshold_rule)
+
+    path = Path(args.run_dir) if args.run_dir else run_dir(config)
+    require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
+
+    from .detection import format_table, run_detection, write_report
+
+    result = run_detection(config, path)
+    metrics_path = write_report(result)
+    print(f"{config.dataset}: {sum(len(p.labels) for p in result.main.pieces)} test sequences in "
+          f"{len(result.main.pieces)} piece(s), scored by {config.detector} in {result.scoring_seconds:.2f} s "
+          f"(validation sequences included)")
+    print(format_table(result.metrics))
+    print(f"metrics and figures: {metrics_path.parent}")
+    return 0

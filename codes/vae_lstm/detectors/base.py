@@ -1,0 +1,90 @@
+"""The detector interface: fit on a training block, then score any series, one score per time point.
+
+A detector also keeps its native unit (a window, a sequence or a point) so that metrics defined on
+that unit, like the paper's per-sequence F1, stay exact. Unit ``u`` covers time ``[u, u + span - 1]``
+(``windowing.unit_span``); ``windowing.points_from_units`` turns unit scores into point scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..windowing import as_2d, points_from_units, units_from_points
+
+
+@dataclass
+class Scores:
+    """Scores of one contiguous series (a training block or a test piece)."""
+
+    points: np.ndarray       # (n,) one score per time point; NaN where the detector cannot score
+    native: np.ndarray       # (n_units,) scores in the detector's own unit
+    native_span: int         # points covered by one native unit (1 for point scores)
+    extras: dict = field(default_factory=dict)  # further named arrays, for figures (not for metrics)
+
+    @classmethod
+    def from_units(cls, unit_scores, span: int, n_points: int, **extras) -> Scores:
+        unit_scores = np.asarray(unit_scores, dtype=float)
+        return cls(points_from_units(unit_scores, span, n_points), unit_scores, span, extras)
+
+    @classmethod
+    def from_points(cls, point_scores, **extras) -> Scores:
+        points = np.asarray(point_scores, dtype=float)
+        return cls(points, points, 1, extras)
+
+    def sequences(self, span: int) -> np.ndarray:
+        """One score per sequence of ``span`` points (sequence s covers ``[s, s + span - 1]``):
+        the native scores when they are sequences of that span, else the largest point score inside."""
+        if self.native_span == span:
+            return self.native
+        return units_from_points(self.points, span)
+
+
+class Detector:
+    """Base class. Subclasses set ``name`` and implement ``fit``, ``load`` and ``score``.
+
+    ``fit(train_series, run_dir)`` trains on the (standardised) training block and saves what it
+    learnt in ``run_dir``, resuming from what is there; ``load(run_dir)`` reads it back;
+    ``score(series)`` scores any (n, n_channel) series with the trained state.
+    """
+
+    name = "detector"
+    native_unit = "point"  # in words, for tables: "sequence", "window" or "point"
+    trained_files: tuple[str, ...] = ()  # files in the run folder that a trained detector has
+
+    def __init__(self, config):
+        self.config = config
+
+    def fit(self, train_series: np.ndarray, run_dir: Path) -> None:
+        """Nothing to learn by default."""
+
+    def load(self, run_dir: Path) -> None:
+        """Nothing to load by default."""
+
+    def score(self, series: np.ndarray) -> Scores:
+        raise NotImplementedError
+
+    def is_trained(self, run_dir: Path) -> bool:
+        return all((Path(run_dir) / name).is_file() for name in self.trained_files)
+
+    def missing(self, run_dir: Path) -> list[str]:
+        return [name for name in self.trained_files if not (Path(run_dir) / name).is_file()]
+
+    def require_trained(self, run_dir: Path) -> None:
+        missing = self.missing(run_dir)
+        if missing:
+            run_dir = Path(run_dir)
+            what = "does not exist" if not run_dir.is_dir() else f"has no {' or '.join(missing)}"
+            source = self.config.source.name if self.config.source else "<config>"
+            raise UserError(f"run folder {run_dir} {what}; train first with "
+                            f"'python3 codes/train.py --config {source}'")
+
+    @staticmethod
+    def check_series(series: np.ndarray, min_points: int, what: str) -> np.ndarray:
+        series = as_2d(np.asarray(series, dtype="float32"))
+        if len(series) < min_points:
+            raise ValueError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
+        return series

@@ -1,0 +1,38 @@
+"""The VAE alone (the paper's VAE column): the same window VAE as the hybrid, scored by its own
+reconstruction error.
+
+To compare with the hybrid on the same footing, the score of sequence s is the summed squared
+error of the VAE's reconstructions (through the code mean) of the same l_seq - 1 windows that the
+hybrid scores: windows s + l_win, ..., s + (l_seq - 1) * l_win.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..scoring import score_vae_windows
+from .base import Detector, Scores
+from .vae_lstm import VAEModel, VAETrainer
+
+
+class VAEDetector(Detector):
+    name = "vae"
+    native_unit = "sequence"
+    trained_files = ("vae.keras",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.vae = None
+
+    def fit(self, train_series, run_dir: Path) -> None:
+        self.vae = VAETrainer(self.config, run_dir, train_series).train()
+
+    def load(self, run_dir: Path) -> None:
+        self.require_trained(run_dir)
+        self.vae = VAEModel(self.config, run_dir).load()
+
+    def score(self, series) -> Scores:
+        c = self.config
+        series = self.check_series(series, c.span, "sequence")
+        sequence_scores, window_errors = score_vae_windows(self.vae, series, c.l_win, c.l_seq, c.score_batch_size)
+        return Scores.from_units(sequence_scores, c.span, len(series), window_squared_error=window_errors)
