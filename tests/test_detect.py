@@ -65,6 +65,16 @@ def test_detect_threshold_rule_override(trained):
     best = oracle["vae_lstm"]["all"]["oracle_point_adjusted"]
     assert oracle["vae_lstm"]["all"]["point_adjusted"]["f1"] == pytest.approx(best["f1"])
     assert oracle["vae_lstm"]["threshold"] == pytest.approx(best["threshold"])
+    # the validation sequences are the ones the LSTM held out, scored like any other sequence
+    from vae_lstm.detectors import get_detector
+    from vae_lstm.windowing import train_val_split
+
+    n_seq = len(result.series.train) - cfg.span + 1
+    _, lstm_val = train_val_split(n_seq, cfg.val_fraction, cfg.seed)
+    detector = get_detector(cfg)
+    detector.load(run)
+    train_scores = detector.score(result.series.train).native
+    np.testing.assert_allclose(val_scores, train_scores[lstm_val], rtol=1e-5)
     # the validation quantile threshold is a quantile of the validation scores
     assert result.metrics["vae_lstm"]["threshold"] == pytest.approx(
         np.quantile(val_scores, cfg.threshold_quantile))

@@ -19,7 +19,8 @@ from .errors import UserError
 
 # Keys that change the shape of a trained model: a run folder cannot resume under other values.
 ARCHITECTURE_KEYS = ("dataset", "detector", "l_win", "l_seq", "n_channel", "code_size", "num_hidden_units",
-                     "num_hidden_units_lstm", "TRAIN_sigma", "prediction_horizon", "arma_p", "arma_q")
+                     "num_hidden_units_lstm", "TRAIN_sigma", "prediction_horizon", "arma_p", "arma_q", "beta",
+                     "arma_max_train_points")
 METRICS_FILE = Path("detection") / "metrics.json"
 
 

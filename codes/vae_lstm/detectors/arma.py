@@ -1,0 +1,132 @@
+"""ARMA(p, q) one-step prediction error (the paper's ARMA column).
+
+Fit: per channel, statsmodels ``ARIMA(order=(arma_p, 0, arma_q), trend="c")`` (a constant mean
+plus ARMA errors) by maximum likelihood on the last ``arma_max_train_points`` points of the
+training block (all of them if 0). The parameters (const = the mean, ar.L*, ma.L*, sigma2 = the
+innovation variance) are saved in ``arma.json``; nothing else is kept.
+
+Score: the same model on the new series, filtered with the saved parameters (no refit). Channel
+k's score at point t is the squared one-step-ahead prediction error divided by its variance,
+``v_t^2 / F_t``: the Kalman filter's standardised innovation, squared. Once the filter has warmed
+up (after p points for a pure AR, geometrically fast otherwise) F_t is the fitted innovation
+variance sigma2, so the score is ``(x_t - prediction_t)^2 / sigma2``; at the first points F_t is
+larger (the prediction there has only the stationary distribution to go on), which keeps them from
+scoring high for want of history. The point's score is the largest over channels. Every point is scored.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..training import read_state
+from .base import Detector, Scores
+
+ARMA_FILE = "arma.json"
+TREND = "c"
+
+
+@contextmanager
+def quiet_statsmodels():
+    """Silence statsmodels' convergence and starting-parameter warnings (errors still raise)."""
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, EstimationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message=".*starting (autoregressive|MA|moving average) parameters",
+                                category=EstimationWarning)
+        warnings.filterwarnings("ignore", message=".*[Nn]on-stationary starting", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*[Nn]on-invertible starting", category=UserWarning)
+        yield
+
+
+def arima_model(endog: np.ndarray, p: int, q: int):
+    from statsmodels.tsa.arima.model import ARIMA
+
+    return ARIMA(np.asarray(endog, dtype=float), order=(p, 0, q), trend=TREND)
+
+
+def fit_channel(x: np.ndarray, p: int, q: int) -> dict:
+    """Fit one channel; returns its parameters by name, and whether the optimiser converged."""
+    with quiet_statsmodels():
+        model = arima_model(x, p, q)
+        result = model.fit()
+    converged = bool(result.mle_retvals.get("converged", True)) if result.mle_retvals else True
+    return {"params": dict(zip(model.param_names, map(float, result.params), strict=True)),
+            "converged": converged, "n_points": int(len(x))}
+
+
+def standardised_squared_innovations(x: np.ndarray, p: int, q: int, params: dict) -> np.ndarray:
+    """(n,) v_t^2 / F_t of one channel under fixed parameters: one Kalman filter pass, no fit."""
+    with quiet_statsmodels():
+        model = arima_model(x, p, q)
+        values = np.array([params[name] for name in model.param_names])
+        result = model.filter(values)
+    return np.square(result.forecasts_error[0]) / result.forecasts_error_cov[0, 0]
+
+
+class ARMADetector(Detector):
+    """Native unit: the point."""
+
+    name = "arma"
+    native_unit = "point"
+    trained_files = (ARMA_FILE,)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.channels: list[dict] | None = None
+
+    @property
+    def order(self) -> list[int]:
+        return [self.config.arma_p, 0, self.config.arma_q]
+
+    def fit(self, train_series, run_dir: Path) -> None:
+        c, run_dir = self.config, Path(run_dir)
+        path = run_dir / ARMA_FILE
+        if c.load_model and path.is_file() and self.matches(json.loads(path.read_text())):
+            print(f"arma: already fitted in {run_dir}")
+            self.load(run_dir)
+            return
+        series = self.check_series(train_series, c.arma_p + c.arma_q + 2, "ARMA fit")
+        if c.arma_max_train_points:
+            series = series[-c.arma_max_train_points:]
+        self.channels = [fit_channel(series[:, k], c.arma_p, c.arma_q) for k in range(series.shape[1])]
+        for k, channel in enumerate(self.channels):
+            if not channel["converged"]:
+                print(f"arma: the fit of channel {k} did not converge; its last parameters are kept")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        saved = {"order": self.order, "trend": TREND, "max_train_points": c.arma_max_train_points,
+                 "channels": self.channels}
+        path.write_text(json.dumps(saved, indent=2) + "\n")
+        state_path = run_dir / "state.json"  # so that the run folder counts as trained (runs.has_training)
+        state = read_state(state_path)
+        state["arma"] = 1
+        state_path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def matches(self, saved: dict) -> bool:
+        """Whether saved parameters were fitted with this config's order, trend and training length."""
+        return (saved.get("order") == self.order and saved.get("trend") == TREND
+                and saved.get("max_train_points") == self.config.arma_max_train_points
+                and len(saved.get("channels", [])) == self.config.n_channel)
+
+    def load(self, run_dir: Path) -> None:
+        self.require_trained(run_dir)
+        path = Path(run_dir) / ARMA_FILE
+        saved = json.loads(path.read_text())
+        order, n_channels = saved.get("order"), len(saved.get("channels", []))
+        if order != self.order or n_channels != self.config.n_channel:
+            raise ValueError(f"{path} holds an ARIMA of order {order} for {n_channels} channel(s); the config "
+                             f"asks for order {self.order} on {self.config.n_channel}")
+        self.channels = saved["channels"]
+
+    def score(self, series) -> Scores:
+        c = self.config
+        series = self.check_series(series, 1, "point")
+        per_channel = np.stack([standardised_squared_innovations(series[:, k], c.arma_p, c.arma_q,
+                                                                 channel["params"])
+                                for k, channel in enumerate(self.channels)], axis=1)
+        return Scores.from_points(per_channel.max(axis=1), channel_scores=per_channel)

@@ -1,0 +1,207 @@
+"""LSTM-AD (Malhotra et al., ESANN 2015, "Long Short Term Memory Networks for Anomaly Detection in
+Time Series"): a stacked LSTM predicts the next points, and a Gaussian models the prediction errors.
+
+Model: the l_win points before time t -> LSTM(num_hidden_units_lstm, return_sequences) ->
+LSTM(num_hidden_units_lstm) -> Dense -> the next h = prediction_horizon points, all channels,
+shape (h, n_channel). Trained with MSE and Adam(learning_rate_lstm) on the training block's pairs
+(window w = points ``[w, w + l_win - 1]``, target ``[w + l_win, w + l_win + h - 1]``), seeded split.
+
+Errors: point t is predicted h times, by the windows ending at t - 1, ..., t - h; its error vector
+``e_t`` has entries ``e_t[j * n_channel + k] = x_t[k] - (prediction of x_t[k] made j + 1 steps ahead)``,
+j = 0 .. h - 1 (``error_vectors``). The first l_win + h - 1 points of a series have fewer than h
+predictions: their error vector, and their score, are NaN.
+
+Gaussian: N(mu, Sigma) (maximum likelihood, plus a ridge of ``RIDGE`` times the mean error variance
+on the diagonal) fitted to the error vectors of the validation points of the training block: point
+t is a validation point when its one-step-ahead window (the l_win points just before it, pair
+``t - l_win``) is in the held-out split. Its longer-lead predictions come from neighbouring windows,
+which are mostly training pairs, so the Gaussian sees partly in-sample errors (a fully held-out
+point would need all h of its windows held out, which a random split almost never gives).
+Saved as ``lstm_ad_gaussian.npz`` (mu, sigma) next to ``lstm_ad.keras``.
+
+Score of point t: the negative log-likelihood of e_t under N(mu, Sigma),
+``0.5 * (d log(2 pi) + log det Sigma + (e_t - mu)' Sigma^-1 (e_t - mu))`` with d = h * n_channel
+(a monotone function of the Mahalanobis distance; the paper thresholds the likelihood itself).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from ..training import BaseModel
+from ..windowing import as_2d, rolling_windows
+from .base import Detector, Scores
+from .lstm_ae import SingleStageTrainer
+
+GAUSSIAN_FILE = "lstm_ad_gaussian.npz"
+RIDGE = 1e-6  # relative ridge on the error covariance: RIDGE * mean(diag(Sigma)) is added to its diagonal
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure NumPy: error vectors and the Gaussian
+
+
+def error_vectors(series: np.ndarray, predictions: np.ndarray, l_win: int) -> np.ndarray:
+    """The (n, h * c) prediction-error vectors of every point of a (n, c) series.
+
+    ``predictions[w, j]`` (shape (n - l_win, h, c)) is the prediction of point ``w + l_win + j`` made
+    by window w (the l_win points ``[w, w + l_win - 1]``), i.e. ``j + 1`` steps ahead. Row t of the
+    result is ``[x_t - P[t - l_win, 0], x_t - P[t - l_win - 1, 1], ..., x_t - P[t - l_win - h + 1, h - 1]]``,
+    each entry over the c channels; rows ``t < l_win + h - 1`` (fewer than h predictions) are NaN.
+    """
+    series = as_2d(np.asarray(series, dtype=float))
+    predictions = np.asarray(predictions, dtype=float)
+    n, c = series.shape
+    if predictions.ndim != 3 or len(predictions) != n - l_win or predictions.shape[2] != c:
+        raise ValueError(f"predictions of shape {predictions.shape} do not match a series of shape "
+                         f"{series.shape} with l_win={l_win}: expected ({n - l_win}, h, {c})")
+    h = predictions.shape[1]
+    out = np.full((n, h * c), np.nan)
+    first = l_win + h - 1
+    if n <= first:
+        return out
+    t = np.arange(first, n)
+    j = np.arange(h)
+    predicted = predictions[t[:, None] - l_win - j[None, :], j[None, :]]  # (n - first, h, c)
+    out[first:] = (series[first:, None, :] - predicted).reshape(len(t), h * c)
+    return out
+
+
+def fit_gaussian(errors: np.ndarray, ridge: float = RIDGE) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood mean and covariance of the finite rows of (m, d) error vectors, with
+    ``ridge * mean(diag(Sigma))`` (or ``ridge`` when that is 0) added to the diagonal."""
+    errors = np.asarray(errors, dtype=float)
+    errors = errors[np.isfinite(errors).all(axis=1)]
+    if len(errors) == 0:
+        raise ValueError("no finite error vectors to fit the Gaussian to")
+    mu = errors.mean(axis=0)
+    centred = errors - mu
+    sigma = centred.T @ centred / len(errors)
+    scale = float(np.mean(np.diag(sigma)))
+    sigma = sigma + ridge * (scale if scale > 0 else 1.0) * np.eye(len(mu))
+    return mu, sigma
+
+
+def gaussian_nll(errors: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Negative log-likelihood of each row of (n, d) errors under N(mu, sigma); NaN rows stay NaN."""
+    errors = np.asarray(errors, dtype=float)
+    out = np.full(len(errors), np.nan)
+    rows = np.isfinite(errors).all(axis=1)
+    chol = np.linalg.cholesky(np.asarray(sigma, dtype=float))
+    z = np.linalg.solve(chol, (errors[rows] - mu).T)  # (d, m): L z = e - mu
+    mahalanobis2 = np.square(z).sum(axis=0)
+    log_det = 2.0 * np.log(np.diag(chol)).sum()
+    out[rows] = 0.5 * (len(mu) * np.log(2.0 * np.pi) + log_det + mahalanobis2)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras model, trainer, detector
+
+
+def build_lstm_ad(l_win: int, n_channel: int, horizon: int, num_hidden_units: int) -> keras.Model:
+    """l_win points (l_win, n_channel) -> the next ``horizon`` points (horizon, n_channel)."""
+    x_in = keras.Input((l_win, n_channel), name="window")
+    x = layers.LSTM(num_hidden_units, return_sequences=True, name="lstm_1")(x_in)
+    x = layers.LSTM(num_hidden_units, name="lstm_2")(x)
+    x = layers.Dense(horizon * n_channel, name="next_points")(x)
+    x_out = layers.Reshape((horizon, n_channel), name="prediction")(x)
+    return keras.Model(x_in, x_out, name="lstm_ad")
+
+
+def training_pairs(series: np.ndarray, l_win: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (m, l_win, c) and targets (m, horizon, c) of every full pair, m = n - l_win - horizon + 1."""
+    series = np.asarray(series, dtype="float32")
+    x = np.asarray(rolling_windows(series[: len(series) - horizon], l_win))
+    y = np.asarray(rolling_windows(series[l_win:], horizon))
+    return x, y
+
+
+def predict_all(model: keras.Model, series: np.ndarray, l_win: int, batch_size: int) -> np.ndarray:
+    """Predictions (n - l_win, h, c) of every window ending at t - 1 for t = l_win .. n - 1, one predict."""
+    windows = np.asarray(rolling_windows(np.asarray(series, dtype="float32")[:-1], l_win))
+    return model.predict(windows, batch_size=batch_size, verbose=0)
+
+
+class LSTMADModel(BaseModel):
+    name = "lstm_ad"
+
+    def build(self):
+        c = self.config
+        return build_lstm_ad(c.l_win, c.n_channel, c.prediction_horizon, c.num_hidden_units_lstm)
+
+    def compile(self, model, steps_per_epoch):
+        model.compile(optimizer=keras.optimizers.Adam(self.config.learning_rate_lstm), loss="mse")
+
+
+class LSTMADTrainer(SingleStageTrainer):
+    stage = "lstm_ad"
+    title = "LSTM-AD"
+
+    def __init__(self, config, run_dir, train_series):
+        x, y = training_pairs(train_series, config.l_win, config.prediction_horizon)
+        super().__init__(LSTMADModel(config, run_dir), config, run_dir, x, y)
+
+    def validation_points(self) -> np.ndarray:
+        """Time indices of the validation points that have all h predictions: t = w + l_win for each
+        held-out pair w >= h - 1."""
+        idx_val = self.idx_val[self.idx_val >= self.config.prediction_horizon - 1]
+        return idx_val + self.config.l_win
+
+
+class LSTMADDetector(Detector):
+    """Native unit: the point."""
+
+    name = "lstm_ad"
+    native_unit = "point"
+    trained_files = ("lstm_ad.keras", GAUSSIAN_FILE)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.model = None
+        self.mu = self.sigma = None
+
+    def fit(self, train_series, run_dir: Path) -> None:
+        c, run_dir = self.config, Path(run_dir)
+        train_series = self.check_series(train_series, c.l_win + c.prediction_horizon,
+                                         "input window and prediction horizon")
+        trainer = LSTMADTrainer(c, run_dir, train_series)
+        self.model = trainer.train()
+        gaussian_path = run_dir / GAUSSIAN_FILE
+        if gaussian_path.is_file() and not trainer.trained:
+            self.load_gaussian(gaussian_path)
+            return
+        predictions = predict_all(self.model, train_series, c.l_win, c.score_batch_size)
+        errors = error_vectors(train_series, predictions, c.l_win)
+        points = trainer.validation_points()
+        if len(points) == 0:  # no held-out point with all h predictions: use every training point
+            print("lstm_ad: no validation point has all its predictions; fitting the Gaussian on the training points")
+            points = np.arange(c.l_win + c.prediction_horizon - 1, len(train_series))
+        self.mu, self.sigma = fit_gaussian(errors[points])
+        np.savez(gaussian_path, mu=self.mu, sigma=self.sigma, validation_points=points)
+
+    def load_gaussian(self, path: Path) -> None:
+        with np.load(path) as saved:
+            self.mu, self.sigma = saved["mu"], saved["sigma"]
+        expected = self.config.prediction_horizon * self.config.n_channel
+        if self.mu.shape != (expected,):
+            raise ValueError(f"{path} holds a Gaussian of {self.mu.shape[0]} dimensions; the config needs "
+                             f"{expected} (prediction_horizon * n_channel)")
+
+    def load(self, run_dir: Path) -> None:
+        self.require_trained(run_dir)
+        self.model = LSTMADModel(self.config, run_dir).load()
+        self.load_gaussian(Path(run_dir) / GAUSSIAN_FILE)
+
+    def score(self, series) -> Scores:
+        c = self.config
+        series = self.check_series(series, c.l_win + 1, "input window and one point")
+        predictions = predict_all(self.model, series, c.l_win, c.score_batch_size)
+        scores = gaussian_nll(error_vectors(series, predictions, c.l_win), self.mu, self.sigma)
+        one_step = np.full(series.shape, np.nan)
+        one_step[c.l_win:] = predictions[:, 0]
+        return Scores.from_points(scores, prediction=one_step)

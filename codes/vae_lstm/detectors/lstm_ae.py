@@ -1,0 +1,137 @@
+"""LSTM encoder-decoder (autoencoder) that rebuilds each window, as in the Keras KLSE LSTM autoencoder.
+
+Encoder: LSTM(num_hidden_units_lstm) -> Dense(code_size), the code of one window. Decoder: the code
+repeated l_win times -> LSTM(num_hidden_units_lstm, return_sequences) -> Dense(n_channel) at every
+step. Trained with MSE and Adam(learning_rate_lstm) on the rolling windows of the training block
+(seeded split, ``val_fraction`` held out), one stage ``lstm_ae`` saved as ``lstm_ae.keras``.
+
+Score of window w (covering ``[w, w + l_win - 1]``): the mean squared reconstruction error over its
+points and channels. Point t gets the largest score of the windows that cover it.
+
+This module also holds what the single-stage LSTM detectors (lstm_ae, lstm_vae, lstm_ad) share:
+``build_lstm_decoder`` and ``SingleStageTrainer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from .. import plotting
+from ..training import BaseModel, BaseTrainer, FigureCallback
+from ..windowing import rolling_windows, train_val_split
+from .base import Detector, Scores
+
+
+def build_lstm_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
+    """Code (code_size,) -> window (l_win, n_channel): RepeatVector, LSTM, per-step Dense."""
+    z_in = keras.Input((code_size,), name="code")
+    x = layers.RepeatVector(l_win, name="repeat_code")(z_in)
+    x = layers.LSTM(num_hidden_units, return_sequences=True, name="decoder_lstm")(x)
+    x_out = layers.TimeDistributed(layers.Dense(n_channel), name="window_out")(x)
+    return keras.Model(z_in, x_out, name="decoder")
+
+
+def build_lstm_ae(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
+    """Window (l_win, n_channel) -> code (code_size,) -> rebuilt window (l_win, n_channel)."""
+    x_in = keras.Input((l_win, n_channel), name="window")
+    h = layers.LSTM(num_hidden_units, name="encoder_lstm")(x_in)
+    code = layers.Dense(code_size, name="code")(h)
+    x_out = build_lstm_decoder(l_win, n_channel, code_size, num_hidden_units)(code)
+    return keras.Model(x_in, x_out, name="lstm_ae")
+
+
+def window_array(series: np.ndarray, l_win: int) -> np.ndarray:
+    """Every stride-1 window of a (n, c) series as one float32 array (n - l_win + 1, l_win, c)."""
+    return np.asarray(rolling_windows(series, l_win), dtype="float32")
+
+
+def window_mse(model: keras.Model, windows: np.ndarray, batch_size: int) -> np.ndarray:
+    """Per-window mean squared reconstruction error (over points and channels), in one batched predict."""
+    rebuilt = model.predict(windows, batch_size=batch_size, verbose=0)
+    return np.square(windows - rebuilt).mean(axis=(1, 2))
+
+
+class SingleStageTrainer(BaseTrainer):
+    """Trains one of the single-stage LSTM detectors on input/target pairs of the training block.
+
+    The pairs are split with ``train_val_split(len(x), val_fraction, seed)``; the held-out ones are
+    the validation data. Epochs are ``num_epochs_lstm`` (0 when TRAIN_LSTM is 0: the saved model is
+    loaded instead), mini-batches ``batch_size_lstm``. Subclasses set ``stage`` and ``title``.
+    ``y=None`` means the targets are the inputs (autoencoders).
+    """
+
+    stage = "model"
+    title = "model"
+
+    def __init__(self, model: BaseModel, config, run_dir, x: np.ndarray, y: np.ndarray | None = None):
+        super().__init__(model, config, run_dir,
+                         config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
+        self.idx_train, self.idx_val = train_val_split(len(x), config.val_fraction, config.seed)
+        self.x, self.y = x, y
+
+    def extra_callbacks(self):
+        return [FigureCallback(self.draw_figures)]
+
+    def draw_figures(self):
+        plotting.loss_curves(self.log_path, self.run_dir / "figures" / f"{self.stage}_loss.png", self.title)
+
+    def pairs(self, idx):
+        x = self.x[idx]
+        return x, (x if self.y is None else self.y[idx])
+
+    def train(self) -> keras.Model:
+        if self.num_epochs == 0:
+            return self.model.load()
+        x_train, y_train = self.pairs(self.idx_train)
+        validation = self.pairs(self.idx_val) if len(self.idx_val) else None
+        self.fit(x_train, y_train, validation_data=validation)
+        return self.model.model if self.model.model is not None else self.model.load()
+
+
+class LSTMAEModel(BaseModel):
+    name = "lstm_ae"
+
+    def build(self):
+        c = self.config
+        return build_lstm_ae(c.l_win, c.n_channel, c.code_size, c.num_hidden_units_lstm)
+
+    def compile(self, model, steps_per_epoch):
+        model.compile(optimizer=keras.optimizers.Adam(self.config.learning_rate_lstm), loss="mse")
+
+
+class LSTMAETrainer(SingleStageTrainer):
+    stage = "lstm_ae"
+    title = "LSTM-AE"
+
+    def __init__(self, config, run_dir, train_series: np.ndarray):
+        super().__init__(LSTMAEModel(config, run_dir), config, run_dir, window_array(train_series, config.l_win))
+
+
+class LSTMAEDetector(Detector):
+    """Native unit: the window (span l_win)."""
+
+    name = "lstm_ae"
+    native_unit = "window"
+    trained_files = ("lstm_ae.keras",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.model = None
+
+    def fit(self, train_series, run_dir: Path) -> None:
+        train_series = self.check_series(train_series, self.config.l_win, "window")
+        self.model = LSTMAETrainer(self.config, run_dir, train_series).train()
+
+    def load(self, run_dir: Path) -> None:
+        self.require_trained(run_dir)
+        self.model = LSTMAEModel(self.config, run_dir).load()
+
+    def score(self, series) -> Scores:
+        c = self.config
+        series = self.check_series(series, c.l_win, "window")
+        scores = window_mse(self.model, window_array(series, c.l_win), c.score_batch_size)
+        return Scores.from_units(scores, c.l_win, len(series))

@@ -1,0 +1,296 @@
+"""The comparison detectors lstm_ad, lstm_ae, lstm_vae and arma: known answers for their pure-NumPy
+parts, and tiny end-to-end fits on a sine with an injected spike (files, save/load, resume, ranking)."""
+
+import csv
+import json
+import math
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from vae_lstm.config import from_dict
+from vae_lstm.detectors import detector_class
+from vae_lstm.detectors.arma import ARMADetector
+from vae_lstm.detectors.lstm_ad import error_vectors, fit_gaussian, gaussian_nll, predict_all
+from vae_lstm.errors import UserError
+from vae_lstm.windowing import train_val_split
+
+PERIOD, SPIKE_AT, SPIKE = 24, 300, 6.0
+
+
+# ---------------------------------------------------------------------------------------------
+# lstm_ad: error vectors and the Gaussian, by hand
+
+
+def test_error_vectors_known_answer_and_warm_up():
+    # n = 6, l_win = 2, h = 2: P[w, j] predicts point w + 2 + j; P[w, j] = 10 w + j
+    series = np.arange(6.0)
+    predictions = (10.0 * np.arange(4)[:, None] + np.arange(2)[None, :])[:, :, None]
+    e = error_vectors(series, predictions, l_win=2)
+    assert e.shape == (6, 2)
+    assert np.isnan(e[:3]).all()  # l_win + h - 1 = 3 points have fewer than 2 predictions
+    # e_t = [x_t - P[t - 2, 0], x_t - P[t - 3, 1]]
+    np.testing.assert_array_equal(e[3:], [[3 - 10, 3 - 1], [4 - 20, 4 - 11], [5 - 30, 5 - 21]])
+
+
+def test_error_vectors_channel_layout():
+    # two channels: entry j * c + k is channel k's error j + 1 steps ahead
+    x = np.arange(5.0)
+    series = np.stack([x, -x], axis=1)
+    predictions = np.zeros((3, 2, 2))  # l_win = 2, h = 2
+    predictions[:, :, 0] = 10.0 * np.arange(3)[:, None] + np.arange(2)[None, :]
+    e = error_vectors(series, predictions, l_win=2)
+    assert e.shape == (5, 4) and np.isnan(e[:3]).all()
+    np.testing.assert_array_equal(e[3], [3 - 10, -3, 3 - 1, -3])
+    np.testing.assert_array_equal(e[4], [4 - 20, -4, 4 - 11, -4])
+    with pytest.raises(ValueError):
+        error_vectors(series, predictions[:-1], l_win=2)
+
+
+def test_fit_gaussian_and_nll_known_answer():
+    errors = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0], [np.nan, 5.0]])
+    mu, sigma = fit_gaussian(errors, ridge=0.0)  # the NaN row is left out
+    np.testing.assert_allclose(mu, [0.0, 0.0])
+    np.testing.assert_allclose(sigma, [[0.5, 0.0], [0.0, 2.0]])  # maximum likelihood: divide by 4
+    # e = [1, 2]: Mahalanobis^2 = 1 / 0.5 + 4 / 2 = 4, log det = log 1 = 0
+    nll = gaussian_nll(np.array([[1.0, 2.0], [np.nan, np.nan], [0.0, 0.0]]), mu, sigma)
+    np.testing.assert_allclose(nll[[0, 2]], [math.log(2 * math.pi) + 2.0, math.log(2 * math.pi)])
+    assert np.isnan(nll[1])
+
+
+def test_gaussian_nll_uses_the_full_covariance():
+    sigma = np.array([[2.0, 1.0], [1.0, 2.0]])  # inverse = [[2, -1], [-1, 2]] / 3, det = 3
+    mu = np.array([1.0, -1.0])
+    nll = gaussian_nll(np.array([[2.0, 0.0], [2.0, -2.0]]), mu, sigma)  # e - mu = [1, 1] and [1, -1]
+    np.testing.assert_allclose(nll, [math.log(2 * math.pi) + 0.5 * math.log(3) + 0.5 * 2 / 3,
+                                     math.log(2 * math.pi) + 0.5 * math.log(3) + 0.5 * 6 / 3])
+
+
+def test_fit_gaussian_ridge_makes_a_singular_covariance_usable():
+    errors = np.array([[1.0, 3.0], [2.0, 3.0], [3.0, 3.0]])  # second entry constant: singular
+    mu, sigma = fit_gaussian(errors)
+    assert np.all(np.linalg.eigvalsh(sigma) > 0)
+    assert np.isfinite(gaussian_nll(errors, mu, sigma)).all()
+    np.testing.assert_allclose(sigma[0, 0], 2 / 3, rtol=1e-5)  # the ridge is small
+
+
+# ---------------------------------------------------------------------------------------------
+# arma
+
+
+def ar1(n, phi=0.8, seed=0):
+    e = np.random.default_rng(seed).standard_normal(n)
+    x = np.zeros(n)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + e[t]
+    return x
+
+
+def arma_config(**changes):
+    return from_dict({"detector": "arma", "arma_p": 1, "arma_q": 0, "arma_max_train_points": 0, **changes})
+
+
+def test_arma_fits_ar1_and_scores_standardised_one_step_errors(tmp_path):
+    x = ar1(4000)
+    train, test = x[:2000, None], x[2000:, None].copy()
+    test[1000, 0] += 8.0
+    detector = ARMADetector(arma_config())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # statsmodels' warnings are silenced; anything else shows
+        detector.fit(train, tmp_path)
+    params = json.loads((tmp_path / "arma.json").read_text())["channels"][0]["params"]
+    c, phi, sigma2 = params["const"], params["ar.L1"], params["sigma2"]
+    assert abs(phi - 0.8) < 0.05 and abs(sigma2 - 1.0) < 0.1
+
+    scores = detector.score(test)
+    assert scores.points.shape == (len(test),) and scores.native_span == 1
+    xs = test[:, 0].astype("float32").astype(float)
+    hand = np.square(xs[1:] - c - phi * (xs[:-1] - c)) / sigma2
+    np.testing.assert_allclose(scores.points[1:], hand, rtol=1e-6, atol=1e-9)
+    assert int(np.argmax(scores.points)) == 1000
+
+    fresh = ARMADetector(arma_config())
+    fresh.load(tmp_path)
+    np.testing.assert_array_equal(fresh.score(test).points, scores.points)
+
+
+def test_arma_takes_the_largest_channel_and_fits_only_the_last_points(tmp_path):
+    rng = np.random.default_rng(1)
+    train = np.stack([ar1(3000, seed=2), rng.standard_normal(3000)], axis=1)
+    test = np.stack([ar1(800, seed=3), rng.standard_normal(800)], axis=1)
+    test[500, 1] += 8.0  # in the second channel only
+    detector = ARMADetector(arma_config(n_channel=2, arma_max_train_points=1000))
+    detector.fit(train, tmp_path)
+    saved = json.loads((tmp_path / "arma.json").read_text())
+    assert [ch["n_points"] for ch in saved["channels"]] == [1000, 1000]
+    assert abs(saved["channels"][0]["params"]["ar.L1"] - 0.8) < 0.1
+    assert abs(saved["channels"][1]["params"]["ar.L1"]) < 0.15
+    scores = detector.score(test)
+    np.testing.assert_array_equal(scores.points, scores.extras["channel_scores"].max(axis=1))
+    assert int(np.argmax(scores.points)) == 500
+
+
+def test_arma_second_fit_reuses_the_saved_parameters(tmp_path):
+    x = ar1(1500)[:, None]
+    ARMADetector(arma_config()).fit(x, tmp_path)
+    before = (tmp_path / "arma.json").stat().st_mtime_ns
+    ARMADetector(arma_config()).fit(x[::-1].copy(), tmp_path)  # other data: a refit would differ
+    assert (tmp_path / "arma.json").stat().st_mtime_ns == before
+    assert json.loads((tmp_path / "state.json").read_text())["arma"] == 1
+
+
+def test_arma_load_without_fit_is_a_user_error(tmp_path):
+    with pytest.raises(UserError):
+        ARMADetector(arma_config()).load(tmp_path / "nothing")
+
+
+# ---------------------------------------------------------------------------------------------
+# lstm_ae, lstm_vae, lstm_ad: tiny fits on a sine with a spike
+
+TINY = {"l_win": 16, "n_channel": 1, "code_size": 4, "num_hidden_units_lstm": 16, "batch_size_lstm": 32,
+        "learning_rate_lstm": 0.01, "val_fraction": 0.2, "seed": 0, "score_batch_size": 256,
+        "prediction_horizon": 3, "beta": 0.1}
+EPOCHS = {"lstm_ae": 6, "lstm_vae": 6, "lstm_ad": 4}
+FILES = {"lstm_ae": ["lstm_ae.keras"], "lstm_vae": ["lstm_vae.keras"],
+         "lstm_ad": ["lstm_ad.keras", "lstm_ad_gaussian.npz"]}
+
+
+def sine_data(n_channel=1, n_train=1200, n_test=600, seed=0, spike_at=SPIKE_AT):
+    """Standardised (with the training block's mean and std) train and test sines with a spike in test."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_train + n_test)
+    phases = np.arange(n_channel) * 1.3
+    x = np.sin(2 * np.pi * t[:, None] / PERIOD + phases) + 0.05 * rng.standard_normal((len(t), n_channel))
+    train, test = x[:n_train], x[n_train:].copy()
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    train, test = (train - mean) / std, (test - mean) / std
+    test[spike_at, n_channel - 1] += SPIKE  # in the last channel
+    return train.astype("float32"), test.astype("float32")
+
+
+def tiny_config(name, **changes):
+    return from_dict({**TINY, "detector": name, "num_epochs_lstm": EPOCHS[name], **changes})
+
+
+@pytest.fixture(scope="module", params=["lstm_ae", "lstm_vae", "lstm_ad"])
+def fitted(request, tmp_path_factory):
+    name = request.param
+    config = tiny_config(name)
+    run = tmp_path_factory.mktemp(name)
+    train, test = sine_data()
+    keras.utils.set_random_seed(0)
+    detector = detector_class(name)(config)
+    detector.fit(train, run)
+    return {"name": name, "config": config, "run": run, "detector": detector, "train": train, "test": test,
+            "scores": detector.score(test)}
+
+
+def log_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_fit_saves_the_trained_files(fitted):
+    name, run = fitted["name"], fitted["run"]
+    for file in FILES[name]:
+        assert (run / file).is_file()
+    assert fitted["detector"].trained_files == tuple(FILES[name])
+    assert fitted["detector"].is_trained(run)
+    assert json.loads((run / "state.json").read_text())[name] == EPOCHS[name]
+    assert len(log_rows(run / f"{name}_log.csv")) == EPOCHS[name]
+    assert (run / "figures" / f"{name}_loss.png").is_file()
+
+
+@pytest.mark.slow
+def test_scores_one_per_point_and_spike_on_top(fitted):
+    name, config, scores, test = fitted["name"], fitted["config"], fitted["scores"], fitted["test"]
+    assert scores.points.shape == (len(test),)
+    if name == "lstm_ad":
+        warm_up = config.l_win + config.prediction_horizon - 1
+        assert np.isnan(scores.points[:warm_up]).all() and np.isfinite(scores.points[warm_up:]).all()
+        assert scores.native_span == 1
+        top = int(np.nanargmax(scores.points))
+        assert SPIKE_AT <= top <= SPIKE_AT + config.l_win + config.prediction_horizon
+        # the LSTM learnt the sine: one-step predictions away from the spike are close
+        normal = np.r_[config.l_win:SPIKE_AT - 1, SPIKE_AT + config.l_win + 5:len(test)]
+        assert np.mean(np.square(scores.extras["prediction"][normal] - test[normal])) < 0.1
+    else:
+        assert np.isfinite(scores.points).all()
+        assert scores.native_span == config.l_win and len(scores.native) == len(test) - config.l_win + 1
+        top = int(np.argmax(scores.native))  # window covering [top, top + l_win - 1]
+        assert top <= SPIKE_AT <= top + config.l_win - 1
+        assert int(np.argmax(scores.points)) in range(SPIKE_AT - config.l_win + 1, SPIKE_AT + 1)
+        # the model learnt the sine: windows away from the spike are rebuilt well
+        far = np.r_[0:SPIKE_AT - config.l_win - 1, SPIKE_AT + 2:len(scores.native)]
+        assert np.median(scores.native[far]) < 0.1
+
+
+@pytest.mark.slow
+def test_load_gives_the_same_scores(fitted):
+    fresh = detector_class(fitted["name"])(fitted["config"])
+    fresh.load(fitted["run"])
+    np.testing.assert_allclose(fresh.score(fitted["test"]).points, fitted["scores"].points, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_second_fit_trains_nothing_more(fitted):
+    name, run = fitted["name"], fitted["run"]
+    stamps = {file: (run / file).stat().st_mtime_ns for file in FILES[name]}
+    rows = log_rows(run / f"{name}_log.csv")
+    again = detector_class(name)(fitted["config"])
+    again.fit(fitted["train"], run)
+    assert {file: (run / file).stat().st_mtime_ns for file in FILES[name]} == stamps
+    assert log_rows(run / f"{name}_log.csv") == rows
+    assert json.loads((run / "state.json").read_text())[name] == EPOCHS[name]
+    np.testing.assert_allclose(again.score(fitted["test"]).points, fitted["scores"].points, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_train_lstm_off_loads_the_saved_model(fitted, tmp_path):
+    name = fitted["name"]
+    skip = detector_class(name)(fitted["config"].replace(TRAIN_LSTM=0))
+    skip.fit(fitted["train"], fitted["run"])
+    np.testing.assert_allclose(skip.score(fitted["test"]).points, fitted["scores"].points, rtol=1e-5, atol=1e-6)
+    with pytest.raises(UserError):  # nothing to load in an empty folder
+        detector_class(name)(fitted["config"].replace(TRAIN_LSTM=0)).fit(fitted["train"], tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fitted", ["lstm_ad"], indirect=True)
+def test_lstm_ad_gaussian_is_fitted_on_the_validation_points(fitted):
+    config, run, train = fitted["config"], fitted["run"], fitted["train"]
+    l_win, h = config.l_win, config.prediction_horizon
+    _, idx_val = train_val_split(len(train) - l_win - h + 1, config.val_fraction, config.seed)
+    expected = idx_val[idx_val >= h - 1] + l_win  # the point right after each held-out input window
+    with np.load(run / "lstm_ad_gaussian.npz") as saved:
+        np.testing.assert_array_equal(saved["validation_points"], expected)
+        mu, sigma = saved["mu"], saved["sigma"]
+    errors = error_vectors(train, predict_all(fitted["detector"].model, train, l_win, 256), l_win)
+    want_mu, want_sigma = fit_gaussian(errors[expected])
+    np.testing.assert_allclose(mu, want_mu, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sigma, want_sigma, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lstm_ad", "lstm_vae"])
+def test_two_channels(name, tmp_path):
+    train, test = sine_data(n_channel=2, n_train=600, n_test=300, seed=1, spike_at=150)
+    config = tiny_config(name, n_channel=2, num_epochs_lstm=1)
+    keras.utils.set_random_seed(0)
+    detector = detector_class(name)(config)
+    detector.fit(train, tmp_path)
+    scores = detector.score(test)
+    assert scores.points.shape == (len(test),)
+    if name == "lstm_ad":
+        assert detector.mu.shape == (config.prediction_horizon * 2,)
+        assert detector.sigma.shape == (config.prediction_horizon * 2,) * 2
+        assert scores.extras["prediction"].shape == test.shape
+        assert np.isfinite(scores.points[config.l_win + config.prediction_horizon - 1:]).all()
+    else:
+        assert np.isfinite(scores.points).all()
+    fresh = detector_class(name)(config)
+    fresh.load(tmp_path)
+    np.testing.assert_allclose(fresh.score(test).points, scores.points, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,238 @@
+"""The detector interface, the one map from units to time, and known-answer scores from hand-built models.
+
+The stub models below have fixed, simple behaviour, so every score can be worked out on paper:
+- the encoder's code of a window is its first value (code_size 1, std 1);
+- the LSTM predicts that the next code equals the current one;
+- the decoder turns code c into a window filled with c.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from vae_lstm import detection, evaluation, windowing
+from vae_lstm.config import from_dict
+from vae_lstm.detectors import CONTROLS, DETECTORS, detector_class, get_detector
+from vae_lstm.detectors.base import Scores
+from vae_lstm.scoring import score_vae_lstm, score_vae_windows
+
+# ---- the one map from units to time ----
+
+
+def test_unit_span_is_inclusive():
+    first, last = windowing.unit_span([0, 5], 4)
+    assert list(first) == [0, 5] and list(last) == [3, 8]
+
+
+def test_points_from_units_hand_computed():
+    # 3 units of span 3 over 5 points: point t is covered by units max(t-2, 0) .. min(t, 2)
+    out = windowing.points_from_units([1.0, 5.0, 2.0], 3, 5)
+    np.testing.assert_array_equal(out, [1.0, 5.0, 5.0, 5.0, 2.0])
+
+
+def test_points_from_units_span_1_is_identity_and_uncovered_points_are_nan():
+    np.testing.assert_array_equal(windowing.points_from_units([3.0, 1.0], 1, 2), [3.0, 1.0])
+    out = windowing.points_from_units([4.0], 2, 3)  # unit 0 covers points 0 and 1 only
+    assert out[:2].tolist() == [4.0, 4.0] and np.isnan(out[2])
+
+
+def test_points_from_units_brute_force():
+    rng = np.random.default_rng(0)
+    for span, n_units in [(1, 7), (4, 9), (6, 1), (5, 30)]:
+        s = rng.random(n_units)
+        n = n_units + span - 1
+        expected = [max(s[u] for u in range(n_units) if u <= t <= u + span - 1) for t in range(n)]
+        np.testing.assert_allclose(windowing.points_from_units(s, span, n), expected)
+
+
+def test_units_from_points_hand_computed_and_ignores_nan():
+    p = np.array([np.nan, 1.0, 3.0, 0.0, 2.0])
+    np.testing.assert_array_equal(windowing.units_from_points(p, 2), [1.0, 3.0, 3.0, 2.0])
+    assert np.isnan(windowing.units_from_points([np.nan, np.nan, 1.0], 2)[0])
+
+
+def test_sequence_labels_use_the_same_map():
+    # anomaly at 6, span 4: sequences 3..6 hold it
+    labels = evaluation.sequence_labels([6], 8, 4)
+    assert np.flatnonzero(labels).tolist() == [3, 4, 5, 6]
+
+
+def test_scores_sequences_use_native_scores_only_at_the_same_span():
+    s = Scores.from_units([1.0, 9.0, 2.0], 3, 5)
+    np.testing.assert_array_equal(s.sequences(3), [1.0, 9.0, 2.0])
+    np.testing.assert_array_equal(s.sequences(4), [9.0, 9.0])  # max of points [1, 9, 9, 9, 2] over 4
+
+
+# ---- the registry ----
+
+
+def test_registry_names_the_schema_enum_and_every_class_loads():
+    from vae_lstm.config import load_schema
+
+    assert load_schema()["properties"]["detector"]["enum"] == list(DETECTORS)
+    for name in DETECTORS:
+        assert detector_class(name).name == name
+    assert set(CONTROLS) <= set(DETECTORS)
+
+
+def test_controls_known_answers():
+    cfg = from_dict({"detector": "abs_z", "seed": 3})
+    series = np.array([[0.5, -2.0], [1.0, 0.0], [-3.0, 1.0]])
+    np.testing.assert_array_equal(get_detector(cfg).score(series).points, [2.0, 1.0, 3.0])
+    rnd = get_detector(cfg.replace(detector="random"))
+    a, b = rnd.score(series).points, rnd.score(series).points
+    np.testing.assert_array_equal(a, b)  # seeded: the same series gets the same scores
+    assert ((0 <= a) & (a < 1)).all()
+    other = get_detector(cfg.replace(detector="random", seed=4)).score(series).points
+    assert not np.array_equal(a, other)
+
+
+# ---- known-answer scores from hand-built models ----
+
+
+class _Predictor:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def predict(self, x, batch_size=None, verbose=0):
+        return self.fn(np.asarray(x, dtype="float32"))
+
+
+class StubVAE:
+    """code = first value of the window; decoder fills the window with the code."""
+
+    def __init__(self, l_win):
+        self.encoder = _Predictor(lambda w: (w[:, :1, 0], np.ones((len(w), 1), "float32")))
+        self.decoder = _Predictor(lambda z: np.repeat(z[:, None, :], l_win, axis=1))
+
+    def sigma2(self):
+        return 1.0
+
+
+IDENTITY_LSTM = _Predictor(lambda codes: codes)
+
+
+def hand_vae_lstm_score(x, s, l_win, l_seq):
+    """Sequence s: window k (k = 1 .. l_seq - 1) is predicted as filled with the first value of window k - 1."""
+    total = 0.0
+    for k in range(1, l_seq):
+        previous_code = x[s + (k - 1) * l_win]
+        for j in range(l_win):
+            total += (x[s + k * l_win + j] - previous_code) ** 2
+    return total
+
+
+def hand_vae_score(x, s, l_win, l_seq):
+    """Sequence s: the VAE rebuilds window k from its own first value, for k = 1 .. l_seq - 1."""
+    total = 0.0
+    for k in range(1, l_seq):
+        start = s + k * l_win
+        total += sum((x[start + j] - x[start]) ** 2 for j in range(l_win))
+    return total
+
+
+@pytest.fixture
+def ramp_series():
+    rng = np.random.default_rng(1)
+    return rng.standard_normal(40).astype("float32")
+
+
+def test_vae_lstm_score_known_answer(ramp_series):
+    l_win, l_seq = 4, 3
+    out = score_vae_lstm(StubVAE(l_win), IDENTITY_LSTM, ramp_series[:, None], l_win, l_seq)
+    expected = [hand_vae_lstm_score(ramp_series, s, l_win, l_seq) for s in range(40 - l_win * l_seq + 1)]
+    np.testing.assert_allclose(out.scores, expected, rtol=1e-5)
+
+
+def test_vae_score_known_answer(ramp_series):
+    l_win, l_seq = 4, 3
+    seq, window_errors = score_vae_windows(StubVAE(l_win), ramp_series[:, None], l_win, l_seq)
+    expected = [hand_vae_score(ramp_series, s, l_win, l_seq) for s in range(40 - l_win * l_seq + 1)]
+    np.testing.assert_allclose(seq, expected, rtol=1e-5)
+    x = ramp_series
+    np.testing.assert_allclose(window_errors[5], sum((x[5 + j] - x[5]) ** 2 for j in range(l_win)), rtol=1e-5)
+
+
+def test_detectors_turn_native_scores_into_points_with_the_one_map(ramp_series):
+    """The VAE-LSTM detector's point score is the largest score of the sequences covering the point."""
+    from vae_lstm.detectors.vae_lstm import VAELSTMDetector
+
+    cfg = from_dict({"l_win": 8, "l_seq": 3, "code_size": 1})
+    det = VAELSTMDetector(cfg)
+    det.vae, det.lstm = StubVAE(8), IDENTITY_LSTM
+    x = np.random.default_rng(2).standard_normal(60).astype("float32")
+    scores = det.score(x[:, None])
+    seq = [hand_vae_lstm_score(x, s, 8, 3) for s in range(60 - 24 + 1)]
+    assert scores.native_span == 24
+    np.testing.assert_allclose(scores.native, seq, rtol=1e-5)
+    t = 30  # covered by sequences 7 .. 30
+    assert scores.points[t] == pytest.approx(max(seq[7:31]), rel=1e-5)
+    assert scores.points[0] == pytest.approx(seq[0], rel=1e-5)
+
+
+# ---- detection: labels and validation sequences ----
+
+
+def test_detection_labels_sequences_over_the_whole_span(monkeypatch):
+    """A sequence covers l_win * l_seq points, not l_win: labels come from that span."""
+    cfg = from_dict({"dataset": "synthetic", "detector": "abs_z", "l_win": 16, "l_seq": 3})
+    from vae_lstm.data_loader import load_series
+
+    series = load_series("synthetic")
+    result = detection.score_detector(get_detector(cfg), cfg, series, detection.validation_index(cfg, 2000))
+    piece = series.test_pieces[0]
+    labels = result.pieces[0].labels
+    n_seq = len(piece.values) - 48 + 1
+    assert len(labels) == n_seq
+    expected = np.zeros(n_seq, bool)
+    for a in piece.anomaly_idx:
+        expected[max(a - 47, 0): a + 1] = True
+    np.testing.assert_array_equal(labels, expected)
+
+
+def test_validation_sequences_are_the_ones_the_lstm_held_out():
+    from vae_lstm.windowing import train_val_split
+
+    cfg = from_dict({"dataset": "synthetic", "l_win": 16, "l_seq": 3, "seed": 5, "val_fraction": 0.2})
+    n_seq = 2000 - 48 + 1
+    lstm_train, lstm_val = train_val_split(n_seq, 0.2, 5)  # the LSTM trainer's split (same call)
+    index = detection.validation_index(cfg, 2000)
+    np.testing.assert_array_equal(index, lstm_val)
+    assert not set(index) & set(lstm_train)
+    assert len(index) == n_seq - int(np.floor(n_seq * 0.8 + 1e-9))
+
+
+def test_metrics_json_names_each_detector(tmp_path):
+    """A control-only run (nothing to train) goes through train, detect and the report."""
+    from vae_lstm import cli
+
+    path = tmp_path / "abs_z.json"
+    path.write_text(json.dumps({"dataset": "synthetic", "detector": "abs_z", "l_win": 16, "l_seq": 3,
+                                "exp_name": "ctrl", "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(path)]) == 0
+    assert cli.detect_main(["--config", str(path)]) == 0
+    metrics = json.loads((tmp_path / "runs" / "ctrl" / "synthetic_abs_z_lwin16_lseq3_code6_seed0" / "detection"
+                          / "metrics.json").read_text())
+    assert metrics["detectors"] == ["abs_z", "random"]
+    # abs_z ranks the synthetic spikes and level shifts well above the random control
+    assert metrics["abs_z"]["all"]["average_precision"] > metrics["random"]["all"]["average_precision"] + 0.2
+
+
+def test_lstm_learns_the_next_codes_not_its_input(tmp_path, monkeypatch):
+    """The LSTM's target is the codes of windows 1 .. l_seq - 1 of a sequence; its input, windows 0 .. l_seq - 2."""
+    from vae_lstm.detectors.vae_lstm import LSTMTrainer
+
+    cfg = from_dict({"l_win": 8, "l_seq": 3, "code_size": 1, "num_epochs_lstm": 1})
+    x = np.arange(60, dtype="float32")[:, None]  # code of window w = x[w] = w
+    trainer = LSTMTrainer(cfg, tmp_path, x, StubVAE(8))
+    seen = {}
+    monkeypatch.setattr(LSTMTrainer, "fit", lambda self, x, y, validation_data: seen.update(x=x, y=y, val=validation_data))
+    monkeypatch.setattr(trainer.model, "load", lambda: None)
+    trainer.train()
+    starts = trainer.train_index
+    np.testing.assert_array_equal(seen["x"][:, :, 0], starts[:, None] + np.array([0, 8]))
+    np.testing.assert_array_equal(seen["y"][:, :, 0], starts[:, None] + np.array([8, 16]))
+    val_x, val_y = seen["val"]
+    np.testing.assert_array_equal(val_y[:, :, 0], trainer.val_index[:, None] + np.array([8, 16]))
+    assert not set(trainer.val_index) & set(starts)
