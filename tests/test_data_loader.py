@@ -40,6 +40,46 @@ def test_matches_paper_reference(name, nab_dir, paper_reference_dir, monkeypatch
         np.testing.assert_array_equal(np.asarray(idx) - 1, piece.anomaly_idx)
 
 
+def test_point_labels_from_anomaly_windows_include_both_ends(tmp_path, monkeypatch):
+    fake_nab(tmp_path, monkeypatch)
+    s = load_series("tiny")
+    assert np.flatnonzero(s.point_labels).tolist() == [1, 2, 8, 9]
+    assert [np.flatnonzero(p.point_labels).tolist() for p in s.test_pieces] == [[1, 2], [1, 2]]  # pieces [0,3), [7,10)
+
+
+@pytest.mark.nab
+@pytest.mark.parametrize("name", NAB_NAMES)
+def test_point_labels_on_real_data(name, nab_dir, monkeypatch):
+    """Each NAB window is one run of labelled points, holds its label timestamp, and none is in training."""
+    from vae_lstm.evaluation import segments
+
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(nab_dir))
+    s = load_series(name)
+    key = "realKnownCause/" + data_loader.load_spec()["series"][name]["csv"].split("/")[-1]
+    windows = json.loads((nab_dir / data_loader.WINDOWS).read_text())[key]
+    runs = segments(s.point_labels)
+    assert len(runs) == len(windows) >= 1
+    assert s.point_labels[s.anomaly_idx].all()  # every label timestamp lies in a window
+    assert not s.point_labels[s.train_start:s.train_end].any()
+    assert sum(int(p.point_labels.sum()) for p in s.test_pieces) == int(s.point_labels.sum())
+
+
+def test_synthetic_point_labels_mark_every_changed_point():
+    from vae_lstm.evaluation import segments
+    from vae_lstm.synthetic import make_synthetic
+
+    s = load_series("synthetic")
+
+    spec = data_loader.load_spec()["series"]["synthetic"]
+    keys = ("length", "period", "noise", "train_end", "n_channel", "seed")
+    no_anomaly, _, none = make_synthetic(**{k: spec[k] for k in keys}, n_anomalies=0)
+    changed = (s.raw != no_anomaly).any(axis=1)
+    assert not none.any()
+    # a flat line may keep a point equal to its start value: labelled points include every changed one
+    assert (s.point_labels | ~changed).all() and s.point_labels[changed].all()
+    assert s.anomaly_idx.tolist() == [int(start) for start, _ in segments(s.point_labels)]
+
+
 def test_series_names():
     assert set(series_names()) == {*NAB_NAMES, "synthetic"}
 
@@ -49,7 +89,7 @@ def test_spec_hashes_cover_every_csv():
     for s in spec["series"].values():
         if s["source"] == "nab":
             assert s["csv"] in spec["nab"]["files"]
-    assert data_loader.LABELS in spec["nab"]["files"]
+    assert data_loader.LABELS in spec["nab"]["files"] and data_loader.WINDOWS in spec["nab"]["files"]
 
 
 # ---- a tiny fake NAB copy, to test rules and errors offline ----
@@ -60,7 +100,8 @@ CSV = "data/realKnownCause/tiny.csv"
 
 
 def fake_nab(
-    tmp_path, monkeypatch, values=VALUES, labels=(STAMPS[1], STAMPS[9]), split=(3, 7), csv_text=None
+    tmp_path, monkeypatch, values=VALUES, labels=(STAMPS[1], STAMPS[9]), split=(3, 7), csv_text=None,
+    windows=((STAMPS[1] + ".000000", STAMPS[2] + ".000000"), (STAMPS[8] + ".000000", STAMPS[9] + ".000000")),
 ):
     """Write a one-series NAB copy + series.json under tmp_path and point the loader at it."""
     root = tmp_path / "nab"
@@ -70,7 +111,8 @@ def fake_nab(
         csv_text = "timestamp,value\n" + "".join(f"{t},{v}\n" for t, v in zip(STAMPS, values, strict=True))
     (root / CSV).write_text(csv_text)
     (root / data_loader.LABELS).write_text(json.dumps({"realKnownCause/tiny.csv": list(labels)}))
-    files = {p: hashlib.sha256((root / p).read_bytes()).hexdigest() for p in (CSV, data_loader.LABELS)}
+    (root / data_loader.WINDOWS).write_text(json.dumps({"realKnownCause/tiny.csv": [list(w) for w in windows]}))
+    files = {p: hashlib.sha256((root / p).read_bytes()).hexdigest() for p in (CSV, data_loader.LABELS, data_loader.WINDOWS)}
     spec = {
         "nab": {"repository": "x", "commit": "0" * 40, "files": files},
         "series": {

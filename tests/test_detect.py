@@ -118,3 +118,29 @@ def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path):
     save_config(config.replace(num_epochs_vae=config.num_epochs_vae + 1), folder / "config.json")
     with pytest.raises(UserError, match="num_epochs_vae"):
         reproduce.run_one("nyc_taxi", "vae_lstm", 0, str(tmp_path))
+
+
+def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
+    """A vae run starts from the vae_lstm run's VAE only when that stage finished all its epochs."""
+    from vae_lstm import reproduce
+    from vae_lstm.config import run_dir
+
+    source_config = reproduce.run_config("nyc_taxi", "vae_lstm", 0, str(tmp_path))
+    source = run_dir(source_config)
+    target = run_dir(reproduce.run_config("nyc_taxi", "vae", 0, str(tmp_path)))
+    (source / "figures").mkdir(parents=True)
+    (source / "vae.keras").write_bytes(b"weights")
+    (source / "vae_log.csv").write_text("epoch,loss\n")
+    (source / "figures" / "vae_loss.png").write_bytes(b"png")
+    (source / "state.json").write_text(json.dumps({"vae": source_config.num_epochs_vae - 1}))
+    assert not reproduce.reuse_vae_stage(source_config, target)  # unfinished stage: nothing copied
+    assert not target.exists()
+
+    (source / "state.json").write_text(json.dumps({"vae": source_config.num_epochs_vae, "lstm": 3}))
+    assert reproduce.reuse_vae_stage(source_config, target)
+    assert (target / "vae.keras").read_bytes() == b"weights"
+    assert (target / "figures" / "vae_loss.png").is_file()
+    assert json.loads((target / "state.json").read_text()) == {"vae": source_config.num_epochs_vae}
+    (target / "vae.keras").write_bytes(b"its own")
+    assert not reproduce.reuse_vae_stage(source_config, target)  # never over a run's own training
+    assert (target / "vae.keras").read_bytes() == b"its own"

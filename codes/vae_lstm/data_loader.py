@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .synthetic import make_synthetic_values
+from .synthetic import make_synthetic
 
 NAB_DATA_DIR_ENV = "NAB_DATA_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +24,7 @@ SPEC_PATH = REPO_ROOT / "datasets" / "series.json"
 CACHE_DIR = REPO_ROOT / "datasets" / "cache"
 NAB_RAW_URL = "https://raw.githubusercontent.com/numenta/NAB/{commit}/{relpath}"
 LABELS = "labels/combined_labels.json"
+WINDOWS = "labels/combined_windows.json"
 
 
 @dataclass(eq=False)
@@ -34,6 +35,7 @@ class TestPiece:
     start: int  # 0-based index of its first point in the full series
     values: np.ndarray  # (n, n_channel) float64, normalised
     anomaly_idx: np.ndarray  # int64, 0-based indices into this piece
+    point_labels: np.ndarray | None = None  # (n,) bool: inside a labelled anomaly window; None if unknown
 
 
 @dataclass(eq=False)
@@ -49,6 +51,7 @@ class Series:
     normalised: np.ndarray  # (N, n_channel)
     anomaly_idx: np.ndarray  # int64, 0-based indices into the full series
     test_pieces: list[TestPiece]
+    point_labels: np.ndarray | None = None  # (N,) bool: inside a labelled anomaly window; None if unknown
 
     @property
     def train(self) -> np.ndarray:
@@ -122,16 +125,16 @@ def load_series(name: str, data_dir: str | Path | None = None) -> Series:
     loaders = {"nab": _load_nab, "synthetic": _load_synthetic}
     if spec.get("source") not in loaders:
         raise DataError(f"series {name!r} has unknown source {spec.get('source')!r} in {SPEC_PATH}")
-    raw, anomaly_idx, timestamps = loaders[spec["source"]](spec, data_dir)
+    raw, anomaly_idx, timestamps, point_labels = loaders[spec["source"]](spec, data_dir)
     return build_series(
-        name, spec["t_unit"], raw, anomaly_idx, spec["train_start"], spec["train_end"], timestamps
+        name, spec["t_unit"], raw, anomaly_idx, spec["train_start"], spec["train_end"], timestamps, point_labels
     )
 
 
 def _load_synthetic(spec: dict, data_dir=None):
     keys = ("length", "period", "noise", "n_anomalies", "train_end", "n_channel", "seed")
-    raw, anomaly_idx = make_synthetic_values(**{k: spec[k] for k in keys})
-    return raw, anomaly_idx, None
+    raw, anomaly_idx, point_labels = make_synthetic(**{k: spec[k] for k in keys})
+    return raw, anomaly_idx, None, point_labels
 
 
 def _load_nab(spec: dict, data_dir=None):
@@ -147,7 +150,21 @@ def _load_nab(spec: dict, data_dir=None):
         timestamps = pd.to_datetime(stamps, format="%Y-%m-%d %H:%M:%S").to_numpy().astype("datetime64[s]")
     except ValueError as e:
         raise DataError(f"{path}: bad timestamp ({' '.join(str(e).split())})") from e
-    return raw, anomaly_idx, timestamps
+    windows = json.loads(nab_file(WINDOWS, data_dir).read_text())
+    if key not in windows:
+        raise DataError(f"{WINDOWS} has no anomaly windows for {key}")
+    return raw, anomaly_idx, timestamps, window_rows(timestamps, windows[key], path)
+
+
+def window_rows(timestamps: np.ndarray, windows: list, path: Path) -> np.ndarray:
+    """(N,) bool: rows whose timestamp lies in a NAB anomaly window [start, end], both ends included."""
+    try:
+        bounds = pd.to_datetime([b for w in windows for b in w]).to_numpy().astype("datetime64[s]")
+    except ValueError as e:
+        raise DataError(f"{path}: bad anomaly window timestamp in {WINDOWS} ({' '.join(str(e).split())})") from e
+    bounds = bounds.reshape(-1, 2)
+    inside = (timestamps[:, None] >= bounds[None, :, 0]) & (timestamps[:, None] <= bounds[None, :, 1])
+    return inside.any(axis=1)
 
 
 def read_nab_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +198,8 @@ def label_rows(stamps: np.ndarray, labels: list[str], path: Path) -> np.ndarray:
     return np.sort(np.array([first[lab] for lab in labels], dtype=np.int64))
 
 
-def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps=None) -> Series:
+def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps=None,
+                 point_labels=None) -> Series:
     """Standardise with the training block and cut the test pieces (shared by every source)."""
     raw = np.asarray(raw, dtype=np.float64)
     raw = raw[:, None] if raw.ndim == 1 else raw
@@ -205,7 +223,9 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
     for k, (s, e) in enumerate(spans, 1):
         inside = anomaly_idx[(anomaly_idx >= s) & (anomaly_idx < e)]
         piece_name = "test" if len(spans) == 1 else f"test_{k}"
-        pieces.append(TestPiece(piece_name, s, normalised[s:e], inside - s))
+        labels = None if point_labels is None else np.asarray(point_labels, bool)[s:e]
+        pieces.append(TestPiece(piece_name, s, normalised[s:e], inside - s, labels))
     return Series(
-        name, t_unit, raw, timestamps, train_start, train_end, mean, std, normalised, anomaly_idx, pieces
+        name, t_unit, raw, timestamps, train_start, train_end, mean, std, normalised, anomaly_idx, pieces,
+        None if point_labels is None else np.asarray(point_labels, bool),
     )

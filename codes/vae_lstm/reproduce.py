@@ -101,11 +101,39 @@ def run_one(name: str, detector: str, seed: int, output_dir: str) -> dict:
     from .runs import train
 
     started = time.perf_counter()
+    if detector == "vae":
+        reuse_vae_stage(run_config(name, "vae_lstm", seed, output_dir), path)
     train(config, load_series(config.dataset).train)
     result = run_detection(config, path)
     result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     write_report(result)
     return result.metrics
+
+
+def reuse_vae_stage(vae_lstm_config, target: Path) -> bool:
+    """Start a ``vae`` run from the finished VAE stage of the ``vae_lstm`` run of the same series and seed.
+
+    Both train the same VAE from the same config and seed, so the weights are identical (checked
+    bit for bit); copying them saves one VAE training per run. Nothing is copied unless that stage
+    finished all its epochs and the target holds no training of its own.
+    """
+    from .runs import has_training
+
+    source = run_dir(vae_lstm_config)
+    state_path = source / "state.json"
+    if has_training(target) or not (source / "vae.keras").is_file() or not state_path.is_file():
+        return False
+    epochs = json.loads(state_path.read_text()).get("vae", 0)
+    if epochs < vae_lstm_config.num_epochs_vae:
+        return False
+    (target / "figures").mkdir(parents=True, exist_ok=True)
+    for name in ("vae.keras", "vae_log.csv"):
+        shutil.copyfile(source / name, target / name)
+    for figure in (source / "figures").glob("vae_*.png"):
+        shutil.copyfile(figure, target / "figures" / figure.name)
+    (target / "state.json").write_text(json.dumps({"vae": epochs}, indent=2) + "\n")
+    print(f"vae: reusing the identical VAE stage of {source.name}")
+    return True
 
 
 def collect_finished(output_dir: str) -> dict:
