@@ -23,18 +23,22 @@ from .data_loader import Series, load_series
 from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
-from .windowing import train_val_split
+from .windowing import points_from_units, train_val_split
+
+METRICS_VERSION = 1  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
 class PieceResult:
-    """Scores and labels of the sequences of one test piece, for one detector."""
+    """Scores and labels of one test piece, for one detector: per sequence and per point."""
 
     name: str
     start: int
     scores: Scores          # the detector's own scores (points and native unit)
     sequence_scores: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray      # per sequence: holds a labelled anomaly timestamp (the paper's labels)
+    point_scores: np.ndarray          # per point, unscored points at the lowest score
+    point_labels: np.ndarray | None   # per point: inside a labelled anomaly window (None: no windows)
 
 
 @dataclass
@@ -42,12 +46,20 @@ class DetectorResult:
     name: str
     val_scores: np.ndarray  # sequence scores of the held-out validation sequences of the training block
     pieces: list[PieceResult]
+    val_point_scores: np.ndarray = None  # point scores of the training block used by point-level rules
 
     def test_scores(self, pieces=None) -> tuple[np.ndarray, np.ndarray]:
         """Sequence scores and labels of the chosen pieces (all by default), concatenated in time order."""
         chosen = [p for p in self.pieces if pieces is None or p.name in pieces]
         return (np.concatenate([p.sequence_scores for p in chosen]),
                 np.concatenate([p.labels for p in chosen]))
+
+    def test_points(self, pieces=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Point scores and point labels of the chosen pieces, concatenated in time order."""
+        chosen = [p for p in self.pieces if pieces is None or p.name in pieces]
+        labels = None if any(p.point_labels is None for p in chosen) else np.concatenate(
+            [p.point_labels for p in chosen])
+        return np.concatenate([p.point_scores for p in chosen]), labels
 
 
 @dataclass
@@ -71,19 +83,41 @@ def validation_index(config: Config, n_train_points: int) -> np.ndarray:
     return train_val_split(n_seq, config.val_fraction, config.seed)[1]
 
 
+def fill_unscored(values) -> np.ndarray:
+    """NaN (unscored) entries take the lowest score, so that no threshold flags them above a scored one."""
+    values = np.asarray(values, dtype=float)
+    if np.isnan(values).any():
+        finite = values[np.isfinite(values)]
+        values = np.where(np.isnan(values), finite.min() if len(finite) else 0.0, values)
+    return values
+
+
 def sequence_scores(scores: Scores, span: int) -> np.ndarray:
     """A detector's scores on the evaluation unit; a sequence with no scored point gets the lowest score."""
-    seq = np.asarray(scores.sequences(span), dtype=float)
-    if np.isnan(seq).any():
-        finite = seq[np.isfinite(seq)]
-        seq = np.where(np.isnan(seq), finite.min() if len(finite) else 0.0, seq)
-    return seq
+    return fill_unscored(scores.sequences(span))
+
+
+def validation_point_scores(scores: Scores, val_index: np.ndarray, span: int) -> np.ndarray:
+    """Point scores of the training block for point-level threshold rules.
+
+    A detector whose native unit is the evaluation sequence: each point's largest score over the
+    held-out sequences that cover it (points no held-out sequence covers are left out). Any other
+    detector: its point scores over the whole training block (its own held-out windows are inside).
+    """
+    if scores.native_span == span and len(scores.native):
+        held_out = np.full(len(scores.native), -np.inf)
+        held_out[val_index] = scores.native[val_index]
+        points = points_from_units(held_out, span, len(scores.points))
+    else:
+        points = scores.points
+    return points[np.isfinite(points)]
 
 
 def score_detector(detector, config: Config, series: Series, val_index: np.ndarray) -> DetectorResult:
     """Score the training block (for the validation sequences) and every test piece long enough."""
     span = config.span
-    val = sequence_scores(detector.score(series.train), span)[val_index]
+    train_scores = detector.score(series.train)
+    val = sequence_scores(train_scores, span)[val_index]
     pieces = []
     for piece in series.test_pieces:
         if len(piece.values) < span:
@@ -91,8 +125,9 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
         scores = detector.score(piece.values)
         seq = sequence_scores(scores, span)
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
-        pieces.append(PieceResult(piece.name, piece.start, scores, seq, labels))
-    return DetectorResult(detector.name, val, pieces)
+        pieces.append(PieceResult(piece.name, piece.start, scores, seq, labels, fill_unscored(scores.points),
+                                  piece.point_labels))
+    return DetectorResult(detector.name, val, pieces, validation_point_scores(train_scores, val_index, span))
 
 
 def run_detection(config: Config, path: Path | None = None, controls: bool = True) -> Detection:
@@ -122,7 +157,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     """Metrics of every scored detector, on all pieces and on each piece."""
     c = result.config
     rule = rule or c.threshold_rule
-    out = {"dataset": c.dataset, "detector": c.detector, "run_dir": str(result.run_dir), "l_win": c.l_win,
+    out = {"metrics_version": METRICS_VERSION, "dataset": c.dataset, "detector": c.detector, "run_dir": str(result.run_dir), "l_win": c.l_win,
            "l_seq": c.l_seq, "span": c.span, "threshold_rule": rule, "threshold_quantile": c.threshold_quantile,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),
            "detectors": list(result.results)}
@@ -189,6 +224,18 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     return metrics_path
 
 
+def point_threshold(result: Detection, res: DetectorResult) -> float:
+    """The point-level threshold of a detector under the config's rule (the oracle rule: pointwise F1)."""
+    c = result.config
+    if c.threshold_rule == "oracle_best_f1":
+        scores, labels = res.test_points()
+        if labels is None:
+            raise UserError("the oracle threshold needs point labels, and this series has none")
+        return evaluation.best_f1(scores, labels, adjusted=False)["threshold"]
+    return evaluation.choose_threshold(c.threshold_rule, val_scores=res.val_point_scores,
+                                       quantile=c.threshold_quantile, value=c.threshold_value)
+
+
 def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     from sklearn.metrics import precision_recall_curve
 
@@ -197,12 +244,13 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     test_scores, _ = main.test_scores()
     paths = [plotting.score_histograms(main.val_scores, test_scores, threshold, out_dir / "score_histograms.png",
                                        f"{c.dataset}: {main.name} sequence scores")]
-    pieces = [{"start": p.start, "scores": p.sequence_scores, "flags": p.sequence_scores >= threshold,
-               "span": c.span, "threshold": threshold} for p in main.pieces]
+    point_t = point_threshold(result, main)
+    pieces = [{"start": p.start, "scores": p.point_scores, "flags": p.point_scores >= point_t, "threshold": point_t}
+              for p in main.pieces]
     paths.append(plotting.detections(
-        result.series.normalised, pieces, result.series.anomaly_idx,
+        result.series.normalised, pieces, result.series.anomaly_idx, result.series.point_labels,
         (result.series.train_start, result.series.train_end), out_dir / "detections.png",
-        f"{c.dataset}: {main.name} detections with the {m['threshold_rule']} threshold "
+        f"{c.dataset}: {main.name} detections, {c.threshold_rule} threshold on point scores "
         f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale))
     curves = []
     for name, res in result.results.items():

@@ -12,7 +12,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .evaluation import segments  # noqa: E402
-from .windowing import points_from_units  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -114,34 +113,55 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
     return _save(fig, path)
 
 
-def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, train_span: tuple[int, int],
-               path: Path, title: str, y_scale: float = 5.0) -> Path:
-    """The whole normalised series with the training block, true anomalies and detected spans.
+def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
+               train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0) -> Path:
+    """The whole normalised series with the training block, the labelled anomaly windows (shaded red),
+    the label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath.
 
-    ``pieces`` holds, per test piece: start (time index), scores, flags (bool per sequence), span.
+    ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
     """
     fig, (ax, ax_score) = plt.subplots(2, 1, figsize=(14, 6), sharex=True, height_ratios=[2, 1])
     t = np.arange(len(series))
-    ax.plot(t, series[:, 0], lw=0.7, color="0.2", label="data (normalised)")
+    ax.plot(t, series[:, 0], lw=0.7, color="0.2", label="data (normalised, first channel)")
     ax.axvspan(*train_span, color="tab:blue", alpha=0.08, label="training block")
+    if point_labels is not None:
+        for i, (a, b) in enumerate(segments(point_labels)):
+            ax.axvspan(a, b, color="tab:red", alpha=0.15, label="labelled anomaly window" if i == 0 else None)
     for piece in pieces:
-        # time points covered by any flagged sequence: each run of flagged starts, widened by the span
-        flags = np.asarray(piece["flags"], bool)
-        covered = points_from_units(flags, piece["span"], len(flags) + piece["span"] - 1) > 0
-        for a, b in segments(covered):
-            ax.axvspan(piece["start"] + a, piece["start"] + b, color="tab:orange", alpha=0.25)
+        for a, b in segments(np.asarray(piece["flags"], bool)):
+            ax.axvspan(piece["start"] + a, piece["start"] + b, color="tab:orange", alpha=0.35)
         ax_score.plot(piece["start"] + np.arange(len(piece["scores"])), piece["scores"], lw=0.7,
                       color="tab:purple")
         ax_score.axhline(piece["threshold"], color="r", ls="--", lw=0.8)
-    ax.axvspan(0, 0, color="tab:orange", alpha=0.25, label="detected spans")
+    ax.axvspan(0, 0, color="tab:orange", alpha=0.35, label="detected")
     for i, a in enumerate(anomaly_idx):
-        ax.axvline(a, color="r", ls="--", lw=1, label="labelled anomaly" if i == 0 else None)
-    ax.set_ylim(-y_scale, y_scale)
+        ax.axvline(a, color="r", ls="--", lw=1, label="label timestamp" if i == 0 else None)
+    low, high = np.nanpercentile(series[:, 0], [0.05, 99.95])
+    ax.set_ylim(min(-y_scale, low - 0.5), max(y_scale, high + 0.5))
+    ax.set_ylabel("value (training z-score)")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
-    ax_score.set_yscale("log")
-    ax_score.set_ylabel("score (at sequence start)")
+    scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
+    if np.nanmin(scores) > 0:
+        ax_score.set_yscale("log")
+    ax_score.set_ylabel("point score")
     ax_score.set_xlabel("time index (0-based)")
+    return _save(fig, path)
+
+
+def metric_bars(values: dict[str, float], path: Path, metric: str, title: str) -> Path:
+    """One bar per detector (controls included) for a threshold-free metric such as VUS-PR."""
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(values), 3.4))
+    names = list(values)
+    colors = ["0.6" if n in ("random", "abs_z") else "tab:blue" for n in names]
+    bars = ax.bar(names, [values[n] for n in names], color=colors)
+    for bar, name in zip(bars, names, strict=True):
+        ax.annotate(f"{values[name]:.3f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(metric)
+    ax.set_title(title + " (grey: controls)")
+    ax.tick_params(axis="x", rotation=30)
     return _save(fig, path)
 
 

@@ -89,15 +89,23 @@ def run_one(name: str, detector: str, seed: int, output_dir: str) -> dict:
     """Train and detect one (series, detector, seed) unless it is finished; returns its metrics."""
     config = run_config(name, detector, seed, output_dir)
     path = run_dir(config)
+    from .detection import METRICS_VERSION, run_detection, write_report
+
     if has_metrics(path):
         changed = config_changes(config, path)
         if changed:
             raise UserError(f"{path} was made with other values of {', '.join(changed)} than "
                             f"configs/{CONFIGS[name]}; move that folder away (or pass another --output-dir) "
                             "to rerun it")
-        return json.loads((path / METRICS_FILE).read_text())
+        metrics = json.loads((path / METRICS_FILE).read_text())
+        if metrics.get("metrics_version") == METRICS_VERSION:
+            return metrics
+        print(f"{path.name}: metrics.json is from an older evaluation; scoring the trained run again")
+        result = run_detection(config, path)
+        result.metrics["wall_seconds"] = metrics.get("wall_seconds")
+        write_report(result)
+        return result.metrics
     from .data_loader import load_series
-    from .detection import run_detection, write_report
     from .runs import train
 
     started = time.perf_counter()
