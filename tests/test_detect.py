@@ -41,7 +41,7 @@ def test_detect_cli_writes_metrics_and_figures(trained):
     config_path, run = trained
     done = run_cli("codes/detect.py", "--config", str(config_path))
     assert done.returncode == 0, done.stderr
-    assert "oracle PA-F1" in done.stdout
+    assert "oracle PA-F1" in done.stdout and "VUS-PR" in done.stdout and "pot: PW-F1" in done.stdout
     metrics = json.loads((run / "detection" / "metrics.json").read_text())
     assert metrics["threshold_rule"] == "val_quantile"
     assert metrics["detectors"] == ["vae_lstm", "random", "abs_z"]
@@ -50,7 +50,13 @@ def test_detect_cli_writes_metrics_and_figures(trained):
         assert 0.0 <= summary["oracle_point_adjusted"]["f1"] <= 1.0
         assert summary["oracle_point_adjusted"]["f1"] >= summary["point_adjusted"]["f1"] - 1e-12
         assert summary["n"] == 4000 - 2000 - 16 * 3 + 1
-    for name in ("score_histograms.png", "detections.png", "precision_recall.png"):
+    for model in ("vae_lstm", "random", "abs_z"):
+        points = metrics[model]["points"]
+        assert set(points["all"]["threshold_free"]) == {"auc_pr", "auc_roc", "vus_pr", "vus_roc"}
+        assert set(points["all"]["oracle"]) == {"pointwise", "point_adjusted", "pak_auc", "affiliation",
+                                                "range_based", "event"}
+        assert points["all"]["n"] == 2000 and points["all"]["n_anomalous"] > 0
+    for name in ("score_histograms.png", "detections.png", "precision_recall.png", "vus_pr.png"):
         assert (run / "detection" / name).stat().st_size > 1000
 
 
@@ -98,7 +104,7 @@ def test_notebook_runs_headless(trained, tmp_path):
                                parameters={"config": str(config_path)}, cwd=str(ROOT / "notebooks"),
                                progress_bar=False, kernel_name="python3")
     text = out.read_text()
-    assert "oracle PA-F1" in text and "oracle_best_f1" in text
+    assert "oracle PA-F1" in text and "VUS-PR" in text and "oracle (best on test labels)" in text
     assert "image/png" in text
 
 
@@ -111,9 +117,12 @@ def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path):
     config = reproduce.run_config("nyc_taxi", "vae_lstm", 0, str(tmp_path))
     folder = run_dir(config)
     (folder / "detection").mkdir(parents=True)
-    (folder / "detection" / "metrics.json").write_text('{"dataset": "nyc_taxi"}')
+    from vae_lstm.detection import METRICS_VERSION
+
+    finished = {"dataset": "nyc_taxi", "metrics_version": METRICS_VERSION}
+    (folder / "detection" / "metrics.json").write_text(json.dumps(finished))
     save_config(config, folder / "config.json")
-    assert reproduce.run_one("nyc_taxi", "vae_lstm", 0, str(tmp_path)) == {"dataset": "nyc_taxi"}
+    assert reproduce.run_one("nyc_taxi", "vae_lstm", 0, str(tmp_path)) == finished
 
     save_config(config.replace(num_epochs_vae=config.num_epochs_vae + 1), folder / "config.json")
     with pytest.raises(UserError, match="num_epochs_vae"):

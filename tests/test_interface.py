@@ -258,3 +258,46 @@ def test_every_detector_trains_and_detects_through_the_commands(name, tmp_path):
     assert metrics[name]["all"]["n"] == n_seq
     assert set(metrics["detectors"]) == {name, "random", "abs_z"}
     assert json.loads((run / "state.json").read_text())["fitted"] is True
+
+
+def test_point_metrics_known_answers():
+    """Point-level evaluation of hand-made scores: threshold-free metrics on the pooled pieces, the
+    val_quantile threshold from the validation unit scores only, and per-piece groups."""
+    from sklearn.metrics import average_precision_score
+
+    from vae_lstm import metrics
+
+    cfg = from_dict({"threshold_quantile": 0.5})
+    labels_a = np.array([0, 0, 1, 1, 0, 0], bool)
+    labels_b = np.array([0, 1, 0, 0, 0, 0], bool)
+    scores_a = np.array([0.1, 0.2, 0.9, 0.8, 0.35, 0.1])
+    scores_b = np.array([0.2, 0.7, 0.1, 0.4, 0.2, 0.1])
+    pieces = [detection.PieceResult(name, 0, None, np.zeros(1), np.zeros(1, bool), s, y)
+              for name, s, y in (("a", scores_a, labels_a), ("b", scores_b, labels_b))]
+    res = detection.DetectorResult("x", np.zeros(1), pieces, val_point_scores=np.array([0.0, 0.2, 0.4, 0.6]))
+    out = detection.point_metrics(cfg, res, {"all": None, "a": ["a"]})
+    assert out["rules"]["val_quantile"]["threshold"] == pytest.approx(0.3)  # median of the validation scores
+    pooled_s, pooled_y = np.concatenate([scores_a, scores_b]), np.concatenate([labels_a, labels_b])
+    assert out["all"]["threshold_free"]["auc_pr"] == pytest.approx(average_precision_score(pooled_y, pooled_s))
+    assert out["a"]["threshold_free"]["auc_pr"] == pytest.approx(1.0)
+    flagged = out["all"]["rules"]["val_quantile"]
+    assert flagged["flagged_fraction"] == pytest.approx(5 / 12)
+    expected = metrics.at_predictions(pooled_y, pooled_s >= 0.3)
+    assert flagged["pointwise"] == expected["pointwise"] and flagged["affiliation"] == expected["affiliation"]
+    assert out["all"]["oracle"]["pointwise"]["f1"] == pytest.approx(evaluation.best_f1(pooled_s, pooled_y, False)["f1"])
+
+
+def test_point_rules_calibrate_on_held_out_units():
+    seq = Scores.from_units([5.0, 1.0, 9.0, 2.0], 3, 6)
+    np.testing.assert_array_equal(detection.validation_point_scores(seq, np.array([1, 3]), 3), [1.0, 2.0])
+    win = Scores.from_units([5.0, np.nan, 9.0], 2, 4)  # windows: every unit of the training block
+    np.testing.assert_array_equal(detection.validation_point_scores(win, np.array([1]), 3), [5.0, 9.0])
+
+
+def test_degenerate_point_labels_give_undefined_metrics_not_perfect_ones():
+    from vae_lstm import metrics
+
+    y = np.ones(10, bool)
+    assert all(np.isnan(v) for v in metrics.threshold_free(np.arange(10.0), y).values())
+    assert np.isnan(metrics.oracle(np.arange(10.0), y)["pointwise"]["f1"])
+    assert np.isnan(metrics.at_predictions(y, y)["affiliation"]["f1"])

@@ -23,9 +23,9 @@ from .data_loader import Series, load_series
 from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
-from .windowing import points_from_units, train_val_split
+from .windowing import train_val_split
 
-METRICS_VERSION = 1  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 2  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
@@ -46,7 +46,7 @@ class DetectorResult:
     name: str
     val_scores: np.ndarray  # sequence scores of the held-out validation sequences of the training block
     pieces: list[PieceResult]
-    val_point_scores: np.ndarray = None  # point scores of the training block used by point-level rules
+    val_point_scores: np.ndarray = None  # training-block unit scores that point-level rules calibrate on
 
     def test_scores(self, pieces=None) -> tuple[np.ndarray, np.ndarray]:
         """Sequence scores and labels of the chosen pieces (all by default), concatenated in time order."""
@@ -98,19 +98,15 @@ def sequence_scores(scores: Scores, span: int) -> np.ndarray:
 
 
 def validation_point_scores(scores: Scores, val_index: np.ndarray, span: int) -> np.ndarray:
-    """Point scores of the training block for point-level threshold rules.
-
-    A detector whose native unit is the evaluation sequence: each point's largest score over the
-    held-out sequences that cover it (points no held-out sequence covers are left out). Any other
-    detector: its point scores over the whole training block (its own held-out windows are inside).
+    """Training-block scores that point-level threshold rules calibrate on: the detector's native-unit
+    scores, since a point is flagged exactly when one of the units covering it scores above the
+    threshold (``windowing.points_from_units``). For a detector whose unit is the evaluation sequence,
+    only the held-out sequences; for any other, every unit of the training block (its own held-out
+    windows are among them).
     """
-    if scores.native_span == span and len(scores.native):
-        held_out = np.full(len(scores.native), -np.inf)
-        held_out[val_index] = scores.native[val_index]
-        points = points_from_units(held_out, span, len(scores.points))
-    else:
-        points = scores.points
-    return points[np.isfinite(points)]
+    native = scores.native[val_index] if scores.native_span == span else scores.native
+    native = np.asarray(native, dtype=float)
+    return native[np.isfinite(native)]
 
 
 def score_detector(detector, config: Config, series: Series, val_index: np.ndarray) -> DetectorResult:
@@ -167,45 +163,153 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
         test_scores, test_labels = res.test_scores()
         threshold = evaluation.choose_threshold(
             rule, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
-            test_scores=test_scores, test_labels=test_labels)
+            test_scores=test_scores, test_labels=test_labels, params=rule_params(c, rule))
         out[name] = {"threshold": float(threshold)}
         for group, names in groups.items():
             scores, labels = res.test_scores(names)
             out[name][group] = evaluation.summarise(scores, labels, threshold)
+        out[name]["points"] = point_metrics(c, res, groups)
     return out
 
 
+def rule_params(config: Config, rule: str) -> dict:
+    return {"pot": {"q": config.pot_q, "level": config.pot_level}}.get(rule, {})
+
+
+def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np.ndarray], dict]:
+    """Per-piece point predictions of a rule that uses no test labels, and the threshold(s) it chose.
+
+    ``val_quantile`` and ``pot`` read the validation point scores; ``dynamic`` reads each piece's own
+    (unlabelled) point scores, smoothed, and sets one threshold per piece.
+    """
+    from . import thresholds
+
+    if rule == "dynamic":
+        flags, chosen = [], []
+        for piece in res.pieces:
+            t = thresholds.compute_threshold("dynamic", test_scores=piece.point_scores)
+            flags.append(thresholds.scores_for_rule("dynamic", piece.point_scores) >= t)
+            chosen.append(t)
+        return flags, {"threshold_per_piece": chosen}
+    if rule == "fixed":
+        t = float(config.threshold_value)
+    else:
+        t = evaluation.choose_threshold(rule, val_scores=res.val_point_scores, quantile=config.threshold_quantile,
+                                        params=rule_params(config, rule))
+    return [piece.point_scores >= t for piece in res.pieces], {"threshold": float(t)}
+
+
+def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
+    """Point-level metrics on NAB's anomaly windows: threshold-free, at the oracle thresholds (upper
+    bounds), and at each rule that uses no test labels."""
+    from . import metrics
+
+    rules = list(evaluation.DEPLOYABLE_RULES) + (["fixed"] if config.threshold_rule == "fixed" else [])
+    flags, out = {}, {"rules": {}}
+    for rule in rules:
+        try:
+            flags[rule], out["rules"][rule] = point_flags(config, res, rule)
+        except ValueError as e:  # e.g. POT with no validation score above its level, dynamic on scores <= 0
+            out["rules"][rule] = {"undefined": " ".join(str(e).split())}
+    for group, names in groups.items():
+        chosen = [i for i, p in enumerate(res.pieces) if names is None or p.name in names]
+        scores, labels = res.test_points([res.pieces[i].name for i in chosen])
+        if labels is None:
+            out[group] = {"undefined": "this series has no point labels"}
+            continue
+        g = {"n": int(len(labels)), "n_anomalous": int(labels.sum()),
+             "threshold_free": metrics.threshold_free(scores, labels), "oracle": metrics.oracle(scores, labels),
+             "rules": {}}
+        for rule, rule_flags in flags.items():
+            g["rules"][rule] = metrics.at_predictions(labels, np.concatenate([rule_flags[i] for i in chosen]))
+        if metrics.degenerate(labels):
+            g["undefined"] = "the point labels are all normal or all anomalous: the metrics are undefined"
+        out[group] = g
+    return out
+
+
+ORACLE_F1 = {"pointwise": "f1_pointwise_oracle", "point_adjusted": "f1_pa_oracle", "pak_auc": "pak_auc_oracle",
+             "affiliation": "f1_affiliation_oracle", "range_based": "f1_range_oracle", "event": "f1_event_oracle"}
+
+
 def summary_rows(metrics: dict) -> list[dict]:
-    """One flat row per (detector, piece group): the figures people compare."""
+    """One flat row per (detector, piece group): point-level metrics first, then the paper's."""
     rows = []
+    default_rule = metrics["threshold_rule"] if metrics["threshold_rule"] in evaluation.DEPLOYABLE_RULES \
+        else "val_quantile"
     for name in metrics.get("detectors", [metrics.get("detector", "vae_lstm")]):
+        points = metrics[name].get("points", {})
         for group, m in metrics[name].items():
-            if group == "threshold":
+            if group in ("threshold", "points"):
                 continue
-            rows.append({
-                "detector": name, "pieces": group,
+            row = {"detector": name, "pieces": group}
+            pm = points.get(group, {})
+            if "threshold_free" in pm:
+                row.update(pm["threshold_free"])
+                row.update({column: pm["oracle"][key]["f1"] for key, column in ORACLE_F1.items()})
+                for rule, at in pm["rules"].items():
+                    row[f"f1_pointwise_{rule}"] = at["pointwise"]["f1"]
+                    row[f"f1_affiliation_{rule}"] = at["affiliation"]["f1"]
+                    row[f"flagged_{rule}"] = at["flagged_fraction"]
+                row["deployable_rule"] = default_rule
+                row["f1_deployable"] = row.get(f"f1_pointwise_{default_rule}", np.nan)
+                row["f1_affiliation_deployable"] = row.get(f"f1_affiliation_{default_rule}", np.nan)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    row["ratio_pointwise"] = row["f1_deployable"] / row["f1_pointwise_oracle"]
+                    row["ratio_affiliation"] = row["f1_affiliation_deployable"] / row["f1_affiliation_oracle"]
+            row.update({
+                "seq_auc_pr": m["average_precision"],
                 "oracle_pa_f1": m["oracle_point_adjusted"]["f1"],
                 "oracle_pa_precision": m["oracle_point_adjusted"]["precision"],
                 "oracle_pa_recall": m["oracle_point_adjusted"]["recall"],
                 "oracle_pw_f1": m["oracle_pointwise"]["f1"],
-                "average_precision": m["average_precision"],
                 "rule_pa_f1": m["point_adjusted"]["f1"], "rule_pw_f1": m["pointwise"]["f1"],
                 "threshold": m["threshold"],
             })
+            rows.append(row)
     return rows
 
 
+def _f(value) -> str:
+    return "   n/a" if value is None or not np.isfinite(value) else f"{value:6.3f}"
+
+
 def format_table(metrics: dict) -> str:
+    """The detector beside the controls: point-level metrics first, then the paper's metric."""
+    rows = summary_rows(metrics)
+    abs_z = {r["pieces"]: r for r in rows if r["detector"] == "abs_z"}
+    lines = []
+    if any("vus_pr" in r for r in rows):
+        header = (f"{'detector':9} {'pieces':7} {'VUS-PR':>6} {'AUC-PR':>6} {'AUC-ROC':>7} | oracle F1 (upper bounds): "
+                  f"{'PW':>6} {'PA':>6} {'PA%K':>6} {'Aff':>6} {'Range':>6} {'Event':>6}")
+        lines += ["point level (labels: every point of a labelled anomaly window)", header, "-" * len(header)]
+        for r in (r for r in rows if "vus_pr" in r):
+            z = abs_z.get(r["pieces"])
+            mark = " (not above abs_z)" if z and r["detector"] not in ("abs_z", "random") and (
+                r["vus_pr"] <= z["vus_pr"] or r["auc_pr"] <= z["auc_pr"]) else ""
+            lines.append(f"{r['detector']:9} {r['pieces']:7} {_f(r['vus_pr'])} {_f(r['auc_pr'])} {_f(r['auc_roc']):>7} |"
+                         f" {'':26}{_f(r['f1_pointwise_oracle'])} {_f(r['f1_pa_oracle'])} {_f(r['pak_auc_oracle'])} "
+                         f"{_f(r['f1_affiliation_oracle'])} {_f(r['f1_range_oracle'])} {_f(r['f1_event_oracle'])}{mark}")
+        rules = list(metrics[metrics["detector"]]["points"]["rules"])
+        header = f"{'detector':9} {'pieces':7} " + " ".join(f"{rule + ': PW-F1 / Aff-F1 / flagged':>36}" for rule in rules)
+        lines += ["", "point level, thresholds chosen without test labels", header, "-" * len(header)]
+        for r in (r for r in rows if "vus_pr" in r):
+            cells = [f"{_f(r[f'f1_pointwise_{rule}'])} / {_f(r[f'f1_affiliation_{rule}'])} / "
+                     f"{100 * r[f'flagged_{rule}']:5.1f}%" if f"flagged_{rule}" in r else f"{'undefined':>36}"
+                     for rule in rules]
+            lines.append(f"{r['detector']:9} {r['pieces']:7} " + " ".join(f"{c:>36}" for c in cells))
+        lines.append("")
     header = (f"{'detector':9} {'pieces':7} {'AP':>6} {'oracle PW-F1':>12} {'oracle PA-F1 (P/R)':>22} "
               f"{metrics['threshold_rule'] + ' PW-F1 / PA-F1':>30}")
-    lines = [header, "-" * len(header)]
-    for r in summary_rows(metrics):
-        lines.append(f"{r['detector']:9} {r['pieces']:7} {r['average_precision']:>6.3f} {r['oracle_pw_f1']:>12.3f} "
+    lines += ["paper's metric (sequences of l_win * l_seq points holding a label timestamp)", header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r['detector']:9} {r['pieces']:7} {r['seq_auc_pr']:>6.3f} {r['oracle_pw_f1']:>12.3f} "
                      f"{r['oracle_pa_f1']:>8.3f} ({r['oracle_pa_precision']:.3f}/{r['oracle_pa_recall']:.3f}) "
                      f"{r['rule_pw_f1']:>19.3f} / {r['rule_pa_f1']:.3f}")
-    lines.append("AP = average precision (threshold-free); oracle = best threshold chosen on the test labels "
-                 "(an upper bound, not a deployable figure); PW = pointwise, PA = point-adjusted (the paper's "
-                 "metric); random and abs_z are controls")
+    lines.append("VUS = volume under the surface; AP/AUC-PR = average precision; oracle = best threshold chosen on the "
+                 "test labels (an upper bound, never deployable); PW = pointwise, PA = point-adjusted (the paper's "
+                 "metric, which a random score games), PA%K = area under PA%K F1 over K, Aff = affiliation, "
+                 "Range = range-based (Tatbul), Event = composite event F1; random and abs_z are controls")
     counts = metrics[metrics["detector"]]["all"].get("normals_above_each_anomaly")
     if counts is not None:
         lines.append(f"{metrics['detector']}: normal sequences scoring at least each anomaly's best score: {counts}")
@@ -259,4 +363,32 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
         curves.append({"label": name, "precision": precision, "recall": recall,
                        "ap": evaluation.average_precision(scores, labels)})
     paths.append(plotting.precision_recall(curves, out_dir / "precision_recall.png"))
+    vus = {name: m[name]["points"]["all"]["threshold_free"]["vus_pr"] for name in result.results
+           if "threshold_free" in m[name]["points"].get("all", {})}
+    if vus and all(np.isfinite(v) for v in vus.values()):
+        paths.append(plotting.metric_bars(vus, out_dir / "vus_pr.png", "VUS-PR",
+                                          f"{c.dataset}: {main.name} beside the controls"))
     return paths
+
+
+def rules_table(metrics: dict, pieces: str = "all"):
+    """Point-level F1s of every detector at each threshold rule, the oracle included: a DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for name in metrics["detectors"]:
+        points = metrics[name]["points"]
+        if "rules" not in points.get(pieces, {}):
+            continue
+        for rule, chosen in points["rules"].items():
+            at = points[pieces]["rules"].get(rule)
+            rows.append({"detector": name, "rule": rule, "uses test labels": "no",
+                         "threshold": chosen.get("threshold", chosen.get("threshold_per_piece", chosen.get("undefined"))),
+                         "PW-F1": at["pointwise"]["f1"] if at else np.nan,
+                         "Aff-F1": at["affiliation"]["f1"] if at else np.nan,
+                         "flagged": at["flagged_fraction"] if at else np.nan})
+        oracle = points[pieces]["oracle"]
+        rows.append({"detector": name, "rule": "oracle (best on test labels)", "uses test labels": "YES",
+                     "threshold": oracle["pointwise"].get("threshold"), "PW-F1": oracle["pointwise"]["f1"],
+                     "Aff-F1": oracle["affiliation"]["f1"], "flagged": np.nan})
+    return pd.DataFrame(rows)

@@ -11,7 +11,8 @@ from sklearn.metrics import average_precision_score
 from .errors import ConfigError
 from .windowing import units_from_points
 
-THRESHOLD_RULES = ("val_quantile", "fixed", "oracle_best_f1")
+THRESHOLD_RULES = ("val_quantile", "pot", "dynamic", "fixed", "oracle_best_f1")
+DEPLOYABLE_RULES = ("val_quantile", "pot", "dynamic")  # point-level rules reported for every detector
 
 
 def _labels(y_true) -> np.ndarray:
@@ -152,8 +153,11 @@ def average_precision(scores, y_true) -> float:
 
 
 def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, test_scores=None,
-                     test_labels=None, adjusted: bool = True) -> float:
-    """Threshold by ``rule``: "val_quantile" (no test labels), "fixed", or "oracle_best_f1" (uses test labels)."""
+                     test_labels=None, adjusted: bool = True, params: dict | None = None) -> float:
+    """Threshold by ``rule``: "fixed", "oracle_best_f1" (uses test labels), or a label-free rule of
+    ``thresholds.THRESHOLD_RULES`` ("val_quantile" with ``quantile``, "pot", "dynamic" with ``params``)."""
+    from . import thresholds
+
     if rule not in THRESHOLD_RULES:
         raise ConfigError(f"unknown threshold rule {rule!r}; valid rules: {', '.join(THRESHOLD_RULES)}")
     if rule == "val_quantile":
@@ -165,6 +169,8 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
         if v.size == 0:
             raise ValueError("val_scores is empty")
         return float(np.quantile(v, quantile))
+    if rule in thresholds.THRESHOLD_RULES:
+        return thresholds.compute_threshold(rule, val_scores=val_scores, test_scores=test_scores, params=params)
     if rule == "fixed":
         if value is None:
             raise ValueError("rule 'fixed' needs value")

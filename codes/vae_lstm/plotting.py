@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from .evaluation import segments  # noqa: E402
 
@@ -133,14 +134,15 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         ax_score.plot(piece["start"] + np.arange(len(piece["scores"])), piece["scores"], lw=0.7,
                       color="tab:purple")
         ax_score.axhline(piece["threshold"], color="r", ls="--", lw=0.8)
-    ax.axvspan(0, 0, color="tab:orange", alpha=0.35, label="detected")
     for i, a in enumerate(anomaly_idx):
         ax.axvline(a, color="r", ls="--", lw=1, label="label timestamp" if i == 0 else None)
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     low, high = np.nanpercentile(series[:, 0], [0.05, 99.95])
     ax.set_ylim(min(-y_scale, low - 0.5), max(y_scale, high + 0.5))
     ax.set_ylabel("value (training z-score)")
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(handles=handles, loc="upper left", fontsize=8)
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     if np.nanmin(scores) > 0:
         ax_score.set_yscale("log")

@@ -20,8 +20,9 @@ point would need all h of its windows held out, which a random split almost neve
 Saved as ``lstm_ad_gaussian.npz`` (mu, sigma) next to ``lstm_ad.keras``.
 
 Score of point t: the negative log-likelihood of e_t under N(mu, Sigma),
-``0.5 * (d log(2 pi) + log det Sigma + (e_t - mu)' Sigma^-1 (e_t - mu))`` with d = h * n_channel
-(a monotone function of the Mahalanobis distance; the paper thresholds the likelihood itself).
+``0.5 * (d log(2 pi) + log det Sigma + (e_t - mu)' Sigma^-1 (e_t - mu))`` with d = h * n_channel,
+less its smallest value (at e_t = mu), so that scores are >= 0 as error-based threshold rules expect:
+half the squared Mahalanobis distance (the paper thresholds the likelihood itself, which ranks alike).
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ class LSTMADDetector(Detector):
         c = self.config
         series = self.check_series(series, c.l_win + 1, "input window and one point")
         predictions = predict_all(self.model, series, c.l_win, c.score_batch_size)
-        scores = gaussian_nll(error_vectors(series, predictions, c.l_win), self.mu, self.sigma)
+        nll = gaussian_nll(error_vectors(series, predictions, c.l_win), self.mu, self.sigma)
+        scores = nll - gaussian_nll(self.mu[None, :], self.mu, self.sigma)[0]  # >= 0: 0 at the mean error
         one_step = np.full(series.shape, np.nan)
         one_step[c.l_win:] = predictions[:, 0]
         return Scores.from_points(scores, prediction=one_step)

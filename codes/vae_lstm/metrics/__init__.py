@@ -1,0 +1,88 @@
+"""Point-level metrics on the time axis, by name: a registry, as for detectors and thresholds.
+
+Threshold-free metrics take (scores, labels); threshold metrics take (labels, predictions) and
+return a dict with at least "f1". Each metric written here is checked against its authors'
+reference implementation (tests/fixtures/*_reference.json say how the reference values were made).
+Labels that are all normal or all anomalous make every metric undefined: NaN, never 1.0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from ..evaluation import best_f1, point_adjust, precision_recall_f1
+from .affiliation import affiliation_precision_recall_f1
+from .event import event_f1
+from .pak import pak_auc
+from .range_based import range_precision_recall_f1
+from .vus import vus_pr, vus_roc
+
+
+def _prf(d: dict) -> dict:
+    return {k: float(d[k]) for k in ("precision", "recall", "f1") if k in d}
+
+
+THRESHOLD_FREE = {
+    "auc_pr": lambda s, y: float(average_precision_score(y, s)),
+    "auc_roc": lambda s, y: float(roc_auc_score(y, s)),
+    "vus_pr": lambda s, y: float(vus_pr(s, y)),
+    "vus_roc": lambda s, y: float(vus_roc(s, y)),
+}
+AT_THRESHOLD = {
+    "pointwise": lambda y, p: _prf(precision_recall_f1(y, p)),
+    "point_adjusted": lambda y, p: _prf(precision_recall_f1(y, point_adjust(y, p))),
+    "pak_auc": lambda y, p: {"f1": float(pak_auc(y, p))},
+    "affiliation": lambda y, p: _prf(affiliation_precision_recall_f1(y, p)),
+    "range_based": lambda y, p: _prf(range_precision_recall_f1(y, p)),
+    "event": lambda y, p: _prf(event_f1(y, p)),
+}
+N_CANDIDATES = 100  # oracle thresholds for the metrics without an exact search: score quantiles
+
+
+def degenerate(labels) -> bool:
+    y = np.asarray(labels, bool)
+    return len(y) == 0 or y.all() or not y.any()
+
+
+def threshold_free(scores, labels) -> dict:
+    if degenerate(labels):
+        return {name: float("nan") for name in THRESHOLD_FREE}
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    return {name: fn(s, y) for name, fn in THRESHOLD_FREE.items()}
+
+
+def at_predictions(labels, predictions) -> dict:
+    """Every threshold metric for given 0/1 point predictions."""
+    y, p = np.asarray(labels, bool), np.asarray(predictions, bool)
+    if degenerate(y):
+        return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
+    return {name: fn(y, p) for name, fn in AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
+
+
+def at_threshold(scores, labels, threshold: float) -> dict:
+    """Every threshold metric with points flagged where score >= threshold."""
+    return at_predictions(labels, np.asarray(scores, float) >= threshold)
+
+
+def oracle(scores, labels) -> dict:
+    """Each threshold metric at its own best threshold, chosen with the test labels: an upper bound.
+
+    Exact over every distinct score for pointwise and point-adjusted F1 (``evaluation.best_f1``); over
+    ``N_CANDIDATES`` score quantiles for the others.
+    """
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    if degenerate(y):
+        return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
+    out = {"pointwise": best_f1(s, y, adjusted=False), "point_adjusted": best_f1(s, y, adjusted=True)}
+    candidates = np.unique(np.quantile(s, np.linspace(0.0, 1.0, N_CANDIDATES + 1)))
+    for name, fn in AT_THRESHOLD.items():
+        if name in out:
+            continue
+        best = {"f1": -1.0}
+        for t in candidates[::-1]:  # ties go to the largest threshold
+            m = fn(y, s >= t)
+            if m["f1"] > best["f1"]:
+                best = {**m, "threshold": float(t)}
+        out[name] = best
+    return out

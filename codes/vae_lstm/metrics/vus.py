@@ -1,0 +1,257 @@
+"""VUS-ROC / VUS-PR and range-AUC-ROC / range-AUC-PR, as in the authors' ``vus`` package.
+
+Paparrizos, Boniol, Palpanas, Tsay, Elmore, Franklin, "Volume Under the Surface: A New Accuracy
+Evaluation Measure for Time-Series Anomaly Detection", PVLDB 15(11), 2022. Reference implementation:
+the ``vus`` package on PyPI, version 0.0.6 (github.com/TheDatumOrg/VUS), whose public entry point is
+``vus.metrics.get_metrics(score, labels, metric, version='opt', slidingWindow=None, thre=250)``:
+
+* ``metric='vus'`` -> ``metricor().RangeAUC_volume_opt(labels, score, windowSize=slidingWindow,
+  thre=250)`` gives ``VUS_ROC`` and ``VUS_PR`` (:func:`vus_roc`, :func:`vus_pr`);
+* ``metric='range_auc'`` -> ``metricor().RangeAUC(labels, score, window=slidingWindow)`` gives
+  ``R_AUC_ROC`` and ``R_AUC_PR`` (:func:`range_auc_roc`, :func:`range_auc_pr`).
+
+The definitions below are those of that code, not a paraphrase of the paper, and the values agree
+with it to rounding (tests/fixtures/vus_range_reference.json, made by
+tests/fixtures/make_vus_range_reference.py). With ``n`` points, labelled anomaly ranges
+``[s_k, e_k]`` (inclusive) and ``P`` labelled points:
+
+Buffer-widened labels, for a buffer length ``w`` (the reference's ``sequencing`` /
+``extend_postive_range``): each range gets ``h = w // 2`` extra points on each side; the point at
+distance ``d = 1..h`` outside the range gets ``sqrt(1 - d / w)``; contributions of neighbouring ranges
+add up and the result is capped at 1 (labelled points stay 1). ``w = 0`` and ``w = 1`` add nothing.
+
+Thresholds: the scores sorted in decreasing order, taken at the ``n_thresholds`` (default 250, the
+reference's ``thre``) positions ``np.linspace(0, n - 1, n_thresholds).astype(int)``; a point is
+flagged when ``score >= threshold``. Per threshold, with ``N_pred`` flagged points:
+
+* ``TP = sum(ext * flagged)`` (``ext`` the widened labels), ``FP = N_pred - TP``,
+  ``precision = TP / N_pred``;
+* ``existence`` = fraction of widened anomaly ranges holding at least one flagged point;
+* ``P_new = (P + N_labels) / 2``, ``recall = min(TP / P_new, 1)``, ``TPR = recall * existence``,
+  ``FPR = FP / (n - P_new)``.
+
+The ROC curve runs through (0, 0), the thresholds' (FPR, TPR) and (1, 1), integrated by trapezoids.
+
+*Range-AUC at buffer w* (``RangeAUC``): ``N_labels = sum(ext)``; the widened ranges are the maximal
+runs of non-zero ``ext`` (ranges whose buffers touch merge); the PR area is
+``sum_t (TPR_t - TPR_{t-1}) * (prec_t + prec_{t-1}) / 2`` with ``TPR_0 = 0``, ``prec_0 = 1``; the
+threshold count is fixed at 250 in the reference (``n_thresholds`` here, default 250).
+
+*VUS with maximal buffer W* (``RangeAUC_volume_opt``, ``get_metrics``' default ``version='opt'``): the
+mean over ``w = 0, 1, ..., W`` of the per-buffer ROC area and PR area, where per buffer
+``N_labels = P + sum(ext * flagged outside the labelled ranges)`` (labelled points count fully,
+buffer points only where flagged), two widened ranges merge only when they overlap
+(``e_k + h >= s_{k+1} - h``, the reference's ``new_sequence``), and the PR area is the step sum
+``sum_t (TPR_t - TPR_{t-1}) * prec_t`` with ``TPR_0 = 0``.
+
+Default buffer: ``get_metrics`` has ``slidingWindow=None`` and fails without one; the package README
+says to set it to the labelled anomaly length ("for instance, the median labeled anomaly length"), or
+to the series' period estimated by autocorrelation (``find_length``, which needs the raw series, not
+the scores). Here ``max_buffer=None`` (and ``buffer=None``) is ``int(median(lengths of the labelled
+ranges))``: the README's first rule, with the true range lengths (the README's helper
+``get_list_anomaly`` counts a range not at the start as one point longer and skips a range that reaches
+the last point; we do not copy that). Pass an int to fix it, e.g. the model's window length.
+
+Degenerate labels (no anomaly, or every point an anomaly) make these measures undefined: NaN.
+Scores must be finite. Cost: a few sorts, then O(points within max_buffer of an anomaly) per buffer
+length, vectorised; no loop over points or thresholds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_THRESHOLDS = 250  # the reference's ``thre`` / RangeAUC's fixed count
+
+
+def _runs(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and inclusive end of each run of True in a 1-D bool array."""
+    d = np.diff(np.concatenate(([0], y.astype(np.int8), [0])))
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
+
+
+def _check(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels)
+    if s.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"scores and labels must be 1-D, got shapes {s.shape} and {y.shape}")
+    if len(s) != len(y):
+        raise ValueError(f"scores and labels differ in length: {len(s)} != {len(y)}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite")
+    if y.dtype != bool:
+        if not np.all((y == 0) | (y == 1)):
+            raise ValueError("labels must be 0/1")
+        y = y == 1
+    return s, y
+
+
+def default_buffer(labels) -> int:
+    """``int(median(length of each labelled anomaly range))``; 0 when there is none."""
+    starts, ends = _runs(np.asarray(labels).astype(bool))
+    return int(np.median(ends - starts + 1)) if len(starts) else 0
+
+
+def _buffer(value, labels: np.ndarray, name: str) -> int:
+    if value is None:
+        return default_buffer(labels)
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+class _Curves:
+    """What every buffer length shares: ranges, thresholds, and the points any buffer can reach."""
+
+    def __init__(self, s: np.ndarray, y: np.ndarray, max_h: int, n_thresholds: int):
+        if n_thresholds < 1:
+            raise ValueError(f"n_thresholds must be >= 1, got {n_thresholds}")
+        n = self.n = len(s)
+        self.starts, self.ends = _runs(y)
+        self.P = float(y.sum())
+        asc = np.sort(s)
+        idx = np.linspace(0, n - 1, n_thresholds).astype(int)
+        self.thr = asc[::-1][idx]  # the reference's score_sorted[i], score_sorted decreasing
+        self.n_pred = (n - np.searchsorted(asc, self.thr, side="left")).astype(float)
+        # Support: every point within max_h of a labelled range (the widest buffer's reach).
+        edge = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(edge, np.maximum(self.starts - max_h, 0), 1)
+        np.add.at(edge, np.minimum(self.ends + max_h, n - 1) + 1, -1)
+        self.sup = np.flatnonzero(np.cumsum(edge[:n]) > 0)
+        sup_s = s[self.sup]
+        self.sup_s_inf = np.append(sup_s, -np.inf)  # sentinel for reduceat's last index
+        self.orig = y[self.sup].astype(float)
+        # Distances from each support point to the nearest and second-nearest range end before it and
+        # range start after it (a sentinel where there is none): all a buffer of any length needs.
+        far = np.iinfo(np.int64).max // 4
+        k_ranges = len(self.starts)
+        i = np.searchsorted(self.ends, self.sup, side="left") - 1  # last end < p
+        j = np.searchsorted(self.starts, self.sup, side="right")  # first start > p
+        self.dr = np.where(i >= 0, self.sup - self.ends[np.maximum(i, 0)], far)
+        self.dr2 = np.where(i >= 1, self.sup - self.ends[np.maximum(i - 1, 0)], far)
+        self.dl = np.where(j < k_ranges, self.starts[np.minimum(j, k_ranges - 1)] - self.sup, far)
+        self.dl2 = np.where(j + 1 < k_ranges, self.starts[np.minimum(j + 1, k_ranges - 1)] - self.sup, far)
+        self.order = np.argsort(-sup_s, kind="stable")  # support points, highest score first
+        sup_asc = np.sort(sup_s)
+        self.k = len(sup_s) - np.searchsorted(sup_asc, self.thr, side="left")  # flagged support points
+        anom_asc = np.sort(s[y])
+        self.tp_orig = self.P - np.searchsorted(anom_asc, self.thr, side="left")  # flagged labelled points
+
+    def ext(self, w: int) -> np.ndarray:
+        """Buffer-widened labels on the support (the reference's ``sequencing``).
+
+        The reference adds ``sqrt(1 - d / w)`` (d = 1..h, h = w // 2) for every range whose buffer
+        holds a point, then caps at 1. Each such term is >= sqrt(1/2), so a point in two or more
+        buffers is capped at exactly 1, and a point in one buffer gets that one term: the result
+        needs only the nearest and second-nearest range on each side (same floating-point values).
+        """
+        h = w // 2
+        if h == 0:
+            return self.orig.copy()
+        r1, l1 = self.dr <= h, self.dl <= h
+        several = (self.dr2 <= h) | (self.dl2 <= h) | (r1 & l1)
+        d = np.where(r1, self.dr, np.where(l1, self.dl, w))  # w: no buffer here, value 0
+        val = np.sqrt(1 - d / w)
+        return np.where((self.orig == 1) | several, 1.0, val)
+
+    def tp(self, ext: np.ndarray) -> np.ndarray:
+        """``sum(ext * (score >= thr))`` per threshold."""
+        c = np.concatenate(([0.0], np.cumsum(ext[self.order])))
+        return c[self.k]
+
+    def existence(self, h: int, merge_gap: int) -> np.ndarray:
+        """Fraction of widened ranges holding a flagged point, per threshold.
+
+        Neighbouring widened ranges merge when ``s_{k+1} - e_k <= merge_gap``.
+        """
+        new = np.concatenate(([True], (self.starts[1:] - self.ends[:-1]) > merge_gap))
+        first = np.flatnonzero(new)
+        last = np.append(first[1:] - 1, len(self.starts) - 1)
+        g_start = np.maximum(self.starts[first] - h, 0)
+        g_end = np.minimum(self.ends[last] + h, self.n - 1)
+        ls = np.searchsorted(self.sup, g_start)
+        le = np.searchsorted(self.sup, g_end) + 1
+        gmax = np.maximum.reduceat(self.sup_s_inf, np.column_stack([ls, le]).ravel())[::2]
+        hit = len(gmax) - np.searchsorted(np.sort(gmax), self.thr, side="left")
+        return hit / len(gmax)
+
+    def roc_pr(self, tp: np.ndarray, n_labels, existence: np.ndarray, pr_trapezoid: bool):
+        p_new = (self.P + n_labels) / 2
+        tpr = np.minimum(tp / p_new, 1) * existence
+        fpr = (self.n_pred - tp) / (self.n - p_new)
+        prec = tp / self.n_pred
+        tpr_c = np.concatenate(([0.0], tpr, [1.0]))
+        fpr_c = np.concatenate(([0.0], fpr, [1.0]))
+        roc = np.dot(fpr_c[1:] - fpr_c[:-1], (tpr_c[1:] + tpr_c[:-1]) / 2)
+        width = tpr_c[1:-1] - tpr_c[:-2]
+        if pr_trapezoid:
+            prec_c = np.concatenate(([1.0], prec))
+            pr = np.dot(width, (prec_c[1:] + prec_c[:-1]) / 2)
+        else:
+            pr = np.dot(width, prec)
+        return float(roc), float(pr)
+
+
+def _degenerate(y: np.ndarray) -> bool:
+    return len(y) == 0 or bool(y.all()) or not y.any()
+
+
+def vus_metrics(scores, labels, max_buffer: int | None = None, n_thresholds: int = N_THRESHOLDS) -> dict:
+    """``{"VUS_ROC", "VUS_PR"}``: the volume under the range-ROC / range-PR surface.
+
+    Mean over buffer lengths ``w = 0..max_buffer`` of the range-ROC and range-PR areas, as
+    ``vus.metrics.get_metrics(scores, labels, metric='vus', version='opt', slidingWindow=max_buffer,
+    thre=n_thresholds)`` of vus 0.0.6 (see the module docstring). ``max_buffer=None``: the median
+    labelled anomaly length. NaN for degenerate labels.
+    """
+    s, y = _check(scores, labels)
+    if _degenerate(y):
+        return {"VUS_ROC": float("nan"), "VUS_PR": float("nan")}
+    big_w = _buffer(max_buffer, y, "max_buffer")
+    c = _Curves(s, y, big_w // 2, n_thresholds)
+    rocs, prs = np.empty(big_w + 1), np.empty(big_w + 1)
+    for w in range(big_w + 1):  # a loop over buffer lengths, not points
+        ext = c.ext(w)
+        tp = c.tp(ext)
+        n_labels = c.P + tp - c.tp_orig  # labelled points fully, buffer points where flagged
+        rocs[w], prs[w] = c.roc_pr(tp, n_labels, c.existence(w // 2, 2 * (w // 2)), pr_trapezoid=False)
+    return {"VUS_ROC": float(np.mean(rocs)), "VUS_PR": float(np.mean(prs))}
+
+
+def vus_roc(scores, labels, max_buffer: int | None = None, n_thresholds: int = N_THRESHOLDS) -> float:
+    """VUS-ROC (``get_metrics(..., metric='vus')['VUS_ROC']`` of vus 0.0.6); see :func:`vus_metrics`."""
+    return vus_metrics(scores, labels, max_buffer, n_thresholds)["VUS_ROC"]
+
+
+def vus_pr(scores, labels, max_buffer: int | None = None, n_thresholds: int = N_THRESHOLDS) -> float:
+    """VUS-PR (``get_metrics(..., metric='vus')['VUS_PR']`` of vus 0.0.6); see :func:`vus_metrics`."""
+    return vus_metrics(scores, labels, max_buffer, n_thresholds)["VUS_PR"]
+
+
+def range_auc(scores, labels, buffer: int | None = None, n_thresholds: int = N_THRESHOLDS) -> dict:
+    """``{"R_AUC_ROC", "R_AUC_PR"}`` at one buffer length.
+
+    As ``vus.metrics.get_metrics(scores, labels, metric='range_auc', slidingWindow=buffer)`` of vus
+    0.0.6 (``metricor().RangeAUC``, 250 thresholds there). ``buffer=None``: the median labelled anomaly
+    length. NaN for degenerate labels.
+    """
+    s, y = _check(scores, labels)
+    if _degenerate(y):
+        return {"R_AUC_ROC": float("nan"), "R_AUC_PR": float("nan")}
+    w = _buffer(buffer, y, "buffer")
+    c = _Curves(s, y, w // 2, n_thresholds)
+    ext = c.ext(w)
+    # Widened ranges are runs of non-zero ext: buffers that touch (gap 2h + 1) merge too.
+    existence = c.existence(w // 2, 2 * (w // 2) + 1)
+    roc, pr = c.roc_pr(c.tp(ext), float(ext.sum()), existence, pr_trapezoid=True)
+    return {"R_AUC_ROC": roc, "R_AUC_PR": pr}
+
+
+def range_auc_roc(scores, labels, buffer: int | None = None, n_thresholds: int = N_THRESHOLDS) -> float:
+    """Range-AUC-ROC at one buffer length; see :func:`range_auc`."""
+    return range_auc(scores, labels, buffer, n_thresholds)["R_AUC_ROC"]
+
+
+def range_auc_pr(scores, labels, buffer: int | None = None, n_thresholds: int = N_THRESHOLDS) -> float:
+    """Range-AUC-PR at one buffer length; see :func:`range_auc`."""
+    return range_auc(scores, labels, buffer, n_thresholds)["R_AUC_PR"]

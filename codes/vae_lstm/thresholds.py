@@ -1,0 +1,447 @@
+"""Threshold rules that use no test labels: a registry of functions that each return one float.
+
+A point is flagged when ``score >= threshold`` (the convention of ``evaluation.py``). A rule sees the
+validation scores (scores of held-out normal data) and/or the unlabelled test scores, plus its own
+parameters; no rule takes test labels (``tests/test_thresholds.py`` checks every signature).
+
+Rules (``THRESHOLD_RULES``; call them by name with ``compute_threshold``):
+
+``val_quantile``
+    ``np.quantile(val_scores, quantile)``: the rule ``evaluation.choose_threshold`` has today.
+``pot``
+    Peaks-over-threshold on the validation scores (Siffer et al., KDD 2017): ``t`` = the ``level``
+    quantile, a Generalised Pareto Distribution fitted by maximum likelihood (Grimshaw's trick) to the
+    excesses over ``t``, and the threshold ``z_q`` that a normal score exceeds with probability ``q``.
+``dynamic``
+    Non-parametric dynamic thresholding on the test scores (Hundman et al., KDD 2018, telemanom), run
+    over the whole test sequence as one window. Its threshold applies to the EWMA-smoothed test scores,
+    as in telemanom: compare it with ``scores_for_rule("dynamic", test_scores, params)``, not with the
+    raw scores (``span=None`` turns the smoothing off, and then the two are the same).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _scores(values, name: str) -> np.ndarray:
+    """1-D finite float copy of ``values``; ValueError otherwise."""
+    x = np.array(values, dtype=float)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} must be finite")
+    return x
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """``[first, last]`` (inclusive) of each run of True in ``mask``, shape (k, 2)."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    runs = edges.reshape(-1, 2)
+    runs[:, 1] -= 1
+    return runs
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """True within ``radius`` points of a True of ``mask`` (the buffer around each exceedance)."""
+    if radius <= 0:
+        return mask.copy()
+    n = len(mask)
+    c = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
+    i = np.arange(n)
+    return c[np.minimum(i + radius + 1, n)] - c[np.maximum(i - radius, 0)] > 0
+
+
+# ------------------------------------------------------------------------------------ val_quantile
+
+
+def val_quantile(val_scores, quantile: float) -> float:
+    """``np.quantile(val_scores, quantile)`` (linear interpolation), as ``choose_threshold`` does today."""
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    return float(np.quantile(_scores(val_scores, "val_scores"), quantile))
+
+
+# --------------------------------------------------------------------------------------------- POT
+
+
+def gpd_log_likelihood(excesses, gamma: float, sigma: float) -> float:
+    """Log-likelihood of excesses ``y > 0`` under a GPD(gamma, sigma) at location 0; -inf off its support."""
+    y = np.asarray(excesses, dtype=float)
+    if sigma <= 0:
+        return -math.inf
+    if gamma == 0:
+        return float(-y.size * math.log(sigma) - y.sum() / sigma)
+    s = gamma / sigma * y
+    if np.any(s <= -1):
+        return -math.inf
+    return float(-y.size * math.log(sigma) - (1 + 1 / gamma) * np.log1p(s).sum())
+
+
+def _grimshaw_w(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Grimshaw's w(x) = u(x) v(x) - 1 with u = mean 1/(1+xy), v = 1 + mean log(1+xy); vectorised in x."""
+    out = np.empty(len(x))
+    step = max(1, 2_000_000 // max(len(y), 1))  # bound the (len(x), len(y)) temporary
+    for k in range(0, len(x), step):
+        lg = np.log1p(np.multiply.outer(x[k:k + step], y))
+        out[k:k + step] = np.mean(np.exp(-lg), axis=1) * (1 + np.mean(lg, axis=1)) - 1
+    return out
+
+
+def _grimshaw_roots(y: np.ndarray) -> list[float]:
+    """Non-zero roots of w on Grimshaw's intervals (-1/max y, 0) and (0, 2(mean y - min y)/min y^2].
+
+    Every sign change of w on a dense grid (geometric towards 0 and towards -1/max y) is refined with
+    Brent's method. Near 0, w ~ x^2 (var y - mean y^2)/2 does not change sign, so x = 0 (the exponential
+    fit, always a solution) is not found here; the caller adds it.
+    """
+    from scipy.optimize import brentq
+
+    ymin, ymax, ymean = float(y.min()), float(y.max()), float(y.mean())
+    grids = []
+    frac = np.concatenate((np.geomspace(1e-6, 0.5, 80), 1 - np.geomspace(0.5, 1e-10, 80)[1:]))
+    grids.append(-frac[::-1] / ymax)  # ascending in (-1/ymax, 0)
+    lo = 1e-6 / ymax
+    hi = min(2 * (ymean - ymin) / max(ymin * ymin, 1e-300), 1e12 / ymax)  # x max y <= 1e12: gamma <~ 28
+    if hi > lo:
+        decades = math.log10(hi / lo)
+        grids.append(np.geomspace(lo, hi, int(np.clip(15 * decades, 30, 600))))
+    roots = []
+    f_scalar = lambda v: float(_grimshaw_w(np.array([v]), y)[0])  # noqa: E731
+    for grid in grids:
+        f = _grimshaw_w(grid, y)
+        roots += [float(v) for v in grid[f == 0]]
+        for i in np.flatnonzero(np.sign(f[:-1]) * np.sign(f[1:]) < 0):
+            a, b = float(grid[i]), float(grid[i + 1])
+            roots.append(brentq(f_scalar, a, b, xtol=1e-15 * max(abs(a), abs(b)), rtol=4 * np.finfo(float).eps))
+    return roots
+
+
+def gpd_fit(excesses) -> tuple[float, float]:
+    """Maximum-likelihood (gamma, sigma) of a GPD at location 0, by Grimshaw's trick (as SPOT does).
+
+    Candidates: x = 0 (gamma = 0, sigma = mean excess) and every root x of w, each giving
+    gamma = mean log(1 + x y) and sigma = gamma / x; the one with the largest likelihood wins.
+    Grimshaw, "Computing maximum likelihood estimates for the generalized Pareto distribution",
+    Technometrics 35(2), 1993.
+    """
+    y = np.asarray(excesses, dtype=float)
+    if y.ndim != 1 or y.size == 0 or not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise ValueError("excesses must be a non-empty 1-D array of finite values > 0")
+    best = (0.0, float(y.mean()))
+    best_ll = gpd_log_likelihood(y, *best)
+    for x in _grimshaw_roots(y):
+        gamma = float(np.mean(np.log1p(x * y)))
+        if gamma == 0:
+            continue
+        ll = gpd_log_likelihood(y, gamma, gamma / x)
+        if ll > best_ll:
+            best, best_ll = (gamma, gamma / x), ll
+    return best
+
+
+def gpd_tail_quantile(t: float, gamma: float, sigma: float, q: float, n: int, n_excess: int) -> float:
+    """z_q = t + (sigma/gamma) ((q n / N_t)^(-gamma) - 1); its limit t - sigma log(q n / N_t) at gamma = 0."""
+    log_r = math.log(q * n / n_excess)
+    if gamma == 0:
+        return t - sigma * log_r
+    return t + sigma * math.expm1(-gamma * log_r) / gamma
+
+
+@dataclass(frozen=True)
+class PotFit:
+    """What ``pot_fit`` found: the threshold z_q and the fit behind it."""
+
+    threshold: float          # z_q
+    initial_threshold: float  # t, the ``level`` quantile of the validation scores
+    n: int                    # number of validation scores
+    n_excess: int             # N_t, validation scores > t
+    gamma: float              # GPD shape (0: exponential tail; > 0: heavy; < 0: bounded)
+    sigma: float              # GPD scale
+
+
+def _check_pot_params(q: float, level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if not 0.0 < q < 1.0 - level:
+        raise ValueError(f"q must be in (0, 1 - level) = (0, {1.0 - level:g}), got {q}")
+
+
+def pot_fit(val_scores, q: float = 1e-3, level: float = 0.98) -> PotFit:
+    """Peaks-over-threshold fit on the validation scores (batch SPOT initialisation, Siffer et al. 2017).
+
+    t = ``np.quantile(val_scores, level)``; excesses ``y = s - t`` of the scores ``s > t``; GPD fitted by
+    ``gpd_fit``; threshold ``gpd_tail_quantile(t, gamma, sigma, q, n, N_t)``.
+    """
+    x = _scores(val_scores, "val_scores")
+    _check_pot_params(q, level)
+    t = float(np.quantile(x, level))
+    y = x[x > t] - t
+    if y.size == 0:
+        raise ValueError(f"no validation score exceeds its {level} quantile {t:g} (ties at the top): "
+                         "POT needs excesses; lower level or use more validation data")
+    gamma, sigma = gpd_fit(y)
+    z = gpd_tail_quantile(t, gamma, sigma, q, x.size, y.size)
+    return PotFit(float(z), t, int(x.size), int(y.size), float(gamma), float(sigma))
+
+
+def pot(val_scores, q: float = 1e-3, level: float = 0.98, *, backend: str = "numpy") -> float:
+    """POT threshold z_q of the validation scores: P(normal score > z_q) ~ q. See ``pot_fit``.
+
+    ``backend="libspot"`` asks the authors' C library instead (``libspot.Spot(q, level=level).fit``,
+    optional dependency). Its initial threshold is a streaming P^2 estimate of the ``level`` quantile,
+    not the exact one, so its z_q differs a little and depends on the order of the scores.
+    """
+    if backend == "numpy":
+        return pot_fit(val_scores, q, level).threshold
+    if backend != "libspot":
+        raise ValueError(f"backend must be 'numpy' or 'libspot', got {backend!r}")
+    x = _scores(val_scores, "val_scores")
+    _check_pot_params(q, level)
+    import libspot
+
+    spot = libspot.Spot(q, level=level, max_excess=x.size)  # keep every excess (the ring buffer never wraps)
+    try:
+        spot.fit(x.tolist())
+    except (RuntimeError, SystemError) as e:
+        raise ValueError(f"libspot could not fit the validation scores: {e}") from None
+    z = float(spot.anomaly_threshold)
+    if not math.isfinite(z):
+        raise ValueError("libspot returned a non-finite threshold")
+    return z
+
+
+# ------------------------------------------------------------------------------------------ dynamic
+
+
+def ewma(scores, span: int | None) -> np.ndarray:
+    """telemanom's smoothing: ``pandas ewm(span=span).mean()`` (adjust=True); ``span=None`` returns a copy."""
+    x = _scores(scores, "scores")
+    if span is None:
+        return x
+    if not isinstance(span, int | np.integer) or span < 1:
+        raise ValueError(f"span must be an integer >= 1 or None, got {span!r}")
+    import pandas as pd
+
+    return pd.Series(x).ewm(span=int(span)).mean().to_numpy()
+
+
+def _prune(peaks: np.ndarray, non_anom_max: float, p: float) -> np.ndarray:
+    """telemanom's pruning: which sequences (by their peak score) survive.
+
+    Peaks sorted in decreasing order, with the largest unflagged score appended; walking down, a peak
+    whose relative drop to the next value is below ``p`` is marked, a drop of at least ``p`` clears the
+    marks. The marked peaks (the tail below the last large drop) are removed: the survivors are the top-k.
+    """
+    values = np.append(np.sort(peaks)[::-1], non_anom_max)
+    removed: list[float] = []
+    for i in range(len(values) - 1):
+        if (values[i] - values[i + 1]) / values[i] < p:
+            removed.append(values[i])
+        else:
+            removed = []
+    return ~np.isin(peaks, removed)
+
+
+@dataclass(frozen=True)
+class DynamicThreshold:
+    """What ``dynamic_details`` found on one window (the whole test sequence)."""
+
+    threshold: float            # the one float: epsilon, raised past every pruned sequence's peak
+    epsilon: float              # mean + z * std of the smoothed scores
+    z: float                    # the chosen number of standard deviations
+    smoothed: np.ndarray        # the smoothed scores that epsilon and threshold refer to
+    flags: np.ndarray           # telemanom's flags: exceedances +- error_buffer, in surviving sequences
+    sequences: np.ndarray       # (k, 2) [first, last] of the surviving flagged sequences
+    pruned: np.ndarray          # (m, 2) [first, last] of the sequences removed by pruning
+    non_anom_max: float         # largest smoothed score outside the flagged points (-inf if none)
+
+
+def dynamic_details(test_scores, *, span: int | None = 105, error_buffer: int = 100, p: float = 0.13,
+                    z_min: float = 2.5, z_max: float = 12.0, z_step: float = 0.5) -> DynamicThreshold:
+    """Hundman et al.'s non-parametric dynamic threshold over the whole test sequence as one window.
+
+    As telemanom's ``Errors``/``ErrorWindow`` (find_epsilon, compare_to_epsilon, prune_anoms):
+
+    1. e_s = EWMA of the scores, span 105 = int(batch_size 70 * window_size 30 * smoothing_perc 0.05).
+    2. For z in ``np.arange(z_min, z_max, z_step)`` (2.5 .. 11.5): epsilon = mean + z std; e_a = the
+       points with e_s >= epsilon, each widened by +-(error_buffer - 1) points; E_seq = its runs longer
+       than one point; score = (d mean/mean + d std/std) / (|E_seq|^2 + |e_a|) where d is the drop when
+       the points below epsilon are kept. The largest score wins (ties: the larger z), among the z with
+       |E_seq| <= 5 and |e_a| < half the points; none: z = z_max.
+    3. Flags: e_s >= epsilon, widened by +-error_buffer points, in runs (sequences); pruning
+       (``_prune``) removes the lowest sequences: those whose peaks, walking down to the largest
+       unflagged score, drop by less than ``p`` (relative) from one to the next all the way down.
+
+    The one float ``threshold`` is epsilon when nothing is pruned, else just above the largest pruned
+    peak (all surviving peaks are higher), so ``smoothed >= threshold`` flags no pruned sequence and the
+    points of the surviving ones at or above it. It does not reproduce the +-error_buffer widening of
+    the flags; ``flags`` holds telemanom's own flags for those who want them.
+
+    Left out of telemanom, which thresholds LSTM prediction errors of telemetry channels: the sliding
+    windows (2100 errors, moved by 70; telemanom itself uses one window when a channel has fewer test
+    points), the inverted errors (dips: low anomaly scores are not anomalous), the guards that compare
+    the errors with the spread of the raw telemetry values (not available here), and the handling of the
+    first ``l_s`` errors (its LSTM input length). Constant scores flag nothing (telemanom divides by 0).
+    """
+    if not isinstance(error_buffer, int | np.integer) or error_buffer < 0:
+        raise ValueError(f"error_buffer must be an integer >= 0, got {error_buffer!r}")
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"p must be in [0, 1), got {p}")
+    if not (z_step > 0 and z_min < z_max):
+        raise ValueError(f"need z_step > 0 and z_min < z_max, got {z_min}, {z_max}, {z_step}")
+    e = ewma(test_scores, span)
+    n = len(e)
+    mean, sd = np.mean(e), np.std(e)
+    empty = np.zeros((0, 2), dtype=np.int64)
+    if sd == 0:  # constant scores: nothing stands out (telemanom would divide by zero)
+        t = float(np.nextafter(e.max(), np.inf))
+        return DynamicThreshold(t, t, float(z_max), e, np.zeros(n, bool), empty, empty, -math.inf)
+    if mean <= 0:
+        raise ValueError(f"dynamic thresholding needs error-like scores (>= 0) with a positive mean; the "
+                         f"smoothed scores have mean {mean:g}")
+
+    z_best, epsilon, max_score = float(z_max), mean + z_max * sd, -math.inf
+    for z in np.arange(z_min, z_max, z_step):
+        eps = mean + (sd * z)
+        exceed = e >= eps
+        if not exceed.any():
+            continue
+        widened = _dilate(exceed, error_buffer - 1)  # find_epsilon widens by arange(1, error_buffer)
+        runs = _runs(widened)
+        n_seq = int(np.sum(runs[:, 1] > runs[:, 0]))
+        n_anom = int(widened.sum())
+        pruned_e = e[e < eps]
+        mean_dec = (mean - np.mean(pruned_e)) / mean
+        sd_dec = (sd - np.std(pruned_e)) / sd
+        score = (mean_dec + sd_dec) / (n_seq**2 + n_anom)
+        if score >= max_score and n_seq <= 5 and n_anom < n * 0.5:
+            max_score, z_best, epsilon = score, float(z), mean + z * sd
+    epsilon = float(epsilon)
+
+    exceed = e >= epsilon
+    if not exceed.any():
+        return DynamicThreshold(epsilon, epsilon, z_best, e, np.zeros(n, bool), empty, empty,
+                                float(e.max()))
+    flagged = _dilate(exceed, error_buffer)  # compare_to_epsilon widens by arange(1, error_buffer + 1)
+    non_anom_max = float(e[~flagged].max()) if not flagged.all() else -math.inf
+    runs = _runs(flagged)
+    seqs = runs[runs[:, 1] > runs[:, 0]]
+    if len(seqs) == 0:  # only with error_buffer 0: telemanom keeps the single points unpruned
+        return DynamicThreshold(epsilon, epsilon, z_best, e, flagged, empty, empty, non_anom_max)
+    peaks = np.array([e[a:b + 1].max() for a, b in seqs])
+    keep = _prune(peaks, non_anom_max, p)
+    flags = np.zeros(n, dtype=bool)
+    for a, b in seqs[keep]:
+        flags[a:b + 1] = True
+    threshold = epsilon if keep.all() else max(epsilon, float(np.nextafter(peaks[~keep].max(), np.inf)))
+    return DynamicThreshold(threshold, epsilon, z_best, e, flags, seqs[keep], seqs[~keep], non_anom_max)
+
+
+def dynamic(test_scores, *, span: int | None = 105, error_buffer: int = 100, p: float = 0.13,
+            z_min: float = 2.5, z_max: float = 12.0, z_step: float = 0.5) -> float:
+    """Hundman et al.'s dynamic threshold of the (smoothed) test scores; see ``dynamic_details``.
+
+    Compare it with ``ewma(test_scores, span)`` (``scores_for_rule``), not with the raw scores.
+    """
+    return dynamic_details(test_scores, span=span, error_buffer=error_buffer, p=p, z_min=z_min,
+                           z_max=z_max, z_step=z_step).threshold
+
+
+# ----------------------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """One label-free threshold rule: ``fn(*inputs, **params) -> float``."""
+
+    fn: Callable[..., float]
+    inputs: tuple[str, ...]  # which of "val_scores", "test_scores" it reads, in positional order
+    description: str
+    reference: str
+    smoothed: bool = False   # True: the threshold refers to ewma(test scores, span), see scores_for_rule
+
+
+THRESHOLD_RULES: dict[str, ThresholdRule] = {
+    "val_quantile": ThresholdRule(
+        val_quantile, ("val_scores",),
+        "the `quantile` quantile of the validation scores (np.quantile, linear interpolation)",
+        "empirical quantile; Hyndman & Fan, 'Sample quantiles in statistical packages', "
+        "The American Statistician 50(4), 1996 (definition 7)"),
+    "pot": ThresholdRule(
+        pot, ("val_scores",),
+        "peaks-over-threshold: GPD (Grimshaw MLE) fitted to the validation excesses over their `level` "
+        "quantile; the score a normal point exceeds with probability `q`",
+        "Siffer, Fouque, Termier, Largouet, 'Anomaly Detection in Streams with Extreme Value Theory', "
+        "KDD 2017"),
+    "dynamic": ThresholdRule(
+        dynamic, ("test_scores",),
+        "non-parametric dynamic threshold mean + z*std of the EWMA-smoothed test scores, z chosen to "
+        "maximise the mean/std drop per flagged point and sequence, then pruned",
+        "Hundman, Constantinou, Laporte, Colwell, Soderstrom, 'Detecting Spacecraft Anomalies Using LSTMs "
+        "and Nonparametric Dynamic Thresholding', KDD 2018 (code: khundman/telemanom)",
+        smoothed=True),
+}
+
+_INPUTS = ("val_scores", "test_scores")
+
+
+def _param_names(rule: ThresholdRule) -> tuple[set[str], set[str]]:
+    """(all parameter names, required ones) of a rule, its score inputs excluded."""
+    names, required = set(), set()
+    for name, prm in inspect.signature(rule.fn).parameters.items():
+        if name in rule.inputs:
+            continue
+        names.add(name)
+        if prm.default is inspect.Parameter.empty:
+            required.add(name)
+    return names, required
+
+
+def _rule(rule: str) -> ThresholdRule:
+    if rule not in THRESHOLD_RULES:
+        raise ConfigError(f"unknown threshold rule {rule!r}; valid rules: {', '.join(THRESHOLD_RULES)}")
+    return THRESHOLD_RULES[rule]
+
+
+def compute_threshold(rule: str, *, val_scores=None, test_scores=None, params: dict | None = None) -> float:
+    """Threshold of a label-free rule of ``THRESHOLD_RULES``; ``params`` are the rule's keyword arguments.
+
+    Unknown rule, unknown or missing parameters: ConfigError. A score input the rule needs but is None:
+    ValueError. The rule gets only the inputs it declares.
+    """
+    spec = _rule(rule)
+    params = dict(params or {})
+    names, required = _param_names(spec)
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise ConfigError(f"threshold rule {rule!r} has no parameter(s) {', '.join(unknown)}; "
+                          f"its parameters: {', '.join(sorted(names))}")
+    missing = sorted(required - set(params))
+    if missing:
+        raise ConfigError(f"threshold rule {rule!r} needs parameter(s) {', '.join(missing)}")
+    given = {"val_scores": val_scores, "test_scores": test_scores}
+    for name in spec.inputs:
+        if given[name] is None:
+            raise ValueError(f"threshold rule {rule!r} needs {name}")
+    return float(spec.fn(*(given[name] for name in spec.inputs), **params))
+
+
+def scores_for_rule(rule: str, scores, params: dict | None = None) -> np.ndarray:
+    """The scores a rule's threshold is compared with: ``scores`` itself, or for ``dynamic`` their EWMA."""
+    spec = _rule(rule)
+    if not spec.smoothed:
+        return _scores(scores, "scores")
+    span = (params or {}).get("span", inspect.signature(spec.fn).parameters["span"].default)
+    return ewma(scores, span)

@@ -1,0 +1,205 @@
+"""VUS / range-AUC (vae_lstm.metrics.vus) and range-based P/R (vae_lstm.metrics.range_based).
+
+Checked against values computed by the authors' reference code (vus 0.0.6, prts 1.0.0.3) on fixed
+inputs: tests/fixtures/vus_range_reference.json, whose "how" field says how; it was made by
+tests/fixtures/make_vus_range_reference.py, which the tests do not run. Plus hand-computed cases.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae_lstm.metrics import range_based as rb
+from vae_lstm.metrics import vus
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "vus_range_reference.json"
+REF = json.loads(FIXTURE.read_text())
+TOL = 1e-9  # the implementations agree to ~1e-15; the JSON keeps full float64 precision
+
+
+def _labels(n: int, ranges) -> np.ndarray:
+    y = np.zeros(n, dtype=int)
+    for a, b in ranges:
+        y[a:b] = 1
+    return y
+
+
+def _runs():
+    for case in REF["vus_cases"]:
+        for run in case["runs"]:
+            yield pytest.param(case, run, id=f"{case['name']}-W{run['max_buffer']}-T{run['n_thresholds']}")
+
+
+def test_fixture_says_how():
+    assert "vus 0.0.6" in REF["how"] and "prts 1.0.0.3" in REF["how"]
+    assert REF["versions"]["vus"] == "0.0.6" and REF["versions"]["prts"] == "1.0.0.3"
+
+
+@pytest.mark.parametrize(("case", "run"), list(_runs()))
+def test_vus_and_range_auc_match_reference(case, run):
+    s = np.asarray(case["scores"], dtype=float)
+    y = _labels(case["n"], case["label_ranges"])
+    got = vus.vus_metrics(s, y, max_buffer=run["max_buffer"], n_thresholds=run["n_thresholds"])
+    assert got["VUS_ROC"] == pytest.approx(run["VUS_ROC"], abs=TOL)
+    assert got["VUS_PR"] == pytest.approx(run["VUS_PR"], abs=TOL)
+    assert vus.vus_roc(s, y, run["max_buffer"], run["n_thresholds"]) == got["VUS_ROC"]
+    assert vus.vus_pr(s, y, run["max_buffer"], run["n_thresholds"]) == got["VUS_PR"]
+    if run["R_AUC_ROC"] is not None:
+        r = vus.range_auc(s, y, buffer=run["max_buffer"])
+        assert r["R_AUC_ROC"] == pytest.approx(run["R_AUC_ROC"], abs=TOL)
+        assert r["R_AUC_PR"] == pytest.approx(run["R_AUC_PR"], abs=TOL)
+        assert vus.range_auc_roc(s, y, run["max_buffer"]) == r["R_AUC_ROC"]
+        assert vus.range_auc_pr(s, y, run["max_buffer"]) == r["R_AUC_PR"]
+
+
+@pytest.mark.parametrize("case", REF["range_cases"], ids=lambda c: c["name"])
+def test_range_based_matches_reference(case):
+    y = _labels(case["n"], case["label_ranges"])
+    p = _labels(case["n"], case["prediction_ranges"])
+    assert len(case["results"]) == 24
+    for ref in case["results"]:
+        got = rb.range_precision_recall_f1(y, p, ref["alpha"], ref["cardinality"], ref["bias"])
+        for key in ("precision", "recall", "f1"):
+            assert got[key] == pytest.approx(ref[key], abs=1e-12), (ref, got)
+
+
+def test_perfect_and_inverted_detectors():
+    n = 700
+    y = _labels(n, [(100, 140), (500, 520)])
+    assert vus.vus_roc(y.astype(float), y, 10) == pytest.approx(1.0)
+    assert vus.vus_pr(y.astype(float), y, 10) == pytest.approx(1.0)
+    assert vus.vus_roc(1.0 - y, y, 10) < 0.2
+
+
+@pytest.mark.parametrize("fill", [0, 1])
+def test_degenerate_labels_give_nan(fill):
+    s = np.random.default_rng(0).normal(size=300)
+    y = np.full(300, fill)
+    assert np.isnan(vus.vus_roc(s, y)) and np.isnan(vus.vus_pr(s, y))
+    assert np.isnan(vus.vus_roc(s, y, max_buffer=10)) and np.isnan(vus.vus_pr(s, y, max_buffer=10))
+    assert np.isnan(vus.range_auc_roc(s, y, 10)) and np.isnan(vus.range_auc_pr(s, y, 10))
+
+
+def test_default_buffer_is_median_labelled_length():
+    n = 1000
+    y = _labels(n, [(0, 10), (100, 130), (500, 540), (990, 1000)])  # lengths 10, 30, 40, 10 -> 20
+    assert vus.default_buffer(y) == 20
+    s = np.random.default_rng(1).normal(size=n) + y
+    assert vus.vus_pr(s, y) == vus.vus_pr(s, y, max_buffer=20)
+    assert vus.vus_roc(s, y) == vus.vus_roc(s, y, max_buffer=20)
+    assert vus.range_auc(s, y) == vus.range_auc(s, y, buffer=20)
+
+
+def test_bool_labels_and_bad_inputs():
+    n = 200
+    y = _labels(n, [(50, 60)])
+    s = np.random.default_rng(2).normal(size=n) + y
+    assert vus.vus_pr(s, y.astype(bool), 6) == vus.vus_pr(s, y, 6)
+    with pytest.raises(ValueError):
+        vus.vus_pr(s[:-1], y, 6)
+    with pytest.raises(ValueError):
+        vus.vus_pr(np.where(y == 1, np.nan, s), y, 6)
+    with pytest.raises(ValueError):
+        vus.vus_pr(s, y * 2, 6)
+    with pytest.raises(ValueError):
+        vus.vus_pr(s, y, -1)
+    with pytest.raises(ValueError):
+        rb.range_precision_recall_f1(y, y, cardinality="udf_gamma")
+    with pytest.raises(ValueError):
+        rb.range_precision_recall_f1(y, y, bias="udf_delta")
+    with pytest.raises(ValueError):
+        rb.range_precision_recall_f1(y, y, alpha=1.5)
+
+
+# Hand-computed range-based cases: one label range [10, 20), one prediction range [15, 25).
+N = 40
+Y1 = _labels(N, [(10, 20)])
+P1 = _labels(N, [(15, 25)])
+
+
+@pytest.mark.parametrize(
+    ("bias", "recall", "precision"),
+    [
+        ("flat", 5 / 10, 5 / 10),
+        # recall weighs the label range's positions 6..10 (of 10); precision the prediction's 1..5
+        ("front", (5 + 4 + 3 + 2 + 1) / 55, (10 + 9 + 8 + 7 + 6) / 55),
+        ("back", (6 + 7 + 8 + 9 + 10) / 55, (1 + 2 + 3 + 4 + 5) / 55),
+        ("middle", (5 + 4 + 3 + 2 + 1) / 30, (1 + 2 + 3 + 4 + 5) / 30),  # weights 1,2,3,4,5,5,4,3,2,1
+    ],
+)
+def test_range_based_one_overlap_by_hand(bias, recall, precision):
+    got = rb.range_precision_recall_f1(Y1, P1, bias=bias)
+    assert got["recall"] == pytest.approx(recall)
+    assert got["precision"] == pytest.approx(precision)
+    assert got["f1"] == pytest.approx(2 * recall * precision / (recall + precision))
+
+
+def test_range_based_defaults_are_alpha0_one_flat():
+    assert rb.range_precision_recall_f1(Y1, P1) == rb.range_precision_recall_f1(Y1, P1, 0.0, "one", "flat")
+    assert rb.range_precision_recall_f1(Y1, P1) == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5})
+
+
+def test_range_based_cardinality_by_hand():
+    y = _labels(50, [(10, 30)])  # one label range of 20 points
+    p = _labels(50, [(12, 15), (20, 25)])  # two predictions inside it: 3 + 5 points
+    one = rb.range_precision_recall_f1(y, p, cardinality="one")
+    rec = rb.range_precision_recall_f1(y, p, cardinality="reciprocal")
+    assert one["recall"] == pytest.approx(8 / 20) and rec["recall"] == pytest.approx(8 / 20 / 2)
+    assert one["precision"] == 1.0 and rec["precision"] == 1.0
+    wide = _labels(50, [(5, 45)])  # one prediction over two label ranges
+    y2 = _labels(50, [(10, 20), (30, 35)])
+    assert rb.range_precision_recall_f1(y2, wide, cardinality="one")["precision"] == pytest.approx(15 / 40)
+    assert rb.range_precision_recall_f1(y2, wide, cardinality="reciprocal")["precision"] == pytest.approx(
+        15 / 40 / 2)
+
+
+def test_range_based_alpha_weighs_recall_existence_only():
+    y = _labels(100, [(10, 20), (50, 70)])
+    p = _labels(100, [(18, 19), (80, 90)])  # 1 of 10 points of the first range, misses the second
+    for alpha, recall in [(0.0, 0.1 / 2), (0.5, (0.5 + 0.5 * 0.1) / 2), (1.0, 1 / 2)]:
+        got = rb.range_precision_recall_f1(y, p, alpha=alpha)
+        assert got["recall"] == pytest.approx(recall)
+        assert got["precision"] == pytest.approx((1.0 + 0.0) / 2)  # no existence term in precision
+
+
+def test_range_based_empty_sides():
+    y = _labels(60, [(10, 20)])
+    empty = np.zeros(60, dtype=int)
+    assert rb.range_precision_recall_f1(y, empty) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert rb.range_precision_recall_f1(y, empty, alpha=1.0) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert rb.range_precision_recall_f1(empty, y) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert rb.range_precision_recall_f1(np.zeros(60, bool), np.zeros(60, bool))["f1"] == 0.0
+
+
+def test_range_based_edges_and_bool_input():
+    y = _labels(30, [(0, 5), (25, 30)])  # ranges at the very start and end
+    p = _labels(30, [(0, 2), (28, 30)])
+    got = rb.range_precision_recall_f1(y.astype(bool), p.astype(bool))
+    assert got == pytest.approx({"precision": 1.0, "recall": (2 / 5 + 2 / 5) / 2, "f1": 2 * 0.4 / 1.4})
+
+
+def test_timing_20000_points():
+    """Smoke: prints the time on 20,000 points (not asserted: the machine may be busy)."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    y = np.zeros(n, dtype=int)
+    for a in rng.choice(n - 200, 10, replace=False):
+        y[a:a + 100] = 1
+    s = rng.normal(size=n) + y
+    t0 = time.perf_counter()
+    v = vus.vus_metrics(s, y, max_buffer=100)
+    t1 = time.perf_counter()
+    r = vus.range_auc(s, y, buffer=100)
+    t2 = time.perf_counter()
+    p = rb.range_precision_recall_f1(y, s > 1.5)
+    t3 = time.perf_counter()
+    print(f"\n20,000 points: VUS (max_buffer 100, 250 thresholds) {t1 - t0:.3f} s, "
+          f"range-AUC {t2 - t1:.3f} s, range P/R ({int(np.sum(np.diff((s > 1.5).astype(int)) == 1))} "
+          f"predicted ranges) {t3 - t2:.4f} s")
+    assert 0 <= v["VUS_PR"] <= 1 and 0 <= r["R_AUC_ROC"] <= 1 and 0 <= p["f1"] <= 1
