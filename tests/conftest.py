@@ -19,7 +19,12 @@ def _shared_dir(sub: str) -> Path:
 
 @pytest.fixture(scope="session")
 def nab_dir() -> Path:
-    """The shared NAB copy (folder with data/ and labels/)."""
+    """The NAB copy: $NAB_DATA_DIR when set (as the tools use it), else the shared one."""
+    env = os.environ.get("NAB_DATA_DIR")
+    if env:
+        if not Path(env).is_dir():
+            pytest.fail(f"NAB_DATA_DIR={env} is not a folder")
+        return Path(env)
     return _shared_dir("NAB")
 
 

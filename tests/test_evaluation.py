@@ -334,3 +334,10 @@ def test_normals_above_anomalies_counts_normals_at_or_above_each_segment_best():
 def test_normals_above_anomalies_ties_count_against_the_anomaly():
     scores = np.array([0.5, 0.5, 0.1])
     assert ev.normals_above_anomalies(scores, np.array([1, 0, 0])) == [1]
+
+
+@pytest.mark.parametrize("labels", [np.zeros(6, bool), np.ones(6, bool)])
+def test_degenerate_labels_are_undefined_not_perfect(labels):
+    out = ev.summarise(np.arange(6.0), labels, 2.5)
+    assert math.isnan(out["oracle_point_adjusted"]["f1"]) and math.isnan(out["average_precision"])
+    assert math.isnan(out["pointwise"]["f1"]) and "undefined" in out

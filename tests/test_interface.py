@@ -301,3 +301,14 @@ def test_degenerate_point_labels_give_undefined_metrics_not_perfect_ones():
     assert all(np.isnan(v) for v in metrics.threshold_free(np.arange(10.0), y).values())
     assert np.isnan(metrics.oracle(np.arange(10.0), y)["pointwise"]["f1"])
     assert np.isnan(metrics.at_predictions(y, y)["affiliation"]["f1"])
+
+
+@pytest.mark.nab
+def test_a_dropped_test_piece_is_said_once(nab_dir, monkeypatch, capsys):
+    """machine_temp at span 6,000: its first test piece (5,000 points) is too short and is named."""
+    monkeypatch.setenv("NAB_DATA_DIR", str(nab_dir))
+    cfg = from_dict({"dataset": "machine_temp", "detector": "abs_z", "l_win": 1200, "l_seq": 5})
+    result = detection.run_detection(cfg, controls=False)
+    out = capsys.readouterr().out
+    assert "test piece 'test_1'" in out and "left out" in out
+    assert [p.name for p in result.main.pieces] == ["test_2"]

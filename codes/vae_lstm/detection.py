@@ -117,7 +117,7 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     pieces = []
     for piece in series.test_pieces:
         if len(piece.values) < span:
-            continue  # too short for one sequence
+            continue  # too short for one sequence: run_detection says so once
         scores = detector.score(piece.values)
         seq = sequence_scores(scores, span)
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
@@ -136,6 +136,10 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     check_against_data(config, len(series.train), series.n_channel)
     if not any(len(p.values) >= config.span for p in series.test_pieces):
         raise UserError(f"no test piece of '{config.dataset}' is as long as one sequence ({config.span} points)")
+    for piece in series.test_pieces:
+        if len(piece.values) < config.span:
+            print(f"warning: test piece '{piece.name}' of {config.dataset} ({len(piece.values)} points) is shorter "
+                  f"than one sequence (l_win * l_seq = {config.span}); it is left out of every metric")
     detector.load(path)
     val_index = validation_index(config, len(series.train))
     started = time.perf_counter()

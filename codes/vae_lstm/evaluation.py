@@ -208,8 +208,19 @@ def normals_above_anomalies(scores, y_true) -> list[int]:
 
 
 def summarise(scores, y_true, threshold) -> dict:
-    """``evaluate`` plus average precision and the oracle best F1s; plain floats and ints only."""
+    """``evaluate`` plus average precision and the oracle best F1s; plain floats and ints only.
+
+    Labels that are all normal or all anomalous make every figure undefined: NaN, never a perfect 1.0.
+    """
     out = evaluate(scores, y_true, threshold)
+    y = _labels(y_true)
+    if len(y) == 0 or y.all() or not y.any():
+        nan = {"precision": float("nan"), "recall": float("nan"), "f1": float("nan")}
+        out.update(pointwise=dict(nan), point_adjusted=dict(nan), average_precision=float("nan"),
+                   oracle_pointwise={**nan, "threshold": float("nan")},
+                   oracle_point_adjusted={**nan, "threshold": float("nan")}, normals_above_each_anomaly=[],
+                   undefined="the labels are all normal or all anomalous: every metric is undefined")
+        return out
     out["average_precision"] = average_precision(scores, y_true)
     out["oracle_pointwise"] = best_f1(scores, y_true, adjusted=False)
     out["oracle_point_adjusted"] = best_f1(scores, y_true, adjusted=True)

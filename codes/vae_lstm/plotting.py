@@ -27,7 +27,8 @@ def _save(fig, path: Path) -> Path:
 def loss_curves(log_csv: Path, path: Path, title: str) -> Path:
     """Training and validation curves of every metric in a CSVLogger file."""
     log = pd.read_csv(log_csv)
-    names = [c for c in log.columns if c != "epoch" and not c.startswith("val_") and c != "learning_rate"]
+    names = [c for c in log.columns if c != "epoch" and not c.startswith("val_") and c != "learning_rate"
+             and not (c == "sigma2" and log[c].nunique() <= 1)]  # a fixed sigma is no curve
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         ax.plot(log["epoch"] + 1, log[name], label="train")
@@ -47,6 +48,8 @@ def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path) -> Pat
     for ax, window, rec in zip(axes.ravel(), windows, rebuilt, strict=False):
         ax.plot(window[:, 0], label="window")
         ax.plot(rec[:, 0], "r--", label="reconstruction")
+        ax.set_xlabel("sample in window")
+        ax.set_ylabel("value (z-score)")
         ax.grid(True)
     axes.ravel()[0].legend(fontsize=7)
     fig.suptitle("VAE reconstructions of validation windows")
@@ -103,12 +106,18 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
                      title: str = "anomaly scores") -> Path:
     """Distributions of validation and test scores, with the threshold."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    bins = np.histogram_bin_edges(np.concatenate([val_scores, test_scores]), bins=60)
+    both = np.concatenate([val_scores, test_scores])
+    positive = both.min() > 0
+    bins = np.geomspace(both.min(), both.max(), 61) if positive and both.max() > both.min() else \
+        np.histogram_bin_edges(both, bins=60)
     ax.hist(val_scores, bins=bins, alpha=0.6, density=True, label="validation")
     ax.hist(test_scores, bins=bins, alpha=0.6, density=True, label="test")
     ax.axvline(threshold, color="r", ls="--", label=f"threshold {threshold:.3g}")
     ax.set_yscale("log")
-    ax.set_xlabel("score")
+    if positive:
+        ax.set_xscale("log")
+    ax.set_ylabel("density (log)")
+    ax.set_xlabel("score" + (" (log)" if positive else ""))
     ax.set_title(title)
     ax.legend()
     return _save(fig, path)

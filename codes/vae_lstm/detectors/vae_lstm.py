@@ -63,8 +63,9 @@ class VAETrainer(BaseTrainer):
     def draw_figures(self):
         vae, figures = self.model.model, self.run_dir / "figures"
         plotting.loss_curves(self.log_path, figures / "vae_loss.png", "VAE")
-        plotting.reconstructions(self.val_windows[:8], vae.predict(self.val_windows[:8], verbose=0),
-                                 figures / "vae_reconstructions.png")
+        spread = np.linspace(0, len(self.val_windows) - 1, min(8, len(self.val_windows))).astype(int)
+        windows = self.val_windows[spread]  # across the validation set, not one region
+        plotting.reconstructions(windows, vae.predict(windows, verbose=0), figures / "vae_reconstructions.png")
         rng = np.random.default_rng(self.config.seed)
         prior = rng.standard_normal((8, self.config.code_size)).astype("float32")
         plotting.prior_samples(vae.decoder.predict(prior, verbose=0), figures / "vae_prior_samples.png")
