@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +154,42 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     (target / "vae.keras").write_bytes(b"its own")
     assert not reproduce.reuse_vae_stage(source_config, target)  # never over a run's own training
     assert (target / "vae.keras").read_bytes() == b"its own"
+
+
+def test_tensorflow_start_up_noise_is_silenced(tmp_path):
+    """No absl, oneDNN or cuInit lines on a CPU machine: they used to come twice per process."""
+    config_path = tmp_path / "quiet.json"
+    config_path.write_text(json.dumps({**TINY, "detector": "abs_z", "output_dir": str(tmp_path / "runs")}))
+    done = subprocess.run([sys.executable, "codes/train.py", "--config", str(config_path)], cwd=ROOT,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "cuInit", "cuda drivers"):
+        assert noise not in done.stderr, done.stderr
+
+
+@pytest.mark.nab
+def test_partial_reproduce_leaves_the_committed_tables_alone(tmp_path, nab_dir, monkeypatch):
+    from vae_lstm import reproduce
+
+    monkeypatch.setenv("NAB_DATA_DIR", str(nab_dir))
+    committed = {p.name: p.read_bytes() for p in (ROOT / "figures").glob("results.*")}
+    out = tmp_path / "runs"
+    assert reproduce.main(["--series", "nyc_taxi", "--seeds", "1", "--detectors", "abs_z",
+                           "--output-dir", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in (ROOT / "figures").glob("results.*")} == committed
+    table = (out / "summary" / "results.md").read_text()
+    assert "| nyc_taxi | abs_z | 1 |" in table
+    rows = pd.read_csv(out / "summary" / "results.csv")
+    for column in ("vus_pr", "auc_pr", "auc_roc", "f1_pointwise_oracle", "f1_pa_oracle", "f1_affiliation_oracle",
+                   "f1_deployable"):
+        assert rows[column].notna().all(), column
+
+
+def test_reproduce_blames_the_command_line_for_a_bad_seed(capsys):
+    from vae_lstm import reproduce
+
+    with pytest.raises(SystemExit) as info:
+        reproduce.main(["--seed", "-1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seed must be >= 0" in err and "config" not in err

@@ -6,8 +6,8 @@ interface and registry), ``training`` and ``runs`` (generic training, run folder
 and ``evaluation`` (scores -> threshold -> labels -> metrics), ``reproduce`` (Table 1), ``plotting``.
 """
 
-import os
+from . import quiet
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
+quiet.install()  # before TensorFlow is imported anywhere
 
 __version__ = "0.2.0"

@@ -1,0 +1,59 @@
+"""The figures say what they show: axis labels, scales that fit the data, no misleading panels."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vae_lstm import plotting
+
+
+@pytest.fixture
+def captured(monkeypatch, tmp_path):
+    """Keep the figure that a plotting function saves, instead of closing it."""
+    figures = []
+
+    def keep(fig, path):
+        figures.append(fig)
+        return path
+
+    monkeypatch.setattr(plotting, "_save", keep)
+    return figures
+
+
+def test_constant_sigma_gets_no_panel(captured, tmp_path):
+    log = pd.DataFrame({"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.0], "kl": [1.0, 0.9, 0.8],
+                        "sigma2": [0.02, 0.02, 0.02], "val_loss": [3.1, 2.1, 1.1]})
+    log.to_csv(tmp_path / "log.csv", index=False)
+    plotting.loss_curves(tmp_path / "log.csv", tmp_path / "x.png", "VAE")
+    assert [ax.get_title() for ax in captured[0].axes] == ["VAE loss", "VAE kl"]
+    log["sigma2"] = [0.02, 0.03, 0.04]  # trained sigma: its curve is shown
+    log.to_csv(tmp_path / "log.csv", index=False)
+    plotting.loss_curves(tmp_path / "log.csv", tmp_path / "x.png", "VAE")
+    assert "VAE sigma2" in [ax.get_title() for ax in captured[1].axes]
+
+
+def test_score_histogram_uses_log_axes_with_labels(captured, tmp_path):
+    val, test = np.linspace(0.5, 2.0, 50), np.concatenate([np.linspace(0.5, 2.0, 50), [11000.0]])
+    plotting.score_histograms(val, test, 5.0, tmp_path / "h.png")
+    ax = captured[0].axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_ylabel() and ax.get_xlabel()
+
+
+def test_detections_show_deep_dips_and_no_sliver(captured, tmp_path):
+    series = np.zeros((300, 1))
+    series[250] = -8.0  # a dip below the default y_scale of 5
+    pieces = [{"start": 200, "scores": np.linspace(1, 2, 100), "flags": np.arange(100) > 90, "threshold": 1.9}]
+    labels = np.zeros(300, bool)
+    labels[240:260] = True
+    plotting.detections(series, pieces, np.array([250]), labels, (0, 200), tmp_path / "d.png", "t", 5.0)
+    ax, ax_score = captured[0].axes
+    assert ax.get_ylim()[0] < -8.0 and ax.get_ylabel() and ax_score.get_ylabel()
+    widths = [p.get_width() for p in ax.patches if hasattr(p, "get_width")]
+    assert all(w > 0 for w in widths)  # no zero-width "detected" span drawn at time 0
+
+
+def test_reconstructions_have_axis_labels(captured, tmp_path):
+    windows = np.zeros((4, 8, 1))
+    plotting.reconstructions(windows, windows, tmp_path / "r.png")
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in captured[0].axes if ax.lines)
