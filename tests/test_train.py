@@ -88,17 +88,31 @@ def first(tmp_path_factory):
     return result
 
 
+class InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="module")
 def resumed(first, tmp_path_factory):
-    """A copy of the first run's folder, resumed to 4 VAE epochs, then run again unchanged."""
+    """The first config in a fresh folder, interrupted after its first VAE epoch, run again (it resumes),
+    again unchanged, then with a key that changes no training (threshold_quantile)."""
     base = tmp_path_factory.mktemp("resumed")
     out = base / "out"
-    shutil.copytree(first["out"], out)
-    cfg_path = write_config(base / "cfg", out, num_epochs_vae=4, load_model=1)
-    run = run_main(cfg_path)["run"]
+    cfg_path = write_config(base / "cfg", out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainers.VAETrainer, "extra_callbacks", lambda self: [InterruptAfterFirstEpoch()])
+        with pytest.raises(KeyboardInterrupt):
+            cli.train_main(["--config", str(cfg_path)])
+    run = run_dir(load_config(cfg_path))
+    interrupted = snapshot(run)
+    assert run_main(cfg_path)["run"] == run
     after_resume = snapshot(run)
     rerun = run_main(cfg_path)["run"]
-    return {"run": run, "rerun": rerun, "after_resume": after_resume, "after_rerun": snapshot(run)}
+    after_rerun = snapshot(run)
+    run_main(write_config(base / "cfg", out, threshold_quantile=0.95))
+    return {"run": run, "rerun": rerun, "interrupted": interrupted, "after_resume": after_resume,
+            "after_rerun": after_rerun, "after_output_change": snapshot(run)}
 
 
 @pytest.fixture(scope="module")
@@ -195,37 +209,28 @@ def test_batched_scores_equal_per_sequence_scores(first):
 
 
 def test_resume_trains_only_the_missing_epochs(first, resumed):
-    run = resumed["run"]
-    rows = log_rows(run / "vae_log.csv")
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
-    first_rows = log_rows(first["run"] / "vae_log.csv")
-    assert rows[:2] == first_rows
-    assert resumed["after_resume"]["state.json"][0] != b""
-    assert json.loads(resumed["after_resume"]["state.json"][0]) == {"vae": 4, "lstm": 2, "fitted": True}
-
-
-def test_resumed_vae_retrains_the_lstm_and_keeps_the_old_one(first, resumed):
-    """The old LSTM was fitted to the old VAE's codes: it is set aside under a dated name, not lost."""
-    before = first["snapshot"]
-    prefix = first["run"].relative_to(first["out"]).as_posix() + "/"
-    after = resumed["after_resume"]
-    kept = [name for name in after if name.startswith("lstm.before-") and name.endswith(".keras")]
-    assert len(kept) == 1
-    assert after[kept[0]][0] == before[prefix + "lstm.keras"][0]
-    assert after["lstm.keras"][0] != before[prefix + "lstm.keras"][0]
+    interrupted = resumed["interrupted"]
+    assert json.loads(interrupted["state.json"][0]) == {"vae": 1}
+    assert "lstm.keras" not in interrupted
+    rows = log_rows(resumed["run"] / "vae_log.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert rows[0] == log_rows(first["run"] / "vae_log.csv")[0]
     assert [int(r["epoch"]) for r in log_rows(resumed["run"] / "lstm_log.csv")] == [0, 1]
+    assert json.loads(resumed["after_resume"]["state.json"][0]) == {"vae": 2, "lstm": 2, "fitted": True}
 
 
 def config_copies(files: dict) -> dict:
     return {name: v for name, v in files.items() if name.startswith("config.") and name != "config.json"}
 
 
-def test_resume_with_other_values_keeps_the_first_config(resumed):
-    after = resumed["after_resume"]
-    assert json.loads(after["config.json"][0])["num_epochs_vae"] == 2
+def test_resume_with_other_output_values_keeps_the_first_config(resumed):
+    after = resumed["after_output_change"]
+    assert json.loads(after["config.json"][0])["threshold_quantile"] == 0.99
     dated = config_copies(after)
     assert len(dated) == 1
-    assert json.loads(next(iter(dated.values()))[0])["num_epochs_vae"] == 4
+    assert json.loads(next(iter(dated.values()))[0])["threshold_quantile"] == 0.95
+    for name in ["vae.keras", "lstm.keras", "vae_log.csv", "lstm_log.csv", "state.json"]:
+        assert after[name] == resumed["after_rerun"][name], name
 
 
 def test_identical_rerun_writes_no_config_copy(resumed):
@@ -239,7 +244,7 @@ def test_identical_rerun_trains_nothing(resumed):
         assert after[name] == before[name], name
     assert {k: v for k, v in after.items() if k.startswith("figures/")} == \
         {k: v for k, v in before.items() if k.startswith("figures/")}
-    assert len(log_rows(resumed["run"] / "vae_log.csv")) == 4
+    assert len(log_rows(resumed["run"] / "vae_log.csv")) == 2
 
 
 # ---- load_model=0 on a taken folder ----
@@ -269,7 +274,7 @@ def test_prepare_run_dir_counts_up(tmp_path):
     assert second.name == base.name + "_run2"
     (second / "vae.keras").write_bytes(b"x")
     assert runs.prepare_run_dir(cfg).name == base.name + "_run3"
-    assert runs.prepare_run_dir(cfg.replace(load_model=1)) == base
+    assert runs.prepare_run_dir(cfg.replace(load_model=1)) == second  # the latest run of the config
 
 
 def test_resume_refuses_another_architecture(tmp_path):

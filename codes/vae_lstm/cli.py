@@ -10,10 +10,10 @@ import argparse
 import time
 from pathlib import Path
 
-from .config import check_against_data, load_config, run_dir
+from .config import check_against_data, load_config
 from .data_loader import load_series
 from .evaluation import THRESHOLD_RULES
-from .runs import require_training
+from .runs import check_run_config, latest_run, require_training
 
 CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
 
@@ -44,14 +44,17 @@ def detect_main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="detect.py", description=detect_main.__doc__)
     parser.add_argument("--config", required=True, help=CONFIG_HELP)
     parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, help="override the config's threshold_rule")
-    parser.add_argument("--run-dir", help="run folder to evaluate (default: the config's run folder)")
+    parser.add_argument("--run-dir", help="run folder to evaluate (default: the latest trained run of the config, "
+                                          "<name> or its highest <name>_runN)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.threshold_rule:
         config = config.replace(threshold_rule=args.threshold_rule)
 
-    path = Path(args.run_dir) if args.run_dir else run_dir(config)
+    path = Path(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
+    check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
+    print(f"run folder: {path}")
 
     from .detection import format_table, run_detection, write_report
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,9 @@ def resolve_config_path(name: str | Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    for candidate in candidates:
+        if candidate.is_dir():
+            raise ConfigError(f"config '{name}' is a folder ({candidate}), not a JSON file")
     tried = ", ".join(str(c) for c in candidates)
     raise ConfigError(f"config file '{name}' not found (looked in: {tried})")
 
@@ -87,10 +92,15 @@ def load_config(name: str | Path) -> Config:
     """Read a JSON config file, fill in defaults and validate it; raise ConfigError in one line."""
     path = resolve_config_path(name)
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8-sig") as f:
             raw = json.load(f)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                          f"{e.start}); save it as UTF-8") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: the config must be a JSON object of key: value pairs")
     return from_dict(raw, source=path)
@@ -190,10 +200,31 @@ def run_name(config: Config) -> str:
 
 
 def run_dir(config: Config) -> Path:
-    """The run folder this config reads from and writes to."""
-    if config.load_dir != "default":
-        return _under_root(config.load_dir)
-    return _under_root(config.output_dir) / run_name(config)
+    """The run folder this config reads from and writes to; a file in its way is a ConfigError."""
+    key = "output_dir" if config.load_dir == "default" else "load_dir"
+    path = _under_root(config[key])
+    if key == "output_dir":
+        path = path / run_name(config)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        where = config.source.name if config.source else "config"
+        raise ConfigError(f"{where}: key '{key}' = {config[key]!r}: {existing} is a file, not a folder")
+    return path
+
+
+def check_writable(path: Path) -> None:
+    """Stop in one line unless the folder ``path`` can be written (or made): a file in its way, or a
+    read-only nearest existing folder."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"cannot make folder {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write in {existing} ({e.strerror}): choose another output_dir or "
+                          "make it writable") from None
 
 
 def _under_root(path: str) -> Path:
@@ -204,4 +235,19 @@ def _under_root(path: str) -> Path:
 def save_config(config: Config, path: Path) -> None:
     """Write the resolved config (every key, defaults included), pointing at the schema."""
     values = {"$schema": str(SCHEMA_PATH), **config.to_dict()}
-    path.write_text(json.dumps(values, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(values, indent=2) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file through ``<name>.tmp`` and a rename: a reader, or a rerun after a kill, sees the
+    old text or the new one, never half."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -199,8 +199,12 @@ def label_rows(stamps: np.ndarray, labels: list[str], path: Path) -> np.ndarray:
 
 
 def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps=None,
-                 point_labels=None) -> Series:
-    """Standardise with the training block and cut the test pieces (shared by every source)."""
+                 point_labels=None, pieces=None) -> Series:
+    """Standardise with the training block and cut the test pieces (shared by every source).
+
+    ``pieces``: [(name, start, end)] of the test pieces; by default what lies before and after the
+    training block.
+    """
     raw = np.asarray(raw, dtype=np.float64)
     raw = raw[:, None] if raw.ndim == 1 else raw
     anomaly_idx = np.asarray(anomaly_idx, dtype=np.int64)
@@ -216,16 +220,111 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
     if (std == 0).any():
         raise DataError(f"{name}: training block [{train_start}, {train_end}) is constant (std 0)")
     normalised = (raw - mean) / std
-    spans = [(s, e) for s, e in ((0, train_start), (train_end, n)) if e > s]
-    if not spans:
+    if pieces is None:
+        spans = [(s, e) for s, e in ((0, train_start), (train_end, n)) if e > s]
+        pieces = [("test" if len(spans) == 1 else f"test_{k}", s, e) for k, (s, e) in enumerate(spans, 1)]
+    if not pieces:
         raise DataError(f"{name}: no test data outside the training block [{train_start}, {train_end})")
-    pieces = []
-    for k, (s, e) in enumerate(spans, 1):
+    test_pieces = []
+    for piece_name, s, e in pieces:
         inside = anomaly_idx[(anomaly_idx >= s) & (anomaly_idx < e)]
-        piece_name = "test" if len(spans) == 1 else f"test_{k}"
         labels = None if point_labels is None else np.asarray(point_labels, bool)[s:e]
-        pieces.append(TestPiece(piece_name, s, normalised[s:e], inside - s, labels))
+        test_pieces.append(TestPiece(piece_name, s, normalised[s:e], inside - s, labels))
     return Series(
-        name, t_unit, raw, timestamps, train_start, train_end, mean, std, normalised, anomaly_idx, pieces,
+        name, t_unit, raw, timestamps, train_start, train_end, mean, std, normalised, anomaly_idx, test_pieces,
         None if point_labels is None else np.asarray(point_labels, bool),
     )
+
+
+def dataset_name(dataset) -> str:
+    """A dataset's name: a built-in series name, or a CSV spec's ``name`` (default: its file's stem)."""
+    if isinstance(dataset, str):
+        return dataset
+    if dataset.get("name"):
+        return str(dataset["name"])
+    path = dataset.get("path") or (dataset.get("test_files") or ["dataset"])[0]
+    return Path(str(path)).stem
+
+
+def load_config_series(config) -> Series:
+    """The series of a config: a built-in name, or a CSV dataset spec (paths relative to the config file)."""
+    if isinstance(config.dataset, str):
+        return load_series(config.dataset)
+    base_dirs = [config.source.parent] if config.source else []
+    return load_csv_series(config.dataset, base_dirs + [REPO_ROOT])
+
+
+def load_csv_series(spec: dict, base_dirs: list[Path]) -> Series:
+    """A user's CSV dataset as a Series: the training block (or training files) first, then each test
+    piece, laid end to end so that every index, figure and metric works as for the built-in series."""
+    from .csv_data import load_csv_dataset
+
+    data = load_csv_dataset(resolve_sources(spec), base_dirs)
+    print(f"{data.name}: {data.train_block_note}")
+    if data.full_values is not None:  # one file: training block inside it, test data around it
+        raw, train_start, train_end = data.full_values, data.train_start, data.train_end
+        labels = data.full_point_labels
+        pieces = None
+        timestamps = data.full_timestamps
+    else:
+        parts = [data.train] + [p["values"] for p in data.test_pieces]
+        raw, train_start, train_end = np.concatenate(parts), 0, len(data.train)
+        starts = np.cumsum([0] + [len(p) for p in parts])
+        pieces = [(p["name"], int(starts[k + 1]), int(starts[k + 2])) for k, p in enumerate(data.test_pieces)]
+        train_labels = data.train_point_labels if data.train_point_labels is not None else np.zeros(len(data.train), bool)
+        labels = None if not data.has_labels else np.concatenate(
+            [np.asarray(train_labels, bool)] + [np.asarray(p["point_labels"], bool) for p in data.test_pieces])
+        timestamps = None
+    if timestamps is not None and not np.issubdtype(np.asarray(timestamps).dtype, np.datetime64):
+        timestamps = None  # a numeric time column: figures use the row index
+    anomaly_idx = np.empty(0, np.int64) if labels is None else segment_starts(labels)
+    return build_series(data.name, "row", raw, anomaly_idx, train_start, train_end, timestamps,
+                        labels, pieces)
+
+
+def segment_starts(labels: np.ndarray) -> np.ndarray:
+    """First index of each run of labelled points: the label timestamps of a point-labelled dataset."""
+    y = np.asarray(labels, bool).astype(np.int8)
+    return np.flatnonzero(np.diff(np.concatenate(([0], y))) == 1).astype(np.int64)
+
+
+def resolve_sources(spec: dict) -> dict:
+    """Paths that start with ${VAR} of a pinned source (datasets/series.json "sources"): from $VAR when
+    set, else downloaded at the pinned commit, sha256-checked and cached; NAB_DATA_DIR uses the NAB files."""
+    spec = json.loads(json.dumps(spec))  # a deep copy
+    sources = load_spec().get("sources", {})
+
+    def resolve(value):
+        if isinstance(value, str) and value.startswith("${"):
+            var, _, rel = value[2:].partition("}")
+            rel = rel.lstrip("/")
+            if os.environ.get(var):
+                return value
+            if var == NAB_DATA_DIR_ENV:
+                return str(nab_file(rel))
+            if var in sources:
+                return str(source_file(var, rel, sources[var]))
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    return resolve(spec)
+
+
+def source_file(var: str, relpath: str, source: dict) -> Path:
+    """One file of a pinned source, downloaded and sha-checked (the local copy route is ${VAR})."""
+    import keras  # slow import, only needed here
+
+    sha = source["files"].get(relpath)
+    if sha is None:
+        raise DataError(f"{relpath} is not a file of {var}'s pinned source; set {var} to a local copy")
+    try:
+        return Path(keras.utils.get_file(
+            fname=Path(relpath).name, origin=source["url"].format(commit=source["commit"], relpath=relpath),
+            file_hash=sha, hash_algorithm="sha256", cache_dir=str(CACHE_DIR),
+            cache_subdir=str(Path(var.lower()) / source["commit"][:7] / Path(relpath).parent)))
+    except Exception as e:  # network, HTTP or hash errors alike
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise DataError(f"could not download {relpath} ({why}); set {var} to a local copy") from e

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import evaluation, plotting
-from .config import Config, check_against_data, run_dir
+from .config import Config, check_against_data
 from .data_loader import Series, load_series
 from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
@@ -129,7 +129,10 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
 def run_detection(config: Config, path: Path | None = None, controls: bool = True) -> Detection:
     """Score the validation sequences and every test piece with the config's trained detector,
     and with the controls beside it."""
-    path = Path(path) if path else run_dir(config)
+    from . import runs
+
+    path = Path(path) if path else runs.latest_run(config, fitted=True)
+    runs.check_run_config(config, path)
     detector = get_detector(config)
     detector.require_trained(path)
     series = load_series(config.dataset)

@@ -14,15 +14,34 @@ class DataError(UserError):
 
 
 def run_cli(main, argv=None) -> int:
-    """Run a command's main(); a UserError becomes one line on stderr and exit code 2."""
+    """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
+    on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume."""
+    import signal
     import sys
+    import threading
 
+    received = []
+
+    def on_sigterm(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
     try:
         return main(argv) or 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        reason = e.strerror or str(e).split("\n")[0] or type(e).__name__
+        print(f"error: {where}{reason}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume from the last finished epoch",
               file=sys.stderr)
-        return 130
+        return 128 + received[0] if received else 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

@@ -1,31 +1,49 @@
 """Run folders: pick the folder of a config, resume it or start a new one, never overwrite.
 
+A run folder holds the training of one config: its ``config.json`` is the config its models were
+trained with, and only one process trains in it at a time (``train.lock``).
+
 One idea of each state of a run folder, used everywhere:
 - ``has_training(path)``: something was trained there (a checkpoint or a saved fit), so
   ``load_model: 0`` must not reuse it;
+- ``is_fitted(path)``: the detector's fit finished there (``state.json`` says ``fitted``);
 - ``detector.is_trained(path)``: every file its detector needs to score is there;
 - ``has_metrics(path)``: detection finished and wrote ``detection/metrics.json``.
-And one comparison of configs: ``config_changes``.
+A config's run folders are ``<name>``, ``<name>_run2``, ``<name>_run3``, ... (``run_folders``).
+And one comparison of configs: ``config_changes`` (``training_changes`` for the keys that shape the models).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from .config import Config, run_dir, save_config
+from .config import Config, check_writable, run_dir, save_config, write_text_atomic
 from .errors import UserError
+from .windowing import n_sequences, train_val_split
 
-# Keys that change the shape of a trained model: a run folder cannot resume under other values.
-ARCHITECTURE_KEYS = ("dataset", "detector", "l_win", "l_seq", "n_channel", "code_size", "num_hidden_units",
-                     "num_hidden_units_lstm", "TRAIN_sigma", "prediction_horizon", "arma_p", "arma_q", "beta",
-                     "arma_max_train_points")
+# Keys that do not change the trained files: where the run lives, how it is resumed, and what
+# detection does with the scores. Every other key changes training, so a run folder cannot resume under
+# another value of it.
+NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_VAE", "TRAIN_LSTM",
+                     "y_scale", "one_image", "threshold_rule", "threshold_quantile", "pot_q", "pot_level",
+                     "threshold_value", "score_batch_size", "tensorboard")
 METRICS_FILE = Path("detection") / "metrics.json"
+LOCK_FILE = "train.lock"
+PID_FILE = "train.lock.pid"  # the lock's companion: the PID of the process that holds it
+MIN_SEQUENCES = 2  # at least this many sequences to train on, and as many to validate on
 
 
 def has_training(path: Path) -> bool:
     return Path(path).is_dir() and (any(Path(path).glob("*.keras")) or (Path(path) / "state.json").is_file())
+
+
+def is_fitted(path: Path) -> bool:
+    state_path = Path(path) / "state.json"
+    return state_path.is_file() and bool(json.loads(state_path.read_text()).get("fitted"))
 
 
 def has_metrics(path: Path) -> bool:
@@ -48,40 +66,146 @@ def config_changes(config: Config, path: Path, keys=None) -> list[str]:
     if saved is None:
         return []
     values = config.to_dict()
-    return [k for k in (keys or values) if k in saved and k in values and saved[k] != values[k]]
+    return [k for k in (values if keys is None else keys) if k in saved and k in values and saved[k] != values[k]]
+
+
+def training_changes(config: Config, path: Path) -> list[str]:
+    """Keys that change the trained files and differ from the run's saved config. The epochs of a
+    stage that the config skips (TRAIN_VAE / TRAIN_LSTM 0, or 0 epochs) are not compared."""
+    skipped = {"num_epochs_vae": not (config.TRAIN_VAE and config.num_epochs_vae),
+               "num_epochs_lstm": not (config.TRAIN_LSTM and config.num_epochs_lstm)}
+    keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k)]
+    return config_changes(config, path, keys)
+
+
+def describe_changes(config: Config, path: Path, changed: list[str]) -> str:
+    saved = saved_config(path)
+    return ", ".join(f"{k}={saved[k]!r} (the config says {config[k]!r})" for k in changed)
+
+
+def run_folders(config: Config) -> list[Path]:
+    """The config's run folders that hold training, oldest first: <name>, <name>_run2, <name>_run3, ..."""
+    base = run_dir(config)
+    prefix = f"{base.name}_run"
+    numbered = sorted((int(p.name[len(prefix):]), p) for p in base.parent.glob(f"{prefix}*")
+                      if p.name[len(prefix):].isdigit())
+    return [p for p in [base, *(p for _, p in numbered)] if has_training(p)]
+
+
+def latest_run(config: Config, fitted: bool = False) -> Path:
+    """The newest run folder of the config trained with its training values (with ``fitted``: whose fit
+    finished); else the newest one, whose values differ; else the config's folder, untrained."""
+    folders = [p for p in run_folders(config) if is_fitted(p) or not fitted]
+    matching = [p for p in folders if not training_changes(config, p)]
+    return (matching or folders or [run_dir(config)])[-1]
+
+
+def next_free_run(config: Config) -> Path:
+    """The first of <name>, <name>_run2, <name>_run3, ... that holds no training."""
+    base = path = run_dir(config)
+    n = 2
+    while has_training(path):
+        path = base.with_name(f"{base.name}_run{n}")
+        n += 1
+    return path
+
+
+def choose_run_dir(config: Config) -> Path:
+    """The folder to train in, checked; creates nothing. load_model 1 resumes the latest run of the config,
+    load_model 0 takes the next free folder. A run folder holds the models of one config, so a changed key
+    that shapes training is refused, and so is a skipped stage that has no model there."""
+    path = latest_run(config) if config.load_model else next_free_run(config)
+    changed = training_changes(config, path) if has_training(path) else []
+    if changed:
+        raise UserError(f"run folder {path} was trained with {describe_changes(config, path, changed)}; a run "
+                        f"folder holds the models of one config: set load_model: 0 to train a new run in "
+                        f"{next_free_run(config)}, or go back to the values it was trained with")
+    check_skipped_stages(config, path)
+    return path
+
+
+def check_skipped_stages(config: Config, path: Path) -> None:
+    """A stage the config skips must have its model in the run folder already."""
+    from .detectors import CONTROLS, detector_class
+
+    if config.detector in CONTROLS:
+        return
+    source = config.source.name if config.source else "<config>"
+    for name in detector_class(config.detector).trained_files:
+        if not name.endswith(".keras") or (Path(path) / name).is_file():
+            continue
+        stage = name.removesuffix(".keras")
+        flag, epochs = ("TRAIN_VAE", "num_epochs_vae") if stage == "vae" else ("TRAIN_LSTM", "num_epochs_lstm")
+        why = f"{flag}: 0" if not config[flag] else f"{epochs}: 0" if not config[epochs] else None
+        if why:
+            raise UserError(f"{source} asks to skip training the {stage} ({why}), but there is no trained {stage} "
+                            f"in {path} yet; set {flag}: 1 and {epochs} > 0 to train it first with "
+                            f"'python3 codes/train.py --config {source}'")
+
+
+def check_run_config(config: Config, path: Path) -> None:
+    """Before detection: the run must have been trained with the config's values of the training keys."""
+    changed = training_changes(config, path)
+    if changed:
+        raise UserError(f"run folder {path} was trained with {describe_changes(config, path, changed)}; detect "
+                        "with the config it was trained with, or train this one first")
+
+
+def check_training_sizes(config: Config, n_points: int) -> None:
+    """The training block must give enough sequences of l_win * l_seq points to train on and to validate on
+    (the windows are more than the sequences)."""
+    n_seq = n_sequences(n_points, config.l_win, config.l_seq)
+    n_train = len(train_val_split(n_seq, config.val_fraction, config.seed)[0])
+    if min(n_train, n_seq - n_train) < MIN_SEQUENCES:
+        where = config.source.name if config.source else "config"
+        raise UserError(f"{where}: sequences of l_win * l_seq = {config.span} points leave {n_seq} "
+                        f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point training block of "
+                        f"'{config.dataset}': {n_train} to train on and {n_seq - n_train} to validate on "
+                        f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: "
+                        "make l_win or l_seq smaller")
 
 
 def prepare_run_dir(config: Config) -> Path:
-    """The folder to train in: resumed when load_model is on, else a fresh one next to any taken folder."""
+    """Choose and check the folder to train in (``choose_run_dir``), say which it is, create it and write
+    its config.json. ``train`` calls it holding the folder's lock."""
+    path = choose_run_dir(config)
     base = run_dir(config)
-    path = base
-    if has_training(base) and not config.load_model:
-        n = 2
-        while has_training(path := base.with_name(f"{base.name}_run{n}")):
-            n += 1
+    if not config.load_model and path != base:
         print(f"{base} already holds a trained run and load_model is 0: writing to {path} instead "
-              f"(set load_model: 1 to resume {base.name})")
-    elif has_training(base):
-        check_resumable(config, base)
-        print(f"resuming run folder {base}")
+              f"(set load_model: 1 to resume the latest run)")
+    elif has_training(path):
+        print(f"resuming run folder {path}")
+    check_writable(path)
     path.mkdir(parents=True, exist_ok=True)
     write_config_copy(config, path)
     return path
 
 
-def check_resumable(config: Config, path: Path) -> None:
-    changed = config_changes(config, path, ARCHITECTURE_KEYS)
-    if changed:
-        saved = saved_config(path)
-        key = changed[0]
-        raise UserError(f"run folder {path} was trained with {key}={saved[key]!r}, the config says "
-                        f"{config[key]!r}; set load_model: 0 to start a new run folder")
+@contextmanager
+def training_lock(path: Path):
+    """Hold the run folder's lock, or stop with one line naming the process that holds it."""
+    from filelock import FileLock, Timeout
+
+    lock, pid_path = FileLock(path / LOCK_FILE, timeout=0), path / PID_FILE
+    try:
+        lock.acquire()
+    except Timeout:
+        pid = pid_path.read_text().strip() if pid_path.is_file() else "unknown"
+        raise UserError(f"run folder {path} is being trained by another process (PID {pid}); wait for it "
+                        "to finish or stop it, or set load_model: 0 to train a new run") from None
+    try:
+        pid_path.write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        pid_path.unlink(missing_ok=True)
+        lock.release()
 
 
 def write_config_copy(config: Config, path: Path) -> None:
-    """config.json holds the config of the first run; a resume with other values adds a dated copy."""
+    """config.json holds the config the models were trained with; a resume with other values of keys
+    that do not change training adds a dated copy."""
     target = path / "config.json"
-    if target.is_file():
+    if target.is_file() and has_training(path):
         latest = max([target, *path.glob("config.*.json")], key=lambda p: p.name if p != target else "")
         saved = json.loads(latest.read_text())
         saved.pop("$schema", None)
@@ -92,15 +216,23 @@ def write_config_copy(config: Config, path: Path) -> None:
 
 
 def train(config: Config, train_series) -> Path:
-    """Seed, pick the run folder and fit the config's detector on the training block; returns the folder."""
-    import keras
+    """Check the sizes, pick the run folder, and, holding its lock, fit the config's detector on the
+    training block; returns the folder."""
+    check_training_sizes(config, len(train_series))
+    path = choose_run_dir(config)  # every refusal comes before a folder is made
+    check_writable(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with training_lock(path):
+        if choose_run_dir(config) != path:  # another process trained there between the choice and the lock
+            raise UserError(f"another process trained in {path} meanwhile; run the command again")
+        prepare_run_dir(config)
+        import keras
 
-    from .detectors import get_detector
+        from .detectors import get_detector
 
-    keras.utils.set_random_seed(config.seed)
-    path = prepare_run_dir(config)
-    get_detector(config).fit(train_series, path)
-    mark_fitted(path)
+        keras.utils.set_random_seed(config.seed)
+        get_detector(config).fit(train_series, path)
+        mark_fitted(path)
     return path
 
 
@@ -110,7 +242,7 @@ def mark_fitted(path: Path) -> None:
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if not state.get("fitted"):
         state["fitted"] = True
-        state_path.write_text(json.dumps(state, indent=2) + "\n")
+        write_text_atomic(state_path, json.dumps(state, indent=2) + "\n")
 
 
 def require_training(config: Config, path: Path) -> None:

@@ -1,17 +1,26 @@
 """Generic training: a Keras model saved as ``<name>.keras`` in the run folder, and a trainer
 around ``fit`` that checkpoints every epoch, logs, and resumes. Every neural detector's stages use
 these; nothing here knows about VAEs or LSTMs.
+
+A checkpoint is written to ``<name>.tmp.keras`` and renamed into place, so ``<name>.keras`` is always
+whole; the checkpoint it replaces stays as ``<name>.prev.keras``. Each checkpoint holds the number of
+epochs it was trained (``epochs.json`` in its zip): that, not ``state.json``, says where a stage resumes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+import zipfile
 from pathlib import Path
 
 import keras
 
+from .config import write_text_atomic
 from .errors import UserError
+
+EPOCHS_ENTRY = "epochs.json"
 
 
 class BaseModel:
@@ -23,13 +32,22 @@ class BaseModel:
         self.config = config
         self.run_dir = Path(run_dir)
         self.model: keras.Model | None = None
+        self.epochs: int | None = None  # epochs the model holds: 0 when built, the checkpoint's when loaded
 
     @property
     def path(self) -> Path:
         return self.run_dir / f"{self.name}.keras"
 
+    @property
+    def prev_path(self) -> Path:
+        return self.run_dir / f"{self.name}.prev.keras"
+
+    @property
+    def tmp_path(self) -> Path:
+        return self.run_dir / f"{self.name}.tmp.keras"
+
     def exists(self) -> bool:
-        return self.path.is_file()
+        return self.path.is_file() or self.prev_path.is_file()
 
     def build(self) -> keras.Model:
         raise NotImplementedError
@@ -40,18 +58,88 @@ class BaseModel:
     def build_compiled(self, steps_per_epoch: int) -> keras.Model:
         self.model = self.build()
         self.compile(self.model, steps_per_epoch)
+        self.epochs = 0
         return self.model
 
-    def save(self) -> Path:
-        self.model.save(self.path)
+    def save(self, epochs: int) -> Path:
+        """Write the model and the epochs it holds to the temporary file, then rename it into place; the
+        checkpoint it replaces becomes <name>.prev.keras. A failed write leaves both as they were."""
+        tmp = self.tmp_path
+        try:
+            self.model.save(tmp)
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(EPOCHS_ENTRY, json.dumps({"epochs": epochs}))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            kept = (f"the previous checkpoint {self.path.name} is kept" if self.path.is_file()
+                    else "there was no earlier checkpoint")
+            raise UserError(f"could not write checkpoint {self.path} ({e.strerror or e}); {kept}; run the "
+                            "same command again once there is room to resume") from None
+        except BaseException:  # Ctrl-C, SIGTERM
+            tmp.unlink(missing_ok=True)
+            raise
+        if self.path.is_file():
+            os.replace(self.path, self.prev_path)
+        os.replace(tmp, self.path)
+        self.epochs = epochs
         return self.path
 
-    def load(self) -> keras.Model:
+    def load(self, resume: bool = False) -> keras.Model:
+        """Load the checkpoint. A damaged one stops with one line naming it; with ``resume`` (training
+        goes on), the previous checkpoint takes its place when that one is whole."""
         if not self.exists():
             raise UserError(f"no trained {self.name} at {self.path}; train it first with "
                             f"'python3 codes/train.py --config <your config>'")
+        problem = damage(self.path)
+        if problem:
+            prev = self.prev_path.name
+            fallback = self.prev_path.is_file() and not damage(self.prev_path)
+            if not (resume and fallback):
+                hint = (f"run codes/train.py again to resume from the previous checkpoint {prev}" if fallback
+                        else f"move it away to train the {self.name} afresh")
+                raise UserError(f"{problem}; {hint}")
+            print(f"{problem}; resuming from the previous checkpoint {prev}")
+            if self.path.exists():
+                os.replace(self.path, self.path.with_name(self.path.name + ".damaged"))
+            os.replace(self.prev_path, self.path)
         self.model = keras.saving.load_model(self.path)
+        self.epochs = checkpoint_epochs(self.path)
         return self.model
+
+
+def damage(path: Path) -> str | None:
+    """Why a checkpoint cannot be loaded (missing, truncated, corrupt), or None when it is whole."""
+    if not path.is_file():
+        return f"checkpoint {path} is missing"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad, names = archive.testzip(), archive.namelist()
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        return f"checkpoint {path} is truncated or corrupt ({e})"
+    if bad or "config.json" not in names:
+        return f"checkpoint {path} is corrupt ({bad or 'config.json'} fails its check)"
+    return None
+
+
+def checkpoint_epochs(path: Path) -> int | None:
+    """Epochs a checkpoint holds; None for one written before they were recorded in it."""
+    with zipfile.ZipFile(path) as archive:
+        if EPOCHS_ENTRY not in archive.namelist():
+            return None
+        return int(json.loads(archive.read(EPOCHS_ENTRY))["epochs"])
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the stage's model after each epoch (``BaseModel.save``: atomic, with its epoch count)."""
+
+    def __init__(self, store: BaseModel):
+        super().__init__()
+        self.store = store
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.store.save(epoch + 1)
 
 
 class FigureCallback(keras.callbacks.Callback):
@@ -75,11 +163,28 @@ class EpochState(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         state = read_state(self.state_path)
         state[self.stage] = epoch + 1
-        self.state_path.write_text(json.dumps(state, indent=2) + "\n")
+        write_state(self.state_path, state)
 
 
 def read_state(path: Path) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+def write_state(path: Path, state: dict) -> None:
+    write_text_atomic(path, json.dumps(state, indent=2) + "\n")
+
+
+def trim_log(path: Path, epochs: int) -> None:
+    """Keep the log rows of the first ``epochs`` epochs: a later row is of an epoch whose checkpoint
+    never landed (the row is written first), and it is logged again when that epoch is trained again."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        lines = f.readlines()
+    kept = lines[:1] + [line for line in lines[1:]
+                        if line.endswith("\n") and int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        write_text_atomic(path, "".join(kept))
 
 
 class BaseTrainer:
@@ -97,25 +202,40 @@ class BaseTrainer:
     def set_aside(self) -> None:
         """Keep the stage's model and log under a dated name, so that the stage trains afresh."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        if not self.model.path.is_file() and self.model.prev_path.is_file():  # killed between save's renames
+            os.replace(self.model.prev_path, self.model.path)
         for path in (self.model.path, self.log_path):
             if path.exists():
                 path.rename(path.with_name(f"{path.stem}.before-{stamp}{path.suffix}"))
+        self.model.prev_path.unlink(missing_ok=True)  # an older copy of the model set aside
         state = read_state(self.state_path)
         state.pop(self.stage, None)
-        self.state_path.write_text(json.dumps(state, indent=2) + "\n")
+        write_state(self.state_path, state)
 
     def epochs_done(self) -> int:
+        """Epochs the model holds: recorded in its checkpoint; state.json's count for older checkpoints."""
+        if self.model.epochs is not None:
+            return self.model.epochs
         return int(read_state(self.state_path).get(self.stage, 0))
+
+    def agree(self, epochs: int) -> None:
+        """Make state.json and the log say what the checkpoint holds: a kill between writing them and
+        the checkpoint leaves them an epoch ahead or behind."""
+        state = read_state(self.state_path)
+        if epochs and state.get(self.stage) != epochs:
+            state[self.stage] = epochs
+            write_state(self.state_path, state)
+        trim_log(self.log_path, epochs)
 
     def extra_callbacks(self) -> list:
         """Stage-specific callbacks (figures); none by default."""
         return []
 
     def callbacks(self) -> list:
-        callbacks = [
-            keras.callbacks.ModelCheckpoint(self.model.path, save_best_only=False),
-            EpochState(self.state_path, self.stage),
+        callbacks = [  # in this order: the log row, the checkpoint, then state.json (see agree)
             keras.callbacks.CSVLogger(self.log_path, append=True),
+            Checkpoint(self.model),
+            EpochState(self.state_path, self.stage),
         ]
         if self.config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(self.run_dir / "logs" / self.stage))
@@ -127,19 +247,20 @@ class BaseTrainer:
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
         """Resume from the checkpoint when load_model is on and one exists; otherwise build afresh."""
         if self.config.load_model and self.model.exists():
-            return self.model.load()
-        if self.log_path.exists():
-            self.log_path.unlink()  # a fresh start in a folder whose checkpoint is gone
+            return self.model.load(resume=True)
+        for path in (self.log_path, self.model.prev_path):  # a fresh start: the checkpoint is gone
+            path.unlink(missing_ok=True)
         state = read_state(self.state_path)
         state.pop(self.stage, None)
-        self.state_path.write_text(json.dumps(state, indent=2) + "\n")
+        write_state(self.state_path, state)
         return self.model.build_compiled(steps_per_epoch)
 
     def fit(self, x, y=None, validation_data=None) -> keras.callbacks.History | None:
         """Train up to num_epochs in total; returns None when nothing was left to train."""
         steps = max(len(x) // self.batch_size + (len(x) % self.batch_size > 0), 1)
         model = self.prepare_model(steps)
-        start = self.epochs_done() if self.model.exists() else 0
+        start = self.epochs_done()
+        self.agree(start)
         if start >= self.num_epochs:
             print(f"{self.stage}: {start} of {self.num_epochs} epochs already done in {self.run_dir}")
             return None
@@ -148,7 +269,8 @@ class BaseTrainer:
         history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
                             epochs=self.num_epochs, initial_epoch=start, shuffle=True,
                             callbacks=self.callbacks(), verbose=self.verbosity())
-        self.model.save()
+        if self.config.early_stopping_patience:  # it restored the best weights after the last checkpoint
+            self.model.save(history.epoch[-1] + 1 if history.epoch else start)
         self.trained = True
         return history
 

@@ -105,3 +105,41 @@ def units_from_points(point_scores, span: int) -> np.ndarray:
     windows = sliding_window_view(np.where(np.isnan(p), -np.inf, p), span)
     out = windows.max(axis=1)
     return np.where(np.isneginf(out), np.nan, out)
+
+
+def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | None = None,
+                    min_strength: float = 0.3) -> int | None:
+    """The series' dominant period: the lag of the first autocorrelation peak that is at least
+    ``min_strength``, between ``min_period`` and ``max_period`` (default: a quarter of the series).
+    The autocorrelation is averaged over channels and computed by FFT. None when no peak is strong.
+    """
+    x = as_2d(np.asarray(series, dtype=float))
+    x = x - x.mean(axis=0)
+    n = len(x)
+    max_period = min(max_period or n // 4, n - 1)
+    if max_period <= min_period:
+        return None
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    spectrum = np.fft.rfft(x, size, axis=0)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), size, axis=0)[:n]
+    variance = acf[0]
+    acf = (acf[:, variance > 0] / variance[variance > 0]).mean(axis=1) if (variance > 0).any() else acf[:, 0]
+    lags = np.arange(min_period, max_period + 1)
+    a = acf[lags]
+    peaks = (a > acf[lags - 1]) & (a >= acf[np.minimum(lags + 1, n - 1)]) & (a >= min_strength)
+    return int(lags[np.argmax(peaks)]) if peaks.any() else None
+
+
+def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, default_l_win: int = 24) -> dict:
+    """``l_win`` from the dominant period of the training block (``default_l_win`` when there is none),
+    and ``l_seq`` so that a sequence spans ``windows_per_sequence`` periods (the paper's NAB configs: a
+    week of days), both shrunk so that one sequence fits a quarter of the training block.
+    Returns {"l_win", "l_seq", "period", "why"}."""
+    n = len(as_2d(train_series))
+    period = dominant_period(train_series)
+    l_win = period if period is not None else default_l_win
+    l_win = int(np.clip(l_win, 8, max(8, n // 8)))
+    l_seq = int(np.clip(windows_per_sequence, 2, max(2, n // (4 * l_win))))
+    why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
+           else f"no clear period: default {default_l_win}")
+    return {"l_win": l_win, "l_seq": l_seq, "period": period, "why": why}

@@ -1,0 +1,740 @@
+"""A user's CSV dataset: read, check and split the files that a config's ``dataset`` object describes.
+
+``load_csv_dataset(spec, base_dirs)`` turns the dataset object of a JSON config into a `CSVDataset`:
+the raw (not standardised) training data and test pieces, their labels and timestamps, and a note on
+which training block was chosen. Standardisation is left to `data_loader.build_series`; every check on
+the raw data is done here, and every problem is one line (a `DataError`) that names the file, the
+column and the first offending rows. Row numbers are 0-based data rows (the header is not counted).
+
+Fields of the dataset object (any other field is refused, with the closest known name suggested):
+
+``name``
+    The dataset's name in run folders and tables. Default: the stem of ``path`` (else of the first
+    of ``test_files``).
+``path``
+    The CSV file. Relative to the config file's folder, then to the repository root (the
+    ``base_dirs``, in that order), or absolute. It may start with ``${ENV_VAR}``, e.g.
+    ``"${SKAB_DATA_DIR}/valve1/1.csv"``, taken from the environment (an error names the variable
+    if it is unset). The same rules hold for every path below. Required unless both ``train_files``
+    and ``test_files`` are given.
+``sep``
+    The column separator. Default: detected per file from its first lines (``,`` ``;`` tab or ``|``:
+    the one that splits every line into the same number of fields, the most fields winning).
+``time_column``
+    Optional. Parsed as dates/times (time-zone offsets are converted to UTC), or kept as numbers if
+    the column is numeric; the values must be strictly increasing (unsorted or repeated
+    timestamps are refused). Without it the row order is the time, and label timestamps and
+    windows (below) are 0-based row numbers.
+``value_columns``
+    Optional list of the channels. Default: every numeric column other than the time column, the
+    label column and ``ignore_columns``, in file order (columns with no header, such as a saved
+    pandas index, wholly empty columns and text columns are left out and listed in the note).
+    Every file of one dataset must have the same value columns.
+``ignore_columns``
+    Optional list of columns to leave out of the default value columns (e.g. SKAB's
+    ``changepoint``).
+``labels``
+    Optional; absent or null: unlabelled. One of
+    ``{"column": "anomaly"}``: a 0/1 column in the CSV (1 = anomalous row). Training files may lack
+    it (then they count as anomaly-free); every test file must have it.
+    ``{"timestamps": "labels.json", "key": "..."}``: NAB-style JSON, a list of anomaly timestamps, or
+    a dict whose ``key`` entry is that list; without ``key``, the entry whose file name matches the
+    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``). Each timestamp labels the row it equals;
+    one that matches no row is an error.
+    ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
+    ends included; every row inside a window is labelled.
+The training block, at most one of (default ``"train": "auto"``):
+``train_range``
+    ``[start, end)``: 0-based rows of ``path``.
+``train_points``
+    ``N``: the first N rows of ``path``.
+``train_fraction``
+    ``f`` with 0 < f < 1: the first floor(f * rows) rows of ``path``.
+``train_files``
+    A list of separate training files (e.g. an anomaly-free run). They are kept apart
+    (``CSVDataset.train_parts``; ``train`` is their concatenation and ``train_part_starts`` says
+    where each begins). The test data is then the whole of ``path`` and/or ``test_files``.
+``train``
+    ``"auto"`` (the default): the longest stretch of ``path`` free of labelled anomalies (the first
+    such stretch on a tie); with no labels, or no labelled row in ``path``, the leading 50%
+    (floor(rows / 2)).
+``test_files``
+    Optional list of test files, each a test piece named by its file stem (prefixed by its folder's
+    name where two stems clash). Without it the test data is what lies outside the training block of
+    ``path``: one piece, ``test``, or two, ``test_1`` before the block and ``test_2`` after it. With it
+    (and a block inside ``path``), the rows of ``path`` outside the block are test pieces as well.
+
+Labelled rows inside the chosen training block are not refused: the note warns about them.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from .errors import DataError
+
+__all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
+
+FIELDS = (
+    "name", "path", "sep", "time_column", "value_columns", "ignore_columns", "labels",
+    "train", "train_range", "train_points", "train_fraction", "train_files", "test_files",
+)
+TRAIN_FIELDS = ("train_range", "train_points", "train_fraction", "train_files", "train")
+LABEL_FIELDS = ("column", "timestamps", "windows", "key")
+SEPARATORS = (",", ";", "\t", "|")
+SHOWN = 5  # offending rows named in a message
+
+
+@dataclass(eq=False)
+class CSVDataset:
+    """The raw pieces of a CSV dataset (float64, not standardised); see the module docstring."""
+
+    name: str
+    channels: list[str]  # value column names, in file order
+    train: np.ndarray  # (n_train, n_channel) raw training data (the training files concatenated)
+    train_parts: list[np.ndarray]  # one array per training file (one part for a block of `path`)
+    train_part_starts: list[int]  # index in `train` where each part begins ([0] for one part)
+    test_pieces: list[dict]  # {name, values (n, c), point_labels (n,) bool | None, timestamps | None,
+    #                            path (str), start (first row in its file)}
+    train_block_note: str  # one line: which rows / files train, why, what is tested, warnings
+    has_labels: bool
+    train_point_labels: np.ndarray | None = None  # (n_train,) bool; None if unlabelled
+    # only when the dataset is one file split into a training block and the rest (no train/test files):
+    full_values: np.ndarray | None = None  # (N, n_channel) the whole file
+    full_timestamps: np.ndarray | None = None  # (N,) datetime64 or numbers; None without time_column
+    full_point_labels: np.ndarray | None = None  # (N,) bool; None if unlabelled
+    train_start: int | None = None  # the training block is full_values[train_start:train_end]
+    train_end: int | None = None
+
+
+@dataclass(eq=False)
+class _File:
+    path: Path
+    role: str  # "split" (path with a training block in it), "train" or "test"
+    df: pd.DataFrame
+    values: np.ndarray | None = None
+    timestamps: np.ndarray | None = None  # for output: datetime64 or numbers
+    timeline: np.ndarray | None = None  # for label matching: int64 ns, float, or row numbers
+    labels: np.ndarray | None = None  # (n,) bool, or None when this file carries no labels
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _rows(idx, shown: int = SHOWN) -> str:
+    idx = [int(i) if isinstance(i, int | np.integer) else i for i in idx]
+    text = ", ".join(str(i) for i in idx[:shown])
+    return text + (", ..." if len(idx) > shown else "")
+
+
+def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True."""
+    y = np.concatenate(([0], np.asarray(mask, bool).astype(np.int8), [0]))
+    d = np.diff(y)
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def _suggest(name, known) -> str:
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_fields(obj: dict, known, where: str) -> None:
+    for key in obj:
+        if key not in known:
+            hint = _suggest(key, known) or f"; known fields: {', '.join(known)}"
+            raise DataError(f"{where}: unknown field {key!r}{hint}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _str_list(spec: dict, key: str) -> list[str] | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, str) and v.strip() for v in value)):
+        raise DataError(f"dataset: {key} must be a non-empty list of strings, got {value!r}")
+    if len(set(value)) != len(value):
+        dup = next(v for v in value if value.count(v) > 1)
+        raise DataError(f"dataset: {key} lists {dup!r} twice")
+    return list(value)
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "empty"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+_ENV = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _resolve(value, base_dirs: list[Path], where: str) -> Path:
+    """A path of the spec: ${VAR} at its start expanded, then absolute or relative to a base folder."""
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"dataset: {where} must be a file path (a string), got {value!r}")
+    text = value.strip()
+    m = _ENV.match(text)
+    if m:
+        var = m.group(1)
+        root = os.environ.get(var)
+        if not root:
+            raise DataError(f"dataset: {where} {value!r} uses ${{{var}}}, but the environment variable "
+                            f"{var} is not set; set it to the data folder")
+        text = root + text[m.end():]
+    elif "${" in text:
+        raise DataError(f"dataset: {where} {value!r}: ${{VAR}} may only start a path")
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        if not path.is_file():
+            raise DataError(f"dataset: {where}: file {path} not found")
+        return path
+    dirs = base_dirs or [Path.cwd()]
+    for base in dirs:
+        if (Path(base) / path).is_file():
+            return (Path(base) / path).resolve()
+    raise DataError(f"dataset: {where}: file {value} not found (looked in {', '.join(str(d) for d in dirs)})")
+
+
+# ----------------------------------------------------------------------------- reading one file
+
+
+def _sniff(text: str) -> str:
+    """The separator that splits the first lines into equally many fields, the most fields winning."""
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    best = None
+    for sep in SEPARATORS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        if not counts or counts[0] < 2:
+            continue
+        key = (all(c == counts[0] for c in counts), counts[0])
+        if best is None or key > best[0]:
+            best = (key, sep)
+    return best[1] if best else ","
+
+
+def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty")
+    sep = sep or _sniff(text)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True,
+                         engine="c" if len(sep) == 1 else "python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _require_column(f: _File, column: str, what: str) -> None:
+    if column not in f.df.columns:
+        raise DataError(f"{f.path}: missing {what} {column!r}{_suggest(column, f.df.columns)} "
+                        f"(columns: {', '.join(f.df.columns)})")
+
+
+def _numeric_like(col: pd.Series) -> bool:
+    if is_bool_dtype(col) or is_numeric_dtype(col):
+        return True
+    present = col.dropna()
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().mean() >= 0.5
+
+
+def _default_columns(df: pd.DataFrame, exclude: set[str]) -> tuple[list[str], list[str]]:
+    """Numeric columns not excluded, and the skipped ones with why (for the note)."""
+    chosen, skipped = [], []
+    for c in df.columns:
+        if c in exclude:
+            continue
+        col = df[c]
+        if c.startswith("Unnamed: ") or not c:
+            skipped.append(f"{c!r} (no header)")
+        elif col.isna().all():
+            skipped.append(f"{c!r} (empty)")
+        elif _numeric_like(col):
+            chosen.append(c)
+        else:
+            skipped.append(f"{c!r} (not numeric)")
+    return chosen, skipped
+
+
+def _as_float(col: pd.Series) -> np.ndarray:
+    if is_bool_dtype(col):
+        col = col.astype("float64")
+    elif not is_numeric_dtype(col):
+        col = pd.to_numeric(col, errors="coerce")
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _values(f: _File, channels: list[str]) -> np.ndarray:
+    values = np.empty((len(f.df), len(channels)), np.float64)
+    bad_cols = []
+    for k, c in enumerate(channels):
+        values[:, k] = _as_float(f.df[c])
+        if not np.isfinite(values[:, k]).all():
+            bad_cols.append(k)
+    if bad_cols:
+        k = bad_cols[0]
+        c = channels[k]
+        bad = np.flatnonzero(~np.isfinite(values[:, k]))
+        also = f" (also in {', '.join(repr(channels[j]) for j in bad_cols[1:])})" if bad_cols[1:] else ""
+        shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
+        hint = ""
+        if any(re.fullmatch(r"\s*'?[-+]?\d+,\d+'?\s*", s) for s in shown):
+            hint = "; they look like decimal commas: write numbers with a decimal point"
+        raise DataError(f"{f.path}: column {c!r} has {bad.size} non-numeric, missing or infinite value(s) "
+                        f"at data row(s) {_rows(bad)} (0-based; values {', '.join(shown)}){also}{hint}")
+    return values
+
+
+def _parse_datetimes(values) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = None
+        for fmt in (None, "mixed"):
+            try:
+                kw = {} if fmt is None else {"format": fmt}
+                parsed = pd.Series(pd.to_datetime(pd.Series(values), errors="coerce", utc=True, **kw))
+            except (ValueError, TypeError, OverflowError):
+                continue
+            if parsed.notna().all():
+                break
+    if parsed is None:
+        parsed = pd.Series(pd.NaT, index=range(len(values)), dtype="datetime64[ns, UTC]")
+    return parsed.dt.tz_localize(None)
+
+
+def _ns(parsed: pd.Series) -> np.ndarray:
+    return parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+
+def _coarsest(ns: np.ndarray) -> np.ndarray:
+    """datetime64 in the coarsest unit (s, ms, us, ns) that keeps every value."""
+    for unit, step in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
+        if (ns % step == 0).all():
+            return (ns // step).astype(f"datetime64[{unit}]")
+    return ns.astype("datetime64[ns]")
+
+
+def _time(f: _File, column: str) -> None:
+    col = f.df[column]
+    empty = col.isna().to_numpy() | (col.astype(str).str.strip() == "").to_numpy()
+    if empty.any():
+        bad = np.flatnonzero(empty)
+        raise DataError(f"{f.path}: time column {column!r} has {bad.size} empty value(s) at data row(s) "
+                        f"{_rows(bad)} (0-based)")
+    if is_numeric_dtype(col) and not is_bool_dtype(col):
+        f.timestamps = col.to_numpy()
+        f.timeline = col.to_numpy(dtype=np.float64)
+    else:
+        parsed = _parse_datetimes(col.astype(str).str.strip().to_numpy())
+        bad = np.flatnonzero(parsed.isna().to_numpy())
+        if bad.size:
+            raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) that are neither "
+                            f"dates nor numbers at data row(s) {_rows(bad)} (0-based; e.g. "
+                            f"{_fmt(col.iloc[bad[0]])})")
+        f.timeline = _ns(parsed)
+        f.timestamps = _coarsest(f.timeline)
+    steps = np.flatnonzero(np.diff(f.timeline) <= 0)
+    if steps.size:
+        i = int(steps[0]) + 1
+        repeat = f.timeline[i] == f.timeline[i - 1]
+        how = "repeats" if repeat else "is earlier than"
+        repeated = len(f.timeline) - len(np.unique(f.timeline))
+        raise DataError(
+            f"{f.path}: time column {column!r} is not strictly increasing: data row {i} "
+            f"({_fmt(col.iloc[i])}) {how} row {i - 1} ({_fmt(col.iloc[i - 1])}); {steps.size} such step(s) "
+            f"and {repeated} repeated timestamp(s) in all. Sort and de-duplicate the file, or leave out "
+            f"time_column to use the row order")
+
+
+def _label_column(f: _File, column: str) -> np.ndarray:
+    col = f.df[column]
+    num = _as_float(col)
+    ok = (num == 0) | (num == 1)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        found = []
+        for v in col.tolist():
+            s = _fmt(v)
+            if s not in found:
+                found.append(s)
+        listed = ", ".join(found[:8]) + (", ..." if len(found) > 8 else "")
+        raise DataError(f"{f.path}: label column {column!r} must hold only 0 and 1; found {listed} "
+                        f"(not 0/1 at data row(s) {_rows(bad)}, 0-based)")
+    return num == 1
+
+
+# ----------------------------------------------------------------------------- labels from JSON
+
+
+def _label_source(labels: dict, base_dirs: list[Path]):
+    """A function file -> the raw label list for that file (or None), and the JSON path."""
+    kind = "timestamps" if "timestamps" in labels else "windows"
+    path = _resolve(labels[kind], base_dirs, f"labels.{kind}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({_one_line(e)})") from e
+    key = labels.get("key")
+    if key is not None:
+        if not isinstance(data, dict):
+            raise DataError(f"{path}: labels.key {key!r} given, but the file holds a {type(data).__name__}, "
+                            f"not an object")
+        if key not in data:
+            raise DataError(f"{path}: no entry {key!r}{_suggest(key, data)}")
+        return kind, path, (lambda f: (key, data[key]))
+    if isinstance(data, list):
+        return kind, path, (lambda f: ("list", data))
+    if isinstance(data, dict):
+        def per_file(f: _File):
+            keys = [k for k in data if Path(k).name == f.path.name]
+            if len(keys) > 1:
+                raise DataError(f"{path}: several entries match {f.path.name} ({', '.join(keys)}); "
+                                f"give labels.key")
+            if not keys and f.role != "train":
+                raise DataError(f"{path}: no entry for {f.path.name} (entries: {_rows(list(data), 3)}); "
+                                f"give labels.key")
+            return (keys[0], data[keys[0]]) if keys else None
+        return kind, path, per_file
+    raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
+
+
+def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool) -> np.ndarray:
+    """Label timestamps on the file's timeline (ns, numbers or row numbers)."""
+    if not has_time:
+        if not all(_is_int(s) for s in stamps):
+            bad = next(s for s in stamps if not _is_int(s))
+            raise DataError(f"{path}: without time_column, label timestamps are 0-based row numbers; "
+                            f"got {bad!r}")
+        return np.asarray(stamps, np.int64)
+    if f.timeline.dtype == np.float64:
+        try:
+            return np.asarray(stamps, np.float64)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{path}: label timestamps must be numbers, as {f.path.name}'s time column "
+                            f"({_one_line(e)})") from e
+    parsed = _parse_datetimes([str(s) for s in stamps])
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        raise DataError(f"{path}: {bad.size} label timestamp(s) are not dates, e.g. {stamps[bad[0]]!r}")
+    return _ns(parsed)
+
+
+def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_time: bool) -> None:
+    kind, path, source = _label_source(labels, base_dirs)
+    groups: dict[int, tuple[str, list, list[_File]]] = {}
+    for f in files:
+        found = source(f)
+        if found is None:  # a training file without labels: anomaly-free
+            continue
+        entry, raw = found
+        if not isinstance(raw, list):
+            raise DataError(f"{path}: entry {entry!r} must be a list of {kind}, got {type(raw).__name__}")
+        groups.setdefault(id(raw), (entry, raw, []))[2].append(f)
+    for entry, raw, group in groups.values():
+        if kind == "timestamps":
+            matched = np.zeros(len(raw), bool)
+            for f in group:
+                stamps = _parse_stamps(raw, f, path, has_time)
+                f.labels = np.isin(f.timeline, stamps)
+                matched |= np.isin(stamps, f.timeline)
+            if not matched.all():
+                missing = [str(raw[i]) for i in np.flatnonzero(~matched)]
+                raise DataError(f"{path}: label timestamp(s) {', '.join(missing[:SHOWN])} match no row of "
+                                f"{', '.join(f.path.name for f in group)}")
+        else:
+            if not all(isinstance(w, list | tuple) and len(w) == 2 for w in raw):
+                bad = next(w for w in raw if not (isinstance(w, list | tuple) and len(w) == 2))
+                raise DataError(f"{path}: entry {entry!r}: each window must be a [start, end] pair, got {bad!r}")
+            for f in group:
+                bounds = _parse_stamps([b for w in raw for b in w], f, path, has_time).reshape(-1, 2)
+                if (bounds[:, 0] > bounds[:, 1]).any():
+                    w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
+                    raise DataError(f"{path}: window {w!r} ends before it starts")
+                t = f.timeline[:, None]
+                f.labels = ((t >= bounds[None, :, 0]) & (t <= bounds[None, :, 1])).any(axis=1)
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+def _check_labels(labels) -> dict | None:
+    if labels is None:
+        return None
+    if not isinstance(labels, dict):
+        raise DataError(f"dataset: labels must be an object such as {{\"column\": \"anomaly\"}}, got {labels!r}")
+    _check_fields(labels, LABEL_FIELDS, "dataset.labels")
+    kinds = [k for k in ("column", "timestamps", "windows") if k in labels]
+    if len(kinds) != 1:
+        raise DataError("dataset: labels needs exactly one of 'column', 'timestamps', 'windows'"
+                        + (f" (found {', '.join(kinds)})" if kinds else ""))
+    if not isinstance(labels[kinds[0]], str) or not labels[kinds[0]].strip():
+        raise DataError(f"dataset: labels.{kinds[0]} must be a string, got {labels[kinds[0]]!r}")
+    if "key" in labels and (kinds[0] == "column" or not isinstance(labels["key"], str)):
+        raise DataError("dataset: labels.key must be a string and goes with 'timestamps' or 'windows'")
+    return labels
+
+
+def _train_mode(spec: dict) -> tuple[str, object]:
+    given = [k for k in TRAIN_FIELDS if k in spec and spec[k] is not None]
+    if len(given) > 1:
+        raise DataError(f"dataset: give only one of {', '.join(TRAIN_FIELDS)} (found {' and '.join(given)})")
+    mode = given[0] if given else "train"
+    value = spec.get(mode, "auto")
+    if mode == "train" and value != "auto":
+        raise DataError(f"dataset: train must be \"auto\" (or give train_range, train_points, train_fraction "
+                        f"or train_files), got {value!r}")
+    if mode == "train_range" and not (isinstance(value, list) and len(value) == 2
+                                      and all(_is_int(v) for v in value)):
+        raise DataError(f"dataset: train_range must be [start, end) as two integers, got {value!r}")
+    if mode == "train_points" and not _is_int(value):
+        raise DataError(f"dataset: train_points must be an integer, got {value!r}")
+    if mode == "train_fraction" and not (isinstance(value, int | float) and not isinstance(value, bool)
+                                         and 0 < value < 1):
+        raise DataError(f"dataset: train_fraction must be a number with 0 < f < 1, got {value!r}")
+    return mode, value
+
+
+def _piece_names(paths: list[Path], taken: set[str]) -> list[str]:
+    stems = [p.stem for p in paths]
+    names = []
+    for p, stem in zip(paths, stems, strict=True):
+        name = stem if stems.count(stem) == 1 and stem not in taken else f"{p.parent.name}_{stem}"
+        base, k = name, 2
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _in_file_block(mode: str, value, f: _File, has_labels: bool, other_tests: bool):
+    """[start, end) of the training block inside `path`, and why."""
+    n = len(f.df)
+    if mode == "train_range":
+        s, e = value
+        if not 0 <= s <= e <= n:
+            raise DataError(f"{f.path}: train_range [{s}, {e}) does not fit the file's {n} data rows")
+        return s, e, "train_range"
+    if mode == "train_points":
+        if not 0 <= value <= n:
+            raise DataError(f"{f.path}: train_points = {value} but the file has {n} data rows")
+        return 0, value, f"train_points = {value}"
+    if mode == "train_fraction":
+        return 0, int(math.floor(value * n + 1e-9)), f"train_fraction = {value}"
+    labels = f.labels if has_labels else None
+    if labels is not None and labels.any():
+        if labels.all():
+            raise DataError(f"{f.path}: every row is labelled anomalous: no stretch to train on "
+                            f"(give train_files or train_range)")
+        clean = _segments(~labels)
+        s, e = max(clean, key=lambda se: se[1] - se[0])  # the first of the longest
+        n_seg = len(_segments(labels))
+        return s, e, (f"auto: the longest stretch free of labelled anomalies ({int(labels.sum())} labelled "
+                      f"row(s) in {n_seg} segment(s))")
+    if other_tests and labels is not None:
+        return 0, n, "auto: no labelled anomaly in the file, and test_files hold the test data"
+    why = "no labelled anomaly in the file" if labels is not None else "no labels"
+    return 0, n // 2, f"auto: {why}, so the leading 50%"
+
+
+def _warn_labelled(labels: np.ndarray | None, offset: int = 0) -> str:
+    if labels is None or not labels.any():
+        return ""
+    segs = _segments(labels)
+    shown = ", ".join(f"[{s + offset}, {e + offset})" for s, e in segs[:3]) + (", ..." if len(segs) > 3 else "")
+    return f"; WARNING: {int(labels.sum())} labelled anomalous row(s) inside the training data (rows {shown})"
+
+
+def _constant(train: np.ndarray, channels: list[str], where: str) -> None:
+    flat = np.flatnonzero(train.std(axis=0) == 0)
+    if flat.size:
+        cols = ", ".join(repr(channels[k]) for k in flat)
+        raise DataError(f"{where}: column(s) {cols} constant in the training block ({len(train)} rows): "
+                        f"a constant channel cannot be standardised; leave it out with ignore_columns")
+
+
+# ----------------------------------------------------------------------------- the entry point
+
+
+def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
+    """Read and check the CSV dataset that `spec` (a config's ``dataset`` object) describes.
+
+    ``base_dirs``: folders for relative paths, tried in order (the config file's folder, then the
+    repository root). Raises `DataError` (one line) on any problem with the spec or the data.
+    """
+    if not isinstance(spec, dict):
+        raise DataError(f"dataset: expected a series name or an object describing CSV files, got {spec!r}")
+    _check_fields(spec, FIELDS, "dataset")
+    base_dirs = [Path(b) for b in base_dirs]
+    mode, value = _train_mode(spec)
+    labels = _check_labels(spec.get("labels"))
+    train_paths = [_resolve(p, base_dirs, "train_files") for p in _str_list(spec, "train_files") or []]
+    test_paths = [_resolve(p, base_dirs, "test_files") for p in _str_list(spec, "test_files") or []]
+    if spec.get("path") is None:
+        if not (train_paths and test_paths):
+            raise DataError("dataset: give 'path' (the CSV file), or both 'train_files' and 'test_files'")
+        main = None
+    else:
+        main = _resolve(spec["path"], base_dirs, "path")
+    if mode == "train_files" and main is None and not test_paths:
+        raise DataError("dataset: no test data: with train_files, give 'path' and/or 'test_files'")
+    for key in ("name", "sep", "time_column"):
+        if spec.get(key) is not None and (not isinstance(spec[key], str) or not spec[key]):
+            raise DataError(f"dataset: {key} must be a non-empty string, got {spec[key]!r}")
+    sep = spec.get("sep")
+    if sep is not None and sep.lower() == "tab":
+        sep = "\t"
+    time_col = spec.get("time_column")
+    label_col = labels.get("column") if labels else None
+    value_cols = _str_list(spec, "value_columns")
+    ignore = _str_list(spec, "ignore_columns") or []
+    for special, what in ((time_col, "time_column"), (label_col, "labels.column")):
+        if special is not None and value_cols and special in value_cols:
+            raise DataError(f"dataset: {special!r} is the {what}; it cannot also be in value_columns")
+    name = spec.get("name") or (main or test_paths[0]).stem
+
+    # read every file
+    files = []
+    if main is not None:
+        files.append(_File(main, "test" if mode == "train_files" else "split", None))
+    files += [_File(p, "train", None) for p in train_paths]
+    files += [_File(p, "test", None) for p in test_paths]
+    for f in files:
+        f.df = _read_csv(f.path, sep)
+        if len(f.df) == 0:
+            what = {"train": "an empty training file", "test": "an empty test piece",
+                    "split": "nothing to train or test on"}[f.role]
+            raise DataError(f"{f.path}: no data rows ({what})")
+        if time_col is not None:
+            _require_column(f, time_col, "time column")
+        if label_col is not None and (f.role != "train" or label_col in f.df.columns):
+            _require_column(f, label_col, "label column")
+    for c in ignore:
+        if not any(c in f.df.columns for f in files):
+            raise DataError(f"dataset: ignore_columns: no file has a column {c!r}"
+                            f"{_suggest(c, files[0].df.columns)}")
+
+    # the channels: the same in every file
+    skipped: list[str] = []
+    if value_cols is not None:
+        channels = value_cols
+        for f in files:
+            for c in channels:
+                _require_column(f, c, "value column")
+    else:
+        exclude = {c for c in (time_col, label_col) if c} | set(ignore)
+        ref = files[0]
+        channels, skipped = _default_columns(ref.df, exclude)
+        if not channels:
+            raise DataError(f"{ref.path}: no numeric value column (columns: {', '.join(ref.df.columns)}); "
+                            f"give value_columns")
+        for f in files[1:]:
+            mine, _ = _default_columns(f.df, exclude)
+            if set(mine) != set(channels):
+                lack = [c for c in channels if c not in mine]
+                extra = [c for c in mine if c not in channels]
+                parts = ([f"lacks {', '.join(map(repr, lack))}"] if lack else []) + (
+                    [f"has extra {', '.join(map(repr, extra))}"] if extra else [])
+                raise DataError(f"{f.path}: value columns differ from {ref.path.name}'s: {'; '.join(parts)} "
+                                f"(give value_columns, or list extra columns in ignore_columns)")
+
+    # values, time, labels of each file
+    for f in files:
+        f.values = _values(f, channels)
+        if time_col is not None:
+            _time(f, time_col)
+        else:
+            f.timeline = np.arange(len(f.df), dtype=np.int64)
+        if label_col is not None and label_col in f.df.columns:
+            f.labels = _label_column(f, label_col)
+    if labels is not None and label_col is None:
+        _json_labels(labels, files, base_dirs, time_col is not None)
+    has_labels = labels is not None
+    tests = [f for f in files if f.role == "test"]
+
+    def piece(name, f, s, e):
+        return {"name": name, "values": f.values[s:e],
+                "point_labels": None if not has_labels else (
+                    f.labels[s:e] if f.labels is not None else np.zeros(e - s, bool)),
+                "timestamps": None if f.timestamps is None else f.timestamps[s:e],
+                "path": str(f.path), "start": s}
+
+    channels_note = f"channels: {', '.join(channels) if len(channels) <= 10 else f'{len(channels)} columns'}"
+    if skipped:
+        channels_note += f" (left out: {', '.join(skipped)})"
+    if mode != "train_files":
+        f = files[0]
+        n = len(f.df)
+        s, e, why = _in_file_block(mode, value, f, has_labels, bool(test_paths))
+        if e <= s:
+            raise DataError(f"{f.path}: empty training block [{s}, {e}) ({why})")
+        spans = [(a, b) for a, b in ((0, s), (e, n)) if b > a]
+        pieces = [piece("test" if len(spans) == 1 else f"test_{k}", f, a, b) for k, (a, b) in enumerate(spans, 1)]
+        taken = {p["name"] for p in pieces}
+        pieces += [piece(nm, t, 0, len(t.df)) for nm, t in zip(_piece_names(test_paths, taken), tests, strict=True)]
+        if not pieces:
+            raise DataError(f"{f.path}: no test data: the training block [{s}, {e}) takes every row "
+                            f"(give test_files, or a smaller block)")
+        train = f.values[s:e]
+        _constant(train, channels, f"{f.path}: rows [{s}, {e})")
+        train_labels = f.labels[s:e] if f.labels is not None else (np.zeros(e - s, bool) if has_labels else None)
+        tested = ", ".join(
+            f"{p['name']} rows [{p['start']}, {p['start'] + len(p['values'])})" if p["path"] == str(f.path)
+            else f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
+        note = (f"training block rows [{s}, {e}) of {f.path.name} ({e - s} of {n} rows), {why}; "
+                f"test: {tested}; {channels_note}{_warn_labelled(train_labels, s)}")
+        single = not test_paths
+        full_labels = f.labels if f.labels is not None else (np.zeros(n, bool) if has_labels else None)
+        return CSVDataset(
+            name, list(channels), train, [train], [0], pieces, note, has_labels, train_labels,
+            full_values=f.values if single else None,
+            full_timestamps=f.timestamps if single else None,
+            full_point_labels=full_labels if single else None,
+            train_start=s if single else None, train_end=e if single else None)
+
+    trains = [f for f in files if f.role == "train"]
+    parts = [f.values for f in trains]
+    starts = np.cumsum([0] + [len(p) for p in parts])[:-1].tolist()
+    train = np.concatenate(parts)
+    _constant(train, channels, ", ".join(str(f.path) for f in trains))
+    train_labels = None
+    if has_labels:
+        train_labels = np.concatenate([f.labels if f.labels is not None else np.zeros(len(f.df), bool)
+                                       for f in trains])
+    names = _piece_names([f.path for f in tests], set())
+    pieces = [piece(nm, t, 0, len(t.df)) for nm, t in zip(names, tests, strict=True)]
+    trained = ", ".join(f"{f.path.name} ({len(f.df)} rows)" for f in trains)
+    apart = (f" - {len(trains)} files kept apart, starting at rows {', '.join(map(str, starts))} of the "
+             f"concatenation" if len(trains) > 1 else "")
+    tested = ", ".join(f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
+    note = (f"training data: {trained}{apart} (train_files); test: {tested}; {channels_note}"
+            f"{_warn_labelled(train_labels)}")
+    return CSVDataset(name, list(channels), train, parts, starts, pieces, note, has_labels, train_labels)

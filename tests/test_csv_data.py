@@ -1,0 +1,312 @@
+"""CSV datasets: reading, column choice, labels, training blocks and one-line errors on bad data."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae_lstm.csv_data import load_csv_dataset
+from vae_lstm.errors import DataError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_csv(folder: Path, name: str, header: list[str], rows: list[list], sep: str = ",") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sep.join(header) + "\n" + "".join(sep.join(str(v) for v in r) + "\n" for r in rows))
+    return path
+
+
+def stamps(n: int, start_hour: int = 0) -> list[str]:
+    return [f"2020-01-{1 + (start_hour + h) // 24:02d} {(start_hour + h) % 24:02d}:00:00" for h in range(n)]
+
+
+def series(folder: Path, name: str = "s.csv", n: int = 20, labels=None, sep: str = ",") -> Path:
+    """time, a, b (and anomaly): a = row number, b = its square; `labels` are the labelled rows."""
+    header = ["time", "a", "b"] + (["anomaly"] if labels is not None else [])
+    rows = [[t, i, i * i] + ([int(i in labels)] if labels is not None else [])
+            for i, t in enumerate(stamps(n))]
+    return write_csv(folder, name, header, rows, sep)
+
+
+def load(spec: dict, folder: Path):
+    return load_csv_dataset(spec, [folder])
+
+
+def one_line_error(spec: dict, folder: Path, *needles: str) -> str:
+    with pytest.raises(DataError) as info:
+        load(spec, folder)
+    msg = str(info.value)
+    assert "\n" not in msg
+    for needle in needles:
+        assert needle in msg, f"{needle!r} not in {msg!r}"
+    return msg
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_separator_is_detected(tmp_path, sep):
+    series(tmp_path, n=10, sep=sep)
+    d = load({"path": "s.csv", "time_column": "time", "train_points": 5}, tmp_path)
+    assert d.channels == ["a", "b"]
+    np.testing.assert_array_equal(d.full_values[:, 1], np.arange(10) ** 2)
+    assert d.full_timestamps[3] == np.datetime64("2020-01-01T03:00:00")
+
+
+def test_semicolon_file_with_decimal_points_and_explicit_sep(tmp_path):
+    write_csv(tmp_path, "s.csv", ["t", "x", "y"], [[i, i + 0.5, 2 * i + 0.25] for i in range(6)], sep=";")
+    auto = load({"path": "s.csv", "time_column": "t"}, tmp_path)
+    given = load({"path": "s.csv", "time_column": "t", "sep": ";"}, tmp_path)
+    assert auto.channels == given.channels == ["x", "y"]
+    np.testing.assert_array_equal(auto.full_values, given.full_values)
+    np.testing.assert_array_equal(auto.full_values[:, 0], np.arange(6) + 0.5)
+    assert auto.full_timestamps.tolist() == list(range(6))  # a numeric time column stays numeric
+
+
+def test_default_value_columns_leave_out_time_label_text_index_and_ignored(tmp_path):
+    rows = [[i, stamps(8)[i], i, 10 - i, "ok", i % 3, int(i == 6), ""] for i in range(8)]
+    write_csv(tmp_path, "s.csv", ["", "time", "a", "b", "status", "cp", "anomaly", "spare"], rows)
+    d = load({"path": "s.csv", "time_column": "time", "labels": {"column": "anomaly"},
+              "ignore_columns": ["cp"]}, tmp_path)
+    assert d.channels == ["a", "b"]
+    note = d.train_block_note
+    assert "'status' (not numeric)" in note and "(no header)" in note and "'spare' (empty)" in note
+    d = load({"path": "s.csv", "value_columns": ["b"]}, tmp_path)
+    assert d.channels == ["b"] and d.full_values[:, 0].tolist() == [10 - i for i in range(8)]
+
+
+def test_label_column_gives_point_labels(tmp_path):
+    series(tmp_path, n=10, labels={7, 8})
+    d = load({"path": "s.csv", "labels": {"column": "anomaly"}, "train_points": 5}, tmp_path)
+    assert d.channels == ["a", "b"] and d.has_labels
+    assert np.flatnonzero(d.full_point_labels).tolist() == [7, 8]
+    [p] = d.test_pieces
+    assert p["name"] == "test" and np.flatnonzero(p["point_labels"]).tolist() == [2, 3]
+
+
+def test_nab_windows_json_labels_both_ends(tmp_path):
+    series(tmp_path, "data/s.csv", n=12)
+    t = stamps(12)
+    windows = {"realKnownCause/s.csv": [[t[3], t[5]], [t[9] + ".000000", t[9]]], "other/x.csv": [[t[0], t[11]]]}
+    (tmp_path / "windows.json").write_text(json.dumps(windows))
+    d = load({"path": "data/s.csv", "time_column": "time", "labels": {"windows": "windows.json"},
+              "train_range": [0, 3]}, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [3, 4, 5, 9]
+    d = load({"path": "data/s.csv", "time_column": "time", "train_range": [0, 3],
+              "labels": {"windows": "windows.json", "key": "other/x.csv"}}, tmp_path)
+    assert d.full_point_labels[3:].all()
+
+
+def test_nab_timestamps_json_label_rows_and_unmatched_stamp(tmp_path):
+    series(tmp_path, n=12)
+    t = stamps(12)
+    (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], t[10]]}))
+    spec = {"path": "s.csv", "time_column": "time", "labels": {"timestamps": "labels.json", "key": "k"}}
+    assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [4, 10]
+    (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], "1999-01-01 00:00:00"]}))
+    one_line_error(spec, tmp_path, "labels.json", "1999-01-01 00:00:00 match no row")
+
+
+# ----------------------------------------------------------------------------- training blocks
+
+
+def test_train_range_cuts_test_pieces_around_the_block(tmp_path):
+    series(tmp_path, n=10)
+    d = load({"path": "s.csv", "time_column": "time", "train_range": [3, 7]}, tmp_path)
+    assert (d.train_start, d.train_end) == (3, 7)
+    assert d.train[:, 0].tolist() == [3, 4, 5, 6]
+    p1, p2 = d.test_pieces
+    assert (p1["name"], p1["start"], p1["values"][:, 0].tolist()) == ("test_1", 0, [0, 1, 2])
+    assert (p2["name"], p2["start"], p2["values"][:, 0].tolist()) == ("test_2", 7, [7, 8, 9])
+    assert p2["timestamps"][0] == np.datetime64("2020-01-01T07:00:00")
+    assert p1["point_labels"] is None and d.full_point_labels is None and not d.has_labels
+    assert "rows [3, 7)" in d.train_block_note
+
+
+def test_train_points_and_train_fraction(tmp_path):
+    series(tmp_path, n=100)
+    d = load({"path": "s.csv", "train_points": 30}, tmp_path)
+    assert (d.train_start, d.train_end, len(d.test_pieces[0]["values"])) == (0, 30, 70)
+    d = load({"path": "s.csv", "train_fraction": 0.29}, tmp_path)  # 0.29 * 100 = 28.999... -> 29
+    assert (d.train_start, d.train_end) == (0, 29)
+    assert [p["name"] for p in d.test_pieces] == ["test"]
+
+
+def test_train_files_with_test_files_keep_parts_apart(tmp_path):
+    series(tmp_path, "free/a.csv", n=6)
+    write_csv(tmp_path, "free/b.csv", ["time", "b", "a"], [[t, -i, i + 100] for i, t in enumerate(stamps(4))])
+    series(tmp_path, "run1/x.csv", n=5, labels={2})
+    series(tmp_path, "run2/x.csv", n=3, labels=set())
+    d = load({"train_files": ["free/a.csv", "free/b.csv"], "test_files": ["run1/x.csv", "run2/x.csv"],
+              "time_column": "time", "labels": {"column": "anomaly"}}, tmp_path)
+    assert d.name == "x" and d.channels == ["a", "b"]
+    assert [len(p) for p in d.train_parts] == [6, 4] and d.train_part_starts == [0, 6]
+    assert d.train[6:, 0].tolist() == [100, 101, 102, 103]  # columns matched by name, not position
+    assert d.full_values is None and d.train_start is None
+    assert [p["name"] for p in d.test_pieces] == ["run1_x", "run2_x"]
+    assert d.test_pieces[0]["point_labels"].tolist() == [False, False, True, False, False]
+    assert not d.train_point_labels.any() and "starting at rows 0, 6" in d.train_block_note
+
+
+def test_train_files_with_path_as_the_test_piece(tmp_path):
+    series(tmp_path, "train.csv", n=8)
+    series(tmp_path, "run.csv", n=5)
+    d = load({"path": "run.csv", "train_files": ["train.csv"]}, tmp_path)
+    assert d.name == "run" and d.train.shape == (8, 2)
+    assert [(p["name"], len(p["values"])) for p in d.test_pieces] == [("run", 5)]
+
+
+def test_auto_takes_the_longest_stretch_free_of_labels(tmp_path):
+    # labelled rows 2 and 9, 10 of 20: clean stretches [0, 2), [3, 9), [11, 20) -> [11, 20)
+    series(tmp_path, n=20, labels={2, 9, 10})
+    d = load({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)
+    assert (d.train_start, d.train_end) == (11, 20)
+    [p] = d.test_pieces
+    assert (p["name"], p["start"], len(p["values"])) == ("test", 0, 11)
+    assert not d.train_point_labels.any() and "longest stretch" in d.train_block_note
+    # a tie goes to the first stretch: labelled 5 and 11 of 17: [0, 5), [6, 11), [12, 17) -> [0, 5)
+    series(tmp_path, n=17, labels={5, 11})
+    d = load({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)
+    assert (d.train_start, d.train_end) == (0, 5)
+
+
+def test_auto_without_labels_takes_the_leading_half(tmp_path):
+    series(tmp_path, n=11)
+    d = load({"path": "s.csv"}, tmp_path)
+    assert (d.train_start, d.train_end) == (0, 5) and "leading 50%" in d.train_block_note
+
+
+def test_labelled_rows_inside_the_training_block_are_a_warning(tmp_path):
+    series(tmp_path, n=10, labels={1, 2, 8})
+    d = load({"path": "s.csv", "labels": {"column": "anomaly"}, "train_range": [0, 6]}, tmp_path)
+    assert "WARNING: 2 labelled" in d.train_block_note and "[1, 3)" in d.train_block_note
+    assert d.train_point_labels.tolist() == [False, True, True, False, False, False]
+
+
+def test_only_one_training_block_field(tmp_path):
+    series(tmp_path, n=10)
+    one_line_error({"path": "s.csv", "train_points": 3, "train_fraction": 0.5}, tmp_path,
+                   "train_points and train_fraction")
+
+
+# ----------------------------------------------------------------------------- bad data: one line each
+
+
+def test_missing_file_and_missing_column(tmp_path):
+    one_line_error({"path": "nope.csv"}, tmp_path, "nope.csv not found", str(tmp_path))
+    series(tmp_path, n=10)
+    one_line_error({"path": "s.csv", "value_columns": ["a", "c"]}, tmp_path, "s.csv", "missing value column 'c'")
+    one_line_error({"path": "s.csv", "time_column": "tme"}, tmp_path, "missing time column 'tme'",
+                   "did you mean 'time'")
+
+
+def test_label_column_that_is_not_0_1(tmp_path):
+    write_csv(tmp_path, "s.csv", ["a", "anomaly"], [[i, [0, 1, 2, 0, -1][i % 5]] for i in range(10)])
+    one_line_error({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path,
+                   "s.csv", "'anomaly'", "found 0, 1, 2, -1", "data row(s) 2, 4, 7, 9")
+
+
+def test_non_numeric_and_missing_values(tmp_path):
+    rows = [[i, i, i] for i in range(10)]
+    rows[3][2], rows[7][2] = "abc", ""
+    rows[5][1] = "nan"
+    write_csv(tmp_path, "s.csv", ["t", "a", "b"], rows)
+    one_line_error({"path": "s.csv", "time_column": "t"}, tmp_path,
+                   "s.csv", "column 'a' has 1 ", "row(s) 5", "also in 'b'")
+    one_line_error({"path": "s.csv", "time_column": "t", "value_columns": ["b"]}, tmp_path,
+                   "column 'b' has 2 ", "row(s) 3, 7", "'abc'")
+
+
+def test_constant_channel_in_the_training_block(tmp_path):
+    write_csv(tmp_path, "s.csv", ["a", "flat"], [[i, 1.0 if i < 5 else i] for i in range(10)])
+    one_line_error({"path": "s.csv", "train_points": 5}, tmp_path, "s.csv", "'flat' constant")
+    assert load({"path": "s.csv", "train_range": [3, 8]}, tmp_path).channels == ["a", "flat"]
+
+
+def test_unsorted_and_duplicate_timestamps(tmp_path):
+    t = stamps(6)
+    write_csv(tmp_path, "u.csv", ["time", "a"], [[s, i] for i, s in enumerate([t[0], t[1], t[3], t[2], t[4]])])
+    one_line_error({"path": "u.csv", "time_column": "time"}, tmp_path,
+                   "u.csv", "data row 3", "is earlier than row 2")
+    write_csv(tmp_path, "d.csv", ["time", "a"], [[s, i] for i, s in enumerate([t[0], t[1], t[1], t[2]])])
+    one_line_error({"path": "d.csv", "time_column": "time"}, tmp_path,
+                   "d.csv", "data row 2", "repeats row 1", "1 repeated timestamp")
+
+
+def test_bad_timestamp_value(tmp_path):
+    write_csv(tmp_path, "s.csv", ["time", "a"], [[s, i] for i, s in enumerate(stamps(3) + ["soon"])])
+    one_line_error({"path": "s.csv", "time_column": "time"}, tmp_path, "s.csv", "row(s) 3", "'soon'")
+
+
+def test_empty_training_block_and_no_test_data(tmp_path):
+    series(tmp_path, n=10)
+    one_line_error({"path": "s.csv", "train_range": [4, 4]}, tmp_path, "s.csv", "empty training block")
+    one_line_error({"path": "s.csv", "train_fraction": 0.05}, tmp_path, "empty training block")
+    one_line_error({"path": "s.csv", "train_points": 10}, tmp_path, "no test data")
+    one_line_error({"path": "s.csv", "train_range": [2, 11]}, tmp_path, "does not fit", "10 data rows")
+
+
+def test_empty_test_piece(tmp_path):
+    series(tmp_path, "train.csv", n=10)
+    (tmp_path / "empty.csv").write_text("time,a,b\n")
+    one_line_error({"train_files": ["train.csv"], "test_files": ["empty.csv"]}, tmp_path,
+                   "empty.csv", "empty test piece")
+
+
+def test_files_with_different_value_columns(tmp_path):
+    series(tmp_path, "train.csv", n=10)
+    write_csv(tmp_path, "test.csv", ["time", "a", "b", "c"], [[t, 1, 2, i] for i, t in enumerate(stamps(4))])
+    one_line_error({"path": "test.csv", "train_files": ["train.csv"], "time_column": "time"}, tmp_path,
+                   "train.csv", "lacks 'c'")
+
+
+def test_unknown_field_suggests_the_closest_name(tmp_path):
+    series(tmp_path, n=10)
+    msg = one_line_error({"path": "s.csv", "lables": {"column": "anomaly"}}, tmp_path)
+    assert msg == "dataset: unknown field 'lables'; did you mean 'labels'?"
+    one_line_error({"path": "s.csv", "labels": {"colum": "anomaly"}}, tmp_path,
+                   "unknown field 'colum'; did you mean 'column'?")
+
+
+def test_env_var_at_the_start_of_a_path(tmp_path, monkeypatch):
+    series(tmp_path / "data", "s.csv", n=10)
+    monkeypatch.setenv("MY_CSV_DIR", str(tmp_path / "data"))
+    assert load({"path": "${MY_CSV_DIR}/s.csv"}, REPO).train.shape == (5, 2)
+    monkeypatch.delenv("MY_CSV_DIR")
+    one_line_error({"path": "${MY_CSV_DIR}/s.csv"}, REPO, "MY_CSV_DIR", "not set")
+
+
+# ----------------------------------------------------------------------------- the shared real files
+
+
+def shared_file(rel: str) -> Path:
+    path = SHARED / rel
+    if not path.is_file():
+        pytest.skip(f"{path} not found (shared data absent)")
+    return path
+
+
+def test_smoke_skab_valve1_with_anomaly_free_training_run():
+    shared_file("SKAB/data/valve1/1.csv")
+    shared_file("SKAB/data/anomaly-free/anomaly-free.csv")
+    d = load_csv_dataset({"path": "../shared/datasets/SKAB/data/valve1/1.csv", "time_column": "datetime",
+                          "labels": {"column": "anomaly"}, "ignore_columns": ["changepoint"],
+                          "train_files": ["../shared/datasets/SKAB/data/anomaly-free/anomaly-free.csv"]}, [REPO])
+    assert len(d.channels) == 8 and "changepoint" not in d.channels and "anomaly" not in d.channels
+    assert d.train.shape == (9405, 8)
+    [p] = d.test_pieces
+    assert p["values"].shape == (1145, 8) and p["point_labels"].sum() == 402
+    assert p["timestamps"][0] == np.datetime64("2020-03-09T10:34:33")
+
+
+def test_smoke_klse_close_prices_unlabelled():
+    shared_file("KLSE/KLSE.csv")
+    d = load_csv_dataset({"path": "../shared/datasets/KLSE/KLSE.csv", "time_column": "Date",
+                          "value_columns": ["Close"]}, [REPO])
+    assert d.full_values.shape == (248, 1) and (d.train_start, d.train_end) == (0, 124)
+    assert not d.has_labels and d.full_timestamps[0] == np.datetime64("2023-03-07")

@@ -1,0 +1,231 @@
+"""A run folder holds one training of one config: a lock against a second writer, refused changes of
+training keys, detect on the latest run of its config, and refusals that leave no empty folder."""
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vae_lstm import cli, detection, errors, runs
+from vae_lstm.config import from_dict, run_dir, save_config
+from vae_lstm.data_loader import load_series
+from vae_lstm.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "exp_name": "tiny", "dataset": "synthetic", "l_win": 24, "l_seq": 4, "n_channel": 1, "code_size": 2,
+    "num_hidden_units": 16, "num_hidden_units_lstm": 16, "batch_size": 128, "batch_size_lstm": 128,
+    "num_epochs_vae": 1, "num_epochs_lstm": 1, "learning_rate_vae": 0.001, "learning_rate_lstm": 0.001,
+    "seed": 0,
+}
+NAME = "synthetic_vae_lstm_lwin24_lseq4_code2_seed0"
+
+
+def write_config(path: Path, out: Path, **changes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**TINY, "output_dir": str(out), **changes}))
+    return path
+
+
+def one_error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error:")
+    return lines[0]
+
+
+def epochs_logged(path: Path) -> list[int]:
+    with open(path, newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class Reached(Exception):
+    """Raised by the stand-in for run_detection: detection was reached, with this run folder."""
+
+
+@pytest.fixture
+def detect_spy(monkeypatch):
+    """detect_main stops where it would score, and says which run folder it was given."""
+    def spy(config, path=None, controls=True):
+        raise Reached(path)
+
+    monkeypatch.setattr(detection, "run_detection", spy)
+
+
+def detect_path(config_path: Path, *extra) -> Path:
+    with pytest.raises(Reached) as reached:
+        cli.detect_main(["--config", str(config_path), *extra])
+    return Path(reached.value.args[0])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """TINY trained once; each test that trains more works on its own copy or in a new folder."""
+    tmp = tmp_path_factory.mktemp("trained")
+    cfg = write_config(tmp / "cfg" / "tiny.json", tmp / "out")
+    assert cli.train_main(["--config", str(cfg)]) == 0
+    run = tmp / "out" / "tiny" / NAME
+    return {"tmp": tmp, "out": tmp / "out", "run": run, "config": cfg}
+
+
+# ---- 1. one writer per run folder ----
+
+
+def test_second_training_of_one_config_is_refused_with_the_holders_pid(tmp_path):
+    """Two train.py processes on one config: the first trains (held at the end of its fit until the
+    second has finished), the second stops at once with one line naming the first's PID."""
+    cfg = write_config(tmp_path / "tiny.json", tmp_path / "out")
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    held = (
+        "import runpy, sys, time\n"
+        "from pathlib import Path\n"
+        "from vae_lstm.detectors import vae_lstm as m\n"
+        "fit = m.VAELSTMDetector.fit\n"
+        "def held_fit(self, *args):\n"
+        "    fit(self, *args)\n"
+        f"    Path({str(ready)!r}).touch()\n"
+        f"    while not Path({str(go)!r}).exists():\n"
+        "        time.sleep(0.2)\n"
+        "m.VAELSTMDetector.fit = held_fit\n"
+        f"sys.argv = ['codes/train.py', '--config', {str(cfg)!r}]\n"
+        "runpy.run_path('codes/train.py', run_name='__main__')\n"
+    )
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen([sys.executable, "-c", held], cwd=ROOT, env=ENV, stdout=log, stderr=log, text=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not ready.exists():
+                assert first.poll() is None, (tmp_path / "first.log").read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            second = subprocess.run([sys.executable, "codes/train.py", "--config", str(cfg)], cwd=ROOT, env=ENV,
+                                    capture_output=True, text=True, timeout=300)
+        finally:
+            go.touch()
+            first.wait(timeout=300)
+    assert first.returncode == 0, (tmp_path / "first.log").read_text()
+    assert second.returncode == 2, second.stdout + second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert f"PID {first.pid}" in lines[0]
+    run = tmp_path / "out" / "tiny" / NAME
+    assert json.loads((run / "state.json").read_text()) == {"vae": 1, "lstm": 1, "fitted": True}
+    assert epochs_logged(run / "vae_log.csv") == [0]
+    assert epochs_logged(run / "lstm_log.csv") == [0]
+    assert sorted(p.name for p in run.parent.iterdir()) == [NAME]
+
+
+# ---- 2. a changed training key is refused, an output-only key is not ----
+
+
+@pytest.mark.parametrize("key, value", [("learning_rate_vae", 0.002), ("num_epochs_vae", 2),
+                                        ("val_fraction", 0.2), ("adam_beta2", 0.9)])
+def test_changed_training_key_is_refused_and_changes_nothing(trained, key, value, capsys):
+    before = snapshot(trained["out"])
+    cfg = write_config(trained["tmp"] / "cfg" / f"{key}.json", trained["out"], **{key: value})
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    saved = json.loads((trained["run"] / "config.json").read_text())[key]
+    assert f"{key}={saved!r}" in line and repr(value) in line
+    assert "load_model: 0" in line and f"{NAME}_run2" in line
+    assert snapshot(trained["out"]) == before
+
+
+def test_output_only_change_resumes_and_trains_nothing(trained):
+    models = {name: (trained["run"] / name).read_bytes() for name in ("vae.keras", "lstm.keras")}
+    cfg = write_config(trained["tmp"] / "cfg" / "output_only.json", trained["out"], threshold_quantile=0.95,
+                       score_batch_size=64, tensorboard=1, threshold_rule="pot")
+    assert cli.train_main(["--config", str(cfg)]) == 0
+    assert {name: (trained["run"] / name).read_bytes() for name in models} == models
+    assert epochs_logged(trained["run"] / "vae_log.csv") == [0]
+    assert json.loads((trained["run"] / "config.json").read_text())["threshold_quantile"] == 0.99
+
+
+# ---- 3. detect follows the latest run of its config and checks its saved config ----
+
+
+def test_load_model_0_run_is_what_detect_and_a_resume_use(trained, detect_spy, capsys):
+    base = trained["run"]
+    cfg_b = write_config(trained["tmp"] / "cfg" / "lr_b.json", trained["out"], learning_rate_vae=0.002,
+                         load_model=0)
+    assert cli.train_main(["--config", str(cfg_b)]) == 0
+    run2 = base.with_name(f"{NAME}_run2")
+    assert json.loads((run2 / "config.json").read_text())["learning_rate_vae"] == 0.002
+    assert detect_path(cfg_b) == run2
+    assert detect_path(trained["config"]) == base  # the first config's run is still there
+    # load_model: 1 with the new value resumes the run made with it, not the first folder
+    before = snapshot(base)
+    cfg_b1 = write_config(trained["tmp"] / "cfg" / "lr_b1.json", trained["out"], learning_rate_vae=0.002)
+    assert cli.train_main(["--config", str(cfg_b1)]) == 0
+    assert snapshot(base) == before
+    assert epochs_logged(run2 / "vae_log.csv") == [0]
+    assert not base.with_name(f"{NAME}_run3").exists()
+
+
+def test_detect_uses_the_highest_fitted_run(tmp_path, detect_spy):
+    cfg_path = write_config(tmp_path / "tiny.json", tmp_path / "out")
+    config = from_dict(json.loads(cfg_path.read_text()), source=cfg_path)
+    base = run_dir(config)
+    for name, state in [(NAME, {"fitted": True}), (f"{NAME}_run2", {"fitted": True}),
+                        (f"{NAME}_run10", {"fitted": True}), (f"{NAME}_run11", {"vae": 1})]:
+        folder = base.with_name(name)
+        folder.mkdir(parents=True)
+        (folder / "state.json").write_text(json.dumps(state))
+        save_config(config, folder / "config.json")
+    assert detect_path(cfg_path) == base.with_name(f"{NAME}_run10")  # _run11 has not finished training
+    assert detect_path(cfg_path, "--run-dir", str(base)) == base
+
+
+def test_detect_refuses_a_run_trained_with_another_shape(trained, detect_spy, capsys):
+    cfg = write_config(trained["tmp"] / "cfg" / "lwin16.json", trained["out"], l_win=16)
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(trained["run"])]) == 2
+    line = one_error_line(capsys)
+    assert "l_win=24" in line and "16" in line
+
+
+def test_detect_refuses_when_no_run_has_the_configs_training_values(trained, detect_spy, capsys):
+    cfg = write_config(trained["tmp"] / "cfg" / "lr_c.json", trained["out"], learning_rate_lstm=0.005)
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    assert "learning_rate_lstm=0.001" in line and "0.005" in line
+
+
+# ---- 4. skipping a stage whose model does not exist yet ----
+
+
+@pytest.mark.parametrize("changes, key", [({"TRAIN_VAE": 0}, "TRAIN_VAE"), ({"num_epochs_vae": 0}, "num_epochs_vae"),
+                                          ({"TRAIN_LSTM": 0}, "TRAIN_LSTM")])
+def test_skipping_a_stage_that_was_never_trained(tmp_path, changes, key, capsys):
+    cfg = write_config(tmp_path / "tiny.json", tmp_path / "out", **changes)
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    assert "skip" in line and f"{key}: 0" in line
+    assert not (tmp_path / "out").exists()
+
+
+# ---- 5. training and validation sets too small to fit ----
+
+
+def test_too_few_sequences_are_refused_before_any_folder(tmp_path):
+    config = from_dict({**TINY, "output_dir": str(tmp_path / "out")})
+    train = load_series("synthetic").train
+    # l_win * l_seq = 96 points: 105 points give 10 sequences, 9 to train on and 1 to validate
+    with pytest.raises(UserError, match=r"10 sequences.*9 .*train.* 1 .*validat") as refused:
+        runs.train(config, train[:105])
+    assert len(str(refused.value).splitlines()) == 1
+    # the whole training block as one sequence: 0 to train on
+    with pytest.raises(UserError, match=r"1 sequence\b.*0 .*train"):
+        runs.train(config.replace(l_win=25, l_seq=4), train[:100])
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,330 @@
+"""Nothing lost, nothing silent: atomic checkpoints, state.json agreeing with them, one-line errors for
+disk-full, bad configs and unusable folders, SIGTERM like Ctrl-C, and a run killed while it writes a
+checkpoint that the same command finishes."""
+
+import csv
+import errno
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+from vae_lstm import cli, errors, models  # noqa: F401  (models registers the VAE class for loading)
+from vae_lstm.config import ConfigError
+from vae_lstm.windowing import train_val_split
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "exp_name": "tiny", "dataset": "synthetic", "l_win": 24, "l_seq": 4, "n_channel": 1, "code_size": 2,
+    "num_hidden_units": 16, "num_hidden_units_lstm": 16, "batch_size": 128, "batch_size_lstm": 128,
+    "num_epochs_vae": 2, "num_epochs_lstm": 2, "learning_rate_vae": 0.001, "learning_rate_lstm": 0.001,
+    "seed": 0,
+}
+RUN_NAME = "tiny/synthetic_vae_lstm_lwin24_lseq4_code2_seed0"
+VAE_STEPS = math.ceil(len(train_val_split(2000 - 24 + 1, 0.1, 0)[0]) / 128)  # synthetic: 2000 training points
+
+
+def write_config(path: Path, out: Path, **changes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**TINY, "output_dir": str(out), **changes}))
+    return path
+
+
+def train(config_path: Path, capsys) -> tuple[int, list[str], str]:
+    """train.py through run_cli in this process: exit code, stderr lines, stdout."""
+    capsys.readouterr()
+    code = errors.run_cli(cli.train_main, ["--config", str(config_path)])
+    captured = capsys.readouterr()
+    return code, captured.err.strip().splitlines(), captured.out
+
+
+def epochs_in_log(path: Path) -> list[int]:
+    with open(path, newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def state(run: Path) -> dict:
+    return json.loads((run / "state.json").read_text())
+
+
+def vae_iterations(run: Path) -> int:
+    return int(keras.saving.load_model(run / "vae.keras").optimizer.iterations.numpy())
+
+
+def assert_complete(run: Path, vae_epochs: int, lstm_epochs: int) -> None:
+    """Every epoch in the logs exactly once, state.json saying so, loadable models, no temporary file."""
+    assert epochs_in_log(run / "vae_log.csv") == list(range(vae_epochs))
+    assert epochs_in_log(run / "lstm_log.csv") == list(range(lstm_epochs))
+    assert state(run) == {"vae": vae_epochs, "lstm": lstm_epochs, "fitted": True}
+    assert vae_iterations(run) == vae_epochs * VAE_STEPS
+    keras.saving.load_model(run / "lstm.keras")
+    assert not [p.name for p in run.iterdir() if "tmp" in p.name]
+
+
+def truncate(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished tiny run (2 VAE and 2 LSTM epochs); tests work on copies of its output folder."""
+    base = tmp_path_factory.mktemp("trained")
+    cfg = write_config(base / "cfg.json", base / "out")
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 0
+    return base / "out"
+
+
+@pytest.fixture
+def copy(trained, tmp_path):
+    """A copy of the finished run's output folder, and a function writing a config for it. Changed
+    values go into the run's config.json too, as if the run had been started with them."""
+    out = tmp_path / "out"
+    shutil.copytree(trained, out)
+    run = out / RUN_NAME
+
+    def config(**changes):
+        saved = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**saved, **changes}, indent=2) + "\n")
+        return write_config(tmp_path / "cfg.json", out, **changes)
+
+    return run, config
+
+
+def failing_save(exception, at_call: int = 1):
+    """keras.Model.save that, at its nth call, writes half the file and raises ``exception``."""
+    real, calls = keras.Model.save, []
+
+    def save(self, filepath, *args, **kwargs):
+        real(self, filepath, *args, **kwargs)
+        calls.append(filepath)
+        if len(calls) == at_call:
+            truncate(Path(filepath))
+            raise exception
+
+    return save
+
+
+# ---- 1. atomic checkpoints; a damaged one ----
+
+
+@pytest.mark.parametrize("exception, code", [(KeyboardInterrupt(), 130),
+                                             (OSError(errno.ENOSPC, "No space left on device"), 2)],
+                         ids=["ctrl-c", "disk-full"])
+def test_checkpoint_write_cut_short_keeps_the_previous_checkpoint(copy, capsys, monkeypatch, exception, code):
+    """Ctrl-C or a full disk while epoch 3's checkpoint is written: vae.keras still holds epoch 2."""
+    run, config = copy
+    cfg = config(num_epochs_vae=3)
+    with monkeypatch.context() as m:
+        m.setattr(keras.Model, "save", failing_save(exception))
+        status, err, _ = train(cfg, capsys)
+    assert status == code
+    assert len(err) == 1, err
+    if code == 2:  # 3. disk full: one line naming the file, saying the previous checkpoint is kept
+        assert err[0].startswith("error:") and "vae.keras" in err[0] and "kept" in err[0], err[0]
+    else:
+        assert err[0].startswith("interrupted:")
+    assert vae_iterations(run) == 2 * VAE_STEPS
+    assert not [p.name for p in run.iterdir() if "tmp" in p.name]
+    assert train(cfg, capsys)[0] == 0
+    assert_complete(run, 3, 2)
+
+
+def test_damaged_checkpoint_is_one_line_naming_it(copy, capsys):
+    run, config = copy
+    truncate(run / "vae.keras")
+    (run / "vae.prev.keras").unlink(missing_ok=True)
+    status, err, _ = train(config(), capsys)
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith("error:") and str(run / "vae.keras") in err[0], err
+
+
+def test_damaged_checkpoint_resumes_from_the_previous_one(copy, capsys):
+    run, config = copy
+    assert (run / "vae.prev.keras").is_file()
+    truncate(run / "vae.keras")
+    status, err, out = train(config(), capsys)
+    assert status == 0, err
+    assert "vae.keras" in out and "vae.prev.keras" in out
+    assert_complete(run, 2, 2)
+
+
+def test_detect_refuses_a_damaged_checkpoint_in_one_line(copy, capsys):
+    run, config = copy
+    truncate(run / "lstm.keras")
+    capsys.readouterr()
+    assert errors.run_cli(cli.detect_main, ["--config", str(config())]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lstm.keras" in err[0], err
+
+
+# ---- 2. state.json agrees with the checkpoint ----
+
+
+def test_state_behind_the_checkpoint_trains_no_extra_epoch(copy, capsys):
+    """Killed after epoch 2's checkpoint, before state.json said so: nothing is left to train."""
+    run, config = copy
+    (run / "state.json").write_text(json.dumps({"vae": 1, "lstm": 2, "fitted": True}))
+    assert train(config(), capsys)[0] == 0
+    assert_complete(run, 2, 2)
+    assert not list(run.glob("lstm.before-*"))
+
+
+def test_state_ahead_of_the_checkpoint_trains_the_missing_epoch(copy, capsys):
+    """state.json (and the log) claim epoch 3, the checkpoint holds 2: epoch 3 is trained, logged once."""
+    run, config = copy
+    (run / "state.json").write_text(json.dumps({"vae": 3, "lstm": 2, "fitted": True}))
+    log = run / "vae_log.csv"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines) + "2" + lines[-1][1:])
+    assert train(config(num_epochs_vae=3), capsys)[0] == 0
+    assert_complete(run, 3, 2)
+
+
+# ---- 4. SIGTERM ----
+
+SIGTERM_SCRIPT = """
+import os, signal, sys, time
+from vae_lstm.errors import run_cli
+
+def main(argv):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+code = run_cli(main)
+print("restored" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else "not restored")
+sys.exit(code)
+"""
+
+
+def test_sigterm_is_handled_like_ctrl_c():
+    done = subprocess.run([sys.executable, "-c", SIGTERM_SCRIPT], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "codes")})
+    assert done.returncode in (130, 143), done
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("interrupted: run the same command again to resume"), err
+    assert done.stdout.strip() == "restored"
+
+
+# ---- 6. killed while writing a checkpoint, then the same command ----
+
+DRIVER = """
+import os, runpy, signal, sys
+import keras
+
+stage, at, how = os.environ["STAGE"], int(os.environ["AT_SAVE"]), os.environ["HOW"]
+real, calls = keras.Model.save, []
+
+def save(self, filepath, *args, **kwargs):
+    real(self, filepath, *args, **kwargs)
+    if not os.path.basename(filepath).startswith(stage + "."):
+        return
+    calls.append(filepath)
+    if len(calls) == at:
+        if how == "kill":  # as if killed half way through writing the file
+            os.truncate(filepath, os.path.getsize(filepath) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+keras.Model.save = save
+sys.argv = ["codes/train.py", *sys.argv[1:]]
+runpy.run_path("codes/train.py", run_name="__main__")
+"""
+
+
+def run_train_py(args: list[str], **env) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "codes"), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "CUDA_VISIBLE_DEVICES": "", **env}
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("how, stage, returncodes", [
+    ("kill", "vae", (-signal.SIGKILL,)),  # SIGKILL half way through the VAE's epoch-2 checkpoint
+    ("term", "lstm", (130, 143)),         # SIGTERM once the LSTM's epoch-2 checkpoint is written
+], ids=["sigkill-vae", "sigterm-lstm"])
+def test_killed_during_a_checkpoint_the_same_command_finishes(tmp_path, how, stage, returncodes):
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", num_epochs_vae=3)
+    killed = run_train_py(["-c", DRIVER, "--config", str(cfg)], STAGE=stage, AT_SAVE="2", HOW=how)
+    assert killed.returncode in returncodes, killed.stderr[-3000:]
+    if how == "term":
+        assert killed.stderr.strip().splitlines()[-1].startswith("interrupted: run the same command again")
+    again = run_train_py(["codes/train.py", "--config", str(cfg)])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_complete(tmp_path / "out" / RUN_NAME, 3, 2)
+
+
+# ---- 5. one-line errors for configs and folders ----
+
+
+def assert_one_line_error(config_path, capsys, *words):
+    status, err, _ = train(config_path, capsys)
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    for word in words:
+        assert word in err[0], (word, err[0])
+    return err[0]
+
+
+def test_config_with_non_utf8_bytes(tmp_path, capsys):
+    cfg = tmp_path / "latin1.json"
+    cfg.write_bytes(json.dumps({**TINY, "exp_name": "caf\u00e9"}, ensure_ascii=False).encode("latin-1"))
+    assert_one_line_error(cfg, capsys, "latin1.json", "UTF-8")
+
+
+def test_config_that_is_a_folder(tmp_path, capsys):
+    line = assert_one_line_error(tmp_path, capsys, str(tmp_path), "folder")
+    assert "not found" not in line
+
+
+@pytest.mark.parametrize("key, where", [("output_dir", "file"), ("output_dir", "file/below"),
+                                        ("load_dir", "file"), ("load_dir", "file/below")])
+def test_folder_key_that_is_a_file(tmp_path, capsys, key, where):
+    (tmp_path / "file").write_text("not a folder")
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", **{key: str(tmp_path / where)})
+    assert_one_line_error(cfg, capsys, key, str(tmp_path / "file"), "is a file")
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nobody may write in (root too: the immutable flag), or skip where that can't be made."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        yield folder
+    else:
+        pytest.skip("cannot make a read-only folder here")
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        folder.chmod(0o755)
+
+
+def test_check_writable(read_only, tmp_path):
+    from vae_lstm.config import check_writable
+
+    check_writable(tmp_path / "new" / "folder")  # creatable: fine
+    for path in (read_only, read_only / "run"):
+        with pytest.raises(ConfigError, match=str(read_only)):
+            check_writable(path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        check_writable(tmp_path / "file" / "run")
+
+
+def test_read_only_output_dir(read_only, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.json", read_only)
+    assert_one_line_error(cfg, capsys, str(read_only))
