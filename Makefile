@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/NAB_config.json
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install train detect test lint reproduce benchmark demo clean-cache
+.PHONY: install train detect test lint reproduce benchmark benchmark-end-to-end demo clean-cache
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ reproduce: install  ## Table 1: every series over 5 seeds (resumable)
 
 benchmark: install  ## speed and memory figures for machine_temp
 	$(PY) codes/benchmark.py
+
+benchmark-end-to-end: install  ## wall time and peak memory of what `make train` runs, for CONFIG
+	$(PY) codes/benchmark.py --end-to-end --config $(CONFIG)
 
 clean-cache:  ## remove downloaded NAB files
 	rm -rf datasets/cache

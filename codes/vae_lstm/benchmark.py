@@ -15,8 +15,10 @@ import json
 import os
 import platform
 import resource
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 from .config import REPO_ROOT, check_against_data, load_config
 from .data_loader import load_series
@@ -28,7 +30,33 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=int, default=3, help="epochs per stage to time (default 3)")
     parser.add_argument("--loop-sequences", type=int, default=300,
                         help="sequences scored one by one for the per-sequence reference (default 300)")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="instead: time a whole train.py + detect.py of the config (what `make train` runs) "
+                             "in a temporary folder, with its peak memory; writes figures/benchmark_end_to_end.*")
     return parser.parse_args(argv)
+
+
+def end_to_end(config_name: str) -> dict:
+    """Wall time and peak memory (max RSS of the child processes) of train.py then detect.py."""
+    import subprocess
+
+    config = load_config(config_name)
+    figures = {"machine": machine(), "config": config_name, "dataset": config.dataset, "detector": config.detector,
+               "num_epochs_vae": config.num_epochs_vae, "num_epochs_lstm": config.num_epochs_lstm}
+    with tempfile.TemporaryDirectory() as tmp:
+        values = {**config.to_dict(), "output_dir": tmp}
+        path = Path(tmp) / "config.json"
+        path.write_text(json.dumps(values))
+        for command in ("train", "detect"):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, str(REPO_ROOT / "codes" / f"{command}.py"), "--config", str(path)],
+                           check=True, stdout=subprocess.DEVNULL)
+            figures[f"{command}_seconds"] = round(time.perf_counter() - started, 1)
+            # the largest resident set of any child so far, in MB (Linux reports KB)
+            figures[f"peak_memory_mb_after_{command}"] = round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    figures["total_seconds"] = round(figures["train_seconds"] + figures["detect_seconds"], 1)
+    return figures
 
 
 def machine() -> str:
@@ -43,6 +71,16 @@ def machine() -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.end_to_end:
+        figures = end_to_end(args.config)
+        out = REPO_ROOT / "figures"
+        out.mkdir(exist_ok=True)
+        (out / "benchmark_end_to_end.json").write_text(json.dumps(figures, indent=2) + "\n")
+        table = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
+        (out / "benchmark_end_to_end.md").write_text(f"| figure | value |\n| --- | --- |\n{table}\n")
+        for key, value in figures.items():
+            print(f"{key:40} {value}")
+        return 0
     config = load_config(args.config)
     series = load_series(config.dataset)
     check_against_data(config, len(series.train), series.n_channel)
