@@ -72,14 +72,7 @@ def machine() -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.end_to_end:
-        figures = end_to_end(args.config)
-        out = REPO_ROOT / "figures"
-        out.mkdir(exist_ok=True)
-        (out / "benchmark_end_to_end.json").write_text(json.dumps(figures, indent=2) + "\n")
-        table = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
-        (out / "benchmark_end_to_end.md").write_text(f"| figure | value |\n| --- | --- |\n{table}\n")
-        for key, value in figures.items():
-            print(f"{key:40} {value}")
+        write_figures(end_to_end(args.config), "benchmark_end_to_end")
         return 0
     config = load_config(args.config)
     series = load_series(config.dataset)
@@ -155,13 +148,18 @@ def main(argv=None) -> int:
         "loop_windows_per_second_estimated": round(n_windows / loop_seconds_total),
         "speedup_batched_vs_loop": round(loop_seconds_total / batched_seconds, 1),
     }
+    write_figures(figures, "benchmark")
+    return 0
+
+
+def write_figures(figures: dict, stem: str) -> None:
+    """figures/<stem>.json and .md, and the same on stdout."""
     out = REPO_ROOT / "figures"
     out.mkdir(exist_ok=True)
-    (out / "benchmark.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(figures, indent=2) + "\n")
     table = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
-    (out / "benchmark.md").write_text(f"| figure | value |\n| --- | --- |\n{table}\n")
+    (out / f"{stem}.md").write_text(f"| figure | value |\n| --- | --- |\n{table}\n")
     for key, value in figures.items():
         print(f"{key:40} {value}")
-    return 0
 
 

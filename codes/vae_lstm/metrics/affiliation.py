@@ -30,18 +30,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._inputs import binary as _binary
+
 __all__ = ["affiliation_precision_recall_f1"]
 
 
-def _binary(name: str, x) -> np.ndarray:
-    a = np.asarray(x)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.dtype != bool:
-        if not np.all((a == 0) | (a == 1)):
-            raise ValueError(f"{name} must hold only 0 and 1")
-        a = a == 1
-    return a
 
 
 def _runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
