@@ -15,3 +15,14 @@ def binary(name: str, x) -> np.ndarray:
             raise ValueError(f"{name} must hold only 0 and 1")
         a = a == 1
     return a
+
+
+def pair_and_segments(labels, predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked boolean labels and predictions of equal length, and the [start, end) of each labelled run."""
+    from ..evaluation import segments
+
+    y, p = binary("labels", labels), binary("predictions", predictions)
+    if len(y) != len(p):
+        raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
+    seg = segments(y)
+    return y, p, seg[:, 0], seg[:, 1]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._inputs import binary as _binary
+from ._inputs import pair_and_segments
 
 __all__ = ["event_f1"]
 
@@ -30,12 +30,7 @@ __all__ = ["event_f1"]
 
 def event_f1(labels, predictions) -> dict:
     """Composite (event-based) precision, recall and F1 of binary ``predictions`` against 0/1 ``labels``."""
-    y = _binary("labels", labels)
-    p = _binary("predictions", predictions)
-    if len(y) != len(p):
-        raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
-    d = np.diff(np.concatenate(([0], y.view(np.int8), [0])))
-    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    y, p, starts, ends = pair_and_segments(labels, predictions)
     if len(starts) == 0:
         nan = float("nan")
         return {"precision": nan, "recall": nan, "f1": nan}

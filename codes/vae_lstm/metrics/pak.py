@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._inputs import binary as _binary
+from ._inputs import pair_and_segments
 
 __all__ = ["pak_auc", "pak_f1"]
 
@@ -37,12 +37,7 @@ __all__ = ["pak_auc", "pak_f1"]
 
 def _counts(labels, predictions):
     """Segment lengths, predicted points per segment, and the number of predicted points outside."""
-    y = _binary("labels", labels)
-    p = _binary("predictions", predictions)
-    if len(y) != len(p):
-        raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
-    d = np.diff(np.concatenate(([0], y.view(np.int8), [0])))
-    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    y, p, starts, ends = pair_and_segments(labels, predictions)
     c = np.concatenate(([0], np.cumsum(p, dtype=np.int64)))
     hits = c[ends] - c[starts]
     fp = int(c[-1] - hits.sum())
