@@ -33,8 +33,11 @@ test: install  ## the test suite (uses $$NAB_DATA_DIR or ../shared/datasets/NAB 
 lint: install
 	$(PY) -m ruff check codes tests notebooks
 
-reproduce: install  ## Table 1: every series over 5 seeds (resumable)
-	$(PY) codes/reproduce.py
+EXPERIMENT ?= table1
+WORKERS ?= 1
+
+reproduce: install  ## run an experiment of configs/experiments/ (default table1: every NAB series over 5 seeds; resumable)
+	$(PY) codes/reproduce.py $(EXPERIMENT) --workers $(WORKERS)
 
 benchmark: install  ## speed and memory figures for machine_temp
 	$(PY) codes/benchmark.py

@@ -25,7 +25,8 @@ from vae_lstm.config import (
 )
 from vae_lstm.errors import ConfigError
 
-SHIPPED = sorted(p for p in CONFIG_DIR.glob("*.json") if p.name != "config.schema.json")
+SHIPPED = sorted(p for p in CONFIG_DIR.glob("*.json") if not p.name.endswith(".schema.json"))
+PAPER_CONFIGS = [p for p in SHIPPED if p.name.startswith("NAB_") and isinstance(json.loads(p.read_text())["dataset"], str)]
 
 # The paper's detection span L = l_win * l_seq per NAB series.
 PAPER_SPAN = {"ambient_temp": 168, "cpu_utilization": 144, "ec2_request": 192, "machine_temp": 288,
@@ -52,8 +53,9 @@ def config_error(tmp_path: Path, values, name="cfg.json") -> str:
 
 def test_there_are_shipped_configs():
     names = {p.name for p in SHIPPED}
-    assert {"NAB_config.json", "synthetic_config.json"} <= names
-    assert len([n for n in names if n.startswith("NAB_")]) == 5
+    assert {"NAB_config.json", "synthetic_config.json", "KLSE_close_config.json", "KLSE_ohlc_config.json",
+            "SKAB_valve1_config.json", "NAB_rogue_agent_key_hold_config.json"} <= names
+    assert len(PAPER_CONFIGS) == 5
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -68,7 +70,7 @@ def test_shipped_config_loads(path):
             assert cfg[key] == value
 
 
-@pytest.mark.parametrize("path", [p for p in SHIPPED if p.name.startswith("NAB_")], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAPER_CONFIGS, ids=lambda p: p.name)
 def test_nab_configs_use_the_paper_span(path):
     cfg = load_config(path)
     assert cfg.dataset in PAPER_SPAN
@@ -76,7 +78,7 @@ def test_nab_configs_use_the_paper_span(path):
 
 
 def test_every_nab_series_has_a_config():
-    datasets = {load_config(p).dataset for p in SHIPPED if p.name.startswith("NAB_")}
+    datasets = {load_config(p).dataset for p in PAPER_CONFIGS}
     assert datasets == set(PAPER_SPAN)
 
 
@@ -242,14 +244,23 @@ def test_resolve_relative_to_cwd_and_absolute(tmp_path, monkeypatch):
 def test_every_schema_property_is_documented():
     for key, prop in load_schema()["properties"].items():
         assert prop.get("description"), key
-        assert "type" in prop, key
+        assert "type" in prop or "anyOf" in prop, key
         assert "default" in prop, key
+
+
+def test_every_csv_dataset_field_is_documented_and_read():
+    """The schema's dataset object and the CSV loader know the same fields."""
+    from vae_lstm.csv_data import FIELDS
+
+    fields = load_schema()["$defs"]["csv_dataset"]["properties"]
+    assert set(fields) == set(FIELDS)
+    assert all(prop.get("description") for prop in fields.values())
 
 
 def test_every_default_validates_against_its_property():
     schema = load_schema()
     for prop in schema["properties"].values():
-        jsonschema.Draft202012Validator(prop).validate(prop["default"])
+        jsonschema.Draft202012Validator({**prop, "$defs": schema["$defs"]}).validate(prop["default"])
     jsonschema.Draft202012Validator(schema).validate(default_values())
     from_dict(default_values())
 

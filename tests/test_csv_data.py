@@ -112,6 +112,70 @@ def test_nab_timestamps_json_label_rows_and_unmatched_stamp(tmp_path):
     one_line_error(spec, tmp_path, "labels.json", "1999-01-01 00:00:00 match no row")
 
 
+def test_timestamps_and_windows_together_give_point_labels_and_anomaly_rows(tmp_path):
+    """As NAB: the windows are the point labels, the timestamps the anomalies' own rows."""
+    series(tmp_path, "data/s.csv", n=12)
+    t = stamps(12)
+    (tmp_path / "labels.json").write_text(json.dumps({"realKnownCause/s.csv": [t[4] + ".000000", t[10]]}))
+    (tmp_path / "windows.json").write_text(json.dumps({"realKnownCause/s.csv": [[t[3], t[5]], [t[9], t[11]]]}))
+    spec = {"path": "data/s.csv", "time_column": "time", "train_range": [6, 9],
+            "labels": {"timestamps": "labels.json", "windows": "windows.json"}}
+    d = load(spec, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [3, 4, 5, 9, 10, 11]
+    assert d.full_anomaly_rows.tolist() == [4, 10] and d.train_anomaly_rows.tolist() == []
+    assert [p["anomaly_rows"].tolist() for p in d.test_pieces] == [[4], [1]]  # pieces [0, 6), [9, 12)
+    # one kind alone gives no separate rows
+    assert load({**spec, "labels": {"windows": "windows.json"}}, tmp_path).full_anomaly_rows is None
+    assert load({**spec, "labels": {"timestamps": "labels.json"}}, tmp_path).test_pieces[0]["anomaly_rows"] is None
+    one_line_error({**spec, "labels": {"column": "a", "windows": "windows.json"}}, tmp_path,
+                   "exactly one of", "found column, windows")
+
+
+def test_anomaly_rows_through_load_csv_series(tmp_path):
+    from vae_lstm.data_loader import load_csv_series
+
+    series(tmp_path, "data/s.csv", n=12)
+    series(tmp_path, "free.csv", n=5)
+    t = stamps(12)
+    (tmp_path / "labels.json").write_text(json.dumps({"s.csv": [t[4], t[10]]}))
+    (tmp_path / "windows.json").write_text(json.dumps({"s.csv": [[t[3], t[5]], [t[9], t[11]]]}))
+    labels = {"timestamps": "labels.json", "windows": "windows.json"}
+    s = load_csv_series({"path": "data/s.csv", "time_column": "time", "train_range": [6, 9], "labels": labels},
+                        [tmp_path], t_unit="hour", announce=False)
+    assert s.t_unit == "hour" and s.anomaly_idx.tolist() == [4, 10]  # not the windows' first rows 3, 9
+    assert [p.anomaly_idx.tolist() for p in s.test_pieces] == [[4], [1]]
+    # training files first, then the test file: the rows move with it
+    s = load_csv_series({"train_files": ["free.csv"], "test_files": ["data/s.csv"], "time_column": "time",
+                         "labels": labels}, [tmp_path], announce=False)
+    assert s.t_unit == "row" and s.anomaly_idx.tolist() == [9, 15] and s.test_pieces[0].anomaly_idx.tolist() == [4, 10]
+    assert np.flatnonzero(s.point_labels).tolist() == [8, 9, 10, 14, 15, 16]
+
+
+def test_time_order_file_keeps_steps_back_and_repeats(tmp_path):
+    """As NAB's machine_temp (a step back) and ec2_request (a repeated stamp)."""
+    t = stamps(8)
+    order = [t[0], t[1], t[2], t[3], t[1], t[2], t[5], t[5], t[6], t[7]]  # row 4 steps back, 7 repeats 6
+    write_csv(tmp_path, "s.csv", ["time", "a"], [[s, i * i] for i, s in enumerate(order)])
+    (tmp_path / "labels.json").write_text(json.dumps([t[2], t[5]]))
+    (tmp_path / "windows.json").write_text(json.dumps([[t[2], t[2] + ".000000"], [t[5], t[6]]]))
+    spec = {"path": "s.csv", "time_column": "time", "train_points": 2,
+            "labels": {"timestamps": "labels.json", "windows": "windows.json"}}
+    one_line_error(spec, tmp_path, "data row 4", "is earlier than row 3", '"time_order": "file"')
+    d = load({**spec, "time_order": "file"}, tmp_path)
+    assert d.full_values[:, 0].tolist() == [i * i for i in range(10)]  # file order, nothing dropped
+    assert d.full_anomaly_rows.tolist() == [2, 6]  # the first row with each label timestamp
+    assert np.flatnonzero(d.full_point_labels).tolist() == [2, 5, 6, 7, 8]  # windows by time
+    assert "1 step(s) back in time and 3 repeated timestamp(s)" in d.train_block_note
+    # timestamps alone: the first row with each stamp is labelled
+    d = load({**spec, "time_order": "file", "labels": {"timestamps": "labels.json"}}, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [2, 6]
+    assert load({**spec, "time_order": "strict", "path": "s.csv", "labels": None, "time_column": None,
+                 "train_points": 2}, tmp_path).full_values.shape == (10, 1)
+    one_line_error({"path": "s.csv", "time_order": "file"}, tmp_path, "time_order goes with time_column")
+    one_line_error({"path": "s.csv", "time_column": "time", "time_order": "sorted"}, tmp_path,
+                   "time_order must be")
+
+
 # ----------------------------------------------------------------------------- training blocks
 
 

@@ -55,7 +55,7 @@ def test_point_labels_on_real_data(name, nab_dir, monkeypatch):
 
     monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(nab_dir))
     s = load_series(name)
-    key = "realKnownCause/" + data_loader.load_spec()["series"][name]["csv"].split("/")[-1]
+    key = data_loader.load_spec()["series"][name]["dataset"]["labels"]["key"]
     windows = json.loads((nab_dir / data_loader.WINDOWS).read_text())[key]
     runs = segments(s.point_labels)
     assert len(runs) == len(windows) >= 1
@@ -86,10 +86,87 @@ def test_series_names():
 
 def test_spec_hashes_cover_every_csv():
     spec = data_loader.load_spec()
-    for s in spec["series"].values():
-        if s["source"] == "nab":
-            assert s["csv"] in spec["nab"]["files"]
+    for name in NAB_NAMES:
+        dataset = spec["series"][name]["dataset"]
+        paths = [dataset["path"], dataset["labels"]["timestamps"], dataset["labels"]["windows"]]
+        for path in paths:
+            assert path.startswith("${NAB_DATA_DIR}/")
+            assert path.removeprefix("${NAB_DATA_DIR}/") in spec["nab"]["files"], path
     assert data_loader.LABELS in spec["nab"]["files"] and data_loader.WINDOWS in spec["nab"]["files"]
+
+
+def test_built_in_nab_series_are_dataset_objects_of_the_users_form():
+    """Each NAB series is a dataset object that the config schema accepts (as in a user's config)."""
+    import jsonschema
+
+    from vae_lstm.config import load_schema
+
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator({**schema["$defs"]["csv_dataset"], "$defs": schema["$defs"]})
+    for name in NAB_NAMES:
+        entry = data_loader.load_spec()["series"][name]
+        assert set(entry) == {"dataset", "t_unit", "description"}
+        validator.validate(entry["dataset"])
+    assert data_loader.load_spec()["series"]["synthetic"]["source"] == "synthetic"
+
+
+# Key figures of each built-in series as the NAB loader that read series.json's old "csv" entries
+# gave them (recorded before it was replaced by the dataset objects): loading must not change them.
+# name: (rows, train block, t_unit, anomaly_idx, labelled points, mean, std, test pieces
+#        [(name, start, length, anomaly_idx in the piece, labelled points)], sha256[:16] of raw,
+#        timestamps (int64 seconds) and point labels)
+OLD_LOADER = {
+    "ambient_temp": (7267, (0, 3300), "hour", [3721, 6180], 726, 72.04114695024849, 3.323831562717656,
+                     [("test", 3300, 3967, [421, 2880], 726)],
+                     ("e9c26443b1bae66a", "06bee6aa3e34729f", "6c65909db907e1f0")),
+    "cpu_utilization": (18050, (0, 15500), "5 min", [17002, 17814], 1499, 37.479481070967736, 14.409621044208569,
+                        [("test", 15500, 2550, [1502, 2314], 1499)],
+                        ("d7b041eec8ea5d7d", "ad8679ccdcf75745", "a497733261385da8")),
+    "ec2_request": (4032, (0, 2000), "5 min", [2081, 3395, 4023], 346, 45.107929999999996, 1.8774978516898493,
+                    [("test", 2000, 2032, [81, 1395, 2023], 346)],
+                    ("d4cd17748b19aabb", "dbab9a37118f4495", "65491e93c7e6a013")),
+    "machine_temp": (22695, (5000, 15500), "5 min", [2409, 3986, 16340, 19515], 2268, 87.9338669247619,
+                     7.570672927879337,
+                     [("test_1", 0, 5000, [2409, 3986], 1134), ("test_2", 15500, 7195, [840, 4015], 1134)],
+                     ("bc60006746de654b", "c8fdb00288cb2d2d", "60fb17fe5ab94c3e")),
+    "nyc_taxi": (10320, (0, 5500), "30 min", [5942, 7183, 8526, 8834, 10080], 1035, 15233.591636363637,
+                 6780.169900027516, [("test", 5500, 4820, [442, 1683, 3026, 3334, 4580], 1035)],
+                 ("a9923784e8afd676", "a9dd8ffe8c695420", "89f6762f788b067b")),
+}
+
+
+def _sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.nab
+@pytest.mark.parametrize("name", NAB_NAMES)
+def test_dataset_objects_give_the_old_loaders_series(name, nab_dir, monkeypatch):
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(nab_dir))
+    rows, block, t_unit, anomaly_idx, n_labelled, mean, std, pieces, shas = OLD_LOADER[name]
+    s = load_series(name)
+    assert (s.name, len(s.raw), (s.train_start, s.train_end), s.t_unit, s.channels) == (
+        name, rows, block, t_unit, ["value"])
+    assert s.anomaly_idx.dtype == np.int64 and s.anomaly_idx.tolist() == anomaly_idx
+    assert s.point_labels.dtype == bool and int(s.point_labels.sum()) == n_labelled
+    assert (float(s.mean[0]), float(s.std[0])) == (mean, std)
+    assert [(p.name, p.start, len(p.values), p.anomaly_idx.tolist(), int(p.point_labels.sum()))
+            for p in s.test_pieces] == pieces
+    assert s.timestamps.dtype == np.dtype("datetime64[s]")
+    assert (_sha(s.raw), _sha(s.timestamps.astype(np.int64)), _sha(s.point_labels)) == shas
+    np.testing.assert_array_equal(s.normalised, (s.raw - s.mean) / s.std)
+
+
+@pytest.mark.nab
+def test_a_built_in_dataset_object_in_a_config_gives_the_same_series(nab_dir, monkeypatch):
+    """The dataset object of series.json, used as a user's, loads the same data (under its file's name)."""
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(nab_dir))
+    built_in = load_series("machine_temp")
+    own = data_loader.load_csv_series(data_loader.load_spec()["series"]["machine_temp"]["dataset"],
+                                      [data_loader.REPO_ROOT])
+    assert own.name == "machine_temperature_system_failure" and own.t_unit == "row"
+    for field in ("raw", "timestamps", "anomaly_idx", "point_labels", "normalised"):
+        np.testing.assert_array_equal(getattr(own, field), getattr(built_in, field))
 
 
 # ---- a tiny fake NAB copy, to test rules and errors offline ----
@@ -113,17 +190,16 @@ def fake_nab(
     (root / data_loader.LABELS).write_text(json.dumps({"realKnownCause/tiny.csv": list(labels)}))
     (root / data_loader.WINDOWS).write_text(json.dumps({"realKnownCause/tiny.csv": [list(w) for w in windows]}))
     files = {p: hashlib.sha256((root / p).read_bytes()).hexdigest() for p in (CSV, data_loader.LABELS, data_loader.WINDOWS)}
+    nab = "${NAB_DATA_DIR}/"
+    dataset = {
+        "path": nab + CSV, "time_column": "timestamp", "value_columns": ["value"],
+        "labels": {"timestamps": nab + data_loader.LABELS, "windows": nab + data_loader.WINDOWS,
+                   "key": "realKnownCause/tiny.csv"},
+        "train_range": list(split),
+    }
     spec = {
         "nab": {"repository": "x", "commit": "0" * 40, "files": files},
-        "series": {
-            "tiny": {
-                "source": "nab",
-                "csv": CSV,
-                "t_unit": "hour",
-                "train_start": split[0],
-                "train_end": split[1],
-            }
-        },
+        "series": {"tiny": {"dataset": dataset, "t_unit": "hour", "description": "tiny"}},
     }
     spec_path = tmp_path / "series.json"
     spec_path.write_text(json.dumps(spec))
@@ -163,17 +239,46 @@ def test_data_dir_argument_wins_over_env(tmp_path, monkeypatch):
     root = fake_nab(tmp_path, monkeypatch)
     monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(tmp_path / "nowhere"))
     assert load_series("tiny", data_dir=root).raw.shape == (10, 1)
+    monkeypatch.delenv(data_loader.NAB_DATA_DIR_ENV)
+    assert load_series("tiny", data_dir=root).anomaly_idx.tolist() == [1, 9]
+
+
+def test_resolve_sources_nab_paths(tmp_path, monkeypatch):
+    """${NAB_DATA_DIR}: a pinned file is sha-checked from data_dir (else the env); another is taken as is."""
+    root = fake_nab(tmp_path, monkeypatch)
+    other = "${NAB_DATA_DIR}/data/artificialNoAnomaly/x.csv"
+    spec = {"path": "${NAB_DATA_DIR}/" + CSV, "test_files": [other]}
+    assert data_loader.resolve_sources(spec) == {"path": str(root / CSV), "test_files": [other]}
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(tmp_path / "nowhere"))
+    resolved = data_loader.resolve_sources(spec, data_dir=root)
+    assert resolved == {"path": str(root / CSV), "test_files": [str(root / "data/artificialNoAnomaly/x.csv")]}
+
+
+def test_nab_labels_may_repeat_and_step_back_with_time_order_file(tmp_path, monkeypatch):
+    """As in machine_temp/ec2_request: a label timestamp labels the first row that has it; windows go by time."""
+    stamps = STAMPS[:6] + STAMPS[3:7]  # rows 6..9 repeat 03:00..06:00 after a step back
+    csv_text = "timestamp,value\n" + "".join(f"{t},{v}\n" for t, v in zip(stamps, VALUES, strict=True))
+    fake_nab(tmp_path, monkeypatch, csv_text=csv_text, labels=[STAMPS[4]], split=(0, 3),
+             windows=[(STAMPS[4] + ".000000", STAMPS[5] + ".000000")])
+    one_line_error("is earlier than row 5.*time_order")
+    spec = json.loads(data_loader.SPEC_PATH.read_text())
+    spec["series"]["tiny"]["dataset"]["time_order"] = "file"
+    data_loader.SPEC_PATH.write_text(json.dumps(spec))
+    s = load_series("tiny")
+    assert s.anomaly_idx.tolist() == [4]
+    assert np.flatnonzero(s.point_labels).tolist() == [4, 5, 7, 8]
+    assert str(s.timestamps[7]) == "2020-01-01T04:00:00"
 
 
 def test_nan_value(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch, values=[1.0, float("nan"), *VALUES[2:5], "", *VALUES[6:]])
-    msg = one_line_error("2 NaN")
-    assert "tiny.csv" in msg
+    msg = one_line_error("'value' has 2 non-numeric, missing or infinite value")
+    assert "tiny.csv" in msg and "row(s) 1, 5" in msg
 
 
 def test_inf_value(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch, values=[*VALUES[:9], "inf"])
-    one_line_error("1 NaN/inf")
+    one_line_error("'value' has 1 non-numeric, missing or infinite value")
 
 
 def test_constant_training_block(tmp_path, monkeypatch):
@@ -183,7 +288,7 @@ def test_constant_training_block(tmp_path, monkeypatch):
 
 def test_missing_column(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch, csv_text="timestamp,val\n" + "".join(f"{t},1\n" for t in STAMPS))
-    one_line_error("missing column.*value")
+    one_line_error("missing value column 'value'")
 
 
 def test_label_matches_no_row(tmp_path, monkeypatch):

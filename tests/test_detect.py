@@ -109,25 +109,36 @@ def test_notebook_runs_headless(trained, tmp_path):
     assert "image/png" in text
 
 
-def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path):
+def table1_job(detector: str, tmp_path):
+    from vae_lstm.experiment import Job, job_experiment, load_experiment
+
+    job = Job(str(load_experiment("table1").path), "nyc_taxi", detector, 0, str(tmp_path))
+    return job, job_experiment(job)
+
+
+@pytest.mark.nab
+def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path, nab_dir, monkeypatch):
     """A finished run is reused only while the shipped config still matches the one it was made with."""
-    from vae_lstm import reproduce
     from vae_lstm.config import run_dir, save_config
     from vae_lstm.errors import UserError
+    from vae_lstm.grid import run_job
 
-    config = reproduce.run_config("nyc_taxi", "vae_lstm", 0, str(tmp_path))
+    monkeypatch.setenv("NAB_DATA_DIR", str(nab_dir))
+    job, experiment = table1_job("vae_lstm", tmp_path)
+    config = experiment.config("nyc_taxi", "vae_lstm", 0)
     folder = run_dir(config)
     (folder / "detection").mkdir(parents=True)
     from vae_lstm.detection import METRICS_VERSION
 
-    finished = {"dataset": "nyc_taxi", "metrics_version": METRICS_VERSION}
+    finished = {"dataset": "nyc_taxi", "metrics_version": METRICS_VERSION, "threshold_rule": config.threshold_rule,
+                "threshold_quantile": config.threshold_quantile}
     (folder / "detection" / "metrics.json").write_text(json.dumps(finished))
     save_config(config, folder / "config.json")
-    assert reproduce.run_one("nyc_taxi", "vae_lstm", 0, str(tmp_path)) == finished
+    assert run_job(job) == finished
 
     save_config(config.replace(num_epochs_vae=config.num_epochs_vae + 1), folder / "config.json")
     with pytest.raises(UserError, match="num_epochs_vae"):
-        reproduce.run_one("nyc_taxi", "vae_lstm", 0, str(tmp_path))
+        run_job(job)
 
 
 def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
@@ -135,9 +146,10 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     from vae_lstm import reproduce
     from vae_lstm.config import run_dir
 
-    source_config = reproduce.run_config("nyc_taxi", "vae_lstm", 0, str(tmp_path))
+    _, experiment = table1_job("vae_lstm", tmp_path)
+    source_config = experiment.config("nyc_taxi", "vae_lstm", 0)
     source = run_dir(source_config)
-    target = run_dir(reproduce.run_config("nyc_taxi", "vae", 0, str(tmp_path)))
+    target = run_dir(experiment.config("nyc_taxi", "vae", 0))
     (source / "figures").mkdir(parents=True)
     (source / "vae.keras").write_bytes(b"weights")
     (source / "vae_log.csv").write_text("epoch,loss\n")

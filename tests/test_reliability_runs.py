@@ -58,7 +58,7 @@ class Reached(Exception):
 @pytest.fixture
 def detect_spy(monkeypatch):
     """detect_main stops where it would score, and says which run folder it was given."""
-    def spy(config, path=None, controls=True):
+    def spy(config, path=None, controls=True, series=None):
         raise Reached(path)
 
     monkeypatch.setattr(detection, "run_detection", spy)

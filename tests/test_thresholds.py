@@ -273,10 +273,17 @@ def test_reference_covers_pruning():
 
 
 def test_registry_rules_have_descriptions_and_references():
-    assert set(th.THRESHOLD_RULES) == {"val_quantile", "pot", "dynamic"}
+    assert set(th.THRESHOLD_RULES) == {"val_quantile", "pot", "dynamic", "train_max"}
     for rule in th.THRESHOLD_RULES.values():
         assert rule.description and rule.reference
-        assert set(rule.inputs) <= {"val_scores", "test_scores"}
+        assert set(rule.inputs) <= {"val_scores", "test_scores", "train_scores"}
+
+
+def test_train_max_is_the_largest_training_score_and_needs_them():
+    train = np.array([0.2, 3.5, 1.0, 3.4])
+    assert th.compute_threshold("train_max", train_scores=train, val_scores=np.array([9.0])) == 3.5
+    with pytest.raises(ValueError, match="needs train_scores"):
+        th.compute_threshold("train_max", val_scores=train)
 
 
 def test_compute_threshold_calls_each_rule():
@@ -323,7 +330,7 @@ def test_labels_cannot_be_passed_as_parameters():
     v = exponential(2000, 1)
     for rule in th.THRESHOLD_RULES:
         with pytest.raises(ConfigError, match="no parameter"):
-            th.compute_threshold(rule, val_scores=v, test_scores=v,
+            th.compute_threshold(rule, val_scores=v, test_scores=v, train_scores=v,
                                  params={"quantile": 0.9, "test_labels": np.zeros(2000, bool)})
 
 
@@ -333,12 +340,13 @@ def test_labels_cannot_be_passed_as_parameters():
 def test_timings_on_20000_scores(capsys):
     """Printed, not asserted: each rule should take well under a second on 20,000 scores."""
     v, t = exponential(20_000, 10), exponential(20_000, 11)
-    params = {"val_quantile": {"quantile": 0.99}, "pot": {}, "dynamic": {}}
+    params = {"val_quantile": {"quantile": 0.99}, "pot": {}, "dynamic": {}, "train_max": {}}
     lines = []
     for rule in th.THRESHOLD_RULES:
-        th.compute_threshold(rule, val_scores=v[:1000], test_scores=t[:1000], params=params[rule])  # imports
+        th.compute_threshold(rule, val_scores=v[:1000], test_scores=t[:1000], train_scores=v[:1000],
+                             params=params[rule])  # imports
         started = time.perf_counter()
-        value = th.compute_threshold(rule, val_scores=v, test_scores=t, params=params[rule])
+        value = th.compute_threshold(rule, val_scores=v, test_scores=t, train_scores=v, params=params[rule])
         lines.append(f"  {rule:12s} {1000 * (time.perf_counter() - started):8.1f} ms  threshold {value:.4g}")
     with capsys.disabled():
         print("\nthreshold rules on 20,000 scores:\n" + "\n".join(lines))

@@ -1,11 +1,27 @@
-"""Speed and memory of training and scoring, for machine_temp at the shipped config.
+"""Speed and memory of training and scoring for one config, against what this machine can do.
 
-    python3 codes/benchmark.py [--config NAB_config.json] [--epochs 3] [--loop-sequences 300]
+    python3 codes/benchmark.py [--config NAB_config.json] [--epochs 4] [--repeats 5] [--loop-sequences 300]
+                               [--jit-compile on|off] [--output-dir figures]
 
-Prints seconds per VAE and LSTM epoch, the peak memory (max RSS) of the process, the batched
-scoring throughput on the whole test set, and the original code's approach (model calls per
-sequence in a Python loop) timed on the first --loop-sequences sequences, with the ratio.
-Writes the figures to figures/benchmark.json and figures/benchmark.md.
+For the config's VAE-LSTM, on its training block and test pieces (in a temporary run folder):
+
+- training, per stage (VAE, LSTM): ms per step (the training steps of an epoch, without its validation
+  and checkpoint) and s per epoch (all of it), each as min / median over the epochs after the first;
+  the first epoch traces the graphs, so it is reported apart. Also the per-epoch checkpoint's seconds.
+- peak memory (the largest resident set, VmHWM) of training, and of scoring alone;
+- multiply-adds of each model, counted from its layers' shapes (``multiply_adds``): per window and per
+  sequence. Only matrix products and convolutions count (biases, activations, the LSTM's gate arithmetic
+  are left out); one multiply-add is 2 FLOP;
+- this machine's float32 matmul GFLOP/s (``matmul_gflops``, best of several 2048 x 2048 products);
+- scoring the whole test set (all pieces) as the detector does: seconds (min / median of --repeats),
+  sequences/s, and windows/s = sequences/s * l_seq (the windows a sequence scores; neighbouring
+  sequences share windows, so distinct windows/s is lower); the FLOP lower bound of scoring (its
+  multiply-adds at the matmul rate) and the percentage of it reached;
+- the original code's approach, model calls per sequence in a Python loop, timed on --loop-sequences
+  sequences and scaled to the test set, with the ratio; its scores must equal the batched ones.
+
+Each run adds its config's figures to figures/benchmark.json and rewrites figures/benchmark.md (one
+table per config). ``--end-to-end`` instead times a whole train.py + detect.py of the config.
 """
 
 from __future__ import annotations
@@ -20,20 +36,33 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import REPO_ROOT, check_against_data, load_config
-from .data_loader import load_series
+import numpy as np
+
+from .config import REPO_ROOT, load_config
+from .prepare import load_data
+
+MATMUL_SIZE = 2048
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="NAB_config.json")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per stage to time (default 3)")
+    parser.add_argument("--epochs", type=int, default=4,
+                        help="epochs per stage (default 4: the traced first one, then 3 timed at steady state)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed scorings of the whole test set (default 5)")
     parser.add_argument("--loop-sequences", type=int, default=300,
                         help="sequences scored one by one for the per-sequence reference (default 300)")
+    parser.add_argument("--jit-compile", choices=["on", "off"],
+                        help="override the config's jit_compile (XLA) for training")
+    parser.add_argument("--output-dir", default=str(REPO_ROOT / "figures"),
+                        help="where benchmark.json and benchmark.md go (default figures/)")
     parser.add_argument("--end-to-end", action="store_true",
                         help="instead: time a whole train.py + detect.py of the config (what `make train` runs) "
                              "in a temporary folder, with its peak memory; writes figures/benchmark_end_to_end.*")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")
+    return args
 
 
 def end_to_end(config_name: str) -> dict:
@@ -41,7 +70,7 @@ def end_to_end(config_name: str) -> dict:
     import subprocess
 
     config = load_config(config_name)
-    figures = {"machine": machine(), "config": config_name, "dataset": config.dataset, "detector": config.detector,
+    figures = {"machine": machine(), "config": config_name, "dataset": config.dataset_name, "detector": config.detector,
                "num_epochs_vae": config.num_epochs_vae, "num_epochs_lstm": config.num_epochs_lstm}
     with tempfile.TemporaryDirectory() as tmp:
         values = {**config.to_dict(), "output_dir": tmp}
@@ -69,57 +98,240 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()}, Python {platform.python_version()}"
 
 
+# ---------------------------------------------------------------------------------------------
+# What the machine can do, and what the models cost
+
+
+def matmul_gflops(n: int = MATMUL_SIZE, repeats: int = 10) -> float:
+    """The best float32 GFLOP/s of an n x n by n x n ``tf.matmul`` (2 n^3 FLOP) over ``repeats`` runs."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=(1, 2))
+    b = tf.random.stateless_normal((n, n), seed=(3, 4))
+    product = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    product(a, b).numpy()  # trace and warm up
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        product(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best / 1e9
+
+
+def multiply_adds(model) -> int:
+    """Multiply-adds of one sample (one row of the batch) through a built Keras model, from its layers' shapes.
+
+    Counted: Dense (once per position of its input's middle axes), Conv1D/2D/3D (once per output position),
+    LSTM / GRU / SimpleRNN (kernel and recurrent kernel once per time step), TimeDistributed(Dense), and
+    nested models. Not counted: biases, activations, the recurrent cells' elementwise gate arithmetic,
+    and layers without weights (reshapes, upsampling, cropping). A model that is not functional (the
+    VAE, the LSTM-VAE) is the sum of its sub-models. A layer with weights of another kind is refused.
+    """
+    import keras
+    from keras import layers
+
+    functional = hasattr(model, "_operations") or isinstance(model, keras.Sequential)
+    if not functional:  # a subclassed model: the sum of its parts
+        return sum(multiply_adds(part) for part in model.layers)
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += multiply_adds(layer)
+        elif isinstance(layer, layers.TimeDistributed):
+            inner = layer.layer
+            if not isinstance(inner, layers.Dense):
+                raise ValueError(f"multiply_adds: TimeDistributed({type(inner).__name__}) is not counted")
+            total += _positions(layer.output.shape) * int(np.prod(inner.kernel.shape))
+        elif isinstance(layer, layers.Dense):
+            total += _positions(layer.input.shape) * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)):
+            total += _positions(layer.output.shape) * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, (layers.LSTM, layers.GRU, layers.SimpleRNN)):
+            cell = layer.cell
+            per_step = int(np.prod(cell.kernel.shape)) + int(np.prod(cell.recurrent_kernel.shape))
+            total += int(layer.input.shape[1]) * per_step
+        elif layer.weights:
+            raise ValueError(f"multiply_adds: layer {layer.name} ({type(layer).__name__}) is not counted")
+    return total
+
+
+def _positions(shape) -> int:
+    """Positions a per-position layer is applied at: the product of the axes between batch and channels."""
+    return int(np.prod([int(d) for d in shape[1:-1]])) if len(shape) > 2 else 1
+
+
+def model_costs(vae, lstm, l_seq: int) -> dict:
+    """Multiply-adds of the VAE (per window) and the LSTM (per sequence of l_seq - 1 steps), and per unit of
+    the other kind: the VAE per sequence of l_seq windows, the LSTM per window (one step)."""
+    encoder, decoder, lstm_macs = multiply_adds(vae.encoder), multiply_adds(vae.decoder), multiply_adds(lstm)
+    return {"vae_encoder_per_window": encoder, "vae_decoder_per_window": decoder,
+            "vae_per_window": encoder + decoder, "vae_per_sequence": l_seq * (encoder + decoder),
+            "lstm_per_sequence": lstm_macs, "lstm_per_window": lstm_macs // (l_seq - 1)}
+
+
+def scoring_multiply_adds(costs: dict, n_windows: int, n_sequences: int, l_seq: int) -> int:
+    """What batched scoring computes: every window encoded once, the LSTM over every sequence, and the
+    decoder over the l_seq - 1 predicted codes of every sequence."""
+    return (n_windows * costs["vae_encoder_per_window"] + n_sequences * costs["lstm_per_sequence"]
+            + n_sequences * (l_seq - 1) * costs["vae_decoder_per_window"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+
+
+def peak_rss_mb() -> float:
+    """The largest resident set of this process so far (VmHWM), in MB."""
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float | None:
+    """The resident set of this process now (VmRSS), in MB; None where /proc is absent."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
+    except (OSError, StopIteration):
+        return None
+
+
+def reset_peak_rss() -> bool:
+    """Start VmHWM again from the current resident set (Linux, /proc/self/clear_refs); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: the phases of each epoch
+
+
+def epoch_phases_callback(stage: str, record: dict):
+    """A Keras callback that records, per epoch of ``stage``, the seconds of its training steps (up to the
+    validation) and of the whole epoch (validation, log, checkpoint included: it runs last)."""
+    import keras
+
+    class EpochPhases(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started, self.steps_done = time.perf_counter(), None
+
+        def on_test_begin(self, logs=None):
+            if self.steps_done is None:
+                self.steps_done = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            ended = time.perf_counter()
+            record.setdefault(stage, []).append({"steps": (self.steps_done or ended) - self.started,
+                                                 "epoch": ended - self.started, "n_steps": self.params["steps"]})
+
+    return EpochPhases()
+
+
+def stage_figures(epochs: list[dict], saves: list[float], batch: int, per_sample_macs: int, gflops: float) -> dict:
+    """Steady-state figures of one stage from its epochs' phases (the first, traced epoch apart)."""
+    steady = epochs[1:]
+    steps_per_epoch = steady[0]["n_steps"]
+    ms_per_step = [1000 * e["steps"] / steps_per_epoch for e in steady]
+    epoch_s = [e["epoch"] for e in steady]
+    # a training step: forward, then backward (about twice the forward's products), over the batch
+    step_flop = 3 * 2 * per_sample_macs * batch
+    bound_ms = 1000 * step_flop / (gflops * 1e9)
+    return {
+        "steps_per_epoch": steps_per_epoch, "epochs_timed": len(steady),
+        "ms_per_step_min": round(min(ms_per_step), 2), "ms_per_step_median": round(float(np.median(ms_per_step)), 2),
+        "s_per_epoch_min": round(min(epoch_s), 2), "s_per_epoch_median": round(float(np.median(epoch_s)), 2),
+        "first_epoch_s": round(epochs[0]["epoch"], 2),
+        "checkpoint_s_median": round(float(np.median(saves[1:] or saves)), 3),
+        "checkpoint_share_of_epoch_percent": round(100 * float(np.median(saves[1:] or saves)) / float(np.median(epoch_s)), 1),
+        "flop_bound_ms_per_step": round(bound_ms, 3),
+        "flop_bound_reached_percent": round(100 * bound_ms / min(ms_per_step), 1),
+    }
+
+
+def time_training(config, train_series) -> tuple[Path, dict, dict]:
+    """Train the config's VAE-LSTM in its (temporary) run folder, timing every epoch's phases and every
+    checkpoint; figures are not drawn. Returns the run folder, the epochs and the checkpoint seconds."""
+    from .detectors import vae_lstm as trainers
+    from .runs import train
+    from .training import BaseModel
+
+    epochs, saves = {}, {}
+    for trainer in (trainers.VAETrainer, trainers.LSTMTrainer):  # time epochs instead of drawing figures
+        trainer.extra_callbacks = lambda self: [epoch_phases_callback(self.stage, epochs)]
+    save = BaseModel.save
+
+    def timed_save(self, n):
+        started = time.perf_counter()
+        out = save(self, n)
+        saves.setdefault(self.name, []).append(time.perf_counter() - started)
+        return out
+
+    BaseModel.save = timed_save
+    try:
+        run = train(config, train_series)
+    finally:
+        BaseModel.save = save
+    return run, epochs, saves
+
+
+# ---------------------------------------------------------------------------------------------
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.end_to_end:
         write_figures(end_to_end(args.config), "benchmark_end_to_end")
         return 0
-    config = load_config(args.config)
-    series = load_series(config.dataset)
-    check_against_data(config, len(series.train), series.n_channel)
+    config, series = load_data(load_config(args.config))
+    if config.detector != "vae_lstm":
+        config = config.replace(detector="vae_lstm")
+    if args.jit_compile:
+        config = config.replace(jit_compile=args.jit_compile == "on")
 
     import keras
-    import numpy as np
     import tensorflow as tf
 
-    from .detectors import vae_lstm as trainers
-    from .runs import train
     from .scoring import score_series_per_sequence, score_vae_lstm
 
-    seconds = {"vae": [], "lstm": []}
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self, stage):
-            super().__init__()
-            self.stage = stage
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds[self.stage].append(time.perf_counter() - self.started)
-
-    for trainer in (trainers.VAETrainer, trainers.LSTMTrainer):  # time epochs instead of drawing figures
-        trainer.extra_callbacks = lambda self: [EpochTimer(self.stage)]
-
+    gflops = matmul_gflops()
     with tempfile.TemporaryDirectory() as tmp:
         bench = config.replace(num_epochs_vae=args.epochs, num_epochs_lstm=args.epochs, output_dir=tmp,
                                load_model=False, exp_name="benchmark")
         started = time.perf_counter()
-        run = train(bench, series.train)
+        run, epochs, saves = time_training(bench, series.train)
         train_seconds = time.perf_counter() - started
-        vae_epochs, lstm_epochs = seconds["vae"], seconds["lstm"]
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        training_peak_mb = peak_rss_mb()
         vae = keras.saving.load_model(run / "vae.keras")
         lstm = keras.saving.load_model(run / "lstm.keras")
 
+    costs = model_costs(vae, lstm, config.l_seq)
+    training = {
+        "vae": stage_figures(epochs["vae"], saves["vae"], config.batch_size, costs["vae_per_window"], gflops),
+        "lstm": stage_figures(epochs["lstm"], saves["lstm"], config.batch_size_lstm, costs["lstm_per_sequence"],
+                              gflops),
+    }
+
     pieces = [p.values for p in series.test_pieces if len(p.values) >= config.span]
-    score_vae_lstm(vae, lstm, pieces[0][: config.span + 64], config.l_win, config.l_seq)  # warm-up trace
-    started = time.perf_counter()
-    results = [score_vae_lstm(vae, lstm, p, config.l_win, config.l_seq, config.score_batch_size) for p in pieces]
-    batched_seconds = time.perf_counter() - started
+    score_vae_lstm(vae, lstm, pieces[0][: config.span + 64], config.l_win, config.l_seq,
+                   config.score_batch_size)  # trace the compiled graphs once
+    scoring_peak_measured, rss_before_scoring = reset_peak_rss(), rss_mb()
+    seconds = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        results = [score_vae_lstm(vae, lstm, p, config.l_win, config.l_seq, config.score_batch_size) for p in pieces]
+        seconds.append(time.perf_counter() - started)
+    scoring_peak_mb = peak_rss_mb()
     n_windows = sum(len(p) - config.l_win + 1 for p in pieces)
-    n_sequences = sum(len(r.scores) for r in results)
+    n_seq = sum(len(r.scores) for r in results)
+    best, median = min(seconds), float(np.median(seconds))
+    flop = 2 * scoring_multiply_adds(costs, n_windows, n_seq, config.l_seq)
+    bound_seconds = flop / (gflops * 1e9)
 
     n_loop = min(args.loop_sequences, len(results[0].scores))
     segment = pieces[0][: n_loop + config.span - 1]
@@ -127,29 +339,109 @@ def main(argv=None) -> int:
     loop_scores = score_series_per_sequence(vae, lstm, segment, config.l_win, config.l_seq)
     loop_seconds_per_sequence = (time.perf_counter() - started) / n_loop
     np.testing.assert_allclose(loop_scores, results[0].scores[:n_loop], rtol=1e-3, atol=1e-4)
-    loop_seconds_total = loop_seconds_per_sequence * n_sequences
+    loop_seconds_total = loop_seconds_per_sequence * n_seq
 
     figures = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(), "tensorflow": tf.__version__, "keras": keras.__version__,
-        "dataset": config.dataset, "l_win": config.l_win, "l_seq": config.l_seq,
-        "batch_size": config.batch_size, "batch_size_lstm": config.batch_size_lstm,
-        "vae_epoch_seconds": round(float(np.median(vae_epochs)), 2),
-        "lstm_epoch_seconds": round(float(np.median(lstm_epochs)), 2),
-        "first_epoch_seconds": {"vae": round(vae_epochs[0], 2), "lstm": round(lstm_epochs[0], 2)},
-        "training_seconds": round(train_seconds, 1), "epochs_timed": args.epochs,
-        "peak_memory_mb": round(peak_mb),
-        "test_windows": n_windows, "test_sequences": n_sequences,
-        "batched_scoring_seconds": round(batched_seconds, 2),
-        "batched_windows_per_second": round(n_windows / batched_seconds),
-        "batched_sequences_per_second": round(n_sequences / batched_seconds),
-        "loop_sequences_timed": n_loop,
-        "loop_seconds_per_sequence": round(loop_seconds_per_sequence, 4),
-        "loop_seconds_whole_test_set_estimated": round(loop_seconds_total, 1),
-        "loop_windows_per_second_estimated": round(n_windows / loop_seconds_total),
-        "speedup_batched_vs_loop": round(loop_seconds_total / batched_seconds, 1),
+        "matmul_gflops": round(gflops, 1),
+        "config": Path(args.config).name, "dataset": config.dataset_name, "l_win": config.l_win, "l_seq": config.l_seq,
+        "code_size": config.code_size, "num_hidden_units": config.num_hidden_units,
+        "num_hidden_units_lstm": config.num_hidden_units_lstm, "batch_size": config.batch_size,
+        "batch_size_lstm": config.batch_size_lstm, "jit_compile": bool(config.jit_compile),
+        "score_batch_size": config.score_batch_size,
+        "multiply_adds": costs,
+        "training": training,
+        "training_seconds": round(train_seconds, 1),
+        "peak_memory_mb_training": round(training_peak_mb),
+        "peak_memory_mb_scoring": round(scoring_peak_mb) if scoring_peak_measured else None,
+        "scoring_added_memory_mb": (round(scoring_peak_mb - rss_before_scoring)
+                                    if scoring_peak_measured and rss_before_scoring else None),
+        "scoring": {
+            "test_pieces": len(pieces), "test_sequences": n_seq, "test_windows_distinct": n_windows,
+            "windows_scored": n_seq * config.l_seq,
+            "seconds_min": round(best, 3), "seconds_median": round(median, 3), "repeats": args.repeats,
+            "sequences_per_second_best": round(n_seq / best), "sequences_per_second_median": round(n_seq / median),
+            "windows_per_second_best": round(n_seq * config.l_seq / best),
+            "windows_per_second_median": round(n_seq * config.l_seq / median),
+            "gflop": round(flop / 1e9, 1), "flop_bound_seconds": round(bound_seconds, 3),
+            "flop_bound_reached_percent_best": round(100 * bound_seconds / best, 1),
+            "flop_bound_reached_percent_median": round(100 * bound_seconds / median, 1),
+        },
+        "per_sequence_loop": {
+            "sequences_timed": n_loop, "seconds_per_sequence": round(loop_seconds_per_sequence, 4),
+            "whole_test_set_seconds_estimated": round(loop_seconds_total, 1),
+            "batched_speedup_best": round(loop_seconds_total / best, 1),
+        },
     }
-    write_figures(figures, "benchmark")
+    write_benchmark(figures, Path(args.output_dir))
     return 0
+
+
+def write_benchmark(figures: dict, out: Path) -> None:
+    """Add one config's figures to <out>/benchmark.json (keyed by config) and rewrite benchmark.md; print them."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "benchmark.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        saved = {}
+    configs = saved.get("configs", {}) if isinstance(saved.get("configs"), dict) else {}
+    configs[figures["config"]] = figures
+    path.write_text(json.dumps({"configs": configs}, indent=2) + "\n")
+    (out / "benchmark.md").write_text(benchmark_markdown(configs))
+    print(benchmark_markdown({figures["config"]: figures}))
+
+
+def benchmark_markdown(configs: dict) -> str:
+    """One section per config: the machine, then a table of the figures."""
+    sections = ["# Speed and memory (`make benchmark`, codes/vae_lstm/benchmark.py)\n",
+                "Steady state: the epochs after the first (traced) one, min / median. Multiply-adds count matrix "
+                "products and convolutions only (1 multiply-add = 2 FLOP). Windows/s = sequences/s x l_seq. "
+                "FLOP bounds use the measured matmul rate.\n"]
+    for name, f in configs.items():
+        t, s, loop, m = f["training"], f["scoring"], f["per_sequence_loop"], f["multiply_adds"]
+        rows = [
+            ("machine", f["machine"]), ("TensorFlow / Keras", f"{f['tensorflow']} / {f['keras']}"),
+            ("matmul GFLOP/s (float32, 2048^2)", f["matmul_gflops"]),
+            ("config", f"{f['dataset']}, l_win {f['l_win']}, l_seq {f['l_seq']}, code {f['code_size']}, "
+                       f"{f['num_hidden_units']} conv units, LSTM {f['num_hidden_units_lstm']}, batch "
+                       f"{f['batch_size']} / {f['batch_size_lstm']}, jit_compile {f['jit_compile']}"),
+            ("VAE multiply-adds per window (encoder + decoder)",
+             f"{m['vae_per_window']:,} ({m['vae_encoder_per_window']:,} + {m['vae_decoder_per_window']:,}); "
+             f"per sequence {m['vae_per_sequence']:,}"),
+            ("LSTM multiply-adds per sequence", f"{m['lstm_per_sequence']:,}; per window (step) {m['lstm_per_window']:,}"),
+        ]
+        for stage in ("vae", "lstm"):
+            st = t[stage]
+            rows += [
+                (f"{stage.upper()} training, ms per step", f"{st['ms_per_step_min']} / {st['ms_per_step_median']} "
+                 f"({st['steps_per_epoch']} steps per epoch; FLOP bound {st['flop_bound_ms_per_step']} ms, "
+                 f"{st['flop_bound_reached_percent']}% reached)"),
+                (f"{stage.upper()} training, s per epoch", f"{st['s_per_epoch_min']} / {st['s_per_epoch_median']} "
+                 f"(first, traced: {st['first_epoch_s']}; checkpoint {st['checkpoint_s_median']} s, "
+                 f"{st['checkpoint_share_of_epoch_percent']}% of an epoch)"),
+            ]
+        rows += [
+            ("peak memory (largest resident set), training / scoring (MB)",
+             f"{f['peak_memory_mb_training']} / {f['peak_memory_mb_scoring']} (scoring added "
+             f"{f['scoring_added_memory_mb']} MB to the resident set it started from)"),
+            ("scoring the test set", f"{s['test_sequences']:,} sequences, {s['test_windows_distinct']:,} distinct "
+             f"windows, {s['test_pieces']} pieces; score_batch_size {f['score_batch_size']}"),
+            ("scoring, seconds", f"{s['seconds_min']} / {s['seconds_median']} ({s['repeats']} runs)"),
+            ("scoring, sequences/s", f"{s['sequences_per_second_best']:,} / {s['sequences_per_second_median']:,}"),
+            ("scoring, windows/s (sequences/s x l_seq)",
+             f"{s['windows_per_second_best']:,} / {s['windows_per_second_median']:,}"),
+            ("scoring FLOP lower bound", f"{s['gflop']} GFLOP: {s['flop_bound_seconds']} s; reached "
+             f"{s['flop_bound_reached_percent_best']}% / {s['flop_bound_reached_percent_median']}%"),
+            ("per-sequence loop (the original's approach)",
+             f"{loop['seconds_per_sequence']} s per sequence ({loop['sequences_timed']} timed): about "
+             f"{loop['whole_test_set_seconds_estimated']} s for the test set"),
+            ("batched against per-sequence", f"{loop['batched_speedup_best']}x faster"),
+        ]
+        table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+        sections.append(f"## {name} (measured {f['measured_at']})\n\n| figure | value |\n| --- | --- |\n{table}\n")
+    return "\n".join(sections)
 
 
 def write_figures(figures: dict, stem: str) -> None:
@@ -161,5 +453,3 @@ def write_figures(figures: dict, stem: str) -> None:
     (out / f"{stem}.md").write_text(f"| figure | value |\n| --- | --- |\n{table}\n")
     for key, value in figures.items():
         print(f"{key:40} {value}")
-
-

@@ -10,9 +10,9 @@ import argparse
 import time
 from pathlib import Path
 
-from .config import check_against_data, load_config
-from .data_loader import load_series
+from .config import load_config
 from .evaluation import THRESHOLD_RULES
+from .prepare import load_data
 from .runs import check_run_config, latest_run, require_training
 
 CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
@@ -24,11 +24,10 @@ def train_main(argv=None) -> int:
     parser.add_argument("--config", required=True, help=CONFIG_HELP)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    config = load_config(args.config)
-    series = load_series(config.dataset)
-    check_against_data(config, len(series.train), series.n_channel)
-    print(f"{config.dataset}: {len(series.raw)} points, training block [{series.train_start}, "
-          f"{series.train_end}), {len(series.test_pieces)} test piece(s), {len(series.anomaly_idx)} anomalies; "
+    config, series = load_data(load_config(args.config))
+    labels = f"{len(series.anomaly_idx)} labelled anomalies" if series.labelled else "no labels"
+    print(f"{config.dataset_name}: {len(series.raw)} points x {series.n_channel} channel(s), training block "
+          f"[{series.train_start}, {series.train_end}), {len(series.test_pieces)} test piece(s), {labels}; "
           f"detector {config.detector}")
 
     from .runs import train  # imports TensorFlow: after the cheap checks
@@ -50,6 +49,7 @@ def detect_main(argv=None) -> int:
     config = load_config(args.config)
     if args.threshold_rule:
         config = config.replace(threshold_rule=args.threshold_rule)
+    config, series = load_data(config)
 
     path = Path(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
@@ -58,11 +58,11 @@ def detect_main(argv=None) -> int:
 
     from .detection import format_table, run_detection, write_report
 
-    result = run_detection(config, path)
+    result = run_detection(config, path, series=series)
     metrics_path = write_report(result)
-    print(f"{config.dataset}: {sum(len(p.labels) for p in result.main.pieces)} test sequences in "
+    print(f"{config.dataset_name}: {sum(len(p.labels) for p in result.main.pieces)} test sequences in "
           f"{len(result.main.pieces)} piece(s), scored by {config.detector} in {result.scoring_seconds:.2f} s "
           f"(validation sequences included)")
     print(format_table(result.metrics))
-    print(f"metrics and figures: {metrics_path.parent}")
+    print(f"metrics, flagged ranges and figures: {metrics_path.parent}")
     return 0

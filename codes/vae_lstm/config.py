@@ -68,7 +68,19 @@ class Config:
     @property
     def span(self) -> int:
         """Time points covered by one LSTM sequence: l_win * l_seq."""
+        if "auto" in (self.l_win, self.l_seq):
+            raise ConfigError("l_win / l_seq are 'auto' until the data is loaded (prepare.load_data)")
         return self.l_win * self.l_seq
+
+    @property
+    def resolved(self) -> bool:
+        """True once the keys that follow the data (l_win/l_seq "auto", n_channel null) have values."""
+        return "auto" not in (self.l_win, self.l_seq) and self.n_channel is not None
+
+    @property
+    def dataset_name(self) -> str:
+        """The dataset's name: a built-in series name, or a CSV object's ``name`` (default: its file's stem)."""
+        return dataset_name(self.dataset)
 
     def __repr__(self) -> str:
         return f"Config({self._values!r})"
@@ -120,6 +132,8 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     for key, value in raw.items():  # Python's JSON reader accepts NaN and Infinity; the schema can't see them
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where}: key '{key}' = {value} is invalid: must be {describe(known[key])}, finite")
+    if isinstance(raw.get("dataset"), dict):
+        _check_dataset_object(raw["dataset"], schema, where)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
@@ -136,15 +150,41 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     return Config(values, source=source)
 
 
+def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:
+    """A CSV dataset object: unknown fields get a "did you mean"; a bad field is named with what it allows."""
+    csv_schema = schema["$defs"]["csv_dataset"]
+    fields = csv_schema["properties"]
+    labels = dataset.get("labels") if isinstance(dataset.get("labels"), dict) else {}
+    for key in list(dataset) + [f"labels.{k}" for k in labels]:
+        known = list(fields) if "." not in key else list(fields["labels"]["anyOf"][1]["properties"])
+        name = key.rpartition(".")[2]
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
+            raise ConfigError(f"{where}: key 'dataset' has an unknown field '{key}'{hint}")
+    errors = sorted(jsonschema.Draft202012Validator(csv_schema).iter_errors(dataset),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        field = errors[0].absolute_path[0] if errors[0].absolute_path else None
+        if field is None:
+            raise ConfigError(f"{where}: key 'dataset': {errors[0].message}")
+        raise ConfigError(f"{where}: key 'dataset.{field}' = {json.dumps(dataset[field])} is invalid: must be "
+                          f"{describe(fields[field])}")
+
+
 def describe(prop: dict) -> str:
     """What a schema property allows, in words: 'an integer >= 8', 'one of [...]'."""
+    if "anyOf" in prop:
+        return " or ".join(describe(p) if "$ref" not in p else "an object (see the schema)" for p in prop["anyOf"])
+    if "const" in prop:
+        return json.dumps(prop["const"])
     if "enum" in prop:
         return "one of " + ", ".join(json.dumps(v) for v in prop["enum"])
     types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
     if types == ["integer", "boolean"]:
         return "0 or 1 (or true/false)"
     words = {"integer": "an integer", "number": "a number", "string": "a string", "null": "null",
-             "boolean": "true or false"}
+             "boolean": "true or false", "array": "a list", "object": "an object"}
     text = " or ".join(words[t] for t in types)
     bounds = []
     if "minimum" in prop:
@@ -164,10 +204,12 @@ def describe(prop: dict) -> str:
 
 def _normalise(prop: dict, value):
     """0/1 flags become bools; integral floats of integer keys become ints."""
+    if "type" not in prop:  # anyOf keys: an integer or "auto", a name or a dataset object
+        return int(value) if isinstance(value, float) and value.is_integer() else value
     types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
     if types == ["integer", "boolean"]:
         return bool(value)
-    if types == ["integer"]:
+    if types == ["integer"] or (types == ["integer", "null"] and value is not None):
         return int(value)
     if "number" in types and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -179,23 +221,34 @@ def _check_combinations(values: dict, where: str) -> None:
         raise ConfigError(f"{where}: key 'threshold_value' must be a number when threshold_rule is 'fixed'")
 
 
+def dataset_name(dataset) -> str:
+    """A dataset's name: a built-in series name, or a CSV object's ``name`` (default: its file's stem)."""
+    if isinstance(dataset, str):
+        return dataset
+    if dataset.get("name"):
+        return str(dataset["name"])
+    path = dataset.get("path") or (dataset.get("test_files") or ["dataset"])[0]
+    return Path(str(path)).stem
+
+
 def check_against_data(config: Config, n_train: int, n_channel: int) -> None:
     """Window sizes must fit the training block, and channels must match the data."""
     where = config.source.name if config.source else "config"
-    if config.n_channel != n_channel:
-        raise ConfigError(f"{where}: key 'n_channel' = {config.n_channel} but dataset '{config.dataset}' "
-                          f"has {n_channel} channel(s)")
+    name = config.dataset_name
+    if config.n_channel is not None and config.n_channel != n_channel:
+        raise ConfigError(f"{where}: key 'n_channel' = {config.n_channel} but dataset '{name}' "
+                          f"has {n_channel} channel(s); leave n_channel out (or null) to follow the data")
     if config.l_win > n_train:
         raise ConfigError(f"{where}: key 'l_win' = {config.l_win} is longer than the training data of "
-                          f"'{config.dataset}' ({n_train} points)")
+                          f"'{name}' ({n_train} points)")
     if config.span > n_train:
         raise ConfigError(f"{where}: key 'l_seq' = {config.l_seq}: one sequence (l_win * l_seq = {config.span} "
-                          f"points) is longer than the training data of '{config.dataset}' ({n_train} points)")
+                          f"points) is longer than the training data of '{name}' ({n_train} points)")
 
 
 def run_name(config: Config) -> str:
     """Run folder name from the config: exp_name/dataset_detector_lwin_lseq_code_seed."""
-    return (f"{config.exp_name}/{config.dataset}_{config.detector}_lwin{config.l_win}_lseq{config.l_seq}"
+    return (f"{config.exp_name}/{config.dataset_name}_{config.detector}_lwin{config.l_win}_lseq{config.l_seq}"
             f"_code{config.code_size}_seed{config.seed}")
 
 

@@ -23,8 +23,13 @@ Fields of the dataset object (any other field is refused, with the closest known
 ``time_column``
     Optional. Parsed as dates/times (time-zone offsets are converted to UTC), or kept as numbers if
     the column is numeric; the values must be strictly increasing (unsorted or repeated
-    timestamps are refused). Without it the row order is the time, and label timestamps and
-    windows (below) are 0-based row numbers.
+    timestamps are refused, unless ``time_order`` is ``"file"``). Without it the row order is the
+    time, and label timestamps and windows (below) are 0-based row numbers.
+``time_order``
+    ``"strict"`` (the default): the times of ``time_column`` must be strictly increasing.
+    ``"file"``: keep the rows in file order and accept times that step back or repeat (as in two
+    NAB files); a label timestamp then labels the first row that has it, and a window every row
+    whose time lies in it. The note counts such steps. Needs ``time_column``.
 ``value_columns``
     Optional list of the channels. Default: every numeric column other than the time column, the
     label column and ``ignore_columns``, in file order (columns with no header, such as a saved
@@ -43,6 +48,9 @@ Fields of the dataset object (any other field is refused, with the closest known
     one that matches no row is an error.
     ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
     ends included; every row inside a window is labelled.
+    ``{"timestamps": ..., "windows": ..., "key": "..."}``: both, as NAB gives them: the windows are
+    the point labels and the timestamps the anomalies' own rows (`CSVDataset.full_anomaly_rows`,
+    the sequence labels; the first row of each window otherwise). ``key`` goes with both files.
 The training block, at most one of (default ``"train": "auto"``):
 ``train_range``
     ``[start, end)``: 0-based rows of ``path``.
@@ -89,11 +97,12 @@ from .errors import DataError
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
 
 FIELDS = (
-    "name", "path", "sep", "time_column", "value_columns", "ignore_columns", "labels",
+    "name", "path", "sep", "time_column", "time_order", "value_columns", "ignore_columns", "labels",
     "train", "train_range", "train_points", "train_fraction", "train_files", "test_files",
 )
 TRAIN_FIELDS = ("train_range", "train_points", "train_fraction", "train_files", "train")
 LABEL_FIELDS = ("column", "timestamps", "windows", "key")
+TIME_ORDERS = ("strict", "file")
 SEPARATORS = (",", ";", "\t", "|")
 SHOWN = 5  # offending rows named in a message
 
@@ -108,7 +117,7 @@ class CSVDataset:
     train_parts: list[np.ndarray]  # one array per training file (one part for a block of `path`)
     train_part_starts: list[int]  # index in `train` where each part begins ([0] for one part)
     test_pieces: list[dict]  # {name, values (n, c), point_labels (n,) bool | None, timestamps | None,
-    #                            path (str), start (first row in its file)}
+    #                            path (str), start (first row in its file), anomaly_rows (k,) int64 | None}
     train_block_note: str  # one line: which rows / files train, why, what is tested, warnings
     has_labels: bool
     train_point_labels: np.ndarray | None = None  # (n_train,) bool; None if unlabelled
@@ -118,6 +127,10 @@ class CSVDataset:
     full_point_labels: np.ndarray | None = None  # (N,) bool; None if unlabelled
     train_start: int | None = None  # the training block is full_values[train_start:train_end]
     train_end: int | None = None
+    # only when labels give both timestamps and windows: the rows of the label timestamps (sorted,
+    # 0-based), into full_values (None unless one file is split), into train, and in each test piece
+    full_anomaly_rows: np.ndarray | None = None
+    train_anomaly_rows: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -129,6 +142,8 @@ class _File:
     timestamps: np.ndarray | None = None  # for output: datetime64 or numbers
     timeline: np.ndarray | None = None  # for label matching: int64 ns, float, or row numbers
     labels: np.ndarray | None = None  # (n,) bool, or None when this file carries no labels
+    anomaly_rows: np.ndarray | None = None  # rows of the label timestamps, when windows are the labels
+    disorder: str = ""  # time_order "file": how the times step back or repeat, for the note
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -342,7 +357,7 @@ def _coarsest(ns: np.ndarray) -> np.ndarray:
     return ns.astype("datetime64[ns]")
 
 
-def _time(f: _File, column: str) -> None:
+def _time(f: _File, column: str, strict: bool = True) -> None:
     col = f.df[column]
     empty = col.isna().to_numpy() | (col.astype(str).str.strip() == "").to_numpy()
     if empty.any():
@@ -362,7 +377,12 @@ def _time(f: _File, column: str) -> None:
         f.timeline = _ns(parsed)
         f.timestamps = _coarsest(f.timeline)
     steps = np.flatnonzero(np.diff(f.timeline) <= 0)
-    if steps.size:
+    if steps.size and not strict:
+        back = int((np.diff(f.timeline) < 0).sum())
+        repeated = len(f.timeline) - len(np.unique(f.timeline))
+        how = [f"{back} step(s) back in time"] * bool(back) + [f"{repeated} repeated timestamp(s)"] * bool(repeated)
+        f.disorder = f"{f.path.name}: {' and '.join(how)}, kept in file order (time_order file)"
+    elif steps.size:
         i = int(steps[0]) + 1
         repeat = f.timeline[i] == f.timeline[i - 1]
         how = "repeats" if repeat else "is earlier than"
@@ -370,8 +390,8 @@ def _time(f: _File, column: str) -> None:
         raise DataError(
             f"{f.path}: time column {column!r} is not strictly increasing: data row {i} "
             f"({_fmt(col.iloc[i])}) {how} row {i - 1} ({_fmt(col.iloc[i - 1])}); {steps.size} such step(s) "
-            f"and {repeated} repeated timestamp(s) in all. Sort and de-duplicate the file, or leave out "
-            f"time_column to use the row order")
+            f"and {repeated} repeated timestamp(s) in all. Sort and de-duplicate the file, leave out "
+            f"time_column to use the row order, or give \"time_order\": \"file\" to keep the file's order")
 
 
 def _label_column(f: _File, column: str) -> np.ndarray:
@@ -394,9 +414,8 @@ def _label_column(f: _File, column: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- labels from JSON
 
 
-def _label_source(labels: dict, base_dirs: list[Path]):
+def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
     """A function file -> the raw label list for that file (or None), and the JSON path."""
-    kind = "timestamps" if "timestamps" in labels else "windows"
     path = _resolve(labels[kind], base_dirs, f"labels.{kind}")
     try:
         data = json.loads(path.read_text())
@@ -409,9 +428,9 @@ def _label_source(labels: dict, base_dirs: list[Path]):
                             f"not an object")
         if key not in data:
             raise DataError(f"{path}: no entry {key!r}{_suggest(key, data)}")
-        return kind, path, (lambda f: (key, data[key]))
+        return path, (lambda f: (key, data[key]))
     if isinstance(data, list):
-        return kind, path, (lambda f: ("list", data))
+        return path, (lambda f: ("list", data))
     if isinstance(data, dict):
         def per_file(f: _File):
             keys = [k for k in data if Path(k).name == f.path.name]
@@ -422,7 +441,7 @@ def _label_source(labels: dict, base_dirs: list[Path]):
                 raise DataError(f"{path}: no entry for {f.path.name} (entries: {_rows(list(data), 3)}); "
                                 f"give labels.key")
             return (keys[0], data[keys[0]]) if keys else None
-        return kind, path, per_file
+        return path, per_file
     raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
 
 
@@ -447,39 +466,64 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool) -> np.ndar
     return _ns(parsed)
 
 
+def _first_rows(timeline: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """The first row whose time equals each stamp (file order; -1 where none)."""
+    if len(timeline) == 0:
+        return np.full(len(stamps), -1, np.int64)
+    uniq, first = np.unique(timeline, return_index=True)
+    pos = np.minimum(np.searchsorted(uniq, stamps), len(uniq) - 1)
+    return np.where(uniq[pos] == stamps, first[pos], -1).astype(np.int64)
+
+
 def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_time: bool) -> None:
-    kind, path, source = _label_source(labels, base_dirs)
-    groups: dict[int, tuple[str, list, list[_File]]] = {}
-    for f in files:
-        found = source(f)
-        if found is None:  # a training file without labels: anomaly-free
+    """Point labels (``f.labels``) from the windows, else the timestamps; with both, the timestamps'
+    rows go to ``f.anomaly_rows``."""
+    both = "timestamps" in labels and "windows" in labels
+    for kind in ("timestamps", "windows"):
+        if kind not in labels:
             continue
-        entry, raw = found
-        if not isinstance(raw, list):
-            raise DataError(f"{path}: entry {entry!r} must be a list of {kind}, got {type(raw).__name__}")
-        groups.setdefault(id(raw), (entry, raw, []))[2].append(f)
-    for entry, raw, group in groups.values():
-        if kind == "timestamps":
-            matched = np.zeros(len(raw), bool)
-            for f in group:
-                stamps = _parse_stamps(raw, f, path, has_time)
-                f.labels = np.isin(f.timeline, stamps)
-                matched |= np.isin(stamps, f.timeline)
-            if not matched.all():
-                missing = [str(raw[i]) for i in np.flatnonzero(~matched)]
-                raise DataError(f"{path}: label timestamp(s) {', '.join(missing[:SHOWN])} match no row of "
-                                f"{', '.join(f.path.name for f in group)}")
-        else:
-            if not all(isinstance(w, list | tuple) and len(w) == 2 for w in raw):
-                bad = next(w for w in raw if not (isinstance(w, list | tuple) and len(w) == 2))
-                raise DataError(f"{path}: entry {entry!r}: each window must be a [start, end] pair, got {bad!r}")
-            for f in group:
-                bounds = _parse_stamps([b for w in raw for b in w], f, path, has_time).reshape(-1, 2)
-                if (bounds[:, 0] > bounds[:, 1]).any():
-                    w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
-                    raise DataError(f"{path}: window {w!r} ends before it starts")
-                t = f.timeline[:, None]
-                f.labels = ((t >= bounds[None, :, 0]) & (t <= bounds[None, :, 1])).any(axis=1)
+        path, source = _label_source(labels, kind, base_dirs)
+        groups: dict[int, tuple[str, list, list[_File]]] = {}
+        for f in files:
+            found = source(f)
+            if found is None:  # a training file without labels: anomaly-free
+                continue
+            entry, raw = found
+            if not isinstance(raw, list):
+                raise DataError(f"{path}: entry {entry!r} must be a list of {kind}, got {type(raw).__name__}")
+            groups.setdefault(id(raw), (entry, raw, []))[2].append(f)
+        for entry, raw, group in groups.values():
+            if kind == "timestamps":
+                matched = np.zeros(len(raw), bool)
+                for f in group:
+                    rows = _first_rows(f.timeline, _parse_stamps(raw, f, path, has_time))
+                    matched |= rows >= 0
+                    rows = np.unique(rows[rows >= 0])
+                    if both:
+                        f.anomaly_rows = rows
+                    else:
+                        f.labels = np.zeros(len(f.timeline), bool)
+                        f.labels[rows] = True
+                if not matched.all():
+                    missing = [str(raw[i]) for i in np.flatnonzero(~matched)]
+                    raise DataError(f"{path}: label timestamp(s) {', '.join(missing[:SHOWN])} match no row of "
+                                    f"{', '.join(f.path.name for f in group)}")
+            else:
+                if not all(isinstance(w, list | tuple) and len(w) == 2 for w in raw):
+                    bad = next(w for w in raw if not (isinstance(w, list | tuple) and len(w) == 2))
+                    raise DataError(f"{path}: entry {entry!r}: each window must be a [start, end] pair, "
+                                    f"got {bad!r}")
+                for f in group:
+                    bounds = _parse_stamps([b for w in raw for b in w], f, path, has_time).reshape(-1, 2)
+                    if (bounds[:, 0] > bounds[:, 1]).any():
+                        w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
+                        raise DataError(f"{path}: window {w!r} ends before it starts")
+                    t = f.timeline[:, None]
+                    f.labels = ((t >= bounds[None, :, 0]) & (t <= bounds[None, :, 1])).any(axis=1)
+    if both:  # a file with windows but no timestamps entry (a training file) has no anomaly rows
+        for f in files:
+            if f.anomaly_rows is None and f.labels is not None:
+                f.anomaly_rows = np.empty(0, np.int64)
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -492,11 +536,12 @@ def _check_labels(labels) -> dict | None:
         raise DataError(f"dataset: labels must be an object such as {{\"column\": \"anomaly\"}}, got {labels!r}")
     _check_fields(labels, LABEL_FIELDS, "dataset.labels")
     kinds = [k for k in ("column", "timestamps", "windows") if k in labels]
-    if len(kinds) != 1:
-        raise DataError("dataset: labels needs exactly one of 'column', 'timestamps', 'windows'"
-                        + (f" (found {', '.join(kinds)})" if kinds else ""))
-    if not isinstance(labels[kinds[0]], str) or not labels[kinds[0]].strip():
-        raise DataError(f"dataset: labels.{kinds[0]} must be a string, got {labels[kinds[0]]!r}")
+    if len(kinds) != 1 and kinds != ["timestamps", "windows"]:
+        raise DataError("dataset: labels needs exactly one of 'column', 'timestamps', 'windows' (or both "
+                        "'timestamps' and 'windows')" + (f" (found {', '.join(kinds)})" if kinds else ""))
+    for kind in kinds:
+        if not isinstance(labels[kind], str) or not labels[kind].strip():
+            raise DataError(f"dataset: labels.{kind} must be a string, got {labels[kind]!r}")
     if "key" in labels and (kinds[0] == "column" or not isinstance(labels["key"], str)):
         raise DataError("dataset: labels.key must be a string and goes with 'timestamps' or 'windows'")
     return labels
@@ -613,6 +658,11 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     if sep is not None and sep.lower() == "tab":
         sep = "\t"
     time_col = spec.get("time_column")
+    time_order = spec.get("time_order", "strict")
+    if time_order not in TIME_ORDERS:
+        raise DataError(f"dataset: time_order must be \"strict\" or \"file\", got {time_order!r}")
+    if time_order != "strict" and time_col is None:
+        raise DataError("dataset: time_order goes with time_column (without it the row order is the time)")
     label_col = labels.get("column") if labels else None
     value_cols = _str_list(spec, "value_columns")
     ignore = _str_list(spec, "ignore_columns") or []
@@ -670,7 +720,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     for f in files:
         f.values = _values(f, channels)
         if time_col is not None:
-            _time(f, time_col)
+            _time(f, time_col, strict=time_order == "strict")
         else:
             f.timeline = np.arange(len(f.df), dtype=np.int64)
         if label_col is not None and label_col in f.df.columns:
@@ -680,16 +730,26 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     has_labels = labels is not None
     tests = [f for f in files if f.role == "test"]
 
+    has_rows = bool(labels) and "timestamps" in labels and "windows" in labels
+
+    def rows_in(f, s, e):
+        """The label timestamps' rows of f within [s, e), from s (None unless the labels give them)."""
+        if not has_rows:
+            return None
+        rows = f.anomaly_rows if f.anomaly_rows is not None else np.empty(0, np.int64)
+        return rows[(rows >= s) & (rows < e)] - s
+
     def piece(name, f, s, e):
         return {"name": name, "values": f.values[s:e],
                 "point_labels": None if not has_labels else (
                     f.labels[s:e] if f.labels is not None else np.zeros(e - s, bool)),
                 "timestamps": None if f.timestamps is None else f.timestamps[s:e],
-                "path": str(f.path), "start": s}
+                "path": str(f.path), "start": s, "anomaly_rows": rows_in(f, s, e)}
 
     channels_note = f"channels: {', '.join(channels) if len(channels) <= 10 else f'{len(channels)} columns'}"
     if skipped:
         channels_note += f" (left out: {', '.join(skipped)})"
+    channels_note += "".join(f"; {f.disorder}" for f in files if f.disorder)
     if mode != "train_files":
         f = files[0]
         n = len(f.df)
@@ -718,7 +778,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             full_values=f.values if single else None,
             full_timestamps=f.timestamps if single else None,
             full_point_labels=full_labels if single else None,
-            train_start=s if single else None, train_end=e if single else None)
+            train_start=s if single else None, train_end=e if single else None,
+            full_anomaly_rows=rows_in(f, 0, n) if single else None, train_anomaly_rows=rows_in(f, s, e))
 
     trains = [f for f in files if f.role == "train"]
     parts = [f.values for f in trains]
@@ -737,4 +798,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     tested = ", ".join(f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
     note = (f"training data: {trained}{apart} (train_files); test: {tested}; {channels_note}"
             f"{_warn_labelled(train_labels)}")
-    return CSVDataset(name, list(channels), train, parts, starts, pieces, note, has_labels, train_labels)
+    train_rows = None
+    if has_rows:
+        train_rows = np.concatenate([rows_in(f, 0, len(f.df)) + k0 for f, k0 in zip(trains, starts, strict=True)])
+    return CSVDataset(name, list(channels), train, parts, starts, pieces, note, has_labels, train_labels,
+                      train_anomaly_rows=train_rows)

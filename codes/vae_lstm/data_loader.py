@@ -1,9 +1,11 @@
 """Get the NAB files (local copy or download) and cut each series into the paper's splits.
 
-Rules (see datasets/series.json for the per-series facts): the CSV `value` column in file
-order, no resampling; anomalies are the rows whose timestamp equals a NAB label (0-based);
-standardise with the training block's mean and population std; the test data is what lies
-before and after the training block.
+Every built-in NAB series is a dataset object in datasets/series.json, of the same form as a user's
+(`csv_data`), read by `load_csv_series` as a user's CSV is: the `value` column in file order, no
+resampling (``"time_order": "file"`` where times repeat or step back); anomalies are the rows whose timestamp equals
+a NAB label (the first such row, 0-based), point labels the rows inside NAB's anomaly windows;
+standardise with the training block's mean and population std; the test data is what lies before
+and after the training block. Only the synthetic series is generated (`synthetic.make_synthetic`).
 """
 
 import hashlib
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .errors import DataError
 from .synthetic import make_synthetic
@@ -52,6 +53,16 @@ class Series:
     anomaly_idx: np.ndarray  # int64, 0-based indices into the full series
     test_pieces: list[TestPiece]
     point_labels: np.ndarray | None = None  # (N,) bool: inside a labelled anomaly window; None if unknown
+    channels: list[str] | None = None  # channel names (default: "value", or "ch0", "ch1", ...)
+
+    def __post_init__(self):
+        if self.channels is None:
+            self.channels = ["value"] if self.n_channel == 1 else [f"ch{k}" for k in range(self.n_channel)]
+
+    @property
+    def labelled(self) -> bool:
+        """True when the data carries labels (possibly none anomalous); False for unlabelled data."""
+        return self.point_labels is not None or len(self.anomaly_idx) > 0
 
     @property
     def train(self) -> np.ndarray:
@@ -117,89 +128,36 @@ def _download(relpath: str, sha: str, commit: str) -> Path:
 
 
 def load_series(name: str, data_dir: str | Path | None = None) -> Series:
-    """Load one series from datasets/series.json, normalised and split as in the paper."""
+    """Load one series from datasets/series.json, normalised and split as in the paper.
+
+    ``data_dir``: a NAB copy to read instead of $NAB_DATA_DIR (or the download)."""
     specs = load_spec()["series"]
+    if name in load_spec().get("segments", {}):
+        raise DataError(f"{name} is a dataset of independent segments (beats), not one series: run it with "
+                        f"'python3 codes/reproduce.py {name.lower()}' (configs/experiments/{name.lower()}.json)")
     if name not in specs:
         raise DataError(f"unknown series {name!r}; valid names: {', '.join(specs)}")
     spec = specs[name]
-    loaders = {"nab": _load_nab, "synthetic": _load_synthetic}
-    if spec.get("source") not in loaders:
-        raise DataError(f"series {name!r} has unknown source {spec.get('source')!r} in {SPEC_PATH}")
-    raw, anomaly_idx, timestamps, point_labels = loaders[spec["source"]](spec, data_dir)
+    if "dataset" in spec:  # a dataset object, as in a user's config
+        return load_csv_series({**spec["dataset"], "name": name}, [REPO_ROOT], t_unit=spec["t_unit"],
+                               data_dir=data_dir, announce=False)
+    if spec.get("source") != "synthetic":
+        raise DataError(f"series {name!r} in {SPEC_PATH} needs a \"dataset\" object or \"source\": \"synthetic\"")
+    raw, anomaly_idx, timestamps, point_labels = _load_synthetic(spec)
     return build_series(
-        name, spec["t_unit"], raw, anomaly_idx, spec["train_start"], spec["train_end"], timestamps, point_labels
+        name, spec["t_unit"], raw, anomaly_idx, spec["train_start"], spec["train_end"], timestamps, point_labels,
+        channels=["value"] if raw.shape[1] == 1 else None,
     )
 
 
-def _load_synthetic(spec: dict, data_dir=None):
+def _load_synthetic(spec: dict):
     keys = ("length", "period", "noise", "n_anomalies", "train_end", "n_channel", "seed")
     raw, anomaly_idx, point_labels = make_synthetic(**{k: spec[k] for k in keys})
     return raw, anomaly_idx, None, point_labels
 
 
-def _load_nab(spec: dict, data_dir=None):
-    relpath = spec["csv"]
-    path = nab_file(relpath, data_dir)
-    stamps, raw = read_nab_csv(path)
-    labels = json.loads(nab_file(LABELS, data_dir).read_text())
-    key = Path(relpath).relative_to("data").as_posix()  # "realKnownCause/<file>.csv"
-    if key not in labels:
-        raise DataError(f"{LABELS} has no labels for {key}")
-    anomaly_idx = label_rows(stamps, labels[key], path)
-    try:
-        timestamps = pd.to_datetime(stamps, format="%Y-%m-%d %H:%M:%S").to_numpy().astype("datetime64[s]")
-    except ValueError as e:
-        raise DataError(f"{path}: bad timestamp ({' '.join(str(e).split())})") from e
-    windows = json.loads(nab_file(WINDOWS, data_dir).read_text())
-    if key not in windows:
-        raise DataError(f"{WINDOWS} has no anomaly windows for {key}")
-    return raw, anomaly_idx, timestamps, window_rows(timestamps, windows[key], path)
-
-
-def window_rows(timestamps: np.ndarray, windows: list, path: Path) -> np.ndarray:
-    """(N,) bool: rows whose timestamp lies in a NAB anomaly window [start, end], both ends included."""
-    try:
-        bounds = pd.to_datetime([b for w in windows for b in w]).to_numpy().astype("datetime64[s]")
-    except ValueError as e:
-        raise DataError(f"{path}: bad anomaly window timestamp in {WINDOWS} ({' '.join(str(e).split())})") from e
-    bounds = bounds.reshape(-1, 2)
-    inside = (timestamps[:, None] >= bounds[None, :, 0]) & (timestamps[:, None] <= bounds[None, :, 1])
-    return inside.any(axis=1)
-
-
-def read_nab_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Timestamp strings (N,) and values (N, 1) float64 of a NAB CSV, in file order."""
-    try:
-        df = pd.read_csv(path, dtype={"timestamp": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot parse CSV ({' '.join(str(e).split())})") from e
-    missing = {"timestamp", "value"} - set(df.columns)
-    if missing:
-        raise DataError(
-            f"{path}: missing column(s) {', '.join(sorted(missing))}; found {', '.join(df.columns)}"
-        )
-    if df["timestamp"].isna().any():
-        raise DataError(f"{path}: {int(df['timestamp'].isna().sum())} empty timestamps")
-    values = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = int((~np.isfinite(values)).sum())
-    if bad:
-        raise DataError(f"{path}: {bad} NaN/inf or non-numeric values in column 'value'")
-    return df["timestamp"].to_numpy(dtype=str), values[:, None]
-
-
-def label_rows(stamps: np.ndarray, labels: list[str], path: Path) -> np.ndarray:
-    """0-based row of each label timestamp (first row if a timestamp repeats)."""
-    first = {}
-    for i, s in enumerate(stamps):
-        first.setdefault(s, i)
-    unknown = [lab for lab in labels if lab not in first]
-    if unknown:
-        raise DataError(f"{path}: label timestamp(s) {', '.join(unknown)} match no row")
-    return np.sort(np.array([first[lab] for lab in labels], dtype=np.int64))
-
-
 def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps=None,
-                 point_labels=None, pieces=None) -> Series:
+                 point_labels=None, pieces=None, channels=None) -> Series:
     """Standardise with the training block and cut the test pieces (shared by every source).
 
     ``pieces``: [(name, start, end)] of the test pieces; by default what lies before and after the
@@ -218,7 +176,10 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
     block = raw[train_start:train_end]
     mean, std = block.mean(axis=0), block.std(axis=0)
     if (std == 0).any():
-        raise DataError(f"{name}: training block [{train_start}, {train_end}) is constant (std 0)")
+        names = channels or ([f"channel {k}" for k in range(raw.shape[1])] if raw.shape[1] > 1 else ["the value"])
+        flat = ", ".join(repr(names[k]) if channels else names[k] for k in np.flatnonzero(std == 0))
+        raise DataError(f"{name}: {flat} is constant over the training block [{train_start}, {train_end}) "
+                        "(std 0), so it cannot be standardised; drop that column (value_columns / ignore_columns)")
     normalised = (raw - mean) / std
     if pieces is None:
         spans = [(s, e) for s, e in ((0, train_start), (train_end, n)) if e > s]
@@ -232,40 +193,42 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
         test_pieces.append(TestPiece(piece_name, s, normalised[s:e], inside - s, labels))
     return Series(
         name, t_unit, raw, timestamps, train_start, train_end, mean, std, normalised, anomaly_idx, test_pieces,
-        None if point_labels is None else np.asarray(point_labels, bool),
+        None if point_labels is None else np.asarray(point_labels, bool), None if channels is None else list(channels),
     )
 
 
-def dataset_name(dataset) -> str:
-    """A dataset's name: a built-in series name, or a CSV spec's ``name`` (default: its file's stem)."""
-    if isinstance(dataset, str):
-        return dataset
-    if dataset.get("name"):
-        return str(dataset["name"])
-    path = dataset.get("path") or (dataset.get("test_files") or ["dataset"])[0]
-    return Path(str(path)).stem
-
-
-def load_config_series(config) -> Series:
-    """The series of a config: a built-in name, or a CSV dataset spec (paths relative to the config file)."""
+def load_config_series(config, verbose: bool = True) -> Series:
+    """The series of a config: a built-in name, or a CSV dataset spec (paths relative to the config file);
+    ``verbose``: print which training block a CSV dataset uses."""
     if isinstance(config.dataset, str):
         return load_series(config.dataset)
-    base_dirs = [config.source.parent] if config.source else []
-    return load_csv_series(config.dataset, base_dirs + [REPO_ROOT])
+    base_dirs = ([config.source.parent] if config.source else []) + [REPO_ROOT, Path.cwd()]
+    base_dirs = list(dict.fromkeys(Path(d).resolve() for d in base_dirs))  # each folder once, in order
+    return load_csv_series(config.dataset, base_dirs, announce=verbose)
 
 
-def load_csv_series(spec: dict, base_dirs: list[Path]) -> Series:
-    """A user's CSV dataset as a Series: the training block (or training files) first, then each test
-    piece, laid end to end so that every index, figure and metric works as for the built-in series."""
+def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data_dir: str | Path | None = None,
+                    announce: bool = True) -> Series:
+    """A CSV dataset object (a user's, or a built-in series') as a Series: one file split around its
+    training block, or the training files first and then each test piece, laid end to end so that
+    every index, figure and metric works alike.
+
+    The sequence labels (``anomaly_idx``) are the label timestamps' rows when the labels give both
+    timestamps and windows (NAB), else the first row of each run of labelled points. ``data_dir``: a
+    NAB copy for ${NAB_DATA_DIR} paths (see `resolve_sources`); ``announce``: print the note on the
+    training block.
+    """
     from .csv_data import load_csv_dataset
 
-    data = load_csv_dataset(resolve_sources(spec), base_dirs)
-    print(f"{data.name}: {data.train_block_note}")
+    data = load_csv_dataset(resolve_sources(spec, data_dir), base_dirs)
+    if announce:
+        print(f"{data.name}: {data.train_block_note}")
     if data.full_values is not None:  # one file: training block inside it, test data around it
         raw, train_start, train_end = data.full_values, data.train_start, data.train_end
         labels = data.full_point_labels
         pieces = None
         timestamps = data.full_timestamps
+        rows = data.full_anomaly_rows
     else:
         parts = [data.train] + [p["values"] for p in data.test_pieces]
         raw, train_start, train_end = np.concatenate(parts), 0, len(data.train)
@@ -275,11 +238,16 @@ def load_csv_series(spec: dict, base_dirs: list[Path]) -> Series:
         labels = None if not data.has_labels else np.concatenate(
             [np.asarray(train_labels, bool)] + [np.asarray(p["point_labels"], bool) for p in data.test_pieces])
         timestamps = None
+        rows = None if data.train_anomaly_rows is None else np.concatenate(
+            [data.train_anomaly_rows] + [p["anomaly_rows"] + s for p, s in zip(data.test_pieces, starts[1:-1], strict=True)])
     if timestamps is not None and not np.issubdtype(np.asarray(timestamps).dtype, np.datetime64):
         timestamps = None  # a numeric time column: figures use the row index
-    anomaly_idx = np.empty(0, np.int64) if labels is None else segment_starts(labels)
-    return build_series(data.name, "row", raw, anomaly_idx, train_start, train_end, timestamps,
-                        labels, pieces)
+    if labels is None:
+        anomaly_idx = np.empty(0, np.int64)
+    else:
+        anomaly_idx = segment_starts(labels) if rows is None else np.asarray(rows, np.int64)
+    return build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
+                        labels, pieces, channels=data.channels)
 
 
 def segment_starts(labels: np.ndarray) -> np.ndarray:
@@ -288,20 +256,27 @@ def segment_starts(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.diff(np.concatenate(([0], y))) == 1).astype(np.int64)
 
 
-def resolve_sources(spec: dict) -> dict:
+def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
     """Paths that start with ${VAR} of a pinned source (datasets/series.json "sources"): from $VAR when
-    set, else downloaded at the pinned commit, sha256-checked and cached; NAB_DATA_DIR uses the NAB files."""
+    set, else downloaded at the pinned commit, sha256-checked and cached.
+
+    ${NAB_DATA_DIR}: a file listed under "nab" "files" is always sha256-checked (`nab_file`: from
+    ``data_dir``, else $NAB_DATA_DIR, else downloaded); another file is taken from ``data_dir`` or
+    $NAB_DATA_DIR as it is."""
     spec = json.loads(json.dumps(spec))  # a deep copy
-    sources = load_spec().get("sources", {})
+    full = load_spec()
+    sources, pinned = full.get("sources", {}), full["nab"]["files"]
 
     def resolve(value):
         if isinstance(value, str) and value.startswith("${"):
             var, _, rel = value[2:].partition("}")
             rel = rel.lstrip("/")
+            if var == NAB_DATA_DIR_ENV:
+                if rel in pinned or not (data_dir or os.environ.get(var)):
+                    return str(nab_file(rel, data_dir))
+                return os.path.abspath(Path(data_dir) / rel) if data_dir else value
             if os.environ.get(var):
                 return value
-            if var == NAB_DATA_DIR_ENV:
-                return str(nab_file(rel))
             if var in sources:
                 return str(source_file(var, rel, sources[var]))
         if isinstance(value, list):

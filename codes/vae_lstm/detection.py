@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from . import evaluation, plotting
-from .config import Config, check_against_data
-from .data_loader import Series, load_series
+from .config import Config
+from .data_loader import Series
 from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
@@ -47,6 +47,8 @@ class DetectorResult:
     val_scores: np.ndarray  # sequence scores of the held-out validation sequences of the training block
     pieces: list[PieceResult]
     val_point_scores: np.ndarray = None  # training-block unit scores that point-level rules calibrate on
+    train_scores: np.ndarray = None  # sequence scores of every training-block sequence (rule train_max)
+    train_point_scores: np.ndarray = None  # native-unit scores of the whole training block (rule train_max)
 
     def test_scores(self, pieces=None) -> tuple[np.ndarray, np.ndarray]:
         """Sequence scores and labels of the chosen pieces (all by default), concatenated in time order."""
@@ -123,25 +125,35 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
         pieces.append(PieceResult(piece.name, piece.start, scores, seq, labels, fill_unscored(scores.points),
                                   piece.point_labels))
-    return DetectorResult(detector.name, val, pieces, validation_point_scores(train_scores, val_index, span))
+    native = np.asarray(train_scores.native, dtype=float)
+    return DetectorResult(detector.name, val, pieces, validation_point_scores(train_scores, val_index, span),
+                          sequence_scores(train_scores, span), native[np.isfinite(native)])
 
 
-def run_detection(config: Config, path: Path | None = None, controls: bool = True) -> Detection:
+def run_detection(config: Config, path: Path | None = None, controls: bool = True,
+                  series: Series | None = None) -> Detection:
     """Score the validation sequences and every test piece with the config's trained detector,
-    and with the controls beside it."""
+    and with the controls beside it. ``series``: the config's data, when the caller has loaded it
+    (``prepare.load_data``; the config must then be the resolved one)."""
     from . import runs
+    from .prepare import load_data
 
+    if series is None:
+        config, series = load_data(config, verbose=False)
     path = Path(path) if path else runs.latest_run(config, fitted=True)
     runs.check_run_config(config, path)
     detector = get_detector(config)
     detector.require_trained(path)
-    series = load_series(config.dataset)
-    check_against_data(config, len(series.train), series.n_channel)
+    name = config.dataset_name
     if not any(len(p.values) >= config.span for p in series.test_pieces):
-        raise UserError(f"no test piece of '{config.dataset}' is as long as one sequence ({config.span} points)")
+        raise UserError(f"no test piece of '{name}' is as long as one sequence (l_win * l_seq = {config.span} "
+                        "points); choose a smaller l_win or l_seq")
+    if config.threshold_rule == "oracle_best_f1" and not series.labelled:
+        raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{name}' has none; "
+                        "use val_quantile, pot, dynamic or fixed")
     for piece in series.test_pieces:
         if len(piece.values) < config.span:
-            print(f"warning: test piece '{piece.name}' of {config.dataset} ({len(piece.values)} points) is shorter "
+            print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is shorter "
                   f"than one sequence (l_win * l_seq = {config.span}); it is left out of every metric")
     detector.load(path)
     val_index = validation_index(config, len(series.train))
@@ -160,23 +172,57 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     """Metrics of every scored detector, on all pieces and on each piece."""
     c = result.config
     rule = rule or c.threshold_rule
-    out = {"metrics_version": METRICS_VERSION, "dataset": c.dataset, "detector": c.detector, "run_dir": str(result.run_dir), "l_win": c.l_win,
-           "l_seq": c.l_seq, "span": c.span, "threshold_rule": rule, "threshold_quantile": c.threshold_quantile,
+    out = {"metrics_version": METRICS_VERSION, "dataset": c.dataset_name, "detector": c.detector,
+           "run_dir": str(result.run_dir), "l_win": c.l_win, "l_seq": c.l_seq, "span": c.span,
+           "n_channel": c.n_channel, "threshold_rule": rule, "threshold_quantile": c.threshold_quantile,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),
-           "detectors": list(result.results)}
+           "detectors": list(result.results), "labelled": result.series.labelled}
+    if not result.series.labelled:
+        out["skipped"] = UNLABELLED
+        for name, res in result.results.items():
+            out[name] = {"threshold": float(evaluation.choose_threshold(
+                rule, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
+                params=rule_params(c, rule), train_scores=res.train_scores)),
+                "points": unlabelled_point_summary(c, res)}
+        return out
     pieces = result.main.pieces
     groups = {"all": None, **{p.name: [p.name] for p in pieces}} if len(pieces) > 1 else {"all": None}
     for name, res in result.results.items():
         test_scores, test_labels = res.test_scores()
         threshold = evaluation.choose_threshold(
             rule, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
-            test_scores=test_scores, test_labels=test_labels, params=rule_params(c, rule))
+            test_scores=test_scores, test_labels=test_labels, params=rule_params(c, rule),
+            train_scores=res.train_scores)
         out[name] = {"threshold": float(threshold)}
         for group, names in groups.items():
             scores, labels = res.test_scores(names)
             out[name][group] = evaluation.summarise(scores, labels, threshold)
         out[name]["points"] = point_metrics(c, res, groups)
     return out
+
+
+UNLABELLED = "the data has no labels: metrics that need labels (VUS, AUC, F1) are skipped"
+
+
+def unlabelled_point_summary(config: Config, res: DetectorResult) -> dict:
+    """Without labels: the threshold of each label-free rule and the share of test points it flags."""
+    out = {"rules": {}}
+    for rule in reported_rules(config):
+        try:
+            flags, chosen = point_flags(config, res, rule)
+        except ValueError as e:
+            out["rules"][rule] = {"undefined": " ".join(str(e).split())}
+            continue
+        flags = np.concatenate(flags) if flags else np.zeros(0, bool)
+        out["rules"][rule] = {**chosen, "flagged_fraction": float(flags.mean()) if flags.size else 0.0,
+                              "flagged_points": int(flags.sum())}
+    return out
+
+
+def reported_rules(config: Config) -> list[str]:
+    """The label-free point-level rules reported: the deployable ones, and the config's own rule."""
+    own = [config.threshold_rule] if config.threshold_rule in ("fixed", "train_max") else []
+    return list(evaluation.DEPLOYABLE_RULES) + own
 
 
 def rule_params(config: Config, rule: str) -> dict:
@@ -202,7 +248,7 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
         t = float(config.threshold_value)
     else:
         t = evaluation.choose_threshold(rule, val_scores=res.val_point_scores, quantile=config.threshold_quantile,
-                                        params=rule_params(config, rule))
+                                        params=rule_params(config, rule), train_scores=res.train_point_scores)
     return [piece.point_scores >= t for piece in res.pieces], {"threshold": float(t)}
 
 
@@ -211,7 +257,7 @@ def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
     bounds), and at each rule that uses no test labels."""
     from . import metrics
 
-    rules = list(evaluation.DEPLOYABLE_RULES) + (["fixed"] if config.threshold_rule == "fixed" else [])
+    rules = reported_rules(config)
     flags, out = {}, {"rules": {}}
     for rule in rules:
         try:
@@ -241,9 +287,13 @@ ORACLE_F1 = {"pointwise": "f1_pointwise_oracle", "point_adjusted": "f1_pa_oracle
 
 def summary_rows(metrics: dict) -> list[dict]:
     """One flat row per (detector, piece group): point-level metrics first, then the paper's."""
+    if not metrics.get("labelled", True):  # the share of test points each label-free rule flags
+        return [{"detector": name, "pieces": "all", **{f"flagged_{rule}": r.get("flagged_fraction", np.nan)
+                                                       for rule, r in metrics[name]["points"]["rules"].items()}}
+                for name in metrics["detectors"]]
     rows = []
-    default_rule = metrics["threshold_rule"] if metrics["threshold_rule"] in evaluation.DEPLOYABLE_RULES \
-        else "val_quantile"
+    default_rule = metrics["threshold_rule"] if metrics["threshold_rule"] in evaluation.DEPLOYABLE_RULES + (
+        "train_max", "fixed") else "val_quantile"
     for name in metrics.get("detectors", [metrics.get("detector", "vae_lstm")]):
         points = metrics[name].get("points", {})
         for group, m in metrics[name].items():
@@ -281,8 +331,27 @@ def _f(value) -> str:
     return "   n/a" if value is None or not np.isfinite(value) else f"{value:6.3f}"
 
 
+def format_unlabelled(metrics: dict) -> str:
+    """Without labels: each detector's share of flagged test points under each label-free rule."""
+    rules = list(metrics[metrics["detector"]]["points"]["rules"])
+    header = f"{'detector':9} " + " ".join(f"{rule + ' flagged':>22}" for rule in rules)
+    lines = [f"no metrics: {metrics['skipped']}", "share of test points flagged, thresholds chosen without labels",
+             header, "-" * len(header)]
+    for name in metrics["detectors"]:
+        cells = []
+        for rule in rules:
+            r = metrics[name]["points"]["rules"][rule]
+            cells.append(f"{'undefined':>22}" if "undefined" in r else
+                         f"{100 * r['flagged_fraction']:>13.2f}% ({r['flagged_points']:>4})")
+        lines.append(f"{name:9} " + " ".join(cells))
+    lines.append("random and abs_z are controls: a detector that flags what they flag adds nothing over them")
+    return "\n".join(lines)
+
+
 def format_table(metrics: dict) -> str:
     """The detector beside the controls: point-level metrics first, then the paper's metric."""
+    if not metrics.get("labelled", True):
+        return format_unlabelled(metrics)
     rows = summary_rows(metrics)
     abs_z = {r["pieces"]: r for r in rows if r["detector"] == "abs_z"}
     lines = []
@@ -331,20 +400,47 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     if metrics_path.exists():
         print(f"replacing {metrics_path} (recomputed from the saved models)")
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n")
+    flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
     draw_figures(result, out_dir)
     return metrics_path
 
 
-def point_threshold(result: Detection, res: DetectorResult) -> float:
-    """The point-level threshold of a detector under the config's rule (the oracle rule: pointwise F1)."""
+def flagged_ranges(result: Detection):
+    """The detector's flagged time ranges at the config's threshold rule on point scores: one row per run
+    of flagged points, with its piece, first and last row (0-based in the piece), times when the data
+    has them, length and peak score. A DataFrame, written as detection/flagged_ranges.csv."""
+    import pandas as pd
+
+    main, series = result.main, result.series
+    rows = []
+    for piece, flags in zip(main.pieces, detection_flags(result, main)[0], strict=True):
+        for a, b in evaluation.segments(flags):
+            row = {"piece": piece.name, "first_row": int(a), "last_row": int(b - 1), "n_points": int(b - a)}
+            if series.timestamps is not None:
+                row["first_time"] = str(series.timestamps[piece.start + a])
+                row["last_time"] = str(series.timestamps[piece.start + b - 1])
+            row["peak_score"] = float(piece.point_scores[a:b].max())
+            if series.point_labels is not None:
+                row["labelled_points"] = int(series.point_labels[piece.start + a: piece.start + b].sum())
+            rows.append(row)
+    columns = ["piece", "first_row", "last_row", "n_points"] + (
+        ["first_time", "last_time"] if series.timestamps is not None else []) + ["peak_score"] + (
+        ["labelled_points"] if series.point_labels is not None else [])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.ndarray], list[float]]:
+    """Per-piece point flags of a detector under the config's rule, and the threshold of each piece
+    (the oracle rule: the best pointwise F1 on the test labels, an upper bound)."""
     c = result.config
     if c.threshold_rule == "oracle_best_f1":
         scores, labels = res.test_points()
         if labels is None:
             raise UserError("the oracle threshold needs point labels, and this series has none")
-        return evaluation.best_f1(scores, labels, adjusted=False)["threshold"]
-    return evaluation.choose_threshold(c.threshold_rule, val_scores=res.val_point_scores,
-                                       quantile=c.threshold_quantile, value=c.threshold_value)
+        t = evaluation.best_f1(scores, labels, adjusted=False)["threshold"]
+        return [p.point_scores >= t for p in res.pieces], [t] * len(res.pieces)
+    flags, chosen = point_flags(c, res, c.threshold_rule)
+    return flags, chosen.get("threshold_per_piece", [chosen.get("threshold")] * len(flags))
 
 
 def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
@@ -353,16 +449,19 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     c, m, main = result.config, result.metrics, result.main
     threshold = m[main.name]["threshold"]
     test_scores, _ = main.test_scores()
+    name = c.dataset_name
     paths = [plotting.score_histograms(main.val_scores, test_scores, threshold, out_dir / "score_histograms.png",
-                                       f"{c.dataset}: {main.name} sequence scores")]
-    point_t = point_threshold(result, main)
-    pieces = [{"start": p.start, "scores": p.point_scores, "flags": p.point_scores >= point_t, "threshold": point_t}
-              for p in main.pieces]
+                                       f"{name}: {main.name} sequence scores")]
+    flags, point_t = detection_flags(result, main)
+    pieces = [{"start": p.start, "scores": p.point_scores, "flags": f, "threshold": t}
+              for p, f, t in zip(main.pieces, flags, point_t, strict=True)]
     paths.append(plotting.detections(
         result.series.normalised, pieces, result.series.anomaly_idx, result.series.point_labels,
         (result.series.train_start, result.series.train_end), out_dir / "detections.png",
-        f"{c.dataset}: {main.name} detections, {c.threshold_rule} threshold on point scores "
-        f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale))
+        f"{name}: {main.name} detections, {c.threshold_rule} threshold on point scores "
+        f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale, result.series.channels, result.series.timestamps))
+    if not result.series.labelled:
+        return paths  # the curves below need labels
     curves = []
     for name, res in result.results.items():
         scores, labels = res.test_scores()
@@ -374,7 +473,7 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
            if "threshold_free" in m[name]["points"].get("all", {})}
     if vus and all(np.isfinite(v) for v in vus.values()):
         paths.append(plotting.metric_bars(vus, out_dir / "vus_pr.png", "VUS-PR",
-                                          f"{c.dataset}: {main.name} beside the controls"))
+                                          f"{name}: {main.name} beside the controls"))
     return paths
 
 

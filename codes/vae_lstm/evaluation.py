@@ -11,7 +11,7 @@ from sklearn.metrics import average_precision_score
 from .errors import ConfigError
 from .windowing import units_from_points
 
-THRESHOLD_RULES = ("val_quantile", "pot", "dynamic", "fixed", "oracle_best_f1")
+THRESHOLD_RULES = ("val_quantile", "pot", "dynamic", "train_max", "fixed", "oracle_best_f1")
 DEPLOYABLE_RULES = ("val_quantile", "pot", "dynamic")  # point-level rules reported for every detector
 
 
@@ -153,7 +153,8 @@ def average_precision(scores, y_true) -> float:
 
 
 def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, test_scores=None,
-                     test_labels=None, adjusted: bool = True, params: dict | None = None) -> float:
+                     test_labels=None, adjusted: bool = True, params: dict | None = None,
+                     train_scores=None) -> float:
     """Threshold by ``rule``: "fixed", "oracle_best_f1" (uses test labels), or a label-free rule of
     ``thresholds.THRESHOLD_RULES`` ("val_quantile" with ``quantile``, "pot", "dynamic" with ``params``)."""
     from . import thresholds
@@ -170,7 +171,8 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
             raise ValueError("val_scores is empty")
         return float(np.quantile(v, quantile))
     if rule in thresholds.THRESHOLD_RULES:
-        return thresholds.compute_threshold(rule, val_scores=val_scores, test_scores=test_scores, params=params)
+        return thresholds.compute_threshold(rule, val_scores=val_scores, test_scores=test_scores,
+                                            train_scores=train_scores, params=params)
     if rule == "fixed":
         if value is None:
             raise ValueError("rule 'fixed' needs value")

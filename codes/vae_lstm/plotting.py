@@ -123,40 +123,61 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
     return _save(fig, path)
 
 
+MAX_CHANNELS_SHOWN = 4
+
+
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
-               train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0) -> Path:
-    """The whole normalised series with the training block, the labelled anomaly windows (shaded red),
-    the label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath.
+               train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0,
+               channels: list[str] | None = None, times: np.ndarray | None = None) -> Path:
+    """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
+    when there are more), with the training block, the labelled anomaly windows (shaded red), the
+    label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath.
 
     ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
+    ``times``: a datetime64 per point, for a time axis (default: the 0-based index).
     """
-    fig, (ax, ax_score) = plt.subplots(2, 1, figsize=(14, 6), sharex=True, height_ratios=[2, 1])
-    t = np.arange(len(series))
-    ax.plot(t, series[:, 0], lw=0.7, color="0.2", label="data (normalised, first channel)")
-    ax.axvspan(*train_span, color="tab:blue", alpha=0.08, label="training block")
-    if point_labels is not None:
-        for i, (a, b) in enumerate(segments(point_labels)):
-            ax.axvspan(a, b, color="tab:red", alpha=0.15, label="labelled anomaly window" if i == 0 else None)
-    for piece in pieces:
-        for a, b in segments(np.asarray(piece["flags"], bool)):
-            ax.axvspan(piece["start"] + a, piece["start"] + b, color="tab:orange", alpha=0.35)
-        ax_score.plot(piece["start"] + np.arange(len(piece["scores"])), piece["scores"], lw=0.7,
-                      color="tab:purple")
-        ax_score.axhline(piece["threshold"], color="r", ls="--", lw=0.8)
-    for i, a in enumerate(anomaly_idx):
-        ax.axvline(a, color="r", ls="--", lw=1, label="label timestamp" if i == 0 else None)
-    handles, _ = ax.get_legend_handles_labels()
+    series = np.asarray(series, float).reshape(len(series), -1)
+    n = len(series)
+    t = np.arange(n) if times is None else np.asarray(times)
+
+    def x(i):  # the axis position of index i (an end index may be n)
+        return t[min(int(i), n - 1)] if times is not None else i
+
+    n_channel = series.shape[1]
+    channels = list(channels) if channels else (["value"] if n_channel == 1 else [f"ch{k}" for k in range(n_channel)])
+    shown = min(n_channel, MAX_CHANNELS_SHOWN)
+    fig, axes = plt.subplots(shown + 1, 1, figsize=(14, 2.2 + 1.9 * shown + 1.6), sharex=True,
+                             height_ratios=[2] * shown + [1.4], squeeze=False)
+    axes = axes[:, 0]
+    ax_score = axes[-1]
+    for k, ax in enumerate(axes[:-1]):
+        ax.plot(t, series[:, k], lw=0.7, color="0.2", label="data (training z-score)")
+        ax.axvspan(x(train_span[0]), x(train_span[1]), color="tab:blue", alpha=0.08, label="training block")
+        if point_labels is not None:
+            for i, (a, b) in enumerate(segments(point_labels)):
+                ax.axvspan(x(a), x(b), color="tab:red", alpha=0.15, label="labelled anomaly window" if i == 0 else None)
+        for piece in pieces:
+            for a, b in segments(np.asarray(piece["flags"], bool)):
+                ax.axvspan(x(piece["start"] + a), x(piece["start"] + b), color="tab:orange", alpha=0.35)
+        for i, a in enumerate(anomaly_idx):
+            ax.axvline(x(a), color="r", ls="--", lw=1, label="label timestamp" if i == 0 else None)
+        low, high = np.nanmin(series[:, k]), np.nanmax(series[:, k])  # y_scale widens, never clips
+        ax.set_ylim(min(-y_scale, low - 0.5), max(y_scale, high + 0.5))
+        ax.set_ylabel(channels[k] if n_channel > 1 else "value (z-score)")
+    handles, _ = axes[0].get_legend_handles_labels()
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
-    low, high = np.nanmin(series[:, 0]), np.nanmax(series[:, 0])  # y_scale widens, never clips
-    ax.set_ylim(min(-y_scale, low - 0.5), max(y_scale, high + 0.5))
-    ax.set_ylabel("value (training z-score)")
-    ax.set_title(title)
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
+    axes[0].legend(handles=handles, loc="upper left", fontsize=8)
+    note = "" if n_channel == shown else f" [first {shown} of {n_channel} channels shown]"
+    axes[0].set_title(title + note)
+    for piece in pieces:
+        span = piece["start"] + np.arange(len(piece["scores"]))
+        ax_score.plot(t[span], piece["scores"], lw=0.7, color="tab:purple")
+        ax_score.hlines(piece["threshold"], x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8)
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     if np.nanmin(scores) > 0:
         ax_score.set_yscale("log")
     ax_score.set_ylabel("point score")
-    ax_score.set_xlabel("time index (0-based)")
+    ax_score.set_xlabel("time index (0-based)" if times is None else "time")
     return _save(fig, path)
 
 

@@ -1,15 +1,17 @@
-"""Reproduce the paper's Table 1 over detectors: every NAB series x detector x seed, then tables and figures.
+"""Run an experiment file (a grid of datasets x detectors x seeds), then write its tables and figures.
 
-    python3 codes/reproduce.py                                    # 5 series x 8 detectors x 5 seeds
-    python3 codes/reproduce.py --detectors vae_lstm vae arma random abs_z --seeds 1
-    python3 codes/reproduce.py --series nyc_taxi --seed 3 --detectors lstm_ae
+    python3 codes/reproduce.py                                    # table1: 5 NAB series x 8 detectors x 5 seeds
+    python3 codes/reproduce.py skab_valve1                        # any file in configs/experiments/
+    python3 codes/reproduce.py table1 --detectors vae_lstm arma random abs_z --seeds 1
+    python3 codes/reproduce.py table1 --series nyc_taxi --seed 3 --detectors lstm_ae
+    python3 codes/reproduce.py table1 --workers 2                 # two runs at once, each on half the CPU threads
+    python3 codes/reproduce.py table1 --ray auto                  # each run a task on an existing Ray cluster
 
-Each run trains into <output_dir>/<exp_name>/<series>_<detector>_... (default experiments/reproduce/)
-and writes its detection/metrics.json there; a finished run is skipped, so an interrupted
-reproduction goes on where it stopped. A finished run made with another config stops the runner,
-naming the keys. The summary (results.md, results.csv, detections_<series>.png) goes to figures/
-when the finished runs cover the whole grid, and beside the runs (<output_dir>/summary/) otherwise,
-unless --summary-dir says where.
+Each run trains into the run folder of its config (under the experiment's output_dir) and writes its
+detection/metrics.json there; a finished run is skipped, so an interrupted grid goes on where it
+stopped. A finished run made with another config stops it, naming the keys. The summary (results.md,
+results.csv, detections_<dataset>.png) goes to figures/<experiment>/ when the finished runs cover the
+whole grid, and beside the runs (<output_dir>/summary/) otherwise, unless --summary-dir says where.
 """
 
 from __future__ import annotations
@@ -17,25 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import REPO_ROOT, load_config, run_dir
+from .config import REPO_ROOT, run_dir
 from .detectors import CONTROLS, DETECTORS
 from .errors import UserError
-from .runs import METRICS_FILE, config_changes, has_metrics
+from .experiment import Experiment, Job, load_experiment
+from .runs import METRICS_FILE
 
-CONFIGS = {
-    "ambient_temp": "NAB_ambient_temp_config.json",
-    "cpu_utilization": "NAB_cpu_utilization_config.json",
-    "ec2_request": "NAB_ec2_request_config.json",
-    "machine_temp": "NAB_config.json",
-    "nyc_taxi": "NAB_nyc_taxi_config.json",
-}
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
 # they show as "n/a" rather than as numbers from memory.
@@ -46,76 +41,34 @@ PAPER = {
     "machine_temp": {"L": 288, "precision": 0.559, "recall": 1.0, "vae_lstm": 0.717, "vae": 0.207},
     "nyc_taxi": {"L": 168, "precision": 0.961, "recall": 1.0, "vae_lstm": 0.980, "vae": 0.725},
 }
-# The comparison detectors train as one stage with the LSTM keys of the series' config. Their epoch
-# budget is capped here so that the whole grid fits on a small machine; early stopping on the
-# validation loss ends a stage sooner. A compute budget, not tuned on any score.
-BASELINE_SETTINGS = {
-    "lstm_ad": {"num_epochs_lstm": 20, "batch_size_lstm": 64, "early_stopping_patience": 3},
-    "lstm_ae": {"num_epochs_lstm": 20, "batch_size_lstm": 64, "early_stopping_patience": 3},
-    "lstm_vae": {"num_epochs_lstm": 20, "batch_size_lstm": 64, "early_stopping_patience": 3},
-}
-DEFAULT_SEEDS = 5
+DEFAULT_EXPERIMENT = "table1"
 FIGURES = REPO_ROOT / "figures"
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="reproduce.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--series", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
-    parser.add_argument("--detectors", nargs="+", choices=list(DETECTORS), default=list(DETECTORS),
-                        help="detectors to run (default: all)")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
+                        help="experiment file: a name in configs/experiments/ or a path (default: table1)")
+    parser.add_argument("--series", "--datasets", nargs="+", dest="series", help="datasets to run (default: all)")
+    parser.add_argument("--detectors", nargs="+", choices=list(DETECTORS), help="detectors to run (default: all)")
+    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the experiment's)")
     parser.add_argument("--seed", type=int, help="run this one seed only")
-    parser.add_argument("--output-dir", default="experiments/reproduce",
-                        help="where the run folders go (relative to the repository root)")
+    parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir)")
+    parser.add_argument("--workers", type=int, default=1, help="runs at once in local processes (default 1)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="run each job as a Ray task: 'local' starts a local Ray "
+                                                         "instance, 'auto' or ray://host:port joins a cluster")
     parser.add_argument("--summary-dir", help="where the tables and figures go (default: see above)")
     parser.add_argument("--no-summary", action="store_true", help="train and detect only; skip the tables")
     parser.add_argument("--summary-only", action="store_true", help="only rebuild the tables from finished runs")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.seed is not None and args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
     return args
-
-
-def run_config(name: str, detector: str, seed: int, output_dir: str):
-    """The shipped config of a series, for one detector and seed (with the baselines' budget)."""
-    return load_config(CONFIGS[name]).replace(detector=detector, seed=seed, output_dir=output_dir, load_model=True,
-                                              **BASELINE_SETTINGS.get(detector, {}))
-
-
-def run_one(name: str, detector: str, seed: int, output_dir: str) -> dict:
-    """Train and detect one (series, detector, seed) unless it is finished; returns its metrics."""
-    config = run_config(name, detector, seed, output_dir)
-    path = run_dir(config)
-    from .detection import METRICS_VERSION, run_detection, write_report
-
-    if has_metrics(path):
-        changed = config_changes(config, path)
-        if changed:
-            raise UserError(f"{path} was made with other values of {', '.join(changed)} than "
-                            f"configs/{CONFIGS[name]}; move that folder away (or pass another --output-dir) "
-                            "to rerun it")
-        metrics = json.loads((path / METRICS_FILE).read_text())
-        if metrics.get("metrics_version") == METRICS_VERSION:
-            return metrics
-        print(f"{path.name}: metrics.json is from an older evaluation; scoring the trained run again")
-        result = run_detection(config, path)
-        result.metrics["wall_seconds"] = metrics.get("wall_seconds")
-        write_report(result)
-        return result.metrics
-    from .data_loader import load_series
-    from .runs import train
-
-    started = time.perf_counter()
-    if detector == "vae":
-        reuse_vae_stage(run_config(name, "vae_lstm", seed, output_dir), path)
-    train(config, load_series(config.dataset).train)
-    result = run_detection(config, path)
-    result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
-    write_report(result)
-    return result.metrics
 
 
 def reuse_vae_stage(vae_lstm_config, target: Path) -> bool:
@@ -144,15 +97,13 @@ def reuse_vae_stage(vae_lstm_config, target: Path) -> bool:
     return True
 
 
-def collect_finished(output_dir: str) -> dict:
-    """metrics.json of every finished (series, detector, seed) run of the shipped configs."""
+def collect_finished(experiment: Experiment) -> dict:
+    """metrics.json of every finished (dataset, detector, seed) run of the experiment (any seed < 100)."""
     found = {}
-    for name in CONFIGS:
-        for detector in DETECTORS:
-            for seed in range(100):
-                path = run_dir(run_config(name, detector, seed, output_dir)) / METRICS_FILE
-                if path.is_file():
-                    found[(name, detector, seed)] = json.loads(path.read_text())
+    for job in experiment.jobs(seeds=range(100)):
+        path = experiment.run_dir(job) / METRICS_FILE
+        if path.is_file():
+            found[(job.dataset, job.detector, job.seed)] = json.loads(path.read_text())
     return found
 
 
@@ -178,13 +129,13 @@ def mean_std(values: pd.Series) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
 
 
-def iid_random_pa_f1(name: str, seeds: int = DEFAULT_SEEDS) -> str:
+def iid_random_pa_f1(experiment: Experiment, name: str, seeds: int = 5) -> str:
     """The paper's metric for an i.i.d. uniform score per sequence (no model at all), on the series' test
     sequences and labels: mean ± std over seeds."""
-    from .data_loader import load_series
     from .evaluation import best_f1, sequence_labels
+    from .prepare import load_data
 
-    config, series = load_config(CONFIGS[name]), load_series(name)
+    config, series = load_data(experiment.config(name, "vae_lstm", 0), verbose=False)
     labels = np.concatenate([sequence_labels(p.anomaly_idx, len(p.values) - config.span + 1, config.span)
                              for p in series.test_pieces if len(p.values) >= config.span])
     f1 = [best_f1(np.random.default_rng(seed).random(len(labels)), labels, adjusted=True)["f1"]
@@ -197,7 +148,8 @@ def _cell(values: pd.Series) -> str:
     return "n/a" if values.empty else mean_std(values)
 
 
-def results_markdown(df: pd.DataFrame) -> str:
+def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
+    """The Table 1 layout: point-level tables, then the paper's metric beside its published figures."""
     main = df[df.pieces == "all"]
     detectors = [d for d in DETECTORS if d in set(main.detector)]
     rule = main.deployable_rule.dropna().iloc[0] if "deployable_rule" in main and main.deployable_rule.notna().any() \
@@ -209,7 +161,7 @@ def results_markdown(df: pd.DataFrame) -> str:
              "| series | detector | seeds | VUS-PR | AUC-PR | AUC-ROC | deployable PW-F1 | ratio to oracle | "
              "deployable Aff-F1 | ratio to oracle | oracle PW-F1 | oracle Aff-F1 | above abs_z? | wall s / run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name in CONFIGS:
+    for name in experiment.datasets:
         rows = main[main.series == name]
         z = rows[rows.detector == "abs_z"]
         for d in detectors:
@@ -232,7 +184,7 @@ def results_markdown(df: pd.DataFrame) -> str:
     lines += ["", "### Point level: pointwise F1 at each threshold rule that uses no test labels", "",
               "| series | detector | " + " | ".join(f"{r} (ratio)" for r in rules) + " | oracle |",
               "| --- | --- | " + " | ".join("---" for _ in rules) + " | --- |"]
-    for name in CONFIGS:
+    for name in experiment.datasets:
         rows = main[main.series == name]
         for d in detectors:
             r = rows[rows.detector == d]
@@ -249,14 +201,15 @@ def results_markdown(df: pd.DataFrame) -> str:
               "sequence gets its largest point score, so neighbouring sequences share scores and it does worse.",
               "", "| series | L | " + " | ".join(detectors) + " | i.i.d. random | paper VAE-LSTM | paper VAE |",
               "| --- | --- | " + " | ".join("---" for _ in detectors) + " | --- | --- | --- |"]
-    for name in CONFIGS:
+    for name in experiment.datasets:
         rows = main[main.series == name]
         if rows.empty:
             continue
         cells = [_cell(rows[rows.detector == d].oracle_pa_f1) for d in detectors]
+        paper = PAPER.get(name, {})
         lines.append(f"| {name} | {rows.L.iloc[0]} ({rows.l_win.iloc[0]} × {rows.l_seq.iloc[0]}) | "
-                     + " | ".join(cells) + f" | {iid_random_pa_f1(name)} | {PAPER[name]['vae_lstm']:.3f} "
-                     f"| {PAPER[name]['vae']:.3f} |")
+                     + " | ".join(cells) + f" | {iid_random_pa_f1(experiment, name)} | "
+                     f"{_paper(paper, 'vae_lstm')} | {_paper(paper, 'vae')} |")
     lines += ["", "The paper's ARMA and LSTM-AD columns are not shown: no copy of its table could be checked here.",
               "", "PW = pointwise, Aff = affiliation (Huet et al. 2022), VUS = volume under the surface (Paparrizos "
               "et al. 2022). Detectors whose own unit is not the sequence are scored, for the paper's metric, by the "
@@ -264,19 +217,97 @@ def results_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def grid_complete(metrics: dict) -> bool:
-    return all((n, d, s) in metrics for n in CONFIGS for d in DETECTORS for s in range(DEFAULT_SEEDS))
+def _paper(figures: dict, key: str) -> str:
+    return f"{figures[key]:.3f}" if key in figures else "n/a"
 
 
-def write_summary(metrics: dict, output_dir: str, summary_dir: Path) -> None:
+def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
+    """Every detector beside the controls, per dataset: point-level metrics (mean ± std over seeds) at the
+    config's threshold rule; without labels, the share of test points each label-free rule flags."""
+    main = df[df.pieces == "all"]
+    detectors = [d for d in experiment.detectors if d in set(main.detector)]
+    lines = [f"### {experiment.name}", "", experiment.values.get("description", ""), ""]
+    labelled = main[main.get("vus_pr", pd.Series(dtype=float)).notna()] if "vus_pr" in main else main.iloc[:0]
+    if not labelled.empty:
+        rules = sorted({r for r in labelled.deployable_rule.dropna()})
+        lines += [f"Point level, mean ± std over seeds. 'deployable' is pointwise F1 at the config's rule "
+                  f"({', '.join(rules)}), chosen without test labels; 'oracle' is the best threshold on the test "
+                  "labels (an upper bound).", "",
+                  "| dataset | detector | seeds | VUS-PR | AUC-PR | AUC-ROC | deployable PW-F1 | deployable Aff-F1 "
+                  "| flagged | oracle PW-F1 | above abs_z? | wall s / run |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name in experiment.datasets:
+            rows = labelled[labelled.series == name]
+            z = rows[rows.detector == "abs_z"]
+            for d in detectors:
+                r = rows[rows.detector == d]
+                if r.empty:
+                    continue
+                verdict = "control" if d in CONTROLS else "n/a" if z.empty else (
+                    "yes" if r.vus_pr.mean() > z.vus_pr.mean() and r.auc_pr.mean() > z.auc_pr.mean() else "**no**")
+                flagged = r.get(f"flagged_{r.deployable_rule.iloc[0]}", pd.Series([np.nan]))
+                lines.append(f"| {name} | {d} | {len(r)} | {_cell(r.vus_pr)} | {_cell(r.auc_pr)} | {_cell(r.auc_roc)} "
+                             f"| {_cell(r.f1_deployable)} | {_cell(r.f1_affiliation_deployable)} | {_cell(flagged)} "
+                             f"| {_cell(r.f1_pointwise_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
+        rules = [c[len("f1_pointwise_"):] for c in labelled.columns
+                 if c.startswith("f1_pointwise_") and c != "f1_pointwise_oracle" and labelled[c].notna().any()]
+        lines += ["", "Pointwise F1 (share of test points flagged) at each rule that uses no test labels:", "",
+                  "| dataset | detector | " + " | ".join(rules) + " | oracle |",
+                  "| --- | --- | " + " | ".join("---" for _ in rules) + " | --- |"]
+        for name in experiment.datasets:
+            rows = labelled[labelled.series == name]
+            for d in detectors:
+                r = rows[rows.detector == d]
+                if not r.empty:
+                    lines.append(f"| {name} | {d} | " + " | ".join(
+                        f"{_cell(r[f'f1_pointwise_{x}'])} ({_cell(r[f'flagged_{x}'])})" for x in rules)
+                        + f" | {_cell(r.f1_pointwise_oracle)} |")
+    unlabelled = main[~main.index.isin(labelled.index)]
+    if not unlabelled.empty:
+        rules = [c[len("flagged_"):] for c in unlabelled.columns if c.startswith("flagged_")
+                 and unlabelled[c].notna().any()]
+        lines += ["", "No labels: the share of test points each label-free rule flags (mean ± std over seeds).", "",
+                  "| dataset | detector | seeds | " + " | ".join(rules) + " | wall s / run |",
+                  "| --- | --- | --- | " + " | ".join("---" for _ in rules) + " | --- |"]
+        for name in experiment.datasets:
+            rows = unlabelled[unlabelled.series == name]
+            for d in detectors:
+                r = rows[rows.detector == d]
+                if not r.empty:
+                    lines.append(f"| {name} | {d} | {len(r)} | " + " | ".join(_cell(r[f"flagged_{x}"]) for x in rules)
+                                 + f" | {r.wall_seconds.mean():.0f} |")
+    related = experiment.values.get("related", [])
+    if related:
+        lines += ["", "Published figures of the related projects (their data splits and code, not ours):", "",
+                  "| source | dataset | detector | figures |", "| --- | --- | --- | --- |"]
+        for entry in related:
+            figures = ", ".join(f"{k} {v:g}" for k, v in entry["figures"].items())
+            lines.append(f"| {entry['source']} | {entry.get('dataset', '')} | {entry.get('detector', '')} | {figures} |")
+    lines += ["", "random and abs_z are controls. VUS = volume under the surface; AUC-PR = average precision; "
+              "PW = pointwise, Aff = affiliation F1."]
+    return "\n".join(lines) + "\n"
+
+
+def grid_complete(experiment: Experiment, metrics: dict) -> bool:
+    return all((j.dataset, j.detector, j.seed) in metrics for j in experiment.jobs())
+
+
+def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path) -> None:
+    if experiment.summary == "beats":  # segment datasets (ECG5000): per-beat metrics, beats.py's own tables
+        from .beats import write_summary as write_beats_summary
+
+        return write_beats_summary(experiment, metrics, summary_dir)
     df = summarise_runs(metrics)
     summary_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
-    (summary_dir / "results.md").write_text(results_markdown(df))
-    for name in CONFIGS:  # the detections figure of the lowest-seed vae_lstm run
-        seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == "vae_lstm")
+    markdown = results_markdown if experiment.summary == "table1" else standard_markdown
+    (summary_dir / "results.md").write_text(markdown(experiment, df))
+    main_detector = experiment.detectors[0]
+    for name in experiment.datasets:  # the detections figure of the lowest-seed run of the first detector
+        seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == main_detector)
         if seeds:
-            source = run_dir(run_config(name, "vae_lstm", seeds[0], output_dir)) / "detection" / "detections.png"
+            source = experiment.run_dir(Job(str(experiment.path), name, main_detector, seeds[0])) / "detection" \
+                / "detections.png"
             if source.is_file():
                 shutil.copyfile(source, summary_dir / f"detections_{name}.png")
     print((summary_dir / "results.md").read_text())
@@ -284,30 +315,36 @@ def write_summary(metrics: dict, output_dir: str, summary_dir: Path) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    from tqdm import tqdm
+    from .grid import run_grid
 
-    seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
-    jobs = [(name, detector, seed) for seed in seeds for name in args.series for detector in args.detectors]
-    if args.summary_only:
-        jobs = []
+    args = parse_args(argv)
+    experiment = load_experiment(args.experiment)
+    if args.output_dir:
+        experiment.values["output_dir"] = args.output_dir
+    unknown = sorted(set(args.series or []) - set(experiment.datasets))
+    if unknown:
+        raise UserError(f"experiment {experiment.name} has no dataset {', '.join(unknown)}; "
+                        f"its datasets: {', '.join(experiment.datasets)}")
+    seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
+    jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
     started = time.perf_counter()
-    for name, detector, seed in tqdm(jobs, desc="runs", unit="run", file=sys.stdout):
-        tqdm.write(f"== {name} {detector} seed {seed}")
-        run_one(name, detector, seed, args.output_dir)
+    if jobs:
+        mode = f"Ray at {args.ray}" if args.ray else f"{args.workers} worker process(es)"
+        print(f"experiment {experiment.name}: {len(jobs)} runs, {mode}")
+        run_grid(jobs, args.workers, args.ray)
     if not args.no_summary:
-        everything = collect_finished(args.output_dir)
+        everything = collect_finished(experiment)
         if not everything:
             raise UserError("no finished run to summarise")
         if args.summary_dir:
             summary_dir = Path(args.summary_dir)
-        elif grid_complete(everything):
-            summary_dir = FIGURES
+        elif grid_complete(experiment, everything) and not args.output_dir:
+            summary_dir = FIGURES / experiment.name
         else:
-            out = Path(args.output_dir)
+            out = Path(experiment.output_dir)
             summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary"
             print(f"the finished runs do not cover the whole grid, so the summary goes beside them, not to "
-                  f"{FIGURES} (pass --summary-dir to choose)")
-        write_summary(everything, args.output_dir, summary_dir)
+                  f"{FIGURES / experiment.name} (pass --summary-dir to choose)")
+        write_summary(experiment, everything, summary_dir)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
     return 0

@@ -21,6 +21,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from .config import Config, check_writable, run_dir, save_config, write_text_atomic
 from .errors import UserError
 from .windowing import n_sequences, train_val_split
@@ -217,7 +219,9 @@ def write_config_copy(config: Config, path: Path) -> None:
 
 def train(config: Config, train_series) -> Path:
     """Check the sizes, pick the run folder, and, holding its lock, fit the config's detector on the
-    training block; returns the folder."""
+    training block; returns the folder. A null n_channel follows the data (as ``prepare.load_data`` does)."""
+    if config.n_channel is None:
+        config = config.replace(n_channel=int(np.shape(train_series)[1]) if np.ndim(train_series) == 2 else 1)
     check_training_sizes(config, len(train_series))
     path = choose_run_dir(config)  # every refusal comes before a folder is made
     check_writable(path)

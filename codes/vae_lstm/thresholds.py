@@ -76,6 +76,11 @@ def val_quantile(val_scores, quantile: float) -> float:
 # --------------------------------------------------------------------------------------------- POT
 
 
+def train_max(train_scores) -> float:
+    """The largest score on the training block: nothing seen in training is flagged."""
+    return float(np.max(_scores(train_scores, "train_scores")))
+
+
 def gpd_log_likelihood(excesses, gamma: float, sigma: float) -> float:
     """Log-likelihood of excesses ``y > 0`` under a GPD(gamma, sigma) at location 0; -inf off its support."""
     y = np.asarray(excesses, dtype=float)
@@ -392,9 +397,14 @@ THRESHOLD_RULES: dict[str, ThresholdRule] = {
         "Hundman, Constantinou, Laporte, Colwell, Soderstrom, 'Detecting Spacecraft Anomalies Using LSTMs "
         "and Nonparametric Dynamic Thresholding', KDD 2018 (code: khundman/telemanom)",
         smoothed=True),
+    "train_max": ThresholdRule(
+        train_max, ("train_scores",),
+        "the largest score on the whole training block",
+        "the rule of the Keras LSTM autoencoder example ('Timeseries anomaly detection using an "
+        "Autoencoder', keras-io) and of the KLSE LSTM autoencoder project built on it"),
 }
 
-_INPUTS = ("val_scores", "test_scores")
+_INPUTS = ("val_scores", "test_scores", "train_scores")
 
 
 def _param_names(rule: ThresholdRule) -> tuple[set[str], set[str]]:
@@ -415,7 +425,8 @@ def _rule(rule: str) -> ThresholdRule:
     return THRESHOLD_RULES[rule]
 
 
-def compute_threshold(rule: str, *, val_scores=None, test_scores=None, params: dict | None = None) -> float:
+def compute_threshold(rule: str, *, val_scores=None, test_scores=None, train_scores=None,
+                      params: dict | None = None) -> float:
     """Threshold of a label-free rule of ``THRESHOLD_RULES``; ``params`` are the rule's keyword arguments.
 
     Unknown rule, unknown or missing parameters: ConfigError. A score input the rule needs but is None:
@@ -431,7 +442,7 @@ def compute_threshold(rule: str, *, val_scores=None, test_scores=None, params: d
     missing = sorted(required - set(params))
     if missing:
         raise ConfigError(f"threshold rule {rule!r} needs parameter(s) {', '.join(missing)}")
-    given = {"val_scores": val_scores, "test_scores": test_scores}
+    given = {"val_scores": val_scores, "test_scores": test_scores, "train_scores": train_scores}
     for name in spec.inputs:
         if given[name] is None:
             raise ValueError(f"threshold rule {rule!r} needs {name}")

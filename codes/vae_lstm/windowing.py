@@ -4,6 +4,14 @@ A series has shape (n, n_channel). Window ``w`` covers time points ``[w, w + l_w
 Sequence ``s`` is the ``l_seq`` consecutive non-overlapping windows starting at ``s``, so it
 covers ``[s, s + l_win * l_seq - 1]`` and uses windows ``s, s + l_win, ..., s + (l_seq - 1) * l_win``.
 Sequences start at every offset, as in the paper's loader.
+
+Independent segments. A 3-D array (n_segments, length, n_channel) is a set of independent segments of
+equal length (e.g. ECG heartbeats), not one series: its training windows and sequences are taken
+inside each segment only, never across two, at a stride (the config's ``window_stride``; offsets 0,
+stride, 2 * stride, ... within the segment): ``segment_windows``, ``segment_sequences``,
+``training_windows``. To score segments, concatenate them and score the long series once; segment
+b of length L covers points ``[b * L, (b + 1) * L - 1]``, and ``segment_scores`` gives it the largest
+score of the units lying wholly inside it. A (n, n_channel) series keeps every stride-1 window.
 """
 
 from __future__ import annotations
@@ -143,3 +151,62 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
     why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
            else f"no clear period: default {default_l_win}")
     return {"l_win": l_win, "l_seq": l_seq, "period": period, "why": why}
+
+
+def segment_windows(segments: np.ndarray, l_win: int, stride: int = 1) -> np.ndarray:
+    """Windows of l_win taken inside each of the (n_seg, length, c) segments only, starting at offsets
+    0, stride, 2 * stride, ... <= length - l_win of each: shape (n_seg * per_segment, l_win, c), segment-major."""
+    segments = np.asarray(segments)
+    n_seg, length, n_channel = segments.shape
+    if length < l_win:
+        raise ValueError(f"segments of {length} points are shorter than one window ({l_win})")
+    starts = np.arange(0, length - l_win + 1, stride)
+    windows = sliding_window_view(segments, l_win, axis=1)[:, starts]  # (n_seg, per_segment, c, l_win)
+    return windows.transpose(0, 1, 3, 2).reshape(-1, l_win, n_channel)
+
+
+def segment_sequences(segments: np.ndarray, l_win: int, l_seq: int, stride: int = 1) -> np.ndarray:
+    """Sequences of l_seq consecutive non-overlapping windows, each sequence inside one of the
+    (n_seg, length, c) segments, starting at offsets 0, stride, ... <= length - l_win * l_seq:
+    shape (n_seg * per_segment, l_seq, l_win, c), segment-major."""
+    segments = np.asarray(segments)
+    n_seg, length, n_channel = segments.shape
+    span = l_win * l_seq
+    if length < span:
+        raise ValueError(f"segments of {length} points are shorter than one sequence ({span})")
+    starts = np.arange(0, length - span + 1, stride)
+    index = starts[:, None] + l_win * np.arange(l_seq)[None, :]  # (per_segment, l_seq) window starts
+    windows = sliding_window_view(segments, l_win, axis=1)  # (n_seg, length - l_win + 1, c, l_win)
+    return windows[:, index].transpose(0, 1, 2, 4, 3).reshape(-1, l_seq, l_win, n_channel)
+
+
+def training_windows(train: np.ndarray, l_win: int, stride: int = 1) -> np.ndarray:
+    """The training windows of a detector: every stride-1 window of a (n, c) series (``rolling_windows``;
+    ``stride`` must be 1), or the windows inside each segment of a (n_seg, length, c) array
+    (``segment_windows``)."""
+    if np.ndim(train) == 3:
+        return segment_windows(train, l_win, stride)
+    if stride != 1:
+        raise ValueError("a window stride other than 1 applies to segments (a 3-D array) only")
+    return rolling_windows(train, l_win)
+
+
+def segment_scores(unit_scores, span: int, length: int, n_segments: int) -> np.ndarray:
+    """One score per segment from the unit scores of the concatenated segments (n_segments * length points).
+
+    Segment b covers points ``[b * length, (b + 1) * length - 1]``; the units lying wholly inside it
+    (``unit_span``) are u = b * length .. b * length + length - span. Its score is the largest of theirs,
+    NaN units ignored; NaN when it has none (span > length, or no scored unit). With span == length (a
+    VAE-LSTM sequence of one beat) that is exactly unit b * length; with span 1, the largest point score.
+    Units that straddle two segments are never used."""
+    s = np.asarray(unit_scores, dtype=float)
+    n_points = n_segments * length
+    if len(s) > n_points - span + 1 and len(s):
+        raise ValueError(f"{len(s)} units of span {span} do not fit in {n_segments} segments of {length} points")
+    if span > length:
+        return np.full(n_segments, np.nan)
+    padded = np.full(n_points, -np.inf)
+    padded[: len(s)] = np.where(np.isnan(s), -np.inf, s)
+    inside = padded.reshape(n_segments, length)[:, : length - span + 1]
+    out = inside.max(axis=1)
+    return np.where(np.isneginf(out), np.nan, out)

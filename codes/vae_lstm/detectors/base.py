@@ -3,6 +3,12 @@
 A detector also keeps its native unit (a window, a sequence or a point) so that metrics defined on
 that unit, like the paper's per-sequence F1, stay exact. Unit ``u`` covers time ``[u, u + span - 1]``
 (``windowing.unit_span``); ``windowing.points_from_units`` turns unit scores into point scores.
+
+``fit`` takes one (n, n_channel) training series: every stride-1 window or sequence of it is a
+training sample (the default path). A detector whose ``fits_segments`` is True also takes a 3-D array
+(n_segments, length, n_channel) of independent segments (e.g. ECG beats, ``beats.py``): it then takes
+its training windows and sequences inside each segment only, at the config's ``window_stride``
+(``windowing.segment_windows`` / ``segment_sequences``). ``check_training`` checks either form.
 """
 
 from __future__ import annotations
@@ -54,9 +60,12 @@ class Detector:
     name = "detector"
     native_unit = "point"  # in words, for tables: "sequence", "window" or "point"
     trained_files: tuple[str, ...] = ()  # files in the run folder that a trained detector has
+    fits_segments = False  # whether fit also takes independent segments, a (n_segments, length, c) array
 
     def __init__(self, config):
-        self.config = config
+        # The commands resolve a null n_channel from the data first (prepare.load_data, runs.train); a
+        # config used directly, without data, means one channel.
+        self.config = config if config.n_channel is not None else config.replace(n_channel=1)
 
     def fit(self, train_series: np.ndarray, run_dir: Path) -> None:
         """Nothing to learn by default."""
@@ -81,6 +90,24 @@ class Detector:
             source = self.config.source.name if self.config.source else "<config>"
             raise UserError(f"run folder {run_dir} {what}; train first with "
                             f"'python3 codes/train.py --config {source}'")
+
+    def check_training(self, train, min_points: int, what: str):
+        """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
+        holds one ``what`` (``min_points``) and the detector can fit segments. Anything else is one series,
+        returned unchanged (the default path; ``window_stride`` must then be 1)."""
+        if np.ndim(train) != 3:
+            if self.config.window_stride != 1:
+                raise UserError(f"window_stride = {self.config.window_stride} applies to segment datasets only "
+                                "(e.g. ECG5000); set it to 1 for a single series")
+            return train
+        if not self.fits_segments:
+            raise UserError(f"detector '{self.name}' cannot train on independent segments; leave it out of "
+                            "segment datasets (e.g. ECG5000)")
+        segments = np.asarray(train, dtype="float32")
+        if not len(segments) or segments.shape[1] < min_points:
+            raise ValueError(f"{len(segments)} segments of {segments.shape[1]} points: need at least one, "
+                             f"each at least one {what} ({min_points} points)")
+        return segments
 
     @staticmethod
     def check_series(series: np.ndarray, min_points: int, what: str) -> np.ndarray:

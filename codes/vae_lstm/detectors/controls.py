@@ -14,6 +14,7 @@ class RandomDetector(Detector):
     so that the same series always gets the same scores."""
 
     name = "random"
+    fits_segments = True  # nothing to learn
 
     def score(self, series):
         series = self.check_series(series, 1, "point")
@@ -29,6 +30,7 @@ class AbsZDetector(Detector):
     """
 
     name = "abs_z"
+    fits_segments = True  # nothing to learn
 
     def score(self, series):
         series = self.check_series(series, 1, "point")

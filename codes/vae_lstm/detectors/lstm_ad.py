@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from ..scoring import compiled_apply
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
 from .base import Detector, Scores
@@ -123,9 +124,10 @@ def training_pairs(series: np.ndarray, l_win: int, horizon: int) -> tuple[np.nda
 
 
 def predict_all(model: keras.Model, series: np.ndarray, l_win: int, batch_size: int) -> np.ndarray:
-    """Predictions (n - l_win, h, c) of every window ending at t - 1 for t = l_win .. n - 1, one predict."""
+    """Predictions (n - l_win, h, c) of every window ending at t - 1 for t = l_win .. n - 1: one compiled
+    graph over the windows, in chunks of ``batch_size`` (``scoring.compiled_apply``)."""
     windows = np.asarray(rolling_windows(np.asarray(series, dtype="float32")[:-1], l_win))
-    return model.predict(windows, batch_size=batch_size, verbose=0)
+    return compiled_apply(model, windows, batch_size)
 
 
 class LSTMADModel(BaseModel):
@@ -168,6 +170,7 @@ class LSTMADDetector(Detector):
 
     def fit(self, train_series, run_dir: Path) -> None:
         c, run_dir = self.config, Path(run_dir)
+        self.check_training(train_series, 1, "point")  # one series only: no segments, window_stride 1
         train_series = self.check_series(train_series, c.l_win + c.prediction_horizon,
                                          "input window and prediction horizon")
         trainer = LSTMADTrainer(c, run_dir, train_series)

@@ -3,7 +3,8 @@
 Encoder: LSTM(num_hidden_units_lstm) -> Dense(code_size), the code of one window. Decoder: the code
 repeated l_win times -> LSTM(num_hidden_units_lstm, return_sequences) -> Dense(n_channel) at every
 step. Trained with MSE and Adam(learning_rate_lstm) on the rolling windows of the training block
-(seeded split, ``val_fraction`` held out), one stage ``lstm_ae`` saved as ``lstm_ae.keras``.
+(seeded split, ``val_fraction`` held out), one stage ``lstm_ae`` saved as ``lstm_ae.keras``. From
+independent segments (a 3-D training array), the windows inside each segment at ``window_stride``.
 
 Score of window w (covering ``[w, w + l_win - 1]``): the mean squared reconstruction error over its
 points and channels. Point t gets the largest score of the windows that cover it.
@@ -21,8 +22,9 @@ import numpy as np
 from keras import layers
 
 from .. import plotting
+from ..scoring import compiled_apply
 from ..training import BaseModel, BaseTrainer, FigureCallback
-from ..windowing import rolling_windows, train_val_split
+from ..windowing import rolling_windows, train_val_split, training_windows
 from .base import Detector, Scores
 
 
@@ -49,9 +51,16 @@ def window_array(series: np.ndarray, l_win: int) -> np.ndarray:
     return np.asarray(rolling_windows(series, l_win), dtype="float32")
 
 
+def training_window_array(train: np.ndarray, config) -> np.ndarray:
+    """The training windows as one float32 array: every stride-1 window of a (n, c) series (``window_array``),
+    or the windows inside each segment of a (n_seg, length, c) array at ``window_stride``."""
+    return np.asarray(training_windows(train, config.l_win, config.window_stride), dtype="float32")
+
+
 def window_mse(model: keras.Model, windows: np.ndarray, batch_size: int) -> np.ndarray:
-    """Per-window mean squared reconstruction error (over points and channels), in one batched predict."""
-    rebuilt = model.predict(windows, batch_size=batch_size, verbose=0)
+    """Per-window mean squared reconstruction error (over points and channels): one compiled graph over
+    the windows, in chunks of ``batch_size`` (``scoring.compiled_apply``)."""
+    rebuilt = compiled_apply(model, windows, batch_size)
     return np.square(windows - rebuilt).mean(axis=(1, 2))
 
 
@@ -108,7 +117,7 @@ class LSTMAETrainer(SingleStageTrainer):
     title = "LSTM-AE"
 
     def __init__(self, config, run_dir, train_series: np.ndarray):
-        super().__init__(LSTMAEModel(config, run_dir), config, run_dir, window_array(train_series, config.l_win))
+        super().__init__(LSTMAEModel(config, run_dir), config, run_dir, training_window_array(train_series, config))
 
 
 class LSTMAEDetector(Detector):
@@ -117,13 +126,16 @@ class LSTMAEDetector(Detector):
     name = "lstm_ae"
     native_unit = "window"
     trained_files = ("lstm_ae.keras",)
+    fits_segments = True
 
     def __init__(self, config):
         super().__init__(config)
         self.model = None
 
     def fit(self, train_series, run_dir: Path) -> None:
-        train_series = self.check_series(train_series, self.config.l_win, "window")
+        train_series = self.check_training(train_series, self.config.l_win, "window")
+        if np.ndim(train_series) != 3:
+            train_series = self.check_series(train_series, self.config.l_win, "window")
         self.model = LSTMAETrainer(self.config, run_dir, train_series).train()
 
     def load(self, run_dir: Path) -> None:

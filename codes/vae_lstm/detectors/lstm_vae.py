@@ -10,6 +10,9 @@ channels, plus beta * KL(q(z|x) || N(0, I)). (Summing, not averaging, keeps the 
 term's weight against the KL independent of the window size; with a mean the KL term dominates
 and the codes collapse to the prior.) One stage ``lstm_vae`` saved as ``lstm_vae.keras``.
 
+Training windows: every stride-1 window of the training block, or, from independent segments (a 3-D
+training array), the windows inside each segment at ``window_stride``.
+
 Score of window w: the mean squared error, over its points and channels, of its reconstruction
 through z_mean (deterministic, no sampling). Point t gets the largest score of the windows covering it.
 """
@@ -19,12 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from ..models import PACKAGE
 from ..training import BaseModel
 from .base import Detector, Scores
-from .lstm_ae import SingleStageTrainer, build_lstm_decoder, window_array, window_mse
+from .lstm_ae import SingleStageTrainer, build_lstm_decoder, training_window_array, window_array, window_mse
 
 
 def build_lstm_vae_encoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
@@ -124,7 +128,7 @@ class LSTMVAETrainer(SingleStageTrainer):
     title = "LSTM-VAE"
 
     def __init__(self, config, run_dir, train_series):
-        super().__init__(LSTMVAEModel(config, run_dir), config, run_dir, window_array(train_series, config.l_win))
+        super().__init__(LSTMVAEModel(config, run_dir), config, run_dir, training_window_array(train_series, config))
 
 
 class LSTMVAEDetector(Detector):
@@ -133,13 +137,16 @@ class LSTMVAEDetector(Detector):
     name = "lstm_vae"
     native_unit = "window"
     trained_files = ("lstm_vae.keras",)
+    fits_segments = True
 
     def __init__(self, config):
         super().__init__(config)
         self.model = None
 
     def fit(self, train_series, run_dir: Path) -> None:
-        train_series = self.check_series(train_series, self.config.l_win, "window")
+        train_series = self.check_training(train_series, self.config.l_win, "window")
+        if np.ndim(train_series) != 3:
+            train_series = self.check_series(train_series, self.config.l_win, "window")
         self.model = LSTMVAETrainer(self.config, run_dir, train_series).train()
 
     def load(self, run_dir: Path) -> None:

@@ -19,12 +19,14 @@ class VAEDetector(Detector):
     name = "vae"
     native_unit = "sequence"
     trained_files = ("vae.keras",)
+    fits_segments = True
 
     def __init__(self, config):
         super().__init__(config)
         self.vae = None
 
     def fit(self, train_series, run_dir: Path) -> None:
+        train_series = self.check_training(train_series, self.config.span, "sequence")
         self.vae = VAETrainer(self.config, run_dir, train_series).train()
 
     def load(self, run_dir: Path) -> None:

@@ -3,6 +3,11 @@
 Two stages in one run folder, ``vae.keras`` then ``lstm.keras``, each trained by the generic trainer.
 The score of sequence s (covering ``[s, s + l_win * l_seq - 1]``) is the summed squared error of
 its last l_seq - 1 windows, rebuilt by the decoder from the codes that the LSTM predicts.
+
+Training samples: from one series, every stride-1 window (VAE) and every stride-1 sequence (LSTM).
+From independent segments, a (n_segments, length, c) array, the windows and sequences inside each
+segment only, at ``window_stride`` (``windowing.segment_windows`` / ``segment_sequences``); with
+``l_win * l_seq`` equal to the segment length, a segment is exactly one sequence.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from .. import plotting
 from ..models import lstm_from_config, vae_from_config
 from ..scoring import encode_windows, gather_sequences, score_vae_lstm
 from ..training import BaseModel, BaseTrainer, FigureCallback
-from ..windowing import rolling_windows, train_val_split
+from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
 from .base import Detector, Scores
 
 
@@ -46,14 +51,15 @@ class LSTMModel(BaseModel):
 
 
 class VAETrainer(BaseTrainer):
-    """Trains the VAE on the rolling windows of the training block (seeded 90/10 split)."""
+    """Trains the VAE on the rolling windows of the training block, or the windows inside each training
+    segment at ``window_stride`` (seeded 90/10 split)."""
 
     stage = "vae"
 
     def __init__(self, config, run_dir, train_series: np.ndarray):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
                          config.num_epochs_vae if config.TRAIN_VAE else 0, config.batch_size)
-        windows = np.asarray(rolling_windows(train_series, config.l_win), dtype="float32")
+        windows = np.asarray(training_windows(train_series, config.l_win, config.window_stride), dtype="float32")
         idx_train, idx_val = train_val_split(len(windows), config.val_fraction, config.seed)
         self.train_windows, self.val_windows = windows[idx_train], windows[idx_val]
 
@@ -82,6 +88,7 @@ class LSTMTrainer(BaseTrainer):
 
     Input: the codes of windows 0 .. l_seq - 2 of a sequence; target: those of windows 1 .. l_seq - 1.
     The held-out sequences (``val_index``) are the ones detection uses for its validation scores.
+    Segments (a 3-D training array): the sequences inside each segment at ``window_stride``.
     """
 
     stage = "lstm"
@@ -90,9 +97,14 @@ class LSTMTrainer(BaseTrainer):
         super().__init__(LSTMModel(config, run_dir), config, run_dir,
                          config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
         self.vae, self.train_series = vae, train_series
-        windows = rolling_windows(train_series, config.l_win)
-        codes, _ = encode_windows(vae, windows, config.score_batch_size)
-        sequences = gather_sequences(codes, len(train_series), config.l_win, config.l_seq)
+        if np.ndim(train_series) == 3:
+            windows = segment_sequences(train_series, config.l_win, config.l_seq, config.window_stride)
+            codes, _ = encode_windows(vae, windows.reshape(-1, *windows.shape[2:]), config.score_batch_size)
+            sequences = codes.reshape(len(windows), config.l_seq, -1)
+        else:
+            windows = rolling_windows(train_series, config.l_win)
+            codes, _ = encode_windows(vae, windows, config.score_batch_size)
+            sequences = gather_sequences(codes, len(train_series), config.l_win, config.l_seq)
         idx_train, idx_val = train_val_split(len(sequences), config.val_fraction, config.seed)
         self.train_codes, self.val_codes = sequences[idx_train], sequences[idx_val]
         self.train_index, self.val_index = idx_train, idx_val
@@ -108,10 +120,16 @@ class LSTMTrainer(BaseTrainer):
         codes = self.val_codes[:1]
         predicted = self.model.model.predict(codes[:, :-1], verbose=0)
         plotting.predicted_codes(codes[0, 1:], predicted[0], figures / "lstm_codes.png")
-        start = int(self.val_index[0])
-        segment = self.train_series[start:start + c.l_win * c.l_seq]
+        segment = self.sequence_points(int(self.val_index[0]))
         rebuilt = self.vae.decoder.predict(predicted[0], verbose=0)
         plotting.long_sequence(segment, rebuilt, c.l_win, figures / "lstm_long_sequence.png")
+
+    def sequence_points(self, i: int) -> np.ndarray:
+        """The (l_win * l_seq, c) points of training sequence i."""
+        c = self.config
+        if np.ndim(self.train_series) == 3:
+            return segment_sequences(self.train_series, c.l_win, c.l_seq, c.window_stride)[i].reshape(c.span, -1)
+        return self.train_series[i:i + c.l_win * c.l_seq]
 
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
@@ -127,12 +145,14 @@ class VAELSTMDetector(Detector):
     name = "vae_lstm"
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
+    fits_segments = True
 
     def __init__(self, config):
         super().__init__(config)
         self.vae = self.lstm = None
 
     def fit(self, train_series, run_dir: Path) -> None:
+        train_series = self.check_training(train_series, self.config.span, "sequence")
         vae_trainer = VAETrainer(self.config, run_dir, train_series)
         self.vae = vae_trainer.train()
         lstm_trainer = LSTMTrainer(self.config, run_dir, train_series, self.vae)

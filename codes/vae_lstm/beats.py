@@ -1,0 +1,429 @@
+"""Datasets of independent fixed-length segments (ECG5000's heartbeats): load, split, train, score per beat.
+
+A segment dataset is an entry of ``datasets/series.json`` under ``"segments"``; a config names it as its
+``dataset`` (``"dataset": "ECG5000"``) and ``grid.run_job`` hands its jobs to ``run_job`` here.
+
+- **Data.** The files listed in the entry, read from the folder in ``$ECG5000_DATA_DIR`` (the entry's
+  ``env``) and checked against their sha256. ECG5000's test file has no pinned public text copy, so
+  nothing is downloaded: an unset variable is a one-line error that says how to set it. UCR format:
+  one beat a row, column 0 the class, then the ``length`` samples (each beat already z-normalised;
+  nothing is standardised again). The UCR train and test files are pooled (5000 beats).
+- **Split** (``split_beats``), seeded by the config's ``seed``, so every detector of a seed sees the
+  same beats and each seed another split. The normal beats (class 1) are shuffled: the first
+  ``test_normal`` go to the test set, then ``floor(val_fraction * rest)`` of the rest to validation,
+  the remainder (at most ``train_normal`` when that is set) to training. ``test_anomalous`` beats
+  drawn from classes 2-5 complete the test set. ECG5000 with the shipped split: test = 700 normal +
+  100 anomalous beats (12.5 % anomalous, the mix the related LSTM-VAE project's figures imply),
+  validation = 221 normal beats, training = 1998 normal beats; no beat is in two sets.
+- **Training** on the training beats only, as a (n_beats, length, 1) array of independent segments:
+  each detector takes its windows and sequences inside each beat, at ``window_stride``
+  (``windowing.segment_windows`` / ``segment_sequences``), never across two beats. The detectors'
+  own ``val_fraction`` of those windows is held out for their validation loss, as on a series.
+- **Scoring.** The validation beats, then the test beats, are concatenated into one series and scored
+  by one ``detector.score`` call; a beat's score is the largest native-unit score among the units lying
+  wholly inside it (``windowing.segment_scores``): with ``l_win * l_seq`` = 140 a VAE-LSTM sequence is
+  exactly one beat; a window detector takes its worst window, a point detector its worst point.
+- **Threshold and metrics** (``beat_metrics``): the ``threshold_quantile`` (0.95 in the shipped config)
+  quantile of the validation beats' scores; a test beat is flagged when its score is >= it;
+  anomalous beats are the positives. Accuracy, precision, recall and F1 at that threshold, and
+  AUC-ROC and AUC-PR (average precision) over all test beats, which need no threshold.
+
+Each run writes ``<run folder>/detection/metrics.json``, ``beat_scores.csv`` (one row per scored beat)
+and ``beats.png`` (score histograms of normal and anomalous test beats with the threshold, and example
+beats). ``write_summary`` writes an experiment's tables (``"summary": "beats"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import Config, check_writable, run_dir
+from .errors import ConfigError, DataError, UserError
+from .windowing import segment_scores, train_val_split
+
+BEATS_VERSION = 1  # bumped when metrics.json changes; a finished run of an older version is scored again
+MIN_SAMPLES = 2  # training samples (windows or sequences) to train on, and as many to validate on
+METRICS = ("accuracy", "precision", "recall", "f1", "auc_roc", "auc_pr")
+METRIC_NAMES = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "F1",
+                "auc_roc": "AUC-ROC", "auc_pr": "AUC-PR"}
+
+
+# ---- the dataset ---------------------------------------------------------------------------------------
+
+def segment_specs() -> dict:
+    """The segment datasets of datasets/series.json, by name."""
+    from .data_loader import load_spec
+
+    return load_spec().get("segments", {})
+
+
+def is_segments(config: Config) -> bool:
+    """Whether the config's dataset is a segment dataset (a name under series.json's "segments")."""
+    return isinstance(config.dataset, str) and config.dataset in segment_specs()
+
+
+@dataclass
+class Segments:
+    name: str
+    values: np.ndarray   # (n, length, n_channel) float64, as in the files (ECG5000: each beat z-normalised)
+    classes: np.ndarray  # (n,) int
+    normal: np.ndarray   # (n,) bool: a normal class
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_folder(name: str, spec: dict) -> Path:
+    var = spec["env"]
+    folder = os.environ.get(var)
+    if not folder:
+        raise DataError(f"{name} is read from a local copy: set {var} to a folder holding "
+                        f"{' and '.join(spec['files'])} (e.g. export {var}=../shared/datasets/{name}); "
+                        "see datasets/series.json for their sources and sha256")
+    return Path(folder)
+
+
+def load_segments(name: str) -> Segments:
+    """The pooled beats of a segment dataset, each file checked against its sha256 (one line on a problem)."""
+    spec = segment_specs()[name]
+    folder = data_folder(name, spec)
+    length, n_channel = spec["length"], spec.get("n_channel", 1)
+    rows = []
+    for file, sha in spec["files"].items():
+        path = folder / file
+        if not path.is_file():
+            raise DataError(f"{path} not found; point {spec['env']} at a folder holding {' and '.join(spec['files'])}")
+        actual = _sha256(path)
+        if actual != sha:
+            raise DataError(f"{path} has sha256 {actual[:16]}..., not the {sha[:16]}... of datasets/series.json: "
+                            f"not the pinned {name} file")
+        table = np.loadtxt(path, ndmin=2)
+        if table.shape[1] != 1 + length * n_channel:
+            raise DataError(f"{path}: rows of {table.shape[1]} columns, expected a class and {length * n_channel} "
+                            "values (UCR format)")
+        rows.append(table)
+    table = np.concatenate(rows)
+    classes = table[:, 0].astype(int)
+    values = table[:, 1:].reshape(len(table), n_channel, length).transpose(0, 2, 1)
+    return Segments(name, values, classes, np.isin(classes, spec["normal_classes"]))
+
+
+# ---- the split -----------------------------------------------------------------------------------------
+
+@dataclass
+class BeatSplit:
+    """Indices into the pooled beats, each sorted; the test labels are True for anomalous beats."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    test_labels: np.ndarray
+
+    def counts(self) -> dict:
+        return {"n_train": len(self.train), "n_validation": len(self.val),
+                "n_test_normal": int((~self.test_labels).sum()), "n_test_anomalous": int(self.test_labels.sum())}
+
+
+def split_beats(normal, seed: int, test_normal: int, test_anomalous: int, val_fraction: float,
+                train_normal: int | None = None) -> BeatSplit:
+    """Seeded split of the pooled beats (``normal``: (n,) bool). Normal beats, shuffled: ``test_normal`` to
+    the test set, then ``floor(val_fraction * rest)`` to validation, the remainder (at most ``train_normal``)
+    to training; ``test_anomalous`` anomalous beats, drawn at random, complete the test set."""
+    normal = np.asarray(normal, bool)
+    normals, anomalous = np.flatnonzero(normal), np.flatnonzero(~normal)
+    if test_normal >= len(normals) or test_anomalous > len(anomalous):
+        raise DataError(f"the split asks for {test_normal} normal and {test_anomalous} anomalous test beats; the "
+                        f"data has {len(normals)} normal and {len(anomalous)} anomalous beats")
+    rng = np.random.default_rng(seed)
+    normals, anomalous = rng.permutation(normals), rng.permutation(anomalous)
+    rest = normals[test_normal:]
+    n_val = int(np.floor(val_fraction * len(rest) + 1e-9))
+    train = rest[n_val:] if train_normal is None else rest[n_val:n_val + train_normal]
+    test = np.concatenate([normals[:test_normal], anomalous[:test_anomalous]])
+    order = np.argsort(test, kind="stable")
+    return BeatSplit(np.sort(train), np.sort(rest[:n_val]), test[order], (~normal[test])[order])
+
+
+# ---- the config ----------------------------------------------------------------------------------------
+
+def check_config(config: Config) -> dict:
+    """The dataset's entry, once the config fits it; every problem is one line (ConfigError)."""
+    from .detectors import detector_class
+
+    name, spec = config.dataset, segment_specs()[config.dataset]
+    where = config.source.name if config.source else "config"
+    length, n_channel = spec["length"], spec.get("n_channel", 1)
+    if "auto" in (config.l_win, config.l_seq) or config.n_channel != n_channel:
+        raise ConfigError(f"{where}: {name} is a dataset of {length}-point segments with {n_channel} channel(s): "
+                          f"give l_win and l_seq as numbers (l_win * l_seq = {length} makes a segment one "
+                          f"sequence) and n_channel {n_channel}")
+    if config.span > length:
+        raise ConfigError(f"{where}: l_win * l_seq = {config.span} is longer than one {name} segment "
+                          f"({length} points)")
+    if config.threshold_rule != "val_quantile":
+        raise ConfigError(f"{where}: {name} takes its threshold at the threshold_quantile quantile of the "
+                          f"validation beats' scores: set threshold_rule to 'val_quantile', not "
+                          f"'{config.threshold_rule}'")
+    if not detector_class(config.detector).fits_segments:
+        raise ConfigError(f"{where}: detector '{config.detector}' cannot train on the independent segments "
+                          f"of {name}")
+    return spec
+
+
+def samples_per_segment(config: Config, length: int) -> int:
+    """Training samples per segment of the config's detector: sequences (vae_lstm), else windows."""
+    span = config.span if config.detector == "vae_lstm" else config.l_win
+    return (length - span) // config.window_stride + 1
+
+
+def check_sizes(config: Config, n_train: int, length: int) -> None:
+    n = n_train * samples_per_segment(config, length)
+    n_fit = len(train_val_split(n, config.val_fraction, config.seed)[0])
+    if min(n_fit, n - n_fit) < MIN_SAMPLES:
+        raise UserError(f"{n_train} training segments give {n} training samples: {n_fit} to train on and "
+                        f"{n - n_fit} to validate on (val_fraction {config.val_fraction}); at least "
+                        f"{MIN_SAMPLES} of each are needed")
+
+
+# ---- training and scoring ------------------------------------------------------------------------------
+
+def train(config: Config, segments: np.ndarray) -> Path:
+    """``runs.train`` for independent segments: pick the run folder and, holding its lock, fit the detector
+    on the (n, length, c) training segments; returns the folder."""
+    from .runs import choose_run_dir, mark_fitted, prepare_run_dir, training_lock
+
+    path = choose_run_dir(config)
+    check_writable(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with training_lock(path):
+        if choose_run_dir(config) != path:
+            raise UserError(f"another process trained in {path} meanwhile; run the command again")
+        prepare_run_dir(config)
+        import keras
+
+        from .detectors import get_detector
+
+        keras.utils.set_random_seed(config.seed)
+        get_detector(config).fit(segments, path)
+        mark_fitted(path)
+    return path
+
+
+def score_segments(detector, segments: np.ndarray) -> np.ndarray:
+    """One score per segment of a (n, length, c) array: the segments are concatenated and scored by one
+    ``detector.score`` call; each gets the largest score of the units wholly inside it."""
+    n, length, n_channel = segments.shape
+    scores = detector.score(segments.reshape(n * length, n_channel))
+    return segment_scores(scores.native, scores.native_span, length, n)
+
+
+def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
+    """Metrics of the test beats (anomalous = positive) at the ``quantile`` quantile of the validation
+    scores (flagged: score >= threshold), and the threshold-free AUC-ROC and AUC-PR (average precision)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from .evaluation import choose_threshold, precision_recall_f1
+
+    scores, labels = np.asarray(test_scores, float), np.asarray(test_labels, bool)
+    if not (np.isfinite(scores).all() and np.isfinite(val_scores).all()):
+        raise ValueError("a beat has no finite score")
+    threshold = choose_threshold("val_quantile", val_scores=val_scores, quantile=quantile)
+    flagged = scores >= threshold
+    counts = precision_recall_f1(labels, flagged)
+    both = 0 < labels.sum() < len(labels)
+    return {"threshold": threshold, "accuracy": float(np.mean(flagged == labels)),
+            "precision": counts["precision"], "recall": counts["recall"], "f1": counts["f1"],
+            "auc_roc": float(roc_auc_score(labels, scores)) if both else float("nan"),
+            "auc_pr": float(average_precision_score(labels, scores)) if labels.any() else float("nan"),
+            "tp": counts["tp"], "fp": counts["fp"], "fn": counts["fn"],
+            "tn": int(np.sum(~labels & ~flagged))}
+
+
+def run_job(experiment, job) -> dict:
+    """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
+    A finished run made with other training keys or another split is refused; one made with another
+    threshold_quantile, or by an older version of this module, is scored again from its saved models."""
+    from .runs import METRICS_FILE, has_metrics, training_changes
+
+    config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
+    spec = check_config(config)
+    path = run_dir(config)
+    started, wall = time.perf_counter(), None
+    if has_metrics(path):
+        changed = training_changes(config, path)
+        if changed:
+            raise UserError(f"{path} was made with other values of {', '.join(changed)} than experiment "
+                            f"{experiment.name} gives; move that folder away (or set another output_dir) to rerun it")
+        metrics = json.loads((path / METRICS_FILE).read_text())
+        if metrics.get("split", {}).get("spec") != spec["split"]:
+            raise UserError(f"{path} was trained on another split of {config.dataset} than datasets/series.json "
+                            "gives; move that folder away to rerun it")
+        if metrics.get("beats_version") == BEATS_VERSION and metrics.get("threshold_quantile") == \
+                config.threshold_quantile:
+            return metrics
+        print(f"{path.name}: metrics.json is from another threshold_quantile or an older version; scoring again")
+        wall = metrics.get("wall_seconds")
+    data = load_segments(config.dataset)
+    split = split_beats(data.normal, config.seed, **spec["split"])
+    check_sizes(config, len(split.train), spec["length"])
+    path = train(config, data.values[split.train])
+    from .detectors import get_detector
+
+    detector = get_detector(config)
+    detector.load(path)
+    scored = np.concatenate([split.val, split.test])
+    scores = score_segments(detector, data.values[scored])
+    val_scores, test_scores = scores[: len(split.val)], scores[len(split.val):]
+    metrics = {"beats_version": BEATS_VERSION, "dataset": config.dataset, "detector": config.detector,
+               "seed": config.seed, "l_win": config.l_win, "l_seq": config.l_seq, "span": config.span,
+               "window_stride": config.window_stride, "native_unit": detector.native_unit,
+               "threshold_rule": config.threshold_rule, "threshold_quantile": config.threshold_quantile,
+               "split": {**split.counts(), "seed": config.seed, "spec": spec["split"],
+                         "test_anomalous_classes": {str(k): int(v) for k, v in zip(
+                             *np.unique(data.classes[split.test[split.test_labels]], return_counts=True),
+                             strict=True)}},
+               **beat_metrics(test_scores, split.test_labels, val_scores, config.threshold_quantile)}
+    metrics["wall_seconds"] = wall if wall is not None else round(time.perf_counter() - started, 1)
+    write_report(path / METRICS_FILE.parent, metrics, data, split, val_scores, test_scores)
+    return metrics
+
+
+# ---- the report of one run -----------------------------------------------------------------------------
+
+def write_report(out_dir: Path, metrics: dict, data: Segments, split: BeatSplit, val_scores, test_scores) -> None:
+    """metrics.json, beat_scores.csv and beats.png in ``out_dir`` (<run folder>/detection)."""
+    from .config import write_text_atomic
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    threshold = metrics["threshold"]
+    index = np.concatenate([split.val, split.test])
+    scores = np.concatenate([val_scores, test_scores])
+    pd.DataFrame({"beat": index, "class": data.classes[index],
+                  "set": ["validation"] * len(split.val) + ["test"] * len(split.test),
+                  "anomalous": ~data.normal[index], "score": scores, "flagged": scores >= threshold}
+                 ).to_csv(out_dir / "beat_scores.csv", index=False)
+    draw_figure(data.values[split.test], test_scores, split.test_labels, threshold, out_dir / "beats.png",
+                f"{metrics['dataset']}: {metrics['detector']} beat scores, seed {metrics['seed']} "
+                f"(F1 {metrics['f1']:.3f}, AUC-ROC {metrics['auc_roc']:.3f})")
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+def draw_figure(beats: np.ndarray, scores: np.ndarray, labels: np.ndarray, threshold: float, path: Path,
+                title: str) -> Path:
+    """Score histograms of the normal and anomalous test beats with the threshold; below, the lowest- and
+    the highest-scoring beat of each kind."""
+    from .plotting import _save, plt
+
+    fig = plt.figure(figsize=(11, 6))
+    grid = fig.add_gridspec(2, 4, height_ratios=[1.3, 1])
+    ax = fig.add_subplot(grid[0, :])
+    positive = scores.min() > 0 and scores.max() > scores.min()
+    bins = np.geomspace(scores.min(), scores.max(), 61) if positive else np.histogram_bin_edges(scores, bins=60)
+    ax.hist(scores[~labels], bins=bins, alpha=0.6, label=f"normal test beats ({(~labels).sum()})")
+    ax.hist(scores[labels], bins=bins, alpha=0.6, label=f"anomalous test beats ({labels.sum()})")
+    ax.axvline(threshold, color="r", ls="--", label=f"threshold {threshold:.3g}")
+    if positive:
+        ax.set_xscale("log")
+    ax.set_xlabel("beat score" + (" (log)" if positive else ""))
+    ax.set_ylabel("beats")
+    ax.set_title(title)
+    ax.legend()
+    examples = []
+    for kind, mask in (("normal", ~labels), ("anomalous", labels)):
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            examples += [(kind, "lowest", idx[np.argmin(scores[idx])]), (kind, "highest", idx[np.argmax(scores[idx])])]
+    for k, (kind, which, i) in enumerate(examples[:4]):
+        ax = fig.add_subplot(grid[1, k])
+        ax.plot(beats[i, :, 0], color="C1" if kind == "anomalous" else "C0")
+        flagged = "flagged" if scores[i] >= threshold else "not flagged"
+        ax.set_title(f"{kind}, {which} score\n{scores[i]:.3g}: {flagged}", fontsize=9)
+        ax.set_xlabel("sample")
+    return _save(fig, path)
+
+
+# ---- the experiment summary ----------------------------------------------------------------------------
+
+def summary_rows(metrics: dict) -> pd.DataFrame:
+    """One row per (dataset, detector, seed) run: the six figures, the threshold, counts and wall time."""
+    rows = []
+    for (name, detector, seed), m in metrics.items():
+        rows.append({"dataset": name, "detector": detector, "seed": seed, **{k: m[k] for k in METRICS},
+                     "threshold": m["threshold"], **{k: m[k] for k in ("tp", "fp", "fn", "tn")},
+                     **{k: v for k, v in m["split"].items() if k.startswith("n_")},
+                     "l_win": m["l_win"], "l_seq": m["l_seq"], "window_stride": m["window_stride"],
+                     "threshold_quantile": m["threshold_quantile"], "wall_seconds": m.get("wall_seconds", np.nan)})
+    return pd.DataFrame(rows)
+
+
+def _cell(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "n/a"
+    return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+
+def markdown(experiment, df: pd.DataFrame) -> str:
+    """Per dataset and detector, mean ± std over seeds of the six figures; the related project's beside them."""
+    lines = [f"### {experiment.name}", "", experiment.values.get("description", ""), ""]
+    if not df.empty:
+        first = df.iloc[0]
+        quantiles = sorted(set(df.threshold_quantile))
+        q = f"{quantiles[0]:g}" if len(quantiles) == 1 else "the config's threshold_quantile"
+        lines += [f"One score per beat (the largest score of the detector's units lying wholly inside it). Test: "
+                  f"{first.n_test_normal} normal + {first.n_test_anomalous} anomalous beats; threshold: the {q} "
+                  f"quantile of {first.n_validation} validation beats' scores; training: {first.n_train} normal "
+                  "beats; the split is drawn anew for each seed, the same for every detector of a seed. "
+                  "Anomalous = positive; AUC-ROC and AUC-PR (average precision) need no threshold. "
+                  "Mean ± std over seeds.", "",
+                  "| dataset | detector | seeds | " + " | ".join(METRIC_NAMES[k] for k in METRICS) + " | wall s / run |",
+                  "| --- | --- | --- | " + " | ".join("---" for _ in METRICS) + " | --- |"]
+        for name in experiment.datasets:
+            for detector in experiment.detectors:
+                r = df[(df.dataset == name) & (df.detector == detector)]
+                if not r.empty:
+                    lines.append(f"| {name} | {detector} | {len(r)} | " + " | ".join(_cell(r[k]) for k in METRICS)
+                                 + f" | {r.wall_seconds.mean():.0f} |")
+    related = experiment.values.get("related", [])
+    if related:
+        lines += ["", "Theirs: published figures of the related projects, with their own splits, thresholds and code "
+                  "(not ours, not rerun here):", "",
+                  "| source | dataset | detector | " + " | ".join(METRIC_NAMES[k] for k in METRICS) + " | note |",
+                  "| --- | --- | --- | " + " | ".join("---" for _ in METRICS) + " | --- |"]
+        for entry in related:
+            figures = entry["figures"]
+            cells = [f"{figures[k]:g}" if k in figures else "" for k in METRICS]
+            lines.append(f"| {entry['source']} | {entry.get('dataset', '')} | {entry.get('detector', '')} | "
+                         + " | ".join(cells) + f" | {entry.get('note', '')} |")
+    lines += ["", "random and abs_z are controls: a seeded uniform score and |value| (each beat is z-normalised)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(experiment, metrics: dict, summary_dir: Path) -> None:
+    """results.csv (one row per run), results.md and beats_<dataset>.png (the figure of the first detector's
+    lowest-seed run) in ``summary_dir``."""
+    from .experiment import Job
+
+    df = summary_rows(metrics)
+    summary_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
+    (summary_dir / "results.md").write_text(markdown(experiment, df))
+    first = experiment.detectors[0]
+    for name in experiment.datasets:
+        seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == first)
+        if seeds:
+            source = experiment.run_dir(Job(str(experiment.path), name, first, seeds[0])) / "detection" / "beats.png"
+            if source.is_file():
+                shutil.copyfile(source, summary_dir / f"beats_{name}.png")
+    print((summary_dir / "results.md").read_text())
+    print(f"summary written to {summary_dir}")

@@ -1,0 +1,146 @@
+"""An experiment file: datasets x detectors x seeds x config overrides, and the run config of each job.
+
+An experiment is a JSON file in ``configs/experiments/`` (schema: ``configs/experiment.schema.json``).
+Each dataset entry names a config file; a job's config is that config with the experiment's overrides
+(first those for every detector, ``"*"``, then the job's detector's), its detector, seed and the
+experiment's output folder. Run folders are the configs' own (``config.run_dir``), so a run that two
+experiments share (the same config, detector and seed) is trained once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+
+from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, run_dir
+from .detectors import DETECTORS
+from .errors import ConfigError
+
+EXPERIMENT_DIR = CONFIG_DIR / "experiments"
+SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of an experiment; picklable, so that worker processes and Ray tasks can take it."""
+
+    experiment: str  # path of the experiment file
+    dataset: str     # a key of the experiment's datasets
+    detector: str
+    seed: int
+    output_dir: str | None = None  # where the run folders go, when not the experiment's own
+
+    def __str__(self) -> str:
+        return f"{self.dataset} {self.detector} seed {self.seed}"
+
+
+@dataclass
+class Experiment:
+    name: str
+    path: Path
+    values: dict
+    resolved: dict = field(default_factory=dict)  # (dataset, detector) -> the keys that follow the data
+
+    @property
+    def datasets(self) -> dict[str, str]:
+        return self.values["datasets"]
+
+    @property
+    def detectors(self) -> list[str]:
+        return self.values["detectors"]
+
+    @property
+    def seeds(self) -> int:
+        return self.values["seeds"]
+
+    @property
+    def output_dir(self) -> str:
+        return self.values.get("output_dir", f"experiments/{self.name}")
+
+    @property
+    def summary(self) -> str:
+        return self.values.get("summary", "standard")
+
+    def jobs(self, datasets=None, detectors=None, seeds=None) -> list[Job]:
+        """Every job, or those of the chosen datasets, detectors and seeds; seed-major, so that a
+        stopped grid has whole seeds done."""
+        datasets = datasets or list(self.datasets)
+        detectors = detectors or self.detectors
+        seeds = range(self.seeds) if seeds is None else seeds
+        output_dir = self.values.get("output_dir")
+        return [Job(str(self.path), d, det, s, output_dir) for s in seeds for d in datasets for det in detectors]
+
+    def config(self, dataset: str, detector: str, seed: int, resolve: bool = True) -> Config:
+        """The run config of one job; with ``resolve``, n_channel and "auto" windows follow the data
+        (``prepare.load_data``, once per dataset and detector)."""
+        overrides = self.values.get("overrides", {})
+        base = load_config(self.datasets[dataset])
+        changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
+        config = base.replace(**changes, detector=detector, seed=seed, output_dir=self.output_dir, load_model=True)
+        if resolve and not config.resolved:
+            if (dataset, detector) not in self.resolved:
+                from .prepare import load_data
+
+                data_config = load_data(config, verbose=False)[0]
+                self.resolved[(dataset, detector)] = {k: data_config[k] for k in ("l_win", "l_seq", "n_channel")}
+            config = config.replace(**self.resolved[(dataset, detector)])
+        return config
+
+    def run_dir(self, job: Job) -> Path:
+        return run_dir(self.config(job.dataset, job.detector, job.seed))
+
+
+def find_experiment(name: str | Path) -> Path:
+    """An experiment file: a path, or a name in configs/experiments/ (with or without .json)."""
+    path = Path(name)
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, REPO_ROOT / path, EXPERIMENT_DIR / path,
+                                                     EXPERIMENT_DIR / f"{path}.json"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    known = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.json"))
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known experiments: {', '.join(known)}"
+    raise ConfigError(f"experiment '{name}' not found{hint}")
+
+
+def job_experiment(job: Job) -> Experiment:
+    """The experiment of a job, with the job's output folder."""
+    experiment = load_experiment(job.experiment)
+    if job.output_dir:
+        experiment.values["output_dir"] = job.output_dir
+    return experiment
+
+
+def load_experiment(name: str | Path) -> Experiment:
+    """Read and validate an experiment file; every problem is one line (ConfigError)."""
+    path = find_experiment(name)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    schema = json.loads(SCHEMA_PATH.read_text())
+    schema["properties"]["detectors"]["items"]["enum"] = list(DETECTORS)
+    known = schema["properties"]
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; see {SCHEMA_PATH.relative_to(REPO_ROOT)}"
+            raise ConfigError(f"{path.name}: unknown key '{key}'{hint}")
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(values), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "the file"
+        raise ConfigError(f"{path.name}: {where}: {errors[0].message}")
+    values.pop("$schema", None)
+    experiment = Experiment(path.stem, path, values)
+    for dataset in experiment.datasets:  # every config and override loads, before anything trains
+        for detector in experiment.detectors:
+            try:
+                experiment.config(dataset, detector, 0, resolve=False)
+            except ConfigError as e:
+                raise ConfigError(f"{path.name}: dataset '{dataset}' with detector '{detector}': {e}") from None
+    return experiment

@@ -1,0 +1,169 @@
+"""Run an experiment's jobs: one after another, in N local processes, or as tasks on a Ray cluster.
+
+Every route calls the same ``run_job`` (train then detect one run folder, or read its finished
+metrics) and yields ``(job, metrics)`` as runs finish. Each local worker process gets an equal share
+of the CPU threads; a Ray task asks for that many CPUs. A job that fails is reported with its error
+and the grid goes on; ``run_grid`` raises at the end, naming the failed jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+from .errors import UserError
+from .experiment import Job, job_experiment
+
+RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
+
+
+DETECTION_KEYS = ("threshold_rule", "threshold_quantile")  # recorded in metrics.json
+
+
+def run_job(job: Job, threads: int | None = None) -> dict:
+    """Train and detect one job unless it is finished; returns its metrics. A finished run made with other
+    training keys is refused (naming them); one scored with another threshold rule, or by an older
+    evaluation, is scored again from its saved models."""
+    if threads:
+        set_threads(threads)
+    from .detection import METRICS_VERSION, run_detection, write_report
+    from .prepare import load_data
+    from .reproduce import reuse_vae_stage
+    from .runs import METRICS_FILE, has_metrics, train, training_changes
+
+    experiment = job_experiment(job)
+    from . import beats
+
+    if beats.is_segments(experiment.config(job.dataset, job.detector, job.seed, resolve=False)):
+        return beats.run_job(experiment, job)  # independent segments (ECG5000): their own split and metrics
+    config, series = load_data(experiment.config(job.dataset, job.detector, job.seed), verbose=False)
+    path = experiment.run_dir(job)
+    if has_metrics(path):
+        changed = training_changes(config, path)
+        if changed:
+            raise UserError(f"{path} was made with other values of {', '.join(changed)} than experiment "
+                            f"{experiment.name} gives; move that folder away (or set another output_dir) to rerun it")
+        metrics = json.loads((path / METRICS_FILE).read_text())
+        rescored = [k for k in DETECTION_KEYS if metrics.get(k) != config[k]]
+        if metrics.get("metrics_version") == METRICS_VERSION and not rescored:
+            return metrics
+        why = f"other {', '.join(rescored)}" if rescored else "an older evaluation"
+        print(f"{path.name}: metrics.json is from {why}; scoring the trained run again")
+        result = run_detection(config, path, series=series)
+        result.metrics["wall_seconds"] = metrics.get("wall_seconds")
+        write_report(result)
+        return result.metrics
+    started = time.perf_counter()
+    if job.detector == "vae" and "vae_lstm" in experiment.detectors:
+        reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path)
+    train(config, series.train)
+    result = run_detection(config, path, series=series)
+    result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
+    write_report(result)
+    return result.metrics
+
+
+def set_threads(threads: int) -> None:
+    """Limit TensorFlow (and the BLAS under numpy) to ``threads`` CPU threads, before TensorFlow starts."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    except RuntimeError:  # TensorFlow already ran an op in this process: keep its pool
+        pass
+
+
+def threads_per_run(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+
+def _failure(job: Job, error: BaseException) -> str:
+    return f"{job}: {' '.join(str(error).split()) or type(error).__name__}"
+
+
+def sequential(jobs: list[Job]) -> Iterator[tuple[Job, dict | BaseException]]:
+    for job in jobs:
+        try:
+            yield job, run_job(job)
+        except (UserError, ValueError, OSError, RuntimeError) as e:
+            yield job, e
+
+
+def in_processes(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict | BaseException]]:
+    """``workers`` spawned processes (not forked: TensorFlow does not survive a fork), each running one job
+    at a time with ``threads_per_run(workers)`` threads."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = threads_per_run(workers)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_job, job, threads): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as e:  # noqa: BLE001 - every failure is reported with its job, the grid goes on
+                yield futures[future], e
+
+
+def on_ray(jobs: list[Job], address: str, workers: int) -> Iterator[tuple[Job, dict | BaseException]]:
+    """Each job is one Ray task; ``address`` 'local' starts a local Ray instance, anything else
+    (e.g. 'auto' or 'ray://head:10001') joins an existing cluster."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--ray needs Ray: pip install 'ray>=2.40' (an optional dependency)") from None
+    if address == "local":
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": _forwarded_env()})
+    else:
+        ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
+    threads = threads_per_run(workers)
+    task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES)(run_job)
+    refs = {task.remote(job, threads): job for job in jobs}
+    try:
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                yield refs[done[0]], ray.get(done[0])
+            except Exception as e:  # noqa: BLE001 - a task error, with its job
+                yield refs[done[0]], e
+    finally:
+        ray.shutdown()
+
+
+def _forwarded_env() -> dict:
+    """The data-source variables, so that tasks find the same data as the runner."""
+    names = ("NAB_DATA_DIR", "KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL")
+    return {k: os.environ[k] for k in names if os.environ.get(k)}
+
+
+def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None) -> dict[Job, dict]:
+    """Run the jobs, with a progress bar; returns the metrics of each; raises naming the failed jobs."""
+    from tqdm import tqdm
+
+    if ray_address:
+        results = on_ray(jobs, ray_address, workers)
+    elif workers > 1:
+        results = in_processes(jobs, workers)
+    else:
+        results = sequential(jobs)
+    done, failed = {}, []
+    with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout) as bar:
+        for job, outcome in results:
+            if isinstance(outcome, BaseException):
+                failed.append(_failure(job, outcome))
+                tqdm.write(f"FAILED {failed[-1]}")
+            else:
+                done[job] = outcome
+                tqdm.write(f"done {job}")
+            bar.update()
+    if failed:
+        raise UserError(f"{len(failed)} of {len(jobs)} runs failed: " + "; ".join(failed))
+    return done

@@ -1,0 +1,39 @@
+"""Load a config's data and give the keys that follow the data their values.
+
+``load_data(config)`` returns the config with ``n_channel`` taken from the data (when it is null) and
+``"l_win": "auto"`` / ``"l_seq": "auto"`` chosen from the training block's dominant period, and the
+series, checked against the window sizes. Train, detect, reproduce and benchmark all start here, so
+they name, train and score the same run.
+"""
+
+from __future__ import annotations
+
+from .config import Config, check_against_data
+from .data_loader import Series, load_config_series
+from .windowing import auto_windows
+
+
+def resolve(config: Config, series: Series, verbose: bool = True) -> Config:
+    """The config with n_channel and any "auto" window sizes set from the series (printed when chosen)."""
+    changes = {}
+    if config.n_channel is None:
+        changes["n_channel"] = series.n_channel
+    if "auto" in (config.l_win, config.l_seq):
+        chosen = auto_windows(series.train)
+        if config.l_win == "auto":
+            changes["l_win"] = chosen["l_win"]
+        if config.l_seq == "auto":
+            changes["l_seq"] = chosen["l_seq"]
+        if verbose:
+            l_win, l_seq = changes.get("l_win", config.l_win), changes.get("l_seq", config.l_seq)
+            print(f"auto windows: l_win {l_win} ({chosen['why'] if config.l_win == 'auto' else 'from the config'}), "
+                  f"l_seq {l_seq}: a sequence spans {l_win * l_seq} points")
+    return config.replace(**changes) if changes else config
+
+
+def load_data(config: Config, verbose: bool = True) -> tuple[Config, Series]:
+    """The series of ``config`` and the config resolved against it; one-line errors when they do not fit."""
+    series = load_config_series(config, verbose)
+    config = resolve(config, series, verbose)
+    check_against_data(config, len(series.train), series.n_channel)
+    return config, series

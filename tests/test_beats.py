@@ -1,0 +1,296 @@
+"""Segment datasets (ECG5000): the split, windows that never cross a beat, one score per beat, the metrics,
+and one tiny end-to-end experiment on a subset of the real beats."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vae_lstm import beats, windowing
+from vae_lstm.config import from_dict
+from vae_lstm.errors import ConfigError, DataError, UserError
+
+# ---- the split ----
+
+
+def mixed_labels(n_normal=2919, n_anomalous=2081, seed=123):
+    return np.random.default_rng(seed).permutation(np.r_[np.ones(n_normal, bool), np.zeros(n_anomalous, bool)])
+
+
+def test_split_counts_disjoint_sets_and_only_normals_train():
+    normal = mixed_labels()
+    split = beats.split_beats(normal, seed=0, test_normal=700, test_anomalous=100, val_fraction=0.1)
+    # 2919 normals: 700 to test, floor(0.1 * 2219) = 221 to validation, the other 1998 to training
+    assert split.counts() == {"n_train": 1998, "n_validation": 221, "n_test_normal": 700, "n_test_anomalous": 100}
+    sets = [set(split.train), set(split.val), set(split.test)]
+    assert sum(map(len, sets)) == len(set().union(*sets)) == 1998 + 221 + 800  # no beat in two sets
+    assert normal[split.train].all() and normal[split.val].all()
+    np.testing.assert_array_equal(split.test_labels, ~normal[split.test])
+    assert split.test_labels.mean() == 0.125
+    again = beats.split_beats(normal, 0, 700, 100, 0.1)
+    other = beats.split_beats(normal, 1, 700, 100, 0.1)
+    np.testing.assert_array_equal(again.train, split.train)  # the same split for every detector of a seed
+    assert not np.array_equal(other.train, split.train)
+    capped = beats.split_beats(normal, 0, 700, 100, 0.1, train_normal=50)
+    assert len(capped.train) == 50 and set(capped.train) <= set(split.train)
+    np.testing.assert_array_equal(capped.val, split.val)
+    with pytest.raises(DataError, match="2081 anomalous"):
+        beats.split_beats(normal, 0, 700, 3000, 0.1)
+
+
+# ---- windows and sequences inside segments only ----
+
+
+def labelled_segments(n=3, length=12):
+    """Value = 100 * segment + position: every sample says which segment it came from."""
+    return (100 * np.arange(n)[:, None] + np.arange(length)[None, :]).astype("float32")[:, :, None]
+
+
+def test_segment_windows_stay_inside_their_segment():
+    seg = labelled_segments()
+    windows = windowing.segment_windows(seg, 4, stride=4)
+    assert windows.shape == (9, 4, 1)  # 3 non-overlapping windows per 12-point segment
+    np.testing.assert_array_equal(windows[:, 0, 0], [0, 4, 8, 100, 104, 108, 200, 204, 208])
+    every = windowing.segment_windows(seg, 4, stride=1)
+    assert every.shape == (27, 4, 1)  # 9 per segment, not the 33 windows of the concatenation
+    assert (every[..., 0] // 100 == every[:, :1, 0] // 100).all()  # no window crosses a boundary
+    np.testing.assert_array_equal(np.diff(every[..., 0], axis=1), 1)
+    odd = windowing.segment_windows(seg, 5, stride=3)  # starts 0, 3, 6 (9 would overrun)
+    np.testing.assert_array_equal(odd[:3, 0, 0], [0, 3, 6])
+
+
+def test_segment_sequences_stay_inside_their_segment():
+    seg = labelled_segments(2, 12)
+    one = windowing.segment_sequences(seg, 4, 3, stride=4)  # span 12 = the segment: one sequence each
+    assert one.shape == (2, 3, 4, 1)
+    np.testing.assert_array_equal(one[:, :, 0, 0], [[0, 4, 8], [100, 104, 108]])
+    np.testing.assert_array_equal(one[1].reshape(-1), np.arange(100, 112))
+    short = windowing.segment_sequences(seg, 3, 2, stride=2)  # span 6: starts 0, 2, 4, 6
+    assert short.shape == (8, 2, 3, 1)
+    np.testing.assert_array_equal(short[:4, :, 0, 0], [[0, 3], [2, 5], [4, 7], [6, 9]])
+    assert (short[..., 0] // 100 == short[:, :1, :1, 0] // 100).all()
+
+
+def test_training_windows_of_one_series_are_the_rolling_windows():
+    series = np.arange(30, dtype=float)[:, None]
+    np.testing.assert_array_equal(windowing.training_windows(series, 8), windowing.rolling_windows(series, 8))
+    with pytest.raises(ValueError, match="segments"):
+        windowing.training_windows(series, 8, stride=2)
+
+
+# ---- one score per beat ----
+
+
+def test_segment_scores_take_the_largest_unit_wholly_inside():
+    # 3 segments of 5 points, units of span 2: 14 units; unit u covers [u, u + 1]
+    units = np.arange(14, dtype=float)
+    units[4] = units[9] = 99.0  # units 4 and 9 straddle two segments: never used
+    np.testing.assert_array_equal(windowing.segment_scores(units, 2, 5, 3), [3, 8, 13])
+    units[7] = np.nan  # NaN units are ignored
+    np.testing.assert_array_equal(windowing.segment_scores(units, 2, 5, 3), [3, 8, 13])
+    # span = segment length (a VAE-LSTM sequence of one beat): exactly unit b * length
+    whole = np.array([7.0, 50, 50, 50, 50, 2, 50, 50, 50, 50, 4])  # 11 units of span 5 over 15 points
+    np.testing.assert_array_equal(windowing.segment_scores(whole, 5, 5, 3), [7, 2, 4])
+    # span 1 (point scores): the largest point of each segment
+    points = np.array([1.0, 5, 2, 0, 0, -1, -3, -2, -2, -2, 9, np.nan, 0, 0, 0])
+    np.testing.assert_array_equal(windowing.segment_scores(points, 1, 5, 3), [5, -1, 9])
+    assert np.isnan(windowing.segment_scores(np.ones(5), 6, 5, 2)).all()  # a unit longer than a segment
+    with pytest.raises(ValueError, match="do not fit"):
+        windowing.segment_scores(np.ones(15), 2, 5, 3)
+
+
+def test_score_segments_scores_the_concatenation_once():
+    from vae_lstm.detectors import get_detector
+
+    calls = []
+    detector = get_detector(from_dict({"detector": "abs_z", "n_channel": 1}))
+    score = detector.score
+    detector.score = lambda series: calls.append(series.shape) or score(series)
+    seg = np.zeros((4, 10, 1))
+    seg[2, 7, 0] = -3.0
+    seg[0, 1, 0] = 1.5
+    np.testing.assert_array_equal(beats.score_segments(detector, seg), [1.5, 0, 3, 0])
+    assert calls == [(40, 1)]
+
+
+# ---- the metrics ----
+
+
+def test_beat_metrics_known_answer():
+    val = np.arange(1, 21, dtype=float)  # 0.95 quantile: 19 + 0.05 * (20 - 19) = 19.05
+    scores = np.array([1, 5, 19, 20, 19.5, 30])
+    labels = np.array([0, 0, 0, 0, 1, 1], bool)
+    m = beats.beat_metrics(scores, labels, val, 0.95)
+    assert m["threshold"] == pytest.approx(19.05)
+    # flagged (>= 19.05): 20 (normal), 19.5 and 30 (anomalous): TP 2, FP 1, FN 0, TN 3
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 1, 0, 3)
+    assert m["accuracy"] == pytest.approx(5 / 6)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == 1.0 and m["f1"] == pytest.approx(0.8)
+    # AUC-ROC: of the 8 (anomalous, normal) pairs, only (19.5, 20) is ranked wrongly
+    assert m["auc_roc"] == pytest.approx(7 / 8)
+    # AUC-PR (average precision): ranked 30 (P), 20 (N), 19.5 (P): precisions 1 and 2/3 at the positives
+    assert m["auc_pr"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+# ---- detectors on segments ----
+
+
+class _Predictor:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def predict(self, x, batch_size=None, verbose=0):
+        return self.fn(np.asarray(x, dtype="float32"))
+
+
+class StubVAE:
+    """code = first value of the window."""
+
+    def __init__(self, l_win):
+        self.encoder = _Predictor(lambda w: (w[:, :1, 0], np.ones((len(w), 1), "float32")))
+
+
+def test_trainers_take_their_samples_inside_segments(tmp_path):
+    from vae_lstm.detectors.lstm_ae import LSTMAETrainer
+    from vae_lstm.detectors.vae_lstm import LSTMTrainer, VAETrainer
+
+    cfg = from_dict({"l_win": 8, "l_seq": 3, "code_size": 1, "n_channel": 1, "window_stride": 8,
+                     "val_fraction": 0.25})
+    seg = labelled_segments(4, 24)
+    vae = VAETrainer(cfg, tmp_path, seg)
+    windows = np.concatenate([vae.train_windows, vae.val_windows])
+    assert sorted(windows[:, 0, 0]) == sorted(100 * b + s for b in range(4) for s in (0, 8, 16))
+    assert (windows[..., 0] // 100 == windows[:, :1, 0] // 100).all()
+    lstm = LSTMTrainer(cfg, tmp_path, seg, StubVAE(8))  # one sequence per segment: codes b00, b08, b16
+    codes = np.concatenate([lstm.train_codes, lstm.val_codes])[..., 0]
+    assert sorted(map(tuple, codes)) == [(100 * b, 100 * b + 8, 100 * b + 16) for b in range(4)]
+    np.testing.assert_array_equal(lstm.sequence_points(2).reshape(-1), np.arange(200, 224))  # sequence 2 = segment 2
+    ae = LSTMAETrainer(cfg.replace(window_stride=4), tmp_path, seg)
+    assert ae.x.shape == (4 * 5, 8, 1) and (ae.x[..., 0] // 100 == ae.x[:, :1, 0] // 100).all()
+
+
+def test_detectors_refuse_what_they_cannot_fit(tmp_path):
+    from vae_lstm.detectors import get_detector
+
+    series_cfg = from_dict({"detector": "lstm_ae", "l_win": 8, "n_channel": 1, "window_stride": 8})
+    with pytest.raises(UserError, match="window_stride = 8 applies to segment datasets only"):
+        get_detector(series_cfg).fit(np.zeros((100, 1)), tmp_path)
+    with pytest.raises(UserError, match="'lstm_ad' cannot train on independent segments"):
+        get_detector(from_dict({"detector": "lstm_ad", "l_win": 8, "n_channel": 1})).fit(np.zeros((3, 20, 1)), tmp_path)
+
+
+# ---- configs and data files ----
+
+
+def ecg_config(tmp_path, **changes):
+    values = {"exp_name": "ecg", "dataset": "ECG5000", "l_win": 20, "l_seq": 7, "n_channel": 1, "window_stride": 20,
+              "threshold_quantile": 0.95, **changes}
+    path = tmp_path / "ecg.json"
+    path.write_text(json.dumps(values))
+    from vae_lstm.config import load_config
+
+    return load_config(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"l_seq": 8}, "l_win \\* l_seq = 160 is longer than one ECG5000 segment \\(140 points\\)"),
+    ({"l_win": "auto"}, "give l_win and l_seq as numbers"),
+    ({"threshold_rule": "pot"}, "set threshold_rule to 'val_quantile'"),
+    ({"detector": "arma"}, "detector 'arma' cannot train on the independent segments of ECG5000"),
+])
+def test_a_bad_ecg_config_is_one_line(tmp_path, change, message):
+    config = ecg_config(tmp_path, **change)
+    assert beats.is_segments(config)
+    with pytest.raises(ConfigError, match=message):
+        beats.check_config(config)
+
+
+def test_ecg_data_needs_its_variable_and_the_pinned_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("ECG5000_DATA_DIR", raising=False)
+    with pytest.raises(DataError, match="set ECG5000_DATA_DIR to a folder holding ECG5000_TRAIN.txt"):
+        beats.load_segments("ECG5000")
+    for name in ("ECG5000_TRAIN.txt", "ECG5000_TEST.txt"):
+        (tmp_path / name).write_text("1 " + " ".join(["0.5"] * 140) + "\n")
+    monkeypatch.setenv("ECG5000_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="ECG5000_TRAIN.txt has sha256 .* not the pinned ECG5000 file"):
+        beats.load_segments("ECG5000")
+
+
+def test_shipped_ecg_experiment_loads():
+    from vae_lstm.experiment import load_experiment
+
+    experiment = load_experiment("ecg5000")
+    assert experiment.summary == "beats" and experiment.seeds == 5
+    assert experiment.detectors == ["vae_lstm", "lstm_vae", "lstm_ae", "random", "abs_z"]
+    config = experiment.config("ECG5000", "vae_lstm", 0)  # resolved without loading any data
+    assert (config.span, config.window_stride, config.threshold_quantile) == (140, 20, 0.95)
+    assert beats.check_config(config)["split"]["test_normal"] == 700
+
+
+# ---- end to end on a subset of the real beats ----
+
+TINY = {"exp_name": "ecg", "dataset": "ECG5000", "l_win": 20, "l_seq": 7, "n_channel": 1, "window_stride": 20,
+        "code_size": 2, "num_hidden_units": 16, "num_hidden_units_lstm": 8, "batch_size": 256,
+        "batch_size_lstm": 256, "num_epochs_vae": 1, "num_epochs_lstm": 1, "threshold_quantile": 0.95}
+SMALL_SPLIT = {"test_normal": 30, "test_anomalous": 10, "val_fraction": 0.2, "train_normal": 40}
+
+
+@pytest.fixture
+def small_ecg(monkeypatch):
+    """300 beats drawn from the real ECG5000 (the pinned files, sha-checked) and a small split; returns how many
+    of them are normal."""
+    import os
+
+    from conftest import _shared_dir
+
+    if not os.environ.get("ECG5000_DATA_DIR"):
+        monkeypatch.setenv("ECG5000_DATA_DIR", str(_shared_dir("ECG5000")))
+    specs = beats.segment_specs()
+    load = beats.load_segments
+
+    keep = np.sort(np.random.default_rng(0).choice(5000, 300, replace=False))
+
+    def subset(name):
+        data = load(name)
+        return beats.Segments(name, data.values[keep], data.classes[keep], data.normal[keep])
+
+    monkeypatch.setattr(beats, "segment_specs", lambda: {**specs, "ECG5000": {**specs["ECG5000"], "split": SMALL_SPLIT}})
+    monkeypatch.setattr(beats, "load_segments", subset)
+    return int(subset("ECG5000").normal.sum())
+
+
+@pytest.mark.slow
+def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
+    from vae_lstm import reproduce
+
+    detectors = ["vae_lstm", "lstm_vae", "lstm_ae", "random", "abs_z"]
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    experiment = tmp_path / "ecg.json"
+    experiment.write_text(json.dumps({
+        "description": "tiny", "datasets": {"ECG5000": str(tmp_path / "tiny.json")}, "detectors": detectors,
+        "seeds": 1, "output_dir": str(tmp_path / "runs"), "summary": "beats",
+        "related": [{"source": "theirs", "detector": "lstm_vae", "figures": {"f1": 0.957}}]}))
+    assert reproduce.main([str(experiment), "--summary-dir", str(tmp_path / "summary")]) == 0
+    first = None
+    for detector in detectors:
+        run = tmp_path / "runs" / "ecg" / f"ECG5000_{detector}_lwin20_lseq7_code2_seed0"
+        metrics = json.loads((run / "detection" / "metrics.json").read_text())
+        assert all(np.isfinite(metrics[k]) for k in beats.METRICS), detector
+        assert metrics["split"]["n_train"] == 40 and metrics["split"]["n_test_anomalous"] == 10
+        # the normals: 30 to test, a fifth of the rest to validation, 40 of the others to training
+        assert metrics["split"]["n_validation"] == (small_ecg - 30) // 5 and metrics["split"]["n_test_normal"] == 30
+        rows = np.loadtxt(run / "detection" / "beat_scores.csv", delimiter=",", skiprows=1, usecols=0)
+        first = rows if first is None else first
+        np.testing.assert_array_equal(rows, first)  # the same beats for every detector of the seed
+        assert (run / "detection" / "beats.png").is_file()
+    for control in ("random", "abs_z"):
+        metrics = json.loads((tmp_path / "runs" / "ecg" / f"ECG5000_{control}_lwin20_lseq7_code2_seed0" / "detection"
+                              / "metrics.json").read_text())
+        assert 0 <= metrics["auc_roc"] <= 1 and 0 < metrics["auc_pr"] <= 1
+    table = (tmp_path / "summary" / "results.md").read_text()
+    assert "| ECG5000 | vae_lstm | 1 |" in table and "| ECG5000 | abs_z | 1 |" in table
+    assert "Theirs" in table and "| theirs |  | lstm_vae |" in table
+    assert (tmp_path / "summary" / "beats_ECG5000.png").is_file()
+    # a finished grid is read back, not trained again
+    assert reproduce.main([str(experiment), "--summary-dir", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "results.csv").read_text() == (tmp_path / "summary" / "results.csv").read_text()

@@ -1,0 +1,115 @@
+"""The experiment runner: experiment files, a tiny grid run sequentially, in 2 processes and on Ray."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from vae_lstm import reproduce
+from vae_lstm.errors import ConfigError
+from vae_lstm.experiment import EXPERIMENT_DIR, load_experiment
+
+TINY = {"exp_name": "grid", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "code_size": 2,
+        "num_hidden_units": 16, "num_hidden_units_lstm": 8, "batch_size": 256, "batch_size_lstm": 256,
+        "num_epochs_vae": 1, "num_epochs_lstm": 1}
+DETECTORS = ["vae_lstm", "arma", "abs_z"]
+
+
+def tiny_experiment(folder, **extra):
+    (folder / "tiny.json").write_text(json.dumps(TINY))
+    path = folder / "grid.json"
+    path.write_text(json.dumps({"description": "tiny", "datasets": {"synth": str(folder / "tiny.json")},
+                                "detectors": DETECTORS, "seeds": 2, "output_dir": str(folder / "runs"),
+                                "overrides": {"arma": {"arma_max_train_points": 500}}, **extra}))
+    return path
+
+
+def headline(summary_dir) -> dict:
+    """(dataset, detector, seed) -> the numbers that every route must reproduce."""
+    import pandas as pd
+
+    rows = pd.read_csv(summary_dir / "results.csv")
+    rows = rows[rows.pieces == "all"]
+    return {(r.series, r.detector, r.seed): (r.vus_pr, r.auc_pr, r.f1_deployable, r.oracle_pa_f1)
+            for r in rows.itertuples()}
+
+
+def test_every_shipped_experiment_loads():
+    names = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.json"))
+    assert "table1" in names
+    for name in names:
+        experiment = load_experiment(name)
+        assert experiment.jobs() and len(experiment.jobs()) == (
+            len(experiment.datasets) * len(experiment.detectors) * experiment.seeds)
+
+
+def test_table1_keeps_the_run_folders_of_the_earlier_runner():
+    experiment = load_experiment("table1")
+    config = experiment.config("nyc_taxi", "lstm_ae", 3)
+    assert (config.num_epochs_lstm, config.batch_size_lstm, config.early_stopping_patience) == (20, 64, 3)
+    assert str(experiment.run_dir(experiment.jobs(["nyc_taxi"], ["lstm_ae"], [3])[0])).endswith(
+        "experiments/reproduce/NAB/nyc_taxi_lstm_ae_lwin24_lseq7_code6_seed3")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"detectors": ["vae_lstn"]}, "detectors.0"),
+    ({"seedz": 2}, "unknown key 'seedz'; did you mean 'seeds'"),
+    ({"overrides": {"*": {"l_wn": 8}}}, "unknown key 'l_wn'; did you mean 'l_win'"),
+])
+def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
+    path = tiny_experiment(tmp_path)
+    values = {**json.loads(path.read_text()), **change}
+    path.write_text(json.dumps(values))
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(path)
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_sequential_results(tmp_path):
+    path = tiny_experiment(tmp_path)
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "seq")]) == 0
+    sequential = headline(tmp_path / "seq")
+    assert len(sequential) == len(DETECTORS) * 2 and all(np.isfinite(v).all() for v in sequential.values())
+    table = (tmp_path / "seq" / "results.md").read_text()
+    assert "| synth | vae_lstm | 2 |" in table and "| synth | abs_z | 2 | " in table
+
+    assert reproduce.main([str(path), "--workers", "2", "--output-dir", str(tmp_path / "runs2"),
+                           "--summary-dir", str(tmp_path / "par")]) == 0
+    parallel = headline(tmp_path / "par")
+    assert parallel.keys() == sequential.keys()
+    for key, values in sequential.items():
+        np.testing.assert_allclose(parallel[key], values, rtol=1e-3, err_msg=str(key))
+
+
+@pytest.mark.slow
+def test_ray_local_gives_the_sequential_results(tmp_path):
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("ray")
+    path = tiny_experiment(tmp_path)
+    assert reproduce.main([str(path), "--detectors", "arma", "abs_z", "--summary-dir", str(tmp_path / "seq")]) == 0
+    assert reproduce.main([str(path), "--detectors", "arma", "abs_z", "--ray", "local",
+                           "--output-dir", str(tmp_path / "ray"), "--summary-dir", str(tmp_path / "ray_sum")]) == 0
+    sequential, on_ray = headline(tmp_path / "seq"), headline(tmp_path / "ray_sum")
+    assert on_ray.keys() == sequential.keys() and len(on_ray) == 4
+    for key, values in sequential.items():
+        np.testing.assert_allclose(on_ray[key], values, rtol=1e-9, err_msg=str(key))
+
+
+def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_under_other_training(tmp_path):
+    from vae_lstm.errors import UserError
+    from vae_lstm.experiment import Job
+    from vae_lstm.grid import run_job
+
+    path = tiny_experiment(tmp_path)
+    job = Job(str(path), "synth", "abs_z", 0)
+    assert run_job(job)["threshold_rule"] == "val_quantile"
+    values = json.loads(path.read_text())
+    values["overrides"] = {"abs_z": {"threshold_rule": "train_max"}}
+    path.write_text(json.dumps(values))
+    metrics = run_job(job)
+    assert metrics["threshold_rule"] == "train_max" and "train_max" in metrics["abs_z"]["points"]["rules"]
+    values["overrides"] = {"abs_z": {"threshold_rule": "train_max", "val_fraction": 0.2}}
+    path.write_text(json.dumps(values))
+    with pytest.raises(UserError, match="other values of val_fraction"):
+        run_job(job)

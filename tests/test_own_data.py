@@ -1,0 +1,185 @@
+"""Own data through the commands: a CSV dataset object in the config, multivariate, with and without labels."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vae_lstm import cli
+from vae_lstm.config import from_dict, load_config
+from vae_lstm.errors import ConfigError, DataError
+from vae_lstm.prepare import load_data
+
+PERIOD = 24
+
+
+def sensor_frame(n: int, seed: int, spike_at: int | None = None) -> pd.DataFrame:
+    """Three periodic channels (a sine, its cosine, a slow ramp plus noise); a spike of +8 in channel b
+    over [spike_at, spike_at + 10) when asked, labelled 1 in the 'anomaly' column."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    a = np.sin(2 * np.pi * t / PERIOD) + 0.05 * rng.standard_normal(n)
+    b = np.cos(2 * np.pi * t / PERIOD) + 0.05 * rng.standard_normal(n)
+    c = 0.5 * np.sin(2 * np.pi * t / (2 * PERIOD)) + 0.05 * rng.standard_normal(n)
+    label = np.zeros(n, int)
+    if spike_at is not None:
+        b[spike_at:spike_at + 10] += 8.0
+        label[spike_at:spike_at + 10] = 1
+    return pd.DataFrame({"a": a, "b": b, "c": c, "anomaly": label})
+
+
+def write_dataset(folder, labelled=True):
+    train = sensor_frame(600, 0).drop(columns="anomaly")  # the training file carries no label column
+    train.to_csv(folder / "train.csv", index=False)
+    for k, spike in enumerate((150, 310)):
+        frame = sensor_frame(400, k + 1, spike)
+        frame.drop(columns=[] if labelled else ["anomaly"]).to_csv(folder / f"test{k}.csv", sep=";", index=False)
+
+
+def write_config(folder, labelled=True, **keys):
+    dataset = {"name": "sensors", "train_files": ["train.csv"], "test_files": ["test0.csv", "test1.csv"]}
+    if labelled:
+        dataset["labels"] = {"column": "anomaly"}
+    values = {"exp_name": "own", "dataset": dataset, "l_win": "auto", "l_seq": 3, "code_size": 2,
+              "num_hidden_units": 16, "num_hidden_units_lstm": 8, "batch_size": 64, "batch_size_lstm": 64,
+              "num_epochs_vae": 2, "num_epochs_lstm": 2, "output_dir": str(folder / "runs"), **keys}
+    path = folder / "config.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
+@pytest.mark.slow
+def test_multivariate_csv_with_labels_and_a_training_file_trains_and_detects(tmp_path, capsys):
+    write_dataset(tmp_path)
+    config_path = write_config(tmp_path)
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"auto windows: l_win {PERIOD}" in out  # the dominant period of the training file
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+
+    run = tmp_path / "runs" / "own" / f"sensors_vae_lstm_lwin{PERIOD}_lseq3_code2_seed0"
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["l_win"], saved["n_channel"]) == (PERIOD, 3)  # resolved values, saved with the run
+    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    assert metrics["labelled"] and metrics["n_channel"] == 3
+    points = metrics["abs_z"]["points"]
+    assert set(points) >= {"all", "test0", "test1"}  # each test file is a piece
+    assert points["all"]["n"] == 800 and points["all"]["n_anomalous"] == 20
+    # abs_z (largest |z| over channels) finds the +8 spikes in channel b: every labelled point ranks first
+    assert points["all"]["threshold_free"]["auc_pr"] > 0.95
+    assert metrics["random"]["points"]["all"]["threshold_free"]["auc_pr"] < 0.2
+    assert np.isfinite(metrics["vae_lstm"]["points"]["all"]["threshold_free"]["vus_pr"])
+    ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
+    assert list(ranges.columns[:4]) == ["piece", "first_row", "last_row", "n_points"]
+    assert set(ranges["piece"].astype(str)) <= {"test0", "test1"}
+    assert (run / "detection" / "detections.png").is_file()
+
+
+@pytest.mark.slow
+def test_unlabelled_csv_skips_the_metrics_and_still_flags(tmp_path, capsys):
+    write_dataset(tmp_path, labelled=False)
+    config_path = write_config(tmp_path, labelled=False, detector="abs_z")
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    out = capsys.readouterr().out
+    assert "no labels" in out and "skipped" in out
+    run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
+    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    assert metrics["labelled"] is False and "vus_pr" not in json.dumps(metrics)
+    flagged = metrics["abs_z"]["points"]["rules"]["val_quantile"]
+    assert flagged["flagged_points"] >= 20  # both spikes are far above the training block's |z|
+    ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
+    spikes = {("test0", 150), ("test1", 310)}
+    hit = {(p, s) for p, s in spikes for _, r in ranges.iterrows()
+           if str(r["piece"]) == p and r["first_row"] <= s + 9 and r["last_row"] >= s}
+    assert hit == spikes
+    assert (run / "detection" / "detections.png").is_file()
+    assert not (run / "detection" / "precision_recall.png").exists()
+
+
+def test_n_channel_that_contradicts_the_data_is_one_line(tmp_path):
+    write_dataset(tmp_path)
+    config = load_config(write_config(tmp_path, n_channel=2))
+    with pytest.raises(ConfigError, match="'n_channel' = 2 but dataset 'sensors' has 3 channel"):
+        load_data(config, verbose=False)
+
+
+def test_auto_windows_and_null_n_channel_follow_the_data(tmp_path):
+    write_dataset(tmp_path)
+    config, series = load_data(load_config(write_config(tmp_path, l_seq="auto")), verbose=False)
+    assert (config.l_win, config.n_channel, series.channels) == (PERIOD, 3, ["a", "b", "c"])
+    assert config.l_seq == 600 // (4 * PERIOD) and config.resolved  # 7 windows, shrunk to a quarter of 600 points
+
+
+def test_a_constant_channel_is_named(tmp_path):
+    write_dataset(tmp_path)
+    frame = pd.read_csv(tmp_path / "train.csv")
+    frame["c"] = 1.5
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(DataError, match=r"column\(s\) 'c' constant in the training block"):
+        load_data(load_config(write_config(tmp_path)), verbose=False)
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ({"path": "x.csv", "vaule_columns": ["a"]}, "unknown field 'vaule_columns'; did you mean 'value_columns'"),
+    ({"path": "x.csv", "labels": {"colum": "y"}}, "unknown field 'labels.colum'; did you mean 'column'"),
+    ({"path": "x.csv", "train_fraction": 1.5}, "key 'dataset.train_fraction' = 1.5 is invalid: must be a number > 0"),
+    ({"path": "x.csv", "train_range": [5]}, "key 'dataset.train_range' = \\[5\\] is invalid"),
+])
+def test_a_bad_dataset_object_is_one_line_at_load(dataset, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict({"dataset": dataset})
+
+
+def test_run_name_uses_the_dataset_objects_name():
+    from vae_lstm.config import run_name
+
+    config = from_dict({"dataset": {"path": "data/my_plant.csv"}, "l_win": 16, "l_seq": 4})
+    assert run_name(config) == "NAB/my_plant_vae_lstm_lwin16_lseq4_code6_seed0"
+
+
+@pytest.fixture
+def shared_sources(monkeypatch):
+    """The example configs' ${VAR} sources, from the environment or the shared copies."""
+    import os
+
+    from conftest import _shared_dir
+
+    for var, sub in (("NAB_DATA_DIR", "NAB"), ("KLSE_DATA_DIR", "KLSE"), ("SKAB_DATA_DIR", "SKAB/data")):
+        if not os.environ.get(var):
+            monkeypatch.setenv(var, str(_shared_dir(sub)))
+
+
+@pytest.mark.parametrize("name, n_points, n_channel, n_pieces, labelled", [
+    ("KLSE_close_config.json", 248, 1, 1, False),
+    ("KLSE_ohlc_config.json", 248, 4, 1, False),
+    ("SKAB_valve1_config.json", 9405 + 18160, 8, 16, True),
+    ("NAB_rogue_agent_key_hold_config.json", 1882, 1, 1, True),
+])
+def test_shipped_own_data_examples_load(shared_sources, name, n_points, n_channel, n_pieces, labelled):
+    config, series = load_data(load_config(name), verbose=False)
+    assert (len(series.raw), series.n_channel, len(series.test_pieces)) == (n_points, n_channel, n_pieces)
+    assert series.labelled == labelled and config.n_channel == n_channel
+    assert all(len(p.values) >= config.span for p in series.test_pieces)
+
+
+def test_train_max_rule_flags_what_exceeds_every_training_score(tmp_path):
+    """abs_z under train_max: a test point is flagged exactly when its largest |z| over channels is above
+    the largest one in the training file (computed here by hand from the CSVs)."""
+    from vae_lstm.detection import run_detection
+    from vae_lstm.runs import train
+
+    write_dataset(tmp_path, labelled=False)
+    config, series = load_data(load_config(write_config(tmp_path, labelled=False, detector="abs_z",
+                                                        threshold_rule="train_max")), verbose=False)
+    train(config, series.train)
+    result = run_detection(config, series=series)
+    raw_train = pd.read_csv(tmp_path / "train.csv").to_numpy()
+    mean, std = raw_train.mean(axis=0), raw_train.std(axis=0)
+    limit = np.abs((raw_train - mean) / std).max()
+    expected = sum(int((np.abs((pd.read_csv(tmp_path / f"test{k}.csv", sep=";").to_numpy() - mean) / std)
+                        .max(axis=1) >= limit).sum()) for k in range(2))
+    chosen = result.metrics["abs_z"]["points"]["rules"]["train_max"]
+    assert chosen["threshold"] == pytest.approx(limit, rel=1e-6)
+    assert chosen["flagged_points"] == expected >= 20
