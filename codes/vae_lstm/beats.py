@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import Config, check_writable, run_dir
+from .config import Config, run_dir
 from .errors import ConfigError, DataError, UserError
 from .windowing import segment_scores, train_val_split
 
@@ -198,25 +198,11 @@ def check_sizes(config: Config, n_train: int, length: int) -> None:
 # ---- training and scoring ------------------------------------------------------------------------------
 
 def train(config: Config, segments: np.ndarray) -> Path:
-    """``runs.train`` for independent segments: pick the run folder and, holding its lock, fit the detector
-    on the (n, length, c) training segments; returns the folder."""
-    from .runs import choose_run_dir, mark_fitted, prepare_run_dir, training_lock
+    """``runs.train`` for independent segments: fit the detector on the (n, length, c) training segments in
+    the config's run folder (its lock held); returns the folder."""
+    from .runs import fit_in_run_folder
 
-    path = choose_run_dir(config)
-    check_writable(path)
-    path.mkdir(parents=True, exist_ok=True)
-    with training_lock(path):
-        if choose_run_dir(config) != path:
-            raise UserError(f"another process trained in {path} meanwhile; run the command again")
-        prepare_run_dir(config)
-        import keras
-
-        from .detectors import get_detector
-
-        keras.utils.set_random_seed(config.seed)
-        get_detector(config).fit(segments, path)
-        mark_fitted(path)
-    return path
+    return fit_in_run_folder(config, segments)
 
 
 def score_segments(detector, segments: np.ndarray) -> np.ndarray:
@@ -253,17 +239,14 @@ def run_job(experiment, job) -> dict:
     """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
     A finished run made with other training keys or another split is refused; one made with another
     threshold_quantile, or by an older version of this module, is scored again from its saved models."""
-    from .runs import METRICS_FILE, has_metrics, training_changes
+    from .runs import METRICS_FILE, has_metrics, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
     spec = check_config(config)
     path = run_dir(config)
     started, wall = time.perf_counter(), None
     if has_metrics(path):
-        changed = training_changes(config, path)
-        if changed:
-            raise UserError(f"{path} was made with other values of {', '.join(changed)} than experiment "
-                            f"{experiment.name} gives; move that folder away (or set another output_dir) to rerun it")
+        refuse_other_training(config, path, f"experiment {experiment.name}")
         metrics = json.loads((path / METRICS_FILE).read_text())
         if metrics.get("split", {}).get("spec") != spec["split"]:
             raise UserError(f"{path} was trained on another split of {config.dataset} than datasets/series.json "

@@ -32,7 +32,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     from .detection import METRICS_VERSION, run_detection, write_report
     from .prepare import load_data
     from .reproduce import reuse_vae_stage
-    from .runs import METRICS_FILE, has_metrics, train, training_changes
+    from .runs import METRICS_FILE, has_metrics, refuse_other_training, train
 
     experiment = job_experiment(job)
     from . import beats
@@ -42,10 +42,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     config, series = load_data(experiment.config(job.dataset, job.detector, job.seed), verbose=False)
     path = experiment.run_dir(job)
     if has_metrics(path):
-        changed = training_changes(config, path)
-        if changed:
-            raise UserError(f"{path} was made with other values of {', '.join(changed)} than experiment "
-                            f"{experiment.name} gives; move that folder away (or set another output_dir) to rerun it")
+        refuse_other_training(config, path, f"experiment {experiment.name}")
         metrics = json.loads((path / METRICS_FILE).read_text())
         rescored = [k for k in DETECTION_KEYS if metrics.get(k) != config[k]]
         if metrics.get("metrics_version") == METRICS_VERSION and not rescored:

@@ -223,6 +223,12 @@ def train(config: Config, train_series) -> Path:
     if config.n_channel is None:
         config = config.replace(n_channel=int(np.shape(train_series)[1]) if np.ndim(train_series) == 2 else 1)
     check_training_sizes(config, len(train_series))
+    return fit_in_run_folder(config, train_series)
+
+
+def fit_in_run_folder(config: Config, train_data) -> Path:
+    """Pick the run folder and, holding its lock, fit the config's detector on ``train_data`` (a series, or
+    the independent segments of ``beats.py``); returns the folder."""
     path = choose_run_dir(config)  # every refusal comes before a folder is made
     check_writable(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -235,9 +241,17 @@ def train(config: Config, train_series) -> Path:
         from .detectors import get_detector
 
         keras.utils.set_random_seed(config.seed)
-        get_detector(config).fit(train_series, path)
+        get_detector(config).fit(train_data, path)
         mark_fitted(path)
     return path
+
+
+def refuse_other_training(config: Config, path: Path, source: str) -> None:
+    """A finished run is reused only under the training keys it was made with; else one line naming them."""
+    changed = training_changes(config, path)
+    if changed:
+        raise UserError(f"{path} was made with other values of {', '.join(changed)} than {source} gives; "
+                        "move that folder away (or set another output_dir) to rerun it")
 
 
 def mark_fitted(path: Path) -> None:
