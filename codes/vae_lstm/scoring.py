@@ -1,27 +1,75 @@
-"""Anomaly scores from trained models, batched: each window is encoded once, in one predict.
+"""Anomaly scores from trained models, batched: each window is encoded once, by compiled graphs.
 
 Sequence ``s`` of a series covers time points ``[s, s + l_win * l_seq - 1]`` (see windowing.py).
 Its VAE-LSTM score is the paper's: the summed squared error of its last ``l_seq - 1`` windows
 rebuilt by the decoder from the codes that the LSTM predicts.
+
+Every model call of scoring goes through ``compiled_apply``: one ``tf.function`` per model, traced
+once, run over the whole array in chunks of ``chunk`` rows (the config's ``score_batch_size``), so
+that memory stays bounded whatever the series' length. Against Keras ``predict`` it saves the
+per-batch work of its data adapter, callbacks and step loop; the outputs agree to float rounding.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 from keras import ops
 
 from .models import elbo_terms
 from .windowing import rolling_windows, sequence_window_index
 
-# Pieces of different lengths retrace predict once each; TensorFlow warns about it, harmlessly.
+# predict (the LSTM's training codes, figures) retraces for new input lengths; TensorFlow warns, harmlessly.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+DEFAULT_CHUNK = 1024
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {input shape: tf.function}
+
+
+def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK):
+    """``model(array, training=False)`` as NumPy, through one compiled graph per model and input shape.
+
+    The graph (a ``tf.function`` whose batch dimension is free, so it is traced once) runs on
+    consecutive chunks of at most ``chunk`` rows: peak memory grows with ``chunk``, not with the
+    array. Returns an array, or a list of arrays for a model with several outputs, like ``predict``.
+    An object that is not a Keras model (a stand-in with a ``predict`` method) is asked to predict.
+    """
+    if not isinstance(model, keras.Model):
+        return model.predict(array, batch_size=chunk, verbose=0)
+    array = np.asarray(array, dtype="float32")
+    function = _compiled_call(model, array.shape[1:])
+    chunk = max(int(chunk), 1)
+    if len(array):
+        outputs = [function(array[start:start + chunk]) for start in range(0, len(array), chunk)]
+    else:  # some kernels refuse an empty batch: run one row of zeros and keep no row of its output
+        outputs = [function(np.zeros((1, *array.shape[1:]), "float32"))]
+    rows = slice(0, len(array))
+    if isinstance(outputs[0], (list, tuple)):
+        return [np.concatenate([out[k].numpy() for out in outputs])[rows] for k in range(len(outputs[0]))]
+    return np.concatenate([out.numpy() for out in outputs])[rows]
+
+
+def _compiled_call(model, row_shape: tuple):
+    import tensorflow as tf
+
+    functions = _COMPILED.setdefault(model, {})
+    if row_shape not in functions:
+        ref = weakref.ref(model)  # the cache must not keep the model alive
+
+        def call(x):
+            return ref()(x, training=False)
+
+        functions[row_shape] = tf.function(
+            call, input_signature=[tf.TensorSpec((None, *row_shape), tf.float32)], autograph=False)
+    return functions[row_shape]
 
 
 def encode_windows(vae, windows: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Code means and stds of many windows, in one batched predict."""
+    """Code means and stds of many windows, in one batched predict (the LSTM's training codes)."""
     mean, std = vae.encoder.predict(np.asarray(windows, dtype="float32"), batch_size=batch_size, verbose=0)
     return mean, std
 
@@ -41,14 +89,16 @@ class SequenceScores:
 
 def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
                    batch_size: int = 1024) -> SequenceScores:
-    """Score every sequence of a (n, c) series with a trained VAE and LSTM, all batched."""
+    """Score every sequence of a (n, c) series with a trained VAE and LSTM: the encoder over every window,
+    the LSTM over every sequence, the decoder over every predicted code, each one compiled call in
+    chunks of ``batch_size`` rows (``compiled_apply``)."""
     windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
     index = _sequence_index(len(windows), l_win, l_seq)
-    mean, _ = encode_windows(vae, windows, batch_size)
+    mean, _ = compiled_apply(vae.encoder, windows, batch_size)
     n_seq, code_size = len(index), mean.shape[1]
 
-    predicted_codes = lstm.predict(mean[index[:, :-1]], batch_size=batch_size, verbose=0)
-    decoded = vae.decoder.predict(predicted_codes.reshape(-1, code_size), batch_size=batch_size, verbose=0)
+    predicted_codes = compiled_apply(lstm, mean[index[:, :-1]], batch_size)
+    decoded = compiled_apply(vae.decoder, predicted_codes.reshape(-1, code_size), batch_size)
     predicted_windows = decoded.reshape(n_seq, l_seq - 1, l_win, -1)
     targets = windows[index[:, 1:]]
     scores = np.square(targets - predicted_windows).sum(axis=(1, 2, 3))
@@ -64,8 +114,8 @@ def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,
     """
     windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
     index = _sequence_index(len(windows), l_win, l_seq)
-    mean, std = encode_windows(vae, windows, batch_size)
-    reconstructed = vae.decoder.predict(mean, batch_size=batch_size, verbose=0)
+    mean, std = compiled_apply(vae.encoder, windows, batch_size)
+    reconstructed = compiled_apply(vae.decoder, mean, batch_size)
     squared_error, _, _ = (ops.convert_to_numpy(t) for t in
                            elbo_terms(windows, reconstructed, mean, std, vae.sigma2()))
     return squared_error[index[:, 1:]].sum(axis=1), squared_error
