@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/NAB_config.json
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install train detect test lint reproduce benchmark benchmark-end-to-end demo clean-cache
+.PHONY: install train detect test lint reproduce benchmark benchmark-compare benchmark-end-to-end demo clean-cache
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,15 @@ WORKERS ?= 1
 reproduce: install  ## run an experiment of configs/experiments/ (default table1: every NAB series over 5 seeds; resumable)
 	$(PY) codes/reproduce.py $(EXPERIMENT) --workers $(WORKERS)
 
-benchmark: install  ## speed and memory figures for machine_temp
-	$(PY) codes/benchmark.py
+BENCHMARK_CONFIGS ?= configs/NAB_config.json configs/benchmark_common_config.json
+PORT ?= ../shared/peers/tf2-port
+
+benchmark: install  ## speed and memory against this machine's limits, per config of BENCHMARK_CONFIGS: figures/benchmark.md
+	for config in $(BENCHMARK_CONFIGS); do $(PY) codes/benchmark.py --config $$config || exit 1; done
+
+benchmark-compare: install  ## side by side with the TF2 port at the common config (benchmarks/README.md), PORT=its folder
+	test -x benchmarks/.venv/bin/python || $(PY) benchmarks/compare_tf2_port.py --setup
+	$(PY) benchmarks/compare_tf2_port.py --port $(PORT) --output figures/compare_tf2_port.json
 
 benchmark-end-to-end: install  ## wall time and peak memory of what `make train` runs, for CONFIG
 	$(PY) codes/benchmark.py --end-to-end --config $(CONFIG)

@@ -1,7 +1,7 @@
 """Speed and memory of training and scoring for one config, against what this machine can do.
 
     python3 codes/benchmark.py [--config NAB_config.json] [--epochs 4] [--repeats 5] [--loop-sequences 300]
-                               [--jit-compile on|off] [--output-dir figures]
+                               [--jit-compile on|off] [--score-batch-size N] [--output-dir figures]
 
 For the config's VAE-LSTM, on its training block and test pieces (in a temporary run folder):
 
@@ -13,7 +13,8 @@ For the config's VAE-LSTM, on its training block and test pieces (in a temporary
   sequence. Only matrix products and convolutions count (biases, activations, the LSTM's gate arithmetic
   are left out); one multiply-add is 2 FLOP;
 - this machine's float32 matmul GFLOP/s (``matmul_gflops``, best of several 2048 x 2048 products);
-- scoring the whole test set (all pieces) as the detector does: seconds (min / median of --repeats),
+- scoring the whole test set (all pieces) as the detector does: seconds (min / median of --repeats, after
+  a first, cold scoring that traces the graphs and compiles the XLA ones, reported apart),
   sequences/s, and windows/s = sequences/s * l_seq (the windows a sequence scores; neighbouring
   sequences share windows, so distinct windows/s is lower); the FLOP lower bound of scoring (its
   multiply-adds at the matmul rate) and the percentage of it reached;
@@ -42,6 +43,7 @@ from .config import REPO_ROOT, load_config
 from .prepare import load_data
 
 MATMUL_SIZE = 2048
+FIGURES_VERSION = 2  # figures of another version in benchmark.json are dropped, not mixed in
 
 
 def parse_args(argv):
@@ -54,6 +56,8 @@ def parse_args(argv):
                         help="sequences scored one by one for the per-sequence reference (default 300)")
     parser.add_argument("--jit-compile", choices=["on", "off"],
                         help="override the config's jit_compile (XLA) for training")
+    parser.add_argument("--score-batch-size", type=int,
+                        help="override the config's score_batch_size (rows per compiled model call when scoring)")
     parser.add_argument("--output-dir", default=str(REPO_ROOT / "figures"),
                         help="where benchmark.json and benchmark.md go (default figures/)")
     parser.add_argument("--end-to-end", action="store_true",
@@ -62,6 +66,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     return args
 
 
@@ -102,7 +108,7 @@ def machine() -> str:
 # What the machine can do, and what the models cost
 
 
-def matmul_gflops(n: int = MATMUL_SIZE, repeats: int = 10) -> float:
+def matmul_gflops(n: int = MATMUL_SIZE, repeats: int = 20) -> float:
     """The best float32 GFLOP/s of an n x n by n x n ``tf.matmul`` (2 n^3 FLOP) over ``repeats`` runs."""
     import tensorflow as tf
 
@@ -262,8 +268,8 @@ def time_training(config, train_series) -> tuple[Path, dict, dict]:
     from .training import BaseModel
 
     epochs, saves = {}, {}
-    for trainer in (trainers.VAETrainer, trainers.LSTMTrainer):  # time epochs instead of drawing figures
-        trainer.extra_callbacks = lambda self: [epoch_phases_callback(self.stage, epochs)]
+    stages = (trainers.VAETrainer, trainers.LSTMTrainer)
+    drawn = [trainer.extra_callbacks for trainer in stages]
     save = BaseModel.save
 
     def timed_save(self, n):
@@ -272,11 +278,15 @@ def time_training(config, train_series) -> tuple[Path, dict, dict]:
         saves.setdefault(self.name, []).append(time.perf_counter() - started)
         return out
 
+    for trainer in stages:  # time epochs instead of drawing figures
+        trainer.extra_callbacks = lambda self: [epoch_phases_callback(self.stage, epochs)]
     BaseModel.save = timed_save
     try:
         run = train(config, train_series)
     finally:
         BaseModel.save = save
+        for trainer, callbacks in zip(stages, drawn, strict=True):
+            trainer.extra_callbacks = callbacks
     return run, epochs, saves
 
 
@@ -293,6 +303,8 @@ def main(argv=None) -> int:
         config = config.replace(detector="vae_lstm")
     if args.jit_compile:
         config = config.replace(jit_compile=args.jit_compile == "on")
+    if args.score_batch_size:
+        config = config.replace(score_batch_size=args.score_batch_size)
 
     import keras
     import tensorflow as tf
@@ -318,15 +330,14 @@ def main(argv=None) -> int:
     }
 
     pieces = [p.values for p in series.test_pieces if len(p.values) >= config.span]
-    score_vae_lstm(vae, lstm, pieces[0][: config.span + 64], config.l_win, config.l_seq,
-                   config.score_batch_size)  # trace the compiled graphs once
     scoring_peak_measured, rss_before_scoring = reset_peak_rss(), rss_mb()
     seconds = []
-    for _ in range(args.repeats):
+    for _ in range(args.repeats + 1):  # the first, cold, traces the graphs and compiles the XLA ones
         started = time.perf_counter()
         results = [score_vae_lstm(vae, lstm, p, config.l_win, config.l_seq, config.score_batch_size) for p in pieces]
         seconds.append(time.perf_counter() - started)
     scoring_peak_mb = peak_rss_mb()
+    first_seconds, seconds = seconds[0], seconds[1:]
     n_windows = sum(len(p) - config.l_win + 1 for p in pieces)
     n_seq = sum(len(r.scores) for r in results)
     best, median = min(seconds), float(np.median(seconds))
@@ -342,7 +353,7 @@ def main(argv=None) -> int:
     loop_seconds_total = loop_seconds_per_sequence * n_seq
 
     figures = {
-        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "version": FIGURES_VERSION, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "matmul_gflops": round(gflops, 1),
         "config": Path(args.config).name, "dataset": config.dataset_name, "l_win": config.l_win, "l_seq": config.l_seq,
@@ -361,6 +372,7 @@ def main(argv=None) -> int:
             "test_pieces": len(pieces), "test_sequences": n_seq, "test_windows_distinct": n_windows,
             "windows_scored": n_seq * config.l_seq,
             "seconds_min": round(best, 3), "seconds_median": round(median, 3), "repeats": args.repeats,
+            "first_seconds": round(first_seconds, 3),
             "sequences_per_second_best": round(n_seq / best), "sequences_per_second_median": round(n_seq / median),
             "windows_per_second_best": round(n_seq * config.l_seq / best),
             "windows_per_second_median": round(n_seq * config.l_seq / median),
@@ -386,7 +398,8 @@ def write_benchmark(figures: dict, out: Path) -> None:
         saved = json.loads(path.read_text()) if path.is_file() else {}
     except json.JSONDecodeError:
         saved = {}
-    configs = saved.get("configs", {}) if isinstance(saved.get("configs"), dict) else {}
+    configs = saved.get("configs") if isinstance(saved, dict) and isinstance(saved.get("configs"), dict) else {}
+    configs = {name: f for name, f in configs.items() if isinstance(f, dict) and f.get("version") == FIGURES_VERSION}
     configs[figures["config"]] = figures
     path.write_text(json.dumps({"configs": configs}, indent=2) + "\n")
     (out / "benchmark.md").write_text(benchmark_markdown(configs))
@@ -428,7 +441,8 @@ def benchmark_markdown(configs: dict) -> str:
              f"{f['scoring_added_memory_mb']} MB to the resident set it started from)"),
             ("scoring the test set", f"{s['test_sequences']:,} sequences, {s['test_windows_distinct']:,} distinct "
              f"windows, {s['test_pieces']} pieces; score_batch_size {f['score_batch_size']}"),
-            ("scoring, seconds", f"{s['seconds_min']} / {s['seconds_median']} ({s['repeats']} runs)"),
+            ("scoring, seconds", f"{s['seconds_min']} / {s['seconds_median']} ({s['repeats']} runs after a first, "
+             f"cold one of {s['first_seconds']} s that traces and compiles the graphs)"),
             ("scoring, sequences/s", f"{s['sequences_per_second_best']:,} / {s['sequences_per_second_median']:,}"),
             ("scoring, windows/s (sequences/s x l_seq)",
              f"{s['windows_per_second_best']:,} / {s['windows_per_second_median']:,}"),

@@ -42,11 +42,13 @@ def build_encoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: 
     return keras.Model(x_in, [mean, std], name="encoder")
 
 
-def build_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
-    """Code (code_size,) -> window (l_win, n_channel)."""
+def build_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int,
+                  channels: int | None = None) -> keras.Model:
+    """Code (code_size,) -> window (l_win, n_channel). ``channels``: those of the seed and of the first
+    convolution, halved after each upsampling (at least 16); by default max(num_hidden_units // 4, 16)."""
     steps = n_halvings(l_win)
     start_len = math.ceil(l_win / 2**steps)
-    channels = max(num_hidden_units // 4, 16)
+    channels = channels or max(num_hidden_units // 4, 16)
     z_in = keras.Input((code_size,), name="code")
     x = layers.Dense(num_hidden_units, name="dense_hidden")(z_in)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
@@ -87,14 +89,14 @@ class VAE(keras.Model):
 
     def __init__(self, l_win: int, n_channel: int, code_size: int, num_hidden_units: int,
                  sigma: float = 0.1, sigma2_offset: float = 0.01, train_sigma: bool = False,
-                 code_std_floor: float = 0.01, seed: int = 0, **kwargs):
+                 code_std_floor: float = 0.01, seed: int = 0, decoder_channels: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.l_win, self.n_channel, self.code_size = l_win, n_channel, code_size
         self.num_hidden_units = num_hidden_units
         self.sigma_init, self.sigma2_offset, self.train_sigma = sigma, sigma2_offset, train_sigma
-        self.code_std_floor, self.seed = code_std_floor, seed
+        self.code_std_floor, self.seed, self.decoder_channels = code_std_floor, seed, decoder_channels
         self.encoder = build_encoder(l_win, n_channel, code_size, num_hidden_units, code_std_floor)
-        self.decoder = build_decoder(l_win, n_channel, code_size, num_hidden_units)
+        self.decoder = build_decoder(l_win, n_channel, code_size, num_hidden_units, decoder_channels)
         self.sigma = self.add_weight(shape=(), initializer=keras.initializers.Constant(sigma),
                                      trainable=train_sigma, name="sigma")
         self.sample_seed = keras.random.SeedGenerator(seed)
@@ -153,7 +155,8 @@ class VAE(keras.Model):
         return {**super().get_config(), "l_win": self.l_win, "n_channel": self.n_channel,
                 "code_size": self.code_size, "num_hidden_units": self.num_hidden_units,
                 "sigma": self.sigma_init, "sigma2_offset": self.sigma2_offset,
-                "train_sigma": self.train_sigma, "code_std_floor": self.code_std_floor, "seed": self.seed}
+                "train_sigma": self.train_sigma, "code_std_floor": self.code_std_floor, "seed": self.seed,
+                **({"decoder_channels": self.decoder_channels} if self.decoder_channels else {})}
 
 
 def build_lstm(l_seq: int, code_size: int, num_hidden_units_lstm: int) -> keras.Model:
@@ -169,7 +172,7 @@ def vae_from_config(config) -> VAE:
     return VAE(l_win=config.l_win, n_channel=config.n_channel, code_size=config.code_size,
                num_hidden_units=config.num_hidden_units, sigma=config.sigma,
                sigma2_offset=config.sigma2_offset, train_sigma=config.TRAIN_sigma,
-               code_std_floor=config.code_std_floor, seed=config.seed)
+               code_std_floor=config.code_std_floor, seed=config.seed, decoder_channels=config.vae_decoder_channels)
 
 
 def lstm_from_config(config) -> keras.Model:

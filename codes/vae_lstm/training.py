@@ -58,6 +58,7 @@ class BaseModel:
     def build_compiled(self, steps_per_epoch: int) -> keras.Model:
         self.model = self.build()
         self.compile(self.model, steps_per_epoch)
+        use_jit_compile(self.model, self.config)
         self.epochs = 0
         return self.model
 
@@ -107,6 +108,12 @@ class BaseModel:
         self.model = keras.saving.load_model(self.path)
         self.epochs = checkpoint_epochs(self.path)
         return self.model
+
+
+def use_jit_compile(model: keras.Model, config) -> None:
+    """Train (and validate) through XLA when the config's ``jit_compile`` is on. Set on the compiled model,
+    not saved in its checkpoint: a resumed model follows the config it resumes under."""
+    model.jit_compile = bool(config.jit_compile)
 
 
 def damage(path: Path) -> str | None:
@@ -247,7 +254,9 @@ class BaseTrainer:
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
         """Resume from the checkpoint when load_model is on and one exists; otherwise build afresh."""
         if self.config.load_model and self.model.exists():
-            return self.model.load(resume=True)
+            model = self.model.load(resume=True)
+            use_jit_compile(model, self.config)
+            return model
         for path in (self.log_path, self.model.prev_path):  # a fresh start: the checkpoint is gone
             path.unlink(missing_ok=True)
         state = read_state(self.state_path)

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from ..scoring import compiled_apply
+from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
 from .base import Detector, Scores
@@ -127,7 +127,7 @@ def predict_all(model: keras.Model, series: np.ndarray, l_win: int, batch_size: 
     """Predictions (n - l_win, h, c) of every window ending at t - 1 for t = l_win .. n - 1: one compiled
     graph over the windows, in chunks of ``batch_size`` (``scoring.compiled_apply``)."""
     windows = np.asarray(rolling_windows(np.asarray(series, dtype="float32")[:-1], l_win))
-    return compiled_apply(model, windows, batch_size)
+    return compiled_apply(model, windows, batch_size, JIT_SCORING)
 
 
 class LSTMADModel(BaseModel):

@@ -22,7 +22,7 @@ import numpy as np
 from keras import layers
 
 from .. import plotting
-from ..scoring import compiled_apply
+from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, train_val_split, training_windows
 from .base import Detector, Scores
@@ -60,7 +60,7 @@ def training_window_array(train: np.ndarray, config) -> np.ndarray:
 def window_mse(model: keras.Model, windows: np.ndarray, batch_size: int) -> np.ndarray:
     """Per-window mean squared reconstruction error (over points and channels): one compiled graph over
     the windows, in chunks of ``batch_size`` (``scoring.compiled_apply``)."""
-    rebuilt = compiled_apply(model, windows, batch_size)
+    rebuilt = compiled_apply(model, windows, batch_size, JIT_SCORING)
     return np.square(windows - rebuilt).mean(axis=(1, 2))
 
 

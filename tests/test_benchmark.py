@@ -1,0 +1,222 @@
+"""The benchmark's counters and figures (multiply-adds from layer shapes, checked by hand; steady-state epochs;
+the figures file), and the jit_compile (XLA) training lever: same losses, checkpoints load either way."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from vae_lstm import benchmark
+from vae_lstm.benchmark import model_costs, multiply_adds, scoring_multiply_adds, stage_figures
+from vae_lstm.config import from_dict, load_config
+from vae_lstm.data_loader import load_series
+from vae_lstm.detectors import get_detector
+from vae_lstm.detectors.vae_lstm import LSTMModel
+from vae_lstm.models import lstm_from_config, vae_from_config
+
+# ---- multiply-adds, worked out by hand ----
+
+
+def test_multiply_adds_of_a_tiny_model_by_hand():
+    x_in = keras.Input((10, 2))
+    x = layers.Conv1D(4, 3, strides=2, padding="same")(x_in)  # 5 positions x 4 filters x (3 x 2) = 120
+    x = layers.LeakyReLU()(x)  # no weights: 0
+    x = layers.LSTM(3, return_sequences=True)(x)  # 5 steps x (4 x 12 + 3 x 12) = 420
+    x = layers.TimeDistributed(layers.Dense(2))(x)  # 5 steps x 3 x 2 = 30
+    x = layers.Dense(5)(x)  # on (5, 2): 5 positions x 2 x 5 = 50
+    x = layers.Flatten()(x)
+    out = layers.Dense(1)(x)  # 25 x 1 = 25
+    model = keras.Model(x_in, out)
+    assert multiply_adds(model) == 120 + 420 + 30 + 50 + 25
+
+    inner = keras.Sequential([keras.Input((25,)), layers.Dense(4)])  # 100
+    outer = keras.Model(x_in, inner(x))  # the same layers up to Flatten, then a nested model
+    assert multiply_adds(outer) == 120 + 420 + 30 + 50 + 100
+
+
+def test_multiply_adds_of_a_subclassed_model_sum_its_parts():
+    class Pair(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.first = keras.Sequential([keras.Input((3,)), layers.Dense(4)])  # 12
+            self.second = keras.Sequential([keras.Input((4,)), layers.Dense(2)])  # 8
+
+        def call(self, x):
+            return self.second(self.first(x))
+
+    assert multiply_adds(Pair()) == 20
+
+
+def test_multiply_adds_refuses_a_layer_it_does_not_know():
+    x_in = keras.Input((4,))
+    model = keras.Model(x_in, layers.BatchNormalization()(x_in))
+    with pytest.raises(ValueError, match="not counted"):
+        multiply_adds(model)
+
+
+def test_vae_and_lstm_multiply_adds_at_the_common_config():
+    """l_win 24, code 6, 512 units: the encoder halves 24 twice (conv 64 then 128 filters), spans 6 steps with
+    512 filters, then 24 and 2 x 6 units; the decoder seeds 6 steps x 128 channels and convolves back up."""
+    c = load_config("benchmark_common_config.json")
+    costs = model_costs(vae_from_config(c), lstm_from_config(c), c.l_seq)
+    encoder = 12 * 64 * 3 * 1 + 6 * 128 * 3 * 64 + 1 * 512 * 6 * 128 + 512 * 24 + 2 * 24 * 6
+    decoder = (6 * 512 + 512 * 6 * 128 + 6 * 128 * 3 * 128 + 12 * 64 * 3 * 128 + 24 * 16 * 3 * 64
+               + 24 * 1 * 5 * 16)
+    assert (costs["vae_encoder_per_window"], costs["vae_decoder_per_window"]) == (encoder, decoder)
+    assert costs["vae_per_window"] == 1_617_312  # the issue's 1.62M
+    step = 4 * 64 * (6 + 64) + 4 * 64 * (64 + 64) + 4 * 6 * (64 + 6)
+    assert costs["lstm_per_sequence"] == 11 * step == 576_048
+    assert costs["lstm_per_window"] == step
+    assert costs["vae_per_sequence"] == 12 * costs["vae_per_window"]
+    assert scoring_multiply_adds(costs, 100, 50, 12) == 100 * encoder + 50 * 11 * step + 50 * 11 * decoder
+
+
+def test_a_narrower_decoder_costs_less_than_the_official_architecture(tmp_path):
+    """vae_decoder_channels 64 at the common config: seed 6 x 64, convolutions 64 -> 64 at 6 steps and
+    64 -> 32 at 12, smoothing 32 -> 16 at 24. The official VAE (the TF2 port's) counts 1,036,448 per window."""
+    c = load_config("benchmark_common_config.json")
+    assert c.vae_decoder_channels is None and "decoder_channels" not in vae_from_config(c).get_config()
+    vae = vae_from_config(c.replace(vae_decoder_channels=64))
+    decoder = 6 * 512 + 512 * 6 * 64 + 6 * 64 * 3 * 64 + 12 * 32 * 3 * 64 + 24 * 16 * 3 * 32 + 24 * 1 * 5 * 16
+    assert multiply_adds(vae.decoder) == decoder
+    assert multiply_adds(vae) == 555_552 + decoder == 941_472 < 1_036_448
+    vae.save(tmp_path / "vae.keras")
+    again = keras.saving.load_model(tmp_path / "vae.keras")
+    assert again.decoder_channels == 64 and multiply_adds(again) == 941_472
+
+
+def test_matmul_gflops_is_a_rate():
+    assert benchmark.matmul_gflops(n=64, repeats=2) > 0
+
+
+# ---- steady-state figures and the figures file ----
+
+
+def test_stage_figures_leave_out_the_first_epoch():
+    epochs = [{"steps": 9.0, "epoch": 10.0, "n_steps": 100},  # traced
+              {"steps": 0.5, "epoch": 0.7, "n_steps": 100}, {"steps": 0.4, "epoch": 0.6, "n_steps": 100},
+              {"steps": 0.6, "epoch": 0.9, "n_steps": 100}]
+    f = stage_figures(epochs, [0.3, 0.05, 0.07, 0.06], batch=10, per_sample_macs=1_000_000, gflops=100.0)
+    assert (f["ms_per_step_min"], f["ms_per_step_median"]) == (4.0, 5.0)
+    assert (f["s_per_epoch_min"], f["s_per_epoch_median"]) == (0.6, 0.7)
+    assert f["first_epoch_s"] == 10.0 and f["epochs_timed"] == 3 and f["steps_per_epoch"] == 100
+    assert f["checkpoint_s_median"] == 0.06
+    # a step: 3 x 2 x 1e6 x 10 = 6e7 FLOP at 1e11 FLOP/s = 0.6 ms, against 4 ms
+    assert f["flop_bound_ms_per_step"] == 0.6 and f["flop_bound_reached_percent"] == 15.0
+
+
+def test_epoch_phases_time_the_steps_before_the_validation():
+    record = {}
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((50, 3), "float32")
+    model.fit(x, x[:, :1], validation_data=(x, x[:, :1]), batch_size=16, epochs=3, verbose=0,
+              callbacks=[benchmark.epoch_phases_callback("s", record)])
+    assert len(record["s"]) == 3
+    for epoch in record["s"]:
+        assert 0 < epoch["steps"] <= epoch["epoch"] and epoch["n_steps"] == 4
+
+
+def test_figures_file_keeps_one_entry_per_config(tmp_path):
+    (tmp_path / "benchmark.json").write_text(json.dumps({"configs": {"old.json": {"version": 1}}}))
+    first = sample_figures("a.json")
+    benchmark.write_benchmark(first, tmp_path)
+    benchmark.write_benchmark(sample_figures("b.json"), tmp_path)
+    benchmark.write_benchmark(sample_figures("a.json", seconds=0.5), tmp_path)
+    saved = json.loads((tmp_path / "benchmark.json").read_text())["configs"]
+    assert sorted(saved) == ["a.json", "b.json"]  # the old format is dropped
+    assert saved["a.json"]["scoring"]["seconds_min"] == 0.5
+    md = (tmp_path / "benchmark.md").read_text()
+    assert "## a.json" in md and "## b.json" in md and "sequences/s x l_seq" in md
+
+
+def sample_figures(name, seconds=1.0):
+    stage = {"steps_per_epoch": 10, "epochs_timed": 3, "ms_per_step_min": 1.0, "ms_per_step_median": 1.1,
+             "s_per_epoch_min": 0.1, "s_per_epoch_median": 0.2, "first_epoch_s": 1.0, "checkpoint_s_median": 0.01,
+             "checkpoint_share_of_epoch_percent": 5.0, "flop_bound_ms_per_step": 0.1, "flop_bound_reached_percent": 10}
+    return {
+        "version": benchmark.FIGURES_VERSION, "measured_at": "now", "machine": "m", "tensorflow": "t", "keras": "k",
+        "matmul_gflops": 100.0, "config": name, "dataset": "d", "l_win": 24, "l_seq": 12, "code_size": 6,
+        "num_hidden_units": 512, "num_hidden_units_lstm": 64, "batch_size": 32, "batch_size_lstm": 32,
+        "jit_compile": False, "score_batch_size": 1024,
+        "multiply_adds": {"vae_encoder_per_window": 1, "vae_decoder_per_window": 2, "vae_per_window": 3,
+                          "vae_per_sequence": 36, "lstm_per_sequence": 11, "lstm_per_window": 1},
+        "training": {"vae": stage, "lstm": stage}, "training_seconds": 1.0,
+        "peak_memory_mb_training": 900, "peak_memory_mb_scoring": 950, "scoring_added_memory_mb": 50,
+        "scoring": {"test_pieces": 2, "test_sequences": 100, "test_windows_distinct": 110, "windows_scored": 1200,
+                    "seconds_min": seconds, "seconds_median": seconds, "repeats": 1, "first_seconds": 2.0,
+                    "sequences_per_second_best": 100, "sequences_per_second_median": 100,
+                    "windows_per_second_best": 1200, "windows_per_second_median": 1200, "gflop": 1.0,
+                    "flop_bound_seconds": 0.5, "flop_bound_reached_percent_best": 50.0,
+                    "flop_bound_reached_percent_median": 50.0},
+        "per_sequence_loop": {"sequences_timed": 10, "seconds_per_sequence": 0.01,
+                              "whole_test_set_seconds_estimated": 1.0, "batched_speedup_best": 1.0},
+    }
+
+
+@pytest.mark.slow
+def test_benchmark_runs_end_to_end_on_the_synthetic_series(tmp_path):
+    assert benchmark.main(["--config", "synthetic_config.json", "--epochs", "2", "--repeats", "1",
+                           "--loop-sequences", "5", "--output-dir", str(tmp_path)]) == 0
+    f = json.loads((tmp_path / "benchmark.json").read_text())["configs"]["synthetic_config.json"]
+    assert f["training"]["vae"]["epochs_timed"] == 1 and f["training"]["lstm"]["ms_per_step_min"] > 0
+    s = f["scoring"]
+    assert s["windows_per_second_best"] == pytest.approx(s["sequences_per_second_best"] * f["l_seq"], rel=1e-3)
+    assert 0 < s["flop_bound_reached_percent_best"] < 100
+    assert f["peak_memory_mb_training"] > 0 and f["multiply_adds"]["vae_per_window"] > 0
+
+
+# ---- jit_compile (XLA) ----
+
+TINY = {"exp_name": "tiny", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "n_channel": 1, "code_size": 2,
+        "num_hidden_units": 16, "num_hidden_units_lstm": 8, "batch_size": 256, "batch_size_lstm": 256,
+        "num_epochs_vae": 2, "num_epochs_lstm": 2, "seed": 0}
+
+
+def test_jit_compile_is_off_by_default():
+    assert from_dict({}).jit_compile is False
+
+
+@pytest.mark.slow
+def test_lstm_trains_to_the_same_losses_with_xla():
+    """No sampling in the LSTM's step: XLA changes only the rounding."""
+    codes = np.random.default_rng(0).standard_normal((256, 3, 2)).astype("float32")
+    losses = {}
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        model = LSTMModel(from_dict({**TINY, "jit_compile": jit}), "unused").build_compiled(4)
+        assert model.jit_compile is jit
+        history = model.fit(codes[:, :-1], codes[:, 1:], batch_size=64, epochs=3, shuffle=False, verbose=0)
+        losses[jit] = history.history["loss"]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
+
+
+def log_losses(path):
+    with open(path, newline="") as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_vae_lstm_trains_with_xla_and_checkpoints_resume_under_either_setting(tmp_path):
+    """XLA draws the VAE's reparameterisation noise with another generator, so its losses are close, not equal.
+    A VAE checkpointed under XLA resumes without it, and an LSTM checkpointed without XLA resumes under it."""
+    train = load_series("synthetic").train
+    plain, run = tmp_path / "plain", tmp_path / "run"
+    plain.mkdir(), run.mkdir()
+    keras.utils.set_random_seed(0)
+    get_detector(from_dict(TINY)).fit(train, plain)
+    keras.utils.set_random_seed(0)
+    get_detector(from_dict({**TINY, "jit_compile": True, "num_epochs_vae": 1, "num_epochs_lstm": 1})).fit(train, run)
+    # the VAE resumes its XLA checkpoint without XLA (then the LSTM trains afresh on the new codes, 1 epoch)
+    get_detector(from_dict({**TINY, "num_epochs_lstm": 1})).fit(train, run)
+    # the LSTM resumes its plain checkpoint under XLA for its 2nd epoch; the VAE has nothing left to train
+    resumed = get_detector(from_dict({**TINY, "jit_compile": True}))
+    resumed.fit(train, run)
+    assert json.loads((run / "state.json").read_text())["lstm"] == 2
+    np.testing.assert_allclose(log_losses(run / "vae_log.csv"), log_losses(plain / "vae_log.csv"), rtol=0.05)
+    lstm = log_losses(run / "lstm_log.csv")
+    assert len(lstm) == 2 and np.isfinite(lstm).all()
+    assert np.isfinite(resumed.score(train[:200]).native).all()

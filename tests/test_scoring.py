@@ -1,0 +1,194 @@
+"""The compiled scoring path (``scoring.compiled_apply``): the same outputs as Keras ``predict`` for every
+neural model, whatever the chunking; one trace per model; the cache does not keep models alive; and the
+detectors' scores equal those of the ``predict`` path they replaced and the per-sequence reference."""
+
+import gc
+import weakref
+
+import keras
+import numpy as np
+import pytest
+
+from vae_lstm import scoring
+from vae_lstm.config import from_dict
+from vae_lstm.detectors import get_detector
+from vae_lstm.detectors.lstm_ad import build_lstm_ad
+from vae_lstm.detectors.lstm_ae import build_lstm_ae
+from vae_lstm.detectors.lstm_vae import LSTMVAE
+from vae_lstm.models import VAE, build_lstm, elbo_terms
+from vae_lstm.windowing import rolling_windows, sequence_window_index
+
+L_WIN, L_SEQ, CODE = 16, 3, 3
+TOL = {"rtol": 1e-4, "atol": 1e-5}
+
+
+@pytest.fixture(scope="module")
+def vae():
+    keras.utils.set_random_seed(0)
+    return VAE(L_WIN, 1, CODE, 32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def lstm():
+    keras.utils.set_random_seed(1)
+    return build_lstm(L_SEQ, CODE, 8)
+
+
+@pytest.fixture(scope="module")
+def series():
+    t = np.arange(200, dtype="float32")
+    noise = np.random.default_rng(0).standard_normal(200).astype("float32")
+    return (np.sin(2 * np.pi * t / 24) + 0.1 * noise)[:, None]
+
+
+def windows_of(series, l_win=L_WIN):
+    return np.asarray(rolling_windows(series, l_win), dtype="float32")
+
+
+def assert_like_predict(model, x, chunk, jit_compile=False):
+    expected = model.predict(x, batch_size=64, verbose=0)
+    got = scoring.compiled_apply(model, x, chunk, jit_compile)
+    if isinstance(expected, (list, tuple)):
+        assert isinstance(got, list) and len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, **TOL)
+    else:
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, **TOL)
+
+
+@pytest.mark.parametrize("chunk, jit_compile", [(1, False), (7, False), (64, False), (10_000, False),
+                                                (7, True), (64, True), (10_000, True)])
+def test_compiled_apply_equals_predict_for_the_vae_and_lstm(vae, lstm, series, chunk, jit_compile):
+    w = windows_of(series)
+    assert_like_predict(vae.encoder, w, chunk, jit_compile)  # two outputs: mean and std
+    codes = np.random.default_rng(2).standard_normal((50, CODE)).astype("float32")
+    assert_like_predict(vae.decoder, codes, chunk, jit_compile)
+    assert_like_predict(lstm, codes[: 48].reshape(-1, L_SEQ - 1, CODE), chunk, jit_compile)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_compiled_apply_equals_predict_for_the_comparison_models(series, jit_compile):
+    keras.utils.set_random_seed(3)
+    w = windows_of(series)
+    assert_like_predict(build_lstm_ae(L_WIN, 1, CODE, 8), w, 50, jit_compile)
+    assert_like_predict(LSTMVAE(L_WIN, 1, CODE, 8, seed=0), w, 50, jit_compile)  # rebuilds through z_mean
+    assert_like_predict(build_lstm_ad(L_WIN, 1, 4, 8), w, 50, jit_compile)
+
+
+@pytest.mark.parametrize("jit_compile, rows", [(False, [[50, 50, 23], [5]]), (True, [[50, 50, 50], [8]])])
+def test_compiled_apply_traces_once_and_calls_one_chunk_at_a_time(vae, series, jit_compile, rows):
+    """Chunks of at most 50 rows; through XLA the last one is padded to 50 (to 8, the next power of two,
+    when the whole array is shorter than a chunk), and the padding rows are dropped from the output."""
+    w = windows_of(series)  # 185 windows
+    scoring.compiled_apply(vae.encoder, w, 50, jit_compile)
+    key = (w.shape[1:], jit_compile)
+    function = scoring._COMPILED[vae.encoder][key]
+    seen = []
+
+    class Spy:
+        def __call__(self, x):
+            seen.append(len(x))
+            return function(x)
+
+    scoring._COMPILED[vae.encoder][key] = Spy()
+    try:
+        mean, _ = scoring.compiled_apply(vae.encoder, w[:123], 50, jit_compile)
+        short, _ = scoring.compiled_apply(vae.encoder, w[:5], 50, jit_compile)
+    finally:
+        scoring._COMPILED[vae.encoder][key] = function
+    assert seen == rows[0] + rows[1]
+    assert mean.shape == (123, CODE) and short.shape == (5, CODE)
+    np.testing.assert_allclose(short, mean[:5], **TOL)
+    assert function.experimental_get_tracing_count() == 1  # every length and chunk size: one graph
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_compiled_apply_of_no_rows_gives_no_rows(vae, jit_compile):
+    mean, std = scoring.compiled_apply(vae.encoder, np.zeros((0, L_WIN, 1), "float32"), 8, jit_compile)
+    assert mean.shape == std.shape == (0, CODE)
+
+
+def test_compiled_cache_does_not_keep_a_model_alive():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    scoring.compiled_apply(model, np.ones((4, 3), "float32"), 2)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+# ---- scores: the compiled path against the predict path it replaced, and the per-sequence reference ----
+
+
+def predict_path_vae_lstm(vae, lstm, series, batch=64):
+    """score_vae_lstm as it was, with Keras predict for each model call."""
+    w = windows_of(series)
+    index = sequence_window_index(len(series), L_WIN, L_SEQ)
+    mean, _ = vae.encoder.predict(w, batch_size=batch, verbose=0)
+    predicted = lstm.predict(mean[index[:, :-1]], batch_size=batch, verbose=0)
+    decoded = vae.decoder.predict(predicted.reshape(-1, CODE), batch_size=batch, verbose=0)
+    rebuilt = decoded.reshape(len(index), L_SEQ - 1, L_WIN, 1)
+    return np.square(w[index[:, 1:]] - rebuilt).sum(axis=(1, 2, 3)), rebuilt
+
+
+def test_vae_lstm_scores_equal_the_predict_path_and_the_per_sequence_scorer(vae, lstm, series):
+    out = scoring.score_vae_lstm(vae, lstm, series, L_WIN, L_SEQ, batch_size=37)
+    expected, rebuilt = predict_path_vae_lstm(vae, lstm, series)
+    np.testing.assert_allclose(out.scores, expected, rtol=1e-4)
+    np.testing.assert_allclose(out.predicted_windows, rebuilt, **TOL)
+    reference = scoring.score_series_per_sequence(vae, lstm, series, L_WIN, L_SEQ)
+    np.testing.assert_allclose(out.scores, reference, rtol=1e-3)
+
+
+def test_vae_scores_equal_the_predict_path(vae, series):
+    seq, errors = scoring.score_vae_windows(vae, series, L_WIN, L_SEQ, batch_size=37)
+    w = windows_of(series)
+    mean, std = vae.encoder.predict(w, verbose=0)
+    expected = np.asarray(elbo_terms(w, vae.decoder.predict(mean, verbose=0), mean, std, vae.sigma2())[0])
+    np.testing.assert_allclose(errors, expected, rtol=1e-4)
+    index = sequence_window_index(len(series), L_WIN, L_SEQ)
+    np.testing.assert_allclose(seq, expected[index[:, 1:]].sum(axis=1), rtol=1e-4)
+
+
+def detector(name, **keys):
+    cfg = from_dict({"detector": name, "l_win": L_WIN, "l_seq": L_SEQ, "code_size": CODE, "n_channel": 1,
+                     "num_hidden_units": 32, "num_hidden_units_lstm": 8, "score_batch_size": 29, **keys})
+    return get_detector(cfg)
+
+
+@pytest.mark.parametrize("name", ["lstm_ae", "lstm_vae"])
+def test_window_detectors_score_like_predict(name, series):
+    keras.utils.set_random_seed(4)
+    det = detector(name)
+    det.model = (build_lstm_ae(L_WIN, 1, CODE, 8) if name == "lstm_ae" else LSTMVAE(L_WIN, 1, CODE, 8, seed=0))
+    w = windows_of(series)
+    expected = np.square(w - det.model.predict(w, verbose=0)).mean(axis=(1, 2))
+    np.testing.assert_allclose(det.score(series).native, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_lstm_ad_scores_like_predict(series):
+    from vae_lstm.detectors.lstm_ad import error_vectors, gaussian_nll
+
+    keras.utils.set_random_seed(5)
+    det = detector("lstm_ad", prediction_horizon=3)
+    det.model = build_lstm_ad(L_WIN, 1, 3, 8)
+    det.mu, det.sigma = np.zeros(3), np.eye(3) * 0.5
+    predictions = det.model.predict(windows_of(series[:-1]), verbose=0)
+    nll = gaussian_nll(error_vectors(series, predictions, L_WIN), det.mu, det.sigma)
+    expected = nll - gaussian_nll(det.mu[None, :], det.mu, det.sigma)[0]
+    got = det.score(series)
+    np.testing.assert_allclose(got.points, expected, rtol=1e-4, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(got.extras["prediction"][L_WIN:], predictions[:, 0], **TOL)
+
+
+def test_vae_and_vae_lstm_detectors_score_through_the_compiled_path(vae, lstm, series):
+    det = detector("vae_lstm")
+    det.vae, det.lstm = vae, lstm
+    expected, _ = predict_path_vae_lstm(vae, lstm, series)
+    np.testing.assert_allclose(det.score(series).native, expected, rtol=1e-4)
+    only = detector("vae")
+    only.vae = vae
+    np.testing.assert_allclose(only.score(series).native,
+                               scoring.score_vae_windows(vae, series, L_WIN, L_SEQ)[0], rtol=1e-6)
