@@ -143,6 +143,16 @@ def iid_random_pa_f1(experiment: Experiment, name: str, seeds: int = 5) -> str:
     return f"{np.mean(f1):.3f} ± {np.std(f1):.3f}"
 
 
+def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
+    """The tables' verdict: 'yes' when a detector's mean VUS-PR and AUC-PR are both above abs_z's."""
+    if detector in CONTROLS:
+        return "control"
+    if abs_z.empty or rows.vus_pr.isna().all():
+        return "n/a"
+    above = rows.vus_pr.mean() > abs_z.vus_pr.mean() and rows.auc_pr.mean() > abs_z.auc_pr.mean()
+    return "yes" if above else "**no**"
+
+
 def _cell(values: pd.Series) -> str:
     values = values.dropna()
     return "n/a" if values.empty else mean_std(values)
@@ -168,13 +178,7 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
             r = rows[rows.detector == d]
             if r.empty or "vus_pr" not in r:
                 continue
-            if d in CONTROLS:
-                verdict = "control"
-            elif z.empty or r.vus_pr.isna().all():
-                verdict = "n/a"
-            else:
-                above = r.vus_pr.mean() > z.vus_pr.mean() and r.auc_pr.mean() > z.auc_pr.mean()
-                verdict = "yes" if above else "**no**"
+            verdict = above_abs_z(d, r, z)
             lines.append(f"| {name} | {d} | {len(r)} | {_cell(r.vus_pr)} | {_cell(r.auc_pr)} | {_cell(r.auc_roc)} "
                          f"| {_cell(r.f1_deployable)} | {_cell(r.ratio_pointwise)} | {_cell(r.f1_affiliation_deployable)} "
                          f"| {_cell(r.ratio_affiliation)} | {_cell(r.f1_pointwise_oracle)} | "
@@ -243,8 +247,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 r = rows[rows.detector == d]
                 if r.empty:
                     continue
-                verdict = "control" if d in CONTROLS else "n/a" if z.empty else (
-                    "yes" if r.vus_pr.mean() > z.vus_pr.mean() and r.auc_pr.mean() > z.auc_pr.mean() else "**no**")
+                verdict = above_abs_z(d, r, z)
                 flagged = r.get(f"flagged_{r.deployable_rule.iloc[0]}", pd.Series([np.nan]))
                 lines.append(f"| {name} | {d} | {len(r)} | {_cell(r.vus_pr)} | {_cell(r.auc_pr)} | {_cell(r.auc_roc)} "
                              f"| {_cell(r.f1_deployable)} | {_cell(r.f1_affiliation_deployable)} | {_cell(flagged)} "
