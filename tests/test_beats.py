@@ -197,6 +197,7 @@ def ecg_config(tmp_path, **changes):
     ({"l_win": "auto"}, "give l_win and l_seq as numbers"),
     ({"threshold_rule": "pot"}, "set threshold_rule to 'val_quantile'"),
     ({"detector": "arma"}, "detector 'arma' cannot train on the independent segments of ECG5000"),
+    ({"detector": "lstm_vae", "l_win": 150}, "l_win = 150 is longer than one ECG5000 segment"),
 ])
 def test_a_bad_ecg_config_is_one_line(tmp_path, change, message):
     config = ecg_config(tmp_path, **change)
@@ -225,6 +226,10 @@ def test_shipped_ecg_experiment_loads():
     config = experiment.config("ECG5000", "vae_lstm", 0)  # resolved without loading any data
     assert (config.span, config.window_stride, config.threshold_quantile) == (140, 20, 0.95)
     assert beats.check_config(config)["split"]["test_normal"] == 700
+    for name in ("lstm_vae", "lstm_ae"):  # a whole beat is one window: l_seq does not limit a window detector
+        config = experiment.config("ECG5000", name, 0)
+        assert (config.l_win, config.window_stride, beats.sample_span(config)) == (140, 140, 140)
+        assert beats.check_config(config) and beats.samples_per_segment(config, 140) == 1
 
 
 # ---- end to end on a subset of the real beats ----

@@ -192,3 +192,49 @@ def test_vae_and_vae_lstm_detectors_score_through_the_compiled_path(vae, lstm, s
     only.vae = vae
     np.testing.assert_allclose(only.score(series).native,
                                scoring.score_vae_windows(vae, series, L_WIN, L_SEQ)[0], rtol=1e-6)
+
+
+# ---- point-level scores from the predicted windows (point_score "predicted_error") ----
+
+
+def test_point_errors_hand_computed():
+    # 7 points, l_win 2, l_seq 3: sequences start at 0 and 1; sequence s predicts points s+2..s+5
+    predicted = np.array([[[1.0, 2], [3, 4]], [[5, 6], [7, 8]]])[..., None]  # (2 seq, 2 windows, 2, 1)
+    points = scoring.point_errors(np.zeros((7, 1)), predicted, l_win=2)
+    # seq 0: points 2,3,4,5 err 1,4,9,16; seq 1: points 3,4,5,6 err 25,36,49,64
+    np.testing.assert_allclose(points, [np.nan, np.nan, 1, 14.5, 22.5, 32.5, 64], equal_nan=True)
+
+
+def test_point_errors_sum_channels_and_total_the_sequence_scores(vae, lstm, series):
+    targets = np.arange(2 * 6 * 2, dtype=float).reshape(12, 2)
+    predicted = np.zeros((1, 2, 3, 2))  # 12 points, l_win 3, l_seq 3: one sequence predicts points 3..8
+    np.testing.assert_allclose(scoring.point_errors(targets[:9], predicted, 3)[3:9],
+                               np.square(targets[3:9]).sum(axis=1))
+    # each (sequence, point) error counted once: sum over points of (mean x coverage) = sum of sequence scores
+    out = scoring.score_vae_lstm(vae, lstm, series, L_WIN, L_SEQ)
+    points = scoring.point_errors(series, out.predicted_windows, L_WIN)
+    index = sequence_window_index(len(series), L_WIN, L_SEQ)
+    coverage = np.bincount((np.arange(len(index))[:, None] + np.arange(L_WIN, L_WIN * L_SEQ)).ravel(),
+                           minlength=len(series))
+    np.testing.assert_allclose(np.nansum(points * coverage), out.scores.sum(), rtol=1e-4)
+    assert np.isnan(points[:L_WIN]).all() and np.isfinite(points[L_WIN:]).all()
+
+
+def test_predicted_error_points_calibrate_their_thresholds_on_points(vae, lstm, series):
+    from types import SimpleNamespace
+
+    from vae_lstm.data_loader import TestPiece
+    from vae_lstm.detection import score_detector, validation_index
+
+    det = detector("vae_lstm", point_score="predicted_error")
+    det.vae, det.lstm = vae, lstm
+    scores = det.score(series)
+    assert not scores.points_from_native and scores.native_span == L_WIN * L_SEQ
+    np.testing.assert_allclose(scores.points, scoring.point_errors(
+        series, scoring.score_vae_lstm(vae, lstm, series, L_WIN, L_SEQ).predicted_windows, L_WIN), rtol=1e-5)
+    data = SimpleNamespace(train=series[:120], test_pieces=[TestPiece("test", 120, series[120:], np.array([10]))])
+    res = score_detector(det, det.config, data, validation_index(det.config, 120))
+    train_points = det.score(series[:120]).points
+    # point rules read point scores of the training block, not the (far larger) sequence sums
+    np.testing.assert_allclose(np.sort(res.val_point_scores), np.sort(train_points[np.isfinite(train_points)]))
+    np.testing.assert_allclose(res.train_point_scores, res.val_point_scores)

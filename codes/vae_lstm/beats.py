@@ -167,8 +167,9 @@ def check_config(config: Config) -> dict:
         raise ConfigError(f"{where}: {name} is a dataset of {length}-point segments with {n_channel} channel(s): "
                           f"give l_win and l_seq as numbers (l_win * l_seq = {length} makes a segment one "
                           f"sequence) and n_channel {n_channel}")
-    if config.span > length:
-        raise ConfigError(f"{where}: l_win * l_seq = {config.span} is longer than one {name} segment "
+    if sample_span(config) > length:
+        what = "l_win * l_seq" if config.detector == "vae_lstm" else "l_win"
+        raise ConfigError(f"{where}: {what} = {sample_span(config)} is longer than one {name} segment "
                           f"({length} points)")
     if config.threshold_rule != "val_quantile":
         raise ConfigError(f"{where}: {name} takes its threshold at the threshold_quantile quantile of the "
@@ -180,10 +181,14 @@ def check_config(config: Config) -> dict:
     return spec
 
 
+def sample_span(config: Config) -> int:
+    """Points in one training sample of the config's detector: a sequence (vae_lstm), else a window."""
+    return config.span if config.detector == "vae_lstm" else config.l_win
+
+
 def samples_per_segment(config: Config, length: int) -> int:
-    """Training samples per segment of the config's detector: sequences (vae_lstm), else windows."""
-    span = config.span if config.detector == "vae_lstm" else config.l_win
-    return (length - span) // config.window_stride + 1
+    """Training samples per segment of the config's detector."""
+    return (length - sample_span(config)) // config.window_stride + 1
 
 
 def check_sizes(config: Config, n_train: int, length: int) -> None:
@@ -268,7 +273,7 @@ def run_job(experiment, job) -> dict:
     scores = score_segments(detector, data.values[scored])
     val_scores, test_scores = scores[: len(split.val)], scores[len(split.val):]
     metrics = {"beats_version": BEATS_VERSION, "dataset": config.dataset, "detector": config.detector,
-               "seed": config.seed, "l_win": config.l_win, "l_seq": config.l_seq, "span": config.span,
+               "seed": config.seed, "l_win": config.l_win, "l_seq": config.l_seq, "span": sample_span(config),
                "window_stride": config.window_stride, "native_unit": detector.native_unit,
                "threshold_rule": config.threshold_rule, "threshold_quantile": config.threshold_quantile,
                "split": {**split.counts(), "seed": config.seed, "spec": spec["split"],

@@ -106,13 +106,19 @@ def validation_point_scores(scores: Scores, val_index: np.ndarray, span: int) ->
     only the held-out sequences; for any other, every unit of the training block (its own held-out
     windows are among them).
     """
-    native = scores.native[val_index] if scores.native_span == span else scores.native
-    native = np.asarray(native, dtype=float)
-    return native[np.isfinite(native)]
+    if not scores.points_from_native:  # points of their own: every scored point of the training block
+        return finite(scores.points)
+    return finite(scores.native[val_index] if scores.native_span == span else scores.native)
+
+
+def finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[np.isfinite(values)]
 
 
 def score_detector(detector, config: Config, series: Series, val_index: np.ndarray) -> DetectorResult:
-    """Score the training block (for the validation sequences) and every test piece long enough."""
+    """Score the training block (for the validation sequences) and every test piece long enough. Point-level
+    rules calibrate on ``validation_point_scores``; ``train_max`` on every scored training point (or unit)."""
     span = config.span
     train_scores = detector.score(series.train)
     val = sequence_scores(train_scores, span)[val_index]
@@ -125,9 +131,9 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
         pieces.append(PieceResult(piece.name, piece.start, scores, seq, labels, fill_unscored(scores.points),
                                   piece.point_labels))
-    native = np.asarray(train_scores.native, dtype=float)
+    train_points = train_scores.native if train_scores.points_from_native else train_scores.points
     return DetectorResult(detector.name, val, pieces, validation_point_scores(train_scores, val_index, span),
-                          sequence_scores(train_scores, span), native[np.isfinite(native)])
+                          sequence_scores(train_scores, span), finite(train_points))
 
 
 def run_detection(config: Config, path: Path | None = None, controls: bool = True,
@@ -175,6 +181,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     out = {"metrics_version": METRICS_VERSION, "dataset": c.dataset_name, "detector": c.detector,
            "run_dir": str(result.run_dir), "l_win": c.l_win, "l_seq": c.l_seq, "span": c.span,
            "n_channel": c.n_channel, "threshold_rule": rule, "threshold_quantile": c.threshold_quantile,
+           "point_score": c.point_score,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),
            "detectors": list(result.results), "labelled": result.series.labelled}
     if not result.series.labelled:

@@ -20,7 +20,9 @@ from .experiment import Job, job_experiment
 RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
 
 
-DETECTION_KEYS = ("threshold_rule", "threshold_quantile")  # recorded in metrics.json
+# Detection keys recorded in metrics.json; a finished run scored under other values is scored again. A key
+# that older metrics.json files lack counts as its value then.
+DETECTION_KEYS = {"threshold_rule": None, "threshold_quantile": None, "point_score": "max_sequence"}
 
 
 def run_job(job: Job, threads: int | None = None) -> dict:
@@ -44,7 +46,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     if has_metrics(path):
         refuse_other_training(config, path, f"experiment {experiment.name}")
         metrics = json.loads((path / METRICS_FILE).read_text())
-        rescored = [k for k in DETECTION_KEYS if metrics.get(k) != config[k]]
+        rescored = [k for k, before in DETECTION_KEYS.items() if metrics.get(k, before) != config[k]]
         if metrics.get("metrics_version") == METRICS_VERSION and not rescored:
             return metrics
         why = f"other {', '.join(rescored)}" if rescored else "an older evaluation"

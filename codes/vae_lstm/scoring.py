@@ -116,6 +116,24 @@ def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
     return SequenceScores(scores, predicted_windows)
 
 
+def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
+    """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
+    (summed over channels), averaged over every predicted window that covers it.
+
+    Sequence s (starting at point s) predicts its windows k = 1 .. l_seq - 1, window k covering points
+    ``s + k * l_win .. s + (k + 1) * l_win - 1``; ``predicted_windows`` is (n_seq, l_seq - 1, l_win, c).
+    The first l_win points, which no predicted window covers, get NaN."""
+    series = np.asarray(series, dtype=float).reshape(len(series), -1)
+    n_seq, n_pred, _, n_channel = predicted_windows.shape
+    points = (np.arange(n_seq)[:, None, None] + l_win * np.arange(1, n_pred + 1)[None, :, None]
+              + np.arange(l_win)[None, None, :])
+    error = np.square(series[points] - predicted_windows).sum(axis=-1)
+    total = np.bincount(points.ravel(), weights=error.ravel(), minlength=len(series))
+    count = np.bincount(points.ravel(), minlength=len(series))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
 def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,
                       batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """The VAE alone: (per-sequence scores, per-window squared errors) of a (n, c) series.

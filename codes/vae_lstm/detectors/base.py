@@ -30,11 +30,18 @@ class Scores:
     native: np.ndarray       # (n_units,) scores in the detector's own unit
     native_span: int         # points covered by one native unit (1 for point scores)
     extras: dict = field(default_factory=dict)  # further named arrays, for figures (not for metrics)
+    points_from_native: bool = True  # points = the largest native score covering them (points_from_units)
 
     @classmethod
     def from_units(cls, unit_scores, span: int, n_points: int, **extras) -> Scores:
         unit_scores = np.asarray(unit_scores, dtype=float)
         return cls(points_from_units(unit_scores, span, n_points), unit_scores, span, extras)
+
+    @classmethod
+    def with_points(cls, point_scores, unit_scores, span: int, **extras) -> Scores:
+        """Point scores of their own (not derived from the units), beside the native unit scores."""
+        return cls(np.asarray(point_scores, dtype=float), np.asarray(unit_scores, dtype=float), span, extras,
+                   points_from_native=False)
 
     @classmethod
     def from_points(cls, point_scores, **extras) -> Scores:
