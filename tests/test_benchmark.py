@@ -220,3 +220,25 @@ def test_vae_lstm_trains_with_xla_and_checkpoints_resume_under_either_setting(tm
     lstm = log_losses(run / "lstm_log.csv")
     assert len(lstm) == 2 and np.isfinite(lstm).all()
     assert np.isfinite(resumed.score(train[:200]).native).all()
+
+
+# ---- steps_per_execution ----
+
+
+def test_steps_per_execution_trains_the_same_weights(tmp_path):
+    """Several batches per call of the train step: the same batches, the same noise, the same weights.
+    300 windows at batch 64 make 5 steps an epoch, so a call of 4 steps ends short every epoch."""
+    train = load_series("synthetic").train[:400]
+    tiny = {**TINY, "batch_size": 64, "batch_size_lstm": 64}
+    weights = {}
+    for steps in (1, 4):
+        run = tmp_path / f"steps{steps}"
+        run.mkdir()
+        keras.utils.set_random_seed(0)
+        det = get_detector(from_dict({**tiny, "steps_per_execution": steps}))
+        det.fit(train, run)
+        assert det.vae.steps_per_execution == steps
+        weights[steps] = det.vae.get_weights() + det.lstm.get_weights()
+        assert log_losses(run / "vae_log.csv")
+    for a, b in zip(weights[1], weights[4], strict=True):
+        np.testing.assert_array_equal(a, b)

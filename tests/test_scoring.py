@@ -238,3 +238,22 @@ def test_predicted_error_points_calibrate_their_thresholds_on_points(vae, lstm, 
     # point rules read point scores of the training block, not the (far larger) sequence sums
     np.testing.assert_allclose(np.sort(res.val_point_scores), np.sort(train_points[np.isfinite(train_points)]))
     np.testing.assert_allclose(res.train_point_scores, res.val_point_scores)
+
+
+def test_vae_point_errors_average_the_windows_covering_each_point(vae, series):
+    got = scoring.vae_point_errors(vae, series[:60], L_WIN, batch_size=7)
+    w = windows_of(series[:60])
+    mean, _ = vae.encoder.predict(w, verbose=0)
+    error = np.square(w - vae.decoder.predict(mean, verbose=0))[..., 0]
+    expected = [np.mean([error[u, t - u] for u in range(max(0, t - L_WIN + 1), min(t, len(w) - 1) + 1)])
+                for t in range(60)]
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
+    det = detector("vae_lstm", point_score="combined")
+    det.vae, det.lstm = vae, lstm
+    predicted = detector("vae_lstm", point_score="predicted_error")
+    predicted.vae, predicted.lstm = vae, lstm
+    np.testing.assert_allclose(det.score(series).points, predicted.score(series).points
+                               + scoring.vae_point_errors(vae, series, L_WIN), rtol=1e-5)

@@ -116,6 +116,24 @@ def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
     return SequenceScores(scores, predicted_windows)
 
 
+def covered_mean(points: np.ndarray, values: np.ndarray, n_points: int) -> np.ndarray:
+    """Mean of ``values`` over the entries of ``points`` (same shape) naming each time point; NaN where none."""
+    total = np.bincount(points.ravel(), weights=values.ravel(), minlength=n_points)
+    count = np.bincount(points.ravel(), minlength=n_points)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024) -> np.ndarray:
+    """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels),
+    averaged over every window that covers the point."""
+    windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
+    mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
+    error = np.square(windows - compiled_apply(vae.decoder, mean, batch_size)).sum(axis=-1)
+    points = np.arange(len(windows))[:, None] + np.arange(l_win)[None, :]
+    return covered_mean(points, error, len(windows) + l_win - 1)
+
+
 def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
     """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
     (summed over channels), averaged over every predicted window that covers it.
@@ -128,10 +146,7 @@ def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) 
     points = (np.arange(n_seq)[:, None, None] + l_win * np.arange(1, n_pred + 1)[None, :, None]
               + np.arange(l_win)[None, None, :])
     error = np.square(series[points] - predicted_windows).sum(axis=-1)
-    total = np.bincount(points.ravel(), weights=error.ravel(), minlength=len(series))
-    count = np.bincount(points.ravel(), minlength=len(series))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+    return covered_mean(points, error, len(series))
 
 
 def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,

@@ -111,9 +111,11 @@ class BaseModel:
 
 
 def use_jit_compile(model: keras.Model, config) -> None:
-    """Train (and validate) through XLA when the config's ``jit_compile`` is on. Set on the compiled model,
-    not saved in its checkpoint: a resumed model follows the config it resumes under."""
+    """Train (and validate) through XLA when the config's ``jit_compile`` is on, and run
+    ``steps_per_execution`` batches per call of the compiled train step. Set on the compiled model, not
+    saved in its checkpoint: a resumed model follows the config it resumes under."""
     model.jit_compile = bool(config.jit_compile)
+    model.steps_per_execution = int(config.steps_per_execution)
 
 
 def damage(path: Path) -> str | None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import plotting
 from ..models import lstm_from_config, vae_from_config
-from ..scoring import encode_windows, gather_sequences, point_errors, score_vae_lstm
+from ..scoring import encode_windows, gather_sequences, point_errors, score_vae_lstm, vae_point_errors
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
 from .base import Detector, Scores
@@ -142,7 +142,8 @@ class LSTMTrainer(BaseTrainer):
 class VAELSTMDetector(Detector):
     """Native unit: the sequence of l_seq windows (span l_win * l_seq). Point scores (``point_score``):
     ``max_sequence``, the largest score of the sequences covering a point; ``predicted_error``, the point's
-    own squared error in the predicted windows, averaged over the sequences that predict it."""
+    own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
+    that plus the VAE's own reconstruction error of the point, averaged over the windows covering it."""
 
     name = "vae_lstm"
     native_unit = "sequence"
@@ -172,7 +173,9 @@ class VAELSTMDetector(Detector):
         c = self.config
         series = self.check_series(series, c.span, "sequence")
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
-        if c.point_score == "predicted_error":
+        if c.point_score in ("predicted_error", "combined"):
             points = point_errors(series, scores.predicted_windows, c.l_win)
+            if c.point_score == "combined":
+                points = points + vae_point_errors(self.vae, series, c.l_win, c.score_batch_size)
             return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
         return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
