@@ -131,7 +131,7 @@ def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path, nab
     from vae_lstm.detection import METRICS_VERSION
 
     finished = {"dataset": "nyc_taxi", "metrics_version": METRICS_VERSION, "threshold_rule": config.threshold_rule,
-                "threshold_quantile": config.threshold_quantile}
+                "threshold_quantile": config.threshold_quantile, "point_score": config.point_score}
     (folder / "detection" / "metrics.json").write_text(json.dumps(finished))
     save_config(config, folder / "config.json")
     assert run_job(job) == finished
@@ -139,6 +139,34 @@ def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path, nab
     save_config(config.replace(num_epochs_vae=config.num_epochs_vae + 1), folder / "config.json")
     with pytest.raises(UserError, match="num_epochs_vae"):
         run_job(job)
+
+
+def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir, monkeypatch):
+    """A metrics.json written before point_score existed was scored under max_sequence: a vae_lstm run is
+    scored again under the new default, a control's run (whose scores do not read the key) is not."""
+    from vae_lstm import detection
+    from vae_lstm.config import run_dir, save_config
+    from vae_lstm.grid import run_job
+
+    monkeypatch.setenv("NAB_DATA_DIR", str(nab_dir))
+    rescored = []
+    monkeypatch.setattr(detection, "run_detection", lambda config, *a, **k: rescored.append(config.detector) or 1 / 0)
+    for name in ("abs_z", "vae_lstm"):
+        job, experiment = table1_job(name, tmp_path)
+        config = experiment.config("nyc_taxi", name, 0)
+        folder = run_dir(config)
+        (folder / "detection").mkdir(parents=True)
+        old = {"metrics_version": detection.METRICS_VERSION, "threshold_rule": config.threshold_rule,
+               "threshold_quantile": config.threshold_quantile}
+        (folder / "detection" / "metrics.json").write_text(json.dumps(old))
+        save_config(config, folder / "config.json")
+        if name == "abs_z":
+            assert run_job(job) == old
+        else:
+            assert config.point_score == "predicted_error"
+            with pytest.raises(ZeroDivisionError):
+                run_job(job)
+    assert rescored == ["vae_lstm"]
 
 
 def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):

@@ -20,9 +20,11 @@ from .experiment import Job, job_experiment
 RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
 
 
-# Detection keys recorded in metrics.json; a finished run scored under other values is scored again. A key
-# that older metrics.json files lack counts as its value then.
-DETECTION_KEYS = {"threshold_rule": None, "threshold_quantile": None, "point_score": "max_sequence"}
+# Detection keys recorded in metrics.json; a finished run scored under other values is scored again, as
+# is one whose detector reads a scoring key (Detector.scoring_keys) that changed. A key that older
+# metrics.json files lack counts as the value it had then.
+DETECTION_KEYS = ("threshold_rule", "threshold_quantile")
+BEFORE_RECORDED = {"point_score": "max_sequence"}
 
 
 def run_job(job: Job, threads: int | None = None) -> dict:
@@ -32,6 +34,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     if threads:
         set_threads(threads)
     from .detection import METRICS_VERSION, run_detection, write_report
+    from .detectors import detector_class
     from .prepare import load_data
     from .reproduce import reuse_vae_stage
     from .runs import METRICS_FILE, has_metrics, refuse_other_training, train
@@ -46,7 +49,8 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     if has_metrics(path):
         refuse_other_training(config, path, f"experiment {experiment.name}")
         metrics = json.loads((path / METRICS_FILE).read_text())
-        rescored = [k for k, before in DETECTION_KEYS.items() if metrics.get(k, before) != config[k]]
+        keys = DETECTION_KEYS + detector_class(job.detector).scoring_keys
+        rescored = [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
         if metrics.get("metrics_version") == METRICS_VERSION and not rescored:
             return metrics
         why = f"other {', '.join(rescored)}" if rescored else "an older evaluation"

@@ -149,6 +149,7 @@ class VAELSTMDetector(Detector):
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
+    scoring_keys = ("point_score",)
 
     def __init__(self, config):
         super().__init__(config)
