@@ -56,6 +56,8 @@ def parse_args(argv):
                         help="sequences scored one by one for the per-sequence reference (default 300)")
     parser.add_argument("--jit-compile", choices=["on", "off"],
                         help="override the config's jit_compile (XLA) for training")
+    parser.add_argument("--steps-per-execution", type=int,
+                        help="override the config's steps_per_execution (training batches per compiled call)")
     parser.add_argument("--score-batch-size", type=int,
                         help="override the config's score_batch_size (rows per compiled model call when scoring)")
     parser.add_argument("--output-dir", default=str(REPO_ROOT / "figures"),
@@ -305,6 +307,8 @@ def main(argv=None) -> int:
         config = config.replace(jit_compile=args.jit_compile == "on")
     if args.score_batch_size:
         config = config.replace(score_batch_size=args.score_batch_size)
+    if args.steps_per_execution:
+        config = config.replace(steps_per_execution=args.steps_per_execution)
 
     import keras
     import tensorflow as tf
@@ -360,6 +364,7 @@ def main(argv=None) -> int:
         "code_size": config.code_size, "num_hidden_units": config.num_hidden_units,
         "num_hidden_units_lstm": config.num_hidden_units_lstm, "batch_size": config.batch_size,
         "batch_size_lstm": config.batch_size_lstm, "jit_compile": bool(config.jit_compile),
+        "steps_per_execution": config.steps_per_execution,
         "score_batch_size": config.score_batch_size,
         "multiply_adds": costs,
         "training": training,
@@ -419,7 +424,8 @@ def benchmark_markdown(configs: dict) -> str:
             ("matmul GFLOP/s (float32, 2048^2)", f["matmul_gflops"]),
             ("config", f"{f['dataset']}, l_win {f['l_win']}, l_seq {f['l_seq']}, code {f['code_size']}, "
                        f"{f['num_hidden_units']} conv units, LSTM {f['num_hidden_units_lstm']}, batch "
-                       f"{f['batch_size']} / {f['batch_size_lstm']}, jit_compile {f['jit_compile']}"),
+                       f"{f['batch_size']} / {f['batch_size_lstm']}, jit_compile {f['jit_compile']}, "
+                       f"steps_per_execution {f.get('steps_per_execution', 1)}"),
             ("VAE multiply-adds per window (encoder + decoder)",
              f"{m['vae_per_window']:,} ({m['vae_encoder_per_window']:,} + {m['vae_decoder_per_window']:,}); "
              f"per sequence {m['vae_per_sequence']:,}"),
