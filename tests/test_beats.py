@@ -198,6 +198,7 @@ def ecg_config(tmp_path, **changes):
     ({"threshold_rule": "pot"}, "set threshold_rule to 'val_quantile'"),
     ({"detector": "arma"}, "detector 'arma' cannot train on the independent segments of ECG5000"),
     ({"detector": "lstm_vae", "l_win": 150}, "l_win = 150 is longer than one ECG5000 segment"),
+    ({"detector": "vae", "l_seq": 8}, "l_win \\* l_seq = 160 is longer than one ECG5000 segment"),
 ])
 def test_a_bad_ecg_config_is_one_line(tmp_path, change, message):
     config = ecg_config(tmp_path, **change)

@@ -141,10 +141,11 @@ def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path, nab
         run_job(job)
 
 
+@pytest.mark.nab
 def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir, monkeypatch):
     """A metrics.json written before point_score existed was scored under max_sequence: a vae_lstm run is
     scored again under the new default, a control's run (whose scores do not read the key) is not."""
-    from vae_lstm import detection
+    from vae_lstm import detection, grid
     from vae_lstm.config import run_dir, save_config
     from vae_lstm.grid import run_job
 
@@ -167,6 +168,16 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
             with pytest.raises(ZeroDivisionError):
                 run_job(job)
     assert rescored == ["vae_lstm"]
+    # the same old file under a max_sequence config: what it was scored with, so nothing is scored again
+    config = config.replace(point_score="max_sequence")
+    assert grid.stale_keys(config, old) == []
+    assert grid.stale_keys(config.replace(threshold_quantile=0.5), old) == ["threshold_quantile"]
+
+    # a summary leaves out a run last scored under other keys (by an experiment sharing its folder)
+    from vae_lstm.reproduce import collect_finished
+
+    found = collect_finished(experiment)
+    assert list(found) == [("nyc_taxi", "abs_z", 0)]
 
 
 def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):

@@ -167,9 +167,9 @@ def check_config(config: Config) -> dict:
         raise ConfigError(f"{where}: {name} is a dataset of {length}-point segments with {n_channel} channel(s): "
                           f"give l_win and l_seq as numbers (l_win * l_seq = {length} makes a segment one "
                           f"sequence) and n_channel {n_channel}")
-    if sample_span(config) > length:
-        what = "l_win * l_seq" if config.detector == "vae_lstm" else "l_win"
-        raise ConfigError(f"{where}: {what} = {sample_span(config)} is longer than one {name} segment "
+    if unit_span(config) > length:
+        what = "l_win * l_seq" if unit_span(config) == config.span else "l_win"
+        raise ConfigError(f"{where}: {what} = {unit_span(config)} is longer than one {name} segment "
                           f"({length} points)")
     if config.threshold_rule != "val_quantile":
         raise ConfigError(f"{where}: {name} takes its threshold at the threshold_quantile quantile of the "
@@ -179,6 +179,13 @@ def check_config(config: Config) -> dict:
         raise ConfigError(f"{where}: detector '{config.detector}' cannot train on the independent segments "
                           f"of {name}")
     return spec
+
+
+def unit_span(config: Config) -> int:
+    """Points in one scored unit of the config's detector: a sequence (vae_lstm, vae), else a window."""
+    from .detectors import detector_class
+
+    return config.span if detector_class(config.detector).native_unit == "sequence" else config.l_win
 
 
 def sample_span(config: Config) -> int:
@@ -267,13 +274,13 @@ def run_job(experiment, job) -> dict:
     path = train(config, data.values[split.train])
     from .detectors import get_detector
 
-    detector = get_detector(config)
+    detector = get_detector(config.replace(point_score="max_sequence"))  # beats read the native units only
     detector.load(path)
     scored = np.concatenate([split.val, split.test])
     scores = score_segments(detector, data.values[scored])
     val_scores, test_scores = scores[: len(split.val)], scores[len(split.val):]
     metrics = {"beats_version": BEATS_VERSION, "dataset": config.dataset, "detector": config.detector,
-               "seed": config.seed, "l_win": config.l_win, "l_seq": config.l_seq, "span": sample_span(config),
+               "seed": config.seed, "l_win": config.l_win, "l_seq": config.l_seq, "span": unit_span(config),
                "window_stride": config.window_stride, "native_unit": detector.native_unit,
                "threshold_rule": config.threshold_rule, "threshold_quantile": config.threshold_quantile,
                "split": {**split.counts(), "seed": config.seed, "spec": spec["split"],

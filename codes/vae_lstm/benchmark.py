@@ -307,7 +307,7 @@ def main(argv=None) -> int:
         config = config.replace(jit_compile=args.jit_compile == "on")
     if args.score_batch_size:
         config = config.replace(score_batch_size=args.score_batch_size)
-    if args.steps_per_execution:
+    if args.steps_per_execution is not None:
         config = config.replace(steps_per_execution=args.steps_per_execution)
 
     import keras

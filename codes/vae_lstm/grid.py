@@ -27,6 +27,14 @@ DETECTION_KEYS = ("threshold_rule", "threshold_quantile")
 BEFORE_RECORDED = {"point_score": "max_sequence"}
 
 
+def stale_keys(config, metrics: dict) -> list[str]:
+    """Detection and scoring keys whose value in ``metrics`` (a run's metrics.json) differs from ``config``'s."""
+    from .detectors import detector_class
+
+    keys = DETECTION_KEYS + detector_class(config.detector).scoring_keys
+    return [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
+
+
 def run_job(job: Job, threads: int | None = None) -> dict:
     """Train and detect one job unless it is finished; returns its metrics. A finished run made with other
     training keys is refused (naming them); one scored with another threshold rule, or by an older
@@ -34,7 +42,6 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     if threads:
         set_threads(threads)
     from .detection import METRICS_VERSION, run_detection, write_report
-    from .detectors import detector_class
     from .prepare import load_data
     from .reproduce import reuse_vae_stage
     from .runs import METRICS_FILE, has_metrics, refuse_other_training, train
@@ -49,8 +56,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     if has_metrics(path):
         refuse_other_training(config, path, f"experiment {experiment.name}")
         metrics = json.loads((path / METRICS_FILE).read_text())
-        keys = DETECTION_KEYS + detector_class(job.detector).scoring_keys
-        rescored = [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
+        rescored = stale_keys(config, metrics)
         if metrics.get("metrics_version") == METRICS_VERSION and not rescored:
             return metrics
         why = f"other {', '.join(rescored)}" if rescored else "an older evaluation"

@@ -98,12 +98,24 @@ def reuse_vae_stage(vae_lstm_config, target: Path) -> bool:
 
 
 def collect_finished(experiment: Experiment) -> dict:
-    """metrics.json of every finished (dataset, detector, seed) run of the experiment (any seed < 100)."""
+    """metrics.json of every finished (dataset, detector, seed) run of the experiment (any seed < 100). A run
+    last scored under other detection or scoring keys (by another experiment sharing its folder) is left
+    out, with a line saying so: run the experiment (not --summary-only) to score it again."""
+    from .grid import stale_keys
+
     found = {}
     for job in experiment.jobs(seeds=range(100)):
         path = experiment.run_dir(job) / METRICS_FILE
-        if path.is_file():
-            found[(job.dataset, job.detector, job.seed)] = json.loads(path.read_text())
+        if not path.is_file():
+            continue
+        metrics = json.loads(path.read_text())
+        if experiment.summary != "beats":
+            stale = stale_keys(experiment.config(job.dataset, job.detector, job.seed), metrics)
+            if stale:
+                print(f"left out of the summary: {path.parent.parent.name}, scored under other "
+                      f"{', '.join(stale)} (run the experiment to score it again)")
+                continue
+        found[(job.dataset, job.detector, job.seed)] = metrics
     return found
 
 

@@ -176,7 +176,8 @@ class VAELSTMDetector(Detector):
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if c.point_score in ("predicted_error", "combined"):
             points = point_errors(series, scores.predicted_windows, c.l_win)
-            if c.point_score == "combined":
-                points = points + vae_point_errors(self.vae, series, c.l_win, c.score_batch_size)
+            if c.point_score == "combined":  # the first l_win points, which no prediction covers: the VAE's alone
+                vae_points = vae_point_errors(self.vae, series, c.l_win, c.score_batch_size)
+                points = np.where(np.isnan(points), vae_points, points + vae_points)
             return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
         return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
