@@ -46,9 +46,9 @@ class DetectorResult:
     name: str
     val_scores: np.ndarray  # sequence scores of the held-out validation sequences of the training block
     pieces: list[PieceResult]
-    val_point_scores: np.ndarray = None  # training-block unit scores that point-level rules calibrate on
+    val_point_scores: np.ndarray = None  # training-block scores point-level rules calibrate on (validation_point_scores)
     train_scores: np.ndarray = None  # sequence scores of every training-block sequence (rule train_max)
-    train_point_scores: np.ndarray = None  # native-unit scores of the whole training block (rule train_max)
+    train_point_scores: np.ndarray = None  # native-unit (or own point) scores of the training block (train_max)
 
     def test_scores(self, pieces=None) -> tuple[np.ndarray, np.ndarray]:
         """Sequence scores and labels of the chosen pieces (all by default), concatenated in time order."""
