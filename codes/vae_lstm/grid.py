@@ -96,21 +96,22 @@ def _failure(job: Job, error: BaseException) -> str:
     return f"{job}: {' '.join(str(error).split()) or type(error).__name__}"
 
 
-def sequential(jobs: list[Job]) -> Iterator[tuple[Job, dict | BaseException]]:
+def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Job, dict | BaseException]]:
     for job in jobs:
         try:
-            yield job, run_job(job)
+            yield job, run_job(job, threads)
         except (UserError, ValueError, OSError, RuntimeError) as e:
             yield job, e
 
 
-def in_processes(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict | BaseException]]:
+def in_processes(jobs: list[Job], workers: int, threads: int | None = None
+                 ) -> Iterator[tuple[Job, dict | BaseException]]:
     """``workers`` spawned processes (not forked: TensorFlow does not survive a fork), each running one job
-    at a time with ``threads_per_run(workers)`` threads."""
+    at a time with ``threads`` threads (default ``threads_per_run(workers)``)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = threads_per_run(workers)
+    threads = threads or threads_per_run(workers)
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(run_job, job, threads): job for job in jobs}
         for future in as_completed(futures):
@@ -120,7 +121,8 @@ def in_processes(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict | Ba
                 yield futures[future], e
 
 
-def on_ray(jobs: list[Job], address: str, workers: int) -> Iterator[tuple[Job, dict | BaseException]]:
+def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = None
+           ) -> Iterator[tuple[Job, dict | BaseException]]:
     """Each job is one Ray task; ``address`` 'local' starts a local Ray instance, anything else
     (e.g. 'auto' or 'ray://head:10001') joins an existing cluster."""
     try:
@@ -132,7 +134,7 @@ def on_ray(jobs: list[Job], address: str, workers: int) -> Iterator[tuple[Job, d
                  runtime_env={"env_vars": _forwarded_env()})
     else:
         ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
-    threads = threads_per_run(workers)
+    threads = threads or threads_per_run(workers)
     task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES)(run_job)
     refs = {task.remote(job, threads): job for job in jobs}
     try:
@@ -153,16 +155,20 @@ def _forwarded_env() -> dict:
     return {k: os.environ[k] for k in names if os.environ.get(k)}
 
 
-def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None) -> dict[Job, dict]:
-    """Run the jobs, with a progress bar; returns the metrics of each; raises naming the failed jobs."""
+def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
+             threads: int | None = None) -> dict[Job, dict]:
+    """Run the jobs, with a progress bar; returns the metrics of each; raises naming the failed jobs.
+    ``threads``: CPU threads per run (default: the cores over ``workers``; a sequential run keeps
+    TensorFlow's own default, all cores). A run's numbers depend on it (float sums in another order),
+    so runs made with the same ``threads`` agree whatever ``workers`` was."""
     from tqdm import tqdm
 
     if ray_address:
-        results = on_ray(jobs, ray_address, workers)
+        results = on_ray(jobs, ray_address, workers, threads)
     elif workers > 1:
-        results = in_processes(jobs, workers)
+        results = in_processes(jobs, workers, threads)
     else:
-        results = sequential(jobs)
+        results = sequential(jobs, threads)
     done, failed = {}, []
     with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout) as bar:
         for job, outcome in results:

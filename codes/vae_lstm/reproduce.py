@@ -56,6 +56,9 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, help="run this one seed only")
     parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir)")
     parser.add_argument("--workers", type=int, default=1, help="runs at once in local processes (default 1)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads per run (default: the cores over --workers). A run's numbers depend on "
+                             "it; runs with the same --threads agree whatever --workers is")
     parser.add_argument("--ray", metavar="ADDRESS", help="run each job as a Ray task: 'local' starts a local Ray "
                                                          "instance, 'auto' or ray://host:port joins a cluster")
     parser.add_argument("--summary-dir", help="where the tables and figures go (default: see above)")
@@ -68,6 +71,8 @@ def parse_args(argv):
         parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
     return args
 
 
@@ -346,7 +351,7 @@ def main(argv=None) -> int:
     if jobs:
         mode = f"Ray at {args.ray}" if args.ray else f"{args.workers} worker process(es)"
         print(f"experiment {experiment.name}: {len(jobs)} runs, {mode}")
-        run_grid(jobs, args.workers, args.ray)
+        run_grid(jobs, args.workers, args.ray, args.threads)
     if not args.no_summary:
         everything = collect_finished(experiment)
         if not everything:
