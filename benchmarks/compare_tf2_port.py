@@ -223,6 +223,13 @@ def step_timer(keras, record: list):
     return StepTimer()
 
 
+def side_figures(vae_times, lstm_times, rates, training_peak, versions: str, multiply_adds: dict) -> dict:
+    """What one side's worker reports: steady-state steps, scoring rates, peak memory, versions, multiply-adds."""
+    return {"vae_ms_per_step": steady_ms(vae_times), "lstm_ms_per_step": steady_ms(lstm_times),
+            "sequences_per_second": [round(r, 1) for r in rates], "peak_memory_mb_training": round(training_peak),
+            "peak_memory_mb_scoring": round(peak_rss_mb()), "versions": versions, "multiply_adds": multiply_adds}
+
+
 def steady_ms(per_step: list) -> list:
     return [round(1000 * s, 3) for s in per_step[1:]]
 
@@ -317,18 +324,13 @@ def worker_ours(args) -> dict:
     lstm_macs = multiply_adds(lstm)
     n_windows = sum(len(p) - s["l_win"] + 1 for p in pieces)
     n_seq = sum(len(p) - s["l_win"] * s["l_seq"] + 1 for p in pieces)
-    return {
-        "vae_ms_per_step": steady_ms(vae_times), "lstm_ms_per_step": steady_ms(lstm_times),
-        "sequences_per_second": [round(r, 1) for r in rates], "peak_memory_mb_training": round(training_peak),
-        "peak_memory_mb_scoring": round(peak_rss_mb()),
-        "versions": f"TensorFlow {tf.__version__}, Keras {keras.__version__}, jit_compile {bool(config.jit_compile)}",
-        "multiply_adds": {
-            "vae_per_window": encoder + decoder, "vae_per_window_from_graph": graph,
-            "lstm_per_sequence": lstm_macs,
-            # every window encoded once; the LSTM and the decoder of l_seq - 1 codes per sequence
-            "scoring_per_sequence": round((n_windows * encoder + n_seq * (lstm_macs + (s["l_seq"] - 1) * decoder))
-                                          / n_seq)},
-    }
+    return side_figures(
+        vae_times, lstm_times, rates, training_peak,
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, jit_compile {bool(config.jit_compile)}",
+        {"vae_per_window": encoder + decoder, "vae_per_window_from_graph": graph, "lstm_per_sequence": lstm_macs,
+         # every window encoded once; the LSTM and the decoder of l_seq - 1 codes per sequence
+         "scoring_per_sequence": round((n_windows * encoder + n_seq * (lstm_macs + (s["l_seq"] - 1) * decoder))
+                                       / n_seq)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,18 +406,14 @@ def worker_port(args) -> dict:
     import tensorflow_probability as tfp
 
     keras_version = keras_3.__version__
-    return {
-        "vae_ms_per_step": steady_ms(vae_times), "lstm_ms_per_step": steady_ms(lstm_times),
-        "sequences_per_second": [round(r, 1) for r in rates], "peak_memory_mb_training": round(training_peak),
-        "peak_memory_mb_scoring": round(peak_rss_mb()),
-        "versions": f"TensorFlow {tf.__version__}, Keras {keras_version}, TFP {tfp.__version__}",
-        "multiply_adds": {
-            "vae_per_window": encoder + decoder, "vae_per_window_from_graph": encoder + decoder,
-            "lstm_per_sequence": lstm_macs,
-            # its predict: every window of a sequence encoded, the decoder over the l_seq - 1 predicted codes
-            # and over the l_seq codes of the windows themselves
-            "scoring_per_sequence": s["l_seq"] * encoder + lstm_macs + (2 * s["l_seq"] - 1) * decoder},
-    }
+    return side_figures(
+        vae_times, lstm_times, rates, training_peak,
+        f"TensorFlow {tf.__version__}, Keras {keras_version}, TFP {tfp.__version__}",
+        {"vae_per_window": encoder + decoder, "vae_per_window_from_graph": encoder + decoder,
+         "lstm_per_sequence": lstm_macs,
+         # its predict: every window of a sequence encoded, the decoder over the l_seq - 1 predicted codes
+         # and over the l_seq codes of the windows themselves
+         "scoring_per_sequence": s["l_seq"] * encoder + lstm_macs + (2 * s["l_seq"] - 1) * decoder})
 
 
 def main(argv=None) -> int:
