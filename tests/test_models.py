@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from vae_lstm.data_loader import load_series
-from vae_lstm.models import VAE, build_lstm, elbo_terms, n_halvings
+from vae_lstm.models import UNROLL_MAX_STEPS, VAE, SpanConv1D, build_lstm, elbo_terms, n_halvings, recurrent
 from vae_lstm.windowing import rolling_windows
 
 L_WINS = [16, 24, 48, 100, 144]
@@ -88,6 +88,45 @@ def test_lstm_shapes(l_seq, code_size, units):
     codes = np.zeros((3, l_seq - 1, code_size), dtype="float32")
     assert tuple(lstm(codes).shape) == (3, l_seq - 1, code_size)
     assert tuple(lstm.input_shape) == (None, l_seq - 1, code_size)
+
+
+@pytest.mark.parametrize("length, channels, filters", [(6, 128, 16), (3, 5, 7)])
+def test_span_conv_is_the_convolution_it_replaces(length, channels, filters):
+    """One matrix product over the flattened input equals Conv1D's 'valid' convolution with the same
+    kernel: a wrong reshape order (channel-major) or a dropped bias would break it."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, length, channels)).astype("float32")
+    span = SpanConv1D(filters, length, padding="valid")
+    conv = keras.layers.Conv1D(filters, length, padding="valid")
+    span.build(x.shape)
+    conv.build(x.shape)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in conv.get_weights()]
+    span.set_weights(weights)
+    conv.set_weights(weights)
+    np.testing.assert_allclose(numpy(span(x)), numpy(conv(x)), rtol=1e-4, atol=1e-4)
+    assert tuple(span(x).shape) == (4, 1, filters)
+
+
+def test_vae_checkpoint_weights_keep_the_convolution_shape():
+    """The spanning layer keeps Conv1D's kernel shape (length, channels, filters), so checkpoints of
+    either implementation load into the other."""
+    vae = VAE(l_win=24, n_channel=1, code_size=3, num_hidden_units=32)
+    kernel = vae.encoder.get_layer("conv_span").kernel
+    assert tuple(kernel.shape) == (6, 8, 32)
+
+
+@pytest.mark.parametrize("steps", [5, UNROLL_MAX_STEPS + 1])
+def test_unrolled_lstm_equals_the_looped_one(steps):
+    """``recurrent`` unrolls short sequences only; unrolled or looped, the same weights give the same
+    outputs, so the choice is one of speed."""
+    x = np.random.default_rng(1).normal(size=(3, steps, 4)).astype("float32")
+    layer = recurrent(8, steps, return_sequences=True)
+    looped = keras.layers.LSTM(8, return_sequences=True, unroll=False)
+    layer.build(x.shape)
+    looped.build(x.shape)
+    looped.set_weights(layer.get_weights())
+    assert layer.unroll == (steps <= UNROLL_MAX_STEPS)
+    np.testing.assert_allclose(numpy(layer(x)), numpy(looped(x)), rtol=1e-5, atol=1e-6)
 
 
 # ---- the ELBO terms ----

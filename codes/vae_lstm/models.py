@@ -3,6 +3,10 @@
 The convolution stack is computed from ``l_win``: strided convolutions halve the window until
 at most 8 steps are left, then one 'valid' convolution spans the rest. The decoder mirrors it
 with upsampling and crops to ``l_win``, so any ``l_win >= 8`` and any channel count work.
+
+Two ways of computing the same layers that train faster on CPU, with the same weights (checkpoints
+load either way): the spanning convolution is one matrix product (``SpanConv1D``), and recurrent
+layers over at most ``UNROLL_MAX_STEPS`` steps are unrolled (``recurrent``) rather than looped.
 """
 
 from __future__ import annotations
@@ -14,6 +18,31 @@ import numpy as np
 from keras import layers, ops
 
 PACKAGE = "vae_lstm"
+# Unrolled LSTMs trained 17-58% faster per step up to 48 steps (2-core CPU); at 140 steps no faster
+# and slower to trace, so longer sequences keep the loop.
+UNROLL_MAX_STEPS = 64
+
+
+def recurrent(units: int, timesteps: int, **kwargs) -> layers.LSTM:
+    """An LSTM layer over ``timesteps`` steps, unrolled when they are few (the same weights and outputs)."""
+    return layers.LSTM(units, unroll=timesteps <= UNROLL_MAX_STEPS, **kwargs)
+
+
+class SpanConv1D(layers.Conv1D):
+    """A 'valid' Conv1D whose kernel spans its whole input (output length 1), computed as one matrix
+    product of the flattened input and the reshaped kernel: the same weights and outputs as Conv1D,
+    a third of its time per training step here (TensorFlow's convolution kernels are slow at this shape)."""
+
+    def call(self, inputs):
+        length, channels = inputs.shape[1], inputs.shape[2]
+        if length != self.kernel_size[0]:
+            return super().call(inputs)
+        flat = ops.reshape(inputs, (-1, length * channels))
+        outputs = ops.matmul(flat, ops.reshape(self.kernel, (length * channels, self.filters)))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        outputs = ops.expand_dims(outputs, 1)
+        return self.activation(outputs) if self.activation is not None else outputs
 
 
 def n_halvings(l_win: int) -> int:
@@ -31,7 +60,7 @@ def build_encoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: 
         filters = max(num_hidden_units // 2 ** (steps + 1 - k), 8)
         x = layers.Conv1D(filters, 3, strides=2, padding="same", name=f"conv_{k + 1}")(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
-    x = layers.Conv1D(num_hidden_units, x.shape[1], padding="valid", name="conv_span")(x)
+    x = SpanConv1D(num_hidden_units, x.shape[1], padding="valid", name="conv_span")(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(code_size * 4, name="dense_code")(x)
@@ -162,9 +191,10 @@ class VAE(keras.Model):
 def build_lstm(l_seq: int, code_size: int, num_hidden_units_lstm: int) -> keras.Model:
     """Codes of l_seq - 1 windows -> predicted codes of the next l_seq - 1 windows (one step ahead)."""
     codes = keras.Input((l_seq - 1, code_size), name="codes")
-    x = layers.LSTM(num_hidden_units_lstm, return_sequences=True, name="lstm_1")(codes)
-    x = layers.LSTM(num_hidden_units_lstm, return_sequences=True, name="lstm_2")(x)
-    next_codes = layers.LSTM(code_size, return_sequences=True, activation=None, name="lstm_out")(x)
+    steps = l_seq - 1
+    x = recurrent(num_hidden_units_lstm, steps, return_sequences=True, name="lstm_1")(codes)
+    x = recurrent(num_hidden_units_lstm, steps, return_sequences=True, name="lstm_2")(x)
+    next_codes = recurrent(code_size, steps, return_sequences=True, activation=None, name="lstm_out")(x)
     return keras.Model(codes, next_codes, name="lstm_predictor")
 
 

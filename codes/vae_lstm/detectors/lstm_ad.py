@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from ..models import recurrent
 from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
@@ -108,8 +109,8 @@ def gaussian_nll(errors: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.nd
 def build_lstm_ad(l_win: int, n_channel: int, horizon: int, num_hidden_units: int) -> keras.Model:
     """l_win points (l_win, n_channel) -> the next ``horizon`` points (horizon, n_channel)."""
     x_in = keras.Input((l_win, n_channel), name="window")
-    x = layers.LSTM(num_hidden_units, return_sequences=True, name="lstm_1")(x_in)
-    x = layers.LSTM(num_hidden_units, name="lstm_2")(x)
+    x = recurrent(num_hidden_units, l_win, return_sequences=True, name="lstm_1")(x_in)
+    x = recurrent(num_hidden_units, l_win, name="lstm_2")(x)
     x = layers.Dense(horizon * n_channel, name="next_points")(x)
     x_out = layers.Reshape((horizon, n_channel), name="prediction")(x)
     return keras.Model(x_in, x_out, name="lstm_ad")

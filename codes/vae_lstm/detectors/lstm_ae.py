@@ -22,6 +22,7 @@ import numpy as np
 from keras import layers
 
 from .. import plotting
+from ..models import recurrent
 from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, train_val_split, training_windows
@@ -32,7 +33,7 @@ def build_lstm_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_un
     """Code (code_size,) -> window (l_win, n_channel): RepeatVector, LSTM, per-step Dense."""
     z_in = keras.Input((code_size,), name="code")
     x = layers.RepeatVector(l_win, name="repeat_code")(z_in)
-    x = layers.LSTM(num_hidden_units, return_sequences=True, name="decoder_lstm")(x)
+    x = recurrent(num_hidden_units, l_win, return_sequences=True, name="decoder_lstm")(x)
     x_out = layers.TimeDistributed(layers.Dense(n_channel), name="window_out")(x)
     return keras.Model(z_in, x_out, name="decoder")
 
@@ -40,7 +41,7 @@ def build_lstm_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_un
 def build_lstm_ae(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
     """Window (l_win, n_channel) -> code (code_size,) -> rebuilt window (l_win, n_channel)."""
     x_in = keras.Input((l_win, n_channel), name="window")
-    h = layers.LSTM(num_hidden_units, name="encoder_lstm")(x_in)
+    h = recurrent(num_hidden_units, l_win, name="encoder_lstm")(x_in)
     code = layers.Dense(code_size, name="code")(h)
     x_out = build_lstm_decoder(l_win, n_channel, code_size, num_hidden_units)(code)
     return keras.Model(x_in, x_out, name="lstm_ae")

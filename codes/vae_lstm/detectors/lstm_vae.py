@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ..models import PACKAGE
+from ..models import PACKAGE, recurrent
 from ..training import BaseModel
 from .base import Detector, Scores
 from .lstm_ae import SingleStageTrainer, build_lstm_decoder, training_window_array, window_array, window_mse
@@ -34,7 +34,7 @@ from .lstm_ae import SingleStageTrainer, build_lstm_decoder, training_window_arr
 def build_lstm_vae_encoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
     """Window (l_win, n_channel) -> z_mean, z_log_var, each (code_size,)."""
     x_in = keras.Input((l_win, n_channel), name="window")
-    h = layers.LSTM(num_hidden_units, name="encoder_lstm")(x_in)
+    h = recurrent(num_hidden_units, l_win, name="encoder_lstm")(x_in)
     z_mean = layers.Dense(code_size, name="z_mean")(h)
     z_log_var = layers.Dense(code_size, name="z_log_var")(h)
     return keras.Model(x_in, [z_mean, z_log_var], name="encoder")
