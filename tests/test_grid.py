@@ -45,6 +45,16 @@ def test_every_shipped_experiment_loads():
             len(experiment.datasets) * len(experiment.detectors) * experiment.seeds)
 
 
+def test_jobs_run_the_vae_after_the_vae_lstm_that_it_reuses():
+    """Controls first, then the VAE-LSTM, the other neural detectors, the VAE last; seed-major within each.
+    Run beside its VAE-LSTM in another worker, a VAE job would train the identical VAE again."""
+    jobs = load_experiment("table1").jobs(["ambient_temp", "nyc_taxi"], ["vae", "abs_z", "lstm_ae", "vae_lstm"],
+                                          [0, 1])
+    assert [j.detector for j in jobs] == ["abs_z"] * 4 + ["vae_lstm"] * 4 + ["lstm_ae"] * 4 + ["vae"] * 4
+    assert [(j.seed, j.dataset) for j in jobs[:4]] == [(0, "ambient_temp"), (0, "nyc_taxi"),
+                                                       (1, "ambient_temp"), (1, "nyc_taxi")]
+
+
 def test_table1_keeps_the_run_folders_of_the_earlier_runner():
     experiment = load_experiment("table1")
     config = experiment.config("nyc_taxi", "lstm_ae", 3)

@@ -17,11 +17,23 @@ from pathlib import Path
 import jsonschema
 
 from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, run_dir
-from .detectors import DETECTORS
+from .detectors import DETECTORS, QUICK
 from .errors import ConfigError
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
+
+
+def job_rank(detector: str) -> int:
+    """Where a detector's jobs go in a grid: first the quick ones without a neural model (a stopped grid
+    has its controls), then the VAE-LSTM, the other neural detectors, and last the VAE, whose runs then
+    find the VAE-LSTM run's finished VAE stage to reuse rather than train the same VAE beside it in
+    another worker. Long jobs before short ones also keeps parallel workers busy to the end."""
+    if detector == "vae_lstm":
+        return 1
+    if detector == "vae":
+        return 3
+    return 0 if detector in QUICK else 2
 
 
 @dataclass(frozen=True)
@@ -66,13 +78,15 @@ class Experiment:
         return self.values.get("summary", "standard")
 
     def jobs(self, datasets=None, detectors=None, seeds=None) -> list[Job]:
-        """Every job, or those of the chosen datasets, detectors and seeds; seed-major, so that a
-        stopped grid has whole seeds done."""
+        """Every job, or those of the chosen datasets, detectors and seeds, in the order they run: by
+        ``job_rank`` of their detector, then seed-major (a stopped grid has whole seeds of the detectors
+        it reached)."""
         datasets = datasets or list(self.datasets)
         detectors = detectors or self.detectors
         seeds = range(self.seeds) if seeds is None else seeds
         output_dir = self.values.get("output_dir")
-        return [Job(str(self.path), d, det, s, output_dir) for s in seeds for d in datasets for det in detectors]
+        jobs = [Job(str(self.path), d, det, s, output_dir) for s in seeds for d in datasets for det in detectors]
+        return sorted(jobs, key=lambda job: job_rank(job.detector))
 
     def config(self, dataset: str, detector: str, seed: int, resolve: bool = True) -> Config:
         """The run config of one job; with ``resolve``, n_channel and "auto" windows follow the data

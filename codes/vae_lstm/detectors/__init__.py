@@ -19,6 +19,7 @@ DETECTORS = {
     "abs_z": "controls:AbsZDetector",         # control: |training-standardised value|, largest over channels
 }
 CONTROLS = ("random", "abs_z")
+QUICK = ("arma", *CONTROLS)  # no neural model: seconds per run
 
 
 def detector_class(name: str):
