@@ -34,10 +34,11 @@ lint: install
 	$(PY) -m ruff check codes tests notebooks
 
 EXPERIMENT ?= table1
-WORKERS ?= 1
+WORKERS ?= 2
+THREADS ?= 1
 
-reproduce: install  ## run an experiment of configs/experiments/ (default table1: every NAB series over 5 seeds; resumable)
-	$(PY) codes/reproduce.py $(EXPERIMENT) --workers $(WORKERS)
+reproduce: install  ## run an experiment of configs/experiments/ (default table1: every NAB series over 5 seeds, two single-thread runs at a time; resumable)
+	$(PY) codes/reproduce.py $(EXPERIMENT) --workers $(WORKERS) --threads $(THREADS)
 
 BENCHMARK_CONFIGS ?= configs/NAB_config.json configs/benchmark_common_config.json
 PORT ?= ../shared/peers/tf2-port

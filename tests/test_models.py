@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 from keras import ops
 
+from vae_lstm import models
 from vae_lstm.data_loader import load_series
-from vae_lstm.models import UNROLL_MAX_STEPS, VAE, SpanConv1D, build_lstm, elbo_terms, n_halvings, recurrent
+from vae_lstm.models import (
+    UNROLL_MAX_STEPS,
+    VAE,
+    SpanConv1D,
+    build_lstm,
+    default_decoder_channels,
+    elbo_terms,
+    n_halvings,
+    recurrent,
+)
 from vae_lstm.windowing import rolling_windows
 
 L_WINS = [16, 24, 48, 100, 144]
@@ -107,12 +117,32 @@ def test_span_conv_is_the_convolution_it_replaces(length, channels, filters):
     assert tuple(span(x).shape) == (4, 1, filters)
 
 
-def test_vae_checkpoint_weights_keep_the_convolution_shape():
-    """The spanning layer keeps Conv1D's kernel shape (length, channels, filters), so checkpoints of
-    either implementation load into the other."""
-    vae = VAE(l_win=24, n_channel=1, code_size=3, num_hidden_units=32)
-    kernel = vae.encoder.get_layer("conv_span").kernel
-    assert tuple(kernel.shape) == (6, 8, 32)
+@pytest.mark.parametrize("units, channels", [(64, 16), (128, 32), (256, 64), (512, 64), (1024, 64)])
+def test_default_decoder_channels(units, channels):
+    """A quarter of the width, capped at 64: the configs below 512 units keep the decoder they trained with."""
+    assert default_decoder_channels(units) == channels
+    decoder = VAE(l_win=24, n_channel=1, code_size=3, num_hidden_units=units).decoder
+    assert decoder.get_layer("conv_1").filters == channels
+
+
+@pytest.mark.parametrize("earlier", ["decoder_128_channels", "plain_conv_span"])
+def test_a_checkpoint_of_earlier_layers_stops_with_one_line(tmp_path, monkeypatch, earlier):
+    """A VAE saved by an earlier version (the 512-unit decoder with 128 channels; the spanning layer as
+    Keras' Conv1D, whose weights are stored under another path) is refused by name, not with Keras'
+    loading traceback."""
+    from vae_lstm.config import load_config
+    from vae_lstm.detectors.vae_lstm import VAEModel
+    from vae_lstm.errors import UserError
+
+    if earlier == "decoder_128_channels":
+        monkeypatch.setattr(models, "MAX_DECODER_CHANNELS", 128)
+    else:
+        monkeypatch.setattr(models, "SpanConv1D", keras.layers.Conv1D)
+    VAE(l_win=24, n_channel=1, code_size=3, num_hidden_units=512).save(tmp_path / "vae.keras")
+    monkeypatch.undo()
+    config = load_config("synthetic_config.json").replace(num_hidden_units=512, code_size=3)
+    with pytest.raises(UserError, match="cannot load.*move the run folder away"):
+        VAEModel(config, tmp_path).load()
 
 
 @pytest.mark.parametrize("steps", [5, UNROLL_MAX_STEPS + 1])

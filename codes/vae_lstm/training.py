@@ -105,7 +105,14 @@ class BaseModel:
             if self.path.exists():
                 os.replace(self.path, self.path.with_name(self.path.name + ".damaged"))
             os.replace(self.prev_path, self.path)
-        self.model = keras.saving.load_model(self.path)
+        try:
+            self.model = keras.saving.load_model(self.path)
+        except ValueError as e:
+            if "shape" not in str(e) and "could not be loaded" not in str(e):
+                raise
+            raise UserError(f"this version of the package cannot load the {self.name} in {self.path}: its layers "
+                            "differ from those it builds from the config (saved by an earlier version?); move the "
+                            "run folder away to train afresh") from e
         self.epochs = checkpoint_epochs(self.path)
         return self.model
 
