@@ -98,6 +98,17 @@ def test_two_workers_give_the_sequential_results(tmp_path):
     for key, values in sequential.items():
         np.testing.assert_array_equal(parallel[key], values, err_msg=str(key))
 
+    # the ensemble over the two seeds: its members score again exactly what each run's detection scored
+    import pandas as pd
+
+    assert reproduce.main([str(path), "--summary-only", "--ensemble", "--output-dir", str(tmp_path / "runs2"),
+                           "--summary-dir", str(tmp_path / "par")]) == 0
+    ensemble = pd.read_csv(tmp_path / "par" / "ensemble.csv")
+    assert list(ensemble.member) == ["seed 0", "seed 1", "ensemble of 2"]
+    for seed in (0, 1):
+        np.testing.assert_allclose(ensemble.vus_pr[seed], parallel[("synth", "vae_lstm", seed)][0], atol=1e-4)
+    assert np.isfinite(ensemble.vus_pr[2]) and "ensemble of 2" in (tmp_path / "par" / "ensemble.md").read_text()
+
 
 @pytest.mark.slow
 def test_ray_local_gives_the_sequential_results(tmp_path):

@@ -64,6 +64,9 @@ def parse_args(argv):
     parser.add_argument("--summary-dir", help="where the tables and figures go (default: see above)")
     parser.add_argument("--no-summary", action="store_true", help="train and detect only; skip the tables")
     parser.add_argument("--summary-only", action="store_true", help="only rebuild the tables from finished runs")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the ensemble over the finished seeds of the first detector, per dataset "
+                             "(the mean of standardised point scores): ensemble.md and .csv beside the summary")
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
@@ -366,5 +369,9 @@ def main(argv=None) -> int:
             print(f"the finished runs do not cover the whole grid, so the summary goes beside them, not to "
                   f"{FIGURES / experiment.name} (pass --summary-dir to choose)")
         write_summary(experiment, everything, summary_dir)
+        if args.ensemble:
+            from .ensemble import write_ensemble
+
+            write_ensemble(experiment, everything, summarise_runs(everything), summary_dir)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
     return 0

@@ -1,0 +1,124 @@
+"""An ensemble over seeds: the mean of each seed's standardised point scores, evaluated like one detector.
+
+Each seed's finished run scores the training block and the test pieces (``detection.score_detector``).
+Its point scores are standardised by the mean and standard deviation of its own training-block point
+scores (no labels), then averaged over the seeds, point by point. The ensemble's label-free thresholds
+calibrate on the averaged training-block scores, as one run's do on its own. The runs' point scores must
+be their own (``Scores.points_from_native`` false, e.g. the VAE-LSTM's default ``point_score``), so that
+the training-block points of every seed line up.
+
+    python3 codes/reproduce.py dev_width512_decoder64 --summary-only --ensemble
+
+writes ``ensemble.md`` and ``ensemble.csv`` beside the experiment's summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .detection import DetectorResult, PieceResult, point_metrics, score_detector, validation_index
+from .errors import UserError
+
+
+def standardise(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(values - mean) / std of ``reference``; a constant reference keeps the scale (std 1)."""
+    std = float(np.std(reference))
+    return (np.asarray(values, float) - float(np.mean(reference))) / (std if std > 0 else 1.0)
+
+
+def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
+    """The mean over ``members`` of their point scores, each standardised by its training-block point scores."""
+    first = members[0]
+    for m in members[1:]:
+        if len(m.val_point_scores) != len(first.val_point_scores) or \
+                [(p.name, len(p.point_scores)) for p in m.pieces] != [(p.name, len(p.point_scores)) for p in first.pieces]:
+            raise UserError(f"the runs of {name} do not score the same points; an ensemble needs point scores of "
+                            "their own (point_score predicted_error or combined) on the same series")
+    train = np.mean([standardise(m.val_point_scores, m.val_point_scores) for m in members], axis=0)
+    pieces = []
+    for i, piece in enumerate(first.pieces):
+        points = np.mean([standardise(m.pieces[i].point_scores, m.val_point_scores) for m in members], axis=0)
+        pieces.append(PieceResult(piece.name, piece.start, piece.scores, piece.sequence_scores, piece.labels,
+                                  points, piece.point_labels))
+    return DetectorResult(name, first.val_scores, pieces, val_point_scores=train, train_point_scores=train)
+
+
+def point_row(config, result: DetectorResult) -> dict:
+    """VUS-PR, AUC-PR, the deployable (val_quantile) and the oracle pointwise F1 over all test pieces."""
+    metrics = point_metrics(config, result, {"all": None})
+    group = metrics["all"]
+    if "threshold_free" not in group:
+        return {}
+    deployable = group["rules"].get("val_quantile", {}).get("pointwise", {}).get("f1", np.nan)
+    return {"vus_pr": group["threshold_free"]["vus_pr"], "auc_pr": group["threshold_free"]["auc_pr"],
+            "f1_deployable": deployable, "f1_pointwise_oracle": group["oracle"]["pointwise"]["f1"],
+            "flagged_deployable": group["rules"].get("val_quantile", {}).get("flagged_fraction", np.nan)}
+
+
+def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFrame:
+    """One row per seed's run and one for the ensemble of them all, for one dataset and detector."""
+    from .detectors import get_detector
+    from .experiment import Job
+    from .prepare import load_data
+
+    members, rows, config = [], [], None
+    for seed in seeds:
+        config, series = load_data(experiment.config(dataset, detector, seed), verbose=False)
+        scorer = get_detector(config)
+        scorer.load(experiment.run_dir(Job(str(experiment.path), dataset, detector, seed,
+                                           experiment.values.get("output_dir"))))
+        result = score_detector(scorer, config, series, validation_index(config, len(series.train)))
+        if result.pieces and result.pieces[0].scores.points_from_native:
+            raise UserError(f"{detector} runs of {dataset} spread their native scores over points; an ensemble "
+                            "over seeds needs point scores of their own (point_score predicted_error or combined)")
+        members.append(result)
+        rows.append({"series": dataset, "detector": detector, "member": f"seed {seed}", **point_row(config, result)})
+    ensemble = ensemble_result(members, f"{detector} ensemble")
+    rows.append({"series": dataset, "detector": detector, "member": f"ensemble of {len(members)}",
+                 **point_row(config, ensemble)})
+    return pd.DataFrame(rows)
+
+
+def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame) -> str:
+    """Per series: the ensemble, the mean of its members, and the controls' means (from the summary)."""
+    lines = ["# An ensemble over seeds", "",
+             "Each seed's point scores standardised by its own training-block point scores, then averaged; "
+             "thresholds chosen on the averaged training-block scores (no test labels). Point labels, all "
+             "test pieces. Oracle F1 is an upper bound (test labels).", "",
+             "| series | scores | VUS-PR | AUC-PR | deployable PW-F1 | oracle PW-F1 | flagged |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for (series, detector), rows in table.groupby(["series", "detector"], sort=False):
+        members = rows[rows.member.str.startswith("seed")]
+        ensemble = rows[~rows.member.str.startswith("seed")].iloc[0]
+        entries = [(f"{detector}, {ensemble.member}", ensemble),
+                   (f"{detector}, mean of the {len(members)} seeds", members.mean(numeric_only=True))]
+        for name, group in controls[controls.series == series].groupby("detector"):
+            entries.append((f"{name} (control), mean", group.mean(numeric_only=True)))
+        for label, r in entries:
+            lines.append(f"| {series} | {label} | {r.vus_pr:.3f} | {r.auc_pr:.3f} | {r.f1_deployable:.3f} | "
+                         f"{r.f1_pointwise_oracle:.3f} | {r.get('flagged_deployable', np.nan):.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir: Path) -> None:
+    """The ensemble of every finished seed of the experiment's first detector, per dataset (two seeds at least)."""
+    from .detectors import CONTROLS
+
+    detector = experiment.detectors[0]
+    tables = []
+    for dataset in experiment.datasets:
+        seeds = sorted(seed for (name, det, seed) in metrics if name == dataset and det == detector)
+        if len(seeds) >= 2:
+            tables.append(seed_ensemble(experiment, dataset, detector, seeds))
+    if not tables:
+        raise UserError(f"an ensemble needs two finished seeds of {detector} on one dataset at least")
+    table = pd.concat(tables, ignore_index=True)
+    rows = summary[(summary.pieces == "all") & summary.detector.isin(CONTROLS)].copy()
+    rows["flagged_deployable"] = rows.get("flagged_val_quantile", np.nan)
+    summary_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(summary_dir / "ensemble.csv", index=False, float_format="%.4f")
+    (summary_dir / "ensemble.md").write_text(ensemble_markdown(table, rows))
+    print((summary_dir / "ensemble.md").read_text())

@@ -1,0 +1,46 @@
+"""The ensemble over seeds: standardise each run's point scores by its own training block, then average."""
+
+import numpy as np
+import pytest
+
+from vae_lstm.detection import DetectorResult, PieceResult
+from vae_lstm.ensemble import ensemble_result, standardise
+from vae_lstm.errors import UserError
+
+
+def member(train, piece_points, labels=None):
+    piece_points = np.asarray(piece_points, float)
+    labels = np.zeros(len(piece_points), bool) if labels is None else np.asarray(labels, bool)
+    piece = PieceResult("test", 0, None, np.zeros(1), np.zeros(1, bool), piece_points, labels)
+    return DetectorResult("vae_lstm", np.zeros(1), [piece], val_point_scores=np.asarray(train, float),
+                          train_point_scores=np.asarray(train, float))
+
+
+def test_standardise_by_the_reference():
+    np.testing.assert_allclose(standardise([3.0, 5.0], [1.0, 3.0]), [1.0, 3.0])  # mean 2, std 1
+    np.testing.assert_allclose(standardise([4.0], [2.0, 2.0]), [2.0])  # constant reference: std taken as 1
+
+
+def test_the_ensemble_averages_standardised_scores_by_hand():
+    """Run a: training mean 2, std 1; run b: mean 10, std 5. A test point scoring 4 in a (z = 2) and 10 in b
+    (z = 0) gets 1; raw averaging would let b's scale dominate."""
+    a = member([1.0, 3.0], [4.0, 2.0])
+    b = member([5.0, 15.0], [10.0, 20.0])
+    ens = ensemble_result([a, b], "vae_lstm ensemble")
+    np.testing.assert_allclose(ens.pieces[0].point_scores, [(2.0 + 0.0) / 2, (0.0 + 2.0) / 2])
+    np.testing.assert_allclose(ens.val_point_scores, [-1.0, 1.0])
+    np.testing.assert_allclose(ens.train_point_scores, [-1.0, 1.0])
+
+
+def test_a_ranking_that_seeds_disagree_on_is_settled_by_the_majority():
+    labels = [False, True, False]
+    right_1 = member([0.0, 2.0], [1.0, 9.0, 1.0], labels)
+    right_2 = member([0.0, 2.0], [1.0, 8.0, 2.0], labels)
+    wrong = member([0.0, 2.0], [1.0, 2.0, 3.0], labels)
+    points = ensemble_result([right_1, right_2, wrong], "e").pieces[0].point_scores
+    assert np.argmax(points) == 1
+
+
+def test_runs_of_different_points_are_refused():
+    with pytest.raises(UserError, match="do not score the same points"):
+        ensemble_result([member([0.0, 1.0], [1.0, 2.0]), member([0.0, 1.0, 2.0], [1.0, 2.0])], "e")
