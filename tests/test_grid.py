@@ -104,6 +104,8 @@ def test_two_workers_give_the_sequential_results(tmp_path):
     assert reproduce.main([str(path), "--summary-only", "--ensemble", "--output-dir", str(tmp_path / "runs2"),
                            "--summary-dir", str(tmp_path / "par")]) == 0
     ensemble = pd.read_csv(tmp_path / "par" / "ensemble.csv")
+    assert set(ensemble.detector) == {"vae_lstm", "abs_z"}  # the control beside the ensemble
+    ensemble = ensemble[ensemble.detector == "vae_lstm"].reset_index(drop=True)
     assert list(ensemble.member) == ["seed 0", "seed 1", "ensemble of 2"]
     for seed in (0, 1):
         np.testing.assert_allclose(ensemble.vus_pr[seed], parallel[("synth", "vae_lstm", seed)][0], atol=1e-4)

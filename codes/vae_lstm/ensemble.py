@@ -118,7 +118,9 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     table = pd.concat(tables, ignore_index=True)
     rows = summary[(summary.pieces == "all") & summary.detector.isin(CONTROLS)].copy()
     rows["flagged_deployable"] = rows.get("flagged_val_quantile", np.nan)
+    controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed])[list(table.columns)]
     summary_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(summary_dir / "ensemble.csv", index=False, float_format="%.4f")
+    pd.concat([table, controls], ignore_index=True).to_csv(summary_dir / "ensemble.csv", index=False,
+                                                           float_format="%.4f")
     (summary_dir / "ensemble.md").write_text(ensemble_markdown(table, rows))
     print((summary_dir / "ensemble.md").read_text())
