@@ -172,6 +172,9 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     config = config.replace(point_score="max_sequence")
     assert grid.stale_keys(config, old) == []
     assert grid.stale_keys(config.replace(threshold_quantile=0.5), old) == ["threshold_quantile"]
+    # older files were scored without smoothing: a smoothing config scores them again
+    assert grid.stale_keys(config.replace(point_smoothing=1), old) == ["point_smoothing"]
+    assert grid.stale_keys(config.replace(point_smoothing=0), old) == []
 
     # a summary leaves out a run last scored under other keys (by an experiment sharing its folder)
     from vae_lstm.reproduce import collect_finished

@@ -240,6 +240,28 @@ def test_predicted_error_points_calibrate_their_thresholds_on_points(vae, lstm, 
     np.testing.assert_allclose(res.train_point_scores, res.val_point_scores)
 
 
+def test_moving_mean_hand_computed():
+    x = np.array([np.nan, 1, 2, 3, 10.0])
+    # width 3: points t-1..t+1, cut at the ends, NaN skipped
+    np.testing.assert_allclose(scoring.moving_mean(x, 3), [1, 1.5, 2, 5, 6.5])
+    # even width 2: points t..t+1
+    np.testing.assert_allclose(scoring.moving_mean(x, 2), [1, 1.5, 2.5, 6.5, 10])
+    np.testing.assert_array_equal(scoring.moving_mean(x, 1), x)
+    assert np.isnan(scoring.moving_mean(np.array([np.nan, np.nan, 4.0]), 2)[0])
+
+
+def test_point_smoothing_averages_the_detectors_point_scores_over_windows(vae, lstm, series):
+    plain, smooth = detector("vae_lstm"), detector("vae_lstm", point_smoothing=0.5)
+    for det in (plain, smooth):
+        det.vae, det.lstm = vae, lstm
+    points = plain.score(series).points
+    width = round(0.5 * L_WIN)
+    got = smooth.score(series).points
+    np.testing.assert_allclose(got, scoring.moving_mean(points, width), rtol=1e-6)
+    t = 100  # away from the ends: the plain mean of the width points around t
+    np.testing.assert_allclose(got[t], points[t - (width - 1) // 2:t + width // 2 + 1].mean(), rtol=1e-5)
+
+
 def test_vae_point_errors_average_the_windows_covering_each_point(vae, series):
     got = scoring.vae_point_errors(vae, series[:60], L_WIN, batch_size=7)
     w = windows_of(series[:60])

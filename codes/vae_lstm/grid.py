@@ -24,7 +24,7 @@ RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run on
 # is one whose detector reads a scoring key (Detector.scoring_keys) that changed. A key that older
 # metrics.json files lack counts as the value it had then.
 DETECTION_KEYS = ("threshold_rule", "threshold_quantile")
-BEFORE_RECORDED = {"point_score": "max_sequence"}
+BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0}
 
 
 def stale_keys(config, metrics: dict) -> list[str]:

@@ -124,6 +124,21 @@ def covered_mean(points: np.ndarray, values: np.ndarray, n_points: int) -> np.nd
         return np.where(count > 0, total / count, np.nan)
 
 
+def moving_mean(points: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving mean of per-point scores over ``width`` points (points t - (width - 1) // 2 ..
+    t + width // 2, cut at the ends), skipping NaN; NaN only where the whole span is NaN."""
+    points = np.asarray(points, dtype=float)
+    if width <= 1:
+        return points
+    known = np.isfinite(points)
+    total = np.concatenate([[0.0], np.cumsum(np.where(known, points, 0.0))])
+    count = np.concatenate([[0], np.cumsum(known)])
+    t = np.arange(len(points))
+    lo, hi = np.maximum(t - (width - 1) // 2, 0), np.minimum(t + width // 2 + 1, len(points))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count[hi] > count[lo], (total[hi] - total[lo]) / (count[hi] - count[lo]), np.nan)
+
+
 def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024) -> np.ndarray:
     """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels),
     averaged over every window that covers the point."""

@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import plotting
 from ..models import lstm_from_config, vae_from_config
-from ..scoring import encode_windows, gather_sequences, point_errors, score_vae_lstm, vae_point_errors
+from ..scoring import (encode_windows, gather_sequences, moving_mean, point_errors, score_vae_lstm,
+                       vae_point_errors)
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
 from .base import Detector, Scores
@@ -143,13 +144,15 @@ class VAELSTMDetector(Detector):
     """Native unit: the sequence of l_seq windows (span l_win * l_seq). Point scores (``point_score``):
     ``max_sequence``, the largest score of the sequences covering a point; ``predicted_error``, the point's
     own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
-    that plus the VAE's own reconstruction error of the point, averaged over the windows covering it."""
+    that plus the VAE's own reconstruction error of the point, averaged over the windows covering it.
+    With ``point_smoothing`` k > 0, those two take the centred moving mean of their point scores over
+    k * l_win points."""
 
     name = "vae_lstm"
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
-    scoring_keys = ("point_score",)
+    scoring_keys = ("point_score", "point_smoothing")
 
     def __init__(self, config):
         super().__init__(config)
@@ -179,5 +182,6 @@ class VAELSTMDetector(Detector):
             if c.point_score == "combined":  # the first l_win points, which no prediction covers: the VAE's alone
                 vae_points = vae_point_errors(self.vae, series, c.l_win, c.score_batch_size)
                 points = np.where(np.isnan(points), vae_points, points + vae_points)
+            points = moving_mean(points, round(c.point_smoothing * c.l_win))
             return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
         return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
