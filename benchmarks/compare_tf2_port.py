@@ -20,8 +20,10 @@ the order alternating (ours first in rounds 1, 3, ...), and each process measure
   after one untimed warm-up scoring each;
 - peak memory (the largest resident set) at the end of training.
 
-Each side trains as it ships (ours: its compile, Adam with its schedule, the config's jit_compile; the
-port: its main.py's compile and tf.data pipeline), without validation or checkpoints. The table gives best /
+Each side trains as it ships (ours: its compile, Adam with its schedule, the config's jit_compile, and its
+thread settings, one thread per op and one op per core at once (``vae_lstm.threads``); the port: its
+main.py's compile and tf.data pipeline, TensorFlow's default threads, or ours with
+--port-one-thread-per-op), without validation or checkpoints. The table gives best /
 median over all rounds. Multiply-adds per window are counted from each VAE's graph (matrix products and
 convolutions), and the LSTMs' from their weights.
 """
@@ -59,6 +61,9 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=4, help="epochs per stage and round; the first is not timed")
     parser.add_argument("--score-repeats", type=int, default=3, help="timed scorings per round and side")
     parser.add_argument("--jit-compile", choices=["on", "off"], help="override our config's jit_compile")
+    parser.add_argument("--port-one-thread-per-op", action="store_true",
+                        help="run the port with our thread settings too (one thread per op, one op per core at "
+                             "once) rather than TensorFlow's default, as it ships")
     parser.add_argument("--output", help="also write the figures to this .json (and the table to .md beside it)")
     parser.add_argument("--worker", choices=["ours", "port"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -117,6 +122,8 @@ def run_worker(side: str, args, data: Path) -> dict:
                "--config", args.config, "--epochs", str(args.epochs), "--score-repeats", str(args.score_repeats)]
     if args.jit_compile:
         command += ["--jit-compile", args.jit_compile]
+    if args.port_one_thread_per_op:
+        command += ["--port-one-thread-per-op"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
@@ -230,6 +237,12 @@ def side_figures(vae_times, lstm_times, rates, training_peak, versions: str, mul
             "peak_memory_mb_scoring": round(peak_rss_mb()), "versions": versions, "multiply_adds": multiply_adds}
 
 
+def threads_used(tf) -> str:
+    intra, inter = (tf.config.threading.get_intra_op_parallelism_threads(),
+                    tf.config.threading.get_inter_op_parallelism_threads())
+    return "TensorFlow's default threads" if intra == inter == 0 else f"{intra} thread(s) per op, {inter} ops at once"
+
+
 def steady_ms(per_step: list) -> list:
     return [round(1000 * s, 3) for s in per_step[1:]]
 
@@ -280,6 +293,9 @@ def windows_of(series, length: int):
 def worker_ours(args) -> dict:
     data, pieces, s = load_data(args.data)
     sys.path.insert(0, str(REPO / "codes"))
+    from vae_lstm.threads import use_threads
+
+    use_threads()  # as our train.py, detect.py and benchmark.py run: one thread per op, ops side by side
     import keras
     import tensorflow as tf
 
@@ -326,7 +342,8 @@ def worker_ours(args) -> dict:
     n_seq = sum(len(p) - s["l_win"] * s["l_seq"] + 1 for p in pieces)
     return side_figures(
         vae_times, lstm_times, rates, training_peak,
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, jit_compile {bool(config.jit_compile)}",
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, jit_compile {bool(config.jit_compile)}, "
+        f"{threads_used(tf)}",
         {"vae_per_window": encoder + decoder, "vae_per_window_from_graph": graph, "lstm_per_sequence": lstm_macs,
          # every window encoded once; the LSTM and the decoder of l_seq - 1 codes per sequence
          "scoring_per_sequence": round((n_windows * encoder + n_seq * (lstm_macs + (s["l_seq"] - 1) * decoder))
@@ -345,6 +362,9 @@ def worker_port(args) -> dict:
     import tensorflow as tf
     from tensorflow import keras
 
+    if args.port_one_thread_per_op:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(os.cpu_count() or 1)
     models = importlib.import_module("models")  # the port's models.py, from --port, unchanged
     utils = importlib.import_module("utils")  # the port's utils.py (post_process)
 
@@ -408,7 +428,7 @@ def worker_port(args) -> dict:
     keras_version = keras_3.__version__
     return side_figures(
         vae_times, lstm_times, rates, training_peak,
-        f"TensorFlow {tf.__version__}, Keras {keras_version}, TFP {tfp.__version__}",
+        f"TensorFlow {tf.__version__}, Keras {keras_version}, TFP {tfp.__version__}, {threads_used(tf)}",
         {"vae_per_window": encoder + decoder, "vae_per_window_from_graph": encoder + decoder,
          "lstm_per_sequence": lstm_macs,
          # its predict: every window of a sequence encoded, the decoder over the l_seq - 1 predicted codes

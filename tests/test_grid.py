@@ -78,13 +78,13 @@ def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
 
 @pytest.mark.slow
 def test_two_workers_give_the_sequential_results(tmp_path):
-    """Two workers of one thread each give exactly what one process on one thread gives (a run's numbers
-    depend on its thread count, not on how many runs go at once)."""
+    """Two workers of one thread each give exactly what one process on two threads gives: every op runs on
+    one thread, so a run's numbers depend neither on its threads nor on how many runs go at once."""
     import subprocess
     import sys
 
     path = tiny_experiment(tmp_path)
-    subprocess.run([sys.executable, str(REPO_ROOT / "codes" / "reproduce.py"), str(path), "--threads", "1",
+    subprocess.run([sys.executable, str(REPO_ROOT / "codes" / "reproduce.py"), str(path), "--threads", "2",
                     "--summary-dir", str(tmp_path / "seq")], check=True, capture_output=True)
     sequential = headline(tmp_path / "seq")
     assert len(sequential) == len(DETECTORS) * 2 and all(np.isfinite(v).all() for v in sequential.values())

@@ -110,6 +110,30 @@ def test_compiled_apply_of_no_rows_gives_no_rows(vae, jit_compile):
     assert mean.shape == std.shape == (0, CODE)
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_compiled_apply_in_side_by_side_slices_gives_the_same_rows(vae, series, monkeypatch, jit_compile):
+    """Each chunk split into 3 slices (one per thread), with one and two outputs, and chunks shorter than
+    the slices (one row): the rows of the unsplit call, none lost, none repeated."""
+    w = windows_of(series)[:101]
+    codes = np.random.default_rng(4).standard_normal((101, CODE)).astype("float32")
+    whole = [scoring.compiled_apply(vae.encoder, w, 50, jit_compile), scoring.compiled_apply(vae.decoder, codes, 50)]
+    for model in (vae.encoder, vae.decoder):
+        scoring._COMPILED.pop(model)
+    monkeypatch.setattr(scoring, "branches", lambda: 3)
+    try:
+        mean, std = scoring.compiled_apply(vae.encoder, w, 50, jit_compile)  # chunks of 50, 50 and 1 rows
+        decoded = scoring.compiled_apply(vae.decoder, codes, 50)
+        one_mean, _ = scoring.compiled_apply(vae.encoder, w[:1], 50, jit_compile)
+    finally:
+        for model in (vae.encoder, vae.decoder):
+            scoring._COMPILED.pop(model)
+    np.testing.assert_allclose(mean, whole[0][0], **TOL)
+    np.testing.assert_allclose(std, whole[0][1], **TOL)
+    np.testing.assert_allclose(decoded, whole[1], **TOL)
+    assert one_mean.shape == (1, CODE)
+    np.testing.assert_allclose(one_mean, whole[0][0][:1], **TOL)
+
+
 def test_compiled_cache_does_not_keep_a_model_alive():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     scoring.compiled_apply(model, np.ones((4, 3), "float32"), 2)

@@ -111,19 +111,24 @@ def machine() -> str:
 
 
 def matmul_gflops(n: int = MATMUL_SIZE, repeats: int = 20) -> float:
-    """The best float32 GFLOP/s of an n x n by n x n ``tf.matmul`` (2 n^3 FLOP) over ``repeats`` runs."""
+    """The best float32 GFLOP/s of n x n by n x n ``tf.matmul`` products (2 n^3 FLOP each) over ``repeats``
+    runs: one product per thread at once (``threads.branches``), so that the figure is the whole CPU's
+    whether TensorFlow splits each op over the threads or runs independent ops side by side."""
     import tensorflow as tf
 
-    a = tf.random.stateless_normal((n, n), seed=(1, 2))
-    b = tf.random.stateless_normal((n, n), seed=(3, 4))
-    product = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    from .threads import branches
+
+    parts = branches()
+    a = [tf.random.stateless_normal((n, n), seed=(1, k)) for k in range(parts)]
+    b = [tf.random.stateless_normal((n, n), seed=(3, k)) for k in range(parts)]
+    product = tf.function(lambda x, y: tf.add_n([tf.reduce_sum(tf.matmul(p, q)) for p, q in zip(x, y)]))
     product(a, b).numpy()  # trace and warm up
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
         product(a, b).numpy()
         best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best / 1e9
+    return 2 * n**3 * parts / best / 1e9
 
 
 def multiply_adds(model) -> int:
@@ -310,6 +315,9 @@ def main(argv=None) -> int:
     if args.steps_per_execution is not None:
         config = config.replace(steps_per_execution=args.steps_per_execution)
 
+    from .threads import use_threads
+
+    use_threads()  # as train.py and detect.py run
     import keras
     import tensorflow as tf
 

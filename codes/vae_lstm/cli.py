@@ -31,6 +31,9 @@ def train_main(argv=None) -> int:
           f"detector {config.detector}")
 
     from .runs import train  # imports TensorFlow: after the cheap checks
+    from .threads import use_threads
+
+    use_threads()
 
     path = train(config, series.train)
     print(f"run folder: {path}")
@@ -57,6 +60,9 @@ def detect_main(argv=None) -> int:
     print(f"run folder: {path}")
 
     from .detection import format_table, run_detection, write_report
+    from .threads import use_threads
+
+    use_threads()
 
     result = run_detection(config, path, series=series)
     metrics_path = write_report(result)

@@ -39,8 +39,9 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     """Train and detect one job unless it is finished; returns its metrics. A finished run made with other
     training keys is refused (naming them); one scored with another threshold rule, or by an older
     evaluation, is scored again from its saved models."""
-    if threads:
-        set_threads(threads)
+    from .threads import use_threads
+
+    use_threads(threads)  # before TensorFlow starts: one thread per op, ``threads`` ops at once
     from .detection import METRICS_VERSION, run_detection, write_report
     from .prepare import load_data
     from .reproduce import reuse_vae_stage
@@ -73,19 +74,6 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     write_report(result)
     return result.metrics
-
-
-def set_threads(threads: int) -> None:
-    """Limit TensorFlow (and the BLAS under numpy) to ``threads`` CPU threads, before TensorFlow starts."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    except RuntimeError:  # TensorFlow already ran an op in this process: keep its pool
-        pass
 
 
 def threads_per_run(workers: int) -> int:
@@ -158,9 +146,8 @@ def _forwarded_env() -> dict:
 def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
              threads: int | None = None) -> dict[Job, dict]:
     """Run the jobs, with a progress bar; returns the metrics of each; raises naming the failed jobs.
-    ``threads``: CPU threads per run (default: the cores over ``workers``; a sequential run keeps
-    TensorFlow's own default, all cores). A run's numbers depend on it (float sums in another order),
-    so runs made with the same ``threads`` agree whatever ``workers`` was."""
+    ``threads``: CPU threads per run (default: the cores over ``workers``; a sequential run, all cores).
+    Every op runs on one thread (``threads.use_threads``), so a run's numbers do not depend on it."""
     from tqdm import tqdm
 
     if ray_address:

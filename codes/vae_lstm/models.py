@@ -29,7 +29,9 @@ UNROLL_MAX_STEPS = 64
 
 
 def recurrent(units: int, timesteps: int, **kwargs) -> layers.LSTM:
-    """An LSTM layer over ``timesteps`` steps, unrolled when they are few (the same weights and outputs)."""
+    """An LSTM layer over ``timesteps`` steps, unrolled when they are few (the same weights and outputs).
+    TensorFlow's fused BlockLSTM kernel (the same outputs and gradients) was tried and trained slower here;
+    so were convolutions written as one matrix product (``SpanConv1D`` pays only for the spanning one)."""
     return layers.LSTM(units, unroll=timesteps <= UNROLL_MAX_STEPS, **kwargs)
 
 

@@ -57,8 +57,8 @@ def parse_args(argv):
     parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir)")
     parser.add_argument("--workers", type=int, default=1, help="runs at once in local processes (default 1)")
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="CPU threads per run (default: the cores over --workers). A run's numbers depend on "
-                             "it; runs with the same --threads agree whatever --workers is")
+                        help="CPU threads per run (default: the cores over --workers). Every op runs on one thread, "
+                             "so a run's numbers do not depend on --threads or --workers")
     parser.add_argument("--ray", metavar="ADDRESS", help="run each job as a Ray task: 'local' starts a local Ray "
                                                          "instance, 'auto' or ray://host:port joins a cluster")
     parser.add_argument("--summary-dir", help="where the tables and figures go (default: see above)")

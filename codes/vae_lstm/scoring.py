@@ -8,9 +8,10 @@ Every model call of scoring goes through ``compiled_apply``: one ``tf.function``
 once, run over the whole array in chunks of ``chunk`` rows (the config's ``score_batch_size``), so
 that memory stays bounded whatever the series' length. Against Keras ``predict`` it saves the
 per-batch work of its data adapter, callbacks and step loop; the outputs agree to float rounding.
-Recurrent models and the VAE encoder run through XLA (``JIT_SCORING``): on 2 CPU cores at the common
-config that took them 35-60% less time, after a compilation of under a second per model and process;
-the VAE decoder does not (XLA's CPU convolutions there were slower than TensorFlow's).
+Each call splits its chunk into one slice per thread, which run side by side, each op on one thread
+(``threads.use_threads``). XLA (``JIT_SCORING``) is off: under these thread settings, on 2 CPU cores, it
+made VAE-LSTM scoring at the common config 10-15% slower, the decoder's part 50% slower and an LSTM
+autoencoder over 100 steps twice as slow (it had paid under TensorFlow's default threads).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import numpy as np
 from keras import ops
 
 from .models import elbo_terms
+from .threads import branches
 from .windowing import rolling_windows, sequence_window_index
 
 # predict (the LSTM's training codes, figures) retraces for new input lengths; TensorFlow warns, harmlessly.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 DEFAULT_CHUNK = 1024
-JIT_SCORING = True  # XLA for the VAE encoder and the recurrent models when scoring (see the module docstring)
+JIT_SCORING = False  # XLA for the VAE encoder and the recurrent models when scoring (see the module docstring)
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(row shape, XLA): tf.function}
 
 
@@ -42,6 +44,7 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
     array. Returns an array, or a list of arrays for a model with several outputs, like ``predict``.
     ``jit_compile``: through XLA, which compiles one program per chunk shape, so a short last chunk is
     padded with zero rows to the full chunk (to the next power of two when the whole array is shorter).
+    Each call splits its chunk into ``threads.branches()`` slices that run side by side, one per thread.
     An object that is not a Keras model (a stand-in with a ``predict`` method) is asked to predict.
     """
     if not isinstance(model, keras.Model):
@@ -49,8 +52,10 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
     array = np.asarray(array, dtype="float32")
     function = _compiled_call(model, array.shape[1:], jit_compile)
     chunk = max(int(chunk), 1)
-    # rows each call gets at least: padding for XLA; and one row, as some kernels refuse an empty batch
+    # rows each call gets at least: padding for XLA; and a row for each independent slice of a call
+    # (``branches``), as some kernels refuse an empty batch
     rows = (chunk if len(array) >= chunk else 1 << max(len(array) - 1, 0).bit_length()) if jit_compile else 1
+    rows = max(rows, branches())
     outputs = []
     for start in range(0, max(len(array), 1), chunk):
         part = array[start:start + chunk]
@@ -71,8 +76,16 @@ def _compiled_call(model, row_shape: tuple, jit_compile: bool):
     if key not in functions:
         ref = weakref.ref(model)  # the cache must not keep the model alive
 
-        def call(x):
-            return ref()(x, training=False)
+        parts = branches()
+
+        def call(x):  # the chunk in ``parts`` independent slices, which run side by side
+            if parts == 1:
+                return ref()(x, training=False)
+            n = tf.shape(x)[0]
+            outputs = [ref()(x[n * k // parts:n * (k + 1) // parts], training=False) for k in range(parts)]
+            if isinstance(outputs[0], (list, tuple)):
+                return [tf.concat([out[i] for out in outputs], 0) for i in range(len(outputs[0]))]
+            return tf.concat(outputs, 0)
 
         functions[key] = tf.function(call, input_signature=[tf.TensorSpec((None, *row_shape), tf.float32)],
                                      autograph=False, jit_compile=bool(jit_compile))
