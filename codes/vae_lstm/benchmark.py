@@ -121,7 +121,7 @@ def matmul_gflops(n: int = MATMUL_SIZE, repeats: int = 20) -> float:
     parts = branches()
     a = [tf.random.stateless_normal((n, n), seed=(1, k)) for k in range(parts)]
     b = [tf.random.stateless_normal((n, n), seed=(3, k)) for k in range(parts)]
-    product = tf.function(lambda x, y: tf.add_n([tf.reduce_sum(tf.matmul(p, q)) for p, q in zip(x, y)]))
+    product = tf.function(lambda x, y: tf.add_n([tf.reduce_sum(tf.matmul(p, q)) for p, q in zip(x, y, strict=True)]))
     product(a, b).numpy()  # trace and warm up
     best = float("inf")
     for _ in range(repeats):

@@ -19,6 +19,7 @@ import keras
 
 from .config import write_text_atomic
 from .errors import UserError
+from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
 EPOCHS_ENTRY = "epochs.json"
 

@@ -34,6 +34,7 @@ import numpy as np
 from keras import layers
 
 from ..models import recurrent
+from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
@@ -139,7 +140,7 @@ class LSTMADModel(BaseModel):
         return build_lstm_ad(c.l_win, c.n_channel, c.prediction_horizon, c.num_hidden_units_lstm)
 
     def compile(self, model, steps_per_epoch):
-        model.compile(optimizer=keras.optimizers.Adam(self.config.learning_rate_lstm), loss="mse")
+        model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")
 
 
 class LSTMADTrainer(SingleStageTrainer):

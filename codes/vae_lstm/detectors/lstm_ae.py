@@ -23,6 +23,7 @@ from keras import layers
 
 from .. import plotting
 from ..models import recurrent
+from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, train_val_split, training_windows
@@ -110,7 +111,7 @@ class LSTMAEModel(BaseModel):
         return build_lstm_ae(c.l_win, c.n_channel, c.code_size, c.num_hidden_units_lstm)
 
     def compile(self, model, steps_per_epoch):
-        model.compile(optimizer=keras.optimizers.Adam(self.config.learning_rate_lstm), loss="mse")
+        model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")
 
 
 class LSTMAETrainer(SingleStageTrainer):

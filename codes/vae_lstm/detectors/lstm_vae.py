@@ -26,6 +26,7 @@ import numpy as np
 from keras import layers, ops
 
 from ..models import PACKAGE, recurrent
+from ..optimizers import FusedAdam
 from ..training import BaseModel
 from .base import Detector, Scores
 from .lstm_ae import SingleStageTrainer, build_lstm_decoder, training_window_array, window_array, window_mse
@@ -120,7 +121,7 @@ class LSTMVAEModel(BaseModel):
                        num_hidden_units=c.num_hidden_units_lstm, beta=c.beta, seed=c.seed)
 
     def compile(self, model, steps_per_epoch):
-        model.compile(optimizer=keras.optimizers.Adam(self.config.learning_rate_lstm))
+        model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm))
 
 
 class LSTMVAETrainer(SingleStageTrainer):

@@ -19,8 +19,15 @@ import numpy as np
 
 from .. import plotting
 from ..models import lstm_from_config, vae_from_config
-from ..scoring import (encode_windows, gather_sequences, moving_mean, point_errors, score_vae_lstm,
-                       vae_point_errors)
+from ..optimizers import FusedAdam
+from ..scoring import (
+    encode_windows,
+    gather_sequences,
+    moving_mean,
+    point_errors,
+    score_vae_lstm,
+    vae_point_errors,
+)
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
 from .base import Detector, Scores
@@ -36,7 +43,7 @@ class VAEModel(BaseModel):
         c = self.config
         learning_rate = keras.optimizers.schedules.ExponentialDecay(
             c.learning_rate_vae, decay_steps=steps_per_epoch, decay_rate=c.lr_decay_vae, staircase=True)
-        model.compile(optimizer=keras.optimizers.Adam(
+        model.compile(optimizer=FusedAdam(
             learning_rate=learning_rate, beta_1=c.adam_beta1, beta_2=c.adam_beta2,
             clipvalue=c.grad_clip_value or None))
 
@@ -48,7 +55,7 @@ class LSTMModel(BaseModel):
         return lstm_from_config(self.config)
 
     def compile(self, model, steps_per_epoch):
-        model.compile(optimizer=keras.optimizers.Adam(self.config.learning_rate_lstm), loss="mse")
+        model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")
 
 
 class VAETrainer(BaseTrainer):
