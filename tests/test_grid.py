@@ -77,9 +77,13 @@ def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_sequential_results(tmp_path):
+def test_two_workers_give_the_sequential_results(tmp_path, monkeypatch):
     """Two workers of one thread each give exactly what one process on two threads gives: every op runs on
-    one thread, so a run's numbers depend neither on its threads nor on how many runs go at once."""
+    one thread, so a run's numbers depend neither on its threads nor on how many runs go at once. The
+    workers are replaced every 3 jobs here (to bound their memory), which changes nothing either."""
+    from vae_lstm import grid
+
+    monkeypatch.setattr(grid, "JOBS_PER_WORKER", 3)
     import subprocess
     import sys
 
