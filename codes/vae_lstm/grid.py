@@ -99,19 +99,43 @@ def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Jo
 def in_processes(jobs: list[Job], workers: int, threads: int | None = None
                  ) -> Iterator[tuple[Job, dict | BaseException]]:
     """``workers`` spawned processes (not forked: TensorFlow does not survive a fork), each running one job
-    at a time with ``threads`` threads (default ``threads_per_run(workers)``), each replaced by a fresh
-    one after ``JOBS_PER_WORKER`` jobs."""
+    at a time with ``threads`` threads (default ``threads_per_run(workers)``), in the jobs' order. Each
+    process is replaced by a fresh one after ``JOBS_PER_WORKER`` jobs, or after it dies. (One single-process
+    pool per worker: the standard pool's ``max_tasks_per_child`` can stop replacing its workers on
+    Python 3.11 to 3.13, CPython issue 115634.)"""
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     threads = threads or threads_per_run(workers)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), max_tasks_per_child=JOBS_PER_WORKER) as pool:
-        futures = {pool.submit(run_job, job, threads): job for job in jobs}
-        for future in as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except Exception as e:  # noqa: BLE001 - every failure is reported with its job, the grid goes on
-                yield futures[future], e
+    context = mp.get_context("spawn")
+    queue = iter(jobs)
+    pools = [ProcessPoolExecutor(1, mp_context=context) for _ in range(max(workers, 1))]
+    done_by = [0] * len(pools)
+    running = {}  # future -> (job, worker)
+
+    def start(worker: int) -> None:
+        job = next(queue, None)
+        if job is not None:
+            running[pools[worker].submit(run_job, job, threads)] = (job, worker)
+
+    try:
+        for worker in range(len(pools)):
+            start(worker)
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job, worker = running.pop(future)
+                error = future.exception()
+                done_by[worker] += 1
+                if done_by[worker] >= JOBS_PER_WORKER or isinstance(error, BrokenProcessPool):
+                    pools[worker].shutdown(wait=True)
+                    pools[worker], done_by[worker] = ProcessPoolExecutor(1, mp_context=context), 0
+                start(worker)
+                yield job, (error if error is not None else future.result())
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = None
