@@ -124,6 +124,7 @@ def test_compiled_apply_in_side_by_side_slices_gives_the_same_rows(vae, series, 
         mean, std = scoring.compiled_apply(vae.encoder, w, 50, jit_compile)  # chunks of 50, 50 and 1 rows
         decoded = scoring.compiled_apply(vae.decoder, codes, 50)
         one_mean, _ = scoring.compiled_apply(vae.encoder, w[:1], 50, jit_compile)
+        tiny_chunks, _ = scoring.compiled_apply(vae.encoder, w[:7], 2, jit_compile)  # every call padded
     finally:
         for model in (vae.encoder, vae.decoder):
             scoring._COMPILED.pop(model)
@@ -132,6 +133,7 @@ def test_compiled_apply_in_side_by_side_slices_gives_the_same_rows(vae, series, 
     np.testing.assert_allclose(decoded, whole[1], **TOL)
     assert one_mean.shape == (1, CODE)
     np.testing.assert_allclose(one_mean, whole[0][0][:1], **TOL)
+    np.testing.assert_allclose(tiny_chunks, whole[0][0][:7], **TOL)
 
 
 def test_compiled_cache_does_not_keep_a_model_alive():

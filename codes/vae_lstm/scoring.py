@@ -56,16 +56,17 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
     # (``branches``), as some kernels refuse an empty batch
     rows = (chunk if len(array) >= chunk else 1 << max(len(array) - 1, 0).bit_length()) if jit_compile else 1
     rows = max(rows, branches())
-    outputs = []
+    outputs, kept = [], []  # each call's outputs, and how many of their rows are the array's (not padding)
     for start in range(0, max(len(array), 1), chunk):
         part = array[start:start + chunk]
+        kept.append(len(part))
         if len(part) < rows:
             part = np.concatenate([part, np.zeros((rows - len(part), *array.shape[1:]), "float32")])
         outputs.append(function(part))
-    kept = slice(0, len(array))
     if isinstance(outputs[0], (list, tuple)):
-        return [np.concatenate([out[k].numpy() for out in outputs])[kept] for k in range(len(outputs[0]))]
-    return np.concatenate([out.numpy() for out in outputs])[kept]
+        return [np.concatenate([out[k].numpy()[:n] for out, n in zip(outputs, kept, strict=True)])
+                for k in range(len(outputs[0]))]
+    return np.concatenate([out.numpy()[:n] for out, n in zip(outputs, kept, strict=True)])
 
 
 def _compiled_call(model, row_shape: tuple, jit_compile: bool):
