@@ -231,6 +231,33 @@ def test_point_errors_hand_computed():
     np.testing.assert_allclose(points, [np.nan, np.nan, 1, 14.5, 22.5, 32.5, 64], equal_nan=True)
 
 
+def test_last_window_errors_hand_computed():
+    # 9 points, l_win 2, l_seq 3: sequences start at 0, 1, 2 and predict windows 1 and 2; window 2 (the last,
+    # predicted from two windows of codes) of sequence s covers points s+4, s+5
+    predicted = np.array([[[1.0, 2], [3, 4]], [[5, 6], [7, 8]], [[9, 10], [11, 12]]])[..., None]
+    # every window: seq 0 points 2..5 err 1,4,9,16; seq 1 points 3..6 err 25,36,49,64; seq 2 points 4..7
+    # err 81,100,121,144. Last windows only: points 4,5 (9,16), 5,6 (49,64), 6,7 (121,144)
+    last = scoring.point_errors(np.zeros((9, 1)), predicted[:, -1:], l_win=2, first=2)
+    np.testing.assert_allclose(last, [np.nan] * 4 + [9, 32.5, 92.5, 144, np.nan], equal_nan=True)
+    # points 0..3, which no last window covers, take the mean over every window (points 2, 3: 1 and 14.5)
+    np.testing.assert_allclose(scoring.last_window_errors(np.zeros((9, 1)), predicted, l_win=2),
+                               [np.nan, np.nan, 1, 14.5, 9, 32.5, 92.5, 144, np.nan], equal_nan=True)
+
+
+def test_last_window_point_score_of_the_detector(vae, lstm, series):
+    det = detector("vae_lstm", point_score="last_window")
+    det.vae, det.lstm = vae, lstm
+    got = det.score(series)
+    assert not got.points_from_native
+    predicted = scoring.score_vae_lstm(vae, lstm, series, L_WIN, L_SEQ).predicted_windows
+    np.testing.assert_allclose(got.points, scoring.last_window_errors(series, predicted, L_WIN), rtol=1e-5)
+    # a point after the first (l_seq - 1) * l_win: the mean of its error in the last windows covering it
+    t = (L_SEQ - 1) * L_WIN + 5
+    expected = np.mean([np.sum(np.square(series[t] - predicted[s, -1, t - s - (L_SEQ - 1) * L_WIN]))
+                        for s in range(t - L_SEQ * L_WIN + 1, t - (L_SEQ - 1) * L_WIN + 1) if s >= 0])
+    np.testing.assert_allclose(got.points[t], expected, rtol=1e-5)
+
+
 def test_point_errors_sum_channels_and_total_the_sequence_scores(vae, lstm, series):
     targets = np.arange(2 * 6 * 2, dtype=float).reshape(12, 2)
     predicted = np.zeros((1, 2, 3, 2))  # 12 points, l_win 3, l_seq 3: one sequence predicts points 3..8

@@ -163,19 +163,29 @@ def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024
     return covered_mean(points, error, len(windows) + l_win - 1)
 
 
-def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
+def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1) -> np.ndarray:
     """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
     (summed over channels), averaged over every predicted window that covers it.
 
     Sequence s (starting at point s) predicts its windows k = 1 .. l_seq - 1, window k covering points
-    ``s + k * l_win .. s + (k + 1) * l_win - 1``; ``predicted_windows`` is (n_seq, l_seq - 1, l_win, c).
-    The first l_win points, which no predicted window covers, get NaN."""
+    ``s + k * l_win .. s + (k + 1) * l_win - 1``; ``predicted_windows`` is (n_seq, n, l_win, c), the windows
+    k = ``first`` .. ``first`` + n - 1 (all of them by default). Points that none covers get NaN."""
     series = np.asarray(series, dtype=float).reshape(len(series), -1)
     n_seq, n_pred, _, n_channel = predicted_windows.shape
-    points = (np.arange(n_seq)[:, None, None] + l_win * np.arange(1, n_pred + 1)[None, :, None]
+    points = (np.arange(n_seq)[:, None, None] + l_win * np.arange(first, first + n_pred)[None, :, None]
               + np.arange(l_win)[None, None, :])
     error = np.square(series[points] - predicted_windows).sum(axis=-1)
     return covered_mean(points, error, len(series))
+
+
+def last_window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
+    """Per-point score from the prediction with the most context: the point's squared error in the last
+    predicted window (k = l_seq - 1, after l_seq - 1 windows of codes), averaged over the l_win sequences
+    whose last window covers it. The points before any last window (the first (l_seq - 1) * l_win of a
+    series, whose predictions all have less context) take ``point_errors`` of every window."""
+    n_pred = predicted_windows.shape[1]
+    last = point_errors(series, predicted_windows[:, -1:], l_win, first=n_pred)
+    return np.where(np.isnan(last), point_errors(series, predicted_windows, l_win), last)
 
 
 def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,

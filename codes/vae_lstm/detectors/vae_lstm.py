@@ -23,6 +23,7 @@ from ..optimizers import FusedAdam
 from ..scoring import (
     encode_windows,
     gather_sequences,
+    last_window_errors,
     moving_mean,
     point_errors,
     score_vae_lstm,
@@ -151,8 +152,9 @@ class VAELSTMDetector(Detector):
     """Native unit: the sequence of l_seq windows (span l_win * l_seq). Point scores (``point_score``):
     ``max_sequence``, the largest score of the sequences covering a point; ``predicted_error``, the point's
     own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
-    that plus the VAE's own reconstruction error of the point, averaged over the windows covering it.
-    With ``point_smoothing`` k > 0, those two take the centred moving mean of their point scores over
+    that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
+    ``last_window``, the point's error in the predictions with the most context (each sequence's last
+    window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0, those three take the centred moving mean of their point scores over
     k * l_win points."""
 
     name = "vae_lstm"
@@ -184,8 +186,9 @@ class VAELSTMDetector(Detector):
         c = self.config
         series = self.check_series(series, c.span, "sequence")
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
-        if c.point_score in ("predicted_error", "combined"):
-            points = point_errors(series, scores.predicted_windows, c.l_win)
+        if c.point_score in ("predicted_error", "combined", "last_window"):
+            errors = last_window_errors if c.point_score == "last_window" else point_errors
+            points = errors(series, scores.predicted_windows, c.l_win)
             if c.point_score == "combined":  # the first l_win points, which no prediction covers: the VAE's alone
                 vae_points = vae_point_errors(self.vae, series, c.l_win, c.score_batch_size)
                 points = np.where(np.isnan(points), vae_points, points + vae_points)
