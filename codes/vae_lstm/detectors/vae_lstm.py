@@ -154,8 +154,8 @@ class VAELSTMDetector(Detector):
     own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
-    window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0, those three take the centred moving mean of their point scores over
-    k * l_win points."""
+    window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0,
+    those three take the centred moving mean of their point scores over k * l_win points."""
 
     name = "vae_lstm"
     native_unit = "sequence"
