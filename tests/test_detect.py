@@ -131,7 +131,8 @@ def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path, nab
     from vae_lstm.detection import METRICS_VERSION
 
     finished = {"dataset": "nyc_taxi", "metrics_version": METRICS_VERSION, "threshold_rule": config.threshold_rule,
-                "threshold_quantile": config.threshold_quantile, "point_score": config.point_score}
+                "threshold_quantile": config.threshold_quantile, "point_score": config.point_score,
+                "error_scale": config.error_scale}
     (folder / "detection" / "metrics.json").write_text(json.dumps(finished))
     save_config(config, folder / "config.json")
     assert run_job(job) == finished
@@ -168,13 +169,19 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
             with pytest.raises(ZeroDivisionError):
                 run_job(job)
     assert rescored == ["vae_lstm"]
-    # the same old file under a max_sequence config: what it was scored with, so nothing is scored again
-    config = config.replace(point_score="max_sequence")
+    # the same old file under a max_sequence config without channel scaling: what it was scored with, so
+    # nothing is scored again
+    config = config.replace(point_score="max_sequence", error_scale="none")
     assert grid.stale_keys(config, old) == []
     assert grid.stale_keys(config.replace(threshold_quantile=0.5), old) == ["threshold_quantile"]
     # older files were scored without smoothing: a smoothing config scores them again
     assert grid.stale_keys(config.replace(point_smoothing=1), old) == ["point_smoothing"]
     assert grid.stale_keys(config.replace(point_smoothing=0), old) == []
+    # and without per-channel scaling
+    assert grid.stale_keys(config.replace(error_scale="channel"), old) == ["error_scale"]
+    assert grid.stale_keys(config.replace(error_scale="none"), old) == []
+    # a run of one channel, whose scores' order error_scale does not change, is not scored again for it
+    assert grid.stale_keys(config.replace(error_scale="channel"), {**old, "n_channel": 1}) == []
 
     # a summary leaves out a run last scored under other keys (by an experiment sharing its folder)
     from vae_lstm.reproduce import collect_finished

@@ -15,6 +15,7 @@ from vae_lstm.detectors import get_detector
 from vae_lstm.detectors.lstm_ad import build_lstm_ad
 from vae_lstm.detectors.lstm_ae import build_lstm_ae
 from vae_lstm.detectors.lstm_vae import LSTMVAE
+from vae_lstm.errors import UserError
 from vae_lstm.models import VAE, build_lstm, elbo_terms
 from vae_lstm.windowing import rolling_windows, sequence_window_index
 
@@ -242,6 +243,61 @@ def test_last_window_errors_hand_computed():
     # points 0..3, which no last window covers, take the mean over every window (points 2, 3: 1 and 14.5)
     np.testing.assert_allclose(scoring.last_window_errors(np.zeros((9, 1)), predicted, l_win=2),
                                [np.nan, np.nan, 1, 14.5, 9, 32.5, 92.5, 144, np.nan], equal_nan=True)
+
+
+def test_channel_error_scale_and_scaled_point_errors_hand_computed():
+    # 7 points, l_win 2, l_seq 3, as test_point_errors_hand_computed; channel 1 predicted 10 times as far off,
+    # channel 2 predicted without error
+    one = np.array([[[1.0, 2], [3, 4]], [[5, 6], [7, 8]]])
+    predicted = np.stack([one, 10 * one, 0 * one], axis=-1)  # (2 seq, 2 windows, 2, 3)
+    scale = scoring.channel_error_scale(np.zeros((7, 3)), predicted, l_win=2)
+    # mean squared error of each channel over the 8 predicted points: (1 + 4 + ... + 64) / 8 = 25.5
+    np.testing.assert_allclose(scale, [25.5, 2550, 1.0])
+    unscaled = [np.nan, np.nan, 1, 14.5, 22.5, 32.5, 64]
+    np.testing.assert_allclose(scoring.point_errors(np.zeros((7, 3)), predicted, 2),
+                               101 * np.array(unscaled), equal_nan=True)
+    # scaled, channels 0 and 1 weigh the same: 2 * (channel 0's error) / 25.5
+    np.testing.assert_allclose(scoring.point_errors(np.zeros((7, 3)), predicted, 2, channel_scale=scale),
+                               2 * np.array(unscaled) / 25.5, equal_nan=True)
+
+
+def test_error_scale_channel_divides_each_channel_by_its_training_error(series):
+    from types import SimpleNamespace
+
+    from vae_lstm.data_loader import TestPiece
+    from vae_lstm.detection import score_detector, validation_index
+
+    keras.utils.set_random_seed(5)
+    two = np.concatenate([series, 20 * np.roll(series, 7, axis=0)], axis=1)  # a second channel, far larger
+    det = detector("vae_lstm", n_channel=2)  # the default error_scale, "channel"
+    det.vae, det.lstm = VAE(L_WIN, 2, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
+    with pytest.raises(UserError, match="calibrate"):
+        det.score(two)
+    train, test = two[:120], two[120:]
+    data = SimpleNamespace(train=train, test_pieces=[TestPiece("test", 120, test, np.array([10]))])
+    res = score_detector(det, det.config, data, validation_index(det.config, 120))
+    predicted_train = scoring.score_vae_lstm(det.vae, det.lstm, train, L_WIN, L_SEQ).predicted_windows
+    predicted_test = scoring.score_vae_lstm(det.vae, det.lstm, test, L_WIN, L_SEQ).predicted_windows
+    scale = [np.mean([np.square(train[s + k * L_WIN + j, c] - predicted_train[s, k - 1, j, c])
+                      for s in range(len(predicted_train)) for k in range(1, L_SEQ) for j in range(L_WIN)])
+             for c in range(2)]
+    assert scale[1] > 10 * scale[0]
+    t = 50  # one test point: each channel's squared error over its scale, averaged over the covering windows
+    expected = np.mean([sum(np.square(test[t, c] - predicted_test[s, k - 1, t - s - k * L_WIN, c]) / scale[c]
+                            for c in range(2))
+                        for s in range(len(predicted_test)) for k in range(1, L_SEQ)
+                        if 0 <= t - s - k * L_WIN < L_WIN])
+    np.testing.assert_allclose(res.pieces[0].scores.points[t], expected, rtol=1e-4)
+    # "none" sums the raw errors, which the larger channel dominates
+    plain = detector("vae_lstm", n_channel=2, error_scale="none")
+    plain.vae, plain.lstm = det.vae, det.lstm
+    np.testing.assert_allclose(plain.score(test).points,
+                               scoring.point_errors(test, predicted_test, L_WIN), rtol=1e-5)
+    # one channel: no scale, so the same scores as "none"
+    one = detector("vae_lstm")  # the default, "channel"
+    one.vae, one.lstm = VAE(L_WIN, 1, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
+    one.calibrate(series[:120])
+    assert one.channel_scale is None
 
 
 def test_last_window_point_score_of_the_detector(vae, lstm, series):

@@ -120,6 +120,7 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     """Score the training block (for the validation sequences) and every test piece long enough. Point-level
     rules calibrate on ``validation_point_scores``; ``train_max`` on every scored training point (or unit)."""
     span = config.span
+    detector.calibrate(series.train)
     train_scores = detector.score(series.train)
     val = sequence_scores(train_scores, span)[val_index]
     pieces = []
@@ -181,7 +182,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     out = {"metrics_version": METRICS_VERSION, "dataset": c.dataset_name, "detector": c.detector,
            "run_dir": str(result.run_dir), "l_win": c.l_win, "l_seq": c.l_seq, "span": c.span,
            "n_channel": c.n_channel, "threshold_rule": rule, "threshold_quantile": c.threshold_quantile,
-           "point_score": c.point_score, "point_smoothing": c.point_smoothing,
+           "point_score": c.point_score, "point_smoothing": c.point_smoothing, "error_scale": c.error_scale,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),
            "detectors": list(result.results), "labelled": result.series.labelled}
     if not result.series.labelled:

@@ -28,7 +28,7 @@ JOBS_PER_WORKER = 10
 # is one whose detector reads a scoring key (Detector.scoring_keys) that changed. A key that older
 # metrics.json files lack counts as the value it had then.
 DETECTION_KEYS = ("threshold_rule", "threshold_quantile")
-BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0}
+BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "error_scale": "none"}
 
 
 def stale_keys(config, metrics: dict) -> list[str]:
@@ -36,6 +36,8 @@ def stale_keys(config, metrics: dict) -> list[str]:
     from .detectors import detector_class
 
     keys = DETECTION_KEYS + detector_class(config.detector).scoring_keys
+    if metrics.get("n_channel") == 1:  # one channel: error_scale divides by a constant, the same scores' order
+        keys = tuple(k for k in keys if k != "error_scale")
     return [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
 
 

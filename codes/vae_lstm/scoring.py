@@ -153,39 +153,62 @@ def moving_mean(points: np.ndarray, width: int) -> np.ndarray:
         return np.where(count[hi] > count[lo], (total[hi] - total[lo]) / (count[hi] - count[lo]), np.nan)
 
 
-def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024) -> np.ndarray:
-    """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels),
-    averaged over every window that covers the point."""
+def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024,
+                     channel_scale: np.ndarray | None = None) -> np.ndarray:
+    """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels,
+    each divided by its ``channel_scale`` when given), averaged over every window that covers the point."""
     windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
     mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
-    error = np.square(windows - compiled_apply(vae.decoder, mean, batch_size)).sum(axis=-1)
+    squared = np.square(windows - compiled_apply(vae.decoder, mean, batch_size))
+    error = (squared if channel_scale is None else squared / channel_scale).sum(axis=-1)
     points = np.arange(len(windows))[:, None] + np.arange(l_win)[None, :]
     return covered_mean(points, error, len(windows) + l_win - 1)
 
 
-def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1) -> np.ndarray:
-    """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
-    (summed over channels), averaged over every predicted window that covers it.
+def predicted_points(n_seq: int, n_pred: int, l_win: int, first: int = 1) -> np.ndarray:
+    """(n_seq, n_pred, l_win) time points of the predicted windows k = ``first`` .. ``first`` + n_pred - 1 of
+    every sequence: sequence s (starting at point s) predicts window k over ``s + k * l_win .. s + (k + 1) *
+    l_win - 1``."""
+    return (np.arange(n_seq)[:, None, None] + l_win * np.arange(first, first + n_pred)[None, :, None]
+            + np.arange(l_win)[None, None, :])
 
-    Sequence s (starting at point s) predicts its windows k = 1 .. l_seq - 1, window k covering points
-    ``s + k * l_win .. s + (k + 1) * l_win - 1``; ``predicted_windows`` is (n_seq, n, l_win, c), the windows
-    k = ``first`` .. ``first`` + n - 1 (all of them by default). Points that none covers get NaN."""
+
+def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1,
+                 channel_scale: np.ndarray | None = None) -> np.ndarray:
+    """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
+    (summed over channels, each divided by its ``channel_scale`` when given), averaged over every predicted
+    window that covers it.
+
+    ``predicted_windows`` is (n_seq, n, l_win, c), the windows k = ``first`` .. ``first`` + n - 1 of every
+    sequence (all of them by default; ``predicted_points``). Points that none covers get NaN."""
     series = np.asarray(series, dtype=float).reshape(len(series), -1)
     n_seq, n_pred, _, n_channel = predicted_windows.shape
-    points = (np.arange(n_seq)[:, None, None] + l_win * np.arange(first, first + n_pred)[None, :, None]
-              + np.arange(l_win)[None, None, :])
-    error = np.square(series[points] - predicted_windows).sum(axis=-1)
-    return covered_mean(points, error, len(series))
+    points = predicted_points(n_seq, n_pred, l_win, first)
+    squared = np.square(series[points] - predicted_windows)
+    if channel_scale is not None:
+        squared = squared / channel_scale
+    return covered_mean(points, squared.sum(axis=-1), len(series))
 
 
-def last_window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
+def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
+    """(c,) each channel's mean squared error over every predicted window of a series (the training block's,
+    for ``error_scale`` "channel"); a channel predicted without error gets 1, so that it is not divided by 0."""
+    series = np.asarray(series, dtype=float).reshape(len(series), -1)
+    n_seq, n_pred, _, _ = predicted_windows.shape
+    points = predicted_points(n_seq, n_pred, l_win)
+    scale = np.square(series[points] - predicted_windows).mean(axis=(0, 1, 2))
+    return np.where(scale > 0, scale, 1.0)
+
+
+def last_window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,
+                       channel_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-point score from the prediction with the most context: the point's squared error in the last
     predicted window (k = l_seq - 1, after l_seq - 1 windows of codes), averaged over the l_win sequences
     whose last window covers it. The points before any last window (the first (l_seq - 1) * l_win of a
     series, whose predictions all have less context) take ``point_errors`` of every window."""
     n_pred = predicted_windows.shape[1]
-    last = point_errors(series, predicted_windows[:, -1:], l_win, first=n_pred)
-    return np.where(np.isnan(last), point_errors(series, predicted_windows, l_win), last)
+    last = point_errors(series, predicted_windows[:, -1:], l_win, first=n_pred, channel_scale=channel_scale)
+    return np.where(np.isnan(last), point_errors(series, predicted_windows, l_win, channel_scale=channel_scale), last)
 
 
 def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,

@@ -81,6 +81,10 @@ class Detector:
     def load(self, run_dir: Path) -> None:
         """Nothing to load by default."""
 
+    def calibrate(self, train_series: np.ndarray) -> None:
+        """Scoring statistics from the (standardised) training block, once loaded and before ``score``;
+        nothing by default."""
+
     def score(self, series: np.ndarray) -> Scores:
         raise NotImplementedError
 

@@ -20,7 +20,9 @@ import numpy as np
 from .. import plotting
 from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
+from ..errors import UserError
 from ..scoring import (
+    channel_error_scale,
     encode_windows,
     gather_sequences,
     last_window_errors,
@@ -155,17 +157,21 @@ class VAELSTMDetector(Detector):
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
     window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0,
-    those three take the centred moving mean of their point scores over k * l_win points."""
+    those three take the centred moving mean of their point scores over k * l_win points. With
+    ``error_scale`` "channel", their squared errors are summed over channels after dividing each channel's
+    by its mean squared error in the training block's predicted windows (``calibrate``)."""
 
     name = "vae_lstm"
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
-    scoring_keys = ("point_score", "point_smoothing")
+    scoring_keys = ("point_score", "point_smoothing", "error_scale")
 
     def __init__(self, config):
         super().__init__(config)
         self.vae = self.lstm = None
+        self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
+        self.calibrated = False
 
     def fit(self, train_series, run_dir: Path) -> None:
         train_series = self.check_training(train_series, self.config.span, "sequence")
@@ -182,15 +188,28 @@ class VAELSTMDetector(Detector):
         self.vae = VAEModel(self.config, run_dir).load()
         self.lstm = LSTMModel(self.config, run_dir).load()
 
+    def calibrate(self, train_series) -> None:
+        c = self.config
+        self.channel_scale, self.calibrated = None, True
+        series = self.check_series(train_series, c.span, "sequence")
+        if c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1:
+            # one channel: a constant factor, the same ranking and flags
+            predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
+            self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
+
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_series(series, c.span, "sequence")
+        point_errors_scaled = c.error_scale == "channel" and c.point_score != "max_sequence"
+        if point_errors_scaled and series.shape[1] > 1 and not self.calibrated:
+            raise UserError("error_scale 'channel' needs the training block's errors: call calibrate(train_series) "
+                            "before score")
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if c.point_score in ("predicted_error", "combined", "last_window"):
             errors = last_window_errors if c.point_score == "last_window" else point_errors
-            points = errors(series, scores.predicted_windows, c.l_win)
+            points = errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale)
             if c.point_score == "combined":  # the first l_win points, which no prediction covers: the VAE's alone
-                vae_points = vae_point_errors(self.vae, series, c.l_win, c.score_batch_size)
+                vae_points = vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale)
                 points = np.where(np.isnan(points), vae_points, points + vae_points)
             points = moving_mean(points, round(c.point_smoothing * c.l_win))
             return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
