@@ -18,9 +18,9 @@ import keras
 import numpy as np
 
 from .. import plotting
+from ..errors import UserError
 from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
-from ..errors import UserError
 from ..scoring import (
     channel_error_scale,
     encode_windows,
