@@ -35,9 +35,7 @@ def stale_keys(config, metrics: dict) -> list[str]:
     """Detection and scoring keys whose value in ``metrics`` (a run's metrics.json) differs from ``config``'s."""
     from .detectors import detector_class
 
-    keys = DETECTION_KEYS + detector_class(config.detector).scoring_keys
-    if metrics.get("n_channel") == 1:  # one channel: error_scale divides by a constant, the same scores' order
-        keys = tuple(k for k in keys if k != "error_scale")
+    keys = DETECTION_KEYS + detector_class(config.detector).scoring_keys_for(metrics.get("n_channel"))
     return [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
 
 

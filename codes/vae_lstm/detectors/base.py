@@ -81,6 +81,11 @@ class Detector:
     def load(self, run_dir: Path) -> None:
         """Nothing to load by default."""
 
+    @classmethod
+    def scoring_keys_for(cls, n_channel: int | None) -> tuple[str, ...]:
+        """The scoring keys that can change its scores on data of ``n_channel`` channels (None: unknown)."""
+        return cls.scoring_keys
+
     def calibrate(self, train_series: np.ndarray) -> None:
         """Scoring statistics from the (standardised) training block, once loaded and before ``score``;
         nothing by default."""

@@ -188,20 +188,29 @@ class VAELSTMDetector(Detector):
         self.vae = VAEModel(self.config, run_dir).load()
         self.lstm = LSTMModel(self.config, run_dir).load()
 
+    @classmethod
+    def scoring_keys_for(cls, n_channel):
+        if n_channel == 1:  # one channel: error_scale divides by a constant, the same scores' order and flags
+            return tuple(k for k in cls.scoring_keys if k != "error_scale")
+        return cls.scoring_keys
+
+    def scales_channels(self, series: np.ndarray) -> bool:
+        """Whether the point scores of this (n, c) series divide each channel's error by its training scale."""
+        c = self.config
+        return c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1
+
     def calibrate(self, train_series) -> None:
         c = self.config
         self.channel_scale, self.calibrated = None, True
         series = self.check_series(train_series, c.span, "sequence")
-        if c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1:
-            # one channel: a constant factor, the same ranking and flags
+        if self.scales_channels(series):
             predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
 
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_series(series, c.span, "sequence")
-        point_errors_scaled = c.error_scale == "channel" and c.point_score != "max_sequence"
-        if point_errors_scaled and series.shape[1] > 1 and not self.calibrated:
+        if self.scales_channels(series) and not self.calibrated:
             raise UserError("error_scale 'channel' needs the training block's errors: call calibrate(train_series) "
                             "before score")
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
