@@ -81,7 +81,7 @@ def test_synthetic_point_labels_mark_every_changed_point():
 
 
 def test_series_names():
-    assert set(series_names()) == {*NAB_NAMES, "synthetic"}
+    assert set(series_names()) == {*NAB_NAMES, "synthetic", "synthetic_kinds", "synthetic_kinds_noisy"}
 
 
 def test_spec_hashes_cover_every_csv():

@@ -392,3 +392,52 @@ def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
     np.testing.assert_allclose(det.score(series).points, np.where(np.isnan(own), vae_points, own + vae_points),
                                rtol=1e-5)
     assert np.isfinite(det.score(series).points).all()
+
+
+def test_term_scale_and_balanced_sum_hand_computed():
+    assert scoring.term_scale([np.nan, 2.0, 4.0]) == 3.0  # the mean of the finite errors
+    assert scoring.term_scale([0.0, 0.0]) == 1.0 and scoring.term_scale([np.nan]) == 1.0  # never divide by 0
+    # prediction errors in units of their mean 2, reconstruction errors in units of theirs, 0.5
+    got = scoring.balanced_sum([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5))
+    # the first point, which no prediction covers, takes its prediction term at the mean: 1 + 1
+    np.testing.assert_allclose(got, [2.0, 1.5, 5.0])
+
+
+def test_balanced_points_weigh_both_terms_by_their_training_means(vae, lstm, series):
+    det = detector("vae_lstm", point_score="balanced")
+    det.vae, det.lstm = vae, lstm
+    with pytest.raises(UserError, match="balanced.*calibrate"):
+        det.score(series)
+    train, test = series[:120], series[120:]
+    det.calibrate(train)
+    predicted_train = scoring.score_vae_lstm(vae, lstm, train, L_WIN, L_SEQ).predicted_windows
+    scales = (np.nanmean(scoring.point_errors(train, predicted_train, L_WIN)),
+              np.mean(scoring.vae_point_errors(vae, train, L_WIN)))
+    np.testing.assert_allclose(det.term_scales, scales, rtol=1e-5)
+    predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
+    own, vae_points = scoring.point_errors(test, predicted_test, L_WIN), scoring.vae_point_errors(vae, test, L_WIN)
+    t = 40  # a point that predictions cover: each term over its training mean
+    np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0] + vae_points[t] / scales[1], rtol=1e-4)
+    np.testing.assert_allclose(det.score(test).points[0], 1 + vae_points[0] / scales[1], rtol=1e-4)
+
+
+def test_covered_quantile_and_quantile_point_errors_hand_computed():
+    points = np.array([[0, 1], [1, 2], [1, 2]])
+    values = np.array([[5.0, 3.0], [1.0, 7.0], [2.0, 4.0]])  # point 0: 5; point 1: 3, 1, 2; point 2: 7, 4
+    np.testing.assert_allclose(scoring.covered_quantile(points, values, 4, 0.0), [5, 1, 4, np.nan])
+    np.testing.assert_allclose(scoring.covered_quantile(points, values, 4, 0.5), [5, 2, 4, np.nan])  # lower median
+    np.testing.assert_allclose(scoring.covered_quantile(points, values, 4, 1.0), [5, 3, 7, np.nan])
+    # 7 points, l_win 2, l_seq 3, as test_point_errors_hand_computed: point 3 has errors 4 and 25, point 4 9 and 36
+    predicted = np.array([[[1.0, 2], [3, 4]], [[5, 6], [7, 8]]])[..., None]
+    np.testing.assert_allclose(scoring.point_errors(np.zeros((7, 1)), predicted, 2, quantile=0.0),
+                               [np.nan, np.nan, 1, 4, 9, 16, 64], equal_nan=True)
+
+
+def test_median_prediction_point_score_of_the_detector(vae, lstm, series):
+    det = detector("vae_lstm", point_score="median_prediction")
+    det.vae, det.lstm = vae, lstm
+    predicted = scoring.score_vae_lstm(vae, lstm, series, L_WIN, L_SEQ).predicted_windows
+    t = 3 * L_WIN + 2  # the lower median of the point's errors in every predicted window covering it
+    errors = sorted(float(np.sum(np.square(series[t] - predicted[s, k - 1, t - s - k * L_WIN])))
+                    for s in range(len(predicted)) for k in range(1, L_SEQ) if 0 <= t - s - k * L_WIN < L_WIN)
+    np.testing.assert_allclose(det.score(series).points[t], errors[(len(errors) - 1) // 2], rtol=1e-5)

@@ -50,3 +50,31 @@ def test_load_series_synthetic():
     [piece] = s.test_pieces
     assert piece.name == "test" and piece.start == 2000 and piece.values.shape == (2000, 1)
     np.testing.assert_array_equal(piece.anomaly_idx + piece.start, s.anomaly_idx)
+
+
+def test_each_kind_changes_its_points_as_described():
+    from vae_lstm.synthetic import ALL_KINDS, make_synthetic
+
+    args = dict(length=2000, period=24, noise=0.0, train_end=1000, seed=3)
+    clean, _, _ = make_synthetic(**args, n_anomalies=0)
+    dirty, starts, labels = make_synthetic(**args, n_anomalies=7, kinds=ALL_KINDS)
+    assert len(starts) == 7 and (np.diff(starts) > 24).all()
+    changed = (dirty != clean).any(axis=1)
+    assert (labels | ~changed).all()  # every changed point is labelled
+    spans = {kind: slice(s, s + 24) for kind, s in zip(ALL_KINDS, starts, strict=True)}
+    for kind in ("noise_burst", "frequency", "amplitude", "drift"):  # one period each
+        assert labels[spans[kind]].all() and labels[spans[kind].stop] == 0
+    t = np.arange(spans["amplitude"].start, spans["amplitude"].stop)
+    np.testing.assert_allclose(dirty[t], 0.3 * clean[t])  # without noise the series is the pattern
+    t = np.arange(spans["drift"].start, spans["drift"].stop)
+    np.testing.assert_allclose(dirty[t, 0] - clean[t, 0], np.linspace(0, 2, 24))
+    t = np.arange(spans["frequency"].start, spans["frequency"].stop)
+    np.testing.assert_allclose(dirty[t], clean[(2 * t) % 24], atol=1e-9)  # the pattern at time 2t
+    t = np.arange(spans["noise_burst"].start, spans["noise_burst"].stop)
+    assert changed[t].all() and 0.2 < np.std(dirty[t] - clean[t]) < 1.0
+    assert labels.sum() == 2 + 6 + 6 + 4 * 24  # spike, level shift and flat line (period // 4), four wide kinds
+
+
+def test_unknown_kind_is_config_error():
+    with pytest.raises(ConfigError, match="kinds"):
+        make_synthetic_values(**ARGS, kinds=("spike", "wobble"))

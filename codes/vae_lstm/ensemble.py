@@ -36,7 +36,7 @@ def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
         if len(m.val_point_scores) != len(first.val_point_scores) or \
                 [(p.name, len(p.point_scores)) for p in m.pieces] != [(p.name, len(p.point_scores)) for p in first.pieces]:
             raise UserError(f"the runs of {name} do not score the same points; an ensemble needs point scores of "
-                            "their own (point_score predicted_error, combined or last_window) on the same series")
+                            "their own (any point_score but max_sequence) on the same series")
     train = np.mean([standardise(m.val_point_scores, m.val_point_scores) for m in members], axis=0)
     pieces = []
     for i, piece in enumerate(first.pieces):
@@ -73,7 +73,7 @@ def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFram
         result = score_detector(scorer, config, series, validation_index(config, len(series.train)))
         if result.pieces and result.pieces[0].scores.points_from_native:
             raise UserError(f"{detector} runs of {dataset} spread their native scores over points; an ensemble "
-                            "over seeds needs point scores of their own (point_score predicted_error, combined or last_window)")
+                            "over seeds needs point scores of their own (any point_score but max_sequence)")
         members.append(result)
         rows.append({"series": dataset, "detector": detector, "member": f"seed {seed}", **point_row(config, result)})
     ensemble = ensemble_result(members, f"{detector} ensemble")

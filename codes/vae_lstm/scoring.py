@@ -138,6 +138,19 @@ def covered_mean(points: np.ndarray, values: np.ndarray, n_points: int) -> np.nd
         return np.where(count > 0, total / count, np.nan)
 
 
+def covered_quantile(points: np.ndarray, values: np.ndarray, n_points: int, q: float) -> np.ndarray:
+    """The lower ``q``-quantile of ``values`` over the entries of ``points`` naming each time point: the value
+    at rank floor(q * (count - 1)) of the sorted ones (q 0: the smallest, 0.5: the lower median); NaN where none."""
+    points, values = points.ravel(), np.asarray(values, dtype=float).ravel()
+    ordered = values[np.lexsort((values, points))]
+    count = np.bincount(points, minlength=n_points)
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    covered = count > 0
+    out = np.full(n_points, np.nan)
+    out[covered] = ordered[first[covered] + np.floor(q * (count[covered] - 1)).astype(int)]
+    return out
+
+
 def moving_mean(points: np.ndarray, width: int) -> np.ndarray:
     """Centred moving mean of per-point scores over ``width`` points (points t - (width - 1) // 2 ..
     t + width // 2, cut at the ends), skipping NaN; NaN only where the whole span is NaN."""
@@ -174,10 +187,10 @@ def predicted_points(n_seq: int, n_pred: int, l_win: int, first: int = 1) -> np.
 
 
 def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1,
-                 channel_scale: np.ndarray | None = None) -> np.ndarray:
+                 channel_scale: np.ndarray | None = None, quantile: float | None = None) -> np.ndarray:
     """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
     (summed over channels, each divided by its ``channel_scale`` when given), averaged over every predicted
-    window that covers it.
+    window that covers it (with ``quantile`` q, their lower q-quantile instead: ``covered_quantile``).
 
     ``predicted_windows`` is (n_seq, n, l_win, c), the windows k = ``first`` .. ``first`` + n - 1 of every
     sequence (all of them by default; ``predicted_points``). Points that none covers get NaN."""
@@ -187,6 +200,8 @@ def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, 
     squared = np.square(series[points] - predicted_windows)
     if channel_scale is not None:
         squared = squared / channel_scale
+    if quantile is not None:
+        return covered_quantile(points, squared.sum(axis=-1), len(series), quantile)
     return covered_mean(points, squared.sum(axis=-1), len(series))
 
 
@@ -198,6 +213,23 @@ def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win
     points = predicted_points(n_seq, n_pred, l_win)
     scale = np.square(series[points] - predicted_windows).mean(axis=(0, 1, 2))
     return np.where(scale > 0, scale, 1.0)
+
+
+def term_scale(points: np.ndarray) -> float:
+    """The mean of the finite point errors of one term (the training block's, for ``point_score`` "balanced");
+    1 where it is 0 or nothing is finite, so that it is never divided by 0."""
+    points = np.asarray(points, dtype=float)
+    finite = points[np.isfinite(points)]
+    mean = float(finite.mean()) if len(finite) else 0.0
+    return mean if mean > 0 else 1.0
+
+
+def balanced_sum(predicted: np.ndarray, reconstructed: np.ndarray, scales: tuple[float, float]) -> np.ndarray:
+    """``predicted / scales[0] + reconstructed / scales[1]``: the LSTM's prediction error and the VAE's
+    reconstruction error of each point, each in units of its own training-block mean, so that both weigh the
+    same. A point that no prediction covers (NaN) takes its prediction term at that mean, 1."""
+    predicted = np.asarray(predicted, dtype=float) / scales[0]
+    return np.where(np.isnan(predicted), 1.0, predicted) + np.asarray(reconstructed, dtype=float) / scales[1]
 
 
 def last_window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,

@@ -5,21 +5,27 @@ import numpy as np
 from .errors import ConfigError
 
 KINDS = ("spike", "level_shift", "flat_line")
+# Kinds that last one whole period, for a wider development set: more noise, the pattern at twice its
+# frequency, the pattern at 0.3 of its amplitude, a ramp up to +2. The last three stay within the
+# series' normal range for most of their points, so a level detector (abs_z) hardly sees them.
+WIDE_KINDS = ("noise_burst", "frequency", "amplitude", "drift")
+ALL_KINDS = KINDS + WIDE_KINDS
 
 
-def make_synthetic_values(length, period, noise, n_anomalies, train_end, n_channel=1, seed=0):
+def make_synthetic_values(length, period, noise, n_anomalies, train_end, n_channel=1, seed=0, kinds=KINDS):
     """Return (values (length, n_channel) float64, anomaly_idx int64); see ``make_synthetic``."""
-    values, starts, _ = make_synthetic(length, period, noise, n_anomalies, train_end, n_channel, seed)
+    values, starts, _ = make_synthetic(length, period, noise, n_anomalies, train_end, n_channel, seed, kinds)
     return values, starts
 
 
-def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, seed=0):
+def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, seed=0, kinds=KINDS):
     """Return (values (length, n_channel) float64, anomaly_idx int64, point_labels bool (length,)).
 
     Each channel is a sine of `period` plus its second harmonic, with a random phase and
     Gaussian noise of std `noise`. Anomalies are injected only after `train_end`, one per
-    equal slot, cycling through spike (2 points), level shift and flat-line (`seg` points
-    each); the label of an anomaly is its first point, and ``point_labels`` marks every point it changed.
+    equal slot, cycling through ``kinds``: spike (2 points), level shift and flat-line (`seg` points
+    each), and the ``WIDE_KINDS`` (`period` points each). The label of an anomaly is its first point, and
+    ``point_labels`` marks every point it changed.
     """
     if period < 2 or length < 1 or n_channel < 1 or noise < 0 or n_anomalies < 0:
         raise ConfigError(
@@ -27,34 +33,51 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
         )
     if not 0 < train_end <= length:
         raise ConfigError(f"synthetic: train_end {train_end} must be in (0, length={length}]")
+    unknown = sorted(set(kinds) - set(ALL_KINDS))
+    if not kinds or unknown:
+        raise ConfigError(f"synthetic: kinds must be some of {', '.join(ALL_KINDS)}; got {list(kinds)}")
     seg = max(3, period // 4)
+    width = max(seg, period) if set(kinds) & set(WIDE_KINDS) else seg
     slot = (length - train_end) / max(n_anomalies, 1)
-    if n_anomalies and slot < 4 * seg:
+    if n_anomalies and slot < 4 * width:
         raise ConfigError(
-            f"synthetic: {n_anomalies} anomalies of {seg} points do not fit in the {length - train_end} "
+            f"synthetic: {n_anomalies} anomalies of {width} points do not fit in the {length - train_end} "
             "points after train_end"
         )
     rng = np.random.default_rng(seed)
     t = np.arange(length)[:, None]
     phase = rng.uniform(0, 2 * np.pi, size=(2, n_channel))
     w = 2 * np.pi * t / period
-    values = np.sin(w + phase[0]) + 0.5 * np.sin(2 * w + phase[1])
-    values += noise * rng.standard_normal((length, n_channel))
+    pattern = np.sin(w + phase[0]) + 0.5 * np.sin(2 * w + phase[1])
+    values = pattern + noise * rng.standard_normal((length, n_channel))
 
     starts = []
     point_labels = np.zeros(length, dtype=bool)
     for i in range(n_anomalies):
         start = train_end + int(slot * (i + rng.uniform(0.25, 0.75)))
         seg_end = min(start + seg, length)
-        kind = KINDS[i % len(KINDS)]
+        wide_end = min(start + period, length)
+        kind = kinds[i % len(kinds)]
         if kind == "spike":
             values[start : start + 2] += 4.0 * rng.choice([-1.0, 1.0])
             point_labels[start : start + 2] = True
         elif kind == "level_shift":
             values[start:seg_end] += 2.0
             point_labels[start:seg_end] = True
-        else:
+        elif kind == "flat_line":
             values[start:seg_end] = values[start]
             point_labels[start:seg_end] = True
+        else:
+            span = slice(start, wide_end)
+            if kind == "noise_burst":
+                values[span] += 0.5 * rng.standard_normal((wide_end - start, n_channel))
+            elif kind == "frequency":
+                fast = 2 * w[span]
+                values[span] += np.sin(fast + phase[0]) + 0.5 * np.sin(2 * fast + phase[1]) - pattern[span]
+            elif kind == "amplitude":
+                values[span] -= 0.7 * pattern[span]
+            else:  # drift
+                values[span] += np.linspace(0.0, 2.0, wide_end - start)[:, None]
+            point_labels[span] = True
         starts.append(start)
     return values, np.asarray(starts, dtype=np.int64), point_labels

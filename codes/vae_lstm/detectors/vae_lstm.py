@@ -22,6 +22,7 @@ from ..errors import UserError
 from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
 from ..scoring import (
+    balanced_sum,
     channel_error_scale,
     encode_windows,
     gather_sequences,
@@ -29,6 +30,7 @@ from ..scoring import (
     moving_mean,
     point_errors,
     score_vae_lstm,
+    term_scale,
     vae_point_errors,
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback
@@ -150,14 +152,21 @@ class LSTMTrainer(BaseTrainer):
         return self.model.model if self.model.model is not None else self.model.load()
 
 
+# point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
+PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
+
+
 class VAELSTMDetector(Detector):
     """Native unit: the sequence of l_seq windows (span l_win * l_seq). Point scores (``point_score``):
     ``max_sequence``, the largest score of the sequences covering a point; ``predicted_error``, the point's
     own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
+    ``balanced``, the same two terms, each divided by its mean over the training block (``calibrate``);
+    ``median_prediction`` and ``min_prediction``, the median and the smallest of the point's squared errors over
+    the sequences that predict it, in place of their mean;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
     window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0,
-    those three take the centred moving mean of their point scores over k * l_win points. With
+    all but ``max_sequence`` take the centred moving mean of their point scores over k * l_win points. With
     ``error_scale`` "channel", their squared errors are summed over channels after dividing each channel's
     by its mean squared error in the training block's predicted windows (``calibrate``)."""
 
@@ -171,6 +180,7 @@ class VAELSTMDetector(Detector):
         super().__init__(config)
         self.vae = self.lstm = None
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
+        self.term_scales = None  # (prediction, reconstruction) training means, with point_score "balanced"
         self.calibrated = False
 
     def fit(self, train_series, run_dir: Path) -> None:
@@ -199,27 +209,47 @@ class VAELSTMDetector(Detector):
         c = self.config
         return c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1
 
+    def needs_calibration(self, series: np.ndarray) -> bool:
+        return self.scales_channels(series) or self.config.point_score == "balanced"
+
     def calibrate(self, train_series) -> None:
         c = self.config
-        self.channel_scale, self.calibrated = None, True
+        self.channel_scale, self.term_scales, self.calibrated = None, None, True
         series = self.check_series(train_series, c.span, "sequence")
+        if not self.needs_calibration(series):
+            return
+        predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if self.scales_channels(series):
-            predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
+        if c.point_score == "balanced":
+            self.term_scales = tuple(term_scale(t) for t in self.error_terms(series, predicted.predicted_windows))
+
+    def error_terms(self, series: np.ndarray, predicted_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the VAE's
+        own squared reconstruction error."""
+        c = self.config
+        return (point_errors(series, predicted_windows, c.l_win, channel_scale=self.channel_scale),
+                vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale))
 
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_series(series, c.span, "sequence")
-        if self.scales_channels(series) and not self.calibrated:
-            raise UserError("error_scale 'channel' needs the training block's errors: call calibrate(train_series) "
-                            "before score")
+        if self.needs_calibration(series) and not self.calibrated:
+            why = "point_score 'balanced'" if c.point_score == "balanced" else "error_scale 'channel'"
+            raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
-        if c.point_score in ("predicted_error", "combined", "last_window"):
-            errors = last_window_errors if c.point_score == "last_window" else point_errors
-            points = errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale)
-            if c.point_score == "combined":  # the first l_win points, which no prediction covers: the VAE's alone
-                vae_points = vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale)
-                points = np.where(np.isnan(points), vae_points, points + vae_points)
+        if c.point_score in ("combined", "balanced"):
+            predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
+            if c.point_score == "balanced":
+                points = balanced_sum(predicted, reconstructed, self.term_scales)
+            else:  # the first l_win points, which no prediction covers: the VAE's alone
+                points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
+        elif c.point_score == "last_window":
+            points = last_window_errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale)
+        elif c.point_score != "max_sequence":
+            points = point_errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale,
+                                  quantile=PREDICTION_QUANTILES.get(c.point_score))
+        if c.point_score != "max_sequence":
             points = moving_mean(points, round(c.point_smoothing * c.l_win))
             return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
         return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
