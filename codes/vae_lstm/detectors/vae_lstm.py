@@ -238,6 +238,8 @@ class VAELSTMDetector(Detector):
             why = "point_score 'balanced'" if c.point_score == "balanced" else "error_scale 'channel'"
             raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
+        if c.point_score == "max_sequence":
+            return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
         if c.point_score in ("combined", "balanced"):
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
             if c.point_score == "balanced":
@@ -246,10 +248,8 @@ class VAELSTMDetector(Detector):
                 points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
         elif c.point_score == "last_window":
             points = last_window_errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale)
-        elif c.point_score != "max_sequence":
+        else:
             points = point_errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale,
                                   quantile=PREDICTION_QUANTILES.get(c.point_score))
-        if c.point_score != "max_sequence":
-            points = moving_mean(points, round(c.point_smoothing * c.l_win))
-            return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
-        return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
+        points = moving_mean(points, round(c.point_smoothing * c.l_win))
+        return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
