@@ -80,6 +80,7 @@ def test_detect_threshold_rule_override(trained):
     _, lstm_val = train_val_split(n_seq, cfg.val_fraction, cfg.seed)
     detector = get_detector(cfg)
     detector.load(run)
+    detector.calibrate(result.series.train)
     train_scores = detector.score(result.series.train).native
     np.testing.assert_allclose(val_scores, train_scores[lstm_val], rtol=1e-5)
     # the validation quantile threshold is a quantile of the validation scores
@@ -165,7 +166,7 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
         if name == "abs_z":
             assert run_job(job) == old
         else:
-            assert config.point_score == "predicted_error"
+            assert config.point_score == "balanced_level"
             with pytest.raises(ZeroDivisionError):
                 run_job(job)
     assert rescored == ["vae_lstm"]

@@ -213,6 +213,7 @@ def test_lstm_ad_scores_like_predict(series):
 def test_vae_and_vae_lstm_detectors_score_through_the_compiled_path(vae, lstm, series):
     det = detector("vae_lstm")
     det.vae, det.lstm = vae, lstm
+    det.calibrate(series[:120])  # the default point score needs the training block's term means
     expected, _ = predict_path_vae_lstm(vae, lstm, series)
     np.testing.assert_allclose(det.score(series).native, expected, rtol=1e-4)
     only = detector("vae")
@@ -269,7 +270,7 @@ def test_error_scale_channel_divides_each_channel_by_its_training_error(series):
 
     keras.utils.set_random_seed(5)
     two = np.concatenate([series, 20 * np.roll(series, 7, axis=0)], axis=1)  # a second channel, far larger
-    det = detector("vae_lstm", n_channel=2)  # the default error_scale, "channel"
+    det = detector("vae_lstm", n_channel=2, point_score="predicted_error")  # the default error_scale, "channel"
     det.vae, det.lstm = VAE(L_WIN, 2, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
     with pytest.raises(UserError, match="calibrate"):
         det.score(two)
@@ -289,12 +290,12 @@ def test_error_scale_channel_divides_each_channel_by_its_training_error(series):
                         if 0 <= t - s - k * L_WIN < L_WIN])
     np.testing.assert_allclose(res.pieces[0].scores.points[t], expected, rtol=1e-4)
     # "none" sums the raw errors, which the larger channel dominates
-    plain = detector("vae_lstm", n_channel=2, error_scale="none")
+    plain = detector("vae_lstm", n_channel=2, error_scale="none", point_score="predicted_error")
     plain.vae, plain.lstm = det.vae, det.lstm
     np.testing.assert_allclose(plain.score(test).points,
                                scoring.point_errors(test, predicted_test, L_WIN), rtol=1e-5)
     # one channel: no scale, so the same scores as "none"
-    one = detector("vae_lstm")  # the default, "channel"
+    one = detector("vae_lstm", point_score="predicted_error")  # the default error_scale, "channel"
     one.vae, one.lstm = VAE(L_WIN, 1, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
     one.calibrate(series[:120])
     assert one.channel_scale is None
@@ -360,7 +361,8 @@ def test_moving_mean_hand_computed():
 
 
 def test_point_smoothing_averages_the_detectors_point_scores_over_windows(vae, lstm, series):
-    plain, smooth = detector("vae_lstm"), detector("vae_lstm", point_smoothing=0.5)
+    plain = detector("vae_lstm", point_score="predicted_error")
+    smooth = detector("vae_lstm", point_score="predicted_error", point_smoothing=0.5)
     for det in (plain, smooth):
         det.vae, det.lstm = vae, lstm
     points = plain.score(series).points
@@ -403,22 +405,34 @@ def test_term_scale_and_balanced_sum_hand_computed():
     np.testing.assert_allclose(got, [2.0, 1.5, 5.0])
 
 
-def test_balanced_points_weigh_both_terms_by_their_training_means(vae, lstm, series):
-    det = detector("vae_lstm", point_score="balanced")
+def test_level_points_are_abs_z_squared_largest_over_channels():
+    series = np.array([[1.0, -3.0], [-2.0, 0.5], [0.0, 0.0]])
+    np.testing.assert_allclose(scoring.level_points(series), [9.0, 4.0, 0.0])
+    np.testing.assert_allclose(scoring.level_points(np.array([-1.5, 2.0])), [2.25, 4.0])  # 1-D: one channel
+
+
+@pytest.mark.parametrize("point_score", ["balanced", "balanced_level"])
+def test_balanced_points_weigh_both_terms_by_their_training_means(point_score, vae, lstm, series):
+    # the second term: the VAE's own reconstruction error, or the squared standardised value (one channel)
+    def second(part):
+        return scoring.vae_point_errors(vae, part, L_WIN) if point_score == "balanced" else np.square(part[:, 0])
+
+    det = detector("vae_lstm", point_score=point_score)
     det.vae, det.lstm = vae, lstm
-    with pytest.raises(UserError, match="balanced.*calibrate"):
+    with pytest.raises(UserError, match=f"'{point_score}'.*calibrate"):
         det.score(series)
     train, test = series[:120], series[120:]
     det.calibrate(train)
     predicted_train = scoring.score_vae_lstm(vae, lstm, train, L_WIN, L_SEQ).predicted_windows
-    scales = (np.nanmean(scoring.point_errors(train, predicted_train, L_WIN)),
-              np.mean(scoring.vae_point_errors(vae, train, L_WIN)))
+    scales = (np.nanmean(scoring.point_errors(train, predicted_train, L_WIN)), np.mean(second(train)))
     np.testing.assert_allclose(det.term_scales, scales, rtol=1e-5)
     predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
-    own, vae_points = scoring.point_errors(test, predicted_test, L_WIN), scoring.vae_point_errors(vae, test, L_WIN)
+    own, other = scoring.point_errors(test, predicted_test, L_WIN), second(test)
+    points = det.score(test).points
     t = 40  # a point that predictions cover: each term over its training mean
-    np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0] + vae_points[t] / scales[1], rtol=1e-4)
-    np.testing.assert_allclose(det.score(test).points[0], 1 + vae_points[0] / scales[1], rtol=1e-4)
+    np.testing.assert_allclose(points[t], own[t] / scales[0] + other[t] / scales[1], rtol=1e-4)
+    # the first point, which no prediction covers: its prediction term at its mean, 1
+    np.testing.assert_allclose(points[0], 1 + other[0] / scales[1], rtol=1e-4)
 
 
 def test_covered_quantile_and_quantile_point_errors_hand_computed():

@@ -232,6 +232,13 @@ def balanced_sum(predicted: np.ndarray, reconstructed: np.ndarray, scales: tuple
     return np.where(np.isnan(predicted), 1.0, predicted) + np.asarray(reconstructed, dtype=float) / scales[1]
 
 
+def level_points(series: np.ndarray) -> np.ndarray:
+    """Per point: the largest squared training-standardised value over channels (the square of ``abs_z``'s
+    score, in the same units as a squared error), for ``point_score`` "balanced_level"."""
+    series = np.asarray(series, dtype=float)
+    return np.square(series.reshape(len(series), -1)).max(axis=1)
+
+
 def last_window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,
                        channel_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-point score from the prediction with the most context: the point's squared error in the last

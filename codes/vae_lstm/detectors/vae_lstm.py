@@ -27,6 +27,7 @@ from ..scoring import (
     encode_windows,
     gather_sequences,
     last_window_errors,
+    level_points,
     moving_mean,
     point_errors,
     score_vae_lstm,
@@ -152,6 +153,8 @@ class LSTMTrainer(BaseTrainer):
         return self.model.model if self.model.model is not None else self.model.load()
 
 
+# point_score values that sum the prediction error and a second term, each over its training-block mean
+BALANCED_SCORES = ("balanced", "balanced_level")
 # point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
 PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
 
@@ -162,6 +165,8 @@ class VAELSTMDetector(Detector):
     own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
     ``balanced``, the same two terms, each divided by its mean over the training block (``calibrate``);
+    ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
+    as the second term;
     ``median_prediction`` and ``min_prediction``, the median and the smallest of the point's squared errors over
     the sequences that predict it, in place of their mean;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
@@ -180,7 +185,7 @@ class VAELSTMDetector(Detector):
         super().__init__(config)
         self.vae = self.lstm = None
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
-        self.term_scales = None  # (prediction, reconstruction) training means, with point_score "balanced"
+        self.term_scales = None  # (prediction, second term) training means, with BALANCED_SCORES
         self.calibrated = False
 
     def fit(self, train_series, run_dir: Path) -> None:
@@ -192,6 +197,8 @@ class VAELSTMDetector(Detector):
             print("the VAE changed, so the LSTM trained on its old codes is set aside and trained afresh")
             lstm_trainer.set_aside()
         self.lstm = lstm_trainer.train()
+        if np.ndim(train_series) != 3:  # one series (not segments): a fitted detector scores at once
+            self.calibrate(train_series)
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
@@ -210,7 +217,7 @@ class VAELSTMDetector(Detector):
         return c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1
 
     def needs_calibration(self, series: np.ndarray) -> bool:
-        return self.scales_channels(series) or self.config.point_score == "balanced"
+        return self.scales_channels(series) or self.config.point_score in BALANCED_SCORES
 
     def calibrate(self, train_series) -> None:
         c = self.config
@@ -221,28 +228,30 @@ class VAELSTMDetector(Detector):
         predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if self.scales_channels(series):
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
-        if c.point_score == "balanced":
+        if c.point_score in BALANCED_SCORES:
             self.term_scales = tuple(term_scale(t) for t in self.error_terms(series, predicted.predicted_windows))
 
     def error_terms(self, series: np.ndarray, predicted_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the VAE's
-        own squared reconstruction error."""
+        """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the second
+        term: the point's squared level with "balanced_level", else the VAE's own squared reconstruction error."""
         c = self.config
-        return (point_errors(series, predicted_windows, c.l_win, channel_scale=self.channel_scale),
-                vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale))
+        predicted = point_errors(series, predicted_windows, c.l_win, channel_scale=self.channel_scale)
+        if c.point_score == "balanced_level":
+            return predicted, level_points(series)
+        return predicted, vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale)
 
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_series(series, c.span, "sequence")
         if self.needs_calibration(series) and not self.calibrated:
-            why = "point_score 'balanced'" if c.point_score == "balanced" else "error_scale 'channel'"
+            why = f"point_score '{c.point_score}'" if c.point_score in BALANCED_SCORES else "error_scale 'channel'"
             raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if c.point_score == "max_sequence":
             return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
-        if c.point_score in ("combined", "balanced"):
+        if c.point_score in ("combined", *BALANCED_SCORES):
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
-            if c.point_score == "balanced":
+            if c.point_score in BALANCED_SCORES:
                 points = balanced_sum(predicted, reconstructed, self.term_scales)
             else:  # the first l_win points, which no prediction covers: the VAE's alone
                 points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
