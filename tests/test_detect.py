@@ -181,6 +181,8 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     # and without per-channel scaling
     assert grid.stale_keys(config.replace(error_scale="channel"), old) == ["error_scale"]
     assert grid.stale_keys(config.replace(error_scale="none"), old) == []
+    assert grid.stale_keys(config.replace(second_term_weight=2), old) == ["second_term_weight"]
+    assert grid.stale_keys(config.replace(second_term_weight=1), old) == []  # older files: weight 1
     # a run of one channel, whose scores' order error_scale does not change, is not scored again for it
     assert grid.stale_keys(config.replace(error_scale="channel"), {**old, "n_channel": 1}) == []
 

@@ -433,6 +433,11 @@ def test_balanced_points_weigh_both_terms_by_their_training_means(point_score, v
     np.testing.assert_allclose(points[t], own[t] / scales[0] + other[t] / scales[1], rtol=1e-4)
     # the first point, which no prediction covers: its prediction term at its mean, 1
     np.testing.assert_allclose(points[0], 1 + other[0] / scales[1], rtol=1e-4)
+    # second_term_weight multiplies the second term only, and weight 0 leaves the prediction term alone
+    det.config = det.config.replace(second_term_weight=2.5)
+    np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0] + 2.5 * other[t] / scales[1], rtol=1e-4)
+    det.config = det.config.replace(second_term_weight=0)
+    np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0], rtol=1e-4)
 
 
 def test_covered_quantile_and_quantile_point_errors_hand_computed():

@@ -224,12 +224,14 @@ def term_scale(points: np.ndarray) -> float:
     return mean if mean > 0 else 1.0
 
 
-def balanced_sum(predicted: np.ndarray, reconstructed: np.ndarray, scales: tuple[float, float]) -> np.ndarray:
-    """``predicted / scales[0] + reconstructed / scales[1]``: the LSTM's prediction error and the VAE's
-    reconstruction error of each point, each in units of its own training-block mean, so that both weigh the
-    same. A point that no prediction covers (NaN) takes its prediction term at that mean, 1."""
+def balanced_sum(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float],
+                 weight: float = 1.0) -> np.ndarray:
+    """``predicted / scales[0] + weight * second / scales[1]``: the LSTM's prediction error of each point and a
+    second term (the VAE's reconstruction error, or the point's squared level), each in units of its own
+    training-block mean, so that with weight 1 both weigh the same. A point that no prediction covers (NaN)
+    takes its prediction term at that mean, 1."""
     predicted = np.asarray(predicted, dtype=float) / scales[0]
-    return np.where(np.isnan(predicted), 1.0, predicted) + np.asarray(reconstructed, dtype=float) / scales[1]
+    return np.where(np.isnan(predicted), 1.0, predicted) + weight * np.asarray(second, dtype=float) / scales[1]
 
 
 def level_points(series: np.ndarray) -> np.ndarray:

@@ -166,7 +166,7 @@ class VAELSTMDetector(Detector):
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
     ``balanced``, the same two terms, each divided by its mean over the training block (``calibrate``);
     ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
-    as the second term;
+    as the second term, which ``second_term_weight`` weighs;
     ``median_prediction`` and ``min_prediction``, the median and the smallest of the point's squared errors over
     the sequences that predict it, in place of their mean;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
@@ -179,7 +179,7 @@ class VAELSTMDetector(Detector):
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
-    scoring_keys = ("point_score", "point_smoothing", "error_scale")
+    scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight")
 
     def __init__(self, config):
         super().__init__(config)
@@ -252,7 +252,7 @@ class VAELSTMDetector(Detector):
         if c.point_score in ("combined", *BALANCED_SCORES):
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
             if c.point_score in BALANCED_SCORES:
-                points = balanced_sum(predicted, reconstructed, self.term_scales)
+                points = balanced_sum(predicted, reconstructed, self.term_scales, c.second_term_weight)
             else:  # the first l_win points, which no prediction covers: the VAE's alone
                 points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
         elif c.point_score == "last_window":
