@@ -170,9 +170,9 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
             with pytest.raises(ZeroDivisionError):
                 run_job(job)
     assert rescored == ["vae_lstm"]
-    # the same old file under a max_sequence config without channel scaling: what it was scored with, so
-    # nothing is scored again
-    config = config.replace(point_score="max_sequence", error_scale="none")
+    # the same old file under a max_sequence config without channel scaling, with mean term scales: what it
+    # was scored with, so nothing is scored again
+    config = config.replace(point_score="max_sequence", error_scale="none", term_scale="mean")
     assert grid.stale_keys(config, old) == []
     assert grid.stale_keys(config.replace(threshold_quantile=0.5), old) == ["threshold_quantile"]
     # older files were scored without smoothing: a smoothing config scores them again
@@ -183,6 +183,8 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     assert grid.stale_keys(config.replace(error_scale="none"), old) == []
     assert grid.stale_keys(config.replace(second_term_weight=2), old) == ["second_term_weight"]
     assert grid.stale_keys(config.replace(second_term_weight=1), old) == []  # older files: weight 1
+    assert grid.stale_keys(config.replace(term_scale="max"), old) == ["term_scale"]  # older files: "mean"
+    assert grid.stale_keys(config.replace(term_scale="mean"), old) == []
     # a run of one channel, whose scores' order error_scale does not change, is not scored again for it
     assert grid.stale_keys(config.replace(error_scale="channel"), {**old, "n_channel": 1}) == []
 

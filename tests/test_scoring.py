@@ -397,8 +397,10 @@ def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
 
 
 def test_term_scale_and_balanced_sum_hand_computed():
-    assert scoring.term_scale([np.nan, 2.0, 4.0]) == 3.0  # the mean of the finite errors
-    assert scoring.term_scale([0.0, 0.0]) == 1.0 and scoring.term_scale([np.nan]) == 1.0  # never divide by 0
+    assert scoring.term_scale([np.nan, 2.0, 4.0]) == 4.0  # the largest finite error (the default)
+    assert scoring.term_scale([np.nan, 2.0, 4.0], "mean") == 3.0  # the mean of the finite errors
+    for how in ("max", "mean"):  # never divide by 0
+        assert scoring.term_scale([0.0, 0.0], how) == 1.0 and scoring.term_scale([np.nan], how) == 1.0
     # prediction errors in units of their mean 2, reconstruction errors in units of theirs, 0.5
     got = scoring.balanced_sum([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5))
     # the first point, which no prediction covers, takes its prediction term at the mean: 1 + 1
@@ -411,27 +413,28 @@ def test_level_points_are_abs_z_squared_largest_over_channels():
     np.testing.assert_allclose(scoring.level_points(np.array([-1.5, 2.0])), [2.25, 4.0])  # 1-D: one channel
 
 
-@pytest.mark.parametrize("point_score", ["balanced", "balanced_level"])
-def test_balanced_points_weigh_both_terms_by_their_training_means(point_score, vae, lstm, series):
+@pytest.mark.parametrize("point_score, how", [("balanced", "max"), ("balanced_level", "max"), ("balanced_level", "mean")])
+def test_balanced_points_weigh_both_terms_by_their_training_scales(point_score, how, vae, lstm, series):
     # the second term: the VAE's own reconstruction error, or the squared standardised value (one channel)
     def second(part):
         return scoring.vae_point_errors(vae, part, L_WIN) if point_score == "balanced" else np.square(part[:, 0])
 
-    det = detector("vae_lstm", point_score=point_score)
+    det = detector("vae_lstm", point_score=point_score, term_scale=how)
     det.vae, det.lstm = vae, lstm
     with pytest.raises(UserError, match=f"'{point_score}'.*calibrate"):
         det.score(series)
     train, test = series[:120], series[120:]
     det.calibrate(train)
     predicted_train = scoring.score_vae_lstm(vae, lstm, train, L_WIN, L_SEQ).predicted_windows
-    scales = (np.nanmean(scoring.point_errors(train, predicted_train, L_WIN)), np.mean(second(train)))
+    reduce = {"max": np.nanmax, "mean": np.nanmean}[how]
+    scales = (reduce(scoring.point_errors(train, predicted_train, L_WIN)), reduce(second(train)))
     np.testing.assert_allclose(det.term_scales, scales, rtol=1e-5)
     predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
     own, other = scoring.point_errors(test, predicted_test, L_WIN), second(test)
     points = det.score(test).points
-    t = 40  # a point that predictions cover: each term over its training mean
+    t = 40  # a point that predictions cover: each term over its training scale
     np.testing.assert_allclose(points[t], own[t] / scales[0] + other[t] / scales[1], rtol=1e-4)
-    # the first point, which no prediction covers: its prediction term at its mean, 1
+    # the first point, which no prediction covers: its prediction term at 1
     np.testing.assert_allclose(points[0], 1 + other[0] / scales[1], rtol=1e-4)
     # second_term_weight multiplies the second term only, and weight 0 leaves the prediction term alone
     det.config = det.config.replace(second_term_weight=2.5)

@@ -28,7 +28,8 @@ JOBS_PER_WORKER = 10
 # is one whose detector reads a scoring key (Detector.scoring_keys) that changed. A key that older
 # metrics.json files lack counts as the value it had then.
 DETECTION_KEYS = ("threshold_rule", "threshold_quantile")
-BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "error_scale": "none", "second_term_weight": 1}
+BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "error_scale": "none",
+                   "second_term_weight": 1, "term_scale": "mean"}
 
 
 def stale_keys(config, metrics: dict) -> list[str]:

@@ -215,21 +215,24 @@ def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win
     return np.where(scale > 0, scale, 1.0)
 
 
-def term_scale(points: np.ndarray) -> float:
-    """The mean of the finite point errors of one term (the training block's, for ``point_score`` "balanced");
-    1 where it is 0 or nothing is finite, so that it is never divided by 0."""
+TERM_SCALES = {"mean": np.mean, "max": np.max}
+
+
+def term_scale(points: np.ndarray, how: str = "max") -> float:
+    """The mean or the largest (``how``) of the finite point values of one term (the training block's, for the
+    balanced point scores); 1 where it is 0 or nothing is finite, so that it is never divided by 0."""
     points = np.asarray(points, dtype=float)
     finite = points[np.isfinite(points)]
-    mean = float(finite.mean()) if len(finite) else 0.0
-    return mean if mean > 0 else 1.0
+    scale = float(TERM_SCALES[how](finite)) if len(finite) else 0.0
+    return scale if scale > 0 else 1.0
 
 
 def balanced_sum(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float],
                  weight: float = 1.0) -> np.ndarray:
     """``predicted / scales[0] + weight * second / scales[1]``: the LSTM's prediction error of each point and a
     second term (the VAE's reconstruction error, or the point's squared level), each in units of its own
-    training-block mean, so that with weight 1 both weigh the same. A point that no prediction covers (NaN)
-    takes its prediction term at that mean, 1."""
+    training-block scale (``term_scale``), so that with weight 1 both weigh the same. A point that no
+    prediction covers (NaN) takes its prediction term at 1."""
     predicted = np.asarray(predicted, dtype=float) / scales[0]
     return np.where(np.isnan(predicted), 1.0, predicted) + weight * np.asarray(second, dtype=float) / scales[1]
 

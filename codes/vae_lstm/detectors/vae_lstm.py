@@ -153,7 +153,7 @@ class LSTMTrainer(BaseTrainer):
         return self.model.model if self.model.model is not None else self.model.load()
 
 
-# point_score values that sum the prediction error and a second term, each over its training-block mean
+# point_score values that sum the prediction error and a second term, each over its training-block scale (term_scale)
 BALANCED_SCORES = ("balanced", "balanced_level")
 # point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
 PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
@@ -164,7 +164,8 @@ class VAELSTMDetector(Detector):
     ``max_sequence``, the largest score of the sequences covering a point; ``predicted_error``, the point's
     own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
-    ``balanced``, the same two terms, each divided by its mean over the training block (``calibrate``);
+    ``balanced``, the same two terms, each divided by its largest value (``term_scale`` "max") or its mean
+    ("mean") over the training block (``calibrate``);
     ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
     as the second term, which ``second_term_weight`` weighs;
     ``median_prediction`` and ``min_prediction``, the median and the smallest of the point's squared errors over
@@ -179,13 +180,13 @@ class VAELSTMDetector(Detector):
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
-    scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight")
+    scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight", "term_scale")
 
     def __init__(self, config):
         super().__init__(config)
         self.vae = self.lstm = None
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
-        self.term_scales = None  # (prediction, second term) training means, with BALANCED_SCORES
+        self.term_scales = None  # (prediction, second term) training scales (term_scale), with BALANCED_SCORES
         self.calibrated = False
 
     def fit(self, train_series, run_dir: Path) -> None:
@@ -229,7 +230,7 @@ class VAELSTMDetector(Detector):
         if self.scales_channels(series):
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
         if c.point_score in BALANCED_SCORES:
-            self.term_scales = tuple(term_scale(t) for t in self.error_terms(series, predicted.predicted_windows))
+            self.term_scales = tuple(term_scale(t, c.term_scale) for t in self.error_terms(series, predicted.predicted_windows))
 
     def error_terms(self, series: np.ndarray, predicted_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the second
