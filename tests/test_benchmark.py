@@ -222,7 +222,13 @@ def test_vae_lstm_trains_with_xla_and_checkpoints_resume_under_either_setting(tm
     np.testing.assert_allclose(log_losses(run / "vae_log.csv"), log_losses(plain / "vae_log.csv"), rtol=0.05)
     lstm = log_losses(run / "lstm_log.csv")
     assert len(lstm) == 2 and np.isfinite(lstm).all()
+    # fit leaves calibration to the first score, on the series it trained on: the same scales as calibrate's
+    assert resumed.term_scales is None
     assert np.isfinite(resumed.score(train[:200]).native).all()
+    loaded = get_detector(from_dict({**TINY, "jit_compile": True}))
+    loaded.load(run)
+    loaded.calibrate(train)
+    np.testing.assert_allclose(resumed.term_scales, loaded.term_scales, rtol=1e-6)
 
 
 # ---- steps_per_execution ----

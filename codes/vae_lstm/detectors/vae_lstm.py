@@ -188,6 +188,7 @@ class VAELSTMDetector(Detector):
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
         self.term_scales = None  # (prediction, second term) training scales (term_scale), with BALANCED_SCORES
         self.calibrated = False
+        self.fit_series = None  # the series fit trained on: score calibrates on it when first needed
 
     def fit(self, train_series, run_dir: Path) -> None:
         train_series = self.check_training(train_series, self.config.span, "sequence")
@@ -198,8 +199,9 @@ class VAELSTMDetector(Detector):
             print("the VAE changed, so the LSTM trained on its old codes is set aside and trained afresh")
             lstm_trainer.set_aside()
         self.lstm = lstm_trainer.train()
+        self.calibrated = False
         if np.ndim(train_series) != 3:  # one series (not segments): a fitted detector scores at once
-            self.calibrate(train_series)
+            self.fit_series = train_series
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
@@ -222,7 +224,7 @@ class VAELSTMDetector(Detector):
 
     def calibrate(self, train_series) -> None:
         c = self.config
-        self.channel_scale, self.term_scales, self.calibrated = None, None, True
+        self.channel_scale, self.term_scales, self.calibrated, self.fit_series = None, None, True, None
         series = self.check_series(train_series, c.span, "sequence")
         if not self.needs_calibration(series):
             return
@@ -244,6 +246,8 @@ class VAELSTMDetector(Detector):
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_series(series, c.span, "sequence")
+        if self.needs_calibration(series) and not self.calibrated and self.fit_series is not None:
+            self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         if self.needs_calibration(series) and not self.calibrated:
             why = f"point_score '{c.point_score}'" if c.point_score in BALANCED_SCORES else "error_scale 'channel'"
             raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
