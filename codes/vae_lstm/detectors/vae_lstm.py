@@ -246,11 +246,11 @@ class VAELSTMDetector(Detector):
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_series(series, c.span, "sequence")
-        if self.needs_calibration(series) and not self.calibrated and self.fit_series is not None:
-            self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         if self.needs_calibration(series) and not self.calibrated:
-            why = f"point_score '{c.point_score}'" if c.point_score in BALANCED_SCORES else "error_scale 'channel'"
-            raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
+            if self.fit_series is None:
+                why = f"point_score '{c.point_score}'" if c.point_score in BALANCED_SCORES else "error_scale 'channel'"
+                raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
+            self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if c.point_score == "max_sequence":
             return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
