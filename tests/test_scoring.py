@@ -396,15 +396,20 @@ def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
     assert np.isfinite(det.score(series).points).all()
 
 
-def test_term_scale_and_balanced_sum_hand_computed():
+def test_term_scale_and_balanced_points_hand_computed():
     assert scoring.term_scale([np.nan, 2.0, 4.0]) == 4.0  # the largest finite error (the default)
     assert scoring.term_scale([np.nan, 2.0, 4.0], "mean") == 3.0  # the mean of the finite errors
     for how in ("max", "mean"):  # never divide by 0
         assert scoring.term_scale([0.0, 0.0], how) == 1.0 and scoring.term_scale([np.nan], how) == 1.0
     # prediction errors in units of their mean 2, reconstruction errors in units of theirs, 0.5
-    got = scoring.balanced_sum([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5))
+    got = scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5))
     # the first point, which no prediction covers, takes its prediction term at the mean: 1 + 1
     np.testing.assert_allclose(got, [2.0, 1.5, 5.0])
+    # "max": the larger term (1 and 1; 1 and 0.5; 3 and 2), and the weight applies before it is taken
+    np.testing.assert_allclose(scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5),
+                                                       combine="max"), [1.0, 1.0, 3.0])
+    np.testing.assert_allclose(scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5), 4.0,
+                                                       "max"), [4.0, 2.0, 8.0])
 
 
 def test_level_points_are_abs_z_squared_largest_over_channels():
@@ -441,6 +446,11 @@ def test_balanced_points_weigh_both_terms_by_their_training_scales(point_score, 
     np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0] + 2.5 * other[t] / scales[1], rtol=1e-4)
     det.config = det.config.replace(second_term_weight=0)
     np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0], rtol=1e-4)
+    # term_combine "max": the larger of the two terms at every point, the first's prediction term still 1
+    det.config = det.config.replace(second_term_weight=1, term_combine="max")
+    points = det.score(test).points
+    np.testing.assert_allclose(points[t], max(own[t] / scales[0], other[t] / scales[1]), rtol=1e-4)
+    np.testing.assert_allclose(points[0], max(1.0, other[0] / scales[1]), rtol=1e-4)
 
 
 def test_covered_quantile_and_quantile_point_errors_hand_computed():

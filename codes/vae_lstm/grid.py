@@ -29,7 +29,8 @@ JOBS_PER_WORKER = 10
 # metrics.json files lack counts as the value it had then.
 DETECTION_KEYS = ("threshold_rule", "threshold_quantile")
 BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "error_scale": "none",
-                   "second_term_weight": 1, "term_scale": "mean"}
+                   "second_term_weight": 1, "term_scale": "mean",
+                   "term_combine": "sum"}
 
 
 def stale_keys(config, metrics: dict) -> list[str]:

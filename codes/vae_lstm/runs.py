@@ -33,7 +33,8 @@ from .windowing import n_sequences, train_val_split
 NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_VAE", "TRAIN_LSTM",
                      "y_scale", "one_image", "threshold_rule", "threshold_quantile", "pot_q", "pot_level",
                      "threshold_value", "score_batch_size", "tensorboard", "point_score",
-                     "point_smoothing", "error_scale", "second_term_weight", "term_scale", "steps_per_execution")
+                     "point_smoothing", "error_scale", "second_term_weight", "term_scale", "term_combine",
+                     "steps_per_execution")
 METRICS_FILE = Path("detection") / "metrics.json"
 LOCK_FILE = "train.lock"
 PID_FILE = "train.lock.pid"  # the lock's companion: the PID of the process that holds it

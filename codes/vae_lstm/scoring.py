@@ -227,14 +227,19 @@ def term_scale(points: np.ndarray, how: str = "max") -> float:
     return scale if scale > 0 else 1.0
 
 
-def balanced_sum(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float],
-                 weight: float = 1.0) -> np.ndarray:
-    """``predicted / scales[0] + weight * second / scales[1]``: the LSTM's prediction error of each point and a
-    second term (the VAE's reconstruction error, or the point's squared level), each in units of its own
-    training-block scale (``term_scale``), so that with weight 1 both weigh the same. A point that no
-    prediction covers (NaN) takes its prediction term at 1."""
+TERM_COMBINES = {"sum": np.add, "max": np.fmax}
+
+
+def balanced_points(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float],
+                    weight: float = 1.0, combine: str = "sum") -> np.ndarray:
+    """``predicted / scales[0]`` and ``weight * second / scales[1]``, summed (``combine`` "sum") or the larger
+    of the two ("max"): the LSTM's prediction error of each point and a second term (the VAE's reconstruction
+    error, or the point's squared level), each in units of its own training-block scale (``term_scale``), so
+    that with weight 1 both weigh the same. A point that no prediction covers (NaN) takes its prediction term
+    at 1."""
     predicted = np.asarray(predicted, dtype=float) / scales[0]
-    return np.where(np.isnan(predicted), 1.0, predicted) + weight * np.asarray(second, dtype=float) / scales[1]
+    predicted = np.where(np.isnan(predicted), 1.0, predicted)
+    return TERM_COMBINES[combine](predicted, weight * np.asarray(second, dtype=float) / scales[1])
 
 
 def level_points(series: np.ndarray) -> np.ndarray:

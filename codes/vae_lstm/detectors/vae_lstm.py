@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
 from ..scoring import (
-    balanced_sum,
+    balanced_points,
     channel_error_scale,
     encode_windows,
     gather_sequences,
@@ -167,7 +167,8 @@ class VAELSTMDetector(Detector):
     ``balanced``, the same two terms, each divided by its largest value (``term_scale`` "max") or its mean
     ("mean") over the training block (``calibrate``);
     ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
-    as the second term, which ``second_term_weight`` weighs;
+    as the second term, which ``second_term_weight`` weighs; both summed, or the larger of the two with
+    ``term_combine`` "max";
     ``median_prediction`` and ``min_prediction``, the median and the smallest of the point's squared errors over
     the sequences that predict it, in place of their mean;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
@@ -180,7 +181,8 @@ class VAELSTMDetector(Detector):
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
-    scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight", "term_scale")
+    scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight", "term_scale",
+                    "term_combine")
 
     def __init__(self, config):
         super().__init__(config)
@@ -257,7 +259,8 @@ class VAELSTMDetector(Detector):
         if c.point_score in ("combined", *BALANCED_SCORES):
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
             if c.point_score in BALANCED_SCORES:
-                points = balanced_sum(predicted, reconstructed, self.term_scales, c.second_term_weight)
+                points = balanced_points(predicted, reconstructed, self.term_scales, c.second_term_weight,
+                                         c.term_combine)
             else:  # the first l_win points, which no prediction covers: the VAE's alone
                 points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
         elif c.point_score == "last_window":
