@@ -288,6 +288,20 @@ def test_point_metrics_known_answers():
     assert out["all"]["oracle"]["pointwise"]["f1"] == pytest.approx(evaluation.best_f1(pooled_s, pooled_y, False)["f1"])
 
 
+def test_contamination_rule_flags_a_share_of_all_pieces_together():
+    """One threshold over the pooled test pieces: the 3 highest of 12 scores at contamination 0.25."""
+    cfg = from_dict({"contamination": 0.25})
+    scores_a = np.array([0.1, 0.2, 0.9, 0.8, 0.35, 0.1])
+    scores_b = np.array([0.2, 0.7, 0.1, 0.4, 0.2, 0.1])
+    pieces = [detection.PieceResult(name, 0, None, np.zeros(1), np.zeros(1, bool), s, np.zeros(6, bool))
+              for name, s in (("a", scores_a), ("b", scores_b))]
+    res = detection.DetectorResult("x", np.zeros(1), pieces, val_point_scores=np.array([5.0, 6.0]))
+    flags, chosen = detection.point_flags(cfg, res, "contamination")
+    assert chosen["threshold"] == pytest.approx(0.7)  # 0.9, 0.8, 0.7: two in piece a, one in piece b
+    assert flags[0].tolist() == [False, False, True, True, False, False]
+    assert flags[1].tolist() == [False, True, False, False, False, False]
+
+
 def test_point_rules_calibrate_on_held_out_units():
     seq = Scores.from_units([5.0, 1.0, 9.0, 2.0], 3, 6)
     np.testing.assert_array_equal(detection.validation_point_scores(seq, np.array([1, 3]), 3), [1.0, 2.0])

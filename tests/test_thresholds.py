@@ -273,10 +273,34 @@ def test_reference_covers_pruning():
 
 
 def test_registry_rules_have_descriptions_and_references():
-    assert set(th.THRESHOLD_RULES) == {"val_quantile", "pot", "dynamic", "train_max"}
+    assert set(th.THRESHOLD_RULES) == {"val_quantile", "pot", "dynamic", "contamination", "train_max"}
     for rule in th.THRESHOLD_RULES.values():
         assert rule.description and rule.reference
         assert set(rule.inputs) <= {"val_scores", "test_scores", "train_scores"}
+
+
+@pytest.mark.parametrize("share, expected, n_flagged", [
+    (0.3, 8.0, 3),    # ceil(0.3 * 10) = 3 points, not 4 from 0.3 * 10 = 3.0000000000000004
+    (0.25, 8.0, 3),   # ceil(2.5) = 3
+    (0.05, 10.0, 1),  # at least one point
+    (0.99, 1.0, 10),
+])
+def test_contamination_flags_the_highest_share_hand_computed(share, expected, n_flagged):
+    t = np.array([5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0, 8.0, 6.0, 10.0])
+    threshold = th.compute_threshold("contamination", test_scores=t, val_scores=np.array([100.0]),
+                                     params={"share": share})
+    assert threshold == expected and int((t >= threshold).sum()) == n_flagged
+
+
+def test_contamination_ties_flag_more_and_bad_shares_fail():
+    t = np.array([1.0, 2.0, 2.0, 2.0, 3.0])
+    assert th.contamination(t, 0.4) == 2.0  # the 2nd highest is 2.0, and all three 2.0s are flagged
+    assert th.contamination(t, 0.2) == 3.0
+    for share in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="share must be in"):
+            th.contamination(t, share)
+    with pytest.raises(ValueError, match="needs test_scores"):
+        th.compute_threshold("contamination", val_scores=t)
 
 
 def test_train_max_is_the_largest_training_score_and_needs_them():
@@ -340,7 +364,7 @@ def test_labels_cannot_be_passed_as_parameters():
 def test_timings_on_20000_scores(capsys):
     """Printed, not asserted: each rule should take well under a second on 20,000 scores."""
     v, t = exponential(20_000, 10), exponential(20_000, 11)
-    params = {"val_quantile": {"quantile": 0.99}, "pot": {}, "dynamic": {}, "train_max": {}}
+    params = {"val_quantile": {"quantile": 0.99}, "pot": {}, "dynamic": {}, "contamination": {}, "train_max": {}}
     lines = []
     for rule in th.THRESHOLD_RULES:
         th.compute_threshold(rule, val_scores=v[:1000], test_scores=t[:1000], train_scores=v[:1000],

@@ -25,7 +25,7 @@ from .detectors.base import Scores
 from .errors import UserError
 from .windowing import train_val_split
 
-METRICS_VERSION = 2  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 3  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
@@ -157,7 +157,7 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
                         "points); choose a smaller l_win or l_seq")
     if config.threshold_rule == "oracle_best_f1" and not series.labelled:
         raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{name}' has none; "
-                        "use val_quantile, pot, dynamic or fixed")
+                        "use val_quantile, pot, dynamic, contamination or fixed")
     for piece in series.test_pieces:
         if len(piece.values) < config.span:
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is shorter "
@@ -182,6 +182,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     out = {"metrics_version": METRICS_VERSION, "dataset": c.dataset_name, "detector": c.detector,
            "run_dir": str(result.run_dir), "l_win": c.l_win, "l_seq": c.l_seq, "span": c.span,
            "n_channel": c.n_channel, "threshold_rule": rule, "threshold_quantile": c.threshold_quantile,
+           "contamination": c.contamination,
            "point_score": c.point_score, "point_smoothing": c.point_smoothing, "error_scale": c.error_scale,
            "second_term_weight": c.second_term_weight, "term_scale": c.term_scale,
            "term_combine": c.term_combine,
@@ -236,14 +237,16 @@ def reported_rules(config: Config) -> list[str]:
 
 
 def rule_params(config: Config, rule: str) -> dict:
-    return {"pot": {"q": config.pot_q, "level": config.pot_level}}.get(rule, {})
+    return {"pot": {"q": config.pot_q, "level": config.pot_level},
+            "contamination": {"share": config.contamination}}.get(rule, {})
 
 
 def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np.ndarray], dict]:
     """Per-piece point predictions of a rule that uses no test labels, and the threshold(s) it chose.
 
     ``val_quantile`` and ``pot`` read the validation point scores; ``dynamic`` reads each piece's own
-    (unlabelled) point scores, smoothed, and sets one threshold per piece.
+    (unlabelled) point scores, smoothed, and sets one threshold per piece; ``contamination`` reads all
+    pieces' point scores together and flags that share of them.
     """
     from . import thresholds
 
@@ -254,6 +257,10 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
             flags.append(thresholds.scores_for_rule("dynamic", piece.point_scores) >= t)
             chosen.append(t)
         return flags, {"threshold_per_piece": chosen}
+    if rule == "contamination":
+        t = thresholds.compute_threshold(rule, test_scores=np.concatenate([p.point_scores for p in res.pieces]),
+                                         params=rule_params(config, rule))
+        return [piece.point_scores >= t for piece in res.pieces], {"threshold": float(t)}
     if rule == "fixed":
         t = float(config.threshold_value)
     else:

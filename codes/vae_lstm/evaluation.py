@@ -11,8 +11,8 @@ from sklearn.metrics import average_precision_score
 from .errors import ConfigError
 from .windowing import units_from_points
 
-THRESHOLD_RULES = ("val_quantile", "pot", "dynamic", "train_max", "fixed", "oracle_best_f1")
-DEPLOYABLE_RULES = ("val_quantile", "pot", "dynamic")  # point-level rules reported for every detector
+THRESHOLD_RULES = ("val_quantile", "pot", "dynamic", "contamination", "train_max", "fixed", "oracle_best_f1")
+DEPLOYABLE_RULES = ("val_quantile", "pot", "dynamic", "contamination")  # point-level rules reported for every detector
 
 
 def _labels(y_true) -> np.ndarray:

@@ -27,10 +27,10 @@ JOBS_PER_WORKER = 10
 # Detection keys recorded in metrics.json; a finished run scored under other values is scored again, as
 # is one whose detector reads a scoring key (Detector.scoring_keys) that changed. A key that older
 # metrics.json files lack counts as the value it had then.
-DETECTION_KEYS = ("threshold_rule", "threshold_quantile")
+DETECTION_KEYS = ("threshold_rule", "threshold_quantile", "contamination")
 BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "error_scale": "none",
                    "second_term_weight": 1, "term_scale": "mean",
-                   "term_combine": "sum"}
+                   "term_combine": "sum", "contamination": 0.1}
 
 
 def stale_keys(config, metrics: dict) -> list[str]:

@@ -31,7 +31,7 @@ from .windowing import n_sequences, train_val_split
 # detection does with the scores. Every other key changes training, so a run folder cannot resume under
 # another value of it.
 NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_VAE", "TRAIN_LSTM",
-                     "y_scale", "one_image", "threshold_rule", "threshold_quantile", "pot_q", "pot_level",
+                     "y_scale", "one_image", "threshold_rule", "threshold_quantile", "pot_q", "pot_level", "contamination",
                      "threshold_value", "score_batch_size", "tensorboard", "point_score",
                      "point_smoothing", "error_scale", "second_term_weight", "term_scale", "term_combine",
                      "steps_per_execution")

@@ -17,6 +17,11 @@ Rules (``THRESHOLD_RULES``; call them by name with ``compute_threshold``):
     over the whole test sequence as one window. Its threshold applies to the EWMA-smoothed test scores,
     as in telemanom: compare it with ``scores_for_rule("dynamic", test_scores, params)``, not with the
     raw scores (``span=None`` turns the smoothing off, and then the two are the same).
+``contamination``
+    The score of the ``ceil(share * n)``-th highest of the ``n`` unlabelled test scores: a set share of
+    the test points is flagged (more only where scores tie). The share is an assumed anomaly rate, the
+    ``contamination`` of PyOD and scikit-learn's outlier detectors; those set it on training scores, this
+    rule on the test scores it flags. Its value comes from what is known of the data, never from test labels.
 """
 
 from __future__ import annotations
@@ -71,6 +76,19 @@ def val_quantile(val_scores, quantile: float) -> float:
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
     return float(np.quantile(_scores(val_scores, "val_scores"), quantile))
+
+
+# ----------------------------------------------------------------------------------- contamination
+
+
+def contamination(test_scores, share: float = 0.1) -> float:
+    """The ``ceil(share * n)``-th highest test score, so that ``scores >= threshold`` flags that many
+    points (more where scores tie at the threshold)."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"share must be in (0, 1), got {share}")
+    s = _scores(test_scores, "test_scores")
+    k = max(1, math.ceil(share * len(s) - 1e-9))  # the tolerance keeps 0.3 * 10 at 3, not 4
+    return float(np.partition(s, len(s) - k)[len(s) - k])
 
 
 # --------------------------------------------------------------------------------------------- POT
@@ -397,6 +415,12 @@ THRESHOLD_RULES: dict[str, ThresholdRule] = {
         "Hundman, Constantinou, Laporte, Colwell, Soderstrom, 'Detecting Spacecraft Anomalies Using LSTMs "
         "and Nonparametric Dynamic Thresholding', KDD 2018 (code: khundman/telemanom)",
         smoothed=True),
+    "contamination": ThresholdRule(
+        contamination, ("test_scores",),
+        "the score of the ceil(share * n)-th highest of the n unlabelled test scores: an assumed share of "
+        "the test points is flagged",
+        "the contamination parameter of PyOD (Zhao, Nasrullah, Li, 'PyOD: A Python Toolbox for Scalable "
+        "Outlier Detection', JMLR 20, 2019) and scikit-learn's outlier detectors, set here on the test scores"),
     "train_max": ThresholdRule(
         train_max, ("train_scores",),
         "the largest score on the whole training block",
