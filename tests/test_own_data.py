@@ -98,6 +98,43 @@ def test_unlabelled_csv_skips_the_metrics_and_still_flags(tmp_path, capsys):
     assert not (run / "detection" / "precision_recall.png").exists()
 
 
+@pytest.mark.parametrize("rule", ["contamination", "dynamic"])
+def test_unlabelled_csv_with_a_rule_that_reads_the_test_scores(tmp_path, rule):
+    """Rules that read the unlabelled test scores work without labels (they once raised a traceback)."""
+    write_dataset(tmp_path, labelled=False)
+    config_path = write_config(tmp_path, labelled=False, detector="abs_z", threshold_rule=rule)
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
+    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    assert metrics["threshold_rule"] == rule and np.isfinite(metrics["abs_z"]["threshold"])
+    flagged = metrics["abs_z"]["points"]["rules"]["contamination"]
+    assert flagged["flagged_points"] == 80  # a tenth of the 800 test points: distinct scores, no ties
+
+
+def test_test_labels_without_anomalies_give_no_precision_recall_curve(tmp_path, recwarn):
+    write_dataset(tmp_path)
+    for k in range(2):
+        frame = pd.read_csv(tmp_path / f"test{k}.csv", sep=";")
+        frame["anomaly"] = 0
+        frame.to_csv(tmp_path / f"test{k}.csv", sep=";", index=False)
+    config_path = write_config(tmp_path, detector="abs_z")
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
+    assert (run / "detection" / "detections.png").is_file()
+    assert not (run / "detection" / "precision_recall.png").exists()
+    assert not [w for w in recwarn if "positive" in str(w.message).lower()]
+
+
+def test_a_folder_given_as_the_data_file_is_named(tmp_path):
+    write_dataset(tmp_path)
+    config = load_config(write_config(tmp_path))
+    config = config.replace(dataset={**config.dataset, "train_files": [str(tmp_path)]})
+    with pytest.raises(DataError, match="is a folder, not a CSV file"):
+        load_data(config, verbose=False)
+
+
 def test_n_channel_that_contradicts_the_data_is_one_line(tmp_path):
     write_dataset(tmp_path)
     config = load_config(write_config(tmp_path, n_channel=2))

@@ -225,6 +225,7 @@ def test_too_few_sequences_are_refused_before_any_folder(tmp_path):
     with pytest.raises(UserError, match=r"10 sequences.*9 .*train.* 1 .*validat") as refused:
         runs.train(config, train[:105])
     assert len(str(refused.value).splitlines()) == 1
+    assert "of 'synthetic'" in str(refused.value)  # the dataset's name, not its config object
     # the whole training block as one sequence: 0 to train on
     with pytest.raises(UserError, match=r"1 sequence\b.*0 .*train"):
         runs.train(config.replace(l_win=25, l_seq=4), train[:100])

@@ -222,6 +222,8 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
     elif "${" in text:
         raise DataError(f"dataset: {where} {value!r}: ${{VAR}} may only start a path")
     path = Path(text).expanduser()
+    if path.is_absolute() and path.is_dir():
+        raise DataError(f"dataset: {where}: {path} is a folder, not a CSV file")
     if path.is_absolute():
         if not path.is_file():
             raise DataError(f"dataset: {where}: file {path} not found")

@@ -193,6 +193,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
         for name, res in result.results.items():
             out[name] = {"threshold": float(evaluation.choose_threshold(
                 rule, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
+                test_scores=np.concatenate([p.sequence_scores for p in res.pieces]),
                 params=rule_params(c, rule), train_scores=res.train_scores)),
                 "points": unlabelled_point_summary(c, res)}
         return out
@@ -415,7 +416,8 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     if metrics_path.exists():
-        print(f"replacing {metrics_path} (recomputed from the saved models)")
+        print(f"replacing {metrics_path}, flagged_ranges.csv and the figures beside it (recomputed from the "
+              "saved models)")
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n")
     flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
     draw_figures(result, out_dir)
@@ -482,10 +484,13 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     curves = []
     for name, res in result.results.items():
         scores, labels = res.test_scores()
+        if labels.all() or not labels.any():
+            continue  # one class only: no precision-recall curve
         precision, recall, _ = precision_recall_curve(labels, scores)
         curves.append({"label": name, "precision": precision, "recall": recall,
                        "ap": evaluation.average_precision(scores, labels)})
-    paths.append(plotting.precision_recall(curves, out_dir / "precision_recall.png"))
+    if curves:
+        paths.append(plotting.precision_recall(curves, out_dir / "precision_recall.png"))
     vus = {name: m[name]["points"]["all"]["threshold_free"]["vus_pr"] for name in result.results
            if "threshold_free" in m[name]["points"].get("all", {})}
     if vus and all(np.isfinite(v) for v in vus.values()):

@@ -164,7 +164,7 @@ def check_training_sizes(config: Config, n_points: int) -> None:
         where = config.source.name if config.source else "config"
         raise UserError(f"{where}: sequences of l_win * l_seq = {config.span} points leave {n_seq} "
                         f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point training block of "
-                        f"'{config.dataset}': {n_train} to train on and {n_seq - n_train} to validate on "
+                        f"'{config.dataset_name}': {n_train} to train on and {n_seq - n_train} to validate on "
                         f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: "
                         "make l_win or l_seq smaller")
 
