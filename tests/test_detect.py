@@ -215,7 +215,13 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     assert not target.exists()
 
     (source / "state.json").write_text(json.dumps({"vae": source_config.num_epochs_vae, "lstm": 3}))
-    assert reproduce.reuse_vae_stage(source_config, target)
+    vae_config = experiment.config("nyc_taxi", "vae", 0)
+    wider = vae_config.replace(num_hidden_units=2 * vae_config.num_hidden_units)
+    assert reproduce.vae_keys_differ(wider, source_config) == ["num_hidden_units"]
+    assert not reproduce.reuse_vae_stage(source_config, target, wider)  # another VAE: trained on its own
+    assert not target.exists()
+    assert reproduce.vae_keys_differ(vae_config.replace(num_epochs_lstm=1, batch_size_lstm=7), source_config) == []
+    assert reproduce.reuse_vae_stage(source_config, target, vae_config)
     assert (target / "vae.keras").read_bytes() == b"weights"
     assert (target / "figures" / "vae_loss.png").is_file()
     assert json.loads((target / "state.json").read_text()) == {"vae": source_config.num_epochs_vae}

@@ -251,15 +251,15 @@ def run_job(experiment, job) -> dict:
     """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
     A finished run made with other training keys or another split is refused; one made with another
     threshold_quantile, or by an older version of this module, is scored again from its saved models."""
-    from .runs import METRICS_FILE, has_metrics, refuse_other_training
+    from .runs import METRICS_FILE, has_metrics, read_metrics, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
     spec = check_config(config)
     path = run_dir(config)
     started, wall = time.perf_counter(), None
-    if has_metrics(path):
+    metrics = read_metrics(path) if has_metrics(path) else None
+    if metrics is not None:
         refuse_other_training(config, path, f"experiment {experiment.name}")
-        metrics = json.loads((path / METRICS_FILE).read_text())
         if metrics.get("split", {}).get("spec") != spec["split"]:
             raise UserError(f"{path} was trained on another split of {config.dataset} than datasets/series.json "
                             "gives; move that folder away to rerun it")

@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-from .errors import ConfigError
+from .errors import ConfigError, UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -289,6 +289,20 @@ def save_config(config: Config, path: Path) -> None:
     """Write the resolved config (every key, defaults included), pointing at the schema."""
     values = {"$schema": str(SCHEMA_PATH), **config.to_dict()}
     write_text_atomic(path, json.dumps(values, indent=2) + "\n")
+
+
+STATE_HINT = ("move it away and run codes/train.py again: training goes on from the checkpoints, which record "
+              "their own epochs")
+
+
+def read_json_file(path: Path, hint: str = "move it away and run the command again") -> dict:
+    """A JSON file the package wrote (state.json, config.json, metrics.json); one line naming it when it
+    cannot be read (truncated, not JSON), with ``hint`` on what to do."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is damaged ({getattr(e, 'msg', None) or e.reason}); {hint}") from None
 
 
 def write_text_atomic(path: Path, text: str) -> None:

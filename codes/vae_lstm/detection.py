@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import evaluation, plotting
-from .config import Config
+from .config import Config, write_text_atomic
 from .data_loader import Series
 from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
@@ -418,9 +418,10 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     if metrics_path.exists():
         print(f"replacing {metrics_path}, flagged_ranges.csv and the figures beside it (recomputed from the "
               "saved models)")
-    metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n")
+        metrics_path.unlink()  # until the new one lands, the run counts as not scored
     flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
     draw_figures(result, out_dir)
+    write_text_atomic(metrics_path, json.dumps(result.metrics, indent=2) + "\n")  # last: a scored run has it all
     return metrics_path
 
 

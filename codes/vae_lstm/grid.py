@@ -8,7 +8,6 @@ and the grid goes on; ``run_grid`` raises at the end, naming the failed jobs.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -51,7 +50,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     from .detection import METRICS_VERSION, run_detection, write_report
     from .prepare import load_data
     from .reproduce import reuse_vae_stage
-    from .runs import METRICS_FILE, has_metrics, refuse_other_training, train
+    from .runs import has_metrics, read_metrics, refuse_other_training, train
 
     experiment = job_experiment(job)
     from . import beats
@@ -60,9 +59,9 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         return beats.run_job(experiment, job)  # independent segments (ECG5000): their own split and metrics
     config, series = load_data(experiment.config(job.dataset, job.detector, job.seed), verbose=False)
     path = experiment.run_dir(job)
-    if has_metrics(path):
+    metrics = read_metrics(path) if has_metrics(path) else None
+    if metrics is not None:
         refuse_other_training(config, path, f"experiment {experiment.name}")
-        metrics = json.loads((path / METRICS_FILE).read_text())
         rescored = stale_keys(config, metrics)
         if metrics.get("metrics_version") == METRICS_VERSION and not rescored:
             return metrics
@@ -74,7 +73,8 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         return result.metrics
     started = time.perf_counter()
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
-        reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path)
+        reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path,
+                        experiment.config(job.dataset, "vae", job.seed))
     train(config, series.train)
     result = run_detection(config, path, series=series)
     result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -98,6 +98,19 @@ def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Jo
             yield job, e
 
 
+def die_with_parent(parent: int) -> None:
+    """In a worker process: end when the grid's process ends, even by SIGKILL, rather than linger holding its
+    memory. A thread checks the parent's PID each second (a killed parent's children are re-parented)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
 def in_processes(jobs: list[Job], workers: int, threads: int | None = None
                  ) -> Iterator[tuple[Job, dict | BaseException]]:
     """``workers`` spawned processes (not forked: TensorFlow does not survive a fork), each running one job
@@ -112,7 +125,10 @@ def in_processes(jobs: list[Job], workers: int, threads: int | None = None
     threads = threads or threads_per_run(workers)
     context = mp.get_context("spawn")
     queue = iter(jobs)
-    pools = [ProcessPoolExecutor(1, mp_context=context) for _ in range(max(workers, 1))]
+    def pool():
+        return ProcessPoolExecutor(1, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),))
+
+    pools = [pool() for _ in range(max(workers, 1))]
     done_by = [0] * len(pools)
     running = {}  # future -> (job, worker)
 
@@ -132,7 +148,7 @@ def in_processes(jobs: list[Job], workers: int, threads: int | None = None
                 done_by[worker] += 1
                 if done_by[worker] >= JOBS_PER_WORKER or isinstance(error, BrokenProcessPool):
                     pools[worker].shutdown(wait=True)
-                    pools[worker], done_by[worker] = ProcessPoolExecutor(1, mp_context=context), 0
+                    pools[worker], done_by[worker] = pool(), 0
                 start(worker)
                 yield job, (error if error is not None else future.result())
     finally:

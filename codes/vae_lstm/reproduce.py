@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import REPO_ROOT, run_dir
+from .config import REPO_ROOT, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
 from .errors import UserError
 from .experiment import Experiment, Job, load_experiment
-from .runs import METRICS_FILE
+from .runs import METRICS_FILE, read_metrics
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
@@ -79,15 +79,28 @@ def parse_args(argv):
     return args
 
 
-def reuse_vae_stage(vae_lstm_config, target: Path) -> bool:
+def vae_keys_differ(vae_config, vae_lstm_config) -> list[str]:
+    """Training keys of the VAE stage (every training key but the LSTM's) whose values differ between a ``vae``
+    and a ``vae_lstm`` config."""
+    from .runs import NOT_TRAINING_KEYS
+
+    a, b = vae_config.to_dict(), vae_lstm_config.to_dict()
+    return sorted(k for k in a.keys() | b.keys() if k not in NOT_TRAINING_KEYS and k != "detector"
+                  and "lstm" not in k.lower() and a.get(k) != b.get(k))
+
+
+def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     """Start a ``vae`` run from the finished VAE stage of the ``vae_lstm`` run of the same series and seed.
 
     Both train the same VAE from the same config and seed, so the weights are identical (checked
     bit for bit); copying them saves one VAE training per run. Nothing is copied unless that stage
-    finished all its epochs and the target holds no training of its own.
+    finished all its epochs, the target holds no training of its own, and (given ``vae_config``, the ``vae``
+    run's) the two configs agree on every key the VAE stage trains with.
     """
     from .runs import has_training
 
+    if vae_config is not None and vae_keys_differ(vae_config, vae_lstm_config):
+        return False
     source = run_dir(vae_lstm_config)
     state_path = source / "state.json"
     if has_training(target) or not (source / "vae.keras").is_file() or not state_path.is_file():
@@ -100,7 +113,7 @@ def reuse_vae_stage(vae_lstm_config, target: Path) -> bool:
         shutil.copyfile(source / name, target / name)
     for figure in (source / "figures").glob("vae_*.png"):
         shutil.copyfile(figure, target / "figures" / figure.name)
-    (target / "state.json").write_text(json.dumps({"vae": epochs}, indent=2) + "\n")
+    write_text_atomic(target / "state.json", json.dumps({"vae": epochs}, indent=2) + "\n")
     print(f"vae: reusing the identical VAE stage of {source.name}")
     return True
 
@@ -116,7 +129,9 @@ def collect_finished(experiment: Experiment) -> dict:
         path = experiment.run_dir(job) / METRICS_FILE
         if not path.is_file():
             continue
-        metrics = json.loads(path.read_text())
+        metrics = read_metrics(path.parent.parent)
+        if metrics is None:
+            continue
         if experiment.summary != "beats":
             stale = stale_keys(experiment.config(job.dataset, job.detector, job.seed), metrics)
             if stale:
@@ -359,15 +374,18 @@ def main(argv=None) -> int:
         everything = collect_finished(experiment)
         if not everything:
             raise UserError("no finished run to summarise")
+        subset = (args.series or args.detectors or args.seed is not None or args.output_dir
+                  or args.seeds not in (None, experiment.seeds))
         if args.summary_dir:
             summary_dir = Path(args.summary_dir)
-        elif grid_complete(experiment, everything) and not args.output_dir:
+        elif grid_complete(experiment, everything) and not subset:  # the committed tables: the grid's seeds only
             summary_dir = FIGURES / experiment.name
+            everything = {key: m for key, m in everything.items() if key[2] < experiment.seeds}
         else:
             out = Path(experiment.output_dir)
             summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary"
-            print(f"the finished runs do not cover the whole grid, so the summary goes beside them, not to "
-                  f"{FIGURES / experiment.name} (pass --summary-dir to choose)")
+            print(f"the finished runs do not cover the whole grid, or a part of it was asked for, so the summary "
+                  f"goes beside them, not to {FIGURES / experiment.name} (pass --summary-dir to choose)")
         write_summary(experiment, everything, summary_dir)
         if args.ensemble:
             from .ensemble import write_ensemble

@@ -23,7 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, check_writable, run_dir, save_config, write_text_atomic
+from .config import (
+    STATE_HINT,
+    Config,
+    check_writable,
+    read_json_file,
+    run_dir,
+    save_config,
+    write_text_atomic,
+)
 from .errors import UserError
 from .windowing import n_sequences, train_val_split
 
@@ -47,11 +55,21 @@ def has_training(path: Path) -> bool:
 
 def is_fitted(path: Path) -> bool:
     state_path = Path(path) / "state.json"
-    return state_path.is_file() and bool(json.loads(state_path.read_text()).get("fitted"))
+    return state_path.is_file() and bool(read_json_file(state_path, STATE_HINT).get("fitted"))
 
 
 def has_metrics(path: Path) -> bool:
     return (Path(path) / METRICS_FILE).is_file()
+
+
+def read_metrics(path: Path) -> dict | None:
+    """A run's metrics.json, or None (with a line saying so) when it is damaged: the run is scored again."""
+    metrics_path = Path(path) / METRICS_FILE
+    try:
+        return read_json_file(metrics_path)
+    except UserError as e:
+        print(f"{e}".split(";")[0] + "; the run is scored again")
+        return None
 
 
 def saved_config(path: Path) -> dict | None:
@@ -59,7 +77,8 @@ def saved_config(path: Path) -> dict | None:
     saved_path = Path(path) / "config.json"
     if not saved_path.is_file():
         return None
-    saved = json.loads(saved_path.read_text())
+    saved = read_json_file(saved_path, "it records the config the run was trained with: restore it, or move the "
+                                       "run folder away to train afresh")
     saved.pop("$schema", None)
     return saved
 
@@ -211,7 +230,7 @@ def write_config_copy(config: Config, path: Path) -> None:
     target = path / "config.json"
     if target.is_file() and has_training(path):
         latest = max([target, *path.glob("config.*.json")], key=lambda p: p.name if p != target else "")
-        saved = json.loads(latest.read_text())
+        saved = read_json_file(latest)
         saved.pop("$schema", None)
         if saved == config.to_dict():
             return
@@ -257,9 +276,10 @@ def refuse_other_training(config: Config, path: Path, source: str) -> None:
 
 
 def mark_fitted(path: Path) -> None:
-    """Record in state.json that the detector's fit finished (its stages record their epochs there)."""
+    """Record in state.json that the detector's fit finished (its stages record their epochs there; a stage
+    that starts to train removes the mark, ``BaseTrainer.fit``)."""
     state_path = Path(path) / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    state = read_json_file(state_path, STATE_HINT) if state_path.is_file() else {}
     if not state.get("fitted"):
         state["fitted"] = True
         write_text_atomic(state_path, json.dumps(state, indent=2) + "\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import keras
 
-from .config import write_text_atomic
+from .config import STATE_HINT, read_json_file, write_text_atomic
 from .errors import UserError
 from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
@@ -99,8 +99,12 @@ class BaseModel:
             prev = self.prev_path.name
             fallback = self.prev_path.is_file() and not damage(self.prev_path)
             if not (resume and fallback):
-                hint = (f"run codes/train.py again to resume from the previous checkpoint {prev}" if fallback
-                        else f"move it away to train the {self.name} afresh")
+                if not self.path.exists() and self.prev_path.is_file() and not fallback:  # the previous one is the cause
+                    problem = damage(self.prev_path)
+                    hint = f"move {self.prev_path} away to train the {self.name} afresh"
+                else:
+                    hint = (f"run codes/train.py again to resume from the previous checkpoint {prev}" if fallback
+                            else f"move it away to train the {self.name} afresh")
                 raise UserError(f"{problem}; {hint}")
             print(f"{problem}; resuming from the previous checkpoint {prev}")
             if self.path.exists():
@@ -183,8 +187,15 @@ class EpochState(keras.callbacks.Callback):
         write_state(self.state_path, state)
 
 
+def stopped_key(stage: str) -> str:
+    """The state.json key that records the epochs at which early stopping ended a stage's training."""
+    return f"{stage}_stopped_early_at"
+
+
 def read_state(path: Path) -> dict:
-    return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+    if not Path(path).is_file():
+        return {}
+    return read_json_file(path, STATE_HINT)
 
 
 def write_state(path: Path, state: dict) -> None:
@@ -215,19 +226,39 @@ class BaseTrainer:
         self.state_path = self.run_dir / "state.json"
         self.log_path = self.run_dir / f"{self.stage}_log.csv"
         self.trained = False  # whether this trainer ran any epoch
+        self.stopped_key = stopped_key(self.stage)
 
     def set_aside(self) -> None:
         """Keep the stage's model and log under a dated name, so that the stage trains afresh."""
+        self.set_aside_stage(self.model, self.run_dir, self.stage)
+
+    @staticmethod
+    def set_aside_stage(model: BaseModel, run_dir: Path, stage: str) -> None:
+        """``set_aside`` for a stage whose trainer is not built (the LSTM's needs the VAE's codes)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        if not self.model.path.is_file() and self.model.prev_path.is_file():  # killed between save's renames
-            os.replace(self.model.prev_path, self.model.path)
-        for path in (self.model.path, self.log_path):
+        if not model.path.is_file() and model.prev_path.is_file():  # killed between save's renames
+            os.replace(model.prev_path, model.path)
+        for path in (model.path, Path(run_dir) / f"{stage}_log.csv"):
             if path.exists():
                 path.rename(path.with_name(f"{path.stem}.before-{stamp}{path.suffix}"))
-        self.model.prev_path.unlink(missing_ok=True)  # an older copy of the model set aside
+        model.prev_path.unlink(missing_ok=True)  # an older copy of the model set aside
+        state_path = Path(run_dir) / "state.json"
+        state = read_state(state_path)
+        state.pop(stage, None)
+        state.pop(stopped_key(stage), None)
+        write_state(state_path, state)
+
+    def will_train(self) -> bool:
+        """Whether ``fit`` would train any epoch: no whole checkpoint to resume from, or one that holds fewer
+        epochs than asked and was not ended by early stopping."""
+        if self.num_epochs == 0:
+            return False
+        if not (self.config.load_model and self.model.path.is_file()) or damage(self.model.path):
+            return True
         state = read_state(self.state_path)
-        state.pop(self.stage, None)
-        write_state(self.state_path, state)
+        epochs = checkpoint_epochs(self.model.path)
+        epochs = int(state.get(self.stage, 0)) if epochs is None else epochs
+        return epochs < self.num_epochs and state.get(self.stopped_key) != epochs
 
     def epochs_done(self) -> int:
         """Epochs the model holds: recorded in its checkpoint; state.json's count for older checkpoints."""
@@ -271,6 +302,7 @@ class BaseTrainer:
             path.unlink(missing_ok=True)
         state = read_state(self.state_path)
         state.pop(self.stage, None)
+        state.pop(self.stopped_key, None)
         write_state(self.state_path, state)
         return self.model.build_compiled(steps_per_epoch)
 
@@ -283,13 +315,25 @@ class BaseTrainer:
         if start >= self.num_epochs:
             print(f"{self.stage}: {start} of {self.num_epochs} epochs already done in {self.run_dir}")
             return None
+        if start and read_state(self.state_path).get(self.stopped_key) == start:
+            print(f"{self.stage}: early stopping ended its training after {start} of {self.num_epochs} epochs "
+                  f"in {self.run_dir}")
+            return None
         if start:
             print(f"{self.stage}: resuming at epoch {start + 1} of {self.num_epochs}")
+        state = read_state(self.state_path)
+        if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
+            write_state(self.state_path, state)
         history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
                             epochs=self.num_epochs, initial_epoch=start, shuffle=True,
                             callbacks=self.callbacks(), verbose=self.verbosity())
         if self.config.early_stopping_patience:  # it restored the best weights after the last checkpoint
-            self.model.save(history.epoch[-1] + 1 if history.epoch else start)
+            epochs = history.epoch[-1] + 1 if history.epoch else start
+            self.model.save(epochs)
+            if epochs < self.num_epochs:  # stopped early: done, so a rerun does not train on
+                state = read_state(self.state_path)
+                state[self.stopped_key] = epochs
+                write_state(self.state_path, state)
         self.trained = True
         return history
 

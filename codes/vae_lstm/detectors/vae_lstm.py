@@ -195,6 +195,10 @@ class VAELSTMDetector(Detector):
     def fit(self, train_series, run_dir: Path) -> None:
         train_series = self.check_training(train_series, self.config.span, "sequence")
         vae_trainer = VAETrainer(self.config, run_dir, train_series)
+        lstm_model = LSTMModel(self.config, run_dir)
+        if lstm_model.exists() and vae_trainer.will_train():  # decided before: a kill may come between the stages
+            print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
+            BaseTrainer.set_aside_stage(lstm_model, run_dir, LSTMTrainer.stage)
         self.vae = vae_trainer.train()
         lstm_trainer = LSTMTrainer(self.config, run_dir, train_series, self.vae)
         if vae_trainer.trained and lstm_trainer.model.exists():
