@@ -143,6 +143,9 @@ def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_und
     path.write_text(json.dumps(values))
     metrics = run_job(job)
     assert metrics["threshold_rule"] == "train_max" and "train_max" in metrics["abs_z"]["points"]["rules"]
+    values["overrides"] = {"abs_z": {"threshold_rule": "train_max", "num_epochs_vae": 7, "learning_rate_lstm": 0.5}}
+    path.write_text(json.dumps(values))
+    assert run_job(job)["detector"] == "abs_z"  # a control learns no model: model keys do not refuse its run
     values["overrides"] = {"abs_z": {"threshold_rule": "train_max", "val_fraction": 0.2}}
     path.write_text(json.dumps(values))
     with pytest.raises(UserError, match="other values of val_fraction"):

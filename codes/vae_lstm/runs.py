@@ -43,6 +43,9 @@ NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_
                      "threshold_value", "score_batch_size", "tensorboard", "point_score",
                      "point_smoothing", "error_scale", "second_term_weight", "term_scale", "term_combine",
                      "steps_per_execution")
+# The only keys a control's run depends on (its data, units and split): it learns no model, so the model keys
+# of a shared dataset config may change without refusing its finished runs.
+CONTROL_KEYS = ("dataset", "detector", "seed", "l_win", "l_seq", "n_channel", "val_fraction", "window_stride")
 METRICS_FILE = Path("detection") / "metrics.json"
 LOCK_FILE = "train.lock"
 PID_FILE = "train.lock.pid"  # the lock's companion: the PID of the process that holds it
@@ -95,9 +98,12 @@ def config_changes(config: Config, path: Path, keys=None) -> list[str]:
 def training_changes(config: Config, path: Path) -> list[str]:
     """Keys that change the trained files and differ from the run's saved config. The epochs of a
     stage that the config skips (TRAIN_VAE / TRAIN_LSTM 0, or 0 epochs) are not compared."""
+    from .detectors import CONTROLS
+
     skipped = {"num_epochs_vae": not (config.TRAIN_VAE and config.num_epochs_vae),
                "num_epochs_lstm": not (config.TRAIN_LSTM and config.num_epochs_lstm)}
-    keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k)]
+    keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k)
+            and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
     return config_changes(config, path, keys)
 
 
