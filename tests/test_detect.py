@@ -1,6 +1,7 @@
 """End to end: train a tiny synthetic run, detect through the CLI and the notebook, check the outputs."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -213,6 +214,11 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     (source / "state.json").write_text(json.dumps({"vae": source_config.num_epochs_vae - 1}))
     assert not reproduce.reuse_vae_stage(source_config, target)  # unfinished stage: nothing copied
     assert not target.exists()
+    stopped = {"vae": 3, "vae_stopped_early_at": 3}  # ended by early stopping: finished, copied with its mark
+    (source / "state.json").write_text(json.dumps(stopped))
+    assert reproduce.reuse_vae_stage(source_config, target)
+    assert json.loads((target / "state.json").read_text()) == stopped
+    shutil.rmtree(target)
 
     (source / "state.json").write_text(json.dumps({"vae": source_config.num_epochs_vae, "lstm": 3}))
     vae_config = experiment.config("nyc_taxi", "vae", 0)

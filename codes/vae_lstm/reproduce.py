@@ -94,10 +94,11 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
 
     Both train the same VAE from the same config and seed, so the weights are identical (checked
     bit for bit); copying them saves one VAE training per run. Nothing is copied unless that stage
-    finished all its epochs, the target holds no training of its own, and (given ``vae_config``, the ``vae``
+    finished (all its epochs, or early stopping ended it), the target holds no training of its own, and (given ``vae_config``, the ``vae``
     run's) the two configs agree on every key the VAE stage trains with.
     """
     from .runs import has_training
+    from .training import read_state, stopped_key
 
     if vae_config is not None and vae_keys_differ(vae_config, vae_lstm_config):
         return False
@@ -105,15 +106,17 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     state_path = source / "state.json"
     if has_training(target) or not (source / "vae.keras").is_file() or not state_path.is_file():
         return False
-    epochs = json.loads(state_path.read_text()).get("vae", 0)
-    if epochs < vae_lstm_config.num_epochs_vae:
+    state = read_state(state_path)
+    epochs = state.get("vae", 0)
+    stopped = {stopped_key("vae"): epochs} if state.get(stopped_key("vae")) == epochs else {}
+    if epochs < vae_lstm_config.num_epochs_vae and not stopped:
         return False
     (target / "figures").mkdir(parents=True, exist_ok=True)
     for name in ("vae.keras", "vae_log.csv"):
         shutil.copyfile(source / name, target / name)
     for figure in (source / "figures").glob("vae_*.png"):
         shutil.copyfile(figure, target / "figures" / figure.name)
-    write_text_atomic(target / "state.json", json.dumps({"vae": epochs}, indent=2) + "\n")
+    write_text_atomic(target / "state.json", json.dumps({"vae": epochs, **stopped}, indent=2) + "\n")
     print(f"vae: reusing the identical VAE stage of {source.name}")
     return True
 
