@@ -188,6 +188,8 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     assert grid.stale_keys(config.replace(term_scale="mean"), old) == []
     assert grid.stale_keys(config.replace(term_combine="max"), old) == ["term_combine"]  # older files: "sum"
     assert grid.stale_keys(config.replace(term_combine="sum"), old) == []
+    assert grid.stale_keys(config.replace(term_power=0.5), old) == ["term_power"]  # older files: power 1
+    assert grid.stale_keys(config.replace(term_power=1), old) == []
     # a run of one channel, whose scores' order error_scale does not change, is not scored again for it
     assert grid.stale_keys(config.replace(error_scale="channel"), {**old, "n_channel": 1}) == []
 

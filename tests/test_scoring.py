@@ -410,6 +410,9 @@ def test_term_scale_and_balanced_points_hand_computed():
                                                        combine="max"), [1.0, 1.0, 3.0])
     np.testing.assert_allclose(scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5), 4.0,
                                                        "max"), [4.0, 2.0, 8.0])
+    # power 0.5: terms (1, 1), (1, 0.5), (3, 2) become (1, 1), (1, 0.707), (1.732, 1.414), then summed
+    np.testing.assert_allclose(scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5),
+                                                       power=0.5), [2.0, 1 + 0.5 ** 0.5, 3 ** 0.5 + 2 ** 0.5])
 
 
 def test_level_points_are_abs_z_squared_largest_over_channels():
@@ -451,6 +454,11 @@ def test_balanced_points_weigh_both_terms_by_their_training_scales(point_score, 
     points = det.score(test).points
     np.testing.assert_allclose(points[t], max(own[t] / scales[0], other[t] / scales[1]), rtol=1e-4)
     np.testing.assert_allclose(points[0], max(1.0, other[0] / scales[1]), rtol=1e-4)
+    # term_power 0.5: the square root of each scaled term, then summed; the uncovered point's term stays 1
+    det.config = det.config.replace(term_combine="sum", term_power=0.5)
+    points = det.score(test).points
+    np.testing.assert_allclose(points[t], np.sqrt(own[t] / scales[0]) + np.sqrt(other[t] / scales[1]), rtol=1e-4)
+    np.testing.assert_allclose(points[0], 1 + np.sqrt(other[0] / scales[1]), rtol=1e-4)
 
 
 def test_covered_quantile_and_quantile_point_errors_hand_computed():

@@ -231,15 +231,16 @@ TERM_COMBINES = {"sum": np.add, "max": np.fmax}
 
 
 def balanced_points(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float],
-                    weight: float = 1.0, combine: str = "sum") -> np.ndarray:
-    """``predicted / scales[0]`` and ``weight * second / scales[1]``, summed (``combine`` "sum") or the larger
-    of the two ("max"): the LSTM's prediction error of each point and a second term (the VAE's reconstruction
-    error, or the point's squared level), each in units of its own training-block scale (``term_scale``), so
-    that with weight 1 both weigh the same. A point that no prediction covers (NaN) takes its prediction term
-    at 1."""
+                    weight: float = 1.0, combine: str = "sum", power: float = 1.0) -> np.ndarray:
+    """``(predicted / scales[0]) ** power`` and ``weight * (second / scales[1]) ** power``, summed (``combine``
+    "sum") or the larger of the two ("max"): the LSTM's prediction error of each point and a second term (the
+    VAE's reconstruction error, or the point's squared level), each in units of its own training-block scale
+    (``term_scale``), so that with weight 1 both weigh the same; ``power`` 0.5 turns the squared terms into
+    absolute ones. A point that no prediction covers (NaN) takes its prediction term at 1."""
     predicted = np.asarray(predicted, dtype=float) / scales[0]
     predicted = np.where(np.isnan(predicted), 1.0, predicted)
-    return TERM_COMBINES[combine](predicted, weight * np.asarray(second, dtype=float) / scales[1])
+    second = np.asarray(second, dtype=float) / scales[1]
+    return TERM_COMBINES[combine](predicted ** power, weight * second ** power)
 
 
 def level_points(series: np.ndarray) -> np.ndarray:

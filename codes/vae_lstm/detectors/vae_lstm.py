@@ -168,7 +168,7 @@ class VAELSTMDetector(Detector):
     ("mean") over the training block (``calibrate``);
     ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
     as the second term, which ``second_term_weight`` weighs; both summed, or the larger of the two with
-    ``term_combine`` "max";
+    ``term_combine`` "max"; each term raised to ``term_power`` first;
     ``median_prediction`` and ``min_prediction``, the median and the smallest of the point's squared errors over
     the sequences that predict it, in place of their mean;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
@@ -182,7 +182,7 @@ class VAELSTMDetector(Detector):
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
     scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight", "term_scale",
-                    "term_combine")
+                    "term_combine", "term_power")
 
     def __init__(self, config):
         super().__init__(config)
@@ -264,7 +264,7 @@ class VAELSTMDetector(Detector):
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
             if c.point_score in BALANCED_SCORES:
                 points = balanced_points(predicted, reconstructed, self.term_scales, c.second_term_weight,
-                                         c.term_combine)
+                                         c.term_combine, c.term_power)
             else:  # the first l_win points, which no prediction covers: the VAE's alone
                 points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
         elif c.point_score == "last_window":
