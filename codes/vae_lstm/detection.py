@@ -258,15 +258,12 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
             flags.append(thresholds.scores_for_rule("dynamic", piece.point_scores) >= t)
             chosen.append(t)
         return flags, {"threshold_per_piece": chosen}
-    if rule == "contamination":
-        t = thresholds.compute_threshold(rule, test_scores=np.concatenate([p.point_scores for p in res.pieces]),
-                                         params=rule_params(config, rule))
-        return [piece.point_scores >= t for piece in res.pieces], {"threshold": float(t)}
     if rule == "fixed":
         t = float(config.threshold_value)
-    else:
+    else:  # a rule that reads test scores (contamination) reads all pieces' together
         t = evaluation.choose_threshold(rule, val_scores=res.val_point_scores, quantile=config.threshold_quantile,
-                                        params=rule_params(config, rule), train_scores=res.train_point_scores)
+                                        params=rule_params(config, rule), train_scores=res.train_point_scores,
+                                        test_scores=np.concatenate([p.point_scores for p in res.pieces]))
     return [piece.point_scores >= t for piece in res.pieces], {"threshold": float(t)}
 
 

@@ -67,11 +67,10 @@ def has_metrics(path: Path) -> bool:
 
 def read_metrics(path: Path) -> dict | None:
     """A run's metrics.json, or None (with a line saying so) when it is damaged: the run is scored again."""
-    metrics_path = Path(path) / METRICS_FILE
     try:
-        return read_json_file(metrics_path)
+        return read_json_file(Path(path) / METRICS_FILE, "the run is scored again")
     except UserError as e:
-        print(f"{e}".split(";")[0] + "; the run is scored again")
+        print(e)
         return None
 
 

@@ -215,6 +215,22 @@ def trim_log(path: Path, epochs: int) -> None:
         write_text_atomic(path, "".join(kept))
 
 
+def set_aside(model: BaseModel, run_dir: Path, stage: str) -> None:
+    """Keep a stage's model and log under a dated name, so that the stage trains afresh."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if not model.path.is_file() and model.prev_path.is_file():  # killed between save's renames
+        os.replace(model.prev_path, model.path)
+    for path in (model.path, Path(run_dir) / f"{stage}_log.csv"):
+        if path.exists():
+            path.rename(path.with_name(f"{path.stem}.before-{stamp}{path.suffix}"))
+    model.prev_path.unlink(missing_ok=True)  # an older copy of the model set aside
+    state_path = Path(run_dir) / "state.json"
+    state = read_state(state_path)
+    state.pop(stage, None)
+    state.pop(stopped_key(stage), None)
+    write_state(state_path, state)
+
+
 class BaseTrainer:
     """Callbacks -> fit -> history, resuming from the run folder's checkpoint when asked."""
 
@@ -227,26 +243,6 @@ class BaseTrainer:
         self.log_path = self.run_dir / f"{self.stage}_log.csv"
         self.trained = False  # whether this trainer ran any epoch
         self.stopped_key = stopped_key(self.stage)
-
-    def set_aside(self) -> None:
-        """Keep the stage's model and log under a dated name, so that the stage trains afresh."""
-        self.set_aside_stage(self.model, self.run_dir, self.stage)
-
-    @staticmethod
-    def set_aside_stage(model: BaseModel, run_dir: Path, stage: str) -> None:
-        """``set_aside`` for a stage whose trainer is not built (the LSTM's needs the VAE's codes)."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        if not model.path.is_file() and model.prev_path.is_file():  # killed between save's renames
-            os.replace(model.prev_path, model.path)
-        for path in (model.path, Path(run_dir) / f"{stage}_log.csv"):
-            if path.exists():
-                path.rename(path.with_name(f"{path.stem}.before-{stamp}{path.suffix}"))
-        model.prev_path.unlink(missing_ok=True)  # an older copy of the model set aside
-        state_path = Path(run_dir) / "state.json"
-        state = read_state(state_path)
-        state.pop(stage, None)
-        state.pop(stopped_key(stage), None)
-        write_state(state_path, state)
 
     def will_train(self) -> bool:
         """Whether ``fit`` would train any epoch: no whole checkpoint to resume from, or one that holds fewer

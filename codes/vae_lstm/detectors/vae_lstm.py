@@ -34,7 +34,7 @@ from ..scoring import (
     term_scale,
     vae_point_errors,
 )
-from ..training import BaseModel, BaseTrainer, FigureCallback
+from ..training import BaseModel, BaseTrainer, FigureCallback, set_aside
 from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
 from .base import Detector, Scores
 
@@ -198,13 +198,9 @@ class VAELSTMDetector(Detector):
         lstm_model = LSTMModel(self.config, run_dir)
         if lstm_model.exists() and vae_trainer.will_train():  # decided before: a kill may come between the stages
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
-            BaseTrainer.set_aside_stage(lstm_model, run_dir, LSTMTrainer.stage)
+            set_aside(lstm_model, run_dir, LSTMTrainer.stage)
         self.vae = vae_trainer.train()
-        lstm_trainer = LSTMTrainer(self.config, run_dir, train_series, self.vae)
-        if vae_trainer.trained and lstm_trainer.model.exists():
-            print("the VAE changed, so the LSTM trained on its old codes is set aside and trained afresh")
-            lstm_trainer.set_aside()
-        self.lstm = lstm_trainer.train()
+        self.lstm = LSTMTrainer(self.config, run_dir, train_series, self.vae).train()
         self.calibrated = False
         if np.ndim(train_series) != 3:  # one series (not segments): a fitted detector scores at once
             self.fit_series = train_series
