@@ -397,21 +397,26 @@ def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
 
 
 def test_term_scale_and_balanced_points_hand_computed():
-    assert scoring.term_scale([np.nan, 2.0, 4.0]) == 4.0  # the largest finite error (the default)
-    assert scoring.term_scale([np.nan, 2.0, 4.0], "mean") == 3.0  # the mean of the finite errors
+    assert scoring.term_scale([np.nan, 2.0, 4.0]) == 3.0  # the mean of the finite errors (the default)
+    assert scoring.term_scale([np.nan, 2.0, 4.0], "max") == 4.0  # the largest finite error
     for how in ("max", "mean"):  # never divide by 0
         assert scoring.term_scale([0.0, 0.0], how) == 1.0 and scoring.term_scale([np.nan], how) == 1.0
-    # prediction errors in units of their mean 2, reconstruction errors in units of theirs, 0.5
-    got = scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5))
-    # the first point, which no prediction covers, takes its prediction term at the mean: 1 + 1
+    predicted, second = [np.nan, 2.0, 6.0], [0.5, 0.25, 1.0]
+    # prediction errors in units of their scale 2, the second term in units of its 0.5; the first point, which
+    # no prediction covers, takes the given training mean error 2 as its prediction error: 1 + 1
+    got = scoring.balanced_points(predicted, second, (2.0, 0.5), uncovered=2.0)
     np.testing.assert_allclose(got, [2.0, 1.5, 5.0])
+    # under a larger scale (a largest training error of 8) the uncovered point's error is still the mean 2, a
+    # quarter of the scale, not the scale itself: it ranks below the point with error 6, whose level is lower
+    got = scoring.balanced_points(predicted, second, (8.0, 0.5), uncovered=2.0)
+    np.testing.assert_allclose(got, [0.25 + 1.0, 0.25 + 0.5, 0.75 + 2.0])
     # "max": the larger term (1 and 1; 1 and 0.5; 3 and 2), and the weight applies before it is taken
-    np.testing.assert_allclose(scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5),
+    np.testing.assert_allclose(scoring.balanced_points(predicted, second, (2.0, 0.5), uncovered=2.0,
                                                        combine="max"), [1.0, 1.0, 3.0])
-    np.testing.assert_allclose(scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5), 4.0,
-                                                       "max"), [4.0, 2.0, 8.0])
+    np.testing.assert_allclose(scoring.balanced_points(predicted, second, (2.0, 0.5), uncovered=2.0, weight=4.0,
+                                                       combine="max"), [4.0, 2.0, 8.0])
     # power 0.5: terms (1, 1), (1, 0.5), (3, 2) become (1, 1), (1, 0.707), (1.732, 1.414), then summed
-    np.testing.assert_allclose(scoring.balanced_points([np.nan, 2.0, 6.0], [0.5, 0.25, 1.0], (2.0, 0.5),
+    np.testing.assert_allclose(scoring.balanced_points(predicted, second, (2.0, 0.5), uncovered=2.0,
                                                        power=0.5), [2.0, 1 + 0.5 ** 0.5, 3 ** 0.5 + 2 ** 0.5])
 
 
@@ -437,28 +442,33 @@ def test_balanced_points_weigh_both_terms_by_their_training_scales(point_score, 
     reduce = {"max": np.nanmax, "mean": np.nanmean}[how]
     scales = (reduce(scoring.point_errors(train, predicted_train, L_WIN)), reduce(second(train)))
     np.testing.assert_allclose(det.term_scales, scales, rtol=1e-5)
+    mean_error = np.nanmean(scoring.point_errors(train, predicted_train, L_WIN))
+    np.testing.assert_allclose(det.uncovered_error, mean_error, rtol=1e-5)
+    uncovered = mean_error / scales[0]  # 1 under "mean"; under "max" the mean's share of the largest error
     predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
     own, other = scoring.point_errors(test, predicted_test, L_WIN), second(test)
     points = det.score(test).points
     t = 40  # a point that predictions cover: each term over its training scale
     np.testing.assert_allclose(points[t], own[t] / scales[0] + other[t] / scales[1], rtol=1e-4)
-    # the first point, which no prediction covers: its prediction term at 1
-    np.testing.assert_allclose(points[0], 1 + other[0] / scales[1], rtol=1e-4)
+    # the first point, which no prediction covers: the training block's mean error as its prediction error
+    np.testing.assert_allclose(points[0], uncovered + other[0] / scales[1], rtol=1e-4)
+    if how == "max":
+        assert uncovered < 0.9  # not the largest training error, which would rank it with the farthest training point
     # second_term_weight multiplies the second term only, and weight 0 leaves the prediction term alone
     det.config = det.config.replace(second_term_weight=2.5)
     np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0] + 2.5 * other[t] / scales[1], rtol=1e-4)
     det.config = det.config.replace(second_term_weight=0)
     np.testing.assert_allclose(det.score(test).points[t], own[t] / scales[0], rtol=1e-4)
-    # term_combine "max": the larger of the two terms at every point, the first's prediction term still 1
+    # term_combine "max": the larger of the two terms at every point, the first's prediction term the mean's
     det.config = det.config.replace(second_term_weight=1, term_combine="max")
     points = det.score(test).points
     np.testing.assert_allclose(points[t], max(own[t] / scales[0], other[t] / scales[1]), rtol=1e-4)
-    np.testing.assert_allclose(points[0], max(1.0, other[0] / scales[1]), rtol=1e-4)
-    # term_power 0.5: the square root of each scaled term, then summed; the uncovered point's term stays 1
+    np.testing.assert_allclose(points[0], max(uncovered, other[0] / scales[1]), rtol=1e-4)
+    # term_power 0.5: the square root of each scaled term, then summed, the uncovered point's term too
     det.config = det.config.replace(term_combine="sum", term_power=0.5)
     points = det.score(test).points
     np.testing.assert_allclose(points[t], np.sqrt(own[t] / scales[0]) + np.sqrt(other[t] / scales[1]), rtol=1e-4)
-    np.testing.assert_allclose(points[0], 1 + np.sqrt(other[0] / scales[1]), rtol=1e-4)
+    np.testing.assert_allclose(points[0], np.sqrt(uncovered) + np.sqrt(other[0] / scales[1]), rtol=1e-4)
 
 
 def test_covered_quantile_and_quantile_point_errors_hand_computed():

@@ -25,7 +25,7 @@ from .detectors.base import Scores
 from .errors import UserError
 from .windowing import train_val_split
 
-METRICS_VERSION = 3  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 4  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass

@@ -218,7 +218,7 @@ def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win
 TERM_SCALES = {"mean": np.mean, "max": np.max}
 
 
-def term_scale(points: np.ndarray, how: str = "max") -> float:
+def term_scale(points: np.ndarray, how: str = "mean") -> float:
     """The mean or the largest (``how``) of the finite point values of one term (the training block's, for the
     balanced point scores); 1 where it is 0 or nothing is finite, so that it is never divided by 0."""
     points = np.asarray(points, dtype=float)
@@ -230,15 +230,17 @@ def term_scale(points: np.ndarray, how: str = "max") -> float:
 TERM_COMBINES = {"sum": np.add, "max": np.fmax}
 
 
-def balanced_points(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float],
+def balanced_points(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float], *, uncovered: float,
                     weight: float = 1.0, combine: str = "sum", power: float = 1.0) -> np.ndarray:
     """``(predicted / scales[0]) ** power`` and ``weight * (second / scales[1]) ** power``, summed (``combine``
     "sum") or the larger of the two ("max"): the LSTM's prediction error of each point and a second term (the
     VAE's reconstruction error, or the point's squared level), each in units of its own training-block scale
     (``term_scale``), so that with weight 1 both weigh the same; ``power`` 0.5 turns the squared terms into
-    absolute ones. A point that no prediction covers (NaN) takes its prediction term at 1."""
-    predicted = np.asarray(predicted, dtype=float) / scales[0]
-    predicted = np.where(np.isnan(predicted), 1.0, predicted)
+    absolute ones. A point that no prediction covers (NaN: the first l_win of a series) takes ``uncovered`` as
+    its prediction error, in the same units as ``predicted``: the caller gives the training block's mean error,
+    a typical value that counts neither for nor against the point (not the scale, which under ``term_scale``
+    "max" would rank every such point with the largest training error)."""
+    predicted = np.where(np.isnan(predicted), uncovered, np.asarray(predicted, dtype=float)) / scales[0]
     second = np.asarray(second, dtype=float) / scales[1]
     return TERM_COMBINES[combine](predicted ** power, weight * second ** power)
 

@@ -164,8 +164,9 @@ class VAELSTMDetector(Detector):
     ``max_sequence``, the largest score of the sequences covering a point; ``predicted_error``, the point's
     own squared error in the predicted windows, averaged over the sequences that predict it; ``combined``,
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
-    ``balanced``, the same two terms, each divided by its largest value (``term_scale`` "max") or its mean
-    ("mean") over the training block (``calibrate``);
+    ``balanced``, the same two terms, each divided by its mean (``term_scale`` "mean") or its largest value
+    ("max") over the training block (``calibrate``), a point that no prediction covers taking the training
+    block's mean prediction error;
     ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
     as the second term, which ``second_term_weight`` weighs; both summed, or the larger of the two with
     ``term_combine`` "max"; each term raised to ``term_power`` first;
@@ -189,6 +190,7 @@ class VAELSTMDetector(Detector):
         self.vae = self.lstm = None
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
         self.term_scales = None  # (prediction, second term) training scales (term_scale), with BALANCED_SCORES
+        self.uncovered_error = None  # the training block's mean prediction error: the term of points none covers
         self.calibrated = False
         self.fit_series = None  # the series fit trained on: score calibrates on it when first needed
 
@@ -226,7 +228,8 @@ class VAELSTMDetector(Detector):
 
     def calibrate(self, train_series) -> None:
         c = self.config
-        self.channel_scale, self.term_scales, self.calibrated, self.fit_series = None, None, True, None
+        self.channel_scale, self.term_scales, self.uncovered_error = None, None, None
+        self.calibrated, self.fit_series = True, None
         series = self.check_series(train_series, c.span, "sequence")
         if not self.needs_calibration(series):
             return
@@ -234,7 +237,9 @@ class VAELSTMDetector(Detector):
         if self.scales_channels(series):
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
         if c.point_score in BALANCED_SCORES:
-            self.term_scales = tuple(term_scale(t, c.term_scale) for t in self.error_terms(series, predicted.predicted_windows))
+            terms = self.error_terms(series, predicted.predicted_windows)
+            self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
+            self.uncovered_error = term_scale(terms[0], "mean")
 
     def error_terms(self, series: np.ndarray, predicted_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the second
@@ -259,8 +264,8 @@ class VAELSTMDetector(Detector):
         if c.point_score in ("combined", *BALANCED_SCORES):
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
             if c.point_score in BALANCED_SCORES:
-                points = balanced_points(predicted, reconstructed, self.term_scales, c.second_term_weight,
-                                         c.term_combine, c.term_power)
+                points = balanced_points(predicted, reconstructed, self.term_scales, uncovered=self.uncovered_error,
+                                         weight=c.second_term_weight, combine=c.term_combine, power=c.term_power)
             else:  # the first l_win points, which no prediction covers: the VAE's alone
                 points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
         elif c.point_score == "last_window":
