@@ -198,6 +198,10 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
 
     found = collect_finished(experiment)
     assert list(found) == [("nyc_taxi", "abs_z", 0)]
+    # and one scored by an older evaluation, whose scores may have changed since (run the experiment instead)
+    abs_z_metrics = run_dir(experiment.config("nyc_taxi", "abs_z", 0)) / "detection" / "metrics.json"
+    abs_z_metrics.write_text(json.dumps({**old, "metrics_version": detection.METRICS_VERSION - 1}))
+    assert collect_finished(experiment) == {}
 
 
 def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):

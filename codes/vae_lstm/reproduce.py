@@ -123,8 +123,10 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
 
 def collect_finished(experiment: Experiment) -> dict:
     """metrics.json of every finished (dataset, detector, seed) run of the experiment (any seed < 100). A run
-    last scored under other detection or scoring keys (by another experiment sharing its folder) is left
-    out, with a line saying so: run the experiment (not --summary-only) to score it again."""
+    last scored under other detection or scoring keys (by another experiment sharing its folder), or by an
+    older evaluation (``METRICS_VERSION``), is left out, with a line saying so: run the experiment (not
+    --summary-only) to score it again."""
+    from .detection import METRICS_VERSION
     from .grid import stale_keys
 
     found = {}
@@ -137,6 +139,8 @@ def collect_finished(experiment: Experiment) -> dict:
             continue
         if experiment.summary != "beats":
             stale = stale_keys(experiment.config(job.dataset, job.detector, job.seed), metrics)
+            if metrics.get("metrics_version") != METRICS_VERSION:
+                stale = [*stale, "metrics (an older evaluation)"]
             if stale:
                 print(f"left out of the summary: {path.parent.parent.name}, scored under other "
                       f"{', '.join(stale)} (run the experiment to score it again)")
