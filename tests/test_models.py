@@ -13,6 +13,7 @@ from vae_lstm.models import (
     UNROLL_MAX_STEPS,
     VAE,
     SpanConv1D,
+    build_decoder,
     build_lstm,
     default_decoder_channels,
     elbo_terms,
@@ -115,6 +116,22 @@ def test_span_conv_is_the_convolution_it_replaces(length, channels, filters):
     conv.set_weights(weights)
     np.testing.assert_allclose(numpy(span(x)), numpy(conv(x)), rtol=1e-4, atol=1e-4)
     assert tuple(span(x).shape) == (4, 1, filters)
+
+
+@pytest.mark.parametrize("l_win, n_channel, folds, unfolded", [(24, 1, 2, 0), (48, 2, 3, 0), (20, 3, 2, 0), (9, 2, 0, 1)])
+def test_folded_upsampling_is_the_decoder_it_replaces(l_win, n_channel, folds, unfolded):
+    """Each upsampling followed by a kernel-3 convolution becomes one convolution of twice the channels and
+    a reshape, with the same outputs: swapped phases, taps summed on the wrong side or a dropped edge
+    would break it. An upsampling followed by a crop (l_win 9) is left as it is."""
+    rng = np.random.default_rng(1)
+    decoder = build_decoder(l_win, n_channel, 3, 64)
+    decoder.set_weights([rng.normal(size=w.shape).astype("float32") for w in decoder.get_weights()])
+    folded = models.fold_upsampling(decoder)
+    codes = rng.normal(size=(16, 3)).astype("float32")
+    want = numpy(decoder(codes))
+    np.testing.assert_allclose(numpy(folded(codes)), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert sum(isinstance(layer, keras.layers.UpSampling1D) for layer in folded.layers) == unfolded
+    assert sum(layer.name.endswith("_folded") for layer in folded.layers) == folds
 
 
 @pytest.mark.parametrize("units, channels", [(64, 16), (128, 32), (256, 64), (512, 64), (1024, 64)])

@@ -146,6 +146,25 @@ def test_compiled_cache_does_not_keep_a_model_alive():
     assert ref() is None
 
 
+def test_scoring_decoder_is_rebuilt_when_the_weights_change(vae):
+    """Scoring runs a folded copy of the decoder (models.fold_upsampling): reused while the weights are the
+    same, rebuilt after training changes them, so that a retrained VAE is never scored with old weights."""
+    decoder = keras.models.clone_model(vae.decoder)
+    decoder.set_weights(vae.decoder.get_weights())
+    codes = np.random.default_rng(2).normal(size=(8, CODE)).astype("float32")
+    folded = scoring.scoring_decoder(decoder)
+    assert scoring.scoring_decoder(decoder) is folded
+    decoder.set_weights([w * 1.5 for w in decoder.get_weights()])
+    rebuilt = scoring.scoring_decoder(decoder)
+    assert rebuilt is not folded
+    np.testing.assert_allclose(scoring.compiled_apply(rebuilt, codes, 4), decoder.predict(codes, verbose=0),
+                               rtol=1e-4, atol=1e-5)
+    ref = weakref.ref(decoder)
+    del decoder
+    gc.collect()
+    assert ref() is None  # the cache keeps neither the decoder nor, through it, its folded copy alive
+
+
 # ---- scores: the compiled path against the predict path it replaced, and the per-sequence reference ----
 
 

@@ -109,6 +109,43 @@ def build_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: 
     return keras.Model(z_in, x_out, name="decoder")
 
 
+def fold_upsampling(model: keras.Model) -> keras.Model:
+    """The same function as ``model``, a chain of layers such as the decoder, with each ``UpSampling1D(2)``
+    followed by a 'same' ``Conv1D`` of kernel 3 computed as one Conv1D of twice the channels on the input
+    before upsampling, then a reshape that interleaves its two halves: output 2i is ``w0 x[i-1] + (w1 + w2)
+    x[i]``, output 2i + 1 is ``(w0 + w1) x[i] + w2 x[i+1]``. The same multiply-adds, without the upsampled
+    copy of the activations; outputs equal to float rounding. For scoring only (``scoring.scoring_decoder``):
+    it copies the weights, so it is rebuilt when they change, and its checkpoints would not be the decoder's."""
+    x = inputs = keras.Input(model.inputs[0].shape[1:])
+    chain = model.layers[1:]
+    k = 0
+    while k < len(chain):
+        layer, after = chain[k], chain[k + 1] if k + 1 < len(chain) else None
+        if _foldable(layer, after):
+            kernel, bias = after.get_weights()
+            zero = np.zeros_like(kernel[0])
+            even = np.stack([kernel[0], kernel[1] + kernel[2], zero])
+            odd = np.stack([zero, kernel[0] + kernel[1], kernel[2]])
+            conv = layers.Conv1D(2 * after.filters, 3, padding="same", name=f"{after.name}_folded")
+            x = conv(x)
+            conv.set_weights([np.concatenate([even, odd], axis=2), np.concatenate([bias, bias])])
+            x = layers.Reshape((2 * x.shape[1], after.filters))(x)
+            k += 2
+            continue
+        clone = layer.__class__.from_config(layer.get_config())
+        x = clone(x)
+        clone.set_weights(layer.get_weights())
+        k += 1
+    return keras.Model(inputs, x, name=f"{model.name}_folded")
+
+
+def _foldable(layer, after) -> bool:
+    return (isinstance(layer, layers.UpSampling1D) and layer.size == 2 and type(after) is layers.Conv1D
+            and after.kernel_size == (3,) and after.strides == (1,) and after.dilation_rate == (1,)
+            and after.padding == "same" and after.groups == 1 and after.use_bias
+            and after.get_config()["activation"] == "linear")
+
+
 def elbo_terms(x, x_hat, mean, std, sigma2):
     """Per-window terms of the negative ELBO (a Gaussian decoder with variance sigma2).
 
