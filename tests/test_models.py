@@ -134,6 +134,16 @@ def test_folded_upsampling_is_the_decoder_it_replaces(l_win, n_channel, folds, u
     assert sum(layer.name.endswith("_folded") for layer in folded.layers) == folds
 
 
+def test_fold_upsampling_leaves_a_model_that_is_not_a_chain_alone():
+    """A skip connection around an upsampling would be lost by a layer-by-layer rebuild: such a model is
+    returned as it is."""
+    x = inputs = keras.Input((4, 2))
+    up = keras.layers.UpSampling1D(2)(x)
+    conv = keras.layers.Conv1D(2, 3, padding="same")(up)
+    model = keras.Model(inputs, keras.layers.Add()([conv, up]))
+    assert models.fold_upsampling(model) is model
+
+
 @pytest.mark.parametrize("units, channels", [(64, 16), (128, 32), (256, 64), (512, 64), (1024, 64)])
 def test_default_decoder_channels(units, channels):
     """A quarter of the width, capped at 64: the configs below 512 units keep the decoder they trained with."""

@@ -162,7 +162,7 @@ def test_scoring_decoder_is_rebuilt_when_the_weights_change(vae):
     ref = weakref.ref(decoder)
     del decoder
     gc.collect()
-    assert ref() is None  # the cache keeps neither the decoder nor, through it, its folded copy alive
+    assert ref() is None  # the cache does not keep the decoder alive
 
 
 # ---- scores: the compiled path against the predict path it replaced, and the per-sequence reference ----

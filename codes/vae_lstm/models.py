@@ -116,8 +116,10 @@ def fold_upsampling(model: keras.Model) -> keras.Model:
     x[i]``, output 2i + 1 is ``(w0 + w1) x[i] + w2 x[i+1]``. The same multiply-adds, without the upsampled
     copy of the activations; outputs equal to float rounding. For scoring only (``scoring.scoring_decoder``):
     it copies the weights, so it is rebuilt when they change, and its checkpoints would not be the decoder's."""
-    x = inputs = keras.Input(model.inputs[0].shape[1:])
     chain = model.layers[1:]
+    if not _is_chain(model):
+        return model
+    x = inputs = keras.Input(model.inputs[0].shape[1:])
     k = 0
     while k < len(chain):
         layer, after = chain[k], chain[k + 1] if k + 1 < len(chain) else None
@@ -126,7 +128,8 @@ def fold_upsampling(model: keras.Model) -> keras.Model:
             zero = np.zeros_like(kernel[0])
             even = np.stack([kernel[0], kernel[1] + kernel[2], zero])
             odd = np.stack([zero, kernel[0] + kernel[1], kernel[2]])
-            conv = layers.Conv1D(2 * after.filters, 3, padding="same", name=f"{after.name}_folded")
+            conv = layers.Conv1D(2 * after.filters, 3, padding="same", data_format="channels_last",
+                                 dtype=after.dtype_policy, name=f"{after.name}_folded")
             x = conv(x)
             conv.set_weights([np.concatenate([even, odd], axis=2), np.concatenate([bias, bias])])
             x = layers.Reshape((2 * x.shape[1], after.filters))(x)
@@ -139,10 +142,23 @@ def fold_upsampling(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name=f"{model.name}_folded")
 
 
+def _is_chain(model: keras.Model) -> bool:
+    """Whether each layer of ``model`` takes exactly the output of the one before it (one input, one output)."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.layers) < 2:
+        return False
+    previous = model.inputs[0]
+    for layer in model.layers[1:]:
+        if len(layer._inbound_nodes) != 1 or layer.input is not previous:
+            return False
+        previous = layer.output
+    return previous is model.outputs[0]
+
+
 def _foldable(layer, after) -> bool:
-    return (isinstance(layer, layers.UpSampling1D) and layer.size == 2 and type(after) is layers.Conv1D
+    return (type(layer) is layers.UpSampling1D and layer.size == 2 and type(after) is layers.Conv1D
             and after.kernel_size == (3,) and after.strides == (1,) and after.dilation_rate == (1,)
-            and after.padding == "same" and after.groups == 1 and after.use_bias
+            and after.padding == "same" and after.data_format == "channels_last" and after.groups == 1
+            and after.use_bias and not getattr(after, "lora_enabled", False)
             and after.get_config()["activation"] == "linear")
 
 
