@@ -40,6 +40,17 @@ def stale_keys(config, metrics: dict) -> list[str]:
     return [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
 
 
+def out_of_date(config, metrics: dict) -> str | None:
+    """Why a run's ``metrics`` (its metrics.json) no longer hold for ``config``: scored under other detection or
+    scoring keys, or by an older evaluation (``METRICS_VERSION``); None when they hold."""
+    from .detection import METRICS_VERSION
+
+    stale = stale_keys(config, metrics)
+    if stale:
+        return f"other {', '.join(stale)}"
+    return None if metrics.get("metrics_version") == METRICS_VERSION else "an older evaluation"
+
+
 def run_job(job: Job, threads: int | None = None) -> dict:
     """Train and detect one job unless it is finished; returns its metrics. A finished run made with other
     training keys is refused (naming them); one scored with another threshold rule, or by an older
@@ -47,7 +58,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     from .threads import use_threads
 
     use_threads(threads)  # before TensorFlow starts: one thread per op, ``threads`` ops at once
-    from .detection import METRICS_VERSION, run_detection, write_report
+    from .detection import run_detection, write_report
     from .prepare import load_data
     from .reproduce import reuse_vae_stage
     from .runs import has_metrics, read_metrics, refuse_other_training, train
@@ -62,10 +73,9 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     metrics = read_metrics(path) if has_metrics(path) else None
     if metrics is not None:
         refuse_other_training(config, path, f"experiment {experiment.name}")
-        rescored = stale_keys(config, metrics)
-        if metrics.get("metrics_version") == METRICS_VERSION and not rescored:
+        why = out_of_date(config, metrics)
+        if why is None:
             return metrics
-        why = f"other {', '.join(rescored)}" if rescored else "an older evaluation"
         print(f"{path.name}: metrics.json is from {why}; scoring the trained run again")
         result = run_detection(config, path, series=series)
         result.metrics["wall_seconds"] = metrics.get("wall_seconds")

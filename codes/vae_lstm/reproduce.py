@@ -29,7 +29,7 @@ from .config import REPO_ROOT, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
 from .errors import UserError
 from .experiment import Experiment, Job, load_experiment
-from .runs import METRICS_FILE, read_metrics
+from .runs import has_metrics, read_metrics
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
@@ -126,24 +126,19 @@ def collect_finished(experiment: Experiment) -> dict:
     last scored under other detection or scoring keys (by another experiment sharing its folder), or by an
     older evaluation (``METRICS_VERSION``), is left out, with a line saying so: run the experiment (not
     --summary-only) to score it again."""
-    from .detection import METRICS_VERSION
-    from .grid import stale_keys
+    from .grid import out_of_date
 
     found = {}
     for job in experiment.jobs(seeds=range(100)):
-        path = experiment.run_dir(job) / METRICS_FILE
-        if not path.is_file():
-            continue
-        metrics = read_metrics(path.parent.parent)
+        run = experiment.run_dir(job)
+        metrics = read_metrics(run) if has_metrics(run) else None
         if metrics is None:
             continue
         if experiment.summary != "beats":
-            stale = stale_keys(experiment.config(job.dataset, job.detector, job.seed), metrics)
-            if metrics.get("metrics_version") != METRICS_VERSION:
-                stale = [*stale, "metrics (an older evaluation)"]
-            if stale:
-                print(f"left out of the summary: {path.parent.parent.name}, scored under other "
-                      f"{', '.join(stale)} (run the experiment to score it again)")
+            why = out_of_date(experiment.config(job.dataset, job.detector, job.seed), metrics)
+            if why:
+                print(f"left out of the summary: {run.name}, its metrics.json is from {why} (run the experiment "
+                      "to score it again)")
                 continue
         found[(job.dataset, job.detector, job.seed)] = metrics
     return found

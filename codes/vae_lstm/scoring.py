@@ -105,9 +105,9 @@ def scoring_decoder(decoder: keras.Model) -> keras.Model:
     digest = hashlib.blake2b(digest_size=16)
     for weights in decoder.get_weights():
         digest.update(np.ascontiguousarray(weights).tobytes())
-    cached = _SCORING_DECODERS.get(decoder)
-    if cached is None or cached[0] != digest.digest():
-        cached = _SCORING_DECODERS[decoder] = (digest.digest(), fold_upsampling(decoder))
+    digest, cached = digest.digest(), _SCORING_DECODERS.get(decoder)
+    if cached is None or cached[0] != digest:
+        cached = _SCORING_DECODERS[decoder] = (digest, fold_upsampling(decoder))
     return cached[1]
 
 
