@@ -273,9 +273,23 @@ def test_partial_reproduce_leaves_the_committed_tables_alone(tmp_path, nab_dir, 
 
 def test_reproduce_blames_the_command_line_for_a_bad_seed(capsys):
     from vae_lstm import reproduce
+    from vae_lstm.errors import run_cli
 
-    with pytest.raises(SystemExit) as info:
-        reproduce.main(["--seed", "-1"])
-    assert info.value.code == 2
+    assert run_cli(reproduce.main, ["--seed", "-1"]) == 2
     err = capsys.readouterr().err
-    assert "--seed must be >= 0" in err and "config" not in err
+    assert "--seed must be >= 0" in err and "config" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--config", "NAB_config.json", "--threshold-rule", "bogus"], "argument --threshold-rule: invalid choice: 'bogus'"),
+    ([], "the following arguments are required: --config"),
+])
+def test_a_bad_command_line_is_one_line(capsys, argv, message):
+    """argparse's usage errors come back as one line and exit 2, like every other error."""
+    from vae_lstm.cli import detect_main
+    from vae_lstm.errors import run_cli
+
+    assert run_cli(detect_main, argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert lines[0].endswith("(see detect.py --help)")

@@ -150,3 +150,33 @@ def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_und
     path.write_text(json.dumps(values))
     with pytest.raises(UserError, match="other values of val_fraction"):
         run_job(job)
+
+
+def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
+    """While one process holds the experiment's runs folder, another reproduce.py of it stops at once, naming
+    the holder's PID, and trains or scores nothing; with the lock free again the grid runs and leaves it free."""
+    import subprocess
+    import sys
+
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path)
+    (tmp_path / "runs").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+        "from vae_lstm.runs import exclusive\n"
+        "with exclusive(Path(sys.argv[2]) / 'reproduce.lock', 'busy', 'wait'):\n"
+        "    print('held', flush=True); time.sleep(60)"), str(REPO_ROOT / "codes"), str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError) as caught:
+            reproduce.main([str(path), "--detectors", "abs_z", "--summary-dir", str(tmp_path / "sum")])
+        message = str(caught.value)
+        assert "being run by another reproduce.py" in message and f"PID {holder.pid}" in message
+        assert "\n" not in message and not list((tmp_path / "runs").rglob("*abs_z*"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert reproduce.main([str(path), "--detectors", "abs_z", "--summary-dir", str(tmp_path / "sum")]) == 0
+    assert len(headline(tmp_path / "sum")) == 2 and not (tmp_path / "runs" / "reproduce.lock.pid").exists()

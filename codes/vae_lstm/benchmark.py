@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import REPO_ROOT, load_config
+from .errors import ArgumentParser
 from .prepare import load_data
 
 MATMUL_SIZE = 2048
@@ -47,7 +48,7 @@ FIGURES_VERSION = 2  # figures of another version in benchmark.json are dropped,
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="NAB_config.json")
     parser.add_argument("--epochs", type=int, default=4,
                         help="epochs per stage (default 4: the traced first one, then 3 timed at steady state)")

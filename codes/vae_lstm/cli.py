@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 from .config import load_config
+from .errors import ArgumentParser
 from .evaluation import THRESHOLD_RULES
 from .prepare import load_data
 from .runs import check_run_config, latest_run, require_training
@@ -20,7 +20,7 @@ CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.
 
 def train_main(argv=None) -> int:
     """Train the config's detector (default: the VAE, then the LSTM) on its series' training block."""
-    parser = argparse.ArgumentParser(prog="train.py", description=train_main.__doc__)
+    parser = ArgumentParser(prog="train.py", description=train_main.__doc__)
     parser.add_argument("--config", required=True, help=CONFIG_HELP)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -43,7 +43,7 @@ def train_main(argv=None) -> int:
 
 def detect_main(argv=None) -> int:
     """Score a trained run beside the random and abs_z controls, evaluate, and draw the figures."""
-    parser = argparse.ArgumentParser(prog="detect.py", description=detect_main.__doc__)
+    parser = ArgumentParser(prog="detect.py", description=detect_main.__doc__)
     parser.add_argument("--config", required=True, help=CONFIG_HELP)
     parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, help="override the config's threshold_rule")
     parser.add_argument("--run-dir", help="run folder to evaluate (default: the latest trained run of the config, "

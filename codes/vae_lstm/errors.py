@@ -1,5 +1,7 @@
 """The one exception type that the command-line tools turn into a one-line error."""
 
+import argparse
+
 
 class UserError(Exception):
     """A problem with the user's input: config, data or paths. Printed as one line, exit 2."""
@@ -11,6 +13,14 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A data file is missing, unreadable, or its values are unusable (NaN, constant, too short)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors (an unknown choice, a missing option) are a UserError: one line, like every
+    other error, rather than the usage block and the error."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def run_cli(main, argv=None) -> int:

@@ -17,6 +17,7 @@ whole grid, and beside the runs (<output_dir>/summary/) otherwise, unless --summ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import time
@@ -27,7 +28,7 @@ import pandas as pd
 
 from .config import REPO_ROOT, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
-from .errors import UserError
+from .errors import ArgumentParser, UserError
 from .experiment import Experiment, Job, load_experiment
 from .runs import has_metrics, read_metrics
 
@@ -46,7 +47,7 @@ FIGURES = REPO_ROOT / "figures"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="reproduce.py", description=__doc__,
+    parser = ArgumentParser(prog="reproduce.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
                         help="experiment file: a name in configs/experiments/ or a path (default: table1)")
@@ -368,30 +369,48 @@ def main(argv=None) -> int:
     seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
     jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
     started = time.perf_counter()
-    if jobs:
-        mode = f"Ray at {args.ray}" if args.ray else f"{args.workers} worker process(es)"
-        print(f"experiment {experiment.name}: {len(jobs)} runs, {mode}")
-        run_grid(jobs, args.workers, args.ray, args.threads)
-    if not args.no_summary:
-        everything = collect_finished(experiment)
-        if not everything:
-            raise UserError("no finished run to summarise")
-        subset = (args.series or args.detectors or args.seed is not None or args.output_dir
-                  or args.seeds not in (None, experiment.seeds))
-        if args.summary_dir:
-            summary_dir = Path(args.summary_dir)
-        elif grid_complete(experiment, everything) and not subset:  # the committed tables: the grid's seeds only
-            summary_dir = FIGURES / experiment.name
-            everything = {key: m for key, m in everything.items() if key[2] < experiment.seeds}
-        else:
-            out = Path(experiment.output_dir)
-            summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary"
-            print(f"the finished runs do not cover the whole grid, or a part of it was asked for, so the summary "
-                  f"goes beside them, not to {FIGURES / experiment.name} (pass --summary-dir to choose)")
-        write_summary(experiment, everything, summary_dir)
-        if args.ensemble:
-            from .ensemble import write_ensemble
-
-            write_ensemble(experiment, everything, summarise_runs(everything), summary_dir)
+    with one_writer(experiment) if jobs else contextlib.nullcontext():
+        if jobs:
+            mode = f"Ray at {args.ray}" if args.ray else f"{args.workers} worker process(es)"
+            print(f"experiment {experiment.name}: {len(jobs)} runs, {mode}")
+            run_grid(jobs, args.workers, args.ray, args.threads)
+        if not args.no_summary:
+            summarise(experiment, args)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def one_writer(experiment):
+    """The lock of the experiment's runs folder, held while this process trains, scores and summarises its
+    runs: a second reproduce.py of the same runs stops with one line instead of scoring them twice."""
+    from .runs import exclusive
+
+    out = Path(experiment.output_dir)
+    out = out if out.is_absolute() else REPO_ROOT / out
+    out.mkdir(parents=True, exist_ok=True)
+    return exclusive(out / "reproduce.lock", f"the runs of experiment {experiment.name} in {out} are being run by "
+                     "another reproduce.py", "wait for it to finish or stop it, or pass --output-dir for "
+                     "a separate set of runs")
+
+
+def summarise(experiment, args) -> None:
+    everything = collect_finished(experiment)
+    if not everything:
+        raise UserError("no finished run to summarise")
+    subset = (args.series or args.detectors or args.seed is not None or args.output_dir
+              or args.seeds not in (None, experiment.seeds))
+    if args.summary_dir:
+        summary_dir = Path(args.summary_dir)
+    elif grid_complete(experiment, everything) and not subset:  # the committed tables: the grid's seeds only
+        summary_dir = FIGURES / experiment.name
+        everything = {key: m for key, m in everything.items() if key[2] < experiment.seeds}
+    else:
+        out = Path(experiment.output_dir)
+        summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary"
+        print(f"the finished runs do not cover the whole grid, or a part of it was asked for, so the summary "
+              f"goes beside them, not to {FIGURES / experiment.name} (pass --summary-dir to choose)")
+    write_summary(experiment, everything, summary_dir)
+    if args.ensemble:
+        from .ensemble import write_ensemble
+
+        write_ensemble(experiment, everything, summarise_runs(everything), summary_dir)

@@ -48,7 +48,6 @@ NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_
 CONTROL_KEYS = ("dataset", "detector", "seed", "l_win", "l_seq", "n_channel", "val_fraction", "window_stride")
 METRICS_FILE = Path("detection") / "metrics.json"
 LOCK_FILE = "train.lock"
-PID_FILE = "train.lock.pid"  # the lock's companion: the PID of the process that holds it
 MIN_SEQUENCES = 2  # at least this many sequences to train on, and as many to validate on
 
 
@@ -212,15 +211,23 @@ def prepare_run_dir(config: Config) -> Path:
 @contextmanager
 def training_lock(path: Path):
     """Hold the run folder's lock, or stop with one line naming the process that holds it."""
+    with exclusive(path / LOCK_FILE, f"run folder {path} is being trained by another process",
+                   "wait for it to finish or stop it, or set load_model: 0 to train a new run"):
+        yield
+
+
+@contextmanager
+def exclusive(lock_path: Path, busy: str, hint: str):
+    """Hold the lock file ``lock_path`` (its holder's PID beside it, in ``<name>.pid``), or stop at once with
+    the line "<busy> (PID n); <hint>"."""
     from filelock import FileLock, Timeout
 
-    lock, pid_path = FileLock(path / LOCK_FILE, timeout=0), path / PID_FILE
+    lock, pid_path = FileLock(lock_path, timeout=0), lock_path.with_name(lock_path.name + ".pid")
     try:
         lock.acquire()
     except Timeout:
         pid = pid_path.read_text().strip() if pid_path.is_file() else "unknown"
-        raise UserError(f"run folder {path} is being trained by another process (PID {pid}); wait for it "
-                        "to finish or stop it, or set load_model: 0 to train a new run") from None
+        raise UserError(f"{busy} (PID {pid}); {hint}") from None
     try:
         pid_path.write_text(f"{os.getpid()}\n")
         yield
