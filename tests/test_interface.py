@@ -327,3 +327,28 @@ def test_a_dropped_test_piece_is_said_once(nab_dir, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "test piece 'test_1'" in out and "left out" in out
     assert [p.name for p in result.main.pieces] == ["test_2"]
+
+
+def test_unscored_points_rank_in_the_middle_and_are_never_flagged():
+    """A detector's unscored points (NaN) take the median of its validation point scores, not the lowest score:
+    at the lowest, a piece starting inside a labelled window counted them as missed anomalies. No rule flags
+    them, even at a threshold below that median."""
+    from sklearn.metrics import roc_auc_score
+
+    val = np.array([np.nan, 1.0, 2.0, 3.0, 10.0])
+    assert detection.neutral_fill(val) == 2.5
+    raw = np.array([np.nan, np.nan, 0.5, 4.0, 1.0, 5.0])
+    labels = np.array([1, 0, 0, 1, 0, 1], bool)
+    filled = detection.fill_unscored(raw, detection.neutral_fill(val))
+    np.testing.assert_array_equal(filled, [2.5, 2.5, 0.5, 4.0, 1.0, 5.0])
+    # the unscored pair (one anomalous, one not) ties with each other and sits above the scored normal points;
+    # at the lowest score (0.5) the anomalous one ranked with the lowest normal points (7 / 9)
+    assert roc_auc_score(labels, filled) == pytest.approx(8.5 / 9)
+    assert roc_auc_score(labels, detection.fill_unscored(raw)) == pytest.approx(7 / 9)
+    piece = detection.PieceResult("a", 0, None, np.zeros(1), np.zeros(1, bool), filled, labels, np.isnan(raw))
+    res = detection.DetectorResult("x", np.zeros(1), [piece], val_point_scores=val[1:])
+    flags, chosen = detection.point_flags(from_dict({"threshold_rule": "fixed", "threshold_value": 0.8}), res, "fixed")
+    assert chosen["threshold"] == 0.8
+    assert flags[0].tolist() == [False, False, False, True, True, True]  # 2.5 >= 0.8, yet unscored: not flagged
+    flags, chosen = detection.point_flags(from_dict({"threshold_quantile": 0.5}), res, "val_quantile")
+    assert chosen["threshold"] == 2.5 and flags[0].tolist() == [False, False, False, True, False, True]

@@ -402,19 +402,6 @@ def test_vae_point_errors_average_the_windows_covering_each_point(vae, series):
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
-def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
-    det = detector("vae_lstm", point_score="combined")
-    det.vae, det.lstm = vae, lstm
-    predicted = detector("vae_lstm", point_score="predicted_error")
-    predicted.vae, predicted.lstm = vae, lstm
-    own, vae_points = predicted.score(series).points, scoring.vae_point_errors(vae, series, L_WIN)
-    assert np.isnan(own[:L_WIN]).all()
-    # the first l_win points, which no predicted window covers, take the VAE's error alone
-    np.testing.assert_allclose(det.score(series).points, np.where(np.isnan(own), vae_points, own + vae_points),
-                               rtol=1e-5)
-    assert np.isfinite(det.score(series).points).all()
-
-
 def test_term_scale_and_balanced_points_hand_computed():
     assert scoring.term_scale([np.nan, 2.0, 4.0]) == 3.0  # the mean of the finite errors (the default)
     assert scoring.term_scale([np.nan, 2.0, 4.0], "max") == 4.0  # the largest finite error
@@ -422,7 +409,7 @@ def test_term_scale_and_balanced_points_hand_computed():
         assert scoring.term_scale([0.0, 0.0], how) == 1.0 and scoring.term_scale([np.nan], how) == 1.0
     predicted, second = [np.nan, 2.0, 6.0], [0.5, 0.25, 1.0]
     # prediction errors in units of their scale 2, the second term in units of its 0.5; the first point, which
-    # no prediction covers, takes the given training mean error 2 as its prediction error: 1 + 1
+    # no prediction covers, takes the given uncovered error 2 as its prediction error: 1 + 1
     got = scoring.balanced_points(predicted, second, (2.0, 0.5), uncovered=2.0)
     np.testing.assert_allclose(got, [2.0, 1.5, 5.0])
     # under a larger scale (a largest training error of 8) the uncovered point's error is still the mean 2, a
@@ -461,15 +448,15 @@ def test_balanced_points_weigh_both_terms_by_their_training_scales(point_score, 
     reduce = {"max": np.nanmax, "mean": np.nanmean}[how]
     scales = (reduce(scoring.point_errors(train, predicted_train, L_WIN)), reduce(second(train)))
     np.testing.assert_allclose(det.term_scales, scales, rtol=1e-5)
-    mean_error = np.nanmean(scoring.point_errors(train, predicted_train, L_WIN))
-    np.testing.assert_allclose(det.uncovered_error, mean_error, rtol=1e-5)
-    uncovered = mean_error / scales[0]  # 1 under "mean"; under "max" the mean's share of the largest error
+    median_error = np.nanmedian(scoring.point_errors(train, predicted_train, L_WIN))
+    np.testing.assert_allclose(det.uncovered_error, median_error, rtol=1e-5)
+    uncovered = median_error / scales[0]  # the median's share of the mean (or of the largest) training error
     predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
     own, other = scoring.point_errors(test, predicted_test, L_WIN), second(test)
     points = det.score(test).points
     t = 40  # a point that predictions cover: each term over its training scale
     np.testing.assert_allclose(points[t], own[t] / scales[0] + other[t] / scales[1], rtol=1e-4)
-    # the first point, which no prediction covers: the training block's mean error as its prediction error
+    # the first point, which no prediction covers: the training block's median error as its prediction error
     np.testing.assert_allclose(points[0], uncovered + other[0] / scales[1], rtol=1e-4)
     if how == "max":
         assert uncovered < 0.9  # not the largest training error, which would rank it with the farthest training point
@@ -510,3 +497,27 @@ def test_median_prediction_point_score_of_the_detector(vae, lstm, series):
     errors = sorted(float(np.sum(np.square(series[t] - predicted[s, k - 1, t - s - k * L_WIN])))
                     for s in range(len(predicted)) for k in range(1, L_SEQ) if 0 <= t - s - k * L_WIN < L_WIN)
     np.testing.assert_allclose(det.score(series).points[t], errors[(len(errors) - 1) // 2], rtol=1e-5)
+
+
+def test_uncovered_error_is_the_median_of_the_finite_training_errors():
+    # heavy-tailed errors: the mean (21.6) would rank above 4 of the 5 training points, the median (1) in the middle
+    errors = np.array([np.nan, 1.0, 0.5, 2.0, 100.0, 4.0, np.nan])
+    assert scoring.uncovered_error(errors) == 2.0
+    assert scoring.uncovered_error(np.array([3.0, 1.0, 2.0, 10.0])) == 2.5
+    assert scoring.uncovered_error(np.array([np.nan, np.nan])) == 0.0
+
+
+def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
+    det = detector("vae_lstm", point_score="combined")
+    det.vae, det.lstm = vae, lstm
+    with pytest.raises(UserError, match="'combined'.*calibrate"):
+        det.score(series)
+    train, test = series[:120], series[120:]
+    det.calibrate(train)
+    predicted_train = scoring.score_vae_lstm(vae, lstm, train, L_WIN, L_SEQ).predicted_windows
+    median_error = np.nanmedian(scoring.point_errors(train, predicted_train, L_WIN))
+    predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
+    own, rebuilt = scoring.point_errors(test, predicted_test, L_WIN), scoring.vae_point_errors(vae, test, L_WIN)
+    points = det.score(test).points
+    np.testing.assert_allclose(points[40], own[40] + rebuilt[40], rtol=1e-4)
+    np.testing.assert_allclose(points[:L_WIN], median_error + rebuilt[:L_WIN], rtol=1e-4)  # not the VAE's alone

@@ -25,7 +25,7 @@ from .detectors.base import Scores
 from .errors import UserError
 from .windowing import train_val_split
 
-METRICS_VERSION = 4  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 5  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
@@ -37,8 +37,15 @@ class PieceResult:
     scores: Scores          # the detector's own scores (points and native unit)
     sequence_scores: np.ndarray
     labels: np.ndarray      # per sequence: holds a labelled anomaly timestamp (the paper's labels)
-    point_scores: np.ndarray          # per point, unscored points at the lowest score
+    point_scores: np.ndarray          # per point; unscored points at the median validation point score
     point_labels: np.ndarray | None   # per point: inside a labelled anomaly window (None: no windows)
+    unscored: np.ndarray | None = None  # per point: the detector gave it no score (never flagged); None: none
+
+    def flags(self, scores: np.ndarray, threshold: float) -> np.ndarray:
+        """Points flagged at ``threshold`` from ``scores`` (these point scores, or a rule's smoothing of them):
+        at or above it, and scored by the detector."""
+        flagged = np.asarray(scores) >= threshold
+        return flagged if self.unscored is None else flagged & ~self.unscored
 
 
 @dataclass
@@ -85,13 +92,27 @@ def validation_index(config: Config, n_train_points: int) -> np.ndarray:
     return train_val_split(n_seq, config.val_fraction, config.seed)[1]
 
 
-def fill_unscored(values) -> np.ndarray:
-    """NaN (unscored) entries take the lowest score, so that no threshold flags them above a scored one."""
+def fill_unscored(values, fill: float | None = None) -> np.ndarray:
+    """NaN (unscored) entries take ``fill``; by default the lowest score, so that no threshold flags them above a
+    scored one (sequence scores)."""
     values = np.asarray(values, dtype=float)
     if np.isnan(values).any():
-        finite = values[np.isfinite(values)]
-        values = np.where(np.isnan(values), finite.min() if len(finite) else 0.0, values)
+        if fill is None:
+            finite = values[np.isfinite(values)]
+            fill = finite.min() if len(finite) else 0.0
+        values = np.where(np.isnan(values), fill, values)
     return values
+
+
+def neutral_fill(calibration: np.ndarray) -> float:
+    """The point score given to points a detector does not score (lstm_ad's first l_win + h - 1 points of a
+    piece, the VAE-LSTM's first l_win under its prediction-only point scores): the median of its validation
+    point scores, which ranks them in the middle rather than last. At the lowest score, they ranked below
+    every scored point, so a piece that starts inside a labelled window counted them as missed anomalies,
+    and one that starts in normal data as correct rejections, while the controls score every point.
+    Threshold rules never flag them (``PieceResult.flags``)."""
+    calibration = finite(calibration)
+    return float(np.median(calibration)) if len(calibration) else 0.0
 
 
 def sequence_scores(scores: Scores, span: int) -> np.ndarray:
@@ -123,6 +144,8 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     detector.calibrate(series.train)
     train_scores = detector.score(series.train)
     val = sequence_scores(train_scores, span)[val_index]
+    val_points = validation_point_scores(train_scores, val_index, span)
+    fill = neutral_fill(val_points)
     pieces = []
     for piece in series.test_pieces:
         if len(piece.values) < span:
@@ -130,11 +153,12 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
         scores = detector.score(piece.values)
         seq = sequence_scores(scores, span)
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
-        pieces.append(PieceResult(piece.name, piece.start, scores, seq, labels, fill_unscored(scores.points),
-                                  piece.point_labels))
+        unscored = np.isnan(np.asarray(scores.points, dtype=float))
+        pieces.append(PieceResult(piece.name, piece.start, scores, seq, labels, fill_unscored(scores.points, fill),
+                                  piece.point_labels, unscored if unscored.any() else None))
     train_points = train_scores.native if train_scores.points_from_native else train_scores.points
-    return DetectorResult(detector.name, val, pieces, validation_point_scores(train_scores, val_index, span),
-                          sequence_scores(train_scores, span), finite(train_points))
+    return DetectorResult(detector.name, val, pieces, val_points, sequence_scores(train_scores, span),
+                          finite(train_points))
 
 
 def run_detection(config: Config, path: Path | None = None, controls: bool = True,
@@ -255,7 +279,7 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
         flags, chosen = [], []
         for piece in res.pieces:
             t = thresholds.compute_threshold("dynamic", test_scores=piece.point_scores)
-            flags.append(thresholds.scores_for_rule("dynamic", piece.point_scores) >= t)
+            flags.append(piece.flags(thresholds.scores_for_rule("dynamic", piece.point_scores), t))
             chosen.append(t)
         return flags, {"threshold_per_piece": chosen}
     if rule == "fixed":
@@ -264,7 +288,7 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
         t = evaluation.choose_threshold(rule, val_scores=res.val_point_scores, quantile=config.threshold_quantile,
                                         params=rule_params(config, rule), train_scores=res.train_point_scores,
                                         test_scores=np.concatenate([p.point_scores for p in res.pieces]))
-    return [piece.point_scores >= t for piece in res.pieces], {"threshold": float(t)}
+    return [piece.flags(piece.point_scores, t) for piece in res.pieces], {"threshold": float(t)}
 
 
 def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
@@ -455,7 +479,7 @@ def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.nda
         if labels is None:
             raise UserError("the oracle threshold needs point labels, and this series has none")
         t = evaluation.best_f1(scores, labels, adjusted=False)["threshold"]
-        return [p.point_scores >= t for p in res.pieces], [t] * len(res.pieces)
+        return [p.flags(p.point_scores, t) for p in res.pieces], [t] * len(res.pieces)
     flags, chosen = point_flags(c, res, c.threshold_rule)
     return flags, chosen.get("threshold_per_piece", [chosen.get("threshold")] * len(flags))
 

@@ -41,8 +41,9 @@ def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
     pieces = []
     for i, piece in enumerate(first.pieces):
         points = np.mean([standardise(m.pieces[i].point_scores, m.val_point_scores) for m in members], axis=0)
+        unscored = [m.pieces[i].unscored for m in members if m.pieces[i].unscored is not None]
         pieces.append(PieceResult(piece.name, piece.start, piece.scores, piece.sequence_scores, piece.labels,
-                                  points, piece.point_labels))
+                                  points, piece.point_labels, np.logical_or.reduce(unscored) if unscored else None))
     return DetectorResult(name, first.val_scores, pieces, val_point_scores=train, train_point_scores=train)
 
 

@@ -245,6 +245,16 @@ def term_scale(points: np.ndarray, how: str = "mean") -> float:
     return scale if scale > 0 else 1.0
 
 
+def uncovered_error(points: np.ndarray) -> float:
+    """The prediction error given to points that no prediction covers (the first l_win of a series): the
+    median of the finite training-block prediction errors (0 when none is finite). The median, not the mean:
+    these errors are heavy-tailed, and their mean ranked at the 98th percentile on a development series,
+    which put every uncovered point among the most anomalous whatever it held."""
+    points = np.asarray(points, dtype=float)
+    finite = points[np.isfinite(points)]
+    return float(np.median(finite)) if len(finite) else 0.0
+
+
 TERM_COMBINES = {"sum": np.add, "max": np.fmax}
 
 
@@ -255,9 +265,8 @@ def balanced_points(predicted: np.ndarray, second: np.ndarray, scales: tuple[flo
     VAE's reconstruction error, or the point's squared level), each in units of its own training-block scale
     (``term_scale``), so that with weight 1 both weigh the same; ``power`` 0.5 turns the squared terms into
     absolute ones. A point that no prediction covers (NaN: the first l_win of a series) takes ``uncovered`` as
-    its prediction error, in the same units as ``predicted``: the caller gives the training block's mean error,
-    a typical value that counts neither for nor against the point (not the scale, which under ``term_scale``
-    "max" would rank every such point with the largest training error)."""
+    its prediction error, in the same units as ``predicted``: the caller gives the training block's median
+    error (``uncovered_error``), a typical value that counts neither for nor against the point."""
     predicted = np.where(np.isnan(predicted), uncovered, np.asarray(predicted, dtype=float)) / scales[0]
     second = np.asarray(second, dtype=float) / scales[1]
     return TERM_COMBINES[combine](predicted ** power, weight * second ** power)

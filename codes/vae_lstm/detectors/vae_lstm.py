@@ -32,6 +32,7 @@ from ..scoring import (
     point_errors,
     score_vae_lstm,
     term_scale,
+    uncovered_error,
     vae_point_errors,
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback, set_aside
@@ -190,7 +191,7 @@ class VAELSTMDetector(Detector):
         self.vae = self.lstm = None
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
         self.term_scales = None  # (prediction, second term) training scales (term_scale), with BALANCED_SCORES
-        self.uncovered_error = None  # the training block's mean prediction error: the term of points none covers
+        self.uncovered_error = None  # the training block's median prediction error: the term of points none covers
         self.calibrated = False
         self.fit_series = None  # the series fit trained on: score calibrates on it when first needed
 
@@ -224,7 +225,7 @@ class VAELSTMDetector(Detector):
         return c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1
 
     def needs_calibration(self, series: np.ndarray) -> bool:
-        return self.scales_channels(series) or self.config.point_score in BALANCED_SCORES
+        return self.scales_channels(series) or self.config.point_score in (*BALANCED_SCORES, "combined")
 
     def calibrate(self, train_series) -> None:
         c = self.config
@@ -236,10 +237,11 @@ class VAELSTMDetector(Detector):
         predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if self.scales_channels(series):
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
-        if c.point_score in BALANCED_SCORES:
+        if c.point_score in (*BALANCED_SCORES, "combined"):
             terms = self.error_terms(series, predicted.predicted_windows)
-            self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
-            self.uncovered_error = term_scale(terms[0], "mean")
+            if c.point_score in BALANCED_SCORES:
+                self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
+            self.uncovered_error = uncovered_error(terms[0])
 
     def error_terms(self, series: np.ndarray, predicted_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the second
@@ -255,7 +257,8 @@ class VAELSTMDetector(Detector):
         series = self.check_series(series, c.span, "sequence")
         if self.needs_calibration(series) and not self.calibrated:
             if self.fit_series is None:
-                why = f"point_score '{c.point_score}'" if c.point_score in BALANCED_SCORES else "error_scale 'channel'"
+                why = (f"point_score '{c.point_score}'" if c.point_score in (*BALANCED_SCORES, "combined")
+                       else "error_scale 'channel'")
                 raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
             self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
@@ -266,8 +269,8 @@ class VAELSTMDetector(Detector):
             if c.point_score in BALANCED_SCORES:
                 points = balanced_points(predicted, reconstructed, self.term_scales, uncovered=self.uncovered_error,
                                          weight=c.second_term_weight, combine=c.term_combine, power=c.term_power)
-            else:  # the first l_win points, which no prediction covers: the VAE's alone
-                points = np.where(np.isnan(predicted), reconstructed, predicted + reconstructed)
+            else:  # the first l_win points, which no prediction covers: the training block's median prediction error
+                points = np.where(np.isnan(predicted), self.uncovered_error, predicted) + reconstructed
         elif c.point_score == "last_window":
             points = last_window_errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale)
         else:
