@@ -509,3 +509,10 @@ def test_numeric_time_column_with_a_bad_cell_names_it(tmp_path):
     write_csv(tmp_path, "s.csv", ["t", "a"], [["x7" if i == 4 else i, i * i] for i in range(10)])
     one_line_error({"path": "s.csv", "time_column": "t"}, tmp_path, "s.csv", "holds numbers",
                    "data row(s) 4", "'x7'")
+
+
+def test_old_mac_line_ends_and_a_title_line(tmp_path):
+    write_text(tmp_path, "cr.csv", "t,a\r" + "".join(f"{i},{i * i}\r" for i in range(6)))
+    assert load({"path": "cr.csv"}, tmp_path).full_values[:, 1].tolist() == [i * i for i in range(6)]
+    write_text(tmp_path, "title.csv", "# exported by logger v2\nt,a\n" + "".join(f"{i},{i * i}\n" for i in range(6)))
+    one_line_error({"path": "title.csv"}, tmp_path, "title.csv", "title or comment")

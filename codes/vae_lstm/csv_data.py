@@ -20,11 +20,22 @@ Fields of the dataset object (any other field is refused, with the closest known
 ``sep``
     The column separator. Default: detected per file from its first lines (``,`` ``;`` tab or ``|``:
     the one that splits every line into the same number of fields, the most fields winning).
+``decimal``, ``thousands``
+    How numbers are written: ``decimal`` ``"."`` (the default) or ``","``; ``thousands`` none (the
+    default) or one character, e.g. ``","`` for 1,234.5. With ``decimal`` ``","`` the separator is
+    detected among ``;`` tab ``|`` first. A text column that would read as numbers under another
+    setting is an error (naming the setting), not left out.
 ``time_column``
     Optional. Parsed as dates/times (time-zone offsets are converted to UTC), or kept as numbers if
     the column is numeric; the values must be strictly increasing (unsorted or repeated
     timestamps are refused, unless ``time_order`` is ``"file"``). Without it the row order is the
     time, and label timestamps and windows (below) are 0-based row numbers.
+``dayfirst``, ``time_format``
+    Optional, with ``time_column``, at most one: how dates written n/n/year read (``true``:
+    day/month/year, ``false``: month/day/year), or a strftime format for the whole column (label
+    timestamps are read with it, or as ISO times). Without them such dates take the one reading that
+    fits every date, else the one that gives strictly increasing times (the note says which); when
+    both readings do, an error asks for ``dayfirst``. Label timestamps are read as the column was.
 ``time_order``
     ``"strict"`` (the default): the times of ``time_column`` must be strictly increasing.
     ``"file"``: keep the rows in file order and accept times that step back or repeat (as in two
@@ -72,7 +83,11 @@ The training block, at most one of (default ``"train": "auto"``):
     ``path``: one piece, ``test``, or two, ``test_1`` before the block and ``test_2`` after it. With it
     (and a block inside ``path``), the rows of ``path`` outside the block are test pieces as well.
 
-Labelled rows inside the chosen training block are not refused: the note warns about them.
+Labelled rows inside the chosen training block are not refused: the note warns about them. A
+file may play one part only (a test file that is also trained on is an error); a label window that
+covers no row is an error. The header must name the columns (a first row of numbers, or a name given
+twice, is an error); rows with data in more fields than the header are an error, an empty trailing
+field (a trailing separator) is left out and noted.
 """
 
 from __future__ import annotations
@@ -275,7 +290,7 @@ def _records(text: str, sep: str) -> list[list[str]]:
     """The file's records as pandas sees them (blank lines left out), for the header and field counts."""
     if len(sep) == 1:
         with _long_fields():
-            rows = list(csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True))
+            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True))
     else:  # pandas reads a longer separator as a regular expression
         rows = [re.split(sep, line) for line in text.splitlines()]
     return [r for r in rows if len(r) > 1 or (r and r[0].strip())]
@@ -314,6 +329,10 @@ def _check_header(path: Path, records: list[list[str]], sep: str) -> list[str]:
             raise DataError(f"{path}: one column {header[0]!r}, but its values hold a comma (data row {i}, 0-based: "
                             f"{','.join(r)!r}): the decimal separator looks like a comma: add "
                             f"\"decimal\": \",\" to the dataset object")
+        if len(header) == 1 and len(extra) == len(records) - 1:
+            raise DataError(f"{path}: the first line ({sep.join(records[0])[:60]!r}) has one field and every "
+                            f"other line more: is it a title or comment? The header (the column names) must be "
+                            f"the first line")
         raise DataError(f"{path}: {len(extra)} data row(s) have more fields than the header: data row {i} "
                         f"(0-based) has {len(r)} fields, the header {len(header)} (extra: "
                         f"{', '.join(repr(f) for f in r[len(header):][:3])}; rows {_rows([j for j, _ in extra])}); "
@@ -642,7 +661,7 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
             raise DataError(f"{path}: no entry {key!r}{_suggest(key, data)}")
         return path, (lambda f: (key, data[key]))
     if isinstance(data, list):
-        return path, (lambda f: ("list", data))
+        return path, (lambda f: (None, data))
     if isinstance(data, dict):
         def per_file(f: _File):
             keys = [k for k in data if Path(k).name == f.path.name]
@@ -725,12 +744,13 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                 raise DataError(f"{path}: entry {entry!r} must be a list of {kind}, got {type(raw).__name__}")
             groups.setdefault(id(raw), (entry, raw, []))[2].append(f)
         for entry, raw, group in groups.values():
+            at = f"{path}: entry {entry!r}" if entry is not None else str(path)
             if kind == "timestamps":
                 if not all(_is_time(s) for s in raw):
                     bad = next(s for s in raw if not _is_time(s))
                     also = ("; [start, end] windows go under labels.windows"
                             if isinstance(bad, list | tuple) else "")
-                    raise DataError(f"{path}: entry {entry!r}: label timestamps must be a flat list of times "
+                    raise DataError(f"{at}: label timestamps must be a flat list of times "
                                     f"(strings or numbers), got {json.dumps(bad)}{also}")
                 matched = np.zeros(len(raw), bool)
                 for f in group:
@@ -749,11 +769,11 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
             else:
                 if not all(isinstance(w, list | tuple) and len(w) == 2 for w in raw):
                     bad = next(w for w in raw if not (isinstance(w, list | tuple) and len(w) == 2))
-                    raise DataError(f"{path}: entry {entry!r}: each window must be a [start, end] pair, "
+                    raise DataError(f"{at}: each window must be a [start, end] pair, "
                                     f"got {bad!r}")
                 if not all(_is_time(b) for w in raw for b in w):
                     bad = next(w for w in raw if not all(_is_time(b) for b in w))
-                    raise DataError(f"{path}: entry {entry!r}: window {json.dumps(bad)} needs a start and an end, "
+                    raise DataError(f"{at}: window {json.dumps(bad)} needs a start and an end, "
                                     f"each a time (or a 0-based row number without time_column)")
                 covered = np.zeros(len(raw), bool)
                 for f in group:
@@ -769,7 +789,7 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                 if not covered.all():
                     k = np.flatnonzero(~covered)
                     names = ", ".join(f.path.name for f in group)
-                    raise DataError(f"{path}: entry {entry!r}: window {json.dumps(raw[k[0]])} covers no row of "
+                    raise DataError(f"{at}: window {json.dumps(raw[k[0]])} covers no row of "
                                     f"{names} ({_span(group[0])}){f' ({k.size} such windows)' if k.size > 1 else ''}; "
                                     f"check its ends, and that it belongs to this file")
     if both:  # a file with windows but no timestamps entry (a training file) has no anomaly rows
