@@ -1,11 +1,15 @@
 """CSV datasets: reading, column choice, labels, training blocks and one-line errors on bad data."""
 
+import csv
+import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vae_lstm import csv_data
 from vae_lstm.csv_data import load_csv_dataset
 from vae_lstm.errors import DataError
 
@@ -516,3 +520,116 @@ def test_old_mac_line_ends_and_a_title_line(tmp_path):
     assert load({"path": "cr.csv"}, tmp_path).full_values[:, 1].tolist() == [i * i for i in range(6)]
     write_text(tmp_path, "title.csv", "# exported by logger v2\nt,a\n" + "".join(f"{i},{i * i}\n" for i in range(6)))
     one_line_error({"path": "title.csv"}, tmp_path, "title.csv", "title or comment")
+
+
+def test_whitespace_separated_file_with_right_aligned_columns(tmp_path):
+    # pandas strips each line before splitting at a regular expression: leading spaces make no field
+    for header, end in (("time value", ""), ("  time     value", "  ")):
+        write_text(tmp_path, "w.txt", header + "\n" + "".join(f"{i:6d} {i / 8:10.4f}{end}\n" for i in range(8)))
+        d = load({"path": "w.txt", "sep": "\\s+", "time_column": "time"}, tmp_path)
+        assert d.channels == ["value"] and d.full_values[:, 0].tolist() == [i / 8 for i in range(8)]
+        assert "empty last field" not in d.train_block_note
+    write_text(tmp_path, "w.txt", "time value\n    0     0.5\n    1     0.25     7\n")
+    one_line_error({"path": "w.txt", "sep": "\\s+"}, tmp_path, "data row 1", "3 fields, the header 2", "'7'")
+
+
+def test_trailing_separator_on_some_rows(tmp_path):
+    write_text(tmp_path, "s.csv", "a,b\n1,2\n3,4,\n5,6\n7,8,,\n9,10\n")
+    d = load({"path": "s.csv", "train_points": 2}, tmp_path)
+    assert d.full_values.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]
+    assert "s.csv: the empty last field of 2 row(s) (a trailing ',') left out" in d.train_block_note
+    write_text(tmp_path, "s.csv", "a,b\n1,2\n3,4,\n5,6,,x\n9,10\n")
+    one_line_error({"path": "s.csv"}, tmp_path, "1 data row(s) have more fields", "data row 2", "'x'")
+
+
+def test_number_format_hint_names_only_settings_that_differ(tmp_path):
+    # decimal "," and thousands " " given, but the numbers are written 1 234.5: the hint is
+    # "decimal": "." (not the thousands separator the dataset already has)
+    write_csv(tmp_path, "s.csv", ["t", "a", "b"], [[i, f"{i + 1} 234.5", i * i] for i in range(6)], sep=";")
+    spec = {"path": "s.csv", "time_column": "t", "decimal": ",", "thousands": " "}
+    msg = one_line_error(spec, tmp_path, "column 'a'", 'reads as numbers with "decimal": ".": set that')
+    assert "thousands" not in msg
+    d = load({**spec, "decimal": "."}, tmp_path)
+    assert d.full_values[:2, 0].tolist() == [1234.5, 2234.5]
+    # and the other way round: thousands missing, decimal right
+    msg = one_line_error({**spec, "decimal": ".", "thousands": None}, tmp_path, 'with "thousands": " ": set that')
+    assert '"decimal"' not in msg
+
+
+def test_text_columns_that_only_look_like_other_number_formats_are_left_out(tmp_path):
+    # quoted pairs "3,4" beside columns that read with decimal points, a tag 3', numbers grouped
+    # other than by three digits: text, not a decimal comma or a thousands separator
+    rows = [[i, f'"{i % 9},{i % 7}"', f"{i}'", f"{100 + i} {i}", f"{i}.{i + 1}"] for i in range(12)]
+    write_csv(tmp_path, "s.csv", ["t", "pair", "tag", "code", "x"], rows)
+    d = load({"path": "s.csv", "time_column": "t"}, tmp_path)
+    assert d.channels == ["x"]
+    for c in ("pair", "tag", "code"):
+        assert f"'{c}' (not numeric)" in d.train_block_note
+    # without a column that reads with decimal points, the pairs still read as decimal commas
+    write_csv(tmp_path, "p.csv", ["t", "pair", "x"], [[i, f'"{i % 9},{i % 7}"', i * i] for i in range(12)])
+    one_line_error({"path": "p.csv", "time_column": "t"}, tmp_path, "column 'pair'", '"decimal": ","')
+    # numbers grouped by three with an apostrophe are still a hint
+    write_csv(tmp_path, "q.csv", ["t", "big", "x"], [[i, f"{i + 1}'000'500", i * i] for i in range(12)])
+    one_line_error({"path": "q.csv", "time_column": "t"}, tmp_path, "column 'big'", '"thousands": "\'"')
+
+
+def test_large_files_are_counted_and_dated_without_a_pass_per_row(tmp_path, monkeypatch):
+    # the field counts come from one pass over the bytes (the csv module reads single lines only), and
+    # n/n/year dates that fit one reading, or ISO dates, are parsed without a regular expression per row
+    records, reader = [], csv.reader
+
+    def counting_reader(lines, **kwargs):  # records read from the whole file (not a list of lines)
+        for r in reader(lines, **kwargs):
+            if not isinstance(lines, list):
+                records.append(r)
+            yield r
+
+    def no_readings(values):
+        raise AssertionError("_dmy_readings called")
+
+    monkeypatch.setattr(csv_data.csv, "reader", counting_reader)
+    monkeypatch.setattr(csv_data, "_dmy_readings", no_readings)
+    n = 3000
+    write_text(tmp_path, "iso.csv", "time,a\n" + "".join(f"2020-01-01 00:{i // 60 % 60:02d}:{i % 60:02d},{i}.5\n"
+                                                       for i in range(n)))
+    write_text(tmp_path, "mdy.csv", "time,a\n" + "".join(f"{1 + i // 24 // 28:02d}/{1 + i // 24 % 28:02d}/2020 "
+                                                       f"{i % 24:02d}:00,{i}.5\n" for i in range(n)))
+    for name in ("iso.csv", "mdy.csv"):
+        d = load({"path": name, "time_column": "time"}, tmp_path)
+        assert len(d.full_values) == n and not records
+        records.clear()
+    assert d.full_timestamps[24 * 13] == np.datetime64("2020-01-14T00:00")
+    assert "mdy.csv: time column 'time' read month first (month/day/year), the one reading that fits" in d.train_block_note
+
+
+def test_counting_fields_agrees_with_the_csv_module(tmp_path):
+    texts = ['a,b\n1,"2,3"\n', 'a,b\n""\n1,2\n', 'a\n\t""\n', 'a,b\r\n1,2,\r\n\r\n3,4,  ,\r\n', 'a;b\n1;2;\t\n',
+             'a\tb\n1\t2\t\x0b\n', '"a","b"\n"1","x ""y"""\n', 'a,b\n1,2,"" \n', 'a,b\n1,2,\t""\n', 'a\n\n  \n1\n']
+    for text in texts:
+        for sep in (",", ";", "\t"):
+            fast = csv_data._scan(text, sep)
+            slow = csv_data._scan_records(csv.reader(io.StringIO(text, newline=""), delimiter=sep,
+                                                            skipinitialspace=True))
+            assert (fast.header, fast.rows, fast.extra, fast.n_extra, fast.trailing) == \
+                (slow.header, slow.rows, slow.extra, slow.n_extra, slow.trailing), (text, sep)
+
+
+def test_dates_that_read_both_ways_with_a_repeated_time(tmp_path):
+    # month first: 5 Jan, 6 Jan, 6 Jan, 1 Feb, 2 Feb (never back); day first: 1 May, 1 Jun, 1 Jun, 2 Jan
+    dates = ["01/05/2020", "01/06/2020", "01/06/2020", "02/01/2020", "02/02/2020"]
+    write_csv(tmp_path, "r.csv", ["time", "a"], [[t, i * i] for i, t in enumerate(dates)])
+    spec = {"path": "r.csv", "time_column": "time", "train_points": 2}
+    d = load({**spec, "time_order": "file"}, tmp_path)
+    assert d.full_timestamps[3] == np.datetime64("2020-02-01")
+    assert "read month first (month/day/year), the one reading with times that never step back" in d.train_block_note
+    one_line_error(spec, tmp_path, "not strictly increasing", "data row 2", "repeats row 1")
+
+
+def test_a_test_file_that_is_a_hard_link_to_a_training_file(tmp_path):
+    series(tmp_path, "a.csv", n=10)
+    try:
+        os.link(tmp_path / "a.csv", tmp_path / "b.csv")
+    except OSError:
+        pytest.skip("no hard links here")
+    one_line_error({"train_files": ["a.csv"], "test_files": ["b.csv"]}, tmp_path, "b.csv",
+                   "scored on its own training data")

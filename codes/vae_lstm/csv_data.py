@@ -24,7 +24,9 @@ Fields of the dataset object (any other field is refused, with the closest known
     How numbers are written: ``decimal`` ``"."`` (the default) or ``","``; ``thousands`` none (the
     default) or one character, e.g. ``","`` for 1,234.5. With ``decimal`` ``","`` the separator is
     detected among ``;`` tab ``|`` first. A text column that would read as numbers under another
-    setting is an error (naming the setting), not left out.
+    setting is an error (naming the settings that differ), not left out; another decimal separator is
+    not offered when other columns read fractions with the dataset's, nor a thousands separator
+    unless the digits are grouped by three (text such as ``"3,4"`` or ``3'`` is left out).
 ``time_column``
     Optional. Parsed as dates/times (time-zone offsets are converted to UTC), or kept as numbers if
     the column is numeric; the values must be strictly increasing (unsorted or repeated
@@ -34,8 +36,9 @@ Fields of the dataset object (any other field is refused, with the closest known
     Optional, with ``time_column``, at most one: how dates written n/n/year read (``true``:
     day/month/year, ``false``: month/day/year), or a strftime format for the whole column (label
     timestamps are read with it, or as ISO times). Without them such dates take the one reading that
-    fits every date, else the one that gives strictly increasing times (the note says which); when
-    both readings do, an error asks for ``dayfirst``. Label timestamps are read as the column was.
+    fits every date, else the one that gives strictly increasing times, else times that never step
+    back (the note says which); when both readings do, an error asks for ``dayfirst``. Label
+    timestamps are read as the column was.
 ``time_order``
     ``"strict"`` (the default): the times of ``time_column`` must be strictly increasing.
     ``"file"``: keep the rows in file order and accept times that step back or repeat (as in two
@@ -106,7 +109,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
+from pandas.tseries.api import guess_datetime_format
 
 from .errors import DataError
 
@@ -286,14 +290,129 @@ def _sniff(text: str, avoid: str | None = None) -> str | None:
     return best[1] if best else None
 
 
-def _records(text: str, sep: str) -> list[list[str]]:
-    """The file's records as pandas sees them (blank lines left out), for the header and field counts."""
-    if len(sep) == 1:
-        with _long_fields():
-            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True))
-    else:  # pandas reads a longer separator as a regular expression
-        rows = [re.split(sep, line) for line in text.splitlines()]
-    return [r for r in rows if len(r) > 1 or (r and r[0].strip())]
+@dataclass(eq=False)
+class _Shape:
+    """What the header check needs of a file's records (as pandas sees them, blank lines left out)."""
+
+    header: list[str]  # the first record's fields, as read
+    rows: int = 0  # data records
+    extra: list[tuple[int, list[str]]] = field(default_factory=list)  # the first data records (0-based
+    #                                      data row, fields) with data in more fields than the header
+    n_extra: int = 0  # how many data records have such data
+    trailing: int = 0  # data records with more fields than the header, those fields empty
+
+
+def _blank(fields: list[str]) -> bool:
+    return len(fields) < 2 and not (fields and fields[0].strip())
+
+
+def _split_line(line: str, sep: str) -> list[str]:
+    """One line's fields as pandas splits them: the csv module for one character (the C engine), else
+    the line stripped and split at the regular expression (the python engine, e.g. ``\\s+``)."""
+    if len(sep) > 1:
+        return re.split(sep, line.strip())
+    with _long_fields():
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [""])
+
+
+def _scan_records(records) -> _Shape | None:
+    """The shape of a stream of records (no list of them is kept); None if every record is blank."""
+    shape, width = None, 0
+    for r in records:
+        if _blank(r):
+            continue
+        if shape is None:
+            shape, width = _Shape(list(r)), len(r)
+            continue
+        k = shape.rows
+        shape.rows += 1
+        if len(r) > width:
+            if any(f.strip() for f in r[width:]):
+                shape.n_extra += 1
+                if len(shape.extra) <= SHOWN:
+                    shape.extra.append((k, list(r)))
+            else:
+                shape.trailing += 1
+    return shape
+
+
+_SPACES = b" \t\x0b\x0c"  # bytes that leave a field blank (str.strip)
+
+
+def _scan_bytes(text: str, sep: str) -> _Shape | None | bool:
+    """`_scan_records` for one ASCII separator, counted with numpy over the bytes (a million rows in a
+    tenth of a second, where the csv module takes over half a second); False where quotes could move a
+    field boundary (then the csv module reads the file), None if every line is blank."""
+    raw = text.encode("utf-8")
+    b = np.frombuffer(raw, np.uint8)
+    breaks = np.flatnonzero((b == 10) | (b == 13))
+    seps = np.flatnonzero(b == ord(sep))
+    quotes = np.flatnonzero(b == ord('"'))
+    if quotes.size % 2:
+        return False
+    # quotes taken in order two by two: if no pair holds a separator or a line break, quoting moves no
+    # field boundary (a quote inside a field is read as it is)
+    opens, closes = quotes[0::2], quotes[1::2]
+    if any((np.searchsorted(pos, closes) != np.searchsorted(pos, opens)).any() for pos in (seps, breaks)):
+        return False
+    ends = np.append(breaks, len(b))
+    starts = np.concatenate(([0], breaks + 1))
+    first = np.searchsorted(seps, starts)
+    counts = np.searchsorted(seps, ends) - first + 1
+    spaces = None
+
+    def between(pos: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return np.searchsorted(pos, hi) - np.searchsorted(pos, lo)
+
+    def blank(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Whether the bytes [lo, hi) hold only separators and spaces (a range with quotes is read by
+        the caller: "" is an empty field at the start of one, and text after a tab)."""
+        nonlocal spaces
+        if not lo.size:
+            return np.zeros(0, bool)
+        if spaces is None:
+            spaces = np.flatnonzero(np.logical_or.reduce([b == c for c in _SPACES if c != ord(sep)]))
+        return hi - lo == between(seps, lo, hi) + between(spaces, lo, hi)
+
+    def fields(line: int) -> list[str]:
+        return _split_line(raw[starts[line]:ends[line]].decode("utf-8"), sep)
+
+    keep = counts > 1
+    one = np.flatnonzero(~keep & (ends > starts))  # lines without a separator: blank if only spaces
+    keep[one] = ~blank(starts[one], ends[one])
+    for line in one[between(quotes, starts[one], ends[one]) > 0]:
+        keep[line] = not _blank(fields(line))
+    lines = np.flatnonzero(keep)
+    if not lines.size:
+        return None
+    shape = _Shape(fields(lines[0]), rows=lines.size - 1)
+    width = len(shape.header)
+    data = lines[1:]
+    over = np.flatnonzero(counts[data] > width)  # data rows with more fields than the header
+    if over.size:
+        # the fields beyond the header's start after the row's width-th separator
+        line = data[over]
+        cut = seps[first[line] + width - 1] + 1
+        empty = blank(cut, ends[line])
+        for k in np.flatnonzero(between(quotes, cut, ends[line]) > 0):
+            empty[k] = not any(f.strip() for f in fields(line[k])[width:])
+        shape.trailing = int(empty.sum())
+        shape.n_extra = int((~empty).sum())
+        shape.extra = [(int(k), fields(data[k])) for k in over[~empty][:SHOWN + 1]]
+    return shape
+
+
+def _scan(text: str, sep: str) -> _Shape | None:
+    """The header and field counts of the file's records as pandas sees them (blank lines left out)."""
+    if len(sep) == 1 and sep.isascii() and sep not in ' "\r\n':
+        shape = _scan_bytes(text, sep)
+        if shape is not False:
+            return shape
+    with _long_fields():
+        if len(sep) == 1:
+            return _scan_records(csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True))
+        # pandas reads a longer separator as a regular expression (python engine), each line stripped
+        return _scan_records(_split_line(line, sep) for line in io.StringIO(text))
 
 
 def _is_number(text: str) -> bool:
@@ -307,35 +426,34 @@ def _is_number(text: str) -> bool:
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
 
 
-def _check_header(path: Path, records: list[list[str]], sep: str) -> list[str]:
+def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     """The header's names (stripped); one line on duplicate names, a missing header, or rows with
     data in more fields than the header has."""
-    header = [h.strip() for h in records[0]]
+    first = shape.header
+    header = [h.strip() for h in first]
     named = [h for h in header if h]
     if named and len(named) == len(header) and all(_is_number(h) for h in header) \
             and header != [str(k) for k in range(len(header))]:
-        raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(records[0])[:80]}); "
+        raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(first)[:80]}); "
                         f"add a header row naming the columns")
     for k, h in enumerate(header):
         if h and header.index(h) < k:
             raise DataError(f"{path}: the header names column {h!r} twice (columns {header.index(h) + 1} and "
                             f"{k + 1}, 1-based, counting spaces around names as nothing); rename one")
-    extra = [(i, r) for i, r in enumerate(records[1:]) if len(r) > len(header)
-             and any(f.strip() for f in r[len(header):])]
-    if extra:
-        i, r = extra[0]
+    if shape.extra:
+        i, r = shape.extra[0]
         if len(header) == 1 and sep == "," and all(_DECIMAL_COMMA.fullmatch(",".join(r).strip())
-                                                    for _, r in extra[:SHOWN]):
+                                                    for _, r in shape.extra[:SHOWN]):
             raise DataError(f"{path}: one column {header[0]!r}, but its values hold a comma (data row {i}, 0-based: "
                             f"{','.join(r)!r}): the decimal separator looks like a comma: add "
                             f"\"decimal\": \",\" to the dataset object")
-        if len(header) == 1 and len(extra) == len(records) - 1:
-            raise DataError(f"{path}: the first line ({sep.join(records[0])[:60]!r}) has one field and every "
+        if len(header) == 1 and shape.n_extra == shape.rows:
+            raise DataError(f"{path}: the first line ({sep.join(first)[:60]!r}) has one field and every "
                             f"other line more: is it a title or comment? The header (the column names) must be "
                             f"the first line")
-        raise DataError(f"{path}: {len(extra)} data row(s) have more fields than the header: data row {i} "
+        raise DataError(f"{path}: {shape.n_extra} data row(s) have more fields than the header: data row {i} "
                         f"(0-based) has {len(r)} fields, the header {len(header)} (extra: "
-                        f"{', '.join(repr(f) for f in r[len(header):][:3])}; rows {_rows([j for j, _ in extra])}); "
+                        f"{', '.join(repr(f) for f in r[len(header):][:3])}; rows {_rows([j for j, _ in shape.extra])}); "
                         f"name every column in the header, or check the separator ({sep!r}) and that numbers "
                         f"have no decimal comma")
     return header
@@ -353,16 +471,20 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         raise DataError(f"{path}: the file is empty")
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
     try:
-        records = _records(text, sep)
+        shape = _scan(text, sep)
     except csv.Error as e:
         raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
-    header = _check_header(path, records, sep)
-    trailing = sum(len(r) > len(header) for r in records[1:])
+    if shape is None:
+        raise DataError(f"{path}: the file is empty")
+    header = _check_header(path, shape, sep)
+    trailing = shape.trailing
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)  # the empty extra fields, checked above
+            # rows with empty fields beyond the header's (a trailing separator on some rows): read the
+            # header's columns only (pandas stops at the first such row otherwise)
             df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False,
-                             decimal=decimal, thousands=thousands,
+                             decimal=decimal, thousands=thousands, usecols=range(len(header)) if trailing else None,
                              engine="c" if len(sep) == 1 else "python")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as e:
         raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
@@ -391,29 +513,61 @@ def _numeric_like(col: pd.Series) -> bool:
 _GROUPED = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+")
 
 
-def _other_numbers(values: pd.Series, decimal: str, thousands: str | None) -> str | None:
-    """The setting (e.g. '"decimal": ","') under which text values read as numbers (at least half of
-    them, as `_numeric_like`) when they do not under the dataset's own; None if there is none."""
+def _fractions_elsewhere(df: pd.DataFrame, column: str) -> bool:
+    """Whether a numeric column other than `column` holds fractions: then the file's numbers use the
+    decimal separator they were read with, and another one is not suggested."""
+    for c in df.columns:
+        if c != column and is_float_dtype(df[c]):
+            v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            v = v[np.isfinite(v)]
+            if (v != np.round(v)).any():
+                return True
+    return False
+
+
+def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decimal_fixed: bool = False
+                   ) -> str | None:
+    """The settings (e.g. '"decimal": ","') that differ from the dataset's and under which text values
+    read as numbers (at least half of them, as `_numeric_like`); None if there are none. Another
+    decimal separator only if not ``decimal_fixed`` (other columns read with this one); a thousands
+    separator other than the dataset's only if every value with digits is written in groups of three
+    (1 234 567.5, or up to three digits) and some value holds it."""
     text = values.dropna().astype(str).str.strip()
     text = text[text != ""]
     if text.empty:
         return None
-    comma, dot = text.str.contains(",", regex=False), text.str.contains(".", regex=False)
-    if comma.any() and dot.any():  # the later of the two separates the decimals
-        dot_last = (text.str.rfind(".") > text.str.rfind(",")).mean() >= 0.5
-        candidates = [(".", ",")] if dot_last else [(",", ".")]
-    elif comma.any():
-        candidates = [(",", None)]
+    comma = text.str.contains(",", regex=False).any()
+    dot = text.str.contains(".", regex=False).any()
+    if comma and dot:  # the later of the two separates the decimals
+        first = "." if (text.str.rfind(".") > text.str.rfind(",")).mean() >= 0.5 else ","
+        candidates = [(first, "," if first == "." else ".")]
+    elif comma or dot:
+        first = "," if comma else "."
+        candidates = [(first, None), ("." if comma else ",", first)]
     else:
-        candidates = [(".", " "), (".", "'"), (",", " "), (",", "'")]
+        first = "."
+        candidates = []
+    candidates += [(d, t) for d in (first, "," if first == "." else ".") for t in (" ", "'")]
+    digits = text.str.contains(r"\d")
     for dec, thou in candidates:
-        if (dec, thou) == (decimal, thousands) or (thousands is None and (dec, thou) == (decimal, None)):
+        if dec == decimal and thou in (None, thousands):  # the dataset's own reading, or one that reads less
             continue
+        if dec != decimal and decimal_fixed:
+            continue
+        if thou is not None and thou != thousands:  # a new thousands separator: only if it groups by three
+            grouped = rf"[-+]?\d{{1,3}}(?:{re.escape(thou)}\d{{3}})*(?:{re.escape(dec)}\d+)?"
+            if not (text.str.contains(thou, regex=False).any()
+                    and text[digits].str.fullmatch(grouped).all()):
+                continue
         t = text.str.replace(thou, "", regex=False) if thou else text
         t = t.str.replace(",", ".", regex=False) if dec == "," else t
         if pd.to_numeric(t, errors="coerce").notna().mean() >= 0.5:
-            setting = ", ".join(f'"{k}": "{v}"' for k, v in (("decimal", dec), ("thousands", thou))
-                                if v is not None and (k, v) != ("decimal", "."))
+            parts = [f'"decimal": "{dec}"'] * (dec != decimal)
+            if thou is not None and thou != thousands:
+                parts.append(f'"thousands": "{thou}"')
+            elif thou is None and thousands == dec:
+                parts.append('no "thousands"')
+            setting = ", ".join(parts)
             if (dec, thou) == (",", None) and text.map(lambda v: bool(_GROUPED.fullmatch(v))).all():
                 setting += ' (or "thousands": "," if the comma groups thousands)'
             return setting
@@ -436,11 +590,11 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
         elif _numeric_like(col):
             chosen.append(c)
         else:
-            setting = _other_numbers(col, decimal, thousands)
+            setting = _other_numbers(col, decimal, thousands, _fractions_elsewhere(df, c))
             if setting:
                 shown = ", ".join(repr(str(v).strip()) for v in col.dropna().iloc[:3])
                 raise DataError(f"{path}: column {c!r} is not numeric as read (values {shown}, ...), but "
-                                f"reads as numbers with {setting}: add that to the dataset object, or list the "
+                                f"reads as numbers with {setting}: set that in the dataset object, or list the "
                                 f"column in ignore_columns")
             skipped.append(f"{c!r} (not numeric)")
     return chosen, skipped
@@ -467,8 +621,8 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
         bad = np.flatnonzero(~np.isfinite(values[:, k]))
         also = f" (also in {', '.join(repr(channels[j]) for j in bad_cols[1:])})" if bad_cols[1:] else ""
         shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
-        setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands)
-        hint = f"; they read as numbers with {setting}: add that to the dataset object" if setting else ""
+        setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands, _fractions_elsewhere(f.df, c))
+        hint = f"; they read as numbers with {setting}: set that in the dataset object" if setting else ""
         raise DataError(f"{f.path}: column {c!r} has {bad.size} non-numeric, missing or infinite value(s) "
                         f"at data row(s) {_rows(bad)} (0-based; values {', '.join(shown)}){also}{hint}")
     return values
@@ -494,21 +648,74 @@ def _parse_datetimes(values) -> pd.Series:
 _DMY = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})((?:[\sT].*)?)", re.S)
 
 
+def _strptime(values, fmt: str) -> pd.Series | None:
+    """Times of text values read with one strptime format (NaT where one does not fit); None if
+    pandas cannot use the format."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), format=fmt, errors="coerce",
+                                              utc=True))
+        except (ValueError, TypeError, OverflowError):
+            return None
+    return parsed.dt.tz_localize(None)
+
+
+def _dmy_fast(values, first: re.Match, dayfirst: bool | None
+              ) -> tuple[pd.Series, dict[bool, pd.Series]] | None:
+    """`_parse_times` for n/n/year dates written as the first one is (one strptime format for the
+    column): one parse, a second only when both readings fit every date; None where that does not
+    settle it (other layouts, a time-zone offset, dates that fit neither way): `_dmy_readings` then."""
+    rest = ""
+    if first[5]:  # the time part's format, as pandas guesses it after an ISO date
+        iso = guess_datetime_format("2000-01-01" + first[5])
+        if iso is None or not iso.startswith("%Y-%m-%d") or "%z" in iso or "%Z" in iso:
+            return None
+        rest = iso[len("%Y-%m-%d"):]
+    s, y = first[2], "%Y" if len(first[4]) == 4 else "%y"
+    formats = {True: f"%d{s}%m{s}{y}{rest}", False: f"%m{s}%d{s}{y}{rest}"}
+    if dayfirst is not None:
+        parsed = _strptime(values, formats[dayfirst])
+        return (parsed, {}) if parsed is not None and parsed.notna().all() else None
+    # try first the reading that a sample of the dates points to (a first number over 12: day first)
+    sample = [_DMY.fullmatch(str(v).strip()) for v in values[::max(1, len(values) // 1000)]]
+    order = (True, False) if any(m and int(m[1]) > 12 for m in sample) else (False, True)
+    for k in order:
+        parsed = _strptime(values, formats[k])
+        if parsed is None or parsed.isna().any():
+            continue
+        # dates a/b/year read with day a, month b (or the other way) read the other way too if
+        # every day is at most 12 (the other reading's month); the same dates if day == month
+        day = parsed.dt.day
+        if (day > 12).any():
+            return parsed, {k: parsed}
+        if k != order[0]:  # the other reading should have fitted: not one layout
+            return None
+        if (day == parsed.dt.month).all():
+            return parsed, {}
+        other = _strptime(values, formats[not k])
+        if other is None or other.isna().any():
+            return None
+        fits = {k: parsed, not k: other}
+        return fits[True], {True: fits[True], False: fits[False]}
+    return None
+
+
 def _dmy_readings(values) -> dict[bool, list[str | None]] | None:
     """For dates written n/n/year (or with '.' or '-'): each value as ISO text read day first (True) and
     month first (False), None where it does not fit that reading; None unless every value has that shape."""
-    found = [_DMY.fullmatch(str(v).strip()) for v in values]
-    if not found or not all(found):
+    text = pd.Series(values, dtype=object).astype(str).str.strip()
+    if not len(text) or not text.str.fullmatch(_DMY).all():
         return None
+    parts = text.str.extract(_DMY)
+    a, b, y = (parts[k].astype(np.int64) for k in (0, 2, 3))
+    year = (y + np.where(y < 69, 2000, 1900)).where(parts[3].str.len() == 2, y)  # as strptime's %y
+    year = year.astype(str).str.zfill(4) + "-"
     out = {}
     for dayfirst in (True, False):
-        texts = []
-        for m in found:
-            a, b, y = int(m[1]), int(m[3]), int(m[4])
-            day, month = (a, b) if dayfirst else (b, a)
-            year = y if len(m[4]) == 4 else y + (2000 if y < 69 else 1900)  # as strptime's %y
-            texts.append(f"{year:04d}-{month:02d}-{day:02d}{m[5]}" if 1 <= month <= 12 else None)
-        out[dayfirst] = texts
+        day, month = (a, b) if dayfirst else (b, a)
+        iso = year + month.astype(str).str.zfill(2) + "-" + day.astype(str).str.zfill(2) + parts[4]
+        out[dayfirst] = iso.where((month >= 1) & (month <= 12), None).tolist()
     return out
 
 
@@ -527,6 +734,12 @@ def _parse_times(values, dayfirst: bool | None, time_format: str | None
                 raise DataError(f"dataset: time_format {time_format!r} is not a date format such as "
                                 f"\"%d/%m/%Y %H:%M\" ({_one_line(e)})") from e
         return parsed.dt.tz_localize(None), {}
+    first = _DMY.fullmatch(str(values[0]).strip()) if len(values) else None
+    if first is None:  # not n/n/year dates (ISO ones, say): no regular expression on every value
+        return _parse_datetimes(values), {}
+    fast = _dmy_fast(values, first, dayfirst)
+    if fast is not None:
+        return fast
     readings = _dmy_readings(values)
     if readings is None:
         return _parse_datetimes(values), {}
@@ -569,31 +782,46 @@ def _coarsest(ns: np.ndarray) -> np.ndarray:
 def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = None,
           time_format: str | None = None) -> None:
     col = f.df[column]
-    empty = col.isna().to_numpy() | (col.astype(str).str.strip() == "").to_numpy()
+    stripped = col.astype(str).str.strip()
+    empty = col.isna().to_numpy() | (stripped == "").to_numpy()
     if empty.any():
         bad = np.flatnonzero(empty)
         raise DataError(f"{f.path}: time column {column!r} has {bad.size} empty value(s) at data row(s) "
                         f"{_rows(bad)} (0-based)")
-    numbers = pd.to_numeric(col, errors="coerce") if not is_bool_dtype(col) else None
-    if numbers is not None and not is_numeric_dtype(col) and numbers.notna().mean() >= 0.5:
-        bad = np.flatnonzero(numbers.isna().to_numpy())
-        raise DataError(f"{f.path}: time column {column!r} holds numbers, but {bad.size} value(s) are not "
-                        f"numbers: data row(s) {_rows(bad)} (0-based; e.g. {_fmt(col.iloc[bad[0]])}); "
-                        f"fix or remove those rows")
+
+    def mostly_numbers() -> None:
+        """One line if at least half the values are numbers (a numeric column with bad cells)."""
+        numbers = pd.to_numeric(col, errors="coerce")
+        if numbers.notna().mean() >= 0.5:
+            bad = np.flatnonzero(numbers.isna().to_numpy())
+            raise DataError(f"{f.path}: time column {column!r} holds numbers, but {bad.size} value(s) are not "
+                            f"numbers: data row(s) {_rows(bad)} (0-based; e.g. {_fmt(col.iloc[bad[0]])}); "
+                            f"fix or remove those rows")
+
+    # a text column whose first value is a number is checked before reading dates (converting a
+    # million dates to numbers takes half a second); others only if some value is not a date
+    text_col = not is_numeric_dtype(col) and not is_bool_dtype(col)
+    if text_col and _is_number(stripped.iloc[0]):
+        mostly_numbers()
     if is_numeric_dtype(col) and not is_bool_dtype(col):
         f.timestamps = col.to_numpy()
         f.timeline = col.to_numpy(dtype=np.float64)
     else:
-        text = col.astype(str).str.strip().to_numpy()
+        text = stripped.to_numpy()
         parsed, fits = _parse_times(text, dayfirst, time_format)
-        if len(fits) == 2:  # n/n/year dates that read both ways: the one way that gives increasing times
-            rising = [k for k, p in fits.items() if (np.diff(_ns(p)) > 0).all()]
-            if len(rising) != 1:
-                why = ", and both give increasing times" if rising else ", and neither gives increasing times"
+        if len(fits) == 2:  # n/n/year dates that read both ways: the one way that gives increasing times,
+            # else the one whose times never step back (a time may repeat, as time_order "file" allows)
+            steps = {k: np.diff(_ns(p)) for k, p in fits.items()}
+            rising = [k for k in fits if (steps[k] > 0).all()]
+            ordered = rising or [k for k in fits if (steps[k] >= 0).all()]
+            if len(ordered) != 1:
+                why = (", and neither gives increasing times" if not ordered
+                       else ", and both give increasing times" if rising else ", and both give times in order")
                 raise _ambiguous(f"{f.path}: time column {column!r}", text, fits, why)
-            parsed, f.dayfirst = fits[rising[0]], rising[0]
-            f.notes.append(f"{f.path.name}: time column {column!r} read {_reading(rising[0])}, the one reading "
-                           f"with increasing times (give \"dayfirst\" to say)")
+            parsed, f.dayfirst = fits[ordered[0]], ordered[0]
+            how = "increasing times" if rising else "times that never step back"
+            f.notes.append(f"{f.path.name}: time column {column!r} read {_reading(f.dayfirst)}, the one reading "
+                           f"with {how} (give \"dayfirst\" to say)")
         elif len(fits) == 1:
             f.dayfirst = next(iter(fits))
             f.notes.append(f"{f.path.name}: time column {column!r} read {_reading(f.dayfirst)}, the one reading "
@@ -602,6 +830,8 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
             f.dayfirst = dayfirst
         bad = np.flatnonzero(parsed.isna().to_numpy())
         if bad.size:
+            if text_col:
+                mostly_numbers()
             raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) that are neither "
                             f"dates nor numbers at data row(s) {_rows(bad)} (0-based; e.g. "
                             f"{_fmt(col.iloc[bad[0]])})")
@@ -921,9 +1151,10 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     split_role = "path (which holds the training block)"
     roles = [("path" if mode == "train_files" else split_role, main)] * (main is not None)
     roles += [("train_files", p) for p in train_paths] + [("test_files", p) for p in test_paths]
-    seen: dict[Path, str] = {}
+    seen: dict[object, str] = {}
     for role, p in roles:
-        real = p.resolve()
+        st = p.stat()  # the same file under two names (a link, ./a.csv): the same device and inode
+        real = (st.st_dev, st.st_ino) if st.st_ino else p.resolve()
         if real in seen:
             if seen[real] == role:
                 raise DataError(f"dataset: {p} is listed twice in {role}; list it once")
