@@ -1,11 +1,15 @@
 """CSV datasets: reading, column choice, labels, training blocks and one-line errors on bad data."""
 
+import csv
+import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vae_lstm import csv_data
 from vae_lstm.csv_data import load_csv_dataset
 from vae_lstm.errors import DataError
 
@@ -374,3 +378,258 @@ def test_smoke_klse_close_prices_unlabelled():
                           "value_columns": ["Close"]}, [REPO])
     assert d.full_values.shape == (248, 1) and (d.train_start, d.train_end) == (0, 124)
     assert not d.has_labels and d.full_timestamps[0] == np.datetime64("2023-03-07")
+
+
+# ----------------------------------------------------------------------------- reading pitfalls: no silent wrong result
+
+
+def write_text(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_trailing_separator_on_every_row_is_dropped_not_shifted(tmp_path):
+    write_text(tmp_path, "s.csv", "time,a,b\n" + "".join(f"{i},{i + 0.5},{-i}," + "\n" for i in range(6)))
+    d = load({"path": "s.csv", "time_column": "time", "train_points": 3}, tmp_path)
+    assert d.channels == ["a", "b"]
+    assert d.full_values[:, 0].tolist() == [i + 0.5 for i in range(6)] and d.full_timestamps.tolist() == list(range(6))
+    assert "the empty last field of 6 row(s)" in d.train_block_note
+
+
+def test_data_in_more_fields_than_the_header_is_an_error(tmp_path):
+    write_text(tmp_path, "s.csv", "time,a,b\n0,1,2\n1,3,4,9\n2,5,6\n")
+    one_line_error({"path": "s.csv"}, tmp_path, "s.csv", "data row 1", "4 fields, the header 3", "'9'")
+
+
+def test_single_column_with_decimal_commas(tmp_path):
+    write_text(tmp_path, "s.csv", "value\n" + "".join(f"{i},{i * 25:02d}\n" for i in range(8)))
+    one_line_error({"path": "s.csv"}, tmp_path, "s.csv", "decimal separator looks like a comma",
+                   '"decimal": ","')
+    d = load({"path": "s.csv", "decimal": ","}, tmp_path)
+    assert d.full_values[:3, 0].tolist() == [0.0, 1.25, 2.5]
+
+
+def test_decimal_commas_and_thousands_are_not_left_out_as_text(tmp_path):
+    rows = [[i, f"{i},5", i * i] for i in range(6)]
+    write_csv(tmp_path, "semi.csv", ["t", "a", "b"], rows, sep=";")
+    one_line_error({"path": "semi.csv", "time_column": "t"}, tmp_path,
+                   "semi.csv", "column 'a'", '"decimal": ","', "ignore_columns")
+    d = load({"path": "semi.csv", "time_column": "t", "decimal": ","}, tmp_path)
+    assert d.channels == ["a", "b"] and d.full_values[:2, 0].tolist() == [0.5, 1.5]
+    write_text(tmp_path, "thou.csv", "t,a,b\n" + "".join(f'{i},"1,{i}00.5",{i * i}\n' for i in range(6)))
+    one_line_error({"path": "thou.csv", "time_column": "t"}, tmp_path, "column 'a'", '"thousands": ","')
+    one_line_error({"path": "thou.csv", "value_columns": ["a"]}, tmp_path, "column 'a'", '"thousands": ","')
+    d = load({"path": "thou.csv", "time_column": "t", "thousands": ","}, tmp_path)
+    assert d.full_values[:2, 0].tolist() == [1000.5, 1100.5]
+    # a text column is still left out
+    write_csv(tmp_path, "txt.csv", ["a", "status"], [[i, "ok" if i % 2 else "1.2.3"] for i in range(6)])
+    assert load({"path": "txt.csv"}, tmp_path).channels == ["a"]
+
+
+def test_day_first_dates(tmp_path):
+    days = [f"{d:02d}/01/2020 10:00" for d in range(8, 16)]  # 13/01 only reads day first
+    write_csv(tmp_path, "df.csv", ["time", "a"], [[t, i * i] for i, t in enumerate(days)])
+    d = load({"path": "df.csv", "time_column": "time"}, tmp_path)
+    assert d.full_timestamps[0] == np.datetime64("2020-01-08T10:00") and "read day first" in d.train_block_note
+
+
+def test_dates_that_read_both_ways(tmp_path):
+    both = [f"{d:02d}/02/2020" for d in range(1, 9)]  # 1-8 Feb day first, 2 Jan - 2 Aug month first
+    write_csv(tmp_path, "b.csv", ["time", "a"], [[t, i * i] for i, t in enumerate(both)])
+    spec = {"path": "b.csv", "time_column": "time"}
+    one_line_error(spec, tmp_path, "b.csv", "'01/02/2020' read both day first (01 Feb 2020) and month first (02 Jan 2020)", '"dayfirst"', "time_format")
+    d = load({**spec, "dayfirst": True}, tmp_path)
+    assert d.full_timestamps[1] == np.datetime64("2020-02-02")
+    d = load({**spec, "dayfirst": False}, tmp_path)
+    assert d.full_timestamps[1] == np.datetime64("2020-02-02") and d.full_timestamps[2] == np.datetime64("2020-03-02")
+    d = load({**spec, "time_format": "%d/%m/%Y"}, tmp_path)
+    assert d.full_timestamps[2] == np.datetime64("2020-02-03")
+    one_line_error({**spec, "dayfirst": "yes"}, tmp_path, "dayfirst must be true")
+    # only day first gives increasing times (month first: 1 Feb, 1 Mar, 2 Jan, 2 Feb): used, and said
+    write_csv(tmp_path, "i.csv", ["time", "a"], [[t, i * i] for i, t in
+                                                 enumerate(["02/01/2020", "03/01/2020", "01/02/2020", "02/02/2020"])])
+    d = load({"path": "i.csv", "time_column": "time", "train_points": 2}, tmp_path)
+    assert d.full_timestamps[2] == np.datetime64("2020-02-01")
+    assert "read day first (day/month/year), the one reading with increasing times" in d.train_block_note
+    # label windows are read as the time column was
+    (tmp_path / "w.json").write_text(json.dumps([["01/02/2020", "02/02/2020"]]))
+    d = load({"path": "i.csv", "time_column": "time", "train_points": 2, "labels": {"windows": "w.json"}}, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [2, 3]
+
+
+def test_label_windows_that_cover_no_row(tmp_path):
+    series(tmp_path, n=20)
+    spec = {"path": "s.csv", "train_points": 5, "labels": {"windows": "w.json"}}
+    for windows, needle in (([[500, 600]], "window [500, 600] covers no row of s.csv (rows 0 to 19)"),
+                            ([[3, 4], [-5, -1]], "window [-5, -1] covers no row"),
+                            ([[None, 5]], "window [null, 5] needs a start and an end")):
+        (tmp_path / "w.json").write_text(json.dumps(windows))
+        one_line_error(spec, tmp_path, "w.json", needle)
+    (tmp_path / "w.json").write_text(json.dumps([[18, 30]]))  # partly inside: fine
+    assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [18, 19]
+
+
+def test_header_names_that_differ_only_by_spaces(tmp_path):
+    write_text(tmp_path, "s.csv", "time,a ,a\n" + "".join(f"{i},{i},{-i}\n" for i in range(6)))
+    one_line_error({"path": "s.csv"}, tmp_path, "s.csv", "column 'a' twice", "columns 2 and 3")
+    write_text(tmp_path, "s.csv", "time,a,a\n" + "".join(f"{i},{i},{-i}\n" for i in range(6)))
+    one_line_error({"path": "s.csv"}, tmp_path, "column 'a' twice")
+
+
+def test_timestamps_file_that_holds_windows_or_booleans(tmp_path):
+    write_csv(tmp_path, "s.csv", ["t", "a"], [[i, i * i] for i in range(20)])  # a numeric time column
+    spec = {"path": "s.csv", "time_column": "t", "train_points": 5, "labels": {"timestamps": "l.json"}}
+    (tmp_path / "l.json").write_text(json.dumps([[10, 12]]))
+    one_line_error(spec, tmp_path, "l.json", "flat list of times", "[10, 12]", "labels.windows")
+    (tmp_path / "l.json").write_text(json.dumps([True]))
+    one_line_error(spec, tmp_path, "l.json", "flat list of times", "got true")
+
+
+def test_field_longer_than_the_csv_module_limit(tmp_path):
+    write_text(tmp_path, "s.csv", "a,note\n" + "".join(f"{i},{'x' * (200_000 if i == 1 else 3)}\n" for i in range(6)))
+    d = load({"path": "s.csv"}, tmp_path)
+    assert d.channels == ["a"] and "'note' (not numeric)" in d.train_block_note
+
+
+def test_a_test_file_that_is_also_trained_on(tmp_path):
+    series(tmp_path, "a.csv", n=10)
+    series(tmp_path, "b.csv", n=10)
+    for spec in ({"train_files": ["a.csv"], "test_files": ["./a.csv"]},
+                 {"path": "a.csv", "train_files": ["a.csv"]},
+                 {"path": "a.csv", "test_files": ["b.csv", "a.csv"]}):
+        one_line_error(spec, tmp_path, "a.csv", "scored on its own training data")
+    one_line_error({"train_files": ["a.csv", "./a.csv"], "test_files": ["b.csv"]}, tmp_path, "listed twice")
+
+
+def test_a_file_without_a_header_row(tmp_path):
+    write_text(tmp_path, "s.csv", "".join(f"{i},{i + 0.25},{-i}\n" for i in range(6)))
+    one_line_error({"path": "s.csv"}, tmp_path, "s.csv", "the first row looks like data, not a header")
+    write_text(tmp_path, "s.csv", "0,1\n" + "".join(f"{i},{i * i}\n" for i in range(6)))  # pandas' default names
+    assert load({"path": "s.csv"}, tmp_path).channels == ["0", "1"]
+
+
+def test_numeric_time_column_with_a_bad_cell_names_it(tmp_path):
+    write_csv(tmp_path, "s.csv", ["t", "a"], [["x7" if i == 4 else i, i * i] for i in range(10)])
+    one_line_error({"path": "s.csv", "time_column": "t"}, tmp_path, "s.csv", "holds numbers",
+                   "data row(s) 4", "'x7'")
+
+
+def test_old_mac_line_ends_and_a_title_line(tmp_path):
+    write_text(tmp_path, "cr.csv", "t,a\r" + "".join(f"{i},{i * i}\r" for i in range(6)))
+    assert load({"path": "cr.csv"}, tmp_path).full_values[:, 1].tolist() == [i * i for i in range(6)]
+    write_text(tmp_path, "title.csv", "# exported by logger v2\nt,a\n" + "".join(f"{i},{i * i}\n" for i in range(6)))
+    one_line_error({"path": "title.csv"}, tmp_path, "title.csv", "title or comment")
+
+
+def test_whitespace_separated_file_with_right_aligned_columns(tmp_path):
+    # pandas strips each line before splitting at a regular expression: leading spaces make no field
+    for header, end in (("time value", ""), ("  time     value", "  ")):
+        write_text(tmp_path, "w.txt", header + "\n" + "".join(f"{i:6d} {i / 8:10.4f}{end}\n" for i in range(8)))
+        d = load({"path": "w.txt", "sep": "\\s+", "time_column": "time"}, tmp_path)
+        assert d.channels == ["value"] and d.full_values[:, 0].tolist() == [i / 8 for i in range(8)]
+        assert "empty last field" not in d.train_block_note
+    write_text(tmp_path, "w.txt", "time value\n    0     0.5\n    1     0.25     7\n")
+    one_line_error({"path": "w.txt", "sep": "\\s+"}, tmp_path, "data row 1", "3 fields, the header 2", "'7'")
+
+
+def test_trailing_separator_on_some_rows(tmp_path):
+    write_text(tmp_path, "s.csv", "a,b\n1,2\n3,4,\n5,6\n7,8,,\n9,10\n")
+    d = load({"path": "s.csv", "train_points": 2}, tmp_path)
+    assert d.full_values.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]
+    assert "s.csv: the empty last field of 2 row(s) (a trailing ',') left out" in d.train_block_note
+    write_text(tmp_path, "s.csv", "a,b\n1,2\n3,4,\n5,6,,x\n9,10\n")
+    one_line_error({"path": "s.csv"}, tmp_path, "1 data row(s) have more fields", "data row 2", "'x'")
+
+
+def test_number_format_hint_names_only_settings_that_differ(tmp_path):
+    # decimal "," and thousands " " given, but the numbers are written 1 234.5: the hint is
+    # "decimal": "." (not the thousands separator the dataset already has)
+    write_csv(tmp_path, "s.csv", ["t", "a", "b"], [[i, f"{i + 1} 234.5", i * i] for i in range(6)], sep=";")
+    spec = {"path": "s.csv", "time_column": "t", "decimal": ",", "thousands": " "}
+    msg = one_line_error(spec, tmp_path, "column 'a'", 'reads as numbers with "decimal": ".": set that')
+    assert "thousands" not in msg
+    d = load({**spec, "decimal": "."}, tmp_path)
+    assert d.full_values[:2, 0].tolist() == [1234.5, 2234.5]
+    # and the other way round: thousands missing, decimal right
+    msg = one_line_error({**spec, "decimal": ".", "thousands": None}, tmp_path, 'with "thousands": " ": set that')
+    assert '"decimal"' not in msg
+
+
+def test_text_columns_that_only_look_like_other_number_formats_are_left_out(tmp_path):
+    # quoted pairs "3,4" beside columns that read with decimal points, a tag 3', numbers grouped
+    # other than by three digits: text, not a decimal comma or a thousands separator
+    rows = [[i, f'"{i % 9},{i % 7}"', f"{i}'", f"{100 + i} {i}", f"{i}.{i + 1}"] for i in range(12)]
+    write_csv(tmp_path, "s.csv", ["t", "pair", "tag", "code", "x"], rows)
+    d = load({"path": "s.csv", "time_column": "t"}, tmp_path)
+    assert d.channels == ["x"]
+    for c in ("pair", "tag", "code"):
+        assert f"'{c}' (not numeric)" in d.train_block_note
+    # without a column that reads with decimal points, the pairs still read as decimal commas
+    write_csv(tmp_path, "p.csv", ["t", "pair", "x"], [[i, f'"{i % 9},{i % 7}"', i * i] for i in range(12)])
+    one_line_error({"path": "p.csv", "time_column": "t"}, tmp_path, "column 'pair'", '"decimal": ","')
+    # numbers grouped by three with an apostrophe are still a hint
+    write_csv(tmp_path, "q.csv", ["t", "big", "x"], [[i, f"{i + 1}'000'500", i * i] for i in range(12)])
+    one_line_error({"path": "q.csv", "time_column": "t"}, tmp_path, "column 'big'", '"thousands": "\'"')
+
+
+def test_large_files_are_counted_and_dated_without_a_pass_per_row(tmp_path, monkeypatch):
+    # the field counts come from one pass over the bytes (the csv module reads single lines only), and
+    # n/n/year dates that fit one reading, or ISO dates, are parsed without a regular expression per row
+    records, reader = [], csv.reader
+
+    def counting_reader(lines, **kwargs):  # records read from the whole file (not a list of lines)
+        for r in reader(lines, **kwargs):
+            if not isinstance(lines, list):
+                records.append(r)
+            yield r
+
+    def no_readings(values):
+        raise AssertionError("_dmy_readings called")
+
+    monkeypatch.setattr(csv_data.csv, "reader", counting_reader)
+    monkeypatch.setattr(csv_data, "_dmy_readings", no_readings)
+    n = 3000
+    write_text(tmp_path, "iso.csv", "time,a\n" + "".join(f"2020-01-01 00:{i // 60 % 60:02d}:{i % 60:02d},{i}.5\n"
+                                                       for i in range(n)))
+    write_text(tmp_path, "mdy.csv", "time,a\n" + "".join(f"{1 + i // 24 // 28:02d}/{1 + i // 24 % 28:02d}/2020 "
+                                                       f"{i % 24:02d}:00,{i}.5\n" for i in range(n)))
+    for name in ("iso.csv", "mdy.csv"):
+        d = load({"path": name, "time_column": "time"}, tmp_path)
+        assert len(d.full_values) == n and not records
+        records.clear()
+    assert d.full_timestamps[24 * 13] == np.datetime64("2020-01-14T00:00")
+    assert "mdy.csv: time column 'time' read month first (month/day/year), the one reading that fits" in d.train_block_note
+
+
+def test_counting_fields_agrees_with_the_csv_module(tmp_path):
+    texts = ['a,b\n1,"2,3"\n', 'a,b\n""\n1,2\n', 'a\n\t""\n', 'a,b\r\n1,2,\r\n\r\n3,4,  ,\r\n', 'a;b\n1;2;\t\n',
+             'a\tb\n1\t2\t\x0b\n', '"a","b"\n"1","x ""y"""\n', 'a,b\n1,2,"" \n', 'a,b\n1,2,\t""\n', 'a\n\n  \n1\n']
+    for text in texts:
+        for sep in (",", ";", "\t"):
+            fast = csv_data._scan(text, sep)
+            slow = csv_data._scan_records(csv.reader(io.StringIO(text, newline=""), delimiter=sep,
+                                                            skipinitialspace=True))
+            assert (fast.header, fast.rows, fast.extra, fast.n_extra, fast.trailing) == \
+                (slow.header, slow.rows, slow.extra, slow.n_extra, slow.trailing), (text, sep)
+
+
+def test_dates_that_read_both_ways_with_a_repeated_time(tmp_path):
+    # month first: 5 Jan, 6 Jan, 6 Jan, 1 Feb, 2 Feb (never back); day first: 1 May, 1 Jun, 1 Jun, 2 Jan
+    dates = ["01/05/2020", "01/06/2020", "01/06/2020", "02/01/2020", "02/02/2020"]
+    write_csv(tmp_path, "r.csv", ["time", "a"], [[t, i * i] for i, t in enumerate(dates)])
+    spec = {"path": "r.csv", "time_column": "time", "train_points": 2}
+    d = load({**spec, "time_order": "file"}, tmp_path)
+    assert d.full_timestamps[3] == np.datetime64("2020-02-01")
+    assert "read month first (month/day/year), the one reading with times that never step back" in d.train_block_note
+    one_line_error(spec, tmp_path, "not strictly increasing", "data row 2", "repeats row 1")
+
+
+def test_a_test_file_that_is_a_hard_link_to_a_training_file(tmp_path):
+    series(tmp_path, "a.csv", n=10)
+    try:
+        os.link(tmp_path / "a.csv", tmp_path / "b.csv")
+    except OSError:
+        pytest.skip("no hard links here")
+    one_line_error({"train_files": ["a.csv"], "test_files": ["b.csv"]}, tmp_path, "b.csv",
+                   "scored on its own training data")

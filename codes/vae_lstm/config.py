@@ -163,13 +163,35 @@ def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:
             hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
             raise ConfigError(f"{where}: key 'dataset' has an unknown field '{key}'{hint}")
     errors = sorted(jsonschema.Draft202012Validator(csv_schema).iter_errors(dataset),
-                    key=lambda e: list(e.absolute_path))
+                    key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        field = errors[0].absolute_path[0] if errors[0].absolute_path else None
-        if field is None:
-            raise ConfigError(f"{where}: key 'dataset': {errors[0].message}")
-        raise ConfigError(f"{where}: key 'dataset.{field}' = {json.dumps(dataset[field])} is invalid: must be "
-                          f"{describe(fields[field])}")
+        error = errors[0]
+        deeper = [e for e in error.context if len(e.absolute_path) > len(error.absolute_path)]
+        if deeper:  # an anyOf (labels) whose object alternative failed inside: name that field
+            error = min(deeper, key=lambda e: [str(p) for p in e.absolute_path])
+        path = list(error.absolute_path)
+        if not path:
+            raise ConfigError(f"{where}: key 'dataset': {error.message}")
+        value = dataset
+        for step in path:
+            value = value[step]
+        name = "dataset" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        raise ConfigError(f"{where}: key '{name}' = {json.dumps(value)} is invalid: {_must(error)}")
+
+
+def _must(error) -> str:
+    """What a failed schema check asks for, in words."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "minItems":
+        return f"must have at least {error.validator_value} item(s)"
+    if error.validator == "maxItems":
+        return f"must have at most {error.validator_value} item(s)"
+    if error.validator == "additionalProperties":
+        return error.message
+    try:
+        return "must be " + describe(schema)
+    except KeyError:
+        return error.message
 
 
 def describe(prop: dict) -> str:

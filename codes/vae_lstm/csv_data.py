@@ -20,11 +20,25 @@ Fields of the dataset object (any other field is refused, with the closest known
 ``sep``
     The column separator. Default: detected per file from its first lines (``,`` ``;`` tab or ``|``:
     the one that splits every line into the same number of fields, the most fields winning).
+``decimal``, ``thousands``
+    How numbers are written: ``decimal`` ``"."`` (the default) or ``","``; ``thousands`` none (the
+    default) or one character, e.g. ``","`` for 1,234.5. With ``decimal`` ``","`` the separator is
+    detected among ``;`` tab ``|`` first. A text column that would read as numbers under another
+    setting is an error (naming the settings that differ), not left out; another decimal separator is
+    not offered when other columns read fractions with the dataset's, nor a thousands separator
+    unless the digits are grouped by three (text such as ``"3,4"`` or ``3'`` is left out).
 ``time_column``
     Optional. Parsed as dates/times (time-zone offsets are converted to UTC), or kept as numbers if
     the column is numeric; the values must be strictly increasing (unsorted or repeated
     timestamps are refused, unless ``time_order`` is ``"file"``). Without it the row order is the
     time, and label timestamps and windows (below) are 0-based row numbers.
+``dayfirst``, ``time_format``
+    Optional, with ``time_column``, at most one: how dates written n/n/year read (``true``:
+    day/month/year, ``false``: month/day/year), or a strftime format for the whole column (label
+    timestamps are read with it, or as ISO times). Without them such dates take the one reading that
+    fits every date, else the one that gives strictly increasing times, else times that never step
+    back (the note says which); when both readings do, an error asks for ``dayfirst``. Label
+    timestamps are read as the column was.
 ``time_order``
     ``"strict"`` (the default): the times of ``time_column`` must be strictly increasing.
     ``"file"``: keep the rows in file order and accept times that step back or repeat (as in two
@@ -72,7 +86,11 @@ The training block, at most one of (default ``"train": "auto"``):
     ``path``: one piece, ``test``, or two, ``test_1`` before the block and ``test_2`` after it. With it
     (and a block inside ``path``), the rows of ``path`` outside the block are test pieces as well.
 
-Labelled rows inside the chosen training block are not refused: the note warns about them.
+Labelled rows inside the chosen training block are not refused: the note warns about them. A
+file may play one part only (a test file that is also trained on is an error); a label window that
+covers no row is an error. The header must name the columns (a first row of numbers, or a name given
+twice, is an error); rows with data in more fields than the header are an error, an empty trailing
+field (a trailing separator) is left out and noted.
 """
 
 from __future__ import annotations
@@ -85,25 +103,29 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
+from pandas.tseries.api import guess_datetime_format
 
 from .errors import DataError
 
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
 
 FIELDS = (
-    "name", "path", "sep", "time_column", "time_order", "value_columns", "ignore_columns", "labels",
+    "name", "path", "sep", "decimal", "thousands", "time_column", "time_format", "dayfirst", "time_order",
+    "value_columns", "ignore_columns", "labels",
     "train", "train_range", "train_points", "train_fraction", "train_files", "test_files",
 )
 TRAIN_FIELDS = ("train_range", "train_points", "train_fraction", "train_files", "train")
 LABEL_FIELDS = ("column", "timestamps", "windows", "key")
 TIME_ORDERS = ("strict", "file")
 SEPARATORS = (",", ";", "\t", "|")
+DECIMALS = (".", ",")
 SHOWN = 5  # offending rows named in a message
 
 
@@ -144,6 +166,8 @@ class _File:
     labels: np.ndarray | None = None  # (n,) bool, or None when this file carries no labels
     anomaly_rows: np.ndarray | None = None  # rows of the label timestamps, when windows are the labels
     disorder: str = ""  # time_order "file": how the times step back or repeat, for the note
+    notes: list[str] = field(default_factory=list)  # for the note: what reading the file left out or chose
+    dayfirst: bool | None = None  # how the time column's n/n/year dates were read (None: not such dates)
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -238,21 +262,206 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
 # ----------------------------------------------------------------------------- reading one file
 
 
-def _sniff(text: str) -> str:
-    """The separator that splits the first lines into equally many fields, the most fields winning."""
+@contextmanager
+def _long_fields():
+    """Let the csv module read fields of any length (its default limit is 131,072 characters)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _sniff(text: str, avoid: str | None = None) -> str | None:
+    """The separator that splits the first lines into equally many fields, the most fields winning
+    (``avoid``, the decimal comma, only when no other one splits them alike); None if none splits."""
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     best = None
-    for sep in SEPARATORS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
-        if not counts or counts[0] < 2:
+    with _long_fields():
+        for sep in SEPARATORS:
+            counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+            if not counts or counts[0] < 2:
+                continue
+            equal = all(c == counts[0] for c in counts)
+            key = (equal, equal and sep != avoid, counts[0])
+            if best is None or key > best[0]:
+                best = (key, sep)
+    return best[1] if best else None
+
+
+@dataclass(eq=False)
+class _Shape:
+    """What the header check needs of a file's records (as pandas sees them, blank lines left out)."""
+
+    header: list[str]  # the first record's fields, as read
+    rows: int = 0  # data records
+    extra: list[tuple[int, list[str]]] = field(default_factory=list)  # the first data records (0-based
+    #                                      data row, fields) with data in more fields than the header
+    n_extra: int = 0  # how many data records have such data
+    trailing: int = 0  # data records with more fields than the header, those fields empty
+
+
+def _blank(fields: list[str]) -> bool:
+    return len(fields) < 2 and not (fields and fields[0].strip())
+
+
+def _split_line(line: str, sep: str) -> list[str]:
+    """One line's fields as pandas splits them: the csv module for one character (the C engine), else
+    the line stripped and split at the regular expression (the python engine, e.g. ``\\s+``)."""
+    if len(sep) > 1:
+        return re.split(sep, line.strip())
+    with _long_fields():
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [""])
+
+
+def _scan_records(records) -> _Shape | None:
+    """The shape of a stream of records (no list of them is kept); None if every record is blank."""
+    shape, width = None, 0
+    for r in records:
+        if _blank(r):
             continue
-        key = (all(c == counts[0] for c in counts), counts[0])
-        if best is None or key > best[0]:
-            best = (key, sep)
-    return best[1] if best else ","
+        if shape is None:
+            shape, width = _Shape(list(r)), len(r)
+            continue
+        k = shape.rows
+        shape.rows += 1
+        if len(r) > width:
+            if any(f.strip() for f in r[width:]):
+                shape.n_extra += 1
+                if len(shape.extra) <= SHOWN:
+                    shape.extra.append((k, list(r)))
+            else:
+                shape.trailing += 1
+    return shape
 
 
-def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
+_SPACES = b" \t\x0b\x0c"  # bytes that leave a field blank (str.strip)
+
+
+def _scan_bytes(text: str, sep: str) -> _Shape | None | bool:
+    """`_scan_records` for one ASCII separator, counted with numpy over the bytes (a million rows in a
+    tenth of a second, where the csv module takes over half a second); False where quotes could move a
+    field boundary (then the csv module reads the file), None if every line is blank."""
+    raw = text.encode("utf-8")
+    b = np.frombuffer(raw, np.uint8)
+    breaks = np.flatnonzero((b == 10) | (b == 13))
+    seps = np.flatnonzero(b == ord(sep))
+    quotes = np.flatnonzero(b == ord('"'))
+    if quotes.size % 2:
+        return False
+    # quotes taken in order two by two: if no pair holds a separator or a line break, quoting moves no
+    # field boundary (a quote inside a field is read as it is)
+    opens, closes = quotes[0::2], quotes[1::2]
+    if any((np.searchsorted(pos, closes) != np.searchsorted(pos, opens)).any() for pos in (seps, breaks)):
+        return False
+    ends = np.append(breaks, len(b))
+    starts = np.concatenate(([0], breaks + 1))
+    first = np.searchsorted(seps, starts)
+    counts = np.searchsorted(seps, ends) - first + 1
+    spaces = None
+
+    def between(pos: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return np.searchsorted(pos, hi) - np.searchsorted(pos, lo)
+
+    def blank(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Whether the bytes [lo, hi) hold only separators and spaces (a range with quotes is read by
+        the caller: "" is an empty field at the start of one, and text after a tab)."""
+        nonlocal spaces
+        if not lo.size:
+            return np.zeros(0, bool)
+        if spaces is None:
+            spaces = np.flatnonzero(np.logical_or.reduce([b == c for c in _SPACES if c != ord(sep)]))
+        return hi - lo == between(seps, lo, hi) + between(spaces, lo, hi)
+
+    def fields(line: int) -> list[str]:
+        return _split_line(raw[starts[line]:ends[line]].decode("utf-8"), sep)
+
+    keep = counts > 1
+    one = np.flatnonzero(~keep & (ends > starts))  # lines without a separator: blank if only spaces
+    keep[one] = ~blank(starts[one], ends[one])
+    for line in one[between(quotes, starts[one], ends[one]) > 0]:
+        keep[line] = not _blank(fields(line))
+    lines = np.flatnonzero(keep)
+    if not lines.size:
+        return None
+    shape = _Shape(fields(lines[0]), rows=lines.size - 1)
+    width = len(shape.header)
+    data = lines[1:]
+    over = np.flatnonzero(counts[data] > width)  # data rows with more fields than the header
+    if over.size:
+        # the fields beyond the header's start after the row's width-th separator
+        line = data[over]
+        cut = seps[first[line] + width - 1] + 1
+        empty = blank(cut, ends[line])
+        for k in np.flatnonzero(between(quotes, cut, ends[line]) > 0):
+            empty[k] = not any(f.strip() for f in fields(line[k])[width:])
+        shape.trailing = int(empty.sum())
+        shape.n_extra = int((~empty).sum())
+        shape.extra = [(int(k), fields(data[k])) for k in over[~empty][:SHOWN + 1]]
+    return shape
+
+
+def _scan(text: str, sep: str) -> _Shape | None:
+    """The header and field counts of the file's records as pandas sees them (blank lines left out)."""
+    if len(sep) == 1 and sep.isascii() and sep not in ' "\r\n':
+        shape = _scan_bytes(text, sep)
+        if shape is not False:
+            return shape
+    with _long_fields():
+        if len(sep) == 1:
+            return _scan_records(csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True))
+        # pandas reads a longer separator as a regular expression (python engine), each line stripped
+        return _scan_records(_split_line(line, sep) for line in io.StringIO(text))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
+
+
+def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
+    """The header's names (stripped); one line on duplicate names, a missing header, or rows with
+    data in more fields than the header has."""
+    first = shape.header
+    header = [h.strip() for h in first]
+    named = [h for h in header if h]
+    if named and len(named) == len(header) and all(_is_number(h) for h in header) \
+            and header != [str(k) for k in range(len(header))]:
+        raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(first)[:80]}); "
+                        f"add a header row naming the columns")
+    for k, h in enumerate(header):
+        if h and header.index(h) < k:
+            raise DataError(f"{path}: the header names column {h!r} twice (columns {header.index(h) + 1} and "
+                            f"{k + 1}, 1-based, counting spaces around names as nothing); rename one")
+    if shape.extra:
+        i, r = shape.extra[0]
+        if len(header) == 1 and sep == "," and all(_DECIMAL_COMMA.fullmatch(",".join(r).strip())
+                                                    for _, r in shape.extra[:SHOWN]):
+            raise DataError(f"{path}: one column {header[0]!r}, but its values hold a comma (data row {i}, 0-based: "
+                            f"{','.join(r)!r}): the decimal separator looks like a comma: add "
+                            f"\"decimal\": \",\" to the dataset object")
+        if len(header) == 1 and shape.n_extra == shape.rows:
+            raise DataError(f"{path}: the first line ({sep.join(first)[:60]!r}) has one field and every "
+                            f"other line more: is it a title or comment? The header (the column names) must be "
+                            f"the first line")
+        raise DataError(f"{path}: {shape.n_extra} data row(s) have more fields than the header: data row {i} "
+                        f"(0-based) has {len(r)} fields, the header {len(header)} (extra: "
+                        f"{', '.join(repr(f) for f in r[len(header):][:3])}; rows {_rows([j for j, _ in shape.extra])}); "
+                        f"name every column in the header, or check the separator ({sep!r}) and that numbers "
+                        f"have no decimal comma")
+    return header
+
+
+def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None
+              ) -> tuple[pd.DataFrame, str]:
+    """The file as text columns and numbers, and a note on what was dropped ("" if nothing)."""
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -260,14 +469,32 @@ def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
         text = data.decode("latin-1")
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
-    sep = sep or _sniff(text)
+    sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True,
-                         engine="c" if len(sep) == 1 else "python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        shape = _scan(text, sep)
+    except csv.Error as e:
         raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
+    if shape is None:
+        raise DataError(f"{path}: the file is empty")
+    header = _check_header(path, shape, sep)
+    trailing = shape.trailing
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # the empty extra fields, checked above
+            # rows with empty fields beyond the header's (a trailing separator on some rows): read the
+            # header's columns only (pandas stops at the first such row otherwise)
+            df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False,
+                             decimal=decimal, thousands=thousands, usecols=range(len(header)) if trailing else None,
+                             engine="c" if len(sep) == 1 else "python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as e:
+        raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
+    if len(df.columns) == len(header):
+        df.columns = [h or str(c).strip() for h, c in zip(header, df.columns, strict=True)]
+    else:
+        df.columns = [str(c).strip() for c in df.columns]
+    note = (f"{path.name}: the empty last field of {trailing} row(s) (a trailing {sep!r}) left out"
+            if trailing else "")
+    return df, note
 
 
 def _require_column(f: _File, column: str, what: str) -> None:
@@ -283,8 +510,74 @@ def _numeric_like(col: pd.Series) -> bool:
     return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().mean() >= 0.5
 
 
-def _default_columns(df: pd.DataFrame, exclude: set[str]) -> tuple[list[str], list[str]]:
-    """Numeric columns not excluded, and the skipped ones with why (for the note)."""
+_GROUPED = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+")
+
+
+def _fractions_elsewhere(df: pd.DataFrame, column: str) -> bool:
+    """Whether a numeric column other than `column` holds fractions: then the file's numbers use the
+    decimal separator they were read with, and another one is not suggested."""
+    for c in df.columns:
+        if c != column and is_float_dtype(df[c]):
+            v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            v = v[np.isfinite(v)]
+            if (v != np.round(v)).any():
+                return True
+    return False
+
+
+def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decimal_fixed: bool = False
+                   ) -> str | None:
+    """The settings (e.g. '"decimal": ","') that differ from the dataset's and under which text values
+    read as numbers (at least half of them, as `_numeric_like`); None if there are none. Another
+    decimal separator only if not ``decimal_fixed`` (other columns read with this one); a thousands
+    separator other than the dataset's only if every value with digits is written in groups of three
+    (1 234 567.5, or up to three digits) and some value holds it."""
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty:
+        return None
+    comma = text.str.contains(",", regex=False).any()
+    dot = text.str.contains(".", regex=False).any()
+    if comma and dot:  # the later of the two separates the decimals
+        first = "." if (text.str.rfind(".") > text.str.rfind(",")).mean() >= 0.5 else ","
+        candidates = [(first, "," if first == "." else ".")]
+    elif comma or dot:
+        first = "," if comma else "."
+        candidates = [(first, None), ("." if comma else ",", first)]
+    else:
+        first = "."
+        candidates = []
+    candidates += [(d, t) for d in (first, "," if first == "." else ".") for t in (" ", "'")]
+    digits = text.str.contains(r"\d")
+    for dec, thou in candidates:
+        if dec == decimal and thou in (None, thousands):  # the dataset's own reading, or one that reads less
+            continue
+        if dec != decimal and decimal_fixed:
+            continue
+        if thou is not None and thou != thousands:  # a new thousands separator: only if it groups by three
+            grouped = rf"[-+]?\d{{1,3}}(?:{re.escape(thou)}\d{{3}})*(?:{re.escape(dec)}\d+)?"
+            if not (text.str.contains(thou, regex=False).any()
+                    and text[digits].str.fullmatch(grouped).all()):
+                continue
+        t = text.str.replace(thou, "", regex=False) if thou else text
+        t = t.str.replace(",", ".", regex=False) if dec == "," else t
+        if pd.to_numeric(t, errors="coerce").notna().mean() >= 0.5:
+            parts = [f'"decimal": "{dec}"'] * (dec != decimal)
+            if thou is not None and thou != thousands:
+                parts.append(f'"thousands": "{thou}"')
+            elif thou is None and thousands == dec:
+                parts.append('no "thousands"')
+            setting = ", ".join(parts)
+            if (dec, thou) == (",", None) and text.map(lambda v: bool(_GROUPED.fullmatch(v))).all():
+                setting += ' (or "thousands": "," if the comma groups thousands)'
+            return setting
+    return None
+
+
+def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: str = ".",
+                     thousands: str | None = None) -> tuple[list[str], list[str]]:
+    """Numeric columns not excluded, and the skipped ones with why (for the note). A text column that
+    reads as numbers under another decimal or thousands separator is an error, not left out."""
     chosen, skipped = [], []
     for c in df.columns:
         if c in exclude:
@@ -297,6 +590,12 @@ def _default_columns(df: pd.DataFrame, exclude: set[str]) -> tuple[list[str], li
         elif _numeric_like(col):
             chosen.append(c)
         else:
+            setting = _other_numbers(col, decimal, thousands, _fractions_elsewhere(df, c))
+            if setting:
+                shown = ", ".join(repr(str(v).strip()) for v in col.dropna().iloc[:3])
+                raise DataError(f"{path}: column {c!r} is not numeric as read (values {shown}, ...), but "
+                                f"reads as numbers with {setting}: set that in the dataset object, or list the "
+                                f"column in ignore_columns")
             skipped.append(f"{c!r} (not numeric)")
     return chosen, skipped
 
@@ -309,7 +608,7 @@ def _as_float(col: pd.Series) -> np.ndarray:
     return col.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _values(f: _File, channels: list[str]) -> np.ndarray:
+def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | None = None) -> np.ndarray:
     values = np.empty((len(f.df), len(channels)), np.float64)
     bad_cols = []
     for k, c in enumerate(channels):
@@ -322,9 +621,8 @@ def _values(f: _File, channels: list[str]) -> np.ndarray:
         bad = np.flatnonzero(~np.isfinite(values[:, k]))
         also = f" (also in {', '.join(repr(channels[j]) for j in bad_cols[1:])})" if bad_cols[1:] else ""
         shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
-        hint = ""
-        if any(re.fullmatch(r"\s*'?[-+]?\d+,\d+'?\s*", s) for s in shown):
-            hint = "; they look like decimal commas: write numbers with a decimal point"
+        setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands, _fractions_elsewhere(f.df, c))
+        hint = f"; they read as numbers with {setting}: set that in the dataset object" if setting else ""
         raise DataError(f"{f.path}: column {c!r} has {bad.size} non-numeric, missing or infinite value(s) "
                         f"at data row(s) {_rows(bad)} (0-based; values {', '.join(shown)}){also}{hint}")
     return values
@@ -347,6 +645,128 @@ def _parse_datetimes(values) -> pd.Series:
     return parsed.dt.tz_localize(None)
 
 
+_DMY = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})((?:[\sT].*)?)", re.S)
+
+
+def _strptime(values, fmt: str) -> pd.Series | None:
+    """Times of text values read with one strptime format (NaT where one does not fit); None if
+    pandas cannot use the format."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), format=fmt, errors="coerce",
+                                              utc=True))
+        except (ValueError, TypeError, OverflowError):
+            return None
+    return parsed.dt.tz_localize(None)
+
+
+def _dmy_fast(values, first: re.Match, dayfirst: bool | None
+              ) -> tuple[pd.Series, dict[bool, pd.Series]] | None:
+    """`_parse_times` for n/n/year dates written as the first one is (one strptime format for the
+    column): one parse, a second only when both readings fit every date; None where that does not
+    settle it (other layouts, a time-zone offset, dates that fit neither way): `_dmy_readings` then."""
+    rest = ""
+    if first[5]:  # the time part's format, as pandas guesses it after an ISO date
+        iso = guess_datetime_format("2000-01-01" + first[5])
+        if iso is None or not iso.startswith("%Y-%m-%d") or "%z" in iso or "%Z" in iso:
+            return None
+        rest = iso[len("%Y-%m-%d"):]
+    s, y = first[2], "%Y" if len(first[4]) == 4 else "%y"
+    formats = {True: f"%d{s}%m{s}{y}{rest}", False: f"%m{s}%d{s}{y}{rest}"}
+    if dayfirst is not None:
+        parsed = _strptime(values, formats[dayfirst])
+        return (parsed, {}) if parsed is not None and parsed.notna().all() else None
+    # try first the reading that a sample of the dates points to (a first number over 12: day first)
+    sample = [_DMY.fullmatch(str(v).strip()) for v in values[::max(1, len(values) // 1000)]]
+    order = (True, False) if any(m and int(m[1]) > 12 for m in sample) else (False, True)
+    for k in order:
+        parsed = _strptime(values, formats[k])
+        if parsed is None or parsed.isna().any():
+            continue
+        # dates a/b/year read with day a, month b (or the other way) read the other way too if
+        # every day is at most 12 (the other reading's month); the same dates if day == month
+        day = parsed.dt.day
+        if (day > 12).any():
+            return parsed, {k: parsed}
+        if k != order[0]:  # the other reading should have fitted: not one layout
+            return None
+        if (day == parsed.dt.month).all():
+            return parsed, {}
+        other = _strptime(values, formats[not k])
+        if other is None or other.isna().any():
+            return None
+        fits = {k: parsed, not k: other}
+        return fits[True], {True: fits[True], False: fits[False]}
+    return None
+
+
+def _dmy_readings(values) -> dict[bool, list[str | None]] | None:
+    """For dates written n/n/year (or with '.' or '-'): each value as ISO text read day first (True) and
+    month first (False), None where it does not fit that reading; None unless every value has that shape."""
+    text = pd.Series(values, dtype=object).astype(str).str.strip()
+    if not len(text) or not text.str.fullmatch(_DMY).all():
+        return None
+    parts = text.str.extract(_DMY)
+    a, b, y = (parts[k].astype(np.int64) for k in (0, 2, 3))
+    year = (y + np.where(y < 69, 2000, 1900)).where(parts[3].str.len() == 2, y)  # as strptime's %y
+    year = year.astype(str).str.zfill(4) + "-"
+    out = {}
+    for dayfirst in (True, False):
+        day, month = (a, b) if dayfirst else (b, a)
+        iso = year + month.astype(str).str.zfill(2) + "-" + day.astype(str).str.zfill(2) + parts[4]
+        out[dayfirst] = iso.where((month >= 1) & (month <= 12), None).tolist()
+    return out
+
+
+def _parse_times(values, dayfirst: bool | None, time_format: str | None
+                 ) -> tuple[pd.Series, dict[bool, pd.Series]]:
+    """Times of text values (NaT where one is not a time), and, for n/n/year dates, the readings that fit
+    every value ({dayfirst: times}; both only when they differ and ``dayfirst`` is None: the caller
+    chooses or stops; {} for other dates)."""
+    if time_format is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                parsed = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), format=time_format,
+                                                  errors="coerce", utc=True))
+            except (ValueError, TypeError) as e:
+                raise DataError(f"dataset: time_format {time_format!r} is not a date format such as "
+                                f"\"%d/%m/%Y %H:%M\" ({_one_line(e)})") from e
+        return parsed.dt.tz_localize(None), {}
+    first = _DMY.fullmatch(str(values[0]).strip()) if len(values) else None
+    if first is None:  # not n/n/year dates (ISO ones, say): no regular expression on every value
+        return _parse_datetimes(values), {}
+    fast = _dmy_fast(values, first, dayfirst)
+    if fast is not None:
+        return fast
+    readings = _dmy_readings(values)
+    if readings is None:
+        return _parse_datetimes(values), {}
+    parsed = {k: _parse_datetimes(v) for k, v in readings.items()}
+    if dayfirst is not None:
+        return parsed[dayfirst], {}
+    fits = {k: p for k, p in parsed.items() if p.notna().all()}
+    if not fits:  # neither fits every value: the one with fewer misfits, whose bad rows are named
+        best = min(parsed, key=lambda k: int(parsed[k].isna().sum()))
+        return parsed[best], {}
+    if len(fits) == 2 and fits[True].equals(fits[False]):
+        return fits[True], {}
+    return next(iter(fits.values())), fits
+
+
+def _reading(dayfirst: bool) -> str:
+    return "day first (day/month/year)" if dayfirst else "month first (month/day/year)"
+
+
+def _ambiguous(where: str, values, fits: dict[bool, pd.Series], why: str = "") -> DataError:
+    i = int(np.flatnonzero((fits[True] != fits[False]).to_numpy())[0])
+    return DataError(f"{where}: dates such as {str(values[i]).strip()!r} read both day first "
+                     f"({fits[True].iloc[i]:%d %b %Y}) and month first ({fits[False].iloc[i]:%d %b %Y}){why}: "
+                     f"add \"dayfirst\": true (day/month/year) or false (month/day/year) to the dataset "
+                     f"object, or a \"time_format\" such as \"%d/%m/%Y %H:%M\"")
+
+
 def _ns(parsed: pd.Series) -> np.ndarray:
     return parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
 
@@ -359,20 +779,59 @@ def _coarsest(ns: np.ndarray) -> np.ndarray:
     return ns.astype("datetime64[ns]")
 
 
-def _time(f: _File, column: str, strict: bool = True) -> None:
+def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = None,
+          time_format: str | None = None) -> None:
     col = f.df[column]
-    empty = col.isna().to_numpy() | (col.astype(str).str.strip() == "").to_numpy()
+    stripped = col.astype(str).str.strip()
+    empty = col.isna().to_numpy() | (stripped == "").to_numpy()
     if empty.any():
         bad = np.flatnonzero(empty)
         raise DataError(f"{f.path}: time column {column!r} has {bad.size} empty value(s) at data row(s) "
                         f"{_rows(bad)} (0-based)")
+
+    def mostly_numbers() -> None:
+        """One line if at least half the values are numbers (a numeric column with bad cells)."""
+        numbers = pd.to_numeric(col, errors="coerce")
+        if numbers.notna().mean() >= 0.5:
+            bad = np.flatnonzero(numbers.isna().to_numpy())
+            raise DataError(f"{f.path}: time column {column!r} holds numbers, but {bad.size} value(s) are not "
+                            f"numbers: data row(s) {_rows(bad)} (0-based; e.g. {_fmt(col.iloc[bad[0]])}); "
+                            f"fix or remove those rows")
+
+    # a text column whose first value is a number is checked before reading dates (converting a
+    # million dates to numbers takes half a second); others only if some value is not a date
+    text_col = not is_numeric_dtype(col) and not is_bool_dtype(col)
+    if text_col and _is_number(stripped.iloc[0]):
+        mostly_numbers()
     if is_numeric_dtype(col) and not is_bool_dtype(col):
         f.timestamps = col.to_numpy()
         f.timeline = col.to_numpy(dtype=np.float64)
     else:
-        parsed = _parse_datetimes(col.astype(str).str.strip().to_numpy())
+        text = stripped.to_numpy()
+        parsed, fits = _parse_times(text, dayfirst, time_format)
+        if len(fits) == 2:  # n/n/year dates that read both ways: the one way that gives increasing times,
+            # else the one whose times never step back (a time may repeat, as time_order "file" allows)
+            steps = {k: np.diff(_ns(p)) for k, p in fits.items()}
+            rising = [k for k in fits if (steps[k] > 0).all()]
+            ordered = rising or [k for k in fits if (steps[k] >= 0).all()]
+            if len(ordered) != 1:
+                why = (", and neither gives increasing times" if not ordered
+                       else ", and both give increasing times" if rising else ", and both give times in order")
+                raise _ambiguous(f"{f.path}: time column {column!r}", text, fits, why)
+            parsed, f.dayfirst = fits[ordered[0]], ordered[0]
+            how = "increasing times" if rising else "times that never step back"
+            f.notes.append(f"{f.path.name}: time column {column!r} read {_reading(f.dayfirst)}, the one reading "
+                           f"with {how} (give \"dayfirst\" to say)")
+        elif len(fits) == 1:
+            f.dayfirst = next(iter(fits))
+            f.notes.append(f"{f.path.name}: time column {column!r} read {_reading(f.dayfirst)}, the one reading "
+                           f"that fits every date")
+        elif dayfirst is not None:
+            f.dayfirst = dayfirst
         bad = np.flatnonzero(parsed.isna().to_numpy())
         if bad.size:
+            if text_col:
+                mostly_numbers()
             raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) that are neither "
                             f"dates nor numbers at data row(s) {_rows(bad)} (0-based; e.g. "
                             f"{_fmt(col.iloc[bad[0]])})")
@@ -432,7 +891,7 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
             raise DataError(f"{path}: no entry {key!r}{_suggest(key, data)}")
         return path, (lambda f: (key, data[key]))
     if isinstance(data, list):
-        return path, (lambda f: ("list", data))
+        return path, (lambda f: (None, data))
     if isinstance(data, dict):
         def per_file(f: _File):
             keys = [k for k in data if Path(k).name == f.path.name]
@@ -447,8 +906,16 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
     raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
 
 
-def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool) -> np.ndarray:
-    """Label timestamps on the file's timeline (ns, numbers or row numbers)."""
+def _is_time(x) -> bool:
+    """A label timestamp or window end as JSON gives it: a string or a finite number."""
+    return (isinstance(x, str) and bool(x.strip())) or (
+        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x))
+
+
+def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: bool | None = None,
+                  time_format: str | None = None) -> np.ndarray:
+    """Label timestamps on the file's timeline (ns, numbers or row numbers); n/n/year dates are read as
+    the file's time column was (else as ``dayfirst`` says; one line when they read both ways)."""
     if not has_time:
         if not all(_is_int(s) for s in stamps):
             bad = next(s for s in stamps if not _is_int(s))
@@ -461,7 +928,12 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool) -> np.ndar
         except (TypeError, ValueError) as e:
             raise DataError(f"{path}: label timestamps must be numbers, as {f.path.name}'s time column "
                             f"({_one_line(e)})") from e
-    parsed = _parse_datetimes([str(s) for s in stamps])
+    text = [str(s) for s in stamps]
+    parsed, fits = _parse_times(text, f.dayfirst if f.dayfirst is not None else dayfirst, time_format)
+    if len(fits) == 2:
+        raise _ambiguous(f"{path}: label timestamps", text, fits)
+    if time_format is not None and parsed.isna().any():  # label files may write times otherwise (ISO)
+        parsed = parsed.fillna(_parse_times(text, None, None)[0])
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         raise DataError(f"{path}: {bad.size} label timestamp(s) are not dates, e.g. {stamps[bad[0]]!r}")
@@ -477,7 +949,14 @@ def _first_rows(timeline: np.ndarray, stamps: np.ndarray) -> np.ndarray:
     return np.where(uniq[pos] == stamps, first[pos], -1).astype(np.int64)
 
 
-def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_time: bool) -> None:
+def _span(f: _File) -> str:
+    if f.timestamps is None:
+        return f"rows 0 to {len(f.timeline) - 1}"
+    return f"times {f.timestamps.min()} to {f.timestamps.max()}"
+
+
+def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_time: bool,
+                 dayfirst: bool | None = None, time_format: str | None = None) -> None:
     """Point labels (``f.labels``) from the windows, else the timestamps; with both, the timestamps'
     rows go to ``f.anomaly_rows``."""
     both = "timestamps" in labels and "windows" in labels
@@ -495,10 +974,17 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                 raise DataError(f"{path}: entry {entry!r} must be a list of {kind}, got {type(raw).__name__}")
             groups.setdefault(id(raw), (entry, raw, []))[2].append(f)
         for entry, raw, group in groups.values():
+            at = f"{path}: entry {entry!r}" if entry is not None else str(path)
             if kind == "timestamps":
+                if not all(_is_time(s) for s in raw):
+                    bad = next(s for s in raw if not _is_time(s))
+                    also = ("; [start, end] windows go under labels.windows"
+                            if isinstance(bad, list | tuple) else "")
+                    raise DataError(f"{at}: label timestamps must be a flat list of times "
+                                    f"(strings or numbers), got {json.dumps(bad)}{also}")
                 matched = np.zeros(len(raw), bool)
                 for f in group:
-                    rows = _first_rows(f.timeline, _parse_stamps(raw, f, path, has_time))
+                    rows = _first_rows(f.timeline, _parse_stamps(raw, f, path, has_time, dayfirst, time_format))
                     matched |= rows >= 0
                     rows = np.unique(rows[rows >= 0])
                     if both:
@@ -513,15 +999,29 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
             else:
                 if not all(isinstance(w, list | tuple) and len(w) == 2 for w in raw):
                     bad = next(w for w in raw if not (isinstance(w, list | tuple) and len(w) == 2))
-                    raise DataError(f"{path}: entry {entry!r}: each window must be a [start, end] pair, "
+                    raise DataError(f"{at}: each window must be a [start, end] pair, "
                                     f"got {bad!r}")
+                if not all(_is_time(b) for w in raw for b in w):
+                    bad = next(w for w in raw if not all(_is_time(b) for b in w))
+                    raise DataError(f"{at}: window {json.dumps(bad)} needs a start and an end, "
+                                    f"each a time (or a 0-based row number without time_column)")
+                covered = np.zeros(len(raw), bool)
                 for f in group:
-                    bounds = _parse_stamps([b for w in raw for b in w], f, path, has_time).reshape(-1, 2)
+                    bounds = _parse_stamps([b for w in raw for b in w], f, path, has_time, dayfirst,
+                                           time_format).reshape(-1, 2)
                     if (bounds[:, 0] > bounds[:, 1]).any():
                         w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
                         raise DataError(f"{path}: window {w!r} ends before it starts")
+                    t = np.sort(f.timeline)
+                    covered |= np.searchsorted(t, bounds[:, 1], "right") > np.searchsorted(t, bounds[:, 0], "left")
                     t = f.timeline[:, None]
                     f.labels = ((t >= bounds[None, :, 0]) & (t <= bounds[None, :, 1])).any(axis=1)
+                if not covered.all():
+                    k = np.flatnonzero(~covered)
+                    names = ", ".join(f.path.name for f in group)
+                    raise DataError(f"{at}: window {json.dumps(raw[k[0]])} covers no row of "
+                                    f"{names} ({_span(group[0])}){f' ({k.size} such windows)' if k.size > 1 else ''}; "
+                                    f"check its ends, and that it belongs to this file")
     if both:  # a file with windows but no timestamps entry (a training file) has no anomaly rows
         for f in files:
             if f.anomaly_rows is None and f.labels is not None:
@@ -645,12 +1145,27 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     labels = _check_labels(spec.get("labels"))
     train_paths = [_resolve(p, base_dirs, "train_files") for p in _str_list(spec, "train_files") or []]
     test_paths = [_resolve(p, base_dirs, "test_files") for p in _str_list(spec, "test_files") or []]
+    main = None if spec.get("path") is None else _resolve(spec["path"], base_dirs, "path")
+    # a file may play one part: a test file that is also trained on would score the model on its own
+    # training data
+    split_role = "path (which holds the training block)"
+    roles = [("path" if mode == "train_files" else split_role, main)] * (main is not None)
+    roles += [("train_files", p) for p in train_paths] + [("test_files", p) for p in test_paths]
+    seen: dict[object, str] = {}
+    for role, p in roles:
+        st = p.stat()  # the same file under two names (a link, ./a.csv): the same device and inode
+        real = (st.st_dev, st.st_ino) if st.st_ino else p.resolve()
+        if real in seen:
+            if seen[real] == role:
+                raise DataError(f"dataset: {p} is listed twice in {role}; list it once")
+            trained = {"train_files", split_role} & {seen[real], role}
+            why = (": the model would be scored on its own training data; test on other files" if trained
+                   else "; list it once")
+            raise DataError(f"dataset: {p} is in both {seen[real]} and {role}{why}")
+        seen[real] = role
     if spec.get("path") is None:
         if not (train_paths and test_paths):
             raise DataError("dataset: give 'path' (the CSV file), or both 'train_files' and 'test_files'")
-        main = None
-    else:
-        main = _resolve(spec["path"], base_dirs, "path")
     if mode == "train_files" and main is None and not test_paths:
         raise DataError("dataset: no test data: with train_files, give 'path' and/or 'test_files'")
     for key in ("name", "sep", "time_column"):
@@ -659,12 +1174,32 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     sep = spec.get("sep")
     if sep is not None and sep.lower() == "tab":
         sep = "\t"
+    decimal = spec.get("decimal", ".")
+    if decimal not in DECIMALS:
+        raise DataError(f"dataset: decimal must be \".\" or \",\", got {decimal!r}")
+    thousands = spec.get("thousands")
+    if thousands is not None and (not isinstance(thousands, str) or len(thousands) != 1
+                                  or thousands.isdigit() or thousands == decimal):
+        raise DataError(f"dataset: thousands must be one character other than a digit and the decimal "
+                        f"separator {decimal!r} (e.g. \",\" for 1,234.5), got {thousands!r}")
     time_col = spec.get("time_column")
     time_order = spec.get("time_order", "strict")
     if time_order not in TIME_ORDERS:
         raise DataError(f"dataset: time_order must be \"strict\" or \"file\", got {time_order!r}")
     if time_order != "strict" and time_col is None:
         raise DataError("dataset: time_order goes with time_column (without it the row order is the time)")
+    dayfirst, time_format = spec.get("dayfirst"), spec.get("time_format")
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise DataError(f"dataset: dayfirst must be true (day/month/year) or false (month/day/year), "
+                        f"got {dayfirst!r}")
+    if time_format is not None and (not isinstance(time_format, str) or "%" not in time_format):
+        raise DataError(f"dataset: time_format must be a date format such as \"%d/%m/%Y %H:%M\", "
+                        f"got {time_format!r}")
+    if dayfirst is not None and time_format is not None:
+        raise DataError("dataset: give dayfirst or time_format, not both (the format says the order)")
+    for key, given in (("dayfirst", dayfirst), ("time_format", time_format)):
+        if given is not None and time_col is None:
+            raise DataError(f"dataset: {key} goes with time_column (without it the row order is the time)")
     label_col = labels.get("column") if labels else None
     value_cols = _str_list(spec, "value_columns")
     ignore = _str_list(spec, "ignore_columns") or []
@@ -680,7 +1215,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     files += [_File(p, "train", None) for p in train_paths]
     files += [_File(p, "test", None) for p in test_paths]
     for f in files:
-        f.df = _read_csv(f.path, sep)
+        f.df, note = _read_csv(f.path, sep, decimal, thousands)
+        f.notes += [note] * bool(note)
         if len(f.df) == 0:
             what = {"train": "an empty training file", "test": "an empty test piece",
                     "split": "nothing to train or test on"}[f.role]
@@ -704,12 +1240,12 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     else:
         exclude = {c for c in (time_col, label_col) if c} | set(ignore)
         ref = files[0]
-        channels, skipped = _default_columns(ref.df, exclude)
+        channels, skipped = _default_columns(ref.df, exclude, ref.path, decimal, thousands)
         if not channels:
             raise DataError(f"{ref.path}: no numeric value column (columns: {', '.join(ref.df.columns)}); "
                             f"give value_columns")
         for f in files[1:]:
-            mine, _ = _default_columns(f.df, exclude)
+            mine, _ = _default_columns(f.df, exclude, f.path, decimal, thousands)
             if set(mine) != set(channels):
                 lack = [c for c in channels if c not in mine]
                 extra = [c for c in mine if c not in channels]
@@ -720,15 +1256,15 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
 
     # values, time, labels of each file
     for f in files:
-        f.values = _values(f, channels)
+        f.values = _values(f, channels, decimal, thousands)
         if time_col is not None:
-            _time(f, time_col, strict=time_order == "strict")
+            _time(f, time_col, time_order == "strict", dayfirst, time_format)
         else:
             f.timeline = np.arange(len(f.df), dtype=np.int64)
         if label_col is not None and label_col in f.df.columns:
             f.labels = _label_column(f, label_col)
     if labels is not None and label_col is None:
-        _json_labels(labels, files, base_dirs, time_col is not None)
+        _json_labels(labels, files, base_dirs, time_col is not None, dayfirst, time_format)
     has_labels = labels is not None
     tests = [f for f in files if f.role == "test"]
 
@@ -752,6 +1288,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     if skipped:
         channels_note += f" (left out: {', '.join(skipped)})"
     channels_note += "".join(f"; {f.disorder}" for f in files if f.disorder)
+    channels_note += "".join(f"; {n}" for f in files for n in f.notes)
     if mode != "train_files":
         f = files[0]
         n = len(f.df)
