@@ -648,15 +648,18 @@ def _parse_datetimes(values) -> pd.Series:
 _DMY = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})((?:[\sT].*)?)", re.S)
 
 
-def _strptime(values, fmt: str) -> pd.Series | None:
+def _strptime(values, fmt: str, strict: bool = False) -> pd.Series | None:
     """Times of text values read with one strptime format (NaT where one does not fit); None if
-    pandas cannot use the format."""
+    pandas cannot use the format, or with ``strict`` a one-line error (a user's ``time_format``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             parsed = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), format=fmt, errors="coerce",
                                               utc=True))
-        except (ValueError, TypeError, OverflowError):
+        except (ValueError, TypeError, OverflowError) as e:
+            if strict:
+                raise DataError(f"dataset: time_format {fmt!r} is not a date format such as "
+                                f"\"%d/%m/%Y %H:%M\" ({_one_line(e)})") from e
             return None
     return parsed.dt.tz_localize(None)
 
@@ -725,15 +728,7 @@ def _parse_times(values, dayfirst: bool | None, time_format: str | None
     every value ({dayfirst: times}; both only when they differ and ``dayfirst`` is None: the caller
     chooses or stops; {} for other dates)."""
     if time_format is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                parsed = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), format=time_format,
-                                                  errors="coerce", utc=True))
-            except (ValueError, TypeError) as e:
-                raise DataError(f"dataset: time_format {time_format!r} is not a date format such as "
-                                f"\"%d/%m/%Y %H:%M\" ({_one_line(e)})") from e
-        return parsed.dt.tz_localize(None), {}
+        return _strptime(values, time_format, strict=True), {}
     first = _DMY.fullmatch(str(values[0]).strip()) if len(values) else None
     if first is None:  # not n/n/year dates (ISO ones, say): no regular expression on every value
         return _parse_datetimes(values), {}

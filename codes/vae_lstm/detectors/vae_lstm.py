@@ -156,6 +156,7 @@ class LSTMTrainer(BaseTrainer):
 
 # point_score values that sum the prediction error and a second term, each over its training-block scale (term_scale)
 BALANCED_SCORES = ("balanced", "balanced_level")
+CALIBRATED_SCORES = (*BALANCED_SCORES, "combined")  # point scores that need the training block's errors
 # point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
 PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
 
@@ -225,7 +226,7 @@ class VAELSTMDetector(Detector):
         return c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1
 
     def needs_calibration(self, series: np.ndarray) -> bool:
-        return self.scales_channels(series) or self.config.point_score in (*BALANCED_SCORES, "combined")
+        return self.scales_channels(series) or self.config.point_score in CALIBRATED_SCORES
 
     def calibrate(self, train_series) -> None:
         c = self.config
@@ -237,7 +238,7 @@ class VAELSTMDetector(Detector):
         predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if self.scales_channels(series):
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
-        if c.point_score in (*BALANCED_SCORES, "combined"):
+        if c.point_score in CALIBRATED_SCORES:
             terms = self.error_terms(series, predicted.predicted_windows)
             if c.point_score in BALANCED_SCORES:
                 self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
@@ -257,14 +258,13 @@ class VAELSTMDetector(Detector):
         series = self.check_series(series, c.span, "sequence")
         if self.needs_calibration(series) and not self.calibrated:
             if self.fit_series is None:
-                why = (f"point_score '{c.point_score}'" if c.point_score in (*BALANCED_SCORES, "combined")
-                       else "error_scale 'channel'")
+                why = f"point_score '{c.point_score}'" if c.point_score in CALIBRATED_SCORES else "error_scale 'channel'"
                 raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
             self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if c.point_score == "max_sequence":
             return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
-        if c.point_score in ("combined", *BALANCED_SCORES):
+        if c.point_score in CALIBRATED_SCORES:
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
             if c.point_score in BALANCED_SCORES:
                 points = balanced_points(predicted, reconstructed, self.term_scales, uncovered=self.uncovered_error,
