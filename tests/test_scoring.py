@@ -265,6 +265,35 @@ def test_last_window_errors_hand_computed():
                                [np.nan, np.nan, 1, 14.5, 9, 32.5, 92.5, 144, np.nan], equal_nan=True)
 
 
+def test_context_error_scale_and_context_scaled_point_errors_hand_computed():
+    # 9 points, l_win 2, l_seq 3 (as test_last_window_errors_hand_computed): window 1 of every sequence off by
+    # 2 (error 4), window 2, predicted with more context, off by 1 (error 1). Sequence s's window 1 covers
+    # points s + 2, s + 3, its window 2 points s + 4, s + 5. Unscaled, a point's score depends on which windows
+    # cover it: point 4 two window-1 errors and one window-2 error (3), point 5 one and two (2), 6 and 7 none.
+    predicted = np.zeros((3, 2, 2, 1))
+    predicted[:, 0], predicted[:, 1] = 2.0, 1.0
+    series = np.zeros((9, 1))
+    np.testing.assert_allclose(scoring.point_errors(series, predicted, 2),
+                               [np.nan, np.nan, 4, 4, 3, 2, 1, 1, np.nan], equal_nan=True)
+    scale = scoring.context_error_scale(series, predicted, 2)
+    np.testing.assert_allclose(scale, [4, 1])
+    # each error over its window's scale (1 everywhere), times the scales' mean 2.5: the same 2.5 at every point
+    np.testing.assert_allclose(scoring.point_errors(series, predicted, 2, context_scale=scale),
+                               [np.nan, np.nan] + [2.5] * 6 + [np.nan], equal_nan=True)
+    # point 7, covered by sequence 2's window 2 alone (offset 1), predicted 4 off: 16 times that window's scale
+    off = predicted.copy()
+    off[2, 1, 1] = 4.0
+    np.testing.assert_allclose(scoring.point_errors(series, off, 2, context_scale=scale)[7], 16 / 1 * 2.5)
+    # point 5: window 1 of sequence 2 (error 4), window 2 of sequences 0 and 1 (errors 9, made so, and 1)
+    mixed = predicted.copy()
+    mixed[0, 1, 1] = 3.0
+    expected = np.mean([4 / 4, 9 / 1, 1 / 1]) * 2.5
+    np.testing.assert_allclose(scoring.point_errors(series, mixed, 2, context_scale=scale)[5], expected)
+    # the last window alone is scaled by window 2's scale, and the points before it by their own windows'
+    np.testing.assert_allclose(scoring.last_window_errors(series, predicted, 2, context_scale=scale),
+                               [np.nan, np.nan] + [2.5] * 6 + [np.nan], equal_nan=True)
+
+
 def test_channel_error_scale_and_scaled_point_errors_hand_computed():
     # 7 points, l_win 2, l_seq 3, as test_point_errors_hand_computed; channel 1 predicted 10 times as far off,
     # channel 2 predicted without error
@@ -332,6 +361,36 @@ def test_last_window_point_score_of_the_detector(vae, lstm, series):
     expected = np.mean([np.sum(np.square(series[t] - predicted[s, -1, t - s - (L_SEQ - 1) * L_WIN]))
                         for s in range(t - L_SEQ * L_WIN + 1, t - (L_SEQ - 1) * L_WIN + 1) if s >= 0])
     np.testing.assert_allclose(got.points[t], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("point_score", ["predicted_error", "balanced_level"])
+def test_context_scale_divides_each_prediction_by_its_positions_training_error(point_score, vae, lstm, series):
+    det = detector("vae_lstm", point_score=point_score, context_scale="mean")
+    det.vae, det.lstm = vae, lstm
+    with pytest.raises(UserError, match="context_scale 'mean' needs the training block's errors|calibrate"):
+        det.score(series)
+    train, test = series[:120], series[120:]
+    det.calibrate(train)
+    predicted_train = scoring.score_vae_lstm(vae, lstm, train, L_WIN, L_SEQ).predicted_windows
+    scale = [np.mean([np.square(train[s + k * L_WIN + j, 0] - predicted_train[s, k - 1, j, 0])
+                      for s in range(len(predicted_train)) for j in range(L_WIN)]) for k in range(1, L_SEQ)]
+    np.testing.assert_allclose(det.context_scale, scale, rtol=1e-5)
+    predicted = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
+    points = det.score(test).points
+    # a point near the start, covered by window 1 alone, and one covered by windows 1 and 2
+    for t, windows in ((L_WIN + 3, {1}), (2 * L_WIN + 3, {1, 2})):
+        covering = [(s, k) for s in range(len(predicted)) for k in range(1, L_SEQ) if 0 <= t - s - k * L_WIN < L_WIN]
+        assert {k for _, k in covering} == windows
+        errors = [np.square(test[t, 0] - predicted[s, k - 1, t - s - k * L_WIN, 0]) / scale[k - 1]
+                  for s, k in covering]
+        expected = np.mean(errors) * np.mean(scale)
+        if point_score == "balanced_level":  # over its training mean, plus the level term over its training mean
+            expected = expected / det.term_scales[0] + np.square(test[t, 0]) / det.term_scales[1]
+        np.testing.assert_allclose(points[t], expected, rtol=1e-4)
+    if point_score == "balanced_level":  # the prediction term's training mean is that of the scaled errors
+        scaled = scoring.point_errors(train, predicted_train, L_WIN, context_scale=np.array(scale))
+        np.testing.assert_allclose(det.term_scales[0], np.nanmean(scaled), rtol=1e-5)
+        np.testing.assert_allclose(det.uncovered_error, np.nanmedian(scaled), rtol=1e-5)
 
 
 def test_point_errors_sum_channels_and_total_the_sequence_scores(vae, lstm, series):

@@ -209,7 +209,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
            "contamination": c.contamination,
            "point_score": c.point_score, "point_smoothing": c.point_smoothing, "error_scale": c.error_scale,
            "second_term_weight": c.second_term_weight, "term_scale": c.term_scale,
-           "term_combine": c.term_combine, "term_power": c.term_power,
+           "term_combine": c.term_combine, "term_power": c.term_power, "context_scale": c.context_scale,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),
            "detectors": list(result.results), "labelled": result.series.labelled}
     if not result.series.labelled:

@@ -29,7 +29,7 @@ JOBS_PER_WORKER = 10
 DETECTION_KEYS = ("threshold_rule", "threshold_quantile", "contamination")
 BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "error_scale": "none",
                    "second_term_weight": 1, "term_scale": "mean",
-                   "term_combine": "sum", "term_power": 1, "contamination": 0.1}
+                   "term_combine": "sum", "term_power": 1, "context_scale": "none", "contamination": 0.1}
 
 
 def stale_keys(config, metrics: dict) -> list[str]:

@@ -42,6 +42,7 @@ NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_
                      "y_scale", "one_image", "threshold_rule", "threshold_quantile", "pot_q", "pot_level", "contamination",
                      "threshold_value", "score_batch_size", "tensorboard", "point_score",
                      "point_smoothing", "error_scale", "second_term_weight", "term_scale", "term_combine", "term_power",
+                     "context_scale",
                      "steps_per_execution")
 # The only keys a control's run depends on (its data, units and split): it learns no model, so the model keys
 # of a shared dataset config may change without refusing its finished runs.

@@ -204,23 +204,47 @@ def predicted_points(n_seq: int, n_pred: int, l_win: int, first: int = 1) -> np.
             + np.arange(l_win)[None, None, :])
 
 
-def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1,
-                 channel_scale: np.ndarray | None = None, quantile: float | None = None) -> np.ndarray:
-    """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
-    (summed over channels, each divided by its ``channel_scale`` when given), averaged over every predicted
-    window that covers it (with ``quantile`` q, their lower q-quantile instead: ``covered_quantile``).
-
-    ``predicted_windows`` is (n_seq, n, l_win, c), the windows k = ``first`` .. ``first`` + n - 1 of every
-    sequence (all of them by default; ``predicted_points``). Points that none covers get NaN."""
+def window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1,
+                  channel_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(points, errors), both (n_seq, n, l_win): the time point of each predicted value (``predicted_points``)
+    and its squared error, summed over channels, each divided by its ``channel_scale`` when given."""
     series = np.asarray(series, dtype=float).reshape(len(series), -1)
-    n_seq, n_pred, _, n_channel = predicted_windows.shape
+    n_seq, n_pred = predicted_windows.shape[:2]
     points = predicted_points(n_seq, n_pred, l_win, first)
     squared = np.square(series[points] - predicted_windows)
     if channel_scale is not None:
         squared = squared / channel_scale
+    return points, squared.sum(axis=-1)
+
+
+def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1,
+                 channel_scale: np.ndarray | None = None, quantile: float | None = None,
+                 context_scale: np.ndarray | None = None) -> np.ndarray:
+    """Per-point score from the LSTM-predicted windows of every sequence: the squared error at each time point
+    (summed over channels, each divided by its ``channel_scale`` when given), averaged over every predicted
+    window that covers it (with ``quantile`` q, their lower q-quantile instead: ``covered_quantile``). With
+    ``context_scale`` (the training block's mean error of every window position k, ``context_error_scale``),
+    each error is first divided by that of its window's position and the result multiplied by their mean.
+
+    ``predicted_windows`` is (n_seq, n, l_win, c), the windows k = ``first`` .. ``first`` + n - 1 of every
+    sequence (all of them by default; ``predicted_points``). Points that none covers get NaN."""
+    points, errors = window_errors(series, predicted_windows, l_win, first, channel_scale)
+    if context_scale is not None:
+        scale = np.asarray(context_scale, dtype=float)
+        errors = errors / scale[first - 1:first - 1 + errors.shape[1], None] * scale.mean()
     if quantile is not None:
-        return covered_quantile(points, squared.sum(axis=-1), len(series), quantile)
-    return covered_mean(points, squared.sum(axis=-1), len(series))
+        return covered_quantile(points, errors, len(series), quantile)
+    return covered_mean(points, errors, len(series))
+
+
+def context_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,
+                        channel_scale: np.ndarray | None = None) -> np.ndarray:
+    """(l_seq - 1,) the mean squared error (``window_errors``) of the predicted windows k = 1 .. l_seq - 1 over
+    every sequence of a series (the training block's, for ``context_scale`` "mean"): window k is predicted from
+    k windows of codes, and with little context the LSTM errs more. A position predicted without error gets 1."""
+    _, errors = window_errors(series, predicted_windows, l_win, channel_scale=channel_scale)
+    scale = errors.mean(axis=(0, 2))
+    return np.where(scale > 0, scale, 1.0)
 
 
 def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
@@ -280,14 +304,15 @@ def level_points(series: np.ndarray) -> np.ndarray:
 
 
 def last_window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,
-                       channel_scale: np.ndarray | None = None) -> np.ndarray:
+                       channel_scale: np.ndarray | None = None, context_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-point score from the prediction with the most context: the point's squared error in the last
     predicted window (k = l_seq - 1, after l_seq - 1 windows of codes), averaged over the l_win sequences
     whose last window covers it. The points before any last window (the first (l_seq - 1) * l_win of a
     series, whose predictions all have less context) take ``point_errors`` of every window."""
     n_pred = predicted_windows.shape[1]
-    last = point_errors(series, predicted_windows[:, -1:], l_win, first=n_pred, channel_scale=channel_scale)
-    return np.where(np.isnan(last), point_errors(series, predicted_windows, l_win, channel_scale=channel_scale), last)
+    scales = {"channel_scale": channel_scale, "context_scale": context_scale}
+    last = point_errors(series, predicted_windows[:, -1:], l_win, first=n_pred, **scales)
+    return np.where(np.isnan(last), point_errors(series, predicted_windows, l_win, **scales), last)
 
 
 def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,

@@ -24,6 +24,7 @@ from ..optimizers import FusedAdam
 from ..scoring import (
     balanced_points,
     channel_error_scale,
+    context_error_scale,
     encode_windows,
     gather_sequences,
     last_window_errors,
@@ -178,19 +179,22 @@ class VAELSTMDetector(Detector):
     window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0,
     all but ``max_sequence`` take the centred moving mean of their point scores over k * l_win points. With
     ``error_scale`` "channel", their squared errors are summed over channels after dividing each channel's
-    by its mean squared error in the training block's predicted windows (``calibrate``)."""
+    by its mean squared error in the training block's predicted windows (``calibrate``). With ``context_scale``
+    "mean", each prediction's error is divided by the training block's mean error of predictions made after as
+    many windows of context before the errors covering a point are combined (``calibrate``)."""
 
     name = "vae_lstm"
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
     scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight", "term_scale",
-                    "term_combine", "term_power")
+                    "term_combine", "term_power", "context_scale")
 
     def __init__(self, config):
         super().__init__(config)
         self.vae = self.lstm = None
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
+        self.context_scale = None  # (l_seq - 1,) with context_scale "mean": training error by window position
         self.term_scales = None  # (prediction, second term) training scales (term_scale), with BALANCED_SCORES
         self.uncovered_error = None  # the training block's median prediction error: the term of points none covers
         self.calibrated = False
@@ -225,12 +229,16 @@ class VAELSTMDetector(Detector):
         c = self.config
         return c.error_scale == "channel" and c.point_score != "max_sequence" and series.shape[1] > 1
 
+    def scales_context(self) -> bool:
+        """Whether each prediction's error is divided by the training error of its window position."""
+        return self.config.context_scale == "mean" and self.config.point_score != "max_sequence"
+
     def needs_calibration(self, series: np.ndarray) -> bool:
-        return self.scales_channels(series) or self.config.point_score in CALIBRATED_SCORES
+        return self.scales_channels(series) or self.scales_context() or self.config.point_score in CALIBRATED_SCORES
 
     def calibrate(self, train_series) -> None:
         c = self.config
-        self.channel_scale, self.term_scales, self.uncovered_error = None, None, None
+        self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
         self.calibrated, self.fit_series = True, None
         series = self.check_series(train_series, c.span, "sequence")
         if not self.needs_calibration(series):
@@ -238,6 +246,8 @@ class VAELSTMDetector(Detector):
         predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if self.scales_channels(series):
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
+        if self.scales_context():  # after the channels' scale, which it then includes
+            self.context_scale = context_error_scale(series, predicted.predicted_windows, c.l_win, self.channel_scale)
         if c.point_score in CALIBRATED_SCORES:
             terms = self.error_terms(series, predicted.predicted_windows)
             if c.point_score in BALANCED_SCORES:
@@ -248,17 +258,21 @@ class VAELSTMDetector(Detector):
         """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the second
         term: the point's squared level with "balanced_level", else the VAE's own squared reconstruction error."""
         c = self.config
-        predicted = point_errors(series, predicted_windows, c.l_win, channel_scale=self.channel_scale)
+        predicted = point_errors(series, predicted_windows, c.l_win, **self.error_scales())
         if c.point_score == "balanced_level":
             return predicted, level_points(series)
         return predicted, vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale)
+
+    def error_scales(self) -> dict:
+        return {"channel_scale": self.channel_scale, "context_scale": self.context_scale}
 
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_series(series, c.span, "sequence")
         if self.needs_calibration(series) and not self.calibrated:
             if self.fit_series is None:
-                why = f"point_score '{c.point_score}'" if c.point_score in CALIBRATED_SCORES else "error_scale 'channel'"
+                why = (f"point_score '{c.point_score}'" if c.point_score in CALIBRATED_SCORES
+                       else "context_scale 'mean'" if self.scales_context() else "error_scale 'channel'")
                 raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
             self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
@@ -272,9 +286,9 @@ class VAELSTMDetector(Detector):
             else:  # the first l_win points, which no prediction covers: the training block's median prediction error
                 points = np.where(np.isnan(predicted), self.uncovered_error, predicted) + reconstructed
         elif c.point_score == "last_window":
-            points = last_window_errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale)
+            points = last_window_errors(series, scores.predicted_windows, c.l_win, **self.error_scales())
         else:
-            points = point_errors(series, scores.predicted_windows, c.l_win, channel_scale=self.channel_scale,
+            points = point_errors(series, scores.predicted_windows, c.l_win, **self.error_scales(),
                                   quantile=PREDICTION_QUANTILES.get(c.point_score))
         points = moving_mean(points, round(c.point_smoothing * c.l_win))
         return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
