@@ -385,7 +385,7 @@ def test_context_scale_divides_each_prediction_by_its_positions_training_error(p
                   for s, k in covering]
         expected = np.mean(errors) * np.mean(scale)
         if point_score == "balanced_level":  # over its training mean, plus the level term over its training mean
-            expected = expected / det.term_scales[0] + np.square(test[t, 0]) / det.term_scales[1]
+            expected = expected / det.term_scales[0] + det.config.second_term_weight * np.square(test[t, 0]) / det.term_scales[1]
         np.testing.assert_allclose(points[t], expected, rtol=1e-4)
     if point_score == "balanced_level":  # the prediction term's training mean is that of the scaled errors
         scaled = scoring.point_errors(train, predicted_train, L_WIN, context_scale=np.array(scale))
@@ -513,10 +513,11 @@ def test_balanced_points_weigh_both_terms_by_their_training_scales(point_score, 
     predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
     own, other = scoring.point_errors(test, predicted_test, L_WIN), second(test)
     points = det.score(test).points
-    t = 40  # a point that predictions cover: each term over its training scale
-    np.testing.assert_allclose(points[t], own[t] / scales[0] + other[t] / scales[1], rtol=1e-4)
+    w = det.config.second_term_weight  # the default: 4, chosen on the development set
+    t = 40  # a point that predictions cover: each term over its training scale, the second weighed w times
+    np.testing.assert_allclose(points[t], own[t] / scales[0] + w * other[t] / scales[1], rtol=1e-4)
     # the first point, which no prediction covers: the training block's median error as its prediction error
-    np.testing.assert_allclose(points[0], uncovered + other[0] / scales[1], rtol=1e-4)
+    np.testing.assert_allclose(points[0], uncovered + w * other[0] / scales[1], rtol=1e-4)
     if how == "max":
         assert uncovered < 0.9  # not the largest training error, which would rank it with the farthest training point
     # second_term_weight multiplies the second term only, and weight 0 leaves the prediction term alone
