@@ -134,7 +134,8 @@ def test_reproduce_refuses_a_finished_run_made_with_another_config(tmp_path, nab
 
     finished = {"dataset": "nyc_taxi", "metrics_version": METRICS_VERSION, "threshold_rule": config.threshold_rule,
                 "threshold_quantile": config.threshold_quantile, "point_score": config.point_score,
-                "error_scale": config.error_scale, "term_scale": config.term_scale}
+                "error_scale": config.error_scale, "term_scale": config.term_scale,
+                "second_term_weight": config.second_term_weight}
     (folder / "detection" / "metrics.json").write_text(json.dumps(finished))
     save_config(config, folder / "config.json")
     assert run_job(job) == finished
