@@ -93,6 +93,19 @@ def test_label_column_gives_point_labels(tmp_path):
     assert p["name"] == "test" and np.flatnonzero(p["point_labels"]).tolist() == [2, 3]
 
 
+def test_a_0_1_label_like_column_is_not_read_as_a_channel_unless_asked(tmp_path):
+    series(tmp_path, n=10, labels={7, 8})
+    one_line_error({"path": "s.csv", "train_points": 5}, tmp_path,
+                   "column 'anomaly' holds only 0 and 1", '"labels": {"column": "anomaly"}', "value_columns")
+    # named so but not 0/1, or 0/1 but named otherwise, or asked for: read as data
+    d = load({"path": "s.csv", "train_points": 8, "value_columns": ["a", "anomaly"]}, tmp_path)
+    assert d.channels == ["a", "anomaly"]
+    write_csv(tmp_path, "f.csv", ["a", "flag"], [[i, int(i == 7)] for i in range(10)])
+    assert load({"path": "f.csv", "train_points": 8}, tmp_path).channels == ["a", "flag"]
+    write_csv(tmp_path, "g.csv", ["a", "label"], [[i, i % 3] for i in range(10)])
+    assert load({"path": "g.csv", "train_points": 5}, tmp_path).channels == ["a", "label"]
+
+
 def test_nab_windows_json_labels_both_ends(tmp_path):
     series(tmp_path, "data/s.csv", n=12)
     t = stamps(12)

@@ -115,3 +115,34 @@ def test_a_damaged_metrics_json_is_scored_again_and_a_part_of_a_grid_keeps_off_t
     pd.testing.assert_frame_equal(rescored.drop(columns="wall_seconds"),
                                   pd.read_csv(io.StringIO(committed)).drop(columns="wall_seconds"))
     assert set(rescored.seed) == {0, 1}
+
+
+@pytest.mark.parametrize("detector, saved", [("arma", "arma.json"), ("lstm_ad", "lstm_ad_gaussian.npz")])
+def test_a_truncated_arma_or_gaussian_file_is_one_line_and_training_again_repairs_it(detector, saved, tmp_path,
+                                                                                        capsys):
+    extra = {"arma_p": 1, "arma_q": 0} if detector == "arma" else {"l_win": 8, "prediction_horizon": 2}
+    config_path, _ = train_tiny(tmp_path, detector=detector, **extra)
+    run = next((tmp_path / "out" / "tiny").glob(f"*{detector}*"))
+    good = (run / saved).read_bytes()
+    assert not list(run.glob("*.tmp"))  # written through a temporary file, none left behind
+    (run / saved).write_bytes(good[: len(good) // 2])  # what a kill while writing in place could leave
+    capsys.readouterr()
+    assert errors.run_cli(cli.detect_main, ["--config", str(config_path)]) == 2
+    line = one_error_line(capsys)
+    assert f"{saved} is damaged" in line and "train.py again" in line
+    assert cli.train_main(["--config", str(config_path)]) == 0  # fits that part again
+    assert "is damaged" in capsys.readouterr().out
+    assert errors.run_cli(cli.detect_main, ["--config", str(config_path)]) == 0
+
+
+def test_a_threshold_rule_the_scores_do_not_allow_is_one_line():
+    import numpy as np
+
+    from vae_lstm import detection
+
+    ties = np.ones(200)  # every validation score the same: no score above its 0.98 quantile
+    with pytest.raises(errors.UserError, match=r"threshold_rule 'pot' cannot be set on the vae_lstm scores: no "
+                                               r"validation score exceeds .*--threshold-rule val_quantile") as e:
+        detection.sequence_threshold("pot", "vae_lstm", val_scores=ties, params={"q": 1e-3, "level": 0.98})
+    assert len(str(e.value).splitlines()) == 1
+    assert detection.sequence_threshold("val_quantile", "vae_lstm", val_scores=ties, quantile=0.9) == 1.0

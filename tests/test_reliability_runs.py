@@ -230,3 +230,95 @@ def test_too_few_sequences_are_refused_before_any_folder(tmp_path):
     with pytest.raises(UserError, match=r"1 sequence\b.*0 .*train"):
         runs.train(config.replace(l_win=25, l_seq=4), train[:100])
     assert not (tmp_path / "out").exists()
+
+
+# ---- interrupted training, changed data, an unscorable split ----
+
+
+def test_detect_refuses_a_run_whose_training_was_interrupted(trained, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "out" / "tiny" / NAME
+    shutil.copytree(trained["run"], run)
+    cfg = write_config(tmp_path / "cfg" / "tiny.json", tmp_path / "out")
+    state = json.loads((run / "state.json").read_text())
+    assert state.get("fitted") and runs.unfinished_training(run) is None
+    # what a kill during the LSTM stage leaves: the VAE's epoch, the LSTM's, no "fitted"
+    (run / "state.json").write_text(json.dumps({"vae": 1, "lstm": 0}))
+    assert runs.unfinished_training(run) == "vae 1, lstm 0 epochs done"
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(run)]) == 2
+    line = one_error_line(capsys)
+    assert "has not finished training (vae 1, lstm 0 epochs done)" in line and "train.py" in line
+
+
+def test_a_finished_grid_run_whose_training_was_interrupted_trains_on(trained, tmp_path, monkeypatch):
+    """metrics.json from an earlier detection does not make a run finished once its training restarted."""
+    from vae_lstm import grid
+
+    monkeypatch.setattr(runs, "has_metrics", lambda path: True)
+    monkeypatch.setattr(runs, "read_metrics", lambda path: {"metrics_version": 0})
+    path = tmp_path / "run"
+    path.mkdir()
+    (path / "state.json").write_text(json.dumps({"vae": 1}))
+    trained_calls = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(config, series):
+        trained_calls.append(config.dataset_name)
+        raise Stop
+
+    monkeypatch.setattr(runs, "train", fake_train)
+    job, experiment = grid_job(tmp_path, path, monkeypatch)
+    with pytest.raises(Stop):
+        grid.run_job(job)
+    assert trained_calls == ["synthetic"]
+
+
+def grid_job(tmp_path, path, monkeypatch):
+    from vae_lstm import experiment as experiment_module
+
+    exp_path = tmp_path / "exp.json"
+    exp_path.write_text(json.dumps({"datasets": {"synthetic": "synthetic_config.json"}, "detectors": ["vae_lstm"],
+                                    "seeds": 1, "output_dir": str(tmp_path / "out"),
+                                    "overrides": {"*": {k: v for k, v in TINY.items() if k not in ("exp_name", "seed")}}}))
+    exp = experiment_module.load_experiment(str(exp_path))
+    monkeypatch.setattr(type(exp), "run_dir", lambda self, job: path)
+    return exp.jobs()[0], exp
+
+
+def test_training_on_changed_data_is_refused_and_detect_too(trained, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "out" / "tiny" / NAME
+    shutil.copytree(trained["run"], run)
+    saved = json.loads((run / runs.DATA_FILE).read_text())
+    train = load_series("synthetic").train
+    assert saved == runs.data_fingerprint(train)
+    config = from_dict({**TINY, "output_dir": str(tmp_path / "out")})
+    runs.check_training_data(run, train, config)  # the same data: passes
+    changed = train.copy()
+    changed[5] += 1.0
+    with pytest.raises(UserError, match=r"trained on other training data .*sha256 [0-9a-f]{12}.*load_model: 0") as e:
+        runs.train(config, changed)
+    assert len(str(e.value).splitlines()) == 1
+    assert json.loads((run / runs.DATA_FILE).read_text()) == saved  # nothing rewritten
+    with pytest.raises(UserError, match="other training data"):
+        runs.check_training_data(run, changed[:-1], config)  # fewer rows: the shape differs
+    # a folder from before the file: passes, and a fit there records the data
+    (run / runs.DATA_FILE).unlink()
+    runs.check_training_data(run, changed, config)
+
+
+def test_a_split_that_cannot_be_scored_is_refused_before_training(tmp_path, capsys):
+    import numpy as np
+
+    # own data: 600 rows, the first 550 for training; l_win 24 x l_seq 4 = 96 points, more than the 50 left
+    t = np.arange(600)
+    (tmp_path / "short.csv").write_text("value\n" + "\n".join(f"{np.sin(2 * np.pi * i / 24):.6f}" for i in t) + "\n")
+    cfg = write_config(tmp_path / "short.json", tmp_path / "out", dataset={"path": "short.csv", "train_range": [0, 550]})
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    assert "no test piece of 'short' is as long as one sequence" in line and "test pieces: 50" in line
+    assert not (tmp_path / "out").exists()  # no run folder made, nothing trained

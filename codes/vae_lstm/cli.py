@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import load_config
 from .errors import ArgumentParser
 from .evaluation import THRESHOLD_RULES
-from .prepare import load_data
+from .prepare import check_scorable, load_data
 from .runs import check_run_config, latest_run, require_training
 
 CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
@@ -30,6 +30,7 @@ def train_main(argv=None) -> int:
           f"[{series.train_start}, {series.train_end}), {len(series.test_pieces)} test piece(s), {labels}; "
           f"detector {config.detector}")
 
+    check_scorable(config, series)  # before any training: a split that cannot be scored is one line now
     from .runs import train  # imports TensorFlow: after the cheap checks
     from .threads import use_threads
 

@@ -23,6 +23,7 @@ from .data_loader import Series
 from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
+from .prepare import check_scorable
 from .windowing import train_val_split
 
 METRICS_VERSION = 5  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
@@ -175,10 +176,12 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     runs.check_run_config(config, path)
     detector = get_detector(config)
     detector.require_trained(path)
+    unfinished = runs.unfinished_training(path)
+    if unfinished is not None:
+        raise UserError(f"run folder {path} has not finished training ({unfinished}); train it again to finish it")
+    runs.check_training_data(path, series.train, config)
     name = config.dataset_name
-    if not any(len(p.values) >= config.span for p in series.test_pieces):
-        raise UserError(f"no test piece of '{name}' is as long as one sequence (l_win * l_seq = {config.span} "
-                        "points); choose a smaller l_win or l_seq")
+    check_scorable(config, series)
     if config.threshold_rule == "oracle_best_f1" and not series.labelled:
         raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{name}' has none; "
                         "use val_quantile, pot, dynamic, contamination or fixed")
@@ -215,8 +218,8 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     if not result.series.labelled:
         out["skipped"] = UNLABELLED
         for name, res in result.results.items():
-            out[name] = {"threshold": float(evaluation.choose_threshold(
-                rule, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
+            out[name] = {"threshold": float(sequence_threshold(
+                rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
                 test_scores=np.concatenate([p.sequence_scores for p in res.pieces]),
                 params=rule_params(c, rule), train_scores=res.train_scores)),
                 "points": unlabelled_point_summary(c, res)}
@@ -225,8 +228,8 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     groups = {"all": None, **{p.name: [p.name] for p in pieces}} if len(pieces) > 1 else {"all": None}
     for name, res in result.results.items():
         test_scores, test_labels = res.test_scores()
-        threshold = evaluation.choose_threshold(
-            rule, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
+        threshold = sequence_threshold(
+            rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
             test_scores=test_scores, test_labels=test_labels, params=rule_params(c, rule),
             train_scores=res.train_scores)
         out[name] = {"threshold": float(threshold)}
@@ -235,6 +238,16 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
             out[name][group] = evaluation.summarise(scores, labels, threshold)
         out[name]["points"] = point_metrics(c, res, groups)
     return out
+
+
+def sequence_threshold(rule: str, detector: str, **inputs) -> float:
+    """The config's rule on a detector's sequence scores (``evaluation.choose_threshold``); one line naming the rule
+    when the scores do not allow it (POT with no validation score above its level, dynamic on scores <= 0)."""
+    try:
+        return evaluation.choose_threshold(rule, **inputs)
+    except ValueError as e:
+        raise UserError(f"threshold_rule '{rule}' cannot be set on the {detector} scores: {' '.join(str(e).split())}; "
+                        "choose another rule, e.g. --threshold-rule val_quantile") from None
 
 
 UNLABELLED = "the data has no labels: metrics that need labels (VUS, AUC, F1) are skipped"

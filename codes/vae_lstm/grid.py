@@ -59,9 +59,9 @@ def run_job(job: Job, threads: int | None = None) -> dict:
 
     use_threads(threads)  # before TensorFlow starts: one thread per op, ``threads`` ops at once
     from .detection import run_detection, write_report
-    from .prepare import load_data
+    from .prepare import check_scorable, load_data
     from .reproduce import reuse_vae_stage
-    from .runs import has_metrics, read_metrics, refuse_other_training, train
+    from .runs import has_metrics, read_metrics, refuse_other_training, train, unfinished_training
 
     experiment = job_experiment(job)
     from . import beats
@@ -70,7 +70,8 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         return beats.run_job(experiment, job)  # independent segments (ECG5000): their own split and metrics
     config, series = load_data(experiment.config(job.dataset, job.detector, job.seed), verbose=False)
     path = experiment.run_dir(job)
-    metrics = read_metrics(path) if has_metrics(path) else None
+    # a run whose training was interrupted after an earlier detection wrote metrics trains on, then scores again
+    metrics = read_metrics(path) if has_metrics(path) and unfinished_training(path) is None else None
     if metrics is not None:
         refuse_other_training(config, path, f"experiment {experiment.name}")
         why = out_of_date(config, metrics)
@@ -85,6 +86,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
         reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path,
                         experiment.config(job.dataset, "vae", job.seed))
+    check_scorable(config, series)  # before any training
     train(config, series.train)
     result = run_detection(config, path, series=series)
     result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .config import Config, check_against_data
 from .data_loader import Series, load_config_series
+from .errors import UserError
 from .windowing import auto_windows
 
 
@@ -37,3 +38,13 @@ def load_data(config: Config, verbose: bool = True) -> tuple[Config, Series]:
     config = resolve(config, series, verbose)
     check_against_data(config, len(series.train), series.n_channel)
     return config, series
+
+
+def check_scorable(config: Config, series: Series) -> None:
+    """One line when no test piece is as long as one sequence: before training too, so that no training is
+    spent on a split that cannot be scored."""
+    if not any(len(p.values) >= config.span for p in series.test_pieces):
+        lengths = ", ".join(str(len(p.values)) for p in series.test_pieces) or "none"
+        raise UserError(f"no test piece of '{config.dataset_name}' is as long as one sequence (l_win * l_seq = "
+                        f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or leave "
+                        "more of the series out of the training block")

@@ -7,6 +7,7 @@ One idea of each state of a run folder, used everywhere:
 - ``has_training(path)``: something was trained there (a checkpoint or a saved fit), so
   ``load_model: 0`` must not reuse it;
 - ``is_fitted(path)``: the detector's fit finished there (``state.json`` says ``fitted``);
+  ``unfinished_training(path)``: a fit started there and did not finish (what its stages reached);
 - ``detector.is_trained(path)``: every file its detector needs to score is there;
 - ``has_metrics(path)``: detection finished and wrote ``detection/metrics.json``.
 A config's run folders are ``<name>``, ``<name>_run2``, ``<name>_run3``, ... (``run_folders``).
@@ -118,6 +119,53 @@ def run_folders(config: Config) -> list[Path]:
     numbered = sorted((int(p.name[len(prefix):]), p) for p in base.parent.glob(f"{prefix}*")
                       if p.name[len(prefix):].isdigit())
     return [p for p in [base, *(p for _, p in numbered)] if has_training(p)]
+
+
+def unfinished_training(path: Path) -> str | None:
+    """What the stages of a fit that started in ``path`` and did not finish reached (``state.json`` without
+    ``fitted``), e.g. "vae 40, lstm 2 epochs"; None when no fit started there or the last one finished."""
+    state_path = Path(path) / "state.json"
+    if not state_path.is_file():
+        return None
+    state = read_json_file(state_path, STATE_HINT)
+    if not isinstance(state, dict) or state.get("fitted"):
+        return None
+    done = [f"{k} {v}" for k, v in state.items() if isinstance(v, int) and not isinstance(v, bool)]
+    return f"{', '.join(done)} epochs done" if done else "no stage finished"
+
+
+DATA_FILE = "training_data.json"
+
+
+def data_fingerprint(train_data) -> dict:
+    """Shape and sha256 of the (float64) training data: what a run folder's models were fitted on."""
+    values = np.ascontiguousarray(np.asarray(train_data, dtype=np.float64))
+    import hashlib
+
+    return {"shape": list(values.shape), "sha256": hashlib.sha256(values.tobytes()).hexdigest()}
+
+
+def check_training_data(path: Path, train_data, config: Config | None = None) -> None:
+    """One line when the run folder's models were fitted on other training data than ``train_data`` (its
+    ``training_data.json``, written when a fit starts there); folders from before the file pass."""
+    saved_path = Path(path) / DATA_FILE
+    if not saved_path.is_file():
+        return
+    saved, now = read_json_file(saved_path), data_fingerprint(train_data)
+    if saved != now:
+        def describe(f):
+            return f"{' x '.join(map(str, f.get('shape', [])))} values, sha256 {str(f.get('sha256'))[:12]}"
+
+        fix = (f"set load_model: 0 to train a new run in {next_free_run(config)}, or " if config is not None else "")
+        raise UserError(f"run folder {path} was trained on other training data ({describe(saved)}) than the "
+                        f"config now gives ({describe(now)}); {fix}restore the data it was trained on")
+
+
+def record_training_data(path: Path, train_data, config: Config) -> None:
+    """Before a fit in ``path``: refuse other data than its models were fitted on, else record this data."""
+    check_training_data(path, train_data, config)
+    if not (Path(path) / DATA_FILE).is_file():
+        write_text_atomic(Path(path) / DATA_FILE, json.dumps(data_fingerprint(train_data), indent=2) + "\n")
 
 
 def latest_run(config: Config, fitted: bool = False) -> Path:
@@ -270,6 +318,7 @@ def fit_in_run_folder(config: Config, train_data) -> Path:
         if choose_run_dir(config) != path:  # another process trained there between the choice and the lock
             raise UserError(f"another process trained in {path} meanwhile; run the command again")
         prepare_run_dir(config)
+        record_training_data(path, train_data, config)
         import keras
 
         from .detectors import get_detector
@@ -306,3 +355,8 @@ def require_training(config: Config, path: Path) -> None:
         source = config.source.name if config.source else "<config>"
         what = "does not exist" if not Path(path).is_dir() else "holds no trained detector"
         raise UserError(f"run folder {path} {what}; train first with 'python3 codes/train.py --config {source}'")
+    unfinished = unfinished_training(path)
+    if unfinished is not None:
+        source = config.source.name if config.source else "<config>"
+        raise UserError(f"run folder {path} has not finished training ({unfinished}); run 'python3 codes/train.py "
+                        f"--config {source}' again to finish it, then detect")

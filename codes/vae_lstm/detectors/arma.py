@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training import read_state
+from ..config import read_json_file, write_text_atomic
+from ..errors import UserError
+from ..training import read_state, write_state
 from .base import Detector, Scores
 
 ARMA_FILE = "arma.json"
@@ -88,7 +90,7 @@ class ARMADetector(Detector):
         c, run_dir = self.config, Path(run_dir)
         self.check_training(train_series, 1, "point")  # one series only: no segments, window_stride 1
         path = run_dir / ARMA_FILE
-        if c.load_model and path.is_file() and self.matches(json.loads(path.read_text())):
+        if c.load_model and path.is_file() and self.matches(self.read_saved(path, quiet=True)):
             print(f"arma: already fitted in {run_dir}")
             self.load(run_dir)
             return
@@ -102,11 +104,22 @@ class ARMADetector(Detector):
         run_dir.mkdir(parents=True, exist_ok=True)
         saved = {"order": self.order, "trend": TREND, "max_train_points": c.arma_max_train_points,
                  "channels": self.channels}
-        path.write_text(json.dumps(saved, indent=2) + "\n")
+        write_text_atomic(path, json.dumps(saved, indent=2) + "\n")
         state_path = run_dir / "state.json"  # so that the run folder counts as trained (runs.has_training)
         state = read_state(state_path)
         state["arma"] = 1
-        state_path.write_text(json.dumps(state, indent=2) + "\n")
+        write_state(state_path, state)
+
+    @staticmethod
+    def read_saved(path: Path, quiet: bool = False) -> dict:
+        """The saved fit; one line when it is damaged (with ``quiet``, fit notes it and fits again instead)."""
+        try:
+            return read_json_file(path, "run train.py again to fit it afresh")
+        except UserError:
+            if not quiet:
+                raise
+            print(f"arma: {path.name} is damaged; fitting again")
+            return {}
 
     def matches(self, saved: dict) -> bool:
         """Whether saved parameters were fitted with this config's order, trend and training length."""
@@ -117,7 +130,7 @@ class ARMADetector(Detector):
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
         path = Path(run_dir) / ARMA_FILE
-        saved = json.loads(path.read_text())
+        saved = self.read_saved(path)
         order, n_channels = saved.get("order"), len(saved.get("channels", []))
         if order != self.order or n_channels != self.config.n_channel:
             raise ValueError(f"{path} holds an ARIMA of order {order} for {n_channels} channel(s); the config "

@@ -27,12 +27,15 @@ half the squared Mahalanobis distance (the paper thresholds the likelihood itsel
 
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
 
+from ..errors import UserError
 from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_apply
@@ -179,8 +182,11 @@ class LSTMADDetector(Detector):
         self.model = trainer.train()
         gaussian_path = run_dir / GAUSSIAN_FILE
         if gaussian_path.is_file() and not trainer.trained:
-            self.load_gaussian(gaussian_path)
-            return
+            try:
+                self.load_gaussian(gaussian_path)
+                return
+            except UserError:  # damaged (a kill while it was written by an older version): fitted again below
+                print(f"lstm_ad: {GAUSSIAN_FILE} is damaged; fitting the Gaussian again")
         predictions = predict_all(self.model, train_series, c.l_win, c.score_batch_size)
         errors = error_vectors(train_series, predictions, c.l_win)
         points = trainer.validation_points()
@@ -188,11 +194,20 @@ class LSTMADDetector(Detector):
             print("lstm_ad: no validation point has all its predictions; fitting the Gaussian on the training points")
             points = np.arange(c.l_win + c.prediction_horizon - 1, len(train_series))
         self.mu, self.sigma = fit_gaussian(errors[points])
-        np.savez(gaussian_path, mu=self.mu, sigma=self.sigma, validation_points=points)
+        tmp = gaussian_path.with_name(gaussian_path.name + ".tmp")
+        try:  # through a temporary file and a rename: a kill leaves the old file or the new one
+            with open(tmp, "wb") as f:
+                np.savez(f, mu=self.mu, sigma=self.sigma, validation_points=points)
+            os.replace(tmp, gaussian_path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def load_gaussian(self, path: Path) -> None:
-        with np.load(path) as saved:
-            self.mu, self.sigma = saved["mu"], saved["sigma"]
+        try:
+            with np.load(path) as saved:
+                self.mu, self.sigma = saved["mu"], saved["sigma"]
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            raise UserError(f"{path} is damaged ({type(e).__name__}); run train.py again to fit it afresh") from None
         expected = self.config.prediction_horizon * self.config.n_channel
         if self.mu.shape != (expected,):
             raise ValueError(f"{path} holds a Gaussian of {self.mu.shape[0]} dimensions; the config needs "
