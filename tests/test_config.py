@@ -171,6 +171,13 @@ def test_invalid_json(tmp_path):
     assert "line 2" in message
 
 
+def test_a_key_given_twice_is_one_line(tmp_path):
+    message = config_error(tmp_path, '{"l_win": 10, "l_seq": 3, "l_win": 12}', name="twice.json")
+    assert message == "twice.json: key 'l_win' is given twice in one object; keep one"
+    nested = config_error(tmp_path, '{"dataset": {"path": "a.csv", "path": "b.csv"}}', name="nested.json")
+    assert "key 'path' is given twice" in nested
+
+
 def test_json_that_is_not_an_object(tmp_path):
     message = config_error(tmp_path, "[1, 2]", name="list.json")
     assert "list.json" in message and "object" in message

@@ -100,12 +100,26 @@ def resolve_config_path(name: str | Path) -> Path:
     raise ConfigError(f"config file '{name}' not found (looked in: {tried})")
 
 
+def unique_keys(where: str):
+    """A ``json`` object_pairs_hook: a key given twice in one object is a ConfigError (JSON keeps the last one
+    silently, so an edited copy of a key would quietly override the one the user looks at)."""
+    def hook(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ConfigError(f"{where}: key '{key}' is given twice in one object; keep one")
+            seen.add(key)
+        return dict(pairs)
+
+    return hook
+
+
 def load_config(name: str | Path) -> Config:
     """Read a JSON config file, fill in defaults and validate it; raise ConfigError in one line."""
     path = resolve_config_path(name)
     try:
         with open(path, encoding="utf-8-sig") as f:
-            raw = json.load(f)
+            raw = json.load(f, object_pairs_hook=unique_keys(path.name))
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start}); save it as UTF-8") from None

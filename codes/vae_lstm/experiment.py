@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jsonschema
 
-from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, run_dir
+from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, run_dir, unique_keys
 from .detectors import DETECTORS, QUICK
 from .errors import ConfigError
 
@@ -134,7 +134,7 @@ def load_experiment(name: str | Path) -> Experiment:
     """Read and validate an experiment file; every problem is one line (ConfigError)."""
     path = find_experiment(name)
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
+        values = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys(path.name))
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     schema = json.loads(SCHEMA_PATH.read_text())
