@@ -180,3 +180,24 @@ def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
         holder.wait()
     assert reproduce.main([str(path), "--detectors", "abs_z", "--summary-dir", str(tmp_path / "sum")]) == 0
     assert len(headline(tmp_path / "sum")) == 2 and not (tmp_path / "runs" / "reproduce.lock.pid").exists()
+
+
+def test_summary_keeps_labelled_series_with_degenerate_labels_apart_from_unlabelled_ones():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from vae_lstm.detection import summary_rows
+
+    unlabelled = summary_rows({"labelled": False, "detectors": ["vae_lstm"],
+                               "vae_lstm": {"points": {"rules": {"val_quantile": {"flagged_fraction": 0.25}}}}})
+    assert unlabelled[0]["labelled"] is False
+    rows = [{"series": "prices", "seed": 0, "wall_seconds": 1.0, **unlabelled[0]},
+            {"series": "quiet", "seed": 0, "wall_seconds": 1.0, "detector": "vae_lstm", "pieces": "all",
+             "labelled": True, "vus_pr": np.nan, "flagged_val_quantile": 0.5}]
+    experiment = SimpleNamespace(name="x", detectors=["vae_lstm"], datasets={"prices": "", "quiet": ""}, values={})
+    text = reproduce.standard_markdown(experiment, pd.DataFrame(rows))
+    no_labels, degenerate = text.index("No labels"), text.index("every test point's label is the same")
+    assert "| prices | vae_lstm | 1 | 0.250" in text[no_labels:degenerate]
+    assert "| quiet | vae_lstm | 1 | 0.500" in text[degenerate:]
+    assert "quiet" not in text[no_labels:degenerate]

@@ -340,7 +340,8 @@ ORACLE_F1 = {"pointwise": "f1_pointwise_oracle", "point_adjusted": "f1_pa_oracle
 def summary_rows(metrics: dict) -> list[dict]:
     """One flat row per (detector, piece group): point-level metrics first, then the paper's."""
     if not metrics.get("labelled", True):  # the share of test points each label-free rule flags
-        return [{"detector": name, "pieces": "all", **{f"flagged_{rule}": r.get("flagged_fraction", np.nan)
+        return [{"detector": name, "pieces": "all", "labelled": False,
+                 **{f"flagged_{rule}": r.get("flagged_fraction", np.nan)
                                                        for rule, r in metrics[name]["points"]["rules"].items()}}
                 for name in metrics["detectors"]]
     rows = []
@@ -351,7 +352,7 @@ def summary_rows(metrics: dict) -> list[dict]:
         for group, m in metrics[name].items():
             if group in ("threshold", "points"):
                 continue
-            row = {"detector": name, "pieces": group}
+            row = {"detector": name, "pieces": group, "labelled": True}
             pm = points.get(group, {})
             if "threshold_free" in pm:
                 row.update(pm["threshold_free"])

@@ -303,11 +303,18 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                     lines.append(f"| {name} | {d} | " + " | ".join(
                         f"{_cell(r[f'f1_pointwise_{x}'])} ({_cell(r[f'flagged_{x}'])})" for x in rules)
                         + f" | {_cell(r.f1_pointwise_oracle)} |")
-    unlabelled = main[~main.index.isin(labelled.index)]
-    if not unlabelled.empty:
+    rest = main[~main.index.isin(labelled.index)]
+    has_labels = rest["labelled"].fillna(False).astype(bool) if "labelled" in rest else pd.Series(False, rest.index)
+    for unlabelled, heading in (
+            (rest[~has_labels], "No labels: the share of test points each label-free rule flags (mean ± std over seeds)."),
+            (rest[has_labels], "Labelled, but every test point's label is the same (all normal or all anomalous), so "
+                               "the metrics that need both are undefined: the share of test points each label-free "
+                               "rule flags (mean ± std over seeds).")):
+        if unlabelled.empty:
+            continue
         rules = [c[len("flagged_"):] for c in unlabelled.columns if c.startswith("flagged_")
                  and unlabelled[c].notna().any()]
-        lines += ["", "No labels: the share of test points each label-free rule flags (mean ± std over seeds).", "",
+        lines += ["", heading, "",
                   "| dataset | detector | seeds | " + " | ".join(rules) + " | wall s / run |",
                   "| --- | --- | --- | " + " | ".join("---" for _ in rules) + " | --- |"]
         for name in experiment.datasets:
