@@ -41,7 +41,11 @@ def one_error_line(capsys) -> str:
 def test_a_truncated_state_json_is_one_line_and_moving_it_away_resumes(tmp_path, capsys):
     config, run = train_tiny(tmp_path)
     state = run / "state.json"
-    state.write_text(state.read_text()[:7])
+    good = state.read_text()
+    state.write_text("[1, 2]")  # JSON, but not the object it should be
+    assert errors.run_cli(cli.detect_main, ["--config", str(config)]) == 2
+    assert "state.json is damaged (a JSON list, not an object)" in one_error_line(capsys)
+    state.write_text(good[:7])
     assert errors.run_cli(cli.train_main, ["--config", str(config)]) == 2
     assert "state.json is damaged" in one_error_line(capsys)
     assert errors.run_cli(cli.detect_main, ["--config", str(config)]) == 2

@@ -322,3 +322,11 @@ def test_a_split_that_cannot_be_scored_is_refused_before_training(tmp_path, caps
     line = one_error_line(capsys)
     assert "no test piece of 'short' is as long as one sequence" in line and "test pieces: 50" in line
     assert not (tmp_path / "out").exists()  # no run folder made, nothing trained
+
+
+def test_a_run_dir_that_is_a_file_is_named_so(tmp_path, capsys):
+    cfg = write_config(tmp_path / "tiny.json", tmp_path / "out")
+    not_a_folder = tmp_path / "data.csv"
+    not_a_folder.write_text("a\n1\n")
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(not_a_folder)]) == 2
+    assert f"run folder {not_a_folder} is not a folder" in one_error_line(capsys)

@@ -336,9 +336,12 @@ def read_json_file(path: Path, hint: str = "move it away and run the command aga
     cannot be read (truncated, not JSON), with ``hint`` on what to do."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        values = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path} is damaged ({getattr(e, 'msg', None) or e.reason}); {hint}") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{path} is damaged (a JSON {type(values).__name__}, not an object); {hint}")
+    return values
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -258,10 +258,11 @@ def prepare_run_dir(config: Config) -> Path:
 
 
 @contextmanager
-def training_lock(path: Path):
+def training_lock(path: Path, load_model: bool = True):
     """Hold the run folder's lock, or stop with one line naming the process that holds it."""
-    with exclusive(path / LOCK_FILE, f"run folder {path} is being trained by another process",
-                   "wait for it to finish or stop it, or set load_model: 0 to train a new run"):
+    hint = ("wait for it to finish or stop it, or set load_model: 0 to train a new run" if load_model else
+            "it took this free folder a moment ago; run the command again once it has started, for the next one")
+    with exclusive(path / LOCK_FILE, f"run folder {path} is being trained by another process", hint):
         yield
 
 
@@ -314,7 +315,7 @@ def fit_in_run_folder(config: Config, train_data) -> Path:
     path = choose_run_dir(config)  # every refusal comes before a folder is made
     check_writable(path)
     path.mkdir(parents=True, exist_ok=True)
-    with training_lock(path):
+    with training_lock(path, bool(config.load_model)):
         if choose_run_dir(config) != path:  # another process trained there between the choice and the lock
             raise UserError(f"another process trained in {path} meanwhile; run the command again")
         prepare_run_dir(config)
@@ -353,7 +354,8 @@ def require_training(config: Config, path: Path) -> None:
 
     if config.detector not in CONTROLS and not has_training(path):
         source = config.source.name if config.source else "<config>"
-        what = "does not exist" if not Path(path).is_dir() else "holds no trained detector"
+        what = ("does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir()
+                else "holds no trained detector")
         raise UserError(f"run folder {path} {what}; train first with 'python3 codes/train.py --config {source}'")
     unfinished = unfinished_training(path)
     if unfinished is not None:
