@@ -177,6 +177,18 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     config = config.replace(point_score="max_sequence", error_scale="none", term_scale="mean", second_term_weight=1)
     assert grid.stale_keys(config, old) == []
     assert grid.stale_keys(config.replace(threshold_quantile=0.5), old) == ["threshold_quantile"]
+    # max_sequence reads no point-score key: a change of one does not score its runs again
+    for key, value in (("point_smoothing", 1), ("error_scale", "channel"), ("second_term_weight", 4),
+                       ("term_scale", "max"), ("context_scale", "mean")):
+        assert grid.stale_keys(config.replace(**{key: value}), old) == []
+    # a predicted_error run reads the smoothing, channel and context keys, not the balanced scores' term keys
+    config = config.replace(point_score="predicted_error")
+    old = {**old, "point_score": "predicted_error"}
+    assert grid.stale_keys(config.replace(second_term_weight=4, term_scale="max"), old) == []
+    assert grid.stale_keys(config.replace(context_scale="mean"), old) == ["context_scale"]
+    # a balanced_level run reads them all
+    config = config.replace(point_score="balanced_level")
+    old = {**old, "point_score": "balanced_level"}
     # older files were scored without smoothing: a smoothing config scores them again
     assert grid.stale_keys(config.replace(point_smoothing=1), old) == ["point_smoothing"]
     assert grid.stale_keys(config.replace(point_smoothing=0), old) == []
@@ -234,8 +246,11 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     assert not reproduce.reuse_vae_stage(source_config, target, wider)  # another VAE: trained on its own
     assert not target.exists()
     assert reproduce.vae_keys_differ(vae_config.replace(num_epochs_lstm=1, batch_size_lstm=7), source_config) == []
+    (source / "training_data.json").write_text('{"shape": [3, 1], "sha256": "abc"}')
     assert reproduce.reuse_vae_stage(source_config, target, vae_config)
     assert (target / "vae.keras").read_bytes() == b"weights"
+    # with the data it was trained on, which the vae run's fit then checks against its own
+    assert (target / "training_data.json").read_text() == '{"shape": [3, 1], "sha256": "abc"}'
     assert (target / "figures" / "vae_loss.png").is_file()
     assert json.loads((target / "state.json").read_text()) == {"vae": source_config.num_epochs_vae}
     (target / "vae.keras").write_bytes(b"its own")

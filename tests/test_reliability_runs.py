@@ -249,6 +249,13 @@ def test_detect_refuses_a_run_whose_training_was_interrupted(trained, tmp_path, 
     assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(run)]) == 2
     line = one_error_line(capsys)
     assert "has not finished training (vae 1, lstm 0 epochs done)" in line and "train.py" in line
+    # the API the grid uses refuses it too, and an early stop's mark is not counted as a stage's epochs
+    (run / "state.json").write_text(json.dumps({"vae": 1, "vae_stopped_early_at": 1, "lstm": 0}))
+    from vae_lstm.prepare import load_data
+
+    config, series = load_data(from_dict(json.loads(cfg.read_text()), source=cfg), verbose=False)
+    with pytest.raises(UserError, match=r"has not finished training \(vae 1, lstm 0 epochs done\)"):
+        detection.run_detection(config, run, series=series)
 
 
 def test_a_finished_grid_run_whose_training_was_interrupted_trains_on(trained, tmp_path, monkeypatch):
@@ -306,9 +313,29 @@ def test_training_on_changed_data_is_refused_and_detect_too(trained, tmp_path, c
     assert json.loads((run / runs.DATA_FILE).read_text()) == saved  # nothing rewritten
     with pytest.raises(UserError, match="other training data"):
         runs.check_training_data(run, changed[:-1], config)  # fewer rows: the shape differs
-    # a folder from before the file: passes, and a fit there records the data
+    # detection with the changed data, through the API the grid uses: refused before any model loads
+    from dataclasses import replace
+
+    from vae_lstm.prepare import load_data
+
+    resolved, series = load_data(config, verbose=False)
+    normalised = series.normalised.copy()
+    normalised[series.train_start + 5] += 1.0
+    with pytest.raises(UserError, match="other training data"):
+        detection.run_detection(resolved, run, series=replace(series, normalised=normalised))
+    # values that differ below the fingerprint's rounding (a numpy upgrade's last bits) hash the same
+    assert runs.data_fingerprint(train + 1e-12) == saved and runs.data_fingerprint(train[:, 0]) == saved
+    # a folder from before the file: passes, and a fit there records the data it resumes with
     (run / runs.DATA_FILE).unlink()
     runs.check_training_data(run, changed, config)
+    runs.record_training_data(run, train, config)
+    assert json.loads((run / runs.DATA_FILE).read_text()) == saved
+    # a folder that holds no training yet (a fit killed before its first checkpoint) takes new data
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / runs.DATA_FILE).write_text(json.dumps(runs.data_fingerprint(changed)))
+    runs.record_training_data(fresh, train, config)
+    assert json.loads((fresh / runs.DATA_FILE).read_text()) == saved
 
 
 def test_a_split_that_cannot_be_scored_is_refused_before_training(tmp_path, capsys):

@@ -36,7 +36,7 @@ def stale_keys(config, metrics: dict) -> list[str]:
     """Detection and scoring keys whose value in ``metrics`` (a run's metrics.json) differs from ``config``'s."""
     from .detectors import detector_class
 
-    keys = DETECTION_KEYS + detector_class(config.detector).scoring_keys_for(metrics.get("n_channel"))
+    keys = DETECTION_KEYS + detector_class(config.detector).scoring_keys_for(metrics.get("n_channel"), config)
     return [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
 
 
@@ -82,11 +82,11 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         result.metrics["wall_seconds"] = metrics.get("wall_seconds")
         write_report(result)
         return result.metrics
+    check_scorable(config, series)  # before any training or copying
     started = time.perf_counter()
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
         reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path,
                         experiment.config(job.dataset, "vae", job.seed))
-    check_scorable(config, series)  # before any training
     train(config, series.train)
     result = run_detection(config, path, series=series)
     result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)

@@ -30,7 +30,7 @@ from .config import REPO_ROOT, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, UserError
 from .experiment import Experiment, Job, load_experiment
-from .runs import has_metrics, read_metrics
+from .runs import has_metrics, read_metrics, unfinished_training
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
@@ -98,7 +98,7 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     finished (all its epochs, or early stopping ended it), the target holds no training of its own, and (given ``vae_config``, the ``vae``
     run's) the two configs agree on every key the VAE stage trains with.
     """
-    from .runs import has_training
+    from .runs import DATA_FILE, has_training
     from .training import read_state, stopped_key
 
     if vae_config is not None and vae_keys_differ(vae_config, vae_lstm_config):
@@ -113,8 +113,9 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     if epochs < vae_lstm_config.num_epochs_vae and not stopped:
         return False
     (target / "figures").mkdir(parents=True, exist_ok=True)
-    for name in ("vae.keras", "vae_log.csv"):
-        shutil.copyfile(source / name, target / name)
+    for name in ("vae.keras", "vae_log.csv", DATA_FILE):  # with what it was trained on: the fit checks that
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
     for figure in (source / "figures").glob("vae_*.png"):
         shutil.copyfile(figure, target / "figures" / figure.name)
     write_text_atomic(target / "state.json", json.dumps({"vae": epochs, **stopped}, indent=2) + "\n")
@@ -134,6 +135,10 @@ def collect_finished(experiment: Experiment) -> dict:
         run = experiment.run_dir(job)
         metrics = read_metrics(run) if has_metrics(run) else None
         if metrics is None:
+            continue
+        if unfinished_training(run) is not None:
+            print(f"left out of the summary: {run.name}, its training was started again and has not finished "
+                  f"({unfinished_training(run)})")
             continue
         if experiment.summary != "beats":
             why = out_of_date(experiment.config(job.dataset, job.detector, job.seed), metrics)

@@ -130,7 +130,7 @@ def unfinished_training(path: Path) -> str | None:
     state = read_json_file(state_path, STATE_HINT)
     if not isinstance(state, dict) or state.get("fitted"):
         return None
-    done = [f"{k} {v}" for k, v in state.items() if isinstance(v, int) and not isinstance(v, bool)]
+    done = [f"{k} {v}" for k, v in state.items() if isinstance(v, int) and not isinstance(v, bool) and "_" not in k]
     return f"{', '.join(done)} epochs done" if done else "no stage finished"
 
 
@@ -138,11 +138,15 @@ DATA_FILE = "training_data.json"
 
 
 def data_fingerprint(train_data) -> dict:
-    """Shape and sha256 of the (float64) training data: what a run folder's models were fitted on."""
-    values = np.ascontiguousarray(np.asarray(train_data, dtype=np.float64))
+    """Shape and sha256 of the training data (one series as (n, c)), its values rounded to 6 decimals first: the
+    standardised values, whose last bits a numpy upgrade may move, hash the same."""
+    values = np.asarray(train_data, dtype=np.float64)
+    if values.ndim == 1:
+        values = values.reshape(len(values), 1)
     import hashlib
 
-    return {"shape": list(values.shape), "sha256": hashlib.sha256(values.tobytes()).hexdigest()}
+    rounded = np.ascontiguousarray(np.round(values, 6) + 0.0)  # + 0.0: -0.0 and 0.0 hash the same
+    return {"shape": list(values.shape), "sha256": hashlib.sha256(rounded.tobytes()).hexdigest()}
 
 
 def check_training_data(path: Path, train_data, config: Config | None = None) -> None:
@@ -162,10 +166,13 @@ def check_training_data(path: Path, train_data, config: Config | None = None) ->
 
 
 def record_training_data(path: Path, train_data, config: Config) -> None:
-    """Before a fit in ``path``: refuse other data than its models were fitted on, else record this data."""
-    check_training_data(path, train_data, config)
-    if not (Path(path) / DATA_FILE).is_file():
-        write_text_atomic(Path(path) / DATA_FILE, json.dumps(data_fingerprint(train_data), indent=2) + "\n")
+    """Before a fit in ``path``: refuse other data than its models were fitted on, else record this data. A folder
+    that holds no training yet (a fit killed before its first checkpoint) takes the new data."""
+    if has_training(path):
+        check_training_data(path, train_data, config)
+        if (Path(path) / DATA_FILE).is_file():
+            return
+    write_text_atomic(Path(path) / DATA_FILE, json.dumps(data_fingerprint(train_data), indent=2) + "\n")
 
 
 def latest_run(config: Config, fitted: bool = False) -> Path:
@@ -261,7 +268,8 @@ def prepare_run_dir(config: Config) -> Path:
 def training_lock(path: Path, load_model: bool = True):
     """Hold the run folder's lock, or stop with one line naming the process that holds it."""
     hint = ("wait for it to finish or stop it, or set load_model: 0 to train a new run" if load_model else
-            "it took this free folder a moment ago; run the command again once it has started, for the next one")
+            "it took this free folder a moment ago; run the command again once it has written its first "
+            "checkpoint, and the next free folder is used")
     with exclusive(path / LOCK_FILE, f"run folder {path} is being trained by another process", hint):
         yield
 

@@ -82,8 +82,9 @@ class Detector:
         """Nothing to load by default."""
 
     @classmethod
-    def scoring_keys_for(cls, n_channel: int | None) -> tuple[str, ...]:
-        """The scoring keys that can change its scores on data of ``n_channel`` channels (None: unknown)."""
+    def scoring_keys_for(cls, n_channel: int | None, config=None) -> tuple[str, ...]:
+        """The scoring keys that can change its scores on data of ``n_channel`` channels (None: unknown), under
+        ``config``'s other scoring keys (None: all of them can)."""
         return cls.scoring_keys
 
     def calibrate(self, train_series: np.ndarray) -> None:

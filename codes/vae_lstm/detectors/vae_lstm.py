@@ -219,10 +219,16 @@ class VAELSTMDetector(Detector):
         self.lstm = LSTMModel(self.config, run_dir).load()
 
     @classmethod
-    def scoring_keys_for(cls, n_channel):
+    def scoring_keys_for(cls, n_channel, config=None):
+        unused = set()
         if n_channel == 1:  # one channel: error_scale divides by a constant, the same scores' order and flags
-            return tuple(k for k in cls.scoring_keys if k != "error_scale")
-        return cls.scoring_keys
+            unused.add("error_scale")
+        score = None if config is None else config.point_score
+        if score == "max_sequence":  # the sequence scores, spread: no point-score key reads them
+            unused.update(k for k in cls.scoring_keys if k != "point_score")
+        elif score is not None and score not in BALANCED_SCORES:  # the two terms' keys read the balanced ones only
+            unused.update(("second_term_weight", "term_scale", "term_combine", "term_power"))
+        return tuple(k for k in cls.scoring_keys if k not in unused)
 
     def scales_channels(self, series: np.ndarray) -> bool:
         """Whether the point scores of this (n, c) series divide each channel's error by its training scale."""
