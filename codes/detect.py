@@ -2,8 +2,10 @@
 
 import sys
 
-from vae_lstm.cli import detect_main as main
-from vae_lstm.errors import run_cli
-
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    try:  # Ctrl-C while the package imports: no traceback
+        from vae_lstm.cli import detect_main as main
+        from vae_lstm.errors import run_cli
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(run_cli(main, resume="run the same command again to score the run (its saved models are kept)"))

@@ -2,8 +2,10 @@
 
 import sys
 
-from vae_lstm.errors import run_cli
-from vae_lstm.reproduce import main
-
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    try:  # Ctrl-C while the package imports: no traceback
+        from vae_lstm.errors import run_cli
+        from vae_lstm.reproduce import main
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(run_cli(main, resume="run the same command again: finished runs are skipped, an interrupted one resumes"))

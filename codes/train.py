@@ -2,8 +2,10 @@
 
 import sys
 
-from vae_lstm.cli import train_main as main
-from vae_lstm.errors import run_cli
-
 if __name__ == "__main__":
+    try:  # Ctrl-C while the package imports: no traceback
+        from vae_lstm.cli import train_main as main
+        from vae_lstm.errors import run_cli
+    except KeyboardInterrupt:
+        sys.exit(130)
     sys.exit(run_cli(main))

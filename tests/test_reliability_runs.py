@@ -357,3 +357,15 @@ def test_a_run_dir_that_is_a_file_is_named_so(tmp_path, capsys):
     not_a_folder.write_text("a\n1\n")
     assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(not_a_folder)]) == 2
     assert f"run folder {not_a_folder} is not a folder" in one_error_line(capsys)
+
+
+def test_the_interrupt_line_says_what_running_again_does(capsys):
+    def main(argv):
+        raise KeyboardInterrupt
+
+    assert errors.run_cli(main) == 130
+    assert capsys.readouterr().err.strip() == "interrupted: run the same command again to resume from the last finished epoch"
+    assert errors.run_cli(main, resume="run the same command again to score the run") == 130
+    assert capsys.readouterr().err.strip() == "interrupted: run the same command again to score the run"
+    detect_script = (ROOT / "codes" / "detect.py").read_text()
+    assert 'resume="run the same command again to score the run' in detect_script

@@ -23,9 +23,13 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def run_cli(main, argv=None) -> int:
+RESUME_TRAINING = "run the same command again to resume from the last finished epoch"
+
+
+def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
-    on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume."""
+    on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume
+    (``resume``: what running it again does)."""
     import signal
     import sys
     import threading
@@ -49,8 +53,7 @@ def run_cli(main, argv=None) -> int:
         print(f"error: {where}{reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume from the last finished epoch",
-              file=sys.stderr)
+        print(f"interrupted: {resume}", file=sys.stderr)
         return 128 + received[0] if received else 130
     finally:
         if in_main_thread:
