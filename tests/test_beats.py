@@ -300,3 +300,16 @@ def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
     # a finished grid is read back, not trained again
     assert reproduce.main([str(experiment), "--summary-dir", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "results.csv").read_text() == (tmp_path / "summary" / "results.csv").read_text()
+    # a run whose training was started again and not finished trains on before its metrics count again
+    run = tmp_path / "runs" / "ecg" / "ECG5000_lstm_ae_lwin20_lseq7_code2_seed0"
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "fitted"}))
+    assert reproduce.main([str(experiment), "--summary-dir", str(tmp_path / "third")]) == 0
+    assert json.loads((run / "state.json").read_text()).get("fitted")
+    import pandas as pd
+
+    def figures(folder):  # every column but the wall time, which the resumed run records afresh
+        table = pd.read_csv(tmp_path / folder / "results.csv")
+        return table.drop(columns=[c for c in table.columns if "wall" in c])
+
+    pd.testing.assert_frame_equal(figures("third"), figures("summary"))
