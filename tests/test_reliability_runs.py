@@ -369,3 +369,23 @@ def test_the_interrupt_line_says_what_running_again_does(capsys):
     assert capsys.readouterr().err.strip() == "interrupted: run the same command again to score the run"
     detect_script = (ROOT / "codes" / "detect.py").read_text()
     assert 'resume="run the same command again to score the run' in detect_script
+
+
+def test_a_second_scoring_of_one_run_at_once_is_refused_with_the_holders_pid(trained, capsys):
+    """Two detect.py on one run folder would each replace the other's detection files: one waits its turn."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); from vae_lstm import runs; "
+         "from pathlib import Path\nwith runs.detection_lock(Path(sys.argv[2])):\n print('held', flush=True); time.sleep(60)",
+         str(ROOT / "codes"), str(trained["run"])], stdout=subprocess.PIPE, text=True, env={**ENV, "PYTHONPATH": ""})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = snapshot(trained["run"] / "detection") if (trained["run"] / "detection").exists() else {}
+        assert errors.run_cli(cli.detect_main, ["--config", str(trained["config"])]) == 2
+        line = one_error_line(capsys)
+        assert f"is being scored by another process (PID {holder.pid})" in line
+        after = snapshot(trained["run"] / "detection") if (trained["run"] / "detection").exists() else {}
+        assert after == before  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    assert errors.run_cli(cli.detect_main, ["--config", str(trained["config"])]) == 0  # free again

@@ -65,8 +65,11 @@ def detect_main(argv=None) -> int:
 
     use_threads()
 
-    result = run_detection(config, path, series=series)
-    metrics_path = write_report(result)
+    from .runs import detection_lock
+
+    with detection_lock(path):
+        result = run_detection(config, path, series=series)
+        metrics_path = write_report(result)
     print(f"{config.dataset_name}: {sum(len(p.labels) for p in result.main.pieces)} test sequences in "
           f"{len(result.main.pieces)} piece(s), scored by {config.detector} in {result.scoring_seconds:.2f} s "
           f"(validation sequences included)")

@@ -61,7 +61,14 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     from .detection import run_detection, write_report
     from .prepare import check_scorable, load_data
     from .reproduce import reuse_vae_stage
-    from .runs import has_metrics, read_metrics, refuse_other_training, train, unfinished_training
+    from .runs import (
+        detection_lock,
+        has_metrics,
+        read_metrics,
+        refuse_other_training,
+        train,
+        unfinished_training,
+    )
 
     experiment = job_experiment(job)
     from . import beats
@@ -78,9 +85,10 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         if why is None:
             return metrics
         print(f"{path.name}: metrics.json is from {why}; scoring the trained run again")
-        result = run_detection(config, path, series=series)
-        result.metrics["wall_seconds"] = metrics.get("wall_seconds")
-        write_report(result)
+        with detection_lock(path):
+            result = run_detection(config, path, series=series)
+            result.metrics["wall_seconds"] = metrics.get("wall_seconds")
+            write_report(result)
         return result.metrics
     check_scorable(config, series)  # before any training or copying
     started = time.perf_counter()
@@ -88,9 +96,10 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path,
                         experiment.config(job.dataset, "vae", job.seed))
     train(config, series.train)
-    result = run_detection(config, path, series=series)
-    result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
-    write_report(result)
+    with detection_lock(path):
+        result = run_detection(config, path, series=series)
+        result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
+        write_report(result)
     return result.metrics
 
 

@@ -50,6 +50,7 @@ NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_
 CONTROL_KEYS = ("dataset", "detector", "seed", "l_win", "l_seq", "n_channel", "val_fraction", "window_stride")
 METRICS_FILE = Path("detection") / "metrics.json"
 LOCK_FILE = "train.lock"
+DETECT_LOCK_FILE = "detect.lock"
 MIN_SEQUENCES = 2  # at least this many sequences to train on, and as many to validate on
 
 
@@ -271,6 +272,16 @@ def training_lock(path: Path, load_model: bool = True):
             "it took this free folder a moment ago; run the command again once it has written its first "
             "checkpoint, and the next free folder is used")
     with exclusive(path / LOCK_FILE, f"run folder {path} is being trained by another process", hint):
+        yield
+
+
+@contextmanager
+def detection_lock(path: Path):
+    """Hold the run folder's detection lock while its detection/ folder is written, or stop with one line: two
+    scorings of one run at once would each replace the other's files."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    with exclusive(Path(path) / DETECT_LOCK_FILE, f"run folder {path} is being scored by another process",
+                   "wait for it to finish, then run the command again"):
         yield
 
 
