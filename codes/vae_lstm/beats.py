@@ -251,14 +251,13 @@ def run_job(experiment, job) -> dict:
     """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
     A finished run made with other training keys or another split is refused; one made with another
     threshold_quantile, or by an older version of this module, is scored again from its saved models."""
-    from .runs import METRICS_FILE, has_metrics, read_metrics, refuse_other_training, unfinished_training
+    from .runs import METRICS_FILE, finished_metrics, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
     spec = check_config(config)
     path = run_dir(config)
     started, wall = time.perf_counter(), None
-    # a run whose training was started again and not finished trains on first, whatever metrics.json it has
-    metrics = read_metrics(path) if has_metrics(path) and unfinished_training(path) is None else None
+    metrics = finished_metrics(path)
     if metrics is not None:
         refuse_other_training(config, path, f"experiment {experiment.name}")
         if metrics.get("split", {}).get("spec") != spec["split"]:

@@ -176,9 +176,7 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     runs.check_run_config(config, path)
     detector = get_detector(config)
     detector.require_trained(path)
-    unfinished = runs.unfinished_training(path)
-    if unfinished is not None:
-        raise UserError(f"run folder {path} has not finished training ({unfinished}); train it again to finish it")
+    runs.refuse_unfinished(config, path)
     runs.check_training_data(path, series.train, config)
     name = config.dataset_name
     check_scorable(config, series)

@@ -61,14 +61,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     from .detection import run_detection, write_report
     from .prepare import check_scorable, load_data
     from .reproduce import reuse_vae_stage
-    from .runs import (
-        detection_lock,
-        has_metrics,
-        read_metrics,
-        refuse_other_training,
-        train,
-        unfinished_training,
-    )
+    from .runs import detection_lock, finished_metrics, refuse_other_training, train
 
     experiment = job_experiment(job)
     from . import beats
@@ -77,8 +70,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         return beats.run_job(experiment, job)  # independent segments (ECG5000): their own split and metrics
     config, series = load_data(experiment.config(job.dataset, job.detector, job.seed), verbose=False)
     path = experiment.run_dir(job)
-    # a run whose training was interrupted after an earlier detection wrote metrics trains on, then scores again
-    metrics = read_metrics(path) if has_metrics(path) and unfinished_training(path) is None else None
+    metrics = finished_metrics(path)
     if metrics is not None:
         refuse_other_training(config, path, f"experiment {experiment.name}")
         why = out_of_date(config, metrics)

@@ -136,9 +136,10 @@ def collect_finished(experiment: Experiment) -> dict:
         metrics = read_metrics(run) if has_metrics(run) else None
         if metrics is None:
             continue
-        if unfinished_training(run) is not None:
+        unfinished = unfinished_training(run)
+        if unfinished is not None:
             print(f"left out of the summary: {run.name}, its training was started again and has not finished "
-                  f"({unfinished_training(run)})")
+                  f"({unfinished})")
             continue
         if experiment.summary != "beats":
             why = out_of_date(experiment.config(job.dataset, job.detector, job.seed), metrics)

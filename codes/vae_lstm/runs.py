@@ -129,10 +129,25 @@ def unfinished_training(path: Path) -> str | None:
     if not state_path.is_file():
         return None
     state = read_json_file(state_path, STATE_HINT)
-    if not isinstance(state, dict) or state.get("fitted"):
+    if state.get("fitted"):
         return None
     done = [f"{k} {v}" for k, v in state.items() if isinstance(v, int) and not isinstance(v, bool) and "_" not in k]
     return f"{', '.join(done)} epochs done" if done else "no stage finished"
+
+
+def refuse_unfinished(config: Config, path: Path) -> None:
+    """One line when a fit started in ``path`` and did not finish: its models must not be scored."""
+    unfinished = unfinished_training(path)
+    if unfinished is not None:
+        source = config.source.name if config.source else "<config>"
+        raise UserError(f"run folder {path} has not finished training ({unfinished}); run 'python3 codes/train.py "
+                        f"--config {source}' again to finish it, then detect")
+
+
+def finished_metrics(path: Path) -> dict | None:
+    """A run's metrics.json when it has one and its training is not being done again (a fit started after an
+    earlier detection and not finished: such a run trains on before its metrics count); else None."""
+    return read_metrics(path) if has_metrics(path) and unfinished_training(path) is None else None
 
 
 DATA_FILE = "training_data.json"
@@ -376,8 +391,4 @@ def require_training(config: Config, path: Path) -> None:
         what = ("does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir()
                 else "holds no trained detector")
         raise UserError(f"run folder {path} {what}; train first with 'python3 codes/train.py --config {source}'")
-    unfinished = unfinished_training(path)
-    if unfinished is not None:
-        source = config.source.name if config.source else "<config>"
-        raise UserError(f"run folder {path} has not finished training ({unfinished}); run 'python3 codes/train.py "
-                        f"--config {source}' again to finish it, then detect")
+    refuse_unfinished(config, path)
