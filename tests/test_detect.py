@@ -89,6 +89,20 @@ def test_detect_threshold_rule_override(trained):
         np.quantile(val_scores, cfg.threshold_quantile))
 
 
+def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_path, capsys):
+    from vae_lstm import config, detection
+
+    result = detection.run_detection(config.load_config(trained[0]))
+    out = tmp_path / "detection"
+    detection.write_report(result, out)
+    first = json.loads((out / "metrics.json").read_text())
+    result.metrics["threshold_rule"] = "another"
+    detection.write_report(result, out)
+    assert json.loads((out / "metrics.previous.json").read_text()) == first
+    assert json.loads((out / "metrics.json").read_text())["threshold_rule"] == "another"
+    assert "kept in metrics.previous.json" in capsys.readouterr().out
+
+
 def test_detect_without_training_says_to_train(tmp_path):
     config_path = tmp_path / "untrained.json"
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))

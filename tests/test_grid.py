@@ -152,6 +152,33 @@ def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_und
         run_job(job)
 
 
+def test_a_grid_refuses_other_keys_or_data_in_an_unfinished_or_finished_run_with_the_grids_remedy(tmp_path):
+    """A grid's runs always resume (load_model 1), so "set load_model: 0" is no remedy there: a run folder trained
+    with other keys (finished or not) or on other data is refused with "move that folder away"."""
+    from vae_lstm.errors import UserError
+    from vae_lstm.experiment import Job, job_experiment
+    from vae_lstm.grid import run_job
+
+    path = tiny_experiment(tmp_path)
+    job = Job(str(path), "synth", "abs_z", 0)
+    run_job(job)
+    run = job_experiment(job).run_dir(job)
+    fingerprint = json.loads((run / "training_data.json").read_text())
+    (run / "training_data.json").write_text(json.dumps({**fingerprint, "sha256": "0" * 64}))
+    with pytest.raises(UserError, match="other training data.*move that folder away") as caught:
+        run_job(job)
+    assert "load_model" not in str(caught.value)
+    (run / "training_data.json").write_text(json.dumps(fingerprint))
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps({**state, "fitted": False}))  # as if its fit had been stopped
+    values = json.loads(path.read_text())
+    values["overrides"] = {"abs_z": {"val_fraction": 0.2}}
+    path.write_text(json.dumps(values))
+    with pytest.raises(UserError, match="other values of val_fraction.*move that folder away") as caught:
+        run_job(job)
+    assert "load_model" not in str(caught.value)
+
+
 def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
     """While one process holds the experiment's runs folder, another reproduce.py of it stops at once, naming
     the holder's PID, and trains or scores nothing; with the lock free again the grid runs and leaves it free."""

@@ -251,15 +251,17 @@ def run_job(experiment, job) -> dict:
     """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
     A finished run made with other training keys or another split is refused; one made with another
     threshold_quantile, or by an older version of this module, is scored again from its saved models."""
-    from .runs import METRICS_FILE, finished_metrics, refuse_other_training
+    from .runs import METRICS_FILE, finished_metrics, has_training, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
     spec = check_config(config)
     path = run_dir(config)
     started, wall = time.perf_counter(), None
     metrics = finished_metrics(path)
+    source = f"experiment {experiment.name}"
+    if has_training(path):  # the grid's runs always resume: refuse other keys with the grid's remedy
+        refuse_other_training(config, path, source)
     if metrics is not None:
-        refuse_other_training(config, path, f"experiment {experiment.name}")
         if metrics.get("split", {}).get("spec") != spec["split"]:
             raise UserError(f"{path} was trained on another split of {config.dataset} than datasets/series.json "
                             "gives; move that folder away to rerun it")
@@ -271,6 +273,8 @@ def run_job(experiment, job) -> dict:
     data = load_segments(config.dataset)
     split = split_beats(data.normal, config.seed, **spec["split"])
     check_sizes(config, len(split.train), spec["length"])
+    if has_training(path):
+        refuse_other_training(config, path, source, data.values[split.train])
     path = train(config, data.values[split.train])
     from .detectors import get_detector
 

@@ -11,6 +11,7 @@ Used by detect.py, the detection notebook and reproduce.py, so that all three re
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,14 +445,16 @@ def format_table(metrics: dict) -> str:
 
 
 def write_report(result: Detection, out_dir: Path | None = None) -> Path:
-    """metrics.json and the detection figures, in <run folder>/detection/."""
+    """metrics.json and the detection figures, in <run folder>/detection/. A metrics.json there before is kept
+    as metrics.previous.json."""
     out_dir = Path(out_dir) if out_dir else result.run_dir / "detection"
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     if metrics_path.exists():
+        previous = metrics_path.with_name("metrics.previous.json")
         print(f"replacing {metrics_path}, flagged_ranges.csv and the figures beside it (recomputed from the "
-              "saved models)")
-        metrics_path.unlink()  # until the new one lands, the run counts as not scored
+              f"saved models); the previous metrics are kept in {previous.name}")
+        os.replace(metrics_path, previous)  # until the new one lands, the run counts as not scored
     flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
     draw_figures(result, out_dir)
     write_text_atomic(metrics_path, json.dumps(result.metrics, indent=2) + "\n")  # last: a scored run has it all

@@ -61,7 +61,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     from .detection import run_detection, write_report
     from .prepare import check_scorable, load_data
     from .reproduce import reuse_vae_stage
-    from .runs import detection_lock, finished_metrics, refuse_other_training, train
+    from .runs import detection_lock, finished_metrics, has_training, refuse_other_training, train
 
     experiment = job_experiment(job)
     from . import beats
@@ -71,8 +71,9 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     config, series = load_data(experiment.config(job.dataset, job.detector, job.seed), verbose=False)
     path = experiment.run_dir(job)
     metrics = finished_metrics(path)
+    if has_training(path):  # the grid's runs always resume: refuse other keys or data with the grid's remedy
+        refuse_other_training(config, path, f"experiment {experiment.name}", series.train)
     if metrics is not None:
-        refuse_other_training(config, path, f"experiment {experiment.name}")
         why = out_of_date(config, metrics)
         if why is None:
             return metrics

@@ -165,9 +165,10 @@ def data_fingerprint(train_data) -> dict:
     return {"shape": list(values.shape), "sha256": hashlib.sha256(rounded.tobytes()).hexdigest()}
 
 
-def check_training_data(path: Path, train_data, config: Config | None = None) -> None:
+def check_training_data(path: Path, train_data, config: Config | None = None, fix: str | None = None) -> None:
     """One line when the run folder's models were fitted on other training data than ``train_data`` (its
-    ``training_data.json``, written when a fit starts there); folders from before the file pass."""
+    ``training_data.json``, written when a fit starts there); folders from before the file pass. ``fix``: what
+    the line suggests (by default a new run folder, through ``config``'s load_model)."""
     saved_path = Path(path) / DATA_FILE
     if not saved_path.is_file():
         return
@@ -176,9 +177,11 @@ def check_training_data(path: Path, train_data, config: Config | None = None) ->
         def describe(f):
             return f"{' x '.join(map(str, f.get('shape', [])))} values, sha256 {str(f.get('sha256'))[:12]}"
 
-        fix = (f"set load_model: 0 to train a new run in {next_free_run(config)}, or " if config is not None else "")
+        if fix is None:
+            fix = (f"set load_model: 0 to train a new run in {next_free_run(config)}, or " if config is not None
+                   else "") + "restore the data it was trained on"
         raise UserError(f"run folder {path} was trained on other training data ({describe(saved)}) than the "
-                        f"config now gives ({describe(now)}); {fix}restore the data it was trained on")
+                        f"config now gives ({describe(now)}); {fix}")
 
 
 def record_training_data(path: Path, train_data, config: Config) -> None:
@@ -364,12 +367,15 @@ def fit_in_run_folder(config: Config, train_data) -> Path:
     return path
 
 
-def refuse_other_training(config: Config, path: Path, source: str) -> None:
-    """A finished run is reused only under the training keys it was made with; else one line naming them."""
+def refuse_other_training(config: Config, path: Path, source: str, train_data=None) -> None:
+    """In an experiment, whose runs always resume: a run folder is reused only under the training keys it was
+    made with and, given ``train_data``, on the data it was fitted on; else one line naming what differs."""
+    fix = "move that folder away (or set another output_dir) to rerun it"
     changed = training_changes(config, path)
     if changed:
-        raise UserError(f"{path} was made with other values of {', '.join(changed)} than {source} gives; "
-                        "move that folder away (or set another output_dir) to rerun it")
+        raise UserError(f"{path} was made with other values of {', '.join(changed)} than {source} gives; {fix}")
+    if train_data is not None:
+        check_training_data(path, train_data, fix=f"{fix}, or restore the data it was trained on")
 
 
 def mark_fitted(path: Path) -> None:
