@@ -13,7 +13,6 @@ from vae_lstm import csv_data
 from vae_lstm.csv_data import load_csv_dataset
 from vae_lstm.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -366,9 +365,12 @@ def test_env_var_at_the_start_of_a_path(tmp_path, monkeypatch):
 
 
 def shared_file(rel: str) -> Path:
-    path = SHARED / rel
+    """A shared real file: skipped locally when absent, a failure on CI (as conftest's shared folders)."""
+    from conftest import _shared_dir
+
+    path = _shared_dir(str(Path(rel).parent)) / Path(rel).name
     if not path.is_file():
-        pytest.skip(f"{path} not found (shared data absent)")
+        pytest.fail(f"{path} is missing from the shared data")
     return path
 
 

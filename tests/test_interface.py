@@ -156,7 +156,7 @@ def test_vae_score_known_answer(ramp_series):
 
 def test_detectors_turn_native_scores_into_points_with_the_one_map(ramp_series):
     """With point_score max_sequence, the VAE-LSTM detector's point score is the largest score of the
-    sequences covering the point (the default, predicted_error, is tested in test_scoring.py)."""
+    sequences covering the point (the other point scores are tested in test_scoring.py)."""
     from vae_lstm.detectors.vae_lstm import VAELSTMDetector
 
     cfg = from_dict({"l_win": 8, "l_seq": 3, "code_size": 1, "point_score": "max_sequence"})

@@ -251,7 +251,7 @@ def run_job(experiment, job) -> dict:
     """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
     A finished run made with other training keys or another split is refused; one made with another
     threshold_quantile, or by an older version of this module, is scored again from its saved models."""
-    from .runs import METRICS_FILE, finished_metrics, has_training, refuse_other_training
+    from .runs import detection_lock, finished_metrics, has_training, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
     spec = check_config(config)
@@ -259,7 +259,7 @@ def run_job(experiment, job) -> dict:
     started, wall = time.perf_counter(), None
     metrics = finished_metrics(path)
     source = f"experiment {experiment.name}"
-    if has_training(path):  # the grid's runs always resume: refuse other keys with the grid's remedy
+    if metrics is not None or has_training(path):  # grid runs always resume: refuse with the grid's remedy
         refuse_other_training(config, path, source)
     if metrics is not None:
         if metrics.get("split", {}).get("spec") != spec["split"]:
@@ -276,7 +276,14 @@ def run_job(experiment, job) -> dict:
     if has_training(path):
         refuse_other_training(config, path, source, data.values[split.train])
     path = train(config, data.values[split.train])
+    with detection_lock(path):
+        return _score_run(config, path, data, split, spec, wall, started)
+
+
+def _score_run(config, path: Path, data: Segments, split: BeatSplit, spec: dict, wall, started: float) -> dict:
+    """Score a trained run's validation and test beats; write and return its metrics."""
     from .detectors import get_detector
+    from .runs import METRICS_FILE
 
     detector = get_detector(config.replace(point_score="max_sequence"))  # beats read the native units only
     detector.load(path)

@@ -71,7 +71,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     config, series = load_data(experiment.config(job.dataset, job.detector, job.seed), verbose=False)
     path = experiment.run_dir(job)
     metrics = finished_metrics(path)
-    if has_training(path):  # the grid's runs always resume: refuse other keys or data with the grid's remedy
+    if metrics is not None or has_training(path):  # grid runs always resume: refuse with the grid's remedy
         refuse_other_training(config, path, f"experiment {experiment.name}", series.train)
     if metrics is not None:
         why = out_of_date(config, metrics)

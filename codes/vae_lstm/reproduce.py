@@ -9,7 +9,8 @@
 
 Each run trains into the run folder of its config (under the experiment's output_dir) and writes its
 detection/metrics.json there; a finished run is skipped, so an interrupted grid goes on where it
-stopped. A finished run made with another config stops it, naming the keys. The summary (results.md,
+stopped. A run folder made with other training keys or data is refused, naming them; the other runs go on
+and the grid exits non-zero. The summary (results.md,
 results.csv, detections_<dataset>.png) goes to figures/<experiment>/ when the finished runs cover the
 whole grid, and beside the runs (<output_dir>/summary/) otherwise, unless --summary-dir says where.
 """

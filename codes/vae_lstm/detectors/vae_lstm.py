@@ -169,7 +169,7 @@ class VAELSTMDetector(Detector):
     that plus the VAE's own reconstruction error of the point, averaged over the windows covering it;
     ``balanced``, the same two terms, each divided by its mean (``term_scale`` "mean") or its largest value
     ("max") over the training block (``calibrate``), a point that no prediction covers taking the training
-    block's mean prediction error;
+    block's median prediction error;
     ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
     as the second term, which ``second_term_weight`` weighs; both summed, or the larger of the two with
     ``term_combine`` "max"; each term raised to ``term_power`` first;
