@@ -15,6 +15,7 @@ from vae_lstm.config import from_dict, load_config
 from vae_lstm.data_loader import load_series
 from vae_lstm.detectors import get_detector
 from vae_lstm.detectors.vae_lstm import LSTMModel
+from vae_lstm.errors import UserError
 from vae_lstm.models import lstm_from_config, vae_from_config
 
 # ---- multiply-adds, worked out by hand ----
@@ -134,6 +135,32 @@ def test_figures_file_keeps_one_entry_per_config(tmp_path):
     assert saved["a.json"]["scoring"]["seconds_min"] == 0.5
     md = (tmp_path / "benchmark.md").read_text()
     assert "## a.json" in md and "## b.json" in md and "sequences/s x l_seq" in md
+
+
+def test_a_damaged_figures_file_is_one_line_and_kept(tmp_path, capsys):
+    benchmark.write_benchmark(sample_figures("a.json"), tmp_path)
+    benchmark.write_benchmark(sample_figures("a.json", seconds=0.5), tmp_path)
+    assert "replacing the figures of a.json measured at now" in capsys.readouterr().out
+    damaged = (tmp_path / "benchmark.json").read_text()[:-20]
+    (tmp_path / "benchmark.json").write_text(damaged)
+    with pytest.raises(UserError, match="benchmark.json is damaged"):
+        benchmark.write_benchmark(sample_figures("b.json"), tmp_path)
+    assert (tmp_path / "benchmark.json").read_text() == damaged  # not emptied
+
+
+def test_figures_are_keyed_by_file_name_in_configs_and_by_path_elsewhere(tmp_path):
+    from vae_lstm.config import load_config
+
+    assert benchmark.config_key(load_config("NAB_config.json")) == "NAB_config.json"
+    own = tmp_path / "NAB_config.json"
+    own.write_text(json.dumps(TINY))
+    assert benchmark.config_key(load_config(own)) == str(own.resolve())
+
+
+@pytest.mark.parametrize("flag", ["--loop-sequences", "--score-batch-size", "--repeats"])
+def test_counts_below_one_are_one_line(flag):
+    with pytest.raises(UserError, match=f"{flag} must be at least 1"):
+        benchmark.parse_args([flag, "0"])
 
 
 def sample_figures(name, seconds=1.0):

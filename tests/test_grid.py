@@ -179,6 +179,17 @@ def test_a_grid_refuses_other_keys_or_data_in_an_unfinished_or_finished_run_with
     assert "load_model" not in str(caught.value)
 
 
+def test_an_experiment_file_outside_the_shipped_ones_never_writes_the_committed_tables(tmp_path, capsys):
+    """A user's own table1.json, run whole, writes its summary beside its runs, not over figures/table1/."""
+    committed = {p.name: p.read_bytes() for p in (REPO_ROOT / "figures" / "table1").iterdir() if p.is_file()}
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    own = path.rename(tmp_path / "table1.json")
+    assert reproduce.main([str(own)]) == 0
+    assert (tmp_path / "runs" / "summary" / "results.md").is_file()
+    assert "is not the experiment file of that name" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (REPO_ROOT / "figures" / "table1").iterdir() if p.is_file()} == committed
+
+
 def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
     """While one process holds the experiment's runs folder, another reproduce.py of it stops at once, naming
     the holder's PID, and trains or scores nothing; with the lock free again the grid runs and leaves it free."""

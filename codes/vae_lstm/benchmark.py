@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import REPO_ROOT, load_config
-from .errors import ArgumentParser
-from .prepare import load_data
+from .config import CONFIG_DIR, REPO_ROOT, load_config, write_text_atomic
+from .errors import ArgumentParser, UserError
+from .prepare import check_scorable, load_data
 
 MATMUL_SIZE = 2048
 FIGURES_VERSION = 2  # figures of another version in benchmark.json are dropped, not mixed in
@@ -62,16 +62,25 @@ def parse_args(argv):
     parser.add_argument("--score-batch-size", type=int,
                         help="override the config's score_batch_size (rows per compiled model call when scoring)")
     parser.add_argument("--output-dir", default=str(REPO_ROOT / "figures"),
-                        help="where benchmark.json and benchmark.md go (default figures/)")
+                        help="where benchmark.json and benchmark.md (or benchmark_end_to_end.*) go (default figures/)")
     parser.add_argument("--end-to-end", action="store_true",
                         help="instead: time a whole train.py + detect.py of the config (what `make train` runs) "
-                             "in a temporary folder, with its peak memory; writes figures/benchmark_end_to_end.*")
+                             "in a temporary folder, with its peak memory; writes benchmark_end_to_end.*")
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    for flag in ("repeats", "loop_sequences", "score_batch_size"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     return args
+
+
+def config_key(config) -> str:
+    """How benchmark.json names a config's figures: its file name for a file in configs/, else its path."""
+    source = Path(config.source).resolve() if config.source else None
+    if source is None:
+        return "config"
+    return source.name if source.parent == CONFIG_DIR.resolve() else str(source)
 
 
 def end_to_end(config_name: str) -> dict:
@@ -304,14 +313,15 @@ def time_training(config, train_series) -> tuple[Path, dict, dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.end_to_end:
-        write_figures(end_to_end(args.config), "benchmark_end_to_end")
+        write_figures(end_to_end(args.config), "benchmark_end_to_end", Path(args.output_dir))
         return 0
     config, series = load_data(load_config(args.config))
+    check_scorable(config, series)
     if config.detector != "vae_lstm":
         config = config.replace(detector="vae_lstm")
     if args.jit_compile:
         config = config.replace(jit_compile=args.jit_compile == "on")
-    if args.score_batch_size:
+    if args.score_batch_size is not None:
         config = config.replace(score_batch_size=args.score_batch_size)
     if args.steps_per_execution is not None:
         config = config.replace(steps_per_execution=args.steps_per_execution)
@@ -369,7 +379,7 @@ def main(argv=None) -> int:
         "version": FIGURES_VERSION, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "matmul_gflops": round(gflops, 1),
-        "config": Path(args.config).name, "dataset": config.dataset_name, "l_win": config.l_win, "l_seq": config.l_seq,
+        "config": config_key(config), "dataset": config.dataset_name, "l_win": config.l_win, "l_seq": config.l_seq,
         "code_size": config.code_size, "num_hidden_units": config.num_hidden_units,
         "num_hidden_units_lstm": config.num_hidden_units_lstm, "batch_size": config.batch_size,
         "batch_size_lstm": config.batch_size_lstm, "jit_compile": bool(config.jit_compile),
@@ -410,13 +420,17 @@ def write_benchmark(figures: dict, out: Path) -> None:
     path = out / "benchmark.json"
     try:
         saved = json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
-        saved = {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is damaged ({e}); move it away, and the figures measured now start a new "
+                        "one") from None
     configs = saved.get("configs") if isinstance(saved, dict) and isinstance(saved.get("configs"), dict) else {}
     configs = {name: f for name, f in configs.items() if isinstance(f, dict) and f.get("version") == FIGURES_VERSION}
+    old = configs.get(figures["config"])
+    if old is not None:
+        print(f"replacing the figures of {figures['config']} measured at {old.get('measured_at')} in {path}")
     configs[figures["config"]] = figures
-    path.write_text(json.dumps({"configs": configs}, indent=2) + "\n")
-    (out / "benchmark.md").write_text(benchmark_markdown(configs))
+    write_text_atomic(path, json.dumps({"configs": configs}, indent=2) + "\n")
+    write_text_atomic(out / "benchmark.md", benchmark_markdown(configs))
     print(benchmark_markdown({figures["config"]: figures}))
 
 
@@ -473,12 +487,13 @@ def benchmark_markdown(configs: dict) -> str:
     return "\n".join(sections)
 
 
-def write_figures(figures: dict, stem: str) -> None:
-    """figures/<stem>.json and .md, and the same on stdout."""
-    out = REPO_ROOT / "figures"
-    out.mkdir(exist_ok=True)
-    (out / f"{stem}.json").write_text(json.dumps(figures, indent=2) + "\n")
+def write_figures(figures: dict, stem: str, out: Path) -> None:
+    """<out>/<stem>.json and .md, and the same on stdout."""
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / f"{stem}.json").is_file():
+        print(f"replacing {out / stem}.json and .md")
+    write_text_atomic(out / f"{stem}.json", json.dumps(figures, indent=2) + "\n")
     table = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
-    (out / f"{stem}.md").write_text(f"| figure | value |\n| --- | --- |\n{table}\n")
+    write_text_atomic(out / f"{stem}.md", f"| figure | value |\n| --- | --- |\n{table}\n")
     for key, value in figures.items():
         print(f"{key:40} {value}")

@@ -30,7 +30,7 @@ import pandas as pd
 from .config import REPO_ROOT, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, UserError
-from .experiment import Experiment, Job, load_experiment
+from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, read_metrics, unfinished_training
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
@@ -413,16 +413,19 @@ def summarise(experiment, args) -> None:
         raise UserError("no finished run to summarise")
     subset = (args.series or args.detectors or args.seed is not None or args.output_dir
               or args.seeds not in (None, experiment.seeds))
+    shipped = experiment.path.resolve() == (EXPERIMENT_DIR / f"{experiment.name}.json").resolve()
     if args.summary_dir:
         summary_dir = Path(args.summary_dir)
-    elif grid_complete(experiment, everything) and not subset:  # the committed tables: the grid's seeds only
+    elif shipped and grid_complete(experiment, everything) and not subset:  # the committed tables: its seeds only
         summary_dir = FIGURES / experiment.name
         everything = {key: m for key, m in everything.items() if key[2] < experiment.seeds}
     else:
         out = Path(experiment.output_dir)
         summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary"
-        print(f"the finished runs do not cover the whole grid, or a part of it was asked for, so the summary "
-              f"goes beside them, not to {FIGURES / experiment.name} (pass --summary-dir to choose)")
+        why = ("the finished runs do not cover the whole grid, or a part of it was asked for" if shipped else
+               f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
+        print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "
+              "--summary-dir to choose)")
     write_summary(experiment, everything, summary_dir)
     if args.ensemble:
         from .ensemble import write_ensemble
