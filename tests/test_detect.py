@@ -103,6 +103,23 @@ def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_pa
     assert "kept in metrics.previous.json" in capsys.readouterr().out
 
 
+def test_a_diverged_model_is_one_line_not_a_score(trained, tmp_path):
+    """An LSTM whose weights went NaN scores NaN everywhere: detection says so in one line instead of filling
+    every point with the neutral score (or a traceback from the metrics)."""
+    import keras
+
+    from vae_lstm import config, detection
+    from vae_lstm.errors import UserError
+
+    run = tmp_path / "run"
+    shutil.copytree(trained[1], run, ignore=shutil.ignore_patterns("detection", "*.lock"))
+    lstm = keras.saving.load_model(run / "lstm.keras")
+    lstm.set_weights([np.full_like(w, np.nan) for w in lstm.get_weights()])
+    lstm.save(run / "lstm.keras")
+    with pytest.raises(UserError, match="vae_lstm gives scores that are not finite on the training block"):
+        detection.run_detection(config.load_config(trained[0]), run)
+
+
 def test_detect_without_training_says_to_train(tmp_path):
     config_path = tmp_path / "untrained.json"
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))

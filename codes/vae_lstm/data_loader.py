@@ -26,6 +26,9 @@ CACHE_DIR = REPO_ROOT / "datasets" / "cache"
 NAB_RAW_URL = "https://raw.githubusercontent.com/numenta/NAB/{commit}/{relpath}"
 LABELS = "labels/combined_labels.json"
 WINDOWS = "labels/combined_windows.json"
+# the farthest a standardised value may lie from the training mean: squared and summed over a sequence in float32
+# (largest 3.4e38), such values stay finite; real data this far out is a unit or sentinel error
+MAX_STANDARDISED = 1e12
 
 
 @dataclass(eq=False)
@@ -182,6 +185,15 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
         raise DataError(f"{name}: {flat} is constant over the training block [{train_start}, {train_end}) "
                         "(std 0), so it cannot be standardised; drop that column (value_columns / ignore_columns)")
     normalised = (raw - mean) / std
+    far = np.abs(normalised) > MAX_STANDARDISED
+    if far.any():
+        row, k = (int(i) for i in np.argwhere(far)[0])
+        names = channels or [f"channel {c}" for c in range(raw.shape[1])]
+        where = f" of {names[k]!r}" if raw.shape[1] > 1 or channels else ""
+        raise DataError(f"{name}: point {row} (0-based){where} holds {raw[row, k]:.6g}, {abs(normalised[row, k]):.3g} training "
+                        f"standard deviations from the training mean ({int(far.sum())} value(s) beyond "
+                        f"{MAX_STANDARDISED:.0e}): a data error such as a wrong unit or a sentinel value, and too "
+                        "large for float32 scores; fix or remove it")
     if pieces is None:
         spans = [(s, e) for s, e in ((0, train_start), (train_end, n)) if e > s]
         pieces = [("test" if len(spans) == 1 else f"test_{k}", s, e) for k, (s, e) in enumerate(spans, 1)]

@@ -139,12 +139,25 @@ def finite(values) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
+def require_finite(scores, name: str, where: str):
+    """``scores``, or one line when they hold inf, or no finite point score at all (NaN marks unscored points):
+    a model whose weights diverged, or float32 overflow."""
+    points, native = (np.asarray(a, dtype=float) for a in (scores.points, scores.native))
+    if np.isinf(points).any() or np.isinf(native).any() or not (np.isfinite(points).any()
+                                                                and np.isfinite(native).any()):
+        bad = int((~np.isfinite(native)).sum())
+        raise UserError(f"{name} gives scores that are not finite on {where} ({bad} of its {native.size} native "
+                        "scores): its model may have diverged; train it again (a lower learning rate) or check the "
+                        "data")
+    return scores
+
+
 def score_detector(detector, config: Config, series: Series, val_index: np.ndarray) -> DetectorResult:
     """Score the training block (for the validation sequences) and every test piece long enough. Point-level
     rules calibrate on ``validation_point_scores``; ``train_max`` on every scored training point (or unit)."""
     span = config.span
     detector.calibrate(series.train)
-    train_scores = detector.score(series.train)
+    train_scores = require_finite(detector.score(series.train), detector.name, "the training block")
     val = sequence_scores(train_scores, span)[val_index]
     val_points = validation_point_scores(train_scores, val_index, span)
     fill = neutral_fill(val_points)
@@ -152,7 +165,7 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     for piece in series.test_pieces:
         if len(piece.values) < span:
             continue  # too short for one sequence: run_detection says so once
-        scores = detector.score(piece.values)
+        scores = require_finite(detector.score(piece.values), detector.name, f"test piece {piece.name}")
         seq = sequence_scores(scores, span)
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
         unscored = np.isnan(np.asarray(scores.points, dtype=float))
