@@ -120,6 +120,24 @@ def test_a_diverged_model_is_one_line_not_a_score(trained, tmp_path):
         detection.run_detection(config.load_config(trained[0]), run)
 
 
+def test_pot_on_the_detector_leaves_a_control_it_cannot_fit_undefined(trained):
+    """The controls' sequence scores are maxima of shared points, so their top validation scores tie and POT
+    cannot be fitted on them: that leaves their F1 at the rule undefined (NaN, said in the table), and the
+    detector's own POT threshold stands."""
+    from vae_lstm import config, detection
+
+    result = detection.run_detection(config.load_config(trained[0]))
+    metrics = detection.compute_metrics(result, "pot")
+    assert np.isfinite(metrics["vae_lstm"]["threshold"]) and "threshold_undefined" not in metrics["vae_lstm"]
+    undefined = [name for name in ("random", "abs_z") if "threshold_undefined" in metrics[name]]
+    assert undefined, "expected at least one control whose top validation scores tie"
+    for name in undefined:
+        assert np.isnan(metrics[name]["threshold"]) and np.isnan(metrics[name]["all"]["pointwise"]["f1"])
+        assert np.isfinite(metrics[name]["all"]["average_precision"])  # threshold-free figures stay
+    table = detection.format_table(metrics)
+    assert f"{undefined[0]}: threshold_rule 'pot' cannot be set on the {undefined[0]} scores" in table
+
+
 def test_detect_without_training_says_to_train(tmp_path):
     config_path = tmp_path / "untrained.json"
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))

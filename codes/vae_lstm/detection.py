@@ -230,26 +230,34 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
     if not result.series.labelled:
         out["skipped"] = UNLABELLED
         for name, res in result.results.items():
-            out[name] = {"threshold": float(sequence_threshold(
-                rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
-                test_scores=np.concatenate([p.sequence_scores for p in res.pieces]),
-                params=rule_params(c, rule), train_scores=res.train_scores)),
-                "points": unlabelled_point_summary(c, res)}
+            out[name] = rule_threshold(c, rule, name, res, test_scores=np.concatenate(
+                [p.sequence_scores for p in res.pieces]))
+            out[name]["points"] = unlabelled_point_summary(c, res)
         return out
     pieces = result.main.pieces
     groups = {"all": None, **{p.name: [p.name] for p in pieces}} if len(pieces) > 1 else {"all": None}
     for name, res in result.results.items():
         test_scores, test_labels = res.test_scores()
-        threshold = sequence_threshold(
-            rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
-            test_scores=test_scores, test_labels=test_labels, params=rule_params(c, rule),
-            train_scores=res.train_scores)
-        out[name] = {"threshold": float(threshold)}
+        out[name] = rule_threshold(c, rule, name, res, test_scores=test_scores, test_labels=test_labels)
+        threshold = out[name]["threshold"]
         for group, names in groups.items():
             scores, labels = res.test_scores(names)
             out[name][group] = evaluation.summarise(scores, labels, threshold)
         out[name]["points"] = point_metrics(c, res, groups)
     return out
+
+
+def rule_threshold(c: Config, rule: str, name: str, res: DetectorResult, **test) -> dict:
+    """{"threshold": the rule's threshold on a detector's sequence scores}. A rule that a control's scores do not
+    allow (POT on the ties of its sequence maxima) leaves its threshold NaN, with why; for the detector, one line."""
+    try:
+        return {"threshold": float(sequence_threshold(
+            rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
+            params=rule_params(c, rule), train_scores=res.train_scores, **test))}
+    except UserError as e:
+        if name == c.detector:
+            raise
+        return {"threshold": float("nan"), "threshold_undefined": str(e).split(";")[0]}
 
 
 def sequence_threshold(rule: str, detector: str, **inputs) -> float:
@@ -362,7 +370,7 @@ def summary_rows(metrics: dict) -> list[dict]:
     for name in metrics.get("detectors", [metrics.get("detector", "vae_lstm")]):
         points = metrics[name].get("points", {})
         for group, m in metrics[name].items():
-            if group in ("threshold", "points"):
+            if group in ("threshold", "threshold_undefined", "points"):
                 continue
             row = {"detector": name, "pieces": group, "labelled": True}
             pm = points.get(group, {})
@@ -451,6 +459,8 @@ def format_table(metrics: dict) -> str:
                  "test labels (an upper bound, never deployable); PW = pointwise, PA = point-adjusted (the paper's "
                  "metric, which a random score games), PA%K = area under PA%K F1 over K, Aff = affiliation, "
                  "Range = range-based (Tatbul), Event = composite event F1; random and abs_z are controls")
+    lines += [f"{name}: {metrics[name]['threshold_undefined']}" for name in metrics.get("detectors", [])
+              if metrics.get(name, {}).get("threshold_undefined")]
     counts = metrics[metrics["detector"]]["all"].get("normals_above_each_anomaly")
     if counts is not None:
         lines.append(f"{metrics['detector']}: normal sequences scoring at least each anomaly's best score: {counts}")

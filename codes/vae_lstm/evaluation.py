@@ -185,6 +185,10 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
 def evaluate(scores, y_true, threshold) -> dict:
     """Pointwise and point-adjusted precision/recall/F1 at ``threshold`` (``score >= threshold``)."""
     s, y = _pair(scores, y_true)
+    if np.isnan(threshold):  # no threshold (a rule the scores do not allow): undefined, not "flags nothing"
+        nan = {"precision": float("nan"), "recall": float("nan"), "f1": float("nan")}
+        return {"threshold": float("nan"), "pointwise": dict(nan), "point_adjusted": dict(nan), "n": len(s),
+                "n_anomalous": int(y.sum())}
     pred = s >= threshold
     return {
         "threshold": float(threshold),
