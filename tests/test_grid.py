@@ -67,6 +67,9 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
     ({"detectors": ["vae_lstn"]}, "detectors.0"),
     ({"seedz": 2}, "unknown key 'seedz'; did you mean 'seeds'"),
     ({"overrides": {"*": {"l_wn": 8}}}, "unknown key 'l_wn'; did you mean 'l_win'"),
+    ({"overrides": {"lstm-ae": {"l_win": 8}}}, "overrides.lstm-ae: not a detector; did you mean 'lstm_ae'"),
+    ({"overrides": {"*": {"seed": 5}}}, "overrides.*.seed: the experiment sets seed for each run"),
+    ({"overrides": {"arma": {"output_dir": "x"}}}, "overrides.arma.output_dir: the experiment sets output_dir"),
 ])
 def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
     path = tiny_experiment(tmp_path)

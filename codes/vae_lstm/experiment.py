@@ -130,6 +130,24 @@ def job_experiment(job: Job) -> Experiment:
     return experiment
 
 
+# keys that the experiment sets for each job itself: an override of them is refused
+JOB_KEYS = {"detector": "list the detectors in 'detectors'", "seed": "set the number of seeds in 'seeds'",
+            "output_dir": "set the file's 'output_dir' (or pass --output-dir)",
+            "load_model": "a grid's runs always resume"}
+
+
+def check_overrides(file: str, overrides: dict) -> None:
+    """Overrides go under "*" or a detector's name, and leave the keys each job sets alone; one line otherwise."""
+    for name, changes in overrides.items():
+        if name != "*" and name not in DETECTORS:
+            close = difflib.get_close_matches(name, list(DETECTORS), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"use \"*\" or one of {', '.join(DETECTORS)}"
+            raise ConfigError(f"{file}: overrides.{name}: not a detector; {hint}")
+        for key in sorted(set(changes) & set(JOB_KEYS)):
+            raise ConfigError(f"{file}: overrides.{name}.{key}: the experiment sets {key} for each run; "
+                              f"{JOB_KEYS[key]}")
+
+
 def load_experiment(name: str | Path) -> Experiment:
     """Read and validate an experiment file; every problem is one line (ConfigError)."""
     path = find_experiment(name)
@@ -150,6 +168,7 @@ def load_experiment(name: str | Path) -> Experiment:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "the file"
         raise ConfigError(f"{path.name}: {where}: {errors[0].message}")
     values.pop("$schema", None)
+    check_overrides(path.name, values.get("overrides", {}))
     experiment = Experiment(path.stem, path, values)
     for dataset in experiment.datasets:  # every config and override loads, before anything trains
         for detector in experiment.detectors:
