@@ -255,6 +255,23 @@ def test_resolve_sources_nab_paths(tmp_path, monkeypatch):
     assert resolved == {"path": str(root / CSV), "test_files": [str(root / "data/artificialNoAnomaly/x.csv")]}
 
 
+def test_a_changed_local_copy_of_a_pinned_source_is_one_line(tmp_path, monkeypatch):
+    """${KLSE_DATA_DIR}/KLSE.csv from a local copy: checked against the sha256 that series.json pins, like NAB's."""
+    good = b"Date,Close\n2023-01-02,1.0\n"
+    spec = json.loads(data_loader.SPEC_PATH.read_text())
+    spec["sources"]["KLSE_DATA_DIR"]["files"]["KLSE.csv"] = hashlib.sha256(good).hexdigest()
+    spec_path = tmp_path / "series.json"
+    spec_path.write_text(json.dumps(spec))
+    monkeypatch.setattr(data_loader, "SPEC_PATH", spec_path)
+    monkeypatch.setenv("KLSE_DATA_DIR", str(tmp_path))
+    (tmp_path / "KLSE.csv").write_bytes(good)
+    value = {"path": "${KLSE_DATA_DIR}/KLSE.csv", "other": "${KLSE_DATA_DIR}/mine.csv"}
+    assert data_loader.resolve_sources(value) == value  # the pinned file matches; an unpinned one is as it is
+    (tmp_path / "KLSE.csv").write_bytes(good.replace(b"1.0", b"2.0"))
+    with pytest.raises(DataError, match="KLSE.csv has the wrong sha256.*KLSE_DATA_DIR's pinned source"):
+        data_loader.resolve_sources(value)
+
+
 def test_nab_labels_may_repeat_and_step_back_with_time_order_file(tmp_path, monkeypatch):
     """As in machine_temp/ec2_request: a label timestamp labels the first row that has it; windows go by time."""
     stamps = STAMPS[:6] + STAMPS[3:7]  # rows 6..9 repeat 03:00..06:00 after a step back

@@ -275,7 +275,7 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
 
     ${NAB_DATA_DIR}: a file listed under "nab" "files" is always sha256-checked (`nab_file`: from
     ``data_dir``, else $NAB_DATA_DIR, else downloaded); another file is taken from ``data_dir`` or
-    $NAB_DATA_DIR as it is."""
+    $NAB_DATA_DIR as it is. Another source's local copy is checked likewise when the file is pinned."""
     spec = json.loads(json.dumps(spec))  # a deep copy
     full = load_spec()
     sources, pinned = full.get("sources", {}), full["nab"]["files"]
@@ -289,6 +289,12 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
                     return str(nab_file(rel, data_dir))
                 return os.path.abspath(Path(data_dir) / rel) if data_dir else value
             if os.environ.get(var):
+                local = Path(os.environ[var]) / rel
+                sha = sources.get(var, {}).get("files", {}).get(rel)
+                if sha and local.is_file() and _sha256(local) != sha:
+                    raise DataError(f"{local} has the wrong sha256 (expected {sha[:12]}..., {var}'s pinned source at "
+                                    f"{sources[var]['commit'][:7]}); restore the original file, or unset {var} to "
+                                    "download it")
                 return value
             if var in sources:
                 return str(source_file(var, rel, sources[var]))
