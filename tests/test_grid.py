@@ -193,6 +193,19 @@ def test_an_experiment_file_outside_the_shipped_ones_never_writes_the_committed_
     assert {p.name: p.read_bytes() for p in (REPO_ROOT / "figures" / "table1").iterdir() if p.is_file()} == committed
 
 
+def test_an_ensemble_of_one_seed_and_a_bad_ray_address_stop_before_any_run(tmp_path):
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path, detectors=["abs_z"])
+    with pytest.raises(UserError, match="--ensemble averages two seeds at least"):
+        reproduce.main([str(path), "--seed", "0", "--ensemble"])
+    assert not (tmp_path / "runs").exists()
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("ray")
+    with pytest.raises(UserError, match="--ray bogus: .*use 'local'"):
+        reproduce.main([str(path), "--ray", "bogus"])
+
+
 def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
     """While one process holds the experiment's runs folder, another reproduce.py of it stops at once, naming
     the holder's PID, and trains or scores nothing; with the lock free again the grid runs and leaves it free."""

@@ -178,11 +178,15 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
         import ray
     except ImportError:
         raise UserError("--ray needs Ray: pip install 'ray>=2.40' (an optional dependency)") from None
-    if address == "local":
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": _forwarded_env()})
-    else:
-        ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
+    try:
+        if address == "local":
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": _forwarded_env()})
+        else:
+            ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
+    except (ValueError, ConnectionError, RuntimeError) as e:
+        raise UserError(f"--ray {address}: {' '.join(str(e).split())} (use 'local', 'auto' on a cluster node, or "
+                        "ray://<head>:10001)") from None
     threads = threads or threads_per_run(workers)
     task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES)(run_job)
     refs = {task.remote(job, threads): job for job in jobs}

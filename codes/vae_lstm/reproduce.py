@@ -56,7 +56,8 @@ def parse_args(argv):
     parser.add_argument("--detectors", nargs="+", choices=list(DETECTORS), help="detectors to run (default: all)")
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the experiment's)")
     parser.add_argument("--seed", type=int, help="run this one seed only")
-    parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir)")
+    parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir); "
+                        "a relative path is taken from the repository root")
     parser.add_argument("--workers", type=int, default=1, help="runs at once in local processes (default 1)")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="CPU threads per run (default: the cores over --workers). Every op runs on one thread, "
@@ -381,6 +382,9 @@ def main(argv=None) -> int:
         raise UserError(f"experiment {experiment.name} has no dataset {', '.join(unknown)}; "
                         f"its datasets: {', '.join(experiment.datasets)}")
     seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
+    if args.ensemble and not args.summary_only and len(seeds) < 2:
+        raise UserError("--ensemble averages two seeds at least, and this run asks for one; pass --seeds 2 or "
+                        "more, or add --ensemble to a --summary-only run later")
     jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
     started = time.perf_counter()
     with one_writer(experiment) if jobs else contextlib.nullcontext():
