@@ -99,6 +99,7 @@ def test_an_early_stopped_stage_stays_stopped(tmp_path, capsys):
 
 def test_a_damaged_metrics_json_is_scored_again_and_a_part_of_a_grid_keeps_off_the_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "FIGURES", tmp_path / "figures")
+    monkeypatch.setattr(reproduce, "EXPERIMENT_DIR", tmp_path)  # grid.json counts as a shipped experiment file
     (tmp_path / "tiny.json").write_text(json.dumps(TINY))
     experiment = tmp_path / "grid.json"
     experiment.write_text(json.dumps({"description": "tiny", "datasets": {"synth": str(tmp_path / "tiny.json")},
