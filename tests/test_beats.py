@@ -214,7 +214,7 @@ def test_ecg_data_needs_its_variable_and_the_pinned_files(tmp_path, monkeypatch)
     for name in ("ECG5000_TRAIN.txt", "ECG5000_TEST.txt"):
         (tmp_path / name).write_text("1 " + " ".join(["0.5"] * 140) + "\n")
     monkeypatch.setenv("ECG5000_DATA_DIR", str(tmp_path))
-    with pytest.raises(DataError, match="ECG5000_TRAIN.txt has sha256 .* not the pinned ECG5000 file"):
+    with pytest.raises(DataError, match="ECG5000_TRAIN.txt has the wrong sha256 .* of the pinned ECG5000 file"):
         beats.load_segments("ECG5000")
 
 

@@ -307,7 +307,7 @@ def test_constant_training_block(tmp_path, monkeypatch):
 def test_a_value_too_far_out_to_score_is_one_line(tmp_path, monkeypatch):
     """1e30 in the test data would square to inf in float32 scores: named at load, with its point."""
     fake_nab(tmp_path, monkeypatch, values=[*VALUES[:8], 1e30, 9.0])
-    msg = one_line_error(re.escape("point 8 (0-based) of 'value' holds 1e+30"))
+    msg = one_line_error(re.escape("test piece 'test_2', row 1 (0-based) of 'value' holds 1e+30"))
     assert "training standard deviations" in msg
     fake_nab(tmp_path / "ok", monkeypatch, values=[*VALUES[:8], 1e9, 9.0])  # far, but scorable: loads
     assert np.isfinite(load_series("tiny").test_pieces[-1].values).all()

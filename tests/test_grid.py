@@ -182,24 +182,28 @@ def test_a_grid_refuses_other_keys_or_data_in_an_unfinished_or_finished_run_with
     assert "load_model" not in str(caught.value)
 
 
-def test_an_experiment_file_outside_the_shipped_ones_never_writes_the_committed_tables(tmp_path, capsys):
+def test_an_experiment_file_outside_the_shipped_ones_never_writes_the_committed_tables(tmp_path, capsys,
+                                                                                     monkeypatch):
     """A user's own table1.json, run whole, writes its summary beside its runs, not over figures/table1/."""
-    committed = {p.name: p.read_bytes() for p in (REPO_ROOT / "figures" / "table1").iterdir() if p.is_file()}
+    monkeypatch.setattr(reproduce, "FIGURES", tmp_path / "figures")  # where the committed tables would go
     path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
     own = path.rename(tmp_path / "table1.json")
     assert reproduce.main([str(own)]) == 0
     assert (tmp_path / "runs" / "summary" / "results.md").is_file()
     assert "is not the experiment file of that name" in capsys.readouterr().out
-    assert {p.name: p.read_bytes() for p in (REPO_ROOT / "figures" / "table1").iterdir() if p.is_file()} == committed
+    assert not (tmp_path / "figures" / "table1").exists()
 
 
 def test_an_ensemble_of_one_seed_and_a_bad_ray_address_stop_before_any_run(tmp_path):
     from vae_lstm.errors import UserError
 
-    path = tiny_experiment(tmp_path, detectors=["abs_z"])
-    with pytest.raises(UserError, match="--ensemble averages two seeds at least"):
+    path = tiny_experiment(tmp_path, detectors=["vae_lstm"])
+    with pytest.raises(UserError, match="--ensemble averages two seeds of vae_lstm at least"):
         reproduce.main([str(path), "--seed", "0", "--ensemble"])
     assert not (tmp_path / "runs").exists()
+    assert reproduce.main([str(path), "--seed", "1", "--no-summary"]) == 0  # with seed 1 finished, seed 0 may go on
+    assert reproduce.main([str(path), "--seed", "0", "--ensemble", "--summary-dir", str(tmp_path / "sum")]) == 0
+    assert (tmp_path / "sum" / "ensemble.md").is_file()
     if os.environ.get("CI") != "true":
         pytest.importorskip("ray")
     with pytest.raises(UserError, match="--ray bogus: .*use 'local'"):

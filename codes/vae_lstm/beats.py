@@ -35,7 +35,6 @@ beats). ``write_summary`` writes an experiment's tables (``"summary": "beats"``)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -47,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config, run_dir
+from .data_loader import check_pinned
 from .errors import ConfigError, DataError, UserError
 from .windowing import segment_scores, train_val_split
 
@@ -79,10 +79,6 @@ class Segments:
     normal: np.ndarray   # (n,) bool: a normal class
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def data_folder(name: str, spec: dict) -> Path:
     var = spec["env"]
     folder = os.environ.get(var)
@@ -103,10 +99,7 @@ def load_segments(name: str) -> Segments:
         path = folder / file
         if not path.is_file():
             raise DataError(f"{path} not found; point {spec['env']} at a folder holding {' and '.join(spec['files'])}")
-        actual = _sha256(path)
-        if actual != sha:
-            raise DataError(f"{path} has sha256 {actual[:16]}..., not the {sha[:16]}... of datasets/series.json: "
-                            f"not the pinned {name} file")
+        check_pinned(path, sha, f"the pinned {name} file in datasets/series.json")
         table = np.loadtxt(path, ndmin=2)
         if table.shape[1] != 1 + length * n_channel:
             raise DataError(f"{path}: rows of {table.shape[1]} columns, expected a class and {length * n_channel} "
@@ -249,8 +242,9 @@ def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
 
 def run_job(experiment, job) -> dict:
     """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
-    A finished run made with other training keys or another split is refused; one made with another
-    threshold_quantile, or by an older version of this module, is scored again from its saved models."""
+    A run folder made with other training keys (finished or not) or data, or a finished run of another split, is
+    refused; one made with another threshold_quantile, or by an older version of this module, is scored again
+    from its saved models."""
     from .runs import detection_lock, finished_metrics, has_training, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
@@ -309,8 +303,10 @@ def _score_run(config, path: Path, data: Segments, split: BeatSplit, spec: dict,
 def write_report(out_dir: Path, metrics: dict, data: Segments, split: BeatSplit, val_scores, test_scores) -> None:
     """metrics.json, beat_scores.csv and beats.png in ``out_dir`` (<run folder>/detection)."""
     from .config import write_text_atomic
+    from .runs import set_aside_metrics
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    set_aside_metrics(out_dir / "metrics.json", "beat_scores.csv and beats.png")
     threshold = metrics["threshold"]
     index = np.concatenate([split.val, split.test])
     scores = np.concatenate([val_scores, test_scores])

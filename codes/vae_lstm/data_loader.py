@@ -89,6 +89,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def check_pinned(path: Path, sha: str, pinned_as: str) -> None:
+    """One line when a local copy's sha256 is not the one pinned for it (``pinned_as``: which pin, and what to
+    do about it)."""
+    actual = _sha256(path)
+    if actual != sha:
+        raise DataError(f"{path} has the wrong sha256 ({actual[:12]}..., expected {sha[:12]}... of {pinned_as})")
+
+
 def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
     """Path to a NAB file: from `data_dir` or $NAB_DATA_DIR if set, else downloaded and cached."""
     nab = load_spec()["nab"]
@@ -102,8 +110,7 @@ def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
             raise DataError(
                 f"{path} not found; point {NAB_DATA_DIR_ENV} (or data_dir) at a NAB copy with data/ and labels/"
             )
-        if _sha256(path) != sha:
-            raise DataError(f"{path} has the wrong sha256 (expected {sha}, NAB commit {nab['commit'][:7]})")
+        check_pinned(path, sha, f"NAB commit {nab['commit'][:7]}")
         return path
     return _download(relpath, sha, nab["commit"])
 
@@ -185,20 +192,23 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
         raise DataError(f"{name}: {flat} is constant over the training block [{train_start}, {train_end}) "
                         "(std 0), so it cannot be standardised; drop that column (value_columns / ignore_columns)")
     normalised = (raw - mean) / std
-    far = np.abs(normalised) > MAX_STANDARDISED
-    if far.any():
-        row, k = (int(i) for i in np.argwhere(far)[0])
-        names = channels or [f"channel {c}" for c in range(raw.shape[1])]
-        where = f" of {names[k]!r}" if raw.shape[1] > 1 or channels else ""
-        raise DataError(f"{name}: point {row} (0-based){where} holds {raw[row, k]:.6g}, {abs(normalised[row, k]):.3g} training "
-                        f"standard deviations from the training mean ({int(far.sum())} value(s) beyond "
-                        f"{MAX_STANDARDISED:.0e}): a data error such as a wrong unit or a sentinel value, and too "
-                        "large for float32 scores; fix or remove it")
     if pieces is None:
         spans = [(s, e) for s, e in ((0, train_start), (train_end, n)) if e > s]
         pieces = [("test" if len(spans) == 1 else f"test_{k}", s, e) for k, (s, e) in enumerate(spans, 1)]
     if not pieces:
         raise DataError(f"{name}: no test data outside the training block [{train_start}, {train_end})")
+    far = np.abs(normalised) > MAX_STANDARDISED
+    if far.any():
+        row, k = (int(i) for i in np.argwhere(far)[0])
+        names = channels or [f"channel {c}" for c in range(raw.shape[1])]
+        column = f" of {names[k]!r}" if raw.shape[1] > 1 or channels else ""
+        where = next((f"test piece '{p}', row {row - s} (0-based)" for p, s, e in pieces if s <= row < e),
+                     f"the training block, row {row - train_start} (0-based)" if train_start <= row < train_end
+                     else f"point {row} (0-based)")
+        raise DataError(f"{name}: {where}{column} holds {raw[row, k]:.6g}, {abs(normalised[row, k]):.3g} training "
+                        f"standard deviations from the training mean ({int(far.sum())} value(s) beyond "
+                        f"{MAX_STANDARDISED:.0e}): a data error such as a wrong unit or a sentinel value, and too "
+                        "large for float32 scores; fix or remove it")
     test_pieces = []
     for piece_name, s, e in pieces:
         inside = anomaly_idx[(anomaly_idx >= s) & (anomaly_idx < e)]
@@ -291,10 +301,9 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
             if os.environ.get(var):
                 local = Path(os.environ[var]) / rel
                 sha = sources.get(var, {}).get("files", {}).get(rel)
-                if sha and local.is_file() and _sha256(local) != sha:
-                    raise DataError(f"{local} has the wrong sha256 (expected {sha[:12]}..., {var}'s pinned source at "
-                                    f"{sources[var]['commit'][:7]}); restore the original file, or unset {var} to "
-                                    "download it")
+                if sha and local.is_file():
+                    check_pinned(local, sha, f"{var}'s pinned source at {sources[var]['commit'][:7]}: restore the "
+                                             f"original file, or unset {var} to download it")
                 return value
             if var in sources:
                 return str(source_file(var, rel, sources[var]))

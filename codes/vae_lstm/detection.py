@@ -11,7 +11,6 @@ Used by detect.py, the detection notebook and reproduce.py, so that all three re
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
 from .prepare import check_scorable
+from .runs import set_aside_metrics
 from .windowing import train_val_split
 
 METRICS_VERSION = 5  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
@@ -139,16 +139,16 @@ def finite(values) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def require_finite(scores, name: str, where: str):
-    """``scores``, or one line when they hold inf, or no finite point score at all (NaN marks unscored points):
-    a model whose weights diverged, or float32 overflow."""
-    points, native = (np.asarray(a, dtype=float) for a in (scores.points, scores.native))
-    if np.isinf(points).any() or np.isinf(native).any() or not (np.isfinite(points).any()
-                                                                and np.isfinite(native).any()):
-        bad = int((~np.isfinite(native)).sum())
-        raise UserError(f"{name} gives scores that are not finite on {where} ({bad} of its {native.size} native "
-                        "scores): its model may have diverged; train it again (a lower learning rate) or check the "
-                        "data")
+def require_finite(scores, name: str, where: str, some_scored: bool = False):
+    """``scores``, or one line when they hold inf, or (``some_scored``: on the training block, always long enough
+    to score) no finite score at all. NaN marks points a detector does not score (LSTM-AD's first l_win + h - 1
+    of a piece), so only the training block can tell a model whose weights diverged."""
+    for kind, values in (("point", scores.points), ("native", scores.native)):
+        values = np.asarray(values, dtype=float)
+        if np.isinf(values).any() or (some_scored and not np.isfinite(values).any()):
+            raise UserError(f"{name} gives scores that are not finite on {where} ({int((~np.isfinite(values)).sum())}"
+                            f" of its {values.size} {kind} scores): its model may have diverged; train it again (a "
+                            "lower learning rate) or check the data")
     return scores
 
 
@@ -157,7 +157,7 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     rules calibrate on ``validation_point_scores``; ``train_max`` on every scored training point (or unit)."""
     span = config.span
     detector.calibrate(series.train)
-    train_scores = require_finite(detector.score(series.train), detector.name, "the training block")
+    train_scores = require_finite(detector.score(series.train), detector.name, "the training block", some_scored=True)
     val = sequence_scores(train_scores, span)[val_index]
     val_points = validation_point_scores(train_scores, val_index, span)
     fill = neutral_fill(val_points)
@@ -249,13 +249,14 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
 
 def rule_threshold(c: Config, rule: str, name: str, res: DetectorResult, **test) -> dict:
     """{"threshold": the rule's threshold on a detector's sequence scores}. A rule that a control's scores do not
-    allow (POT on the ties of its sequence maxima) leaves its threshold NaN, with why; for the detector, one line."""
+    allow (POT on the ties of its sequence maxima) leaves its threshold NaN, with why, in any run; for a detector
+    that learns, one line."""
     try:
         return {"threshold": float(sequence_threshold(
             rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
             params=rule_params(c, rule), train_scores=res.train_scores, **test))}
     except UserError as e:
-        if name == c.detector:
+        if name not in CONTROLS:
             raise
         return {"threshold": float("nan"), "threshold_undefined": str(e).split(";")[0]}
 
@@ -473,11 +474,7 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     out_dir = Path(out_dir) if out_dir else result.run_dir / "detection"
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
-    if metrics_path.exists():
-        previous = metrics_path.with_name("metrics.previous.json")
-        print(f"replacing {metrics_path}, flagged_ranges.csv and the figures beside it (recomputed from the "
-              f"saved models); the previous metrics are kept in {previous.name}")
-        os.replace(metrics_path, previous)  # until the new one lands, the run counts as not scored
+    set_aside_metrics(metrics_path, "flagged_ranges.csv and the figures")
     flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
     draw_figures(result, out_dir)
     write_text_atomic(metrics_path, json.dumps(result.metrics, indent=2) + "\n")  # last: a scored run has it all

@@ -52,9 +52,9 @@ def out_of_date(config, metrics: dict) -> str | None:
 
 
 def run_job(job: Job, threads: int | None = None) -> dict:
-    """Train and detect one job unless it is finished; returns its metrics. A finished run made with other
-    training keys is refused (naming them); one scored with another threshold rule, or by an older
-    evaluation, is scored again from its saved models."""
+    """Train and detect one job unless it is finished; returns its metrics. A run folder made with other
+    training keys or data, finished or not, is refused (naming them); a finished run scored with another
+    threshold rule, or by an older evaluation, is scored again from its saved models."""
     from .threads import use_threads
 
     use_threads(threads)  # before TensorFlow starts: one thread per op, ``threads`` ops at once

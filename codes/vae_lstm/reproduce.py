@@ -382,9 +382,13 @@ def main(argv=None) -> int:
         raise UserError(f"experiment {experiment.name} has no dataset {', '.join(unknown)}; "
                         f"its datasets: {', '.join(experiment.datasets)}")
     seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
-    if args.ensemble and not args.summary_only and len(seeds) < 2:
-        raise UserError("--ensemble averages two seeds at least, and this run asks for one; pass --seeds 2 or "
-                        "more, or add --ensemble to a --summary-only run later")
+    if args.ensemble and not args.summary_only and len(seeds) < 2:  # before any run: seeds run or finished
+        first = experiment.detectors[0]
+        finished = {job.seed for job in experiment.jobs(args.series, [first], range(100))
+                    if has_metrics(experiment.run_dir(job))}
+        if len(finished | set(seeds)) < 2:
+            raise UserError(f"--ensemble averages two seeds of {first} at least, and this run asks for one with no "
+                            "other finished; pass --seeds 2 or more")
     jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
     started = time.perf_counter()
     with one_writer(experiment) if jobs else contextlib.nullcontext():

@@ -378,6 +378,17 @@ def refuse_other_training(config: Config, path: Path, source: str, train_data=No
         check_training_data(path, train_data, fix=f"{fix}, or restore the data it was trained on")
 
 
+def set_aside_metrics(metrics_path: Path, also: str) -> None:
+    """Before a run is scored again: say so, and keep its metrics.json as metrics.previous.json (until the new one
+    lands, the run counts as not scored)."""
+    metrics_path = Path(metrics_path)
+    if metrics_path.exists():
+        previous = metrics_path.with_name("metrics.previous.json")
+        print(f"replacing {metrics_path}, {also} beside it (recomputed from the saved models); the previous "
+              f"metrics are kept in {previous.name}")
+        os.replace(metrics_path, previous)
+
+
 def mark_fitted(path: Path) -> None:
     """Record in state.json that the detector's fit finished (its stages record their epochs there; a stage
     that starts to train removes the mark, ``BaseTrainer.fit``)."""
