@@ -136,6 +136,9 @@ def test_pot_on_the_detector_leaves_a_control_it_cannot_fit_undefined(trained):
         assert np.isfinite(metrics[name]["all"]["average_precision"])  # threshold-free figures stay
     table = detection.format_table(metrics)
     assert f"{undefined[0]}: threshold_rule 'pot' cannot be set on the {undefined[0]} scores" in table
+    assert "paper's metric:" not in table
+    metrics["vae_lstm"]["all"]["undefined"] = "the labels are all normal or all anomalous: every metric is undefined"
+    assert "paper's metric: the labels are all normal" in detection.format_table(metrics)
 
 
 def test_detect_without_training_says_to_train(tmp_path):
