@@ -122,8 +122,8 @@ def test_a_diverged_model_is_one_line_not_a_score(trained, tmp_path):
 
 def test_pot_on_the_detector_leaves_a_control_it_cannot_fit_undefined(trained):
     """The controls' sequence scores are maxima of shared points, so their top validation scores tie and POT
-    cannot be fitted on them: that leaves their F1 at the rule undefined (NaN, said in the table), and the
-    detector's own POT threshold stands."""
+    cannot be fitted on them: that leaves their paper's-metric F1 at the rule undefined (NaN, said in the table),
+    and the detector's own POT threshold stands. (Any detector whose sequence scores tie gets the same.)"""
     from vae_lstm import config, detection
 
     result = detection.run_detection(config.load_config(trained[0]))
@@ -139,6 +139,20 @@ def test_pot_on_the_detector_leaves_a_control_it_cannot_fit_undefined(trained):
     assert "paper's metric:" not in table
     metrics["vae_lstm"]["all"]["undefined"] = "the labels are all normal or all anomalous: every metric is undefined"
     assert "paper's metric: the labels are all normal" in detection.format_table(metrics)
+
+
+def test_figure_titles_name_the_dataset(trained, tmp_path, monkeypatch):
+    from vae_lstm import config, detection, plotting
+
+    titles = {}
+    for figure in ("metric_bars", "precision_recall"):
+        original = getattr(plotting, figure)
+        monkeypatch.setattr(plotting, figure, lambda *a, _f=figure, _o=original: (titles.__setitem__(_f, a[-1]),
+                                                                                  _o(*a))[1])
+    result = detection.run_detection(config.load_config(trained[0]))
+    detection.draw_figures(result, tmp_path)
+    assert titles["metric_bars"] == "synthetic: point level"  # not the last control's name
+    assert titles["precision_recall"].startswith("synthetic: precision-recall of the sequence scores")
 
 
 def test_detect_without_training_says_to_train(tmp_path):

@@ -294,3 +294,26 @@ def test_two_channels(name, tmp_path):
     fresh = detector_class(name)(config)
     fresh.load(tmp_path)
     np.testing.assert_allclose(fresh.score(test).points, scores.points, rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_ad_needs_training_pairs_and_a_test_piece_it_can_score():
+    """LSTM-AD's samples are l_win points in and prediction_horizon out: a horizon that leaves no pair to train on,
+    or no test point with all its predictions, is one line before training (it trained on nothing before)."""
+    from vae_lstm.data_loader import load_series
+    from vae_lstm.errors import UserError
+    from vae_lstm.prepare import check_scorable
+    from vae_lstm.runs import check_training_sizes
+
+    config = from_dict({"dataset": "synthetic", "detector": "lstm_ad", "l_win": 24, "l_seq": 4,
+                        "prediction_horizon": 577})
+    with pytest.raises(UserError, match="leave 0 training pair.*make l_win or prediction_horizon smaller"):
+        check_training_sizes(config, 600)
+    with pytest.raises(UserError, match="leave 1 training pair"):
+        check_training_sizes(config.replace(prediction_horizon=576), 600)
+    check_training_sizes(config.replace(prediction_horizon=500), 600)  # 77 pairs
+    series = load_series("synthetic")  # test piece of 2,000 points
+    wide = config.replace(l_win=1000, l_seq=2, prediction_horizon=1001)
+    with pytest.raises(UserError, match="long enough for lstm_ad to score a point"):
+        check_scorable(wide, series)
+    check_scorable(wide.replace(prediction_horizon=1000), series)
+    check_scorable(wide.replace(detector="vae_lstm"), series)  # the horizon is LSTM-AD's alone

@@ -210,6 +210,18 @@ def test_an_ensemble_of_one_seed_and_a_bad_ray_address_stop_before_any_run(tmp_p
         reproduce.main([str(path), "--ray", "bogus"])
 
 
+def test_a_summary_of_part_of_a_grid_holds_that_part_only(tmp_path):
+    import pandas as pd
+
+    path = tiny_experiment(tmp_path, detectors=["arma", "abs_z"])
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "all")]) == 0
+    assert reproduce.main([str(path), "--summary-only", "--seed", "1", "--detectors", "abs_z",
+                           "--summary-dir", str(tmp_path / "part")]) == 0
+    rows = pd.read_csv(tmp_path / "part" / "results.csv")
+    assert set(rows.seed) == {1} and set(rows.detector) == {"abs_z"}
+    assert set(pd.read_csv(tmp_path / "all" / "results.csv").seed) == {0, 1}
+
+
 def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
     """While one process holds the experiment's runs folder, another reproduce.py of it stops at once, naming
     the holder's PID, and trains or scores nothing; with the lock free again the grid runs and leaves it free."""
@@ -259,3 +271,14 @@ def test_summary_keeps_labelled_series_with_degenerate_labels_apart_from_unlabel
     assert "| prices | vae_lstm | 1 | 0.250" in text[no_labels:degenerate]
     assert "| quiet | vae_lstm | 1 | 0.500" in text[degenerate:]
     assert "quiet" not in text[no_labels:degenerate]
+
+
+def test_an_ensemble_of_a_point_native_detector(tmp_path):
+    """LSTM-AD scores points natively, one score per point: its seeds line up, so they can be averaged."""
+    import pandas as pd
+
+    path = tiny_experiment(tmp_path, detectors=["lstm_ad", "abs_z"],
+                           overrides={"lstm_ad": {"l_win": 8, "prediction_horizon": 2, "num_epochs_lstm": 1}})
+    assert reproduce.main([str(path), "--ensemble", "--summary-dir", str(tmp_path / "sum")]) == 0
+    rows = pd.read_csv(tmp_path / "sum" / "ensemble.csv")
+    assert "ensemble of 2" in set(rows[rows.detector == "lstm_ad"].member)

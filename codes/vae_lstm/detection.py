@@ -194,6 +194,7 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     runs.check_training_data(path, series.train, config)
     name = config.dataset_name
     check_scorable(config, series)
+    runs.check_training_sizes(config, len(series.train))  # what train.py refused is not scored either
     if config.threshold_rule == "oracle_best_f1" and not series.labelled:
         raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{name}' has none; "
                         "use val_quantile, pot, dynamic, contamination or fixed")
@@ -248,16 +249,14 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
 
 
 def rule_threshold(c: Config, rule: str, name: str, res: DetectorResult, **test) -> dict:
-    """{"threshold": the rule's threshold on a detector's sequence scores}. A rule that a control's scores do not
-    allow (POT on the ties of its sequence maxima) leaves its threshold NaN, with why, in any run; for a detector
-    that learns, one line."""
+    """{"threshold": the rule's threshold on a detector's sequence scores, for the paper's metric}. A rule that
+    these scores do not allow (POT on the ties of sequence maxima, which max-pooled point scores share) leaves it
+    NaN, with why: the label-free flags come from the point scores (``detection_flags``), which may allow it."""
     try:
         return {"threshold": float(sequence_threshold(
             rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
             params=rule_params(c, rule), train_scores=res.train_scores, **test))}
     except UserError as e:
-        if name not in CONTROLS:
-            raise
         return {"threshold": float("nan"), "threshold_undefined": str(e).split(";")[0]}
 
 
@@ -518,7 +517,11 @@ def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.nda
             raise UserError("the oracle threshold needs point labels, and this series has none")
         t = evaluation.best_f1(scores, labels, adjusted=False)["threshold"]
         return [p.flags(p.point_scores, t) for p in res.pieces], [t] * len(res.pieces)
-    flags, chosen = point_flags(c, res, c.threshold_rule)
+    try:
+        flags, chosen = point_flags(c, res, c.threshold_rule)
+    except ValueError as e:
+        raise UserError(f"threshold_rule '{c.threshold_rule}' cannot be set on the {res.name} point scores: "
+                        f"{' '.join(str(e).split())}; choose another rule, e.g. --threshold-rule val_quantile") from None
     return flags, chosen.get("threshold_per_piece", [chosen.get("threshold")] * len(flags))
 
 
@@ -542,20 +545,20 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     if not result.series.labelled:
         return paths  # the curves below need labels
     curves = []
-    for name, res in result.results.items():
+    for detector, res in result.results.items():
         scores, labels = res.test_scores()
         if labels.all() or not labels.any():
             continue  # one class only: no precision-recall curve
         precision, recall, _ = precision_recall_curve(labels, scores)
-        curves.append({"label": name, "precision": precision, "recall": recall,
+        curves.append({"label": detector, "precision": precision, "recall": recall,
                        "ap": evaluation.average_precision(scores, labels)})
     if curves:
-        paths.append(plotting.precision_recall(curves, out_dir / "precision_recall.png"))
-    vus = {name: m[name]["points"]["all"]["threshold_free"]["vus_pr"] for name in result.results
-           if "threshold_free" in m[name]["points"].get("all", {})}
+        paths.append(plotting.precision_recall(curves, out_dir / "precision_recall.png",
+                                               f"{name}: precision-recall of the sequence scores (the paper's labels)"))
+    vus = {detector: m[detector]["points"]["all"]["threshold_free"]["vus_pr"] for detector in result.results
+           if "threshold_free" in m[detector]["points"].get("all", {})}
     if vus and all(np.isfinite(v) for v in vus.values()):
-        paths.append(plotting.metric_bars(vus, out_dir / "vus_pr.png", "VUS-PR",
-                                          f"{name}: {main.name} beside the controls"))
+        paths.append(plotting.metric_bars(vus, out_dir / "vus_pr.png", "VUS-PR", f"{name}: point level"))
     return paths
 
 

@@ -4,8 +4,8 @@ Each seed's finished run scores the training block and the test pieces (``detect
 Its point scores are standardised by the mean and standard deviation of its own training-block point
 scores (no labels), then averaged over the seeds, point by point. The ensemble's label-free thresholds
 calibrate on the averaged training-block scores, as one run's do on its own. The runs' point scores must
-be their own (``Scores.points_from_native`` false, e.g. the VAE-LSTM's default ``point_score``), so that
-the training-block points of every seed line up.
+be one per point (the VAE-LSTM's default ``point_score``, or a detector whose native unit is the point, such as
+LSTM-AD), so that the training-block points of every seed line up.
 
     python3 codes/reproduce.py dev_width512_decoder64 --summary-only --ensemble
 
@@ -72,9 +72,11 @@ def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFram
         scorer.load(experiment.run_dir(Job(str(experiment.path), dataset, detector, seed,
                                            experiment.values.get("output_dir"))))
         result = score_detector(scorer, config, series, validation_index(config, len(series.train)))
-        if result.pieces and result.pieces[0].scores.points_from_native:
-            raise UserError(f"{detector} runs of {dataset} spread their native scores over points; an ensemble "
-                            "over seeds needs point scores of their own (any point_score but max_sequence)")
+        scores = result.pieces[0].scores if result.pieces else None
+        if scores is not None and scores.points_from_native and scores.native_span > 1:
+            hint = " (any point_score but max_sequence)" if detector == "vae_lstm" else ""
+            raise UserError(f"{detector} runs of {dataset} spread each score over {scores.native_span} points; an "
+                            f"ensemble over seeds needs one score per point{hint}")
         members.append(result)
         rows.append({"series": dataset, "detector": detector, "member": f"seed {seed}", **point_row(config, result)})
     ensemble = ensemble_result(members, f"{detector} ensemble")

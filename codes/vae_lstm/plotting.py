@@ -183,7 +183,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
 
 def metric_bars(values: dict[str, float], path: Path, metric: str, title: str) -> Path:
     """One bar per detector (controls included) for a threshold-free metric such as VUS-PR."""
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(values), 3.4))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 + 0.9 * len(values)), 3.4))
     names = list(values)
     colors = ["0.6" if n in ("random", "abs_z") else "tab:blue" for n in names]
     bars = ax.bar(names, [values[n] for n in names], color=colors)
@@ -192,12 +192,13 @@ def metric_bars(values: dict[str, float], path: Path, metric: str, title: str) -
                     ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(metric)
-    ax.set_title(title + " (grey: controls)")
+    ax.set_title(title + "\n(grey: controls)", fontsize=10)
     ax.tick_params(axis="x", rotation=30)
     return _save(fig, path)
 
 
-def precision_recall(curves: list[dict], path: Path) -> Path:
+def precision_recall(curves: list[dict], path: Path,
+                     title: str = "precision-recall of the sequence scores (the paper's labels)") -> Path:
     """Precision-recall curves: each dict has label, precision, recall, ap."""
     fig, ax = plt.subplots(figsize=(5, 4.5))
     for c in curves:
@@ -208,5 +209,5 @@ def precision_recall(curves: list[dict], path: Path) -> Path:
     ax.set_ylim(0, 1.02)
     ax.grid(True)
     ax.legend(fontsize=8)
-    ax.set_title("precision-recall (pointwise, sequences)")
+    ax.set_title(title, fontsize=9)
     return _save(fig, path)

@@ -416,7 +416,10 @@ def one_writer(experiment):
 
 
 def summarise(experiment, args) -> None:
-    everything = collect_finished(experiment)
+    seeds = {args.seed} if args.seed is not None else set(range(args.seeds)) if args.seeds else None
+    everything = {key: m for key, m in collect_finished(experiment).items()  # the runs asked for, if any were
+                  if (not args.series or key[0] in args.series) and (not args.detectors or key[1] in args.detectors)
+                  and (seeds is None or key[2] in seeds)}
     if not everything:
         raise UserError("no finished run to summarise")
     subset = (args.series or args.detectors or args.seed is not None or args.output_dir

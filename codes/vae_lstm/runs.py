@@ -256,6 +256,8 @@ def check_run_config(config: Config, path: Path) -> None:
 def check_training_sizes(config: Config, n_points: int) -> None:
     """The training block must give enough sequences of l_win * l_seq points to train on and to validate on
     (the windows are more than the sequences)."""
+    if config.detector == "lstm_ad":  # its samples: an input window and the prediction_horizon points after it
+        check_pairs(config, n_points)
     n_seq = n_sequences(n_points, config.l_win, config.l_seq)
     n_train = len(train_val_split(n_seq, config.val_fraction, config.seed)[0])
     if min(n_train, n_seq - n_train) < MIN_SEQUENCES:
@@ -265,6 +267,19 @@ def check_training_sizes(config: Config, n_points: int) -> None:
                         f"'{config.dataset_name}': {n_train} to train on and {n_seq - n_train} to validate on "
                         f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: "
                         "make l_win or l_seq smaller")
+
+
+def check_pairs(config: Config, n_points: int) -> None:
+    """LSTM-AD's training pairs (l_win points in, the next prediction_horizon out): enough to train on and to
+    validate on."""
+    n_pairs = max(n_points - config.l_win - config.prediction_horizon + 1, 0)
+    n_train = len(train_val_split(n_pairs, config.val_fraction, config.seed)[0]) if n_pairs else 0
+    if min(n_train, n_pairs - n_train) < MIN_SEQUENCES:
+        where = config.source.name if config.source else "config"
+        raise UserError(f"{where}: l_win {config.l_win} + prediction_horizon {config.prediction_horizon} leave "
+                        f"{n_pairs} training pair(s) in the {n_points}-point training block of '{config.dataset_name}'"
+                        f": {n_train} to train on and {n_pairs - n_train} to validate on; at least {MIN_SEQUENCES} of "
+                        "each are needed: make l_win or prediction_horizon smaller")
 
 
 def prepare_run_dir(config: Config) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DataError, UserError
 from ..windowing import as_2d, points_from_units, units_from_points
 
 
@@ -131,5 +131,5 @@ class Detector:
     def check_series(series: np.ndarray, min_points: int, what: str) -> np.ndarray:
         series = as_2d(np.asarray(series, dtype="float32"))
         if len(series) < min_points:
-            raise ValueError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
+            raise DataError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
         return series
