@@ -188,3 +188,15 @@ def test_sequence_span_equals_the_time_indices_of_its_values(n, l_win, l_seq):
     for s in (0, len(seq) - 1):
         np.testing.assert_array_equal(seq[s].ravel(), np.arange(starts[s], ends[s] + 1))
     assert ends[-1] == n - 1
+
+
+def test_auto_windows_say_when_the_block_caps_them():
+    from vae_lstm.windowing import auto_windows
+
+    t = np.arange(1500)
+    capped = auto_windows(np.sin(2 * np.pi * t / 300))  # period 300, but at most 1500 // 8 = 187
+    assert (capped["l_win"], capped["period"]) == (187, 300)
+    assert capped["why"] == "dominant period 300 (first autocorrelation peak), capped at an eighth of the " \
+                            "1500-point training block"
+    free = auto_windows(np.sin(2 * np.pi * t / 24))
+    assert free["l_win"] == 24 and "capped" not in free["why"]

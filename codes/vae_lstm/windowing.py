@@ -145,11 +145,13 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
     Returns {"l_win", "l_seq", "period", "why"}."""
     n = len(as_2d(train_series))
     period = dominant_period(train_series)
-    l_win = period if period is not None else default_l_win
-    l_win = int(np.clip(l_win, 8, max(8, n // 8)))
+    wanted = period if period is not None else default_l_win
+    l_win = int(np.clip(wanted, 8, max(8, n // 8)))
     l_seq = int(np.clip(windows_per_sequence, 2, max(2, n // (4 * l_win))))
     why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
            else f"no clear period: default {default_l_win}")
+    if l_win != wanted:
+        why += f", capped at an eighth of the {n}-point training block"
     return {"l_win": l_win, "l_seq": l_seq, "period": period, "why": why}
 
 
