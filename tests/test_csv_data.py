@@ -648,3 +648,11 @@ def test_a_test_file_that_is_a_hard_link_to_a_training_file(tmp_path):
         pytest.skip("no hard links here")
     one_line_error({"train_files": ["a.csv"], "test_files": ["b.csv"]}, tmp_path, "b.csv",
                    "scored on its own training data")
+
+
+def test_a_nearly_constant_training_channel_is_a_warning(tmp_path):
+    rows = ["a,b"] + [f"{np.sin(k / 3):.4f},{20.1 if k in (7, 150) else 20.0}" for k in range(300)]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    d = load({"path": "s.csv", "train_range": [0, 250]}, tmp_path)
+    assert "WARNING: column(s) 'b' (99.2%) take one value in nearly every training row" in d.train_block_note
+    assert "'a'" not in d.train_block_note.split("WARNING")[1]

@@ -1129,6 +1129,25 @@ def _refuse_label_like_channel(f: _File, channels: list[str]) -> None:
                             "to read it as data")
 
 
+NEAR_CONSTANT_SHARE = 0.99  # a channel with one value in at least this share of its training rows is warned of
+
+
+def _warn_near_constant(train: np.ndarray, channels: list[str]) -> str:
+    """A warning for channels that are nearly constant over the training block: their standard deviation is
+    tiny, so any test value off that one value lies far out and dominates the scores of every detector."""
+    out = []
+    for k, name in enumerate(channels):
+        _, counts = np.unique(train[:, k], return_counts=True)
+        share = counts.max() / len(train)
+        if share >= NEAR_CONSTANT_SHARE:
+            out.append(f"{name!r} ({100 * share:.1f}%)")
+    if not out:
+        return ""
+    return (f"; WARNING: column(s) {', '.join(out)} take one value in nearly every training row: a test value off "
+            "it lies many standard deviations out and will dominate the scores (a status or quantised channel? "
+            "leave it out with ignore_columns)")
+
+
 def _constant(train: np.ndarray, channels: list[str], where: str) -> None:
     flat = np.flatnonzero(train.std(axis=0) == 0)
     if flat.size:
@@ -1320,7 +1339,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             f"{p['name']} rows [{p['start']}, {p['start'] + len(p['values'])})" if p["path"] == str(f.path)
             else f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
         note = (f"training block rows [{s}, {e}) of {f.path.name} ({e - s} of {n} rows), {why}; "
-                f"test: {tested}; {channels_note}{_warn_labelled(train_labels, s)}")
+                f"test: {tested}; {channels_note}{_warn_labelled(train_labels, s)}"
+                f"{_warn_near_constant(train, channels)}")
         single = not test_paths
         full_labels = f.labels if f.labels is not None else (np.zeros(n, bool) if has_labels else None)
         return CSVDataset(
@@ -1347,7 +1367,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
              f"concatenation" if len(trains) > 1 else "")
     tested = ", ".join(f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
     note = (f"training data: {trained}{apart} (train_files); test: {tested}; {channels_note}"
-            f"{_warn_labelled(train_labels)}")
+            f"{_warn_labelled(train_labels)}{_warn_near_constant(train, channels)}")
     train_rows = None
     if has_rows:
         train_rows = np.concatenate([rows_in(f, 0, len(f.df)) + k0 for f, k0 in zip(trains, starts, strict=True)])
