@@ -135,7 +135,7 @@ def test_pot_on_the_detector_leaves_a_control_it_cannot_fit_undefined(trained):
         assert np.isnan(metrics[name]["threshold"]) and np.isnan(metrics[name]["all"]["pointwise"]["f1"])
         assert np.isfinite(metrics[name]["all"]["average_precision"])  # threshold-free figures stay
     table = detection.format_table(metrics)
-    assert f"{undefined[0]}: threshold_rule 'pot' cannot be set on the {undefined[0]} scores" in table
+    assert f"{undefined[0]}: threshold_rule 'pot' cannot be set on the {undefined[0]} sequence scores" in table
     assert "paper's metric:" not in table
     metrics["vae_lstm"]["all"]["undefined"] = "the labels are all normal or all anomalous: every metric is undefined"
     assert "paper's metric: the labels are all normal" in detection.format_table(metrics)

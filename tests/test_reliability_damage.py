@@ -140,14 +140,29 @@ def test_a_truncated_arma_or_gaussian_file_is_one_line_and_training_again_repair
     assert errors.run_cli(cli.detect_main, ["--config", str(config_path)]) == 0
 
 
-def test_a_threshold_rule_the_scores_do_not_allow_is_one_line():
+def test_a_threshold_rule_the_scores_do_not_allow_is_one_line(tmp_path, capsys):
+    """POT on abs_z point scores of a two-level series (every top validation score ties): detect.py stops with one
+    line before it touches the run's detection/ folder; at the sequence level (the paper's metric) the same rule
+    leaves only that metric undefined."""
     import numpy as np
 
     from vae_lstm import detection
 
-    ties = np.ones(200)  # every validation score the same: no score above its 0.98 quantile
-    with pytest.raises(errors.UserError, match=r"threshold_rule 'pot' cannot be set on the vae_lstm scores: no "
-                                               r"validation score exceeds .*--threshold-rule val_quantile") as e:
+    level = [1.0 if (k // 10) % 2 else 0.0 for k in range(400)]
+    (tmp_path / "square.csv").write_text("v\n" + "".join(f"{v}\n" for v in level[:300] + [5.0] + level[301:]))
+    config = tmp_path / "square.json"
+    config.write_text(json.dumps({**TINY, "dataset": {"path": str(tmp_path / "square.csv"), "train_range": [0, 200]},
+                                  "l_win": 8, "l_seq": 2, "detector": "abs_z", "output_dir": str(tmp_path / "out")}))
+    assert cli.train_main(["--config", str(config)]) == 0
+    assert errors.run_cli(cli.detect_main, ["--config", str(config)]) == 0
+    metrics = next((tmp_path / "out").rglob("detection/metrics.json"))
+    scored = metrics.read_text()
+    capsys.readouterr()
+    assert errors.run_cli(cli.detect_main, ["--config", str(config), "--threshold-rule", "pot"]) == 2
+    line = one_error_line(capsys)
+    assert "threshold_rule 'pot' cannot be set on the abs_z point scores: no validation score exceeds" in line
+    assert metrics.read_text() == scored and not metrics.with_name("metrics.previous.json").exists()
+    ties = np.ones(200)
+    with pytest.raises(errors.UserError, match=r"cannot be set on the vae_lstm sequence scores \(the paper's "):
         detection.sequence_threshold("pot", "vae_lstm", val_scores=ties, params={"q": 1e-3, "level": 0.98})
-    assert len(str(e.value).splitlines()) == 1
     assert detection.sequence_threshold("val_quantile", "vae_lstm", val_scores=ties, quantile=0.9) == 1.0

@@ -200,3 +200,10 @@ def test_auto_windows_say_when_the_block_caps_them():
                             "1500-point training block"
     free = auto_windows(np.sin(2 * np.pi * t / 24))
     assert free["l_win"] == 24 and "capped" not in free["why"]
+
+
+def test_auto_windows_on_a_tiny_block_say_the_smallest_l_win():
+    from vae_lstm.windowing import auto_windows
+
+    short = auto_windows(np.sin(2 * np.pi * np.arange(50) / 24))  # 50 // 8 = 6 < 8: the floor, not an eighth
+    assert short["l_win"] == 8 and "cut to 8, the smallest l_win" in short["why"]

@@ -202,6 +202,10 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
         if len(piece.values) < config.span:
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is shorter "
                   f"than one sequence (l_win * l_seq = {config.span}); it is left out of every metric")
+        elif config.detector == "lstm_ad" and len(piece.values) < config.l_win + config.prediction_horizon:
+            print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is too short for "
+                  f"lstm_ad to score a point (l_win + prediction_horizon = "
+                  f"{config.l_win + config.prediction_horizon}); its points all take the neutral score")
     detector.load(path)
     val_index = validation_index(config, len(series.train))
     started = time.perf_counter()
@@ -212,6 +216,7 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
             results[name] = score_detector(get_detector(config.replace(detector=name)), config, series, val_index)
     result = Detection(config, path, series, val_index, results, seconds)
     result.metrics = compute_metrics(result)
+    detection_flags(result, result.main)  # a rule the point scores do not allow: one line, before anything is written
     return result
 
 
@@ -266,8 +271,12 @@ def sequence_threshold(rule: str, detector: str, **inputs) -> float:
     try:
         return evaluation.choose_threshold(rule, **inputs)
     except ValueError as e:
-        raise UserError(f"threshold_rule '{rule}' cannot be set on the {detector} scores: {' '.join(str(e).split())}; "
-                        "choose another rule, e.g. --threshold-rule val_quantile") from None
+        raise UserError(rule_refusal(rule, f"{detector} sequence scores (the paper's metric)", e)) from None
+
+
+def rule_refusal(rule: str, scores: str, error: Exception) -> str:
+    return (f"threshold_rule '{rule}' cannot be set on the {scores}: {' '.join(str(error).split())}; choose another "
+            "rule, e.g. threshold_rule val_quantile (detect.py --threshold-rule)")
 
 
 UNLABELLED = "the data has no labels: metrics that need labels (VUS, AUC, F1) are skipped"
@@ -520,8 +529,7 @@ def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.nda
     try:
         flags, chosen = point_flags(c, res, c.threshold_rule)
     except ValueError as e:
-        raise UserError(f"threshold_rule '{c.threshold_rule}' cannot be set on the {res.name} point scores: "
-                        f"{' '.join(str(e).split())}; choose another rule, e.g. --threshold-rule val_quantile") from None
+        raise UserError(rule_refusal(c.threshold_rule, f"{res.name} point scores", e)) from None
     return flags, chosen.get("threshold_per_piece", [chosen.get("threshold")] * len(flags))
 
 

@@ -112,7 +112,8 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
         np.histogram_bin_edges(both, bins=60)
     ax.hist(val_scores, bins=bins, alpha=0.6, density=True, label="validation")
     ax.hist(test_scores, bins=bins, alpha=0.6, density=True, label="test")
-    ax.axvline(threshold, color="r", ls="--", label=f"threshold {threshold:.3g}")
+    if np.isfinite(threshold):  # NaN: the rule cannot be set on these scores
+        ax.axvline(threshold, color="r", ls="--", label=f"threshold {threshold:.3g}")
     ax.set_yscale("log")
     if positive:
         ax.set_xscale("log")

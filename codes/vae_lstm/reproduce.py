@@ -417,9 +417,10 @@ def one_writer(experiment):
 
 def summarise(experiment, args) -> None:
     seeds = {args.seed} if args.seed is not None else set(range(args.seeds)) if args.seeds else None
-    everything = {key: m for key, m in collect_finished(experiment).items()  # the runs asked for, if any were
-                  if (not args.series or key[0] in args.series) and (not args.detectors or key[1] in args.detectors)
-                  and (seeds is None or key[2] in seeds)}
+    finished = {key: m for key, m in collect_finished(experiment).items() if not args.series or key[0] in args.series}
+    # the tables: the runs asked for, if any were; the ensemble: every finished seed (of the series asked for)
+    everything = {key: m for key, m in finished.items()
+                  if (not args.detectors or key[1] in args.detectors) and (seeds is None or key[2] in seeds)}
     if not everything:
         raise UserError("no finished run to summarise")
     subset = (args.series or args.detectors or args.seed is not None or args.output_dir
@@ -430,6 +431,7 @@ def summarise(experiment, args) -> None:
     elif shipped and grid_complete(experiment, everything) and not subset:  # the committed tables: its seeds only
         summary_dir = FIGURES / experiment.name
         everything = {key: m for key, m in everything.items() if key[2] < experiment.seeds}
+        finished = {key: m for key, m in finished.items() if key[2] < experiment.seeds}
     else:
         out = Path(experiment.output_dir)
         summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary"
@@ -441,4 +443,4 @@ def summarise(experiment, args) -> None:
     if args.ensemble:
         from .ensemble import write_ensemble
 
-        write_ensemble(experiment, everything, summarise_runs(everything), summary_dir)
+        write_ensemble(experiment, finished, summarise_runs(finished), summary_dir)

@@ -150,8 +150,11 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
     l_seq = int(np.clip(windows_per_sequence, 2, max(2, n // (4 * l_win))))
     why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
            else f"no clear period: default {default_l_win}")
-    if l_win != wanted:
-        why += f", capped at an eighth of the {n}-point training block"
+    if l_win < wanted:
+        why += (f", capped at an eighth of the {n}-point training block" if l_win == n // 8 else
+                f", cut to {l_win}, the smallest l_win, for the {n}-point training block")
+    elif l_win > wanted:
+        why += f", raised to {l_win}, the smallest l_win"
     return {"l_win": l_win, "l_seq": l_seq, "period": period, "why": why}
 
 
