@@ -317,3 +317,15 @@ def test_lstm_ad_needs_training_pairs_and_a_test_piece_it_can_score():
         check_scorable(wide, series)
     check_scorable(wide.replace(prediction_horizon=1000), series)
     check_scorable(wide.replace(detector="vae_lstm"), series)  # the horizon is LSTM-AD's alone
+
+
+def test_a_training_block_too_short_for_the_smallest_windows_asks_for_more_points():
+    from vae_lstm.errors import UserError
+    from vae_lstm.runs import check_training_sizes
+
+    config = from_dict({"dataset": "synthetic", "l_win": 8, "l_seq": 2})
+    with pytest.raises(UserError, match="already the smallest .*give the training block more points"):
+        check_training_sizes(config, 25)
+    with pytest.raises(UserError, match="make l_win or l_seq smaller"):
+        check_training_sizes(config.replace(l_win=24), 60)
+    check_training_sizes(config, 26)

@@ -52,6 +52,7 @@ METRICS_FILE = Path("detection") / "metrics.json"
 LOCK_FILE = "train.lock"
 DETECT_LOCK_FILE = "detect.lock"
 MIN_SEQUENCES = 2  # at least this many sequences to train on, and as many to validate on
+MIN_L_WIN, MIN_L_SEQ = 8, 2  # the schema's smallest windows
 
 
 def has_training(path: Path) -> bool:
@@ -262,11 +263,13 @@ def check_training_sizes(config: Config, n_points: int) -> None:
     n_train = len(train_val_split(n_seq, config.val_fraction, config.seed)[0])
     if min(n_train, n_seq - n_train) < MIN_SEQUENCES:
         where = config.source.name if config.source else "config"
+        smallest = config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ
+        fix = (f"the windows are already the smallest (l_win {MIN_L_WIN}, l_seq {MIN_L_SEQ}): give the training "
+               "block more points" if smallest else "make l_win or l_seq smaller")
         raise UserError(f"{where}: sequences of l_win * l_seq = {config.span} points leave {n_seq} "
                         f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point training block of "
                         f"'{config.dataset_name}': {n_train} to train on and {n_seq - n_train} to validate on "
-                        f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: "
-                        "make l_win or l_seq smaller")
+                        f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: {fix}")
 
 
 def check_pairs(config: Config, n_points: int) -> None:
