@@ -327,5 +327,5 @@ def test_a_training_block_too_short_for_the_smallest_windows_asks_for_more_point
     with pytest.raises(UserError, match="already the smallest .*give the training block more points"):
         check_training_sizes(config, 25)
     with pytest.raises(UserError, match="make l_win or l_seq smaller"):
-        check_training_sizes(config.replace(l_win=24), 60)
+        check_training_sizes(config.replace(l_win=24), 50)
     check_training_sizes(config, 26)
