@@ -47,7 +47,8 @@ benchmark: install  ## speed and memory against this machine's limits, per confi
 	for config in $(BENCHMARK_CONFIGS); do $(PY) codes/benchmark.py --config $$config || exit 1; done
 
 benchmark-compare: install  ## side by side with the TF2 port at the common config (benchmarks/README.md), PORT=its folder
-	test -x benchmarks/.venv/bin/python || $(PY) benchmarks/compare_tf2_port.py --setup
+	test -f $(PORT)/models.py || { echo "error: no models.py in $(PORT); set PORT to the TF2 port's folder" >&2; exit 2; }
+	test -f benchmarks/.venv/.ready || $(PY) benchmarks/compare_tf2_port.py --setup
 	$(PY) benchmarks/compare_tf2_port.py --port $(PORT) --output figures/compare_tf2_port.json
 
 benchmark-end-to-end: install  ## wall time and peak memory of what `make train` runs, for CONFIG

@@ -70,6 +70,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")
+    for flag in ("rounds", "score_repeats"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     return args
 
 
@@ -81,13 +84,24 @@ def port_python(venv: Path) -> Path:
     return Path(venv) / "bin" / "python"
 
 
+def ready_mark(venv: Path) -> Path:
+    """Written once the port's requirements are installed: a venv without it is not ready."""
+    return Path(venv) / ".ready"
+
+
 def setup(venv: Path) -> None:
     venv = Path(venv)
-    if not port_python(venv).exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ready_mark(venv).unlink(missing_ok=True)
     pip = [str(port_python(venv)), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+    try:
+        if not port_python(venv).exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+    except subprocess.CalledProcessError as e:
+        raise SystemExit(f"error: could not set up the port's venv in {venv} ({' '.join(map(str, e.cmd[-3:]))} "
+                         f"exited {e.returncode}); check the network and run --setup again") from None
+    ready_mark(venv).write_text("installed from " + str(REQUIREMENTS) + "\n")
     print(f"the port's venv is ready: {venv}")
 
 
@@ -183,12 +197,18 @@ def summarise(results: dict, settings: dict, rounds: int) -> tuple[dict, str]:
 
 
 def orchestrate(args) -> int:
-    if not port_python(args.port_venv).exists():
-        raise SystemExit(f"no venv for the port at {args.port_venv}; run with --setup first")
     if not (Path(args.port) / "models.py").is_file():
         raise SystemExit(f"no models.py in {args.port}; point --port at the TF2 port's folder")
+    if not ready_mark(args.port_venv).is_file():
+        raise SystemExit(f"no ready venv for the port at {args.port_venv}; run with --setup first")
+    sys.path.insert(0, str(REPO / "codes"))
+    from vae_lstm.errors import UserError
+
     with tempfile.TemporaryDirectory() as tmp:
-        data, settings = prepare_data(args.config, Path(tmp))
+        try:
+            data, settings = prepare_data(args.config, Path(tmp))
+        except UserError as e:
+            raise SystemExit(f"error: {e}") from None
         results = {"ours": [], "port": []}
         for r in range(args.rounds):
             for side in (("ours", "port") if r % 2 == 0 else ("port", "ours")):

@@ -278,3 +278,43 @@ def test_steps_per_execution_trains_the_same_weights(tmp_path):
         assert log_losses(run / "vae_log.csv")
     for a, b in zip(weights[1], weights[4], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_only_a_shipped_config_at_the_default_settings_writes_the_committed_figures(tmp_path, capsys):
+    from vae_lstm.config import REPO_ROOT
+
+    shipped = load_config("NAB_config.json")
+    assert benchmark.output_dir(benchmark.parse_args([]), shipped) == REPO_ROOT / "figures"
+    private = REPO_ROOT / "experiments" / "benchmark"
+    assert benchmark.output_dir(benchmark.parse_args(["--epochs", "2"]), shipped) == private
+    own = tmp_path / "NAB_config.json"
+    own.write_text(json.dumps(TINY))
+    assert benchmark.output_dir(benchmark.parse_args([]), load_config(own)) == private
+    assert "not to figures/" in capsys.readouterr().out
+    assert benchmark.output_dir(benchmark.parse_args(["--output-dir", str(tmp_path)]), load_config(own)) == tmp_path
+
+
+def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path):
+    import importlib.util
+
+    from vae_lstm.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("compare_tf2_port", REPO_ROOT / "benchmarks" / "compare_tf2_port.py")
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    for flag in ("--rounds", "--score-repeats"):
+        with pytest.raises(SystemExit) as e:
+            harness.parse_args([flag, "0"])
+        assert e.value.code == 2
+    port = tmp_path / "port"
+    port.mkdir()
+    (port / "models.py").write_text("")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")  # a venv whose setup did not finish: no .ready mark
+    with pytest.raises(SystemExit, match="no ready venv for the port .*run with --setup first"):
+        harness.orchestrate(harness.parse_args(["--port", str(port), "--port-venv", str(venv)]))
+    harness.ready_mark(venv).write_text("")
+    with pytest.raises(SystemExit, match="error: config file 'missing.json' not found"):
+        harness.orchestrate(harness.parse_args(["--port", str(port), "--port-venv", str(venv),
+                                                "--config", "missing.json"]))

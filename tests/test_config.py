@@ -419,3 +419,20 @@ def test_a_bad_nested_dataset_field_is_named_with_its_problem(dataset, message):
     with pytest.raises(ConfigError) as info:
         from_dict({"dataset": dataset})
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_relative_config_path_means_the_working_folders_file_first(tmp_path, monkeypatch):
+    """A user's own configs/synthetic_config.json in the working folder is the one read, not the repository's."""
+    from vae_lstm.config import CONFIG_DIR, config_argument, resolve_config_path
+
+    (tmp_path / "configs").mkdir()
+    own = tmp_path / "configs" / "synthetic_config.json"
+    own.write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path("configs/synthetic_config.json") == own.resolve()
+    assert resolve_config_path("NAB_config.json") == (CONFIG_DIR / "NAB_config.json").resolve()  # bare names
+    assert config_argument(load_config("NAB_config.json")) == "NAB_config.json"
+    with pytest.raises(ConfigError) as e:
+        resolve_config_path("missing.json")
+    tried = str(e.value).split("looked in: ")[1].rstrip(")").split(", ")
+    assert len(tried) == len(set(tried))

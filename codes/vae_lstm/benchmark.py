@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CONFIG_DIR, REPO_ROOT, load_config, write_text_atomic
+from .config import REPO_ROOT, config_argument, load_config, write_text_atomic
 from .errors import ArgumentParser, UserError
 from .prepare import check_scorable, load_data
 
@@ -61,8 +61,9 @@ def parse_args(argv):
                         help="override the config's steps_per_execution (training batches per compiled call)")
     parser.add_argument("--score-batch-size", type=int,
                         help="override the config's score_batch_size (rows per compiled model call when scoring)")
-    parser.add_argument("--output-dir", default=str(REPO_ROOT / "figures"),
-                        help="where benchmark.json and benchmark.md (or benchmark_end_to_end.*) go (default figures/)")
+    parser.add_argument("--output-dir",
+                        help="where benchmark.json and benchmark.md (or benchmark_end_to_end.*) go (default: "
+                             "figures/ for a config in configs/ at the default settings, else experiments/benchmark/)")
     parser.add_argument("--end-to-end", action="store_true",
                         help="instead: time a whole train.py + detect.py of the config (what `make train` runs) "
                              "in a temporary folder, with its peak memory; writes benchmark_end_to_end.*")
@@ -77,10 +78,24 @@ def parse_args(argv):
 
 def config_key(config) -> str:
     """How benchmark.json names a config's figures: its file name for a file in configs/, else its path."""
-    source = Path(config.source).resolve() if config.source else None
-    if source is None:
-        return "config"
-    return source.name if source.parent == CONFIG_DIR.resolve() else str(source)
+    return config_argument(config) if config.source else "config"
+
+
+def output_dir(args, config) -> Path:
+    """--output-dir, or by default figures/ for a shipped config measured with the default settings, and
+    experiments/benchmark/ (said) for any other: the committed figures hold the shipped configs only."""
+    if args.output_dir:
+        return Path(args.output_dir)
+    defaults = parse_args([])
+    shipped = "/" not in config_key(config) and all(
+        getattr(args, k) == getattr(defaults, k) for k in ("epochs", "repeats", "loop_sequences", "jit_compile",
+                                                            "steps_per_execution", "score_batch_size"))
+    if shipped:
+        return REPO_ROOT / "figures"
+    out = REPO_ROOT / "experiments" / "benchmark"
+    print(f"a config outside configs/, or settings other than the defaults: the figures go to {out}, not to "
+          "figures/ (pass --output-dir to choose)")
+    return out
 
 
 def end_to_end(config_name: str) -> dict:
@@ -313,9 +328,10 @@ def time_training(config, train_series) -> tuple[Path, dict, dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.end_to_end:
-        write_figures(end_to_end(args.config), "benchmark_end_to_end", Path(args.output_dir))
+        write_figures(end_to_end(args.config), "benchmark_end_to_end", output_dir(args, load_config(args.config)))
         return 0
     config, series = load_data(load_config(args.config))
+    out = output_dir(args, config)
     check_scorable(config, series)
     if config.detector != "vae_lstm":
         config = config.replace(detector="vae_lstm")
@@ -410,7 +426,7 @@ def main(argv=None) -> int:
             "batched_speedup_best": round(loop_seconds_total / best, 1),
         },
     }
-    write_benchmark(figures, Path(args.output_dir))
+    write_benchmark(figures, out)
     return 0
 
 

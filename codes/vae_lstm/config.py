@@ -87,9 +87,11 @@ class Config:
 
 
 def resolve_config_path(name: str | Path) -> Path:
-    """Find a config file: absolute, relative to the repository root, in configs/, or relative to the cwd."""
+    """Find a config file: absolute, relative to the working folder (first, as any command line reads a path),
+    relative to the repository root, or in configs/ (so bare names work from anywhere)."""
     path = Path(name)
-    candidates = [path] if path.is_absolute() else [REPO_ROOT / path, CONFIG_DIR / path, Path.cwd() / path]
+    candidates = [path] if path.is_absolute() else list(dict.fromkeys(
+        [Path.cwd() / path, REPO_ROOT / path, CONFIG_DIR / path]))
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
@@ -98,6 +100,15 @@ def resolve_config_path(name: str | Path) -> Path:
             raise ConfigError(f"config '{name}' is a folder ({candidate}), not a JSON file")
     tried = ", ".join(str(c) for c in candidates)
     raise ConfigError(f"config file '{name}' not found (looked in: {tried})")
+
+
+def config_argument(config) -> str:
+    """How to name ``config``'s file on a command line that works from the repository root: its bare name for a
+    file in configs/, else its absolute path."""
+    if config.source is None:
+        return "<config>"
+    source = Path(config.source).resolve()
+    return source.name if source.parent == CONFIG_DIR.resolve() else str(source)
 
 
 def unique_keys(where: str):

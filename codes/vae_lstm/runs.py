@@ -28,6 +28,7 @@ from .config import (
     STATE_HINT,
     Config,
     check_writable,
+    config_argument,
     read_json_file,
     run_dir,
     save_config,
@@ -140,7 +141,7 @@ def refuse_unfinished(config: Config, path: Path) -> None:
     """One line when a fit started in ``path`` and did not finish: its models must not be scored."""
     unfinished = unfinished_training(path)
     if unfinished is not None:
-        source = config.source.name if config.source else "<config>"
+        source = config_argument(config)
         raise UserError(f"run folder {path} has not finished training ({unfinished}); run 'python3 codes/train.py "
                         f"--config {source}' again to finish it, then detect")
 
@@ -233,7 +234,7 @@ def check_skipped_stages(config: Config, path: Path) -> None:
 
     if config.detector in CONTROLS:
         return
-    source = config.source.name if config.source else "<config>"
+    source = config_argument(config)
     for name in detector_class(config.detector).trained_files:
         if not name.endswith(".keras") or (Path(path) / name).is_file():
             continue
@@ -422,7 +423,7 @@ def require_training(config: Config, path: Path) -> None:
     from .detectors import CONTROLS
 
     if config.detector not in CONTROLS and not has_training(path):
-        source = config.source.name if config.source else "<config>"
+        source = config_argument(config)
         what = ("does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir()
                 else "holds no trained detector")
         raise UserError(f"run folder {path} {what}; train first with 'python3 codes/train.py --config {source}'")
