@@ -43,14 +43,13 @@ def load_data(config: Config, verbose: bool = True) -> tuple[Config, Series]:
 def check_scorable(config: Config, series: Series) -> None:
     """One line when no test piece is as long as one sequence: before training too, so that no training is
     spent on a split that cannot be scored."""
+    lengths = ", ".join(str(len(p.values)) for p in series.test_pieces) or "none"
     if not any(len(p.values) >= config.span for p in series.test_pieces):
-        lengths = ", ".join(str(len(p.values)) for p in series.test_pieces) or "none"
         raise UserError(f"no test piece of '{config.dataset_name}' is as long as one sequence (l_win * l_seq = "
                         f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or leave "
                         "more of the series out of the training block")
     first = config.l_win + config.prediction_horizon  # LSTM-AD scores a point once all h predictions of it exist
     if config.detector == "lstm_ad" and not any(len(p.values) >= first for p in series.test_pieces):
         raise UserError(f"no test piece of '{config.dataset_name}' is long enough for lstm_ad to score a point "
-                        f"(l_win + prediction_horizon = {first} points; test pieces: "
-                        f"{', '.join(str(len(p.values)) for p in series.test_pieces)}); make prediction_horizon or "
-                        "l_win smaller")
+                        f"(l_win + prediction_horizon = {first} points; test pieces: {lengths}); make "
+                        "prediction_horizon or l_win smaller")

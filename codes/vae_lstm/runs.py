@@ -261,8 +261,8 @@ def check_training_sizes(config: Config, n_points: int) -> None:
     if config.detector == "lstm_ad":  # its samples: an input window and the prediction_horizon points after it
         check_pairs(config, n_points)
     n_seq = n_sequences(n_points, config.l_win, config.l_seq)
-    n_train = len(train_val_split(n_seq, config.val_fraction, config.seed)[0])
-    if min(n_train, n_seq - n_train) < MIN_SEQUENCES:
+    n_train = too_few_to_split(config, n_seq)
+    if n_train is not None:
         where = config.source.name if config.source else "config"
         smallest = config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ
         fix = (f"the windows are already the smallest (l_win {MIN_L_WIN}, l_seq {MIN_L_SEQ}): give the training "
@@ -273,12 +273,19 @@ def check_training_sizes(config: Config, n_points: int) -> None:
                         f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: {fix}")
 
 
+def too_few_to_split(config: Config, n_samples: int) -> int | None:
+    """How many of ``n_samples`` the seeded split keeps to train on when that, or the rest, is under
+    MIN_SEQUENCES; None when both are enough."""
+    n_train = len(train_val_split(n_samples, config.val_fraction, config.seed)[0]) if n_samples else 0
+    return n_train if min(n_train, n_samples - n_train) < MIN_SEQUENCES else None
+
+
 def check_pairs(config: Config, n_points: int) -> None:
     """LSTM-AD's training pairs (l_win points in, the next prediction_horizon out): enough to train on and to
     validate on."""
     n_pairs = max(n_points - config.l_win - config.prediction_horizon + 1, 0)
-    n_train = len(train_val_split(n_pairs, config.val_fraction, config.seed)[0]) if n_pairs else 0
-    if min(n_train, n_pairs - n_train) < MIN_SEQUENCES:
+    n_train = too_few_to_split(config, n_pairs)
+    if n_train is not None:
         where = config.source.name if config.source else "config"
         raise UserError(f"{where}: l_win {config.l_win} + prediction_horizon {config.prediction_horizon} leave "
                         f"{n_pairs} training pair(s) in the {n_points}-point training block of '{config.dataset_name}'"
