@@ -313,3 +313,12 @@ def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
         return table.drop(columns=[c for c in table.columns if "wall" in c])
 
     pd.testing.assert_frame_equal(figures("third"), figures("summary"))
+    # a beats experiment has no point scores to average, and runs scored at another threshold are left out
+    from vae_lstm.errors import UserError
+
+    with pytest.raises(UserError, match="scores whole segments"):
+        reproduce.main([str(experiment), "--summary-only", "--ensemble"])
+    values = json.loads(experiment.read_text())
+    experiment.write_text(json.dumps({**values, "overrides": {"*": {"threshold_quantile": 0.99}}}))
+    with pytest.raises(UserError, match="no finished run to summarise"):
+        reproduce.main([str(experiment), "--summary-only", "--summary-dir", str(tmp_path / "fourth")])

@@ -656,3 +656,16 @@ def test_a_nearly_constant_training_channel_is_a_warning(tmp_path):
     d = load({"path": "s.csv", "train_range": [0, 250]}, tmp_path)
     assert "WARNING: column(s) 'b' (99.2%) take one value in nearly every training row" in d.train_block_note
     assert "'a'" not in d.train_block_note.split("WARNING")[1]
+
+
+def test_a_utf16_file_with_its_byte_order_mark_reads_like_utf8(tmp_path):
+    """Spreadsheet programs save "Unicode text" as tab-separated UTF-16 with a byte-order mark."""
+    plain = series(tmp_path, "plain.csv", sep="\t")
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes(plain.read_text().encode("utf-16"))
+    assert wide.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+    first, second = (load({"path": name, "time_column": "time", "train_points": 10}, tmp_path)
+                     for name in ("plain.csv", "wide.csv"))
+    assert second.channels == ["a", "b"]
+    np.testing.assert_array_equal(second.full_values, first.full_values)
+    np.testing.assert_array_equal(second.full_values[:, 1], np.arange(20) ** 2)

@@ -313,6 +313,20 @@ def test_a_value_too_far_out_to_score_is_one_line(tmp_path, monkeypatch):
     assert np.isfinite(load_series("tiny").test_pieces[-1].values).all()
 
 
+def test_a_sentinel_in_the_training_block_is_one_line(tmp_path, monkeypatch):
+    """1e30 inside the training block would standardise every other value there to about 0 (and the test data
+    with them); values whose spread overflows cannot be standardised at all. A spike that leaves the other
+    values their spread loads."""
+    fake_nab(tmp_path, monkeypatch, values=[*VALUES[:4], 1e30, *VALUES[5:]])
+    msg = one_line_error(re.escape("the training block, row 1 (0-based) of 'value' holds 1e+30, and it makes the "
+                                   "standard deviation 9.19e+29 times that of the other values"))  # 4.33e29 / std(4, 4, 3) = 0.471
+    assert "sentinel" in msg
+    fake_nab(tmp_path / "huge", monkeypatch, values=[v * 1e200 for v in VALUES])
+    one_line_error("too large to standardise over the training block")
+    fake_nab(tmp_path / "ok", monkeypatch, values=[*VALUES[:4], 400.0, *VALUES[5:]])  # std 364 times that of the rest: loads
+    assert load_series("tiny").std[0] > 10
+
+
 def test_missing_column(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch, csv_text="timestamp,val\n" + "".join(f"{t},1\n" for t in STAMPS))
     one_line_error("missing value column 'value'")

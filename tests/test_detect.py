@@ -101,6 +101,16 @@ def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_pa
     assert json.loads((out / "metrics.previous.json").read_text()) == first
     assert json.loads((out / "metrics.json").read_text())["threshold_rule"] == "another"
     assert "kept in metrics.previous.json" in capsys.readouterr().out
+    # a third scoring keeps both earlier generations; a damaged metrics.json never replaces a good one
+    second = json.loads((out / "metrics.json").read_text())
+    result.metrics["threshold_rule"] = "third"
+    detection.write_report(result, out)
+    assert json.loads((out / "metrics.previous.2.json").read_text()) == first
+    assert json.loads((out / "metrics.previous.json").read_text()) == second
+    (out / "metrics.json").write_text('{"cut sh')
+    detection.write_report(result, out)
+    assert (out / "metrics.damaged.json").read_text() == '{"cut sh'
+    assert json.loads((out / "metrics.previous.json").read_text()) == second
 
 
 def test_a_diverged_model_is_one_line_not_a_score(trained, tmp_path):

@@ -146,6 +146,13 @@ def test_arma_load_without_fit_is_a_user_error(tmp_path):
         ARMADetector(arma_config()).load(tmp_path / "nothing")
 
 
+def test_arma_parameters_of_another_order_are_a_user_error(tmp_path):
+    ARMADetector(arma_config()).fit(ar1(1500)[:, None], tmp_path)
+    (tmp_path / "arma.json").write_text(json.dumps({"p": 1}))  # valid JSON, not what a fit writes
+    with pytest.raises(UserError, match="holds an ARIMA of order None for 0 channel.*move that file away"):
+        ARMADetector(arma_config()).load(tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------
 # lstm_ae, lstm_vae, lstm_ad: tiny fits on a sine with a spike
 

@@ -189,7 +189,7 @@ def test_an_experiment_file_outside_the_shipped_ones_never_writes_the_committed_
     path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
     own = path.rename(tmp_path / "table1.json")
     assert reproduce.main([str(own)]) == 0
-    assert (tmp_path / "runs" / "summary" / "results.md").is_file()
+    assert (tmp_path / "runs" / "summary" / "table1" / "results.md").is_file()
     assert "is not the experiment file of that name" in capsys.readouterr().out
     assert not (tmp_path / "figures" / "table1").exists()
 
@@ -278,7 +278,86 @@ def test_an_ensemble_of_a_point_native_detector(tmp_path):
     import pandas as pd
 
     path = tiny_experiment(tmp_path, detectors=["lstm_ad", "abs_z"],
-                           overrides={"lstm_ad": {"l_win": 8, "prediction_horizon": 2, "num_epochs_lstm": 1}})
+                           overrides={"*": {"threshold_rule": "train_max"},
+                                      "lstm_ad": {"l_win": 8, "prediction_horizon": 2, "num_epochs_lstm": 1}})
     assert reproduce.main([str(path), "--ensemble", "--summary-dir", str(tmp_path / "sum")]) == 0
     rows = pd.read_csv(tmp_path / "sum" / "ensemble.csv")
     assert "ensemble of 2" in set(rows[rows.detector == "lstm_ad"].member)
+    # every row at the experiment's rule (train_max), the controls' flagged share too
+    summary = pd.read_csv(tmp_path / "sum" / "results.csv").query("pieces == 'all'").set_index(["detector", "seed"])
+    for r in rows[rows.member.str.startswith("seed")].itertuples():
+        seed = int(r.member.split()[1])
+        assert r.f1_deployable == pytest.approx(summary.loc[(r.detector, seed), "f1_pointwise_train_max"], abs=1e-4)
+        assert r.flagged_deployable == pytest.approx(summary.loc[(r.detector, seed), "flagged_train_max"], abs=1e-4)
+    assert "`train_max` threshold" in (tmp_path / "sum" / "ensemble.md").read_text()
+
+
+def test_summaries_beside_the_runs_keep_each_experiment_its_seeds_and_the_controls(tmp_path):
+    """Two experiments sharing a runs folder each keep their own summary, of their own seeds; a summary of
+    some detectors keeps the finished controls beside them; flags that cannot work are refused up front."""
+    import pandas as pd
+
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path, detectors=["arma", "abs_z"])
+    assert reproduce.main([str(path)]) == 0
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**json.loads(path.read_text()), "seeds": 1}))
+    assert reproduce.main([str(other)]) == 0
+    summaries = tmp_path / "runs" / "summary"
+    assert set(pd.read_csv(summaries / "grid" / "results.csv").seed) == {0, 1}
+    assert set(pd.read_csv(summaries / "other" / "results.csv").seed) == {0}  # not grid's seed 1
+    assert reproduce.main([str(path), "--summary-only", "--detectors", "arma", "--summary-dir", str(tmp_path / "s")]) == 0
+    assert set(pd.read_csv(tmp_path / "s" / "results.csv").detector) == {"arma", "abs_z"}
+    with pytest.raises(UserError, match="has no detector lstm_ae; its detectors: arma, abs_z"):
+        reproduce.main([str(path), "--detectors", "lstm_ae"])
+    for flags, message in ((["--summary-only", "--no-summary"], "--no-summary skips the tables, so --summary-only"),
+                           (["--ensemble", "--no-summary"], "so --ensemble would do nothing"),
+                           (["--seed", "100"], "--seed must be between 0 and 99")):
+        with pytest.raises(UserError, match=message):
+            reproduce.main([str(path), *flags])
+
+
+def test_a_run_that_fails_in_any_way_is_reported_and_the_grid_goes_on(monkeypatch):
+    """Sequentially as with workers: an unexpected error in one run (a KeyError, say) is one failed run."""
+    from vae_lstm import grid
+    from vae_lstm.errors import UserError
+    from vae_lstm.experiment import Job
+
+    def run_job(job, threads=None):
+        if job.seed == 0:
+            raise KeyError("boom")
+        return {"seed": job.seed}
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)]
+    with pytest.raises(UserError, match=r"1 of 2 runs failed: synth abs_z seed 0: 'boom'"):
+        grid.run_grid(jobs)
+
+
+def test_a_resumed_run_counts_the_training_it_did_before(tmp_path):
+    """Each epoch adds its seconds to state.json, so a run that resumes reports its whole training time."""
+    from vae_lstm.grid import earlier_training_seconds
+    from vae_lstm.training import SECONDS_KEY, EpochState
+
+    assert earlier_training_seconds(tmp_path) == 0.0
+    (tmp_path / "state.json").write_text(json.dumps({"vae": 3, SECONDS_KEY: 40.0}))
+    callback = EpochState(tmp_path / "state.json", "lstm")
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0)
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["lstm"] == 1 and state["vae"] == 3 and 40.0 <= state[SECONDS_KEY] < 41.0
+    assert earlier_training_seconds(tmp_path) == state[SECONDS_KEY]
+
+
+def test_an_experiment_file_finds_configs_beside_it_and_must_be_an_object(tmp_path, monkeypatch):
+    path = tiny_experiment(tmp_path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "datasets": {"synth": "tiny.json"}}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # tiny.json is beside the experiment file, not in the working folder
+    assert load_experiment(path).config("synth", "abs_z", 0, resolve=False).l_win == TINY["l_win"]
+    for content, kind in (("null", "null"), ("[1, 2]", "an array"), ('"abc"', "a string")):
+        path.write_text(content)
+        with pytest.raises(ConfigError, match=f"holds one JSON object .*, not {kind}$"):
+            load_experiment(path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vae_lstm import cli, detection, errors, runs
-from vae_lstm.config import from_dict, run_dir, save_config
+from vae_lstm.config import from_dict, load_config, run_dir, save_config
 from vae_lstm.data_loader import load_series
 from vae_lstm.errors import UserError
 
@@ -256,6 +256,29 @@ def test_detect_refuses_a_run_whose_training_was_interrupted(trained, tmp_path, 
     config, series = load_data(from_dict(json.loads(cfg.read_text()), source=cfg), verbose=False)
     with pytest.raises(UserError, match=r"has not finished training \(vae 1, lstm 0 epochs done\)"):
         detection.run_detection(config, run, series=series)
+    # state.json moved away (as its damage message advises) leaves checkpoints of unknown epochs: refused too
+    (run / "state.json").unlink()
+    with pytest.raises(UserError, match=r"has not finished training \(state.json is missing beside its checkpoints\)"):
+        detection.run_detection(config, run, series=series)
+
+
+def test_skipping_a_stage_whose_training_was_interrupted_is_refused(trained, tmp_path):
+    """TRAIN_VAE: 0 keeps the VAE in the run folder; one that holds fewer epochs than the config's is refused."""
+    import shutil
+
+    from vae_lstm.training import checkpoint_epochs
+
+    run = tmp_path / "run"
+    shutil.copytree(trained["run"], run)
+    config = load_config(trained["config"])
+    held = checkpoint_epochs(run / "vae.keras")
+    assert held == config.num_epochs_vae
+    runs.check_skipped_stages(config.replace(TRAIN_VAE=0), run)  # all its epochs: fine
+    with pytest.raises(UserError, match=rf"the vae in .* holds {held} of its {held + 3} epochs .*set TRAIN_VAE: 1"):
+        runs.check_skipped_stages(config.replace(TRAIN_VAE=0, num_epochs_vae=held + 3), run)
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps({**state, "vae_stopped_early_at": held}))  # an early stop is whole
+    runs.check_skipped_stages(config.replace(TRAIN_VAE=0, num_epochs_vae=held + 3), run)
 
 
 def test_a_finished_grid_run_whose_training_was_interrupted_trains_on(trained, tmp_path, monkeypatch):

@@ -240,6 +240,14 @@ def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
             "tn": int(np.sum(~labels & ~flagged))}
 
 
+def out_of_date(config, metrics: dict) -> str | None:
+    """Why a beats run's ``metrics`` no longer hold for ``config`` (another threshold_quantile, an older
+    ``BEATS_VERSION``); None when they hold."""
+    if metrics.get("threshold_quantile") != config.threshold_quantile:
+        return "other threshold_quantile"
+    return None if metrics.get("beats_version") == BEATS_VERSION else "an older version"
+
+
 def run_job(experiment, job) -> dict:
     """Train and evaluate one (segment dataset, detector, seed) job unless it is finished; returns its metrics.
     A run folder made with other training keys (finished or not) or data, or a finished run of another split, is
@@ -259,10 +267,10 @@ def run_job(experiment, job) -> dict:
         if metrics.get("split", {}).get("spec") != spec["split"]:
             raise UserError(f"{path} was trained on another split of {config.dataset} than datasets/series.json "
                             "gives; move that folder away to rerun it")
-        if metrics.get("beats_version") == BEATS_VERSION and metrics.get("threshold_quantile") == \
-                config.threshold_quantile:
+        why = out_of_date(config, metrics)
+        if why is None:
             return metrics
-        print(f"{path.name}: metrics.json is from another threshold_quantile or an older version; scoring again")
+        print(f"{path.name}: metrics.json is from {why}; scoring again")
         wall = metrics.get("wall_seconds")
     data = load_segments(config.dataset)
     split = split_beats(data.normal, config.seed, **spec["split"])

@@ -464,7 +464,8 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
     """The file as text columns and numbers, and a note on what was dropped ("" if nothing)."""
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        # UTF-16 with its byte-order mark: what spreadsheet programs write as "Unicode text"
+        text = data.decode("utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     if not text.strip():

@@ -167,6 +167,31 @@ def _load_synthetic(spec: dict):
     return raw, anomaly_idx, None, point_labels
 
 
+MAX_ONE_VALUE_INFLATION = 1000.0  # a training block's std over that of its values but the farthest one
+
+
+def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, train_start: int, channels) -> None:
+    """One line when a channel's training block cannot be standardised usefully: values so large that their
+    spread overflows, or one value (a sentinel such as 1e30, a wrong unit) that alone makes the standard
+    deviation over ``MAX_ONE_VALUE_INFLATION`` times that of the other values, so that they all standardise
+    to about 0."""
+    names = channels or ([f"channel {k}" for k in range(block.shape[1])] if block.shape[1] > 1 else ["the value"])
+    for k in range(block.shape[1]):
+        label = repr(names[k]) if channels else names[k]
+        if not np.isfinite(std[k]):
+            raise DataError(f"{name}: {label} holds values too large to standardise over the training block (their "
+                            "spread overflows float64); rescale that column")
+        values = block[:, k]
+        row = int(np.argmax(np.abs(values - np.median(values))))
+        rest = np.delete(values, row).std()
+        if len(values) > 2 and rest * MAX_ONE_VALUE_INFLATION < std[k]:
+            what = ("the other values are all equal" if rest == 0 else
+                    f"it makes the standard deviation {std[k] / rest:.3g} times that of the other values")
+            raise DataError(f"{name}: the training block, row {row} (0-based) of {label} holds {values[row]:.6g}, and "
+                            f"{what}, so they all standardise to about 0: a data error such as a sentinel value or a "
+                            "wrong unit; fix or remove it")
+
+
 def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps=None,
                  point_labels=None, pieces=None, channels=None) -> Series:
     """Standardise with the training block and cut the test pieces (shared by every source).
@@ -191,6 +216,7 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
         flat = ", ".join(repr(names[k]) if channels else names[k] for k in np.flatnonzero(std == 0))
         raise DataError(f"{name}: {flat} is constant over the training block [{train_start}, {train_end}) "
                         "(std 0), so it cannot be standardised; drop that column (value_columns / ignore_columns)")
+    check_spread(name, block, mean, std, train_start, channels)
     normalised = (raw - mean) / std
     if pieces is None:
         spans = [(s, e) for s, e in ((0, train_start), (train_end, n)) if e > s]

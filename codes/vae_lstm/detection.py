@@ -438,7 +438,7 @@ def format_table(metrics: dict) -> str:
     abs_z = {r["pieces"]: r for r in rows if r["detector"] == "abs_z"}
     lines = []
     if any("vus_pr" in r for r in rows):
-        header = (f"{'detector':9} {'pieces':7} {'VUS-PR':>6} {'AUC-PR':>6} {'AUC-ROC':>7} | oracle F1 (upper bounds): "
+        header = (f"{'detector':9} {'pieces':7} {'VUS-PR':>6} {'AUC-PR':>6} {'AUC-ROC':>7} | oracle F1 (best fixed threshold): "
                   f"{'PW':>6} {'PA':>6} {'PA%K':>6} {'Aff':>6} {'Range':>6} {'Event':>6}")
         lines += ["point level (labels: every point of a labelled anomaly window)", header, "-" * len(header)]
         for r in (r for r in rows if "vus_pr" in r):
@@ -465,7 +465,7 @@ def format_table(metrics: dict) -> str:
                      f"{r['oracle_pa_f1']:>8.3f} ({r['oracle_pa_precision']:.3f}/{r['oracle_pa_recall']:.3f}) "
                      f"{r['rule_pw_f1']:>19.3f} / {r['rule_pa_f1']:.3f}")
     lines.append("VUS = volume under the surface; AP/AUC-PR = average precision; oracle = best threshold chosen on the "
-                 "test labels (an upper bound, never deployable); PW = pointwise, PA = point-adjusted (the paper's "
+                 "test labels (a bound for any fixed threshold, never deployable); PW = pointwise, PA = point-adjusted (the paper's "
                  "metric, which a random score games), PA%K = area under PA%K F1 over K, Aff = affiliation, "
                  "Range = range-based (Tatbul), Event = composite event F1; random and abs_z are controls")
     undefined = metrics[metrics["detector"]]["all"].get("undefined")

@@ -47,16 +47,26 @@ def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
     return DetectorResult(name, first.val_scores, pieces, val_point_scores=train, train_point_scores=train)
 
 
+def deployable_rule(config) -> str:
+    """The label-free rule the tables call deployable: the config's, as ``detection.summary_rows`` picks it."""
+    from .evaluation import DEPLOYABLE_RULES
+
+    rule = config.threshold_rule
+    return rule if rule in DEPLOYABLE_RULES + ("train_max", "fixed") else "val_quantile"
+
+
 def point_row(config, result: DetectorResult) -> dict:
-    """VUS-PR, AUC-PR, the deployable (val_quantile) and the oracle pointwise F1 over all test pieces."""
+    """VUS-PR, AUC-PR, the pointwise F1 at the deployable rule (``deployable_rule``) and the share it flags,
+    and the oracle pointwise F1, over all test pieces."""
     metrics = point_metrics(config, result, {"all": None})
     group = metrics["all"]
     if "threshold_free" not in group:
         return {}
-    deployable = group["rules"].get("val_quantile", {}).get("pointwise", {}).get("f1", np.nan)
+    at = group["rules"].get(deployable_rule(config), {})
     return {"vus_pr": group["threshold_free"]["vus_pr"], "auc_pr": group["threshold_free"]["auc_pr"],
-            "f1_deployable": deployable, "f1_pointwise_oracle": group["oracle"]["pointwise"]["f1"],
-            "flagged_deployable": group["rules"].get("val_quantile", {}).get("flagged_fraction", np.nan)}
+            "f1_deployable": at.get("pointwise", {}).get("f1", np.nan),
+            "f1_pointwise_oracle": group["oracle"]["pointwise"]["f1"],
+            "flagged_deployable": at.get("flagged_fraction", np.nan)}
 
 
 def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFrame:
@@ -85,12 +95,13 @@ def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame) -> str:
+def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str) -> str:
     """Per series: the ensemble, the mean of its members, and the controls' means (from the summary)."""
     lines = ["# An ensemble over seeds", "",
              "Each seed's point scores standardised by its own training-block point scores, then averaged; "
-             "thresholds chosen on the averaged training-block scores (no test labels). Point labels, all "
-             "test pieces. Oracle F1 is an upper bound (test labels).", "",
+             f"'deployable' is the `{rule}` threshold, chosen on the averaged training-block scores (no test "
+             "labels). Point labels, all test pieces. Oracle F1 is the best single threshold on the test labels.",
+             "",
              "| series | scores | VUS-PR | AUC-PR | deployable PW-F1 | oracle PW-F1 | flagged |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for (series, detector), rows in table.groupby(["series", "detector"], sort=False):
@@ -120,10 +131,12 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
         raise UserError(f"an ensemble needs two finished seeds of {detector} on one dataset at least")
     table = pd.concat(tables, ignore_index=True)
     rows = summary[(summary.pieces == "all") & summary.detector.isin(CONTROLS)].copy()
-    rows["flagged_deployable"] = rows.get("flagged_val_quantile", np.nan)
+    # each control's flagged share at the rule of its f1_deployable (its dataset's config's, as the ensemble's)
+    rows["flagged_deployable"] = [r.get(f"flagged_{r.deployable_rule}", np.nan) for _, r in rows.iterrows()]
+    rules = sorted({deployable_rule(experiment.config(d, detector, 0, resolve=False)) for d in experiment.datasets})
     controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed])[list(table.columns)]
     summary_dir.mkdir(parents=True, exist_ok=True)
     pd.concat([table, controls], ignore_index=True).to_csv(summary_dir / "ensemble.csv", index=False,
                                                            float_format="%.4f")
-    (summary_dir / "ensemble.md").write_text(ensemble_markdown(table, rows))
+    (summary_dir / "ensemble.md").write_text(ensemble_markdown(table, rows, ', '.join(rules)))
     print((summary_dir / "ensemble.md").read_text())

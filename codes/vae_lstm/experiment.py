@@ -92,7 +92,7 @@ class Experiment:
         """The run config of one job; with ``resolve``, n_channel and "auto" windows follow the data
         (``prepare.load_data``, once per dataset and detector)."""
         overrides = self.values.get("overrides", {})
-        base = load_config(self.datasets[dataset])
+        base = load_config(self.config_file(dataset))
         changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
         config = base.replace(**changes, detector=detector, seed=seed, output_dir=self.output_dir, load_model=True)
         if resolve and not config.resolved:
@@ -103,6 +103,13 @@ class Experiment:
                 self.resolved[(dataset, detector)] = {k: data_config[k] for k in ("l_win", "l_seq", "n_channel")}
             config = config.replace(**self.resolved[(dataset, detector)])
         return config
+
+    def config_file(self, dataset: str) -> str:
+        """A dataset's config file: a relative name beside the experiment file when one is there, else where
+        ``config.resolve_config_path`` finds it (the working folder, the repository root, configs/)."""
+        name = Path(self.datasets[dataset])
+        beside = self.path.parent / name
+        return str(beside) if not name.is_absolute() and beside.is_file() else str(name)
 
     def run_dir(self, job: Job) -> Path:
         return run_dir(self.config(job.dataset, job.detector, job.seed))
@@ -148,6 +155,13 @@ def check_overrides(file: str, overrides: dict) -> None:
                               f"{JOB_KEYS[key]}")
 
 
+def json_kind(value) -> str:
+    """What a JSON value is, in JSON's words."""
+    kinds = ((bool, "true or false"), (dict, "an object"), (list, "an array"), (str, "a string"), (int, "a number"),
+             (float, "a number"))
+    return "null" if value is None else next(name for kind, name in kinds if isinstance(value, kind))
+
+
 def load_experiment(name: str | Path) -> Experiment:
     """Read and validate an experiment file; every problem is one line (ConfigError)."""
     path = find_experiment(name)
@@ -155,6 +169,9 @@ def load_experiment(name: str | Path) -> Experiment:
         values = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys(path.name))
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path.name}: an experiment file holds one JSON object ({{\"datasets\": ..., "
+                          f"\"detectors\": ..., \"seeds\": ...}}), not {json_kind(values)}")
     schema = json.loads(SCHEMA_PATH.read_text())
     schema["properties"]["detectors"]["items"]["enum"] = list(DETECTORS)
     known = schema["properties"]

@@ -84,7 +84,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
             write_report(result)
         return result.metrics
     check_scorable(config, series)  # before any training or copying
-    started = time.perf_counter()
+    started = time.perf_counter() - earlier_training_seconds(path)  # a resumed run counts its earlier epochs
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
         reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path,
                         experiment.config(job.dataset, "vae", job.seed))
@@ -94,6 +94,16 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
         write_report(result)
     return result.metrics
+
+
+def earlier_training_seconds(path) -> float:
+    """Seconds of training epochs a run folder already holds (``training.EpochState`` adds them up in
+    state.json), so that a resumed run's ``wall_seconds`` is not only the time since it resumed."""
+    from pathlib import Path
+
+    from .training import SECONDS_KEY, read_state
+
+    return float(read_state(Path(path) / "state.json").get(SECONDS_KEY, 0.0))
 
 
 def threads_per_run(workers: int) -> int:
@@ -108,14 +118,19 @@ def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Jo
     for job in jobs:
         try:
             yield job, run_job(job, threads)
-        except (UserError, ValueError, OSError, RuntimeError) as e:
+        except Exception as e:  # noqa: BLE001 - one failed run, reported with its job, as a worker's would be
             yield job, e
 
 
 def die_with_parent(parent: int) -> None:
     """In a worker process: end when the grid's process ends, even by SIGKILL, rather than linger holding its
-    memory. A thread checks the parent's PID each second (a killed parent's children are re-parented)."""
+    memory. A thread checks the parent's PID each second (a killed parent's children are re-parented).
+    Ctrl-C reaches the whole process group; the grid's process handles it (``in_processes`` stops its workers),
+    so a worker ignores it rather than print a traceback of its own."""
+    import signal
     import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch():
         while os.getppid() == parent:
@@ -151,6 +166,7 @@ def in_processes(jobs: list[Job], workers: int, threads: int | None = None
         if job is not None:
             running[pools[worker].submit(run_job, job, threads)] = (job, worker)
 
+    completed = False
     try:
         for worker in range(len(pools)):
             start(worker)
@@ -165,9 +181,19 @@ def in_processes(jobs: list[Job], workers: int, threads: int | None = None
                     pools[worker], done_by[worker] = pool(), 0
                 start(worker)
                 yield job, (error if error is not None else future.result())
+        completed = True
     finally:
         for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if not completed:  # interrupted: stop the runs now (checkpoints are atomic; they resume)
+                stop_workers(pool)
+            pool.shutdown(wait=completed, cancel_futures=True)
+
+
+def stop_workers(pool) -> None:
+    """Terminate a process pool's worker processes (ProcessPoolExecutor has no public way before 3.14)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = None
@@ -222,15 +248,18 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
     else:
         results = sequential(jobs, threads)
     done, failed = {}, []
-    with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout) as bar:
-        for job, outcome in results:
-            if isinstance(outcome, BaseException):
-                failed.append(_failure(job, outcome))
-                tqdm.write(f"FAILED {failed[-1]}")
-            else:
-                done[job] = outcome
-                tqdm.write(f"done {job}")
-            bar.update()
+    try:
+        with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout) as bar:
+            for job, outcome in results:
+                if isinstance(outcome, BaseException):
+                    failed.append(_failure(job, outcome))
+                    tqdm.write(f"FAILED {failed[-1]}")
+                else:
+                    done[job] = outcome
+                    tqdm.write(f"done {job}")
+                bar.update()
+    finally:
+        results.close()  # an interrupt between runs stops the workers now, not when the generator is collected
     if failed:
         raise UserError(f"{len(failed)} of {len(jobs)} runs failed: " + "; ".join(failed))
     return done

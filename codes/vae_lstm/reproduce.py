@@ -12,7 +12,10 @@ detection/metrics.json there; a finished run is skipped, so an interrupted grid 
 stopped. A run folder made with other training keys or data is refused, naming them; the other runs go on
 and the grid exits non-zero. The summary (results.md,
 results.csv, detections_<dataset>.png) goes to figures/<experiment>/ when the finished runs cover the
-whole grid, and beside the runs (<output_dir>/summary/) otherwise, unless --summary-dir says where.
+whole grid, and beside the runs (<output_dir>/summary/<experiment>/) otherwise, unless --summary-dir says
+where. The tables hold the experiment's seeds (or those asked for) and, beside any detector asked for, the
+finished controls of the same datasets and seeds. Relative --output-dir and --summary-dir paths are taken
+from the working folder.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ PAPER = {
     "nyc_taxi": {"L": 168, "precision": 0.961, "recall": 1.0, "vae_lstm": 0.980, "vae": 0.725},
 }
 DEFAULT_EXPERIMENT = "table1"
+MAX_SEEDS = 100  # run folders of seeds 0..99 are looked for when summarising
 FIGURES = REPO_ROOT / "figures"
 
 
@@ -56,25 +60,29 @@ def parse_args(argv):
     parser.add_argument("--detectors", nargs="+", choices=list(DETECTORS), help="detectors to run (default: all)")
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the experiment's)")
     parser.add_argument("--seed", type=int, help="run this one seed only")
-    parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir); "
-                        "a relative path is taken from the repository root")
+    parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir, "
+                        "which is taken from the repository root); a relative path here is taken from the working folder")
     parser.add_argument("--workers", type=int, default=1, help="runs at once in local processes (default 1)")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="CPU threads per run (default: the cores over --workers). Every op runs on one thread, "
                              "so a run's numbers do not depend on --threads or --workers")
     parser.add_argument("--ray", metavar="ADDRESS", help="run each job as a Ray task: 'local' starts a local Ray "
                                                          "instance, 'auto' or ray://host:port joins a cluster")
-    parser.add_argument("--summary-dir", help="where the tables and figures go (default: see above)")
+    parser.add_argument("--summary-dir", help="where the tables and figures go (default: see above); a relative "
+                        "path is taken from the working folder")
     parser.add_argument("--no-summary", action="store_true", help="train and detect only; skip the tables")
     parser.add_argument("--summary-only", action="store_true", help="only rebuild the tables from finished runs")
     parser.add_argument("--ensemble", action="store_true",
                         help="also score the ensemble over the finished seeds of the first detector, per dataset "
                              "(the mean of standardised point scores): ensemble.md and .csv beside the summary")
     args = parser.parse_args(argv)
-    if args.seeds is not None and args.seeds < 1:
-        parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    if args.seed is not None and args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
+        parser.error(f"--seeds must be between 1 and {MAX_SEEDS}, got {args.seeds}")
+    if args.seed is not None and not 0 <= args.seed < MAX_SEEDS:
+        parser.error(f"--seed must be between 0 and {MAX_SEEDS - 1}, got {args.seed}")
+    if args.no_summary and (args.summary_only or args.ensemble or args.summary_dir):
+        other = "--summary-only" if args.summary_only else "--ensemble" if args.ensemble else "--summary-dir"
+        parser.error(f"--no-summary skips the tables, so {other} would do nothing; drop one of them")
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
     if args.threads is not None and args.threads < 1:
@@ -125,32 +133,33 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     return True
 
 
-def collect_finished(experiment: Experiment) -> dict:
-    """metrics.json of every finished (dataset, detector, seed) run of the experiment (any seed < 100). A run
-    last scored under other detection or scoring keys (by another experiment sharing its folder), or by an
-    older evaluation (``METRICS_VERSION``), is left out, with a line saying so: run the experiment (not
-    --summary-only) to score it again."""
+def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
+    """metrics.json of every finished (dataset, detector, seed) run of the experiment (any seed below
+    ``MAX_SEEDS``), and why each other finished run is left out: its training was started again, or it was last
+    scored under other detection or scoring keys (by another experiment sharing its folder) or by an older
+    evaluation. Run the experiment (not --summary-only) to score those again."""
+    from .beats import out_of_date as beats_out_of_date
     from .grid import out_of_date
 
-    found = {}
-    for job in experiment.jobs(seeds=range(100)):
+    found, left_out = {}, {}
+    for job in experiment.jobs(seeds=range(MAX_SEEDS)):
         run = experiment.run_dir(job)
         metrics = read_metrics(run) if has_metrics(run) else None
         if metrics is None:
             continue
+        key = (job.dataset, job.detector, job.seed)
         unfinished = unfinished_training(run)
         if unfinished is not None:
-            print(f"left out of the summary: {run.name}, its training was started again and has not finished "
-                  f"({unfinished})")
+            left_out[key] = f"{run.name}, its training was started again and has not finished ({unfinished})"
             continue
-        if experiment.summary != "beats":
-            why = out_of_date(experiment.config(job.dataset, job.detector, job.seed), metrics)
-            if why:
-                print(f"left out of the summary: {run.name}, its metrics.json is from {why} (run the experiment "
-                      "to score it again)")
-                continue
-        found[(job.dataset, job.detector, job.seed)] = metrics
-    return found
+        stale = beats_out_of_date if experiment.summary == "beats" else out_of_date
+        why = stale(experiment.config(job.dataset, job.detector, job.seed, resolve=experiment.summary != "beats"),
+                    metrics)
+        if why:
+            left_out[key] = f"{run.name}, its metrics.json is from {why} (run the experiment to score it again)"
+            continue
+        found[key] = metrics
+    return found, left_out
 
 
 def summarise_runs(metrics: dict) -> pd.DataFrame:
@@ -213,7 +222,8 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
     lines = ["### Point level: every detector beside the controls (mean ± std over seeds)", "",
              "Labels: every point inside one of NAB's labelled anomaly windows. VUS-PR, AUC-PR and AUC-ROC need no "
              f"threshold; 'deployable' is the `{rule}` threshold, chosen without test labels, with its ratio to "
-             "the oracle (the best threshold on the test labels, an upper bound).", "",
+             "the oracle (the best single threshold on the test labels: a bound for any fixed threshold, which `dynamic`, "
+             "a threshold that moves with the smoothed scores, can pass).", "",
              "| series | detector | seeds | VUS-PR | AUC-PR | AUC-ROC | deployable PW-F1 | ratio to oracle | "
              "deployable Aff-F1 | ratio to oracle | oracle PW-F1 | oracle Aff-F1 | above abs_z? | wall s / run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -282,7 +292,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         rules = sorted({r for r in labelled.deployable_rule.dropna()})
         lines += [f"Point level, mean ± std over seeds. 'deployable' is pointwise F1 at the config's rule "
                   f"({', '.join(rules)}), chosen without test labels; 'oracle' is the best threshold on the test "
-                  "labels (an upper bound).", "",
+                  "labels (a bound for any fixed threshold; `dynamic`, which moves with the smoothed scores, can pass it).", "",
                   "| dataset | detector | seeds | VUS-PR | AUC-PR | AUC-ROC | deployable PW-F1 | deployable Aff-F1 "
                   "| flagged | oracle PW-F1 | above abs_z? | wall s / run |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -376,15 +386,21 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     experiment = load_experiment(args.experiment)
     if args.output_dir:
-        experiment.values["output_dir"] = args.output_dir
+        experiment.values["output_dir"] = str(Path(args.output_dir).resolve())
     unknown = sorted(set(args.series or []) - set(experiment.datasets))
     if unknown:
         raise UserError(f"experiment {experiment.name} has no dataset {', '.join(unknown)}; "
                         f"its datasets: {', '.join(experiment.datasets)}")
+    unknown = [d for d in args.detectors or [] if d not in experiment.detectors]
+    if unknown:
+        raise UserError(f"experiment {experiment.name} has no detector {', '.join(unknown)}; "
+                        f"its detectors: {', '.join(experiment.detectors)}")
     seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
+    if args.ensemble:
+        check_ensemble(experiment, args.series)
     if args.ensemble and not args.summary_only and len(seeds) < 2:  # before any run: seeds run or finished
         first = experiment.detectors[0]
-        finished = {job.seed for job in experiment.jobs(args.series, [first], range(100))
+        finished = {job.seed for job in experiment.jobs(args.series, [first], range(MAX_SEEDS))
                     if has_metrics(experiment.run_dir(job))}
         if len(finished | set(seeds)) < 2:
             raise UserError(f"--ensemble averages two seeds of {first} at least, and this run asks for one with no "
@@ -415,12 +431,40 @@ def one_writer(experiment):
                      "a separate set of runs")
 
 
+def check_ensemble(experiment, datasets) -> None:
+    """Before any run: an ensemble needs point scores and labels; one line naming what lacks them."""
+    from .prepare import load_data
+
+    if experiment.summary == "beats":
+        raise UserError(f"--ensemble averages point scores, and {experiment.name} scores whole segments (beats); "
+                        "drop --ensemble")
+    first = experiment.detectors[0]
+    unlabelled = [d for d in datasets or experiment.datasets
+                  if not load_data(experiment.config(d, first, 0), verbose=False)[1].labelled]
+    if unlabelled:
+        raise UserError(f"--ensemble is scored against labels, and {', '.join(unlabelled)} of {experiment.name} "
+                        "has none; drop --ensemble or pass --series with labelled datasets")
+
+
+def in_tables(key, args, experiment) -> bool:
+    """Whether a run belongs in the tables: the series, detectors and seeds asked for (by default the
+    experiment's seeds), and with any detector asked for, the controls of the same series and seeds."""
+    from .detectors import CONTROLS
+
+    series, detector, seed = key
+    seeds = {args.seed} if args.seed is not None else set(range(args.seeds or experiment.seeds))
+    return ((not args.series or series in args.series) and seed in seeds
+            and (not args.detectors or detector in args.detectors or detector in CONTROLS))
+
+
 def summarise(experiment, args) -> None:
-    seeds = {args.seed} if args.seed is not None else set(range(args.seeds)) if args.seeds else None
-    finished = {key: m for key, m in collect_finished(experiment).items() if not args.series or key[0] in args.series}
-    # the tables: the runs asked for, if any were; the ensemble: every finished seed (of the series asked for)
-    everything = {key: m for key, m in finished.items()
-                  if (not args.detectors or key[1] in args.detectors) and (seeds is None or key[2] in seeds)}
+    found, left_out = collect_finished(experiment)
+    for key, why in left_out.items():  # only about the runs the tables would hold
+        if in_tables(key, args, experiment):
+            print(f"left out of the summary: {why}")
+    # the tables: the runs asked for; the ensemble: every finished seed (of the series asked for)
+    finished = {key: m for key, m in found.items() if not args.series or key[0] in args.series}
+    everything = {key: m for key, m in finished.items() if in_tables(key, args, experiment)}
     if not everything:
         raise UserError("no finished run to summarise")
     subset = (args.series or args.detectors or args.seed is not None or args.output_dir
@@ -430,11 +474,10 @@ def summarise(experiment, args) -> None:
         summary_dir = Path(args.summary_dir)
     elif shipped and grid_complete(experiment, everything) and not subset:  # the committed tables: its seeds only
         summary_dir = FIGURES / experiment.name
-        everything = {key: m for key, m in everything.items() if key[2] < experiment.seeds}
         finished = {key: m for key, m in finished.items() if key[2] < experiment.seeds}
     else:
         out = Path(experiment.output_dir)
-        summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary"
+        summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary" / experiment.name
         why = ("the finished runs do not cover the whole grid, or a part of it was asked for" if shipped else
                f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
         print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "

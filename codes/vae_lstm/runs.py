@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -128,8 +129,8 @@ def unfinished_training(path: Path) -> str | None:
     """What the stages of a fit that started in ``path`` and did not finish reached (``state.json`` without
     ``fitted``), e.g. "vae 40, lstm 2 epochs"; None when no fit started there or the last one finished."""
     state_path = Path(path) / "state.json"
-    if not state_path.is_file():
-        return None
+    if not state_path.is_file():  # checkpoints without their record (moved away): their epochs are unknown
+        return "state.json is missing beside its checkpoints" if any(Path(path).glob("*.keras")) else None
     state = read_json_file(state_path, STATE_HINT)
     if state.get("fitted"):
         return None
@@ -234,17 +235,31 @@ def check_skipped_stages(config: Config, path: Path) -> None:
 
     if config.detector in CONTROLS:
         return
+    from .training import checkpoint_epochs, read_state, stopped_key
+
     source = config_argument(config)
     for name in detector_class(config.detector).trained_files:
-        if not name.endswith(".keras") or (Path(path) / name).is_file():
+        if not name.endswith(".keras"):
             continue
         stage = name.removesuffix(".keras")
         flag, epochs = ("TRAIN_VAE", "num_epochs_vae") if stage == "vae" else ("TRAIN_LSTM", "num_epochs_lstm")
         why = f"{flag}: 0" if not config[flag] else f"{epochs}: 0" if not config[epochs] else None
-        if why:
+        if not why:
+            continue
+        model = Path(path) / name
+        if not model.is_file():
             raise UserError(f"{source} asks to skip training the {stage} ({why}), but there is no trained {stage} "
                             f"in {path} yet; set {flag}: 1 and {epochs} > 0 to train it first with "
                             f"'python3 codes/train.py --config {source}'")
+        try:
+            held = checkpoint_epochs(model)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError):  # damaged: loading it says so, in one line
+            held = None
+        state = read_state(Path(path) / "state.json")
+        if held is not None and config[epochs] and held < config[epochs] and state.get(stopped_key(stage)) != held:
+            raise UserError(f"{source} asks to skip training the {stage} ({why}), but the {stage} in {path} holds "
+                            f"{held} of its {config[epochs]} epochs (its training was interrupted); set {flag}: 1 "
+                            "to finish it first")
 
 
 def check_run_config(config: Config, path: Path) -> None:
@@ -406,13 +421,28 @@ def refuse_other_training(config: Config, path: Path, source: str, train_data=No
 
 def set_aside_metrics(metrics_path: Path, also: str) -> None:
     """Before a run is scored again: say so, and keep its metrics.json as metrics.previous.json (until the new one
-    lands, the run counts as not scored)."""
+    lands, the run counts as not scored). An older metrics.previous.json moves to the next free
+    metrics.previous.<n>.json, so no generation is lost; a damaged metrics.json becomes metrics.damaged.json and
+    leaves the previous ones alone."""
     metrics_path = Path(metrics_path)
-    if metrics_path.exists():
-        previous = metrics_path.with_name("metrics.previous.json")
-        print(f"replacing {metrics_path}, {also} beside it (recomputed from the saved models); the previous "
-              f"metrics are kept in {previous.name}")
-        os.replace(metrics_path, previous)
+    if not metrics_path.exists():
+        return
+    try:
+        json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        damaged = metrics_path.with_name("metrics.damaged.json")
+        print(f"replacing {metrics_path}, which is damaged (kept as {damaged.name}), and {also} beside it")
+        os.replace(metrics_path, damaged)
+        return
+    previous = metrics_path.with_name("metrics.previous.json")
+    if previous.exists():
+        n = 2
+        while previous.with_name(f"metrics.previous.{n}.json").exists():
+            n += 1
+        os.replace(previous, previous.with_name(f"metrics.previous.{n}.json"))
+    print(f"replacing {metrics_path}, {also} beside it (recomputed from the saved models); the previous "
+          f"metrics are kept in {previous.name}")
+    os.replace(metrics_path, previous)
 
 
 def mark_fitted(path: Path) -> None:

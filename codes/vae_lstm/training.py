@@ -174,16 +174,25 @@ class FigureCallback(keras.callbacks.Callback):
         self.draw()
 
 
+SECONDS_KEY = "training_seconds"  # state.json: seconds of every stage's epochs so far, across resumes
+
+
 class EpochState(keras.callbacks.Callback):
-    """Records in ``state.json`` how many epochs of a stage are done, after each epoch's checkpoint."""
+    """Records in ``state.json`` how many epochs of a stage are done, after each epoch's checkpoint, and adds
+    the epoch's seconds to ``SECONDS_KEY``."""
 
     def __init__(self, state_path: Path, stage: str):
         super().__init__()
         self.state_path, self.stage = Path(state_path), stage
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         state = read_state(self.state_path)
         state[self.stage] = epoch + 1
+        state[SECONDS_KEY] = round(float(state.get(SECONDS_KEY, 0.0)) + time.perf_counter() - self.started, 3)
         write_state(self.state_path, state)
 
 

@@ -133,8 +133,9 @@ class ARMADetector(Detector):
         saved = self.read_saved(path)
         order, n_channels = saved.get("order"), len(saved.get("channels", []))
         if order != self.order or n_channels != self.config.n_channel:
-            raise ValueError(f"{path} holds an ARIMA of order {order} for {n_channels} channel(s); the config "
-                             f"asks for order {self.order} on {self.config.n_channel}")
+            raise UserError(f"{path} holds an ARIMA of order {order} for {n_channels} channel(s); the config "
+                            f"asks for order {self.order} on {self.config.n_channel}: move that file away and run "
+                            "codes/train.py again to fit it")
         self.channels = saved["channels"]
 
     def score(self, series) -> Scores:
