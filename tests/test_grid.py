@@ -361,3 +361,18 @@ def test_an_experiment_file_finds_configs_beside_it_and_must_be_an_object(tmp_pa
         path.write_text(content)
         with pytest.raises(ConfigError, match=f"holds one JSON object .*, not {kind}$"):
             load_experiment(path)
+
+
+def test_the_verdict_against_abs_z_says_level_when_the_gap_is_inside_the_seeds_spread():
+    import pandas as pd
+
+    def runs(vus, auc):
+        return pd.DataFrame({"vus_pr": vus, "auc_pr": auc})
+
+    z = runs([0.30, 0.30], [0.20, 0.20])
+    assert reproduce.above_abs_z("vae_lstm", runs([0.50, 0.52], [0.40, 0.40]), z) == "yes"
+    # above on both means, but VUS-PR by 0.001 where the seeds spread by 0.005: level
+    assert reproduce.above_abs_z("vae_lstm", runs([0.296, 0.306], [0.40, 0.40]), z) == "level"
+    assert reproduce.above_abs_z("vae_lstm", runs([0.50, 0.52], [0.19, 0.20]), z) == "**no**"
+    assert reproduce.above_abs_z("abs_z", z, z) == "control"
+    assert reproduce.above_abs_z("vae_lstm", runs([0.31], [0.21]), z) == "yes"  # one seed each: no spread

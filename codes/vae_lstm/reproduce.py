@@ -198,14 +198,22 @@ def iid_random_pa_f1(experiment: Experiment, name: str, seeds: int = 5) -> str:
     return f"{np.mean(f1):.3f} ± {np.std(f1):.3f}"
 
 
+VERDICT_NOTE = ("'above abs_z?': yes when the detector's mean VUS-PR and AUC-PR are both above abs_z's by more than "
+                "the larger of the two seeds' standard deviations; level when both are above, but one by less; no "
+                "when either is not above.")
+
+
 def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
-    """The tables' verdict: 'yes' when a detector's mean VUS-PR and AUC-PR are both above abs_z's."""
+    """The tables' verdict (``VERDICT_NOTE``): 'yes', 'level' or '**no**' against abs_z's mean VUS-PR and AUC-PR."""
     if detector in CONTROLS:
         return "control"
     if abs_z.empty or rows.vus_pr.isna().all():
         return "n/a"
-    above = rows.vus_pr.mean() > abs_z.vus_pr.mean() and rows.auc_pr.mean() > abs_z.auc_pr.mean()
-    return "yes" if above else "**no**"
+    margins = [(rows[m].mean() - abs_z[m].mean(), max(rows[m].std(ddof=0), abs_z[m].std(ddof=0)))
+               for m in ("vus_pr", "auc_pr")]
+    if not all(gap > 0 for gap, _ in margins):
+        return "**no**"
+    return "yes" if all(gap > spread for gap, spread in margins) else "level"
 
 
 def _cell(values: pd.Series) -> str:
@@ -271,7 +279,7 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                      + " | ".join(cells) + f" | {iid_random_pa_f1(experiment, name)} | "
                      f"{_paper(paper, 'vae_lstm')} | {_paper(paper, 'vae')} |")
     lines += ["", "The paper's ARMA and LSTM-AD columns are not shown: no copy of its table could be checked here.",
-              "", "PW = pointwise, Aff = affiliation (Huet et al. 2022), VUS = volume under the surface (Paparrizos "
+              "", VERDICT_NOTE, "", "PW = pointwise, Aff = affiliation (Huet et al. 2022), VUS = volume under the surface (Paparrizos "
               "et al. 2022). Detectors whose own unit is not the sequence are scored, for the paper's metric, by the "
               "largest point score inside each sequence."]
     return "\n".join(lines) + "\n"
@@ -350,7 +358,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
             figures = ", ".join(f"{k} {v:g}" for k, v in entry["figures"].items())
             lines.append(f"| {entry['source']} | {entry.get('dataset', '')} | {entry.get('detector', '')} | {figures} |")
     lines += ["", "random and abs_z are controls. VUS = volume under the surface; AUC-PR = average precision; "
-              "PW = pointwise, Aff = affiliation F1."]
+              "PW = pointwise, Aff = affiliation F1." + (f" {VERDICT_NOTE}" if not labelled.empty else "")]
     return "\n".join(lines) + "\n"
 
 
