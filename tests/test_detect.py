@@ -285,12 +285,13 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     # a summary leaves out a run last scored under other keys (by an experiment sharing its folder)
     from vae_lstm.reproduce import collect_finished
 
-    found = collect_finished(experiment)
+    found, left_out = collect_finished(experiment)
     assert list(found) == [("nyc_taxi", "abs_z", 0)]
+    assert "from other point_score" in left_out[("nyc_taxi", "vae_lstm", 0)]
     # and one scored by an older evaluation, whose scores may have changed since (run the experiment instead)
     abs_z_metrics = run_dir(experiment.config("nyc_taxi", "abs_z", 0)) / "detection" / "metrics.json"
     abs_z_metrics.write_text(json.dumps({**old, "metrics_version": detection.METRICS_VERSION - 1}))
-    assert collect_finished(experiment) == {}
+    assert collect_finished(experiment)[0] == {}
 
 
 def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
@@ -355,9 +356,9 @@ def test_partial_reproduce_leaves_the_committed_tables_alone(tmp_path, nab_dir, 
     assert reproduce.main(["--series", "nyc_taxi", "--seeds", "1", "--detectors", "abs_z",
                            "--output-dir", str(out)]) == 0
     assert {p.name: p.read_bytes() for p in (ROOT / "figures").glob("results.*")} == committed
-    table = (out / "summary" / "results.md").read_text()
+    table = (out / "summary" / "table1" / "results.md").read_text()
     assert "| nyc_taxi | abs_z | 1 |" in table
-    rows = pd.read_csv(out / "summary" / "results.csv")
+    rows = pd.read_csv(out / "summary" / "table1" / "results.csv")
     for column in ("vus_pr", "auc_pr", "auc_roc", "f1_pointwise_oracle", "f1_pa_oracle", "f1_affiliation_oracle",
                    "f1_deployable"):
         assert rows[column].notna().all(), column
@@ -369,7 +370,7 @@ def test_reproduce_blames_the_command_line_for_a_bad_seed(capsys):
 
     assert run_cli(reproduce.main, ["--seed", "-1"]) == 2
     err = capsys.readouterr().err
-    assert "--seed must be >= 0" in err and "config" not in err and len(err.strip().splitlines()) == 1
+    assert "--seed must be between 0 and 99" in err and "config" not in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("argv, message", [

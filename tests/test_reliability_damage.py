@@ -110,7 +110,7 @@ def test_a_damaged_metrics_json_is_scored_again_and_a_part_of_a_grid_keeps_off_t
 
     assert reproduce.main([str(experiment), "--seed", "5"]) == 0  # one more seed: beside the runs only
     assert table.read_text() == committed
-    assert "5" in set((tmp_path / "runs" / "summary" / "results.csv").read_text().split(","))
+    assert "5" in set((tmp_path / "runs" / "summary" / "grid" / "results.csv").read_text().split(","))
 
     metrics = next((tmp_path / "runs").rglob("*seed0/detection/metrics.json"))
     metrics.write_text(metrics.read_text()[:50])

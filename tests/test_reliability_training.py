@@ -53,7 +53,8 @@ def epochs_in_log(path: Path) -> list[int]:
 
 
 def state(run: Path) -> dict:
-    return json.loads((run / "state.json").read_text())
+    """state.json without the seconds it adds up (they vary from run to run)."""
+    return {k: v for k, v in json.loads((run / "state.json").read_text()).items() if k != "training_seconds"}
 
 
 def vae_iterations(run: Path) -> int:
