@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from vae_lstm import cli, errors, models  # noqa: F401  (models registers the VAE class for loading)
@@ -164,6 +165,38 @@ def test_detect_refuses_a_damaged_checkpoint_in_one_line(copy, capsys):
     assert errors.run_cli(cli.detect_main, ["--config", str(config())]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lstm.keras" in err[0], err
+
+
+@pytest.mark.parametrize("detector", ["vae_lstm", "lstm_vae"])
+def test_a_checkpoint_keeps_the_state_of_the_sampling_noise(tmp_path, capsys, detector):
+    """Keras saves no SeedGenerator state: the checkpoint does, so a resumed VAE goes on with the noise an
+    uninterrupted one would draw; an older checkpoint without it still loads, its noise afresh."""
+    import zipfile
+
+    from vae_lstm.config import from_dict
+    from vae_lstm.detectors.lstm_vae import LSTMVAEModel
+    from vae_lstm.detectors.vae_lstm import VAEModel
+
+    config = from_dict({**TINY, "detector": detector, "output_dir": str(tmp_path)})
+    store_class = VAEModel if detector == "vae_lstm" else LSTMVAEModel
+    store = store_class(config, tmp_path)
+    store.build_compiled(steps_per_epoch=1)
+    store.model.optimizer.build(store.model.trainable_variables)
+    state = store.model.sample_seed.state
+    state.assign(np.array([0, 123], dtype=state.dtype))  # as after 123 draws
+    store.save(1)
+    loaded = store_class(config, tmp_path)
+    assert loaded.load().sample_seed.state.numpy().tolist() == [0, 123]
+    assert loaded.seeds_restored
+    old = tmp_path / "old.keras"  # the checkpoint as an earlier version wrote it
+    with zipfile.ZipFile(store.path) as src, zipfile.ZipFile(old, "w") as dst:
+        for name in src.namelist():
+            if name != "seeds.json":
+                dst.writestr(name, src.read(name))
+    old.replace(store.path)
+    loaded = store_class(config, tmp_path)
+    assert loaded.load().sample_seed.state.numpy().tolist() == [0, 0]
+    assert not loaded.seeds_restored
 
 
 # ---- 2. state.json agrees with the checkpoint ----

@@ -5,6 +5,8 @@ these; nothing here knows about VAEs or LSTMs.
 A checkpoint is written to ``<name>.tmp.keras`` and renamed into place, so ``<name>.keras`` is always
 whole; the checkpoint it replaces stays as ``<name>.prev.keras``. Each checkpoint holds the number of
 epochs it was trained (``epochs.json`` in its zip): that, not ``state.json``, says where a stage resumes.
+It also holds the states of the model's random generators (``seeds.json``: the VAE's sampling noise), which
+Keras does not save, so that a resumed stage draws the noise an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from .config import STATE_HINT, read_json_file, write_text_atomic
 from .errors import UserError
 from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
 EPOCHS_ENTRY = "epochs.json"
+SEEDS_ENTRY = "seeds.json"
 
 
 class BaseModel:
@@ -34,6 +38,7 @@ class BaseModel:
         self.run_dir = Path(run_dir)
         self.model: keras.Model | None = None
         self.epochs: int | None = None  # epochs the model holds: 0 when built, the checkpoint's when loaded
+        self.seeds_restored = True  # False when loaded from a checkpoint without its random state (older)
 
     @property
     def path(self) -> Path:
@@ -63,14 +68,18 @@ class BaseModel:
         self.epochs = 0
         return self.model
 
-    def save(self, epochs: int) -> Path:
-        """Write the model and the epochs it holds to the temporary file, then rename it into place; the
-        checkpoint it replaces becomes <name>.prev.keras. A failed write leaves both as they were."""
+    def save(self, epochs: int, entries: dict | None = None) -> Path:
+        """Write the model, the epochs it holds, its random state and ``entries`` (more files for its zip,
+        name -> bytes or text) to the temporary file, then rename it into place; the checkpoint it replaces
+        becomes <name>.prev.keras. A failed write leaves both as they were."""
         tmp = self.tmp_path
+        entries = {EPOCHS_ENTRY: json.dumps({"epochs": epochs}),
+                   SEEDS_ENTRY: json.dumps([v.numpy().tolist() for v in seed_states(self.model)]), **(entries or {})}
         try:
             self.model.save(tmp)
             with zipfile.ZipFile(tmp, "a") as archive:
-                archive.writestr(EPOCHS_ENTRY, json.dumps({"epochs": epochs}))
+                for name, data in entries.items():
+                    archive.writestr(name, data)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
         except OSError as e:
@@ -119,6 +128,7 @@ class BaseModel:
                             "differ from those it builds from the config (saved by an earlier version?); move the "
                             "run folder away to train afresh") from e
         self.epochs = checkpoint_epochs(self.path)
+        self.seeds_restored = restore_seeds(self.model, self.path)
         return self.model
 
 
@@ -144,12 +154,36 @@ def damage(path: Path) -> str | None:
     return None
 
 
+def checkpoint_entry(path: Path, name: str) -> bytes | None:
+    """A file that ``BaseModel.save`` added to a checkpoint's zip; None when it has none (an older one)."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(name) if name in archive.namelist() else None
+
+
 def checkpoint_epochs(path: Path) -> int | None:
     """Epochs a checkpoint holds; None for one written before they were recorded in it."""
-    with zipfile.ZipFile(path) as archive:
-        if EPOCHS_ENTRY not in archive.namelist():
-            return None
-        return int(json.loads(archive.read(EPOCHS_ENTRY))["epochs"])
+    entry = checkpoint_entry(path, EPOCHS_ENTRY)
+    return None if entry is None else int(json.loads(entry)["epochs"])
+
+
+def seed_states(model: keras.Model) -> list:
+    """The model's state beyond its weights: the state variables of its SeedGenerators (the VAE's sampling
+    noise), in a fixed order. Keras does not save them, so a loaded model would start their streams afresh."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def restore_seeds(model: keras.Model, path: Path) -> bool:
+    """Give the model's SeedGenerators the states saved in its checkpoint; False when it has some and the
+    checkpoint holds none (written by an earlier version), so that their streams start afresh."""
+    states = seed_states(model)
+    entry = checkpoint_entry(path, SEEDS_ENTRY)
+    saved = json.loads(entry) if entry is not None else None
+    if saved is None or len(saved) != len(states):
+        return not states
+    for variable, value in zip(states, saved, strict=True):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+    return True
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -317,6 +351,9 @@ class BaseTrainer:
             return None
         if start:
             print(f"{self.stage}: resuming at epoch {start + 1} of {self.num_epochs}")
+            if not self.model.seeds_restored:
+                print(f"{self.stage}: {self.model.path.name} holds no state of its random noise (saved by an earlier "
+                      "version): it goes on with other noise than an uninterrupted run would")
         state = read_state(self.state_path)
         if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
             write_state(self.state_path, state)
