@@ -222,6 +222,65 @@ def test_state_ahead_of_the_checkpoint_trains_the_missing_epoch(copy, capsys):
     assert_complete(run, 3, 2)
 
 
+# ---- 3. early stopping across a kill ----
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Ctrl-C once ``epochs`` epochs are checkpointed."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def same_weights(a: Path, b: Path) -> None:
+    for x, y in zip(*(keras.saving.load_model(path).get_weights() for path in (a, b)), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def train_vae(config, run: Path, *callbacks) -> None:
+    """The VAE stage alone, as train.py trains it (seeded first), with ``callbacks`` in place of its figures."""
+    from vae_lstm.data_loader import load_series
+    from vae_lstm.detectors import vae_lstm as trainers
+
+    keras.utils.set_random_seed(config.seed)
+    run.mkdir(parents=True, exist_ok=True)
+    trainer = trainers.VAETrainer(config, run, load_series("synthetic").train)
+    trainer.extra_callbacks = lambda: list(callbacks)
+    trainer.train()
+
+
+def test_early_stopping_resumed_stops_as_an_uninterrupted_run(tmp_path, capsys):
+    """Killed while early stopping waits (its last epoch did not improve) and resumed, the stage stops at the
+    epoch, and with the best weights, of the run never killed; killed after the stop's checkpoint, before
+    state.json says so, it stays stopped."""
+    from vae_lstm.config import from_dict
+
+    config = from_dict({**TINY, "num_epochs_vae": 30, "learning_rate_vae": 0.05, "early_stopping_patience": 2})
+    whole, run = tmp_path / "whole", tmp_path / "killed"
+    train_vae(config, whole)
+    stopped = state(whole)["vae_stopped_early_at"]
+    assert 3 <= stopped < 30
+    with pytest.raises(KeyboardInterrupt):  # one epoch before the stop: waiting, with patience 2
+        train_vae(config, run, InterruptAfter(stopped - 1))
+    train_vae(config, run)
+    assert state(run) == state(whole) == {"vae": stopped, "vae_stopped_early_at": stopped}
+    assert (run / "vae_log.csv").read_bytes() == (whole / "vae_log.csv").read_bytes()
+    same_weights(run / "vae.keras", whole / "vae.keras")
+
+    log = (run / "vae_log.csv").read_bytes()
+    (run / "state.json").write_text(json.dumps({"vae": stopped}))  # killed right after the stop's checkpoint
+    capsys.readouterr()
+    train_vae(config, run)
+    assert "early stopping ended its training" in capsys.readouterr().out
+    assert state(run) == state(whole)
+    assert (run / "vae_log.csv").read_bytes() == log
+
+
 # ---- 4. SIGTERM ----
 
 SIGTERM_SCRIPT = """

@@ -6,11 +6,14 @@ A checkpoint is written to ``<name>.tmp.keras`` and renamed into place, so ``<na
 whole; the checkpoint it replaces stays as ``<name>.prev.keras``. Each checkpoint holds the number of
 epochs it was trained (``epochs.json`` in its zip): that, not ``state.json``, says where a stage resumes.
 It also holds the states of the model's random generators (``seeds.json``: the VAE's sampling noise), which
-Keras does not save, so that a resumed stage draws the noise an uninterrupted one would.
+Keras does not save, so that a resumed stage draws the noise an uninterrupted one would, and with early
+stopping its state (``early_stopping.json``, and ``best_weights.npz`` when the best epoch is an earlier one),
+so that a resumed stage stops where, and with the weights, an uninterrupted one would.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -26,6 +29,8 @@ from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name i
 
 EPOCHS_ENTRY = "epochs.json"
 SEEDS_ENTRY = "seeds.json"
+STOPPING_ENTRY = "early_stopping.json"
+BEST_ENTRY = "best_weights.npz"
 
 
 class BaseModel:
@@ -186,15 +191,68 @@ def restore_seeds(model: keras.Model, path: Path) -> bool:
     return True
 
 
-class Checkpoint(keras.callbacks.Callback):
-    """Saves the stage's model after each epoch (``BaseModel.save``: atomic, with its epoch count)."""
+class EarlyStop(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping on val_loss, restoring the best weights, whose state each checkpoint carries
+    (``entries``) and a resumed stage takes back (``resume``): a run killed and resumed stops at the epoch,
+    and with the weights, of one never stopped. On the stage's last epoch, stopped early or not, the model
+    takes the best weights before that epoch's checkpoint, which so holds the stage's final model."""
 
-    def __init__(self, store: BaseModel):
-        super().__init__()
-        self.store = store
+    def __init__(self, patience: int):
+        super().__init__(patience=patience, restore_best_weights=True)
+        self.resumed = None  # (state, best weights or None for the checkpoint's own) to go on from
+
+    def resume(self, path: Path) -> bool:
+        """Go on from the state saved in the checkpoint ``path``; False when it holds none (an older one)."""
+        entry = checkpoint_entry(path, STOPPING_ENTRY)
+        if entry is None:
+            return False
+        weights = checkpoint_entry(path, BEST_ENTRY)
+        if weights is not None:
+            with np.load(io.BytesIO(weights)) as saved:
+                weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+        self.resumed = json.loads(entry), weights
+        return True
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resumed is not None:
+            state, weights = self.resumed
+            self.best, self.wait, self.best_epoch = state["best"], state["wait"], state["best_epoch"]
+            if self.best is not None:
+                self.best_weights = weights if weights is not None else self.model.get_weights()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.store.save(epoch + 1)
+        super().on_epoch_end(epoch, logs)
+        if (self.stopped() or epoch + 1 == self.params["epochs"]) and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def stopped(self) -> bool:
+        """Whether it ended the stage before its last epoch."""
+        return 0 < self.stopped_epoch < self.params["epochs"] - 1
+
+    def entries(self, epoch: int) -> dict:
+        """Its state after ``epoch``, as files for that epoch's checkpoint: the best weights too when they
+        are not the checkpoint's own."""
+        best = None if self.best is None else float(self.best)
+        state = {"best": best, "wait": self.wait, "best_epoch": self.best_epoch, "stopped": self.stopped()}
+        entries = {STOPPING_ENTRY: json.dumps(state)}
+        if self.best_weights is not None and self.best_epoch != epoch:
+            buffer = io.BytesIO()
+            np.savez(buffer, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            entries[BEST_ENTRY] = buffer.getvalue()
+        return entries
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the stage's model after each epoch (``BaseModel.save``: atomic, with its epoch count and the
+    state of early stopping, given one)."""
+
+    def __init__(self, store: BaseModel, stopper: EarlyStop | None = None):
+        super().__init__()
+        self.store, self.stopper = store, stopper
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.store.save(epoch + 1, self.stopper.entries(epoch) if self.stopper else None)
 
 
 class FigureCallback(keras.callbacks.Callback):
@@ -209,15 +267,18 @@ class FigureCallback(keras.callbacks.Callback):
 
 
 class EpochState(keras.callbacks.Callback):
-    """Records in ``state.json`` how many epochs of a stage are done, after each epoch's checkpoint."""
+    """Records in ``state.json`` how many epochs of a stage are done, after each epoch's checkpoint, and the
+    epochs at which early stopping (``stopper``) ended it."""
 
-    def __init__(self, state_path: Path, stage: str):
+    def __init__(self, state_path: Path, stage: str, stopper: EarlyStop | None = None):
         super().__init__()
-        self.state_path, self.stage = Path(state_path), stage
+        self.state_path, self.stage, self.stopper = Path(state_path), stage, stopper
 
     def on_epoch_end(self, epoch, logs=None):
         state = read_state(self.state_path)
         state[self.stage] = epoch + 1
+        if self.stopper is not None and self.stopper.stopped():
+            state[stopped_key(self.stage)] = epoch + 1
         write_state(self.state_path, state)
 
 
@@ -285,10 +346,19 @@ class BaseTrainer:
             return False
         if not (self.config.load_model and self.model.path.is_file()) or damage(self.model.path):
             return True
-        state = read_state(self.state_path)
         epochs = checkpoint_epochs(self.model.path)
-        epochs = int(state.get(self.stage, 0)) if epochs is None else epochs
-        return epochs < self.num_epochs and state.get(self.stopped_key) != epochs
+        epochs = int(read_state(self.state_path).get(self.stage, 0)) if epochs is None else epochs
+        return epochs < self.num_epochs and not self.stopped_early(epochs)
+
+    def stopped_early(self, epochs: int) -> bool:
+        """Whether early stopping ended the stage at the checkpoint's ``epochs``: so its checkpoint says, or,
+        for one of an earlier version, state.json."""
+        if not epochs:
+            return False
+        entry = checkpoint_entry(self.model.path, STOPPING_ENTRY) if self.model.path.is_file() else None
+        if entry is not None:
+            return bool(json.loads(entry)["stopped"])
+        return read_state(self.state_path).get(self.stopped_key) == epochs
 
     def epochs_done(self) -> int:
         """Epochs the model holds: recorded in its checkpoint; state.json's count for older checkpoints."""
@@ -296,30 +366,41 @@ class BaseTrainer:
             return self.model.epochs
         return int(read_state(self.state_path).get(self.stage, 0))
 
-    def agree(self, epochs: int) -> None:
-        """Make state.json and the log say what the checkpoint holds: a kill between writing them and
-        the checkpoint leaves them an epoch ahead or behind."""
+    def agree(self, epochs: int, stopped: bool) -> None:
+        """Make state.json and the log say what the checkpoint holds (its epochs, and whether early stopping
+        ended the stage there): a kill between writing them and the checkpoint leaves them an epoch ahead or
+        behind."""
         state = read_state(self.state_path)
-        if epochs and state.get(self.stage) != epochs:
-            state[self.stage] = epochs
-            write_state(self.state_path, state)
+        wanted = {self.stage: epochs, **({self.stopped_key: epochs} if stopped else {})} if epochs else {}
+        if any(state.get(key) != value for key, value in wanted.items()):
+            write_state(self.state_path, {**state, **wanted})
         trim_log(self.log_path, epochs)
 
     def extra_callbacks(self) -> list:
         """Stage-specific callbacks (figures); none by default."""
         return []
 
-    def callbacks(self) -> list:
-        callbacks = [  # in this order: the log row, the checkpoint, then state.json (see agree)
+    def early_stopping(self, start: int) -> EarlyStop | None:
+        """Early stopping when the config asks for it, going on from the state in the checkpoint of epoch
+        ``start`` when it resumes one."""
+        if not self.config.early_stopping_patience:
+            return None
+        stopper = EarlyStop(self.config.early_stopping_patience)
+        if start and not stopper.resume(self.model.path):
+            print(f"{self.stage}: {self.model.path.name} holds no early-stopping state (saved by an earlier "
+                  f"version): early stopping counts afresh from epoch {start + 1}")
+        return stopper
+
+    def callbacks(self, start: int = 0) -> list:
+        stopper = self.early_stopping(start)
+        callbacks = [  # in this order: the log row, early stopping's decision, the checkpoint, then state.json
             keras.callbacks.CSVLogger(self.log_path, append=True),
-            Checkpoint(self.model),
-            EpochState(self.state_path, self.stage),
+            *([stopper] if stopper else []),
+            Checkpoint(self.model, stopper),
+            EpochState(self.state_path, self.stage, stopper),
         ]
         if self.config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(self.run_dir / "logs" / self.stage))
-        if self.config.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                patience=self.config.early_stopping_patience, restore_best_weights=True))
         return callbacks + self.extra_callbacks()
 
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
@@ -341,11 +422,12 @@ class BaseTrainer:
         steps = max(len(x) // self.batch_size + (len(x) % self.batch_size > 0), 1)
         model = self.prepare_model(steps)
         start = self.epochs_done()
-        self.agree(start)
+        stopped = self.stopped_early(start)
+        self.agree(start, stopped)
         if start >= self.num_epochs:
             print(f"{self.stage}: {start} of {self.num_epochs} epochs already done in {self.run_dir}")
             return None
-        if start and read_state(self.state_path).get(self.stopped_key) == start:
+        if stopped:
             print(f"{self.stage}: early stopping ended its training after {start} of {self.num_epochs} epochs "
                   f"in {self.run_dir}")
             return None
@@ -359,14 +441,7 @@ class BaseTrainer:
             write_state(self.state_path, state)
         history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
                             epochs=self.num_epochs, initial_epoch=start, shuffle=True,
-                            callbacks=self.callbacks(), verbose=self.verbosity())
-        if self.config.early_stopping_patience:  # it restored the best weights after the last checkpoint
-            epochs = history.epoch[-1] + 1 if history.epoch else start
-            self.model.save(epochs)
-            if epochs < self.num_epochs:  # stopped early: done, so a rerun does not train on
-                state = read_state(self.state_path)
-                state[self.stopped_key] = epochs
-                write_state(self.state_path, state)
+                            callbacks=self.callbacks(start), verbose=self.verbosity())
         self.trained = True
         return history
 
