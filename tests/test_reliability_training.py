@@ -7,6 +7,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -279,6 +280,23 @@ def test_early_stopping_resumed_stops_as_an_uninterrupted_run(tmp_path, capsys):
     assert "early stopping ended its training" in capsys.readouterr().out
     assert state(run) == state(whole)
     assert (run / "vae_log.csv").read_bytes() == log
+
+
+def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
+    """A learning rate that makes the loss NaN stops at the first such epoch, with one line naming the stage, the
+    epoch and the learning rate; that epoch is neither logged nor checkpointed, and the run is not fitted."""
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", num_epochs_vae=4, learning_rate_vae=0.5,
+                       grad_clip_value=0)
+    status, err, _ = train(cfg, capsys)
+    run = tmp_path / "out" / RUN_NAME
+    done = state(run).get("vae", 0)
+    assert status == 2 and len(err) == 1, err
+    assert re.search(f"vae: the (validation )?loss is nan at epoch {done + 1} of 4 ", err[0]), err[0]
+    assert "learning_rate_vae (now 0.5)" in err[0] and f"vae.keras keeps epoch {done}" in err[0], err[0]
+    assert 1 <= done < 4 and state(run) == {"vae": done}
+    assert epochs_in_log(run / "vae_log.csv") == list(range(done))
+    assert vae_iterations(run) == done * VAE_STEPS
+    assert not (run / "lstm.keras").exists()
 
 
 # ---- 4. SIGTERM ----

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import time
 import zipfile
@@ -255,6 +256,22 @@ class Checkpoint(keras.callbacks.Callback):
         self.store.save(epoch + 1, self.stopper.entries(epoch) if self.stopper else None)
 
 
+class FiniteLoss(keras.callbacks.Callback):
+    """Stops at the end of the first epoch whose loss or validation loss is not finite (the model diverged),
+    with one line, before the epoch's log row and checkpoint: the last good checkpoint stays, and the stage
+    is not done."""
+
+    def __init__(self, trainer: BaseTrainer):
+        super().__init__()
+        self.trainer = trainer
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "val_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                raise UserError(self.trainer.diverged(epoch + 1, key, float(value)))
+
+
 class FigureCallback(keras.callbacks.Callback):
     """Calls a figure function once training ends, so that figures show the final model."""
 
@@ -330,6 +347,7 @@ class BaseTrainer:
     """Callbacks -> fit -> history, resuming from the run folder's checkpoint when asked."""
 
     stage = "model"
+    rate_key: str | None = None  # the config key of the stage's learning rate, named when it diverges
 
     def __init__(self, model: BaseModel, config, run_dir: Path, num_epochs: int, batch_size: int):
         self.model, self.config, self.run_dir = model, config, Path(run_dir)
@@ -393,7 +411,8 @@ class BaseTrainer:
 
     def callbacks(self, start: int = 0) -> list:
         stopper = self.early_stopping(start)
-        callbacks = [  # in this order: the log row, early stopping's decision, the checkpoint, then state.json
+        callbacks = [  # in this order: the loss check, the log row, early stopping, the checkpoint, state.json
+            FiniteLoss(self),
             keras.callbacks.CSVLogger(self.log_path, append=True),
             *([stopper] if stopper else []),
             Checkpoint(self.model, stopper),
@@ -402,6 +421,14 @@ class BaseTrainer:
         if self.config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(self.run_dir / "logs" / self.stage))
         return callbacks + self.extra_callbacks()
+
+    def diverged(self, epoch: int, key: str, value: float) -> str:
+        """The line for a loss that is not finite at ``epoch``."""
+        rate = (f"a lower {self.rate_key} (now {self.config[self.rate_key]})" if self.rate_key
+                else "a lower learning rate")
+        kept = f"{self.model.path.name} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
+        return (f"{self.stage}: the {key.replace('val_', 'validation ')} is {value} at epoch {epoch} of {self.num_epochs} (the "
+                f"model diverged); train with {rate} and load_model: 0 for a new run folder; {kept}")
 
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
         """Resume from the checkpoint when load_model is on and one exists; otherwise build afresh."""

@@ -77,6 +77,7 @@ class SingleStageTrainer(BaseTrainer):
 
     stage = "model"
     title = "model"
+    rate_key = "learning_rate_lstm"
 
     def __init__(self, model: BaseModel, config, run_dir, x: np.ndarray, y: np.ndarray | None = None):
         super().__init__(model, config, run_dir,

@@ -71,6 +71,7 @@ class VAETrainer(BaseTrainer):
     segment at ``window_stride`` (seeded 90/10 split)."""
 
     stage = "vae"
+    rate_key = "learning_rate_vae"
 
     def __init__(self, config, run_dir, train_series: np.ndarray):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
@@ -108,6 +109,7 @@ class LSTMTrainer(BaseTrainer):
     """
 
     stage = "lstm"
+    rate_key = "learning_rate_lstm"
 
     def __init__(self, config, run_dir, train_series: np.ndarray, vae):
         super().__init__(LSTMModel(config, run_dir), config, run_dir,
