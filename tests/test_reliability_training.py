@@ -299,6 +299,36 @@ def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
     assert not (run / "lstm.keras").exists()
 
 
+def test_figures_a_kill_cut_short_are_drawn_by_the_next_run(copy, capsys, monkeypatch):
+    """Killed while drawing the figures of a finished run: no half a figure is left, and the next run, which
+    trains nothing, draws the missing ones."""
+    from matplotlib.figure import Figure
+
+    run, config = copy
+    cfg = config()
+    figures = sorted(p.name for p in (run / "figures").iterdir())
+    assert len(figures) == 6
+    for name in ("vae_prior_samples.png", "lstm_codes.png"):
+        (run / "figures" / name).unlink()
+    log = (run / "vae_log.csv").read_bytes()
+
+    def killed(self, path, *args, **kwargs):  # half a PNG written, then the kill
+        Path(path).write_bytes(b"\x89PNG\r\n")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Figure, "savefig", killed)
+        assert train(cfg, capsys)[0] == 130
+    left = [f for f in figures if f not in ("vae_prior_samples.png", "lstm_codes.png")]
+    assert sorted(p.name for p in (run / "figures").iterdir()) == left  # no half a figure
+    status, _, out = train(cfg, capsys)
+    assert status == 0 and "drawing its missing figures" in out
+    assert sorted(p.name for p in (run / "figures").iterdir()) == figures
+    assert (run / "figures" / "lstm_codes.png").stat().st_size > 1000
+    assert (run / "vae_log.csv").read_bytes() == log
+    assert_complete(run, 2, 2)
+
+
 # ---- 4. SIGTERM ----
 
 SIGTERM_SCRIPT = """

@@ -398,6 +398,20 @@ class BaseTrainer:
         """Stage-specific callbacks (figures); none by default."""
         return []
 
+    def figures(self) -> list[str]:
+        """The files in figures/ that ``draw_figures`` draws once the stage ends; none by default."""
+        return []
+
+    def draw_figures(self) -> None:
+        """Draw the stage's figures from its final model; none by default."""
+
+    def draw_missing_figures(self) -> None:
+        """A finished stage draws again the figures that a kill while drawing left missing."""
+        missing = [name for name in self.figures() if not (self.run_dir / "figures" / name).is_file()]
+        if missing and self.model.model is not None:
+            print(f"{self.stage}: drawing its missing figures ({', '.join(missing)})")
+            self.draw_figures()
+
     def early_stopping(self, start: int) -> EarlyStop | None:
         """Early stopping when the config asks for it, going on from the state in the checkpoint of epoch
         ``start`` when it resumes one."""
@@ -453,10 +467,12 @@ class BaseTrainer:
         self.agree(start, stopped)
         if start >= self.num_epochs:
             print(f"{self.stage}: {start} of {self.num_epochs} epochs already done in {self.run_dir}")
+            self.draw_missing_figures()
             return None
         if stopped:
             print(f"{self.stage}: early stopping ended its training after {start} of {self.num_epochs} epochs "
                   f"in {self.run_dir}")
+            self.draw_missing_figures()
             return None
         if start:
             print(f"{self.stage}: resuming at epoch {start + 1} of {self.num_epochs}")

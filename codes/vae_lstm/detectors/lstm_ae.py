@@ -88,6 +88,9 @@ class SingleStageTrainer(BaseTrainer):
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
 
+    def figures(self):
+        return [f"{self.stage}_loss.png"]
+
     def draw_figures(self):
         plotting.loss_curves(self.log_path, self.run_dir / "figures" / f"{self.stage}_loss.png", self.title)
 

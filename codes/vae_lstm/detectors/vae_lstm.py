@@ -83,6 +83,9 @@ class VAETrainer(BaseTrainer):
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
 
+    def figures(self):
+        return ["vae_loss.png", "vae_reconstructions.png", "vae_prior_samples.png"]
+
     def draw_figures(self):
         vae, figures = self.model.model, self.run_dir / "figures"
         plotting.loss_curves(self.log_path, figures / "vae_loss.png", "VAE")
@@ -129,6 +132,9 @@ class LSTMTrainer(BaseTrainer):
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
+
+    def figures(self):
+        return ["lstm_loss.png", *(["lstm_codes.png", "lstm_long_sequence.png"] if len(self.val_codes) else [])]
 
     def draw_figures(self):
         c, figures = self.config, self.run_dir / "figures"
