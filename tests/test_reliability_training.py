@@ -329,6 +329,26 @@ def test_figures_a_kill_cut_short_are_drawn_by_the_next_run(copy, capsys, monkey
     assert_complete(run, 2, 2)
 
 
+def test_damaged_log_rows_are_dropped_and_a_headless_log_set_aside(copy, capsys):
+    """Garbage in a finished run's logs (a damaged disk): the next run drops the bad rows, or sets aside a log
+    whose header is gone, each with one line, and trains nothing."""
+    run, config = copy
+    vae_log = run / "vae_log.csv"
+    lines = vae_log.read_text().splitlines(keepends=True)
+    vae_log.write_text("".join([lines[0], lines[1], "\x00\x00\x00\x00\r\n", "1,not,a,number\r\n", lines[2]]))
+    lstm_log = run / "lstm_log.csv"
+    lstm_log.write_bytes(b"\x00" * 64 + lstm_log.read_bytes()[64:])
+    (run / "figures" / "lstm_loss.png").unlink()  # and its curves missing: no log to draw them from
+    status, err, out = train(config(), capsys)
+    assert status == 0, err
+    assert f"{vae_log}: dropped 2 damaged rows" in out
+    assert f"{lstm_log} has no header line (damaged): kept as lstm_log.csv.damaged" in out
+    assert vae_log.read_text() == "".join(lines)
+    assert not lstm_log.exists() and (run / "lstm_log.csv.damaged").is_file()
+    assert "missing figures" not in out
+    assert state(run) == {"vae": 2, "lstm": 2, "fitted": True}
+
+
 # ---- 4. SIGTERM ----
 
 SIGTERM_SCRIPT = """

@@ -32,8 +32,11 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def loss_curves(log_csv: Path, path: Path, title: str) -> Path:
-    """Training and validation curves of every metric in a CSVLogger file."""
+def loss_curves(log_csv: Path, path: Path, title: str) -> Path | None:
+    """Training and validation curves of every metric in a CSVLogger file; None, and no figure, without one
+    (a damaged log set aside)."""
+    if not Path(log_csv).is_file():
+        return None
     log = pd.read_csv(log_csv)
     names = [c for c in log.columns if c != "epoch" and not c.startswith("val_") and c != "learning_rate"
              and not (c == "sigma2" and log[c].nunique() <= 1)]  # a fixed sigma is no curve

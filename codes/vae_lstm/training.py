@@ -316,15 +316,40 @@ def write_state(path: Path, state: dict) -> None:
 
 def trim_log(path: Path, epochs: int) -> None:
     """Keep the log rows of the first ``epochs`` epochs: a later row is of an epoch whose checkpoint
-    never landed (the row is written first), and it is logged again when that epoch is trained again."""
+    never landed (the row is written first), and it is logged again when that epoch is trained again.
+    Damaged rows (a field missing or not a number: a disk's garbage) are dropped with a line saying so; a
+    log without its header line is set aside as ``<name>.damaged``, and a new one starts."""
     if not path.is_file():
         return
-    with open(path, newline="") as f:
+    with open(path, newline="", errors="replace") as f:
         lines = f.readlines()
-    kept = lines[:1] + [line for line in lines[1:]
-                        if line.endswith("\n") and int(line.split(",", 1)[0]) < epochs]
+    if not lines:
+        return
+    if not (lines[0].startswith("epoch,") and lines[0].endswith("\n")):
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        print(f"{path} has no header line (damaged): kept as {aside.name}; a new log starts at epoch {epochs + 1}")
+        return
+    width = len(lines[0].split(","))
+    rows = [(line, log_epoch(line, width)) for line in lines[1:] if line.endswith("\n")]  # a last row cut short goes
+    damaged = sum(epoch is None for _, epoch in rows)
+    if damaged:
+        print(f"{path}: dropped {damaged} damaged row{'s' if damaged > 1 else ''}")
+    kept = lines[:1] + [line for line, epoch in rows if epoch is not None and epoch < epochs]
     if kept != lines:
         write_text_atomic(path, "".join(kept))
+
+
+def log_epoch(line: str, width: int) -> int | None:
+    """The epoch of a whole row of a log of ``width`` columns; None for a damaged one."""
+    fields = line.rstrip("\r\n").split(",")
+    if len(fields) != width:
+        return None
+    try:
+        [float(field) for field in fields[1:] if field != "NA"]  # CSVLogger writes NA for a missing value
+        return int(fields[0])
+    except ValueError:
+        return None
 
 
 def set_aside(model: BaseModel, run_dir: Path, stage: str) -> None:
@@ -407,7 +432,8 @@ class BaseTrainer:
 
     def draw_missing_figures(self) -> None:
         """A finished stage draws again the figures that a kill while drawing left missing."""
-        missing = [name for name in self.figures() if not (self.run_dir / "figures" / name).is_file()]
+        missing = [name for name in self.figures() if not (self.run_dir / "figures" / name).is_file()
+                   and (name != f"{self.stage}_loss.png" or self.log_path.is_file())]  # no log, no loss curves
         if missing and self.model.model is not None:
             print(f"{self.stage}: drawing its missing figures ({', '.join(missing)})")
             self.draw_figures()
