@@ -1,6 +1,7 @@
 """Nothing lost, nothing silent: atomic checkpoints, state.json agreeing with them, one-line errors for
 disk-full, bad configs and unusable folders, SIGTERM like Ctrl-C, and a run killed while it writes a
-checkpoint that the same command finishes."""
+checkpoint that the same command finishes; a resumed run, early stopping included, trains as an uninterrupted
+one; a diverged model stops in one line; figures and damaged logs after a kill."""
 
 import csv
 import errno
@@ -223,7 +224,7 @@ def test_state_ahead_of_the_checkpoint_trains_the_missing_epoch(copy, capsys):
     assert_complete(run, 3, 2)
 
 
-# ---- 3. early stopping across a kill ----
+# ---- early stopping, a diverged model, figures and logs across a kill ----
 
 
 class InterruptAfter(keras.callbacks.Callback):
@@ -283,8 +284,8 @@ def test_early_stopping_resumed_stops_as_an_uninterrupted_run(tmp_path, capsys):
 
 
 def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
-    """A learning rate that makes the loss NaN stops at the first such epoch, with one line naming the stage, the
-    epoch and the learning rate; that epoch is neither logged nor checkpointed, and the run is not fitted."""
+    """A learning rate that makes the loss NaN stops at the first such epoch, with one line naming the stage,
+    the epoch and the learning rate; that epoch is neither logged nor checkpointed, and the run is not fitted."""
     cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", num_epochs_vae=4, learning_rate_vae=0.5,
                        grad_clip_value=0)
     status, err, _ = train(cfg, capsys)

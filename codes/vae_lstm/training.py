@@ -79,8 +79,8 @@ class BaseModel:
         name -> bytes or text) to the temporary file, then rename it into place; the checkpoint it replaces
         becomes <name>.prev.keras. A failed write leaves both as they were."""
         tmp = self.tmp_path
-        entries = {EPOCHS_ENTRY: json.dumps({"epochs": epochs}),
-                   SEEDS_ENTRY: json.dumps([v.numpy().tolist() for v in seed_states(self.model)]), **(entries or {})}
+        seeds = [v.numpy().tolist() for v in seed_states(self.model)]
+        entries = {EPOCHS_ENTRY: json.dumps({"epochs": epochs}), SEEDS_ENTRY: json.dumps(seeds), **(entries or {})}
         try:
             self.model.save(tmp)
             with zipfile.ZipFile(tmp, "a") as archive:
@@ -328,10 +328,12 @@ def trim_log(path: Path, epochs: int) -> None:
     if not (lines[0].startswith("epoch,") and lines[0].endswith("\n")):
         aside = path.with_name(path.name + ".damaged")
         os.replace(path, aside)
-        print(f"{path} has no header line (damaged): kept as {aside.name}; a new log starts at epoch {epochs + 1}")
+        print(f"{path} has no header line (damaged): kept as {aside.name}; a new log starts at epoch "
+              f"{epochs + 1}")
         return
     width = len(lines[0].split(","))
-    rows = [(line, log_epoch(line, width)) for line in lines[1:] if line.endswith("\n")]  # a last row cut short goes
+    rows = [(line, log_epoch(line, width)) for line in lines[1:]
+            if line.endswith("\n")]  # a last row cut short is dropped
     damaged = sum(epoch is None for _, epoch in rows)
     if damaged:
         print(f"{path}: dropped {damaged} damaged row{'s' if damaged > 1 else ''}")
@@ -467,8 +469,9 @@ class BaseTrainer:
         rate = (f"a lower {self.rate_key} (now {self.config[self.rate_key]})" if self.rate_key
                 else "a lower learning rate")
         kept = f"{self.model.path.name} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
-        return (f"{self.stage}: the {key.replace('val_', 'validation ')} is {value} at epoch {epoch} of {self.num_epochs} (the "
-                f"model diverged); train with {rate} and load_model: 0 for a new run folder; {kept}")
+        what = key.replace("val_", "validation ")
+        return (f"{self.stage}: the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model "
+                f"diverged); train with {rate} and load_model: 0 for a new run folder; {kept}")
 
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
         """Resume from the checkpoint when load_model is on and one exists; otherwise build afresh."""
@@ -503,8 +506,8 @@ class BaseTrainer:
         if start:
             print(f"{self.stage}: resuming at epoch {start + 1} of {self.num_epochs}")
             if not self.model.seeds_restored:
-                print(f"{self.stage}: {self.model.path.name} holds no state of its random noise (saved by an earlier "
-                      "version): it goes on with other noise than an uninterrupted run would")
+                print(f"{self.stage}: {self.model.path.name} holds no state of its random noise (saved by an "
+                      "earlier version): it goes on with other noise than an uninterrupted run would")
         state = read_state(self.state_path)
         if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
             write_state(self.state_path, state)
