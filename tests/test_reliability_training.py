@@ -1,12 +1,14 @@
 """Nothing lost, nothing silent: atomic checkpoints, state.json agreeing with them, one-line errors for
 disk-full, bad configs and unusable folders, SIGTERM like Ctrl-C, and a run killed while it writes a
-checkpoint that the same command finishes."""
+checkpoint that the same command finishes; a resumed run, early stopping included, trains as an uninterrupted
+one; a diverged model stops in one line; figures and damaged logs after a kill."""
 
 import csv
 import errno
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from vae_lstm import cli, errors, models  # noqa: F401  (models registers the VAE class for loading)
@@ -167,6 +170,38 @@ def test_detect_refuses_a_damaged_checkpoint_in_one_line(copy, capsys):
     assert len(err) == 1 and "lstm.keras" in err[0], err
 
 
+@pytest.mark.parametrize("detector", ["vae_lstm", "lstm_vae"])
+def test_a_checkpoint_keeps_the_state_of_the_sampling_noise(tmp_path, capsys, detector):
+    """Keras saves no SeedGenerator state: the checkpoint does, so a resumed VAE goes on with the noise an
+    uninterrupted one would draw; an older checkpoint without it still loads, its noise afresh."""
+    import zipfile
+
+    from vae_lstm.config import from_dict
+    from vae_lstm.detectors.lstm_vae import LSTMVAEModel
+    from vae_lstm.detectors.vae_lstm import VAEModel
+
+    config = from_dict({**TINY, "detector": detector, "output_dir": str(tmp_path)})
+    store_class = VAEModel if detector == "vae_lstm" else LSTMVAEModel
+    store = store_class(config, tmp_path)
+    store.build_compiled(steps_per_epoch=1)
+    store.model.optimizer.build(store.model.trainable_variables)
+    state = store.model.sample_seed.state
+    state.assign(np.array([0, 123], dtype=state.dtype))  # as after 123 draws
+    store.save(1)
+    loaded = store_class(config, tmp_path)
+    assert loaded.load().sample_seed.state.numpy().tolist() == [0, 123]
+    assert loaded.seeds_restored
+    old = tmp_path / "old.keras"  # the checkpoint as an earlier version wrote it
+    with zipfile.ZipFile(store.path) as src, zipfile.ZipFile(old, "w") as dst:
+        for name in src.namelist():
+            if name != "seeds.json":
+                dst.writestr(name, src.read(name))
+    old.replace(store.path)
+    loaded = store_class(config, tmp_path)
+    assert loaded.load().sample_seed.state.numpy().tolist() == [0, 0]
+    assert not loaded.seeds_restored
+
+
 # ---- 2. state.json agrees with the checkpoint ----
 
 
@@ -188,6 +223,132 @@ def test_state_ahead_of_the_checkpoint_trains_the_missing_epoch(copy, capsys):
     log.write_text("".join(lines) + "2" + lines[-1][1:])
     assert train(config(num_epochs_vae=3), capsys)[0] == 0
     assert_complete(run, 3, 2)
+
+
+# ---- early stopping, a diverged model, figures and logs across a kill ----
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Ctrl-C once ``epochs`` epochs are checkpointed."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def same_weights(a: Path, b: Path) -> None:
+    for x, y in zip(*(keras.saving.load_model(path).get_weights() for path in (a, b)), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def train_vae(config, run: Path, *callbacks) -> None:
+    """The VAE stage alone, as train.py trains it (seeded first), with ``callbacks`` in place of its figures."""
+    from vae_lstm.data_loader import load_series
+    from vae_lstm.detectors import vae_lstm as trainers
+
+    keras.utils.set_random_seed(config.seed)
+    run.mkdir(parents=True, exist_ok=True)
+    trainer = trainers.VAETrainer(config, run, load_series("synthetic").train)
+    trainer.extra_callbacks = lambda: list(callbacks)
+    trainer.train()
+
+
+def test_early_stopping_resumed_stops_as_an_uninterrupted_run(tmp_path, capsys):
+    """Killed while early stopping waits (its last epoch did not improve) and resumed, the stage stops at the
+    epoch, and with the best weights, of the run never killed; killed after the stop's checkpoint, before
+    state.json says so, it stays stopped."""
+    from vae_lstm.config import from_dict
+
+    config = from_dict({**TINY, "num_epochs_vae": 30, "learning_rate_vae": 0.05, "early_stopping_patience": 2})
+    whole, run = tmp_path / "whole", tmp_path / "killed"
+    train_vae(config, whole)
+    stopped = state(whole)["vae_stopped_early_at"]
+    assert 3 <= stopped < 30
+    with pytest.raises(KeyboardInterrupt):  # one epoch before the stop: waiting, with patience 2
+        train_vae(config, run, InterruptAfter(stopped - 1))
+    train_vae(config, run)
+    assert state(run) == state(whole) == {"vae": stopped, "vae_stopped_early_at": stopped}
+    assert (run / "vae_log.csv").read_bytes() == (whole / "vae_log.csv").read_bytes()
+    same_weights(run / "vae.keras", whole / "vae.keras")
+
+    log = (run / "vae_log.csv").read_bytes()
+    (run / "state.json").write_text(json.dumps({"vae": stopped}))  # killed right after the stop's checkpoint
+    capsys.readouterr()
+    train_vae(config, run)
+    assert "early stopping ended its training" in capsys.readouterr().out
+    assert state(run) == state(whole)
+    assert (run / "vae_log.csv").read_bytes() == log
+
+
+def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
+    """A learning rate that makes the loss NaN stops at the first such epoch, with one line naming the stage,
+    the epoch and the learning rate; that epoch is neither logged nor checkpointed, and the run is not fitted."""
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", num_epochs_vae=4, learning_rate_vae=0.5,
+                       grad_clip_value=0)
+    status, err, _ = train(cfg, capsys)
+    run = tmp_path / "out" / RUN_NAME
+    done = state(run).get("vae", 0)
+    assert status == 2 and len(err) == 1, err
+    assert re.search(f"vae: the (validation )?loss is nan at epoch {done + 1} of 4 ", err[0]), err[0]
+    assert "learning_rate_vae (now 0.5)" in err[0] and f"vae.keras keeps epoch {done}" in err[0], err[0]
+    assert 1 <= done < 4 and state(run) == {"vae": done}
+    assert epochs_in_log(run / "vae_log.csv") == list(range(done))
+    assert vae_iterations(run) == done * VAE_STEPS
+    assert not (run / "lstm.keras").exists()
+
+
+def test_figures_a_kill_cut_short_are_drawn_by_the_next_run(copy, capsys, monkeypatch):
+    """Killed while drawing the figures of a finished run: no half a figure is left, and the next run, which
+    trains nothing, draws the missing ones."""
+    from matplotlib.figure import Figure
+
+    run, config = copy
+    cfg = config()
+    figures = sorted(p.name for p in (run / "figures").iterdir())
+    assert len(figures) == 6
+    for name in ("vae_prior_samples.png", "lstm_codes.png"):
+        (run / "figures" / name).unlink()
+    log = (run / "vae_log.csv").read_bytes()
+
+    def killed(self, path, *args, **kwargs):  # half a PNG written, then the kill
+        Path(path).write_bytes(b"\x89PNG\r\n")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Figure, "savefig", killed)
+        assert train(cfg, capsys)[0] == 130
+    left = [f for f in figures if f not in ("vae_prior_samples.png", "lstm_codes.png")]
+    assert sorted(p.name for p in (run / "figures").iterdir()) == left  # no half a figure
+    status, _, out = train(cfg, capsys)
+    assert status == 0 and "drawing its missing figures" in out
+    assert sorted(p.name for p in (run / "figures").iterdir()) == figures
+    assert (run / "figures" / "lstm_codes.png").stat().st_size > 1000
+    assert (run / "vae_log.csv").read_bytes() == log
+    assert_complete(run, 2, 2)
+
+
+def test_damaged_log_rows_are_dropped_and_a_headless_log_set_aside(copy, capsys):
+    """Garbage in a finished run's logs (a damaged disk): the next run drops the bad rows, or sets aside a log
+    whose header is gone, each with one line, and trains nothing."""
+    run, config = copy
+    vae_log = run / "vae_log.csv"
+    lines = vae_log.read_text().splitlines(keepends=True)
+    vae_log.write_text("".join([lines[0], lines[1], "\x00\x00\x00\x00\r\n", "1,not,a,number\r\n", lines[2]]))
+    lstm_log = run / "lstm_log.csv"
+    lstm_log.write_bytes(b"\x00" * 64 + lstm_log.read_bytes()[64:])
+    (run / "figures" / "lstm_loss.png").unlink()  # and its curves missing: no log to draw them from
+    status, err, out = train(config(), capsys)
+    assert status == 0, err
+    assert f"{vae_log}: dropped 2 damaged rows" in out
+    assert f"{lstm_log} has no header line (damaged): kept as lstm_log.csv.damaged" in out
+    assert vae_log.read_text() == "".join(lines)
+    assert not lstm_log.exists() and (run / "lstm_log.csv.damaged").is_file()
+    assert "missing figures" not in out
+    assert state(run) == {"vae": 2, "lstm": 2, "fitted": True}
 
 
 # ---- 4. SIGTERM ----

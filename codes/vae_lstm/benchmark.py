@@ -304,9 +304,9 @@ def time_training(config, train_series) -> tuple[Path, dict, dict]:
     drawn = [trainer.extra_callbacks for trainer in stages]
     save = BaseModel.save
 
-    def timed_save(self, n):
+    def timed_save(self, *args, **kwargs):
         started = time.perf_counter()
-        out = save(self, n)
+        out = save(self, *args, **kwargs)
         saves.setdefault(self.name, []).append(time.perf_counter() - started)
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -16,16 +17,26 @@ from .evaluation import segments  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
+    """Write the figure through ``<name>.tmp<suffix>`` and a rename: a kill while drawing leaves no half a
+    figure (a finished stage draws a missing one again, ``BaseTrainer.draw_missing_figures``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
     return path
 
 
-def loss_curves(log_csv: Path, path: Path, title: str) -> Path:
-    """Training and validation curves of every metric in a CSVLogger file."""
+def loss_curves(log_csv: Path, path: Path, title: str) -> Path | None:
+    """Training and validation curves of every metric in a CSVLogger file; None, and no figure, without one
+    (a damaged log set aside)."""
+    if not Path(log_csv).is_file():
+        return None
     log = pd.read_csv(log_csv)
     names = [c for c in log.columns if c != "epoch" and not c.startswith("val_") and c != "learning_rate"
              and not (c == "sigma2" and log[c].nunique() <= 1)]  # a fixed sigma is no curve

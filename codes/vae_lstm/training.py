@@ -5,23 +5,33 @@ these; nothing here knows about VAEs or LSTMs.
 A checkpoint is written to ``<name>.tmp.keras`` and renamed into place, so ``<name>.keras`` is always
 whole; the checkpoint it replaces stays as ``<name>.prev.keras``. Each checkpoint holds the number of
 epochs it was trained (``epochs.json`` in its zip): that, not ``state.json``, says where a stage resumes.
+It also holds the states of the model's random generators (``seeds.json``: the VAE's sampling noise), which
+Keras does not save, so that a resumed stage draws the noise an uninterrupted one would, and with early
+stopping its state (``early_stopping.json``, and ``best_weights.npz`` when the best epoch is an earlier one),
+so that a resumed stage stops where, and with the weights, an uninterrupted one would.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import time
 import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from .config import STATE_HINT, read_json_file, write_text_atomic
 from .errors import UserError
 from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
 EPOCHS_ENTRY = "epochs.json"
+SEEDS_ENTRY = "seeds.json"
+STOPPING_ENTRY = "early_stopping.json"
+BEST_ENTRY = "best_weights.npz"
 
 
 class BaseModel:
@@ -34,6 +44,7 @@ class BaseModel:
         self.run_dir = Path(run_dir)
         self.model: keras.Model | None = None
         self.epochs: int | None = None  # epochs the model holds: 0 when built, the checkpoint's when loaded
+        self.seeds_restored = True  # False when loaded from a checkpoint without its random state (older)
 
     @property
     def path(self) -> Path:
@@ -63,14 +74,18 @@ class BaseModel:
         self.epochs = 0
         return self.model
 
-    def save(self, epochs: int) -> Path:
-        """Write the model and the epochs it holds to the temporary file, then rename it into place; the
-        checkpoint it replaces becomes <name>.prev.keras. A failed write leaves both as they were."""
+    def save(self, epochs: int, entries: dict | None = None) -> Path:
+        """Write the model, the epochs it holds, its random state and ``entries`` (more files for its zip,
+        name -> bytes or text) to the temporary file, then rename it into place; the checkpoint it replaces
+        becomes <name>.prev.keras. A failed write leaves both as they were."""
         tmp = self.tmp_path
+        seeds = [v.numpy().tolist() for v in seed_states(self.model)]
+        entries = {EPOCHS_ENTRY: json.dumps({"epochs": epochs}), SEEDS_ENTRY: json.dumps(seeds), **(entries or {})}
         try:
             self.model.save(tmp)
             with zipfile.ZipFile(tmp, "a") as archive:
-                archive.writestr(EPOCHS_ENTRY, json.dumps({"epochs": epochs}))
+                for name, data in entries.items():
+                    archive.writestr(name, data)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
         except OSError as e:
@@ -119,6 +134,7 @@ class BaseModel:
                             "differ from those it builds from the config (saved by an earlier version?); move the "
                             "run folder away to train afresh") from e
         self.epochs = checkpoint_epochs(self.path)
+        self.seeds_restored = restore_seeds(self.model, self.path)
         return self.model
 
 
@@ -144,23 +160,116 @@ def damage(path: Path) -> str | None:
     return None
 
 
+def checkpoint_entry(path: Path, name: str) -> bytes | None:
+    """A file that ``BaseModel.save`` added to a checkpoint's zip; None when it has none (an older one)."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(name) if name in archive.namelist() else None
+
+
 def checkpoint_epochs(path: Path) -> int | None:
     """Epochs a checkpoint holds; None for one written before they were recorded in it."""
-    with zipfile.ZipFile(path) as archive:
-        if EPOCHS_ENTRY not in archive.namelist():
-            return None
-        return int(json.loads(archive.read(EPOCHS_ENTRY))["epochs"])
+    entry = checkpoint_entry(path, EPOCHS_ENTRY)
+    return None if entry is None else int(json.loads(entry)["epochs"])
+
+
+def seed_states(model: keras.Model) -> list:
+    """The model's state beyond its weights: the state variables of its SeedGenerators (the VAE's sampling
+    noise), in a fixed order. Keras does not save them, so a loaded model would start their streams afresh."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def restore_seeds(model: keras.Model, path: Path) -> bool:
+    """Give the model's SeedGenerators the states saved in its checkpoint; False when it has some and the
+    checkpoint holds none (written by an earlier version), so that their streams start afresh."""
+    states = seed_states(model)
+    entry = checkpoint_entry(path, SEEDS_ENTRY)
+    saved = json.loads(entry) if entry is not None else None
+    if saved is None or len(saved) != len(states):
+        return not states
+    for variable, value in zip(states, saved, strict=True):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+    return True
+
+
+class EarlyStop(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping on val_loss, restoring the best weights, whose state each checkpoint carries
+    (``entries``) and a resumed stage takes back (``resume``): a run killed and resumed stops at the epoch,
+    and with the weights, of one never stopped. On the stage's last epoch, stopped early or not, the model
+    takes the best weights before that epoch's checkpoint, which so holds the stage's final model."""
+
+    def __init__(self, patience: int):
+        super().__init__(patience=patience, restore_best_weights=True)
+        self.resumed = None  # (state, best weights or None for the checkpoint's own) to go on from
+
+    def resume(self, path: Path) -> bool:
+        """Go on from the state saved in the checkpoint ``path``; False when it holds none (an older one)."""
+        entry = checkpoint_entry(path, STOPPING_ENTRY)
+        if entry is None:
+            return False
+        weights = checkpoint_entry(path, BEST_ENTRY)
+        if weights is not None:
+            with np.load(io.BytesIO(weights)) as saved:
+                weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+        self.resumed = json.loads(entry), weights
+        return True
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resumed is not None:
+            state, weights = self.resumed
+            self.best, self.wait, self.best_epoch = state["best"], state["wait"], state["best_epoch"]
+            if self.best is not None:
+                self.best_weights = weights if weights is not None else self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if (self.stopped() or epoch + 1 == self.params["epochs"]) and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def stopped(self) -> bool:
+        """Whether it ended the stage before its last epoch."""
+        return 0 < self.stopped_epoch < self.params["epochs"] - 1
+
+    def entries(self, epoch: int) -> dict:
+        """Its state after ``epoch``, as files for that epoch's checkpoint: the best weights too when they
+        are not the checkpoint's own."""
+        best = None if self.best is None else float(self.best)
+        state = {"best": best, "wait": self.wait, "best_epoch": self.best_epoch, "stopped": self.stopped()}
+        entries = {STOPPING_ENTRY: json.dumps(state)}
+        if self.best_weights is not None and self.best_epoch != epoch:
+            buffer = io.BytesIO()
+            np.savez(buffer, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            entries[BEST_ENTRY] = buffer.getvalue()
+        return entries
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Saves the stage's model after each epoch (``BaseModel.save``: atomic, with its epoch count)."""
+    """Saves the stage's model after each epoch (``BaseModel.save``: atomic, with its epoch count and the
+    state of early stopping, given one)."""
 
-    def __init__(self, store: BaseModel):
+    def __init__(self, store: BaseModel, stopper: EarlyStop | None = None):
         super().__init__()
-        self.store = store
+        self.store, self.stopper = store, stopper
 
     def on_epoch_end(self, epoch, logs=None):
-        self.store.save(epoch + 1)
+        self.store.save(epoch + 1, self.stopper.entries(epoch) if self.stopper else None)
+
+
+class FiniteLoss(keras.callbacks.Callback):
+    """Stops at the end of the first epoch whose loss or validation loss is not finite (the model diverged),
+    with one line, before the epoch's log row and checkpoint: the last good checkpoint stays, and the stage
+    is not done."""
+
+    def __init__(self, trainer: BaseTrainer):
+        super().__init__()
+        self.trainer = trainer
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "val_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                raise UserError(self.trainer.diverged(epoch + 1, key, float(value)))
 
 
 class FigureCallback(keras.callbacks.Callback):
@@ -178,12 +287,12 @@ SECONDS_KEY = "training_seconds"  # state.json: seconds of every stage's epochs 
 
 
 class EpochState(keras.callbacks.Callback):
-    """Records in ``state.json`` how many epochs of a stage are done, after each epoch's checkpoint, and adds
-    the epoch's seconds to ``SECONDS_KEY``."""
+    """Records in ``state.json`` how many epochs of a stage are done, after each epoch's checkpoint, the
+    epochs at which early stopping (``stopper``) ended it, and adds the epoch's seconds to ``SECONDS_KEY``."""
 
-    def __init__(self, state_path: Path, stage: str):
+    def __init__(self, state_path: Path, stage: str, stopper: EarlyStop | None = None):
         super().__init__()
-        self.state_path, self.stage = Path(state_path), stage
+        self.state_path, self.stage, self.stopper = Path(state_path), stage, stopper
         self.started = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -193,6 +302,8 @@ class EpochState(keras.callbacks.Callback):
         state = read_state(self.state_path)
         state[self.stage] = epoch + 1
         state[SECONDS_KEY] = round(float(state.get(SECONDS_KEY, 0.0)) + time.perf_counter() - self.started, 3)
+        if self.stopper is not None and self.stopper.stopped():
+            state[stopped_key(self.stage)] = epoch + 1
         write_state(self.state_path, state)
 
 
@@ -213,15 +324,42 @@ def write_state(path: Path, state: dict) -> None:
 
 def trim_log(path: Path, epochs: int) -> None:
     """Keep the log rows of the first ``epochs`` epochs: a later row is of an epoch whose checkpoint
-    never landed (the row is written first), and it is logged again when that epoch is trained again."""
+    never landed (the row is written first), and it is logged again when that epoch is trained again.
+    Damaged rows (a field missing or not a number: a disk's garbage) are dropped with a line saying so; a
+    log without its header line is set aside as ``<name>.damaged``, and a new one starts."""
     if not path.is_file():
         return
-    with open(path, newline="") as f:
+    with open(path, newline="", errors="replace") as f:
         lines = f.readlines()
-    kept = lines[:1] + [line for line in lines[1:]
-                        if line.endswith("\n") and int(line.split(",", 1)[0]) < epochs]
+    if not lines:
+        return
+    if not (lines[0].startswith("epoch,") and lines[0].endswith("\n")):
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        print(f"{path} has no header line (damaged): kept as {aside.name}; a new log starts at epoch "
+              f"{epochs + 1}")
+        return
+    width = len(lines[0].split(","))
+    rows = [(line, log_epoch(line, width)) for line in lines[1:]
+            if line.endswith("\n")]  # a last row cut short is dropped
+    damaged = sum(epoch is None for _, epoch in rows)
+    if damaged:
+        print(f"{path}: dropped {damaged} damaged row{'s' if damaged > 1 else ''}")
+    kept = lines[:1] + [line for line, epoch in rows if epoch is not None and epoch < epochs]
     if kept != lines:
         write_text_atomic(path, "".join(kept))
+
+
+def log_epoch(line: str, width: int) -> int | None:
+    """The epoch of a whole row of a log of ``width`` columns; None for a damaged one."""
+    fields = line.rstrip("\r\n").split(",")
+    if len(fields) != width:
+        return None
+    try:
+        [float(field) for field in fields[1:] if field != "NA"]  # CSVLogger writes NA for a missing value
+        return int(fields[0])
+    except ValueError:
+        return None
 
 
 def set_aside(model: BaseModel, run_dir: Path, stage: str) -> None:
@@ -244,6 +382,7 @@ class BaseTrainer:
     """Callbacks -> fit -> history, resuming from the run folder's checkpoint when asked."""
 
     stage = "model"
+    rate_key: str | None = None  # the config key of the stage's learning rate, named when it diverges
 
     def __init__(self, model: BaseModel, config, run_dir: Path, num_epochs: int, batch_size: int):
         self.model, self.config, self.run_dir = model, config, Path(run_dir)
@@ -260,10 +399,19 @@ class BaseTrainer:
             return False
         if not (self.config.load_model and self.model.path.is_file()) or damage(self.model.path):
             return True
-        state = read_state(self.state_path)
         epochs = checkpoint_epochs(self.model.path)
-        epochs = int(state.get(self.stage, 0)) if epochs is None else epochs
-        return epochs < self.num_epochs and state.get(self.stopped_key) != epochs
+        epochs = int(read_state(self.state_path).get(self.stage, 0)) if epochs is None else epochs
+        return epochs < self.num_epochs and not self.stopped_early(epochs)
+
+    def stopped_early(self, epochs: int) -> bool:
+        """Whether early stopping ended the stage at the checkpoint's ``epochs``: so its checkpoint says, or,
+        for one of an earlier version, state.json."""
+        if not epochs:
+            return False
+        entry = checkpoint_entry(self.model.path, STOPPING_ENTRY) if self.model.path.is_file() else None
+        if entry is not None:
+            return bool(json.loads(entry)["stopped"])
+        return read_state(self.state_path).get(self.stopped_key) == epochs
 
     def epochs_done(self) -> int:
         """Epochs the model holds: recorded in its checkpoint; state.json's count for older checkpoints."""
@@ -271,31 +419,67 @@ class BaseTrainer:
             return self.model.epochs
         return int(read_state(self.state_path).get(self.stage, 0))
 
-    def agree(self, epochs: int) -> None:
-        """Make state.json and the log say what the checkpoint holds: a kill between writing them and
-        the checkpoint leaves them an epoch ahead or behind."""
+    def agree(self, epochs: int, stopped: bool) -> None:
+        """Make state.json and the log say what the checkpoint holds (its epochs, and whether early stopping
+        ended the stage there): a kill between writing them and the checkpoint leaves them an epoch ahead or
+        behind."""
         state = read_state(self.state_path)
-        if epochs and state.get(self.stage) != epochs:
-            state[self.stage] = epochs
-            write_state(self.state_path, state)
+        wanted = {self.stage: epochs, **({self.stopped_key: epochs} if stopped else {})} if epochs else {}
+        if any(state.get(key) != value for key, value in wanted.items()):
+            write_state(self.state_path, {**state, **wanted})
         trim_log(self.log_path, epochs)
 
     def extra_callbacks(self) -> list:
         """Stage-specific callbacks (figures); none by default."""
         return []
 
-    def callbacks(self) -> list:
-        callbacks = [  # in this order: the log row, the checkpoint, then state.json (see agree)
+    def figures(self) -> list[str]:
+        """The files in figures/ that ``draw_figures`` draws once the stage ends; none by default."""
+        return []
+
+    def draw_figures(self) -> None:
+        """Draw the stage's figures from its final model; none by default."""
+
+    def draw_missing_figures(self) -> None:
+        """A finished stage draws again the figures that a kill while drawing left missing."""
+        missing = [name for name in self.figures() if not (self.run_dir / "figures" / name).is_file()
+                   and (name != f"{self.stage}_loss.png" or self.log_path.is_file())]  # no log, no loss curves
+        if missing and self.model.model is not None:
+            print(f"{self.stage}: drawing its missing figures ({', '.join(missing)})")
+            self.draw_figures()
+
+    def early_stopping(self, start: int) -> EarlyStop | None:
+        """Early stopping when the config asks for it, going on from the state in the checkpoint of epoch
+        ``start`` when it resumes one."""
+        if not self.config.early_stopping_patience:
+            return None
+        stopper = EarlyStop(self.config.early_stopping_patience)
+        if start and not stopper.resume(self.model.path):
+            print(f"{self.stage}: {self.model.path.name} holds no early-stopping state (saved by an earlier "
+                  f"version): early stopping counts afresh from epoch {start + 1}")
+        return stopper
+
+    def callbacks(self, start: int = 0) -> list:
+        stopper = self.early_stopping(start)
+        callbacks = [  # in this order: the loss check, the log row, early stopping, the checkpoint, state.json
+            FiniteLoss(self),
             keras.callbacks.CSVLogger(self.log_path, append=True),
-            Checkpoint(self.model),
-            EpochState(self.state_path, self.stage),
+            *([stopper] if stopper else []),
+            Checkpoint(self.model, stopper),
+            EpochState(self.state_path, self.stage, stopper),
         ]
         if self.config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(self.run_dir / "logs" / self.stage))
-        if self.config.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                patience=self.config.early_stopping_patience, restore_best_weights=True))
         return callbacks + self.extra_callbacks()
+
+    def diverged(self, epoch: int, key: str, value: float) -> str:
+        """The line for a loss that is not finite at ``epoch``."""
+        rate = (f"a lower {self.rate_key} (now {self.config[self.rate_key]})" if self.rate_key
+                else "a lower learning rate")
+        kept = f"{self.model.path.name} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
+        what = key.replace("val_", "validation ")
+        return (f"{self.stage}: the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model "
+                f"diverged); train with {rate} and load_model: 0 for a new run folder; {kept}")
 
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
         """Resume from the checkpoint when load_model is on and one exists; otherwise build afresh."""
@@ -316,29 +500,28 @@ class BaseTrainer:
         steps = max(len(x) // self.batch_size + (len(x) % self.batch_size > 0), 1)
         model = self.prepare_model(steps)
         start = self.epochs_done()
-        self.agree(start)
+        stopped = self.stopped_early(start)
+        self.agree(start, stopped)
         if start >= self.num_epochs:
             print(f"{self.stage}: {start} of {self.num_epochs} epochs already done in {self.run_dir}")
+            self.draw_missing_figures()
             return None
-        if start and read_state(self.state_path).get(self.stopped_key) == start:
+        if stopped:
             print(f"{self.stage}: early stopping ended its training after {start} of {self.num_epochs} epochs "
                   f"in {self.run_dir}")
+            self.draw_missing_figures()
             return None
         if start:
             print(f"{self.stage}: resuming at epoch {start + 1} of {self.num_epochs}")
+            if not self.model.seeds_restored:
+                print(f"{self.stage}: {self.model.path.name} holds no state of its random noise (saved by an "
+                      "earlier version): it goes on with other noise than an uninterrupted run would")
         state = read_state(self.state_path)
         if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
             write_state(self.state_path, state)
         history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
                             epochs=self.num_epochs, initial_epoch=start, shuffle=True,
-                            callbacks=self.callbacks(), verbose=self.verbosity())
-        if self.config.early_stopping_patience:  # it restored the best weights after the last checkpoint
-            epochs = history.epoch[-1] + 1 if history.epoch else start
-            self.model.save(epochs)
-            if epochs < self.num_epochs:  # stopped early: done, so a rerun does not train on
-                state = read_state(self.state_path)
-                state[self.stopped_key] = epochs
-                write_state(self.state_path, state)
+                            callbacks=self.callbacks(start), verbose=self.verbosity())
         self.trained = True
         return history
 

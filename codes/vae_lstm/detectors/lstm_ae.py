@@ -77,6 +77,7 @@ class SingleStageTrainer(BaseTrainer):
 
     stage = "model"
     title = "model"
+    rate_key = "learning_rate_lstm"
 
     def __init__(self, model: BaseModel, config, run_dir, x: np.ndarray, y: np.ndarray | None = None):
         super().__init__(model, config, run_dir,
@@ -86,6 +87,9 @@ class SingleStageTrainer(BaseTrainer):
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
+
+    def figures(self):
+        return [f"{self.stage}_loss.png"]
 
     def draw_figures(self):
         plotting.loss_curves(self.log_path, self.run_dir / "figures" / f"{self.stage}_loss.png", self.title)

@@ -71,6 +71,7 @@ class VAETrainer(BaseTrainer):
     segment at ``window_stride`` (seeded 90/10 split)."""
 
     stage = "vae"
+    rate_key = "learning_rate_vae"
 
     def __init__(self, config, run_dir, train_series: np.ndarray):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
@@ -81,6 +82,9 @@ class VAETrainer(BaseTrainer):
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
+
+    def figures(self):
+        return ["vae_loss.png", "vae_reconstructions.png", "vae_prior_samples.png"]
 
     def draw_figures(self):
         vae, figures = self.model.model, self.run_dir / "figures"
@@ -108,6 +112,7 @@ class LSTMTrainer(BaseTrainer):
     """
 
     stage = "lstm"
+    rate_key = "learning_rate_lstm"
 
     def __init__(self, config, run_dir, train_series: np.ndarray, vae):
         super().__init__(LSTMModel(config, run_dir), config, run_dir,
@@ -127,6 +132,9 @@ class LSTMTrainer(BaseTrainer):
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
+
+    def figures(self):
+        return ["lstm_loss.png", *(["lstm_codes.png", "lstm_long_sequence.png"] if len(self.val_codes) else [])]
 
     def draw_figures(self):
         c, figures = self.config, self.run_dir / "figures"
