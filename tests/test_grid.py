@@ -331,23 +331,32 @@ def test_a_run_that_fails_in_any_way_is_reported_and_the_grid_goes_on(monkeypatc
 
     monkeypatch.setattr(grid, "run_job", run_job)
     jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)]
-    with pytest.raises(UserError, match=r"1 of 2 runs failed: synth abs_z seed 0: 'boom'"):
+    with pytest.raises(UserError, match=r"1 of 2 runs failed: synth abs_z seed 0: KeyError: 'boom'"):
         grid.run_grid(jobs)
 
 
-def test_a_resumed_run_counts_the_training_it_did_before(tmp_path):
-    """Each epoch adds its seconds to state.json, so a run that resumes reports its whole training time."""
-    from vae_lstm.grid import earlier_training_seconds
-    from vae_lstm.training import SECONDS_KEY, EpochState
+def test_a_resumed_run_counts_the_training_it_did_before(tmp_path, monkeypatch):
+    """Each epoch adds its seconds to its stage's in state.json (a stage trained again from scratch drops
+    them), and a grid's wall_seconds of a run counts what its folder already holds."""
+    from vae_lstm import grid
+    from vae_lstm.training import SECONDS_KEY, EpochState, forget_seconds, total_seconds
 
-    assert earlier_training_seconds(tmp_path) == 0.0
-    (tmp_path / "state.json").write_text(json.dumps({"vae": 3, SECONDS_KEY: 40.0}))
+    assert grid.earlier_training_seconds(tmp_path) == 0.0
+    (tmp_path / "state.json").write_text(json.dumps({"vae": 3, SECONDS_KEY: {"vae": 40.0}}))
     callback = EpochState(tmp_path / "state.json", "lstm")
     callback.on_epoch_begin(0)
     callback.on_epoch_end(0)
     state = json.loads((tmp_path / "state.json").read_text())
-    assert state["lstm"] == 1 and state["vae"] == 3 and 40.0 <= state[SECONDS_KEY] < 41.0
-    assert earlier_training_seconds(tmp_path) == state[SECONDS_KEY]
+    assert state["lstm"] == 1 and state["vae"] == 3 and state[SECONDS_KEY]["vae"] == 40.0
+    assert 0 <= state[SECONDS_KEY]["lstm"] < 1.0
+    assert grid.earlier_training_seconds(tmp_path) == 40.0 + state[SECONDS_KEY]["lstm"]
+    forget_seconds(state, "vae")
+    assert total_seconds(state) == state[SECONDS_KEY]["lstm"]
+    # run_job: the time it takes now plus what the folder held before
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    monkeypatch.setattr(grid, "earlier_training_seconds", lambda run: 500.0)
+    metrics = grid.run_grid(load_experiment(path).jobs())
+    assert 500.0 <= next(iter(metrics.values()))["wall_seconds"] < 560.0
 
 
 def test_an_experiment_file_finds_configs_beside_it_and_must_be_an_object(tmp_path, monkeypatch):

@@ -218,7 +218,7 @@ def test_resume_trains_only_the_missing_epochs(first, resumed):
     assert rows[0] == log_rows(first["run"] / "vae_log.csv")[0]
     assert [int(r["epoch"]) for r in log_rows(resumed["run"] / "lstm_log.csv")] == [0, 1]
     after = json.loads(resumed["after_resume"]["state.json"][0])
-    assert after.pop("training_seconds") > 0 and after == {"vae": 2, "lstm": 2, "fitted": True}
+    assert set(after.pop("training_seconds")) == {"vae", "lstm"} and after == {"vae": 2, "lstm": 2, "fitted": True}
 
 
 def test_a_resumed_run_trains_as_an_uninterrupted_one(first, resumed):

@@ -253,12 +253,13 @@ def run_job(experiment, job) -> dict:
     A run folder made with other training keys (finished or not) or data, or a finished run of another split, is
     refused; one made with another threshold_quantile, or by an older version of this module, is scored again
     from its saved models."""
+    from .grid import earlier_training_seconds
     from .runs import detection_lock, finished_metrics, has_training, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
     spec = check_config(config)
     path = run_dir(config)
-    started, wall = time.perf_counter(), None
+    started, wall = time.perf_counter() - earlier_training_seconds(path), None  # a resumed run's earlier epochs
     metrics = finished_metrics(path)
     source = f"experiment {experiment.name}"
     if metrics is not None or has_training(path):  # grid runs always resume: refuse with the grid's remedy

@@ -133,7 +133,7 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     rows = summary[(summary.pieces == "all") & summary.detector.isin(CONTROLS)].copy()
     # each control's flagged share at the rule of its f1_deployable (its dataset's config's, as the ensemble's)
     rows["flagged_deployable"] = [r.get(f"flagged_{r.deployable_rule}", np.nan) for _, r in rows.iterrows()]
-    rules = sorted({deployable_rule(experiment.config(d, detector, 0, resolve=False)) for d in experiment.datasets})
+    rules = sorted({deployable_rule(experiment.config(d, detector, 0, resolve=False)) for d in set(table.series)})
     controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed])[list(table.columns)]
     summary_dir.mkdir(parents=True, exist_ok=True)
     pd.concat([table, controls], ignore_index=True).to_csv(summary_dir / "ensemble.csv", index=False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 
 from .errors import UserError
@@ -101,9 +102,9 @@ def earlier_training_seconds(path) -> float:
     state.json), so that a resumed run's ``wall_seconds`` is not only the time since it resumed."""
     from pathlib import Path
 
-    from .training import SECONDS_KEY, read_state
+    from .training import read_state, total_seconds
 
-    return float(read_state(Path(path) / "state.json").get(SECONDS_KEY, 0.0))
+    return total_seconds(read_state(Path(path) / "state.json"))
 
 
 def threads_per_run(workers: int) -> int:
@@ -111,7 +112,18 @@ def threads_per_run(workers: int) -> int:
 
 
 def _failure(job: Job, error: BaseException) -> str:
-    return f"{job}: {' '.join(str(error).split()) or type(error).__name__}"
+    """One line per failed run: a UserError's own line; any other error (a bug, say) with its type."""
+    message = " ".join(str(error).split())
+    if not isinstance(error, UserError):
+        message = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return f"{job}: {message}"
+
+
+def unexpected(error: BaseException) -> bool:
+    """An error that is neither bad input (UserError) nor a worker process that died."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    return not isinstance(error, (UserError, BrokenProcessPool))
 
 
 def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Job, dict | BaseException]]:
@@ -253,6 +265,8 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
             for job, outcome in results:
                 if isinstance(outcome, BaseException):
                     failed.append(_failure(job, outcome))
+                    if unexpected(outcome):  # a bug, not bad input: its traceback, to find it
+                        traceback.print_exception(outcome, file=sys.stderr)
                     tqdm.write(f"FAILED {failed[-1]}")
                 else:
                     done[job] = outcome

@@ -127,6 +127,8 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
     for figure in (source / "figures").glob("vae_*.png"):
+        if figure.name.endswith(".tmp.png"):  # a figure a kill cut short
+            continue
         shutil.copyfile(figure, target / "figures" / figure.name)
     write_text_atomic(target / "state.json", json.dumps({"vae": epochs, **stopped}, indent=2) + "\n")
     print(f"vae: reusing the identical VAE stage of {source.name}")
@@ -150,7 +152,7 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
         key = (job.dataset, job.detector, job.seed)
         unfinished = unfinished_training(run)
         if unfinished is not None:
-            left_out[key] = f"{run.name}, its training was started again and has not finished ({unfinished})"
+            left_out[key] = f"{run.name}, its training has not finished ({unfinished})"
             continue
         stale = beats_out_of_date if experiment.summary == "beats" else out_of_date
         why = stale(experiment.config(job.dataset, job.detector, job.seed, resolve=experiment.summary != "beats"),
@@ -448,7 +450,7 @@ def check_ensemble(experiment, datasets) -> None:
                         "drop --ensemble")
     first = experiment.detectors[0]
     unlabelled = [d for d in datasets or experiment.datasets
-                  if not load_data(experiment.config(d, first, 0), verbose=False)[1].labelled]
+                  if not load_data(experiment.config(d, first, 0, resolve=False), verbose=False)[1].labelled]
     if unlabelled:
         raise UserError(f"--ensemble is scored against labels, and {', '.join(unlabelled)} of {experiment.name} "
                         "has none; drop --ensemble or pass --series with labelled datasets")

@@ -235,7 +235,7 @@ def check_skipped_stages(config: Config, path: Path) -> None:
 
     if config.detector in CONTROLS:
         return
-    from .training import checkpoint_epochs, read_state, stopped_key
+    from .training import STOPPING_ENTRY, checkpoint_entry, checkpoint_epochs, read_state, stopped_key
 
     source = config_argument(config)
     for name in detector_class(config.detector).trained_files:
@@ -251,15 +251,19 @@ def check_skipped_stages(config: Config, path: Path) -> None:
             raise UserError(f"{source} asks to skip training the {stage} ({why}), but there is no trained {stage} "
                             f"in {path} yet; set {flag}: 1 and {epochs} > 0 to train it first with "
                             f"'python3 codes/train.py --config {source}'")
+        # the epochs it was being trained for: the run's own config.json's (a skipped stage's count may change)
+        planned = (saved_config(path) or {}).get(epochs, config[epochs])
         try:
             held = checkpoint_epochs(model)
+            stop = checkpoint_entry(model, STOPPING_ENTRY)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError):  # damaged: loading it says so, in one line
-            held = None
-        state = read_state(Path(path) / "state.json")
-        if held is not None and config[epochs] and held < config[epochs] and state.get(stopped_key(stage)) != held:
+            continue
+        stopped = json.loads(stop)["stopped"] if stop is not None else \
+            read_state(Path(path) / "state.json").get(stopped_key(stage)) == held
+        if held is not None and planned and held < planned and not stopped:
             raise UserError(f"{source} asks to skip training the {stage} ({why}), but the {stage} in {path} holds "
-                            f"{held} of its {config[epochs]} epochs (its training was interrupted); set {flag}: 1 "
-                            "to finish it first")
+                            f"{held} of the {planned} epochs it was being trained for (its training was "
+                            f"interrupted); set {flag}: 1 and {epochs}: {planned} to finish it first")
 
 
 def check_run_config(config: Config, path: Path) -> None:

@@ -179,14 +179,25 @@ def seed_states(model: keras.Model) -> list:
     return [v for v in model.variables if id(v) not in weights]
 
 
+def unused_seed_states(model: keras.Model) -> set:
+    """ids of the states of SeedGenerators that draw nothing: those of layers whose dropout is off (every
+    Keras LSTM cell has one)."""
+    unused = set()
+    for layer in model._flatten_layers(include_self=True):
+        if getattr(layer, "dropout", None) == 0 and not getattr(layer, "recurrent_dropout", 0):
+            unused |= {id(g.state) for g in getattr(layer, "_seed_generators", [])}
+    return unused
+
+
 def restore_seeds(model: keras.Model, path: Path) -> bool:
-    """Give the model's SeedGenerators the states saved in its checkpoint; False when it has some and the
-    checkpoint holds none (written by an earlier version), so that their streams start afresh."""
+    """Give the model's SeedGenerators the states saved in its checkpoint; False when some of them draw noise
+    and the checkpoint holds none (written by an earlier version), so that their streams start afresh."""
     states = seed_states(model)
     entry = checkpoint_entry(path, SEEDS_ENTRY)
     saved = json.loads(entry) if entry is not None else None
     if saved is None or len(saved) != len(states):
-        return not states
+        unused = unused_seed_states(model)
+        return all(id(s) in unused for s in states)
     for variable, value in zip(states, saved, strict=True):
         variable.assign(np.asarray(value, dtype=variable.dtype))
     return True
@@ -283,7 +294,7 @@ class FigureCallback(keras.callbacks.Callback):
         self.draw()
 
 
-SECONDS_KEY = "training_seconds"  # state.json: seconds of every stage's epochs so far, across resumes
+SECONDS_KEY = "training_seconds"  # state.json: {stage: seconds of its epochs so far, across resumes}
 
 
 class EpochState(keras.callbacks.Callback):
@@ -301,10 +312,25 @@ class EpochState(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         state = read_state(self.state_path)
         state[self.stage] = epoch + 1
-        state[SECONDS_KEY] = round(float(state.get(SECONDS_KEY, 0.0)) + time.perf_counter() - self.started, 3)
+        seconds = state.get(SECONDS_KEY) if isinstance(state.get(SECONDS_KEY), dict) else {}
+        seconds[self.stage] = round(float(seconds.get(self.stage, 0.0)) + time.perf_counter() - self.started, 3)
+        state[SECONDS_KEY] = seconds
         if self.stopper is not None and self.stopper.stopped():
             state[stopped_key(self.stage)] = epoch + 1
         write_state(self.state_path, state)
+
+
+def forget_seconds(state: dict, stage: str) -> None:
+    """Drop a stage's seconds from ``state`` when its epochs are thrown away (it trains again from scratch)."""
+    seconds = state.get(SECONDS_KEY)
+    if isinstance(seconds, dict):
+        seconds.pop(stage, None)
+
+
+def total_seconds(state: dict) -> float:
+    """Seconds of every stage's epochs that the run folder holds."""
+    seconds = state.get(SECONDS_KEY)
+    return float(sum(seconds.values())) if isinstance(seconds, dict) else 0.0
 
 
 def stopped_key(stage: str) -> str:
@@ -334,10 +360,12 @@ def trim_log(path: Path, epochs: int) -> None:
     if not lines:
         return
     if not (lines[0].startswith("epoch,") and lines[0].endswith("\n")):
-        aside = path.with_name(path.name + ".damaged")
+        aside, n = path.with_name(path.name + ".damaged"), 2
+        while aside.exists():  # an earlier damaged log stays too
+            aside, n = path.with_name(f"{path.name}.damaged{n}"), n + 1
         os.replace(path, aside)
-        print(f"{path} has no header line (damaged): kept as {aside.name}; a new log starts at epoch "
-              f"{epochs + 1}")
+        print(f"{path} has no header line (damaged): kept as {aside.name}; the epochs trained from now on are "
+              "logged in a new one")
         return
     width = len(lines[0].split(","))
     rows = [(line, log_epoch(line, width)) for line in lines[1:]
@@ -375,6 +403,7 @@ def set_aside(model: BaseModel, run_dir: Path, stage: str) -> None:
     state = read_state(state_path)
     state.pop(stage, None)
     state.pop(stopped_key(stage), None)
+    forget_seconds(state, stage)
     write_state(state_path, state)
 
 
@@ -479,7 +508,8 @@ class BaseTrainer:
         kept = f"{self.model.path.name} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
         what = key.replace("val_", "validation ")
         return (f"{self.stage}: the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model "
-                f"diverged); train with {rate} and load_model: 0 for a new run folder; {kept}")
+                f"diverged); train with {rate} in a new run folder (load_model: 0; in an experiment, another "
+                f"output_dir or move this run folder away); {kept}")
 
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
         """Resume from the checkpoint when load_model is on and one exists; otherwise build afresh."""
@@ -492,6 +522,7 @@ class BaseTrainer:
         state = read_state(self.state_path)
         state.pop(self.stage, None)
         state.pop(self.stopped_key, None)
+        forget_seconds(state, self.stage)
         write_state(self.state_path, state)
         return self.model.build_compiled(steps_per_epoch)
 
