@@ -253,6 +253,19 @@ def test_auto_takes_the_longest_stretch_free_of_labels(tmp_path):
     series(tmp_path, n=17, labels={5, 11})
     d = load({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)
     assert (d.train_start, d.train_end) == (0, 5)
+    # between two anomalies (labelled 2 and 12 of 16: [3, 12)): its first row goes to the piece before, so
+    # that the pieces, joined for the pooled metrics, do not run the two anomalies into one
+    series(tmp_path, n=16, labels={2, 12})
+    d = load({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)
+    assert (d.train_start, d.train_end) == (4, 12) and "less its first row" in d.train_block_note
+    first, second = d.test_pieces
+    assert len(first["values"]) == 4 and second["start"] == 12
+
+
+def test_a_reversed_train_range_says_so(tmp_path):
+    series(tmp_path, n=10)
+    with pytest.raises(DataError, match=r"train_range \[5, 2\) starts after it ends"):
+        load({"path": "s.csv", "train_range": [5, 2]}, tmp_path)
 
 
 def test_auto_without_labels_takes_the_leading_half(tmp_path):

@@ -1083,6 +1083,8 @@ def _in_file_block(mode: str, value, f: _File, has_labels: bool, other_tests: bo
     n = len(f.df)
     if mode == "train_range":
         s, e = value
+        if s > e:
+            raise DataError(f"{f.path}: train_range [{s}, {e}) starts after it ends; give [start, end)")
         if not 0 <= s <= e <= n:
             raise DataError(f"{f.path}: train_range [{s}, {e}) does not fit the file's {n} data rows")
         return s, e, "train_range"
@@ -1100,8 +1102,12 @@ def _in_file_block(mode: str, value, f: _File, has_labels: bool, other_tests: bo
         clean = _segments(~labels)
         s, e = max(clean, key=lambda se: se[1] - se[0])  # the first of the longest
         n_seg = len(_segments(labels))
-        return s, e, (f"auto: the longest stretch free of labelled anomalies ({int(labels.sum())} labelled "
-                      f"row(s) in {n_seg} segment(s))")
+        why = (f"auto: the longest stretch free of labelled anomalies ({int(labels.sum())} labelled row(s) in "
+               f"{n_seg} segment(s))")
+        if 0 < s and e < n and e - s > 2:  # between two anomalies: the test pieces before and after it would
+            s += 1  # join, in the pooled metrics, into one anomaly; its first row ends the piece before instead
+            why += ", less its first row, which ends the test piece before it with a normal row"
+        return s, e, why
     if other_tests and labels is not None:
         return 0, n, "auto: no labelled anomaly in the file, and test_files hold the test data"
     why = "no labelled anomaly in the file" if labels is not None else "no labels"
