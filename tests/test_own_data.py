@@ -73,6 +73,8 @@ def test_multivariate_csv_with_labels_and_a_training_file_trains_and_detects(tmp
     ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
     assert list(ranges.columns[:4]) == ["piece", "first_row", "last_row", "n_points"]
     assert set(ranges["piece"].astype(str)) <= {"test0", "test1"}
+    # each range says the rule and threshold that flagged it, and its peak is at or above that threshold
+    assert set(ranges["rule"]) == {"val_quantile"} and (ranges["peak_score"] >= ranges["threshold"]).all()
     assert (run / "detection" / "detections.png").is_file()
 
 

@@ -492,26 +492,36 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     return metrics_path
 
 
+def compared_scores(rule: str, piece) -> np.ndarray:
+    """The point scores a rule compares with its threshold: the EWMA-smoothed ones under ``dynamic``."""
+    from . import thresholds
+
+    return thresholds.scores_for_rule("dynamic", piece.point_scores) if rule == "dynamic" else piece.point_scores
+
+
 def flagged_ranges(result: Detection):
     """The detector's flagged time ranges at the config's threshold rule on point scores: one row per run
     of flagged points, with its piece, first and last row (0-based in the piece), times when the data
-    has them, length and peak score. A DataFrame, written as detection/flagged_ranges.csv."""
+    has them, length, the rule and its threshold, and the peak of the scores the rule compared with it
+    (``compared_scores``). A DataFrame, written as detection/flagged_ranges.csv."""
     import pandas as pd
 
-    main, series = result.main, result.series
+    main, series, rule = result.main, result.series, result.config.threshold_rule
     rows = []
-    for piece, flags in zip(main.pieces, detection_flags(result, main)[0], strict=True):
+    flags_per_piece, thresholds_per_piece = detection_flags(result, main)
+    for piece, flags, t in zip(main.pieces, flags_per_piece, thresholds_per_piece, strict=True):
+        compared = compared_scores(rule, piece)
         for a, b in evaluation.segments(flags):
             row = {"piece": piece.name, "first_row": int(a), "last_row": int(b - 1), "n_points": int(b - a)}
             if series.timestamps is not None:
                 row["first_time"] = str(series.timestamps[piece.start + a])
                 row["last_time"] = str(series.timestamps[piece.start + b - 1])
-            row["peak_score"] = float(piece.point_scores[a:b].max())
+            row.update({"rule": rule, "threshold": float(t), "peak_score": float(compared[a:b].max())})
             if series.point_labels is not None:
                 row["labelled_points"] = int(series.point_labels[piece.start + a: piece.start + b].sum())
             rows.append(row)
     columns = ["piece", "first_row", "last_row", "n_points"] + (
-        ["first_time", "last_time"] if series.timestamps is not None else []) + ["peak_score"] + (
+        ["first_time", "last_time"] if series.timestamps is not None else []) + ["rule", "threshold", "peak_score"] + (
         ["labelled_points"] if series.point_labels is not None else [])
     return pd.DataFrame(rows, columns=columns)
 
@@ -541,14 +551,16 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     test_scores, _ = main.test_scores()
     name = c.dataset_name
     paths = [plotting.score_histograms(main.val_scores, test_scores, threshold, out_dir / "score_histograms.png",
-                                       f"{name}: {main.name} sequence scores")]
+                                       f"{name}: {main.name} sequence scores (the paper's metric's threshold)",
+                                       f"{c.threshold_rule} threshold")]
     flags, point_t = detection_flags(result, main)
-    pieces = [{"start": p.start, "scores": p.point_scores, "flags": f, "threshold": t}
+    pieces = [{"start": p.start, "scores": compared_scores(c.threshold_rule, p), "flags": f, "threshold": t}
               for p, f, t in zip(main.pieces, flags, point_t, strict=True)]
+    which = "EWMA-smoothed point scores" if c.threshold_rule == "dynamic" else "point scores"
     paths.append(plotting.detections(
         result.series.normalised, pieces, result.series.anomaly_idx, result.series.point_labels,
         (result.series.train_start, result.series.train_end), out_dir / "detections.png",
-        f"{name}: {main.name} detections, {c.threshold_rule} threshold on point scores "
+        f"{name}: {main.name} detections, {c.threshold_rule} threshold on {which} "
         f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale, result.series.channels, result.series.timestamps))
     if not result.series.labelled:
         return paths  # the curves below need labels

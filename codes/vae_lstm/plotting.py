@@ -114,7 +114,7 @@ def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, 
 
 
 def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold: float, path: Path,
-                     title: str = "anomaly scores") -> Path:
+                     title: str = "anomaly scores", threshold_label: str = "threshold") -> Path:
     """Distributions of validation and test scores, with the threshold."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     both = np.concatenate([val_scores, test_scores])
@@ -124,7 +124,7 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
     ax.hist(val_scores, bins=bins, alpha=0.6, density=True, label="validation")
     ax.hist(test_scores, bins=bins, alpha=0.6, density=True, label="test")
     if np.isfinite(threshold):  # NaN: the rule cannot be set on these scores
-        ax.axvline(threshold, color="r", ls="--", label=f"threshold {threshold:.3g}")
+        ax.axvline(threshold, color="r", ls="--", label=f"{threshold_label} {threshold:.3g}")
     ax.set_yscale("log")
     if positive:
         ax.set_xscale("log")
