@@ -682,3 +682,14 @@ def test_a_utf16_file_with_its_byte_order_mark_reads_like_utf8(tmp_path):
     assert second.channels == ["a", "b"]
     np.testing.assert_array_equal(second.full_values, first.full_values)
     np.testing.assert_array_equal(second.full_values[:, 1], np.arange(20) ** 2)
+
+
+def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
+    rows = [[f"2024-03-01T{h:02d}:00:00+01:00", h, h * h] for h in range(12)]
+    write_csv(tmp_path, "tz.csv", ["time", "a", "b"], rows)
+    d = load({"path": "tz.csv", "time_column": "time", "train_points": 6}, tmp_path)
+    assert d.full_timestamps[0] == np.datetime64("2024-02-29T23:00:00")  # 00:00 at +01:00
+    assert "UTC offsets" in d.train_block_note and "'2024-03-01T00:00:00+01:00'" in d.train_block_note
+    series(tmp_path, n=12)  # times without an offset: no such note
+    assert "UTC offsets" not in load({"path": "s.csv", "time_column": "time",
+                                      "train_points": 6}, tmp_path).train_block_note

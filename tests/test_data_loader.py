@@ -360,6 +360,7 @@ def test_missing_file_in_empty_dir(tmp_path, monkeypatch):
 def test_unknown_series_lists_names():
     msg = one_line_error("unknown series", name="nope")
     assert all(n in msg for n in NAB_NAMES)
+    assert "did you mean 'synthetic'?" in one_line_error("unknown series", name="synthetc")
 
 
 def test_download_failure_is_one_line(monkeypatch):

@@ -629,6 +629,9 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
     return values
 
 
+UTC_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$")  # after a time of day
+
+
 def _parse_datetimes(values) -> pd.Series:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -833,6 +836,10 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
                             f"{_fmt(col.iloc[bad[0]])})")
         f.timeline = _ns(parsed)
         f.timestamps = _coarsest(f.timeline)
+        offset = next((v for v in text if UTC_OFFSET.search(str(v))), None)
+        if offset is not None:
+            f.notes.append(f"{f.path.name}: time column {column!r} holds UTC offsets (e.g. {str(offset)!r}): every "
+                           "time is converted to UTC, and the outputs' times (flagged_ranges.csv, figures) are UTC")
     steps = np.flatnonzero(np.diff(f.timeline) <= 0)
     if steps.size and not strict:
         back = int((np.diff(f.timeline) < 0).sum())

@@ -8,6 +8,7 @@ standardise with the training block's mean and population std; the test data is 
 and after the training block. Only the synthetic series is generated (`synthetic.make_synthetic`).
 """
 
+import difflib
 import hashlib
 import json
 import os
@@ -146,7 +147,10 @@ def load_series(name: str, data_dir: str | Path | None = None) -> Series:
         raise DataError(f"{name} is a dataset of independent segments (beats), not one series: run it with "
                         f"'python3 codes/reproduce.py {name.lower()}' (configs/experiments/{name.lower()}.json)")
     if name not in specs:
-        raise DataError(f"unknown series {name!r}; valid names: {', '.join(specs)}")
+        close = difflib.get_close_matches(name, list(specs), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise DataError(f"unknown series {name!r} (the config's \"dataset\"); {hint}valid names: {', '.join(specs)}, "
+                        "or a dataset object for your own CSV")
     spec = specs[name]
     if "dataset" in spec:  # a dataset object, as in a user's config
         return load_csv_series({**spec["dataset"], "name": name}, [REPO_ROOT], t_unit=spec["t_unit"],

@@ -461,9 +461,12 @@ def format_table(metrics: dict) -> str:
               f"{metrics['threshold_rule'] + ' PW-F1 / PA-F1':>30}")
     lines += ["paper's metric (sequences of l_win * l_seq points holding a label timestamp)", header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r['detector']:9} {r['pieces']:7} {r['seq_auc_pr']:>6.3f} {r['oracle_pw_f1']:>12.3f} "
-                     f"{r['oracle_pa_f1']:>8.3f} ({r['oracle_pa_precision']:.3f}/{r['oracle_pa_recall']:.3f}) "
-                     f"{r['rule_pw_f1']:>19.3f} / {r['rule_pa_f1']:.3f}")
+        def cell(key, width, r=r):  # n/a, as in the point tables, where a metric is undefined (one class only)
+            return f"{_f(r[key]).strip():>{width}}"
+
+        lines.append(f"{r['detector']:9} {r['pieces']:7} {cell('seq_auc_pr', 6)} {cell('oracle_pw_f1', 12)} "
+                     f"{cell('oracle_pa_f1', 8)} ({cell('oracle_pa_precision', 0)}/{cell('oracle_pa_recall', 0)}) "
+                     f"{cell('rule_pw_f1', 19)} / {cell('rule_pa_f1', 0)}")
     lines.append("VUS = volume under the surface; AP/AUC-PR = average precision; oracle = best threshold chosen on the "
                  "test labels (a bound for any fixed threshold, never deployable); PW = pointwise, PA = point-adjusted (the paper's "
                  "metric, which a random score games), PA%K = area under PA%K F1 over K, Aff = affiliation, "
