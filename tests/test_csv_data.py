@@ -693,3 +693,9 @@ def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
     series(tmp_path, n=12)  # times without an offset: no such note
     assert "UTC offsets" not in load({"path": "s.csv", "time_column": "time",
                                       "train_points": 6}, tmp_path).train_block_note
+
+
+def test_a_sep_the_file_does_not_use_is_named(tmp_path):
+    series(tmp_path, n=10)  # comma-separated
+    with pytest.raises(DataError, match=r"missing time column 'time'.*seems separated by ',', not by the dataset's sep"):
+        load({"path": "s.csv", "time_column": "time", "sep": ";", "train_points": 5}, tmp_path)

@@ -500,8 +500,12 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
 
 def _require_column(f: _File, column: str, what: str) -> None:
     if column not in f.df.columns:
+        # one column whose name holds the others: the file is split by another separator than `sep`
+        other = next((s for s in (",", ";", "\t", "|") if len(f.df.columns) == 1 and s in str(f.df.columns[0])), None)
+        hint = f"; the header reads as one column: the file seems separated by {other!r}, not by the dataset's sep " \
+               "(leave sep out to detect it)" if other else ""
         raise DataError(f"{f.path}: missing {what} {column!r}{_suggest(column, f.df.columns)} "
-                        f"(columns: {', '.join(f.df.columns)})")
+                        f"(columns: {', '.join(f.df.columns)}){hint}")
 
 
 def _numeric_like(col: pd.Series) -> bool:
