@@ -170,12 +170,22 @@ def test_detect_refuses_a_damaged_checkpoint_in_one_line(copy, capsys):
     assert len(err) == 1 and "lstm.keras" in err[0], err
 
 
+def without_seeds(path: Path) -> None:
+    """Rewrite a checkpoint as an earlier version wrote it: without its SeedGenerator states (seeds.json)."""
+    import zipfile
+
+    old = path.with_name("old.keras")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for name in src.namelist():
+            if name != "seeds.json":
+                dst.writestr(name, src.read(name))
+    old.replace(path)
+
+
 @pytest.mark.parametrize("detector", ["vae_lstm", "lstm_vae"])
 def test_a_checkpoint_keeps_the_state_of_the_sampling_noise(tmp_path, capsys, detector):
     """Keras saves no SeedGenerator state: the checkpoint does, so a resumed VAE goes on with the noise an
     uninterrupted one would draw; an older checkpoint without it still loads, its noise afresh."""
-    import zipfile
-
     from vae_lstm.config import from_dict
     from vae_lstm.detectors.lstm_vae import LSTMVAEModel
     from vae_lstm.detectors.vae_lstm import VAEModel
@@ -191,12 +201,7 @@ def test_a_checkpoint_keeps_the_state_of_the_sampling_noise(tmp_path, capsys, de
     loaded = store_class(config, tmp_path)
     assert loaded.load().sample_seed.state.numpy().tolist() == [0, 123]
     assert loaded.seeds_restored
-    old = tmp_path / "old.keras"  # the checkpoint as an earlier version wrote it
-    with zipfile.ZipFile(store.path) as src, zipfile.ZipFile(old, "w") as dst:
-        for name in src.namelist():
-            if name != "seeds.json":
-                dst.writestr(name, src.read(name))
-    old.replace(store.path)
+    without_seeds(store.path)
     loaded = store_class(config, tmp_path)
     assert loaded.load().sample_seed.state.numpy().tolist() == [0, 0]
     assert not loaded.seeds_restored
@@ -206,11 +211,7 @@ def test_a_checkpoint_keeps_the_state_of_the_sampling_noise(tmp_path, capsys, de
         lstm = LSTMModel(config, tmp_path)
         lstm.build_compiled(steps_per_epoch=1)
         lstm.save(1)
-        with zipfile.ZipFile(lstm.path) as src, zipfile.ZipFile(old, "w") as dst:
-            for name in src.namelist():
-                if name != "seeds.json":
-                    dst.writestr(name, src.read(name))
-        old.replace(lstm.path)
+        without_seeds(lstm.path)
         lstm = LSTMModel(config, tmp_path)
         lstm.load()
         assert lstm.seeds_restored  # so its resume says nothing of noise

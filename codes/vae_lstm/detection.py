@@ -366,6 +366,11 @@ ORACLE_F1 = {"pointwise": "f1_pointwise_oracle", "point_adjusted": "f1_pa_oracle
              "affiliation": "f1_affiliation_oracle", "range_based": "f1_range_oracle", "event": "f1_event_oracle"}
 
 
+def deployable_rule(threshold_rule: str) -> str:
+    """The label-free rule the tables call deployable: the config's own, or val_quantile for the oracle."""
+    return threshold_rule if threshold_rule in evaluation.DEPLOYABLE_RULES + ("train_max", "fixed") else "val_quantile"
+
+
 def summary_rows(metrics: dict) -> list[dict]:
     """One flat row per (detector, piece group): point-level metrics first, then the paper's."""
     if not metrics.get("labelled", True):  # the share of test points each label-free rule flags
@@ -374,8 +379,7 @@ def summary_rows(metrics: dict) -> list[dict]:
                                                        for rule, r in metrics[name]["points"]["rules"].items()}}
                 for name in metrics["detectors"]]
     rows = []
-    default_rule = metrics["threshold_rule"] if metrics["threshold_rule"] in evaluation.DEPLOYABLE_RULES + (
-        "train_max", "fixed") else "val_quantile"
+    default_rule = deployable_rule(metrics["threshold_rule"])
     for name in metrics.get("detectors", [metrics.get("detector", "vae_lstm")]):
         points = metrics[name].get("points", {})
         for group, m in metrics[name].items():

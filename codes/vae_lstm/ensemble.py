@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .detection import DetectorResult, PieceResult, point_metrics, score_detector, validation_index
+from .detection import (
+    DetectorResult,
+    PieceResult,
+    deployable_rule,
+    point_metrics,
+    score_detector,
+    validation_index,
+)
 from .errors import UserError
 
 
@@ -47,22 +54,14 @@ def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
     return DetectorResult(name, first.val_scores, pieces, val_point_scores=train, train_point_scores=train)
 
 
-def deployable_rule(config) -> str:
-    """The label-free rule the tables call deployable: the config's, as ``detection.summary_rows`` picks it."""
-    from .evaluation import DEPLOYABLE_RULES
-
-    rule = config.threshold_rule
-    return rule if rule in DEPLOYABLE_RULES + ("train_max", "fixed") else "val_quantile"
-
-
 def point_row(config, result: DetectorResult) -> dict:
-    """VUS-PR, AUC-PR, the pointwise F1 at the deployable rule (``deployable_rule``) and the share it flags,
+    """VUS-PR, AUC-PR, the pointwise F1 at the deployable rule (``detection.deployable_rule``) and the share it flags,
     and the oracle pointwise F1, over all test pieces."""
     metrics = point_metrics(config, result, {"all": None})
     group = metrics["all"]
     if "threshold_free" not in group:
         return {}
-    at = group["rules"].get(deployable_rule(config), {})
+    at = group["rules"].get(deployable_rule(config.threshold_rule), {})
     return {"vus_pr": group["threshold_free"]["vus_pr"], "auc_pr": group["threshold_free"]["auc_pr"],
             "f1_deployable": at.get("pointwise", {}).get("f1", np.nan),
             "f1_pointwise_oracle": group["oracle"]["pointwise"]["f1"],
@@ -133,7 +132,8 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     rows = summary[(summary.pieces == "all") & summary.detector.isin(CONTROLS)].copy()
     # each control's flagged share at the rule of its f1_deployable (its dataset's config's, as the ensemble's)
     rows["flagged_deployable"] = [r.get(f"flagged_{r.deployable_rule}", np.nan) for _, r in rows.iterrows()]
-    rules = sorted({deployable_rule(experiment.config(d, detector, 0, resolve=False)) for d in set(table.series)})
+    rules = sorted({deployable_rule(experiment.config(d, detector, 0, resolve=False).threshold_rule)
+                    for d in set(table.series)})
     controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed])[list(table.columns)]
     summary_dir.mkdir(parents=True, exist_ok=True)
     pd.concat([table, controls], ignore_index=True).to_csv(summary_dir / "ensemble.csv", index=False,
