@@ -95,7 +95,7 @@ def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_pa
     result = detection.run_detection(config.load_config(trained[0]))
     out = tmp_path / "detection"
     detection.write_report(result, out)
-    first = json.loads((out / "metrics.json").read_text())
+    first = json.loads((out / "metrics.json").read_text(), parse_constant=refuse_constant)  # strict JSON
     result.metrics["threshold_rule"] = "another"
     detection.write_report(result, out)
     assert json.loads((out / "metrics.previous.json").read_text()) == first
@@ -111,6 +111,36 @@ def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_pa
     detection.write_report(result, out)
     assert (out / "metrics.damaged.json").read_text() == '{"cut sh'
     assert json.loads((out / "metrics.previous.json").read_text()) == second
+
+
+def refuse_constant(name):
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def test_metrics_json_is_strict_json_and_reads_back_its_undefined_and_infinite_numbers(tmp_path):
+    """metrics.json once held bare NaN, which jq and JavaScript refuse: undefined numbers are now null and
+    infinite ones "Infinity", read back as NaN and inf; a config key's null stays None."""
+    from vae_lstm import runs
+
+    metrics = {"vae_decoder_channels": None, "threshold_rule": "val_quantile", "split": {"spec": {"k": None}},
+               "labelled": True, "wall_seconds": np.float32(2.5),
+               "vae_lstm": {"threshold": float("inf"), "f1": np.float64("nan"), "low": -np.inf,
+                            "counts": [1, float("nan"), 3], "name": "x"}}
+    text = runs.metrics_text(metrics)
+    strict = json.loads(text, parse_constant=refuse_constant)
+    assert strict["vae_lstm"]["f1"] is None and strict["vae_lstm"]["threshold"] == "Infinity"
+    (tmp_path / "detection").mkdir()
+    (tmp_path / "detection" / "metrics.json").write_text(text)
+    back = runs.read_metrics(tmp_path)
+    assert back["vae_decoder_channels"] is None and back["split"] == {"spec": {"k": None}}
+    assert back["wall_seconds"] == 2.5 and back["labelled"] is True and back["threshold_rule"] == "val_quantile"
+    assert back["vae_lstm"]["threshold"] == np.inf and back["vae_lstm"]["low"] == -np.inf
+    assert np.isnan(back["vae_lstm"]["f1"]) and back["vae_lstm"]["name"] == "x"
+    assert back["vae_lstm"]["counts"][0] == 1 and np.isnan(back["vae_lstm"]["counts"][1])
+    # a file an earlier version wrote, with bare NaN, reads as it did
+    (tmp_path / "detection" / "metrics.json").write_text('{"vae_lstm": {"f1": NaN}, "seed": 0}')
+    old = runs.read_metrics(tmp_path)
+    assert np.isnan(old["vae_lstm"]["f1"]) and old["seed"] == 0
 
 
 def test_a_diverged_model_is_one_line_not_a_score(trained, tmp_path):

@@ -61,7 +61,9 @@ def test_multivariate_csv_with_labels_and_a_training_file_trains_and_detects(tmp
     run = tmp_path / "runs" / "own" / f"sensors_vae_lstm_lwin{PERIOD}_lseq3_code2_seed0"
     saved = json.loads((run / "config.json").read_text())
     assert (saved["l_win"], saved["n_channel"]) == (PERIOD, 3)  # resolved values, saved with the run
-    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    text = (run / "detection" / "metrics.json").read_text()
+    assert "NaN" not in text  # strict JSON: this run's undefined figures (a rule that flags nothing) are null
+    metrics = json.loads(text)
     assert metrics["labelled"] and metrics["n_channel"] == 3
     points = metrics["abs_z"]["points"]
     assert set(points) >= {"all", "test0", "test1"}  # each test file is a piece

@@ -35,7 +35,6 @@ beats). ``write_summary`` writes an experiment's tables (``"summary": "beats"``)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -312,7 +311,7 @@ def _score_run(config, path: Path, data: Segments, split: BeatSplit, spec: dict,
 def write_report(out_dir: Path, metrics: dict, data: Segments, split: BeatSplit, val_scores, test_scores) -> None:
     """metrics.json, beat_scores.csv and beats.png in ``out_dir`` (<run folder>/detection)."""
     from .config import write_text_atomic
-    from .runs import set_aside_metrics
+    from .runs import metrics_text, set_aside_metrics
 
     out_dir.mkdir(parents=True, exist_ok=True)
     set_aside_metrics(out_dir / "metrics.json", "beat_scores.csv and beats.png")
@@ -326,7 +325,7 @@ def write_report(out_dir: Path, metrics: dict, data: Segments, split: BeatSplit,
     draw_figure(data.values[split.test], test_scores, split.test_labels, threshold, out_dir / "beats.png",
                 f"{metrics['dataset']}: {metrics['detector']} beat scores, seed {metrics['seed']} "
                 f"(F1 {metrics['f1']:.3f}, AUC-ROC {metrics['auc_roc']:.3f})")
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out_dir / "metrics.json", metrics_text(metrics))
 
 
 def draw_figure(beats: np.ndarray, scores: np.ndarray, labels: np.ndarray, threshold: float, path: Path,

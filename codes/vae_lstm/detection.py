@@ -10,7 +10,6 @@ Used by detect.py, the detection notebook and reproduce.py, so that all three re
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
 from .prepare import check_scorable
-from .runs import set_aside_metrics
+from .runs import metrics_text, set_aside_metrics
 from .windowing import train_val_split
 
 METRICS_VERSION = 5  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
@@ -495,7 +494,7 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     set_aside_metrics(metrics_path, "flagged_ranges.csv and the figures")
     flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
     draw_figures(result, out_dir)
-    write_text_atomic(metrics_path, json.dumps(result.metrics, indent=2) + "\n")  # last: a scored run has it all
+    write_text_atomic(metrics_path, metrics_text(result.metrics))  # last: a scored run has it all
     return metrics_path
 
 

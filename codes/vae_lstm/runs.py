@@ -73,10 +73,49 @@ def has_metrics(path: Path) -> bool:
 def read_metrics(path: Path) -> dict | None:
     """A run's metrics.json, or None (with a line saying so) when it is damaged: the run is scored again."""
     try:
-        return read_json_file(Path(path) / METRICS_FILE, "the run is scored again")
+        return metrics_from_json(read_json_file(Path(path) / METRICS_FILE, "the run is scored again"))
     except UserError as e:
         print(e)
         return None
+
+
+# metrics.json is strict JSON, which has no NaN or infinity: an undefined number (NaN) is written as null and
+# an infinite one as the string "Infinity" or "-Infinity". Reading turns them back, except in the config keys
+# and the split, whose null is a config's null. Files written before (bare NaN) read as they did.
+INFINITIES = {"Infinity": float("inf"), "-Infinity": float("-inf")}
+KEPT_AS_WRITTEN = ("split",)
+
+
+def metrics_text(metrics: dict) -> str:
+    """The text of a metrics.json: strict JSON (``metrics_from_json`` reads it back)."""
+    def strict(value):
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+            return None if np.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return value.item() if isinstance(value, np.generic) else value
+
+    return json.dumps(strict(metrics), indent=2, allow_nan=False) + "\n"
+
+
+def metrics_from_json(values: dict) -> dict:
+    """A parsed metrics.json with its numbers as written: null is NaN, "Infinity" is infinite (not in the
+    config keys or the split)."""
+    from .config import default_values
+
+    def number(value):
+        if isinstance(value, dict):
+            return {k: number(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [number(v) for v in value]
+        if value is None:
+            return float("nan")
+        return INFINITIES.get(value, value) if isinstance(value, str) else value
+
+    kept = set(default_values()) | set(KEPT_AS_WRITTEN)
+    return {k: v if k in kept else number(v) for k, v in values.items()}
 
 
 def saved_config(path: Path) -> dict | None:
