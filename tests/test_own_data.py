@@ -102,6 +102,33 @@ def test_unlabelled_csv_skips_the_metrics_and_still_flags(tmp_path, capsys):
     assert not (run / "detection" / "precision_recall.png").exists()
 
 
+@pytest.mark.parametrize("dated", [True, False])
+def test_flagged_ranges_of_several_test_files_give_each_files_own_times(tmp_path, dated):
+    """With a training file and test files, flagged_ranges.csv once had no times: each range now gives the
+    times of its own file's rows (dates, or numbers as read)."""
+    write_dataset(tmp_path, labelled=False)
+    for name, start in (("train.csv", "2025-01-01"), ("test0.csv", "2025-03-01"), ("test1.csv", "2025-06-01")):
+        sep = "," if name == "train.csv" else ";"
+        frame = pd.read_csv(tmp_path / name, sep=sep)
+        frame.insert(0, "t", pd.date_range(start, periods=len(frame), freq="h").astype(str) if dated
+                     else 1000 * (name != "train.csv") + np.arange(len(frame)))
+        frame.to_csv(tmp_path / name, sep=sep, index=False)
+    config_path = write_config(tmp_path, labelled=False, detector="abs_z")
+    values = json.loads(config_path.read_text())
+    values["dataset"]["time_column"] = "t"
+    config_path.write_text(json.dumps(values))
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
+    ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
+    for piece, spike, start in (("test1", 310, "2025-06-01"), ("test0", 150, "2025-03-01")):
+        hit = ranges[(ranges["piece"].astype(str) == piece) & (ranges["first_row"] <= spike)
+                     & (ranges["last_row"] >= spike)].iloc[0]
+        expected = (pd.Timestamp(start) + pd.Timedelta(hours=int(hit["first_row"]))) if dated \
+            else 1000 + hit["first_row"]
+        assert (pd.Timestamp(hit["first_time"]) if dated else hit["first_time"]) == expected
+
+
 @pytest.mark.parametrize("rule", ["contamination", "dynamic"])
 def test_unlabelled_csv_with_a_rule_that_reads_the_test_scores(tmp_path, rule):
     """Rules that read the unlabelled test scores work without labels (they once raised a traceback)."""

@@ -58,6 +58,7 @@ class Series:
     test_pieces: list[TestPiece]
     point_labels: np.ndarray | None = None  # (N,) bool: inside a labelled anomaly window; None if unknown
     channels: list[str] | None = None  # channel names (default: "value", or "ch0", "ch1", ...)
+    row_times: np.ndarray | None = None  # (N,) each row's time column as read, for output (NaT/None where none)
 
     def __post_init__(self):
         if self.channels is None:
@@ -282,6 +283,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         pieces = None
         timestamps = data.full_timestamps
         rows = data.full_anomaly_rows
+        row_times = timestamps
     else:
         parts = [data.train] + [p["values"] for p in data.test_pieces]
         raw, train_start, train_end = np.concatenate(parts), 0, len(data.train)
@@ -290,7 +292,8 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         train_labels = data.train_point_labels if data.train_point_labels is not None else np.zeros(len(data.train), bool)
         labels = None if not data.has_labels else np.concatenate(
             [np.asarray(train_labels, bool)] + [np.asarray(p["point_labels"], bool) for p in data.test_pieces])
-        timestamps = None
+        timestamps = None  # the files' times need not follow each other: figures use the row index
+        row_times = pieces_times(data.test_pieces, len(data.train))
         rows = None if data.train_anomaly_rows is None else np.concatenate(
             [data.train_anomaly_rows] + [p["anomaly_rows"] + s for p, s in zip(data.test_pieces, starts[1:-1], strict=True)])
     if timestamps is not None and not np.issubdtype(np.asarray(timestamps).dtype, np.datetime64):
@@ -299,8 +302,24 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         anomaly_idx = np.empty(0, np.int64)
     else:
         anomaly_idx = segment_starts(labels) if rows is None else np.asarray(rows, np.int64)
-    return build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
-                        labels, pieces, channels=data.channels)
+    series = build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
+                          labels, pieces, channels=data.channels)
+    series.row_times = row_times
+    return series
+
+
+def pieces_times(test_pieces: list[dict], n_train: int) -> np.ndarray | None:
+    """Each row's time when the test files have a time column: NaT (None for numbers) over the training
+    files, then each test piece's own times; None when a piece has none."""
+    times = [p["timestamps"] for p in test_pieces]
+    if any(t is None for t in times):
+        return None
+    dated = all(np.issubdtype(np.asarray(t).dtype, np.datetime64) for t in times)
+    if not dated and not all(np.issubdtype(np.asarray(t).dtype, np.number) for t in times):
+        return None
+    if not dated:  # numbers as they were read
+        return np.concatenate([np.full(n_train, None, object)] + [np.asarray(t, object) for t in times])
+    return np.concatenate([np.full(n_train, np.nan).astype(np.asarray(times[0]).dtype)] + list(times))  # NaT
 
 
 def segment_starts(labels: np.ndarray) -> np.ndarray:

@@ -513,21 +513,22 @@ def flagged_ranges(result: Detection):
     import pandas as pd
 
     main, series, rule = result.main, result.series, result.config.threshold_rule
+    times = series.timestamps if series.timestamps is not None else series.row_times
     rows = []
     flags_per_piece, thresholds_per_piece = detection_flags(result, main)
     for piece, flags, t in zip(main.pieces, flags_per_piece, thresholds_per_piece, strict=True):
         compared = compared_scores(rule, piece)
         for a, b in evaluation.segments(flags):
             row = {"piece": piece.name, "first_row": int(a), "last_row": int(b - 1), "n_points": int(b - a)}
-            if series.timestamps is not None:
-                row["first_time"] = str(series.timestamps[piece.start + a])
-                row["last_time"] = str(series.timestamps[piece.start + b - 1])
+            if times is not None:
+                row["first_time"] = str(times[piece.start + a])
+                row["last_time"] = str(times[piece.start + b - 1])
             row.update({"rule": rule, "threshold": float(t), "peak_score": float(compared[a:b].max())})
             if series.point_labels is not None:
                 row["labelled_points"] = int(series.point_labels[piece.start + a: piece.start + b].sum())
             rows.append(row)
     columns = ["piece", "first_row", "last_row", "n_points"] + (
-        ["first_time", "last_time"] if series.timestamps is not None else []) + ["rule", "threshold", "peak_score"] + (
+        ["first_time", "last_time"] if times is not None else []) + ["rule", "threshold", "peak_score"] + (
         ["labelled_points"] if series.point_labels is not None else [])
     return pd.DataFrame(rows, columns=columns)
 
