@@ -385,3 +385,55 @@ def test_the_verdict_against_abs_z_says_level_when_the_gap_is_inside_the_seeds_s
     assert reproduce.above_abs_z("vae_lstm", runs([0.50, 0.52], [0.19, 0.20]), z) == "**no**"
     assert reproduce.above_abs_z("abs_z", z, z) == "control"
     assert reproduce.above_abs_z("vae_lstm", runs([0.31], [0.21]), z) == "yes"  # one seed each: no spread
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGTERM to the grid", "Ctrl-C to the process group"])
+def test_an_interrupted_grid_stops_its_running_workers_at_once(tmp_path, how):
+    """Runs far too long to finish are interrupted while both workers train: the grid exits with one line
+    (143 or 130), no traceback from it or a worker, and its workers end with it. It once waited for the
+    running runs to finish (108 s in an audit), and a Ctrl-C printed a worker's traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "num_epochs_vae": 100_000}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
+                                "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    grid = subprocess.Popen([sys.executable, str(REPO_ROOT / "codes" / "reproduce.py"), str(path), "--workers", "2",
+                             "--threads", "1", "--no-summary"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(list((tmp_path / "runs").rglob("vae_log.csv"))) < 2:  # both runs are past their first epoch
+            assert grid.poll() is None, grid.communicate()
+            assert time.monotonic() < deadline, "the runs never started training"
+            time.sleep(0.5)
+        workers = subprocess.run(["pgrep", "-P", str(grid.pid), "-f", "spawn_main"], capture_output=True,
+                                 text=True).stdout.split()
+        assert len(workers) == 2
+        if how.startswith("SIGTERM"):
+            grid.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(grid.pid, signal.SIGINT)
+        out, err = grid.communicate(timeout=120)  # a run of 100,000 epochs would take hours
+    finally:
+        if grid.poll() is None:
+            os.killpg(grid.pid, signal.SIGKILL)
+    assert grid.returncode == (143 if how.startswith("SIGTERM") else 130), err
+    assert "Traceback" not in out + err and err.count("interrupted:") == 1, err
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived the grid"
+        time.sleep(0.5)
+
+
+def alive(pid: str) -> bool:
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
