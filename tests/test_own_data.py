@@ -129,6 +129,30 @@ def test_flagged_ranges_of_several_test_files_give_each_files_own_times(tmp_path
         assert (pd.Timestamp(hit["first_time"]) if dated else hit["first_time"]) == expected
 
 
+def test_a_train_range_between_two_anomalies_says_the_pooled_row_joins_them(tmp_path, capsys):
+    """A train_range of one's own that starts right after one labelled window and ends right before another
+    makes the pooled 'all' row join the two: detection says so in one line and in metrics.json."""
+    frame = sensor_frame(600, 0)
+    frame.loc[190:199, "anomaly"] = 1
+    frame.loc[400:409, "anomaly"] = 1
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    values = {"exp_name": "own", "detector": "abs_z", "l_win": PERIOD, "l_seq": 3, "output_dir": str(tmp_path / "runs"),
+              "dataset": {"name": "pair", "path": "data.csv", "labels": {"column": "anomaly"},
+                          "train_range": [200, 400]}}
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    assert cli.train_main(["--config", str(tmp_path / "config.json")]) == 0
+    assert cli.detect_main(["--config", str(tmp_path / "config.json")]) == 0
+    assert "test pieces 'test_1' and 'test_2' meet inside labelled anomalies" in capsys.readouterr().out
+    run = next((tmp_path / "runs").rglob("detection/metrics.json"))
+    assert "counts each such pair as one event" in json.loads(run.read_text())["pooled_note"]
+    # one row later, the pieces meet at a normal row: no note
+    values["dataset"]["train_range"], values["output_dir"] = [201, 400], str(tmp_path / "runs2")
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    assert cli.train_main(["--config", str(tmp_path / "config.json")]) == 0
+    assert cli.detect_main(["--config", str(tmp_path / "config.json")]) == 0
+    assert "meet inside labelled anomalies" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("rule", ["contamination", "dynamic"])
 def test_unlabelled_csv_with_a_rule_that_reads_the_test_scores(tmp_path, rule):
     """Rules that read the unlabelled test scores work without labels (they once raised a traceback)."""
