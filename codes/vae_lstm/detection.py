@@ -227,7 +227,7 @@ def joined_anomalies(series: Series) -> str | None:
     labelled window ends one and another starts the next, so the range and event metrics see one anomaly
     (each piece's own row counts both). None when no pieces meet so."""
     pieces = [p for p in series.test_pieces if p.point_labels is not None and len(p.point_labels)]
-    pairs = [f"'{a.name}' and '{b.name}'" for a, b in zip(pieces, pieces[1:])
+    pairs = [f"'{a.name}' and '{b.name}'" for a, b in zip(pieces[:-1], pieces[1:], strict=True)
              if a.point_labels[-1] and b.point_labels[0]]
     if not pairs:
         return None
