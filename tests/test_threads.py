@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import numpy as np
+
 from vae_lstm.config import REPO_ROOT
 
 PROBE = """
@@ -23,3 +25,33 @@ def test_use_threads_sets_one_thread_per_op_and_slices_per_thread():
     out = subprocess.run([sys.executable, "-c", PROBE.format(threads=3)], capture_output=True, text=True, check=True,
                          cwd=REPO_ROOT / "codes").stdout.split("\n")
     assert out[:3] == ["1", "1 3 3 3", "3 3"]
+
+
+SCORES = """
+import sys
+import numpy as np
+from vae_lstm.threads import use_threads
+use_threads({threads})
+import keras
+from vae_lstm.scoring import compiled_apply
+keras.utils.set_random_seed(0)
+from vae_lstm.models import build_lstm
+model = build_lstm(6, 4, 64)  # the VAE-LSTM's predictor of key_hold, where 2 threads moved a VUS-PR
+x = np.random.default_rng(1).standard_normal((5_000, 5, 4)).astype("float32")
+np.save(sys.argv[1], np.concatenate([compiled_apply(model, x[:526], chunk=4096), compiled_apply(model, x, chunk=2048)]))
+"""
+
+
+def test_scores_are_the_same_bits_for_any_thread_count(tmp_path):
+    """Scoring once split each chunk into one slice per thread: 2 threads gave point scores that differed from
+    1 thread's by float rounding (1.8e-8), which reordered tied scores and moved a VUS-PR by 0.0007. Each chunk
+    is now one call whatever the threads, so the outputs are identical."""
+    outputs = []
+    for threads in (1, 2, 3):
+        path = tmp_path / f"out{threads}.npy"
+        subprocess.run([sys.executable, "-c", SCORES.format(threads=threads), str(path)], check=True,
+                       capture_output=True, cwd=REPO_ROOT / "codes")
+        outputs.append(np.load(path))
+    assert outputs[0].shape == (5_526, 5, 4) and np.isfinite(outputs[0]).all()
+    for other in outputs[1:]:
+        np.testing.assert_array_equal(other, outputs[0])

@@ -8,8 +8,8 @@ Every model call of scoring goes through ``compiled_apply``: one ``tf.function``
 once, run over the whole array in chunks of ``chunk`` rows (the config's ``score_batch_size``), so
 that memory stays bounded whatever the series' length. Against Keras ``predict`` it saves the
 per-batch work of its data adapter, callbacks and step loop; the outputs agree to float rounding.
-Each call splits its chunk into one slice per thread, which run side by side, each op on one thread
-(``threads.use_threads``). XLA (``JIT_SCORING``) is off: under these thread settings, on 2 CPU cores, it
+One chunk per thread runs at a time, side by side, each op on one thread (``threads.use_threads``); a chunk
+is one call whatever the thread count, so the scores are the same bits for any. XLA (``JIT_SCORING``) is off: under these thread settings, on 2 CPU cores, it
 made VAE-LSTM scoring at the common config 10-15% slower, the decoder's part 50% slower and an LSTM
 autoencoder over 100 steps twice as slow (it had paid under TensorFlow's default threads). The VAE's
 decoder runs as ``scoring_decoder``: its upsamplings folded into the convolutions after them.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import keras
@@ -47,25 +48,32 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
     array. Returns an array, or a list of arrays for a model with several outputs, like ``predict``.
     ``jit_compile``: through XLA, which compiles one program per chunk shape, so a short last chunk is
     padded with zero rows to the full chunk (to the next power of two when the whole array is shorter).
-    Each call splits its chunk into ``threads.branches()`` slices that run side by side, one per thread.
-    An object that is not a Keras model (a stand-in with a ``predict`` method) is asked to predict.
+    ``threads.branches()`` chunks run side by side, one per thread. Each chunk is one call whatever the
+    thread count, so the scores do not depend on it (splitting a chunk into one slice per thread changed
+    them by float rounding, enough to reorder tied point scores). An object that is not a Keras model (a
+    stand-in with a ``predict`` method) is asked to predict.
     """
     if not isinstance(model, keras.Model):
         return model.predict(array, batch_size=chunk, verbose=0)
     array = np.asarray(array, dtype="float32")
     function = _compiled_call(model, array.shape[1:], jit_compile)
     chunk = max(int(chunk), 1)
-    # rows each call gets at least: padding for XLA; and a row for each independent slice of a call
-    # (``branches``), as some kernels refuse an empty batch
+    # rows each call gets at least: padding for XLA; and one row, as some kernels refuse an empty batch
     rows = (chunk if len(array) >= chunk else 1 << max(len(array) - 1, 0).bit_length()) if jit_compile else 1
-    rows = max(rows, branches())
-    outputs, kept = [], []  # each call's outputs, and how many of their rows are the array's (not padding)
+    parts, kept = [], []  # each call's input, and how many of its rows are the array's (not padding)
     for start in range(0, max(len(array), 1), chunk):
         part = array[start:start + chunk]
         kept.append(len(part))
         if len(part) < rows:
             part = np.concatenate([part, np.zeros((rows - len(part), *array.shape[1:]), "float32")])
-        outputs.append(function(part))
+        parts.append(part)
+    outputs = [] if function.experimental_get_tracing_count() else [function(parts[0])]  # a first call traces
+    threads = min(branches(), len(parts) - len(outputs))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            outputs += list(pool.map(function, parts[len(outputs):]))
+    else:
+        outputs += [function(part) for part in parts[len(outputs):]]
     if isinstance(outputs[0], (list, tuple)):
         return [np.concatenate([out[k].numpy()[:n] for out, n in zip(outputs, kept, strict=True)])
                 for k in range(len(outputs[0]))]
@@ -80,16 +88,8 @@ def _compiled_call(model, row_shape: tuple, jit_compile: bool):
     if key not in functions:
         ref = weakref.ref(model)  # the cache must not keep the model alive
 
-        parts = branches()
-
-        def call(x):  # the chunk in ``parts`` independent slices, which run side by side
-            if parts == 1:
-                return ref()(x, training=False)
-            n = tf.shape(x)[0]
-            outputs = [ref()(x[n * k // parts:n * (k + 1) // parts], training=False) for k in range(parts)]
-            if isinstance(outputs[0], (list, tuple)):
-                return [tf.concat([out[i] for out in outputs], 0) for i in range(len(outputs[0]))]
-            return tf.concat(outputs, 0)
+        def call(x):
+            return ref()(x, training=False)
 
         functions[key] = tf.function(call, input_signature=[tf.TensorSpec((None, *row_shape), tf.float32)],
                                      autograph=False, jit_compile=bool(jit_compile))

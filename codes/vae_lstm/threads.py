@@ -2,9 +2,10 @@
 
 On 2 cores the models here are small enough that splitting each op over threads costs more than it
 gains: a VAE training step at the common benchmark config took 4.4-5.8 ms with one thread per op and
-two ops at once, against 8.6-9.7 ms with TensorFlow's default of both threads per op. Scoring splits each
-chunk into ``branches()`` independent parts, one per thread (``scoring.compiled_apply``). Every op then
-runs single-threaded, so a run's numbers do not depend on how many threads it was given.
+two ops at once, against 8.6-9.7 ms with TensorFlow's default of both threads per op. Scoring runs
+``branches()`` chunks side by side, one per thread (``scoring.compiled_apply``). Every op then runs
+single-threaded on inputs of the same shapes, so a run's numbers do not depend on how many threads it was
+given.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def use_threads(threads: int | None = None) -> int:
 
 
 def branches() -> int:
-    """Independent parts a scoring chunk is split into: TensorFlow's inter-op threads when each op has
-    one thread (``use_threads``), else 1."""
+    """Independent scoring chunks run at once: TensorFlow's inter-op threads when each op has one thread
+    (``use_threads``), else 1."""
     import tensorflow as tf
 
     if tf.config.threading.get_intra_op_parallelism_threads() != 1:
