@@ -402,13 +402,14 @@ def test_an_interrupted_grid_stops_its_running_workers_at_once(tmp_path, how):
     path = tmp_path / "grid.json"
     path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
                                 "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    out_file, err_file = open(tmp_path / "out.txt", "w"), open(tmp_path / "err.txt", "w")  # no pipe to fill
     grid = subprocess.Popen([sys.executable, str(REPO_ROOT / "codes" / "reproduce.py"), str(path), "--workers", "2",
-                             "--threads", "1", "--no-summary"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                             "--threads", "1", "--no-summary"], stdout=out_file, stderr=err_file,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while len(list((tmp_path / "runs").rglob("vae_log.csv"))) < 2:  # both runs are past their first epoch
-            assert grid.poll() is None, grid.communicate()
+            assert grid.poll() is None, (tmp_path / "err.txt").read_text()
             assert time.monotonic() < deadline, "the runs never started training"
             time.sleep(0.5)
         workers = subprocess.run(["pgrep", "-P", str(grid.pid), "-f", "spawn_main"], capture_output=True,
@@ -418,10 +419,12 @@ def test_an_interrupted_grid_stops_its_running_workers_at_once(tmp_path, how):
             grid.send_signal(signal.SIGTERM)
         else:
             os.killpg(grid.pid, signal.SIGINT)
-        out, err = grid.communicate(timeout=120)  # a run of 100,000 epochs would take hours
+        grid.wait(timeout=120)  # a run of 100,000 epochs would take hours
     finally:
         if grid.poll() is None:
             os.killpg(grid.pid, signal.SIGKILL)
+        out_file.close(), err_file.close()
+    out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
     assert grid.returncode == (143 if how.startswith("SIGTERM") else 130), err
     assert "Traceback" not in out + err and err.count("interrupted:") == 1, err
     deadline = time.monotonic() + 30

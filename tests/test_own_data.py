@@ -107,11 +107,12 @@ def test_flagged_ranges_of_several_test_files_give_each_files_own_times(tmp_path
     """With a training file and test files, flagged_ranges.csv once had no times: each range now gives the
     times of its own file's rows (dates, or numbers as read)."""
     write_dataset(tmp_path, labelled=False)
-    for name, start in (("train.csv", "2025-01-01"), ("test0.csv", "2025-03-01"), ("test1.csv", "2025-06-01")):
+    for k, (name, start) in enumerate((("train.csv", "2025-01-01"), ("test0.csv", "2025-03-01"),
+                                       ("test1.csv", "2025-06-01"))):
         sep = "," if name == "train.csv" else ";"
         frame = pd.read_csv(tmp_path / name, sep=sep)
         frame.insert(0, "t", pd.date_range(start, periods=len(frame), freq="h").astype(str) if dated
-                     else 1000 * (name != "train.csv") + np.arange(len(frame)))
+                     else 1000 * k + np.arange(len(frame)))
         frame.to_csv(tmp_path / name, sep=sep, index=False)
     config_path = write_config(tmp_path, labelled=False, detector="abs_z")
     values = json.loads(config_path.read_text())
@@ -121,11 +122,11 @@ def test_flagged_ranges_of_several_test_files_give_each_files_own_times(tmp_path
     assert cli.detect_main(["--config", str(config_path)]) == 0
     run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
     ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
-    for piece, spike, start in (("test1", 310, "2025-06-01"), ("test0", 150, "2025-03-01")):
+    for piece, spike, start, offset in (("test1", 310, "2025-06-01", 2000), ("test0", 150, "2025-03-01", 1000)):
         hit = ranges[(ranges["piece"].astype(str) == piece) & (ranges["first_row"] <= spike)
                      & (ranges["last_row"] >= spike)].iloc[0]
         expected = (pd.Timestamp(start) + pd.Timedelta(hours=int(hit["first_row"]))) if dated \
-            else 1000 + hit["first_row"]
+            else offset + hit["first_row"]
         assert (pd.Timestamp(hit["first_time"]) if dated else hit["first_time"]) == expected
 
 
@@ -142,7 +143,9 @@ def test_a_train_range_between_two_anomalies_says_the_pooled_row_joins_them(tmp_
     (tmp_path / "config.json").write_text(json.dumps(values))
     assert cli.train_main(["--config", str(tmp_path / "config.json")]) == 0
     assert cli.detect_main(["--config", str(tmp_path / "config.json")]) == 0
-    assert "test pieces 'test_1' and 'test_2' meet inside labelled anomalies" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test pieces 'test_1' and 'test_2' meet inside labelled anomalies" in out
+    assert "a training block that starts one row later avoids it" in out
     run = next((tmp_path / "runs").rglob("detection/metrics.json"))
     assert "counts each such pair as one event" in json.loads(run.read_text())["pooled_note"]
     # one row later, the pieces meet at a normal row: no note

@@ -79,7 +79,7 @@ def test_compiled_apply_equals_predict_for_the_comparison_models(series, jit_com
 
 
 @pytest.mark.parametrize("jit_compile, rows", [(False, [[50, 50, 23], [5]]), (True, [[50, 50, 50], [8]])])
-def test_compiled_apply_traces_once_and_calls_one_chunk_at_a_time(vae, series, jit_compile, rows):
+def test_compiled_apply_traces_once_and_calls_each_chunk_whole(vae, series, jit_compile, rows):
     """Chunks of at most 50 rows; through XLA the last one is padded to 50 (to 8, the next power of two,
     when the whole array is shorter than a chunk), and the padding rows are dropped from the output."""
     w = windows_of(series)  # 185 windows

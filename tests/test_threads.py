@@ -21,7 +21,7 @@ print(tf.config.threading.get_inter_op_parallelism_threads(), branches())
 """
 
 
-def test_use_threads_sets_one_thread_per_op_and_slices_per_thread():
+def test_use_threads_sets_one_thread_per_op_and_chunks_per_thread():
     out = subprocess.run([sys.executable, "-c", PROBE.format(threads=3)], capture_output=True, text=True, check=True,
                          cwd=REPO_ROOT / "codes").stdout.split("\n")
     assert out[:3] == ["1", "1 3 3 3", "3 3"]

@@ -205,9 +205,6 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is too short for "
                   f"lstm_ad to score a point (l_win + prediction_horizon = "
                   f"{config.l_win + config.prediction_horizon}); its points all take the neutral score")
-    joined = joined_anomalies(series)
-    if joined:
-        print(f"warning: {joined}")
     detector.load(path)
     val_index = validation_index(config, len(series.train))
     started = time.perf_counter()
@@ -218,22 +215,26 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
             results[name] = score_detector(get_detector(config.replace(detector=name)), config, series, val_index)
     result = Detection(config, path, series, val_index, results, seconds)
     result.metrics = compute_metrics(result)
+    if result.metrics.get("pooled_note"):
+        print(f"warning: {result.metrics['pooled_note']}")
     detection_flags(result, result.main)  # a rule the point scores do not allow: one line, before anything is written
     return result
 
 
-def joined_anomalies(series: Series) -> str | None:
-    """Why the pooled ``all`` row undercounts events: consecutive test pieces, joined end to end, where a
-    labelled window ends one and another starts the next, so the range and event metrics see one anomaly
-    (each piece's own row counts both). None when no pieces meet so."""
-    pieces = [p for p in series.test_pieces if p.point_labels is not None and len(p.point_labels)]
-    pairs = [f"'{a.name}' and '{b.name}'" for a, b in zip(pieces[:-1], pieces[1:], strict=True)
-             if a.point_labels[-1] and b.point_labels[0]]
+def joined_anomalies(series: Series, pieces: list[PieceResult]) -> str | None:
+    """Why the pooled ``all`` row undercounts events: consecutive scored test pieces, joined end to end, where
+    a labelled window ends one and another starts the next, so every metric of segments (point-adjusted,
+    affiliation, range, event) sees one anomaly where each piece's own row sees two. None when none meet so."""
+    pieces = [p for p in pieces if p.point_labels is not None and len(p.point_labels)]
+    pairs = [(a, b) for a, b in zip(pieces[:-1], pieces[1:], strict=True) if a.point_labels[-1] and b.point_labels[0]]
     if not pairs:
         return None
-    return (f"test pieces {', '.join(pairs)} meet inside labelled anomalies: the pooled 'all' row joins the "
-            "pieces end to end and counts each such pair as one event in the range and event metrics; each piece's "
-            "own row counts both (a train_range that starts one row later avoids it)")
+    around_training = any(a.start + len(a.point_labels) == series.train_start and b.start == series.train_end
+                          for a, b in pairs)
+    return (f"test pieces {', '.join(f'{a.name!r} and {b.name!r}' for a, b in pairs)} meet inside labelled "
+            "anomalies: the pooled 'all' row joins the pieces end to end and counts each such pair as one event "
+            "in the point-adjusted, affiliation, range and event metrics; each piece's own row counts both"
+            + (" (a training block that starts one row later avoids it)" if around_training else ""))
 
 
 def compute_metrics(result: Detection, rule: str | None = None) -> dict:
@@ -258,8 +259,9 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
         return out
     pieces = result.main.pieces
     groups = {"all": None, **{p.name: [p.name] for p in pieces}} if len(pieces) > 1 else {"all": None}
-    if joined_anomalies(result.series):
-        out["pooled_note"] = joined_anomalies(result.series)
+    joined = joined_anomalies(result.series, pieces)
+    if joined:
+        out["pooled_note"] = joined
     for name, res in result.results.items():
         test_scores, test_labels = res.test_scores()
         out[name] = rule_threshold(c, rule, name, res, test_scores=test_scores, test_labels=test_labels)

@@ -35,6 +35,7 @@ from .windowing import rolling_windows, sequence_window_index
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 DEFAULT_CHUNK = 1024
+ROWS_IN_FLIGHT = 16_384  # at most this many rows' chunks at once (at least one), to bound memory on many cores
 JIT_SCORING = False  # XLA for the VAE encoder and the recurrent models when scoring (see the module docstring)
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(row shape, XLA): tf.function}
 _SCORING_DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # decoder -> (weights' digest, folded)
@@ -48,7 +49,8 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
     array. Returns an array, or a list of arrays for a model with several outputs, like ``predict``.
     ``jit_compile``: through XLA, which compiles one program per chunk shape, so a short last chunk is
     padded with zero rows to the full chunk (to the next power of two when the whole array is shorter).
-    ``threads.branches()`` chunks run side by side, one per thread. Each chunk is one call whatever the
+    ``threads.branches()`` chunks run side by side, one per thread, as many as fit ``ROWS_IN_FLIGHT`` rows
+    (at least one): peak memory grows with ``chunk`` times that number. Each chunk is one call whatever the
     thread count, so the scores do not depend on it (splitting a chunk into one slice per thread changed
     them by float rounding, enough to reorder tied point scores). An object that is not a Keras model (a
     stand-in with a ``predict`` method) is asked to predict.
@@ -68,7 +70,7 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
             part = np.concatenate([part, np.zeros((rows - len(part), *array.shape[1:]), "float32")])
         parts.append(part)
     outputs = [] if function.experimental_get_tracing_count() else [function(parts[0])]  # a first call traces
-    threads = min(branches(), len(parts) - len(outputs))
+    threads = min(branches(), max(ROWS_IN_FLIGHT // chunk, 1), len(parts) - len(outputs))
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             outputs += list(pool.map(function, parts[len(outputs):]))
