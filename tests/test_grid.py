@@ -405,7 +405,7 @@ def test_an_interrupted_grid_stops_its_running_workers_at_once(tmp_path, how):
     out_file, err_file = open(tmp_path / "out.txt", "w"), open(tmp_path / "err.txt", "w")  # no pipe to fill
     grid = subprocess.Popen([sys.executable, str(REPO_ROOT / "codes" / "reproduce.py"), str(path), "--workers", "2",
                              "--threads", "1", "--no-summary"], stdout=out_file, stderr=err_file,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 240
         while len(list((tmp_path / "runs").rglob("vae_log.csv"))) < 2:  # both runs are past their first epoch
@@ -440,3 +440,11 @@ def alive(pid: str) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def default_sigint() -> None:
+    """In the child before it starts: Ctrl-C as in a terminal. A job started in the background by a
+    non-interactive shell (as CI may run the tests) inherits SIGINT ignored, and would never see it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
