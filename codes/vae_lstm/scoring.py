@@ -10,9 +10,10 @@ that memory stays bounded whatever the series' length. Against Keras ``predict``
 per-batch work of its data adapter, callbacks and step loop; the outputs agree to float rounding.
 One chunk per thread runs at a time, side by side, each op on one thread (``threads.use_threads``); a
 chunk is one call whatever the thread count, so the scores are the same bits for any. XLA
-(``JIT_SCORING``) is off: under these thread settings, on 2 CPU cores, it made VAE-LSTM scoring at the common config 10-15% slower, the decoder's part 50% slower and an LSTM
-autoencoder over 100 steps twice as slow (it had paid under TensorFlow's default threads). The VAE's
-decoder runs as ``scoring_decoder``: its upsamplings folded into the convolutions after them.
+(``JIT_SCORING``) is off: under these thread settings, on 2 CPU cores, it made VAE-LSTM scoring at the
+common config 10-15% slower, the decoder's part 50% slower and an LSTM autoencoder over 100 steps twice
+as slow (it had paid under TensorFlow's default threads). The VAE's decoder runs as ``scoring_decoder``:
+its upsamplings folded into the convolutions after them.
 """
 
 from __future__ import annotations
