@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= configs/NAB_config.json
+# make test: test files in this many processes (pytest-xdist)
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install train detect test lint reproduce benchmark benchmark-compare benchmark-end-to-end demo clean-cache
@@ -28,7 +30,7 @@ demo: install  ## offline demo on the synthetic series: train and detect in abou
 	$(PY) codes/detect.py --config configs/synthetic_config.json
 
 test: install  ## the test suite (uses $$NAB_DATA_DIR or ../shared/datasets/NAB for the NAB checks)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(PY) -m ruff check codes tests notebooks
