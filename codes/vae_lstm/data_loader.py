@@ -317,9 +317,9 @@ def pieces_times(test_pieces: list[dict], n_train: int) -> np.ndarray | None:
     dated = all(np.issubdtype(np.asarray(t).dtype, np.datetime64) for t in times)
     if not dated and not all(np.issubdtype(np.asarray(t).dtype, np.number) for t in times):
         return None
-    if not dated:  # numbers as they were read
-        return np.concatenate([np.full(n_train, None, object)] + [np.asarray(t, object) for t in times])
-    return np.concatenate([np.full(n_train, np.nan).astype(np.asarray(times[0]).dtype)] + list(times))  # NaT
+    dtype = np.asarray(times[0]).dtype if dated else object  # numbers as they were read
+    gap = np.full(n_train, np.datetime64("NaT") if dated else None, dtype)
+    return np.concatenate([gap] + [np.asarray(t, None if dated else object) for t in times])
 
 
 def segment_starts(labels: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ And one comparison of configs: ``config_changes`` (``training_changes`` for the 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -103,8 +104,6 @@ def metrics_text(metrics: dict) -> str:
 def metrics_from_json(values: dict) -> dict:
     """A parsed metrics.json with its numbers as written: null is NaN, "Infinity" is infinite (not in the
     config keys or the split)."""
-    from .config import default_values
-
     def number(value):
         if isinstance(value, dict):
             return {k: number(v) for k, v in value.items()}
@@ -114,8 +113,16 @@ def metrics_from_json(values: dict) -> dict:
             return float("nan")
         return INFINITIES.get(value, value) if isinstance(value, str) else value
 
-    kept = set(default_values()) | set(KEPT_AS_WRITTEN)
+    kept = config_keys() | set(KEPT_AS_WRITTEN)
     return {k: v if k in kept else number(v) for k, v in values.items()}
+
+
+@functools.cache
+def config_keys() -> frozenset:
+    """Every config key (read once from the schema)."""
+    from .config import default_values
+
+    return frozenset(default_values())
 
 
 def saved_config(path: Path) -> dict | None:
