@@ -60,6 +60,16 @@ def test_detect_cli_writes_metrics_and_figures(trained):
         assert points["all"]["n"] == 2000 and points["all"]["n_anomalous"] > 0
     for name in ("score_histograms.png", "detections.png", "precision_recall.png", "vus_pr.png"):
         assert (run / "detection" / name).stat().st_size > 1000
+    # a known answer: abs_z's point AUC-PR is the average precision of |z| on the test piece's point labels
+    from sklearn.metrics import average_precision_score
+
+    from vae_lstm import config, data_loader
+
+    (piece,) = data_loader.load_config_series(config.load_config(config_path), verbose=False).test_pieces
+    expected = average_precision_score(piece.point_labels, np.abs(piece.values).max(axis=1))
+    points = {model: metrics[model]["points"]["all"]["threshold_free"] for model in ("abs_z", "random")}
+    assert points["abs_z"]["auc_pr"] == pytest.approx(expected, rel=1e-9)
+    assert points["abs_z"]["auc_pr"] > points["random"]["auc_pr"] + 0.2  # the spikes and shifts stand out
 
 
 def test_detect_threshold_rule_override(trained):
@@ -381,11 +391,13 @@ def test_partial_reproduce_leaves_the_committed_tables_alone(tmp_path, nab_dir, 
     from vae_lstm import reproduce
 
     monkeypatch.setenv("NAB_DATA_DIR", str(nab_dir))
-    committed = {p.name: p.read_bytes() for p in (ROOT / "figures").glob("results.*")}
+    tables = ROOT / "figures" / "table1"  # where a whole table1 grid writes its tables
+    committed = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tables.iterdir()}
+    assert "results.csv" in committed
     out = tmp_path / "runs"
     assert reproduce.main(["--series", "nyc_taxi", "--seeds", "1", "--detectors", "abs_z",
                            "--output-dir", str(out)]) == 0
-    assert {p.name: p.read_bytes() for p in (ROOT / "figures").glob("results.*")} == committed
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tables.iterdir()} == committed
     table = (out / "summary" / "table1" / "results.md").read_text()
     assert "| nyc_taxi | abs_z | 1 |" in table
     rows = pd.read_csv(out / "summary" / "table1" / "results.csv")

@@ -153,6 +153,13 @@ def test_arma_parameters_of_another_order_are_a_user_error(tmp_path):
         ARMADetector(arma_config()).load(tmp_path)
 
 
+def test_arma_parameters_fitted_at_another_order_are_a_user_error(tmp_path):
+    """A real fit of AR(1), loaded by a config that asks for AR(2): refused, not scored with the wrong model."""
+    ARMADetector(arma_config()).fit(ar1(1500)[:, None], tmp_path)
+    with pytest.raises(UserError, match=r"order \[1, 0, 0\] for 1 channel.*asks for order \[2, 0, 0\] on 1"):
+        ARMADetector(arma_config(arma_p=2)).load(tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------
 # lstm_ae, lstm_vae, lstm_ad: tiny fits on a sine with a spike
 

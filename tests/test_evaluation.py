@@ -273,16 +273,17 @@ def test_choose_threshold_unknown_rule():
 
 
 @pytest.mark.parametrize(
-    "rule, kwargs",
+    "rule, kwargs, message",
     [
-        ("val_quantile", {"quantile": 0.9}),
-        ("val_quantile", {"val_scores": [1.0]}),
-        ("fixed", {}),
-        ("oracle_best_f1", {"test_scores": [1.0]}),
+        ("val_quantile", {"quantile": 0.9}, "'val_quantile' needs val_scores and quantile"),
+        ("val_quantile", {"val_scores": [1.0]}, "'val_quantile' needs val_scores and quantile"),
+        ("fixed", {}, "'fixed' needs value"),
+        ("oracle_best_f1", {"test_scores": [1.0]}, "'oracle_best_f1' needs test_scores and test_labels"),
     ],
 )
-def test_choose_threshold_missing_argument(rule, kwargs):
-    with pytest.raises(ValueError):
+def test_choose_threshold_missing_argument(rule, kwargs, message):
+    """Refused by the rule's own check, which names what is missing."""
+    with pytest.raises(ValueError, match=message):
         ev.choose_threshold(rule, **kwargs)
 
 

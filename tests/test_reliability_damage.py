@@ -111,6 +111,9 @@ def test_a_damaged_metrics_json_is_scored_again_and_a_part_of_a_grid_keeps_off_t
     assert reproduce.main([str(experiment), "--seed", "5"]) == 0  # one more seed: beside the runs only
     assert table.read_text() == committed
     assert "5" in set((tmp_path / "runs" / "summary" / "grid" / "results.csv").read_text().split(","))
+    written = table.stat().st_mtime_ns
+    assert reproduce.main([str(experiment), "--detectors", "abs_z"]) == 0  # a part asked for, the grid complete
+    assert table.stat().st_mtime_ns == written  # not even rewritten with the same figures
 
     metrics = next((tmp_path / "runs").rglob("*seed0/detection/metrics.json"))
     metrics.write_text(metrics.read_text()[:50])
