@@ -72,6 +72,21 @@ def test_detect_cli_writes_metrics_and_figures(trained):
     assert points["abs_z"]["auc_pr"] > points["random"]["auc_pr"] + 0.2  # the spikes and shifts stand out
 
 
+def test_detect_cli_threshold_rule_pot(trained, tmp_path):
+    """--threshold-rule pot through the command line: POT's threshold on the validation scores, and written so."""
+    from vae_lstm import config, detection, thresholds
+
+    config_path, run = trained
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("detection"))
+    done = run_cli("codes/detect.py", "--config", str(config_path), "--run-dir", str(copy), "--threshold-rule", "pot")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((copy / "detection" / "metrics.json").read_text())
+    assert metrics["threshold_rule"] == "pot"
+    val_scores = detection.run_detection(config.load_config(config_path)).main.val_scores
+    assert metrics["vae_lstm"]["threshold"] == pytest.approx(thresholds.pot(val_scores), rel=1e-6)
+
+
 def test_detect_threshold_rule_override(trained):
     from vae_lstm import config, detection
 
