@@ -102,6 +102,30 @@ def test_unlabelled_csv_skips_the_metrics_and_still_flags(tmp_path, capsys):
     assert not (run / "detection" / "precision_recall.png").exists()
 
 
+def test_labels_added_to_a_trained_run_score_it_and_other_training_data_is_refused(tmp_path, capsys):
+    """Labels (and test files) do not change the training data: a run trained unlabelled is scored once they are
+    added. A change of the training data itself is refused, by its fingerprint, in one line."""
+    write_dataset(tmp_path, labelled=False)
+    config_path = write_config(tmp_path, labelled=False, detector="abs_z")
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    write_dataset(tmp_path, labelled=True)  # the same values, now with the 'anomaly' column of the test files
+    labelled = write_config(tmp_path, labelled=True, detector="abs_z")
+    assert cli.detect_main(["--config", str(labelled)]) == 0
+    run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
+    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    assert metrics["labelled"] and metrics["abs_z"]["points"]["all"]["n_anomalous"] == 20
+    assert not list(run.parent.glob("*_run2"))  # scored in the run it trained, no new folder
+    frame = pd.read_csv(tmp_path / "train.csv")
+    frame.loc[5, "a"] += 1.0
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    capsys.readouterr()
+    from vae_lstm.errors import run_cli
+
+    assert run_cli(cli.detect_main, ["--config", str(labelled)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was trained on other training data" in err[0], err
+
+
 @pytest.mark.parametrize("dated", [True, False])
 def test_flagged_ranges_of_several_test_files_give_each_files_own_times(tmp_path, dated):
     """With a training file and test files, flagged_ranges.csv once had no times: each range now gives the

@@ -233,6 +233,14 @@ def test_too_few_sequences_are_refused_before_any_folder(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_xla_and_batches_per_call_change_no_trained_file(trained):
+    """jit_compile and steps_per_execution change how training runs, not what a run folder holds: a run trained
+    without them is scored (and resumed) with them; a learning rate is a training key."""
+    config = load_config(trained["config"])
+    assert runs.training_changes(config.replace(jit_compile=True, steps_per_execution=4), trained["run"]) == []
+    assert runs.training_changes(config.replace(learning_rate_vae=0.5), trained["run"]) == ["learning_rate_vae"]
+
+
 # ---- interrupted training, changed data, an unscorable split ----
 
 
@@ -257,6 +265,10 @@ def test_detect_refuses_a_run_whose_training_was_interrupted(trained, tmp_path, 
     config, series = load_data(from_dict(json.loads(cfg.read_text()), source=cfg), verbose=False)
     with pytest.raises(UserError, match=r"has not finished training \(vae 1, lstm 0 epochs done\)"):
         detection.run_detection(config, run, series=series)
+    # the LSTM detectors' stages have an underscore in their names: still counted as stages
+    (run / "state.json").write_text(json.dumps({"lstm_ae": 3, "lstm_ae_stopped_early_at": 3,
+                                                "training_seconds": {"lstm_ae": 1.5}}))
+    assert runs.unfinished_training(run) == "lstm_ae 3 epochs done"
     # state.json moved away (as its damage message advises) leaves checkpoints of unknown epochs: refused too
     (run / "state.json").unlink()
     with pytest.raises(UserError, match=r"has not finished training \(state.json is missing beside its checkpoints\)"):

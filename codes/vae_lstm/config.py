@@ -340,6 +340,7 @@ def save_config(config: Config, path: Path) -> None:
 
 STATE_HINT = ("move it away and run codes/train.py again: training goes on from the checkpoints, which record "
               "their own epochs")
+STOPPED_SUFFIX = "_stopped_early_at"  # state.json: "<stage>_stopped_early_at" marks an early stop, not a stage
 
 
 def read_json_file(path: Path, hint: str = "move it away and run the command again") -> dict:

@@ -28,6 +28,7 @@ import numpy as np
 
 from .config import (
     STATE_HINT,
+    STOPPED_SUFFIX,
     Config,
     check_writable,
     config_argument,
@@ -47,7 +48,9 @@ NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_
                      "threshold_value", "score_batch_size", "tensorboard", "point_score",
                      "point_smoothing", "error_scale", "second_term_weight", "term_scale", "term_combine", "term_power",
                      "context_scale",
-                     "steps_per_execution")
+                     "steps_per_execution", "jit_compile")
+# Keys of a CSV dataset object that do not change the training data by themselves.
+TEST_ONLY_DATASET_KEYS = ("labels", "test_files")
 # The only keys a control's run depends on (its data, units and split): it learns no model, so the model keys
 # of a shared dataset config may change without refusing its finished runs.
 CONTROL_KEYS = ("dataset", "detector", "seed", "l_win", "l_seq", "n_channel", "val_fraction", "window_stride")
@@ -154,7 +157,20 @@ def training_changes(config: Config, path: Path) -> list[str]:
                "num_epochs_lstm": not (config.TRAIN_LSTM and config.num_epochs_lstm)}
     keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k)
             and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
-    return config_changes(config, path, keys)
+    changed = config_changes(config, path, [k for k in keys if k != "dataset"])
+    saved, now = saved_config(path) or {}, config.to_dict()
+    if "dataset" in keys and "dataset" in saved and training_part(saved["dataset"]) != training_part(now["dataset"]):
+        changed.insert(0, "dataset")
+    return changed
+
+
+def training_part(dataset):
+    """A dataset (a name, or a CSV dataset object) without the keys that only say how its test data is read and
+    labelled (``TEST_ONLY_DATASET_KEYS``): labels may be added to a trained run to evaluate it. Where such a key
+    changes the training block too (``"train": "auto"`` follows the labels), ``training_data.json`` refuses it."""
+    if not isinstance(dataset, dict):
+        return dataset
+    return {k: v for k, v in dataset.items() if k not in TEST_ONLY_DATASET_KEYS}
 
 
 def describe_changes(config: Config, path: Path, changed: list[str]) -> str:
@@ -180,7 +196,8 @@ def unfinished_training(path: Path) -> str | None:
     state = read_json_file(state_path, STATE_HINT)
     if state.get("fitted"):
         return None
-    done = [f"{k} {v}" for k, v in state.items() if isinstance(v, int) and not isinstance(v, bool) and "_" not in k]
+    done = [f"{k} {v}" for k, v in state.items()
+            if isinstance(v, int) and not isinstance(v, bool) and not k.endswith(STOPPED_SUFFIX)]
     return f"{', '.join(done)} epochs done" if done else "no stage finished"
 
 

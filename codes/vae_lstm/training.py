@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .config import STATE_HINT, read_json_file, write_text_atomic
+from .config import STATE_HINT, STOPPED_SUFFIX, read_json_file, write_text_atomic
 from .errors import UserError
 from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
@@ -335,7 +335,7 @@ def total_seconds(state: dict) -> float:
 
 def stopped_key(stage: str) -> str:
     """The state.json key that records the epochs at which early stopping ended a stage's training."""
-    return f"{stage}_stopped_early_at"
+    return f"{stage}{STOPPED_SUFFIX}"
 
 
 def read_state(path: Path) -> dict:
