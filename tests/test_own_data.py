@@ -231,10 +231,11 @@ def test_auto_windows_and_null_n_channel_follow_the_data(tmp_path):
     assert config.l_seq == 600 // (4 * PERIOD) and config.resolved  # 7 windows, shrunk to a quarter of 600 points
 
 
-def test_a_constant_channel_is_named(tmp_path):
+@pytest.mark.parametrize("value", [1.5, 0.3])  # 0.3 repeated 600 times has a std of 5.6e-17, not 0
+def test_a_constant_channel_is_named(tmp_path, value):
     write_dataset(tmp_path)
     frame = pd.read_csv(tmp_path / "train.csv")
-    frame["c"] = 1.5
+    frame["c"] = value
     frame.to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(DataError, match=r"column\(s\) 'c' constant in the training block"):
         load_data(load_config(write_config(tmp_path)), verbose=False)

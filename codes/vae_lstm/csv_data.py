@@ -1167,7 +1167,7 @@ def _warn_near_constant(train: np.ndarray, channels: list[str]) -> str:
 
 
 def _constant(train: np.ndarray, channels: list[str], where: str) -> None:
-    flat = np.flatnonzero(train.std(axis=0) == 0)
+    flat = np.flatnonzero(np.ptp(train, axis=0) == 0)  # not std == 0: 0.3 repeated has a std of 6e-17
     if flat.size:
         cols = ", ".join(repr(channels[k]) for k in flat)
         raise DataError(f"{where}: column(s) {cols} constant in the training block ({len(train)} rows): "

@@ -216,9 +216,10 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
         raise DataError(f"{name}: {int((~np.isfinite(raw)).sum())} NaN/inf values")
     block = raw[train_start:train_end]
     mean, std = block.mean(axis=0), block.std(axis=0)
-    if (std == 0).any():
+    constant = np.ptp(block, axis=0) == 0  # not std == 0: 0.3 repeated has a std of 6e-17, not 0
+    if constant.any():
         names = channels or ([f"channel {k}" for k in range(raw.shape[1])] if raw.shape[1] > 1 else ["the value"])
-        flat = ", ".join(repr(names[k]) if channels else names[k] for k in np.flatnonzero(std == 0))
+        flat = ", ".join(repr(names[k]) if channels else names[k] for k in np.flatnonzero(constant))
         raise DataError(f"{name}: {flat} is constant over the training block [{train_start}, {train_end}) "
                         "(std 0), so it cannot be standardised; drop that column (value_columns / ignore_columns)")
     check_spread(name, block, mean, std, train_start, channels)
