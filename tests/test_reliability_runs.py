@@ -409,6 +409,23 @@ def test_the_interrupt_line_says_what_running_again_does(capsys):
     assert 'resume="run the same command again to score the run' in detect_script
 
 
+@pytest.mark.parametrize("load_model", [0, 1])
+def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeypatch, load_model):
+    """load_model 0 trains in a new folder each time, so its interrupt line says to set load_model 1 instead."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "train", interrupted)
+    cfg = write_config(tmp_path / "tiny.json", tmp_path / "out", load_model=load_model)
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    if load_model:
+        assert err[0] == "interrupted: run the same command again to resume from the last finished epoch"
+    else:
+        assert err[0].startswith(f"interrupted: set load_model: 1 in {cfg} and run the same command again"), err
+
+
 def test_a_second_scoring_of_one_run_at_once_is_refused_with_the_holders_pid(trained, capsys):
     """Two detect.py on one run folder would each replace the other's detection files: one waits its turn."""
     holder = subprocess.Popen(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import load_config
-from .errors import ArgumentParser
+from .config import config_argument, load_config
+from .errors import ArgumentParser, Interrupted
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
 from .runs import check_run_config, latest_run, require_training
@@ -36,7 +36,14 @@ def train_main(argv=None) -> int:
 
     use_threads()
 
-    path = train(config, series.train)
+    try:
+        path = train(config, series.train)
+    except KeyboardInterrupt:
+        if config.load_model:
+            raise
+        # load_model 0 trains in a new folder each time: running it again would not resume this one
+        raise Interrupted(f"set load_model: 1 in {config_argument(config)} and run the same command again to "
+                          "resume from the last finished epoch (load_model: 0 starts a new run folder)") from None
     print(f"run folder: {path}")
     print(f"wall time: {time.perf_counter() - started:.1f} s")
     return 0

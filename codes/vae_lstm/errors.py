@@ -26,6 +26,14 @@ class ArgumentParser(argparse.ArgumentParser):
 RESUME_TRAINING = "run the same command again to resume from the last finished epoch"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, carrying what to do to resume when it is not what ``run_cli`` was told."""
+
+    def __init__(self, resume: str):
+        super().__init__(resume)
+        self.resume = resume
+
+
 def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
     on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume
@@ -52,8 +60,8 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
         reason = e.strerror or str(e).split("\n")[0] or type(e).__name__
         print(f"error: {where}{reason}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted: {resume}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)
         return 128 + received[0] if received else 130
     finally:
         if in_main_thread:
