@@ -217,7 +217,7 @@ def test_train_points_and_train_fraction(tmp_path):
     assert [p["name"] for p in d.test_pieces] == ["test"]
 
 
-def test_train_files_with_test_files_keep_parts_apart(tmp_path):
+def test_train_files_with_test_files_are_laid_end_to_end(tmp_path):
     series(tmp_path, "free/a.csv", n=6)
     write_csv(tmp_path, "free/b.csv", ["time", "b", "a"], [[t, -i, i + 100] for i, t in enumerate(stamps(4))])
     series(tmp_path, "run1/x.csv", n=5, labels={2})
@@ -227,6 +227,7 @@ def test_train_files_with_test_files_keep_parts_apart(tmp_path):
     assert d.name == "x" and d.channels == ["a", "b"]
     assert [len(p) for p in d.train_parts] == [6, 4] and d.train_part_starts == [0, 6]
     assert d.train[6:, 0].tolist() == [100, 101, 102, 103]  # columns matched by name, not position
+    assert "2 files laid end to end, starting at rows 0, 6: the windows that cross a join" in d.train_block_note
     assert d.full_values is None and d.train_start is None
     assert [p["name"] for p in d.test_pieces] == ["run1_x", "run2_x"]
     assert d.test_pieces[0]["point_labels"].tolist() == [False, False, True, False, False]

@@ -73,9 +73,10 @@ The training block, at most one of (default ``"train": "auto"``):
 ``train_fraction``
     ``f`` with 0 < f < 1: the first floor(f * rows) rows of ``path``.
 ``train_files``
-    A list of separate training files (e.g. an anomaly-free run). They are kept apart
-    (``CSVDataset.train_parts``; ``train`` is their concatenation and ``train_part_starts`` says
-    where each begins). The test data is then the whole of ``path`` and/or ``test_files``.
+    A list of separate training files (e.g. an anomaly-free run). The detectors train on their
+    concatenation (``train``), so the windows around each join take points of two files; the note says
+    so. ``CSVDataset.train_parts`` keeps each file and ``train_part_starts`` where it begins. The test
+    data is then the whole of ``path`` and/or ``test_files``.
 ``train``
     ``"auto"`` (the default): the longest stretch of ``path`` free of labelled anomalies (the first
     such stretch on a tie); with no labels, or no labelled row in ``path``, the leading 50%
@@ -1381,8 +1382,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     names = _piece_names([f.path for f in tests], set())
     pieces = [piece(nm, t, 0, len(t.df)) for nm, t in zip(names, tests, strict=True)]
     trained = ", ".join(f"{f.path.name} ({len(f.df)} rows)" for f in trains)
-    apart = (f" - {len(trains)} files kept apart, starting at rows {', '.join(map(str, starts))} of the "
-             f"concatenation" if len(trains) > 1 else "")
+    apart = (f" - {len(trains)} files laid end to end, starting at rows {', '.join(map(str, starts))}: the "
+             "windows that cross a join take points of two files" if len(trains) > 1 else "")
     tested = ", ".join(f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
     note = (f"training data: {trained}{apart} (train_files); test: {tested}; {channels_note}"
             f"{_warn_labelled(train_labels)}{_warn_near_constant(train, channels)}")
