@@ -694,6 +694,14 @@ def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
     series(tmp_path, n=12)  # times without an offset: no such note
     assert "UTC offsets" not in load({"path": "s.csv", "time_column": "time",
                                       "train_points": 6}, tmp_path).train_block_note
+    # label times: with their offset (or in UTC) they label the row meant; without one they are refused
+    spec = {"path": "tz.csv", "time_column": "time", "train_points": 6, "labels": {"timestamps": "labels.json"}}
+    for label in ("2024-03-01T08:00:00+01:00", "2024-03-01T07:00:00Z"):
+        (tmp_path / "labels.json").write_text(json.dumps([label]))
+        assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [8]
+    (tmp_path / "labels.json").write_text(json.dumps(["2024-03-01 08:00:00"]))
+    one_line_error(spec, tmp_path, "label time '2024-03-01 08:00:00' has no UTC offset",
+                   "(e.g. '2024-03-01T00:00:00+01:00')")
 
 
 def test_a_sep_the_file_does_not_use_is_named(tmp_path):

@@ -169,6 +169,7 @@ class _File:
     disorder: str = ""  # time_order "file": how the times step back or repeat, for the note
     notes: list[str] = field(default_factory=list)  # for the note: what reading the file left out or chose
     dayfirst: bool | None = None  # how the time column's n/n/year dates were read (None: not such dates)
+    utc_offset: str | None = None  # a time of the time column written with a UTC offset (its times are UTC)
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -843,6 +844,7 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         f.timestamps = _coarsest(f.timeline)
         offset = next((v for v in text if UTC_OFFSET.search(str(v))), None)
         if offset is not None:
+            f.utc_offset = str(offset)
             f.notes.append(f"{f.path.name}: time column {column!r} holds UTC offsets (e.g. {str(offset)!r}): every "
                            "time is converted to UTC, and the outputs' times (flagged_ranges.csv, figures) are UTC")
     steps = np.flatnonzero(np.diff(f.timeline) <= 0)
@@ -937,6 +939,11 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
             raise DataError(f"{path}: label timestamps must be numbers, as {f.path.name}'s time column "
                             f"({_one_line(e)})") from e
     text = [str(s) for s in stamps]
+    local = next((t for t in text if not UTC_OFFSET.search(t.strip())), None) if f.utc_offset else None
+    if local is not None:  # read as UTC it would land an offset away from the row the user means
+        raise DataError(f"{path}: label time {local!r} has no UTC offset, while {f.path.name}'s times have one "
+                        f"(e.g. {f.utc_offset!r}); write each label time with its offset, as the file does, or "
+                        "in UTC with a trailing Z")
     parsed, fits = _parse_times(text, f.dayfirst if f.dayfirst is not None else dayfirst, time_format)
     if len(fits) == 2:
         raise _ambiguous(f"{path}: label timestamps", text, fits)
