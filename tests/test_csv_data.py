@@ -96,6 +96,13 @@ def test_a_0_1_label_like_column_is_not_read_as_a_channel_unless_asked(tmp_path)
     series(tmp_path, n=10, labels={7, 8})
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path,
                    "column 'anomaly' holds only 0 and 1", '"labels": {"column": "anomaly"}', "value_columns")
+    # with labels from a timestamps file, a leftover 0/1 'anomaly' column is not taken as a channel either
+    (tmp_path / "labels.json").write_text(json.dumps([7]))
+    one_line_error({"path": "s.csv", "train_points": 5, "labels": {"timestamps": "labels.json"}}, tmp_path,
+                   "column 'anomaly' holds only 0 and 1", "ignore_columns to leave it out", "value_columns")
+    d = load({"path": "s.csv", "train_points": 5, "labels": {"timestamps": "labels.json"},
+              "ignore_columns": ["anomaly"]}, tmp_path)
+    assert d.channels == ["a", "b"] and np.flatnonzero(d.full_point_labels).tolist() == [7]
     # named so but not 0/1, or 0/1 but named otherwise, or asked for: read as data
     d = load({"path": "s.csv", "train_points": 8, "value_columns": ["a", "anomaly"]}, tmp_path)
     assert d.channels == ["a", "anomaly"]

@@ -1144,15 +1144,17 @@ def _warn_labelled(labels: np.ndarray | None, offset: int = 0) -> str:
 LABEL_LIKE_NAMES = {"anomaly", "anomalies", "is_anomaly", "label", "labels", "outlier", "is_outlier", "changepoint"}
 
 
-def _refuse_label_like_channel(f: _File, channels: list[str]) -> None:
-    """Without ``labels`` and ``value_columns``, a 0/1 column named like anomaly labels would silently become a
-    channel the model trains on: one line asking which it is."""
+def _refuse_label_like_channel(f: _File, channels: list[str], labelled: bool) -> None:
+    """Without ``value_columns``, a 0/1 column named like anomaly labels (a second one, such as SKAB's
+    changepoint, when ``labels`` are given) would silently become a channel the model trains on: one line
+    asking which it is."""
     for k, name in enumerate(channels):
         column = f.values[:, k]
         if name.strip().lower() in LABEL_LIKE_NAMES and np.isin(column[np.isfinite(column)], (0.0, 1.0)).all():
-            raise DataError(f"{f.path}: column {name!r} holds only 0 and 1, like anomaly labels; give \"labels\": "
-                            f"{{\"column\": \"{name}\"}} to read it as labels, or list the channels in value_columns "
-                            "to read it as data")
+            read_as = ("list it in ignore_columns to leave it out" if labelled else
+                       f"give \"labels\": {{\"column\": \"{name}\"}} to read it as labels")
+            raise DataError(f"{f.path}: column {name!r} holds only 0 and 1, like anomaly labels; {read_as}, or list "
+                            "the channels in value_columns to read it as data")
 
 
 NEAR_CONSTANT_SHARE = 0.99  # a channel with one value in at least this share of its training rows is warned of
@@ -1319,8 +1321,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             f.labels = _label_column(f, label_col)
     if labels is not None and label_col is None:
         _json_labels(labels, files, base_dirs, time_col is not None, dayfirst, time_format)
-    if value_cols is None and labels is None:
-        _refuse_label_like_channel(files[0], channels)
+    if value_cols is None:
+        _refuse_label_like_channel(files[0], channels, labels is not None)
     has_labels = labels is not None
     tests = [f for f in files if f.role == "test"]
 
