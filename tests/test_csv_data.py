@@ -131,6 +131,8 @@ def test_nab_timestamps_json_label_rows_and_unmatched_stamp(tmp_path):
     (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], t[10]]}))
     spec = {"path": "s.csv", "time_column": "time", "labels": {"timestamps": "labels.json", "key": "k"}}
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [4, 10]
+    (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], t[10]]}), encoding="utf-8-sig")  # a BOM, as
+    assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [4, 10]  # some editors save
     (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], "1999-01-01 00:00:00"]}))
     one_line_error(spec, tmp_path, "labels.json", "1999-01-01 00:00:00 match no row")
 
@@ -218,6 +220,10 @@ def test_train_range_cuts_test_pieces_around_the_block(tmp_path):
 def test_train_points_and_train_fraction(tmp_path):
     series(tmp_path, n=100)
     d = load({"path": "s.csv", "train_points": 30}, tmp_path)
+    whole = load({"path": "s.csv", "train_points": 30.0, "train_range": None}, tmp_path)  # as JSON tools write 30
+    assert (whole.train_start, whole.train_end) == (d.train_start, d.train_end) == (0, 30)
+    assert (load({"path": "s.csv", "train_range": [10.0, 40]}, tmp_path).train_end) == 40
+    one_line_error({"path": "s.csv", "train_points": 30.5}, tmp_path, "train_points must be an integer, got 30.5")
     assert (d.train_start, d.train_end, len(d.test_pieces[0]["values"])) == (0, 30, 70)
     d = load({"path": "s.csv", "train_fraction": 0.29}, tmp_path)  # 0.29 * 100 = 28.999... -> 29
     assert (d.train_start, d.train_end) == (0, 29)

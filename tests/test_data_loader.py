@@ -253,6 +253,10 @@ def test_resolve_sources_nab_paths(tmp_path, monkeypatch):
     monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(tmp_path / "nowhere"))
     resolved = data_loader.resolve_sources(spec, data_dir=root)
     assert resolved == {"path": str(root / CSV), "test_files": [str(root / "data/artificialNoAnomaly/x.csv")]}
+    # with no copy, an unpinned file cannot be downloaded: the line says to set the variable
+    monkeypatch.delenv(data_loader.NAB_DATA_DIR_ENV)
+    with pytest.raises(DataError, match=r"artificialNoAnomaly/x.csv is not listed under nab.files .*set NAB_DATA_DIR"):
+        data_loader.resolve_sources({"path": other})
 
 
 def test_a_changed_local_copy_of_a_pinned_source_is_one_line(tmp_path, monkeypatch):

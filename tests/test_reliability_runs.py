@@ -395,6 +395,12 @@ def test_a_run_dir_that_is_a_file_is_named_so(tmp_path, capsys):
     not_a_folder.write_text("a\n1\n")
     assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(not_a_folder)]) == 2
     assert f"run folder {not_a_folder} is not a folder" in one_error_line(capsys)
+    # a mistyped --run-dir is named, and not made, also for a control, which needs no trained files
+    typo = tmp_path / "typo" / "run"
+    control = write_config(tmp_path / "abs_z.json", tmp_path / "out", detector="abs_z")
+    assert errors.run_cli(cli.detect_main, ["--config", str(control), "--run-dir", str(typo)]) == 2
+    assert f"run folder {typo} does not exist (--run-dir)" in one_error_line(capsys)
+    assert not (tmp_path / "typo").exists()
 
 
 def test_the_interrupt_line_says_what_running_again_does(capsys):

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .config import config_argument, load_config
-from .errors import ArgumentParser, Interrupted
+from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
 from .runs import check_run_config, latest_run, require_training
@@ -63,6 +63,9 @@ def detect_main(argv=None) -> int:
     config, series = load_data(config)
 
     path = Path(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
+    if args.run_dir and not path.is_dir():  # a mistyped --run-dir is not made, even for a control
+        raise UserError(f"run folder {path} {'does not exist' if not path.exists() else 'is not a folder'} "
+                        "(--run-dir)")
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")

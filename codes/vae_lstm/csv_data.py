@@ -208,6 +208,11 @@ def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _whole(x):
+    """A float that is a whole number as that int; anything else as it is."""
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
 def _str_list(spec: dict, key: str) -> list[str] | None:
     value = spec.get(key)
     if value is None:
@@ -889,7 +894,7 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
     """A function file -> the raw label list for that file (or None), and the JSON path."""
     path = _resolve(labels[kind], base_dirs, f"labels.{kind}")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a byte-order mark
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not valid JSON ({_one_line(e)})") from e
     key = labels.get("key")
@@ -1070,6 +1075,8 @@ def _train_mode(spec: dict) -> tuple[str, object]:
         raise DataError(f"dataset: give only one of {', '.join(TRAIN_FIELDS)} (found {' and '.join(given)})")
     mode = given[0] if given else "train"
     value = spec.get(mode, "auto")
+    if mode in ("train_range", "train_points"):  # 400.0 is 400, as for the config's own integer keys
+        value = [_whole(v) for v in value] if isinstance(value, list) else _whole(value)
     if mode == "train" and value != "auto":
         raise DataError(f"dataset: train must be \"auto\" (or give train_range, train_points, train_fraction "
                         f"or train_files), got {value!r}")

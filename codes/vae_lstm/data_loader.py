@@ -104,7 +104,8 @@ def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
     nab = load_spec()["nab"]
     sha = nab["files"].get(relpath)
     if sha is None:
-        raise DataError(f"{relpath} is not listed under nab.files in {SPEC_PATH}")
+        raise DataError(f"{relpath} is not listed under nab.files in {SPEC_PATH}, so it cannot be downloaded; set "
+                        f"{NAB_DATA_DIR_ENV} to a local NAB copy that holds it")
     root = data_dir or os.environ.get(NAB_DATA_DIR_ENV)
     if root:
         path = Path(root) / relpath
