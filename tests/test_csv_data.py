@@ -715,6 +715,9 @@ def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
     (tmp_path / "labels.json").write_text(json.dumps(["2024-03-01 08:00:00"]))
     one_line_error(spec, tmp_path, "label time '2024-03-01 08:00:00' has no UTC offset",
                    "(e.g. '2024-03-01T00:00:00+01:00')")
+    # a file whose times are already UTC (Z): a label time without an offset is meant as UTC, and taken
+    write_csv(tmp_path, "tz.csv", ["time", "a", "b"], [[f"2024-03-01T{h:02d}:00:00Z", h, h * h] for h in range(12)])
+    assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [8]
 
 
 def test_a_sep_the_file_does_not_use_is_named(tmp_path):

@@ -308,6 +308,13 @@ def test_constant_training_block(tmp_path, monkeypatch):
     one_line_error("constant")
 
 
+@pytest.mark.parametrize("value", [7.0, 0.3])  # 0.3 ten times has a std of 5.6e-17, not 0
+def test_build_series_names_a_constant_training_block(value):
+    raw = np.r_[np.full(10, value), np.arange(5.0)]
+    with pytest.raises(DataError, match=r"the value is constant over the training block \[0, 10\) \(std 0\)"):
+        data_loader.build_series("s", "row", raw, [], 0, 10)
+
+
 def test_a_value_too_far_out_to_score_is_one_line(tmp_path, monkeypatch):
     """1e30 in the test data would square to inf in float32 scores: named at load, with its point."""
     fake_nab(tmp_path, monkeypatch, values=[*VALUES[:8], 1e30, 9.0])

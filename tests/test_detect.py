@@ -403,6 +403,8 @@ def test_tensorflow_start_up_noise_is_silenced(tmp_path):
 
 @pytest.mark.nab
 def test_partial_reproduce_leaves_the_committed_tables_alone(tmp_path, nab_dir, monkeypatch):
+    """A part of the table1 grid (here an incomplete one) writes its summary beside its runs. A part asked of a
+    complete grid is tested in test_reliability_damage."""
     from vae_lstm import reproduce
 
     monkeypatch.setenv("NAB_DATA_DIR", str(nab_dir))

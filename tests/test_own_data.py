@@ -8,6 +8,7 @@ import pytest
 
 from vae_lstm import cli
 from vae_lstm.config import from_dict, load_config
+from vae_lstm.csv_data import TRAIN_FIELDS
 from vae_lstm.errors import ConfigError, DataError
 from vae_lstm.prepare import load_data
 
@@ -124,6 +125,47 @@ def test_labels_added_to_a_trained_run_score_it_and_other_training_data_is_refus
     assert run_cli(cli.detect_main, ["--config", str(labelled)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "was trained on other training data" in err[0], err
+
+
+def test_under_train_auto_added_labels_are_a_change_of_data(tmp_path, capsys):
+    """Under "train": "auto" the labels choose the training block, so a run trained without them is refused with
+    them (in one line, also in a folder from before training_data.json); with the block given they only label.
+    Where two folders hold the same training data, each config finds the one trained with its own labels."""
+    from vae_lstm import runs
+    from vae_lstm.errors import run_cli
+
+    sensor_frame(1200, 0, spike_at=900).drop(columns="anomaly").to_csv(tmp_path / "one.csv", index=False)
+    (tmp_path / "labels.json").write_text(json.dumps([900]))
+    values = {"exp_name": "own", "detector": "abs_z", "l_win": 24, "l_seq": 3, "output_dir": str(tmp_path / "runs")}
+
+    def config(name, **dataset):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({**values, "dataset": {"name": "one", "path": "one.csv", **dataset}}))
+        return path
+
+    labels = {"labels": {"timestamps": "labels.json"}}
+    assert cli.train_main(["--config", str(config("auto"))]) == 0
+    run = tmp_path / "runs" / "own" / "one_abs_z_lwin24_lseq3_code6_seed0"
+    (run / "training_data.json").unlink()  # as in a folder trained before the file existed
+    capsys.readouterr()
+    assert run_cli(cli.detect_main, ["--config", str(config("auto_labelled", **labels))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was trained with dataset=" in err[0], err
+
+    # the block given: labels only label. Trained with them, then without (load_model 0: a second folder on
+    # the same training data), each config finds its own folder, not merely the newest
+    values["output_dir"] = str(tmp_path / "given")
+    labelled = config("given_labelled", train_points=600, **labels)
+    assert cli.train_main(["--config", str(labelled)]) == 0
+    values["load_model"] = 0
+    plain = config("given", train_points=600)
+    assert cli.train_main(["--config", str(plain)]) == 0
+    first = tmp_path / "given" / "own" / run.name
+    (labelled_config, _), (plain_config, _) = (load_data(load_config(c), verbose=False) for c in (labelled, plain))
+    assert runs.training_changes(plain_config, first) == []  # adding or dropping the labels is no change
+    assert runs.latest_run(labelled_config, fitted=True) == first
+    assert runs.latest_run(plain_config, fitted=True) == first.with_name(f"{run.name}_run2")
+    assert runs.TRAIN_BLOCK_KEYS == TRAIN_FIELDS[:-1]
 
 
 @pytest.mark.parametrize("dated", [True, False])

@@ -415,21 +415,35 @@ def test_the_interrupt_line_says_what_running_again_does(capsys):
     assert 'resume="run the same command again to score the run' in detect_script
 
 
-@pytest.mark.parametrize("load_model", [0, 1])
-def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeypatch, load_model):
-    """load_model 0 trains in a new folder each time, so its interrupt line says to set load_model 1 instead."""
-    def interrupted(*args, **kwargs):
+@pytest.mark.parametrize("case", ["load_model 1", "nothing trained yet", "newest", "an older folder"])
+def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeypatch, case):
+    """load_model 0 trains in a new folder each time, so once its folder holds epochs the interrupt line says how
+    to resume that folder: load_model 1 when it is the newest, else load_model 1 with load_dir naming it."""
+    cfg = write_config(tmp_path / "tiny.json", tmp_path / "out", load_model=int(case == "load_model 1"))
+    config = load_config(cfg)
+    base = run_dir(config)
+    for name in ((base.name, f"{base.name}_run3") if case == "an older folder" else (base.name,)):
+        (base.parent / name).mkdir(parents=True)
+        (base.parent / name / "state.json").write_text('{"vae": 2, "fitted": true}')
+    target = runs.next_free_run(config)
+
+    def interrupted(config, series):
+        if case != "nothing trained yet":
+            target.mkdir(parents=True)
+            (target / "state.json").write_text('{"vae": 1}')  # its first epoch's checkpoint was written
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runs, "train", interrupted)
-    cfg = write_config(tmp_path / "tiny.json", tmp_path / "out", load_model=load_model)
     assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    if load_model:
+    if case in ("load_model 1", "nothing trained yet"):  # running again resumes it, or reuses the empty folder
         assert err[0] == "interrupted: run the same command again to resume from the last finished epoch"
-    else:
-        assert err[0].startswith(f"interrupted: set load_model: 1 in {cfg} and run the same command again"), err
+        return
+    how = "set load_model: 1" if case == "newest" else f"set load_model: 1 and load_dir: {str(target)!r}"
+    assert err[0].startswith(f"interrupted: {how} in {cfg} and run the same command again to resume {target}"), err
+    advised = config.replace(load_model=1, **({} if case == "newest" else {"load_dir": str(target)}))
+    assert runs.choose_run_dir(advised) == target  # the advice resumes the interrupted folder
 
 
 def test_a_second_scoring_of_one_run_at_once_is_refused_with_the_holders_pid(trained, capsys):

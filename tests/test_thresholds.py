@@ -364,8 +364,9 @@ def test_labels_cannot_be_passed_as_parameters():
 # ------------------------------------------------------------------------------------------ timings
 
 
-def test_every_rule_on_20000_scores_gives_its_known_threshold(capsys):
-    """Each rule on 20,000 unit exponential scores lands where it should (its time is printed, not asserted)."""
+def test_every_rule_on_20000_scores_lands_where_it_should(capsys):
+    """Each rule on 20,000 unit exponential scores: the quantile, maximum and share by definition, POT near the
+    exponential's own quantile, dynamic at its earlier value (its time is printed, not asserted)."""
     v, t = exponential(20_000, 10), exponential(20_000, 11)
     params = {"val_quantile": {"quantile": 0.99}, "pot": {}, "dynamic": {}, "contamination": {}, "train_max": {}}
     values, lines = {}, []
@@ -381,4 +382,4 @@ def test_every_rule_on_20000_scores_gives_its_known_threshold(capsys):
     assert values["train_max"] == v.max()
     assert np.sum(t >= values["contamination"]) == 2000  # flagged: score >= threshold
     assert values["pot"] == pytest.approx(np.log(1000), rel=0.1)  # the exponential's 1 - 1e-3 quantile
-    assert np.isfinite(values["dynamic"]) and t.min() <= values["dynamic"] <= t.max()
+    assert values["dynamic"] == pytest.approx(1.39674, rel=1e-5)  # a regression value (its reference: telemanom)

@@ -13,7 +13,7 @@ from .config import config_argument, load_config
 from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
-from .runs import check_run_config, latest_run, require_training
+from .runs import check_run_config, folder_problem, has_training, latest_run, next_free_run, require_training
 
 CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
 
@@ -36,17 +36,29 @@ def train_main(argv=None) -> int:
 
     use_threads()
 
+    target = None if config.load_model else next_free_run(config)
     try:
         path = train(config, series.train)
     except KeyboardInterrupt:
-        if config.load_model:
+        resume = None if target is None else resume_advice(config, target)
+        if resume is None:
             raise
-        # load_model 0 trains in a new folder each time: running it again would not resume this one
-        raise Interrupted(f"set load_model: 1 in {config_argument(config)} and run the same command again to "
-                          "resume from the last finished epoch (load_model: 0 starts a new run folder)") from None
+        raise Interrupted(resume) from None
     print(f"run folder: {path}")
     print(f"wall time: {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def resume_advice(config, target: Path) -> str | None:
+    """After an interrupted load_model 0 training in ``target``: how to resume it, since running the same command
+    again would start yet another run folder. None when nothing was trained there yet (running again reuses it)."""
+    if not has_training(target):
+        return None
+    source = config_argument(config)
+    how = ("set load_model: 1" if latest_run(config) == target
+           else f"set load_model: 1 and load_dir: {str(target)!r}")  # a newer folder would be resumed instead
+    return (f"{how} in {source} and run the same command again to resume {target} from its last finished epoch "
+            "(load_model: 0 starts a new run folder)")
 
 
 def detect_main(argv=None) -> int:
@@ -63,9 +75,8 @@ def detect_main(argv=None) -> int:
     config, series = load_data(config)
 
     path = Path(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
-    if args.run_dir and not path.is_dir():  # a mistyped --run-dir is not made, even for a control
-        raise UserError(f"run folder {path} {'does not exist' if not path.exists() else 'is not a folder'} "
-                        "(--run-dir)")
+    if args.run_dir and folder_problem(path):  # a mistyped --run-dir is not made, even for a control
+        raise UserError(f"run folder {path} {folder_problem(path)} (--run-dir)")
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")

@@ -340,7 +340,9 @@ def save_config(config: Config, path: Path) -> None:
 
 STATE_HINT = ("move it away and run codes/train.py again: training goes on from the checkpoints, which record "
               "their own epochs")
-STOPPED_SUFFIX = "_stopped_early_at"  # state.json: "<stage>_stopped_early_at" marks an early stop, not a stage
+# state.json: "<stage>_stopped_early_at" marks an early stop, not a stage (here beside STATE_HINT, so that runs.py
+# reads state.json without importing training.py and Keras)
+STOPPED_SUFFIX = "_stopped_early_at"
 
 
 def read_json_file(path: Path, hint: str = "move it away and run the command again") -> dict:

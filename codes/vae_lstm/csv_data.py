@@ -169,7 +169,7 @@ class _File:
     disorder: str = ""  # time_order "file": how the times step back or repeat, for the note
     notes: list[str] = field(default_factory=list)  # for the note: what reading the file left out or chose
     dayfirst: bool | None = None  # how the time column's n/n/year dates were read (None: not such dates)
-    utc_offset: str | None = None  # a time of the time column written with a UTC offset (its times are UTC)
+    utc_offset: str | None = None  # a time of the time column written with a non-zero UTC offset
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -641,6 +641,7 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
 
 
 UTC_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$")  # after a time of day
+ZERO_OFFSET = re.compile(r"(?:Z|UTC|[+-]00:?00)\s*$")  # times already in UTC
 
 
 def _parse_datetimes(values) -> pd.Series:
@@ -848,8 +849,9 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         f.timeline = _ns(parsed)
         f.timestamps = _coarsest(f.timeline)
         offset = next((v for v in text if UTC_OFFSET.search(str(v))), None)
+        f.utc_offset = next((str(v) for v in text if UTC_OFFSET.search(str(v)) and not ZERO_OFFSET.search(str(v))),
+                            None)
         if offset is not None:
-            f.utc_offset = str(offset)
             f.notes.append(f"{f.path.name}: time column {column!r} holds UTC offsets (e.g. {str(offset)!r}): every "
                            "time is converted to UTC, and the outputs' times (flagged_ranges.csv, figures) are UTC")
     steps = np.flatnonzero(np.diff(f.timeline) <= 0)

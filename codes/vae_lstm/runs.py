@@ -49,8 +49,8 @@ NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_
                      "point_smoothing", "error_scale", "second_term_weight", "term_scale", "term_combine", "term_power",
                      "context_scale",
                      "steps_per_execution", "jit_compile")
-# Keys of a CSV dataset object that do not change the training data by themselves.
-TEST_ONLY_DATASET_KEYS = ("labels", "test_files")
+# Keys of a CSV dataset object that give its training block (else "train": "auto", which follows the labels).
+TRAIN_BLOCK_KEYS = ("train_range", "train_points", "train_fraction", "train_files")
 # The only keys a control's run depends on (its data, units and split): it learns no model, so the model keys
 # of a shared dataset config may change without refusing its finished runs.
 CONTROL_KEYS = ("dataset", "detector", "seed", "l_win", "l_seq", "n_channel", "val_fraction", "window_stride")
@@ -139,13 +139,15 @@ def saved_config(path: Path) -> dict | None:
     return saved
 
 
-def config_changes(config: Config, path: Path, keys=None) -> list[str]:
-    """Keys (all, or those in ``keys``) whose value differs between ``config`` and the run's saved config."""
+def config_changes(config: Config, path: Path, keys=None, same=lambda key, saved, now: saved == now) -> list[str]:
+    """Keys (all, or those in ``keys``) whose value differs between ``config`` and the run's saved config
+    (``same(key, saved, now)``: whether two values of a key count as equal)."""
     saved = saved_config(path)
     if saved is None:
         return []
     values = config.to_dict()
-    return [k for k in (values if keys is None else keys) if k in saved and k in values and saved[k] != values[k]]
+    return [k for k in (values if keys is None else keys)
+            if k in saved and k in values and not same(k, saved[k], values[k])]
 
 
 def training_changes(config: Config, path: Path) -> list[str]:
@@ -157,20 +159,19 @@ def training_changes(config: Config, path: Path) -> list[str]:
                "num_epochs_lstm": not (config.TRAIN_LSTM and config.num_epochs_lstm)}
     keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k)
             and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
-    changed = config_changes(config, path, [k for k in keys if k != "dataset"])
-    saved, now = saved_config(path) or {}, config.to_dict()
-    if "dataset" in keys and "dataset" in saved and training_part(saved["dataset"]) != training_part(now["dataset"]):
-        changed.insert(0, "dataset")
-    return changed
+    return config_changes(config, path, keys, same=lambda key, saved, now: saved == now or (
+        key == "dataset" and training_part(saved) == training_part(now)))
 
 
 def training_part(dataset):
     """A dataset (a name, or a CSV dataset object) without the keys that only say how its test data is read and
-    labelled (``TEST_ONLY_DATASET_KEYS``): labels may be added to a trained run to evaluate it. Where such a key
-    changes the training block too (``"train": "auto"`` follows the labels), ``training_data.json`` refuses it."""
+    labelled: ``test_files``, and ``labels`` when the training block is given (``train_range``, ``train_points``,
+    ``train_fraction``, ``train_files``), so that labels may be added to a trained run to evaluate it. Under
+    ``"train": "auto"`` the labels choose the training block, so they count."""
     if not isinstance(dataset, dict):
         return dataset
-    return {k: v for k, v in dataset.items() if k not in TEST_ONLY_DATASET_KEYS}
+    block_given = any(dataset.get(k) is not None for k in TRAIN_BLOCK_KEYS)
+    return {k: v for k, v in dataset.items() if k != "test_files" and not (k == "labels" and block_given)}
 
 
 def describe_changes(config: Config, path: Path, changed: list[str]) -> str:
@@ -265,7 +266,8 @@ def latest_run(config: Config, fitted: bool = False) -> Path:
     finished); else the newest one, whose values differ; else the config's folder, untrained."""
     folders = [p for p in run_folders(config) if is_fitted(p) or not fitted]
     matching = [p for p in folders if not training_changes(config, p)]
-    return (matching or folders or [run_dir(config)])[-1]
+    exact = [p for p in matching if not config_changes(config, p, ["dataset"])]  # labels as given, if any
+    return (exact or matching or folders or [run_dir(config)])[-1]
 
 
 def next_free_run(config: Config) -> Path:
@@ -522,13 +524,17 @@ def mark_fitted(path: Path) -> None:
         write_text_atomic(state_path, json.dumps(state, indent=2) + "\n")
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` is no run folder ("does not exist", "is not a folder"), or None when it is a folder."""
+    return "does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir() else None
+
+
 def require_training(config: Config, path: Path) -> None:
     """Before TensorFlow is imported: stop with one line when a detector that learns has no run folder."""
     from .detectors import CONTROLS
 
     if config.detector not in CONTROLS and not has_training(path):
         source = config_argument(config)
-        what = ("does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir()
-                else "holds no trained detector")
+        what = folder_problem(path) or "holds no trained detector"
         raise UserError(f"run folder {path} {what}; train first with 'python3 codes/train.py --config {source}'")
     refuse_unfinished(config, path)
