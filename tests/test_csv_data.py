@@ -230,6 +230,20 @@ def test_train_points_and_train_fraction(tmp_path):
     assert [p["name"] for p in d.test_pieces] == ["test"]
 
 
+def test_a_test_file_named_like_a_metrics_key_gets_another_piece_name(tmp_path):
+    """metrics.json keeps the pooled row as "all" and a detector's "threshold" and "points" beside the pieces: a
+    test file all.csv or points.csv must not overwrite them (it did, and its figures were printed as the pool)."""
+    series(tmp_path, "free/train.csv", n=10)
+    for name in ("all", "points", "x"):
+        series(tmp_path, f"run/{name}.csv", n=5)
+    d = load({"train_files": ["free/train.csv"], "test_files": ["run/all.csv", "run/points.csv", "run/x.csv"]},
+             tmp_path)
+    assert [p["name"] for p in d.test_pieces] == ["run_all", "run_points", "x"]
+    series(tmp_path, "s.csv", n=20)
+    d = load({"path": "s.csv", "train_points": 10, "test_files": ["run/all.csv"]}, tmp_path)
+    assert [p["name"] for p in d.test_pieces] == ["test", "run_all"]
+
+
 def test_train_files_with_test_files_are_laid_end_to_end(tmp_path):
     series(tmp_path, "free/a.csv", n=6)
     write_csv(tmp_path, "free/b.csv", ["time", "b", "a"], [[t, -i, i + 100] for i, t in enumerate(stamps(4))])

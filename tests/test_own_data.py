@@ -103,6 +103,24 @@ def test_unlabelled_csv_skips_the_metrics_and_still_flags(tmp_path, capsys):
     assert not (run / "detection" / "precision_recall.png").exists()
 
 
+def test_an_anomaly_at_the_start_of_a_test_file_is_its_own(tmp_path):
+    """The paper's sequence labels start a run at each test file's first row when it is labelled, also when the
+    file before it ends inside an anomaly (the files are laid end to end)."""
+    from vae_lstm.data_loader import segment_starts
+
+    sensor_frame(600, 0).drop(columns="anomaly").to_csv(tmp_path / "train.csv", index=False)
+    for k in range(2):
+        frame = sensor_frame(400, k + 1)
+        frame.loc[390:, "anomaly"] = 1 if k == 0 else 0  # test0 ends labelled, test1 starts labelled
+        frame.loc[:9, "anomaly"] = 1 if k == 1 else 0
+        frame.to_csv(tmp_path / f"test{k}.csv", index=False)
+    config, series = load_data(load_config(write_config(tmp_path)), verbose=False)
+    assert series.anomaly_idx.tolist() == [600 + 390, 1000]
+    assert [p.anomaly_idx.tolist() for p in series.test_pieces] == [[390], [0]]
+    assert segment_starts([0, 1, 1, 1, 0, 1], file_starts=[2, 5]).tolist() == [1, 2, 5]
+    assert segment_starts([1, 1, 0], file_starts=[0, 3]).tolist() == [0]
+
+
 def test_labels_added_to_a_trained_run_score_it_and_other_training_data_is_refused(tmp_path, capsys):
     """Labels (and test files) do not change the training data: a run trained unlabelled is scored once they are
     added. A change of the training data itself is refused, by its fingerprint, in one line."""

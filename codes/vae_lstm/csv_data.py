@@ -1093,6 +1093,11 @@ def _train_mode(spec: dict) -> tuple[str, object]:
     return mode, value
 
 
+# Names a test file's piece cannot take: the keys beside the pieces in metrics.json (the pooled "all" row, a
+# detector's "threshold", "threshold_undefined" and "points", the point rules' "rules").
+RESERVED_PIECE_NAMES = ("all", "points", "rules", "threshold", "threshold_undefined")
+
+
 def _piece_names(paths: list[Path], taken: set[str]) -> list[str]:
     stems = [p.stem for p in paths]
     names = []
@@ -1364,7 +1369,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             raise DataError(f"{f.path}: empty training block [{s}, {e}) ({why})")
         spans = [(a, b) for a, b in ((0, s), (e, n)) if b > a]
         pieces = [piece("test" if len(spans) == 1 else f"test_{k}", f, a, b) for k, (a, b) in enumerate(spans, 1)]
-        taken = {p["name"] for p in pieces}
+        taken = {p["name"] for p in pieces} | set(RESERVED_PIECE_NAMES)
         pieces += [piece(nm, t, 0, len(t.df)) for nm, t in zip(_piece_names(test_paths, taken), tests, strict=True)]
         if not pieces:
             raise DataError(f"{f.path}: no test data: the training block [{s}, {e}) takes every row "
@@ -1397,7 +1402,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     if has_labels:
         train_labels = np.concatenate([f.labels if f.labels is not None else np.zeros(len(f.df), bool)
                                        for f in trains])
-    names = _piece_names([f.path for f in tests], set())
+    names = _piece_names([f.path for f in tests], set(RESERVED_PIECE_NAMES))
     pieces = [piece(nm, t, 0, len(t.df)) for nm, t in zip(names, tests, strict=True)]
     trained = ", ".join(f"{f.path.name} ({len(f.df)} rows)" for f in trains)
     apart = (f" - {len(trains)} files laid end to end, starting at rows {', '.join(map(str, starts))}: the "

@@ -286,10 +286,12 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         timestamps = data.full_timestamps
         rows = data.full_anomaly_rows
         row_times = timestamps
+        file_starts = ()
     else:
         parts = [data.train] + [p["values"] for p in data.test_pieces]
         raw, train_start, train_end = np.concatenate(parts), 0, len(data.train)
         starts = np.cumsum([0] + [len(p) for p in parts])
+        file_starts = starts[1:-1]  # where each test file begins (the training files come first)
         pieces = [(p["name"], int(starts[k + 1]), int(starts[k + 2])) for k, p in enumerate(data.test_pieces)]
         train_labels = data.train_point_labels if data.train_point_labels is not None else np.zeros(len(data.train), bool)
         labels = None if not data.has_labels else np.concatenate(
@@ -303,7 +305,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
     if labels is None:
         anomaly_idx = np.empty(0, np.int64)
     else:
-        anomaly_idx = segment_starts(labels) if rows is None else np.asarray(rows, np.int64)
+        anomaly_idx = segment_starts(labels, file_starts) if rows is None else np.asarray(rows, np.int64)
     series = build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
                           labels, pieces, channels=data.channels)
     series.row_times = row_times
@@ -324,10 +326,16 @@ def pieces_times(test_pieces: list[dict], n_train: int) -> np.ndarray | None:
     return np.concatenate([gap] + [np.asarray(t, None if dated else object) for t in times])
 
 
-def segment_starts(labels: np.ndarray) -> np.ndarray:
-    """First index of each run of labelled points: the label timestamps of a point-labelled dataset."""
-    y = np.asarray(labels, bool).astype(np.int8)
-    return np.flatnonzero(np.diff(np.concatenate(([0], y))) == 1).astype(np.int64)
+def segment_starts(labels: np.ndarray, file_starts=()) -> np.ndarray:
+    """First index of each run of labelled points: the label timestamps of a point-labelled dataset. A run
+    also starts at each of ``file_starts`` (where one file of files laid end to end begins) that is labelled:
+    an anomaly at the start of a file is its own, even when the file before ends inside one."""
+    y = np.asarray(labels, bool)
+    starts = np.diff(np.concatenate(([0], y.astype(np.int8)))) == 1
+    bounds = np.asarray(file_starts, np.int64)
+    bounds = bounds[(bounds > 0) & (bounds < len(y))]
+    starts[bounds] |= y[bounds]
+    return np.flatnonzero(starts).astype(np.int64)
 
 
 def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
