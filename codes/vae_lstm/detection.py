@@ -287,7 +287,14 @@ def rule_threshold(c: Config, rule: str, name: str, res: DetectorResult, **test)
 
 def sequence_threshold(rule: str, detector: str, **inputs) -> float:
     """The config's rule on a detector's sequence scores (``evaluation.choose_threshold``); one line naming the rule
-    when the scores do not allow it (POT with no validation score above its level, dynamic on scores <= 0)."""
+    when the scores do not allow it (POT with no validation score above its level), or when its threshold is not
+    one for the raw scores (dynamic: the EWMA of each piece's scores, which the point-level rules compare)."""
+    from .thresholds import THRESHOLD_RULES
+
+    if rule in THRESHOLD_RULES and THRESHOLD_RULES[rule].smoothed:
+        raise UserError(f"threshold_rule '{rule}' thresholds each test piece's smoothed scores, not the raw "
+                        f"{detector} sequence scores of the paper's metric: see its point-level flags; choose "
+                        "another rule for this metric, e.g. threshold_rule val_quantile (detect.py --threshold-rule)")
     try:
         return evaluation.choose_threshold(rule, **inputs)
     except ValueError as e:
