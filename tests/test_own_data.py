@@ -249,7 +249,12 @@ def test_unlabelled_csv_with_a_rule_that_reads_the_test_scores(tmp_path, rule):
     assert cli.detect_main(["--config", str(config_path)]) == 0
     run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
     metrics = json.loads((run / "detection" / "metrics.json").read_text())
-    assert metrics["threshold_rule"] == rule and np.isfinite(metrics["abs_z"]["threshold"])
+    assert metrics["threshold_rule"] == rule
+    if rule == "dynamic":  # a threshold of each piece's smoothed point scores: none for the raw sequence scores
+        assert metrics["abs_z"]["threshold"] is None and "smoothed scores" in metrics["abs_z"]["threshold_undefined"]
+        assert len(metrics["abs_z"]["points"]["rules"]["dynamic"]["threshold_per_piece"]) == 2
+    else:
+        assert np.isfinite(metrics["abs_z"]["threshold"])
     flagged = metrics["abs_z"]["points"]["rules"]["contamination"]
     assert flagged["flagged_points"] == 80  # a tenth of the 800 test points: distinct scores, no ties
 
