@@ -272,6 +272,9 @@ def test_test_labels_without_anomalies_give_no_precision_recall_curve(tmp_path, 
     assert (run / "detection" / "detections.png").is_file()
     assert not (run / "detection" / "precision_recall.png").exists()
     assert not [w for w in recwarn if "positive" in str(w.message).lower()]
+    # the oracle rule has no anomaly to find: it flags nothing (it once flagged the top score as a detection)
+    assert cli.detect_main(["--config", str(config_path), "--threshold-rule", "oracle_best_f1"]) == 0
+    assert pd.read_csv(run / "detection" / "flagged_ranges.csv").empty
 
 
 def test_a_folder_given_as_the_data_file_is_named(tmp_path):

@@ -569,6 +569,8 @@ def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.nda
         scores, labels = res.test_points()
         if labels is None:
             raise UserError("the oracle threshold needs point labels, and this series has none")
+        if not np.asarray(labels, bool).any():  # no anomaly to find: the best F1 is undefined, so flag nothing
+            return [p.flags(p.point_scores, float("nan")) for p in res.pieces], [float("nan")] * len(res.pieces)
         t = evaluation.best_f1(scores, labels, adjusted=False)["threshold"]
         return [p.flags(p.point_scores, t) for p in res.pieces], [t] * len(res.pieces)
     try:
