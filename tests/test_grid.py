@@ -70,6 +70,8 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
     ({"overrides": {"lstm-ae": {"l_win": 8}}}, "overrides.lstm-ae: not a detector; did you mean 'lstm_ae'"),
     ({"overrides": {"*": {"seed": 5}}}, "overrides.*.seed: the experiment sets seed for each run"),
     ({"overrides": {"arma": {"output_dir": "x"}}}, "overrides.arma.output_dir: the experiment sets output_dir"),
+    ({"overrides": {"*": {"load_dir": "x"}}}, "overrides.*.load_dir: the experiment sets load_dir for each run"),
+    ({"summary": "beats"}, "dataset 'synth' is a series, and summary \"beats\" does not summarise it"),
 ])
 def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
     path = tiny_experiment(tmp_path)
@@ -77,6 +79,13 @@ def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
     path.write_text(json.dumps(values))
     with pytest.raises(ConfigError, match=message):
         load_experiment(path)
+
+
+def test_a_dataset_configs_own_load_dir_does_not_put_every_run_in_one_folder(tmp_path):
+    experiment = load_experiment(tiny_experiment(tmp_path))
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "load_dir": str(tmp_path / "one")}))
+    folders = {experiment.run_dir(job) for job in experiment.jobs()}
+    assert len(folders) == len(experiment.jobs()) == 6 and all((tmp_path / "runs") in f.parents for f in folders)
 
 
 @pytest.mark.slow
@@ -370,6 +379,28 @@ def test_an_experiment_file_finds_configs_beside_it_and_must_be_an_object(tmp_pa
         path.write_text(content)
         with pytest.raises(ConfigError, match=f"holds one JSON object .*, not {kind}$"):
             load_experiment(path)
+
+
+def test_a_name_given_twice_runs_once_and_a_missing_dataset_is_one_line_before_any_run(tmp_path, capsys):
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path)
+    assert reproduce.main([str(path), "--series", "synth", "synth", "--detectors", "abs_z", "abs_z",
+                           "--seeds", "1", "--no-summary"]) == 0
+    assert "experiment grid: 1 runs" in capsys.readouterr().out
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "dataset": {"path": str(tmp_path / "gone.csv")}}))
+    with pytest.raises(UserError, match=r"^experiment grid, dataset 'synth': .*gone.csv"):
+        reproduce.main([str(path), "--seeds", "1", "--detectors", "arma", "--output-dir", str(tmp_path / "other")])
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_iid_random_column_is_na_for_labels_of_one_class():
+    """A degenerate split never shows a perfect (or a zero) paper's metric for the random control."""
+    assert reproduce.random_pa_f1(np.ones(50, bool)) == reproduce.random_pa_f1(np.zeros(50, bool)) == "n/a"
+    labels = np.zeros(50, bool)
+    labels[20:30] = True  # one anomaly of 10 sequences: a random score's top sequence hits it 1 time in 5
+    mean = float(reproduce.random_pa_f1(labels).split(" ± ")[0])
+    assert 0.3 < mean < 1.0
 
 
 def test_the_verdict_against_abs_z_says_level_when_the_gap_is_inside_the_seeds_spread():

@@ -94,7 +94,8 @@ class Experiment:
         overrides = self.values.get("overrides", {})
         base = load_config(self.config_file(dataset))
         changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
-        config = base.replace(**changes, detector=detector, seed=seed, output_dir=self.output_dir, load_model=True)
+        config = base.replace(**changes, detector=detector, seed=seed, output_dir=self.output_dir, load_model=True,
+                              load_dir="default")  # a dataset config's own load_dir would put every run in one folder
         if resolve and not config.resolved:
             if (dataset, detector) not in self.resolved:
                 from .prepare import load_data
@@ -140,7 +141,8 @@ def job_experiment(job: Job) -> Experiment:
 # keys that the experiment sets for each job itself: an override of them is refused
 JOB_KEYS = {"detector": "list the detectors in 'detectors'", "seed": "set the number of seeds in 'seeds'",
             "output_dir": "set the file's 'output_dir' (or pass --output-dir)",
-            "load_model": "a grid's runs always resume"}
+            "load_model": "a grid's runs always resume",
+            "load_dir": "each run has its own folder under output_dir"}
 
 
 def check_overrides(file: str, overrides: dict) -> None:
@@ -187,10 +189,17 @@ def load_experiment(name: str | Path) -> Experiment:
     values.pop("$schema", None)
     check_overrides(path.name, values.get("overrides", {}))
     experiment = Experiment(path.stem, path, values)
+    from .beats import is_segments
+
     for dataset in experiment.datasets:  # every config and override loads, before anything trains
         for detector in experiment.detectors:
             try:
-                experiment.config(dataset, detector, 0, resolve=False)
+                config = experiment.config(dataset, detector, 0, resolve=False)
             except ConfigError as e:
                 raise ConfigError(f"{path.name}: dataset '{dataset}' with detector '{detector}': {e}") from None
+        if is_segments(config) != (experiment.summary == "beats"):  # else every run is scored, then left out
+            kind = "a dataset of independent segments" if is_segments(config) else "a series"
+            want = "\"beats\"" if is_segments(config) else "\"standard\" or \"table1\""
+            raise ConfigError(f"{path.name}: dataset '{dataset}' is {kind}, and summary \"{experiment.summary}\" "
+                              f"does not summarise it: set \"summary\": {want}")
     return experiment

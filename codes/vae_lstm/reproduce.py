@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -124,8 +125,9 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
         return False
     (target / "figures").mkdir(parents=True, exist_ok=True)
     for name in ("vae.keras", "vae_log.csv", DATA_FILE):  # with what it was trained on: the fit checks that
-        if (source / name).is_file():
-            shutil.copyfile(source / name, target / name)
+        if (source / name).is_file():  # through a temporary file: a kill mid-copy leaves no truncated checkpoint
+            shutil.copyfile(source / name, target / f"{name}.copying")
+            os.replace(target / f"{name}.copying", target / name)
     for figure in (source / "figures").glob("vae_*.png"):
         if figure.name.endswith(".tmp.png"):  # a figure a kill cut short
             continue
@@ -189,12 +191,23 @@ def mean_std(values: pd.Series) -> str:
 def iid_random_pa_f1(experiment: Experiment, name: str, seeds: int = 5) -> str:
     """The paper's metric for an i.i.d. uniform score per sequence (no model at all), on the series' test
     sequences and labels: mean ± std over seeds."""
-    from .evaluation import best_f1, sequence_labels
+    from .evaluation import sequence_labels
     from .prepare import load_data
 
     config, series = load_data(experiment.config(name, "vae_lstm", 0), verbose=False)
     labels = np.concatenate([sequence_labels(p.anomaly_idx, len(p.values) - config.span + 1, config.span)
                              for p in series.test_pieces if len(p.values) >= config.span])
+    return random_pa_f1(labels, seeds)
+
+
+def random_pa_f1(labels: np.ndarray, seeds: int = 5) -> str:
+    """Oracle point-adjusted F1 of i.i.d. uniform scores against sequence ``labels``, mean ± std over seeds; "n/a"
+    when the labels are all one class (undefined: never a perfect or a zero score)."""
+    from .evaluation import best_f1
+
+    labels = np.asarray(labels, bool)
+    if labels.all() or not labels.any():
+        return "n/a"
     f1 = [best_f1(np.random.default_rng(seed).random(len(labels)), labels, adjusted=True)["f1"]
           for seed in range(seeds)]
     return f"{np.mean(f1):.3f} ± {np.std(f1):.3f}"
@@ -395,6 +408,9 @@ def main(argv=None) -> int:
 
     args = parse_args(argv)
     experiment = load_experiment(args.experiment)
+    for names in ("series", "detectors"):  # a name given twice would run its jobs twice, side by side
+        if getattr(args, names):
+            setattr(args, names, list(dict.fromkeys(getattr(args, names))))
     if args.output_dir:
         experiment.values["output_dir"] = str(Path(args.output_dir).resolve())
     unknown = sorted(set(args.series or []) - set(experiment.datasets))
@@ -416,6 +432,8 @@ def main(argv=None) -> int:
             raise UserError(f"--ensemble averages two seeds of {first} at least, and this run asks for one with no "
                             "other finished; pass --seeds 2 or more")
     jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
+    if jobs:
+        check_datasets(experiment, args.series)
     started = time.perf_counter()
     with one_writer(experiment) if jobs else contextlib.nullcontext():
         if jobs:
@@ -439,6 +457,20 @@ def one_writer(experiment):
     return exclusive(out / "reproduce.lock", f"the runs of experiment {experiment.name} in {out} are being run by "
                      "another reproduce.py", "wait for it to finish or stop it, or pass --output-dir for "
                      "a separate set of runs")
+
+
+def check_datasets(experiment, datasets) -> None:
+    """Before any run: each dataset loads (its files are there, or download), else one line naming it, rather
+    than one failure per run of it."""
+    from .beats import load_segments
+    from .prepare import load_data
+
+    for name in datasets or experiment.datasets:
+        config = experiment.config(name, experiment.detectors[0], 0, resolve=False)
+        try:
+            load_segments(config.dataset) if experiment.summary == "beats" else load_data(config, verbose=False)
+        except UserError as e:
+            raise UserError(f"experiment {experiment.name}, dataset '{name}': {e}") from None
 
 
 def check_ensemble(experiment, datasets) -> None:
