@@ -155,7 +155,13 @@ def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_und
     path.write_text(json.dumps(values))
     metrics = run_job(job)
     assert metrics["threshold_rule"] == "train_max" and "train_max" in metrics["abs_z"]["points"]["rules"]
-    values["overrides"] = {"abs_z": {"threshold_rule": "train_max", "num_epochs_vae": 7, "learning_rate_lstm": 0.5}}
+    values["overrides"] = {"abs_z": {"threshold_rule": "train_max", "pot_q": 0.01, "pot_level": 0.9}}
+    path.write_text(json.dumps(values))
+    rescored = run_job(job)  # POT's own keys: its figures are scored again too
+    assert (rescored["pot_q"], rescored["pot_level"]) == (0.01, 0.9)
+    assert rescored["abs_z"]["points"]["rules"]["pot"] != metrics["abs_z"]["points"]["rules"]["pot"]
+    values["overrides"] = {"abs_z": {"threshold_rule": "train_max", "pot_q": 0.01, "pot_level": 0.9,
+                                     "num_epochs_vae": 7, "learning_rate_lstm": 0.5}}
     path.write_text(json.dumps(values))
     assert run_job(job)["detector"] == "abs_z"  # a control learns no model: model keys do not refuse its run
     values["overrides"] = {"abs_z": {"threshold_rule": "train_max", "val_fraction": 0.2}}
@@ -392,6 +398,22 @@ def test_a_name_given_twice_runs_once_and_a_missing_dataset_is_one_line_before_a
     with pytest.raises(UserError, match=r"^experiment grid, dataset 'synth': .*gone.csv"):
         reproduce.main([str(path), "--seeds", "1", "--detectors", "arma", "--output-dir", str(tmp_path / "other")])
     assert not (tmp_path / "other").exists()
+
+
+def test_summary_only_leaves_out_the_runs_the_grid_would_refuse(tmp_path, capsys):
+    """--summary-only summarises only runs the grid would score: not one made with other training keys."""
+    import pandas as pd
+
+    path = tiny_experiment(tmp_path, detectors=["arma", "abs_z"], seeds=1)
+    assert reproduce.main([str(path)]) == 0
+    values = json.loads(path.read_text())
+    values["overrides"]["arma"]["arma_p"] = 1  # the finished arma run was fitted with the default order
+    path.write_text(json.dumps(values))
+    capsys.readouterr()
+    assert reproduce.main([str(path), "--summary-only"]) == 0
+    assert "made with other values of arma_p than the experiment gives" in capsys.readouterr().out
+    rows = pd.read_csv(tmp_path / "runs" / "summary" / "grid" / "results.csv")
+    assert set(rows.detector) == {"abs_z"}
 
 
 def test_the_iid_random_column_is_na_for_labels_of_one_class():

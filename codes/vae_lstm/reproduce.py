@@ -144,8 +144,9 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
     evaluation. Run the experiment (not --summary-only) to score those again."""
     from .beats import out_of_date as beats_out_of_date
     from .grid import out_of_date
+    from .runs import training_changes
 
-    found, left_out = {}, {}
+    found, left_out, train_data = {}, {}, {}
     for job in experiment.jobs(seeds=range(MAX_SEEDS)):
         run = experiment.run_dir(job)
         metrics = read_metrics(run) if has_metrics(run) else None
@@ -156,14 +157,37 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
         if unfinished is not None:
             left_out[key] = f"{run.name}, its training has not finished ({unfinished})"
             continue
+        config = experiment.config(job.dataset, job.detector, job.seed, resolve=experiment.summary != "beats")
+        refused = other_training(config, run, train_data, job.dataset) if experiment.summary != "beats" else \
+            training_changes(config, run) and f"other values of {', '.join(training_changes(config, run))}"
+        if refused:  # what the grid itself refuses to score
+            left_out[key] = f"{run.name}, made with {refused} than the experiment gives (run the experiment to see why)"
+            continue
         stale = beats_out_of_date if experiment.summary == "beats" else out_of_date
-        why = stale(experiment.config(job.dataset, job.detector, job.seed, resolve=experiment.summary != "beats"),
-                    metrics)
+        why = stale(config, metrics)
         if why:
             left_out[key] = f"{run.name}, its metrics.json is from {why} (run the experiment to score it again)"
             continue
         found[key] = metrics
     return found, left_out
+
+
+def other_training(config, run: Path, train_data: dict, dataset: str) -> str | None:
+    """What the grid would refuse a finished run for: other training keys, or other training data (the training
+    block of the experiment's ``dataset``, loaded once into ``train_data``); None when it would score it."""
+    from .prepare import load_data
+    from .runs import check_training_data, training_changes
+
+    changed = training_changes(config, run)
+    if changed:
+        return f"other values of {', '.join(changed)}"
+    if dataset not in train_data:
+        train_data[dataset] = load_data(config, verbose=False)[1].train
+    try:
+        check_training_data(run, train_data[dataset], fix="")
+    except UserError:
+        return "other training data"
+    return None
 
 
 def summarise_runs(metrics: dict) -> pd.DataFrame:
