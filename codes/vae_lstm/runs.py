@@ -75,9 +75,11 @@ def has_metrics(path: Path) -> bool:
 
 
 def read_metrics(path: Path) -> dict | None:
-    """A run's metrics.json, or None (with a line saying so) when it is damaged: the run is scored again."""
+    """A run's metrics.json, or None (with a line saying so) when it is damaged: a run of the experiment (not
+    --summary-only, which leaves it out) scores it again."""
     try:
-        return metrics_from_json(read_json_file(Path(path) / METRICS_FILE, "the run is scored again"))
+        return metrics_from_json(read_json_file(Path(path) / METRICS_FILE, "a run of the experiment (not "
+                                                "--summary-only) scores it again"))
     except UserError as e:
         print(e)
         return None
