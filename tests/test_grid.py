@@ -258,7 +258,7 @@ def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
         with pytest.raises(UserError) as caught:
             reproduce.main([str(path), "--detectors", "abs_z", "--summary-dir", str(tmp_path / "sum")])
         message = str(caught.value)
-        assert "being run by another reproduce.py" in message and f"PID {holder.pid}" in message
+        assert "is in use by another reproduce.py" in message and f"PID {holder.pid}" in message
         assert "\n" not in message and not list((tmp_path / "runs").rglob("*abs_z*"))
     finally:
         holder.kill()

@@ -478,9 +478,9 @@ def one_writer(experiment):
     out = Path(experiment.output_dir)
     out = out if out.is_absolute() else REPO_ROOT / out
     out.mkdir(parents=True, exist_ok=True)
-    return exclusive(out / "reproduce.lock", f"the runs of experiment {experiment.name} in {out} are being run by "
-                     "another reproduce.py", "wait for it to finish or stop it, or pass --output-dir for "
-                     "a separate set of runs")
+    return exclusive(out / "reproduce.lock", f"the runs folder {out} (of experiment {experiment.name}, and of any "
+                     "other experiment with this output_dir) is in use by another reproduce.py", "wait for it to "
+                     "finish or stop it, or pass --output-dir for a separate set of runs")
 
 
 def check_datasets(experiment, datasets) -> None:
