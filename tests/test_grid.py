@@ -416,6 +416,23 @@ def test_summary_only_leaves_out_the_runs_the_grid_would_refuse(tmp_path, capsys
     assert set(rows.detector) == {"abs_z"}
 
 
+@pytest.mark.parametrize("labels", [None, "all normal"])
+def test_an_ensemble_without_labels_of_two_classes_stops_before_any_run(tmp_path, labels):
+    from vae_lstm.errors import UserError
+
+    t = np.arange(600)
+    rows = "value,anomaly\n" + "".join(f"{np.sin(2 * np.pi * i / 24):.6f},0\n" for i in t)
+    (tmp_path / "flat.csv").write_text(rows)
+    dataset = {"path": str(tmp_path / "flat.csv"), "train_points": 300, "value_columns": ["value"]}
+    if labels:
+        dataset["labels"] = {"column": "anomaly"}
+    path = tiny_experiment(tmp_path, detectors=["abs_z"])
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "dataset": dataset}))
+    with pytest.raises(UserError, match="--ensemble is scored against labels, and synth of grid has none"):
+        reproduce.main([str(path), "--ensemble"])
+    assert not (tmp_path / "runs").exists()
+
+
 def test_the_iid_random_column_is_na_for_labels_of_one_class():
     """A degenerate split never shows a perfect (or a zero) paper's metric for the random control."""
     assert reproduce.random_pa_f1(np.ones(50, bool)) == reproduce.random_pa_f1(np.zeros(50, bool)) == "n/a"

@@ -505,11 +505,17 @@ def check_ensemble(experiment, datasets) -> None:
         raise UserError(f"--ensemble averages point scores, and {experiment.name} scores whole segments (beats); "
                         "drop --ensemble")
     first = experiment.detectors[0]
-    unlabelled = [d for d in datasets or experiment.datasets
-                  if not load_data(experiment.config(d, first, 0, resolve=False), verbose=False)[1].labelled]
+    unlabelled = []
+    for name in datasets or experiment.datasets:
+        series = load_data(experiment.config(name, first, 0, resolve=False), verbose=False)[1]
+        labels = np.concatenate([p.point_labels for p in series.test_pieces]) if series.point_labels is not None \
+            else None
+        if not series.labelled or (labels is not None and (labels.all() or not labels.any())):
+            unlabelled.append(name)  # no labels, or test labels of one class: every figure would be undefined
     if unlabelled:
         raise UserError(f"--ensemble is scored against labels, and {', '.join(unlabelled)} of {experiment.name} "
-                        "has none; drop --ensemble or pass --series with labelled datasets")
+                        "has none (or test labels of one class only); drop --ensemble or pass --series with "
+                        "labelled datasets")
 
 
 def in_tables(key, args, experiment) -> bool:
