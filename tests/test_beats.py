@@ -318,6 +318,20 @@ def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
 
     with pytest.raises(UserError, match="scores whole segments"):
         reproduce.main([str(experiment), "--summary-only", "--ensemble"])
+    # --summary-only leaves out what the grid refuses: a run of another split, one made with other training keys
+    abs_z = tmp_path / "runs" / "ecg" / "ECG5000_abs_z_lwin20_lseq7_code2_seed0" / "detection" / "metrics.json"
+    good = abs_z.read_text()
+    moved = json.loads(good)
+    moved["split"]["spec"] = {**moved["split"]["spec"], "test_normal": 31}
+    abs_z.write_text(json.dumps(moved))
+    assert reproduce.main([str(experiment), "--summary-only", "--summary-dir", str(tmp_path / "split")]) == 0
+    assert set(pd.read_csv(tmp_path / "split" / "results.csv").detector) == set(detectors) - {"abs_z"}
+    abs_z.write_text(good)
+    values = json.loads(experiment.read_text())
+    experiment.write_text(json.dumps({**values, "overrides": {"lstm_ae": {"learning_rate_lstm": 0.5}}}))
+    assert reproduce.main([str(experiment), "--summary-only", "--summary-dir", str(tmp_path / "keys")]) == 0
+    assert set(pd.read_csv(tmp_path / "keys" / "results.csv").detector) == set(detectors) - {"lstm_ae"}
+    experiment.write_text(json.dumps(values))
     values = json.loads(experiment.read_text())
     experiment.write_text(json.dumps({**values, "overrides": {"*": {"threshold_quantile": 0.99}}}))
     with pytest.raises(UserError, match="no finished run to summarise"):

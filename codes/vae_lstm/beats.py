@@ -264,9 +264,7 @@ def run_job(experiment, job) -> dict:
     if metrics is not None or has_training(path):  # grid runs always resume: refuse with the grid's remedy
         refuse_other_training(config, path, source)
     if metrics is not None:
-        if metrics.get("split", {}).get("spec") != spec["split"]:
-            raise UserError(f"{path} was trained on another split of {config.dataset} than datasets/series.json "
-                            "gives; move that folder away to rerun it")
+        refuse_other_split(config, path, metrics, spec)
         why = out_of_date(config, metrics)
         if why is None:
             return metrics
@@ -280,6 +278,30 @@ def run_job(experiment, job) -> dict:
     path = train(config, data.values[split.train])
     with detection_lock(path):
         return _score_run(config, path, data, split, spec, wall, started)
+
+
+def refuse_other_split(config, path: Path, metrics: dict, spec: dict) -> None:
+    """One line when a finished run was trained on another split of the segments than series.json gives."""
+    if metrics.get("split", {}).get("spec") != spec["split"]:
+        raise UserError(f"{path} was trained on another split of {config.dataset} than datasets/series.json "
+                        "gives; move that folder away to rerun it")
+
+
+def refusal(config, path: Path, metrics: dict) -> str | None:
+    """Why ``run_job`` would refuse a finished run (other training keys, another split, other training data),
+    as its one line; None when it would score it. For ``--summary-only``, which must not publish such runs."""
+    from .runs import refuse_other_training
+
+    spec = check_config(config)
+    try:
+        refuse_other_training(config, path, "the experiment")
+        refuse_other_split(config, path, metrics, spec)
+        data = load_segments(config.dataset)
+        refuse_other_training(config, path, "the experiment",
+                              data.values[split_beats(data.normal, config.seed, **spec["split"]).train])
+    except UserError as e:
+        return str(e).split(";")[0]
+    return None
 
 
 def _score_run(config, path: Path, data: Segments, split: BeatSplit, spec: dict, wall, started: float) -> dict:

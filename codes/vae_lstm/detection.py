@@ -26,7 +26,7 @@ from .prepare import check_scorable
 from .runs import metrics_text, set_aside_metrics
 from .windowing import train_val_split
 
-METRICS_VERSION = 5  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 6  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass

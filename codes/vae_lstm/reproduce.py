@@ -143,8 +143,8 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
     scored under other detection or scoring keys (by another experiment sharing its folder) or by an older
     evaluation. Run the experiment (not --summary-only) to score those again."""
     from .beats import out_of_date as beats_out_of_date
+    from .beats import refusal as beats_refusal
     from .grid import out_of_date
-    from .runs import training_changes
 
     found, left_out, train_data = {}, {}, {}
     for job in experiment.jobs(seeds=range(MAX_SEEDS)):
@@ -158,11 +158,16 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
             left_out[key] = f"{run.name}, its training has not finished ({unfinished})"
             continue
         config = experiment.config(job.dataset, job.detector, job.seed, resolve=experiment.summary != "beats")
-        refused = other_training(config, run, train_data, job.dataset) if experiment.summary != "beats" else \
-            training_changes(config, run) and f"other values of {', '.join(training_changes(config, run))}"
-        if refused:  # what the grid itself refuses to score
-            left_out[key] = f"{run.name}, made with {refused} than the experiment gives (run the experiment to see why)"
-            continue
+        if experiment.summary == "beats":
+            refused = beats_refusal(config, run, metrics)
+            if refused:  # what the grid itself refuses to score
+                left_out[key] = f"{refused} (the grid refuses it)"
+                continue
+        else:
+            refused = other_training(config, run, train_data, job.dataset)
+            if refused:
+                left_out[key] = f"{run.name}, made with {refused} than the experiment gives (the grid refuses it)"
+                continue
         stale = beats_out_of_date if experiment.summary == "beats" else out_of_date
         why = stale(config, metrics)
         if why:
@@ -446,6 +451,8 @@ def main(argv=None) -> int:
         raise UserError(f"experiment {experiment.name} has no detector {', '.join(unknown)}; "
                         f"its detectors: {', '.join(experiment.detectors)}")
     seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
+    if not args.summary_only:
+        check_datasets(experiment, args.series)
     if args.ensemble:
         check_ensemble(experiment, args.series)
     if args.ensemble and not args.summary_only and len(seeds) < 2:  # before any run: seeds run or finished
@@ -456,8 +463,6 @@ def main(argv=None) -> int:
             raise UserError(f"--ensemble averages two seeds of {first} at least, and this run asks for one with no "
                             "other finished; pass --seeds 2 or more")
     jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
-    if jobs:
-        check_datasets(experiment, args.series)
     started = time.perf_counter()
     with one_writer(experiment) if jobs else contextlib.nullcontext():
         if jobs:
