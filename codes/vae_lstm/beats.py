@@ -287,16 +287,18 @@ def refuse_other_split(config, path: Path, metrics: dict, spec: dict) -> None:
                         "gives; move that folder away to rerun it")
 
 
-def refusal(config, path: Path, metrics: dict) -> str | None:
+def refusal(config, path: Path, metrics: dict, loaded: dict) -> str | None:
     """Why ``run_job`` would refuse a finished run (other training keys, another split, other training data),
-    as its one line; None when it would score it. For ``--summary-only``, which must not publish such runs."""
+    as its one line; None when it would score it. For ``--summary-only``, which must not publish such runs.
+    ``loaded``: segment datasets by name, read once across calls."""
     from .runs import refuse_other_training
 
     spec = check_config(config)
     try:
-        refuse_other_training(config, path, "the experiment")
         refuse_other_split(config, path, metrics, spec)
-        data = load_segments(config.dataset)
+        if config.dataset not in loaded:
+            loaded[config.dataset] = load_segments(config.dataset)
+        data = loaded[config.dataset]
         refuse_other_training(config, path, "the experiment",
                               data.values[split_beats(data.normal, config.seed, **spec["split"]).train])
     except UserError as e:

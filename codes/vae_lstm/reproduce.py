@@ -146,7 +146,7 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
     from .beats import refusal as beats_refusal
     from .grid import out_of_date
 
-    found, left_out, train_data = {}, {}, {}
+    found, left_out, loaded = {}, {}, {}
     for job in experiment.jobs(seeds=range(MAX_SEEDS)):
         run = experiment.run_dir(job)
         metrics = read_metrics(run) if has_metrics(run) else None
@@ -158,16 +158,11 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
             left_out[key] = f"{run.name}, its training has not finished ({unfinished})"
             continue
         config = experiment.config(job.dataset, job.detector, job.seed, resolve=experiment.summary != "beats")
-        if experiment.summary == "beats":
-            refused = beats_refusal(config, run, metrics)
-            if refused:  # what the grid itself refuses to score
-                left_out[key] = f"{refused} (the grid refuses it)"
-                continue
-        else:
-            refused = other_training(config, run, train_data, job.dataset)
-            if refused:
-                left_out[key] = f"{run.name}, made with {refused} than the experiment gives (the grid refuses it)"
-                continue
+        refused = (beats_refusal(config, run, metrics, loaded) if experiment.summary == "beats"
+                   else refusal(config, run, job.dataset, loaded))
+        if refused:  # what the grid itself refuses to score
+            left_out[key] = f"{refused} (the grid refuses it)"
+            continue
         stale = beats_out_of_date if experiment.summary == "beats" else out_of_date
         why = stale(config, metrics)
         if why:
@@ -177,21 +172,18 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
     return found, left_out
 
 
-def other_training(config, run: Path, train_data: dict, dataset: str) -> str | None:
-    """What the grid would refuse a finished run for: other training keys, or other training data (the training
-    block of the experiment's ``dataset``, loaded once into ``train_data``); None when it would score it."""
+def refusal(config, run: Path, dataset: str, loaded: dict) -> str | None:
+    """Why the grid would refuse a finished run (``runs.refuse_other_training``: other training keys or data), as
+    its one line; None when it would score it. ``loaded``: each dataset's training block, read once."""
     from .prepare import load_data
-    from .runs import check_training_data, training_changes
+    from .runs import refuse_other_training
 
-    changed = training_changes(config, run)
-    if changed:
-        return f"other values of {', '.join(changed)}"
-    if dataset not in train_data:
-        train_data[dataset] = load_data(config, verbose=False)[1].train
+    if dataset not in loaded:
+        loaded[dataset] = load_data(config, verbose=False)[1].train
     try:
-        check_training_data(run, train_data[dataset], fix="")
-    except UserError:
-        return "other training data"
+        refuse_other_training(config, run, "the experiment", loaded[dataset])
+    except UserError as e:
+        return str(e).split(";")[0]
     return None
 
 
