@@ -342,3 +342,20 @@ def test_degenerate_labels_are_undefined_not_perfect(labels):
     out = ev.summarise(np.arange(6.0), labels, 2.5)
     assert math.isnan(out["oracle_point_adjusted"]["f1"]) and math.isnan(out["average_precision"])
     assert math.isnan(out["pointwise"]["f1"]) and "undefined" in out
+
+
+def test_best_f1_counts_only_flaggable_points_as_flagged():
+    """Points no threshold may flag (``flaggable`` False) are never predicted, and their labels still count.
+    Pointwise: unmasked, t = 1 flags points 0-3 (tp 3, fp 1: F1 6/7); with points 1 and 2 unflaggable the
+    candidates are 0, 4 and 5, and t = 5 is best (tp 1, fp 0, fn 2: F1 0.5). Point-adjusted: a labelled
+    segment with no flaggable point is never found."""
+    scores, labels = [5.0, 1.0, 1.0, 4.0, 0.0], [1, 1, 1, 0, 0]
+    flaggable = [True, False, False, True, True]
+    assert ev.best_f1(scores, labels, adjusted=False)["f1"] == pytest.approx(6 / 7)
+    masked = ev.best_f1(scores, labels, adjusted=False, flaggable=flaggable)
+    assert masked["f1"] == pytest.approx(0.5) and masked["threshold"] == 5.0
+    assert ev.best_f1([3.0, 9.0, 0.0], [0, 1, 0], adjusted=True)["f1"] == 1.0
+    hidden = ev.best_f1([3.0, 9.0, 0.0], [0, 1, 0], adjusted=True, flaggable=[True, False, True])
+    assert hidden["f1"] == 0.0 and hidden["threshold"] == 3.0
+    with pytest.raises(ValueError, match="flaggable differ in length"):
+        ev.best_f1(scores, labels, adjusted=False, flaggable=[True])

@@ -352,3 +352,23 @@ def test_unscored_points_rank_in_the_middle_and_are_never_flagged():
     assert flags[0].tolist() == [False, False, False, True, True, True]  # 2.5 >= 0.8, yet unscored: not flagged
     flags, chosen = detection.point_flags(from_dict({"threshold_quantile": 0.5}), res, "val_quantile")
     assert chosen["threshold"] == 2.5 and flags[0].tolist() == [False, False, False, True, False, True]
+
+
+def test_the_oracle_never_flags_unscored_points_either():
+    """The oracle (the best threshold on the test labels) is an upper bound for the label-free rules, which never
+    flag a point the detector left unscored; so neither does the oracle. Flagging the unscored pair at 2.5 gave
+    pointwise F1 6/7 (tp 3, fp 1), a threshold no rule could use; among the scored points the best is 4.0:
+    tp 2, fp 0, fn 1, F1 0.8."""
+    from vae_lstm import metrics
+
+    filled = np.array([2.5, 2.5, 0.5, 4.0, 1.0, 5.0])
+    labels = np.array([1, 0, 0, 1, 0, 1], bool)
+    unscored = np.array([1, 1, 0, 0, 0, 0], bool)
+    piece = detection.PieceResult("a", 0, None, np.zeros(1), np.zeros(1, bool), filled, labels, unscored)
+    res = detection.DetectorResult("x", np.zeros(1), [piece], val_point_scores=np.array([1.0, 2.0, 3.0, 10.0]))
+    oracle = detection.point_metrics(from_dict({}), res, {"all": None})["all"]["oracle"]
+    assert oracle["pointwise"]["f1"] == pytest.approx(0.8) and oracle["pointwise"]["threshold"] == 4.0
+    assert metrics.oracle(filled, labels)["pointwise"]["f1"] == pytest.approx(6 / 7)  # every point flaggable
+    for name, best in oracle.items():  # each metric's best is what its threshold gives with the unscored not flagged
+        flagged = (filled >= best["threshold"]) & ~unscored
+        assert best["f1"] == pytest.approx(metrics.at_predictions(labels, flagged)[name]["f1"]), name

@@ -26,7 +26,7 @@ from .prepare import check_scorable
 from .runs import metrics_text, set_aside_metrics
 from .windowing import train_val_split
 
-METRICS_VERSION = 6  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 7  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
@@ -70,6 +70,12 @@ class DetectorResult:
         labels = None if any(p.point_labels is None for p in chosen) else np.concatenate(
             [p.point_labels for p in chosen])
         return np.concatenate([p.point_scores for p in chosen]), labels
+
+    def test_flaggable(self, pieces=None) -> np.ndarray:
+        """Per point of the chosen pieces, in time order: whether a threshold may flag it (the detector scored it)."""
+        chosen = [p for p in self.pieces if pieces is None or p.name in pieces]
+        return np.concatenate([np.ones(len(p.point_scores), bool) if p.unscored is None else ~p.unscored
+                               for p in chosen])
 
 
 @dataclass
@@ -375,13 +381,14 @@ def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
             out["rules"][rule] = {"undefined": " ".join(str(e).split())}
     for group, names in groups.items():
         chosen = [i for i, p in enumerate(res.pieces) if names is None or p.name in names]
-        scores, labels = res.test_points([res.pieces[i].name for i in chosen])
+        names = [res.pieces[i].name for i in chosen]
+        scores, labels = res.test_points(names)
         if labels is None:
             out[group] = {"undefined": "this series has no point labels"}
             continue
         g = {"n": int(len(labels)), "n_anomalous": int(labels.sum()),
-             "threshold_free": metrics.threshold_free(scores, labels), "oracle": metrics.oracle(scores, labels),
-             "rules": {}}
+             "threshold_free": metrics.threshold_free(scores, labels),
+             "oracle": metrics.oracle(scores, labels, res.test_flaggable(names)), "rules": {}}
         for rule, rule_flags in flags.items():
             g["rules"][rule] = metrics.at_predictions(labels, np.concatenate([rule_flags[i] for i in chosen]))
         if metrics.degenerate(labels):
@@ -572,7 +579,7 @@ def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.nda
             raise UserError("the oracle threshold needs point labels, and this series has none")
         if not np.asarray(labels, bool).any():  # no anomaly to find: the best F1 is undefined, so flag nothing
             return [p.flags(p.point_scores, float("nan")) for p in res.pieces], [float("nan")] * len(res.pieces)
-        t = evaluation.best_f1(scores, labels, adjusted=False)["threshold"]
+        t = evaluation.best_f1(scores, labels, adjusted=False, flaggable=res.test_flaggable())["threshold"]
         return [p.flags(p.point_scores, t) for p in res.pieces], [t] * len(res.pieces)
     try:
         flags, chosen = point_flags(c, res, c.threshold_rule)

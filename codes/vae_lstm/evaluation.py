@@ -116,29 +116,35 @@ def _count_at_least(values: np.ndarray, t: np.ndarray) -> np.ndarray:
     return len(values) - np.searchsorted(np.sort(values), t, side="left")
 
 
-def best_f1(scores, y_true, adjusted: bool) -> dict:
+def best_f1(scores, y_true, adjusted: bool, flaggable=None) -> dict:
     """Exact best F1 over every distinct score used as threshold (``score >= t``).
 
     Ties go to the largest threshold. With ``adjusted`` the F1 is point-adjusted (see
     ``point_adjust``). If ``y_true`` has no positives: f1 0 and threshold = max score.
+    ``flaggable`` (bool per point; default all): points no threshold may flag, as the label-free rules
+    never flag a point the detector did not score; their labels still count as anomalies to find.
     """
     s, y = _pair(scores, y_true)
     if len(s) == 0:
         raise ValueError("scores is empty")
+    ok = np.ones(len(s), bool) if flaggable is None else _labels(flaggable)
+    if len(ok) != len(s):
+        raise ValueError(f"scores and flaggable differ in length: {len(s)} != {len(ok)}")
     n_pos = int(y.sum())
-    if n_pos == 0:
-        return {"threshold": float(s.max()), "precision": 0.0, "recall": 0.0, "f1": 0.0}
-    t = np.unique(s)  # ascending distinct candidates
-    fp = _count_at_least(s[~y], t)
+    if n_pos == 0 or not ok.any():
+        return {"threshold": float(s[ok].max()) if ok.any() else float("nan"), "precision": 0.0, "recall": 0.0,
+                "f1": 0.0}
+    t = np.unique(s[ok])  # ascending distinct candidates
+    fp = _count_at_least(s[~y & ok], t)
     if adjusted:
         seg = segments(y)
-        peak = _segment_max(s, seg)
+        peak = _segment_max(np.where(ok, s, -np.inf), seg)  # a segment with no flaggable point is never found
         lens = seg[:, 1] - seg[:, 0]
         order = np.argsort(peak)
         tail = np.concatenate((np.cumsum(lens[order][::-1])[::-1], [0]))  # tail[j] = sum lens of peaks j..
         tp = tail[np.searchsorted(peak[order], t, side="left")]
     else:
-        tp = _count_at_least(s[y], t)
+        tp = _count_at_least(s[y & ok], t)
     prec, rec, f1 = _ratios(tp, fp, n_pos - tp)
     i = len(t) - 1 - int(np.argmax(f1[::-1]))  # last (largest t) index of the max
     return {"threshold": float(t[i]), "precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i])}

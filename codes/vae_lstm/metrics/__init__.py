@@ -65,24 +65,28 @@ def at_threshold(scores, labels, threshold: float) -> dict:
     return at_predictions(labels, np.asarray(scores, float) >= threshold)
 
 
-def oracle(scores, labels) -> dict:
+def oracle(scores, labels, flaggable=None) -> dict:
     """Each threshold metric at its own best threshold, chosen with the test labels: an upper bound.
 
     Exact over every distinct score for pointwise and point-adjusted F1 (``evaluation.best_f1``); over
-    ``N_CANDIDATES`` score quantiles for the others.
+    ``N_CANDIDATES`` score quantiles for the others. ``flaggable`` (bool per point; default all): the
+    points a threshold may flag. The label-free rules never flag a point the detector left unscored, so
+    neither does the oracle, and the two are compared on the same points.
     """
     s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    ok = np.ones(len(s), bool) if flaggable is None else np.asarray(flaggable, bool)
     if degenerate(y):
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
-    out = {"pointwise": best_f1(s, y, adjusted=False), "point_adjusted": best_f1(s, y, adjusted=True)}
-    candidates = np.unique(np.quantile(s, np.linspace(0.0, 1.0, N_CANDIDATES + 1)))
+    out = {"pointwise": best_f1(s, y, adjusted=False, flaggable=ok),
+           "point_adjusted": best_f1(s, y, adjusted=True, flaggable=ok)}
+    candidates = np.unique(np.quantile(s[ok], np.linspace(0.0, 1.0, N_CANDIDATES + 1))) if ok.any() else []
     for name, fn in AT_THRESHOLD.items():
         if name in out:
             continue
-        best = {"f1": -1.0}
+        best = {"f1": 0.0, "threshold": float("nan")}  # nothing flaggable: nothing found
         for t in candidates[::-1]:  # ties go to the largest threshold
-            m = fn(y, s >= t)
-            if m["f1"] > best["f1"]:
+            m = fn(y, (s >= t) & ok)
+            if m["f1"] > best["f1"] or not np.isfinite(best["threshold"]):
                 best = {**m, "threshold": float(t)}
         out[name] = best
     return out
