@@ -132,6 +132,17 @@ def test_beat_metrics_known_answer():
     assert m["auc_pr"] == pytest.approx((1 + 2 / 3) / 2)
 
 
+def test_beat_metrics_of_one_class_are_undefined_never_perfect():
+    """Test beats all anomalous (or all normal): every ranking metric is undefined, not a perfect 1.0; and a split
+    that asks for no beat of one class is refused."""
+    scores = np.random.default_rng(0).random(20)
+    for labels in (np.ones(20, bool), np.zeros(20, bool)):
+        m = beats.beat_metrics(scores, labels, scores, 0.95)
+        assert np.isnan(m["auc_pr"]) and np.isnan(m["auc_roc"])
+    with pytest.raises(DataError, match="at least one of each"):
+        beats.split_beats(np.array([True] * 30 + [False] * 10), 0, test_normal=5, test_anomalous=0, val_fraction=0.1)
+
+
 # ---- detectors on segments ----
 
 

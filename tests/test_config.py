@@ -436,3 +436,16 @@ def test_a_relative_config_path_means_the_working_folders_file_first(tmp_path, m
         resolve_config_path("missing.json")
     tried = str(e.value).split("looked in: ")[1].rstrip(")").split(", ")
     assert len(tried) == len(set(tried))
+
+
+def test_the_train_command_names_the_config_and_a_detector_the_file_does_not(tmp_path):
+    """What "train first" says: the config as a path that works from the repository root, and, for a detector
+    chosen elsewhere (a notebook parameter, a grid), the key to set in the file, which train.py reads."""
+    from vae_lstm.config import train_command
+
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"dataset": "synthetic"}))
+    config = load_config(path)
+    assert train_command(config) == f"'python3 codes/train.py --config {path.resolve()}'"
+    assert train_command(config.replace(detector="lstm_ae")).endswith('after setting "detector": "lstm_ae" in it')
+    assert train_command(load_config("NAB_config.json")) == "'python3 codes/train.py --config NAB_config.json'"

@@ -347,6 +347,11 @@ def test_constant_channel_in_the_training_block(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "flat"], [[i, 1.0 if i < 5 else i] for i in range(10)])
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path, "s.csv", "'flat' constant")
     assert load({"path": "s.csv", "train_range": [3, 8]}, tmp_path).channels == ["a", "flat"]
+    # chosen by value_columns, a constant column is dropped from that list: ignore_columns only trims the default
+    chosen = {"path": "s.csv", "train_points": 5, "value_columns": ["a", "flat"]}
+    one_line_error(chosen, tmp_path, "'flat' constant", "remove it from value_columns")
+    one_line_error({**chosen, "ignore_columns": ["flat"]}, tmp_path,
+                   "'flat' is in both value_columns and ignore_columns", "remove it from value_columns")
 
 
 def test_unsorted_and_duplicate_timestamps(tmp_path):

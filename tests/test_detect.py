@@ -44,6 +44,7 @@ def test_detect_cli_writes_metrics_and_figures(trained):
     done = run_cli("codes/detect.py", "--config", str(config_path))
     assert done.returncode == 0, done.stderr
     assert "oracle PA-F1" in done.stdout and "VUS-PR" in done.stdout and "pot: PW-F1" in done.stdout
+    assert "note:" not in done.stdout  # scored with the settings it was trained with
     metrics = json.loads((run / "detection" / "metrics.json").read_text())
     assert metrics["threshold_rule"] == "val_quantile"
     assert metrics["detectors"] == ["vae_lstm", "random", "abs_z"]
@@ -83,6 +84,7 @@ def test_detect_cli_threshold_rule_pot(trained, tmp_path):
     assert done.returncode == 0, done.stderr
     metrics = json.loads((copy / "detection" / "metrics.json").read_text())
     assert metrics["threshold_rule"] == "pot"
+    assert "note: scoring" in done.stdout and "threshold_rule 'pot' (the run's config.json: 'val_quantile')" in done.stdout
     val_scores = detection.run_detection(config.load_config(config_path)).main.val_scores
     assert metrics["vae_lstm"]["threshold"] == pytest.approx(thresholds.pot(val_scores), rel=1e-6)
 
@@ -232,7 +234,7 @@ def test_detect_without_training_says_to_train(tmp_path):
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
     done = run_cli("codes/detect.py", "--config", str(config_path))
     assert done.returncode == 2
-    assert "train first" in done.stderr and "codes/train.py" in done.stderr
+    assert f"train first with 'python3 codes/train.py --config {config_path.resolve()}'" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
@@ -242,11 +244,13 @@ def test_notebook_runs_headless(trained, tmp_path):
     config_path, run = trained
     out = tmp_path / "out.ipynb"
     papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"), str(out),
-                               parameters={"config": str(config_path)}, cwd=str(ROOT / "notebooks"),
+                               parameters={"config": str(config_path), "threshold_quantile": 0.9},
+                               cwd=str(ROOT / "notebooks"),
                                progress_bar=False, kernel_name="python3")
     text = out.read_text()
     assert "oracle PA-F1" in text and "VUS-PR" in text and "oracle (best on test labels)" in text
     assert "image/png" in text
+    assert "threshold_quantile 0.9 (the run's config.json: 0.99)" in text  # a parameter other than the run's: said
 
 
 def table1_job(detector: str, tmp_path):

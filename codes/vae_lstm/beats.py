@@ -133,6 +133,9 @@ def split_beats(normal, seed: int, test_normal: int, test_anomalous: int, val_fr
     to training; ``test_anomalous`` anomalous beats, drawn at random, complete the test set."""
     normal = np.asarray(normal, bool)
     normals, anomalous = np.flatnonzero(normal), np.flatnonzero(~normal)
+    if test_normal < 1 or test_anomalous < 1:
+        raise DataError(f"the split asks for {test_normal} normal and {test_anomalous} anomalous test beats; the "
+                        "test set needs at least one of each, or every metric is undefined")
     if test_normal >= len(normals) or test_anomalous > len(anomalous):
         raise DataError(f"the split asks for {test_normal} normal and {test_anomalous} anomalous test beats; the "
                         f"data has {len(normals)} normal and {len(anomalous)} anomalous beats")
@@ -234,7 +237,7 @@ def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
     return {"threshold": threshold, "accuracy": float(np.mean(flagged == labels)),
             "precision": counts["precision"], "recall": counts["recall"], "f1": counts["f1"],
             "auc_roc": float(roc_auc_score(labels, scores)) if both else float("nan"),
-            "auc_pr": float(average_precision_score(labels, scores)) if labels.any() else float("nan"),
+            "auc_pr": float(average_precision_score(labels, scores)) if both else float("nan"),
             "tp": counts["tp"], "fp": counts["fp"], "fn": counts["fn"],
             "tn": int(np.sum(~labels & ~flagged))}
 

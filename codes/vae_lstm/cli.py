@@ -13,7 +13,15 @@ from .config import config_argument, load_config
 from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
-from .runs import check_run_config, folder_problem, has_training, latest_run, next_free_run, require_training
+from .runs import (
+    check_run_config,
+    folder_problem,
+    has_training,
+    latest_run,
+    next_free_run,
+    require_training,
+    scoring_differences,
+)
 
 CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
 
@@ -85,6 +93,8 @@ def detect_main(argv=None) -> int:
     from .threads import use_threads
 
     use_threads()
+    if note := scoring_differences(config, path):  # its detector's scoring keys: after the threads are set
+        print(note)
 
     from .runs import detection_lock
 

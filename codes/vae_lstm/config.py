@@ -111,6 +111,18 @@ def config_argument(config) -> str:
     return source.name if source.parent == CONFIG_DIR.resolve() else str(source)
 
 
+def train_command(config) -> str:
+    """The command that trains ``config``'s detector, quoted, from the repository root; when the config file names
+    another detector (one chosen on a command line or in the notebook), it says to set it in the file."""
+    command = f"'python3 codes/train.py --config {config_argument(config)}'"
+    try:
+        raw = json.loads(Path(config.source).read_text(encoding="utf-8-sig"))
+        own = raw.get("detector", load_schema()["properties"]["detector"]["default"])
+    except (OSError, TypeError, ValueError, AttributeError):
+        return command
+    return command if own == config.detector else f"{command} after setting \"detector\": \"{config.detector}\" in it"
+
+
 def unique_keys(where: str):
     """A ``json`` object_pairs_hook: a key given twice in one object is a ConfigError (JSON keeps the last one
     silently, so an edited copy of a key would quietly override the one the user looks at)."""

@@ -1174,7 +1174,7 @@ def _refuse_label_like_channel(f: _File, channels: list[str], labelled: bool) ->
 NEAR_CONSTANT_SHARE = 0.99  # a channel with one value in at least this share of its training rows is warned of
 
 
-def _warn_near_constant(train: np.ndarray, channels: list[str]) -> str:
+def _warn_near_constant(train: np.ndarray, channels: list[str], chosen: bool = False) -> str:
     """A warning for channels that are nearly constant over the training block: their standard deviation is
     tiny, so any test value off that one value lies far out and dominates the scores of every detector."""
     out = []
@@ -1187,15 +1187,16 @@ def _warn_near_constant(train: np.ndarray, channels: list[str]) -> str:
         return ""
     return (f"; WARNING: column(s) {', '.join(out)} take one value in nearly every training row: a test value off "
             "it lies many standard deviations out and will dominate the scores (a status or quantised channel? "
-            "leave it out with ignore_columns)")
+            f"{'remove it from value_columns' if chosen else 'leave it out with ignore_columns'})")
 
 
-def _constant(train: np.ndarray, channels: list[str], where: str) -> None:
+def _constant(train: np.ndarray, channels: list[str], where: str, chosen: bool = False) -> None:
     flat = np.flatnonzero(np.ptp(train, axis=0) == 0)  # not std == 0: 0.3 repeated has a std of 6e-17
     if flat.size:
         cols = ", ".join(repr(channels[k]) for k in flat)
+        how = "remove it from value_columns" if chosen else "leave it out with ignore_columns"
         raise DataError(f"{where}: column(s) {cols} constant in the training block ({len(train)} rows): "
-                        f"a constant channel cannot be standardised; leave it out with ignore_columns")
+                        f"a constant channel cannot be standardised; {how}")
 
 
 # ----------------------------------------------------------------------------- the entry point
@@ -1295,6 +1296,10 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             _require_column(f, time_col, "time column")
         if label_col is not None and (f.role != "train" or label_col in f.df.columns):
             _require_column(f, label_col, "label column")
+    both = [c for c in ignore if value_cols and c in value_cols]
+    if both:
+        raise DataError(f"dataset: {', '.join(map(repr, both))} is in both value_columns and ignore_columns; "
+                        "ignore_columns only trims the default columns: remove it from value_columns")
     for c in ignore:
         if not any(c in f.df.columns for f in files):
             raise DataError(f"dataset: ignore_columns: no file has a column {c!r}"
@@ -1375,14 +1380,14 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             raise DataError(f"{f.path}: no test data: the training block [{s}, {e}) takes every row "
                             f"(give test_files, or a smaller block)")
         train = f.values[s:e]
-        _constant(train, channels, f"{f.path}: rows [{s}, {e})")
+        _constant(train, channels, f"{f.path}: rows [{s}, {e})", value_cols is not None)
         train_labels = f.labels[s:e] if f.labels is not None else (np.zeros(e - s, bool) if has_labels else None)
         tested = ", ".join(
             f"{p['name']} rows [{p['start']}, {p['start'] + len(p['values'])})" if p["path"] == str(f.path)
             else f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
         note = (f"training block rows [{s}, {e}) of {f.path.name} ({e - s} of {n} rows), {why}; "
                 f"test: {tested}; {channels_note}{_warn_labelled(train_labels, s)}"
-                f"{_warn_near_constant(train, channels)}")
+                f"{_warn_near_constant(train, channels, value_cols is not None)}")
         single = not test_paths
         full_labels = f.labels if f.labels is not None else (np.zeros(n, bool) if has_labels else None)
         return CSVDataset(
@@ -1397,7 +1402,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     parts = [f.values for f in trains]
     starts = np.cumsum([0] + [len(p) for p in parts])[:-1].tolist()
     train = np.concatenate(parts)
-    _constant(train, channels, ", ".join(str(f.path) for f in trains))
+    _constant(train, channels, ", ".join(str(f.path) for f in trains), value_cols is not None)
     train_labels = None
     if has_labels:
         train_labels = np.concatenate([f.labels if f.labels is not None else np.zeros(len(f.df), bool)
@@ -1409,7 +1414,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
              "windows that cross a join take points of two files" if len(trains) > 1 else "")
     tested = ", ".join(f"{p['name']} ({len(p['values'])} rows)" for p in pieces)
     note = (f"training data: {trained}{apart} (train_files); test: {tested}; {channels_note}"
-            f"{_warn_labelled(train_labels)}{_warn_near_constant(train, channels)}")
+            f"{_warn_labelled(train_labels)}{_warn_near_constant(train, channels, value_cols is not None)}")
     train_rows = None
     if has_rows:
         train_rows = np.concatenate([rows_in(f, 0, len(f.df)) + k0 for f, k0 in zip(trains, starts, strict=True)])

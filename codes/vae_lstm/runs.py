@@ -35,6 +35,7 @@ from .config import (
     read_json_file,
     run_dir,
     save_config,
+    train_command,
     write_text_atomic,
 )
 from .errors import UserError
@@ -179,6 +180,20 @@ def training_part(dataset):
 def describe_changes(config: Config, path: Path, changed: list[str]) -> str:
     saved = saved_config(path)
     return ", ".join(f"{k}={saved[k]!r} (the config says {config[k]!r})" for k in changed)
+
+
+def scoring_differences(config: Config, path: Path) -> str | None:
+    """One note line when ``config`` scores the run with other detection or scoring keys than its config.json
+    holds (a grid's override, say): its figures then differ from those of the run's own scoring. None when not."""
+    from .detectors import detector_class
+    from .grid import DETECTION_KEYS
+
+    saved = saved_config(path) or {}
+    keys = DETECTION_KEYS + tuple(detector_class(config.detector).scoring_keys_for(config.n_channel, config))
+    differ = [f"{k} {config[k]!r} (the run's config.json: {saved[k]!r})" for k in keys
+              if k in saved and saved[k] != config[k]]
+    return (f"note: scoring {path} with {', '.join(differ)}; its figures differ from those its own settings give"
+            if differ else None)
 
 
 def run_folders(config: Config) -> list[Path]:
@@ -536,7 +551,6 @@ def require_training(config: Config, path: Path) -> None:
     from .detectors import CONTROLS
 
     if config.detector not in CONTROLS and not has_training(path):
-        source = config_argument(config)
         what = folder_problem(path) or "holds no trained detector"
-        raise UserError(f"run folder {path} {what}; train first with 'python3 codes/train.py --config {source}'")
+        raise UserError(f"run folder {path} {what}; train first with {train_command(config)}")
     refuse_unfinished(config, path)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import train_command
 from ..errors import DataError, UserError
 from ..windowing import as_2d, points_from_units, units_from_points
 
@@ -105,9 +106,7 @@ class Detector:
         if missing:
             run_dir = Path(run_dir)
             what = "does not exist" if not run_dir.is_dir() else f"has no {' or '.join(missing)}"
-            source = self.config.source.name if self.config.source else "<config>"
-            raise UserError(f"run folder {run_dir} {what}; train first with "
-                            f"'python3 codes/train.py --config {source}'")
+            raise UserError(f"run folder {run_dir} {what}; train first with {train_command(self.config)}")
 
     def check_training(self, train, min_points: int, what: str):
         """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
