@@ -354,6 +354,19 @@ def test_constant_channel_in_the_training_block(tmp_path):
                    "'flat' is in both value_columns and ignore_columns", "remove it from value_columns")
 
 
+def test_times_with_and_without_a_utc_offset_in_one_column_are_refused(tmp_path):
+    """A time without an offset among times with a non-zero one would be read as UTC, an offset away from its
+    neighbours (seen as a repeated or a backward step, or not at all): one line naming the mix. Offset-less times
+    among UTC ones (Z) are UTC already, and kept."""
+    write_csv(tmp_path, "m.csv", ["time", "a"], [["2024-01-13T10:00:00+01:00", 1], ["2024-01-13T11:00:00", 2],
+                                                   ["2024-01-13T12:00:00+01:00", 3]])
+    one_line_error({"path": "m.csv", "time_column": "time"}, tmp_path, "m.csv",
+                   "mixes times with a UTC offset (e.g. '2024-01-13T10:00:00+01:00')", "data row 1")
+    write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-01-13T1{i}:00:00{'Z' if i % 2 else ''}", i]
+                                                   for i in range(6)])
+    assert load({"path": "z.csv", "time_column": "time", "train_points": 3}, tmp_path).channels == ["a"]
+
+
 def test_unsorted_and_duplicate_timestamps(tmp_path):
     t = stamps(6)
     write_csv(tmp_path, "u.csv", ["time", "a"], [[s, i] for i, s in enumerate([t[0], t[1], t[3], t[2], t[4]])])

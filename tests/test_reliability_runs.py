@@ -241,6 +241,55 @@ def test_xla_and_batches_per_call_change_no_trained_file(trained):
     assert runs.training_changes(config.replace(learning_rate_vae=0.5), trained["run"]) == ["learning_rate_vae"]
 
 
+def test_another_detectors_keys_change_no_trained_file(trained, tmp_path):
+    """A key that only another detector's training reads leaves a run alone: ARMA's orders and the LSTM-VAE's
+    beta for a VAE-LSTM run; the VAE's width and learning rate for an ARMA run, whose own order still counts."""
+    config = load_config(trained["config"])
+    assert runs.training_changes(config.replace(arma_p=5, beta=0.5), trained["run"]) == []
+    assert runs.training_changes(config.replace(num_hidden_units=32), trained["run"]) == ["num_hidden_units"]
+    arma = tmp_path / "arma_run"
+    arma.mkdir()
+    save_config(config.replace(detector="arma"), arma / "config.json")
+    changed = config.replace(detector="arma", num_hidden_units=32, learning_rate_vae=0.5, num_epochs_lstm=7)
+    assert runs.training_changes(changed, arma) == []
+    assert runs.training_changes(changed.replace(arma_p=5), arma) == ["arma_p"]
+
+
+@pytest.mark.parametrize("detector", ["vae_lstm", "vae", "lstm_ad", "lstm_ae", "lstm_vae", "arma"])
+def test_a_detectors_training_reads_none_of_its_foreign_keys(detector, tmp_path, monkeypatch):
+    """``foreign_keys`` say which keys a detector's training never reads, so that changing them refuses none of
+    its runs: every key that a whole training (early stopping and a learned sigma on, so that their branches
+    run too) reads is checked against them."""
+    from vae_lstm import config as config_module
+    from vae_lstm.detectors import detector_class
+
+    read = set()
+    attribute, item = config_module.Config.__getattr__, config_module.Config.__getitem__
+    monkeypatch.setattr(config_module.Config, "__getattr__", lambda self, k: read.add(k) or attribute(self, k))
+    monkeypatch.setattr(config_module.Config, "__getitem__", lambda self, k: read.add(k) or item(self, k))
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", detector=detector, early_stopping_patience=1,
+                       TRAIN_sigma=1, num_epochs_vae=2, num_epochs_lstm=2)
+    read.clear()
+    assert cli.train_main(["--config", str(cfg)]) == 0
+    foreign = set(detector_class(detector).foreign_keys)
+    assert foreign and not read & foreign, sorted(read & foreign)
+    assert {"l_win", "seed"} <= read  # the recording works
+
+
+def test_a_load_dir_that_does_not_exist_is_said_before_training(tmp_path, monkeypatch, capsys):
+    """load_model 1 with a load_dir that does not exist (a typo) resumes nothing: train.py says so, then trains there."""
+    monkeypatch.setattr(runs, "train", lambda config, train: (_ for _ in ()).throw(Reached(run_dir(config))))
+    missing = tmp_path / "typo"
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", load_model=1, load_dir=str(missing))
+    with pytest.raises(Reached):
+        cli.train_main(["--config", str(cfg)])
+    assert f"note: load_dir '{missing}' does not exist: training starts there from scratch" in capsys.readouterr().out
+    missing.mkdir()
+    with pytest.raises(Reached):
+        cli.train_main(["--config", str(cfg)])
+    assert "note:" not in capsys.readouterr().out
+
+
 # ---- interrupted training, changed data, an unscorable split ----
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import config_argument, load_config
+from .config import config_argument, load_config, run_dir
 from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
@@ -45,6 +45,8 @@ def train_main(argv=None) -> int:
     use_threads()
 
     target = None if config.load_model else next_free_run(config)
+    if config.load_model and config.load_dir != "default" and not run_dir(config).exists():  # a typo resumes nothing
+        print(f"note: load_dir {config.load_dir!r} does not exist: training starts there from scratch")
     try:
         path = train(config, series.train)
     except KeyboardInterrupt:

@@ -851,6 +851,11 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         offset = next((v for v in text if UTC_OFFSET.search(str(v))), None)
         f.utc_offset = next((str(v) for v in text if UTC_OFFSET.search(str(v)) and not ZERO_OFFSET.search(str(v))),
                             None)
+        local = next((k for k, v in enumerate(text) if not UTC_OFFSET.search(str(v))), None) if f.utc_offset else None
+        if local is not None:  # read as UTC, it would land an offset away from its neighbours
+            raise DataError(f"{f.path}: time column {column!r} mixes times with a UTC offset (e.g. {f.utc_offset!r}) "
+                            f"and without one (data row {local}: {str(text[local])!r}); write every time with its "
+                            "offset, or none")
         if offset is not None:
             f.notes.append(f"{f.path.name}: time column {column!r} holds UTC offsets (e.g. {str(offset)!r}): every "
                            "time is converted to UTC, and the outputs' times (flagged_ranges.csv, figures) are UTC")

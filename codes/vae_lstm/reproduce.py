@@ -92,13 +92,15 @@ def parse_args(argv):
 
 
 def vae_keys_differ(vae_config, vae_lstm_config) -> list[str]:
-    """Training keys of the VAE stage (every training key but the LSTM's) whose values differ between a ``vae``
-    and a ``vae_lstm`` config."""
+    """Training keys of the VAE stage (every training key the ``vae`` detector reads) whose values differ between a
+    ``vae`` and a ``vae_lstm`` config."""
+    from .detectors import detector_class
     from .runs import NOT_TRAINING_KEYS
 
     a, b = vae_config.to_dict(), vae_lstm_config.to_dict()
+    foreign = detector_class("vae").foreign_keys
     return sorted(k for k in a.keys() | b.keys() if k not in NOT_TRAINING_KEYS and k != "detector"
-                  and "lstm" not in k.lower() and a.get(k) != b.get(k))
+                  and k not in foreign and a.get(k) != b.get(k))
 
 
 def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:

@@ -155,12 +155,14 @@ def config_changes(config: Config, path: Path, keys=None, same=lambda key, saved
 
 def training_changes(config: Config, path: Path) -> list[str]:
     """Keys that change the trained files and differ from the run's saved config. The epochs of a
-    stage that the config skips (TRAIN_VAE / TRAIN_LSTM 0, or 0 epochs) are not compared."""
-    from .detectors import CONTROLS
+    stage that the config skips (TRAIN_VAE / TRAIN_LSTM 0, or 0 epochs) are not compared, nor the keys of other
+    detectors (``foreign_keys``: ARMA's orders for a VAE-LSTM, the VAE's width for ARMA)."""
+    from .detectors import CONTROLS, detector_class
 
     skipped = {"num_epochs_vae": not (config.TRAIN_VAE and config.num_epochs_vae),
                "num_epochs_lstm": not (config.TRAIN_LSTM and config.num_epochs_lstm)}
-    keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k)
+    foreign = () if config.detector in CONTROLS else detector_class(config.detector).foreign_keys
+    keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k) and k not in foreign
             and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
     return config_changes(config, path, keys, same=lambda key, saved, now: saved == now or (
         key == "dataset" and training_part(saved) == training_part(now)))
