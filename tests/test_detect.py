@@ -363,7 +363,7 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
 def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     """A vae run starts from the vae_lstm run's VAE only when that stage finished all its epochs."""
     from vae_lstm import reproduce
-    from vae_lstm.config import run_dir
+    from vae_lstm.config import run_dir, save_config
 
     _, experiment = table1_job("vae_lstm", tmp_path)
     source_config = experiment.config("nyc_taxi", "vae_lstm", 0)
@@ -399,6 +399,12 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     (target / "vae.keras").write_bytes(b"its own")
     assert not reproduce.reuse_vae_stage(source_config, target)  # never over a run's own training
     assert (target / "vae.keras").read_bytes() == b"its own"
+    # a vae_lstm folder made with other training keys, which the grid refuses, is no source either
+    shutil.rmtree(target)
+    save_config(source_config.replace(learning_rate_vae=0.5), source / "config.json")
+    assert not reproduce.reuse_vae_stage(source_config, target, vae_config) and not target.exists()
+    save_config(source_config, source / "config.json")
+    assert reproduce.reuse_vae_stage(source_config, target, vae_config)
 
 
 def test_tensorflow_start_up_noise_is_silenced(tmp_path):

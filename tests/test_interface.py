@@ -372,3 +372,10 @@ def test_the_oracle_never_flags_unscored_points_either():
     for name, best in oracle.items():  # each metric's best is what its threshold gives with the unscored not flagged
         flagged = (filled >= best["threshold"]) & ~unscored
         assert best["f1"] == pytest.approx(metrics.at_predictions(labels, flagged)[name]["f1"]), name
+    # every anomaly unscored: nothing the oracle may flag finds one, so its F1 is 0 and the ratio to it undefined
+    hidden = detection.PieceResult("a", 0, None, np.zeros(1), np.zeros(1, bool), filled, labels, labels.copy())
+    res = detection.DetectorResult("x", np.zeros(1), [hidden], val_point_scores=np.array([1.0, 2.0, 3.0, 10.0]))
+    points = detection.point_metrics(from_dict({}), res, {"all": None})["all"]
+    assert points["oracle"]["pointwise"]["f1"] == 0.0 and points["rules"]["val_quantile"]["pointwise"]["f1"] == 0.0
+    assert np.isnan(detection._ratio(0.0, 0.0)) and np.isnan(detection._ratio(0.2, float("nan")))
+    assert detection._ratio(0.2, 0.4) == 0.5

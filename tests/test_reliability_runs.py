@@ -257,11 +257,11 @@ def test_another_detectors_keys_change_no_trained_file(trained, tmp_path):
 
 @pytest.mark.parametrize("detector", ["vae_lstm", "vae", "lstm_ad", "lstm_ae", "lstm_vae", "arma"])
 def test_a_detectors_training_reads_none_of_its_foreign_keys(detector, tmp_path, monkeypatch):
-    """``foreign_keys`` say which keys a detector's training never reads, so that changing them refuses none of
+    """``detectors.FOREIGN_KEYS`` say which keys a detector's training never reads, so that changing them refuses none of
     its runs: every key that a whole training (early stopping and a learned sigma on, so that their branches
     run too) reads is checked against them."""
     from vae_lstm import config as config_module
-    from vae_lstm.detectors import detector_class
+    from vae_lstm.detectors import FOREIGN_KEYS
 
     read = set()
     attribute, item = config_module.Config.__getattr__, config_module.Config.__getitem__
@@ -271,7 +271,7 @@ def test_a_detectors_training_reads_none_of_its_foreign_keys(detector, tmp_path,
                        TRAIN_sigma=1, num_epochs_vae=2, num_epochs_lstm=2)
     read.clear()
     assert cli.train_main(["--config", str(cfg)]) == 0
-    foreign = set(detector_class(detector).foreign_keys)
+    foreign = set(FOREIGN_KEYS[detector])
     assert foreign and not read & foreign, sorted(read & foreign)
     assert {"l_win", "seed"} <= read  # the recording works
 

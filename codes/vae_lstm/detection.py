@@ -432,9 +432,8 @@ def summary_rows(metrics: dict) -> list[dict]:
                 row["deployable_rule"] = default_rule
                 row["f1_deployable"] = row.get(f"f1_pointwise_{default_rule}", np.nan)
                 row["f1_affiliation_deployable"] = row.get(f"f1_affiliation_{default_rule}", np.nan)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    row["ratio_pointwise"] = row["f1_deployable"] / row["f1_pointwise_oracle"]
-                    row["ratio_affiliation"] = row["f1_affiliation_deployable"] / row["f1_affiliation_oracle"]
+                row["ratio_pointwise"] = _ratio(row["f1_deployable"], row["f1_pointwise_oracle"])
+                row["ratio_affiliation"] = _ratio(row["f1_affiliation_deployable"], row["f1_affiliation_oracle"])
             row.update({
                 "seq_auc_pr": m["average_precision"],
                 "oracle_pa_f1": m["oracle_point_adjusted"]["f1"],
@@ -446,6 +445,11 @@ def summary_rows(metrics: dict) -> list[dict]:
             })
             rows.append(row)
     return rows
+
+
+def _ratio(value: float, oracle: float) -> float:
+    """A deployable F1 over its oracle F1; NaN where the oracle's is 0 or undefined (no flaggable anomaly)."""
+    return float(value) / oracle if oracle and np.isfinite(oracle) else float("nan")
 
 
 def _f(value) -> str:

@@ -61,7 +61,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
 
     use_threads(threads)  # before TensorFlow starts: one thread per op, ``threads`` ops at once
     from .detection import run_detection, write_report
-    from .prepare import check_scorable, load_data
+    from .prepare import check_scorable, load_data, resolve
     from .reproduce import reuse_vae_stage
     from .runs import detection_lock, finished_metrics, has_training, refuse_other_training, train
 
@@ -88,8 +88,8 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     check_scorable(config, series)  # before any training or copying
     started = time.perf_counter() - earlier_training_seconds(path)  # a resumed run counts its earlier epochs
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
-        reuse_vae_stage(experiment.config(job.dataset, "vae_lstm", job.seed), path,
-                        experiment.config(job.dataset, "vae", job.seed))
+        reuse_vae_stage(resolve(experiment.config(job.dataset, "vae_lstm", job.seed), series, verbose=False), path,
+                        config)
     train(config, series.train)
     with detection_lock(path):
         result = run_detection(config, path, series=series)

@@ -48,8 +48,10 @@ def check_scorable(config: Config, series: Series) -> None:
         raise UserError(f"no test piece of '{config.dataset_name}' is as long as one sequence (l_win * l_seq = "
                         f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or leave "
                         "more of the series out of the training block")
+    if config.detector != "lstm_ad":  # the one detector that reads prediction_horizon
+        return
     first = config.l_win + config.prediction_horizon  # LSTM-AD scores a point once all h predictions of it exist
-    if config.detector == "lstm_ad" and not any(len(p.values) >= first for p in series.test_pieces):
+    if not any(len(p.values) >= first for p in series.test_pieces):
         raise UserError(f"no test piece of '{config.dataset_name}' is long enough for lstm_ad to score a point "
                         f"(l_win + prediction_horizon = {first} points; test pieces: {lengths}); make "
                         "prediction_horizon or l_win smaller")

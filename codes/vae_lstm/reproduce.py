@@ -94,11 +94,11 @@ def parse_args(argv):
 def vae_keys_differ(vae_config, vae_lstm_config) -> list[str]:
     """Training keys of the VAE stage (every training key the ``vae`` detector reads) whose values differ between a
     ``vae`` and a ``vae_lstm`` config."""
-    from .detectors import detector_class
+    from .detectors import FOREIGN_KEYS
     from .runs import NOT_TRAINING_KEYS
 
     a, b = vae_config.to_dict(), vae_lstm_config.to_dict()
-    foreign = detector_class("vae").foreign_keys
+    foreign = FOREIGN_KEYS["vae"]
     return sorted(k for k in a.keys() | b.keys() if k not in NOT_TRAINING_KEYS and k != "detector"
                   and k not in foreign and a.get(k) != b.get(k))
 
@@ -111,7 +111,7 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     finished (all its epochs, or early stopping ended it), the target holds no training of its own, and (given ``vae_config``, the ``vae``
     run's) the two configs agree on every key the VAE stage trains with.
     """
-    from .runs import DATA_FILE, has_training
+    from .runs import DATA_FILE, has_training, training_changes
     from .training import read_state, stopped_key
 
     if vae_config is not None and vae_keys_differ(vae_config, vae_lstm_config):
@@ -119,6 +119,8 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     source = run_dir(vae_lstm_config)
     state_path = source / "state.json"
     if has_training(target) or not (source / "vae.keras").is_file() or not state_path.is_file():
+        return False
+    if training_changes(vae_lstm_config, source):  # a folder the grid refuses (made with other keys) is no source
         return False
     state = read_state(state_path)
     epochs = state.get("vae", 0)

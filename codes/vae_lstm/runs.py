@@ -156,12 +156,12 @@ def config_changes(config: Config, path: Path, keys=None, same=lambda key, saved
 def training_changes(config: Config, path: Path) -> list[str]:
     """Keys that change the trained files and differ from the run's saved config. The epochs of a
     stage that the config skips (TRAIN_VAE / TRAIN_LSTM 0, or 0 epochs) are not compared, nor the keys of other
-    detectors (``foreign_keys``: ARMA's orders for a VAE-LSTM, the VAE's width for ARMA)."""
-    from .detectors import CONTROLS, detector_class
+    detectors (``detectors.FOREIGN_KEYS``: ARMA's orders for a VAE-LSTM, the VAE's width for ARMA)."""
+    from .detectors import CONTROLS, FOREIGN_KEYS
 
     skipped = {"num_epochs_vae": not (config.TRAIN_VAE and config.num_epochs_vae),
                "num_epochs_lstm": not (config.TRAIN_LSTM and config.num_epochs_lstm)}
-    foreign = () if config.detector in CONTROLS else detector_class(config.detector).foreign_keys
+    foreign = FOREIGN_KEYS.get(config.detector, ())
     keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k) and k not in foreign
             and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
     return config_changes(config, path, keys, same=lambda key, saved, now: saved == now or (
@@ -225,9 +225,8 @@ def refuse_unfinished(config: Config, path: Path) -> None:
     """One line when a fit started in ``path`` and did not finish: its models must not be scored."""
     unfinished = unfinished_training(path)
     if unfinished is not None:
-        source = config_argument(config)
-        raise UserError(f"run folder {path} has not finished training ({unfinished}); run 'python3 codes/train.py "
-                        f"--config {source}' again to finish it, then detect")
+        raise UserError(f"run folder {path} has not finished training ({unfinished}); run {train_command(config)} "
+                        "again to finish it, then detect")
 
 
 def finished_metrics(path: Path) -> dict | None:
@@ -334,7 +333,7 @@ def check_skipped_stages(config: Config, path: Path) -> None:
         if not model.is_file():
             raise UserError(f"{source} asks to skip training the {stage} ({why}), but there is no trained {stage} "
                             f"in {path} yet; set {flag}: 1 and {epochs} > 0 to train it first with "
-                            f"'python3 codes/train.py --config {source}'")
+                            f"{train_command(config)}")
         # the epochs it was being trained for: the run's own config.json's (a skipped stage's count may change)
         planned = (saved_config(path) or {}).get(epochs, config[epochs])
         try:

@@ -19,6 +19,25 @@ DETECTORS = {
     "abs_z": "controls:AbsZDetector",         # control: |training-standardised value|, largest over channels
 }
 CONTROLS = ("random", "abs_z")
+# Training keys by the detectors that read them. A detector's foreign keys are the groups its training never
+# reads, so that a change of one leaves its trained files alone (``runs.training_changes``); a test records the
+# keys each detector's training reads and fails when one of them is called foreign. Here, not on the classes, so
+# that the check imports no TensorFlow.
+VAE_KEYS = ("num_hidden_units", "vae_decoder_channels", "sigma", "sigma2_offset", "TRAIN_sigma", "code_std_floor",
+            "learning_rate_vae", "lr_decay_vae", "adam_beta1", "adam_beta2", "grad_clip_value", "batch_size",
+            "num_epochs_vae")
+LSTM_STAGE_KEYS = ("num_hidden_units_lstm", "learning_rate_lstm", "batch_size_lstm", "num_epochs_lstm")
+ARMA_KEYS = ("arma_p", "arma_q", "arma_max_train_points")
+LSTM_VAE_KEYS = ("beta",)
+LSTM_AD_KEYS = ("prediction_horizon",)
+FOREIGN_KEYS = {
+    "vae_lstm": ARMA_KEYS + LSTM_VAE_KEYS + LSTM_AD_KEYS,
+    "vae": LSTM_STAGE_KEYS + ARMA_KEYS + LSTM_VAE_KEYS + LSTM_AD_KEYS,
+    "lstm_ad": VAE_KEYS + ARMA_KEYS + LSTM_VAE_KEYS,
+    "lstm_ae": VAE_KEYS + ARMA_KEYS + LSTM_VAE_KEYS + LSTM_AD_KEYS,
+    "lstm_vae": VAE_KEYS + ARMA_KEYS + LSTM_AD_KEYS,
+    "arma": VAE_KEYS + LSTM_STAGE_KEYS + LSTM_VAE_KEYS + LSTM_AD_KEYS + ("early_stopping_patience",),
+}
 QUICK = ("arma", *CONTROLS)  # no neural model: seconds per run
 
 

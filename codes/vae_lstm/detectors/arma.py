@@ -26,7 +26,7 @@ import numpy as np
 from ..config import read_json_file, write_text_atomic
 from ..errors import UserError
 from ..training import read_state, write_state
-from .base import LSTM_STAGE_KEYS, LSTM_VAE_KEYS, VAE_KEYS, Detector, Scores
+from .base import Detector, Scores
 
 ARMA_FILE = "arma.json"
 TREND = "c"
@@ -75,7 +75,6 @@ class ARMADetector(Detector):
     """Native unit: the point."""
 
     name = "arma"
-    foreign_keys = VAE_KEYS + LSTM_STAGE_KEYS + LSTM_VAE_KEYS + ("early_stopping_patience",)
     native_unit = "point"
     trained_files = (ARMA_FILE,)
 

@@ -57,17 +57,6 @@ class Scores:
         return units_from_points(self.points, span)
 
 
-# Training keys by the detectors that read them. A detector's ``foreign_keys`` are the groups its training never
-# reads, so a change of one leaves its trained files alone (``runs.training_changes``); a test records the keys
-# each detector's training reads and fails when one of them is called foreign.
-VAE_KEYS = ("num_hidden_units", "vae_decoder_channels", "sigma", "sigma2_offset", "TRAIN_sigma", "code_std_floor",
-            "learning_rate_vae", "lr_decay_vae", "adam_beta1", "adam_beta2", "grad_clip_value", "batch_size",
-            "num_epochs_vae")
-LSTM_STAGE_KEYS = ("num_hidden_units_lstm", "learning_rate_lstm", "batch_size_lstm", "num_epochs_lstm")
-ARMA_KEYS = ("arma_p", "arma_q", "arma_max_train_points")
-LSTM_VAE_KEYS = ("beta",)
-
-
 class Detector:
     """Base class. Subclasses set ``name`` and implement ``fit``, ``load`` and ``score``.
 
@@ -81,7 +70,6 @@ class Detector:
     trained_files: tuple[str, ...] = ()  # files in the run folder that a trained detector has
     fits_segments = False  # whether fit also takes independent segments, a (n_segments, length, c) array
     scoring_keys: tuple[str, ...] = ()  # config keys that change its scores but not its training
-    foreign_keys: tuple[str, ...] = ()  # training keys of other detectors, which its training never reads
 
     def __init__(self, config):
         # The commands resolve a null n_channel from the data first (prepare.load_data, runs.train); a

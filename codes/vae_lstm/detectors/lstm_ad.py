@@ -41,7 +41,7 @@ from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
-from .base import ARMA_KEYS, LSTM_VAE_KEYS, VAE_KEYS, Detector, Scores
+from .base import Detector, Scores
 from .lstm_ae import SingleStageTrainer
 
 GAUSSIAN_FILE = "lstm_ad_gaussian.npz"
@@ -165,7 +165,6 @@ class LSTMADDetector(Detector):
     """Native unit: the point."""
 
     name = "lstm_ad"
-    foreign_keys = VAE_KEYS + ARMA_KEYS + LSTM_VAE_KEYS
     native_unit = "point"
     trained_files = ("lstm_ad.keras", GAUSSIAN_FILE)
 

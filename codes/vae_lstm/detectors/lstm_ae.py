@@ -27,7 +27,7 @@ from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_apply
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, train_val_split, training_windows
-from .base import ARMA_KEYS, LSTM_VAE_KEYS, VAE_KEYS, Detector, Scores
+from .base import Detector, Scores
 
 
 def build_lstm_decoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
@@ -130,7 +130,6 @@ class LSTMAEDetector(Detector):
     """Native unit: the window (span l_win)."""
 
     name = "lstm_ae"
-    foreign_keys = VAE_KEYS + ARMA_KEYS + LSTM_VAE_KEYS
     native_unit = "window"
     trained_files = ("lstm_ae.keras",)
     fits_segments = True

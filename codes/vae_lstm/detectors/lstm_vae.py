@@ -28,7 +28,7 @@ from keras import layers, ops
 from ..models import PACKAGE, recurrent
 from ..optimizers import FusedAdam
 from ..training import BaseModel
-from .base import ARMA_KEYS, VAE_KEYS, Detector, Scores
+from .base import Detector, Scores
 from .lstm_ae import SingleStageTrainer, build_lstm_decoder, training_window_array, window_array, window_mse
 
 
@@ -136,7 +136,6 @@ class LSTMVAEDetector(Detector):
     """Native unit: the window (span l_win)."""
 
     name = "lstm_vae"
-    foreign_keys = VAE_KEYS + ARMA_KEYS
     native_unit = "window"
     trained_files = ("lstm_vae.keras",)
     fits_segments = True

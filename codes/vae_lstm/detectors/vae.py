@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..scoring import score_vae_windows
-from .base import ARMA_KEYS, LSTM_STAGE_KEYS, LSTM_VAE_KEYS, Detector, Scores
+from .base import Detector, Scores
 from .vae_lstm import VAEModel, VAETrainer
 
 
 class VAEDetector(Detector):
     name = "vae"
-    foreign_keys = LSTM_STAGE_KEYS + ARMA_KEYS + LSTM_VAE_KEYS
     native_unit = "sequence"
     trained_files = ("vae.keras",)
     fits_segments = True

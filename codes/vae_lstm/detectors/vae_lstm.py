@@ -38,7 +38,7 @@ from ..scoring import (
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback, set_aside
 from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
-from .base import ARMA_KEYS, LSTM_VAE_KEYS, Detector, Scores
+from .base import Detector, Scores
 
 
 class VAEModel(BaseModel):
@@ -192,7 +192,6 @@ class VAELSTMDetector(Detector):
     many windows of context before the errors covering a point are combined (``calibrate``)."""
 
     name = "vae_lstm"
-    foreign_keys = ARMA_KEYS + LSTM_VAE_KEYS
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
