@@ -1179,6 +1179,11 @@ def _refuse_label_like_channel(f: _File, channels: list[str], labelled: bool) ->
 NEAR_CONSTANT_SHARE = 0.99  # a channel with one value in at least this share of its training rows is warned of
 
 
+def _drop_advice(chosen: bool) -> str:
+    """How to leave a column out: ``value_columns`` (``chosen``) names the channels, else ignore_columns trims them."""
+    return "remove it from value_columns" if chosen else "leave it out with ignore_columns"
+
+
 def _warn_near_constant(train: np.ndarray, channels: list[str], chosen: bool = False) -> str:
     """A warning for channels that are nearly constant over the training block: their standard deviation is
     tiny, so any test value off that one value lies far out and dominates the scores of every detector."""
@@ -1192,16 +1197,15 @@ def _warn_near_constant(train: np.ndarray, channels: list[str], chosen: bool = F
         return ""
     return (f"; WARNING: column(s) {', '.join(out)} take one value in nearly every training row: a test value off "
             "it lies many standard deviations out and will dominate the scores (a status or quantised channel? "
-            f"{'remove it from value_columns' if chosen else 'leave it out with ignore_columns'})")
+            f"{_drop_advice(chosen)})")
 
 
 def _constant(train: np.ndarray, channels: list[str], where: str, chosen: bool = False) -> None:
     flat = np.flatnonzero(np.ptp(train, axis=0) == 0)  # not std == 0: 0.3 repeated has a std of 6e-17
     if flat.size:
         cols = ", ".join(repr(channels[k]) for k in flat)
-        how = "remove it from value_columns" if chosen else "leave it out with ignore_columns"
         raise DataError(f"{where}: column(s) {cols} constant in the training block ({len(train)} rows): "
-                        f"a constant channel cannot be standardised; {how}")
+                        f"a constant channel cannot be standardised; {_drop_advice(chosen)}")
 
 
 # ----------------------------------------------------------------------------- the entry point

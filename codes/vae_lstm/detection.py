@@ -58,24 +58,27 @@ class DetectorResult:
     train_scores: np.ndarray = None  # sequence scores of every training-block sequence (rule train_max)
     train_point_scores: np.ndarray = None  # native-unit (or own point) scores of the training block (train_max)
 
+    def chosen(self, pieces=None) -> list[PieceResult]:
+        """The pieces named in ``pieces`` (all by default), in time order."""
+        return [p for p in self.pieces if pieces is None or p.name in pieces]
+
     def test_scores(self, pieces=None) -> tuple[np.ndarray, np.ndarray]:
         """Sequence scores and labels of the chosen pieces (all by default), concatenated in time order."""
-        chosen = [p for p in self.pieces if pieces is None or p.name in pieces]
+        chosen = self.chosen(pieces)
         return (np.concatenate([p.sequence_scores for p in chosen]),
                 np.concatenate([p.labels for p in chosen]))
 
     def test_points(self, pieces=None) -> tuple[np.ndarray, np.ndarray | None]:
         """Point scores and point labels of the chosen pieces, concatenated in time order."""
-        chosen = [p for p in self.pieces if pieces is None or p.name in pieces]
+        chosen = self.chosen(pieces)
         labels = None if any(p.point_labels is None for p in chosen) else np.concatenate(
             [p.point_labels for p in chosen])
         return np.concatenate([p.point_scores for p in chosen]), labels
 
     def test_flaggable(self, pieces=None) -> np.ndarray:
         """Per point of the chosen pieces, in time order: whether a threshold may flag it (the detector scored it)."""
-        chosen = [p for p in self.pieces if pieces is None or p.name in pieces]
         return np.concatenate([np.ones(len(p.point_scores), bool) if p.unscored is None else ~p.unscored
-                               for p in chosen])
+                               for p in self.chosen(pieces)])
 
 
 @dataclass

@@ -34,12 +34,18 @@ BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "error_s
                    "pot_q": 1e-3, "pot_level": 0.98, "threshold_value": None}
 
 
-def stale_keys(config, metrics: dict) -> list[str]:
-    """Detection and scoring keys whose value in ``metrics`` (a run's metrics.json) differs from ``config``'s."""
+def scoring_keys(config, n_channel: int | None) -> tuple[str, ...]:
+    """The detection keys and the config's detector's scoring keys that can change its figures on ``n_channel``
+    channels."""
     from .detectors import detector_class
 
-    keys = DETECTION_KEYS + detector_class(config.detector).scoring_keys_for(metrics.get("n_channel"), config)
-    return [k for k in keys if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
+    return DETECTION_KEYS + tuple(detector_class(config.detector).scoring_keys_for(n_channel, config))
+
+
+def stale_keys(config, metrics: dict) -> list[str]:
+    """Detection and scoring keys whose value in ``metrics`` (a run's metrics.json) differs from ``config``'s."""
+    return [k for k in scoring_keys(config, metrics.get("n_channel"))
+            if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
 
 
 def out_of_date(config, metrics: dict) -> str | None:

@@ -187,12 +187,10 @@ def describe_changes(config: Config, path: Path, changed: list[str]) -> str:
 def scoring_differences(config: Config, path: Path) -> str | None:
     """One note line when ``config`` scores the run with other detection or scoring keys than its config.json
     holds (a grid's override, say): its figures then differ from those of the run's own scoring. None when not."""
-    from .detectors import detector_class
-    from .grid import DETECTION_KEYS
+    from .grid import scoring_keys
 
     saved = saved_config(path) or {}
-    keys = DETECTION_KEYS + tuple(detector_class(config.detector).scoring_keys_for(config.n_channel, config))
-    differ = [f"{k} {config[k]!r} (the run's config.json: {saved[k]!r})" for k in keys
+    differ = [f"{k} {config[k]!r} (the run's config.json: {saved[k]!r})" for k in scoring_keys(config, config.n_channel)
               if k in saved and saved[k] != config[k]]
     return (f"note: scoring {path} with {', '.join(differ)}; its figures differ from those its own settings give"
             if differ else None)
