@@ -756,3 +756,18 @@ def test_a_sep_the_file_does_not_use_is_named(tmp_path):
     series(tmp_path, n=10)  # comma-separated
     with pytest.raises(DataError, match=r"missing time column 'time'.*seems separated by ',', not by the dataset's sep"):
         load({"path": "s.csv", "time_column": "time", "sep": ";", "train_points": 5}, tmp_path)
+
+
+def test_a_cell_read_as_missing_is_called_missing_not_empty(tmp_path):
+    """pandas reads NA, n/a and null as missing: a message calling such a cell "empty" sends the user looking
+    for a blank cell that is not there."""
+    rows = [[stamps(8)[i], "n/a" if i == 3 else i + 0.5] for i in range(8)]
+    write_csv(tmp_path, "s.csv", ["time", "a"], rows)
+    msg = one_line_error({"path": "s.csv", "time_column": "time"}, tmp_path, "'a' has 1 non-numeric",
+                         "row(s) 3 (0-based; values missing)")
+    assert "empty" not in msg
+    rows = [["null" if i == 2 else stamps(8)[i], i + 0.5] for i in range(8)]
+    write_csv(tmp_path, "t.csv", ["time", "a"], rows)
+    one_line_error({"path": "t.csv", "time_column": "time"}, tmp_path,
+                   "time column 'time' has 1 missing value(s) (empty, or text such as NA, n/a, null)",
+                   "row(s) 2 (0-based)")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vae_lstm import reproduce
-from vae_lstm.config import REPO_ROOT
+from vae_lstm.config import CONFIG_DIR, REPO_ROOT
 from vae_lstm.errors import ConfigError
 from vae_lstm.experiment import EXPERIMENT_DIR, load_experiment
 
@@ -71,6 +71,8 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
     ({"overrides": {"*": {"seed": 5}}}, "overrides.*.seed: the experiment sets seed for each run"),
     ({"overrides": {"arma": {"output_dir": "x"}}}, "overrides.arma.output_dir: the experiment sets output_dir"),
     ({"overrides": {"*": {"load_dir": "x"}}}, "overrides.*.load_dir: the experiment sets load_dir for each run"),
+    ({"detectors": ["vae_lstm", "abs_z"]}, "overrides.arma: 'arma' is not in the experiment's detectors "
+                                           r"\(vae_lstm, abs_z\), so no run would use it"),
     ({"summary": "beats"}, "dataset 'synth' is a series, and summary \"beats\" does not summarise it"),
 ])
 def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
@@ -79,6 +81,15 @@ def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
     path.write_text(json.dumps(values))
     with pytest.raises(ConfigError, match=message):
         load_experiment(path)
+
+
+def test_a_missing_dataset_config_names_every_folder_searched_first_the_experiments(tmp_path):
+    path = tiny_experiment(tmp_path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "datasets": {"synth": "missing.json"}}))
+    with pytest.raises(ConfigError, match="config file 'missing.json' not found") as error:
+        load_experiment(path)
+    assert f"(looked in: {tmp_path / 'missing.json'}, " in str(error.value)
+    assert str(CONFIG_DIR / "missing.json") in str(error.value)
 
 
 def test_a_dataset_configs_own_load_dir_does_not_put_every_run_in_one_folder(tmp_path):

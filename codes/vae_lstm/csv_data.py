@@ -227,8 +227,9 @@ def _str_list(spec: dict, key: str) -> list[str] | None:
 
 
 def _fmt(value) -> str:
+    """A cell's value for a message; a cell read as missing (empty, or text such as NA, n/a, null) is "missing"."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "empty"
+        return "missing"
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return repr(value) if isinstance(value, str) else str(value)
@@ -797,8 +798,8 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
     empty = col.isna().to_numpy() | (stripped == "").to_numpy()
     if empty.any():
         bad = np.flatnonzero(empty)
-        raise DataError(f"{f.path}: time column {column!r} has {bad.size} empty value(s) at data row(s) "
-                        f"{_rows(bad)} (0-based)")
+        raise DataError(f"{f.path}: time column {column!r} has {bad.size} missing value(s) (empty, or text such "
+                        f"as NA, n/a, null) at data row(s) {_rows(bad)} (0-based)")
 
     def mostly_numbers() -> None:
         """One line if at least half the values are numbers (a numeric column with bad cells)."""

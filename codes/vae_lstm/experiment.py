@@ -110,7 +110,12 @@ class Experiment:
         ``config.resolve_config_path`` finds it (the working folder, the repository root, configs/)."""
         name = Path(self.datasets[dataset])
         beside = self.path.parent / name
-        return str(beside) if not name.is_absolute() and beside.is_file() else str(name)
+        if name.is_absolute() or beside.is_file():
+            return str(name if name.is_absolute() else beside)
+        looked = list(dict.fromkeys([beside, Path.cwd() / name, REPO_ROOT / name, CONFIG_DIR / name]))
+        if not any(p.exists() for p in looked):  # resolve_config_path's message would leave out the first
+            raise ConfigError(f"config file '{name}' not found (looked in: {', '.join(map(str, looked))})")
+        return str(name)
 
     def run_dir(self, job: Job) -> Path:
         return run_dir(self.config(job.dataset, job.detector, job.seed))
@@ -145,13 +150,18 @@ JOB_KEYS = {"detector": "list the detectors in 'detectors'", "seed": "set the nu
             "load_dir": "each run has its own folder under output_dir"}
 
 
-def check_overrides(file: str, overrides: dict) -> None:
-    """Overrides go under "*" or a detector's name, and leave the keys each job sets alone; one line otherwise."""
+def check_overrides(file: str, overrides: dict, detectors: list[str]) -> None:
+    """Overrides go under "*" or the name of one of the experiment's detectors, and leave the keys each job
+    sets alone; one line otherwise (an override for a detector that no job runs would be ignored)."""
     for name, changes in overrides.items():
         if name != "*" and name not in DETECTORS:
             close = difflib.get_close_matches(name, list(DETECTORS), n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"use \"*\" or one of {', '.join(DETECTORS)}"
             raise ConfigError(f"{file}: overrides.{name}: not a detector; {hint}")
+        if name != "*" and name not in detectors:
+            raise ConfigError(f"{file}: overrides.{name}: '{name}' is not in the experiment's detectors "
+                              f"({', '.join(detectors)}), so no run would use it; add it to 'detectors' or remove "
+                              f"the override")
         for key in sorted(set(changes) & set(JOB_KEYS)):
             raise ConfigError(f"{file}: overrides.{name}.{key}: the experiment sets {key} for each run; "
                               f"{JOB_KEYS[key]}")
@@ -187,7 +197,7 @@ def load_experiment(name: str | Path) -> Experiment:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "the file"
         raise ConfigError(f"{path.name}: {where}: {errors[0].message}")
     values.pop("$schema", None)
-    check_overrides(path.name, values.get("overrides", {}))
+    check_overrides(path.name, values.get("overrides", {}), values["detectors"])
     experiment = Experiment(path.stem, path, values)
     from .beats import is_segments
 

@@ -3,8 +3,11 @@
 TensorFlow 2.21 writes its import-time notices (absl's "before InitializeLog" warning, the oneDNN
 notice, "could not find cuda drivers") from C++ straight to file descriptor 2, whatever
 TF_CPP_MIN_LOG_LEVEL says, and "failed call to cuInit" at device discovery when no GPU driver is
-present. This module hides exactly those: stderr is muted while ``tensorflow`` itself is imported and
-its devices are listed (an import error still shows, once stderr is back). Set
+present. It also writes, once per process, "oneDNN supports DT_INT32 only on platforms with AVX-512"
+(an error-level line) at the first int32 op that oneDNN could take, such as the transpose in the gradient
+of the decoder's upsampling. This module hides exactly those: stderr is muted while ``tensorflow`` itself
+is imported, its devices are listed and one int32 transpose runs (an import error still shows, once
+stderr is back). Set
 VAE_LSTM_TF_VERBOSE=1 to see everything.
 """
 
@@ -37,6 +40,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
             try:
                 original(module)
                 module.config.list_physical_devices()  # device discovery (cuInit) while muted
+                module.transpose(module.constant([[0, 1]], module.int32))  # oneDNN's one DT_INT32 line
             finally:
                 os.dup2(saved, 2)
                 os.close(saved)
