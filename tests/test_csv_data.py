@@ -496,6 +496,13 @@ def test_decimal_commas_and_thousands_are_not_left_out_as_text(tmp_path):
     one_line_error({"path": "thou.csv", "value_columns": ["a"]}, tmp_path, "column 'a'", '"thousands": ","')
     d = load({"path": "thou.csv", "time_column": "t", "thousands": ","}, tmp_path)
     assert d.full_values[:2, 0].tolist() == [1000.5, 1100.5]
+    # 0,013 is no grouping of thousands (a first group has no leading 0): never advised to read it as 13
+    write_text(tmp_path, "lead.csv", "t,a,b\n" + "".join(f'{i},"0,{i}13",{i}.5\n' for i in range(6)))
+    try:
+        message = "left out: " + load({"path": "lead.csv", "time_column": "t"}, tmp_path).train_block_note
+    except DataError as e:
+        message = str(e)
+    assert "thousands" not in message and "'a'" in message
     # a text column is still left out
     write_csv(tmp_path, "txt.csv", ["a", "status"], [[i, "ok" if i % 2 else "1.2.3"] for i in range(6)])
     assert load({"path": "txt.csv"}, tmp_path).channels == ["a"]
@@ -581,6 +588,12 @@ def test_a_file_without_a_header_row(tmp_path):
     one_line_error({"path": "s.csv"}, tmp_path, "s.csv", "the first row looks like data, not a header")
     write_text(tmp_path, "s.csv", "0,1\n" + "".join(f"{i},{i * i}\n" for i in range(6)))  # pandas' default names
     assert load({"path": "s.csv"}, tmp_path).channels == ["0", "1"]
+    # a first row of a time and numbers: it became the header, its numbers the channels' names, the row lost
+    write_text(tmp_path, "t.csv", "".join(f"{stamps(6)[i]},{i + 0.25},{-i}.5\n" for i in range(6)))
+    one_line_error({"path": "t.csv"}, tmp_path, "t.csv", "the first row looks like data, not a header")
+    # names that read as dates only beside ones that are words, or as plain numbers, are a header
+    write_text(tmp_path, "u.csv", "time,2024,2025\n" + "".join(f"{stamps(6)[i]},{i},{i * i}\n" for i in range(6)))
+    assert load({"path": "u.csv", "time_column": "time"}, tmp_path).channels == ["2024", "2025"]
 
 
 def test_numeric_time_column_with_a_bad_cell_names_it(tmp_path):

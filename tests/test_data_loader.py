@@ -270,10 +270,16 @@ def test_a_changed_local_copy_of_a_pinned_source_is_one_line(tmp_path, monkeypat
     monkeypatch.setenv("KLSE_DATA_DIR", str(tmp_path))
     (tmp_path / "KLSE.csv").write_bytes(good)
     value = {"path": "${KLSE_DATA_DIR}/KLSE.csv", "other": "${KLSE_DATA_DIR}/mine.csv"}
-    assert data_loader.resolve_sources(value) == value  # the pinned file matches; an unpinned one is as it is
+    # the pinned file matches and is read where it was checked; an unpinned one is as it is
+    assert data_loader.resolve_sources(value) == {**value, "path": str(tmp_path / "KLSE.csv")}
     (tmp_path / "KLSE.csv").write_bytes(good.replace(b"1.0", b"2.0"))
-    with pytest.raises(DataError, match="KLSE.csv has the wrong sha256.*KLSE_DATA_DIR's pinned source"):
-        data_loader.resolve_sources(value)
+    # the folder as written, relative to the working folder or from ~: the check once skipped both
+    monkeypatch.setenv("HOME", str(tmp_path.parent))
+    monkeypatch.chdir(tmp_path.parent)
+    for folder in (str(tmp_path), tmp_path.name, f"~/{tmp_path.name}"):
+        monkeypatch.setenv("KLSE_DATA_DIR", folder)
+        with pytest.raises(DataError, match="KLSE.csv has the wrong sha256.*KLSE_DATA_DIR's pinned source"):
+            data_loader.resolve_sources(value)
 
 
 def test_nab_labels_may_repeat_and_step_back_with_time_order_file(tmp_path, monkeypatch):
@@ -374,38 +380,153 @@ def test_unknown_series_lists_names():
     assert "did you mean 'synthetic'?" in one_line_error("unknown series", name="synthetc")
 
 
-def test_download_failure_is_one_line(monkeypatch):
-    keras = pytest.importorskip("keras")
-
-    def boom(**kw):
-        raise Exception("URL fetch failure on https://x: None -- [Errno -3]\nTemporary failure")
-
-    monkeypatch.setattr(keras.utils, "get_file", boom)
+def test_download_failure_is_one_line(monkeypatch, tmp_path, file_server):
+    url, _ = file_server({})  # every path is a 404
+    monkeypatch.setattr(data_loader, "NAB_RAW_URL", url + "/{commit}/{relpath}")
+    monkeypatch.setattr(data_loader, "CACHE_DIR", tmp_path / "cache")
     monkeypatch.delenv(data_loader.NAB_DATA_DIR_ENV, raising=False)
-    msg = one_line_error("could not download data/realKnownCause/nyc_taxi.csv", name="nyc_taxi")
-    assert data_loader.NAB_DATA_DIR_ENV in msg
+    msg = one_line_error("could not download data/realKnownCause/nyc_taxi.csv of NAB", name="nyc_taxi")
+    assert "(Not Found)" in msg and data_loader.NAB_DATA_DIR_ENV in msg
 
 
-def test_download_arguments(tmp_path, monkeypatch):
-    keras = pytest.importorskip("keras")
+def test_nab_downloads_at_the_pinned_commit_into_the_cache(tmp_path, monkeypatch):
     calls = []
-    target = tmp_path / "f.csv"
-    target.write_text("x")
-
-    def fake_get_file(**kw):
-        calls.append(kw)
-        return str(target)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    monkeypatch.setattr(data_loader, "fetch", lambda *args: calls.append(args) or args[1])
     monkeypatch.delenv(data_loader.NAB_DATA_DIR_ENV, raising=False)
     relpath = "data/realKnownCause/nyc_taxi.csv"
-    assert nab_file(relpath) == target
-    [kw] = calls
     spec = data_loader.load_spec()["nab"]
-    assert kw["origin"] == f"https://raw.githubusercontent.com/numenta/NAB/{spec['commit']}/{relpath}"
-    assert kw["fname"] == "nyc_taxi.csv" and kw["file_hash"] == spec["files"][relpath]
-    assert kw["hash_algorithm"] == "sha256" and kw["cache_dir"] == str(data_loader.CACHE_DIR)
-    assert not kw["cache_subdir"].startswith("/")
+    assert nab_file(relpath) == data_loader.CACHE_DIR / "nab" / spec["commit"][:7] / relpath
+    [(url, dest, sha, _, remedy)] = calls
+    assert url == f"https://raw.githubusercontent.com/numenta/NAB/{spec['commit']}/{relpath}"
+    assert dest == data_loader.CACHE_DIR / "nab" / spec["commit"][:7] / relpath and sha == spec["files"][relpath]
+    assert data_loader.NAB_DATA_DIR_ENV in remedy
+
+
+@pytest.mark.nab
+def test_a_relative_or_home_nab_data_dir_is_checked_and_read_at_one_place(nab_dir, tmp_path, monkeypatch):
+    """The sha256 check and the reader both take the folder relative to the working folder, with ~ expanded
+    (the reader looked for a relative one under the repository, and failed after the check had passed)."""
+    monkeypatch.chdir(nab_dir.parent)
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, nab_dir.name)
+    assert len(load_series("nyc_taxi").raw) == 10320
+    monkeypatch.setenv("HOME", str(nab_dir.parent))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, f"~/{nab_dir.name}")
+    assert len(load_series("nyc_taxi").raw) == 10320
+
+
+@pytest.fixture
+def file_server():
+    """serve({path: bytes or callable(handler)}) -> (base url, the request paths seen); other paths are 404."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def serve(files: dict):
+        seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.path)
+                body = files.get(self.path)
+                if callable(body):
+                    body = body(self)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", seen
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+def test_fetch_checks_the_sha256_caches_and_leaves_nothing_bad(tmp_path, file_server):
+    from vae_lstm.download import fetch
+
+    good, bad = b"a,b\n1,2\n" * 1000, b"a,b\n1,3\n" * 1000
+    sha = hashlib.sha256(good).hexdigest()
+    url, seen = file_server({"/good.csv": good, "/bad.csv": bad})
+    dest = tmp_path / "cache" / "sub" / "f.csv"
+    assert fetch(f"{url}/good.csv", dest, sha, "f.csv", "set X") == dest and dest.read_bytes() == good
+    assert fetch(f"{url}/good.csv", dest, sha, "f.csv", "set X") == dest and seen == ["/good.csv"]  # cached
+    other = tmp_path / "cache" / "g.csv"
+    with pytest.raises(DataError, match=r"g.csv downloaded from .* has sha256 .*not the pinned.*; set X$"):
+        fetch(f"{url}/bad.csv", other, sha, "g.csv", "set X")
+    assert sorted(p.name for p in other.parent.iterdir()) == ["g.csv.lock", "sub"]  # no bad or partial file
+    dest.write_bytes(good[:-1])  # a damaged cached copy is fetched again
+    assert fetch(f"{url}/good.csv", dest, sha, "f.csv", "set X").read_bytes() == good and len(seen) == 3
+
+
+def test_fetch_reads_a_good_cached_copy_without_writing_and_names_a_cache_it_cannot_write(tmp_path):
+    """A cache of good files is read as it is (it may be read-only: no lock, no download); a cache folder that
+    cannot be made is one line (Keras's download fell back to ~/.keras or /tmp/.keras without a word)."""
+    from vae_lstm.download import fetch
+
+    data = b"x,y\n"
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / "f.csv").write_bytes(data)
+    assert fetch("http://127.0.0.1:9/f.csv", tmp_path / "f.csv", sha, "f.csv", "set X") == tmp_path / "f.csv"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
+    with pytest.raises(DataError, match=r"could not download g.csv from .* \(.*f.csv.*\); set X$"):
+        fetch("http://127.0.0.1:9/g.csv", tmp_path / "f.csv" / "g.csv", sha, "g.csv", "set X")
+
+
+def test_fetch_gives_up_on_a_server_that_stalls(tmp_path, file_server, monkeypatch):
+    import time
+
+    from vae_lstm import download
+
+    monkeypatch.setattr(download, "TIMEOUT_S", 0.5)
+    url, _ = file_server({"/slow.csv": lambda handler: time.sleep(3)})
+    started = time.perf_counter()
+    with pytest.raises(DataError, match="could not download slow.csv .*timed out.*; set X"):
+        download.fetch(f"{url}/slow.csv", tmp_path / "slow.csv", "0" * 64, "slow.csv", "set X")
+    assert time.perf_counter() - started < 2.5
+
+
+def test_two_processes_fetching_at_once_download_once_and_read_the_whole_file(tmp_path, file_server):
+    """The first holds the lock while a slow server sends; the second waits, then finds the finished file.
+    Before, the second truncated the first's half-written file, and one of them read a cut CSV."""
+    import subprocess
+    import sys
+    import time
+
+    body = b"t,v\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(20000))
+    sha = hashlib.sha256(body).hexdigest()
+
+    def slowly(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for k in range(0, len(body), len(body) // 8):
+            handler.wfile.write(body[k:k + len(body) // 8])
+            handler.wfile.flush()
+            time.sleep(0.15)
+        return None
+
+    url, seen = file_server({"/f.csv": lambda handler: slowly(handler) or b""})
+    code = ("import sys; from pathlib import Path; from vae_lstm.download import fetch; "
+            f"p = fetch('{url}/f.csv', Path(sys.argv[1]), '{sha}', 'f.csv', 'set X'); print(len(p.read_bytes()))")
+    dest = tmp_path / "cache" / "f.csv"
+    first = subprocess.Popen([sys.executable, "-c", code, str(dest)], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.4)
+    second = subprocess.Popen([sys.executable, "-c", code, str(dest)], stdout=subprocess.PIPE, text=True)
+    outputs = [p.communicate(timeout=60)[0].strip() for p in (first, second)]
+    assert outputs == [str(len(body))] * 2 and seen == ["/f.csv"]
 
 
 @pytest.mark.nab

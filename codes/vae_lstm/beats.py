@@ -46,6 +46,7 @@ import pandas as pd
 
 from .config import Config, run_dir
 from .data_loader import check_pinned
+from .download import local_root
 from .errors import ConfigError, DataError, UserError
 from .windowing import segment_scores, train_val_split
 
@@ -85,7 +86,7 @@ def data_folder(name: str, spec: dict) -> Path:
         raise DataError(f"{name} is read from a local copy: set {var} to a folder holding "
                         f"{' and '.join(spec['files'])} (e.g. export {var}=../shared/datasets/{name}); "
                         "see datasets/series.json for their sources and sha256")
-    return Path(folder)
+    return local_root(folder)
 
 
 def load_segments(name: str) -> Segments:

@@ -113,6 +113,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
+from .download import local_root
 from .errors import DataError
 
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
@@ -250,7 +251,7 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
         if not root:
             raise DataError(f"dataset: {where} {value!r} uses ${{{var}}}, but the environment variable "
                             f"{var} is not set; set it to the data folder")
-        text = root + text[m.end():]
+        text = str(local_root(root)) + text[m.end():]  # ~ and a relative folder read as the sha256 check reads them
     elif "${" in text:
         raise DataError(f"dataset: {where} {value!r}: ${{VAR}} may only start a path")
     path = Path(text).expanduser()
@@ -431,6 +432,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _is_time_text(text: str) -> bool:
+    """Whether a header name reads as a date or time with digits (a data row's time), e.g. 2024-01-01 00:00."""
+    if not re.search(r"\d", text):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.notna(pd.to_datetime(text, errors="coerce"))
+
+
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
 
 
@@ -440,8 +450,10 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     first = shape.header
     header = [h.strip() for h in first]
     named = [h for h in header if h]
-    if named and len(named) == len(header) and all(_is_number(h) for h in header) \
-            and header != [str(k) for k in range(len(header))]:
+    numbers = named and len(named) == len(header) and all(_is_number(h) for h in header) \
+        and header != [str(k) for k in range(len(header))]
+    dates = [h for h in named if not _is_number(h) and _is_time_text(h)]
+    if numbers or (dates and all(_is_number(h) or h in dates for h in named)):  # a row of times and numbers
         raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(first)[:80]}); "
                         f"add a header row naming the columns")
     for k, h in enumerate(header):
@@ -523,7 +535,7 @@ def _numeric_like(col: pd.Series) -> bool:
     return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().mean() >= 0.5
 
 
-_GROUPED = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+")
+_GROUPED = re.compile(r"[-+]?[1-9]\d{0,2}(?:,\d{3})+")  # thousands by comma: no leading 0 (0,013 is a decimal)
 
 
 def _fractions_elsewhere(df: pd.DataFrame, column: str) -> bool:
@@ -568,7 +580,8 @@ def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decim
         if dec != decimal and decimal_fixed:
             continue
         if thou is not None and thou != thousands:  # a new thousands separator: only if it groups by three
-            grouped = rf"[-+]?\d{{1,3}}(?:{re.escape(thou)}\d{{3}})*(?:{re.escape(dec)}\d+)?"
+            # digits in groups of three after a first group without a leading 0 (0,013 is not 13)
+            grouped = rf"[-+]?(?:0|[1-9]\d{{0,2}}(?:{re.escape(thou)}\d{{3}})*)(?:{re.escape(dec)}\d+)?"
             if not (text.str.contains(thou, regex=False).any()
                     and text[digits].str.fullmatch(grouped).all()):
                 continue

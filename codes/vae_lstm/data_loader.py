@@ -9,7 +9,6 @@ and after the training block. Only the synthetic series is generated (`synthetic
 """
 
 import difflib
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .download import fetch, local_root, sha256
 from .errors import DataError
 from .synthetic import make_synthetic
 
@@ -87,14 +87,10 @@ def series_names() -> list[str]:
     return list(load_spec()["series"])
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def check_pinned(path: Path, sha: str, pinned_as: str) -> None:
     """One line when a local copy's sha256 is not the one pinned for it (``pinned_as``: which pin, and what to
     do about it)."""
-    actual = _sha256(path)
+    actual = sha256(path)
     if actual != sha:
         raise DataError(f"{path} has the wrong sha256 ({actual[:12]}..., expected {sha[:12]}... of {pinned_as})")
 
@@ -108,36 +104,17 @@ def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
                         f"{NAB_DATA_DIR_ENV} to a local NAB copy that holds it")
     root = data_dir or os.environ.get(NAB_DATA_DIR_ENV)
     if root:
-        path = Path(root) / relpath
+        path = local_root(root) / relpath
         if not path.is_file():
             raise DataError(
                 f"{path} not found; point {NAB_DATA_DIR_ENV} (or data_dir) at a NAB copy with data/ and labels/"
             )
-        check_pinned(path, sha, f"NAB commit {nab['commit'][:7]}")
+        check_pinned(path, sha, f"NAB commit {nab['commit'][:7]}: restore the original file, or unset "
+                                f"{NAB_DATA_DIR_ENV} to download it")
         return path
-    return _download(relpath, sha, nab["commit"])
-
-
-def _download(relpath: str, sha: str, commit: str) -> Path:
-    import keras  # slow import, only needed here
-
-    rel = Path(relpath)
-    try:
-        path = keras.utils.get_file(
-            fname=rel.name,
-            origin=NAB_RAW_URL.format(commit=commit, relpath=relpath),
-            file_hash=sha,
-            hash_algorithm="sha256",
-            cache_dir=str(CACHE_DIR),
-            cache_subdir=str(Path("nab") / commit[:7] / rel.parent),
-        )
-    except Exception as e:  # network, HTTP or hash errors alike
-        why = " ".join(str(e).split()) or type(e).__name__
-        raise DataError(
-            f"could not download {relpath} from NAB ({why}); "
-            f"set {NAB_DATA_DIR_ENV} to a local NAB copy (folder with data/ and labels/)"
-        ) from e
-    return Path(path)
+    return fetch(NAB_RAW_URL.format(commit=nab["commit"], relpath=relpath),
+                 CACHE_DIR / "nab" / nab["commit"][:7] / relpath, sha, f"{relpath} of NAB",
+                 f"set {NAB_DATA_DIR_ENV} to a local NAB copy (folder with data/ and labels/)")
 
 
 def load_series(name: str, data_dir: str | Path | None = None) -> Series:
@@ -358,12 +335,12 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
                     return str(nab_file(rel, data_dir))
                 return os.path.abspath(Path(data_dir) / rel) if data_dir else value
             if os.environ.get(var):
-                local = Path(os.environ[var]) / rel
+                local = local_root(os.environ[var]) / rel
                 sha = sources.get(var, {}).get("files", {}).get(rel)
                 if sha and local.is_file():
                     check_pinned(local, sha, f"{var}'s pinned source at {sources[var]['commit'][:7]}: restore the "
                                              f"original file, or unset {var} to download it")
-                return value
+                return str(local) if local.is_file() else value  # read what was checked; else the reader's error
             if var in sources:
                 return str(source_file(var, rel, sources[var]))
         if isinstance(value, list):
@@ -377,16 +354,8 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
 
 def source_file(var: str, relpath: str, source: dict) -> Path:
     """One file of a pinned source, downloaded and sha-checked (the local copy route is ${VAR})."""
-    import keras  # slow import, only needed here
-
     sha = source["files"].get(relpath)
     if sha is None:
         raise DataError(f"{relpath} is not a file of {var}'s pinned source; set {var} to a local copy")
-    try:
-        return Path(keras.utils.get_file(
-            fname=Path(relpath).name, origin=source["url"].format(commit=source["commit"], relpath=relpath),
-            file_hash=sha, hash_algorithm="sha256", cache_dir=str(CACHE_DIR),
-            cache_subdir=str(Path(var.lower()) / source["commit"][:7] / Path(relpath).parent)))
-    except Exception as e:  # network, HTTP or hash errors alike
-        why = " ".join(str(e).split()) or type(e).__name__
-        raise DataError(f"could not download {relpath} ({why}); set {var} to a local copy") from e
+    return fetch(source["url"].format(commit=source["commit"], relpath=relpath),
+                 CACHE_DIR / var.lower() / source["commit"][:7] / relpath, sha, relpath, f"set {var} to a local copy")

@@ -1,0 +1,80 @@
+"""Pinned data files: downloaded once into datasets/cache/, sha256-checked, and safe with several processes.
+
+A file is read from the cache when its sha256 is the pinned one (so a read-only cache of good files
+works). Otherwise it is downloaded under a lock on that file, into a temporary file beside it,
+checked, and renamed into place: no process reads a half-written file, and two processes that start
+on an empty cache download it once. A server that sends nothing for ``TIMEOUT_S`` seconds is given up on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .errors import DataError
+
+TIMEOUT_S = 60  # seconds without a byte before a download gives up
+CHUNK = 1 << 20
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def local_root(folder: str | Path) -> Path:
+    """A local-copy folder as the user gave it (an environment variable, a data_dir): ``~`` expanded, relative to
+    the working folder. The sha256 check and the read then use the same path."""
+    return Path(os.path.expanduser(str(folder))).absolute()
+
+
+def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
+    """``dest``, with the pinned ``sha``: the cached copy, or downloaded from ``url``. Every failure is one
+    DataError naming ``what`` and ending with ``remedy`` (e.g. the variable that points at a local copy)."""
+    if dest.is_file() and sha256(dest) == sha:
+        return dest
+    try:
+        from filelock import FileLock
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{dest}.lock"):
+            if dest.is_file() and sha256(dest) == sha:  # another process fetched it while this one waited
+                return dest
+            _download(url, dest, sha, what, remedy)
+    except DataError:
+        raise
+    except (OSError, urllib.error.URLError, ValueError) as e:  # HTTP, network, timeout, a cache not writable
+        why = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
+        raise DataError(f"could not download {what} from {url} ({why}); {remedy}") from e
+    return dest
+
+
+def _download(url: str, dest: Path, sha: str, what: str, remedy: str) -> None:
+    from tqdm import tqdm
+
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f"{dest.name}.", suffix=".part", delete=False) as part:
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+                size = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {dest.name}", file=sys.stderr,
+                          leave=False, disable=None) as bar:
+                    while chunk := response.read(CHUNK):
+                        digest.update(chunk)
+                        part.write(chunk)
+                        bar.update(len(chunk))
+            part.close()
+            if digest.hexdigest() != sha:
+                raise DataError(f"{what} downloaded from {url} has sha256 {digest.hexdigest()[:12]}..., not the pinned "
+                                f"{sha[:12]}... (the file at the source changed, or the download was cut); {remedy}")
+            os.replace(part.name, dest)
+        finally:
+            Path(part.name).unlink(missing_ok=True)
