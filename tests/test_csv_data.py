@@ -416,6 +416,9 @@ def test_env_var_at_the_start_of_a_path(tmp_path, monkeypatch):
     series(tmp_path / "data", "s.csv", n=10)
     monkeypatch.setenv("MY_CSV_DIR", str(tmp_path / "data"))
     assert load({"path": "${MY_CSV_DIR}/s.csv"}, REPO).train.shape == (5, 2)
+    monkeypatch.setenv("MY_CSV_DIR", str(tmp_path))  # one folder too high: the message names the variable
+    one_line_error({"path": "${MY_CSV_DIR}/s.csv"}, REPO, f"file {tmp_path / 's.csv'} not found (${{MY_CSV_DIR}} is "
+                   f"'{tmp_path}': is it the folder that holds s.csv?)")
     monkeypatch.delenv("MY_CSV_DIR")
     one_line_error({"path": "${MY_CSV_DIR}/s.csv"}, REPO, "MY_CSV_DIR", "not set")
 

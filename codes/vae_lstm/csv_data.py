@@ -259,7 +259,9 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
         raise DataError(f"dataset: {where}: {path} is a folder, not a CSV file")
     if path.is_absolute():
         if not path.is_file():
-            raise DataError(f"dataset: {where}: file {path} not found")
+            from_var = (f" (${{{m.group(1)}}} is {os.environ[m.group(1)]!r}: is it the folder that holds "
+                        f"{text[len(str(local_root(os.environ[m.group(1)]))):].lstrip('/')}?)" if m else "")
+            raise DataError(f"dataset: {where}: file {path} not found{from_var}")
         return path
     dirs = base_dirs or [Path.cwd()]
     for base in dirs:
