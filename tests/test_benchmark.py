@@ -176,7 +176,7 @@ def sample_figures(name, seconds=1.0):
                           "vae_per_sequence": 36, "lstm_per_sequence": 11, "lstm_per_window": 1},
         "training": {"vae": stage, "lstm": stage}, "training_seconds": 1.0,
         "peak_memory_mb_training": 900, "peak_memory_mb_scoring": 950, "scoring_added_memory_mb": 50,
-        "scoring": {"test_pieces": 2, "test_sequences": 100, "test_windows_distinct": 110, "windows_scored": 1200,
+        "scoring": {"test_pieces": 2, "test_sequences": 100, "test_windows_distinct": 110, "windows_spanned": 1200, "windows_predicted": 1100,
                     "seconds_min": seconds, "seconds_median": seconds, "repeats": 1, "first_seconds": 2.0,
                     "sequences_per_second_best": 100, "sequences_per_second_median": 100,
                     "windows_per_second_best": 1200, "windows_per_second_median": 1200, "gflop": 1.0,

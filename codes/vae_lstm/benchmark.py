@@ -8,15 +8,17 @@ For the config's VAE-LSTM, on its training block and test pieces (in a temporary
 - training, per stage (VAE, LSTM): ms per step (the training steps of an epoch, without its validation
   and checkpoint) and s per epoch (all of it), each as min / median over the epochs after the first;
   the first epoch traces the graphs, so it is reported apart. Also the per-epoch checkpoint's seconds.
-- peak memory (the largest resident set, VmHWM) of training, and of scoring alone;
+- peak memory: the largest resident set (VmHWM) of the benchmark process, which measures the matmul rate,
+  trains and then scores in one process, after training and after scoring, and what scoring added to it;
 - multiply-adds of each model, counted from its layers' shapes (``multiply_adds``): per window and per
   sequence. Only matrix products and convolutions count (biases, activations, the LSTM's gate arithmetic
   are left out); one multiply-add is 2 FLOP;
 - this machine's float32 matmul GFLOP/s (``matmul_gflops``, best of several 2048 x 2048 products);
 - scoring the whole test set (all pieces) as the detector does: seconds (min / median of --repeats, after
   a first, cold scoring that traces the graphs and compiles the XLA ones, reported apart),
-  sequences/s, and windows/s = sequences/s * l_seq (the windows a sequence scores; neighbouring
-  sequences share windows, so distinct windows/s is lower); the FLOP lower bound of scoring (its
+  sequences/s, and windows/s = sequences/s * l_seq (the windows a sequence spans: the first is the LSTM's
+  context, the last l_seq - 1 are predicted, decoded and scored; neighbouring sequences share windows, so
+  distinct windows/s is lower); the FLOP lower bound of scoring (its
   multiply-adds at the matmul rate) and the percentage of it reached;
 - the original code's approach, model calls per sequence in a Python loop, timed on --loop-sequences
   sequences and scaled to the test set, with the ratio; its scores must equal the batched ones.
@@ -410,7 +412,7 @@ def main(argv=None) -> int:
                                     if scoring_peak_measured and rss_before_scoring else None),
         "scoring": {
             "test_pieces": len(pieces), "test_sequences": n_seq, "test_windows_distinct": n_windows,
-            "windows_scored": n_seq * config.l_seq,
+            "windows_spanned": n_seq * config.l_seq, "windows_predicted": n_seq * (config.l_seq - 1),
             "seconds_min": round(best, 3), "seconds_median": round(median, 3), "repeats": args.repeats,
             "first_seconds": round(first_seconds, 3),
             "sequences_per_second_best": round(n_seq / best), "sequences_per_second_median": round(n_seq / median),
@@ -474,14 +476,15 @@ def benchmark_markdown(configs: dict) -> str:
             st = t[stage]
             rows += [
                 (f"{stage.upper()} training, ms per step", f"{st['ms_per_step_min']} / {st['ms_per_step_median']} "
-                 f"({st['steps_per_epoch']} steps per epoch; FLOP bound {st['flop_bound_ms_per_step']} ms, "
+                 f"({st['epochs_timed']} epochs timed, {st['steps_per_epoch']} steps per epoch; FLOP bound {st['flop_bound_ms_per_step']} ms, "
                  f"{st['flop_bound_reached_percent']}% reached)"),
                 (f"{stage.upper()} training, s per epoch", f"{st['s_per_epoch_min']} / {st['s_per_epoch_median']} "
                  f"(first, traced: {st['first_epoch_s']}; checkpoint {st['checkpoint_s_median']} s, "
                  f"{st['checkpoint_share_of_epoch_percent']}% of an epoch)"),
             ]
         rows += [
-            ("peak memory (largest resident set), training / scoring (MB)",
+            ("peak memory of the benchmark process (VmHWM: matmul rate, training, then scoring), after training / "
+             "after scoring (MB)",
              f"{f['peak_memory_mb_training']} / {f['peak_memory_mb_scoring']} (scoring added "
              f"{f['scoring_added_memory_mb']} MB to the resident set it started from)"),
             ("scoring the test set", f"{s['test_sequences']:,} sequences, {s['test_windows_distinct']:,} distinct "
@@ -489,7 +492,7 @@ def benchmark_markdown(configs: dict) -> str:
             ("scoring, seconds", f"{s['seconds_min']} / {s['seconds_median']} ({s['repeats']} runs after a first, "
              f"cold one of {s['first_seconds']} s that traces and compiles the graphs)"),
             ("scoring, sequences/s", f"{s['sequences_per_second_best']:,} / {s['sequences_per_second_median']:,}"),
-            ("scoring, windows/s (sequences/s x l_seq)",
+            ("scoring, windows/s (sequences/s x l_seq, the windows a sequence spans; l_seq - 1 of them predicted)",
              f"{s['windows_per_second_best']:,} / {s['windows_per_second_median']:,}"),
             ("scoring FLOP lower bound", f"{s['gflop']} GFLOP: {s['flop_bound_seconds']} s; reached "
              f"{s['flop_bound_reached_percent_best']}% / {s['flop_bound_reached_percent_median']}%"),
