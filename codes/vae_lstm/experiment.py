@@ -74,6 +74,11 @@ class Experiment:
         return self.values.get("output_dir", f"experiments/{self.name}")
 
     @property
+    def unused_overrides(self) -> list[str]:
+        """Detectors with overrides that no job of the file runs (kept, say, from a longer detector list)."""
+        return [name for name in self.values.get("overrides", {}) if name != "*" and name not in self.detectors]
+
+    @property
     def summary(self) -> str:
         return self.values.get("summary", "standard")
 
@@ -150,18 +155,13 @@ JOB_KEYS = {"detector": "list the detectors in 'detectors'", "seed": "set the nu
             "load_dir": "each run has its own folder under output_dir"}
 
 
-def check_overrides(file: str, overrides: dict, detectors: list[str]) -> None:
-    """Overrides go under "*" or the name of one of the experiment's detectors, and leave the keys each job
-    sets alone; one line otherwise (an override for a detector that no job runs would be ignored)."""
+def check_overrides(file: str, overrides: dict) -> None:
+    """Overrides go under "*" or a detector's name, and leave the keys each job sets alone; one line otherwise."""
     for name, changes in overrides.items():
         if name != "*" and name not in DETECTORS:
             close = difflib.get_close_matches(name, list(DETECTORS), n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"use \"*\" or one of {', '.join(DETECTORS)}"
             raise ConfigError(f"{file}: overrides.{name}: not a detector; {hint}")
-        if name != "*" and name not in detectors:
-            raise ConfigError(f"{file}: overrides.{name}: '{name}' is not in the experiment's detectors "
-                              f"({', '.join(detectors)}), so no run would use it; add it to 'detectors' or remove "
-                              f"the override")
         for key in sorted(set(changes) & set(JOB_KEYS)):
             raise ConfigError(f"{file}: overrides.{name}.{key}: the experiment sets {key} for each run; "
                               f"{JOB_KEYS[key]}")
@@ -197,7 +197,7 @@ def load_experiment(name: str | Path) -> Experiment:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "the file"
         raise ConfigError(f"{path.name}: {where}: {errors[0].message}")
     values.pop("$schema", None)
-    check_overrides(path.name, values.get("overrides", {}), values["detectors"])
+    check_overrides(path.name, values.get("overrides", {}))
     experiment = Experiment(path.stem, path, values)
     from .beats import is_segments
 

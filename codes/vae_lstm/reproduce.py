@@ -433,6 +433,9 @@ def main(argv=None) -> int:
 
     args = parse_args(argv)
     experiment = load_experiment(args.experiment)
+    for name in experiment.unused_overrides:
+        print(f"note: {experiment.path.name}: overrides.{name} is not used: '{name}' is not in the experiment's "
+              f"detectors ({', '.join(experiment.detectors)})")
     for names in ("series", "detectors"):  # a name given twice would run its jobs twice, side by side
         if getattr(args, names):
             setattr(args, names, list(dict.fromkeys(getattr(args, names))))
