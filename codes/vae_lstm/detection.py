@@ -26,7 +26,7 @@ from .prepare import check_scorable
 from .runs import metrics_text, set_aside_metrics
 from .windowing import train_val_split
 
-METRICS_VERSION = 7  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 8  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
@@ -382,6 +382,8 @@ def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
             flags[rule], out["rules"][rule] = point_flags(config, res, rule)
         except ValueError as e:  # e.g. POT with no validation score above its level, dynamic on scores <= 0
             out["rules"][rule] = {"undefined": " ".join(str(e).split())}
+    # the rules' own thresholds are oracle candidates too: the oracle then bounds every one-threshold rule
+    rule_thresholds = [r["threshold"] for r in out["rules"].values() if np.isfinite(r.get("threshold", np.nan))]
     for group, names in groups.items():
         chosen = [i for i, p in enumerate(res.pieces) if names is None or p.name in names]
         names = [res.pieces[i].name for i in chosen]
@@ -391,7 +393,7 @@ def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
             continue
         g = {"n": int(len(labels)), "n_anomalous": int(labels.sum()),
              "threshold_free": metrics.threshold_free(scores, labels),
-             "oracle": metrics.oracle(scores, labels, res.test_flaggable(names)), "rules": {}}
+             "oracle": metrics.oracle(scores, labels, res.test_flaggable(names), rule_thresholds), "rules": {}}
         for rule, rule_flags in flags.items():
             g["rules"][rule] = metrics.at_predictions(labels, np.concatenate([rule_flags[i] for i in chosen]))
         if metrics.degenerate(labels):

@@ -65,11 +65,12 @@ def at_threshold(scores, labels, threshold: float) -> dict:
     return at_predictions(labels, np.asarray(scores, float) >= threshold)
 
 
-def oracle(scores, labels, flaggable=None) -> dict:
+def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     """Each threshold metric at its own best threshold, chosen with the test labels: an upper bound.
 
     Exact over every distinct score for pointwise and point-adjusted F1 (``evaluation.best_f1``); over
-    ``N_CANDIDATES`` score quantiles for the others. ``flaggable`` (bool per point; default all): the
+    ``N_CANDIDATES`` score quantiles and the given ``thresholds`` (those the label-free rules chose, so that
+    the oracle bounds each of them) for the others. ``flaggable`` (bool per point; default all): the
     points a threshold may flag. The label-free rules never flag a point the detector left unscored, so
     neither does the oracle, and the two are compared on the same points.
     """
@@ -79,7 +80,8 @@ def oracle(scores, labels, flaggable=None) -> dict:
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
     out = {"pointwise": best_f1(s, y, adjusted=False, flaggable=ok),
            "point_adjusted": best_f1(s, y, adjusted=True, flaggable=ok)}
-    candidates = np.unique(np.quantile(s[ok], np.linspace(0.0, 1.0, N_CANDIDATES + 1))) if ok.any() else []
+    candidates = np.unique(np.concatenate([np.quantile(s[ok], np.linspace(0.0, 1.0, N_CANDIDATES + 1)),
+                                           np.asarray(thresholds, float)])) if ok.any() else []
     for name, fn in AT_THRESHOLD.items():
         if name in out:
             continue
