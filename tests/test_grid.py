@@ -476,6 +476,41 @@ def test_the_verdict_against_abs_z_says_level_when_the_gap_is_inside_the_seeds_s
     assert reproduce.above_abs_z("vae_lstm", runs([0.31], [0.21]), z) == "yes"  # one seed each: no spread
 
 
+def test_the_verdict_pairs_seeds_and_a_cell_says_how_many_seeds_it_averages():
+    """With seed 2 of the detector and seed 1 of abs_z missing, the verdict compared unpaired means (here 0.35
+    against 0.30: "yes"); on the seed both have (0) it is "**no**". A cell whose values are undefined for some
+    seeds averaged the others with no mark."""
+    import pandas as pd
+
+    def runs(seeds, vus):
+        return pd.DataFrame({"seed": seeds, "vus_pr": vus, "auc_pr": vus})
+
+    z = runs([0, 2], [0.30, 0.30])
+    assert reproduce.above_abs_z("vae_lstm", runs([0, 1], [0.29, 0.41]), z) == "**no**"
+    assert reproduce._cell(pd.Series([0.2, np.nan, 0.4])) == "0.300 ± 0.100 (2 of 3)"
+    assert reproduce._cell(pd.Series([0.2, 0.4])) == "0.300 ± 0.100"
+    assert reproduce._cell(pd.Series([np.nan])) == "n/a"
+    rows = pd.DataFrame({"L": [144, 144, 84]})
+    assert reproduce._other_l(rows, 84) == " (L 144)" and reproduce._other_l(rows[2:], 84) == ""
+
+
+def test_a_summary_names_the_runs_it_lacks(tmp_path, capsys):
+    """--summary-only with a run folder gone: the rows average fewer seeds, and results.md and the console say
+    which run is missing (it was named nowhere)."""
+    import shutil
+
+    path = tiny_experiment(tmp_path, detectors=["random", "abs_z"])
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "all")]) == 0
+    assert "Not in these tables" not in (tmp_path / "all" / "results.md").read_text()
+    [gone] = [p for p in (tmp_path / "runs").rglob("*abs_z*seed1") if p.is_dir()]
+    shutil.rmtree(gone)
+    capsys.readouterr()
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "part")]) == 0
+    assert "left out of the summary: synth abs_z seed 1 has not run" in capsys.readouterr().out
+    assert "Not in these tables (not run, or unfinished), so some rows average fewer seeds: synth abs_z seed 1." in (
+        tmp_path / "part" / "results.md").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM to the grid", "Ctrl-C to the process group"])
 def test_an_interrupted_grid_stops_its_running_workers_at_once(tmp_path, how):

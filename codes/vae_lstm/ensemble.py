@@ -94,7 +94,7 @@ def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str) -> str:
+def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, left_out: tuple = ()) -> str:
     """Per series: the ensemble, the mean of its members, and the controls' means (from the summary)."""
     lines = ["# An ensemble over seeds", "",
              "Each seed's point scores standardised by its own training-block point scores, then averaged; "
@@ -109,10 +109,12 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str) ->
         entries = [(f"{detector}, {ensemble.member}", ensemble),
                    (f"{detector}, mean of the {len(members)} seeds", members.mean(numeric_only=True))]
         for name, group in controls[controls.series == series].groupby("detector"):
-            entries.append((f"{name} (control), mean", group.mean(numeric_only=True)))
+            entries.append((f"{name} (control), mean of {len(group)} seeds", group.mean(numeric_only=True)))
         for label, r in entries:
             lines.append(f"| {series} | {label} | {r.vus_pr:.3f} | {r.auc_pr:.3f} | {r.f1_deployable:.3f} | "
                          f"{r.f1_pointwise_oracle:.3f} | {r.get('flagged_deployable', np.nan):.1%} |")
+    if left_out:
+        lines += ["", f"Left out (fewer than two finished seeds): {', '.join(left_out)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -121,11 +123,14 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     from .detectors import CONTROLS
 
     detector = experiment.detectors[0]
-    tables = []
+    tables, left_out = [], []
     for dataset in experiment.datasets:
         seeds = sorted(seed for (name, det, seed) in metrics if name == dataset and det == detector)
         if len(seeds) >= 2:
             tables.append(seed_ensemble(experiment, dataset, detector, seeds))
+        elif any(name == dataset for (name, _, _) in metrics):
+            left_out.append(dataset)
+            print(f"the ensemble leaves out {dataset}: fewer than two finished seeds of {detector}")
     if not tables:
         raise UserError(f"an ensemble needs two finished seeds of {detector} on one dataset at least")
     table = pd.concat(tables, ignore_index=True)
@@ -138,5 +143,5 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     summary_dir.mkdir(parents=True, exist_ok=True)
     pd.concat([table, controls], ignore_index=True).to_csv(summary_dir / "ensemble.csv", index=False,
                                                            float_format="%.4f")
-    (summary_dir / "ensemble.md").write_text(ensemble_markdown(table, rows, ', '.join(rules)))
+    (summary_dir / "ensemble.md").write_text(ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out)))
     print((summary_dir / "ensemble.md").read_text())

@@ -247,6 +247,9 @@ def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
     """The tables' verdict (``VERDICT_NOTE``): 'yes', 'level' or '**no**' against abs_z's mean VUS-PR and AUC-PR."""
     if detector in CONTROLS:
         return "control"
+    if "seed" in rows and "seed" in abs_z:  # compared on the seeds both have
+        common = set(rows.seed) & set(abs_z.seed)
+        rows, abs_z = rows[rows.seed.isin(common)], abs_z[abs_z.seed.isin(common)]
     if abs_z.empty or rows.vus_pr.isna().all():
         return "n/a"
     margins = [(rows[m].mean() - abs_z[m].mean(), max(rows[m].std(ddof=0), abs_z[m].std(ddof=0)))
@@ -257,8 +260,11 @@ def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
 
 
 def _cell(values: pd.Series) -> str:
-    values = values.dropna()
-    return "n/a" if values.empty else mean_std(values)
+    """mean ± std of the defined values; "(k of n)" when some seeds' value is undefined (NaN)."""
+    defined = values.dropna()
+    if defined.empty:
+        return "n/a"
+    return mean_std(defined) + (f" ({len(defined)} of {len(values)})" if len(defined) < len(values) else "")
 
 
 def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
@@ -313,9 +319,12 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         rows = main[main.series == name]
         if rows.empty:
             continue
-        cells = [_cell(rows[rows.detector == d].oracle_pa_f1) for d in detectors]
+        model = rows[~rows.detector.isin(CONTROLS)]  # the row's L: the VAE-LSTM's (the i.i.d. column's), not a control's
+        first = (model if not model.empty else rows).iloc[0]
+        cells = [_cell(rows[rows.detector == d].oracle_pa_f1) + _other_l(rows[rows.detector == d], first.L)
+                 for d in detectors]
         paper = PAPER.get(name, {})
-        lines.append(f"| {name} | {rows.L.iloc[0]} ({rows.l_win.iloc[0]} × {rows.l_seq.iloc[0]}) | "
+        lines.append(f"| {name} | {first.L} ({first.l_win} × {first.l_seq}) | "
                      + " | ".join(cells) + f" | {iid_random_pa_f1(experiment, name)} | "
                      f"{_paper(paper, 'vae_lstm')} | {_paper(paper, 'vae')} |")
     lines += ["", "The paper's ARMA and LSTM-AD columns are not shown: no copy of its table could be checked here.",
@@ -323,6 +332,12 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
               "et al. 2022). Detectors whose own unit is not the sequence are scored, for the paper's metric, by the "
               "largest point score inside each sequence."]
     return "\n".join(lines) + "\n"
+
+
+def _other_l(rows: pd.DataFrame, L) -> str:
+    """" (L 144)" for a detector whose sequences are of another length than the row's (its own windows)."""
+    other = sorted(set(rows.L) - {L})
+    return f" (L {', '.join(str(x) for x in other)})" if other else ""
 
 
 def _paper(figures: dict, key: str) -> str:
@@ -406,7 +421,9 @@ def grid_complete(experiment: Experiment, metrics: dict) -> bool:
     return all((j.dataset, j.detector, j.seed) in metrics for j in experiment.jobs())
 
 
-def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path) -> None:
+def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
+    """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
+    not (not run, or unfinished), named at the end of results.md."""
     if experiment.summary == "beats":  # segment datasets (ECG5000): per-beat metrics, beats.py's own tables
         from .beats import write_summary as write_beats_summary
 
@@ -415,7 +432,11 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path) -> N
     summary_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
     markdown = results_markdown if experiment.summary == "table1" else standard_markdown
-    (summary_dir / "results.md").write_text(markdown(experiment, df))
+    text = markdown(experiment, df)
+    if missing:
+        text += ("\nNot in these tables (not run, or unfinished), so some rows average fewer seeds: "
+                 + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n")
+    (summary_dir / "results.md").write_text(text)
     main_detector = experiment.detectors[0]
     for name in experiment.datasets:  # the detections figure of the lowest-seed run of the first detector
         seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == main_detector)
@@ -538,6 +559,12 @@ def summarise(experiment, args) -> None:
     for key, why in left_out.items():  # only about the runs the tables would hold
         if in_tables(key, args, experiment):
             print(f"left out of the summary: {why}")
+    seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
+    expected = [(j.dataset, j.detector, j.seed) for j in experiment.jobs(seeds=seeds)]
+    missing = sorted(k for k in expected if k not in found and in_tables(k, args, experiment))
+    for key in missing:
+        if key not in left_out:
+            print(f"left out of the summary: {key[0]} {key[1]} seed {key[2]} has not run")
     # the tables: the runs asked for; the ensemble: every finished seed (of the series asked for)
     finished = {key: m for key, m in found.items() if not args.series or key[0] in args.series}
     everything = {key: m for key, m in finished.items() if in_tables(key, args, experiment)}
@@ -558,7 +585,7 @@ def summarise(experiment, args) -> None:
                f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
         print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "
               "--summary-dir to choose)")
-    write_summary(experiment, everything, summary_dir)
+    write_summary(experiment, everything, summary_dir, missing)
     if args.ensemble:
         from .ensemble import write_ensemble
 
