@@ -500,15 +500,19 @@ def test_a_summary_names_the_runs_it_lacks(tmp_path, capsys):
     import shutil
 
     path = tiny_experiment(tmp_path, detectors=["random", "abs_z"])
-    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "all")]) == 0
-    assert "Not in these tables" not in (tmp_path / "all" / "results.md").read_text()
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum"), "--ensemble"]) == 0
+    assert "Not in these tables" not in (tmp_path / "sum" / "results.md").read_text()
+    assert (tmp_path / "sum" / "ensemble.md").is_file()
     [gone] = [p for p in (tmp_path / "runs").rglob("*abs_z*seed1") if p.is_dir()]
     shutil.rmtree(gone)
     capsys.readouterr()
-    assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "part")]) == 0
-    assert "left out of the summary: synth abs_z seed 1 has not run" in capsys.readouterr().out
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "sum")]) == 0
+    out = capsys.readouterr().out
+    assert "left out of the summary: synth abs_z seed 1 has not run" in out
     assert "Not in these tables (not run, or unfinished), so some rows average fewer seeds: synth abs_z seed 1." in (
-        tmp_path / "part" / "results.md").read_text()
+        tmp_path / "sum" / "results.md").read_text()
+    # the earlier summary's ensemble is gone with it, not left beside tables of other runs
+    assert f"replacing the summary in {tmp_path / 'sum'}" in out and not (tmp_path / "sum" / "ensemble.md").exists()
 
 
 @pytest.mark.slow

@@ -421,15 +421,29 @@ def grid_complete(experiment: Experiment, metrics: dict) -> bool:
     return all((j.dataset, j.detector, j.seed) in metrics for j in experiment.jobs())
 
 
+SUMMARY_FILES = ("results.md", "results.csv", "ensemble.md", "ensemble.csv", "detections_*.png", "beats_*.png")
+
+
+def clear_summary(summary_dir: Path) -> None:
+    """Remove an earlier summary's files, so that the folder never mixes two summaries (say, the ensemble of
+    a whole grid beside the tables of a part of it); one line when there was one."""
+    old = [p for pattern in SUMMARY_FILES for p in summary_dir.glob(pattern)]
+    if old:
+        print(f"replacing the summary in {summary_dir} (--summary-dir keeps another)")
+    for path in old:
+        path.unlink()
+
+
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
     not (not run, or unfinished), named at the end of results.md."""
+    summary_dir.mkdir(parents=True, exist_ok=True)
+    clear_summary(summary_dir)
     if experiment.summary == "beats":  # segment datasets (ECG5000): per-beat metrics, beats.py's own tables
         from .beats import write_summary as write_beats_summary
 
         return write_beats_summary(experiment, metrics, summary_dir)
     df = summarise_runs(metrics)
-    summary_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
     markdown = results_markdown if experiment.summary == "table1" else standard_markdown
     text = markdown(experiment, df)
