@@ -238,11 +238,13 @@ def test_detect_without_training_says_to_train(tmp_path):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_notebook_runs_headless(trained, tmp_path):
+def test_notebook_runs_headless(trained, tmp_path, monkeypatch):
     import papermill
 
     config_path, run = trained
     out = tmp_path / "out.ipynb"
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the kernel's temporary folders
     papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"), str(out),
                                parameters={"config": str(config_path), "threshold_quantile": 0.9},
                                cwd=str(ROOT / "notebooks"),
@@ -251,6 +253,7 @@ def test_notebook_runs_headless(trained, tmp_path):
     assert "oracle PA-F1" in text and "VUS-PR" in text and "oracle (best on test labels)" in text
     assert "image/png" in text
     assert "threshold_quantile 0.9 (the run's config.json: 0.99)" in text  # a parameter other than the run's: said
+    assert not list((tmp_path / "tmp").glob("notebook_figures_*"))  # each run left its figures folder behind
 
 
 def table1_job(detector: str, tmp_path):
