@@ -597,6 +597,9 @@ def test_a_file_without_a_header_row(tmp_path):
     # names that read as dates only beside ones that are words, or as plain numbers, are a header
     write_text(tmp_path, "u.csv", "time,2024,2025\n" + "".join(f"{stamps(6)[i]},{i},{i * i}\n" for i in range(6)))
     assert load({"path": "u.csv", "time_column": "time"}, tmp_path).channels == ["2024", "2025"]
+    for names in (["t1", "t2", "t3"], ["1m", "5m", "15m"], ["m1", "1.5h", "2nd"]):  # pandas reads these as times
+        write_text(tmp_path, "v.csv", ",".join(names) + "\n" + "".join(f"{i},{i * 2},{i % 3}\n" for i in range(6)))
+        assert load({"path": "v.csv"}, tmp_path).channels == names
 
 
 def test_numeric_time_column_with_a_bad_cell_names_it(tmp_path):

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 import re
 
 import numpy as np
@@ -469,6 +470,36 @@ def test_fetch_checks_the_sha256_caches_and_leaves_nothing_bad(tmp_path, file_se
     assert sorted(p.name for p in other.parent.iterdir()) == ["g.csv.lock", "sub"]  # no bad or partial file
     dest.write_bytes(good[:-1])  # a damaged cached copy is fetched again
     assert fetch(f"{url}/good.csv", dest, sha, "f.csv", "set X").read_bytes() == good and len(seen) == 3
+    umask = os.umask(0o022)
+    try:  # readable by others, as any new file (a temporary file is the owner's only)
+        shared = fetch(f"{url}/good.csv", tmp_path / "cache" / "shared.csv", sha, "f.csv", "set X")
+    finally:
+        os.umask(umask)
+    assert shared.stat().st_mode & 0o777 == 0o644
+
+
+def test_fetch_turns_a_broken_http_reply_into_one_line(tmp_path):
+    """A reply that is not HTTP raised http.client's BadStatusLine, which is no OSError: a traceback."""
+    import socket
+    import threading
+
+    from vae_lstm.download import fetch
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def garbage():
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"garbage\r\n\r\n")
+        conn.close()
+
+    threading.Thread(target=garbage, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/f.csv"
+    with pytest.raises(DataError, match=r"could not download f.csv from .*; set X$"):
+        fetch(url, tmp_path / "f.csv", "0" * 64, "f.csv", "set X")
+    listener.close()
 
 
 def test_fetch_reads_a_good_cached_copy_without_writing_and_names_a_cache_it_cannot_write(tmp_path):

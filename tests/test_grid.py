@@ -511,8 +511,12 @@ def test_a_summary_names_the_runs_it_lacks(tmp_path, capsys):
     assert "left out of the summary: synth abs_z seed 1 has not run" in out
     assert "Not in these tables (not run, or unfinished), so some rows average fewer seeds: synth abs_z seed 1." in (
         tmp_path / "sum" / "results.md").read_text()
-    # the earlier summary's ensemble is gone with it, not left beside tables of other runs
-    assert f"replacing the summary in {tmp_path / 'sum'}" in out and not (tmp_path / "sum" / "ensemble.md").exists()
+    # the earlier summary's ensemble is gone, not left beside tables of other runs; other files stay
+    assert f"removed the ensemble of an earlier summary from {tmp_path / 'sum'}" in out
+    assert not (tmp_path / "sum" / "ensemble.md").exists() and not (tmp_path / "sum" / "ensemble.csv").exists()
+    (tmp_path / "sum" / "ensemble.md").write_text("my own notes")
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "sum")]) == 0
+    assert (tmp_path / "sum" / "ensemble.md").read_text() == "my own notes"
 
 
 @pytest.mark.slow

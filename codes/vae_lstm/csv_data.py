@@ -434,9 +434,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
+_TIME_LIKE = re.compile(r"\d{1,4}[-/:]\d{1,2}")  # 2024-01-01, 01/02/2024, 10:00: not t1, 1m or 1.5h
+
+
 def _is_time_text(text: str) -> bool:
-    """Whether a header name reads as a date or time with digits (a data row's time), e.g. 2024-01-01 00:00."""
-    if not re.search(r"\d", text):
+    """Whether a header name reads as a date or time (a data row's time), e.g. 2024-01-01 00:00."""
+    if not _TIME_LIKE.search(text):
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -455,7 +458,8 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     numbers = named and len(named) == len(header) and all(_is_number(h) for h in header) \
         and header != [str(k) for k in range(len(header))]
     dates = [h for h in named if not _is_number(h) and _is_time_text(h)]
-    if numbers or (dates and all(_is_number(h) or h in dates for h in named)):  # a row of times and numbers
+    plain = [h for h in named if _is_number(h)]
+    if numbers or (dates and plain and len(dates) + len(plain) == len(named)):  # a row of times and numbers
         raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(first)[:80]}); "
                         f"add a header row naming the columns")
     for k, h in enumerate(header):

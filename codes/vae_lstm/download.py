@@ -9,6 +9,7 @@ on an empty cache download it once. A server that sends nothing for ``TIMEOUT_S`
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -39,9 +40,9 @@ def local_root(folder: str | Path) -> Path:
 def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
     """``dest``, with the pinned ``sha``: the cached copy, or downloaded from ``url``. Every failure is one
     DataError naming ``what`` and ending with ``remedy`` (e.g. the variable that points at a local copy)."""
-    if dest.is_file() and sha256(dest) == sha:
-        return dest
     try:
+        if dest.is_file() and sha256(dest) == sha:
+            return dest
         from filelock import FileLock
 
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,8 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
             _download(url, dest, sha, what, remedy)
     except DataError:
         raise
-    except (OSError, urllib.error.URLError, ValueError) as e:  # HTTP, network, timeout, a cache not writable
+    except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as e:  # HTTP, network, timeout,
+        # a cache that cannot be read or written
         why = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
         raise DataError(f"could not download {what} from {url} ({why}); {remedy}") from e
     return dest
@@ -75,6 +77,9 @@ def _download(url: str, dest: Path, sha: str, what: str, remedy: str) -> None:
             if digest.hexdigest() != sha:
                 raise DataError(f"{what} downloaded from {url} has sha256 {digest.hexdigest()[:12]}..., not the pinned "
                                 f"{sha[:12]}... (the file at the source changed, or the download was cut); {remedy}")
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(part.name, 0o666 & ~umask)  # as any new file (a temporary file is the owner's only)
             os.replace(part.name, dest)
         finally:
             Path(part.name).unlink(missing_ok=True)

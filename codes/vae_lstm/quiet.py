@@ -6,8 +6,9 @@ TF_CPP_MIN_LOG_LEVEL says, and "failed call to cuInit" at device discovery when 
 present. It also writes, once per process, "oneDNN supports DT_INT32 only on platforms with AVX-512"
 (an error-level line) at the first int32 op that oneDNN could take, such as the transpose in the gradient
 of the decoder's upsampling. This module hides exactly those: stderr is muted while ``tensorflow`` itself
-is imported, its devices are listed and one int32 transpose runs (an import error still shows, once
-stderr is back). Set
+is imported and its devices are listed (an import error still shows, once stderr is back), and while
+``mute_int32_notice`` runs one int32 transpose, which ``threads.use_threads`` calls once the thread pools
+are set (running an op fixes them). Set
 VAE_LSTM_TF_VERBOSE=1 to see everything.
 """
 
@@ -40,7 +41,6 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
             try:
                 original(module)
                 module.config.list_physical_devices()  # device discovery (cuInit) while muted
-                module.transpose(module.constant([[0, 1]], module.int32))  # oneDNN's one DT_INT32 line
             finally:
                 os.dup2(saved, 2)
                 os.close(saved)
@@ -56,3 +56,24 @@ def install() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+def mute_int32_notice() -> None:
+    """Run one int32 transpose with stderr muted, so that oneDNN's once-per-process DT_INT32 line goes nowhere.
+    Call it after the thread settings: the first op starts TensorFlow's runtime, which fixes them."""
+    if os.environ.get("VAE_LSTM_TF_VERBOSE") == "1":
+        return
+    import tensorflow as tf
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        tf.transpose(tf.constant([[0, 1]], tf.int32))
+    except Exception:  # noqa: BLE001 - a notice to hide, never a reason to stop
+        pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

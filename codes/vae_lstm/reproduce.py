@@ -213,6 +213,14 @@ def mean_std(values: pd.Series) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
 
 
+def vae_lstm_span(experiment: Experiment, name: str) -> tuple[int, int, int]:
+    """(L, l_win, l_seq) of the series' VAE-LSTM config, resolved against its data ("auto" windows)."""
+    from .prepare import load_data
+
+    config, _ = load_data(experiment.config(name, "vae_lstm", 0), verbose=False)
+    return config.span, config.l_win, config.l_seq
+
+
 def iid_random_pa_f1(experiment: Experiment, name: str, seeds: int = 5) -> str:
     """The paper's metric for an i.i.d. uniform score per sequence (no model at all), on the series' test
     sequences and labels: mean ± std over seeds."""
@@ -238,7 +246,8 @@ def random_pa_f1(labels: np.ndarray, seeds: int = 5) -> str:
     return f"{np.mean(f1):.3f} ± {np.std(f1):.3f}"
 
 
-VERDICT_NOTE = ("'above abs_z?': yes when the detector's mean VUS-PR and AUC-PR are both above abs_z's by more than "
+VERDICT_NOTE = ("'above abs_z?', on the seeds both have: yes when the detector's mean VUS-PR and AUC-PR are both "
+                "above abs_z's by more than "
                 "the larger of the two seeds' standard deviations; level when both are above, but one by less; no "
                 "when either is not above.")
 
@@ -319,12 +328,11 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         rows = main[main.series == name]
         if rows.empty:
             continue
-        model = rows[~rows.detector.isin(CONTROLS)]  # the row's L: the VAE-LSTM's (the i.i.d. column's), not a control's
-        first = (model if not model.empty else rows).iloc[0]
-        cells = [_cell(rows[rows.detector == d].oracle_pa_f1) + _other_l(rows[rows.detector == d], first.L)
+        L, l_win, l_seq = vae_lstm_span(experiment, name)  # the row's L: the i.i.d. column's, the VAE-LSTM's
+        cells = [_cell(rows[rows.detector == d].oracle_pa_f1) + _other_l(rows[rows.detector == d], L)
                  for d in detectors]
         paper = PAPER.get(name, {})
-        lines.append(f"| {name} | {first.L} ({first.l_win} × {first.l_seq}) | "
+        lines.append(f"| {name} | {L} ({l_win} × {l_seq}) | "
                      + " | ".join(cells) + f" | {iid_random_pa_f1(experiment, name)} | "
                      f"{_paper(paper, 'vae_lstm')} | {_paper(paper, 'vae')} |")
     lines += ["", "The paper's ARMA and LSTM-AD columns are not shown: no copy of its table could be checked here.",
@@ -421,24 +429,22 @@ def grid_complete(experiment: Experiment, metrics: dict) -> bool:
     return all((j.dataset, j.detector, j.seed) in metrics for j in experiment.jobs())
 
 
-SUMMARY_FILES = ("results.md", "results.csv", "ensemble.md", "ensemble.csv", "detections_*.png", "beats_*.png")
+ENSEMBLE_TITLE = "# An ensemble over seeds"
 
 
-def clear_summary(summary_dir: Path) -> None:
-    """Remove an earlier summary's files, so that the folder never mixes two summaries (say, the ensemble of
-    a whole grid beside the tables of a part of it); one line when there was one."""
-    old = [p for pattern in SUMMARY_FILES for p in summary_dir.glob(pattern)]
-    if old:
-        print(f"replacing the summary in {summary_dir} (--summary-dir keeps another)")
-    for path in old:
-        path.unlink()
+def drop_stale_ensemble(summary_dir: Path) -> None:
+    """A summary written without --ensemble removes the ensemble.md / ensemble.csv that an earlier one wrote
+    beside it (known by ensemble.md's title), so that they are never read as the ensemble of these runs."""
+    md = summary_dir / "ensemble.md"
+    if md.is_file() and md.read_text(encoding="utf-8", errors="replace").startswith(ENSEMBLE_TITLE):
+        md.unlink()
+        (summary_dir / "ensemble.csv").unlink(missing_ok=True)
+        print(f"removed the ensemble of an earlier summary from {summary_dir} (pass --ensemble to score it again)")
 
 
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
     not (not run, or unfinished), named at the end of results.md."""
-    summary_dir.mkdir(parents=True, exist_ok=True)
-    clear_summary(summary_dir)
     if experiment.summary == "beats":  # segment datasets (ECG5000): per-beat metrics, beats.py's own tables
         from .beats import write_summary as write_beats_summary
 
@@ -604,3 +610,5 @@ def summarise(experiment, args) -> None:
         from .ensemble import write_ensemble
 
         write_ensemble(experiment, finished, summarise_runs(finished), summary_dir)
+    else:
+        drop_stale_ensemble(summary_dir)

@@ -24,8 +24,11 @@ def use_threads(threads: int | None = None) -> int:
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
+    except RuntimeError:  # an op ran before: the pools are fixed (a second call in one process)
         pass
+    from .quiet import mute_int32_notice
+
+    mute_int32_notice()
     return threads
 
 
