@@ -450,6 +450,7 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
 
         return write_beats_summary(experiment, metrics, summary_dir)
     df = summarise_runs(metrics)
+    summary_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
     markdown = results_markdown if experiment.summary == "table1" else standard_markdown
     text = markdown(experiment, df)
