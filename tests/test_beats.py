@@ -337,6 +337,8 @@ def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
     abs_z.write_text(json.dumps(moved))
     assert reproduce.main([str(experiment), "--summary-only", "--summary-dir", str(tmp_path / "split")]) == 0
     assert set(pd.read_csv(tmp_path / "split" / "results.csv").detector) == set(detectors) - {"abs_z"}
+    assert ("Not in these tables (not run, unfinished, or left out for the reason printed), so some rows average "
+            "fewer seeds: ECG5000 abs_z seed 0.") in (tmp_path / "split" / "results.md").read_text()
     abs_z.write_text(good)
     values = json.loads(experiment.read_text())
     experiment.write_text(json.dumps({**values, "overrides": {"lstm_ae": {"learning_rate_lstm": 0.5}}}))

@@ -509,8 +509,8 @@ def test_a_summary_names_the_runs_it_lacks(tmp_path, capsys):
     assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "sum")]) == 0
     out = capsys.readouterr().out
     assert "left out of the summary: synth abs_z seed 1 has not run" in out
-    assert "Not in these tables (not run, or unfinished), so some rows average fewer seeds: synth abs_z seed 1." in (
-        tmp_path / "sum" / "results.md").read_text()
+    assert ("Not in these tables (not run, unfinished, or left out for the reason printed), so some rows average "
+            "fewer seeds: synth abs_z seed 1.") in (tmp_path / "sum" / "results.md").read_text()
     # the earlier summary's ensemble is gone, not left beside tables of other runs; other files stay
     assert f"removed the ensemble of an earlier summary from {tmp_path / 'sum'}" in out
     assert not (tmp_path / "sum" / "ensemble.md").exists() and not (tmp_path / "sum" / "ensemble.csv").exists()

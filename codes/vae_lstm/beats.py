@@ -447,15 +447,15 @@ def markdown(experiment, df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(experiment, metrics: dict, summary_dir: Path) -> None:
-    """results.csv (one row per run), results.md and beats_<dataset>.png (the figure of the first detector's
-    lowest-seed run) in ``summary_dir``."""
+def write_summary(experiment, metrics: dict, summary_dir: Path, note: str = "") -> None:
+    """results.csv (one row per run), results.md (``note`` at its end: the runs it lacks) and beats_<dataset>.png
+    (the figure of the first detector's lowest-seed run) in ``summary_dir``."""
     from .experiment import Job
 
     df = summary_rows(metrics)
     summary_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
-    (summary_dir / "results.md").write_text(markdown(experiment, df))
+    (summary_dir / "results.md").write_text(markdown(experiment, df) + note)
     first = experiment.detectors[0]
     for name in experiment.datasets:
         seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == first)

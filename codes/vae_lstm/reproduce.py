@@ -445,19 +445,17 @@ def drop_stale_ensemble(summary_dir: Path) -> None:
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
     not (not run, or unfinished), named at the end of results.md."""
+    note = ("\nNot in these tables (not run, unfinished, or left out for the reason printed), so some rows average fewer seeds: "
+            + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n") if missing else ""
     if experiment.summary == "beats":  # segment datasets (ECG5000): per-beat metrics, beats.py's own tables
         from .beats import write_summary as write_beats_summary
 
-        return write_beats_summary(experiment, metrics, summary_dir)
+        return write_beats_summary(experiment, metrics, summary_dir, note)
     df = summarise_runs(metrics)
     summary_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
     markdown = results_markdown if experiment.summary == "table1" else standard_markdown
-    text = markdown(experiment, df)
-    if missing:
-        text += ("\nNot in these tables (not run, or unfinished), so some rows average fewer seeds: "
-                 + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n")
-    (summary_dir / "results.md").write_text(text)
+    (summary_dir / "results.md").write_text(markdown(experiment, df) + note)
     main_detector = experiment.detectors[0]
     for name in experiment.datasets:  # the detections figure of the lowest-seed run of the first detector
         seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == main_detector)
