@@ -529,6 +529,20 @@ def test_fetch_gives_up_on_a_server_that_stalls(tmp_path, file_server, monkeypat
     assert time.perf_counter() - started < 2.5
 
 
+def test_an_interrupted_download_says_it_was_downloading_and_leaves_no_part(tmp_path, file_server, monkeypatch):
+    """Ctrl-C mid-download said "resume from the last finished epoch", though nothing had trained."""
+    from vae_lstm import download
+    from vae_lstm.errors import Interrupted
+
+    def interrupted(url, timeout):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", interrupted)
+    with pytest.raises(Interrupted, match="while downloading f.csv; run the same command again to download it"):
+        download.fetch("http://127.0.0.1:9/f.csv", tmp_path / "f.csv", "0" * 64, "f.csv", "set X")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv.lock"]
+
+
 def test_two_processes_fetching_at_once_download_once_and_read_the_whole_file(tmp_path, file_server):
     """The first holds the lock while a slow server sends; the second waits, then finds the finished file.
     Before, the second truncated the first's half-written file, and one of them read a cut CSV."""

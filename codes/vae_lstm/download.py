@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, Interrupted
 
 TIMEOUT_S = 60  # seconds without a byte before a download gives up
 CHUNK = 1 << 20
@@ -52,6 +52,10 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
             _download(url, dest, sha, what, remedy)
     except DataError:
         raise
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM mid-download: nothing trained yet, the partial file is gone
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(f"while downloading {what}; run the same command again to download it afresh") from None
     except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as e:  # HTTP, network, timeout,
         # a cache that cannot be read or written
         why = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
