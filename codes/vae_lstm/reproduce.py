@@ -444,9 +444,10 @@ def drop_stale_ensemble(summary_dir: Path) -> None:
 
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
-    not (not run, or unfinished), named at the end of results.md."""
-    note = ("\nNot in these tables (not run, unfinished, or left out for the reason printed), so some rows average fewer seeds: "
-            + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n") if missing else ""
+    not (not run, unfinished, or left out), named at the end of results.md."""
+    note = ("\nNot in these tables (not run, unfinished, or left out for the reason printed), so some rows "
+            "average fewer seeds: " + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n"
+            ) if missing else ""
     if experiment.summary == "beats":  # segment datasets (ECG5000): per-beat metrics, beats.py's own tables
         from .beats import write_summary as write_beats_summary
 
