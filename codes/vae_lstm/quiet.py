@@ -14,10 +14,26 @@ VAE_LSTM_TF_VERBOSE=1 to see everything.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.util
 import os
 import sys
+
+
+@contextlib.contextmanager
+def muted_stderr():
+    """File descriptor 2 (where TensorFlow's C++ writes) points at /dev/null inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
@@ -34,17 +50,9 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         original = loader.exec_module
 
         def exec_module(module):
-            sys.stderr.flush()
-            saved = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            try:
+            with muted_stderr():
                 original(module)
                 module.config.list_physical_devices()  # device discovery (cuInit) while muted
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                os.close(devnull)
 
         loader.exec_module = exec_module
         return spec
@@ -65,15 +73,5 @@ def mute_int32_notice() -> None:
         return
     import tensorflow as tf
 
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+    with muted_stderr(), contextlib.suppress(Exception):  # a notice to hide, never a reason to stop
         tf.transpose(tf.constant([[0, 1]], tf.int32))
-    except Exception:  # noqa: BLE001 - a notice to hide, never a reason to stop
-        pass
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

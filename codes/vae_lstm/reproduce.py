@@ -213,16 +213,9 @@ def mean_std(values: pd.Series) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
 
 
-def vae_lstm_span(experiment: Experiment, name: str) -> tuple[int, int, int]:
-    """(L, l_win, l_seq) of the series' VAE-LSTM config, resolved against its data ("auto" windows)."""
-    from .prepare import load_data
-
-    config, _ = load_data(experiment.config(name, "vae_lstm", 0), verbose=False)
-    return config.span, config.l_win, config.l_seq
-
-
-def iid_random_pa_f1(experiment: Experiment, name: str, seeds: int = 5) -> str:
-    """The paper's metric for an i.i.d. uniform score per sequence (no model at all), on the series' test
+def iid_random_row(experiment: Experiment, name: str, seeds: int = 5) -> tuple[int, int, int, str]:
+    """The VAE-LSTM config's (L, l_win, l_seq) for the series, resolved against its data ("auto" windows), and
+    the paper's metric for an i.i.d. uniform score per sequence of that L (no model at all) on the series' test
     sequences and labels: mean ± std over seeds."""
     from .evaluation import sequence_labels
     from .prepare import load_data
@@ -230,7 +223,7 @@ def iid_random_pa_f1(experiment: Experiment, name: str, seeds: int = 5) -> str:
     config, series = load_data(experiment.config(name, "vae_lstm", 0), verbose=False)
     labels = np.concatenate([sequence_labels(p.anomaly_idx, len(p.values) - config.span + 1, config.span)
                              for p in series.test_pieces if len(p.values) >= config.span])
-    return random_pa_f1(labels, seeds)
+    return config.span, config.l_win, config.l_seq, random_pa_f1(labels, seeds)
 
 
 def random_pa_f1(labels: np.ndarray, seeds: int = 5) -> str:
@@ -328,12 +321,12 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         rows = main[main.series == name]
         if rows.empty:
             continue
-        L, l_win, l_seq = vae_lstm_span(experiment, name)  # the row's L: the i.i.d. column's, the VAE-LSTM's
+        L, l_win, l_seq, iid_random = iid_random_row(experiment, name)  # the row's L: the VAE-LSTM's
         cells = [_cell(rows[rows.detector == d].oracle_pa_f1) + _other_l(rows[rows.detector == d], L)
                  for d in detectors]
         paper = PAPER.get(name, {})
         lines.append(f"| {name} | {L} ({l_win} × {l_seq}) | "
-                     + " | ".join(cells) + f" | {iid_random_pa_f1(experiment, name)} | "
+                     + " | ".join(cells) + f" | {iid_random} | "
                      f"{_paper(paper, 'vae_lstm')} | {_paper(paper, 'vae')} |")
     lines += ["", "The paper's ARMA and LSTM-AD columns are not shown: no copy of its table could be checked here.",
               "", VERDICT_NOTE, "", "PW = pointwise, Aff = affiliation (Huet et al. 2022), VUS = volume under the surface (Paparrizos "
@@ -563,14 +556,18 @@ def check_ensemble(experiment, datasets) -> None:
                         "labelled datasets")
 
 
+def table_seeds(args, experiment) -> list[int]:
+    """The seeds the tables hold: --seed, else --seeds, else the experiment's."""
+    return [args.seed] if args.seed is not None else list(range(args.seeds or experiment.seeds))
+
+
 def in_tables(key, args, experiment) -> bool:
     """Whether a run belongs in the tables: the series, detectors and seeds asked for (by default the
     experiment's seeds), and with any detector asked for, the controls of the same series and seeds."""
     from .detectors import CONTROLS
 
     series, detector, seed = key
-    seeds = {args.seed} if args.seed is not None else set(range(args.seeds or experiment.seeds))
-    return ((not args.series or series in args.series) and seed in seeds
+    return ((not args.series or series in args.series) and seed in table_seeds(args, experiment)
             and (not args.detectors or detector in args.detectors or detector in CONTROLS))
 
 
@@ -579,8 +576,7 @@ def summarise(experiment, args) -> None:
     for key, why in left_out.items():  # only about the runs the tables would hold
         if in_tables(key, args, experiment):
             print(f"left out of the summary: {why}")
-    seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
-    expected = [(j.dataset, j.detector, j.seed) for j in experiment.jobs(seeds=seeds)]
+    expected = [(j.dataset, j.detector, j.seed) for j in experiment.jobs(seeds=table_seeds(args, experiment))]
     missing = sorted(k for k in expected if k not in found and in_tables(k, args, experiment))
     for key in missing:
         if key not in left_out:
