@@ -78,10 +78,12 @@ def test_compiled_apply_equals_predict_for_the_comparison_models(series, jit_com
     assert_like_predict(build_lstm_ad(L_WIN, 1, 4, 8), w, 50, jit_compile)
 
 
-@pytest.mark.parametrize("jit_compile, rows", [(False, [[50, 50, 23], [5]]), (True, [[50, 50, 50], [8]])])
+@pytest.mark.parametrize("jit_compile, rows", [(False, [[41, 41, 41], [5]]), (True, [[50, 50, 50], [8]])])
 def test_compiled_apply_traces_once_and_calls_each_chunk_whole(vae, series, jit_compile, rows):
-    """Chunks of at most 50 rows; through XLA the last one is padded to 50 (to 8, the next power of two,
-    when the whole array is shorter than a chunk), and the padding rows are dropped from the output."""
+    """Chunks of at most 50 rows, as few as that allows and of equal size (123 rows: 3 of 41, not 50, 50 and
+    23, so that side-by-side calls end together); through XLA every call has 50 rows, the last padded (to 8,
+    the next power of two, when the whole array is shorter than a chunk), the padding dropped from the
+    output."""
     w = windows_of(series)  # 185 windows
     scoring.compiled_apply(vae.encoder, w, 50, jit_compile)
     key = (w.shape[1:], jit_compile)
@@ -147,6 +149,39 @@ def test_compiled_cache_does_not_keep_a_model_alive():
     del model
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("n_rows, chunk, rows", [(12_149, 4_096, 4_050), (123, 50, 41), (101, 50, 34),
+                                                 (100, 50, 50), (5, 50, 5), (0, 8, 1), (7, 0, 1)])
+def test_chunk_rows_makes_the_fewest_calls_of_equal_size(n_rows, chunk, rows):
+    assert scoring.chunk_rows(n_rows, chunk) == rows
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_decoded_predictions_equal_the_lstm_then_the_decoder(vae, lstm, chunk):
+    """One graph for both models, in calls of chunk // (l_seq - 1) sequences (at least one): the windows of
+    the two models called one after the other, for every sequence in its place."""
+    sequences = np.random.default_rng(5).standard_normal((45, L_SEQ - 1, CODE)).astype("float32")
+    codes = lstm.predict(sequences, verbose=0)
+    expected = vae.decoder.predict(codes.reshape(-1, CODE), verbose=0).reshape(45, L_SEQ - 1, L_WIN, 1)
+    np.testing.assert_allclose(scoring.decoded_predictions(lstm, vae.decoder, sequences, chunk), expected, **TOL)
+
+
+def test_decoded_predictions_follow_another_decoder_and_keep_no_model_alive(vae):
+    keras.utils.set_random_seed(6)
+    lstm = build_lstm(L_SEQ, CODE, 8)
+    sequences = np.random.default_rng(6).standard_normal((9, L_SEQ - 1, CODE)).astype("float32")
+    first = scoring.decoded_predictions(lstm, vae.decoder, sequences, 8)
+    other = keras.models.clone_model(vae.decoder)
+    other.set_weights([w * 1.5 for w in vae.decoder.get_weights()])
+    second = scoring.decoded_predictions(lstm, other, sequences, 8)
+    codes = lstm.predict(sequences, verbose=0).reshape(-1, CODE)
+    np.testing.assert_allclose(second.reshape(-1, L_WIN, 1), other.predict(codes, verbose=0), **TOL)
+    assert not np.allclose(first, second)
+    refs = [weakref.ref(lstm), weakref.ref(other)]
+    del lstm, other
+    gc.collect()
+    assert all(ref() is None for ref in refs)
 
 
 def test_scoring_decoder_is_rebuilt_when_the_weights_change(vae):

@@ -5,8 +5,9 @@ Its VAE-LSTM score is the paper's: the summed squared error of its last ``l_seq 
 rebuilt by the decoder from the codes that the LSTM predicts.
 
 Every model call of scoring goes through ``compiled_apply``: one ``tf.function`` per model, traced
-once, run over the whole array in chunks of ``chunk`` rows (the config's ``score_batch_size``), so
-that memory stays bounded whatever the series' length. Against Keras ``predict`` it saves the
+once, run over the whole array in equal chunks of at most ``chunk`` rows (the config's
+``score_batch_size``), so that memory stays bounded whatever the series' length. The VAE-LSTM's LSTM and
+decoder run as one graph per chunk of sequences (``decoded_predictions``). Against Keras ``predict`` it saves the
 per-batch work of its data adapter, callbacks and step loop; the outputs agree to float rounding.
 One chunk per thread runs at a time, side by side, each op on one thread (``threads.use_threads``); a
 chunk is one call whatever the thread count, so the scores are the same bits for any. XLA
@@ -40,29 +41,49 @@ ROWS_IN_FLIGHT = 16_384  # at most this many rows' chunks at once (at least one)
 JIT_SCORING = False  # XLA for the VAE encoder and the recurrent models when scoring (see the module docstring)
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(row shape, XLA): tf.function}
 _SCORING_DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # decoder -> (weights' digest, folded)
+_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lstm -> {row shape: (decoder ref, graph)}
 
 
 def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_compile: bool = False):
     """``model(array, training=False)`` as NumPy, through one compiled graph per model and input shape.
 
     The graph (a ``tf.function`` whose batch dimension is free, so it is traced once) runs on
-    consecutive chunks of at most ``chunk`` rows: peak memory grows with ``chunk``, not with the
-    array. Returns an array, or a list of arrays for a model with several outputs, like ``predict``.
-    ``jit_compile``: through XLA, which compiles one program per chunk shape, so a short last chunk is
-    padded with zero rows to the full chunk (to the next power of two when the whole array is shorter).
-    ``threads.branches()`` chunks run side by side, one per thread, as many as fit ``ROWS_IN_FLIGHT`` rows
-    (at least one): peak memory grows with ``chunk`` times that number. Each chunk is one call whatever the
-    thread count, so the scores do not depend on it (splitting a chunk into one slice per thread changed
-    them by float rounding, enough to reorder tied point scores). An object that is not a Keras model (a
-    stand-in with a ``predict`` method) is asked to predict.
+    consecutive chunks of at most ``chunk`` rows (``chunk_rows``: as few calls as that allows, of
+    equal size): peak memory grows with ``chunk``, not with the array. Returns an array, or a list of
+    arrays for a model with several outputs, like ``predict``. ``jit_compile``: through XLA, which
+    compiles one program per chunk shape, so every call has exactly ``chunk`` rows, a short last one
+    padded with zero rows (to the next power of two when the whole array is shorter). An object that is
+    not a Keras model (a stand-in with a ``predict`` method) is asked to predict.
     """
     if not isinstance(model, keras.Model):
         return model.predict(array, batch_size=chunk, verbose=0)
     array = np.asarray(array, dtype="float32")
-    function = _compiled_call(model, array.shape[1:], jit_compile)
+    return _apply_in_chunks(_compiled_call(model, array.shape[1:], jit_compile), array, chunk, jit_compile)
+
+
+def chunk_rows(n_rows: int, chunk: int) -> int:
+    """Rows per call for ``n_rows`` in calls of at most ``chunk``: the fewest calls, of equal size (the last
+    may be shorter by less than one row per call), so that side-by-side calls end together (12,149 rows in
+    chunks of 4,096 run as 3 calls of 4,050, not 4,096, 4,096 and 3,957). It depends on the two counts only,
+    never on the thread count, so the scores do not either."""
     chunk = max(int(chunk), 1)
-    # rows each call gets at least: padding for XLA; and one row, as some kernels refuse an empty batch
-    rows = (chunk if len(array) >= chunk else 1 << max(len(array) - 1, 0).bit_length()) if jit_compile else 1
+    calls = max(-(-n_rows // chunk), 1)
+    return max(-(-n_rows // calls), 1)
+
+
+def _apply_in_chunks(function, array: np.ndarray, chunk: int, jit_compile: bool = False):
+    """``function`` (a compiled graph with a free batch dimension) over ``array`` in calls of ``chunk_rows``
+    rows (of exactly ``chunk``, padded, through XLA), NumPy in and out.
+
+    ``threads.branches()`` calls run side by side, one per thread, as many as fit ``ROWS_IN_FLIGHT`` rows
+    (at least one): peak memory grows with ``chunk`` times that number. Each call is one graph call whatever
+    the thread count, so the outputs do not depend on it (splitting a chunk into one slice per thread changed
+    them by float rounding, enough to reorder tied point scores)."""
+    chunk = max(int(chunk), 1)
+    if jit_compile:  # rows each call gets: padding, so that XLA compiles one program
+        rows = chunk if len(array) >= chunk else 1 << max(len(array) - 1, 0).bit_length()
+    else:  # at least one row, as some kernels refuse an empty batch
+        chunk, rows = chunk_rows(len(array), chunk), 1
     parts, kept = [], []  # each call's input, and how many of its rows are the array's (not padding)
     for start in range(0, max(len(array), 1), chunk):
         part = array[start:start + chunk]
@@ -114,6 +135,42 @@ def scoring_decoder(decoder: keras.Model) -> keras.Model:
     return cached[1]
 
 
+def decoded_predictions(lstm, decoder, sequences: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """(n_seq, l_seq - 1, l_win, c): the windows ``decoder`` rebuilds from the codes ``lstm`` predicts for each
+    of the (n_seq, l_seq - 1, code_size) sequences of codes, both models in one compiled graph per call of
+    ``chunk // (l_seq - 1)`` sequences (at least one), so that the decoder gets about ``chunk`` rows per call.
+    In one graph each thread goes on from the LSTM to the decoder without waiting for the other threads'
+    LSTM chunks. Models that are not Keras models (stand-ins) are asked to predict, one after the other."""
+    sequences = np.asarray(sequences, dtype="float32")
+    n_seq, steps, code_size = sequences.shape
+    if not (isinstance(lstm, keras.Model) and isinstance(decoder, keras.Model)):
+        codes = compiled_apply(lstm, sequences, chunk)
+        decoded = compiled_apply(decoder, codes.reshape(-1, code_size), chunk)
+        return decoded.reshape(n_seq, steps, *decoded.shape[1:])
+    return _apply_in_chunks(_predictor_call(lstm, decoder, sequences.shape[1:]), sequences,
+                            max(int(chunk) // steps, 1))
+
+
+def _predictor_call(lstm, decoder, row_shape: tuple):
+    """The compiled graph of ``decoded_predictions``, cached per LSTM and input shape and rebuilt for another
+    decoder; it holds both models by weak reference, so the cache keeps neither alive."""
+    import tensorflow as tf
+
+    functions = _PREDICTORS.setdefault(lstm, {})
+    if row_shape not in functions or functions[row_shape][0]() is not decoder:
+        lstm_ref, decoder_ref = weakref.ref(lstm), weakref.ref(decoder)
+
+        def call(sequences):
+            codes = lstm_ref()(sequences, training=False)
+            windows = decoder_ref()(tf.reshape(codes, (-1, codes.shape[-1])), training=False)
+            return tf.reshape(windows, (-1, sequences.shape[1], *windows.shape[1:]))
+
+        function = tf.function(call, input_signature=[tf.TensorSpec((None, *row_shape), tf.float32)],
+                               autograph=False)
+        functions[row_shape] = (decoder_ref, function)
+    return functions[row_shape][1]
+
+
 def encode_windows(vae, windows: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Code means and stds of many windows, in one batched predict (the LSTM's training codes)."""
     mean, std = vae.encoder.predict(np.asarray(windows, dtype="float32"), batch_size=batch_size, verbose=0)
@@ -135,17 +192,13 @@ class SequenceScores:
 
 def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
                    batch_size: int = 1024) -> SequenceScores:
-    """Score every sequence of a (n, c) series with a trained VAE and LSTM: the encoder over every window,
-    the LSTM over every sequence, the decoder over every predicted code, each one compiled call in
-    chunks of ``batch_size`` rows (``compiled_apply``)."""
+    """Score every sequence of a (n, c) series with a trained VAE and LSTM: the encoder over every window
+    (``compiled_apply``), then the LSTM over every sequence and the decoder over its predicted codes
+    (``decoded_predictions``), in compiled calls of about ``batch_size`` rows."""
     windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
     index = _sequence_index(len(windows), l_win, l_seq)
     mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
-    n_seq, code_size = len(index), mean.shape[1]
-
-    predicted_codes = compiled_apply(lstm, mean[index[:, :-1]], batch_size, JIT_SCORING)
-    decoded = compiled_apply(scoring_decoder(vae.decoder), predicted_codes.reshape(-1, code_size), batch_size)
-    predicted_windows = decoded.reshape(n_seq, l_seq - 1, l_win, -1)
+    predicted_windows = decoded_predictions(lstm, scoring_decoder(vae.decoder), mean[index[:, :-1]], batch_size)
     targets = windows[index[:, 1:]]
     scores = np.square(targets - predicted_windows).sum(axis=(1, 2, 3))
     return SequenceScores(scores, predicted_windows)
