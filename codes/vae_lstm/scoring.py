@@ -71,12 +71,13 @@ def chunk_rows(n_rows: int, chunk: int) -> int:
     return max(-(-n_rows // calls), 1)
 
 
-def _apply_in_chunks(function, array: np.ndarray, chunk: int, jit_compile: bool = False):
+def _apply_in_chunks(function, array: np.ndarray, chunk: int, jit_compile: bool = False, rows_per_item: int = 1):
     """``function`` (a compiled graph with a free batch dimension) over ``array`` in calls of ``chunk_rows``
     rows (of exactly ``chunk``, padded, through XLA), NumPy in and out.
 
     ``threads.branches()`` calls run side by side, one per thread, as many as fit ``ROWS_IN_FLIGHT`` rows
-    (at least one): peak memory grows with ``chunk`` times that number. Each call is one graph call whatever
+    (at least one; an item of ``array`` counts as ``rows_per_item`` rows): peak memory grows with ``chunk``
+    times that number. Each call is one graph call whatever
     the thread count, so the outputs do not depend on it (splitting a chunk into one slice per thread changed
     them by float rounding, enough to reorder tied point scores)."""
     chunk = max(int(chunk), 1)
@@ -92,7 +93,7 @@ def _apply_in_chunks(function, array: np.ndarray, chunk: int, jit_compile: bool 
             part = np.concatenate([part, np.zeros((rows - len(part), *array.shape[1:]), "float32")])
         parts.append(part)
     outputs = [] if function.experimental_get_tracing_count() else [function(parts[0])]  # a first call traces
-    threads = min(branches(), max(ROWS_IN_FLIGHT // chunk, 1), len(parts) - len(outputs))
+    threads = min(branches(), max(ROWS_IN_FLIGHT // (chunk * rows_per_item), 1), len(parts) - len(outputs))
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             outputs += list(pool.map(function, parts[len(outputs):]))
@@ -148,7 +149,7 @@ def decoded_predictions(lstm, decoder, sequences: np.ndarray, chunk: int = DEFAU
         decoded = compiled_apply(decoder, codes.reshape(-1, code_size), chunk)
         return decoded.reshape(n_seq, steps, *decoded.shape[1:])
     return _apply_in_chunks(_predictor_call(lstm, decoder, sequences.shape[1:]), sequences,
-                            max(int(chunk) // steps, 1))
+                            max(int(chunk) // steps, 1), rows_per_item=steps)
 
 
 def _predictor_call(lstm, decoder, row_shape: tuple):
