@@ -38,7 +38,7 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 DEFAULT_CHUNK = 1024
 ROWS_IN_FLIGHT = 16_384  # at most this many rows' chunks at once (at least one), to bound memory on many cores
-JIT_SCORING = False  # XLA for the VAE encoder and the recurrent models when scoring (see the module docstring)
+JIT_SCORING = False  # XLA for the VAE encoder and the comparison models when scoring (see the module docstring)
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(row shape, XLA): tf.function}
 _SCORING_DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # decoder -> (weights' digest, folded)
 _PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lstm -> {row shape: (decoder ref, graph)}
@@ -63,7 +63,7 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
 
 def chunk_rows(n_rows: int, chunk: int) -> int:
     """Rows per call for ``n_rows`` in calls of at most ``chunk``: the fewest calls, of equal size (the last
-    may be shorter by less than one row per call), so that side-by-side calls end together (12,149 rows in
+    up to one row fewer per other call), so that side-by-side calls end together (12,149 rows in
     chunks of 4,096 run as 3 calls of 4,050, not 4,096, 4,096 and 3,957). It depends on the two counts only,
     never on the thread count, so the scores do not either."""
     chunk = max(int(chunk), 1)
