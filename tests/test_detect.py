@@ -145,6 +145,14 @@ def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_pa
     detection.write_report(result, out)
     assert (out / "metrics.damaged.json").read_text() == '{"cut sh'
     assert json.loads((out / "metrics.previous.json").read_text()) == second
+    # an experiment's time for the run (wall_seconds) stays with it when detect.py scores it again
+    (out / "metrics.json").write_text(json.dumps({**second, "wall_seconds": 41.5}))
+    result.metrics.pop("wall_seconds", None)
+    detection.write_report(result, out)
+    assert json.loads((out / "metrics.json").read_text())["wall_seconds"] == 41.5
+    result.metrics["wall_seconds"] = 7.0  # a grid's own figure wins
+    detection.write_report(result, out)
+    assert json.loads((out / "metrics.json").read_text())["wall_seconds"] == 7.0
 
 
 def refuse_constant(name):

@@ -97,7 +97,8 @@ def test_an_early_stopped_stage_stays_stopped(tmp_path, capsys):
     assert json.loads((run / "state.json").read_text()) == state
 
 
-def test_a_damaged_metrics_json_is_scored_again_and_a_part_of_a_grid_keeps_off_the_tables(tmp_path, monkeypatch):
+def test_a_damaged_metrics_json_is_scored_again_and_a_part_of_a_grid_keeps_off_the_tables(tmp_path, monkeypatch,
+                                                                                          capsys):
     monkeypatch.setattr(reproduce, "FIGURES", tmp_path / "figures")
     monkeypatch.setattr(reproduce, "EXPERIMENT_DIR", tmp_path)  # grid.json counts as a shipped experiment file
     (tmp_path / "tiny.json").write_text(json.dumps(TINY))
@@ -117,6 +118,10 @@ def test_a_damaged_metrics_json_is_scored_again_and_a_part_of_a_grid_keeps_off_t
 
     metrics = next((tmp_path / "runs").rglob("*seed0/detection/metrics.json"))
     metrics.write_text(metrics.read_text()[:50])
+    capsys.readouterr()
+    assert reproduce.main([str(experiment), "--summary-only", "--summary-dir", str(tmp_path / "part")]) == 0
+    said = capsys.readouterr().out  # left out as damaged (it said "has not run")
+    assert "its metrics.json is damaged" in said and "has not run" not in said
     assert reproduce.main([str(experiment)]) == 0
     assert json.loads(metrics.read_text())["detector"] == "abs_z"  # scored again, whole
     rescored = pd.read_csv(table)  # the same figures (but the rescored run's wall time): the grid's seeds only

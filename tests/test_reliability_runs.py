@@ -359,7 +359,7 @@ def test_a_finished_grid_run_whose_training_was_interrupted_trains_on(trained, t
     class Stop(Exception):
         pass
 
-    def fake_train(config, series):
+    def fake_train(config, series, path=None):
         trained_calls.append(config.dataset_name)
         raise Stop
 

@@ -205,12 +205,12 @@ def check_sizes(config: Config, n_train: int, length: int) -> None:
 
 # ---- training and scoring ------------------------------------------------------------------------------
 
-def train(config: Config, segments: np.ndarray) -> Path:
+def train(config: Config, segments: np.ndarray, path: Path | None = None) -> Path:
     """``runs.train`` for independent segments: fit the detector on the (n, length, c) training segments in
-    the config's run folder (its lock held); returns the folder."""
+    the config's run folder (``path``: this one; its lock held); returns the folder."""
     from .runs import fit_in_run_folder
 
-    return fit_in_run_folder(config, segments)
+    return fit_in_run_folder(config, segments, path)
 
 
 def score_segments(detector, segments: np.ndarray) -> np.ndarray:
@@ -279,7 +279,7 @@ def run_job(experiment, job) -> dict:
     check_sizes(config, len(split.train), spec["length"])
     if has_training(path):
         refuse_other_training(config, path, source, data.values[split.train])
-    path = train(config, data.values[split.train])
+    train(config, data.values[split.train], path)  # the grid's own folder, not a newer run of the config
     with detection_lock(path):
         return _score_run(config, path, data, split, spec, wall, started)
 

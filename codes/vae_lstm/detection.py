@@ -10,6 +10,7 @@ Used by detect.py, the detection notebook and reproduce.py, so that all three re
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -532,15 +533,27 @@ def format_table(metrics: dict) -> str:
 
 def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     """metrics.json and the detection figures, in <run folder>/detection/. A metrics.json there before is kept
-    as metrics.previous.json."""
+    as metrics.previous.json; its ``wall_seconds`` (an experiment's time for the run) stays with the new one
+    unless that has its own."""
     out_dir = Path(out_dir) if out_dir else result.run_dir / "detection"
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
+    if result.metrics.get("wall_seconds") is None and (earlier := earlier_wall_seconds(metrics_path)) is not None:
+        result.metrics["wall_seconds"] = earlier
     set_aside_metrics(metrics_path, "flagged_ranges.csv and the figures")
     flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
     draw_figures(result, out_dir)
     write_text_atomic(metrics_path, metrics_text(result.metrics))  # last: a scored run has it all
     return metrics_path
+
+
+def earlier_wall_seconds(metrics_path: Path) -> float | None:
+    """The ``wall_seconds`` of a metrics.json, or None when it has none or cannot be read."""
+    try:
+        value = json.loads(Path(metrics_path).read_text(encoding="utf-8")).get("wall_seconds")
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, (int, float)) else None
 
 
 def compared_scores(rule: str, piece) -> np.ndarray:

@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 from .errors import UserError
 from .experiment import Job, job_experiment
@@ -86,6 +87,8 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         if why is None:
             return metrics
         print(f"{path.name}: metrics.json is from {why}; scoring the trained run again")
+        if not ready_to_score(config, path):  # a checkpoint lost or damaged since: resume from the previous one
+            train(config, series.train, path)
         with detection_lock(path):
             result = run_detection(config, path, series=series)
             result.metrics["wall_seconds"] = metrics.get("wall_seconds")
@@ -96,7 +99,7 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
         reuse_vae_stage(resolve(experiment.config(job.dataset, "vae_lstm", job.seed), series, verbose=False), path,
                         config)
-    train(config, series.train)
+    train(config, series.train, path)  # the grid's own folder, not a newer run of the config (load_model 0)
     with detection_lock(path):
         result = run_detection(config, path, series=series)
         result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -104,11 +107,19 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     return result.metrics
 
 
+def ready_to_score(config, path) -> bool:
+    """Whether every file the run's detector scores with is in its folder and every checkpoint is whole."""
+    from .detectors import get_detector
+    from .training import damage
+
+    files = get_detector(config).trained_files
+    return all((Path(path) / name).is_file() for name in files) and not any(
+        damage(Path(path) / name) for name in files if name.endswith(".keras"))
+
+
 def earlier_training_seconds(path) -> float:
     """Seconds of training epochs a run folder already holds (``training.EpochState`` adds them up in
     state.json), so that a resumed run's ``wall_seconds`` is not only the time since it resumed."""
-    from pathlib import Path
-
     from .training import read_state, total_seconds
 
     return total_seconds(read_state(Path(path) / "state.json"))

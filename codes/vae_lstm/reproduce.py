@@ -153,10 +153,13 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
     found, left_out, loaded = {}, {}, {}
     for job in experiment.jobs(seeds=range(MAX_SEEDS)):
         run = experiment.run_dir(job)
-        metrics = read_metrics(run) if has_metrics(run) else None
-        if metrics is None:
+        if not has_metrics(run):
             continue
         key = (job.dataset, job.detector, job.seed)
+        metrics = read_metrics(run)  # None, with a line saying so, when it is damaged
+        if metrics is None:
+            left_out[key] = f"{run.name}, its metrics.json is damaged (run the experiment to score it again)"
+            continue
         unfinished = unfinished_training(run)
         if unfinished is not None:
             left_out[key] = f"{run.name}, its training has not finished ({unfinished})"

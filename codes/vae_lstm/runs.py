@@ -296,11 +296,14 @@ def next_free_run(config: Config) -> Path:
     return path
 
 
-def choose_run_dir(config: Config) -> Path:
+def choose_run_dir(config: Config, path: Path | None = None) -> Path:
     """The folder to train in, checked; creates nothing. load_model 1 resumes the latest run of the config,
-    load_model 0 takes the next free folder. A run folder holds the models of one config, so a changed key
+    load_model 0 takes the next free folder; ``path``, when given, is the folder whatever other runs the config
+    has (an experiment's own run folder). A run folder holds the models of one config, so a changed key
     that shapes training is refused, and so is a skipped stage that has no model there."""
-    path = latest_run(config) if config.load_model else next_free_run(config)
+    if path is None:
+        path = latest_run(config) if config.load_model else next_free_run(config)
+    path = Path(path)
     changed = training_changes(config, path) if has_training(path) else []
     if changed:
         raise UserError(f"run folder {path} was trained with {describe_changes(config, path, changed)}; a run "
@@ -393,10 +396,10 @@ def check_pairs(config: Config, n_points: int) -> None:
                         "each are needed: make l_win or prediction_horizon smaller")
 
 
-def prepare_run_dir(config: Config) -> Path:
-    """Choose and check the folder to train in (``choose_run_dir``), say which it is, create it and write
-    its config.json. ``train`` calls it holding the folder's lock."""
-    path = choose_run_dir(config)
+def prepare_run_dir(config: Config, path: Path | None = None) -> Path:
+    """Choose and check the folder to train in (``choose_run_dir``; ``path``: this one), say which it is,
+    create it and write its config.json. ``train`` calls it holding the folder's lock."""
+    path = choose_run_dir(config, path)
     base = run_dir(config)
     if not config.load_model and path != base:
         print(f"{base} already holds a trained run and load_model is 0: writing to {path} instead "
@@ -463,25 +466,27 @@ def write_config_copy(config: Config, path: Path) -> None:
     save_config(config, target)
 
 
-def train(config: Config, train_series) -> Path:
-    """Check the sizes, pick the run folder, and, holding its lock, fit the config's detector on the
-    training block; returns the folder. A null n_channel follows the data (as ``prepare.load_data`` does)."""
+def train(config: Config, train_series, path: Path | None = None) -> Path:
+    """Check the sizes, pick the run folder (``path``: this one, as an experiment's runs do), and, holding its
+    lock, fit the config's detector on the training block; returns the folder. A null n_channel follows the
+    data (as ``prepare.load_data`` does)."""
     if config.n_channel is None:
         config = config.replace(n_channel=int(np.shape(train_series)[1]) if np.ndim(train_series) == 2 else 1)
     check_training_sizes(config, len(train_series))
-    return fit_in_run_folder(config, train_series)
+    return fit_in_run_folder(config, train_series, path)
 
 
-def fit_in_run_folder(config: Config, train_data) -> Path:
-    """Pick the run folder and, holding its lock, fit the config's detector on ``train_data`` (a series, or
-    the independent segments of ``beats.py``); returns the folder."""
-    path = choose_run_dir(config)  # every refusal comes before a folder is made
+def fit_in_run_folder(config: Config, train_data, path: Path | None = None) -> Path:
+    """Pick the run folder (``path``: this one) and, holding its lock, fit the config's detector on
+    ``train_data`` (a series, or the independent segments of ``beats.py``); returns the folder."""
+    fixed = path
+    path = choose_run_dir(config, fixed)  # every refusal comes before a folder is made
     check_writable(path)
     path.mkdir(parents=True, exist_ok=True)
     with training_lock(path, bool(config.load_model)):
-        if choose_run_dir(config) != path:  # another process trained there between the choice and the lock
+        if choose_run_dir(config, fixed) != path:  # another process trained there between the choice and the lock
             raise UserError(f"another process trained in {path} meanwhile; run the command again")
-        prepare_run_dir(config)
+        prepare_run_dir(config, path)
         record_training_data(path, train_data, config)
         import keras
 
