@@ -3,6 +3,7 @@ the figures file), and the jit_compile (XLA) training lever: same losses, checkp
 
 import csv
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -318,3 +319,24 @@ def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match="error: config file 'missing.json' not found"):
         harness.orchestrate(harness.parse_args(["--port", str(port), "--port-venv", str(venv),
                                                 "--config", "missing.json"]))
+
+
+def test_end_to_end_runs_a_copy_of_the_config_beside_it_and_a_failed_command_is_one_line(tmp_path, monkeypatch):
+    """The copy sat in a temporary folder, so a dataset path relative to the config's folder was not found; and a
+    failing train.py or detect.py ended in a CalledProcessError traceback."""
+    import subprocess
+
+    config = tmp_path / "mine.json"
+    config.write_text(json.dumps({"dataset": "synthetic", "num_epochs_vae": 1, "num_epochs_lstm": 1}))
+    seen, codes = [], iter([0, 2])
+
+    def run(command, **kwargs):
+        copy = Path(command[command.index("--config") + 1])
+        seen.append((copy.parent, json.loads(copy.read_text())["dataset"]))
+        return subprocess.CompletedProcess(command, next(codes))
+
+    monkeypatch.setattr(subprocess, "run", run)
+    with pytest.raises(UserError, match=r"--end-to-end: detect.py stopped \(exit 2\) on .*mine.json"):
+        benchmark.end_to_end(str(config))
+    assert seen == [(tmp_path, "synthetic")] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json"]  # the copy is gone

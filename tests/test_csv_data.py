@@ -790,3 +790,17 @@ def test_a_cell_read_as_missing_is_called_missing_not_empty(tmp_path):
     one_line_error({"path": "t.csv", "time_column": "time"}, tmp_path,
                    "time column 'time' has 1 missing value(s) (empty, or text such as NA, n/a, null)",
                    "row(s) 2 (0-based)")
+
+
+def test_decimal_comma_refuses_a_cell_written_with_a_decimal_point(tmp_path):
+    """With "decimal": ",", pandas still read "1.010" as 1.01 (a German file's 1010 without its thousands key),
+    and the run trained on it without a word; such a cell is now refused like any other non-number."""
+    write_text(tmp_path, "de.csv", "t;a\n" + "".join(f"{i};{917 + i}\n" for i in range(6)) + "6;1.010\n")
+    one_line_error({"path": "de.csv", "time_column": "t", "sep": ";", "decimal": ","}, tmp_path, "de.csv", "'a'")
+
+
+def test_a_label_row_number_too_large_for_any_file_is_one_line(tmp_path):
+    write_text(tmp_path, "s.csv", "a\n" + "".join(f"{i % 5}\n" for i in range(20)))
+    (tmp_path / "labels.json").write_text(json.dumps([10 ** 30]))
+    one_line_error({"path": "s.csv", "labels": {"timestamps": "labels.json"}}, tmp_path,
+                   "label row number 1000000000000000000000000000000 is beyond the rows of s.csv")

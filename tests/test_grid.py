@@ -617,3 +617,48 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_an_experiment_file_in_latin1_or_with_a_bom_and_a_bad_label_or_override(tmp_path):
+    """Each was a traceback, a late failure after every run, or a line blaming the dataset's config."""
+    path = tiny_experiment(tmp_path)
+    values = json.loads(path.read_text())
+    path.write_bytes(json.dumps({**values, "description": "cafe"}).encode().replace(b"cafe", b"caf\xe9"))
+    with pytest.raises(ConfigError, match="grid.json: not UTF-8 text"):
+        load_experiment(path)
+    path.write_text(json.dumps(values), encoding="utf-8-sig")  # a BOM, as config files accept
+    assert load_experiment(path).name == "grid"
+    path.write_text(json.dumps({**values, "datasets": {"a/b": values["datasets"]["synth"]}}))
+    with pytest.raises(ConfigError, match="the label 'a/b' must be"):
+        load_experiment(path)
+    path.write_text(json.dumps({**values, "overrides": {"*": {"l_wn": 3}}}))
+    with pytest.raises(ConfigError, match=r"the experiment file's overrides\.\*: unknown key 'l_wn'"):
+        load_experiment(path).config("synth", "abs_z", 0)
+
+
+def test_two_experiment_files_of_one_name_never_replace_each_others_summary(tmp_path):
+    from vae_lstm.errors import UserError
+
+    (tmp_path / "a").mkdir()
+    first = tiny_experiment(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    second = tmp_path / "b" / "grid.json"
+    second.write_text(json.dumps({**json.loads(first.read_text()), "detectors": ["random", "abs_z"]}))
+    assert reproduce.main([str(first), "--detectors", "abs_z", "--seeds", "1"]) == 0
+    summary = tmp_path / "a" / "runs" / "summary" / "grid" / "results.md"
+    kept = summary.read_text()
+    with pytest.raises(UserError, match="holds the summary of another experiment file"):
+        reproduce.main([str(second), "--seeds", "1"])
+    assert summary.read_text() == kept
+
+
+def test_an_output_or_summary_folder_that_is_a_file_stops_before_any_run(tmp_path):
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserError, match="--summary-dir: cannot make folder .*afile is a file, not a folder"):
+        reproduce.main([str(path), "--summary-dir", str(tmp_path / "afile")])
+    with pytest.raises(UserError, match="output_dir"):
+        reproduce.main([str(path), "--output-dir", str(tmp_path / "afile")])
+    assert not (tmp_path / "runs").exists()

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import REPO_ROOT, config_argument, load_config, write_text_atomic
+from .config import REPO_ROOT, check_writable, config_argument, load_config, write_text_atomic
 from .errors import ArgumentParser, UserError
 from .prepare import check_scorable, load_data
 
@@ -109,16 +109,30 @@ def end_to_end(config_name: str) -> dict:
                "num_epochs_vae": config.num_epochs_vae, "num_epochs_lstm": config.num_epochs_lstm}
     with tempfile.TemporaryDirectory() as tmp:
         values = {**config.to_dict(), "output_dir": tmp}
-        path = Path(tmp) / "config.json"
-        path.write_text(json.dumps(values))
-        for command in ("train", "detect"):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, str(REPO_ROOT / "codes" / f"{command}.py"), "--config", str(path)],
-                           check=True, stdout=subprocess.DEVNULL)
-            figures[f"{command}_seconds"] = round(time.perf_counter() - started, 1)
-            # the largest resident set of any child so far, in MB (Linux reports KB)
-            figures[f"peak_memory_mb_after_{command}"] = round(
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        # the copy goes beside the config file, so that the dataset's relative paths (which are read relative to
+        # the config's folder first) still find its files; in the temporary folder when that folder is read-only
+        folder = Path(config.source).parent if config.source else Path(tmp)
+        try:
+            handle = tempfile.NamedTemporaryFile("w", dir=folder, prefix=".benchmark-", suffix=".json", delete=False)
+        except OSError:
+            handle = tempfile.NamedTemporaryFile("w", dir=tmp, suffix=".json", delete=False)
+        with handle:
+            handle.write(json.dumps(values))
+        path = Path(handle.name)
+        try:
+            for command in ("train", "detect"):
+                started = time.perf_counter()
+                done = subprocess.run([sys.executable, str(REPO_ROOT / "codes" / f"{command}.py"), "--config",
+                                       str(path)], stdout=subprocess.DEVNULL)
+                if done.returncode != 0:
+                    raise UserError(f"--end-to-end: {command}.py stopped (exit {done.returncode}) on {config_name}, "
+                                    "with the error above; nothing was measured")
+                figures[f"{command}_seconds"] = round(time.perf_counter() - started, 1)
+                # the largest resident set of any child so far, in MB (Linux reports KB)
+                figures[f"peak_memory_mb_after_{command}"] = round(
+                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        finally:
+            path.unlink(missing_ok=True)
     figures["total_seconds"] = round(figures["train_seconds"] + figures["detect_seconds"], 1)
     return figures
 
@@ -330,10 +344,13 @@ def time_training(config, train_series) -> tuple[Path, dict, dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.end_to_end:
-        write_figures(end_to_end(args.config), "benchmark_end_to_end", output_dir(args, load_config(args.config)))
+        out = output_dir(args, load_config(args.config))
+        check_writable(out)  # before the measurement, not after it
+        write_figures(end_to_end(args.config), "benchmark_end_to_end", out)
         return 0
     config, series = load_data(load_config(args.config))
     out = output_dir(args, config)
+    check_writable(out)  # a file in the way is one line now, not after minutes of measuring
     check_scorable(config, series)
     if config.detector != "vae_lstm":
         config = config.replace(detector="vae_lstm")

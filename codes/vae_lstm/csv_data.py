@@ -632,10 +632,13 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
     return chosen, skipped
 
 
-def _as_float(col: pd.Series) -> np.ndarray:
+def _as_float(col: pd.Series, decimal: str = ".") -> np.ndarray:
     if is_bool_dtype(col):
         col = col.astype("float64")
     elif not is_numeric_dtype(col):
+        if decimal == ",":  # pd.to_numeric reads "." as the decimal point: "1.010" would become 1.01, not 1010
+            text = col.astype("string").str.strip()
+            col = text.str.replace(",", ".", regex=False).where(~text.str.contains(".", regex=False))
         col = pd.to_numeric(col, errors="coerce")
     return col.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -644,7 +647,7 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
     values = np.empty((len(f.df), len(channels)), np.float64)
     bad_cols = []
     for k, c in enumerate(channels):
-        values[:, k] = _as_float(f.df[c])
+        values[:, k] = _as_float(f.df[c], decimal)
         if not np.isfinite(values[:, k]).all():
             bad_cols.append(k)
     if bad_cols:
@@ -963,6 +966,10 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
             bad = next(s for s in stamps if not _is_int(s))
             raise DataError(f"{path}: without time_column, label timestamps are 0-based row numbers; "
                             f"got {bad!r}")
+        big = next((s for s in stamps if not -2**63 <= s < 2**63), None)
+        if big is not None:  # int64 cannot hold it (an OverflowError otherwise); no file has such a row
+            raise DataError(f"{path}: label row number {big} is beyond the rows of {f.path.name} "
+                            f"({_span(f)})")
         return np.asarray(stamps, np.int64)
     if f.timeline.dtype == np.float64:
         try:

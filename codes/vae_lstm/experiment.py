@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,8 +100,16 @@ class Experiment:
         overrides = self.values.get("overrides", {})
         base = load_config(self.config_file(dataset))
         changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
-        config = base.replace(**changes, detector=detector, seed=seed, output_dir=self.output_dir, load_model=True,
-                              load_dir="default")  # a dataset config's own load_dir would put every run in one folder
+        try:
+            config = base.replace(**changes, detector=detector, seed=seed, output_dir=self.output_dir,
+                                  load_model=True, load_dir="default")  # a config's own load_dir: one folder for all
+        except ConfigError as e:  # a bad override is the experiment file's, not the dataset config's
+            message, prefix = str(e), f"{Path(base.source).name}: " if base.source else ""
+            bad = [k for k in changes if f"'{k}'" in message]
+            if not (bad and message.startswith(prefix)):
+                raise
+            where = f"overrides.{detector}" if bad[0] in overrides.get(detector, {}) else "overrides.*"
+            raise ConfigError(f"the experiment file's {where}: {message[len(prefix):]}") from None
         if resolve and not config.resolved:
             if (dataset, detector) not in self.resolved:
                 from .prepare import load_data
@@ -178,7 +187,10 @@ def load_experiment(name: str | Path) -> Experiment:
     """Read and validate an experiment file; every problem is one line (ConfigError)."""
     path = find_experiment(name)
     try:
-        values = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys(path.name))
+        values = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=unique_keys(path.name))
+    except UnicodeDecodeError as e:  # as load_config says it: one line, not a traceback
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "save it as UTF-8") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     if not isinstance(values, dict):
@@ -197,6 +209,10 @@ def load_experiment(name: str | Path) -> Experiment:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "the file"
         raise ConfigError(f"{path.name}: {where}: {errors[0].message}")
     values.pop("$schema", None)
+    for label in values["datasets"]:  # a label names files (detections_<label>.png) and table rows
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", label) or label in (".", ".."):
+            raise ConfigError(f"{path.name}: datasets: the label {label!r} must be letters, digits, '_', '.' or '-' "
+                              "(it names the summary's files)")
     check_overrides(path.name, values.get("overrides", {}))
     experiment = Experiment(path.stem, path, values)
     from .beats import is_segments

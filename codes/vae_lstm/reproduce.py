@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import REPO_ROOT, run_dir, write_text_atomic
+from .config import REPO_ROOT, check_writable, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, UserError
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
@@ -88,6 +88,11 @@ def parse_args(argv):
         parser.error(f"--workers must be >= 1, got {args.workers}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.summary_dir:  # before any run, not after the whole grid
+        try:
+            check_writable(Path(args.summary_dir))
+        except UserError as e:
+            parser.error(f"--summary-dir: {e}")
     return args
 
 
@@ -518,6 +523,10 @@ def one_writer(experiment):
 
     out = Path(experiment.output_dir)
     out = out if out.is_absolute() else REPO_ROOT / out
+    try:
+        check_writable(out)  # a file in the way: one line naming it, not "File exists"
+    except UserError as e:
+        raise UserError(f"experiment {experiment.name}'s output_dir (or --output-dir): {e}") from None
     out.mkdir(parents=True, exist_ok=True)
     return exclusive(out / "reproduce.lock", f"the runs folder {out} (of experiment {experiment.name}, and of any "
                      "other experiment with this output_dir) is in use by another reproduce.py", "wait for it to "
@@ -574,6 +583,26 @@ def in_tables(key, args, experiment) -> bool:
             and (not args.detectors or detector in args.detectors or detector in CONTROLS))
 
 
+SUMMARY_OWNER = ".experiment"  # in a summary folder: the experiment file whose tables it holds
+
+
+def claim_summary_dir(experiment, summary_dir: Path) -> None:
+    """A summary folder holds one experiment file's tables: two files of one name (in other folders) that share
+    an output_dir would otherwise replace each other's tables silently, and leave the other's figures beside them."""
+    owner = Path(summary_dir) / SUMMARY_OWNER
+    mine = str(experiment.path.resolve())
+    try:
+        theirs = owner.read_text().strip() if owner.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        theirs = None
+    if theirs and theirs != mine:
+        raise UserError(f"{summary_dir} holds the summary of another experiment file ({theirs}); pass --summary-dir "
+                        f"to choose another folder for {experiment.path}'s, or move that one away")
+    Path(summary_dir).mkdir(parents=True, exist_ok=True)
+    if theirs is None:
+        write_text_atomic(owner, mine + "\n")
+
+
 def summarise(experiment, args) -> None:
     found, left_out = collect_finished(experiment)
     for key, why in left_out.items():  # only about the runs the tables would hold
@@ -604,6 +633,8 @@ def summarise(experiment, args) -> None:
                f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
         print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "
               "--summary-dir to choose)")
+    if summary_dir != FIGURES / experiment.name:  # the committed tables are the shipped file's alone
+        claim_summary_dir(experiment, summary_dir)
     write_summary(experiment, everything, summary_dir, missing)
     if args.ensemble:
         from .ensemble import write_ensemble
