@@ -340,3 +340,8 @@ def test_end_to_end_runs_a_copy_of_the_config_beside_it_and_a_failed_command_is_
         benchmark.end_to_end(str(config))
     assert seen == [(tmp_path, "synthetic")] * 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json"]  # the copy is gone
+
+
+def test_a_flag_below_one_is_named_before_any_data_is_read():
+    with pytest.raises(UserError, match="--steps-per-execution must be at least 1"):
+        benchmark.parse_args(["--steps-per-execution", "0"])

@@ -804,3 +804,12 @@ def test_a_label_row_number_too_large_for_any_file_is_one_line(tmp_path):
     (tmp_path / "labels.json").write_text(json.dumps([10 ** 30]))
     one_line_error({"path": "s.csv", "labels": {"timestamps": "labels.json"}}, tmp_path,
                    "label row number 1000000000000000000000000000000 is beyond the rows of s.csv")
+
+
+def test_a_binary_or_utf16_file_without_its_mark_and_a_folder_are_one_line_each(tmp_path):
+    (tmp_path / "s.csv").write_bytes("time,a\n0,1\n1,2\n".encode("utf-16-le"))  # no byte-order mark
+    one_line_error({"path": "s.csv"}, tmp_path, "s.csv: not a text CSV", "UTF-16")
+    (tmp_path / "book.csv").write_bytes(b"PK\x03\x04\x00\x00binary")
+    one_line_error({"path": "book.csv"}, tmp_path, "book.csv: not a text CSV")
+    (tmp_path / "data").mkdir()
+    one_line_error({"path": "data"}, tmp_path, "data is a folder, not a CSV file")

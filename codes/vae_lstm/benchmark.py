@@ -72,7 +72,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")
-    for flag in ("repeats", "loop_sequences", "score_batch_size"):
+    for flag in ("repeats", "loop_sequences", "score_batch_size", "steps_per_execution"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     return args

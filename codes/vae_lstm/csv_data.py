@@ -267,6 +267,9 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
     for base in dirs:
         if (Path(base) / path).is_file():
             return (Path(base) / path).resolve()
+    folder = next((Path(base) / path for base in dirs if (Path(base) / path).is_dir()), None)
+    if folder is not None:
+        raise DataError(f"dataset: {where}: {folder.resolve()} is a folder, not a CSV file")
     raise DataError(f"dataset: {where}: file {value} not found (looked in {', '.join(str(d) for d in dirs)})")
 
 
@@ -494,6 +497,9 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         text = data.decode("utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
+    if "\x00" in text[:65536]:  # no CSV holds NUL: a binary file (a spreadsheet, say), or UTF-16 without its mark
+        raise DataError(f"{path}: not a text CSV (it holds NUL bytes: a binary file such as a spreadsheet, or "
+                        "UTF-16 text without its byte-order mark); save it as CSV, UTF-8")
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
