@@ -662,3 +662,21 @@ def test_an_output_or_summary_folder_that_is_a_file_stops_before_any_run(tmp_pat
     with pytest.raises(UserError, match="output_dir"):
         reproduce.main([str(path), "--output-dir", str(tmp_path / "afile")])
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_summary_folders_claim_follows_a_moved_file_and_never_lands_in_figures(tmp_path, monkeypatch):
+    """The claim (.experiment) held an absolute path: a relative --summary-dir figures/<name> wrote one into the
+    committed tables, and a moved experiment file (or another clone) was refused its own summary folder."""
+    monkeypatch.setattr(reproduce, "FIGURES", tmp_path / "figures")
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    assert reproduce.main([str(path), "--no-summary"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", "figures/grid"]) == 0
+    assert (tmp_path / "figures" / "grid" / "results.md").is_file()
+    assert not (tmp_path / "figures" / "grid" / ".experiment").exists()
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", "s"]) == 0
+    assert (tmp_path / "s" / ".experiment").read_text().strip() == "../grid.json"
+    (tmp_path / "moved").mkdir()
+    moved = path.rename(tmp_path / "moved" / "grid.json")
+    assert reproduce.main([str(moved), "--summary-only", "--summary-dir", "s"]) == 0
+    assert (tmp_path / "s" / ".experiment").read_text().strip() == "../moved/grid.json"

@@ -87,11 +87,14 @@ def run_job(job: Job, threads: int | None = None) -> dict:
         if why is None:
             return metrics
         print(f"{path.name}: metrics.json is from {why}; scoring the trained run again")
-        if not ready_to_score(config, path):  # a checkpoint lost or damaged since: resume from the previous one
+        retrain = not ready_to_score(config, path)  # a checkpoint lost or damaged since: resume from the previous one
+        started = time.perf_counter() - earlier_training_seconds(path)
+        if retrain:
             train(config, series.train, path)
         with detection_lock(path):
             result = run_detection(config, path, series=series)
-            result.metrics["wall_seconds"] = metrics.get("wall_seconds")
+            result.metrics["wall_seconds"] = (round(time.perf_counter() - started, 1) if retrain
+                                              else metrics.get("wall_seconds"))
             write_report(result)
         return result.metrics
     check_scorable(config, series)  # before any training or copying

@@ -589,18 +589,22 @@ SUMMARY_OWNER = ".experiment"  # in a summary folder: the experiment file whose 
 def claim_summary_dir(experiment, summary_dir: Path) -> None:
     """A summary folder holds one experiment file's tables: two files of one name (in other folders) that share
     an output_dir would otherwise replace each other's tables silently, and leave the other's figures beside them."""
-    owner = Path(summary_dir) / SUMMARY_OWNER
-    mine = str(experiment.path.resolve())
+    summary_dir = Path(summary_dir).resolve()
+    owner = summary_dir / SUMMARY_OWNER
+    mine = experiment.path.resolve()
     try:
         theirs = owner.read_text().strip() if owner.is_file() else None
     except (OSError, UnicodeDecodeError):
         theirs = None
-    if theirs and theirs != mine:
-        raise UserError(f"{summary_dir} holds the summary of another experiment file ({theirs}); pass --summary-dir "
-                        f"to choose another folder for {experiment.path}'s, or move that one away")
-    Path(summary_dir).mkdir(parents=True, exist_ok=True)
-    if theirs is None:
-        write_text_atomic(owner, mine + "\n")
+    # recorded relative to the summary folder, so that moving or cloning the tree (runs and files together)
+    # keeps the claim; a recorded file that no longer exists (moved, renamed) gives its claim up
+    theirs_path = (summary_dir / theirs).resolve() if theirs else None
+    if theirs_path is not None and theirs_path != mine and theirs_path.is_file():
+        raise UserError(f"{summary_dir} holds the summary of another experiment file ({theirs_path}); pass "
+                        f"--summary-dir to choose another folder for {experiment.path}'s, or move that one away")
+    summary_dir.mkdir(parents=True, exist_ok=True)
+    if theirs_path != mine:
+        write_text_atomic(owner, os.path.relpath(mine, summary_dir) + "\n")
 
 
 def summarise(experiment, args) -> None:
@@ -633,7 +637,7 @@ def summarise(experiment, args) -> None:
                f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
         print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "
               "--summary-dir to choose)")
-    if summary_dir != FIGURES / experiment.name:  # the committed tables are the shipped file's alone
+    if not Path(summary_dir).resolve().is_relative_to(FIGURES.resolve()):  # figures/ holds the committed tables
         claim_summary_dir(experiment, summary_dir)
     write_summary(experiment, everything, summary_dir, missing)
     if args.ensemble:
