@@ -371,3 +371,21 @@ def test_train_max_rule_flags_what_exceeds_every_training_score(tmp_path):
     chosen = result.metrics["abs_z"]["points"]["rules"]["train_max"]
     assert chosen["threshold"] == pytest.approx(limit, rel=1e-6)
     assert chosen["flagged_points"] == expected >= 20
+
+
+def test_flagged_ranges_without_a_time_column_give_the_index_of_the_detections_figure(tmp_path, capsys):
+    """Without times, a range's rows counted within its piece while detections.png counts the whole series;
+    first_index / last_index now give the figure's index."""
+    t = np.arange(600)
+    value = np.sin(2 * np.pi * t / 24) + 0.05 * np.random.default_rng(0).standard_normal(600)
+    value[500:504] += 9.0
+    pd.DataFrame({"value": value}).to_csv(tmp_path / "plain.csv", index=False)
+    config_path = tmp_path / "plain.json"
+    config_path.write_text(json.dumps({"exp_name": "own", "dataset": {"path": "plain.csv"}, "detector": "abs_z",
+                                       "l_win": 16, "l_seq": 3, "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = next((tmp_path / "runs" / "own").glob("plain_abs_z_*"))
+    ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
+    spike = ranges[(ranges["first_index"] <= 500) & (ranges["last_index"] >= 503)]
+    assert len(spike) == 1 and int(spike["first_index"].iloc[0] - spike["first_row"].iloc[0]) == 300

@@ -207,3 +207,14 @@ def test_auto_windows_on_a_tiny_block_say_the_smallest_l_win():
 
     short = auto_windows(np.sin(2 * np.pi * np.arange(50) / 24))  # 50 // 8 = 6 < 8: the floor, not an eighth
     assert short["l_win"] == 8 and "cut to 8, the smallest l_win" in short["why"]
+
+
+def test_auto_l_seq_follows_a_given_l_win():
+    """l_seq "auto" beside a config's own l_win was chosen for the series' period instead (3 windows of 24
+    where 7 fit; 3 windows of 600 where only 2 fit a quarter of the block)."""
+    from vae_lstm.windowing import auto_windows
+
+    daily = np.sin(2 * np.pi * np.arange(4420) / 288)
+    assert (auto_windows(daily)["l_win"], auto_windows(daily)["l_seq"]) == (288, 3)  # 3 days fit a quarter
+    assert auto_windows(daily, l_win=24)["l_seq"] == 7
+    assert auto_windows(daily, l_win=600) == {"l_win": 600, "l_seq": 2, "period": None, "why": "from the config"}

@@ -20,14 +20,14 @@ def resolve(config: Config, series: Series, verbose: bool = True) -> Config:
     if config.n_channel is None:
         changes["n_channel"] = series.n_channel
     if "auto" in (config.l_win, config.l_seq):
-        chosen = auto_windows(series.train)
+        chosen = auto_windows(series.train, l_win=None if config.l_win == "auto" else config.l_win)
         if config.l_win == "auto":
             changes["l_win"] = chosen["l_win"]
         if config.l_seq == "auto":
             changes["l_seq"] = chosen["l_seq"]
         if verbose:
             l_win, l_seq = changes.get("l_win", config.l_win), changes.get("l_seq", config.l_seq)
-            print(f"auto windows: l_win {l_win} ({chosen['why'] if config.l_win == 'auto' else 'from the config'}), "
+            print(f"auto windows: l_win {l_win} ({chosen['why']}), "
                   f"l_seq {l_seq}: a sequence spans {l_win * l_seq} points")
     return config.replace(**changes) if changes else config
 

@@ -138,12 +138,17 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
     return int(lags[np.argmax(peaks)]) if peaks.any() else None
 
 
-def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, default_l_win: int = 24) -> dict:
+def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, default_l_win: int = 24,
+                 l_win: int | None = None) -> dict:
     """``l_win`` from the dominant period of the training block (``default_l_win`` when there is none),
     and ``l_seq`` so that a sequence spans ``windows_per_sequence`` periods (the paper's NAB configs: a
-    week of days), both shrunk so that one sequence fits a quarter of the training block.
+    week of days), both shrunk so that one sequence fits a quarter of the training block. Given ``l_win``
+    (a config's own, with ``l_seq`` "auto"), only ``l_seq`` is chosen, for that ``l_win``.
     Returns {"l_win", "l_seq", "period", "why"}."""
     n = len(as_2d(train_series))
+    if l_win is not None:
+        l_seq = int(np.clip(windows_per_sequence, 2, max(2, n // (4 * l_win))))
+        return {"l_win": int(l_win), "l_seq": l_seq, "period": None, "why": "from the config"}
     period = dominant_period(train_series)
     wanted = period if period is not None else default_l_win
     l_win = int(np.clip(wanted, 8, max(8, n // 8)))
