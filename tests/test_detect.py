@@ -475,3 +475,15 @@ def test_a_bad_command_line_is_one_line(capsys, argv, message):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert lines[0].endswith("(see detect.py --help)")
+
+
+def test_the_rules_table_of_an_unlabelled_run_gives_each_rules_share_flagged():
+    """The notebook's last table was empty for unlabelled data; it now gives each rule's threshold and share."""
+    from vae_lstm.detection import rules_table
+
+    metrics = {"labelled": False, "detectors": ["abs_z"], "abs_z": {"points": {"rules": {
+        "val_quantile": {"threshold": 2.5, "flagged_fraction": 0.04},
+        "pot": {"undefined": "no validation score above its level"}}}}}
+    table = rules_table(metrics)
+    assert table[["rule", "threshold", "flagged"]].values.tolist()[0] == ["val_quantile", 2.5, 0.04]
+    assert table["threshold"].iloc[1] == "no validation score above its level" and np.isnan(table["flagged"].iloc[1])

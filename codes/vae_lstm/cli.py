@@ -107,5 +107,6 @@ def detect_main(argv=None) -> int:
           f"{len(result.main.pieces)} piece(s), scored by {config.detector} in {result.scoring_seconds:.2f} s "
           f"(validation sequences included)")
     print(format_table(result.metrics))
-    print(f"metrics, flagged ranges and figures: {metrics_path.parent}")
+    print(f"metrics, flagged ranges (flagged_ranges.csv and detections.png: {config.detector} at the "
+          f"{config.threshold_rule} threshold) and figures: {metrics_path.parent}")
     return 0

@@ -656,10 +656,19 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
 
 
 def rules_table(metrics: dict, pieces: str = "all"):
-    """Point-level F1s of every detector at each threshold rule, the oracle included: a DataFrame."""
+    """Point-level F1s of every detector at each threshold rule, the oracle included: a DataFrame. Without
+    labels: each rule's threshold and the share of the test points it flags."""
     import pandas as pd
 
     rows = []
+    if not metrics.get("labelled", True):
+        for name in metrics["detectors"]:
+            for rule, chosen in metrics[name]["points"]["rules"].items():
+                rows.append({"detector": name, "rule": rule, "uses test labels": "no",
+                             "threshold": chosen.get("threshold", chosen.get("threshold_per_piece",
+                                                                             chosen.get("undefined"))),
+                             "flagged": chosen.get("flagged_fraction", np.nan)})
+        return pd.DataFrame(rows)
     for name in metrics["detectors"]:
         points = metrics[name]["points"]
         if "rules" not in points.get(pieces, {}):
