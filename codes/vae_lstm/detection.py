@@ -581,14 +581,15 @@ def flagged_ranges(result: Detection):
             if times is not None:
                 row["first_time"] = str(times[piece.start + a])
                 row["last_time"] = str(times[piece.start + b - 1])
-            else:  # the time index of detections.png, which counts the training block's rows too
+            if series.timestamps is None:  # detections.png's time axis is then the index over the whole series
                 row["first_index"], row["last_index"] = int(piece.start + a), int(piece.start + b - 1)
             row.update({"rule": rule, "threshold": float(t), "peak_score": float(compared[a:b].max())})
             if series.point_labels is not None:
                 row["labelled_points"] = int(series.point_labels[piece.start + a: piece.start + b].sum())
             rows.append(row)
     columns = ["piece", "first_row", "last_row", "n_points"] + (
-        ["first_time", "last_time"] if times is not None else ["first_index", "last_index"]) + [
+        ["first_time", "last_time"] if times is not None else []) + (
+        ["first_index", "last_index"] if series.timestamps is None else []) + [
         "rule", "threshold", "peak_score"] + (
         ["labelled_points"] if series.point_labels is not None else [])
     return pd.DataFrame(rows, columns=columns)
@@ -647,7 +648,7 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
                                                f"{name}: precision-recall of the sequence scores (the paper's labels)"))
     else:
         print("precision_recall.png is not drawn: the paper's sequence labels of the test pieces are all one class "
-              "(every sequence holds an anomaly's first row, or none does)")
+              "(every test sequence is labelled anomalous, or none is)")
     vus = {detector: m[detector]["points"]["all"]["threshold_free"]["vus_pr"] for detector in result.results
            if "threshold_free" in m[detector]["points"].get("all", {})}
     if vus and all(np.isfinite(v) for v in vus.values()):

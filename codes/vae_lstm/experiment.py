@@ -100,15 +100,21 @@ class Experiment:
         overrides = self.values.get("overrides", {})
         base = load_config(self.config_file(dataset))
         changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
+        job = {"detector": detector, "seed": seed, "output_dir": self.output_dir, "load_model": True,
+               "load_dir": "default"}  # a dataset config's own load_dir would put every run in one folder
         try:
-            config = base.replace(**changes, detector=detector, seed=seed, output_dir=self.output_dir,
-                                  load_model=True, load_dir="default")  # a config's own load_dir: one folder for all
+            config = base.replace(**changes, **job)
         except ConfigError as e:  # a bad override is the experiment file's, not the dataset config's
             message, prefix = str(e), f"{Path(base.source).name}: " if base.source else ""
-            bad = [k for k in changes if f"'{k}'" in message]
-            if not (bad and message.startswith(prefix)):
+            if not changes or not message.startswith(prefix):
                 raise
-            where = f"overrides.{detector}" if bad[0] in overrides.get(detector, {}) else "overrides.*"
+            try:
+                base.replace(**job)
+            except ConfigError:
+                raise e from None  # the dataset's config with this detector, overrides or not
+            named = [k for k in changes if f"'{k}'" in message or f"'{k}." in message]
+            where = ("overrides" if not named else f"overrides.{detector}" if named[0] in overrides.get(detector, {})
+                     else "overrides.*")
             raise ConfigError(f"the experiment file's {where}: {message[len(prefix):]}") from None
         if resolve and not config.resolved:
             if (dataset, detector) not in self.resolved:
