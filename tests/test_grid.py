@@ -189,16 +189,22 @@ def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_und
         run_job(job)
 
 
-def test_a_finished_run_with_a_lost_checkpoint_is_resumed_before_it_is_scored_again(tmp_path):
-    """Scored again under another rule after its lstm.keras was lost: the LSTM resumes from lstm.prev.keras (it
-    failed on every rerun, advising to train the dataset's config); the same weights give the same scores."""
+def test_a_grid_run_trains_in_its_own_folder_and_resumes_a_lost_checkpoint_before_scoring_again(tmp_path):
+    """train.py with load_model 0 writes <run>_run2: a grid resumed the newest run of the config there and then
+    scored its own, empty, folder; it now trains its own, and the same seed gives the same scores. Scored again
+    under another rule after its lstm.keras was lost, the run failed on every rerun (advising to train the
+    dataset's config); its LSTM now resumes from lstm.prev.keras, and the same weights give the same scores."""
     from vae_lstm.experiment import Job
     from vae_lstm.grid import run_job
 
     path = tiny_experiment(tmp_path, overrides={"vae_lstm": {"num_epochs_lstm": 2}})
     job = Job(str(path), "synth", "vae_lstm", 0)
-    first = run_job(job)
+    first = run_job(job)["vae_lstm"]["points"]["all"]["threshold_free"]
     run = load_experiment(path).run_dir(job)
+    newer = run.with_name(f"{run.name}_run2")
+    run.rename(newer)
+    assert run_job(job)["vae_lstm"]["points"]["all"]["threshold_free"] == first
+    assert (run / "detection" / "metrics.json").is_file() and (newer / "detection" / "metrics.json").is_file()
     (run / "lstm.keras").unlink()
     assert (run / "lstm.prev.keras").is_file()
     values = json.loads(path.read_text())
@@ -206,24 +212,7 @@ def test_a_finished_run_with_a_lost_checkpoint_is_resumed_before_it_is_scored_ag
     path.write_text(json.dumps(values))
     again = run_job(job)
     assert again["threshold_rule"] == "train_max" and (run / "lstm.keras").is_file()
-    assert again["vae_lstm"]["points"]["all"]["threshold_free"] == first["vae_lstm"]["points"]["all"]["threshold_free"]
-
-
-def test_a_grid_run_trains_in_its_own_folder_not_in_a_newer_run_of_its_config(tmp_path):
-    """train.py with load_model 0 writes <run>_run2; a grid resumed the newest run of the config there and then
-    scored its own, empty, folder. It now trains its own folder, and the same seed gives the same scores."""
-    from vae_lstm.experiment import Job
-    from vae_lstm.grid import run_job
-
-    path = tiny_experiment(tmp_path)
-    job = Job(str(path), "synth", "vae_lstm", 0)
-    first = run_job(job)
-    run = load_experiment(path).run_dir(job)
-    newer = run.with_name(f"{run.name}_run2")
-    run.rename(newer)
-    again = run_job(job)
-    assert (run / "detection" / "metrics.json").is_file() and (newer / "detection" / "metrics.json").is_file()
-    assert again["vae_lstm"]["points"]["all"]["threshold_free"] == first["vae_lstm"]["points"]["all"]["threshold_free"]
+    assert again["vae_lstm"]["points"]["all"]["threshold_free"] == first
 
 
 def test_a_grid_refuses_other_keys_or_data_in_an_unfinished_or_finished_run_with_the_grids_remedy(tmp_path):
