@@ -656,6 +656,11 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     return paths
 
 
+def _rule_threshold(chosen: dict):
+    """A rule's threshold as metrics.json holds it: one number, one per piece, or why it is undefined."""
+    return chosen.get("threshold", chosen.get("threshold_per_piece", chosen.get("undefined")))
+
+
 def rules_table(metrics: dict, pieces: str = "all"):
     """Point-level F1s of every detector at each threshold rule, the oracle included: a DataFrame. Without
     labels: each rule's threshold and the share of the test points it flags."""
@@ -666,8 +671,7 @@ def rules_table(metrics: dict, pieces: str = "all"):
         for name in metrics["detectors"]:
             for rule, chosen in metrics[name]["points"]["rules"].items():
                 rows.append({"detector": name, "rule": rule, "uses test labels": "no",
-                             "threshold": chosen.get("threshold", chosen.get("threshold_per_piece",
-                                                                             chosen.get("undefined"))),
+                             "threshold": _rule_threshold(chosen),
                              "flagged": chosen.get("flagged_fraction", np.nan)})
         return pd.DataFrame(rows)
     for name in metrics["detectors"]:
@@ -677,7 +681,7 @@ def rules_table(metrics: dict, pieces: str = "all"):
         for rule, chosen in points["rules"].items():
             at = points[pieces]["rules"].get(rule)
             rows.append({"detector": name, "rule": rule, "uses test labels": "no",
-                         "threshold": chosen.get("threshold", chosen.get("threshold_per_piece", chosen.get("undefined"))),
+                         "threshold": _rule_threshold(chosen),
                          "PW-F1": at["pointwise"]["f1"] if at else np.nan,
                          "Aff-F1": at["affiliation"]["f1"] if at else np.nan,
                          "flagged": at["flagged_fraction"] if at else np.nan})

@@ -115,9 +115,9 @@ def ready_to_score(config, path) -> bool:
     from .detectors import get_detector
     from .training import damage
 
-    files = get_detector(config).trained_files
-    return all((Path(path) / name).is_file() for name in files) and not any(
-        damage(Path(path) / name) for name in files if name.endswith(".keras"))
+    detector = get_detector(config)
+    return detector.is_trained(path) and not any(
+        damage(Path(path) / name) for name in detector.trained_files if name.endswith(".keras"))
 
 
 def earlier_training_seconds(path) -> float:

@@ -491,7 +491,7 @@ def main(argv=None) -> int:
     if unknown:
         raise UserError(f"experiment {experiment.name} has no detector {', '.join(unknown)}; "
                         f"its detectors: {', '.join(experiment.detectors)}")
-    seeds = [args.seed] if args.seed is not None else range(args.seeds or experiment.seeds)
+    seeds = table_seeds(args, experiment)
     if not args.summary_only:
         check_datasets(experiment, args.series)
     if args.ensemble:

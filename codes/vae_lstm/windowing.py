@@ -147,19 +147,19 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
     Returns {"l_win", "l_seq", "period", "why"}."""
     n = len(as_2d(train_series))
     if l_win is not None:
-        l_seq = int(np.clip(windows_per_sequence, 2, max(2, n // (4 * l_win))))
-        return {"l_win": int(l_win), "l_seq": l_seq, "period": None, "why": "from the config"}
-    period = dominant_period(train_series)
-    wanted = period if period is not None else default_l_win
-    l_win = int(np.clip(wanted, 8, max(8, n // 8)))
+        l_win, period, why = int(l_win), None, "from the config"
+    else:
+        period = dominant_period(train_series)
+        wanted = period if period is not None else default_l_win
+        l_win = int(np.clip(wanted, 8, max(8, n // 8)))
+        why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
+               else f"no clear period: default {default_l_win}")
+        if l_win < wanted:
+            why += (f", capped at an eighth of the {n}-point training block" if l_win == n // 8 else
+                    f", cut to {l_win}, the smallest l_win, for the {n}-point training block")
+        elif l_win > wanted:
+            why += f", raised to {l_win}, the smallest l_win"
     l_seq = int(np.clip(windows_per_sequence, 2, max(2, n // (4 * l_win))))
-    why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
-           else f"no clear period: default {default_l_win}")
-    if l_win < wanted:
-        why += (f", capped at an eighth of the {n}-point training block" if l_win == n // 8 else
-                f", cut to {l_win}, the smallest l_win, for the {n}-point training block")
-    elif l_win > wanted:
-        why += f", raised to {l_win}, the smallest l_win"
     return {"l_win": l_win, "l_seq": l_seq, "period": period, "why": why}
 
 
