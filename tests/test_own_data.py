@@ -392,3 +392,26 @@ def test_flagged_ranges_without_a_time_column_give_the_index_of_the_detections_f
     ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
     spike = ranges[(ranges["first_index"] <= 500) & (ranges["last_index"] >= 503)]
     assert len(spike) == 1 and int(spike["first_index"].iloc[0] - spike["first_row"].iloc[0]) == 300
+
+
+@pytest.mark.parametrize("offset", ["+01:00", ""])
+def test_flagged_ranges_say_when_their_times_are_utc(tmp_path, offset):
+    """Times read with UTC offsets are converted to UTC; flagged_ranges.csv once wrote them without a zone, as
+    if local. They now end in Z (ISO 8601), and times without an offset stay as the file writes them."""
+    t = np.arange(600)
+    value = np.sin(2 * np.pi * t / 24) + 0.05 * np.random.default_rng(0).standard_normal(600)
+    value[500:504] += 9.0
+    times = pd.date_range("2025-03-01", periods=600, freq="h").strftime("%Y-%m-%dT%H:%M:%S") + offset
+    pd.DataFrame({"time": times, "value": value}).to_csv(tmp_path / "tz.csv", index=False)
+    config_path = tmp_path / "tz.json"
+    config_path.write_text(json.dumps({"exp_name": "own", "dataset": {"path": "tz.csv", "time_column": "time"},
+                                       "detector": "abs_z", "l_win": 16, "l_seq": 3,
+                                       "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = next((tmp_path / "runs" / "own").glob("tz_abs_z_*"))
+    ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
+    spike = ranges[(ranges["first_row"] <= 200) & (ranges["last_row"] >= 203)].iloc[0]  # row 500 of the file
+    # 500 hours after 2025-03-01 00:00 is 2025-03-21 20:00, at +01:00 19:00 UTC
+    assert spike["first_time"] == ("2025-03-21T19:00:00Z" if offset else "2025-03-21T20:00:00")
+    assert ranges["last_time"].str.endswith("Z").all() == bool(offset)

@@ -155,6 +155,7 @@ class CSVDataset:
     # 0-based), into full_values (None unless one file is split), into train, and in each test piece
     full_anomaly_rows: np.ndarray | None = None
     train_anomaly_rows: np.ndarray | None = None
+    utc: bool = False  # every file's times had UTC offsets (Z included): converted, they are UTC
 
 
 @dataclass(eq=False)
@@ -171,6 +172,7 @@ class _File:
     notes: list[str] = field(default_factory=list)  # for the note: what reading the file left out or chose
     dayfirst: bool | None = None  # how the time column's n/n/year dates were read (None: not such dates)
     utc_offset: str | None = None  # a time of the time column written with a non-zero UTC offset
+    utc: bool = False  # the time column held UTC offsets (Z included): its times are converted to UTC
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -885,7 +887,8 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
             raise DataError(f"{f.path}: time column {column!r} mixes times with a UTC offset (e.g. {f.utc_offset!r}) "
                             f"and without one (data row {local}: {str(text[local])!r}); write every time with its "
                             "offset, or none")
-        if offset is not None:
+        f.utc = offset is not None
+        if f.utc:
             f.notes.append(f"{f.path.name}: time column {column!r} holds UTC offsets (e.g. {str(offset)!r}): every "
                            "time is converted to UTC, and the outputs' times (flagged_ranges.csv, figures) are UTC")
     steps = np.flatnonzero(np.diff(f.timeline) <= 0)
@@ -1403,6 +1406,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
                 "timestamps": None if f.timestamps is None else f.timestamps[s:e],
                 "path": str(f.path), "start": s, "anomaly_rows": rows_in(f, s, e)}
 
+    utc = all(f.utc for f in files)  # every file's times had offsets: the outputs' times are UTC
     channels_note = f"channels: {', '.join(channels) if len(channels) <= 10 else f'{len(channels)} columns'}"
     if skipped:
         channels_note += f" (left out: {', '.join(skipped)})"
@@ -1438,7 +1442,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             full_timestamps=f.timestamps if single else None,
             full_point_labels=full_labels if single else None,
             train_start=s if single else None, train_end=e if single else None,
-            full_anomaly_rows=rows_in(f, 0, n) if single else None, train_anomaly_rows=rows_in(f, s, e))
+            full_anomaly_rows=rows_in(f, 0, n) if single else None, train_anomaly_rows=rows_in(f, s, e),
+            utc=utc)
 
     trains = [f for f in files if f.role == "train"]
     parts = [f.values for f in trains]
@@ -1461,4 +1466,4 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     if has_rows:
         train_rows = np.concatenate([rows_in(f, 0, len(f.df)) + k0 for f, k0 in zip(trains, starts, strict=True)])
     return CSVDataset(name, list(channels), train, parts, starts, pieces, note, has_labels, train_labels,
-                      train_anomaly_rows=train_rows)
+                      train_anomaly_rows=train_rows, utc=utc)

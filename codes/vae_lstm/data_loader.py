@@ -59,6 +59,7 @@ class Series:
     point_labels: np.ndarray | None = None  # (N,) bool: inside a labelled anomaly window; None if unknown
     channels: list[str] | None = None  # channel names (default: "value", or "ch0", "ch1", ...)
     row_times: np.ndarray | None = None  # (N,) each row's time column as read, for output (NaT/None where none)
+    utc: bool = False  # the times are UTC (converted from the file's UTC offsets)
 
     def __post_init__(self):
         if self.channels is None:
@@ -285,7 +286,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         anomaly_idx = segment_starts(labels, file_starts) if rows is None else np.asarray(rows, np.int64)
     series = build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
                           labels, pieces, channels=data.channels)
-    series.row_times = row_times
+    series.row_times, series.utc = row_times, data.utc
     return series
 
 

@@ -566,12 +566,13 @@ def compared_scores(rule: str, piece) -> np.ndarray:
 def flagged_ranges(result: Detection):
     """The detector's flagged time ranges at the config's threshold rule on point scores: one row per run
     of flagged points, with its piece, first and last row (0-based in the piece), times when the data
-    has them, length, the rule and its threshold, and the peak of the scores the rule compared with it
-    (``compared_scores``). A DataFrame, written as detection/flagged_ranges.csv."""
+    has them (ending in Z when they are UTC), length, the rule and its threshold, and the peak of the scores
+    the rule compared with it (``compared_scores``). A DataFrame, written as detection/flagged_ranges.csv."""
     import pandas as pd
 
     main, series, rule = result.main, result.series, result.config.threshold_rule
     times = series.timestamps if series.timestamps is not None else series.row_times
+    zone = "Z" if series.utc else ""  # ISO 8601: times converted from the file's UTC offsets say they are UTC
     rows = []
     flags_per_piece, thresholds_per_piece = detection_flags(result, main)
     for piece, flags, t in zip(main.pieces, flags_per_piece, thresholds_per_piece, strict=True):
@@ -579,8 +580,8 @@ def flagged_ranges(result: Detection):
         for a, b in evaluation.segments(flags):
             row = {"piece": piece.name, "first_row": int(a), "last_row": int(b - 1), "n_points": int(b - a)}
             if times is not None:
-                row["first_time"] = str(times[piece.start + a])
-                row["last_time"] = str(times[piece.start + b - 1])
+                row["first_time"] = f"{times[piece.start + a]}{zone}"
+                row["last_time"] = f"{times[piece.start + b - 1]}{zone}"
             if series.timestamps is None:  # detections.png's time axis is then the index over the whole series
                 row["first_index"], row["last_index"] = int(piece.start + a), int(piece.start + b - 1)
             row.update({"rule": rule, "threshold": float(t), "peak_score": float(compared[a:b].max())})
