@@ -57,3 +57,34 @@ def test_reconstructions_have_axis_labels(captured, tmp_path):
     windows = np.zeros((4, 8, 1))
     plotting.reconstructions(windows, windows, tmp_path / "r.png")
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in captured[0].axes if ax.lines)
+
+
+def drawn_channels(fig, data: np.ndarray) -> list[int]:
+    """The channel of ``data`` (..., channels) that each panel's first line draws, panel by panel."""
+    return [next(k for k in range(data.shape[-1]) if np.isin(ax.lines[0].get_ydata(), data[..., k]).all())
+            for ax in fig.axes if ax.lines]
+
+
+def test_training_figures_show_every_channel(captured, tmp_path):
+    """The VAE-LSTM's training figures once drew channel 0 alone: several channels now get a row of panels each
+    (the first MAX_CHANNELS_SHOWN, the title saying so when there are more); one channel is drawn as before."""
+    windows = np.random.default_rng(0).standard_normal((4, 8, 3))
+    plotting.reconstructions(windows, windows, tmp_path / "r.png")
+    plotting.prior_samples(windows, tmp_path / "p.png")
+    plotting.long_sequence(windows.reshape(-1, 3), windows[1:], 8, tmp_path / "l.png")
+    rebuilt, prior, long = captured
+    assert drawn_channels(rebuilt, windows) == [0] * 4 + [1] * 4 + [2] * 4  # a row of the 4 windows per channel
+    assert drawn_channels(prior, windows) == drawn_channels(long, windows) == [0, 1, 2]
+    assert [ax.get_ylabel() for ax in prior.axes] == ["ch0", "ch1", "ch2"]
+    assert "channels shown" not in prior.axes[0].get_title()
+    many = np.random.default_rng(1).standard_normal((2, 8, plotting.MAX_CHANNELS_SHOWN + 2))
+    plotting.prior_samples(many, tmp_path / "p.png")
+    assert drawn_channels(captured[-1], many) == list(range(plotting.MAX_CHANNELS_SHOWN))
+    assert captured[-1].axes[0].get_title().endswith(
+        f"[first {plotting.MAX_CHANNELS_SHOWN} of {plotting.MAX_CHANNELS_SHOWN + 2} channels shown]")
+    one = windows[..., :1]
+    plotting.reconstructions(one, one, tmp_path / "r.png")
+    plotting.prior_samples(one, tmp_path / "p.png")
+    plotting.long_sequence(one.reshape(-1, 1), one[1:], 8, tmp_path / "l.png")
+    assert [len(fig.axes) for fig in captured[-3:]] == [4, 1, 1]  # two rows of two windows; one panel each
+    assert captured[-2].axes[0].get_title() == "windows decoded from prior samples"

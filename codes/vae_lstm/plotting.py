@@ -15,6 +15,16 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from .evaluation import segments  # noqa: E402
 
+MAX_CHANNELS_SHOWN = 8  # a figure draws a panel per channel up to this many
+
+
+def shown_channels(n_channel: int, names: list[str] | None = None) -> tuple[list[str], str]:
+    """The names of the channels a figure draws (the first ``MAX_CHANNELS_SHOWN``; default "value", or "ch0",
+    "ch1", ... as the series names them), and a note for its title when some are left out."""
+    names = list(names) if names else (["value"] if n_channel == 1 else [f"ch{k}" for k in range(n_channel)])
+    shown = min(n_channel, MAX_CHANNELS_SHOWN)
+    return names[:shown], "" if shown == n_channel else f" [first {shown} of {n_channel} channels shown]"
+
 
 def _save(fig, path: Path) -> Path:
     """Write the figure through ``<name>.tmp<suffix>`` and a rename: a kill while drawing leaves no half a
@@ -53,28 +63,35 @@ def loss_curves(log_csv: Path, path: Path, title: str) -> Path | None:
 
 
 def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path) -> Path:
-    """Validation windows against their VAE reconstructions (first channel)."""
-    n = len(windows)
-    fig, axes = plt.subplots(2, (n + 1) // 2, figsize=(3.2 * ((n + 1) // 2), 5), squeeze=False)
-    for ax, window, rec in zip(axes.ravel(), windows, rebuilt, strict=False):
-        ax.plot(window[:, 0], label="window")
-        ax.plot(rec[:, 0], "r--", label="reconstruction")
-        ax.set_xlabel("sample in window")
-        ax.set_ylabel("value (z-score)")
-        ax.grid(True)
+    """Validation windows against their VAE reconstructions: one channel in two rows of windows, several in a
+    row of windows per channel (``shown_channels``)."""
+    n, (names, note) = len(windows), shown_channels(windows.shape[-1])
+    rows, cols = (2, (n + 1) // 2) if len(names) == 1 else (len(names), n)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 5 if len(names) == 1 else 2.2 * rows), squeeze=False)
+    for k, name in enumerate(names):
+        for ax, window, rec in zip(axes.ravel() if len(names) == 1 else axes[k], windows, rebuilt, strict=False):
+            ax.plot(window[:, k], label="window")
+            ax.plot(rec[:, k], "r--", label="reconstruction")
+            ax.set_xlabel("sample in window")
+            ax.set_ylabel(f"{name} (z-score)")
+            ax.grid(True)
     axes.ravel()[0].legend(fontsize=7)
-    fig.suptitle("VAE reconstructions of validation windows")
+    fig.suptitle("VAE reconstructions of validation windows" + note)
     return _save(fig, path)
 
 
 def prior_samples(windows: np.ndarray, path: Path) -> Path:
-    """Windows decoded from codes drawn from the prior N(0, I)."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for window in windows:
-        ax.plot(window[:, 0], alpha=0.8)
-    ax.set_title("windows decoded from prior samples")
-    ax.set_xlabel("sample in window")
-    ax.grid(True)
+    """Windows decoded from codes drawn from the prior N(0, I), a panel per channel (``shown_channels``)."""
+    names, note = shown_channels(windows.shape[-1])
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.2 + 2.3 * len(names)), sharex=True, squeeze=False)
+    for k, (ax, name) in enumerate(zip(axes[:, 0], names, strict=True)):
+        for window in windows:
+            ax.plot(window[:, k], alpha=0.8)
+        if len(names) > 1:
+            ax.set_ylabel(name)
+        ax.grid(True)
+    axes[0, 0].set_title("windows decoded from prior samples" + note)
+    axes[-1, 0].set_xlabel("sample in window")
     return _save(fig, path)
 
 
@@ -99,17 +116,22 @@ def predicted_codes(vae_codes: np.ndarray, lstm_codes: np.ndarray, path: Path) -
 
 
 def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, path: Path) -> Path:
-    """A whole sequence against the windows the decoder rebuilds from the LSTM's predicted codes."""
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    ax.plot(np.arange(len(segment)), segment[:, 0], label="data")
-    rebuilt = rebuilt_windows[..., 0].reshape(-1)
-    ax.plot(np.arange(l_win, l_win + len(rebuilt)), rebuilt, "g--", label="rebuilt from LSTM codes")
-    for k in range(1, len(segment) // l_win):
-        ax.axvline(k * l_win, color="0.85", lw=0.8)
-    ax.set_title("one sequence rebuilt from LSTM-predicted codes")
-    ax.set_xlabel("time step in sequence")
-    ax.grid(True, axis="y")
-    ax.legend()
+    """A whole sequence against the windows the decoder rebuilds from the LSTM's predicted codes, a panel per
+    channel (``shown_channels``)."""
+    names, note = shown_channels(segment.shape[-1])
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 1.2 + 2.3 * len(names)), sharex=True, squeeze=False)
+    for k, (ax, name) in enumerate(zip(axes[:, 0], names, strict=True)):
+        ax.plot(np.arange(len(segment)), segment[:, k], label="data")
+        rebuilt = rebuilt_windows[..., k].reshape(-1)
+        ax.plot(np.arange(l_win, l_win + len(rebuilt)), rebuilt, "g--", label="rebuilt from LSTM codes")
+        for j in range(1, len(segment) // l_win):
+            ax.axvline(j * l_win, color="0.85", lw=0.8)
+        if len(names) > 1:
+            ax.set_ylabel(name)
+        ax.grid(True, axis="y")
+    axes[0, 0].set_title("one sequence rebuilt from LSTM-predicted codes" + note)
+    axes[-1, 0].set_xlabel("time step in sequence")
+    axes[0, 0].legend()
     return _save(fig, path)
 
 
@@ -135,9 +157,6 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
     return _save(fig, path)
 
 
-MAX_CHANNELS_SHOWN = 4
-
-
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
                train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0,
                channels: list[str] | None = None, times: np.ndarray | None = None) -> Path:
@@ -156,8 +175,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         return t[min(int(i), n - 1)] if times is not None else i
 
     n_channel = series.shape[1]
-    channels = list(channels) if channels else (["value"] if n_channel == 1 else [f"ch{k}" for k in range(n_channel)])
-    shown = min(n_channel, MAX_CHANNELS_SHOWN)
+    channels, note = shown_channels(n_channel, channels)
+    shown = len(channels)
     fig, axes = plt.subplots(shown + 1, 1, figsize=(14, 2.2 + 1.9 * shown + 1.6), sharex=True,
                              height_ratios=[2] * shown + [1.4], squeeze=False)
     axes = axes[:, 0]
@@ -179,7 +198,6 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     handles, _ = axes[0].get_legend_handles_labels()
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", fontsize=8)
-    note = "" if n_channel == shown else f" [first {shown} of {n_channel} channels shown]"
     axes[0].set_title(title + note)
     for piece in pieces:
         span = piece["start"] + np.arange(len(piece["scores"]))
