@@ -411,3 +411,35 @@ def test_the_oracle_bounds_every_one_threshold_rule_even_between_its_quantiles()
     for name, best in points["oracle"].items():
         for rule in one_threshold:
             assert best["f1"] >= points["rules"][rule][name]["f1"] - 1e-12, (name, rule)
+
+
+def test_the_dynamic_rules_ratio_is_to_the_oracle_of_the_smoothed_scores_it_flags():
+    """dynamic flags the EWMA-smoothed point scores, so it could beat the oracle of the raw ones and its ratio
+    came out above 1. Here every other point of a 100-point anomaly scores 10, and so do 50 points outside it:
+    the best raw threshold (10) flags 100 points, 50 anomalous, F1 0.5; dynamic flags 50 smoothed points, 39
+    anomalous, F1 2 * 39 / (50 + 100) = 0.52, once reported as 1.04 of the oracle. Its ratio is now to the
+    oracle over the smoothed scores; the other rules' stays to the raw one."""
+    from vae_lstm import thresholds
+
+    scores, labels = np.ones(1000), np.zeros(1000, bool)
+    labels[600:700] = True
+    scores[600:700:2] = scores[0:500:10] = 10.0
+    piece = detection.PieceResult("test", 0, None, np.zeros(1), np.zeros(1, bool), scores, labels)
+    res = detection.DetectorResult("x", np.zeros(1), [piece], val_point_scores=np.linspace(0.5, 1.5, 20))
+    points = detection.point_metrics(from_dict({}), res, {"all": None})
+    raw, smoothed = points["all"]["oracle"]["pointwise"], points["all"]["oracle_smoothed"]["pointwise"]
+    assert raw["f1"] == pytest.approx(0.5) and raw["threshold"] == 10.0
+    assert smoothed == evaluation.best_f1(thresholds.ewma(scores, 105), labels, adjusted=False)
+    at = points["all"]["rules"]
+    assert at["dynamic"]["pointwise"] == pytest.approx({"precision": 39 / 50, "recall": 39 / 100, "f1": 0.52})
+    paper = {"average_precision": 0.0, "oracle_point_adjusted": {"f1": 0.0, "precision": 0.0, "recall": 0.0},
+             "oracle_pointwise": {"f1": 0.0}, "point_adjusted": {"f1": 0.0}, "pointwise": {"f1": 0.0}, "threshold": 0.0}
+    for rule, f1, oracle in (("dynamic", 0.52, smoothed["f1"]), ("val_quantile", at["val_quantile"]["pointwise"]["f1"],
+                                                                   0.5)):
+        (row,) = detection.summary_rows({"threshold_rule": rule, "detectors": ["x"],
+                                         "x": {"points": points, "all": paper}})
+        assert row["ratio_pointwise"] == pytest.approx(f1 / oracle)
+        assert row["ratio_affiliation"] == pytest.approx(
+            at[rule]["affiliation"]["f1"] / points["all"]["oracle_smoothed" if rule == "dynamic" else "oracle"]
+            ["affiliation"]["f1"])
+    assert row["ratio_pointwise"] <= 1 and 0.52 / smoothed["f1"] < 1  # dynamic's ratio: 0.52 / 0.70
