@@ -170,6 +170,54 @@ def test_detect_refuses_a_damaged_checkpoint_in_one_line(copy, capsys):
     assert len(err) == 1 and "lstm.keras" in err[0], err
 
 
+@pytest.mark.parametrize("train_vae, train_lstm, settings", [
+    (1, 0, "set TRAIN_LSTM: 1, then run"), (0, 0, "set TRAIN_VAE: 1 and TRAIN_LSTM: 1, then run"),
+    (0, 1, "set TRAIN_VAE: 1, then run"), (None, None, "; run")], ids=["vae", "none", "lstm", "detect"])
+def test_a_damaged_vae_under_a_skipped_stage_says_the_settings_that_resume_it(copy, capsys, train_vae, train_lstm,
+                                                                              settings):
+    """With TRAIN_LSTM 0 the LSTM was set aside and the line was "no trained lstm ... train it first"; with TRAIN_VAE
+    0 it said "run codes/train.py again", which did not resume it. Now the line names the damaged file, the settings
+    that train.py needs and the command, and touches nothing; those settings resume the run."""
+    run, config = copy
+    truncate(run / "vae.keras")
+    if train_vae is None:
+        capsys.readouterr()
+        assert errors.run_cli(cli.detect_main, ["--config", str(config())]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+    else:
+        status, err, _ = train(config(TRAIN_VAE=train_vae, TRAIN_LSTM=train_lstm), capsys)
+        assert status == 2
+    assert len(err) == 1 and err[0].startswith(f"error: checkpoint {run / 'vae.keras'} is truncated"), err
+    assert (f"{settings} 'python3 codes/train.py --config {run.parents[2] / 'cfg.json'}' to resume the vae from its "
+            "previous checkpoint vae.prev.keras (the lstm then trains afresh too)") in err[0], err[0]
+    assert sorted(p.name for p in run.glob("*.keras*")) == ["lstm.keras", "lstm.prev.keras", "vae.keras",
+                                                            "vae.prev.keras"]
+    status, err, out = train(config(TRAIN_VAE=1, TRAIN_LSTM=1), capsys)
+    assert status == 0, err
+    assert_complete(run, 2, 2)
+
+
+def test_a_damaged_checkpoint_and_its_damaged_previous_copy_are_named_in_one_line(copy, capsys):
+    """The line named lstm.keras only; once it was moved away, the next run named lstm.prev.keras."""
+    run, config = copy
+    truncate(run / "lstm.keras")
+    truncate(run / "lstm.prev.keras")
+    capsys.readouterr()
+    assert errors.run_cli(cli.detect_main, ["--config", str(config())]) == 2
+    lines = [capsys.readouterr().err.strip().splitlines(), train(config(), capsys)[1]]
+    for err in lines:  # detect.py, then train.py
+        assert len(err) == 1 and err[0].startswith("error:"), err
+        assert f"checkpoint {run / 'lstm.keras'} is truncated" in err[0], err[0]
+        assert f"checkpoint {run / 'lstm.prev.keras'} is truncated" in err[0], err[0]
+        assert "move lstm.keras and lstm.prev.keras away and run 'python3 codes/train.py" in err[0], err[0]
+    (run / "lstm.prev.keras").rename(run / "lstm.prev.keras.damaged")  # the earlier line named one only
+    assert "move lstm.keras away" in train(config(), capsys)[1][0]
+    for name in ("lstm.keras", "lstm.prev.keras.damaged"):
+        (run / name).unlink()
+    assert train(config(), capsys)[0] == 0
+    assert_complete(run, 2, 2)
+
+
 def without_seeds(path: Path) -> None:
     """Rewrite a checkpoint as an earlier version wrote it: without its SeedGenerator states (seeds.json)."""
     import zipfile

@@ -315,18 +315,16 @@ def choose_run_dir(config: Config, path: Path | None = None) -> Path:
 
 def check_skipped_stages(config: Config, path: Path) -> None:
     """A stage the config skips must have its model in the run folder already."""
-    from .detectors import CONTROLS, detector_class
+    from .detectors import CONTROLS
 
     if config.detector in CONTROLS:
         return
     from .training import STOPPING_ENTRY, checkpoint_entry, checkpoint_epochs, read_state, stopped_key
 
     source = config_argument(config)
-    for name in detector_class(config.detector).trained_files:
-        if not name.endswith(".keras"):
-            continue
-        stage = name.removesuffix(".keras")
-        flag, epochs = ("TRAIN_VAE", "num_epochs_vae") if stage == "vae" else ("TRAIN_LSTM", "num_epochs_lstm")
+    for stage in model_stages(config.detector):
+        name = f"{stage}.keras"
+        flag, epochs = stage_keys(stage)
         why = f"{flag}: 0" if not config[flag] else f"{epochs}: 0" if not config[epochs] else None
         if not why:
             continue
@@ -348,6 +346,32 @@ def check_skipped_stages(config: Config, path: Path) -> None:
             raise UserError(f"{source} asks to skip training the {stage} ({why}), but the {stage} in {path} holds "
                             f"{held} of the {planned} epochs it was being trained for (its training was "
                             f"interrupted); set {flag}: 1 and {epochs}: {planned} to finish it first")
+
+
+def model_stages(detector: str) -> list[str]:
+    """The stages of a detector that train a Keras model (``<stage>.keras``), in the order they train."""
+    from .detectors import detector_class
+
+    return [name.removesuffix(".keras") for name in detector_class(detector).trained_files if name.endswith(".keras")]
+
+
+def stage_keys(stage: str) -> tuple[str, str]:
+    """The config keys that train a stage: its flag and its epochs (the VAE's, or the LSTM stage's for any other)."""
+    return ("TRAIN_VAE", "num_epochs_vae") if stage == "vae" else ("TRAIN_LSTM", "num_epochs_lstm")
+
+
+def train_hint(config: Config, stage: str, what: str) -> str:
+    """How train.py does ``what`` to ``stage`` of a run of ``config``: the settings ``config`` turns off that it
+    needs, for the stage and for those trained after it (which then train afresh), and the command."""
+    stages = model_stages(config.detector)
+    after = stages[stages.index(stage) + 1:] if stage in stages else []
+    settings = [] if config.load_model else ["load_model: 1"]
+    for name in (stage, *after):
+        flag, epochs = stage_keys(name)
+        settings += [f"{flag}: 1"] * (not config[flag]) + [f"{epochs} > 0"] * (not config[epochs])
+    setting = f"set {' and '.join(settings)}, then " if settings else ""
+    then = f" (the {' and the '.join(after)} then trains afresh too)" if after else ""
+    return f"{setting}run {train_command(config)} {what}{then}"
 
 
 def check_run_config(config: Config, path: Path) -> None:

@@ -104,24 +104,13 @@ class BaseModel:
         return self.path
 
     def load(self, resume: bool = False) -> keras.Model:
-        """Load the checkpoint. A damaged one stops with one line naming it; with ``resume`` (training
-        goes on), the previous checkpoint takes its place when that one is whole."""
-        if not self.exists():
-            raise UserError(f"no trained {self.name} at {self.path}; train it first with "
-                            f"'python3 codes/train.py --config <your config>'")
+        """Load the checkpoint. A damaged one stops with one line naming it (``unusable``); with ``resume``
+        (training goes on), the previous checkpoint takes its place when that one is whole."""
         problem = damage(self.path)
         if problem:
-            prev = self.prev_path.name
-            fallback = self.prev_path.is_file() and not damage(self.prev_path)
-            if not (resume and fallback):
-                if not self.path.exists() and self.prev_path.is_file() and not fallback:  # the previous one is the cause
-                    problem = damage(self.prev_path)
-                    hint = f"move {self.prev_path} away to train the {self.name} afresh"
-                else:
-                    hint = (f"run codes/train.py again to resume from the previous checkpoint {prev}" if fallback
-                            else f"move it away to train the {self.name} afresh")
-                raise UserError(f"{problem}; {hint}")
-            print(f"{problem}; resuming from the previous checkpoint {prev}")
+            if not (resume and self.resumable()):
+                raise UserError(self.unusable())
+            print(f"{problem}; resuming from the previous checkpoint {self.prev_path.name}")
             if self.path.exists():
                 os.replace(self.path, self.path.with_name(self.path.name + ".damaged"))
             os.replace(self.prev_path, self.path)
@@ -136,6 +125,25 @@ class BaseModel:
         self.epochs = checkpoint_epochs(self.path)
         self.seeds_restored = restore_seeds(self.model, self.path)
         return self.model
+
+    def resumable(self) -> bool:
+        """Whether the previous checkpoint is whole, so that training resumes from it."""
+        return self.prev_path.is_file() and not damage(self.prev_path)
+
+    def unusable(self) -> str:
+        """The line for a checkpoint that cannot be loaded: what is wrong with it, and with its previous copy when
+        that is damaged too, and how train.py resumes or retrains it."""
+        from .runs import train_hint
+
+        broken = [path for path in (self.path, self.prev_path) if path.exists()]
+        if not broken:
+            return f"no trained {self.name} at {self.path}; {train_hint(self.config, self.name, 'to train it')}"
+        if self.resumable():
+            what = f"to resume the {self.name} from its previous checkpoint {self.prev_path.name}"
+            return f"{damage(self.path)}; {train_hint(self.config, self.name, what)}"
+        moved = " and ".join(path.name for path in broken)
+        what = f"to train the {self.name} afresh"
+        return f"{'; '.join(map(damage, broken))}; move {moved} away and {train_hint(self.config, self.name, what)}"
 
 
 def use_jit_compile(model: keras.Model, config) -> None:

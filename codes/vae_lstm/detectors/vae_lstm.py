@@ -21,6 +21,7 @@ from .. import plotting
 from ..errors import UserError
 from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
+from ..runs import train_hint
 from ..scoring import (
     balanced_points,
     channel_error_scale,
@@ -36,7 +37,7 @@ from ..scoring import (
     uncovered_error,
     vae_point_errors,
 )
-from ..training import BaseModel, BaseTrainer, FigureCallback, set_aside
+from ..training import BaseModel, BaseTrainer, FigureCallback, damage, set_aside
 from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
 from .base import Detector, Scores
 
@@ -213,6 +214,10 @@ class VAELSTMDetector(Detector):
         vae_trainer = VAETrainer(self.config, run_dir, train_series)
         lstm_model = LSTMModel(self.config, run_dir)
         if lstm_model.exists() and vae_trainer.will_train():  # decided before: a kill may come between the stages
+            if not (self.config.TRAIN_LSTM and self.config.num_epochs_lstm):  # the LSTM set aside would not train
+                vae = vae_trainer.model
+                raise UserError(vae.unusable() if damage(vae.path) else f"the vae in {vae.path} has epochs left to "
+                                f"train; {train_hint(self.config, 'vae', 'to train them')}")
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
         self.vae = vae_trainer.train()
