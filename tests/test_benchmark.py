@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from keras import layers
 
@@ -321,25 +322,59 @@ def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path):
                                                 "--config", "missing.json"]))
 
 
-def test_end_to_end_runs_a_copy_of_the_config_beside_it_and_a_failed_command_is_one_line(tmp_path, monkeypatch):
-    """The copy sat in a temporary folder, so a dataset path relative to the config's folder was not found; and a
-    failing train.py or detect.py ended in a CalledProcessError traceback."""
+def test_end_to_end_runs_a_copy_of_the_config_in_a_temporary_folder_and_a_failed_command_is_one_line(tmp_path,
+                                                                                                     monkeypatch):
+    """The copy sat beside the user's config, where a SIGKILL of the benchmark left it; and a failing train.py or
+    detect.py ended in a CalledProcessError traceback."""
     import subprocess
 
     config = tmp_path / "mine.json"
     config.write_text(json.dumps({"dataset": "synthetic", "num_epochs_vae": 1, "num_epochs_lstm": 1}))
     seen, codes = [], iter([0, 2])
 
-    def run(command, **kwargs):
+    def run(command, **kwargs):  # what a kill now would leave in the user's folder: nothing but the config
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json"]
         copy = Path(command[command.index("--config") + 1])
-        seen.append((copy.parent, json.loads(copy.read_text())["dataset"]))
+        seen.append((copy.parent == tmp_path, json.loads(copy.read_text())["dataset"]))
         return subprocess.CompletedProcess(command, next(codes))
 
     monkeypatch.setattr(subprocess, "run", run)
     with pytest.raises(UserError, match=r"--end-to-end: detect.py stopped \(exit 2\) on .*mine.json"):
         benchmark.end_to_end(str(config))
-    assert seen == [(tmp_path, "synthetic")] * 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json"]  # the copy is gone
+    assert seen == [(False, "synthetic")] * 2
+
+
+def test_the_end_to_end_copy_reads_the_files_its_config_reads_from_its_own_folder(tmp_path):
+    """The copy lies in the temporary folder, so the dataset paths that the config's folder holds (read there first)
+    are made absolute in it; those found elsewhere (the repository, the working folder), absolute ones and ${VAR} ones
+    stay as they are."""
+    from vae_lstm.csv_data import absolute_paths
+    from vae_lstm.data_loader import load_config_series
+
+    user, tmp = tmp_path / "configs", tmp_path / "tmp"
+    (user / "data").mkdir(parents=True)
+    tmp.mkdir()
+    t = np.arange(1200)
+    pd.DataFrame({"value": np.sin(2 * np.pi * t / 24) + (t >= 900) * (t < 910) * 5.0}).to_csv(
+        user / "data" / "one.csv", index=False)
+    (user / "data" / "labels.json").write_text(json.dumps([900]))
+    dataset = {"path": "data/one.csv", "train_points": 600, "labels": {"timestamps": "./data/labels.json"}}
+    config = user / "mine.json"
+    config.write_text(json.dumps({"dataset": dataset, "detector": "abs_z", "l_win": 24, "l_seq": 3}))
+    original = load_config(config)
+
+    copy = benchmark.end_to_end_config(original, tmp)
+    assert copy.parent == tmp and sorted(p.name for p in user.iterdir()) == ["data", "mine.json"]
+    written = json.loads(copy.read_text())
+    folder = user.resolve()
+    assert written["output_dir"] == str(tmp)
+    assert written["dataset"] == {"path": str(folder / "data/one.csv"), "train_points": 600,
+                                  "labels": {"timestamps": str(folder / "data/labels.json")}}
+    assert np.array_equal(load_config_series(load_config(copy)).normalised, load_config_series(original).normalised)
+
+    elsewhere = {"path": "${DATA}/one.csv", "train_files": ["data/one.csv", "README.md"],
+                 "test_files": [str(tmp_path / "x.csv")], "labels": {"column": "data/one.csv"}}
+    assert absolute_paths(elsewhere, user) == {**elsewhere, "train_files": [str(folder / "data/one.csv"), "README.md"]}
 
 
 def test_a_flag_below_one_is_named_before_any_data_is_read():

@@ -108,33 +108,34 @@ def end_to_end(config_name: str) -> dict:
     figures = {"machine": machine(), "config": config_name, "dataset": config.dataset_name, "detector": config.detector,
                "num_epochs_vae": config.num_epochs_vae, "num_epochs_lstm": config.num_epochs_lstm}
     with tempfile.TemporaryDirectory() as tmp:
-        values = {**config.to_dict(), "output_dir": tmp}
-        # the copy goes beside the config file, so that the dataset's relative paths (which are read relative to
-        # the config's folder first) still find its files; in the temporary folder when that folder is read-only
-        folder = Path(config.source).parent if config.source else Path(tmp)
-        try:
-            handle = tempfile.NamedTemporaryFile("w", dir=folder, prefix=".benchmark-", suffix=".json", delete=False)
-        except OSError:
-            handle = tempfile.NamedTemporaryFile("w", dir=tmp, suffix=".json", delete=False)
-        with handle:
-            handle.write(json.dumps(values))
-        path = Path(handle.name)
-        try:
-            for command in ("train", "detect"):
-                started = time.perf_counter()
-                done = subprocess.run([sys.executable, str(REPO_ROOT / "codes" / f"{command}.py"), "--config",
-                                       str(path)], stdout=subprocess.DEVNULL)
-                if done.returncode != 0:
-                    raise UserError(f"--end-to-end: {command}.py stopped (exit {done.returncode}) on {config_name}, "
-                                    "with the error above; nothing was measured")
-                figures[f"{command}_seconds"] = round(time.perf_counter() - started, 1)
-                # the largest resident set of any child so far, in MB (Linux reports KB)
-                figures[f"peak_memory_mb_after_{command}"] = round(
-                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-        finally:
-            path.unlink(missing_ok=True)
+        path = end_to_end_config(config, Path(tmp))
+        for command in ("train", "detect"):
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, str(REPO_ROOT / "codes" / f"{command}.py"), "--config",
+                                   str(path)], stdout=subprocess.DEVNULL)
+            if done.returncode != 0:
+                raise UserError(f"--end-to-end: {command}.py stopped (exit {done.returncode}) on {config_name}, "
+                                "with the error above; nothing was measured")
+            figures[f"{command}_seconds"] = round(time.perf_counter() - started, 1)
+            # the largest resident set of any child so far, in MB (Linux reports KB)
+            figures[f"peak_memory_mb_after_{command}"] = round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     figures["total_seconds"] = round(figures["train_seconds"] + figures["detect_seconds"], 1)
     return figures
+
+
+def end_to_end_config(config, tmp: Path) -> Path:
+    """A copy of ``config`` in the temporary folder ``tmp``, its runs there too: nothing is left beside the user's
+    config when the benchmark is killed. The dataset's relative paths are made absolute where its folder holds them
+    (they are read relative to the config's folder first), so that the copy reads the same files."""
+    from .csv_data import absolute_paths
+
+    values = {**config.to_dict(), "output_dir": str(tmp)}
+    if config.source and isinstance(values["dataset"], dict):
+        values["dataset"] = absolute_paths(values["dataset"], Path(config.source).parent)
+    path = tmp / "benchmark_config.json"
+    path.write_text(json.dumps(values))
+    return path
 
 
 def machine() -> str:
