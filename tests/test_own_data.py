@@ -395,9 +395,20 @@ def test_flagged_ranges_without_a_time_column_give_the_index_of_the_detections_f
 
 
 @pytest.mark.parametrize("offset", ["+01:00", ""])
-def test_flagged_ranges_say_when_their_times_are_utc(tmp_path, offset):
+def test_flagged_ranges_say_when_their_times_are_utc(tmp_path, monkeypatch, offset):
     """Times read with UTC offsets are converted to UTC; flagged_ranges.csv once wrote them without a zone, as
-    if local. They now end in Z (ISO 8601), and times without an offset stay as the file writes them."""
+    if local. They now end in Z (ISO 8601), and detections.png's axis says UTC; times without an offset stay as
+    the file writes them."""
+    from vae_lstm import plotting
+
+    axis_labels, save = [], plotting._save
+
+    def spy(fig, path):  # the score panel's time axis of detections.png
+        if path.name == "detections.png":
+            axis_labels.append(fig.axes[-1].get_xlabel())
+        return save(fig, path)
+
+    monkeypatch.setattr(plotting, "_save", spy)
     t = np.arange(600)
     value = np.sin(2 * np.pi * t / 24) + 0.05 * np.random.default_rng(0).standard_normal(600)
     value[500:504] += 9.0
@@ -415,3 +426,4 @@ def test_flagged_ranges_say_when_their_times_are_utc(tmp_path, offset):
     # 500 hours after 2025-03-01 00:00 is 2025-03-21 20:00, at +01:00 19:00 UTC
     assert spike["first_time"] == ("2025-03-21T19:00:00Z" if offset else "2025-03-21T20:00:00")
     assert ranges["last_time"].str.endswith("Z").all() == bool(offset)
+    assert axis_labels == ["time (UTC)" if offset else "time"]

@@ -651,7 +651,8 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
         result.series.normalised, pieces, result.series.anomaly_idx, result.series.point_labels,
         (result.series.train_start, result.series.train_end), out_dir / "detections.png",
         f"{name}: {main.name} detections, {c.threshold_rule} threshold on {which} "
-        f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale, result.series.channels, result.series.timestamps))
+        f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale, result.series.channels, result.series.timestamps,
+        utc=result.series.utc))
     if not result.series.labelled:
         return paths  # the curves below need labels
     curves = []

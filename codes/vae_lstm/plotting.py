@@ -159,7 +159,7 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
 
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
                train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0,
-               channels: list[str] | None = None, times: np.ndarray | None = None) -> Path:
+               channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False) -> Path:
     """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
     when there are more), with the training block, the labelled anomaly windows (shaded red), the
     label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath.
@@ -207,7 +207,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     if np.nanmin(scores) > 0:
         ax_score.set_yscale("log")
     ax_score.set_ylabel("point score")
-    ax_score.set_xlabel("time index (0-based)" if times is None else "time")
+    ax_score.set_xlabel("time index (0-based)" if times is None else "time (UTC)" if utc else "time")
     return _save(fig, path)
 
 
