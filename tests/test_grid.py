@@ -279,6 +279,8 @@ def test_a_summary_of_part_of_a_grid_holds_that_part_only(tmp_path):
                            "--summary-dir", str(tmp_path / "part")]) == 0
     rows = pd.read_csv(tmp_path / "part" / "results.csv")
     assert set(rows.seed) == {1} and set(rows.detector) == {"abs_z"}
+    # the figure is of the first detector the tables hold, when --detectors leaves out the experiment's first
+    assert (tmp_path / "part" / "detections_synth.png").is_file()
     assert set(pd.read_csv(tmp_path / "all" / "results.csv").seed) == {0, 1}
 
 

@@ -36,7 +36,6 @@ beats). ``write_summary`` writes an experiment's tables (``"summary": "beats"``)
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -449,19 +448,13 @@ def markdown(experiment, df: pd.DataFrame) -> str:
 
 def write_summary(experiment, metrics: dict, summary_dir: Path, note: str = "") -> None:
     """results.csv (one row per run), results.md (``note`` at its end: the runs it lacks) and beats_<dataset>.png
-    (the figure of the first detector's lowest-seed run) in ``summary_dir``."""
-    from .experiment import Job
+    (``reproduce.copy_run_figures``) in ``summary_dir``."""
+    from .reproduce import copy_run_figures
 
     df = summary_rows(metrics)
     summary_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
     (summary_dir / "results.md").write_text(markdown(experiment, df) + note)
-    first = experiment.detectors[0]
-    for name in experiment.datasets:
-        seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == first)
-        if seeds:
-            source = experiment.run_dir(Job(str(experiment.path), name, first, seeds[0])) / "detection" / "beats.png"
-            if source.is_file():
-                shutil.copyfile(source, summary_dir / f"beats_{name}.png")
+    copy_run_figures(experiment, metrics, summary_dir, "beats")
     print((summary_dir / "results.md").read_text())
     print(f"summary written to {summary_dir}")

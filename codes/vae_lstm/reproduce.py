@@ -447,6 +447,18 @@ def drop_stale_ensemble(summary_dir: Path) -> None:
         print(f"removed the ensemble of an earlier summary from {summary_dir} (pass --ensemble to score it again)")
 
 
+def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, figure: str) -> None:
+    """``<figure>_<dataset>.png`` in ``summary_dir``: the run's ``detection/<figure>.png`` of the lowest seed of the
+    experiment's first detector that the tables hold (not its first when ``--detectors`` leaves that out)."""
+    for name in experiment.datasets:
+        held = [d for d in experiment.detectors if any(n == name and det == d for n, det, _ in metrics)]
+        if held:
+            seed = min(s for n, d, s in metrics if n == name and d == held[0])
+            source = experiment.run_dir(Job(str(experiment.path), name, held[0], seed)) / "detection" / f"{figure}.png"
+            if source.is_file():
+                shutil.copyfile(source, summary_dir / f"{figure}_{name}.png")
+
+
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
     not (not run, unfinished, or left out), named at the end of results.md."""
@@ -462,14 +474,7 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
     markdown = results_markdown if experiment.summary == "table1" else standard_markdown
     (summary_dir / "results.md").write_text(markdown(experiment, df) + note)
-    main_detector = experiment.detectors[0]
-    for name in experiment.datasets:  # the detections figure of the lowest-seed run of the first detector
-        seeds = sorted(seed for (n, d, seed) in metrics if n == name and d == main_detector)
-        if seeds:
-            source = experiment.run_dir(Job(str(experiment.path), name, main_detector, seeds[0])) / "detection" \
-                / "detections.png"
-            if source.is_file():
-                shutil.copyfile(source, summary_dir / f"detections_{name}.png")
+    copy_run_figures(experiment, metrics, summary_dir, "detections")
     print((summary_dir / "results.md").read_text())
     print(f"summary written to {summary_dir}")
 
