@@ -218,6 +218,22 @@ def test_a_bad_ecg_config_is_one_line(tmp_path, change, message):
         beats.check_config(config)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"detectors": ["random", "arma"]}, "with detector 'arma': detector 'arma' cannot train on the independent"),
+    ({"overrides": {"lstm_vae": {"l_win": 150}}}, "with detector 'lstm_vae': l_win = 150 is longer than one"),
+    ({"overrides": {"*": {"threshold_rule": "train_max"}}}, "with detector 'random': ECG5000 takes its threshold"),
+])
+def test_an_experiment_that_does_not_fit_the_beats_is_its_own_one_line_before_any_run(tmp_path, change, message):
+    from vae_lstm.experiment import load_experiment
+
+    ecg_config(tmp_path)
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"ECG5000": str(tmp_path / "ecg.json")}, "seeds": 1,
+                                "detectors": ["random", "lstm_vae"], "summary": "beats", **change}))
+    with pytest.raises(ConfigError, match=f"^grid.json: dataset 'ECG5000' {message}"):
+        load_experiment(path)
+
+
 def test_ecg_data_needs_its_variable_and_the_pinned_files(tmp_path, monkeypatch):
     monkeypatch.delenv("ECG5000_DATA_DIR", raising=False)
     with pytest.raises(DataError, match="set ECG5000_DATA_DIR to a folder holding ECG5000_TRAIN.txt"):

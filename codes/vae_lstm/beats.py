@@ -151,12 +151,13 @@ def split_beats(normal, seed: int, test_normal: int, test_anomalous: int, val_fr
 
 # ---- the config ----------------------------------------------------------------------------------------
 
-def check_config(config: Config) -> dict:
-    """The dataset's entry, once the config fits it; every problem is one line (ConfigError)."""
+def check_config(config: Config, where: str | None = None) -> dict:
+    """The dataset's entry, once the config fits it; every problem is one line (ConfigError) that starts with
+    ``where`` (default: the config file's name)."""
     from .detectors import detector_class
 
     name, spec = config.dataset, segment_specs()[config.dataset]
-    where = config.source.name if config.source else "config"
+    where = where or (config.source.name if config.source else "config")
     length, n_channel = spec["length"], spec.get("n_channel", 1)
     if "auto" in (config.l_win, config.l_seq) or config.n_channel != n_channel:
         raise ConfigError(f"{where}: {name} is a dataset of {length}-point segments with {n_channel} channel(s): "

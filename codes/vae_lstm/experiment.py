@@ -221,7 +221,7 @@ def load_experiment(name: str | Path) -> Experiment:
                               "(it names the summary's files)")
     check_overrides(path.name, values.get("overrides", {}))
     experiment = Experiment(path.stem, path, values)
-    from .beats import is_segments
+    from .beats import check_config, is_segments
 
     for dataset in experiment.datasets:  # every config and override loads, before anything trains
         for detector in experiment.detectors:
@@ -229,6 +229,8 @@ def load_experiment(name: str | Path) -> Experiment:
                 config = experiment.config(dataset, detector, 0, resolve=False)
             except ConfigError as e:
                 raise ConfigError(f"{path.name}: dataset '{dataset}' with detector '{detector}': {e}") from None
+            if is_segments(config):  # and fits the segments (ECG5000's beats), or every run of it fails
+                check_config(config, f"{path.name}: dataset '{dataset}' with detector '{detector}'")
         if is_segments(config) != (experiment.summary == "beats"):  # else every run is scored, then left out
             kind = "a dataset of independent segments" if is_segments(config) else "a series"
             want = "\"beats\"" if is_segments(config) else "\"standard\" or \"table1\""
