@@ -547,6 +547,13 @@ def test_a_summary_names_the_runs_it_lacks(tmp_path, capsys):
     assert (tmp_path / "sum" / "ensemble.md").read_text() == "my own notes"
 
 
+def test_a_summary_of_some_detectors_lacks_no_control_that_was_not_asked_for_and_has_not_run(tmp_path, capsys):
+    path = tiny_experiment(tmp_path, detectors=["arma", "random", "abs_z"])
+    assert reproduce.main([str(path), "--detectors", "arma", "--seeds", "1", "--summary-dir", str(tmp_path / "s")]) == 0
+    assert "has not run" not in capsys.readouterr().out
+    assert "Not in these tables" not in (tmp_path / "s" / "results.md").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM to the grid", "Ctrl-C to the process group"])
 def test_an_interrupted_grid_stops_its_running_workers_at_once(tmp_path, how):
