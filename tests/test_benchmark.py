@@ -3,6 +3,9 @@ the figures file), and the jit_compile (XLA) training lever: same losses, checkp
 
 import csv
 import json
+import os
+import sys
+import time
 from pathlib import Path
 
 import keras
@@ -334,6 +337,7 @@ def test_end_to_end_runs_a_copy_of_the_config_in_a_temporary_folder_and_a_failed
 
     def run(command, **kwargs):  # what a kill now would leave in the user's folder: nothing but the config
         assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json"]
+        assert kwargs["preexec_fn"] is benchmark.end_with_parent  # nor a child training on
         copy = Path(command[command.index("--config") + 1])
         seen.append((copy.parent == tmp_path, json.loads(copy.read_text())["dataset"]))
         return subprocess.CompletedProcess(command, next(codes))
@@ -342,6 +346,32 @@ def test_end_to_end_runs_a_copy_of_the_config_in_a_temporary_folder_and_a_failed
     with pytest.raises(UserError, match=r"--end-to-end: detect.py stopped \(exit 2\) on .*mine.json"):
         benchmark.end_to_end(str(config))
     assert seen == [(False, "synthetic")] * 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_of_end_to_end_dies_with_the_benchmark_even_by_sigkill(tmp_path):
+    """A SIGKILL of benchmark.py --end-to-end left its train.py training on, alone."""
+    import signal
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time; from vae_lstm.benchmark import end_with_parent; "
+        "child = subprocess.Popen(['sleep', '60'], preexec_fn=end_with_parent); print(child.pid, flush=True); "
+        "time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(50):  # the kernel signals the child as the parent dies; it is reaped by init
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0] == "Z":
+            break  # killed, not yet reaped
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its parent")
 
 
 def test_the_end_to_end_copy_reads_the_files_its_config_reads_from_its_own_folder(tmp_path):
