@@ -91,6 +91,23 @@ def test_an_override_for_a_detector_the_experiment_does_not_run_is_noted(tmp_pat
     assert load_experiment(tiny_experiment(tmp_path)).unused_overrides == []
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--series", "Synth"], "^experiment grid has no dataset Synth; did you mean 'synth'\\? its datasets: synth$"),
+    (["--series", "synth", "synt", "other"], "no dataset synt, other; did you mean 'synth' for 'synt'\\? its"),
+    (["--detectors", "lstm_vae"], "^experiment grid has no detector lstm_vae; did you mean 'lstm_ae'\\? its detectors: "
+                                  "vae_lstm, lstm_ae, abs_z$"),
+    (["--detectors", "lstmae"], "invalid choice: 'lstmae'; did you mean 'lstm_ae'\\? \\(choose from 'vae_lstm', "),
+    (["--detectors", "LSTM_VAE"], "invalid choice: 'LSTM_VAE'; did you mean 'lstm_vae'\\?"),
+])
+def test_a_mistyped_dataset_or_detector_gets_a_did_you_mean(tmp_path, flags, message):
+    from vae_lstm.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        reproduce.main([str(tiny_experiment(tmp_path, detectors=["vae_lstm", "lstm_ae", "abs_z"])), "--no-summary",
+                        *flags])
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_missing_dataset_config_names_every_folder_searched_first_the_experiments(tmp_path):
     path = tiny_experiment(tmp_path)
     path.write_text(json.dumps({**json.loads(path.read_text()), "datasets": {"synth": "missing.json"}}))

@@ -7,7 +7,6 @@ documents and checks a key.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -17,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from .errors import ConfigError, UserError
+from .errors import ConfigError, UserError, closest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -162,9 +161,8 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     known = schema["properties"]
     for key in raw:
         if key not in known:
-            by_lower = {k.lower(): k for k in known}
-            close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
-            hint = f"; did you mean '{by_lower[close[0]]}'?" if close else "; see configs/config.schema.json"
+            near = closest(key, known)
+            hint = f"; did you mean '{near}'?" if near else "; see configs/config.schema.json"
             raise ConfigError(f"{where}: unknown key '{key}'{hint}")
     for key, value in raw.items():  # Python's JSON reader accepts NaN and Infinity; the schema can't see them
         if isinstance(value, float) and not math.isfinite(value):
@@ -196,8 +194,8 @@ def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:
         known = list(fields) if "." not in key else list(fields["labels"]["anyOf"][1]["properties"])
         name = key.rpartition(".")[2]
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
+            near = closest(name, known)
+            hint = f"; did you mean '{near}'?" if near else f"; known fields: {', '.join(known)}"
             raise ConfigError(f"{where}: key 'dataset' has an unknown field '{key}'{hint}")
     errors = sorted(jsonschema.Draft202012Validator(csv_schema).iter_errors(dataset),
                     key=lambda e: [str(p) for p in e.absolute_path])

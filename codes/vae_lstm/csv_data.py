@@ -97,7 +97,6 @@ field (a trailing separator) is left out and noted.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import json
 import math
@@ -114,7 +113,7 @@ from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
 from .download import local_root
-from .errors import DataError
+from .errors import DataError, closest
 
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
 
@@ -196,8 +195,8 @@ def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _suggest(name, known) -> str:
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    near = closest(name, [str(k) for k in known])
+    return f"; did you mean {near!r}?" if near else ""
 
 
 def _check_fields(obj: dict, known, where: str) -> None:

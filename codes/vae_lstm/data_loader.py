@@ -8,7 +8,6 @@ standardise with the training block's mean and population std; the test data is 
 and after the training block. Only the synthetic series is generated (`synthetic.make_synthetic`).
 """
 
-import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .download import fetch, local_root, sha256
-from .errors import DataError
+from .errors import DataError, closest
 from .synthetic import make_synthetic
 
 NAB_DATA_DIR_ENV = "NAB_DATA_DIR"
@@ -127,8 +126,8 @@ def load_series(name: str, data_dir: str | Path | None = None) -> Series:
         raise DataError(f"{name} is a dataset of independent segments (beats), not one series: run it with "
                         f"'python3 codes/reproduce.py {name.lower()}' (configs/experiments/{name.lower()}.json)")
     if name not in specs:
-        close = difflib.get_close_matches(name, list(specs), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        near = closest(name, specs)
+        hint = f"did you mean '{near}'? " if near else ""
         raise DataError(f"unknown series {name!r} (the config's \"dataset\"); {hint}valid names: {', '.join(specs)}, "
                         "or a dataset object for your own CSV")
     spec = specs[name]

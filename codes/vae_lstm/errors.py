@@ -1,6 +1,7 @@
 """The one exception type that the command-line tools turn into a one-line error."""
 
 import argparse
+import difflib
 
 
 class UserError(Exception):
@@ -15,12 +16,27 @@ class DataError(UserError):
     """A data file is missing, unreadable, or its values are unusable (NaN, constant, too short)."""
 
 
+def closest(name, known):
+    """The item of ``known`` nearest to ``name`` ignoring case (difflib's, cutoff 0.6), for a "did you mean";
+    None when none is near."""
+    by_lower = {str(k).lower(): k for k in known}
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1)
+    return by_lower[close[0]] if close else None
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse whose usage errors (an unknown choice, a missing option) are a UserError: one line, like every
     other error, rather than the usage block and the error."""
 
     def error(self, message):
         raise UserError(f"{message} (see {self.prog} --help)")
+
+    def _check_value(self, action, value):  # an unknown choice: a "did you mean" (as Python 3.14's suggest_on_error)
+        if action.choices is not None and value not in action.choices and (near := closest(value, action.choices)):
+            choices = ", ".join(map(repr, action.choices))
+            self.error(f"argument {'/'.join(action.option_strings) or action.dest}: invalid choice: {value!r}; "
+                       f"did you mean {near!r}? (choose from {choices})")
+        super()._check_value(action, value)
 
 
 RESUME_TRAINING = "run the same command again to resume from the last finished epoch"

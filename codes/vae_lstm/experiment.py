@@ -9,7 +9,6 @@ experiments share (the same config, detector and seed) is trained once.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import jsonschema
 
 from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, run_dir, unique_keys
 from .detectors import DETECTORS, QUICK
-from .errors import ConfigError
+from .errors import ConfigError, closest
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
@@ -150,8 +149,8 @@ def find_experiment(name: str | Path) -> Path:
         if candidate.is_file():
             return candidate.resolve()
     known = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.json"))
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; known experiments: {', '.join(known)}"
+    near = closest(name, known)
+    hint = f"; did you mean '{near}'?" if near else f"; known experiments: {', '.join(known)}"
     raise ConfigError(f"experiment '{name}' not found{hint}")
 
 
@@ -174,8 +173,8 @@ def check_overrides(file: str, overrides: dict) -> None:
     """Overrides go under "*" or a detector's name, and leave the keys each job sets alone; one line otherwise."""
     for name, changes in overrides.items():
         if name != "*" and name not in DETECTORS:
-            close = difflib.get_close_matches(name, list(DETECTORS), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"use \"*\" or one of {', '.join(DETECTORS)}"
+            near = closest(name, DETECTORS)
+            hint = f"did you mean '{near}'?" if near else f"use \"*\" or one of {', '.join(DETECTORS)}"
             raise ConfigError(f"{file}: overrides.{name}: not a detector; {hint}")
         for key in sorted(set(changes) & set(JOB_KEYS)):
             raise ConfigError(f"{file}: overrides.{name}.{key}: the experiment sets {key} for each run; "
@@ -207,8 +206,8 @@ def load_experiment(name: str | Path) -> Experiment:
     known = schema["properties"]
     for key in values:
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; see {SCHEMA_PATH.relative_to(REPO_ROOT)}"
+            near = closest(key, known)
+            hint = f"; did you mean '{near}'?" if near else f"; see {SCHEMA_PATH.relative_to(REPO_ROOT)}"
             raise ConfigError(f"{path.name}: unknown key '{key}'{hint}")
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(values), key=lambda e: list(e.absolute_path))
     if errors:

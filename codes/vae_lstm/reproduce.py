@@ -33,7 +33,7 @@ import pandas as pd
 
 from .config import REPO_ROOT, check_writable, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
-from .errors import ArgumentParser, UserError
+from .errors import ArgumentParser, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, read_metrics, unfinished_training
 
@@ -492,14 +492,14 @@ def main(argv=None) -> int:
             setattr(args, names, list(dict.fromkeys(getattr(args, names))))
     if args.output_dir:
         experiment.values["output_dir"] = str(Path(args.output_dir).resolve())
-    unknown = sorted(set(args.series or []) - set(experiment.datasets))
-    if unknown:
-        raise UserError(f"experiment {experiment.name} has no dataset {', '.join(unknown)}; "
-                        f"its datasets: {', '.join(experiment.datasets)}")
-    unknown = [d for d in args.detectors or [] if d not in experiment.detectors]
-    if unknown:
-        raise UserError(f"experiment {experiment.name} has no detector {', '.join(unknown)}; "
-                        f"its detectors: {', '.join(experiment.detectors)}")
+    for kind, asked, known in (("dataset", args.series, list(experiment.datasets)),
+                               ("detector", args.detectors, experiment.detectors)):
+        if unknown := [name for name in asked or [] if name not in known]:
+            near = {name: closest(name, known) for name in unknown if closest(name, known)}
+            said = [f"'{n}'" if len(unknown) == 1 else f"'{n}' for '{name}'" for name, n in near.items()]
+            hint = f"did you mean {', '.join(said)}? " if said else ""
+            raise UserError(f"experiment {experiment.name} has no {kind} {', '.join(unknown)}; {hint}"
+                            f"its {kind}s: {', '.join(known)}")
     seeds = table_seeds(args, experiment)
     if not args.summary_only:
         check_datasets(experiment, args.series)
