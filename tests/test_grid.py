@@ -91,6 +91,25 @@ def test_an_override_for_a_detector_the_experiment_does_not_run_is_noted(tmp_pat
     assert load_experiment(tiny_experiment(tmp_path)).unused_overrides == []
 
 
+def test_an_override_that_no_job_reads_is_noted(tmp_path, capsys):
+    """A key that its detector never reads (beta for lstm_ae) would otherwise change nothing without a word; under
+    "*" only when no detector of the file reads it, as "*" sets keys for detectors that ignore them."""
+    path = tiny_experiment(tmp_path, detectors=["abs_z", "arma", "lstm_ae"], overrides={
+        "*": {"beta": 2, "point_score": "max_sequence", "arma_p": 2},
+        "arma": {"arma_max_train_points": 500, "num_hidden_units": 32, "point_smoothing": 3},
+        "lstm_ae": {"beta": 2, "point_score": "max_sequence", "num_hidden_units_lstm": 8}})
+    assert reproduce.main([str(path), "--no-summary", "--seeds", "1", "--detectors", "abs_z"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("note:")] == [
+        "note: grid.json: overrides.*.beta is not used: no detector of the experiment reads it (lstm_vae does)",
+        "note: grid.json: overrides.*.point_score is not used: no detector of the experiment reads it (vae_lstm does)",
+        "note: grid.json: overrides.arma.num_hidden_units is not used: arma never reads it (vae_lstm, vae do)",
+        "note: grid.json: overrides.arma.point_smoothing is not used: arma never reads it (vae_lstm does)",
+        "note: grid.json: overrides.lstm_ae.beta is not used: lstm_ae never reads it (lstm_vae does)",
+        "note: grid.json: overrides.lstm_ae.point_score is not used: lstm_ae never reads it (vae_lstm does)"]
+    assert load_experiment(tiny_experiment(tmp_path)).unread_overrides == []
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--series", "Synth"], "^experiment grid has no dataset Synth; did you mean 'synth'\\? its datasets: synth$"),
     (["--series", "synth", "synt", "other"], "no dataset synt, other; did you mean 'synth' for 'synt'\\? its"),

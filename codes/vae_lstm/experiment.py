@@ -17,7 +17,7 @@ from pathlib import Path
 import jsonschema
 
 from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, run_dir, unique_keys
-from .detectors import DETECTORS, QUICK
+from .detectors import DETECTORS, QUICK, unread_keys
 from .errors import ConfigError, closest
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
@@ -77,6 +77,18 @@ class Experiment:
     def unused_overrides(self) -> list[str]:
         """Detectors with overrides that no job of the file runs (kept, say, from a longer detector list)."""
         return [name for name in self.values.get("overrides", {}) if name != "*" and name not in self.detectors]
+
+    @property
+    def unread_overrides(self) -> list[tuple[str, str, list[str]]]:
+        """(detector or "*", key, the detectors that read it) for each override that none of its jobs reads: a key
+        that its detector never reads, or under "*" one that none of the file's detectors reads. Only the keys that
+        ``detectors.unread_keys`` names: a conservative list."""
+        found = []
+        for name, changes in self.values.get("overrides", {}).items():
+            jobs = self.detectors if name == "*" else [name] if name in self.detectors else []
+            found += [(name, key, [d for d in DETECTORS if key not in unread_keys(d)]) for key in changes
+                      if jobs and all(key in unread_keys(d) for d in jobs)]
+        return found
 
     @property
     def summary(self) -> str:

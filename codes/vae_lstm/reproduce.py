@@ -487,6 +487,10 @@ def main(argv=None) -> int:
     for name in experiment.unused_overrides:
         print(f"note: {experiment.path.name}: overrides.{name} is not used: '{name}' is not in the experiment's "
               f"detectors ({', '.join(experiment.detectors)})")
+    for name, key, readers in experiment.unread_overrides:  # accepted, but changes no run: say so
+        which = f"{name} never reads it" if name != "*" else "no detector of the experiment reads it"
+        print(f"note: {experiment.path.name}: overrides.{name}.{key} is not used: {which} "
+              f"({', '.join(readers)} {'does' if len(readers) == 1 else 'do'})")
     for names in ("series", "detectors"):  # a name given twice would run its jobs twice, side by side
         if getattr(args, names):
             setattr(args, names, list(dict.fromkeys(getattr(args, names))))

@@ -38,7 +38,22 @@ FOREIGN_KEYS = {
     "lstm_vae": VAE_KEYS + ARMA_KEYS + LSTM_AD_KEYS,
     "arma": VAE_KEYS + LSTM_STAGE_KEYS + LSTM_VAE_KEYS + LSTM_AD_KEYS + ("early_stopping_patience",),
 }
+# Scoring keys (config keys that change a detector's scores but not its training) by the detector that reads them:
+# its class's ``scoring_keys``, kept here for the same reason.
+SCORING_KEYS = {
+    "vae_lstm": ("point_score", "point_smoothing", "error_scale", "second_term_weight", "term_scale", "term_combine",
+                 "term_power", "context_scale"),
+}
 QUICK = ("arma", *CONTROLS)  # no neural model: seconds per run
+
+
+def unread_keys(detector: str) -> set[str]:
+    """Config keys that ``detector`` never reads, as far as these registries say: its foreign training keys (a
+    control's: every one that some model's training leaves out, as it trains nothing) and the other detectors'
+    scoring keys. Not every key it ignores: one that these registries do not name (code_size for arma) is left out."""
+    foreign = set().union(*FOREIGN_KEYS.values()) if detector in CONTROLS else set(FOREIGN_KEYS.get(detector, ()))
+    scoring = set().union(*SCORING_KEYS.values()) - set(SCORING_KEYS.get(detector, ()))
+    return foreign | scoring
 
 
 def detector_class(name: str):

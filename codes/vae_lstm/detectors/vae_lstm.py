@@ -39,6 +39,7 @@ from ..scoring import (
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback, damage, set_aside
 from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
+from . import SCORING_KEYS
 from .base import Detector, Scores
 
 
@@ -196,8 +197,7 @@ class VAELSTMDetector(Detector):
     native_unit = "sequence"
     trained_files = ("vae.keras", "lstm.keras")
     fits_segments = True
-    scoring_keys = ("point_score", "point_smoothing", "error_scale", "second_term_weight", "term_scale",
-                    "term_combine", "term_power", "context_scale")
+    scoring_keys = SCORING_KEYS["vae_lstm"]
 
     def __init__(self, config):
         super().__init__(config)
