@@ -427,3 +427,14 @@ def test_flagged_ranges_say_when_their_times_are_utc(tmp_path, monkeypatch, offs
     assert spike["first_time"] == ("2025-03-21T19:00:00Z" if offset else "2025-03-21T20:00:00")
     assert ranges["last_time"].str.endswith("Z").all() == bool(offset)
     assert axis_labels == ["time (UTC)" if offset else "time"]
+
+
+def test_the_oracle_rule_on_unlabelled_data_is_refused_naming_every_label_free_rule(tmp_path):
+    from vae_lstm.errors import UserError
+
+    write_dataset(tmp_path, labelled=False)
+    config_path = write_config(tmp_path, labelled=False, detector="abs_z")
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    with pytest.raises(UserError, match="^threshold_rule 'oracle_best_f1' needs labels, and 'sensors' has none; "
+                                        "use val_quantile, pot, dynamic, contamination, train_max or fixed$"):
+        cli.detect_main(["--config", str(config_path), "--threshold-rule", "oracle_best_f1"])

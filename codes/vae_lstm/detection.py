@@ -25,6 +25,7 @@ from .detectors.base import Scores
 from .errors import UserError
 from .prepare import check_scorable
 from .runs import metrics_text, set_aside_metrics
+from .thresholds import LABEL_FREE_RULES
 from .windowing import train_val_split
 
 METRICS_VERSION = 9  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
@@ -206,7 +207,7 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     runs.check_training_sizes(config, len(series.train))  # what train.py refused is not scored either
     if config.threshold_rule == "oracle_best_f1" and not series.labelled:
         raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{name}' has none; "
-                        "use val_quantile, pot, dynamic, contamination or fixed")
+                        f"use {', '.join(LABEL_FREE_RULES[:-1])} or {LABEL_FREE_RULES[-1]}")
     for piece in series.test_pieces:
         if len(piece.values) < config.span:
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is shorter "
@@ -337,8 +338,8 @@ def unlabelled_point_summary(config: Config, res: DetectorResult) -> dict:
 
 def reported_rules(config: Config) -> list[str]:
     """The label-free point-level rules reported: the deployable ones, and the config's own rule."""
-    own = [config.threshold_rule] if config.threshold_rule in ("fixed", "train_max") else []
-    return list(evaluation.DEPLOYABLE_RULES) + own
+    rules, own = list(evaluation.DEPLOYABLE_RULES), config.threshold_rule
+    return rules + [own] if own in LABEL_FREE_RULES and own not in rules else rules
 
 
 def rule_params(config: Config, rule: str) -> dict:
@@ -421,7 +422,7 @@ def oracle_column(rule: str, metric: str) -> str:
 
 def deployable_rule(threshold_rule: str) -> str:
     """The label-free rule the tables call deployable: the config's own, or val_quantile for the oracle."""
-    return threshold_rule if threshold_rule in evaluation.DEPLOYABLE_RULES + ("train_max", "fixed") else "val_quantile"
+    return threshold_rule if threshold_rule in LABEL_FREE_RULES else "val_quantile"
 
 
 def summary_rows(metrics: dict) -> list[dict]:

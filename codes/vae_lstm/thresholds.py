@@ -428,6 +428,9 @@ THRESHOLD_RULES: dict[str, ThresholdRule] = {
         "Autoencoder', keras-io) and of the KLSE LSTM autoencoder project built on it"),
 }
 
+# The config's threshold rules that read no test labels: the registry's, and a value the user gives.
+LABEL_FREE_RULES = (*THRESHOLD_RULES, "fixed")
+
 _INPUTS = ("val_scores", "test_scores", "train_scores")
 
 
