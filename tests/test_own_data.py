@@ -438,3 +438,32 @@ def test_the_oracle_rule_on_unlabelled_data_is_refused_naming_every_label_free_r
     with pytest.raises(UserError, match="^threshold_rule 'oracle_best_f1' needs labels, and 'sensors' has none; "
                                         "use val_quantile, pot, dynamic, contamination, train_max or fixed$"):
         cli.detect_main(["--config", str(config_path), "--threshold-rule", "oracle_best_f1"])
+
+
+def test_flagged_ranges_end_in_z_by_the_test_files_own_offsets(tmp_path):
+    """Whether the times were UTC was decided over every file, the training files included: a training file
+    without offsets left the converted times of a test file with offsets without their Z (the note said they
+    were UTC). Each test file's ranges now say so by its own times."""
+    t = np.arange(600)
+    times = pd.date_range("2025-03-01", periods=600, freq="h").strftime("%Y-%m-%dT%H:%M:%S")
+    rng = np.random.default_rng(0)
+    for name, offset in (("train", ""), ("utc", "+01:00"), ("local", "")):
+        value = np.sin(2 * np.pi * t / 24) + 0.05 * rng.standard_normal(600)
+        if name != "train":
+            value[500:504] += 9.0
+        pd.DataFrame({"time": times + offset, "value": value}).to_csv(tmp_path / f"{name}.csv", index=False)
+    config_path = tmp_path / "tz.json"
+    config_path.write_text(json.dumps({
+        "exp_name": "own", "dataset": {"name": "tz", "train_files": ["train.csv"],
+                                       "test_files": ["utc.csv", "local.csv"], "time_column": "time"},
+        "detector": "abs_z", "l_win": 16, "l_seq": 3, "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = next((tmp_path / "runs" / "own").glob("tz_abs_z_*"))
+    ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
+    spikes = ranges[(ranges["first_row"] <= 500) & (ranges["last_row"] >= 503)].set_index("piece")
+    # row 500 is 2025-03-21 20:00 as written, 19:00 UTC at +01:00
+    assert spikes.loc["utc", "first_time"] == "2025-03-21T19:00:00Z"
+    assert spikes.loc["local", "first_time"] == "2025-03-21T20:00:00"
+    assert ranges.loc[ranges["piece"] == "utc", "last_time"].str.endswith("Z").all()
+    assert not ranges.loc[ranges["piece"] == "local", "last_time"].str.endswith("Z").any()

@@ -154,7 +154,7 @@ class CSVDataset:
     # 0-based), into full_values (None unless one file is split), into train, and in each test piece
     full_anomaly_rows: np.ndarray | None = None
     train_anomaly_rows: np.ndarray | None = None
-    utc: bool = False  # every file's times had UTC offsets (Z included): converted, they are UTC
+    utc: bool = False  # every test piece's file had UTC offsets (Z included): the times the outputs show are UTC
 
 
 @dataclass(eq=False)
@@ -1422,9 +1422,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
                 "point_labels": None if not has_labels else (
                     f.labels[s:e] if f.labels is not None else np.zeros(e - s, bool)),
                 "timestamps": None if f.timestamps is None else f.timestamps[s:e],
-                "path": str(f.path), "start": s, "anomaly_rows": rows_in(f, s, e)}
+                "path": str(f.path), "start": s, "anomaly_rows": rows_in(f, s, e), "utc": f.utc}
 
-    utc = all(f.utc for f in files)  # every file's times had offsets: the outputs' times are UTC
     channels_note = f"channels: {', '.join(channels) if len(channels) <= 10 else f'{len(channels)} columns'}"
     if skipped:
         channels_note += f" (left out: {', '.join(skipped)})"
@@ -1443,6 +1442,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         if not pieces:
             raise DataError(f"{f.path}: no test data: the training block [{s}, {e}) takes every row "
                             f"(give test_files, or a smaller block)")
+        # the outputs show the test pieces' times: UTC when each of their files had offsets (not the training files)
+        utc = all(p["utc"] for p in pieces)
         train = f.values[s:e]
         _constant(train, channels, f"{f.path}: rows [{s}, {e})", value_cols is not None)
         train_labels = f.labels[s:e] if f.labels is not None else (np.zeros(e - s, bool) if has_labels else None)
@@ -1484,4 +1485,4 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     if has_rows:
         train_rows = np.concatenate([rows_in(f, 0, len(f.df)) + k0 for f, k0 in zip(trains, starts, strict=True)])
     return CSVDataset(name, list(channels), train, parts, starts, pieces, note, has_labels, train_labels,
-                      train_anomaly_rows=train_rows, utc=utc)
+                      train_anomaly_rows=train_rows, utc=all(p["utc"] for p in pieces))

@@ -58,7 +58,8 @@ class Series:
     point_labels: np.ndarray | None = None  # (N,) bool: inside a labelled anomaly window; None if unknown
     channels: list[str] | None = None  # channel names (default: "value", or "ch0", "ch1", ...)
     row_times: np.ndarray | None = None  # (N,) each row's time column as read, for output (NaT/None where none)
-    utc: bool = False  # the times are UTC (converted from the file's UTC offsets)
+    utc: bool = False  # every test row's time is UTC (converted from its file's UTC offsets)
+    row_utc: np.ndarray | None = None  # (N,) bool: the row's time is UTC (several test files may differ)
 
     def __post_init__(self):
         if self.channels is None:
@@ -263,6 +264,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         timestamps = data.full_timestamps
         rows = data.full_anomaly_rows
         row_times = timestamps
+        row_utc = np.full(len(raw), data.utc)
         file_starts = ()
     else:
         parts = [data.train] + [p["values"] for p in data.test_pieces]
@@ -275,6 +277,8 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
             [np.asarray(train_labels, bool)] + [np.asarray(p["point_labels"], bool) for p in data.test_pieces])
         timestamps = None  # the files' times need not follow each other: figures use the row index
         row_times = pieces_times(data.test_pieces, len(data.train))
+        row_utc = np.concatenate([np.zeros(len(data.train), bool)]
+                                 + [np.full(len(p["values"]), p.get("utc", False)) for p in data.test_pieces])
         rows = None if data.train_anomaly_rows is None else np.concatenate(
             [data.train_anomaly_rows] + [p["anomaly_rows"] + s for p, s in zip(data.test_pieces, starts[1:-1], strict=True)])
     if timestamps is not None and not np.issubdtype(np.asarray(timestamps).dtype, np.datetime64):
@@ -285,7 +289,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         anomaly_idx = segment_starts(labels, file_starts) if rows is None else np.asarray(rows, np.int64)
     series = build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
                           labels, pieces, channels=data.channels)
-    series.row_times, series.utc = row_times, data.utc
+    series.row_times, series.utc, series.row_utc = row_times, data.utc, row_utc
     return series
 
 

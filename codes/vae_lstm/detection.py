@@ -591,7 +591,8 @@ def flagged_ranges(result: Detection):
 
     main, series, rule = result.main, result.series, result.config.threshold_rule
     times = series.timestamps if series.timestamps is not None else series.row_times
-    zone = "Z" if series.utc else ""  # ISO 8601: times converted from the file's UTC offsets say they are UTC
+    # ISO 8601: times converted from their file's UTC offsets say they are UTC (each test file's own)
+    row_utc = series.row_utc if series.row_utc is not None else np.full(len(series.normalised), series.utc)
     rows = []
     flags_per_piece, thresholds_per_piece = detection_flags(result, main)
     for piece, flags, t in zip(main.pieces, flags_per_piece, thresholds_per_piece, strict=True):
@@ -599,6 +600,7 @@ def flagged_ranges(result: Detection):
         for a, b in evaluation.segments(flags):
             row = {"piece": piece.name, "first_row": int(a), "last_row": int(b - 1), "n_points": int(b - a)}
             if times is not None:
+                zone = "Z" if row_utc[piece.start + a] else ""
                 row["first_time"] = f"{times[piece.start + a]}{zone}"
                 row["last_time"] = f"{times[piece.start + b - 1]}{zone}"
             if series.timestamps is None:  # detections.png's time axis is then the index over the whole series
