@@ -717,3 +717,32 @@ def test_a_summary_folders_claim_follows_a_moved_file_and_never_lands_in_figures
     moved = path.rename(tmp_path / "moved" / "grid.json")
     assert reproduce.main([str(moved), "--summary-only", "--summary-dir", "s"]) == 0
     assert (tmp_path / "s" / ".experiment").read_text().strip() == "../moved/grid.json"
+
+
+def test_a_damaged_checkpoint_in_a_grid_names_the_grids_command(tmp_path):
+    """A grid run's damaged checkpoint (its previous copy damaged too) said to run train.py with the dataset's
+    config, which trains a run folder of that config, not the grid's. It names the reproduce.py command of the
+    job, which then trains the run again in its own folder."""
+    import shlex
+    import shutil
+
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path, detectors=["vae_lstm"], seeds=1)
+    assert reproduce.main([str(path)]) == 0
+    run = next((tmp_path / "runs").rglob("vae.keras")).parent
+    shutil.copyfile(run / "lstm.keras", run / "lstm.prev.keras")
+    for name in ("lstm.keras", "lstm.prev.keras"):
+        (run / name).write_bytes((run / name).read_bytes()[:100])
+    (run / "detection" / "metrics.json").unlink()
+    with pytest.raises(UserError) as failed:
+        reproduce.main([str(path)])
+    message = str(failed.value)
+    assert "codes/train.py" not in message and "move lstm.keras and lstm.prev.keras away and run" in message
+    command = message.split(" away and run '")[1].split("'")[0]
+    assert command == (f"python3 codes/reproduce.py {path} --series synth --detectors vae_lstm --seed 0 "
+                       f"--output-dir {tmp_path / 'runs'}")
+    for name in ("lstm.keras", "lstm.prev.keras"):
+        (run / name).rename(run / f"{name}.damaged")
+    assert reproduce.main(shlex.split(command)[2:]) == 0
+    assert (run / "lstm.keras").is_file() and (run / "detection" / "metrics.json").is_file()

@@ -67,13 +67,30 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     from .threads import use_threads
 
     use_threads(threads)  # before TensorFlow starts: one thread per op, ``threads`` ops at once
+    from .runs import rerun_command
+
+    experiment = job_experiment(job)
+    with rerun_command(job_command(experiment, job)):  # a damaged checkpoint's line names the grid's command
+        return _run_job(experiment, job)
+
+
+def job_command(experiment, job: Job) -> str:
+    """The reproduce.py command (quoted) that runs ``job`` of ``experiment`` again, in its own run folder."""
+    from .experiment import EXPERIMENT_DIR
+
+    path = Path(experiment.path).resolve()
+    name = path.stem if path == (EXPERIMENT_DIR / f"{path.stem}.json").resolve() else str(path)
+    out = f" --output-dir {job.output_dir}" if job.output_dir and Path(job.output_dir).is_absolute() else ""
+    return (f"'python3 codes/reproduce.py {name} --series {job.dataset} --detectors {job.detector} "
+            f"--seed {job.seed}{out}'")
+
+
+def _run_job(experiment, job: Job) -> dict:
+    from . import beats
     from .detection import run_detection, write_report
     from .prepare import check_scorable, load_data, resolve
     from .reproduce import reuse_vae_stage
     from .runs import detection_lock, finished_metrics, has_training, refuse_other_training, train
-
-    experiment = job_experiment(job)
-    from . import beats
 
     if beats.is_segments(experiment.config(job.dataset, job.detector, job.seed, resolve=False)):
         return beats.run_job(experiment, job)  # independent segments (ECG5000): their own split and metrics

@@ -16,6 +16,7 @@ And one comparison of configs: ``config_changes`` (``training_changes`` for the 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import os
@@ -360,9 +361,25 @@ def stage_keys(stage: str) -> tuple[str, str]:
     return ("TRAIN_VAE", "num_epochs_vae") if stage == "vae" else ("TRAIN_LSTM", "num_epochs_lstm")
 
 
+# the command that runs the current job again when an experiment's grid runs it (``rerun_command``): the
+# dataset's config given to train.py would train a run folder of its own, not the grid's
+_RERUN = contextvars.ContextVar("rerun", default=None)
+
+
+@contextmanager
+def rerun_command(command: str):
+    """Within it, ``train_hint`` names ``command`` (quoted) rather than train.py with the config."""
+    token = _RERUN.set(command)
+    try:
+        yield
+    finally:
+        _RERUN.reset(token)
+
+
 def train_hint(config: Config, stage: str, what: str) -> str:
     """How train.py does ``what`` to ``stage`` of a run of ``config``: the settings ``config`` turns off that it
-    needs, for the stage and for those trained after it (which then train afresh), and the command."""
+    needs, for the stage and for those trained after it (which then train afresh), and the command (in a grid,
+    ``rerun_command``'s: reproduce.py for the job's run)."""
     stages = model_stages(config.detector)
     after = stages[stages.index(stage) + 1:] if stage in stages else []
     settings = [] if config.load_model else ["load_model: 1"]
@@ -371,7 +388,7 @@ def train_hint(config: Config, stage: str, what: str) -> str:
         settings += [f"{flag}: 1"] * (not config[flag]) + [f"{epochs} > 0"] * (not config[epochs])
     setting = f"set {' and '.join(settings)}, then " if settings else ""
     then = f" (the {' and the '.join(after)} then trains afresh too)" if after else ""
-    return f"{setting}run {train_command(config)} {what}{then}"
+    return f"{setting}run {_RERUN.get() or train_command(config)} {what}{then}"
 
 
 def check_run_config(config: Config, path: Path) -> None:
