@@ -708,8 +708,8 @@ def rules_table(metrics: dict, pieces: str = "all"):
                          "PW-F1": at["pointwise"]["f1"] if at else np.nan,
                          "Aff-F1": at["affiliation"]["f1"] if at else np.nan,
                          "flagged": at["flagged_fraction"] if at else np.nan})
-        for key, rule in (("oracle", "oracle (best on test labels)"),
-                          ("oracle_smoothed", "oracle of the smoothed scores (dynamic's bound)")):
+        smoothed = "oracle of the smoothed scores (dynamic's ratio is to it; a bound on one piece only)"
+        for key, rule in (("oracle", "oracle (best on test labels)"), ("oracle_smoothed", smoothed)):
             oracle = points[pieces].get(key)
             if oracle:
                 rows.append({"detector": name, "rule": rule, "uses test labels": "YES",
