@@ -499,7 +499,7 @@ def main(argv=None) -> int:
     for kind, asked, known in (("dataset", args.series, list(experiment.datasets)),
                                ("detector", args.detectors, experiment.detectors)):
         if unknown := [name for name in asked or [] if name not in known]:
-            near = {name: closest(name, known) for name in unknown if closest(name, known)}
+            near = {name: match for name in unknown if (match := closest(name, known))}
             said = [f"'{n}'" if len(unknown) == 1 else f"'{n}' for '{name}'" for name, n in near.items()]
             hint = f"did you mean {', '.join(said)}? " if said else ""
             raise UserError(f"experiment {experiment.name} has no {kind} {', '.join(unknown)}; {hint}"
