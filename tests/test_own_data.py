@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vae_lstm import cli
+from vae_lstm import cli, plotting
 from vae_lstm.config import from_dict, load_config
 from vae_lstm.csv_data import TRAIN_FIELDS
 from vae_lstm.errors import ConfigError, DataError
@@ -51,12 +51,15 @@ def write_config(folder, labelled=True, **keys):
 
 
 @pytest.mark.slow
-def test_multivariate_csv_with_labels_and_a_training_file_trains_and_detects(tmp_path, capsys):
+def test_multivariate_csv_with_labels_and_a_training_file_trains_and_detects(tmp_path, capsys, monkeypatch):
     write_dataset(tmp_path)
     config_path = write_config(tmp_path)
+    named, shown_channels = [], plotting.shown_channels
+    monkeypatch.setattr(plotting, "shown_channels", lambda n, names=None: named.append(names) or shown_channels(n, names))
     assert cli.train_main(["--config", str(config_path)]) == 0
     out = capsys.readouterr().out
     assert f"auto windows: l_win {PERIOD}" in out  # the dominant period of the training file
+    assert named and all(names == ["a", "b", "c"] for names in named)  # training figures: the CSV's names, not ch0..
     assert cli.detect_main(["--config", str(config_path)]) == 0
 
     run = tmp_path / "runs" / "own" / f"sensors_vae_lstm_lwin{PERIOD}_lseq3_code2_seed0"

@@ -76,6 +76,8 @@ def test_training_figures_show_every_channel(captured, tmp_path):
     assert drawn_channels(rebuilt, windows) == [0] * 4 + [1] * 4 + [2] * 4  # a row of the 4 windows per channel
     assert drawn_channels(prior, windows) == drawn_channels(long, windows) == [0, 1, 2]
     assert [ax.get_ylabel() for ax in prior.axes] == ["ch0", "ch1", "ch2"]
+    plotting.prior_samples(windows, tmp_path / "p.png", ["flow", "pressure", "temp"])  # a CSV's column names
+    assert [ax.get_ylabel() for ax in captured.pop().axes] == ["flow", "pressure", "temp"]
     assert "channels shown" not in prior.axes[0].get_title()
     many = np.random.default_rng(1).standard_normal((2, 8, plotting.MAX_CHANNELS_SHOWN + 2))
     plotting.prior_samples(many, tmp_path / "p.png")

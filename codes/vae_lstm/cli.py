@@ -48,7 +48,7 @@ def train_main(argv=None) -> int:
     if config.load_model and config.load_dir != "default" and not run_dir(config).exists():  # a typo resumes nothing
         print(f"note: load_dir {config.load_dir!r} does not exist: training starts there from scratch")
     try:
-        path = train(config, series.train)
+        path = train(config, series.train, channels=series.channels)
     except KeyboardInterrupt:
         resume = None if target is None else resume_advice(config, target)
         if resume is None:

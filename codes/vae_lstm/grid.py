@@ -107,7 +107,7 @@ def _run_job(experiment, job: Job) -> dict:
         retrain = not ready_to_score(config, path)  # a checkpoint lost or damaged since: resume from the previous one
         started = time.perf_counter() - earlier_training_seconds(path)
         if retrain:
-            train(config, series.train, path)
+            train(config, series.train, path, series.channels)
         with detection_lock(path):
             result = run_detection(config, path, series=series)
             result.metrics["wall_seconds"] = (round(time.perf_counter() - started, 1) if retrain
@@ -119,7 +119,7 @@ def _run_job(experiment, job: Job) -> dict:
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
         reuse_vae_stage(resolve(experiment.config(job.dataset, "vae_lstm", job.seed), series, verbose=False), path,
                         config)
-    train(config, series.train, path)  # the grid's own folder, not a newer run of the config (load_model 0)
+    train(config, series.train, path, series.channels)  # the grid's own folder, not a newer run of the config (load_model 0)
     with detection_lock(path):
         result = run_detection(config, path, series=series)
         result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)

@@ -62,10 +62,10 @@ def loss_curves(log_csv: Path, path: Path, title: str) -> Path | None:
     return _save(fig, path)
 
 
-def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path) -> Path:
+def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path, channels: list[str] | None = None) -> Path:
     """Validation windows against their VAE reconstructions: one channel in two rows of windows, several in a
-    row of windows per channel (``shown_channels``)."""
-    n, (names, note) = len(windows), shown_channels(windows.shape[-1])
+    row of windows per channel (``shown_channels``, ``channels`` naming them)."""
+    n, (names, note) = len(windows), shown_channels(windows.shape[-1], channels)
     rows, cols = (2, (n + 1) // 2) if len(names) == 1 else (len(names), n)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 5 if len(names) == 1 else 2.2 * rows), squeeze=False)
     for k, name in enumerate(names):
@@ -80,9 +80,10 @@ def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path) -> Pat
     return _save(fig, path)
 
 
-def prior_samples(windows: np.ndarray, path: Path) -> Path:
-    """Windows decoded from codes drawn from the prior N(0, I), a panel per channel (``shown_channels``)."""
-    names, note = shown_channels(windows.shape[-1])
+def prior_samples(windows: np.ndarray, path: Path, channels: list[str] | None = None) -> Path:
+    """Windows decoded from codes drawn from the prior N(0, I), a panel per channel (``shown_channels``,
+    ``channels`` naming them)."""
+    names, note = shown_channels(windows.shape[-1], channels)
     fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.2 + 2.3 * len(names)), sharex=True, squeeze=False)
     for k, (ax, name) in enumerate(zip(axes[:, 0], names, strict=True)):
         for window in windows:
@@ -115,10 +116,11 @@ def predicted_codes(vae_codes: np.ndarray, lstm_codes: np.ndarray, path: Path) -
     return _save(fig, path)
 
 
-def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, path: Path) -> Path:
+def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, path: Path,
+                  channels: list[str] | None = None) -> Path:
     """A whole sequence against the windows the decoder rebuilds from the LSTM's predicted codes, a panel per
-    channel (``shown_channels``)."""
-    names, note = shown_channels(segment.shape[-1])
+    channel (``shown_channels``, ``channels`` naming them)."""
+    names, note = shown_channels(segment.shape[-1], channels)
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 1.2 + 2.3 * len(names)), sharex=True, squeeze=False)
     for k, (ax, name) in enumerate(zip(axes[:, 0], names, strict=True)):
         ax.plot(np.arange(len(segment)), segment[:, k], label="data")

@@ -507,17 +507,17 @@ def write_config_copy(config: Config, path: Path) -> None:
     save_config(config, target)
 
 
-def train(config: Config, train_series, path: Path | None = None) -> Path:
+def train(config: Config, train_series, path: Path | None = None, channels: list[str] | None = None) -> Path:
     """Check the sizes, pick the run folder (``path``: this one, as an experiment's runs do), and, holding its
     lock, fit the config's detector on the training block; returns the folder. A null n_channel follows the
-    data (as ``prepare.load_data`` does)."""
+    data (as ``prepare.load_data`` does). ``channels``: the data's channel names, for the training figures."""
     if config.n_channel is None:
         config = config.replace(n_channel=int(np.shape(train_series)[1]) if np.ndim(train_series) == 2 else 1)
     check_training_sizes(config, len(train_series))
-    return fit_in_run_folder(config, train_series, path)
+    return fit_in_run_folder(config, train_series, path, channels)
 
 
-def fit_in_run_folder(config: Config, train_data, path: Path | None = None) -> Path:
+def fit_in_run_folder(config: Config, train_data, path: Path | None = None, channels: list[str] | None = None) -> Path:
     """Pick the run folder (``path``: this one) and, holding its lock, fit the config's detector on
     ``train_data`` (a series, or the independent segments of ``beats.py``); returns the folder."""
     fixed = path
@@ -534,7 +534,9 @@ def fit_in_run_folder(config: Config, train_data, path: Path | None = None) -> P
         from .detectors import get_detector
 
         keras.utils.set_random_seed(config.seed)
-        get_detector(config).fit(train_data, path)
+        detector = get_detector(config)
+        detector.channel_names = channels
+        detector.fit(train_data, path)
         mark_fitted(path)
     return path
 

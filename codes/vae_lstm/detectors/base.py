@@ -70,6 +70,7 @@ class Detector:
     trained_files: tuple[str, ...] = ()  # files in the run folder that a trained detector has
     fits_segments = False  # whether fit also takes independent segments, a (n_segments, length, c) array
     scoring_keys: tuple[str, ...] = ()  # config keys that change its scores but not its training
+    channel_names: list[str] | None = None  # the data's channel names, for training figures (None: ch0, ch1, ...)
 
     def __init__(self, config):
         # The commands resolve a null n_channel from the data first (prepare.load_data, runs.train); a

@@ -27,7 +27,7 @@ class VAEDetector(Detector):
 
     def fit(self, train_series, run_dir: Path) -> None:
         train_series = self.check_training(train_series, self.config.span, "sequence")
-        self.vae = VAETrainer(self.config, run_dir, train_series).train()
+        self.vae = VAETrainer(self.config, run_dir, train_series, self.channel_names).train()
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)

@@ -75,9 +75,10 @@ class VAETrainer(BaseTrainer):
     stage = "vae"
     rate_key = "learning_rate_vae"
 
-    def __init__(self, config, run_dir, train_series: np.ndarray):
+    def __init__(self, config, run_dir, train_series: np.ndarray, channels: list[str] | None = None):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
                          config.num_epochs_vae if config.TRAIN_VAE else 0, config.batch_size)
+        self.channels = channels  # the figures' channel names
         windows = np.asarray(training_windows(train_series, config.l_win, config.window_stride), dtype="float32")
         idx_train, idx_val = train_val_split(len(windows), config.val_fraction, config.seed)
         self.train_windows, self.val_windows = windows[idx_train], windows[idx_val]
@@ -93,10 +94,11 @@ class VAETrainer(BaseTrainer):
         plotting.loss_curves(self.log_path, figures / "vae_loss.png", "VAE")
         spread = np.linspace(0, len(self.val_windows) - 1, min(8, len(self.val_windows))).astype(int)
         windows = self.val_windows[spread]  # across the validation set, not one region
-        plotting.reconstructions(windows, vae.predict(windows, verbose=0), figures / "vae_reconstructions.png")
+        plotting.reconstructions(windows, vae.predict(windows, verbose=0), figures / "vae_reconstructions.png",
+                                 self.channels)
         rng = np.random.default_rng(self.config.seed)
         prior = rng.standard_normal((8, self.config.code_size)).astype("float32")
-        plotting.prior_samples(vae.decoder.predict(prior, verbose=0), figures / "vae_prior_samples.png")
+        plotting.prior_samples(vae.decoder.predict(prior, verbose=0), figures / "vae_prior_samples.png", self.channels)
 
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
@@ -116,10 +118,10 @@ class LSTMTrainer(BaseTrainer):
     stage = "lstm"
     rate_key = "learning_rate_lstm"
 
-    def __init__(self, config, run_dir, train_series: np.ndarray, vae):
+    def __init__(self, config, run_dir, train_series: np.ndarray, vae, channels: list[str] | None = None):
         super().__init__(LSTMModel(config, run_dir), config, run_dir,
                          config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
-        self.vae, self.train_series = vae, train_series
+        self.vae, self.train_series, self.channels = vae, train_series, channels
         if np.ndim(train_series) == 3:
             windows = segment_sequences(train_series, config.l_win, config.l_seq, config.window_stride)
             codes, _ = encode_windows(vae, windows.reshape(-1, *windows.shape[2:]), config.score_batch_size)
@@ -148,7 +150,7 @@ class LSTMTrainer(BaseTrainer):
         plotting.predicted_codes(codes[0, 1:], predicted[0], figures / "lstm_codes.png")
         segment = self.sequence_points(int(self.val_index[0]))
         rebuilt = self.vae.decoder.predict(predicted[0], verbose=0)
-        plotting.long_sequence(segment, rebuilt, c.l_win, figures / "lstm_long_sequence.png")
+        plotting.long_sequence(segment, rebuilt, c.l_win, figures / "lstm_long_sequence.png", self.channels)
 
     def sequence_points(self, i: int) -> np.ndarray:
         """The (l_win * l_seq, c) points of training sequence i."""
@@ -211,7 +213,7 @@ class VAELSTMDetector(Detector):
 
     def fit(self, train_series, run_dir: Path) -> None:
         train_series = self.check_training(train_series, self.config.span, "sequence")
-        vae_trainer = VAETrainer(self.config, run_dir, train_series)
+        vae_trainer = VAETrainer(self.config, run_dir, train_series, self.channel_names)
         lstm_model = LSTMModel(self.config, run_dir)
         if lstm_model.exists() and vae_trainer.will_train():  # decided before: a kill may come between the stages
             if not (self.config.TRAIN_LSTM and self.config.num_epochs_lstm):  # the LSTM set aside would not train
@@ -221,7 +223,7 @@ class VAELSTMDetector(Detector):
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
         self.vae = vae_trainer.train()
-        self.lstm = LSTMTrainer(self.config, run_dir, train_series, self.vae).train()
+        self.lstm = LSTMTrainer(self.config, run_dir, train_series, self.vae, self.channel_names).train()
         self.calibrated = False
         if np.ndim(train_series) != 3:  # one series (not segments): a fitted detector scores at once
             self.fit_series = train_series
