@@ -197,6 +197,20 @@ def test_a_damaged_vae_under_a_skipped_stage_says_the_settings_that_resume_it(co
     assert_complete(run, 2, 2)
 
 
+def test_a_damaged_vae_under_zero_epochs_names_the_runs_own_epochs(copy, capsys, tmp_path):
+    """With num_epochs_vae 0 the line said "set num_epochs_vae > 0"; any count but the run's was then refused as a
+    changed training key. It now names the run's own count, and that setting resumes the run."""
+    run, _ = copy
+    truncate(run / "vae.keras")
+    planned = json.loads((run / "config.json").read_text())["num_epochs_vae"]
+    status, err, _ = train(write_config(tmp_path / "cfg.json", run.parents[1], num_epochs_vae=0), capsys)
+    assert status == 2 and len(err) == 1, err
+    assert f"set num_epochs_vae: {planned}, then run 'python3 codes/train.py" in err[0], err[0]
+    status, err, _ = train(write_config(tmp_path / "cfg.json", run.parents[1], num_epochs_vae=planned), capsys)
+    assert status == 0, err
+    assert_complete(run, 2, 2)
+
+
 def test_a_damaged_checkpoint_and_its_damaged_previous_copy_are_named_in_one_line(copy, capsys):
     """The line named lstm.keras only; once it was moved away, the next run named lstm.prev.keras."""
     run, config = copy

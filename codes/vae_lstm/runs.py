@@ -376,16 +376,20 @@ def rerun_command(command: str):
         _RERUN.reset(token)
 
 
-def train_hint(config: Config, stage: str, what: str) -> str:
+def train_hint(config: Config, stage: str, what: str, path: Path | None = None) -> str:
     """How train.py does ``what`` to ``stage`` of a run of ``config``: the settings ``config`` turns off that it
     needs, for the stage and for those trained after it (which then train afresh), and the command (in a grid,
-    ``rerun_command``'s: reproduce.py for the job's run)."""
+    ``rerun_command``'s: reproduce.py for the job's run). Epochs the config skips are named as the run folder
+    ``path`` saved them, since another count is refused as a changed training key."""
     stages = model_stages(config.detector)
     after = stages[stages.index(stage) + 1:] if stage in stages else []
     settings = [] if config.load_model else ["load_model: 1"]
+    saved = (saved_config(path) if path is not None else None) or {}
     for name in (stage, *after):
         flag, epochs = stage_keys(name)
-        settings += [f"{flag}: 1"] * (not config[flag]) + [f"{epochs} > 0"] * (not config[epochs])
+        planned = saved.get(epochs)
+        epochs_setting = f"{epochs}: {planned}" if isinstance(planned, int) and planned > 0 else f"{epochs} > 0"
+        settings += [f"{flag}: 1"] * (not config[flag]) + [epochs_setting] * (not config[epochs])
     setting = f"set {' and '.join(settings)}, then " if settings else ""
     then = f" (the {' and the '.join(after)} then trains afresh too)" if after else ""
     return f"{setting}run {_RERUN.get() or train_command(config)} {what}{then}"

@@ -137,13 +137,13 @@ class BaseModel:
 
         broken = [path for path in (self.path, self.prev_path) if path.exists()]
         if not broken:
-            return f"no trained {self.name} at {self.path}; {train_hint(self.config, self.name, 'to train it')}"
+            return f"no trained {self.name} at {self.path}; {train_hint(self.config, self.name, 'to train it', self.path.parent)}"
         if self.resumable():
             what = f"to resume the {self.name} from its previous checkpoint {self.prev_path.name}"
-            return f"{damage(self.path)}; {train_hint(self.config, self.name, what)}"
+            return f"{damage(self.path)}; {train_hint(self.config, self.name, what, self.path.parent)}"
         moved = " and ".join(path.name for path in broken)
         what = f"to train the {self.name} afresh"
-        return f"{'; '.join(map(damage, broken))}; move {moved} away and {train_hint(self.config, self.name, what)}"
+        return f"{'; '.join(map(damage, broken))}; move {moved} away and {train_hint(self.config, self.name, what, self.path.parent)}"
 
 
 def use_jit_compile(model: keras.Model, config) -> None:

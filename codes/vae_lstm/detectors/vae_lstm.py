@@ -219,7 +219,7 @@ class VAELSTMDetector(Detector):
             if not (self.config.TRAIN_LSTM and self.config.num_epochs_lstm):  # the LSTM set aside would not train
                 vae = vae_trainer.model
                 raise UserError(vae.unusable() if damage(vae.path) else f"the vae in {vae.path} has epochs left to "
-                                f"train; {train_hint(self.config, 'vae', 'to train them')}")
+                                f"train; {train_hint(self.config, 'vae', 'to train them', run_dir)}")
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
         self.vae = vae_trainer.train()
