@@ -309,6 +309,21 @@ def test_labelled_rows_inside_the_training_block_are_a_warning(tmp_path):
     assert d.train_point_labels.tolist() == [False, True, True, False, False, False]
 
 
+def test_a_labelled_run_from_the_training_block_into_a_test_piece_labels_that_piece(tmp_path):
+    """A run of labels that began inside the training block of one file gave the test piece after it labelled points
+    but no anomaly index, so its sequence labels (the paper's metric) called them normal."""
+    from vae_lstm.data_loader import load_csv_series
+    from vae_lstm.evaluation import sequence_labels
+
+    series(tmp_path, n=20, labels={8, 9, 10, 11, 12})
+    s = load_csv_series({"path": "s.csv", "time_column": "time", "labels": {"column": "anomaly"},
+                         "train_range": [0, 10]}, [tmp_path], announce=False)
+    piece = s.test_pieces[0]
+    assert piece.point_labels.tolist()[:4] == [True, True, True, False]
+    assert piece.anomaly_idx.tolist() == [0] and s.anomaly_idx.tolist() == [8, 10]
+    assert sequence_labels(piece.anomaly_idx, 8, 3).tolist() == [True] + [False] * 7
+
+
 def test_only_one_training_block_field(tmp_path):
     series(tmp_path, n=10)
     one_line_error({"path": "s.csv", "train_points": 3, "train_fraction": 0.5}, tmp_path,

@@ -265,7 +265,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         rows = data.full_anomaly_rows
         row_times = timestamps
         row_utc = np.full(len(raw), data.utc)
-        file_starts = ()
+        file_starts = (train_end,)  # a labelled run going on from the training block starts the piece after it too
     else:
         parts = [data.train] + [p["values"] for p in data.test_pieces]
         raw, train_start, train_end = np.concatenate(parts), 0, len(data.train)
