@@ -656,7 +656,11 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
         f"{name}: {main.name} detections, {c.threshold_rule} threshold on {which} "
         f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale, result.series.channels, result.series.timestamps,
         utc=result.series.utc))
+    # the figures below need labels of both classes; one not drawn this time must not stay from an earlier
+    # scoring (of other labels) beside this metrics.json
+    stale = {"precision_recall.png", "vus_pr.png"}
     if not result.series.labelled:
+        _remove_figures(out_dir, stale)
         return paths  # the curves below need labels
     curves = []
     for detector, res in result.results.items():
@@ -676,7 +680,14 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
            if "threshold_free" in m[detector]["points"].get("all", {})}
     if vus and all(np.isfinite(v) for v in vus.values()):
         paths.append(plotting.metric_bars(vus, out_dir / "vus_pr.png", "VUS-PR", f"{name}: point level"))
+    _remove_figures(out_dir, stale - {path.name for path in paths})
     return paths
+
+
+def _remove_figures(out_dir: Path, names) -> None:
+    """Remove figures of an earlier scoring that this one does not draw (they would describe other labels)."""
+    for figure in names:
+        (out_dir / figure).unlink(missing_ok=True)
 
 
 def _rule_threshold(chosen: dict):
