@@ -223,9 +223,34 @@ def unfinished_training(path: Path) -> str | None:
 def refuse_unfinished(config: Config, path: Path) -> None:
     """One line when a fit started in ``path`` and did not finish: its models must not be scored."""
     unfinished = unfinished_training(path)
-    if unfinished is not None:
-        raise UserError(f"run folder {path} has not finished training ({unfinished}); run {train_command(config)} "
-                        "again to finish it, then detect")
+    if unfinished is None:
+        return
+    if (pid := training_holder(path)) is not None:  # its fit is going on now: train.py again would be refused
+        raise UserError(f"run folder {path} is being trained now by another process (PID {pid}; {unfinished} so "
+                        "far); wait for it to finish, then detect")
+    raise UserError(f"run folder {path} has not finished training ({unfinished}); run {train_command(config)} "
+                    "again to finish it, then detect")
+
+
+def training_holder(path: Path) -> str | None:
+    """The PID of the process that holds ``path``'s training lock now ("unknown" when it wrote none), or None
+    when no process holds it (a killed trainer's lock is free, whatever its stale PID file says)."""
+    from filelock import FileLock, Timeout
+
+    lock_path = Path(path) / LOCK_FILE
+    if not lock_path.is_file():
+        return None
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        pid_path = lock_path.with_name(lock_path.name + ".pid")
+        try:
+            return pid_path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+    lock.release()
+    return None
 
 
 def finished_metrics(path: Path) -> dict | None:
