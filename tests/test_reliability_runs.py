@@ -513,3 +513,39 @@ def test_a_second_scoring_of_one_run_at_once_is_refused_with_the_holders_pid(tra
         holder.kill()
         holder.wait()
     assert errors.run_cli(cli.detect_main, ["--config", str(trained["config"])]) == 0  # free again
+
+
+HOLD_TRAIN_LOCK = """
+import os, sys, time
+from filelock import FileLock
+path = sys.argv[1]
+with FileLock(path + "/train.lock"):
+    open(path + "/train.lock.pid", "w").write(f"{os.getpid()}\\n")
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_an_unfinished_run_being_trained_now_names_the_training_process(tmp_path):
+    config = from_dict({"dataset": "synthetic", "output_dir": str(tmp_path)})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.json").write_text(json.dumps({"vae": 3}))  # a fit started, not finished
+
+    with pytest.raises(UserError, match="again to finish it"):  # nobody trains it: resume it
+        runs.refuse_unfinished(config, run)
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_TRAIN_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError) as refused:
+            runs.refuse_unfinished(config, run)
+        message = str(refused.value)
+        assert f"being trained now by another process (PID {holder.pid};" in message
+        assert "vae 3 epochs done" in message and "again to finish it" not in message
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with pytest.raises(UserError, match="again to finish it"):  # its trainer gone (killed): resume it
+        runs.refuse_unfinished(config, run)
