@@ -78,7 +78,8 @@ def test_default_value_columns_leave_out_time_label_text_index_and_ignored(tmp_p
               "ignore_columns": ["cp"]}, tmp_path)
     assert d.channels == ["a", "b"]
     note = d.train_block_note
-    assert "'status' (not numeric)" in note and "(no header)" in note and "'spare' (empty)" in note
+    assert "'status' (not numeric)" in note and "column 1 (no header)" in note and "'spare' (empty)" in note
+    assert "Unnamed" not in note  # pandas' name for it, which the file never wrote
     d = load({"path": "s.csv", "value_columns": ["b"]}, tmp_path)
     assert d.channels == ["b"] and d.full_values[:, 0].tolist() == [10 - i for i in range(8)]
 

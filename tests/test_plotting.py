@@ -53,6 +53,22 @@ def test_detections_show_deep_dips_and_no_sliver(captured, tmp_path):
     assert all(w > 0 for w in widths)  # no zero-width "detected" span drawn at time 0
 
 
+def test_figures_under_a_smoothing_rule_say_what_they_draw(captured, tmp_path):
+    """Under `dynamic` the score panel drew smoothed scores labelled "point score", the histogram's title named a
+    threshold it did not draw, and the codes' window axis had ticks at 1.5, 2.5."""
+    pieces = [{"start": 10, "scores": np.linspace(1, 2, 10), "flags": np.zeros(10, bool), "threshold": 1.5}]
+    plotting.detections(np.zeros((20, 1)), pieces, np.array([], int), None, (0, 10), tmp_path / "d.png", "t",
+                        score_label="EWMA-smoothed point score")
+    assert captured[-1].axes[-1].get_ylabel() == "EWMA-smoothed point score"
+    plotting.score_histograms(np.linspace(1, 2, 20), np.linspace(1, 3, 20), float("nan"), tmp_path / "h.png",
+                              "scores", "dynamic threshold")
+    ax = captured[-1].axes[0]
+    assert not ax.lines and ax.get_title() == "scores\n(no dynamic threshold on these scores)"
+    plotting.predicted_codes(np.zeros((3, 2)), np.ones((3, 2)), tmp_path / "c.png")
+    ticks = captured[-1].axes[0].get_xticks()
+    assert len(ticks) and np.all(ticks == np.round(ticks))
+
+
 def test_reconstructions_have_axis_labels(captured, tmp_path):
     windows = np.zeros((4, 8, 1))
     plotting.reconstructions(windows, windows, tmp_path / "r.png")

@@ -637,12 +637,12 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
     """Numeric columns not excluded, and the skipped ones with why (for the note). A text column that
     reads as numbers under another decimal or thousands separator is an error, not left out."""
     chosen, skipped = [], []
-    for c in df.columns:
+    for number, c in enumerate(df.columns, 1):
         if c in exclude:
             continue
         col = df[c]
-        if c.startswith("Unnamed: ") or not c:
-            skipped.append(f"{c!r} (no header)")
+        if c.startswith("Unnamed: ") or not c:  # pandas names a column without a header "Unnamed: <k>"
+            skipped.append(f"column {number} (no header)")
         elif col.isna().all():
             skipped.append(f"{c!r} (empty)")
         elif _numeric_like(col):

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .evaluation import segments  # noqa: E402
 
@@ -111,6 +112,7 @@ def predicted_codes(vae_codes: np.ndarray, lstm_codes: np.ndarray, path: Path) -
         ax.plot(steps, lstm_codes[:, i], "s--", label="LSTM prediction")
         ax.set_title(f"code dim {i}")
         ax.set_xlabel("window")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # windows are whole numbers
         ax.grid(True)
     axes.ravel()[0].legend(fontsize=7)
     return _save(fig, path)
@@ -147,8 +149,10 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
         np.histogram_bin_edges(both, bins=60)
     ax.hist(val_scores, bins=bins, alpha=0.6, density=True, label="validation")
     ax.hist(test_scores, bins=bins, alpha=0.6, density=True, label="test")
-    if np.isfinite(threshold):  # NaN: the rule cannot be set on these scores
+    if threshold is not None and np.isfinite(threshold):  # NaN: the rule cannot be set on these scores
         ax.axvline(threshold, color="r", ls="--", label=f"{threshold_label} {threshold:.3g}")
+    else:
+        title += f"\n(no {threshold_label} on these scores)"
     ax.set_yscale("log")
     if positive:
         ax.set_xscale("log")
@@ -161,13 +165,15 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
 
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
                train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0,
-               channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False) -> Path:
+               channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False,
+               score_label: str = "point score") -> Path:
     """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
     when there are more), with the training block, the labelled anomaly windows (shaded red), the
     label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath.
 
     ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
-    ``times``: a datetime64 per point, for a time axis (default: the 0-based index).
+    ``times``: a datetime64 per point, for a time axis (default: the 0-based index). ``score_label``: what the
+    scores beneath are (a rule may threshold a smoothing of the point scores).
     """
     series = np.asarray(series, float).reshape(len(series), -1)
     n = len(series)
@@ -199,7 +205,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         ax.set_ylabel(channels[k] if n_channel > 1 else "value (z-score)")
     handles, _ = axes[0].get_legend_handles_labels()
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
-    axes[0].legend(handles=handles, loc="upper left", fontsize=8)
+    axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
     axes[0].set_title(title + note)
     for piece in pieces:
         span = piece["start"] + np.arange(len(piece["scores"]))
@@ -208,7 +214,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     if np.nanmin(scores) > 0:
         ax_score.set_yscale("log")
-    ax_score.set_ylabel("point score")
+    ax_score.set_ylabel(score_label)
     ax_score.set_xlabel("time index (0-based)" if times is None else "time (UTC)" if utc else "time")
     return _save(fig, path)
 
