@@ -43,6 +43,18 @@ def test_multiply_adds_of_a_tiny_model_by_hand():
     assert multiply_adds(outer) == 120 + 420 + 30 + 50 + 100
 
 
+def test_multiply_adds_of_channels_first_convolutions_count_their_output_positions():
+    x_in = keras.Input((2, 10))  # 2 channels of 10 steps
+    x = layers.Conv1D(4, 3, data_format="channels_first")(x_in)  # (4, 8): 8 positions x 4 filters x (3 x 2) = 192
+    assert multiply_adds(keras.Model(x_in, x)) == 192
+
+    image = keras.Input((2, 6, 5))
+    y = layers.Conv2D(4, 3, padding="same", data_format="channels_first")(image)  # 6 x 5 positions x 4 x (3 x 3 x 2)
+    assert multiply_adds(keras.Model(image, y)) == 30 * 72
+    image_last = keras.Input((6, 5, 2))  # the same layer, channels last
+    assert multiply_adds(keras.Model(image_last, layers.Conv2D(4, 3, padding="same")(image_last))) == 30 * 72
+
+
 def test_multiply_adds_of_a_subclassed_model_sum_its_parts():
     class Pair(keras.Model):
         def __init__(self):

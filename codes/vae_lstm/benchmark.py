@@ -186,7 +186,8 @@ def matmul_gflops(n: int = MATMUL_SIZE, repeats: int = 20) -> float:
 def multiply_adds(model) -> int:
     """Multiply-adds of one sample (one row of the batch) through a built Keras model, from its layers' shapes.
 
-    Counted: Dense (once per position of its input's middle axes), Conv1D/2D/3D (once per output position),
+    Counted: Dense (once per position of its input's middle axes), Conv1D/2D/3D (once per output position,
+    channels last or first),
     LSTM / GRU / SimpleRNN (kernel and recurrent kernel once per time step), TimeDistributed(Dense), and
     nested models. Not counted: biases, activations, the recurrent cells' elementwise gate arithmetic,
     and layers without weights (reshapes, upsampling, cropping). A model that is not functional (the
@@ -210,7 +211,7 @@ def multiply_adds(model) -> int:
         elif isinstance(layer, layers.Dense):
             total += _positions(layer.input.shape) * int(np.prod(layer.kernel.shape))
         elif isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)):
-            total += _positions(layer.output.shape) * int(np.prod(layer.kernel.shape))
+            total += _positions(layer.output.shape, layer.data_format) * int(np.prod(layer.kernel.shape))
         elif isinstance(layer, (layers.LSTM, layers.GRU, layers.SimpleRNN)):
             cell = layer.cell
             per_step = int(np.prod(cell.kernel.shape)) + int(np.prod(cell.recurrent_kernel.shape))
@@ -220,9 +221,11 @@ def multiply_adds(model) -> int:
     return total
 
 
-def _positions(shape) -> int:
-    """Positions a per-position layer is applied at: the product of the axes between batch and channels."""
-    return int(np.prod([int(d) for d in shape[1:-1]])) if len(shape) > 2 else 1
+def _positions(shape, data_format: str = "channels_last") -> int:
+    """Positions a per-position layer is applied at: the product of the axes other than batch and channels
+    (the channels last, or second with ``data_format`` "channels_first", as a convolution may have them)."""
+    spatial = shape[2:] if data_format == "channels_first" else shape[1:-1]
+    return int(np.prod([int(d) for d in spatial])) if len(shape) > 2 else 1
 
 
 def model_costs(vae, lstm, l_seq: int) -> dict:
