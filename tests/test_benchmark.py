@@ -216,6 +216,17 @@ def test_benchmark_runs_end_to_end_on_the_synthetic_series(tmp_path):
     assert f["peak_memory_mb_training"] > 0 and f["multiply_adds"]["vae_per_window"] > 0
 
 
+def test_a_config_that_skips_a_stage_still_has_both_stages_trained_and_timed(tmp_path):
+    """TRAIN_VAE / TRAIN_LSTM 0 mean 'already trained in the run folder'; the benchmark's run folder is a new,
+    empty one, so it trains both (before, it stopped after training the VAE: 'no trained lstm in /tmp/...')."""
+    skipping = from_dict({**TINY, "TRAIN_VAE": 0, "TRAIN_LSTM": 0, "batch_size": 64, "batch_size_lstm": 64})
+    run, epochs, saves = benchmark.time_training(benchmark.training_config(skipping, 2, tmp_path),
+                                                 load_series("synthetic").train[:400])
+    assert [len(epochs[stage]) for stage in ("vae", "lstm")] == [2, 2]
+    assert [len(saves[stage]) for stage in ("vae", "lstm")] == [2, 2]
+    assert (run / "vae.keras").is_file() and (run / "lstm.keras").is_file()
+
+
 # ---- jit_compile (XLA) ----
 
 TINY = {"exp_name": "tiny", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "n_channel": 1, "code_size": 2,
