@@ -787,6 +787,25 @@ def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [8]
 
 
+def test_a_label_time_with_an_offset_on_a_file_without_offsets_is_refused(tmp_path):
+    """A file whose times carry no offset gives no way to place a label time written with one: converted to
+    UTC and matched against the file's times, it silently labelled the row an offset away from the one meant.
+    A trailing Z (or +00:00) is taken as the file's own clock, as a Z file takes label times without one."""
+    series(tmp_path, n=12)  # 2020-01-01 00:00 .. 11:00, no offsets
+    spec = {"path": "s.csv", "time_column": "time", "train_points": 6, "labels": {"timestamps": "labels.json"}}
+    (tmp_path / "labels.json").write_text(json.dumps(["2020-01-01T08:00:00+01:00"]))
+    one_line_error(spec, tmp_path, "label time '2020-01-01T08:00:00+01:00' has a UTC offset",
+                   "s.csv's times have none")
+    (tmp_path / "labels.json").write_text(json.dumps({"windows": None}))  # windows too
+    spec["labels"] = {"windows": "labels.json"}
+    (tmp_path / "labels.json").write_text(json.dumps([["2020-01-01 07:00:00", "2020-01-01T08:00:00-02:00"]]))
+    one_line_error(spec, tmp_path, "has a UTC offset")
+    for label in ("2020-01-01T08:00:00Z", "2020-01-01 08:00:00"):
+        (tmp_path / "labels.json").write_text(json.dumps([label]))
+        spec["labels"] = {"timestamps": "labels.json"}
+        assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [8]
+
+
 def test_a_sep_the_file_does_not_use_is_named(tmp_path):
     series(tmp_path, n=10)  # comma-separated
     with pytest.raises(DataError, match=r"missing time column 'time'.*seems separated by ',', not by the dataset's sep"):

@@ -1010,6 +1010,12 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
         raise DataError(f"{path}: label time {local!r} has no UTC offset, while {f.path.name}'s times have one "
                         f"(e.g. {f.utc_offset!r}); write each label time with its offset, as the file does, or "
                         "in UTC with a trailing Z")
+    shifted = next((t for t in text if UTC_OFFSET.search(t.strip()) and not ZERO_OFFSET.search(t.strip())),
+                   None) if not f.utc else None
+    if shifted is not None:  # converted to UTC it would land an offset away from the file's own clock
+        raise DataError(f"{path}: label time {shifted!r} has a UTC offset, while {f.path.name}'s times have none; "
+                        "write the label times as the file writes its times, without an offset (an object of lists, one "
+                        "per file name, gives files with and without offsets their own)")
     parsed, fits = _parse_times(text, f.dayfirst if f.dayfirst is not None else dayfirst, time_format)
     if len(fits) == 2:
         raise _ambiguous(f"{path}: label timestamps", text, fits)
