@@ -310,6 +310,18 @@ def test_sequence_longer_than_training_data():
     assert "'l_seq'" in message and "120" in message and "\n" not in message
 
 
+def test_windows_too_long_for_the_data_say_what_to_do():
+    """A training block shorter than even the smallest windows (as "auto" picks them for a tiny series) said
+    only that l_seq = 2 was too long, which the user had not written and cannot make smaller."""
+    with pytest.raises(ConfigError) as info:
+        check_against_data(from_dict({"l_win": 8, "l_seq": 2}), n_train=10, n_channel=1)
+    assert "already the smallest (l_win 8, l_seq 2): give the training block more points" in str(info.value)
+    with pytest.raises(ConfigError, match="make l_win or l_seq smaller"):
+        check_against_data(from_dict({"l_win": 24, "l_seq": 5}), n_train=100, n_channel=1)
+    with pytest.raises(ConfigError, match="make l_win smaller"):
+        check_against_data(from_dict({"l_win": 128, "l_seq": 2}), n_train=100, n_channel=1)
+
+
 def test_n_channel_mismatch():
     with pytest.raises(ConfigError) as info:
         check_against_data(from_dict({"n_channel": 3}), n_train=10_000, n_channel=1)
