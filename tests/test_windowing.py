@@ -218,3 +218,29 @@ def test_auto_l_seq_follows_a_given_l_win():
     assert (auto_windows(daily)["l_win"], auto_windows(daily)["l_seq"]) == (288, 3)  # 3 days fit a quarter
     assert auto_windows(daily, l_win=24)["l_seq"] == 7
     assert auto_windows(daily, l_win=600) == {"l_win": 600, "l_seq": 2, "period": None, "why": "from the config"}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dominant_period_finds_no_period_in_a_random_walk_beside_noise(seed):
+    """Averaged over channels, a random walk's slowly decaying autocorrelation beside white noise gave bumps of
+    the estimate's noise that counted as peaks: periods 8 to 13 for data that has none."""
+    from vae_lstm.windowing import dominant_period
+
+    rng = np.random.default_rng(seed)
+    walk_and_noise = np.stack([np.cumsum(rng.standard_normal(5000)), rng.standard_normal(5000)], axis=1)
+    assert dominant_period(walk_and_noise) is None
+    assert dominant_period(np.cumsum(rng.standard_normal(5000))) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dominant_period_of_one_cycling_channel_among_others(seed):
+    """A channel with a 50-point cycle beside a noise channel and a constant one: its period, not a noisy
+    average's (which came out 46 to 51)."""
+    from vae_lstm.windowing import dominant_period
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(5000)
+    data = np.stack([np.sin(2 * np.pi * t / 50) + 0.3 * rng.standard_normal(5000), rng.standard_normal(5000),
+                     np.ones(5000)], axis=1)
+    assert dominant_period(data) == 50
+    assert dominant_period(data[:, 1:]) is None  # noise and a constant: no period

@@ -117,10 +117,15 @@ def units_from_points(point_scores, span: int) -> np.ndarray:
 
 def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | None = None,
                     min_strength: float = 0.3) -> int | None:
-    """The series' dominant period: the lag of the first autocorrelation peak that is at least
-    ``min_strength``, between ``min_period`` and ``max_period`` (default: a quarter of the series).
-    The autocorrelation is averaged over channels and computed by FFT. None when no peak is strong.
-    """
+    """The series' dominant period: per channel, the lag of the first autocorrelation peak between
+    ``min_period`` and ``max_period`` (default: a quarter of the series) that is at least ``min_strength`` and
+    rises above the lowest autocorrelation at the lags before it by more than an estimate's noise (2 / sqrt(n),
+    the white-noise band); the lag of the channel whose peak is highest. Autocorrelations by FFT. None when no
+    channel has such a peak.
+
+    Averaged over channels, as before 2026-12-05, a slowly decaying channel (a random walk) beside a noisy one
+    gave a curve whose noise-sized bumps counted as peaks: a period of 8-13 for data with none, and 9 for SKAB
+    valve1, whose Temperature channel cycles every 80 s."""
     x = as_2d(np.asarray(series, dtype=float))
     x = x - x.mean(axis=0)
     n = len(x)
@@ -130,12 +135,16 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
     size = 1 << int(np.ceil(np.log2(2 * n)))
     spectrum = np.fft.rfft(x, size, axis=0)
     acf = np.fft.irfft(spectrum * np.conj(spectrum), size, axis=0)[:n]
-    variance = acf[0]
-    acf = (acf[:, variance > 0] / variance[variance > 0]).mean(axis=1) if (variance > 0).any() else acf[:, 0]
+    varying = acf[0] > 0
+    acf = acf[:, varying] / acf[0, varying]
     lags = np.arange(min_period, max_period + 1)
     a = acf[lags]
-    peaks = (a > acf[lags - 1]) & (a >= acf[np.minimum(lags + 1, n - 1)]) & (a >= min_strength)
-    return int(lags[np.argmax(peaks)]) if peaks.any() else None
+    lowest_before = np.minimum.accumulate(acf[1:max_period + 1], axis=0)[lags - 1]
+    peaks = ((a > acf[lags - 1]) & (a >= acf[np.minimum(lags + 1, n - 1)]) & (a >= min_strength)
+             & (a - lowest_before > 2 / np.sqrt(n)))
+    found = [(a[first, k], int(lags[first])) for k in range(acf.shape[1]) if peaks[:, k].any()
+             for first in [int(np.argmax(peaks[:, k]))]]
+    return max(found)[1] if found else None
 
 
 def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, default_l_win: int = 24,
