@@ -81,6 +81,14 @@ def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
         load_experiment(path)
 
 
+def test_an_integral_float_of_seeds_counts_as_its_integer(tmp_path):
+    """JSON Schema's integer takes 2.0, as the config loader does for its integer keys; the grid then runs two seeds
+    rather than failing with a TypeError from range()."""
+    experiment = load_experiment(tiny_experiment(tmp_path, seeds=2.0))
+    assert experiment.seeds == 2 and isinstance(experiment.seeds, int)
+    assert [job.seed for job in experiment.jobs(detectors=["abs_z"])] == [0, 1]
+
+
 def test_an_override_for_a_detector_the_experiment_does_not_run_is_noted(tmp_path, capsys):
     """Kept from a longer detector list, it would otherwise be ignored without a word."""
     path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)

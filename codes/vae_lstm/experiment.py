@@ -226,6 +226,7 @@ def load_experiment(name: str | Path) -> Experiment:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "the file"
         raise ConfigError(f"{path.name}: {where}: {errors[0].message}")
     values.pop("$schema", None)
+    values["seeds"] = int(values["seeds"])  # JSON Schema's integer takes 2.0 too, and range() does not
     for label in values["datasets"]:  # a label names files (detections_<label>.png) and table rows
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", label) or label in (".", ".."):
             raise ConfigError(f"{path.name}: datasets: the label {label!r} must be letters, digits, '_', '.' or '-' "
