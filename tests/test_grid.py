@@ -298,6 +298,27 @@ def test_an_experiment_file_outside_the_shipped_ones_never_writes_the_committed_
     assert not (tmp_path / "figures" / "table1").exists()
 
 
+def test_an_ensemble_of_a_first_detector_that_detectors_leaves_out_stops_before_any_run(tmp_path):
+    """--detectors without the first detector runs none of its seeds: with fewer than two of them finished on one
+    dataset, the ensemble is refused before the grid runs, not after it. Seeds finished on two datasets, one each,
+    make no ensemble either."""
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path, detectors=["vae_lstm", "abs_z"])
+    with pytest.raises(UserError, match="--detectors leaves it out with fewer than two of its seeds finished"):
+        reproduce.main([str(path), "--detectors", "abs_z", "--seeds", "2", "--ensemble"])
+    assert not (tmp_path / "runs").exists()
+    values = json.loads(path.read_text())
+    (tmp_path / "other.json").write_text(json.dumps({**TINY, "exp_name": "other"}))  # its own run folders
+    values["datasets"]["other"] = str(tmp_path / "other.json")
+    path.write_text(json.dumps(values))
+    assert reproduce.main([str(path), "--detectors", "vae_lstm", "--seed", "0", "--series", "synth", "--no-summary"]) == 0
+    assert reproduce.main([str(path), "--detectors", "vae_lstm", "--seed", "1", "--series", "other", "--no-summary"]) == 0
+    with pytest.raises(UserError, match="--detectors leaves it out"):
+        reproduce.main([str(path), "--detectors", "abs_z", "--seeds", "2", "--ensemble"])
+    assert not list((tmp_path / "runs").glob("*/*abs_z*"))
+
+
 def test_an_ensemble_of_one_seed_and_a_bad_ray_address_stop_before_any_run(tmp_path):
     from vae_lstm.errors import UserError
 

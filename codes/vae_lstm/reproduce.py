@@ -509,13 +509,8 @@ def main(argv=None) -> int:
         check_datasets(experiment, args.series)
     if args.ensemble:
         check_ensemble(experiment, args.series)
-    if args.ensemble and not args.summary_only and len(seeds) < 2:  # before any run: seeds run or finished
-        first = experiment.detectors[0]
-        finished = {job.seed for job in experiment.jobs(args.series, [first], range(MAX_SEEDS))
-                    if has_metrics(experiment.run_dir(job))}
-        if len(finished | set(seeds)) < 2:
-            raise UserError(f"--ensemble averages two seeds of {first} at least, and this run asks for one with no "
-                            "other finished; pass --seeds 2 or more")
+    if args.ensemble and not args.summary_only:  # before any run: seeds run or finished
+        check_ensemble_seeds(experiment, args, seeds)
     jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
     started = time.perf_counter()
     with one_writer(experiment) if jobs else contextlib.nullcontext():
@@ -579,6 +574,27 @@ def check_ensemble(experiment, datasets) -> None:
         raise UserError(f"--ensemble is scored against labels, and {', '.join(unlabelled)} of {experiment.name} "
                         "has none (or test labels of one class only); drop --ensemble or pass --series with "
                         "labelled datasets")
+
+
+def check_ensemble_seeds(experiment, args, seeds) -> None:
+    """Before any run: the ensemble of the experiment's first detector needs two of its seeds, finished or run now,
+    on one dataset (of those asked for) at least; else one line, rather than a grid run for an ensemble refused at
+    its end. ``--detectors`` without the first detector runs none of its seeds."""
+    first = experiment.detectors[0]
+    runs = set(seeds) if not args.detectors or first in args.detectors else set()
+    if len(runs) >= 2:
+        return
+    for name in args.series or experiment.datasets:
+        finished = {job.seed for job in experiment.jobs([name], [first], range(MAX_SEEDS))
+                    if has_metrics(experiment.run_dir(job))}
+        if len(finished | runs) >= 2:
+            return
+    if runs:
+        raise UserError(f"--ensemble averages two seeds of {first} at least, and this run asks for one with no "
+                        "other finished; pass --seeds 2 or more")
+    raise UserError(f"--ensemble averages two seeds of {first} (the experiment's first detector) at least, and "
+                    f"--detectors leaves it out with fewer than two of its seeds finished on any dataset; add {first} "
+                    "to --detectors or drop --ensemble")
 
 
 def table_seeds(args, experiment) -> list[int]:
