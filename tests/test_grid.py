@@ -298,6 +298,26 @@ def test_an_experiment_file_outside_the_shipped_ones_never_writes_the_committed_
     assert not (tmp_path / "figures" / "table1").exists()
 
 
+def test_two_datasets_that_share_run_folders_but_not_their_keys_stop_before_any_run(tmp_path):
+    """Two dataset configs of one exp_name, data and windows give one run folder: with other detection keys each
+    label scored it over the other's metrics.json at every run (the summary always left one out), with other
+    training keys the second was refused. Identical configs share their runs, as before."""
+    from vae_lstm.errors import UserError
+
+    for name, rule in (("vq", "val_quantile"), ("pot", "pot"), ("same", "val_quantile")):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**TINY, "threshold_rule": rule}))
+    path = tmp_path / "share.json"
+    path.write_text(json.dumps({"datasets": {"vq": "vq.json", "pot": "pot.json"}, "detectors": ["abs_z"],
+                                "seeds": 1, "output_dir": str(tmp_path / "runs")}))
+    with pytest.raises(UserError, match="datasets 'vq' and 'pot' share the run folders of abs_z .* but differ in "
+                                        "threshold_rule"):
+        reproduce.main([str(path)])
+    assert not (tmp_path / "runs").exists()
+    path.write_text(json.dumps({"datasets": {"vq": "vq.json", "same": "same.json"}, "detectors": ["abs_z"],
+                                "seeds": 1, "output_dir": str(tmp_path / "runs")}))
+    reproduce.check_shared_runs(load_experiment(path))
+
+
 def test_an_ensemble_of_a_first_detector_that_detectors_leaves_out_stops_before_any_run(tmp_path):
     """--detectors without the first detector runs none of its seeds: with fewer than two of them finished on one
     dataset, the ensemble is refused before the grid runs, not after it. Seeds finished on two datasets, one each,

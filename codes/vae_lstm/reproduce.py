@@ -507,6 +507,7 @@ def main(argv=None) -> int:
     seeds = table_seeds(args, experiment)
     if not args.summary_only:
         check_datasets(experiment, args.series)
+    check_shared_runs(experiment)
     if args.ensemble:
         check_ensemble(experiment, args.series)
     if args.ensemble and not args.summary_only:  # before any run: seeds run or finished
@@ -553,6 +554,38 @@ def check_datasets(experiment, datasets) -> None:
             load_segments(config.dataset) if experiment.summary == "beats" else load_data(config, verbose=False)
         except UserError as e:
             raise UserError(f"experiment {experiment.name}, dataset '{name}': {e}") from None
+
+
+def check_shared_runs(experiment) -> None:
+    """Two datasets of the experiment whose configs give one run folder (the same exp_name, data name, windows and
+    code size) share its runs, which is right only when they give the same run: with other training keys the second
+    is refused, with other data or detection keys each scores it over the other's metrics (and the summary leaves
+    one out) at every rerun. One line naming both and the keys, before any run."""
+    from .grid import scoring_keys
+    from .runs import training_keys
+
+    groups = {}  # first by what names the folder, unresolved: only datasets that may share one are resolved
+    for name in experiment.datasets:
+        for detector in experiment.detectors:
+            config = experiment.config(name, detector, 0, resolve=False)
+            groups.setdefault((config.output_dir, config.exp_name, config.dataset_name, config.code_size, detector),
+                              []).append(name)
+    for (*_, detector), names in groups.items():
+        seen = {}
+        for name in names if len(names) > 1 else []:
+            config = experiment.config(name, detector, 0)
+            path = run_dir(config)
+            if path not in seen:
+                seen[path] = (name, config)
+                continue
+            other, first = seen[path]
+            a, b = first.to_dict(), config.to_dict()
+            keys = dict.fromkeys([*training_keys(config), *training_keys(first),
+                                  *scoring_keys(config, config.n_channel)])
+            if differ := [k for k in keys if a.get(k) != b.get(k)]:
+                raise UserError(f"experiment {experiment.name}: datasets '{other}' and '{name}' share the run folders "
+                                f"of {detector} (such as {path}) but differ in {', '.join(differ)}, so each would "
+                                "score or refuse the other's runs; give one of their configs its own exp_name")
 
 
 def check_ensemble(experiment, datasets) -> None:

@@ -158,15 +158,19 @@ def training_changes(config: Config, path: Path) -> list[str]:
     """Keys that change the trained files and differ from the run's saved config. The epochs of a
     stage that the config skips (TRAIN_VAE / TRAIN_LSTM 0, or 0 epochs) are not compared, nor the keys of other
     detectors (``detectors.FOREIGN_KEYS``: ARMA's orders for a VAE-LSTM, the VAE's width for ARMA)."""
+    return config_changes(config, path, training_keys(config), same=lambda key, saved, now: saved == now or (
+        key == "dataset" and training_part(saved) == training_part(now)))
+
+
+def training_keys(config: Config) -> list[str]:
+    """The keys of ``config`` that change its detector's trained files (``training_changes`` compares them)."""
     from .detectors import CONTROLS, FOREIGN_KEYS
 
     skipped = {"num_epochs_vae": not (config.TRAIN_VAE and config.num_epochs_vae),
                "num_epochs_lstm": not (config.TRAIN_LSTM and config.num_epochs_lstm)}
     foreign = FOREIGN_KEYS.get(config.detector, ())
-    keys = [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k) and k not in foreign
+    return [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k) and k not in foreign
             and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
-    return config_changes(config, path, keys, same=lambda key, saved, now: saved == now or (
-        key == "dataset" and training_part(saved) == training_part(now)))
 
 
 def training_part(dataset):
