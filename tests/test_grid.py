@@ -205,6 +205,23 @@ def test_ray_local_gives_the_sequential_results(tmp_path):
         np.testing.assert_allclose(on_ray[key], values, rtol=1e-9, err_msg=str(key))
 
 
+def test_a_grid_runs_the_experiment_file_as_it_loaded_it_when_the_file_is_edited_meanwhile(tmp_path):
+    """A long grid's later jobs read the file again: an edit made while it runs (an override, a half-saved file)
+    scored them under other keys than the summary's, which then left them out (exit 0)."""
+    from vae_lstm.experiment import job_experiment
+    from vae_lstm.grid import run_job
+
+    path = tiny_experiment(tmp_path)
+    jobs = load_experiment(path).jobs(detectors=["abs_z"])
+    values = json.loads(path.read_text())
+    values["overrides"] = {"*": {"threshold_rule": "train_max"}}
+    path.write_text(json.dumps(values))
+    assert job_experiment(jobs[1]).config("synth", "abs_z", 1).threshold_rule == "val_quantile"
+    assert run_job(jobs[0])["threshold_rule"] == "val_quantile"
+    path.write_text("{")  # a half-saved file
+    assert run_job(jobs[1])["threshold_rule"] == "val_quantile"
+
+
 def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_under_other_training(tmp_path):
     from vae_lstm.errors import UserError
     from vae_lstm.experiment import Job

@@ -45,6 +45,9 @@ class Job:
     detector: str
     seed: int
     output_dir: str | None = None  # where the run folders go, when not the experiment's own
+    # the experiment file's values (JSON) as the grid loaded them, so that an edit of the file while the grid runs
+    # changes none of its later runs (the summary is of the file as loaded); None: read the file
+    values: str | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.dataset} {self.detector} seed {self.seed}"
@@ -101,8 +104,9 @@ class Experiment:
         datasets = datasets or list(self.datasets)
         detectors = detectors or self.detectors
         seeds = range(self.seeds) if seeds is None else seeds
-        output_dir = self.values.get("output_dir")
-        jobs = [Job(str(self.path), d, det, s, output_dir) for s in seeds for d in datasets for det in detectors]
+        output_dir, values = self.values.get("output_dir"), json.dumps(self.values)
+        jobs = [Job(str(self.path), d, det, s, output_dir, values) for s in seeds for d in datasets
+                for det in detectors]
         return sorted(jobs, key=lambda job: job_rank(job.detector))
 
     def config(self, dataset: str, detector: str, seed: int, resolve: bool = True) -> Config:
@@ -167,8 +171,10 @@ def find_experiment(name: str | Path) -> Path:
 
 
 def job_experiment(job: Job) -> Experiment:
-    """The experiment of a job, with the job's output folder."""
-    experiment = load_experiment(job.experiment)
+    """The experiment of a job, with the job's output folder: as the grid loaded it (``job.values``), else read."""
+    path = Path(job.experiment)
+    experiment = (Experiment(path.stem, path, json.loads(job.values)) if job.values is not None
+                  else load_experiment(job.experiment))
     if job.output_dir:
         experiment.values["output_dir"] = job.output_dir
     return experiment
