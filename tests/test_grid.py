@@ -222,6 +222,19 @@ def test_a_grid_runs_the_experiment_file_as_it_loaded_it_when_the_file_is_edited
     assert run_job(jobs[1])["threshold_rule"] == "val_quantile"
 
 
+@pytest.mark.parametrize("layout", ["table1", "standard"])
+def test_a_deployable_figure_at_another_rule_than_the_heading_says_names_its_rule(tmp_path, layout):
+    """A detector's override of threshold_rule: its deployable F1 is at that rule, and the heading named only the
+    first row's (table1) or every rule without saying whose (standard)."""
+    path = tiny_experiment(tmp_path, detectors=["random", "abs_z"], seeds=1, summary=layout,
+                           overrides={"abs_z": {"threshold_rule": "pot"}})
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum")]) == 0
+    rows = {line.split(" | ")[1]: line for line in (tmp_path / "sum" / "results.md").read_text().splitlines()
+            if line.startswith("| synth | ") and " | 1 | " in line}
+    assert " (at `pot`)" in rows["abs_z"]
+    assert (" (at `val_quantile`)" in rows["random"]) == (layout == "standard")
+
+
 def test_a_finished_run_is_rescored_under_another_threshold_rule_and_refused_under_other_training(tmp_path):
     from vae_lstm.errors import UserError
     from vae_lstm.experiment import Job

@@ -285,9 +285,12 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
     detectors = [d for d in DETECTORS if d in set(main.detector)]
     rule = main.deployable_rule.dropna().iloc[0] if "deployable_rule" in main and main.deployable_rule.notna().any() \
         else "val_quantile"
+    several_rules = main.get("deployable_rule", pd.Series(dtype=str)).nunique() > 1
     lines = ["### Point level: every detector beside the controls (mean ± std over seeds)", "",
              "Labels: every point inside one of NAB's labelled anomaly windows. VUS-PR, AUC-PR and AUC-ROC need no "
-             f"threshold; 'deployable' is the `{rule}` threshold, chosen without test labels, with its ratio to "
+             f"threshold; 'deployable' is the `{rule}` threshold"
+             f"{' (another where a cell names it)' if several_rules else ''}, chosen without "
+             "test labels, with its ratio to "
              "the oracle (the best single threshold on the test labels: a bound for any fixed threshold) over the "
              "scores the rule compares with its threshold, the EWMA-smoothed ones for `dynamic`.", "",
              "| series | detector | seeds | VUS-PR | AUC-PR | AUC-ROC | deployable PW-F1 | ratio to oracle | "
@@ -302,7 +305,8 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 continue
             verdict = above_abs_z(d, r, z)
             lines.append(f"| {name} | {d} | {len(r)} | {_cell(r.vus_pr)} | {_cell(r.auc_pr)} | {_cell(r.auc_roc)} "
-                         f"| {_cell(r.f1_deployable)} | {_cell(r.ratio_pointwise)} | {_cell(r.f1_affiliation_deployable)} "
+                         f"| {_cell(r.f1_deployable)}{_at_rule(r, rule)} | {_cell(r.ratio_pointwise)} "
+                         f"| {_cell(r.f1_affiliation_deployable)}{_at_rule(r, rule)} "
                          f"| {_cell(r.ratio_affiliation)} | {_cell(r.f1_pointwise_oracle)} | "
                          f"{_cell(r.f1_affiliation_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
     rules = [c[len("f1_pointwise_"):] for c in main.columns
@@ -347,6 +351,15 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _at_rule(rows: pd.DataFrame, heading) -> str:
+    """" (at `pot`)" after a deployable figure whose rule (the rows' config's) is not the one the heading names
+    (``heading``: that rule, or the list of several, when each row then says its own)."""
+    own = sorted(set(rows.deployable_rule.dropna())) if "deployable_rule" in rows else []
+    if not own or (own == [heading] if isinstance(heading, str) else len(heading) < 2):
+        return ""
+    return f" (at `{', '.join(own)}`)"
+
+
 def _other_l(rows: pd.DataFrame, L) -> str:
     """" (L 144)" for a detector whose sequences are of another length than the row's (its own windows)."""
     other = sorted(set(rows.L) - {L})
@@ -382,7 +395,8 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 verdict = above_abs_z(d, r, z)
                 flagged = r.get(f"flagged_{r.deployable_rule.iloc[0]}", pd.Series([np.nan]))
                 lines.append(f"| {name} | {d} | {len(r)} | {_cell(r.vus_pr)} | {_cell(r.auc_pr)} | {_cell(r.auc_roc)} "
-                             f"| {_cell(r.f1_deployable)} | {_cell(r.f1_affiliation_deployable)} | {_cell(flagged)} "
+                             f"| {_cell(r.f1_deployable)}{_at_rule(r, rules)} | "
+                             f"{_cell(r.f1_affiliation_deployable)}{_at_rule(r, rules)} | {_cell(flagged)} "
                              f"| {_cell(r.f1_pointwise_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
         rules = [c[len("f1_pointwise_"):] for c in labelled.columns
                  if c.startswith("f1_pointwise_") and c != "f1_pointwise_oracle" and labelled[c].notna().any()]
