@@ -44,3 +44,15 @@ def test_a_ranking_that_seeds_disagree_on_is_settled_by_the_majority():
 def test_runs_of_different_points_are_refused():
     with pytest.raises(UserError, match="do not score the same points"):
         ensemble_result([member([0.0, 1.0], [1.0, 2.0]), member([0.0, 1.0, 2.0], [1.0, 2.0])], "e")
+
+
+def test_the_ensemble_table_says_its_oracle_f1_is_an_upper_bound():
+    import pandas as pd
+
+    from vae_lstm.ensemble import ensemble_markdown
+
+    row = {"series": "s", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4,
+           "f1_pointwise_oracle": 0.6, "flagged_deployable": 0.01}
+    table = pd.DataFrame([{**row, "member": "seed 0"}, {**row, "member": "seed 1"}, {**row, "member": "ensemble of 2"}])
+    text = ensemble_markdown(table, pd.DataFrame(columns=[*row, "seed"]), "val_quantile")
+    assert "an upper bound for any fixed threshold" in text and "| s | vae_lstm, ensemble of 2 |" in text
