@@ -490,7 +490,8 @@ def test_summaries_beside_the_runs_keep_each_experiment_its_seeds_and_the_contro
         reproduce.main([str(path), "--detectors", "lstm_ae"])
     for flags, message in ((["--summary-only", "--no-summary"], "--no-summary skips the tables, so --summary-only"),
                            (["--ensemble", "--no-summary"], "so --ensemble would do nothing"),
-                           (["--seed", "100"], "--seed must be between 0 and 99")):
+                           (["--seed", "100"], "--seed must be between 0 and 99"),
+                           (["--seed", "1", "--seeds", "2"], "--seed 1 runs one seed and --seeds 2 the first 2")):
         with pytest.raises(UserError, match=message):
             reproduce.main([str(path), *flags])
 

@@ -81,6 +81,8 @@ def parse_args(argv):
         parser.error(f"--seeds must be between 1 and {MAX_SEEDS}, got {args.seeds}")
     if args.seed is not None and not 0 <= args.seed < MAX_SEEDS:
         parser.error(f"--seed must be between 0 and {MAX_SEEDS - 1}, got {args.seed}")
+    if args.seed is not None and args.seeds is not None:  # --seed alone would run, and --seeds be ignored
+        parser.error(f"--seed {args.seed} runs one seed and --seeds {args.seeds} the first {args.seeds}; give one of them")
     if args.no_summary and (args.summary_only or args.ensemble or args.summary_dir):
         other = "--summary-only" if args.summary_only else "--ensemble" if args.ensemble else "--summary-dir"
         parser.error(f"--no-summary skips the tables, so {other} would do nothing; drop one of them")
