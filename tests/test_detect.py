@@ -264,6 +264,22 @@ def test_notebook_runs_headless(trained, tmp_path, monkeypatch):
     assert not list((tmp_path / "tmp").glob("notebook_figures_*"))  # each run left its figures folder behind
 
 
+def test_notebook_on_an_untrained_config_fails_with_the_one_line(tmp_path):
+    """The notebook's cell failed with a traceback through the package; its error is now the line detect.py
+    prints, and the notebook still fails."""
+    import papermill
+
+    config_path = tmp_path / "untrained.json"
+    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
+    with pytest.raises(papermill.PapermillExecutionError) as failed:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
+                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path)},
+                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
+    assert failed.value.ename == "UserError"
+    assert len(failed.value.traceback) == 1 and failed.value.traceback[0].startswith("error: run folder ")
+    assert "train first with 'python3 codes/train.py" in failed.value.traceback[0]
+
+
 def table1_job(detector: str, tmp_path):
     from vae_lstm.experiment import Job, job_experiment, load_experiment
 

@@ -39,6 +39,25 @@ class ArgumentParser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
 
+def one_line_in_notebooks() -> None:
+    """In IPython (the detection notebook, papermill), show a UserError as the one line the commands print, not a
+    traceback through the package; the cell still fails. Nothing outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def one_line(shell, kind, error, tb, tb_offset=None):
+        stb = [f"error: {error}"]
+        shell._showtraceback(kind, error, stb)  # the cell's error output (what papermill reports): that line alone
+        return stb
+
+    shell.set_custom_exc((UserError,), one_line)
+
+
 RESUME_TRAINING = "run the same command again to resume from the last finished epoch"
 
 
