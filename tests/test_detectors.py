@@ -132,6 +132,18 @@ def test_arma_takes_the_largest_channel_and_fits_only_the_last_points(tmp_path):
     assert int(np.argmax(scores.points)) == 500
 
 
+@pytest.mark.parametrize("max_points", [1, 3])
+def test_arma_max_train_points_below_what_the_fit_needs_is_one_line(tmp_path, max_points):
+    """The fit's minimum (p + q + 2 points) holds for the points it fits, the last arma_max_train_points: 1 point
+    failed inside statsmodels with a traceback, 3 fitted ARMA(2, 1) to 3 points (sigma2 5e-7, scores of 4e6)."""
+    config = arma_config(arma_p=2, arma_q=1, arma_max_train_points=max_points)
+    with pytest.raises(UserError, match=f"arma_max_train_points = {max_points} leaves fewer points than an "
+                                        r"ARMA\(2, 1\) fit needs \(5\)"):
+        ARMADetector(config).fit(ar1(1500)[:, None], tmp_path)
+    assert not (tmp_path / "arma.json").exists()
+    ARMADetector(config.replace(arma_max_train_points=5)).fit(ar1(1500)[:, None], tmp_path)  # enough: fitted
+
+
 def test_arma_second_fit_reuses_the_saved_parameters(tmp_path):
     x = ar1(1500)[:, None]
     ARMADetector(arma_config()).fit(x, tmp_path)

@@ -94,7 +94,12 @@ class ARMADetector(Detector):
             print(f"arma: already fitted in {run_dir}")
             self.load(run_dir)
             return
-        series = self.check_series(train_series, c.arma_p + c.arma_q + 2, "ARMA fit")
+        needed = c.arma_p + c.arma_q + 2
+        if 0 < c.arma_max_train_points < needed:  # checked on the points it fits, not the whole block
+            raise UserError(f"arma_max_train_points = {c.arma_max_train_points} leaves fewer points than an "
+                            f"ARMA({c.arma_p}, {c.arma_q}) fit needs ({needed}); set it to at least {needed}, "
+                            "or 0 for the whole training block")
+        series = self.check_series(train_series, needed, "ARMA fit")
         if c.arma_max_train_points:
             series = series[-c.arma_max_train_points:]
         self.channels = [fit_channel(series[:, k], c.arma_p, c.arma_q) for k in range(series.shape[1])]
