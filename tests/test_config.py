@@ -151,6 +151,17 @@ def test_fixed_threshold_needs_a_value(tmp_path):
     assert cfg.threshold_value == 3.0
 
 
+@pytest.mark.parametrize("values", [{"pot_q": 0.5, "pot_level": 0.6}, {"pot_q": 0.4, "pot_level": 0.6},
+                                    {"pot_level": 0.9995}, {"pot_q": 0.03, "threshold_rule": "val_quantile"}])
+def test_pot_q_must_be_below_one_minus_pot_level(tmp_path, values):
+    """The schema says pot_q must be below 1 - pot_level; the loader let it through and detection refused the pot
+    rule only after training (telling the user to choose another rule, not to fix pot_q)."""
+    message = config_error(tmp_path, values)
+    assert "'pot_q'" in message and "1 - pot_level" in message
+    assert load_config(write(tmp_path, {"pot_q": 0.39, "pot_level": 0.6})).pot_q == 0.39
+    assert load_config(write(tmp_path, {"pot_q": 0.02, "pot_level": 0.98})).pot_level == 0.98
+
+
 @pytest.mark.parametrize("key", ["TRAIN_VAE", "TRAIN_LSTM", "TRAIN_sigma", "load_model", "tensorboard"])
 @pytest.mark.parametrize("value, expected", [(0, False), (1, True), (False, False), (True, True)])
 def test_flags_accept_0_1_true_false(tmp_path, key, value, expected):

@@ -276,6 +276,11 @@ def _normalise(prop: dict, value):
 def _check_combinations(values: dict, where: str) -> None:
     if values["threshold_rule"] == "fixed" and values["threshold_value"] is None:
         raise ConfigError(f"{where}: key 'threshold_value' must be a number when threshold_rule is 'fixed'")
+    # the pot rule is reported for every threshold_rule (a deployable rule), so the pair is checked whatever the rule;
+    # the same test as thresholds._check_pot_params, which would otherwise refuse it only after training
+    if not values["pot_q"] < 1.0 - values["pot_level"]:
+        raise ConfigError(f"{where}: key 'pot_q' = {values['pot_q']:g} is invalid: must be below 1 - pot_level "
+                          f"= {1.0 - values['pot_level']:g} (pot_level {values['pot_level']:g})")
 
 
 def dataset_name(dataset) -> str:
