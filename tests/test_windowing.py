@@ -202,6 +202,22 @@ def test_auto_windows_say_when_the_block_caps_them():
     assert free["l_win"] == 24 and "capped" not in free["why"]
 
 
+def test_auto_l_win_stays_within_the_schemas_range():
+    """A period longer than the schema's largest l_win (4096) in a training block of more than 8 * 4096 points
+    was chosen as it was, and the config "l_win": "auto" then failed validation: "key 'l_win' = 4967 is invalid"."""
+    import json
+
+    from vae_lstm.config import SCHEMA_PATH
+    from vae_lstm.windowing import MAX_L_WIN, auto_windows
+
+    schema_l_win = json.loads(SCHEMA_PATH.read_text())["properties"]["l_win"]["anyOf"][0]
+    assert MAX_L_WIN == schema_l_win["maximum"]
+    t = np.arange(50_000)
+    chosen = auto_windows(np.sin(2 * np.pi * t / 5000))
+    assert (chosen["l_win"], chosen["period"], chosen["l_seq"]) == (MAX_L_WIN, 5000, 3)
+    assert chosen["why"] == "dominant period 5000 (first autocorrelation peak), capped at 4096, the largest l_win"
+
+
 def test_auto_windows_on_a_tiny_block_say_the_smallest_l_win():
     from vae_lstm.windowing import auto_windows
 

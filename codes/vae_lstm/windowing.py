@@ -147,11 +147,15 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
     return max(found)[1] if found else None
 
 
+MAX_L_WIN = 4096  # the config schema's largest l_win (a test checks that they agree)
+
+
 def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, default_l_win: int = 24,
                  l_win: int | None = None) -> dict:
     """``l_win`` from the dominant period of the training block (``default_l_win`` when there is none),
     and ``l_seq`` so that a sequence spans ``windows_per_sequence`` periods (the paper's NAB configs: a
-    week of days), both shrunk so that one sequence fits a quarter of the training block. Given ``l_win``
+    week of days), both shrunk so that one sequence fits a quarter of the training block; ``l_win`` is at
+    most ``MAX_L_WIN``, the largest the config allows. Given ``l_win``
     (a config's own, with ``l_seq`` "auto"), only ``l_seq`` is chosen, for that ``l_win``.
     Returns {"l_win", "l_seq", "period", "why"}."""
     n = len(as_2d(train_series))
@@ -160,11 +164,12 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
     else:
         period = dominant_period(train_series)
         wanted = period if period is not None else default_l_win
-        l_win = int(np.clip(wanted, 8, max(8, n // 8)))
+        l_win = int(np.clip(wanted, 8, max(8, min(n // 8, MAX_L_WIN))))
         why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
                else f"no clear period: default {default_l_win}")
         if l_win < wanted:
-            why += (f", capped at an eighth of the {n}-point training block" if l_win == n // 8 else
+            why += (f", capped at {MAX_L_WIN}, the largest l_win" if l_win == MAX_L_WIN else
+                    f", capped at an eighth of the {n}-point training block" if l_win == n // 8 else
                     f", cut to {l_win}, the smallest l_win, for the {n}-point training block")
         elif l_win > wanted:
             why += f", raised to {l_win}, the smallest l_win"
