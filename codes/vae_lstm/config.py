@@ -254,6 +254,8 @@ def describe(prop: dict) -> str:
         bounds.append(f"< {prop['exclusiveMaximum']}")
     if "minLength" in prop:
         bounds.append("not empty")
+    if "maxLength" in prop:
+        bounds.append(f"of at most {prop['maxLength']} character" + ("s" if prop["maxLength"] != 1 else ""))
     if "pattern" in prop:
         bounds.append(f"matching {prop['pattern']}")
     return text + (" " + " and ".join(bounds) if bounds else "")
