@@ -121,6 +121,8 @@ def test_unknown_key_without_close_match_points_at_the_schema(tmp_path):
     ("threshold_rule", "best"),
     ("exp_name", "has space"),
     ("exp_name", ""),
+    ("exp_name", ".."),  # the run folder went above output_dir (into the repository root by default)
+    ("exp_name", "."),
     ("TRAIN_VAE", 2),
     ("TRAIN_LSTM", -1),
     ("TRAIN_sigma", "1"),
