@@ -470,3 +470,16 @@ def test_flagged_ranges_end_in_z_by_the_test_files_own_offsets(tmp_path):
     assert spikes.loc["local", "first_time"] == "2025-03-21T20:00:00"
     assert ranges.loc[ranges["piece"] == "utc", "last_time"].str.endswith("Z").all()
     assert not ranges.loc[ranges["piece"] == "local", "last_time"].str.endswith("Z").any()
+
+
+def test_more_channels_than_a_config_allows_is_said_of_the_data(tmp_path):
+    """n_channel null (the default) takes the data's channels; with more than the schema's 1024 the config was
+    refused as if it had set "n_channel": 1025 itself ("key 'n_channel' = 1025 is invalid")."""
+    frame = pd.DataFrame(np.random.default_rng(0).standard_normal((40, 1025)), columns=[f"c{i}" for i in range(1025)])
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    config = from_dict({"dataset": {"path": str(tmp_path / "wide.csv"), "train_points": 20}, "detector": "abs_z",
+                        "l_win": 8, "l_seq": 2})
+    with pytest.raises(ConfigError) as info:
+        load_data(config, verbose=False)
+    assert str(info.value) == ("config: dataset 'wide' has 1025 channels, more than the 1024 a config allows "
+                               "(n_channel); pick at most 1024 with the dataset's value_columns")

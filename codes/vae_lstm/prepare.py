@@ -8,9 +8,9 @@ they name, train and score the same run.
 
 from __future__ import annotations
 
-from .config import Config, check_against_data
+from .config import Config, check_against_data, load_schema
 from .data_loader import Series, load_config_series
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .windowing import auto_windows
 
 
@@ -18,6 +18,12 @@ def resolve(config: Config, series: Series, verbose: bool = True) -> Config:
     """The config with n_channel and any "auto" window sizes set from the series (printed when chosen)."""
     changes = {}
     if config.n_channel is None:
+        most = load_schema()["properties"]["n_channel"]["maximum"]
+        if series.n_channel > most:  # else config.replace refuses the n_channel the config left to the data
+            where = config.source.name if config.source else "config"
+            raise ConfigError(f"{where}: dataset '{config.dataset_name}' has {series.n_channel} channels, more than "
+                              f"the {most} a config allows (n_channel); pick at most {most} with the dataset's "
+                              "value_columns")
         changes["n_channel"] = series.n_channel
     if "auto" in (config.l_win, config.l_seq):
         chosen = auto_windows(series.train, l_win=None if config.l_win == "auto" else config.l_win)
