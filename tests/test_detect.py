@@ -280,6 +280,22 @@ def test_notebook_on_an_untrained_config_fails_with_the_one_line(tmp_path):
     assert "train first with 'python3 codes/train.py" in failed.value.traceback[0]
 
 
+def test_notebook_takes_the_fixed_rule_with_its_threshold_value(tmp_path):
+    """The parameters threshold_rule "fixed" and threshold_value were applied one replace at a time, so the
+    rule was validated without its value: "key 'threshold_value' must be a number when threshold_rule is 'fixed'"
+    though the notebook was given one. Untrained, the notebook now gets as far as the run folder."""
+    import papermill
+
+    config_path = tmp_path / "untrained.json"
+    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
+    with pytest.raises(papermill.PapermillExecutionError) as failed:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
+                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
+                                   "threshold_rule": "fixed", "threshold_value": 2.5},
+                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
+    assert failed.value.traceback[0].startswith("error: run folder "), failed.value.traceback[0]
+
+
 def table1_job(detector: str, tmp_path):
     from vae_lstm.experiment import Job, job_experiment, load_experiment
 
