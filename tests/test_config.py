@@ -135,6 +135,15 @@ def test_bad_value_names_the_key(tmp_path, key, value):
     assert "must be" in message
 
 
+@pytest.mark.parametrize("values, must", [
+    ({"n_channel": 0}, "must be an integer >= 1 and <= 1024, or null"),  # was "an integer or null >= 1 and <= 1024"
+    ({"vae_decoder_channels": 8}, "must be an integer >= 16 and <= 8192, or null"),
+    ({"threshold_value": "1"}, "must be a number or null"),
+])
+def test_a_nullable_keys_bounds_are_not_said_of_null(tmp_path, values, must):
+    assert config_error(tmp_path, values).endswith(must)
+
+
 def test_string_number_message_says_integer(tmp_path):
     message = config_error(tmp_path, {"l_win": "48"})
     assert "an integer" in message and ">= 8" in message

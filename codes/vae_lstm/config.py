@@ -242,7 +242,7 @@ def describe(prop: dict) -> str:
         return "0 or 1 (or true/false)"
     words = {"integer": "an integer", "number": "a number", "string": "a string", "null": "null",
              "boolean": "true or false", "array": "a list", "object": "an object"}
-    text = " or ".join(words[t] for t in types)
+    text = " or ".join(words[t] for t in types if t != "null")  # null last, after the bounds of the others
     bounds = []
     if "minimum" in prop:
         bounds.append(f">= {prop['minimum']}")
@@ -258,7 +258,11 @@ def describe(prop: dict) -> str:
         bounds.append(f"of at most {prop['maxLength']} character" + ("s" if prop["maxLength"] != 1 else ""))
     if "pattern" in prop:
         bounds.append(f"matching {prop['pattern']}")
-    return text + (" " + " and ".join(bounds) if bounds else "")
+    if bounds:
+        text += " " + " and ".join(bounds)
+    if "null" not in types:
+        return text
+    return f"{text}, or null" if bounds else f"{text} or null" if text else "null"
 
 
 def _normalise(prop: dict, value):
