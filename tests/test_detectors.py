@@ -345,6 +345,23 @@ def test_lstm_ad_needs_training_pairs_and_a_test_piece_it_can_score():
     check_scorable(wide.replace(detector="vae_lstm"), series)  # the horizon is LSTM-AD's alone
 
 
+@pytest.mark.parametrize("detector", ["vae_lstm", "lstm_ad"])
+@pytest.mark.parametrize("val_fraction, fix", [(0.0001, "raise val_fraction, which leaves too few to validate on"),
+                                               (0.9999, "lower val_fraction, which leaves too few to train on")])
+def test_a_val_fraction_that_leaves_too_few_to_split_says_so(detector, val_fraction, fix):
+    """val_fraction 0.0001 on 1,905 sequences leaves 1 to validate on; the line said to make l_win or l_seq
+    smaller, which does not help, rather than to change val_fraction."""
+    from vae_lstm.errors import UserError
+    from vae_lstm.runs import check_training_sizes
+
+    config = from_dict({"dataset": "synthetic", "detector": detector, "l_win": 24, "l_seq": 4,
+                        "val_fraction": val_fraction})
+    with pytest.raises(UserError) as info:
+        check_training_sizes(config, 2000)
+    assert str(info.value).endswith(f"{fix} (the default, 0.1, splits them)"), str(info.value)
+    check_training_sizes(config.replace(val_fraction=0.1), 2000)
+
+
 def test_a_training_block_too_short_for_the_smallest_windows_asks_for_more_points():
     from vae_lstm.errors import UserError
     from vae_lstm.runs import check_training_sizes

@@ -442,12 +442,26 @@ def check_training_sizes(config: Config, n_points: int) -> None:
     if n_train is not None:
         where = config.source.name if config.source else "config"
         smallest = config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ
-        fix = (f"the windows are already the smallest (l_win {MIN_L_WIN}, l_seq {MIN_L_SEQ}): give the training "
-               "block more points" if smallest else "make l_win or l_seq smaller")
+        fix = split_fix(config, n_seq, n_train) or (
+            f"the windows are already the smallest (l_win {MIN_L_WIN}, l_seq {MIN_L_SEQ}): give the training "
+            "block more points" if smallest else "make l_win or l_seq smaller")
         raise UserError(f"{where}: sequences of l_win * l_seq = {config.span} points leave {n_seq} "
                         f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point training block of "
                         f"'{config.dataset_name}': {n_train} to train on and {n_seq - n_train} to validate on "
                         f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: {fix}")
+
+
+def split_fix(config: Config, n_samples: int, n_train: int) -> str | None:
+    """What to do when the config's own val_fraction is what leaves too few of ``n_samples`` to train or to
+    validate on (the schema's default splits them well): None when the default would not do either."""
+    from .config import default_values
+
+    default = default_values()["val_fraction"]
+    if config.val_fraction == default or too_few_to_split(config.replace(val_fraction=default), n_samples):
+        return None
+    short = "validate" if n_samples - n_train < MIN_SEQUENCES else "train"
+    return (f"{'raise' if short == 'validate' else 'lower'} val_fraction, which leaves too few to {short} on "
+            f"(the default, {default:g}, splits them)")
 
 
 def too_few_to_split(config: Config, n_samples: int) -> int | None:
@@ -466,8 +480,9 @@ def check_pairs(config: Config, n_points: int) -> None:
         where = config.source.name if config.source else "config"
         raise UserError(f"{where}: l_win {config.l_win} + prediction_horizon {config.prediction_horizon} leave "
                         f"{n_pairs} training pair(s) in the {n_points}-point training block of '{config.dataset_name}'"
-                        f": {n_train} to train on and {n_pairs - n_train} to validate on; at least {MIN_SEQUENCES} of "
-                        "each are needed: make l_win or prediction_horizon smaller")
+                        f": {n_train} to train on and {n_pairs - n_train} to validate on (val_fraction "
+                        f"{config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: "
+                        f"{split_fix(config, n_pairs, n_train) or 'make l_win or prediction_horizon smaller'}")
 
 
 def prepare_run_dir(config: Config, path: Path | None = None) -> Path:
