@@ -433,3 +433,17 @@ def test_the_end_to_end_copy_reads_the_files_its_config_reads_from_its_own_folde
 def test_a_flag_below_one_is_named_before_any_data_is_read():
     with pytest.raises(UserError, match="--steps-per-execution must be at least 1"):
         benchmark.parse_args(["--steps-per-execution", "0"])
+
+
+def test_the_end_to_end_copy_of_a_config_that_skips_a_stage_trains_both(tmp_path):
+    """TRAIN_VAE / TRAIN_LSTM 0 mean 'already trained in the run folder'; the end-to-end copy runs in a new, empty
+    temporary folder, so train.py stopped at once with 'no trained vae in /tmp/...' (as time_training did before
+    training_config). A stage of 0 epochs has nothing to time: one line before any command runs."""
+    config = from_dict({**TINY, "TRAIN_VAE": 0, "TRAIN_LSTM": 0})
+    written = json.loads(benchmark.end_to_end_config(config, tmp_path).read_text())
+    assert (written["TRAIN_VAE"], written["TRAIN_LSTM"]) == (1, 1)
+    assert (written["num_epochs_vae"], written["num_epochs_lstm"]) == (2, 2)
+    with pytest.raises(UserError, match="num_epochs_lstm is 0"):
+        benchmark.end_to_end_config(from_dict({**TINY, "num_epochs_lstm": 0}), tmp_path)
+    controls = from_dict({**TINY, "detector": "abs_z", "num_epochs_vae": 0, "TRAIN_VAE": 0})  # trains no model
+    assert json.loads(benchmark.end_to_end_config(controls, tmp_path).read_text())["detector"] == "abs_z"

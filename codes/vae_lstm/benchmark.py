@@ -136,11 +136,19 @@ def end_with_parent() -> None:
 
 def end_to_end_config(config, tmp: Path) -> Path:
     """A copy of ``config`` in the temporary folder ``tmp``, its runs there too: nothing is left beside the user's
-    config when the benchmark is killed. The dataset's relative paths are made absolute where its folder holds them
+    config when the benchmark is killed. Each stage trains (TRAIN_VAE / TRAIN_LSTM 1, as ``training_config``): the
+    folder holds no trained model to skip to; a stage of 0 epochs is refused in one line. The dataset's relative paths are made absolute where its folder holds them
     (they are read relative to the config's folder first), so that the copy reads the same files."""
     from .csv_data import absolute_paths
+    from .runs import model_stages, stage_keys
 
     values = {**config.to_dict(), "output_dir": str(tmp)}
+    for stage in model_stages(config.detector):  # the temporary folder holds no trained stage: each trains
+        flag, epochs = stage_keys(stage)
+        if not config[epochs]:
+            raise UserError(f"--end-to-end times training with the config's own epochs, and its {epochs} is 0 "
+                            "(a stage already trained): set it to the epochs to time")
+        values[flag] = 1
     if config.source and isinstance(values["dataset"], dict):
         values["dataset"] = absolute_paths(values["dataset"], Path(config.source).parent)
     path = tmp / "benchmark_config.json"
