@@ -567,3 +567,21 @@ def test_check_writable(read_only, tmp_path):
 def test_read_only_output_dir(read_only, tmp_path, capsys):
     cfg = write_config(tmp_path / "cfg.json", read_only)
     assert_one_line_error(cfg, capsys, str(read_only))
+
+
+def test_a_damaged_vae_under_train_vae_0_with_other_epochs_names_the_runs_own_epochs(copy, capsys, tmp_path):
+    """TRAIN_VAE 0 leaves num_epochs_vae uncompared, so a config may hold another count than the run's. The line said
+    only "set TRAIN_VAE: 1", and following it was then refused as a changed num_epochs_vae; it now names the run's own
+    count as well, and those settings resume the run."""
+    run, _ = copy
+    truncate(run / "vae.keras")
+    planned = json.loads((run / "config.json").read_text())["num_epochs_vae"]
+    status, err, _ = train(write_config(tmp_path / "cfg.json", run.parents[1], TRAIN_VAE=0, num_epochs_vae=planned + 3),
+                           capsys)
+    assert status == 2 and len(err) == 1, err
+    assert f"set TRAIN_VAE: 1 and num_epochs_vae: {planned}, then run 'python3 codes/train.py" in err[0], err[0]
+    status, err, _ = train(write_config(tmp_path / "cfg.json", run.parents[1], num_epochs_vae=planned + 3), capsys)
+    assert status == 2 and "num_epochs_vae" in err[0], err  # TRAIN_VAE: 1 alone: refused as a changed training key
+    status, err, _ = train(write_config(tmp_path / "cfg.json", run.parents[1], num_epochs_vae=planned), capsys)
+    assert status == 0, err
+    assert_complete(run, 2, 2)

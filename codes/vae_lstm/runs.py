@@ -417,8 +417,12 @@ def train_hint(config: Config, stage: str, what: str, path: Path | None = None) 
     for name in (stage, *after):
         flag, epochs = stage_keys(name)
         planned = saved.get(epochs)
-        epochs_setting = f"{epochs}: {planned}" if isinstance(planned, int) and planned > 0 else f"{epochs} > 0"
-        settings += [f"{flag}: 1"] * (not config[flag]) + [epochs_setting] * (not config[epochs])
+        known = isinstance(planned, int) and not isinstance(planned, bool) and planned > 0
+        # a skipped stage's epochs are not compared, so the config may hold another count than the run's: once the
+        # stage trains, that count is refused as a changed training key
+        other = known and not config[flag] and config[epochs] != planned
+        epochs_setting = f"{epochs}: {planned}" if known else f"{epochs} > 0"
+        settings += [f"{flag}: 1"] * (not config[flag]) + [epochs_setting] * (not config[epochs] or other)
     setting = f"set {' and '.join(settings)}, then " if settings else ""
     then = f" (the {' and the '.join(after)} then trains afresh too)" if after else ""
     return f"{setting}run {_RERUN.get() or train_command(config)} {what}{then}"
