@@ -3,6 +3,7 @@ training keys, detect on the latest run of its config, and refusals that leave n
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -549,3 +550,41 @@ def test_an_unfinished_run_being_trained_now_names_the_training_process(tmp_path
     time.sleep(0.1)
     with pytest.raises(UserError, match="again to finish it"):  # its trainer gone (killed): resume it
         runs.refuse_unfinished(config, run)
+
+
+PROBE_TRAIN_LOCK = """
+import sys, time
+from filelock import FileLock
+path = sys.argv[1]
+with FileLock(path + "/train.lock"):  # as runs.training_holder takes it: no PID file
+    print("held", flush=True)
+    time.sleep(0.3)
+"""
+
+
+def test_a_trainer_is_not_refused_by_a_detect_that_looks_whether_the_run_is_being_trained(tmp_path):
+    """detect.py on an unfinished run takes its train.lock for an instant to see whether a trainer holds it
+    (runs.training_holder), writing no PID; a train.py starting in that instant was refused "being trained by another
+    process (PID unknown)". A lock held without a PID file is waited for a moment; one with a PID is refused at once."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train.lock").touch()
+    prober = subprocess.Popen([sys.executable, "-c", PROBE_TRAIN_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert prober.stdout.readline().strip() == "held"
+        with runs.training_lock(run):
+            assert (run / "train.lock.pid").read_text().strip() == str(os.getpid())
+    finally:
+        prober.kill()
+        prober.wait()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_TRAIN_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.perf_counter()
+        with pytest.raises(UserError, match=f"being trained by another process \\(PID {holder.pid}\\)"):
+            with runs.training_lock(run):
+                pass
+        assert time.perf_counter() - started < 0.5  # a known holder: refused at once
+    finally:
+        holder.kill()
+        holder.wait()

@@ -58,6 +58,7 @@ TRAIN_BLOCK_KEYS = ("train_range", "train_points", "train_fraction", "train_file
 CONTROL_KEYS = ("dataset", "detector", "seed", "l_win", "l_seq", "n_channel", "val_fraction", "window_stride")
 METRICS_FILE = Path("detection") / "metrics.json"
 LOCK_FILE = "train.lock"
+UNNAMED_HOLDER_WAIT = 2.0  # seconds ``exclusive`` waits for a lock held without its holder's PID file
 DETECT_LOCK_FILE = "detect.lock"
 MIN_SEQUENCES = 2  # at least this many sequences to train on, and as many to validate on
 MIN_L_WIN, MIN_L_SEQ = 8, 2  # the schema's smallest windows
@@ -533,7 +534,14 @@ def exclusive(lock_path: Path, busy: str, hint: str):
 
     lock, pid_path = FileLock(lock_path, timeout=0), lock_path.with_name(lock_path.name + ".pid")
     try:
-        lock.acquire()
+        try:
+            lock.acquire()
+        except Timeout:
+            if pid_path.is_file():
+                raise
+            # held without a PID: a holder that took it an instant ago, or ``training_holder`` looking whether a
+            # trainer holds it (for an instant): wait a moment rather than refuse
+            lock.acquire(timeout=UNNAMED_HOLDER_WAIT)
     except Timeout:
         pid = pid_path.read_text().strip() if pid_path.is_file() else "unknown"
         raise UserError(f"{busy} (PID {pid}); {hint}") from None
