@@ -279,7 +279,7 @@ def test_a_detectors_training_reads_none_of_its_foreign_keys(detector, tmp_path,
 
 def test_a_load_dir_that_does_not_exist_is_said_before_training(tmp_path, monkeypatch, capsys):
     """load_model 1 with a load_dir that does not exist (a typo) resumes nothing: train.py says so, then trains there."""
-    monkeypatch.setattr(runs, "train", lambda config, train: (_ for _ in ()).throw(Reached(run_dir(config))))
+    monkeypatch.setattr(runs, "train", lambda config, train, **_: (_ for _ in ()).throw(Reached(run_dir(config))))
     missing = tmp_path / "typo"
     cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", load_model=1, load_dir=str(missing))
     with pytest.raises(Reached):
@@ -360,7 +360,7 @@ def test_a_finished_grid_run_whose_training_was_interrupted_trains_on(trained, t
     class Stop(Exception):
         pass
 
-    def fake_train(config, series, path=None):
+    def fake_train(config, series, path=None, channels=None):
         trained_calls.append(config.dataset_name)
         raise Stop
 
@@ -477,7 +477,7 @@ def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeyp
         (base.parent / name / "state.json").write_text('{"vae": 2, "fitted": true}')
     target = runs.next_free_run(config)
 
-    def interrupted(config, series):
+    def interrupted(config, series, channels=None):
         if case != "nothing trained yet":
             target.mkdir(parents=True)
             (target / "state.json").write_text('{"vae": 1}')  # its first epoch's checkpoint was written
