@@ -306,16 +306,14 @@ def check_against_data(config: Config, n_train: int, n_channel: int) -> None:
     if config.n_channel is not None and config.n_channel != n_channel:
         raise ConfigError(f"{where}: key 'n_channel' = {config.n_channel} but dataset '{name}' "
                           f"has {n_channel} channel(s); leave n_channel out (or null) to follow the data")
-    from .runs import MIN_L_SEQ, MIN_L_WIN
+    from .runs import MIN_L_SEQ, MIN_L_WIN, SMALLEST_WINDOWS_FIX
 
-    more = (f"the windows are already the smallest (l_win {MIN_L_WIN}, l_seq {MIN_L_SEQ}): give the training "
-            "block more points")
     if config.l_win > n_train:
-        fix = more if config.l_win <= MIN_L_WIN else "make l_win smaller"
+        fix = SMALLEST_WINDOWS_FIX if config.l_win <= MIN_L_WIN else "make l_win smaller"
         raise ConfigError(f"{where}: key 'l_win' = {config.l_win} is longer than the training data of "
                           f"'{name}' ({n_train} points): {fix}")
     if config.span > n_train:
-        fix = more if config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ else "make l_win or l_seq smaller"
+        fix = SMALLEST_WINDOWS_FIX if config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ else "make l_win or l_seq smaller"
         raise ConfigError(f"{where}: key 'l_seq' = {config.l_seq}: one sequence (l_win * l_seq = {config.span} "
                           f"points) is longer than the training data of '{name}' ({n_train} points): {fix}")
 

@@ -62,6 +62,8 @@ UNNAMED_HOLDER_WAIT = 2.0  # seconds ``exclusive`` waits for a lock held without
 DETECT_LOCK_FILE = "detect.lock"
 MIN_SEQUENCES = 2  # at least this many sequences to train on, and as many to validate on
 MIN_L_WIN, MIN_L_SEQ = 8, 2  # the schema's smallest windows
+SMALLEST_WINDOWS_FIX = (f"the windows are already the smallest (l_win {MIN_L_WIN}, l_seq {MIN_L_SEQ}): give the "
+                        "training block more points")  # the advice when windows cannot shrink
 
 
 def has_training(path: Path) -> bool:
@@ -447,9 +449,7 @@ def check_training_sizes(config: Config, n_points: int) -> None:
     if n_train is not None:
         where = config.source.name if config.source else "config"
         smallest = config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ
-        fix = split_fix(config, n_seq, n_train) or (
-            f"the windows are already the smallest (l_win {MIN_L_WIN}, l_seq {MIN_L_SEQ}): give the training "
-            "block more points" if smallest else "make l_win or l_seq smaller")
+        fix = split_fix(config, n_seq, n_train) or (SMALLEST_WINDOWS_FIX if smallest else "make l_win or l_seq smaller")
         raise UserError(f"{where}: sequences of l_win * l_seq = {config.span} points leave {n_seq} "
                         f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point training block of "
                         f"'{config.dataset_name}': {n_train} to train on and {n_seq - n_train} to validate on "
