@@ -251,13 +251,22 @@ def training_holder(path: Path) -> str | None:
     try:
         lock.acquire()
     except Timeout:
-        pid_path = lock_path.with_name(lock_path.name + ".pid")
-        try:
-            return pid_path.read_text().strip() or "unknown"
-        except OSError:
-            return "unknown"
+        return holder_pid(lock_path)
     lock.release()
     return None
+
+
+def pid_file(lock_path: Path) -> Path:
+    """Where the holder of the lock file ``lock_path`` writes its PID (``exclusive``)."""
+    return lock_path.with_name(lock_path.name + ".pid")
+
+
+def holder_pid(lock_path: Path) -> str:
+    """The PID that the holder of ``lock_path`` wrote, or "unknown" when there is none to read."""
+    try:
+        return pid_file(lock_path).read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def finished_metrics(path: Path) -> dict | None:
@@ -532,7 +541,7 @@ def exclusive(lock_path: Path, busy: str, hint: str):
     the line "<busy> (PID n); <hint>"."""
     from filelock import FileLock, Timeout
 
-    lock, pid_path = FileLock(lock_path, timeout=0), lock_path.with_name(lock_path.name + ".pid")
+    lock, pid_path = FileLock(lock_path, timeout=0), pid_file(lock_path)
     try:
         try:
             lock.acquire()
@@ -543,8 +552,7 @@ def exclusive(lock_path: Path, busy: str, hint: str):
             # trainer holds it (for an instant): wait a moment rather than refuse
             lock.acquire(timeout=UNNAMED_HOLDER_WAIT)
     except Timeout:
-        pid = pid_path.read_text().strip() if pid_path.is_file() else "unknown"
-        raise UserError(f"{busy} (PID {pid}); {hint}") from None
+        raise UserError(f"{busy} (PID {holder_pid(lock_path)}); {hint}") from None
     try:
         pid_path.write_text(f"{os.getpid()}\n")
         yield
