@@ -445,12 +445,12 @@ def test_cli_help(args, cwd):
     ({"path": "x.csv", "labels": {"column": 5}}, "key 'dataset.labels.column' = 5 is invalid: must be a string"),
     ({"path": "x.csv", "value_columns": ["a", 3]}, "key 'dataset.value_columns[1]' = 3 is invalid: must be a string"),
     ({"path": "x.csv", "train_range": [1, -2]}, "key 'dataset.train_range[1]' = -2 is invalid: must be an integer >= 0"),
-    ({"path": "x.csv", "train_range": [5]}, "key 'dataset.train_range' = [5] is invalid: must have at least 2 item(s)"),
+    ({"path": "x.csv", "train_range": [5]}, "key 'dataset.train_range' = [5] is invalid: must have at least 2 items"),
     ({"path": "x.csv", "dayfirst": "yes"}, "key 'dataset.dayfirst' = \"yes\" is invalid: must be true or false"),
     ({"path": "x.csv", "decimal": ";"}, "key 'dataset.decimal' = \";\" is invalid: must be one of \".\", \",\""),
     # maxLength was left out of the words: ",," was told it "must be a string not empty"
     ({"path": "x.csv", "thousands": ",,"},
-     "key 'dataset.thousands' = \",,\" is invalid: must be a string not empty and of at most 1 character"),
+     "key 'dataset.thousands' = \",,\" is invalid: must be a string that is not empty and of at most 1 character"),
 ])
 def test_a_bad_nested_dataset_field_is_named_with_its_problem(dataset, message):
     with pytest.raises(ConfigError) as info:

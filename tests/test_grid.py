@@ -72,12 +72,28 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
     ({"overrides": {"arma": {"output_dir": "x"}}}, "overrides.arma.output_dir: the experiment sets output_dir"),
     ({"overrides": {"*": {"load_dir": "x"}}}, "overrides.*.load_dir: the experiment sets load_dir for each run"),
     ({"summary": "beats"}, "dataset 'synth' is a series, and summary \"beats\" does not summarise it"),
+    # schema errors in JSON's words and the config's phrasing, not Python's ("True is not of type 'integer'")
+    ({"seeds": True}, "seeds = true is invalid: must be an integer >= 1 and <= 100$"),
+    ({"seeds": None}, "seeds = null is invalid: must be an integer >= 1 and <= 100$"),
+    ({"datasets": {}}, "datasets = {} is invalid: must have at least 1 entry$"),
+    ({"detectors": ["abs_z", "abs_z"]}, r'detectors = \["abs_z", "abs_z"\] is invalid: must not name an item twice$'),
+    ({"detectors": []}, r"detectors = \[\] is invalid: must have at least 1 item$"),
+    ({"related": [{"figures": {}}]}, "related.0 = .* is invalid: lacks the key 'source'$"),
 ])
 def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
     path = tiny_experiment(tmp_path)
     values = {**json.loads(path.read_text()), **change}
     path.write_text(json.dumps(values))
     with pytest.raises(ConfigError, match=message):
+        load_experiment(path)
+
+
+def test_an_experiment_file_without_a_required_key_names_it(tmp_path):
+    path = tiny_experiment(tmp_path)
+    values = json.loads(path.read_text())
+    del values["seeds"]
+    path.write_text(json.dumps(values))
+    with pytest.raises(ConfigError, match="the file lacks the key 'seeds'$"):
         load_experiment(path)
 
 

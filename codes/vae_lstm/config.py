@@ -211,22 +211,33 @@ def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:
         for step in path:
             value = value[step]
         name = "dataset" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-        raise ConfigError(f"{where}: key '{name}' = {json.dumps(value)} is invalid: {_must(error)}")
+        raise ConfigError(f"{where}: key '{name}' = {json.dumps(value)} is invalid: {requirement(error)}")
 
 
-def _must(error) -> str:
-    """What a failed schema check asks for, in words."""
+# schema checks that ``describe`` puts into words; any other check keeps jsonschema's own message
+DESCRIBED_CHECKS = {"type", "enum", "const", "anyOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                    "minLength", "maxLength", "pattern"}
+
+
+def requirement(error) -> str:
+    """What a failed schema check asks for, in words ('must be an integer >= 1')."""
     schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "minItems":
-        return f"must have at least {error.validator_value} item(s)"
-    if error.validator == "maxItems":
-        return f"must have at most {error.validator_value} item(s)"
-    if error.validator == "additionalProperties":
-        return error.message
-    try:
-        return "must be " + describe(schema)
-    except KeyError:
-        return error.message
+    counts = {"minItems": ("at least", "item"), "maxItems": ("at most", "item"), "minProperties": ("at least", "entry")}
+    if error.validator in counts:
+        bound, noun = counts[error.validator]
+        n = error.validator_value
+        return f"must have {bound} {n} {noun if n == 1 else noun.replace('y', 'ie') + 's'}"
+    if error.validator == "required":
+        missing = [key for key in error.validator_value if key not in error.instance]
+        return "lacks the key " + ", ".join(f"'{key}'" for key in missing)
+    if error.validator == "uniqueItems":
+        return "must not name an item twice"
+    if error.validator in DESCRIBED_CHECKS:
+        try:
+            return "must be " + describe(schema)
+        except KeyError:
+            pass
+    return error.message
 
 
 def describe(prop: dict) -> str:
@@ -253,7 +264,7 @@ def describe(prop: dict) -> str:
     if "exclusiveMaximum" in prop:
         bounds.append(f"< {prop['exclusiveMaximum']}")
     if "minLength" in prop:
-        bounds.append("not empty")
+        bounds.append("that is not empty")
     if "maxLength" in prop:
         bounds.append(f"of at most {prop['maxLength']} character" + ("s" if prop["maxLength"] != 1 else ""))
     if "pattern" in prop:

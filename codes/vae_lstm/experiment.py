@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jsonschema
 
-from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, run_dir, unique_keys
+from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, requirement, run_dir, unique_keys
 from .detectors import DETECTORS, QUICK, unread_keys
 from .errors import ConfigError, closest
 
@@ -206,6 +206,12 @@ def json_kind(value) -> str:
     return "null" if value is None else next(name for kind, name in kinds if isinstance(value, kind))
 
 
+def json_text(value, limit: int = 60) -> str:
+    """A value as JSON, shortened to ``limit`` characters for a one-line message."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def load_experiment(name: str | Path) -> Experiment:
     """Read and validate an experiment file; every problem is one line (ConfigError)."""
     path = find_experiment(name)
@@ -229,8 +235,11 @@ def load_experiment(name: str | Path) -> Experiment:
             raise ConfigError(f"{path.name}: unknown key '{key}'{hint}")
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(values), key=lambda e: list(e.absolute_path))
     if errors:
-        where = ".".join(str(p) for p in errors[0].absolute_path) or "the file"
-        raise ConfigError(f"{path.name}: {where}: {errors[0].message}")
+        error = errors[0]
+        if not error.absolute_path:
+            raise ConfigError(f"{path.name}: the file {requirement(error)}")
+        where = ".".join(str(p) for p in error.absolute_path)
+        raise ConfigError(f"{path.name}: {where} = {json_text(error.instance)} is invalid: {requirement(error)}")
     values.pop("$schema", None)
     values["seeds"] = int(values["seeds"])  # JSON Schema's integer takes 2.0 too, and range() does not
     for label in values["datasets"]:  # a label names files (detections_<label>.png) and table rows
