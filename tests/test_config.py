@@ -173,6 +173,14 @@ def test_pot_q_must_be_below_one_minus_pot_level(tmp_path, values):
     assert load_config(write(tmp_path, {"pot_q": 0.02, "pot_level": 0.98})).pot_level == 0.98
 
 
+@pytest.mark.parametrize("key", ["load_dir", "output_dir"])
+@pytest.mark.parametrize("value", [" ", "runs ", " runs", "\t"])
+def test_a_folder_key_that_is_blank_or_padded_with_spaces_is_refused(tmp_path, key, value):
+    """load_dir " " passed the schema's minLength and trained into a folder named " " at the repository root."""
+    assert f"key '{key}' = {json.dumps(value)} is invalid" in config_error(tmp_path, {key: value})
+    assert getattr(load_config(write(tmp_path, {key: "my runs"})), key) == "my runs"
+
+
 @pytest.mark.parametrize("key", ["TRAIN_VAE", "TRAIN_LSTM", "TRAIN_sigma", "load_model", "tensorboard"])
 @pytest.mark.parametrize("value, expected", [(0, False), (1, True), (False, False), (True, True)])
 def test_flags_accept_0_1_true_false(tmp_path, key, value, expected):

@@ -290,7 +290,16 @@ def _normalise(prop: dict, value):
     return value
 
 
+def check_folder_name(value: str, where: str) -> None:
+    """Refuse a folder key that is blank or padded with spaces (" ", "runs "): it makes a folder no one meant."""
+    if value != value.strip():
+        raise ConfigError(f"{where} = {json.dumps(value)} is invalid: a folder name must not be blank or start or "
+                          "end with a space")
+
+
 def _check_combinations(values: dict, where: str) -> None:
+    for key in ("output_dir", "load_dir"):
+        check_folder_name(values[key], f"{where}: key '{key}'")
     if values["threshold_rule"] == "fixed" and values["threshold_value"] is None:
         raise ConfigError(f"{where}: key 'threshold_value' must be a number when threshold_rule is 'fixed'")
     # the pot rule is reported for every threshold_rule (a deployable rule), so the pair is checked whatever the rule;

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import jsonschema
 
-from .config import CONFIG_DIR, REPO_ROOT, Config, load_config, requirement, run_dir, unique_keys
+from .config import (
+    CONFIG_DIR,
+    REPO_ROOT,
+    Config,
+    check_folder_name,
+    load_config,
+    requirement,
+    run_dir,
+    unique_keys,
+)
 from .detectors import DETECTORS, QUICK, unread_keys
 from .errors import ConfigError, closest
 
@@ -241,6 +250,8 @@ def load_experiment(name: str | Path) -> Experiment:
         where = ".".join(str(p) for p in error.absolute_path)
         raise ConfigError(f"{path.name}: {where} = {json_text(error.instance)} is invalid: {requirement(error)}")
     values.pop("$schema", None)
+    if "output_dir" in values:
+        check_folder_name(values["output_dir"], f"{path.name}: output_dir")
     values["seeds"] = int(values["seeds"])  # JSON Schema's integer takes 2.0 too, and range() does not
     for label in values["datasets"]:  # a label names files (detections_<label>.png) and table rows
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", label) or label in (".", ".."):
