@@ -239,6 +239,23 @@ def test_a_grid_runs_the_experiment_file_as_it_loaded_it_when_the_file_is_edited
     assert run_job(jobs[1])["threshold_rule"] == "val_quantile"
 
 
+def test_a_grid_runs_each_dataset_config_as_it_read_it_when_the_config_is_edited_meanwhile(tmp_path):
+    """The experiment file was carried by each job, but each job read its dataset's config file again: an edit of it
+    while the grid ran scored the later runs under other keys (or stopped them, for a half-saved file)."""
+    from vae_lstm.experiment import job_experiment
+    from vae_lstm.grid import run_job
+
+    path = tiny_experiment(tmp_path)
+    jobs = load_experiment(path).jobs(detectors=["abs_z"])
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "threshold_rule": "train_max"}))
+    assert job_experiment(jobs[1]).config("synth", "abs_z", 1).threshold_rule == "val_quantile"
+    assert run_job(jobs[0])["threshold_rule"] == "val_quantile"
+    (tmp_path / "tiny.json").write_text("{")  # a half-saved file
+    assert run_job(jobs[1])["threshold_rule"] == "val_quantile"
+    with pytest.raises(ConfigError, match="tiny.json: not valid JSON"):  # a grid started now reads it as it is now
+        load_experiment(path)
+
+
 @pytest.mark.parametrize("layout", ["table1", "standard"])
 def test_a_deployable_figure_at_another_rule_than_the_heading_says_names_its_rule(tmp_path, layout):
     """A detector's override of threshold_rule: its deployable F1 is at that rule, and the heading named only the

@@ -138,6 +138,12 @@ def unique_keys(where: str):
 
 def load_config(name: str | Path) -> Config:
     """Read a JSON config file, fill in defaults and validate it; raise ConfigError in one line."""
+    path, raw = read_config_values(name)
+    return from_dict(raw, source=path)
+
+
+def read_config_values(name: str | Path) -> tuple[Path, dict]:
+    """A config file's path and its JSON object as written (not validated); ConfigError in one line."""
     path = resolve_config_path(name)
     try:
         with open(path, encoding="utf-8-sig") as f:
@@ -151,7 +157,7 @@ def load_config(name: str | Path) -> Config:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: the config must be a JSON object of key: value pairs")
-    return from_dict(raw, source=path)
+    return path, raw
 
 
 def from_dict(raw: dict, source: Path | None = None) -> Config:

@@ -9,6 +9,7 @@ experiments share (the same config, detector and seed) is trained once.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from .config import (
     REPO_ROOT,
     Config,
     check_folder_name,
-    load_config,
+    from_dict,
+    read_config_values,
     requirement,
     run_dir,
     unique_keys,
@@ -57,6 +59,8 @@ class Job:
     # the experiment file's values (JSON) as the grid loaded them, so that an edit of the file while the grid runs
     # changes none of its later runs (the summary is of the file as loaded); None: read the file
     values: str | None = field(default=None, repr=False, compare=False)
+    # the dataset configs (JSON: label -> [path, values]) as the grid read them, for the same reason
+    configs: str | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.dataset} {self.detector} seed {self.seed}"
@@ -68,6 +72,7 @@ class Experiment:
     path: Path
     values: dict
     resolved: dict = field(default_factory=dict)  # (dataset, detector) -> the keys that follow the data
+    dataset_configs: dict = field(default_factory=dict)  # label -> [path, values] of its config file, read once
 
     @property
     def datasets(self) -> dict[str, str]:
@@ -113,8 +118,11 @@ class Experiment:
         datasets = datasets or list(self.datasets)
         detectors = detectors or self.detectors
         seeds = range(self.seeds) if seeds is None else seeds
+        for dataset in datasets:
+            self.base_config(dataset)  # read before the first job runs, so that every job sees the same file
         output_dir, values = self.values.get("output_dir"), json.dumps(self.values)
-        jobs = [Job(str(self.path), d, det, s, output_dir, values) for s in seeds for d in datasets
+        configs = json.dumps(self.dataset_configs)
+        jobs = [Job(str(self.path), d, det, s, output_dir, values, configs) for s in seeds for d in datasets
                 for det in detectors]
         return sorted(jobs, key=lambda job: job_rank(job.detector))
 
@@ -122,7 +130,7 @@ class Experiment:
         """The run config of one job; with ``resolve``, n_channel and "auto" windows follow the data
         (``prepare.load_data``, once per dataset and detector)."""
         overrides = self.values.get("overrides", {})
-        base = load_config(self.config_file(dataset))
+        base = self.base_config(dataset)
         changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
         job = {"detector": detector, "seed": seed, "output_dir": self.output_dir, "load_model": True,
                "load_dir": "default"}  # a dataset config's own load_dir would put every run in one folder
@@ -148,6 +156,15 @@ class Experiment:
                 self.resolved[(dataset, detector)] = {k: data_config[k] for k in ("l_win", "l_seq", "n_channel")}
             config = config.replace(**self.resolved[(dataset, detector)])
         return config
+
+    def base_config(self, dataset: str) -> Config:
+        """A dataset's config as its file read the first time (an edit of the file while a grid runs changes
+        none of the grid's runs)."""
+        if dataset not in self.dataset_configs:
+            path, values = read_config_values(self.config_file(dataset))
+            self.dataset_configs[dataset] = [str(path), values]
+        path, values = self.dataset_configs[dataset]
+        return from_dict(copy.deepcopy(values), source=Path(path))
 
     def config_file(self, dataset: str) -> str:
         """A dataset's config file: a relative name beside the experiment file when one is there, else where
@@ -184,6 +201,8 @@ def job_experiment(job: Job) -> Experiment:
     path = Path(job.experiment)
     experiment = (Experiment(path.stem, path, json.loads(job.values)) if job.values is not None
                   else load_experiment(job.experiment))
+    if job.configs is not None:
+        experiment.dataset_configs = json.loads(job.configs)
     if job.output_dir:
         experiment.values["output_dir"] = job.output_dir
     return experiment
