@@ -378,6 +378,29 @@ def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
     assert not (run / "lstm.keras").exists()
 
 
+@pytest.mark.parametrize("losses, start, noted", [
+    ([2.4e28, 1.6e29, 1.0e30], 0, "from 2.4e+28 (epoch 1) to 1e+30 (epoch 3)"),  # a learning rate of 1 did this
+    ([10.0, 9.0, 10.9], 4, None),                # 9% above the first epoch's: within LOSS_RISE
+    ([10.0, 9.0, 11.5], 4, "from 10 (epoch 5) to 11.5 (epoch 7)"),  # resumed at epoch 5: 15% above
+    ([-5.0, -6.0, -4.0], 0, "from -5 (epoch 1) to -4 (epoch 3)"),  # learned sigma: the ELBO can be negative
+    ([-5.0, -6.0, -4.6], 0, None),
+    ([3.0], 0, None),                             # one epoch: nothing to compare
+])
+def test_a_loss_that_ends_well_above_its_first_epochs_is_noted(losses, start, noted):
+    """A finite but diverged training (a learning rate of 1 took the VAE's loss from 2e28 to 1e30 in 4 epochs)
+    finished without a word; detection then scored with a model that learned nothing."""
+    from vae_lstm.detectors.vae_lstm import VAETrainer
+
+    trainer = VAETrainer.__new__(VAETrainer)
+    trainer.config = {"learning_rate_vae": 1.0}
+    note = trainer.rise_note(losses, start)
+    if noted is None:
+        assert note is None
+    else:
+        assert note.startswith("vae: note: its training loss rose ") and noted in note, note
+        assert note.endswith("try a lower learning_rate_vae (now 1.0) in a new run folder"), note
+
+
 def test_figures_a_kill_cut_short_are_drawn_by_the_next_run(copy, capsys, monkeypatch):
     """Killed while drawing the figures of a finished run: no half a figure is left, and the next run, which
     trains nothing, draws the missing ones."""

@@ -415,6 +415,9 @@ def set_aside(model: BaseModel, run_dir: Path, stage: str) -> None:
     write_state(state_path, state)
 
 
+LOSS_RISE = 0.1  # a final training loss this much (of its size) above the first epoch's is noted (rise_note)
+
+
 class BaseTrainer:
     """Callbacks -> fit -> history, resuming from the run folder's checkpoint when asked."""
 
@@ -562,7 +565,19 @@ class BaseTrainer:
                             epochs=self.num_epochs, initial_epoch=start, shuffle=True,
                             callbacks=self.callbacks(start), verbose=self.verbosity())
         self.trained = True
+        note = self.rise_note(history.history.get("loss", []), start)
+        if note:
+            print(note)
         return history
+
+    def rise_note(self, losses: list, start: int) -> str | None:
+        """A note when the training loss ended well above its first epoch's (by more than LOSS_RISE of its
+        size): the model did not learn, though every loss was finite. ``losses``: those of epochs start + 1 ..."""
+        if len(losses) < 2 or not losses[-1] - losses[0] > LOSS_RISE * abs(losses[0]):
+            return None
+        rate = f"a lower {self.rate_key} (now {self.config[self.rate_key]})" if self.rate_key else "a lower learning rate"
+        return (f"{self.stage}: note: its training loss rose from {losses[0]:.4g} (epoch {start + 1}) to "
+                f"{losses[-1]:.4g} (epoch {start + len(losses)}); it did not learn: try {rate} in a new run folder")
 
     @staticmethod
     def verbosity():
