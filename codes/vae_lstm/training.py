@@ -514,8 +514,7 @@ class BaseTrainer:
 
     def diverged(self, epoch: int, key: str, value: float) -> str:
         """The line for a loss that is not finite at ``epoch``."""
-        rate = (f"a lower {self.rate_key} (now {self.config[self.rate_key]})" if self.rate_key
-                else "a lower learning rate")
+        rate = self.lower_rate()
         kept = f"{self.model.path.name} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
         what = key.replace("val_", "validation ")
         return (f"{self.stage}: the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model "
@@ -575,9 +574,13 @@ class BaseTrainer:
         size): the model did not learn, though every loss was finite. ``losses``: those of epochs start + 1 ..."""
         if len(losses) < 2 or not losses[-1] - losses[0] > LOSS_RISE * abs(losses[0]):
             return None
-        rate = f"a lower {self.rate_key} (now {self.config[self.rate_key]})" if self.rate_key else "a lower learning rate"
         return (f"{self.stage}: note: its training loss rose from {losses[0]:.4g} (epoch {start + 1}) to "
-                f"{losses[-1]:.4g} (epoch {start + len(losses)}); it did not learn: try {rate} in a new run folder")
+                f"{losses[-1]:.4g} (epoch {start + len(losses)}); it did not learn: try {self.lower_rate()} in a new "
+                "run folder")
+
+    def lower_rate(self) -> str:
+        """The advice to lower the stage's learning rate, naming its key and value."""
+        return f"a lower {self.rate_key} (now {self.config[self.rate_key]})" if self.rate_key else "a lower learning rate"
 
     @staticmethod
     def verbosity():
