@@ -235,13 +235,28 @@ def test_an_experiment_that_does_not_fit_the_beats_is_its_own_one_line_before_an
 
 
 def test_ecg_data_needs_its_variable_and_the_pinned_files(tmp_path, monkeypatch):
+    """Each message says where the pinned files come from. Before, the unset variable's message suggested this
+    checkout's ../shared/datasets/ECG5000, and a changed file's said nothing of the file it should be, so a
+    user holding UCR's own full-precision ECG5000_TEST.txt could not tell why it was refused."""
     monkeypatch.delenv("ECG5000_DATA_DIR", raising=False)
-    with pytest.raises(DataError, match="set ECG5000_DATA_DIR to a folder holding ECG5000_TRAIN.txt"):
+    with pytest.raises(DataError) as unset:
         beats.load_segments("ECG5000")
+    assert str(unset.value) == (
+        "ECG5000 is read from a local copy: set ECG5000_DATA_DIR to a folder holding ECG5000_TRAIN.txt and "
+        "ECG5000_TEST.txt, the files pinned (sha256) in datasets/series.json, whose segments.ECG5000.sources say "
+        "where each comes from")
     for name in ("ECG5000_TRAIN.txt", "ECG5000_TEST.txt"):
         (tmp_path / name).write_text("1 " + " ".join(["0.5"] * 140) + "\n")
     monkeypatch.setenv("ECG5000_DATA_DIR", str(tmp_path))
-    with pytest.raises(DataError, match="ECG5000_TRAIN.txt has the wrong sha256 .* of the pinned ECG5000 file"):
+    with pytest.raises(DataError, match=r"ECG5000_TRAIN.txt has the wrong sha256 .* of ECG5000's pinned "
+                                        r"ECG5000_TRAIN.txt, https://github.com/factwy/1D-CNN-ECG5000 at f60465d"):
+        beats.load_segments("ECG5000")
+    spec = beats.segment_specs()["ECG5000"]
+    test_first = {**spec, "files": dict(reversed(spec["files"].items()))}
+    monkeypatch.setattr(beats, "segment_specs", lambda: {"ECG5000": test_first})
+    with pytest.raises(DataError, match=r"ECG5000_TEST.txt has the wrong sha256 .* of ECG5000's pinned "
+                                        r"ECG5000_TEST.txt, the test rows of data/ECG5000.rda in .*fda.tsc.*"
+                                        r"UCR's own full-precision ECG5000_TEST.txt is another file"):
         beats.load_segments("ECG5000")
 
 

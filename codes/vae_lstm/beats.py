@@ -83,8 +83,8 @@ def data_folder(name: str, spec: dict) -> Path:
     folder = os.environ.get(var)
     if not folder:
         raise DataError(f"{name} is read from a local copy: set {var} to a folder holding "
-                        f"{' and '.join(spec['files'])} (e.g. export {var}=../shared/datasets/{name}); "
-                        "see datasets/series.json for their sources and sha256")
+                        f"{' and '.join(spec['files'])}, the files pinned (sha256) in datasets/series.json, whose "
+                        f"segments.{name}.sources say where each comes from")
     return local_root(folder)
 
 
@@ -98,7 +98,8 @@ def load_segments(name: str) -> Segments:
         path = folder / file
         if not path.is_file():
             raise DataError(f"{path} not found; point {spec['env']} at a folder holding {' and '.join(spec['files'])}")
-        check_pinned(path, sha, f"the pinned {name} file in datasets/series.json")
+        source = spec.get("sources", {}).get(file)
+        check_pinned(path, sha, f"{name}'s pinned {file}" + (f", {source}" if source else " in datasets/series.json"))
         table = np.loadtxt(path, ndmin=2)
         if table.shape[1] != 1 + length * n_channel:
             raise DataError(f"{path}: rows of {table.shape[1]} columns, expected a class and {length * n_channel} "
