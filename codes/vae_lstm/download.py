@@ -3,11 +3,13 @@
 A file is read from the cache when its sha256 is the pinned one (so a read-only cache of good files
 works). Otherwise it is downloaded under a lock on that file, into a temporary file beside it,
 checked, and renamed into place: no process reads a half-written file, and two processes that start
-on an empty cache download it once. A server that sends nothing for ``TIMEOUT_S`` seconds is given up on.
+on an empty cache download it once. The part file of a process killed mid-download is removed by the next
+download of that file. A server that sends nothing for ``TIMEOUT_S`` seconds is given up on.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import http.client
 import os
@@ -49,6 +51,8 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
         with FileLock(f"{dest}.lock"):
             if dest.is_file() and sha256(dest) == sha:  # another process fetched it while this one waited
                 return dest
+            for stale in dest.parent.glob(f"{glob.escape(dest.name)}.*.part"):  # of a download killed mid-way:
+                stale.unlink(missing_ok=True)  # only the lock's holder writes one
             _download(url, dest, sha, what, remedy)
     except DataError:
         raise
