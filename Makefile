@@ -56,5 +56,5 @@ benchmark-compare: install  ## side by side with the TF2 port at the common conf
 benchmark-end-to-end: install  ## wall time and peak memory of what `make train` runs, for CONFIG
 	$(PY) codes/benchmark.py --end-to-end --config $(CONFIG)
 
-clean-cache:  ## remove downloaded NAB files
+clean-cache:  ## remove the downloaded data files (datasets/cache/)
 	rm -rf datasets/cache
