@@ -245,6 +245,22 @@ def test_data_dir_argument_wins_over_env(tmp_path, monkeypatch):
     assert load_series("tiny", data_dir=root).anomaly_idx.tolist() == [1, 9]
 
 
+def test_a_missing_nab_file_names_the_setting_that_points_at_the_copy(tmp_path, monkeypatch):
+    """The message said "point NAB_DATA_DIR (or data_dir)" to every user, though data_dir is only an argument of
+    load_series, which no config or command line sets: it names the one in use."""
+    fake_nab(tmp_path, monkeypatch)
+    relpath = CSV
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(DataError) as from_env:
+        data_loader.nab_file(relpath)
+    assert str(from_env.value) == (f"{tmp_path / 'nowhere' / relpath} not found; point NAB_DATA_DIR at a NAB copy "
+                                   "with data/ and labels/")
+    with pytest.raises(DataError) as from_argument:
+        data_loader.nab_file(relpath, tmp_path / "elsewhere")
+    assert str(from_argument.value) == (f"{tmp_path / 'elsewhere' / relpath} not found; point data_dir at a NAB copy "
+                                        "with data/ and labels/")
+
+
 def test_resolve_sources_nab_paths(tmp_path, monkeypatch):
     """${NAB_DATA_DIR}: a pinned file is sha-checked from data_dir (else the env); another is taken as is."""
     root = fake_nab(tmp_path, monkeypatch)

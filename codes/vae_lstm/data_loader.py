@@ -105,13 +105,12 @@ def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
                         f"{NAB_DATA_DIR_ENV} to a local NAB copy that holds it")
     root = data_dir or os.environ.get(NAB_DATA_DIR_ENV)
     if root:
+        setting = "data_dir" if data_dir else NAB_DATA_DIR_ENV  # the one that points at this copy
         path = local_root(root) / relpath
         if not path.is_file():
-            raise DataError(
-                f"{path} not found; point {NAB_DATA_DIR_ENV} (or data_dir) at a NAB copy with data/ and labels/"
-            )
-        check_pinned(path, sha, f"NAB commit {nab['commit'][:7]}: restore the original file, or unset "
-                                f"{NAB_DATA_DIR_ENV} to download it")
+            raise DataError(f"{path} not found; point {setting} at a NAB copy with data/ and labels/")
+        check_pinned(path, sha, f"NAB commit {nab['commit'][:7]}: restore the original file, or "
+                                f"{'pass no data_dir' if data_dir else 'unset ' + NAB_DATA_DIR_ENV} to download it")
         return path
     return fetch(NAB_RAW_URL.format(commit=nab["commit"], relpath=relpath),
                  CACHE_DIR / "nab" / nab["commit"][:7] / relpath, sha, f"{relpath} of NAB",
