@@ -559,6 +559,27 @@ def test_an_interrupted_download_says_it_was_downloading_and_leaves_no_part(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv.lock"]
 
 
+def test_a_damaged_cached_copy_that_cannot_be_fetched_again_is_named(tmp_path, monkeypatch):
+    """Offline, a cached file cut short (a full disk, an edit) said only "could not download", though the same
+    command had run offline before: the message says the cached copy is what changed."""
+    from vae_lstm import download
+
+    def offline(url, timeout):
+        raise download.urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    dest = tmp_path / "f.csv"
+    message = "could not download f.csv from http://x/f.csv (Name or service not known); set X"
+    with pytest.raises(DataError) as empty:
+        download.fetch("http://x/f.csv", dest, "0" * 64, "f.csv", "set X")
+    assert str(empty.value) == message
+    dest.write_bytes(b"a,b\n1,")
+    with pytest.raises(DataError) as damaged:
+        download.fetch("http://x/f.csv", dest, "0" * 64, "f.csv", "set X")
+    assert str(damaged.value) == f"the cached copy {dest} does not have the pinned sha256, and {message}"
+    assert dest.read_bytes() == b"a,b\n1,"  # left for the next download to replace
+
+
 def test_a_download_removes_the_part_file_of_a_killed_one(tmp_path, file_server):
     """A process killed (SIGKILL, power cut) mid-download leaves its part file; the next download of that file,
     under the same lock, removes it, so part files do not pile up in the cache. Another file's part stays."""

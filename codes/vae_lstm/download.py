@@ -42,9 +42,12 @@ def local_root(folder: str | Path) -> Path:
 def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
     """``dest``, with the pinned ``sha``: the cached copy, or downloaded from ``url``. Every failure is one
     DataError naming ``what`` and ending with ``remedy`` (e.g. the variable that points at a local copy)."""
+    damaged = False  # a cached copy without the pinned sha256 (cut short, edited): named if no download replaces it
     try:
-        if dest.is_file() and sha256(dest) == sha:
-            return dest
+        if dest.is_file():
+            if sha256(dest) == sha:
+                return dest
+            damaged = True
         from filelock import FileLock
 
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +66,8 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
     except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as e:  # HTTP, network, timeout,
         # a cache that cannot be read or written
         why = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
-        raise DataError(f"could not download {what} from {url} ({why}); {remedy}") from e
+        cached = f"the cached copy {dest} does not have the pinned sha256, and " if damaged else ""
+        raise DataError(f"{cached}could not download {what} from {url} ({why}); {remedy}") from e
     return dest
 
 
