@@ -582,16 +582,17 @@ def test_a_damaged_cached_copy_that_cannot_be_fetched_again_is_named(tmp_path, m
 
 def test_a_download_removes_the_part_file_of_a_killed_one(tmp_path, file_server):
     """A process killed (SIGKILL, power cut) mid-download leaves its part file; the next download of that file,
-    under the same lock, removes it, so part files do not pile up in the cache. Another file's part stays."""
+    under the same lock, removes it, so part files do not pile up in the cache. Another file's part (g.csv, f.csv.gz) stays."""
     from vae_lstm.download import fetch
 
     good = b"a,b\n1,2\n" * 100
     url, _ = file_server({"/f.csv": good})
     dest = tmp_path / "f.csv"
-    for stale in ("f.csv.k1ll3d.part", "g.csv.0th3r.part"):
+    for stale in ("f.csv.k1ll3d.part", "g.csv.0th3r.part", "f.csv.gz.0th3r.part"):
         (tmp_path / stale).write_bytes(good[:10])
     assert fetch(f"{url}/f.csv", dest, hashlib.sha256(good).hexdigest(), "f.csv", "set X").read_bytes() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "f.csv.lock", "g.csv.0th3r.part"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "f.csv.gz.0th3r.part", "f.csv.lock",
+                                                          "g.csv.0th3r.part"]
 
 
 def test_two_processes_fetching_at_once_download_once_and_read_the_whole_file(tmp_path, file_server):

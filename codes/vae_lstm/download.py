@@ -54,8 +54,9 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
         with FileLock(f"{dest}.lock"):
             if dest.is_file() and sha256(dest) == sha:  # another process fetched it while this one waited
                 return dest
-            for stale in dest.parent.glob(f"{glob.escape(dest.name)}.*.part"):  # of a download killed mid-way:
-                stale.unlink(missing_ok=True)  # only the lock's holder writes one
+            for stale in dest.parent.glob(f"{glob.escape(dest.name)}.*.part"):  # of a download killed mid-way
+                if "." not in stale.name[len(dest.name) + 1:-len(".part")]:  # not a part of "<dest name>.x"
+                    stale.unlink(missing_ok=True)  # only the holder of this file's lock writes one
             _download(url, dest, sha, what, remedy)
     except DataError:
         raise
