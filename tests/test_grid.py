@@ -801,6 +801,10 @@ def test_two_experiment_files_of_one_name_never_replace_each_others_summary(tmp_
     with pytest.raises(UserError, match="holds the summary of another experiment file"):
         reproduce.main([str(second), "--seeds", "1"])
     assert summary.read_text() == kept
+    assert not list((tmp_path / "a" / "runs").rglob("*random*"))  # refused before any run, not after the grid
+    with pytest.raises(UserError, match="holds the summary of another experiment file"):  # a folder given likewise
+        reproduce.main([str(second), "--seeds", "1", "--summary-dir", str(summary.parent)])
+    assert summary.read_text() == kept and not list((tmp_path / "a" / "runs").rglob("*random*"))
 
 
 def test_an_output_or_summary_folder_that_is_a_file_stops_before_any_run(tmp_path):

@@ -524,6 +524,7 @@ def main(argv=None) -> int:
     if not args.summary_only:
         check_datasets(experiment, args.series)
     check_shared_runs(experiment)
+    check_summary_claim(experiment, args)
     if args.ensemble:
         check_ensemble(experiment, args.series)
     if args.ensemble and not args.summary_only:  # before any run: seeds run or finished
@@ -664,9 +665,10 @@ def in_tables(key, args, experiment) -> bool:
 SUMMARY_OWNER = ".experiment"  # in a summary folder: the experiment file whose tables it holds
 
 
-def claim_summary_dir(experiment, summary_dir: Path) -> None:
+def claim_summary_dir(experiment, summary_dir: Path, write: bool = True) -> None:
     """A summary folder holds one experiment file's tables: two files of one name (in other folders) that share
-    an output_dir would otherwise replace each other's tables silently, and leave the other's figures beside them."""
+    an output_dir would otherwise replace each other's tables silently, and leave the other's figures beside them.
+    ``write=False``: only the check, before any run."""
     summary_dir = Path(summary_dir).resolve()
     owner = summary_dir / SUMMARY_OWNER
     mine = experiment.path.resolve()
@@ -680,9 +682,32 @@ def claim_summary_dir(experiment, summary_dir: Path) -> None:
     if theirs_path is not None and theirs_path != mine and theirs_path.is_file():
         raise UserError(f"{summary_dir} holds the summary of another experiment file ({theirs_path}); pass "
                         f"--summary-dir to choose another folder for {experiment.path}'s, or move that one away")
+    if not write:
+        return
     summary_dir.mkdir(parents=True, exist_ok=True)
     if theirs_path != mine:
         write_text_atomic(owner, os.path.relpath(mine, summary_dir) + "\n")
+
+
+def is_shipped(experiment) -> bool:
+    """The experiment file of its name in configs/experiments/ (whose full grid's tables go to figures/)."""
+    return experiment.path.resolve() == (EXPERIMENT_DIR / f"{experiment.name}.json").resolve()
+
+
+def beside_runs(experiment) -> Path:
+    """<output_dir>/summary/<experiment>: the summary folder of a partial grid or of another experiment file."""
+    out = Path(experiment.output_dir)
+    return (out if out.is_absolute() else REPO_ROOT / out) / "summary" / experiment.name
+
+
+def check_summary_claim(experiment, args) -> None:
+    """Before any run: a summary folder known already (--summary-dir, or beside the runs for an experiment file
+    outside configs/experiments/) that holds another experiment file's tables is refused now, not after the grid."""
+    if args.no_summary or not (args.summary_dir or not is_shipped(experiment)):
+        return
+    summary_dir = Path(args.summary_dir) if args.summary_dir else beside_runs(experiment)
+    if not summary_dir.resolve().is_relative_to(FIGURES.resolve()):
+        claim_summary_dir(experiment, summary_dir, write=False)
 
 
 def summarise(experiment, args) -> None:
@@ -704,15 +729,14 @@ def summarise(experiment, args) -> None:
         raise UserError("no finished run to summarise")
     subset = (args.series or args.detectors or args.seed is not None or args.output_dir
               or args.seeds not in (None, experiment.seeds))
-    shipped = experiment.path.resolve() == (EXPERIMENT_DIR / f"{experiment.name}.json").resolve()
+    shipped = is_shipped(experiment)
     if args.summary_dir:
         summary_dir = Path(args.summary_dir)
     elif shipped and grid_complete(experiment, everything) and not subset:  # the committed tables: its seeds only
         summary_dir = FIGURES / experiment.name
         finished = {key: m for key, m in finished.items() if key[2] < experiment.seeds}
     else:
-        out = Path(experiment.output_dir)
-        summary_dir = (out if out.is_absolute() else REPO_ROOT / out) / "summary" / experiment.name
+        summary_dir = beside_runs(experiment)
         why = ("the finished runs do not cover the whole grid, or a part of it was asked for" if shipped else
                f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
         print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "
