@@ -138,6 +138,24 @@ def test_nab_timestamps_json_label_rows_and_unmatched_stamp(tmp_path):
     one_line_error(spec, tmp_path, "labels.json", "1999-01-01 00:00:00 match no row")
 
 
+def test_label_entries_of_files_with_one_name_are_told_apart_by_their_folders(tmp_path):
+    """Two test files a/run.csv and b/run.csv, each with its own entry: each file takes the entry its path ends in."""
+    series(tmp_path, "train.csv", n=12)
+    for folder in ("a", "b"):
+        series(tmp_path, f"{folder}/run.csv", n=12)
+    t = stamps(12)
+    (tmp_path / "windows.json").write_text(json.dumps({"a/run.csv": [[t[2], t[3]]], "b/run.csv": [[t[7], t[7]]]}))
+    spec = {"train_files": ["train.csv"], "test_files": ["a/run.csv", "b/run.csv"], "time_column": "time",
+            "labels": {"windows": "windows.json"}}
+    d = load(spec, tmp_path)
+    assert {p["name"]: np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces} == {
+        "a_run": [2, 3], "b_run": [7]}
+    # entries whose folders name neither file: one line that says how to name them
+    (tmp_path / "windows.json").write_text(json.dumps({"x/run.csv": [[t[2], t[3]]], "y/run.csv": [[t[7], t[7]]]}))
+    one_line_error(spec, tmp_path, "several entries match run.csv (x/run.csv, y/run.csv)",
+                   "by the file's folder and name, e.g. 'a/run.csv'")
+
+
 def test_timestamps_and_windows_together_give_point_labels_and_anomaly_rows(tmp_path):
     """As NAB: the windows are the point labels, the timestamps the anomalies' own rows."""
     series(tmp_path, "data/s.csv", n=12)

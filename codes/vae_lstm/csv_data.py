@@ -58,7 +58,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     it (then they count as anomaly-free); every test file must have it.
     ``{"timestamps": "labels.json", "key": "..."}``: NAB-style JSON, a list of anomaly timestamps, or
     a dict whose ``key`` entry is that list; without ``key``, the entry whose file name matches the
-    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``). Each timestamp labels the row it equals;
+    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; of several such, the one whose folders end
+    the CSV's path, ``"a/run.csv"`` for ``.../a/run.csv``). Each timestamp labels the row it equals;
     one that matches no row is an error.
     ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
     ends included; every row inside a window is labelled.
@@ -966,16 +967,24 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
         return path, (lambda f: (None, data))
     if isinstance(data, dict):
         def per_file(f: _File):
-            keys = [k for k in data if Path(k).name == f.path.name]
+            keys = [k for k in data if _key_parts(k)[-1:] == (f.path.name,)]
+            if len(keys) > 1:  # files of one name in several folders: the entry whose folders end the file's path
+                keys = [k for k in keys if f.path.parts[-len(_key_parts(k)):] == _key_parts(k)] or keys
             if len(keys) > 1:
-                raise DataError(f"{path}: several entries match {f.path.name} ({', '.join(keys)}); "
-                                f"give labels.key")
+                raise DataError(f"{path}: several entries match {f.path.name} ({', '.join(keys)}); name each "
+                                f"entry by the file's folder and name, e.g. "
+                                f"{'/'.join(f.path.parts[-2:])!r}, or give labels.key")
             if not keys and f.role != "train":
                 raise DataError(f"{path}: no entry for {f.path.name} (entries: {_rows(list(data), 3)}); "
                                 f"give labels.key")
             return (keys[0], data[keys[0]]) if keys else None
         return path, per_file
     raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
+
+
+def _key_parts(key: str) -> tuple[str, ...]:
+    """The folders and name of a label file's entry ("realKnownCause/x.csv", "a\\x.csv", "./x.csv")."""
+    return tuple(part for part in key.replace("\\", "/").split("/") if part not in ("", "."))
 
 
 def _is_time(x) -> bool:
