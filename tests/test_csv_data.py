@@ -377,6 +377,14 @@ def test_non_numeric_and_missing_values(tmp_path):
                    "column 'b' has 2 ", "row(s) 3, 7", "'abc'")
 
 
+def test_missing_values_name_the_fix(tmp_path):
+    rows = [[i, i if i != 4 else "", i * i] for i in range(10)]
+    write_csv(tmp_path, "s.csv", ["t", "a", "b"], rows)
+    msg = one_line_error({"path": "s.csv", "time_column": "t"}, tmp_path, "column 'a' has 1 ", "row(s) 4")
+    assert msg.endswith("(0-based; values missing); fill or remove those rows, or leave the column out of the channels "
+                        "(ignore_columns, or value_columns without it)")
+
+
 def test_constant_channel_in_the_training_block(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "flat"], [[i, 1.0 if i < 5 else i] for i in range(10)])
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path, "s.csv", "'flat' constant")

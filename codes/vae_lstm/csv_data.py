@@ -684,7 +684,9 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
         also = f" (also in {', '.join(repr(channels[j]) for j in bad_cols[1:])})" if bad_cols[1:] else ""
         shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
         setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands, _fractions_elsewhere(f.df, c))
-        hint = f"; they read as numbers with {setting}: set that in the dataset object" if setting else ""
+        hint = (f"; they read as numbers with {setting}: set that in the dataset object" if setting else
+                "; fill or remove those rows, or leave the column out of the channels (ignore_columns, or "
+                "value_columns without it)")
         raise DataError(f"{f.path}: column {c!r} has {bad.size} non-numeric, missing or infinite value(s) "
                         f"at data row(s) {_rows(bad)} (0-based; values {', '.join(shown)}){also}{hint}")
     return values
