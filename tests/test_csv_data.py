@@ -409,6 +409,22 @@ def test_times_with_and_without_a_utc_offset_in_one_column_are_refused(tmp_path)
     assert load({"path": "z.csv", "time_column": "time", "train_points": 3}, tmp_path).channels == ["a"]
 
 
+def test_gaps_in_the_times_are_named_in_the_note(tmp_path):
+    """Rows are read as evenly spaced: a step over 10 times the usual one is said, with where the largest is."""
+    times = [f"2020-01-01 {h:02d}:{m:02d}:00" for h in range(12) for m in (0, 10, 20, 30, 40, 50)]
+    times = times[:10] + times[21:30] + times[45:50] + times[53:]  # steps of 2 h, 2 h 40 min and 40 min
+    write_csv(tmp_path, "s.csv", ["time", "a"], [[t, i % 4] for i, t in enumerate(times)])
+    note = load({"path": "s.csv", "time_column": "time"}, tmp_path).train_block_note
+    assert note.endswith("s.csv: 2 gap(s) in time column 'time' of over 10 times its usual step of 10 min (the "
+                         "largest 2 h 40 min, after data row 18): the detectors read the rows as evenly spaced")
+    write_csv(tmp_path, "n.csv", ["t", "a"], [[t, i % 4] for i, t in enumerate([0, 60, 120, 1020, 1080, 1140])])
+    assert load({"path": "n.csv", "time_column": "t"}, tmp_path).train_block_note.endswith(
+        "n.csv: 1 gap(s) in time column 't' of over 10 times its usual step of 60 (the largest 900, after data row 2): "
+        "the detectors read the rows as evenly spaced")
+    series(tmp_path, "even.csv", n=12)  # an hour apart
+    assert "gap" not in load({"path": "even.csv", "time_column": "time"}, tmp_path).train_block_note
+
+
 def test_unsorted_and_duplicate_timestamps(tmp_path):
     t = stamps(6)
     write_csv(tmp_path, "u.csv", ["time", "a"], [[s, i] for i, s in enumerate([t[0], t[1], t[3], t[2], t[4]])])

@@ -30,8 +30,9 @@ Fields of the dataset object (any other field is refused, with the closest known
 ``time_column``
     Optional. Parsed as dates/times (time-zone offsets are converted to UTC), or kept as numbers if
     the column is numeric; the values must be strictly increasing (unsorted or repeated
-    timestamps are refused, unless ``time_order`` is ``"file"``). Without it the row order is the
-    time, and label timestamps and windows (below) are 0-based row numbers.
+    timestamps are refused, unless ``time_order`` is ``"file"``). The rows are read as evenly spaced:
+    steps of over GAP_STEPS times the usual one are counted in the note as gaps. Without it the row
+    order is the time, and label timestamps and windows (below) are 0-based row numbers.
 ``dayfirst``, ``time_format``
     Optional, with ``time_column``, at most one: how dates written n/n/year read (``true``:
     day/month/year, ``false``: month/day/year), or a strftime format for the whole column (label
@@ -928,6 +929,43 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
             f"({_fmt(col.iloc[i])}) {how} row {i - 1} ({_fmt(col.iloc[i - 1])}); {steps.size} such step(s) "
             f"and {repeated} repeated timestamp(s) in all. Sort and de-duplicate the file, leave out "
             f"time_column to use the row order, or give \"time_order\": \"file\" to keep the file's order")
+    gaps = _gaps(f.timeline, f.timestamps is not None and np.issubdtype(f.timestamps.dtype, np.datetime64))
+    if gaps:
+        count, rest = gaps
+        f.notes.append(f"{f.path.name}: {count} gap(s) in time column {column!r} {rest}: the detectors read the rows "
+                       "as evenly spaced")
+
+
+GAP_STEPS = 10  # a step between two rows over this many times the usual one is a gap, named in the note
+
+
+def _gaps(timeline: np.ndarray, dated: bool) -> tuple[int, str] | None:
+    """How many steps forward in time exceed GAP_STEPS times the median one, and how large, the largest where."""
+    steps = np.diff(timeline)
+    forward = steps[steps > 0]
+    if forward.size < 2:
+        return None
+    usual = float(np.median(forward))
+    gaps = np.flatnonzero(steps > GAP_STEPS * usual)
+    if not gaps.size:
+        return None
+    widest = int(gaps[np.argmax(steps[gaps])])
+    size = _duration if dated else (lambda x: f"{_whole(float(x)):g}")
+    return gaps.size, (f"of over {GAP_STEPS} times its usual step of {size(usual)} (the largest "
+                       f"{size(steps[widest])}, after data row {widest})")
+
+
+def _duration(ns: float) -> str:
+    """A span of nanoseconds in days, hours, minutes and seconds, e.g. "2 h 40 min" or "1 day"."""
+    seconds = round(float(ns) / 1e9, 3)
+    parts = []
+    for unit, length in (("day", 86400), ("h", 3600), ("min", 60)):
+        count, seconds = divmod(seconds, length)
+        if count:
+            parts.append(f"{int(count)} {unit}{'s' if unit == 'day' and count > 1 else ''}")
+    if seconds or not parts:
+        parts.append(f"{seconds:g} s")
+    return " ".join(parts)
 
 
 def _label_column(f: _File, column: str) -> np.ndarray:
