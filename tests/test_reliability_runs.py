@@ -439,6 +439,20 @@ def test_a_split_that_cannot_be_scored_is_refused_before_training(tmp_path, caps
     assert not (tmp_path / "out").exists()  # no run folder made, nothing trained
 
 
+def test_a_test_file_shorter_than_a_sequence_is_told_to_be_longer(tmp_path, capsys):
+    """With separate training and test files, no training block cut frees test data: the line asks for longer test files."""
+    import numpy as np
+
+    for name, n in (("train.csv", 200), ("test.csv", 95)):  # l_win 24 x l_seq 4 = 96 points
+        (tmp_path / name).write_text("value\n" + "\n".join(f"{np.sin(2 * np.pi * i / 24):.6f}" for i in range(n)) + "\n")
+    cfg = write_config(tmp_path / "short.json", tmp_path / "out",
+                       dataset={"name": "short", "train_files": ["train.csv"], "test_files": ["test.csv"]})
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    assert line.endswith("(l_win * l_seq = 96 points; test pieces: 95); choose a smaller l_win or l_seq, or give "
+                         "longer test files")
+
+
 def test_a_run_dir_that_is_a_file_is_named_so(tmp_path, capsys):
     cfg = write_config(tmp_path / "tiny.json", tmp_path / "out")
     not_a_folder = tmp_path / "data.csv"

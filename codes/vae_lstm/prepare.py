@@ -51,9 +51,11 @@ def check_scorable(config: Config, series: Series) -> None:
     spent on a split that cannot be scored."""
     lengths = ", ".join(str(len(p.values)) for p in series.test_pieces) or "none"
     if not any(len(p.values) >= config.span for p in series.test_pieces):
+        spec = config.dataset if isinstance(config.dataset, dict) else {}
+        more = ("give longer test files" if spec.get("train_files") else
+                "leave more of the series out of the training block" + ", or give longer test files" * bool(spec.get("test_files")))
         raise UserError(f"no test piece of '{config.dataset_name}' is as long as one sequence (l_win * l_seq = "
-                        f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or leave "
-                        "more of the series out of the training block")
+                        f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or {more}")
     if config.detector != "lstm_ad":  # the one detector that reads prediction_horizon
         return
     first = config.l_win + config.prediction_horizon  # LSTM-AD scores a point once all h predictions of it exist
