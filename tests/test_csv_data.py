@@ -462,6 +462,15 @@ def test_files_with_different_value_columns(tmp_path):
                    "train.csv", "lacks 'c'")
 
 
+def test_a_label_column_only_in_the_test_files_of_an_unlabelled_dataset_asks_for_labels(tmp_path):
+    series(tmp_path, "train.csv", n=10)  # training files may lack the label column
+    series(tmp_path, "test.csv", n=10, labels=[3])
+    msg = one_line_error({"train_files": ["train.csv"], "test_files": ["test.csv"], "time_column": "time"}, tmp_path,
+                         "value columns differ from train.csv's: has extra 'anomaly'")
+    assert msg.endswith("(if it holds the anomaly labels, give \"labels\": {\"column\": \"anomaly\"}; else give "
+                        "value_columns, or list extra columns in ignore_columns)")
+
+
 def test_unknown_field_suggests_the_closest_name(tmp_path):
     series(tmp_path, n=10)
     msg = one_line_error({"path": "s.csv", "lables": {"column": "anomaly"}}, tmp_path)

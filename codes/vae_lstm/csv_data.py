@@ -1444,8 +1444,11 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
                 extra = [c for c in mine if c not in channels]
                 parts = ([f"lacks {', '.join(map(repr, lack))}"] if lack else []) + (
                     [f"has extra {', '.join(map(repr, extra))}"] if extra else [])
+                named = next((c for c in lack + extra if c.strip().lower() in LABEL_LIKE_NAMES), None)
+                labels_hint = (f"if it holds the anomaly labels, give \"labels\": {{\"column\": \"{named}\"}}; else "
+                               if named and labels is None else "")
                 raise DataError(f"{f.path}: value columns differ from {ref.path.name}'s: {'; '.join(parts)} "
-                                f"(give value_columns, or list extra columns in ignore_columns)")
+                                f"({labels_hint}give value_columns, or list extra columns in ignore_columns)")
 
     # values, time, labels of each file
     for f in files:
