@@ -609,6 +609,14 @@ def test_dates_that_read_both_ways(tmp_path):
     assert np.flatnonzero(d.full_point_labels).tolist() == [2, 3]
 
 
+def test_row_numbers_as_label_times_of_a_file_with_a_time_column_say_how_to_write_them(tmp_path):
+    series(tmp_path, n=12)
+    (tmp_path / "windows.json").write_text(json.dumps([[3, 5]]))
+    msg = one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "windows.json"}}, tmp_path)
+    assert msg.endswith("windows.json: 2 label time(s) are not dates, e.g. 3; write them as times, as s.csv's time "
+                        "column holds (e.g. 2020-01-01T00:00:00), or leave out time_column to give row numbers")
+
+
 def test_label_windows_that_cover_no_row(tmp_path):
     series(tmp_path, n=20)
     spec = {"path": "s.csv", "train_points": 5, "labels": {"windows": "w.json"}}
