@@ -609,6 +609,22 @@ def test_dates_that_read_both_ways(tmp_path):
     assert np.flatnonzero(d.full_point_labels).tolist() == [2, 3]
 
 
+@pytest.mark.parametrize("written, format_hint", [
+    ("{d:02d}.02.2020 10:00", ', or a "time_format" such as "%d.%m.%Y %H:%M"'),  # the file's own way of writing
+    ("{d:02d}/02/2020 10:00 AM", ', or a "time_format" such as "%d/%m/%Y %I:%M %p"'),  # 12-hour times
+    ("{d:02d}/02/2020 12:00 AM", ""),  # no format is guessed: none is offered, rather than one that would not read them
+])
+def test_dates_that_read_both_ways_suggest_a_format_that_reads_them(tmp_path, written, format_hint):
+    both = [written.format(d=d) for d in range(1, 9)]
+    write_csv(tmp_path, "b.csv", ["time", "a"], [[t, i * i] for i, t in enumerate(both)])
+    msg = one_line_error({"path": "b.csv", "time_column": "time"}, tmp_path, "read both day first")
+    assert msg.endswith(f'add "dayfirst": true (day/month/year) or false (month/day/year) to the dataset object{format_hint}')
+    if format_hint:  # the suggested format reads the file
+        fmt = format_hint.split('"')[3]
+        assert load({"path": "b.csv", "time_column": "time", "time_format": fmt}, tmp_path).full_timestamps[2] == (
+            np.datetime64("2020-02-03T10:00"))
+
+
 def test_row_numbers_as_label_times_of_a_file_with_a_time_column_say_how_to_write_them(tmp_path):
     series(tmp_path, n=12)
     (tmp_path / "windows.json").write_text(json.dumps([[3, 5]]))

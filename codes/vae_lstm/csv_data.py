@@ -825,10 +825,15 @@ def _reading(dayfirst: bool) -> str:
 
 def _ambiguous(where: str, values, fits: dict[bool, pd.Series], why: str = "") -> DataError:
     i = int(np.flatnonzero((fits[True] != fits[False]).to_numpy())[0])
-    return DataError(f"{where}: dates such as {str(values[i]).strip()!r} read both day first "
+    value = str(values[i]).strip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        written = guess_datetime_format(value, dayfirst=True)  # the format of the file's dates, day first
+    fmt = f", or a \"time_format\" such as \"{written}\"" if written else ""
+    return DataError(f"{where}: dates such as {value!r} read both day first "
                      f"({fits[True].iloc[i]:%d %b %Y}) and month first ({fits[False].iloc[i]:%d %b %Y}){why}: "
                      f"add \"dayfirst\": true (day/month/year) or false (month/day/year) to the dataset "
-                     f"object, or a \"time_format\" such as \"%d/%m/%Y %H:%M\"")
+                     f"object{fmt}")
 
 
 def _ns(parsed: pd.Series) -> np.ndarray:
