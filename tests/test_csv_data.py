@@ -113,6 +113,24 @@ def test_a_0_1_label_like_column_is_not_read_as_a_channel_unless_asked(tmp_path)
     assert load({"path": "g.csv", "train_points": 5}, tmp_path).channels == ["a", "label"]
 
 
+def test_an_increasing_column_named_like_a_time_or_an_index_is_not_read_as_a_channel_unless_asked(tmp_path):
+    """Epoch seconds without time_column, or a saved row index, would become a ramp the model trains on."""
+    write_csv(tmp_path, "e.csv", ["timestamp", "a"], [[1709251200 + 60 * i, i % 3] for i in range(10)])
+    one_line_error({"path": "e.csv"}, tmp_path, "e.csv: column 'timestamp' only increases, like times or a row "
+                   'index: give "time_column": "timestamp" to read it as the time, list it in ignore_columns to leave '
+                   "it out, or list the channels in value_columns to read it as data")
+    assert load({"path": "e.csv", "time_column": "timestamp"}, tmp_path).channels == ["a"]
+    assert load({"path": "e.csv", "value_columns": ["timestamp", "a"]}, tmp_path).channels == ["timestamp", "a"]
+    series(tmp_path, "s.csv", n=10)
+    write_csv(tmp_path, "i.csv", ["Index", "time", "a"], [[i, t, i % 3] for i, t in enumerate(stamps(10))])
+    msg = one_line_error({"path": "i.csv", "time_column": "time"}, tmp_path, "column 'Index' only increases")
+    assert "time_column" not in msg  # the file has its time column
+    assert load({"path": "i.csv", "time_column": "time", "ignore_columns": ["Index"]}, tmp_path).channels == ["a"]
+    # increasing but named otherwise (a meter's reading), or named so but not increasing: read as data
+    write_csv(tmp_path, "m.csv", ["meter_kwh", "id"], [[100 + i, i % 2] for i in range(10)])
+    assert load({"path": "m.csv"}, tmp_path).channels == ["meter_kwh", "id"]
+
+
 def test_nab_windows_json_labels_both_ends(tmp_path):
     series(tmp_path, "data/s.csv", n=12)
     t = stamps(12)

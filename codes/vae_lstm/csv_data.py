@@ -48,7 +48,8 @@ Fields of the dataset object (any other field is refused, with the closest known
 ``value_columns``
     Optional list of the channels. Default: every numeric column other than the time column, the
     label column and ``ignore_columns``, in file order (columns with no header, such as a saved
-    pandas index, wholly empty columns and text columns are left out and listed in the note).
+    pandas index, wholly empty columns and text columns are left out and listed in the note; a 0/1
+    column named like labels, or an increasing one named like a time or an index, is an error).
     Every file of one dataset must have the same value columns.
 ``ignore_columns``
     Optional list of columns to leave out of the default value columns (e.g. SKAB's
@@ -1292,6 +1293,20 @@ def _refuse_label_like_channel(f: _File, channels: list[str], labelled: bool) ->
                             "the channels in value_columns to read it as data")
 
 
+TIME_LIKE_NAMES = {"time", "timestamp", "ts", "date", "datetime", "epoch", "unix_time", "unixtime", "index", "idx",
+                   "id", "row"}
+
+
+def _refuse_time_like_channel(f: _File, channels: list[str], has_time: bool) -> None:
+    """Without ``value_columns``, a column named like a time or a row index whose values only increase (epoch
+    seconds without ``time_column``, a saved index) would silently become a ramp the model trains on: one line."""
+    for k, name in enumerate(channels):
+        if name.strip().lower() in TIME_LIKE_NAMES and len(f.values) > 1 and (np.diff(f.values[:, k]) > 0).all():
+            as_time = "" if has_time else f"give \"time_column\": \"{name}\" to read it as the time, "
+            raise DataError(f"{f.path}: column {name!r} only increases, like times or a row index: {as_time}list it in "
+                            "ignore_columns to leave it out, or list the channels in value_columns to read it as data")
+
+
 NEAR_CONSTANT_SHARE = 0.99  # a channel with one value in at least this share of its training rows is warned of
 
 
@@ -1470,6 +1485,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         _json_labels(labels, files, base_dirs, time_col is not None, dayfirst, time_format)
     if value_cols is None:
         _refuse_label_like_channel(files[0], channels, labels is not None)
+        _refuse_time_like_channel(files[0], channels, time_col is not None)
     has_labels = labels is not None
     tests = [f for f in files if f.role == "test"]
 
