@@ -453,6 +453,21 @@ def test_a_test_file_shorter_than_a_sequence_is_told_to_be_longer(tmp_path, caps
                          "longer test files")
 
 
+@pytest.mark.parametrize("stem", ["plant", "line[2]"])
+def test_the_newest_run_folder_is_found_whatever_characters_the_data_file_is_named_with(tmp_path, stem):
+    """The run folders of a dataset named after its file, brackets included: load_model 1 and detect.py take the newest."""
+    (tmp_path / f"{stem}.csv").write_text("value\n" + "\n".join(str(i % 7) for i in range(50)) + "\n")
+    config = load_config(write_config(tmp_path / "c.json", tmp_path / "out", dataset={"path": f"{stem}.csv"}))
+    base = run_dir(config)
+    folders = [base, base.with_name(f"{base.name}_run2"), base.with_name(f"{base.name}_run3")]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / "state.json").write_text(json.dumps({"fitted": True}))
+    assert base.name.startswith(f"{stem}_")
+    assert runs.run_folders(config) == folders
+    assert runs.next_free_run(config) == base.with_name(f"{base.name}_run4")
+
+
 def test_a_run_dir_that_is_a_file_is_named_so(tmp_path, capsys):
     cfg = write_config(tmp_path / "tiny.json", tmp_path / "out")
     not_a_folder = tmp_path / "data.csv"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import glob
 import json
 import os
 import time
@@ -208,7 +209,7 @@ def run_folders(config: Config) -> list[Path]:
     """The config's run folders that hold training, oldest first: <name>, <name>_run2, <name>_run3, ..."""
     base = run_dir(config)
     prefix = f"{base.name}_run"
-    numbered = sorted((int(p.name[len(prefix):]), p) for p in base.parent.glob(f"{prefix}*")
+    numbered = sorted((int(p.name[len(prefix):]), p) for p in base.parent.glob(f"{glob.escape(prefix)}*")
                       if p.name[len(prefix):].isdigit())
     return [p for p in [base, *(p for _, p in numbered)] if has_training(p)]
 
