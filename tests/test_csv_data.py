@@ -711,6 +711,17 @@ def test_a_file_without_a_header_row(tmp_path):
         assert load({"path": "v.csv"}, tmp_path).channels == names
 
 
+@pytest.mark.parametrize("decimal", [None, ","])
+def test_a_european_file_without_a_header_row(tmp_path, decimal):
+    """Semicolons and decimal commas: a first row of a time and numbers such as 12,5 is data, not column names."""
+    rows = "".join(f"{stamps(40)[i]};{i % 5},5;{i % 3}\n" for i in range(40))
+    write_text(tmp_path, "t.csv", rows)
+    spec = {"path": "t.csv"} | ({"decimal": decimal} if decimal else {})
+    one_line_error(spec, tmp_path, "t.csv: the first row looks like data, not a header (2020-01-01 00:00:00;0,5;0)")
+    write_text(tmp_path, "n.csv", "".join(f"{i % 5},5;{i % 3},25\n" for i in range(40)))  # numbers only
+    one_line_error({"path": "n.csv", "decimal": ","}, tmp_path, "n.csv: the first row looks like data, not a header")
+
+
 def test_numeric_time_column_with_a_bad_cell_names_it(tmp_path):
     write_csv(tmp_path, "s.csv", ["t", "a"], [["x7" if i == 4 else i, i * i] for i in range(10)])
     one_line_error({"path": "s.csv", "time_column": "t"}, tmp_path, "s.csv", "holds numbers",

@@ -481,10 +481,13 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     first = shape.header
     header = [h.strip() for h in first]
     named = [h for h in header if h]
-    numbers = named and len(named) == len(header) and all(_is_number(h) for h in header) \
+    def number(h: str) -> bool:  # 12.5, or 12,5 as a European export writes it
+        return _is_number(h) or bool(_DECIMAL_COMMA.fullmatch(h))
+
+    numbers = named and len(named) == len(header) and all(number(h) for h in header) \
         and header != [str(k) for k in range(len(header))]
-    dates = [h for h in named if not _is_number(h) and _is_time_text(h)]
-    plain = [h for h in named if _is_number(h)]
+    dates = [h for h in named if not number(h) and _is_time_text(h)]
+    plain = [h for h in named if number(h)]
     if numbers or (dates and plain and len(dates) + len(plain) == len(named)):  # a row of times and numbers
         raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(first)[:80]}); "
                         f"add a header row naming the columns")
