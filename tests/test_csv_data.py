@@ -722,6 +722,15 @@ def test_a_european_file_without_a_header_row(tmp_path, decimal):
     one_line_error({"path": "n.csv", "decimal": ","}, tmp_path, "n.csv: the first row looks like data, not a header")
 
 
+def test_excels_sep_line_names_the_separator_and_is_left_out(tmp_path):
+    """Excel's CSV export may start with a "sep=;" line; the header follows it."""
+    rows = "".join(f"{stamps(6)[i]};{i},5;{i % 3}\r\n" for i in range(6))
+    write_text(tmp_path, "x.csv", "sep=;\r\ntime;a;b\r\n" + rows)
+    d = load({"path": "x.csv", "time_column": "time", "decimal": ",", "train_points": 3}, tmp_path)
+    assert d.channels == ["a", "b"] and d.full_values[:, 0].tolist() == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]
+    assert "x.csv: its first line, Excel's \"sep=;\", names the separator and is left out" in d.train_block_note
+
+
 def test_numeric_time_column_with_a_bad_cell_names_it(tmp_path):
     write_csv(tmp_path, "s.csv", ["t", "a"], [["x7" if i == 4 else i, i * i] for i in range(10)])
     one_line_error({"path": "s.csv", "time_column": "t"}, tmp_path, "s.csv", "holds numbers",

@@ -19,7 +19,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     and ``test_files`` are given.
 ``sep``
     The column separator. Default: detected per file from its first lines (``,`` ``;`` tab or ``|``:
-    the one that splits every line into the same number of fields, the most fields winning).
+    the one that splits every line into the same number of fields, the most fields winning), or
+    named by Excel's ``sep=;`` first line, which is left out (with a note).
 ``decimal``, ``thousands``
     How numbers are written: ``decimal`` ``"."`` (the default) or ``","``; ``thousands`` none (the
     default) or one character, e.g. ``","`` for 1,234.5. With ``decimal`` ``","`` the separator is
@@ -514,6 +515,9 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     return header
 
 
+EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
+
+
 def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None
               ) -> tuple[pd.DataFrame, str]:
     """The file as text columns and numbers, and a note on what was dropped ("" if nothing)."""
@@ -526,6 +530,12 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
     if "\x00" in text[:65536]:  # no CSV holds NUL: a binary file (a spreadsheet, say), or UTF-16 without its mark
         raise DataError(f"{path}: not a text CSV (it holds NUL bytes: a binary file such as a spreadsheet, or "
                         "UTF-16 text without its byte-order mark); save it as CSV, UTF-8")
+    notes = []
+    excel = EXCEL_SEP.match(text)
+    if excel:  # Excel's hint line before the header
+        text = text[excel.end():]
+        sep = sep or excel.group(1)
+        notes.append(f"{path.name}: its first line, Excel's \"sep={excel.group(1)}\", names the separator and is left out")
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
@@ -551,9 +561,9 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         df.columns = [h or str(c).strip() for h, c in zip(header, df.columns, strict=True)]
     else:
         df.columns = [str(c).strip() for c in df.columns]
-    note = (f"{path.name}: the empty last field of {trailing} row(s) (a trailing {sep!r}) left out"
-            if trailing else "")
-    return df, note
+    if trailing:
+        notes.append(f"{path.name}: the empty last field of {trailing} row(s) (a trailing {sep!r}) left out")
+    return df, "; ".join(notes)
 
 
 def _require_column(f: _File, column: str, what: str) -> None:
