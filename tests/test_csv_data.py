@@ -865,6 +865,14 @@ def test_a_nearly_constant_training_channel_is_a_warning(tmp_path):
     assert "'a'" not in d.train_block_note.split("WARNING")[1]
 
 
+def test_a_utf8_byte_order_mark_on_a_latin1_file_is_not_read_into_the_first_name(tmp_path):
+    """A BOM, then text that is not UTF-8 (a Latin-1 'ä'): read as Latin-1, the mark is still no part of 'time'."""
+    rows = "".join(f"{t},{i},{i % 3},Kessel\xe4\n" for i, t in enumerate(stamps(10)))
+    (tmp_path / "m.csv").write_bytes(b"\xef\xbb\xbf" + ("time,a,b,site\n" + rows).encode("latin-1"))
+    d = load({"path": "m.csv", "time_column": "time", "train_points": 5}, tmp_path)
+    assert d.channels == ["a", "b"] and d.full_values[:, 0].tolist() == list(range(10))
+
+
 def test_a_utf16_file_with_its_byte_order_mark_reads_like_utf8(tmp_path):
     """Spreadsheet programs save "Unicode text" as tab-separated UTF-16 with a byte-order mark."""
     plain = series(tmp_path, "plain.csv", sep="\t")
