@@ -873,6 +873,15 @@ def test_a_utf8_byte_order_mark_on_a_latin1_file_is_not_read_into_the_first_name
     assert d.channels == ["a", "b"] and d.full_values[:, 0].tolist() == list(range(10))
 
 
+def test_a_windows_1252_file_reads_its_euro_sign(tmp_path):
+    """Excel's "CSV" on Western Windows is Windows-1252: '€' is byte 0x80, a control character in Latin-1."""
+    rows = "".join(f"{t};{i},5;{i % 3}\r\n" for i, t in enumerate(stamps(10)))
+    (tmp_path / "w.csv").write_bytes(("Zeit;Preis €;Menge\r\n" + rows).encode("cp1252"))
+    d = load({"path": "w.csv", "time_column": "Zeit", "decimal": ",", "value_columns": ["Preis €", "Menge"],
+              "train_points": 5}, tmp_path)
+    assert d.channels == ["Preis €", "Menge"] and d.full_values[:3, 0].tolist() == [0.5, 1.5, 2.5]
+
+
 def test_a_utf16_file_with_its_byte_order_mark_reads_like_utf8(tmp_path):
     """Spreadsheet programs save "Unicode text" as tab-separated UTF-16 with a byte-order mark."""
     plain = series(tmp_path, "plain.csv", sep="\t")

@@ -526,7 +526,11 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         # UTF-16 with its byte-order mark: what spreadsheet programs write as "Unicode text"
         text = data.decode("utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else data.decode("utf-8-sig")
     except UnicodeDecodeError:  # a UTF-8 byte-order mark on text that is not UTF-8 is still no part of the header
-        text = data.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
+        data = data.removeprefix(b"\xef\xbb\xbf")
+        try:  # Windows-1252 (Excel's "ANSI" CSV: € is 0x80), else Latin-1, which any bytes are
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
     if "\x00" in text[:65536]:  # no CSV holds NUL: a binary file (a spreadsheet, say), or UTF-16 without its mark
         raise DataError(f"{path}: not a text CSV (it holds NUL bytes: a binary file such as a spreadsheet, or "
                         "UTF-16 text without its byte-order mark); save it as CSV, UTF-8")
