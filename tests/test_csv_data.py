@@ -384,6 +384,13 @@ def test_label_column_that_is_not_0_1(tmp_path):
                    "s.csv", "'anomaly'", "found 0, 1, 2, -1", "data row(s) 2, 4, 7, 9")
 
 
+def test_a_label_column_with_empty_cells_says_what_to_write(tmp_path):
+    write_csv(tmp_path, "s.csv", ["a", "anomaly"], [[i, "" if i > 6 else int(i == 5)] for i in range(10)])
+    msg = one_line_error({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)
+    assert msg.endswith("label column 'anomaly' must hold only 0 and 1; found 0, 1, missing (not 0/1 at data row(s) "
+                        "7, 8, 9, 0-based): write 0 (normal) or 1 (anomalous) in every row")
+
+
 def test_non_numeric_and_missing_values(tmp_path):
     rows = [[i, i, i] for i in range(10)]
     rows[3][2], rows[7][2] = "abc", ""

@@ -1004,7 +1004,7 @@ def _label_column(f: _File, column: str) -> np.ndarray:
                 found.append(s)
         listed = ", ".join(found[:8]) + (", ..." if len(found) > 8 else "")
         raise DataError(f"{f.path}: label column {column!r} must hold only 0 and 1; found {listed} "
-                        f"(not 0/1 at data row(s) {_rows(bad)}, 0-based)")
+                        f"(not 0/1 at data row(s) {_rows(bad)}, 0-based): write 0 (normal) or 1 (anomalous) in every row")
     return num == 1
 
 
