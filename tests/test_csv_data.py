@@ -450,6 +450,16 @@ def test_gaps_in_the_times_are_named_in_the_note(tmp_path):
     assert "gap" not in load({"path": "even.csv", "time_column": "time"}, tmp_path).train_block_note
 
 
+def test_a_date_column_beside_a_time_of_day_column_is_told_to_join_them(tmp_path):
+    """European exports often split the time into a date and a time of day: the dates repeat within a day."""
+    rows = [[f"{1 + h // 24:02d}.03.2024", f"{h % 24:02d}:00", h % 5] for h in range(60)]
+    write_csv(tmp_path, "s.csv", ["Datum", "Uhrzeit", "Wert"], rows, sep=";")
+    msg = one_line_error({"path": "s.csv", "time_column": "Datum", "dayfirst": True}, tmp_path,
+                         "time column 'Datum' is not strictly increasing: data row 1 ('01.03.2024') repeats row 0")
+    assert msg.endswith("; column 'Uhrzeit' holds the times of day (e.g. '00:00'): join it to 'Datum' in one column "
+                        "(e.g. '01.03.2024 00:00') and give that as time_column")
+
+
 def test_unsorted_and_duplicate_timestamps(tmp_path):
     t = stamps(6)
     write_csv(tmp_path, "u.csv", ["time", "a"], [[s, i] for i, s in enumerate([t[0], t[1], t[3], t[2], t[4]])])

@@ -947,16 +947,33 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         repeat = f.timeline[i] == f.timeline[i - 1]
         how = "repeats" if repeat else "is earlier than"
         repeated = len(f.timeline) - len(np.unique(f.timeline))
+        clock = _time_of_day_column(f.df, column) if repeated else None
+        split = (f"; column {clock!r} holds the times of day (e.g. {str(f.df[clock].iloc[0]).strip()!r}): join it to "
+                 f"{column!r} in one column (e.g. {f'{str(col.iloc[0]).strip()} {str(f.df[clock].iloc[0]).strip()}'!r}) "
+                 "and give that as time_column" if clock else "")
         raise DataError(
             f"{f.path}: time column {column!r} is not strictly increasing: data row {i} "
             f"({_fmt(col.iloc[i])}) {how} row {i - 1} ({_fmt(col.iloc[i - 1])}); {steps.size} such step(s) "
             f"and {repeated} repeated timestamp(s) in all. Sort and de-duplicate the file, leave out "
-            f"time_column to use the row order, or give \"time_order\": \"file\" to keep the file's order")
+            f"time_column to use the row order, or give \"time_order\": \"file\" to keep the file's order{split}")
     gaps = _gaps(f.timeline, f.timestamps is not None and np.issubdtype(f.timestamps.dtype, np.datetime64))
     if gaps:
         count, rest = gaps
         f.notes.append(f"{f.path.name}: {count} gap(s) in time column {column!r} {rest}: the detectors read the rows "
                        "as evenly spaced")
+
+
+TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?")  # 07:30, 7:30:15, 07:30:15.250
+
+
+def _time_of_day_column(df: pd.DataFrame, time_column: str) -> str | None:
+    """Another column whose every value is a time of day (a date and its time in two columns), else None."""
+    for c in df.columns:
+        if c != time_column and not is_numeric_dtype(df[c]):
+            text = df[c].astype("string").str.strip()
+            if text.notna().all() and text.str.fullmatch(TIME_OF_DAY.pattern).all():
+                return c
+    return None
 
 
 GAP_STEPS = 10  # a step between two rows over this many times the usual one is a gap, named in the note
