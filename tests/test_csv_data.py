@@ -988,10 +988,26 @@ def test_a_label_row_number_too_large_for_any_file_is_one_line(tmp_path):
                    "label row number 1000000000000000000000000000000 is beyond the rows of s.csv")
 
 
+def test_a_gzip_compressed_csv_reads_as_the_csv_and_a_zip_archive_is_named(tmp_path):
+    import gzip
+    import zipfile
+
+    plain = series(tmp_path, "s.csv", n=12)
+    (tmp_path / "s.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    first, packed = (load({"path": name, "time_column": "time", "train_points": 6}, tmp_path)
+                     for name in ("s.csv", "s.csv.gz"))
+    assert packed.channels == ["a", "b"] and packed.name == "s"  # named as s.csv would be
+    np.testing.assert_array_equal(packed.full_values, first.full_values)
+    with zipfile.ZipFile(tmp_path / "s.zip", "w") as archive:
+        archive.write(plain, "s.csv")
+    one_line_error({"path": "s.zip"}, tmp_path, "s.zip: a zip archive (or a spreadsheet such as .xlsx), not a CSV: "
+                   "unpack it, or save the sheet as CSV, and give that file")
+
+
 def test_a_binary_or_utf16_file_without_its_mark_and_a_folder_are_one_line_each(tmp_path):
     (tmp_path / "s.csv").write_bytes("time,a\n0,1\n1,2\n".encode("utf-16-le"))  # no byte-order mark
     one_line_error({"path": "s.csv"}, tmp_path, "s.csv: not a text CSV", "UTF-16")
     (tmp_path / "book.csv").write_bytes(b"PK\x03\x04\x00\x00binary")
-    one_line_error({"path": "book.csv"}, tmp_path, "book.csv: not a text CSV")
+    one_line_error({"path": "book.csv"}, tmp_path, "book.csv: a zip archive (or a spreadsheet such as .xlsx), not a CSV")
     (tmp_path / "data").mkdir()
     one_line_error({"path": "data"}, tmp_path, "data is a folder, not a CSV file")

@@ -16,7 +16,7 @@ Fields of the dataset object (any other field is refused, with the closest known
     ``base_dirs``, in that order), or absolute. It may start with ``${ENV_VAR}``, e.g.
     ``"${SKAB_DATA_DIR}/valve1/1.csv"``, taken from the environment (an error names the variable
     if it is unset). The same rules hold for every path below. Required unless both ``train_files``
-    and ``test_files`` are given.
+    and ``test_files`` are given. A gzip-compressed file (``data.csv.gz``) is read as the CSV it holds.
 ``sep``
     The column separator. Default: detected per file from its first lines (``,`` ``;`` tab or ``|``:
     the one that splits every line into the same number of fields, the most fields winning), or
@@ -101,6 +101,7 @@ field (a trailing separator) is left out and noted.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import math
@@ -522,6 +523,14 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
               ) -> tuple[pd.DataFrame, str]:
     """The file as text columns and numbers, and a note on what was dropped ("" if nothing)."""
     data = path.read_bytes()
+    if data.startswith(b"\x1f\x8b"):  # gzip (data.csv.gz)
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: a damaged gzip file ({_one_line(e)})") from e
+    elif data.startswith(b"PK\x03\x04"):
+        raise DataError(f"{path}: a zip archive (or a spreadsheet such as .xlsx), not a CSV: unpack it, or save the "
+                        "sheet as CSV, and give that file")
     try:
         # UTF-16 with its byte-order mark: what spreadsheet programs write as "Unicode text"
         text = data.decode("utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else data.decode("utf-8-sig")
@@ -1047,9 +1056,9 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
         return path, (lambda f: (None, data))
     if isinstance(data, dict):
         def per_file(f: _File):
-            keys = [k for k in data if _key_parts(k)[-1:] == (f.path.name,)]
+            keys = [k for k in data if _key_parts(k)[-1:] == (_csv_name(f.path),)]
             if len(keys) > 1:  # files of one name in several folders: the entry whose folders end the file's path
-                keys = [k for k in keys if f.path.parts[-len(_key_parts(k)):] == _key_parts(k)] or keys
+                keys = [k for k in keys if (*f.path.parts[:-1], _csv_name(f.path))[-len(_key_parts(k)):] == _key_parts(k)] or keys
             if len(keys) > 1:
                 raise DataError(f"{path}: several entries match {f.path.name} ({', '.join(keys)}); name each "
                                 f"entry by the file's folder and name, e.g. "
@@ -1060,6 +1069,15 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
             return (keys[0], data[keys[0]]) if keys else None
         return path, per_file
     raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
+
+
+def _csv_name(path: Path) -> str:
+    """The file's name as a CSV: data.csv for data.csv.gz, which is read through gzip."""
+    return path.name.removesuffix(".gz") or path.name
+
+
+def _csv_stem(path: Path) -> str:
+    return Path(_csv_name(path)).stem
 
 
 def _key_parts(key: str) -> tuple[str, ...]:
@@ -1255,7 +1273,7 @@ RESERVED_PIECE_NAMES = ("all", "points", "rules", "threshold", "threshold_undefi
 
 
 def _piece_names(paths: list[Path], taken: set[str]) -> list[str]:
-    stems = [p.stem for p in paths]
+    stems = [_csv_stem(p) for p in paths]
     names = []
     for p, stem in zip(paths, stems, strict=True):
         name = stem if stems.count(stem) == 1 and stem not in taken else f"{p.parent.name}_{stem}"
@@ -1451,7 +1469,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     for special, what in ((time_col, "time_column"), (label_col, "labels.column")):
         if special is not None and value_cols and special in value_cols:
             raise DataError(f"dataset: {special!r} is the {what}; it cannot also be in value_columns")
-    name = spec.get("name") or (main or test_paths[0]).stem
+    name = spec.get("name") or _csv_stem(main or test_paths[0])
 
     # read every file
     files = []
