@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vae_lstm import csv_data
+from vae_lstm.config import from_dict
 from vae_lstm.csv_data import load_csv_dataset
 from vae_lstm.errors import DataError
 
@@ -996,7 +997,8 @@ def test_a_gzip_compressed_csv_reads_as_the_csv_and_a_zip_archive_is_named(tmp_p
     (tmp_path / "s.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
     first, packed = (load({"path": name, "time_column": "time", "train_points": 6}, tmp_path)
                      for name in ("s.csv", "s.csv.gz"))
-    assert packed.channels == ["a", "b"] and packed.name == "s"  # named as s.csv would be
+    assert packed.channels == ["a", "b"] and packed.name == "s"  # named as s.csv would be, its run folder too
+    assert from_dict({"dataset": {"path": str(tmp_path / "s.csv.gz")}}).dataset_name == "s"
     np.testing.assert_array_equal(packed.full_values, first.full_values)
     with zipfile.ZipFile(tmp_path / "s.zip", "w") as archive:
         archive.write(plain, "s.csv")

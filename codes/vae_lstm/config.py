@@ -321,8 +321,9 @@ def dataset_name(dataset) -> str:
         return dataset
     if dataset.get("name"):
         return str(dataset["name"])
-    path = dataset.get("path") or (dataset.get("test_files") or ["dataset"])[0]
-    return Path(str(path)).stem
+    from .csv_data import csv_stem
+
+    return csv_stem(str(dataset.get("path") or (dataset.get("test_files") or ["dataset"])[0]))
 
 
 def check_against_data(config: Config, n_train: int, n_channel: int) -> None:

@@ -1076,8 +1076,9 @@ def _csv_name(path: Path) -> str:
     return path.name.removesuffix(".gz") or path.name
 
 
-def _csv_stem(path: Path) -> str:
-    return Path(_csv_name(path)).stem
+def csv_stem(path: Path | str) -> str:
+    """The default name of a dataset or a test piece: the file's stem, plant for plant.csv and plant.csv.gz."""
+    return Path(_csv_name(Path(path))).stem
 
 
 def _key_parts(key: str) -> tuple[str, ...]:
@@ -1273,7 +1274,7 @@ RESERVED_PIECE_NAMES = ("all", "points", "rules", "threshold", "threshold_undefi
 
 
 def _piece_names(paths: list[Path], taken: set[str]) -> list[str]:
-    stems = [_csv_stem(p) for p in paths]
+    stems = [csv_stem(p) for p in paths]
     names = []
     for p, stem in zip(paths, stems, strict=True):
         name = stem if stems.count(stem) == 1 and stem not in taken else f"{p.parent.name}_{stem}"
@@ -1469,7 +1470,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     for special, what in ((time_col, "time_column"), (label_col, "labels.column")):
         if special is not None and value_cols and special in value_cols:
             raise DataError(f"dataset: {special!r} is the {what}; it cannot also be in value_columns")
-    name = spec.get("name") or _csv_stem(main or test_paths[0])
+    name = spec.get("name") or csv_stem(main or test_paths[0])
 
     # read every file
     files = []
