@@ -667,6 +667,9 @@ def test_row_numbers_as_label_times_of_a_file_with_a_time_column_say_how_to_writ
     msg = one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "windows.json"}}, tmp_path)
     assert msg.endswith("windows.json: 2 label time(s) are not dates, e.g. 3; write them as times, as s.csv's time "
                         "column holds (e.g. 2020-01-01T00:00:00), or leave out time_column to give row numbers")
+    (tmp_path / "windows.json").write_text(json.dumps([[1577836800, 1577844000]]))  # epoch seconds: not row numbers
+    msg = one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "windows.json"}}, tmp_path)
+    assert msg.endswith("e.g. 1577836800; write them as times, as s.csv's time column holds (e.g. 2020-01-01T00:00:00)")
 
 
 def test_label_windows_that_cover_no_row(tmp_path):

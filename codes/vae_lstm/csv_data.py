@@ -1131,7 +1131,8 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
         parsed = parsed.fillna(_parse_times(text, None, None)[0])
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
-        rows = (", or leave out time_column to give row numbers" if all(_is_int(stamps[i]) for i in bad) else "")
+        rows = (", or leave out time_column to give row numbers"
+                if all(_is_int(stamps[i]) and 0 <= stamps[i] < len(f.timeline) for i in bad) else "")
         raise DataError(f"{path}: {bad.size} label time(s) are not dates, e.g. {stamps[bad[0]]!r}; write them as "
                         f"times, as {f.path.name}'s time column holds (e.g. {f.timestamps[0]}){rows}")
     return _ns(parsed)
