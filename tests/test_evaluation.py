@@ -359,3 +359,15 @@ def test_best_f1_counts_only_flaggable_points_as_flagged():
     assert hidden["f1"] == 0.0 and hidden["threshold"] == 3.0
     with pytest.raises(ValueError, match="flaggable differ in length"):
         ev.best_f1(scores, labels, adjusted=False, flaggable=[True])
+
+
+def test_best_f1_never_counts_an_unflaggable_normal_point_as_a_false_positive():
+    """Point 0 is normal, scores highest (5) and may not be flagged. At t = 1 the flaggable points 1, 2 (both
+    anomalies) are flagged and point 0 is not: tp 2, fp 0, F1 1.0. Counted as flagged, it would add a false
+    positive at every candidate (t = 1: F1 2 * 2 / (4 + 1) = 0.8)."""
+    scores, labels, flaggable = [5.0, 1.0, 2.0, 0.0], [0, 1, 1, 0], [False, True, True, True]
+    assert ev.best_f1(scores, labels, adjusted=False, flaggable=flaggable) == pytest.approx(
+        {"threshold": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0})
+    # point-adjusted: t = 2 flags point 2, which finds the whole segment 1-2: F1 1.0 at the larger threshold
+    assert ev.best_f1(scores, labels, adjusted=True, flaggable=flaggable) == pytest.approx(
+        {"threshold": 2.0, "precision": 1.0, "recall": 1.0, "f1": 1.0})

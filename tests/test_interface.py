@@ -318,6 +318,24 @@ def test_degenerate_point_labels_give_undefined_metrics_not_perfect_ones():
     assert np.isnan(metrics.at_predictions(y, y)["affiliation"]["f1"])
 
 
+def test_at_threshold_flags_a_score_equal_to_the_threshold():
+    """score >= threshold: at 0.5 the points scoring 0.5 and 0.9 (both anomalies) are flagged, 2 of 3 points."""
+    from vae_lstm import metrics
+
+    out = metrics.at_threshold([0.2, 0.5, 0.9], [0, 1, 1], 0.5)
+    assert out["pointwise"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert out["flagged_fraction"] == pytest.approx(2 / 3)
+
+
+def test_the_oracle_breaks_ties_towards_the_largest_threshold():
+    """Event F1 is 1.0 both at 0.9 (point 1 alone: precision 1, the one segment found) and at every candidate
+    down to just above 0.2 (points 1 and 2); the oracle reports the largest, 0.9, the highest score."""
+    from vae_lstm import metrics
+
+    event = metrics.oracle(np.array([0.1, 0.9, 0.8, 0.2]), np.array([0, 1, 1, 0], bool))["event"]
+    assert event["f1"] == 1.0 and event["threshold"] == 0.9
+
+
 @pytest.mark.nab
 def test_a_dropped_test_piece_is_said_once(nab_dir, monkeypatch, capsys):
     """machine_temp at span 6,000: its first test piece (5,000 points) is too short and is named."""
