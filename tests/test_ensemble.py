@@ -41,6 +41,27 @@ def test_a_ranking_that_seeds_disagree_on_is_settled_by_the_majority():
     assert np.argmax(points) == 1
 
 
+def test_three_seeds_are_averaged_not_taken_at_their_median():
+    """Every run's training block is [0, 2] (mean 1, std 1), so a point's z is its score - 1. Second point: z 3, 0
+    and 9, mean 4 (the median would be 3); first point: z 0 everywhere."""
+    runs = [member([0.0, 2.0], points) for points in ([1.0, 4.0], [1.0, 1.0], [1.0, 10.0])]
+    np.testing.assert_allclose(ensemble_result(runs, "e").pieces[0].point_scores, [0.0, 4.0])
+
+
+def test_a_point_that_any_seed_left_unscored_stays_unscored():
+    """Seed a left point 0 unscored, seed b point 1: the ensemble never flags either (their union)."""
+    def with_unscored(unscored):
+        run = member([0.0, 2.0], [1.0, 1.0, 1.0])
+        piece = run.pieces[0]
+        run.pieces[0] = PieceResult(piece.name, piece.start, piece.scores, piece.sequence_scores, piece.labels,
+                                    piece.point_scores, piece.point_labels, np.asarray(unscored, bool))
+        return run
+
+    ens = ensemble_result([with_unscored([1, 0, 0]), with_unscored([0, 1, 0])], "e")
+    assert ens.pieces[0].unscored.tolist() == [True, True, False]
+    assert ensemble_result([member([0.0, 2.0], [1.0]), member([0.0, 2.0], [1.0])], "e").pieces[0].unscored is None
+
+
 def test_runs_of_different_points_are_refused():
     with pytest.raises(UserError, match="do not score the same points"):
         ensemble_result([member([0.0, 1.0], [1.0, 2.0]), member([0.0, 1.0, 2.0], [1.0, 2.0])], "e")
