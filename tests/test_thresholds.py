@@ -101,6 +101,17 @@ def test_gpd_fit_recovers_known_parameters_and_is_the_mle(gamma):
     assert (g, s) == pytest.approx((c, scale), abs=1e-3, rel=1e-3)
 
 
+def test_gpd_fit_keeps_the_exponential_fit_when_no_gpd_beats_it():
+    # excesses 1, 1, 4: Grimshaw's w has no root (the likelihood only grows towards gamma = -1, where no GPD
+    # maximum exists), so the candidate x = 0 wins: the exponential, whose maximum-likelihood scale is the
+    # mean excess, 2 (not the median, 1), with log-likelihood -3 log 2 - 6 / 2 = -5.079
+    y = np.array([1.0, 1.0, 4.0])
+    assert th._grimshaw_roots(y) == []
+    assert th.gpd_fit(y) == (0.0, 2.0)
+    assert th.gpd_log_likelihood(y, 0.0, 2.0) == pytest.approx(-3 * math.log(2) - 3)
+    assert th.gpd_log_likelihood(y, 0.0, 2.0) > th.gpd_log_likelihood(y, 0.0, 1.0)
+
+
 def test_gpd_fit_rejects_non_positive_excesses():
     with pytest.raises(ValueError):
         th.gpd_fit([1.0, 0.0])
@@ -231,6 +242,13 @@ def test_prune_hand_computed(peaks, non_anom_max, keep):
     assert th._prune(np.array(peaks), non_anom_max, 0.13).tolist() == keep
 
 
+def test_prune_keeps_a_drop_of_exactly_p():
+    # telemanom removes a peak when its relative drop to the next is below p (strictly): peaks 4, 2 and the
+    # largest unflagged score 1 drop by (4 - 2) / 4 = 0.5 and (2 - 1) / 2 = 0.5, exactly p, so both stay
+    assert th._prune(np.array([4.0, 2.0]), 1.0, 0.5).tolist() == [True, True]
+    assert th._prune(np.array([4.0, 2.0]), 1.0, 0.5000001).tolist() == [False, False]
+
+
 def test_dynamic_constant_scores_flag_nothing():
     d = th.dynamic_details(np.full(500, 0.3))
     assert not d.flags.any() and not np.any(d.smoothed >= d.threshold)
@@ -283,7 +301,7 @@ def test_registry_rules_have_descriptions_and_references():
 
 
 @pytest.mark.parametrize("share, expected, n_flagged", [
-    (0.3, 8.0, 3),    # ceil(0.3 * 10) = 3 points, not 4 from 0.3 * 10 = 3.0000000000000004
+    (0.3, 8.0, 3),    # ceil(0.3 * 10) = 3 points
     (0.25, 8.0, 3),   # ceil(2.5) = 3
     (0.05, 10.0, 1),  # at least one point
     (0.99, 1.0, 10),
@@ -293,6 +311,14 @@ def test_contamination_flags_the_highest_share_hand_computed(share, expected, n_
     threshold = th.compute_threshold("contamination", test_scores=t, val_scores=np.array([100.0]),
                                      params={"share": share})
     assert threshold == expected and int((t >= threshold).sum()) == n_flagged
+
+
+def test_contamination_share_times_n_is_not_rounded_up_by_float_error():
+    # 0.07 * 100 is 7.000000000000001 in floats: ceil of that is 8, but the share means 7 of the 100 points,
+    # so the 7th highest of 1..100, 94, is the threshold and 7 points are flagged
+    t = np.arange(1.0, 101.0)
+    assert 0.07 * 100 > 7
+    assert th.contamination(t, 0.07) == 94.0 and int((t >= 94.0).sum()) == 7
 
 
 def test_contamination_ties_flag_more_and_bad_shares_fail():
