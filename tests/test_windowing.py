@@ -260,3 +260,24 @@ def test_dominant_period_of_one_cycling_channel_among_others(seed):
                      np.ones(5000)], axis=1)
     assert dominant_period(data) == 50
     assert dominant_period(data[:, 1:]) is None  # noise and a constant: no period
+
+
+def test_dominant_period_removes_each_channels_own_level():
+    """A 20-point cycle at level 100 beside a constant channel at 0. Each channel's mean is removed on its own;
+    removing the mean of both (50) would leave each channel 50 away from 0, and the autocorrelation of that
+    offset, falling by 1/n per lag, would bury the cycle's (0.5 / 2500 of it): no period."""
+    from vae_lstm.windowing import dominant_period
+
+    t = np.arange(2000)
+    assert dominant_period(np.stack([np.sin(2 * np.pi * t / 20) + 100, np.zeros(2000)], axis=1)) == 20
+
+
+def test_dominant_period_takes_the_channel_with_the_highest_peak():
+    """Channel 0 cycles every 20 points under as much noise as signal (its autocorrelation peak is about
+    0.5 / (0.5 + 1) = 1/3), channel 1 every 50 points without noise (peak about 1): the period is 50."""
+    from vae_lstm.windowing import dominant_period
+
+    t = np.arange(2000)
+    noisy_20 = np.sin(2 * np.pi * t / 20) + np.random.default_rng(0).standard_normal(2000)
+    both = np.stack([noisy_20, np.sin(2 * np.pi * t / 50)], axis=1)
+    assert dominant_period(both[:, :1]) == 20 and dominant_period(both) == 50
