@@ -290,6 +290,13 @@ def test_point_errors_hand_computed():
     np.testing.assert_allclose(points, [np.nan, np.nan, 1, 14.5, 22.5, 32.5, 64], equal_nan=True)
 
 
+def test_gather_sequences_hand_computed():
+    # 8 points, l_win 2, l_seq 3: 7 windows, whose codes here are their own indices; sequence s takes windows
+    # s, s + 2, s + 4, in time order (the LSTM learns to predict each code from the ones before it)
+    codes = np.arange(7.0)[:, None]
+    np.testing.assert_array_equal(scoring.gather_sequences(codes, 8, 2, 3)[..., 0], [[0, 2, 4], [1, 3, 5], [2, 4, 6]])
+
+
 def test_last_window_errors_hand_computed():
     # 9 points, l_win 2, l_seq 3: sequences start at 0, 1, 2 and predict windows 1 and 2; window 2 (the last,
     # predicted from two windows of codes) of sequence s covers points s+4, s+5
@@ -522,6 +529,13 @@ def test_term_scale_and_balanced_points_hand_computed():
     # power 0.5: terms (1, 1), (1, 0.5), (3, 2) become (1, 1), (1, 0.707), (1.732, 1.414), then summed
     np.testing.assert_allclose(scoring.balanced_points(predicted, second, (2.0, 0.5), uncovered=2.0,
                                                        power=0.5), [2.0, 1 + 0.5 ** 0.5, 3 ** 0.5 + 2 ** 0.5])
+
+
+def test_balanced_points_weigh_the_second_term_after_its_power():
+    # prediction error 4 and second term 1, both in units of scale 1, weight 4, power 0.5:
+    # sqrt(4) + 4 * sqrt(1) = 6 (weighing before the power would give sqrt(4) + sqrt(4 * 1) = 4)
+    got = scoring.balanced_points([4.0], [1.0], (1.0, 1.0), uncovered=0.0, weight=4.0, power=0.5)
+    np.testing.assert_allclose(got, [6.0])
 
 
 def test_level_points_are_abs_z_squared_largest_over_channels():
