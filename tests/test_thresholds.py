@@ -231,6 +231,25 @@ def test_dynamic_hand_computed_single_spike():
     assert th.dynamic(e, span=None) == d.threshold
 
 
+def test_dynamic_chooses_z_by_telemanoms_score_hand_computed():
+    """24 points: 22 ones, 5 at point 6, 4 at point 18; no smoothing; z tried: 1 and 3. mean 31/24 = 1.29167,
+    std sqrt(63/24 - mean^2) = 0.97806. Score = (mean drop/mean + std drop/std) / (n_seq^2 + n_anom), the drops
+    to the scores below epsilon; find_epsilon widens each exceedance by error_buffer - 1 points.
+
+    error_buffer 2: z = 1 (epsilon 2.27) flags both spikes, widened to 2 runs of 3 points; the 22 ones left
+    have mean 1, std 0: (7/31 + 1) / (2^2 + 6) = 0.12258. z = 3 (epsilon 4.2258) flags the 5 alone, 1 run of
+    3; left: 22 ones and the 4, mean 26/23, std 0.61179 (ddof 0): (0.12482 + 0.37448) / (1^2 + 3) = 0.12483,
+    higher: z = 3. (n_seq instead of n_seq^2, widening by error_buffer, or ddof 1 would pick z = 1.)
+    error_buffer 1: no widening, so every run is one point and none counts as a sequence (n_seq 0): z = 1
+    scores 1.22581 / 2, z = 3 0.49930 / 1: z = 1."""
+    e = np.ones(24)
+    e[6], e[18] = 5.0, 4.0
+    d = th.dynamic_details(e, span=None, error_buffer=2, z_min=1.0, z_max=4.0, z_step=2.0)
+    assert d.z == 3.0 and d.epsilon == pytest.approx(31 / 24 + 3 * math.sqrt(63 / 24 - (31 / 24) ** 2))
+    assert runs(d.flags) == [[4, 8]] and d.non_anom_max == 4.0  # the 5 widened by error_buffer 2
+    assert th.dynamic_details(e, span=None, error_buffer=1, z_min=1.0, z_max=4.0, z_step=2.0).z == 1.0
+
+
 @pytest.mark.parametrize(("peaks", "non_anom_max", "keep"), [
     ([10.0, 4.4], 4.0, [True, False]),    # (4.4 - 4) / 4.4 < 0.13: the smaller sequence goes
     ([4.2], 4.0, [False]),                # all go
