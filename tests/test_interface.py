@@ -327,6 +327,16 @@ def test_at_threshold_flags_a_score_equal_to_the_threshold():
     assert out["flagged_fraction"] == pytest.approx(2 / 3)
 
 
+def test_threshold_free_metrics_hand_computed():
+    """Scores 0.1, 0.4 (normal), 0.35, 0.8 (anomalous). AUC-ROC: of the 4 (anomaly, normal) pairs the anomaly
+    scores higher in 3 (0.35 < 0.4): 0.75. AUC-PR (average precision): 0.8 finds half the anomalies at precision
+    1, then 0.35 the other half at precision 2/3: 0.5 * 1 + 0.5 * 2/3 = 5/6."""
+    from vae_lstm import metrics
+
+    out = metrics.threshold_free(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1], bool))
+    assert out["auc_roc"] == pytest.approx(0.75) and out["auc_pr"] == pytest.approx(5 / 6)
+
+
 def test_the_oracle_breaks_ties_towards_the_largest_threshold():
     """Event F1 is 1.0 both at 0.9 (point 1 alone: precision 1, the one segment found) and at every candidate
     down to just above 0.2 (points 1 and 2); the oracle reports the largest, 0.9, the highest score."""
