@@ -281,3 +281,21 @@ def test_dominant_period_takes_the_channel_with_the_highest_peak():
     noisy_20 = np.sin(2 * np.pi * t / 20) + np.random.default_rng(0).standard_normal(2000)
     both = np.stack([noisy_20, np.sin(2 * np.pi * t / 50)], axis=1)
     assert dominant_period(both[:, :1]) == 20 and dominant_period(both) == 50
+
+
+def test_units_from_points_of_exactly_one_span():
+    """Three points and span 3: one unit, covering all three, scored by their largest."""
+    from vae_lstm.windowing import units_from_points
+
+    np.testing.assert_array_equal(units_from_points([1.0, 3.0, 2.0], 3), [3.0])
+    assert len(units_from_points([1.0, 3.0], 3)) == 0
+
+
+def test_dominant_period_looks_no_further_than_a_quarter_of_the_series():
+    """A 300-point cycle in 1,000 points is past the default largest lag, 250: no period; allowed lags up to 400,
+    its first autocorrelation peak is found (at 298, the estimate's bias on so short a series)."""
+    from vae_lstm.windowing import dominant_period
+
+    cycle = np.sin(2 * np.pi * np.arange(1000) / 300)
+    assert dominant_period(cycle) is None
+    assert abs(dominant_period(cycle, max_period=400) - 300) <= 5
