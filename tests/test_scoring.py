@@ -339,6 +339,12 @@ def test_context_error_scale_and_context_scaled_point_errors_hand_computed():
                                [np.nan, np.nan] + [2.5] * 6 + [np.nan], equal_nan=True)
 
 
+def test_context_error_scale_of_perfect_predictions_is_one():
+    # every window predicted without error: mean error 0 at both positions, taken as 1 so that no error is
+    # divided by 0
+    np.testing.assert_array_equal(scoring.context_error_scale(np.zeros((9, 1)), np.zeros((3, 2, 2, 1)), 2), [1, 1])
+
+
 def test_channel_error_scale_and_scaled_point_errors_hand_computed():
     # 7 points, l_win 2, l_seq 3, as test_point_errors_hand_computed; channel 1 predicted 10 times as far off,
     # channel 2 predicted without error
