@@ -248,6 +248,23 @@ def test_dynamic_chooses_z_by_telemanoms_score_hand_computed():
     assert d.z == 3.0 and d.epsilon == pytest.approx(31 / 24 + 3 * math.sqrt(63 / 24 - (31 / 24) ** 2))
     assert runs(d.flags) == [[4, 8]] and d.non_anom_max == 4.0  # the 5 widened by error_buffer 2
     assert th.dynamic_details(e, span=None, error_buffer=1, z_min=1.0, z_max=4.0, z_step=2.0).z == 1.0
+    # z_max itself is not tried (np.arange(z_min, z_max, z_step), as telemanom): z 1 alone, though z 3 scores higher
+    assert th.dynamic_details(e, span=None, error_buffer=2, z_min=1.0, z_max=3.0, z_step=2.0).z == 1.0
+
+
+def test_dynamic_accepts_five_sequences_and_takes_a_peak_at_the_last_point():
+    """telemanom keeps a z that flags at most 5 sequences: 100 ones with spikes of 10 at 10, 30, .., 90 give 5
+    sequences at z = 1, which is kept (not z_max = 2, the fallback). A spike of 5 on the very last of 20 ones:
+    its flagged run [17, 19] ends on it, its peak is 5, against the largest unflagged score 1 a drop of 0.8,
+    well above p, so it is not pruned."""
+    e = np.ones(100)
+    e[[10, 30, 50, 70, 90]] = 10.0
+    d = th.dynamic_details(e, span=None, error_buffer=2, z_min=1.0, z_max=2.0, z_step=1.0)
+    assert d.z == 1.0 and len(d.sequences) == 5
+    e = np.ones(20)
+    e[19] = 5.0
+    d = th.dynamic_details(e, span=None, error_buffer=2, z_min=1.0, z_max=2.0, z_step=1.0)
+    assert d.sequences.tolist() == [[17, 19]] and d.pruned.shape == (0, 2)
 
 
 @pytest.mark.parametrize(("peaks", "non_anom_max", "keep"), [
