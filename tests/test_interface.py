@@ -332,9 +332,14 @@ def test_threshold_free_metrics_hand_computed():
     scores higher in 3 (0.35 < 0.4): 0.75. AUC-PR (average precision): 0.8 finds half the anomalies at precision
     1, then 0.35 the other half at precision 2/3: 0.5 * 1 + 0.5 * 2/3 = 5/6."""
     from vae_lstm import metrics
+    from vae_lstm.metrics import vus
 
-    out = metrics.threshold_free(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1], bool))
+    scores, labels = np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1], bool)
+    out = metrics.threshold_free(scores, labels)
     assert out["auc_roc"] == pytest.approx(0.75) and out["auc_pr"] == pytest.approx(5 / 6)
+    # the VUS entries are the metrics they are named after (here 0.869 and 0.810: a swap would show)
+    assert out["vus_pr"] == vus.vus_pr(scores, labels) and out["vus_roc"] == vus.vus_roc(scores, labels)
+    assert out["vus_pr"] != pytest.approx(out["vus_roc"], abs=0.01)
 
 
 def test_the_oracle_breaks_ties_towards_the_largest_threshold():
