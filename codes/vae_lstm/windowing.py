@@ -75,18 +75,9 @@ def sequence_span(sequence_idx, l_win: int, l_seq: int) -> tuple[np.ndarray, np.
     return unit_span(sequence_idx, l_win * l_seq)
 
 
-def units_covering(n_points: int, n_units: int, span: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each time point t of a series of ``n_points``, the units covering it: ``[lo[t], hi[t])``.
-
-    Unit u covers t iff u <= t <= u + span - 1, so lo = max(t - span + 1, 0) and hi = min(t + 1, n_units).
-    """
-    t = np.arange(n_points)
-    return np.clip(t - span + 1, 0, n_units), np.clip(t + 1, 0, n_units)
-
-
 def points_from_units(unit_scores, span: int, n_points: int) -> np.ndarray:
     """Per-point scores from per-unit scores: the score of time t is the largest score of the
-    units that cover it (see ``units_covering``). Points that no unit covers get NaN.
+    units that cover it: unit u covers t iff u <= t <= u + span - 1. Points that no unit covers get NaN.
 
     This is how every detector turns its window or sequence errors into one score per time point.
     """
