@@ -30,7 +30,7 @@ demo: install  ## offline demo on the synthetic series: train and detect in abou
 	$(PY) codes/detect.py --config configs/synthetic_config.json
 
 test: install  ## the test suite (uses $$NAB_DATA_DIR or ../shared/datasets/NAB for the NAB checks)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(PY) -m ruff check codes tests notebooks

@@ -6,6 +6,17 @@ from pathlib import Path
 import pytest
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# Test files that take a worker longest, slowest first (pytest --durations, 2 workers): `make test` hands whole files
+# to its workers in collection order (--dist loadfile --no-loadscope-reorder), and starting the long ones first
+# keeps one worker from running a long file alone at the end. Files not named follow, in their usual order.
+SLOWEST_FIRST = ("test_grid.py", "test_reliability_training.py", "test_detect.py", "test_reliability_runs.py",
+                 "test_benchmark.py", "test_train.py", "test_reliability_damage.py", "test_beats.py",
+                 "test_interface.py", "test_scoring.py", "test_detectors.py", "test_threads.py", "test_own_data.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: k for k, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort: tests keep their order in a file
 
 
 def _shared_dir(sub: str) -> Path:
