@@ -362,6 +362,45 @@ def test_a_labelled_run_from_the_training_block_into_a_test_piece_labels_that_pi
     assert sequence_labels(piece.anomaly_idx, 8, 3).tolist() == [True] + [False] * 7
 
 
+def test_a_window_whose_timestamp_is_in_the_training_block_labels_the_test_piece_it_goes_on_into(tmp_path):
+    """With label timestamps and windows (NAB), a window around a timestamp in the training block that goes on into a
+    test piece gave that piece labelled points but no anomaly index, so its sequence labels called them normal; it
+    now has the index a label column gives it: the first row of the run inside the piece (for the piece before the
+    block too), and a run that holds a timestamp of its own keeps that one."""
+    from vae_lstm.data_loader import load_csv_series
+    from vae_lstm.evaluation import sequence_labels
+
+    t = stamps(20)
+    labelled = {3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 18}
+    series(tmp_path, n=20, labels=labelled)
+    (tmp_path / "labels.json").write_text(json.dumps([t[6], t[11], t[17]]))
+    (tmp_path / "windows.json").write_text(json.dumps([[t[3], t[7]], [t[10], t[14]], [t[16], t[18]]]))
+    spec = {"path": "s.csv", "time_column": "time", "value_columns": ["a", "b"],
+            "train_range": [5, 12]}  # test_1 rows [0, 5), test_2 [12, 20)
+    by = {}
+    for kind, labels in (("column", {"column": "anomaly"}), ("windows", {"windows": "windows.json"}),
+                         ("both", {"timestamps": "labels.json", "windows": "windows.json"})):
+        s = load_csv_series({**spec, "labels": labels}, [tmp_path], announce=False)
+        by[kind] = s
+        assert [np.flatnonzero(p.point_labels).tolist() for p in s.test_pieces] == [[3, 4], [0, 1, 2, 4, 5, 6]]
+    assert [p.anomaly_idx.tolist() for p in by["column"].test_pieces] == [[3], [0, 4]]
+    assert [p.anomaly_idx.tolist() for p in by["windows"].test_pieces] == [[3], [0, 4]]
+    assert [p.anomaly_idx.tolist() for p in by["both"].test_pieces] == [[3], [0, 5]]  # 5: row 17's own timestamp
+    assert by["both"].anomaly_idx.tolist() == [3, 6, 11, 12, 17]
+    assert sequence_labels(by["both"].test_pieces[1].anomaly_idx, 6, 3).tolist()[:2] == [True, False]
+
+    # a training file whose window goes on into the test file after it: the test file's run is its own
+    write_csv(tmp_path, "a.csv", ["time", "a", "b"], [[t[i], i, i * i] for i in range(10)])
+    write_csv(tmp_path, "b.csv", ["time", "a", "b"], [[t[i], i, i * i] for i in range(10, 20)])
+    (tmp_path / "labels.json").write_text(json.dumps([t[8]]))
+    (tmp_path / "windows.json").write_text(json.dumps([[t[7], t[12]]]))
+    s = load_csv_series({"train_files": ["a.csv"], "test_files": ["b.csv"], "time_column": "time",
+                         "labels": {"timestamps": "labels.json", "windows": "windows.json"}}, [tmp_path],
+                        announce=False)
+    assert np.flatnonzero(s.test_pieces[0].point_labels).tolist() == [0, 1, 2]
+    assert s.test_pieces[0].anomaly_idx.tolist() == [0] and s.anomaly_idx.tolist() == [8, 10]
+
+
 def test_only_one_training_block_field(tmp_path):
     series(tmp_path, n=10)
     one_line_error({"path": "s.csv", "train_points": 3, "train_fraction": 0.5}, tmp_path,

@@ -68,7 +68,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     ends included; every row inside a window is labelled.
     ``{"timestamps": ..., "windows": ..., "key": "..."}``: both, as NAB gives them: the windows are
     the point labels and the timestamps the anomalies' own rows (`CSVDataset.full_anomaly_rows`,
-    the sequence labels; the first row of each window otherwise). ``key`` goes with both files.
+    the sequence labels, to which `data_loader.load_csv_series` adds the first row of a test piece's
+    labelled run that goes on from the training block and holds none; the first row of each window otherwise). ``key`` goes with both files.
 The training block, at most one of (default ``"train": "auto"``):
 ``train_range``
     ``[start, end)``: 0-based rows of ``path``.

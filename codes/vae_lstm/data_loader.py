@@ -247,7 +247,9 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
     every index, figure and metric works alike.
 
     The sequence labels (``anomaly_idx``) are the label timestamps' rows when the labels give both
-    timestamps and windows (NAB), else the first row of each run of labelled points. ``data_dir``: a
+    timestamps and windows (NAB), with the first row of a test piece's labelled run that goes on from
+    the training block (or into it, or from the file before) and holds none of them, else the first row
+    of each run of labelled points. ``data_dir``: a
     NAB copy for ${NAB_DATA_DIR} paths (see `resolve_sources`); ``announce``: print the note on the
     training block.
     """
@@ -284,8 +286,12 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         timestamps = None  # a numeric time column: figures use the row index
     if labels is None:
         anomaly_idx = np.empty(0, np.int64)
+    elif rows is None:
+        anomaly_idx = segment_starts(labels, file_starts)
     else:
-        anomaly_idx = segment_starts(labels, file_starts) if rows is None else np.asarray(rows, np.int64)
+        tested = np.ones(len(labels), bool)
+        tested[train_start:train_end] = False
+        anomaly_idx = rows_and_cut_runs(labels, rows, (train_start, *file_starts), tested)
     series = build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
                           labels, pieces, channels=data.channels)
     series.row_times, series.utc, series.row_utc = row_times, data.utc, row_utc
@@ -316,6 +322,27 @@ def segment_starts(labels: np.ndarray, file_starts=()) -> np.ndarray:
     bounds = bounds[(bounds > 0) & (bounds < len(y))]
     starts[bounds] |= y[bounds]
     return np.flatnonzero(starts).astype(np.int64)
+
+
+def rows_and_cut_runs(labels: np.ndarray, rows: np.ndarray, bounds, tested: np.ndarray) -> np.ndarray:
+    """The label timestamps' ``rows``, and the first row of each labelled run in the ``tested`` rows that a bound cuts
+    (``bounds``: where the training block or a file ends and another part begins) and that holds none of them: a
+    window whose timestamp lies in the training block or file goes on into a test piece gives that piece an anomaly
+    index at its first labelled row, as a label column does (`segment_starts`), so its sequence labels agree with
+    its point labels. A run inside a piece keeps the rows it has (none for a repeat of times, time_order "file")."""
+    y = np.asarray(labels, bool)
+    n = len(y)
+    cuts = np.asarray(bounds, np.int64)
+    cuts = np.unique(cuts[(cuts > 0) & (cuts < n)])
+    starts = segment_starts(y, cuts)
+    normal = np.append(np.flatnonzero(~y), n)
+    ends = np.minimum(normal[np.searchsorted(normal, starts)],  # [start, end) of each run, cut at the bounds
+                      np.append(cuts, n)[np.searchsorted(cuts, starts, "right")])
+    cut = (np.isin(starts, cuts) & y[starts - 1]) | (np.isin(ends, cuts) & y[np.minimum(ends, n - 1)])
+    rows = np.asarray(rows, np.int64)
+    held = np.searchsorted(starts, rows[y[rows]], "right") - 1  # the run of each labelled row
+    added = starts[cut & ~np.isin(np.arange(len(starts)), held)]
+    return np.union1d(rows, added[tested[added]]).astype(np.int64)
 
 
 def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
