@@ -450,6 +450,20 @@ def test_missing_values_name_the_fix(tmp_path):
                         "(ignore_columns, or value_columns without it)")
 
 
+def test_a_percentage_column_is_left_out_with_how_to_read_it(tmp_path):
+    """A column of percentages (12%) is text: it stays out of the default channels, and the note, which named it
+    only "not numeric", says to write it without the % sign; named in value_columns, the line says the same."""
+    write_csv(tmp_path, "p.csv", ["a", "load"], [[i, f"{10 + i}.5%"] for i in range(10)])
+    d = load({"path": "p.csv", "train_points": 5}, tmp_path)
+    assert d.channels == ["a"]
+    assert ("'load' (not numeric: percentages such as '10.5%': write them without the % sign (e.g. 10.5) to read "
+            "the column as numbers)") in d.train_block_note
+    one_line_error({"path": "p.csv", "train_points": 5, "value_columns": ["load"]}, tmp_path,
+                   "column 'load' has 10 non-numeric", "they are percentages such as '10.5%': write them without the %")
+    write_csv(tmp_path, "t.csv", ["a", "status"], [[i, "12%" if i % 4 == 0 else "ok"] for i in range(10)])
+    assert "'status' (not numeric)" in load({"path": "t.csv", "train_points": 5}, tmp_path).train_block_note
+
+
 def test_constant_channel_in_the_training_block(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "flat"], [[i, 1.0 if i < 5 else i] for i in range(10)])
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path, "s.csv", "'flat' constant")

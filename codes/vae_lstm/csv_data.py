@@ -662,6 +662,22 @@ def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decim
     return None
 
 
+PERCENT = re.compile(r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)\s*%")  # 12%, 4.5 %, 0,5%
+
+
+def _percentages(values: pd.Series) -> str | None:
+    """A value such as '12%' when at least half of the values with text are percentages, else None."""
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    hits = text[text.str.fullmatch(PERCENT.pattern)]
+    return hits.iloc[0] if len(text) and len(hits) >= 0.5 * len(text) else None
+
+
+def _percent_advice(example: str) -> str:
+    return (f"percentages such as {example!r}: write them without the % sign (e.g. {example.rstrip('% ')}) to read "
+            "the column as numbers")
+
+
 def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: str = ".",
                      thousands: str | None = None) -> tuple[list[str], list[str]]:
     """Numeric columns not excluded, and the skipped ones with why (for the note). A text column that
@@ -684,7 +700,8 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
                 raise DataError(f"{path}: column {c!r} is not numeric as read (values {shown}, ...), but "
                                 f"reads as numbers with {setting}: set that in the dataset object, or list the "
                                 f"column in ignore_columns")
-            skipped.append(f"{c!r} (not numeric)")
+            percent = _percentages(col)
+            skipped.append(f"{c!r} (not numeric: {_percent_advice(percent)})" if percent else f"{c!r} (not numeric)")
     return chosen, skipped
 
 
@@ -713,7 +730,9 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
         also = f" (also in {', '.join(repr(channels[j]) for j in bad_cols[1:])})" if bad_cols[1:] else ""
         shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
         setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands, _fractions_elsewhere(f.df, c))
+        percent = _percentages(f.df[c].iloc[bad])
         hint = (f"; they read as numbers with {setting}: set that in the dataset object" if setting else
+                f"; they are {_percent_advice(percent)}" if percent else
                 "; fill or remove those rows, or leave the column out of the channels (ignore_columns, or "
                 "value_columns without it)")
         raise DataError(f"{f.path}: column {c!r} has {bad.size} non-numeric, missing or infinite value(s) "
