@@ -991,6 +991,40 @@ def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [8]
 
 
+def test_time_zone_names_are_told_to_be_written_as_offsets(tmp_path):
+    """Times ending in a zone name (CET, Europe/Berlin), which pandas does not read, were refused as "neither dates
+    nor numbers" with no way forward; the line now says to write UTC offsets. UTC and GMT are read (as UTC, and said
+    so); an offset after UTC or GMT, which pandas reads the wrong way round in some forms (10:00 UTC+1 as 11:00
+    UTC), is refused in one line that writes it as an offset alone."""
+    spec = {"path": "z.csv", "time_column": "time", "train_points": 3}
+    for zone in ("CET", "Europe/Berlin"):
+        write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-03-01 1{h}:00 {zone}", h % 3] for h in range(6)])
+        msg = one_line_error(spec, tmp_path, "neither dates nor numbers", f"'{zone}' reads as a time-zone name",
+                             "write each time with its UTC offset instead, e.g. '2024-03-01 10:00+01:00'")
+        assert "UTC, GMT and Z are" in msg
+    write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-03-01 1{h}:00 Uhr", h % 3] for h in range(6)])
+    assert "time-zone name" not in one_line_error(spec, tmp_path, "neither dates nor numbers")
+    for zone in ("UTC", "GMT"):
+        write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-03-01 1{h}:00 {zone}", h % 3] for h in range(6)])
+        (tmp_path / "labels.json").write_text(json.dumps(["2024-03-01 14:00"]))  # in UTC, as the file's times
+        d = load({**spec, "labels": {"timestamps": "labels.json"}}, tmp_path)
+        assert d.utc and d.full_timestamps[0] == np.datetime64("2024-03-01T10:00")
+        assert np.flatnonzero(d.full_point_labels).tolist() == [4] and "UTC offsets" in d.train_block_note
+    for written in ("UTC+1", "GMT+01", "UTC+01:00", "UTC +1"):
+        write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-03-01 1{h}:00 {written}", h % 3] for h in range(6)])
+        one_line_error(spec, tmp_path, f"a time such as '2024-03-01 10:00 {written}' writes its UTC offset after",
+                       "write the offset alone, e.g. '2024-03-01 10:00+01:00'")
+    write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-03-01 1{h}:00+01:00", h % 3] for h in range(6)])
+    (tmp_path / "labels.json").write_text(json.dumps(["2024-03-01 14:00 GMT-5"]))
+    one_line_error({**spec, "labels": {"timestamps": "labels.json"}}, tmp_path,
+                   "labels.json: label time '2024-03-01 14:00 GMT-5' writes its UTC offset", "e.g. '2024-03-01 14:00-05:00'")
+    # an offset of the hours alone (+01) is an offset too: label times without one are refused
+    write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-03-01 1{h}:00+01", h % 3] for h in range(6)])
+    (tmp_path / "labels.json").write_text(json.dumps(["2024-03-01 14:00"]))
+    one_line_error({**spec, "labels": {"timestamps": "labels.json"}}, tmp_path,
+                   "label time '2024-03-01 14:00' has no UTC offset")
+
+
 def test_a_label_time_with_an_offset_on_a_file_without_offsets_is_refused(tmp_path):
     """A file whose times carry no offset gives no way to place a label time written with one: converted to
     UTC and matched against the file's times, it silently labelled the row an offset away from the one meant.

@@ -29,7 +29,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     not offered when other columns read fractions with the dataset's, nor a thousands separator
     unless the digits are grouped by three (text such as ``"3,4"`` or ``3'`` is left out).
 ``time_column``
-    Optional. Parsed as dates/times (time-zone offsets are converted to UTC), or kept as numbers if
+    Optional. Parsed as dates/times (UTC offsets, +01:00, Z, UTC or GMT, are converted to UTC; a time-zone
+    name such as CET is not read, and an offset after UTC or GMT, UTC+1, is refused), or kept as numbers if
     the column is numeric; the values must be strictly increasing (unsorted or repeated
     timestamps are refused, unless ``time_order`` is ``"file"``). The rows are read as evenly spaced:
     steps of over GAP_STEPS times the usual one are counted in the note as gaps. Without it the row
@@ -740,8 +741,34 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
     return values
 
 
-UTC_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$")  # after a time of day
-ZERO_OFFSET = re.compile(r"(?:Z|UTC|[+-]00:?00)\s*$")  # times already in UTC
+UTC_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)$")  # after a time of day
+ZERO_OFFSET = re.compile(r"(?:Z|UTC|GMT|[+-]0{1,2}(?::?00)?)\s*$")  # times already in UTC
+# an offset after UTC or GMT (UTC+1, GMT-05:00): pandas reads some of these forms the wrong way round (UTC+1 as an
+# hour behind UTC), others right, and UTC +1 as UTC
+NAMED_OFFSET = re.compile(r"(?:UTC|GMT)\s*([+-])(\d{1,2})(?::?(\d{2}))?\s*$", re.IGNORECASE)
+# a time of day followed by a time-zone name (CET, Europe/Berlin), which pandas does not read
+ZONE_NAME = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*([A-Z]{2,5}|[A-Za-z_]+(?:/[A-Za-z_+-]+)+)$")
+
+
+def _refuse_named_offsets(values, where: str) -> None:
+    """One line for times written with an offset after UTC or GMT, which pandas may read with the wrong sign."""
+    value = next((str(v).strip() for v in values if NAMED_OFFSET.search(str(v).strip())), None)
+    if value is None:
+        return
+    m = NAMED_OFFSET.search(value)
+    alone = f"{value[:m.start()].rstrip()}{m[1]}{int(m[2]):02d}:{m[3] or '00'}"
+    raise DataError(f"{where} {value!r} writes its UTC offset after UTC or GMT, which is read the wrong way round in "
+                    f"some forms (UTC+1 as an hour behind UTC): write the offset alone, e.g. {alone!r}")
+
+
+def _zone_name_hint(value) -> str:
+    """How to write times that end in a time-zone name (CET, Europe/Berlin); "" for other values."""
+    m = ZONE_NAME.search(str(value).strip())
+    if m is None or m[1].upper() in ("AM", "PM"):
+        return ""
+    return (f"; {m[1]!r} reads as a time-zone name, which is not read (only UTC, GMT and Z are): write each time with "
+            f"its UTC offset instead, e.g. {str(value).strip()[:m.start(1)].rstrip() + '+01:00'!r} for a time "
+            "one hour ahead of UTC (CET), or convert the times to UTC")
 
 
 def _parse_datetimes(values) -> pd.Series:
@@ -924,6 +951,8 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         f.timeline = col.to_numpy(dtype=np.float64)
     else:
         text = stripped.to_numpy()
+        if time_format is None:
+            _refuse_named_offsets(text, f"{f.path}: time column {column!r}: a time such as")
         parsed, fits = _parse_times(text, dayfirst, time_format)
         if len(fits) == 2:  # n/n/year dates that read both ways: the one way that gives increasing times,
             # else the one whose times never step back (a time may repeat, as time_order "file" allows)
@@ -950,7 +979,7 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
                 mostly_numbers()
             raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) that are neither "
                             f"dates nor numbers at data row(s) {_rows(bad)} (0-based; e.g. "
-                            f"{_fmt(col.iloc[bad[0]])})")
+                            f"{_fmt(col.iloc[bad[0]])}){_zone_name_hint(col.iloc[bad[0]])}")
         f.timeline = _ns(parsed)
         f.timestamps = _coarsest(f.timeline)
         offset = next((v for v in text if UTC_OFFSET.search(str(v))), None)
@@ -1133,6 +1162,7 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
             raise DataError(f"{path}: label timestamps must be numbers, as {f.path.name}'s time column "
                             f"({_one_line(e)})") from e
     text = [str(s) for s in stamps]
+    _refuse_named_offsets(text, f"{path}: label time")
     local = next((t for t in text if not UTC_OFFSET.search(t.strip())), None) if f.utc_offset else None
     if local is not None:  # read as UTC it would land an offset away from the row the user means
         raise DataError(f"{path}: label time {local!r} has no UTC offset, while {f.path.name}'s times have one "
@@ -1154,7 +1184,8 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
         rows = (", or leave out time_column to give row numbers"
                 if all(_is_int(stamps[i]) and 0 <= stamps[i] < len(f.timeline) for i in bad) else "")
         raise DataError(f"{path}: {bad.size} label time(s) are not dates, e.g. {stamps[bad[0]]!r}; write them as "
-                        f"times, as {f.path.name}'s time column holds (e.g. {f.timestamps[0]}){rows}")
+                        f"times, as {f.path.name}'s time column holds (e.g. {f.timestamps[0]}){rows}"
+                        f"{_zone_name_hint(stamps[bad[0]])}")
     return _ns(parsed)
 
 
