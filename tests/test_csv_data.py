@@ -1025,6 +1025,26 @@ def test_time_zone_names_are_told_to_be_written_as_offsets(tmp_path):
                    "label time '2024-03-01 14:00' has no UTC offset")
 
 
+def test_times_read_with_a_zone_name_by_time_format_are_utc(tmp_path):
+    """A time_format with %Z reads zone names (Europe/Berlin) and converts the times to UTC, but the file was not
+    marked as UTC: no note, and a label time without a zone silently labelled the row an hour away from the one
+    meant. It is now a file with offsets: said in the note, label times need their zone (or Z)."""
+    write_csv(tmp_path, "z.csv", ["time", "a"], [[f"2024-03-01 1{h}:00 Europe/Berlin", h % 3] for h in range(6)])
+    spec = {"path": "z.csv", "time_column": "time", "time_format": "%Y-%m-%d %H:%M %Z", "train_points": 3,
+            "labels": {"timestamps": "labels.json"}}
+    for label in ("2024-03-01 14:00 Europe/Berlin", "2024-03-01T13:00:00Z"):
+        (tmp_path / "labels.json").write_text(json.dumps([label]))
+        d = load(spec, tmp_path)
+        assert d.utc and d.full_timestamps[0] == np.datetime64("2024-03-01T09:00")
+        assert np.flatnonzero(d.full_point_labels).tolist() == [4] and "UTC offsets" in d.train_block_note
+    (tmp_path / "labels.json").write_text(json.dumps(["2024-03-01 14:00"]))
+    one_line_error(spec, tmp_path, "label time '2024-03-01 14:00' has no UTC offset")
+    # 12-hour times (AM, PM) are no zone: no offsets, and no label time needs one
+    write_csv(tmp_path, "p.csv", ["time", "a"], [[f"2024-03-01 0{h + 1}:00 PM", h % 3] for h in range(6)])
+    d = load({**spec, "path": "p.csv", "time_format": "%Y-%m-%d %I:%M %p"}, tmp_path)
+    assert not d.utc and np.flatnonzero(d.full_point_labels).tolist() == [1]
+
+
 def test_a_label_time_with_an_offset_on_a_file_without_offsets_is_refused(tmp_path):
     """A file whose times carry no offset gives no way to place a label time written with one: converted to
     UTC and matched against the file's times, it silently labelled the row an offset away from the one meant.

@@ -741,13 +741,15 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
     return values
 
 
-UTC_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)$")  # after a time of day
+ZONE = r"(?!(?:AM|PM)$)[A-Z]{2,5}|[A-Za-z_]+(?:/[A-Za-z_+-]+)+"  # a time-zone name (CET, Europe/Berlin), not AM/PM
+# after a time of day: an offset, or a zone name (which only a time_format with %Z reads)
+UTC_OFFSET = re.compile(rf"\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{{1,2}}(?::?\d{{2}})?|{ZONE})$")
 ZERO_OFFSET = re.compile(r"(?:Z|UTC|GMT|[+-]0{1,2}(?::?00)?)\s*$")  # times already in UTC
 # an offset after UTC or GMT (UTC+1, GMT-05:00): pandas reads some of these forms the wrong way round (UTC+1 as an
 # hour behind UTC), others right, and UTC +1 as UTC
 NAMED_OFFSET = re.compile(r"(?:UTC|GMT)\s*([+-])(\d{1,2})(?::?(\d{2}))?\s*$", re.IGNORECASE)
 # a time of day followed by a time-zone name (CET, Europe/Berlin), which pandas does not read
-ZONE_NAME = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*([A-Z]{2,5}|[A-Za-z_]+(?:/[A-Za-z_+-]+)+)$")
+ZONE_NAME = re.compile(rf"\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:[.,]\d+)?)?\s*({ZONE})$")
 
 
 def _refuse_named_offsets(values, where: str) -> None:
@@ -764,7 +766,7 @@ def _refuse_named_offsets(values, where: str) -> None:
 def _zone_name_hint(value) -> str:
     """How to write times that end in a time-zone name (CET, Europe/Berlin); "" for other values."""
     m = ZONE_NAME.search(str(value).strip())
-    if m is None or m[1].upper() in ("AM", "PM"):
+    if m is None:
         return ""
     return (f"; {m[1]!r} reads as a time-zone name, which is not read (only UTC, GMT and Z are): write each time with "
             f"its UTC offset instead, e.g. {str(value).strip()[:m.start(1)].rstrip() + '+01:00'!r} for a time "
