@@ -175,6 +175,23 @@ def test_label_entries_of_files_with_one_name_are_told_apart_by_their_folders(tm
                    "by the file's folder and name, e.g. 'a/run.csv'")
 
 
+@pytest.mark.parametrize("entry", ["s.csv", "s.csv.gz", "data/s.csv.gz", "a/s.csv.gz"])
+def test_a_gzip_compressed_file_takes_the_label_entry_named_as_it_or_as_its_csv(tmp_path, entry):
+    """An entry may name a gzip-compressed file as it is on disk (s.csv.gz) or as the CSV it holds (s.csv); the
+    message said "no entry for s.csv.gz (entries: data/s.csv.gz)"."""
+    import gzip
+
+    plain = series(tmp_path, "a/s.csv", n=12)
+    (tmp_path / "a" / "s.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    series(tmp_path, "b/s.csv.gz", n=12)
+    t = stamps(12)
+    other = "b/s.csv" if entry.startswith("a/") else "x.csv"  # a file of the same name elsewhere: told apart by folder
+    (tmp_path / "w.json").write_text(json.dumps({entry: [[t[7], t[8]]], other: [[t[2], t[2]]]}))
+    d = load({"path": "a/s.csv.gz", "time_column": "time", "train_points": 6, "labels": {"windows": "w.json"}},
+             tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [7, 8]
+
+
 def test_timestamps_and_windows_together_give_point_labels_and_anomaly_rows(tmp_path):
     """As NAB: the windows are the point labels, the timestamps the anomalies' own rows."""
     series(tmp_path, "data/s.csv", n=12)

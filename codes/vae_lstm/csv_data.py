@@ -62,7 +62,7 @@ Fields of the dataset object (any other field is refused, with the closest known
     it (then they count as anomaly-free); every test file must have it.
     ``{"timestamps": "labels.json", "key": "..."}``: NAB-style JSON, a list of anomaly timestamps, or
     a dict whose ``key`` entry is that list; without ``key``, the entry whose file name matches the
-    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; of several such, the one whose folders end
+    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; ``x.csv`` or ``x.csv.gz`` for ``x.csv.gz``; of several such, the one whose folders end
     the CSV's path, ``"a/run.csv"`` for ``.../a/run.csv``). Each timestamp labels the row it equals;
     one that matches no row is an error.
     ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
@@ -1107,9 +1107,9 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
         return path, (lambda f: (None, data))
     if isinstance(data, dict):
         def per_file(f: _File):
-            keys = [k for k in data if _key_parts(k)[-1:] == (_csv_name(f.path),)]
+            keys = [k for k in data if _names_file(_key_parts(k)[-1:], f.path)]
             if len(keys) > 1:  # files of one name in several folders: the entry whose folders end the file's path
-                keys = [k for k in keys if (*f.path.parts[:-1], _csv_name(f.path))[-len(_key_parts(k)):] == _key_parts(k)] or keys
+                keys = [k for k in keys if _names_file(_key_parts(k), f.path)] or keys
             if len(keys) > 1:
                 raise DataError(f"{path}: several entries match {f.path.name} ({', '.join(keys)}); name each "
                                 f"entry by the file's folder and name, e.g. "
@@ -1135,6 +1135,13 @@ def csv_stem(path: Path | str) -> str:
 def _key_parts(key: str) -> tuple[str, ...]:
     """The folders and name of a label file's entry ("realKnownCause/x.csv", "a\\x.csv", "./x.csv")."""
     return tuple(part for part in key.replace("\\", "/").split("/") if part not in ("", "."))
+
+
+def _names_file(parts: tuple[str, ...], path: Path) -> bool:
+    """Whether an entry's folders and name end the file's path; the name as on disk (x.csv.gz) or as the CSV it
+    holds (x.csv)."""
+    return bool(parts) and parts[-1] in (path.name, _csv_name(path)) and (
+        (*path.parts[:-1], parts[-1])[-len(parts):] == parts)
 
 
 def _is_time(x) -> bool:
