@@ -521,6 +521,15 @@ def test_gaps_in_the_times_are_named_in_the_note(tmp_path):
     assert "gap" not in load({"path": "even.csv", "time_column": "time"}, tmp_path).train_block_note
 
 
+def test_gaps_between_sub_millisecond_rows_are_named_in_their_own_size(tmp_path):
+    """Rows 100 µs apart (a vibration sensor at 10 kHz): the note said "its usual step of 0 s", rounding to ms."""
+    times = [f"2024-03-01 00:00:00.{k * 100 + (5000 if k >= 30 else 0):06d}" for k in range(60)]
+    write_csv(tmp_path, "v.csv", ["time", "a"], [[t, i % 7] for i, t in enumerate(times)])
+    note = load({"path": "v.csv", "time_column": "time", "train_points": 20}, tmp_path).train_block_note
+    assert note.endswith("v.csv: 1 gap(s) in time column 'time' of over 10 times its usual step of 0.0001 s (the "
+                         "largest 0.0051 s, after data row 29): the detectors read the rows as evenly spaced")
+
+
 def test_a_date_column_beside_a_time_of_day_column_is_told_to_join_them(tmp_path):
     """European exports often split the time into a date and a time of day: the dates repeat within a day."""
     rows = [[f"{1 + h // 24:02d}.03.2024", f"{h % 24:02d}:00", h % 5] for h in range(60)]

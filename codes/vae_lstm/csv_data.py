@@ -1056,15 +1056,15 @@ def _gaps(timeline: np.ndarray, dated: bool) -> tuple[int, str] | None:
 
 
 def _duration(ns: float) -> str:
-    """A span of nanoseconds in days, hours, minutes and seconds, e.g. "2 h 40 min" or "1 day"."""
-    seconds = round(float(ns) / 1e9, 3)
+    """A span of nanoseconds in days, hours, minutes and seconds, e.g. "2 h 40 min", "1 day" or "0.0001 s"."""
+    rest = int(round(float(ns)))  # whole nanoseconds: a step of 100 µs is 0.0001 s, not 0 s
     parts = []
     for unit, length in (("day", 86400), ("h", 3600), ("min", 60)):
-        count, seconds = divmod(seconds, length)
+        count, rest = divmod(rest, length * 10**9)
         if count:
-            parts.append(f"{int(count)} {unit}{'s' if unit == 'day' and count > 1 else ''}")
-    if seconds or not parts:
-        parts.append(f"{seconds:g} s")
+            parts.append(f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''}")
+    if rest or not parts:
+        parts.append(f"{rest / 1e9:g} s")
     return " ".join(parts)
 
 
