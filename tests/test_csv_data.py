@@ -175,6 +175,27 @@ def test_label_entries_of_files_with_one_name_are_told_apart_by_their_folders(tm
                    "by the file's folder and name, e.g. 'a/run.csv'")
 
 
+def test_a_label_entry_that_names_one_files_folder_is_not_taken_by_another_file_of_that_name(tmp_path):
+    """train/run.csv, a/run.csv and b/run.csv with one entry "a/run.csv": all three took a's labels, silently."""
+    for folder in ("train", "a", "b"):
+        series(tmp_path, f"{folder}/run.csv", n=12)
+    t = stamps(12)
+    (tmp_path / "windows.json").write_text(json.dumps({"a/run.csv": [[t[7], t[8]]]}))
+    spec = {"train_files": ["train/run.csv"], "test_files": ["a/run.csv", "b/run.csv"], "time_column": "time",
+            "labels": {"windows": "windows.json"}}
+    one_line_error(spec, tmp_path, "windows.json: no entry for b/run.csv (entries: a/run.csv); add one named "
+                   "'b/run.csv' ([] for a file without anomalies)")
+    (tmp_path / "windows.json").write_text(json.dumps({"a/run.csv": [[t[7], t[8]]], "b/run.csv": []}))
+    d = load(spec, tmp_path)
+    assert {p["name"]: np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces} == {
+        "a_run": [7, 8], "b_run": []}
+    assert "WARNING" not in d.train_block_note  # the training file took no entry: anomaly-free
+    # an entry whose folders name no data file (NAB's realKnownCause/run.csv) is every run.csv's, as before
+    (tmp_path / "windows.json").write_text(json.dumps({"realKnownCause/run.csv": [[t[7], t[8]]]}))
+    d = load(spec, tmp_path)
+    assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[7, 8], [7, 8]]
+
+
 @pytest.mark.parametrize("entry", ["s.csv", "s.csv.gz", "data/s.csv.gz", "a/s.csv.gz"])
 def test_a_gzip_compressed_file_takes_the_label_entry_named_as_it_or_as_its_csv(tmp_path, entry):
     """An entry may name a gzip-compressed file as it is on disk (s.csv.gz) or as the CSV it holds (s.csv); the

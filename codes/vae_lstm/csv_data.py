@@ -62,9 +62,10 @@ Fields of the dataset object (any other field is refused, with the closest known
     it (then they count as anomaly-free); every test file must have it.
     ``{"timestamps": "labels.json", "key": "..."}``: NAB-style JSON, a list of anomaly timestamps, or
     a dict whose ``key`` entry is that list; without ``key``, the entry whose file name matches the
-    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; ``x.csv`` or ``x.csv.gz`` for ``x.csv.gz``; of several such, the one whose folders end
-    the CSV's path, ``"a/run.csv"`` for ``.../a/run.csv``). Each timestamp labels the row it equals;
-    one that matches no row is an error.
+    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; ``x.csv`` or ``x.csv.gz`` for ``x.csv.gz``; of several
+    such, or for data files of one name in several folders, the one whose folders end the CSV's path,
+    ``"a/run.csv"`` for ``.../a/run.csv``, which no other ``run.csv`` takes). Each timestamp labels the row it
+    equals; one that matches no row is an error.
     ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
     ends included; every row inside a window is labelled.
     ``{"timestamps": ..., "windows": ..., "key": "..."}``: both, as NAB gives them: the windows are
@@ -1088,7 +1089,7 @@ def _label_column(f: _File, column: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- labels from JSON
 
 
-def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
+def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_File]):
     """A function file -> the raw label list for that file (or None), and the JSON path."""
     path = _resolve(labels[kind], base_dirs, f"labels.{kind}")
     try:
@@ -1107,7 +1108,11 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
         return path, (lambda f: (None, data))
     if isinstance(data, dict):
         def per_file(f: _File):
-            keys = [k for k in data if _names_file(_key_parts(k)[-1:], f.path)]
+            others = [g.path for g in files if g is not f]
+            # the entries named like the file, but none whose folders name another data file (a/run.csv is not
+            # b/run.csv's), while an entry whose folders name no data file is any file's of that name (NAB's)
+            keys = [k for k in data if _names_file(_key_parts(k)[-1:], f.path) and (
+                _names_file(_key_parts(k), f.path) or not any(_names_file(_key_parts(k), o) for o in others))]
             if len(keys) > 1:  # files of one name in several folders: the entry whose folders end the file's path
                 keys = [k for k in keys if _names_file(_key_parts(k), f.path)] or keys
             if len(keys) > 1:
@@ -1115,8 +1120,10 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path]):
                                 f"entry by the file's folder and name, e.g. "
                                 f"{'/'.join(f.path.parts[-2:])!r}, or give labels.key")
             if not keys and f.role != "train":
-                raise DataError(f"{path}: no entry for {f.path.name} (entries: {_rows(list(data), 3)}); "
-                                f"give labels.key")
+                namesake = any(_csv_name(o) == _csv_name(f.path) for o in others)
+                shown = "/".join(f.path.parts[-2:]) if namesake else f.path.name
+                fix = f"add one named {shown!r} ([] for a file without anomalies)" if namesake else "give labels.key"
+                raise DataError(f"{path}: no entry for {shown} (entries: {_rows(list(data), 3)}); {fix}")
             return (keys[0], data[keys[0]]) if keys else None
         return path, per_file
     raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
@@ -1221,7 +1228,7 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
     for kind in ("timestamps", "windows"):
         if kind not in labels:
             continue
-        path, source = _label_source(labels, kind, base_dirs)
+        path, source = _label_source(labels, kind, base_dirs, files)
         groups: dict[int, tuple[str, list, list[_File]]] = {}
         for f in files:
             found = source(f)
