@@ -807,6 +807,23 @@ def test_two_experiment_files_of_one_name_never_replace_each_others_summary(tmp_
     assert summary.read_text() == kept and not list((tmp_path / "a" / "runs").rglob("*random*"))
 
 
+def test_a_part_of_a_shipped_grid_is_refused_another_files_summary_folder_before_any_run(tmp_path, monkeypatch):
+    """A part of the grid of the experiment file in configs/experiments/ (--detectors) has its summary beside the
+    runs, known before the grid: another file's summary there was refused only after the grid had run."""
+    from vae_lstm.errors import UserError
+
+    (tmp_path / "a").mkdir()
+    shipped = tiny_experiment(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    other = tmp_path / "b" / "grid.json"
+    other.write_text(shipped.read_text())  # the same name and output_dir
+    assert reproduce.main([str(other), "--detectors", "abs_z", "--seeds", "1"]) == 0
+    monkeypatch.setattr(reproduce, "EXPERIMENT_DIR", tmp_path / "a")
+    with pytest.raises(UserError, match="holds the summary of another experiment file"):
+        reproduce.main([str(shipped), "--detectors", "abs_z", "--seed", "1"])
+    assert list((tmp_path / "a" / "runs").rglob("*seed0")) and not list((tmp_path / "a" / "runs").rglob("*seed1"))
+
+
 def test_an_output_or_summary_folder_that_is_a_file_stops_before_any_run(tmp_path):
     from vae_lstm.errors import UserError
 

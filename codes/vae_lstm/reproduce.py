@@ -547,8 +547,7 @@ def one_writer(experiment):
     runs: a second reproduce.py of the same runs stops with one line instead of scoring them twice."""
     from .runs import exclusive
 
-    out = Path(experiment.output_dir)
-    out = out if out.is_absolute() else REPO_ROOT / out
+    out = runs_folder(experiment)
     try:
         check_writable(out)  # a file in the way: one line naming it, not "File exists"
     except UserError as e:
@@ -665,13 +664,12 @@ def in_tables(key, args, experiment) -> bool:
 SUMMARY_OWNER = ".experiment"  # in a summary folder: the experiment file whose tables it holds
 
 
-def claim_summary_dir(experiment, summary_dir: Path, write: bool = True) -> None:
-    """A summary folder holds one experiment file's tables: two files of one name (in other folders) that share
-    an output_dir would otherwise replace each other's tables silently, and leave the other's figures beside them.
-    ``write=False``: only the check, before any run."""
+def summary_owner(experiment, summary_dir: Path) -> Path | None:
+    """The experiment file whose tables ``summary_dir`` holds (None: none recorded, or one that no longer exists);
+    one line when it is another file's: two files of one name (in other folders) that share an output_dir would
+    otherwise replace each other's tables silently, and leave the other's figures beside them."""
     summary_dir = Path(summary_dir).resolve()
     owner = summary_dir / SUMMARY_OWNER
-    mine = experiment.path.resolve()
     try:
         theirs = owner.read_text().strip() if owner.is_file() else None
     except (OSError, UnicodeDecodeError):
@@ -679,14 +677,31 @@ def claim_summary_dir(experiment, summary_dir: Path, write: bool = True) -> None
     # recorded relative to the summary folder, so that moving or cloning the tree (runs and files together)
     # keeps the claim; a recorded file that no longer exists (moved, renamed) gives its claim up
     theirs_path = (summary_dir / theirs).resolve() if theirs else None
-    if theirs_path is not None and theirs_path != mine and theirs_path.is_file():
+    if theirs_path is not None and theirs_path != experiment.path.resolve() and theirs_path.is_file():
         raise UserError(f"{summary_dir} holds the summary of another experiment file ({theirs_path}); pass "
                         f"--summary-dir to choose another folder for {experiment.path}'s, or move that one away")
-    if not write:
-        return
+    return theirs_path
+
+
+def claim_summary_dir(experiment, summary_dir: Path) -> None:
+    """Record ``experiment``'s file as the one whose tables ``summary_dir`` holds (after ``summary_owner``)."""
+    summary_dir = Path(summary_dir).resolve()
+    mine = experiment.path.resolve()
+    theirs = summary_owner(experiment, summary_dir)
     summary_dir.mkdir(parents=True, exist_ok=True)
-    if theirs_path != mine:
-        write_text_atomic(owner, os.path.relpath(mine, summary_dir) + "\n")
+    if theirs != mine:
+        write_text_atomic(summary_dir / SUMMARY_OWNER, os.path.relpath(mine, summary_dir) + "\n")
+
+
+def is_committed(summary_dir: Path) -> bool:
+    """Whether ``summary_dir`` is under figures/, which holds the committed tables and is claimed by no file."""
+    return Path(summary_dir).resolve().is_relative_to(FIGURES.resolve())
+
+
+def asks_part(experiment, args) -> bool:
+    """Whether the command asks for a part of the grid or other runs: its summary then goes beside the runs."""
+    return bool(args.series or args.detectors or args.seed is not None or args.output_dir
+                or args.seeds not in (None, experiment.seeds))
 
 
 def is_shipped(experiment) -> bool:
@@ -694,20 +709,26 @@ def is_shipped(experiment) -> bool:
     return experiment.path.resolve() == (EXPERIMENT_DIR / f"{experiment.name}.json").resolve()
 
 
+def runs_folder(experiment) -> Path:
+    """The experiment's output_dir (or --output-dir), a relative one taken from the repository root."""
+    out = Path(experiment.output_dir)
+    return out if out.is_absolute() else REPO_ROOT / out
+
+
 def beside_runs(experiment) -> Path:
     """<output_dir>/summary/<experiment>: the summary folder of a partial grid or of another experiment file."""
-    out = Path(experiment.output_dir)
-    return (out if out.is_absolute() else REPO_ROOT / out) / "summary" / experiment.name
+    return runs_folder(experiment) / "summary" / experiment.name
 
 
 def check_summary_claim(experiment, args) -> None:
     """Before any run: a summary folder known already (--summary-dir, or beside the runs for an experiment file
-    outside configs/experiments/) that holds another experiment file's tables is refused now, not after the grid."""
-    if args.no_summary or not (args.summary_dir or not is_shipped(experiment)):
-        return
+    outside configs/experiments/ or a part of a grid) that holds another experiment file's tables is refused now,
+    not after the grid."""
+    if args.no_summary or (not args.summary_dir and is_shipped(experiment) and not asks_part(experiment, args)):
+        return  # figures/<experiment> if the grid completes, else beside the runs: known only after the grid
     summary_dir = Path(args.summary_dir) if args.summary_dir else beside_runs(experiment)
-    if not summary_dir.resolve().is_relative_to(FIGURES.resolve()):
-        claim_summary_dir(experiment, summary_dir, write=False)
+    if not is_committed(summary_dir):
+        summary_owner(experiment, summary_dir)
 
 
 def summarise(experiment, args) -> None:
@@ -727,12 +748,10 @@ def summarise(experiment, args) -> None:
     everything = {key: m for key, m in finished.items() if in_tables(key, args, experiment)}
     if not everything:
         raise UserError("no finished run to summarise")
-    subset = (args.series or args.detectors or args.seed is not None or args.output_dir
-              or args.seeds not in (None, experiment.seeds))
     shipped = is_shipped(experiment)
     if args.summary_dir:
         summary_dir = Path(args.summary_dir)
-    elif shipped and grid_complete(experiment, everything) and not subset:  # the committed tables: its seeds only
+    elif shipped and grid_complete(experiment, everything) and not asks_part(experiment, args):  # the committed tables: its seeds only
         summary_dir = FIGURES / experiment.name
         finished = {key: m for key, m in finished.items() if key[2] < experiment.seeds}
     else:
@@ -741,7 +760,7 @@ def summarise(experiment, args) -> None:
                f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
         print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "
               "--summary-dir to choose)")
-    if not Path(summary_dir).resolve().is_relative_to(FIGURES.resolve()):  # figures/ holds the committed tables
+    if not is_committed(summary_dir):
         claim_summary_dir(experiment, summary_dir)
     write_summary(experiment, everything, summary_dir, missing)
     if args.ensemble:
