@@ -824,6 +824,17 @@ def test_a_part_of_a_shipped_grid_is_refused_another_files_summary_folder_before
     assert list((tmp_path / "a" / "runs").rglob("*seed0")) and not list((tmp_path / "a" / "runs").rglob("*seed1"))
 
 
+def test_an_output_dir_argument_padded_with_a_space_is_named_as_the_argument(tmp_path):
+    """It was refused as "synthetic_config.json: key 'output_dir' = ...": a key that file does not set."""
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path)
+    with pytest.raises(UserError) as info:
+        reproduce.main([str(path), "--output-dir", str(tmp_path / "runs ")])
+    assert str(info.value).startswith(f'--output-dir = "{tmp_path / "runs "}" is invalid: a folder name must not be blank')
+    assert not (tmp_path / "runs ").exists()
+
+
 def test_an_output_or_summary_folder_that_is_a_file_stops_before_any_run(tmp_path):
     from vae_lstm.errors import UserError
 

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import REPO_ROOT, check_writable, run_dir, write_text_atomic
+from .config import REPO_ROOT, check_folder_name, check_writable, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
-from .errors import ArgumentParser, UserError, closest
+from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, read_metrics, unfinished_training
 
@@ -95,6 +95,11 @@ def parse_args(argv):
             check_writable(Path(args.summary_dir))
         except UserError as e:
             parser.error(f"--summary-dir: {e}")
+    if args.output_dir is not None:  # as output_dir in a file; the runs' configs would name their dataset's file
+        try:
+            check_folder_name(args.output_dir, "--output-dir")
+        except ConfigError as e:
+            parser.error(str(e))
     return args
 
 
