@@ -401,6 +401,23 @@ def test_a_loss_that_ends_well_above_its_first_epochs_is_noted(losses, start, no
         assert note.endswith("try a lower learning_rate_vae (now 1.0) in a new run folder"), note
 
 
+@pytest.mark.parametrize("losses, kept_epoch, noted", [
+    ([10.0, 5.0, 12.0, 14.0], 1, None),  # early stopping kept epoch 2, which learned: the later rise is not the model
+    ([10.0, 12.0, 11.0, 15.0], 1, "from 10 (epoch 1) to 12 (epoch 2, the epoch early stopping kept)"),
+    ([10.0, 12.0, 11.0], 0, None),  # the first epoch kept: nothing to compare
+])
+def test_the_loss_rise_note_is_about_the_epoch_early_stopping_kept(losses, kept_epoch, noted):
+    """With early stopping the model is the best epoch's (restore_best_weights), not the last's: a loss that fell,
+    then rose after that epoch, was noted as a model that "did not learn"."""
+    from vae_lstm.detectors.vae_lstm import VAETrainer
+
+    trainer = VAETrainer.__new__(VAETrainer)
+    trainer.config = {"learning_rate_vae": 1.0}
+    note = trainer.rise_note(losses, 0, kept_epoch)
+    assert note == (None if noted is None else f"vae: note: its training loss rose {noted}; it did not learn: try a "
+                    "lower learning_rate_vae (now 1.0) in a new run folder")
+
+
 def test_figures_a_kill_cut_short_are_drawn_by_the_next_run(copy, capsys, monkeypatch):
     """Killed while drawing the figures of a finished run: no half a figure is left, and the next run, which
     trains nothing, draws the missing ones."""

@@ -415,7 +415,7 @@ def set_aside(model: BaseModel, run_dir: Path, stage: str) -> None:
     write_state(state_path, state)
 
 
-LOSS_RISE = 0.1  # a final training loss this much (of its size) above the first epoch's is noted (rise_note)
+LOSS_RISE = 0.1  # a kept model's training loss this much (of its size) above the first epoch's is noted (rise_note)
 
 
 class BaseTrainer:
@@ -560,23 +560,29 @@ class BaseTrainer:
         state = read_state(self.state_path)
         if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
             write_state(self.state_path, state)
+        callbacks = self.callbacks(start)
         history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
                             epochs=self.num_epochs, initial_epoch=start, shuffle=True,
-                            callbacks=self.callbacks(start), verbose=self.verbosity())
+                            callbacks=callbacks, verbose=self.verbosity())
         self.trained = True
-        note = self.rise_note(history.history.get("loss", []), start)
+        stopper = next((c for c in callbacks if isinstance(c, EarlyStop)), None)
+        kept = stopper.best_epoch if stopper is not None and stopper.best_weights is not None else None
+        note = self.rise_note(history.history.get("loss", []), start, kept)
         if note:
             print(note)
         return history
 
-    def rise_note(self, losses: list, start: int) -> str | None:
-        """A note when the training loss ended well above its first epoch's (by more than LOSS_RISE of its
-        size): the model did not learn, though every loss was finite. ``losses``: those of epochs start + 1 ..."""
-        if len(losses) < 2 or not losses[-1] - losses[0] > LOSS_RISE * abs(losses[0]):
+    def rise_note(self, losses: list, start: int, kept_epoch: int | None = None) -> str | None:
+        """A note when the training loss of the model kept ended well above its first epoch's (by more than
+        LOSS_RISE of its size): the model did not learn, though every loss was finite. ``losses``: those of epochs
+        start + 1 ...; ``kept_epoch``: the 0-based epoch whose weights early stopping restored, None for the last."""
+        kept = len(losses) - 1 if kept_epoch is None else kept_epoch - start
+        if kept < 1 or not losses[kept] - losses[0] > LOSS_RISE * abs(losses[0]):
             return None
+        which = "" if kept_epoch is None else ", the epoch early stopping kept"
         return (f"{self.stage}: note: its training loss rose from {losses[0]:.4g} (epoch {start + 1}) to "
-                f"{losses[-1]:.4g} (epoch {start + len(losses)}); it did not learn: try {self.lower_rate()} in a new "
-                "run folder")
+                f"{losses[kept]:.4g} (epoch {start + kept + 1}{which}); it did not learn: try {self.lower_rate()} in "
+                "a new run folder")
 
     def lower_rate(self) -> str:
         """The advice to lower the stage's learning rate, naming its key and value."""
