@@ -561,6 +561,18 @@ def test_a_date_column_beside_a_time_of_day_column_is_told_to_join_them(tmp_path
                         "(e.g. '01.03.2024 00:00') and give that as time_column")
 
 
+def test_dates_of_under_13_days_beside_a_time_of_day_column_are_told_to_join_them_not_to_give_dayfirst(tmp_path):
+    """01.03.2024 .. 03.03.2024 read both ways, so the line asked for dayfirst, which only led to the line that asks
+    to join the date and time columns; and with time_order "file" the repeats are allowed, so dayfirst is asked."""
+    rows = [[f"{1 + h // 24:02d}.03.2024", f"{h % 24:02d}:00", h % 5] for h in range(60)]
+    write_csv(tmp_path, "s.csv", ["Datum", "Uhrzeit", "Wert"], rows, sep=";")
+    msg = one_line_error({"path": "s.csv", "time_column": "Datum"}, tmp_path)
+    assert msg.endswith("s.csv: time column 'Datum' repeats its dates (e.g. '01.03.2024'); column 'Uhrzeit' holds the "
+                        "times of day (e.g. '00:00'): join it to 'Datum' in one column (e.g. '01.03.2024 00:00') and "
+                        "give that as time_column")
+    one_line_error({"path": "s.csv", "time_column": "Datum", "time_order": "file"}, tmp_path, "read both day first")
+
+
 def test_unsorted_and_duplicate_timestamps(tmp_path):
     t = stamps(6)
     write_csv(tmp_path, "u.csv", ["time", "a"], [[s, i] for i, s in enumerate([t[0], t[1], t[3], t[2], t[4]])])

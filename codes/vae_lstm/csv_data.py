@@ -963,6 +963,10 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
             rising = [k for k in fits if (steps[k] > 0).all()]
             ordered = rising or [k for k in fits if (steps[k] >= 0).all()]
             if len(ordered) != 1:
+                repeats = strict and not rising and len(np.unique(text)) < len(text)  # refused below, whatever the reading
+                split = _join_time_of_day(f.df, column) if repeats else ""
+                if split:  # dates of a day each, beside their times of day: reading them either way is not the fix
+                    raise DataError(f"{f.path}: time column {column!r} repeats its dates (e.g. {str(text[0])!r}){split}")
                 why = (", and neither gives increasing times" if not ordered
                        else ", and both give increasing times" if rising else ", and both give times in order")
                 raise _ambiguous(f"{f.path}: time column {column!r}", text, fits, why)
@@ -1008,10 +1012,7 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         repeat = f.timeline[i] == f.timeline[i - 1]
         how = "repeats" if repeat else "is earlier than"
         repeated = len(f.timeline) - len(np.unique(f.timeline))
-        clock = _time_of_day_column(f.df, column) if repeated else None
-        split = (f"; column {clock!r} holds the times of day (e.g. {str(f.df[clock].iloc[0]).strip()!r}): join it to "
-                 f"{column!r} in one column (e.g. {f'{str(col.iloc[0]).strip()} {str(f.df[clock].iloc[0]).strip()}'!r}) "
-                 "and give that as time_column" if clock else "")
+        split = _join_time_of_day(f.df, column) if repeated else ""
         raise DataError(
             f"{f.path}: time column {column!r} is not strictly increasing: data row {i} "
             f"({_fmt(col.iloc[i])}) {how} row {i - 1} ({_fmt(col.iloc[i - 1])}); {steps.size} such step(s) "
@@ -1025,6 +1026,16 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
 
 
 TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?")  # 07:30, 7:30:15, 07:30:15.250
+
+
+def _join_time_of_day(df: pd.DataFrame, time_column: str) -> str:
+    """For dates that repeat beside a column of times of day (Datum;Uhrzeit): "; ..." asking to join the two, else ""."""
+    clock = _time_of_day_column(df, time_column)
+    if clock is None:
+        return ""
+    date, time = str(df[time_column].iloc[0]).strip(), str(df[clock].iloc[0]).strip()
+    return (f"; column {clock!r} holds the times of day (e.g. {time!r}): join it to {time_column!r} in one column "
+            f"(e.g. {f'{date} {time}'!r}) and give that as time_column")
 
 
 def _time_of_day_column(df: pd.DataFrame, time_column: str) -> str | None:
