@@ -64,7 +64,7 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"detectors": ["vae_lstn"]}, "detectors.0"),
+    ({"detectors": ["vae_lstn"]}, r"detectors\[0\] = \"vae_lstn\" is invalid: must be one of"),
     ({"seedz": 2}, "unknown key 'seedz'; did you mean 'seeds'"),
     ({"overrides": {"*": {"l_wn": 8}}}, "unknown key 'l_wn'; did you mean 'l_win'"),
     ({"overrides": {"lstm-ae": {"l_win": 8}}}, "overrides.lstm-ae: not a detector; did you mean 'lstm_ae'"),
@@ -78,7 +78,7 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
     ({"datasets": {}}, "datasets = {} is invalid: must have at least 1 entry$"),
     ({"detectors": ["abs_z", "abs_z"]}, r'detectors = \["abs_z", "abs_z"\] is invalid: must not name an item twice$'),
     ({"detectors": []}, r"detectors = \[\] is invalid: must have at least 1 item$"),
-    ({"related": [{"figures": {}}]}, "related.0 = .* is invalid: lacks the key 'source'$"),
+    ({"related": [{"figures": {}}]}, "related\\[0\\] = .* is invalid: lacks the key 'source'$"),
     ({"output_dir": " "}, r'^[^:]+\.json: output_dir = " " is invalid: a folder name must not be blank'),
 ])
 def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):

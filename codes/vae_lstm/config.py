@@ -216,7 +216,7 @@ def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:
         value = dataset
         for step in path:
             value = value[step]
-        name = "dataset" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        name = json_path(["dataset", *path])
         raise ConfigError(f"{where}: key '{name}' = {json.dumps(value)} is invalid: {requirement(error)}")
 
 
@@ -225,14 +225,20 @@ DESCRIBED_CHECKS = {"type", "enum", "const", "anyOf", "minimum", "maximum", "exc
                     "minLength", "maxLength", "pattern"}
 
 
+def json_path(parts) -> str:
+    """Where a value sits in a JSON document, as the messages write it: dataset.value_columns[1]."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
 def requirement(error) -> str:
     """What a failed schema check asks for, in words ('must be an integer >= 1')."""
     schema = error.schema if isinstance(error.schema, dict) else {}
-    counts = {"minItems": ("at least", "item"), "maxItems": ("at most", "item"), "minProperties": ("at least", "entry")}
+    counts = {"minItems": ("at least", "item", "items"), "maxItems": ("at most", "item", "items"),
+              "minProperties": ("at least", "entry", "entries")}
     if error.validator in counts:
-        bound, noun = counts[error.validator]
+        bound, one, many = counts[error.validator]
         n = error.validator_value
-        return f"must have {bound} {n} {noun if n == 1 else noun.replace('y', 'ie') + 's'}"
+        return f"must have {bound} {n} {one if n == 1 else many}"
     if error.validator == "required":
         missing = [key for key in error.validator_value if key not in error.instance]
         return "lacks the key " + ", ".join(f"'{key}'" for key in missing)

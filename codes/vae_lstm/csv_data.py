@@ -1025,7 +1025,7 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
                        "as evenly spaced")
 
 
-TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?")  # 07:30, 7:30:15, 07:30:15.250
+TIME_OF_DAY = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"  # 07:30, 7:30:15, 07:30:15.250
 
 
 def _join_time_of_day(df: pd.DataFrame, time_column: str) -> str:
@@ -1043,7 +1043,7 @@ def _time_of_day_column(df: pd.DataFrame, time_column: str) -> str | None:
     for c in df.columns:
         if c != time_column and not is_numeric_dtype(df[c]):
             text = df[c].astype("string").str.strip()
-            if text.notna().all() and text.str.fullmatch(TIME_OF_DAY.pattern).all():
+            if text.notna().all() and text.str.fullmatch(TIME_OF_DAY).all():
                 return c
     return None
 

@@ -23,6 +23,7 @@ from .config import (
     Config,
     check_folder_name,
     from_dict,
+    json_path,
     read_config_values,
     requirement,
     run_dir,
@@ -266,7 +267,7 @@ def load_experiment(name: str | Path) -> Experiment:
         error = errors[0]
         if not error.absolute_path:
             raise ConfigError(f"{path.name}: the file {requirement(error)}")
-        where = ".".join(str(p) for p in error.absolute_path)
+        where = json_path(error.absolute_path)
         raise ConfigError(f"{path.name}: {where} = {json_text(error.instance)} is invalid: {requirement(error)}")
     values.pop("$schema", None)
     if "output_dir" in values:

@@ -52,8 +52,9 @@ def check_scorable(config: Config, series: Series) -> None:
     lengths = ", ".join(str(len(p.values)) for p in series.test_pieces) or "none"
     if not any(len(p.values) >= config.span for p in series.test_pieces):
         spec = config.dataset if isinstance(config.dataset, dict) else {}
+        block = "leave more of the series out of the training block"
         more = ("give longer test files" if spec.get("train_files") else
-                "leave more of the series out of the training block" + ", or give longer test files" * bool(spec.get("test_files")))
+                f"{block}, or give longer test files" if spec.get("test_files") else block)
         raise UserError(f"no test piece of '{config.dataset_name}' is as long as one sequence (l_win * l_seq = "
                         f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or {more}")
     if config.detector != "lstm_ad":  # the one detector that reads prediction_horizon
