@@ -17,7 +17,9 @@ def captured(monkeypatch, tmp_path):
         return path
 
     monkeypatch.setattr(plotting, "_save", keep)
-    return figures
+    yield figures
+    for fig in figures:
+        plotting.plt.close(fig)
 
 
 def test_constant_sigma_gets_no_panel(captured, tmp_path):
@@ -106,3 +108,37 @@ def test_training_figures_show_every_channel(captured, tmp_path):
     plotting.long_sequence(one.reshape(-1, 1), one[1:], 8, tmp_path / "l.png")
     assert [len(fig.axes) for fig in captured[-3:]] == [4, 1, 1]  # two rows of two windows; one panel each
     assert captured[-2].axes[0].get_title() == "windows decoded from prior samples"
+
+
+def laid_out(fig):
+    """The figure laid out as ``_save`` lays it out, drawn: its renderer, for the extents of what it shows."""
+    fig.tight_layout()
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def test_loss_curves_of_a_short_run_show_each_epoch_at_whole_numbers(captured, tmp_path):
+    """One epoch drew no visible line, and the epoch axis had ticks at 1.2, 1.4 (two epochs) or 0.96 (one)."""
+    for losses in ([3.0], [3.0, 2.0]):
+        log = pd.DataFrame({"epoch": range(len(losses)), "loss": losses, "val_loss": losses})
+        log.to_csv(tmp_path / "log.csv", index=False)
+        plotting.loss_curves(tmp_path / "log.csv", tmp_path / "x.png", "LSTM")
+        ax = captured[-1].axes[0]
+        assert list(ax.get_xticks()) == list(range(1, len(losses) + 1))
+        assert all(line.get_marker() not in (None, "None", "") for line in ax.lines)
+        assert ax.get_ylabel() == "loss" and ax.get_xlabel() == "epoch"
+
+
+def test_loss_curves_falling_by_decades_are_on_a_log_axis(captured, tmp_path):
+    log = pd.DataFrame({"epoch": range(4), "loss": [150.0, 20.0, 3.0, 1.0], "kl": [16.0, 11.0, 10.5, 10.2],
+                        "neg": [150.0, -5.0, -20.0, -25.0]})
+    log.to_csv(tmp_path / "log.csv", index=False)
+    plotting.loss_curves(tmp_path / "log.csv", tmp_path / "x.png", "VAE")
+    assert [ax.get_yscale() for ax in captured[0].axes] == ["log", "linear", "linear"]  # a negative loss: no log
+
+
+def test_predicted_codes_of_one_window_tick_that_window(captured, tmp_path):
+    """With l_seq 2 the LSTM predicts one window: its axis had ticks 0.945 .. 1.05, their labels overlapping."""
+    plotting.predicted_codes(np.zeros((1, 2)), np.ones((1, 2)), tmp_path / "c.png")
+    ax = captured[0].axes[0]
+    assert list(ax.get_xticks()) == [1] and ax.get_ylabel() == "code value" and captured[0].get_suptitle()

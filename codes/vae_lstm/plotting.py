@@ -27,6 +27,16 @@ def shown_channels(n_channel: int, names: list[str] | None = None) -> tuple[list
     return names[:shown], "" if shown == n_channel else f" [first {shown} of {n_channel} channels shown]"
 
 
+def whole_number_ticks(axis, values) -> None:
+    """Ticks of ``axis`` (an x or y axis) at whole numbers only (epochs, windows): at each value when there are
+    few (a locator finds no whole number in the view around a single one), else wherever a locator puts them."""
+    values = np.unique(np.asarray(values))
+    if len(values) <= 10:
+        axis.set_ticks(values)
+    else:
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig, path: Path) -> Path:
     """Write the figure through ``<name>.tmp<suffix>`` and a rename: a kill while drawing leaves no half a
     figure (a finished stage draws a missing one again, ``BaseTrainer.draw_missing_figures``)."""
@@ -52,12 +62,19 @@ def loss_curves(log_csv: Path, path: Path, title: str) -> Path | None:
     names = [c for c in log.columns if c != "epoch" and not c.startswith("val_") and c != "learning_rate"
              and not (c == "sigma2" and log[c].nunique() <= 1)]  # a fixed sigma is no curve
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
+    marker = "o" if len(log) <= 30 else None  # a short run's epochs stay visible (one epoch draws no line)
     for ax, name in zip(axes[0], names, strict=True):
-        ax.plot(log["epoch"] + 1, log[name], label="train")
-        if f"val_{name}" in log:
-            ax.plot(log["epoch"] + 1, log[f"val_{name}"], label="validation")
+        columns = [name] + ([f"val_{name}"] if f"val_{name}" in log else [])
+        for column, label in zip(columns, ("train", "validation"), strict=False):
+            ax.plot(log["epoch"] + 1, log[column], marker=marker, ms=3, label=label)
         ax.set_title(f"{title} {name}")
         ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        whole_number_ticks(ax.xaxis, log["epoch"] + 1)
+        values = log[columns].to_numpy(float)
+        values = values[np.isfinite(values)]
+        if len(values) and values.min() > 0 and values.max() >= 10 * values.min():
+            ax.set_yscale("log")  # a loss that falls by decades
         ax.grid(True)
         ax.legend()
     return _save(fig, path)
@@ -111,10 +128,12 @@ def predicted_codes(vae_codes: np.ndarray, lstm_codes: np.ndarray, path: Path) -
         ax.plot(steps, vae_codes[:, i], "o-", label="VAE code")
         ax.plot(steps, lstm_codes[:, i], "s--", label="LSTM prediction")
         ax.set_title(f"code dim {i}")
-        ax.set_xlabel("window")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # windows are whole numbers
+        ax.set_xlabel("window in sequence")
+        ax.set_ylabel("code value")
+        whole_number_ticks(ax.xaxis, steps)
         ax.grid(True)
     axes.ravel()[0].legend(fontsize=7)
+    fig.suptitle("VAE code means of one validation sequence's windows against the LSTM's predictions")
     return _save(fig, path)
 
 
