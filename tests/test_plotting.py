@@ -142,3 +142,23 @@ def test_predicted_codes_of_one_window_tick_that_window(captured, tmp_path):
     plotting.predicted_codes(np.zeros((1, 2)), np.ones((1, 2)), tmp_path / "c.png")
     ax = captured[0].axes[0]
     assert list(ax.get_xticks()) == [1] and ax.get_ylabel() == "code value" and captured[0].get_suptitle()
+
+
+def test_precision_recall_keeps_its_title_and_hides_no_curve(captured, tmp_path):
+    """The title ran off the figure's right edge ("... (the paper's labe"), and the legend sat on the curves."""
+    recall = np.linspace(0, 1, 50)
+    curves = [{"label": name, "precision": np.full(50, level), "recall": recall, "ap": level}
+              for name, level in (("vae_lstm", 0.2), ("random", 0.1), ("abs_z", 0.95))]
+    title = "ambient_temp: precision-recall of the sequence scores (the paper's labels)"
+    plotting.precision_recall(curves, tmp_path / "pr.png", title)
+    fig = captured[0]
+    ax = fig.axes[0]
+    renderer = laid_out(fig)
+    box = ax.title.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and ax.title.get_text().replace("\n", " ") == title
+    legend = ax.get_legend().get_window_extent(renderer)
+    points = np.concatenate([line.get_transform().transform(line.get_xydata()) for line in ax.lines])
+    assert not any(legend.contains(x, y) for x, y in points)
+    assert [line.get_linestyle() for line in ax.lines] == ["-", "--", "--"]  # the controls, dashed
+    assert [t.get_text().split(" (AP")[0] for t in ax.get_legend().get_texts()] == [
+        "vae_lstm", "random (control)", "abs_z (control)"]

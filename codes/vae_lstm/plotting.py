@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .detectors import CONTROLS  # noqa: E402
 from .evaluation import segments  # noqa: E402
 
 MAX_CHANNELS_SHOWN = 8  # a figure draws a panel per channel up to this many
@@ -242,7 +244,7 @@ def metric_bars(values: dict[str, float], path: Path, metric: str, title: str) -
     """One bar per detector (controls included) for a threshold-free metric such as VUS-PR."""
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 + 0.9 * len(values)), 3.4))
     names = list(values)
-    colors = ["0.6" if n in ("random", "abs_z") else "tab:blue" for n in names]
+    colors = ["0.6" if n in CONTROLS else "tab:blue" for n in names]
     bars = ax.bar(names, [values[n] for n in names], color=colors)
     for bar, name in zip(bars, names, strict=True):
         ax.annotate(f"{values[name]:.3f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -257,14 +259,16 @@ def metric_bars(values: dict[str, float], path: Path, metric: str, title: str) -
 def precision_recall(curves: list[dict], path: Path,
                      title: str = "precision-recall of the sequence scores (the paper's labels)") -> Path:
     """Precision-recall curves: each dict has label, precision, recall, ap."""
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig, ax = plt.subplots(figsize=(5, 5.2))
     for c in curves:
-        ax.plot(c["recall"], c["precision"], label=f"{c['label']} (AP {c['ap']:.3f})")
+        control = c["label"] in CONTROLS
+        ax.plot(c["recall"], c["precision"], ls="--" if control else "-",
+                label=f"{c['label']}{' (control)' if control else ''} (AP {c['ap']:.3f})")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.grid(True)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)  # below: it hides no curve
+    ax.set_title(textwrap.fill(title, 60), fontsize=9)  # a long dataset name wraps instead of being cut off
     return _save(fig, path)
