@@ -74,7 +74,9 @@ def test_figures_under_a_smoothing_rule_say_what_they_draw(captured, tmp_path):
 def test_reconstructions_have_axis_labels(captured, tmp_path):
     windows = np.zeros((4, 8, 1))
     plotting.reconstructions(windows, windows, tmp_path / "r.png")
-    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in captured[0].axes if ax.lines)
+    axes = np.reshape(captured[0].axes, (2, 2))
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["value\n(z-score)"] * 2  # each row says what it draws
+    assert all(ax.get_xlabel() == "sample in window" for ax in axes[-1])
 
 
 def drawn_channels(fig, data: np.ndarray) -> list[int]:
@@ -93,9 +95,9 @@ def test_training_figures_show_every_channel(captured, tmp_path):
     rebuilt, prior, long = captured
     assert drawn_channels(rebuilt, windows) == [0] * 4 + [1] * 4 + [2] * 4  # a row of the 4 windows per channel
     assert drawn_channels(prior, windows) == drawn_channels(long, windows) == [0, 1, 2]
-    assert [ax.get_ylabel() for ax in prior.axes] == ["ch0", "ch1", "ch2"]
+    assert [ax.get_ylabel() for ax in prior.axes] == ["ch0\n(z-score)", "ch1\n(z-score)", "ch2\n(z-score)"]
     plotting.prior_samples(windows, tmp_path / "p.png", ["flow", "pressure", "temp"])  # a CSV's column names
-    assert [ax.get_ylabel() for ax in captured.pop().axes] == ["flow", "pressure", "temp"]
+    assert [ax.get_ylabel().split("\n")[0] for ax in captured.pop().axes] == ["flow", "pressure", "temp"]
     assert "channels shown" not in prior.axes[0].get_title()
     many = np.random.default_rng(1).standard_normal((2, 8, plotting.MAX_CHANNELS_SHOWN + 2))
     plotting.prior_samples(many, tmp_path / "p.png")
@@ -162,3 +164,48 @@ def test_precision_recall_keeps_its_title_and_hides_no_curve(captured, tmp_path)
     assert [line.get_linestyle() for line in ax.lines] == ["-", "--", "--"]  # the controls, dashed
     assert [t.get_text().split(" (AP")[0] for t in ax.get_legend().get_texts()] == [
         "vae_lstm", "random (control)", "abs_z (control)"]
+
+
+def test_reconstructions_of_eight_channels_overlap_nothing(captured, tmp_path):
+    """Eight channels with SKAB's names: a label on every panel, longer than the panel, ran into the title."""
+    names = ["Accelerometer1RMS", "Accelerometer2RMS", "Current", "Pressure", "Temperature", "Thermocouple",
+             "Voltage", "Volume Flow RateRMS"]
+    windows = np.random.default_rng(0).standard_normal((8, 9, 8))
+    plotting.reconstructions(windows, windows, tmp_path / "r.png", names)
+    fig = captured[0]
+    renderer = laid_out(fig)
+    title = fig._suptitle.get_window_extent(renderer)
+    below = [box.y1 <= title.y0 + 2 or box.x1 <= title.x0 or box.x0 >= title.x1  # 2 px: the title's own padding
+             for ax in fig.axes for box in (ax.get_window_extent(renderer), ax.yaxis.label.get_window_extent(renderer))]
+    assert all(below)
+    axes = np.reshape(fig.axes, (8, 8))
+    assert [ax.get_ylabel().split("\n")[0] for ax in axes[:, 0]] == names
+    assert not any(ax.get_ylabel() for ax in axes[:, 1:].ravel())
+
+
+def test_labelled_windows_stay_visible_where_everything_is_flagged(captured, tmp_path):
+    """SKAB valve1: every test point is flagged, and the orange detected spans hid the pale red labelled
+    windows. A red bar along each panel's top shows them, above the data."""
+    series = np.zeros((400, 2))
+    series[:, 1] = np.linspace(-60, 5, 400)  # its top reaches the default margin
+    labels = np.zeros(400, bool)
+    labels[250:300] = True
+    pieces = [{"start": 200, "scores": np.ones(200), "flags": np.ones(200, bool), "threshold": 0.5}]
+    plotting.detections(series, pieces, np.array([250]), labels, (0, 200), tmp_path / "d.png", "t",
+                        channels=["flow", "pressure"])
+    fig = captured[0]
+    laid_out(fig)
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    height = image.shape[0]
+    for ax in fig.axes[:2]:
+        def pixel(x, y_axes, ax=ax):
+            px, _ = ax.transData.transform((x, 0))
+            _, py = ax.transAxes.transform((0, y_axes))
+            return image[height - 1 - int(py), int(px)]
+
+        red, green, _ = pixel(275, 0.985)  # on the bar, inside the labelled window
+        assert red > 180 and green < 60
+        red, green, _ = pixel(350, 0.985)  # flagged, not labelled: orange shading only
+        assert green > 150
+        assert ax.get_ylim()[1] - series[:, fig.axes.index(ax)].max() > 0.03 * np.ptp(ax.get_ylim())
+    assert [ax.get_ylabel() for ax in fig.axes[:2]] == ["flow\n(z-score)", "pressure\n(z-score)"]

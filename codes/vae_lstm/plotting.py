@@ -19,6 +19,7 @@ from .detectors import CONTROLS  # noqa: E402
 from .evaluation import segments  # noqa: E402
 
 MAX_CHANNELS_SHOWN = 8  # a figure draws a panel per channel up to this many
+LABEL_BAR = 0.04  # detections.png: the height of the labelled windows' bar along each panel's top (of the panel)
 
 
 def shown_channels(n_channel: int, names: list[str] | None = None) -> tuple[list[str], str]:
@@ -88,13 +89,17 @@ def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path, channe
     n, (names, note) = len(windows), shown_channels(windows.shape[-1], channels)
     rows, cols = (2, (n + 1) // 2) if len(names) == 1 else (len(names), n)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 5 if len(names) == 1 else 2.2 * rows), squeeze=False)
-    for k, name in enumerate(names):
+    for k in range(len(names)):
         for ax, window, rec in zip(axes.ravel() if len(names) == 1 else axes[k], windows, rebuilt, strict=False):
             ax.plot(window[:, k], label="window")
             ax.plot(rec[:, k], "r--", label="reconstruction")
-            ax.set_xlabel("sample in window")
-            ax.set_ylabel(f"{name} (z-score)")
             ax.grid(True)
+    # the channel once per row and the x axis once per column: a label on every panel outgrew a panel's height at
+    # several channels and ran into the title
+    for row, name in zip(axes[:, 0], names * rows if len(names) == 1 else names, strict=True):
+        row.set_ylabel(f"{name}\n(z-score)")
+    for ax in axes[-1]:
+        ax.set_xlabel("sample in window")
     axes.ravel()[0].legend(fontsize=7)
     fig.suptitle("VAE reconstructions of validation windows" + note)
     return _save(fig, path)
@@ -108,8 +113,7 @@ def prior_samples(windows: np.ndarray, path: Path, channels: list[str] | None = 
     for k, (ax, name) in enumerate(zip(axes[:, 0], names, strict=True)):
         for window in windows:
             ax.plot(window[:, k], alpha=0.8)
-        if len(names) > 1:
-            ax.set_ylabel(name)
+        ax.set_ylabel(f"{name}\n(z-score)")
         ax.grid(True)
     axes[0, 0].set_title("windows decoded from prior samples" + note)
     axes[-1, 0].set_xlabel("sample in window")
@@ -151,8 +155,7 @@ def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, 
         ax.plot(np.arange(l_win, l_win + len(rebuilt)), rebuilt, "g--", label="rebuilt from LSTM codes")
         for j in range(1, len(segment) // l_win):
             ax.axvline(j * l_win, color="0.85", lw=0.8)
-        if len(names) > 1:
-            ax.set_ylabel(name)
+        ax.set_ylabel(f"{name}\n(z-score)")
         ax.grid(True, axis="y")
     axes[0, 0].set_title("one sequence rebuilt from LSTM-predicted codes" + note)
     axes[-1, 0].set_xlabel("time step in sequence")
@@ -189,7 +192,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
                channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False,
                score_label: str = "point score") -> Path:
     """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
-    when there are more), with the training block, the labelled anomaly windows (shaded red), the
+    when there are more), with the training block, the labelled anomaly windows (shaded red, and a red bar
+    along the panel's top that the detected spans cannot hide), the
     label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath.
 
     ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
@@ -213,17 +217,23 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     for k, ax in enumerate(axes[:-1]):
         ax.plot(t, series[:, k], lw=0.7, color="0.2", label="data (training z-score)")
         ax.axvspan(x(train_span[0]), x(train_span[1]), color="tab:blue", alpha=0.08, label="training block")
-        if point_labels is not None:
-            for i, (a, b) in enumerate(segments(point_labels)):
-                ax.axvspan(x(a), x(b), color="tab:red", alpha=0.15, label="labelled anomaly window" if i == 0 else None)
+        labelled = segments(point_labels) if point_labels is not None else []
+        for a, b in labelled:
+            ax.axvspan(x(a), x(b), color="tab:red", alpha=0.15)
         for piece in pieces:
             for a, b in segments(np.asarray(piece["flags"], bool)):
                 ax.axvspan(x(piece["start"] + a), x(piece["start"] + b), color="tab:orange", alpha=0.35)
+        for i, (a, b) in enumerate(labelled):  # a bar along the top, over the detected spans, that they cannot hide
+            ax.axvspan(x(a), x(b), ymin=1 - LABEL_BAR, color="tab:red", zorder=3,
+                       label="labelled anomaly window" if i == 0 else None)
         for i, a in enumerate(anomaly_idx):
             ax.axvline(x(a), color="r", ls="--", lw=1, label="label timestamp" if i == 0 else None)
         low, high = np.nanmin(series[:, k]), np.nanmax(series[:, k])  # y_scale widens, never clips
-        ax.set_ylim(min(-y_scale, low - 0.5), max(y_scale, high + 0.5))
-        ax.set_ylabel(channels[k] if n_channel > 1 else "value (z-score)")
+        bottom, top = min(-y_scale, low - 0.5), max(y_scale, high + 0.5)
+        if len(labelled):
+            top += (top - bottom) * LABEL_BAR / (1 - LABEL_BAR)  # the labels' bar above the data, not over it
+        ax.set_ylim(bottom, top)
+        ax.set_ylabel(f"{channels[k]}\n(z-score)")
     handles, _ = axes[0].get_legend_handles_labels()
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
