@@ -558,3 +558,21 @@ def test_a_figure_not_drawn_this_time_is_not_left_from_the_last_scoring(tmp_path
     assert cli.detect_main(["--config", config(None)]) == 0  # no labels at all
     assert [name for name in figures if (detection / name).exists()] == []
     capsys.readouterr()
+
+
+def test_the_score_histogram_of_unlabelled_data_names_no_metric(tmp_path, monkeypatch):
+    """score_histograms.png called its threshold "the paper's metric's" on data with no labels, where no metric
+    is computed."""
+    from vae_lstm import cli, plotting
+
+    titles = []
+    original = plotting.score_histograms
+    monkeypatch.setattr(plotting, "score_histograms", lambda *a: (titles.append(a[4]), original(*a))[1])
+    t = np.arange(1200)
+    pd.DataFrame({"close": np.sin(2 * np.pi * t / 24)}).to_csv(tmp_path / "series.csv", index=False)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"exp_name": "unlabelled", "dataset": {"path": "series.csv", "train_fraction": 0.5},
+                                "detector": "abs_z", "l_win": 24, "l_seq": 3, "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(path)]) == 0
+    assert cli.detect_main(["--config", str(path)]) == 0
+    assert titles == ["series: abs_z sequence scores (no labels, so no metric)"]

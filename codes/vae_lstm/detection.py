@@ -643,8 +643,9 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     threshold = m[main.name]["threshold"]
     test_scores, _ = main.test_scores()
     name = c.dataset_name
+    which_threshold = "the paper's metric's threshold" if result.series.labelled else "no labels, so no metric"
     paths = [plotting.score_histograms(main.val_scores, test_scores, threshold, out_dir / "score_histograms.png",
-                                       f"{name}: {main.name} sequence scores (the paper's metric's threshold)",
+                                       f"{name}: {main.name} sequence scores ({which_threshold})",
                                        f"{c.threshold_rule} threshold")]
     flags, point_t = detection_flags(result, main)
     pieces = [{"start": p.start, "scores": compared_scores(c.threshold_rule, p), "flags": f, "threshold": t}
