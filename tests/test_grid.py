@@ -418,6 +418,24 @@ def test_an_ensemble_of_one_seed_and_a_bad_ray_address_stop_before_any_run(tmp_p
         reproduce.main([str(path), "--ray", "bogus"])
 
 
+def test_a_local_ray_that_does_not_start_is_one_line(tmp_path, monkeypatch):
+    """On a busy machine Ray's local node can time out starting; Ray raises a plain Exception, which was a traceback."""
+    from vae_lstm import grid
+    from vae_lstm.errors import UserError
+
+    ray = pytest.importorskip("ray") if os.environ.get("CI") != "true" else __import__("ray")
+
+    def timed_out(**kwargs):
+        raise Exception("The current node timed out during startup. This could happen because some of the raylet "
+                        "failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.setattr(ray, "init", timed_out)
+    jobs = load_experiment(tiny_experiment(tmp_path)).jobs(detectors=["abs_z"])
+    with pytest.raises(UserError, match=r"^--ray local: Ray did not start: The current node timed out during startup\. "
+                                        r".*run the grid without --ray: --workers N\)$"):
+        list(grid.on_ray(jobs, "local", 1))
+
+
 def test_a_summary_of_part_of_a_grid_holds_that_part_only(tmp_path):
     import pandas as pd
 

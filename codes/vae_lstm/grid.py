@@ -263,6 +263,9 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     except (ValueError, ConnectionError, RuntimeError) as e:
         raise UserError(f"--ray {address}: {' '.join(str(e).split())} (use 'local', 'auto' on a cluster node, or "
                         "ray://<head>:10001)") from None
+    except Exception as e:  # Ray's own start-up failures are plain Exceptions ("timed out during startup")
+        raise UserError(f"--ray {address}: Ray did not start: {' '.join(str(e).split())} (on a busy machine try again, "
+                        "or run the grid without --ray: --workers N)") from None
     threads = threads or threads_per_run(workers)
     task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES)(run_job)
     refs = {task.remote(job, threads): job for job in jobs}
