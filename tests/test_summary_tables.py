@@ -1,0 +1,171 @@
+"""The tables users read, from hand-made rows: the summaries' cells, verdicts and marks, and how pieces pool."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vae_lstm import detection, reproduce
+from vae_lstm.config import from_dict
+
+# per detector, two seeds of the pooled ("all") row; a piece row ("p1") of other values must not enter them
+ALL_ROWS = {
+    "vae_lstm": {"vus_pr": [0.5, 0.7], "auc_pr": [0.4, 0.4], "auc_roc": [0.8, 0.9], "f1_deployable": [0.2, 0.4],
+                 "ratio_pointwise": [0.5, 0.5], "f1_affiliation_deployable": [0.6, 0.6],
+                 "ratio_affiliation": [0.75, 0.75], "f1_pointwise_oracle": [0.4, 0.8],
+                 "f1_affiliation_oracle": [0.8, 0.8], "flagged_pot": [0.1, 0.3], "wall_seconds": [10.0, 20.0]},
+    "abs_z": {"vus_pr": [0.3, 0.3], "auc_pr": [0.2, 0.2]},
+    "random": {"vus_pr": [0.9, 0.9], "auc_pr": [0.9, 0.9]},
+}
+
+
+def summary_frame() -> pd.DataFrame:
+    rows = []
+    for detector, values in ALL_ROWS.items():
+        for seed in (0, 1):
+            row = {"series": "s", "seed": seed, "L": 144, "detector": detector, "pieces": "all",
+                   "deployable_rule": "pot", "vus_pr": 0.5, "auc_pr": 0.5, "auc_roc": 0.5, "f1_deployable": 0.5,
+                   "ratio_pointwise": 0.5, "f1_affiliation_deployable": 0.5, "ratio_affiliation": 0.5,
+                   "f1_pointwise_oracle": 0.5, "f1_affiliation_oracle": 0.5, "flagged_pot": 0.5,
+                   "flagged_val_quantile": 0.9, "wall_seconds": 1.0, "oracle_pa_f1": 0.5}
+            row.update({k: v[seed] for k, v in values.items()})
+            row["f1_pointwise_pot"] = row["f1_deployable"]
+            row["f1_pointwise_val_quantile"] = 0.05
+            rows.append(row)
+            rows.append({**row, "pieces": "p1", **{k: 0.01 for k in values if k != "wall_seconds"},
+                         "wall_seconds": 999.0})
+    return pd.DataFrame(rows)
+
+
+def experiment():
+    return SimpleNamespace(name="x", detectors=["vae_lstm", "random", "abs_z"], datasets={"s": ""}, values={})
+
+
+def test_the_table1_row_is_the_pooled_rows_means_with_each_figure_in_its_column(monkeypatch):
+    monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (144, 24, 6, "0.123"))
+    text = reproduce.results_markdown(experiment(), summary_frame())
+    # mean ± std (ddof 0) over the two seeds of the 'all' rows; the verdict against abs_z (not random): gaps
+    # 0.3 (VUS-PR, spread 0.1) and 0.2 (AUC-PR, spread 0): yes; wall seconds: the mean per run
+    assert ("| s | vae_lstm | 2 | 0.600 ± 0.100 | 0.400 ± 0.000 | 0.850 ± 0.050 | 0.300 ± 0.100 | 0.500 ± 0.000 "
+            "| 0.600 ± 0.000 | 0.750 ± 0.000 | 0.600 ± 0.200 | 0.800 ± 0.000 | yes | 15 |") in text
+    assert "| s | random | 2 | 0.900 ± 0.000 |" in text and "| control |" in text
+    # the rules table: each rule's F1 over the oracle's, seed by seed: pot 0.2 / 0.4 and 0.4 / 0.8,
+    # val_quantile 0.05 / 0.4 and 0.05 / 0.8
+    assert "| s | vae_lstm | 0.300 ± 0.100 (0.500 ± 0.000) | 0.050 ± 0.000 (0.094 ± 0.031) | 0.600 ± 0.200 |" in text
+    assert "| s | 144 (24 × 6) | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.123 | n/a | n/a |" in text
+
+
+def test_the_standard_row_shows_the_flagged_share_at_the_rows_own_rule():
+    text = reproduce.standard_markdown(experiment(), summary_frame())
+    assert ("| s | vae_lstm | 2 | 0.600 ± 0.100 | 0.400 ± 0.000 | 0.850 ± 0.050 | 0.300 ± 0.100 | 0.600 ± 0.000 "
+            "| 0.200 ± 0.100 | 0.600 ± 0.200 | yes | 15 |") in text
+
+
+def test_the_verdict_at_its_edges():
+    def runs(vus, auc):
+        return pd.DataFrame({"vus_pr": vus, "auc_pr": auc})
+
+    z = runs([0.398, 0.398], [0.2, 0.2])
+    # equal means are not above: no
+    assert reproduce.above_abs_z("vae_lstm", runs([0.398, 0.398], [0.4, 0.4]), z) == "**no**"
+    # gap 0.012 against the spread of [0.40, 0.42]: 0.010 with ddof 0 (the tables' ±), so yes
+    assert reproduce.above_abs_z("vae_lstm", runs([0.40, 0.42], [0.4, 0.4]), z) == "yes"
+    # no abs_z runs (of the seeds the detector has): n/a, not a verdict against nothing
+    assert reproduce.above_abs_z("vae_lstm", runs([0.40, 0.42], [0.4, 0.4]), z.iloc[:0]) == "n/a"
+
+
+def test_a_runs_table_rows_are_its_own_detectors_only(monkeypatch):
+    """Each run also scores the controls; the summary takes only the run's own detector from it."""
+    monkeypatch.setattr(detection, "summary_rows", lambda m: [{"detector": "vae_lstm", "pieces": "all", "vus_pr": 0.6},
+                                                              {"detector": "abs_z", "pieces": "all", "vus_pr": 0.3}])
+    df = reproduce.summarise_runs({("s", "vae_lstm", 3): {"span": 144, "l_win": 24, "l_seq": 6}})
+    assert df[["series", "seed", "L", "detector", "vus_pr"]].values.tolist() == [["s", 3, 144, "vae_lstm", 0.6]]
+
+
+def point_row(detector, pieces, vus, auc):
+    row = {k: 0.5 for k in ("auc_roc", "f1_pointwise_oracle", "f1_pa_oracle", "pak_auc_oracle", "f1_affiliation_oracle",
+                            "f1_range_oracle", "f1_event_oracle", "seq_auc_pr", "oracle_pw_f1", "oracle_pa_f1",
+                            "oracle_pa_precision", "oracle_pa_recall", "rule_pw_f1", "rule_pa_f1")}
+    return {**row, "detector": detector, "pieces": pieces, "vus_pr": vus, "auc_pr": auc}
+
+
+def test_the_printed_table_marks_each_row_not_above_abs_z_of_its_own_pieces(monkeypatch):
+    rows = [point_row("abs_z", "all", 0.3, 0.3), point_row("abs_z", "p1", 0.6, 0.6),
+            point_row("vae_lstm", "all", 0.3, 0.4),  # level with abs_z on VUS-PR: not above
+            point_row("vae_lstm", "p1", 0.5, 0.5),  # above abs_z's pooled row, below its p1 row
+            point_row("lstm_ae", "all", 0.4, 0.4),  # above on both
+            point_row("random", "all", 0.1, 0.1)]  # a control: never marked
+    monkeypatch.setattr(detection, "summary_rows", lambda metrics: rows)
+    metrics = {"labelled": True, "detector": "vae_lstm", "threshold_rule": "val_quantile", "detectors": [],
+               "vae_lstm": {"points": {"rules": {}}, "all": {}}}
+    lines = detection.format_table(metrics).splitlines()
+    marked = {tuple(line.split()[:2]) for line in lines if line.endswith("(not above abs_z)")}
+    assert marked == {("vae_lstm", "all"), ("vae_lstm", "p1")}
+
+
+def two_pieces():
+    labels = np.array([False, False, True, True])
+    a = detection.PieceResult("a", 0, None, np.zeros(1), np.zeros(1, bool), np.array([9.0, 9.0, 0.0, 0.0]),
+                              np.array([True, False, False, False]))
+    b = detection.PieceResult("b", 10, None, np.zeros(1), np.zeros(1, bool), np.array([0.0, 0.0, 9.0, 9.0]), labels)
+    return detection.DetectorResult("x", np.zeros(1), [a, b], val_point_scores=np.linspace(0.0, 1.0, 50))
+
+
+def test_pieces_pool_in_time_order_and_a_piece_row_takes_that_pieces_flags():
+    res = two_pieces()
+    scores, labels = res.test_points()
+    assert scores.tolist() == [9, 9, 0, 0, 0, 0, 9, 9]
+    assert labels.tolist() == [True, False, False, False, False, False, True, True]
+    config = from_dict({"threshold_rule": "fixed", "threshold_value": 5.0})
+    points = detection.point_metrics(config, res, {"all": None, "a": ["a"], "b": ["b"]})
+    # fixed at 5 flags a's first two points and b's last two
+    assert points["b"]["rules"]["fixed"]["pointwise"]["f1"] == 1.0
+    assert points["a"]["rules"]["fixed"]["pointwise"]["f1"] == pytest.approx(2 / 3)  # 1 of 2 flagged, 1 of 1 found
+    assert points["all"]["rules"]["fixed"]["pointwise"]["f1"] == pytest.approx(6 / 7)  # tp 3, fp 1, fn 0
+
+
+def test_a_cell_is_the_mean_and_population_std_over_seeds():
+    # mean 0.3 (the median would be 0.2), std sqrt((0.04 + 0.01 + 0.09) / 3) = 0.216
+    assert reproduce.mean_std(pd.Series([0.1, 0.2, 0.6])) == "0.300 ± 0.216"
+    assert reproduce._cell(pd.Series([0.1, np.nan, 0.2, 0.6])) == "0.300 ± 0.216 (3 of 4)"
+
+
+def test_the_beats_table_row_is_its_datasets_mean_over_seeds():
+    from vae_lstm import beats
+
+    rows = [{"dataset": dataset, "detector": "vae_lstm", "seed": seed, **dict.fromkeys(beats.METRICS, 0.5),
+             "f1": f1, "n_test_normal": 10, "n_test_anomalous": 5, "n_validation": 4, "n_train": 20,
+             "threshold_quantile": 0.95, "wall_seconds": float(seed + 1)}
+            for dataset, f1s in (("ecg", [0.1, 0.2, 0.6]), ("other", [0.9])) for seed, f1 in enumerate(f1s)]
+    experiment = SimpleNamespace(name="x", values={}, datasets={"ecg": "", "other": ""}, detectors=["vae_lstm"])
+    text = beats.markdown(experiment, pd.DataFrame(rows))
+    assert "| ecg | vae_lstm | 3 | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.300 ± 0.216 | 0.500 ± 0.000 " \
+           "| 0.500 ± 0.000 | 2 |" in text
+    assert "| other | vae_lstm | 1 | 0.500 | 0.500 | 0.500 | 0.900 | 0.500 | 0.500 | 1 |" in text
+    assert "Test: 10 normal + 5 anomalous beats; threshold: the 0.95 quantile of 4 validation beats" in text
+
+
+def test_the_iid_random_column_is_point_adjusted():
+    """One anomaly of 10 sequences in 50: point-adjusted, the threshold at the anomaly's top score finds all 10 at
+    the cost of the k normals above it, F1 20 / (20 + k) with k 40 / 11 on average (about 0.85); the pointwise best
+    of a uniform score is about 0.4."""
+    labels = np.zeros(50, bool)
+    labels[20:30] = True
+    assert float(reproduce.random_pa_f1(labels).split(" ± ")[0]) > 0.7
+
+
+def test_the_pooled_row_holds_every_piece_and_each_piece_has_its_own():
+    from pathlib import Path
+
+    res = two_pieces()
+    series = SimpleNamespace(labelled=True, train_start=4, train_end=10)
+    result = detection.Detection(from_dict({"threshold_rule": "fixed", "threshold_value": 5.0}), Path("run"), series,
+                                 np.arange(1), {"vae_lstm": res}, 0.0)
+    metrics = detection.compute_metrics(result)
+    points = metrics["vae_lstm"]["points"]
+    assert [(g, points[g]["n"], points[g]["n_anomalous"]) for g in ("all", "a", "b")] == [
+        ("all", 8, 3), ("a", 4, 1), ("b", 4, 2)]
+    assert metrics["vae_lstm"]["all"]["n"] == 2 and metrics["vae_lstm"]["b"]["n"] == 1  # sequences
+    rows = {r["pieces"]: r for r in detection.summary_rows(metrics)}
+    assert rows["all"]["f1_deployable"] == pytest.approx(6 / 7) and rows["b"]["f1_deployable"] == 1.0
