@@ -73,6 +73,12 @@ def test_the_verdict_at_its_edges():
     assert reproduce.above_abs_z("vae_lstm", runs([0.40, 0.42], [0.4, 0.4]), z) == "yes"
     # no abs_z runs (of the seeds the detector has): n/a, not a verdict against nothing
     assert reproduce.above_abs_z("vae_lstm", runs([0.40, 0.42], [0.4, 0.4]), z.iloc[:0]) == "n/a"
+    # a gap equal to the spread is not more than it: level (0.75 against 0.25 and 0.75, whose std is 0.25)
+    assert reproduce.above_abs_z("vae_lstm", runs([0.75, 0.75], [1.0, 1.0]), runs([0.25, 0.75], [0.0, 0.0])) == "level"
+    # abs_z's seeds are paired too: on seed 0, 0.5 against 0.3 (its seed 1, 0.9, is not compared)
+    paired = pd.DataFrame({"seed": [0, 1], "vus_pr": [0.3, 0.9], "auc_pr": [0.3, 0.9]})
+    assert reproduce.above_abs_z("vae_lstm", pd.DataFrame({"seed": [0], "vus_pr": [0.5], "auc_pr": [0.5]}),
+                                 paired) == "yes"
 
 
 def test_a_runs_table_rows_are_its_own_detectors_only(monkeypatch):
@@ -169,3 +175,37 @@ def test_the_pooled_row_holds_every_piece_and_each_piece_has_its_own():
     assert metrics["vae_lstm"]["all"]["n"] == 2 and metrics["vae_lstm"]["b"]["n"] == 1  # sequences
     rows = {r["pieces"]: r for r in detection.summary_rows(metrics)}
     assert rows["all"]["f1_deployable"] == pytest.approx(6 / 7) and rows["b"]["f1_deployable"] == 1.0
+
+
+def test_unscored_sequences_take_the_lowest_score():
+    assert detection.fill_unscored([np.nan, 2.0, 1.0]).tolist() == [1.0, 2.0, 1.0]
+    assert detection.fill_unscored([np.nan, np.nan]).tolist() == [0.0, 0.0]
+
+
+def test_the_pooled_note_names_only_pieces_that_meet_inside_anomalies():
+    def piece(name, start, labels):
+        return detection.PieceResult(name, start, None, np.zeros(1), np.zeros(1, bool), np.zeros(len(labels)),
+                                     np.array(labels))
+
+    series = SimpleNamespace(train_start=2, train_end=10)
+    assert detection.joined_anomalies(series, [piece("a", 0, [False, True]), piece("b", 10, [False, True])]) is None
+    assert detection.joined_anomalies(series, [piece("a", 0, [True, False]), piece("b", 10, [True, True])]) is None
+    note = detection.joined_anomalies(series, [piece("a", 0, [False, True]), piece("b", 10, [True, False])])
+    assert note.startswith("test pieces 'a' and 'b' meet inside labelled anomalies")
+    assert note.endswith("(a training block that starts one row later avoids it)")  # a ends where training starts
+
+
+def test_a_beat_scoring_the_threshold_itself_is_flagged():
+    from vae_lstm.beats import beat_metrics
+
+    # threshold: the 0.75 quantile of 1..5, 4.0; the anomalous beat scoring exactly 4.0 is flagged
+    m = beat_metrics([4.0, 3.9, 5.0, 1.0], [True, False, True, False], np.array([1.0, 2, 3, 4, 5]), 0.75)
+    assert (m["threshold"], m["tp"], m["fp"], m["fn"], m["tn"], m["recall"]) == (4.0, 2, 0, 0, 2, 1.0)
+
+
+def test_a_label_in_a_pieces_last_points_marks_the_sequences_that_hold_it():
+    from vae_lstm.evaluation import sequence_labels
+
+    # 4 sequences of 3 points over points 0..5: only the last (points 3..5) holds point 5, only the first point 0
+    assert sequence_labels([5], 4, 3).tolist() == [False, False, False, True]
+    assert sequence_labels([0], 4, 3).tolist() == [True, False, False, False]
