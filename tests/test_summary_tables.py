@@ -62,10 +62,12 @@ def test_the_standard_row_shows_the_flagged_share_at_the_rows_own_rule():
             "| 0.200 ± 0.100 | 0.600 ± 0.200 | yes | 15 |") in text
 
 
-def test_the_verdict_at_its_edges():
-    def runs(vus, auc):
-        return pd.DataFrame({"vus_pr": vus, "auc_pr": auc})
+def runs(vus, auc) -> pd.DataFrame:
+    """The runs of one detector, one row per seed, as the verdict reads them."""
+    return pd.DataFrame({"vus_pr": vus, "auc_pr": auc})
 
+
+def test_the_verdict_at_its_edges():
     z = runs([0.398, 0.398], [0.2, 0.2])
     # equal means are not above: no
     assert reproduce.above_abs_z("vae_lstm", runs([0.398, 0.398], [0.4, 0.4]), z) == "**no**"
@@ -79,6 +81,16 @@ def test_the_verdict_at_its_edges():
     paired = pd.DataFrame({"seed": [0, 1], "vus_pr": [0.3, 0.9], "auc_pr": [0.3, 0.9]})
     assert reproduce.above_abs_z("vae_lstm", pd.DataFrame({"seed": [0], "vus_pr": [0.5], "auc_pr": [0.5]}),
                                  paired) == "yes"
+
+
+def test_the_verdict_against_abs_z_says_level_when_the_gap_is_inside_the_seeds_spread():
+    z = runs([0.30, 0.30], [0.20, 0.20])
+    assert reproduce.above_abs_z("vae_lstm", runs([0.50, 0.52], [0.40, 0.40]), z) == "yes"
+    # above on both means, but VUS-PR by 0.001 where the seeds spread by 0.005: level
+    assert reproduce.above_abs_z("vae_lstm", runs([0.296, 0.306], [0.40, 0.40]), z) == "level"
+    assert reproduce.above_abs_z("vae_lstm", runs([0.50, 0.52], [0.19, 0.20]), z) == "**no**"
+    assert reproduce.above_abs_z("abs_z", z, z) == "control"
+    assert reproduce.above_abs_z("vae_lstm", runs([0.31], [0.21]), z) == "yes"  # one seed each: no spread
 
 
 def test_a_runs_table_rows_are_its_own_detectors_only(monkeypatch):
