@@ -499,6 +499,8 @@ def test_summary_keeps_labelled_series_with_degenerate_labels_apart_from_unlabel
     assert "| prices | vae_lstm | 1 | 0.250" in text[no_labels:degenerate]
     assert "| quiet | vae_lstm | 1 | 0.500" in text[degenerate:]
     assert "quiet" not in text[no_labels:degenerate]
+    # no metric column in either table, so the legend explains none (it did: VUS, AUC-PR, PW, Aff)
+    assert text.rstrip().endswith("random and abs_z are controls.") and "VUS" not in text
 
 
 def test_an_ensemble_of_a_point_native_detector(tmp_path):

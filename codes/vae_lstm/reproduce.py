@@ -446,8 +446,9 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         for entry in related:
             figures = ", ".join(f"{k} {v:g}" for k, v in entry["figures"].items())
             lines.append(f"| {entry['source']} | {entry.get('dataset', '')} | {entry.get('detector', '')} | {figures} |")
-    lines += ["", "random and abs_z are controls. VUS = volume under the surface; AUC-PR = average precision; "
-              "PW = pointwise, Aff = affiliation F1." + (f" {VERDICT_NOTE}" if not labelled.empty else "")]
+    legend = "" if labelled.empty else (" VUS = volume under the surface; AUC-PR = average precision; PW = pointwise, "
+                                        f"Aff = affiliation F1. {VERDICT_NOTE}")  # the labelled table's columns
+    lines += ["", "random and abs_z are controls." + legend]
     return "\n".join(lines) + "\n"
 
 
