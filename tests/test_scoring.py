@@ -503,6 +503,29 @@ def test_point_smoothing_averages_the_detectors_point_scores_over_windows(vae, l
     np.testing.assert_allclose(got[t], points[t - (width - 1) // 2:t + width // 2 + 1].mean(), rtol=1e-5)
 
 
+def test_moving_max_hand_computed():
+    x = np.array([1.0, np.nan, 3.0, 0.0, 10.0])
+    # width 3: points t-1..t+1, cut at the ends, NaN skipped
+    np.testing.assert_array_equal(scoring.moving_max(x, 3), [1, 3, 3, 10, 10])
+    # even widths take moving_mean's span: t..t+1 for 2, t-1..t+2 for 4
+    np.testing.assert_array_equal(scoring.moving_max(x, 2), [1, 3, 3, 10, 10])
+    np.testing.assert_array_equal(scoring.moving_max(np.array([5.0, 0, 0, 0, 0, 7]), 4), [5, 5, 0, 7, 7, 7])
+    np.testing.assert_array_equal(scoring.moving_max(x, 1), x)
+    np.testing.assert_array_equal(scoring.moving_max(np.array([np.nan, np.nan, 4.0]), 2), [np.nan, 4, 4])
+
+
+def test_point_spread_takes_the_largest_point_score_around_each_point(vae, lstm, series):
+    plain = detector("vae_lstm", point_score="predicted_error", point_smoothing=0.5)
+    spread = detector("vae_lstm", point_score="predicted_error", point_smoothing=0.5, point_spread=1)
+    for det in (plain, spread):
+        det.vae, det.lstm = vae, lstm
+    points, got = plain.score(series).points, spread.score(series).points
+    np.testing.assert_array_equal(got, scoring.moving_max(points, L_WIN))  # after the smoothing
+    t = 100  # away from the ends: the largest of the l_win points around t
+    assert got[t] == np.nanmax(points[t - (L_WIN - 1) // 2:t + L_WIN // 2 + 1])
+    assert np.all(got[np.isfinite(points)] >= points[np.isfinite(points)])
+
+
 def test_vae_point_errors_average_the_windows_covering_each_point(vae, series):
     got = scoring.vae_point_errors(vae, series[:60], L_WIN, batch_size=7)
     w = windows_of(series[:60])

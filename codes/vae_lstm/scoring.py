@@ -241,6 +241,20 @@ def moving_mean(points: np.ndarray, width: int) -> np.ndarray:
         return np.where(count[hi] > count[lo], (total[hi] - total[lo]) / (count[hi] - count[lo]), np.nan)
 
 
+def moving_max(points: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving maximum of per-point scores over ``width`` points (the span of ``moving_mean``: points
+    t - (width - 1) // 2 .. t + width // 2, cut at the ends), skipping NaN; NaN only where the whole span is NaN."""
+    from scipy.ndimage import maximum_filter1d
+
+    points = np.asarray(points, dtype=float)
+    if width <= 1 or not len(points):
+        return points
+    known = np.where(np.isnan(points), -np.inf, points)
+    # scipy's window starts at t - width // 2; an even width moves it one point on, to moving_mean's span
+    out = maximum_filter1d(known, int(width), mode="constant", cval=-np.inf, origin=-1 if width % 2 == 0 else 0)
+    return np.where(out == -np.inf, np.where(np.isnan(points), np.nan, out), out)
+
+
 def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024,
                      channel_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels,

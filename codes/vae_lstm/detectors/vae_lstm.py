@@ -30,6 +30,7 @@ from ..scoring import (
     gather_sequences,
     last_window_errors,
     level_points,
+    moving_max,
     moving_mean,
     point_errors,
     score_vae_lstm,
@@ -189,7 +190,8 @@ class VAELSTMDetector(Detector):
     the sequences that predict it, in place of their mean;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
     window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0,
-    all but ``max_sequence`` take the centred moving mean of their point scores over k * l_win points. With
+    all but ``max_sequence`` take the centred moving mean of their point scores over k * l_win points; with
+    ``point_spread`` s > 0, then their centred moving maximum over s * l_win points. With
     ``error_scale`` "channel", their squared errors are summed over channels after dividing each channel's
     by its mean squared error in the training block's predicted windows (``calibrate``). With ``context_scale``
     "mean", each prediction's error is divided by the training block's mean error of predictions made after as
@@ -311,5 +313,5 @@ class VAELSTMDetector(Detector):
         else:
             points = point_errors(series, scores.predicted_windows, c.l_win, **self.error_scales(),
                                   quantile=PREDICTION_QUANTILES.get(c.point_score))
-        points = moving_mean(points, round(c.point_smoothing * c.l_win))
+        points = moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)), round(c.point_spread * c.l_win))
         return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
