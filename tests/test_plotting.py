@@ -209,3 +209,29 @@ def test_labelled_windows_stay_visible_where_everything_is_flagged(captured, tmp
         assert green > 150
         assert ax.get_ylim()[1] - series[:, fig.axes.index(ax)].max() > 0.03 * np.ptp(ax.get_ylim())
     assert [ax.get_ylabel() for ax in fig.axes[:2]] == ["flow\n(z-score)", "pressure\n(z-score)"]
+
+
+def test_detections_break_their_lines_where_the_data_skip_time(captured, tmp_path):
+    """NAB's ambient_temp skips hours in places: a line drawn straight across such a gap looks like data."""
+    times = np.datetime64("2024-01-01T00:00") + np.arange(300).astype("timedelta64[h]")
+    times[150:] += np.timedelta64(2, "D")  # two days without a row, between rows 149 and 150
+    series = np.sin(np.arange(300) / 7.0)[:, None]
+    pieces = [{"start": 100, "scores": np.linspace(1, 2, 200), "flags": np.zeros(200, bool), "threshold": 1.9}]
+    plotting.detections(series, pieces, np.array([]), None, (0, 100), tmp_path / "d.png", "t", times=times)
+    ax, ax_score = captured[0].axes
+    for line, before in ((ax.lines[0], 150), (ax_score.lines[0], 50)):  # the score line starts at row 100
+        y = line.get_ydata()
+        assert np.isnan(y[before]) and np.isnan(y).sum() == 1
+        np.testing.assert_array_equal(np.delete(y, before), (series[:, 0] if line in ax.lines else pieces[0]["scores"]))
+    # an even spacing keeps its line whole, as does the index axis
+    plotting.detections(series, pieces, np.array([]), None, (0, 100), tmp_path / "d.png", "t")
+    assert not np.isnan(captured[1].axes[0].lines[0].get_ydata()).any()
+
+
+def test_broken_at_gaps_hand_computed():
+    t, y = plotting.broken_at_gaps(np.array([0, 1, 2, 30, 31, 32, 33]), np.arange(7.0))
+    np.testing.assert_array_equal(t, [0, 1, 2, 2, 30, 31, 32, 33])
+    np.testing.assert_array_equal(y, [0, 1, 2, np.nan, 3, 4, 5, 6])
+    # a step of exactly ten times the usual one is not a gap; more is
+    assert not np.isnan(plotting.broken_at_gaps(np.array([0, 1, 2, 12, 13]), np.arange(5.0))[1]).any()
+    assert np.isnan(plotting.broken_at_gaps(np.array([0, 1, 2, 13, 14]), np.arange(5.0))[1]).sum() == 1

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .csv_data import GAP_STEPS  # noqa: E402
 from .detectors import CONTROLS  # noqa: E402
 from .evaluation import segments  # noqa: E402
 
@@ -187,6 +188,18 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
     return _save(fig, path)
 
 
+def broken_at_gaps(t: np.ndarray, values: np.ndarray, gap_steps: float = GAP_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` and ``values`` with a NaN value inserted after each step of ``t`` over ``gap_steps`` times the median
+    one, so that a line drawn through them breaks there instead of joining the rows on either side of the gap."""
+    t, values = np.asarray(t), np.asarray(values, float)
+    steps = np.diff(t)
+    if len(steps) < 2:
+        return t, values
+    usual = np.median(steps)
+    gaps = np.flatnonzero(steps > gap_steps * usual) + 1
+    return np.insert(t, gaps, t[gaps - 1]), np.insert(values, gaps, np.nan)
+
+
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
                train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0,
                channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False,
@@ -194,7 +207,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
     when there are more), with the training block, the labelled anomaly windows (shaded red, and a red bar
     along the panel's top that the detected spans cannot hide), the
-    label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath.
+    label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath. On a time
+    axis the lines break where the data skip time (``broken_at_gaps``), as NAB's machine_temp does for days.
 
     ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
     ``times``: a datetime64 per point, for a time axis (default: the 0-based index). ``score_label``: what the
@@ -215,7 +229,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     axes = axes[:, 0]
     ax_score = axes[-1]
     for k, ax in enumerate(axes[:-1]):
-        ax.plot(t, series[:, k], lw=0.7, color="0.2", label="data (training z-score)")
+        ax.plot(*broken_at_gaps(t, series[:, k]), lw=0.7, color="0.2", label="data (training z-score)")
         ax.axvspan(x(train_span[0]), x(train_span[1]), color="tab:blue", alpha=0.08, label="training block")
         labelled = segments(point_labels) if point_labels is not None else []
         for a, b in labelled:
@@ -240,7 +254,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     axes[0].set_title(title + note)
     for piece in pieces:
         span = piece["start"] + np.arange(len(piece["scores"]))
-        ax_score.plot(t[span], piece["scores"], lw=0.7, color="tab:purple")
+        ax_score.plot(*broken_at_gaps(t[span], piece["scores"]), lw=0.7, color="tab:purple")
         ax_score.hlines(piece["threshold"], x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8)
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     if np.nanmin(scores) > 0:
