@@ -669,9 +669,9 @@ def test_the_verdict_pairs_seeds_and_a_cell_says_how_many_seeds_it_averages():
 
     z = runs([0, 2], [0.30, 0.30])
     assert reproduce.above_abs_z("vae_lstm", runs([0, 1], [0.29, 0.41]), z) == "**no**"
-    assert reproduce._cell(pd.Series([0.2, np.nan, 0.4])) == "0.300 ± 0.100 (2 of 3)"
-    assert reproduce._cell(pd.Series([0.2, 0.4])) == "0.300 ± 0.100"
-    assert reproduce._cell(pd.Series([np.nan])) == "n/a"
+    assert reproduce.seeds_cell(pd.Series([0.2, np.nan, 0.4])) == "0.300 ± 0.100 (2 of 3)"
+    assert reproduce.seeds_cell(pd.Series([0.2, 0.4])) == "0.300 ± 0.100"
+    assert reproduce.seeds_cell(pd.Series([np.nan])) == "n/a"
     rows = pd.DataFrame({"L": [144, 144, 84]})
     assert reproduce._other_l(rows, 84) == " (L 144)" and reproduce._other_l(rows[2:], 84) == ""
 

@@ -146,7 +146,7 @@ def test_pieces_pool_in_time_order_and_a_piece_row_takes_that_pieces_flags():
 def test_a_cell_is_the_mean_and_population_std_over_seeds():
     # mean 0.3 (the median would be 0.2), std sqrt((0.04 + 0.01 + 0.09) / 3) = 0.216
     assert reproduce.mean_std(pd.Series([0.1, 0.2, 0.6])) == "0.300 ± 0.216"
-    assert reproduce._cell(pd.Series([0.1, np.nan, 0.2, 0.6])) == "0.300 ± 0.216 (3 of 4)"
+    assert reproduce.seeds_cell(pd.Series([0.1, np.nan, 0.2, 0.6])) == "0.300 ± 0.216 (3 of 4)"
 
 
 def test_the_beats_table_row_is_its_datasets_mean_over_seeds():
@@ -162,6 +162,9 @@ def test_the_beats_table_row_is_its_datasets_mean_over_seeds():
            "| 0.500 ± 0.000 | 2 |" in text
     assert "| other | vae_lstm | 1 | 0.500 | 0.500 | 0.500 | 0.900 | 0.500 | 0.500 | 1 |" in text
     assert "Test: 10 normal + 5 anomalous beats; threshold: the 0.95 quantile of 4 validation beats" in text
+    # a seed without a figure (no beat flagged: precision undefined) is counted, not dropped without a word
+    rows[1]["f1"] = float("nan")
+    assert "| 0.350 ± 0.250 (2 of 3) |" in beats.markdown(experiment, pd.DataFrame(rows))
 
 
 def test_the_iid_random_column_is_point_adjusted():

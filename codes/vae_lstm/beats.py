@@ -405,15 +405,11 @@ def summary_rows(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _cell(values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "n/a"
-    return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
-
-
 def markdown(experiment, df: pd.DataFrame) -> str:
-    """Per dataset and detector, mean ± std over seeds of the six figures; the related project's beside them."""
+    """Per dataset and detector, mean ± std over seeds of the six figures (with "(k of n)" where only k seeds have
+    one); the related project's beside them."""
+    from .reproduce import seeds_cell
+
     lines = [f"### {experiment.name}", "", experiment.values.get("description", ""), ""]
     if not df.empty:
         first = df.iloc[0]
@@ -431,7 +427,7 @@ def markdown(experiment, df: pd.DataFrame) -> str:
             for detector in experiment.detectors:
                 r = df[(df.dataset == name) & (df.detector == detector)]
                 if not r.empty:
-                    lines.append(f"| {name} | {detector} | {len(r)} | " + " | ".join(_cell(r[k]) for k in METRICS)
+                    lines.append(f"| {name} | {detector} | {len(r)} | " + " | ".join(seeds_cell(r[k]) for k in METRICS)
                                  + f" | {r.wall_seconds.mean():.0f} |")
     related = experiment.values.get("related", [])
     if related:

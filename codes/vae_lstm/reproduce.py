@@ -276,7 +276,7 @@ def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
     return "yes" if all(gap > spread for gap, spread in margins) else "level"
 
 
-def _cell(values: pd.Series) -> str:
+def seeds_cell(values: pd.Series) -> str:
     """mean ± std of the defined values; "(k of n)" when some seeds' value is undefined (NaN)."""
     defined = values.dropna()
     if defined.empty:
@@ -311,11 +311,11 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
             if r.empty or "vus_pr" not in r:
                 continue
             verdict = above_abs_z(d, r, z)
-            lines.append(f"| {name} | {d} | {len(r)} | {_cell(r.vus_pr)} | {_cell(r.auc_pr)} | {_cell(r.auc_roc)} "
-                         f"| {_cell(r.f1_deployable)}{_at_rule(r, rule)} | {_cell(r.ratio_pointwise)} "
-                         f"| {_cell(r.f1_affiliation_deployable)}{_at_rule(r, rule)} "
-                         f"| {_cell(r.ratio_affiliation)} | {_cell(r.f1_pointwise_oracle)} | "
-                         f"{_cell(r.f1_affiliation_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
+            lines.append(f"| {name} | {d} | {len(r)} | {seeds_cell(r.vus_pr)} | {seeds_cell(r.auc_pr)} | {seeds_cell(r.auc_roc)} "
+                         f"| {seeds_cell(r.f1_deployable)}{_at_rule(r, rule)} | {seeds_cell(r.ratio_pointwise)} "
+                         f"| {seeds_cell(r.f1_affiliation_deployable)}{_at_rule(r, rule)} "
+                         f"| {seeds_cell(r.ratio_affiliation)} | {seeds_cell(r.f1_pointwise_oracle)} | "
+                         f"{seeds_cell(r.f1_affiliation_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
     rules = [c[len("f1_pointwise_"):] for c in main.columns
              if c.startswith("f1_pointwise_") and c != "f1_pointwise_oracle"]
     lines += ["", "### Point level: pointwise F1 at each threshold rule that uses no test labels", "",
@@ -329,9 +329,9 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
             r = rows[rows.detector == d]
             if r.empty or "f1_pointwise_oracle" not in r:
                 continue
-            cells = [f"{_cell(r[f'f1_pointwise_{x}'])} "
-                     f"({_cell(r[f'f1_pointwise_{x}'] / r.get(oracle_column(x, 'pointwise'), np.nan))})" for x in rules]
-            lines.append(f"| {name} | {d} | " + " | ".join(cells) + f" | {_cell(r.f1_pointwise_oracle)} |")
+            cells = [f"{seeds_cell(r[f'f1_pointwise_{x}'])} "
+                     f"({seeds_cell(r[f'f1_pointwise_{x}'] / r.get(oracle_column(x, 'pointwise'), np.nan))})" for x in rules]
+            lines.append(f"| {name} | {d} | " + " | ".join(cells) + f" | {seeds_cell(r.f1_pointwise_oracle)} |")
     lines += ["", "### The paper's metric, Table 1 layout: oracle point-adjusted F1 over sequences", "",
               "Sequences of L = l_win × l_seq points, anomalous when they hold a label timestamp; the threshold is "
               "the best one on the test labels. The `i.i.d. random` column scores each sequence with an "
@@ -345,7 +345,7 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         if rows.empty:
             continue
         L, l_win, l_seq, iid_random = iid_random_row(experiment, name)  # the row's L: the VAE-LSTM's
-        cells = [_cell(rows[rows.detector == d].oracle_pa_f1) + _other_l(rows[rows.detector == d], L)
+        cells = [seeds_cell(rows[rows.detector == d].oracle_pa_f1) + _other_l(rows[rows.detector == d], L)
                  for d in detectors]
         paper = PAPER.get(name, {})
         lines.append(f"| {name} | {L} ({l_win} × {l_seq}) | "
@@ -401,10 +401,10 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                     continue
                 verdict = above_abs_z(d, r, z)
                 flagged = r.get(f"flagged_{r.deployable_rule.iloc[0]}", pd.Series([np.nan]))
-                lines.append(f"| {name} | {d} | {len(r)} | {_cell(r.vus_pr)} | {_cell(r.auc_pr)} | {_cell(r.auc_roc)} "
-                             f"| {_cell(r.f1_deployable)}{_at_rule(r, rules)} | "
-                             f"{_cell(r.f1_affiliation_deployable)}{_at_rule(r, rules)} | {_cell(flagged)} "
-                             f"| {_cell(r.f1_pointwise_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
+                lines.append(f"| {name} | {d} | {len(r)} | {seeds_cell(r.vus_pr)} | {seeds_cell(r.auc_pr)} | {seeds_cell(r.auc_roc)} "
+                             f"| {seeds_cell(r.f1_deployable)}{_at_rule(r, rules)} | "
+                             f"{seeds_cell(r.f1_affiliation_deployable)}{_at_rule(r, rules)} | {seeds_cell(flagged)} "
+                             f"| {seeds_cell(r.f1_pointwise_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
         rules = [c[len("f1_pointwise_"):] for c in labelled.columns
                  if c.startswith("f1_pointwise_") and c != "f1_pointwise_oracle" and labelled[c].notna().any()]
         lines += ["", "Pointwise F1 (share of test points flagged) at each rule that uses no test labels:", "",
@@ -416,8 +416,8 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 r = rows[rows.detector == d]
                 if not r.empty:
                     lines.append(f"| {name} | {d} | " + " | ".join(
-                        f"{_cell(r[f'f1_pointwise_{x}'])} ({_cell(r[f'flagged_{x}'])})" for x in rules)
-                        + f" | {_cell(r.f1_pointwise_oracle)} |")
+                        f"{seeds_cell(r[f'f1_pointwise_{x}'])} ({seeds_cell(r[f'flagged_{x}'])})" for x in rules)
+                        + f" | {seeds_cell(r.f1_pointwise_oracle)} |")
     rest = main[~main.index.isin(labelled.index)]
     has_labels = rest["labelled"].fillna(False).astype(bool) if "labelled" in rest else pd.Series(False, rest.index)
     for unlabelled, heading in (
@@ -437,7 +437,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
             for d in detectors:
                 r = rows[rows.detector == d]
                 if not r.empty:
-                    lines.append(f"| {name} | {d} | {len(r)} | " + " | ".join(_cell(r[f"flagged_{x}"]) for x in rules)
+                    lines.append(f"| {name} | {d} | {len(r)} | " + " | ".join(seeds_cell(r[f"flagged_{x}"]) for x in rules)
                                  + f" | {r.wall_seconds.mean():.0f} |")
     related = experiment.values.get("related", [])
     if related:
