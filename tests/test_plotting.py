@@ -235,3 +235,16 @@ def test_broken_at_gaps_hand_computed():
     # a step of exactly ten times the usual one is not a gap; more is
     assert not np.isnan(plotting.broken_at_gaps(np.array([0, 1, 2, 12, 13]), np.arange(5.0))[1]).any()
     assert np.isnan(plotting.broken_at_gaps(np.array([0, 1, 2, 13, 14]), np.arange(5.0))[1]).sum() == 1
+
+
+def test_broken_at_gaps_measures_the_usual_step_as_the_data_note_does():
+    """A file kept in its own order (time_order "file") may repeat times: the usual step is that of the steps
+    forward, as csv_data counts gaps, not 0, which would break the line at every row."""
+    t = np.repeat(np.arange(6), 2)  # each time twice: steps 0, 1, 0, 1, ...
+    assert not np.isnan(plotting.broken_at_gaps(t, np.arange(12.0))[1]).any()
+    t[8:] += 20  # a gap of 21 usual steps after row 7, on a datetime axis too
+    dated = np.datetime64("2024-01-01T00:00") + t.astype("timedelta64[m]")
+    for axis in (t, dated):
+        got_t, got_y = plotting.broken_at_gaps(axis, np.arange(12.0))
+        np.testing.assert_array_equal(np.flatnonzero(np.isnan(got_y)), [8])
+        assert got_t[8] == axis[7]

@@ -1051,16 +1051,27 @@ def _time_of_day_column(df: pd.DataFrame, time_column: str) -> str | None:
 GAP_STEPS = 10  # a step between two rows over this many times the usual one is a gap, named in the note
 
 
-def _gaps(timeline: np.ndarray, dated: bool) -> tuple[int, str] | None:
-    """How many steps forward in time exceed GAP_STEPS times the median one, and how large, the largest where."""
+def gap_steps(timeline: np.ndarray) -> tuple[np.ndarray, float]:
+    """The steps (i: from row i to row i + 1) forward in time of over GAP_STEPS times the median step forward,
+    and that median (times that repeat or step back are not steps forward; none is a gap with under two of
+    them). Datetimes count in nanoseconds."""
+    timeline = np.asarray(timeline)
+    if np.issubdtype(timeline.dtype, np.datetime64):
+        timeline = timeline.astype("datetime64[ns]").astype(np.int64)
     steps = np.diff(timeline)
     forward = steps[steps > 0]
     if forward.size < 2:
-        return None
+        return np.array([], dtype=int), float("nan")
     usual = float(np.median(forward))
-    gaps = np.flatnonzero(steps > GAP_STEPS * usual)
+    return np.flatnonzero(steps > GAP_STEPS * usual), usual
+
+
+def _gaps(timeline: np.ndarray, dated: bool) -> tuple[int, str] | None:
+    """How many steps forward in time exceed GAP_STEPS times the median one, and how large, the largest where."""
+    gaps, usual = gap_steps(timeline)
     if not gaps.size:
         return None
+    steps = np.diff(timeline)
     widest = int(gaps[np.argmax(steps[gaps])])
     size = _duration if dated else (lambda x: f"{_whole(float(x)):g}")
     return gaps.size, (f"of over {GAP_STEPS} times its usual step of {size(usual)} (the largest "

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .csv_data import GAP_STEPS  # noqa: E402
+from .csv_data import gap_steps  # noqa: E402
 from .detectors import CONTROLS  # noqa: E402
 from .evaluation import segments  # noqa: E402
 
@@ -188,15 +188,12 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
     return _save(fig, path)
 
 
-def broken_at_gaps(t: np.ndarray, values: np.ndarray, gap_steps: float = GAP_STEPS) -> tuple[np.ndarray, np.ndarray]:
-    """``t`` and ``values`` with a NaN value inserted after each step of ``t`` over ``gap_steps`` times the median
-    one, so that a line drawn through them breaks there instead of joining the rows on either side of the gap."""
+def broken_at_gaps(t: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` and ``values`` with a NaN value inserted after each gap of ``t`` (``csv_data.gap_steps``: a step
+    forward of over GAP_STEPS times the usual one, as the data's note counts them), so that a line drawn through
+    them breaks there instead of joining the rows on either side of the gap."""
     t, values = np.asarray(t), np.asarray(values, float)
-    steps = np.diff(t)
-    if len(steps) < 2:
-        return t, values
-    usual = np.median(steps)
-    gaps = np.flatnonzero(steps > gap_steps * usual) + 1
+    gaps = gap_steps(t)[0] + 1
     return np.insert(t, gaps, t[gaps - 1]), np.insert(values, gaps, np.nan)
 
 
