@@ -617,3 +617,16 @@ def test_a_trainer_is_not_refused_by_a_detect_that_looks_whether_the_run_is_bein
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_scoring_note_counts_a_key_an_older_config_json_lacks_as_its_value_then(tmp_path):
+    """A run trained before point_spread existed has no such key in its config.json: it was scored without
+    spreading, so scoring it with point_spread 1 gives other figures and says so."""
+    config = load_config("NAB_config.json").replace(output_dir=str(tmp_path))
+    saved = json.loads(json.dumps(config.to_dict()))
+    del saved["point_spread"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert runs.scoring_differences(config, tmp_path) is None  # the value it had then: no difference
+    note = runs.scoring_differences(config.replace(point_spread=1), tmp_path)
+    assert note == (f"note: scoring {tmp_path} with point_spread 1.0 (the run's config.json predates it: 0); "
+                    "its figures differ from those its own settings give")
