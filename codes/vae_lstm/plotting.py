@@ -205,7 +205,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     when there are more), with the training block, the labelled anomaly windows (shaded red, and a red bar
     along the panel's top that the detected spans cannot hide), the
     label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath. On a time
-    axis the lines break where the data skip time (``broken_at_gaps``), as NAB's machine_temp does for days.
+    axis the lines break where the data skip time (``broken_at_gaps``), as NAB's ambient_temp does for up to 7 days.
 
     ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
     ``times``: a datetime64 per point, for a time axis (default: the 0-based index). ``score_label``: what the
