@@ -43,10 +43,15 @@ def scoring_keys(config, n_channel: int | None) -> tuple[str, ...]:
     return DETECTION_KEYS + tuple(detector_class(config.detector).scoring_keys_for(n_channel, config))
 
 
+def recorded(record: dict, key: str):
+    """``key``'s value in a run's metrics.json or config.json: as written, else the value it had before files
+    recorded it (``BEFORE_RECORDED``; None for a key outside it)."""
+    return record.get(key, BEFORE_RECORDED.get(key))
+
+
 def stale_keys(config, metrics: dict) -> list[str]:
     """Detection and scoring keys whose value in ``metrics`` (a run's metrics.json) differs from ``config``'s."""
-    return [k for k in scoring_keys(config, metrics.get("n_channel"))
-            if metrics.get(k, BEFORE_RECORDED.get(k)) != config[k]]
+    return [k for k in scoring_keys(config, metrics.get("n_channel")) if recorded(metrics, k) != config[k]]
 
 
 def out_of_date(config, metrics: dict) -> str | None:

@@ -196,17 +196,14 @@ def describe_changes(config: Config, path: Path, changed: list[str]) -> str:
 def scoring_differences(config: Config, path: Path) -> str | None:
     """One note line when ``config`` scores the run with other detection or scoring keys than its config.json
     holds (a grid's override, say): its figures then differ from those of the run's own scoring. None when not."""
-    from .grid import BEFORE_RECORDED, scoring_keys
+    from .grid import BEFORE_RECORDED, recorded, scoring_keys
 
     saved = saved_config(path)
     if saved is None:
         return None
-    differ = []
-    for k in scoring_keys(config, config.n_channel):
-        if k in saved and saved[k] != config[k]:
-            differ.append(f"{k} {config[k]!r} (the run's config.json: {saved[k]!r})")
-        elif k not in saved and k in BEFORE_RECORDED and BEFORE_RECORDED[k] != config[k]:  # older than the key
-            differ.append(f"{k} {config[k]!r} (the run's config.json predates it: {BEFORE_RECORDED[k]!r})")
+    differ = [f"{k} {config[k]!r} (the run's config.json{'' if k in saved else ' predates it'}: {recorded(saved, k)!r})"
+              for k in scoring_keys(config, config.n_channel)
+              if (k in saved or k in BEFORE_RECORDED) and recorded(saved, k) != config[k]]
     return (f"note: scoring {path} with {', '.join(differ)}; its figures differ from those its own settings give"
             if differ else None)
 
