@@ -203,6 +203,25 @@ def test_scoring_decoder_is_rebuilt_when_the_weights_change(vae):
     assert ref() is None  # the cache does not keep the decoder alive
 
 
+def test_scoring_lstm_is_rebuilt_when_the_weights_change(lstm):
+    """Scoring runs a gate-wise copy of the LSTM (models.gate_wise_lstm): reused while the weights are the
+    same, rebuilt after training changes them, so that a retrained LSTM is never scored with old weights."""
+    model = keras.models.clone_model(lstm)
+    model.set_weights(lstm.get_weights())
+    sequences = np.random.default_rng(4).normal(size=(8, L_SEQ - 1, CODE)).astype("float32")
+    gate_wise = scoring.scoring_lstm(model)
+    assert scoring.scoring_lstm(model) is gate_wise
+    model.set_weights([w * 1.5 for w in model.get_weights()])
+    rebuilt = scoring.scoring_lstm(model)
+    assert rebuilt is not gate_wise
+    np.testing.assert_allclose(scoring.compiled_apply(rebuilt, sequences, 4), model.predict(sequences, verbose=0),
+                               **TOL)
+    ref = weakref.ref(model)
+    del model, gate_wise, rebuilt
+    gc.collect()
+    assert ref() is None  # the cache does not keep the LSTM alive
+
+
 # ---- scores: the compiled path against the predict path it replaced, and the per-sequence reference ----
 
 
