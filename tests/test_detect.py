@@ -364,8 +364,8 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     assert grid.stale_keys(config, old) == []
     assert grid.stale_keys(config.replace(threshold_quantile=0.5), old) == ["threshold_quantile"]
     # max_sequence reads no point-score key: a change of one does not score its runs again
-    for key, value in (("point_smoothing", 1), ("point_spread", 1), ("error_scale", "channel"), ("second_term_weight", 4),
-                       ("term_scale", "max"), ("context_scale", "mean")):
+    for key, value in (("point_smoothing", 1), ("point_spread", 1), ("trailing_scale", 8), ("error_scale", "channel"),
+                       ("second_term_weight", 4), ("term_scale", "max"), ("context_scale", "mean")):
         assert grid.stale_keys(config.replace(**{key: value}), old) == []
     # a predicted_error run reads the smoothing, channel and context keys, not the balanced scores' term keys
     config = config.replace(point_score="predicted_error")
@@ -381,6 +381,9 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     # and without spreading
     assert grid.stale_keys(config.replace(point_spread=1), old) == ["point_spread"]
     assert grid.stale_keys(config.replace(point_spread=0), old) == []
+    # and without trailing standardisation
+    assert grid.stale_keys(config.replace(trailing_scale=8), old) == ["trailing_scale"]
+    assert grid.stale_keys(config.replace(trailing_scale=0), old) == []
     # and without per-channel scaling
     assert grid.stale_keys(config.replace(error_scale="channel"), old) == ["error_scale"]
     assert grid.stale_keys(config.replace(error_scale="none"), old) == []

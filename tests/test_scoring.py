@@ -545,6 +545,44 @@ def test_point_spread_takes_the_largest_point_score_around_each_point(vae, lstm,
     assert np.all(got[np.isfinite(points)] >= points[np.isfinite(points)])
 
 
+def test_trailing_standardise_hand_computed():
+    history, points = np.array([100.0, 1, 3]), np.array([2.0, 6, 4, 4, 5])
+    # width 2: point 0's past is the history's last two (1, 3): mean 2, sd 1; point 1's (3, 2): 2.5, 0.5;
+    # point 2's (2, 6): 4, 2; point 3's (6, 4): 5, 1; point 4's (4, 4): 4, sd 0 floored at 0.1
+    np.testing.assert_allclose(scoring.trailing_standardise(points, 2, history, 0.1), [0, 7, 0, -1, 10])
+    # a history shorter than the width: point 0's past is (3) alone, sd 0 floored
+    np.testing.assert_allclose(scoring.trailing_standardise(points[:2], 2, np.array([3.0]), 0.1), [-10, 7])
+    # width 3: NaN is skipped in the statistics and stays NaN; point 2's past (3, 2, NaN): mean 2.5, sd 0.5
+    np.testing.assert_allclose(scoring.trailing_standardise(np.array([2.0, np.nan, 8]), 3, np.array([1.0, 3]), 0.1),
+                               [0, np.nan, 11])
+    # no history: the first point has no past
+    np.testing.assert_allclose(scoring.trailing_standardise(np.array([5.0, 7]), 2, np.array([]), 0.1), [np.nan, 20])
+    np.testing.assert_array_equal(scoring.trailing_standardise(points, 0, history, 0.1), points)
+
+
+def test_trailing_scale_standardises_each_point_score_by_the_scores_before_it(vae, lstm, series):
+    train, test = series[:120], series[120:]
+    plain = detector("vae_lstm", point_score="balanced_level", second_term_weight=4)
+    trailing = detector("vae_lstm", point_score="balanced_level", second_term_weight=4, trailing_scale=1)
+    for det in (plain, trailing):
+        det.vae, det.lstm = vae, lstm
+        det.calibrate(train)
+    history, points = plain.score(train).points, plain.score(test).points
+    got = trailing.score(test).points
+    np.testing.assert_allclose(got, scoring.trailing_standardise(points, L_WIN, history, 1e-3 * history.std()))
+    t = 40  # past the first l_win points: the test piece's own l_win points before t
+    past = points[t - L_WIN:t]
+    np.testing.assert_allclose(got[t], (points[t] - past.mean()) / past.std(), rtol=1e-9)
+    t = 5  # the training block's last l_win - 5 point scores, then the piece's first 5
+    past = np.concatenate([history[-(L_WIN - t):], points[:t]])
+    np.testing.assert_allclose(got[t], (points[t] - past.mean()) / past.std(), rtol=1e-9)
+    # a score that needs no calibration otherwise needs it with trailing_scale
+    alone = detector("vae_lstm", point_score="predicted_error", trailing_scale=1)
+    alone.vae, alone.lstm = vae, lstm
+    with pytest.raises(UserError, match="trailing_scale 1 needs the training block"):
+        alone.score(test)
+
+
 def test_vae_point_errors_average_the_windows_covering_each_point(vae, series):
     got = scoring.vae_point_errors(vae, series[:60], L_WIN, batch_size=7)
     w = windows_of(series[:60])

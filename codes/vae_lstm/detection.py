@@ -258,7 +258,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
            "contamination": c.contamination, "pot_q": c.pot_q, "pot_level": c.pot_level,
            "threshold_value": c.threshold_value,
            "point_score": c.point_score, "point_smoothing": c.point_smoothing, "point_spread": c.point_spread,
-           "error_scale": c.error_scale,
+           "trailing_scale": c.trailing_scale, "error_scale": c.error_scale,
            "second_term_weight": c.second_term_weight, "term_scale": c.term_scale,
            "term_combine": c.term_combine, "term_power": c.term_power, "context_scale": c.context_scale,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),

@@ -29,7 +29,8 @@ JOBS_PER_WORKER = 10
 # is one whose detector reads a scoring key (Detector.scoring_keys) that changed. A key that older
 # metrics.json files lack counts as the value it had then.
 DETECTION_KEYS = ("threshold_rule", "threshold_quantile", "contamination", "pot_q", "pot_level", "threshold_value")
-BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "point_spread": 0, "error_scale": "none",
+BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "point_spread": 0, "trailing_scale": 0,
+                   "error_scale": "none",
                    "second_term_weight": 1, "term_scale": "mean",
                    "term_combine": "sum", "term_power": 1, "context_scale": "none", "contamination": 0.1,
                    "pot_q": 1e-3, "pot_level": 0.98, "threshold_value": None}

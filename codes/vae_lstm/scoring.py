@@ -270,6 +270,32 @@ def moving_max(points: np.ndarray, width: int) -> np.ndarray:
     return np.where(out == -np.inf, np.where(np.isnan(points), np.nan, out), out)
 
 
+def trailing_standardise(points: np.ndarray, width: int, history: np.ndarray, floor: float) -> np.ndarray:
+    """Each point's score less the mean of the ``width`` scores just before it, over their standard deviation
+    (ddof 0, floored at ``floor``): causal, so a point is judged against its own recent past. The scores before
+    the series' first points are ``history`` (the training block's point scores), then the series' own.
+    NaN scores are skipped in the statistics and stay NaN; a point with no finite score before it gets NaN."""
+    points = np.asarray(points, dtype=float)
+    if width <= 0 or not len(points):
+        return points
+    history = np.asarray(history, dtype=float)[-width:]  # only the last ``width`` reach any point
+    joined = np.concatenate([history, points])
+    known = np.isfinite(joined)
+    # sums of squares about a centre from the history (it cancels out): less cancellation than about 0
+    centre = float(np.mean(history[np.isfinite(history)])) if np.isfinite(history).any() else 0.0
+    values = np.where(known, joined - centre, 0.0)
+    total = np.concatenate([[0.0], np.cumsum(values)])
+    squares = np.concatenate([[0.0], np.cumsum(values * values)])
+    count = np.concatenate([[0], np.cumsum(known)])
+    end = len(history) + np.arange(len(points))  # point t of ``points`` is joined[end]: its past is joined[start:end]
+    start = np.maximum(end - width, 0)
+    n = count[end] - count[start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (total[end] - total[start]) / n
+        sd = np.sqrt(np.maximum((squares[end] - squares[start]) / n - mean * mean, 0.0))
+        return np.where(n > 0, (points - centre - mean) / np.maximum(sd, floor), np.nan)
+
+
 def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024,
                      channel_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels,

@@ -41,8 +41,8 @@ FOREIGN_KEYS = {
 # Scoring keys (config keys that change a detector's scores but not its training) by the detector that reads them:
 # its class's ``scoring_keys``, kept here for the same reason.
 SCORING_KEYS = {
-    "vae_lstm": ("point_score", "point_smoothing", "point_spread", "error_scale", "second_term_weight", "term_scale", "term_combine",
-                 "term_power", "context_scale"),
+    "vae_lstm": ("point_score", "point_smoothing", "point_spread", "trailing_scale", "error_scale", "second_term_weight",
+                 "term_scale", "term_combine", "term_power", "context_scale"),
 }
 QUICK = ("arma", *CONTROLS)  # no neural model: seconds per run
 

@@ -35,6 +35,7 @@ from ..scoring import (
     point_errors,
     score_vae_lstm,
     term_scale,
+    trailing_standardise,
     uncovered_error,
     vae_point_errors,
 )
@@ -173,6 +174,8 @@ BALANCED_SCORES = ("balanced", "balanced_level")
 CALIBRATED_SCORES = (*BALANCED_SCORES, "combined")  # point scores that need the training block's errors
 # point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
 PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
+# trailing_scale's floor on a trailing standard deviation, as a share of the training block's point scores' own
+TRAILING_SD_FLOOR = 1e-3
 
 
 class VAELSTMDetector(Detector):
@@ -191,7 +194,9 @@ class VAELSTMDetector(Detector):
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
     window), averaged over the sequences whose last window covers it. With ``point_smoothing`` k > 0,
     all but ``max_sequence`` take the centred moving mean of their point scores over k * l_win points; with
-    ``point_spread`` s > 0, then their centred moving maximum over s * l_win points. With
+    ``point_spread`` s > 0, then their centred moving maximum over s * l_win points; with ``trailing_scale``
+    k > 0, then each is standardised by the mean and standard deviation of the k * l_win point scores just
+    before it, the training block's point scores (``calibrate``) standing before a series' first points. With
     ``error_scale`` "channel", their squared errors are summed over channels after dividing each channel's
     by its mean squared error in the training block's predicted windows (``calibrate``). With ``context_scale``
     "mean", each prediction's error is divided by the training block's mean error of predictions made after as
@@ -210,6 +215,8 @@ class VAELSTMDetector(Detector):
         self.context_scale = None  # (l_seq - 1,) with context_scale "mean": training error by window position
         self.term_scales = None  # (prediction, second term) training scales (term_scale), with BALANCED_SCORES
         self.uncovered_error = None  # the training block's median prediction error: the term of points none covers
+        self.trailing_history = None  # the training block's point scores, before trailing_scale: a series' past
+        self.trailing_floor = None  # the floor of a trailing standard deviation (TRAILING_SD_FLOOR of theirs)
         self.calibrated = False
         self.fit_series = None  # the series fit trained on: score calibrates on it when first needed
 
@@ -256,12 +263,18 @@ class VAELSTMDetector(Detector):
         """Whether each prediction's error is divided by the training error of its window position."""
         return self.config.context_scale == "mean" and self.config.point_score != "max_sequence"
 
+    def trails(self) -> bool:
+        """Whether each point score is standardised by the point scores before it (trailing_scale)."""
+        return self.config.trailing_scale > 0 and self.config.point_score != "max_sequence"
+
     def needs_calibration(self, series: np.ndarray) -> bool:
-        return self.scales_channels(series) or self.scales_context() or self.config.point_score in CALIBRATED_SCORES
+        return (self.scales_channels(series) or self.scales_context() or self.trails()
+                or self.config.point_score in CALIBRATED_SCORES)
 
     def calibrate(self, train_series) -> None:
         c = self.config
         self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
+        self.trailing_history = self.trailing_floor = None
         self.calibrated, self.fit_series = True, None
         series = self.check_series(train_series, c.span, "sequence")
         if not self.needs_calibration(series):
@@ -276,6 +289,11 @@ class VAELSTMDetector(Detector):
             if c.point_score in BALANCED_SCORES:
                 self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
             self.uncovered_error = uncovered_error(terms[0])
+        if self.trails():  # last: the training block's point scores under every scale above
+            self.trailing_history = self.point_scores(series, predicted)
+            known = self.trailing_history[np.isfinite(self.trailing_history)]
+            self.trailing_floor = max(TRAILING_SD_FLOOR * (float(np.std(known)) if len(known) else 0.0),
+                                      np.finfo(float).tiny)
 
     def error_terms(self, series: np.ndarray, predicted_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the second
@@ -295,12 +313,23 @@ class VAELSTMDetector(Detector):
         if self.needs_calibration(series) and not self.calibrated:
             if self.fit_series is None:
                 why = (f"point_score '{c.point_score}'" if c.point_score in CALIBRATED_SCORES
-                       else "context_scale 'mean'" if self.scales_context() else "error_scale 'channel'")
+                       else "context_scale 'mean'" if self.scales_context()
+                       else f"trailing_scale {c.trailing_scale}" if self.trails() else "error_scale 'channel'")
                 raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
             self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if c.point_score == "max_sequence":
             return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
+        points = self.point_scores(series, scores)
+        if self.trails():
+            points = trailing_standardise(points, round(c.trailing_scale * c.l_win), self.trailing_history,
+                                          self.trailing_floor)
+        return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
+
+    def point_scores(self, series: np.ndarray, scores) -> np.ndarray:
+        """The point scores of ``series`` from its sequence scores and predicted windows (``score_vae_lstm``),
+        smoothed and spread, before ``trailing_scale``; any ``point_score`` but max_sequence."""
+        c = self.config
         if c.point_score in CALIBRATED_SCORES:
             predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
             if c.point_score in BALANCED_SCORES:
@@ -313,5 +342,4 @@ class VAELSTMDetector(Detector):
         else:
             points = point_errors(series, scores.predicted_windows, c.l_win, **self.error_scales(),
                                   quantile=PREDICTION_QUANTILES.get(c.point_score))
-        points = moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)), round(c.point_spread * c.l_win))
-        return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
+        return moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)), round(c.point_spread * c.l_win))
