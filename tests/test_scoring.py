@@ -222,6 +222,20 @@ def test_scoring_lstm_is_rebuilt_when_the_weights_change(lstm):
     assert ref() is None  # the cache does not keep the LSTM alive
 
 
+def test_scoring_copies_do_not_keep_a_model_they_leave_as_it_is_alive():
+    """A model that is not a chain is scored as it is; caching it must not keep it alive either."""
+    codes = keras.Input((L_SEQ - 1, CODE))
+    model = keras.Model(codes, keras.layers.Add()([keras.layers.LSTM(CODE, return_sequences=True)(codes),
+                                                   keras.layers.LSTM(CODE, return_sequences=True)(codes)]))
+    assert scoring.scoring_lstm(model) is model
+    assert scoring.scoring_lstm(model) is model  # from the cache
+    assert scoring.scoring_decoder(model) is model
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
 # ---- scores: the compiled path against the predict path it replaced, and the per-sequence reference ----
 
 

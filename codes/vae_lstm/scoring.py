@@ -138,7 +138,8 @@ def scoring_lstm(lstm: keras.Model) -> keras.Model:
 
 
 def _scoring_copy(model, rebuild, cache: weakref.WeakKeyDictionary):
-    """``rebuild(model)``, cached per model and rebuilt when a digest of its weights changes."""
+    """``rebuild(model)``, cached per model and rebuilt when a digest of its weights changes. A model that
+    ``rebuild`` returns as it is is cached as None: the cache must not hold its own key, or it would never let go."""
     if not isinstance(model, keras.Model):
         return model
     digest = hashlib.blake2b(digest_size=16)
@@ -146,8 +147,9 @@ def _scoring_copy(model, rebuild, cache: weakref.WeakKeyDictionary):
         digest.update(np.ascontiguousarray(weights).tobytes())
     digest, cached = digest.digest(), cache.get(model)
     if cached is None or cached[0] != digest:
-        cached = cache[model] = (digest, rebuild(model))
-    return cached[1]
+        copy = rebuild(model)
+        cached = cache[model] = (digest, None if copy is model else copy)
+    return model if cached[1] is None else cached[1]
 
 
 def decoded_predictions(lstm, decoder, sequences: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
