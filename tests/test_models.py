@@ -175,6 +175,17 @@ def test_gate_wise_lstm_copies_only_the_lstms_it_computes_exactly():
     assert models.gate_wise_lstm(masked) is masked  # a mask GateWiseLSTM would ignore
 
 
+@pytest.mark.parametrize("dtype, steps", [("mixed_float16", 5), ("mixed_bfloat16", 5), ("float32", None)])
+def test_gate_wise_lstm_leaves_an_lstm_it_would_not_copy_to_float_rounding(dtype, steps):
+    """In float16 or bfloat16 the gate-wise sums round differently from Keras's by those types' rounding, and a
+    model over any number of steps has none to unroll: such an LSTM stays Keras's, and the model still runs."""
+    model = keras.Sequential([keras.Input((steps, 2)), keras.layers.LSTM(3, dtype=dtype), keras.layers.Dense(2)])
+    gate_wise = models.gate_wise_lstm(model)
+    assert [type(layer) for layer in gate_wise.layers[1:]] == [keras.layers.LSTM, keras.layers.Dense]
+    x = np.random.default_rng(5).normal(size=(4, 5, 2)).astype("float32")
+    np.testing.assert_array_equal(numpy(gate_wise(x)), numpy(model(x)))
+
+
 @pytest.mark.parametrize("units, channels", [(64, 16), (128, 32), (256, 64), (512, 64), (1024, 64)])
 def test_default_decoder_channels(units, channels):
     """A quarter of the width, capped at 64: the configs below 512 units keep the decoder they trained with."""

@@ -180,7 +180,7 @@ def gate_wise_lstm(model: keras.Model) -> keras.Model:
         return model
 
     def gate_wise(layer, after, x):
-        if not _plain_lstm(layer):
+        if not _plain_lstm(layer) or x.shape[1] is None:  # GateWiseLSTM unrolls a known number of steps
             return None
         kernel, recurrent_kernel, *bias = layer.get_weights()
         stacked, u = np.concatenate([kernel, recurrent_kernel]), layer.units
@@ -196,10 +196,12 @@ def gate_wise_lstm(model: keras.Model) -> keras.Model:
 
 
 def _plain_lstm(layer) -> bool:
-    """An LSTM whose forward pass ``GateWiseLSTM`` computes: sigmoid gates, no state in or out, forwards."""
+    """An LSTM whose forward pass ``GateWiseLSTM`` computes to float rounding: sigmoid gates, no state in or out,
+    forwards, in float32 or float64 (in float16 or bfloat16 the other order of sums moves the outputs by the
+    rounding of those types, up to 0.8 of a unit's range under mixed_bfloat16)."""
     return (type(layer) is layers.LSTM and not layer.go_backwards and not layer.stateful
             and not layer.return_state and layer.get_config()["recurrent_activation"] == "sigmoid"
-            and not getattr(layer.cell, "lora_enabled", False))
+            and layer.compute_dtype in ("float32", "float64") and not getattr(layer.cell, "lora_enabled", False))
 
 
 def _rebuilt_chain(model: keras.Model, replace, suffix: str) -> keras.Model:
