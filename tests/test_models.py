@@ -144,46 +144,18 @@ def test_fold_upsampling_leaves_a_model_that_is_not_a_chain_alone():
     assert models.fold_upsampling(model) is model
 
 
-@pytest.mark.parametrize("l_seq, code, units", [(12, 6, 64), (4, 3, 5)])
-def test_gate_wise_lstm_is_the_lstm_it_replaces(l_seq, code, units):
-    """Each LSTM of the VAE-LSTM's predictor becomes one product per gate of [x_t, h] with the same outputs:
-    gates taken from the wrong columns (Keras's order is i, f, c, o), a state not carried, the recurrent rows
-    dropped or the last layer's linear activation made tanh would break it."""
-    rng = np.random.default_rng(2)
-    lstm = build_lstm(l_seq, code, units)
-    lstm.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32") for w in lstm.get_weights()])
-    gate_wise = models.gate_wise_lstm(lstm)
-    sequences = rng.normal(size=(9, l_seq - 1, code)).astype("float32")
-    want = numpy(lstm(sequences))
-    np.testing.assert_allclose(numpy(gate_wise(sequences)), want, rtol=1e-4, atol=1e-5)
-    assert [type(layer) for layer in gate_wise.layers[1:]] == [models.GateWiseLSTM] * 3
-
-
-def test_gate_wise_lstm_copies_only_the_lstms_it_computes_exactly():
-    """A last state without the sequence, no bias and other layers are copied as they are; an LSTM that runs
-    backwards is left a Keras LSTM; the outputs stay the model's."""
-    rng = np.random.default_rng(3)
-    model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(4, return_sequences=True, go_backwards=True),
-                              keras.layers.LSTM(3, use_bias=False, activation="relu"), keras.layers.Dense(2)])
+def test_fold_upsampling_folds_a_sequential_decoder():
+    """A Sequential model lists no InputLayer among its layers: its first layer must still be rebuilt, and an
+    upsampling followed by a kernel-3 convolution folded, with the same outputs."""
+    rng = np.random.default_rng(4)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8), keras.layers.Reshape((4, 2)),
+                              keras.layers.UpSampling1D(2), keras.layers.Conv1D(3, 3, padding="same")])
     model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
-    gate_wise = models.gate_wise_lstm(model)
-    x = rng.normal(size=(6, 5, 2)).astype("float32")
-    np.testing.assert_allclose(numpy(gate_wise(x)), numpy(model(x)), rtol=1e-4, atol=1e-5)
-    assert [type(layer) for layer in gate_wise.layers[1:]] == [keras.layers.LSTM, models.GateWiseLSTM,
-                                                              keras.layers.Dense]
-    masked = keras.Sequential([keras.Input((5, 2)), keras.layers.Masking(0.0), keras.layers.LSTM(3)])
-    assert models.gate_wise_lstm(masked) is masked  # a mask GateWiseLSTM would ignore
-
-
-@pytest.mark.parametrize("dtype, steps", [("mixed_float16", 5), ("mixed_bfloat16", 5), ("float32", None)])
-def test_gate_wise_lstm_leaves_an_lstm_it_would_not_copy_to_float_rounding(dtype, steps):
-    """In float16 or bfloat16 the gate-wise sums round differently from Keras's by those types' rounding, and a
-    model over any number of steps has none to unroll: such an LSTM stays Keras's, and the model still runs."""
-    model = keras.Sequential([keras.Input((steps, 2)), keras.layers.LSTM(3, dtype=dtype), keras.layers.Dense(2)])
-    gate_wise = models.gate_wise_lstm(model)
-    assert [type(layer) for layer in gate_wise.layers[1:]] == [keras.layers.LSTM, keras.layers.Dense]
-    x = np.random.default_rng(5).normal(size=(4, 5, 2)).astype("float32")
-    np.testing.assert_array_equal(numpy(gate_wise(x)), numpy(model(x)))
+    folded = models.fold_upsampling(model)
+    codes = rng.normal(size=(5, 3)).astype("float32")
+    np.testing.assert_allclose(numpy(folded(codes)), numpy(model(codes)), rtol=1e-4, atol=1e-5)
+    assert [type(layer) for layer in folded.layers[1:]] == [keras.layers.Dense, keras.layers.Reshape,
+                                                           keras.layers.Conv1D, keras.layers.Reshape]
 
 
 @pytest.mark.parametrize("units, channels", [(64, 16), (128, 32), (256, 64), (512, 64), (1024, 64)])

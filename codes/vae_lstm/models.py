@@ -116,115 +116,30 @@ def fold_upsampling(model: keras.Model) -> keras.Model:
     x[i]``, output 2i + 1 is ``(w0 + w1) x[i] + w2 x[i+1]``. The same multiply-adds, without the upsampled
     copy of the activations; outputs equal to float rounding. For scoring only (``scoring.scoring_decoder``):
     it copies the weights, so it is rebuilt when they change, and its checkpoints would not be the decoder's."""
-
-    def folded(layer, after, x):
-        if not _foldable(layer, after):
-            return None
-        kernel, bias = after.get_weights()
-        zero = np.zeros_like(kernel[0])
-        even = np.stack([kernel[0], kernel[1] + kernel[2], zero])
-        odd = np.stack([zero, kernel[0] + kernel[1], kernel[2]])
-        conv = layers.Conv1D(2 * after.filters, 3, padding="same", data_format="channels_last",
-                             dtype=after.dtype_policy, name=f"{after.name}_folded")
-        x = conv(x)
-        conv.set_weights([np.concatenate([even, odd], axis=2), np.concatenate([bias, bias])])
-        return layers.Reshape((2 * x.shape[1], after.filters))(x), 2
-
-    return _rebuilt_chain(model, folded, "folded")
-
-
-class GateWiseLSTM(layers.Layer):
-    """An LSTM layer's forward pass (inference only) with one matrix product per gate, of ``[x_t, h]`` and
-    that gate's stacked input and recurrent kernels: the same outputs as ``layers.LSTM`` to float rounding,
-    without splitting one product's four gates apart, which copies them (a fifth of scoring's LSTM time on
-    a 2-core CPU). Weights in Keras's gate order i, f, c, o (``gate_wise_lstm`` copies them)."""
-
-    def __init__(self, units: int, activation="tanh", return_sequences: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.return_sequences = int(units), bool(return_sequences)
-        self.activation = keras.activations.get(activation)
-
-    def build(self, input_shape):
-        rows = input_shape[-1] + self.units
-        self.gate_kernels = [self.add_weight((rows, self.units), name=f"kernel_{g}", trainable=False)
-                             for g in "ifco"]
-        self.gate_biases = [self.add_weight((self.units,), name=f"bias_{g}", initializer="zeros",
-                                            trainable=False) for g in "ifco"]
-
-    def call(self, inputs):
-        n_inputs, gates = inputs.shape[-1], list(zip(self.gate_kernels, self.gate_biases, strict=True))
-        outputs, state = [], None
-        for t in range(inputs.shape[1]):
-            if state is None:  # h = c = 0: only the input rows of each kernel count
-                i, f, g, o = (ops.matmul(inputs[:, t], k[:n_inputs]) + b for k, b in gates)
-                c = ops.sigmoid(i) * self.activation(g)
-            else:
-                x = ops.concatenate([inputs[:, t], state[0]], axis=-1)
-                i, f, g, o = (ops.matmul(x, k) + b for k, b in gates)
-                c = ops.sigmoid(f) * state[1] + ops.sigmoid(i) * self.activation(g)
-            state = (ops.sigmoid(o) * self.activation(c), c)
-            outputs.append(state[0])
-        return ops.stack(outputs, axis=1) if self.return_sequences else state[0]
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences,
-                "activation": keras.activations.serialize(self.activation)}
-
-
-def gate_wise_lstm(model: keras.Model) -> keras.Model:
-    """The same function as ``model``, a chain of layers such as the VAE-LSTM's LSTM, with each plain
-    ``layers.LSTM`` run as a ``GateWiseLSTM`` of copied weights. For scoring only (``scoring.scoring_lstm``),
-    rebuilt when the weights change; layers it cannot copy exactly are kept as they are, and a model with a
-    mask (which ``GateWiseLSTM`` would ignore) is returned as it is."""
-    if any(isinstance(layer, layers.Masking) or getattr(layer, "mask_zero", False) for layer in model.layers):
-        return model
-
-    def gate_wise(layer, after, x):
-        if not _plain_lstm(layer) or x.shape[1] is None:  # GateWiseLSTM unrolls a known number of steps
-            return None
-        kernel, recurrent_kernel, *bias = layer.get_weights()
-        stacked, u = np.concatenate([kernel, recurrent_kernel]), layer.units
-        bias = bias[0] if bias else np.zeros(4 * u, kernel.dtype)
-        copy = GateWiseLSTM(u, layer.get_config()["activation"], layer.return_sequences,
-                            dtype=layer.dtype_policy, name=f"{layer.name}_gate_wise")
-        x = copy(x)
-        copy.set_weights([stacked[:, g * u:(g + 1) * u] for g in range(4)] + [bias[g * u:(g + 1) * u]
-                                                                             for g in range(4)])
-        return x, 1
-
-    return _rebuilt_chain(model, gate_wise, "gate_wise")
-
-
-def _plain_lstm(layer) -> bool:
-    """An LSTM whose forward pass ``GateWiseLSTM`` computes to float rounding: sigmoid gates, no state in or out,
-    forwards, in float32 or float64 (in float16 or bfloat16 the other order of sums moves the outputs by the
-    rounding of those types, up to 0.8 of a unit's range under mixed_bfloat16)."""
-    return (type(layer) is layers.LSTM and not layer.go_backwards and not layer.stateful
-            and not layer.return_state and layer.get_config()["recurrent_activation"] == "sigmoid"
-            and layer.compute_dtype in ("float32", "float64") and not getattr(layer.cell, "lora_enabled", False))
-
-
-def _rebuilt_chain(model: keras.Model, replace, suffix: str) -> keras.Model:
-    """``model`` (returned as it is unless it is a chain, ``_is_chain``) rebuilt layer by layer: ``replace(
-    layer, next layer, x)`` gives (output, layers consumed) for a layer it computes another way, or None, and
-    every other layer is a copy with the same weights."""
     if not _is_chain(model):
         return model
     chain = _chain_layers(model)
     x = inputs = keras.Input(model.inputs[0].shape[1:])
     k = 0
     while k < len(chain):
-        replaced = replace(chain[k], chain[k + 1] if k + 1 < len(chain) else None, x)
-        if replaced is not None:
-            x, used = replaced
-            k += used
+        layer, after = chain[k], chain[k + 1] if k + 1 < len(chain) else None
+        if _foldable(layer, after):
+            kernel, bias = after.get_weights()
+            zero = np.zeros_like(kernel[0])
+            even = np.stack([kernel[0], kernel[1] + kernel[2], zero])
+            odd = np.stack([zero, kernel[0] + kernel[1], kernel[2]])
+            conv = layers.Conv1D(2 * after.filters, 3, padding="same", data_format="channels_last",
+                                 dtype=after.dtype_policy, name=f"{after.name}_folded")
+            x = conv(x)
+            conv.set_weights([np.concatenate([even, odd], axis=2), np.concatenate([bias, bias])])
+            x = layers.Reshape((2 * x.shape[1], after.filters))(x)
+            k += 2
             continue
-        layer = chain[k]
         clone = layer.__class__.from_config(layer.get_config())
         x = clone(x)
         clone.set_weights(layer.get_weights())
         k += 1
-    return keras.Model(inputs, x, name=f"{model.name}_{suffix}")
+    return keras.Model(inputs, x, name=f"{model.name}_folded")
 
 
 def _is_chain(model: keras.Model) -> bool:

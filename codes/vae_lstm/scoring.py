@@ -14,8 +14,7 @@ chunk is one call whatever the thread count, so the scores are the same bits for
 (``JIT_SCORING``) is off: under these thread settings, on 2 CPU cores, it made VAE-LSTM scoring at the
 common config 10-15% slower, the decoder's part 50% slower and an LSTM autoencoder over 100 steps twice
 as slow (it had paid under TensorFlow's default threads). The VAE's decoder runs as ``scoring_decoder``:
-its upsamplings folded into the convolutions after them, and its LSTM as ``scoring_lstm``: one matrix
-product per gate.
+its upsamplings folded into the convolutions after them.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .models import elbo_terms, fold_upsampling, gate_wise_lstm
+from .models import elbo_terms, fold_upsampling
 from .threads import branches
 from .windowing import rolling_windows, sequence_window_index
 
@@ -42,7 +41,6 @@ ROWS_IN_FLIGHT = 16_384  # at most this many rows' chunks at once (at least one)
 JIT_SCORING = False  # XLA for the VAE encoder and the comparison models when scoring (see the module docstring)
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(row shape, XLA): tf.function}
 _SCORING_DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # decoder -> (weights' digest, folded)
-_SCORING_LSTMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lstm -> (weights' digest, gate-wise)
 _PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lstm -> {row shape: (decoder ref, graph)}
 
 
@@ -127,29 +125,16 @@ def scoring_decoder(decoder: keras.Model) -> keras.Model:
     """The decoder as scoring runs it: ``models.fold_upsampling`` of it (the same outputs to float rounding;
     7% less time over the 127,831 predicted windows of the common benchmark config), rebuilt whenever the
     decoder's weights differ from those it was built from. Anything but a Keras model is returned as it is."""
-    return _scoring_copy(decoder, fold_upsampling, _SCORING_DECODERS)
-
-
-def scoring_lstm(lstm: keras.Model) -> keras.Model:
-    """The VAE-LSTM's LSTM as scoring runs it: ``models.gate_wise_lstm`` of it (the same outputs to float
-    rounding; its part of scoring about a fifth faster on a 2-core CPU), rebuilt whenever the LSTM's weights
-    differ from those it was built from. Anything but a Keras model is returned as it is."""
-    return _scoring_copy(lstm, gate_wise_lstm, _SCORING_LSTMS)
-
-
-def _scoring_copy(model, rebuild, cache: weakref.WeakKeyDictionary):
-    """``rebuild(model)``, cached per model and rebuilt when a digest of its weights changes. A model that
-    ``rebuild`` returns as it is is cached as None: the cache must not hold its own key, or it would never let go."""
-    if not isinstance(model, keras.Model):
-        return model
+    if not isinstance(decoder, keras.Model):
+        return decoder
     digest = hashlib.blake2b(digest_size=16)
-    for weights in model.get_weights():
+    for weights in decoder.get_weights():
         digest.update(np.ascontiguousarray(weights).tobytes())
-    digest, cached = digest.digest(), cache.get(model)
+    digest, cached = digest.digest(), _SCORING_DECODERS.get(decoder)
     if cached is None or cached[0] != digest:
-        copy = rebuild(model)
-        cached = cache[model] = (digest, None if copy is model else copy)
-    return model if cached[1] is None else cached[1]
+        folded = fold_upsampling(decoder)  # a decoder it leaves as it is is cached as None: the weak cache must
+        cached = _SCORING_DECODERS[decoder] = (digest, None if folded is decoder else folded)  # not hold its key
+    return decoder if cached[1] is None else cached[1]
 
 
 def decoded_predictions(lstm, decoder, sequences: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
@@ -215,8 +200,7 @@ def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
     windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
     index = _sequence_index(len(windows), l_win, l_seq)
     mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
-    predicted_windows = decoded_predictions(scoring_lstm(lstm), scoring_decoder(vae.decoder), mean[index[:, :-1]],
-                                            batch_size)
+    predicted_windows = decoded_predictions(lstm, scoring_decoder(vae.decoder), mean[index[:, :-1]], batch_size)
     targets = windows[index[:, 1:]]
     scores = np.square(targets - predicted_windows).sum(axis=(1, 2, 3))
     return SequenceScores(scores, predicted_windows)
