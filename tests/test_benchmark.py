@@ -308,6 +308,57 @@ def test_steps_per_execution_trains_the_same_weights(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+
+# ---- full batches through a graph of static shapes ----
+
+
+def test_static_batches_train_bit_identical_weights_and_trace_full_batches_with_their_shape():
+    """150 pairs at batch 32: four full batches an epoch and one of 22 rows. The full ones go through a step
+    traced for exactly 32 rows, the last through the step of any row count; the weights after 3 epochs are those
+    of Keras's own step to the bit."""
+    from vae_lstm.training import use_static_batches
+
+    traced = []
+
+    class Spy(keras.Model):  # a functional model whose train step notes the row count it is traced with
+        def train_step(self, data):
+            traced.append(data[0].shape[0])
+            return super().train_step(data)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((150, 5, 3)).astype("float32"), rng.standard_normal((150, 5, 2)).astype("float32")
+    weights = {}
+    for static in (False, True):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((5, 3))
+        model = Spy(inputs, layers.LSTM(2, return_sequences=True, unroll=True)(layers.LSTM(8, return_sequences=True,
+                                                                                           unroll=True)(inputs)))
+        model.compile(optimizer="adam", loss="mse")
+        model.steps_per_execution = 2
+        traced.clear()
+        if static:
+            use_static_batches(model, 32)
+            use_static_batches(model, 32)  # a second call wraps nothing twice
+        model.fit(x, y, batch_size=32, epochs=3, shuffle=True, verbose=0)
+        weights[static] = model.get_weights()
+        # traced for 32 rows (the full batches) and for any row count (the last), or only the latter
+        assert set(traced) == ({32, None} if static else {None})
+    for a, b in zip(weights[False], weights[True], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_lstm_models_use_static_batches_and_the_vae_and_xla_do_not(tmp_path):
+    from vae_lstm.detectors.lstm_ae import LSTMAEModel
+    from vae_lstm.detectors.vae_lstm import VAEModel
+
+    config = from_dict({**TINY, "batch_size_lstm": 16})
+    for cls in (LSTMModel, LSTMAEModel):
+        assert getattr(cls(config, tmp_path).build_compiled(3), "_static_batch_size", None) == 16
+    assert not hasattr(VAEModel(config, tmp_path).build_compiled(3), "_static_batch_size")
+    xla = from_dict({**TINY, "batch_size_lstm": 16, "jit_compile": True})
+    assert not hasattr(LSTMModel(xla, tmp_path).build_compiled(3), "_static_batch_size")
+
+
 def test_only_a_shipped_config_at_the_default_settings_writes_the_committed_figures(tmp_path, capsys):
     from vae_lstm.config import REPO_ROOT
 

@@ -137,6 +137,7 @@ def predict_all(model: keras.Model, series: np.ndarray, l_win: int, batch_size: 
 
 class LSTMADModel(BaseModel):
     name = "lstm_ad"
+    static_batch_key = "batch_size_lstm"
 
     def build(self):
         c = self.config

@@ -109,6 +109,7 @@ class SingleStageTrainer(BaseTrainer):
 
 class LSTMAEModel(BaseModel):
     name = "lstm_ae"
+    static_batch_key = "batch_size_lstm"
 
     def build(self):
         c = self.config

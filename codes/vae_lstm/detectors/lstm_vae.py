@@ -114,6 +114,7 @@ class LSTMVAE(keras.Model):
 
 class LSTMVAEModel(BaseModel):
     name = "lstm_vae"
+    static_batch_key = "batch_size_lstm"
 
     def build(self):
         c = self.config

@@ -62,6 +62,7 @@ class VAEModel(BaseModel):
 
 class LSTMModel(BaseModel):
     name = "lstm"
+    static_batch_key = "batch_size_lstm"
 
     def build(self):
         return lstm_from_config(self.config)
