@@ -347,6 +347,31 @@ def test_static_batches_train_bit_identical_weights_and_trace_full_batches_with_
         np.testing.assert_array_equal(a, b)
 
 
+def test_static_batches_take_a_missing_target_and_an_unknown_time_axis():
+    """A generator of (x, y, None) with a time axis that varies between epochs' batches: Keras's step takes both,
+    and so does the wrapped one, with the same weights."""
+    from vae_lstm.training import use_static_batches
+
+    rng = np.random.default_rng(1)
+    batches = [(rng.standard_normal((8, steps, 3)).astype("float32"), rng.standard_normal((8, 2)).astype("float32"))
+               for steps in (4, 6, 4, 5)] + [(rng.standard_normal((3, 4, 3)).astype("float32"),
+                                               rng.standard_normal((3, 2)).astype("float32"))]
+    weights = {}
+    for static in (False, True):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((None, 3))
+        model = keras.Model(inputs, layers.Dense(2)(layers.LSTM(4)(inputs)))
+        model.compile(optimizer="adam", loss="mse")
+        if static:
+            use_static_batches(model, 8)
+        for _ in range(2):
+            model.fit(((x, y, None) for x, y in batches), steps_per_epoch=len(batches), epochs=1, shuffle=False,
+                      verbose=0)
+        weights[static] = model.get_weights()
+    for a, b in zip(weights[False], weights[True], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_the_lstm_models_use_static_batches_and_the_vae_and_xla_do_not(tmp_path):
     from vae_lstm.detectors.lstm_ae import LSTMAEModel
     from vae_lstm.detectors.vae_lstm import VAEModel

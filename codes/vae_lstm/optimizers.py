@@ -18,7 +18,8 @@ class FusedAdam(keras.optimizers.Adam):
     """Keras's Adam through ``ResourceApplyAdam``. What every variable's update shares (the step's beta powers,
     the learning rate and the constants, per dtype) is built once per step, not once per variable: the same
     values, so bit-identical weights, with fewer ops (a VAE train step at the common config 385 instead of 500,
-    an LSTM step 1,121 instead of 1,161; README, "Speed and memory", for the times)."""
+    an LSTM step 1,121 instead of 1,161, not counting constants, variable reads and identities; README, "Speed
+    and memory", for the times)."""
 
     _step_constants: dict | None = None  # dtype -> this step's shared tensors, while an update step is traced
 

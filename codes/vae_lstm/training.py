@@ -169,7 +169,9 @@ def use_static_batches(model: keras.Model, batch_size: int) -> None:
     row count, and under it TensorFlow's gradient of every elementwise product and sum adds shape, broadcast and
     reduction ops; an LSTM's step is mostly such ops. The same ops compute the same values, so the weights are
     bit-identical (tested); the steps are faster (README, "Speed and memory") and the first epoch traces the
-    step twice. Not under XLA, which compiles each batch shape on its own."""
+    step twice. Not under XLA, which compiles each batch shape on its own. For training data of known length
+    (the arrays every trainer here passes): a dataset that runs out mid-epoch would wait in the ``tf.cond``
+    where Keras's step counts one more optimizer iteration."""
     if model.jit_compile or getattr(model, "_static_batch_size", None) == batch_size:
         return
     import tensorflow as tf
@@ -177,13 +179,15 @@ def use_static_batches(model: keras.Model, batch_size: int) -> None:
 
     step = type(model).train_step.__get__(model)
 
-    def full_rows(tensor):  # the same rows with the static shape (a pad and a slice: an op that never fails)
+    def full_rows(tensor):  # the same rows with a static row count (a pad and a slice: ops that never fail)
+        if tensor is None:
+            return None
         rank = len(tensor.shape)
         padded = tf.pad(tensor, [[0, batch_size]] + [[0, 0]] * (rank - 1))
-        return tf.slice(padded, [0] * rank, [batch_size, *tensor.shape[1:]])
+        return tf.slice(padded, [0] * rank, [batch_size] + [-1] * (rank - 1))
 
     def train_step(data):
-        rows = tf.shape(tree.flatten(data)[0])[0]
+        rows = tf.shape(next(t for t in tree.flatten(data) if t is not None))[0]
         return tf.cond(tf.equal(rows, batch_size), lambda: step(tree.map_structure(full_rows, data)),
                        lambda: step(data))
 
