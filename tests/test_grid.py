@@ -896,3 +896,30 @@ def test_a_damaged_checkpoint_in_a_grid_names_the_grids_command(tmp_path):
         (run / name).rename(run / f"{name}.damaged")
     assert reproduce.main(shlex.split(command)[2:]) == 0
     assert (run / "lstm.keras").is_file() and (run / "detection" / "metrics.json").is_file()
+
+
+def test_a_finished_run_is_scored_again_when_its_test_labels_change(tmp_path, capsys):
+    """Labels may be added to a trained run (the training block is given): the grid scored it again only for other
+    detection keys, so its summary kept the metrics of the run's first scoring, without labels."""
+    import pandas as pd
+
+    t = np.arange(800)
+    values = np.sin(2 * np.pi * t / 24)
+    values[600:610] += 3
+    rows = "value,anomaly\n" + "".join(f"{v:.6f},{int(600 <= i < 610)}\n" for i, v in enumerate(values))
+    (tmp_path / "series.csv").write_text(rows)
+    dataset = {"path": str(tmp_path / "series.csv"), "train_points": 400, "value_columns": ["value"]}
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "dataset": dataset}))
+    assert reproduce.main([str(path)]) == 0
+    results = tmp_path / "runs" / "summary" / "grid" / "results.csv"
+    assert not pd.read_csv(results).labelled.any()
+
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "dataset": {**dataset, "labels": {"column": "anomaly"}}}))
+    capsys.readouterr()
+    with pytest.raises(reproduce.UserError, match="no finished run to summarise"):
+        reproduce.main([str(path), "--summary-only"])  # the old metrics are left out, not shown as these labels'
+    assert "its metrics.json is from other test data or labels" in capsys.readouterr().out
+    assert reproduce.main([str(path)]) == 0
+    rows = pd.read_csv(results)
+    assert rows.labelled.all() and rows.vus_pr.notna().all()

@@ -180,7 +180,7 @@ def test_the_pooled_row_holds_every_piece_and_each_piece_has_its_own():
     from pathlib import Path
 
     res = two_pieces()
-    series = SimpleNamespace(labelled=True, train_start=4, train_end=10)
+    series = SimpleNamespace(labelled=True, train_start=4, train_end=10, test_pieces=[])
     result = detection.Detection(from_dict({"threshold_rule": "fixed", "threshold_value": 5.0}), Path("run"), series,
                                  np.arange(1), {"vae_lstm": res}, 0.0)
     metrics = detection.compute_metrics(result)

@@ -262,7 +262,8 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
            "second_term_weight": c.second_term_weight, "term_scale": c.term_scale,
            "term_combine": c.term_combine, "term_power": c.term_power, "context_scale": c.context_scale,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),
-           "detectors": list(result.results), "labelled": result.series.labelled}
+           "detectors": list(result.results), "labelled": result.series.labelled,
+           "test_data": evaluation_fingerprint(result.series)}
     if not result.series.labelled:
         out["skipped"] = UNLABELLED
         for name, res in result.results.items():
@@ -284,6 +285,21 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
             out[name][group] = evaluation.summarise(scores, labels, threshold)
         out[name]["points"] = point_metrics(c, res, groups)
     return out
+
+
+def evaluation_fingerprint(series: Series) -> str:
+    """The sha256 of what a run is evaluated on: each test piece's place, values and labels (its values rounded to 6
+    decimals, as ``runs.data_fingerprint`` rounds the training block's). Recorded in metrics.json, so that a grid
+    scores a finished run again when its test data or labels changed (labels added to a trained run, say)."""
+    import hashlib
+
+    digest = hashlib.sha256(str(series.labelled).encode())
+    for piece in series.test_pieces:
+        digest.update(f"{piece.name}:{piece.start}:{np.shape(piece.values)}".encode())
+        digest.update(np.ascontiguousarray(np.round(np.asarray(piece.values, np.float64), 6) + 0.0).tobytes())
+        digest.update(np.ascontiguousarray(np.asarray(piece.anomaly_idx, np.int64)).tobytes())
+        digest.update(b"-" if piece.point_labels is None else np.packbits(np.asarray(piece.point_labels, bool)).tobytes())
+    return digest.hexdigest()
 
 
 def rule_threshold(c: Config, rule: str, name: str, res: DetectorResult, **test) -> dict:

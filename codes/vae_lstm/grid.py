@@ -55,15 +55,21 @@ def stale_keys(config, metrics: dict) -> list[str]:
     return [k for k in scoring_keys(config, metrics.get("n_channel")) if recorded(metrics, k) != config[k]]
 
 
-def out_of_date(config, metrics: dict) -> str | None:
+def out_of_date(config, metrics: dict, series=None) -> str | None:
     """Why a run's ``metrics`` (its metrics.json) no longer hold for ``config``: scored under other detection or
-    scoring keys, or by an older evaluation (``METRICS_VERSION``); None when they hold."""
-    from .detection import METRICS_VERSION
+    scoring keys, by an older evaluation (``METRICS_VERSION``), or (given the dataset's ``series``) on other test
+    data or labels than it gives now (labels added to a trained run, an edited test file; files from before the
+    record pass); None when they hold."""
+    from .detection import METRICS_VERSION, evaluation_fingerprint
 
     stale = stale_keys(config, metrics)
     if stale:
         return f"other {', '.join(stale)}"
-    return None if metrics.get("metrics_version") == METRICS_VERSION else "an older evaluation"
+    if metrics.get("metrics_version") != METRICS_VERSION:
+        return "an older evaluation"
+    if series is not None and "test_data" in metrics and metrics["test_data"] != evaluation_fingerprint(series):
+        return "other test data or labels"
+    return None
 
 
 def run_job(job: Job, threads: int | None = None) -> dict:
@@ -106,7 +112,7 @@ def _run_job(experiment, job: Job) -> dict:
     if metrics is not None or has_training(path):  # grid runs always resume: refuse with the grid's remedy
         refuse_other_training(config, path, f"experiment {experiment.name}", series.train)
     if metrics is not None:
-        why = out_of_date(config, metrics)
+        why = out_of_date(config, metrics, series)
         if why is None:
             return metrics
         print(f"{path.name}: metrics.json is from {why}; scoring the trained run again")

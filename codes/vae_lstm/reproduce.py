@@ -182,8 +182,8 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
         if refused:  # what the grid itself refuses to score
             left_out[key] = f"{refused} (the grid refuses it)"
             continue
-        stale = beats_out_of_date if experiment.summary == "beats" else out_of_date
-        why = stale(config, metrics)
+        why = (beats_out_of_date(config, metrics) if experiment.summary == "beats"
+               else out_of_date(config, metrics, loaded[job.dataset]))
         if why:
             left_out[key] = f"{run.name}, its metrics.json is from {why} (run the experiment to score it again)"
             continue
@@ -193,14 +193,14 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
 
 def refusal(config, run: Path, dataset: str, loaded: dict) -> str | None:
     """Why the grid would refuse a finished run (``runs.refuse_other_training``: other training keys or data), as
-    its one line; None when it would score it. ``loaded``: each dataset's training block, read once."""
+    its one line; None when it would score it. ``loaded``: each dataset's series, read once."""
     from .prepare import load_data
     from .runs import refuse_other_training
 
     if dataset not in loaded:
-        loaded[dataset] = load_data(config, verbose=False)[1].train
+        loaded[dataset] = load_data(config, verbose=False)[1]
     try:
-        refuse_other_training(config, run, "the experiment", loaded[dataset])
+        refuse_other_training(config, run, "the experiment", loaded[dataset].train)
     except UserError as e:
         return str(e).split(";")[0]
     return None
