@@ -516,6 +516,19 @@ def test_a_bad_command_line_is_one_line(capsys, argv, message):
     assert lines[0].endswith("(see detect.py --help)")
 
 
+def test_threshold_rule_fixed_on_the_command_line_without_a_value_names_the_command_line(capsys):
+    """--threshold-rule fixed on a config without threshold_value was refused as the config's own mistake
+    ("NAB_config.json: key 'threshold_value' must be a number when threshold_rule is 'fixed'"), though the config
+    never asked for that rule; the line now says the option needs the key, before any data is read."""
+    from vae_lstm.cli import detect_main
+    from vae_lstm.errors import run_cli
+
+    assert run_cli(detect_main, ["--config", "NAB_config.json", "--threshold-rule", "fixed"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--threshold-rule fixed needs a threshold" in lines[0], lines
+    assert '"threshold_value"' in lines[0] and "NAB_config.json" in lines[0] and "must be a number" not in lines[0]
+
+
 def test_the_rules_table_of_an_unlabelled_run_gives_each_rules_share_flagged():
     """The notebook's last table was empty for unlabelled data; it now gives each rule's threshold and share."""
     from vae_lstm.detection import rules_table

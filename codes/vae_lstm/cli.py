@@ -80,6 +80,9 @@ def detect_main(argv=None) -> int:
                                           "<name> or its highest <name>_runN)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
+    if args.threshold_rule == "fixed" and config.threshold_value is None:  # the config's key, not the command line
+        raise UserError(f"--threshold-rule fixed needs a threshold: set \"threshold_value\" (in the detector's score "
+                        f"units) in {args.config}")
     if args.threshold_rule:
         config = config.replace(threshold_rule=args.threshold_rule)
     config, series = load_data(config)
