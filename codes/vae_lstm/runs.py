@@ -307,8 +307,7 @@ def check_training_data(path: Path, train_data, config: Config | None = None, fi
             return f"{' x '.join(map(str, f.get('shape', [])))} values, sha256 {str(f.get('sha256'))[:12]}"
 
         if fix is None:
-            fix = (f"set load_model: 0 to train a new run in {next_free_run(config)}, or " if config is not None
-                   else "") + "restore the data it was trained on"
+            fix = (f"{new_run_advice(config)}, or " if config is not None else "") + "restore the data it was trained on"
         raise UserError(f"run folder {path} was trained on other training data ({describe(saved)}) than the "
                         f"config now gives ({describe(now)}); {fix}")
 
@@ -342,6 +341,21 @@ def next_free_run(config: Config) -> Path:
     return path
 
 
+def new_run_advice(config: Config) -> str:
+    """How to train ``config`` in a new run folder: load_model 0, and every stage it skips trained there too (a new
+    folder has no model to skip to, so load_model 0 alone would be refused by ``check_skipped_stages``)."""
+    from .detectors import CONTROLS
+
+    keys = ["load_model: 0"]
+    if config.detector not in CONTROLS:
+        for stage in model_stages(config.detector):
+            flag, epochs = stage_keys(stage)
+            keys += [f"{flag}: 1"] if not config[flag] else []
+            keys += [f"{epochs} > 0"] if not config[epochs] else []
+    listed = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + f" and {keys[-1]}"
+    return f"set {listed} to train a new run in {next_free_run(config)}"
+
+
 def choose_run_dir(config: Config, path: Path | None = None) -> Path:
     """The folder to train in, checked; creates nothing. load_model 1 resumes the latest run of the config,
     load_model 0 takes the next free folder; ``path``, when given, is the folder whatever other runs the config
@@ -353,8 +367,8 @@ def choose_run_dir(config: Config, path: Path | None = None) -> Path:
     changed = training_changes(config, path) if has_training(path) else []
     if changed:
         raise UserError(f"run folder {path} was trained with {describe_changes(config, path, changed)}; a run "
-                        f"folder holds the models of one config: set load_model: 0 to train a new run in "
-                        f"{next_free_run(config)}, or go back to the values it was trained with")
+                        f"folder holds the models of one config: {new_run_advice(config)}, or go back to the values "
+                        "it was trained with")
     check_skipped_stages(config, path)
     return path
 
