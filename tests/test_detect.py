@@ -455,6 +455,14 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     assert not reproduce.reuse_vae_stage(source_config, target, vae_config) and not target.exists()
     save_config(source_config, source / "config.json")
     assert reproduce.reuse_vae_stage(source_config, target, vae_config)
+    # nor one fitted on other training data than the series now gives: the vae run trains its own VAE instead
+    shutil.rmtree(target)
+    from vae_lstm.runs import data_fingerprint
+
+    now, before = np.arange(6.0).reshape(3, 2), np.arange(6.0).reshape(3, 2) + 1
+    (source / "training_data.json").write_text(json.dumps(data_fingerprint(before)))
+    assert not reproduce.reuse_vae_stage(source_config, target, vae_config, now) and not target.exists()
+    assert reproduce.reuse_vae_stage(source_config, target, vae_config, before)
 
 
 def test_tensorflow_start_up_noise_is_silenced(tmp_path):

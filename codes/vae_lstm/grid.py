@@ -130,7 +130,7 @@ def _run_job(experiment, job: Job) -> dict:
     started = time.perf_counter() - earlier_training_seconds(path)  # a resumed run counts its earlier epochs
     if job.detector == "vae" and "vae_lstm" in experiment.detectors:
         reuse_vae_stage(resolve(experiment.config(job.dataset, "vae_lstm", job.seed), series, verbose=False), path,
-                        config)
+                        config, series.train)
     train(config, series.train, path, series.channels)  # the grid's own folder, not a newer run of the config (load_model 0)
     with detection_lock(path):
         result = run_detection(config, path, series=series)

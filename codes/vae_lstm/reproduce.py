@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import REPO_ROOT, check_folder_name, check_writable, run_dir, write_text_atomic
+from .config import REPO_ROOT, check_folder_name, check_writable, read_json_file, run_dir, write_text_atomic
 from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
@@ -115,15 +115,17 @@ def vae_keys_differ(vae_config, vae_lstm_config) -> list[str]:
                   and k not in foreign and a.get(k) != b.get(k))
 
 
-def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
+def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=None) -> bool:
     """Start a ``vae`` run from the finished VAE stage of the ``vae_lstm`` run of the same series and seed.
 
     Both train the same VAE from the same config and seed, so the weights are identical (checked
     bit for bit); copying them saves one VAE training per run. Nothing is copied unless that stage
-    finished (all its epochs, or early stopping ended it), the target holds no training of its own, and (given ``vae_config``, the ``vae``
-    run's) the two configs agree on every key the VAE stage trains with.
+    finished (all its epochs, or early stopping ended it), the target holds no training of its own, (given
+    ``vae_config``, the ``vae`` run's) the two configs agree on every key the VAE stage trains with, and (given
+    ``train_data``, the training block now) the stage was trained on that data: a VAE fitted on data since
+    changed would only get the ``vae`` run refused, where it can train its own.
     """
-    from .runs import DATA_FILE, has_training, training_changes
+    from .runs import DATA_FILE, data_fingerprint, has_training, training_changes
     from .training import read_state, stopped_key
 
     if vae_config is not None and vae_keys_differ(vae_config, vae_lstm_config):
@@ -133,6 +135,9 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None) -> bool:
     if has_training(target) or not (source / "vae.keras").is_file() or not state_path.is_file():
         return False
     if training_changes(vae_lstm_config, source):  # a folder the grid refuses (made with other keys) is no source
+        return False
+    if (train_data is not None and (source / DATA_FILE).is_file()
+            and read_json_file(source / DATA_FILE) != data_fingerprint(train_data)):  # nor one of other data
         return False
     state = read_state(state_path)
     epochs = state.get("vae", 0)
