@@ -1144,6 +1144,19 @@ def test_a_cell_read_as_missing_is_called_missing_not_empty(tmp_path):
                    "row(s) 2 (0-based)")
 
 
+def test_a_blank_line_in_a_one_column_file_is_a_missing_value_not_a_skipped_row(tmp_path):
+    """A spreadsheet saves an empty cell of a one-column sheet as a blank line; pandas skipped it, so every later
+    row moved up one place in the row-order time and row-number labels landed a row late, without a word."""
+    write_text(tmp_path, "u.csv", "value\r\n" + "".join("\r\n" if i == 3 else f"{i % 5}.5\r\n" for i in range(12)))
+    one_line_error({"path": "u.csv"}, tmp_path, "'value' has 1 non-numeric", "row(s) 3 (0-based; values missing)")
+    # blank lines before the header and after the last row are no rows
+    write_text(tmp_path, "v.csv", "\nvalue\n" + "".join(f"{i % 5}.5\n" for i in range(12)) + " \n\n")
+    assert len(load({"path": "v.csv", "train_points": 6}, tmp_path).full_values) == 12
+    # the rows that other messages name count the blank line too
+    write_text(tmp_path, "w.csv", "value\n1.5\n\n3,5\n" + "".join(f"{i % 5}.5\n" for i in range(12)))
+    one_line_error({"path": "w.csv"}, tmp_path, "data row 2, 0-based: '3,5'")
+
+
 def test_decimal_comma_refuses_a_cell_written_with_a_decimal_point(tmp_path):
     """With "decimal": ",", pandas still read "1.010" as 1.01 (a German file's 1010 without its thousands key),
     and the run trained on it without a word; such a cell is now refused like any other non-number."""

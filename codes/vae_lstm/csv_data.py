@@ -519,6 +519,7 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     return header
 
 
+BLANK_LINE = re.compile(r"^[ \t]*(\r\n|\r|\n)", re.MULTILINE)  # a line of nothing but spaces (the last one, stripped, aside)
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
@@ -561,6 +562,13 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
     if shape is None:
         raise DataError(f"{path}: the file is empty")
+    if len(shape.header) == 1:
+        # a file of one column writes an empty cell as a blank line: a missing value, where pandas would skip the
+        # line and move every later row up one place (the time, without time_column, and row-number labels);
+        # blank lines before the header and after the last row are no rows
+        filled = BLANK_LINE.sub(r"NaN\1", text.strip())
+        if filled != text.strip():
+            text, shape = filled, _scan(filled, sep)
     header = _check_header(path, shape, sep)
     trailing = shape.trailing
     try:
