@@ -990,6 +990,17 @@ def test_a_test_file_that_is_a_hard_link_to_a_training_file(tmp_path):
                    "scored on its own training data")
 
 
+def test_a_training_block_of_one_row_is_called_too_short_not_constant(tmp_path):
+    """One row is constant in every column: the message said to leave the column out, which cannot help (and with
+    one column leaves no channel)."""
+    write_text(tmp_path, "s.csv", "a\n1.5\n2.5\n3.5\n")
+    for spec in ({"path": "s.csv"}, {"path": "s.csv", "train_points": 1}):
+        msg = one_line_error(spec, tmp_path, "s.csv: rows [0, 1): a training block of 1 row is too short")
+        assert "ignore_columns" not in msg
+    write_text(tmp_path, "t.csv", "a\n1.5\n")
+    one_line_error({"train_files": ["t.csv"], "test_files": ["s.csv"]}, tmp_path, "training block of 1 row is too short")
+
+
 def test_a_nearly_constant_training_channel_is_a_warning(tmp_path):
     rows = ["a,b"] + [f"{np.sin(k / 3):.4f},{20.1 if k in (7, 150) else 20.0}" for k in range(300)]
     (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")

@@ -1483,6 +1483,9 @@ def _warn_near_constant(train: np.ndarray, channels: list[str], chosen: bool = F
 
 
 def _constant(train: np.ndarray, channels: list[str], where: str, chosen: bool = False) -> None:
+    if len(train) < 2:  # one row is constant in every column: leaving columns out would not help
+        raise DataError(f"{where}: a training block of {len(train)} row is too short to standardise or to train on; "
+                        "give a longer one (at least one sequence, l_win * l_seq points)")
     flat = np.flatnonzero(np.ptp(train, axis=0) == 0)  # not std == 0: 0.3 repeated has a std of 6e-17
     if flat.size:
         cols = ", ".join(repr(channels[k]) for k in flat)
