@@ -41,6 +41,8 @@ def quiet_statsmodels():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", message=".*starting (autoregressive|MA|moving average) parameters",
                                 category=EstimationWarning)
+        warnings.filterwarnings("ignore", message="Too few observations to estimate starting parameters",
+                                category=EstimationWarning)  # a high order on a short block: it starts from zeros
         warnings.filterwarnings("ignore", message=".*[Nn]on-stationary starting", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*[Nn]on-invertible starting", category=UserWarning)
         yield
