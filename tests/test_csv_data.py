@@ -1140,6 +1140,18 @@ def test_a_sep_the_file_does_not_use_is_named(tmp_path):
         load({"path": "s.csv", "time_column": "time", "sep": ";", "train_points": 5}, tmp_path)
 
 
+def test_a_file_separated_by_spaces_is_told_to_give_sep(tmp_path):
+    """Spaces are not among the separators detected: the header read as one column ("t  val  other") and the line
+    said only that the time column was missing, or to give value_columns; it now says to give sep " ", which reads it."""
+    (tmp_path / "ws.csv").write_text("t  val  other\n1  2.0  3.0\n2  2.5  3.1\n3  2.7  3.3\n4  2.9  3.0\n")
+    hint = r"the header reads as one column: the file seems separated by spaces, which are not detected: give \"sep\""
+    with pytest.raises(DataError, match=r"missing time column 't' \(columns: t  val  other\); " + hint):
+        load({"path": "ws.csv", "time_column": "t", "train_points": 2}, tmp_path)
+    with pytest.raises(DataError, match=r"no numeric value column \(columns: t  val  other\); " + hint):
+        load({"path": "ws.csv", "train_points": 2}, tmp_path)
+    assert load({"path": "ws.csv", "time_column": "t", "train_points": 2, "sep": " "}, tmp_path).train.shape == (2, 2)
+
+
 def test_a_cell_read_as_missing_is_called_missing_not_empty(tmp_path):
     """pandas reads NA, n/a and null as missing: a message calling such a cell "empty" sends the user looking
     for a blank cell that is not there."""

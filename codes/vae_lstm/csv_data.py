@@ -592,12 +592,24 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
 
 def _require_column(f: _File, column: str, what: str) -> None:
     if column not in f.df.columns:
-        # one column whose name holds the others: the file is split by another separator than `sep`
-        other = next((s for s in (",", ";", "\t", "|") if len(f.df.columns) == 1 and s in str(f.df.columns[0])), None)
-        hint = f"; the header reads as one column: the file seems separated by {other!r}, not by the dataset's sep " \
-               "(leave sep out to detect it)" if other else ""
         raise DataError(f"{f.path}: missing {what} {column!r}{_suggest(column, f.df.columns)} "
-                        f"(columns: {', '.join(f.df.columns)}){hint}")
+                        f"(columns: {', '.join(f.df.columns)}){_one_column_hint(f)}")
+
+
+def _one_column_hint(f: _File) -> str:
+    """Why a header may read as one column whose name holds the others: the file is split by another separator than
+    ``sep``, or by spaces, which are not detected; "" otherwise."""
+    if len(f.df.columns) != 1:
+        return ""
+    name = str(f.df.columns[0])
+    other = next((s for s in (",", ";", "\t", "|") if s in name), None)
+    if other:
+        return (f"; the header reads as one column: the file seems separated by {other!r}, not by the dataset's sep "
+                "(leave sep out to detect it)")
+    if re.search(r"\S +\S", name):
+        return "; the header reads as one column: the file seems separated by spaces, which are not detected: give " \
+               "\"sep\": \" \""
+    return ""
 
 
 def _numeric_like(col: pd.Series) -> bool:
@@ -1611,8 +1623,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         ref = files[0]
         channels, skipped = _default_columns(ref.df, exclude, ref.path, decimal, thousands)
         if not channels:
-            raise DataError(f"{ref.path}: no numeric value column (columns: {', '.join(ref.df.columns)}); "
-                            f"give value_columns")
+            raise DataError(f"{ref.path}: no numeric value column (columns: {', '.join(ref.df.columns)})"
+                            + (_one_column_hint(ref) or "; give value_columns"))
         for f in files[1:]:
             mine, _ = _default_columns(f.df, exclude, f.path, decimal, thousands)
             if set(mine) != set(channels):
