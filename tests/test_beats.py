@@ -234,6 +234,31 @@ def test_an_experiment_that_does_not_fit_the_beats_is_its_own_one_line_before_an
         load_experiment(path)
 
 
+def test_a_point_scoring_override_of_a_beats_experiment_is_noted(tmp_path, capsys, monkeypatch):
+    """A beat's score is the largest of its units' own scores, whatever the VAE-LSTM's point scores: its scoring keys
+    change no figure of a beats experiment. Before, an override of one (point_score "combined", say) was taken
+    without a word, and the tables read as if the runs had used it."""
+    from vae_lstm import reproduce
+    from vae_lstm.experiment import load_experiment
+
+    ecg_config(tmp_path)
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"ECG5000": str(tmp_path / "ecg.json")}, "seeds": 1,
+                                "detectors": ["vae_lstm", "random"], "summary": "beats",
+                                "output_dir": str(tmp_path / "runs"),
+                                "overrides": {"vae_lstm": {"point_score": "combined", "num_epochs_vae": 1},
+                                              "*": {"point_smoothing": 3}}}))
+    assert load_experiment(path).unread_overrides == [("vae_lstm", "point_score", []), ("*", "point_smoothing", [])]
+    monkeypatch.delenv("ECG5000_DATA_DIR", raising=False)  # the notes come before the data is read
+    with pytest.raises(UserError):
+        reproduce.main([str(path), "--no-summary"])
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")] == [
+        "note: grid.json: overrides.vae_lstm.point_score is not used: vae_lstm never reads it (a segment's score is "
+        "the largest of its units' own scores, whatever the point scores)",
+        "note: grid.json: overrides.*.point_smoothing is not used: no detector of the experiment reads it (a "
+        "segment's score is the largest of its units' own scores, whatever the point scores)"]
+
+
 def test_ecg_data_needs_its_variable_and_the_pinned_files(tmp_path, monkeypatch):
     """Each message says where the pinned files come from. Before, the unset variable's message suggested this
     checkout's ../shared/datasets/ECG5000, and a changed file's said nothing of the file it should be, so a

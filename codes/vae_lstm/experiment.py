@@ -29,7 +29,7 @@ from .config import (
     run_dir,
     unique_keys,
 )
-from .detectors import DETECTORS, QUICK, unread_keys
+from .detectors import DETECTORS, QUICK, SCORING_KEYS, unread_keys
 from .errors import ConfigError, closest
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
@@ -100,12 +100,19 @@ class Experiment:
     def unread_overrides(self) -> list[tuple[str, str, list[str]]]:
         """(detector or "*", key, the detectors that read it) for each override that none of its jobs reads: a key
         that its detector never reads, or under "*" one that none of the file's detectors reads. Only the keys that
-        ``detectors.unread_keys`` names: a conservative list."""
+        ``detectors.unread_keys`` names: a conservative list. A segment dataset's beats (``summary`` "beats") are
+        scored by their units' own scores (``beats._score_run``), so there no detector reads a scoring key
+        (``detectors.SCORING_KEYS``): the list of readers is then empty."""
+        scored_by_units = set().union(*SCORING_KEYS.values()) if self.summary == "beats" else set()
+
+        def unread(detector: str) -> set[str]:
+            return unread_keys(detector) | scored_by_units
+
         found = []
         for name, changes in self.values.get("overrides", {}).items():
             jobs = self.detectors if name == "*" else [name] if name in self.detectors else []
-            found += [(name, key, [d for d in DETECTORS if key not in unread_keys(d)]) for key in changes
-                      if jobs and all(key in unread_keys(d) for d in jobs)]
+            found += [(name, key, [d for d in DETECTORS if key not in unread(d)]) for key in changes
+                      if jobs and all(key in unread(d) for d in jobs)]
         return found
 
     @property

@@ -516,8 +516,9 @@ def main(argv=None) -> int:
               f"detectors ({', '.join(experiment.detectors)})")
     for name, key, readers in experiment.unread_overrides:  # accepted, but changes no run: say so
         which = f"{name} never reads it" if name != "*" else "no detector of the experiment reads it"
-        print(f"note: {experiment.path.name}: overrides.{name}.{key} is not used: {which} "
-              f"({', '.join(readers)} {'does' if len(readers) == 1 else 'do'})")
+        who = (f"{', '.join(readers)} {'does' if len(readers) == 1 else 'do'}" if readers else
+               "a segment's score is the largest of its units' own scores, whatever the point scores")
+        print(f"note: {experiment.path.name}: overrides.{name}.{key} is not used: {which} ({who})")
     for names in ("series", "detectors"):  # a name given twice would run its jobs twice, side by side
         if getattr(args, names):
             setattr(args, names, list(dict.fromkeys(getattr(args, names))))
