@@ -381,6 +381,25 @@ def test_two_datasets_that_share_run_folders_but_not_their_keys_stop_before_any_
     reproduce.check_shared_runs(load_experiment(path))
 
 
+def test_the_oracle_rule_on_an_unlabelled_dataset_stops_before_any_run(tmp_path):
+    """threshold_rule oracle_best_f1 on data without labels failed in every run of it, the same line once per run
+    after the grid had gone through them all; it is now one line naming the dataset and the detectors, before any."""
+    from vae_lstm.errors import UserError
+
+    values = np.sin(np.arange(600) / 5.0) + 0.01 * np.arange(600) % 1
+    (tmp_path / "u.csv").write_text("value\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
+    (tmp_path / "u.json").write_text(json.dumps({**TINY, "dataset": {"path": str(tmp_path / "u.csv"),
+                                                                     "train_points": 300}}))
+    path = tmp_path / "oracle.json"
+    path.write_text(json.dumps({"datasets": {"unlabelled": "u.json"}, "detectors": ["abs_z", "random"], "seeds": 1,
+                                "output_dir": str(tmp_path / "runs"), "overrides": {"abs_z": {"threshold_rule":
+                                                                                               "oracle_best_f1"}}}))
+    with pytest.raises(UserError, match=r"experiment oracle, dataset 'unlabelled' has no labels, and threshold_rule "
+                                        r"'oracle_best_f1' \(abs_z\) needs them; use val_quantile"):
+        reproduce.main([str(path)])
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_ensemble_of_a_first_detector_that_detectors_leaves_out_stops_before_any_run(tmp_path):
     """--detectors without the first detector runs none of its seeds: with fewer than two of them finished on one
     dataset, the ensemble is refused before the grid runs, not after it. Seeds finished on two datasets, one each,

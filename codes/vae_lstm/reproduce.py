@@ -36,6 +36,7 @@ from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, read_metrics, unfinished_training
+from .thresholds import LABEL_FREE_RULES
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
@@ -579,9 +580,16 @@ def check_datasets(experiment, datasets) -> None:
     for name in datasets or experiment.datasets:
         config = experiment.config(name, experiment.detectors[0], 0, resolve=False)
         try:
-            load_segments(config.dataset) if experiment.summary == "beats" else load_data(config, verbose=False)
+            loaded = load_segments(config.dataset) if experiment.summary == "beats" else load_data(config, verbose=False)
         except UserError as e:
             raise UserError(f"experiment {experiment.name}, dataset '{name}': {e}") from None
+        if experiment.summary != "beats" and not loaded[1].labelled:  # else every run of it fails with this line
+            oracle = [d for d in experiment.detectors
+                      if experiment.config(name, d, 0, resolve=False).threshold_rule == "oracle_best_f1"]
+            if oracle:
+                raise UserError(f"experiment {experiment.name}, dataset '{name}' has no labels, and threshold_rule "
+                                f"'oracle_best_f1' ({', '.join(oracle)}) needs them; use {', '.join(LABEL_FREE_RULES[:-1])}"
+                                f" or {LABEL_FREE_RULES[-1]}")
 
 
 def check_shared_runs(experiment) -> None:
