@@ -4,6 +4,7 @@ training keys, detect on the latest run of its config, and refusals that leave n
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -145,17 +146,18 @@ def test_changed_training_key_is_refused_and_changes_nothing(trained, key, value
     assert snapshot(trained["out"]) == before
 
 
-def test_a_refused_change_under_a_skipped_stage_gives_advice_that_trains(trained, capsys):
+def test_a_refused_change_under_a_skipped_stage_gives_advice_that_trains(trained, tmp_path, capsys):
     """More LSTM epochs with TRAIN_VAE 0 are refused; the line said only "set load_model: 0", and a new folder
     has no VAE to skip to, so following it was refused in turn. It now names TRAIN_VAE: 1 too, and that trains."""
-    cfg = write_config(trained["tmp"] / "cfg" / "lstm_only.json", trained["out"], TRAIN_VAE=0, num_epochs_lstm=2)
+    out = tmp_path / "out"
+    shutil.copytree(trained["out"], out)  # a copy: the new run folder must not join the shared one's
+    cfg = write_config(tmp_path / "lstm_only.json", out, TRAIN_VAE=0, num_epochs_lstm=2)
     assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 2
     line = one_error_line(capsys)
     assert "set load_model: 0 and TRAIN_VAE: 1 to train a new run in" in line and f"{NAME}_run2" in line, line
-    advised = write_config(trained["tmp"] / "cfg" / "advised.json", trained["out"], TRAIN_VAE=1, num_epochs_lstm=2,
-                           load_model=0)
+    advised = write_config(tmp_path / "advised.json", out, TRAIN_VAE=1, num_epochs_lstm=2, load_model=0)
     assert errors.run_cli(cli.train_main, ["--config", str(advised)]) == 0
-    assert (trained["run"].with_name(f"{NAME}_run2") / "lstm.keras").is_file()
+    assert (out / "tiny" / f"{NAME}_run2" / "lstm.keras").is_file()
 
 
 def test_output_only_change_resumes_and_trains_nothing(trained):
