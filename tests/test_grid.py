@@ -805,6 +805,10 @@ def test_an_experiment_file_in_latin1_or_with_a_bom_and_a_bad_label_or_override(
     path.write_text(json.dumps({**values, "overrides": {"*": {"l_wn": 3}}}))
     with pytest.raises(ConfigError, match=r"the experiment file's overrides\.\*: unknown key 'l_wn'"):
         load_experiment(path).config("synth", "abs_z", 0)
+    # a misspelt key of one detector's overrides, whose "did you mean" names a key that "*" sets: its own section
+    path.write_text(json.dumps({**values, "overrides": {"*": {"num_epochs_vae": 1}, "abs_z": {"num_epochs": 1}}}))
+    with pytest.raises(ConfigError, match=r"the experiment file's overrides\.abs_z: unknown key 'num_epochs'"):
+        load_experiment(path).config("synth", "abs_z", 0)
     path.write_text(json.dumps({**values, "overrides": {"abs_z": {"threshold_rule": "fixed"}}}))
     with pytest.raises(ConfigError, match="the experiment file's overrides: key 'threshold_value' must be"):
         load_experiment(path).config("synth", "abs_z", 0)

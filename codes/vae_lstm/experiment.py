@@ -152,7 +152,9 @@ class Experiment:
                 base.replace(**job)
             except ConfigError:
                 raise e from None  # the dataset's config with this detector, overrides or not
-            named = [k for k in changes if f"'{k}'" in message or f"'{k}." in message]
+            # the key the message is about comes first in it (a "did you mean" after it may name another)
+            named = sorted((k for k in changes if f"'{k}'" in message or f"'{k}." in message),
+                           key=lambda k: min(i for i in (message.find(f"'{k}'"), message.find(f"'{k}.")) if i >= 0))
             where = ("overrides" if not named else f"overrides.{detector}" if named[0] in overrides.get(detector, {})
                      else "overrides.*")
             raise ConfigError(f"the experiment file's {where}: {message[len(prefix):]}") from None
