@@ -62,6 +62,16 @@ def test_the_standard_row_shows_the_flagged_share_at_the_rows_own_rule():
             "| 0.200 ± 0.100 | 0.600 ± 0.200 | yes | 15 |") in text
 
 
+def test_the_standard_tables_sentence_does_not_call_the_oracles_fallback_the_configs_rule():
+    """Under threshold_rule oracle_best_f1 the deployable column is val_quantile's, and the sentence called that
+    "the config's rule (val_quantile)"; it now names the rule and says when it stands in for the oracle."""
+    frame = summary_frame().assign(deployable_rule="val_quantile")
+    text = reproduce.standard_markdown(experiment(), frame)
+    assert ("'deployable' is pointwise F1 at the val_quantile rule (the config's threshold_rule, or val_quantile "
+            "where that is the oracle)") in text
+    assert "the config's rule (val_quantile)" not in text
+
+
 def runs(vus, auc) -> pd.DataFrame:
     """The runs of one detector, one row per seed, as the verdict reads them."""
     return pd.DataFrame({"vus_pr": vus, "auc_pr": auc})
