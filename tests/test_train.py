@@ -320,6 +320,20 @@ def test_config_longer_than_training_data(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_tensorboard_without_its_package_is_one_line_before_training(tmp_path, capsys, monkeypatch):
+    """tensorboard: 1 without the tensorboard package (requirements.txt leaves it out) was a TensorFlow traceback
+    at the first epoch; it is one line naming the key, and no epoch is trained."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as on an install without it: importing it fails
+    cfg_path = write_config(tmp_path / "cfg", tmp_path / "out", tensorboard=1)
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    assert "'tensorboard' = 1" in err[0] and "pip install tensorboard" in err[0] and "tensorboard: 0" in err[0]
+    assert not list((tmp_path / "out").rglob("*.keras"))
+
+
 # ---- repeatability ----
 
 

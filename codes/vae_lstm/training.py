@@ -163,6 +163,19 @@ def use_jit_compile(model: keras.Model, config) -> None:
     model.steps_per_execution = int(config.steps_per_execution)
 
 
+def check_tensorboard(config) -> None:
+    """``tensorboard: 1`` needs the tensorboard package, which requirements.txt leaves out (TensorFlow no longer
+    installs it); without it Keras's TensorBoard callback fails with a traceback at the first epoch."""
+    if not config.tensorboard:
+        return
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        where = config.source.name if config.source else "config"
+        raise UserError(f"{where}: key 'tensorboard' = 1 writes TensorBoard logs, which needs the tensorboard package (not in "
+                        "requirements.txt): pip install tensorboard, or set tensorboard: 0") from None
+
+
 def use_static_batches(model: keras.Model, batch_size: int) -> None:
     """Train every full batch of ``batch_size`` rows through a train step traced for exactly that many rows, and
     a last, smaller batch through the one Keras traces (any number of rows). Keras's batches have an unknown
@@ -598,6 +611,7 @@ class BaseTrainer:
             if not self.model.seeds_restored:
                 print(f"{self.stage}: {self.model.path.name} holds no state of its random noise (saved by an "
                       "earlier version): it goes on with other noise than an uninterrupted run would")
+        check_tensorboard(self.config)  # before the run loses its fitted mark: Keras would fail at the first epoch
         state = read_state(self.state_path)
         if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
             write_state(self.state_path, state)
