@@ -524,6 +524,25 @@ def test_a_bad_command_line_is_one_line(capsys, argv, message):
     assert lines[0].endswith("(see detect.py --help)")
 
 
+@pytest.mark.parametrize("main, argv, option", [
+    ("detect_main", ["--config", "NAB_config.json", "--run-dir", ""], "--run-dir"),
+    ("train_main", ["--config", ""], "--config"),
+    ("reproduce", ["table1", "--output-dir", "", "--summary-only"], "--output-dir"),
+    ("reproduce", ["table1", "--summary-dir", "", "--summary-only"], "--summary-dir"),
+])
+def test_an_empty_option_is_one_line_naming_it(capsys, main, argv, option):
+    """An empty option (an unset shell variable: --run-dir "$RUN") was taken as no option: detect.py scored the
+    config's latest run, reproduce.py wrote its runs and summary to the defaults, and an empty --config was "a
+    folder" (the working folder). It is now one line naming the option."""
+    from vae_lstm import cli, reproduce
+    from vae_lstm.errors import run_cli
+
+    function = reproduce.main if main == "reproduce" else getattr(cli, main)
+    assert run_cli(function, argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: argument {option}: is empty"), lines
+
+
 def test_threshold_rule_fixed_on_the_command_line_without_a_value_names_the_command_line(capsys):
     """--threshold-rule fixed on a config without threshold_value was refused as the config's own mistake
     ("NAB_config.json: key 'threshold_value' must be a number when threshold_rule is 'fixed'"), though the config

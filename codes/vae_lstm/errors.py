@@ -24,9 +24,22 @@ def closest(name, known):
     return by_lower[close[0]] if close else None
 
 
+def non_empty(value: str) -> str:
+    """An option's text, refused when empty: no option takes "" (an unset shell variable, ``--run-dir "$RUN"``,
+    would otherwise fall back to the default silently, or read the working folder as a config)."""
+    if value == "":
+        raise argparse.ArgumentTypeError("is empty (an unset shell variable?)")
+    return value
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse whose usage errors (an unknown choice, a missing option) are a UserError: one line, like every
-    other error, rather than the usage block and the error."""
+    other error, rather than the usage block and the error. An option that takes text refuses an empty one."""
+
+    def add_argument(self, *args, **kwargs):
+        if kwargs.get("action", "store") == "store" and "type" not in kwargs:
+            kwargs["type"] = non_empty
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message):
         raise UserError(f"{message} (see {self.prog} --help)")
