@@ -180,6 +180,16 @@ def test_counts_below_one_are_one_line(flag):
         benchmark.parse_args([flag, "0"])
 
 
+@pytest.mark.parametrize("flag, value, key", [("--epochs", "100001", "num_epochs_vae"),
+                                              ("--score-batch-size", "2000000", "score_batch_size"),
+                                              ("--steps-per-execution", "5000", "steps_per_execution")])
+def test_counts_above_the_config_keys_maximum_name_the_flag(flag, value, key):
+    """A flag above its config key's maximum was refused after the data loaded, as the config file's own mistake
+    ("NAB_config.json: key 'score_batch_size' = 2000000 is invalid"), though the file never set it."""
+    with pytest.raises(UserError, match=f"{flag} must be at most .*{key}.*got {value}"):
+        benchmark.parse_args([flag, value])
+
+
 def sample_figures(name, seconds=1.0):
     stage = {"steps_per_epoch": 10, "epochs_timed": 3, "ms_per_step_min": 1.0, "ms_per_step_median": 1.1,
              "s_per_epoch_min": 0.1, "s_per_epoch_median": 0.2, "first_epoch_s": 1.0, "checkpoint_s_median": 0.01,

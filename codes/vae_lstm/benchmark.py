@@ -41,7 +41,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import REPO_ROOT, Config, check_writable, config_argument, load_config, write_text_atomic
+from .config import (
+    REPO_ROOT,
+    Config,
+    check_writable,
+    config_argument,
+    load_config,
+    load_schema,
+    write_text_atomic,
+)
 from .errors import ArgumentParser, UserError
 from .prepare import check_scorable, load_data
 
@@ -75,6 +83,12 @@ def parse_args(argv):
     for flag in ("repeats", "loop_sequences", "score_batch_size", "steps_per_execution"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    keys = load_schema()["properties"]  # the config keys these flags set: their maxima are the flags' own
+    for flag, key in (("epochs", "num_epochs_vae"), ("score_batch_size", "score_batch_size"),
+                      ("steps_per_execution", "steps_per_execution")):
+        if getattr(args, flag) is not None and getattr(args, flag) > keys[key]["maximum"]:
+            parser.error(f"--{flag.replace('_', '-')} must be at most {keys[key]['maximum']} (the config key {key}'s "
+                         f"maximum), got {getattr(args, flag)}")
     return args
 
 
