@@ -296,6 +296,23 @@ def test_notebook_takes_the_fixed_rule_with_its_threshold_value(tmp_path):
     assert failed.value.traceback[0].startswith("error: run folder "), failed.value.traceback[0]
 
 
+def test_a_bad_notebook_parameter_is_blamed_on_the_parameters(tmp_path):
+    """A bad parameter (-p detector lstmae) was refused as the config file's own key ("untrained.json: key
+    'detector' = "lstmae" is invalid"), though the file never names it; the line now names the parameters."""
+    import papermill
+
+    config_path = tmp_path / "untrained.json"
+    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
+    with pytest.raises(papermill.PapermillExecutionError) as failed:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
+                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
+                                   "detector": "lstmae"},
+                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
+    line = failed.value.traceback[0]
+    assert len(failed.value.traceback) == 1 and line.startswith("error: the notebook's parameters: key 'detector'"), line
+    assert "untrained.json" not in line
+
+
 def table1_job(detector: str, tmp_path):
     from vae_lstm.experiment import Job, job_experiment, load_experiment
 
