@@ -161,6 +161,15 @@ def test_a_missing_dataset_config_names_every_folder_searched_first_the_experime
     assert str(CONFIG_DIR / "missing.json") in str(error.value)
 
 
+def test_an_experiment_path_that_is_a_folder_is_named_as_one(tmp_path):
+    """A folder given as the experiment file was "not found", with the list of known experiments, though it is
+    there; it is named as a folder, as --config names one."""
+    folder = tmp_path / "grid.json"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"^experiment '.*grid\.json' is a folder \(.*\), not a JSON file$"):
+        load_experiment(folder)
+
+
 def test_a_dataset_configs_own_load_dir_does_not_put_every_run_in_one_folder(tmp_path):
     experiment = load_experiment(tiny_experiment(tmp_path))
     (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "load_dir": str(tmp_path / "one")}))

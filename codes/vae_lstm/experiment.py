@@ -200,6 +200,9 @@ def find_experiment(name: str | Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    for candidate in candidates:  # as a config path: a folder is named, not reported missing
+        if candidate.is_dir():
+            raise ConfigError(f"experiment '{name}' is a folder ({candidate}), not a JSON file")
     known = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.json"))
     near = closest(name, known)
     hint = f"; did you mean '{near}'?" if near else f"; known experiments: {', '.join(known)}"
