@@ -127,6 +127,8 @@ def test_unknown_key_without_close_match_points_at_the_schema(tmp_path):
     ("TRAIN_LSTM", -1),
     ("TRAIN_sigma", "1"),
     ("load_model", 0.5),
+    ("sigma", 1e300),  # beyond float32: a traceback from Keras when the VAE was built
+    ("sigma2_offset", 1e300),  # an infinite loss, blamed on learning_rate_vae
 ])
 def test_bad_value_names_the_key(tmp_path, key, value):
     message = config_error(tmp_path, {"l_win": 24, key: value})
