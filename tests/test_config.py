@@ -129,6 +129,8 @@ def test_unknown_key_without_close_match_points_at_the_schema(tmp_path):
     ("load_model", 0.5),
     ("sigma", 1e300),  # beyond float32: a traceback from Keras when the VAE was built
     ("sigma2_offset", 1e300),  # an infinite loss, blamed on learning_rate_vae
+    ("code_std_floor", 1e300),  # a NaN loss, blamed on learning_rate_vae
+    ("beta", 1e300),  # lstm_vae's KL weight beyond float32
 ])
 def test_bad_value_names_the_key(tmp_path, key, value):
     message = config_error(tmp_path, {"l_win": 24, key: value})
