@@ -7,7 +7,7 @@ CONFIG ?= configs/NAB_config.json
 TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install train detect test lint reproduce benchmark benchmark-compare benchmark-end-to-end demo clean-cache
+.PHONY: help install train detect test lint reproduce benchmark benchmark-compare benchmark-end-to-end demo clean-cache
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ demo: install  ## offline demo on the synthetic series: train and detect in abou
 	$(PY) codes/train.py --config configs/synthetic_config.json
 	$(PY) codes/detect.py --config configs/synthetic_config.json
 
-test: install  ## the test suite (uses $$NAB_DATA_DIR or ../shared/datasets/NAB for the NAB checks)
+test: install  ## the test suite (uses NAB_DATA_DIR or ../shared/datasets/NAB for the NAB checks)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install
@@ -58,3 +58,7 @@ benchmark-end-to-end: install  ## wall time and peak memory of what `make train`
 
 clean-cache:  ## remove the downloaded data files (datasets/cache/)
 	rm -rf datasets/cache
+
+help:  ## list these targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 24
+
