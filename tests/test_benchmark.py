@@ -516,6 +516,20 @@ def test_the_end_to_end_copy_reads_the_files_its_config_reads_from_its_own_folde
     assert absolute_paths(elsewhere, user) == {**elsewhere, "train_files": [str(folder / "data/one.csv"), "README.md"]}
 
 
+@pytest.mark.parametrize("flag, value", [("--epochs", "2"), ("--repeats", "5"), ("--loop-sequences", "10"),
+                                         ("--jit-compile", "on"), ("--steps-per-execution", "1"),
+                                         ("--score-batch-size", "64")])
+def test_end_to_end_refuses_the_flags_it_would_not_use(flag, value):
+    """--end-to-end runs train.py and detect.py on the config as it is: --epochs 2 or --jit-compile on were
+    silently ignored (it trained the config's own epochs, with its own jit_compile), and only sent the figures
+    to experiments/benchmark/ as if measured at other settings."""
+    with pytest.raises(UserError, match=f"--end-to-end .*{flag}"):
+        benchmark.parse_args(["--end-to-end", flag, value])
+    assert benchmark.parse_args(["--end-to-end"]).end_to_end
+    defaults = benchmark.parse_args([])
+    assert (defaults.epochs, defaults.repeats, defaults.loop_sequences) == (4, 5, 300)
+
+
 def test_a_flag_below_one_is_named_before_any_data_is_read():
     with pytest.raises(UserError, match="--steps-per-execution must be at least 1"):
         benchmark.parse_args(["--steps-per-execution", "0"])

@@ -55,15 +55,17 @@ from .prepare import check_scorable, load_data
 
 MATMUL_SIZE = 2048
 FIGURES_VERSION = 2  # figures of another version in benchmark.json are dropped, not mixed in
+COUNT_DEFAULTS = {"epochs": 4, "repeats": 5, "loop_sequences": 300}  # set after parsing: --end-to-end sees them given
+MEASUREMENT_FLAGS = ("epochs", "repeats", "loop_sequences", "jit_compile", "steps_per_execution", "score_batch_size")
 
 
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="NAB_config.json")
-    parser.add_argument("--epochs", type=int, default=4,
+    parser.add_argument("--epochs", type=int,
                         help="epochs per stage (default 4: the traced first one, then 3 timed at steady state)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed scorings of the whole test set (default 5)")
-    parser.add_argument("--loop-sequences", type=int, default=300,
+    parser.add_argument("--repeats", type=int, help="timed scorings of the whole test set (default 5)")
+    parser.add_argument("--loop-sequences", type=int,
                         help="sequences scored one by one for the per-sequence reference (default 300)")
     parser.add_argument("--jit-compile", choices=["on", "off"],
                         help="override the config's jit_compile (XLA) for training")
@@ -76,8 +78,16 @@ def parse_args(argv):
                              "figures/ for a config in configs/ at the default settings, else experiments/benchmark/)")
     parser.add_argument("--end-to-end", action="store_true",
                         help="instead: time a whole train.py + detect.py of the config (what `make train` runs) "
-                             "in a temporary folder, with its peak memory; writes benchmark_end_to_end.*")
+                             "in a temporary folder, with its peak memory; writes benchmark_end_to_end.*; it runs "
+                             "the config as it is, so it takes none of the flags above but --config and --output-dir")
     args = parser.parse_args(argv)
+    given = [f"--{flag.replace('_', '-')}" for flag in MEASUREMENT_FLAGS if getattr(args, flag) is not None]
+    if args.end_to_end and given:
+        parser.error(f"--end-to-end runs train.py and detect.py on the config as it is, so {', '.join(given)} would "
+                     "not be used: set the config's own keys instead")
+    for flag, default in COUNT_DEFAULTS.items():
+        if getattr(args, flag) is None:
+            setattr(args, flag, default)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")
     for flag in ("repeats", "loop_sequences", "score_batch_size", "steps_per_execution"):
