@@ -204,6 +204,11 @@ def orchestrate(args) -> int:
     sys.path.insert(0, str(REPO / "codes"))
     from vae_lstm.errors import UserError
 
+    if args.output:  # before the rounds, not after them
+        try:
+            check_output(Path(args.output))
+        except UserError as e:
+            raise SystemExit(f"error: {e}") from None
     with tempfile.TemporaryDirectory() as tmp:
         try:
             data, settings = prepare_data(args.config, Path(tmp))
@@ -226,6 +231,23 @@ def orchestrate(args) -> int:
         out.write_text(json.dumps({**figures, "runs": results}, indent=2) + "\n")
         out.with_suffix(".md").write_text(table)
     return 0
+
+
+def check_output(out: Path) -> None:
+    """A one-line UserError unless ``out`` (the figures' .json) and the table's .md beside it can be written."""
+    from vae_lstm.config import check_writable
+    from vae_lstm.errors import UserError
+
+    if out.suffix == ".md":
+        raise UserError(f"--output {out}: name the .json (the table goes beside it as .md), such as "
+                        f"{out.with_suffix('.json')}")
+    for path in (out, out.with_suffix(".md")):
+        if path.is_dir():
+            raise UserError(f"--output {out}: {path} is a folder; name a file, such as {path / 'compare_tf2_port.json'}")
+    try:
+        check_writable(out.parent)
+    except UserError as e:
+        raise UserError(f"--output {out}: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------------

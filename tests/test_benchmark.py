@@ -434,6 +434,33 @@ def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path):
                                                 "--config", "missing.json"]))
 
 
+def test_the_port_harness_checks_its_output_before_any_round(tmp_path, monkeypatch):
+    """An --output that names a folder ended the rounds (minutes each) in an IsADirectoryError traceback, the
+    figures lost; one ending in .md had its JSON overwritten by the table."""
+    import importlib.util
+
+    from vae_lstm.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("compare_tf2_port", REPO_ROOT / "benchmarks" / "compare_tf2_port.py")
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    port, venv = tmp_path / "port", tmp_path / "venv"
+    port.mkdir()
+    (port / "models.py").write_text("")
+    venv.mkdir()
+    harness.ready_mark(venv).write_text("")
+    workers = []
+    monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side))
+    monkeypatch.setattr(harness, "prepare_data", lambda config, folder: workers.append("data"))
+    (tmp_path / "taken").write_text("")
+    for output, message in ((tmp_path, "is a folder"), (tmp_path / "table.md", "the .json"),
+                            (tmp_path / "taken" / "out.json", "is a file, not a folder")):
+        with pytest.raises(SystemExit, match=f"error: --output .*{message}"):
+            harness.orchestrate(harness.parse_args(["--port", str(port), "--port-venv", str(venv),
+                                                    "--output", str(output)]))
+    assert workers == []
+
+
 def test_end_to_end_runs_a_copy_of_the_config_in_a_temporary_folder_and_a_failed_command_is_one_line(tmp_path,
                                                                                                      monkeypatch):
     """The copy sat beside the user's config, where a SIGKILL of the benchmark left it; and a failing train.py or
