@@ -461,6 +461,22 @@ def test_the_port_harness_checks_its_output_before_any_round(tmp_path, monkeypat
     assert workers == []
 
 
+def test_the_port_harness_counts_our_vae_from_its_graph_with_the_configs_channels():
+    """Our worker traced the encoder on one channel whatever the config's n_channel: a config of several channels
+    failed after both stages had trained and scored."""
+    import importlib.util
+
+    from vae_lstm.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("compare_tf2_port", REPO_ROOT / "benchmarks" / "compare_tf2_port.py")
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    for channels in (1, 3):
+        c = load_config("benchmark_common_config.json").replace(n_channel=channels)
+        vae = vae_from_config(c)
+        assert harness.vae_graph_multiply_adds(vae, c.l_win, c.n_channel, c.code_size) == multiply_adds(vae)
+
+
 def test_end_to_end_runs_a_copy_of_the_config_in_a_temporary_folder_and_a_failed_command_is_one_line(tmp_path,
                                                                                                      monkeypatch):
     """The copy sat beside the user's config, where a SIGKILL of the benchmark left it; and a failing train.py or
