@@ -386,3 +386,18 @@ def test_a_training_block_too_short_for_the_smallest_windows_asks_for_more_point
     with pytest.raises(UserError, match="make l_win or l_seq smaller"):
         check_training_sizes(config.replace(l_win=24), 50)
     check_training_sizes(config, 26)
+
+
+@pytest.mark.slow
+def test_vae_lstm_fits_a_one_dimensional_series(tmp_path):
+    """A (n,) training series is one channel, as score takes it: fit trained both stages, then failed drawing the
+    LSTM's figure (an IndexError on the 1-D series)."""
+    train, test = sine_data(n_train=300, n_test=120, spike_at=60)
+    config = from_dict({"detector": "vae_lstm", "l_win": 8, "l_seq": 3, "code_size": 2, "num_hidden_units": 16,
+                        "num_hidden_units_lstm": 8, "num_epochs_vae": 1, "num_epochs_lstm": 1, "seed": 0})
+    keras.utils.set_random_seed(0)
+    detector = detector_class("vae_lstm")(config)
+    detector.fit(train[:, 0].astype("float64"), tmp_path)
+    assert (tmp_path / "figures" / "lstm_long_sequence.png").is_file()
+    scores = detector.score(test[:, 0])
+    assert scores.points.shape == (len(test),) and np.isfinite(scores.points).all()

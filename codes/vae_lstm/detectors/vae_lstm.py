@@ -40,7 +40,7 @@ from ..scoring import (
     vae_point_errors,
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback, damage, set_aside
-from ..windowing import rolling_windows, segment_sequences, train_val_split, training_windows
+from ..windowing import as_2d, rolling_windows, segment_sequences, train_val_split, training_windows
 from . import SCORING_KEYS
 from .base import Detector, Scores
 
@@ -223,6 +223,8 @@ class VAELSTMDetector(Detector):
 
     def fit(self, train_series, run_dir: Path) -> None:
         train_series = self.check_training(train_series, self.config.span, "sequence")
+        if np.ndim(train_series) != 3:  # one series: (n,) is one channel, as score takes it
+            train_series = as_2d(np.asarray(train_series))
         vae_trainer = VAETrainer(self.config, run_dir, train_series, self.channel_names)
         lstm_model = LSTMModel(self.config, run_dir)
         if lstm_model.exists() and vae_trainer.will_train():  # decided before: a kill may come between the stages
