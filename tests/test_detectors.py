@@ -401,3 +401,15 @@ def test_vae_lstm_fits_a_one_dimensional_series(tmp_path):
     assert (tmp_path / "figures" / "lstm_long_sequence.png").is_file()
     scores = detector.score(test[:, 0])
     assert scores.points.shape == (len(test),) and np.isfinite(scores.points).all()
+
+
+@pytest.mark.slow
+def test_a_neural_fit_makes_its_run_folder_as_arma_does(tmp_path):
+    """fit(train, run_dir) into a folder not made yet: arma made it, the neural detectors failed writing
+    state.json.tmp (FileNotFoundError)."""
+    train, _ = sine_data(n_train=300, n_test=60, spike_at=30)
+    run = tmp_path / "new" / "run"
+    keras.utils.set_random_seed(0)
+    detector = detector_class("lstm_ae")(tiny_config("lstm_ae", num_epochs_lstm=1))
+    detector.fit(train, run)
+    assert (run / "lstm_ae.keras").is_file()

@@ -592,6 +592,7 @@ class BaseTrainer:
 
     def fit(self, x, y=None, validation_data=None) -> keras.callbacks.History | None:
         """Train up to num_epochs in total; returns None when nothing was left to train."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)  # a fit from a script may name a folder not made yet
         steps = max(len(x) // self.batch_size + (len(x) % self.batch_size > 0), 1)
         model = self.prepare_model(steps)
         start = self.epochs_done()
