@@ -413,3 +413,20 @@ def test_a_neural_fit_makes_its_run_folder_as_arma_does(tmp_path):
     detector = detector_class("lstm_ae")(tiny_config("lstm_ae", num_epochs_lstm=1))
     detector.fit(train, run)
     assert (run / "lstm_ae.keras").is_file()
+
+
+def test_arma_refuses_a_series_with_other_channels_than_it_fitted(tmp_path):
+    """Fitted on one channel, arma scored only the first channel of a two-channel series: an anomaly in the other
+    went unseen. Fewer channels than fitted was an IndexError."""
+    from vae_lstm.errors import DataError
+
+    detector = ARMADetector(arma_config())
+    detector.fit(ar1(600)[:, None], tmp_path)
+    two = np.stack([ar1(200), ar1(200)], axis=1)
+    with pytest.raises(DataError, match="series of 2 channel.*fitted on 1"):
+        detector.score(two)
+    assert detector.score(two[:, 0]).points.shape == (200,)
+    two_channel = ARMADetector(arma_config(n_channel=2))
+    two_channel.fit(two, tmp_path / "two")
+    with pytest.raises(DataError, match="series of 1 channel.*fitted on 2"):
+        two_channel.score(two[:, :1])
