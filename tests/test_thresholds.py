@@ -63,6 +63,14 @@ def test_val_quantile_rejects_bad_scores(bad):
         th.val_quantile(bad, 0.5)
 
 
+@pytest.mark.parametrize("bad", [[1.0, np.nan], [1.0, np.inf], [[1.0, 2.0]]])
+def test_choose_thresholds_val_quantile_rejects_bad_scores_too(bad):
+    """It returned NaN for a NaN validation score (and for an infinite one), and evaluate then called every metric
+    undefined, where the registry's rule says the scores must be finite."""
+    with pytest.raises(ValueError, match="val_scores must be"):
+        evaluation.choose_threshold("val_quantile", val_scores=bad, quantile=0.5)
+
+
 def test_val_quantile_rejects_bad_quantile():
     with pytest.raises(ValueError, match="quantile"):
         th.val_quantile([1.0, 2.0], 1.5)

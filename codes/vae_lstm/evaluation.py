@@ -171,12 +171,7 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
     if rule == "val_quantile":
         if val_scores is None or quantile is None:
             raise ValueError("rule 'val_quantile' needs val_scores and quantile")
-        if not 0.0 <= quantile <= 1.0:
-            raise ValueError(f"quantile must be in [0, 1], got {quantile}")
-        v = np.asarray(val_scores, dtype=float)
-        if v.size == 0:
-            raise ValueError("val_scores is empty")
-        return float(np.quantile(v, quantile))
+        return thresholds.val_quantile(val_scores, quantile)  # 1-D, finite, not empty: ValueError otherwise
     if rule in thresholds.THRESHOLD_RULES:
         return thresholds.compute_threshold(rule, val_scores=val_scores, test_scores=test_scores,
                                             train_scores=train_scores, params=params)
