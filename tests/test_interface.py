@@ -318,6 +318,20 @@ def test_degenerate_point_labels_give_undefined_metrics_not_perfect_ones():
     assert np.isnan(metrics.at_predictions(y, y)["affiliation"]["f1"])
 
 
+@pytest.mark.parametrize("labels", [[0, 1, 0, np.nan], [0, 1, 0, 2], [0.0, 1.0, 0.0, 0.5]])
+def test_labels_other_than_0_and_1_are_refused_not_counted_as_anomalies(labels):
+    """A NaN (an unknown label), a 2 or a 0.5 was silently an anomaly for the registry's metrics, where its threshold
+    metrics called directly refuse it."""
+    from vae_lstm import metrics
+
+    scores = np.array([0.1, 0.9, 0.2, 0.8])
+    for call in (lambda: metrics.threshold_free(scores, labels), lambda: metrics.oracle(scores, labels),
+                 lambda: metrics.at_threshold(scores, labels, 0.5), lambda: metrics.degenerate(labels)):
+        with pytest.raises(ValueError, match="labels must hold only 0 and 1"):
+            call()
+    assert metrics.at_threshold(scores, [0.0, 1.0, 0.0, 1.0], 0.5)["pointwise"]["f1"] == 1.0  # 0/1 floats are fine
+
+
 def test_at_threshold_flags_a_score_equal_to_the_threshold():
     """score >= threshold: at 0.5 the points scoring 0.5 and 0.9 (both anomalies) are flagged, 2 of 3 points."""
     from vae_lstm import metrics

@@ -3,7 +3,8 @@
 Threshold-free metrics take (scores, labels); threshold metrics take (labels, predictions) and
 return a dict with at least "f1". Each metric written here is checked against its authors'
 reference implementation (tests/fixtures/*_reference.json say how the reference values were made).
-Labels that are all normal or all anomalous make every metric undefined: NaN, never 1.0.
+Labels that are all normal or all anomalous make every metric undefined: NaN, never 1.0. Labels (and
+predictions) are 0/1 or boolean: any other value, NaN included, is a ValueError, not an anomaly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..evaluation import best_f1, point_adjust, precision_recall_f1
+from ._inputs import binary
 from .affiliation import affiliation_precision_recall_f1
 from .event import event_f1
 from .pak import pak_auc
@@ -41,20 +43,20 @@ N_CANDIDATES = 100  # oracle thresholds for the metrics without an exact search:
 
 
 def degenerate(labels) -> bool:
-    y = np.asarray(labels, bool)
+    y = binary("labels", labels)
     return len(y) == 0 or y.all() or not y.any()
 
 
 def threshold_free(scores, labels) -> dict:
     if degenerate(labels):
         return {name: float("nan") for name in THRESHOLD_FREE}
-    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    s, y = np.asarray(scores, float), binary("labels", labels)
     return {name: fn(s, y) for name, fn in THRESHOLD_FREE.items()}
 
 
 def at_predictions(labels, predictions) -> dict:
     """Every threshold metric for given 0/1 point predictions."""
-    y, p = np.asarray(labels, bool), np.asarray(predictions, bool)
+    y, p = binary("labels", labels), binary("predictions", predictions)
     if degenerate(y):
         return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
     return {name: fn(y, p) for name, fn in AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
@@ -74,7 +76,7 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     points a threshold may flag. The label-free rules never flag a point the detector left unscored, so
     neither does the oracle, and the two are compared on the same points.
     """
-    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    s, y = np.asarray(scores, float), binary("labels", labels)
     ok = np.ones(len(s), bool) if flaggable is None else np.asarray(flaggable, bool)
     if degenerate(y):
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
