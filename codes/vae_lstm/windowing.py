@@ -78,7 +78,7 @@ def sequence_span(sequence_idx, l_win: int, l_seq: int) -> tuple[np.ndarray, np.
 def points_from_units(unit_scores, span: int, n_points: int) -> np.ndarray:
     """Per-point scores from per-unit scores: the score of time t is the largest score of the
     units that cover it: unit u covers t iff u <= t <= u + span - 1. Points that no unit covers get NaN, and so
-    do the points a NaN unit covers (an unknown score is not taken as a low one; the detectors' units are finite).
+    do the points a NaN unit covers (an unknown score is not taken as a low one).
 
     This is how every detector turns its window or sequence errors into one score per time point.
     """
