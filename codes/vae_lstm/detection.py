@@ -24,8 +24,8 @@ from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
 from .prepare import check_scorable
-from .runs import metrics_text, set_aside_metrics
-from .thresholds import LABEL_FREE_RULES
+from .runs import data_fingerprint, metrics_text, set_aside_metrics
+from .thresholds import LABEL_FREE_CHOICES, LABEL_FREE_RULES
 from .windowing import train_val_split
 
 METRICS_VERSION = 9  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
@@ -207,7 +207,7 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     runs.check_training_sizes(config, len(series.train))  # what train.py refused is not scored either
     if config.threshold_rule == "oracle_best_f1" and not series.labelled:
         raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{name}' has none; "
-                        f"use {', '.join(LABEL_FREE_RULES[:-1])} or {LABEL_FREE_RULES[-1]}")
+                        f"use {LABEL_FREE_CHOICES}")
     for piece in series.test_pieces:
         if len(piece.values) < config.span:
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is shorter "
@@ -296,7 +296,7 @@ def evaluation_fingerprint(series: Series) -> str:
     digest = hashlib.sha256(str(series.labelled).encode())
     for piece in series.test_pieces:
         digest.update(f"{piece.name}:{piece.start}:{np.shape(piece.values)}".encode())
-        digest.update(np.ascontiguousarray(np.round(np.asarray(piece.values, np.float64), 6) + 0.0).tobytes())
+        digest.update(data_fingerprint(piece.values)["sha256"].encode())
         digest.update(np.ascontiguousarray(np.asarray(piece.anomaly_idx, np.int64)).tobytes())
         digest.update(b"-" if piece.point_labels is None else np.packbits(np.asarray(piece.point_labels, bool)).tobytes())
     return digest.hexdigest()

@@ -36,7 +36,7 @@ from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, read_metrics, unfinished_training
-from .thresholds import LABEL_FREE_RULES
+from .thresholds import LABEL_FREE_CHOICES
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
@@ -589,8 +589,7 @@ def check_datasets(experiment, datasets) -> None:
                       if experiment.config(name, d, 0, resolve=False).threshold_rule == "oracle_best_f1"]
             if oracle:
                 raise UserError(f"experiment {experiment.name}, dataset '{name}' has no labels, and threshold_rule "
-                                f"'oracle_best_f1' ({', '.join(oracle)}) needs them; use {', '.join(LABEL_FREE_RULES[:-1])}"
-                                f" or {LABEL_FREE_RULES[-1]}")
+                                f"'oracle_best_f1' ({', '.join(oracle)}) needs them; use {LABEL_FREE_CHOICES}")
 
 
 def check_shared_runs(experiment) -> None:

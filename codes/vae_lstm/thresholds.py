@@ -430,6 +430,7 @@ THRESHOLD_RULES: dict[str, ThresholdRule] = {
 
 # The config's threshold rules that read no test labels: the registry's, and a value the user gives.
 LABEL_FREE_RULES = (*THRESHOLD_RULES, "fixed")
+LABEL_FREE_CHOICES = f"{', '.join(LABEL_FREE_RULES[:-1])} or {LABEL_FREE_RULES[-1]}"  # for error lines
 
 _INPUTS = ("val_scores", "test_scores", "train_scores")
 
