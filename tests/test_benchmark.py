@@ -154,6 +154,22 @@ def test_figures_file_keeps_one_entry_per_config(tmp_path):
     assert "## a.json" in md and "## b.json" in md and "sequences/s x l_seq" in md
 
 
+def test_end_to_end_figures_keep_one_entry_per_config_and_take_in_the_single_config_file(tmp_path, capsys):
+    def figures(config, total):
+        return {"config": config, "measured_at": "now", "train_seconds": total - 1, "detect_seconds": 1.0,
+                "total_seconds": total}
+    flat = {**figures("configs/NAB_config.json", 134.3), "measured_at": None}
+    (tmp_path / "benchmark_end_to_end.json").write_text(json.dumps(flat))  # the format of one config
+    benchmark.write_end_to_end(figures("configs/NAB_ambient_temp_config.json", 40.0), tmp_path)
+    benchmark.write_end_to_end(figures("configs/NAB_ambient_temp_config.json", 41.0), tmp_path)
+    assert "replacing the figures of configs/NAB_ambient_temp_config.json" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "benchmark_end_to_end.json").read_text())["configs"]
+    assert saved["configs/NAB_config.json"]["total_seconds"] == 134.3  # another config's figures are kept
+    assert saved["configs/NAB_ambient_temp_config.json"]["total_seconds"] == 41.0
+    md = (tmp_path / "benchmark_end_to_end.md").read_text()
+    assert "## configs/NAB_config.json" in md and "| total_seconds | 41.0 |" in md
+
+
 def test_a_damaged_figures_file_is_one_line_and_kept(tmp_path, capsys):
     benchmark.write_benchmark(sample_figures("a.json"), tmp_path)
     benchmark.write_benchmark(sample_figures("a.json", seconds=0.5), tmp_path)

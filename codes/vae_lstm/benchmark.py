@@ -78,7 +78,7 @@ def parse_args(argv):
                              "figures/ for a config in configs/ at the default settings, else experiments/benchmark/)")
     parser.add_argument("--end-to-end", action="store_true",
                         help="instead: time a whole train.py + detect.py of the config (what `make train` runs) "
-                             "in a temporary folder, with its peak memory; writes benchmark_end_to_end.*; it runs "
+                             "in a temporary folder, with its peak memory; adds to benchmark_end_to_end.* (one entry per config); it runs "
                              "the config as it is, so it takes none of the flags above but --config and --output-dir")
     args = parser.parse_args(argv)
     given = [f"--{flag.replace('_', '-')}" for flag in MEASUREMENT_FLAGS if getattr(args, flag) is not None]
@@ -129,7 +129,9 @@ def end_to_end(config_name: str) -> dict:
     import subprocess
 
     config = load_config(config_name)
-    figures = {"machine": machine(), "config": config_name, "dataset": config.dataset_name, "detector": config.detector,
+    figures = {"machine": machine(), "config": config_name,
+               "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "dataset": config.dataset_name, "detector": config.detector,
                "num_epochs_vae": config.num_epochs_vae, "num_epochs_lstm": config.num_epochs_lstm}
     with tempfile.TemporaryDirectory() as tmp:
         path = end_to_end_config(config, Path(tmp))
@@ -400,7 +402,7 @@ def main(argv=None) -> int:
     if args.end_to_end:
         out = output_dir(args, load_config(args.config))
         check_writable(out)  # before the measurement, not after it
-        write_figures(end_to_end(args.config), "benchmark_end_to_end", out)
+        write_end_to_end(end_to_end(args.config), out)
         return 0
     config, series = load_data(load_config(args.config))
     out = output_dir(args, config)
@@ -504,22 +506,31 @@ def main(argv=None) -> int:
 
 def write_benchmark(figures: dict, out: Path) -> None:
     """Add one config's figures to <out>/benchmark.json (keyed by config) and rewrite benchmark.md; print them."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "benchmark.json"
+    configs = saved_configs(out / "benchmark.json", figures,
+                            keep=lambda f: f.get("version") == FIGURES_VERSION)
+    write_text_atomic(out / "benchmark.json", json.dumps({"configs": configs}, indent=2) + "\n")
+    write_text_atomic(out / "benchmark.md", benchmark_markdown(configs))
+    print(benchmark_markdown({figures["config"]: figures}))
+
+
+def saved_configs(path: Path, figures: dict, keep) -> dict:
+    """The figures per config saved in ``path`` that ``keep`` accepts, with ``figures`` put in under its config
+    (saying so when it replaces earlier ones). A damaged file is one line and stays as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         saved = json.loads(path.read_text()) if path.is_file() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path} is damaged ({e}); move it away, and the figures measured now start a new "
                         "one") from None
+    if isinstance(saved, dict) and "configs" not in saved and isinstance(saved.get("config"), str):
+        saved = {"configs": {saved["config"]: saved}}  # a file of one config's figures, as written before
     configs = saved.get("configs") if isinstance(saved, dict) and isinstance(saved.get("configs"), dict) else {}
-    configs = {name: f for name, f in configs.items() if isinstance(f, dict) and f.get("version") == FIGURES_VERSION}
+    configs = {name: f for name, f in configs.items() if isinstance(f, dict) and keep(f)}
     old = configs.get(figures["config"])
     if old is not None:
         print(f"replacing the figures of {figures['config']} measured at {old.get('measured_at')} in {path}")
     configs[figures["config"]] = figures
-    write_text_atomic(path, json.dumps({"configs": configs}, indent=2) + "\n")
-    write_text_atomic(out / "benchmark.md", benchmark_markdown(configs))
-    print(benchmark_markdown({figures["config"]: figures}))
+    return configs
 
 
 def benchmark_markdown(configs: dict) -> str:
@@ -576,13 +587,15 @@ def benchmark_markdown(configs: dict) -> str:
     return "\n".join(sections)
 
 
-def write_figures(figures: dict, stem: str, out: Path) -> None:
-    """<out>/<stem>.json and .md, and the same on stdout."""
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / f"{stem}.json").is_file():
-        print(f"replacing {out / stem}.json and .md")
-    write_text_atomic(out / f"{stem}.json", json.dumps(figures, indent=2) + "\n")
-    table = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
-    write_text_atomic(out / f"{stem}.md", f"| figure | value |\n| --- | --- |\n{table}\n")
+def write_end_to_end(figures: dict, out: Path) -> None:
+    """Add one config's end-to-end figures to <out>/benchmark_end_to_end.json (keyed by config, as
+    benchmark.json) and rewrite its .md; print them."""
+    configs = saved_configs(out / "benchmark_end_to_end.json", figures, keep=lambda f: "total_seconds" in f)
+    write_text_atomic(out / "benchmark_end_to_end.json", json.dumps({"configs": configs}, indent=2) + "\n")
+    sections = ["# A whole `make train` (`make benchmark-end-to-end`: train.py, then detect.py)\n"]
+    for name, f in configs.items():
+        table = "\n".join(f"| {k} | {v} |" for k, v in f.items())
+        sections.append(f"## {name}\n\n| figure | value |\n| --- | --- |\n{table}\n")
+    write_text_atomic(out / "benchmark_end_to_end.md", "\n".join(sections))
     for key, value in figures.items():
         print(f"{key:40} {value}")
