@@ -51,8 +51,16 @@ RESULT = "RESULT "
 PORT_SCORE_BATCH = 2048  # the port's main.py scores batches of 2,048 sequences
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line (exit 2), as in the project's commands, not the usage block and the error."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", default=str(DEFAULT_PORT), help="folder holding the port's models.py")
     parser.add_argument("--port-venv", default=str(DEFAULT_VENV), help="the port's venv (made by --setup)")
     parser.add_argument("--setup", action="store_true", help="create the port's venv with its pinned requirements")

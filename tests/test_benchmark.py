@@ -424,7 +424,7 @@ def test_only_a_shipped_config_at_the_default_settings_writes_the_committed_figu
     assert benchmark.output_dir(benchmark.parse_args(["--output-dir", str(tmp_path)]), load_config(own)) == tmp_path
 
 
-def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path):
+def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path, capsys):
     import importlib.util
 
     from vae_lstm.config import REPO_ROOT
@@ -436,6 +436,7 @@ def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path):
         with pytest.raises(SystemExit) as e:
             harness.parse_args([flag, "0"])
         assert e.value.code == 2
+        assert capsys.readouterr().err.count("\n") == 1  # one line, not the usage block too
     port = tmp_path / "port"
     port.mkdir()
     (port / "models.py").write_text("")
