@@ -391,6 +391,13 @@ def test_output_dir_absolute(tmp_path):
     assert run_dir(cfg) == tmp_path / run_name(cfg)
 
 
+def test_a_folder_key_starting_with_a_tilde_is_under_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = from_dict({"output_dir": "~/runs", "exp_name": "e"})
+    assert run_dir(cfg) == tmp_path / "runs" / run_name(cfg)  # not <repository>/~/runs
+    assert run_dir(from_dict({"load_dir": "~/mine"})) == tmp_path / "mine"
+
+
 def test_load_dir_overrides(tmp_path):
     cfg = from_dict({"load_dir": str(tmp_path / "mine"), "output_dir": str(tmp_path / "ignored")})
     assert run_dir(cfg) == tmp_path / "mine"

@@ -177,6 +177,13 @@ def test_a_dataset_configs_own_load_dir_does_not_put_every_run_in_one_folder(tmp
     assert len(folders) == len(experiment.jobs()) == 6 and all((tmp_path / "runs") in f.parents for f in folders)
 
 
+def test_an_output_dir_starting_with_a_tilde_is_under_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    experiment = load_experiment(tiny_experiment(tmp_path, output_dir="~/runs"))
+    assert reproduce.runs_folder(experiment) == tmp_path / "home" / "runs"  # not <repository>/~/runs
+    assert all((tmp_path / "home" / "runs") in experiment.run_dir(job).parents for job in experiment.jobs())
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_sequential_results(tmp_path, monkeypatch):
     """Two workers of one thread each give exactly what one process on two threads gives: every op runs on

@@ -386,7 +386,7 @@ def check_writable(path: Path) -> None:
 
 
 def _under_root(path: str) -> Path:
-    p = Path(path)
+    p = Path(path).expanduser()  # "~/runs" is the home folder's, as a dataset's path is
     return p if p.is_absolute() else REPO_ROOT / p
 
 

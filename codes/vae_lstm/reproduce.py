@@ -731,7 +731,7 @@ def is_shipped(experiment) -> bool:
 
 def runs_folder(experiment) -> Path:
     """The experiment's output_dir (or --output-dir), a relative one taken from the repository root."""
-    out = Path(experiment.output_dir)
+    out = Path(experiment.output_dir).expanduser()
     return out if out.is_absolute() else REPO_ROOT / out
 
 
