@@ -371,3 +371,29 @@ def test_best_f1_never_counts_an_unflaggable_normal_point_as_a_false_positive():
     # point-adjusted: t = 2 flags point 2, which finds the whole segment 1-2: F1 1.0 at the larger threshold
     assert ev.best_f1(scores, labels, adjusted=True, flaggable=flaggable) == pytest.approx(
         {"threshold": 2.0, "precision": 1.0, "recall": 1.0, "f1": 1.0})
+
+
+# ---------------------------------------------------------------- labels other than 0/1
+
+
+@pytest.mark.parametrize("bad", [[0, 2, 0, 1], [0, np.nan, 0, 1], [0, 0.5, 0, 1], [0, -1, 0, 1]])
+def test_labels_other_than_0_1_are_refused_not_taken_as_anomalies(bad):
+    # a 2, a NaN or a 0.5 is not an anomaly label: it was counted as one (bool of any nonzero value, NaN included)
+    scores = [0.1, 0.9, 0.2, 0.8]
+    calls = [lambda: ev.precision_recall_f1(bad, [0, 1, 0, 1]), lambda: ev.point_adjust(bad, [0, 1, 0, 1]),
+             lambda: ev.best_f1(scores, bad, adjusted=True), lambda: ev.evaluate(scores, bad, 0.5),
+             lambda: ev.summarise(scores, bad, 0.5), lambda: ev.average_precision(scores, bad),
+             lambda: ev.normals_above_anomalies(scores, bad), lambda: ev.segments(bad)]
+    for call in calls:
+        with pytest.raises(ValueError, match="y_true must hold only 0 and 1"):
+            call()
+    with pytest.raises(ValueError, match="y_pred must hold only 0 and 1"):
+        ev.precision_recall_f1([0, 1, 0, 1], bad)
+
+
+def test_labels_as_bool_int_and_float_agree():
+    scores = [0.1, 0.9, 0.2, 0.8, 0.3]
+    y = [0, 1, 0, 0, 1]
+    expected = ev.summarise(scores, y, 0.5)
+    for labels in (np.array(y, bool), np.array(y, float), np.array(y, np.int8)):
+        assert ev.summarise(scores, labels, 0.5) == expected

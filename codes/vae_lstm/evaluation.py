@@ -16,18 +16,22 @@ THRESHOLD_RULES = (*LABEL_FREE_RULES, "oracle_best_f1")  # the oracle reads the 
 DEPLOYABLE_RULES = ("val_quantile", "pot", "dynamic", "contamination")  # point-level rules reported for every detector
 
 
-def _labels(y_true) -> np.ndarray:
-    """1-D boolean copy of ``y_true``."""
-    y = np.asarray(y_true)
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be 1-D, got shape {y.shape}")
-    return y.astype(bool)
+def binary(name: str, x) -> np.ndarray:
+    """A 1-D boolean copy of 0/1 (or boolean) values; ValueError otherwise (a NaN or a 2 is no anomaly label)."""
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.dtype != bool:
+        if not np.all((a == 0) | (a == 1)):
+            raise ValueError(f"{name} must hold only 0 and 1")
+        return a == 1
+    return a.copy()
 
 
 def _pair(scores, y_true) -> tuple[np.ndarray, np.ndarray]:
     """Validated (float scores, bool labels) of equal length; scores must be finite."""
     s = np.asarray(scores, dtype=float)
-    y = _labels(y_true)
+    y = binary("y_true", y_true)
     if s.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {s.shape}")
     if len(s) != len(y):
@@ -58,7 +62,7 @@ def sequence_labels(anomaly_idx, n_sequences: int, span: int) -> np.ndarray:
 
 def segments(y_true) -> np.ndarray:
     """``[start, end)`` of each contiguous run of True, shape (k, 2)."""
-    y = _labels(y_true).astype(np.int8)
+    y = binary("y_true", y_true).astype(np.int8)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], y, [0]))))
     return edges.reshape(-1, 2)
 
@@ -73,7 +77,7 @@ def span_mask(n: int, seg: np.ndarray) -> np.ndarray:
 
 def point_adjust(y_true, y_pred) -> np.ndarray:
     """Donut-style adjustment: a segment of ``y_true`` with any predicted point counts as wholly predicted."""
-    y, p = _labels(y_true), _labels(y_pred)
+    y, p = binary("y_true", y_true), binary("y_pred", y_pred)
     if len(y) != len(p):
         raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
     seg = segments(y)
@@ -102,7 +106,7 @@ def _ratios(tp, fp, fn) -> tuple:
 
 def precision_recall_f1(y_true, y_pred) -> dict:
     """Precision, recall, F1 and counts; 0.0 where a ratio is undefined."""
-    y, p = _labels(y_true), _labels(y_pred)
+    y, p = binary("y_true", y_true), binary("y_pred", y_pred)
     if len(y) != len(p):
         raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
     tp = int(np.sum(y & p))
@@ -128,7 +132,7 @@ def best_f1(scores, y_true, adjusted: bool, flaggable=None) -> dict:
     s, y = _pair(scores, y_true)
     if len(s) == 0:
         raise ValueError("scores is empty")
-    ok = np.ones(len(s), bool) if flaggable is None else _labels(flaggable)
+    ok = np.ones(len(s), bool) if flaggable is None else binary("flaggable", flaggable)
     if len(ok) != len(s):
         raise ValueError(f"scores and flaggable differ in length: {len(s)} != {len(ok)}")
     n_pos = int(y.sum())
@@ -221,7 +225,7 @@ def summarise(scores, y_true, threshold) -> dict:
     Labels that are all normal or all anomalous make every figure undefined: NaN, never a perfect 1.0.
     """
     out = evaluate(scores, y_true, threshold)
-    y = _labels(y_true)
+    y = binary("y_true", y_true)
     if len(y) == 0 or y.all() or not y.any():
         nan = {"precision": float("nan"), "recall": float("nan"), "f1": float("nan")}
         out.update(pointwise=dict(nan), point_adjusted=dict(nan), average_precision=float("nan"),
