@@ -332,6 +332,37 @@ def test_labels_other_than_0_and_1_are_refused_not_counted_as_anomalies(labels):
     assert metrics.at_threshold(scores, [0.0, 1.0, 0.0, 1.0], 0.5)["pointwise"]["f1"] == 1.0  # 0/1 floats are fine
 
 
+
+@pytest.mark.parametrize("labels", [[0, 1, 0, 1], [0, 0, 0, 0]])
+def test_the_registry_refuses_scores_it_cannot_use_even_for_degenerate_labels(labels):
+    """A NaN score was silently never flagged by at_threshold (NaN >= t is False); scores or predictions of another
+    length than the labels, or NaN scores, came back as undefined metrics when the labels were all normal; and a
+    length mismatch was named as one of "y_true and y_pred", names the caller never used."""
+    from vae_lstm import metrics
+
+    nan_scores = np.array([0.1, 0.9, np.nan, 0.8])
+    for call in (lambda: metrics.at_threshold(nan_scores, labels, 0.5), lambda: metrics.threshold_free(nan_scores, labels),
+                 lambda: metrics.oracle(nan_scores, labels)):
+        with pytest.raises(ValueError, match="^scores must be finite$"):
+            call()
+    short = np.array([0.1, 0.9, 0.2])
+    for call in (lambda: metrics.at_threshold(short, labels, 0.5), lambda: metrics.threshold_free(short, labels),
+                 lambda: metrics.oracle(short, labels)):
+        with pytest.raises(ValueError, match="^scores and labels differ in length: 3 != 4$"):
+            call()
+    with pytest.raises(ValueError, match="^labels and predictions differ in length: 4 != 3$"):
+        metrics.at_predictions(labels, [0, 1, 0])
+
+
+def test_at_threshold_with_a_nan_threshold_is_undefined_not_flags_nothing():
+    """As evaluation.evaluate: a NaN threshold (a rule that gave none) flags nothing only by accident of NaN
+    comparisons; every metric is undefined."""
+    from vae_lstm import metrics
+
+    out = metrics.at_threshold([0.2, 0.5, 0.9], [0, 1, 1], float("nan"))
+    assert np.isnan(out["flagged_fraction"])
+    assert all(np.isnan(out[name]["f1"]) for name in metrics.AT_THRESHOLD)
+
 def test_at_threshold_flags_a_score_equal_to_the_threshold():
     """score >= threshold: at 0.5 the points scoring 0.5 and 0.9 (both anomalies) are flagged, 2 of 3 points."""
     from vae_lstm import metrics

@@ -28,14 +28,14 @@ def binary(name: str, x) -> np.ndarray:
     return a.copy()
 
 
-def _pair(scores, y_true) -> tuple[np.ndarray, np.ndarray]:
-    """Validated (float scores, bool labels) of equal length; scores must be finite."""
+def scores_and_labels(scores, y_true, name: str = "y_true") -> tuple[np.ndarray, np.ndarray]:
+    """Validated (float scores, bool labels) of equal length; scores must be finite; ``name``: the labels' in errors."""
     s = np.asarray(scores, dtype=float)
-    y = binary("y_true", y_true)
+    y = binary(name, y_true)
     if s.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {s.shape}")
     if len(s) != len(y):
-        raise ValueError(f"scores and y_true differ in length: {len(s)} != {len(y)}")
+        raise ValueError(f"scores and {name} differ in length: {len(s)} != {len(y)}")
     if not np.all(np.isfinite(s)):
         raise ValueError("scores must be finite")
     return s, y
@@ -129,7 +129,7 @@ def best_f1(scores, y_true, adjusted: bool, flaggable=None) -> dict:
     ``flaggable`` (bool per point; default all): points no threshold may flag, as the label-free rules
     never flag a point the detector did not score; their labels still count as anomalies to find.
     """
-    s, y = _pair(scores, y_true)
+    s, y = scores_and_labels(scores, y_true)
     if len(s) == 0:
         raise ValueError("scores is empty")
     ok = np.ones(len(s), bool) if flaggable is None else binary("flaggable", flaggable)
@@ -157,7 +157,7 @@ def best_f1(scores, y_true, adjusted: bool, flaggable=None) -> dict:
 
 def average_precision(scores, y_true) -> float:
     """Average precision (sklearn); nan if ``y_true`` has no positives."""
-    s, y = _pair(scores, y_true)
+    s, y = scores_and_labels(scores, y_true)
     if not y.any():
         return float("nan")
     return float(average_precision_score(y, s))
@@ -190,7 +190,7 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
 
 def evaluate(scores, y_true, threshold) -> dict:
     """Pointwise and point-adjusted precision/recall/F1 at ``threshold`` (``score >= threshold``)."""
-    s, y = _pair(scores, y_true)
+    s, y = scores_and_labels(scores, y_true)
     if np.isnan(threshold):  # no threshold (a rule the scores do not allow): undefined, not "flags nothing"
         nan = {"precision": float("nan"), "recall": float("nan"), "f1": float("nan")}
         return {"threshold": float("nan"), "pointwise": dict(nan), "point_adjusted": dict(nan), "n": len(s),
@@ -211,7 +211,7 @@ def normals_above_anomalies(scores, y_true) -> list[int]:
     0 means a threshold can flag that anomaly with no false positive; the largest count is what
     caps the point-adjusted precision at recall 1.0.
     """
-    s, y = _pair(scores, y_true)
+    s, y = scores_and_labels(scores, y_true)
     seg = segments(y)
     if len(seg) == 0:
         return []

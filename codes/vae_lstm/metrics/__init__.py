@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from ..evaluation import best_f1, point_adjust, precision_recall_f1
+from ..evaluation import best_f1, point_adjust, precision_recall_f1, scores_and_labels
 from ._inputs import binary
 from .affiliation import affiliation_precision_recall_f1
 from .event import event_f1
@@ -48,23 +48,29 @@ def degenerate(labels) -> bool:
 
 
 def threshold_free(scores, labels) -> dict:
-    if degenerate(labels):
+    s, y = scores_and_labels(scores, labels, "labels")
+    if degenerate(y):
         return {name: float("nan") for name in THRESHOLD_FREE}
-    s, y = np.asarray(scores, float), binary("labels", labels)
     return {name: fn(s, y) for name, fn in THRESHOLD_FREE.items()}
 
 
 def at_predictions(labels, predictions) -> dict:
     """Every threshold metric for given 0/1 point predictions."""
     y, p = binary("labels", labels), binary("predictions", predictions)
+    if len(y) != len(p):
+        raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
     if degenerate(y):
         return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
     return {name: fn(y, p) for name, fn in AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
 
 
 def at_threshold(scores, labels, threshold: float) -> dict:
-    """Every threshold metric with points flagged where score >= threshold."""
-    return at_predictions(labels, np.asarray(scores, float) >= threshold)
+    """Every threshold metric with points flagged where score >= threshold; all NaN (undefined) for a NaN
+    threshold, as ``evaluation.evaluate``."""
+    s, y = scores_and_labels(scores, labels, "labels")
+    if np.isnan(threshold):
+        return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float("nan")}
+    return at_predictions(y, s >= threshold)
 
 
 def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
@@ -76,7 +82,7 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     points a threshold may flag. The label-free rules never flag a point the detector left unscored, so
     neither does the oracle, and the two are compared on the same points.
     """
-    s, y = np.asarray(scores, float), binary("labels", labels)
+    s, y = scores_and_labels(scores, labels, "labels")
     ok = np.ones(len(s), bool) if flaggable is None else np.asarray(flaggable, bool)
     if degenerate(y):
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
