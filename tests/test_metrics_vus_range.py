@@ -117,6 +117,23 @@ def test_bool_labels_and_bad_inputs():
         rb.range_precision_recall_f1(y, y, alpha=1.5)
 
 
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 2.5, True, "3"])
+def test_buffer_and_n_thresholds_that_are_no_counts_are_named_in_a_value_error(bad):
+    """max_buffer=inf was an OverflowError, NaN a ValueError that named no argument, n_thresholds=2.5 a TypeError
+    from inside numpy, and n_thresholds=True ran with one threshold."""
+    n = 50
+    y = _labels(n, [(20, 25)])
+    s = np.random.default_rng(3).normal(size=n) + y
+    with pytest.raises(ValueError, match=r"^max_buffer must be an integer >= 0, got "):
+        vus.vus_pr(s, y, max_buffer=bad)
+    with pytest.raises(ValueError, match=r"^buffer must be an integer >= 0, got "):
+        vus.range_auc(s, y, buffer=bad)
+    with pytest.raises(ValueError, match=r"^n_thresholds must be an integer >= 1, got "):
+        vus.vus_pr(s, y, max_buffer=4, n_thresholds=bad)
+    assert vus.vus_pr(s, y, max_buffer=np.int64(4), n_thresholds=np.int64(250)) == vus.vus_pr(s, y, 4)
+    assert vus.vus_pr(s, y, max_buffer=4.0) == vus.vus_pr(s, y, 4)  # a whole float is a count
+
 # Hand-computed range-based cases: one label range [10, 20), one prediction range [15, 25).
 N = 40
 Y1 = _labels(N, [(10, 20)])
