@@ -354,6 +354,19 @@ def test_the_registry_refuses_scores_it_cannot_use_even_for_degenerate_labels(la
         metrics.at_predictions(labels, [0, 1, 0])
 
 
+
+def test_the_oracle_refuses_a_flaggable_mask_it_cannot_use():
+    """A NaN in flaggable was taken as "may be flagged", and a mask of the wrong length was ignored when the labels
+    were all normal."""
+    from vae_lstm import metrics
+
+    scores = np.array([0.1, 0.9, 0.2, 0.8])
+    with pytest.raises(ValueError, match="^flaggable must hold only 0 and 1$"):
+        metrics.oracle(scores, [0, 1, 0, 1], flaggable=[1.0, np.nan, 1.0, 1.0])
+    for labels in ([0, 1, 0, 1], [0, 0, 0, 0]):
+        with pytest.raises(ValueError, match="^scores and flaggable differ in length: 4 != 3$"):
+            metrics.oracle(scores, labels, flaggable=[True, True, False])
+
 def test_at_threshold_with_a_nan_threshold_is_undefined_not_flags_nothing():
     """As evaluation.evaluate: a NaN threshold (a rule that gave none) flags nothing only by accident of NaN
     comparisons; every metric is undefined."""

@@ -83,7 +83,9 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     neither does the oracle, and the two are compared on the same points.
     """
     s, y = scores_and_labels(scores, labels, "labels")
-    ok = np.ones(len(s), bool) if flaggable is None else np.asarray(flaggable, bool)
+    ok = np.ones(len(s), bool) if flaggable is None else binary("flaggable", flaggable)
+    if len(ok) != len(s):
+        raise ValueError(f"scores and flaggable differ in length: {len(s)} != {len(ok)}")
     if degenerate(y):
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
     out = {"pointwise": best_f1(s, y, adjusted=False, flaggable=ok),
