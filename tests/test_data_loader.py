@@ -392,9 +392,19 @@ def test_missing_file_in_empty_dir(tmp_path, monkeypatch):
 
 
 def test_unknown_series_lists_names():
-    msg = one_line_error("unknown series", name="nope")
+    msg = one_line_error("unknown dataset", name="nope")
     assert all(n in msg for n in NAB_NAMES)
-    assert "did you mean 'synthetic'?" in one_line_error("unknown series", name="synthetc")
+    assert "did you mean 'synthetic'?" in one_line_error("unknown dataset", name="synthetc")
+
+
+@pytest.mark.parametrize("name", ["ecg5000", "ECG500"])
+def test_a_misspelt_segment_dataset_is_suggested(name):
+    """"ecg5000" (as reproduce.py writes the experiment) listed only the series, as if ECG5000 were not a dataset."""
+    assert one_line_error("unknown", name=name) == (
+        f"unknown dataset {name!r} (the config's \"dataset\"); did you mean 'ECG5000'? valid names: ambient_temp, "
+        "cpu_utilization, ec2_request, machine_temp, nyc_taxi, synthetic, synthetic_kinds, synthetic_kinds_noisy, "
+        "ECG5000 (independent segments: run it with 'python3 codes/reproduce.py ecg5000'), or a dataset object for "
+        "your own CSV")
 
 
 def test_download_failure_is_one_line(monkeypatch, tmp_path, file_server):

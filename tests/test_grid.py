@@ -89,6 +89,17 @@ def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):
         load_experiment(path)
 
 
+def test_a_misspelt_dataset_name_in_an_experiments_config_is_named_before_its_kind(tmp_path):
+    """"ecg5000" in a beats experiment's dataset config was "a series" that the summary does not summarise, and the
+    message said to change the summary."""
+    path = tiny_experiment(tmp_path, summary="beats")
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "dataset": "ecg5000"}))
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value).startswith("grid.json: dataset 'synth': unknown dataset 'ecg5000' (the config's "
+                                      "\"dataset\"); did you mean 'ECG5000'? valid names: ")
+
+
 def test_an_experiment_file_without_a_required_key_names_it(tmp_path):
     path = tiny_experiment(tmp_path)
     values = json.loads(path.read_text())

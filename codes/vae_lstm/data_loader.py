@@ -117,20 +117,28 @@ def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
                  f"set {NAB_DATA_DIR_ENV} to a local NAB copy (folder with data/ and labels/)")
 
 
+def check_dataset_name(name: str) -> None:
+    """One line when ``name`` is neither a built-in series nor a segment dataset, with the nearest name."""
+    spec = load_spec()
+    specs, segments = spec["series"], spec.get("segments", {})
+    if name not in specs and name not in segments:
+        near = closest(name, [*specs, *segments])
+        hint = f"did you mean '{near}'? " if near else ""
+        beats = "".join(f", {s} (independent segments: run it with 'python3 codes/reproduce.py {s.lower()}')"
+                        for s in segments)
+        raise DataError(f"unknown dataset {name!r} (the config's \"dataset\"); {hint}valid names: {', '.join(specs)}"
+                        f"{beats}, or a dataset object for your own CSV")
+
+
 def load_series(name: str, data_dir: str | Path | None = None) -> Series:
     """Load one series from datasets/series.json, normalised and split as in the paper.
 
     ``data_dir``: a NAB copy to read instead of $NAB_DATA_DIR (or the download)."""
-    specs = load_spec()["series"]
+    check_dataset_name(name)
     if name in load_spec().get("segments", {}):
         raise DataError(f"{name} is a dataset of independent segments (beats), not one series: run it with "
                         f"'python3 codes/reproduce.py {name.lower()}' (configs/experiments/{name.lower()}.json)")
-    if name not in specs:
-        near = closest(name, specs)
-        hint = f"did you mean '{near}'? " if near else ""
-        raise DataError(f"unknown series {name!r} (the config's \"dataset\"); {hint}valid names: {', '.join(specs)}, "
-                        "or a dataset object for your own CSV")
-    spec = specs[name]
+    spec = load_spec()["series"][name]
     if "dataset" in spec:  # a dataset object, as in a user's config
         return load_csv_series({**spec["dataset"], "name": name}, [REPO_ROOT], t_unit=spec["t_unit"],
                                data_dir=data_dir, announce=False)

@@ -30,7 +30,7 @@ from .config import (
     unique_keys,
 )
 from .detectors import DETECTORS, QUICK, SCORING_KEYS, unread_keys
-from .errors import ConfigError, closest
+from .errors import ConfigError, DataError, closest
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
@@ -292,6 +292,7 @@ def load_experiment(name: str | Path) -> Experiment:
     check_overrides(path.name, values.get("overrides", {}))
     experiment = Experiment(path.stem, path, values)
     from .beats import check_config, is_segments
+    from .data_loader import check_dataset_name
 
     for dataset in experiment.datasets:  # every config and override loads, before anything trains
         for detector in experiment.detectors:
@@ -299,6 +300,11 @@ def load_experiment(name: str | Path) -> Experiment:
                 config = experiment.config(dataset, detector, 0, resolve=False)
             except ConfigError as e:
                 raise ConfigError(f"{path.name}: dataset '{dataset}' with detector '{detector}': {e}") from None
+            if isinstance(config.dataset, str):  # a misspelt name is no series: named before its kind is
+                try:
+                    check_dataset_name(config.dataset)
+                except DataError as e:
+                    raise ConfigError(f"{path.name}: dataset '{dataset}': {e}") from None
             if is_segments(config):  # and fits the segments (ECG5000's beats), or every run of it fails
                 check_config(config, f"{path.name}: dataset '{dataset}' with detector '{detector}'")
         if is_segments(config) != (experiment.summary == "beats"):  # else every run is scored, then left out
