@@ -382,6 +382,18 @@ def test_sha_mismatch(tmp_path, monkeypatch):
     one_line_error("wrong sha256")
 
 
+def test_a_local_copy_with_windows_line_endings_is_named(tmp_path, monkeypatch):
+    """A NAB clone made by git with core.autocrlf (Git for Windows' default) has CRLF line ends: every file failed
+    the sha256 check with "restore the original file", though it was the original but for its line ends."""
+    root = fake_nab(tmp_path, monkeypatch)
+    path = root / CSV
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert one_line_error("CRLF") == (
+        f"{path} has Windows line ends (CRLF), as a git clone with core.autocrlf writes them; with LF ends it has the "
+        "pinned sha256 (NAB commit 0000000: restore the original file, or unset NAB_DATA_DIR to download it): convert "
+        "it (dos2unix), or clone with 'git -c core.autocrlf=false clone'")
+
+
 def test_missing_file_in_empty_dir(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch)
     empty = tmp_path / "empty"

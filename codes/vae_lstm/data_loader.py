@@ -8,6 +8,7 @@ standardise with the training block's mean and population std; the test data is 
 and after the training block. Only the synthetic series is generated (`synthetic.make_synthetic`).
 """
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -92,8 +93,14 @@ def check_pinned(path: Path, sha: str, pinned_as: str) -> None:
     """One line when a local copy's sha256 is not the one pinned for it (``pinned_as``: which pin, and what to
     do about it)."""
     actual = sha256(path)
-    if actual != sha:
-        raise DataError(f"{path} has the wrong sha256 ({actual[:12]}..., expected {sha[:12]}... of {pinned_as})")
+    if actual == sha:
+        return
+    data = path.read_bytes()
+    if b"\r\n" in data and hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest() == sha:
+        raise DataError(f"{path} has Windows line ends (CRLF), as a git clone with core.autocrlf writes them; with LF "
+                        f"ends it has the pinned sha256 ({pinned_as}): convert it (dos2unix), or clone with "
+                        "'git -c core.autocrlf=false clone'")
+    raise DataError(f"{path} has the wrong sha256 ({actual[:12]}..., expected {sha[:12]}... of {pinned_as})")
 
 
 def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
