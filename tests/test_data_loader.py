@@ -550,8 +550,47 @@ def test_fetch_reads_a_good_cached_copy_without_writing_and_names_a_cache_it_can
     (tmp_path / "f.csv").write_bytes(data)
     assert fetch("http://127.0.0.1:9/f.csv", tmp_path / "f.csv", sha, "f.csv", "set X") == tmp_path / "f.csv"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
-    with pytest.raises(DataError, match=r"could not download g.csv from .* \(.*f.csv.*\); set X$"):
+    with pytest.raises(DataError) as info:
         fetch("http://127.0.0.1:9/g.csv", tmp_path / "f.csv" / "g.csv", sha, "g.csv", "set X")
+    assert str(info.value) == (f"could not keep g.csv in the download cache {tmp_path / 'f.csv'} ([Errno 17] File "
+                               f"exists: '{tmp_path / 'f.csv'}'): give it a writable folder with free space, or set X")
+
+
+def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch):
+    """A disk that fills mid-download said "could not download ... (No space left on device)", as if the network had
+    failed, and pointed only at the local-copy variable."""
+    import errno
+    import io
+
+    from vae_lstm import download
+
+    class Reply(io.BytesIO):
+        headers = {}
+
+    class Full:
+        def __init__(self, part):
+            self.part, self.name = part, part.name
+
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, key):
+            return getattr(self.part, key)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.part.close()
+
+    real = download.tempfile.NamedTemporaryFile
+    monkeypatch.setattr(download.tempfile, "NamedTemporaryFile", lambda **kw: Full(real(**kw)))
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Reply(b"a,b\n"))
+    with pytest.raises(DataError) as info:
+        download.fetch("http://x/f.csv", tmp_path / "f.csv", "0" * 64, "f.csv", "set X")
+    assert str(info.value) == (f"could not keep f.csv in the download cache {tmp_path} ([Errno 28] No space left on "
+                               "device): give it a writable folder with free space, or set X")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv.lock"]  # no part file left
 
 
 def test_fetch_gives_up_on_a_server_that_stalls(tmp_path, file_server, monkeypatch):

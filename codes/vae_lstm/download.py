@@ -9,6 +9,7 @@ download of that file. A server that sends nothing for ``TIMEOUT_S`` seconds is 
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import http.client
@@ -23,6 +24,7 @@ from .errors import DataError, Interrupted
 
 TIMEOUT_S = 60  # seconds without a byte before a download gives up
 CHUNK = 1 << 20
+LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}  # the disk's, not the network's
 
 
 def sha256(path: Path) -> str:
@@ -68,8 +70,18 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
         # a cache that cannot be read or written
         why = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
         cached = f"the cached copy {dest} does not have the pinned sha256, and " if damaged else ""
+        if is_local(e):
+            raise DataError(f"{cached}could not keep {what} in the download cache {dest.parent} ({why}): give it a "
+                            f"writable folder with free space, or {remedy}") from e
         raise DataError(f"{cached}could not download {what} from {url} ({why}); {remedy}") from e
     return dest
+
+
+def is_local(error: BaseException) -> bool:
+    """Whether an error of ``fetch`` is the cache's (a file or folder it names, a full disk, no permission), not the
+    network's: those reach it as a URLError, or as an OSError of the socket that names no file."""
+    return (isinstance(error, OSError) and not isinstance(error, urllib.error.URLError)
+            and (error.filename is not None or error.errno in LOCAL_ERRNOS))
 
 
 def _download(url: str, dest: Path, sha: str, what: str, remedy: str) -> None:
