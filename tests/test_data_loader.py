@@ -428,6 +428,26 @@ def test_download_failure_is_one_line(monkeypatch, tmp_path, file_server):
     assert "(Not Found)" in msg and data_loader.NAB_DATA_DIR_ENV in msg
 
 
+def test_an_offline_download_of_a_source_says_which_folder_to_set(tmp_path, monkeypatch):
+    """Offline, SKAB's message said only "set SKAB_DATA_DIR to a local copy": not of what, nor which folder of it
+    (SKAB's files lie under its data/ folder)."""
+    from vae_lstm import download
+
+    def offline(url, timeout):
+        raise download.urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(data_loader, "CACHE_DIR", tmp_path)
+    monkeypatch.delenv("SKAB_DATA_DIR", raising=False)
+    with pytest.raises(DataError) as info:
+        data_loader.resolve_sources({"path": "${SKAB_DATA_DIR}/valve1/0.csv"})
+    commit = data_loader.load_spec()["sources"]["SKAB_DATA_DIR"]["commit"]
+    assert str(info.value) == (
+        f"could not download valve1/0.csv from https://raw.githubusercontent.com/waico/SKAB/{commit}/data/valve1/0.csv "
+        "(Name or service not known); set SKAB_DATA_DIR to a local copy of https://github.com/waico/SKAB at "
+        f"{commit[:7]}: the folder that holds valve1/0.csv")
+
+
 def test_nab_downloads_at_the_pinned_commit_into_the_cache(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(data_loader, "fetch", lambda *args: calls.append(args) or args[1])

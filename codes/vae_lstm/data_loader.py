@@ -401,6 +401,7 @@ def source_file(var: str, relpath: str, source: dict) -> Path:
     """One file of a pinned source, downloaded and sha-checked (the local copy route is ${VAR})."""
     sha = source["files"].get(relpath)
     if sha is None:
-        raise DataError(f"{relpath} is not a file of {var}'s pinned source; set {var} to a local copy")
+        raise DataError(f"{relpath} is not a file of {var}'s pinned source; set {var} to a local folder that holds it")
+    copy = f"a local copy of {source['repository']} at {source['commit'][:7]}: the folder that holds {relpath}"
     return fetch(source["url"].format(commit=source["commit"], relpath=relpath),
-                 CACHE_DIR / var.lower() / source["commit"][:7] / relpath, sha, relpath, f"set {var} to a local copy")
+                 CACHE_DIR / var.lower() / source["commit"][:7] / relpath, sha, relpath, f"set {var} to {copy}")
