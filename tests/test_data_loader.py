@@ -297,6 +297,10 @@ def test_a_changed_local_copy_of_a_pinned_source_is_one_line(tmp_path, monkeypat
         monkeypatch.setenv("KLSE_DATA_DIR", folder)
         with pytest.raises(DataError, match="KLSE.csv has the wrong sha256.*KLSE_DATA_DIR's pinned source"):
             data_loader.resolve_sources(value)
+    # the file's path spelt another way ("./", "//") is the same pinned file, checked the same
+    for path in ("${KLSE_DATA_DIR}/./KLSE.csv", "${KLSE_DATA_DIR}//KLSE.csv"):
+        with pytest.raises(DataError, match="KLSE.csv has the wrong sha256"):
+            data_loader.resolve_sources({"path": path})
 
 
 def test_nab_labels_may_repeat_and_step_back_with_time_order_file(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ and after the training block. Only the synthetic series is generated (`synthetic
 import hashlib
 import json
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -374,7 +375,7 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
     def resolve(value):
         if isinstance(value, str) and value.startswith("${"):
             var, _, rel = value[2:].partition("}")
-            rel = rel.lstrip("/")
+            rel = posixpath.normpath(rel.lstrip("/")) if rel.strip("/") else ""  # "./a//b.csv" is "a/b.csv", pinned
             if var == NAB_DATA_DIR_ENV:
                 if rel in pinned or not (data_dir or os.environ.get(var)):
                     return str(nab_file(rel, data_dir))
