@@ -430,3 +430,32 @@ def test_arma_refuses_a_series_with_other_channels_than_it_fitted(tmp_path):
     two_channel.fit(two, tmp_path / "two")
     with pytest.raises(DataError, match="series of 1 channel.*fitted on 2"):
         two_channel.score(two[:, :1])
+
+
+@pytest.mark.parametrize("name", ["lstm_ae", "lstm_vae", "lstm_ad", "vae", "vae_lstm"])
+def test_a_neural_detector_refuses_a_series_with_other_channels_than_its_model(name):
+    """A one-channel model scoring a two-channel series (or calibrating on one) was a Keras shape error
+    ("Dimensions must be equal ...") many lines long."""
+    from vae_lstm.detectors.lstm_ad import build_lstm_ad
+    from vae_lstm.detectors.lstm_ae import build_lstm_ae
+    from vae_lstm.detectors.lstm_vae import LSTMVAE
+    from vae_lstm.errors import DataError
+    from vae_lstm.models import VAE, build_lstm
+
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "code_size": 2, "num_hidden_units": 16,
+                        "num_hidden_units_lstm": 4, "prediction_horizon": 1, "point_score": "balanced"})
+    detector = detector_class(name)(config)
+    if name in ("vae", "vae_lstm"):
+        detector.vae, detector.lstm = VAE(8, 1, 2, 16), build_lstm(2, 2, 4)
+    else:
+        detector.model = {"lstm_ae": lambda: build_lstm_ae(8, 1, 2, 4), "lstm_vae": lambda: LSTMVAE(8, 1, 2, 4),
+                          "lstm_ad": lambda: build_lstm_ad(8, 1, 1, 4)}[name]()
+        detector.mu, detector.sigma = np.zeros(1), np.eye(1)
+    two = np.zeros((40, 2), "float32")
+    with pytest.raises(DataError, match=rf"^series of 2 channel\(s\); {name} was fitted on 1$"):
+        detector.score(two)
+    if name == "vae_lstm":
+        with pytest.raises(DataError, match=r"^series of 2 channel\(s\); vae_lstm was fitted on 1$"):
+            detector.calibrate(two)
+        detector.calibrate(two[:, :1])
+    assert detector.score(two[:, :1]).points.shape == (40,)

@@ -133,3 +133,13 @@ class Detector:
         if len(series) < min_points:
             raise DataError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
         return series
+
+    def check_channels(self, series: np.ndarray, model) -> np.ndarray:
+        """The (n, c) ``series``, refused in one line when the trained functional Keras ``model`` (the one that takes
+        the windows) takes another channel count (Keras's shape error otherwise); a stand-in without ``inputs`` is
+        not checked."""
+        inputs = getattr(model, "inputs", None)
+        fitted = inputs[0].shape[-1] if inputs else None
+        if fitted is not None and series.shape[1] != fitted:
+            raise DataError(f"series of {series.shape[1]} channel(s); {self.name} was fitted on {fitted}")
+        return series

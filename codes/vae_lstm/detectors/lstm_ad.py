@@ -221,7 +221,7 @@ class LSTMADDetector(Detector):
 
     def score(self, series) -> Scores:
         c = self.config
-        series = self.check_series(series, c.l_win + 1, "input window and one point")
+        series = self.check_channels(self.check_series(series, c.l_win + 1, "input window and one point"), self.model)
         predictions = predict_all(self.model, series, c.l_win, c.score_batch_size)
         nll = gaussian_nll(error_vectors(series, predictions, c.l_win), self.mu, self.sigma)
         scores = nll - gaussian_nll(self.mu[None, :], self.mu, self.sigma)[0]  # >= 0: 0 at the mean error
