@@ -459,3 +459,48 @@ def test_a_neural_detector_refuses_a_series_with_other_channels_than_its_model(n
             detector.calibrate(two)
         detector.calibrate(two[:, :1])
     assert detector.score(two[:, :1]).points.shape == (40,)
+
+
+@pytest.mark.parametrize("name", ["lstm_ae", "arma"])
+def test_fit_refuses_training_data_with_other_channels_than_the_config_names(name, tmp_path):
+    """n_channel 1 and a two-channel training block: the neural detectors failed inside Keras's fit with a shape
+    error; now one line before anything trains, as the commands say it."""
+    from vae_lstm.errors import DataError
+
+    config = from_dict({"detector": name, "n_channel": 1, "l_win": 8, "num_epochs_lstm": 1, "arma_p": 1})
+    with pytest.raises(DataError, match=r"^training data of 2 channel\(s\); the config's n_channel is 1: leave "
+                                        r"n_channel out \(or null\) to follow the data$"):
+        detector_class(name)(config).fit(np.zeros((100, 2), "float32"), tmp_path)
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_arma_with_n_channel_unset_fits_and_loads_the_channels_of_its_data(tmp_path):
+    """arma fitted a two-channel block with n_channel unset (taken as 1), then its own arma.json was refused on
+    load ("holds an ARIMA ... for 2 channel(s); the config asks for ... on 1") and every fit fitted afresh."""
+    config = from_dict({"detector": "arma", "arma_p": 1, "arma_q": 0})
+    two = np.stack([ar1(300, seed=1), ar1(300, seed=2)], axis=1)
+    fitted = ARMADetector(config)
+    fitted.fit(two, tmp_path)
+    assert fitted.config.n_channel == 2
+    loaded = ARMADetector(config)
+    loaded.load(tmp_path)
+    np.testing.assert_array_equal(loaded.score(two).points, fitted.score(two).points)
+    stamp = (tmp_path / "arma.json").stat().st_mtime_ns
+    ARMADetector(config).fit(two, tmp_path)  # fitted already: nothing is fitted again
+    assert (tmp_path / "arma.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_a_neural_detector_with_n_channel_unset_trains_on_the_channels_of_its_data(tmp_path):
+    """n_channel unset and a two-channel training block: the model was built for one channel, and Keras's fit
+    failed with a shape error."""
+    train, test = sine_data(n_channel=2, n_train=200, n_test=60, spike_at=30)
+    config = from_dict({"detector": "lstm_ae", "l_win": 8, "code_size": 2, "num_hidden_units_lstm": 4,
+                        "num_epochs_lstm": 1, "seed": 0})
+    keras.utils.set_random_seed(0)
+    detector = detector_class("lstm_ae")(config)
+    detector.fit(train, tmp_path)
+    assert detector.config.n_channel == 2
+    loaded = detector_class("lstm_ae")(config)
+    loaded.load(tmp_path)
+    np.testing.assert_array_equal(loaded.score(test).points, detector.score(test).points)

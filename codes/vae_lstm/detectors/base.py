@@ -74,7 +74,9 @@ class Detector:
 
     def __init__(self, config):
         # The commands resolve a null n_channel from the data first (prepare.load_data, runs.train); a
-        # config used directly, without data, means one channel.
+        # config used directly takes it from the data that fit trains on (check_training), and without
+        # data means one channel.
+        self.channels_from_data = config.n_channel is None
         self.config = config if config.n_channel is not None else config.replace(n_channel=1)
 
     def fit(self, train_series: np.ndarray, run_dir: Path) -> None:
@@ -112,7 +114,14 @@ class Detector:
     def check_training(self, train, min_points: int, what: str):
         """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
         holds one ``what`` (``min_points``) and the detector can fit segments. Anything else is one series,
-        returned unchanged (the default path; ``window_stride`` must then be 1)."""
+        returned unchanged (the default path; ``window_stride`` must then be 1). Its channel count becomes the
+        config's n_channel when the config left that unset, and must be it otherwise."""
+        n_channel = int(np.shape(train)[-1]) if np.ndim(train) > 1 else 1
+        if self.channels_from_data:
+            self.config = self.config.replace(n_channel=n_channel)
+        elif n_channel != self.config.n_channel:
+            raise DataError(f"training data of {n_channel} channel(s); the config's n_channel is "
+                            f"{self.config.n_channel}: leave n_channel out (or null) to follow the data")
         if np.ndim(train) != 3:
             if self.config.window_stride != 1:
                 raise UserError(f"window_stride = {self.config.window_stride} applies to segment datasets only "
