@@ -5,12 +5,18 @@ import pytest
 
 from vae_lstm.windowing import (
     as_2d,
+    auto_windows,
     lstm_sequences,
     n_sequences,
+    points_from_units,
     rolling_windows,
+    segment_scores,
+    segment_sequences,
+    segment_windows,
     sequence_span,
     sequence_window_index,
     train_val_split,
+    units_from_points,
     window_span,
 )
 
@@ -299,3 +305,24 @@ def test_dominant_period_looks_no_further_than_a_quarter_of_the_series():
     cycle = np.sin(2 * np.pi * np.arange(1000) / 300)
     assert dominant_period(cycle) is None
     assert abs(dominant_period(cycle, max_period=400) - 300) <= 5
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: rolling_windows(np.arange(10.0), 0), "l_win = 0"),
+    (lambda: n_sequences(10, 0, 3), "l_win = 0"),
+    (lambda: lstm_sequences(np.arange(10.0), 2, 0), "l_seq = 0"),
+    (lambda: points_from_units([1.0, 2.0, 3.0], 0, 5), "span = 0"),
+    (lambda: points_from_units([1.0, 2.0, 3.0], -1, 5), "span = -1"),
+    (lambda: units_from_points(np.arange(10.0), 0), "span = 0"),
+    (lambda: segment_scores([1.0, 2.0], 0, 5, 2), "span = 0"),
+    (lambda: segment_scores([1.0, 2.0], 1, 0, 2), "length = 0"),
+    (lambda: segment_windows(np.zeros((2, 10, 1)), 3, 0), "stride = 0"),
+    (lambda: segment_sequences(np.zeros((2, 10, 1)), 2, 0), "l_seq = 0"),
+    (lambda: auto_windows(np.zeros(100), l_win=0), "l_win = 0"),
+])
+def test_a_size_below_one_is_refused_by_name(call, name):
+    """Sizes of 0 gave NumPy's "negative dimensions are not allowed", "zero-size array to reduction operation",
+    a ZeroDivisionError, empty windows (11 sequences of 0 windows) or, in segment_scores, scores for a span of 0
+    points."""
+    with pytest.raises(ValueError, match=rf"^{name}: must be a whole number of at least 1$"):
+        call()
