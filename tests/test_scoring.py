@@ -713,3 +713,19 @@ def test_combined_points_add_the_vae_reconstruction_error(vae, lstm, series):
     points = det.score(test).points
     np.testing.assert_allclose(points[40], own[40] + rebuilt[40], rtol=1e-4)
     np.testing.assert_allclose(points[:L_WIN], median_error + rebuilt[:L_WIN], rtol=1e-4)  # not the VAE's alone
+
+
+def test_a_failed_calibrate_leaves_the_detector_to_be_calibrated(vae, lstm, series):
+    """calibrate on a block shorter than one sequence raised, but marked the detector calibrated with no scales:
+    the next score failed inside balanced_points with "'NoneType' object is not subscriptable"."""
+    from vae_lstm.errors import DataError
+
+    det = detector("vae_lstm")  # the default point score, balanced_level, needs the training block's scales
+    det.vae, det.lstm = vae, lstm
+    with pytest.raises(DataError, match="shorter than one sequence"):
+        det.calibrate(series[:10])
+    with pytest.raises(UserError, match=r"^point_score 'balanced_level' needs the training block's errors: call "
+                                        r"calibrate\(train_series\) before score$"):
+        det.score(series)
+    det.calibrate(series[:120])
+    assert np.isfinite(det.score(series).points).all()

@@ -278,10 +278,15 @@ class VAELSTMDetector(Detector):
         c = self.config
         self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
         self.trailing_history = self.trailing_floor = None
-        self.calibrated, self.fit_series = True, None
+        self.calibrated = False  # until it ends: a refused block leaves it uncalibrated
         series = self.check_channels(self.check_series(train_series, c.span, "sequence"), self.vae.encoder)
-        if not self.needs_calibration(series):
-            return
+        if self.needs_calibration(series):
+            self.calibrate_on(series)
+        self.calibrated, self.fit_series = True, None
+
+    def calibrate_on(self, series: np.ndarray) -> None:
+        """The training-block statistics that ``needs_calibration`` asks for, from the checked (n, c) series."""
+        c = self.config
         predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if self.scales_channels(series):
             self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
