@@ -504,3 +504,37 @@ def test_a_neural_detector_with_n_channel_unset_trains_on_the_channels_of_its_da
     loaded = detector_class("lstm_ae")(config)
     loaded.load(tmp_path)
     np.testing.assert_array_equal(loaded.score(test).points, detector.score(test).points)
+
+
+@pytest.mark.parametrize("name", ["lstm_ae", "vae_lstm", "arma"])
+def test_fit_refuses_training_data_with_nan_in_one_line(name, tmp_path):
+    """A NaN in the training block made the neural fits stop with "the loss is nan ... (the model diverged); train
+    with a lower learning rate", which points away from the cause; arma fitted on it as if it were missing."""
+    from vae_lstm.errors import DataError
+
+    train = np.sin(np.arange(300) / 3.0)[:, None]
+    train[100] = np.nan
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "num_epochs_vae": 1, "num_epochs_lstm": 1})
+    with pytest.raises(DataError, match=r"^training data holds 1 NaN/inf value\(s\), the first at point 100$"):
+        detector_class(name)(config).fit(train, tmp_path)
+    segments = np.zeros((3, 16, 1))
+    segments[2, 5] = np.inf
+    if name != "arma":  # segments: the neural detectors only
+        with pytest.raises(DataError, match=r"holds 1 NaN/inf value\(s\), the first at segment 2, point 5$"):
+            detector_class(name)(config).fit(segments, tmp_path)
+    assert not (tmp_path / "state.json").exists()
+
+
+@pytest.mark.parametrize("name", ["abs_z", "random", "arma"])
+def test_score_refuses_a_series_with_nan_in_one_line(name, tmp_path):
+    """A NaN in a series to score gave a random score (random), a NaN score (abs_z), or arma's Kalman filter took it
+    for a missing value: nothing said the series was broken."""
+    from vae_lstm.errors import DataError
+
+    detector = detector_class(name)(arma_config(detector=name))
+    if name == "arma":
+        detector.fit(ar1(300)[:, None], tmp_path)
+    series = ar1(100)[:, None]
+    series[[40, 60]] = np.nan
+    with pytest.raises(DataError, match=r"^series holds 2 NaN/inf value\(s\), the first at point 40$"):
+        detector.score(series)

@@ -23,6 +23,16 @@ from ..errors import DataError, UserError
 from ..windowing import as_2d, points_from_units, units_from_points
 
 
+def check_finite(values: np.ndarray, what: str) -> None:
+    """One line when ``values`` (a series, or (n_segments, length, c) segments) hold NaN or inf: a model trained on
+    them diverges (a message about the learning rate), and a score of them says nothing."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        where = f"segment {first[0]}, point {first[1]}" if values.ndim == 3 else f"point {first[0]}"
+        raise DataError(f"{what} holds {int(bad.sum())} NaN/inf value(s), the first at {where}")
+
+
 @dataclass
 class Scores:
     """Scores of one contiguous series (a training block or a test piece)."""
@@ -122,6 +132,7 @@ class Detector:
         elif n_channel != self.config.n_channel:
             raise DataError(f"training data of {n_channel} channel(s); the config's n_channel is "
                             f"{self.config.n_channel}: leave n_channel out (or null) to follow the data")
+        check_finite(np.asarray(train, dtype=float), "training data")
         if np.ndim(train) != 3:
             if self.config.window_stride != 1:
                 raise UserError(f"window_stride = {self.config.window_stride} applies to segment datasets only "
@@ -141,6 +152,7 @@ class Detector:
         series = as_2d(np.asarray(series, dtype="float32"))
         if len(series) < min_points:
             raise DataError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
+        check_finite(series, "series")
         return series
 
     def check_channels(self, series: np.ndarray, model) -> np.ndarray:
