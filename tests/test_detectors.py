@@ -538,3 +538,17 @@ def test_score_refuses_a_series_with_nan_in_one_line(name, tmp_path):
     series[[40, 60]] = np.nan
     with pytest.raises(DataError, match=r"^series holds 2 NaN/inf value\(s\), the first at point 40$"):
         detector.score(series)
+
+
+@pytest.mark.parametrize("name", ["abs_z", "random"])
+def test_score_refuses_an_array_that_is_not_one_series(name):
+    """Three segments of 50 points (a 3-D array) got 3 x 1 'point' scores from abs_z and 3 from random, silently;
+    a single number was "len() of unsized object"."""
+    from vae_lstm.errors import DataError
+
+    detector = detector_class(name)(from_dict({"detector": name}))
+    with pytest.raises(DataError, match=r"^an array of shape \(3, 50, 1\) is not one series, \(n,\) or "
+                                        r"\(n, n_channel\): join segments end to end to score them$"):
+        detector.score(np.zeros((3, 50, 1)))
+    with pytest.raises(DataError, match=r"^an array of shape \(\) is not one series"):
+        detector.score(1.0)

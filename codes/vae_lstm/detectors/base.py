@@ -149,7 +149,11 @@ class Detector:
 
     @staticmethod
     def check_series(series: np.ndarray, min_points: int, what: str) -> np.ndarray:
-        series = as_2d(np.asarray(series, dtype="float32"))
+        series = np.asarray(series, dtype="float32")
+        if series.ndim not in (1, 2):
+            raise DataError(f"an array of shape {series.shape} is not one series, (n,) or (n, n_channel): join "
+                            "segments end to end to score them")
+        series = as_2d(series)
         if len(series) < min_points:
             raise DataError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
         check_finite(series, "series")
