@@ -552,3 +552,16 @@ def test_score_refuses_an_array_that_is_not_one_series(name):
         detector.score(np.zeros((3, 50, 1)))
     with pytest.raises(DataError, match=r"^an array of shape \(\) is not one series"):
         detector.score(1.0)
+
+
+@pytest.mark.parametrize("name", ["arma", "lstm_ae", "lstm_vae", "lstm_ad", "vae", "vae_lstm"])
+def test_score_before_fit_or_load_says_so(name):
+    """score on a detector that was neither fitted nor loaded failed with "object of type 'NoneType' has no len()"
+    (arma) or "'NoneType' object has no attribute ..." (the neural detectors)."""
+    detector = detector_class(name)(from_dict({"detector": name, "l_win": 8, "l_seq": 2}))
+    with pytest.raises(UserError, match=rf"^{name} is not trained: call fit\(train_series, run_dir\) or "
+                                        r"load\(run_dir\) first$"):
+        detector.score(np.zeros(40))
+    if name == "vae_lstm":
+        with pytest.raises(UserError, match="vae_lstm is not trained"):
+            detector.calibrate(np.zeros(40))

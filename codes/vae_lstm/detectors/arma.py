@@ -149,6 +149,7 @@ class ARMADetector(Detector):
 
     def score(self, series) -> Scores:
         c = self.config
+        self.require_fitted(self.channels)
         series = self.check_series(series, 1, "point")
         if series.shape[1] != len(self.channels):  # a channel beyond the fitted ones would go unscored
             raise DataError(f"series of {series.shape[1]} channel(s); arma was fitted on {len(self.channels)}")

@@ -159,11 +159,17 @@ class Detector:
         check_finite(series, "series")
         return series
 
+    def require_fitted(self, state) -> None:
+        """One line when the trained ``state`` (a model, parameters) is None: neither fit nor load ran."""
+        if state is None:
+            raise UserError(f"{self.name} is not trained: call fit(train_series, run_dir) or load(run_dir) first")
+
     def check_channels(self, series: np.ndarray, model) -> np.ndarray:
-        """The (n, c) ``series``, refused in one line when the trained functional Keras ``model`` (the one that takes
-        the windows) takes another channel count (Keras's shape error otherwise); a stand-in without ``inputs`` is
-        not checked."""
-        inputs = getattr(model, "inputs", None)
+        """The (n, c) ``series``, refused in one line when the trained Keras ``model`` (its ``encoder`` when it has
+        one: the VAEs) takes another channel count (Keras's shape error otherwise), or when there is no model yet; a
+        stand-in without ``inputs`` is not checked."""
+        self.require_fitted(model)
+        inputs = getattr(getattr(model, "encoder", model), "inputs", None)
         fitted = inputs[0].shape[-1] if inputs else None
         if fitted is not None and series.shape[1] != fitted:
             raise DataError(f"series of {series.shape[1]} channel(s); {self.name} was fitted on {fitted}")

@@ -157,6 +157,6 @@ class LSTMVAEDetector(Detector):
 
     def score(self, series) -> Scores:
         c = self.config
-        series = self.check_channels(self.check_series(series, c.l_win, "window"), self.model.encoder)
+        series = self.check_channels(self.check_series(series, c.l_win, "window"), self.model)
         scores = window_mse(self.model, window_array(series, c.l_win), c.score_batch_size)
         return Scores.from_units(scores, c.l_win, len(series))

@@ -35,6 +35,6 @@ class VAEDetector(Detector):
 
     def score(self, series) -> Scores:
         c = self.config
-        series = self.check_channels(self.check_series(series, c.span, "sequence"), self.vae.encoder)
+        series = self.check_channels(self.check_series(series, c.span, "sequence"), self.vae)
         sequence_scores, window_errors = score_vae_windows(self.vae, series, c.l_win, c.l_seq, c.score_batch_size)
         return Scores.from_units(sequence_scores, c.span, len(series), window_squared_error=window_errors)

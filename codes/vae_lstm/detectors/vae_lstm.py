@@ -279,7 +279,7 @@ class VAELSTMDetector(Detector):
         self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
         self.trailing_history = self.trailing_floor = None
         self.calibrated = False  # until it ends: a refused block leaves it uncalibrated
-        series = self.check_channels(self.check_series(train_series, c.span, "sequence"), self.vae.encoder)
+        series = self.check_channels(self.check_series(train_series, c.span, "sequence"), self.vae)
         if self.needs_calibration(series):
             self.calibrate_on(series)
         self.calibrated, self.fit_series = True, None
@@ -317,7 +317,7 @@ class VAELSTMDetector(Detector):
 
     def score(self, series) -> Scores:
         c = self.config
-        series = self.check_channels(self.check_series(series, c.span, "sequence"), self.vae.encoder)
+        series = self.check_channels(self.check_series(series, c.span, "sequence"), self.vae)
         if self.needs_calibration(series) and not self.calibrated:
             if self.fit_series is None:
                 why = (f"point_score '{c.point_score}'" if c.point_score in CALIBRATED_SCORES
