@@ -248,3 +248,28 @@ def test_broken_at_gaps_measures_the_usual_step_as_the_data_note_does():
         got_t, got_y = plotting.broken_at_gaps(axis, np.arange(12.0))
         np.testing.assert_array_equal(np.flatnonzero(np.isnan(got_y)), [8])
         assert got_t[8] == axis[7]
+
+
+def test_detected_spans_stop_at_a_gap_and_last_row_keeps_its_width(captured, tmp_path):
+    """On a time axis a span of rows [a, b) was drawn to row b's time: a point flagged just before a two-day gap
+    shaded the whole gap, and one flagged at the last row was drawn with no width. Each span ends one usual step
+    after its last row there."""
+    times = np.datetime64("2024-01-01T00:00") + np.arange(300).astype("timedelta64[h]")
+    times[150:] += np.timedelta64(2, "D")  # no row for two days between rows 149 and 150
+    flags = np.zeros(200, bool)
+    flags[[49, 199]] = True  # rows 149 (before the gap) and 299 (the last)
+    pieces = [{"start": 100, "scores": np.linspace(1, 2, 200), "flags": flags, "threshold": 1.9}]
+    labels = np.zeros(300, bool)
+    labels[140:150] = True  # a labelled window that ends at the gap too
+    plotting.detections(np.zeros((300, 1)), pieces, np.array([140]), labels, (0, 100), tmp_path / "d.png", "t",
+                        times=times)
+    ax = captured[0].axes[0]
+    hour = 1 / 24  # matplotlib's dates are in days
+    spans = sorted((round(p.get_x(), 6), round(p.get_width() / hour, 6)) for p in ax.patches
+                   if hasattr(p, "get_width") and p.get_facecolor()[:3] == plotting.matplotlib.colors.to_rgb(
+                       "tab:orange"))
+    x = plotting.matplotlib.dates.date2num
+    assert spans == [(round(x(times[149]), 6), 1.0), (round(x(times[299]), 6), 1.0)]
+    label_widths = {round(p.get_width() / hour, 6) for p in ax.patches
+                    if hasattr(p, "get_width") and p.get_facecolor()[:3] == plotting.matplotlib.colors.to_rgb("tab:red")}
+    assert label_widths == {10.0}

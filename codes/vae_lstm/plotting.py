@@ -215,8 +215,19 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     n = len(series)
     t = np.arange(n) if times is None else np.asarray(times)
 
-    def x(i):  # the axis position of index i (an end index may be n)
+    gaps, usual = gap_steps(t) if times is not None else (np.array([], int), 1.0)
+    usual = usual if np.isfinite(usual) else 0.0  # under two steps forward: no usual step
+    step = np.timedelta64(int(usual), "ns") if np.issubdtype(t.dtype, np.datetime64) else usual
+    before_gap = set((gaps + 1).tolist())  # the rows that follow a gap
+
+    def x(i):  # the axis position of index i
         return t[min(int(i), n - 1)] if times is not None else i
+
+    def end(b):  # where a span of rows ending before row b stops: row b, or one usual step after row b - 1 when
+        # there is no row b or a gap comes before it (not across the gap, nor with no width at the last row)
+        if times is None or (b < n and b not in before_gap):
+            return x(b)
+        return t[int(b) - 1] + step
 
     n_channel = series.shape[1]
     channels, note = shown_channels(n_channel, channels)
@@ -227,15 +238,15 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     ax_score = axes[-1]
     for k, ax in enumerate(axes[:-1]):
         ax.plot(*broken_at_gaps(t, series[:, k]), lw=0.7, color="0.2", label="data (training z-score)")
-        ax.axvspan(x(train_span[0]), x(train_span[1]), color="tab:blue", alpha=0.08, label="training block")
+        ax.axvspan(x(train_span[0]), end(train_span[1]), color="tab:blue", alpha=0.08, label="training block")
         labelled = segments(point_labels) if point_labels is not None else []
         for a, b in labelled:
-            ax.axvspan(x(a), x(b), color="tab:red", alpha=0.15)
+            ax.axvspan(x(a), end(b), color="tab:red", alpha=0.15)
         for piece in pieces:
             for a, b in segments(np.asarray(piece["flags"], bool)):
-                ax.axvspan(x(piece["start"] + a), x(piece["start"] + b), color="tab:orange", alpha=0.35)
+                ax.axvspan(x(piece["start"] + a), end(piece["start"] + b), color="tab:orange", alpha=0.35)
         for i, (a, b) in enumerate(labelled):  # a bar along the top, over the detected spans, that they cannot hide
-            ax.axvspan(x(a), x(b), ymin=1 - LABEL_BAR, color="tab:red", zorder=3,
+            ax.axvspan(x(a), end(b), ymin=1 - LABEL_BAR, color="tab:red", zorder=3,
                        label="labelled anomaly window" if i == 0 else None)
         for i, a in enumerate(anomaly_idx):
             ax.axvline(x(a), color="r", ls="--", lw=1, label="label timestamp" if i == 0 else None)
