@@ -273,3 +273,21 @@ def test_detected_spans_stop_at_a_gap_and_last_row_keeps_its_width(captured, tmp
     label_widths = {round(p.get_width() / hour, 6) for p in ax.patches
                     if hasattr(p, "get_width") and p.get_facecolor()[:3] == plotting.matplotlib.colors.to_rgb("tab:red")}
     assert label_widths == {10.0}
+
+
+def test_names_with_dollar_signs_are_drawn_as_written(monkeypatch, tmp_path):
+    """A channel or dataset name with two dollar signs was read as matplotlib's math text: "a$\\frac$b" stopped
+    detect.py with a traceback from its parser, and "price ($) vs cost ($)" lost its signs and spaces."""
+    kept = []
+    monkeypatch.setattr(plotting.plt, "close", kept.append)  # the real _save, which draws; the figure kept
+    pieces = [{"start": 50, "scores": np.linspace(1, 2, 50), "flags": np.zeros(50, bool), "threshold": 1.9}]
+    for name in ("a$\\frac$b", "x$^$y", "price ($) vs cost ($)"):
+        path = plotting.detections(np.zeros((100, 1)), pieces, np.array([]), None, (0, 50), tmp_path / "d.png",
+                                   f"{name}: detections", channels=[name])
+        ax = kept[-1].axes[0]
+        assert path.is_file() and ax.get_ylabel() == f"{name}\n(z-score)"
+        assert not ax.yaxis.label.get_parse_math() and not ax.title.get_parse_math()
+    assert kept[-1].axes[-1].yaxis.get_ticklabels()[0].get_parse_math()  # the log axis's powers of ten stay math
+    monkeypatch.undo()
+    for fig in kept:
+        plotting.plt.close(fig)

@@ -41,11 +41,24 @@ def whole_number_ticks(axis, values) -> None:
         axis.set_major_locator(MaxNLocator(integer=True))
 
 
+def as_written(fig) -> None:
+    """The figure's titles, axis labels, legends and notes drawn as written: a name (a column, a dataset) with two
+    "$" in it is no math text, which dropped its signs or stopped the figure with a parse error. Tick labels keep
+    math text (a log axis's powers of ten)."""
+    texts = list(fig.texts) + [text for legend in fig.legends for text in legend.get_texts()]
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts, *(legend.get_texts() if legend else ())]
+    for text in texts:
+        text.set_parse_math(False)
+
+
 def _save(fig, path: Path) -> Path:
     """Write the figure through ``<name>.tmp<suffix>`` and a rename: a kill while drawing leaves no half a
     figure (a finished stage draws a missing one again, ``BaseTrainer.draw_missing_figures``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    as_written(fig)
     fig.tight_layout()
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     try:
