@@ -291,3 +291,14 @@ def test_names_with_dollar_signs_are_drawn_as_written(monkeypatch, tmp_path):
     monkeypatch.undo()
     for fig in kept:
         plotting.plt.close(fig)
+
+
+def test_characters_the_font_lacks_are_named_in_one_line(capsys, tmp_path):
+    """A channel named in Chinese (or with an emoji) printed two lines of matplotlib warning per character and
+    per drawing step; one line now names the characters drawn as boxes."""
+    pieces = [{"start": 50, "scores": np.linspace(1, 2, 50), "flags": np.zeros(50, bool), "threshold": 1.9}]
+    plotting.detections(np.zeros((100, 1)), pieces, np.array([]), None, (0, 50), tmp_path / "d.png",
+                        "温度: detections", channels=["温度"])
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out == "note: d.png: the figure's font has no 温 度, drawn as boxes\n"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -59,15 +61,29 @@ def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     as_written(fig)
-    fig.tight_layout()
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=110)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig.tight_layout()
+            fig.savefig(tmp, dpi=110)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)
+    missing = []  # matplotlib warns twice per character the font lacks, per drawing step: one line instead
+    for warning in caught:
+        glyph = MISSING_GLYPH.match(str(warning.message))
+        if glyph is None:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)  # as filtered
+        elif chr(int(glyph[1])) not in missing:
+            missing.append(chr(int(glyph[1])))
+    if missing:
+        print(f"note: {path.name}: the figure's font has no {' '.join(missing)}, drawn as boxes")
     return path
+
+
+MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from font")
 
 
 def loss_curves(log_csv: Path, path: Path, title: str) -> Path | None:
