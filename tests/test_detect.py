@@ -313,6 +313,23 @@ def test_a_bad_notebook_parameter_is_blamed_on_the_parameters(tmp_path):
     assert "untrained.json" not in line
 
 
+def test_notebook_refuses_a_threshold_value_without_the_fixed_rule(tmp_path):
+    """-p threshold_value 2.5 alone was silently unused: the notebook scored at the config's val_quantile, and its
+    tables read as if at the threshold given. The threshold of rule "fixed" needs that rule."""
+    import papermill
+
+    config_path = tmp_path / "untrained.json"
+    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
+    with pytest.raises(papermill.PapermillExecutionError) as failed:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
+                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
+                                   "threshold_value": 2.5},
+                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
+    assert failed.value.traceback == [
+        "error: the notebook's parameters: threshold_value is the threshold of threshold_rule 'fixed', and the rule "
+        "is 'val_quantile'; set threshold_rule \"fixed\" too, or leave threshold_value out"]
+
+
 def table1_job(detector: str, tmp_path):
     from vae_lstm.experiment import Job, job_experiment, load_experiment
 
