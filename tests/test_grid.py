@@ -747,6 +747,21 @@ def test_a_summary_names_the_runs_it_lacks(tmp_path, capsys):
     assert (tmp_path / "sum" / "ensemble.md").read_text() == "my own notes"
 
 
+def test_a_summary_says_a_trained_run_is_not_scored_rather_than_not_run(tmp_path, capsys):
+    """A grid stopped between a run's training and its scoring: --summary-only said the run "has not run", while
+    its training is there and only its metrics.json is not."""
+    path = tiny_experiment(tmp_path, detectors=["random", "abs_z"])
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum")]) == 0
+    [run] = [p for p in (tmp_path / "runs").rglob("*abs_z*seed1") if p.is_dir()]
+    (run / "detection" / "metrics.json").unlink()
+    capsys.readouterr()
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "sum")]) == 0
+    out = capsys.readouterr().out
+    assert ("left out of the summary: synth abs_z seed 1 is trained but not scored (a run of the experiment, not "
+            "--summary-only, scores it)") in out
+    assert "has not run" not in out
+
+
 def test_a_summary_of_some_detectors_lacks_no_control_that_was_not_asked_for_and_has_not_run(tmp_path, capsys):
     path = tiny_experiment(tmp_path, detectors=["arma", "random", "abs_z"])
     assert reproduce.main([str(path), "--detectors", "arma", "--seeds", "1", "--summary-dir", str(tmp_path / "s")]) == 0

@@ -35,7 +35,7 @@ from .config import REPO_ROOT, check_folder_name, check_writable, read_json_file
 from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
-from .runs import has_metrics, read_metrics, unfinished_training
+from .runs import has_metrics, has_training, read_metrics, unfinished_training
 from .thresholds import LABEL_FREE_CHOICES
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
@@ -751,18 +751,32 @@ def check_summary_claim(experiment, args) -> None:
         summary_owner(experiment, summary_dir)
 
 
+def not_scored(run: Path) -> str:
+    """Why a run has no metrics.json, in words: it has not run, its training has not finished, or it is not scored."""
+    if not has_training(run):
+        return "has not run"
+    try:
+        unfinished = unfinished_training(run)
+    except UserError as e:  # a damaged state.json
+        return f"has a run folder that cannot be read ({str(e).split(';')[0]})"
+    if unfinished:
+        return f"has not finished training ({unfinished}; a run of the experiment finishes it)"
+    return "is trained but not scored (a run of the experiment, not --summary-only, scores it)"
+
+
 def summarise(experiment, args) -> None:
     found, left_out = collect_finished(experiment)
     for key, why in left_out.items():  # only about the runs the tables would hold
         if in_tables(key, args, experiment):
             print(f"left out of the summary: {why}")
-    expected = [(j.dataset, j.detector, j.seed) for j in experiment.jobs(seeds=table_seeds(args, experiment))]
+    runs = {(j.dataset, j.detector, j.seed): experiment.run_dir(j) for j in experiment.jobs(seeds=table_seeds(args, experiment))}
+    expected = list(runs)
     # a control that --detectors left out is in the tables once finished: it lacks only when left out
     missing = sorted(k for k in expected if k not in found and in_tables(k, args, experiment)
                      and (k in left_out or not args.detectors or k[1] in args.detectors))
     for key in missing:
         if key not in left_out:
-            print(f"left out of the summary: {key[0]} {key[1]} seed {key[2]} has not run")
+            print(f"left out of the summary: {key[0]} {key[1]} seed {key[2]} {not_scored(runs[key])}")
     # the tables: the runs asked for; the ensemble: every finished seed (of the series asked for)
     finished = {key: m for key, m in found.items() if not args.series or key[0] in args.series}
     everything = {key: m for key, m in finished.items() if in_tables(key, args, experiment)}
