@@ -505,3 +505,15 @@ def test_the_train_command_names_the_config_and_a_detector_the_file_does_not(tmp
     assert train_command(config) == f"'python3 codes/train.py --config {path.resolve()}'"
     assert train_command(config.replace(detector="lstm_ae")).endswith('after setting "detector": "lstm_ae" in it')
     assert train_command(load_config("NAB_config.json")) == "'python3 codes/train.py --config NAB_config.json'"
+
+
+def test_the_requirements_give_make_test_a_pytest_xdist_that_knows_its_options():
+    """`make test` passes --no-loadscope-reorder, which pytest-xdist has only since 3.8.0: a 3.5 to 3.7 that
+    requirements.txt allowed stopped `make test` at once with "unrecognized arguments"."""
+    from packaging.requirements import Requirement
+
+    recipe = (REPO_ROOT / "Makefile").read_text()
+    assert "--no-loadscope-reorder" in recipe
+    lines = [line.split("#")[0].strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
+    xdist = next(Requirement(line) for line in lines if line.startswith("pytest-xdist"))
+    assert not xdist.specifier.contains("3.7.0") and xdist.specifier.contains("3.8.0")
