@@ -32,7 +32,7 @@ demo: install  ## offline demo on the synthetic series: train and detect in abou
 test: install  ## the test suite (uses NAB_DATA_DIR or ../shared/datasets/NAB for the NAB checks)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-lint: install
+lint: install  ## ruff over codes, tests and notebooks
 	$(PY) -m ruff check codes tests notebooks
 
 EXPERIMENT ?= table1

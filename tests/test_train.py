@@ -18,7 +18,7 @@ from vae_lstm import (
     runs,
     scoring,
 )
-from vae_lstm.config import from_dict, load_config, run_dir
+from vae_lstm.config import REPO_ROOT, from_dict, load_config, run_dir
 from vae_lstm.data_loader import load_series
 from vae_lstm.detectors import vae_lstm as trainers
 from vae_lstm.errors import UserError
@@ -350,3 +350,12 @@ def test_same_seed_same_losses(first, tmp_path):
     for ra, rb in zip(la, lb, strict=True):
         for key in ra:
             assert float(ra[key]) == float(rb[key]), key
+
+
+def test_make_help_lists_every_target():
+    """`make help` (the README: "every target, one line each") lists a target only when its rule has a `## `
+    description; every target of .PHONY needs one."""
+    text = (REPO_ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", text, re.MULTILINE).group(1).split()
+    described = set(re.findall(r"^([a-z-]+):.*## ", text, re.MULTILINE))
+    assert [t for t in phony if t not in described] == []
