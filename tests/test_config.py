@@ -23,7 +23,7 @@ from vae_lstm.config import (
     run_dir,
     run_name,
 )
-from vae_lstm.errors import ConfigError
+from vae_lstm.errors import ConfigError, UserError
 
 SHIPPED = sorted(p for p in CONFIG_DIR.glob("*.json") if not p.name.endswith(".schema.json"))
 PAPER_CONFIGS = [p for p in SHIPPED if p.name.startswith("NAB_") and isinstance(json.loads(p.read_text())["dataset"], str)]
@@ -203,6 +203,20 @@ def test_invalid_json(tmp_path):
     assert "broken.json" in message
     assert "not valid JSON" in message
     assert "line 2" in message
+
+
+def test_a_truncated_json_file_is_named_with_its_place_once(tmp_path):
+    """json's messages that end in "at" (a string cut off, a tab inside one) read with the place after them, not
+    "at at" or a dangling "at": a config, and a state.json that a kill truncated."""
+    message = config_error(tmp_path, '{"l_win": "abc', name="cut.json")
+    assert message == "cut.json: not valid JSON: Unterminated string starting at line 1, column 11"
+    message = config_error(tmp_path, '{"l_win": 8,\n "exp_name": "a\tb"}', name="tab.json")
+    assert message == "tab.json: not valid JSON: Invalid control character at line 2, column 16"
+    state = tmp_path / "state.json"
+    state.write_text('{"vae": 2, "lst')
+    with pytest.raises(UserError) as raised:
+        config.read_json_file(state, "move it away")
+    assert str(raised.value) == f"{state} is damaged (Unterminated string starting at line 1, column 12); move it away"
 
 
 def test_a_key_given_twice_is_one_line(tmp_path):

@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from .errors import ConfigError, UserError, closest
+from .errors import ConfigError, UserError, closest, json_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -152,7 +152,7 @@ def read_config_values(name: str | Path) -> tuple[Path, dict]:
         raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start}); save it as UTF-8") from None
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+        raise ConfigError(f"{path.name}: not valid JSON: {json_error(e)}") from None
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     if not isinstance(raw, dict):
@@ -409,8 +409,10 @@ def read_json_file(path: Path, hint: str = "move it away and run the command aga
     path = Path(path)
     try:
         values = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is damaged ({getattr(e, 'msg', None) or e.reason}); {hint}") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is damaged ({json_error(e)}); {hint}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is damaged ({e.reason}); {hint}") from None
     if not isinstance(values, dict):
         raise UserError(f"{path} is damaged (a JSON {type(values).__name__}, not an object); {hint}")
     return values

@@ -24,6 +24,12 @@ def closest(name, known):
     return by_lower[close[0]] if close else None
 
 
+def json_error(e) -> str:
+    """Why and where a JSON text does not parse (a ``json.JSONDecodeError``), in words: "Expecting value at line 2,
+    column 9". json's messages that end in "at" ("Unterminated string starting at") take the place after it."""
+    return f"{e.msg.removesuffix(' at')} at line {e.lineno}, column {e.colno}"
+
+
 def non_empty(value: str) -> str:
     """An option's text, refused when empty: no option takes "" (an unset shell variable, ``--run-dir "$RUN"``,
     would otherwise fall back to the default silently, or read the working folder as a config)."""

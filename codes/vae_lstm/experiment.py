@@ -30,7 +30,7 @@ from .config import (
     unique_keys,
 )
 from .detectors import DETECTORS, QUICK, SCORING_KEYS, unread_keys
-from .errors import ConfigError, DataError, closest
+from .errors import ConfigError, DataError, closest, json_error
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
@@ -262,7 +262,7 @@ def load_experiment(name: str | Path) -> Experiment:
         raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
                           "save it as UTF-8") from None
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+        raise ConfigError(f"{path.name}: not valid JSON: {json_error(e)}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path.name}: an experiment file holds one JSON object ({{\"datasets\": ..., "
                           f"\"detectors\": ..., \"seeds\": ...}}), not {json_kind(values)}")
