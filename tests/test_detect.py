@@ -246,6 +246,32 @@ def test_detect_without_training_says_to_train(tmp_path):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_detect_on_a_run_dir_without_a_model_says_how_to_train_that_folder(tmp_path):
+    """--run-dir naming a folder that holds no model (or a copied run without lstm.keras) said "train first with
+    'python3 codes/train.py --config ...'", which trains the config's own folder, never the one named. The line
+    names that folder and the keys that make train.py train there."""
+    from vae_lstm import config
+    from vae_lstm.detectors import get_detector
+    from vae_lstm.errors import UserError
+
+    config_path = tmp_path / "untrained.json"
+    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "runs")}))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fix = (f"to train it there, set load_model: 1 and load_dir: '{empty}' in {config_path.resolve()}, then run "
+           f"'python3 codes/train.py --config {config_path.resolve()}'")
+    done = run_cli("codes/detect.py", "--config", str(config_path), "--run-dir", str(empty))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: run folder {empty} holds no trained detector; {fix}"
+    (empty / "vae.keras").write_bytes(b"")  # a copied run that lacks its LSTM
+    with pytest.raises(UserError) as refused:
+        get_detector(config.load_config(config_path)).require_trained(empty)
+    assert str(refused.value) == f"run folder {empty} has no lstm.keras; {fix}"
+    own = config.load_config(config_path)
+    with pytest.raises(UserError, match="; train first with 'python3 codes/train.py --config "):  # its own folder
+        get_detector(own).require_trained(config.run_dir(own))
+
+
 def test_notebook_runs_headless(trained, tmp_path, monkeypatch):
     import papermill
 

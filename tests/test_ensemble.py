@@ -77,3 +77,28 @@ def test_the_ensemble_table_says_its_oracle_f1_is_an_upper_bound():
     table = pd.DataFrame([{**row, "member": "seed 0"}, {**row, "member": "seed 1"}, {**row, "member": "ensemble of 2"}])
     text = ensemble_markdown(table, pd.DataFrame(columns=[*row, "seed"]), "val_quantile")
     assert "an upper bound for any fixed threshold" in text and "| s | vae_lstm, ensemble of 2 |" in text
+
+
+def test_a_seed_without_its_lstm_is_refused_with_the_grid_command_that_trains_it(tmp_path):
+    """A finished seed whose lstm.keras was lost said "train first with 'python3 codes/train.py --config <the
+    dataset's config>'", which trains another folder than the grid's. The line names the seed's folder, what it
+    lacks, and the grid's command for that run (which trains it again once its metrics are moved away)."""
+    import json
+
+    from vae_lstm.ensemble import seed_ensemble
+    from vae_lstm.experiment import Job, load_experiment
+
+    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
+                                "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    experiment = load_experiment(path)
+    run = experiment.run_dir(Job(str(path), "synth", "vae_lstm", 0))
+    run.mkdir(parents=True)
+    (run / "vae.keras").write_bytes(b"")
+    with pytest.raises(UserError) as refused:
+        seed_ensemble(experiment, "synth", "vae_lstm", [0, 1])
+    assert str(refused.value) == (
+        f"the ensemble scores seed 0 of vae_lstm on synth again, and its run folder {run} has no lstm.keras: "
+        f"restore it, or move {run / 'detection'} away and run 'python3 codes/reproduce.py {path} --series synth "
+        f"--detectors vae_lstm --seed 0 --output-dir {tmp_path / 'runs'}' to train it again and score it")

@@ -72,14 +72,20 @@ def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFram
     """One row per seed's run and one for the ensemble of them all, for one dataset and detector."""
     from .detectors import get_detector
     from .experiment import Job
+    from .grid import job_command
     from .prepare import load_data
 
     members, rows, config = [], [], None
     for seed in seeds:
         config, series = load_data(experiment.config(dataset, detector, seed), verbose=False)
         scorer = get_detector(config)
-        scorer.load(experiment.run_dir(Job(str(experiment.path), dataset, detector, seed,
-                                           experiment.values.get("output_dir"))))
+        job = Job(str(experiment.path), dataset, detector, seed, experiment.values.get("output_dir"))
+        path = experiment.run_dir(job)
+        if missing := scorer.missing(path):  # its metrics are up to date, so the grid's command alone trains nothing
+            raise UserError(f"the ensemble scores seed {seed} of {detector} on {dataset} again, and its run folder "
+                            f"{path} has no {' or '.join(missing)}: restore it, or move {path / 'detection'} away "
+                            f"and run {job_command(experiment, job)} to train it again and score it")
+        scorer.load(path)
         result = score_detector(scorer, config, series, validation_index(config, len(series.train)))
         scores = result.pieces[0].scores if result.pieces else None
         if scores is not None and scores.points_from_native and scores.native_span > 1:

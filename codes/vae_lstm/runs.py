@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import (
+    REPO_ROOT,
     STATE_HINT,
     STOPPED_SUFFIX,
     Config,
@@ -685,5 +686,18 @@ def require_training(config: Config, path: Path) -> None:
 
     if config.detector not in CONTROLS and not has_training(path):
         what = folder_problem(path) or "holds no trained detector"
-        raise UserError(f"run folder {path} {what}; train first with {train_command(config)}")
+        raise UserError(f"run folder {path} {what}; {training_advice(config, path)}")
     refuse_unfinished(config, path)
+
+
+def training_advice(config: Config, path: Path) -> str:
+    """How to train ``config``'s detector in the run folder ``path``: train.py with the config where that is the
+    folder it trains (``choose_run_dir``), else with load_model 1 and load_dir naming ``path`` (train.py would
+    train another folder)."""
+    path = Path(path)
+    if path.resolve() == (latest_run(config) if config.load_model else next_free_run(config)).resolve():
+        return f"train first with {train_command(config)}"
+    folder = path.resolve()
+    folder = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder  # load_dir's root
+    return (f"to train it there, set load_model: 1 and load_dir: {str(folder)!r} in {config_argument(config)}, then "
+            f"run {train_command(config)}")

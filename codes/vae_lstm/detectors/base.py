@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import train_command
 from ..errors import DataError, UserError
 from ..windowing import as_2d, points_from_units, units_from_points
 
@@ -115,11 +114,13 @@ class Detector:
         return [name for name in self.trained_files if not (Path(run_dir) / name).is_file()]
 
     def require_trained(self, run_dir: Path) -> None:
+        from ..runs import training_advice
+
         missing = self.missing(run_dir)
         if missing:
             run_dir = Path(run_dir)
             what = "does not exist" if not run_dir.is_dir() else f"has no {' or '.join(missing)}"
-            raise UserError(f"run folder {run_dir} {what}; train first with {train_command(self.config)}")
+            raise UserError(f"run folder {run_dir} {what}; {training_advice(self.config, run_dir)}")
 
     def check_training(self, train, min_points: int, what: str):
         """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
