@@ -174,3 +174,18 @@ def test_a_threshold_rule_the_scores_do_not_allow_is_one_line(tmp_path, capsys):
     with pytest.raises(errors.UserError, match=r"cannot be set on the vae_lstm sequence scores \(the paper's "):
         detection.sequence_threshold("pot", "vae_lstm", val_scores=ties, params={"q": 1e-3, "level": 0.98})
     assert detection.sequence_threshold("val_quantile", "vae_lstm", val_scores=ties, quantile=0.9) == 1.0
+
+
+def test_a_second_damaged_metrics_json_keeps_the_first(tmp_path, capsys):
+    """A damaged metrics.json was moved to metrics.damaged.json, and a second damaged one replaced that file
+    silently. Each now keeps a name of its own (the next free number), and the line names it."""
+    metrics = tmp_path / "metrics.json"
+    for n, text in enumerate(['{"cut sh', '{"cut again', "\xff"]):
+        metrics.write_text(text)
+        runs.set_aside_metrics(metrics, "the figures")
+        kept = "metrics.damaged.json" if n == 0 else f"metrics.damaged.{n + 1}.json"
+        assert capsys.readouterr().out == (f"replacing {metrics}, which is damaged (kept as {kept}), and the figures "
+                                           "beside it\n")
+        assert not metrics.exists()
+    assert [(tmp_path / name).read_text() for name in ("metrics.damaged.json", "metrics.damaged.2.json",
+                                                       "metrics.damaged.3.json")] == ['{"cut sh', '{"cut again', "\xff"]

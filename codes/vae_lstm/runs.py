@@ -642,8 +642,8 @@ def refuse_other_training(config: Config, path: Path, source: str, train_data=No
 def set_aside_metrics(metrics_path: Path, also: str) -> None:
     """Before a run is scored again: say so, and keep its metrics.json as metrics.previous.json (until the new one
     lands, the run counts as not scored). An older metrics.previous.json moves to the next free
-    metrics.previous.<n>.json, so no generation is lost; a damaged metrics.json becomes metrics.damaged.json and
-    leaves the previous ones alone."""
+    metrics.previous.<n>.json, so no generation is lost; a damaged metrics.json becomes metrics.damaged.json (or
+    the next free metrics.damaged.<n>.json) and leaves the previous ones alone."""
     metrics_path = Path(metrics_path)
     if not metrics_path.exists():
         return
@@ -651,18 +651,24 @@ def set_aside_metrics(metrics_path: Path, also: str) -> None:
         json.loads(metrics_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         damaged = metrics_path.with_name("metrics.damaged.json")
+        damaged = free_numbered(damaged) if damaged.exists() else damaged
         print(f"replacing {metrics_path}, which is damaged (kept as {damaged.name}), and {also} beside it")
         os.replace(metrics_path, damaged)
         return
     previous = metrics_path.with_name("metrics.previous.json")
     if previous.exists():
-        n = 2
-        while previous.with_name(f"metrics.previous.{n}.json").exists():
-            n += 1
-        os.replace(previous, previous.with_name(f"metrics.previous.{n}.json"))
+        os.replace(previous, free_numbered(previous))
     print(f"replacing {metrics_path}, {also} beside it (recomputed from the saved models); the previous "
           f"metrics are kept in {previous.name}")
     os.replace(metrics_path, previous)
+
+
+def free_numbered(path: Path) -> Path:
+    """The first of <stem>.2<suffix>, <stem>.3<suffix>, ... beside ``path`` that does not exist."""
+    n = 2
+    while (numbered := path.with_name(f"{path.stem}.{n}{path.suffix}")).exists():
+        n += 1
+    return numbered
 
 
 def mark_fitted(path: Path) -> None:
