@@ -1,5 +1,6 @@
 """The tables users read, from hand-made rows: the summaries' cells, verdicts and marks, and how pieces pool."""
 
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -234,3 +235,33 @@ def test_a_label_in_a_pieces_last_points_marks_the_sequences_that_hold_it():
     # 4 sequences of 3 points over points 0..5: only the last (points 3..5) holds point 5, only the first point 0
     assert sequence_labels([5], 4, 3).tolist() == [False, False, False, True]
     assert sequence_labels([0], 4, 3).tolist() == [True, False, False, False]
+
+
+def test_a_flagged_share_near_none_or_all_is_never_printed_as_exactly_that(monkeypatch):
+    """1999 of 2000 test points flagged printed "100.0%", though flagged_ranges.csv leaves one point out (and 1 of
+    4000 printed "0.0%"): a share that rounds to 100% or 0% without being it now reads ">99.9%" or "<0.1%", in the
+    detection table, the unlabelled one (two decimals) and the ensemble's."""
+    from vae_lstm.ensemble import ensemble_markdown
+
+    shares = {"val_quantile": 1999 / 2000, "pot": 1 / 4000, "dynamic": 1.0, "contamination": 0.0}
+    row = {**point_row("vae_lstm", "all", 0.5, 0.5), **{f"f1_pointwise_{r}": 0.5 for r in shares},
+           **{f"f1_affiliation_{r}": 0.5 for r in shares}, **{f"flagged_{r}": v for r, v in shares.items()}}
+    monkeypatch.setattr(detection, "summary_rows", lambda metrics: [row])
+    metrics = {"labelled": True, "detector": "vae_lstm", "threshold_rule": "val_quantile", "detectors": [],
+               "vae_lstm": {"points": {"rules": dict.fromkeys(shares, {})}, "all": {}}}
+    line = next(line for line in detection.format_table(metrics).splitlines() if "0.500 /  0.500 /" in line)
+    assert re.findall(r"0\.500 /  0\.500 / (.{6})", line) == [">99.9%", " <0.1%", "100.0%", "  0.0%"]
+
+    unlabelled = {"skipped": "no labels", "detector": "vae_lstm", "detectors": ["vae_lstm"], "vae_lstm": {"points": {
+        "rules": {"val_quantile": {"flagged_fraction": 39999 / 40000, "flagged_points": 39999},
+                  "pot": {"flagged_fraction": 1 / 40000, "flagged_points": 1}}}}}
+    assert detection.format_unlabelled(unlabelled).splitlines()[-2] == (
+        f"vae_lstm  {'>99.99%':>14} (39999) {'<0.01%':>14} (   1)")
+
+    cells = {"series": "s", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4,
+             "f1_pointwise_oracle": 0.6}
+    table = pd.DataFrame([{**cells, "member": "seed 0", "flagged_deployable": 0.9995},
+                          {**cells, "member": "seed 1", "flagged_deployable": 0.9995},
+                          {**cells, "member": "ensemble of 2", "flagged_deployable": 0.0004}])
+    text = ensemble_markdown(table, pd.DataFrame(columns=[*cells, "seed"]), "val_quantile")
+    assert "| 0.400 | 0.600 | <0.1% |" in text and "| 0.400 | 0.600 | >99.9% |" in text and "100.0%" not in text

@@ -494,6 +494,15 @@ def _ratio(value: float, oracle: float) -> float:
     return float(value) / oracle if oracle and np.isfinite(oracle) else float("nan")
 
 
+def share_text(fraction: float, decimals: int = 1) -> str:
+    """A share as a percentage to ``decimals`` decimals that reads 0% or 100% only when it is exactly that: a share
+    that rounds to either reads "<0.1%" or ">99.9%" (one point of 2000 left out is not all of them)."""
+    text, step = f"{100 * fraction:.{decimals}f}%", 10.0 ** -decimals
+    if 0 < fraction < 1 and text in (f"{0:.{decimals}f}%", f"{100:.{decimals}f}%"):
+        return f"<{step:.{decimals}f}%" if fraction < 0.5 else f">{100 - step:.{decimals}f}%"
+    return text
+
+
 def _f(value) -> str:
     return "   n/a" if value is None or not np.isfinite(value) else f"{value:6.3f}"
 
@@ -509,7 +518,7 @@ def format_unlabelled(metrics: dict) -> str:
         for rule in rules:
             r = metrics[name]["points"]["rules"][rule]
             cells.append(f"{'undefined':>22}" if "undefined" in r else
-                         f"{100 * r['flagged_fraction']:>13.2f}% ({r['flagged_points']:>4})")
+                         f"{share_text(r['flagged_fraction'], 2):>14} ({r['flagged_points']:>4})")
         lines.append(f"{name:9} " + " ".join(cells))
     lines.append("random and abs_z are controls: a detector that flags what they flag adds nothing over them")
     return "\n".join(lines)
@@ -538,7 +547,7 @@ def format_table(metrics: dict) -> str:
         lines += ["", "point level, thresholds chosen without test labels", header, "-" * len(header)]
         for r in (r for r in rows if "vus_pr" in r):
             cells = [f"{_f(r[f'f1_pointwise_{rule}'])} / {_f(r[f'f1_affiliation_{rule}'])} / "
-                     f"{100 * r[f'flagged_{rule}']:5.1f}%" if f"flagged_{rule}" in r else f"{'undefined':>36}"
+                     f"{share_text(r[f'flagged_{rule}']):>6}" if f"flagged_{rule}" in r else f"{'undefined':>36}"
                      for rule in rules]
             lines.append(f"{r['detector']:9} {r['pieces']:7} " + " ".join(f"{c:>36}" for c in cells))
         lines.append("")

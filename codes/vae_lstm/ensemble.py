@@ -25,6 +25,7 @@ from .detection import (
     deployable_rule,
     point_metrics,
     score_detector,
+    share_text,
     validation_index,
 )
 from .errors import UserError
@@ -119,7 +120,7 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, le
             entries.append((f"{name} (control), mean of {len(group)} seeds", group.mean(numeric_only=True)))
         for label, r in entries:
             lines.append(f"| {series} | {label} | {r.vus_pr:.3f} | {r.auc_pr:.3f} | {r.f1_deployable:.3f} | "
-                         f"{r.f1_pointwise_oracle:.3f} | {r.get('flagged_deployable', np.nan):.1%} |")
+                         f"{r.f1_pointwise_oracle:.3f} | {share_text(r.get('flagged_deployable', np.nan))} |")
     if left_out:
         lines += ["", f"Left out (fewer than two finished seeds): {', '.join(left_out)}."]
     return "\n".join(lines) + "\n"
