@@ -388,6 +388,28 @@ def test_a_training_block_too_short_for_the_smallest_windows_asks_for_more_point
     check_training_sizes(config, 26)
 
 
+@pytest.mark.parametrize("name, n_points, left", [("lstm_ae", 16, "0 sequences"), ("vae_lstm", 48, "1 sequence"),
+                                                   ("lstm_vae", 50, "3 sequences")])
+def test_fit_on_too_few_points_to_train_and_validate_is_one_line(name, n_points, left, tmp_path):
+    """fit from Python on a series too short for one training sample (lstm_ae on exactly l_win points, vae_lstm on
+    one sequence) failed with numpy's "Number of columns must be a positive integer, not 0"; the commands refuse
+    it in runs.check_training_sizes. A detector that trains a Keras model on a training/validation split now
+    refuses it in fit too, in that line, which names the series given to fit rather than the config's dataset
+    (not the data here). ARMA, which splits nothing, fits such a series as before."""
+    config = from_dict({"detector": name, "l_win": 16, "l_seq": 3, "code_size": 2, "num_hidden_units": 16,
+                        "num_hidden_units_lstm": 8, "num_epochs_vae": 1, "num_epochs_lstm": 1})
+    n_seq = max(n_points - 47, 0)
+    n_train = len(train_val_split(n_seq, 0.1, 0)[0])
+    with pytest.raises(UserError) as refused:
+        detector_class(name)(config).fit(np.sin(np.arange(n_points) / 3.0)[:, None], tmp_path / "run")
+    assert str(refused.value) == (
+        f"config: sequences of l_win * l_seq = 48 points leave {left} in the {n_points}-point training series given "
+        f"to fit: {n_train} to train on and {n_seq - n_train} to validate on (val_fraction 0.1); at least 2 of each "
+        "are needed: make l_win or l_seq smaller")
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+    ARMADetector(arma_config(l_win=16, l_seq=3)).fit(ar1(n_points)[:, None], tmp_path / "arma")
+
+
 @pytest.mark.slow
 def test_vae_lstm_fits_a_one_dimensional_series(tmp_path):
     """A (n,) training series is one channel, as score takes it: fit trained both stages, then failed drawing the

@@ -467,11 +467,13 @@ def check_run_config(config: Config, path: Path) -> None:
                         "with the config it was trained with, or train this one first")
 
 
-def check_training_sizes(config: Config, n_points: int) -> None:
+def check_training_sizes(config: Config, n_points: int, data: str | None = None) -> None:
     """The training block must give enough sequences of l_win * l_seq points to train on and to validate on
-    (the windows are more than the sequences)."""
+    (the windows are more than the sequences). ``data``: what the lines call it (by default the training block of
+    the config's dataset; ``Detector.fit`` says the series given to it)."""
+    data = data or f"training block of '{config.dataset_name}'"
     if config.detector == "lstm_ad":  # its samples: an input window and the prediction_horizon points after it
-        check_pairs(config, n_points)
+        check_pairs(config, n_points, data)
     n_seq = n_sequences(n_points, config.l_win, config.l_seq)
     n_train = too_few_to_split(config, n_seq)
     if n_train is not None:
@@ -479,8 +481,8 @@ def check_training_sizes(config: Config, n_points: int) -> None:
         smallest = config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ
         fix = split_fix(config, n_seq, n_train) or (SMALLEST_WINDOWS_FIX if smallest else "make l_win or l_seq smaller")
         raise UserError(f"{where}: sequences of l_win * l_seq = {config.span} points leave {n_seq} "
-                        f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point training block of "
-                        f"'{config.dataset_name}': {n_train} to train on and {n_seq - n_train} to validate on "
+                        f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point {data}: {n_train} to train "
+                        f"on and {n_seq - n_train} to validate on "
                         f"(val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: {fix}")
 
 
@@ -504,17 +506,16 @@ def too_few_to_split(config: Config, n_samples: int) -> int | None:
     return n_train if min(n_train, n_samples - n_train) < MIN_SEQUENCES else None
 
 
-def check_pairs(config: Config, n_points: int) -> None:
+def check_pairs(config: Config, n_points: int, data: str) -> None:
     """LSTM-AD's training pairs (l_win points in, the next prediction_horizon out): enough to train on and to
-    validate on."""
+    validate on, in the ``n_points`` of ``data`` (what the line calls them)."""
     n_pairs = max(n_points - config.l_win - config.prediction_horizon + 1, 0)
     n_train = too_few_to_split(config, n_pairs)
     if n_train is not None:
         where = config.source.name if config.source else "config"
         raise UserError(f"{where}: l_win {config.l_win} + prediction_horizon {config.prediction_horizon} leave "
-                        f"{n_pairs} training pair(s) in the {n_points}-point training block of '{config.dataset_name}'"
-                        f": {n_train} to train on and {n_pairs - n_train} to validate on (val_fraction "
-                        f"{config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: "
+                        f"{n_pairs} training pair(s) in the {n_points}-point {data}: {n_train} to train on and "
+                        f"{n_pairs - n_train} to validate on (val_fraction {config.val_fraction}); at least {MIN_SEQUENCES} of each are needed: "
                         f"{split_fix(config, n_pairs, n_train) or 'make l_win or prediction_horizon smaller'}")
 
 

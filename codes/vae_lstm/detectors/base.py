@@ -125,7 +125,8 @@ class Detector:
     def check_training(self, train, min_points: int, what: str):
         """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
         holds one ``what`` (``min_points``) and the detector can fit segments. Anything else is one series,
-        returned unchanged (the default path; ``window_stride`` must then be 1). Its channel count becomes the
+        returned unchanged (the default path; ``window_stride`` must then be 1), once it gives a Keras fit enough
+        samples to train and to validate on (``runs.check_training_sizes``). Its channel count becomes the
         config's n_channel when the config left that unset, and must be it otherwise."""
         n_channel = int(np.shape(train)[-1]) if np.ndim(train) > 1 else 1
         if self.channels_from_data:
@@ -138,6 +139,10 @@ class Detector:
             if self.config.window_stride != 1:
                 raise UserError(f"window_stride = {self.config.window_stride} applies to segment datasets only "
                                 "(e.g. ECG5000); set it to 1 for a single series")
+            if any(name.endswith(".keras") for name in self.trained_files):  # a Keras fit validates on a split
+                from ..runs import check_training_sizes
+
+                check_training_sizes(self.config, len(train), "training series given to fit")  # as train.py does
             return train
         if not self.fits_segments:
             raise UserError(f"detector '{self.name}' cannot train on independent segments; leave it out of "
