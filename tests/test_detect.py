@@ -697,4 +697,5 @@ def test_the_score_histogram_of_unlabelled_data_names_no_metric(tmp_path, monkey
                                 "detector": "abs_z", "l_win": 24, "l_seq": 3, "output_dir": str(tmp_path / "runs")}))
     assert cli.train_main(["--config", str(path)]) == 0
     assert cli.detect_main(["--config", str(path)]) == 0
-    assert titles == ["series: abs_z sequence scores (no labels, so no metric)"]
+    assert titles == ["series: abs_z sequence scores (no labels, so no metric; the flags are at the point scores' "
+                      "threshold)"]

@@ -106,6 +106,34 @@ def test_unlabelled_csv_skips_the_metrics_and_still_flags(tmp_path, capsys):
     assert not (run / "detection" / "precision_recall.png").exists()
 
 
+def test_unlabelled_metrics_and_histogram_name_their_threshold_the_sequence_one(tmp_path, monkeypatch):
+    """On unlabelled data metrics.json's '<detector>.threshold' and score_histograms.png's line ("val_quantile
+    threshold") are the rule's threshold on the sequence scores (the paper's metric, not computed here), while
+    flagged_ranges.csv flags at the rule's threshold on the point scores, another number. metrics.json now says
+    which key holds which, and the figure calls its line the sequence threshold."""
+    drawn = {}
+    original = plotting.score_histograms
+    monkeypatch.setattr(plotting, "score_histograms",
+                        lambda *a: (drawn.update(title=a[4], label=a[5]), original(*a))[1])
+    write_dataset(tmp_path, labelled=False)
+    config_path = write_config(tmp_path, labelled=False, detector="abs_z")
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
+    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    point = metrics["abs_z"]["points"]["rules"]["val_quantile"]["threshold"]
+    assert metrics["abs_z"]["threshold"] != point
+    assert set(pd.read_csv(run / "detection" / "flagged_ranges.csv")["threshold"]) == {point}
+    assert metrics["thresholds"] == {
+        "<detector>.threshold": "the threshold_rule's threshold on the detector's sequence scores, for the paper's "
+                                "metric (the line of score_histograms.png)",
+        "<detector>.points.rules.<rule>.threshold": "each label-free rule's threshold on the point scores "
+                                                    "(threshold_per_piece under dynamic): flagged_ranges.csv and "
+                                                    "detections.png flag at the config's rule's"}
+    assert drawn == {"title": "sensors: abs_z sequence scores (no labels, so no metric; the flags are at the point "
+                              "scores' threshold)", "label": "val_quantile sequence threshold"}
+
+
 def test_an_anomaly_at_the_start_of_a_test_file_is_its_own(tmp_path):
     """The paper's sequence labels start a run at each test file's first row when it is labelled, also when the
     file before it ends inside an anomaly (the files are laid end to end)."""

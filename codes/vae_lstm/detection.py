@@ -263,7 +263,7 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
            "term_combine": c.term_combine, "term_power": c.term_power, "context_scale": c.context_scale,
            "scoring_seconds": round(result.scoring_seconds, 3), "n_val_sequences": int(len(result.val_index)),
            "detectors": list(result.results), "labelled": result.series.labelled,
-           "test_data": evaluation_fingerprint(result.series)}
+           "test_data": evaluation_fingerprint(result.series), "thresholds": THRESHOLD_KEYS}
     if not result.series.labelled:
         out["skipped"] = UNLABELLED
         for name, res in result.results.items():
@@ -285,6 +285,15 @@ def compute_metrics(result: Detection, rule: str | None = None) -> dict:
             out[name][group] = evaluation.summarise(scores, labels, threshold)
         out[name]["points"] = point_metrics(c, res, groups)
     return out
+
+
+# metrics.json says which of a detector's thresholds is which: one rule gives another number on each kind of score
+THRESHOLD_KEYS = {
+    "<detector>.threshold": "the threshold_rule's threshold on the detector's sequence scores, for the paper's metric "
+                            "(the line of score_histograms.png)",
+    "<detector>.points.rules.<rule>.threshold": "each label-free rule's threshold on the point scores "
+                                                "(threshold_per_piece under dynamic): flagged_ranges.csv and "
+                                                "detections.png flag at the config's rule's"}
 
 
 def evaluation_fingerprint(series: Series) -> str:
@@ -669,10 +678,11 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     threshold = m[main.name]["threshold"]
     test_scores, _ = main.test_scores()
     name = c.dataset_name
-    which_threshold = "the paper's metric's threshold" if result.series.labelled else "no labels, so no metric"
+    which_threshold = ("the paper's metric's threshold" if result.series.labelled else
+                       "no labels, so no metric; the flags are at the point scores' threshold")
     paths = [plotting.score_histograms(main.val_scores, test_scores, threshold, out_dir / "score_histograms.png",
                                        f"{name}: {main.name} sequence scores ({which_threshold})",
-                                       f"{c.threshold_rule} threshold")]
+                                       f"{c.threshold_rule} sequence threshold")]
     flags, point_t = detection_flags(result, main)
     pieces = [{"start": p.start, "scores": compared_scores(c.threshold_rule, p), "flags": f, "threshold": t}
               for p, f, t in zip(main.pieces, flags, point_t, strict=True)]
