@@ -190,10 +190,30 @@ def test_a_label_entry_that_names_one_files_folder_is_not_taken_by_another_file_
     assert {p["name"]: np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces} == {
         "a_run": [7, 8], "b_run": []}
     assert "WARNING" not in d.train_block_note  # the training file took no entry: anomaly-free
-    # an entry whose folders name no data file (NAB's realKnownCause/run.csv) is every run.csv's, as before
+    # an entry whose folders name no data file (NAB's realKnownCause/run.csv) is not every run.csv's either
     (tmp_path / "windows.json").write_text(json.dumps({"realKnownCause/run.csv": [[t[7], t[8]]]}))
-    d = load(spec, tmp_path)
-    assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[7, 8], [7, 8]]
+    one_line_error(spec, tmp_path, "entry 'realKnownCause/run.csv' names no folder of train/run.csv")
+
+
+@pytest.mark.parametrize("entry", ["run.csv", "x/run.csv"])
+def test_an_entry_that_names_no_folder_is_refused_for_files_of_one_name(tmp_path, entry):
+    """A labels file whose one entry is run.csv, for a/run.csv and b/run.csv (row numbers): both files took the
+    same rows as labels, silently, whichever file they were written for."""
+    for folder in ("a", "b"):
+        write_csv(tmp_path, f"{folder}/run.csv", ["v"], [[(i * 7) % 5] for i in range(12)])
+    write_csv(tmp_path, "train.csv", ["v"], [[(i * 3) % 5] for i in range(12)])
+    (tmp_path / "windows.json").write_text(json.dumps({entry: [[3, 4]]}))
+    spec = {"train_files": ["train.csv"], "test_files": ["a/run.csv", "b/run.csv"],
+            "labels": {"windows": "windows.json"}}
+    one_line_error(spec, tmp_path, f"windows.json: entry '{entry}' names no folder of a/run.csv, and a/run.csv and "
+                   "b/run.csv are files of one name: name each file's entry by its folder and name ('a/run.csv', "
+                   "'b/run.csv'; [] for a file without anomalies), or give labels.key to use one entry for every file")
+    # labels.key says it: one entry for every file
+    d = load({**spec, "labels": {"windows": "windows.json", "key": entry}}, tmp_path)
+    assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[3, 4], [3, 4]]
+    # a file of that name alone still takes it
+    d = load({**spec, "test_files": ["a/run.csv"]}, tmp_path)
+    assert np.flatnonzero(d.test_pieces[0]["point_labels"]).tolist() == [3, 4]
 
 
 @pytest.mark.parametrize("entry", ["s.csv", "s.csv.gz", "data/s.csv.gz", "a/s.csv.gz"])

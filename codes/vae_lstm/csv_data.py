@@ -1166,6 +1166,15 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_F
                 shown = "/".join(f.path.parts[-2:]) if namesake else f.path.name
                 fix = f"add one named {shown!r} ([] for a file without anomalies)" if namesake else "give labels.key"
                 raise DataError(f"{path}: no entry for {shown} (entries: {_rows(list(data), 3)}); {fix}")
+            namesakes = [f.path] + [o for o in others if _csv_name(o) == _csv_name(f.path)]
+            if keys and len(namesakes) > 1 and not (len(_key_parts(keys[0])) > 1
+                                                    and _names_file(_key_parts(keys[0]), f.path)):
+                # the entry would be every such file's, whichever one it was written for
+                shown = ["/".join(p.parts[-2:]) for p in namesakes]
+                raise DataError(f"{path}: entry {keys[0]!r} names no folder of {shown[0]}, and "
+                                f"{', '.join(shown[:-1])} and {shown[-1]} are files of one name: name each file's "
+                                f"entry by its folder and name ({', '.join(map(repr, shown))}; [] for a file without "
+                                "anomalies), or give labels.key to use one entry for every file")
             return (keys[0], data[keys[0]]) if keys else None
         return path, per_file
     raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
