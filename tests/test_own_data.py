@@ -311,6 +311,25 @@ def test_test_labels_without_anomalies_give_no_precision_recall_curve(tmp_path, 
     assert pd.read_csv(run / "detection" / "flagged_ranges.csv").empty
 
 
+@pytest.mark.parametrize("train_range, undefined", [([0, 200], "all"), ([100, 300], "test_1, test_2")])
+def test_point_metrics_undefined_by_one_class_labels_are_said(tmp_path, capsys, train_range, undefined):
+    """A test piece whose points are all labelled anomalous (or all normal): the point-level rows read n/a with
+    no word of why, while the paper's metric said so in a line."""
+    values = sensor_frame(400, 0).drop(columns="anomaly")
+    values["anomaly"] = (np.arange(400) >= 200).astype(int)
+    values.to_csv(tmp_path / "half.csv", index=False)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({
+        "exp_name": "own", "dataset": {"path": "half.csv", "labels": {"column": "anomaly"}, "train_range": train_range},
+        "detector": "abs_z", "l_win": 8, "l_seq": 2, "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    capsys.readouterr()
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    out = capsys.readouterr().out
+    assert (f"point level ({undefined}): the point labels are all normal or all anomalous: the metrics are "
+            "undefined, so they are n/a") in out
+
+
 def test_a_folder_given_as_the_data_file_is_named(tmp_path):
     write_dataset(tmp_path)
     config = load_config(write_config(tmp_path))

@@ -559,6 +559,10 @@ def format_table(metrics: dict) -> str:
                      f"{share_text(r[f'flagged_{rule}']):>6}" if f"flagged_{rule}" in r else f"{'undefined':>36}"
                      for rule in rules]
             lines.append(f"{r['detector']:9} {r['pieces']:7} " + " ".join(f"{c:>36}" for c in cells))
+        points = metrics[metrics["detector"]]["points"]
+        one_class = [g for g, v in points.items() if g != "rules" and "undefined" in v]
+        if one_class:  # n/a rows, as the paper's metric's line below says for its own
+            lines.append(f"point level ({', '.join(one_class)}): {points[one_class[0]]['undefined']}, so they are n/a")
         lines.append("")
     header = (f"{'detector':9} {'pieces':7} {'AP':>6} {'oracle PW-F1':>12} {'oracle PA-F1 (P/R)':>22} "
               f"{metrics['threshold_rule'] + ' PW-F1 / PA-F1':>30}")
