@@ -78,3 +78,26 @@ def test_each_kind_changes_its_points_as_described():
 def test_unknown_kind_is_config_error():
     with pytest.raises(ConfigError, match="kinds"):
         make_synthetic_values(**ARGS, kinds=("spike", "wobble"))
+    with pytest.raises(ConfigError, match="got 'spike'$"):  # a string, not a list of kinds: it read s, p, i, k, e
+        make_synthetic_values(**ARGS, kinds="spike")
+
+
+def test_anomalies_that_do_not_fit_say_how_many_points_they_need():
+    """The message said "1 anomalies of 50 points do not fit in the 50 points after train_end": 50 points fit in 50."""
+    with pytest.raises(ConfigError) as info:
+        make_synthetic_values(length=100, period=200, noise=0.1, n_anomalies=1, train_end=50)
+    assert str(info.value) == ("synthetic: 1 anomaly of up to 50 points needs a slot of 4 x 50 = 200 points after "
+                               "train_end; there are 50")
+    with pytest.raises(ConfigError, match="3 anomalies of up to 6 points need a slot of 4 x 6 = 24 points each "
+                                          r"after train_end \(72 in all\); there are 50"):
+        make_synthetic_values(length=100, period=24, noise=0.1, n_anomalies=3, train_end=50)
+
+
+@pytest.mark.parametrize("key, value", [("n_anomalies", 1.5), ("period", 24.5), ("train_end", "500"),
+                                        ("n_channel", True), ("noise", float("nan"))])
+def test_parameters_of_the_wrong_kind_are_one_line(key, value):
+    """A period of 24.5 or 1.5 anomalies was a TypeError from deep inside, and a NaN noise a series of NaNs."""
+    with pytest.raises(ConfigError, match=f"synthetic: {key} must be "):
+        make_synthetic_values(**{**ARGS, key: value})
+    whole, _ = make_synthetic_values(**{**ARGS, "length": 1000.0, "period": 24.0})  # whole numbers, as JSON may write
+    np.testing.assert_array_equal(whole, make_synthetic_values(**ARGS)[0])

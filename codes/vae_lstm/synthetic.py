@@ -27,6 +27,15 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
     each), and the ``WIDE_KINDS`` (`period` points each). The label of an anomaly is its first point, and
     ``point_labels`` marks every point it changed.
     """
+    counts = {"length": length, "period": period, "n_anomalies": n_anomalies, "train_end": train_end,
+              "n_channel": n_channel, "seed": seed}
+    counts = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in counts.items()}  # 400.0 is 400
+    for key, value in counts.items():
+        if not isinstance(value, int | np.integer) or isinstance(value, bool):
+            raise ConfigError(f"synthetic: {key} must be an integer, got {value!r}")
+    if not isinstance(noise, int | float) or isinstance(noise, bool) or not np.isfinite(noise):
+        raise ConfigError(f"synthetic: noise must be a finite number, got {noise!r}")
+    length, period, n_anomalies, train_end, n_channel, seed = counts.values()
     if period < 2 or length < 1 or n_channel < 1 or noise < 0 or n_anomalies < 0:
         raise ConfigError(
             "synthetic: need period >= 2, length >= 1, n_channel >= 1, noise >= 0, n_anomalies >= 0"
@@ -34,16 +43,18 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
     if not 0 < train_end <= length:
         raise ConfigError(f"synthetic: train_end {train_end} must be in (0, length={length}]")
     unknown = sorted(set(kinds) - set(ALL_KINDS))
-    if not kinds or unknown:
-        raise ConfigError(f"synthetic: kinds must be some of {', '.join(ALL_KINDS)}; got {list(kinds)}")
+    if isinstance(kinds, str) or not kinds or unknown:  # a string is no list of kinds: "spike" is not s, p, i, k, e
+        given = kinds if isinstance(kinds, str) else list(kinds)
+        raise ConfigError(f"synthetic: kinds must be some of {', '.join(ALL_KINDS)}; got {given!r}")
     seg = max(3, period // 4)
     width = max(seg, period) if set(kinds) & set(WIDE_KINDS) else seg
     slot = (length - train_end) / max(n_anomalies, 1)
     if n_anomalies and slot < 4 * width:
-        raise ConfigError(
-            f"synthetic: {n_anomalies} anomalies of {width} points do not fit in the {length - train_end} "
-            "points after train_end"
-        )
+        need = (f"1 anomaly of up to {width} points needs a slot of 4 x {width} = {4 * width} points after train_end"
+                if n_anomalies == 1 else
+                f"{n_anomalies} anomalies of up to {width} points need a slot of 4 x {width} = {4 * width} points "
+                f"each after train_end ({4 * width * n_anomalies} in all)")
+        raise ConfigError(f"synthetic: {need}; there are {length - train_end}")
     rng = np.random.default_rng(seed)
     t = np.arange(length)[:, None]
     phase = rng.uniform(0, 2 * np.pi, size=(2, n_channel))
