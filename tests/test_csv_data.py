@@ -1,6 +1,7 @@
 """CSV datasets: reading, column choice, labels, training blocks and one-line errors on bad data."""
 
 import csv
+import gzip
 import io
 import json
 import os
@@ -211,6 +212,13 @@ def test_an_entry_that_names_no_folder_is_refused_for_files_of_one_name(tmp_path
     # labels.key says it: one entry for every file
     d = load({**spec, "labels": {"windows": "windows.json", "key": entry}}, tmp_path)
     assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[3, 4], [3, 4]]
+    # an entry that names one file as it is on disk, run.csv.gz, is that file's alone
+    plain = tmp_path / "b" / "run.csv"
+    plain.with_suffix(".csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    (tmp_path / "windows.json").write_text(json.dumps({"a/run.csv": [[1, 1]], "run.csv.gz": [[3, 4]]}))
+    d = load({**spec, "test_files": ["a/run.csv", "b/run.csv.gz"]}, tmp_path)
+    assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[1], [3, 4]]
+    (tmp_path / "windows.json").write_text(json.dumps({entry: [[3, 4]]}))
     # a file of that name alone still takes it
     d = load({**spec, "test_files": ["a/run.csv"]}, tmp_path)
     assert np.flatnonzero(d.test_pieces[0]["point_labels"]).tolist() == [3, 4]

@@ -1166,10 +1166,10 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_F
                 shown = "/".join(f.path.parts[-2:]) if namesake else f.path.name
                 fix = f"add one named {shown!r} ([] for a file without anomalies)" if namesake else "give labels.key"
                 raise DataError(f"{path}: no entry for {shown} (entries: {_rows(list(data), 3)}); {fix}")
-            namesakes = [f.path] + [o for o in others if _csv_name(o) == _csv_name(f.path)]
-            if keys and len(namesakes) > 1 and not (len(_key_parts(keys[0])) > 1
-                                                    and _names_file(_key_parts(keys[0]), f.path)):
-                # the entry would be every such file's, whichever one it was written for
+            parts = _key_parts(keys[0]) if keys else ()
+            namesakes = [f.path] + [o for o in others if _names_file(parts[-1:], o)]
+            if len(namesakes) > 1 and not (len(parts) > 1 and _names_file(parts, f.path)):
+                # an entry that names no folder of the file would be every such file's, whichever it was written for
                 shown = ["/".join(p.parts[-2:]) for p in namesakes]
                 raise DataError(f"{path}: entry {keys[0]!r} names no folder of {shown[0]}, and "
                                 f"{', '.join(shown[:-1])} and {shown[-1]} are files of one name: name each file's "
