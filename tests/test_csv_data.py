@@ -1246,3 +1246,26 @@ def test_a_binary_or_utf16_file_without_its_mark_and_a_folder_are_one_line_each(
     one_line_error({"path": "book.csv"}, tmp_path, "book.csv: a zip archive (or a spreadsheet such as .xlsx), not a CSV")
     (tmp_path / "data").mkdir()
     one_line_error({"path": "data"}, tmp_path, "data is a folder, not a CSV file")
+
+
+@pytest.mark.parametrize("kind, labels", [("windows", [[7, 8]]), ("timestamps", [7])])
+def test_a_list_of_row_numbers_for_several_files_is_refused(tmp_path, kind, labels):
+    """Without a time column, a plain list of label rows labelled those rows of every file: of the training file
+    too (a WARNING of anomalies it does not hold), and silently of the test piece of a second file."""
+    for name in ("train.csv", "test.csv", "main.csv"):
+        write_csv(tmp_path, name, ["v"], [[(i * 7) % 5] for i in range(12)])
+    (tmp_path / "l.json").write_text(json.dumps(labels))
+    spec = {"train_files": ["train.csv"], "test_files": ["test.csv"], "labels": {kind: "l.json"}}
+    one_line_error(spec, tmp_path, "l.json: without time_column, a list of label rows would label the same rows of "
+                   "train.csv and test.csv: give an object with each file's own entry (e.g. {\"test.csv\": [...]}; a "
+                   "training file without one is anomaly-free), or labels.key to give every file the same one")
+    one_line_error({"path": "main.csv", "train_points": 4, "test_files": ["test.csv"], "labels": {kind: "l.json"}},
+                   tmp_path, "would label the same rows of main.csv and test.csv")
+    (tmp_path / "l.json").write_text(json.dumps({"test.csv": labels}))
+    d = load(spec, tmp_path)
+    assert np.flatnonzero(d.test_pieces[0]["point_labels"]).tolist() == ([7, 8] if kind == "windows" else [7])
+    assert "WARNING" not in d.train_block_note
+    # one file: the list is its own
+    (tmp_path / "l.json").write_text(json.dumps(labels))
+    assert np.flatnonzero(load({"path": "main.csv", "train_points": 4, "labels": {kind: "l.json"}},
+                               tmp_path).full_point_labels).tolist() == ([7, 8] if kind == "windows" else [7])

@@ -1290,6 +1290,13 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                 raise DataError(f"{path}: entry {entry!r} must be a list of {kind}, got {type(raw).__name__}")
             groups.setdefault(id(raw), (entry, raw, []))[2].append(f)
         for entry, raw, group in groups.values():
+            if entry is None and not has_time and len(group) > 1:  # row numbers are each file's own
+                names = [g.path.name for g in group]
+                example = next(g for g in group if g.role != "train").path.name
+                raise DataError(f"{path}: without time_column, a list of label rows would label the same rows of "
+                                f"{', '.join(names[:-1])} and {names[-1]}: give an object with each file's own entry "
+                                f"(e.g. {{\"{example}\": [...]}}; a training file without one is anomaly-free), or "
+                                "labels.key to give every file the same one")
             at = f"{path}: entry {entry!r}" if entry is not None else str(path)
             if kind == "timestamps":
                 if not all(_is_time(s) for s in raw):
