@@ -139,8 +139,7 @@ class ARMADetector(Detector):
         path = Path(run_dir) / ARMA_FILE
         saved = self.read_saved(path)
         order, n_channels = saved.get("order"), len(saved.get("channels", []))
-        if self.channels_from_data and n_channels:  # a config that leaves n_channel to the data: the fitted channels
-            self.config = self.config.replace(n_channel=n_channels)
+        self.follow_channels(n_channels)
         if order != self.order or n_channels != self.config.n_channel:
             raise UserError(f"{path} holds an ARIMA of order {order} for {n_channels} channel(s); the config "
                             f"asks for order {self.order} on {self.config.n_channel}: move that file away and run "

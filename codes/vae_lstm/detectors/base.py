@@ -83,8 +83,8 @@ class Detector:
 
     def __init__(self, config):
         # The commands resolve a null n_channel from the data first (prepare.load_data, runs.train); a
-        # config used directly takes it from the data that fit trains on (check_training), and without
-        # data means one channel.
+        # config used directly takes it from the data that fit trains on (check_training) or from the fit
+        # that load reads (follow_channels), and without either means one channel.
         self.channels_from_data = config.n_channel is None
         self.config = config if config.n_channel is not None else config.replace(n_channel=1)
 
@@ -130,7 +130,7 @@ class Detector:
         config's n_channel when the config left that unset, and must be it otherwise."""
         n_channel = int(np.shape(train)[-1]) if np.ndim(train) > 1 else 1
         if self.channels_from_data:
-            self.config = self.config.replace(n_channel=n_channel)
+            self.follow_channels(n_channel)
         elif n_channel != self.config.n_channel:
             raise DataError(f"training data of {n_channel} channel(s); the config's n_channel is "
                             f"{self.config.n_channel}: leave n_channel out (or null) to follow the data")
@@ -170,13 +170,25 @@ class Detector:
         if state is None:
             raise UserError(f"{self.name} is not trained: call fit(train_series, run_dir) or load(run_dir) first")
 
-    def check_channels(self, series: np.ndarray, model) -> np.ndarray:
-        """The (n, c) ``series``, refused in one line when the trained Keras ``model`` (its ``encoder`` when it has
-        one: the VAEs) takes another channel count (Keras's shape error otherwise), or when there is no model yet; a
-        stand-in without ``inputs`` is not checked."""
-        self.require_fitted(model)
+    def follow_channels(self, n_channel: int | None) -> None:
+        """A config that left n_channel unset takes ``n_channel``: the channels of the data fit trains on, or of the
+        fit that load reads (None: unknown, a stand-in model)."""
+        if self.channels_from_data and n_channel:
+            self.config = self.config.replace(n_channel=int(n_channel))
+
+    @staticmethod
+    def model_channels(model) -> int | None:
+        """The channel count a trained Keras ``model`` (its ``encoder`` when it has one: the VAEs) takes; None for a
+        stand-in without ``inputs``."""
         inputs = getattr(getattr(model, "encoder", model), "inputs", None)
-        fitted = inputs[0].shape[-1] if inputs else None
+        return inputs[0].shape[-1] if inputs else None
+
+    def check_channels(self, series: np.ndarray, model) -> np.ndarray:
+        """The (n, c) ``series``, refused in one line when the trained Keras ``model`` takes another channel count
+        (Keras's shape error otherwise), or when there is no model yet; a stand-in without ``inputs`` is not
+        checked."""
+        self.require_fitted(model)
+        fitted = self.model_channels(model)
         if fitted is not None and series.shape[1] != fitted:
             raise DataError(f"series of {series.shape[1]} channel(s); {self.name} was fitted on {fitted}")
         return series

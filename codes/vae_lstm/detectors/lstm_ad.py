@@ -175,8 +175,8 @@ class LSTMADDetector(Detector):
         self.mu = self.sigma = None
 
     def fit(self, train_series, run_dir: Path) -> None:
+        self.check_training(train_series, 1, "point")  # one series only: no segments, window_stride 1; n_channel
         c, run_dir = self.config, Path(run_dir)
-        self.check_training(train_series, 1, "point")  # one series only: no segments, window_stride 1
         train_series = self.check_series(train_series, c.l_win + c.prediction_horizon,
                                          "input window and prediction horizon")
         trainer = LSTMADTrainer(c, run_dir, train_series)
@@ -217,6 +217,7 @@ class LSTMADDetector(Detector):
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
         self.model = LSTMADModel(self.config, run_dir).load()
+        self.follow_channels(self.model_channels(self.model))
         self.load_gaussian(Path(run_dir) / GAUSSIAN_FILE)
 
     def score(self, series) -> Scores:

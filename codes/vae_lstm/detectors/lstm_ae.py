@@ -148,6 +148,7 @@ class LSTMAEDetector(Detector):
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
         self.model = LSTMAEModel(self.config, run_dir).load()
+        self.follow_channels(self.model_channels(self.model))
 
     def score(self, series) -> Scores:
         c = self.config

@@ -154,6 +154,7 @@ class LSTMVAEDetector(Detector):
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
         self.model = LSTMVAEModel(self.config, run_dir).load()
+        self.follow_channels(self.model_channels(self.model))
 
     def score(self, series) -> Scores:
         c = self.config

@@ -32,6 +32,7 @@ class VAEDetector(Detector):
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
         self.vae = VAEModel(self.config, run_dir).load()
+        self.follow_channels(self.model_channels(self.vae))
 
     def score(self, series) -> Scores:
         c = self.config

@@ -244,6 +244,7 @@ class VAELSTMDetector(Detector):
         self.require_trained(run_dir)
         self.vae = VAEModel(self.config, run_dir).load()
         self.lstm = LSTMModel(self.config, run_dir).load()
+        self.follow_channels(self.model_channels(self.vae))
 
     @classmethod
     def scoring_keys_for(cls, n_channel, config=None):
