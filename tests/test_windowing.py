@@ -307,22 +307,30 @@ def test_dominant_period_looks_no_further_than_a_quarter_of_the_series():
     assert abs(dominant_period(cycle, max_period=400) - 300) <= 5
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: rolling_windows(np.arange(10.0), 0), "l_win = 0"),
-    (lambda: n_sequences(10, 0, 3), "l_win = 0"),
-    (lambda: lstm_sequences(np.arange(10.0), 2, 0), "l_seq = 0"),
-    (lambda: points_from_units([1.0, 2.0, 3.0], 0, 5), "span = 0"),
-    (lambda: points_from_units([1.0, 2.0, 3.0], -1, 5), "span = -1"),
-    (lambda: units_from_points(np.arange(10.0), 0), "span = 0"),
-    (lambda: segment_scores([1.0, 2.0], 0, 5, 2), "span = 0"),
-    (lambda: segment_scores([1.0, 2.0], 1, 0, 2), "length = 0"),
-    (lambda: segment_windows(np.zeros((2, 10, 1)), 3, 0), "stride = 0"),
-    (lambda: segment_sequences(np.zeros((2, 10, 1)), 2, 0), "l_seq = 0"),
-    (lambda: auto_windows(np.zeros(100), l_win=0), "l_win = 0"),
+@pytest.mark.parametrize("call, message", [
+    (lambda: rolling_windows(np.arange(10.0), 0), "l_win must be an integer >= 1, got 0"),
+    (lambda: n_sequences(10, 0, 3), "l_win must be an integer >= 1, got 0"),
+    (lambda: lstm_sequences(np.arange(10.0), 2, 0), "l_seq must be an integer >= 1, got 0"),
+    (lambda: points_from_units([1.0, 2.0, 3.0], 0, 5), "span must be an integer >= 1, got 0"),
+    (lambda: points_from_units([1.0, 2.0, 3.0], -1, 5), "span must be an integer >= 1, got -1"),
+    (lambda: units_from_points(np.arange(10.0), 0), "span must be an integer >= 1, got 0"),
+    (lambda: segment_scores([1.0, 2.0], 0, 5, 2), "span must be an integer >= 1, got 0"),
+    (lambda: segment_scores([1.0, 2.0], 1, 0, 2), "length must be an integer >= 1, got 0"),
+    (lambda: segment_windows(np.zeros((2, 10, 1)), 3, 0), "stride must be an integer >= 1, got 0"),
+    (lambda: segment_sequences(np.zeros((2, 10, 1)), 2, 0), "l_seq must be an integer >= 1, got 0"),
+    (lambda: auto_windows(np.zeros(100), l_win=0), "l_win must be an integer >= 1, got 0"),
 ])
-def test_a_size_below_one_is_refused_by_name(call, name):
+def test_a_size_below_one_is_refused_by_name(call, message):
     """Sizes of 0 gave NumPy's "negative dimensions are not allowed", "zero-size array to reduction operation",
     a ZeroDivisionError, empty windows (11 sequences of 0 windows) or, in segment_scores, scores for a span of 0
     points."""
-    with pytest.raises(ValueError, match=rf"^{name}: must be a whole number of at least 1$"):
+    with pytest.raises(ValueError, match=rf"^{message}$"):
         call()
+
+
+def test_a_whole_float_size_is_taken_and_a_fraction_or_bool_refused():
+    np.testing.assert_array_equal(rolling_windows(np.arange(5.0), 4.0), rolling_windows(np.arange(5.0), 4))
+    assert n_sequences(10, np.int64(2), 3.0) == 5
+    for bad in (2.5, True, float("nan")):
+        with pytest.raises(ValueError, match=rf"^l_win must be an integer >= 1, got {bad!r}$"):
+            rolling_windows(np.arange(5.0), bad)

@@ -16,6 +16,9 @@ score of the units lying wholly inside it. A (n, n_channel) series keeps every s
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -26,17 +29,19 @@ def as_2d(series: np.ndarray) -> np.ndarray:
     return series[:, None] if series.ndim == 1 else series
 
 
-def at_least_one(**sizes) -> None:
-    """Refuse, naming it, a size (a window, sequence, span, segment length or stride) that is not a whole number
-    of at least 1: NumPy would fail with a message about something else, or return empty windows."""
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} = {value}: must be a whole number of at least 1")
+def whole_number(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int when it is a whole number >= ``minimum`` (4 and 4.0 are; True, NaN and 2.5 are not),
+    else a ValueError naming ``name``: a size (a window, sequence, span, segment length, stride, buffer) below 1
+    made NumPy fail with a message about something else, or return empty windows."""
+    if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or value != int(value) or value < minimum):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def rolling_windows(series: np.ndarray, l_win: int) -> np.ndarray:
     """All windows of length l_win with stride 1: shape (n - l_win + 1, l_win, c), a read-only view."""
-    at_least_one(l_win=l_win)
+    l_win = whole_number(l_win, "l_win")
     series = as_2d(series)
     if len(series) < l_win:
         raise ValueError(f"series of {len(series)} points is shorter than one window ({l_win})")
@@ -45,7 +50,7 @@ def rolling_windows(series: np.ndarray, l_win: int) -> np.ndarray:
 
 def n_sequences(n_points: int, l_win: int, l_seq: int) -> int:
     """Number of sequence starts in a series of n_points (0 if one sequence does not fit)."""
-    at_least_one(l_win=l_win, l_seq=l_seq)
+    l_win, l_seq = whole_number(l_win, "l_win"), whole_number(l_seq, "l_seq")
     return max(n_points - l_win * l_seq + 1, 0)
 
 
@@ -92,7 +97,7 @@ def points_from_units(unit_scores, span: int, n_points: int) -> np.ndarray:
 
     This is how every detector turns its window or sequence errors into one score per time point.
     """
-    at_least_one(span=span)
+    span = whole_number(span, "span")
     s = np.asarray(unit_scores, dtype=float)
     n_units = len(s)
     if n_units and n_units + span - 1 > n_points:
@@ -110,7 +115,7 @@ def points_from_units(unit_scores, span: int, n_points: int) -> np.ndarray:
 def units_from_points(point_scores, span: int) -> np.ndarray:
     """Per-unit scores from per-point scores: unit u gets the largest score over ``[u, u + span - 1]``,
     ignoring NaN points (a unit with no scored point gets NaN)."""
-    at_least_one(span=span)
+    span = whole_number(span, "span")
     p = np.asarray(point_scores, dtype=float)
     if len(p) < span:
         return np.empty(0)
@@ -163,9 +168,9 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
     (a config's own, with ``l_seq`` "auto"), only ``l_seq`` is chosen, for that ``l_win``.
     Returns {"l_win", "l_seq", "period", "why"}."""
     n = len(as_2d(train_series))
-    at_least_one(windows_per_sequence=windows_per_sequence, **({} if l_win is None else {"l_win": l_win}))
+    windows_per_sequence = whole_number(windows_per_sequence, "windows_per_sequence")
     if l_win is not None:
-        l_win, period, why = int(l_win), None, "from the config"
+        l_win, period, why = whole_number(l_win, "l_win"), None, "from the config"
     else:
         period = dominant_period(train_series)
         wanted = period if period is not None else default_l_win
@@ -185,7 +190,7 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
 def segment_windows(segments: np.ndarray, l_win: int, stride: int = 1) -> np.ndarray:
     """Windows of l_win taken inside each of the (n_seg, length, c) segments only, starting at offsets
     0, stride, 2 * stride, ... <= length - l_win of each: shape (n_seg * per_segment, l_win, c), segment-major."""
-    at_least_one(l_win=l_win, stride=stride)
+    l_win, stride = whole_number(l_win, "l_win"), whole_number(stride, "stride")
     segments = np.asarray(segments)
     n_seg, length, n_channel = segments.shape
     if length < l_win:
@@ -199,7 +204,8 @@ def segment_sequences(segments: np.ndarray, l_win: int, l_seq: int, stride: int 
     """Sequences of l_seq consecutive non-overlapping windows, each sequence inside one of the
     (n_seg, length, c) segments, starting at offsets 0, stride, ... <= length - l_win * l_seq:
     shape (n_seg * per_segment, l_seq, l_win, c), segment-major."""
-    at_least_one(l_win=l_win, l_seq=l_seq, stride=stride)
+    l_win, l_seq, stride = (whole_number(l_win, "l_win"), whole_number(l_seq, "l_seq"),
+                            whole_number(stride, "stride"))
     segments = np.asarray(segments)
     n_seg, length, n_channel = segments.shape
     span = l_win * l_seq
@@ -230,7 +236,7 @@ def segment_scores(unit_scores, span: int, length: int, n_segments: int) -> np.n
     NaN units ignored; NaN when it has none (span > length, or no scored unit). With span == length (a
     VAE-LSTM sequence of one beat) that is exactly unit b * length; with span 1, the largest point score.
     Units that straddle two segments are never used."""
-    at_least_one(span=span, length=length)
+    span, length = whole_number(span, "span"), whole_number(length, "length")
     s = np.asarray(unit_scores, dtype=float)
     n_points = n_segments * length
     if len(s) > n_points - span + 1 and len(s):

@@ -59,10 +59,9 @@ length, vectorised; no loop over points or thresholds.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
+
+from ..windowing import whole_number
 
 N_THRESHOLDS = 250  # the reference's ``thre`` / RangeAUC's fixed count
 
@@ -95,24 +94,15 @@ def default_buffer(labels) -> int:
     return int(np.median(ends - starts + 1)) if len(starts) else 0
 
 
-def _count(value, name: str, minimum: int) -> int:
-    """``value`` as an int when it is a whole number >= ``minimum`` (4.0 is, True and NaN are not); ValueError
-    naming ``name`` otherwise."""
-    if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-            or value != int(value) or value < minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _buffer(value, labels: np.ndarray, name: str) -> int:
-    return default_buffer(labels) if value is None else _count(value, name, 0)
+    return default_buffer(labels) if value is None else whole_number(value, name, 0)
 
 
 class _Curves:
     """What every buffer length shares: ranges, thresholds, and the points any buffer can reach."""
 
     def __init__(self, s: np.ndarray, y: np.ndarray, max_h: int, n_thresholds: int):
-        n_thresholds = _count(n_thresholds, "n_thresholds", 1)
+        n_thresholds = whole_number(n_thresholds, "n_thresholds")
         n = self.n = len(s)
         self.starts, self.ends = _runs(y)
         self.P = float(y.sum())
