@@ -181,6 +181,17 @@ def test_a_damaged_figures_file_is_one_line_and_kept(tmp_path, capsys):
     assert (tmp_path / "benchmark.json").read_text() == damaged  # not emptied
 
 
+def test_a_damaged_figures_file_names_the_place_as_every_damaged_json_file_does(tmp_path):
+    """json's own text ("Expecting value: line 1 column 9 (char 8)") named the place twice, unlike every other
+    damaged JSON file's line ("Expecting value at line 1, column 9")."""
+    (tmp_path / "benchmark_end_to_end.json").write_text('{"a": 1,')
+    with pytest.raises(UserError) as info:
+        benchmark.write_end_to_end({"config": "a.json", "total_seconds": 1.0}, tmp_path)
+    assert str(info.value) == (f"{tmp_path / 'benchmark_end_to_end.json'} is damaged (Expecting property name "
+                               "enclosed in double quotes at line 1, column 9); move it away, and the figures "
+                               "measured now start a new one")
+
+
 def test_figures_are_keyed_by_file_name_in_configs_and_by_path_elsewhere(tmp_path):
     from vae_lstm.config import load_config
 

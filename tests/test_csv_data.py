@@ -95,6 +95,13 @@ def test_label_column_gives_point_labels(tmp_path):
     assert p["name"] == "test" and np.flatnonzero(p["point_labels"]).tolist() == [2, 3]
 
 
+def test_a_damaged_labels_file_names_the_place_as_every_damaged_json_file_does(tmp_path):
+    series(tmp_path, n=10)
+    (tmp_path / "labels.json").write_text('{"s.csv": [1,')
+    msg = one_line_error({"path": "s.csv", "train_points": 5, "labels": {"timestamps": "labels.json"}}, tmp_path)
+    assert msg == f"{tmp_path / 'labels.json'}: not valid JSON: Expecting value at line 1, column 14"
+
+
 def test_a_0_1_label_like_column_is_not_read_as_a_channel_unless_asked(tmp_path):
     series(tmp_path, n=10, labels={7, 8})
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path,

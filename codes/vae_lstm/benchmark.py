@@ -50,7 +50,7 @@ from .config import (
     load_schema,
     write_text_atomic,
 )
-from .errors import ArgumentParser, UserError
+from .errors import ArgumentParser, UserError, json_error
 from .prepare import check_scorable, load_data
 
 MATMUL_SIZE = 2048
@@ -520,7 +520,8 @@ def saved_configs(path: Path, figures: dict, keep) -> dict:
     try:
         saved = json.loads(path.read_text()) if path.is_file() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is damaged ({e}); move it away, and the figures measured now start a new "
+        why = json_error(e) if isinstance(e, json.JSONDecodeError) else e.reason
+        raise UserError(f"{path} is damaged ({why}); move it away, and the figures measured now start a new "
                         "one") from None
     if isinstance(saved, dict) and "configs" not in saved and isinstance(saved.get("config"), str):
         saved = {"configs": {saved["config"]: saved}}  # a file of one config's figures, as written before

@@ -121,7 +121,7 @@ from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
 from .download import local_root
-from .errors import DataError, closest
+from .errors import DataError, closest, json_error
 
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
 
@@ -1136,7 +1136,9 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_F
     path = _resolve(labels[kind], base_dirs, f"labels.{kind}")
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a byte-order mark
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON: {json_error(e)}") from e
+    except UnicodeDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({_one_line(e)})") from e
     key = labels.get("key")
     if key is not None:
