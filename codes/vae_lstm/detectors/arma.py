@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import read_json_file, write_text_atomic
-from ..errors import DataError, UserError
+from ..errors import UserError
 from ..training import read_state, write_state
 from .base import Detector, Scores
 
@@ -149,9 +149,8 @@ class ARMADetector(Detector):
     def score(self, series) -> Scores:
         c = self.config
         self.require_fitted(self.channels)
-        series = self.check_series(series, 1, "point")
-        if series.shape[1] != len(self.channels):  # a channel beyond the fitted ones would go unscored
-            raise DataError(f"series of {series.shape[1]} channel(s); arma was fitted on {len(self.channels)}")
+        # a channel beyond the fitted ones would go unscored
+        series = self.check_channels(self.check_series(series, 1, "point"), self.channels, len(self.channels))
         per_channel = np.stack([standardised_squared_innovations(series[:, k], c.arma_p, c.arma_q,
                                                                  channel["params"])
                                 for k, channel in enumerate(self.channels)], axis=1)

@@ -183,12 +183,12 @@ class Detector:
         inputs = getattr(getattr(model, "encoder", model), "inputs", None)
         return inputs[0].shape[-1] if inputs else None
 
-    def check_channels(self, series: np.ndarray, model) -> np.ndarray:
-        """The (n, c) ``series``, refused in one line when the trained Keras ``model`` takes another channel count
-        (Keras's shape error otherwise), or when there is no model yet; a stand-in without ``inputs`` is not
-        checked."""
+    def check_channels(self, series: np.ndarray, model, fitted: int | None = None) -> np.ndarray:
+        """The (n, c) ``series``, refused in one line when the trained ``model`` takes another channel count than
+        its ``fitted`` one (by default a Keras model's, whose shape error it would be otherwise), or when there is
+        no model yet; a stand-in without ``inputs`` is not checked."""
         self.require_fitted(model)
-        fitted = self.model_channels(model)
+        fitted = self.model_channels(model) if fitted is None else fitted
         if fitted is not None and series.shape[1] != fitted:
             raise DataError(f"series of {series.shape[1]} channel(s); {self.name} was fitted on {fitted}")
         return series
