@@ -101,13 +101,17 @@ def test_bool_labels_and_bad_inputs():
     y = _labels(n, [(50, 60)])
     s = np.random.default_rng(2).normal(size=n) + y
     assert vus.vus_pr(s, y.astype(bool), 6) == vus.vus_pr(s, y, 6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^scores and labels differ in length: 199 != 200$"):
         vus.vus_pr(s[:-1], y, 6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^scores must be finite$"):
         vus.vus_pr(np.where(y == 1, np.nan, s), y, 6)
-    with pytest.raises(ValueError):
-        vus.vus_pr(s, y * 2, 6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^labels must hold only 0 and 1$"):  # as every metric says it
+        vus.range_auc(s, y * 2)
+    with pytest.raises(ValueError, match=r"^labels must hold only 0 and 1$"):
+        rb.range_precision_recall_f1(y * 2, y)
+    with pytest.raises(ValueError, match=r"^predictions must be 1-D, got shape \(1, 200\)$"):
+        rb.range_precision_recall_f1(y, y[None, :])
+    with pytest.raises(ValueError, match=r"^max_buffer must be an integer >= 0, got -1$"):
         vus.vus_pr(s, y, -1)
     with pytest.raises(ValueError):
         rb.range_precision_recall_f1(y, y, cardinality="udf_gamma")

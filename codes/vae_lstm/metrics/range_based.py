@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._inputs import binary
+
 CARDINALITIES = ("one", "reciprocal")
 BIASES = ("flat", "front", "middle", "back")
 
@@ -89,15 +91,6 @@ def _score_side(xs, xe, ys, ye, alpha: float, cardinality: str, bias: str) -> fl
     return float(reward.mean())
 
 
-def _binary(x, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.dtype != bool and not np.all((a == 0) | (a == 1)):
-        raise ValueError(f"{name} must be 0/1")
-    return a.astype(bool)
-
-
 def range_precision_recall_f1(labels, predictions, alpha: float = 0.0, cardinality: str = "one",
                               bias: str = "flat") -> dict:
     """``{"precision", "recall", "f1"}``, range-based (Tatbul et al. 2018); see the module docstring.
@@ -108,8 +101,8 @@ def range_precision_recall_f1(labels, predictions, alpha: float = 0.0, cardinali
     predictions, 0, cardinality, bias)``, ``prts.ts_recall(labels, predictions, alpha, cardinality,
     bias)`` and ``prts.ts_fscore(labels, predictions, 1, 0, alpha, cardinality, bias, bias)``.
     """
-    y = _binary(labels, "labels")
-    p = _binary(predictions, "predictions")
+    y = binary("labels", labels)
+    p = binary("predictions", predictions)
     if len(y) != len(p):
         raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
     if not 0.0 <= alpha <= 1.0:

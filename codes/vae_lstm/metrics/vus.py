@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..evaluation import scores_and_labels
 from ..windowing import whole_number
 
 N_THRESHOLDS = 250  # the reference's ``thre`` / RangeAUC's fixed count
@@ -70,22 +71,6 @@ def _runs(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and inclusive end of each run of True in a 1-D bool array."""
     d = np.diff(np.concatenate(([0], y.astype(np.int8), [0])))
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
-
-
-def _check(scores, labels) -> tuple[np.ndarray, np.ndarray]:
-    s = np.asarray(scores, dtype=float)
-    y = np.asarray(labels)
-    if s.ndim != 1 or y.ndim != 1:
-        raise ValueError(f"scores and labels must be 1-D, got shapes {s.shape} and {y.shape}")
-    if len(s) != len(y):
-        raise ValueError(f"scores and labels differ in length: {len(s)} != {len(y)}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("scores must be finite")
-    if y.dtype != bool:
-        if not np.all((y == 0) | (y == 1)):
-            raise ValueError("labels must be 0/1")
-        y = y == 1
-    return s, y
 
 
 def default_buffer(labels) -> int:
@@ -201,7 +186,7 @@ def vus_metrics(scores, labels, max_buffer: int | None = None, n_thresholds: int
     thre=n_thresholds)`` of vus 0.0.6 (see the module docstring). ``max_buffer=None``: the median
     labelled anomaly length. NaN for degenerate labels.
     """
-    s, y = _check(scores, labels)
+    s, y = scores_and_labels(scores, labels, "labels")
     if _degenerate(y):
         return {"VUS_ROC": float("nan"), "VUS_PR": float("nan")}
     big_w = _buffer(max_buffer, y, "max_buffer")
@@ -232,7 +217,7 @@ def range_auc(scores, labels, buffer: int | None = None, n_thresholds: int = N_T
     0.0.6 (``metricor().RangeAUC``, 250 thresholds there). ``buffer=None``: the median labelled anomaly
     length. NaN for degenerate labels.
     """
-    s, y = _check(scores, labels)
+    s, y = scores_and_labels(scores, labels, "labels")
     if _degenerate(y):
         return {"R_AUC_ROC": float("nan"), "R_AUC_PR": float("nan")}
     w = _buffer(buffer, y, "buffer")
