@@ -356,17 +356,20 @@ def test_notebook_refuses_a_threshold_value_without_the_fixed_rule(tmp_path):
         "is 'val_quantile'; set threshold_rule \"fixed\" too, or leave threshold_value out"]
 
 
-def test_notebook_names_a_mistyped_run_dir_as_its_parameter(tmp_path):
+def test_notebook_names_a_mistyped_run_dir_as_its_parameter(tmp_path, monkeypatch):
     """-p run_dir with a folder that does not exist said "train first with 'python3 codes/train.py --config ...'",
-    which trains the config's own folder, never that one; detect.py names --run-dir, the notebook its parameter."""
+    which trains the config's own folder, never that one; detect.py names --run-dir, the notebook its parameter.
+    A run_dir from ~ is the home folder's, as output_dir is."""
     import papermill
+
+    monkeypatch.setenv("HOME", str(tmp_path))
 
     config_path = tmp_path / "untrained.json"
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
     with pytest.raises(papermill.PapermillExecutionError) as failed:
         papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
                                    str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
-                                   "run_dir": str(tmp_path / "typo")},
+                                   "run_dir": "~/typo"},
                                    cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
     assert failed.value.traceback == [f"error: run folder {tmp_path / 'typo'} does not exist (the notebook's run_dir "
                                       "parameter)"]

@@ -134,7 +134,8 @@ class Detector:
         elif n_channel != self.config.n_channel:
             raise DataError(f"training data of {n_channel} channel(s); the config's n_channel is "
                             f"{self.config.n_channel}: leave n_channel out (or null) to follow the data")
-        check_finite(np.asarray(train, dtype=float), "training data")
+        values = np.asarray(train)  # numbers as they are: a float64 copy of a large block doubles its memory
+        check_finite(values if values.dtype.kind in "fiub" else values.astype(float), "training data")
         if np.ndim(train) != 3:
             if self.config.window_stride != 1:
                 raise UserError(f"window_stride = {self.config.window_stride} applies to segment datasets only "
