@@ -218,8 +218,17 @@ def test_ewma_hand_computed():
     # span 3: alpha 0.5, adjust=True: y1 = (0 + 0.5 * 1) / (1 + 0.5)
     assert th.ewma([1.0, 0.0], 3) == pytest.approx([1.0, 1 / 3])
     assert th.ewma([1.0, 0.0], None).tolist() == [1.0, 0.0]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="span must be an integer >= 1, got 0"):
         th.ewma([1.0], 0)
+    # a whole float is the integer (as windowing's sizes), a bool or a fraction is refused
+    assert th.ewma([1.0, 0.0], 3.0) == pytest.approx([1.0, 1 / 3])
+    for bad in (True, 2.5):
+        with pytest.raises(ValueError, match="span must be an integer >= 1"):
+            th.ewma([1.0, 0.0], bad)
+    assert th.dynamic_details([1.0, 2.0, 9.0, 2.0, 1.0] * 4, span=None, error_buffer=1.0).threshold == \
+        th.dynamic_details([1.0, 2.0, 9.0, 2.0, 1.0] * 4, span=None, error_buffer=1).threshold
+    with pytest.raises(ValueError, match="error_buffer must be an integer >= 0, got True"):
+        th.dynamic_details([1.0, 2.0], span=None, error_buffer=True)
 
 
 def test_dynamic_hand_computed_single_spike():

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
+from .windowing import whole_number
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -253,11 +254,10 @@ def ewma(scores, span: int | None) -> np.ndarray:
     x = _scores(scores, "scores")
     if span is None:
         return x
-    if not isinstance(span, int | np.integer) or span < 1:
-        raise ValueError(f"span must be an integer >= 1 or None, got {span!r}")
+    span = whole_number(span, "span")
     import pandas as pd
 
-    return pd.Series(x).ewm(span=int(span)).mean().to_numpy()
+    return pd.Series(x).ewm(span=span).mean().to_numpy()
 
 
 def _prune(peaks: np.ndarray, non_anom_max: float, p: float) -> np.ndarray:
@@ -318,8 +318,7 @@ def dynamic_details(test_scores, *, span: int | None = 105, error_buffer: int = 
     the errors with the spread of the raw telemetry values (not available here), and the handling of the
     first ``l_s`` errors (its LSTM input length). Constant scores flag nothing (telemanom divides by 0).
     """
-    if not isinstance(error_buffer, int | np.integer) or error_buffer < 0:
-        raise ValueError(f"error_buffer must be an integer >= 0, got {error_buffer!r}")
+    error_buffer = whole_number(error_buffer, "error_buffer", minimum=0)
     if not 0.0 <= p < 1.0:
         raise ValueError(f"p must be in [0, 1), got {p}")
     if not (z_step > 0 and z_min < z_max):
