@@ -8,7 +8,7 @@ import pytest
 
 from vae_lstm import reproduce
 from vae_lstm.config import CONFIG_DIR, REPO_ROOT
-from vae_lstm.errors import ConfigError
+from vae_lstm.errors import ConfigError, UserError
 from vae_lstm.experiment import EXPERIMENT_DIR, load_experiment
 
 TINY = {"exp_name": "grid", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "code_size": 2,
@@ -186,6 +186,15 @@ def test_a_dataset_configs_own_load_dir_does_not_put_every_run_in_one_folder(tmp
     (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "load_dir": str(tmp_path / "one")}))
     folders = {experiment.run_dir(job) for job in experiment.jobs()}
     assert len(folders) == len(experiment.jobs()) == 6 and all((tmp_path / "runs") in f.parents for f in folders)
+
+
+@pytest.mark.parametrize("flags, unused", [(["--workers", "2"], "--workers would do nothing; drop it"),
+                                           (["--threads", "1", "--ray", "local"], "--threads and --ray would do nothing; drop them")])
+def test_summary_only_refuses_the_flags_of_running(flags, unused):
+    """--summary-only runs no job: a --workers, --threads or --ray with it was silently unused."""
+    with pytest.raises(UserError, match=f"^--summary-only runs nothing, so {unused} "):
+        reproduce.parse_args(["table1", "--summary-only", *flags])
+    assert reproduce.parse_args(["table1", "--summary-only", "--ensemble"]).summary_only
 
 
 def test_an_output_dir_starting_with_a_tilde_is_under_the_home_folder(tmp_path, monkeypatch):

@@ -89,6 +89,10 @@ def parse_args(argv):
         parser.error(f"--no-summary skips the tables, so {other} would do nothing; drop one of them")
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
+    if args.summary_only and (unused := [flag for flag, given in (("--workers", args.workers != 1), ("--threads",
+                              args.threads is not None), ("--ray", args.ray is not None)) if given]):
+        parser.error(f"--summary-only runs nothing, so {' and '.join(unused)} would do nothing; drop "
+                     f"{'it' if len(unused) == 1 else 'them'}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.summary_dir:  # before any run, not after the whole grid
