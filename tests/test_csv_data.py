@@ -1276,3 +1276,17 @@ def test_a_list_of_row_numbers_for_several_files_is_refused(tmp_path, kind, labe
     (tmp_path / "l.json").write_text(json.dumps(labels))
     assert np.flatnonzero(load({"path": "main.csv", "train_points": 4, "labels": {kind: "l.json"}},
                                tmp_path).full_point_labels).tolist() == ([7, 8] if kind == "windows" else [7])
+
+
+def test_dates_written_with_dots_are_not_read_as_numbers_under_thousands_dot(tmp_path):
+    """A German export (decimal ",", thousands "."): pandas read the date 01.01.2015 as the number 1012015, so
+    time_column 'Datum' was refused as 'not strictly increasing' (quoting 1022015), and without time_column the
+    dates became a channel. A value with the thousands separator outside groups of three digits is no number."""
+    days = [f"{d:02d}.{m:02d}.2015" for m in (1, 2) for d in range(1, 29)]
+    write_text(tmp_path, "de.csv", "Datum;Umsatz\n" + "".join(f"{t};{1 + i % 3}.{i % 7}00,5\n"
+                                                               for i, t in enumerate(days)))
+    spec = {"path": "de.csv", "decimal": ",", "thousands": ".", "train_points": 28}
+    d = load({**spec, "time_column": "Datum"}, tmp_path)
+    assert d.channels == ["Umsatz"] and d.full_values[:2, 0].tolist() == [1000.5, 2100.5]
+    assert str(d.full_timestamps[28])[:10] == "2015-02-01"
+    assert load(spec, tmp_path).channels == ["Umsatz"]  # the dates are text, left out, not a channel

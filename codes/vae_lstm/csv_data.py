@@ -581,6 +581,8 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
                              engine="c" if len(sep) == 1 else "python")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as e:
         raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
+    if thousands is not None:
+        df = _ungrouped_as_text(df, text, sep, decimal, thousands)
     if len(df.columns) == len(header):
         df.columns = [h or str(c).strip() for h, c in zip(header, df.columns, strict=True)]
     else:
@@ -634,6 +636,33 @@ def _fractions_elsewhere(df: pd.DataFrame, column: str) -> bool:
     return False
 
 
+def _grouped(thousands: str, decimal: str) -> str:
+    """A number written with ``thousands`` between groups of three digits after a first group without a
+    leading 0 (1.234,5 or 12.345 for ".", never 0.013 or a date such as 01.01.2015)."""
+    return rf"[-+]?(?:0|[1-9]\d{{0,2}}(?:{re.escape(thousands)}\d{{3}})*)(?:{re.escape(decimal)}\d+)?"
+
+
+def _ungrouped_as_text(df: pd.DataFrame, text: str, sep: str, decimal: str, thousands: str) -> pd.DataFrame:
+    """``df`` with each column that pandas read as numbers by dropping ``thousands`` from values that hold it
+    outside groups of three (a date 01.01.2015 as 1012015 under "thousands": ".") put back as its text."""
+    numeric = [c for c in df.columns if is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])]
+    if not numeric:
+        return df
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)  # empty extra fields, as in _read_csv
+        raw = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False, dtype=str,
+                          usecols=range(len(df.columns)), engine="c" if len(sep) == 1 else "python")
+    df = df.copy()
+    for k, c in enumerate(df.columns):
+        if c not in numeric:
+            continue
+        values = raw.iloc[:, k].dropna().str.strip()
+        held = values[values.str.contains(thousands, regex=False)]
+        if not held.str.fullmatch(_grouped(thousands, decimal)).all():
+            df[c] = raw.iloc[:, k]
+    return df
+
+
 def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decimal_fixed: bool = False
                    ) -> str | None:
     """The settings (e.g. '"decimal": ","') that differ from the dataset's and under which text values
@@ -665,9 +694,8 @@ def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decim
             continue
         if thou is not None and thou != thousands:  # a new thousands separator: only if it groups by three
             # digits in groups of three after a first group without a leading 0 (0,013 is not 13)
-            grouped = rf"[-+]?(?:0|[1-9]\d{{0,2}}(?:{re.escape(thou)}\d{{3}})*)(?:{re.escape(dec)}\d+)?"
             if not (text.str.contains(thou, regex=False).any()
-                    and text[digits].str.fullmatch(grouped).all()):
+                    and text[digits].str.fullmatch(_grouped(thou, dec)).all()):
                 continue
         t = text.str.replace(thou, "", regex=False) if thou else text
         t = t.str.replace(",", ".", regex=False) if dec == "," else t
