@@ -1290,3 +1290,15 @@ def test_dates_written_with_dots_are_not_read_as_numbers_under_thousands_dot(tmp
     assert d.channels == ["Umsatz"] and d.full_values[:2, 0].tolist() == [1000.5, 2100.5]
     assert str(d.full_timestamps[28])[:10] == "2015-02-01"
     assert load(spec, tmp_path).channels == ["Umsatz"]  # the dates are text, left out, not a channel
+
+
+def test_label_times_written_month_first_for_a_day_first_file_are_named_as_such(tmp_path):
+    """Label dates of the other n/n/year order than the file's were called 'not dates' (e.g. '01/13/2020 10:00',
+    a date month first), and the advice quoted an ISO time as what the file's column holds."""
+    days = [f"{d:02d}/01/2020 10:00" for d in range(8, 16)]  # 13/01 only reads day first
+    write_text(tmp_path, "d.csv", "time,a\n" + "".join(f"{t},{i % 3}.5\n" for i, t in enumerate(days)))
+    (tmp_path / "l.json").write_text(json.dumps(["01/13/2020 10:00"]))
+    one_line_error({"path": "d.csv", "time_column": "time", "train_points": 4, "labels": {"timestamps": "l.json"}},
+                   tmp_path, "label times such as '01/13/2020 10:00' read only month first (month/day/year), while "
+                   "d.csv's times read day first (day/month/year), as its label times are read too; write every label "
+                   "time in that order, or as an ISO time (e.g. 2020-01-08T10:00:00)")

@@ -1277,6 +1277,12 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
     if time_format is not None and parsed.isna().any():  # label files may write times otherwise (ISO)
         parsed = parsed.fillna(_parse_times(text, None, None)[0])
     bad = np.flatnonzero(parsed.isna().to_numpy())
+    order = f.dayfirst if f.dayfirst is not None else dayfirst
+    if bad.size and order is not None and time_format is None and _parse_times(
+            [text[i] for i in bad], not order, None)[0].notna().all():  # dates, written in the other order
+        raise DataError(f"{path}: label times such as {stamps[bad[0]]!r} read only {_reading(not order)}, while "
+                        f"{f.path.name}'s times read {_reading(order)}, as its label times are read too; write "
+                        f"every label time in that order, or as an ISO time (e.g. {f.timestamps[0]})")
     if bad.size:
         rows = (", or leave out time_column to give row numbers"
                 if all(_is_int(stamps[i]) and 0 <= stamps[i] < len(f.timeline) for i in bad) else "")
