@@ -997,3 +997,16 @@ def test_a_finished_run_is_scored_again_when_its_test_labels_change(tmp_path, ca
     assert reproduce.main([str(path)]) == 0
     rows = pd.read_csv(results)
     assert rows.labelled.all() and rows.vus_pr.notna().all()
+
+
+def test_a_dataset_configs_own_output_dir_that_the_grid_does_not_use_is_noted(tmp_path, capsys):
+    """A user's config with its own output_dir, run by an experiment file: its runs go under the experiment's
+    output_dir, which was not said anywhere."""
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1, overrides={})
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "mine")}))
+    assert reproduce.main([str(path), "--no-summary"]) == 0
+    assert (f"note: grid.json: tiny.json's output_dir ({tmp_path / 'mine'}) is not used: the experiment's runs go "
+            f"under {tmp_path / 'runs'} (the experiment file's output_dir, or --output-dir)") in capsys.readouterr().out
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "runs")}))
+    assert reproduce.main([str(path), "--no-summary"]) == 0
+    assert "output_dir" not in capsys.readouterr().out

@@ -538,6 +538,7 @@ def main(argv=None) -> int:
             hint = f"did you mean {', '.join(said)}? " if said else ""
             raise UserError(f"experiment {experiment.name} has no {kind} {', '.join(unknown)}; {hint}"
                             f"its {kind}s: {', '.join(known)}")
+    note_unused_output_dirs(experiment, args.series)
     seeds = table_seeds(args, experiment)
     if not args.summary_only:
         check_datasets(experiment, args.series)
@@ -737,6 +738,21 @@ def runs_folder(experiment) -> Path:
     """The experiment's output_dir (or --output-dir), a relative one taken from the repository root."""
     out = Path(experiment.output_dir).expanduser()
     return out if out.is_absolute() else REPO_ROOT / out
+
+
+def note_unused_output_dirs(experiment, datasets=None) -> None:
+    """A note for each dataset config whose own output_dir the grid does not use (its runs go under the
+    experiment's), which would otherwise be ignored without a word."""
+    runs = runs_folder(experiment)
+    for dataset in datasets or experiment.datasets:
+        experiment.base_config(dataset)
+        path, values = experiment.dataset_configs[dataset]
+        own = values.get("output_dir")
+        if isinstance(own, str) and own.strip():
+            folder = Path(own).expanduser()
+            if (folder if folder.is_absolute() else REPO_ROOT / folder).resolve() != runs.resolve():
+                print(f"note: {experiment.path.name}: {Path(path).name}'s output_dir ({own}) is not used: the "
+                      f"experiment's runs go under {runs} (the experiment file's output_dir, or --output-dir)")
 
 
 def beside_runs(experiment) -> Path:
