@@ -584,7 +584,7 @@ def format_table(metrics: dict) -> str:
     lines += [f"{name}: {metrics[name]['threshold_undefined']}" for name in metrics.get("detectors", [])
               if metrics.get(name, {}).get("threshold_undefined")]
     counts = metrics[metrics["detector"]]["all"].get("normals_above_each_anomaly")
-    if counts is not None:
+    if counts:  # none where the sequence labels are all one class
         lines.append(f"{metrics['detector']}: normal sequences scoring at least each anomaly's best score: {counts}")
     return "\n".join(lines)
 
