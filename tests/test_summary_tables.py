@@ -91,7 +91,7 @@ def test_the_verdict_at_its_edges():
     # abs_z's seeds are paired too: on seed 0, 0.5 against 0.3 (its seed 1, 0.9, is not compared)
     paired = pd.DataFrame({"seed": [0, 1], "vus_pr": [0.3, 0.9], "auc_pr": [0.3, 0.9]})
     assert reproduce.above_abs_z("vae_lstm", pd.DataFrame({"seed": [0], "vus_pr": [0.5], "auc_pr": [0.5]}),
-                                 paired) == "yes"
+                                 paired) == "yes, 1 seed"
 
 
 def test_the_verdict_against_abs_z_says_level_when_the_gap_is_inside_the_seeds_spread():
@@ -101,7 +101,8 @@ def test_the_verdict_against_abs_z_says_level_when_the_gap_is_inside_the_seeds_s
     assert reproduce.above_abs_z("vae_lstm", runs([0.296, 0.306], [0.40, 0.40]), z) == "level"
     assert reproduce.above_abs_z("vae_lstm", runs([0.50, 0.52], [0.19, 0.20]), z) == "**no**"
     assert reproduce.above_abs_z("abs_z", z, z) == "control"
-    assert reproduce.above_abs_z("vae_lstm", runs([0.31], [0.21]), z) == "yes"  # one seed each: no spread
+    # one seed: no spread to weigh a gap of 0.01 against, which a plain yes would hide
+    assert reproduce.above_abs_z("vae_lstm", runs([0.31], [0.21]), z) == "yes, 1 seed"
 
 
 def test_a_runs_table_rows_are_its_own_detectors_only(monkeypatch):

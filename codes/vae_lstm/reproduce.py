@@ -267,7 +267,7 @@ def random_pa_f1(labels: np.ndarray, seeds: int = 5) -> str:
 VERDICT_NOTE = ("'above abs_z?', on the seeds both have: yes when the detector's mean VUS-PR and AUC-PR are both "
                 "above abs_z's by more than "
                 "the larger of the two seeds' standard deviations; level when both are above, but one by less; no "
-                "when either is not above.")
+                "when either is not above; 'yes, 1 seed' when one seed leaves no spread to weigh the gap against.")
 
 
 def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
@@ -283,6 +283,8 @@ def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
                for m in ("vus_pr", "auc_pr")]
     if not all(gap > 0 for gap, _ in margins):
         return "**no**"
+    if min(len(rows), len(abs_z)) < 2:  # no spread: any gap would be a plain yes
+        return "yes, 1 seed"
     return "yes" if all(gap > spread for gap, spread in margins) else "level"
 
 
