@@ -231,6 +231,30 @@ def test_an_entry_that_names_no_folder_is_refused_for_files_of_one_name(tmp_path
     assert np.flatnonzero(d.test_pieces[0]["point_labels"]).tolist() == [3, 4]
 
 
+def test_an_entry_that_names_a_folder_files_of_one_name_share_is_refused(tmp_path):
+    """x/2020/run.csv and y/2020/run.csv: the entry '2020/run.csv' labelled both files silently, and the lines
+    that refused 'run.csv' (or lacked y's entry) advised naming the entries '2020/run.csv', which both files take."""
+    for folder in ("x/2020", "y/2020"):
+        write_csv(tmp_path, f"{folder}/run.csv", ["v"], [[(i * 7) % 5] for i in range(12)])
+    write_csv(tmp_path, "train.csv", ["v"], [[(i * 3) % 5] for i in range(12)])
+    spec = {"train_files": ["train.csv"], "test_files": ["x/2020/run.csv", "y/2020/run.csv"],
+            "labels": {"windows": "windows.json"}}
+    (tmp_path / "windows.json").write_text(json.dumps({"2020/run.csv": [[3, 4]]}))
+    one_line_error(spec, tmp_path, "windows.json: entry '2020/run.csv' names x/2020/run.csv and y/2020/run.csv "
+                   "alike: name each file's entry by its folder and name ('x/2020/run.csv', 'y/2020/run.csv'; [] for "
+                   "a file without anomalies), or give labels.key to use one entry for every file")
+    (tmp_path / "windows.json").write_text(json.dumps({"run.csv": [[3, 4]]}))
+    one_line_error(spec, tmp_path, "entry 'run.csv' names no folder of x/2020/run.csv, and x/2020/run.csv and "
+                   "y/2020/run.csv are files of one name: name each file's entry by its folder and name "
+                   "('x/2020/run.csv', 'y/2020/run.csv';")
+    (tmp_path / "windows.json").write_text(json.dumps({"x/2020/run.csv": [[3, 4]]}))
+    one_line_error(spec, tmp_path, "no entry for y/2020/run.csv (entries: x/2020/run.csv); add one named "
+                   "'y/2020/run.csv' ([] for a file without anomalies)")
+    (tmp_path / "windows.json").write_text(json.dumps({"x/2020/run.csv": [[3, 4]], "y/2020/run.csv": [[1, 1]]}))
+    d = load(spec, tmp_path)
+    assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[3, 4], [1]]
+
+
 @pytest.mark.parametrize("entry", ["s.csv", "s.csv.gz", "data/s.csv.gz", "a/s.csv.gz"])
 def test_a_gzip_compressed_file_takes_the_label_entry_named_as_it_or_as_its_csv(tmp_path, entry):
     """An entry may name a gzip-compressed file as it is on disk (s.csv.gz) or as the CSV it holds (s.csv); the

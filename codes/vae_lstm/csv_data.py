@@ -1190,21 +1190,25 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_F
             if len(keys) > 1:
                 raise DataError(f"{path}: several entries match {f.path.name} ({', '.join(keys)}); name each "
                                 f"entry by the file's folder and name, e.g. "
-                                f"{'/'.join(f.path.parts[-2:])!r}, or give labels.key")
+                                f"{_entry_name(f.path, others)!r}, or give labels.key")
             if not keys and f.role != "train":
                 namesake = any(_csv_name(o) == _csv_name(f.path) for o in others)
-                shown = "/".join(f.path.parts[-2:]) if namesake else f.path.name
+                shown = _entry_name(f.path, others) if namesake else f.path.name
                 fix = f"add one named {shown!r} ([] for a file without anomalies)" if namesake else "give labels.key"
                 raise DataError(f"{path}: no entry for {shown} (entries: {_rows(list(data), 3)}); {fix}")
             parts = _key_parts(keys[0]) if keys else ()
             namesakes = [f.path] + [o for o in others if _names_file(parts[-1:], o)]
-            if len(namesakes) > 1 and not (len(parts) > 1 and _names_file(parts, f.path)):
-                # an entry that names no folder of the file would be every such file's, whichever it was written for
-                shown = ["/".join(p.parts[-2:]) for p in namesakes]
-                raise DataError(f"{path}: entry {keys[0]!r} names no folder of {shown[0]}, and "
-                                f"{', '.join(shown[:-1])} and {shown[-1]} are files of one name: name each file's "
-                                f"entry by its folder and name ({', '.join(map(repr, shown))}; [] for a file without "
-                                "anomalies), or give labels.key to use one entry for every file")
+            own = len(parts) > 1 and _names_file(parts, f.path)  # a folder of the file's, not just its name
+            if len(namesakes) > 1 and (not own or any(_names_file(parts, o) for o in namesakes[1:])):
+                # an entry that names no folder of the file, or only folders another file of its name is in too, would
+                # be every such file's, whichever it was written for
+                shown = [_entry_name(p, [o for o in namesakes if o != p]) for p in namesakes]
+                which = (f"names {', '.join(shown[:-1])} and {shown[-1]} alike" if own else
+                         f"names no folder of {shown[0]}, and {', '.join(shown[:-1])} and {shown[-1]} are files of one "
+                         "name")
+                raise DataError(f"{path}: entry {keys[0]!r} {which}: name each file's entry by its folder and name "
+                                f"({', '.join(map(repr, shown))}; [] for a file without anomalies), or give labels.key "
+                                "to use one entry for every file")
             return (keys[0], data[keys[0]]) if keys else None
         return path, per_file
     raise DataError(f"{path}: expected a list of {kind} or an object of such lists, got {type(data).__name__}")
@@ -1218,6 +1222,15 @@ def _csv_name(path: Path) -> str:
 def csv_stem(path: Path | str) -> str:
     """The default name of a dataset or a test piece: the file's stem, plant for plant.csv and plant.csv.gz."""
     return Path(_csv_name(Path(path))).stem
+
+
+def _entry_name(path: Path, others: list[Path]) -> str:
+    """The entry to name a data file by in a labels file when other data files share its name: its folder and name,
+    with as many more folders as it takes for no other data file to take that entry too."""
+    for k in range(2, len(path.parts)):
+        if not any(_names_file(path.parts[-k:], o) for o in others):
+            return "/".join(path.parts[-k:])
+    return "/".join(path.parts[-2:])
 
 
 def _key_parts(key: str) -> tuple[str, ...]:
