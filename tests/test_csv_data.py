@@ -1289,9 +1289,14 @@ def test_a_list_of_row_numbers_for_several_files_is_refused(tmp_path, kind, labe
     spec = {"train_files": ["train.csv"], "test_files": ["test.csv"], "labels": {kind: "l.json"}}
     one_line_error(spec, tmp_path, "l.json: without time_column, a list of label rows would label the same rows of "
                    "train.csv and test.csv: give an object with each file's own entry (e.g. {\"test.csv\": [...]}; a "
-                   "training file without one is anomaly-free), or labels.key to give every file the same one")
+                   "training file without one is anomaly-free), or, to label the same rows of every file, an object "
+                   "of one entry and labels.key naming it")
     one_line_error({"path": "main.csv", "train_points": 4, "test_files": ["test.csv"], "labels": {kind: "l.json"}},
                    tmp_path, "would label the same rows of main.csv and test.csv")
+    # that way, as the line says, every file takes the same rows
+    (tmp_path / "l.json").write_text(json.dumps({"all": labels}))
+    d = load({**spec, "labels": {kind: "l.json", "key": "all"}}, tmp_path)
+    assert np.flatnonzero(d.test_pieces[0]["point_labels"]).tolist() == ([7, 8] if kind == "windows" else [7])
     (tmp_path / "l.json").write_text(json.dumps({"test.csv": labels}))
     d = load(spec, tmp_path)
     assert np.flatnonzero(d.test_pieces[0]["point_labels"]).tolist() == ([7, 8] if kind == "windows" else [7])

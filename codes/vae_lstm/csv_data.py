@@ -1344,8 +1344,8 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                 example = next(g for g in group if g.role != "train").path.name
                 raise DataError(f"{path}: without time_column, a list of label rows would label the same rows of "
                                 f"{', '.join(names[:-1])} and {names[-1]}: give an object with each file's own entry "
-                                f"(e.g. {{\"{example}\": [...]}}; a training file without one is anomaly-free), or "
-                                "labels.key to give every file the same one")
+                                f"(e.g. {{\"{example}\": [...]}}; a training file without one is anomaly-free), or, to "
+                                "label the same rows of every file, an object of one entry and labels.key naming it")
             at = f"{path}: entry {entry!r}" if entry is not None else str(path)
             if kind == "timestamps":
                 if not all(_is_time(s) for s in raw):
