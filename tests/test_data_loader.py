@@ -724,3 +724,17 @@ def test_sequence_labels_on_real_data_are_not_shifted(nab_dir):
     span = 168
     labels = sequence_labels(piece.anomaly_idx[:1], len(piece.values) - span + 1, span)
     np.testing.assert_array_equal(np.flatnonzero(labels), np.arange(421 - span + 1, 422))
+
+
+def test_a_synthetic_series_whose_kinds_are_one_string_is_refused_naming_that_string(tmp_path, monkeypatch):
+    """"kinds": "spike" in series.json reached make_synthetic as ('s', 'p', 'i', 'k', 'e'), and the line quoted
+    those letters as the kinds given, not the string."""
+    from vae_lstm.errors import ConfigError
+
+    spec = json.loads(data_loader.SPEC_PATH.read_text())
+    spec["series"]["synthetic"]["kinds"] = "spike"
+    spec_path = tmp_path / "series.json"
+    spec_path.write_text(json.dumps(spec))
+    monkeypatch.setattr(data_loader, "SPEC_PATH", spec_path)
+    with pytest.raises(ConfigError, match=r"synthetic: kinds must be some of spike, .*; got 'spike'$"):
+        load_series("synthetic")

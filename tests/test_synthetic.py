@@ -101,3 +101,10 @@ def test_parameters_of_the_wrong_kind_are_one_line(key, value):
         make_synthetic_values(**{**ARGS, key: value})
     whole, _ = make_synthetic_values(**{**ARGS, "length": 1000.0, "period": 24.0})  # whole numbers, as JSON may write
     np.testing.assert_array_equal(whole, make_synthetic_values(**ARGS)[0])
+
+
+@pytest.mark.parametrize("kinds", [5, None, [["spike"]]])
+def test_kinds_that_are_no_list_of_names_are_one_line(kinds):
+    """kinds 5 or [["spike"]] was a TypeError from set(kinds) (not iterable, a list is unhashable)."""
+    with pytest.raises(ConfigError, match=r"synthetic: kinds must be some of spike, .*; got "):
+        make_synthetic_values(**ARGS, kinds=kinds)

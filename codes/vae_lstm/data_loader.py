@@ -161,7 +161,7 @@ def load_series(name: str, data_dir: str | Path | None = None) -> Series:
 
 def _load_synthetic(spec: dict):
     keys = ("length", "period", "noise", "n_anomalies", "train_end", "n_channel", "seed")
-    kinds = {"kinds": tuple(spec["kinds"])} if "kinds" in spec else {}
+    kinds = {"kinds": spec["kinds"]} if "kinds" in spec else {}  # as written: make_synthetic checks it
     raw, anomaly_idx, point_labels = make_synthetic(**{k: spec[k] for k in keys}, **kinds)
     return raw, anomaly_idx, None, point_labels
 

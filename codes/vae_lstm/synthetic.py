@@ -42,9 +42,9 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
         )
     if not 0 < train_end <= length:
         raise ConfigError(f"synthetic: train_end {train_end} must be in (0, length={length}]")
-    unknown = sorted(set(kinds) - set(ALL_KINDS))
-    if isinstance(kinds, str) or not kinds or unknown:  # a string is no list of kinds: "spike" is not s, p, i, k, e
-        given = kinds if isinstance(kinds, str) else list(kinds)
+    if (not isinstance(kinds, list | tuple) or not kinds  # a string is no list of kinds: "spike" is not s, p, i, k, e
+            or not all(isinstance(kind, str) and kind in ALL_KINDS for kind in kinds)):
+        given = list(kinds) if isinstance(kinds, list | tuple) else kinds
         raise ConfigError(f"synthetic: kinds must be some of {', '.join(ALL_KINDS)}; got {given!r}")
     seg = max(3, period // 4)
     width = max(seg, period) if set(kinds) & set(WIDE_KINDS) else seg
