@@ -108,3 +108,13 @@ def test_kinds_that_are_no_list_of_names_are_one_line(kinds):
     """kinds 5 or [["spike"]] was a TypeError from set(kinds) (not iterable, a list is unhashable)."""
     with pytest.raises(ConfigError, match=r"synthetic: kinds must be some of spike, .*; got "):
         make_synthetic_values(**ARGS, kinds=kinds)
+
+
+@pytest.mark.parametrize("key, value, line", [("seed", -1, "seed must be an integer >= 0, got -1"),
+                                              ("period", 1, "period must be an integer >= 2, got 1")])
+def test_counts_out_of_range_are_one_line_naming_the_count(key, value, line):
+    """A seed of -1 was numpy's ValueError ("expected non-negative integer"), not a ConfigError; a period of 1 was a
+    line listing every bound but not which one was broken."""
+    with pytest.raises(ConfigError) as info:
+        make_synthetic_values(**{**ARGS, key: value})
+    assert str(info.value) == f"synthetic: {line}"

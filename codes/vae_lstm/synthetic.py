@@ -3,6 +3,7 @@
 import numpy as np
 
 from .errors import ConfigError
+from .windowing import whole_number
 
 KINDS = ("spike", "level_shift", "flat_line")
 # Kinds that last one whole period, for a wider development set: more noise, the pattern at twice its
@@ -27,19 +28,15 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
     each), and the ``WIDE_KINDS`` (`period` points each). The label of an anomaly is its first point, and
     ``point_labels`` marks every point it changed.
     """
-    counts = {"length": length, "period": period, "n_anomalies": n_anomalies, "train_end": train_end,
-              "n_channel": n_channel, "seed": seed}
-    counts = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in counts.items()}  # 400.0 is 400
-    for key, value in counts.items():
-        if not isinstance(value, int | np.integer) or isinstance(value, bool):
-            raise ConfigError(f"synthetic: {key} must be an integer, got {value!r}")
-    if not isinstance(noise, int | float) or isinstance(noise, bool) or not np.isfinite(noise):
-        raise ConfigError(f"synthetic: noise must be a finite number, got {noise!r}")
-    length, period, n_anomalies, train_end, n_channel, seed = counts.values()
-    if period < 2 or length < 1 or n_channel < 1 or noise < 0 or n_anomalies < 0:
-        raise ConfigError(
-            "synthetic: need period >= 2, length >= 1, n_channel >= 1, noise >= 0, n_anomalies >= 0"
-        )
+    try:  # whole numbers (400.0 is 400, as JSON may write it), each at least its least value
+        length, period, n_anomalies, train_end, n_channel, seed = (
+            whole_number(value, key, least) for key, value, least in (
+                ("length", length, 1), ("period", period, 2), ("n_anomalies", n_anomalies, 0),
+                ("train_end", train_end, 1), ("n_channel", n_channel, 1), ("seed", seed, 0)))
+    except ValueError as e:
+        raise ConfigError(f"synthetic: {e}") from None
+    if not isinstance(noise, int | float) or isinstance(noise, bool) or not np.isfinite(noise) or noise < 0:
+        raise ConfigError(f"synthetic: noise must be a finite number >= 0, got {noise!r}")
     if not 0 < train_end <= length:
         raise ConfigError(f"synthetic: train_end {train_end} must be in (0, length={length}]")
     if (not isinstance(kinds, list | tuple) or not kinds  # a string is no list of kinds: "spike" is not s, p, i, k, e
