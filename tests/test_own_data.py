@@ -129,7 +129,11 @@ def test_unlabelled_metrics_and_histogram_name_their_threshold_the_sequence_one(
                                 "metric (the line of score_histograms.png)",
         "<detector>.points.rules.<rule>.threshold": "each label-free rule's threshold on the point scores "
                                                     "(threshold_per_piece under dynamic): flagged_ranges.csv and "
-                                                    "detections.png flag at the config's rule's"}
+                                                    "detections.png flag at the config's rule's",
+        "<detector>.points.all.oracle.pointwise.threshold": "the best pointwise F1's threshold on the point scores, "
+                                                            "chosen with the test labels: flagged_ranges.csv and "
+                                                            "detections.png flag at it under threshold_rule "
+                                                            "oracle_best_f1"}
     assert drawn == {"title": "sensors: abs_z sequence scores (no labels, so no metric; the flags are at the point "
                               "scores' threshold)", "label": "val_quantile sequence threshold"}
 
@@ -530,3 +534,21 @@ def test_more_channels_than_a_config_allows_is_said_of_the_data(tmp_path):
         load_data(config, verbose=False)
     assert str(info.value) == ("config: dataset 'wide' has 1025 channels, more than the 1024 a config allows "
                                "(n_channel); pick at most 1024 with the dataset's value_columns")
+
+
+def test_the_thresholds_legend_names_where_the_oracle_rules_flags_are(tmp_path):
+    """Under threshold_rule oracle_best_f1 flagged_ranges.csv flags at the pointwise oracle's threshold, which is no
+    points.rules entry (they are the label-free rules'): the 'thresholds' legend sent the reader to a key that is
+    not there."""
+    write_dataset(tmp_path)
+    config_path = write_config(tmp_path, detector="abs_z", threshold_rule="oracle_best_f1")
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = tmp_path / "runs" / "own" / f"sensors_abs_z_lwin{PERIOD}_lseq3_code2_seed0"
+    metrics = json.loads((run / "detection" / "metrics.json").read_text())
+    assert "oracle_best_f1" not in metrics["abs_z"]["points"]["rules"]
+    oracle = metrics["abs_z"]["points"]["all"]["oracle"]["pointwise"]["threshold"]
+    assert set(pd.read_csv(run / "detection" / "flagged_ranges.csv")["threshold"]) == {oracle}
+    assert metrics["thresholds"]["<detector>.points.all.oracle.pointwise.threshold"] == (
+        "the best pointwise F1's threshold on the point scores, chosen with the test labels: flagged_ranges.csv and "
+        "detections.png flag at it under threshold_rule oracle_best_f1")

@@ -293,7 +293,10 @@ THRESHOLD_KEYS = {
                             "(the line of score_histograms.png)",
     "<detector>.points.rules.<rule>.threshold": "each label-free rule's threshold on the point scores "
                                                 "(threshold_per_piece under dynamic): flagged_ranges.csv and "
-                                                "detections.png flag at the config's rule's"}
+                                                "detections.png flag at the config's rule's",
+    "<detector>.points.all.oracle.pointwise.threshold": "the best pointwise F1's threshold on the point scores, chosen "
+                                                        "with the test labels: flagged_ranges.csv and detections.png "
+                                                        "flag at it under threshold_rule oracle_best_f1"}
 
 
 def evaluation_fingerprint(series: Series) -> str:
