@@ -293,68 +293,50 @@ def test_notebook_runs_headless(trained, tmp_path, monkeypatch):
     assert not list((tmp_path / "tmp").glob("notebook_figures_*"))  # each run left its figures folder behind
 
 
-def test_notebook_on_an_untrained_config_fails_with_the_one_line(tmp_path):
-    """The notebook's cell failed with a traceback through the package; its error is now the line detect.py
-    prints, and the notebook still fails."""
+def failed_notebook_on_an_untrained_config(tmp_path, **parameters):
+    """The PapermillExecutionError of the notebook run with ``parameters`` on a tiny config never trained."""
     import papermill
 
     config_path = tmp_path / "untrained.json"
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
     with pytest.raises(papermill.PapermillExecutionError) as failed:
         papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
-                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path)},
+                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path), **parameters},
                                    cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
-    assert failed.value.ename == "UserError"
-    assert len(failed.value.traceback) == 1 and failed.value.traceback[0].startswith("error: run folder ")
-    assert "train first with 'python3 codes/train.py" in failed.value.traceback[0]
+    return failed.value
+
+
+def test_notebook_on_an_untrained_config_fails_with_the_one_line(tmp_path):
+    """The notebook's cell failed with a traceback through the package; its error is now the line detect.py
+    prints, and the notebook still fails."""
+    failed = failed_notebook_on_an_untrained_config(tmp_path)
+    assert failed.ename == "UserError"
+    assert len(failed.traceback) == 1 and failed.traceback[0].startswith("error: run folder ")
+    assert "train first with 'python3 codes/train.py" in failed.traceback[0]
 
 
 def test_notebook_takes_the_fixed_rule_with_its_threshold_value(tmp_path):
     """The parameters threshold_rule "fixed" and threshold_value were applied one replace at a time, so the
     rule was validated without its value: "key 'threshold_value' must be a number when threshold_rule is 'fixed'"
     though the notebook was given one. Untrained, the notebook now gets as far as the run folder."""
-    import papermill
-
-    config_path = tmp_path / "untrained.json"
-    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
-    with pytest.raises(papermill.PapermillExecutionError) as failed:
-        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
-                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
-                                   "threshold_rule": "fixed", "threshold_value": 2.5},
-                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
-    assert failed.value.traceback[0].startswith("error: run folder "), failed.value.traceback[0]
+    failed = failed_notebook_on_an_untrained_config(tmp_path, threshold_rule="fixed", threshold_value=2.5)
+    assert failed.traceback[0].startswith("error: run folder "), failed.traceback[0]
 
 
 def test_a_bad_notebook_parameter_is_blamed_on_the_parameters(tmp_path):
     """A bad parameter (-p detector lstmae) was refused as the config file's own key ("untrained.json: key
     'detector' = "lstmae" is invalid"), though the file never names it; the line now names the parameters."""
-    import papermill
-
-    config_path = tmp_path / "untrained.json"
-    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
-    with pytest.raises(papermill.PapermillExecutionError) as failed:
-        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
-                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
-                                   "detector": "lstmae"},
-                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
-    line = failed.value.traceback[0]
-    assert len(failed.value.traceback) == 1 and line.startswith("error: the notebook's parameters: key 'detector'"), line
+    failed = failed_notebook_on_an_untrained_config(tmp_path, detector="lstmae")
+    line = failed.traceback[0]
+    assert len(failed.traceback) == 1 and line.startswith("error: the notebook's parameters: key 'detector'"), line
     assert "untrained.json" not in line
 
 
 def test_notebook_refuses_a_threshold_value_without_the_fixed_rule(tmp_path):
     """-p threshold_value 2.5 alone was silently unused: the notebook scored at the config's val_quantile, and its
     tables read as if at the threshold given. The threshold of rule "fixed" needs that rule."""
-    import papermill
-
-    config_path = tmp_path / "untrained.json"
-    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
-    with pytest.raises(papermill.PapermillExecutionError) as failed:
-        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
-                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
-                                   "threshold_value": 2.5},
-                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
-    assert failed.value.traceback == [
+    failed = failed_notebook_on_an_untrained_config(tmp_path, threshold_value=2.5)
+    assert failed.traceback == [
         "error: the notebook's parameters: threshold_value is the threshold of threshold_rule 'fixed', and the rule "
         "is 'val_quantile'; set threshold_rule \"fixed\" too, or leave threshold_value out"]
 
@@ -363,19 +345,10 @@ def test_notebook_names_a_mistyped_run_dir_as_its_parameter(tmp_path, monkeypatc
     """-p run_dir with a folder that does not exist said "train first with 'python3 codes/train.py --config ...'",
     which trains the config's own folder, never that one; detect.py names --run-dir, the notebook its parameter.
     A run_dir from ~ is the home folder's, as output_dir is."""
-    import papermill
-
     monkeypatch.setenv("HOME", str(tmp_path))
-
-    config_path = tmp_path / "untrained.json"
-    config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))
-    with pytest.raises(papermill.PapermillExecutionError) as failed:
-        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"),
-                                   str(tmp_path / "out.ipynb"), parameters={"config": str(config_path),
-                                   "run_dir": "~/typo"},
-                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
-    assert failed.value.traceback == [f"error: run folder {tmp_path / 'typo'} does not exist (the notebook's run_dir "
-                                      "parameter)"]
+    failed = failed_notebook_on_an_untrained_config(tmp_path, run_dir="~/typo")
+    assert failed.traceback == [f"error: run folder {tmp_path / 'typo'} does not exist (the notebook's run_dir "
+                                "parameter)"]
 
 
 def table1_job(detector: str, tmp_path):
