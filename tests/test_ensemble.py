@@ -102,3 +102,22 @@ def test_a_seed_without_its_lstm_is_refused_with_the_grid_command_that_trains_it
         f"the ensemble scores seed 0 of vae_lstm on synth again, and its run folder {run} has no lstm.keras: "
         f"restore it, or move {run / 'detection'} away and run 'python3 codes/reproduce.py {path} --series synth "
         f"--detectors vae_lstm --seed 0 --output-dir {tmp_path / 'runs'}' to train it again and score it")
+
+
+def test_a_figure_undefined_for_some_seeds_says_how_many_seeds_its_mean_is_of():
+    """Seed 1's deployable rule is undefined (NaN F1, NaN share): the mean row said "mean of the 2 seeds" and showed
+    seed 0's 0.400 and 1.0% alone; the ensemble's own undefined figures read "nan" and "nan%"."""
+    import pandas as pd
+
+    from vae_lstm.ensemble import ensemble_markdown
+
+    row = {"series": "s", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4,
+           "f1_pointwise_oracle": 0.6, "flagged_deployable": 0.01}
+    undefined = {"f1_deployable": np.nan, "flagged_deployable": np.nan}
+    table = pd.DataFrame([{**row, "member": "seed 0"}, {**row, **undefined, "member": "seed 1"},
+                          {**row, **undefined, "member": "ensemble of 2"}])
+    controls = pd.DataFrame([{**row, "detector": "random", "seed": s, "f1_deployable": f} for s, f in ((0, 0.2), (1, 0.4))])
+    text = ensemble_markdown(table, controls, "pot")
+    assert "| s | vae_lstm, ensemble of 2 | 0.500 | 0.500 | n/a | 0.600 | n/a |" in text
+    assert "| s | vae_lstm, mean of the 2 seeds | 0.500 | 0.500 | 0.400 (1 of 2) | 0.600 | 1.0% (1 of 2) |" in text
+    assert "| s | random (control), mean of 2 seeds | 0.500 | 0.500 | 0.300 | 0.600 | 1.0% |" in text

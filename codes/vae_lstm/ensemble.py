@@ -101,6 +101,14 @@ def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def mean_cell(values: pd.Series, form) -> str:
+    """``form`` of the mean of the defined values; "(k of n)" when some are undefined (NaN), "n/a" when all are."""
+    defined = pd.to_numeric(values, errors="coerce").dropna()
+    if defined.empty:
+        return "n/a"
+    return form(defined.mean()) + (f" ({len(defined)} of {len(values)})" if len(defined) < len(values) else "")
+
+
 def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, left_out: tuple = ()) -> str:
     """Per series: the ensemble, the mean of its members, and the controls' means (from the summary)."""
     lines = ["# An ensemble over seeds", "",
@@ -113,14 +121,16 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, le
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for (series, detector), rows in table.groupby(["series", "detector"], sort=False):
         members = rows[rows.member.str.startswith("seed")]
-        ensemble = rows[~rows.member.str.startswith("seed")].iloc[0]
-        entries = [(f"{detector}, {ensemble.member}", ensemble),
-                   (f"{detector}, mean of the {len(members)} seeds", members.mean(numeric_only=True))]
+        ensemble = rows[~rows.member.str.startswith("seed")].iloc[:1]
+        entries = [(f"{detector}, {ensemble.member.iloc[0]}", ensemble),
+                   (f"{detector}, mean of the {len(members)} seeds", members)]
         for name, group in controls[controls.series == series].groupby("detector"):
-            entries.append((f"{name} (control), mean of {len(group)} seeds", group.mean(numeric_only=True)))
+            entries.append((f"{name} (control), mean of {len(group)} seeds", group))
         for label, r in entries:
-            lines.append(f"| {series} | {label} | {r.vus_pr:.3f} | {r.auc_pr:.3f} | {r.f1_deployable:.3f} | "
-                         f"{r.f1_pointwise_oracle:.3f} | {share_text(r.get('flagged_deployable', np.nan))} |")
+            share = r["flagged_deployable"] if "flagged_deployable" in r else pd.Series(np.nan, index=r.index)
+            cells = [mean_cell(r[k], "{:.3f}".format) for k in ("vus_pr", "auc_pr", "f1_deployable",
+                                                                   "f1_pointwise_oracle")]
+            lines.append(f"| {series} | {label} | {' | '.join(cells)} | {mean_cell(share, share_text)} |")
     if left_out:
         lines += ["", f"Left out (fewer than two finished seeds): {', '.join(left_out)}."]
     return "\n".join(lines) + "\n"
