@@ -121,3 +121,24 @@ def test_a_figure_undefined_for_some_seeds_says_how_many_seeds_its_mean_is_of():
     assert "| s | vae_lstm, ensemble of 2 | 0.500 | 0.500 | n/a | 0.600 | n/a |" in text
     assert "| s | vae_lstm, mean of the 2 seeds | 0.500 | 0.500 | 0.400 (1 of 2) | 0.600 | 1.0% (1 of 2) |" in text
     assert "| s | random (control), mean of 2 seeds | 0.500 | 0.500 | 0.300 | 0.600 | 1.0% |" in text
+
+
+def test_a_fixed_threshold_is_refused_before_any_run(tmp_path):
+    """threshold_value is on a run's own scores; the ensemble's are means of z-scores. Seeds scoring [20, 20, 40, 20]
+    (training block mean 20, std 7.07) are flagged right at threshold_value 5 (F1 1), while the ensemble's z-scores
+    [0, 0, 2.83, 0] were compared with the same 5: nothing flagged, and that F1 0 was called deployable."""
+    import json
+
+    from vae_lstm import reproduce
+
+    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3,
+                                                    "threshold_rule": "fixed", "threshold_value": 5.0}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
+                                "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    with pytest.raises(UserError) as refused:
+        reproduce.main([str(path), "--summary-only", "--ensemble"])
+    assert str(refused.value) == (
+        "--ensemble compares the mean of each seed's standardised scores with its threshold, and synth's config "
+        "sets threshold_rule 'fixed' (threshold_value 5 is on one run's own scores); drop --ensemble or pass --series "
+        "without it")

@@ -632,7 +632,8 @@ def check_shared_runs(experiment) -> None:
 
 
 def check_ensemble(experiment, datasets) -> None:
-    """Before any run: an ensemble needs point scores and labels; one line naming what lacks them."""
+    """Before any run: an ensemble needs point scores, labels and a threshold rule other than fixed; one line naming
+    what lacks them."""
     from .prepare import load_data
 
     if experiment.summary == "beats":
@@ -641,7 +642,12 @@ def check_ensemble(experiment, datasets) -> None:
     first = experiment.detectors[0]
     unlabelled = []
     for name in datasets or experiment.datasets:
-        series = load_data(experiment.config(name, first, 0, resolve=False), verbose=False)[1]
+        config = experiment.config(name, first, 0, resolve=False)
+        if config.threshold_rule == "fixed":  # a value on one run's own scores, not on means of z-scores
+            raise UserError(f"--ensemble compares the mean of each seed's standardised scores with its threshold, and "
+                            f"{name}'s config sets threshold_rule 'fixed' (threshold_value {config.threshold_value:g} "
+                            "is on one run's own scores); drop --ensemble or pass --series without it")
+        series = load_data(config, verbose=False)[1]
         labels = np.concatenate([p.point_labels for p in series.test_pieces]) if series.point_labels is not None \
             else None
         if not series.labelled or (labels is not None and (labels.all() or not labels.any())):
