@@ -405,3 +405,14 @@ def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
     experiment.write_text(json.dumps({**values, "overrides": {"*": {"threshold_quantile": 0.99}}}))
     with pytest.raises(UserError, match="no finished run to summarise"):
         reproduce.main([str(experiment), "--summary-only", "--summary-dir", str(tmp_path / "fourth")])
+
+
+def test_a_control_scores_points_not_windows(tmp_path):
+    """random and abs_z score each point: a beat's score is its largest point score, whatever l_win. Their
+    metrics.json said "span": 20 (the l_win they never read) beside "native_unit": "point", and an l_win longer than
+    a beat refused them ("l_win = 150 is longer than one ECG5000 segment")."""
+    for detector in ("random", "abs_z"):
+        config = ecg_config(tmp_path, detector=detector, l_win=150, l_seq=2)
+        assert beats.check_config(config) and beats.unit_span(config) == 1
+    assert beats.unit_span(ecg_config(tmp_path, detector="lstm_ae", l_win=140)) == 140
+    assert beats.unit_span(ecg_config(tmp_path)) == 140  # vae_lstm: a sequence of 20 * 7

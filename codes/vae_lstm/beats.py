@@ -179,15 +179,17 @@ def check_config(config: Config, where: str | None = None) -> dict:
 
 
 def unit_span(config: Config) -> int:
-    """Points in one scored unit of the config's detector: a sequence (vae_lstm, vae), else a window."""
+    """Points in one scored unit of the config's detector: a sequence (vae_lstm, vae), a window (lstm_vae,
+    lstm_ae), or a point (the controls, which read no l_win)."""
     from .detectors import detector_class
 
-    return config.span if detector_class(config.detector).native_unit == "sequence" else config.l_win
+    return {"sequence": config.span, "point": 1}.get(detector_class(config.detector).native_unit, config.l_win)
 
 
 def sample_span(config: Config) -> int:
-    """Points in one training sample of the config's detector: a sequence (vae_lstm), else a window."""
-    return config.span if config.detector == "vae_lstm" else config.l_win
+    """Points in one training sample of the config's detector: a sequence (vae_lstm), a point for a detector that
+    scores points (the controls, which learn nothing), else a window."""
+    return config.span if config.detector == "vae_lstm" else min(unit_span(config), config.l_win)
 
 
 def samples_per_segment(config: Config, length: int) -> int:
