@@ -416,3 +416,27 @@ def test_a_control_scores_points_not_windows(tmp_path):
         assert beats.check_config(config) and beats.unit_span(config) == 1
     assert beats.unit_span(ecg_config(tmp_path, detector="lstm_ae", l_win=140)) == 140
     assert beats.unit_span(ecg_config(tmp_path)) == 140  # vae_lstm: a sequence of 20 * 7
+
+
+def test_scores_that_are_not_finite_are_one_line_about_the_model():
+    """A model whose outputs overflow (float32 squared errors past 3.4e38) scores beats inf: that was numpy's
+    ValueError "a beat has no finite score" from the metrics, with a traceback; now the line that the series' scoring
+    gives (``detection.require_finite``)."""
+    from vae_lstm.detectors.base import Scores
+
+    class Overflowing:
+        name = "vae_lstm"
+
+        def score(self, series):
+            points = np.zeros(len(series))
+            points[13] = np.inf
+            return Scores.from_points(points)
+
+    with pytest.raises(UserError) as refused:
+        beats.score_segments(Overflowing(), np.zeros((3, 10, 1)))
+    assert str(refused.value) == (
+        "vae_lstm gives scores that are not finite on the validation and test beats (1 of its 30 point scores): its "
+        "model may have diverged; train it again (a lower learning rate) or check the data")
+    Overflowing.score = lambda self, series: Scores.from_points(np.full(len(series), np.nan))  # NaN weights
+    with pytest.raises(UserError, match=r"not finite on the validation and test beats \(30 of its 30 point scores\)"):
+        beats.score_segments(Overflowing(), np.zeros((3, 10, 1)))

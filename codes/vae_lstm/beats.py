@@ -218,9 +218,13 @@ def train(config: Config, segments: np.ndarray, path: Path | None = None) -> Pat
 
 def score_segments(detector, segments: np.ndarray) -> np.ndarray:
     """One score per segment of a (n, length, c) array: the segments are concatenated and scored by one
-    ``detector.score`` call; each gets the largest score of the units wholly inside it."""
+    ``detector.score`` call; each gets the largest score of the units wholly inside it. One line when a score is
+    inf, or none is finite (``detection.require_finite``: a model that diverged)."""
+    from .detection import require_finite
+
     n, length, n_channel = segments.shape
-    scores = detector.score(segments.reshape(n * length, n_channel))
+    scores = require_finite(detector.score(segments.reshape(n * length, n_channel)), detector.name,
+                            "the validation and test beats", some_scored=True)  # long enough to score
     return segment_scores(scores.native, scores.native_span, length, n)
 
 
