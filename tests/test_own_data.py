@@ -552,3 +552,21 @@ def test_the_thresholds_legend_names_where_the_oracle_rules_flags_are(tmp_path):
     assert metrics["thresholds"]["<detector>.points.all.oracle.pointwise.threshold"] == (
         "the best pointwise F1's threshold on the point scores, chosen with the test labels: flagged_ranges.csv and "
         "detections.png flag at it under threshold_rule oracle_best_f1")
+
+
+def test_a_run_folders_config_reads_the_data_of_its_original_config_from_any_folder(tmp_path, monkeypatch):
+    """A run's config.json keeps the dataset's paths as written, relative to the original config's folder;
+    detecting with it from another working folder once stopped at "file data/plain.csv not found"."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    value = np.sin(2 * np.pi * np.arange(600) / 24)
+    pd.DataFrame({"value": value}).to_csv(project / "data" / "plain.csv", index=False)
+    config_path = project / "plain.json"
+    config_path.write_text(json.dumps({"exp_name": "own", "dataset": {"path": "data/plain.csv"}, "detector": "abs_z",
+                                       "l_win": 16, "l_seq": 3, "output_dir": str(tmp_path / "runs")}))
+    monkeypatch.chdir(project)
+    assert cli.train_main(["--config", "plain.json"]) == 0
+    run = next((tmp_path / "runs" / "own").glob("plain_abs_z_*"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.detect_main(["--config", str(run / "config.json")]) == 0
+    assert (run / "detection" / "metrics.json").is_file()

@@ -396,6 +396,23 @@ def save_config(config: Config, path: Path) -> None:
     write_text_atomic(path, json.dumps(values, indent=2) + "\n")
 
 
+CONFIG_FOLDER_FILE = "config_folder.json"  # in a run folder: the folder of the config file it was trained with
+
+
+def config_folders(config) -> list[Path]:
+    """The folders a config's relative dataset paths are read from first: its file's, then, for a run folder's
+    config.json (which keeps the paths as written), the folder of the config file the run was trained with."""
+    if config.source is None:
+        return []
+    folder = Path(config.source).resolve().parent
+    record = folder / CONFIG_FOLDER_FILE
+    if not record.is_file():
+        return [folder]
+    recorded = read_json_file(record, "it records the folder of the config the run was trained with: restore it "
+                                      "or delete it").get("config_folder")
+    return [folder] + ([Path(recorded)] if isinstance(recorded, str) else [])
+
+
 STATE_HINT = ("move it away and run codes/train.py again: training goes on from the checkpoints, which record "
               "their own epochs")
 # state.json: "<stage>_stopped_early_at" marks an early stop, not a stage (here beside STATE_HINT, so that runs.py

@@ -251,7 +251,9 @@ def load_config_series(config, verbose: bool = True) -> Series:
     ``verbose``: print which training block a CSV dataset uses."""
     if isinstance(config.dataset, str):
         return load_series(config.dataset)
-    base_dirs = ([config.source.parent] if config.source else []) + [REPO_ROOT, Path.cwd()]
+    from .config import config_folders
+
+    base_dirs = config_folders(config) + [REPO_ROOT, Path.cwd()]
     base_dirs = list(dict.fromkeys(Path(d).resolve() for d in base_dirs))  # each folder once, in order
     return load_csv_series(config.dataset, base_dirs, announce=verbose)
 

@@ -29,12 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import (
+    CONFIG_FOLDER_FILE,
     REPO_ROOT,
     STATE_HINT,
     STOPPED_SUFFIX,
     Config,
     check_writable,
     config_argument,
+    config_folders,
     read_json_file,
     run_dir,
     save_config,
@@ -532,6 +534,7 @@ def prepare_run_dir(config: Config, path: Path | None = None) -> Path:
     check_writable(path)
     path.mkdir(parents=True, exist_ok=True)
     write_config_copy(config, path)
+    record_config_folder(config, path)
     return path
 
 
@@ -579,6 +582,15 @@ def exclusive(lock_path: Path, busy: str, hint: str):
     finally:
         pid_path.unlink(missing_ok=True)
         lock.release()
+
+
+def record_config_folder(config: Config, path: Path) -> None:
+    """Write config_folder.json once: the folder the config's relative dataset paths are read from (the
+    config file's, or the one a run folder's config.json recorded), so that the run's config.json, which keeps
+    those paths as written, reads the same files from any working folder."""
+    target = path / CONFIG_FOLDER_FILE
+    if config.source is not None and not target.is_file():
+        write_text_atomic(target, json.dumps({"config_folder": str(config_folders(config)[-1])}, indent=2) + "\n")
 
 
 def write_config_copy(config: Config, path: Path) -> None:
