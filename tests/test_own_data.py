@@ -570,3 +570,28 @@ def test_a_run_folders_config_reads_the_data_of_its_original_config_from_any_fol
     monkeypatch.chdir(tmp_path)
     assert cli.detect_main(["--config", str(run / "config.json")]) == 0
     assert (run / "detection" / "metrics.json").is_file()
+
+
+def test_flagged_ranges_give_each_ranges_rows_in_its_csv_file(tmp_path):
+    """first_row / last_row count from the start of a piece; with a test file beside the main file, neither they nor
+    first_index gave the row in the file of a range after the training block. first_file_row / last_file_row do."""
+    t = np.arange(600)
+    value = np.sin(2 * np.pi * t / 24) + 0.05 * np.random.default_rng(0).standard_normal(600)
+    value[500:504] += 9.0  # in test_2, rows [400, 600) of main.csv
+    pd.DataFrame({"value": value}).to_csv(tmp_path / "main.csv", index=False)
+    extra = np.sin(2 * np.pi * np.arange(200) / 24) + 0.05 * np.random.default_rng(1).standard_normal(200)
+    extra[120:123] += 9.0
+    pd.DataFrame({"value": extra}).to_csv(tmp_path / "extra.csv", index=False)
+    config_path = tmp_path / "split.json"
+    config_path.write_text(json.dumps({"exp_name": "own", "detector": "abs_z", "l_win": 16, "l_seq": 3,
+                                       "dataset": {"path": "main.csv", "train_range": [100, 400],
+                                                   "test_files": ["extra.csv"]},
+                                       "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(config_path)]) == 0
+    assert cli.detect_main(["--config", str(config_path)]) == 0
+    run = next((tmp_path / "runs" / "own").glob("main_abs_z_*"))
+    ranges = pd.read_csv(run / "detection" / "flagged_ranges.csv")
+    rows = {(r.piece, r.first_row, r.last_row): (r.first_file_row, r.last_file_row) for r in ranges.itertuples()}
+    assert rows[("test_2", 100, 103)] == (500, 503)
+    assert rows[("extra", 120, 122)] == (120, 122)
+    assert list(ranges.columns[:6]) == ["piece", "first_row", "last_row", "n_points", "first_file_row", "last_file_row"]

@@ -62,6 +62,7 @@ class Series:
     row_times: np.ndarray | None = None  # (N,) each row's time column as read, for output (NaT/None where none)
     utc: bool = False  # every test row's time is UTC (converted from its file's UTC offsets)
     row_utc: np.ndarray | None = None  # (N,) bool: the row's time is UTC (several test files may differ)
+    file_rows: np.ndarray | None = None  # (N,) each test row's 0-based data row in its CSV file (-1: training rows)
 
     def __post_init__(self):
         if self.channels is None:
@@ -284,6 +285,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         rows = data.full_anomaly_rows
         row_times = timestamps
         row_utc = np.full(len(raw), data.utc)
+        file_rows = np.arange(len(raw))
         file_starts = (train_end,)  # a labelled run going on from the training block starts the piece after it too
     else:
         parts = [data.train] + [p["values"] for p in data.test_pieces]
@@ -296,6 +298,8 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
             [np.asarray(train_labels, bool)] + [np.asarray(p["point_labels"], bool) for p in data.test_pieces])
         timestamps = None  # the files' times need not follow each other: figures use the row index
         row_times = pieces_times(data.test_pieces, len(data.train))
+        file_rows = np.concatenate([np.full(len(data.train), -1)]  # only the test rows are looked up in their files
+                                   + [p["start"] + np.arange(len(p["values"])) for p in data.test_pieces])
         row_utc = np.concatenate([np.zeros(len(data.train), bool)]
                                  + [np.full(len(p["values"]), p.get("utc", False)) for p in data.test_pieces])
         rows = None if data.train_anomaly_rows is None else np.concatenate(
@@ -312,7 +316,7 @@ def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data
         anomaly_idx = rows_and_cut_runs(labels, rows, (train_start, *file_starts), tested)
     series = build_series(data.name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps,
                           labels, pieces, channels=data.channels)
-    series.row_times, series.utc, series.row_utc = row_times, data.utc, row_utc
+    series.row_times, series.utc, series.row_utc, series.file_rows = row_times, data.utc, row_utc, file_rows
     return series
 
 

@@ -626,7 +626,7 @@ def compared_scores(rule: str, piece) -> np.ndarray:
 
 def flagged_ranges(result: Detection):
     """The detector's flagged time ranges at the config's threshold rule on point scores: one row per run
-    of flagged points, with its piece, first and last row (0-based in the piece), times when the data
+    of flagged points, with its piece, first and last row (0-based in the piece, and in its CSV file), times when the data
     has them (ending in Z when they are UTC), length, the rule and its threshold, and the peak of the scores
     the rule compared with it (``compared_scores``). A DataFrame, written as detection/flagged_ranges.csv."""
     import pandas as pd
@@ -641,6 +641,9 @@ def flagged_ranges(result: Detection):
         compared = compared_scores(rule, piece)
         for a, b in evaluation.segments(flags):
             row = {"piece": piece.name, "first_row": int(a), "last_row": int(b - 1), "n_points": int(b - a)}
+            if series.file_rows is not None:  # the rows in the piece's CSV file, where a user looks them up
+                row["first_file_row"] = int(series.file_rows[piece.start + a])
+                row["last_file_row"] = int(series.file_rows[piece.start + b - 1])
             if times is not None:
                 zone = "Z" if row_utc[piece.start + a] else ""
                 row["first_time"] = f"{times[piece.start + a]}{zone}"
@@ -652,6 +655,7 @@ def flagged_ranges(result: Detection):
                 row["labelled_points"] = int(series.point_labels[piece.start + a: piece.start + b].sum())
             rows.append(row)
     columns = ["piece", "first_row", "last_row", "n_points"] + (
+        ["first_file_row", "last_file_row"] if series.file_rows is not None else []) + (
         ["first_time", "last_time"] if times is not None else []) + (
         ["first_index", "last_index"] if series.timestamps is None else []) + [
         "rule", "threshold", "peak_score"] + (
