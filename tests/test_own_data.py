@@ -595,3 +595,17 @@ def test_flagged_ranges_give_each_ranges_rows_in_its_csv_file(tmp_path):
     assert rows[("test_2", 100, 103)] == (500, 503)
     assert rows[("extra", 120, 122)] == (120, 122)
     assert list(ranges.columns[:6]) == ["piece", "first_row", "last_row", "n_points", "first_file_row", "last_file_row"]
+
+
+def test_the_label_count_says_how_many_labelled_anomalies_the_test_pieces_hold():
+    """train.py's first line counted every labelled anomaly, the training block's too, so a series whose only
+    labels lie in its training block read '2 labelled anomalies' and then scored a test piece with none."""
+    from vae_lstm.data_loader import build_series
+
+    raw = np.sin(np.arange(400) / 5.0)
+    series = build_series("s", "point", raw, [30, 350, 360], train_start=0, train_end=300)
+    assert cli.label_summary(series) == "3 labelled anomalies (2 in the test pieces)"
+    series = build_series("s", "point", raw, [320, 350], train_start=0, train_end=300)
+    assert cli.label_summary(series) == "2 labelled anomalies"
+    series = build_series("s", "point", raw, [], train_start=0, train_end=300)
+    assert cli.label_summary(series) == "no labels"

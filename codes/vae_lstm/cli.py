@@ -33,7 +33,7 @@ def train_main(argv=None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     config, series = load_data(load_config(args.config))
-    labels = f"{len(series.anomaly_idx)} labelled anomalies" if series.labelled else "no labels"
+    labels = label_summary(series)
     print(f"{config.dataset_name}: {len(series.raw)} points x {series.n_channel} channel(s), training block "
           f"[{series.train_start}, {series.train_end}), {len(series.test_pieces)} test piece(s), {labels}; "
           f"detector {config.detector}")
@@ -57,6 +57,15 @@ def train_main(argv=None) -> int:
     print(f"run folder: {path}")
     print(f"wall time: {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def label_summary(series) -> str:
+    """How many labelled anomalies the series holds, and how many of them its test pieces (which are scored) hold."""
+    if not series.labelled:
+        return "no labels"
+    tested = sum(len(piece.anomaly_idx) for piece in series.test_pieces)
+    total = len(series.anomaly_idx)
+    return f"{total} labelled anomalies" + ("" if tested == total else f" ({tested} in the test pieces)")
 
 
 def resume_advice(config, target: Path) -> str | None:
