@@ -1239,6 +1239,18 @@ def test_a_blank_line_in_a_one_column_file_is_a_missing_value_not_a_skipped_row(
     one_line_error({"path": "w.csv"}, tmp_path, "data row 2, 0-based: '3,5'")
 
 
+def test_blank_lines_between_the_rows_of_a_multi_column_file_are_named(tmp_path):
+    """pandas skips a blank line of a file of several columns without a word, so the rows that messages and
+    flagged_ranges.csv name no longer match the file's lines after it; the note now says so."""
+    write_text(tmp_path, "b.csv", "a,b\n1,2\n\n3,4\n  \n5,6\n7,8\n\n")
+    d = load({"path": "b.csv", "train_points": 2}, tmp_path)
+    assert d.full_values.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    assert "b.csv: 2 blank line(s) between rows left out (row numbers count the rows without them)" \
+        in d.train_block_note
+    write_text(tmp_path, "c.csv", "\na,b\n1,2\n3,4\n5,6\n\n")  # before the header and after the last row: no note
+    assert "blank line" not in load({"path": "c.csv", "train_points": 2}, tmp_path).train_block_note
+
+
 def test_decimal_comma_refuses_a_cell_written_with_a_decimal_point(tmp_path):
     """With "decimal": ",", pandas still read "1.010" as 1.01 (a German file's 1010 without its thousands key),
     and the run trained on it without a word; such a cell is now refused like any other non-number."""

@@ -569,6 +569,11 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         filled = BLANK_LINE.sub(r"NaN\1", text.strip())
         if filled != text.strip():
             text, shape = filled, _scan(filled, sep)
+    else:
+        blank = len(BLANK_LINE.findall(text.strip())) if '"' not in text else 0  # a quoted field may hold blank lines
+        if blank:  # pandas skips them: say so, since the rows that messages and outputs name do not count them
+            notes.append(f"{path.name}: {blank} blank line(s) between rows left out (row numbers count the rows "
+                         "without them)")
     header = _check_header(path, shape, sep)
     trailing = shape.trailing
     try:
