@@ -302,3 +302,21 @@ def test_characters_the_font_lacks_are_named_in_one_line(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert err == ""
     assert out == "note: d.png: the figure's font has no 温 度, drawn as boxes\n"
+
+
+def test_a_warning_repeated_while_a_figure_is_drawn_is_shown_once(monkeypatch, tmp_path):
+    """Warnings caught while drawing (to fold the missing-glyph ones into one line) were passed on once per
+    occurrence, which Python's default filter would have shown once."""
+    import warnings
+
+    fig = plotting.plt.figure()
+
+    def noisy_tight_layout(*args, **kwargs):
+        for _ in range(3):
+            warnings.warn("a layout warning", UserWarning, stacklevel=1)
+
+    monkeypatch.setattr(fig, "tight_layout", noisy_tight_layout)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        plotting._save(fig, tmp_path / "f.png")
+    assert [str(w.message) for w in shown] == ["a layout warning"]

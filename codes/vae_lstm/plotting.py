@@ -71,12 +71,13 @@ def _save(fig, path: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)
-    missing = []  # matplotlib warns twice per character the font lacks, per drawing step: one line instead
+    missing, shown = [], set()  # matplotlib warns twice per character the font lacks, per drawing step: one line
     for warning in caught:
         glyph = MISSING_GLYPH.match(str(warning.message))
-        if glyph is None:
+        if glyph is None and (str(warning.message), warning.category) not in shown:
+            shown.add((str(warning.message), warning.category))  # once, as Python's default filter would show it
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)  # as filtered
-        elif chr(int(glyph[1])) not in missing:
+        elif glyph is not None and chr(int(glyph[1])) not in missing:
             missing.append(chr(int(glyph[1])))
     if missing:
         print(f"note: {path.name}: the figure's font has no {' '.join(missing)}, drawn as boxes")
