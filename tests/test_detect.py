@@ -678,3 +678,20 @@ def test_the_score_histogram_of_unlabelled_data_names_no_metric(tmp_path, monkey
     assert cli.detect_main(["--config", str(path)]) == 0
     assert titles == ["series: abs_z sequence scores (no labels, so no metric; the flags are at the point scores' "
                       "threshold)"]
+
+
+def test_a_relative_run_folder_is_read_from_the_repository_when_the_working_folder_lacks_it(tmp_path, monkeypatch):
+    """The notebook runs in notebooks/ and detect.py may run from codes/, so run_dir / --run-dir
+    "experiments/<run>" (as runs print their folders) was "does not exist" from there."""
+    from vae_lstm import runs
+
+    repo, work = tmp_path / "repo", tmp_path / "work"
+    (repo / "experiments" / "run").mkdir(parents=True)
+    (work / "mine").mkdir(parents=True)
+    monkeypatch.setattr(runs, "REPO_ROOT", repo)
+    monkeypatch.chdir(work)
+    assert runs.given_run_dir("experiments/run") == repo / "experiments" / "run"
+    assert runs.given_run_dir("mine") == Path("mine")  # the working folder's first
+    assert runs.given_run_dir("typo") == Path("typo")  # neither: as given, so that the error names it
+    monkeypatch.setenv("HOME", str(work))
+    assert runs.given_run_dir("~/mine") == work / "mine"

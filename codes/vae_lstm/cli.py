@@ -16,6 +16,7 @@ from .prepare import check_scorable, load_data
 from .runs import (
     check_run_config,
     folder_problem,
+    given_run_dir,
     has_training,
     latest_run,
     next_free_run,
@@ -96,7 +97,7 @@ def detect_main(argv=None) -> int:
         config = config.replace(threshold_rule=args.threshold_rule)
     config, series = load_data(config)
 
-    path = Path(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
+    path = given_run_dir(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
     if args.run_dir and folder_problem(path):  # a mistyped --run-dir is not made, even for a control
         raise UserError(f"run folder {path} {folder_problem(path)} (--run-dir)")
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once

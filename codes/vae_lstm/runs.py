@@ -694,6 +694,17 @@ def mark_fitted(path: Path) -> None:
         write_text_atomic(state_path, json.dumps(state, indent=2) + "\n")
 
 
+def given_run_dir(value: str | Path) -> Path:
+    """A run folder as a user gave it (detect.py's --run-dir, the notebook's run_dir): "~" is the home folder, and a
+    relative path that is not under the working folder but is under the repository (where configs' output_dir and
+    load_dir are read from, and where runs print their folders) is the repository's: the notebook runs in
+    notebooks/, and detect.py may run from codes/."""
+    path = Path(value).expanduser()
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
+        return REPO_ROOT / path
+    return path
+
+
 def folder_problem(path: Path) -> str | None:
     """Why ``path`` is no run folder ("does not exist", "is not a folder"), or None when it is a folder."""
     return "does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir() else None
