@@ -739,7 +739,7 @@ def test_a_summary_names_the_runs_it_lacks(tmp_path, capsys):
     path = tiny_experiment(tmp_path, detectors=["random", "abs_z"])
     assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum"), "--ensemble"]) == 0
     assert "Not in these tables" not in (tmp_path / "sum" / "results.md").read_text()
-    assert (tmp_path / "sum" / "ensemble.md").is_file()
+    assert (tmp_path / "sum" / "ensemble.md").is_file() and (tmp_path / "sum" / "results.png").is_file()
     [gone] = [p for p in (tmp_path / "runs").rglob("*abs_z*seed1") if p.is_dir()]
     shutil.rmtree(gone)
     capsys.readouterr()

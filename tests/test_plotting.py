@@ -320,3 +320,44 @@ def test_a_warning_repeated_while_a_figure_is_drawn_is_shown_once(monkeypatch, t
         warnings.simplefilter("always")
         plotting._save(fig, tmp_path / "f.png")
     assert [str(w.message) for w in shown] == ["a layout warning"]
+
+
+def results_frame(labelled=True):
+    """Two series x (arma, vae_lstm, random, abs_z) x 2 seeds, each with its pooled row ("all") and a piece row
+    whose figures the chart must not take."""
+    rows = []
+    for s, series in enumerate(("a", "b")):
+        for d, detector in enumerate(("arma", "random", "vae_lstm", "abs_z")):
+            for seed in (0, 1):
+                value = 0.1 * (d + 1) + 0.05 * s + 0.02 * seed if labelled else np.nan
+                rows += [{"series": series, "detector": detector, "seed": seed, "pieces": "all",
+                          "vus_pr": value, "auc_pr": value / 2},
+                         {"series": series, "detector": detector, "seed": seed, "pieces": "0",
+                          "vus_pr": 0.99, "auc_pr": 0.99}]
+    return pd.DataFrame(rows)
+
+
+def test_the_results_chart_draws_each_detectors_mean_and_seed_range_over_all_test_points(monkeypatch, tmp_path):
+    drawn = []
+    monkeypatch.setattr(plotting, "_save", lambda fig, path: drawn.append(fig) or path)
+    assert plotting.results_chart(results_frame(), tmp_path / "r.png", "grid") == tmp_path / "r.png"
+    [fig] = drawn
+    vus, auc = fig.axes
+    from matplotlib.container import BarContainer
+
+    names = vus.get_legend_handles_labels()[1]
+    assert names == ["vae_lstm", "arma", "random", "abs_z"]  # the model first, the controls last
+    # vae_lstm (d = 2): 0.3 + 0.05 s + 0.01 mean over seeds 0 and 1; arma (d = 0): 0.1 + ...
+    bars = [c for c in vus.containers if isinstance(c, BarContainer)]
+    heights = [[round(bar.get_height(), 6) for bar in container] for container in bars]
+    assert heights == [[0.31, 0.36], [0.11, 0.16], [0.21, 0.26], [0.41, 0.46]]
+    assert [round(b.get_height(), 6) for b in next(c for c in auc.containers if isinstance(c, BarContainer))] == \
+        [0.155, 0.18]
+    segments = bars[0].errorbar.lines[2][0].get_segments()  # vae_lstm's bars: seed 0 to seed 1
+    assert [(round(lo[1], 6), round(hi[1], 6)) for lo, hi in segments] == [(0.3, 0.32), (0.35, 0.37)]
+    plotting.plt.close(fig)
+
+
+def test_the_results_chart_is_none_for_unlabelled_results(tmp_path):
+    assert plotting.results_chart(results_frame(labelled=False), tmp_path / "r.png", "grid") is None
+    assert not (tmp_path / "r.png").exists()

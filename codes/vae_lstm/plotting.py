@@ -318,6 +318,47 @@ def metric_bars(values: dict[str, float], path: Path, metric: str, title: str) -
     return _save(fig, path)
 
 
+CHART_METRICS = (("vus_pr", "VUS-PR"), ("auc_pr", "AUC-PR"))  # results.png: the tables' leading metrics
+
+
+def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
+    """results.png of a grid's summary: per series, each detector's VUS-PR and AUC-PR over all its test points
+    (``pieces`` "all"), the mean over seeds with a bar from the lowest to the highest seed; the controls in
+    grey, ``random`` hatched. None, and no figure, when no row has these metrics (unlabelled data)."""
+    rows = results[results["pieces"].astype(str) == "all"] if "pieces" in results else results
+    metrics = [(key, name) for key, name in CHART_METRICS if key in rows and rows[key].notna().any()]
+    if rows.empty or not metrics:
+        return None
+    series = list(dict.fromkeys(rows["series"]))
+    detectors = list(dict.fromkeys(rows["detector"]))
+    detectors = sorted((d for d in detectors if d not in CONTROLS), key=lambda d: d != "vae_lstm") + [
+        d for d in CONTROLS if d in detectors]  # the VAE-LSTM first, the controls last
+    palette = iter(plt.get_cmap("tab10").colors)
+    colors = {d: "0.75" if d == "random" else "0.45" if d in CONTROLS else next(palette) for d in detectors}
+    width = 0.8 / len(detectors)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6.0, 1.0 + 0.28 * len(series) * len(detectors)),
+                                                       2.9 * len(metrics) + 0.6), squeeze=False)
+    for ax, (key, name) in zip(axes[:, 0], metrics, strict=True):
+        for k, detector in enumerate(detectors):
+            by_series = rows[rows["detector"] == detector].groupby("series", sort=False)[key]
+            mean, low, high = (by_series.agg(f).reindex(series).to_numpy(float) for f in ("mean", "min", "max"))
+            x = np.arange(len(series)) + (k - (len(detectors) - 1) / 2) * width
+            seeds = by_series.count().reindex(series).fillna(0).to_numpy(int)
+            spread = np.where(seeds > 1, np.clip([mean - low, high - mean], 0, None), np.nan)  # rounding: >= 0
+            ax.bar(x, mean, width, color=colors[detector], hatch="//" if detector == "random" else None,
+                   edgecolor="white", linewidth=0.5, label=detector, yerr=spread, error_kw={"lw": 0.8, "capsize": 1.5})
+        ax.set_xticks(np.arange(len(series)), series, rotation=20 if len(series) > 4 else 0, fontsize=8)
+        ax.set_ylim(0, 1.0)
+        ax.set_ylabel(name)
+        ax.grid(axis="y", alpha=0.3)
+    seeds = rows.groupby(["series", "detector"])["seed"].nunique() if "seed" in rows else pd.Series([1])
+    what = f"mean over {seeds.max()} seeds, bars from the lowest to the highest" if seeds.max() > 1 else "one seed"
+    axes[0, 0].set_title(f"{title}\nover each series' test points; {what}; grey: the controls", fontsize=9)
+    axes[-1, 0].legend(ncol=min(len(detectors), 8), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25),
+                       frameon=False)
+    return _save(fig, path)
+
+
 def precision_recall(curves: list[dict], path: Path,
                      title: str = "precision-recall of the sequence scores (the paper's labels)") -> Path:
     """Precision-recall curves: each dict has label, precision, recall, ap."""

@@ -11,7 +11,7 @@ Each run trains into the run folder of its config (under the experiment's output
 detection/metrics.json there; a finished run is skipped, so an interrupted grid goes on where it
 stopped. A run folder made with other training keys or data is refused, naming them; the other runs go on
 and the grid exits non-zero. The summary (results.md,
-results.csv, detections_<dataset>.png) goes to figures/<experiment>/ when the finished runs cover the
+results.csv, results.png, detections_<dataset>.png) goes to figures/<experiment>/ when the finished runs cover the
 whole grid, and beside the runs (<output_dir>/summary/<experiment>/) otherwise, unless --summary-dir says
 where. The tables hold the experiment's seeds (or those asked for) and, beside any detector asked for, the
 finished controls of the same datasets and seeds. Relative --output-dir and --summary-dir paths are taken
@@ -509,6 +509,11 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
     df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
     markdown = results_markdown if experiment.summary == "table1" else standard_markdown
     (summary_dir / "results.md").write_text(markdown(experiment, df) + note)
+    from . import plotting
+
+    chart = summary_dir / "results.png"
+    if plotting.results_chart(df, chart, f"{experiment.name}: every detector beside the controls") is None:
+        chart.unlink(missing_ok=True)  # unlabelled: no chart, and none of an earlier summary left beside the tables
     copy_run_figures(experiment, metrics, summary_dir, "detections")
     print((summary_dir / "results.md").read_text())
     print(f"summary written to {summary_dir}")
