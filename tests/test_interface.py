@@ -192,6 +192,43 @@ def test_detection_labels_sequences_over_the_whole_span(monkeypatch):
     np.testing.assert_array_equal(labels, expected)
 
 
+class _OwnDetector:
+    """A researcher's detector whose ``score`` breaks the Scores contract in the way ``make`` says."""
+
+    name = "mine"
+
+    def __init__(self, make):
+        self.make = make
+
+    def calibrate(self, train_series):
+        pass
+
+    def score(self, series):
+        return self.make(np.abs(np.asarray(series, float)).max(axis=1))
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda s: s, "detector 'mine' returned a ndarray from score on the training block, not a Scores"),
+    (lambda s: list(s), "detector 'mine' returned a list from score on the training block, not a Scores"),
+    (lambda s: Scores.from_points(s[:-3]), "detector 'mine' gave 1997 point scores for the 2000 points of the "
+                                            "training block: score returns one per point"),
+    (lambda s: Scores.from_points(np.stack([s, s], 1)), "detector 'mine' gave point scores of shape (2000, 2) for "
+                                                         "the 2000 points of the training block"),
+    (lambda s: Scores(s, s[:-50], 48), "detector 'mine' gave 1950 native scores of span 48 for the 2000 points of "
+                                       "the training block: one per unit, 1953"),
+])
+def test_a_detector_that_breaks_the_scores_contract_is_one_line_naming_it(make, says):
+    """A detector of one's own whose score returns the wrong thing was a traceback from deep in the metrics (an
+    IndexError 'index 1997 is out of bounds', 'scores and labels differ in length', AttributeError 'points')."""
+    from vae_lstm.data_loader import load_series
+    from vae_lstm.errors import UserError
+
+    cfg = from_dict({"dataset": "synthetic", "detector": "abs_z", "l_win": 16, "l_seq": 3})
+    with pytest.raises(UserError) as refused:
+        detection.score_detector(_OwnDetector(make), cfg, load_series("synthetic"), detection.validation_index(cfg, 2000))
+    assert str(refused.value).startswith(says)
+
+
 def test_validation_sequences_are_the_ones_the_lstm_held_out():
     from vae_lstm.windowing import train_val_split
 

@@ -224,7 +224,7 @@ def score_segments(detector, segments: np.ndarray) -> np.ndarray:
 
     n, length, n_channel = segments.shape
     scores = require_finite(detector.score(segments.reshape(n * length, n_channel)), detector.name,
-                            "the validation and test beats", some_scored=True)  # long enough to score
+                            "the validation and test beats", n * length, some_scored=True)  # long enough to score
     return segment_scores(scores.native, scores.native_span, length, n)
 
 

@@ -149,10 +149,12 @@ def finite(values) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def require_finite(scores, name: str, where: str, some_scored: bool = False):
-    """``scores``, or one line when they hold inf, or (``some_scored``: on the training block, always long enough
-    to score) no finite score at all. NaN marks points a detector does not score (LSTM-AD's first l_win + h - 1
-    of a piece), so only the training block can tell a model whose weights diverged."""
+def require_finite(scores, name: str, where: str, n_points: int, some_scored: bool = False):
+    """``scores`` of a series of ``n_points`` points, or one line when they are not what ``Detector.score`` returns
+    (``check_scores``), when they hold inf, or (``some_scored``: on the training block, always long enough to score)
+    no finite score at all. NaN marks points a detector does not score (LSTM-AD's first l_win + h - 1 of a piece), so
+    only the training block can tell a model whose weights diverged."""
+    check_scores(scores, name, where, n_points)
     for kind, values in (("point", scores.points), ("native", scores.native)):
         values = np.asarray(values, dtype=float)
         if np.isinf(values).any() or (some_scored and not np.isfinite(values).any()):
@@ -162,12 +164,31 @@ def require_finite(scores, name: str, where: str, some_scored: bool = False):
     return scores
 
 
+def check_scores(scores, name: str, where: str, n_points: int) -> None:
+    """One line when a detector's ``score`` of ``n_points`` points did not return a ``Scores`` of one number per point
+    and one per native unit (unit u covers points u .. u + span - 1), which the metrics and labels assume."""
+    if not isinstance(scores, Scores):
+        raise UserError(f"detector '{name}' returned a {type(scores).__name__} from score on {where}, not a Scores "
+                        "(detectors.base.Scores.from_points: one score per point)")
+    n_units = n_points - scores.native_span + 1
+    for kind, values, wanted, rule in (("point", scores.points, n_points, "score returns one per point"),
+                                       ("native", scores.native, n_units, f"one per unit, {n_units}")):
+        values = np.asarray(values)
+        if values.shape != (wanted,):
+            got = f"{len(values)} {kind} scores" if values.ndim == 1 else f"{kind} scores of shape {values.shape}"
+            span = f" of span {scores.native_span}" if kind == "native" else ""
+            raise UserError(f"detector '{name}' gave {got}{span} for the {n_points} points of {where}: {rule}")
+        if values.dtype.kind not in "fiub":
+            raise UserError(f"detector '{name}' gave {kind} scores of dtype {values.dtype} on {where}: scores are numbers")
+
+
 def score_detector(detector, config: Config, series: Series, val_index: np.ndarray) -> DetectorResult:
     """Score the training block (for the validation sequences) and every test piece long enough. Point-level
     rules calibrate on ``validation_point_scores``; ``train_max`` on every scored training point (or unit)."""
     span = config.span
     detector.calibrate(series.train)
-    train_scores = require_finite(detector.score(series.train), detector.name, "the training block", some_scored=True)
+    train_scores = require_finite(detector.score(series.train), detector.name, "the training block", len(series.train),
+                                  some_scored=True)
     val = sequence_scores(train_scores, span)[val_index]
     val_points = validation_point_scores(train_scores, val_index, span)
     fill = neutral_fill(val_points)
@@ -175,7 +196,7 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     for piece in series.test_pieces:
         if len(piece.values) < span:
             continue  # too short for one sequence: run_detection says so once
-        scores = require_finite(detector.score(piece.values), detector.name, f"test piece {piece.name}")
+        scores = require_finite(detector.score(piece.values), detector.name, f"test piece {piece.name}", len(piece.values))
         seq = sequence_scores(scores, span)
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
         unscored = np.isnan(np.asarray(scores.points, dtype=float))
