@@ -413,6 +413,24 @@ def test_compute_threshold_errors():
         th.compute_threshold("dynamic", val_scores=v, params={})
 
 
+@pytest.mark.parametrize("returns, says", [
+    (float("nan"), "threshold rule 'mine' returned nan, not a threshold"),
+    (None, "threshold rule 'mine' returned None, not a threshold"),
+    (np.array([1.0, 2.0]), "threshold rule 'mine' returned array([1., 2.]), not a threshold"),
+])
+def test_a_registered_rule_that_returns_no_number_is_refused(monkeypatch, returns, says):
+    """A rule of one's own that returns NaN flagged nothing (every score >= NaN is False), so its F1 was 0 as if it
+    had set a threshold above every score; one that returned None or an array was a TypeError from float()."""
+    monkeypatch.setitem(th.THRESHOLD_RULES, "mine", th.ThresholdRule(lambda val_scores: returns, ("val_scores",),
+                                                                      "a rule of one's own", "none"))
+    with pytest.raises(ValueError) as refused:
+        th.compute_threshold("mine", val_scores=[1.0, 2.0])
+    assert str(refused.value) == f"{says}: a rule returns one number (inf flags nothing, -inf every point)"
+    monkeypatch.setitem(th.THRESHOLD_RULES, "mine", th.ThresholdRule(lambda val_scores: np.inf, ("val_scores",),
+                                                                      "flags nothing", "none"))
+    assert th.compute_threshold("mine", val_scores=[1.0, 2.0]) == np.inf  # a threshold above every score
+
+
 def test_scores_for_rule():
     t = exponential(500, 3)
     assert th.scores_for_rule("pot", t).tolist() == t.tolist()

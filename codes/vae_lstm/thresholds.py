@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -456,8 +457,8 @@ def compute_threshold(rule: str, *, val_scores=None, test_scores=None, train_sco
                       params: dict | None = None) -> float:
     """Threshold of a label-free rule of ``THRESHOLD_RULES``; ``params`` are the rule's keyword arguments.
 
-    Unknown rule, unknown or missing parameters: ConfigError. A score input the rule needs but is None:
-    ValueError. The rule gets only the inputs it declares.
+    Unknown rule, unknown or missing parameters: ConfigError. A score input the rule needs but is None, or a rule
+    that returns NaN or no number: ValueError. The rule gets only the inputs it declares.
     """
     spec = _rule(rule)
     params = dict(params or {})
@@ -473,7 +474,11 @@ def compute_threshold(rule: str, *, val_scores=None, test_scores=None, train_sco
     for name in spec.inputs:
         if given[name] is None:
             raise ValueError(f"threshold rule {rule!r} needs {name}")
-    return float(spec.fn(*(given[name] for name in spec.inputs), **params))
+    value = spec.fn(*(given[name] for name in spec.inputs), **params)
+    if not isinstance(value, numbers.Real) or math.isnan(value):  # NaN would flag nothing, as if a threshold
+        raise ValueError(f"threshold rule {rule!r} returned {value!r}, not a threshold: a rule returns one number "
+                         "(inf flags nothing, -inf every point)")
+    return float(value)
 
 
 def scores_for_rule(rule: str, scores, params: dict | None = None) -> np.ndarray:
