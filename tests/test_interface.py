@@ -76,6 +76,18 @@ def test_registry_names_the_schema_enum_and_every_class_loads():
     assert set(CONTROLS) <= set(DETECTORS)
 
 
+def test_a_registered_class_that_names_itself_otherwise_is_refused_at_lookup(monkeypatch):
+    """A detector registered as 'mine' whose class says name = "abs_z" (copied from controls.py) keyed its results
+    by 'abs_z': the abs_z control was then never scored beside it, and detect.py ended in KeyError: 'mine'."""
+    from vae_lstm.errors import UserError
+
+    monkeypatch.setitem(DETECTORS, "mine", "controls:AbsZDetector")
+    with pytest.raises(UserError) as refused:
+        detector_class("mine")
+    assert str(refused.value) == ("detector 'mine' is registered as controls:AbsZDetector, whose name is 'abs_z': "
+                                  "set name = 'mine' in that class (detection keys its results by it)")
+
+
 def test_controls_known_answers():
     cfg = from_dict({"detector": "abs_z", "seed": 3})
     series = np.array([[0.5, -2.0], [1.0, 0.0], [-3.0, 1.0]])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import UserError
+
 DETECTORS = {
     "vae_lstm": "vae_lstm:VAELSTMDetector",   # the paper's hybrid
     "vae": "vae:VAEDetector",                 # the VAE alone (the paper's VAE column)
@@ -60,7 +62,11 @@ def detector_class(name: str):
     if name not in DETECTORS:
         raise KeyError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
     module, cls = DETECTORS[name].split(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    found = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    if found.name != name:  # detection keys its results by the class's name, the controls' among them
+        raise UserError(f"detector {name!r} is registered as {DETECTORS[name]}, whose name is {found.name!r}: "
+                        f"set name = {name!r} in that class (detection keys its results by it)")
+    return found
 
 
 def get_detector(config):
