@@ -88,6 +88,25 @@ def test_a_registered_class_that_names_itself_otherwise_is_refused_at_lookup(mon
                                   "set name = 'mine' in that class (detection keys its results by it)")
 
 
+def test_near_miss_names_in_the_registries_get_a_did_you_mean():
+    """detector_class("vae_lstn") was a KeyError listing every name; the config, the experiment files and the
+    command-line options suggest the near one, and so do the registries' own lookups now."""
+    from vae_lstm import thresholds
+    from vae_lstm.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        detector_class("vae_lstn")
+    assert str(refused.value) == "unknown detector 'vae_lstn'; did you mean 'vae_lstm'?"
+    with pytest.raises(ConfigError, match=r"^unknown detector 'nothing_like_it'; known: vae_lstm, vae, lstm_ad, "):
+        detector_class("nothing_like_it")
+    with pytest.raises(ConfigError) as refused:
+        thresholds.compute_threshold("val_quantil", val_scores=[1.0, 2.0])
+    assert str(refused.value) == "unknown threshold rule 'val_quantil'; did you mean 'val_quantile'?"
+    with pytest.raises(ConfigError) as refused:
+        evaluation.choose_threshold("oracle_best_F1", test_scores=[1.0], test_labels=[1])
+    assert str(refused.value) == "unknown threshold rule 'oracle_best_F1'; did you mean 'oracle_best_f1'?"
+
+
 def test_controls_known_answers():
     cfg = from_dict({"detector": "abs_z", "seed": 3})
     series = np.array([[0.5, -2.0], [1.0, 0.0], [-3.0, 1.0]])

@@ -24,6 +24,13 @@ def closest(name, known):
     return by_lower[close[0]] if close else None
 
 
+def unknown_name(what: str, name, known) -> str:
+    """The line for a ``name`` that is not one of ``known``: a "did you mean" when one is near (``closest``), else
+    every known name."""
+    near = closest(name, known)
+    return f"unknown {what} {name!r}; " + (f"did you mean {near!r}?" if near else f"known: {', '.join(known)}")
+
+
 def json_error(e) -> str:
     """Why and where a JSON text does not parse (a ``json.JSONDecodeError``), in words: "Expecting value at line 2,
     column 9". json's messages that end in "at" ("Unterminated string starting at") take the place after it."""

@@ -8,7 +8,7 @@ labelled anomaly index.
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from .errors import ConfigError
+from .errors import ConfigError, unknown_name
 from .thresholds import LABEL_FREE_RULES
 from .windowing import units_from_points
 
@@ -171,7 +171,7 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
     from . import thresholds
 
     if rule not in THRESHOLD_RULES:
-        raise ConfigError(f"unknown threshold rule {rule!r}; valid rules: {', '.join(THRESHOLD_RULES)}")
+        raise ConfigError(unknown_name("threshold rule", rule, THRESHOLD_RULES))
     if rule == "val_quantile":
         if val_scores is None or quantile is None:
             raise ValueError("rule 'val_quantile' needs val_scores and quantile")

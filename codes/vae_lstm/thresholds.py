@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, unknown_name
 from .windowing import whole_number
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -449,7 +449,7 @@ def _param_names(rule: ThresholdRule) -> tuple[set[str], set[str]]:
 
 def _rule(rule: str) -> ThresholdRule:
     if rule not in THRESHOLD_RULES:
-        raise ConfigError(f"unknown threshold rule {rule!r}; valid rules: {', '.join(THRESHOLD_RULES)}")
+        raise ConfigError(unknown_name("threshold rule", rule, THRESHOLD_RULES))
     return THRESHOLD_RULES[rule]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import UserError
+from ..errors import ConfigError, UserError, unknown_name
 
 DETECTORS = {
     "vae_lstm": "vae_lstm:VAELSTMDetector",   # the paper's hybrid
@@ -60,7 +60,7 @@ def unread_keys(detector: str) -> set[str]:
 
 def detector_class(name: str):
     if name not in DETECTORS:
-        raise KeyError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+        raise ConfigError(unknown_name("detector", name, DETECTORS))
     module, cls = DETECTORS[name].split(":")
     found = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
     if found.name != name:  # detection keys its results by the class's name, the controls' among them
