@@ -107,6 +107,38 @@ def test_near_miss_names_in_the_registries_get_a_did_you_mean():
     assert str(refused.value) == "unknown threshold rule 'oracle_best_F1'; did you mean 'oracle_best_f1'?"
 
 
+def test_a_registered_detector_that_fits_but_cannot_load_is_refused_at_lookup(monkeypatch):
+    """A detector written to the README's "two methods" (fit and score) saved its fit, but detect.py, which scores a
+    trained run in a new process, never read it back (Detector.load does nothing): its scores came from the state
+    __init__ left, silently, or ended in a traceback."""
+    import sys
+    import types
+
+    from vae_lstm.detectors.base import Detector
+    from vae_lstm.errors import UserError
+
+    class MeanDetector(Detector):
+        name = "mine"
+        trained_files = ("mean.json",)
+
+        def fit(self, train_series, run_dir):
+            self.mean = float(np.mean(train_series))
+
+        def score(self, series):
+            return Scores.from_points(np.abs(np.asarray(series)[:, 0] - self.mean))
+
+    module = types.ModuleType("vae_lstm.detectors.mine")
+    module.MeanDetector = MeanDetector
+    monkeypatch.setitem(sys.modules, "vae_lstm.detectors.mine", module)
+    monkeypatch.setitem(DETECTORS, "mine", "mine:MeanDetector")
+    with pytest.raises(UserError) as refused:
+        detector_class("mine")
+    assert str(refused.value) == ("detector 'mine' (mine:MeanDetector) defines fit but not load: detect.py scores a "
+                                  "trained run in a new process, from what load(run_dir) reads back")
+    MeanDetector.load = lambda self, run_dir: None
+    assert detector_class("mine") is MeanDetector
+
+
 def test_controls_known_answers():
     cfg = from_dict({"detector": "abs_z", "seed": 3})
     series = np.array([[0.5, -2.0], [1.0, 0.0], [-3.0, 1.0]])

@@ -66,6 +66,11 @@ def detector_class(name: str):
     if found.name != name:  # detection keys its results by the class's name, the controls' among them
         raise UserError(f"detector {name!r} is registered as {DETECTORS[name]}, whose name is {found.name!r}: "
                         f"set name = {name!r} in that class (detection keys its results by it)")
+    from .base import Detector
+
+    if found.fit is not Detector.fit and found.load is Detector.load:
+        raise UserError(f"detector {name!r} ({DETECTORS[name]}) defines fit but not load: detect.py scores a trained "
+                        "run in a new process, from what load(run_dir) reads back")
     return found
 
 
