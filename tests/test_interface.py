@@ -137,6 +137,12 @@ def test_a_registered_detector_that_fits_but_cannot_load_is_refused_at_lookup(mo
                                   "trained run in a new process, from what load(run_dir) reads back")
     MeanDetector.load = lambda self, run_dir: None
     assert detector_class("mine") is MeanDetector
+    del MeanDetector.score  # Detector.score raised a NotImplementedError with no message
+    with pytest.raises(UserError) as refused:
+        detector_class("mine")
+    assert str(refused.value) == "detector 'mine' (mine:MeanDetector) defines no score(series) returning a Scores"
+    with pytest.raises(NotImplementedError, match=r"^MeanDetector defines no score\(series\) returning a Scores$"):
+        MeanDetector(from_dict({})).score(np.zeros((3, 1)))
 
 
 def test_controls_known_answers():

@@ -68,6 +68,8 @@ def detector_class(name: str):
                         f"set name = {name!r} in that class (detection keys its results by it)")
     from .base import Detector
 
+    if found.score is Detector.score:
+        raise UserError(f"detector {name!r} ({DETECTORS[name]}) defines no score(series) returning a Scores")
     if found.fit is not Detector.fit and found.load is Detector.load:
         raise UserError(f"detector {name!r} ({DETECTORS[name]}) defines fit but not load: detect.py scores a trained "
                         "run in a new process, from what load(run_dir) reads back")

@@ -105,7 +105,7 @@ class Detector:
         nothing by default."""
 
     def score(self, series: np.ndarray) -> Scores:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no score(series) returning a Scores")
 
     def is_trained(self, run_dir: Path) -> bool:
         return all((Path(run_dir) / name).is_file() for name in self.trained_files)
