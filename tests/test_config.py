@@ -531,3 +531,13 @@ def test_the_requirements_give_make_test_a_pytest_xdist_that_knows_its_options()
     lines = [line.split("#")[0].strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
     xdist = next(Requirement(line) for line in lines if line.startswith("pytest-xdist"))
     assert not xdist.specifier.contains("3.7.0") and xdist.specifier.contains("3.8.0")
+
+
+def test_a_window_stride_on_a_single_series_is_refused_for_every_detector(tmp_path):
+    """window_stride applies to segment datasets only: the controls, which fit nothing, took it silently (and named
+    their run by it), and a grid's override of it failed only the runs of learning detectors, after the others ran."""
+    with pytest.raises(ConfigError, match=r"^cfg.json: key 'window_stride' = 2 applies to segment datasets only "
+                                          r"\(e\.g\. ECG5000\); set it to 1 for a single series$"):
+        check_against_data(load_config(write(tmp_path, {"detector": "random", "window_stride": 2})), n_train=1000,
+                           n_channel=1)
+    check_against_data(from_dict({"detector": "random"}), n_train=1000, n_channel=1)

@@ -333,12 +333,16 @@ def dataset_name(dataset) -> str:
 
 
 def check_against_data(config: Config, n_train: int, n_channel: int) -> None:
-    """Window sizes must fit the training block, and channels must match the data."""
+    """Window sizes must fit the training block (a single series: window_stride 1), and channels must match the
+    data."""
     where = config.source.name if config.source else "config"
     name = config.dataset_name
     if config.n_channel is not None and config.n_channel != n_channel:
         raise ConfigError(f"{where}: key 'n_channel' = {config.n_channel} but dataset '{name}' "
                           f"has {n_channel} channel(s); leave n_channel out (or null) to follow the data")
+    if config.window_stride != 1:  # a detector that fits windows says so too (Detector.check_training); a control not
+        raise ConfigError(f"{where}: key 'window_stride' = {config.window_stride} applies to segment datasets only "
+                          "(e.g. ECG5000); set it to 1 for a single series")
     from .runs import MIN_L_SEQ, MIN_L_WIN, SMALLEST_WINDOWS_FIX
 
     if config.l_win > n_train:
