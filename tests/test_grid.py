@@ -1010,3 +1010,21 @@ def test_a_dataset_configs_own_output_dir_that_the_grid_does_not_use_is_noted(tm
     (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "runs")}))
     assert reproduce.main([str(path), "--no-summary"]) == 0
     assert "output_dir" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"abs_z": {"l_win": 2048}}, r"^experiment grid, dataset 'synth' with detector 'abs_z': the experiment file's "
+                                 r"overrides\.abs_z: key 'l_win' = 2048 is longer than the training data of 'synthetic' "
+                                 r"\(2000 points\): make l_win smaller$"),
+    ({"*": {"n_channel": 3}}, r"^experiment grid, dataset 'synth' with detector 'vae_lstm': the experiment file's "
+                              r"overrides\.\*: key 'n_channel' = 3 but dataset 'synthetic' has 1 channel"),
+    ({"*": {"window_stride": 2}}, r"^experiment grid, dataset 'synth' with detector 'vae_lstm': the experiment file's "
+                                  r"overrides\.\*: key 'window_stride' = 2 applies to segment datasets only"),
+])
+def test_an_override_that_does_not_fit_the_data_names_the_override_before_any_run(tmp_path, overrides, message):
+    """An override whose windows or channels do not fit the data was blamed on the dataset's config file (whose own
+    values fit) and, for any detector but the file's first, failed its runs only after the runs before them."""
+    path = tiny_experiment(tmp_path, overrides=overrides, detectors=["vae_lstm", "abs_z"])
+    with pytest.raises(UserError, match=message):
+        reproduce.main([str(path), "--no-summary"])
+    assert not (tmp_path / "runs").exists()

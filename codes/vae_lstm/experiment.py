@@ -30,7 +30,7 @@ from .config import (
     unique_keys,
 )
 from .detectors import DETECTORS, QUICK, SCORING_KEYS, unread_keys
-from .errors import ConfigError, DataError, closest, json_error
+from .errors import ConfigError, DataError, UserError, closest, json_error
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
@@ -137,27 +137,12 @@ class Experiment:
     def config(self, dataset: str, detector: str, seed: int, resolve: bool = True) -> Config:
         """The run config of one job; with ``resolve``, n_channel and "auto" windows follow the data
         (``prepare.load_data``, once per dataset and detector)."""
-        overrides = self.values.get("overrides", {})
         base = self.base_config(dataset)
-        changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
-        job = {"detector": detector, "seed": seed, "output_dir": self.output_dir, "load_model": True,
-               "load_dir": "default"}  # a dataset config's own load_dir would put every run in one folder
+        job = self.job_keys(detector, seed)
         try:
-            config = base.replace(**changes, **job)
+            config = base.replace(**self.overrides_for(detector), **job)
         except ConfigError as e:  # a bad override is the experiment file's, not the dataset config's
-            message, prefix = str(e), f"{Path(base.source).name}: " if base.source else ""
-            if not changes or not message.startswith(prefix):
-                raise
-            try:
-                base.replace(**job)
-            except ConfigError:
-                raise e from None  # the dataset's config with this detector, overrides or not
-            # the key the message is about comes first in it (a "did you mean" after it may name another)
-            named = sorted((k for k in changes if f"'{k}'" in message or f"'{k}." in message),
-                           key=lambda k: min(i for i in (message.find(f"'{k}'"), message.find(f"'{k}.")) if i >= 0))
-            where = ("overrides" if not named else f"overrides.{detector}" if named[0] in overrides.get(detector, {})
-                     else "overrides.*")
-            raise ConfigError(f"the experiment file's {where}: {message[len(prefix):]}") from None
+            raise self.blamed(e, base, detector, lambda: base.replace(**job)) from None
         if resolve and not config.resolved:
             if (dataset, detector) not in self.resolved:
                 from .prepare import load_data
@@ -166,6 +151,50 @@ class Experiment:
                 self.resolved[(dataset, detector)] = {k: data_config[k] for k in ("l_win", "l_seq", "n_channel")}
             config = config.replace(**self.resolved[(dataset, detector)])
         return config
+
+    def job_keys(self, detector: str, seed: int) -> dict:
+        """The keys the experiment sets in each job's config (``JOB_KEYS``)."""
+        return {"detector": detector, "seed": seed, "output_dir": self.output_dir, "load_model": True,
+                "load_dir": "default"}  # a dataset config's own load_dir would put every run in one folder
+
+    def overrides_for(self, detector: str) -> dict:
+        """The overrides of a detector's jobs: those for every detector ("*"), then its own."""
+        overrides = self.values.get("overrides", {})
+        return {**overrides.get("*", {}), **overrides.get(detector, {})}
+
+    def blamed(self, error: UserError, base: Config, detector: str, without_overrides) -> UserError:
+        """``error``, from a job's config or its check against the data, as the experiment file's overrides' when
+        the dataset's config passes without them (``without_overrides()`` raises no UserError); else as it is."""
+        changes = self.overrides_for(detector)
+        if not changes:
+            return error
+        try:
+            without_overrides()
+        except UserError:
+            return error  # the dataset's config with this detector, overrides or not
+        overrides = self.values.get("overrides", {})
+        message = str(error).removeprefix(f"{Path(base.source).name}: " if base.source else "")
+        # the key the message is about comes first in it (a "did you mean" after it may name another)
+        named = sorted((k for k in changes if f"'{k}'" in message or f"'{k}." in message),
+                       key=lambda k: min(i for i in (message.find(f"'{k}'"), message.find(f"'{k}.")) if i >= 0))
+        where = ("overrides" if not named else f"overrides.{detector}" if named[0] in overrides.get(detector, {})
+                 else "overrides.*")
+        return type(error)(f"the experiment file's {where}: {message}")
+
+    def check_fits(self, dataset: str, detector: str, series) -> None:
+        """One line when a job's windows or channels do not fit its dataset's loaded ``series``, or leave no test
+        piece to score (``prepare.fit_data``, ``prepare.check_scorable``), as the grid's run would say it; named as
+        the experiment file's overrides' (``blamed``) when the dataset's config fits without them."""
+        from .prepare import check_scorable, fit_data
+
+        def check(config):
+            check_scorable(fit_data(config, series, verbose=False), series)
+
+        try:
+            check(self.config(dataset, detector, 0, resolve=False))
+        except UserError as e:
+            base = self.base_config(dataset)
+            raise self.blamed(e, base, detector, lambda: check(base.replace(**self.job_keys(detector, 0)))) from None
 
     def base_config(self, dataset: str) -> Config:
         """A dataset's config as its file read the first time (an edit of the file while a grid runs changes

@@ -41,9 +41,15 @@ def resolve(config: Config, series: Series, verbose: bool = True) -> Config:
 def load_data(config: Config, verbose: bool = True) -> tuple[Config, Series]:
     """The series of ``config`` and the config resolved against it; one-line errors when they do not fit."""
     series = load_config_series(config, verbose)
+    return fit_data(config, series, verbose), series
+
+
+def fit_data(config: Config, series: Series, verbose: bool = True) -> Config:
+    """``config`` resolved against its loaded ``series`` (``resolve``); one line when its windows or channels do not
+    fit the data."""
     config = resolve(config, series, verbose)
     check_against_data(config, len(series.train), series.n_channel)
-    return config, series
+    return config
 
 
 def check_scorable(config: Config, series: Series) -> None:

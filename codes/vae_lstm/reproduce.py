@@ -548,7 +548,7 @@ def main(argv=None) -> int:
     note_unused_output_dirs(experiment, args.series)
     seeds = table_seeds(args, experiment)
     if not args.summary_only:
-        check_datasets(experiment, args.series)
+        check_datasets(experiment, args.series, args.detectors)
     check_shared_runs(experiment)
     check_summary_claim(experiment, args)
     if args.ensemble:
@@ -584,19 +584,31 @@ def one_writer(experiment):
                      "finish or stop it, or pass --output-dir for a separate set of runs")
 
 
-def check_datasets(experiment, datasets) -> None:
-    """Before any run: each dataset loads (its files are there, or download), else one line naming it, rather
-    than one failure per run of it."""
+def check_datasets(experiment, datasets, detectors=None) -> None:
+    """Before any run: each dataset loads (its files are there, or download), and the windows and channels of each
+    of its jobs fit it, else one line naming it, rather than one failure per run of it."""
     from .beats import load_segments
-    from .prepare import load_data
+    from .data_loader import load_config_series
 
     for name in datasets or experiment.datasets:
-        config = experiment.config(name, experiment.detectors[0], 0, resolve=False)
-        try:
-            loaded = load_segments(config.dataset) if experiment.summary == "beats" else load_data(config, verbose=False)
-        except UserError as e:
-            raise UserError(f"experiment {experiment.name}, dataset '{name}': {e}") from None
-        if experiment.summary != "beats" and not loaded[1].labelled:  # else every run of it fails with this line
+        if experiment.summary == "beats":
+            try:
+                load_segments(experiment.config(name, experiment.detectors[0], 0, resolve=False).dataset)
+            except UserError as e:
+                raise UserError(f"experiment {experiment.name}, dataset '{name}': {e}") from None
+            continue
+        loaded = {}  # dataset (as JSON) -> its series: an override may give a detector another dataset
+        for detector in detectors or experiment.detectors:
+            config = experiment.config(name, detector, 0, resolve=False)
+            try:
+                key = json.dumps(config.dataset)
+                if key not in loaded:
+                    loaded[key] = load_config_series(config, verbose=False)
+                experiment.check_fits(name, detector, loaded[key])
+            except UserError as e:
+                which = f" with detector '{detector}'" if str(e).startswith("the experiment file's") else ""
+                raise UserError(f"experiment {experiment.name}, dataset '{name}'{which}: {e}") from None
+        if not all(series.labelled for series in loaded.values()):  # else every run of it fails with this line
             oracle = [d for d in experiment.detectors
                       if experiment.config(name, d, 0, resolve=False).threshold_rule == "oracle_best_f1"]
             if oracle:
