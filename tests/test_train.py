@@ -359,3 +359,17 @@ def test_make_help_lists_every_target():
     phony = re.search(r"^\.PHONY:(.*)$", text, re.MULTILINE).group(1).split()
     described = set(re.findall(r"^([a-z-]+):.*## ", text, re.MULTILINE))
     assert [t for t in phony if t not in described] == []
+
+
+def test_the_oracle_rule_on_unlabelled_data_is_one_line_before_training(tmp_path, capsys):
+    """threshold_rule oracle_best_f1 needs test labels: on a dataset without them train.py trained every stage, and
+    only the detect.py after it (make train runs both) refused the run."""
+    values = np.sin(np.arange(600) / 5.0)
+    (tmp_path / "u.csv").write_text("value\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
+    cfg_path = write_config(tmp_path / "cfg", tmp_path / "out", threshold_rule="oracle_best_f1", n_channel=None,
+                            dataset={"path": str(tmp_path / "u.csv"), "train_points": 300})
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: threshold_rule 'oracle_best_f1' needs labels, and 'u' has none; use val_quantile, pot, "
+                   "dynamic, contamination, train_max or fixed"]
+    assert not list((tmp_path / "out").rglob("*.keras"))

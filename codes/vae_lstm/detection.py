@@ -25,7 +25,7 @@ from .detectors.base import Scores
 from .errors import UserError
 from .prepare import check_scorable
 from .runs import data_fingerprint, metrics_text, set_aside_metrics
-from .thresholds import LABEL_FREE_CHOICES, LABEL_FREE_RULES
+from .thresholds import LABEL_FREE_RULES
 from .windowing import train_val_split
 
 METRICS_VERSION = 9  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
@@ -226,9 +226,6 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     name = config.dataset_name
     check_scorable(config, series)
     runs.check_training_sizes(config, len(series.train))  # what train.py refused is not scored either
-    if config.threshold_rule == "oracle_best_f1" and not series.labelled:
-        raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{name}' has none; "
-                        f"use {LABEL_FREE_CHOICES}")
     for piece in series.test_pieces:
         if len(piece.values) < config.span:
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is shorter "

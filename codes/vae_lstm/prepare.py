@@ -11,6 +11,7 @@ from __future__ import annotations
 from .config import Config, check_against_data, load_schema
 from .data_loader import Series, load_config_series
 from .errors import ConfigError, UserError
+from .thresholds import LABEL_FREE_CHOICES
 from .windowing import auto_windows
 
 
@@ -53,8 +54,8 @@ def fit_data(config: Config, series: Series, verbose: bool = True) -> Config:
 
 
 def check_scorable(config: Config, series: Series) -> None:
-    """One line when no test piece is as long as one sequence: before training too, so that no training is
-    spent on a split that cannot be scored."""
+    """One line when no test piece is as long as one sequence, or when the threshold rule needs labels the data
+    lacks: before training too, so that no training is spent on a split that cannot be scored."""
     lengths = ", ".join(str(len(p.values)) for p in series.test_pieces) or "none"
     if not any(len(p.values) >= config.span for p in series.test_pieces):
         spec = config.dataset if isinstance(config.dataset, dict) else {}
@@ -63,6 +64,9 @@ def check_scorable(config: Config, series: Series) -> None:
                 f"{block}, or give longer test files" if spec.get("test_files") else block)
         raise UserError(f"no test piece of '{config.dataset_name}' is as long as one sequence (l_win * l_seq = "
                         f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or {more}")
+    if config.threshold_rule == "oracle_best_f1" and not series.labelled:  # before training too: detect.py refuses it
+        raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{config.dataset_name}' has none; "
+                        f"use {LABEL_FREE_CHOICES}")
     if config.detector != "lstm_ad":  # the one detector that reads prediction_horizon
         return
     first = config.l_win + config.prediction_horizon  # LSTM-AD scores a point once all h predictions of it exist
