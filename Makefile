@@ -19,11 +19,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 install: $(VENV)/.installed  ## create .venv, install requirements.txt and the package (pip install -e .)
 
 train: install  ## train the VAE and the LSTM of CONFIG (default: machine_temp), then detect
-	$(PY) codes/train.py --config $(CONFIG)
-	$(PY) codes/detect.py --config $(CONFIG)
+	$(PY) codes/train.py --config "$(CONFIG)"
+	$(PY) codes/detect.py --config "$(CONFIG)"
 
 detect: install  ## score and evaluate the trained run of CONFIG
-	$(PY) codes/detect.py --config $(CONFIG)
+	$(PY) codes/detect.py --config "$(CONFIG)"
 
 demo: install  ## offline demo on the synthetic series: train and detect in about a minute
 	$(PY) codes/train.py --config configs/synthetic_config.json
@@ -40,7 +40,7 @@ WORKERS ?= 2
 THREADS ?= 1
 
 reproduce: install  ## run an experiment of configs/experiments/ (default table1: every NAB series over 5 seeds, two single-thread runs at a time; resumable)
-	$(PY) codes/reproduce.py $(EXPERIMENT) --workers $(WORKERS) --threads $(THREADS)
+	$(PY) codes/reproduce.py "$(EXPERIMENT)" --workers $(WORKERS) --threads $(THREADS)
 
 BENCHMARK_CONFIGS ?= configs/NAB_config.json configs/benchmark_common_config.json
 PORT ?= ../shared/peers/tf2-port
@@ -54,7 +54,7 @@ benchmark-compare: install  ## side by side with the TF2 port at the common conf
 	$(PY) benchmarks/compare_tf2_port.py --port $(PORT) --output figures/compare_tf2_port.json
 
 benchmark-end-to-end: install  ## wall time and peak memory of what `make train` runs, for CONFIG
-	$(PY) codes/benchmark.py --end-to-end --config $(CONFIG)
+	$(PY) codes/benchmark.py --end-to-end --config "$(CONFIG)"
 
 clean-cache:  ## remove the downloaded data files (datasets/cache/)
 	rm -rf datasets/cache

@@ -541,3 +541,24 @@ def test_a_window_stride_on_a_single_series_is_refused_for_every_detector(tmp_pa
         check_against_data(load_config(write(tmp_path, {"detector": "random", "window_stride": 2})), n_train=1000,
                            n_channel=1)
     check_against_data(from_dict({"detector": "random"}), n_train=1000, n_channel=1)
+
+
+@pytest.mark.parametrize("target, variable, option", [("reproduce", "EXPERIMENT", "experiment"),
+                                                      ("detect", "CONFIG", "--config")])
+def test_a_make_variable_set_empty_is_one_line_not_the_default(tmp_path, target, variable, option):
+    """`make reproduce EXPERIMENT=$EXP` with EXP unset passed no experiment, so reproduce.py ran the default, table1
+    (every NAB series, 5 seeds); each variable is passed quoted, and an empty one is refused as on the command line."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    venv = tmp_path / "venv"  # the Makefile's venv, already installed: its python is this one
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (venv / "bin" / "python").chmod(0o755)
+    (venv / ".installed").touch()
+    env = {**os.environ, "NAB_DATA_DIR": str(tmp_path / "no_nab")}  # the default's data: missing, so nothing runs
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), target, f"VENV={venv}",
+                             f"{variable}="], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode != 0
+    assert f"error: argument {option}: is empty (an unset shell variable?)" in result.stderr, result.stderr
