@@ -695,3 +695,21 @@ def test_a_relative_run_folder_is_read_from_the_repository_when_the_working_fold
     assert runs.given_run_dir("typo") == Path("typo")  # neither: as given, so that the error names it
     monkeypatch.setenv("HOME", str(work))
     assert runs.given_run_dir("~/mine") == work / "mine"
+
+
+def test_a_control_is_not_scored_into_a_folder_that_holds_no_run(tmp_path, capsys):
+    """A control needs no training, so detect.py --run-dir <any folder> (the home folder, a data folder) wrote its
+    detection/ and detect.lock among that folder's files."""
+    from vae_lstm.cli import detect_main
+    from vae_lstm.errors import run_cli
+
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"dataset": "synthetic", "detector": "abs_z", "l_win": 16, "l_seq": 3,
+                                  "output_dir": str(tmp_path / "runs")}))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("mine")
+    assert run_cli(detect_main, ["--config", str(config), "--run-dir", str(data)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "holds files but no run" in lines[0], lines
+    assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]

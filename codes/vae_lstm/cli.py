@@ -16,6 +16,7 @@ from .prepare import check_scorable, load_data
 from .runs import (
     check_run_config,
     folder_problem,
+    foreign_folder,
     given_run_dir,
     has_training,
     latest_run,
@@ -100,6 +101,8 @@ def detect_main(argv=None) -> int:
     path = given_run_dir(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
     if args.run_dir and folder_problem(path):  # a mistyped --run-dir is not made, even for a control
         raise UserError(f"run folder {path} {folder_problem(path)} (--run-dir)")
+    if args.run_dir and (problem := foreign_folder(path)):  # a control writes detection/ wherever it is pointed
+        raise UserError(f"--run-dir {path} {problem}: give a run folder, or an empty folder for a control")
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")

@@ -710,6 +710,17 @@ def folder_problem(path: Path) -> str | None:
     return "does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir() else None
 
 
+def foreign_folder(path: Path) -> str | None:
+    """Why a folder given as a run folder holds something else (files, but no run's config.json, state.json or
+    detection/: a control, which needs no training, would write its detection/ among them); None otherwise."""
+    path = Path(path)
+    if not path.is_dir() or not any(path.iterdir()):
+        return None
+    if any((path / name).exists() for name in ("config.json", "state.json", "detection")):
+        return None
+    return "holds files but no run (no config.json, state.json or detection/)"
+
+
 def require_training(config: Config, path: Path) -> None:
     """Before TensorFlow is imported: stop with one line when a detector that learns has no run folder."""
     from .detectors import CONTROLS
