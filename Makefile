@@ -46,6 +46,7 @@ BENCHMARK_CONFIGS ?= configs/NAB_config.json configs/benchmark_common_config.jso
 PORT ?= ../shared/peers/tf2-port
 
 benchmark: install  ## speed and memory against this machine's limits, per config of BENCHMARK_CONFIGS: figures/benchmark.md
+	test -n "$(strip $(BENCHMARK_CONFIGS))" || { echo "error: BENCHMARK_CONFIGS is empty; name one config or more" >&2; exit 2; }
 	for config in $(BENCHMARK_CONFIGS); do $(PY) codes/benchmark.py --config $$config || exit 1; done
 
 benchmark-compare: install  ## side by side with the TF2 port at the common config (benchmarks/README.md), PORT=its folder
