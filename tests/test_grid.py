@@ -430,8 +430,9 @@ def test_the_oracle_rule_on_an_unlabelled_dataset_stops_before_any_run(tmp_path)
     path.write_text(json.dumps({"datasets": {"unlabelled": "u.json"}, "detectors": ["abs_z", "random"], "seeds": 1,
                                 "output_dir": str(tmp_path / "runs"), "overrides": {"abs_z": {"threshold_rule":
                                                                                                "oracle_best_f1"}}}))
-    with pytest.raises(UserError, match=r"experiment oracle, dataset 'unlabelled' has no labels, and threshold_rule "
-                                        r"'oracle_best_f1' \(abs_z\) needs them; use val_quantile"):
+    with pytest.raises(UserError, match=r"^experiment oracle, dataset 'unlabelled' with detector 'abs_z': the "
+                                        r"experiment file's overrides\.abs_z: key 'threshold_rule' = 'oracle_best_f1' "
+                                        r"needs labels, and 'u' has none; use val_quantile"):
         reproduce.main([str(path)])
     assert not (tmp_path / "runs").exists()
 
@@ -1028,3 +1029,27 @@ def test_an_override_that_does_not_fit_the_data_names_the_override_before_any_ru
     with pytest.raises(UserError, match=message):
         reproduce.main([str(path), "--no-summary"])
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_table1_layout_of_an_unlabelled_dataset_stops_before_any_run(tmp_path):
+    """summary "table1" (an own copy of table1.json with the KLSE series, say) ran every run of a dataset without
+    labels, then stopped with a traceback (AttributeError: no 'oracle_pa_f1'): its tables are of metrics that need
+    labels. It is one line naming the dataset and the layout that fits, before any run, also under --summary-only."""
+    values = np.sin(np.arange(600) / 5.0) + 0.01 * np.arange(600) % 1
+    (tmp_path / "u.csv").write_text("value\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
+    (tmp_path / "u.json").write_text(json.dumps({**TINY, "dataset": {"path": str(tmp_path / "u.csv"),
+                                                                     "train_points": 300}}))
+    path = tmp_path / "t1.json"
+    path.write_text(json.dumps({"datasets": {"prices": "u.json"}, "detectors": ["abs_z", "random"], "seeds": 1,
+                                "output_dir": str(tmp_path / "runs"), "summary": "table1"}))
+    message = (r"experiment t1, dataset 'prices' has no labels, and summary \"table1\" reports metrics that need "
+               r"them; set \"summary\": \"standard\"")
+    with pytest.raises(UserError, match=message):
+        reproduce.main([str(path)])
+    assert not (tmp_path / "runs").exists()
+    path.write_text(path.read_text().replace('"table1"', '"standard"'))
+    assert reproduce.main([str(path)]) == 0  # the layout for it: the share of test points each rule flags
+    assert "No labels" in (tmp_path / "runs" / "summary" / "t1" / "results.md").read_text()
+    path.write_text(path.read_text().replace('"standard"', '"table1"'))
+    with pytest.raises(UserError, match=message):
+        reproduce.main([str(path), "--summary-only"])

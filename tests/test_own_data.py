@@ -489,7 +489,7 @@ def test_the_oracle_rule_on_unlabelled_data_is_refused_naming_every_label_free_r
     write_dataset(tmp_path, labelled=False)
     config_path = write_config(tmp_path, labelled=False, detector="abs_z")
     assert cli.train_main(["--config", str(config_path)]) == 0
-    with pytest.raises(UserError, match="^threshold_rule 'oracle_best_f1' needs labels, and 'sensors' has none; "
+    with pytest.raises(UserError, match="^key 'threshold_rule' = 'oracle_best_f1' needs labels, and 'sensors' has none; "
                                         "use val_quantile, pot, dynamic, contamination, train_max or fixed$"):
         cli.detect_main(["--config", str(config_path), "--threshold-rule", "oracle_best_f1"])
 

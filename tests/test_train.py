@@ -370,6 +370,6 @@ def test_the_oracle_rule_on_unlabelled_data_is_one_line_before_training(tmp_path
                             dataset={"path": str(tmp_path / "u.csv"), "train_points": 300})
     assert errors.run_cli(cli.train_main, ["--config", str(cfg_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: threshold_rule 'oracle_best_f1' needs labels, and 'u' has none; use val_quantile, pot, "
+    assert err == ["error: key 'threshold_rule' = 'oracle_best_f1' needs labels, and 'u' has none; use val_quantile, pot, "
                    "dynamic, contamination, train_max or fixed"]
     assert not list((tmp_path / "out").rglob("*.keras"))

@@ -65,7 +65,7 @@ def check_scorable(config: Config, series: Series) -> None:
         raise UserError(f"no test piece of '{config.dataset_name}' is as long as one sequence (l_win * l_seq = "
                         f"{config.span} points; test pieces: {lengths}); choose a smaller l_win or l_seq, or {more}")
     if config.threshold_rule == "oracle_best_f1" and not series.labelled:  # before training too: detect.py refuses it
-        raise UserError(f"threshold_rule 'oracle_best_f1' needs labels, and '{config.dataset_name}' has none; "
+        raise UserError(f"key 'threshold_rule' = 'oracle_best_f1' needs labels, and '{config.dataset_name}' has none; "
                         f"use {LABEL_FREE_CHOICES}")
     if config.detector != "lstm_ad":  # the one detector that reads prediction_horizon
         return

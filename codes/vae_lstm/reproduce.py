@@ -36,7 +36,6 @@ from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, has_training, read_metrics, unfinished_training
-from .thresholds import LABEL_FREE_CHOICES
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
@@ -547,8 +546,7 @@ def main(argv=None) -> int:
                             f"its {kind}s: {', '.join(known)}")
     note_unused_output_dirs(experiment, args.series)
     seeds = table_seeds(args, experiment)
-    if not args.summary_only:
-        check_datasets(experiment, args.series, args.detectors)
+    check_datasets(experiment, args.series, args.detectors)  # --summary-only too: its tables need the data's labels
     check_shared_runs(experiment)
     check_summary_claim(experiment, args)
     if args.ensemble:
@@ -586,7 +584,8 @@ def one_writer(experiment):
 
 def check_datasets(experiment, datasets, detectors=None) -> None:
     """Before any run: each dataset loads (its files are there, or download), and the windows and channels of each
-    of its jobs fit it, else one line naming it, rather than one failure per run of it."""
+    of its jobs fit it, else one line naming it, rather than one failure per run of it; likewise a dataset without
+    labels under a rule or a layout that needs them."""
     from .beats import load_segments
     from .data_loader import load_config_series
 
@@ -608,12 +607,11 @@ def check_datasets(experiment, datasets, detectors=None) -> None:
             except UserError as e:
                 which = f" with detector '{detector}'" if str(e).startswith("the experiment file's") else ""
                 raise UserError(f"experiment {experiment.name}, dataset '{name}'{which}: {e}") from None
-        if not all(series.labelled for series in loaded.values()):  # else every run of it fails with this line
-            oracle = [d for d in experiment.detectors
-                      if experiment.config(name, d, 0, resolve=False).threshold_rule == "oracle_best_f1"]
-            if oracle:
-                raise UserError(f"experiment {experiment.name}, dataset '{name}' has no labels, and threshold_rule "
-                                f"'oracle_best_f1' ({', '.join(oracle)}) needs them; use {LABEL_FREE_CHOICES}")
+        # (a rule that needs labels is check_fits's: check_scorable's)
+        if experiment.summary == "table1" and not all(series.labelled for series in loaded.values()):
+            raise UserError(f"experiment {experiment.name}, dataset '{name}' has no labels, and summary \"table1\" "
+                            "reports metrics that need them; set \"summary\": \"standard\", which gives the share of "
+                            "test points each rule flags")
 
 
 def check_shared_runs(experiment) -> None:
