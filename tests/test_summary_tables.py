@@ -266,3 +266,19 @@ def test_a_flagged_share_near_none_or_all_is_never_printed_as_exactly_that(monke
                           {**cells, "member": "ensemble of 2", "flagged_deployable": 0.0004}])
     text = ensemble_markdown(table, pd.DataFrame(columns=[*cells, "seed"]), "val_quantile")
     assert "| 0.400 | 0.600 | <0.1% |" in text and "| 0.400 | 0.600 | >99.9% |" in text and "100.0%" not in text
+
+
+def test_an_experiments_flagged_share_near_none_or_all_is_never_printed_as_exactly_that():
+    """SKAB valve1's random control flags 5 of its 18160 test points at train_max, and results.md printed its share
+    as 0.000 beside a nonzero F1 (as the detection table did with 0.0% until it read "<0.1%"): a mean share that
+    rounds to 0.000 or 1.000 without being it now reads "<0.001" or ">0.999", in the labelled tables and the
+    unlabelled one (KLSE's); exact shares keep their figures."""
+    frame = summary_frame().assign(flagged_pot=5 / 18160, flagged_val_quantile=1.0)
+    frame.loc[frame.detector == "abs_z", "flagged_pot"] = 18159 / 18160
+    text = reproduce.standard_markdown(experiment(), frame)
+    assert "| 0.300 ± 0.100 | 0.600 ± 0.000 | <0.001 ± 0.000 | 0.600 ± 0.200 | yes | 15 |" in text  # the flagged column
+    assert "| s | vae_lstm | 0.300 ± 0.100 (<0.001 ± 0.000) | 0.050 ± 0.000 (1.000 ± 0.000) |" in text
+    assert "| s | abs_z | 0.500 ± 0.000 (>0.999 ± 0.000) |" in text
+    unlabelled = pd.DataFrame([{"series": "s", "seed": 0, "detector": "vae_lstm", "pieces": "all", "labelled": False,
+                                "flagged_pot": 1 / 4000, "flagged_dynamic": 0.0, "wall_seconds": 1.0}])
+    assert "| s | vae_lstm | 1 | <0.001 | 0.000 | 1 |" in reproduce.standard_markdown(experiment(), unlabelled)

@@ -295,6 +295,15 @@ def seeds_cell(values: pd.Series) -> str:
     return mean_std(defined) + (f" ({len(defined)} of {len(values)})" if len(defined) < len(values) else "")
 
 
+def share_cell(values: pd.Series) -> str:
+    """``seeds_cell`` of a share of points flagged, whose mean reads 0.000 or 1.000 only when it is exactly that: one
+    that rounds to either reads "<0.001" or ">0.999" (as ``detection.share_text`` writes percentages)."""
+    text, mean = seeds_cell(values), values.dropna().mean()
+    if 0 < mean < 1 and f"{mean:.3f}" in ("0.000", "1.000"):
+        return ("<0.001" if mean < 0.5 else ">0.999") + text[len("0.000"):]
+    return text
+
+
 def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
     """The Table 1 layout: point-level tables, then the paper's metric beside its published figures."""
     from .detection import oracle_column
@@ -415,7 +424,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 flagged = r.get(f"flagged_{r.deployable_rule.iloc[0]}", pd.Series([np.nan]))
                 lines.append(f"| {name} | {d} | {len(r)} | {seeds_cell(r.vus_pr)} | {seeds_cell(r.auc_pr)} | {seeds_cell(r.auc_roc)} "
                              f"| {seeds_cell(r.f1_deployable)}{_at_rule(r, rules)} | "
-                             f"{seeds_cell(r.f1_affiliation_deployable)}{_at_rule(r, rules)} | {seeds_cell(flagged)} "
+                             f"{seeds_cell(r.f1_affiliation_deployable)}{_at_rule(r, rules)} | {share_cell(flagged)} "
                              f"| {seeds_cell(r.f1_pointwise_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
         rules = [c[len("f1_pointwise_"):] for c in labelled.columns
                  if c.startswith("f1_pointwise_") and c != "f1_pointwise_oracle" and labelled[c].notna().any()]
@@ -428,7 +437,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 r = rows[rows.detector == d]
                 if not r.empty:
                     lines.append(f"| {name} | {d} | " + " | ".join(
-                        f"{seeds_cell(r[f'f1_pointwise_{x}'])} ({seeds_cell(r[f'flagged_{x}'])})" for x in rules)
+                        f"{seeds_cell(r[f'f1_pointwise_{x}'])} ({share_cell(r[f'flagged_{x}'])})" for x in rules)
                         + f" | {seeds_cell(r.f1_pointwise_oracle)} |")
     rest = main[~main.index.isin(labelled.index)]
     has_labels = rest["labelled"].fillna(False).astype(bool) if "labelled" in rest else pd.Series(False, rest.index)
@@ -449,7 +458,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
             for d in detectors:
                 r = rows[rows.detector == d]
                 if not r.empty:
-                    lines.append(f"| {name} | {d} | {len(r)} | " + " | ".join(seeds_cell(r[f"flagged_{x}"]) for x in rules)
+                    lines.append(f"| {name} | {d} | {len(r)} | " + " | ".join(share_cell(r[f"flagged_{x}"]) for x in rules)
                                  + f" | {r.wall_seconds.mean():.0f} |")
     related = experiment.values.get("related", [])
     if related:
