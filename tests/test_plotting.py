@@ -361,3 +361,16 @@ def test_the_results_chart_draws_each_detectors_mean_and_seed_range_over_all_tes
 def test_the_results_chart_is_none_for_unlabelled_results(tmp_path):
     assert plotting.results_chart(results_frame(labelled=False), tmp_path / "r.png", "grid") is None
     assert not (tmp_path / "r.png").exists()
+
+
+def test_the_score_histograms_title_of_an_unlabelled_run_is_not_cut_off(captured, tmp_path):
+    """KLSE's runs (no labels) drew "close: lstm_ae sequence scores (no labels, so no metric; the flags are at the point
+    scor", cut off at both edges: the line that says no metric is shown was the one lost. It wraps now."""
+    title = ("KLSE_close: lstm_ae sequence scores (no labels, so no metric; the flags are at the point scores' "
+             "threshold)")
+    plotting.score_histograms(np.linspace(1, 2, 20), np.linspace(1, 3, 20), 1.7, tmp_path / "h.png", title,
+                              "train_max sequence threshold")
+    fig = captured[0]
+    ax = fig.axes[0]
+    box = ax.title.get_window_extent(laid_out(fig))
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and ax.title.get_text().replace("\n", " ") == title

@@ -213,7 +213,7 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
         ax.set_xscale("log")
     ax.set_ylabel("density (log)")
     ax.set_xlabel("score" + (" (log)" if positive else ""))
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.fill(line, 70) for line in title.split("\n")))  # a long title wraps, not cut off
     ax.legend()
     return _save(fig, path)
 
