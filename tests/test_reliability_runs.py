@@ -577,7 +577,7 @@ def test_an_unfinished_run_being_trained_now_names_the_training_process(tmp_path
     run.mkdir()
     (run / "state.json").write_text(json.dumps({"vae": 3}))  # a fit started, not finished
 
-    with pytest.raises(UserError, match="again to finish it"):  # nobody trains it: resume it
+    with pytest.raises(UserError, match="to finish it"):  # nobody trains it: resume it
         runs.refuse_unfinished(config, run)
 
     holder = subprocess.Popen([sys.executable, "-c", HOLD_TRAIN_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
@@ -587,12 +587,12 @@ def test_an_unfinished_run_being_trained_now_names_the_training_process(tmp_path
             runs.refuse_unfinished(config, run)
         message = str(refused.value)
         assert f"being trained now by another process (PID {holder.pid};" in message
-        assert "vae 3 epochs done" in message and "again to finish it" not in message
+        assert "vae 3 epochs done" in message and "to finish it" not in message
     finally:
         holder.kill()
         holder.wait()
     time.sleep(0.1)
-    with pytest.raises(UserError, match="again to finish it"):  # its trainer gone (killed): resume it
+    with pytest.raises(UserError, match="to finish it"):  # its trainer gone (killed): resume it
         runs.refuse_unfinished(config, run)
 
 
@@ -645,3 +645,30 @@ def test_scoring_note_counts_a_key_an_older_config_json_lacks_as_its_value_then(
     note = runs.scoring_differences(config.replace(point_spread=1), tmp_path)
     assert note == (f"note: scoring {tmp_path} with point_spread 1.0 (the run's config.json predates it: 0); "
                     "its figures differ from those its own settings give")
+
+
+def test_an_unfinished_run_elsewhere_says_how_to_finish_that_folder(tmp_path):
+    """detect.py on a half-trained run folder that its config's train.py does not resume (a run folder copied
+    elsewhere, given as --run-dir with its own config.json; or any folder under load_model 0) said "run 'python3
+    codes/train.py --config ...' again to finish it": that command trains another folder (the config's
+    output_dir, or a new _run2) and leaves this one unfinished. The line names the keys that resume this folder."""
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out")
+    config = load_config(cfg)
+    command = f"'python3 codes/train.py --config {cfg.resolve()}'"
+    copy = tmp_path / "copied" / NAME
+    copy.mkdir(parents=True)
+    (copy / "state.json").write_text(json.dumps({"vae": 3}))  # killed during the VAE stage, then copied
+    with pytest.raises(UserError) as refused:
+        runs.refuse_unfinished(config, copy)
+    assert str(refused.value) == (f"run folder {copy} has not finished training (vae 3 epochs done); to finish it "
+                                  f"there, set load_model: 1 and load_dir: '{copy}' in {cfg.resolve()}, then run "
+                                  f"{command}, then detect")
+    own = run_dir(config)  # the folder train.py resumes: run it again
+    own.mkdir(parents=True)
+    (own / "state.json").write_text(json.dumps({"vae": 3}))
+    with pytest.raises(UserError) as refused:
+        runs.refuse_unfinished(config, own)
+    assert str(refused.value) == (f"run folder {own} has not finished training (vae 3 epochs done); run {command} "
+                                  "again to finish it, then detect")
+    with pytest.raises(UserError, match=f"set load_model: 1 and load_dir: '{own}' in "):  # load_model 0: a new folder
+        runs.refuse_unfinished(config.replace(load_model=0), own)

@@ -242,8 +242,8 @@ def refuse_unfinished(config: Config, path: Path) -> None:
     if (pid := training_holder(path)) is not None:  # its fit is going on now: train.py again would be refused
         raise UserError(f"run folder {path} is being trained now by another process (PID {pid}; {unfinished} so "
                         "far); wait for it to finish, then detect")
-    raise UserError(f"run folder {path} has not finished training ({unfinished}); run {train_command(config)} "
-                    "again to finish it, then detect")
+    raise UserError(f"run folder {path} has not finished training ({unfinished}); "
+                    f"{training_advice(config, path, finish=True)}, then detect")
 
 
 def training_holder(path: Path) -> str | None:
@@ -731,14 +731,14 @@ def require_training(config: Config, path: Path) -> None:
     refuse_unfinished(config, path)
 
 
-def training_advice(config: Config, path: Path) -> str:
-    """How to train ``config``'s detector in the run folder ``path``: train.py with the config where that is the
-    folder it trains (``choose_run_dir``), else with load_model 1 and load_dir naming ``path`` (train.py would
-    train another folder)."""
+def training_advice(config: Config, path: Path, finish: bool = False) -> str:
+    """How to train ``config``'s detector in the run folder ``path`` (``finish``: finish its interrupted training):
+    train.py with the config where that is the folder it trains (``choose_run_dir``), else with load_model 1 and
+    load_dir naming ``path`` (train.py would train another folder: the config's own, or a new one)."""
     path = Path(path)
     if path.resolve() == (latest_run(config) if config.load_model else next_free_run(config)).resolve():
-        return f"train first with {train_command(config)}"
+        return f"run {train_command(config)} again to finish it" if finish else f"train first with {train_command(config)}"
     folder = path.resolve()
     folder = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder  # load_dir's root
-    return (f"to train it there, set load_model: 1 and load_dir: {str(folder)!r} in {config_argument(config)}, then "
-            f"run {train_command(config)}")
+    return (f"to {'finish' if finish else 'train'} it there, set load_model: 1 and load_dir: {str(folder)!r} in "
+            f"{config_argument(config)}, then run {train_command(config)}")
