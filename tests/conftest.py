@@ -43,3 +43,41 @@ def nab_dir() -> Path:
 def paper_reference_dir() -> Path:
     """The paper's preprocessed .npz files (test fixtures only)."""
     return _shared_dir("paper-reference")
+
+
+@pytest.fixture
+def cut_short_writes(monkeypatch):
+    """``cut(prefix)``: from now on, a file whose name starts with ``prefix`` opened for writing gets its first 60
+    characters, then the process is interrupted (KeyboardInterrupt: a Ctrl-C, or a kill, mid-write); ``cut(None)``
+    writes normally again."""
+    import builtins
+
+    real_open = builtins.open
+
+    class CutShort:
+        def __init__(self, file):
+            self.file = file
+
+        def write(self, data):
+            self.file.write(data[:60])
+            self.file.flush()
+            raise KeyboardInterrupt
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    def cut(prefix):
+        def cut_open(file, mode="r", *args, **kwargs):
+            handle = real_open(file, mode, *args, **kwargs)
+            hit = isinstance(file, (str, os.PathLike)) and Path(file).name.startswith(prefix)
+            return CutShort(handle) if hit and ("w" in mode or "a" in mode) else handle
+
+        monkeypatch.setattr(builtins, "open", real_open if prefix is None else cut_open)
+
+    return cut

@@ -713,3 +713,23 @@ def test_a_control_is_not_scored_into_a_folder_that_holds_no_run(tmp_path, capsy
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "holds files but no run" in lines[0], lines
     assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+
+
+def test_a_kill_while_flagged_ranges_is_written_leaves_no_half_file(tmp_path, cut_short_writes):
+    """flagged_ranges.csv was written in place (pandas' to_csv): a Ctrl-C, kill or full disk mid-write left the
+    first rows of it, a table that reads as whole, in detection/. It is written through a temporary file and a
+    rename, like metrics.json and the figures: what is there is the whole table or none."""
+    from vae_lstm import config, detection
+
+    cfg = config.from_dict({"dataset": "synthetic", "detector": "abs_z", "l_win": 16, "l_seq": 3,
+                            "output_dir": str(tmp_path / "runs")})
+    result = detection.run_detection(cfg)
+    out = tmp_path / "detection"
+    cut_short_writes("flagged_ranges")
+    with pytest.raises(KeyboardInterrupt):
+        detection.write_report(result, out)
+    cut_short_writes(None)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("flagged_ranges")) == []
+    assert not (out / "metrics.json").exists()
+    detection.write_report(result, out)  # run again: the whole table
+    assert pd.read_csv(out / "flagged_ranges.csv").equals(detection.flagged_ranges(result))

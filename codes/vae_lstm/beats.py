@@ -353,10 +353,10 @@ def write_report(out_dir: Path, metrics: dict, data: Segments, split: BeatSplit,
     threshold = metrics["threshold"]
     index = np.concatenate([split.val, split.test])
     scores = np.concatenate([val_scores, test_scores])
-    pd.DataFrame({"beat": index, "class": data.classes[index],
-                  "set": ["validation"] * len(split.val) + ["test"] * len(split.test),
-                  "anomalous": ~data.normal[index], "score": scores, "flagged": scores >= threshold}
-                 ).to_csv(out_dir / "beat_scores.csv", index=False)
+    table = pd.DataFrame({"beat": index, "class": data.classes[index],
+                          "set": ["validation"] * len(split.val) + ["test"] * len(split.test),
+                          "anomalous": ~data.normal[index], "score": scores, "flagged": scores >= threshold})
+    write_text_atomic(out_dir / "beat_scores.csv", table.to_csv(index=False))  # a kill leaves no half table
     draw_figure(data.values[split.test], test_scores, split.test_labels, threshold, out_dir / "beats.png",
                 f"{metrics['dataset']}: {metrics['detector']} beat scores, seed {metrics['seed']} "
                 f"(F1 {metrics['f1']:.3f}, AUC-ROC {metrics['auc_roc']:.3f})")

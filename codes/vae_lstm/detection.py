@@ -620,7 +620,7 @@ def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     if result.metrics.get("wall_seconds") is None and (earlier := earlier_wall_seconds(metrics_path)) is not None:
         result.metrics["wall_seconds"] = earlier
     set_aside_metrics(metrics_path, "flagged_ranges.csv and the figures")
-    flagged_ranges(result).to_csv(out_dir / "flagged_ranges.csv", index=False)
+    write_text_atomic(out_dir / "flagged_ranges.csv", flagged_ranges(result).to_csv(index=False))
     draw_figures(result, out_dir)
     write_text_atomic(metrics_path, metrics_text(result.metrics))  # last: a scored run has it all
     return metrics_path
