@@ -51,8 +51,9 @@ def cut_short_writes(monkeypatch):
     characters, then the process is interrupted (KeyboardInterrupt: a Ctrl-C, or a kill, mid-write); ``cut(None)``
     writes normally again."""
     import builtins
+    import io
 
-    real_open = builtins.open
+    real_open = builtins.open  # also io.open, which pathlib's write_text calls
 
     class CutShort:
         def __init__(self, file):
@@ -78,6 +79,7 @@ def cut_short_writes(monkeypatch):
             hit = isinstance(file, (str, os.PathLike)) and Path(file).name.startswith(prefix)
             return CutShort(handle) if hit and ("w" in mode or "a" in mode) else handle
 
-        monkeypatch.setattr(builtins, "open", real_open if prefix is None else cut_open)
+        for module in (builtins, io):
+            monkeypatch.setattr(module, "open", real_open if prefix is None else cut_open)
 
     return cut

@@ -282,3 +282,20 @@ def test_an_experiments_flagged_share_near_none_or_all_is_never_printed_as_exact
     unlabelled = pd.DataFrame([{"series": "s", "seed": 0, "detector": "vae_lstm", "pieces": "all", "labelled": False,
                                 "flagged_pot": 1 / 4000, "flagged_dynamic": 0.0, "wall_seconds": 1.0}])
     assert "| s | vae_lstm | 1 | <0.001 | 0.000 | 1 |" in reproduce.standard_markdown(experiment(), unlabelled)
+
+
+@pytest.mark.parametrize("cut", ["results.csv", "results.md"])
+def test_a_summary_cut_short_leaves_the_earlier_tables_whole(tmp_path, monkeypatch, cut_short_writes, cut):
+    """results.csv and results.md were written in place: a Ctrl-C or kill of reproduce.py while it wrote them (in
+    figures/<experiment>/ too, the committed tables) left the first lines of a table where the whole earlier one
+    was. Each goes through a temporary file and a rename: an interrupted summary leaves the earlier ones whole."""
+    monkeypatch.setattr(reproduce, "summarise_runs", lambda metrics: summary_frame())
+    exp = SimpleNamespace(**vars(experiment()), summary="standard")
+    reproduce.write_summary(exp, {}, tmp_path)
+    before = {name: (tmp_path / name).read_text() for name in ("results.csv", "results.md")}
+    cut_short_writes(cut)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.write_summary(exp, {}, tmp_path, missing=[("s", "vae_lstm", 2)])
+    cut_short_writes(None)
+    assert {name: (tmp_path / name).read_text() for name in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.md"]

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import Config, run_dir
+from .config import Config, run_dir, write_text_atomic
 from .data_loader import check_pinned
 from .download import local_root
 from .errors import ConfigError, DataError, UserError
@@ -345,7 +345,6 @@ def _score_run(config, path: Path, data: Segments, split: BeatSplit, spec: dict,
 
 def write_report(out_dir: Path, metrics: dict, data: Segments, split: BeatSplit, val_scores, test_scores) -> None:
     """metrics.json, beat_scores.csv and beats.png in ``out_dir`` (<run folder>/detection)."""
-    from .config import write_text_atomic
     from .runs import metrics_text, set_aside_metrics
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -457,8 +456,8 @@ def write_summary(experiment, metrics: dict, summary_dir: Path, note: str = "") 
 
     df = summary_rows(metrics)
     summary_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
-    (summary_dir / "results.md").write_text(markdown(experiment, df) + note)
+    write_text_atomic(summary_dir / "results.csv", df.to_csv(index=False, float_format="%.4f"))
+    write_text_atomic(summary_dir / "results.md", markdown(experiment, df) + note)
     copy_run_figures(experiment, metrics, summary_dir, "beats")
     print((summary_dir / "results.md").read_text())
     print(f"summary written to {summary_dir}")

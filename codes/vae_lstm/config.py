@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -450,5 +451,16 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy a file through ``<name>.tmp`` and a rename, as ``write_text_atomic`` writes one."""
+    target = Path(target)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import write_text_atomic
 from .detection import (
     DetectorResult,
     PieceResult,
@@ -159,7 +160,7 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
                     for d in set(table.series)})
     controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed])[list(table.columns)]
     summary_dir.mkdir(parents=True, exist_ok=True)
-    pd.concat([table, controls], ignore_index=True).to_csv(summary_dir / "ensemble.csv", index=False,
-                                                           float_format="%.4f")
-    (summary_dir / "ensemble.md").write_text(ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out)))
+    write_text_atomic(summary_dir / "ensemble.csv", pd.concat([table, controls], ignore_index=True).to_csv(
+        index=False, float_format="%.4f"))
+    write_text_atomic(summary_dir / "ensemble.md", ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out)))
     print((summary_dir / "ensemble.md").read_text())

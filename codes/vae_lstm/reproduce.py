@@ -24,14 +24,21 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import REPO_ROOT, check_folder_name, check_writable, read_json_file, run_dir, write_text_atomic
+from .config import (
+    REPO_ROOT,
+    check_folder_name,
+    check_writable,
+    copy_atomic,
+    read_json_file,
+    run_dir,
+    write_text_atomic,
+)
 from .detectors import CONTROLS, DETECTORS
 from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
@@ -151,12 +158,11 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=N
     (target / "figures").mkdir(parents=True, exist_ok=True)
     for name in ("vae.keras", "vae_log.csv", DATA_FILE):  # with what it was trained on: the fit checks that
         if (source / name).is_file():  # through a temporary file: a kill mid-copy leaves no truncated checkpoint
-            shutil.copyfile(source / name, target / f"{name}.copying")
-            os.replace(target / f"{name}.copying", target / name)
+            copy_atomic(source / name, target / name)
     for figure in (source / "figures").glob("vae_*.png"):
         if figure.name.endswith(".tmp.png"):  # a figure a kill cut short
             continue
-        shutil.copyfile(figure, target / "figures" / figure.name)
+        copy_atomic(figure, target / "figures" / figure.name)
     write_text_atomic(target / "state.json", json.dumps({"vae": epochs, **stopped}, indent=2) + "\n")
     print(f"vae: reusing the identical VAE stage of {source.name}")
     return True
@@ -499,7 +505,7 @@ def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, f
             seed = min(s for n, d, s in metrics if n == name and d == held[0])
             source = experiment.run_dir(Job(str(experiment.path), name, held[0], seed)) / "detection" / f"{figure}.png"
             if source.is_file():
-                shutil.copyfile(source, summary_dir / f"{figure}_{name}.png")
+                copy_atomic(source, summary_dir / f"{figure}_{name}.png")
 
 
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
@@ -514,9 +520,10 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
         return write_beats_summary(experiment, metrics, summary_dir, note)
     df = summarise_runs(metrics)
     summary_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(summary_dir / "results.csv", index=False, float_format="%.4f")
+    # each through a temporary file: an interrupted summary leaves the earlier tables whole
+    write_text_atomic(summary_dir / "results.csv", df.to_csv(index=False, float_format="%.4f"))
     markdown = results_markdown if experiment.summary == "table1" else standard_markdown
-    (summary_dir / "results.md").write_text(markdown(experiment, df) + note)
+    write_text_atomic(summary_dir / "results.md", markdown(experiment, df) + note)
     from . import plotting
 
     chart = summary_dir / "results.png"
