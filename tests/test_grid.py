@@ -1053,3 +1053,27 @@ def test_the_table1_layout_of_an_unlabelled_dataset_stops_before_any_run(tmp_pat
     path.write_text(path.read_text().replace('"standard"', '"table1"'))
     with pytest.raises(UserError, match=message):
         reproduce.main([str(path), "--summary-only"])
+
+
+def test_a_run_that_fills_the_disk_is_one_line_without_a_traceback(monkeypatch, capsys):
+    """A full disk or a folder that cannot be written (an OSError) is no bug: train.py and detect.py say it in
+    one line, and a grid's run printed a traceback through the package for it and named it 'OSError: [Errno 28]
+    ...'. It is now the line the commands give: the file, and why."""
+    import errno
+
+    from vae_lstm import grid
+    from vae_lstm.errors import UserError
+    from vae_lstm.experiment import Job
+
+    def run_job(job, threads=None):
+        if job.seed == 0:
+            raise OSError(errno.ENOSPC, "No space left on device", "/runs/r/detection/flagged_ranges.csv.tmp")
+        return {"seed": job.seed}
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)]
+    with pytest.raises(UserError) as failed:
+        grid.run_grid(jobs)
+    assert str(failed.value) == ("1 of 2 runs failed: synth abs_z seed 0: /runs/r/detection/flagged_ranges.csv.tmp: "
+                                 "No space left on device")
+    assert "Traceback" not in capsys.readouterr().err

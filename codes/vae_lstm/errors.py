@@ -95,6 +95,13 @@ class Interrupted(KeyboardInterrupt):
         self.resume = resume
 
 
+def os_error_line(e: OSError) -> str:
+    """An OSError (a full disk, no permission) in one line: the file, and why."""
+    where = f"{e.filename}: " if e.filename else ""
+    reason = e.strerror or str(e).split("\n")[0] or type(e).__name__
+    return f"{where}{reason}"
+
+
 def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
     on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume
@@ -117,9 +124,7 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        where = f"{e.filename}: " if e.filename else ""
-        reason = e.strerror or str(e).split("\n")[0] or type(e).__name__
-        print(f"error: {where}{reason}", file=sys.stderr)
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         print(f"interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, os_error_line
 from .experiment import Job, job_experiment
 
 RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
@@ -162,18 +162,20 @@ def threads_per_run(workers: int) -> int:
 
 
 def _failure(job: Job, error: BaseException) -> str:
-    """One line per failed run: a UserError's own line; any other error (a bug, say) with its type."""
-    message = " ".join(str(error).split())
-    if not isinstance(error, UserError):
+    """One line per failed run: a UserError's own line, an OSError's file and why (as the commands say them); any
+    other error (a bug, say) with its type."""
+    message = " ".join((os_error_line(error) if isinstance(error, OSError) else str(error)).split())
+    if not isinstance(error, (UserError, OSError)):
         message = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return f"{job}: {message}"
 
 
 def unexpected(error: BaseException) -> bool:
-    """An error that is neither bad input (UserError) nor a worker process that died."""
+    """An error that is neither bad input (UserError), nor the disk's (an OSError: full, not writable), nor a worker
+    process that died."""
     from concurrent.futures.process import BrokenProcessPool
 
-    return not isinstance(error, (UserError, BrokenProcessPool))
+    return not isinstance(error, (UserError, OSError, BrokenProcessPool))
 
 
 def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Job, dict | BaseException]]:
