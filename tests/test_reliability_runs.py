@@ -672,3 +672,38 @@ def test_an_unfinished_run_elsewhere_says_how_to_finish_that_folder(tmp_path):
                                   "again to finish it, then detect")
     with pytest.raises(UserError, match=f"set load_model: 1 and load_dir: '{own}' in "):  # load_model 0: a new folder
         runs.refuse_unfinished(config.replace(load_model=0), own)
+
+
+def test_the_config_json_of_a_moved_or_copied_run_folder_names_that_folder(trained, tmp_path, detect_spy, monkeypatch,
+                                                                           capsys):
+    """``--config <run folder>/config.json`` of a run folder moved or copied elsewhere: its output_dir still leads to
+    the old place. detect.py said "run folder <old place> does not exist; train first with ...", which trains a new
+    run there while the trained one sits beside the config, and scored the old place's run without a word when it
+    was there (a copy); train.py trained a new run at the old place without a word. Each now names the folder that
+    the config.json is in, and the option or key that uses it."""
+    moved = tmp_path / "moved" / NAME
+    shutil.copytree(trained["run"], moved)
+    cfg = moved / "config.json"
+    # a copy: the original is still where output_dir leads, and is what detect.py scores, saying so
+    assert detect_path(cfg) == trained["run"]
+    assert (f"note: scoring {trained['run']}, where the output_dir of {cfg} leads, not {moved}, whose config.json it "
+            f"is (pass --run-dir {moved} to score that one)") in capsys.readouterr().out
+    assert detect_path(cfg, "--run-dir", str(moved)) == moved
+    assert "note: scoring" not in capsys.readouterr().out
+    # moved: output_dir leads to no run
+    saved = json.loads(cfg.read_text())
+    cfg.write_text(json.dumps({**saved, "output_dir": str(tmp_path / "gone")}))
+    old = tmp_path / "gone" / "tiny" / NAME
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg)]) == 2
+    assert one_error_line(capsys) == (f"error: run folder {old}, where the output_dir of {cfg} leads, does not exist; "
+                                      f"that file is the config.json of run folder {moved}: pass --run-dir {moved} to "
+                                      "score it")
+
+    def reached(config, *args, **kwargs):
+        raise Reached(config)
+
+    monkeypatch.setattr(runs, "train", reached)
+    with pytest.raises(Reached):
+        cli.train_main(["--config", str(cfg)])
+    assert (f"note: {cfg} is the config.json of run folder {moved}, but its output_dir trains in {old}; to resume "
+            f"{moved} instead, set load_dir: '{moved}' in it") in capsys.readouterr().out

@@ -15,11 +15,14 @@ from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
 from .runs import (
     check_run_config,
+    config_run_folder,
     folder_problem,
     foreign_folder,
     given_run_dir,
     has_training,
     latest_run,
+    leading_key,
+    load_dir_text,
     next_free_run,
     require_training,
     scoring_differences,
@@ -47,6 +50,10 @@ def train_main(argv=None) -> int:
     use_threads()
 
     target = None if config.load_model else next_free_run(config)
+    if (own := config_run_folder(config, target or latest_run(config))) is not None:  # a moved or copied run's file
+        keys = ("load_model: 1 and " if not config.load_model else "") + f"load_dir: {load_dir_text(own)}"
+        print(f"note: {args.config} is the config.json of run folder {own}, but its {leading_key(config)} trains in "
+              f"{target or latest_run(config)}; to resume {own} instead, set {keys} in it")
     if config.load_model and config.load_dir != "default" and not run_dir(config).exists():  # a typo resumes nothing
         print(f"note: load_dir {config.load_dir!r} does not exist: training starts there from scratch")
     try:
@@ -103,6 +110,15 @@ def detect_main(argv=None) -> int:
         raise UserError(f"run folder {path} {folder_problem(path)} (--run-dir)")
     if args.run_dir and (problem := foreign_folder(path)):  # a control writes detection/ wherever it is pointed
         raise UserError(f"--run-dir {path} {problem}: give a run folder, or an empty folder for a control")
+    if not args.run_dir and (own := config_run_folder(config, path)) is not None:  # a moved or copied run's file
+        leads = f"where the {leading_key(config)} of {args.config} leads"
+        from .detectors import CONTROLS
+
+        if config.detector not in CONTROLS and not has_training(path):
+            raise UserError(f"run folder {path}, {leads}, {folder_problem(path) or 'holds no trained detector'}; "
+                            f"that file is the config.json of run folder {own}: pass --run-dir {own} to score it")
+        print(f"note: scoring {path}, {leads}, not {own}, whose config.json it is (pass --run-dir {own} to score that "
+              "one)")
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")

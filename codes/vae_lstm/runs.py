@@ -738,7 +738,26 @@ def training_advice(config: Config, path: Path, finish: bool = False) -> str:
     path = Path(path)
     if path.resolve() == (latest_run(config) if config.load_model else next_free_run(config)).resolve():
         return f"run {train_command(config)} again to finish it" if finish else f"train first with {train_command(config)}"
-    folder = path.resolve()
-    folder = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder  # load_dir's root
-    return (f"to {'finish' if finish else 'train'} it there, set load_model: 1 and load_dir: {str(folder)!r} in "
+    return (f"to {'finish' if finish else 'train'} it there, set load_model: 1 and load_dir: {load_dir_text(path)} in "
             f"{config_argument(config)}, then run {train_command(config)}")
+
+
+def load_dir_text(path: Path) -> str:
+    """``path`` as a config's load_dir names it (quoted): relative to the repository root, load_dir's root, when
+    it is under it."""
+    folder = Path(path).resolve()
+    return repr(str(folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder))
+
+
+def config_run_folder(config: Config, path: Path) -> Path | None:
+    """The run folder whose config.json ``config`` was read from, when that is not ``path``, the folder its
+    output_dir (or load_dir) leads to: a run folder moved or copied elsewhere. None otherwise."""
+    if config.source is None or Path(config.source).name != "config.json":
+        return None
+    folder = Path(config.source).resolve().parent
+    return folder if has_training(folder) and folder != Path(path).resolve() else None
+
+
+def leading_key(config: Config) -> str:
+    """The config key that leads to its run folders: load_dir when it is set, else output_dir."""
+    return "output_dir" if config.load_dir == "default" else "load_dir"
