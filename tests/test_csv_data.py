@@ -1343,3 +1343,27 @@ def test_label_times_written_month_first_for_a_day_first_file_are_named_as_such(
                    tmp_path, "label times such as '01/13/2020 10:00' read only month first (month/day/year), while "
                    "d.csv's times read day first (day/month/year), as its label times are read too; write every label "
                    "time in that order, or as an ISO time (e.g. 2020-01-08T10:00:00)")
+
+
+def test_many_label_windows_on_a_long_series_build_no_rows_by_windows_array(tmp_path):
+    """5,000 NAB-style windows on a million rows made (rows x windows) boolean arrays, tens of GB: the labels
+    are now found by sorting, so the memory stays near the file's own. Hand-checked labels, overlapping and
+    touching windows included."""
+    import tracemalloc
+
+    n, k = 20_000, 2_000
+    (tmp_path / "s.csv").write_text("value\n" + "".join(f"{i % 7}\n" for i in range(n)))
+    starts = np.arange(k) * 9 + 100
+    windows = [[int(s), int(s) + 2] for s in starts] + [[150, 160], [19_990, 19_999]]
+    (tmp_path / "w.json").write_text(json.dumps({"s.csv": windows}))
+    tracemalloc.start()
+    try:
+        d = load({"path": "s.csv", "train_range": [0, 100], "labels": {"windows": "w.json"}}, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = np.zeros(n, bool)
+    for a, b in windows:
+        expected[a:b + 1] = True
+    assert np.array_equal(d.full_point_labels, expected)
+    assert peak < 20e6, f"{peak / 1e6:.0f} MB"  # a (rows x windows) array alone is 40 MB

@@ -1319,6 +1319,20 @@ def _first_rows(timeline: np.ndarray, stamps: np.ndarray) -> np.ndarray:
     return np.where(uniq[pos] == stamps, first[pos], -1).astype(np.int64)
 
 
+def _in_windows(timeline: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``timeline``: inside one of the windows ``bounds`` ([start, end] rows, both ends included); and
+    per window: it covers a row. Found on the sorted times, never as a (rows x windows) array, which for thousands of
+    windows on a million rows took tens of GB."""
+    order = np.argsort(timeline, kind="stable")
+    ordered = timeline[order]
+    first = np.searchsorted(ordered, bounds[:, 0], "left")
+    after = np.searchsorted(ordered, bounds[:, 1], "right")
+    depth = np.cumsum(np.bincount(first, minlength=len(timeline) + 1) - np.bincount(after, minlength=len(timeline) + 1))
+    inside = np.empty(len(timeline), bool)
+    inside[order] = depth[:-1] > 0
+    return inside, after > first
+
+
 def _span(f: _File) -> str:
     if f.timestamps is None:
         return f"rows 0 to {len(f.timeline) - 1}"
@@ -1389,10 +1403,8 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                     if (bounds[:, 0] > bounds[:, 1]).any():
                         w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
                         raise DataError(f"{path}: window {w!r} ends before it starts")
-                    t = np.sort(f.timeline)
-                    covered |= np.searchsorted(t, bounds[:, 1], "right") > np.searchsorted(t, bounds[:, 0], "left")
-                    t = f.timeline[:, None]
-                    f.labels = ((t >= bounds[None, :, 0]) & (t <= bounds[None, :, 1])).any(axis=1)
+                    f.labels, covers = _in_windows(f.timeline, bounds)
+                    covered |= covers
                 if not covered.all():
                     k = np.flatnonzero(~covered)
                     names = ", ".join(f.path.name for f in group)
