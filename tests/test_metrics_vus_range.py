@@ -224,3 +224,21 @@ def test_timing_20000_points():
           f"range-AUC {t2 - t1:.3f} s, range P/R ({int(np.sum(np.diff((s > 1.5).astype(int)) == 1))} "
           f"predicted ranges) {t3 - t2:.4f} s")
     assert 0 <= v["VUS_PR"] <= 1 and 0 <= r["R_AUC_ROC"] <= 1 and 0 <= p["f1"] <= 1
+
+
+def test_threshold_free_runs_the_vus_buffer_loop_once(monkeypatch):
+    """VUS-PR and VUS-ROC come from one loop over every buffer length up to the median labelled window, the
+    costliest metric on long anomaly windows (O(points x window length)): detect.py ran it once for each, twice
+    the time, for every detector and piece group. Both values are those of vus_metrics."""
+    from vae_lstm import metrics
+
+    calls = []
+    curves = vus._Curves
+    monkeypatch.setattr(vus, "_Curves", lambda *args: calls.append(1) or curves(*args))
+    y = _labels(300, [(50, 80), (200, 240)])
+    s = np.random.default_rng(0).random(300) + y
+    out = metrics.threshold_free(s, y)
+    assert len(calls) == 1
+    both = vus.vus_metrics(s, y)
+    assert (out["vus_pr"], out["vus_roc"]) == (both["VUS_PR"], both["VUS_ROC"])
+    assert list(out) == ["auc_pr", "auc_roc", "vus_pr", "vus_roc"]

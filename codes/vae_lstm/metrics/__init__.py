@@ -18,7 +18,7 @@ from .affiliation import affiliation_precision_recall_f1
 from .event import event_f1
 from .pak import pak_auc
 from .range_based import range_precision_recall_f1
-from .vus import vus_pr, vus_roc
+from .vus import vus_metrics, vus_pr, vus_roc
 
 
 def _prf(d: dict) -> dict:
@@ -51,7 +51,9 @@ def threshold_free(scores, labels) -> dict:
     s, y = scores_and_labels(scores, labels, "labels")
     if degenerate(y):
         return {name: float("nan") for name in THRESHOLD_FREE}
-    return {name: fn(s, y) for name, fn in THRESHOLD_FREE.items()}
+    vus = vus_metrics(s, y)  # both volumes from one loop over the buffer lengths: O(points x window length) each
+    both = {"vus_pr": vus["VUS_PR"], "vus_roc": vus["VUS_ROC"]}
+    return {name: float(both[name]) if name in both else fn(s, y) for name, fn in THRESHOLD_FREE.items()}
 
 
 def at_predictions(labels, predictions) -> dict:
