@@ -299,3 +299,19 @@ def test_a_summary_cut_short_leaves_the_earlier_tables_whole(tmp_path, monkeypat
     cut_short_writes(None)
     assert {name: (tmp_path / name).read_text() for name in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.md"]
+
+
+def test_the_counts_of_normals_above_each_anomaly_stay_one_short_line_for_thousands_of_anomalies(monkeypatch):
+    """5,000 labelled anomalies printed a line of 5,000 counts (tens of thousands of characters) under the table:
+    it shows the first ones, how many there are, how many are 0 and the largest (which caps the point-adjusted
+    precision at recall 1), and where all of them are."""
+    monkeypatch.setattr(detection, "summary_rows", lambda metrics: [])
+    counts = [0, 3] * 2499 + [0, 472]
+    metrics = {"labelled": True, "detector": "vae_lstm", "threshold_rule": "val_quantile", "detectors": [],
+               "vae_lstm": {"points": {"rules": {}}, "all": {"normals_above_each_anomaly": counts}}}
+    line = detection.format_table(metrics).splitlines()[-1]
+    assert line == ("vae_lstm: normal sequences scoring at least each anomaly's best score: "
+                    "[0, 3, 0, 3, 0, 3, 0, 3, 0, 3, 0, 3, 0, 3, 0, 3, 0, 3, 0, 3, ...] (5000 anomalies: 2500 at 0, "
+                    "the most 472; every count in metrics.json)")
+    metrics["vae_lstm"]["all"]["normals_above_each_anomaly"] = [0, 5, 2]  # a few: all of them, as before
+    assert detection.format_table(metrics).splitlines()[-1].endswith("best score: [0, 5, 2]")

@@ -606,8 +606,14 @@ def format_table(metrics: dict) -> str:
               if metrics.get(name, {}).get("threshold_undefined")]
     counts = metrics[metrics["detector"]]["all"].get("normals_above_each_anomaly")
     if counts:  # none where the sequence labels are all one class
-        lines.append(f"{metrics['detector']}: normal sequences scoring at least each anomaly's best score: {counts}")
+        shown = str(counts) if len(counts) <= COUNTS_SHOWN else (
+            f"[{', '.join(map(str, counts[:COUNTS_SHOWN]))}, ...] ({len(counts)} anomalies: "
+            f"{counts.count(0)} at 0, the most {max(counts)}; every count in metrics.json)")
+        lines.append(f"{metrics['detector']}: normal sequences scoring at least each anomaly's best score: {shown}")
     return "\n".join(lines)
+
+
+COUNTS_SHOWN = 20  # format_table: the normals above each anomaly printed, of thousands of anomalies
 
 
 def write_report(result: Detection, out_dir: Path | None = None) -> Path:
