@@ -162,9 +162,25 @@ def test_arma_second_fit_reuses_the_saved_parameters(tmp_path):
     x = ar1(1500)[:, None]
     ARMADetector(arma_config()).fit(x, tmp_path)
     before = (tmp_path / "arma.json").stat().st_mtime_ns
-    ARMADetector(arma_config()).fit(x[::-1].copy(), tmp_path)  # other data: a refit would differ
+    ARMADetector(arma_config()).fit(x.copy(), tmp_path)
     assert (tmp_path / "arma.json").stat().st_mtime_ns == before
     assert json.loads((tmp_path / "state.json").read_text())["arma"] == 1
+
+
+def test_a_second_fit_from_python_with_other_keys_or_data_is_refused_not_the_old_model_kept(tmp_path):
+    """fit resumes what its run folder holds, and from Python it compared nothing: a fit with another order or on
+    other data kept the first fit's parameters under the new config without a word (train.py and the grids refuse
+    such a folder). It is refused in one line now, and the first fit's files stay as they were."""
+    x = ar1(1500)[:, None]
+    ARMADetector(arma_config()).fit(x, tmp_path)
+    saved = (tmp_path / "arma.json").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["arma_p"] == 1  # what trained there
+    with pytest.raises(UserError, match=r"was trained with arma_p=1 \(the config says 2\); fit into another run "
+                                        "folder, or with the config and data it was trained with"):
+        ARMADetector(arma_config(arma_p=2)).fit(x, tmp_path)
+    with pytest.raises(UserError, match="was trained on other training data"):
+        ARMADetector(arma_config()).fit(x[::-1].copy(), tmp_path)
+    assert (tmp_path / "arma.json").read_text() == saved
 
 
 def test_arma_load_without_fit_is_a_user_error(tmp_path):

@@ -90,7 +90,7 @@ class ARMADetector(Detector):
 
     def fit(self, train_series, run_dir: Path) -> None:
         c, run_dir = self.config, Path(run_dir)
-        self.check_training(train_series, 1, "point")  # one series only: no segments, window_stride 1
+        self.check_training(train_series, 1, "point", run_dir)  # one series only: no segments, window_stride 1
         path = run_dir / ARMA_FILE
         if c.load_model and path.is_file() and self.matches(self.read_saved(path, quiet=True)):
             print(f"arma: already fitted in {run_dir}")

@@ -122,7 +122,40 @@ class Detector:
             what = "does not exist" if not run_dir.is_dir() else f"has no {' or '.join(missing)}"
             raise UserError(f"run folder {run_dir} {what}; {training_advice(self.config, run_dir)}")
 
-    def check_training(self, train, min_points: int, what: str):
+    def check_training(self, train, min_points: int, what: str, run_dir: Path | None = None):
+        """``checked_training``, then, given the ``run_dir`` that ``fit`` trains in, ``claim_run_folder``."""
+        checked = self.checked_training(train, min_points, what)
+        if run_dir is not None:
+            self.claim_run_folder(run_dir, train)  # as given: what train.py and the grids record
+        return checked
+
+    def claim_run_folder(self, run_dir: Path, train) -> None:
+        """Before ``fit`` trains in ``run_dir``: a folder whose models were trained with other training keys or on
+        other data is refused, as train.py and the grids refuse it (a fit resumes what it finds, so it would have
+        kept the old models under the new config); else its config.json and training_data.json record what
+        trains there. train.py and the grids write both before ``fit``, so for them this checks nothing new."""
+        from ..runs import (
+            check_training_data,
+            describe_changes,
+            has_training,
+            record_training_data,
+            training_changes,
+            write_config_copy,
+        )
+
+        run_dir = Path(run_dir)
+        fix = "fit into another run folder, or with the config and data it was trained with"
+        if has_training(run_dir):
+            if (run_dir / "config.json").is_file() and (changed := training_changes(self.config, run_dir)):
+                raise UserError(f"run folder {run_dir} was trained with "
+                                f"{describe_changes(self.config, run_dir, changed)}; {fix}")
+            check_training_data(run_dir, train, fix=fix)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not (run_dir / "config.json").is_file():
+            write_config_copy(self.config, run_dir)
+        record_training_data(run_dir, train, self.config)
+
+    def checked_training(self, train, min_points: int, what: str):
         """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
         holds one ``what`` (``min_points``) and the detector can fit segments. Anything else is one series,
         returned unchanged (the default path; ``window_stride`` must then be 1), once it gives a Keras fit enough

@@ -175,7 +175,7 @@ class LSTMADDetector(Detector):
         self.mu = self.sigma = None
 
     def fit(self, train_series, run_dir: Path) -> None:
-        self.check_training(train_series, 1, "point")  # one series only: no segments, window_stride 1; n_channel
+        self.check_training(train_series, 1, "point", run_dir)  # one series only: no segments, window_stride 1; n_channel
         c, run_dir = self.config, Path(run_dir)
         train_series = self.check_series(train_series, c.l_win + c.prediction_horizon,
                                          "input window and prediction horizon")

@@ -146,7 +146,7 @@ class LSTMVAEDetector(Detector):
         self.model = None
 
     def fit(self, train_series, run_dir: Path) -> None:
-        train_series = self.check_training(train_series, self.config.l_win, "window")
+        train_series = self.check_training(train_series, self.config.l_win, "window", run_dir)
         if np.ndim(train_series) != 3:
             train_series = self.check_series(train_series, self.config.l_win, "window")
         self.model = LSTMVAETrainer(self.config, run_dir, train_series).train()

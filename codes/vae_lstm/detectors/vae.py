@@ -26,7 +26,7 @@ class VAEDetector(Detector):
         self.vae = None
 
     def fit(self, train_series, run_dir: Path) -> None:
-        train_series = self.check_training(train_series, self.config.span, "sequence")
+        train_series = self.check_training(train_series, self.config.span, "sequence", run_dir)
         self.vae = VAETrainer(self.config, run_dir, train_series, self.channel_names).train()
 
     def load(self, run_dir: Path) -> None:

@@ -222,7 +222,7 @@ class VAELSTMDetector(Detector):
         self.fit_series = None  # the series fit trained on: score calibrates on it when first needed
 
     def fit(self, train_series, run_dir: Path) -> None:
-        train_series = self.check_training(train_series, self.config.span, "sequence")
+        train_series = self.check_training(train_series, self.config.span, "sequence", run_dir)
         if np.ndim(train_series) != 3:  # one series: (n,) is one channel, as score takes it
             train_series = as_2d(np.asarray(train_series))
         vae_trainer = VAETrainer(self.config, run_dir, train_series, self.channel_names)
