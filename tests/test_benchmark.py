@@ -113,6 +113,20 @@ def test_matmul_gflops_is_a_rate():
     assert benchmark.matmul_gflops(n=64, repeats=2) > 0
 
 
+def test_the_peak_memory_after_scoring_is_the_process_peak_even_when_scoring_peaks_lower():
+    """Scoring measures its own peak from a reset high-water mark (VmHWM): when the resident set fell after
+    training (1,010 MB at its peak, 700 MB when scoring starts, 800 MB at scoring's peak), the process's peak
+    after scoring is still 1,010 MB, not 800 MB below the 1,000 MB after training; scoring added 100 MB."""
+    f = benchmark.memory_figures(training_peak=1000.4, peak_before_scoring=1010.2, rss_before_scoring=700.0,
+                                 scoring_peak=800.3, peak_was_reset=True)
+    assert f == {"peak_memory_mb_training": 1000, "peak_memory_mb_scoring": 1010, "scoring_added_memory_mb": 100}
+    higher = benchmark.memory_figures(1000.4, 1010.2, 1009.0, 1056.0, peak_was_reset=True)
+    assert higher == {"peak_memory_mb_training": 1000, "peak_memory_mb_scoring": 1056, "scoring_added_memory_mb": 47}
+    # no reset (no /proc/self/clear_refs): the high-water mark after scoring is the process's own; nothing added
+    unreset = benchmark.memory_figures(1000.4, 1010.2, None, 1056.0, peak_was_reset=False)
+    assert unreset == {"peak_memory_mb_training": 1000, "peak_memory_mb_scoring": 1056, "scoring_added_memory_mb": None}
+
+
 # ---- steady-state figures and the figures file ----
 
 

@@ -300,6 +300,20 @@ def _status_mb(field: str) -> float | None:
         return None
 
 
+def memory_figures(training_peak: float, peak_before_scoring: float, rss_before_scoring: float | None,
+                   scoring_peak: float, peak_was_reset: bool) -> dict:
+    """The peak-memory figures in MB: the process's largest resident set after training and after scoring, and
+    what scoring added to the resident set it started from. ``scoring_peak`` is VmHWM read after scoring: with
+    ``peak_was_reset`` (``reset_peak_rss`` before scoring) the peak of scoring alone, so the process's peak after
+    scoring is the larger of it and ``peak_before_scoring``; without, the process's own."""
+    return {
+        "peak_memory_mb_training": round(training_peak),
+        "peak_memory_mb_scoring": round(max(peak_before_scoring, scoring_peak)),
+        "scoring_added_memory_mb": (round(scoring_peak - rss_before_scoring)
+                                    if peak_was_reset and rss_before_scoring else None),
+    }
+
+
 def reset_peak_rss() -> bool:
     """Start VmHWM again from the current resident set (Linux, /proc/self/clear_refs); False where it cannot."""
     try:
@@ -445,7 +459,8 @@ def main(argv=None) -> int:
     }
 
     pieces = [p.values for p in series.test_pieces if len(p.values) >= config.span]
-    scoring_peak_measured, rss_before_scoring = reset_peak_rss(), rss_mb()
+    peak_before_scoring = peak_rss_mb()
+    peak_was_reset, rss_before_scoring = reset_peak_rss(), rss_mb()
     seconds = []
     for _ in range(args.repeats + 1):  # the first, cold, traces the graphs and compiles the XLA ones
         started = time.perf_counter()
@@ -480,10 +495,7 @@ def main(argv=None) -> int:
         "multiply_adds": costs,
         "training": training,
         "training_seconds": round(train_seconds, 1),
-        "peak_memory_mb_training": round(training_peak_mb),
-        "peak_memory_mb_scoring": round(scoring_peak_mb) if scoring_peak_measured else None,
-        "scoring_added_memory_mb": (round(scoring_peak_mb - rss_before_scoring)
-                                    if scoring_peak_measured and rss_before_scoring else None),
+        **memory_figures(training_peak_mb, peak_before_scoring, rss_before_scoring, scoring_peak_mb, peak_was_reset),
         "scoring": {
             "test_pieces": len(pieces), "test_sequences": n_seq, "test_windows_distinct": n_windows,
             "windows_spanned": n_seq * config.l_seq, "windows_predicted": n_seq * (config.l_seq - 1),
