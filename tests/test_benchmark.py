@@ -127,6 +127,20 @@ def test_the_peak_memory_after_scoring_is_the_process_peak_even_when_scoring_pea
     assert unreset == {"peak_memory_mb_training": 1000, "peak_memory_mb_scoring": 1056, "scoring_added_memory_mb": None}
 
 
+@pytest.mark.parametrize("platform, maxrss", [("linux", 3 * 1024**2), ("darwin", 3 * 1024**3)])
+def test_peak_memory_without_proc_reads_getrusage_in_the_platforms_unit(monkeypatch, platform, maxrss):
+    """Without /proc, the peak is getrusage's ru_maxrss: KB on Linux, bytes on macOS; 3 GB is 3,072 MB on both
+    (macOS's was divided by 1,024 only: 3,145,728 'MB'), for the process and for end_to_end's children."""
+    import resource
+    import types
+
+    monkeypatch.setattr(benchmark, "_status_mb", lambda field: None)
+    monkeypatch.setattr(benchmark.sys, "platform", platform)
+    monkeypatch.setattr(resource, "getrusage", lambda who: types.SimpleNamespace(ru_maxrss=maxrss))
+    assert benchmark.peak_rss_mb() == 3072
+    assert benchmark.maxrss_mb(resource.RUSAGE_CHILDREN) == 3072
+
+
 # ---- steady-state figures and the figures file ----
 
 

@@ -143,9 +143,8 @@ def end_to_end(config_name: str) -> dict:
                 raise UserError(f"--end-to-end: {command}.py stopped (exit {done.returncode}) on {config_name}, "
                                 "with the error above; nothing was measured")
             figures[f"{command}_seconds"] = round(time.perf_counter() - started, 1)
-            # the largest resident set of any child so far, in MB (Linux reports KB)
-            figures[f"peak_memory_mb_after_{command}"] = round(
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+            # the largest resident set of any child so far, in MB
+            figures[f"peak_memory_mb_after_{command}"] = round(maxrss_mb(resource.RUSAGE_CHILDREN))
     figures["total_seconds"] = round(figures["train_seconds"] + figures["detect_seconds"], 1)
     return figures
 
@@ -284,7 +283,13 @@ def scoring_multiply_adds(costs: dict, n_windows: int, n_sequences: int, l_seq: 
 
 def peak_rss_mb() -> float:
     """The largest resident set of this process so far (VmHWM), in MB."""
-    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mb("VmHWM") or maxrss_mb(resource.RUSAGE_SELF)
+
+
+def maxrss_mb(who: int) -> float:
+    """getrusage's largest resident set of ``who`` (RUSAGE_SELF or RUSAGE_CHILDREN) in MB: Linux reports it in KB,
+    macOS in bytes."""
+    return resource.getrusage(who).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def rss_mb() -> float | None:
