@@ -292,6 +292,17 @@ def test_a_config_that_skips_a_stage_still_has_both_stages_trained_and_timed(tmp
     assert (run / "vae.keras").is_file() and (run / "lstm.keras").is_file()
 
 
+def test_the_benchmark_trains_every_epoch_asked_even_where_the_config_stops_early(tmp_path):
+    """--epochs is the epochs each stage trains and times; a config's early stopping (patience 1) would end a
+    stage whose validation loss does not improve (an LSTM that a learning rate of 1e-30 leaves as it is) after
+    2 of 3 epochs, so the figures would be over fewer epochs than asked."""
+    stopping = from_dict({**TINY, "early_stopping_patience": 1, "learning_rate_lstm": 1e-30, "batch_size": 64,
+                          "batch_size_lstm": 64})
+    _, epochs, _ = benchmark.time_training(benchmark.training_config(stopping, 3, tmp_path),
+                                           load_series("synthetic").train[:400])
+    assert [len(epochs[stage]) for stage in ("vae", "lstm")] == [3, 3]
+
+
 # ---- jit_compile (XLA) ----
 
 TINY = {"exp_name": "tiny", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "n_channel": 1, "code_size": 2,

@@ -378,9 +378,10 @@ def stage_figures(epochs: list[dict], saves: list[float], batch: int, per_sample
 def training_config(config: Config, epochs: int, folder) -> Config:
     """The config the benchmark trains: both stages afresh, ``epochs`` each, in ``folder`` (a temporary run
     folder). A config that skips a stage (TRAIN_VAE or TRAIN_LSTM 0: a model already trained in its own run
-    folder) still has both stages trained and timed here, where no trained model is to be found."""
+    folder) still has both stages trained and timed here, where no trained model is to be found; a config's
+    early stopping is off, so that no stage ends before its ``epochs``."""
     return config.replace(num_epochs_vae=epochs, num_epochs_lstm=epochs, output_dir=str(folder), load_model=False,
-                          exp_name="benchmark", TRAIN_VAE=1, TRAIN_LSTM=1)
+                          exp_name="benchmark", TRAIN_VAE=1, TRAIN_LSTM=1, early_stopping_patience=0)
 
 
 def time_training(config, train_series) -> tuple[Path, dict, dict]:
