@@ -402,3 +402,27 @@ def span_extents(ax, color: str) -> list[tuple]:
         if len(c.get_facecolor()) and tuple(c.get_facecolor()[0][:3]) == rgb:
             out += [(round(v[:, 0].min(), 6), round(v[:, 0].max(), 6)) for v in (p.vertices for p in c.get_paths())]
     return out
+
+
+def chart_frame(series, detectors, seeds=(0, 1)) -> pd.DataFrame:
+    return pd.DataFrame([{"series": s, "detector": d, "seed": seed, "pieces": "all", "vus_pr": 0.5, "auc_pr": 0.4}
+                         for s in series for d in detectors for seed in seeds])
+
+
+@pytest.mark.parametrize("n_series", [1, 5])
+def test_the_results_charts_title_and_legend_stay_inside_the_figure(captured, tmp_path, n_series):
+    """skab_valve1's results.png (one dataset, eight detectors) cut its title off at both edges ("...grey: the
+    con") and its legend too ("ab" for abs_z): both were wider than the 6-inch figure. They wrap now."""
+    detectors = ["vae_lstm", "arma", "lstm_ae", "lstm_ad", "lstm_vae", "vae", "random", "abs_z"]
+    plotting.results_chart(chart_frame([f"series_{k}" for k in range(n_series)], detectors), tmp_path / "r.png",
+                           "skab_valve1: every detector beside the controls")
+    fig = captured[-1]
+    renderer = laid_out(fig)
+    for artist in (fig.axes[0].title, fig.axes[-1].get_legend()):
+        box = artist.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0 and box.y1 <= fig.bbox.y1
+    assert fig.axes[0].get_title().split() == ("skab_valve1: every detector beside the controls over each series' "
+                                               "test points; mean over 2 seeds, bars from the lowest to the "
+                                               "highest; grey: the controls").split()
+    assert fig.axes[-1].get_legend_handles_labels()[1] == detectors
+

@@ -355,8 +355,8 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
     palette = iter(plt.get_cmap("tab10").colors)
     colors = {d: "0.75" if d == "random" else "0.45" if d in CONTROLS else next(palette) for d in detectors}
     width = 0.8 / len(detectors)
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6.0, 1.0 + 0.28 * len(series) * len(detectors)),
-                                                       2.9 * len(metrics) + 0.6), squeeze=False)
+    inches = max(6.0, 1.0 + 0.28 * len(series) * len(detectors))
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(inches, 2.9 * len(metrics) + 0.6), squeeze=False)
     for ax, (key, name) in zip(axes[:, 0], metrics, strict=True):
         for k, detector in enumerate(detectors):
             by_series = rows[rows["detector"] == detector].groupby("series", sort=False)[key]
@@ -372,9 +372,11 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
         ax.grid(axis="y", alpha=0.3)
     seeds = rows.groupby(["series", "detector"])["seed"].nunique() if "seed" in rows else pd.Series([1])
     what = f"mean over {seeds.max()} seeds, bars from the lowest to the highest" if seeds.max() > 1 else "one seed"
-    axes[0, 0].set_title(f"{title}\nover each series' test points; {what}; grey: the controls", fontsize=9)
-    axes[-1, 0].legend(ncol=min(len(detectors), 8), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25),
-                       frameon=False)
+    line = int(13 * inches)  # characters of a title line at fontsize 9: a wider title was cut off at both edges
+    axes[0, 0].set_title("\n".join(textwrap.fill(text, line) for text in (
+        title, f"over each series' test points; {what}; grey: the controls")), fontsize=9)
+    axes[-1, 0].legend(ncol=min(len(detectors), 8, max(1, int(inches / 1.1))), fontsize=7, loc="upper center",
+                       bbox_to_anchor=(0.5, -0.25), frameon=False)  # about 1.1 inches an entry at fontsize 7
     return _save(fig, path)
 
 
