@@ -426,3 +426,16 @@ def test_the_results_charts_title_and_legend_stay_inside_the_figure(captured, tm
                                                "highest; grey: the controls").split()
     assert fig.axes[-1].get_legend_handles_labels()[1] == detectors
 
+
+def test_the_results_chart_marks_an_undefined_mean_n_a_rather_than_leaving_a_bar_of_zero(captured, tmp_path):
+    """A detector whose metric is undefined on a series (its test labels all of one class: NaN on every seed) drew
+    no bar, which reads as a score of 0; its place says n/a now. A defined 0 stays a bar of 0."""
+    frame = chart_frame(["a", "b"], ["vae_lstm", "random", "abs_z"])
+    frame.loc[(frame.series == "b") & (frame.detector == "vae_lstm"), ["vus_pr", "auc_pr"]] = np.nan
+    frame.loc[(frame.series == "a") & (frame.detector == "random"), "vus_pr"] = 0.0
+    plotting.results_chart(frame, tmp_path / "r.png", "grid")
+    vus, auc = captured[-1].axes
+    width = 0.8 / 3
+    for ax in (vus, auc):
+        marks = [(round(t.get_position()[0], 6), t.get_text()) for t in ax.texts]
+        assert marks == [(round(1 - width, 6), "n/a")]  # series b (x 1), the first of three detectors

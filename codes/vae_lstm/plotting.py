@@ -366,6 +366,8 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
             spread = np.where(seeds > 1, np.clip([mean - low, high - mean], 0, None), np.nan)  # rounding: >= 0
             ax.bar(x, mean, width, color=colors[detector], hatch="//" if detector == "random" else None,
                    edgecolor="white", linewidth=0.5, label=detector, yerr=spread, error_kw={"lw": 0.8, "capsize": 1.5})
+            for at in x[np.isnan(mean)]:  # undefined (or not run): no bar would read as a score of 0
+                ax.text(at, 0.01, "n/a", rotation=90, ha="center", va="bottom", fontsize=6, color="0.3")
         ax.set_xticks(np.arange(len(series)), series, rotation=20 if len(series) > 4 else 0, fontsize=8)
         ax.set_ylim(0, 1.0)
         ax.set_ylabel(name)
