@@ -439,3 +439,14 @@ def test_the_results_chart_marks_an_undefined_mean_n_a_rather_than_leaving_a_bar
     for ax in (vus, auc):
         marks = [(round(t.get_position()[0], 6), t.get_text()) for t in ax.texts]
         assert marks == [(round(1 - width, 6), "n/a")]  # series b (x 1), the first of three detectors
+
+
+def test_the_results_charts_title_counts_the_seeds_of_each_bar(captured, tmp_path):
+    """A grid cut short (abs_z on one seed, the VAE-LSTM on three, one of them undefined) was titled "mean over 3
+    seeds" for every bar."""
+    frame = pd.concat([chart_frame(["a"], ["vae_lstm"], seeds=(0, 1, 2)), chart_frame(["a"], ["abs_z"], seeds=(0,))])
+    frame.loc[frame.seed == 2, ["vus_pr", "auc_pr"]] = np.nan
+    plotting.results_chart(frame, tmp_path / "r.png", "grid")
+    assert "mean over 1 to 2 seeds, bars from" in captured[-1].axes[0].get_title().replace("\n", " ")
+    plotting.results_chart(chart_frame(["a"], ["vae_lstm", "abs_z"], seeds=(0,)), tmp_path / "r.png", "grid")
+    assert "points; one seed; grey" in captured[-1].axes[0].get_title().replace("\n", " ")

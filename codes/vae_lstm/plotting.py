@@ -372,8 +372,10 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
         ax.set_ylim(0, 1.0)
         ax.set_ylabel(name)
         ax.grid(axis="y", alpha=0.3)
-    seeds = rows.groupby(["series", "detector"])["seed"].nunique() if "seed" in rows else pd.Series([1])
-    what = f"mean over {seeds.max()} seeds, bars from the lowest to the highest" if seeds.max() > 1 else "one seed"
+    defined = rows[rows[[key for key, _ in metrics]].notna().any(axis=1)]  # the seeds each bar is the mean of
+    seeds = defined.groupby(["series", "detector"])["seed"].nunique() if "seed" in rows else pd.Series([1])
+    counts = f"{seeds.min()} to {seeds.max()}" if seeds.min() < seeds.max() else f"{seeds.max()}"
+    what = f"mean over {counts} seeds, bars from the lowest to the highest" if seeds.max() > 1 else "one seed"
     line = int(13 * inches)  # characters of a title line at fontsize 9: a wider title was cut off at both edges
     axes[0, 0].set_title("\n".join(textwrap.fill(text, line) for text in (
         title, f"over each series' test points; {what}; grey: the controls")), fontsize=9)
