@@ -142,3 +142,16 @@ def test_a_fixed_threshold_is_refused_before_any_run(tmp_path):
         "--ensemble compares the mean of each seed's standardised scores with its threshold, and synth's config "
         "sets threshold_rule 'fixed' (threshold_value 5 is on one run's own scores); drop --ensemble or pass --series "
         "without it")
+
+
+def test_the_ensemble_tables_legend_says_what_the_flagged_column_is():
+    """Its 'flagged' column (a percentage of the test points) was described nowhere."""
+    import pandas as pd
+
+    from vae_lstm.ensemble import ensemble_markdown
+
+    row = {"series": "s", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4,
+           "f1_pointwise_oracle": 0.6, "flagged_deployable": 0.01}
+    table = pd.DataFrame([{**row, "member": "seed 0"}, {**row, "member": "ensemble of 1"}])
+    text = ensemble_markdown(table, pd.DataFrame(columns=[*row, "seed"]), "val_quantile")
+    assert "'flagged' is the share of test points the `val_quantile` threshold flags" in text

@@ -315,3 +315,11 @@ def test_the_counts_of_normals_above_each_anomaly_stay_one_short_line_for_thousa
                     "the most 472; every count in metrics.json)")
     metrics["vae_lstm"]["all"]["normals_above_each_anomaly"] = [0, 5, 2]  # a few: all of them, as before
     assert detection.format_table(metrics).splitlines()[-1].endswith("best score: [0, 5, 2]")
+
+
+def test_the_standard_tables_legend_says_what_the_flagged_column_is():
+    """The first table's 'flagged' column (the share of test points the deployable rule flags) was described
+    nowhere: a reader could take it for a count, or for the share of the anomalies found."""
+    text = reproduce.standard_markdown(experiment(), summary_frame())
+    assert "| flagged |" in text
+    assert "'flagged' is the share of test points that rule flags" in text

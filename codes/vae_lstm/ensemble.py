@@ -115,7 +115,8 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, le
     lines = ["# An ensemble over seeds", "",
              "Each seed's point scores standardised by its own training-block point scores, then averaged; "
              f"'deployable' is the `{rule}` threshold, chosen on the averaged training-block scores (no test "
-             "labels). Point labels, all test pieces. Oracle F1 is at the best single threshold on the test labels: "
+             f"labels); 'flagged' is the share of test points the `{rule}` threshold flags. Point labels, all test "
+             "pieces. Oracle F1 is at the best single threshold on the test labels: "
              "an upper bound for any fixed threshold, not a deployable figure.",
              "",
              "| series | scores | VUS-PR | AUC-PR | deployable PW-F1 | oracle PW-F1 | flagged |",

@@ -414,8 +414,8 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         rules = sorted({r for r in labelled.deployable_rule.dropna()})
         lines += [f"Point level, mean ± std over seeds. 'deployable' is pointwise F1 at the "
                   f"{', '.join(rules)} rule (the config's threshold_rule, or val_quantile where that is the oracle), "
-                  "chosen without test labels; 'oracle' is the best threshold on the test "
-                  "labels (a bound for any fixed threshold; `dynamic`, which moves with the smoothed scores, can pass it).", "",
+                  "chosen without test labels; 'flagged' is the share of test points that rule flags; 'oracle' is the "
+                  "best threshold on the test labels (a bound for any fixed threshold; `dynamic`, which moves with the smoothed scores, can pass it).", "",
                   "| dataset | detector | seeds | VUS-PR | AUC-PR | AUC-ROC | deployable PW-F1 | deployable Aff-F1 "
                   "| flagged | oracle PW-F1 | above abs_z? | wall s / run |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
