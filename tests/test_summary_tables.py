@@ -298,7 +298,7 @@ def test_a_summary_cut_short_leaves_the_earlier_tables_whole(tmp_path, monkeypat
         reproduce.write_summary(exp, {}, tmp_path, missing=[("s", "vae_lstm", 2)])
     cut_short_writes(None)
     assert {name: (tmp_path / name).read_text() for name in before} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.md", "results.png"]  # no .tmp file
 
 
 def test_the_counts_of_normals_above_each_anomaly_stay_one_short_line_for_thousands_of_anomalies(monkeypatch):
