@@ -323,3 +323,28 @@ def test_the_standard_tables_legend_says_what_the_flagged_column_is():
     text = reproduce.standard_markdown(experiment(), summary_frame())
     assert "| flagged |" in text
     assert "'flagged' is the share of test points that rule flags" in text
+
+
+def test_a_run_without_its_wall_time_reads_n_a_not_nan(monkeypatch):
+    """A run the grid took up as scored by detect.py has no wall_seconds in its metrics.json (or null, when the grid
+    scored it again): the tables' 'wall s / run' printed "nan"."""
+    monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (144, 24, 6, "0.123"))
+    frame = summary_frame()
+    frame.loc[frame.detector == "vae_lstm", "wall_seconds"] = None
+    for text in (reproduce.results_markdown(experiment(), frame), reproduce.standard_markdown(experiment(), frame)):
+        assert "nan" not in text
+        assert [line.rsplit("|", 2)[1] for line in text.splitlines() if line.startswith("| s | vae_lstm | 2 |")] == \
+            [" n/a "]
+    unlabelled = pd.DataFrame([{"series": "s", "seed": 0, "detector": "vae_lstm", "pieces": "all", "labelled": False,
+                                "flagged_pot": 0.5, "wall_seconds": None}])
+    assert "| s | vae_lstm | 1 | 0.500 | n/a |" in reproduce.standard_markdown(experiment(), unlabelled)
+
+
+def test_a_beats_run_without_its_wall_time_reads_n_a_not_nan():
+    from vae_lstm import beats
+
+    rows = [{"dataset": "ecg", "detector": "vae_lstm", "seed": 0, **dict.fromkeys(beats.METRICS, 0.5),
+             "n_test_normal": 10, "n_test_anomalous": 5, "n_validation": 4, "n_train": 20, "threshold_quantile": 0.95,
+             "wall_seconds": np.nan}]
+    experiment = SimpleNamespace(name="x", values={}, datasets={"ecg": ""}, detectors=["vae_lstm"])
+    assert "| 0.500 | 0.500 | n/a |" in beats.markdown(experiment, pd.DataFrame(rows))

@@ -413,7 +413,7 @@ def summary_rows(metrics: dict) -> pd.DataFrame:
 def markdown(experiment, df: pd.DataFrame) -> str:
     """Per dataset and detector, mean ± std over seeds of the six figures (with "(k of n)" where only k seeds have
     one); the related project's beside them."""
-    from .reproduce import seeds_cell
+    from .reproduce import seeds_cell, wall_cell
 
     lines = [f"### {experiment.name}", "", experiment.values.get("description", ""), ""]
     if not df.empty:
@@ -433,7 +433,7 @@ def markdown(experiment, df: pd.DataFrame) -> str:
                 r = df[(df.dataset == name) & (df.detector == detector)]
                 if not r.empty:
                     lines.append(f"| {name} | {detector} | {len(r)} | " + " | ".join(seeds_cell(r[k]) for k in METRICS)
-                                 + f" | {r.wall_seconds.mean():.0f} |")
+                                 + f" | {wall_cell(r.wall_seconds)} |")
     related = experiment.values.get("related", [])
     if related:
         lines += ["", "Theirs: published figures of the related projects, with their own splits, thresholds and code "

@@ -301,6 +301,12 @@ def seeds_cell(values: pd.Series) -> str:
     return mean_std(defined) + (f" ({len(defined)} of {len(values)})" if len(defined) < len(values) else "")
 
 
+def wall_cell(values: pd.Series) -> str:
+    """The mean seconds per run; "n/a" when no run recorded its time (one scored by detect.py, not the grid)."""
+    seconds = pd.to_numeric(values, errors="coerce").dropna()
+    return "n/a" if seconds.empty else f"{seconds.mean():.0f}"
+
+
 def share_cell(values: pd.Series) -> str:
     """``seeds_cell`` of a share of points flagged, whose mean reads 0.000 or 1.000 only when it is exactly that: one
     that rounds to either reads "<0.001" or ">0.999" (as ``detection.share_text`` writes percentages)."""
@@ -341,7 +347,7 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                          f"| {seeds_cell(r.f1_deployable)}{_at_rule(r, rule)} | {seeds_cell(r.ratio_pointwise)} "
                          f"| {seeds_cell(r.f1_affiliation_deployable)}{_at_rule(r, rule)} "
                          f"| {seeds_cell(r.ratio_affiliation)} | {seeds_cell(r.f1_pointwise_oracle)} | "
-                         f"{seeds_cell(r.f1_affiliation_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
+                         f"{seeds_cell(r.f1_affiliation_oracle)} | {verdict} | {wall_cell(r.wall_seconds)} |")
     rules = [c[len("f1_pointwise_"):] for c in main.columns
              if c.startswith("f1_pointwise_") and c != "f1_pointwise_oracle"]
     lines += ["", "### Point level: pointwise F1 at each threshold rule that uses no test labels", "",
@@ -431,7 +437,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 lines.append(f"| {name} | {d} | {len(r)} | {seeds_cell(r.vus_pr)} | {seeds_cell(r.auc_pr)} | {seeds_cell(r.auc_roc)} "
                              f"| {seeds_cell(r.f1_deployable)}{_at_rule(r, rules)} | "
                              f"{seeds_cell(r.f1_affiliation_deployable)}{_at_rule(r, rules)} | {share_cell(flagged)} "
-                             f"| {seeds_cell(r.f1_pointwise_oracle)} | {verdict} | {r.wall_seconds.mean():.0f} |")
+                             f"| {seeds_cell(r.f1_pointwise_oracle)} | {verdict} | {wall_cell(r.wall_seconds)} |")
         rules = [c[len("f1_pointwise_"):] for c in labelled.columns
                  if c.startswith("f1_pointwise_") and c != "f1_pointwise_oracle" and labelled[c].notna().any()]
         lines += ["", "Pointwise F1 (share of test points flagged) at each rule that uses no test labels:", "",
@@ -465,7 +471,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 r = rows[rows.detector == d]
                 if not r.empty:
                     lines.append(f"| {name} | {d} | {len(r)} | " + " | ".join(share_cell(r[f"flagged_{x}"]) for x in rules)
-                                 + f" | {r.wall_seconds.mean():.0f} |")
+                                 + f" | {wall_cell(r.wall_seconds)} |")
     related = experiment.values.get("related", [])
     if related:
         lines += ["", "Published figures of the related projects (their data splits and code, not ours):", "",
