@@ -143,6 +143,17 @@ def test_beat_metrics_of_one_class_are_undefined_never_perfect():
         beats.split_beats(np.array([True] * 30 + [False] * 10), 0, test_normal=5, test_anomalous=0, val_fraction=0.1)
 
 
+
+def test_the_precision_of_a_run_that_flags_no_beat_is_undefined_never_0():
+    """No test beat at or above the threshold: precision is 0 / 0, and was written as 0.0, which the summary
+    averaged into the seeds' mean as a real 0; it is undefined (NaN, the table's "(k of n)"). Recall and F1 stay 0:
+    every anomalous beat was missed."""
+    val = np.arange(1, 21, dtype=float)  # threshold 19.05, above every test score
+    m = beats.beat_metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 0, 1, 1], bool), val, 0.95)
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (0, 0, 2, 2)
+    assert np.isnan(m["precision"]) and m["recall"] == 0.0 and m["f1"] == 0.0 and m["accuracy"] == 0.5
+
+
 # ---- detectors on segments ----
 
 

@@ -25,8 +25,8 @@ A segment dataset is an entry of ``datasets/series.json`` under ``"segments"``; 
   exactly one beat; a window detector takes its worst window, a point detector its worst point.
 - **Threshold and metrics** (``beat_metrics``): the ``threshold_quantile`` (0.95 in the shipped config)
   quantile of the validation beats' scores; a test beat is flagged when its score is >= it;
-  anomalous beats are the positives. Accuracy, precision, recall and F1 at that threshold, and
-  AUC-ROC and AUC-PR (average precision) over all test beats, which need no threshold.
+  anomalous beats are the positives. Accuracy, precision (undefined, NaN, when no beat is flagged), recall and
+  F1 at that threshold, and AUC-ROC and AUC-PR (average precision) over all test beats, which need no threshold.
 
 Each run writes ``<run folder>/detection/metrics.json``, ``beat_scores.csv`` (one row per scored beat)
 and ``beats.png`` (score histograms of normal and anomalous test beats with the threshold, and example
@@ -243,7 +243,8 @@ def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
     counts = precision_recall_f1(labels, flagged)
     both = 0 < labels.sum() < len(labels)
     return {"threshold": threshold, "accuracy": float(np.mean(flagged == labels)),
-            "precision": counts["precision"], "recall": counts["recall"], "f1": counts["f1"],
+            "precision": counts["precision"] if flagged.any() else float("nan"),  # 0 / 0: undefined, not 0
+            "recall": counts["recall"], "f1": counts["f1"],
             "auc_roc": float(roc_auc_score(labels, scores)) if both else float("nan"),
             "auc_pr": float(average_precision_score(labels, scores)) if both else float("nan"),
             "tp": counts["tp"], "fp": counts["fp"], "fn": counts["fn"],
