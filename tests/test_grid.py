@@ -14,7 +14,7 @@ from vae_lstm.experiment import EXPERIMENT_DIR, load_experiment
 TINY = {"exp_name": "grid", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "code_size": 2,
         "num_hidden_units": 16, "num_hidden_units_lstm": 8, "batch_size": 256, "batch_size_lstm": 256,
         "num_epochs_vae": 1, "num_epochs_lstm": 1}
-DETECTORS = ["vae_lstm", "arma", "abs_z"]
+DETECTORS = ["vae_lstm", "arma", "random", "abs_z"]  # the controls: a grid adds any left out
 
 
 def tiny_experiment(folder, **extra):
@@ -122,7 +122,7 @@ def test_an_override_for_a_detector_the_experiment_does_not_run_is_noted(tmp_pat
     path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
     assert load_experiment(path).unused_overrides == ["arma"]
     assert reproduce.main([str(path), "--no-summary"]) == 0
-    assert "note: grid.json: overrides.arma is not used: 'arma' is not in the experiment's detectors (abs_z)" in (
+    assert "note: grid.json: overrides.arma is not used: 'arma' is not in the experiment's detectors (abs_z, random)" in (
         capsys.readouterr().out)
     assert load_experiment(tiny_experiment(tmp_path)).unused_overrides == []
 
@@ -130,7 +130,7 @@ def test_an_override_for_a_detector_the_experiment_does_not_run_is_noted(tmp_pat
 def test_an_override_that_no_job_reads_is_noted(tmp_path, capsys):
     """A key that its detector never reads (beta for lstm_ae) would otherwise change nothing without a word; under
     "*" only when no detector of the file reads it, as "*" sets keys for detectors that ignore them."""
-    path = tiny_experiment(tmp_path, detectors=["abs_z", "arma", "lstm_ae"], overrides={
+    path = tiny_experiment(tmp_path, detectors=["abs_z", "random", "arma", "lstm_ae"], overrides={
         "*": {"beta": 2, "point_score": "max_sequence", "arma_p": 2},
         "arma": {"arma_max_train_points": 500, "num_hidden_units": 32, "point_smoothing": 3},
         "lstm_ae": {"beta": 2, "point_score": "max_sequence", "num_hidden_units_lstm": 8}})
@@ -150,7 +150,7 @@ def test_an_override_that_no_job_reads_is_noted(tmp_path, capsys):
     (["--series", "Synth"], "^experiment grid has no dataset Synth; did you mean 'synth'\\? its datasets: synth$"),
     (["--series", "synth", "synt", "other"], "no dataset synt, other; did you mean 'synth' for 'synt'\\? its"),
     (["--detectors", "lstm_vae"], "^experiment grid has no detector lstm_vae; did you mean 'lstm_ae'\\? its detectors: "
-                                  "vae_lstm, lstm_ae, abs_z$"),
+                                  "vae_lstm, lstm_ae, random, abs_z$"),
     (["--detectors", "lstmae"], "invalid choice: 'lstmae'; did you mean 'lstm_ae'\\? \\(choose from 'vae_lstm', "),
     (["--detectors", "LSTM_VAE"], "invalid choice: 'LSTM_VAE'; did you mean 'lstm_vae'\\?"),
 ])
@@ -158,7 +158,7 @@ def test_a_mistyped_dataset_or_detector_gets_a_did_you_mean(tmp_path, flags, mes
     from vae_lstm.errors import UserError
 
     with pytest.raises(UserError, match=message):
-        reproduce.main([str(tiny_experiment(tmp_path, detectors=["vae_lstm", "lstm_ae", "abs_z"])), "--no-summary",
+        reproduce.main([str(tiny_experiment(tmp_path, detectors=["vae_lstm", "lstm_ae", "random", "abs_z"])), "--no-summary",
                         *flags])
     assert not (tmp_path / "runs").exists()
 
@@ -185,7 +185,7 @@ def test_a_dataset_configs_own_load_dir_does_not_put_every_run_in_one_folder(tmp
     experiment = load_experiment(tiny_experiment(tmp_path))
     (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "load_dir": str(tmp_path / "one")}))
     folders = {experiment.run_dir(job) for job in experiment.jobs()}
-    assert len(folders) == len(experiment.jobs()) == 6 and all((tmp_path / "runs") in f.parents for f in folders)
+    assert len(folders) == len(experiment.jobs()) == len(DETECTORS) * 2 and all((tmp_path / "runs") in f.parents for f in folders)
 
 
 @pytest.mark.parametrize("flags, unused", [(["--workers", "2"], "--workers would do nothing; drop it"),
@@ -236,7 +236,7 @@ def test_two_workers_give_the_sequential_results(tmp_path, monkeypatch):
     assert reproduce.main([str(path), "--summary-only", "--ensemble", "--output-dir", str(tmp_path / "runs2"),
                            "--summary-dir", str(tmp_path / "par")]) == 0
     ensemble = pd.read_csv(tmp_path / "par" / "ensemble.csv")
-    assert set(ensemble.detector) == {"vae_lstm", "abs_z"}  # the control beside the ensemble
+    assert set(ensemble.detector) == {"vae_lstm", "random", "abs_z"}  # the controls beside the ensemble
     ensemble = ensemble[ensemble.detector == "vae_lstm"].reset_index(drop=True)
     assert list(ensemble.member) == ["seed 0", "seed 1", "ensemble of 2"]
     for seed in (0, 1):
@@ -585,7 +585,7 @@ def test_summaries_beside_the_runs_keep_each_experiment_its_seeds_and_the_contro
 
     from vae_lstm.errors import UserError
 
-    path = tiny_experiment(tmp_path, detectors=["arma", "abs_z"])
+    path = tiny_experiment(tmp_path, detectors=["arma", "random", "abs_z"])
     assert reproduce.main([str(path)]) == 0
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**json.loads(path.read_text()), "seeds": 1}))
@@ -594,8 +594,8 @@ def test_summaries_beside_the_runs_keep_each_experiment_its_seeds_and_the_contro
     assert set(pd.read_csv(summaries / "grid" / "results.csv").seed) == {0, 1}
     assert set(pd.read_csv(summaries / "other" / "results.csv").seed) == {0}  # not grid's seed 1
     assert reproduce.main([str(path), "--summary-only", "--detectors", "arma", "--summary-dir", str(tmp_path / "s")]) == 0
-    assert set(pd.read_csv(tmp_path / "s" / "results.csv").detector) == {"arma", "abs_z"}
-    with pytest.raises(UserError, match="has no detector lstm_ae; its detectors: arma, abs_z"):
+    assert set(pd.read_csv(tmp_path / "s" / "results.csv").detector) == {"arma", "random", "abs_z"}
+    with pytest.raises(UserError, match="has no detector lstm_ae; its detectors: arma, random, abs_z"):
         reproduce.main([str(path), "--detectors", "lstm_ae"])
     for flags, message in ((["--summary-only", "--no-summary"], "--no-summary skips the tables, so --summary-only"),
                            (["--ensemble", "--no-summary"], "so --ensemble would do nothing"),
@@ -676,7 +676,7 @@ def test_summary_only_leaves_out_the_runs_the_grid_would_refuse(tmp_path, capsys
     """--summary-only summarises only runs the grid would score: not one made with other training keys."""
     import pandas as pd
 
-    path = tiny_experiment(tmp_path, detectors=["arma", "abs_z"], seeds=1)
+    path = tiny_experiment(tmp_path, detectors=["arma", "random", "abs_z"], seeds=1)
     assert reproduce.main([str(path)]) == 0
     values = json.loads(path.read_text())
     values["overrides"]["arma"]["arma_p"] = 1  # the finished arma run was fitted with the default order
@@ -685,7 +685,7 @@ def test_summary_only_leaves_out_the_runs_the_grid_would_refuse(tmp_path, capsys
     assert reproduce.main([str(path), "--summary-only"]) == 0
     assert "made with other values of arma_p than the experiment gives" in capsys.readouterr().out
     rows = pd.read_csv(tmp_path / "runs" / "summary" / "grid" / "results.csv")
-    assert set(rows.detector) == {"abs_z"}
+    assert set(rows.detector) == {"random", "abs_z"}
 
 
 @pytest.mark.parametrize("labels", [None, "all normal"])
@@ -1077,3 +1077,16 @@ def test_a_run_that_fills_the_disk_is_one_line_without_a_traceback(monkeypatch, 
     assert str(failed.value) == ("1 of 2 runs failed: synth abs_z seed 0: /runs/r/detection/flagged_ranges.csv.tmp: "
                                  "No space left on device")
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_experiment_without_the_controls_runs_and_reports_them_anyway(tmp_path, capsys):
+    """An experiment file that listed no control got tables without random and abs_z, whose legend still said
+    "random and abs_z are controls"; every table shows the controls, so the grid adds them, with a note."""
+    path = tiny_experiment(tmp_path, detectors=["arma"])
+    experiment = load_experiment(path)
+    assert experiment.detectors == ["arma", "random", "abs_z"] and experiment.added_controls == ["random", "abs_z"]
+    assert reproduce.main([str(path), "--seeds", "1", "--summary-dir", str(tmp_path / "sum")]) == 0
+    out = capsys.readouterr().out
+    assert "note: grid.json lists no random or abs_z: the grid runs and reports the controls" in out
+    table = (tmp_path / "sum" / "results.md").read_text()
+    assert "| synth | random | 1 |" in table and "| synth | abs_z | 1 |" in table

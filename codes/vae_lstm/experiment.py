@@ -29,7 +29,7 @@ from .config import (
     run_dir,
     unique_keys,
 )
-from .detectors import DETECTORS, QUICK, SCORING_KEYS, unread_keys
+from .detectors import CONTROLS, DETECTORS, QUICK, SCORING_KEYS, unread_keys
 from .errors import ConfigError, DataError, UserError, closest, json_error
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
@@ -81,7 +81,14 @@ class Experiment:
 
     @property
     def detectors(self) -> list[str]:
-        return self.values["detectors"]
+        """The file's detectors, then any control it leaves out: every table shows the controls beside the
+        models (a grid runs them in seconds)."""
+        return [*self.values["detectors"], *self.added_controls]
+
+    @property
+    def added_controls(self) -> list[str]:
+        """The controls the file does not list, which ``detectors`` adds."""
+        return [name for name in CONTROLS if name not in self.values["detectors"]]
 
     @property
     def seeds(self) -> int:
