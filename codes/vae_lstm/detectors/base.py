@@ -66,6 +66,9 @@ class Scores:
         return units_from_points(self.points, span)
 
 
+EPOCH_KEYS = ("num_epochs_vae", "num_epochs_lstm")  # a fit from Python may resume a run for more epochs
+
+
 class Detector:
     """Base class. Subclasses set ``name`` and implement ``fit``, ``load`` and ``score``.
 
@@ -130,8 +133,8 @@ class Detector:
         return checked
 
     def claim_run_folder(self, run_dir: Path, train) -> None:
-        """Before ``fit`` trains in ``run_dir``: a folder whose models were trained with other training keys or on
-        other data is refused, as train.py and the grids refuse it (a fit resumes what it finds, so it would have
+        """Before ``fit`` trains in ``run_dir``: a folder whose models were trained with other training keys (but
+        the epochs: a fit with more resumes the training) or on other data is refused, as train.py and the grids refuse it (a fit resumes what it finds, so it would have
         kept the old models under the new config); else its config.json and training_data.json record what
         trains there. train.py and the grids write both before ``fit``, so for them this checks nothing new."""
         from ..runs import (
@@ -146,7 +149,8 @@ class Detector:
         run_dir = Path(run_dir)
         fix = "fit into another run folder, or with the config and data it was trained with"
         if has_training(run_dir):
-            if (run_dir / "config.json").is_file() and (changed := training_changes(self.config, run_dir)):
+            changed = [key for key in training_changes(self.config, run_dir) if key not in EPOCH_KEYS]
+            if changed:
                 raise UserError(f"run folder {run_dir} was trained with "
                                 f"{describe_changes(self.config, run_dir, changed)}; {fix}")
             check_training_data(run_dir, train, fix=fix)
