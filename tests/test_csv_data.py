@@ -1367,3 +1367,18 @@ def test_many_label_windows_on_a_long_series_build_no_rows_by_windows_array(tmp_
         expected[a:b + 1] = True
     assert np.array_equal(d.full_point_labels, expected)
     assert peak < 20e6, f"{peak / 1e6:.0f} MB"  # a (rows x windows) array alone is 40 MB
+
+
+def test_dates_outside_the_nanosecond_range_are_one_line_not_wrapped_to_other_centuries(tmp_path):
+    """Times are held as nanoseconds in 64 bits (1677-09-21 to 2262-04-11): pandas reads 1600-01-01 in microseconds,
+    and casting that to nanoseconds wrapped it silently to 2184-07-20T23:34:33, so the outputs showed a date the file
+    never held, and a label window to 9999-12-31 'ended before it started'."""
+    write_csv(tmp_path, "old.csv", ["time", "a"], [[f"1600-01-{d:02d}", d % 3] for d in range(1, 21)])
+    one_line_error({"path": "old.csv", "time_column": "time"}, tmp_path,
+                   "old.csv: time column 'time' holds '1600-01-01' (data row 0), outside the years 1678 to 2261 that "
+                   "times are held in; give the times as numbers (e.g. years), or leave out time_column")
+    series(tmp_path, n=20)
+    (tmp_path / "w.json").write_text(json.dumps([["2020-01-01 05:00:00", "9999-12-31"]]))
+    one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "w.json"}}, tmp_path,
+                   "w.json: label time '9999-12-31', outside the years 1678 to 2261 that times are held in; write it "
+                   "between s.csv's first and last times (2020-01-01T00:00:00 to 2020-01-01T19:00:00)")

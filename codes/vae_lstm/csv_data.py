@@ -966,7 +966,17 @@ def _ambiguous(where: str, values, fits: dict[bool, pd.Series], why: str = "") -
                      f"object{fmt}")
 
 
-def _ns(parsed: pd.Series) -> np.ndarray:
+NUMBER_TIMES = "; give the times as numbers (e.g. years), or leave out time_column"
+
+
+def _ns(parsed: pd.Series, where=None, fix: str = "") -> np.ndarray:
+    """Times as int64 nanoseconds. pandas reads dates in microseconds, and a cast to nanoseconds wraps the years
+    outside 1677-09-21 to 2262-04-11 silently (1600-01-01 to 2184): ``where`` (a function that gives, e.g.,
+    "p.csv: time column 't' holds '1600-01-01' (data row 0)"
+    for the row of a value) names the first such one in a line, followed by ``fix``."""
+    out = ((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).to_numpy()
+    if out.any():
+        raise DataError(f"{where(int(np.flatnonzero(out)[0]))}, outside the years 1678 to 2261 that times are held in{fix}")
     return parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
 
 
@@ -1007,12 +1017,15 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         f.timeline = col.to_numpy(dtype=np.float64)
     else:
         text = stripped.to_numpy()
+
+        def out_of_range(i: int) -> str:
+            return f"{f.path}: time column {column!r} holds {str(text[i])!r} (data row {i})"
         if time_format is None:
             _refuse_named_offsets(text, f"{f.path}: time column {column!r}: a time such as")
         parsed, fits = _parse_times(text, dayfirst, time_format)
         if len(fits) == 2:  # n/n/year dates that read both ways: the one way that gives increasing times,
             # else the one whose times never step back (a time may repeat, as time_order "file" allows)
-            steps = {k: np.diff(_ns(p)) for k, p in fits.items()}
+            steps = {k: np.diff(_ns(p, out_of_range, NUMBER_TIMES)) for k, p in fits.items()}
             rising = [k for k in fits if (steps[k] > 0).all()]
             ordered = rising or [k for k in fits if (steps[k] >= 0).all()]
             if len(ordered) != 1:
@@ -1040,7 +1053,7 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
             raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) that are neither "
                             f"dates nor numbers at data row(s) {_rows(bad)} (0-based; e.g. "
                             f"{_fmt(col.iloc[bad[0]])}){_zone_name_hint(col.iloc[bad[0]])}")
-        f.timeline = _ns(parsed)
+        f.timeline = _ns(parsed, out_of_range, NUMBER_TIMES)
         f.timestamps = _coarsest(f.timeline)
         offset = next((v for v in text if UTC_OFFSET.search(str(v))), None)
         f.utc_offset = next((str(v) for v in text if UTC_OFFSET.search(str(v)) and not ZERO_OFFSET.search(str(v))),
@@ -1307,7 +1320,8 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
         raise DataError(f"{path}: {bad.size} label time(s) are not dates, e.g. {stamps[bad[0]]!r}; write them as "
                         f"times, as {f.path.name}'s time column holds (e.g. {f.timestamps[0]}){rows}"
                         f"{_zone_name_hint(stamps[bad[0]])}")
-    return _ns(parsed)
+    return _ns(parsed, lambda i: f"{path}: label time {text[i]!r}",
+               f"; write it between {f.path.name}'s first and last times ({_span(f).removeprefix('times ')})")
 
 
 def _first_rows(timeline: np.ndarray, stamps: np.ndarray) -> np.ndarray:
