@@ -1382,3 +1382,19 @@ def test_dates_outside_the_nanosecond_range_are_one_line_not_wrapped_to_other_ce
     one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "w.json"}}, tmp_path,
                    "w.json: label time '9999-12-31', outside the years 1678 to 2261 that times are held in; write it "
                    "between s.csv's first and last times (2020-01-01T00:00:00 to 2020-01-01T19:00:00)")
+
+
+def test_times_of_day_without_dates_are_one_line_not_dated_today(tmp_path):
+    """pandas dates a bare time of day (04:10) with the day it runs: flagged_ranges.csv showed the day of the run, and
+    a label time of day landed on a file of that day's rows."""
+    times = [f"{h:02d}:{m:02d}" for h in range(2) for m in range(0, 60, 5)]
+    write_csv(tmp_path, "clock.csv", ["time", "a"], [[t, i % 3] for i, t in enumerate(times)])
+    one_line_error({"path": "clock.csv", "time_column": "time"}, tmp_path,
+                   "clock.csv: time column 'time' holds times of day without a date (e.g. '00:00'), which would be read "
+                   "as today's: write each time with its date (e.g. '2024-03-01 00:00'), or leave out time_column to use "
+                   "the row order")
+    series(tmp_path, n=20)
+    (tmp_path / "w.json").write_text(json.dumps([["05:00", "06:00:00"]]))
+    one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "w.json"}}, tmp_path,
+                   "w.json: label time '05:00' is a time of day without a date, which would be read as today's: write "
+                   "each label time with its date, as s.csv's time column does (e.g. 2020-01-01T00:00:00)")

@@ -1022,6 +1022,10 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
             return f"{f.path}: time column {column!r} holds {str(text[i])!r} (data row {i})"
         if time_format is None:
             _refuse_named_offsets(text, f"{f.path}: time column {column!r}: a time such as")
+            if _times_of_day(text):
+                raise DataError(f"{f.path}: time column {column!r} holds times of day without a date (e.g. "
+                                f"{str(text[0])!r}){TODAY}: write each time with its date (e.g. "
+                                f"{'2024-03-01 ' + str(text[0])!r}), or leave out time_column to use the row order")
         parsed, fits = _parse_times(text, dayfirst, time_format)
         if len(fits) == 2:  # n/n/year dates that read both ways: the one way that gives increasing times,
             # else the one whose times never step back (a time may repeat, as time_order "file" allows)
@@ -1092,6 +1096,15 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
 
 
 TIME_OF_DAY = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"  # 07:30, 7:30:15, 07:30:15.250
+
+
+TODAY = ", which would be read as today's"  # as pandas dates a bare time of day
+
+
+def _times_of_day(text) -> bool:
+    """Every value is a time of day alone (07:30), without a date; the first is checked before all."""
+    return (len(text) > 0 and re.fullmatch(TIME_OF_DAY, str(text[0]).strip()) is not None
+            and pd.Series(text, dtype=object).astype(str).str.strip().str.fullmatch(TIME_OF_DAY).all())
 
 
 def _join_time_of_day(df: pd.DataFrame, time_column: str) -> str:
@@ -1302,6 +1315,11 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
         raise DataError(f"{path}: label time {shifted!r} has a UTC offset, while {f.path.name}'s times have none; "
                         "write the label times as the file writes its times, without an offset (an object of lists, one "
                         "per file name, gives files with and without offsets their own)")
+    clock = next((t for t in text if _times_of_day([t]) and (  # unless the time_format reads it (as "%H:%M")
+        time_format is None or _strptime([t], time_format).isna().all())), None)
+    if clock is not None:
+        raise DataError(f"{path}: label time {clock!r} is a time of day without a date{TODAY}: write each label time "
+                        f"with its date, as {f.path.name}'s time column does (e.g. {f.timestamps[0]})")
     parsed, fits = _parse_times(text, f.dayfirst if f.dayfirst is not None else dayfirst, time_format)
     if len(fits) == 2:
         raise _ambiguous(f"{path}: label timestamps", text, fits)
