@@ -1398,3 +1398,20 @@ def test_times_of_day_without_dates_are_one_line_not_dated_today(tmp_path):
     one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "w.json"}}, tmp_path,
                    "w.json: label time '05:00' is a time of day without a date, which would be read as today's: write "
                    "each label time with its date, as s.csv's time column does (e.g. 2020-01-01T00:00:00)")
+
+
+def test_label_dates_outside_a_month_first_time_format_are_read_month_first_as_the_file(tmp_path):
+    """time_format "%m/%d/%Y %H:%M" reads the file month first; a label written without the time of day, 03/01/2024,
+    misses the format and was read again with no order, day first: 3 January, row 2, not 1 March, row 60."""
+    days = [f"{m:02d}/{d:02d}/2024 00:00" for m, n in ((1, 31), (2, 29), (3, 30)) for d in range(1, n + 1)]
+    write_csv(tmp_path, "m.csv", ["time", "a"], [[t, i % 5] for i, t in enumerate(days)])
+    spec = {"path": "m.csv", "time_column": "time", "time_format": "%m/%d/%Y %H:%M"}
+    (tmp_path / "l.json").write_text(json.dumps(["03/01/2024"]))
+    d = load({**spec, "labels": {"timestamps": "l.json"}}, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [60]
+    (tmp_path / "w.json").write_text(json.dumps([["03/01/2024", "03/02/2024"]]))
+    assert np.flatnonzero(load({**spec, "labels": {"windows": "w.json"}}, tmp_path).full_point_labels).tolist() == [60, 61]
+    (tmp_path / "b.json").write_text(json.dumps(["13/03/2024"]))
+    one_line_error({**spec, "labels": {"timestamps": "b.json"}}, tmp_path,
+                   "b.json: label times such as '13/03/2024' read only day first (day/month/year), while m.csv's times "
+                   "read month first (month/day/year)")

@@ -1320,14 +1320,15 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
     if clock is not None:
         raise DataError(f"{path}: label time {clock!r} is a time of day without a date{TODAY}: write each label time "
                         f"with its date, as {f.path.name}'s time column does (e.g. {f.timestamps[0]})")
-    parsed, fits = _parse_times(text, f.dayfirst if f.dayfirst is not None else dayfirst, time_format)
+    # n/n/year dates as the file's were read, or in the order of its time_format (for those the format misses)
+    order = next((k for k in (f.dayfirst, dayfirst, _format_order(time_format)) if k is not None), None)
+    parsed, fits = _parse_times(text, order, time_format)
     if len(fits) == 2:
         raise _ambiguous(f"{path}: label timestamps", text, fits)
     if time_format is not None and parsed.isna().any():  # label files may write times otherwise (ISO)
-        parsed = parsed.fillna(_parse_times(text, None, None)[0])
+        parsed = parsed.fillna(_parse_times(text, order, None)[0])
     bad = np.flatnonzero(parsed.isna().to_numpy())
-    order = f.dayfirst if f.dayfirst is not None else dayfirst
-    if bad.size and order is not None and time_format is None and _parse_times(
+    if bad.size and order is not None and _parse_times(
             [text[i] for i in bad], not order, None)[0].notna().all():  # dates, written in the other order
         raise DataError(f"{path}: label times such as {stamps[bad[0]]!r} read only {_reading(not order)}, while "
                         f"{f.path.name}'s times read {_reading(order)}, as its label times are read too; write "
@@ -1340,6 +1341,12 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
                         f"{_zone_name_hint(stamps[bad[0]])}")
     return _ns(parsed, lambda i: f"{path}: label time {text[i]!r}",
                f"; write it between {f.path.name}'s first and last times ({_span(f).removeprefix('times ')})")
+
+
+def _format_order(time_format: str | None) -> bool | None:
+    """Whether a strptime format reads the day before the month (True), the month first (False), or None."""
+    at = {k: (time_format or "").find(k) for k in ("%d", "%m")}
+    return None if -1 in at.values() else at["%d"] < at["%m"]
 
 
 def _first_rows(timeline: np.ndarray, stamps: np.ndarray) -> np.ndarray:
