@@ -1415,3 +1415,28 @@ def test_label_dates_outside_a_month_first_time_format_are_read_month_first_as_t
     one_line_error({**spec, "labels": {"timestamps": "b.json"}}, tmp_path,
                    "b.json: label times such as '13/03/2024' read only day first (day/month/year), while m.csv's times "
                    "read month first (month/day/year)")
+
+
+def test_a_time_format_reads_dates_written_as_whole_numbers(tmp_path):
+    """Daily dates written 20240101 read as numbers: time_format "%Y%m%d" was ignored without a word, so the times
+    stayed numbers (the index on detections.png) and every month's end was named a gap "of 72"; without time_format the
+    note now says how to read them as dates."""
+    days = [f"2024{m:02d}{d:02d}" for m, n in ((1, 31), (2, 29), (3, 31)) for d in range(1, n + 1)]
+    write_csv(tmp_path, "d.csv", ["date", "a"], [[t, i % 5] for i, t in enumerate(days)])
+    (tmp_path / "l.json").write_text(json.dumps(["20240301"]))
+    spec = {"path": "d.csv", "time_column": "date", "labels": {"timestamps": "l.json"}}
+    d = load({**spec, "time_format": "%Y%m%d"}, tmp_path)
+    assert d.full_timestamps[60] == np.datetime64("2024-03-01") and "gap" not in d.train_block_note
+    assert np.flatnonzero(d.full_point_labels).tolist() == [60]
+    d = load(spec, tmp_path)
+    assert d.full_timestamps[60] == 20240301 and np.flatnonzero(d.full_point_labels).tolist() == [60]
+    assert d.train_block_note.endswith("d.csv: time column 'date' holds numbers that read as dates written yyyymmdd "
+                                       "(e.g. 20240101): they are read as numbers; give \"time_format\": \"%Y%m%d\" "
+                                       "to read them as dates")
+    # ddmmyyyy keeps its leading 0 (01022024, not 1022024) under the format; a value it does not read is named
+    write_csv(tmp_path, "e.csv", ["date", "a"], [[f"{d:02d}022024", d % 3] for d in range(1, 21)])
+    assert load({"path": "e.csv", "time_column": "date", "time_format": "%d%m%Y"},
+                tmp_path).full_timestamps[0] == np.datetime64("2024-02-01")
+    write_csv(tmp_path, "e.csv", ["date", "a"], [[f"{d:02d}022024" if d != 5 else 5, d % 3] for d in range(1, 21)])
+    one_line_error({"path": "e.csv", "time_column": "date", "time_format": "%d%m%Y"}, tmp_path,
+                   "e.csv: time column 'date' has 1 value(s) not read by time_format '%d%m%Y' at data row(s) 4")

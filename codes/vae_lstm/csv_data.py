@@ -117,7 +117,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
+from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
 from .download import local_root
@@ -523,9 +523,10 @@ BLANK_LINE = re.compile(r"^[ \t]*(\r\n|\r|\n)", re.MULTILINE)  # a line of nothi
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
-def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None
-              ) -> tuple[pd.DataFrame, str]:
-    """The file as text columns and numbers, and a note on what was dropped ("" if nothing)."""
+def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None,
+              text_column: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The file as text columns and numbers, and a note on what was dropped ("" if nothing); ``text_column`` is
+    kept as text (times for a time_format, 000100 with its leading zeros)."""
     data = path.read_bytes()
     if data.startswith(b"\x1f\x8b"):  # gzip (data.csv.gz)
         try:
@@ -583,7 +584,8 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
             # header's columns only (pandas stops at the first such row otherwise)
             df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False,
                              decimal=decimal, thousands=thousands, usecols=range(len(header)) if trailing else None,
-                             engine="c" if len(sep) == 1 else "python")
+                             engine="c" if len(sep) == 1 else "python",
+                             converters={header.index(text_column): str} if text_column in header else None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as e:
         raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
     if thousands is not None:
@@ -1001,8 +1003,8 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
     def mostly_numbers() -> None:
         """One line if at least half the values are numbers (a numeric column with bad cells)."""
         numbers = pd.to_numeric(col, errors="coerce")
-        if numbers.notna().mean() >= 0.5:
-            bad = np.flatnonzero(numbers.isna().to_numpy())
+        bad = np.flatnonzero(numbers.isna().to_numpy())
+        if bad.size and numbers.notna().mean() >= 0.5:  # all numbers: a time_format's text (20240101)
             raise DataError(f"{f.path}: time column {column!r} holds numbers, but {bad.size} value(s) are not "
                             f"numbers: data row(s) {_rows(bad)} (0-based; e.g. {_fmt(col.iloc[bad[0]])}); "
                             f"fix or remove those rows")
@@ -1010,11 +1012,16 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
     # a text column whose first value is a number is checked before reading dates (converting a
     # million dates to numbers takes half a second); others only if some value is not a date
     text_col = not is_numeric_dtype(col) and not is_bool_dtype(col)
-    if text_col and _is_number(stripped.iloc[0]):
+    if text_col and time_format is None and _is_number(stripped.iloc[0]):
         mostly_numbers()
-    if is_numeric_dtype(col) and not is_bool_dtype(col):
+    yyyymmdd = False
+    if is_numeric_dtype(col) and not is_bool_dtype(col) and time_format is None:  # a time_format reads 20240101
         f.timestamps = col.to_numpy()
         f.timeline = col.to_numpy(dtype=np.float64)
+        if yyyymmdd := _yyyymmdd(col):  # its month ends are no gaps
+            f.notes.append(f"{f.path.name}: time column {column!r} holds numbers that read as dates written yyyymmdd "
+                           f"(e.g. {_fmt(col.iloc[0])}): they are read as numbers; give \"time_format\": \"%Y%m%d\" to "
+                           "read them as dates")
     else:
         text = stripped.to_numpy()
 
@@ -1054,8 +1061,9 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         if bad.size:
             if text_col:
                 mostly_numbers()
-            raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) that are neither "
-                            f"dates nor numbers at data row(s) {_rows(bad)} (0-based; e.g. "
+            what = "neither dates nor numbers" if time_format is None else f"not read by time_format {time_format!r}"
+            raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) {what} "
+                            f"at data row(s) {_rows(bad)} (0-based; e.g. "
                             f"{_fmt(col.iloc[bad[0]])}){_zone_name_hint(col.iloc[bad[0]])}")
         f.timeline = _ns(parsed, out_of_range, NUMBER_TIMES)
         f.timestamps = _coarsest(f.timeline)
@@ -1089,10 +1097,17 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
             f"and {repeated} repeated timestamp(s) in all. Sort and de-duplicate the file, leave out "
             f"time_column to use the row order, or give \"time_order\": \"file\" to keep the file's order{split}")
     gaps = _gaps(f.timeline, f.timestamps is not None and np.issubdtype(f.timestamps.dtype, np.datetime64))
-    if gaps:
+    if gaps and not yyyymmdd:
         count, rest = gaps
         f.notes.append(f"{f.path.name}: {count} gap(s) in time column {column!r} {rest}: the detectors read the rows "
                        "as evenly spaced")
+
+
+def _yyyymmdd(col: pd.Series) -> bool:
+    """Whole numbers that all read as dates written yyyymmdd (20240101), as daily data often writes its dates."""
+    if not is_integer_dtype(col) or not 10000101 <= col.iloc[0] <= 99991231 or not col.between(10000101, 99991231).all():
+        return False
+    return bool(_strptime(col.astype(str), "%Y%m%d").notna().all())
 
 
 TIME_OF_DAY = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"  # 07:30, 7:30:15, 07:30:15.250
@@ -1713,7 +1728,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     files += [_File(p, "train", None) for p in train_paths]
     files += [_File(p, "test", None) for p in test_paths]
     for f in files:
-        f.df, note = _read_csv(f.path, sep, decimal, thousands)
+        f.df, note = _read_csv(f.path, sep, decimal, thousands, time_col if time_format is not None else None)
         f.notes += [note] * bool(note)
         if len(f.df) == 0:
             what = {"train": "an empty training file", "test": "an empty test piece",
