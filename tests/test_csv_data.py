@@ -1393,6 +1393,10 @@ def test_times_of_day_without_dates_are_one_line_not_dated_today(tmp_path):
                    "clock.csv: time column 'time' holds times of day without a date (e.g. '00:00'), which would be read "
                    "as today's: write each time with its date (e.g. '2024-03-01 00:00'), or leave out time_column to use "
                    "the row order")
+    for written in ("1:05 PM", "1 PM", "T13:05", "13:05+01:00"):  # dated today too, or year 1
+        write_csv(tmp_path, "clock.csv", ["time", "a"], [[written, i % 3] for i in range(20)])
+        one_line_error({"path": "clock.csv", "time_column": "time"}, tmp_path,
+                       f"holds times of day without a date (e.g. {written!r})")
     series(tmp_path, n=20)
     (tmp_path / "w.json").write_text(json.dumps([["05:00", "06:00:00"]]))
     one_line_error({"path": "s.csv", "time_column": "time", "labels": {"windows": "w.json"}}, tmp_path,

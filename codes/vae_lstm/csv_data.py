@@ -1116,10 +1116,15 @@ TIME_OF_DAY = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"  # 07:30, 7:30:15, 07:30:1
 TODAY = ", which would be read as today's"  # as pandas dates a bare time of day
 
 
+# a time of day alone, as pandas reads it (dated today, or year 1): 07:30, 1:00 PM, 1 PM, T07:30, 07:30+01:00
+CLOCK = re.compile(rf"T?(?:{TIME_OF_DAY}(?:\s*[AaPp]\.?[Mm]\.?)?|\d{{1,2}}\s*[AaPp]\.?[Mm]\.?)"
+                   r"\s*(?:Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?")
+
+
 def _times_of_day(text) -> bool:
     """Every value is a time of day alone (07:30), without a date; the first is checked before all."""
-    return (len(text) > 0 and re.fullmatch(TIME_OF_DAY, str(text[0]).strip()) is not None
-            and pd.Series(text, dtype=object).astype(str).str.strip().str.fullmatch(TIME_OF_DAY).all())
+    return (len(text) > 0 and CLOCK.fullmatch(str(text[0]).strip()) is not None
+            and pd.Series(text, dtype=object).astype(str).str.strip().str.fullmatch(CLOCK).all())
 
 
 def _join_time_of_day(df: pd.DataFrame, time_column: str) -> str:
