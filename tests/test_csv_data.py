@@ -1443,4 +1443,16 @@ def test_a_time_format_reads_dates_written_as_whole_numbers(tmp_path):
                 tmp_path).full_timestamps[0] == np.datetime64("2024-02-01")
     write_csv(tmp_path, "e.csv", ["date", "a"], [[f"{d:02d}022024" if d != 5 else 5, d % 3] for d in range(1, 21)])
     one_line_error({"path": "e.csv", "time_column": "date", "time_format": "%d%m%Y"}, tmp_path,
-                   "e.csv: time column 'date' has 1 value(s) not read by time_format '%d%m%Y' at data row(s) 4")
+                   "e.csv: time column 'date' has 1 value(s) that time_format '%d%m%Y' does not read at data row(s) 4")
+
+
+def test_dates_of_the_other_order_than_dayfirst_are_named_as_such(tmp_path):
+    """"dayfirst": true on dates written month first (01/13/2024) called them "neither dates nor numbers"."""
+    days = [f"01/{d:02d}/2024" for d in range(1, 21)]
+    write_csv(tmp_path, "m.csv", ["time", "a"], [[t, i % 3] for i, t in enumerate(days)])
+    one_line_error({"path": "m.csv", "time_column": "time", "dayfirst": True}, tmp_path,
+                   "m.csv: time column 'time' has 8 date(s) that read only month first (month/day/year), e.g. "
+                   "'01/13/2024' (data row 12), while dayfirst is true: give \"dayfirst\": false, or leave it out")
+    write_csv(tmp_path, "m.csv", ["time", "a"], [[t if i != 3 else "soon", i % 3] for i, t in enumerate(days)])
+    one_line_error({"path": "m.csv", "time_column": "time", "time_format": "%m/%d/%Y"}, tmp_path,
+                   "m.csv: time column 'time' has 1 value(s) that time_format '%m/%d/%Y' does not read at data row(s) 3")

@@ -1061,7 +1061,12 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         if bad.size:
             if text_col:
                 mostly_numbers()
-            what = "neither dates nor numbers" if time_format is None else f"not read by time_format {time_format!r}"
+            if dayfirst is not None and time_format is None and _parse_times(text[bad], not dayfirst, None)[0].notna().all():
+                raise DataError(f"{f.path}: time column {column!r} has {bad.size} date(s) that read only "
+                                f"{_reading(not dayfirst)}, e.g. {str(text[bad[0]])!r} (data row {bad[0]}), while dayfirst "
+                                f"is {str(dayfirst).lower()}: give \"dayfirst\": {str(not dayfirst).lower()}, or leave it out")
+            what = ("that are neither dates nor numbers" if time_format is None
+                    else f"that time_format {time_format!r} does not read")
             raise DataError(f"{f.path}: time column {column!r} has {bad.size} value(s) {what} "
                             f"at data row(s) {_rows(bad)} (0-based; e.g. "
                             f"{_fmt(col.iloc[bad[0]])}){_zone_name_hint(col.iloc[bad[0]])}")
