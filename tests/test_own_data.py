@@ -102,6 +102,10 @@ def test_unlabelled_csv_skips_the_metrics_and_still_flags(tmp_path, capsys):
     hit = {(p, s) for p, s in spikes for _, r in ranges.iterrows()
            if str(r["piece"]) == p and r["first_row"] <= s + 9 and r["last_row"] >= s}
     assert hit == spikes
+    # the channel that stands out at each spike's peak: b, where the +8 was added, far above its training level
+    at_spikes = ranges[[any(str(r["piece"]) == p and r["first_row"] <= s + 9 and r["last_row"] >= s for p, s in spikes)
+                        for _, r in ranges.iterrows()]]
+    assert len(at_spikes) >= 2 and set(at_spikes["peak_channel"]) == {"b"} and (at_spikes["peak_channel_z"] > 5).all()
     assert (run / "detection" / "detections.png").is_file()
     assert not (run / "detection" / "precision_recall.png").exists()
 

@@ -652,14 +652,15 @@ def flagged_ranges(result: Detection):
     """The detector's flagged time ranges at the config's threshold rule on point scores: one row per run
     of flagged points, with its piece, first and last row (0-based in the piece, and in its CSV file), times when the data
     has them (ending in Z when they are UTC), length, the rule and its threshold, and the peak of the scores
-    the rule compared with it (``compared_scores``). A DataFrame, written as detection/flagged_ranges.csv."""
+    the rule compared with it (``compared_scores``); with several channels, the channel whose training-standardised
+    value is furthest from 0 at that peak, and that value. A DataFrame, written as detection/flagged_ranges.csv."""
     import pandas as pd
 
     main, series, rule = result.main, result.series, result.config.threshold_rule
     times = series.timestamps if series.timestamps is not None else series.row_times
     # ISO 8601: times converted from their file's UTC offsets say they are UTC (each test file's own)
     row_utc = series.row_utc if series.row_utc is not None else np.full(len(series.normalised), series.utc)
-    rows = []
+    rows, several = [], series.n_channel > 1
     flags_per_piece, thresholds_per_piece = detection_flags(result, main)
     for piece, flags, t in zip(main.pieces, flags_per_piece, thresholds_per_piece, strict=True):
         compared = compared_scores(rule, piece)
@@ -675,6 +676,10 @@ def flagged_ranges(result: Detection):
             if series.timestamps is None:  # detections.png's time axis is then the index over the whole series
                 row["first_index"], row["last_index"] = int(piece.start + a), int(piece.start + b - 1)
             row.update({"rule": rule, "threshold": float(t), "peak_score": float(compared[a:b].max())})
+            if several:  # which sensor stands out at the peak: by its own training-standardised value
+                peak = piece.start + a + int(np.argmax(compared[a:b]))
+                k = int(np.argmax(np.abs(series.normalised[peak])))
+                row.update({"peak_channel": series.channels[k], "peak_channel_z": float(series.normalised[peak, k])})
             if series.point_labels is not None:
                 row["labelled_points"] = int(series.point_labels[piece.start + a: piece.start + b].sum())
             rows.append(row)
@@ -682,7 +687,7 @@ def flagged_ranges(result: Detection):
         ["first_file_row", "last_file_row"] if series.file_rows is not None else []) + (
         ["first_time", "last_time"] if times is not None else []) + (
         ["first_index", "last_index"] if series.timestamps is None else []) + [
-        "rule", "threshold", "peak_score"] + (
+        "rule", "threshold", "peak_score"] + (["peak_channel", "peak_channel_z"] if several else []) + (
         ["labelled_points"] if series.point_labels is not None else [])
     return pd.DataFrame(rows, columns=columns)
 
