@@ -606,3 +606,24 @@ def test_score_before_fit_or_load_says_so(name):
     if name == "vae_lstm":
         with pytest.raises(UserError, match="vae_lstm is not trained"):
             detector.calibrate(np.zeros(40))
+
+
+def test_a_fit_from_python_is_scored_by_detect_and_resumes_for_more_epochs(tmp_path):
+    """A run fitted from Python was never marked fitted, so detect.py refused it as 'has not finished training';
+    and a second fit for more epochs left config.json at the first fit's count, so train.py and detect.py with the
+    config of the second refused the folder as trained with other values. Fewer epochs than trained are refused."""
+    from vae_lstm.runs import check_run_config, refuse_unfinished
+
+    train, _ = sine_data()
+    run = tmp_path / "run"
+    one, two = tiny_config("lstm_ae", num_epochs_lstm=1), tiny_config("lstm_ae", num_epochs_lstm=2)
+    detector_class("lstm_ae")(one).fit(train, run)
+    assert json.loads((run / "state.json").read_text())["fitted"] is True
+    refuse_unfinished(one, run)  # no "has not finished training"
+    detector_class("lstm_ae")(two).fit(train, run)
+    assert json.loads((run / "state.json").read_text())["lstm_ae"] == 2
+    assert json.loads((run / "config.json").read_text())["num_epochs_lstm"] == 2
+    check_run_config(two, run)
+    refuse_unfinished(two, run)
+    with pytest.raises(UserError, match=r"was trained with num_epochs_lstm=2 \(the config says 1\)"):
+        detector_class("lstm_ae")(one).fit(train, run)

@@ -13,6 +13,7 @@ its training windows and sequences inside each segment only, at the config's ``w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,20 @@ class Scores:
 EPOCH_KEYS = ("num_epochs_vae", "num_epochs_lstm")  # a fit from Python may resume a run for more epochs
 
 
+def marking_fitted(fit):
+    """``fit``, then the run folder's state.json marked fitted (``runs.mark_fitted``), as train.py marks it: so
+    that detect.py scores a run fitted from Python, and refuses one whose fit stopped part way."""
+    @functools.wraps(fit)
+    def fit_and_mark(self, train_series, run_dir):
+        fit(self, train_series, run_dir)
+        from ..runs import mark_fitted
+
+        mark_fitted(run_dir)
+
+    fit_and_mark.marks_fitted = True
+    return fit_and_mark
+
+
 class Detector:
     """Base class. Subclasses set ``name`` and implement ``fit``, ``load`` and ``score``.
 
@@ -83,6 +98,12 @@ class Detector:
     fits_segments = False  # whether fit also takes independent segments, a (n_segments, length, c) array
     scoring_keys: tuple[str, ...] = ()  # config keys that change its scores but not its training
     channel_names: list[str] | None = None  # the data's channel names, for training figures (None: ch0, ch1, ...)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "marks_fitted", False):
+            cls.fit = marking_fitted(fit)
 
     def __init__(self, config):
         # The commands resolve a null n_channel from the data first (prepare.load_data, runs.train); a
@@ -133,15 +154,18 @@ class Detector:
         return checked
 
     def claim_run_folder(self, run_dir: Path, train) -> None:
-        """Before ``fit`` trains in ``run_dir``: a folder whose models were trained with other training keys (but
-        the epochs: a fit with more resumes the training) or on other data is refused, as train.py and the grids refuse it (a fit resumes what it finds, so it would have
-        kept the old models under the new config); else its config.json and training_data.json record what
-        trains there. train.py and the grids write both before ``fit``, so for them this checks nothing new."""
+        """Before ``fit`` trains in ``run_dir``: a folder whose models were trained with other training keys or on
+        other data is refused, as train.py and the grids refuse it (a fit resumes what it finds, so it would have
+        kept the old models under the new config); more epochs resume the training, and config.json takes the
+        larger counts. Else its config.json and training_data.json record what trains there. train.py and the
+        grids write both before ``fit``, so for them this checks nothing new."""
+        from ..config import save_config
         from ..runs import (
             check_training_data,
             describe_changes,
             has_training,
             record_training_data,
+            saved_config,
             training_changes,
             write_config_copy,
         )
@@ -149,11 +173,15 @@ class Detector:
         run_dir = Path(run_dir)
         fix = "fit into another run folder, or with the config and data it was trained with"
         if has_training(run_dir):
-            changed = [key for key in training_changes(self.config, run_dir) if key not in EPOCH_KEYS]
-            if changed:
+            changed = training_changes(self.config, run_dir)
+            saved = saved_config(run_dir) or {}
+            fewer = [k for k in changed if k in EPOCH_KEYS and self.config[k] < saved.get(k, 0)]
+            if other := [k for k in changed if k not in EPOCH_KEYS or k in fewer]:
                 raise UserError(f"run folder {run_dir} was trained with "
-                                f"{describe_changes(self.config, run_dir, changed)}; {fix}")
+                                f"{describe_changes(self.config, run_dir, other)}; {fix}")
             check_training_data(run_dir, train, fix=fix)
+            if changed:  # more epochs of a stage: the run is now trained for them
+                save_config(self.config, run_dir / "config.json")
         run_dir.mkdir(parents=True, exist_ok=True)
         if not (run_dir / "config.json").is_file():
             write_config_copy(self.config, run_dir)
