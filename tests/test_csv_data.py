@@ -1421,6 +1421,18 @@ def test_label_dates_outside_a_month_first_time_format_are_read_month_first_as_t
                    "read month first (month/day/year)")
 
 
+def test_label_dates_outside_a_year_first_time_format_take_no_order_from_it(tmp_path):
+    """time_format "%Y-%m-%d %H:%M" writes the year first, so it says nothing of how n/n/year label dates read: a
+    label 13/03/2024 10:00 (day first, the one reading that fits) labels 13 March, row 12, as it did; it was refused as
+    'read only day first, while s.csv's times read month first (month/day/year)', which they are not."""
+    (tmp_path / "l.json").write_text(json.dumps(["13/03/2024 10:00"]))
+    for fmt, day in (("%Y-%m-%d %H:%M", "2024-03-{:02d}"), ("%Y-%d-%m %H:%M", "2024-{:02d}-03")):  # year first
+        write_csv(tmp_path, "s.csv", ["time", "a"], [[day.format(d) + " 10:00", d % 5] for d in range(1, 21)])
+        d = load({"path": "s.csv", "time_column": "time", "time_format": fmt, "labels": {"timestamps": "l.json"}},
+                 tmp_path)
+        assert np.flatnonzero(d.full_point_labels).tolist() == [12], fmt
+
+
 def test_a_time_format_reads_dates_written_as_whole_numbers(tmp_path):
     """Daily dates written 20240101 read as numbers: time_format "%Y%m%d" was ignored without a word, so the times
     stayed numbers (the index on detections.png) and every month's end was named a gap "of 72"; without time_format the

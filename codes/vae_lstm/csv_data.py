@@ -1369,9 +1369,13 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
 
 
 def _format_order(time_format: str | None) -> bool | None:
-    """Whether a strptime format reads the day before the month (True), the month first (False), or None."""
-    at = {k: (time_format or "").find(k) for k in ("%d", "%m")}
-    return None if -1 in at.values() else at["%d"] < at["%m"]
+    """Whether a strptime format writes dates as n/n/year dates read, day before month (True) or month first
+    (False); None when it writes no day or month, or the year before them (2024-03-01 says nothing of how 01/03/2024
+    reads)."""
+    fmt = time_format or ""
+    at = {k: fmt.find(k) for k in ("%d", "%m")}
+    year = min((i for i in (fmt.find("%Y"), fmt.find("%y")) if i >= 0), default=len(fmt))
+    return None if -1 in at.values() or year < max(at.values()) else at["%d"] < at["%m"]
 
 
 def _first_rows(timeline: np.ndarray, stamps: np.ndarray) -> np.ndarray:
