@@ -255,7 +255,7 @@ def test_a_point_scoring_override_of_a_beats_experiment_is_noted(tmp_path, capsy
     ecg_config(tmp_path)
     path = tmp_path / "grid.json"
     path.write_text(json.dumps({"datasets": {"ECG5000": str(tmp_path / "ecg.json")}, "seeds": 1,
-                                "detectors": ["vae_lstm", "random"], "summary": "beats",
+                                "detectors": ["vae_lstm", "random", "abs_z"], "summary": "beats",
                                 "output_dir": str(tmp_path / "runs"),
                                 "overrides": {"vae_lstm": {"point_score": "combined", "num_epochs_vae": 1},
                                               "*": {"point_smoothing": 3}}}))

@@ -713,6 +713,13 @@ def test_a_control_is_not_scored_into_a_folder_that_holds_no_run(tmp_path, capsy
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "holds files but no run" in lines[0], lines
     assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+    from vae_lstm.runs import foreign_folder
+
+    (tmp_path / "mac").mkdir()
+    (tmp_path / "mac" / ".DS_Store").write_text("")
+    assert foreign_folder(tmp_path / "mac") is None  # a hidden file alone: an empty folder
+    (tmp_path / "mac" / "vae.keras").write_text("")
+    assert foreign_folder(tmp_path / "mac") is None  # checkpoints: part of a run, which detect.py names itself
 
 
 def test_a_kill_while_flagged_ranges_is_written_leaves_no_half_file(tmp_path, cut_short_writes):

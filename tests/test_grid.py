@@ -500,7 +500,7 @@ def test_a_summary_of_part_of_a_grid_holds_that_part_only(tmp_path):
     assert reproduce.main([str(path), "--summary-only", "--seed", "1", "--detectors", "abs_z",
                            "--summary-dir", str(tmp_path / "part")]) == 0
     rows = pd.read_csv(tmp_path / "part" / "results.csv")
-    assert set(rows.seed) == {1} and set(rows.detector) == {"abs_z"}
+    assert set(rows.seed) == {1} and set(rows.detector) == {"random", "abs_z"}  # the finished controls
     # the figure is of the first detector the tables hold, when --detectors leaves out the experiment's first
     assert (tmp_path / "part" / "detections_synth.png").is_file()
     assert set(pd.read_csv(tmp_path / "all" / "results.csv").seed) == {0, 1}
@@ -1087,6 +1087,7 @@ def test_an_experiment_without_the_controls_runs_and_reports_them_anyway(tmp_pat
     assert experiment.detectors == ["arma", "random", "abs_z"] and experiment.added_controls == ["random", "abs_z"]
     assert reproduce.main([str(path), "--seeds", "1", "--summary-dir", str(tmp_path / "sum")]) == 0
     out = capsys.readouterr().out
-    assert "note: grid.json lists no random or abs_z: the grid runs and reports the controls" in out
+    assert "note: grid.json lists no random or abs_z: they are added to its detectors (every table shows the " \
+        "controls)" in out
     table = (tmp_path / "sum" / "results.md").read_text()
     assert "| synth | random | 1 |" in table and "| synth | abs_z | 1 |" in table

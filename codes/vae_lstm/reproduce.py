@@ -568,8 +568,8 @@ def main(argv=None) -> int:
                             f"its {kind}s: {', '.join(known)}")
     note_unused_output_dirs(experiment, args.series)
     if experiment.added_controls:
-        print(f"note: {experiment.path.name} lists no {' or '.join(experiment.added_controls)}: the grid runs and "
-              "reports the controls beside its detectors anyway (every table shows them)")
+        print(f"note: {experiment.path.name} lists no {' or '.join(experiment.added_controls)}: they are added to "
+              "its detectors (every table shows the controls)")
     seeds = table_seeds(args, experiment)
     check_datasets(experiment, args.series, args.detectors)  # --summary-only too: its tables need the data's labels
     check_shared_runs(experiment)

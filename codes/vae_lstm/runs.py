@@ -714,11 +714,11 @@ def foreign_folder(path: Path) -> str | None:
     """Why a folder given as a run folder holds something else (files, but no run's config.json, state.json or
     detection/: a control, which needs no training, would write its detection/ among them); None otherwise."""
     path = Path(path)
-    if not path.is_dir() or not any(path.iterdir()):
+    if not path.is_dir() or not any(not p.name.startswith(".") for p in path.iterdir()):  # .DS_Store and the like
         return None
-    if any((path / name).exists() for name in ("config.json", "state.json", "detection")):
-        return None
-    return "holds files but no run (no config.json, state.json or detection/)"
+    if any((path / name).exists() for name in ("config.json", "state.json", "detection")) or has_training(path):
+        return None  # a run, or part of one (checkpoints without state.json: require_training names what lacks)
+    return "holds files but no run (no config.json, state.json, detection/ or model)"
 
 
 def require_training(config: Config, path: Path) -> None:
