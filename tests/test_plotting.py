@@ -450,3 +450,14 @@ def test_the_results_charts_title_counts_the_seeds_of_each_bar(captured, tmp_pat
     assert "mean over 1 to 2 seeds, bars from" in captured[-1].axes[0].get_title().replace("\n", " ")
     plotting.results_chart(chart_frame(["a"], ["vae_lstm", "abs_z"], seeds=(0,)), tmp_path / "r.png", "grid")
     assert "points; one seed; grey" in captured[-1].axes[0].get_title().replace("\n", " ")
+
+
+def test_vertical_bands_widen_the_x_range_as_axvspan_did():
+    """Drawn as one collection, the bands no longer widened the x range: a flagged span that ends a step after the
+    last row (its right edge) was cut at the panel's edge, where axvspan had kept its width."""
+    fig, ax = plotting.plt.subplots()
+    ax.plot(np.arange(10), np.arange(10))
+    plotting.vertical_bands(ax, [8.0], [10.5])
+    fig.canvas.draw()
+    assert ax.get_xlim()[1] >= 10.5 and ax.get_ylim() == pytest.approx((-0.45, 9.45))  # y: the data's alone
+    plotting.plt.close(fig)

@@ -239,7 +239,11 @@ def vertical_bands(ax, starts, ends, ymin: float = 0.0, ymax: float = 1.0, **sty
     low, high = np.full(len(x0), ymin, float), np.full(len(x0), ymax, float)
     corners = np.stack([np.column_stack(c) for c in ((x0, low), (x0, high), (x1, high), (x1, low))], axis=1)
     bands = PolyCollection(corners.reshape(-1, 4, 2), transform=ax.get_xaxis_transform(), **style)
-    ax.add_collection(bands, autolim=False)  # the data line sets the x range
+    ax.add_collection(bands, autolim=False)  # its y is the panel's height, not data
+    if len(x0):  # the x range takes in the bands, as axvspan's did (a span ending on the last row keeps its width)
+        ax.dataLim.update_from_data_xy(np.column_stack([[x0.min(), x1.max()], [0.0, 0.0]]), ignore=False,
+                                       updatey=False)
+        ax.autoscale_view()
     return bands
 
 
