@@ -429,6 +429,9 @@ def test_a_registered_rule_that_returns_no_number_is_refused(monkeypatch, return
     monkeypatch.setitem(th.THRESHOLD_RULES, "mine", th.ThresholdRule(lambda val_scores: np.inf, ("val_scores",),
                                                                       "flags nothing", "none"))
     assert th.compute_threshold("mine", val_scores=[1.0, 2.0]) == np.inf  # a threshold above every score
+    monkeypatch.setitem(th.THRESHOLD_RULES, "mine", th.ThresholdRule(lambda val_scores: np.asarray(np.median(val_scores)),
+                                                                      ("val_scores",), "a 0-d array", "none"))
+    assert th.compute_threshold("mine", val_scores=np.array([1.0, 2.0])) == 1.5  # one number, as float() took it
 
 
 def test_scores_for_rule():

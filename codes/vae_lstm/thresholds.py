@@ -475,6 +475,8 @@ def compute_threshold(rule: str, *, val_scores=None, test_scores=None, train_sco
         if given[name] is None:
             raise ValueError(f"threshold rule {rule!r} needs {name}")
     value = spec.fn(*(given[name] for name in spec.inputs), **params)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":  # np.quantile's 0-d array
+        value = value.item()
     if not isinstance(value, numbers.Real) or math.isnan(value):  # NaN would flag nothing, as if a threshold
         raise ValueError(f"threshold rule {rule!r} returned {value!r}, not a threshold: a rule returns one number "
                          "(inf flags nothing, -inf every point)")
