@@ -461,3 +461,24 @@ def test_vertical_bands_widen_the_x_range_as_axvspan_did():
     fig.canvas.draw()
     assert ax.get_xlim()[1] >= 10.5 and ax.get_ylim() == pytest.approx((-0.45, 9.45))  # y: the data's alone
     plotting.plt.close(fig)
+
+
+def test_the_score_histograms_legend_hides_no_bar(captured, tmp_path):
+    """The legend sat inside the axes where matplotlib found room, which on a long-tailed test distribution was on
+    the bars: the synthetic series' histogram hid the top of its validation bars under it."""
+    rng = np.random.default_rng(0)
+    val = np.exp(rng.normal(4.3, 0.2, 400))
+    test = np.concatenate([np.exp(rng.normal(4.3, 0.25, 1800)), np.exp(rng.uniform(4.8, 5.7, 100))])
+    plotting.score_histograms(val, test, float(np.quantile(val, 0.95)), tmp_path / "h.png",
+                              "synthetic: vae_lstm sequence scores", "val_quantile sequence threshold")
+    fig = captured[0]
+    ax = fig.axes[0]
+    renderer = laid_out(fig)
+    legend = ax.get_legend().get_window_extent(renderer)
+    inside = ax.get_window_extent(renderer)  # a bar's extent runs far below a log axis: the part drawn
+    bars = [plotting.matplotlib.transforms.Bbox.intersection(bar.get_window_extent(renderer), inside)
+            for bar in ax.patches if bar.get_height() > 0]
+    assert bars and not any(bar is not None and legend.overlaps(bar) for bar in bars)
+    assert legend.x0 >= 0 and legend.x1 <= fig.bbox.x1 and legend.y0 >= 0 and legend.y1 <= fig.bbox.y1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "validation", "test", f"val_quantile sequence threshold {np.quantile(val, 0.95):.3g}"]

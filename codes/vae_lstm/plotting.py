@@ -197,7 +197,7 @@ def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, 
 def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold: float, path: Path,
                      title: str = "anomaly scores", threshold_label: str = "threshold") -> Path:
     """Distributions of validation and test scores, with the threshold."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 4))
     both = np.concatenate([val_scores, test_scores])
     positive = both.min() > 0
     bins = np.geomspace(both.min(), both.max(), 61) if positive and both.max() > both.min() else \
@@ -214,7 +214,7 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
     ax.set_ylabel("density (log)")
     ax.set_xlabel("score" + (" (log)" if positive else ""))
     ax.set_title("\n".join(textwrap.fill(line, 70) for line in title.split("\n")))  # a long title wraps, not cut off
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # below: it hides no bar
     return _save(fig, path)
 
 
