@@ -482,3 +482,20 @@ def test_the_score_histograms_legend_hides_no_bar(captured, tmp_path):
     assert legend.x0 >= 0 and legend.x1 <= fig.bbox.x1 and legend.y0 >= 0 and legend.y1 <= fig.bbox.y1
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "validation", "test", f"val_quantile sequence threshold {np.quantile(val, 0.95):.3g}"]
+
+
+def test_the_score_panels_threshold_line_is_named_beside_it(captured, tmp_path):
+    """The score panel's red dashed threshold line was named nowhere, while the legend above gave a red dashed line
+    to the label timestamps. Its own legend, beside the panel, names the scores and the threshold (once for all
+    the pieces)."""
+    pieces = [{"start": s, "scores": np.linspace(1, 2, 50), "flags": np.zeros(50, bool), "threshold": 1.5}
+              for s in (0, 150)]
+    plotting.detections(np.zeros((200, 1)), pieces, np.array([160]), None, (50, 150), tmp_path / "d.png", "t",
+                        score_label="EWMA-smoothed point score", threshold_label="dynamic threshold")
+    fig = captured[0]
+    ax_score = fig.axes[-1]
+    legend = ax_score.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["EWMA-smoothed point score", "dynamic threshold"]
+    renderer = laid_out(fig)
+    box = legend.get_window_extent(renderer)
+    assert box.x0 >= ax_score.get_window_extent(renderer).x1 and box.x1 <= fig.bbox.x1  # beside the scores

@@ -250,7 +250,7 @@ def vertical_bands(ax, starts, ends, ymin: float = 0.0, ymax: float = 1.0, **sty
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
                train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0,
                channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False,
-               score_label: str = "point score") -> Path:
+               score_label: str = "point score", threshold_label: str = "threshold") -> Path:
     """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
     when there are more), with the training block, the labelled anomaly windows (shaded red, and a red bar
     along the panel's top that the detected spans cannot hide), the
@@ -259,7 +259,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
 
     ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
     ``times``: a datetime64 per point, for a time axis (default: the 0-based index). ``score_label``: what the
-    scores beneath are (a rule may threshold a smoothing of the point scores).
+    scores beneath are (a rule may threshold a smoothing of the point scores); ``threshold_label``: what their
+    dashed line is (the rule's threshold), both named in the score panel's own legend.
     """
     series = np.asarray(series, float).reshape(len(series), -1)
     n = len(series)
@@ -313,10 +314,14 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
     axes[0].set_title(title + note)
-    for piece in pieces:
+    for k, piece in enumerate(pieces):  # the legend names the scores and the threshold once, not once per piece
         span = piece["start"] + np.arange(len(piece["scores"]))
-        ax_score.plot(*broken_at_gaps(t[span], piece["scores"]), lw=0.7, color="tab:purple")
-        ax_score.hlines(piece["threshold"], x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8)
+        ax_score.plot(*broken_at_gaps(t[span], piece["scores"]), lw=0.7, color="tab:purple",
+                      label=None if k else score_label)
+        ax_score.hlines(piece["threshold"], x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8,
+                        label=None if k else threshold_label)
+    if pieces:  # beside the scores, as the data's legend is beside the data
+        ax_score.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     if np.nanmin(scores) > 0:
         ax_score.set_yscale("log")
