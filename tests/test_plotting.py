@@ -61,7 +61,7 @@ def test_figures_under_a_smoothing_rule_say_what_they_draw(captured, tmp_path):
     pieces = [{"start": 10, "scores": np.linspace(1, 2, 10), "flags": np.zeros(10, bool), "threshold": 1.5}]
     plotting.detections(np.zeros((20, 1)), pieces, np.array([], int), None, (0, 10), tmp_path / "d.png", "t",
                         score_label="EWMA-smoothed point score")
-    assert captured[-1].axes[-1].get_ylabel() == "EWMA-smoothed point score"
+    assert captured[-1].axes[-1].get_ylabel() == "EWMA-smoothed\npoint score"
     plotting.score_histograms(np.linspace(1, 2, 20), np.linspace(1, 3, 20), float("nan"), tmp_path / "h.png",
                               "scores", "dynamic threshold")
     ax = captured[-1].axes[0]
@@ -499,3 +499,17 @@ def test_the_score_panels_threshold_line_is_named_beside_it(captured, tmp_path):
     renderer = laid_out(fig)
     box = legend.get_window_extent(renderer)
     assert box.x0 >= ax_score.get_window_extent(renderer).x1 and box.x1 <= fig.bbox.x1  # beside the scores
+
+
+def test_the_score_panels_label_stays_beside_its_panel(captured, tmp_path):
+    """With three channels the score panel is about 1.4 inches high, and its label "EWMA-smoothed point score" (the
+    dynamic rule's) ran past its top, beside the panel above. It wraps now."""
+    pieces = [{"start": 100, "scores": np.linspace(1, 2, 100), "flags": np.zeros(100, bool), "threshold": 1.5}]
+    plotting.detections(np.zeros((200, 3)), pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t",
+                        score_label="EWMA-smoothed point score")
+    fig = captured[0]
+    ax_score = fig.axes[-1]
+    renderer = laid_out(fig)
+    label, panel = ax_score.yaxis.label.get_window_extent(renderer), ax_score.get_window_extent(renderer)
+    assert panel.y0 <= label.y0 and label.y1 <= panel.y1
+    assert ax_score.get_ylabel().split() == ["EWMA-smoothed", "point", "score"]

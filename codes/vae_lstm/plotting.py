@@ -325,7 +325,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     if np.nanmin(scores) > 0:
         ax_score.set_yscale("log")
-    ax_score.set_ylabel(score_label)
+    ax_score.set_ylabel(textwrap.fill(score_label, 16))  # "EWMA-smoothed point score" outgrew the panel's height
     ax_score.set_xlabel("time index (0-based)" if times is None else "time (UTC)" if utc else "time")
     return _save(fig, path)
 
