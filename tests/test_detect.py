@@ -240,6 +240,19 @@ def test_figure_titles_name_the_dataset(trained, tmp_path, monkeypatch):
     assert titles["precision_recall"].startswith("synthetic: precision-recall of the sequence scores")
 
 
+def test_the_detections_title_names_the_seed_of_its_run(trained, tmp_path, monkeypatch):
+    """A summary's detections_<dataset>.png is one seed's detections.png, and nothing in it said which seed (the
+    beats figure's title does)."""
+    from vae_lstm import config, detection, plotting
+
+    titles = []
+    monkeypatch.setattr(plotting, "detections", lambda *a, **k: titles.append(a[6]) or tmp_path / "d.png")
+    result = detection.run_detection(config.load_config(trained[0]))
+    detection.draw_figures(result, tmp_path)
+    assert titles == ["synthetic: vae_lstm detections, val_quantile threshold on point scores "
+                      "(l_win 16, l_seq 3, seed 0)"]
+
+
 def test_detect_without_training_says_to_train(tmp_path):
     config_path = tmp_path / "untrained.json"
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "none")}))

@@ -731,7 +731,8 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
         result.series.normalised, pieces, result.series.anomaly_idx, result.series.point_labels,
         (result.series.train_start, result.series.train_end), out_dir / "detections.png",
         f"{name}: {main.name} detections, {c.threshold_rule} threshold on {which} "
-        f"(l_win {c.l_win}, l_seq {c.l_seq})", c.y_scale, result.series.channels, result.series.timestamps,
+        f"(l_win {c.l_win}, l_seq {c.l_seq}, seed {c.seed})", c.y_scale, result.series.channels,
+        result.series.timestamps,
         utc=result.series.utc, score_label=which.removesuffix("s"), threshold_label=f"{c.threshold_rule} threshold"))
     # the figures below need labels of both classes; one not drawn this time must not stay from an earlier
     # scoring (of other labels) beside this metrics.json
