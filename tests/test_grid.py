@@ -1091,3 +1091,21 @@ def test_an_experiment_without_the_controls_runs_and_reports_them_anyway(tmp_pat
         "controls)" in out
     table = (tmp_path / "sum" / "results.md").read_text()
     assert "| synth | random | 1 |" in table and "| synth | abs_z | 1 |" in table
+
+
+def test_an_ensemble_refused_leaves_no_earlier_ensemble_beside_the_new_tables(tmp_path, capsys):
+    """--summary-only --ensemble with one seed left of two: the ensemble is refused, and the ensemble.md of both
+    seeds that an earlier summary wrote stayed beside the new tables, read as the ensemble of these runs."""
+    import shutil
+
+    path = tiny_experiment(tmp_path, detectors=["abs_z", "random"])
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum"), "--ensemble"]) == 0
+    assert "abs_z, ensemble of 2" in (tmp_path / "sum" / "ensemble.md").read_text()
+    [gone] = [p for p in (tmp_path / "runs").rglob("*abs_z*seed1") if p.is_dir()]
+    shutil.rmtree(gone)
+    capsys.readouterr()
+    with pytest.raises(UserError, match="an ensemble needs two finished seeds of abs_z"):
+        reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "sum"), "--ensemble"])
+    assert not (tmp_path / "sum" / "ensemble.md").exists() and not (tmp_path / "sum" / "ensemble.csv").exists()
+    out = capsys.readouterr().out
+    assert f"removed the ensemble of an earlier summary from {tmp_path / 'sum'}\n" in out

@@ -492,14 +492,15 @@ def grid_complete(experiment: Experiment, metrics: dict) -> bool:
 ENSEMBLE_TITLE = "# An ensemble over seeds"
 
 
-def drop_stale_ensemble(summary_dir: Path) -> None:
-    """A summary written without --ensemble removes the ensemble.md / ensemble.csv that an earlier one wrote
-    beside it (known by ensemble.md's title), so that they are never read as the ensemble of these runs."""
+def drop_stale_ensemble(summary_dir: Path, hint: str = " (pass --ensemble to score it again)") -> None:
+    """A summary written without --ensemble, or whose ensemble is refused, removes the ensemble.md / ensemble.csv
+    that an earlier one wrote beside it (known by ensemble.md's title), so that they are never read as the ensemble
+    of these runs."""
     md = summary_dir / "ensemble.md"
     if md.is_file() and md.read_text(encoding="utf-8", errors="replace").startswith(ENSEMBLE_TITLE):
         md.unlink()
         (summary_dir / "ensemble.csv").unlink(missing_ok=True)
-        print(f"removed the ensemble of an earlier summary from {summary_dir} (pass --ensemble to score it again)")
+        print(f"removed the ensemble of an earlier summary from {summary_dir}{hint}")
 
 
 def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, figure: str) -> None:
@@ -868,6 +869,10 @@ def summarise(experiment, args) -> None:
     if args.ensemble:
         from .ensemble import write_ensemble
 
-        write_ensemble(experiment, finished, summarise_runs(finished), summary_dir)
+        try:
+            write_ensemble(experiment, finished, summarise_runs(finished), summary_dir)
+        except Exception:  # refused or failed: an earlier ensemble beside these tables would be read as theirs
+            drop_stale_ensemble(summary_dir, hint="")
+            raise
     else:
         drop_stale_ensemble(summary_dir)
