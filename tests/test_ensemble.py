@@ -155,3 +155,23 @@ def test_the_ensemble_tables_legend_says_what_the_flagged_column_is():
     table = pd.DataFrame([{**row, "member": "seed 0"}, {**row, "member": "ensemble of 1"}])
     text = ensemble_markdown(table, pd.DataFrame(columns=[*row, "seed"]), "val_quantile")
     assert "'flagged' is the share of test points the `val_quantile` threshold flags" in text
+
+
+@pytest.mark.parametrize("rules, chosen_on", [
+    ("val_quantile", "chosen on the averaged training-block scores (no test labels)"),
+    ("train_max", "chosen on the averaged training-block scores (no test labels)"),
+    ("contamination", "chosen on the averaged test scores (no test labels)"),
+    ("dynamic", "chosen on the averaged test scores (no test labels)"),
+    ("contamination, pot", "chosen on the averaged training-block scores or test scores (no test labels)")])
+def test_the_ensemble_tables_legend_says_which_scores_its_threshold_reads(rules, chosen_on):
+    """contamination and dynamic set their threshold on the (unlabelled) test scores; the legend said every rule
+    was chosen on the averaged training-block scores."""
+    import pandas as pd
+
+    from vae_lstm.ensemble import ensemble_markdown
+
+    row = {"series": "s", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4,
+           "f1_pointwise_oracle": 0.6, "flagged_deployable": 0.1}
+    table = pd.DataFrame([{**row, "member": "seed 0"}, {**row, "member": "seed 1"}, {**row, "member": "ensemble of 2"}])
+    text = ensemble_markdown(table, pd.DataFrame(columns=[*row, "seed"]), rules)
+    assert f"'deployable' is the `{rules}` threshold, {chosen_on};" in text

@@ -3,7 +3,8 @@
 Each seed's finished run scores the training block and the test pieces (``detection.score_detector``).
 Its point scores are standardised by the mean and standard deviation of its own training-block point
 scores (no labels), then averaged over the seeds, point by point. The ensemble's label-free thresholds
-calibrate on the averaged training-block scores, as one run's do on its own. The runs' point scores must
+calibrate on the averaged training-block scores (contamination and dynamic: on the averaged test scores), as
+one run's do on its own. The runs' point scores must
 be one per point (the VAE-LSTM's default ``point_score``, or a detector whose native unit is the point, such as
 LSTM-AD), so that the training-block points of every seed line up.
 
@@ -110,11 +111,22 @@ def mean_cell(values: pd.Series, form) -> str:
     return form(defined.mean()) + (f" ({len(defined)} of {len(values)})" if len(defined) < len(values) else "")
 
 
+def chosen_on(rules: str) -> str:
+    """Which averaged scores the threshold rules (``rules``: names joined by ", ") read: the training block's
+    (val_quantile, pot, train_max), the unlabelled test scores (contamination, dynamic), or both."""
+    from .thresholds import THRESHOLD_RULES
+
+    inputs = {i for r in rules.split(", ") for i in THRESHOLD_RULES[r].inputs}
+    reads = [name for name, keys in (("training-block scores", {"val_scores", "train_scores"}),
+                                     ("test scores", {"test_scores"})) if inputs & keys]
+    return f"the averaged {' or '.join(reads)}"
+
+
 def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, left_out: tuple = ()) -> str:
     """Per series: the ensemble, the mean of its members, and the controls' means (from the summary)."""
     lines = ["# An ensemble over seeds", "",
              "Each seed's point scores standardised by its own training-block point scores, then averaged; "
-             f"'deployable' is the `{rule}` threshold, chosen on the averaged training-block scores (no test "
+             f"'deployable' is the `{rule}` threshold, chosen on {chosen_on(rule)} (no test "
              f"labels); 'flagged' is the share of test points the `{rule}` threshold flags. Point labels, all test "
              "pieces. Oracle F1 is at the best single threshold on the test labels: "
              "an upper bound for any fixed threshold, not a deployable figure.",
