@@ -175,3 +175,12 @@ def test_the_ensemble_tables_legend_says_which_scores_its_threshold_reads(rules,
     table = pd.DataFrame([{**row, "member": "seed 0"}, {**row, "member": "seed 1"}, {**row, "member": "ensemble of 2"}])
     text = ensemble_markdown(table, pd.DataFrame(columns=[*row, "seed"]), rules)
     assert f"'deployable' is the `{rules}` threshold, {chosen_on};" in text
+
+
+def test_a_training_block_of_one_repeated_value_keeps_the_scale():
+    """0.1 repeated 100 times has a float std of 2.8e-17, not 0: its seed's test scores were divided by it (0.3 became
+    7e15) and alone decided the ensemble, where a constant reference is meant to keep the scale (std 1)."""
+    np.testing.assert_allclose(standardise([0.1, 0.3], np.full(100, 0.1)), [0.0, 0.2], atol=1e-12)
+    constant = member(np.full(100, 0.1), [0.1, 0.3])
+    spread = member(np.tile([0.0, 2.0], 50), [3.0, 1.0])  # mean 1, std 1: z 2, 0
+    np.testing.assert_allclose(ensemble_result([constant, spread], "e").pieces[0].point_scores, [1.0, 0.1], atol=1e-12)

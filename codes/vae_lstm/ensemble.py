@@ -34,9 +34,11 @@ from .errors import UserError
 
 
 def standardise(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """(values - mean) / std of ``reference``; a constant reference keeps the scale (std 1)."""
-    std = float(np.std(reference))
-    return (np.asarray(values, float) - float(np.mean(reference))) / (std if std > 0 else 1.0)
+    """(values - mean) / std of ``reference``; a constant reference keeps the scale (std 1). Constant by its range,
+    not by std == 0: 0.1 repeated has a float std of 3e-17, which would blow its seed's scores up."""
+    reference = np.asarray(reference, float)
+    std = float(np.std(reference)) if np.ptp(reference) > 0 else 1.0
+    return (np.asarray(values, float) - float(np.mean(reference))) / std
 
 
 def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
