@@ -417,15 +417,20 @@ def test_two_datasets_that_share_run_folders_but_not_their_keys_stop_before_any_
     reproduce.check_shared_runs(load_experiment(path))
 
 
+def unlabelled_dataset(folder):
+    """u.json: TINY's settings on u.csv, a series of 600 points without labels (the first 300 train)."""
+    values = np.sin(np.arange(600) / 5.0) + 0.01 * np.arange(600) % 1
+    (folder / "u.csv").write_text("value\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
+    (folder / "u.json").write_text(json.dumps({**TINY, "dataset": {"path": str(folder / "u.csv"),
+                                                                   "train_points": 300}}))
+
+
 def test_the_oracle_rule_on_an_unlabelled_dataset_stops_before_any_run(tmp_path):
     """threshold_rule oracle_best_f1 on data without labels failed in every run of it, the same line once per run
     after the grid had gone through them all; it is now one line naming the dataset and the detectors, before any."""
     from vae_lstm.errors import UserError
 
-    values = np.sin(np.arange(600) / 5.0) + 0.01 * np.arange(600) % 1
-    (tmp_path / "u.csv").write_text("value\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
-    (tmp_path / "u.json").write_text(json.dumps({**TINY, "dataset": {"path": str(tmp_path / "u.csv"),
-                                                                     "train_points": 300}}))
+    unlabelled_dataset(tmp_path)
     path = tmp_path / "oracle.json"
     path.write_text(json.dumps({"datasets": {"unlabelled": "u.json"}, "detectors": ["abs_z", "random"], "seeds": 1,
                                 "output_dir": str(tmp_path / "runs"), "overrides": {"abs_z": {"threshold_rule":
@@ -1035,10 +1040,7 @@ def test_the_table1_layout_of_an_unlabelled_dataset_stops_before_any_run(tmp_pat
     """summary "table1" (an own copy of table1.json with the KLSE series, say) ran every run of a dataset without
     labels, then stopped with a traceback (AttributeError: no 'oracle_pa_f1'): its tables are of metrics that need
     labels. It is one line naming the dataset and the layout that fits, before any run, also under --summary-only."""
-    values = np.sin(np.arange(600) / 5.0) + 0.01 * np.arange(600) % 1
-    (tmp_path / "u.csv").write_text("value\n" + "\n".join(f"{v:.4f}" for v in values) + "\n")
-    (tmp_path / "u.json").write_text(json.dumps({**TINY, "dataset": {"path": str(tmp_path / "u.csv"),
-                                                                     "train_points": 300}}))
+    unlabelled_dataset(tmp_path)
     path = tmp_path / "t1.json"
     path.write_text(json.dumps({"datasets": {"prices": "u.json"}, "detectors": ["abs_z", "random"], "seeds": 1,
                                 "output_dir": str(tmp_path / "runs"), "summary": "table1"}))
