@@ -792,6 +792,16 @@ def test_day_first_dates(tmp_path):
     assert d.full_timestamps[0] == np.datetime64("2020-01-08T10:00") and "read day first" in d.train_block_note
 
 
+def test_dayfirst_reads_the_n_n_year_dates_of_a_column_that_also_holds_iso_ones(tmp_path):
+    """A column of day-first dates with one row written the ISO way went to pandas without "dayfirst", which read
+    the others month first: monthly data (the 1st of each month) read as daily January, or, as here, refused as
+    out of order."""
+    written = [f"01/{m:02d}/2024" if m != 4 else "2024-04-01" for m in range(1, 13)]
+    write_csv(tmp_path, "m.csv", ["time", "a"], [[t, i % 3] for i, t in enumerate(written)])
+    d = load({"path": "m.csv", "time_column": "time", "dayfirst": True, "train_points": 6}, tmp_path)
+    np.testing.assert_array_equal(d.full_timestamps, np.array([f"2024-{m:02d}-01" for m in range(1, 13)], "datetime64[s]"))
+
+
 def test_dates_that_read_both_ways(tmp_path):
     both = [f"{d:02d}/02/2020" for d in range(1, 9)]  # 1-8 Feb day first, 2 Jan - 2 Aug month first
     write_csv(tmp_path, "b.csv", ["time", "a"], [[t, i * i] for i, t in enumerate(both)])

@@ -905,6 +905,22 @@ def _dmy_fast(values, first: re.Match, dayfirst: bool | None
     return None
 
 
+def _mixed_layouts(values, dayfirst: bool | None) -> pd.Series:
+    """Times of a column that writes some dates n/n/year and others another way (ISO, say): pandas reads each, and
+    the n/n/year ones as ``dayfirst`` says when it is given (pandas' own dayfirst would turn 2024-04-01 into 4 January
+    too)."""
+    parsed = _parse_datetimes(values)
+    if dayfirst is None:
+        return parsed
+    text = pd.Series(values, dtype=object).astype(str).str.strip()
+    dmy = text.str.fullmatch(_DMY).to_numpy(bool)
+    if dmy.any():
+        times = parsed.to_numpy(copy=True)
+        times[dmy] = _parse_datetimes(_dmy_readings(text[dmy].tolist())[dayfirst]).to_numpy()
+        parsed = pd.Series(times, index=parsed.index)
+    return parsed
+
+
 def _dmy_readings(values) -> dict[bool, list[str | None]] | None:
     """For dates written n/n/year (or with '.' or '-'): each value as ISO text read day first (True) and
     month first (False), None where it does not fit that reading; None unless every value has that shape."""
@@ -938,7 +954,7 @@ def _parse_times(values, dayfirst: bool | None, time_format: str | None
         return fast
     readings = _dmy_readings(values)
     if readings is None:
-        return _parse_datetimes(values), {}
+        return _mixed_layouts(values, dayfirst), {}
     parsed = {k: _parse_datetimes(v) for k, v in readings.items()}
     if dayfirst is not None:
         return parsed[dayfirst], {}
