@@ -315,11 +315,12 @@ def check_training_data(path: Path, train_data, config: Config | None = None, fi
                         f"config now gives ({describe(now)}); {fix}")
 
 
-def record_training_data(path: Path, train_data, config: Config) -> None:
-    """Before a fit in ``path``: refuse other data than its models were fitted on, else record this data. A folder
-    that holds no training yet (a fit killed before its first checkpoint) takes the new data."""
+def record_training_data(path: Path, train_data, config: Config, fix: str | None = None) -> None:
+    """Before a fit in ``path``: refuse other data than its models were fitted on (``fix``: what the line suggests,
+    as in ``check_training_data``), else record this data. A folder that holds no training yet (a fit killed before
+    its first checkpoint) takes the new data."""
     if has_training(path):
-        check_training_data(path, train_data, config)
+        check_training_data(path, train_data, config, fix)
         if (Path(path) / DATA_FILE).is_file():
             return
     write_text_atomic(Path(path) / DATA_FILE, json.dumps(data_fingerprint(train_data), indent=2) + "\n")

@@ -161,7 +161,6 @@ class Detector:
         grids write both before ``fit``, so for them this checks nothing new."""
         from ..config import save_config
         from ..runs import (
-            check_training_data,
             describe_changes,
             has_training,
             record_training_data,
@@ -172,20 +171,18 @@ class Detector:
 
         run_dir = Path(run_dir)
         fix = "fit into another run folder, or with the config and data it was trained with"
-        if has_training(run_dir):
-            changed = training_changes(self.config, run_dir)
-            saved = saved_config(run_dir) or {}
-            fewer = [k for k in changed if k in EPOCH_KEYS and self.config[k] < saved.get(k, 0)]
-            if other := [k for k in changed if k not in EPOCH_KEYS or k in fewer]:
-                raise UserError(f"run folder {run_dir} was trained with "
-                                f"{describe_changes(self.config, run_dir, other)}; {fix}")
-            check_training_data(run_dir, train, fix=fix)
-            if changed:  # more epochs of a stage: the run is now trained for them
-                save_config(self.config, run_dir / "config.json")
+        changed = training_changes(self.config, run_dir) if has_training(run_dir) else []
+        saved = saved_config(run_dir) or {}
+        fewer = [k for k in changed if k in EPOCH_KEYS and self.config[k] < saved.get(k, 0)]
+        if other := [k for k in changed if k not in EPOCH_KEYS or k in fewer]:
+            raise UserError(f"run folder {run_dir} was trained with "
+                            f"{describe_changes(self.config, run_dir, other)}; {fix}")
         run_dir.mkdir(parents=True, exist_ok=True)
+        record_training_data(run_dir, train, self.config, fix)  # other data: refused before config.json changes
+        if changed:  # more epochs of a stage: the run is now trained for them
+            save_config(self.config, run_dir / "config.json")
         if not (run_dir / "config.json").is_file():
             write_config_copy(self.config, run_dir)
-        record_training_data(run_dir, train, self.config)
 
     def checked_training(self, train, min_points: int, what: str):
         """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
