@@ -122,6 +122,7 @@ from pandas.tseries.api import guess_datetime_format
 
 from .download import local_root
 from .errors import DataError, closest, json_error
+from .evaluation import span_mask
 
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
 
@@ -1411,9 +1412,8 @@ def _in_windows(timeline: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, n
     ordered = timeline[order]
     first = np.searchsorted(ordered, bounds[:, 0], "left")
     after = np.searchsorted(ordered, bounds[:, 1], "right")
-    depth = np.cumsum(np.bincount(first, minlength=len(timeline) + 1) - np.bincount(after, minlength=len(timeline) + 1))
     inside = np.empty(len(timeline), bool)
-    inside[order] = depth[:-1] > 0
+    inside[order] = span_mask(len(timeline), np.column_stack([first, after]))  # [first, after) of the sorted rows
     return inside, after > first
 
 
