@@ -15,7 +15,7 @@ the order alternating (ours first in rounds 1, 3, ...), and each process measure
 - VAE training, ms per step: the training steps of each epoch after the first (traced) one;
 - LSTM training, ms per step, the same way (ours trains on the VAE's codes; the port's step re-encodes
   every window through its frozen VAE, as its ``VAE_LSTM.train_step`` does);
-- scoring both test pieces, sequences/s: ours through the detector's scorer (``score_vae_lstm``), the
+- scoring both test pieces, sequences/s: ours through ``scoring.sequence_scores`` (the detector's pass of the models), the
   port's as its main.py does (``VAE_LSTM.predict`` on batches of 2,048 sequences, then ``utils.post_process``),
   after one untimed warm-up scoring each;
 - peak memory (the largest resident set) at the end of training.
@@ -360,7 +360,7 @@ def worker_ours(args) -> dict:
     from vae_lstm.benchmark import multiply_adds
     from vae_lstm.config import load_config
     from vae_lstm.detectors.vae_lstm import LSTMModel, VAEModel
-    from vae_lstm.scoring import compiled_apply, gather_sequences, score_vae_lstm
+    from vae_lstm.scoring import compiled_apply, gather_sequences, sequence_scores
 
     config = load_config(args.config)
     if args.jit_compile:
@@ -383,7 +383,7 @@ def worker_ours(args) -> dict:
     training_peak = peak_rss_mb()
 
     def score():
-        return sum(len(score_vae_lstm(vae, lstm, p, s["l_win"], s["l_seq"], s["score_batch_size"]).scores)
+        return sum(len(sequence_scores(vae, lstm, p, s["l_win"], s["l_seq"], s["score_batch_size"]))
                    for p in pieces)
 
     score()  # warm-up: traces the compiled graphs

@@ -729,3 +729,130 @@ def test_a_failed_calibrate_leaves_the_detector_to_be_calibrated(vae, lstm, seri
         det.score(series)
     det.calibrate(series[:120])
     assert np.isfinite(det.score(series).points).all()
+
+
+# ---- scoring in chunks: the same numbers in memory that does not grow with l_seq x l_win ----
+
+
+def whole_array_point_errors(series, predicted, l_win, first=1, channel_scale=None, quantile=None, context_scale=None):
+    """The point errors as they were computed before the sinks: every predicted window in one array."""
+    series = np.asarray(series, dtype=float).reshape(len(series), -1)
+    n_seq, n_pred = predicted.shape[:2]
+    points = (np.arange(n_seq)[:, None, None] + l_win * np.arange(first, first + n_pred)[None, :, None]
+              + np.arange(l_win)[None, None, :])
+    squared = np.square(series[points] - predicted)
+    errors = (squared if channel_scale is None else squared / channel_scale).sum(axis=-1)
+    if context_scale is not None:
+        errors = errors / context_scale[first - 1:first - 1 + n_pred, None] * context_scale.mean()
+    if quantile is not None:
+        return scoring.covered_quantile(points, errors, len(series), quantile)
+    return scoring.covered_mean(points, errors, len(series))
+
+
+def fed_in_runs(sink, predicted, cuts):
+    """``sink`` fed the predicted windows in runs of consecutive sequences split at ``cuts``, as a pass feeds it."""
+    for part, first in zip(np.split(predicted, cuts), [0, *cuts], strict=True):
+        sink.add(first, part, None)
+    return sink.result()
+
+
+@pytest.mark.parametrize("channels, l_win, l_seq", [(1, 4, 3), (3, 5, 4), (2, 3, 2)])
+def test_sinks_fed_in_runs_equal_the_whole_array_to_the_bit(channels, l_win, l_seq):
+    rng = np.random.default_rng(channels + l_win)
+    n = 140
+    n_seq = n - l_win * l_seq + 1
+    series = rng.standard_normal((n, channels)) * 3
+    predicted = rng.standard_normal((n_seq, l_seq - 1, l_win, channels)).astype("float32")
+    predicted[7, 0] = series[7 + l_win:7 + 2 * l_win]  # a few errors of exactly 0, and ties
+    channel_scale = rng.uniform(0.5, 2, channels)
+    context_scale = rng.uniform(0.5, 2, l_seq - 1)
+    for cuts in ([], [1], [5, 6, 50, 51, 90], list(range(3, n_seq, 7))):
+        for keys in ({}, {"channel_scale": channel_scale}, {"quantile": 0.5}, {"quantile": 0.0},
+                     {"context_scale": context_scale, "channel_scale": channel_scale}):
+            expected = whole_array_point_errors(series, predicted, l_win, **keys)
+            got = fed_in_runs(scoring.PredictionErrors(series, l_win, **keys), predicted, cuts)
+            np.testing.assert_array_equal(got, expected)
+            last = fed_in_runs(scoring.PredictionErrors(series, l_win, l_seq - 1, **keys), predicted, cuts)
+            np.testing.assert_array_equal(last, whole_array_point_errors(series, predicted[:, -1:], l_win, l_seq - 1,
+                                                                         **keys))
+        squared = np.square(series[scoring.predicted_points(n_seq, l_seq - 1, l_win)] - predicted)
+        if channels > 1:  # NumPy sums one channel pairwise, which runs cannot repeat (equal to float rounding)
+            np.testing.assert_array_equal(fed_in_runs(scoring.ChannelErrorScale(series, l_win), predicted, cuts),
+                                          squared.mean(axis=(0, 1, 2)))
+        if l_seq > 2:  # likewise for one window position
+            np.testing.assert_array_equal(
+                fed_in_runs(scoring.ContextErrorScale(series, l_win, channel_scale), predicted, cuts),
+                (squared / channel_scale).sum(axis=-1).mean(axis=(0, 2)))
+        targets = series.astype("float32")[scoring.predicted_points(n_seq, l_seq - 1, l_win)]
+        sums = scoring.SequenceErrors()
+        for part, first in zip(np.split(predicted, cuts), [0, *cuts], strict=True):
+            sums.add(first, part, targets[first:first + len(part)])
+        np.testing.assert_array_equal(sums.result(), np.square(targets - predicted).sum(axis=(1, 2, 3)))
+
+
+def test_covered_values_hand_computed():
+    covered = scoring.CoveredValues(5)
+    covered.add(np.array([1, 2, 2]), np.array([1.0, 2.0, 4.0]), final_below=2)  # point 1 is whole; 2 is not yet
+    covered.add(np.array([2, 3]), np.array([6.0, 8.0]), final_below=4)
+    np.testing.assert_array_equal(covered.result(), [np.nan, 1.0, 4.0, 8.0, np.nan])  # 4 = (2 + 4 + 6) / 3
+    lower = scoring.CoveredValues(3, quantile=0.5)
+    lower.add(np.array([0, 0, 1]), np.array([5.0, 1.0, 3.0]), final_below=1)
+    lower.add(np.array([0 + 1, 1]), np.array([2.0, 9.0]), final_below=3)
+    np.testing.assert_array_equal(lower.result(), [1.0, 3.0, np.nan])  # lower medians of {5, 1} and {3, 2, 9}
+
+
+@pytest.mark.parametrize("keys", [{"point_score": "predicted_error"}, {"point_score": "median_prediction"},
+                                  {"point_score": "last_window", "context_scale": "mean"},
+                                  {"point_score": "balanced_level", "n_channel": 3},
+                                  {"point_score": "combined", "n_channel": 3, "trailing_scale": 1}])
+def test_the_detector_scores_in_runs_like_the_whole_array(keys):
+    """score_batch_size 29: the pass hands the sinks runs of 14 sequences; the scores equal those computed from every
+    predicted window at once, to the bit."""
+    channels = keys.get("n_channel", 1)
+    keras.utils.set_random_seed(3)
+    det = detector("vae_lstm", **keys)
+    det.vae, det.lstm = VAE(L_WIN, channels, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
+    rng = np.random.default_rng(0)
+    series = np.sin(np.arange(400) / 5)[:, None] * np.arange(1, channels + 1) + 0.3 * rng.standard_normal((400, channels))
+    train, test = np.split(series.astype("float32"), 2)  # as the detector takes a series
+    det.calibrate(train)
+    got = det.score(test)
+    whole = scoring.score_vae_lstm(det.vae, det.lstm, test, L_WIN, L_SEQ, batch_size=29)
+    np.testing.assert_array_equal(got.native, whole.scores)
+    scales = {"channel_scale": det.channel_scale, "context_scale": det.context_scale}
+    if det.channel_scale is not None:  # calibrated on the whole training block's predictions at once
+        train_windows = scoring.score_vae_lstm(det.vae, det.lstm, train, L_WIN, L_SEQ, batch_size=29).predicted_windows
+        np.testing.assert_array_equal(det.channel_scale, scoring.channel_error_scale(train, train_windows, L_WIN))
+    if keys["point_score"] == "last_window":
+        expected = scoring.last_window_errors(test, whole.predicted_windows, L_WIN, **scales)
+    else:
+        quantile = {"median_prediction": 0.5}.get(keys["point_score"])
+        expected = whole_array_point_errors(test, whole.predicted_windows, L_WIN, quantile=quantile, **scales)
+    if keys["point_score"] == "balanced_level":
+        expected = scoring.balanced_points(expected, scoring.level_points(test), det.term_scales,
+                                           uncovered=det.uncovered_error, weight=det.config.second_term_weight)
+    if keys["point_score"] == "combined":
+        second = scoring.vae_point_errors(det.vae, test, L_WIN, 29, det.channel_scale)
+        expected = scoring.trailing_standardise(np.where(np.isnan(expected), det.uncovered_error, expected) + second,
+                                                L_WIN, det.trailing_history, det.trailing_floor)
+    np.testing.assert_array_equal(got.points, expected)
+
+
+def test_scoring_memory_does_not_grow_with_l_seq_times_l_win():
+    """A long series of 3 channels: every predicted window at once is 120,000 x 3 x 16 x 3 values (69 MB in float32,
+    and the point errors' float64 copies and indices far more); the pass holds a few calls' worth."""
+    import tracemalloc
+
+    keras.utils.set_random_seed(3)
+    det = detector("vae_lstm", n_channel=3, point_score="balanced_level", score_batch_size=1024)
+    det.vae, det.lstm = VAE(L_WIN, 3, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
+    series = np.random.default_rng(0).standard_normal((120_000, 3))
+    det.calibrate(series[:2000])
+    det.score(series[:2000])  # traces the graphs
+    tracemalloc.start()
+    try:
+        det.score(series)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * series.nbytes, f"{peak / 1e6:.0f} MB"  # the series is 2.9 MB; 16 MB measured, 266 before

@@ -445,7 +445,7 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    from .scoring import score_series_per_sequence, score_vae_lstm
+    from .scoring import score_series_per_sequence, sequence_scores
 
     gflops = matmul_gflops()
     with tempfile.TemporaryDirectory() as tmp:
@@ -470,22 +470,22 @@ def main(argv=None) -> int:
     seconds = []
     for _ in range(args.repeats + 1):  # the first, cold, traces the graphs and compiles the XLA ones
         started = time.perf_counter()
-        results = [score_vae_lstm(vae, lstm, p, config.l_win, config.l_seq, config.score_batch_size) for p in pieces]
+        results = [sequence_scores(vae, lstm, p, config.l_win, config.l_seq, config.score_batch_size) for p in pieces]
         seconds.append(time.perf_counter() - started)
     scoring_peak_mb = peak_rss_mb()
     first_seconds, seconds = seconds[0], seconds[1:]
     n_windows = sum(len(p) - config.l_win + 1 for p in pieces)
-    n_seq = sum(len(r.scores) for r in results)
+    n_seq = sum(len(r) for r in results)
     best, median = min(seconds), float(np.median(seconds))
     flop = 2 * scoring_multiply_adds(costs, n_windows, n_seq, config.l_seq)
     bound_seconds = flop / (gflops * 1e9)
 
-    n_loop = min(args.loop_sequences, len(results[0].scores))
+    n_loop = min(args.loop_sequences, len(results[0]))
     segment = pieces[0][: n_loop + config.span - 1]
     started = time.perf_counter()
     loop_scores = score_series_per_sequence(vae, lstm, segment, config.l_win, config.l_seq)
     loop_seconds_per_sequence = (time.perf_counter() - started) / n_loop
-    np.testing.assert_allclose(loop_scores, results[0].scores[:n_loop], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(loop_scores, results[0][:n_loop], rtol=1e-3, atol=1e-4)
     loop_seconds_total = loop_seconds_per_sequence * n_seq
 
     figures = {

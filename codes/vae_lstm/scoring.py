@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import weakref
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from keras import ops
 
 from .models import elbo_terms, fold_upsampling
 from .threads import branches
-from .windowing import rolling_windows, sequence_window_index
+from .windowing import as_2d, rolling_windows, sequence_window_index
 
 # predict (the LSTM's training codes, figures) retraces for new input lengths; TensorFlow warns, harmlessly.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -61,6 +62,16 @@ def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_com
     return _apply_in_chunks(_compiled_call(model, array.shape[1:], jit_compile), array, chunk, jit_compile)
 
 
+def compiled_chunks(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_compile: bool = False):
+    """Yields ``compiled_apply``'s rows one call at a time, in order: the same calls and numbers, without holding
+    the whole output (a stand-in that is not a Keras model predicts the whole array at once)."""
+    if not isinstance(model, keras.Model):
+        yield compiled_apply(model, array, chunk, jit_compile)
+        return
+    array = np.asarray(array, dtype="float32")
+    yield from _calls_in_order(_compiled_call(model, array.shape[1:], jit_compile), array, chunk, jit_compile)
+
+
 def chunk_rows(n_rows: int, chunk: int) -> int:
     """Rows per call for ``n_rows`` in calls of at most ``chunk``: the fewest calls, of equal size (the last
     up to one row fewer per other call), so that side-by-side calls end together (12,149 rows in
@@ -72,12 +83,22 @@ def chunk_rows(n_rows: int, chunk: int) -> int:
 
 
 def _apply_in_chunks(function, array: np.ndarray, chunk: int, jit_compile: bool = False, rows_per_item: int = 1):
-    """``function`` (a compiled graph with a free batch dimension) over ``array`` in calls of ``chunk_rows``
-    rows (of exactly ``chunk``, padded, through XLA), NumPy in and out.
+    """``function`` (a compiled graph with a free batch dimension) over ``array``, NumPy in and out: the outputs
+    of ``_calls_in_order``, concatenated."""
+    outputs = list(_calls_in_order(function, array, chunk, jit_compile, rows_per_item))
+    if isinstance(outputs[0], list):
+        return [np.concatenate([out[k] for out in outputs]) for k in range(len(outputs[0]))]
+    return np.concatenate(outputs)
+
+
+def _calls_in_order(function, array: np.ndarray, chunk: int, jit_compile: bool = False, rows_per_item: int = 1):
+    """Yields the outputs of ``function`` (a compiled graph with a free batch dimension) over ``array``, one call
+    of ``chunk_rows`` rows at a time (of exactly ``chunk``, padded, through XLA), in order, as NumPy without the
+    padding (a list of arrays for several outputs).
 
     ``threads.branches()`` calls run side by side, one per thread, as many as fit ``ROWS_IN_FLIGHT`` rows
-    (at least one; an item of ``array`` counts as ``rows_per_item`` rows): peak memory grows with ``chunk``
-    times that number. Each call is one graph call whatever
+    (at least one; an item of ``array`` counts as ``rows_per_item`` rows); at most that many more wait to be
+    handed on, so that memory grows with ``chunk``, not with the array. Each call is one graph call whatever
     the thread count, so the outputs do not depend on it (splitting a chunk into one slice per thread changed
     them by float rounding, enough to reorder tied point scores)."""
     chunk = max(int(chunk), 1)
@@ -85,24 +106,32 @@ def _apply_in_chunks(function, array: np.ndarray, chunk: int, jit_compile: bool 
         rows = chunk if len(array) >= chunk else 1 << max(len(array) - 1, 0).bit_length()
     else:  # at least one row, as some kernels refuse an empty batch
         chunk, rows = chunk_rows(len(array), chunk), 1
-    parts, kept = [], []  # each call's input, and how many of its rows are the array's (not padding)
-    for start in range(0, max(len(array), 1), chunk):
+    starts = range(0, max(len(array), 1), chunk)
+
+    def call(start):
         part = array[start:start + chunk]
-        kept.append(len(part))
-        if len(part) < rows:
-            part = np.concatenate([part, np.zeros((rows - len(part), *array.shape[1:]), "float32")])
-        parts.append(part)
-    outputs = [] if function.experimental_get_tracing_count() else [function(parts[0])]  # a first call traces
-    threads = min(branches(), max(ROWS_IN_FLIGHT // (chunk * rows_per_item), 1), len(parts) - len(outputs))
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            outputs += list(pool.map(function, parts[len(outputs):]))
-    else:
-        outputs += [function(part) for part in parts[len(outputs):]]
-    if isinstance(outputs[0], (list, tuple)):
-        return [np.concatenate([out[k].numpy()[:n] for out, n in zip(outputs, kept, strict=True)])
-                for k in range(len(outputs[0]))]
-    return np.concatenate([out.numpy()[:n] for out, n in zip(outputs, kept, strict=True)])
+        kept = len(part)
+        if kept < rows:
+            part = np.concatenate([part, np.zeros((rows - kept, *array.shape[1:]), "float32")])
+        out = function(part)
+        return [o.numpy()[:kept] for o in out] if isinstance(out, (list, tuple)) else out.numpy()[:kept]
+
+    traced = bool(function.experimental_get_tracing_count())
+    if not traced:  # a first call traces, alone
+        yield call(starts[0])
+    rest = starts[0 if traced else 1:]
+    threads = min(branches(), max(ROWS_IN_FLIGHT // (chunk * rows_per_item), 1), len(rest))
+    if threads <= 1:
+        yield from (call(start) for start in rest)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending = deque()
+        for start in rest:
+            pending.append(pool.submit(call, start))
+            if len(pending) > threads:  # every thread stays busy while the oldest output is handed on
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _compiled_call(model, row_shape: tuple, jit_compile: bool):
@@ -139,18 +168,24 @@ def scoring_decoder(decoder: keras.Model) -> keras.Model:
 
 def decoded_predictions(lstm, decoder, sequences: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """(n_seq, l_seq - 1, l_win, c): the windows ``decoder`` rebuilds from the codes ``lstm`` predicts for each
-    of the (n_seq, l_seq - 1, code_size) sequences of codes, both models in one compiled graph per call of
-    ``chunk // (l_seq - 1)`` sequences (at least one), so that the decoder gets about ``chunk`` rows per call.
-    In one graph each thread goes on from the LSTM to the decoder without waiting for the other threads'
-    LSTM chunks. Models that are not Keras models (stand-ins) are asked to predict, one after the other."""
+    of the (n_seq, l_seq - 1, code_size) sequences of codes: ``decoded_prediction_chunks``, concatenated."""
+    return np.concatenate(list(decoded_prediction_chunks(lstm, decoder, sequences, chunk)))
+
+
+def decoded_prediction_chunks(lstm, decoder, sequences: np.ndarray, chunk: int = DEFAULT_CHUNK):
+    """Yields ``decoded_predictions``' rows one call at a time, in order: both models in one compiled graph per
+    call of ``chunk // (l_seq - 1)`` sequences (at least one), so that the decoder gets about ``chunk`` rows per
+    call. In one graph each thread goes on from the LSTM to the decoder without waiting for the other threads'
+    LSTM chunks. Models that are not Keras models (stand-ins) are asked to predict, one after the other, at once."""
     sequences = np.asarray(sequences, dtype="float32")
     n_seq, steps, code_size = sequences.shape
     if not (isinstance(lstm, keras.Model) and isinstance(decoder, keras.Model)):
         codes = compiled_apply(lstm, sequences, chunk)
         decoded = compiled_apply(decoder, codes.reshape(-1, code_size), chunk)
-        return decoded.reshape(n_seq, steps, *decoded.shape[1:])
-    return _apply_in_chunks(_predictor_call(lstm, decoder, sequences.shape[1:]), sequences,
-                            max(int(chunk) // steps, 1), rows_per_item=steps)
+        yield decoded.reshape(n_seq, steps, *decoded.shape[1:])
+        return
+    yield from _calls_in_order(_predictor_call(lstm, decoder, sequences.shape[1:]), sequences,
+                               max(int(chunk) // steps, 1), rows_per_item=steps)
 
 
 def _predictor_call(lstm, decoder, row_shape: tuple):
@@ -192,18 +227,71 @@ class SequenceScores:
     predicted_windows: np.ndarray  # (n_seq, l_seq - 1, l_win, c) windows rebuilt from LSTM-predicted codes
 
 
-def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
-                   batch_size: int = 1024) -> SequenceScores:
-    """Score every sequence of a (n, c) series with a trained VAE and LSTM: the encoder over every window
-    (``compiled_apply``), then the LSTM over every sequence and the decoder over its predicted codes
-    (``decoded_predictions``), in compiled calls of about ``batch_size`` rows."""
-    windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
+def predicted_window_chunks(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int = 1024):
+    """Yields ``(first, predicted, targets)`` over the sequences of a (n, c) series, one compiled call's run of
+    consecutive sequences at a time, in order: the run's first sequence, the (m, l_seq - 1, l_win, c) windows
+    the decoder rebuilds from the codes the LSTM predicts (``decoded_prediction_chunks``), and the windows
+    they predict. The encoder runs over every window first (``compiled_apply``; its codes are small), so that
+    memory then grows with ``batch_size``, not with the series."""
+    windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)  # a view: no copy per window
     index = _sequence_index(len(windows), l_win, l_seq)
     mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
-    predicted_windows = decoded_predictions(lstm, scoring_decoder(vae.decoder), mean[index[:, :-1]], batch_size)
-    targets = windows[index[:, 1:]]
-    scores = np.square(targets - predicted_windows).sum(axis=(1, 2, 3))
-    return SequenceScores(scores, predicted_windows)
+    first = 0
+    for predicted in decoded_prediction_chunks(lstm, scoring_decoder(vae.decoder), mean[index[:, :-1]], batch_size):
+        yield first, predicted, windows[index[first:first + len(predicted), 1:]]
+        first += len(predicted)
+
+
+def vae_lstm_pass(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int, *sinks) -> list:
+    """Every chunk of ``predicted_window_chunks`` handed to each sink's ``add(first, predicted, targets)``; returns
+    the sinks' ``result()``s. One pass of the models serves them all, and no sink holds every predicted window."""
+    for first, predicted, targets in predicted_window_chunks(vae, lstm, series, l_win, l_seq, batch_size):
+        for sink in sinks:
+            sink.add(first, predicted, targets)
+    return [sink.result() for sink in sinks]
+
+
+class SequenceErrors:
+    """Sink of ``vae_lstm_pass``: the paper's score of every sequence, the summed squared error of its predicted
+    windows."""
+
+    def __init__(self):
+        self.parts = []
+
+    def add(self, first, predicted, targets):
+        self.parts.append(np.square(targets - predicted).sum(axis=(1, 2, 3)))
+
+    def result(self) -> np.ndarray:
+        return np.concatenate(self.parts)
+
+
+class KeptPredictions:
+    """Sink of ``vae_lstm_pass`` that keeps every predicted window (memory of n_seq x l_seq x l_win x c values)."""
+
+    def __init__(self):
+        self.parts = []
+
+    def add(self, first, predicted, targets):
+        self.parts.append(predicted)
+
+    def result(self) -> np.ndarray:
+        return np.concatenate(self.parts)
+
+
+def sequence_scores(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int = 1024) -> np.ndarray:
+    """(n_seq,) the paper's score of every sequence of a (n, c) series (``vae_lstm_pass``), in memory that
+    grows with ``batch_size``."""
+    return vae_lstm_pass(vae, lstm, series, l_win, l_seq, batch_size, SequenceErrors())[0]
+
+
+def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
+                   batch_size: int = 1024) -> SequenceScores:
+    """Score every sequence of a (n, c) series with a trained VAE and LSTM, keeping the predicted windows: the
+    encoder over every window, then the LSTM over every sequence and the decoder over its predicted codes, in
+    compiled calls of about ``batch_size`` rows. Its memory grows with the series times l_seq x l_win x c: the
+    detector scores through ``vae_lstm_pass`` instead."""
+    scores, predicted = vae_lstm_pass(vae, lstm, series, l_win, l_seq, batch_size, SequenceErrors(), KeptPredictions())
+    return SequenceScores(scores, predicted)
 
 
 def covered_mean(points: np.ndarray, values: np.ndarray, n_points: int) -> np.ndarray:
@@ -285,34 +373,94 @@ def trailing_standardise(points: np.ndarray, width: int, history: np.ndarray, fl
 def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024,
                      channel_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels,
-    each divided by its ``channel_scale`` when given), averaged over every window that covers the point."""
-    windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
+    each divided by its ``channel_scale`` when given), averaged over every window that covers the point;
+    the decoder's windows one compiled call at a time, so that memory grows with ``batch_size``."""
+    windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)
     mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
-    squared = np.square(windows - compiled_apply(scoring_decoder(vae.decoder), mean, batch_size))
-    error = (squared if channel_scale is None else squared / channel_scale).sum(axis=-1)
-    points = np.arange(len(windows))[:, None] + np.arange(l_win)[None, :]
-    return covered_mean(points, error, len(windows) + l_win - 1)
+    covered, first = CoveredValues(len(windows) + l_win - 1), 0
+    for decoded in compiled_chunks(scoring_decoder(vae.decoder), mean, batch_size):
+        squared = np.square(windows[first:first + len(decoded)] - decoded)
+        error = (squared if channel_scale is None else squared / channel_scale).sum(axis=-1)
+        points = first + np.arange(len(decoded))[:, None] + np.arange(l_win)[None, :]
+        first += len(decoded)
+        covered.add(points, error, first)  # later windows start at ``first``: the points before it are whole
+    return covered.result()
 
 
-def predicted_points(n_seq: int, n_pred: int, l_win: int, first: int = 1) -> np.ndarray:
+class CoveredValues:
+    """Per time point, the mean (or, with ``quantile`` q, the lower q-quantile) of the values naming it, gathered
+    over consecutive parts: ``add(points, values, final_below)`` with the promise that no later part names a point
+    below ``final_below``. The same numbers as ``covered_mean`` / ``covered_quantile`` of every value at once, to
+    the bit: a point's values are summed in the same order, and only the values of points not yet whole are kept."""
+
+    def __init__(self, n_points: int, quantile: float | None = None):
+        self.out, self.quantile, self.done = np.full(n_points, np.nan), quantile, 0
+        self.points, self.values = np.empty(0, dtype=np.intp), np.empty(0)
+
+    def add(self, points: np.ndarray, values: np.ndarray, final_below: int) -> None:
+        points = np.concatenate([self.points, np.asarray(points).ravel()])
+        values = np.concatenate([self.values, np.asarray(values, dtype=float).ravel()])
+        end = min(int(final_below), len(self.out))
+        whole = points < end
+        named, named_values, n = points[whole] - self.done, values[whole], end - self.done
+        self.out[self.done:end] = (covered_mean(named, named_values, n) if self.quantile is None
+                                   else covered_quantile(named, named_values, n, self.quantile))
+        self.points, self.values, self.done = points[~whole], values[~whole], end
+
+    def result(self) -> np.ndarray:
+        self.add(np.empty(0, dtype=np.intp), np.empty(0), len(self.out))
+        return self.out
+
+
+def predicted_points(n_seq: int, n_pred: int, l_win: int, first: int = 1, start: int = 0) -> np.ndarray:
     """(n_seq, n_pred, l_win) time points of the predicted windows k = ``first`` .. ``first`` + n_pred - 1 of
-    every sequence: sequence s (starting at point s) predicts window k over ``s + k * l_win .. s + (k + 1) *
-    l_win - 1``."""
-    return (np.arange(n_seq)[:, None, None] + l_win * np.arange(first, first + n_pred)[None, :, None]
+    sequences ``start`` .. ``start`` + n_seq - 1: sequence s (starting at point s) predicts window k over
+    ``s + k * l_win .. s + (k + 1) * l_win - 1``."""
+    return (start + np.arange(n_seq)[:, None, None] + l_win * np.arange(first, first + n_pred)[None, :, None]
             + np.arange(l_win)[None, None, :])
 
 
 def window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1,
-                  channel_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(points, errors), both (n_seq, n, l_win): the time point of each predicted value (``predicted_points``)
-    and its squared error, summed over channels, each divided by its ``channel_scale`` when given."""
+                  channel_scale: np.ndarray | None = None, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(points, errors), both (n_seq, n, l_win): the time point of each predicted value (``predicted_points``
+    of sequences ``start`` ..) and its squared error, summed over channels, each divided by its
+    ``channel_scale`` when given."""
     series = np.asarray(series, dtype=float).reshape(len(series), -1)
     n_seq, n_pred = predicted_windows.shape[:2]
-    points = predicted_points(n_seq, n_pred, l_win, first)
+    points = predicted_points(n_seq, n_pred, l_win, first, start)
     squared = np.square(series[points] - predicted_windows)
     if channel_scale is not None:
         squared = squared / channel_scale
     return points, squared.sum(axis=-1)
+
+
+class PredictionErrors:
+    """Sink of ``vae_lstm_pass``: per point, the mean (or, with ``quantile`` q, the lower q-quantile) of its squared
+    errors (``window_errors``) over the predicted windows k = ``from_window`` .. l_seq - 1 covering it (1: every
+    predicted window; l_seq - 1: each sequence's last); with ``context_scale``, each error is first divided by that
+    of its window position and multiplied by their mean. NaN where none covers a point."""
+
+    def __init__(self, series: np.ndarray, l_win: int, from_window: int = 1, channel_scale: np.ndarray | None = None,
+                 quantile: float | None = None, context_scale: np.ndarray | None = None):
+        self.series = np.asarray(series, dtype=float).reshape(len(series), -1)
+        self.l_win, self.from_window, self.channel_scale = l_win, from_window, channel_scale
+        self.context_scale = None if context_scale is None else np.asarray(context_scale, dtype=float)
+        self.covered = CoveredValues(len(series), quantile)
+
+    def add(self, first, predicted, targets=None):
+        self.add_windows(first, predicted[:, self.from_window - 1:], self.from_window)
+
+    def add_windows(self, start: int, predicted_windows: np.ndarray, first: int) -> None:
+        """The windows k = ``first`` .. of sequences ``start`` .. (``predicted_windows``, (m, n, l_win, c))."""
+        points, errors = window_errors(self.series, predicted_windows, self.l_win, first, self.channel_scale, start)
+        if self.context_scale is not None:
+            scale = self.context_scale
+            errors = errors / scale[first - 1:first - 1 + errors.shape[1], None] * scale.mean()
+        # the next sequences' windows start at point start + len + first * l_win: the points before it are whole
+        self.covered.add(points, errors, start + len(predicted_windows) + first * self.l_win)
+
+    def result(self) -> np.ndarray:
+        return self.covered.result()
 
 
 def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, first: int = 1,
@@ -325,34 +473,70 @@ def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, 
     each error is first divided by that of its window's position and the result multiplied by their mean.
 
     ``predicted_windows`` is (n_seq, n, l_win, c), the windows k = ``first`` .. ``first`` + n - 1 of every
-    sequence (all of them by default; ``predicted_points``). Points that none covers get NaN."""
-    points, errors = window_errors(series, predicted_windows, l_win, first, channel_scale)
-    if context_scale is not None:
-        scale = np.asarray(context_scale, dtype=float)
-        errors = errors / scale[first - 1:first - 1 + errors.shape[1], None] * scale.mean()
-    if quantile is not None:
-        return covered_quantile(points, errors, len(series), quantile)
-    return covered_mean(points, errors, len(series))
+    sequence (all of them by default; ``predicted_points``). Points that none covers get NaN. The
+    ``PredictionErrors`` sink of one chunk: the detector gathers the same over ``vae_lstm_pass``."""
+    sink = PredictionErrors(series, l_win, first, channel_scale, quantile, context_scale)
+    sink.add_windows(0, predicted_windows, first)
+    return sink.result()
+
+
+class ContextErrorScale:
+    """Sink of ``vae_lstm_pass``: (l_seq - 1,) the mean squared error (``window_errors``) of the predicted windows
+    k = 1 .. l_seq - 1 over every sequence of a series (the training block's, for ``context_scale`` "mean"): window
+    k is predicted from k windows of codes, and with little context the LSTM errs more. A position predicted
+    without error gets 1. Summed sequence after sequence, as NumPy's mean of the whole array sums them (to the bit,
+    but for l_seq 2, whose one position NumPy sums pairwise: equal to float rounding)."""
+
+    def __init__(self, series: np.ndarray, l_win: int, channel_scale: np.ndarray | None = None):
+        self.series, self.l_win, self.channel_scale = series, l_win, channel_scale
+        self.total, self.count = None, 0
+
+    def add(self, first, predicted, targets=None):
+        _, errors = window_errors(self.series, predicted, self.l_win, channel_scale=self.channel_scale, start=first)
+        rows = errors.sum(axis=2)
+        self.total = np.add.reduce(rows if self.total is None else np.concatenate([self.total[None], rows]), axis=0)
+        self.count += errors.shape[0] * errors.shape[2]
+
+    def result(self) -> np.ndarray:
+        scale = self.total / self.count
+        return np.where(scale > 0, scale, 1.0)
 
 
 def context_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,
                         channel_scale: np.ndarray | None = None) -> np.ndarray:
-    """(l_seq - 1,) the mean squared error (``window_errors``) of the predicted windows k = 1 .. l_seq - 1 over
-    every sequence of a series (the training block's, for ``context_scale`` "mean"): window k is predicted from
-    k windows of codes, and with little context the LSTM errs more. A position predicted without error gets 1."""
-    _, errors = window_errors(series, predicted_windows, l_win, channel_scale=channel_scale)
-    scale = errors.mean(axis=(0, 2))
-    return np.where(scale > 0, scale, 1.0)
+    """``ContextErrorScale`` of every sequence's predicted windows at once."""
+    sink = ContextErrorScale(series, l_win, channel_scale)
+    sink.add(0, predicted_windows)
+    return sink.result()
+
+
+class ChannelErrorScale:
+    """Sink of ``vae_lstm_pass``: (c,) each channel's mean squared error over every predicted window of a series
+    (the training block's, for ``error_scale`` "channel"); a channel predicted without error gets 1, so that it is
+    not divided by 0. Summed value after value, as NumPy's mean of the whole array sums them for two or more
+    channels (to the bit; one channel NumPy sums pairwise: equal to float rounding)."""
+
+    def __init__(self, series: np.ndarray, l_win: int):
+        self.series, self.l_win = np.asarray(series, dtype=float).reshape(len(series), -1), l_win
+        self.total, self.count = None, 0
+
+    def add(self, first, predicted, targets=None):
+        points = predicted_points(len(predicted), predicted.shape[1], self.l_win, start=first)
+        squared = np.square(self.series[points] - predicted).reshape(-1, self.series.shape[1])
+        self.total = np.add.reduce(squared if self.total is None else np.concatenate([self.total[None], squared]),
+                                   axis=0)
+        self.count += len(squared)
+
+    def result(self) -> np.ndarray:
+        scale = self.total / self.count
+        return np.where(scale > 0, scale, 1.0)
 
 
 def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
-    """(c,) each channel's mean squared error over every predicted window of a series (the training block's,
-    for ``error_scale`` "channel"); a channel predicted without error gets 1, so that it is not divided by 0."""
-    series = np.asarray(series, dtype=float).reshape(len(series), -1)
-    n_seq, n_pred, _, _ = predicted_windows.shape
-    points = predicted_points(n_seq, n_pred, l_win)
-    scale = np.square(series[points] - predicted_windows).mean(axis=(0, 1, 2))
-    return np.where(scale > 0, scale, 1.0)
+    """``ChannelErrorScale`` of every sequence's predicted windows at once."""
+    sink = ChannelErrorScale(series, l_win)
+    sink.add(0, predicted_windows)
+    return sink.result()
 
 
 TERM_SCALES = {"mean": np.mean, "max": np.max}
@@ -402,15 +586,23 @@ def level_points(series: np.ndarray) -> np.ndarray:
 
 
 def last_window_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,
-                       channel_scale: np.ndarray | None = None, context_scale: np.ndarray | None = None) -> np.ndarray:
+                        channel_scale: np.ndarray | None = None, context_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-point score from the prediction with the most context: the point's squared error in the last
     predicted window (k = l_seq - 1, after l_seq - 1 windows of codes), averaged over the l_win sequences
     whose last window covers it. The points before any last window (the first (l_seq - 1) * l_win of a
-    series, whose predictions all have less context) take ``point_errors`` of every window."""
+    series, whose predictions all have less context) take ``point_errors`` of every window: ``last_window_points``
+    of two ``PredictionErrors`` sinks of one chunk."""
     n_pred = predicted_windows.shape[1]
     scales = {"channel_scale": channel_scale, "context_scale": context_scale}
-    last = point_errors(series, predicted_windows[:, -1:], l_win, first=n_pred, **scales)
-    return np.where(np.isnan(last), point_errors(series, predicted_windows, l_win, **scales), last)
+    last, every = PredictionErrors(series, l_win, n_pred, **scales), PredictionErrors(series, l_win, **scales)
+    for sink in (last, every):
+        sink.add(0, predicted_windows)
+    return last_window_points(last.result(), every.result())
+
+
+def last_window_points(last: np.ndarray, every: np.ndarray) -> np.ndarray:
+    """Each point's error in the last predicted windows, or where none covers it, in every predicted window."""
+    return np.where(np.isnan(last), every, last)
 
 
 def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,

@@ -23,20 +23,21 @@ from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
 from ..runs import train_hint
 from ..scoring import (
+    ChannelErrorScale,
+    ContextErrorScale,
+    PredictionErrors,
+    SequenceErrors,
     balanced_points,
-    channel_error_scale,
-    context_error_scale,
     encode_windows,
     gather_sequences,
-    last_window_errors,
+    last_window_points,
     level_points,
     moving_max,
     moving_mean,
-    point_errors,
-    score_vae_lstm,
     term_scale,
     trailing_standardise,
     uncovered_error,
+    vae_lstm_pass,
     vae_point_errors,
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback, damage, set_aside
@@ -286,29 +287,42 @@ class VAELSTMDetector(Detector):
         self.calibrated, self.fit_series = True, None
 
     def calibrate_on(self, series: np.ndarray) -> None:
-        """The training-block statistics that ``needs_calibration`` asks for, from the checked (n, c) series."""
+        """The training-block statistics that ``needs_calibration`` asks for, from the checked (n, c) series: each
+        from a pass of the models over it (``vae_lstm_pass``), as each needs the scales before it."""
         c = self.config
-        predicted = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if self.scales_channels(series):
-            self.channel_scale = channel_error_scale(series, predicted.predicted_windows, c.l_win)
+            self.channel_scale, = self.predictions(series, ChannelErrorScale(series, c.l_win))
         if self.scales_context():  # after the channels' scale, which it then includes
-            self.context_scale = context_error_scale(series, predicted.predicted_windows, c.l_win, self.channel_scale)
+            self.context_scale, = self.predictions(series, ContextErrorScale(series, c.l_win, self.channel_scale))
+        terms = None
         if c.point_score in CALIBRATED_SCORES:
-            terms = self.error_terms(series, predicted.predicted_windows)
+            terms = self.error_terms(series, *self.predictions(series, self.prediction_errors(series)))
             if c.point_score in BALANCED_SCORES:
                 self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
             self.uncovered_error = uncovered_error(terms[0])
         if self.trails():  # last: the training block's point scores under every scale above
-            self.trailing_history = self.point_scores(series, predicted)
+            self.trailing_history = self.point_scores(series, terms)[1]
             known = self.trailing_history[np.isfinite(self.trailing_history)]
             self.trailing_floor = max(TRAILING_SD_FLOOR * (float(np.std(known)) if len(known) else 0.0),
                                       np.finfo(float).tiny)
 
-    def error_terms(self, series: np.ndarray, predicted_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per point: the squared error in the LSTM-predicted windows (NaN where none covers it), and the second
-        term: the point's squared level with "balanced_level", else the VAE's own squared reconstruction error."""
+    def predictions(self, series: np.ndarray, *sinks) -> list:
+        """The sinks' results over one pass of the models over ``series`` (``scoring.vae_lstm_pass``)."""
         c = self.config
-        predicted = point_errors(series, predicted_windows, c.l_win, **self.error_scales())
+        return vae_lstm_pass(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size, *sinks)
+
+    def prediction_errors(self, series: np.ndarray, last_only: bool = False) -> PredictionErrors:
+        """The sink of the point's squared errors in the predicted windows (each sequence's last with
+        ``last_only``), under the calibrated scales and the point score's quantile."""
+        c = self.config
+        return PredictionErrors(series, c.l_win, c.l_seq - 1 if last_only else 1, **self.error_scales(),
+                                quantile=PREDICTION_QUANTILES.get(c.point_score))
+
+    def error_terms(self, series: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per point: the squared error in the LSTM-predicted windows (``predicted``, NaN where none covers it), and
+        the second term: the point's squared level with "balanced_level", else the VAE's own squared reconstruction
+        error."""
+        c = self.config
         if c.point_score == "balanced_level":
             return predicted, level_points(series)
         return predicted, vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale)
@@ -326,29 +340,34 @@ class VAELSTMDetector(Detector):
                        else f"trailing_scale {c.trailing_scale}" if self.trails() else "error_scale 'channel'")
                 raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
             self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
-        scores = score_vae_lstm(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size)
         if c.point_score == "max_sequence":
-            return Scores.from_units(scores.scores, c.span, len(series), predicted_windows=scores.predicted_windows)
-        points = self.point_scores(series, scores)
+            native, = self.predictions(series, SequenceErrors())
+            return Scores.from_units(native, c.span, len(series))
+        native, points = self.point_scores(series)
         if self.trails():
             points = trailing_standardise(points, round(c.trailing_scale * c.l_win), self.trailing_history,
                                           self.trailing_floor)
-        return Scores.with_points(points, scores.scores, c.span, predicted_windows=scores.predicted_windows)
+        return Scores.with_points(points, native, c.span)
 
-    def point_scores(self, series: np.ndarray, scores) -> np.ndarray:
-        """The point scores of ``series`` from its sequence scores and predicted windows (``score_vae_lstm``),
-        smoothed and spread, before ``trailing_scale``; any ``point_score`` but max_sequence."""
+    def point_scores(self, series: np.ndarray, terms: tuple | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+        """(sequence scores, point scores) of ``series`` from one pass of the models over it, the point scores
+        smoothed and spread, before ``trailing_scale``; any ``point_score`` but max_sequence. With a calibrated
+        point score, ``terms``: the ``error_terms`` of ``series`` when they are known, which spare the pass (the
+        sequence scores are then None)."""
         c = self.config
+        native = None
+        if c.point_score == "last_window":
+            native, last, every = self.predictions(series, SequenceErrors(), self.prediction_errors(series, True),
+                                                   self.prediction_errors(series))
+            points = last_window_points(last, every)
+        elif terms is None:
+            native, points = self.predictions(series, SequenceErrors(), self.prediction_errors(series))
         if c.point_score in CALIBRATED_SCORES:
-            predicted, reconstructed = self.error_terms(series, scores.predicted_windows)
+            predicted, second = terms if terms is not None else self.error_terms(series, points)
             if c.point_score in BALANCED_SCORES:
-                points = balanced_points(predicted, reconstructed, self.term_scales, uncovered=self.uncovered_error,
+                points = balanced_points(predicted, second, self.term_scales, uncovered=self.uncovered_error,
                                          weight=c.second_term_weight, combine=c.term_combine, power=c.term_power)
             else:  # the first l_win points, which no prediction covers: the training block's median prediction error
-                points = np.where(np.isnan(predicted), self.uncovered_error, predicted) + reconstructed
-        elif c.point_score == "last_window":
-            points = last_window_errors(series, scores.predicted_windows, c.l_win, **self.error_scales())
-        else:
-            points = point_errors(series, scores.predicted_windows, c.l_win, **self.error_scales(),
-                                  quantile=PREDICTION_QUANTILES.get(c.point_score))
-        return moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)), round(c.point_spread * c.l_win))
+                points = np.where(np.isnan(predicted), self.uncovered_error, predicted) + second
+        return native, moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)),
+                                  round(c.point_spread * c.l_win))
