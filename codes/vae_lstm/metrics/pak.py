@@ -51,8 +51,13 @@ def _f1_curve(lengths, hits, fp, ks) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if len(lengths) == 0:
         nan = np.full(len(ks), np.nan)
         return nan, nan, nan.copy()
-    adjusted = hits[None, :] > (ks[:, None] / 100) * lengths[None, :]
-    tp = np.where(adjusted, lengths[None, :], hits[None, :]).sum(axis=1).astype(float)
+    # Segments of equal length and hits are adjusted alike: each such pair once, weighted by its count (exact
+    # integers), so the cost is K values x distinct pairs (few), not K values x segments.
+    base = int(lengths.max()) + 1  # hits <= length < base
+    pair, count = np.unique(lengths * base + hits, return_counts=True)
+    length, hit = np.divmod(pair, base)
+    adjusted = hit[None, :] > (ks[:, None] / 100) * length[None, :]
+    tp = (np.where(adjusted, length[None, :], hit[None, :]) * count).sum(axis=1).astype(float)
     fn = lengths.sum() - tp
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
