@@ -610,14 +610,19 @@ def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,
     """The VAE alone: (per-sequence scores, per-window squared errors) of a (n, c) series.
 
     A window's error is its squared reconstruction error through the code mean (the same
-    ``elbo_terms`` as training); a sequence's score sums the errors of its last l_seq - 1 windows.
+    ``elbo_terms`` as training), taken one compiled call of the decoder at a time; a sequence's score
+    sums the errors of its last l_seq - 1 windows.
     """
-    windows = np.asarray(rolling_windows(series, l_win), dtype="float32")
+    windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)
     index = _sequence_index(len(windows), l_win, l_seq)
     mean, std = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
-    reconstructed = compiled_apply(scoring_decoder(vae.decoder), mean, batch_size)
-    squared_error, _, _ = (ops.convert_to_numpy(t) for t in
-                           elbo_terms(windows, reconstructed, mean, std, vae.sigma2()))
+    errors, first = [], 0
+    for reconstructed in compiled_chunks(scoring_decoder(vae.decoder), mean, batch_size):
+        rows = slice(first, first + len(reconstructed))
+        errors.append(ops.convert_to_numpy(elbo_terms(windows[rows], reconstructed, mean[rows], std[rows],
+                                                      vae.sigma2())[0]))
+        first += len(reconstructed)
+    squared_error = np.concatenate(errors)
     return squared_error[index[:, 1:]].sum(axis=1), squared_error
 
 

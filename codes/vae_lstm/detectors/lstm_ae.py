@@ -24,7 +24,7 @@ from keras import layers
 from .. import plotting
 from ..models import recurrent
 from ..optimizers import FusedAdam
-from ..scoring import JIT_SCORING, compiled_apply
+from ..scoring import JIT_SCORING, compiled_chunks
 from ..training import BaseModel, BaseTrainer, FigureCallback
 from ..windowing import rolling_windows, train_val_split, training_windows
 from .base import Detector, Scores
@@ -49,8 +49,9 @@ def build_lstm_ae(l_win: int, n_channel: int, code_size: int, num_hidden_units: 
 
 
 def window_array(series: np.ndarray, l_win: int) -> np.ndarray:
-    """Every stride-1 window of a (n, c) series as one float32 array (n - l_win + 1, l_win, c)."""
-    return np.asarray(rolling_windows(series, l_win), dtype="float32")
+    """Every stride-1 window of a (n, c) series as one float32 array (n - l_win + 1, l_win, c): a view of the
+    series in float32, not a copy of each window."""
+    return rolling_windows(np.asarray(series, dtype="float32"), l_win)
 
 
 def training_window_array(train: np.ndarray, config) -> np.ndarray:
@@ -61,9 +62,13 @@ def training_window_array(train: np.ndarray, config) -> np.ndarray:
 
 def window_mse(model: keras.Model, windows: np.ndarray, batch_size: int) -> np.ndarray:
     """Per-window mean squared reconstruction error (over points and channels): one compiled graph over
-    the windows, in chunks of ``batch_size`` (``scoring.compiled_apply``)."""
-    rebuilt = compiled_apply(model, windows, batch_size, JIT_SCORING)
-    return np.square(windows - rebuilt).mean(axis=(1, 2))
+    the windows, in chunks of ``batch_size`` (``scoring.compiled_chunks``), each chunk's errors taken as it
+    comes, so that memory grows with ``batch_size``, not with the windows."""
+    errors, first = [], 0
+    for rebuilt in compiled_chunks(model, windows, batch_size, JIT_SCORING):
+        errors.append(np.square(windows[first:first + len(rebuilt)] - rebuilt).mean(axis=(1, 2)))
+        first += len(rebuilt)
+    return np.concatenate(errors)
 
 
 class SingleStageTrainer(BaseTrainer):
