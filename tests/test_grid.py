@@ -1111,3 +1111,17 @@ def test_an_ensemble_refused_leaves_no_earlier_ensemble_beside_the_new_tables(tm
     assert not (tmp_path / "sum" / "ensemble.md").exists() and not (tmp_path / "sum" / "ensemble.csv").exists()
     out = capsys.readouterr().out
     assert f"removed the ensemble of an earlier summary from {tmp_path / 'sum'}\n" in out
+
+
+@pytest.mark.parametrize("first, keys", [("vae_lstm", {"point_score": "max_sequence"}), ("lstm_ae", {})])
+def test_an_ensemble_of_a_first_detector_that_spreads_its_scores_stops_before_any_run(tmp_path, first, keys):
+    """An ensemble averages point scores; a first detector that spreads each sequence's or window's score over its
+    points was refused only once every run had trained and been scored."""
+    from vae_lstm.errors import UserError
+
+    path = tiny_experiment(tmp_path, detectors=[first, "abs_z"])
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, **keys}))
+    with pytest.raises(UserError, match=f"--ensemble averages one score per point, and {first}, the experiment's "
+                                        "first detector, spreads each of its scores over"):
+        reproduce.main([str(path), "--seeds", "2", "--ensemble"])
+    assert not (tmp_path / "runs").exists()

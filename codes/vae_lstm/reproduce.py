@@ -39,7 +39,7 @@ from .config import (
     run_dir,
     write_text_atomic,
 )
-from .detectors import CONTROLS, DETECTORS
+from .detectors import CONTROLS, DETECTORS, detector_class
 from .errors import ArgumentParser, ConfigError, UserError, closest
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, has_training, read_metrics, unfinished_training
@@ -684,6 +684,11 @@ def check_ensemble(experiment, datasets) -> None:
     unlabelled = []
     for name in datasets or experiment.datasets:
         config = experiment.config(name, first, 0, resolve=False)
+        if detector_class(first).spreads_scores(config):  # a detector that only scoring tells is checked then
+            hint = " (any point_score but max_sequence)" if first == "vae_lstm" else ""
+            raise UserError(f"--ensemble averages one score per point, and {first}, the experiment's first detector, "
+                            f"spreads each of its scores over {'a sequence' if first == 'vae_lstm' else 'its unit'} of "
+                            f"points on {name}{hint}; drop --ensemble or put a detector of point scores first")
         if config.threshold_rule == "fixed":  # a value on one run's own scores, not on means of z-scores
             raise UserError(f"--ensemble compares the mean of each seed's standardised scores with its threshold, and "
                             f"{name}'s config sets threshold_rule 'fixed' (threshold_value {config.threshold_value:g} "

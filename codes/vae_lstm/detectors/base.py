@@ -98,6 +98,7 @@ class Detector:
     fits_segments = False  # whether fit also takes independent segments, a (n_segments, length, c) array
     scoring_keys: tuple[str, ...] = ()  # config keys that change its scores but not its training
     channel_names: list[str] | None = None  # the data's channel names, for training figures (None: ch0, ch1, ...)
+    native_scores_spread: bool | None = None  # a detector of another native unit than the point: see spreads_scores
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -123,6 +124,12 @@ class Detector:
         """The scoring keys that can change its scores on data of ``n_channel`` channels (None: unknown), under
         ``config``'s other scoring keys (None: all of them can)."""
         return cls.scoring_keys
+
+    @classmethod
+    def spreads_scores(cls, config) -> bool | None:
+        """Whether its point scores under ``config`` are its native scores spread over more than one point (each
+        point the largest covering it), rather than one score of each point's own; None when only scoring tells."""
+        return False if cls.native_unit == "point" else cls.native_scores_spread
 
     def calibrate(self, train_series: np.ndarray) -> None:
         """Scoring statistics from the (standardised) training block, once loaded and before ``score``;

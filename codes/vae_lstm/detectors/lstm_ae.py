@@ -137,6 +137,7 @@ class LSTMAEDetector(Detector):
 
     name = "lstm_ae"
     native_unit = "window"
+    native_scores_spread = True  # Scores.from_units: each point the largest covering unit score
     trained_files = ("lstm_ae.keras",)
     fits_segments = True
 

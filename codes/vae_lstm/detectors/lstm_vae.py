@@ -138,6 +138,7 @@ class LSTMVAEDetector(Detector):
 
     name = "lstm_vae"
     native_unit = "window"
+    native_scores_spread = True  # Scores.from_units: each point the largest covering unit score
     trained_files = ("lstm_vae.keras",)
     fits_segments = True
 

@@ -18,6 +18,7 @@ from .vae_lstm import VAEModel, VAETrainer
 class VAEDetector(Detector):
     name = "vae"
     native_unit = "sequence"
+    native_scores_spread = True  # Scores.from_units: each point the largest covering unit score
     trained_files = ("vae.keras",)
     fits_segments = True
 

@@ -248,6 +248,10 @@ class VAELSTMDetector(Detector):
         self.follow_channels(self.model_channels(self.vae))
 
     @classmethod
+    def spreads_scores(cls, config) -> bool:
+        return config.point_score == "max_sequence"
+
+    @classmethod
     def scoring_keys_for(cls, n_channel, config=None):
         unused = set()
         if n_channel == 1:  # one channel: error_scale divides by a constant, the same scores' order and flags
