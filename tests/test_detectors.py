@@ -627,3 +627,35 @@ def test_a_fit_from_python_is_scored_by_detect_and_resumes_for_more_epochs(tmp_p
     refuse_unfinished(two, run)
     with pytest.raises(UserError, match=r"was trained with num_epochs_lstm=2 \(the config says 1\)"):
         detector_class("lstm_ae")(one).fit(train, run)
+
+
+@pytest.mark.parametrize("name", ["vae_lstm", "lstm_ae"])
+def test_trainers_copy_the_training_windows_once(tmp_path, name):
+    """The training windows of a float64 series: the train/validation split's copies alone, in float32 (a float32
+    copy of every window before the split made two: a 15.8 MB peak here, 7.7 MB now), with the same windows."""
+    import tracemalloc
+
+    from vae_lstm.detectors.lstm_ae import LSTMAEModel, SingleStageTrainer, training_window_array
+    from vae_lstm.detectors.vae_lstm import VAETrainer
+    from vae_lstm.windowing import rolling_windows
+
+    config = from_dict({"detector": name, "l_win": 16, "n_channel": 2, "num_hidden_units": 16})
+    series = np.random.default_rng(0).standard_normal((60_000, 2))
+    every = np.asarray(rolling_windows(series, 16), dtype="float32")
+    tracemalloc.start()
+    try:
+        if name == "vae_lstm":
+            trainer = VAETrainer(config, tmp_path, series)
+            parts = trainer.train_windows, trainer.val_windows
+        else:
+            trainer = SingleStageTrainer(LSTMAEModel(config, tmp_path), config, tmp_path,
+                                         training_window_array(series, config))
+            parts = trainer.pairs(trainer.idx_train)[0], trainer.pairs(trainer.idx_val)[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert all(part.dtype == np.float32 for part in parts)
+    idx_train, idx_val = train_val_split(len(every), config.val_fraction, config.seed)
+    np.testing.assert_array_equal(parts[0], every[idx_train])
+    np.testing.assert_array_equal(parts[1], every[idx_val])
+    assert peak < 1.3 * every.nbytes, f"{peak / 1e6:.1f} MB against {every.nbytes / 1e6:.1f} MB of windows"

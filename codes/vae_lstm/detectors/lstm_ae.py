@@ -55,9 +55,10 @@ def window_array(series: np.ndarray, l_win: int) -> np.ndarray:
 
 
 def training_window_array(train: np.ndarray, config) -> np.ndarray:
-    """The training windows as one float32 array: every stride-1 window of a (n, c) series (``window_array``),
-    or the windows inside each segment of a (n_seg, length, c) array at ``window_stride``."""
-    return np.asarray(training_windows(train, config.l_win, config.window_stride), dtype="float32")
+    """The training windows as one float32 array: every stride-1 window of a (n, c) series (``window_array``, a
+    view: the trainer's split makes the only copies), or the windows inside each segment of a (n_seg, length, c)
+    array at ``window_stride``."""
+    return training_windows(np.asarray(train, dtype="float32"), config.l_win, config.window_stride)
 
 
 def window_mse(model: keras.Model, windows: np.ndarray, batch_size: int) -> np.ndarray:
