@@ -1125,3 +1125,56 @@ def test_an_ensemble_of_a_first_detector_that_spreads_its_scores_stops_before_an
                                         "first detector, spreads each of its scores over"):
         reproduce.main([str(path), "--seeds", "2", "--ensemble"])
     assert not (tmp_path / "runs").exists()
+
+
+def fake_ray(monkeypatch, raised, init=lambda **kwargs: None):
+    """Ray's calls as ``grid.on_ray`` makes them, without a Ray instance: each task's ref is its job, run at once, and
+    ray.get raises what Ray raises for it (``raised(job)``: an exception, or None for its metrics)."""
+    ray = pytest.importorskip("ray") if os.environ.get("CI") != "true" else __import__("ray")
+
+    class Task:
+        def remote(self, job, threads):
+            return job
+
+    def get(job):
+        if (error := raised(job)) is not None:
+            raise error
+        return {"seed": job.seed}
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "remote", lambda **options: lambda function: Task())
+    monkeypatch.setattr(ray, "wait", lambda refs, num_returns: (refs[:1], refs[1:]))
+    monkeypatch.setattr(ray, "get", get)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    return ray
+
+
+def test_a_failed_ray_task_is_one_line_of_its_own_error_as_in_local_workers(monkeypatch, capsys):
+    """Ray raises a task's error wrapped in a RayTaskError, whose text is the task's traceback (colour codes and
+    all): a run refused with a UserError was reported as that traceback on one line. A task whose worker died
+    after its retry printed the runner's own traceback, where a local worker's death is one line. A bug in a task
+    still prints the task's traceback on stderr."""
+    from ray.exceptions import RayTaskError, WorkerCrashedError
+
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    def in_task(error, where):
+        return RayTaskError("run_job", f"Traceback (most recent call last):\n  File \"{where}\"\n{error!r}", error,
+                            proctitle="ray::run_job()", pid=7, ip="10.0.0.1").as_instanceof_cause()
+
+    def raised(job):
+        return {0: in_task(UserError("/runs/a was made with other values of l_win"), "runs.py"),
+                1: WorkerCrashedError(), 2: in_task(KeyError("boom"), "scoring.py")}.get(job.seed)
+
+    fake_ray(monkeypatch, raised)
+    jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1, 2, 3)]
+    with pytest.raises(UserError) as failed:
+        grid.run_grid(jobs, ray_address="local")
+    assert str(failed.value) == (
+        "3 of 4 runs failed: synth abs_z seed 0: /runs/a was made with other values of l_win; synth abs_z seed 1: "
+        "WorkerCrashedError: The worker died unexpectedly while executing this task. Check python-core-worker-*.log "
+        "files for more information.; synth abs_z seed 2: KeyError: 'boom'")
+    err = capsys.readouterr().err
+    assert 'File "scoring.py"' in err and "runs.py" not in err and "Traceback" not in err  # the runner's own
+

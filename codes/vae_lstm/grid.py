@@ -172,10 +172,12 @@ def _failure(job: Job, error: BaseException) -> str:
 
 def unexpected(error: BaseException) -> bool:
     """An error that is neither bad input (UserError), nor the disk's (an OSError: full, not writable), nor a worker
-    process that died."""
+    process that died, nor a Ray task that did (Ray's own errors: a task's error comes unwrapped, ``task_error``)."""
     from concurrent.futures.process import BrokenProcessPool
 
-    return not isinstance(error, (UserError, OSError, BrokenProcessPool))
+    ray_errors = sys.modules.get("ray.exceptions")
+    died = (BrokenProcessPool, *((ray_errors.RayError,) if ray_errors else ()))
+    return not isinstance(error, (UserError, OSError, *died))
 
 
 def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Job, dict | BaseException]]:
@@ -289,10 +291,20 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
             done, pending = ray.wait(pending, num_returns=1)
             try:
                 yield refs[done[0]], ray.get(done[0])
-            except Exception as e:  # noqa: BLE001 - a task error, with its job
+            except ray.exceptions.RayTaskError as e:  # the run's own error, as a local worker's would be
+                yield refs[done[0]], task_error(e)
+            except Exception as e:  # noqa: BLE001 - the task died (a killed worker, a lost node), with its job
                 yield refs[done[0]], e
     finally:
         ray.shutdown()
+
+
+def task_error(error) -> BaseException:
+    """The exception a Ray task raised, out of the RayTaskError that carries it (whose text is the task's
+    traceback), with that text as a note: printed with it when it is a bug, not in its one line."""
+    cause = error.cause
+    cause.add_note(str(error).rstrip())
+    return cause
 
 
 def _forwarded_env() -> dict:
