@@ -1178,3 +1178,25 @@ def test_a_failed_ray_task_is_one_line_of_its_own_error_as_in_local_workers(monk
     err = capsys.readouterr().err
     assert 'File "scoring.py"' in err and "runs.py" not in err and "Traceback" not in err  # the runner's own
 
+
+def test_a_sigterm_to_a_grid_on_ray_is_run_clis_one_line_and_143(monkeypatch, capsys):
+    """ray.init puts in its own SIGTERM handler (sys.exit, and Ray's stack dump): a SIGTERM to a grid on Ray exited 1
+    with that dump, not with the line that says how to resume."""
+    import signal
+    import sys
+
+    from vae_lstm import grid
+    from vae_lstm.errors import run_cli
+    from vae_lstm.experiment import Job
+
+    def init(**kwargs):  # as ray.init does
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+
+    def raised(job):
+        os.kill(os.getpid(), signal.SIGTERM)  # while the first run goes on
+
+    fake_ray(monkeypatch, raised, init)
+    jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)]
+    assert run_cli(lambda argv: grid.run_grid(jobs, ray_address="local"), resume="run it again") == 143
+    assert capsys.readouterr().err == "interrupted: run it again\n"
+

@@ -270,6 +270,12 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
         import ray
     except ImportError:
         raise UserError("--ray needs Ray: pip install 'ray>=2.40' (an optional dependency)") from None
+    import signal
+    import threading
+
+    # ray.init puts in a SIGTERM handler of its own (an exit, and a stack dump): the runner's (run_cli's) is put back
+    in_main_thread = threading.current_thread() is threading.main_thread()  # the only one that can set it
+    runners = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
         if address == "local":
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
@@ -282,6 +288,9 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     except Exception as e:  # Ray's own start-up failures are plain Exceptions ("timed out during startup")
         raise UserError(f"--ray {address}: Ray did not start: {' '.join(str(e).split())} (on a busy machine try again, "
                         "or run the grid without --ray: --workers N)") from None
+    finally:
+        if runners is not None:
+            signal.signal(signal.SIGTERM, runners)
     threads = threads or threads_per_run(workers)
     task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES)(run_job)
     refs = {task.remote(job, threads): job for job in jobs}
