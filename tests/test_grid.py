@@ -1200,3 +1200,16 @@ def test_a_sigterm_to_a_grid_on_ray_is_run_clis_one_line_and_143(monkeypatch, ca
     assert run_cli(lambda argv: grid.run_grid(jobs, ray_address="local"), resume="run it again") == 143
     assert capsys.readouterr().err == "interrupted: run it again\n"
 
+
+
+def test_a_local_ray_has_the_cpus_that_threads_asks_for_each_task(monkeypatch):
+    """A task asks for --threads CPUs, and the local Ray instance had the machine's: with more threads than cores
+    no task could ever start, and the grid waited without a word."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    asked = {}
+    fake_ray(monkeypatch, lambda job: None, init=lambda **kwargs: asked.update(kwargs))
+    threads = (os.cpu_count() or 1) + 1
+    assert list(grid.on_ray([Job("x.json", "synth", "abs_z", 0)], "local", 1, threads))
+    assert asked["num_cpus"] == threads

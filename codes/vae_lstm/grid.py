@@ -276,9 +276,10 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     # ray.init puts in a SIGTERM handler of its own (an exit, and a stack dump): the runner's (run_cli's) is put back
     in_main_thread = threading.current_thread() is threading.main_thread()  # the only one that can set it
     runners = signal.getsignal(signal.SIGTERM) if in_main_thread else None
+    threads = threads or threads_per_run(workers)
     try:
-        if address == "local":
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+        if address == "local":  # as many CPUs as a task asks for at least, or it would wait for them for ever
+            ray.init(num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False, log_to_driver=False,
                      runtime_env={"env_vars": _forwarded_env()})
         else:
             ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
@@ -291,7 +292,6 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     finally:
         if runners is not None:
             signal.signal(signal.SIGTERM, runners)
-    threads = threads or threads_per_run(workers)
     task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES)(run_job)
     refs = {task.remote(job, threads): job for job in jobs}
     try:
