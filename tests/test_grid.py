@@ -1213,3 +1213,23 @@ def test_a_local_ray_has_the_cpus_that_threads_asks_for_each_task(monkeypatch):
     threads = (os.cpu_count() or 1) + 1
     assert list(grid.on_ray([Job("x.json", "synth", "abs_z", 0)], "local", 1, threads))
     assert asked["num_cpus"] == threads
+
+
+def test_a_ray_worker_is_replaced_after_as_many_runs_as_a_local_one(monkeypatch):
+    """TensorFlow keeps memory across the models a process builds, so a local worker is replaced after
+    JOBS_PER_WORKER runs; Ray reuses a worker process for every task unless told otherwise (max_calls), so on
+    Ray one worker ran a whole grid and its memory grew with it."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    ray = fake_ray(monkeypatch, lambda job: None)
+    options = {}
+    task = ray.remote
+
+    def remote(**given):
+        options.update(given)
+        return task(**given)
+
+    monkeypatch.setattr(ray, "remote", remote)
+    assert list(grid.on_ray([Job("x.json", "synth", "abs_z", 0)], "local", 1))
+    assert options["max_calls"] == grid.JOBS_PER_WORKER and options["max_retries"] == grid.RAY_RETRIES

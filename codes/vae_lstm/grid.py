@@ -19,7 +19,7 @@ from .errors import UserError, os_error_line
 from .experiment import Job, job_experiment
 
 RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
-# A local worker process is replaced after this many jobs: TensorFlow keeps memory across the models a
+# A worker process (local, or Ray's) is replaced after this many jobs: TensorFlow keeps memory across the models a
 # process builds (one worker's resident set reached 6.4 GB over about 100 table1 jobs), and a fresh
 # process costs a few seconds of imports.
 JOBS_PER_WORKER = 10
@@ -292,7 +292,8 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     finally:
         if runners is not None:
             signal.signal(signal.SIGTERM, runners)
-    task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES)(run_job)
+    # a worker process is replaced after JOBS_PER_WORKER tasks, as a local one is (Ray would keep it for every task)
+    task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES, max_calls=JOBS_PER_WORKER)(run_job)
     refs = {task.remote(job, threads): job for job in jobs}
     try:
         pending = list(refs)
