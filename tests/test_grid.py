@@ -1233,3 +1233,17 @@ def test_a_ray_worker_is_replaced_after_as_many_runs_as_a_local_one(monkeypatch)
     monkeypatch.setattr(ray, "remote", remote)
     assert list(grid.on_ray([Job("x.json", "synth", "abs_z", 0)], "local", 1))
     assert options["max_calls"] == grid.JOBS_PER_WORKER and options["max_retries"] == grid.RAY_RETRIES
+
+
+def test_ray_local_starts_a_local_instance_even_where_ray_address_names_a_cluster(monkeypatch):
+    """ray.init() without an address joins the cluster that $RAY_ADDRESS names (as on a cluster node, or in a Ray
+    job): --ray local then stopped with Ray's "When connecting to an existing cluster, num_cpus ... must not be
+    provided" and the advice to use 'local'. Ray's own address "local" starts a local instance whatever it says."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    asked = {}
+    fake_ray(monkeypatch, lambda job: None, init=lambda **kwargs: asked.update(kwargs))
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert list(grid.on_ray([Job("x.json", "synth", "abs_z", 0)], "local", 1))
+    assert asked["address"] == "local"

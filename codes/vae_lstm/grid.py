@@ -278,9 +278,9 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     runners = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     threads = threads or threads_per_run(workers)
     try:
-        if address == "local":  # as many CPUs as a task asks for at least, or it would wait for them for ever
-            ray.init(num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": _forwarded_env()})
+        if address == "local":  # a new instance, whatever $RAY_ADDRESS names, with the CPUs a task asks for at least
+            ray.init(address="local", num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False,
+                     log_to_driver=False, runtime_env={"env_vars": _forwarded_env()})
         else:
             ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
     except (ValueError, ConnectionError, RuntimeError) as e:
