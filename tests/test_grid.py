@@ -1247,3 +1247,17 @@ def test_ray_local_starts_a_local_instance_even_where_ray_address_names_a_cluste
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
     assert list(grid.on_ray([Job("x.json", "synth", "abs_z", 0)], "local", 1))
     assert asked["address"] == "local"
+
+
+def test_a_grid_of_fewer_runs_than_workers_starts_a_process_per_run_at_most(tmp_path, monkeypatch, capsys):
+    """--workers 4 for one run started four worker processes (three idle) and gave the run a quarter of the cores."""
+    from vae_lstm import grid
+
+    path = tiny_experiment(tmp_path, detectors=["abs_z", "random"])
+
+    def no_processes(*args, **kwargs):
+        raise AssertionError("worker processes started for one run")
+
+    monkeypatch.setattr(grid, "in_processes", no_processes)
+    assert reproduce.main([str(path), "--detectors", "abs_z", "--seed", "0", "--workers", "4", "--no-summary"]) == 0
+    assert "experiment grid: 1 runs, 1 worker process(es)" in capsys.readouterr().out

@@ -583,9 +583,10 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     with one_writer(experiment) if jobs else contextlib.nullcontext():
         if jobs:
-            mode = f"Ray at {args.ray}" if args.ray else f"{args.workers} worker process(es)"
+            workers = args.workers if args.ray else min(args.workers, len(jobs))  # no process without a run to do
+            mode = f"Ray at {args.ray}" if args.ray else f"{workers} worker process(es)"
             print(f"experiment {experiment.name}: {len(jobs)} runs, {mode}")
-            run_grid(jobs, args.workers, args.ray, args.threads)
+            run_grid(jobs, workers, args.ray, args.threads)
         if not args.no_summary:
             summarise(experiment, args)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
