@@ -1261,3 +1261,26 @@ def test_a_grid_of_fewer_runs_than_workers_starts_a_process_per_run_at_most(tmp_
     monkeypatch.setattr(grid, "in_processes", no_processes)
     assert reproduce.main([str(path), "--detectors", "abs_z", "--seed", "0", "--workers", "4", "--no-summary"]) == 0
     assert "experiment grid: 1 runs, 1 worker process(es)" in capsys.readouterr().out
+
+
+def test_a_run_whose_worker_process_died_is_one_line_that_says_so(tmp_path, monkeypatch):
+    """A killed worker (the system's out-of-memory killer, say) read "BrokenProcessPool: A process in the process pool
+    was terminated abruptly while the future was running or pending."."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from vae_lstm import grid
+
+    path = tiny_experiment(tmp_path, detectors=["abs_z", "random"])
+
+    def dies(jobs, workers, threads=None):
+        for job in jobs:
+            yield job, BrokenProcessPool("A process in the process pool was terminated abruptly while the future "
+                                         "was running or pending.")
+
+    monkeypatch.setattr(grid, "in_processes", dies)
+    with pytest.raises(UserError) as refused:
+        reproduce.main([str(path), "--detectors", "abs_z", "--seeds", "2", "--workers", "2", "--no-summary"])
+    assert str(refused.value) == (
+        "2 of 2 runs failed: synth abs_z seed 0: its worker process ended abruptly (killed, for one, or out of memory); "
+        "the same command resumes it; synth abs_z seed 1: its worker process ended abruptly (killed, for one, or out of "
+        "memory); the same command resumes it")

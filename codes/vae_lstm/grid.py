@@ -162,8 +162,13 @@ def threads_per_run(workers: int) -> int:
 
 
 def _failure(job: Job, error: BaseException) -> str:
-    """One line per failed run: a UserError's own line, an OSError's file and why (as the commands say them); any
-    other error (a bug, say) with its type."""
+    """One line per failed run: a UserError's own line, an OSError's file and why (as the commands say them), a dead
+    worker process said in words; any other error (a bug, say) with its type."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(error, BrokenProcessPool):  # its own text speaks of "the process pool" and "the future"
+        return (f"{job}: its worker process ended abruptly (killed, for one, or out of memory); the same command "
+                "resumes it")
     message = " ".join((os_error_line(error) if isinstance(error, OSError) else str(error)).split())
     if not isinstance(error, (UserError, OSError)):
         message = f"{type(error).__name__}: {message}" if message else type(error).__name__
