@@ -4,11 +4,13 @@ Sequence ``s`` of a series covers time points ``[s, s + l_win * l_seq - 1]`` (se
 Its VAE-LSTM score is the paper's: the summed squared error of its last ``l_seq - 1`` windows
 rebuilt by the decoder from the codes that the LSTM predicts.
 
-Every model call of scoring goes through ``compiled_apply``: one ``tf.function`` per model, traced
-once, run over the whole array in equal chunks of at most ``chunk`` rows (the config's
-``score_batch_size``), so that memory stays bounded whatever the series' length. The VAE-LSTM's LSTM and
-decoder run as one graph per chunk of sequences (``decoded_predictions``). Against Keras ``predict`` it saves the
-per-batch work of its data adapter, callbacks and step loop; the outputs agree to float rounding.
+Every model call of scoring goes through ``compiled_apply``, or ``compiled_chunks`` that yields its calls'
+outputs one at a time: one ``tf.function`` per model, traced once, run over the whole array in equal chunks
+of at most ``chunk`` rows (the config's ``score_batch_size``), so that the model's activations stay bounded
+whatever the series' length. The VAE-LSTM's LSTM and decoder run as one graph per chunk of sequences
+(``decoded_prediction_chunks``), whose outputs are handed on as they come (``vae_lstm_pass``). Against Keras
+``predict`` it saves the per-batch work of its data adapter, callbacks and step loop; the outputs agree to
+float rounding.
 One chunk per thread runs at a time, side by side, each op on one thread (``threads.use_threads``); a
 chunk is one call whatever the thread count, so the scores are the same bits for any. XLA
 (``JIT_SCORING``) is off: under these thread settings, on 2 CPU cores, it made VAE-LSTM scoring at the
@@ -231,8 +233,10 @@ def predicted_window_chunks(vae, lstm, series: np.ndarray, l_win: int, l_seq: in
     """Yields ``(first, predicted, targets)`` over the sequences of a (n, c) series, one compiled call's run of
     consecutive sequences at a time, in order: the run's first sequence, the (m, l_seq - 1, l_win, c) windows
     the decoder rebuilds from the codes the LSTM predicts (``decoded_prediction_chunks``), and the windows
-    they predict. The encoder runs over every window first (``compiled_apply``; its codes are small), so that
-    memory then grows with ``batch_size``, not with the series."""
+    they predict. The encoder runs over every window first (``compiled_apply``), and the l_seq - 1 codes of every
+    sequence are gathered at once (with the sequences' window index, l_seq integers each): memory then grows
+    with the series times (l_seq - 1) x code_size, and the predicted windows' with ``batch_size`` x l_win x c
+    (a few calls'), not with the series."""
     windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)  # a view: no copy per window
     index = _sequence_index(len(windows), l_win, l_seq)
     mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
