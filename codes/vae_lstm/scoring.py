@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 from keras import ops
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .models import elbo_terms, fold_upsampling
 from .threads import branches
-from .windowing import as_2d, rolling_windows, sequence_window_index
+from .windowing import as_2d, n_sequences, rolling_windows, sequence_window_index
 
 # predict (the LSTM's training codes, figures) retraces for new input lengths; TensorFlow warns, harmlessly.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -233,17 +234,27 @@ def predicted_window_chunks(vae, lstm, series: np.ndarray, l_win: int, l_seq: in
     """Yields ``(first, predicted, targets)`` over the sequences of a (n, c) series, one compiled call's run of
     consecutive sequences at a time, in order: the run's first sequence, the (m, l_seq - 1, l_win, c) windows
     the decoder rebuilds from the codes the LSTM predicts (``decoded_prediction_chunks``), and the windows
-    they predict. The encoder runs over every window first (``compiled_apply``), and the l_seq - 1 codes of every
-    sequence are gathered at once (with the sequences' window index, l_seq integers each): memory then grows
-    with the series times (l_seq - 1) x code_size, and the predicted windows' with ``batch_size`` x l_win x c
-    (a few calls'), not with the series."""
+    they predict. The encoder runs over every window first (``compiled_apply``); each call then takes its
+    sequences' codes from a strided view of them (``sequence_codes``) and its targets by index, so that memory
+    grows with the series times code_size, and the predicted windows' with ``batch_size`` x l_win x c (a few
+    calls'), not with the series times l_seq x l_win."""
     windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)  # a view: no copy per window
-    index = _sequence_index(len(windows), l_win, l_seq)
+    n_seq = _sequence_count(len(windows), l_win, l_seq)
     mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
+    later = l_win * np.arange(1, l_seq)  # the predicted windows' offsets from their sequence's first
     first = 0
-    for predicted in decoded_prediction_chunks(lstm, scoring_decoder(vae.decoder), mean[index[:, :-1]], batch_size):
-        yield first, predicted, windows[index[first:first + len(predicted), 1:]]
+    for predicted in decoded_prediction_chunks(lstm, scoring_decoder(vae.decoder),
+                                                sequence_codes(mean, l_win, l_seq)[:n_seq], batch_size):
+        yield first, predicted, windows[np.arange(first, first + len(predicted))[:, None] + later]
         first += len(predicted)
+
+
+def sequence_codes(codes: np.ndarray, l_win: int, l_seq: int) -> np.ndarray:
+    """(rows, l_seq - 1, code_size): the codes of windows s, s + l_win, .., s + (l_seq - 2) * l_win of every start s
+    whose windows ``codes`` (one row per window) holds, as a read-only view: the LSTM's input of every sequence
+    (the first n_seq rows), without a copy of them."""
+    span = (l_seq - 2) * l_win + 1  # rows from a sequence's first window to its last input window
+    return sliding_window_view(codes, span, axis=0)[:, :, ::l_win].transpose(0, 2, 1)
 
 
 def vae_lstm_pass(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int, *sinks) -> list:
@@ -631,11 +642,17 @@ def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,
 
 
 def _sequence_index(n_windows: int, l_win: int, l_seq: int) -> np.ndarray:
-    index = sequence_window_index(n_windows + l_win - 1, l_win, l_seq)
-    if len(index) == 0:
+    _sequence_count(n_windows, l_win, l_seq)
+    return sequence_window_index(n_windows + l_win - 1, l_win, l_seq)
+
+
+def _sequence_count(n_windows: int, l_win: int, l_seq: int) -> int:
+    """The sequences of a series of ``n_windows`` windows; a ValueError where not one fits."""
+    n_seq = n_sequences(n_windows + l_win - 1, l_win, l_seq)
+    if n_seq == 0:
         raise ValueError(f"series of {n_windows + l_win - 1} points is shorter than one sequence "
                          f"(l_win * l_seq = {l_win * l_seq})")
-    return index
+    return n_seq
 
 
 def score_series_per_sequence(vae, lstm, series: np.ndarray, l_win: int, l_seq: int) -> np.ndarray:
