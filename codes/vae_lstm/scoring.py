@@ -503,7 +503,8 @@ class ContextErrorScale:
     but for l_seq 2, whose one position NumPy sums pairwise: equal to float rounding)."""
 
     def __init__(self, series: np.ndarray, l_win: int, channel_scale: np.ndarray | None = None):
-        self.series, self.l_win, self.channel_scale = series, l_win, channel_scale
+        self.series = np.asarray(series, dtype=float).reshape(len(series), -1)  # once, not per call
+        self.l_win, self.channel_scale = l_win, channel_scale
         self.total, self.count = None, 0
 
     def add(self, first, predicted, targets=None):

@@ -83,7 +83,7 @@ class VAETrainer(BaseTrainer):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
                          config.num_epochs_vae if config.TRAIN_VAE else 0, config.batch_size)
         self.channels = channels  # the figures' channel names
-        # windows of the series in float32 (a view of a series), so that the split below makes the only copies
+        # windows in float32 (of a series, a view), so that the split below makes the only copies (segments': two)
         windows = training_windows(np.asarray(train_series, dtype="float32"), config.l_win, config.window_stride)
         idx_train, idx_val = train_val_split(len(windows), config.val_fraction, config.seed)
         self.train_windows, self.val_windows = windows[idx_train], windows[idx_val]
