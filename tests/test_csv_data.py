@@ -561,6 +561,18 @@ def test_a_percentage_column_is_left_out_with_how_to_read_it(tmp_path):
     assert "'status' (not numeric)" in load({"path": "t.csv", "train_points": 5}, tmp_path).train_block_note
 
 
+def test_a_file_of_percentages_only_says_why_no_column_is_numeric(tmp_path):
+    """With every value column left out (percentages, text), the line said to give value_columns, which only led to a
+    second refusal; it now names each column left out and why, the % advice included."""
+    write_csv(tmp_path, "p.csv", ["t", "load"], [[i, f"{10 + i}.5%"] for i in range(10)])
+    msg = one_line_error({"path": "p.csv", "time_column": "t", "train_points": 5}, tmp_path)
+    assert msg.endswith("p.csv: no numeric value column (columns: t, load); left out: 'load' (not numeric: percentages "
+                        "such as '10.5%': write them without the % sign (e.g. 10.5) to read the column as numbers)")
+    write_csv(tmp_path, "y.csv", ["t", "on"], [[i, "yes" if i % 2 else "no"] for i in range(10)])
+    msg = one_line_error({"path": "y.csv", "time_column": "t", "train_points": 5}, tmp_path)
+    assert msg.endswith("y.csv: no numeric value column (columns: t, on); left out: 'on' (not numeric)")
+
+
 def test_constant_channel_in_the_training_block(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "flat"], [[i, 1.0 if i < 5 else i] for i in range(10)])
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path, "s.csv", "'flat' constant")

@@ -1790,7 +1790,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         channels, skipped = _default_columns(ref.df, exclude, ref.path, decimal, thousands)
         if not channels:
             raise DataError(f"{ref.path}: no numeric value column (columns: {', '.join(ref.df.columns)})"
-                            + (_one_column_hint(ref) or "; give value_columns"))
+                            + (_one_column_hint(ref) or (f"; left out: {', '.join(skipped)}" if skipped
+                                                         else "; give value_columns")))
         for f in files[1:]:
             mine, _ = _default_columns(f.df, exclude, f.path, decimal, thousands)
             if set(mine) != set(channels):
