@@ -581,6 +581,41 @@ def test_score_refuses_a_series_with_nan_in_one_line(name, tmp_path):
         detector.score(series)
 
 
+@pytest.mark.parametrize("name", ["vae_lstm", "arma"])
+def test_fit_refuses_a_value_too_large_for_float32_scores_in_one_line(name, tmp_path):
+    """A finite 1e39 in the training block overflowed float32: vae_lstm stopped with "the loss is nan ... (the model
+    diverged); train with a lower learning_rate_vae", which points away from the cause."""
+    from vae_lstm.errors import DataError
+
+    train = np.sin(np.arange(300) / 3.0)[:, None]
+    train[100] = 1e39
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "num_epochs_vae": 1, "num_epochs_lstm": 1})
+    with pytest.raises(DataError, match=r"^training data holds 1 value\(s\) beyond 1e\+12 in size, the first 1e\+39 at "
+                                        r"point 100: a detector takes the training-standardised series, where such a "
+                                        r"value is a data error \(a wrong unit or a sentinel\), too large for float32 "
+                                        r"scores$"):
+        detector_class(name)(config).fit(train, tmp_path)
+    assert not (tmp_path / "state.json").exists()
+
+
+@pytest.mark.parametrize("name", ["abs_z", "random", "arma"])
+def test_score_refuses_a_value_too_large_for_float32_scores_in_one_line(name, tmp_path):
+    """A finite 1e39 in a series to score was called a NaN/inf value (its float32 copy was inf), with a RuntimeWarning;
+    1e30 squared to inf in vae_lstm's float32 sequence scores."""
+    from vae_lstm.errors import DataError
+
+    detector = detector_class(name)(arma_config(detector=name))
+    if name == "arma":
+        detector.fit(ar1(300)[:, None], tmp_path)
+    series = ar1(100)[:, None]
+    series[[40, 60]] = [[-1e39], [1e30]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match=r"^series holds 2 value\(s\) beyond 1e\+12 in size, the first -1e\+39 at "
+                                            r"point 40: a detector takes"):
+            detector.score(series)
+
+
 @pytest.mark.parametrize("name", ["abs_z", "random"])
 def test_score_refuses_an_array_that_is_not_one_series(name):
     """Three segments of 50 points (a 3-D array) got 3 x 1 'point' scores from abs_z and 3 from random, silently;

@@ -19,18 +19,30 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data_loader import MAX_STANDARDISED
 from ..errors import DataError, UserError
 from ..windowing import as_2d, points_from_units, units_from_points
 
 
 def check_finite(values: np.ndarray, what: str) -> None:
     """One line when ``values`` (a series, or (n_segments, length, c) segments) hold NaN or inf: a model trained on
-    them diverges (a message about the learning rate), and a score of them says nothing."""
+    them diverges (a message about the learning rate), and a score of them says nothing; or a value farther from 0
+    than ``MAX_STANDARDISED``, which the loaders refuse too: beyond float32's range it became inf in the float32 copy
+    (called NaN/inf, or a diverged model), and nearer it squares to inf in float32 scores."""
+    def where(bad: np.ndarray) -> tuple[tuple, str]:
+        first = tuple(np.argwhere(bad)[0])
+        return first, f"segment {first[0]}, point {first[1]}" if values.ndim == 3 else f"point {first[0]}"
+
     bad = ~np.isfinite(values)
     if bad.any():
-        first = np.argwhere(bad)[0]
-        where = f"segment {first[0]}, point {first[1]}" if values.ndim == 3 else f"point {first[0]}"
-        raise DataError(f"{what} holds {int(bad.sum())} NaN/inf value(s), the first at {where}")
+        raise DataError(f"{what} holds {int(bad.sum())} NaN/inf value(s), the first at {where(bad)[1]}")
+    far = np.abs(values) > MAX_STANDARDISED
+    if far.any():
+        first, at = where(far)
+        raise DataError(f"{what} holds {int(far.sum())} value(s) beyond {MAX_STANDARDISED:.0e} in size, the first "
+                        f"{values[first]:.6g} at {at}: a detector takes "
+                        "the training-standardised series, where such a value is a data error (a wrong unit or a "
+                        "sentinel), too large for float32 scores")
 
 
 @dataclass
@@ -225,15 +237,15 @@ class Detector:
 
     @staticmethod
     def check_series(series: np.ndarray, min_points: int, what: str) -> np.ndarray:
-        series = np.asarray(series, dtype="float32")
+        series = np.asarray(series)
         if series.ndim not in (1, 2):
             raise DataError(f"an array of shape {series.shape} is not one series, (n,) or (n, n_channel): join "
                             "segments end to end to score them")
         series = as_2d(series)
         if len(series) < min_points:
             raise DataError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
-        check_finite(series, "series")
-        return series
+        check_finite(series if series.dtype.kind in "fiub" else series.astype(float), "series")  # before float32
+        return series.astype("float32", copy=False)
 
     def require_fitted(self, state) -> None:
         """One line when the trained ``state`` (a model, parameters) is None: neither fit nor load ran."""
