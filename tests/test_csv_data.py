@@ -573,6 +573,22 @@ def test_a_file_of_percentages_only_says_why_no_column_is_numeric(tmp_path):
     assert msg.endswith("y.csv: no numeric value column (columns: t, on); left out: 'on' (not numeric)")
 
 
+def test_a_channel_constant_but_for_float64_rounding_is_named(tmp_path):
+    """5 +- 1e-15 (5.000000000000001, 5, 4.999999999999999) is constant but for float64 rounding: it loaded, and
+    standardising made its rounding noise a signal of unit variance that every detector scored. A channel that varies
+    by more than a few rounding steps of its values (1.7e9 +- 1e-3) loads."""
+    rows = [[i, ("5.000000000000001", "5", "4.999999999999999")[i % 3], i % 4] for i in range(12)]
+    write_csv(tmp_path, "s.csv", ["t", "noise", "b"], rows)
+    msg = one_line_error({"path": "s.csv", "time_column": "t", "train_points": 6}, tmp_path)
+    assert msg.endswith("s.csv: rows [0, 6): column(s) 'noise' (but for float64 rounding: a spread of 1.78e-15 at "
+                        "values near 5) constant in the training block (6 rows): a constant channel cannot be "
+                        "standardised; leave it out with ignore_columns")
+    rows = [[i, f"{1.7e9 + 1e-3 * np.sin(i):.4f}", i % 4] for i in range(12)]
+    write_csv(tmp_path, "o.csv", ["t", "offset", "b"], rows)
+    d = load({"path": "o.csv", "time_column": "t", "train_points": 6}, tmp_path)
+    assert d.channels == ["offset", "b"] and np.ptp(d.train[:, 0]) > 1e-3
+
+
 def test_constant_channel_in_the_training_block(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "flat"], [[i, 1.0 if i < 5 else i] for i in range(10)])
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path, "s.csv", "'flat' constant")

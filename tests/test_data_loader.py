@@ -342,6 +342,14 @@ def test_build_series_names_a_constant_training_block(value):
         data_loader.build_series("s", "row", raw, [], 0, 10)
 
 
+def test_build_series_names_a_block_constant_but_for_float64_rounding():
+    """Rounding noise (5 and the float64 numbers either side of it) standardised to a signal of unit variance."""
+    raw = np.r_[np.tile([5.0, np.nextafter(5.0, 6.0), np.nextafter(5.0, 4.0)], 4), np.arange(5.0)]
+    with pytest.raises(DataError, match=r"the value is constant over the training block \[0, 12\) \(std 0 but for "
+                                        r"float64 rounding: a spread of 1\.78e-15 at values near 5\)"):
+        data_loader.build_series("s", "row", raw, [], 0, 12)
+
+
 def test_a_value_too_far_out_to_score_is_one_line(tmp_path, monkeypatch):
     """1e30 in the test data would square to inf in float32 scores: named at load, with its point."""
     fake_nab(tmp_path, monkeypatch, values=[*VALUES[:8], 1e30, 9.0])

@@ -120,6 +120,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
+from .data_loader import flat_channels, rounding_note
 from .download import local_root
 from .errors import DataError, closest, json_error
 from .evaluation import span_mask
@@ -1664,9 +1665,10 @@ def _constant(train: np.ndarray, channels: list[str], where: str, chosen: bool =
     if len(train) < 2:  # one row is constant in every column: leaving columns out would not help
         raise DataError(f"{where}: a training block of {len(train)} row is too short to standardise or to train on; "
                         "give a longer one (at least one sequence, l_win * l_seq points)")
-    flat = np.flatnonzero(np.ptp(train, axis=0) == 0)  # not std == 0: 0.3 repeated has a std of 6e-17
+    flat = np.flatnonzero(flat_channels(train))
     if flat.size:
-        cols = ", ".join(repr(channels[k]) for k in flat)
+        notes = [rounding_note(train, k) for k in flat]
+        cols = ", ".join(f"{channels[k]!r}" + (f" ({note})" if note else "") for k, note in zip(flat, notes, strict=True))
         raise DataError(f"{where}: column(s) {cols} constant in the training block ({len(train)} rows): "
                         f"a constant channel cannot be standardised; {_drop_advice(chosen)}")
 

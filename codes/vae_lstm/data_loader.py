@@ -167,6 +167,23 @@ def _load_synthetic(spec: dict):
     return raw, anomaly_idx, None, point_labels
 
 
+ROUNDING_STEPS = 4  # a channel whose training values span at most this many float64 steps varies by rounding only
+
+
+def flat_channels(block: np.ndarray) -> np.ndarray:
+    """(n_channel,) bool: the channel is constant over the (n, n_channel) training ``block``, or varies by float64
+    rounding only (5 and 5.000000000000001), whose noise standardising would make a signal of unit variance.
+    Not std == 0: 0.3 repeated has a std of 6e-17."""
+    return np.ptp(block, axis=0) <= ROUNDING_STEPS * np.spacing(np.abs(block).max(axis=0))
+
+
+def rounding_note(block: np.ndarray, k: int) -> str:
+    """How channel ``k`` of a ``flat_channels`` block varies when it is not exactly constant: "" when it is."""
+    values = block[:, k]
+    spread = np.ptp(values)
+    return f"but for float64 rounding: a spread of {spread:.3g} at values near {np.median(values):.6g}" if spread else ""
+
+
 MAX_ONE_VALUE_INFLATION = 1000.0  # a training block's std over that of its values but the farthest one
 
 
@@ -211,12 +228,14 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
         raise DataError(f"{name}: {int((~np.isfinite(raw)).sum())} NaN/inf values")
     block = raw[train_start:train_end]
     mean, std = block.mean(axis=0), block.std(axis=0)
-    constant = np.ptp(block, axis=0) == 0  # not std == 0: 0.3 repeated has a std of 6e-17, not 0
+    constant = flat_channels(block)
     if constant.any():
         names = channels or ([f"channel {k}" for k in range(raw.shape[1])] if raw.shape[1] > 1 else ["the value"])
         flat = ", ".join(repr(names[k]) if channels else names[k] for k in np.flatnonzero(constant))
+        note = rounding_note(block, int(np.argmax(constant)))
         raise DataError(f"{name}: {flat} is constant over the training block [{train_start}, {train_end}) "
-                        "(std 0), so it cannot be standardised; drop that column (value_columns / ignore_columns)")
+                        f"(std 0{' ' + note if note else ''}), so it cannot be standardised; drop that column "
+                        "(value_columns / ignore_columns)")
     check_spread(name, block, mean, std, train_start, channels)
     normalised = (raw - mean) / std
     if pieces is None:
