@@ -350,6 +350,17 @@ def test_build_series_names_a_block_constant_but_for_float64_rounding():
         data_loader.build_series("s", "row", raw, [], 0, 12)
 
 
+def test_build_series_names_values_too_small_to_standardise():
+    """Values near 1e-170 have squared deviations that underflow to 0: a std of 0 made every standardised value inf,
+    and the line called 0 a wrong unit or sentinel "inf training standard deviations" from the mean."""
+    raw = np.sin(np.arange(40) / 3.0) * 1e-170
+    with pytest.raises(DataError, match=r"^s: the value holds values too small to standardise over the training block "
+                                        r"\(their spread underflows float64 to a standard deviation of 0\); rescale "
+                                        r"that column$"):
+        data_loader.build_series("s", "row", raw, [], 0, 30)
+    assert data_loader.build_series("s", "row", raw * 1e20, [], 0, 30).std[0] > 0  # 1e-150 standardises
+
+
 def test_a_value_too_far_out_to_score_is_one_line(tmp_path, monkeypatch):
     """1e30 in the test data would square to inf in float32 scores: named at load, with its point."""
     fake_nab(tmp_path, monkeypatch, values=[*VALUES[:8], 1e30, 9.0])

@@ -189,15 +189,18 @@ MAX_ONE_VALUE_INFLATION = 1000.0  # a training block's std over that of its valu
 
 def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, train_start: int, channels) -> None:
     """One line when a channel's training block cannot be standardised usefully: values so large that their
-    spread overflows, or one value (a sentinel such as 1e30, a wrong unit) that alone makes the standard
-    deviation over ``MAX_ONE_VALUE_INFLATION`` times that of the other values, so that they all standardise
-    to about 0."""
+    spread overflows, or so small that it underflows to 0, or one value (a sentinel such as 1e30, a wrong unit)
+    that alone makes the standard deviation over ``MAX_ONE_VALUE_INFLATION`` times that of the other values, so
+    that they all standardise to about 0."""
     names = channels or ([f"channel {k}" for k in range(block.shape[1])] if block.shape[1] > 1 else ["the value"])
     for k in range(block.shape[1]):
         label = repr(names[k]) if channels else names[k]
         if not np.isfinite(std[k]):
             raise DataError(f"{name}: {label} holds values too large to standardise over the training block (their "
                             "spread overflows float64); rescale that column")
+        if std[k] == 0:  # not constant (flat_channels), but values near 1e-170 square to 0
+            raise DataError(f"{name}: {label} holds values too small to standardise over the training block (their "
+                            "spread underflows float64 to a standard deviation of 0); rescale that column")
         values = block[:, k]
         row = int(np.argmax(np.abs(values - np.median(values))))
         rest = np.delete(values, row).std()
