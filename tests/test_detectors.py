@@ -598,6 +598,22 @@ def test_fit_refuses_a_value_too_large_for_float32_scores_in_one_line(name, tmp_
     assert not (tmp_path / "state.json").exists()
 
 
+@pytest.mark.parametrize("name", ["vae_lstm", "arma"])
+def test_fit_refuses_a_channel_whose_variation_float32_loses_in_one_line(name, tmp_path):
+    """A training block not standardised, 1.7e9 + 1e-3 sin(t) (an epoch-like offset), is constant in the float32 copy
+    the detectors fit: arma's scores were all equal, vae_lstm's nearly so, and nothing said why."""
+    from vae_lstm.errors import DataError
+
+    train = 1.7e9 + 1e-3 * np.sin(np.arange(300) / 3.0)[:, None]
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "num_epochs_vae": 1, "num_epochs_lstm": 1})
+    with pytest.raises(DataError, match=r"^training data: channel 0 varies by only 0\.002 at values near 1\.7e\+09, "
+                                        r"within float32 rounding there \(at most 4 steps\), and the detectors compute "
+                                        r"in float32: fit takes the training-standardised series \(minus the training "
+                                        r"block's mean, over its standard deviation\)$"):
+        detector_class(name)(config).fit(train, tmp_path)
+    assert not (tmp_path / "state.json").exists()
+
+
 @pytest.mark.parametrize("name", ["abs_z", "random", "arma"])
 def test_score_refuses_a_value_too_large_for_float32_scores_in_one_line(name, tmp_path):
     """A finite 1e39 in a series to score was called a NaN/inf value (its float32 copy was inf), with a RuntimeWarning;

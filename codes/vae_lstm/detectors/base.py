@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data_loader import MAX_STANDARDISED
+from ..data_loader import MAX_STANDARDISED, ROUNDING_STEPS
 from ..errors import DataError, UserError
 from ..windowing import as_2d, points_from_units, units_from_points
 
@@ -36,13 +36,31 @@ def check_finite(values: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         raise DataError(f"{what} holds {int(bad.sum())} NaN/inf value(s), the first at {where(bad)[1]}")
-    far = np.abs(values) > MAX_STANDARDISED
+    far = (values > MAX_STANDARDISED) | (values < -MAX_STANDARDISED)  # no float copy of a large block
     if far.any():
         first, at = where(far)
         raise DataError(f"{what} holds {int(far.sum())} value(s) beyond {MAX_STANDARDISED:.0e} in size, the first "
                         f"{values[first]:.6g} at {at}: a detector takes "
                         "the training-standardised series, where such a value is a data error (a wrong unit or a "
                         "sentinel), too large for float32 scores")
+
+
+def check_float32_spread(values: np.ndarray, what: str) -> None:
+    """One line when a channel of ``values`` (a series, or segments) varies, but by float32 rounding only at its
+    values (``ROUNDING_STEPS`` steps or fewer): the float32 copy that the detectors fit is constant there. Such data
+    was not standardised (1.7e9 + 1e-3 sin t); its fit gave arma equal scores and vae_lstm nearly so, silently."""
+    if values.dtype.kind == "f" and values.dtype.itemsize <= 4:  # nothing a float32 copy loses
+        return
+    x = np.asarray(values, dtype=float).reshape(-1, values.shape[-1] if values.ndim > 1 else 1)
+    high, low = x.max(axis=0), x.min(axis=0)  # no float copy of a large block
+    spread, top = high - low, np.maximum(np.abs(high), np.abs(low))
+    lost = (spread > 0) & (spread <= ROUNDING_STEPS * np.spacing(top.astype(np.float32)))
+    if lost.any():
+        k = int(np.argmax(lost))
+        raise DataError(f"{what}: channel {k} varies by only {spread[k]:.3g} at values near {np.median(x[:, k]):.6g}, "
+                        f"within float32 rounding there (at most {ROUNDING_STEPS} steps), and the detectors compute "
+                        "in float32: fit takes the training-standardised series (minus the training block's mean, "
+                        "over its standard deviation)")
 
 
 @dataclass
@@ -216,7 +234,9 @@ class Detector:
             raise DataError(f"training data of {n_channel} channel(s); the config's n_channel is "
                             f"{self.config.n_channel}: leave n_channel out (or null) to follow the data")
         values = np.asarray(train)  # numbers as they are: a float64 copy of a large block doubles its memory
-        check_finite(values if values.dtype.kind in "fiub" else values.astype(float), "training data")
+        values = values if values.dtype.kind in "fiub" else values.astype(float)
+        check_finite(values, "training data")
+        check_float32_spread(values, "training data")
         if np.ndim(train) != 3:
             if self.config.window_stride != 1:
                 raise UserError(f"window_stride = {self.config.window_stride} applies to segment datasets only "
