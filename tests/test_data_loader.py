@@ -361,6 +361,17 @@ def test_build_series_names_values_too_small_to_standardise():
     assert data_loader.build_series("s", "row", raw * 1e20, [], 0, 30).std[0] > 0  # 1e-150 standardises
 
 
+def test_a_status_channel_that_changes_once_in_the_training_block_is_not_only_called_a_data_error():
+    """A 0/1 status column with one 1 in its training block was refused as "a data error such as a sentinel value or a
+    wrong unit; fix or remove it", though the 1 is no error: the line now names leaving the channel out too."""
+    raw = np.c_[np.sin(np.arange(40) / 3.0), np.r_[np.zeros(10), 1.0, np.zeros(29)]]
+    with pytest.raises(DataError, match=r"^s: the training block, row 10 \(0-based\) of 'status' holds 1, and its other "
+                                        r"values are all 0: a sentinel value or a wrong unit \(fix or remove it\), or a "
+                                        r"status channel that changes once there \(leave it out: value_columns / "
+                                        r"ignore_columns\)$"):
+        data_loader.build_series("s", "row", raw, [], 0, 30, channels=["v", "status"])
+
+
 def test_a_value_too_far_out_to_score_is_one_line(tmp_path, monkeypatch):
     """1e30 in the test data would square to inf in float32 scores: named at load, with its point."""
     fake_nab(tmp_path, monkeypatch, values=[*VALUES[:8], 1e30, 9.0])

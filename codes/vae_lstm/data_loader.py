@@ -205,10 +205,13 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
         row = int(np.argmax(np.abs(values - np.median(values))))
         rest = np.delete(values, row).std()
         if len(values) > 2 and rest * MAX_ONE_VALUE_INFLATION < std[k]:
-            what = ("the other values are all equal" if rest == 0 else
-                    f"it makes the standard deviation {std[k] / rest:.3g} times that of the other values")
-            raise DataError(f"{name}: the training block, row {row} (0-based) of {label} holds {values[row]:.6g}, and "
-                            f"{what}, so they all standardise to about 0: a data error such as a sentinel value or a "
+            held = f"{name}: the training block, row {row} (0-based) of {label} holds {values[row]:.6g}"
+            if rest == 0:  # a sentinel, or a status flag that is set once: no error of the data
+                raise DataError(f"{held}, and its other values are all {values[row - 1 if row else 1]:.6g}: a sentinel "
+                                "value or a wrong unit (fix or remove it), or a status channel that changes once there "
+                                "(leave it out: value_columns / ignore_columns)")
+            raise DataError(f"{held}, and it makes the standard deviation {std[k] / rest:.3g} times that of the other "
+                            "values, so they all standardise to about 0: a data error such as a sentinel value or a "
                             "wrong unit; fix or remove it")
 
 
