@@ -838,23 +838,28 @@ def test_the_detector_scores_in_runs_like_the_whole_array(keys):
     np.testing.assert_array_equal(got.points, expected)
 
 
+def scoring_peak(det, series) -> int:
+    """The largest memory NumPy held (tracemalloc) while ``det`` scored ``series``, its graphs traced before."""
+    import tracemalloc
+
+    det.score(series[:2000])
+    tracemalloc.start()
+    try:
+        det.score(series)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_scoring_memory_does_not_grow_with_l_seq_times_l_win():
     """A long series of 3 channels: every predicted window at once is 120,000 x 3 x 16 x 3 values (69 MB in float32,
     and the point errors' float64 copies and indices far more); the pass holds a few calls' worth."""
-    import tracemalloc
-
     keras.utils.set_random_seed(3)
     det = detector("vae_lstm", n_channel=3, point_score="balanced_level", score_batch_size=1024)
     det.vae, det.lstm = VAE(L_WIN, 3, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
     series = np.random.default_rng(0).standard_normal((120_000, 3))
     det.calibrate(series[:2000])
-    det.score(series[:2000])  # traces the graphs
-    tracemalloc.start()
-    try:
-        det.score(series)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = scoring_peak(det, series)
     assert peak < 12 * series.nbytes, f"{peak / 1e6:.0f} MB"  # the series is 2.9 MB; 11 MB measured, 266 before
 
 
@@ -862,8 +867,6 @@ def test_scoring_memory_does_not_grow_with_l_seq_times_l_win():
 def test_window_detectors_score_without_a_copy_of_every_window(name):
     """A copy of every window is l_win = 16 times the series (26 and 23 MB peaks before, with the reconstructions);
     scoring takes each compiled call's windows as they come (4.4 and 2.2 MB measured)."""
-    import tracemalloc
-
     keras.utils.set_random_seed(3)
     det = detector(name, n_channel=2, score_batch_size=1024)
     if name == "vae":
@@ -871,13 +874,7 @@ def test_window_detectors_score_without_a_copy_of_every_window(name):
     else:
         det.model = build_lstm_ae(L_WIN, 2, CODE, 8)
     series = np.random.default_rng(0).standard_normal((60_000, 2)).astype("float32")
-    det.score(series[:2000])  # traces the graphs
-    tracemalloc.start()
-    try:
-        det.score(series)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = scoring_peak(det, series)
     assert peak < L_WIN * series.nbytes, f"{peak / 1e6:.1f} MB against a series of {series.nbytes / 1e6:.1f} MB"
 
 
