@@ -5,9 +5,11 @@ original SPOT spot.py and telemanom's errors.py; tests/fixtures/make_thresholds_
 """
 
 import hashlib
+import importlib.util
 import inspect
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -156,6 +158,22 @@ def test_pot_rejects_bad_parameters(q, level, message):
 def test_pot_needs_excesses_over_the_initial_threshold():
     with pytest.raises(ValueError, match="exceeds"):
         th.pot(np.r_[np.arange(970.0), np.full(30, 1e3)], level=0.98)  # the 0.98 quantile is the top value
+
+
+@pytest.mark.parametrize(("spikes", "n_excess"), [((5.0,), 1), ((5.0, 7.0), 2)])
+def test_pot_refuses_a_tail_quantile_at_or_below_its_initial_threshold(spikes, n_excess):
+    """2000 scores tied at 0 but for 1 or 2 spikes: t = 0, and q n = 2 >= N_t, so z_q = t - sigma log(q n / N_t) is
+    -3.47 (sigma 5) or 0.0: at or below t, the formula (libspot's too) flags every score tied at 0, 100% of the points
+    for a rule that promises a share q. Refused like no excess at all, with the counts and what to change."""
+    x = np.zeros(2000)
+    x[[100, 900][:len(spikes)]] = spikes
+    want = (f"only {n_excess} of the 2000 validation scores exceed their 0.98 quantile 0, no more than q n = 2: z_q "
+            "would fall at or below 0")
+    for backend in ("numpy", "libspot") if importlib.util.find_spec("libspot") else ("numpy",):
+        with pytest.raises(ValueError, match=re.escape(want) if backend == "numpy" else "no more than q n = 2: z_q"):
+            th.pot(x, q=1e-3, level=0.98, backend=backend)
+    assert th.pot(x, q=1e-4, level=0.98) > 0  # q n = 0.2 < N_t: a threshold above the ties
+    assert np.mean(x >= th.pot(x, q=1e-4, level=0.98)) <= n_excess / 2000
 
 
 POT_CASES = [pytest.param(c, id=c["input"]["name"]) for c in REFERENCE["pot"]]

@@ -203,6 +203,18 @@ def _check_pot_params(q: float, level: float) -> None:
         raise ValueError(f"q must be in (0, 1 - level) = (0, {1.0 - level:g}), got {q}")
 
 
+def _check_tail_share(n_excess: int, n: int, t: float, q: float, level: float) -> None:
+    """ValueError when no more than q n of the n scores exceed t (scores tied at t, say): z_q would then fall at or
+    below t, outside the tail the GPD models, and ``score >= z_q`` flag every score at t or above, not a share q.
+    SPOT's formula (libspot's too) gives that threshold; here it is refused like no excess at all."""
+    if n_excess <= q * n:
+        raise ValueError(f"only {n_excess} of the {n} validation scores exceed their {level} quantile {t:g}, no more "
+                         f"than q n = {q * n:g}: z_q would fall at or below {t:g}, outside the tail POT fits, and flag "
+                         f"every score at {t:g} or above rather than a share q = {q:g} (as where scores tie at the "
+                         "quantile); POT needs more than q n scores above it: a smaller q, more validation data, or "
+                         "another rule")
+
+
 def pot_fit(val_scores, q: float = 1e-3, level: float = 0.98) -> PotFit:
     """Peaks-over-threshold fit on the validation scores (batch SPOT initialisation, Siffer et al. 2017).
 
@@ -216,6 +228,7 @@ def pot_fit(val_scores, q: float = 1e-3, level: float = 0.98) -> PotFit:
     if y.size == 0:
         raise ValueError(f"no validation score exceeds its {level} quantile {t:g} (ties at the top): "
                          "POT needs excesses; lower level or use more validation data")
+    _check_tail_share(y.size, x.size, t, q, level)
     gamma, sigma = gpd_fit(y)
     z = gpd_tail_quantile(t, gamma, sigma, q, x.size, y.size)
     return PotFit(float(z), t, int(x.size), int(y.size), float(gamma), float(sigma))
@@ -241,6 +254,7 @@ def pot(val_scores, q: float = 1e-3, level: float = 0.98, *, backend: str = "num
         spot.fit(x.tolist())
     except (RuntimeError, SystemError) as e:
         raise ValueError(f"libspot could not fit the validation scores: {e}") from None
+    _check_tail_share(int(spot.Nt), x.size, float(spot.excess_threshold), q, level)
     z = float(spot.anomaly_threshold)
     if not math.isfinite(z):
         raise ValueError("libspot returned a non-finite threshold")
