@@ -551,6 +551,19 @@ def test_unscored_points_rank_in_the_middle_and_are_never_flagged():
     assert chosen["threshold"] == 2.5 and flags[0].tolist() == [False, False, False, True, False, True]
 
 
+def test_contamination_never_ranks_the_unscored_points_neutral_fill():
+    """The unscored points' neutral fill (2.5, above every scored point here), which no threshold flags, took the top
+    two ranks, so contamination 0.25 set its threshold at 2.5 and flagged one point. They now count at the lowest
+    score, still among the n = 10: the ceil(0.25 * 10) = 3rd highest is 0.6, three flagged."""
+    filled = np.array([2.5, 2.5, 0.1, 0.2, 0.9, 0.3, 0.4, 0.5, 0.6, 0.7])
+    unscored = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    piece = detection.PieceResult("a", 0, None, np.zeros(1), np.zeros(1, bool), filled, None, unscored)
+    res = detection.DetectorResult("x", np.zeros(1), [piece], val_point_scores=np.array([1.0, 2.0, 3.0, 10.0]))
+    flags, chosen = detection.point_flags(from_dict({"contamination": 0.25}), res, "contamination")
+    assert chosen["threshold"] == 0.6
+    assert np.flatnonzero(flags[0]).tolist() == [4, 8, 9]
+
+
 def test_the_oracle_never_flags_unscored_points_either():
     """The oracle (the best threshold on the test labels) is an upper bound for the label-free rules, which never
     flag a point the detector left unscored; so neither does the oracle. Flagging the unscored pair at 2.5 gave

@@ -399,7 +399,8 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
 
     ``val_quantile`` and ``pot`` read the validation point scores; ``dynamic`` reads each piece's own
     (unlabelled) point scores, smoothed, and sets one threshold per piece; ``contamination`` reads all
-    pieces' point scores together and flags that share of them.
+    pieces' point scores together (the unscored ones at the lowest, not at their neutral fill) and flags that share
+    of them.
     """
     from . import thresholds
 
@@ -412,10 +413,12 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
         return flags, {"threshold_per_piece": chosen}
     if rule == "fixed":
         t = float(config.threshold_value)
-    else:  # a rule that reads test scores (contamination) reads all pieces' together
+    else:  # a rule that reads test scores (contamination) reads all pieces' together, the unscored points at the
+        # lowest score: their neutral fill, which no threshold flags, could take the top ranks of a share
+        scores = np.concatenate([p.point_scores for p in res.pieces])
         t = evaluation.choose_threshold(rule, val_scores=res.val_point_scores, quantile=config.threshold_quantile,
                                         params=rule_params(config, rule), train_scores=res.train_point_scores,
-                                        test_scores=np.concatenate([p.point_scores for p in res.pieces]))
+                                        test_scores=fill_unscored(np.where(res.test_flaggable(), scores, np.nan)))
     return [piece.flags(piece.point_scores, t) for piece in res.pieces], {"threshold": float(t)}
 
 
