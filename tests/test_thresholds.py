@@ -405,9 +405,19 @@ def test_contamination_ties_flag_more_and_bad_shares_fail():
 
 def test_train_max_is_the_largest_training_score_and_needs_them():
     train = np.array([0.2, 3.5, 1.0, 3.4])
-    assert th.compute_threshold("train_max", train_scores=train, val_scores=np.array([9.0])) == 3.5
+    assert th.compute_threshold("train_max", train_scores=train, val_scores=np.array([9.0])) == np.nextafter(3.5, 4)
     with pytest.raises(ValueError, match="needs train_scores"):
         th.compute_threshold("train_max", val_scores=train)
+
+
+def test_train_max_flags_no_score_seen_in_training_even_where_scores_tie():
+    """Integer-valued scores (abs_z on request counts) repeat the training maximum in the test: the rule, the Keras
+    example's ``loss > max(train loss)``, flags none of them under ``score >= threshold``, only higher scores."""
+    train, test = np.array([0.0, 1.0, 4.0, 2.0, 4.0]), np.array([4.0, 0.0, 5.0, 4.0, 1.0])
+    threshold = th.compute_threshold("train_max", train_scores=train)
+    assert threshold > 4.0 and threshold == np.nextafter(4.0, np.inf)
+    assert np.flatnonzero(test >= threshold).tolist() == [2]
+    assert not np.any(train >= threshold)
 
 
 def test_compute_threshold_calls_each_rule():
@@ -497,7 +507,7 @@ def test_every_rule_on_20000_scores_lands_where_it_should(capsys):
     with capsys.disabled():
         print("\nthreshold rules on 20,000 scores:\n" + "\n".join(lines))
     assert values["val_quantile"] == np.quantile(v, 0.99)
-    assert values["train_max"] == v.max()
+    assert values["train_max"] == np.nextafter(v.max(), np.inf)
     assert np.sum(t >= values["contamination"]) == 2000  # flagged: score >= threshold
     assert values["pot"] == pytest.approx(np.log(1000), rel=0.1)  # the exponential's 1 - 1e-3 quantile
     assert values["dynamic"] == pytest.approx(1.39674, rel=1e-5)  # a regression value (its reference: telemanom)

@@ -97,8 +97,10 @@ def contamination(test_scores, share: float = 0.1) -> float:
 
 
 def train_max(train_scores) -> float:
-    """The largest score on the training block: nothing seen in training is flagged."""
-    return float(np.max(_scores(train_scores, "train_scores")))
+    """Just above the largest score on the training block, so that ``score >= threshold`` flags only scores above
+    every training score: nothing seen in training is flagged, not even a score tied with its maximum (the Keras
+    example's ``loss > max(train loss)``)."""
+    return float(np.nextafter(np.max(_scores(train_scores, "train_scores")), np.inf))
 
 
 def gpd_log_likelihood(excesses, gamma: float, sigma: float) -> float:
@@ -437,7 +439,8 @@ THRESHOLD_RULES: dict[str, ThresholdRule] = {
         "Outlier Detection', JMLR 20, 2019) and scikit-learn's outlier detectors, set here on the test scores"),
     "train_max": ThresholdRule(
         train_max, ("train_scores",),
-        "the largest score on the whole training block",
+        "just above the largest score on the whole training block: only scores above every training score are "
+        "flagged",
         "the rule of the Keras LSTM autoencoder example ('Timeseries anomaly detection using an "
         "Autoencoder', keras-io) and of the KLSE LSTM autoencoder project built on it"),
 }
