@@ -301,6 +301,22 @@ def test_a_summary_cut_short_leaves_the_earlier_tables_whole(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.md", "results.png"]  # no .tmp file
 
 
+def test_a_rule_the_scores_do_not_allow_is_printed_with_why(monkeypatch):
+    """A point-level rule that the scores do not allow (POT on tied scores) printed a bare "undefined" in detect.py's
+    tables, its reason only in metrics.json: each such rule now has a line under the table that says why."""
+    why = "no validation score exceeds its 0.98 quantile 0.5 (ties at the top): POT needs excesses"
+    row = {**point_row("vae_lstm", "all", 0.5, 0.5), "f1_pointwise_val_quantile": 0.5,
+           "f1_affiliation_val_quantile": 0.5, "flagged_val_quantile": 0.1}
+    monkeypatch.setattr(detection, "summary_rows", lambda metrics: [row])
+    rules = {"val_quantile": {"threshold": 1.0}, "pot": {"undefined": why}}
+    metrics = {"labelled": True, "detector": "vae_lstm", "threshold_rule": "val_quantile", "detectors": ["vae_lstm"],
+               "vae_lstm": {"points": {"rules": rules}, "all": {}}}
+    assert f"vae_lstm pot: undefined: {why}" in detection.format_table(metrics).splitlines()
+    unlabelled = {"skipped": "no labels", "detector": "vae_lstm", "detectors": ["vae_lstm"], "vae_lstm": {"points": {
+        "rules": {"val_quantile": {"flagged_fraction": 0.1, "flagged_points": 4}, "pot": {"undefined": why}}}}}
+    assert f"vae_lstm pot: undefined: {why}" in detection.format_unlabelled(unlabelled).splitlines()
+
+
 def test_the_counts_of_normals_above_each_anomaly_stay_one_short_line_for_thousands_of_anomalies(monkeypatch):
     """5,000 labelled anomalies printed a line of 5,000 counts (tens of thousands of characters) under the table:
     it shows the first ones, how many there are, how many are 0 and the largest (which caps the point-adjusted

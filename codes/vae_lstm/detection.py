@@ -553,8 +553,15 @@ def format_unlabelled(metrics: dict) -> str:
             cells.append(f"{'undefined':>22}" if "undefined" in r else
                          f"{share_text(r['flagged_fraction'], 2):>14} ({r['flagged_points']:>4})")
         lines.append(f"{name:9} " + " ".join(cells))
+    lines += undefined_rules(metrics)
     lines.append("random and abs_z are controls: a detector that flags what they flag adds nothing over them")
     return "\n".join(lines)
+
+
+def undefined_rules(metrics: dict) -> list[str]:
+    """One line per detector and point-level rule that its scores do not allow (the tables' "undefined"): why."""
+    return [f"{name} {rule}: undefined: {r['undefined']}" for name in metrics.get("detectors", [])
+            for rule, r in metrics.get(name, {}).get("points", {}).get("rules", {}).items() if "undefined" in r]
 
 
 def format_table(metrics: dict) -> str:
@@ -583,6 +590,7 @@ def format_table(metrics: dict) -> str:
                      f"{share_text(r[f'flagged_{rule}']):>6}" if f"flagged_{rule}" in r else f"{'undefined':>36}"
                      for rule in rules]
             lines.append(f"{r['detector']:9} {r['pieces']:7} " + " ".join(f"{c:>36}" for c in cells))
+        lines += undefined_rules(metrics)
         points = metrics[metrics["detector"]]["points"]
         one_class = [g for g, v in points.items() if g != "rules" and "undefined" in v]
         if one_class:  # n/a rows, as the paper's metric's line below says for its own
