@@ -420,6 +420,16 @@ def test_train_max_flags_no_score_seen_in_training_even_where_scores_tie():
     assert not np.any(train >= threshold)
 
 
+def test_train_max_of_float32_scores_flags_no_tie_in_float32():
+    """Keras losses are float32, and NumPy compares a float32 array with a Python float in float32: the next float64
+    above a float32 maximum rounded back to it there, so ``loss >= threshold`` flagged the training maximum."""
+    train = np.array([1.1, 2.3, 3.7], dtype=np.float32)
+    threshold = th.compute_threshold("train_max", train_scores=train)
+    assert threshold == float(np.nextafter(np.float32(3.7), np.float32(np.inf)))
+    assert not np.any(train >= threshold) and not np.any(train.astype(float) >= threshold)
+    assert (np.array([3.7, 3.8], dtype=np.float32) >= threshold).tolist() == [False, True]
+
+
 def test_compute_threshold_calls_each_rule():
     v, t = exponential(2000, 1), exponential(3000, 2)
     assert th.compute_threshold("val_quantile", val_scores=v, test_scores=t,

@@ -99,8 +99,12 @@ def contamination(test_scores, share: float = 0.1) -> float:
 def train_max(train_scores) -> float:
     """Just above the largest score on the training block, so that ``score >= threshold`` flags only scores above
     every training score: nothing seen in training is flagged, not even a score tied with its maximum (the Keras
-    example's ``loss > max(train loss)``)."""
-    return float(np.nextafter(np.max(_scores(train_scores, "train_scores")), np.inf))
+    example's ``loss > max(train loss)``). The next float of the scores' own precision: NumPy compares float32
+    scores (Keras losses) with a Python float in float32, where the next float64 would round back to the maximum."""
+    top = np.max(_scores(train_scores, "train_scores"))
+    given = np.asarray(train_scores).dtype
+    precision = given.type if given.kind == "f" and given.itemsize < 8 else np.float64
+    return float(np.nextafter(precision(top), precision(np.inf)))
 
 
 def gpd_log_likelihood(excesses, gamma: float, sigma: float) -> float:
