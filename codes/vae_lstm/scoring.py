@@ -280,17 +280,11 @@ class SequenceErrors:
         return np.concatenate(self.parts)
 
 
-class KeptPredictions:
+class KeptPredictions(SequenceErrors):
     """Sink of ``vae_lstm_pass`` that keeps every predicted window (memory of n_seq x l_seq x l_win x c values)."""
-
-    def __init__(self):
-        self.parts = []
 
     def add(self, first, predicted, targets):
         self.parts.append(predicted)
-
-    def result(self) -> np.ndarray:
-        return np.concatenate(self.parts)
 
 
 def sequence_scores(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int = 1024) -> np.ndarray:
@@ -495,7 +489,25 @@ def point_errors(series: np.ndarray, predicted_windows: np.ndarray, l_win: int, 
     return sink.result()
 
 
-class ContextErrorScale:
+class RunningScale:
+    """A mean over rows handed in parts (``accumulate``), per column: summed row after row, continuing from the
+    parts before, which is how NumPy's mean of the whole array sums rows of two or more columns (to the bit); a
+    scale of 0 becomes 1, so that nothing is divided by 0."""
+
+    def __init__(self, series: np.ndarray, l_win: int):
+        self.series = np.asarray(series, dtype=float).reshape(len(series), -1)  # once, not per call
+        self.l_win, self.total, self.count = l_win, None, 0
+
+    def accumulate(self, rows: np.ndarray, count: int) -> None:
+        self.total = np.add.reduce(rows if self.total is None else np.concatenate([self.total[None], rows]), axis=0)
+        self.count += count
+
+    def result(self) -> np.ndarray:
+        scale = self.total / self.count
+        return np.where(scale > 0, scale, 1.0)
+
+
+class ContextErrorScale(RunningScale):
     """Sink of ``vae_lstm_pass``: (l_seq - 1,) the mean squared error (``window_errors``) of the predicted windows
     k = 1 .. l_seq - 1 over every sequence of a series (the training block's, for ``context_scale`` "mean"): window
     k is predicted from k windows of codes, and with little context the LSTM errs more. A position predicted
@@ -503,19 +515,12 @@ class ContextErrorScale:
     but for l_seq 2, whose one position NumPy sums pairwise: equal to float rounding)."""
 
     def __init__(self, series: np.ndarray, l_win: int, channel_scale: np.ndarray | None = None):
-        self.series = np.asarray(series, dtype=float).reshape(len(series), -1)  # once, not per call
-        self.l_win, self.channel_scale = l_win, channel_scale
-        self.total, self.count = None, 0
+        super().__init__(series, l_win)
+        self.channel_scale = channel_scale
 
     def add(self, first, predicted, targets=None):
         _, errors = window_errors(self.series, predicted, self.l_win, channel_scale=self.channel_scale, start=first)
-        rows = errors.sum(axis=2)
-        self.total = np.add.reduce(rows if self.total is None else np.concatenate([self.total[None], rows]), axis=0)
-        self.count += errors.shape[0] * errors.shape[2]
-
-    def result(self) -> np.ndarray:
-        scale = self.total / self.count
-        return np.where(scale > 0, scale, 1.0)
+        self.accumulate(errors.sum(axis=2), errors.shape[0] * errors.shape[2])
 
 
 def context_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win: int,
@@ -526,26 +531,16 @@ def context_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win
     return sink.result()
 
 
-class ChannelErrorScale:
+class ChannelErrorScale(RunningScale):
     """Sink of ``vae_lstm_pass``: (c,) each channel's mean squared error over every predicted window of a series
     (the training block's, for ``error_scale`` "channel"); a channel predicted without error gets 1, so that it is
     not divided by 0. Summed value after value, as NumPy's mean of the whole array sums them for two or more
     channels (to the bit; one channel NumPy sums pairwise: equal to float rounding)."""
 
-    def __init__(self, series: np.ndarray, l_win: int):
-        self.series, self.l_win = np.asarray(series, dtype=float).reshape(len(series), -1), l_win
-        self.total, self.count = None, 0
-
     def add(self, first, predicted, targets=None):
         points = predicted_points(len(predicted), predicted.shape[1], self.l_win, start=first)
         squared = np.square(self.series[points] - predicted).reshape(-1, self.series.shape[1])
-        self.total = np.add.reduce(squared if self.total is None else np.concatenate([self.total[None], squared]),
-                                   axis=0)
-        self.count += len(squared)
-
-    def result(self) -> np.ndarray:
-        scale = self.total / self.count
-        return np.where(scale > 0, scale, 1.0)
+        self.accumulate(squared, len(squared))
 
 
 def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win: int) -> np.ndarray:
