@@ -13,7 +13,8 @@ import pytest
 from vae_lstm.config import from_dict
 from vae_lstm.detectors import detector_class
 from vae_lstm.detectors.arma import ARMADetector
-from vae_lstm.detectors.lstm_ad import error_vectors, fit_gaussian, gaussian_nll, predict_all
+from vae_lstm.detectors.lstm_ad import (LSTMADDetector, build_lstm_ad, error_vector_blocks, error_vectors, fit_gaussian,
+                                        gaussian_nll, predict_all, validation_errors)
 from vae_lstm.errors import UserError
 from vae_lstm.windowing import train_val_split
 
@@ -74,6 +75,45 @@ def test_fit_gaussian_ridge_makes_a_singular_covariance_usable():
     assert np.all(np.linalg.eigvalsh(sigma) > 0)
     assert np.isfinite(gaussian_nll(errors, mu, sigma)).all()
     np.testing.assert_allclose(sigma[0, 0], 2 / 3, rtol=1e-5)  # the ridge is small
+
+
+@pytest.mark.parametrize("sizes", [[9], [1] * 9, [2, 3, 4], [4, 1, 1, 3], [8, 1]])
+def test_error_vector_blocks_match_the_whole_array(sizes):
+    """Scoring takes the error vectors a chunk of predictions at a time, holding the h - 1 rows a later point
+    needs: chunks shorter than h - 1 rows must carry rows from several chunks back."""
+    rng = np.random.default_rng(0)
+    l_win, h, c = 3, 4, 2
+    series = rng.standard_normal((len(sum([[0] * k for k in sizes], [])) + l_win, c))
+    predictions = rng.standard_normal((len(series) - l_win, h, c)).astype("float32")
+    chunks = np.split(predictions, np.cumsum(sizes)[:-1])
+    blocks = list(error_vector_blocks(series, chunks, l_win))
+    assert [start for start, _, _ in blocks] == list(l_win + np.cumsum([0] + sizes[:-1]))
+    np.testing.assert_array_equal(np.concatenate([e for _, e, _ in blocks]), error_vectors(series, predictions, l_win)[l_win:])
+    np.testing.assert_array_equal(np.concatenate([p for _, _, p in blocks]), predictions[:, 0])
+
+
+@pytest.mark.parametrize("score_batch_size", [1, 3, 4096])
+def test_lstm_ad_scores_and_fits_in_chunks_as_over_the_whole_array(score_batch_size):
+    """Scoring streams the predictions through the error vectors and the Gaussian; the scores, the one-step
+    predictions and the fitted rows are those of the whole-array formulas, bit for bit (a block with one
+    scored point included: LAPACK solves a lone right-hand side by another kernel)."""
+    l_win, h = 8, 5
+    config = from_dict({"detector": "lstm_ad", "l_win": l_win, "n_channel": 2, "prediction_horizon": h,
+                        "score_batch_size": score_batch_size})
+    keras.utils.set_random_seed(0)
+    detector = LSTMADDetector(config)
+    detector.model = build_lstm_ad(l_win, 2, h, 8)
+    series = np.random.default_rng(1).standard_normal((60, 2)).astype("float32")
+    predictions = predict_all(detector.model, series, l_win, 4096)
+    errors = error_vectors(series, predictions, l_win)
+    points = np.arange(l_win + h - 1, len(series))[::3]
+    np.testing.assert_array_equal(validation_errors(detector.model, series, l_win, score_batch_size, points), errors[points])
+    detector.mu, detector.sigma = fit_gaussian(errors[points])
+    scores = detector.score(series)
+    nll = gaussian_nll(errors, detector.mu, detector.sigma)
+    np.testing.assert_array_equal(scores.points, nll - gaussian_nll(detector.mu[None], detector.mu, detector.sigma)[0])
+    np.testing.assert_array_equal(scores.extras["prediction"][l_win:], predictions[:, 0])
+    assert np.isnan(scores.extras["prediction"][:l_win]).all()
 
 
 # ---------------------------------------------------------------------------------------------

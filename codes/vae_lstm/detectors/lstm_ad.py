@@ -38,7 +38,7 @@ from keras import layers
 from ..errors import UserError
 from ..models import recurrent
 from ..optimizers import FusedAdam
-from ..scoring import JIT_SCORING, compiled_apply
+from ..scoring import JIT_SCORING, compiled_chunks
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
 from .base import Detector, Scores
@@ -66,16 +66,31 @@ def error_vectors(series: np.ndarray, predictions: np.ndarray, l_win: int) -> np
     if predictions.ndim != 3 or len(predictions) != n - l_win or predictions.shape[2] != c:
         raise ValueError(f"predictions of shape {predictions.shape} do not match a series of shape "
                          f"{series.shape} with l_win={l_win}: expected ({n - l_win}, h, {c})")
-    h = predictions.shape[1]
-    out = np.full((n, h * c), np.nan)
-    first = l_win + h - 1
-    if n <= first:
-        return out
-    t = np.arange(first, n)
-    j = np.arange(h)
-    predicted = predictions[t[:, None] - l_win - j[None, :], j[None, :]]  # (n - first, h, c)
-    out[first:] = (series[first:, None, :] - predicted).reshape(len(t), h * c)
+    out = np.full((n, predictions.shape[1] * c), np.nan)
+    for start, errors, _ in error_vector_blocks(series, [predictions], l_win):
+        out[start:start + len(errors)] = errors
     return out
+
+
+def error_vector_blocks(series: np.ndarray, prediction_chunks, l_win: int):
+    """``error_vectors`` a block of points at a time: for each chunk of the predictions (rows a .. b - 1 of
+    ``predictions``, in order), yields ``(a + l_win, errors, one_step)``: the error vectors of points
+    ``a + l_win .. b + l_win - 1`` (NaN before ``l_win + h - 1``) and those points' one-step predictions
+    ``predictions[a:b, 0]``. Holds the h - 1 prediction rows a later block still needs, not the whole array."""
+    series = as_2d(np.asarray(series, dtype=float))
+    c = series.shape[1]
+    carry, a = None, 0
+    for chunk in prediction_chunks:
+        h = chunk.shape[1]
+        rows = chunk if carry is None else np.concatenate([carry, chunk])
+        b = a + len(chunk)
+        t = np.arange(max(a + l_win, l_win + h - 1), b + l_win)  # points with all h predictions
+        j = np.arange(h)
+        predicted = rows[t[:, None] - l_win - j[None, :] - (b - len(rows)), j[None, :]]  # (len(t), h, c)
+        errors = np.full((len(chunk), h * c), np.nan)
+        errors[len(chunk) - len(t):] = (series[t, None, :] - predicted).reshape(len(t), h * c)
+        yield a + l_win, errors, chunk[:, 0]
+        carry, a = rows[max(len(rows) - (h - 1), 0):], b
 
 
 def fit_gaussian(errors: np.ndarray, ridge: float = RIDGE) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +146,38 @@ def training_pairs(series: np.ndarray, l_win: int, horizon: int) -> tuple[np.nda
 def predict_all(model: keras.Model, series: np.ndarray, l_win: int, batch_size: int) -> np.ndarray:
     """Predictions (n - l_win, h, c) of every window ending at t - 1 for t = l_win .. n - 1: one compiled
     graph over the windows, in chunks of ``batch_size`` (``scoring.compiled_apply``)."""
-    windows = np.asarray(rolling_windows(np.asarray(series, dtype="float32")[:-1], l_win))
-    return compiled_apply(model, windows, batch_size, JIT_SCORING)
+    return np.concatenate(list(prediction_chunks(model, series, l_win, batch_size)))
+
+
+def prediction_chunks(model: keras.Model, series: np.ndarray, l_win: int, batch_size: int):
+    """``predict_all``'s rows one compiled call at a time (``scoring.compiled_chunks``), read from a view of
+    the series' windows."""
+    windows = rolling_windows(np.asarray(series, dtype="float32")[:-1], l_win)
+    return compiled_chunks(model, windows, batch_size, JIT_SCORING)
+
+
+def row_nll(errors: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """``gaussian_nll`` of a block of rows, the same to the bit as in a longer array: a lone finite row goes in
+    twice, since LAPACK solves one right-hand side by another kernel than several (1e-15 apart)."""
+    finite = np.flatnonzero(np.isfinite(errors).all(axis=1))
+    if len(finite) != 1:
+        return gaussian_nll(errors, mu, sigma)
+    out = np.full(len(errors), np.nan)
+    out[finite] = gaussian_nll(errors[[finite[0], finite[0]]], mu, sigma)[0]
+    return out
+
+
+def validation_errors(model: keras.Model, series: np.ndarray, l_win: int, batch_size: int,
+                      points: np.ndarray) -> np.ndarray:
+    """``error_vectors(series, predict_all(...))[points]``, keeping only those rows as the blocks come."""
+    points = np.asarray(points)
+    out = None
+    for start, errors, _ in error_vector_blocks(series, prediction_chunks(model, series, l_win, batch_size), l_win):
+        if out is None:
+            out = np.full((len(points), errors.shape[1]), np.nan)
+        here = np.flatnonzero((points >= start) & (points < start + len(errors)))
+        out[here] = errors[points[here] - start]
+    return out
 
 
 class LSTMADModel(BaseModel):
@@ -188,13 +233,12 @@ class LSTMADDetector(Detector):
                 return
             except UserError:  # damaged (a kill while it was written by an older version): fitted again below
                 print(f"lstm_ad: {GAUSSIAN_FILE} is damaged; fitting the Gaussian again")
-        predictions = predict_all(self.model, train_series, c.l_win, c.score_batch_size)
-        errors = error_vectors(train_series, predictions, c.l_win)
         points = trainer.validation_points()
         if len(points) == 0:  # no held-out point with all h predictions: use every training point
             print("lstm_ad: no validation point has all its predictions; fitting the Gaussian on the training points")
             points = np.arange(c.l_win + c.prediction_horizon - 1, len(train_series))
-        self.mu, self.sigma = fit_gaussian(errors[points])
+        self.mu, self.sigma = fit_gaussian(validation_errors(self.model, train_series, c.l_win, c.score_batch_size,
+                                                             points))
         tmp = gaussian_path.with_name(gaussian_path.name + ".tmp")
         try:  # through a temporary file and a rename: a kill leaves the old file or the new one
             with open(tmp, "wb") as f:
@@ -223,9 +267,10 @@ class LSTMADDetector(Detector):
     def score(self, series) -> Scores:
         c = self.config
         series = self.check_channels(self.check_series(series, c.l_win + 1, "input window and one point"), self.model)
-        predictions = predict_all(self.model, series, c.l_win, c.score_batch_size)
-        nll = gaussian_nll(error_vectors(series, predictions, c.l_win), self.mu, self.sigma)
-        scores = nll - gaussian_nll(self.mu[None, :], self.mu, self.sigma)[0]  # >= 0: 0 at the mean error
-        one_step = np.full(series.shape, np.nan)
-        one_step[c.l_win:] = predictions[:, 0]
+        least = gaussian_nll(self.mu[None, :], self.mu, self.sigma)[0]  # scores >= 0: 0 at the mean error
+        scores, one_step = np.full(len(series), np.nan), np.full(series.shape, np.nan)
+        chunks = prediction_chunks(self.model, series, c.l_win, c.score_batch_size)
+        for start, errors, first in error_vector_blocks(series, chunks, c.l_win):  # memory bounded by the chunk
+            scores[start:start + len(errors)] = row_nll(errors, self.mu, self.sigma) - least
+            one_step[start:start + len(errors)] = first
         return Scores.from_points(scores, prediction=one_step)
