@@ -55,3 +55,35 @@ def test_scores_are_the_same_bits_for_any_thread_count(tmp_path):
     assert outputs[0].shape == (5_526, 5, 4) and np.isfinite(outputs[0]).all()
     for other in outputs[1:]:
         np.testing.assert_array_equal(other, outputs[0])
+
+
+def test_cgroup_cpu_quota_reads_v2_and_v1(tmp_path):
+    from vae_lstm.threads import cgroup_cpu_quota
+
+    assert cgroup_cpu_quota(tmp_path) is None  # no cgroup files: no quota
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")  # v1 without a quota
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_quota(tmp_path) is None
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
+    assert cgroup_cpu_quota(tmp_path) == 0.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")  # v2 comes first: no quota there
+    assert cgroup_cpu_quota(tmp_path) is None
+    (tmp_path / "cpu.max").write_text("250000 100000\n")  # docker --cpus 2.5
+    assert cgroup_cpu_quota(tmp_path) == 2.5
+
+
+def test_usable_cores_follows_the_affinity_and_the_quota(monkeypatch):
+    """Threads for every core of the machine, on a container's 2 of 64, only wait on each other."""
+    from vae_lstm import threads
+
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: None)
+    assert threads.usable_cores() == 4
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: 2.5)
+    assert threads.usable_cores() == 3
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: 0.2)
+    assert threads.usable_cores() == 1
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: 16.0)
+    assert threads.usable_cores() == 4

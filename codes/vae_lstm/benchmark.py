@@ -188,7 +188,9 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()}, Python {platform.python_version()}"
+    cores, machine_cores = usable_cores(), os.cpu_count()
+    count = f"{cores} CPU cores" if cores == machine_cores else f"{cores} usable CPU cores of {machine_cores}"
+    return f"{count} ({cpu}), {platform.system()}, Python {platform.python_version()}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import UserError, os_error_line
 from .experiment import Job, job_experiment
+from .threads import usable_cores
 
 RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
 # A worker process (local, or Ray's) is replaced after this many jobs: TensorFlow keeps memory across the models a
@@ -158,7 +159,7 @@ def earlier_training_seconds(path) -> float:
 
 
 def threads_per_run(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+    return max(1, usable_cores() // max(workers, 1))
 
 
 def _failure(job: Job, error: BaseException) -> str:
@@ -284,7 +285,7 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     threads = threads or threads_per_run(workers)
     try:
         if address == "local":  # a new instance, whatever $RAY_ADDRESS names, with the CPUs a task asks for at least
-            ray.init(address="local", num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False,
+            ray.init(address="local", num_cpus=max(usable_cores(), threads), include_dashboard=False,
                      log_to_driver=False, runtime_env={"env_vars": _forwarded_env()})
         else:
             ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})

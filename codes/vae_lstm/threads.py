@@ -10,13 +10,47 @@ given.
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity (``taskset``, a container's cpuset), capped by a cgroup's
+    CPU quota where one is set (``docker --cpus 2``), rounded up. ``os.cpu_count()`` counts the machine's cores,
+    and threads for all of them on a share of them only wait on each other."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return max(min(cores, math.ceil(quota)) if quota else cores, 1)
+
+
+def cgroup_cpu_quota(root: Path = CGROUP) -> float | None:
+    """CPUs' worth of time a cgroup allows per period: cgroup v2's ``cpu.max`` ("200000 100000" is 2) or v1's
+    ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``; None where there is no quota ("max", -1) or no such file."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()
+    except (OSError, ValueError):
+        try:
+            quota, period = ((root / "cpu" / name).read_text().strip() for name in ("cpu.cfs_quota_us", "cpu.cfs_period_us"))
+        except OSError:
+            return None
+    try:
+        share = int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):  # "max": no quota
+        return None
+    return share if share > 0 else None  # v1's -1: no quota
 
 
 def use_threads(threads: int | None = None) -> int:
-    """Give TensorFlow (and the BLAS under numpy) ``threads`` threads, default all cores, before it
-    starts; a TensorFlow that already ran an op keeps its pools. Returns the threads asked for."""
-    threads = max(int(threads or os.cpu_count() or 1), 1)
+    """Give TensorFlow (and the BLAS under numpy) ``threads`` threads, default the usable cores
+    (``usable_cores``), before it starts; a TensorFlow that already ran an op keeps its pools. Returns the
+    threads asked for."""
+    threads = max(int(threads or usable_cores()), 1)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     import tensorflow as tf
