@@ -673,3 +673,14 @@ def test_a_config_of_another_detector_is_measured_as_the_vae_lstm_and_says_so(tm
         benchmark.main(["--config", str(config), "--output-dir", str(tmp_path)])
     assert (f"note: benchmark.py measures the VAE-LSTM at {config}'s keys; its detector 'lstm_ae' is not measured"
             in capsys.readouterr().out)
+
+
+def test_machine_names_the_usable_cores_of_the_machines(monkeypatch):
+    """The figures are per usable core: a container's share of a larger machine says so."""
+    from vae_lstm import benchmark
+
+    monkeypatch.setattr(benchmark.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(benchmark, "usable_cores", lambda: 2)
+    assert benchmark.machine().startswith("2 usable CPU cores of 64 (")
+    monkeypatch.setattr(benchmark, "usable_cores", lambda: 64)
+    assert benchmark.machine().startswith("64 CPU cores (")

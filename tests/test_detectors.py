@@ -13,8 +13,16 @@ import pytest
 from vae_lstm.config import from_dict
 from vae_lstm.detectors import detector_class
 from vae_lstm.detectors.arma import ARMADetector
-from vae_lstm.detectors.lstm_ad import (LSTMADDetector, build_lstm_ad, error_vector_blocks, error_vectors, fit_gaussian,
-                                        gaussian_nll, predict_all, validation_errors)
+from vae_lstm.detectors.lstm_ad import (
+    LSTMADDetector,
+    build_lstm_ad,
+    error_vector_blocks,
+    error_vectors,
+    fit_gaussian,
+    gaussian_nll,
+    predict_all,
+    validation_errors,
+)
 from vae_lstm.errors import UserError
 from vae_lstm.windowing import train_val_split
 

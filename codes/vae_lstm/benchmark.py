@@ -52,6 +52,7 @@ from .config import (
 )
 from .errors import ArgumentParser, UserError, json_error
 from .prepare import check_scorable, load_data
+from .threads import usable_cores
 
 MATMUL_SIZE = 2048
 FIGURES_VERSION = 2  # figures of another version in benchmark.json are dropped, not mixed in
