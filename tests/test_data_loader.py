@@ -303,6 +303,29 @@ def test_a_changed_local_copy_of_a_pinned_source_is_one_line(tmp_path, monkeypat
             data_loader.resolve_sources({"path": path})
 
 
+def test_a_pinned_source_path_with_spaces_around_it_is_still_checked_and_downloaded(tmp_path, monkeypatch):
+    """The reader strips a path's spaces, but the sha256 check did not: " ${KLSE_DATA_DIR}/KLSE.csv" or a trailing
+    space read a changed local copy unchecked, and with the variable unset said "KLSE_DATA_DIR is not set" (or "not a
+    file of the pinned source") rather than downloading the file."""
+    from vae_lstm import download
+
+    (tmp_path / "KLSE.csv").write_bytes(b"Date,Close\n2023-01-02,1.0\n")  # not the pinned file
+    monkeypatch.setenv("KLSE_DATA_DIR", str(tmp_path))
+    for path in (" ${KLSE_DATA_DIR}/KLSE.csv", "${KLSE_DATA_DIR}/KLSE.csv ", "\t${KLSE_DATA_DIR}/KLSE.csv\n"):
+        with pytest.raises(DataError, match="KLSE.csv has the wrong sha256.*KLSE_DATA_DIR's pinned source"):
+            data_loader.resolve_sources({"path": path})
+
+    def offline(url, timeout):
+        raise download.urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(data_loader, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.delenv("KLSE_DATA_DIR")
+    for path in (" ${KLSE_DATA_DIR}/KLSE.csv", "${KLSE_DATA_DIR}/KLSE.csv "):
+        with pytest.raises(DataError, match=r"^could not download KLSE.csv from https://raw.githubusercontent.com/"):
+            data_loader.resolve_sources({"path": path})
+
+
 def test_nab_labels_may_repeat_and_step_back_with_time_order_file(tmp_path, monkeypatch):
     """As in machine_temp/ec2_request: a label timestamp labels the first row that has it; windows go by time."""
     stamps = STAMPS[:6] + STAMPS[3:7]  # rows 6..9 repeat 03:00..06:00 after a step back

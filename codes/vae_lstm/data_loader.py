@@ -404,8 +404,8 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
     sources, pinned = full.get("sources", {}), full["nab"]["files"]
 
     def resolve(value):
-        if isinstance(value, str) and value.startswith("${"):
-            var, _, rel = value[2:].partition("}")
+        if isinstance(value, str) and value.strip().startswith("${"):  # spaces around it: as the reader strips them
+            var, _, rel = value.strip()[2:].partition("}")
             rel = posixpath.normpath(rel.lstrip("/")) if rel.strip("/") else ""  # "./a//b.csv" is "a/b.csv", pinned
             if var == NAB_DATA_DIR_ENV:
                 if rel in pinned or not (data_dir or os.environ.get(var)):
