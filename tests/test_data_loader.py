@@ -276,6 +276,17 @@ def test_resolve_sources_nab_paths(tmp_path, monkeypatch):
         data_loader.resolve_sources({"path": other})
 
 
+def test_a_data_dir_from_home_holds_the_unpinned_files_as_the_pinned_ones(tmp_path, monkeypatch):
+    """data_dir "~/nab": the pinned files were read from the home folder's nab/, another ${NAB_DATA_DIR} file from a
+    folder named "~" under the working folder (not found)."""
+    root = fake_nab(tmp_path, monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "nab" / "labels")
+    spec = {"path": "${NAB_DATA_DIR}/" + CSV, "test_files": ["${NAB_DATA_DIR}/data/artificialNoAnomaly/x.csv"]}
+    assert data_loader.resolve_sources(spec, data_dir="~/nab") == {
+        "path": str(root / CSV), "test_files": [str(root / "data/artificialNoAnomaly/x.csv")]}
+
+
 def test_a_changed_local_copy_of_a_pinned_source_is_one_line(tmp_path, monkeypatch):
     """${KLSE_DATA_DIR}/KLSE.csv from a local copy: checked against the sha256 that series.json pins, like NAB's."""
     good = b"Date,Close\n2023-01-02,1.0\n"

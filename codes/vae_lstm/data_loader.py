@@ -410,7 +410,7 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
             if var == NAB_DATA_DIR_ENV:
                 if rel in pinned or not (data_dir or os.environ.get(var)):
                     return str(nab_file(rel, data_dir))
-                return os.path.abspath(Path(data_dir) / rel) if data_dir else value
+                return str(local_root(data_dir) / rel) if data_dir else value  # as nab_file reads it
             if os.environ.get(var):
                 local = local_root(os.environ[var]) / rel
                 sha = sources.get(var, {}).get("files", {}).get(rel)
