@@ -641,7 +641,7 @@ def test_fetch_reads_a_good_cached_copy_without_writing_and_names_a_cache_it_can
     with pytest.raises(DataError) as info:
         fetch("http://127.0.0.1:9/g.csv", tmp_path / "f.csv" / "g.csv", sha, "g.csv", "set X")
     assert str(info.value) == (f"could not keep g.csv in the download cache {tmp_path / 'f.csv'} ([Errno 17] File "
-                               f"exists: '{tmp_path / 'f.csv'}'): give it a writable folder with free space, or set X")
+                               f"exists: '{tmp_path / 'f.csv'}'): make that folder writable, with free space, or set X")
 
 
 def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch):
@@ -677,7 +677,7 @@ def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch):
     with pytest.raises(DataError) as info:
         download.fetch("http://x/f.csv", tmp_path / "f.csv", "0" * 64, "f.csv", "set X")
     assert str(info.value) == (f"could not keep f.csv in the download cache {tmp_path} ([Errno 28] No space left on "
-                               "device): give it a writable folder with free space, or set X")
+                               "device): make that folder writable, with free space, or set X")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv.lock"]  # no part file left
 
 

@@ -71,8 +71,8 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
         why = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
         cached = f"the cached copy {dest} does not have the pinned sha256, and " if damaged else ""
         if is_local(e):
-            raise DataError(f"{cached}could not keep {what} in the download cache {dest.parent} ({why}): give it a "
-                            f"writable folder with free space, or {remedy}") from e
+            raise DataError(f"{cached}could not keep {what} in the download cache {dest.parent} ({why}): make that "
+                            f"folder writable, with free space, or {remedy}") from e
         raise DataError(f"{cached}could not download {what} from {url} ({why}); {remedy}") from e
     return dest
 
