@@ -591,6 +591,21 @@ def test_the_oracle_never_flags_unscored_points_either():
     assert detection._ratio(0.2, 0.4) == 0.5
 
 
+def test_the_oracle_rule_flags_nothing_when_every_point_is_labelled_anomalous():
+    """Under threshold_rule oracle_best_f1 the flags are at the pointwise oracle's threshold, which metrics.json gives
+    as NaN (undefined) when the test points are all labelled anomalous; the flags were at the lowest score instead,
+    so flagged_ranges.csv and detections.png marked every point as a detection, a perfect score, on one class."""
+    scores = np.array([0.3, 0.1, 0.7, 0.2, 0.5])
+    piece = detection.PieceResult("a", 0, None, np.zeros(1), np.zeros(1, bool), scores, np.ones(5, bool))
+    res = detection.DetectorResult("x", np.zeros(1), [piece], val_point_scores=np.array([0.0, 1.0]))
+    result = detection.Detection(from_dict({"threshold_rule": "oracle_best_f1"}), None, None, np.zeros(0, int),
+                                 {"x": res}, 0.0)
+    flags, thresholds = detection.detection_flags(result, res)
+    oracle = detection.point_metrics(from_dict({}), res, {"all": None})["all"]["oracle"]["pointwise"]["threshold"]
+    assert np.isnan(oracle) and np.isnan(thresholds[0])
+    assert not flags[0].any()
+
+
 def test_the_oracle_bounds_every_one_threshold_rule_even_between_its_quantiles():
     """The quantile-searched oracle metrics (affiliation, range-based, event, PA%K) tried 101 score quantiles
     only, so a rule's threshold between two of them could score higher, and the tables printed ratios to the

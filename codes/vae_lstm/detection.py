@@ -706,12 +706,15 @@ def flagged_ranges(result: Detection):
 def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.ndarray], list[float]]:
     """Per-piece point flags of a detector under the config's rule, and the threshold of each piece
     (the oracle rule: the best pointwise F1 on the test labels, an upper bound)."""
+    from . import metrics
+
     c = result.config
     if c.threshold_rule == "oracle_best_f1":
         scores, labels = res.test_points()
         if labels is None:
             raise UserError("the oracle threshold needs point labels, and this series has none")
-        if not np.asarray(labels, bool).any():  # no anomaly to find: the best F1 is undefined, so flag nothing
+        if metrics.degenerate(labels):  # one class (no anomaly to find, or no normal point): the best F1 is
+            # undefined, as the oracle's threshold in metrics.json, so flag nothing
             return [p.flags(p.point_scores, float("nan")) for p in res.pieces], [float("nan")] * len(res.pieces)
         t = evaluation.best_f1(scores, labels, adjusted=False, flaggable=res.test_flaggable())["threshold"]
         return [p.flags(p.point_scores, t) for p in res.pieces], [t] * len(res.pieces)
