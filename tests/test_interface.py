@@ -606,6 +606,31 @@ def test_the_oracle_rule_flags_nothing_when_every_point_is_labelled_anomalous():
     assert not flags[0].any()
 
 
+def test_metrics_are_undefined_when_the_scored_points_are_all_anomalous():
+    """A detector that leaves its first points unscored (LSTM-AD's l_win + h - 1, say) on a piece whose scored points
+    are all labelled anomalous got a perfect oracle F1 for any scores (flag every scored point: every anomaly, no
+    normal); every metric of such a group is undefined, as for labels of one class, and says why. (Every anomaly
+    unscored stays an F1 of 0: test_the_oracle_never_flags_unscored_points_either.)"""
+    from vae_lstm import metrics
+
+    scores = np.array([0.4, 0.4, 0.4, 0.3, 0.1, 0.7, 0.2, 0.5])  # the first three unscored, at a neutral fill
+    labels = np.arange(8) >= 3
+    unscored = ~labels
+    assert metrics.oracle(scores, labels)["pointwise"]["f1"] < 1  # the scores rank badly over all points
+    assert np.isnan(metrics.oracle(scores, labels, ~unscored)["pointwise"]["f1"])  # was 1 for any scores
+    piece = detection.PieceResult("a", 0, None, np.zeros(1), np.zeros(1, bool), scores, labels, unscored)
+    res = detection.DetectorResult("lstm_ad", np.zeros(1), [piece], val_point_scores=np.array([0.0, 1.0]))
+    group = detection.point_metrics(from_dict({}), res, {"all": None})["all"]
+    assert all(np.isnan(v) for v in group["threshold_free"].values())
+    assert all(np.isnan(m["f1"]) for m in group["oracle"].values())
+    assert all(np.isnan(m["f1"]) for rule in group["rules"].values() for m in rule.values() if isinstance(m, dict))
+    assert group["undefined"] == "the 5 of the 8 points lstm_ad scored are all labelled anomalous: the metrics are undefined"
+    result = detection.Detection(from_dict({"threshold_rule": "oracle_best_f1"}), None, None, np.zeros(0, int),
+                                 {"lstm_ad": res}, 0.0)
+    flags, thresholds = detection.detection_flags(result, res)
+    assert np.isnan(thresholds[0]) and not flags[0].any()
+
+
 def test_the_oracle_bounds_every_one_threshold_rule_even_between_its_quantiles():
     """The quantile-searched oracle metrics (affiliation, range-based, event, PA%K) tried 101 score quantiles
     only, so a rule's threshold between two of them could score higher, and the tables printed ratios to the

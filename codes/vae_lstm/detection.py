@@ -28,7 +28,7 @@ from .runs import data_fingerprint, metrics_text, set_aside_metrics
 from .thresholds import LABEL_FREE_RULES
 from .windowing import train_val_split
 
-METRICS_VERSION = 9  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 10  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
@@ -445,16 +445,19 @@ def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
             continue
         flaggable = res.test_flaggable(names)
         g = {"n": int(len(labels)), "n_anomalous": int(labels.sum()),
-             "threshold_free": metrics.threshold_free(scores, labels),
+             "threshold_free": metrics.threshold_free(scores, labels, flaggable),
              "oracle": metrics.oracle(scores, labels, flaggable, rule_thresholds), "rules": {}}
         if "dynamic" in flags:  # it flags the smoothed scores: the oracle over those is its bound (on one piece)
             smoothed = np.concatenate([compared_scores("dynamic", res.pieces[i]) for i in chosen])
             g["oracle_smoothed"] = metrics.oracle(smoothed, labels, flaggable,
                                                   out["rules"]["dynamic"]["threshold_per_piece"])
         for rule, rule_flags in flags.items():
-            g["rules"][rule] = metrics.at_predictions(labels, np.concatenate([rule_flags[i] for i in chosen]))
+            g["rules"][rule] = metrics.at_predictions(labels, np.concatenate([rule_flags[i] for i in chosen]), flaggable)
         if metrics.degenerate(labels):
             g["undefined"] = "the point labels are all normal or all anomalous: the metrics are undefined"
+        elif metrics.degenerate(labels, flaggable):  # a perfect F1 for any scores
+            g["undefined"] = (f"the {int(flaggable.sum())} of the {len(labels)} points {res.name} scored are all labelled "
+                              "anomalous: the metrics are undefined")
         out[group] = g
     return out
 
@@ -713,8 +716,8 @@ def detection_flags(result: Detection, res: DetectorResult) -> tuple[list[np.nda
         scores, labels = res.test_points()
         if labels is None:
             raise UserError("the oracle threshold needs point labels, and this series has none")
-        if metrics.degenerate(labels):  # one class (no anomaly to find, or no normal point): the best F1 is
-            # undefined, as the oracle's threshold in metrics.json, so flag nothing
+        if metrics.degenerate(labels, res.test_flaggable()):  # one class (no anomaly to find, or no normal point
+            # among those it scored): the best F1 is undefined, as in metrics.json, so flag nothing
             return [p.flags(p.point_scores, float("nan")) for p in res.pieces], [float("nan")] * len(res.pieces)
         t = evaluation.best_f1(scores, labels, adjusted=False, flaggable=res.test_flaggable())["threshold"]
         return [p.flags(p.point_scores, t) for p in res.pieces], [t] * len(res.pieces)

@@ -42,26 +42,32 @@ AT_THRESHOLD = {
 N_CANDIDATES = 100  # oracle thresholds for the metrics without an exact search: score quantiles
 
 
-def degenerate(labels) -> bool:
+def degenerate(labels, flaggable=None) -> bool:
+    """Labels of one class (or none): no metric is defined. Given ``flaggable`` (bool per point: the detector scored
+    it), also where every point it scored is labelled anomalous: flagging them all is then a perfect F1 for any
+    scores. Scored points all normal are not degenerate: the detector missed every anomaly (F1 0)."""
     y = binary("labels", labels)
-    return len(y) == 0 or y.all() or not y.any()
+    if len(y) == 0 or y.all() or not y.any():
+        return True
+    scored = y if flaggable is None else y[binary("flaggable", flaggable)]
+    return bool(scored.size) and bool(scored.all())
 
 
-def threshold_free(scores, labels) -> dict:
+def threshold_free(scores, labels, flaggable=None) -> dict:
     s, y = scores_and_labels(scores, labels, "labels")
-    if degenerate(y):
+    if degenerate(y, flaggable):
         return {name: float("nan") for name in THRESHOLD_FREE}
     vus = vus_metrics(s, y)  # both volumes from one loop over the buffer lengths: O(points x window length) each
     both = {"vus_pr": vus["VUS_PR"], "vus_roc": vus["VUS_ROC"]}
     return {name: float(both[name]) if name in both else fn(s, y) for name, fn in THRESHOLD_FREE.items()}
 
 
-def at_predictions(labels, predictions) -> dict:
-    """Every threshold metric for given 0/1 point predictions."""
+def at_predictions(labels, predictions, flaggable=None) -> dict:
+    """Every threshold metric for given 0/1 point predictions (all NaN where ``degenerate``)."""
     y, p = binary("labels", labels), binary("predictions", predictions)
     if len(y) != len(p):
         raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
-    if degenerate(y):
+    if degenerate(y, flaggable):
         return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
     return {name: fn(y, p) for name, fn in AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
 
@@ -88,7 +94,7 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     ok = np.ones(len(s), bool) if flaggable is None else binary("flaggable", flaggable)
     if len(ok) != len(s):
         raise ValueError(f"scores and flaggable differ in length: {len(s)} != {len(ok)}")
-    if degenerate(y):
+    if degenerate(y, ok):
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
     out = {"pointwise": best_f1(s, y, adjusted=False, flaggable=ok),
            "point_adjusted": best_f1(s, y, adjusted=True, flaggable=ok)}
