@@ -252,8 +252,9 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
 
 def joined_anomalies(series: Series, pieces: list[PieceResult]) -> str | None:
     """Why the pooled ``all`` row undercounts events: consecutive scored test pieces, joined end to end, where
-    a labelled window ends one and another starts the next, so every metric of segments (point-adjusted,
-    affiliation, range, event) sees one anomaly where each piece's own row sees two. None when none meet so."""
+    a labelled window ends one and another starts the next, so every metric of segments (point-adjusted, PA%K,
+    affiliation, range, event, and VUS's ranges) sees one anomaly where each piece's own row sees two. None when
+    none meet so."""
     pieces = [p for p in pieces if p.point_labels is not None and len(p.point_labels)]
     pairs = [(a, b) for a, b in zip(pieces[:-1], pieces[1:], strict=True) if a.point_labels[-1] and b.point_labels[0]]
     if not pairs:
@@ -262,7 +263,8 @@ def joined_anomalies(series: Series, pieces: list[PieceResult]) -> str | None:
                           for a, b in pairs)
     return (f"test pieces {', '.join(f'{a.name!r} and {b.name!r}' for a, b in pairs)} meet inside labelled "
             "anomalies: the pooled 'all' row joins the pieces end to end and counts each such pair as one event "
-            "in the point-adjusted, affiliation, range and event metrics; each piece's own row counts both"
+            "in the point-adjusted, PA%K, affiliation, range and event metrics and in VUS's ranges; each piece's own row "
+            "counts both"
             + (" (a training block that starts one row later avoids it)" if around_training else ""))
 
 
