@@ -405,6 +405,7 @@ def shared_sources(monkeypatch):
     ("KLSE_ohlc_config.json", 248, 4, 1, False),
     ("SKAB_valve1_config.json", 9405 + 18160, 8, 16, True),
     ("NAB_rogue_agent_key_hold_config.json", 1882, 1, 1, True),
+    ("NAB_rogue_agent_key_updown_config.json", 5315, 1, 1, True),
 ])
 def test_shipped_own_data_examples_load(shared_sources, name, n_points, n_channel, n_pieces, labelled):
     config, series = load_data(load_config(name), verbose=False)
