@@ -1284,3 +1284,27 @@ def test_a_run_whose_worker_process_died_is_one_line_that_says_so(tmp_path, monk
         "2 of 2 runs failed: synth abs_z seed 0: its worker process ended abruptly (killed, for one, or out of memory); "
         "the same command resumes it; synth abs_z seed 1: its worker process ended abruptly (killed, for one, or out of "
         "memory); the same command resumes it")
+
+
+def test_a_summary_leaves_no_figure_of_a_dataset_its_tables_do_not_hold(tmp_path, capsys):
+    """detections_b.png of an earlier summary stayed beside tables that no longer held b (its runs moved away), and
+    one whose run has no detections.png now stayed as that run's figure; both are removed, with a line."""
+    from vae_lstm.experiment import Job
+
+    (tmp_path / "b.json").write_text(json.dumps({**TINY, "l_win": 20}))
+    path = tiny_experiment(tmp_path, datasets={"a": str(tmp_path / "tiny.json"), "b": str(tmp_path / "b.json")})
+    experiment = load_experiment(path)
+    for name in ("a", "b"):
+        figure = experiment.run_dir(Job(str(path), name, "vae_lstm", 0)) / "detection" / "detections.png"
+        figure.parent.mkdir(parents=True)
+        figure.write_bytes(name.encode())
+    summary = tmp_path / "summary"
+    summary.mkdir()
+    reproduce.copy_run_figures(experiment, {("a", "vae_lstm", 0): {}, ("b", "vae_lstm", 0): {}}, summary, "detections")
+    assert (summary / "detections_a.png").read_bytes() == b"a" and (summary / "detections_b.png").read_bytes() == b"b"
+    capsys.readouterr()
+    (experiment.run_dir(Job(str(path), "a", "vae_lstm", 0)) / "detection" / "detections.png").unlink()
+    reproduce.copy_run_figures(experiment, {("a", "vae_lstm", 0): {}}, summary, "detections")
+    assert not (summary / "detections_a.png").exists() and not (summary / "detections_b.png").exists()
+    assert capsys.readouterr().out == (f"removed detections_a.png, detections_b.png of an earlier summary from {summary}"
+                                       ": these tables hold no such figure of their runs\n")

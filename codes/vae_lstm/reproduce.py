@@ -505,14 +505,25 @@ def drop_stale_ensemble(summary_dir: Path, hint: str = " (pass --ensemble to sco
 
 def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, figure: str) -> None:
     """``<figure>_<dataset>.png`` in ``summary_dir``: the run's ``detection/<figure>.png`` of the lowest seed of the
-    experiment's first detector that the tables hold (not its first when ``--detectors`` leaves that out)."""
+    experiment's first detector that the tables hold (not its first when ``--detectors`` leaves that out). One of an
+    earlier summary that these tables have no such figure for (a dataset they no longer hold, a run without the
+    figure) is removed, with a line, rather than left beside them as theirs."""
+    stale = []
     for name in experiment.datasets:
         held = [d for d in experiment.detectors if any(n == name and det == d for n, det, _ in metrics)]
+        target = summary_dir / f"{figure}_{name}.png"
+        source = None
         if held:
             seed = min(s for n, d, s in metrics if n == name and d == held[0])
             source = experiment.run_dir(Job(str(experiment.path), name, held[0], seed)) / "detection" / f"{figure}.png"
-            if source.is_file():
-                copy_atomic(source, summary_dir / f"{figure}_{name}.png")
+        if source is not None and source.is_file():
+            copy_atomic(source, target)
+        elif target.is_file():
+            target.unlink()
+            stale.append(target.name)
+    if stale:
+        print(f"removed {', '.join(stale)} of an earlier summary from {summary_dir}: these tables hold no such figure "
+              "of their runs")
 
 
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
