@@ -1308,3 +1308,24 @@ def test_a_summary_leaves_no_figure_of_a_dataset_its_tables_do_not_hold(tmp_path
     assert not (summary / "detections_a.png").exists() and not (summary / "detections_b.png").exists()
     assert capsys.readouterr().out == (f"removed detections_a.png, detections_b.png of an earlier summary from {summary}"
                                        ": these tables hold no such figure of their runs\n")
+
+
+def test_a_summary_is_refused_another_shipped_experiments_committed_folder(tmp_path, monkeypatch):
+    """--summary-dir figures/klse for another experiment file wrote its results.md and results.csv over the committed
+    klse tables (figures/ is claimed by no file), beside klse's own detections figures. figures/<name> holds the
+    tables of configs/experiments/<name>.json alone; a folder of figures/ that names no experiment stays open."""
+    figures, shipped = tmp_path / "figures", tmp_path / "experiments"
+    (figures / "klse").mkdir(parents=True)
+    (figures / "klse" / "results.md").write_text("klse's tables\n")
+    shipped.mkdir()
+    (shipped / "klse.json").write_text("{}")
+    monkeypatch.setattr(reproduce, "FIGURES", figures)
+    monkeypatch.setattr(reproduce, "EXPERIMENT_DIR", shipped)
+    path = tiny_experiment(tmp_path, detectors=["abs_z"])
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "own")]) == 0
+    with pytest.raises(UserError) as refused:
+        reproduce.main([str(path), "--summary-only", "--summary-dir", str(figures / "klse")])
+    assert str(refused.value) == (f"{figures / 'klse'} holds the committed tables of {shipped / 'klse.json'}; pass "
+                                  f"another --summary-dir for {path}'s")
+    assert (figures / "klse" / "results.md").read_text() == "klse's tables\n"
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(figures / "klse_rerun")]) == 0

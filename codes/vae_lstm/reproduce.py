@@ -829,12 +829,19 @@ def beside_runs(experiment) -> Path:
 def check_summary_claim(experiment, args) -> None:
     """Before any run: a summary folder known already (--summary-dir, or beside the runs for an experiment file
     outside configs/experiments/ or a part of a grid) that holds another experiment file's tables is refused now,
-    not after the grid."""
+    not after the grid; so is figures/<name> (committed, and claimed by no file) for any file but
+    configs/experiments/<name>.json."""
     if args.no_summary or (not args.summary_dir and is_shipped(experiment) and not asks_part(experiment, args)):
         return  # figures/<experiment> if the grid completes, else beside the runs: known only after the grid
     summary_dir = Path(args.summary_dir) if args.summary_dir else beside_runs(experiment)
     if not is_committed(summary_dir):
         summary_owner(experiment, summary_dir)
+        return
+    shipped = EXPERIMENT_DIR / f"{Path(summary_dir).resolve().name}.json"  # figures/<name>: <name>.json's tables
+    if Path(summary_dir).resolve().parent == FIGURES.resolve() and shipped.is_file() and \
+            shipped.resolve() != experiment.path.resolve():
+        raise UserError(f"{summary_dir} holds the committed tables of {shipped}; pass another --summary-dir for "
+                        f"{experiment.path}'s")
 
 
 def not_scored(run: Path) -> str:
