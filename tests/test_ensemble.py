@@ -184,3 +184,38 @@ def test_a_training_block_of_one_repeated_value_keeps_the_scale():
     constant = member(np.full(100, 0.1), [0.1, 0.3])
     spread = member(np.tile([0.0, 2.0], 50), [3.0, 1.0])  # mean 1, std 1: z 2, 0
     np.testing.assert_allclose(ensemble_result([constant, spread], "e").pieces[0].point_scores, [1.0, 0.1], atol=1e-12)
+
+
+def test_an_ensemble_short_of_the_experiments_seeds_names_each_seed_it_leaves_out(tmp_path, monkeypatch, capsys):
+    """Seeds 0 and 1 of 3 finished: the ensemble of 2 said nothing of seed 2 (the summary's own lines name only the
+    runs its tables hold, none under --seed 0), so it read as the experiment's ensemble. Each seed it lacks is one
+    line with why, and ensemble.md names it."""
+    import json
+
+    import pandas as pd
+
+    from vae_lstm import ensemble
+    from vae_lstm.experiment import load_experiment
+
+    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
+                                "seeds": 4, "output_dir": str(tmp_path / "runs")}))
+    experiment = load_experiment(path)
+    row = {"series": "synth", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4,
+           "f1_pointwise_oracle": 0.6, "flagged_deployable": 0.01}
+    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
+        [{**row, "member": f"seed {s}"} for s in seeds] + [{**row, "member": f"ensemble of {len(seeds)}"}]))
+    summary = pd.DataFrame([{**row, "detector": "abs_z", "seed": 0, "pieces": "all", "deployable_rule": "val_quantile",
+                             "flagged_val_quantile": 0.01}])
+    metrics = {("synth", "vae_lstm", 0): {}, ("synth", "vae_lstm", 1): {}}
+    left_out = {("synth", "vae_lstm", 3): "synthetic_vae_lstm_seed3, its training has not finished (vae 1 of 2 epochs)"}
+    ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(4), left_out)
+    out = capsys.readouterr().out
+    assert "the ensemble of vae_lstm on synth leaves out seed 2: it has not run\n" in out
+    assert ("the ensemble of vae_lstm on synth leaves out seed 3: synthetic_vae_lstm_seed3, its training has not "
+            "finished (vae 1 of 2 epochs)\n") in out
+    text = (tmp_path / "summary" / "ensemble.md").read_text()
+    assert "| synth | vae_lstm, ensemble of 2 |" in text
+    assert text.endswith("\nNot in the ensemble (not run, unfinished, or left out for the reason printed), so it "
+                         "averages fewer seeds: synth seed 2, synth seed 3.\n")

@@ -124,8 +124,10 @@ def chosen_on(rules: str) -> str:
     return f"the averaged {' or '.join(reads)}"
 
 
-def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, left_out: tuple = ()) -> str:
-    """Per series: the ensemble, the mean of its members, and the controls' means (from the summary)."""
+def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, left_out: tuple = (),
+                      absent: tuple = ()) -> str:
+    """Per series: the ensemble, the mean of its members, and the controls' means (from the summary); ``left_out``:
+    the series of fewer than two seeds, ``absent``: the experiment's seeds an ensemble lacks ("<series> seed <s>")."""
     lines = ["# An ensemble over seeds", "",
              "Each seed's point scores standardised by its own training-block point scores, then averaged; "
              f"'deployable' is the `{rule}` threshold, chosen on {chosen_on(rule)} (no test "
@@ -149,18 +151,32 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, le
             lines.append(f"| {series} | {label} | {' | '.join(cells)} | {mean_cell(share, share_text)} |")
     if left_out:
         lines += ["", f"Left out (fewer than two finished seeds): {', '.join(left_out)}."]
+    if absent:
+        lines += ["", "Not in the ensemble (not run, unfinished, or left out for the reason printed), so it averages "
+                  f"fewer seeds: {', '.join(absent)}."]
     return "\n".join(lines) + "\n"
 
 
-def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir: Path) -> None:
-    """The ensemble of every finished seed of the experiment's first detector, per dataset (two seeds at least)."""
+def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir: Path, expected=(),
+                   why: dict | None = None) -> None:
+    """The ensemble of every finished seed of the experiment's first detector, per dataset (two seeds at least).
+    Each of the ``expected`` seeds that an ensemble lacks is one line, with why (``why``: the reason of a run left
+    out of the summary, by (dataset, detector, seed); else what its run folder shows), and named in ensemble.md."""
     from .detectors import CONTROLS
+    from .experiment import Job
+    from .reproduce import not_scored
 
     detector = experiment.detectors[0]
-    tables, left_out = [], []
+    tables, left_out, absent = [], [], []
     for dataset in experiment.datasets:
         seeds = sorted(seed for (name, det, seed) in metrics if name == dataset and det == detector)
         if len(seeds) >= 2:
+            for seed in sorted(set(expected) - set(seeds)):
+                key = (dataset, detector, seed)
+                run = experiment.run_dir(Job(str(experiment.path), *key, experiment.values.get("output_dir")))
+                reason = (why or {}).get(key) or f"it {not_scored(run)}"
+                print(f"the ensemble of {detector} on {dataset} leaves out seed {seed}: {reason}")
+                absent.append(f"{dataset} seed {seed}")
             tables.append(seed_ensemble(experiment, dataset, detector, seeds))
         elif any(name == dataset for (name, _, _) in metrics):
             left_out.append(dataset)
@@ -177,5 +193,6 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     summary_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(summary_dir / "ensemble.csv", pd.concat([table, controls], ignore_index=True).to_csv(
         index=False, float_format="%.4f"))
-    write_text_atomic(summary_dir / "ensemble.md", ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out)))
+    write_text_atomic(summary_dir / "ensemble.md", ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out),
+                                                                     tuple(absent)))
     print((summary_dir / "ensemble.md").read_text())

@@ -894,7 +894,8 @@ def summarise(experiment, args) -> None:
         from .ensemble import write_ensemble
 
         try:
-            write_ensemble(experiment, finished, summarise_runs(finished), summary_dir)
+            expected = set(range(experiment.seeds)) | set(table_seeds(args, experiment))  # a seed lacking: a line
+            write_ensemble(experiment, finished, summarise_runs(finished), summary_dir, expected, left_out)
         except Exception:  # refused or failed: an earlier ensemble beside these tables would be read as theirs
             drop_stale_ensemble(summary_dir, hint="")
             raise
