@@ -513,3 +513,27 @@ def test_the_score_panels_label_stays_beside_its_panel(captured, tmp_path):
     label, panel = ax_score.yaxis.label.get_window_extent(renderer), ax_score.get_window_extent(renderer)
     assert panel.y0 <= label.y0 and label.y1 <= panel.y1
     assert ax_score.get_ylabel().split() == ["EWMA-smoothed", "point", "score"]
+
+
+@pytest.mark.parametrize("threshold, named", [
+    (np.nan, "oracle_best_f1 threshold: none on these scores, flags nothing"),
+    (np.inf, "oracle_best_f1 threshold: inf, flags nothing"),
+    (-np.inf, "oracle_best_f1 threshold: -inf, flags every point")])
+def test_a_threshold_with_no_line_is_not_named_as_one(captured, tmp_path, threshold, named):
+    """The oracle threshold of test labels with no anomaly is NaN (and a registered rule may return inf or -inf): no
+    line is drawn, while the legend named a red dashed threshold line. It says what the threshold is instead."""
+    pieces = [{"start": s, "scores": np.linspace(1, 2, 50), "flags": np.full(50, threshold == -np.inf),
+               "threshold": threshold} for s in (0, 150)]
+    plotting.detections(np.zeros((200, 1)), pieces, np.array([], int), None, (50, 150), tmp_path / "d.png", "t",
+                        threshold_label="oracle_best_f1 threshold")
+    legend = captured[0].axes[-1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["point score", named]
+    assert not captured[0].axes[-1].collections  # no threshold line
+
+
+def test_a_threshold_line_is_named_once_when_a_piece_has_none(captured, tmp_path):
+    pieces = [{"start": s, "scores": np.linspace(1, 2, 50), "flags": np.zeros(50, bool), "threshold": t}
+              for s, t in ((0, np.nan), (150, 1.5))]
+    plotting.detections(np.zeros((200, 1)), pieces, np.array([], int), None, (50, 150), tmp_path / "d.png", "t")
+    legend = captured[0].axes[-1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["point score", "threshold"]

@@ -314,12 +314,20 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
     axes[0].set_title(title + note)
+    lines = 0
     for k, piece in enumerate(pieces):  # the legend names the scores and the threshold once, not once per piece
         span = piece["start"] + np.arange(len(piece["scores"]))
         ax_score.plot(*broken_at_gaps(t[span], piece["scores"]), lw=0.7, color="tab:purple",
                       label=None if k else score_label)
-        ax_score.hlines(piece["threshold"], x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8,
-                        label=None if k else threshold_label)
+        if np.isfinite(piece["threshold"]):  # NaN, inf, -inf: no line
+            ax_score.hlines(piece["threshold"], x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8,
+                            label=None if lines else threshold_label)
+            lines += 1
+    if pieces and not lines:  # the legend says what the threshold is, not that a line shows it
+        t0 = float(pieces[0]["threshold"])
+        what = ("none on these scores, flags nothing" if np.isnan(t0) else "inf, flags nothing" if t0 > 0 else
+                "-inf, flags every point")
+        ax_score.plot([], [], ls="none", label=f"{threshold_label}: {what}")
     if pieces:  # beside the scores, as the data's legend is beside the data
         ax_score.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
