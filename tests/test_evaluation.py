@@ -397,3 +397,13 @@ def test_labels_as_bool_int_and_float_agree():
     expected = ev.summarise(scores, y, 0.5)
     for labels in (np.array(y, bool), np.array(y, float), np.array(y, np.int8)):
         assert ev.summarise(scores, labels, 0.5) == expected
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 0, 0], [1, 1, 1, 1]])
+def test_the_oracle_rule_has_no_threshold_on_labels_of_one_class(labels):
+    """The paper's metric under threshold_rule oracle_best_f1: on sequence labels of one class its metrics are
+    undefined, and the threshold that metrics.json holds and score_histograms.png draws was the largest (no anomaly)
+    or the smallest score (all anomalous, a perfect F1) rather than none."""
+    t = ev.choose_threshold("oracle_best_f1", test_scores=[0.2, 0.9, 0.4, 0.1], test_labels=labels)
+    assert np.isnan(t)
+    assert ev.choose_threshold("oracle_best_f1", test_scores=[0.2, 0.9, 0.4, 0.1], test_labels=[0, 1, 0, 0]) == 0.9

@@ -166,8 +166,9 @@ def average_precision(scores, y_true) -> float:
 def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, test_scores=None,
                      test_labels=None, adjusted: bool = True, params: dict | None = None,
                      train_scores=None) -> float:
-    """Threshold by ``rule``: "fixed", "oracle_best_f1" (uses test labels), or a label-free rule of
-    ``thresholds.THRESHOLD_RULES`` ("val_quantile" with ``quantile``, "pot", "dynamic" with ``params``)."""
+    """Threshold by ``rule``: "fixed", "oracle_best_f1" (uses test labels; NaN for labels of one class), or a
+    label-free rule of ``thresholds.THRESHOLD_RULES`` ("val_quantile" with ``quantile``, "pot", "dynamic" with
+    ``params``)."""
     from . import thresholds
 
     if rule not in THRESHOLD_RULES:
@@ -185,6 +186,10 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
         return float(value)
     if test_scores is None or test_labels is None:
         raise ValueError("rule 'oracle_best_f1' needs test_scores and test_labels")
+    from .metrics import degenerate
+
+    if degenerate(test_labels):  # labels of one class: no best threshold (the metrics are undefined), so none is drawn
+        return float("nan")
     return best_f1(test_scores, test_labels, adjusted)["threshold"]
 
 
