@@ -145,7 +145,7 @@ def training_pairs(series: np.ndarray, l_win: int, horizon: int) -> tuple[np.nda
 
 def predict_all(model: keras.Model, series: np.ndarray, l_win: int, batch_size: int) -> np.ndarray:
     """Predictions (n - l_win, h, c) of every window ending at t - 1 for t = l_win .. n - 1: one compiled
-    graph over the windows, in chunks of ``batch_size`` (``scoring.compiled_apply``)."""
+    graph over the windows, in chunks of ``batch_size`` (``prediction_chunks``), joined."""
     return np.concatenate(list(prediction_chunks(model, series, l_win, batch_size)))
 
 
