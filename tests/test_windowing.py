@@ -307,6 +307,16 @@ def test_dominant_period_looks_no_further_than_a_quarter_of_the_series():
     assert abs(dominant_period(cycle, max_period=400) - 300) <= 5
 
 
+def test_dominant_period_at_the_largest_lag_when_it_is_the_smallest():
+    """A 33-point block of an 8-point cycle: its only allowed lag is 8 (= 33 // 4 = min_period), which was skipped
+    as if the range were empty, so "l_win": "auto" printed "no clear period: default 24, cut to 8"."""
+    from vae_lstm.windowing import dominant_period
+
+    cycle = np.sin(2 * np.pi * np.arange(33) / 8)
+    assert dominant_period(cycle) == 8
+    assert auto_windows(cycle)["why"] == "dominant period 8 (first autocorrelation peak)"
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: rolling_windows(np.arange(10.0), 0), "l_win must be an integer >= 1, got 0"),
     (lambda: n_sequences(10, 0, 3), "l_win must be an integer >= 1, got 0"),

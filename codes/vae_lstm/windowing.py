@@ -139,7 +139,7 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
     x = x - x.mean(axis=0)
     n = len(x)
     max_period = min(max_period or n // 4, n - 1)
-    if max_period <= min_period:
+    if max_period < min_period:  # lags min_period .. max_period, both included: one lag when they are equal
         return None
     size = 1 << int(np.ceil(np.log2(2 * n)))
     spectrum = np.fft.rfft(x, size, axis=0)
