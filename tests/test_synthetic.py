@@ -118,3 +118,15 @@ def test_counts_out_of_range_are_one_line_naming_the_count(key, value, line):
     with pytest.raises(ConfigError) as info:
         make_synthetic_values(**{**ARGS, key: value})
     assert str(info.value) == f"synthetic: {line}"
+
+
+def test_labelled_points_left_unchanged_are_a_flat_lines_and_a_drifts_first():
+    """The docstring said the labels mark every point an anomaly changed; two labelled points are unchanged: a flat
+    line's first, whose value the line holds, and a drift's first, where its ramp adds 0."""
+    from vae_lstm.synthetic import ALL_KINDS, make_synthetic
+
+    args = dict(length=2000, period=24, noise=0.1, train_end=1000, seed=3)
+    clean, _, _ = make_synthetic(**args, n_anomalies=0)
+    dirty, starts, labels = make_synthetic(**args, n_anomalies=7, kinds=ALL_KINDS)
+    unchanged = np.flatnonzero(labels & ~(dirty != clean).any(axis=1))
+    np.testing.assert_array_equal(unchanged, starts[[ALL_KINDS.index("flat_line"), ALL_KINDS.index("drift")]])

@@ -26,7 +26,8 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
     Gaussian noise of std `noise`. Anomalies are injected only after `train_end`, one per
     equal slot, cycling through ``kinds``: spike (2 points), level shift and flat-line (`seg` points
     each), and the ``WIDE_KINDS`` (`period` points each). The label of an anomaly is its first point, and
-    ``point_labels`` marks every point it changed.
+    ``point_labels`` marks every point of its span: every point it changed, and the first of a flat line (whose
+    value the line holds) and of a drift (whose ramp starts at +0), which it leaves as they were.
     """
     try:  # whole numbers (400.0 is 400, as JSON may write it), each at least its least value
         length, period, n_anomalies, train_end, n_channel, seed = (
