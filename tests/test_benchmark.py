@@ -127,6 +127,18 @@ def test_the_peak_memory_after_scoring_is_the_process_peak_even_when_scoring_pea
     assert unreset == {"peak_memory_mb_training": 1000, "peak_memory_mb_scoring": 1056, "scoring_added_memory_mb": None}
 
 
+def test_the_table_says_when_what_scoring_added_was_not_measured():
+    """Without a reset high-water mark (no /proc/self/clear_refs, as on macOS) what scoring added is not measured
+    (None): the table said "scoring added None MB to the resident set it started from"."""
+    unreset = {**sample_figures("a.json"), **benchmark.memory_figures(1000.4, 1010.2, None, 1056.0, False)}
+    md = benchmark.benchmark_markdown({"a.json": unreset})
+    assert "None" not in md
+    assert ("| 1000 / 1056 (what scoring alone added is not measured here: its high-water mark could not be "
+            "reset) |") in md
+    measured = benchmark.benchmark_markdown({"a.json": sample_figures("a.json")})
+    assert "| 900 / 950 (scoring added 50 MB to the resident set it started from) |" in measured
+
+
 @pytest.mark.parametrize("platform, maxrss", [("linux", 3 * 1024**2), ("darwin", 3 * 1024**3)])
 def test_peak_memory_without_proc_reads_getrusage_in_the_platforms_unit(monkeypatch, platform, maxrss):
     """Without /proc, the peak is getrusage's ru_maxrss: KB on Linux, bytes on macOS; 3 GB is 3,072 MB on both

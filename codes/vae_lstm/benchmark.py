@@ -590,8 +590,10 @@ def benchmark_markdown(configs: dict) -> str:
         rows += [
             ("peak memory of the benchmark process (VmHWM: matmul rate, training, then scoring), after training / "
              "after scoring (MB)",
-             f"{f['peak_memory_mb_training']} / {f['peak_memory_mb_scoring']} (scoring added "
-             f"{f['scoring_added_memory_mb']} MB to the resident set it started from)"),
+             f"{f['peak_memory_mb_training']} / {f['peak_memory_mb_scoring']} " + (
+                 f"(scoring added {f['scoring_added_memory_mb']} MB to the resident set it started from)"
+                 if f["scoring_added_memory_mb"] is not None else
+                 "(what scoring alone added is not measured here: its high-water mark could not be reset)")),
             ("scoring the test set", f"{s['test_sequences']:,} sequences, {s['test_windows_distinct']:,} distinct "
              f"windows, {s['test_pieces']} pieces; score_batch_size {f['score_batch_size']}"),
             ("scoring, seconds", f"{s['seconds_min']} / {s['seconds_median']} ({s['repeats']} runs after a first, "
