@@ -364,3 +364,15 @@ def test_a_beats_run_without_its_wall_time_reads_n_a_not_nan():
              "wall_seconds": np.nan}]
     experiment = SimpleNamespace(name="x", values={}, datasets={"ecg": ""}, detectors=["vae_lstm"])
     assert "| 0.500 | 0.500 | n/a |" in beats.markdown(experiment, pd.DataFrame(rows))
+
+
+def test_the_papers_figures_beside_sequences_of_another_length_say_the_papers_length(monkeypatch):
+    """The paper's point-adjusted F1 of nyc_taxi is over sequences of L = 168; beside a VAE-LSTM whose windows give
+    another L (an override, "auto" windows) it stood as if measured on the same sequences, though the metric moves
+    with L. Each paper cell now names the paper's L where the row's differs; at the paper's own L it stays bare."""
+    frame = summary_frame().assign(series="nyc_taxi")
+    exp = SimpleNamespace(name="x", detectors=["vae_lstm", "random", "abs_z"], datasets={"nyc_taxi": ""}, values={})
+    monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (120, 24, 5, "0.123"))
+    assert "| 0.123 | 0.980 (paper's L 168) | 0.725 (paper's L 168) |" in reproduce.results_markdown(exp, frame)
+    monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (168, 24, 7, "0.123"))
+    assert "| 0.123 | 0.980 | 0.725 |" in reproduce.results_markdown(exp, frame)

@@ -382,7 +382,7 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         paper = PAPER.get(name, {})
         lines.append(f"| {name} | {L} ({l_win} × {l_seq}) | "
                      + " | ".join(cells) + f" | {iid_random} | "
-                     f"{_paper(paper, 'vae_lstm')} | {_paper(paper, 'vae')} |")
+                     f"{_paper(paper, 'vae_lstm', L)} | {_paper(paper, 'vae', L)} |")
     lines += ["", "The paper's ARMA and LSTM-AD columns are not shown: no copy of its table could be checked here.",
               "", VERDICT_NOTE, "", "PW = pointwise, Aff = affiliation (Huet et al. 2022), VUS = volume under the surface (Paparrizos "
               "et al. 2022). Detectors whose own unit is not the sequence are scored, for the paper's metric, by the "
@@ -405,8 +405,11 @@ def _other_l(rows: pd.DataFrame, L) -> str:
     return f" (L {', '.join(str(x) for x in other)})" if other else ""
 
 
-def _paper(figures: dict, key: str) -> str:
-    return f"{figures[key]:.3f}" if key in figures else "n/a"
+def _paper(figures: dict, key: str, L) -> str:
+    """The paper's figure, with " (paper's L 168)" when its sequences are not of the row's length ``L``."""
+    if key not in figures:
+        return "n/a"
+    return f"{figures[key]:.3f}" + (f" (paper's L {figures['L']})" if figures["L"] != L else "")
 
 
 def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
