@@ -79,6 +79,7 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
     ({"detectors": ["abs_z", "abs_z"]}, r'detectors = \["abs_z", "abs_z"\] is invalid: must not name an item twice$'),
     ({"detectors": []}, r"detectors = \[\] is invalid: must have at least 1 item$"),
     ({"related": [{"figures": {}}]}, "related\\[0\\] = .* is invalid: lacks the key 'source'$"),
+    ({"related": [{"source": "x", "figures": {}, "note": 0.9}]}, r"related\[0\]\.note = 0\.9 is invalid: must be a string$"),
     ({"output_dir": " "}, r'^[^:]+\.json: output_dir = " " is invalid: a folder name must not be blank'),
 ])
 def test_a_bad_experiment_file_is_one_line(tmp_path, change, message):

@@ -376,3 +376,32 @@ def test_the_papers_figures_beside_sequences_of_another_length_say_the_papers_le
     assert "| 0.123 | 0.980 (paper's L 168) | 0.725 (paper's L 168) |" in reproduce.results_markdown(exp, frame)
     monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (168, 24, 7, "0.123"))
     assert "| 0.123 | 0.980 | 0.725 |" in reproduce.results_markdown(exp, frame)
+
+
+RELATED = [{"source": "their paper", "dataset": "s", "detector": "lstm_vae", "figures": {"f1": 0.957, "auc": 0.988},
+            "note": "threshold at the 95% quantile of validation scores"},
+           {"source": "another paper", "detector": "vae", "figures": {}, "note": "AUC 0.988"}]
+
+
+def test_every_related_figure_and_note_is_in_the_tables(monkeypatch):
+    """An experiment's "related" entries (published figures of other projects) were left out of the Table 1 layout
+    without a word; the standard tables dropped each entry's note (what the figures were measured under) and showed
+    an entry whose figures are all in its note as a bare source; the beats table dropped any figure not among its
+    six columns ("auc" beside "auc_roc"). Every figure and note now shows, under the line that says they are theirs."""
+    from vae_lstm import beats
+
+    monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (144, 24, 6, "0.123"))
+    exp = SimpleNamespace(**{**vars(experiment()), "values": {"related": RELATED}})
+    for text in (reproduce.results_markdown(exp, summary_frame()), reproduce.standard_markdown(exp, summary_frame())):
+        assert "Theirs: published figures of the related projects" in text
+        assert ("| their paper | s | lstm_vae | f1 0.957, auc 0.988 | threshold at the 95% quantile of validation "
+                "scores |") in text
+        assert "| another paper |  | vae |  | AUC 0.988 |" in text
+    rows = [{"dataset": "ecg", "detector": "vae_lstm", "seed": 0, **dict.fromkeys(beats.METRICS, 0.5),
+             "n_test_normal": 10, "n_test_anomalous": 5, "n_validation": 4, "n_train": 20, "threshold_quantile": 0.95,
+             "wall_seconds": 1.0}]
+    exp = SimpleNamespace(name="x", values={"related": RELATED}, datasets={"ecg": ""}, detectors=["vae_lstm"])
+    text = beats.markdown(exp, pd.DataFrame(rows))
+    assert ("| their paper | s | lstm_vae |  |  |  | 0.957 |  |  | auc 0.988; threshold at the 95% quantile of "
+            "validation scores |") in text
+    assert "| another paper |  | vae |  |  |  |  |  |  | AUC 0.988 |" in text

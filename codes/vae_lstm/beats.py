@@ -414,7 +414,7 @@ def summary_rows(metrics: dict) -> pd.DataFrame:
 def markdown(experiment, df: pd.DataFrame) -> str:
     """Per dataset and detector, mean ± std over seeds of the six figures (with "(k of n)" where only k seeds have
     one); the related project's beside them."""
-    from .reproduce import seeds_cell, wall_cell
+    from .reproduce import related_lines, seeds_cell, wall_cell
 
     lines = [f"### {experiment.name}", "", experiment.values.get("description", ""), ""]
     if not df.empty:
@@ -435,17 +435,7 @@ def markdown(experiment, df: pd.DataFrame) -> str:
                 if not r.empty:
                     lines.append(f"| {name} | {detector} | {len(r)} | " + " | ".join(seeds_cell(r[k]) for k in METRICS)
                                  + f" | {wall_cell(r.wall_seconds)} |")
-    related = experiment.values.get("related", [])
-    if related:
-        lines += ["", "Theirs: published figures of the related projects, with their own splits, thresholds and code "
-                  "(not ours, not rerun here):", "",
-                  "| source | dataset | detector | " + " | ".join(METRIC_NAMES[k] for k in METRICS) + " | note |",
-                  "| --- | --- | --- | " + " | ".join("---" for _ in METRICS) + " | --- |"]
-        for entry in related:
-            figures = entry["figures"]
-            cells = [f"{figures[k]:g}" if k in figures else "" for k in METRICS]
-            lines.append(f"| {entry['source']} | {entry.get('dataset', '')} | {entry.get('detector', '')} | "
-                         + " | ".join(cells) + f" | {entry.get('note', '')} |")
+    lines += related_lines(experiment, {k: METRIC_NAMES[k] for k in METRICS})
     lines += ["", "random and abs_z are controls: a seeded uniform score and |value| (each beat is z-normalised)."]
     return "\n".join(lines) + "\n"
 

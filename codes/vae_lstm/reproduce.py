@@ -383,6 +383,7 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         lines.append(f"| {name} | {L} ({l_win} × {l_seq}) | "
                      + " | ".join(cells) + f" | {iid_random} | "
                      f"{_paper(paper, 'vae_lstm', L)} | {_paper(paper, 'vae', L)} |")
+    lines += related_lines(experiment)
     lines += ["", "The paper's ARMA and LSTM-AD columns are not shown: no copy of its table could be checked here.",
               "", VERDICT_NOTE, "", "PW = pointwise, Aff = affiliation (Huet et al. 2022), VUS = volume under the surface (Paparrizos "
               "et al. 2022). Detectors whose own unit is not the sequence are scored, for the paper's metric, by the "
@@ -410,6 +411,28 @@ def _paper(figures: dict, key: str, L) -> str:
     if key not in figures:
         return "n/a"
     return f"{figures[key]:.3f}" + (f" (paper's L {figures['L']})" if figures["L"] != L else "")
+
+
+def related_lines(experiment, columns: dict | None = None) -> list[str]:
+    """The table of the experiment's "related" entries (published figures of other projects, beside ours): with
+    ``columns`` (figure key -> heading) a column each, and an entry's other figures in its note cell; without, all
+    its figures in one cell. No figure or note of an entry is left out."""
+    related = experiment.values.get("related", [])
+    if not related:
+        return []
+    headings = list(columns.values()) if columns else ["figures"]
+    lines = ["", "Theirs: published figures of the related projects, with their own splits, thresholds and code "
+             "(not ours, not rerun here):", "",
+             "| source | dataset | detector | " + " | ".join(headings) + " | note |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in headings) + " | --- |"]
+    for entry in related:
+        figures = entry["figures"]
+        other = ", ".join(f"{k} {v:g}" for k, v in figures.items() if k not in (columns or {}))
+        cells = [f"{figures[k]:g}" if k in figures else "" for k in columns] if columns else [other]
+        note = "; ".join(text for text in (other if columns else "", entry.get("note", "")) if text)
+        lines.append(f"| {entry['source']} | {entry.get('dataset', '')} | {entry.get('detector', '')} | "
+                     + " | ".join(cells) + f" | {note} |")
+    return lines
 
 
 def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
@@ -475,13 +498,7 @@ def standard_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
                 if not r.empty:
                     lines.append(f"| {name} | {d} | {len(r)} | " + " | ".join(share_cell(r[f"flagged_{x}"]) for x in rules)
                                  + f" | {wall_cell(r.wall_seconds)} |")
-    related = experiment.values.get("related", [])
-    if related:
-        lines += ["", "Published figures of the related projects (their data splits and code, not ours):", "",
-                  "| source | dataset | detector | figures |", "| --- | --- | --- | --- |"]
-        for entry in related:
-            figures = ", ".join(f"{k} {v:g}" for k, v in entry["figures"].items())
-            lines.append(f"| {entry['source']} | {entry.get('dataset', '')} | {entry.get('detector', '')} | {figures} |")
+    lines += related_lines(experiment)
     legend = "" if labelled.empty else (" VUS = volume under the surface; AUC-PR = average precision; PW = pointwise, "
                                         f"Aff = affiliation F1. {VERDICT_NOTE}")  # the labelled table's columns
     lines += ["", "random and abs_z are controls." + legend]
