@@ -405,3 +405,20 @@ def test_every_related_figure_and_note_is_in_the_tables(monkeypatch):
     assert ("| their paper | s | lstm_vae |  |  |  | 0.957 |  |  | auc 0.988; threshold at the 95% quantile of "
             "validation scores |") in text
     assert "| another paper |  | vae |  |  |  |  |  |  | AUC 0.988 |" in text
+
+
+def test_the_verdict_weighs_only_seeds_whose_figures_both_have():
+    """A seed without a VUS-PR or AUC-PR (NaN) entered the verdict: abs_z without an AUC-PR gave "no" (a NaN gap is
+    not above 0), a detector's seed without figures still counted as a seed (a plain "yes" on one defined seed), and
+    a detector's seed whose abs_z run had none was still in its mean. Seeds are now paired on defined figures."""
+    def seeds(seed, vus, auc):
+        return pd.DataFrame({"seed": seed, "vus_pr": vus, "auc_pr": auc})
+
+    z = seeds([0, 1], [0.3, 0.3], [0.3, 0.3])
+    assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.6], [0.5, 0.6]),
+                                 seeds([0, 1], [0.3, 0.3], [np.nan, np.nan])) == "n/a"
+    assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, np.nan], [0.5, np.nan]), z) == "yes, 1 seed"
+    # abs_z has no figures on seed 1: the detector's seed 1 (0.1, below 0.3) is not weighed against nothing
+    assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.1], [0.5, 0.1]),
+                                 seeds([0, 1], [0.3, np.nan], [0.3, np.nan])) == "yes, 1 seed"
+    assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.1], [0.5, 0.1]), z) == "**no**"

@@ -279,13 +279,15 @@ def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
     """The tables' verdict (``VERDICT_NOTE``): 'yes', 'level' or '**no**' against abs_z's mean VUS-PR and AUC-PR."""
     if detector in CONTROLS:
         return "control"
+    metrics = ["vus_pr", "auc_pr"]
+    rows, abs_z = rows.dropna(subset=metrics), abs_z.dropna(subset=metrics)  # a seed without figures is not had
     if "seed" in rows and "seed" in abs_z:  # compared on the seeds both have
         common = set(rows.seed) & set(abs_z.seed)
         rows, abs_z = rows[rows.seed.isin(common)], abs_z[abs_z.seed.isin(common)]
-    if abs_z.empty or rows.vus_pr.isna().all():
+    if abs_z.empty or rows.empty:
         return "n/a"
     margins = [(rows[m].mean() - abs_z[m].mean(), max(rows[m].std(ddof=0), abs_z[m].std(ddof=0)))
-               for m in ("vus_pr", "auc_pr")]
+               for m in metrics]
     if not all(gap > 0 for gap, _ in margins):
         return "**no**"
     if min(len(rows), len(abs_z)) < 2:  # no spread: any gap would be a plain yes
