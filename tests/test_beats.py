@@ -144,6 +144,19 @@ def test_beat_metrics_of_one_class_are_undefined_never_perfect():
 
 
 
+def test_threshold_metrics_of_one_class_test_beats_are_undefined_never_perfect():
+    """Test beats all anomalous, every one above the threshold: accuracy, precision, recall and F1 were all a perfect
+    1.0 for any scores; all normal: recall (0 / 0) and F1 were 0.0. With one class every figure is undefined (NaN),
+    as the series' metrics are (``metrics.degenerate``); the counts stay."""
+    val = np.array([1.0, 2.0, 3.0])  # threshold 2.9
+    anomalous = beats.beat_metrics(np.array([5.0, 6.0, 7.0, 8.0]), np.ones(4, bool), val, 0.95)
+    normal = beats.beat_metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.zeros(4, bool), val, 0.95)
+    for m in (anomalous, normal):
+        assert all(np.isnan(m[k]) for k in beats.METRICS), m
+    assert (anomalous["tp"], anomalous["fp"], anomalous["fn"], anomalous["tn"]) == (4, 0, 0, 0)
+    assert (normal["tp"], normal["fp"], normal["fn"], normal["tn"]) == (0, 2, 0, 2)
+
+
 def test_the_precision_of_a_run_that_flags_no_beat_is_undefined_never_0():
     """No test beat at or above the threshold: precision is 0 / 0, and was written as 0.0, which the summary
     averaged into the seeds' mean as a real 0; it is undefined (NaN, the table's "(k of n)"). Recall and F1 stay 0:

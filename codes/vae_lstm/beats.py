@@ -26,7 +26,8 @@ A segment dataset is an entry of ``datasets/series.json`` under ``"segments"``; 
 - **Threshold and metrics** (``beat_metrics``): the ``threshold_quantile`` (0.95 in the shipped config)
   quantile of the validation beats' scores; a test beat is flagged when its score is >= it;
   anomalous beats are the positives. Accuracy, precision (undefined, NaN, when no beat is flagged), recall and
-  F1 at that threshold, and AUC-ROC and AUC-PR (average precision) over all test beats, which need no threshold.
+  F1 at that threshold, and AUC-ROC and AUC-PR (average precision) over all test beats, which need no threshold;
+  all six undefined for test beats of one class (which the split never draws).
 
 Each run writes ``<run folder>/detection/metrics.json``, ``beat_scores.csv`` (one row per scored beat)
 and ``beats.png`` (score histograms of normal and anomalous test beats with the threshold, and example
@@ -230,10 +231,12 @@ def score_segments(detector, segments: np.ndarray) -> np.ndarray:
 
 def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
     """Metrics of the test beats (anomalous = positive) at the ``quantile`` quantile of the validation
-    scores (flagged: score >= threshold), and the threshold-free AUC-ROC and AUC-PR (average precision)."""
+    scores (flagged: score >= threshold), and the threshold-free AUC-ROC and AUC-PR (average precision). Test beats
+    of one class leave all six undefined (NaN); the counts stay."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from .evaluation import choose_threshold, precision_recall_f1
+    from .metrics import degenerate
 
     scores, labels = np.asarray(test_scores, float), np.asarray(test_labels, bool)
     if not (np.isfinite(scores).all() and np.isfinite(val_scores).all()):
@@ -241,14 +244,14 @@ def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
     threshold = choose_threshold("val_quantile", val_scores=val_scores, quantile=quantile)
     flagged = scores >= threshold
     counts = precision_recall_f1(labels, flagged)
-    both = 0 < labels.sum() < len(labels)
+    tallies = {"tp": counts["tp"], "fp": counts["fp"], "fn": counts["fn"], "tn": int(np.sum(~labels & ~flagged))}
+    if degenerate(labels):  # one class: flagging every beat of an all-anomalous set would score a perfect 1.0
+        return {"threshold": threshold, **dict.fromkeys(METRICS, float("nan")), **tallies}
     return {"threshold": threshold, "accuracy": float(np.mean(flagged == labels)),
             "precision": counts["precision"] if flagged.any() else float("nan"),  # 0 / 0: undefined, not 0
             "recall": counts["recall"], "f1": counts["f1"],
-            "auc_roc": float(roc_auc_score(labels, scores)) if both else float("nan"),
-            "auc_pr": float(average_precision_score(labels, scores)) if both else float("nan"),
-            "tp": counts["tp"], "fp": counts["fp"], "fn": counts["fn"],
-            "tn": int(np.sum(~labels & ~flagged))}
+            "auc_roc": float(roc_auc_score(labels, scores)), "auc_pr": float(average_precision_score(labels, scores)),
+            **tallies}
 
 
 def out_of_date(config, metrics: dict) -> str | None:
