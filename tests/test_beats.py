@@ -309,6 +309,57 @@ def test_ecg_data_needs_its_variable_and_the_pinned_files(tmp_path, monkeypatch)
         beats.load_segments("ECG5000")
 
 
+def own_segment_file(tmp_path, monkeypatch, text, **spec):
+    """A one-file segment dataset "beats" of 4-point segments, pinned to ``text``'s sha256; loads it."""
+    import hashlib
+
+    (tmp_path / "beats.txt").write_text(text)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    entry = {"env": "BEATS_DIR", "files": {"beats.txt": sha}, "length": 4, "normal_classes": [1], **spec}
+    monkeypatch.setattr(beats, "segment_specs", lambda: {"beats": entry})
+    monkeypatch.setenv("BEATS_DIR", str(tmp_path))
+    return beats.load_segments("beats")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1 0 1 2 3\n2 0 1 2\n", "beats.txt: line 2 has 4 columns and line 1 has 5: every row is one beat, its class "
+                              "then its 4 values (UCR format)"),
+    ("1 0 1 2 3\n\n# a comment\n2 0 1 2 3 4\n", "beats.txt: line 4 has 6 columns and line 1 has 5"),
+    ("1 0 1 a 3\n", "beats.txt: line 1: 'a' is not a number (UCR format: the class, then the values, "
+                    "separated by spaces or tabs)"),
+    ("", "beats.txt holds no beats"),
+    ("1 0 nan 2 3\n2 0 1 2 3\n2 inf 1 2 3\n", "beats.txt: 2 values are not finite (NaN or inf), the first in the beat "
+                                                "of line 1; drop or fill those beats"),
+    ("nan 0 1 2 3\n", "beats.txt: line 1's class is nan, not a whole number"),
+    ("1.5 0 1 2 3\n", "beats.txt: line 1's class is 1.5, not a whole number"),
+    ("1 0 1 2 3\n-inf 0 1 2 3\n", "beats.txt: line 2's class is -inf, not a whole number"),
+    ("1 0 1 2 3\n7 0 1 2 3\n", "beats.txt: line 2's class 7 is neither normal (1) nor anomalous (2, 3) in "
+                                "datasets/series.json's segments.beats"),
+])
+def test_a_bad_segment_file_is_one_line(tmp_path, monkeypatch, text, message):
+    """Beats of unequal length and text were numpy's ValueError with a traceback (its advice: "use `usecols`"); an
+    empty file was "rows of 1 columns"; NaN values loaded, and reached the models (whose scores then said the model
+    had diverged); a class of NaN or 1.5 became -9223372036854775808 (anomalous) or 1 (normal), and a class the
+    dataset does not list was counted anomalous."""
+    with pytest.raises(DataError) as refused:
+        own_segment_file(tmp_path, monkeypatch, text, anomalous_classes=[2, 3])
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_segment_file_of_whole_classes_loads(tmp_path, monkeypatch):
+    data = own_segment_file(tmp_path, monkeypatch, "1.0000000e+00 0 1 2 3\n\n3 4 5 6 7\n2\t0 1 2 3\n",
+                            anomalous_classes=[2, 3])
+    np.testing.assert_array_equal(data.classes, [1, 3, 2])
+    np.testing.assert_array_equal(data.normal, [True, False, False])
+    np.testing.assert_array_equal(data.values[1, :, 0], [4, 5, 6, 7])
+    free = own_segment_file(tmp_path, monkeypatch, "1 0 1 2 3\n7 0 1 2 3\n")  # no anomalous_classes: any other
+    np.testing.assert_array_equal(free.normal, [True, False])
+    from vae_lstm.data_loader import load_spec
+
+    ecg = load_spec()["segments"]["ECG5000"]  # the README's classes: 1 normal, 2-5 anomalous
+    assert (ecg["normal_classes"], ecg["anomalous_classes"]) == ([1], [2, 3, 4, 5])
+
+
 def test_shipped_ecg_experiment_loads():
     from vae_lstm.experiment import load_experiment
 

@@ -7,7 +7,9 @@ A segment dataset is an entry of ``datasets/series.json`` under ``"segments"``; 
   ``env``) and checked against their sha256. ECG5000's test file has no pinned public text copy, so
   nothing is downloaded: an unset variable is a one-line error that says how to set it. UCR format:
   one beat a row, column 0 the class, then the ``length`` samples (each beat already z-normalised;
-  nothing is standardised again). The UCR train and test files are pooled (5000 beats).
+  nothing is standardised again). The UCR train and test files are pooled (5000 beats). The entry's
+  ``normal_classes`` are normal, its ``anomalous_classes`` anomalous (ECG5000: 1, and 2-5); any other class, rows
+  of unequal length, text and values that are not finite are refused in one line (``read_ucr``).
 - **Split** (``split_beats``), seeded by the config's ``seed``, so every detector of a seed sees the
   same beats and each seed another split. The normal beats (class 1) are shuffled: the first
   ``test_normal`` go to the test set, then ``floor(val_fraction * rest)`` of the rest to validation,
@@ -101,15 +103,66 @@ def load_segments(name: str) -> Segments:
             raise DataError(f"{path} not found; point {spec['env']} at a folder holding {' and '.join(spec['files'])}")
         source = spec.get("sources", {}).get(file)
         check_pinned(path, sha, f"{name}'s pinned {file}" + (f", {source}" if source else " in datasets/series.json"))
-        table = np.loadtxt(path, ndmin=2)
-        if table.shape[1] != 1 + length * n_channel:
-            raise DataError(f"{path}: rows of {table.shape[1]} columns, expected a class and {length * n_channel} "
-                            "values (UCR format)")
-        rows.append(table)
+        rows.append(read_ucr(path, length * n_channel, name, spec))
     table = np.concatenate(rows)
     classes = table[:, 0].astype(int)
     values = table[:, 1:].reshape(len(table), n_channel, length).transpose(0, 2, 1)
     return Segments(name, values, classes, np.isin(classes, spec["normal_classes"]))
+
+
+def data_lines(path: Path) -> list[tuple[int, list[str]]]:
+    """The rows of a UCR text file as np.loadtxt reads them: (1-based line number, fields), comments and blank
+    lines left out. Read only to say where a problem is."""
+    fields = ((number, line.split("#")[0].split()) for number, line in enumerate(path.read_text().splitlines(), 1))
+    return [(number, row) for number, row in fields if row]
+
+
+def read_ucr(path: Path, n_values: int, name: str, spec: dict) -> np.ndarray:
+    """A UCR file's rows (the class, then ``n_values`` finite values); each problem one line naming its line: rows
+    of unequal length, text, no row, a value that is not finite, a class that is not a whole number or that the
+    dataset's entry lists neither as normal nor (where it lists them) as anomalous."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": refused below
+            table = np.loadtxt(path, ndmin=2)
+    except ValueError as e:
+        lines = data_lines(path)
+        first, width = lines[0][0], len(lines[0][1])
+        for number, row in lines:
+            if len(row) != width:
+                raise DataError(f"{path}: line {number} has {len(row)} columns and line {first} has {width}: every "
+                                f"row is one beat, its class then its {n_values} values (UCR format)") from None
+            for field in row:
+                try:
+                    float(field)
+                except ValueError:
+                    raise DataError(f"{path}: line {number}: {field!r} is not a number (UCR format: the class, then "
+                                    "the values, separated by spaces or tabs)") from None
+        raise DataError(f"{path}: {e}") from None
+    if table.size == 0:
+        raise DataError(f"{path} holds no beats")
+    if table.shape[1] != 1 + n_values:
+        raise DataError(f"{path}: rows of {table.shape[1]} columns, expected a class and {n_values} values (UCR format)")
+    bad = ~np.isfinite(table[:, 1:])
+    if bad.any():
+        raise DataError(f"{path}: {int(bad.sum())} values are not finite (NaN or inf), the first in the beat of line "
+                        f"{data_lines(path)[np.flatnonzero(bad.any(axis=1))[0]][0]}; drop or fill those beats")
+    classes = table[:, 0]
+    odd = ~np.isfinite(classes) | (classes != np.round(classes))
+    if odd.any():
+        row = np.flatnonzero(odd)[0]
+        raise DataError(f"{path}: line {data_lines(path)[row][0]}'s class is {classes[row]:g}, not a whole number")
+    if "anomalous_classes" in spec:  # else every class but the normal ones is anomalous
+        unknown = ~np.isin(classes, spec["normal_classes"] + spec["anomalous_classes"])
+        if unknown.any():
+            row = np.flatnonzero(unknown)[0]
+            raise DataError(f"{path}: line {data_lines(path)[row][0]}'s class {int(classes[row])} is neither normal "
+                            f"({', '.join(map(str, spec['normal_classes']))}) nor anomalous "
+                            f"({', '.join(map(str, spec['anomalous_classes']))}) in datasets/series.json's "
+                            f"segments.{name}")
+    return table
 
 
 # ---- the split -----------------------------------------------------------------------------------------
