@@ -38,6 +38,19 @@ def test_split_counts_disjoint_sets_and_only_normals_train():
         beats.split_beats(normal, 0, 700, 3000, 0.1)
 
 
+def test_a_split_without_validation_beats_is_refused_before_training():
+    """A split whose val_fraction leaves no validation beat (0, or 0.01 of 25 normal beats) trained the detector, then
+    stopped with numpy's "val_scores is empty" and a traceback: the threshold is a quantile of those beats' scores."""
+    normal = np.r_[np.ones(30, bool), np.zeros(10, bool)]
+    for fraction in (0.0, 0.01):
+        with pytest.raises(DataError) as refused:
+            beats.split_beats(normal, 0, test_normal=5, test_anomalous=5, val_fraction=fraction)
+        assert str(refused.value) == (
+            f"the split's val_fraction {fraction:g} of the 25 normal beats left after the test set gives no validation "
+            "beat; the threshold is a quantile of the validation beats' scores, so it needs at least one")
+    assert beats.split_beats(normal, 0, 5, 5, 0.04).counts()["n_validation"] == 1
+
+
 # ---- windows and sequences inside segments only ----
 
 

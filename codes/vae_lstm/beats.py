@@ -194,10 +194,14 @@ def split_beats(normal, seed: int, test_normal: int, test_anomalous: int, val_fr
     if test_normal >= len(normals) or test_anomalous > len(anomalous):
         raise DataError(f"the split asks for {test_normal} normal and {test_anomalous} anomalous test beats; the "
                         f"data has {len(normals)} normal and {len(anomalous)} anomalous beats")
+    n_val = int(np.floor(val_fraction * (len(normals) - test_normal) + 1e-9))
+    if n_val < 1:
+        raise DataError(f"the split's val_fraction {val_fraction:g} of the {len(normals) - test_normal} normal beats "
+                        "left after the test set gives no validation beat; the threshold is a quantile of the "
+                        "validation beats' scores, so it needs at least one")
     rng = np.random.default_rng(seed)
     normals, anomalous = rng.permutation(normals), rng.permutation(anomalous)
     rest = normals[test_normal:]
-    n_val = int(np.floor(val_fraction * len(rest) + 1e-9))
     train = rest[n_val:] if train_normal is None else rest[n_val:n_val + train_normal]
     test = np.concatenate([normals[:test_normal], anomalous[:test_anomalous]])
     order = np.argsort(test, kind="stable")
