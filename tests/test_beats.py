@@ -271,6 +271,25 @@ def test_an_experiment_that_does_not_fit_the_beats_is_its_own_one_line_before_an
         load_experiment(path)
 
 
+def test_a_related_figure_that_is_no_beat_metric_is_refused(tmp_path):
+    """A related project's published figure under a key the beats table has no column for ("F1", as its header
+    writes it, or "auc") was left out of results.md without a word; the six metrics' own keys are shown."""
+    from vae_lstm.experiment import load_experiment
+
+    ecg_config(tmp_path)
+    path = tmp_path / "grid.json"
+    grid = {"datasets": {"ECG5000": str(tmp_path / "ecg.json")}, "seeds": 1, "detectors": ["random"], "summary": "beats"}
+    path.write_text(json.dumps({**grid, "related": [{"source": "theirs", "figures": {"f1": 0.9}},
+                                                    {"source": "others", "figures": {"accuracy": 0.9, "F1": 0.957}}]}))
+    with pytest.raises(ConfigError) as refused:
+        load_experiment(path)
+    assert str(refused.value) == ("grid.json: related[1].figures: unknown per-beat metric 'F1'; did you mean 'f1'? "
+                                  "(the beats table's columns: accuracy, precision, recall, f1, auc_roc, auc_pr)")
+    path.write_text(json.dumps({**grid, "related": [{"source": "theirs", "figures": dict.fromkeys(beats.METRICS, 0.5)}]}))
+    table = beats.markdown(load_experiment(path), beats.summary_rows({}))
+    assert "| theirs |  |  | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 |  |" in table
+
+
 def test_a_point_scoring_override_of_a_beats_experiment_is_noted(tmp_path, capsys, monkeypatch):
     """A beat's score is the largest of its units' own scores, whatever the VAE-LSTM's point scores: its scoring keys
     change no figure of a beats experiment. Before, an override of one (point_score "combined", say) was taken

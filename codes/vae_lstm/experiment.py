@@ -348,4 +348,14 @@ def load_experiment(name: str | Path) -> Experiment:
             want = "\"beats\"" if is_segments(config) else "\"standard\" or \"table1\""
             raise ConfigError(f"{path.name}: dataset '{dataset}' is {kind}, and summary \"{experiment.summary}\" "
                               f"does not summarise it: set \"summary\": {want}")
+    if experiment.summary == "beats":  # its table of published figures has a column per metric, and no other
+        from .beats import METRICS
+
+        for i, entry in enumerate(values.get("related", [])):
+            for key in entry["figures"]:
+                if key not in METRICS:
+                    near = closest(key, METRICS)
+                    raise ConfigError(f"{path.name}: related[{i}].figures: unknown per-beat metric {key!r}; "
+                                      + (f"did you mean {near!r}? " if near else "")
+                                      + f"(the beats table's columns: {', '.join(METRICS)})")
     return experiment
