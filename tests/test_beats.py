@@ -392,6 +392,30 @@ def test_a_segment_file_of_whole_classes_loads(tmp_path, monkeypatch):
     assert (ecg["normal_classes"], ecg["anomalous_classes"]) == ([1], [2, 3, 4, 5])
 
 
+def test_a_split_that_does_not_fit_the_beats_is_one_line_before_any_run(tmp_path, monkeypatch):
+    """A split asking for more test beats than the data holds (or leaving no validation beat) failed each run of the
+    grid with the same line; it is refused once, naming the experiment and dataset, before any run."""
+    from vae_lstm import reproduce
+    from vae_lstm.experiment import load_experiment
+
+    ecg_config(tmp_path)
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"ECG5000": str(tmp_path / "ecg.json")}, "seeds": 2,
+                                "detectors": ["random", "abs_z"], "summary": "beats"}))
+    normal = np.r_[np.ones(30, bool), np.zeros(10, bool)]
+    monkeypatch.setattr(beats, "load_segments", lambda name: beats.Segments(name, np.zeros((40, 140, 1)),
+                                                                            np.where(normal, 1, 2), normal))
+    specs = beats.segment_specs()
+    split = {"test_normal": 5, "test_anomalous": 20, "val_fraction": 0.1, "train_normal": None}
+    monkeypatch.setattr(beats, "segment_specs", lambda: {**specs, "ECG5000": {**specs["ECG5000"], "split": split}})
+    with pytest.raises(UserError) as refused:
+        reproduce.check_datasets(load_experiment(path), None)
+    assert str(refused.value) == ("experiment grid, dataset 'ECG5000': the split asks for 5 normal and 20 anomalous "
+                                  "test beats; the data has 30 normal and 10 anomalous beats")
+    split["test_anomalous"] = 10
+    reproduce.check_datasets(load_experiment(path), None)
+
+
 def test_shipped_ecg_experiment_loads():
     from vae_lstm.experiment import load_experiment
 

@@ -646,13 +646,14 @@ def check_datasets(experiment, datasets, detectors=None) -> None:
     """Before any run: each dataset loads (its files are there, or download), and the windows and channels of each
     of its jobs fit it, else one line naming it, rather than one failure per run of it; likewise a dataset without
     labels under a rule or a layout that needs them."""
-    from .beats import load_segments
+    from .beats import load_segments, segment_specs, split_beats
     from .data_loader import load_config_series
 
     for name in datasets or experiment.datasets:
         if experiment.summary == "beats":
             try:
-                load_segments(experiment.config(name, experiment.detectors[0], 0, resolve=False).dataset)
+                dataset = experiment.config(name, experiment.detectors[0], 0, resolve=False).dataset
+                split_beats(load_segments(dataset).normal, 0, **segment_specs()[dataset]["split"])  # fits every seed
             except UserError as e:
                 raise UserError(f"experiment {experiment.name}, dataset '{name}': {e}") from None
             continue
