@@ -334,6 +334,38 @@ def train_vae(config, run: Path, *callbacks) -> None:
     trainer.train()
 
 
+class InterruptInFirstBatch(keras.callbacks.Callback):
+    """Ctrl-C in the first batch: no epoch, so no checkpoint, is done."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("load_model", [1, 0])
+def test_a_run_interrupted_before_its_first_checkpoint_holds_no_training(tmp_path, capsys, monkeypatch, load_model):
+    """Killed in the VAE's first epoch, a run folder held state.json ({}) and so counted as trained: a changed
+    training key was refused as "was trained with", load_model 0's line told to resume a folder with no finished
+    epoch, and its next run trained in <name>_run2 saying the folder "already holds a trained run". Nothing was
+    trained: the folder takes the next run, changed keys included."""
+    from vae_lstm.detectors import vae_lstm as trainers
+
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", load_model=load_model)
+    with monkeypatch.context() as m:
+        m.setattr(trainers.VAETrainer, "extra_callbacks", lambda self: [InterruptInFirstBatch()])
+        status, err, _ = train(cfg, capsys)
+    assert status == 130 and err == [f"interrupted: {errors.RESUME_TRAINING}"], err
+    run = tmp_path / "out" / RUN_NAME
+    assert not (run / "state.json").exists() and not list(run.glob("*.keras"))
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", load_model=load_model, learning_rate_vae=0.002,
+                       num_epochs_vae=1, num_epochs_lstm=1)
+    status, err, out = train(cfg, capsys)
+    assert status == 0, err
+    assert "already holds a trained run" not in out and f"run folder: {run}\n" in out, out
+    assert json.loads((run / "config.json").read_text())["learning_rate_vae"] == 0.002
+    assert state(run) == {"vae": 1, "lstm": 1, "fitted": True}
+    assert not (run.parent / f"{run.name}_run2").exists()
+
+
 def test_early_stopping_resumed_stops_as_an_uninterrupted_run(tmp_path, capsys):
     """Killed while early stopping waits (its last epoch did not improve) and resumed, the stage stops at the
     epoch, and with the best weights, of the run never killed; killed after the stop's checkpoint, before

@@ -584,10 +584,12 @@ class BaseTrainer:
         for path in (self.log_path, self.model.prev_path):  # a fresh start: the checkpoint is gone
             path.unlink(missing_ok=True)
         state = read_state(self.state_path)
+        kept = json.dumps(state)
         state.pop(self.stage, None)
         state.pop(self.stopped_key, None)
         forget_seconds(state, self.stage)
-        write_state(self.state_path, state)
+        if json.dumps(state) != kept:  # no state.json yet stays none: until its first checkpoint, a folder holds no training
+            write_state(self.state_path, state)
         return self.model.build_compiled(steps_per_epoch)
 
     def fit(self, x, y=None, validation_data=None) -> keras.callbacks.History | None:
