@@ -142,6 +142,54 @@ def test_checkpoint_write_cut_short_keeps_the_previous_checkpoint(copy, capsys, 
     assert_complete(run, 3, 2)
 
 
+@pytest.mark.parametrize("name, kept", [("vae_log.csv", 2), ("state.json", 3)])
+def test_a_full_disk_while_the_log_or_state_json_is_written_is_one_line_naming_it(copy, capsys, monkeypatch, name,
+                                                                                  kept):
+    """A full disk while epoch 3's log row, or state.json after epoch 3's checkpoint, was written: the line was
+    "error: No space left on device", naming no file (a write's OSError carries none). It names the file and the
+    epoch the checkpoint keeps; the same command then finishes the run."""
+    import builtins
+    import io
+
+    run, config = copy
+    cfg = config(num_epochs_vae=3)
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, file):
+            self.file = file
+
+        def write(self, data):
+            if name == "state.json" and json.loads(data)["vae"] != 3:  # before epoch 3: the fitted mark removed
+                return self.file.write(data)
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, attr):
+            return getattr(self.file, attr)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    def full_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        hit = isinstance(file, (str, os.PathLike)) and Path(file).name.startswith(name)
+        return FullDisk(handle) if hit and ("w" in mode or "a" in mode) else handle
+
+    with monkeypatch.context() as m:
+        for module in (builtins, io):
+            m.setattr(module, "open", full_open)
+        status, err, _ = train(cfg, capsys)
+    assert status == 2 and err == [f"error: vae: could not write {run / name} (No space left on device); vae.keras "
+                                   f"keeps epoch {kept}; run the same command again once it can be written to "
+                                   "resume"], err
+    assert not [p.name for p in run.iterdir() if "tmp" in p.name]
+    assert train(cfg, capsys)[0] == 0
+    assert_complete(run, 3, 2)
+
+
 def test_damaged_checkpoint_is_one_line_naming_it(copy, capsys):
     run, config = copy
     truncate(run / "vae.keras")

@@ -451,6 +451,9 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a write's or flush's (a full disk) names no file
+        e.filename = e.filename or str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -329,6 +329,21 @@ class Checkpoint(keras.callbacks.Callback):
         self.store.save(epoch + 1, self.stopper.entries(epoch) if self.stopper else None)
 
 
+class EpochLog(keras.callbacks.CSVLogger):
+    """Keras' CSVLogger appending each epoch's row to the stage's log; a failed write (a full disk), whose
+    OSError names no file, names the log."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        try:
+            super().on_epoch_end(epoch, logs)
+        except OSError as e:
+            e.filename = e.filename or self.filename
+            raise
+
+
 class FiniteLoss(keras.callbacks.Callback):
     """Stops at the end of the first epoch whose loss or validation loss is not finite (the model diverged),
     with one line, before the epoch's log row and checkpoint: the last good checkpoint stays, and the stage
@@ -557,7 +572,7 @@ class BaseTrainer:
         stopper = self.early_stopping(start)
         callbacks = [  # in this order: the loss check, the log row, early stopping, the checkpoint, state.json
             FiniteLoss(self),
-            keras.callbacks.CSVLogger(self.log_path, append=True),
+            EpochLog(self.log_path),
             *([stopper] if stopper else []),
             Checkpoint(self.model, stopper),
             EpochState(self.state_path, self.stage, stopper),
@@ -574,6 +589,13 @@ class BaseTrainer:
         return (f"{self.stage}: the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model "
                 f"diverged); train with {rate} in a new run folder (load_model: 0; in an experiment, another "
                 f"output_dir or move this run folder away); {kept}")
+
+    def unwritten(self, e: OSError) -> str:
+        """The line for a file that training could not write (a full disk)."""
+        kept = f"{self.model.path.name} keeps epoch {self.model.epochs}" if self.model.epochs else \
+            "no checkpoint was written"
+        return (f"{self.stage}: could not write {e.filename} ({e.strerror or e}); {kept}; run the same command again "
+                "once it can be written to resume")
 
     def prepare_model(self, steps_per_epoch: int) -> keras.Model:
         """Resume from the checkpoint when load_model is on and one exists; otherwise build afresh."""
@@ -619,9 +641,14 @@ class BaseTrainer:
         if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
             write_state(self.state_path, state)
         callbacks = self.callbacks(start)
-        history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
-                            epochs=self.num_epochs, initial_epoch=start, shuffle=True,
-                            callbacks=callbacks, verbose=self.verbosity())
+        try:
+            history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
+                                epochs=self.num_epochs, initial_epoch=start, shuffle=True,
+                                callbacks=callbacks, verbose=self.verbosity())
+        except OSError as e:  # the log or state.json (a checkpoint's own failure is a UserError)
+            if not e.filename:
+                raise
+            raise UserError(self.unwritten(e)) from None
         self.trained = True
         stopper = next((c for c in callbacks if isinstance(c, EarlyStop)), None)
         kept = stopper.best_epoch if stopper is not None and stopper.best_weights is not None else None
