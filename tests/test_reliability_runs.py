@@ -596,6 +596,28 @@ def test_an_unfinished_run_being_trained_now_names_the_training_process(tmp_path
         runs.refuse_unfinished(config, run)
 
 
+def test_a_run_in_its_first_epoch_is_named_as_being_trained_not_untrained(tmp_path):
+    """A fit in its first epoch has written no checkpoint and no state.json yet: detect said the folder "holds no
+    trained detector" and told to train it, while a trainer holds it."""
+    config = from_dict({"dataset": "synthetic", "output_dir": str(tmp_path)})
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(config, run / "config.json")  # what train.py writes before its first epoch
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_TRAIN_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError) as refused:
+            runs.require_training(config, run)
+        assert str(refused.value) == (f"run folder {run} is being trained now by another process (PID {holder.pid}; "
+                                      "no epoch finished so far); wait for it to finish, then detect")
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with pytest.raises(UserError, match="holds no trained detector"):  # its trainer gone: nothing was trained
+        runs.require_training(config, run)
+
+
 PROBE_TRAIN_LOCK = """
 import sys, time
 from filelock import FileLock

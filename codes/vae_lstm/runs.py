@@ -727,6 +727,9 @@ def require_training(config: Config, path: Path) -> None:
     from .detectors import CONTROLS
 
     if config.detector not in CONTROLS and not has_training(path):
+        if not folder_problem(path) and (pid := training_holder(path)) is not None:  # in its first epoch
+            raise UserError(f"run folder {path} is being trained now by another process (PID {pid}; no epoch "
+                            "finished so far); wait for it to finish, then detect")
         what = folder_problem(path) or "holds no trained detector"
         raise UserError(f"run folder {path} {what}; {training_advice(config, path)}")
     refuse_unfinished(config, path)
