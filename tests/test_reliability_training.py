@@ -548,6 +548,25 @@ def test_damaged_log_rows_are_dropped_and_a_headless_log_set_aside(copy, capsys)
     assert state(run) == {"vae": 2, "lstm": 2, "fitted": True}
 
 
+@pytest.mark.parametrize("lost", ["file", "rows"])
+def test_a_log_that_lost_the_checkpoints_epochs_is_said_before_it_goes_on(copy, capsys, lost):
+    """A lost vae_log.csv (or one restored from an older copy) went on silently with the resumed epochs only: the
+    loss curves then began at epoch 3, or jumped from epoch 1 to 3, with no word."""
+    run, config = copy
+    log = run / "vae_log.csv"
+    lines = log.read_text().splitlines(keepends=True)
+    if lost == "file":
+        log.unlink()
+    else:
+        log.write_text(lines[0] + lines[1])
+    status, err, out = train(config(num_epochs_vae=3), capsys)
+    assert status == 0, err
+    missing = "2 of the 2 epochs its checkpoint holds, from epoch 1" if lost == "file" else \
+        "1 of the 2 epochs its checkpoint holds, from epoch 2"
+    assert f"vae: vae_log.csv lacks the rows of {missing} (lost): its loss curves go on without them" in out, out
+    assert epochs_in_log(log) == ([2] if lost == "file" else [0, 2])
+
+
 # ---- 4. SIGTERM ----
 
 SIGTERM_SCRIPT = """

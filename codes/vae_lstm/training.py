@@ -455,6 +455,18 @@ def trim_log(path: Path, epochs: int) -> None:
         write_text_atomic(path, "".join(kept))
 
 
+def unlogged(path: Path, epochs: int) -> list[int]:
+    """The epochs (1-based) of the first ``epochs`` that the log has no row of: a log lost, or restored from an
+    older copy."""
+    lines = []
+    if path.is_file():
+        with open(path, newline="", errors="replace") as f:
+            lines = f.readlines()
+    width = len(lines[0].split(",")) if lines else 0
+    logged = {log_epoch(line, width) for line in lines[1:]}
+    return [epoch + 1 for epoch in range(epochs) if epoch not in logged]
+
+
 def log_epoch(line: str, width: int) -> int | None:
     """The epoch of a whole row of a log of ``width`` columns; None for a damaged one."""
     fields = line.rstrip("\r\n").split(",")
@@ -633,6 +645,10 @@ class BaseTrainer:
             return None
         if start:
             print(f"{self.stage}: resuming at epoch {start + 1} of {self.num_epochs}")
+            lost = unlogged(self.log_path, start)
+            if lost:
+                print(f"{self.stage}: {self.log_path.name} lacks the rows of {len(lost)} of the {start} epochs its "
+                      f"checkpoint holds, from epoch {lost[0]} (lost): its loss curves go on without them")
             if not self.model.seeds_restored:
                 print(f"{self.stage}: {self.model.path.name} holds no state of its random noise (saved by an "
                       "earlier version): it goes on with other noise than an uninterrupted run would")
