@@ -724,3 +724,24 @@ def test_a_damaged_vae_under_train_vae_0_with_other_epochs_names_the_runs_own_ep
     status, err, _ = train(write_config(tmp_path / "cfg.json", run.parents[1], num_epochs_vae=planned), capsys)
     assert status == 0, err
     assert_complete(run, 2, 2)
+
+
+def test_a_trained_folder_without_its_config_json_is_refused_not_resumed_unchecked(tmp_path, capsys):
+    """config.json records the keys a run was trained with; lost or deleted, a changed training key (here the VAE's
+    learning rate) resumed the run without a word, mixing two configs' training in one folder, and detect.py scored
+    it as trained with the config's keys."""
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", num_epochs_vae=1, num_epochs_lstm=1)
+    status, err, _ = train(cfg, capsys)
+    assert status == 0, err
+    run = tmp_path / "out" / RUN_NAME
+    (run / "config.json").unlink()
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", num_epochs_vae=2, num_epochs_lstm=1,
+                       learning_rate_vae=0.002)
+    status, err, _ = train(cfg, capsys)
+    assert status == 2 and len(err) == 1 and err[0].startswith(
+        f"error: run folder {run} holds training but no config.json, which records the keys it was trained with, so "
+        "a resume there cannot be checked: put its config.json back, or set load_model: 0"), err
+    assert state(run) == {"vae": 1, "lstm": 1, "fitted": True}
+    capsys.readouterr()
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(run)]) == 2
+    assert "holds training but no config.json" in capsys.readouterr().err

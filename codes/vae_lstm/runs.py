@@ -74,6 +74,12 @@ def has_training(path: Path) -> bool:
     return Path(path).is_dir() and (any(Path(path).glob("*.keras")) or (Path(path) / "state.json").is_file())
 
 
+def unrecorded_training(path: Path) -> bool:
+    """Training (a checkpoint, state.json) without the config.json that says what it was trained with (lost, or
+    deleted): no changed key could be refused there."""
+    return has_training(path) and not (Path(path) / "config.json").is_file()
+
+
 def is_fitted(path: Path) -> bool:
     state_path = Path(path) / "state.json"
     return state_path.is_file() and bool(read_json_file(state_path, STATE_HINT).get("fitted"))
@@ -368,6 +374,10 @@ def choose_run_dir(config: Config, path: Path | None = None) -> Path:
     if path is None:
         path = latest_run(config) if config.load_model else next_free_run(config)
     path = Path(path)
+    if unrecorded_training(path):
+        raise UserError(f"run folder {path} holds training but no config.json, which records the keys it was trained "
+                        f"with, so a resume there cannot be checked: put its config.json back, or "
+                        f"{new_run_advice(config)}")
     changed = training_changes(config, path) if has_training(path) else []
     if changed:
         raise UserError(f"run folder {path} was trained with {describe_changes(config, path, changed)}; a run "
@@ -464,6 +474,10 @@ def train_hint(config: Config, stage: str, what: str, path: Path | None = None) 
 
 def check_run_config(config: Config, path: Path) -> None:
     """Before detection: the run must have been trained with the config's values of the training keys."""
+    if unrecorded_training(path):
+        raise UserError(f"run folder {path} holds training but no config.json, which records the keys it was trained "
+                        "with, so what it was trained with cannot be checked: put its config.json back (a copy of the "
+                        "config it was trained with) to score it")
     changed = training_changes(config, path)
     if changed:
         raise UserError(f"run folder {path} was trained with {describe_changes(config, path, changed)}; detect "
