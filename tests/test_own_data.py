@@ -489,14 +489,21 @@ def test_flagged_ranges_say_when_their_times_are_utc(tmp_path, monkeypatch, offs
 
 
 def test_the_oracle_rule_on_unlabelled_data_is_refused_naming_every_label_free_rule(tmp_path):
+    """--threshold-rule oracle_best_f1 on unlabelled data was refused as "key 'threshold_rule' = 'oracle_best_f1'",
+    a key the config did not set; the line now names the option that chose the rule."""
     from vae_lstm.errors import UserError
 
     write_dataset(tmp_path, labelled=False)
     config_path = write_config(tmp_path, labelled=False, detector="abs_z")
     assert cli.train_main(["--config", str(config_path)]) == 0
-    with pytest.raises(UserError, match="^key 'threshold_rule' = 'oracle_best_f1' needs labels, and 'sensors' has none; "
+    with pytest.raises(UserError, match="^--threshold-rule oracle_best_f1 needs labels, and 'sensors' has none; "
                                         "use val_quantile, pot, dynamic, contamination, train_max or fixed$"):
         cli.detect_main(["--config", str(config_path), "--threshold-rule", "oracle_best_f1"])
+    # the config's own rule is named as the config's key (its threshold_rule is val_quantile above, not the oracle)
+    oracle = tmp_path / "oracle.json"
+    oracle.write_text(json.dumps({**json.loads(config_path.read_text()), "threshold_rule": "oracle_best_f1"}))
+    with pytest.raises(UserError, match="^key 'threshold_rule' = 'oracle_best_f1' needs labels, and 'sensors' has none"):
+        cli.detect_main(["--config", str(oracle)])
 
 
 def test_flagged_ranges_end_in_z_by_the_test_files_own_offsets(tmp_path):

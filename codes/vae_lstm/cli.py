@@ -104,6 +104,11 @@ def detect_main(argv=None) -> int:
     if args.threshold_rule:
         config = config.replace(threshold_rule=args.threshold_rule)
     config, series = load_data(config)
+    if args.threshold_rule == "oracle_best_f1" and not series.labelled:  # the option's rule, not the config's key
+        from .thresholds import LABEL_FREE_CHOICES
+
+        raise UserError(f"--threshold-rule oracle_best_f1 needs labels, and '{config.dataset_name}' has none; "
+                        f"use {LABEL_FREE_CHOICES}")
 
     path = given_run_dir(args.run_dir) if args.run_dir else latest_run(config, fitted=True)
     if args.run_dir and folder_problem(path):  # a mistyped --run-dir is not made, even for a control
