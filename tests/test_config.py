@@ -205,6 +205,22 @@ def test_invalid_json(tmp_path):
     assert "line 2" in message
 
 
+def test_a_number_too_long_or_lists_too_deep_for_pythons_json_reader_are_one_line(tmp_path):
+    """A seed of 5000 digits, or lists nested 100,000 deep, in a config or an experiment file stopped with a
+    ValueError or RecursionError traceback from Python's JSON reader; each is now one line naming the file."""
+    from vae_lstm.experiment import load_experiment
+
+    digits = sys.get_int_max_str_digits()
+    long_number = '{"seed": ' + "9" * (digits + 1) + "}"
+    expected = f"long.json: a number has more than {digits} digits; no key takes one that long"
+    assert config_error(tmp_path, long_number, name="long.json") == expected
+    assert config_error(tmp_path, "[" * 100000 + "]" * 100000, name="deep.json") == (
+        "deep.json: its lists or objects are nested too deeply to read")
+    with pytest.raises(ConfigError) as raised:
+        load_experiment(tmp_path / "long.json")
+    assert str(raised.value) == expected
+
+
 def test_a_truncated_json_file_is_named_with_its_place_once(tmp_path):
     """json's messages that end in "at" (a string cut off, a tab inside one) read with the place after them, not
     "at at" or a dangling "at": a config, and a state.json that a kill truncated."""

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -147,18 +148,30 @@ def read_config_values(name: str | Path) -> tuple[Path, dict]:
     """A config file's path and its JSON object as written (not validated); ConfigError in one line."""
     path = resolve_config_path(name)
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            raw = json.load(f, object_pairs_hook=unique_keys(path.name))
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
-                          f"{e.start}); save it as UTF-8") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid JSON: {json_error(e)}") from None
+        raw = read_user_json(path)
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: the config must be a JSON object of key: value pairs")
     return path, raw
+
+
+def read_user_json(path: Path):
+    """A JSON file the user wrote (a config, an experiment file), with or without a byte-order mark; a ConfigError in
+    one line naming the file when it is not UTF-8, not JSON, holds a key twice in one object, or a value that
+    Python's JSON reader cannot take (a number of more digits than Python converts, lists nested too deeply)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"), object_pairs_hook=unique_keys(path.name))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                          f"{e.start}); save it as UTF-8") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path.name}: not valid JSON: {json_error(e)}") from None
+    except ValueError:  # int() refuses a number of over sys.get_int_max_str_digits() digits
+        raise ConfigError(f"{path.name}: a number has more than {sys.get_int_max_str_digits()} digits; "
+                          "no key takes one that long") from None
+    except RecursionError:
+        raise ConfigError(f"{path.name}: its lists or objects are nested too deeply to read") from None
 
 
 def from_dict(raw: dict, source: Path | None = None) -> Config:

@@ -25,12 +25,12 @@ from .config import (
     from_dict,
     json_path,
     read_config_values,
+    read_user_json,
     requirement,
     run_dir,
-    unique_keys,
 )
 from .detectors import CONTROLS, DETECTORS, QUICK, SCORING_KEYS, unread_keys
-from .errors import ConfigError, DataError, UserError, closest, json_error
+from .errors import ConfigError, DataError, UserError, closest
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
@@ -292,13 +292,7 @@ def json_text(value, limit: int = 60) -> str:
 def load_experiment(name: str | Path) -> Experiment:
     """Read and validate an experiment file; every problem is one line (ConfigError)."""
     path = find_experiment(name)
-    try:
-        values = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=unique_keys(path.name))
-    except UnicodeDecodeError as e:  # as load_config says it: one line, not a traceback
-        raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
-                          "save it as UTF-8") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid JSON: {json_error(e)}") from None
+    values = read_user_json(path)  # as load_config says it: one line, not a traceback
     if not isinstance(values, dict):
         raise ConfigError(f"{path.name}: an experiment file holds one JSON object ({{\"datasets\": ..., "
                           f"\"detectors\": ..., \"seeds\": ...}}), not {json_kind(values)}")
