@@ -198,6 +198,22 @@ def test_integral_float_becomes_int_and_int_becomes_float(tmp_path):
     assert cfg.sigma == 1.0 and type(cfg.sigma) is float
 
 
+def test_numpy_scalars_are_taken_as_the_python_values_they_hold():
+    """config.replace(l_win=np.int64(32)) (a window computed with NumPy, in the notebook or a script) was refused by
+    a TypeError traceback, "Object of type int64 is not JSON serializable", raised while wording the refusal of an
+    integer as not an integer; a NumPy scalar is now its Python value, and a value JSON cannot write is named all
+    the same."""
+    import numpy as np
+
+    cfg = load_config("synthetic_config.json").replace(l_win=np.int64(32), sigma=np.float32(0.25),
+                                                      TRAIN_VAE=np.bool_(False))
+    assert (cfg.l_win, cfg.sigma, cfg.TRAIN_VAE) == (32, 0.25, False)
+    assert (type(cfg.l_win), type(cfg.sigma), type(cfg.TRAIN_VAE)) == (int, float, bool)
+    with pytest.raises(ConfigError, match=r"^synthetic_config.json: key 'exp_name' = b'x' is invalid: must be a "
+                                          "string"):
+        load_config("synthetic_config.json").replace(exp_name=b"x")
+
+
 def test_invalid_json(tmp_path):
     message = config_error(tmp_path, '{"l_win": 24,\n "l_seq": }', name="broken.json")
     assert "broken.json" in message

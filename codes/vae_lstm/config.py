@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 
 from .errors import ConfigError, UserError, closest, json_error
 
@@ -179,6 +180,7 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     schema = load_schema()
     where = source.name if source else "config"
     known = schema["properties"]
+    raw = {k: v.item() if isinstance(v, np.generic) else v for k, v in raw.items()}  # np.int64(32) is the integer 32
     for key in raw:
         if key not in known:
             near = closest(key, known)
@@ -197,12 +199,20 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
         if key is None:
             raise ConfigError(f"{where}: {error.message}")
         raise ConfigError(
-            f"{where}: key '{key}' = {json.dumps(raw[key])} is invalid: must be {describe(known[key])}"
+            f"{where}: key '{key}' = {shown(raw[key])} is invalid: must be {describe(known[key])}"
         )
     values = {**default_values(), **{k: v for k, v in raw.items() if k != "$schema"}}
     values = {k: _normalise(known[k], v) for k, v in values.items()}
     _check_combinations(values, where)
     return Config(values, source=source)
+
+
+def shown(value) -> str:
+    """A value as a message shows it: as JSON, or by its repr when JSON cannot write it (bytes from Python)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:
