@@ -1019,6 +1019,24 @@ def test_a_dataset_configs_own_output_dir_that_the_grid_does_not_use_is_noted(tm
     assert "output_dir" not in capsys.readouterr().out
 
 
+def test_a_dataset_configs_own_load_dir_and_load_model_0_that_the_grid_does_not_use_are_noted(tmp_path, capsys):
+    """A dataset config with load_dir (a run folder to resume) or load_model 0 (a new run folder), run by an
+    experiment file: every job trains in its own folder and resumes, and neither key's being set aside was said."""
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1, overrides={})
+    own = tmp_path / "mine"
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "load_dir": str(own), "load_model": 0}))
+    assert reproduce.main([str(path), "--no-summary"]) == 0
+    out = capsys.readouterr().out
+    assert (f"note: grid.json: tiny.json's load_dir ({own}) is not used: each of the experiment's runs trains in its "
+            f"own folder under {tmp_path / 'runs'}") in out
+    assert "note: grid.json: tiny.json's load_model 0 is not used: the experiment's runs always resume" in out
+    assert not own.exists()
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "load_dir": "default", "load_model": 1}))
+    assert reproduce.main([str(path), "--no-summary"]) == 0
+    out = capsys.readouterr().out
+    assert "load_dir" not in out and "load_model" not in out
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"abs_z": {"l_win": 2048}}, r"^experiment grid, dataset 'synth' with detector 'abs_z': the experiment file's "
                                  r"overrides\.abs_z: key 'l_win' = 2048 is longer than the training data of 'synthetic' "

@@ -830,8 +830,8 @@ def runs_folder(experiment) -> Path:
 
 
 def note_unused_output_dirs(experiment, datasets=None) -> None:
-    """A note for each dataset config whose own output_dir the grid does not use (its runs go under the
-    experiment's), which would otherwise be ignored without a word."""
+    """A note for each dataset config whose own output_dir, load_dir or load_model 0 the grid does not use (its runs
+    go under the experiment's, each in its own folder, and resume), which would otherwise be ignored without a word."""
     runs = runs_folder(experiment)
     for dataset in datasets or experiment.datasets:
         experiment.base_config(dataset)
@@ -842,6 +842,12 @@ def note_unused_output_dirs(experiment, datasets=None) -> None:
             if (folder if folder.is_absolute() else REPO_ROOT / folder).resolve() != runs.resolve():
                 print(f"note: {experiment.path.name}: {Path(path).name}'s output_dir ({own}) is not used: the "
                       f"experiment's runs go under {runs} (the experiment file's output_dir, or --output-dir)")
+        if values.get("load_dir", "default") != "default":  # each job trains in its own run folder
+            print(f"note: {experiment.path.name}: {Path(path).name}'s load_dir ({values['load_dir']}) is not used: "
+                  f"each of the experiment's runs trains in its own folder under {runs}")
+        if values.get("load_model", 1) in (0, False):
+            print(f"note: {experiment.path.name}: {Path(path).name}'s load_model 0 is not used: the experiment's runs "
+                  "always resume (a finished run is skipped)")
 
 
 def beside_runs(experiment) -> Path:
