@@ -886,3 +886,19 @@ def test_sequence_codes_are_the_gathered_input_codes_of_every_sequence(l_win, l_
     view = scoring.sequence_codes(codes, l_win, l_seq)[:n_seq]
     np.testing.assert_array_equal(view, scoring.gather_sequences(codes, n_points, l_win, l_seq)[:, :-1])
     assert not view.flags.writeable and np.shares_memory(view, codes)  # a view, not a copy
+
+
+def test_trailing_scale_refuses_training_point_scores_that_a_wide_point_spread_made_all_equal(vae, lstm, series):
+    """point_spread 20 (320 points) gives every point of a 120-point training block the block's largest score: its
+    standard deviation is 0, the floor 0.001 of it was 2e-308, and the test scores came out near 1e293 or inf (which
+    detection called a diverged model). calibrate now says so in one line."""
+    det = detector("vae_lstm", point_score="predicted_error", point_spread=20, trailing_scale=2)
+    det.vae, det.lstm = vae, lstm
+    with pytest.raises(UserError, match=r"^trailing_scale 2 .* training block's 120 point scores are all equal .*"
+                                        r"point_spread 20 .* 320 points"):
+        det.calibrate(series[:120])
+    assert not det.calibrated
+    det.config = det.config.replace(point_spread=1)  # scores that vary: calibrated, every scored point finite
+    det.calibrate(series[:120])
+    points = det.score(series[120:]).points
+    assert np.isfinite(points[L_WIN + 1:]).all()

@@ -308,8 +308,20 @@ class VAELSTMDetector(Detector):
         if self.trails():  # last: the training block's point scores under every scale above
             self.trailing_history = self.point_scores(series, terms)[1]
             known = self.trailing_history[np.isfinite(self.trailing_history)]
+            if len(known) and np.ptp(known) == 0:  # a floor of 0.001 of no spread: test scores near 1e300, or inf
+                raise UserError(self.equal_training_scores(len(series), len(known), float(known[0])))
             self.trailing_floor = max(TRAILING_SD_FLOOR * (float(np.std(known)) if len(known) else 0.0),
                                       np.finfo(float).tiny)
+
+    def equal_training_scores(self, n_points: int, n_scores: int, value: float) -> str:
+        """Why trailing_scale cannot standardise against a training block whose point scores are all ``value``."""
+        c = self.config
+        why = (f": point_spread {c.point_spread:g} gives each point the largest score within "
+               f"{round(c.point_spread * c.l_win)} points around it, which reaches the same one from every point of the "
+               f"{n_points}-point block; make point_spread smaller" if c.point_spread > 0 else "")
+        return (f"trailing_scale {c.trailing_scale} divides each point score by the spread of the scores before it, "
+                f"but the training block's {n_scores} point scores are all equal ({value:.6g}), so the test scores "
+                f"would be divided by about 0{why}")
 
     def predictions(self, series: np.ndarray, *sinks) -> list:
         """The sinks' results over one pass of the models over ``series`` (``scoring.vae_lstm_pass``)."""
