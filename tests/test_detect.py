@@ -753,3 +753,21 @@ def test_a_kill_while_flagged_ranges_is_written_leaves_no_half_file(tmp_path, cu
     assert not (out / "metrics.json").exists()
     detection.write_report(result, out)  # run again: the whole table
     assert pd.read_csv(out / "flagged_ranges.csv").equals(detection.flagged_ranges(result))
+
+
+def test_scoring_keys_that_the_point_score_does_not_read_are_named():
+    """point_smoothing under point_score max_sequence (the paper's sequence scores, spread) changed nothing, without a
+    word; so did term_power under predicted_error and error_scale on one channel."""
+    from vae_lstm.config import from_dict
+    from vae_lstm.runs import unread_scoring_keys
+
+    config = from_dict({"point_score": "max_sequence", "point_smoothing": 2, "trailing_scale": 1})
+    assert unread_scoring_keys(config, 2) == ("note: point_smoothing 2.0, trailing_scale 1 not read under point_score "
+                                              "'max_sequence': the scores are the same without")
+    config = from_dict({"point_score": "predicted_error", "term_power": 0.5, "error_scale": "none"})
+    assert unread_scoring_keys(config, 1) == ("note: term_power 0.5 not read under point_score 'predicted_error'; "
+                                              "error_scale 'none' not read on one channel: the scores are the same "
+                                              "without")
+    assert unread_scoring_keys(config, 3) == ("note: term_power 0.5 not read under point_score 'predicted_error': the "
+                                              "scores are the same without")
+    assert unread_scoring_keys(from_dict({"point_smoothing": 2}), 1) is None  # balanced_level reads it

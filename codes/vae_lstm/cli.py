@@ -26,6 +26,7 @@ from .runs import (
     next_free_run,
     require_training,
     scoring_differences,
+    unread_scoring_keys,
 )
 
 CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
@@ -133,6 +134,8 @@ def detect_main(argv=None) -> int:
 
     use_threads()
     if note := scoring_differences(config, path):  # its detector's scoring keys: after the threads are set
+        print(note)
+    if note := unread_scoring_keys(config, series.n_channel):
         print(note)
 
     from .runs import detection_lock

@@ -217,6 +217,26 @@ def scoring_differences(config: Config, path: Path) -> str | None:
             if differ else None)
 
 
+def unread_scoring_keys(config: Config, n_channel: int | None) -> str | None:
+    """One note line naming the scoring keys of ``config``'s detector that it sets away from their defaults but that
+    its scores on ``n_channel`` channels do not read (``Detector.scoring_keys_for``: point_smoothing under point_score
+    max_sequence, term_power under predicted_error, ...), which would otherwise change nothing without a word."""
+    from .config import default_values
+    from .detectors import detector_class
+
+    cls = detector_class(config.detector)
+    read, defaults = cls.scoring_keys_for(n_channel, config), default_values()
+    unread = [k for k in cls.scoring_keys if k not in read and config[k] != defaults.get(k)]
+    if not unread:
+        return None
+    channel_only = [k for k in unread if k in cls.scoring_keys_for(None, config)]  # read on more channels
+    under = f"point_score {config.point_score!r}" if "point_score" in cls.scoring_keys else config.detector
+    parts = [(f"{', '.join(f'{k} {config[k]!r}' for k in keys)} not read {why}")
+             for keys, why in (([k for k in unread if k not in channel_only], f"under {under}"),
+                               (channel_only, "on one channel")) if keys]
+    return f"note: {'; '.join(parts)}: the scores are the same without"
+
+
 def run_folders(config: Config) -> list[Path]:
     """The config's run folders that hold training, oldest first: <name>, <name>_run2, <name>_run3, ..."""
     base = run_dir(config)
