@@ -524,6 +524,7 @@ def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeyp
     def interrupted(config, series, channels=None):
         if case != "nothing trained yet":
             target.mkdir(parents=True)
+            (target / "config.json").write_text(json.dumps(config.to_dict()))  # as the run folder was made
             (target / "state.json").write_text('{"vae": 1}')  # its first epoch's checkpoint was written
         raise KeyboardInterrupt
 
