@@ -430,10 +430,7 @@ def trim_log(path: Path, epochs: int) -> None:
     never landed (the row is written first), and it is logged again when that epoch is trained again.
     Damaged rows (a field missing or not a number: a disk's garbage) are dropped with a line saying so; a
     log without its header line is set aside as ``<name>.damaged``, and a new one starts."""
-    if not path.is_file():
-        return
-    with open(path, newline="", errors="replace") as f:
-        lines = f.readlines()
+    lines = log_lines(path)
     if not lines:
         return
     if not (lines[0].startswith("epoch,") and lines[0].endswith("\n")):
@@ -458,13 +455,18 @@ def trim_log(path: Path, epochs: int) -> None:
 def unlogged(path: Path, epochs: int) -> list[int]:
     """The epochs (1-based) of the first ``epochs`` that the log has no row of: a log lost, or restored from an
     older copy."""
-    lines = []
-    if path.is_file():
-        with open(path, newline="", errors="replace") as f:
-            lines = f.readlines()
+    lines = log_lines(path)
     width = len(lines[0].split(",")) if lines else 0
     logged = {log_epoch(line, width) for line in lines[1:]}
     return [epoch + 1 for epoch in range(epochs) if epoch not in logged]
+
+
+def log_lines(path: Path) -> list[str]:
+    """A stage log's lines, line ends kept (none where there is no log)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", errors="replace") as f:
+        return f.readlines()
 
 
 def log_epoch(line: str, width: int) -> int | None:
