@@ -802,3 +802,21 @@ def test_a_synthetic_series_whose_kinds_are_one_string_is_refused_naming_that_st
     monkeypatch.setattr(data_loader, "SPEC_PATH", spec_path)
     with pytest.raises(ConfigError, match=r"synthetic: kinds must be some of spike, .*; got 'spike'$"):
         load_series("synthetic")
+
+
+def test_a_cache_on_a_file_system_without_file_locks_is_one_line(tmp_path, monkeypatch):
+    """filelock 3 raises NotImplementedError where the file system has no flock (some network mounts): one line
+    naming the cache folder, not a traceback."""
+    import filelock
+
+    from vae_lstm.download import fetch
+
+    def no_flock(self, *args, **kwargs):
+        raise NotImplementedError("FileSystem does not appear to support flock; use SoftFileLock instead")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", no_flock)
+    with pytest.raises(DataError) as info:
+        fetch("http://127.0.0.1:9/f.csv", tmp_path / "f.csv", "0" * 64, "f.csv", "set X")
+    assert str(info.value) == (f"could not lock the download cache {tmp_path}: its file system does not support "
+                               "file locks (FileSystem does not appear to support flock; use SoftFileLock instead); "
+                               "put the checkout on a local disk, or set X")

@@ -730,3 +730,22 @@ def test_the_config_json_of_a_moved_or_copied_run_folder_names_that_folder(train
         cli.train_main(["--config", str(cfg)])
     assert (f"note: {cfg} is the config.json of run folder {moved}, but its output_dir trains in {old}; to resume "
             f"{moved} instead, set load_dir: '{moved}' in it") in capsys.readouterr().out
+
+
+def test_a_run_folder_on_a_file_system_without_file_locks_is_one_line(tmp_path, monkeypatch):
+    """filelock 3 raises NotImplementedError where the file system has no flock: the run folder's lock and the
+    look at who holds it are one line naming the folder."""
+    import filelock
+
+    def no_flock(self, *args, **kwargs):
+        raise NotImplementedError("no flock")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", no_flock)
+    expected = f"cannot lock files in {tmp_path}: its file system does not support file locks (no flock); put it on a local disk"
+    with pytest.raises(UserError) as info, runs.detection_lock(tmp_path):
+        pass
+    assert str(info.value) == expected
+    (tmp_path / runs.LOCK_FILE).touch()
+    with pytest.raises(UserError) as info:
+        runs.training_holder(tmp_path)
+    assert str(info.value) == expected

@@ -62,6 +62,9 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
             _download(url, dest, sha, what, remedy)
     except DataError:
         raise
+    except NotImplementedError as e:  # filelock 3 on a file system without file locks
+        raise DataError(f"could not lock the download cache {dest.parent}: its file system does not support file "
+                        f"locks ({e}); put the checkout on a local disk, or {remedy}") from None
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM mid-download: nothing trained yet, the partial file is gone
         if isinstance(e, Interrupted):
             raise

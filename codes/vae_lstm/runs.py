@@ -282,11 +282,22 @@ def training_holder(path: Path) -> str | None:
         return None
     lock = FileLock(lock_path, timeout=0)
     try:
-        lock.acquire()
+        acquire(lock)
     except Timeout:
         return holder_pid(lock_path)
     lock.release()
     return None
+
+
+def acquire(lock, timeout: float | None = None) -> None:
+    """``lock.acquire``, with a file system that has no file locks (filelock 3 on some network or FUSE mounts
+    raises NotImplementedError) as one line naming the folder."""
+    try:
+        lock.acquire() if timeout is None else lock.acquire(timeout=timeout)
+    except NotImplementedError as e:
+        folder = Path(lock.lock_file).parent
+        raise UserError(f"cannot lock files in {folder}: its file system does not support file locks ({e}); "
+                        "put it on a local disk") from None
 
 
 def pid_file(lock_path: Path) -> Path:
@@ -602,13 +613,13 @@ def exclusive(lock_path: Path, busy: str, hint: str):
     lock, pid_path = FileLock(lock_path, timeout=0), pid_file(lock_path)
     try:
         try:
-            lock.acquire()
+            acquire(lock)
         except Timeout:
             if pid_path.is_file():
                 raise
             # held without a PID: a holder that took it an instant ago, or ``training_holder`` looking whether a
             # trainer holds it (for an instant): wait a moment rather than refuse
-            lock.acquire(timeout=UNNAMED_HOLDER_WAIT)
+            acquire(lock, UNNAMED_HOLDER_WAIT)
     except Timeout:
         raise UserError(f"{busy} (PID {holder_pid(lock_path)}); {hint}") from None
     try:
