@@ -393,7 +393,7 @@ def test_every_related_figure_and_note_is_in_the_tables(monkeypatch):
     monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (144, 24, 6, "0.123"))
     exp = SimpleNamespace(**{**vars(experiment()), "values": {"related": RELATED}})
     for text in (reproduce.results_markdown(exp, summary_frame()), reproduce.standard_markdown(exp, summary_frame())):
-        assert "Theirs: published figures of the related projects" in text
+        assert "Theirs: figures reported elsewhere (each row's source says where)" in text
         assert ("| their paper | s | lstm_vae | f1 0.957, auc 0.988 | threshold at the 95% quantile of validation "
                 "scores |") in text
         assert "| another paper |  | vae |  | AUC 0.988 |" in text

@@ -423,7 +423,7 @@ def related_lines(experiment, columns: dict | None = None) -> list[str]:
     if not related:
         return []
     headings = list(columns.values()) if columns else ["figures"]
-    lines = ["", "Theirs: published figures of the related projects, with their own splits, thresholds and code "
+    lines = ["", "Theirs: figures reported elsewhere (each row's source says where), with their own splits, thresholds and code "
              "(not ours, not rerun here):", "",
              "| source | dataset | detector | " + " | ".join(headings) + " | note |",
              "| --- | --- | --- | " + " | ".join("---" for _ in headings) + " | --- |"]
