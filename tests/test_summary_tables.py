@@ -371,11 +371,29 @@ def test_the_papers_figures_beside_sequences_of_another_length_say_the_papers_le
     another L (an override, "auto" windows) it stood as if measured on the same sequences, though the metric moves
     with L. Each paper cell now names the paper's L where the row's differs; at the paper's own L it stays bare."""
     frame = summary_frame().assign(series="nyc_taxi")
-    exp = SimpleNamespace(name="x", detectors=["vae_lstm", "random", "abs_z"], datasets={"nyc_taxi": ""}, values={})
+    exp = SimpleNamespace(name="x", detectors=["vae_lstm", "random", "abs_z"], datasets={"nyc_taxi": ""}, values={},
+                          config=lambda name, *args, **kwargs: SimpleNamespace(dataset=name))
     monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (120, 24, 5, "0.123"))
     assert "| 0.123 | 0.980 (paper's L 168) | 0.725 (paper's L 168) |" in reproduce.results_markdown(exp, frame)
     monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (168, 24, 7, "0.123"))
     assert "| 0.123 | 0.980 | 0.725 |" in reproduce.results_markdown(exp, frame)
+
+
+def test_the_papers_figures_stand_only_beside_the_papers_own_series(monkeypatch):
+    """A "table1" experiment on a user's own CSV under the name nyc_taxi got the paper's nyc_taxi figures beside it,
+    and every Table 1 layout said its labels were NAB's anomaly windows, whatever the data."""
+    frame = summary_frame().assign(series="nyc_taxi")
+    own = {"path": "taxi.csv", "value_columns": ["value"]}
+    exp = SimpleNamespace(name="x", detectors=["vae_lstm", "random", "abs_z"], datasets={"nyc_taxi": ""}, values={},
+                          config=lambda name, *args, **kwargs: SimpleNamespace(dataset=own))
+    monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (168, 24, 7, "0.123"))
+    text = reproduce.results_markdown(exp, frame)
+    assert "| 0.123 | n/a | n/a |" in text and "0.980" not in text
+    assert "Labels: each dataset's point labels (a NAB series': every point inside one of its labelled anomaly" in text
+    exp.config = lambda name, *args, **kwargs: SimpleNamespace(dataset=name)
+    text = reproduce.results_markdown(exp, frame)
+    assert "| 0.123 | 0.980 | 0.725 |" in text
+    assert "Labels: every point inside one of NAB's labelled anomaly windows." in text
 
 
 RELATED = [{"source": "their paper", "dataset": "s", "detector": "lstm_vae", "figures": {"f1": 0.957, "auc": 0.988},

@@ -256,6 +256,12 @@ def iid_random_row(experiment: Experiment, name: str, seeds: int = 5) -> tuple[i
     return config.span, config.l_win, config.l_seq, random_pa_f1(labels, seeds)
 
 
+def is_paper_series(experiment: Experiment, name: str) -> bool:
+    """Whether the experiment's dataset ``name`` is the paper's series of that name (the built-in NAB series), so
+    that the paper's figures may stand beside it: not a user's own data under one of its names."""
+    return name in PAPER and experiment.config(name, "vae_lstm", 0, resolve=False).dataset == name
+
+
 def random_pa_f1(labels: np.ndarray, seeds: int = 5) -> str:
     """Oracle point-adjusted F1 of i.i.d. uniform scores against sequence ``labels``, mean ± std over seeds; "n/a"
     when the labels are all one class (undefined: never a perfect or a zero score)."""
@@ -327,8 +333,11 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
     rule = main.deployable_rule.dropna().iloc[0] if "deployable_rule" in main and main.deployable_rule.notna().any() \
         else "val_quantile"
     several_rules = main.get("deployable_rule", pd.Series(dtype=str)).nunique() > 1
+    papers = {name: is_paper_series(experiment, name) for name in experiment.datasets}
+    labels = ("every point inside one of NAB's labelled anomaly windows" if all(papers.values()) else
+              "each dataset's point labels (a NAB series': every point inside one of its labelled anomaly windows)")
     lines = ["### Point level: every detector beside the controls (mean ± std over seeds)", "",
-             "Labels: every point inside one of NAB's labelled anomaly windows. VUS-PR, AUC-PR and AUC-ROC need no "
+             f"Labels: {labels}. VUS-PR, AUC-PR and AUC-ROC need no "
              f"threshold; 'deployable' is the `{rule}` threshold"
              f"{' (another where a cell names it)' if several_rules else ''}, chosen without "
              "test labels, with its ratio to "
@@ -381,7 +390,7 @@ def results_markdown(experiment: Experiment, df: pd.DataFrame) -> str:
         L, l_win, l_seq, iid_random = iid_random_row(experiment, name)  # the row's L: the VAE-LSTM's
         cells = [seeds_cell(rows[rows.detector == d].oracle_pa_f1) + _other_l(rows[rows.detector == d], L)
                  for d in detectors]
-        paper = PAPER.get(name, {})
+        paper = PAPER.get(name, {}) if papers[name] else {}
         lines.append(f"| {name} | {L} ({l_win} × {l_seq}) | "
                      + " | ".join(cells) + f" | {iid_random} | "
                      f"{_paper(paper, 'vae_lstm', L)} | {_paper(paper, 'vae', L)} |")
