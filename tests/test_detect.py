@@ -533,6 +533,26 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     assert reproduce.reuse_vae_stage(source_config, target, vae_config, before)
 
 
+def test_a_vae_run_started_from_the_vae_lstm_runs_vae_stage_trains_on_in_its_folder(tmp_path):
+    """The reused VAE stage comes with the vae run's config.json, as a folder trained there would hold: without it
+    the grid's training refused the folder (training, but no record of its keys), and every vae run of a grid that
+    also ran the VAE-LSTM failed."""
+    from vae_lstm import reproduce
+    from vae_lstm.config import run_dir, save_config
+    from vae_lstm.runs import choose_run_dir, saved_config
+
+    _, experiment = table1_job("vae_lstm", tmp_path)
+    source_config, vae_config = (experiment.config("nyc_taxi", d, 0) for d in ("vae_lstm", "vae"))
+    source, target = run_dir(source_config), run_dir(vae_config)
+    source.mkdir(parents=True)
+    save_config(source_config, source / "config.json")
+    (source / "vae.keras").write_bytes(b"weights")
+    (source / "state.json").write_text(json.dumps({"vae": source_config.num_epochs_vae}))
+    assert reproduce.reuse_vae_stage(source_config, target, vae_config)
+    assert saved_config(target) == vae_config.to_dict()
+    assert choose_run_dir(vae_config, target) == target  # the vae run's training goes on there, not refused
+
+
 def test_tensorflow_start_up_noise_is_silenced(tmp_path):
     """No absl, oneDNN or cuInit lines on a CPU machine: they used to come twice per process, and training
     the VAE (its upsampling's gradient) added oneDNN's DT_INT32 line."""

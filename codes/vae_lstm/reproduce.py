@@ -134,9 +134,17 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=N
     finished (all its epochs, or early stopping ended it), the target holds no training of its own, (given
     ``vae_config``, the ``vae`` run's) the two configs agree on every key the VAE stage trains with, and (given
     ``train_data``, the training block now) the stage was trained on that data: a VAE fitted on data since
-    changed would only get the ``vae`` run refused, where it can train its own.
+    changed would only get the ``vae`` run refused, where it can train its own. The target gets the ``vae`` run's
+    config.json first, as training there writes it: a folder of training without one is refused.
     """
-    from .runs import DATA_FILE, data_fingerprint, has_training, training_changes
+    from .runs import (
+        DATA_FILE,
+        data_fingerprint,
+        has_training,
+        record_config_folder,
+        training_changes,
+        write_config_copy,
+    )
     from .training import read_state, stopped_key
 
     if vae_config is not None and vae_keys_differ(vae_config, vae_lstm_config):
@@ -156,6 +164,10 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=N
     if epochs < vae_lstm_config.num_epochs_vae and not stopped:
         return False
     (target / "figures").mkdir(parents=True, exist_ok=True)
+    # first the vae run's config.json, as training there writes it: a folder holding training without one is refused
+    own = vae_config if vae_config is not None else vae_lstm_config.replace(detector="vae")
+    write_config_copy(own, target)
+    record_config_folder(own, target)
     for name in ("vae.keras", "vae_log.csv", DATA_FILE):  # with what it was trained on: the fit checks that
         if (source / name).is_file():  # through a temporary file: a kill mid-copy leaves no truncated checkpoint
             copy_atomic(source / name, target / name)
