@@ -537,3 +537,25 @@ def test_a_threshold_line_is_named_once_when_a_piece_has_none(captured, tmp_path
     plotting.detections(np.zeros((200, 1)), pieces, np.array([], int), None, (50, 150), tmp_path / "d.png", "t")
     legend = captured[0].axes[-1].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["point score", "threshold"]
+
+
+@pytest.mark.parametrize("scores, threshold, where", [
+    (np.linspace(1, 2, 50), 0.0, "0, below every score, flags every scored point"),  # a log axis has no 0
+    (np.linspace(1, 2, 50), 1e308, "1e+308, above every score, flags nothing"),  # overflowed the log axis
+    (np.linspace(0, 1, 50), -1e308, "-1e+308, below every score, flags every scored point")])  # squeezed the scores
+def test_a_threshold_the_score_axis_cannot_show_is_named_not_drawn(captured, tmp_path, scores, threshold, where):
+    """threshold_rule "fixed" with threshold_value 0 on positive scores (their axis is logarithmic) drew no line, while
+    both legends named one; a threshold_value of 1e308 (the config refuses inf) overflowed the log axis, which then
+    showed no score at all, and -1e308 squeezed the scores into a line. The legends now say where such a threshold
+    lies, and the axes show the scores."""
+    pieces = [{"start": 100, "scores": scores, "flags": scores >= threshold, "threshold": threshold}]
+    plotting.detections(np.zeros((150, 1)), pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t",
+                        threshold_label="fixed threshold")
+    plotting.score_histograms(scores, scores, threshold, tmp_path / "h.png", "t", "fixed sequence threshold")
+    panel, histogram = captured[0].axes[-1], captured[1].axes[0]
+    assert [t.get_text() for t in panel.get_legend().get_texts()] == ["point score", f"fixed threshold: {where}"]
+    assert [t.get_text() for t in histogram.get_legend().get_texts()] == [
+        "validation", "test", f"fixed sequence threshold {where.split(', flags')[0]}"]
+    assert not panel.collections and not [line for line in histogram.lines if len(line.get_xdata())]  # no threshold line
+    for ax, low, high in ((panel, *panel.get_ylim()), (histogram, *histogram.get_xlim())):
+        assert 0.3 * scores.max() <= high <= 10 * scores.max() and low >= -1, ax  # the scores fill the axis

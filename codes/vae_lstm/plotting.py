@@ -194,6 +194,21 @@ def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, 
     return _save(fig, path)
 
 
+def off_axis(threshold: float, scores: np.ndarray, log: bool) -> str | None:
+    """Where a finite ``threshold`` lies when a line at it cannot show beside ``scores`` on their axis (``log``: a
+    log axis), for a legend to say instead: "above every score" or "below every score". So lies one at or below 0
+    on a log axis, and one so far out that the scores would keep under a tenth of the axis (a threshold_value of
+    1e308 overflowed the log axis, which then showed no score at all). None when a line shows it."""
+    if log and threshold <= 0:
+        return "below every score"
+    scale = np.log10 if log else float
+    low, high = scale(np.nanmin(scores)), scale(np.nanmax(scores))
+    width = (high - low) or 1.0  # scores all equal: a unit (a decade on a log axis) around them
+    if scale(threshold) > high + 9 * width:
+        return "above every score"
+    return "below every score" if scale(threshold) < low - 9 * width else None
+
+
 def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold: float, path: Path,
                      title: str = "anomaly scores", threshold_label: str = "threshold") -> Path:
     """Distributions of validation and test scores, with the threshold."""
@@ -204,10 +219,12 @@ def score_histograms(val_scores: np.ndarray, test_scores: np.ndarray, threshold:
         np.histogram_bin_edges(both, bins=60)
     ax.hist(val_scores, bins=bins, alpha=0.6, density=True, label="validation")
     ax.hist(test_scores, bins=bins, alpha=0.6, density=True, label="test")
-    if threshold is not None and np.isfinite(threshold):  # NaN: the rule cannot be set on these scores
-        ax.axvline(threshold, color="r", ls="--", label=f"{threshold_label} {threshold:.3g}")
-    else:
+    if threshold is None or not np.isfinite(threshold):  # NaN: the rule cannot be set on these scores
         title += f"\n(no {threshold_label} on these scores)"
+    elif where := off_axis(threshold, both, positive):
+        ax.plot([], [], ls="none", label=f"{threshold_label} {threshold:.3g}, {where}")
+    else:
+        ax.axvline(threshold, color="r", ls="--", label=f"{threshold_label} {threshold:.3g}")
     ax.set_yscale("log")
     if positive:
         ax.set_xscale("log")
@@ -314,24 +331,29 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
     axes[0].set_title(title + note)
-    lines = 0
+    scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
+    log = np.nanmin(scores) > 0
+    lines, unshown = 0, []
     for k, piece in enumerate(pieces):  # the legend names the scores and the threshold once, not once per piece
         span = piece["start"] + np.arange(len(piece["scores"]))
         ax_score.plot(*broken_at_gaps(t[span], piece["scores"]), lw=0.7, color="tab:purple",
                       label=None if k else score_label)
-        if np.isfinite(piece["threshold"]):  # NaN, inf, -inf: no line
-            ax_score.hlines(piece["threshold"], x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8,
+        threshold = float(piece["threshold"])
+        where = off_axis(threshold, scores, log) if np.isfinite(threshold) else None
+        if np.isfinite(threshold) and where is None:  # NaN, inf, -inf, or off the axis: no line
+            ax_score.hlines(threshold, x(span[0]), x(span[-1]), color="r", ls="--", lw=0.8,
                             label=None if lines else threshold_label)
             lines += 1
-    if pieces and not lines:  # the legend says what the threshold is, not that a line shows it
-        t0 = float(pieces[0]["threshold"])
-        what = ("none on these scores, flags nothing" if np.isnan(t0) else "inf, flags nothing" if t0 > 0 else
-                "-inf, flags every point")
-        ax_score.plot([], [], ls="none", label=f"{threshold_label}: {what}")
+        else:
+            unshown.append("none on these scores, flags nothing" if np.isnan(threshold) else
+                           "inf, flags nothing" if threshold == np.inf else "-inf, flags every point"
+                           if threshold == -np.inf else f"{threshold:.3g}, {where}, flags " + (
+                               "nothing" if where.startswith("above") else "every scored point"))
+    if unshown and not lines:  # the legend says what the threshold is, not that a line shows it
+        ax_score.plot([], [], ls="none", label=f"{threshold_label}: {unshown[0]}")
     if pieces:  # beside the scores, as the data's legend is beside the data
         ax_score.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
-    scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
-    if np.nanmin(scores) > 0:
+    if log:
         ax_score.set_yscale("log")
     ax_score.set_ylabel(textwrap.fill(score_label, 16))  # "EWMA-smoothed point score" outgrew the panel's height
     ax_score.set_xlabel("time index (0-based)" if times is None else "time (UTC)" if utc else "time")
