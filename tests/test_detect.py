@@ -791,3 +791,24 @@ def test_scoring_keys_that_the_point_score_does_not_read_are_named():
     assert unread_scoring_keys(config, 3) == ("note: term_power 0.5 not read under point_score 'predicted_error': the "
                                               "scores are the same without")
     assert unread_scoring_keys(from_dict({"point_smoothing": 2}), 1) is None  # balanced_level reads it
+
+
+def test_notebook_blames_an_oracle_rule_on_unlabelled_data_on_its_parameter(tmp_path):
+    """-p threshold_rule oracle_best_f1 on data without labels was refused as "key 'threshold_rule' =
+    'oracle_best_f1' needs labels", the config file's key, whose rule was val_quantile; detect.py names its
+    --threshold-rule option, the notebook now its parameter."""
+    import papermill
+
+    from vae_lstm.thresholds import LABEL_FREE_CHOICES
+
+    k = np.arange(400)
+    pd.DataFrame({"value": np.sin(2 * np.pi * k / 24) + 0.1 * (k % 7)}).to_csv(tmp_path / "plant.csv", index=False)
+    config_path = tmp_path / "plant.json"
+    config_path.write_text(json.dumps({**TINY, "dataset": {"path": "plant.csv"}, "output_dir": str(tmp_path / "none")}))
+    with pytest.raises(papermill.PapermillExecutionError) as failed:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "NAB-anomaly-detection.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={"config": str(config_path), "threshold_rule": "oracle_best_f1"},
+                                   cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
+    assert failed.value.traceback == [
+        "error: the notebook's parameters: threshold_rule 'oracle_best_f1' needs labels, and 'plant' has none; "
+        f"use {LABEL_FREE_CHOICES}"]
