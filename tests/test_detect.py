@@ -656,6 +656,21 @@ def test_the_rules_table_of_an_unlabelled_run_gives_each_rules_share_flagged():
     assert table["threshold"].iloc[1] == "no validation score above its level" and np.isnan(table["flagged"].iloc[1])
 
 
+def test_the_notebooks_rules_table_writes_a_share_that_rounds_to_zero_as_the_printed_tables_do():
+    """The notebook showed rules_table(...).round(3): a rule that flagged 1 of 2,500 test points read "flagged 0.0",
+    as if it flagged nothing, where detect.py's table reads "<0.1%" (``share_text``). It shows the printed form."""
+    from vae_lstm.detection import rules_table
+
+    metrics = {"labelled": False, "detectors": ["abs_z"], "abs_z": {"points": {"rules": {
+        "val_quantile": {"threshold": 2.5, "flagged_fraction": 0.0004}, "pot": {"threshold": 9.0, "flagged_fraction": 0.0},
+        "dynamic": {"undefined": "scores at or below 0"}}}}}
+    assert rules_table(metrics, shares=True)["flagged"].tolist() == ["<0.1%", "0.0%", "n/a"]
+    assert rules_table(metrics)["flagged"].tolist()[:2] == [0.0004, 0.0]  # the numbers, for code
+    notebook = json.loads((ROOT / "notebooks" / "NAB-anomaly-detection.ipynb").read_text())
+    assert "rules_table(result.metrics, shares=True).round(3)" in "".join(
+        line for cell in notebook["cells"] for line in cell["source"])
+
+
 def test_a_figure_not_drawn_this_time_is_not_left_from_the_last_scoring(tmp_path, capsys):
     """Labels may change on a trained run (the training block is given): when the new test labels are all one
     class, or there are none, precision_recall.png and vus_pr.png are not drawn, and the earlier scoring's

@@ -792,9 +792,18 @@ def _rule_threshold(chosen: dict):
     return chosen.get("threshold", chosen.get("threshold_per_piece", chosen.get("undefined")))
 
 
-def rules_table(metrics: dict, pieces: str = "all"):
+def rules_table(metrics: dict, pieces: str = "all", shares: bool = False):
     """Point-level F1s of every detector at each threshold rule, the oracle included: a DataFrame. Without
-    labels: each rule's threshold and the share of the test points it flags."""
+    labels: each rule's threshold and the share of the test points it flags. ``shares``: that share written as the
+    printed tables write it (``share_text``: one point of thousands reads "<0.1%", which rounding made 0), for the
+    notebook to show."""
+    table = _rules_rows(metrics, pieces)
+    if shares and "flagged" in table:
+        table["flagged"] = ["n/a" if np.isnan(f) else share_text(f) for f in table["flagged"]]
+    return table
+
+
+def _rules_rows(metrics: dict, pieces: str):
     import pandas as pd
 
     rows = []
