@@ -827,3 +827,17 @@ def test_notebook_blames_an_oracle_rule_on_unlabelled_data_on_its_parameter(tmp_
     assert failed.value.traceback == [
         "error: the notebook's parameters: threshold_rule 'oracle_best_f1' needs labels, and 'plant' has none; "
         f"use {LABEL_FREE_CHOICES}"]
+
+
+def test_a_written_file_that_cannot_replace_its_old_one_is_named_in_the_one_line(tmp_path):
+    """detection/flagged_ranges.csv made a folder (detections.png too): detect.py said "error:
+    .../flagged_ranges.csv.tmp: Is a directory", naming the temporary file, which it had just removed and which is no
+    folder. The line names both files of the rename, as Python does."""
+    from vae_lstm.config import write_text_atomic
+    from vae_lstm.errors import os_error_line
+
+    target = tmp_path / "flagged_ranges.csv"
+    target.mkdir()
+    with pytest.raises(OSError) as failed:
+        write_text_atomic(target, "piece\n")
+    assert os_error_line(failed.value) == f"{target}.tmp -> {target}: Is a directory"

@@ -96,8 +96,9 @@ class Interrupted(KeyboardInterrupt):
 
 
 def os_error_line(e: OSError) -> str:
-    """An OSError (a full disk, no permission) in one line: the file, and why."""
-    where = f"{e.filename}: " if e.filename else ""
+    """An OSError (a full disk, no permission) in one line: the file (both of a rename, as Python names them), and
+    why."""
+    where = f"{e.filename}{f' -> {e.filename2}' if e.filename2 else ''}: " if e.filename else ""
     reason = e.strerror or str(e).split("\n")[0] or type(e).__name__
     return f"{where}{reason}"
 
