@@ -697,10 +697,14 @@ def test_a_figure_not_drawn_this_time_is_not_left_from_the_last_scoring(tmp_path
     figures = ("precision_recall.png", "vus_pr.png")
     assert all((detection / name).is_file() for name in figures)
 
+    capsys.readouterr()
     assert cli.detect_main(["--config", config({"timestamps": "train_anomaly.json"})]) == 0
     metrics = json.loads((detection / "metrics.json").read_text())
     assert metrics["abs_z"]["points"]["all"]["threshold_free"]["vus_pr"] is None
     assert [name for name in figures if (detection / name).exists()] == []
+    out = capsys.readouterr().out  # each figure left out says why
+    assert "precision_recall.png is not drawn: the paper's sequence labels of the test pieces are all one" in out
+    assert "vus_pr.png is not drawn: VUS-PR is undefined here (the point labels of the scored test points" in out
 
     assert cli.detect_main(["--config", config({"timestamps": "test_anomaly.json"})]) == 0
     assert all((detection / name).is_file() for name in figures)

@@ -777,6 +777,9 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
            if "threshold_free" in m[detector]["points"].get("all", {})}
     if vus and all(np.isfinite(v) for v in vus.values()):
         paths.append(plotting.metric_bars(vus, out_dir / "vus_pr.png", "VUS-PR", f"{name}: point level"))
+    else:
+        print("vus_pr.png is not drawn: VUS-PR is undefined here (the point labels of the scored test points are "
+              "all one class: every one anomalous, or none)")
     _remove_figures(out_dir, stale - {path.name for path in paths})
     return paths
 
