@@ -1348,3 +1348,23 @@ def test_a_summary_is_refused_another_shipped_experiments_committed_folder(tmp_p
                                   f"another --summary-dir for {path}'s")
     assert (figures / "klse" / "results.md").read_text() == "klse's tables\n"
     assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(figures / "klse_rerun")]) == 0
+
+
+def test_a_grid_refuses_a_run_folder_that_lost_its_config_json_with_the_grids_remedy(tmp_path):
+    """Unfinished, it was told to "set load_model: 0" (no remedy in a grid, whose runs always resume); finished, its
+    metrics were taken unchecked, which detect.py and train.py refuse."""
+    from vae_lstm.errors import UserError
+    from vae_lstm.experiment import Job, job_experiment
+    from vae_lstm.grid import run_job
+
+    job = Job(str(tiny_experiment(tmp_path)), "synth", "abs_z", 0)
+    run_job(job)
+    run = job_experiment(job).run_dir(job)
+    (run / "config.json").unlink()
+    for finished in (True, False):
+        if not finished:
+            (run / "detection" / "metrics.json").unlink()
+        with pytest.raises(UserError, match=f"^run folder {run} holds training but no config.json, .*: put its "
+                                            "config.json back, or move that folder away") as caught:
+            run_job(job)
+        assert "load_model" not in str(caught.value)

@@ -689,8 +689,12 @@ def fit_in_run_folder(config: Config, train_data, path: Path | None = None, chan
 
 def refuse_other_training(config: Config, path: Path, source: str, train_data=None) -> None:
     """In an experiment, whose runs always resume: a run folder is reused only under the training keys it was
-    made with and, given ``train_data``, on the data it was fitted on; else one line naming what differs."""
+    made with (recorded in its config.json) and, given ``train_data``, on the data it was fitted on; else one line
+    naming what differs."""
     fix = "move that folder away (or set another output_dir) to rerun it"
+    if unrecorded_training(path):
+        raise UserError(f"run folder {path} holds training but no config.json, which records the keys it was trained "
+                        f"with, so {source}'s cannot be checked there: put its config.json back, or {fix}")
     changed = training_changes(config, path)
     if changed:
         raise UserError(f"{path} was made with other values of {', '.join(changed)} than {source} gives; {fix}")
