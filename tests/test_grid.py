@@ -1368,3 +1368,13 @@ def test_a_grid_refuses_a_run_folder_that_lost_its_config_json_with_the_grids_re
                                             "config.json back, or move that folder away") as caught:
             run_job(job)
         assert "load_model" not in str(caught.value)
+
+
+@pytest.mark.parametrize("overrides, detector, where", [({"*": {"dataset": "synthtic"}}, "vae_lstm", r"overrides\.\*"),
+                                                        ({"abs_z": {"dataset": "synthtic"}}, "abs_z", r"overrides\.abs_z")])
+def test_an_unknown_dataset_set_by_an_override_names_the_override(tmp_path, overrides, detector, where):
+    """It was blamed on the dataset's config file ("the config's 'dataset'"), whose own dataset is known."""
+    path = tiny_experiment(tmp_path, overrides=overrides, detectors=["vae_lstm", "abs_z"])
+    with pytest.raises(ConfigError, match=rf"^grid\.json: dataset 'synth' with detector '{detector}': the experiment file's "
+                                          rf"{where}: unknown dataset 'synthtic' .*did you mean 'synthetic'\?"):
+        load_experiment(path)

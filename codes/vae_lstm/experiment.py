@@ -67,6 +67,10 @@ class Job:
         return f"{self.dataset} {self.detector} seed {self.seed}"
 
 
+# how a message names a config key: 'l_win', 'dataset.labels' (a part of it), "dataset" (data_loader's)
+QUOTES = (("'", "'"), ("'", "."), ('"', '"'))
+
+
 @dataclass
 class Experiment:
     name: str
@@ -182,8 +186,8 @@ class Experiment:
         overrides = self.values.get("overrides", {})
         message = str(error).removeprefix(f"{Path(base.source).name}: " if base.source else "")
         # the key the message is about comes first in it (a "did you mean" after it may name another)
-        named = sorted((k for k in changes if f"'{k}'" in message or f"'{k}." in message),
-                       key=lambda k: min(i for i in (message.find(f"'{k}'"), message.find(f"'{k}.")) if i >= 0))
+        named = sorted((k for k in changes if any(f"{q}{k}{end}" in message for q, end in QUOTES)),
+                       key=lambda k: min(i for q, end in QUOTES if (i := message.find(f"{q}{k}{end}")) >= 0))
         where = ("overrides" if not named else f"overrides.{detector}" if named[0] in overrides.get(detector, {})
                  else "overrides.*")
         return type(error)(f"the experiment file's {where}: {message}")
@@ -334,7 +338,11 @@ def load_experiment(name: str | Path) -> Experiment:
                 try:
                     check_dataset_name(config.dataset)
                 except DataError as e:
-                    raise ConfigError(f"{path.name}: dataset '{dataset}': {e}") from None
+                    base = experiment.base_config(dataset)  # blamed on the overrides when its own name is known
+                    blamed = experiment.blamed(e, base, detector, lambda own=base.dataset: isinstance(own, str)
+                                               and check_dataset_name(own))
+                    which = f" with detector '{detector}'" if blamed is not e else ""
+                    raise ConfigError(f"{path.name}: dataset '{dataset}'{which}: {blamed}") from None
             if is_segments(config):  # and fits the segments (ECG5000's beats), or every run of it fails
                 check_config(config, f"{path.name}: dataset '{dataset}' with detector '{detector}'")
         if is_segments(config) != (experiment.summary == "beats"):  # else every run is scored, then left out
