@@ -1378,3 +1378,14 @@ def test_an_unknown_dataset_set_by_an_override_names_the_override(tmp_path, over
     with pytest.raises(ConfigError, match=rf"^grid\.json: dataset 'synth' with detector '{detector}': the experiment file's "
                                           rf"{where}: unknown dataset 'synthtic' .*did you mean 'synthetic'\?"):
         load_experiment(path)
+
+
+def test_output_and_summary_dir_arguments_starting_with_a_tilde_are_under_the_home_folder(tmp_path, monkeypatch):
+    """--output-dir=~/runs (a form the shell leaves as it is) made a folder named '~' in the working folder, where
+    the experiment file's "~/runs" is the home folder's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    assert reproduce.main([str(path), "--detectors", "abs_z", "--output-dir=~/runs", "--summary-dir=~/sum"]) == 0
+    assert (tmp_path / "home" / "sum" / "results.md").is_file()
+    assert list((tmp_path / "home" / "runs").rglob("metrics.json")) and not (tmp_path / "~").exists()

@@ -84,6 +84,9 @@ def parse_args(argv):
                         help="also score the ensemble over the finished seeds of the first detector, per dataset "
                              "(the mean of standardised point scores): ensemble.md and .csv beside the summary")
     args = parser.parse_args(argv)
+    for name in ("output_dir", "summary_dir"):  # "~/runs" is the home folder's, as in an experiment file (the shell
+        if getattr(args, name):                 # leaves --output-dir=~/runs as it is)
+            setattr(args, name, str(Path(getattr(args, name)).expanduser()))
     if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
         parser.error(f"--seeds must be between 1 and {MAX_SEEDS}, got {args.seeds}")
     if args.seed is not None and not 0 <= args.seed < MAX_SEEDS:
