@@ -1389,3 +1389,27 @@ def test_output_and_summary_dir_arguments_starting_with_a_tilde_are_under_the_ho
     assert reproduce.main([str(path), "--detectors", "abs_z", "--output-dir=~/runs", "--summary-dir=~/sum"]) == 0
     assert (tmp_path / "home" / "sum" / "results.md").is_file()
     assert list((tmp_path / "home" / "runs").rglob("metrics.json")) and not (tmp_path / "~").exists()
+
+
+def test_two_dataset_labels_of_one_config_run_each_shared_run_once(tmp_path, monkeypatch, capsys):
+    """Two labels whose configs give the same runs (allowed: they share them) ran each run twice, so with --workers
+    the second was started beside the first and failed ("being trained by another process")."""
+    from vae_lstm import grid
+
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    values = json.loads(path.read_text())
+    path.write_text(json.dumps({**values, "datasets": {"a": values["datasets"]["synth"],
+                                                       "b": values["datasets"]["synth"]}}))
+    ran, real = [], grid.run_grid
+    monkeypatch.setattr(grid, "run_grid", lambda jobs, *args: ran.extend(jobs) or real(jobs, *args))
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum")]) == 0
+    assert sorted((job.dataset, job.detector) for job in ran) == [("a", "abs_z"), ("a", "random")]
+    assert "note: datasets 'a' and 'b' of grid.json give the same runs of abs_z, random: each runs once" in (
+        capsys.readouterr().out)
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "sum" / "results.csv")  # the tables hold both labels
+    assert sorted(zip(rows.series, rows.detector, strict=True)) == [("a", "abs_z"), ("a", "random"), ("b", "abs_z"), ("b", "random")]
+    ran.clear()  # a label asked for alone runs its runs
+    assert reproduce.main([str(path), "--series", "b", "--no-summary"]) == 0
+    assert sorted((job.dataset, job.detector) for job in ran) == [("b", "abs_z"), ("b", "random")]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -630,13 +631,14 @@ def main(argv=None) -> int:
               "its detectors (every table shows the controls)")
     seeds = table_seeds(args, experiment)
     check_datasets(experiment, args.series, args.detectors)  # --summary-only too: its tables need the data's labels
-    check_shared_runs(experiment)
+    shared = check_shared_runs(experiment)
     check_summary_claim(experiment, args)
     if args.ensemble:
         check_ensemble(experiment, args.series)
     if args.ensemble and not args.summary_only:  # before any run: seeds run or finished
         check_ensemble_seeds(experiment, args, seeds)
-    jobs = [] if args.summary_only else experiment.jobs(args.series, args.detectors, seeds)
+    jobs = [] if args.summary_only else one_job_per_run(experiment, experiment.jobs(args.series, args.detectors, seeds),
+                                                        shared)
     started = time.perf_counter()
     with one_writer(experiment) if jobs else contextlib.nullcontext():
         if jobs:
@@ -699,11 +701,12 @@ def check_datasets(experiment, datasets, detectors=None) -> None:
                             "test points each rule flags")
 
 
-def check_shared_runs(experiment) -> None:
+def check_shared_runs(experiment) -> dict[tuple[str, str], str]:
     """Two datasets of the experiment whose configs give one run folder (the same exp_name, data name, windows and
     code size) share its runs, which is right only when they give the same run: with other training keys the second
     is refused, with other data or detection keys each scores it over the other's metrics (and the summary leaves
-    one out) at every rerun. One line naming both and the keys, before any run."""
+    one out) at every rerun. One line naming both and the keys, before any run. Returns (dataset, detector) -> the
+    earlier dataset whose runs of that detector it shares."""
     from .grid import scoring_keys
     from .runs import training_keys
 
@@ -713,6 +716,7 @@ def check_shared_runs(experiment) -> None:
             config = experiment.config(name, detector, 0, resolve=False)
             groups.setdefault((config.output_dir, config.exp_name, config.dataset_name, config.code_size, detector),
                               []).append(name)
+    shared = {}
     for (*_, detector), names in groups.items():
         seen = {}
         for name in names if len(names) > 1 else []:
@@ -722,6 +726,7 @@ def check_shared_runs(experiment) -> None:
                 seen[path] = (name, config)
                 continue
             other, first = seen[path]
+            shared[(name, detector)] = other
             a, b = first.to_dict(), config.to_dict()
             keys = dict.fromkeys([*training_keys(config), *training_keys(first),
                                   *scoring_keys(config, config.n_channel)])
@@ -729,6 +734,22 @@ def check_shared_runs(experiment) -> None:
                 raise UserError(f"experiment {experiment.name}: datasets '{other}' and '{name}' share the run folders "
                                 f"of {detector} (such as {path}) but differ in {', '.join(differ)}, so each would "
                                 "score or refuse the other's runs; give one of their configs its own exp_name")
+    return shared
+
+
+def one_job_per_run(experiment, jobs: list[Job], shared: dict) -> list[Job]:
+    """``jobs`` without those whose run another of them runs (``shared``: ``check_shared_runs``'s), which would
+    train and score it a second time, beside the first with --workers; a note names the datasets."""
+    asked = set(jobs)
+    twins = [job for job in jobs if (job.dataset, job.detector) in shared
+             and dataclasses.replace(job, dataset=shared[(job.dataset, job.detector)]) in asked]
+    pairs = {}  # (first dataset, the other) -> their detectors
+    for job in twins:
+        pairs.setdefault((shared[(job.dataset, job.detector)], job.dataset), set()).add(job.detector)
+    for (first, name), detectors in pairs.items():
+        print(f"note: datasets '{first}' and '{name}' of {experiment.path.name} give the same runs of "
+              f"{', '.join(d for d in experiment.detectors if d in detectors)}: each runs once")
+    return [job for job in jobs if job not in twins]
 
 
 def check_ensemble(experiment, datasets) -> None:
