@@ -1413,3 +1413,16 @@ def test_two_dataset_labels_of_one_config_run_each_shared_run_once(tmp_path, mon
     ran.clear()  # a label asked for alone runs its runs
     assert reproduce.main([str(path), "--series", "b", "--no-summary"]) == 0
     assert sorted((job.dataset, job.detector) for job in ran) == [("b", "abs_z"), ("b", "random")]
+
+
+def test_ray_absent_stops_before_the_grid_says_it_runs(tmp_path, monkeypatch, capsys):
+    """Without Ray installed, --ray printed "N runs, Ray at local" and a progress bar, made the runs folder and took
+    its lock, and only then said that it needs Ray."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    with pytest.raises(UserError, match=r"^--ray needs Ray: pip install 'ray>=2\.40' \(an optional dependency\)"):
+        reproduce.main([str(path), "--ray", "local"])
+    assert "runs, Ray at" not in capsys.readouterr().out and not (tmp_path / "runs").exists()

@@ -19,6 +19,7 @@ from .errors import UserError, os_error_line
 from .experiment import Job, job_experiment
 from .threads import usable_cores
 
+RAY_NEEDED = "--ray needs Ray: pip install 'ray>=2.40' (an optional dependency)"
 RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
 # A worker process (local, or Ray's) is replaced after this many jobs: TensorFlow keeps memory across the models a
 # process builds (one worker's resident set reached 6.4 GB over about 100 table1 jobs), and a fresh
@@ -275,7 +276,7 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     try:
         import ray
     except ImportError:
-        raise UserError("--ray needs Ray: pip install 'ray>=2.40' (an optional dependency)") from None
+        raise UserError(RAY_NEEDED) from None
     import signal
     import threading
 

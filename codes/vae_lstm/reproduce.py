@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import time
@@ -105,6 +106,10 @@ def parse_args(argv):
                      f"{'it' if len(unused) == 1 else 'them'}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.ray and importlib.util.find_spec("ray") is None:  # before the grid says it runs on Ray
+        from .grid import RAY_NEEDED
+
+        parser.error(RAY_NEEDED)
     if args.summary_dir:  # before any run, not after the whole grid
         try:
             check_writable(Path(args.summary_dir))
