@@ -1426,3 +1426,17 @@ def test_ray_absent_stops_before_the_grid_says_it_runs(tmp_path, monkeypatch, ca
     with pytest.raises(UserError, match=r"^--ray needs Ray: pip install 'ray>=2\.40' \(an optional dependency\)"):
         reproduce.main([str(path), "--ray", "local"])
     assert "runs, Ray at" not in capsys.readouterr().out and not (tmp_path / "runs").exists()
+
+
+def test_a_grid_run_whose_folder_another_process_trains_is_not_told_to_set_load_model_0(tmp_path):
+    """A grid's runs always resume, so "set load_model: 0 to train a new run" was no remedy there."""
+    from vae_lstm.experiment import Job, job_experiment
+    from vae_lstm.grid import run_job
+    from vae_lstm.runs import training_lock
+
+    job = Job(str(tiny_experiment(tmp_path)), "synth", "vae_lstm", 0)
+    run = job_experiment(job).run_dir(job)
+    run.mkdir(parents=True)
+    with training_lock(run), pytest.raises(UserError, match=f"^run folder {run} is being trained by another process "
+                                                            r"\(PID \d+\); wait for it to finish or stop it$"):
+        run_job(job)

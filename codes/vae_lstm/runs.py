@@ -587,7 +587,8 @@ def prepare_run_dir(config: Config, path: Path | None = None) -> Path:
 @contextmanager
 def training_lock(path: Path, load_model: bool = True):
     """Hold the run folder's lock, or stop with one line naming the process that holds it."""
-    hint = ("wait for it to finish or stop it, or set load_model: 0 to train a new run" if load_model else
+    new_run = "" if _RERUN.get() else ", or set load_model: 0 to train a new run"  # a grid's runs always resume
+    hint = (f"wait for it to finish or stop it{new_run}" if load_model else
             "it took this free folder a moment ago; run the command again once it has written its first "
             "checkpoint, and the next free folder is used")
     with exclusive(path / LOCK_FILE, f"run folder {path} is being trained by another process", hint):
