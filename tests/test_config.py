@@ -597,3 +597,30 @@ def test_a_make_variable_set_empty_is_one_line_not_the_default(tmp_path, target,
                              f"{variable}="], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def test_commands_quote_a_path_with_spaces_so_the_shell_reads_it_as_one_word(tmp_path):
+    """The train command and a grid job's command put a config or experiment path with spaces in bare, so the command
+    a user copied from the message ran on a path cut in two."""
+    from types import SimpleNamespace
+
+    from vae_lstm.config import shell_word, train_command
+    from vae_lstm.experiment import Job
+    from vae_lstm.grid import job_command
+
+    odd = ["/my runs/x.json", 'a"b$c`d\\e', "it's", "x$(ls)", "plain/path-1.json"]
+    for text in odd:
+        assert subprocess.run(["bash", "-c", f"printf %s {shell_word(text)}"], capture_output=True,
+                              text=True).stdout == text
+    folder = tmp_path / "my configs"
+    folder.mkdir()
+    path = folder / "c.json"
+    path.write_text(json.dumps({"dataset": "synthetic"}))
+    command = train_command(load_config(path)).strip("'")
+    assert command == f'python3 codes/train.py --config "{path.resolve()}"'
+    experiment = SimpleNamespace(path=folder / "grid.json")
+    command = job_command(experiment, Job(str(folder / "grid.json"), "my series", "abs_z", 3, str(folder / "runs")))
+    words = subprocess.run(["bash", "-c", f"printf '%s\\n' {command.strip(chr(39))}"], capture_output=True,
+                           text=True).stdout.splitlines()
+    assert words == ["python3", "codes/reproduce.py", str((folder / "grid.json").resolve()), "--series", "my series",
+                     "--detectors", "abs_z", "--seed", "3", "--output-dir", str(folder / "runs")]

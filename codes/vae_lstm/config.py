@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -113,10 +114,19 @@ def config_argument(config) -> str:
     return source.name if source.parent == CONFIG_DIR.resolve() else str(source)
 
 
+def shell_word(text) -> str:
+    """``text`` as one word of a shell command line: as it is when every character is safe there, else in double
+    quotes (a path with spaces in a command the user copies)."""
+    text = str(text)
+    if re.fullmatch(r"[\w@%+=:,./-]+", text):
+        return text
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", text) + '"'
+
+
 def train_command(config) -> str:
     """The command that trains ``config``'s detector, quoted, from the repository root; when the config file names
     another detector (one chosen on a command line or in the notebook), it says to set it in the file."""
-    command = f"'python3 codes/train.py --config {config_argument(config)}'"
+    command = f"'python3 codes/train.py --config {shell_word(config_argument(config))}'"
     try:
         raw = json.loads(Path(config.source).read_text(encoding="utf-8-sig"))
         own = raw.get("detector", load_schema()["properties"]["detector"]["default"])

@@ -90,13 +90,14 @@ def run_job(job: Job, threads: int | None = None) -> dict:
 
 def job_command(experiment, job: Job) -> str:
     """The reproduce.py command (quoted) that runs ``job`` of ``experiment`` again, in its own run folder."""
+    from .config import shell_word
     from .experiment import EXPERIMENT_DIR
 
     path = Path(experiment.path).resolve()
     name = path.stem if path == (EXPERIMENT_DIR / f"{path.stem}.json").resolve() else str(path)
-    out = f" --output-dir {job.output_dir}" if job.output_dir and Path(job.output_dir).is_absolute() else ""
-    return (f"'python3 codes/reproduce.py {name} --series {job.dataset} --detectors {job.detector} "
-            f"--seed {job.seed}{out}'")
+    out = f" --output-dir {shell_word(job.output_dir)}" if job.output_dir and Path(job.output_dir).is_absolute() else ""
+    return (f"'python3 codes/reproduce.py {shell_word(name)} --series {shell_word(job.dataset)} --detectors "
+            f"{job.detector} --seed {job.seed}{out}'")
 
 
 def _run_job(experiment, job: Job) -> dict:
