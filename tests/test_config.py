@@ -287,6 +287,15 @@ def test_nan_and_infinity_are_rejected(tmp_path, key, literal):
         load_config(write(tmp_path, f'{{"{key}": {literal}}}'))
 
 
+@pytest.mark.parametrize("key", ["grad_clip_value", "threshold_value", "sigma"])
+def test_a_whole_number_too_large_for_a_float_is_one_line(tmp_path, key):
+    """A number key written as an integer of more digits than a float holds (grad_clip_value and threshold_value have
+    no maximum) stopped with an OverflowError traceback when the loader made it a float."""
+    message = config_error(tmp_path, f'{{"{key}": 1{"0" * 400}}}')
+    assert message.startswith(f"cfg.json: key '{key}' = an integer of 401 digits is invalid: must be a number")
+    assert message.endswith(", finite (at most 1.8e+308 in size)")
+
+
 # ---- the Config object ----
 
 

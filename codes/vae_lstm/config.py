@@ -199,6 +199,9 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     for key, value in raw.items():  # Python's JSON reader accepts NaN and Infinity; the schema can't see them
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where}: key '{key}' = {value} is invalid: must be {describe(known[key])}, finite")
+        if beyond_float(value) and "number" in known[key].get("type", ()):  # float() of it would overflow
+            raise ConfigError(f"{where}: key '{key}' = an integer of {len(str(abs(value)))} digits is invalid: must "
+                              f"be {describe(known[key])}, finite (at most {sys.float_info.max:.2g} in size)")
     if isinstance(raw.get("dataset"), dict):
         _check_dataset_object(raw["dataset"], schema, where)
     validator = jsonschema.Draft202012Validator(schema)
@@ -215,6 +218,11 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     values = {k: _normalise(known[k], v) for k, v in values.items()}
     _check_combinations(values, where)
     return Config(values, source=source)
+
+
+def beyond_float(value) -> bool:
+    """Whether ``value`` is an integer too large for a float (JSON writes 1 and 400 zeros as one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max
 
 
 def shown(value) -> str:
