@@ -296,6 +296,26 @@ def test_a_whole_number_too_large_for_a_float_is_one_line(tmp_path, key):
     assert message.endswith(", finite (at most 1.8e+308 in size)")
 
 
+def test_a_code_std_floor_that_float32_holds_as_0_is_refused(tmp_path):
+    """code_std_floor 1e-300 (the schema took any number above 0) is 0 in the float32 encoder: a NaN loss at the
+    first epoch, blamed on learning_rate_vae."""
+    assert config_error(tmp_path, {"code_std_floor": 1e-300}) == (
+        "cfg.json: key 'code_std_floor' = 1e-300 is invalid: must be a number >= 1e-30 and <= 1000000")
+    assert load_config(write(tmp_path, {"code_std_floor": 1e-30})).code_std_floor == 1e-30
+
+
+@pytest.mark.parametrize("values, variance", [({"sigma": 1.1e-19, "sigma2_offset": 0}, "1.21e-38"),
+                                              ({"sigma": 1e-300, "sigma2_offset": 1e-31}, "1e-31")])
+def test_a_decoder_variance_too_small_for_float32_is_refused(tmp_path, values, variance):
+    """sigma 1.1e-19 with sigma2_offset 0 (each within the schema) made the ELBO's squared error over the decoder
+    variance overflow float32: an infinite loss at the first epoch, blamed on learning_rate_vae."""
+    assert config_error(tmp_path, values) == (
+        f"cfg.json: key 'sigma' = {values['sigma']:g} with sigma2_offset {values['sigma2_offset']:g} gives a decoder "
+        f"variance sigma**2 + sigma2_offset of {variance}, below 1e-30: the ELBO divides the squared error by it, "
+        "which overflows float32; raise sigma or sigma2_offset")
+    assert load_config(write(tmp_path, {"sigma": 1e-15, "sigma2_offset": 0})).sigma == 1e-15
+
+
 # ---- the Config object ----
 
 

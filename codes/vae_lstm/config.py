@@ -351,11 +351,20 @@ def check_folder_name(value: str, where: str) -> None:
                           "end with a space")
 
 
+MIN_DECODER_VARIANCE = 1e-30  # sigma**2 + sigma2_offset: 1.2e-38 made the first epoch's loss infinite
+
+
 def _check_combinations(values: dict, where: str) -> None:
     for key in ("output_dir", "load_dir"):
         check_folder_name(values[key], f"{where}: key '{key}'")
     if values["threshold_rule"] == "fixed" and values["threshold_value"] is None:
         raise ConfigError(f"{where}: key 'threshold_value' must be a number when threshold_rule is 'fixed'")
+    variance = values["sigma"] ** 2 + values["sigma2_offset"]  # the ELBO divides the squared error by it, in float32
+    if variance < MIN_DECODER_VARIANCE:
+        raise ConfigError(f"{where}: key 'sigma' = {values['sigma']:g} with sigma2_offset {values['sigma2_offset']:g} "
+                          f"gives a decoder variance sigma**2 + sigma2_offset of {variance:.3g}, below "
+                          f"{MIN_DECODER_VARIANCE:g}: the ELBO divides the squared error by it, which overflows float32; "
+                          "raise sigma or sigma2_offset")
     # the pot rule is reported for every threshold_rule (a deployable rule), so the pair is checked whatever the rule;
     # the same test as thresholds._check_pot_params, which would otherwise refuse it only after training
     if not values["pot_q"] < 1.0 - values["pot_level"]:
