@@ -362,7 +362,8 @@ def worker_ours(args) -> dict:
     from vae_lstm.detectors.vae_lstm import LSTMModel, VAEModel
     from vae_lstm.scoring import compiled_apply, gather_sequences, sequence_scores
 
-    config = load_config(args.config)
+    config = load_config(args.config).replace(  # "auto" windows and a null n_channel as the data gave them
+        **{key: s[key] for key in ("l_win", "l_seq", "n_channel")})
     if args.jit_compile:
         config = config.replace(jit_compile=args.jit_compile == "on")
     keras.utils.set_random_seed(s["seed"])

@@ -696,3 +696,41 @@ def test_machine_names_the_usable_cores_of_the_machines(monkeypatch):
     assert benchmark.machine().startswith("2 usable CPU cores of 64 (")
     monkeypatch.setattr(benchmark, "usable_cores", lambda: 64)
     assert benchmark.machine().startswith("64 CPU cores (")
+
+
+def port_harness():
+    """benchmarks/compare_tf2_port.py as a module (it is a script, outside the package)."""
+    import importlib.util
+
+    from vae_lstm.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("compare_tf2_port", REPO_ROOT / "benchmarks" / "compare_tf2_port.py")
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    return harness
+
+
+def test_the_port_harness_builds_our_models_at_the_windows_and_channels_the_data_gave(tmp_path, monkeypatch):
+    """Our worker built its models from the config file as written: a config of "l_win": "auto" (or a null
+    n_channel, the default) stopped in a TypeError traceback ('str' / 'int') after the data was prepared, though the
+    prepared data, and the port's side, had the windows the training block gave."""
+    from vae_lstm.detectors import vae_lstm as trainers
+
+    harness = port_harness()
+    config = tmp_path / "auto.json"
+    config.write_text(json.dumps({**TINY, "l_win": "auto", "n_channel": None}))
+    data, settings = harness.prepare_data(str(config), tmp_path)
+    assert (settings["l_win"], settings["n_channel"]) == (48, 1)  # the synthetic series' period, its one channel
+    built = []
+
+    class Built(Exception):
+        pass
+
+    def vae_model(config, folder):
+        built.append((config.l_win, config.l_seq, config.n_channel))
+        raise Built
+
+    monkeypatch.setattr(trainers, "VAEModel", vae_model)
+    with pytest.raises(Built):
+        harness.worker_ours(harness.parse_args(["--worker", "ours", "--data", str(data), "--config", str(config)]))
+    assert built == [(48, 3, 1)]
