@@ -113,14 +113,17 @@ def setup(venv: Path) -> None:
     print(f"the port's venv is ready: {venv}")
 
 
-def prepare_data(config_path: str, folder: Path) -> tuple[Path, dict]:
-    """The common config's training block, its training sequences' starts and the test pieces, in one .npz."""
+def prepare_data(config_path: str, folder: Path, jit_compile: str | None = None) -> tuple[Path, dict]:
+    """The common config's training block, its training sequences' starts and the test pieces, in one .npz, with
+    the settings both sides run at (our jit_compile: ``jit_compile``, --jit-compile's on / off, else the config's)."""
     sys.path.insert(0, str(REPO / "codes"))
     from vae_lstm.config import load_config
     from vae_lstm.prepare import load_data
     from vae_lstm.windowing import n_sequences, train_val_split
 
     config, series = load_data(load_config(config_path), verbose=False)
+    if jit_compile:
+        config = config.replace(jit_compile=jit_compile == "on")
     train = np.asarray(series.train, dtype="float32")
     n_windows = len(train) - config.l_win + 1
     window_idx, _ = train_val_split(n_windows, config.val_fraction, config.seed)
@@ -142,8 +145,6 @@ def run_worker(side: str, args, data: Path) -> dict:
     python = sys.executable if side == "ours" else str(port_python(args.port_venv))
     command = [python, str(Path(__file__).resolve()), "--worker", side, "--data", str(data), "--port", args.port,
                "--config", args.config, "--epochs", str(args.epochs), "--score-repeats", str(args.score_repeats)]
-    if args.jit_compile:
-        command += ["--jit-compile", args.jit_compile]
     if args.port_one_thread_per_op:
         command += ["--port-one-thread-per-op"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
@@ -219,7 +220,7 @@ def orchestrate(args) -> int:
             raise SystemExit(f"error: {e}") from None
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            data, settings = prepare_data(args.config, Path(tmp))
+            data, settings = prepare_data(args.config, Path(tmp), args.jit_compile)
         except UserError as e:
             raise SystemExit(f"error: {e}") from None
         results = {"ours": [], "port": []}
@@ -363,9 +364,7 @@ def worker_ours(args) -> dict:
     from vae_lstm.scoring import compiled_apply, gather_sequences, sequence_scores
 
     config = load_config(args.config).replace(  # "auto" windows and a null n_channel as the data gave them
-        **{key: s[key] for key in ("l_win", "l_seq", "n_channel")})
-    if args.jit_compile:
-        config = config.replace(jit_compile=args.jit_compile == "on")
+        **{key: s[key] for key in ("l_win", "l_seq", "n_channel", "jit_compile")})
     keras.utils.set_random_seed(s["seed"])
     train = data["train"]
     windows = windows_of(train, s["l_win"])

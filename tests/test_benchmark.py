@@ -734,3 +734,43 @@ def test_the_port_harness_builds_our_models_at_the_windows_and_channels_the_data
     with pytest.raises(Built):
         harness.worker_ours(harness.parse_args(["--worker", "ours", "--data", str(data), "--config", str(config)]))
     assert built == [(48, 3, 1)]
+
+
+def fake_side_figures(rate: float) -> dict:
+    """What a harness worker reports, made up."""
+    return {"vae_ms_per_step": [3.0], "lstm_ms_per_step": [2.0], "sequences_per_second": [rate],
+            "peak_memory_mb_training": 900, "peak_memory_mb_scoring": 950, "versions": "v",
+            "multiply_adds": {"vae_per_window": 10, "vae_per_window_from_graph": 10, "lstm_per_sequence": 5,
+                              "scoring_per_sequence": 20}}
+
+
+def ready_port(tmp_path, harness) -> list[str]:
+    """A port folder with models.py and utils.py, and a venv marked ready: the harness's flags for them."""
+    port, venv = tmp_path / "port", tmp_path / "venv"
+    port.mkdir()
+    (port / "models.py").write_text("")
+    (port / "utils.py").write_text("")
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    harness.ready_mark(venv).write_text("")
+    return ["--port", str(port), "--port-venv", str(venv)]
+
+
+def test_the_port_harness_records_the_jit_compile_our_side_ran_with(tmp_path, monkeypatch):
+    """--jit-compile on trained our side under XLA, but the figures' settings (and the data the workers read) kept
+    the config's jit_compile, false: the .json said the figures were measured without XLA."""
+    harness = port_harness()
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    seen = []
+
+    def run_worker(side, args, data):
+        seen.append(harness.load_data(data)[2]["jit_compile"])
+        return fake_side_figures(100.0)
+
+    monkeypatch.setattr(harness, "run_worker", run_worker)
+    out = tmp_path / "out.json"
+    assert harness.orchestrate(harness.parse_args([*ready_port(tmp_path, harness), "--config", str(config), "--rounds",
+                                                   "1", "--jit-compile", "on", "--output", str(out)])) == 0
+    assert json.loads(out.read_text())["settings"]["jit_compile"] is True
+    assert seen == [True, True]
