@@ -457,23 +457,11 @@ def worker_port(args) -> dict:
                  callbacks=[step_timer(keras, lstm_times)])
     training_peak = peak_rss_mb()
     test_sequences = [windows_of(p, span) for p in pieces]
-
-    def score():  # as the port's main.py: batches of 2,048 sequences through predict, then post_process
-        n = 0
-        for features in test_sequences:
-            for start in range(0, len(features), PORT_SCORE_BATCH):
-                batch = features[start:start + PORT_SCORE_BATCH]
-                _, _, predicted, predicted_vae, original = vae_lstm.predict(batch, batch_size=len(batch), verbose=0)
-                scores = utils.post_process(vae_lstm.mean, vae_lstm.std, predicted, predicted_vae, original,
-                                            configs=configs)[3]
-                n += len(scores)
-        return n
-
-    score()  # warm-up
+    score_port(vae_lstm, utils, test_sequences, configs)  # warm-up
     rates = []
     for _ in range(args.score_repeats):
         started = time.perf_counter()
-        n = score()
+        n = score_port(vae_lstm, utils, test_sequences, configs)
         rates.append(n / (time.perf_counter() - started))
     encoder = graph_multiply_adds(lambda w: vae.encoder(w), tf.TensorSpec((1, s["l_win"], s["n_channel"])))
     decoder = graph_multiply_adds(lambda z: vae.decoder(z), tf.TensorSpec((1, s["code_size"])))
@@ -491,6 +479,20 @@ def worker_port(args) -> dict:
          # its predict: every window of a sequence encoded, the decoder over the l_seq - 1 predicted codes
          # and over the l_seq codes of the windows themselves
          "scoring_per_sequence": s["l_seq"] * encoder + lstm_macs + (2 * s["l_seq"] - 1) * decoder})
+
+
+def score_port(vae_lstm, utils, test_sequences: list, configs: dict) -> int:
+    """Score the test pieces' sequences as the port's main.py does (batches of 2,048 sequences through
+    ``VAE_LSTM.predict``, then ``utils.post_process``); returns the sequences scored, not the scores: post_process
+    reshapes the windows as if of one channel, so for a config of several it gives n_channel scores per sequence."""
+    n = 0
+    for features in test_sequences:
+        for start in range(0, len(features), PORT_SCORE_BATCH):
+            batch = features[start:start + PORT_SCORE_BATCH]
+            _, _, predicted, predicted_vae, original = vae_lstm.predict(batch, batch_size=len(batch), verbose=0)
+            utils.post_process(vae_lstm.mean, vae_lstm.std, predicted, predicted_vae, original, configs=configs)
+            n += len(batch)
+    return n
 
 
 def main(argv=None) -> int:

@@ -774,3 +774,27 @@ def test_the_port_harness_records_the_jit_compile_our_side_ran_with(tmp_path, mo
                                                    "1", "--jit-compile", "on", "--output", str(out)])) == 0
     assert json.loads(out.read_text())["settings"]["jit_compile"] is True
     assert seen == [True, True]
+
+
+def test_the_port_harness_counts_the_sequences_the_port_scores_not_its_scores(tmp_path):
+    """The port's post_process reshapes its windows as if of one channel, so for a config of 2 channels it gives 2
+    scores per sequence: the harness counted the scores, and reported twice the port's sequences/s."""
+    harness = port_harness()
+    l_win, l_seq, channels = 4, 3, 2
+
+    class PortModel:  # the port's VAE_LSTM.predict: predicted windows, the VAE's windows, the input
+        mean, std = 0.0, 1.0
+
+        def predict(self, batch, batch_size, verbose):
+            n = len(batch)
+            return (None, None, np.zeros((n * (l_seq - 1), l_win, channels)), np.zeros((n * l_seq, l_win, channels)),
+                    batch)
+
+    class PortUtils:  # the port's utils.post_process: its scores are rows of l_seq * l_win values
+        @staticmethod
+        def post_process(mean, std, predicted, predicted_vae, original, configs):
+            rows = np.reshape(original, (-1, configs["l_seq"] * configs["l_win"]))
+            return None, None, rows, rows.mean(axis=1), None
+
+    pieces = [np.zeros((3000, l_win * l_seq, channels)), np.zeros((5, l_win * l_seq, channels))]
+    assert harness.score_port(PortModel(), PortUtils, pieces, {"l_win": l_win, "l_seq": l_seq}) == 3005
