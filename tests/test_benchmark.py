@@ -798,3 +798,15 @@ def test_the_port_harness_counts_the_sequences_the_port_scores_not_its_scores(tm
 
     pieces = [np.zeros((3000, l_win * l_seq, channels)), np.zeros((5, l_win * l_seq, channels))]
     assert harness.score_port(PortModel(), PortUtils, pieces, {"l_win": l_win, "l_seq": l_seq}) == 3005
+
+
+def test_an_output_dir_starting_with_a_tilde_is_under_the_home_folder(tmp_path, monkeypatch, capsys):
+    """--output-dir=~/bench (a form the shell leaves as it is) made a folder named '~' in the working folder, where
+    reproduce.py's --output-dir=~/runs, and a config's output_dir, are the home folder's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    args = benchmark.parse_args(["--output-dir=~/bench"])
+    out = benchmark.output_dir(args, load_config("synthetic_config.json"))
+    assert out == tmp_path / "home" / "bench"
+    benchmark.write_benchmark(sample_figures("synthetic_config.json"), out)
+    assert (out / "benchmark.md").is_file() and not (tmp_path / "~").exists()

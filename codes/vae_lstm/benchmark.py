@@ -82,6 +82,8 @@ def parse_args(argv):
                              "in a temporary folder, with its peak memory; adds to benchmark_end_to_end.* (one entry per config); it runs "
                              "the config as it is, so it takes none of the flags above but --config and --output-dir")
     args = parser.parse_args(argv)
+    if args.output_dir:  # "~/bench" is the home folder's, as reproduce.py's --output-dir (the shell leaves
+        args.output_dir = str(Path(args.output_dir).expanduser())  # --output-dir=~/bench as it is)
     given = [f"--{flag.replace('_', '-')}" for flag in MEASUREMENT_FLAGS if getattr(args, flag) is not None]
     if args.end_to_end and given:
         parser.error(f"--end-to-end runs train.py and detect.py on the config as it is, so {', '.join(given)} would "
