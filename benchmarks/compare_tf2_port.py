@@ -76,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--worker", choices=["ours", "port"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for name in ("port", "port_venv", "output"):  # "~/x" is the home folder's (the shell leaves --port=~/x as it is)
+        if getattr(args, name):
+            setattr(args, name, str(Path(getattr(args, name)).expanduser()))
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")
     for flag in ("rounds", "score_repeats"):

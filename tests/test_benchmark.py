@@ -810,3 +810,21 @@ def test_an_output_dir_starting_with_a_tilde_is_under_the_home_folder(tmp_path, 
     assert out == tmp_path / "home" / "bench"
     benchmark.write_benchmark(sample_figures("synthetic_config.json"), out)
     assert (out / "benchmark.md").is_file() and not (tmp_path / "~").exists()
+
+
+def test_the_port_harness_takes_a_tilde_as_the_home_folder(tmp_path, monkeypatch):
+    """--port=~/tf2-port (a form the shell leaves as it is) was said to hold no models.py, and --output=~/c.json
+    wrote into a folder named '~' in the working folder."""
+    harness = port_harness()
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    ready_port(home, harness)
+    monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: (folder / "data.npz", {
+        "dataset": "d", "l_win": 24, "l_seq": 12, "code_size": 6, "num_hidden_units": 512,
+        "num_hidden_units_lstm": 64, "batch_size": 32}))
+    monkeypatch.setattr(harness, "run_worker", lambda side, args, data: fake_side_figures(100.0))
+    assert harness.orchestrate(harness.parse_args(["--port=~/port", "--port-venv=~/venv", "--rounds", "1",
+                                                   "--output=~/c.json"])) == 0
+    assert (home / "c.json").is_file() and (home / "c.md").is_file() and not (tmp_path / "~").exists()
