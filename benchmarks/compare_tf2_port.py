@@ -151,7 +151,10 @@ def run_worker(side: str, args, data: Path) -> dict:
     if args.port_one_thread_per_op:
         command += ["--port-one-thread-per-op"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    sys.path.insert(0, str(REPO / "codes"))
+    from vae_lstm.benchmark import end_with_parent  # a worker dies with the harness, even by SIGKILL
+
+    done = subprocess.run(command, capture_output=True, text=True, env=env, preexec_fn=end_with_parent)
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
     if done.returncode or not lines:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-8000:])
@@ -507,7 +510,10 @@ def main(argv=None) -> int:
         result = worker_ours(args) if args.worker == "ours" else worker_port(args)
         print(RESULT + json.dumps(result), flush=True)
         return 0
-    return orchestrate(args)
+    sys.path.insert(0, str(REPO / "codes"))
+    from vae_lstm.errors import run_cli  # Ctrl-C and SIGTERM: one line, and the round's worker stopped
+
+    return run_cli(lambda _: orchestrate(args), resume="no figures were written; run the same command again")
 
 
 if __name__ == "__main__":

@@ -828,3 +828,33 @@ def test_the_port_harness_takes_a_tilde_as_the_home_folder(tmp_path, monkeypatch
     assert harness.orchestrate(harness.parse_args(["--port=~/port", "--port-venv=~/venv", "--rounds", "1",
                                                    "--output=~/c.json"])) == 0
     assert (home / "c.json").is_file() and (home / "c.md").is_file() and not (tmp_path / "~").exists()
+
+
+def test_an_interrupted_port_comparison_is_one_line_and_its_worker_dies_with_it(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during the rounds ended in a KeyboardInterrupt traceback; a SIGTERM (or SIGKILL) of the harness left
+    the worker of the round training on, alone, for minutes."""
+    import subprocess
+
+    harness = port_harness()
+    flags = ready_port(tmp_path, harness)
+    monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: (folder / "data.npz", {}))
+
+    def interrupted(side, args, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness, "run_worker", interrupted)
+    try:
+        assert harness.main(flags) == 130
+    except KeyboardInterrupt:
+        pytest.fail("the interruption came out of main() as a KeyboardInterrupt (a traceback)")
+    assert capsys.readouterr().err == "interrupted: no figures were written; run the same command again\n"
+
+    started = []
+
+    def run(command, **kwargs):
+        started.append(kwargs.get("preexec_fn"))
+        return subprocess.CompletedProcess(command, 0, stdout='RESULT {"a": 1}\n', stderr="")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    assert port_harness().run_worker("ours", harness.parse_args(flags), tmp_path / "data.npz") == {"a": 1}
+    assert started == [benchmark.end_with_parent]
