@@ -212,9 +212,10 @@ def summarise(results: dict, settings: dict, rounds: int) -> tuple[dict, str]:
 
 
 def orchestrate(args) -> int:
-    if not (Path(args.port) / "models.py").is_file():
-        raise SystemExit(f"no models.py in {args.port}; point --port at the TF2 port's folder")
-    if not ready_mark(args.port_venv).is_file():
+    for name in ("models.py", "utils.py"):  # what the port's worker imports
+        if not (Path(args.port) / name).is_file():
+            raise SystemExit(f"no {name} in {args.port}; point --port at the TF2 port's folder")
+    if not (ready_mark(args.port_venv).is_file() and port_python(args.port_venv).exists()):
         raise SystemExit(f"no ready venv for the port at {args.port_venv}; run with --setup first")
     sys.path.insert(0, str(REPO / "codes"))
     from vae_lstm.errors import UserError

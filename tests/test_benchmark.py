@@ -502,6 +502,7 @@ def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path, ca
     port = tmp_path / "port"
     port.mkdir()
     (port / "models.py").write_text("")
+    (port / "utils.py").write_text("")
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")  # a venv whose setup did not finish: no .ready mark
@@ -526,7 +527,9 @@ def test_the_port_harness_checks_its_output_before_any_round(tmp_path, monkeypat
     port, venv = tmp_path / "port", tmp_path / "venv"
     port.mkdir()
     (port / "models.py").write_text("")
-    venv.mkdir()
+    (port / "utils.py").write_text("")
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
     harness.ready_mark(venv).write_text("")
     workers = []
     monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side))
@@ -858,3 +861,22 @@ def test_an_interrupted_port_comparison_is_one_line_and_its_worker_dies_with_it(
     monkeypatch.setattr(subprocess, "run", run)
     assert port_harness().run_worker("ours", harness.parse_args(flags), tmp_path / "data.npz") == {"a": 1}
     assert started == [benchmark.end_with_parent]
+
+
+def test_the_port_harness_checks_every_file_it_runs_before_any_round(tmp_path, monkeypatch):
+    """The port's worker imports utils.py beside models.py, and runs the venv's bin/python: a port folder without
+    utils.py, or a venv marked ready whose python is gone (its base Python removed), failed only when the port's
+    first worker started, after our side's round."""
+    harness = port_harness()
+    flags = ready_port(tmp_path, harness)
+    workers = []
+    monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side))
+    monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: workers.append("data"))
+    (tmp_path / "port" / "utils.py").unlink()
+    with pytest.raises(SystemExit, match="no utils.py in .*port; point --port at the TF2 port's folder"):
+        harness.orchestrate(harness.parse_args(flags))
+    (tmp_path / "port" / "utils.py").write_text("")
+    (tmp_path / "venv" / "bin" / "python").unlink()
+    with pytest.raises(SystemExit, match="no ready venv for the port at .*venv; run with --setup first"):
+        harness.orchestrate(harness.parse_args(flags))
+    assert workers == []
