@@ -76,8 +76,10 @@ def parse_args(argv=None):
     parser.add_argument("--worker", choices=["ours", "port"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("port", "port_venv", "output"):  # "~/x" is the home folder's (the shell leaves --port=~/x as it is)
-        if getattr(args, name):
+    for name in ("port", "port_venv", "config", "output"):
+        if getattr(args, name) == "":  # an unset shell variable: no figures written, or the working folder read
+            parser.error(f"argument --{name.replace('_', '-')}: is empty (an unset shell variable?)")
+        if getattr(args, name) and name != "config":  # "~/x" is the home folder's (the shell leaves --port=~/x)
             setattr(args, name, str(Path(getattr(args, name)).expanduser()))
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch traces the graphs and is not timed")

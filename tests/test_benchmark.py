@@ -880,3 +880,13 @@ def test_the_port_harness_checks_every_file_it_runs_before_any_round(tmp_path, m
     with pytest.raises(SystemExit, match="no ready venv for the port at .*venv; run with --setup first"):
         harness.orchestrate(harness.parse_args(flags))
     assert workers == []
+
+
+@pytest.mark.parametrize("flag", ["--output", "--port", "--port-venv", "--config"])
+def test_the_port_harness_refuses_an_empty_path_in_one_line(flag, capsys):
+    """--output "$OUT" with OUT unset ran every round and wrote no figures, without a word; an empty --port was
+    'no models.py in ; ...'. The project's commands refuse an empty option (an unset shell variable?)."""
+    with pytest.raises(SystemExit) as e:
+        port_harness().parse_args([flag, ""])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: argument {flag}: is empty (an unset shell variable?)")
