@@ -244,10 +244,14 @@ def orchestrate(args) -> int:
     print()
     print(table)
     if args.output:
+        from vae_lstm.config import write_text_atomic
+
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**figures, "runs": results}, indent=2) + "\n")
-        out.with_suffix(".md").write_text(table)
+        if out.exists() or out.with_suffix(".md").exists():
+            print(f"replacing the figures in {out} and {out.with_suffix('.md')}")
+        write_text_atomic(out, json.dumps({**figures, "runs": results}, indent=2) + "\n")
+        write_text_atomic(out.with_suffix(".md"), table)
     return 0
 
 

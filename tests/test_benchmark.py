@@ -890,3 +890,21 @@ def test_the_port_harness_refuses_an_empty_path_in_one_line(flag, capsys):
         port_harness().parse_args([flag, ""])
     assert e.value.code == 2
     assert capsys.readouterr().err.startswith(f"error: argument {flag}: is empty (an unset shell variable?)")
+
+
+def test_the_port_harness_says_when_it_replaces_earlier_figures(tmp_path, monkeypatch, capsys):
+    """A second comparison to the same --output (make benchmark-compare writes figures/compare_tf2_port.json)
+    replaced the earlier figures without a word."""
+    harness = port_harness()
+    flags = ready_port(tmp_path, harness)
+    monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: (folder / "data.npz", {
+        "dataset": "d", "l_win": 24, "l_seq": 12, "code_size": 6, "num_hidden_units": 512,
+        "num_hidden_units_lstm": 64, "batch_size": 32}))
+    rates = iter([100.0, 50.0, 200.0, 50.0])
+    monkeypatch.setattr(harness, "run_worker", lambda side, args, data: fake_side_figures(next(rates)))
+    out = tmp_path / "figures" / "c.json"
+    for _ in range(2):
+        assert harness.orchestrate(harness.parse_args([*flags, "--rounds", "1", "--output", str(out)])) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("replacing") == 1 and f"replacing the figures in {out} and {out.with_suffix('.md')}" in printed
+    assert json.loads(out.read_text())["sides"]["ours"]["sequences_per_second"] == [200.0]
