@@ -908,3 +908,19 @@ def test_the_port_harness_says_when_it_replaces_earlier_figures(tmp_path, monkey
     printed = capsys.readouterr().out
     assert printed.count("replacing") == 1 and f"replacing the figures in {out} and {out.with_suffix('.md')}" in printed
     assert json.loads(out.read_text())["sides"]["ours"]["sequences_per_second"] == [200.0]
+
+
+@pytest.mark.parametrize("end_to_end", [False, True])
+def test_a_damaged_figures_file_is_one_line_before_anything_is_measured(tmp_path, monkeypatch, end_to_end):
+    """A damaged benchmark.json (or benchmark_end_to_end.json) in --output-dir was found only when the figures were
+    written, after minutes of measuring: the line said to move it away, and the figures just measured were lost."""
+    name = "benchmark_end_to_end.json" if end_to_end else "benchmark.json"
+    (tmp_path / name).write_text('{"configs": {')
+
+    def measure(*args):
+        raise RuntimeError("measuring")
+
+    monkeypatch.setattr(benchmark, "end_to_end" if end_to_end else "matmul_gflops", measure)
+    with pytest.raises(UserError, match=f"{name} is damaged"):
+        benchmark.main(["--config", "synthetic_config.json", "--output-dir", str(tmp_path),
+                        *(["--end-to-end"] if end_to_end else [])])

@@ -427,11 +427,13 @@ def main(argv=None) -> int:
     if args.end_to_end:
         out = output_dir(args, load_config(args.config))
         check_writable(out)  # before the measurement, not after it
+        saved_figures(out / "benchmark_end_to_end.json")  # a damaged one too
         write_end_to_end(end_to_end(args.config), out)
         return 0
     config, series = load_data(load_config(args.config))
     out = output_dir(args, config)
     check_writable(out)  # a file in the way is one line now, not after minutes of measuring
+    saved_figures(out / "benchmark.json")  # a damaged one too
     check_scorable(config, series)
     if config.detector != "vae_lstm":  # the one detector it measures: say so, its figures are filed under the config
         print(f"note: benchmark.py measures the VAE-LSTM at {config_key(config)}'s keys; its detector "
@@ -542,12 +544,7 @@ def saved_configs(path: Path, figures: dict, keep) -> dict:
     """The figures per config saved in ``path`` that ``keep`` accepts, with ``figures`` put in under its config
     (saying so when it replaces earlier ones). A damaged file is one line and stays as it is."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        saved = json.loads(path.read_text()) if path.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        why = json_error(e) if isinstance(e, json.JSONDecodeError) else e.reason
-        raise UserError(f"{path} is damaged ({why}); move it away, and the figures measured now start a new "
-                        "one") from None
+    saved = saved_figures(path)
     if isinstance(saved, dict) and "configs" not in saved and isinstance(saved.get("config"), str):
         saved = {"configs": {saved["config"]: saved}}  # a file of one config's figures, as written before
     configs = saved.get("configs") if isinstance(saved, dict) and isinstance(saved.get("configs"), dict) else {}
@@ -557,6 +554,17 @@ def saved_configs(path: Path, figures: dict, keep) -> dict:
         print(f"replacing the figures of {figures['config']} measured at {old.get('measured_at')} in {path}")
     configs[figures["config"]] = figures
     return configs
+
+
+def saved_figures(path: Path):
+    """What the figures file ``path`` holds ({} when there is none); a damaged one is one line (main reads it before
+    measuring too, so that the line does not come after minutes of measuring)."""
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        why = json_error(e) if isinstance(e, json.JSONDecodeError) else e.reason
+        raise UserError(f"{path} is damaged ({why}); move it away, and the figures measured now start a new "
+                        "one") from None
 
 
 def benchmark_markdown(configs: dict) -> str:
