@@ -123,10 +123,11 @@ def prepare_data(config_path: str, folder: Path, jit_compile: str | None = None)
     the settings both sides run at (our jit_compile: ``jit_compile``, --jit-compile's on / off, else the config's)."""
     sys.path.insert(0, str(REPO / "codes"))
     from vae_lstm.config import load_config
-    from vae_lstm.prepare import load_data
+    from vae_lstm.prepare import check_scorable, load_data
     from vae_lstm.windowing import n_sequences, train_val_split
 
     config, series = load_data(load_config(config_path), verbose=False)
+    check_scorable(config, series)  # a test piece as long as one sequence at least, as benchmark.py checks
     if jit_compile:
         config = config.replace(jit_compile=jit_compile == "on")
     train = np.asarray(series.train, dtype="float32")

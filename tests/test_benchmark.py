@@ -924,3 +924,20 @@ def test_a_damaged_figures_file_is_one_line_before_anything_is_measured(tmp_path
     with pytest.raises(UserError, match=f"{name} is damaged"):
         benchmark.main(["--config", "synthetic_config.json", "--output-dir", str(tmp_path),
                         *(["--end-to-end"] if end_to_end else [])])
+
+
+def test_the_port_harness_refuses_a_split_it_cannot_score_before_any_round(tmp_path, monkeypatch):
+    """A test part shorter than one sequence left no piece to score: our worker trained both stages, then stopped in
+    a ZeroDivisionError traceback (its multiply-adds per scored sequence), where benchmark.py says why in one line."""
+    harness = port_harness()
+    flags = ready_port(tmp_path, harness)
+    t = np.arange(600)
+    pd.DataFrame({"value": np.sin(2 * np.pi * t / 16)}).to_csv(tmp_path / "short.csv", index=False)
+    config = tmp_path / "short.json"
+    config.write_text(json.dumps({**TINY, "dataset": {"path": str(tmp_path / "short.csv"), "train_points": 560}}))
+    workers = []
+    monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side))
+    with pytest.raises(SystemExit, match=r"error: no test piece of 'short' is as long as one sequence \(l_win \* l_seq "
+                                         r"= 48 points; test pieces: 40\)"):
+        harness.orchestrate(harness.parse_args([*flags, "--config", str(config)]))
+    assert workers == []
