@@ -653,3 +653,11 @@ def test_commands_quote_a_path_with_spaces_so_the_shell_reads_it_as_one_word(tmp
                            text=True).stdout.splitlines()
     assert words == ["python3", "codes/reproduce.py", str((folder / "grid.json").resolve()), "--series", "my series",
                      "--detectors", "abs_z", "--seed", "3", "--output-dir", str(folder / "runs")]
+
+
+def test_a_config_path_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    """The shell leaves --config=~/x.json as it is: the file was looked for in folders named '~'."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "mine.json").write_text(json.dumps({"dataset": "synthetic"}))
+    assert resolve_config_path("~/mine.json") == (tmp_path / "mine.json").resolve()
+    assert load_config("~/mine.json").dataset == "synthetic"

@@ -91,8 +91,9 @@ class Config:
 
 def resolve_config_path(name: str | Path) -> Path:
     """Find a config file: absolute, relative to the working folder (first, as any command line reads a path),
-    relative to the repository root, or in configs/ (so bare names work from anywhere)."""
-    path = Path(name)
+    relative to the repository root, or in configs/ (so bare names work from anywhere). "~" is the home folder (the
+    shell leaves --config=~/x.json as it is)."""
+    path = Path(name).expanduser()
     candidates = [path] if path.is_absolute() else list(dict.fromkeys(
         [Path.cwd() / path, REPO_ROOT / path, CONFIG_DIR / path]))
     for candidate in candidates:
