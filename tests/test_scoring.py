@@ -731,6 +731,44 @@ def test_a_failed_calibrate_leaves_the_detector_to_be_calibrated(vae, lstm, seri
     assert np.isfinite(det.score(series).points).all()
 
 
+
+def saved_models(run, seed):
+    """A run folder holding a VAE and an LSTM of the ``detector`` helper's sizes, built with ``seed``, as a fit saves them."""
+    from vae_lstm.detectors.vae_lstm import LSTMModel, VAEModel
+
+    config = detector("vae_lstm").config
+    run.mkdir()
+    keras.utils.set_random_seed(seed)
+    for stage in (VAEModel(config, run), LSTMModel(config, run)):
+        stage.build_compiled(1)
+        stage.save(0)
+    return run
+
+
+def test_load_of_other_models_drops_the_calibration_of_the_earlier_ones(series, tmp_path):
+    """A detector calibrated (or fitted) once, then given other models by load, scored them with the earlier models'
+    training scales (or calibrated on the earlier fit's series), silently: its points were not those of a fresh
+    detector that loads the same run and calibrates on its training block."""
+    train, test = series[:120], series[120:]
+    first, other = saved_models(tmp_path / "first", 0), saved_models(tmp_path / "other", 1)
+    det = detector("vae_lstm")
+    det.load(first)
+    det.calibrate(train)
+    det.score(test)
+    det.load(other)
+    with pytest.raises(UserError, match=r"calibrate\(train_series\) before score$"):
+        det.score(test)
+    det.calibrate(train)
+    fresh = detector("vae_lstm")
+    fresh.load(other)
+    fresh.calibrate(train)
+    np.testing.assert_allclose(det.score(test).points, fresh.score(test).points, rtol=1e-6)
+    det.fit_series = train  # as a fit leaves it: the first score calibrates on the series that fit trained on
+    det.load(first)
+    with pytest.raises(UserError, match=r"calibrate\(train_series\) before score$"):
+        det.score(test)
+
+
 # ---- scoring in chunks: the same numbers in memory that does not grow with l_seq x l_win ----
 
 

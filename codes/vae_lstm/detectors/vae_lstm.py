@@ -238,15 +238,23 @@ class VAELSTMDetector(Detector):
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
         self.vae = vae_trainer.train()
         self.lstm = LSTMTrainer(self.config, run_dir, train_series, self.vae, self.channel_names).train()
-        self.calibrated = False
-        if np.ndim(train_series) != 3:  # one series (not segments): a fitted detector scores at once
-            self.fit_series = train_series
+        self.forget_calibration()
+        # one series (not segments): a fitted detector scores at once, calibrated on it
+        self.fit_series = train_series if np.ndim(train_series) != 3 else None
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
         self.vae = VAEModel(self.config, run_dir).load()
         self.lstm = LSTMModel(self.config, run_dir).load()
         self.follow_channels(self.model_channels(self.vae))
+        self.forget_calibration()  # the scales of earlier models, or the series an earlier fit trained on
+        self.fit_series = None
+
+    def forget_calibration(self) -> None:
+        """Uncalibrated: no training-block statistics, until ``calibrate`` (or a fitted detector's first score)."""
+        self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
+        self.trailing_history = self.trailing_floor = None
+        self.calibrated = False
 
     @classmethod
     def spreads_scores(cls, config) -> bool:
@@ -283,9 +291,7 @@ class VAELSTMDetector(Detector):
 
     def calibrate(self, train_series) -> None:
         c = self.config
-        self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
-        self.trailing_history = self.trailing_floor = None
-        self.calibrated = False  # until it ends: a refused block leaves it uncalibrated
+        self.forget_calibration()  # until it ends: a refused block leaves it uncalibrated
         series = self.check_channels(self.check_series(train_series, c.span, "sequence"), self.vae)
         if self.needs_calibration(series):
             self.calibrate_on(series)
