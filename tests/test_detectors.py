@@ -547,6 +547,42 @@ def test_a_neural_detector_refuses_a_series_with_other_channels_than_its_model(n
     assert detector.score(two[:, :1]).points.shape == (40,)
 
 
+def saved_run(name, run, config):
+    """A run folder holding what ``name``'s fit saves (its models built from ``config``, not trained)."""
+    from vae_lstm.detectors.lstm_ad import GAUSSIAN_FILE, LSTMADModel
+    from vae_lstm.detectors.lstm_ae import LSTMAEModel
+    from vae_lstm.detectors.lstm_vae import LSTMVAEModel
+    from vae_lstm.detectors.vae_lstm import LSTMModel, VAEModel
+
+    run.mkdir()
+    models = {"vae_lstm": [VAEModel, LSTMModel], "vae": [VAEModel], "lstm_ae": [LSTMAEModel],
+              "lstm_vae": [LSTMVAEModel], "lstm_ad": [LSTMADModel]}[name]
+    for model in models:
+        stage = model(config, run)
+        stage.build_compiled(1)
+        stage.save(0)
+    if name == "lstm_ad":
+        d = config.prediction_horizon * config.n_channel
+        np.savez(run / GAUSSIAN_FILE, mu=np.zeros(d), sigma=np.eye(d))
+    return run
+
+
+@pytest.mark.parametrize("name, key, other", [("lstm_ae", "l_win", 16), ("lstm_vae", "l_win", 16),
+                                              ("lstm_ad", "l_win", 16), ("vae", "l_win", 16),
+                                              ("vae_lstm", "l_win", 16), ("vae_lstm", "l_seq", 3)])
+def test_load_with_other_windows_than_the_run_was_trained_with_is_one_line(name, key, other, tmp_path):
+    """A run trained with l_win 8 (l_seq 2) loaded under a config of l_win 16 (or, for the VAE-LSTM's LSTM, l_seq
+    3) loaded without a word, then calibrate or score failed inside Keras: "Input 0 with name 'window' of layer
+    'encoder' is incompatible with the layer: expected shape=(None, 8, 1), found shape=(None, 16)"."""
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "n_channel": 1, "code_size": 2,
+                        "num_hidden_units": 16, "num_hidden_units_lstm": 4, "prediction_horizon": 1})
+    run = saved_run(name, tmp_path / "run", config)
+    detector_class(name)(config).load(run)  # its own windows: loads
+    with pytest.raises(UserError, match=rf"^run folder {run} holds a {name} trained with {key} = {config[key]}; the "
+                                        rf"config's {key} is {other}: load it with the config it was trained with$"):
+        detector_class(name)(config.replace(**{key: other})).load(run)
+
+
 @pytest.mark.parametrize("name", ["lstm_ae", "arma"])
 def test_fit_refuses_training_data_with_other_channels_than_the_config_names(name, tmp_path):
     """n_channel 1 and a two-channel training block: the neural detectors failed inside Keras's fit with a shape

@@ -279,11 +279,31 @@ class Detector:
             self.config = self.config.replace(n_channel=int(n_channel))
 
     @staticmethod
-    def model_channels(model) -> int | None:
-        """The channel count a trained Keras ``model`` (its ``encoder`` when it has one: the VAEs) takes; None for a
-        stand-in without ``inputs``."""
+    def model_input_shape(model) -> tuple | None:
+        """The input shape (batch, steps, channels) a trained Keras ``model`` (its ``encoder`` when it has one: the
+        VAEs) takes; None for a stand-in without ``inputs``."""
         inputs = getattr(getattr(model, "encoder", model), "inputs", None)
-        return inputs[0].shape[-1] if inputs else None
+        return tuple(inputs[0].shape) if inputs else None
+
+    @classmethod
+    def model_channels(cls, model) -> int | None:
+        """The channel count a trained Keras ``model`` takes (``model_input_shape``); None for a stand-in."""
+        shape = cls.model_input_shape(model)
+        return shape[-1] if shape else None
+
+    @classmethod
+    def model_steps(cls, model) -> int | None:
+        """The time steps a trained Keras ``model`` takes (``model_input_shape``): its window length, or the LSTM's
+        windows of context; None for a stand-in."""
+        shape = cls.model_input_shape(model)
+        return shape[1] if shape else None
+
+    def check_trained_with(self, run_dir: Path, key: str, trained: int | None) -> None:
+        """One line when the model that ``load`` read from ``run_dir`` was trained with another value of ``key``
+        (``trained``; None: unknown) than the config's: calibrate or score would fail inside Keras on its shapes."""
+        if trained is not None and trained != self.config[key]:
+            raise UserError(f"run folder {run_dir} holds a {self.name} trained with {key} = {trained}; the config's "
+                            f"{key} is {self.config[key]}: load it with the config it was trained with")
 
     def check_channels(self, series: np.ndarray, model, fitted: int | None = None) -> np.ndarray:
         """The (n, c) ``series``, refused in one line when the trained ``model`` takes another channel count than

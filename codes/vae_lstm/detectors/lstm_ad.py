@@ -260,7 +260,9 @@ class LSTMADDetector(Detector):
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
-        self.model = LSTMADModel(self.config, run_dir).load()
+        model = LSTMADModel(self.config, run_dir).load()
+        self.check_trained_with(run_dir, "l_win", self.model_steps(model))
+        self.model = model
         self.follow_channels(self.model_channels(self.model))
         self.load_gaussian(Path(run_dir) / GAUSSIAN_FILE)
 

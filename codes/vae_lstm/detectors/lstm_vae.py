@@ -154,7 +154,9 @@ class LSTMVAEDetector(Detector):
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
-        self.model = LSTMVAEModel(self.config, run_dir).load()
+        model = LSTMVAEModel(self.config, run_dir).load()
+        self.check_trained_with(run_dir, "l_win", self.model_steps(model))
+        self.model = model
         self.follow_channels(self.model_channels(self.model))
 
     def score(self, series) -> Scores:

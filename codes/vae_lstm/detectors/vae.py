@@ -32,7 +32,9 @@ class VAEDetector(Detector):
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
-        self.vae = VAEModel(self.config, run_dir).load()
+        vae = VAEModel(self.config, run_dir).load()
+        self.check_trained_with(run_dir, "l_win", self.model_steps(vae))
+        self.vae = vae
         self.follow_channels(self.model_channels(self.vae))
 
     def score(self, series) -> Scores:

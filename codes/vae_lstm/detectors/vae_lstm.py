@@ -244,8 +244,11 @@ class VAELSTMDetector(Detector):
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
-        self.vae = VAEModel(self.config, run_dir).load()
-        self.lstm = LSTMModel(self.config, run_dir).load()
+        vae, lstm = VAEModel(self.config, run_dir).load(), LSTMModel(self.config, run_dir).load()
+        self.check_trained_with(run_dir, "l_win", self.model_steps(vae))
+        steps = self.model_steps(lstm)  # the LSTM reads the codes of l_seq - 1 windows
+        self.check_trained_with(run_dir, "l_seq", None if steps is None else steps + 1)
+        self.vae, self.lstm = vae, lstm
         self.follow_channels(self.model_channels(self.vae))
         self.forget_calibration()  # the scales of earlier models, or the series an earlier fit trained on
         self.fit_series = None
