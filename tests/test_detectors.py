@@ -231,6 +231,17 @@ def test_a_second_fit_from_python_with_other_keys_or_data_is_refused_not_the_old
     assert (tmp_path / "arma.json").read_text() == saved
 
 
+def test_a_second_fit_from_python_on_other_data_names_the_data_given_to_fit(tmp_path):
+    """The refusal said the run was trained on other data "than the config now gives": from Python no config gives
+    the data, fit is given it."""
+    x = ar1(300)[:, None]
+    ARMADetector(arma_config()).fit(x, tmp_path)
+    with pytest.raises(UserError, match=rf"^run folder {tmp_path} was trained on other training data \(300 x 1 values, "
+                                        r"sha256 \w{12}\) than fit is given \(200 x 1 values, sha256 \w{12}\); fit into "
+                                        "another run folder, or with the config and data it was trained with$"):
+        ARMADetector(arma_config()).fit(x[:200], tmp_path)
+
+
 def test_arma_load_without_fit_is_a_user_error(tmp_path):
     with pytest.raises(UserError):
         ARMADetector(arma_config()).load(tmp_path / "nothing")

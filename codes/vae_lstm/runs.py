@@ -334,10 +334,12 @@ def data_fingerprint(train_data) -> dict:
     return {"shape": list(values.shape), "sha256": hashlib.sha256(rounded.tobytes()).hexdigest()}
 
 
-def check_training_data(path: Path, train_data, config: Config | None = None, fix: str | None = None) -> None:
+def check_training_data(path: Path, train_data, config: Config | None = None, fix: str | None = None,
+                        given: str = "the config now gives") -> None:
     """One line when the run folder's models were fitted on other training data than ``train_data`` (its
     ``training_data.json``, written when a fit starts there); folders from before the file pass. ``fix``: what
-    the line suggests (by default a new run folder, through ``config``'s load_model)."""
+    the line suggests (by default a new run folder, through ``config``'s load_model); ``given``: where
+    ``train_data`` comes from, in the line's words."""
     saved_path = Path(path) / DATA_FILE
     if not saved_path.is_file():
         return
@@ -348,16 +350,17 @@ def check_training_data(path: Path, train_data, config: Config | None = None, fi
 
         if fix is None:
             fix = (f"{new_run_advice(config)}, or " if config is not None else "") + "restore the data it was trained on"
-        raise UserError(f"run folder {path} was trained on other training data ({describe(saved)}) than the "
-                        f"config now gives ({describe(now)}); {fix}")
+        raise UserError(f"run folder {path} was trained on other training data ({describe(saved)}) than {given} "
+                        f"({describe(now)}); {fix}")
 
 
-def record_training_data(path: Path, train_data, config: Config, fix: str | None = None) -> None:
-    """Before a fit in ``path``: refuse other data than its models were fitted on (``fix``: what the line suggests,
-    as in ``check_training_data``), else record this data. A folder that holds no training yet (a fit killed before
-    its first checkpoint) takes the new data."""
+def record_training_data(path: Path, train_data, config: Config, fix: str | None = None,
+                         given: str = "the config now gives") -> None:
+    """Before a fit in ``path``: refuse other data than its models were fitted on (``fix`` and ``given``: as in
+    ``check_training_data``), else record this data. A folder that holds no training yet (a fit killed before its
+    first checkpoint) takes the new data."""
     if has_training(path):
-        check_training_data(path, train_data, config, fix)
+        check_training_data(path, train_data, config, fix, given)
         if (Path(path) / DATA_FILE).is_file():
             return
     write_text_atomic(Path(path) / DATA_FILE, json.dumps(data_fingerprint(train_data), indent=2) + "\n")

@@ -215,7 +215,7 @@ class Detector:
             raise UserError(f"run folder {run_dir} was trained with "
                             f"{describe_changes(self.config, run_dir, other)}; {fix}")
         run_dir.mkdir(parents=True, exist_ok=True)
-        record_training_data(run_dir, train, self.config, fix)  # other data: refused before config.json changes
+        record_training_data(run_dir, train, self.config, fix, "fit is given")  # before config.json changes
         if changed:  # more epochs of a stage: the run is now trained for them
             save_config(self.config, run_dir / "config.json")
         if not (run_dir / "config.json").is_file():
