@@ -741,6 +741,19 @@ def test_score_refuses_an_array_that_is_not_one_series(name):
         detector.score(1.0)
 
 
+@pytest.mark.parametrize("name, call", [("random", "score"), ("abs_z", "score"), ("arma", "fit"), ("lstm_ae", "fit")])
+def test_a_series_of_no_channel_is_one_line(name, call, tmp_path):
+    """A DataFrame of no column (an empty selection of columns): random scored it, abs_z failed in NumPy ("zero-size
+    array to reduction operation maximum which has no identity"), and fit in "cannot reshape array of size 0"."""
+    from vae_lstm.errors import DataError
+
+    detector = detector_class(name)(from_dict({"detector": name, "l_win": 8, "l_seq": 2, "arma_p": 1}))
+    what = "training data" if call == "fit" else "series"
+    with pytest.raises(DataError, match=rf"^{what} has no channel \(shape \(100, 0\)\)$"):
+        detector.fit(np.zeros((100, 0)), tmp_path / "run") if call == "fit" else detector.score(np.zeros((100, 0)))
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("name", ["arma", "lstm_ae", "lstm_vae", "lstm_ad", "vae", "vae_lstm"])
 def test_score_before_fit_or_load_says_so(name):
     """score on a detector that was neither fitted nor loaded failed with "object of type 'NoneType' has no len()"

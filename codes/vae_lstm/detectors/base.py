@@ -45,6 +45,12 @@ def check_finite(values: np.ndarray, what: str) -> None:
                         "sentinel), too large for float32 scores")
 
 
+def check_some_channel(values: np.ndarray, what: str) -> None:
+    """One line when ``values`` (a series, or segments) hold no channel: an empty selection of a DataFrame's columns."""
+    if np.ndim(values) > 1 and np.shape(values)[-1] == 0:
+        raise DataError(f"{what} has no channel (shape {np.shape(values)})")
+
+
 def check_float32_spread(values: np.ndarray, what: str) -> None:
     """One line when a channel of ``values`` (a series, or segments) varies, but by float32 rounding only at its
     values (``ROUNDING_STEPS`` steps or fewer): the float32 copy that the detectors fit is constant there. Such data
@@ -227,6 +233,7 @@ class Detector:
         returned unchanged (the default path; ``window_stride`` must then be 1), once it gives a Keras fit enough
         samples to train and to validate on (``runs.check_training_sizes``). Its channel count becomes the
         config's n_channel when the config left that unset, and must be it otherwise."""
+        check_some_channel(train, "training data")
         n_channel = int(np.shape(train)[-1]) if np.ndim(train) > 1 else 1
         if self.channels_from_data:
             self.follow_channels(n_channel)
@@ -262,6 +269,7 @@ class Detector:
             raise DataError(f"an array of shape {series.shape} is not one series, (n,) or (n, n_channel): join "
                             "segments end to end to score them")
         series = as_2d(series)
+        check_some_channel(series, "series")
         if len(series) < min_points:
             raise DataError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
         check_finite(series if series.dtype.kind in "fiub" else series.astype(float), "series")  # before float32
