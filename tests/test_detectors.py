@@ -4,6 +4,7 @@ parts, and tiny end-to-end fits on a sine with an injected spike (files, save/lo
 import csv
 import json
 import math
+import re
 import warnings
 
 import keras
@@ -751,6 +752,25 @@ def test_a_series_of_no_channel_is_one_line(name, call, tmp_path):
     what = "training data" if call == "fit" else "series"
     with pytest.raises(DataError, match=rf"^{what} has no channel \(shape \(100, 0\)\)$"):
         detector.fit(np.zeros((100, 0)), tmp_path / "run") if call == "fit" else detector.score(np.zeros((100, 0)))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("call", ["score", "fit"])
+@pytest.mark.parametrize("times, shown", [(lambda t: t, "Timestamp('2020-01-01 02:00:00')"),
+                                          (lambda t: t.astype(str), "'2020-01-01 02:00:00'")])
+def test_a_dataframe_with_its_timestamp_column_is_one_line_naming_the_value(call, times, shown, tmp_path):
+    """A DataFrame given with its timestamp column (as read from a CSV) failed in NumPy's conversion: "float()
+    argument must be a string or a real number, not 'Timestamp'", or "could not convert string to float"."""
+    import pandas as pd
+
+    from vae_lstm.errors import DataError
+
+    frame = pd.DataFrame({"value": np.arange(100.0), "timestamp": times(pd.date_range("2020", periods=100, freq="h"))})
+    detector = ARMADetector(arma_config()) if call == "fit" else detector_class("abs_z")(arma_config(detector="abs_z"))
+    what = "training data" if call == "fit" else "series"
+    with pytest.raises(DataError, match=rf"^{what} holds a value that is not a number, the first at point 0, channel 1: "
+                                        rf"{re.escape(shown)}; give the value columns alone \(no time or text column\)$"):
+        detector.fit(frame.iloc[2:], tmp_path / "run") if call == "fit" else detector.score(frame.iloc[2:])
     assert not (tmp_path / "run").exists()
 
 

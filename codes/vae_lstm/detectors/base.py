@@ -45,6 +45,33 @@ def check_finite(values: np.ndarray, what: str) -> None:
                         "sentinel), too large for float32 scores")
 
 
+def as_numbers(values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` (a series, or segments) when they are numbers; else their float copy, or one line naming the first
+    value that is none (a DataFrame's timestamp or text column) or saying they are complex."""
+    if values.dtype.kind in "fiub":
+        return values
+    if values.dtype.kind == "c":
+        raise DataError(f"{what} holds complex numbers: give real values (their real parts or magnitudes)")
+    try:
+        return values.astype(float)
+    except (TypeError, ValueError):
+        flat = values.ravel()
+        k = next((i for i, v in enumerate(flat) if not _is_number(v)), 0)
+        at = ", ".join(f"{name} {i}" for name, i in zip(("segment", "point", "channel")[3 - values.ndim:],
+                                                         np.unravel_index(k, values.shape), strict=True))
+        value = flat[k].item() if isinstance(flat[k], np.generic) else flat[k]  # 'a', not np.str_('a')
+        raise DataError(f"{what} holds a value that is not a number, the first at {at}: {value!r}; give the value "
+                        "columns alone (no time or text column)") from None
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def check_some_channel(values: np.ndarray, what: str) -> None:
     """One line when ``values`` (a series, or segments) hold no channel: an empty selection of a DataFrame's columns."""
     if np.ndim(values) > 1 and np.shape(values)[-1] == 0:
@@ -241,7 +268,7 @@ class Detector:
             raise DataError(f"training data of {n_channel} channel(s); the config's n_channel is "
                             f"{self.config.n_channel}: leave n_channel out (or null) to follow the data")
         values = np.asarray(train)  # numbers as they are: a float64 copy of a large block doubles its memory
-        values = values if values.dtype.kind in "fiub" else values.astype(float)
+        values = as_numbers(values, "training data")
         check_finite(values, "training data")
         check_float32_spread(values, "training data")
         if np.ndim(train) != 3:
@@ -272,7 +299,7 @@ class Detector:
         check_some_channel(series, "series")
         if len(series) < min_points:
             raise DataError(f"series of {len(series)} points is shorter than one {what} ({min_points} points)")
-        check_finite(series if series.dtype.kind in "fiub" else series.astype(float), "series")  # before float32
+        check_finite(as_numbers(series, "series"), "series")  # before float32
         return series.astype("float32", copy=False)
 
     def require_fitted(self, state) -> None:
