@@ -581,11 +581,13 @@ def saved_run(name, run, config):
 
 @pytest.mark.parametrize("name, key, other", [("lstm_ae", "l_win", 16), ("lstm_vae", "l_win", 16),
                                               ("lstm_ad", "l_win", 16), ("vae", "l_win", 16),
-                                              ("vae_lstm", "l_win", 16), ("vae_lstm", "l_seq", 3)])
+                                              ("vae_lstm", "l_win", 16), ("vae_lstm", "l_seq", 3),
+                                              ("lstm_ad", "prediction_horizon", 2)])
 def test_load_with_other_windows_than_the_run_was_trained_with_is_one_line(name, key, other, tmp_path):
     """A run trained with l_win 8 (l_seq 2) loaded under a config of l_win 16 (or, for the VAE-LSTM's LSTM, l_seq
     3) loaded without a word, then calibrate or score failed inside Keras: "Input 0 with name 'window' of layer
-    'encoder' is incompatible with the layer: expected shape=(None, 8, 1), found shape=(None, 16)"."""
+    'encoder' is incompatible with the layer: expected shape=(None, 8, 1), found shape=(None, 16)". LSTM-AD under
+    another prediction_horizon was a ValueError about its Gaussian's dimensions."""
     config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "n_channel": 1, "code_size": 2,
                         "num_hidden_units": 16, "num_hidden_units_lstm": 4, "prediction_horizon": 1})
     run = saved_run(name, tmp_path / "run", config)

@@ -262,6 +262,8 @@ class LSTMADDetector(Detector):
         self.require_trained(run_dir)
         model = LSTMADModel(self.config, run_dir).load()
         self.check_trained_with(run_dir, "l_win", self.model_steps(model))
+        outputs = getattr(model, "outputs", None)  # (batch, prediction_horizon, n_channel)
+        self.check_trained_with(run_dir, "prediction_horizon", outputs[0].shape[1] if outputs else None)
         self.model = model
         self.follow_channels(self.model_channels(self.model))
         self.load_gaussian(Path(run_dir) / GAUSSIAN_FILE)
