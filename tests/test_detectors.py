@@ -840,3 +840,22 @@ def test_trainers_copy_the_training_windows_once(tmp_path, name):
     np.testing.assert_array_equal(parts[0], every[idx_train])
     np.testing.assert_array_equal(parts[1], every[idx_val])
     assert peak < 1.3 * every.nbytes, f"{peak / 1e6:.1f} MB against {every.nbytes / 1e6:.1f} MB of windows"
+
+
+@pytest.mark.parametrize("max_points", [0, 500])
+def test_arma_refuses_a_channel_that_holds_one_value_over_the_points_it_fits(tmp_path, max_points):
+    """A channel constant over the fitted points (all of them from Python, or a flat tail under arma_max_train_points)
+    was fitted with a noise variance of about 1e-11 ("did not converge"), so any change on it later scored ~1e10."""
+    from vae_lstm.errors import DataError
+
+    train = np.stack([ar1(2000, seed=2), ar1(2000, seed=4)], axis=1)
+    train[-500:, 1] = 0.25 if max_points else train[-500:, 1]
+    if not max_points:
+        train[:, 1] = 0.25
+    fix = "raise arma_max_train_points, or set 0 for the whole training block" if max_points else "leave that channel out"
+    which = "the last 500 training points (arma_max_train_points)" if max_points else "the 2000 training points"
+    with pytest.raises(DataError) as info:
+        ARMADetector(arma_config(n_channel=2, arma_max_train_points=max_points)).fit(train, tmp_path)
+    assert str(info.value) == (f"arma: channel 1 holds one value (0.25) over {which} it fits, so it has no noise to "
+                               f"scale its errors by: {fix}")
+    assert not (tmp_path / "arma.json").exists()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import read_json_file, write_text_atomic
-from ..errors import UserError
+from ..errors import DataError, UserError
 from ..training import read_state, write_state
 from .base import Detector, Scores
 
@@ -73,6 +73,20 @@ def standardised_squared_innovations(x: np.ndarray, p: int, q: int, params: dict
     return np.square(result.forecasts_error[0]) / result.forecasts_error_cov[0, 0]
 
 
+def check_varies(series: np.ndarray, max_train_points: int) -> None:
+    """One line when a channel of the points the ARMA fit takes holds one value: its fitted noise variance is then
+    about 1e-11, and any later change on it scores around 1e10, outweighing every other channel."""
+    flat = np.flatnonzero(np.ptp(series, axis=0) == 0)
+    if flat.size:
+        k = int(flat[0])
+        which = (f"the last {len(series)} training points (arma_max_train_points)" if max_train_points
+                 else f"the {len(series)} training points")
+        fix = "raise arma_max_train_points, or set 0 for the whole training block" if max_train_points else \
+            "leave that channel out"
+        raise DataError(f"arma: channel {k} holds one value ({series[0, k]:g}) over {which} it fits, so it has no "
+                        f"noise to scale its errors by: {fix}")
+
+
 class ARMADetector(Detector):
     """Native unit: the point."""
 
@@ -104,6 +118,7 @@ class ARMADetector(Detector):
         series = self.check_series(train_series, needed, "ARMA fit")
         if c.arma_max_train_points:
             series = series[-c.arma_max_train_points:]
+        check_varies(series, c.arma_max_train_points)
         self.channels = [fit_channel(series[:, k], c.arma_p, c.arma_q) for k in range(series.shape[1])]
         for k, channel in enumerate(self.channels):
             if not channel["converged"]:
