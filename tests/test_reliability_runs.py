@@ -381,6 +381,7 @@ def test_a_finished_grid_run_whose_training_was_interrupted_trains_on(trained, t
 
     monkeypatch.setattr(runs, "train", fake_train)
     job, experiment = grid_job(tmp_path, path, monkeypatch)
+    save_config(experiment.config(job.dataset, job.detector, job.seed), path / "config.json")  # as training wrote it
     with pytest.raises(Stop):
         grid.run_job(job)
     assert trained_calls == ["synthetic"]
