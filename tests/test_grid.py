@@ -1440,3 +1440,15 @@ def test_a_grid_run_whose_folder_another_process_trains_is_not_told_to_set_load_
     with training_lock(run), pytest.raises(UserError, match=f"^run folder {run} is being trained by another process "
                                                             r"\(PID \d+\); wait for it to finish or stop it$"):
         run_job(job)
+
+
+def test_a_vae_run_that_reuses_the_vae_lstm_runs_vae_stage_trains_and_scores(tmp_path, capsys):
+    """The copied VAE stage came without the vae run's config.json, so its folder held training that no config.json
+    recorded, and every such vae run of a grid failed ("holds training but no config.json")."""
+    path = tiny_experiment(tmp_path, detectors=["vae_lstm", "vae", "abs_z", "random"], seeds=1)
+    assert reproduce.main([str(path), "--no-summary", "--detectors", "vae_lstm", "vae"]) == 0
+    assert "vae: reusing the identical VAE stage of synthetic_vae_lstm_" in capsys.readouterr().out
+    experiment = load_experiment(path)
+    vae_run = experiment.run_dir(experiment.jobs(detectors=["vae"])[0])
+    saved = json.loads((vae_run / "config.json").read_text())
+    assert saved["detector"] == "vae" and (vae_run / "detection" / "metrics.json").is_file()
