@@ -243,6 +243,20 @@ def test_a_second_fit_from_python_on_other_data_names_the_data_given_to_fit(tmp_
         ARMADetector(arma_config()).fit(x[:200], tmp_path)
 
 
+def test_a_fit_from_python_refused_before_training_does_not_record_its_keys_for_the_next_fit(tmp_path):
+    """A fit refused before it trained anything (here on the line's own advice) had written its config.json, and the
+    next fit, into that folder that holds no training, kept it: the run trained with arma_max_train_points 500 was
+    then refused by detect.py as 'trained with arma_max_train_points=2'. The fit that trains records its keys."""
+    from vae_lstm.runs import check_run_config
+
+    x = ar1(1500)[:, None]
+    with pytest.raises(UserError, match="set it to at least 3"):
+        ARMADetector(arma_config(arma_max_train_points=2)).fit(x, tmp_path)
+    ARMADetector(arma_config(arma_max_train_points=500)).fit(x, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["arma_max_train_points"] == 500
+    check_run_config(arma_config(arma_max_train_points=500, n_channel=1), tmp_path)  # no "was trained with ..."
+
+
 def test_arma_load_without_fit_is_a_user_error(tmp_path):
     with pytest.raises(UserError):
         ARMADetector(arma_config()).load(tmp_path / "nothing")

@@ -251,8 +251,8 @@ class Detector:
         record_training_data(run_dir, train, self.config, fix, "fit is given")  # before config.json changes
         if changed:  # more epochs of a stage: the run is now trained for them
             save_config(self.config, run_dir / "config.json")
-        if not (run_dir / "config.json").is_file():
-            write_config_copy(self.config, run_dir)
+        elif not has_training(run_dir) or not (run_dir / "config.json").is_file():  # a fit that trained nothing there
+            write_config_copy(self.config, run_dir)  # (refused, or killed before its first checkpoint) is replaced
 
     def checked_training(self, train, min_points: int, what: str):
         """The training data of ``fit``. A 3-D array is independent segments: returned as float32 once each
