@@ -145,6 +145,38 @@ def test_a_registered_detector_that_fits_but_cannot_load_is_refused_at_lookup(mo
         MeanDetector(from_dict({})).score(np.zeros((3, 1)))
 
 
+def test_a_detector_of_ones_own_fitted_from_python_is_scored_by_detect(tmp_path):
+    """A detector of one's own whose fit saves its file and leaves the run folder to the interface (no
+    check_training with run_dir) got state.json's fitted mark and no config.json: detect.py then refused the folder
+    as one that 'holds training but no config.json' and told to put back a file it never had."""
+    from pathlib import Path
+
+    from vae_lstm.detectors.base import Detector
+    from vae_lstm.runs import check_run_config, check_training_data, refuse_unfinished
+
+    class MeanDetector(Detector):
+        name = "mine"
+        trained_files = ("mean.json",)
+
+        def fit(self, train_series, run_dir):
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            (Path(run_dir) / "mean.json").write_text(json.dumps(float(np.mean(train_series))))
+
+        def load(self, run_dir):
+            self.mean = json.loads((Path(run_dir) / "mean.json").read_text())
+
+        def score(self, series):
+            return Scores.from_points(np.abs(np.asarray(series)[:, 0] - self.mean))
+
+    config = from_dict({"n_channel": 1})
+    train = np.sin(np.arange(200.0))[:, None]
+    MeanDetector(config).fit(train, tmp_path)
+    check_run_config(config, tmp_path)  # what detect.py checks before it loads the detector
+    refuse_unfinished(config, tmp_path)
+    check_training_data(tmp_path, train, config)
+    assert json.loads((tmp_path / "config.json").read_text())["n_channel"] == 1
+
+
 def test_controls_known_answers():
     cfg = from_dict({"detector": "abs_z", "seed": 3})
     series = np.array([[0.5, -2.0], [1.0, 0.0], [-3.0, 1.0]])

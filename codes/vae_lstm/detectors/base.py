@@ -135,12 +135,15 @@ EPOCH_KEYS = ("num_epochs_vae", "num_epochs_lstm")  # a fit from Python may resu
 
 def marking_fitted(fit):
     """``fit``, then the run folder's state.json marked fitted (``runs.mark_fitted``), as train.py marks it: so
-    that detect.py scores a run fitted from Python, and refuses one whose fit stopped part way."""
+    that detect.py scores a run fitted from Python, and refuses one whose fit stopped part way. A fit that did not
+    claim its folder (``claim_run_folder``) gets its config.json and training_data.json written after it."""
     @functools.wraps(fit)
     def fit_and_mark(self, train_series, run_dir):
         fit(self, train_series, run_dir)
         from ..runs import mark_fitted
 
+        if not (Path(run_dir) / "config.json").is_file():  # a fit that left its folder unclaimed (no check_training
+            self.claim_run_folder(run_dir, train_series)  # with run_dir): detect.py refuses training without a record
         mark_fitted(run_dir)
 
     fit_and_mark.marks_fitted = True
