@@ -488,6 +488,7 @@ def test_reproduce_reuses_a_finished_vae_stage_only(tmp_path):
     source = run_dir(source_config)
     target = run_dir(experiment.config("nyc_taxi", "vae", 0))
     (source / "figures").mkdir(parents=True)
+    save_config(source_config, source / "config.json")  # as training writes it
     (source / "vae.keras").write_bytes(b"weights")
     (source / "vae_log.csv").write_text("epoch,loss\n")
     (source / "figures" / "vae_loss.png").write_bytes(b"png")
@@ -548,6 +549,10 @@ def test_a_vae_run_started_from_the_vae_lstm_runs_vae_stage_trains_on_in_its_fol
     save_config(source_config, source / "config.json")
     (source / "vae.keras").write_bytes(b"weights")
     (source / "state.json").write_text(json.dumps({"vae": source_config.num_epochs_vae}))
+    (source / "config.json").rename(source / "lost.json")  # a source the grid refuses gives nothing to reuse
+    assert not reproduce.reuse_vae_stage(source_config, target, vae_config)
+    assert not target.exists()
+    (source / "lost.json").rename(source / "config.json")
     assert reproduce.reuse_vae_stage(source_config, target, vae_config)
     assert saved_config(target) == vae_config.to_dict()
     assert choose_run_dir(vae_config, target) == target  # the vae run's training goes on there, not refused

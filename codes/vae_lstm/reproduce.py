@@ -152,6 +152,7 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=N
         has_training,
         record_config_folder,
         training_changes,
+        unrecorded_training,
         write_config_copy,
     )
     from .training import read_state, stopped_key
@@ -162,7 +163,8 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=N
     state_path = source / "state.json"
     if has_training(target) or not (source / "vae.keras").is_file() or not state_path.is_file():
         return False
-    if training_changes(vae_lstm_config, source):  # a folder the grid refuses (made with other keys) is no source
+    # a folder the grid refuses (made with other keys, or with no config.json to say which) is no source
+    if unrecorded_training(source) or training_changes(vae_lstm_config, source):
         return False
     if (train_data is not None and (source / DATA_FILE).is_file()
             and read_json_file(source / DATA_FILE) != data_fingerprint(train_data)):  # nor one of other data
