@@ -725,7 +725,7 @@ def set_aside_metrics(metrics_path: Path, also: str) -> None:
     previous = metrics_path.with_name("metrics.previous.json")
     if previous.exists():
         os.replace(previous, free_numbered(previous))
-    print(f"replacing {metrics_path}, {also} beside it (recomputed from the saved models); the previous "
+    print(f"replacing {metrics_path}, {also} beside it (scored again from the run folder); the previous "
           f"metrics are kept in {previous.name}")
     os.replace(metrics_path, previous)
 
