@@ -524,13 +524,7 @@ def test_the_port_harness_checks_its_output_before_any_round(tmp_path, monkeypat
     spec = importlib.util.spec_from_file_location("compare_tf2_port", REPO_ROOT / "benchmarks" / "compare_tf2_port.py")
     harness = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(harness)
-    port, venv = tmp_path / "port", tmp_path / "venv"
-    port.mkdir()
-    (port / "models.py").write_text("")
-    (port / "utils.py").write_text("")
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").write_text("")
-    harness.ready_mark(venv).write_text("")
+    flags = ready_port(tmp_path, harness)
     workers = []
     monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side))
     monkeypatch.setattr(harness, "prepare_data", lambda config, folder: workers.append("data"))
@@ -538,8 +532,7 @@ def test_the_port_harness_checks_its_output_before_any_round(tmp_path, monkeypat
     for output, message in ((tmp_path, "is a folder"), (tmp_path / "table.md", "the .json"),
                             (tmp_path / "taken" / "out.json", "is a file, not a folder")):
         with pytest.raises(SystemExit, match=f"error: --output .*{message}"):
-            harness.orchestrate(harness.parse_args(["--port", str(port), "--port-venv", str(venv),
-                                                    "--output", str(output)]))
+            harness.orchestrate(harness.parse_args([*flags, "--output", str(output)]))
     assert workers == []
 
 
