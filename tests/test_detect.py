@@ -431,6 +431,10 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     config = config.replace(point_score="max_sequence", error_scale="none", term_scale="mean", second_term_weight=1)
     assert grid.stale_keys(config, old) == []
     assert grid.stale_keys(config.replace(threshold_quantile=0.5), old) == ["threshold_quantile"]
+    # threshold_value is read by the fixed rule alone: under another one it scores nothing again
+    assert grid.stale_keys(config.replace(threshold_value=3.0), old) == []
+    fixed = config.replace(threshold_rule="fixed", threshold_value=3.0)
+    assert grid.stale_keys(fixed, {**old, "threshold_rule": "fixed", "threshold_value": 2.0}) == ["threshold_value"]
     # max_sequence reads no point-score key: a change of one does not score its runs again
     for key, value in (("point_smoothing", 1), ("point_spread", 1), ("trailing_scale", 8), ("error_scale", "channel"),
                        ("second_term_weight", 4), ("term_scale", "max"), ("context_scale", "mean")):

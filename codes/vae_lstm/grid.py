@@ -40,10 +40,11 @@ BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "point_s
 
 def scoring_keys(config, n_channel: int | None) -> tuple[str, ...]:
     """The detection keys and the config's detector's scoring keys that can change its figures on ``n_channel``
-    channels."""
+    channels: ``threshold_value`` only under the ``fixed`` rule, the only one that reads it."""
     from .detectors import detector_class
 
-    return DETECTION_KEYS + tuple(detector_class(config.detector).scoring_keys_for(n_channel, config))
+    detection = tuple(k for k in DETECTION_KEYS if k != "threshold_value" or config.threshold_rule == "fixed")
+    return detection + tuple(detector_class(config.detector).scoring_keys_for(n_channel, config))
 
 
 def recorded(record: dict, key: str):
