@@ -45,6 +45,32 @@ def paper_reference_dir() -> Path:
     return _shared_dir("paper-reference")
 
 
+class WrappedFile:
+    """An open file whose ``write`` a test replaces; everything else is the file's own."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def opening_for_write(real_open, prefix: str, wrap):
+    """An ``open`` that gives a file whose name starts with ``prefix``, opened for writing, as ``wrap(file)``."""
+    def wrapping_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        hit = isinstance(file, (str, os.PathLike)) and Path(file).name.startswith(prefix)
+        return wrap(handle) if hit and ("w" in mode or "a" in mode) else handle
+
+    return wrapping_open
+
+
 @pytest.fixture
 def cut_short_writes(monkeypatch):
     """``cut(prefix)``: from now on, a file whose name starts with ``prefix`` opened for writing gets its first 60
@@ -55,31 +81,15 @@ def cut_short_writes(monkeypatch):
 
     real_open = builtins.open  # also io.open, which pathlib's write_text calls
 
-    class CutShort:
-        def __init__(self, file):
-            self.file = file
-
+    class CutShort(WrappedFile):
         def write(self, data):
             self.file.write(data[:60])
             self.file.flush()
             raise KeyboardInterrupt
 
-        def __getattr__(self, name):
-            return getattr(self.file, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.file.close()
-
     def cut(prefix):
-        def cut_open(file, mode="r", *args, **kwargs):
-            handle = real_open(file, mode, *args, **kwargs)
-            hit = isinstance(file, (str, os.PathLike)) and Path(file).name.startswith(prefix)
-            return CutShort(handle) if hit and ("w" in mode or "a" in mode) else handle
-
         for module in (builtins, io):
-            monkeypatch.setattr(module, "open", real_open if prefix is None else cut_open)
+            monkeypatch.setattr(module, "open", real_open if prefix is None else
+                                opening_for_write(real_open, prefix, CutShort))
 
     return cut

@@ -655,21 +655,11 @@ def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch):
     class Reply(io.BytesIO):
         headers = {}
 
-    class Full:
-        def __init__(self, part):
-            self.part, self.name = part, part.name
+    from conftest import WrappedFile
 
+    class Full(WrappedFile):
         def write(self, chunk):
             raise OSError(errno.ENOSPC, "No space left on device")
-
-        def __getattr__(self, key):
-            return getattr(self.part, key)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.part.close()
 
     real = download.tempfile.NamedTemporaryFile
     monkeypatch.setattr(download.tempfile, "NamedTemporaryFile", lambda **kw: Full(real(**kw)))

@@ -155,29 +155,15 @@ def test_a_full_disk_while_the_log_or_state_json_is_written_is_one_line_naming_i
     cfg = config(num_epochs_vae=3)
     real_open = builtins.open
 
-    class FullDisk:
-        def __init__(self, file):
-            self.file = file
+    from conftest import WrappedFile, opening_for_write
 
+    class FullDisk(WrappedFile):
         def write(self, data):
             if name == "state.json" and json.loads(data)["vae"] != 3:  # before epoch 3: the fitted mark removed
                 return self.file.write(data)
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        def __getattr__(self, attr):
-            return getattr(self.file, attr)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.file.close()
-
-    def full_open(file, mode="r", *args, **kwargs):
-        handle = real_open(file, mode, *args, **kwargs)
-        hit = isinstance(file, (str, os.PathLike)) and Path(file).name.startswith(name)
-        return FullDisk(handle) if hit and ("w" in mode or "a" in mode) else handle
-
+    full_open = opening_for_write(real_open, name, FullDisk)
     with monkeypatch.context() as m:
         for module in (builtins, io):
             m.setattr(module, "open", full_open)
