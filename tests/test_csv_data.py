@@ -336,6 +336,26 @@ def test_time_order_file_keeps_steps_back_and_repeats(tmp_path):
                    "time_order must be")
 
 
+
+@pytest.mark.parametrize("minutes, how", [(15, "is earlier than"), (60, "repeats")])
+def test_local_times_set_back_an_hour_are_not_told_to_be_sorted(tmp_path, minutes, how):
+    """Local times where daylight saving time ends (02:00 to 02:59 twice, as a Berlin meter writes them) were told
+    "Sort and de-duplicate the file": sorting interleaves the two hours, and de-duplicating drops one."""
+    clock = [f"2024-10-27 {m // 60:02d}:{m % 60:02d}" for m in range(0, 4 * 60, minutes)]
+    times = clock[:3 * 60 // minutes] + clock[2 * 60 // minutes:]  # 00:00 to 02:59, then 02:00 to 03:59
+    write_csv(tmp_path, "m.csv", ["time", "a"], [[t, i % 5] for i, t in enumerate(times)])
+    msg = one_line_error({"path": "m.csv", "time_column": "time"}, tmp_path, f"{how} row")
+    row = times.index("2024-10-27 02:00", times.index("2024-10-27 02:00") + 1)
+    assert msg.endswith(
+        f"Data row {row} ('2024-10-27 02:00') starts the hour before it again, as local times do where daylight "
+        "saving time ends: write each time with its UTC offset (e.g. '2024-10-27 02:00+01:00' for the "
+        "second 02:00 in Central European time) or in UTC, rather than sorting the rows, which would interleave the "
+        "two hours; or leave out time_column to use the row order"), msg
+    assert "Sort and de-duplicate" not in msg
+    write_csv(tmp_path, "m.csv", ["time", "a"], [[t.replace("-10-", "-01-"), i % 5] for i, t in enumerate(times)])
+    assert "Sort and de-duplicate the file" in one_line_error({"path": "m.csv", "time_column": "time"}, tmp_path)
+
+
 # ----------------------------------------------------------------------------- training blocks
 
 

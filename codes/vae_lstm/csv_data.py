@@ -1114,16 +1114,45 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         how = "repeats" if repeat else "is earlier than"
         repeated = len(f.timeline) - len(np.unique(f.timeline))
         split = _join_time_of_day(f.df, column) if repeated else ""
+        fix = _clock_set_back(f, column, steps + 1) or (
+            "Sort and de-duplicate the file, leave out time_column to use the row order, or give "
+            f"\"time_order\": \"file\" to keep the file's order{split}")
         raise DataError(
             f"{f.path}: time column {column!r} is not strictly increasing: data row {i} "
             f"({_fmt(col.iloc[i])}) {how} row {i - 1} ({_fmt(col.iloc[i - 1])}); {steps.size} such step(s) "
-            f"and {repeated} repeated timestamp(s) in all. Sort and de-duplicate the file, leave out "
-            f"time_column to use the row order, or give \"time_order\": \"file\" to keep the file's order{split}")
+            f"and {repeated} repeated timestamp(s) in all. {fix}")
     gaps = _gaps(f.timeline, f.timestamps is not None and np.issubdtype(f.timestamps.dtype, np.datetime64))
     if gaps and not yyyymmdd:
         count, rest = gaps
         f.notes.append(f"{f.path.name}: {count} gap(s) in time column {column!r} {rest}: the detectors read the rows "
                        "as evenly spaced")
+
+
+HOUR_NS = 3600 * 10**9
+DST_END_HOURS = (1, 2)  # the local hour that daylight saving time's end repeats (Europe: 02:00, America: 01:00) ...
+DST_END_MONTHS = (3, 4, 9, 10, 11)  # ... and its months, in the southern and northern hemispheres
+
+
+def _clock_set_back(f: _File, column: str, rows: np.ndarray) -> str:
+    """For dated ``rows`` (each earlier than, or as early as, the row before) of which one starts the hour before it
+    again, at the hour and in a month where daylight saving time ends: how to write such local times (sorting would
+    interleave the two hours); "" otherwise."""
+    if not np.issubdtype(f.timestamps.dtype, np.datetime64):
+        return ""
+    _, usual = gap_steps(f.timeline)
+    back = f.timeline[rows - 1] - f.timeline[rows]
+    month = f.timestamps[rows].astype("datetime64[M]").astype(np.int64) % 12 + 1
+    when = np.isin((f.timeline[rows] // HOUR_NS) % 24, DST_END_HOURS) & np.isin(month, DST_END_MONTHS)
+    hit = rows[(back + usual == HOUR_NS) & when]
+    if not hit.size:  # (no usual step, NaN, matches nothing)
+        return ""
+    j = int(hit[0])
+    text, minute = str(f.df[column].iloc[j]).strip(), int(f.timeline[j] // (60 * 10**9) % (24 * 60))
+    return (f"Data row {j} ({text!r}) starts the hour before it again, as local times do where daylight saving time "
+            f"ends: write each time with its UTC offset (e.g. {text + '+01:00'!r} for the second "
+            f"{minute // 60:02d}:{minute % 60:02d} in "
+            "Central European time) or in UTC, rather than sorting the rows, which would interleave the two hours; "
+            "or leave out time_column to use the row order")
 
 
 def _yyyymmdd(col: pd.Series) -> bool:
