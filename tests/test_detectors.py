@@ -790,6 +790,25 @@ def test_a_dataframe_with_its_timestamp_column_is_one_line_naming_the_value(call
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("call", ["score", "fit"])
+@pytest.mark.parametrize("dtype", ["Int64", "Float64"])
+def test_a_missing_value_of_a_nullable_column_is_called_missing(call, dtype, tmp_path):
+    """A DataFrame of pandas' nullable dtypes (read_csv(dtype_backend="numpy_nullable"), convert_dtypes()) holds a
+    missing value as <NA>: it was called "a value that is not a number", with the advice to leave out time and text
+    columns, which the frame does not have."""
+    import pandas as pd
+
+    from vae_lstm.errors import DataError
+
+    frame = pd.DataFrame({"a": np.arange(100.0) % 7, "value": pd.array([1, 4, None, 2] * 25, dtype=dtype)})
+    detector = ARMADetector(arma_config(n_channel=2)) if call == "fit" else \
+        detector_class("abs_z")(arma_config(detector="abs_z", n_channel=2))
+    what = "training data" if call == "fit" else "series"
+    with pytest.raises(DataError, match=rf"^{what} holds 25 NaN/inf value\(s\), the first at point 2$"):
+        detector.fit(frame, tmp_path / "run") if call == "fit" else detector.score(frame)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("name", ["arma", "lstm_ae", "lstm_vae", "lstm_ad", "vae", "vae_lstm"])
 def test_score_before_fit_or_load_says_so(name):
     """score on a detector that was neither fitted nor loaded failed with "object of type 'NoneType' has no len()"

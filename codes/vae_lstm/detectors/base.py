@@ -46,8 +46,9 @@ def check_finite(values: np.ndarray, what: str) -> None:
 
 
 def as_numbers(values: np.ndarray, what: str) -> np.ndarray:
-    """``values`` (a series, or segments) when they are numbers; else their float copy, or one line naming the first
-    value that is none (a DataFrame's timestamp or text column) or saying they are complex."""
+    """``values`` (a series, or segments) when they are numbers; else their float copy (NaN for a missing value, <NA>
+    or None), or one line naming the first value that is none (a DataFrame's timestamp or text column) or saying
+    they are complex."""
     if values.dtype.kind in "fiub":
         return values
     if values.dtype.kind == "c":
@@ -56,12 +57,22 @@ def as_numbers(values: np.ndarray, what: str) -> np.ndarray:
         return values.astype(float)
     except (TypeError, ValueError):
         flat = values.ravel()
+        missing = np.array([_is_missing(v) for v in flat], bool)  # <NA> of pandas' nullable columns, None
+        if missing.any() and all(_is_number(v) for v in flat[~missing]):  # NaN: check_finite says where
+            numbers = np.full(flat.shape, np.nan)
+            numbers[~missing] = flat[~missing].astype(float)
+            return numbers.reshape(values.shape)
         k = next((i for i, v in enumerate(flat) if not _is_number(v)), 0)
         at = ", ".join(f"{name} {i}" for name, i in zip(("segment", "point", "channel")[3 - values.ndim:],
                                                          np.unravel_index(k, values.shape), strict=True))
         value = flat[k].item() if isinstance(flat[k], np.generic) else flat[k]  # 'a', not np.str_('a')
         raise DataError(f"{what} holds a value that is not a number, the first at {at}: {value!r}; give the value "
                         "columns alone (no time or text column)") from None
+
+
+def _is_missing(value) -> bool:
+    """None, or pandas' missing value (pd.NA), which float() refuses."""
+    return value is None or type(value).__name__ == "NAType"
 
 
 def _is_number(value) -> bool:
