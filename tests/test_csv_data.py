@@ -1028,6 +1028,27 @@ def test_number_format_hint_names_only_settings_that_differ(tmp_path):
     assert '"decimal"' not in msg
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u202f"])
+def test_thousands_grouped_by_a_no_break_space(tmp_path, space):
+    """French and Swiss exports group thousands with a no-break space (U+00A0, or the narrow U+202F): with that
+    "thousands" given, pandas' C reader (one byte per separator) read the column as text, which was left out as not
+    numeric; without it, the hint named no setting. A non-ASCII column separator failed in that reader too."""
+    rows = [[i, f"{i + 1}{space}234,5", i * i] for i in range(6)]
+    write_csv(tmp_path, "fr.csv", ["t", "a", "b"], rows, sep=";")
+    spec = {"path": "fr.csv", "time_column": "t", "decimal": ",", "thousands": space}
+    d = load(spec, tmp_path)
+    assert d.channels == ["a", "b"]
+    assert d.full_values[:2, 0].tolist() == [1234.5, 2234.5]
+    escaped = json.dumps(space)  # "\u00a0": what the line says to write, as the space itself is not seen
+    one_line_error({**spec, "thousands": None}, tmp_path, "column 'a'", f'reads as numbers with "thousands": {escaped}: set')
+    one_line_error({**spec, "decimal": ".", "thousands": None}, tmp_path, "column 'a'",
+                   f'reads as numbers with "decimal": ",", "thousands": {escaped}: set')
+    # a separator that is not one ASCII byte was "cannot parse as CSV ... the 'c' engine does not support such
+    # separators"
+    write_csv(tmp_path, "fr.csv", ["t", "a", "b"], rows, sep="§")
+    assert load({**spec, "sep": "§"}, tmp_path).full_values[:2].tolist() == [[1234.5, 0], [2234.5, 1]]
+
+
 def test_text_columns_that_only_look_like_other_number_formats_are_left_out(tmp_path):
     # quoted pairs "3,4" beside columns that read with decimal points, a tag 3', numbers grouped
     # other than by three digits: text, not a decimal comma or a thousands separator

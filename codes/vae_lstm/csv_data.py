@@ -521,6 +521,13 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     return header
 
 
+def _engine(sep: str, thousands: str | None) -> str:
+    """pandas' reader for these separators: its C reader takes one ASCII byte each; a longer ``sep`` (a regular
+    expression), or a non-ASCII one (§, or a thousands no-break space), needs the python reader."""
+    ascii_byte = all(len(c) == 1 and c.isascii() for c in (sep, thousands) if c is not None)
+    return "c" if ascii_byte else "python"
+
+
 BLANK_LINE = re.compile(r"^[ \t]*(\r\n|\r|\n)", re.MULTILINE)  # a line of nothing but spaces (the last one, stripped, aside)
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
@@ -586,7 +593,7 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
             # header's columns only (pandas stops at the first such row otherwise)
             df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False,
                              decimal=decimal, thousands=thousands, usecols=range(len(header)) if trailing else None,
-                             engine="c" if len(sep) == 1 else "python",
+                             engine=_engine(sep, thousands),
                              converters={header.index(text_column): str} if text_column in header else None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as e:
         raise DataError(f"{path}: cannot parse as CSV with separator {sep!r} ({_one_line(e)})") from e
@@ -660,7 +667,7 @@ def _ungrouped_as_text(df: pd.DataFrame, text: str, sep: str, decimal: str, thou
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.ParserWarning)  # empty extra fields, as in _read_csv
         raw = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False, dtype=str,
-                          usecols=range(len(df.columns)), engine="c" if len(sep) == 1 else "python")
+                          usecols=range(len(df.columns)), engine=_engine(sep, thousands))
     df = df.copy()
     for k, c in enumerate(df.columns):
         if c not in numeric:
@@ -694,7 +701,7 @@ def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decim
     else:
         first = "."
         candidates = []
-    candidates += [(d, t) for d in (first, "," if first == "." else ".") for t in (" ", "'")]
+    candidates += [(d, t) for d in (first, "," if first == "." else ".") for t in (" ", "'", "\u00a0", "\u202f")]
     digits = text.str.contains(r"\d")
     for dec, thou in candidates:
         if dec == decimal and thou in (None, thousands):  # the dataset's own reading, or one that reads less
@@ -711,7 +718,7 @@ def _other_numbers(values: pd.Series, decimal: str, thousands: str | None, decim
         if pd.to_numeric(t, errors="coerce").notna().mean() >= 0.5:
             parts = [f'"decimal": "{dec}"'] * (dec != decimal)
             if thou is not None and thou != thousands:
-                parts.append(f'"thousands": "{thou}"')
+                parts.append(f'"thousands": {json.dumps(thou)}')  # a no-break space as "\u00a0"
             elif thou is None and thousands == dec:
                 parts.append('no "thousands"')
             setting = ", ".join(parts)
