@@ -854,3 +854,22 @@ def test_a_written_file_that_cannot_replace_its_old_one_is_named_in_the_one_line
     with pytest.raises(OSError) as failed:
         write_text_atomic(target, "piece\n")
     assert os_error_line(failed.value) == f"{target}.tmp -> {target}: Is a directory"
+
+
+def test_flagged_ranges_of_non_ascii_channel_names_are_written_in_utf8_whatever_the_locale(tmp_path, monkeypatch):
+    """Written files took the locale's encoding: where that is Windows-1252 (Windows' default), a channel or test
+    file named 温度 stopped detection with "'charmap' codec can't encode characters" once every score was computed,
+    and débit was written in another encoding than the UTF-8 CSV it came from."""
+    import builtins
+
+    from vae_lstm import config
+
+    def windows_open(file, mode="r", *args, encoding=None, **kwargs):  # open() as Windows' default locale has it
+        if "b" not in mode and encoding is None:
+            encoding = "cp1252"
+        return builtins.open(file, mode, *args, encoding=encoding, **kwargs)
+
+    monkeypatch.setattr(config, "open", windows_open, raising=False)
+    target = tmp_path / "flagged_ranges.csv"
+    config.write_text_atomic(target, "piece,peak_channel\n温度,débit\n")
+    assert target.read_bytes() == "piece,peak_channel\n温度,débit\n".encode()

@@ -497,7 +497,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:  # not the locale's (Windows-1252 on Windows)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -195,4 +195,4 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
         index=False, float_format="%.4f"))
     write_text_atomic(summary_dir / "ensemble.md", ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out),
                                                                      tuple(absent)))
-    print((summary_dir / "ensemble.md").read_text())
+    print((summary_dir / "ensemble.md").read_text(encoding="utf-8"))

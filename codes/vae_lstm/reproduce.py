@@ -602,7 +602,7 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
     if plotting.results_chart(df, chart, f"{experiment.name}: every detector beside the controls") is None:
         chart.unlink(missing_ok=True)  # unlabelled: no chart, and none of an earlier summary left beside the tables
     copy_run_figures(experiment, metrics, summary_dir, "detections")
-    print((summary_dir / "results.md").read_text())
+    print((summary_dir / "results.md").read_text(encoding="utf-8"))
     print(f"summary written to {summary_dir}")
 
 
@@ -837,7 +837,7 @@ def summary_owner(experiment, summary_dir: Path) -> Path | None:
     summary_dir = Path(summary_dir).resolve()
     owner = summary_dir / SUMMARY_OWNER
     try:
-        theirs = owner.read_text().strip() if owner.is_file() else None
+        theirs = owner.read_text(encoding="utf-8").strip() if owner.is_file() else None
     except (OSError, UnicodeDecodeError):
         theirs = None
     # recorded relative to the summary folder, so that moving or cloning the tree (runs and files together)
