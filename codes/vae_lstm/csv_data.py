@@ -87,7 +87,7 @@ The training block, at most one of (default ``"train": "auto"``):
 ``train``
     ``"auto"`` (the default): the longest stretch of ``path`` free of labelled anomalies (the first
     such stretch on a tie); with no labels, or no labelled row in ``path``, the leading 50%
-    (floor(rows / 2)).
+    (floor(rows / 2)), but all of ``path`` when labels are given and ``test_files`` hold the test data.
 ``test_files``
     Optional list of test files, each a test piece named by its file stem (prefixed by its folder's
     name where two stems clash). Without it the test data is what lies outside the training block of
