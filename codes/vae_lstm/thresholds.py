@@ -19,9 +19,10 @@ Rules (``THRESHOLD_RULES``; call them by name with ``compute_threshold``):
     raw scores (``span=None`` turns the smoothing off, and then the two are the same).
 ``contamination``
     The score of the ``ceil(share * n)``-th highest of the ``n`` unlabelled test scores: a set share of
-    the test points is flagged (more only where scores tie). The share is an assumed anomaly rate, the
-    ``contamination`` of PyOD and scikit-learn's outlier detectors; those set it on training scores, this
-    rule on the test scores it flags. Its value comes from what is known of the data, never from test labels.
+    the test points is flagged, rounded up to a whole point (at least one), more where scores tie. The
+    share is an assumed anomaly rate, the ``contamination`` of PyOD and scikit-learn's outlier detectors;
+    those set it on training scores, this rule on the test scores it flags. Its value comes from what is
+    known of the data, never from test labels.
 """
 
 from __future__ import annotations
