@@ -103,6 +103,9 @@ def test_detect_threshold_rule_override(trained):
     assert "thresholds each test piece's smoothed scores" in dynamic["vae_lstm"]["threshold_undefined"]
     assert np.isnan(dynamic["vae_lstm"]["all"]["pointwise"]["f1"])
     assert "threshold_per_piece" in dynamic["vae_lstm"]["points"]["rules"]["dynamic"]
+    # the rule stands for the config's everywhere: the point level reports it too, as detect.py's option does
+    train_max = detection.compute_metrics(result, "train_max")
+    assert "threshold" in train_max["vae_lstm"]["points"]["rules"]["train_max"]
     oracle = detection.compute_metrics(result, "oracle_best_f1")
     best = oracle["vae_lstm"]["all"]["oracle_point_adjusted"]
     assert oracle["vae_lstm"]["all"]["point_adjusted"]["f1"] == pytest.approx(best["f1"])

@@ -269,9 +269,10 @@ def joined_anomalies(series: Series, pieces: list[PieceResult]) -> str | None:
 
 
 def compute_metrics(result: Detection, rule: str | None = None) -> dict:
-    """Metrics of every scored detector, on all pieces and on each piece."""
-    c = result.config
-    rule = rule or c.threshold_rule
+    """Metrics of every scored detector, on all pieces and on each piece; ``rule`` stands for the config's
+    threshold_rule everywhere, as detect.py's --threshold-rule does."""
+    c = result.config if rule is None else result.config.replace(threshold_rule=rule)
+    rule = c.threshold_rule
     out = {"metrics_version": METRICS_VERSION, "dataset": c.dataset_name, "detector": c.detector,
            "run_dir": str(result.run_dir), "l_win": c.l_win, "l_seq": c.l_seq, "span": c.span,
            "n_channel": c.n_channel, "threshold_rule": rule, "threshold_quantile": c.threshold_quantile,
