@@ -219,3 +219,37 @@ def test_an_ensemble_short_of_the_experiments_seeds_names_each_seed_it_leaves_ou
     assert "| synth | vae_lstm, ensemble of 2 |" in text
     assert text.endswith("\nNot in the ensemble (not run, unfinished, or left out for the reason printed), so it "
                          "averages fewer seeds: synth seed 2, synth seed 3.\n")
+
+
+def test_the_controls_are_shown_at_the_ensembles_own_threshold_rule(tmp_path, monkeypatch, capsys):
+    """An override gives vae_lstm threshold_rule pot, the controls keep their config's val_quantile: ensemble.md said
+    "'deployable' is the `pot` threshold" over every row, yet showed abs_z's F1 and flagged share at val_quantile
+    (0.485, 1.9%) beside the ensemble's at pot. The controls' rows are at the ensemble's rule, in the .md and .csv."""
+    import json
+
+    import pandas as pd
+
+    from vae_lstm import ensemble
+    from vae_lstm.experiment import load_experiment
+
+    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
+                                "seeds": 2, "output_dir": str(tmp_path / "runs"),
+                                "overrides": {"vae_lstm": {"threshold_rule": "pot"}}}))
+    experiment = load_experiment(path)
+    row = {"series": "synth", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.7,
+           "f1_pointwise_oracle": 0.7, "flagged_deployable": 0.009}
+    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
+        [{**row, "member": f"seed {s}"} for s in seeds] + [{**row, "member": f"ensemble of {len(seeds)}"}]))
+    summary = pd.DataFrame([{**row, "detector": "abs_z", "seed": s, "pieces": "all", "deployable_rule": "val_quantile",
+                             "f1_deployable": 0.485, "f1_pointwise_val_quantile": 0.485, "flagged_val_quantile": 0.019,
+                             "f1_pointwise_pot": 0.696, "flagged_pot": 0.009} for s in (0, 1)])
+    metrics = {("synth", "vae_lstm", 0): {}, ("synth", "vae_lstm", 1): {}}
+    ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(2))
+    text = (tmp_path / "summary" / "ensemble.md").read_text()
+    assert "'deployable' is the `pot` threshold" in text
+    assert "| synth | abs_z (control), mean of 2 seeds | 0.500 | 0.500 | 0.696 | 0.700 | 0.9% |" in text
+    table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
+    assert table[table.detector == "abs_z"].f1_deployable.tolist() == [0.696, 0.696]
+    assert table[table.detector == "abs_z"].flagged_deployable.tolist() == [0.009, 0.009]
