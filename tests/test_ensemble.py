@@ -253,3 +253,35 @@ def test_the_controls_are_shown_at_the_ensembles_own_threshold_rule(tmp_path, mo
     table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
     assert table[table.detector == "abs_z"].f1_deployable.tolist() == [0.696, 0.696]
     assert table[table.detector == "abs_z"].flagged_deployable.tolist() == [0.009, 0.009]
+
+
+def test_the_csv_holds_no_controls_of_a_dataset_the_ensemble_left_out(tmp_path, monkeypatch, capsys):
+    """synth2 has one finished seed of vae_lstm, so the ensemble leaves it out (ensemble.md says so), yet ensemble.csv
+    held its controls' rows, beside no ensemble of theirs."""
+    import json
+
+    import pandas as pd
+
+    from vae_lstm import ensemble
+    from vae_lstm.experiment import load_experiment
+
+    for name in ("tiny", "tiny2"):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"dataset": "synthetic", "exp_name": name, "l_win": 16,
+                                                           "l_seq": 3}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json"), "synth2": str(tmp_path / "tiny2.json")},
+                                "detectors": ["vae_lstm"], "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    experiment = load_experiment(path)
+    row = {"detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4, "f1_pointwise_oracle": 0.6,
+           "flagged_deployable": 0.01}
+    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
+        [{**row, "series": dataset, "member": f"seed {s}"} for s in seeds]
+        + [{**row, "series": dataset, "member": f"ensemble of {len(seeds)}"}]))
+    summary = pd.DataFrame([{**row, "series": d, "detector": "abs_z", "seed": s, "pieces": "all",
+                             "deployable_rule": "val_quantile", "f1_pointwise_val_quantile": 0.4,
+                             "flagged_val_quantile": 0.01} for d in ("synth", "synth2") for s in (0, 1)])
+    metrics = {("synth", "vae_lstm", 0): {}, ("synth", "vae_lstm", 1): {}, ("synth2", "vae_lstm", 0): {}}
+    ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(2))
+    assert "the ensemble leaves out synth2: fewer than two finished seeds of vae_lstm" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
+    assert set(table.series) == {"synth"}
