@@ -1132,6 +1132,27 @@ def test_an_ensemble_refused_leaves_no_earlier_ensemble_beside_the_new_tables(tm
     assert f"removed the ensemble of an earlier summary from {tmp_path / 'sum'}\n" in out
 
 
+def test_an_ensemble_stopped_with_ctrl_c_leaves_no_earlier_ensemble_beside_the_new_tables(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """Ctrl-C while the ensemble scores its runs again (a minute on table1), after the new tables are written: the
+    earlier summary's ensemble.md stayed beside them (only an Exception removed it), read as the ensemble of these."""
+    from vae_lstm import ensemble
+
+    path = tiny_experiment(tmp_path, detectors=["abs_z", "random"])
+    assert reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum"), "--ensemble"]) == 0
+    assert (tmp_path / "sum" / "ensemble.md").is_file()
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble, "seed_ensemble", interrupted)
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main([str(path), "--summary-only", "--summary-dir", str(tmp_path / "sum"), "--ensemble"])
+    assert not (tmp_path / "sum" / "ensemble.md").exists() and not (tmp_path / "sum" / "ensemble.csv").exists()
+    assert f"removed the ensemble of an earlier summary from {tmp_path / 'sum'}\n" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("first, keys", [("vae_lstm", {"point_score": "max_sequence"}), ("lstm_ae", {})])
 def test_an_ensemble_of_a_first_detector_that_spreads_its_scores_stops_before_any_run(tmp_path, first, keys):
     """An ensemble averages point scores; a first detector that spreads each sequence's or window's score over its

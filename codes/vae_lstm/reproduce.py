@@ -977,7 +977,7 @@ def summarise(experiment, args) -> None:
         try:
             expected = set(range(experiment.seeds)) | set(table_seeds(args, experiment))  # a seed lacking: a line
             write_ensemble(experiment, finished, summarise_runs(finished), summary_dir, expected, left_out)
-        except Exception:  # refused or failed: an earlier ensemble beside these tables would be read as theirs
+        except BaseException:  # refused, failed or Ctrl-C: an earlier ensemble beside these tables would be read as theirs
             drop_stale_ensemble(summary_dir, hint="")
             raise
     else:
