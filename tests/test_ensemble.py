@@ -285,3 +285,25 @@ def test_the_csv_holds_no_controls_of_a_dataset_the_ensemble_left_out(tmp_path, 
     assert "the ensemble leaves out synth2: fewer than two finished seeds of vae_lstm" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
     assert set(table.series) == {"synth"}
+
+
+def test_an_ensemble_whose_threshold_rule_is_undefined_says_why(capsys):
+    """Under threshold_rule dynamic, each seed's error-like scores get a threshold, but the ensemble's standardised
+    scores average below 0 on the test piece (z -0.5 almost everywhere), where dynamic is undefined: ensemble.md read
+    "n/a" for its deployable F1 and flagged share, and nothing said why."""
+    from vae_lstm.config import load_config
+    from vae_lstm.ensemble import point_row
+
+    labels = np.zeros(400, bool)
+    labels[200:210] = True
+    test = np.full(400, 0.5)
+    test[200:210] = 9.0
+    runs = [member(np.tile([0.0, 2.0], 50), test + 0.01 * seed, labels) for seed in range(2)]  # z of 0.5: -0.5
+    config = load_config("configs/synthetic_config.json").replace(threshold_rule="dynamic")
+    assert np.isfinite(point_row(config, runs[0])["f1_deployable"])
+    row = point_row(config, ensemble_result(runs, "vae_lstm ensemble"), "the ensemble of vae_lstm on s")
+    assert np.isnan(row["f1_deployable"]) and np.isnan(row["flagged_deployable"])
+    assert capsys.readouterr().out == (
+        "the ensemble of vae_lstm on s has no `dynamic` threshold, so its deployable F1 and flagged share are n/a: "
+        "dynamic thresholding needs error-like scores (>= 0) with a positive mean; the smoothed scores have mean "
+        "-0.285466\n")  # z -0.495 on 390 points, 8.005 on 10: mean -0.28 (smoothed: -0.285)

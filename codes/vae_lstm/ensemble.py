@@ -59,14 +59,18 @@ def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
     return DetectorResult(name, first.val_scores, pieces, val_point_scores=train, train_point_scores=train)
 
 
-def point_row(config, result: DetectorResult) -> dict:
+def point_row(config, result: DetectorResult, name: str = "") -> dict:
     """VUS-PR, AUC-PR, the pointwise F1 at the deployable rule (``detection.deployable_rule``) and the share it flags,
-    and the oracle pointwise F1, over all test pieces."""
+    and the oracle pointwise F1, over all test pieces. A rule undefined on these scores (``dynamic`` on standardised
+    scores of a mean below 0, say) leaves its two figures NaN, with one line saying why (``name``: whose scores)."""
     metrics = point_metrics(config, result, {"all": None})
     group = metrics["all"]
     if "threshold_free" not in group:
         return {}
-    at = group["rules"].get(deployable_rule(config.threshold_rule), {})
+    rule = deployable_rule(config.threshold_rule)
+    if why := metrics["rules"].get(rule, {}).get("undefined"):
+        print(f"{name or result.name} has no `{rule}` threshold, so its deployable F1 and flagged share are n/a: {why}")
+    at = group["rules"].get(rule, {})
     return {"vus_pr": group["threshold_free"]["vus_pr"], "auc_pr": group["threshold_free"]["auc_pr"],
             "f1_deployable": at.get("pointwise", {}).get("f1", np.nan),
             "f1_pointwise_oracle": group["oracle"]["pointwise"]["f1"],
@@ -98,10 +102,11 @@ def seed_ensemble(experiment, dataset: str, detector: str, seeds) -> pd.DataFram
             raise UserError(f"{detector} runs of {dataset} spread each score over {scores.native_span} points; an "
                             f"ensemble over seeds needs one score per point{hint}")
         members.append(result)
-        rows.append({"series": dataset, "detector": detector, "member": f"seed {seed}", **point_row(config, result)})
+        rows.append({"series": dataset, "detector": detector, "member": f"seed {seed}",
+                     **point_row(config, result, f"seed {seed} of {detector} on {dataset}")})
     ensemble = ensemble_result(members, f"{detector} ensemble")
     rows.append({"series": dataset, "detector": detector, "member": f"ensemble of {len(members)}",
-                 **point_row(config, ensemble)})
+                 **point_row(config, ensemble, f"the ensemble of {detector} on {dataset}")})
     return pd.DataFrame(rows)
 
 
