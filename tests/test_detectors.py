@@ -243,6 +243,19 @@ def test_a_second_fit_from_python_on_other_data_names_the_data_given_to_fit(tmp_
         ARMADetector(arma_config()).fit(x[:200], tmp_path)
 
 
+def test_a_fit_from_python_on_a_float32_copy_is_the_training_data_that_detect_gives(tmp_path):
+    """A fit given the float32 copy of the standardised block (what the detectors compute in) recorded its values
+    rounded to 6 decimals, and 16 of these 300 round otherwise in float64: detect.py, which gives the float64 block,
+    refused the run as 'trained on other training data'. Other data is still refused."""
+    from vae_lstm.runs import check_training_data
+
+    x = ar1(300)[:, None]
+    ARMADetector(arma_config()).fit(x.astype("float32"), tmp_path)
+    check_training_data(tmp_path, x)  # what detect.py checks: no "other training data"
+    with pytest.raises(UserError, match="was trained on other training data"):
+        check_training_data(tmp_path, x + 1e-3)
+
+
 def test_a_fit_from_python_refused_before_training_does_not_record_its_keys_for_the_next_fit(tmp_path):
     """A fit refused before it trained anything (here on the line's own advice) had written its config.json, and the
     next fit, into that folder that holds no training, kept it: the run trained with arma_max_train_points 500 was

@@ -334,6 +334,15 @@ def data_fingerprint(train_data) -> dict:
     return {"shape": list(values.shape), "sha256": hashlib.sha256(rounded.tobytes()).hexdigest()}
 
 
+def same_training_data(saved: dict, train_data, fingerprint: dict | None = None) -> bool:
+    """Whether ``saved`` (a ``training_data.json``) records ``train_data`` (``fingerprint``: its own, when known) or
+    its float32 copy: a fit from Python given the float32 copy of the block, which the detectors compute in, was
+    fitted on the same data, though some of its values round to 6 decimals otherwise."""
+    if saved == (fingerprint or data_fingerprint(train_data)):
+        return True
+    return saved == data_fingerprint(np.asarray(train_data, dtype=np.float32))
+
+
 def check_training_data(path: Path, train_data, config: Config | None = None, fix: str | None = None,
                         given: str = "the config now gives") -> None:
     """One line when the run folder's models were fitted on other training data than ``train_data`` (its
@@ -344,7 +353,7 @@ def check_training_data(path: Path, train_data, config: Config | None = None, fi
     if not saved_path.is_file():
         return
     saved, now = read_json_file(saved_path), data_fingerprint(train_data)
-    if saved != now:
+    if not same_training_data(saved, train_data, now):
         def describe(f):
             return f"{' x '.join(map(str, f.get('shape', [])))} values, sha256 {str(f.get('sha256'))[:12]}"
 
