@@ -1303,6 +1303,21 @@ def test_a_grid_of_fewer_runs_than_workers_starts_a_process_per_run_at_most(tmp_
     assert "experiment grid: 1 runs, 1 worker process(es)" in capsys.readouterr().out
 
 
+def test_more_threads_than_usable_cores_are_run_with_a_note(tmp_path, monkeypatch, capsys):
+    """--threads 8 on 2 usable cores ran 8 threads on them without a word (the runs then wait on each other); it is
+    no error, since a run's numbers do not depend on its threads, and a Ray task may ask for a node's larger count."""
+    from vae_lstm import grid, threads
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(grid, "usable_cores", lambda: 2)
+    path = tiny_experiment(tmp_path, detectors=["abs_z", "random"])
+    assert reproduce.main([str(path), "--detectors", "abs_z", "--seed", "0", "--threads", "8", "--no-summary"]) == 0
+    assert ("note: 1 worker process(es) of 8 thread(s) each make 8 threads on 2 usable cores: they wait on each "
+            "other (a run's numbers do not depend on its threads)\n") in capsys.readouterr().out
+    assert reproduce.main([str(path), "--detectors", "abs_z", "--seed", "1", "--threads", "2", "--no-summary"]) == 0
+    assert "usable cores" not in capsys.readouterr().out
+
+
 def test_a_run_whose_worker_process_died_is_one_line_that_says_so(tmp_path, monkeypatch):
     """A killed worker (the system's out-of-memory killer, say) read "BrokenProcessPool: A process in the process pool
     was terminated abruptly while the future was running or pending."."""

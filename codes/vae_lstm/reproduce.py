@@ -652,11 +652,25 @@ def main(argv=None) -> int:
             workers = args.workers if args.ray else min(args.workers, len(jobs))  # no process without a run to do
             mode = f"Ray at {args.ray}" if args.ray else f"{workers} worker process(es)"
             print(f"experiment {experiment.name}: {len(jobs)} runs, {mode}")
+            if not args.ray:  # a Ray task may ask for a node's larger count
+                note_oversubscribed(workers, args.threads)
             run_grid(jobs, workers, args.ray, args.threads)
         if not args.no_summary:
             summarise(experiment, args)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def note_oversubscribed(workers: int, threads: int | None) -> None:
+    """A note when ``workers`` local processes of ``threads`` threads each (default ``grid.threads_per_run``) make
+    more threads than this process's usable cores: allowed, as a run's numbers do not depend on them, but slower."""
+    from .grid import threads_per_run
+    from .threads import usable_cores
+
+    threads = threads or threads_per_run(workers)
+    if workers * threads > (cores := usable_cores()):
+        print(f"note: {workers} worker process(es) of {threads} thread(s) each make {workers * threads} threads on "
+              f"{cores} usable cores: they wait on each other (a run's numbers do not depend on its threads)")
 
 
 def one_writer(experiment):
