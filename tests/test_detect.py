@@ -683,6 +683,22 @@ def test_the_notebooks_rules_table_writes_a_share_that_rounds_to_zero_as_the_pri
         line for cell in notebook["cells"] for line in cell["source"])
 
 
+def test_the_notebooks_rules_table_writes_thresholds_to_four_significant_digits():
+    """The notebook's .round(3) left the threshold column as it was: dynamic's per-piece list (and a rule's reason
+    for no threshold) made it a column of objects, which pandas does not round, so every threshold read 61.346353
+    and dynamic's [268.281008, 455.66593]. The notebook's form writes each to 4 significant digits."""
+    from vae_lstm.detection import rules_table
+
+    metrics = {"labelled": False, "detectors": ["abs_z"], "abs_z": {"points": {"rules": {
+        "val_quantile": {"threshold": 61.346353, "flagged_fraction": 0.1},
+        "dynamic": {"threshold_per_piece": [268.281008, 455.66593], "flagged_fraction": 0.04},
+        "contamination": {"threshold": 0.000123456, "flagged_fraction": 0.1},
+        "pot": {"undefined": "no validation score above its level"}}}}}
+    assert rules_table(metrics, shares=True)["threshold"].tolist() == [
+        "61.35", "268.3, 455.7", "0.0001235", "no validation score above its level"]
+    assert rules_table(metrics)["threshold"].tolist()[:2] == [61.346353, [268.281008, 455.66593]]  # for code
+
+
 def test_a_figure_not_drawn_this_time_is_not_left_from_the_last_scoring(tmp_path, capsys):
     """Labels may change on a trained run (the training block is given): when the new test labels are all one
     class, or there are none, precision_recall.png and vus_pr.png are not drawn, and the earlier scoring's

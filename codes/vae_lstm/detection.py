@@ -799,12 +799,24 @@ def _rule_threshold(chosen: dict):
 def rules_table(metrics: dict, pieces: str = "all", shares: bool = False):
     """Point-level F1s of every detector at each threshold rule, the oracle included: a DataFrame. Without
     labels: each rule's threshold and the share of the test points it flags. ``shares``: that share written as the
-    printed tables write it (``share_text``: one point of thousands reads "<0.1%", which rounding made 0), for the
-    notebook to show."""
+    printed tables write it (``share_text``: one point of thousands reads "<0.1%", which rounding made 0), and each
+    threshold to 4 significant digits (a column that holds dynamic's per-piece lists is one ``round`` leaves as it
+    is), for the notebook to show."""
     table = _rules_rows(metrics, pieces)
     if shares and "flagged" in table:
         table["flagged"] = ["n/a" if np.isnan(f) else share_text(f) for f in table["flagged"]]
+    if shares and "threshold" in table:
+        table["threshold"] = [_threshold_text(t) for t in table["threshold"]]
     return table
+
+
+def _threshold_text(threshold) -> str:
+    """A threshold of ``_rule_threshold`` to 4 significant digits: one number, one per piece, or why there is none."""
+    if isinstance(threshold, str):
+        return threshold
+    if threshold is None:
+        return "n/a"
+    return ", ".join(f"{t:.4g}" for t in np.atleast_1d(threshold))
 
 
 def _rules_rows(metrics: dict, pieces: str):
