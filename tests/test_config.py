@@ -131,6 +131,7 @@ def test_unknown_key_without_close_match_points_at_the_schema(tmp_path):
     ("sigma2_offset", 1e300),  # an infinite loss, blamed on learning_rate_vae
     ("code_std_floor", 1e300),  # a NaN loss, blamed on learning_rate_vae
     ("beta", 1e300),  # lstm_vae's KL weight beyond float32
+    ("grad_clip_value", 1e39),  # beyond float32: numpy's "RuntimeWarning: overflow encountered in cast" in training
 ])
 def test_bad_value_names_the_key(tmp_path, key, value):
     message = config_error(tmp_path, {"l_win": 24, key: value})
@@ -289,8 +290,8 @@ def test_nan_and_infinity_are_rejected(tmp_path, key, literal):
 
 @pytest.mark.parametrize("key", ["grad_clip_value", "threshold_value", "sigma"])
 def test_a_whole_number_too_large_for_a_float_is_one_line(tmp_path, key):
-    """A number key written as an integer of more digits than a float holds (grad_clip_value and threshold_value have
-    no maximum) stopped with an OverflowError traceback when the loader made it a float."""
+    """A number key written as an integer of more digits than a float holds (threshold_value has no maximum) stopped
+    with an OverflowError traceback when the loader made it a float."""
     message = config_error(tmp_path, f'{{"{key}": 1{"0" * 400}}}')
     assert message.startswith(f"cfg.json: key '{key}' = an integer of 401 digits is invalid: must be a number")
     assert message.endswith(", finite (at most 1.8e+308 in size)")
