@@ -1416,6 +1416,31 @@ def test_an_unknown_dataset_set_by_an_override_names_the_override(tmp_path, over
         load_experiment(path)
 
 
+def test_a_relative_data_path_in_an_override_is_read_beside_the_experiment_file_first(tmp_path, monkeypatch):
+    """An override's dataset object is written in the experiment file, whose dataset configs are looked for beside
+    it first; its relative "path" was read beside the dataset's config instead (then the repository root and the
+    working folder): a data.csv beside the experiment file was "not found". A path found only beside the dataset's
+    config is read there, as before."""
+    from vae_lstm.prepare import load_data
+
+    for folder in ("exp", "cfg", "cwd"):
+        (tmp_path / folder).mkdir()
+    t = np.arange(600)
+    rows = "v,anomaly\n" + "".join(f"{np.sin(k / 4):.6f},{int(500 <= k < 510)}\n" for k in t)
+    (tmp_path / "exp" / "data.csv").write_text(rows)
+    (tmp_path / "cfg" / "other.csv").write_text(rows)
+    (tmp_path / "cfg" / "tiny.json").write_text(json.dumps(TINY))
+    monkeypatch.chdir(tmp_path / "cwd")
+    for name, folder in (("data.csv", "exp"), ("other.csv", "cfg")):
+        path = tmp_path / "exp" / "grid.json"
+        path.write_text(json.dumps({"datasets": {"own": str(tmp_path / "cfg" / "tiny.json")}, "detectors": ["abs_z"],
+                                    "seeds": 1, "output_dir": str(tmp_path / "runs"), "overrides": {"*": {
+                                        "dataset": {"name": "own", "path": name, "labels": {"column": "anomaly"}}}}}))
+        config = load_experiment(path).config("own", "abs_z", 0)
+        assert load_data(config, verbose=False)[1].test_pieces  # read, not "file ... not found"
+        assert config.dataset["path"] == (str(tmp_path / "exp" / name) if folder == "exp" else name)
+
+
 def test_output_and_summary_dir_arguments_starting_with_a_tilde_are_under_the_home_folder(tmp_path, monkeypatch):
     """--output-dir=~/runs (a form the shell leaves as it is) made a folder named '~' in the working folder, where
     the experiment file's "~/runs" is the home folder's."""

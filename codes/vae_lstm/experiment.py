@@ -169,9 +169,16 @@ class Experiment:
                 "load_dir": "default"}  # a dataset config's own load_dir would put every run in one folder
 
     def overrides_for(self, detector: str) -> dict:
-        """The overrides of a detector's jobs: those for every detector ("*"), then its own."""
+        """The overrides of a detector's jobs: those for every detector ("*"), then its own. A dataset object's
+        relative paths that the experiment file's folder holds are made absolute (``csv_data.absolute_paths``): as
+        its dataset configs, they are looked for beside the file first, then where the dataset config's are."""
+        from .csv_data import absolute_paths
+
         overrides = self.values.get("overrides", {})
-        return {**overrides.get("*", {}), **overrides.get(detector, {})}
+        changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
+        if isinstance(changes.get("dataset"), dict):
+            changes["dataset"] = absolute_paths(changes["dataset"], self.path.parent)
+        return changes
 
     def blamed(self, error: UserError, base: Config, detector: str, without_overrides) -> UserError:
         """``error``, from a job's config or its check against the data, as the experiment file's overrides' when
