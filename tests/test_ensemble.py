@@ -144,6 +144,28 @@ def test_a_fixed_threshold_is_refused_before_any_run(tmp_path):
         "without it")
 
 
+def test_a_dynamic_threshold_is_refused_before_any_run(tmp_path):
+    """dynamic needs error-like scores (>= 0, zero meaning no error): its z is chosen on the drop of the mean relative
+    to the mean, its pruning on relative drops of peaks. The ensemble's scores are centred on each seed's training
+    mean, so its dynamic threshold moved with that arbitrary origin, and was undefined (n/a) wherever the test scores
+    averaged below the training block's. It is refused with one line, as fixed is."""
+    import json
+
+    from vae_lstm import reproduce
+
+    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3,
+                                                    "threshold_rule": "dynamic"}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
+                                "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    with pytest.raises(UserError) as refused:
+        reproduce.main([str(path), "--summary-only", "--ensemble"])
+    assert str(refused.value) == (
+        "--ensemble compares the mean of each seed's standardised scores with its threshold, and synth's config "
+        "sets threshold_rule 'dynamic' (it needs error-like scores >= 0 and moves with where zero is, while the "
+        "ensemble's are centred on each seed's training mean); drop --ensemble or pass --series without it")
+
+
 def test_the_ensemble_tables_legend_says_what_the_flagged_column_is():
     """Its 'flagged' column (a percentage of the test points) was described nowhere."""
     import pandas as pd

@@ -3,8 +3,9 @@
 Each seed's finished run scores the training block and the test pieces (``detection.score_detector``).
 Its point scores are standardised by the mean and standard deviation of its own training-block point
 scores (no labels), then averaged over the seeds, point by point. The ensemble's label-free thresholds
-calibrate on the averaged training-block scores (contamination and dynamic: on the averaged test scores), as
-one run's do on its own. The runs' point scores must
+calibrate on the averaged training-block scores (contamination: on the averaged test scores), as one run's do on
+its own; ``reproduce.py --ensemble`` refuses ``fixed`` and ``dynamic``, whose thresholds are on a run's own scale and
+origin. The runs' point scores must
 be one per point (the VAE-LSTM's default ``point_score``, or a detector whose native unit is the point, such as
 LSTM-AD), so that the training-block points of every seed line up.
 

@@ -774,8 +774,8 @@ def one_job_per_run(experiment, jobs: list[Job], shared: dict) -> list[Job]:
 
 
 def check_ensemble(experiment, datasets) -> None:
-    """Before any run: an ensemble needs point scores, labels and a threshold rule other than fixed; one line naming
-    what lacks them."""
+    """Before any run: an ensemble needs point scores, labels and a threshold rule other than fixed and dynamic; one
+    line naming what lacks them."""
     from .prepare import load_data
 
     if experiment.summary == "beats":
@@ -790,10 +790,16 @@ def check_ensemble(experiment, datasets) -> None:
             raise UserError(f"--ensemble averages one score per point, and {first}, the experiment's first detector, "
                             f"spreads each of its scores over {'a sequence' if first == 'vae_lstm' else 'its unit'} of "
                             f"points on {name}{hint}; drop --ensemble or put a detector of point scores first")
-        if config.threshold_rule == "fixed":  # a value on one run's own scores, not on means of z-scores
+        # fixed: a value on one run's own scores; dynamic: relative drops of error-like scores, which move with where
+        # zero is, and the means of z-scores put it at each seed's training mean
+        rule = config.threshold_rule
+        if rule in ("fixed", "dynamic"):
+            why = (f"threshold_value {config.threshold_value:g} is on one run's own scores" if rule == "fixed" else
+                   "it needs error-like scores >= 0 and moves with where zero is, while the ensemble's are centred on "
+                   "each seed's training mean")
             raise UserError(f"--ensemble compares the mean of each seed's standardised scores with its threshold, and "
-                            f"{name}'s config sets threshold_rule 'fixed' (threshold_value {config.threshold_value:g} "
-                            "is on one run's own scores); drop --ensemble or pass --series without it")
+                            f"{name}'s config sets threshold_rule '{rule}' ({why}); drop --ensemble "
+                            "or pass --series without it")
         series = load_data(config, verbose=False)[1]
         labels = np.concatenate([p.point_labels for p in series.test_pieces]) if series.point_labels is not None \
             else None
