@@ -329,3 +329,39 @@ def test_an_ensemble_whose_threshold_rule_is_undefined_says_why(capsys):
         "the ensemble of vae_lstm on s has no `dynamic` threshold, so its deployable F1 and flagged share are n/a: "
         "dynamic thresholding needs error-like scores (>= 0) with a positive mean; the smoothed scores have mean "
         "-0.285466\n")  # z -0.495 on 390 points, 8.005 on 10: mean -0.28 (smoothed: -0.285)
+
+
+def test_controls_scored_without_the_ensembles_rule_say_why_their_cells_are_na(tmp_path, monkeypatch, capsys):
+    """An override gives vae_lstm threshold_rule train_max; the controls' config keeps val_quantile, and a run reports
+    train_max only under its own config's rule: the control rows read "n/a" for their deployable F1 and flagged share,
+    and nothing said why. One line, printed and under the table, names them and the reason."""
+    import json
+
+    import pandas as pd
+
+    from vae_lstm import ensemble
+    from vae_lstm.experiment import load_experiment
+
+    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
+                                "seeds": 2, "output_dir": str(tmp_path / "runs"),
+                                "overrides": {"vae_lstm": {"threshold_rule": "train_max"}}}))
+    experiment = load_experiment(path)
+    row = {"series": "synth", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.7,
+           "f1_pointwise_oracle": 0.7, "flagged_deployable": 0.009}
+    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
+        [{**row, "member": f"seed {s}"} for s in seeds] + [{**row, "member": f"ensemble of {len(seeds)}"}]))
+    summary = pd.DataFrame([{**row, "detector": d, "seed": s, "pieces": "all", "deployable_rule": "val_quantile",
+                             "f1_pointwise_val_quantile": 0.485, "flagged_val_quantile": 0.019}
+                            for d in ("abs_z", "random") for s in (0, 1)])
+    metrics = {("synth", "vae_lstm", 0): {}, ("synth", "vae_lstm", 1): {}}
+    ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(2))
+    note = ("the controls abs_z and random on synth report no `train_max` threshold (their config's rule is "
+            "`val_quantile`, and a run reports `train_max` only where its own config sets it), so their deployable "
+            "PW-F1 and flagged share are n/a")
+    assert note + "\n" in capsys.readouterr().out
+    text = (tmp_path / "summary" / "ensemble.md").read_text()
+    assert "| synth | abs_z (control), mean of 2 seeds | 0.500 | 0.500 | n/a | 0.700 | n/a |" in text
+    assert f"\n{note[0].upper()}{note[1:]}.\n" in text
+

@@ -131,9 +131,10 @@ def chosen_on(rules: str) -> str:
 
 
 def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, left_out: tuple = (),
-                      absent: tuple = ()) -> str:
+                      absent: tuple = (), notes: tuple = ()) -> str:
     """Per series: the ensemble, the mean of its members, and the controls' means (from the summary); ``left_out``:
-    the series of fewer than two seeds, ``absent``: the experiment's seeds an ensemble lacks ("<series> seed <s>")."""
+    the series of fewer than two seeds, ``absent``: the experiment's seeds an ensemble lacks ("<series> seed <s>"),
+    ``notes``: lines under the table (why some cells are n/a)."""
     lines = ["# An ensemble over seeds", "",
              "Each seed's point scores standardised by its own training-block point scores, then averaged; "
              f"'deployable' is the `{rule}` threshold, chosen on {chosen_on(rule)} (no test "
@@ -155,12 +156,30 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, le
             cells = [mean_cell(r[k], "{:.3f}".format) for k in ("vus_pr", "auc_pr", "f1_deployable",
                                                                    "f1_pointwise_oracle")]
             lines.append(f"| {series} | {label} | {' | '.join(cells)} | {mean_cell(share, share_text)} |")
+    for note in notes:
+        lines += ["", f"{note[0].upper()}{note[1:]}."]
     if left_out:
         lines += ["", f"Left out (fewer than two finished seeds): {', '.join(left_out)}."]
     if absent:
         lines += ["", "Not in the ensemble (not run, unfinished, or left out for the reason printed), so it averages "
                   f"fewer seeds: {', '.join(absent)}."]
     return "\n".join(lines) + "\n"
+
+
+def unreported_rule_notes(controls: pd.DataFrame, rule_of: dict) -> list[str]:
+    """One line per series whose controls were scored without its ensemble's rule: a run reports the deployable rules
+    (``evaluation.DEPLOYABLE_RULES``) and its own config's only, so at another (``train_max``) their cells are n/a."""
+    from .evaluation import DEPLOYABLE_RULES
+
+    lacking = np.array([rule_of[r.series] not in (*DEPLOYABLE_RULES, r.get("deployable_rule"))
+                        for _, r in controls.iterrows()], bool)
+    notes = []
+    for series, group in controls[lacking].groupby("series", sort=False):
+        rule, own = rule_of[series], sorted(set(group.deployable_rule.dropna())) if "deployable_rule" in group else []
+        notes.append(f"the controls {' and '.join(sorted(set(group.detector)))} on {series} report no `{rule}` threshold "
+                     f"(their config's rule is {' or '.join(f'`{r}`' for r in own) or 'another'}, and a run reports "
+                     f"`{rule}` only where its own config sets it), so their deployable PW-F1 and flagged share are n/a")
+    return notes
 
 
 def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir: Path, expected=(),
@@ -197,11 +216,14 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     # each control at its dataset's ensemble's rule, not its own f1_deployable's: an override may give it another
     for column, prefix in (("f1_deployable", "f1_pointwise"), ("flagged_deployable", "flagged")):
         rows[column] = [r.get(f"{prefix}_{rule_of[r.series]}", np.nan) for _, r in rows.iterrows()]
+    notes = unreported_rule_notes(rows, rule_of)
+    for note in notes:
+        print(note)
     rules = sorted(set(rule_of.values()))
     controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed])[list(table.columns)]
     summary_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(summary_dir / "ensemble.csv", pd.concat([table, controls], ignore_index=True).to_csv(
         index=False, float_format="%.4f"))
     write_text_atomic(summary_dir / "ensemble.md", ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out),
-                                                                     tuple(absent)))
+                                                                     tuple(absent), tuple(notes)))
     print((summary_dir / "ensemble.md").read_text(encoding="utf-8"))
