@@ -184,7 +184,7 @@ def test_the_ensemble_tables_legend_says_what_the_flagged_column_is():
     ("train_max", "chosen on the averaged training-block scores (no test labels)"),
     ("contamination", "chosen on the averaged test scores (no test labels)"),
     ("dynamic", "chosen on the averaged test scores (no test labels)"),
-    ("contamination, pot", "chosen on the averaged training-block scores or test scores (no test labels)")])
+    ("pot", "chosen on the averaged training-block scores (no test labels)")])
 def test_the_ensemble_tables_legend_says_which_scores_its_threshold_reads(rules, chosen_on):
     """contamination and dynamic set their threshold on the (unlabelled) test scores; the legend said every rule
     was chosen on the averaged training-block scores."""
@@ -365,3 +365,37 @@ def test_controls_scored_without_the_ensembles_rule_say_why_their_cells_are_na(t
     assert "| synth | abs_z (control), mean of 2 seeds | 0.500 | 0.500 | n/a | 0.700 | n/a |" in text
     assert f"\n{note[0].upper()}{note[1:]}.\n" in text
 
+
+def test_datasets_of_different_rules_name_each_rows_rule(tmp_path, monkeypatch, capsys):
+    """synth's config sets threshold_rule pot, synth2's contamination: the legend read "'deployable' is the
+    `contamination, pot` threshold", as if one rule of that name, and no row said which of the two was its own."""
+    import json
+
+    import pandas as pd
+
+    from vae_lstm import ensemble
+    from vae_lstm.experiment import load_experiment
+
+    for name, rule in (("tiny", "pot"), ("tiny2", "contamination")):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"dataset": "synthetic", "exp_name": name, "l_win": 16,
+                                                           "l_seq": 3, "threshold_rule": rule}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json"), "synth2": str(tmp_path / "tiny2.json")},
+                                "detectors": ["vae_lstm"], "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    experiment = load_experiment(path)
+    row = {"detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4, "f1_pointwise_oracle": 0.6,
+           "flagged_deployable": 0.01}
+    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
+        [{**row, "series": dataset, "member": f"seed {s}"} for s in seeds]
+        + [{**row, "series": dataset, "member": f"ensemble of {len(seeds)}"}]))
+    summary = pd.DataFrame(columns=["series", "seed", "pieces", "deployable_rule", *row])
+    metrics = {(d, "vae_lstm", s): {} for d in ("synth", "synth2") for s in (0, 1)}
+    ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(2))
+    text = (tmp_path / "summary" / "ensemble.md").read_text()
+    assert ("'deployable' is the threshold of each series' own rule (`contamination` or `pot`, named in its cells), "
+            "chosen on the averaged training-block scores or test scores (no test labels); 'flagged' is the share of "
+            "test points that threshold flags.") in text
+    assert "| synth | vae_lstm, ensemble of 2 | 0.500 | 0.500 | 0.400 (at `pot`) | 0.600 | 1.0% |" in text
+    assert "| synth2 | vae_lstm, mean of the 2 seeds | 0.500 | 0.500 | 0.400 (at `contamination`) | 0.600 | 1.0% |" in text
+    table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
+    assert table.deployable_rule.tolist() == ["pot"] * 3 + ["contamination"] * 3

@@ -130,17 +130,24 @@ def chosen_on(rules: str) -> str:
     return f"the averaged {' or '.join(reads)}"
 
 
-def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, left_out: tuple = (),
+def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str | dict, left_out: tuple = (),
                       absent: tuple = (), notes: tuple = ()) -> str:
-    """Per series: the ensemble, the mean of its members, and the controls' means (from the summary); ``left_out``:
-    the series of fewer than two seeds, ``absent``: the experiment's seeds an ensemble lacks ("<series> seed <s>"),
-    ``notes``: lines under the table (why some cells are n/a)."""
+    """Per series: the ensemble, the mean of its members, and the controls' means (from the summary); ``rule``: the
+    deployable rule, or each series' (then, where they differ, each F1 cell names its own); ``left_out``: the series
+    of fewer than two seeds, ``absent``: the experiment's seeds an ensemble lacks ("<series> seed <s>"), ``notes``:
+    lines under the table (why some cells are n/a)."""
+    rules = sorted(set(rule.values())) if isinstance(rule, dict) else [rule]
+    if len(rules) == 1:
+        deployable = (f"'deployable' is the `{rules[0]}` threshold, chosen on {chosen_on(rules[0])} (no test labels); "
+                      f"'flagged' is the share of test points the `{rules[0]}` threshold flags.")
+    else:
+        deployable = (f"'deployable' is the threshold of each series' own rule ({' or '.join(f'`{r}`' for r in rules)}, "
+                      f"named in its cells), chosen on {chosen_on(', '.join(rules))} (no test labels); 'flagged' is the "
+                      "share of test points that threshold flags.")
     lines = ["# An ensemble over seeds", "",
              "Each seed's point scores standardised by its own training-block point scores, then averaged; "
-             f"'deployable' is the `{rule}` threshold, chosen on {chosen_on(rule)} (no test "
-             f"labels); 'flagged' is the share of test points the `{rule}` threshold flags. Point labels, all test "
-             "pieces. Oracle F1 is at the best single threshold on the test labels: "
-             "an upper bound for any fixed threshold, not a deployable figure.",
+             f"{deployable} Point labels, all test pieces. Oracle F1 is at the best single threshold on the test "
+             "labels: an upper bound for any fixed threshold, not a deployable figure.",
              "",
              "| series | scores | VUS-PR | AUC-PR | deployable PW-F1 | oracle PW-F1 | flagged |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -155,6 +162,8 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str, le
             share = r["flagged_deployable"] if "flagged_deployable" in r else pd.Series(np.nan, index=r.index)
             cells = [mean_cell(r[k], "{:.3f}".format) for k in ("vus_pr", "auc_pr", "f1_deployable",
                                                                    "f1_pointwise_oracle")]
+            if len(rules) > 1:
+                cells[2] += f" (at `{rule[series]}`)"
             lines.append(f"| {series} | {label} | {' | '.join(cells)} | {mean_cell(share, share_text)} |")
     for note in notes:
         lines += ["", f"{note[0].upper()}{note[1:]}."]
@@ -219,11 +228,12 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     notes = unreported_rule_notes(rows, rule_of)
     for note in notes:
         print(note)
-    rules = sorted(set(rule_of.values()))
-    controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed])[list(table.columns)]
+    table["deployable_rule"] = [rule_of[name] for name in table.series]
+    controls = rows.assign(member=[f"seed {seed}" for seed in rows.seed],
+                           deployable_rule=[rule_of[name] for name in rows.series])[list(table.columns)]
     summary_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(summary_dir / "ensemble.csv", pd.concat([table, controls], ignore_index=True).to_csv(
         index=False, float_format="%.4f"))
-    write_text_atomic(summary_dir / "ensemble.md", ensemble_markdown(table, rows, ', '.join(rules), tuple(left_out),
-                                                                     tuple(absent), tuple(notes)))
+    write_text_atomic(summary_dir / "ensemble.md", ensemble_markdown(table, rows, rule_of, tuple(left_out), tuple(absent),
+                                                                     tuple(notes)))
     print((summary_dir / "ensemble.md").read_text(encoding="utf-8"))
