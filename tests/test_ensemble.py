@@ -67,6 +67,19 @@ def test_runs_of_different_points_are_refused():
         ensemble_result([member([0.0, 1.0], [1.0, 2.0]), member([0.0, 1.0, 2.0], [1.0, 2.0])], "e")
 
 
+def test_runs_of_different_points_are_refused_with_what_differs():
+    """Runs of one config score the same points whatever their point_score (max_sequence runs are refused before, by
+    their span), so the refusal's "(any point_score but max_sequence)" was never the cause: it is reached from Python,
+    with runs of other series or detectors (LSTM-AD leaves its first training-block points unscored). It says what
+    each run scores."""
+    with pytest.raises(UserError) as refused:
+        ensemble_result([member([0.0, 1.0], [1.0, 2.0]), member([0.0, 1.0, 2.0], [1.0, 2.0])], "e")
+    assert str(refused.value) == (
+        "the runs of e do not score the same points (run 1: 2 training-block points and 2 of test piece test; run 2: "
+        "3 training-block points and 2 of test piece test; unscored training-block points not counted): an ensemble "
+        "averages each point's scores over runs of one series")
+
+
 def test_the_ensemble_table_says_its_oracle_f1_is_an_upper_bound():
     import pandas as pd
 

@@ -45,11 +45,16 @@ def standardise(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def ensemble_result(members: list[DetectorResult], name: str) -> DetectorResult:
     """The mean over ``members`` of their point scores, each standardised by its training-block point scores."""
     first = members[0]
-    for m in members[1:]:
-        if len(m.val_point_scores) != len(first.val_point_scores) or \
-                [(p.name, len(p.point_scores)) for p in m.pieces] != [(p.name, len(p.point_scores)) for p in first.pieces]:
-            raise UserError(f"the runs of {name} do not score the same points; an ensemble needs point scores of "
-                            "their own (any point_score but max_sequence) on the same series")
+
+    def scored(m: DetectorResult) -> str:
+        return " and ".join([f"{len(m.val_point_scores)} training-block points",
+                             *(f"{len(p.point_scores)} of test piece {p.name}" for p in m.pieces)])
+
+    for k, m in enumerate(members[1:], start=2):  # runs of one config score the same points, whatever point_score
+        if scored(m) != scored(first):
+            raise UserError(f"the runs of {name} do not score the same points (run 1: {scored(first)}; run {k}: "
+                            f"{scored(m)}; unscored training-block points not counted): an ensemble averages "
+                            "each point's scores over runs of one series")
     train = np.mean([standardise(m.val_point_scores, m.val_point_scores) for m in members], axis=0)
     pieces = []
     for i, piece in enumerate(first.pieces):
