@@ -802,6 +802,23 @@ def test_a_control_is_not_scored_into_a_folder_that_holds_no_run(tmp_path, capsy
     assert foreign_folder(tmp_path / "mac") is None  # checkpoints: part of a run, which detect.py names itself
 
 
+def test_a_control_is_not_scored_into_a_load_dir_that_holds_no_run(tmp_path, capsys):
+    """The same folder named by the config's load_dir rather than --run-dir: detect.py wrote the control's
+    detection/ and detect.lock among that folder's files."""
+    from vae_lstm.cli import detect_main
+    from vae_lstm.errors import run_cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("mine")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"dataset": "synthetic", "detector": "abs_z", "l_win": 16, "l_seq": 3,
+                                  "load_dir": str(data)}))
+    assert run_cli(detect_main, ["--config", str(config)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"key 'load_dir' = '{data}': {data} holds files but no run" in lines[0], lines
+    assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+
 def test_a_kill_while_flagged_ranges_is_written_leaves_no_half_file(tmp_path, cut_short_writes):
     """flagged_ranges.csv was written in place (pandas' to_csv): a Ctrl-C, kill or full disk mid-write left the
     first rows of it, a table that reads as whole, in detection/. It is written through a temporary file and a

@@ -657,6 +657,33 @@ def test_folder_key_that_is_a_file(tmp_path, capsys, key, where):
     assert_one_line_error(cfg, capsys, key, str(tmp_path / "file"), "is a file")
 
 
+@pytest.mark.parametrize("detector", ["vae_lstm", "abs_z"])
+@pytest.mark.parametrize("inside", ["notes.txt", "some_run/state.json"])
+def test_a_load_dir_that_holds_files_but_no_run_is_refused_before_anything_is_written(tmp_path, capsys, detector,
+                                                                                      inside):
+    """load_dir naming a folder of one's own (a data folder, or the exp_name folder above the run folders): train.py
+    trained a new run there, its config.json, state.json and checkpoints among that folder's files (over a file of
+    the same name), where detect.py --run-dir refuses such a folder."""
+    folder = tmp_path / "mine"
+    (folder / inside).parent.mkdir(parents=True, exist_ok=True)
+    (folder / inside).write_text("{}")
+    before = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", load_dir=str(folder), detector=detector)
+    assert_one_line_error(cfg, capsys, "load_dir", f"{folder} holds files but no run")
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
+
+
+def test_a_load_dir_that_holds_only_a_lock_is_a_run_folder(tmp_path):
+    """What a run killed before it wrote its config.json leaves (its lock) is a run folder to train in, not a
+    folder of someone else's files."""
+    from vae_lstm.config import from_dict, run_dir
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "train.lock").write_text("")
+    assert run_dir(from_dict({**TINY, "load_dir": str(folder)})) == folder
+
+
 @pytest.fixture
 def read_only(tmp_path):
     """A folder nobody may write in (root too: the immutable flag), or skip where that can't be made."""

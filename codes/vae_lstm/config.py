@@ -414,15 +414,23 @@ def run_name(config: Config) -> str:
 
 
 def run_dir(config: Config) -> Path:
-    """The run folder this config reads from and writes to; a file in its way is a ConfigError."""
+    """The run folder this config reads from and writes to; a file in its way, or a load_dir that holds files but
+    no run (a data folder, the exp_name folder above the run folders), is a ConfigError: training and a control's
+    scoring would write among them."""
     key = "output_dir" if config.load_dir == "default" else "load_dir"
     path = _under_root(config[key])
     if key == "output_dir":
         path = path / run_name(config)
     existing = next(p for p in (path, *path.parents) if p.exists())
+    where = config.source.name if config.source else "config"
     if not existing.is_dir():
-        where = config.source.name if config.source else "config"
         raise ConfigError(f"{where}: key '{key}' = {config[key]!r}: {existing} is a file, not a folder")
+    if key == "load_dir":
+        from .runs import foreign_folder
+
+        if problem := foreign_folder(path):
+            raise ConfigError(f"{where}: key 'load_dir' = {config.load_dir!r}: {path} {problem}; name a run folder, "
+                              "or a new or empty folder to train in")
     return path
 
 

@@ -779,7 +779,8 @@ def foreign_folder(path: Path) -> str | None:
     path = Path(path)
     if not path.is_dir() or not any(not p.name.startswith(".") for p in path.iterdir()):  # .DS_Store and the like
         return None
-    if any((path / name).exists() for name in ("config.json", "state.json", "detection")) or has_training(path):
+    run_files = ("config.json", "state.json", "detection", LOCK_FILE, DETECT_LOCK_FILE)  # a lock: a run killed early
+    if any((path / name).exists() for name in run_files) or has_training(path):
         return None  # a run, or part of one (checkpoints without state.json: require_training names what lacks)
     return "holds files but no run (no config.json, state.json, detection/ or model)"
 
