@@ -541,6 +541,15 @@ def test_label_column_that_is_not_0_1(tmp_path):
                    "s.csv", "'anomaly'", "found 0, 1, 2, -1", "data row(s) 2, 4, 7, 9")
 
 
+def test_a_label_column_that_is_the_time_column_says_so(tmp_path):
+    """labels.column naming the time column was read as labels after the times, and the line said its times were
+    not 0/1, never that the column is the time column."""
+    series(tmp_path, n=10)
+    msg = one_line_error({"path": "s.csv", "time_column": "time", "labels": {"column": "time"}}, tmp_path)
+    assert msg == ("dataset: labels.column 'time' is the time_column; labels.column names the column of 0/1 anomaly "
+                   "labels (1 = anomalous row), another column than the times")
+
+
 def test_a_label_column_with_empty_cells_says_what_to_write(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "anomaly"], [[i, "" if i > 6 else int(i == 5)] for i in range(10)])
     msg = one_line_error({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)

@@ -1784,6 +1784,9 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     label_col = labels.get("column") if labels else None
     value_cols = _str_list(spec, "value_columns")
     ignore = _str_list(spec, "ignore_columns") or []
+    if label_col is not None and label_col == time_col:
+        raise DataError(f"dataset: labels.column {label_col!r} is the time_column; labels.column names the column of "
+                        "0/1 anomaly labels (1 = anomalous row), another column than the times")
     for special, what in ((time_col, "time_column"), (label_col, "labels.column")):
         if special is not None and value_cols and special in value_cols:
             raise DataError(f"dataset: {special!r} is the {what}; it cannot also be in value_columns")
