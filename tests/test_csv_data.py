@@ -602,6 +602,28 @@ def test_a_file_of_percentages_only_says_why_no_column_is_numeric(tmp_path):
     assert msg.endswith("y.csv: no numeric value column (columns: t, on); left out: 'on' (not numeric)")
 
 
+def test_no_value_column_names_the_time_column_and_the_ignored_columns(tmp_path):
+    """A file of times only, or one whose every value column is in ignore_columns, was told to give value_columns,
+    which cannot name the time column nor an ignored column: the line now says what took each column."""
+    write_csv(tmp_path, "t.csv", ["t"], [[i] for i in range(10)])
+    msg = one_line_error({"path": "t.csv", "time_column": "t"}, tmp_path)
+    assert msg.endswith("t.csv: no numeric value column (columns: t); 't' is the time_column, and the file holds no "
+                        "other column: add the columns of values to detect anomalies in")
+    write_csv(tmp_path, "l.csv", ["t", "anomaly"], [[i, i % 2] for i in range(10)])
+    msg = one_line_error({"path": "l.csv", "time_column": "t", "labels": {"column": "anomaly"}}, tmp_path)
+    assert msg.endswith("l.csv: no numeric value column (columns: t, anomaly); 't' is the time_column and 'anomaly' "
+                        "the labels.column, and the file holds no other column: add the columns of values to detect "
+                        "anomalies in")
+    series(tmp_path, n=10)
+    msg = one_line_error({"path": "s.csv", "time_column": "time", "ignore_columns": ["a", "b"]}, tmp_path)
+    assert msg.endswith("s.csv: no numeric value column (columns: time, a, b); left out: 'a' (ignore_columns), "
+                        "'b' (ignore_columns): take the columns of values out of ignore_columns")
+    write_csv(tmp_path, "m.csv", ["t", "a", "on"], [[i, i * i, "yes"] for i in range(10)])
+    msg = one_line_error({"path": "m.csv", "time_column": "t", "ignore_columns": ["a"]}, tmp_path)
+    assert msg.endswith("m.csv: no numeric value column (columns: t, a, on); left out: 'a' (ignore_columns), "
+                        "'on' (not numeric): take the columns of values out of ignore_columns")
+
+
 def test_a_channel_constant_but_for_float64_rounding_is_named(tmp_path):
     """5 +- 1e-15 (5.000000000000001, 5, 4.999999999999999) is constant but for float64 rounding: it loaded, and
     standardising made its rounding noise a signal of unit variance that every detector scored. A channel that varies

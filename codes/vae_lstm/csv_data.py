@@ -771,6 +771,21 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
     return chosen, skipped
 
 
+def _no_value_column_hint(df: pd.DataFrame, time_col: str | None, label_col: str | None, ignore: list[str],
+                          skipped: list[str]) -> str:
+    """Why no column of ``df`` is a value column: those in ignore_columns and those ``skipped`` (text, empty), else
+    the time and label columns as the only ones (value_columns could name neither)."""
+    ignored = [c for c in df.columns if c in ignore and c not in (time_col, label_col)]
+    left = [f"{c!r} (ignore_columns)" for c in ignored] + skipped
+    if left:
+        numbers = any(_numeric_like(df[c]) for c in ignored)
+        return f"; left out: {', '.join(left)}" + (": take the columns of values out of ignore_columns" * numbers)
+    taken = [f"{c!r} is the time_column" for c in [time_col] if c in df.columns]
+    taken += [f"{c!r} {'' if taken else 'is '}the labels.column" for c in [label_col] if c in df.columns]
+    return (f"; {' and '.join(taken)}, and the file holds no other column: add the columns of values to detect "
+            "anomalies in")
+
+
 def _as_float(col: pd.Series, decimal: str = ".") -> np.ndarray:
     if is_bool_dtype(col):
         col = col.astype("float64")
@@ -1831,8 +1846,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         channels, skipped = _default_columns(ref.df, exclude, ref.path, decimal, thousands)
         if not channels:
             raise DataError(f"{ref.path}: no numeric value column (columns: {', '.join(ref.df.columns)})"
-                            + (_one_column_hint(ref) or (f"; left out: {', '.join(skipped)}" if skipped
-                                                         else "; give value_columns")))
+                            + (_one_column_hint(ref) or _no_value_column_hint(ref.df, time_col, label_col, ignore,
+                                                                              skipped)))
         for f in files[1:]:
             mine, _ = _default_columns(f.df, exclude, f.path, decimal, thousands)
             if set(mine) != set(channels):
