@@ -932,6 +932,29 @@ def test_row_numbers_as_label_times_of_a_file_with_a_time_column_say_how_to_writ
     assert msg.endswith("e.g. 1577836800; write them as times, as s.csv's time column holds (e.g. 2020-01-01T00:00:00)")
 
 
+def test_label_rows_written_as_whole_floats_without_a_time_column_are_those_rows(tmp_path):
+    """Without time_column a window end written 20.0 (as a script that saves floats writes it) was refused as "label
+    timestamps are 0-based row numbers", while train_range takes 400.0 as row 400: it is row 20 now, and a row that
+    is no whole number, or a time, is refused in a line that says which labels it is about."""
+    write_text(tmp_path, "s.csv", "a\n" + "".join(f"{i % 5}\n" for i in range(30)))
+    (tmp_path / "windows.json").write_text(json.dumps([[10, 20.0]]))
+    (tmp_path / "stamps.json").write_text(json.dumps([3.0, 25]))
+    d = load({"path": "s.csv", "labels": {"windows": "windows.json"}, "train_range": [0, 5.0]}, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == list(range(10, 21))
+    d = load({"path": "s.csv", "labels": {"timestamps": "stamps.json"}, "train_range": [5, 10]}, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [3, 25]
+    (tmp_path / "windows.json").write_text(json.dumps([[10, 20.5]]))
+    msg = one_line_error({"path": "s.csv", "labels": {"windows": "windows.json"}}, tmp_path)
+    assert msg.endswith("windows.json: without time_column, label window ends are 0-based row numbers; got 20.5")
+    (tmp_path / "windows.json").write_text(json.dumps([["2020-01-01", "2020-01-02"]]))
+    msg = one_line_error({"path": "s.csv", "labels": {"windows": "windows.json"}}, tmp_path)
+    assert msg.endswith("windows.json: without time_column, label window ends are 0-based row numbers; got "
+                        "'2020-01-01': give time_column to read them as times")
+    (tmp_path / "stamps.json").write_text(json.dumps([3.5]))
+    msg = one_line_error({"path": "s.csv", "labels": {"timestamps": "stamps.json"}}, tmp_path)
+    assert msg.endswith("stamps.json: without time_column, label timestamps are 0-based row numbers; got 3.5")
+
+
 def test_label_windows_that_cover_no_row(tmp_path):
     series(tmp_path, n=20)
     spec = {"path": "s.csv", "train_points": 5, "labels": {"windows": "w.json"}}

@@ -34,7 +34,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     the column is numeric; the values must be strictly increasing (unsorted or repeated
     timestamps are refused, unless ``time_order`` is ``"file"``). The rows are read as evenly spaced:
     steps of over GAP_STEPS times the usual one are counted in the note as gaps. Without it the row
-    order is the time, and label timestamps and windows (below) are 0-based row numbers.
+    order is the time, and label timestamps and windows (below) are 0-based row numbers (20.0 is row 20, as in
+    ``train_range``).
 ``dayfirst``, ``time_format``
     Optional, with ``time_column``, at most one: how dates written n/n/year read (``true``:
     day/month/year, ``false``: month/day/year), or a strftime format for the whole column (label
@@ -1377,14 +1378,16 @@ def _is_time(x) -> bool:
 
 
 def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: bool | None = None,
-                  time_format: str | None = None) -> np.ndarray:
-    """Label timestamps on the file's timeline (ns, numbers or row numbers); n/n/year dates are read as
-    the file's time column was (else as ``dayfirst`` says; one line when they read both ways)."""
+                  time_format: str | None = None, what: str = "label timestamps") -> np.ndarray:
+    """Label timestamps (``what``) on the file's timeline (ns, numbers or row numbers: 20.0 is row 20, as in
+    train_range); n/n/year dates are read as the file's time column was (else as ``dayfirst`` says; one line when
+    they read both ways)."""
     if not has_time:
+        stamps = [_whole(s) for s in stamps]
         if not all(_is_int(s) for s in stamps):
             bad = next(s for s in stamps if not _is_int(s))
-            raise DataError(f"{path}: without time_column, label timestamps are 0-based row numbers; "
-                            f"got {bad!r}")
+            raise DataError(f"{path}: without time_column, {what} are 0-based row numbers; got {bad!r}"
+                            + (": give time_column to read them as times" if isinstance(bad, str) else ""))
         big = next((s for s in stamps if not -2**63 <= s < 2**63), None)
         if big is not None:  # int64 cannot hold it (an OverflowError otherwise); no file has such a row
             raise DataError(f"{path}: label row number {big} is beyond the rows of {f.path.name} "
@@ -1535,7 +1538,7 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                 covered = np.zeros(len(raw), bool)
                 for f in group:
                     bounds = _parse_stamps([b for w in raw for b in w], f, path, has_time, dayfirst,
-                                           time_format).reshape(-1, 2)
+                                           time_format, "label window ends").reshape(-1, 2)
                     if (bounds[:, 0] > bounds[:, 1]).any():
                         w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
                         raise DataError(f"{path}: window {w!r} ends before it starts")
