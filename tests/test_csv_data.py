@@ -576,6 +576,18 @@ def test_missing_values_name_the_fix(tmp_path):
                         "(ignore_columns, or value_columns without it)")
 
 
+def test_unicode_minus_signs_read_as_minus(tmp_path):
+    """A value written with the Unicode minus sign (−0.84, U+2212, as typeset text and some locales' exports write it)
+    was not numeric: a column of them was left out, or named "non-numeric" with no hint. It reads as -0.84 now, with a
+    note; the header's names are kept as written."""
+    minus = "\u2212"
+    write_text(tmp_path, "m.csv", f"t,x{minus}1\n" + "".join(f"{i},{minus * (i % 2)}{i}.25\n" for i in range(10)))
+    d = load({"path": "m.csv", "time_column": "t", "train_points": 5}, tmp_path)
+    assert d.channels == ["x\u22121"]
+    np.testing.assert_array_equal(d.full_values[:, 0], [(-1) ** i * (i + 0.25) for i in range(10)])
+    assert "m.csv: 5 Unicode minus sign(s) ('\u2212', U+2212) read as '-'" in d.train_block_note
+
+
 def test_a_percentage_column_is_left_out_with_how_to_read_it(tmp_path):
     """A column of percentages (12%) is text: it stays out of the default channels, and the note, which named it
     only "not numeric", says to write it without the % sign; named in value_columns, the line says the same."""

@@ -27,7 +27,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     detected among ``;`` tab ``|`` first. A text column that would read as numbers under another
     setting is an error (naming the settings that differ), not left out; another decimal separator is
     not offered when other columns read fractions with the dataset's, nor a thousands separator
-    unless the digits are grouped by three (text such as ``"3,4"`` or ``3'`` is left out).
+    unless the digits are grouped by three (text such as ``"3,4"`` or ``3'`` is left out). A Unicode minus sign
+    (``−0.84``, U+2212) reads as a minus, with a note.
 ``time_column``
     Optional. Parsed as dates/times (UTC offsets, +01:00, Z, UTC or GMT, are converted to UTC; a time-zone
     name such as CET is not read, and an offset after UTC or GMT, UTC+1, is refused), or kept as numbers if
@@ -530,6 +531,8 @@ def _engine(sep: str, thousands: str | None) -> str:
 
 
 BLANK_LINE = re.compile(r"^[ \t]*(\r\n|\r|\n)", re.MULTILINE)  # a line of nothing but spaces (the last one, stripped, aside)
+HEADER_LINE = re.compile(r"\s*[^\r\n]*")  # blank lines, then the header's line
+UNICODE_MINUS = re.compile("\u2212(?=[0-9.,])")  # U+2212 before a number (−0.84, −.5), or an offset (−05:00)
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
@@ -566,6 +569,12 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         notes.append(f"{path.name}: its first line, Excel's \"sep={excel.group(1)}\", names the separator and is left out")
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
+    if "\u2212" in text:  # the Unicode minus sign of typeset text and some locales' exports: -0.84 (after the header)
+        header = HEADER_LINE.match(text).end()
+        data, minus = UNICODE_MINUS.subn("-", text[header:])
+        text = text[:header] + data
+        if minus:
+            notes.append(f"{path.name}: {minus} Unicode minus sign(s) ('\u2212', U+2212) read as '-'")
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
     try:
         shape = _scan(text, sep)
