@@ -1427,6 +1427,34 @@ def test_a_gzip_compressed_csv_reads_as_the_csv_and_a_zip_archive_is_named(tmp_p
                    "unpack it, or save the sheet as CSV, and give that file")
 
 
+@pytest.mark.parametrize("suffix, compress", [(".bz2", "bz2"), (".xz", "lzma")])
+def test_a_bzip2_or_xz_compressed_csv_reads_as_the_csv_it_holds(tmp_path, suffix, compress):
+    """A .csv.bz2 or .csv.xz file (as pandas and many exports write them) was refused as "not a text CSV (it holds NUL
+    bytes ...)", which named no compression: it reads as the CSV it holds, as a .csv.gz does, named like it, and its
+    label entry may name it as the CSV (s.csv); a damaged one is one line."""
+    import importlib
+
+    plain = series(tmp_path, "data/s.csv", n=12)
+    packed = plain.with_name("s.csv" + suffix)
+    packed.write_bytes(importlib.import_module(compress).compress(plain.read_bytes()))
+    plain.unlink()
+    (tmp_path / "w.json").write_text(json.dumps({"s.csv": [["2020-01-01 08:00:00", "2020-01-01 09:00:00"]]}))
+    d = load({"path": "data/s.csv" + suffix, "time_column": "time", "labels": {"windows": "w.json"},
+              "train_points": 6}, tmp_path)
+    assert d.name == "s" and d.channels == ["a", "b"]
+    np.testing.assert_array_equal(d.full_values[:, 1], np.arange(12) ** 2)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [8, 9]
+    packed.write_bytes(packed.read_bytes()[:-8])
+    one_line_error({"path": "data/s.csv" + suffix}, tmp_path, f"s.csv{suffix}: a damaged ")
+
+
+def test_a_zstd_compressed_file_is_named_as_such(tmp_path):
+    (tmp_path / "s.csv.zst").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(40)))
+    msg = one_line_error({"path": "s.csv.zst"}, tmp_path)
+    assert msg.endswith("s.csv.zst: a zstd-compressed file, which is not read: decompress it (zstd -d) and give the "
+                        "CSV, or compress it with gzip, bzip2 or xz, which are read")
+
+
 def test_a_binary_or_utf16_file_without_its_mark_and_a_folder_are_one_line_each(tmp_path):
     (tmp_path / "s.csv").write_bytes("time,a\n0,1\n1,2\n".encode("utf-16-le"))  # no byte-order mark
     one_line_error({"path": "s.csv"}, tmp_path, "s.csv: not a text CSV", "UTF-16")

@@ -16,7 +16,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     ``base_dirs``, in that order), or absolute. It may start with ``${ENV_VAR}``, e.g.
     ``"${SKAB_DATA_DIR}/valve1/1.csv"``, taken from the environment (an error names the variable
     if it is unset). The same rules hold for every path below. Required unless both ``train_files``
-    and ``test_files`` are given. A gzip-compressed file (``data.csv.gz``) is read as the CSV it holds.
+    and ``test_files`` are given. A gzip-, bzip2- or xz-compressed file (``data.csv.gz``,
+    ``.bz2``, ``.xz``) is read as the CSV it holds.
 ``sep``
     The column separator. Default: detected per file from its first lines (``,`` ``;`` tab or ``|``:
     the one that splits every line into the same number of fields, the most fields winning), or
@@ -64,8 +65,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     it (then they count as anomaly-free); every test file must have it.
     ``{"timestamps": "labels.json", "key": "..."}``: NAB-style JSON, a list of anomaly timestamps, or
     a dict whose ``key`` entry is that list; without ``key``, the entry whose file name matches the
-    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; ``x.csv`` or ``x.csv.gz`` for ``x.csv.gz``; of several
-    such, or for data files of one name in several folders, the one whose folders end the CSV's path,
+    CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; ``x.csv`` or ``x.csv.gz`` for ``x.csv.gz``, likewise
+    ``.bz2`` and ``.xz``; of several such, or for data files of one name in several folders, the one whose folders end the CSV's path,
     ``"a/run.csv"`` for ``.../a/run.csv``, which no other ``run.csv`` takes). Each timestamp labels the row it
     equals; one that matches no row is an error.
     ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
@@ -105,10 +106,12 @@ field (a trailing separator) is left out and noted.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import io
 import json
+import lzma
 import math
 import os
 import re
@@ -531,6 +534,10 @@ def _engine(sep: str, thousands: str | None) -> str:
 
 
 BLANK_LINE = re.compile(r"^[ \t]*(\r\n|\r|\n)", re.MULTILINE)  # a line of nothing but spaces (the last one, stripped, aside)
+# the first bytes of compressed files (bzip2's "BZh", a block size and a block's or the stream end's magic number)
+COMPRESSIONS = {"gzip": re.compile(b"\x1f\x8b"), "bzip2": re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)"),
+                "xz": re.compile(re.escape(b"\xfd7zXZ\x00")), "zstd": re.compile(re.escape(b"\x28\xb5\x2f\xfd"))}
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")  # of the compressions read: data.csv.gz holds data.csv
 HEADER_LINE = re.compile(r"\s*[^\r\n]*")  # blank lines, then the header's line
 UNICODE_MINUS = re.compile("\u2212(?=[0-9.,])")  # U+2212 before a number (−0.84, −.5), or an offset (−05:00)
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
@@ -541,11 +548,15 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
     """The file as text columns and numbers, and a note on what was dropped ("" if nothing); ``text_column`` is
     kept as text (times for a time_format, 000100 with its leading zeros)."""
     data = path.read_bytes()
-    if data.startswith(b"\x1f\x8b"):  # gzip (data.csv.gz)
+    packed = next((k for k, magic in COMPRESSIONS.items() if magic.match(data)), None)
+    if packed == "zstd":
+        raise DataError(f"{path}: a zstd-compressed file, which is not read: decompress it (zstd -d) and give the CSV, "
+                        "or compress it with gzip, bzip2 or xz, which are read")
+    if packed:  # data.csv.gz, .bz2, .xz
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: a damaged gzip file ({_one_line(e)})") from e
+            data = {"gzip": gzip, "bzip2": bz2, "xz": lzma}[packed].decompress(data)
+        except (OSError, EOFError, ValueError, lzma.LZMAError) as e:
+            raise DataError(f"{path}: a damaged {packed} file ({_one_line(e)})") from e
     elif data.startswith(b"PK\x03\x04"):
         raise DataError(f"{path}: a zip archive (or a spreadsheet such as .xlsx), not a CSV: unpack it, or save the "
                         "sheet as CSV, and give that file")
@@ -1350,8 +1361,9 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_F
 
 
 def _csv_name(path: Path) -> str:
-    """The file's name as a CSV: data.csv for data.csv.gz, which is read through gzip."""
-    return path.name.removesuffix(".gz") or path.name
+    """The file's name as a CSV: data.csv for data.csv.gz (.bz2, .xz), which is read through its decompressor."""
+    suffix = next((s for s in COMPRESSED_SUFFIXES if path.name.endswith(s)), "")
+    return path.name.removesuffix(suffix) or path.name
 
 
 def csv_stem(path: Path | str) -> str:
