@@ -1441,6 +1441,25 @@ def test_a_relative_data_path_in_an_override_is_read_beside_the_experiment_file_
         assert config.dataset["path"] == (str(tmp_path / "exp" / name) if folder == "exp" else name)
 
 
+def test_a_data_path_of_an_override_found_nowhere_names_the_experiment_files_folder_too(tmp_path, monkeypatch):
+    """An override's relative data path is looked for beside the experiment file first, then where the dataset
+    config's are; found nowhere, the line named only the latter ("looked in" the config's folder, the repository root
+    and the working folder), never the folder looked in first. It names every folder, in order, as the override's."""
+    for folder in ("exp", "cfg", "cwd"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "cfg" / "tiny.json").write_text(json.dumps(TINY))
+    monkeypatch.chdir(tmp_path / "cwd")
+    path = tmp_path / "exp" / "grid.json"
+    path.write_text(json.dumps({"datasets": {"own": str(tmp_path / "cfg" / "tiny.json")}, "detectors": ["abs_z"],
+                                "seeds": 1, "output_dir": str(tmp_path / "runs"), "overrides": {"abs_z": {
+                                    "dataset": {"name": "own", "path": "missing.csv"}}}}))
+    with pytest.raises(UserError) as info:
+        load_experiment(path)
+    folders = ", ".join(str(tmp_path / f) for f in ("exp", "cfg")) + f", {REPO_ROOT}, {tmp_path / 'cwd'}"
+    assert str(info.value) == (f"grid.json: dataset 'own' with detector 'abs_z': the experiment file's overrides.abs_z: "
+                               f"dataset: path: file missing.csv not found (looked in {folders})")
+
+
 def test_output_and_summary_dir_arguments_starting_with_a_tilde_are_under_the_home_folder(tmp_path, monkeypatch):
     """--output-dir=~/runs (a form the shell leaves as it is) made a folder named '~' in the working folder, where
     the experiment file's "~/runs" is the home folder's."""

@@ -289,22 +289,29 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
     raise DataError(f"dataset: {where}: file {value} not found (looked in {', '.join(str(d) for d in dirs)})")
 
 
-def absolute_paths(spec: dict, folder: Path) -> dict:
+def absolute_paths(spec: dict, folder: Path, then: list[Path] | None = None) -> dict:
     """``spec`` with each relative path that ``folder`` holds made absolute: a copy of a config written in another
-    folder then reads the files its original reads from its own folder (the first of ``_resolve``'s folders)."""
-    def absolute(value):
+    folder then reads the files its original reads from its own folder (the first of ``_resolve``'s folders). With
+    ``then``, the folders the others are looked for in next, a path found in none is one line naming every folder."""
+    def absolute(value, where: str):
         text = value.strip() if isinstance(value, str) else ""
         if not text or text.startswith("${") or Path(text).expanduser().is_absolute():
             return value
         beside = Path(folder).resolve() / text  # its name kept: the dataset's default name is its stem
-        return str(beside) if beside.is_file() else value  # else found as before (the repository, the working folder)
+        if beside.is_file():
+            return str(beside)
+        if then is not None:
+            _resolve(value, list(dict.fromkeys([Path(folder).resolve(), *then])), where)  # one line if found nowhere
+        return value  # found as before (the repository, the working folder)
 
     spec = dict(spec)
     for key in ("path", "train_files", "test_files"):
         if key in spec:
-            spec[key] = [absolute(v) for v in spec[key]] if isinstance(spec[key], list) else absolute(spec[key])
+            spec[key] = ([absolute(v, key) for v in spec[key]] if isinstance(spec[key], list)
+                         else absolute(spec[key], key))
     if isinstance(spec.get("labels"), dict):
-        spec["labels"] = {k: absolute(v) if k in ("timestamps", "windows") else v for k, v in spec["labels"].items()}
+        spec["labels"] = {k: absolute(v, f"labels.{k}") if k in ("timestamps", "windows") else v
+                          for k, v in spec["labels"].items()}
     return spec
 
 

@@ -277,11 +277,16 @@ def load_config_series(config, verbose: bool = True) -> Series:
     ``verbose``: print which training block a CSV dataset uses."""
     if isinstance(config.dataset, str):
         return load_series(config.dataset)
+    return load_csv_series(config.dataset, dataset_folders(config), announce=verbose)
+
+
+def dataset_folders(config) -> list[Path]:
+    """The folders a config's relative dataset paths are looked for in, in order: its file's (and a run folder's
+    recorded one, ``config.config_folders``), the repository root, the working folder."""
     from .config import config_folders
 
     base_dirs = config_folders(config) + [REPO_ROOT, Path.cwd()]
-    base_dirs = list(dict.fromkeys(Path(d).resolve() for d in base_dirs))  # each folder once, in order
-    return load_csv_series(config.dataset, base_dirs, announce=verbose)
+    return list(dict.fromkeys(Path(d).resolve() for d in base_dirs))  # each folder once, in order
 
 
 def load_csv_series(spec: dict, base_dirs: list[Path], t_unit: str = "row", data_dir: str | Path | None = None,

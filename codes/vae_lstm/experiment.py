@@ -151,7 +151,12 @@ class Experiment:
         base = self.base_config(dataset)
         job = self.job_keys(detector, seed)
         try:
-            config = base.replace(**self.overrides_for(detector), **job)
+            overrides = self.overrides_for(detector, base)
+        except DataError as e:  # a data file the override names, found nowhere
+            own = "dataset" in self.values.get("overrides", {}).get(detector, {})
+            raise DataError(f"the experiment file's overrides.{detector if own else '*'}: {e}") from None
+        try:
+            config = base.replace(**overrides, **job)
         except ConfigError as e:  # a bad override is the experiment file's, not the dataset config's
             raise self.blamed(e, base, detector, lambda: base.replace(**job)) from None
         if resolve and not config.resolved:
@@ -168,16 +173,19 @@ class Experiment:
         return {"detector": detector, "seed": seed, "output_dir": self.output_dir, "load_model": True,
                 "load_dir": "default"}  # a dataset config's own load_dir would put every run in one folder
 
-    def overrides_for(self, detector: str) -> dict:
+    def overrides_for(self, detector: str, base: Config | None = None) -> dict:
         """The overrides of a detector's jobs: those for every detector ("*"), then its own. A dataset object's
         relative paths that the experiment file's folder holds are made absolute (``csv_data.absolute_paths``): as
-        its dataset configs, they are looked for beside the file first, then where the dataset config's are."""
+        its dataset configs, they are looked for beside the file first, then where the dataset config's are; with
+        the dataset's config ``base``, a path found in none of those folders is a DataError that names them all."""
         from .csv_data import absolute_paths
+        from .data_loader import dataset_folders
 
         overrides = self.values.get("overrides", {})
         changes = {**overrides.get("*", {}), **overrides.get(detector, {})}
         if isinstance(changes.get("dataset"), dict):
-            changes["dataset"] = absolute_paths(changes["dataset"], self.path.parent)
+            then = None if base is None else dataset_folders(base)
+            changes["dataset"] = absolute_paths(changes["dataset"], self.path.parent, then)
         return changes
 
     def blamed(self, error: UserError, base: Config, detector: str, without_overrides) -> UserError:
@@ -339,8 +347,8 @@ def load_experiment(name: str | Path) -> Experiment:
         for detector in experiment.detectors:
             try:
                 config = experiment.config(dataset, detector, 0, resolve=False)
-            except ConfigError as e:
-                raise ConfigError(f"{path.name}: dataset '{dataset}' with detector '{detector}': {e}") from None
+            except (ConfigError, DataError) as e:  # DataError: a data file an override names, found nowhere
+                raise type(e)(f"{path.name}: dataset '{dataset}' with detector '{detector}': {e}") from None
             if isinstance(config.dataset, str):  # a misspelt name is no series: named before its kind is
                 try:
                     check_dataset_name(config.dataset)
