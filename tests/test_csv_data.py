@@ -967,6 +967,24 @@ def test_label_rows_written_as_whole_floats_without_a_time_column_are_those_rows
     assert msg.endswith("stamps.json: without time_column, label timestamps are 0-based row numbers; got 3.5")
 
 
+def test_date_windows_of_a_numeric_time_column_name_window_ends_and_a_yyyymmdd_format(tmp_path):
+    """Windows of dates for a file whose time column is numbers were refused as "label timestamps must be numbers",
+    which they are not; for dates written yyyymmdd (20240105), read as numbers, the line did not say that a
+    time_format reads them as the dates the windows write."""
+    write_text(tmp_path, "d.csv", "d,x\n" + "".join(f"202401{i + 1:02d},{i % 4}\n" for i in range(20)))
+    (tmp_path / "w.json").write_text(json.dumps([["2024-01-05", "2024-01-07"]]))
+    msg = one_line_error({"path": "d.csv", "time_column": "d", "labels": {"windows": "w.json"}}, tmp_path)
+    assert msg.endswith("w.json: label window ends must be numbers, as d.csv's time column (could not convert string "
+                        "to float: '2024-01-05'); its numbers read as dates written yyyymmdd: give \"time_format\": "
+                        "\"%Y%m%d\" to read them as dates")
+    d = load({"path": "d.csv", "time_column": "d", "labels": {"windows": "w.json"}, "time_format": "%Y%m%d"}, tmp_path)
+    assert np.flatnonzero(d.full_point_labels).tolist() == [4, 5, 6]
+    write_text(tmp_path, "n.csv", "t,x\n" + "".join(f"{i},{i % 4}\n" for i in range(20)))
+    msg = one_line_error({"path": "n.csv", "time_column": "t", "labels": {"windows": "w.json"}}, tmp_path)
+    assert msg.endswith("w.json: label window ends must be numbers, as n.csv's time column (could not convert string "
+                        "to float: '2024-01-05')")
+
+
 def test_label_windows_that_cover_no_row(tmp_path):
     series(tmp_path, n=20)
     spec = {"path": "s.csv", "train_points": 5, "labels": {"windows": "w.json"}}

@@ -1425,8 +1425,10 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
         try:
             return np.asarray(stamps, np.float64)
         except (TypeError, ValueError) as e:
-            raise DataError(f"{path}: label timestamps must be numbers, as {f.path.name}'s time column "
-                            f"({_one_line(e)})") from e
+            dates = ("; its numbers read as dates written yyyymmdd: give \"time_format\": \"%Y%m%d\" to read them as "
+                     "dates" if _yyyymmdd(pd.Series(f.timestamps)) else "")
+            raise DataError(f"{path}: {what} must be numbers, as {f.path.name}'s time column "
+                            f"({_one_line(e)}){dates}") from e
     text = [str(s) for s in stamps]
     _refuse_named_offsets(text, f"{path}: label time")
     local = next((t for t in text if not UTC_OFFSET.search(t.strip())), None) if f.utc_offset else None
