@@ -588,6 +588,19 @@ def test_unicode_minus_signs_read_as_minus(tmp_path):
     assert "m.csv: 5 Unicode minus sign(s) ('\u2212', U+2212) read as '-'" in d.train_block_note
 
 
+def test_a_value_column_without_a_number_is_not_told_to_fill_its_rows(tmp_path):
+    """value_columns naming a column of times, or of text, with no number in any row, was told to "fill or remove
+    those rows" (every row); the line now says that the column holds times (time_column reads them) or no number."""
+    write_csv(tmp_path, "s.csv", ["timestamp", "value", "status"], [[t, i % 3, "ok"] for i, t in enumerate(stamps(10))])
+    msg = one_line_error({"path": "s.csv", "value_columns": ["timestamp", "value"]}, tmp_path)
+    assert msg.endswith("(0-based; values '2020-01-01 00:00:00', '2020-01-01 01:00:00', '2020-01-01 02:00:00', "
+                        "'2020-01-01 03:00:00', '2020-01-01 04:00:00'); it holds times, not numbers: give it as "
+                        "time_column, or leave it out of the channels (ignore_columns, or value_columns without it)")
+    msg = one_line_error({"path": "s.csv", "value_columns": ["value", "status"]}, tmp_path)
+    assert msg.endswith("(0-based; values 'ok', 'ok', 'ok', 'ok', 'ok'); no row of it holds a number: leave it out of "
+                        "the channels (ignore_columns, or value_columns without it)")
+
+
 def test_a_percentage_column_is_left_out_with_how_to_read_it(tmp_path):
     """A column of percentages (12%) is text: it stays out of the default channels, and the note, which named it
     only "not numeric", says to write it without the % sign; named in value_columns, the line says the same."""

@@ -840,10 +840,14 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
         shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
         setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands, _fractions_elsewhere(f.df, c))
         percent = _percentages(f.df[c].iloc[bad])
+        present = f.df[c].dropna().astype(str).str.strip()
+        times = bad.size == len(values) and len(present) and _parse_datetimes(present.iloc[:SHOWN]).notna().all()
         hint = (f"; they read as numbers with {setting}: set that in the dataset object" if setting else
                 f"; they are {_percent_advice(percent)}" if percent else
-                "; fill or remove those rows, or leave the column out of the channels (ignore_columns, or "
-                "value_columns without it)")
+                "; it holds times, not numbers: give it as time_column, or leave it out" if times else
+                "; no row of it holds a number: leave it out" if bad.size == len(values) else
+                "; fill or remove those rows, or leave the column out")
+        hint += " of the channels (ignore_columns, or value_columns without it)" * (not setting and not percent)
         raise DataError(f"{f.path}: column {c!r} has {bad.size} non-numeric, missing or infinite value(s) "
                         f"at data row(s) {_rows(bad)} (0-based; values {', '.join(shown)}){also}{hint}")
     return values
