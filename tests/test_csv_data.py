@@ -550,6 +550,16 @@ def test_a_label_column_that_is_the_time_column_says_so(tmp_path):
                    "labels (1 = anomalous row), another column than the times")
 
 
+def test_a_label_column_of_minus_one_and_one_is_told_how_to_turn_it_into_0_1(tmp_path):
+    """Labels written -1 (outlier) and 1 (inlier), as scikit-learn's detectors write them, were named "not 0/1" at
+    the -1 rows only, so that writing 0 there would have labelled every inlier anomalous."""
+    write_csv(tmp_path, "s.csv", ["a", "anomaly"], [[i, -1 if i == 5 else 1] for i in range(10)])
+    msg = one_line_error({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)
+    assert msg.endswith("label column 'anomaly' must hold only 0 and 1; found 1, -1 (not 0/1 at data row(s) 5, "
+                        "0-based): it holds -1 and 1 only, as scikit-learn writes outliers (-1) and inliers (1)? Then "
+                        "write 1 for -1 and 0 for 1; else write 0 (normal) or 1 (anomalous) in every row")
+
+
 def test_a_label_column_with_empty_cells_says_what_to_write(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "anomaly"], [[i, "" if i > 6 else int(i == 5)] for i in range(10)])
     msg = one_line_error({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path)

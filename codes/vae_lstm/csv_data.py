@@ -1308,8 +1308,11 @@ def _label_column(f: _File, column: str) -> np.ndarray:
             if s not in found:
                 found.append(s)
         listed = ", ".join(found[:8]) + (", ..." if len(found) > 8 else "")
+        sklearn = ("it holds -1 and 1 only, as scikit-learn writes outliers (-1) and inliers (1)? Then write 1 for -1 "
+                   "and 0 for 1; else " if set(np.unique(num)) == {-1.0, 1.0} else "")
         raise DataError(f"{f.path}: label column {column!r} must hold only 0 and 1; found {listed} "
-                        f"(not 0/1 at data row(s) {_rows(bad)}, 0-based): write 0 (normal) or 1 (anomalous) in every row")
+                        f"(not 0/1 at data row(s) {_rows(bad)}, 0-based): {sklearn}write 0 (normal) or 1 (anomalous) in "
+                        "every row")
     return num == 1
 
 
