@@ -538,6 +538,29 @@ def test_threshold_free_metrics_hand_computed():
     assert out["vus_pr"] != pytest.approx(out["vus_roc"], abs=0.01)
 
 
+def test_at_predictions_hand_computed():
+    """Labels: one segment, points 1-4 of 10; predictions: point 2 (inside it) and points 7-8 (outside).
+    Pointwise: tp 1, fp 2, fn 3. Point-adjusted: the hit finds the whole segment, tp 4, fp 2, fn 0. Range-based
+    (flat, alpha 0): precision is the mean over the two predicted ranges of their share inside a label (1 and 0),
+    recall the label's share predicted (1 of 4); swapping labels and predictions would swap the two. Event: recall
+    1 (the one segment is hit), precision pointwise 1/3. Affiliation (zone [0, 10], |J| = 4, m = 1): precision
+    (1 + integral of (5 - d) / 10 over d in [2, 4]) / 3 = 1.4 / 3; recall (0.9 + 1 + 1.6) / 4 = 0.875. PA%K: F1 0.8
+    for K < 25 (1 hit of 4 is more than K%), 2/7 from K = 25, by trapezoids over K / 100."""
+    from vae_lstm import metrics
+
+    labels = np.array([0, 1, 1, 1, 1, 0, 0, 0, 0, 0], bool)
+    predicted = np.array([0, 0, 1, 0, 0, 0, 0, 1, 1, 0], bool)
+    out = metrics.at_predictions(labels, predicted)
+    assert out["pointwise"] == pytest.approx({"precision": 1 / 3, "recall": 1 / 4, "f1": 2 / 7})
+    assert out["point_adjusted"] == pytest.approx({"precision": 4 / 6, "recall": 1.0, "f1": 0.8})
+    assert out["range_based"] == pytest.approx({"precision": 0.5, "recall": 0.25, "f1": 1 / 3})
+    assert out["event"] == pytest.approx({"precision": 1 / 3, "recall": 1.0, "f1": 0.5})
+    assert out["affiliation"] == pytest.approx({"precision": 1.4 / 3, "recall": 0.875, "f1": 2 * 1.4 / 3 * 0.875
+                                                / (1.4 / 3 + 0.875)})
+    assert out["pak_auc"]["f1"] == pytest.approx(0.01 * (24 * 0.8 + (0.8 + 2 / 7) / 2 + 75 * 2 / 7))
+    assert out["flagged_fraction"] == 0.3
+
+
 def test_the_oracle_breaks_ties_towards_the_largest_threshold():
     """Event F1 is 1.0 both at 0.9 (point 1 alone: precision 1, the one segment found) and at every candidate
     down to just above 0.2 (points 1 and 2); the oracle reports the largest, 0.9, the highest score."""
