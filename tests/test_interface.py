@@ -561,6 +561,18 @@ def test_at_predictions_hand_computed():
     assert out["flagged_fraction"] == 0.3
 
 
+def test_the_oracle_searches_the_quantiles_of_the_points_it_may_flag():
+    """990 unscored points at a neutral fill of 0.5 and 10 scored ones, 0.55 .. 1.0, the top three (one segment)
+    anomalous: at 0.9 range-based F1 is 1. Quantiles of all 1,000 scores are 0.5 up to the 99th percentile, then 1.0
+    alone (range-based F1 0.5: recall 1/3); the quantiles of the 10 scored points fall between every two of them."""
+    from vae_lstm import metrics
+
+    scores = np.concatenate([np.full(990, 0.5), np.linspace(0.55, 1.0, 10)])
+    labels = np.arange(1000) >= 997
+    best = metrics.oracle(scores, labels, flaggable=np.arange(1000) >= 990)["range_based"]
+    assert best["f1"] == 1.0 and 0.85 < best["threshold"] <= 0.9  # flags the scores 0.9, 0.95 and 1.0
+
+
 def test_the_oracle_breaks_ties_towards_the_largest_threshold():
     """Event F1 is 1.0 both at 0.9 (point 1 alone: precision 1, the one segment found) and at every candidate
     down to just above 0.2 (points 1 and 2); the oracle reports the largest, 0.9, the highest score."""
