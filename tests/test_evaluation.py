@@ -323,6 +323,18 @@ def test_summarise_is_json_serialisable():
     assert type(out["n"]) is int and type(out["average_precision"]) is float
 
 
+def test_summarise_hand_computed():
+    """The case of test_best_f1_adjusted_one_but_pointwise_lower at threshold 0.5. Average precision: in
+    decreasing order 0.9 (+), 0.5 (-), 0.3 (+), 0.2 (+ +): recall steps 1/4, 1/4, 1/2 at precisions 1, 2/3, 4/5,
+    so 49/60. The segment's best score 0.9 is above every normal one."""
+    out = ev.summarise([0.1, 0.2, 0.9, 0.3, 0.2, 0.5, 0.0], [0, 1, 1, 1, 1, 0, 0], 0.5)
+    assert out["pointwise"]["f1"] == pytest.approx(1 / 3) and out["point_adjusted"]["f1"] == pytest.approx(8 / 9)
+    assert out["average_precision"] == pytest.approx(49 / 60)
+    assert out["oracle_pointwise"] == pytest.approx({"threshold": 0.2, "precision": 0.8, "recall": 1.0, "f1": 8 / 9})
+    assert out["oracle_point_adjusted"] == {"threshold": 0.9, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert out["normals_above_each_anomaly"] == [0] and (out["n"], out["n_anomalous"]) == (7, 4)
+
+
 def test_normals_above_anomalies_counts_normals_at_or_above_each_segment_best():
     scores = np.array([0.1, 0.9, 0.5, 0.2, 0.7, 0.3, 0.6, 0.4])
     labels = np.array([0, 0, 1, 1, 0, 0, 1, 0], dtype=bool)
