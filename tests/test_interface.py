@@ -37,6 +37,13 @@ def test_points_from_units_span_1_is_identity_and_uncovered_points_are_nan():
     assert out[:2].tolist() == [4.0, 4.0] and np.isnan(out[2])
 
 
+def test_points_from_units_leave_the_points_a_nan_unit_covers_nan():
+    """Unit 1 (NaN) covers points 1 and 2: an unknown score is not taken as a low one, so they stay NaN rather than
+    take unit 0's 1.0 and unit 2's 2.0; point 5, which no unit covers, is NaN too."""
+    out = windowing.points_from_units([1.0, np.nan, 2.0, 0.5], 2, 6)
+    np.testing.assert_array_equal(out, [1.0, np.nan, np.nan, 2.0, 0.5, np.nan])
+
+
 def test_points_from_units_brute_force():
     rng = np.random.default_rng(0)
     for span, n_units in [(1, 7), (4, 9), (6, 1), (5, 30)]:
