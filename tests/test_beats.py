@@ -107,6 +107,10 @@ def test_segment_scores_take_the_largest_unit_wholly_inside():
     # span 1 (point scores): the largest point of each segment
     points = np.array([1.0, 5, 2, 0, 0, -1, -3, -2, -2, -2, 9, np.nan, 0, 0, 0])
     np.testing.assert_array_equal(windowing.segment_scores(points, 1, 5, 3), [5, -1, 9])
+    points[6] = np.nan  # a NaN point is ignored, not taken as 0 (above the segment's -1)
+    np.testing.assert_array_equal(windowing.segment_scores(points, 1, 5, 3), [5, -1, 9])
+    points[10:] = np.nan  # a segment with no scored unit is NaN
+    np.testing.assert_array_equal(windowing.segment_scores(points, 1, 5, 3), [5, -1, np.nan])
     assert np.isnan(windowing.segment_scores(np.ones(5), 6, 5, 2)).all()  # a unit longer than a segment
     with pytest.raises(ValueError, match="do not fit"):
         windowing.segment_scores(np.ones(15), 2, 5, 3)
