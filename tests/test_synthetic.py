@@ -130,3 +130,33 @@ def test_labelled_points_left_unchanged_are_a_flat_lines_and_a_drifts_first():
     dirty, starts, labels = make_synthetic(**args, n_anomalies=7, kinds=ALL_KINDS)
     unchanged = np.flatnonzero(labels & ~(dirty != clean).any(axis=1))
     np.testing.assert_array_equal(unchanged, starts[[ALL_KINDS.index("flat_line"), ALL_KINDS.index("drift")]])
+
+
+def test_spike_and_level_shift_sizes_and_where_anomalies_start():
+    """Without noise: a spike adds +-4 to its 2 points (one sign for both), a level shift +2 to its period // 4 = 6
+    points, and nothing else changes; each anomaly starts in the middle half of its slot, here 1000 / 3 points
+    after train_end each."""
+    from vae_lstm.synthetic import make_synthetic
+
+    args = dict(length=2000, period=24, noise=0.0, train_end=1000, n_channel=2, seed=5)
+    clean, _, _ = make_synthetic(**args, n_anomalies=0)
+    dirty, starts, labels = make_synthetic(**args, n_anomalies=3)
+    slot = 1000 / 3
+    offsets = (starts - 1000) / slot - np.arange(3)
+    assert ((offsets >= 0.25) & (offsets < 0.75)).all(), offsets
+    diff = dirty - clean
+    spike, shift = starts[0], starts[1]
+    np.testing.assert_allclose(diff[spike:spike + 2], np.sign(diff[spike, 0]) * 4.0, rtol=1e-12)
+    np.testing.assert_allclose(diff[shift:shift + 6], 2.0, rtol=1e-12)
+    changed = np.flatnonzero((diff != 0).any(axis=1))
+    assert set(changed) - {spike, spike + 1} - set(range(shift, shift + 6)) <= set(range(starts[2], starts[2] + 6))
+    assert labels.sum() == 2 + 6 + 6
+
+
+def test_each_channel_has_its_own_noise_of_the_given_std():
+    """The same seed with noise 0.1 and 0 draws the same phases and the same normal numbers: their difference is
+    0.1 times the noise, which must differ between the channels (not one noise shared by all) and have std 0.1."""
+    args = dict(length=4000, period=24, n_anomalies=0, train_end=2000, n_channel=2, seed=1)
+    noise = make_synthetic_values(**args, noise=0.1)[0] - make_synthetic_values(**args, noise=0.0)[0]
+    assert abs(np.corrcoef(noise[:, 0], noise[:, 1])[0, 1]) < 0.1
+    np.testing.assert_allclose(noise.std(axis=0), 0.1, rtol=0.05)
