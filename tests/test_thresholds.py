@@ -287,6 +287,20 @@ def test_dynamic_chooses_z_by_telemanoms_score_hand_computed():
     assert th.dynamic_details(e, span=None, error_buffer=2, z_min=1.0, z_max=3.0, z_step=2.0).z == 1.0
 
 
+def test_dynamic_divides_the_mean_drop_by_the_mean_and_the_std_drop_by_the_std():
+    """The scores above raised by 9: 22 tens, 14 at point 6, 13 at point 18. The std is unchanged (0.97806), the
+    mean 247/24 = 10.29167. z = 1 (epsilon 11.27) flags both spikes, 2 runs of 3 points, leaving 22 tens:
+    (0.02834 + 1) / (2^2 + 6) = 0.10283. z = 3 (epsilon 13.23) flags the 14 alone; left: 22 tens and the 13, mean
+    233/23, std 0.61179: (0.01567 + 0.37448) / (1^2 + 3) = 0.09754. So z = 1, where the unshifted scores chose 3.
+    (The std drop divided by the mean, 0.01234 against 0.01281, would pick z = 3.) Peaks 14 and 13 over the largest
+    unflagged 10: the drop 13 -> 10 is above p, so neither sequence is pruned."""
+    e = np.full(24, 10.0)
+    e[6], e[18] = 14.0, 13.0
+    d = th.dynamic_details(e, span=None, error_buffer=2, z_min=1.0, z_max=4.0, z_step=2.0)
+    assert d.z == 1.0 and d.epsilon == pytest.approx(247 / 24 + math.sqrt(63 / 24 - (31 / 24) ** 2))
+    assert runs(d.flags) == [[4, 8], [16, 20]] and d.threshold == d.epsilon
+
+
 def test_dynamic_accepts_five_sequences_and_takes_a_peak_at_the_last_point():
     """telemanom keeps a z that flags at most 5 sequences: 100 ones with spikes of 10 at 10, 30, .., 90 give 5
     sequences at z = 1, which is kept (not z_max = 2, the fallback). A spike of 5 on the very last of 20 ones:
