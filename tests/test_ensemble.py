@@ -19,6 +19,8 @@ def member(train, piece_points, labels=None):
 def test_standardise_by_the_reference():
     np.testing.assert_allclose(standardise([3.0, 5.0], [1.0, 3.0]), [1.0, 3.0])  # mean 2, std 1
     np.testing.assert_allclose(standardise([4.0], [2.0, 2.0]), [2.0])  # constant reference: std taken as 1
+    # a skewed reference: mean 1 (not its median 0), std sqrt(2) (ddof 0: deviations -1, -1, 2)
+    np.testing.assert_allclose(standardise([1.0, 3.0], [0.0, 0.0, 3.0]), [0.0, 2 / np.sqrt(2)])
 
 
 def test_the_ensemble_averages_standardised_scores_by_hand():
