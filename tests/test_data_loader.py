@@ -231,6 +231,15 @@ def test_tiny_middle_split(tmp_path, monkeypatch):
     assert s.timestamps[0] == np.datetime64("2020-01-01T00:00:00")
 
 
+def test_a_piece_holds_the_anomalies_inside_it_only():
+    """Test pieces [0, 3) and [7, 10) around the training block [3, 7): the anomalies at 3 (the block's first point)
+    and 7 (test_2's first) belong to no piece and to test_2 only, at its index 0. An anomaly at a piece's end
+    counted as inside it gave test_1 an anomaly at index 3, past its last point."""
+    s = data_loader.build_series("x", "row", np.sin(np.arange(10.0)), [1, 3, 7], 3, 7)
+    assert [(p.name, p.start, p.anomaly_idx.tolist()) for p in s.test_pieces] == [("test_1", 0, [1]),
+                                                                                  ("test_2", 7, [0])]
+
+
 def test_tiny_prefix_split(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch, split=(0, 5))
     [p] = load_series("tiny").test_pieces
