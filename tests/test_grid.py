@@ -872,6 +872,21 @@ def test_an_experiment_file_in_latin1_or_with_a_bom_and_a_bad_label_or_override(
         load_experiment(path).config("synth", "abs_z", 0)
 
 
+def test_an_override_that_leaves_too_few_training_sequences_is_the_experiment_files_line_before_any_run(tmp_path):
+    """Windows of an override that fit the training block, but leave it too few sequences to split (9 of 1992
+    points in its 2000: 8 to train on, 1 to validate on), failed each of that detector's runs after the grid had
+    trained the others, each line blaming the dataset's config file (tiny.json: ...), which passes alone."""
+    path = tiny_experiment(tmp_path, detectors=["random", "abs_z"],
+                           overrides={"abs_z": {"l_win": 996, "l_seq": 2}})
+    with pytest.raises(UserError) as refused:
+        reproduce.main([str(path), "--seeds", "1"])
+    assert str(refused.value) == (
+        "experiment grid, dataset 'synth' with detector 'abs_z': the experiment file's overrides: sequences of "
+        "l_win * l_seq = 1992 points leave 9 sequences in the 2000-point training block of 'synthetic': 8 to train "
+        "on and 1 to validate on (val_fraction 0.1); at least 2 of each are needed: make l_win or l_seq smaller")
+    assert not (tmp_path / "runs").exists()  # before any run, the random control's too
+
+
 def test_two_experiment_files_of_one_name_never_replace_each_others_summary(tmp_path):
     from vae_lstm.errors import UserError
 

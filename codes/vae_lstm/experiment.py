@@ -208,13 +208,17 @@ class Experiment:
         return type(error)(f"the experiment file's {where}: {message}")
 
     def check_fits(self, dataset: str, detector: str, series) -> None:
-        """One line when a job's windows or channels do not fit its dataset's loaded ``series``, or leave no test
-        piece to score (``prepare.fit_data``, ``prepare.check_scorable``), as the grid's run would say it; named as
-        the experiment file's overrides' (``blamed``) when the dataset's config fits without them."""
+        """One line when a job's windows or channels do not fit its dataset's loaded ``series``, leave no test piece
+        to score, or too few training samples to split (``prepare.fit_data``, ``prepare.check_scorable``,
+        ``runs.check_training_sizes``), as the grid's run would say it; named as the experiment file's overrides'
+        (``blamed``) when the dataset's config fits without them."""
         from .prepare import check_scorable, fit_data
+        from .runs import check_training_sizes
 
         def check(config):
-            check_scorable(fit_data(config, series, verbose=False), series)
+            config = fit_data(config, series, verbose=False)
+            check_scorable(config, series)
+            check_training_sizes(config, len(series.train))
 
         try:
             check(self.config(dataset, detector, 0, resolve=False))
