@@ -905,3 +905,8 @@ def test_arma_refuses_a_channel_that_holds_one_value_over_the_points_it_fits(tmp
     assert str(info.value) == (f"arma: channel 1 holds one value (0.25) over {which} it fits, so it has no noise to "
                                f"scale its errors by: {fix}")
     assert not (tmp_path / "arma.json").exists()
+    # named as the data names it (train.py gives the column names): counted from 0, a bare number misleads
+    detector = ARMADetector(arma_config(n_channel=2, arma_max_train_points=max_points))
+    detector.channel_names = ["Pressure", "Thermocouple"]
+    with pytest.raises(DataError, match=r"^arma: channel 1 \(Thermocouple\) holds one value \(0\.25\)"):
+        detector.fit(train, tmp_path)

@@ -73,7 +73,12 @@ def standardised_squared_innovations(x: np.ndarray, p: int, q: int, params: dict
     return np.square(result.forecasts_error[0]) / result.forecasts_error_cov[0, 0]
 
 
-def check_varies(series: np.ndarray, max_train_points: int) -> None:
+def channel_label(k: int, names) -> str:
+    """"channel k", with the data's name of it where known (counted from 0, so a name keeps a user off the next one)."""
+    return f"channel {k} ({names[k]})" if names and k < len(names) else f"channel {k}"
+
+
+def check_varies(series: np.ndarray, max_train_points: int, names=None) -> None:
     """One line when a channel of the points the ARMA fit takes holds one value: its fitted noise variance is then
     about 1e-11, and any later change on it scores around 1e10, outweighing every other channel."""
     flat = np.flatnonzero(np.ptp(series, axis=0) == 0)
@@ -83,7 +88,7 @@ def check_varies(series: np.ndarray, max_train_points: int) -> None:
                  else f"the {len(series)} training points")
         fix = "raise arma_max_train_points, or set 0 for the whole training block" if max_train_points else \
             "leave that channel out"
-        raise DataError(f"arma: channel {k} holds one value ({series[0, k]:g}) over {which} it fits, so it has no "
+        raise DataError(f"arma: {channel_label(k, names)} holds one value ({series[0, k]:g}) over {which} it fits, so it has no "
                         f"noise to scale its errors by: {fix}")
 
 
@@ -118,11 +123,11 @@ class ARMADetector(Detector):
         series = self.check_series(train_series, needed, "ARMA fit")
         if c.arma_max_train_points:
             series = series[-c.arma_max_train_points:]
-        check_varies(series, c.arma_max_train_points)
+        check_varies(series, c.arma_max_train_points, self.channel_names)
         self.channels = [fit_channel(series[:, k], c.arma_p, c.arma_q) for k in range(series.shape[1])]
         for k, channel in enumerate(self.channels):
             if not channel["converged"]:
-                print(f"arma: the fit of channel {k} did not converge; its last parameters are kept")
+                print(f"arma: the fit of {channel_label(k, self.channel_names)} did not converge; its last parameters are kept")
         run_dir.mkdir(parents=True, exist_ok=True)
         saved = {"order": self.order, "trend": TREND, "max_train_points": c.arma_max_train_points,
                  "channels": self.channels}
