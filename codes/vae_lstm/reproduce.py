@@ -806,8 +806,9 @@ def check_ensemble(experiment, datasets) -> None:
         if not series.labelled or (labels is not None and (labels.all() or not labels.any())):
             unlabelled.append(name)  # no labels, or test labels of one class: every figure would be undefined
     if unlabelled:
+        has = "has" if len(unlabelled) == 1 else "have"
         raise UserError(f"--ensemble is scored against labels, and {', '.join(unlabelled)} of {experiment.name} "
-                        "has none (or test labels of one class only); drop --ensemble or pass --series with "
+                        f"{has} none (or test labels of one class only); drop --ensemble or pass --series with "
                         "labelled datasets")
 
 
