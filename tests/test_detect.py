@@ -277,8 +277,8 @@ def test_detect_on_a_run_dir_without_a_model_says_how_to_train_that_folder(tmp_p
     config_path.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "runs")}))
     empty = tmp_path / "empty"
     empty.mkdir()
-    fix = (f"to train it there, set load_model: 1 and load_dir: '{empty}' in {config_path.resolve()}, then run "
-           f"'python3 codes/train.py --config {config_path.resolve()}'")
+    fix = (f'to train it there, set "load_model": 1, "load_dir": {json.dumps(str(empty))} in {config_path.resolve()}, '
+           f"then run 'python3 codes/train.py --config {config_path.resolve()}'")
     done = run_cli("codes/detect.py", "--config", str(config_path), "--run-dir", str(empty))
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: run folder {empty} holds no trained detector; {fix}"

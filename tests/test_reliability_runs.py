@@ -536,7 +536,11 @@ def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeyp
     if case in ("load_model 1", "nothing trained yet"):  # running again resumes it, or reuses the empty folder
         assert err[0] == "interrupted: run the same command again to resume from the last finished epoch"
         return
-    how = "set load_model: 1" if case == "newest" else f"set load_model: 1 and load_dir: {str(target)!r}"
+    # JSON to paste into the config: a path with a backslash or a quote is escaped as JSON escapes it
+    how = "set load_model: 1" if case == "newest" else f'set "load_model": 1, "load_dir": {json.dumps(str(target))}'
+    if case != "newest":
+        pasted = json.loads("{" + err[0].split("set ", 1)[1].split(f" in {cfg}")[0] + "}")
+        assert pasted == {"load_model": 1, "load_dir": str(target)}
     assert err[0].startswith(f"interrupted: {how} in {cfg} and run the same command again to resume {target}"), err
     advised = config.replace(load_model=1, **({} if case == "newest" else {"load_dir": str(target)}))
     assert runs.choose_run_dir(advised) == target  # the advice resumes the interrupted folder
@@ -685,7 +689,8 @@ def test_an_unfinished_run_elsewhere_says_how_to_finish_that_folder(tmp_path):
     with pytest.raises(UserError) as refused:
         runs.refuse_unfinished(config, copy)
     assert str(refused.value) == (f"run folder {copy} has not finished training (vae 3 epochs done); to finish it "
-                                  f"there, set load_model: 1 and load_dir: '{copy}' in {cfg.resolve()}, then run "
+                                  f'there, set "load_model": 1, "load_dir": {json.dumps(str(copy))} in {cfg.resolve()}, '
+                                  f"then run "
                                   f"{command}, then detect")
     own = run_dir(config)  # the folder train.py resumes: run it again
     own.mkdir(parents=True)
@@ -694,8 +699,9 @@ def test_an_unfinished_run_elsewhere_says_how_to_finish_that_folder(tmp_path):
         runs.refuse_unfinished(config, own)
     assert str(refused.value) == (f"run folder {own} has not finished training (vae 3 epochs done); run {command} "
                                   "again to finish it, then detect")
-    with pytest.raises(UserError, match=f"set load_model: 1 and load_dir: '{own}' in "):  # load_model 0: a new folder
+    with pytest.raises(UserError) as refused:  # load_model 0: a new folder
         runs.refuse_unfinished(config.replace(load_model=0), own)
+    assert f'set "load_model": 1, "load_dir": {json.dumps(str(own))} in ' in str(refused.value)
 
 
 def test_the_config_json_of_a_moved_or_copied_run_folder_names_that_folder(trained, tmp_path, detect_spy, monkeypatch,
@@ -730,7 +736,7 @@ def test_the_config_json_of_a_moved_or_copied_run_folder_names_that_folder(train
     with pytest.raises(Reached):
         cli.train_main(["--config", str(cfg)])
     assert (f"note: {cfg} is the config.json of run folder {moved}, but its output_dir trains in {old}; to resume "
-            f"{moved} instead, set load_dir: '{moved}' in it") in capsys.readouterr().out
+            f'{moved} instead, set "load_dir": {json.dumps(str(moved))} in it') in capsys.readouterr().out
 
 
 def test_a_run_folder_on_a_file_system_without_file_locks_is_one_line(tmp_path, monkeypatch):

@@ -22,9 +22,9 @@ from .runs import (
     has_training,
     latest_run,
     leading_key,
-    load_dir_text,
     next_free_run,
     require_training,
+    resume_keys,
     scoring_differences,
     unread_scoring_keys,
 )
@@ -52,9 +52,9 @@ def train_main(argv=None) -> int:
 
     target = None if config.load_model else next_free_run(config)
     if (own := config_run_folder(config, target or latest_run(config))) is not None:  # a moved or copied run's file
-        keys = ("load_model: 1 and " if not config.load_model else "") + f"load_dir: {load_dir_text(own)}"
         print(f"note: {args.config} is the config.json of run folder {own}, but its {leading_key(config)} trains in "
-              f"{target or latest_run(config)}; to resume {own} instead, set {keys} in it")
+              f"{target or latest_run(config)}; to resume {own} instead, set {resume_keys(own, config.load_model)} "
+              "in it")
     if config.load_model and config.load_dir != "default" and not run_dir(config).exists():  # a typo resumes nothing
         print(f"note: load_dir {config.load_dir!r} does not exist: training starts there from scratch")
     try:
@@ -85,7 +85,7 @@ def resume_advice(config, target: Path) -> str | None:
         return None
     source = config_argument(config)
     how = ("set load_model: 1" if latest_run(config) == target
-           else f"set load_model: 1 and load_dir: {str(target)!r}")  # a newer folder would be resumed instead
+           else f"set {resume_keys(target)}")  # a newer folder would be resumed instead
     return (f"{how} in {source} and run the same command again to resume {target} from its last finished epoch "
             "(load_model: 0 starts a new run folder)")
 

@@ -805,15 +805,21 @@ def training_advice(config: Config, path: Path, finish: bool = False) -> str:
     path = Path(path)
     if path.resolve() == (latest_run(config) if config.load_model else next_free_run(config)).resolve():
         return f"run {train_command(config)} again to finish it" if finish else f"train first with {train_command(config)}"
-    return (f"to {'finish' if finish else 'train'} it there, set load_model: 1 and load_dir: {load_dir_text(path)} in "
-            f"{config_argument(config)}, then run {train_command(config)}")
+    return (f"to {'finish' if finish else 'train'} it there, set {resume_keys(path)} in {config_argument(config)}, "
+            f"then run {train_command(config)}")
+
+
+def resume_keys(path: Path, load_model: bool = False) -> str:
+    """The config entries that make train.py train in the run folder ``path``, as JSON to paste into the config:
+    ``"load_model": 1, "load_dir": "<path>"`` (without load_model when the config already has ``load_model`` 1)."""
+    return ("" if load_model else '"load_model": 1, ') + f'"load_dir": {load_dir_text(path)}'
 
 
 def load_dir_text(path: Path) -> str:
-    """``path`` as a config's load_dir names it (quoted): relative to the repository root, load_dir's root, when
-    it is under it."""
+    """``path`` as a config's load_dir names it, as a JSON string: relative to the repository root, load_dir's
+    root, when it is under it."""
     folder = Path(path).resolve()
-    return repr(str(folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder))
+    return json.dumps(str(folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder))
 
 
 def config_run_folder(config: Config, path: Path) -> Path | None:
