@@ -800,6 +800,12 @@ def test_a_control_is_not_scored_into_a_folder_that_holds_no_run(tmp_path, capsy
     assert foreign_folder(tmp_path / "mac") is None  # a hidden file alone: an empty folder
     (tmp_path / "mac" / "vae.keras").write_text("")
     assert foreign_folder(tmp_path / "mac") is None  # checkpoints: part of a run, which detect.py names itself
+    (data / "run_a").mkdir()  # the folder above the run folders: the line names one to give
+    (data / "run_a" / "state.json").write_text("{}")
+    assert run_cli(detect_main, ["--config", str(config), "--run-dir", str(data)]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: --run-dir {data} holds a run folder but is not one "
+                                               f"({data / 'run_a'}): give a run folder, or an empty folder for a "
+                                               "control")
 
 
 def test_a_control_is_not_scored_into_a_load_dir_that_holds_no_run(tmp_path, capsys):

@@ -669,8 +669,29 @@ def test_a_load_dir_that_holds_files_but_no_run_is_refused_before_anything_is_wr
     (folder / inside).write_text("{}")
     before = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
     cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", load_dir=str(folder), detector=detector)
-    assert_one_line_error(cfg, capsys, "load_dir", f"{folder} holds files but no run")
+    problem = "holds files but no run" if inside == "notes.txt" else f"holds a run folder but is not one ({folder / 'some_run'})"
+    assert_one_line_error(cfg, capsys, "load_dir", f"{folder} {problem}")
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
+
+
+@pytest.mark.parametrize("depth", ["runs", "exp_name folders"])
+def test_a_load_dir_above_the_run_folders_names_some_of_them(tmp_path, capsys, depth):
+    """load_dir naming the folder above the runs (experiments/NAB, or experiments above the exp_name folders) was
+    refused as "holds files but no run (no config.json, state.json, detection/ or model)": it holds run folders,
+    and the line names two of them to pick from."""
+    folder = tmp_path / "experiments"
+    below = folder / "NAB" if depth == "exp_name folders" else folder
+    for name, run_file in (("c_run", "config.json"), ("a_run", "state.json"), ("b_run", "vae.keras")):
+        (below / name).mkdir(parents=True)
+        (below / name / run_file).write_text("{}")
+    (below / ".hidden_run").mkdir()
+    (below / ".hidden_run" / "state.json").write_text("{}")
+    (folder / "notes.txt").write_text("mine")
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", load_dir=str(folder))
+    line = assert_one_line_error(cfg, capsys)
+    assert line == (f"error: cfg.json: key 'load_dir' = '{folder}': {folder} holds 3 run folders but is not one "
+                    f"(such as {below / 'a_run'} or {below / 'b_run'}); name a run folder, or a new or empty folder "
+                    "to train in")
 
 
 def test_a_load_dir_that_holds_only_a_lock_is_a_run_folder(tmp_path):

@@ -775,14 +775,38 @@ def folder_problem(path: Path) -> str | None:
 
 def foreign_folder(path: Path) -> str | None:
     """Why a folder given as a run folder holds something else (files, but no run's config.json, state.json or
-    detection/: a control, which needs no training, would write its detection/ among them); None otherwise."""
+    detection/: a control, which needs no training, would write its detection/ among them; run folders, naming
+    two of them); None otherwise."""
     path = Path(path)
     if not path.is_dir() or not any(not p.name.startswith(".") for p in path.iterdir()):  # .DS_Store and the like
         return None
-    run_files = ("config.json", "state.json", "detection", LOCK_FILE, DETECT_LOCK_FILE)  # a lock: a run killed early
-    if any((path / name).exists() for name in run_files) or has_training(path):
+    if is_run_folder(path):
         return None  # a run, or part of one (checkpoints without state.json: require_training names what lacks)
+    if inside := run_folders_below(path):  # the exp_name folder above the runs, or output_dir above those
+        if len(inside) == 1:
+            return f"holds a run folder but is not one ({inside[0]})"
+        return f"holds {len(inside)} run folders but is not one (such as {inside[0]} or {inside[1]})"
     return "holds files but no run (no config.json, state.json, detection/ or model)"
+
+
+def is_run_folder(path: Path) -> bool:
+    """A run folder, or part of one: its config.json, state.json, detection/, a lock (a run killed early) or a
+    checkpoint."""
+    run_files = ("config.json", "state.json", "detection", LOCK_FILE, DETECT_LOCK_FILE)
+    return Path(path).is_dir() and (any((Path(path) / name).exists() for name in run_files) or has_training(path))
+
+
+def run_folders_below(path: Path) -> list[Path]:
+    """The run folders in ``path`` (an exp_name folder), or, when it holds none, in its folders (an output_dir),
+    by name; hidden folders left out."""
+    def runs_in(folder: Path) -> list[Path]:
+        try:
+            return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and is_run_folder(p))
+        except OSError:  # a folder that cannot be read (a home folder's private ones) holds none to name
+            return []
+
+    folders = sorted(p for p in Path(path).iterdir() if p.is_dir() and not p.name.startswith("."))
+    return runs_in(path) or [run for folder in folders for run in runs_in(folder)]
 
 
 def require_training(config: Config, path: Path) -> None:
