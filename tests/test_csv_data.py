@@ -769,6 +769,18 @@ def test_empty_training_block_and_no_test_data(tmp_path):
     one_line_error({"path": "s.csv", "train_range": [2, 11]}, tmp_path, "does not fit", "10 data rows")
 
 
+@pytest.mark.parametrize("n, fraction", [(30, 0.01), (10, 0.05)])
+def test_a_train_fraction_that_rounds_to_no_row_says_so_and_the_fraction_that_trains(tmp_path, n, fraction):
+    """train_fraction 0.01 of 30 rows said "empty training block [0, 0) (train_fraction = 0.01)": the line says
+    that the fraction of the file's rows rounds down to none, and the smallest fraction that holds a sequence."""
+    path = series(tmp_path, n=n)
+    msg = one_line_error({"path": "s.csv", "train_fraction": fraction}, tmp_path)
+    assert msg == (f"{path}: train_fraction = {fraction} of the file's {n} data rows rounds down to 0 rows, an "
+                   f"empty training block: give a train_fraction of l_win * l_seq / {n} or more, so that the block "
+                   "holds at least one sequence of l_win * l_seq rows")
+    assert len(load({"path": "s.csv", "train_fraction": 6 / n}, tmp_path).train) == 6  # l_win 3, l_seq 2
+
+
 def test_empty_test_piece(tmp_path):
     series(tmp_path, "train.csv", n=10)
     (tmp_path / "empty.csv").write_text("time,a,b\n")

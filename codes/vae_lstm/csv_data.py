@@ -1943,6 +1943,10 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         f = files[0]
         n = len(f.df)
         s, e, why = _in_file_block(mode, value, f, has_labels, bool(test_paths))
+        if e <= s and mode == "train_fraction":  # too small a fraction of the file's rows
+            raise DataError(f"{f.path}: train_fraction = {value} of the file's {n} data rows rounds down to 0 rows, "
+                            f"an empty training block: give a train_fraction of l_win * l_seq / {n} or more, so that "
+                            "the block holds at least one sequence of l_win * l_seq rows")
         if e <= s:
             raise DataError(f"{f.path}: empty training block [{s}, {e}) ({why})")
         spans = [(a, b) for a, b in ((0, s), (e, n)) if b > a]
