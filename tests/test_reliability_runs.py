@@ -756,3 +756,24 @@ def test_a_run_folder_on_a_file_system_without_file_locks_is_one_line(tmp_path, 
     with pytest.raises(UserError) as info:
         runs.training_holder(tmp_path)
     assert str(info.value) == expected
+
+
+def test_a_resume_with_other_output_keys_adds_a_dated_config_that_the_readme_lists(tmp_path):
+    """A resume with other values of keys that do not change training keeps config.json (what the models were
+    trained with) and writes config.<date>-<time>.json beside it; the README's list of a run folder's files lacked
+    that file."""
+    import re
+
+    config = from_dict({**TINY, "output_dir": str(tmp_path)})
+    folder = tmp_path / "run"
+    folder.mkdir()
+    runs.write_config_copy(config, folder)
+    (folder / "state.json").write_text('{"vae": 1}')  # trained: a resume
+    runs.write_config_copy(config, folder)  # same values: nothing new
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "state.json"]
+    runs.write_config_copy(config.replace(threshold_rule="pot"), folder)
+    dated = [p.name for p in folder.glob("config.*.json")]
+    assert len(dated) == 1 and re.fullmatch(r"config\.\d{8}-\d{6}\.json", dated[0]), dated
+    assert json.loads((folder / "config.json").read_text())["threshold_rule"] == config.threshold_rule
+    section = (ROOT / "README.md").read_text().split("## Run folders and resuming")[1].split("\n## ")[0]
+    assert "`config.<date>-<time>.json`" in section.split("\n\n")[1]  # the paragraph that lists the folder's files
