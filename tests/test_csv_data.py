@@ -1694,3 +1694,18 @@ def test_dates_of_the_other_order_than_dayfirst_are_named_as_such(tmp_path):
     write_csv(tmp_path, "m.csv", ["time", "a"], [[t if i != 3 else "soon", i % 3] for i, t in enumerate(days)])
     one_line_error({"path": "m.csv", "time_column": "time", "time_format": "%m/%d/%Y"}, tmp_path,
                    "m.csv: time column 'time' has 1 value(s) that time_format '%m/%d/%Y' does not read at data row(s) 3")
+
+
+def test_test_pieces_follow_the_order_the_test_files_are_given_in_not_their_times(tmp_path):
+    """The pooled 'all' row joins the test pieces end to end in their order: the test files as given, whatever their
+    times (the README said "in time order")."""
+    header = ["time", "a", "b"]
+    write_csv(tmp_path, "train.csv", header, [[t, i, i * i] for i, t in enumerate(stamps(12))])
+    write_csv(tmp_path, "late.csv", header, [[t, i, i % 3] for i, t in enumerate(stamps(12, start_hour=48))])
+    write_csv(tmp_path, "early.csv", header, [[t, i, i % 3] for i, t in enumerate(stamps(12, start_hour=24))])
+    d = load({"train_files": ["train.csv"], "test_files": ["late.csv", "early.csv"], "time_column": "time"}, tmp_path)
+    assert [p["name"] for p in d.test_pieces] == ["late", "early"]
+    assert d.test_pieces[0]["timestamps"][0] > d.test_pieces[1]["timestamps"][0]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "Pooling joins the\npieces in time order" not in readme
+    assert "`test_files` in the order given" in readme.split("Pooling joins the")[1].split(". ")[0]
