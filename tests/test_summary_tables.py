@@ -317,6 +317,35 @@ def test_a_rule_the_scores_do_not_allow_is_printed_with_why(monkeypatch):
     assert f"vae_lstm pot: undefined: {why}" in detection.format_unlabelled(unlabelled).splitlines()
 
 
+def test_a_pot_threshold_fitted_on_few_excesses_says_on_how_many_in_metrics_and_the_table():
+    """POT's GPD tail on 50 validation scores at level 0.98 is fitted on 1 excess: metrics.json recorded the
+    threshold and detect.py printed its figures as for any other fit. Both now say on how many excesses (fewer
+    than 10), the threshold unchanged."""
+    from pathlib import Path
+
+    from vae_lstm import thresholds
+
+    res = two_pieces()
+    res.val_scores = np.linspace(0.0, 1.0, 50)  # the sequence scores' validation part: 1 excess too
+    series = SimpleNamespace(labelled=True, train_start=4, train_end=10, test_pieces=[])
+    result = detection.Detection(from_dict({"threshold_rule": "pot"}), Path("run"), series, np.arange(50),
+                                 {"vae_lstm": res}, 0.0)
+    metrics = detection.compute_metrics(result)
+    note = ("its GPD tail is fitted on 1 excess over the 0.98 quantile of the 50 validation scores, fewer than 10: "
+            "a rough threshold")
+    pot = metrics["vae_lstm"]["points"]["rules"]["pot"]
+    assert pot == {"threshold": thresholds.pot(res.val_point_scores), "few_excesses": note}
+    assert metrics["vae_lstm"]["threshold"] == thresholds.pot(res.val_scores)
+    assert metrics["vae_lstm"]["threshold_few_excesses"] == note
+    assert [r["pieces"] for r in detection.summary_rows(metrics)] == ["all", "a", "b"]  # the note is no piece
+    lines = detection.format_table(metrics).splitlines()
+    assert f"vae_lstm pot: note: {note}" in lines
+    assert f"vae_lstm pot on the sequence scores (the paper's metric): note: {note}" in lines
+    unlabelled = {"skipped": "no labels", "detector": "vae_lstm", "detectors": ["vae_lstm"], "vae_lstm": {"points": {
+        "rules": {"pot": {"threshold": 1.0, "few_excesses": note, "flagged_fraction": 0.1, "flagged_points": 4}}}}}
+    assert f"vae_lstm pot: note: {note}" in detection.format_unlabelled(unlabelled).splitlines()
+
+
 def test_the_counts_of_normals_above_each_anomaly_stay_one_short_line_for_thousands_of_anomalies(monkeypatch):
     """5,000 labelled anomalies printed a line of 5,000 counts (tens of thousands of characters) under the table:
     it shows the first ones, how many there are, how many are 0 and the largest (which caps the point-adjusted

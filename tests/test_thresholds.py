@@ -155,6 +155,21 @@ def test_pot_rejects_bad_parameters(q, level, message):
         th.pot(exponential(1000, 0), q=q, level=level)
 
 
+@pytest.mark.parametrize(("n", "n_excess"), [(50, 1), (100, 2), (450, 9), (500, 10), (20_000, 400)])
+def test_a_pot_tail_fitted_on_fewer_than_ten_excesses_is_noted_and_its_threshold_kept(n, n_excess):
+    """POT fits its GPD tail on the scores above the level quantile: 1 of 50 validation scores at level 0.98. The
+    threshold stays as fitted; below FEW_EXCESSES (10) excesses a note says on how many."""
+    x = np.linspace(0.0, 1.0, n)
+    assert th.pot_fit(x).n_excess == n_excess
+    note = th.pot_note(x, level=0.98)
+    if n_excess >= 10:
+        assert note is None
+    else:
+        assert note == (f"its GPD tail is fitted on {n_excess} excess{'es' if n_excess > 1 else ''} over the 0.98 "
+                        f"quantile of the {n} validation scores, fewer than 10: a rough threshold")
+    assert th.FEW_EXCESSES == 10
+
+
 def test_pot_needs_excesses_over_the_initial_threshold():
     with pytest.raises(ValueError, match="exceeds"):
         th.pot(np.r_[np.arange(970.0), np.full(30, 1e3)], level=0.98)  # the 0.98 quantile is the top value

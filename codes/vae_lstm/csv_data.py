@@ -1637,8 +1637,8 @@ def _train_mode(spec: dict) -> tuple[str, object]:
 
 
 # Names a test file's piece cannot take: the keys beside the pieces in metrics.json (the pooled "all" row, a
-# detector's "threshold", "threshold_undefined" and "points", the point rules' "rules").
-RESERVED_PIECE_NAMES = ("all", "points", "rules", "threshold", "threshold_undefined")
+# detector's "threshold", "threshold_undefined", "threshold_few_excesses" and "points", the point rules' "rules").
+RESERVED_PIECE_NAMES = ("all", "points", "rules", "threshold", "threshold_undefined", "threshold_few_excesses")
 
 
 def _piece_names(paths: list[Path], taken: set[str]) -> list[str]:

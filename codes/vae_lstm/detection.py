@@ -25,7 +25,7 @@ from .detectors.base import Scores
 from .errors import UserError
 from .prepare import check_scorable
 from .runs import data_fingerprint, metrics_text, set_aside_metrics
-from .thresholds import LABEL_FREE_RULES
+from .thresholds import LABEL_FREE_RULES, pot_note
 from .windowing import train_val_split
 
 METRICS_VERSION = 10  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
@@ -340,11 +340,14 @@ def rule_threshold(c: Config, rule: str, name: str, res: DetectorResult, **test)
     these scores do not allow (POT on the ties of sequence maxima, which max-pooled point scores share) leaves it
     NaN, with why: the label-free flags come from the point scores (``detection_flags``), which may allow it."""
     try:
-        return {"threshold": float(sequence_threshold(
+        out = {"threshold": float(sequence_threshold(
             rule, name, val_scores=res.val_scores, quantile=c.threshold_quantile, value=c.threshold_value,
             params=rule_params(c, rule), train_scores=res.train_scores, **test))}
     except UserError as e:
         return {"threshold": float("nan"), "threshold_undefined": str(e).split(";")[0]}
+    if rule == "pot" and (note := pot_note(res.val_scores, c.pot_level)):
+        out["threshold_few_excesses"] = note
+    return out
 
 
 def sequence_threshold(rule: str, detector: str, **inputs) -> float:
@@ -422,7 +425,10 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
         t = evaluation.choose_threshold(rule, val_scores=res.val_point_scores, quantile=config.threshold_quantile,
                                         params=rule_params(config, rule), train_scores=res.train_point_scores,
                                         test_scores=fill_unscored(np.where(res.test_flaggable(), scores, np.nan)))
-    return [piece.flags(piece.point_scores, t) for piece in res.pieces], {"threshold": float(t)}
+    chosen = {"threshold": float(t)}
+    if rule == "pot" and (note := pot_note(res.val_point_scores, config.pot_level)):
+        chosen["few_excesses"] = note
+    return [piece.flags(piece.point_scores, t) for piece in res.pieces], chosen
 
 
 def point_metrics(config: Config, res: DetectorResult, groups: dict) -> dict:
@@ -493,7 +499,7 @@ def summary_rows(metrics: dict) -> list[dict]:
     for name in metrics.get("detectors", [metrics.get("detector", "vae_lstm")]):
         points = metrics[name].get("points", {})
         for group, m in metrics[name].items():
-            if group in ("threshold", "threshold_undefined", "points"):
+            if group in ("threshold", "threshold_undefined", "threshold_few_excesses", "points"):
                 continue
             row = {"detector": name, "pieces": group, "labelled": True}
             pm = points.get(group, {})
@@ -565,9 +571,12 @@ def format_unlabelled(metrics: dict) -> str:
 
 
 def undefined_rules(metrics: dict) -> list[str]:
-    """One line per detector and point-level rule that its scores do not allow (the tables' "undefined"): why."""
-    return [f"{name} {rule}: undefined: {r['undefined']}" for name in metrics.get("detectors", [])
-            for rule, r in metrics.get(name, {}).get("points", {}).get("rules", {}).items() if "undefined" in r]
+    """One line per detector and point-level rule that its scores do not allow (the tables' "undefined"): why; and
+    one per POT threshold fitted on few excesses: on how many."""
+    rules = [(name, rule, r) for name in metrics.get("detectors", [])
+             for rule, r in metrics.get(name, {}).get("points", {}).get("rules", {}).items()]
+    return ([f"{name} {rule}: undefined: {r['undefined']}" for name, rule, r in rules if "undefined" in r]
+            + [f"{name} {rule}: note: {r['few_excesses']}" for name, rule, r in rules if "few_excesses" in r])
 
 
 def format_table(metrics: dict) -> str:
@@ -621,6 +630,9 @@ def format_table(metrics: dict) -> str:
         lines.append(f"paper's metric: {undefined} (sequence labels), so it is n/a")
     lines += [f"{name}: {metrics[name]['threshold_undefined']}" for name in metrics.get("detectors", [])
               if metrics.get(name, {}).get("threshold_undefined")]
+    lines += [f"{name} {metrics['threshold_rule']} on the sequence scores (the paper's metric): note: "
+              f"{metrics[name]['threshold_few_excesses']}" for name in metrics.get("detectors", [])
+              if metrics.get(name, {}).get("threshold_few_excesses")]
     counts = metrics[metrics["detector"]]["all"].get("normals_above_each_anomaly")
     if counts:  # none where the sequence labels are all one class
         shown = str(counts) if len(counts) <= COUNTS_SHOWN else (

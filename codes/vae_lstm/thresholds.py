@@ -230,8 +230,7 @@ def pot_fit(val_scores, q: float = 1e-3, level: float = 0.98) -> PotFit:
     """
     x = _scores(val_scores, "val_scores")
     _check_pot_params(q, level)
-    t = float(np.quantile(x, level))
-    y = x[x > t] - t
+    t, y = _excesses(x, level)
     if y.size == 0:
         raise ValueError(f"no validation score exceeds its {level} quantile {t:g} (ties at the top): "
                          "POT needs excesses; lower level or use more validation data")
@@ -239,6 +238,27 @@ def pot_fit(val_scores, q: float = 1e-3, level: float = 0.98) -> PotFit:
     gamma, sigma = gpd_fit(y)
     z = gpd_tail_quantile(t, gamma, sigma, q, x.size, y.size)
     return PotFit(float(z), t, int(x.size), int(y.size), float(gamma), float(sigma))
+
+
+def _excesses(x: np.ndarray, level: float) -> tuple[float, np.ndarray]:
+    """POT's initial threshold t, the ``level`` quantile of ``x``, and the excesses ``s - t`` of the scores above it."""
+    t = float(np.quantile(x, level))
+    return t, x[x > t] - t
+
+
+# a GPD tail fitted on fewer excesses than this is a rough estimate: ``pot_note`` says so (the threshold stands)
+FEW_EXCESSES = 10
+
+
+def pot_note(val_scores, level: float = 0.98) -> str | None:
+    """How many excesses ``pot_fit`` fits its tail on, when that is fewer than FEW_EXCESSES (but some); None
+    otherwise."""
+    x = _scores(val_scores, "val_scores")
+    k = _excesses(x, level)[1].size
+    if not 0 < k < FEW_EXCESSES:
+        return None
+    return (f"its GPD tail is fitted on {k} excess{'es' if k > 1 else ''} over the {level:g} quantile of the "
+            f"{x.size} validation scores, fewer than {FEW_EXCESSES}: a rough threshold")
 
 
 def pot(val_scores, q: float = 1e-3, level: float = 0.98, *, backend: str = "numpy") -> float:
