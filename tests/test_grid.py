@@ -1456,6 +1456,30 @@ def test_a_relative_data_path_in_an_override_is_read_beside_the_experiment_file_
         assert config.dataset["path"] == (str(tmp_path / "exp" / name) if folder == "exp" else name)
 
 
+def test_an_override_path_found_where_it_was_read_before_is_kept_as_written(tmp_path):
+    """An experiment file, its dataset config and the override's data.csv in one folder: the runs recorded the path as
+    written ("data.csv", found beside the dataset config), and once an override's paths were looked for beside the
+    experiment file first, the grid gave it as that file's absolute path, and refused each of those runs as 'made with
+    other values of dataset' (and a moved tree's runs too). The same file is kept as written."""
+    from vae_lstm.config import save_config
+    from vae_lstm.runs import refuse_other_training
+
+    rows = "v,anomaly\n" + "".join(f"{np.sin(k / 4):.6f},{int(500 <= k < 510)}\n" for k in range(600))
+    (tmp_path / "data.csv").write_text(rows)
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    dataset = {"name": "own", "path": "data.csv", "labels": {"column": "anomaly"}}
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"own": "tiny.json"}, "detectors": ["abs_z"], "seeds": 1,
+                                "output_dir": str(tmp_path / "runs"), "overrides": {"*": {"dataset": dataset}}}))
+    experiment = load_experiment(path)
+    config = experiment.config("own", "abs_z", 0)
+    run = tmp_path / "runs" / "earlier"
+    run.mkdir(parents=True)
+    save_config(config.replace(dataset=dataset), run / "config.json")  # what the grid recorded
+    refuse_other_training(config, run, "experiment grid")  # no "made with other values of dataset"
+    assert config.dataset["path"] == "data.csv"
+
+
 def test_a_data_path_of_an_override_found_nowhere_names_the_experiment_files_folder_too(tmp_path, monkeypatch):
     """An override's relative data path is looked for beside the experiment file first, then where the dataset
     config's are; found nowhere, the line named only the latter ("looked in" the config's folder, the repository root

@@ -292,14 +292,17 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
 def absolute_paths(spec: dict, folder: Path, then: list[Path] | None = None) -> dict:
     """``spec`` with each relative path that ``folder`` holds made absolute: a copy of a config written in another
     folder then reads the files its original reads from its own folder (the first of ``_resolve``'s folders). With
-    ``then``, the folders the others are looked for in next, a path found in none is one line naming every folder."""
+    ``then``, the folders the others are looked for in next, a path found in none is one line naming every folder,
+    and one that they find as ``folder``'s file is kept as written: runs recorded it so (a changed dataset value would
+    refuse them), and it reads the same file from a moved tree."""
     def absolute(value, where: str):
         text = value.strip() if isinstance(value, str) else ""
         if not text or text.startswith("${") or Path(text).expanduser().is_absolute():
             return value
         beside = Path(folder).resolve() / text  # its name kept: the dataset's default name is its stem
         if beside.is_file():
-            return str(beside)
+            found = next((Path(d) / text for d in then or [] if (Path(d) / text).is_file()), None)
+            return value if found is not None and found.resolve() == beside.resolve() else str(beside)
         if then is not None:
             _resolve(value, list(dict.fromkeys([Path(folder).resolve(), *then])), where)  # one line if found nowhere
         return value  # found as before (the repository, the working folder)
