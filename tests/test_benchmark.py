@@ -934,3 +934,21 @@ def test_the_port_harness_refuses_a_split_it_cannot_score_before_any_round(tmp_p
                                          r"= 48 points; test pieces: 40\)"):
         harness.orchestrate(harness.parse_args([*flags, "--config", str(config)]))
     assert workers == []
+
+
+def test_the_benchmark_trains_in_its_temporary_folder_whatever_the_configs_load_dir(tmp_path):
+    """A config with load_dir (a resumed run's config.json records one) kept it in the benchmark's copies, whose
+    output_dir alone was the temporary folder: the timed training went to <load_dir>_run2 beside the user's run and
+    stayed there, --end-to-end's train.py and detect.py resumed and scored the user's run itself, and a load_dir
+    holding files but no run stopped the benchmark with a line about that key."""
+    from vae_lstm.config import run_dir
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    config = from_dict({**TINY, "load_dir": str(mine)})
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    assert run_dir(benchmark.training_config(config, 2, bench)).is_relative_to(bench)
+    written = json.loads(benchmark.end_to_end_config(config, bench).read_text())
+    assert written["load_dir"] == "default" and written["output_dir"] == str(bench)

@@ -163,14 +163,14 @@ def end_with_parent() -> None:
 
 
 def end_to_end_config(config, tmp: Path) -> Path:
-    """A copy of ``config`` in the temporary folder ``tmp``, its runs there too: nothing is left beside the user's
-    config when the benchmark is killed. Each stage trains (TRAIN_VAE / TRAIN_LSTM 1, as ``training_config``): the
-    folder holds no trained model to skip to; a stage of 0 epochs is refused in one line. The dataset's relative paths are made absolute where its folder holds them
+    """A copy of ``config`` in the temporary folder ``tmp``, its runs there too (not in the config's load_dir): nothing
+    is left beside the user's config when the benchmark is killed. Each stage trains (TRAIN_VAE / TRAIN_LSTM 1, as
+    ``training_config``): the folder holds no trained model to skip to; a stage of 0 epochs is refused in one line. The dataset's relative paths are made absolute where its folder holds them
     (they are read relative to the config's folder first), so that the copy reads the same files."""
     from .csv_data import absolute_paths
     from .runs import model_stages, stage_keys
 
-    values = {**config.to_dict(), "output_dir": str(tmp)}
+    values = {**config.to_dict(), "output_dir": str(tmp), "load_dir": "default"}  # not a run folder of the user's
     for stage in model_stages(config.detector):  # the temporary folder holds no trained stage: each trains
         flag, epochs = stage_keys(stage)
         if not config[epochs]:
@@ -382,11 +382,11 @@ def stage_figures(epochs: list[dict], saves: list[float], batch: int, per_sample
 
 def training_config(config: Config, epochs: int, folder) -> Config:
     """The config the benchmark trains: both stages afresh, ``epochs`` each, in ``folder`` (a temporary run
-    folder). A config that skips a stage (TRAIN_VAE or TRAIN_LSTM 0: a model already trained in its own run
-    folder) still has both stages trained and timed here, where no trained model is to be found; a config's
+    folder, whatever the config's load_dir). A config that skips a stage (TRAIN_VAE or TRAIN_LSTM 0: a model already
+    trained in its own run folder) still has both stages trained and timed here, where no trained model is to be found; a config's
     early stopping is off, so that no stage ends before its ``epochs``."""
-    return config.replace(num_epochs_vae=epochs, num_epochs_lstm=epochs, output_dir=str(folder), load_model=False,
-                          exp_name="benchmark", TRAIN_VAE=1, TRAIN_LSTM=1, early_stopping_patience=0)
+    return config.replace(num_epochs_vae=epochs, num_epochs_lstm=epochs, output_dir=str(folder), load_dir="default",
+                          load_model=False, exp_name="benchmark", TRAIN_VAE=1, TRAIN_LSTM=1, early_stopping_patience=0)
 
 
 def time_training(config, train_series) -> tuple[Path, dict, dict]:
