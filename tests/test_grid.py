@@ -907,6 +907,26 @@ def test_two_experiment_files_of_one_name_never_replace_each_others_summary(tmp_
     assert summary.read_text() == kept and not list((tmp_path / "a" / "runs").rglob("*random*"))
 
 
+def test_an_owner_file_written_before_utf8_in_the_locales_encoding_still_claims_its_summary_folder(tmp_path,
+                                                                                                  monkeypatch):
+    """.experiment was written in the locale's encoding (Windows-1252 on Windows) before written files were UTF-8; read
+    as UTF-8 only, the name of a file in a folder such as 'Données' failed to decode, was taken as no owner, and
+    another experiment file of the same name replaced that folder's tables without a word."""
+    import locale
+    from types import SimpleNamespace
+
+    theirs, mine, summary = tmp_path / "Données" / "grid.json", tmp_path / "b" / "grid.json", tmp_path / "summary"
+    for path in (theirs, mine):
+        path.parent.mkdir()
+        path.write_text("{}")
+    summary.mkdir()
+    (summary / reproduce.SUMMARY_OWNER).write_bytes((os.path.relpath(theirs, summary) + "\n").encode("cp1252"))
+    monkeypatch.setattr(locale, "getpreferredencoding", lambda do_setlocale=True: "cp1252")
+    with pytest.raises(UserError, match="holds the summary of another experiment file"):
+        reproduce.summary_owner(SimpleNamespace(path=mine), summary)
+    assert reproduce.summary_owner(SimpleNamespace(path=theirs), summary) == theirs.resolve()
+
+
 def test_a_part_of_a_shipped_grid_is_refused_another_files_summary_folder_before_any_run(tmp_path, monkeypatch):
     """A part of the grid of the experiment file in configs/experiments/ (--detectors) has its summary beside the
     runs, known before the grid: another file's summary there was refused only after the grid had run."""

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import json
+import locale
 import os
 import time
 from pathlib import Path
@@ -858,9 +859,14 @@ def summary_owner(experiment, summary_dir: Path) -> Path | None:
     summary_dir = Path(summary_dir).resolve()
     owner = summary_dir / SUMMARY_OWNER
     try:
-        theirs = owner.read_text(encoding="utf-8").strip() if owner.is_file() else None
-    except (OSError, UnicodeDecodeError):
+        theirs = owner.read_bytes() if owner.is_file() else None
+    except OSError:
         theirs = None
+    if theirs is not None:
+        try:
+            theirs = theirs.decode("utf-8").strip()
+        except UnicodeDecodeError:  # one written before files were UTF-8, in the locale's encoding (Windows-1252)
+            theirs = theirs.decode(locale.getpreferredencoding(False), errors="replace").strip()
     # recorded relative to the summary folder, so that moving or cloning the tree (runs and files together)
     # keeps the claim; a recorded file that no longer exists (moved, renamed) gives its claim up
     theirs_path = (summary_dir / theirs).resolve() if theirs else None
