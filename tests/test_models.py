@@ -304,3 +304,125 @@ def test_reconstruction_uses_the_code_mean_at_inference(fitted_fixed_sigma, wind
     mean, _ = vae.encoder(x)
     np.testing.assert_allclose(numpy(vae(x)), numpy(vae.decoder(mean)), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(numpy(vae(x)), numpy(vae(x)))
+
+
+# ---- the training loss, its gradient and the trackers, by hand ----
+
+
+def fixed_noise(monkeypatch):
+    """The sampling noise eps of every reparameterised code: all ones, so that a code is mean + std (VAE)."""
+    monkeypatch.setattr(keras.random, "normal", lambda shape, **kwargs: ops.ones(shape))
+
+
+def small_vae(std_bias: float) -> VAE:
+    """A VAE of 8-point, 2-channel windows whose code std is ``std_bias`` + the floor, for every window."""
+    keras.utils.set_random_seed(3)
+    vae = VAE(l_win=8, n_channel=2, code_size=2, num_hidden_units=16, sigma=0.1, sigma2_offset=0.01)
+    layer = vae.encoder.get_layer("code_std_raw")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([np.zeros_like(kernel), np.full_like(bias, std_bias)])
+    return vae
+
+
+def test_the_vae_loss_and_its_trackers_are_the_negative_elbo_of_the_sampled_code(monkeypatch):
+    """``test_step`` (each batch of ``evaluate``) reports the batch mean of the negative ELBO of codes sampled as mean + std * eps
+    and its terms, computed here in NumPy: the KL's sign or scale, std used as a log-variance or a variance in the
+    sample, decoding the code mean, the loss summed over the batch, or a tracker fed another term would break it."""
+    fixed_noise(monkeypatch)
+    vae = small_vae(std_bias=2.0)
+    x = np.random.default_rng(2).standard_normal((5, 8, 2)).astype("float32")
+    mean, std = (numpy(t) for t in vae.encoder(x))
+    np.testing.assert_allclose(std, 2.01, rtol=1e-6)
+    x_hat = numpy(vae.decoder(mean + std))
+    squared_error = np.square(x - x_hat).sum(axis=(1, 2))
+    kl = 0.5 * (np.square(mean) + np.square(std) - 2 * np.log(std) - 1).sum(axis=1)
+    sigma2 = 0.1**2 + 0.01
+    loss = squared_error / (2 * sigma2) + 16 / 2 * np.log(2 * np.pi * sigma2) + kl
+    vae.compile(optimizer=keras.optimizers.SGD(0.0))
+    got = vae.test_step(x)  # what evaluate runs on each batch
+    want = {"loss": loss.mean(), "squared_error": squared_error.mean(), "kl": kl.mean(), "sigma2": sigma2}
+    for name, value in want.items():
+        np.testing.assert_allclose(numpy(got[name]), value, rtol=1e-4, err_msg=name)
+
+
+def test_a_vae_training_step_follows_the_gradient_of_the_mean_negative_elbo(monkeypatch):
+    """One SGD step of ``train_step``, with the decoder cut off from the code (its first kernel 0): the output
+    bias of channel c moves by lr * sum(x - x_hat)[c] / (batch * sigma2), the code mean's bias by -lr * mean and
+    the code std's by -lr * (std - 1 / std), the KL's gradient. A gradient of another loss (the squared error
+    and KL unweighted, a sum over the batch) would move them otherwise."""
+    fixed_noise(monkeypatch)
+    vae = small_vae(std_bias=0.5)
+    hidden = vae.decoder.get_layer("dense_hidden")
+    hidden.set_weights([np.zeros_like(hidden.get_weights()[0]), hidden.get_weights()[1]])
+    mean_layer = vae.encoder.get_layer("code_mean")
+    mean_layer.set_weights([np.zeros_like(mean_layer.get_weights()[0]), np.array([0.3, -0.7], "float32")])
+    x = np.random.default_rng(4).standard_normal((4, 8, 2)).astype("float32")
+    x_hat = numpy(vae(x))  # the decoder ignores the code: the sampled code gives the same windows
+    lr, sigma2, std = 0.01, 0.1**2 + 0.01, 0.5 + 0.01
+    before = {name: vae.get_layer(part).get_layer(name).get_weights()[1].copy() for part, name in
+              [("decoder", "window_out"), ("encoder", "code_mean"), ("encoder", "code_std_raw")]}
+    vae.compile(optimizer=keras.optimizers.SGD(lr))
+    vae.train_step(x)  # what fit runs on each batch
+    after = {name: vae.get_layer(part).get_layer(name).get_weights()[1] for part, name in
+             [("decoder", "window_out"), ("encoder", "code_mean"), ("encoder", "code_std_raw")]}
+    np.testing.assert_allclose(after["window_out"] - before["window_out"],
+                               lr * (x - x_hat).sum(axis=(0, 1)) / (len(x) * sigma2), rtol=1e-3)
+    np.testing.assert_allclose(after["code_mean"] - before["code_mean"], -lr * np.array([0.3, -0.7]), rtol=1e-3)
+    np.testing.assert_allclose(after["code_std_raw"] - before["code_std_raw"], -lr * (std - 1 / std), rtol=1e-3)
+
+
+# ---- the layers, by hand ----
+
+
+def layer_rows(model: keras.Model) -> list:
+    """(class, output shape without the batch, weights) of each layer after the input."""
+    return [(type(layer).__name__, tuple(layer.output.shape[1:]), layer.count_params())
+            for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def test_the_vae_layers_are_those_the_module_describes():
+    """Encoder: stride-2 convolutions of num_hidden_units / 2^(steps + 1 - k) filters (at least 8) down to at most
+    8 points, the spanning convolution, a dense layer of 4 code_size, then the code mean and std, each convolution
+    and dense layer followed by a LeakyReLU. Decoder: dense layers to a seed of ``channels``, a convolution then an
+    upsampling per step with channels halved, a crop of the extra points split between both ends, a smoothing
+    convolution and the output one. Counts of weights by hand (l_win 18, 2 channels, codes of 3, 64 units, 32
+    decoder channels): a filter count, an activation, a layer order or a crop changed would break it."""
+    vae = VAE(l_win=18, n_channel=2, code_size=3, num_hidden_units=64, decoder_channels=32)
+    leaky = "LeakyReLU"
+    assert layer_rows(vae.encoder) == [
+        ("Conv1D", (9, 8), 3 * 2 * 8 + 8), (leaky, (9, 8), 0),
+        ("Conv1D", (5, 16), 3 * 8 * 16 + 16), (leaky, (5, 16), 0),
+        ("SpanConv1D", (1, 64), 5 * 16 * 64 + 64), (leaky, (1, 64), 0), ("Flatten", (64,), 0),
+        ("Dense", (12,), 64 * 12 + 12), (leaky, (12,), 0),
+        ("Dense", (3,), 12 * 3 + 3), ("Dense", (3,), 12 * 3 + 3), ("Lambda", (3,), 0)]
+    assert layer_rows(vae.decoder) == [
+        ("Dense", (64,), 3 * 64 + 64), (leaky, (64,), 0),
+        ("Dense", (5 * 32,), 64 * 5 * 32 + 5 * 32), (leaky, (5 * 32,), 0), ("Reshape", (5, 32), 0),
+        ("Conv1D", (5, 32), 3 * 32 * 32 + 32), (leaky, (5, 32), 0), ("UpSampling1D", (10, 32), 0),
+        ("Conv1D", (10, 16), 3 * 32 * 16 + 16), (leaky, (10, 16), 0), ("UpSampling1D", (20, 16), 0),
+        ("Cropping1D", (18, 16), 0),
+        ("Conv1D", (18, 16), 3 * 16 * 16 + 16), (leaky, (18, 16), 0),
+        ("Conv1D", (18, 2), 5 * 16 * 2 + 2)]
+    crop = next(layer for layer in vae.decoder.layers if isinstance(layer, keras.layers.Cropping1D))
+    assert crop.cropping == (1, 1)
+
+
+def test_the_lstm_stacks_two_layers_and_predicts_unbounded_codes():
+    """Two LSTM layers of num_hidden_units_lstm, then an LSTM of code_size units with no activation, so that the
+    predicted codes are not squashed into (-1, 1): with its kernels 0 and gate biases (input 10, forget 0, cell 3,
+    output 10), step t gives h_t = o c_t, c_t = c_(t-1) / 2 + 3 i (i = o = sigmoid(10)), past 1 from the first
+    step on; tanh would keep it below 1."""
+    lstm = build_lstm(4, 3, 8)
+    assert layer_rows(lstm) == [("LSTM", (3, 8), 4 * (8 * (3 + 8) + 8)), ("LSTM", (3, 8), 4 * (8 * (8 + 8) + 8)),
+                                ("LSTM", (3, 3), 4 * (3 * (8 + 3) + 3))]
+    out = lstm.get_layer("lstm_out")
+    kernel, recurrent_kernel, _ = out.get_weights()
+    bias = np.repeat(np.array([10.0, 0.0, 3.0, 10.0], "float32"), 3)  # Keras' gate order: i, f, c, o
+    out.set_weights([np.zeros_like(kernel), np.zeros_like(recurrent_kernel), bias])
+    gate, c, want = 1 / (1 + np.exp(-10.0)), 0.0, []
+    for _ in range(3):
+        c = 0.5 * c + gate * 3.0
+        want.append(gate * c)
+    codes = np.random.default_rng(0).normal(size=(2, 3, 3)).astype("float32")
+    np.testing.assert_allclose(numpy(lstm(codes)), np.broadcast_to(np.array(want)[None, :, None], (2, 3, 3)),
+                               rtol=1e-5)
