@@ -910,3 +910,152 @@ def test_arma_refuses_a_channel_that_holds_one_value_over_the_points_it_fits(tmp
     detector.channel_names = ["Pressure", "Thermocouple"]
     with pytest.raises(DataError, match=r"^arma: channel 1 \(Thermocouple\) holds one value \(0\.25\)"):
         detector.fit(train, tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The LSTM-VAE's loss and the trainers' input/target pairs, by hand
+
+
+def small_lstm_vae(monkeypatch, **changes):
+    """lstm_vae's model as the trainer builds it from ``tiny_config`` (8-point windows of 2 channels), with z_log_var (1.5, -1, 0.5, 0) for every
+    window and sampling noise eps of ones: a sampled code is z_mean + exp(z_log_var / 2)."""
+    from vae_lstm.detectors.lstm_vae import LSTMVAEModel
+
+    monkeypatch.setattr(keras.random, "normal", lambda shape, **kwargs: keras.ops.ones(shape))
+    keras.utils.set_random_seed(3)
+    model = LSTMVAEModel(tiny_config("lstm_vae", l_win=8, n_channel=2, num_hidden_units_lstm=4, **changes), "unused").build()
+    layer = model.encoder.get_layer("z_log_var")
+    layer.set_weights([np.zeros_like(layer.get_weights()[0]), np.array([1.5, -1.0, 0.5, 0.0], "float32")])
+    return model
+
+
+def test_the_lstm_vae_loss_is_the_summed_squared_error_plus_beta_times_the_kl(monkeypatch):
+    """``test_step`` (each batch of ``evaluate``) reports mean(summed squared error) + beta * mean(KL) of codes sampled as
+    z_mean + exp(z_log_var / 2) * eps, and both terms, computed here in NumPy: beta unused (or not taken from the
+    config), the KL's sign, exp(z_log_var) taken as a std, a squared error averaged over the window or its channels, decoding
+    z_mean, or the KL tracker fed another term would break it."""
+    model = small_lstm_vae(monkeypatch, beta=0.25)
+    x = np.random.default_rng(2).standard_normal((5, 8, 2)).astype("float32")
+    z_mean, z_log_var = (keras.ops.convert_to_numpy(t) for t in model.encoder(x))
+    x_hat = keras.ops.convert_to_numpy(model.decoder(z_mean + np.exp(z_log_var / 2)))
+    squared_error = np.square(x - x_hat).sum(axis=(1, 2))
+    kl = -0.5 * (1 + z_log_var - np.square(z_mean) - np.exp(z_log_var)).sum(axis=1)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    got = model.test_step(x)  # what evaluate runs on each batch
+    want = {"loss": squared_error.mean() + 0.25 * kl.mean(), "reconstruction": squared_error.mean(), "kl": kl.mean()}
+    for name, value in want.items():
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got[name]), value, rtol=1e-4, err_msg=name)
+
+
+def test_an_lstm_vae_training_step_follows_the_gradient_of_its_loss(monkeypatch):
+    """One SGD step of ``train_step``, with the decoder cut off from the code (its LSTM's input kernel 0): the
+    output bias moves by lr * 2 * sum(x - x_hat) / batch, z_log_var's bias by -lr * beta * (exp(z_log_var) - 1) / 2
+    and z_mean's by -lr * beta * z_mean (the KL's gradient). A gradient of the squared error alone, or of the KL
+    without beta, would move them otherwise."""
+    model = small_lstm_vae(monkeypatch, beta=0.25)
+    lstm = model.decoder.get_layer("decoder_lstm")
+    kernel, recurrent_kernel, bias = lstm.get_weights()
+    lstm.set_weights([np.zeros_like(kernel), recurrent_kernel, bias])
+    mean_layer = model.encoder.get_layer("z_mean")
+    z_mean = np.array([0.3, -0.7, 0.0, 1.2], "float32")
+    mean_layer.set_weights([np.zeros_like(mean_layer.get_weights()[0]), z_mean])
+    x = np.random.default_rng(4).standard_normal((4, 8, 2)).astype("float32")
+    x_hat = keras.ops.convert_to_numpy(model(x))  # the decoder ignores the code
+    out, log_var = model.decoder.get_layer("window_out"), model.encoder.get_layer("z_log_var")
+    before = [layer.get_weights()[-1].copy() for layer in (out, mean_layer, log_var)]
+    lr = 0.01
+    model.compile(optimizer=keras.optimizers.SGD(lr))
+    model.train_step(x)  # what fit runs on each batch
+    moved = [layer.get_weights()[-1] - b for layer, b in zip((out, mean_layer, log_var), before, strict=True)]
+    np.testing.assert_allclose(moved[0], lr * 2 * (x - x_hat).sum(axis=(0, 1)) / len(x), rtol=1e-3)
+    np.testing.assert_allclose(moved[1], -lr * 0.25 * z_mean, rtol=1e-3, atol=1e-9)
+    np.testing.assert_allclose(moved[2], -lr * 0.25 * (np.exp([1.5, -1.0, 0.5, 0.0]) - 1) / 2, rtol=1e-3, atol=1e-9)
+
+
+def fit_arguments(trainer, monkeypatch):
+    """The (x, y, validation_data) that ``trainer.train()`` hands to ``fit``, which trains nothing here."""
+    calls = []
+
+    def fit(x, y=None, validation_data=None):
+        calls.append((x, y, validation_data))
+        trainer.model.model = "trained"
+
+    monkeypatch.setattr(trainer, "fit", fit)
+    trainer.train()
+    return calls[0]
+
+
+@pytest.mark.parametrize("name", ["lstm_ae", "lstm_vae"])
+def test_the_autoencoders_train_to_rebuild_each_window_as_it_is(name, tmp_path, monkeypatch):
+    """Their target is the input window itself (not reversed in time, not another window), in training and
+    validation: the seeded split's windows."""
+    from vae_lstm.detectors.lstm_ae import LSTMAETrainer
+    from vae_lstm.detectors.lstm_vae import LSTMVAETrainer
+
+    series = np.arange(40, dtype="float32")[:, None]
+    config = tiny_config(name)
+    trainer = {"lstm_ae": LSTMAETrainer, "lstm_vae": LSTMVAETrainer}[name](config, tmp_path, series)
+    x, y, (x_val, y_val) = fit_arguments(trainer, monkeypatch)
+    idx_train, idx_val = train_val_split(40 - 16 + 1, config.val_fraction, config.seed)
+    np.testing.assert_array_equal(x[:, :, 0], idx_train[:, None] + np.arange(16))
+    np.testing.assert_array_equal(x_val[:, :, 0], idx_val[:, None] + np.arange(16))
+    np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(y_val, x_val)
+
+
+def test_lstm_ad_trains_each_window_to_predict_the_points_after_it(tmp_path, monkeypatch):
+    """Window w (points w .. w + l_win - 1) is paired with points w + l_win .. w + l_win + h - 1, in training and
+    validation."""
+    from vae_lstm.detectors.lstm_ad import LSTMADTrainer
+
+    series = np.arange(40, dtype="float32")[:, None]
+    config = tiny_config("lstm_ad")  # l_win 16, prediction_horizon 3
+    x, y, (x_val, y_val) = fit_arguments(LSTMADTrainer(config, tmp_path, series), monkeypatch)
+    idx_train, idx_val = train_val_split(40 - 16 - 3 + 1, config.val_fraction, config.seed)
+    for inputs, targets, idx in [(x, y, idx_train), (x_val, y_val, idx_val)]:
+        np.testing.assert_array_equal(inputs[:, :, 0], idx[:, None] + np.arange(16))
+        np.testing.assert_array_equal(targets[:, :, 0], idx[:, None] + 16 + np.arange(3))
+
+
+def test_the_lstm_models_are_the_layers_their_modules_describe():
+    """lstm_ae: an LSTM encoder and a dense code, then the decoder (the code repeated, an LSTM, a dense layer per
+    step) on that code; lstm_ad: two stacked LSTMs and a dense layer whose h * c outputs are the next h points
+    of c channels; lstm_vae: an LSTM encoder with a dense z_mean and z_log_var on its output. Counts of weights
+    by hand (l_win 6, 2 channels, codes of 3, 4 units), and each model's output equal to its layers applied in
+    that order: a layer skipped or a decoder fed another tensor would break it."""
+    from vae_lstm.detectors.lstm_ae import build_lstm_ae
+    from vae_lstm.detectors.lstm_vae import LSTMVAE
+
+    def rows(model):
+        return [(layer.name, layer.count_params()) for layer in model.layers if layer.count_params()]
+
+    lstm_6_2 = 4 * (4 * (2 + 4) + 4)  # an LSTM of 4 units over 2 channels
+    x = np.random.default_rng(0).normal(size=(3, 6, 2)).astype("float32")
+    ae = build_lstm_ae(6, 2, 3, 4)
+    assert rows(ae) == [("encoder_lstm", lstm_6_2), ("code", 4 * 3 + 3), ("decoder", 4 * (4 * (3 + 4) + 4) + 4 * 2 + 2)]
+    code = ae.get_layer("code")(ae.get_layer("encoder_lstm")(x))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ae(x)),
+                               keras.ops.convert_to_numpy(ae.get_layer("decoder")(code)), rtol=1e-5, atol=1e-7)
+    ad = build_lstm_ad(6, 2, 3, 4)
+    assert rows(ad) == [("lstm_1", lstm_6_2), ("lstm_2", 4 * (4 * (4 + 4) + 4)), ("next_points", 4 * 6 + 6)]
+    hidden = ad.get_layer("lstm_2")(ad.get_layer("lstm_1")(x))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ad(x)),
+                               keras.ops.convert_to_numpy(ad.get_layer("next_points")(hidden)).reshape(3, 3, 2),
+                               rtol=1e-5, atol=1e-7)
+    vae = LSTMVAE(6, 2, 3, 4)
+    assert rows(vae.encoder) == [("encoder_lstm", lstm_6_2), ("z_mean", 4 * 3 + 3), ("z_log_var", 4 * 3 + 3)]
+
+
+@pytest.mark.parametrize("name", ["lstm_ae", "lstm_ad", "vae_lstm"])
+def test_the_lstm_models_train_on_the_mean_squared_error(name, tmp_path):
+    """The compiled loss of a prediction 0 against targets 2 is 4 (the mean squared error; the absolute one: 2)."""
+    from vae_lstm.detectors.lstm_ad import LSTMADModel
+    from vae_lstm.detectors.lstm_ae import LSTMAEModel
+    from vae_lstm.detectors.vae_lstm import LSTMModel
+
+    config = from_dict({**TINY, "detector": name, "l_seq": 3})
+    model = {"lstm_ae": LSTMAEModel, "lstm_ad": LSTMADModel, "vae_lstm": LSTMModel}[name](config, tmp_path)
+    compiled = model.build_compiled(steps_per_epoch=1)
+    target = np.full((2, 3, 4), 2.0, "float32")
+    loss = compiled.compute_loss(y=target, y_pred=np.zeros_like(target))
+    assert float(keras.ops.convert_to_numpy(loss)) == pytest.approx(4.0)
