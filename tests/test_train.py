@@ -22,6 +22,7 @@ from vae_lstm.config import REPO_ROOT, from_dict, load_config, run_dir
 from vae_lstm.data_loader import load_series
 from vae_lstm.detectors import vae_lstm as trainers
 from vae_lstm.errors import UserError
+from vae_lstm.windowing import train_val_split
 
 pytestmark = pytest.mark.slow
 
@@ -373,3 +374,42 @@ def test_the_oracle_rule_on_unlabelled_data_is_one_line_before_training(tmp_path
     assert err == ["error: key 'threshold_rule' = 'oracle_best_f1' needs labels, and 'u' has none; use val_quantile, pot, "
                    "dynamic, contamination, train_max or fixed"]
     assert not list((tmp_path / "out").rglob("*.keras"))
+
+
+@pytest.mark.parametrize("segments", [False, True])
+def test_the_lstm_learns_each_window_code_from_the_code_before_it(tmp_path, monkeypatch, segments):
+    """The LSTM's input is the code means of windows s, s + l_win, .., s + (l_seq - 2) l_win of sequence s and its
+    target those one window later, in training and validation (the held-out sequences), from one series or the
+    segments of an array: here a window's code mean is its first point (of a series 0, 1, 2, ..) and its std
+    the opposite. A target equal to the input, or the code stds in place of the means, would break it."""
+    monkeypatch.setattr(trainers, "encode_windows", lambda vae, windows, batch: (windows[:, 0], -windows[:, 0]))
+    config = from_dict({**TINY, "window_stride": 8 if segments else 1})  # l_win 24, l_seq 4
+    series = np.arange(2 * 120 if segments else 120, dtype="float32").reshape((2, 120, 1) if segments else (120, 1))
+    trainer = trainers.LSTMTrainer(config, tmp_path, series, vae=None)
+    seen = {}
+
+    def fit(x, y=None, validation_data=None):
+        seen.update(x=x, y=y, validation=validation_data)
+        trainer.model.model = "trained"
+
+    monkeypatch.setattr(trainer, "fit", fit)
+    trainer.train()
+    starts = np.arange(0, 120 - 96 + 1, 8 if segments else 1)
+    starts = np.concatenate([starts, starts + 120]) if segments else starts  # each sequence's first point
+    idx_train, idx_val = train_val_split(len(starts), config.val_fraction, config.seed)
+    x_val, y_val = seen["validation"]
+    for x, y, idx in [(seen["x"], seen["y"], idx_train), (x_val, y_val, idx_val)]:
+        np.testing.assert_array_equal(x[..., 0], starts[idx][:, None] + 24 * np.arange(3))
+        np.testing.assert_array_equal(y[..., 0], starts[idx][:, None] + 24 * np.arange(1, 4))
+
+
+def test_the_vae_learning_rate_decays_once_per_epoch(tmp_path):
+    """learning_rate_vae times lr_decay_vae to the number of whole epochs trained (4 steps each here): the same
+    rate through an epoch's steps, not a decay per step, and not none."""
+    config = from_dict({**TINY, "learning_rate_vae": 0.01, "lr_decay_vae": 0.5})
+    optimizer = trainers.VAEModel(config, tmp_path).build_compiled(steps_per_epoch=4).optimizer
+    rates = []
+    for step in [0, 3, 4, 7, 8, 13]:
+        optimizer.iterations.assign(step)
+        rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+    np.testing.assert_allclose(rates, [0.01, 0.01, 0.005, 0.005, 0.0025, 0.00125], rtol=1e-6)
