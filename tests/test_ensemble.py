@@ -258,10 +258,9 @@ def test_an_ensemble_short_of_the_experiments_seeds_names_each_seed_it_leaves_ou
                          "averages fewer seeds: synth seed 2, synth seed 3.\n")
 
 
-def test_the_controls_are_shown_at_the_ensembles_own_threshold_rule(tmp_path, monkeypatch, capsys):
-    """An override gives vae_lstm threshold_rule pot, the controls keep their config's val_quantile: ensemble.md said
-    "'deployable' is the `pot` threshold" over every row, yet showed abs_z's F1 and flagged share at val_quantile
-    (0.485, 1.9%) beside the ensemble's at pot. The controls' rows are at the ensemble's rule, in the .md and .csv."""
+def overridden_rule_experiment(tmp_path, monkeypatch, rule: str):
+    """A two-seed vae_lstm experiment whose override gives vae_lstm ``rule``, with each seed's and the ensemble's
+    row set to ``row`` (seed_ensemble replaced): (experiment, row)."""
     import json
 
     import pandas as pd
@@ -273,12 +272,22 @@ def test_the_controls_are_shown_at_the_ensembles_own_threshold_rule(tmp_path, mo
     path = tmp_path / "grid.json"
     path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
                                 "seeds": 2, "output_dir": str(tmp_path / "runs"),
-                                "overrides": {"vae_lstm": {"threshold_rule": "pot"}}}))
-    experiment = load_experiment(path)
+                                "overrides": {"vae_lstm": {"threshold_rule": rule}}}))
     row = {"series": "synth", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.7,
            "f1_pointwise_oracle": 0.7, "flagged_deployable": 0.009}
     monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
         [{**row, "member": f"seed {s}"} for s in seeds] + [{**row, "member": f"ensemble of {len(seeds)}"}]))
+    return load_experiment(path), row
+
+
+def test_the_controls_are_shown_at_the_ensembles_own_threshold_rule(tmp_path, monkeypatch, capsys):
+    """An override gives vae_lstm threshold_rule pot, the controls keep their config's val_quantile: ensemble.md said
+    "'deployable' is the `pot` threshold" over every row, yet showed abs_z's F1 and flagged share at val_quantile
+    (0.485, 1.9%) beside the ensemble's at pot. The controls' rows are at the ensemble's rule, in the .md and .csv."""
+    experiment, row = overridden_rule_experiment(tmp_path, monkeypatch, "pot")
+    import pandas as pd
+
+    from vae_lstm import ensemble
     summary = pd.DataFrame([{**row, "detector": "abs_z", "seed": s, "pieces": "all", "deployable_rule": "val_quantile",
                              "f1_deployable": 0.485, "f1_pointwise_val_quantile": 0.485, "flagged_val_quantile": 0.019,
                              "f1_pointwise_pot": 0.696, "flagged_pot": 0.009} for s in (0, 1)])
@@ -350,23 +359,10 @@ def test_controls_scored_without_the_ensembles_rule_say_why_their_cells_are_na(t
     """An override gives vae_lstm threshold_rule train_max; the controls' config keeps val_quantile, and a run reports
     train_max only under its own config's rule: the control rows read "n/a" for their deployable F1 and flagged share,
     and nothing said why. One line, printed and under the table, names them and the reason."""
-    import json
-
+    experiment, row = overridden_rule_experiment(tmp_path, monkeypatch, "train_max")
     import pandas as pd
 
     from vae_lstm import ensemble
-    from vae_lstm.experiment import load_experiment
-
-    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3}))
-    path = tmp_path / "grid.json"
-    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
-                                "seeds": 2, "output_dir": str(tmp_path / "runs"),
-                                "overrides": {"vae_lstm": {"threshold_rule": "train_max"}}}))
-    experiment = load_experiment(path)
-    row = {"series": "synth", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.7,
-           "f1_pointwise_oracle": 0.7, "flagged_deployable": 0.009}
-    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
-        [{**row, "member": f"seed {s}"} for s in seeds] + [{**row, "member": f"ensemble of {len(seeds)}"}]))
     summary = pd.DataFrame([{**row, "detector": d, "seed": s, "pieces": "all", "deployable_rule": "val_quantile",
                              "f1_pointwise_val_quantile": 0.485, "flagged_val_quantile": 0.019}
                             for d in ("abs_z", "random") for s in (0, 1)])
