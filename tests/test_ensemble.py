@@ -138,16 +138,24 @@ def test_a_figure_undefined_for_some_seeds_says_how_many_seeds_its_mean_is_of():
     assert "| s | random (control), mean of 2 seeds | 0.500 | 0.500 | 0.300 | 0.600 | 1.0% |" in text
 
 
-def test_a_fixed_threshold_is_refused_before_any_run(tmp_path):
-    """threshold_value is on a run's own scores; the ensemble's are means of z-scores. Seeds scoring [20, 20, 40, 20]
-    (training block mean 20, std 7.07) are flagged right at threshold_value 5 (F1 1), while the ensemble's z-scores
-    [0, 0, 2.83, 0] were compared with the same 5: nothing flagged, and that F1 0 was called deployable."""
+@pytest.mark.parametrize("rule, keys, why", [
+    ("fixed", {"threshold_value": 5.0}, "threshold_value 5 is on one run's own scores"),
+    ("dynamic", {}, "it needs error-like scores >= 0 and moves with where zero is, while the ensemble's are centred "
+                    "on each seed's training mean")])
+def test_a_fixed_or_dynamic_threshold_is_refused_before_any_run(tmp_path, rule, keys, why):
+    """fixed: threshold_value is on a run's own scores; the ensemble's are means of z-scores. Seeds scoring
+    [20, 20, 40, 20] (training block mean 20, std 7.07) are flagged right at threshold_value 5 (F1 1), while the
+    ensemble's z-scores [0, 0, 2.83, 0] were compared with the same 5: nothing flagged, and that F1 0 was called
+    deployable. dynamic needs error-like scores (>= 0, zero meaning no error): its z is chosen on the drop of the mean
+    relative to the mean, its pruning on relative drops of peaks. The ensemble's scores are centred on each seed's
+    training mean, so its dynamic threshold moved with that arbitrary origin, and was undefined (n/a) wherever the
+    test scores averaged below the training block's. Both are refused with one line."""
     import json
 
     from vae_lstm import reproduce
 
     (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3,
-                                                    "threshold_rule": "fixed", "threshold_value": 5.0}))
+                                                    "threshold_rule": rule, **keys}))
     path = tmp_path / "grid.json"
     path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
                                 "seeds": 2, "output_dir": str(tmp_path / "runs")}))
@@ -155,30 +163,7 @@ def test_a_fixed_threshold_is_refused_before_any_run(tmp_path):
         reproduce.main([str(path), "--summary-only", "--ensemble"])
     assert str(refused.value) == (
         "--ensemble compares the mean of each seed's standardised scores with its threshold, and synth's config "
-        "sets threshold_rule 'fixed' (threshold_value 5 is on one run's own scores); drop --ensemble or pass --series "
-        "without it")
-
-
-def test_a_dynamic_threshold_is_refused_before_any_run(tmp_path):
-    """dynamic needs error-like scores (>= 0, zero meaning no error): its z is chosen on the drop of the mean relative
-    to the mean, its pruning on relative drops of peaks. The ensemble's scores are centred on each seed's training
-    mean, so its dynamic threshold moved with that arbitrary origin, and was undefined (n/a) wherever the test scores
-    averaged below the training block's. It is refused with one line, as fixed is."""
-    import json
-
-    from vae_lstm import reproduce
-
-    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3,
-                                                    "threshold_rule": "dynamic"}))
-    path = tmp_path / "grid.json"
-    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["vae_lstm"],
-                                "seeds": 2, "output_dir": str(tmp_path / "runs")}))
-    with pytest.raises(UserError) as refused:
-        reproduce.main([str(path), "--summary-only", "--ensemble"])
-    assert str(refused.value) == (
-        "--ensemble compares the mean of each seed's standardised scores with its threshold, and synth's config "
-        "sets threshold_rule 'dynamic' (it needs error-like scores >= 0 and moves with where zero is, while the "
-        "ensemble's are centred on each seed's training mean); drop --ensemble or pass --series without it")
+        f"sets threshold_rule '{rule}' ({why}); drop --ensemble or pass --series without it")
 
 
 def test_the_ensemble_tables_legend_says_what_the_flagged_column_is():
@@ -280,6 +265,32 @@ def overridden_rule_experiment(tmp_path, monkeypatch, rule: str):
     return load_experiment(path), row
 
 
+def two_dataset_experiment(tmp_path, monkeypatch, rules: dict):
+    """A two-seed vae_lstm experiment of two synthetic datasets (synth, synth2; their configs' threshold_rule from
+    ``rules`` by config name), each seed's and ensemble's row set to ``row`` (seed_ensemble replaced): (experiment, row)."""
+    import json
+
+    import pandas as pd
+
+    from vae_lstm import ensemble
+    from vae_lstm.experiment import load_experiment
+
+    for name in ("tiny", "tiny2"):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"dataset": "synthetic", "exp_name": name, "l_win": 16,
+                                                           "l_seq": 3, **({"threshold_rule": rules[name]}
+                                                                          if name in rules else {})}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json"), "synth2": str(tmp_path / "tiny2.json")},
+                                "detectors": ["vae_lstm"], "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    experiment = load_experiment(path)
+    row = {"detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4, "f1_pointwise_oracle": 0.6,
+           "flagged_deployable": 0.01}
+    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
+        [{**row, "series": dataset, "member": f"seed {s}"} for s in seeds]
+        + [{**row, "series": dataset, "member": f"ensemble of {len(seeds)}"}]))
+    return experiment, row
+
+
 def test_the_controls_are_shown_at_the_ensembles_own_threshold_rule(tmp_path, monkeypatch, capsys):
     """An override gives vae_lstm threshold_rule pot, the controls keep their config's val_quantile: ensemble.md said
     "'deployable' is the `pot` threshold" over every row, yet showed abs_z's F1 and flagged share at val_quantile
@@ -304,25 +315,12 @@ def test_the_controls_are_shown_at_the_ensembles_own_threshold_rule(tmp_path, mo
 def test_the_csv_holds_no_controls_of_a_dataset_the_ensemble_left_out(tmp_path, monkeypatch, capsys):
     """synth2 has one finished seed of vae_lstm, so the ensemble leaves it out (ensemble.md says so), yet ensemble.csv
     held its controls' rows, beside no ensemble of theirs."""
-    import json
 
     import pandas as pd
 
     from vae_lstm import ensemble
-    from vae_lstm.experiment import load_experiment
 
-    for name in ("tiny", "tiny2"):
-        (tmp_path / f"{name}.json").write_text(json.dumps({"dataset": "synthetic", "exp_name": name, "l_win": 16,
-                                                           "l_seq": 3}))
-    path = tmp_path / "grid.json"
-    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json"), "synth2": str(tmp_path / "tiny2.json")},
-                                "detectors": ["vae_lstm"], "seeds": 2, "output_dir": str(tmp_path / "runs")}))
-    experiment = load_experiment(path)
-    row = {"detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4, "f1_pointwise_oracle": 0.6,
-           "flagged_deployable": 0.01}
-    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
-        [{**row, "series": dataset, "member": f"seed {s}"} for s in seeds]
-        + [{**row, "series": dataset, "member": f"ensemble of {len(seeds)}"}]))
+    experiment, row = two_dataset_experiment(tmp_path, monkeypatch, {})
     summary = pd.DataFrame([{**row, "series": d, "detector": "abs_z", "seed": s, "pieces": "all",
                              "deployable_rule": "val_quantile", "f1_pointwise_val_quantile": 0.4,
                              "flagged_val_quantile": 0.01} for d in ("synth", "synth2") for s in (0, 1)])
@@ -380,25 +378,12 @@ def test_controls_scored_without_the_ensembles_rule_say_why_their_cells_are_na(t
 def test_datasets_of_different_rules_name_each_rows_rule(tmp_path, monkeypatch, capsys):
     """synth's config sets threshold_rule pot, synth2's contamination: the legend read "'deployable' is the
     `contamination, pot` threshold", as if one rule of that name, and no row said which of the two was its own."""
-    import json
 
     import pandas as pd
 
     from vae_lstm import ensemble
-    from vae_lstm.experiment import load_experiment
 
-    for name, rule in (("tiny", "pot"), ("tiny2", "contamination")):
-        (tmp_path / f"{name}.json").write_text(json.dumps({"dataset": "synthetic", "exp_name": name, "l_win": 16,
-                                                           "l_seq": 3, "threshold_rule": rule}))
-    path = tmp_path / "grid.json"
-    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json"), "synth2": str(tmp_path / "tiny2.json")},
-                                "detectors": ["vae_lstm"], "seeds": 2, "output_dir": str(tmp_path / "runs")}))
-    experiment = load_experiment(path)
-    row = {"detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4, "f1_pointwise_oracle": 0.6,
-           "flagged_deployable": 0.01}
-    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
-        [{**row, "series": dataset, "member": f"seed {s}"} for s in seeds]
-        + [{**row, "series": dataset, "member": f"ensemble of {len(seeds)}"}]))
+    experiment, row = two_dataset_experiment(tmp_path, monkeypatch, {"tiny": "pot", "tiny2": "contamination"})
     summary = pd.DataFrame(columns=["series", "seed", "pieces", "deployable_rule", *row])
     metrics = {(d, "vae_lstm", s): {} for d in ("synth", "synth2") for s in (0, 1)}
     ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(2))
