@@ -344,3 +344,15 @@ def test_a_whole_float_size_is_taken_and_a_fraction_or_bool_refused():
     for bad in (2.5, True, float("nan")):
         with pytest.raises(ValueError, match=rf"^l_win must be an integer >= 1, got {bad!r}$"):
             rolling_windows(np.arange(5.0), bad)
+
+
+def test_dominant_period_of_a_noisy_cycle_is_its_autocorrelations_top_not_a_bump_on_the_way_up():
+    """A 288-point cycle (5-minute data, daily) under noise of 0.3: a bump of the estimate's noise on the
+    autocorrelation's rise towards its peak at 288 counted as the first peak, so the period came out 273 to 283.
+    A peak must fall by the estimate's noise after it, before the autocorrelation passes it."""
+    from vae_lstm.windowing import dominant_period
+
+    t = np.arange(4032)
+    for seed in range(8):
+        noisy = np.sin(2 * np.pi * t / 288) + 0.3 * np.random.default_rng(seed).standard_normal(4032)
+        assert abs(dominant_period(noisy) - 288) <= 3, seed

@@ -127,9 +127,10 @@ def units_from_points(point_scores, span: int) -> np.ndarray:
 def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | None = None,
                     min_strength: float = 0.3) -> int | None:
     """The series' dominant period: per channel, the lag of the first autocorrelation peak between
-    ``min_period`` and ``max_period`` (default: a quarter of the series) that is at least ``min_strength`` and
+    ``min_period`` and ``max_period`` (default: a quarter of the series) that is at least ``min_strength``,
     rises above the lowest autocorrelation at the lags before it by more than an estimate's noise (2 / sqrt(n),
-    the white-noise band); the lag of the channel whose peak is highest. Autocorrelations by FFT. None when no
+    the white-noise band), and falls by as much after it before the autocorrelation passes it (a bump on the way
+    up to a peak is none); the lag of the channel whose peak is highest. Autocorrelations by FFT. None when no
     channel has such a peak.
 
     Averaged over channels, as before 2026-12-05, a slowly decaying channel (a random walk) beside a noisy one
@@ -149,11 +150,28 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
     lags = np.arange(min_period, max_period + 1)
     a = acf[lags]
     lowest_before = np.minimum.accumulate(acf[1:max_period + 1], axis=0)[lags - 1]
+    noise = 2 / np.sqrt(n)
     peaks = ((a > acf[lags - 1]) & (a >= acf[np.minimum(lags + 1, n - 1)]) & (a >= min_strength)
-             & (a - lowest_before > 2 / np.sqrt(n)))
-    found = [(a[first, k], int(lags[first])) for k in range(acf.shape[1]) if peaks[:, k].any()
-             for first in [int(np.argmax(peaks[:, k]))]]
+             & (a - lowest_before > noise))
+    found = [(acf[lag, k], lag) for k in range(acf.shape[1])
+             for lag in [next((int(lag) for lag in lags[peaks[:, k]] if _falls_after(acf[:, k], lag, noise)), None)]
+             if lag is not None]
     return max(found)[1] if found else None
+
+
+def _falls_after(acf: np.ndarray, lag: int, noise: float) -> bool:
+    """Whether ``acf`` falls more than ``noise`` below its value at ``lag`` after it, before it passes that value
+    (or before its end). Read in blocks, so that the many bumps of a noisy rise each cost a few lags."""
+    top, step = acf[lag], max(lag, 64)
+    for start in range(lag + 1, len(acf), step):
+        block = acf[start:start + step]
+        higher = np.flatnonzero(block > top)
+        below = block[: higher[0]] if higher.size else block
+        if below.size and below.min() < top - noise:
+            return True
+        if higher.size:
+            return False
+    return True
 
 
 MAX_L_WIN = 4096  # the config schema's largest l_win (a test checks that they agree)
