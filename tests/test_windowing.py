@@ -356,3 +356,18 @@ def test_dominant_period_of_a_noisy_cycle_is_its_autocorrelations_top_not_a_bump
     for seed in range(8):
         noisy = np.sin(2 * np.pi * t / 288) + 0.3 * np.random.default_rng(seed).standard_normal(4032)
         assert abs(dominant_period(noisy) - 288) <= 3, seed
+
+
+@pytest.mark.parametrize("period, rise, noise", [(24, 20, 0.0), (288, 10, 0.3), (288, 4, 0.3)])
+def test_dominant_period_of_a_cycle_on_a_trend(period, rise, noise):
+    """A cycle of amplitude 1 on a straight line rising ``rise`` over the block (a growing metric): the line's slowly
+    falling autocorrelation buried the cycle's (no period, "default 24") or pulled its peak early (280 for 288).
+    Each channel's straight line is removed, not only its level."""
+    from vae_lstm.windowing import dominant_period
+
+    t = np.arange(2000 if period == 24 else 4032)
+    for seed in range(4):
+        wobble = noise * np.random.default_rng(seed).standard_normal(len(t))
+        trending = np.sin(2 * np.pi * t / period) + rise * t / len(t) + wobble
+        found = dominant_period(np.stack([trending, np.ones(len(t))], axis=1))
+        assert found is not None and abs(found - period) <= 3, (seed, found)

@@ -126,7 +126,8 @@ def units_from_points(point_scores, span: int) -> np.ndarray:
 
 def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | None = None,
                     min_strength: float = 0.3) -> int | None:
-    """The series' dominant period: per channel, the lag of the first autocorrelation peak between
+    """The series' dominant period: per channel, its straight line (level and trend) removed, the lag of the first
+    autocorrelation peak between
     ``min_period`` and ``max_period`` (default: a quarter of the series) that is at least ``min_strength``,
     rises above the lowest autocorrelation at the lags before it by more than an estimate's noise (2 / sqrt(n),
     the white-noise band), and falls by as much after it before the autocorrelation passes it (a bump on the way
@@ -137,15 +138,18 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
     gave a curve whose noise-sized bumps counted as peaks: a period of 8-13 for data with none, and 9 for SKAB
     valve1, whose Temperature channel cycles every 80 s."""
     x = as_2d(np.asarray(series, dtype=float))
-    x = x - x.mean(axis=0)
     n = len(x)
     max_period = min(max_period or n // 4, n - 1)
     if max_period < min_period:  # lags min_period .. max_period, both included: one lag when they are equal
         return None
+    x = x - x.mean(axis=0)
+    spread = (x ** 2).sum(axis=0)
+    t = np.arange(n) - (n - 1) / 2
+    x = x - np.outer(t, t @ x / (t @ t))  # each channel's straight line (a trend's autocorrelation buries a cycle's)
     size = 1 << int(np.ceil(np.log2(2 * n)))
     spectrum = np.fft.rfft(x, size, axis=0)
     acf = np.fft.irfft(spectrum * np.conj(spectrum), size, axis=0)[:n]
-    varying = acf[0] > 0
+    varying = acf[0] > 1e-12 * spread  # a straight line leaves rounding only: no cycle
     acf = acf[:, varying] / acf[0, varying]
     lags = np.arange(min_period, max_period + 1)
     a = acf[lags]
