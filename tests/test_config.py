@@ -430,6 +430,11 @@ def test_windows_too_long_for_the_data_say_what_to_do():
         check_against_data(from_dict({"l_win": 24, "l_seq": 5}), n_train=100, n_channel=1)
     with pytest.raises(ConfigError, match="make l_win smaller"):
         check_against_data(from_dict({"l_win": 128, "l_seq": 2}), n_train=100, n_channel=1)
+    # one of them already the smallest (l_seq "auto" beside a config's l_win gives 2): only the other can shrink
+    for windows, fix in (({"l_win": 30, "l_seq": 2}, "make l_win smaller"), ({"l_win": 8, "l_seq": 6}, "make l_seq smaller")):
+        with pytest.raises(ConfigError) as info:
+            check_against_data(from_dict(windows), n_train=40, n_channel=1)
+        assert str(info.value).endswith(f"(40 points): {fix}")
 
 
 def test_n_channel_mismatch():

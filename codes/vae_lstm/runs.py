@@ -70,6 +70,13 @@ SMALLEST_WINDOWS_FIX = (f"the windows are already the smallest (l_win {MIN_L_WIN
                         "training block more points")  # the advice when windows cannot shrink
 
 
+def shrink_fix(config: Config) -> str:
+    """What to do when a sequence of the config's windows is too long: make smaller those of l_win and l_seq that
+    are above the schema's smallest (l_seq "auto" gives 2 beside a long l_win); SMALLEST_WINDOWS_FIX when neither is."""
+    above = [key for key, least in (("l_win", MIN_L_WIN), ("l_seq", MIN_L_SEQ)) if config[key] > least]
+    return f"make {' or '.join(above)} smaller" if above else SMALLEST_WINDOWS_FIX
+
+
 def has_training(path: Path) -> bool:
     return Path(path).is_dir() and (any(Path(path).glob("*.keras")) or (Path(path) / "state.json").is_file())
 
@@ -538,8 +545,7 @@ def check_training_sizes(config: Config, n_points: int, data: str | None = None)
     n_train = too_few_to_split(config, n_seq)
     if n_train is not None:
         where = config.source.name if config.source else "config"
-        smallest = config.l_win <= MIN_L_WIN and config.l_seq <= MIN_L_SEQ
-        fix = split_fix(config, n_seq, n_train) or (SMALLEST_WINDOWS_FIX if smallest else "make l_win or l_seq smaller")
+        fix = split_fix(config, n_seq, n_train) or shrink_fix(config)
         raise UserError(f"{where}: sequences of l_win * l_seq = {config.span} points leave {n_seq} "
                         f"sequence{'s' if n_seq != 1 else ''} in the {n_points}-point {data}: {n_train} to train "
                         f"on and {n_seq - n_train} to validate on "
