@@ -819,3 +819,41 @@ def test_a_cache_on_a_file_system_without_file_locks_is_one_line(tmp_path, monke
     assert str(info.value) == (f"could not lock the download cache {tmp_path}: its file system does not support "
                                "file locks (FileSystem does not appear to support flock; use SoftFileLock instead); "
                                "put the checkout on a local disk, or set X")
+
+
+def test_a_download_that_waits_for_another_processs_lock_says_so(tmp_path, monkeypatch, capsys):
+    """A second command on an empty cache waited, without a word, for as long as the first one's download (or a
+    first one stopped with Ctrl-Z) held the file's lock: it looked hung. It says what it waits for, then reads the
+    file the first one finished."""
+    import io
+    import threading
+    import time
+
+    import filelock
+
+    from vae_lstm import download
+
+    data = b"a,b\n1,2\n"
+    dest = tmp_path / "f.csv"
+
+    class Reply(io.BytesIO):
+        headers = {}
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Reply(data))
+    held = filelock.FileLock(f"{dest}.lock")
+    held.acquire()
+    waiting = threading.Thread(target=download.fetch,
+                               args=("http://x/f.csv", dest, hashlib.sha256(data).hexdigest(), "f.csv", "set X"))
+    waiting.start()
+    for _ in range(100):
+        if "waiting" in capsys.readouterr().err:
+            break
+        time.sleep(0.02)
+    else:
+        held.release()
+        waiting.join()
+        pytest.fail("no line while waiting for the lock")
+    dest.write_bytes(data)  # the other process's download
+    held.release()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive() and dest.read_bytes() == data

@@ -3,7 +3,7 @@
 A file is read from the cache when its sha256 is the pinned one (so a read-only cache of good files
 works). Otherwise it is downloaded under a lock on that file, into a temporary file beside it,
 checked, and renamed into place: no process reads a half-written file, and two processes that start
-on an empty cache download it once. The part file of a process killed mid-download is removed by the next
+on an empty cache download it once (the one that waits says so). The part file of a process killed mid-download is removed by the next
 download of that file. A server that sends nothing for ``TIMEOUT_S`` seconds is given up on.
 """
 
@@ -50,16 +50,25 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
             if sha256(dest) == sha:
                 return dest
             damaged = True
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
 
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{dest}.lock"):
+        lock = FileLock(f"{dest}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:  # another process downloads it (or was stopped while it did): say so, then wait
+            print(f"waiting for another process to finish downloading {what} (it holds {lock.lock_file}; "
+                  "Ctrl-C to stop)", file=sys.stderr, flush=True)
+            lock.acquire()
+        try:
             if dest.is_file() and sha256(dest) == sha:  # another process fetched it while this one waited
                 return dest
             for stale in dest.parent.glob(f"{glob.escape(dest.name)}.*.part"):  # of a download killed mid-way
                 if "." not in stale.name[len(dest.name) + 1:-len(".part")]:  # not a part of "<dest name>.x"
                     stale.unlink(missing_ok=True)  # only the holder of this file's lock writes one
             _download(url, dest, sha, what, remedy)
+        finally:
+            lock.release()
     except DataError:
         raise
     except NotImplementedError as e:  # filelock 3 on a file system without file locks
