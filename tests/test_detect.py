@@ -1,5 +1,6 @@
 """End to end: train a tiny synthetic run, detect through the CLI and the notebook, check the outputs."""
 
+import ast
 import json
 import shutil
 import subprocess
@@ -355,6 +356,39 @@ def test_notebook_refuses_a_threshold_value_without_the_fixed_rule(tmp_path):
     assert failed.traceback == [
         "error: the notebook's parameters: threshold_value is the threshold of threshold_rule 'fixed', and the rule "
         "is 'val_quantile'; set threshold_rule \"fixed\" too, or leave threshold_value out"]
+
+
+NOTEBOOK_PARAMETERS = ("config", "detector", "threshold_rule", "threshold_quantile", "threshold_value", "run_dir")
+
+
+@pytest.mark.parametrize("injected, line", [
+    ('config = "tiny.json"\ntreshold_rule = "pot"\n', "unknown parameter 'treshold_rule'; did you mean 'threshold_rule'?"),
+    ("seed = 3\nthreshold_quantile = 0.95\n", "unknown parameter 'seed'; known: " + ", ".join(NOTEBOOK_PARAMETERS)),
+    ("seed = 3\nfoo = 1\nseed = 4\n", "unknown parameters 'seed', 'foo'; known: " + ", ".join(NOTEBOOK_PARAMETERS)),
+    ('config = "tiny.json"\nthreshold_rule = "pot"\nrun_dir = None\n', None),
+])
+def test_notebook_refuses_a_parameter_it_does_not_have(injected, line):
+    """-p treshold_rule pot (mistyped) was only warned about by papermill ("Passed unknown parameter"), and the
+    notebook ran on at the config's rule, its tables read as if at the rule given. The notebook now stops with one
+    line naming the parameter, from papermill's cell of the given parameters (in IPython's history); a session
+    without papermill has no such cell, and no check."""
+    from vae_lstm.errors import ConfigError, check_notebook_parameters
+
+    defaults = '# Parameters (papermill can override them: ...)\nconfig = "NAB_config.json"\ndetector = None\n'
+    history = ["", defaults, "# Parameters\n" + injected, "from vae_lstm.errors import check_notebook_parameters"]
+    if line is None:
+        check_notebook_parameters(NOTEBOOK_PARAMETERS, history)
+    else:
+        with pytest.raises(ConfigError) as refused:
+            check_notebook_parameters(NOTEBOOK_PARAMETERS, history)
+        assert str(refused.value) == f"the notebook's parameters: {line}"
+    check_notebook_parameters(NOTEBOOK_PARAMETERS, ["", defaults, "x = 1"])  # no papermill: nothing to check
+    notebook = json.loads((ROOT / "notebooks" / "NAB-anomaly-detection.ipynb").read_text())
+    cells = {cell["id"]: "".join(cell["source"]) for cell in notebook["cells"]}
+    parameters = next(cell for cell in notebook["cells"] if "parameters" in cell["metadata"].get("tags", ()))
+    assert tuple(node.targets[0].id for node in ast.parse("".join(parameters["source"])).body) == NOTEBOOK_PARAMETERS
+    names = ", ".join(f'"{name}"' for name in NOTEBOOK_PARAMETERS)  # the check, before the parameters are read
+    assert any(f"check_notebook_parameters(({names}))\ncfg = load_config(config)" in cell for cell in cells.values())
 
 
 def test_notebook_names_a_mistyped_run_dir_as_its_parameter(tmp_path, monkeypatch):

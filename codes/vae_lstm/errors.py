@@ -84,6 +84,40 @@ def one_line_in_notebooks() -> None:
     shell.set_custom_exc((UserError,), one_line)
 
 
+PAPERMILL_PARAMETERS = "# Parameters\n"  # how papermill's cell of the given parameters (-p) starts
+
+
+def check_notebook_parameters(known, history=None) -> None:
+    """One line (a ConfigError) for each parameter given to papermill (``-p treshold_rule pot``) that the notebook,
+    whose parameters are ``known``, does not have: papermill only warns ("Passed unknown parameter") and runs the
+    notebook on at its defaults. The given ones are read from papermill's cell of them in ``history`` (the sources
+    of the cells run so far; by default IPython's ``In``); a session that papermill did not start has no such cell."""
+    import ast
+
+    if history is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+        history = shell.user_ns.get("In", []) if shell is not None else []
+    given = []
+    for source in history:
+        if not str(source).startswith(PAPERMILL_PARAMETERS):
+            continue
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            continue
+        given += [t.id for node in body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+    unknown = list(dict.fromkeys(name for name in given if name not in known))
+    if len(unknown) == 1:
+        raise ConfigError(f"the notebook's parameters: {unknown_name('parameter', unknown[0], known)}")
+    if unknown:
+        raise ConfigError(f"the notebook's parameters: unknown parameters {', '.join(map(repr, unknown))}; "
+                          f"known: {', '.join(known)}")
+
+
 RESUME_TRAINING = "run the same command again to resume from the last finished epoch"
 
 
