@@ -10,7 +10,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help install train detect test lint reproduce benchmark benchmark-compare benchmark-end-to-end demo clean-cache
 
 $(VENV)/.installed: requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip --version >/dev/null 2>&1 || { $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	  || { echo "error: the venv needs Python 3.11 or newer, and $(PYTHON) is missing or older: name one with PYTHON, e.g. make install PYTHON=python3.11" >&2; exit 2; }; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .

@@ -634,6 +634,41 @@ def test_a_make_variable_set_empty_is_one_line_not_the_default(tmp_path, target,
     assert message in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("version, made", [((3, 11), True), ((3, 10), False)])
+def test_make_install_repairs_a_venv_without_pip_and_refuses_an_old_python(tmp_path, version, made):
+    """`python3 -m venv` without ensurepip (Debian's python3-venv missing) leaves .venv/bin/python with no pip: every
+    later `make install` skipped the venv step and stopped at "No module named pip" until the user deleted .venv. A
+    Python older than 3.11 installed every requirement before `pip install -e .` refused it."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    log, venv = tmp_path / "calls", tmp_path / "venv"
+    working = f'#!/bin/sh\necho "venv python $*" >> "{log}"\n'  # a venv with pip: every command succeeds
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text('#!/bin/sh\necho "No module named pip" >&2\nexit 1\n')  # no pip
+    system = tmp_path / "python3"  # the system Python: its version, and `-m venv DIR` (re)makes DIR's python
+    system.write_text(f'#!/bin/sh\nif [ "$1" = -c ]; then exec {sys.executable} -c "import sys; '
+                      f'sys.version_info = {version}; $2"; fi\n'
+                      f'echo "system python $*" >> "{log}"\nprintf \'%s\' \'{working}\' > "$3/bin/python"\n')
+    for script in (system, venv / "bin" / "python"):
+        script.chmod(0o755)
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), "install", f"VENV={venv}",
+                             f"PYTHON={system}"], capture_output=True, text=True, timeout=60)
+    calls = log.read_text().splitlines() if log.exists() else []
+    if made:
+        assert result.returncode == 0, result.stderr
+        assert calls[0] == f"system python -m venv {venv}" and (venv / ".installed").is_file()
+        assert calls[1:] == ["venv python -m pip install --quiet --upgrade pip",
+                             "venv python -m pip install --quiet -r requirements.txt",
+                             "venv python -m pip install --quiet --no-deps -e ."]
+    else:
+        assert result.returncode != 0 and calls == [] and not (venv / ".installed").exists()
+        errors = [line for line in result.stderr.splitlines() if not line.startswith("make")]
+        assert errors == [f"error: the venv needs Python 3.11 or newer, and {system} is missing or older: "
+                          "name one with PYTHON, e.g. make install PYTHON=python3.11"]
+
+
 def test_commands_quote_a_path_with_spaces_so_the_shell_reads_it_as_one_word(tmp_path):
     """The train command and a grid job's command put a config or experiment path with spaces in bare, so the command
     a user copied from the message ran on a path cut in two."""
