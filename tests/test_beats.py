@@ -575,3 +575,15 @@ def test_scores_that_are_not_finite_are_one_line_about_the_model():
     Overflowing.score = lambda self, series: Scores.from_points(np.full(len(series), np.nan))  # NaN weights
     with pytest.raises(UserError, match=r"not finite on the validation and test beats \(30 of its 30 point scores\)"):
         beats.score_segments(Overflowing(), np.zeros((3, 10, 1)))
+
+    def some_nan(self, series):  # NaN on the second beat only: its score was NaN, and the metrics' ValueError followed
+        points = np.arange(len(series), dtype=float)
+        points[10:20] = np.nan
+        return Scores.from_points(points)
+
+    Overflowing.score = some_nan
+    with pytest.raises(UserError) as refused:
+        beats.score_segments(Overflowing(), np.zeros((3, 10, 1)))
+    assert str(refused.value) == (
+        "vae_lstm gives no finite score inside 1 of the 3 validation and test beats: its model may have diverged; "
+        "train it again (a lower learning rate) or check the data")

@@ -277,13 +277,18 @@ def train(config: Config, segments: np.ndarray, path: Path | None = None) -> Pat
 def score_segments(detector, segments: np.ndarray) -> np.ndarray:
     """One score per segment of a (n, length, c) array: the segments are concatenated and scored by one
     ``detector.score`` call; each gets the largest score of the units wholly inside it. One line when a score is
-    inf, or none is finite (``detection.require_finite``: a model that diverged)."""
+    inf, or none is finite (``detection.require_finite``: a model that diverged), or a segment has no finite score."""
     from .detection import require_finite
 
     n, length, n_channel = segments.shape
     scores = require_finite(detector.score(segments.reshape(n * length, n_channel)), detector.name,
                             "the validation and test beats", n * length, some_scored=True)  # long enough to score
-    return segment_scores(scores.native, scores.native_span, length, n)
+    per_segment = segment_scores(scores.native, scores.native_span, length, n)
+    if np.isnan(per_segment).any():  # every unit inside a beat NaN: the metrics have no score for it
+        raise UserError(f"{detector.name} gives no finite score inside {int(np.isnan(per_segment).sum())} of the {n} "
+                        "validation and test beats: its model may have diverged; train it again (a lower learning "
+                        "rate) or check the data")
+    return per_segment
 
 
 def beat_metrics(test_scores, test_labels, val_scores, quantile: float) -> dict:
