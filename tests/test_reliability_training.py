@@ -674,6 +674,22 @@ def test_a_load_dir_that_holds_files_but_no_run_is_refused_before_anything_is_wr
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
 
 
+@pytest.mark.parametrize("detector", ["vae_lstm", "abs_z"])
+def test_a_load_dir_that_holds_the_users_own_config_file_is_no_run_folder(tmp_path, capsys, detector):
+    """A config.json of one's own (a project folder: the config beside its data) made its folder count as a run
+    folder: load_dir naming it trained there, writing state.json and checkpoints among the user's files and the
+    resolved config over the user's config.json. A run folder's config.json comes with the files a run writes
+    (its lock, state.json, training_data.json)."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    cfg = write_config(folder / "config.json", tmp_path / "out", load_dir=str(folder), detector=detector)
+    text = cfg.read_text()
+    assert_one_line_error(cfg, capsys, "load_dir", f"{folder} holds files but no run")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "notes.txt"]
+    assert cfg.read_text() == text
+
+
 @pytest.mark.parametrize("depth", ["runs", "exp_name folders"])
 def test_a_load_dir_above_the_run_folders_names_some_of_them(tmp_path, capsys, depth):
     """load_dir naming the folder above the runs (experiments/NAB, or experiments above the exp_name folders) was
@@ -681,7 +697,7 @@ def test_a_load_dir_above_the_run_folders_names_some_of_them(tmp_path, capsys, d
     and the line names two of them to pick from."""
     folder = tmp_path / "experiments"
     below = folder / "NAB" if depth == "exp_name folders" else folder
-    for name, run_file in (("c_run", "config.json"), ("a_run", "state.json"), ("b_run", "vae.keras")):
+    for name, run_file in (("c_run", "training_data.json"), ("a_run", "state.json"), ("b_run", "vae.keras")):
         (below / name).mkdir(parents=True)
         (below / name / run_file).write_text("{}")
     (below / ".hidden_run").mkdir()

@@ -792,13 +792,14 @@ def foreign_folder(path: Path) -> str | None:
         if len(inside) == 1:
             return f"holds a run folder but is not one ({inside[0]})"
         return f"holds {len(inside)} run folders but is not one (such as {inside[0]} or {inside[1]})"
-    return "holds files but no run (no config.json, state.json, detection/ or model)"
+    return "holds files but no run (no state.json, lock, detection/ or model; a config.json alone is a config, not a run)"
 
 
 def is_run_folder(path: Path) -> bool:
-    """A run folder, or part of one: its config.json, state.json, detection/, a lock (a run killed early) or a
-    checkpoint."""
-    run_files = ("config.json", "state.json", "detection", LOCK_FILE, DETECT_LOCK_FILE)
+    """A run folder, or part of one: its state.json, training_data.json, config_folder.json, detection/, a lock (a
+    run killed early) or a checkpoint. Not a config.json alone: a run's is written holding its lock, so one
+    without any of those is a user's own config file (a project folder of a config beside its data)."""
+    run_files = ("state.json", DATA_FILE, CONFIG_FOLDER_FILE, "detection", LOCK_FILE, DETECT_LOCK_FILE)
     return Path(path).is_dir() and (any((Path(path) / name).exists() for name in run_files) or has_training(path))
 
 
