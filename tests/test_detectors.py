@@ -486,9 +486,11 @@ def test_a_training_block_too_short_for_the_smallest_windows_asks_for_more_point
     config = from_dict({"dataset": "synthetic", "l_win": 8, "l_seq": 2})
     with pytest.raises(UserError, match="already the smallest .*give the training block more points"):
         check_training_sizes(config, 25)
-    with pytest.raises(UserError, match="make l_win smaller$"):  # l_seq 2 is the smallest
+    with pytest.raises(UserError, match="needed: make l_win smaller$"):  # l_seq 2 cannot be smaller
         check_training_sizes(config.replace(l_win=24), 50)
-    with pytest.raises(UserError, match="make l_win or l_seq smaller$"):
+    with pytest.raises(UserError, match="needed: make l_seq smaller$"):  # l_win 8 cannot
+        check_training_sizes(config.replace(l_seq=6), 50)
+    with pytest.raises(UserError, match="needed: make l_win or l_seq smaller$"):
         check_training_sizes(config.replace(l_win=12, l_seq=4), 50)
     check_training_sizes(config, 26)
 

@@ -883,7 +883,7 @@ def test_an_override_that_leaves_too_few_training_sequences_is_the_experiment_fi
     assert str(refused.value) == (
         "experiment grid, dataset 'synth' with detector 'abs_z': the experiment file's overrides: sequences of "
         "l_win * l_seq = 1992 points leave 9 sequences in the 2000-point training block of 'synthetic': 8 to train "
-        "on and 1 to validate on (val_fraction 0.1); at least 2 of each are needed: make l_win smaller")  # l_seq 2 is the smallest
+        "on and 1 to validate on (val_fraction 0.1); at least 2 of each are needed: make l_win smaller")
     assert not (tmp_path / "runs").exists()  # before any run, the random control's too
 
 

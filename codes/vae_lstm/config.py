@@ -395,14 +395,16 @@ def check_against_data(config: Config, n_train: int, n_channel: int) -> None:
     if config.window_stride != 1:  # a detector that fits windows says so too (Detector.check_training); a control not
         raise ConfigError(f"{where}: key 'window_stride' = {config.window_stride} applies to segment datasets only "
                           "(e.g. ECG5000); set it to 1 for a single series")
-    from .runs import MIN_L_WIN, SMALLEST_WINDOWS_FIX, shrink_fix
+    from .runs import MIN_L_SEQ, MIN_L_WIN, shrink_fix
 
     if config.l_win > n_train:
-        fix = SMALLEST_WINDOWS_FIX if config.l_win <= MIN_L_WIN else "make l_win smaller"
+        fix = shrink_fix(config.replace(l_seq=MIN_L_SEQ))  # l_seq does not help
         raise ConfigError(f"{where}: key 'l_win' = {config.l_win} is longer than the training data of "
                           f"'{name}' ({n_train} points): {fix}")
     if config.span > n_train:
-        raise ConfigError(f"{where}: key 'l_seq' = {config.l_seq}: one sequence (l_win * l_seq = {config.span} "
+        # the key to change: l_seq, unless it is already the smallest (as "auto" picks it for a long l_win)
+        key = "l_win" if config.l_seq <= MIN_L_SEQ and config.l_win > MIN_L_WIN else "l_seq"
+        raise ConfigError(f"{where}: key '{key}' = {config[key]}: one sequence (l_win * l_seq = {config.span} "
                           f"points) is longer than the training data of '{name}' ({n_train} points): "
                           f"{shrink_fix(config)}")
 
