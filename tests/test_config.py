@@ -144,6 +144,9 @@ def test_bad_value_names_the_key(tmp_path, key, value):
     ({"n_channel": 0}, "must be an integer >= 1 and <= 1024, or null"),  # was "an integer or null >= 1 and <= 1024"
     ({"vae_decoder_channels": 8}, "must be an integer >= 16 and <= 8192, or null"),
     ({"threshold_value": "1"}, "must be a number or null"),
+    # "auto", as l_win and l_seq take it: the line says what follows the data
+    ({"n_channel": "auto"}, "must be an integer >= 1 and <= 1024, or null: leave n_channel out (or null) to follow "
+                            "the data"),
 ])
 def test_a_nullable_keys_bounds_are_not_said_of_null(tmp_path, values, must):
     assert config_error(tmp_path, values).endswith(must)

@@ -186,6 +186,10 @@ def read_user_json(path: Path):
         raise ConfigError(f"{path.name}: its lists or objects are nested too deeply to read") from None
 
 
+# What to write instead of "auto" (which l_win and l_seq take) for a key that follows the data when left out
+AUTO_HINTS = {"n_channel": "leave n_channel out (or null) to follow the data"}
+
+
 def from_dict(raw: dict, source: Path | None = None) -> Config:
     """Validate a dict of config values against the schema and fill in defaults."""
     schema = load_schema()
@@ -212,8 +216,9 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
         key = error.absolute_path[0] if error.absolute_path else None
         if key is None:
             raise ConfigError(f"{where}: {error.message}")
+        hint = f": {AUTO_HINTS[key]}" if key in AUTO_HINTS and shown(raw[key]) == '"auto"' else ""
         raise ConfigError(
-            f"{where}: key '{key}' = {shown(raw[key])} is invalid: must be {describe(known[key])}"
+            f"{where}: key '{key}' = {shown(raw[key])} is invalid: must be {describe(known[key])}{hint}"
         )
     values = {**default_values(), **{k: v for k, v in raw.items() if k != "$schema"}}
     values = {k: _normalise(known[k], v) for k, v in values.items()}
