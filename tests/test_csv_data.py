@@ -586,16 +586,19 @@ def test_missing_values_name_the_fix(tmp_path):
                         "(ignore_columns, or value_columns without it)")
 
 
-def test_unicode_minus_signs_read_as_minus(tmp_path):
+@pytest.mark.parametrize("minus, words", [("\u2212", "Unicode minus sign(s) ('\u2212', U+2212)"),
+                                          ("\u2013", "en dash(es) ('\u2013', U+2013)"),
+                                          ("\uff0d", "full-width minus sign(s) ('\uff0d', U+FF0D)")])
+def test_unicode_minus_signs_read_as_minus(tmp_path, minus, words):
     """A value written with the Unicode minus sign (−0.84, U+2212, as typeset text and some locales' exports write it)
     was not numeric: a column of them was left out, or named "non-numeric" with no hint. It reads as -0.84 now, with a
-    note; the header's names are kept as written."""
-    minus = "\u2212"
+    note; the header's names are kept as written. So do an en dash (what a word processor makes of "-" before a
+    number) and the full-width minus of East Asian input, which were still refused as non-numeric."""
     write_text(tmp_path, "m.csv", f"t,x{minus}1\n" + "".join(f"{i},{minus * (i % 2)}{i}.25\n" for i in range(10)))
     d = load({"path": "m.csv", "time_column": "t", "train_points": 5}, tmp_path)
-    assert d.channels == ["x\u22121"]
+    assert d.channels == [f"x{minus}1"]
     np.testing.assert_array_equal(d.full_values[:, 0], [(-1) ** i * (i + 0.25) for i in range(10)])
-    assert "m.csv: 5 Unicode minus sign(s) ('\u2212', U+2212) read as '-'" in d.train_block_note
+    assert f"m.csv: 5 {words} read as '-'" in d.train_block_note
 
 
 def test_a_value_column_without_a_number_is_not_told_to_fill_its_rows(tmp_path):

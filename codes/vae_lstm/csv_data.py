@@ -29,7 +29,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     setting is an error (naming the settings that differ), not left out; another decimal separator is
     not offered when other columns read fractions with the dataset's, nor a thousands separator
     unless the digits are grouped by three (text such as ``"3,4"`` or ``3'`` is left out). A Unicode minus sign
-    (``−0.84``, U+2212) reads as a minus, with a note.
+    (``−0.84``, U+2212), an en dash (U+2013) or a full-width minus (U+FF0D) before a number reads as a minus, with
+    a note.
 ``time_column``
     Optional. Parsed as dates/times (UTC offsets, +01:00, Z, UTC or GMT, are converted to UTC; a time-zone
     name such as CET is not read, and an offset after UTC or GMT, UTC+1, is refused), or kept as numbers if
@@ -116,6 +117,7 @@ import math
 import os
 import re
 import warnings
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -549,7 +551,10 @@ COMPRESSIONS = {"gzip": re.compile(b"\x1f\x8b"), "bzip2": re.compile(rb"BZh[1-9]
                 "xz": re.compile(re.escape(b"\xfd7zXZ\x00")), "zstd": re.compile(re.escape(b"\x28\xb5\x2f\xfd"))}
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")  # of the compressions read: data.csv.gz holds data.csv
 HEADER_LINE = re.compile(r"\s*[^\r\n]*")  # blank lines, then the header's line
-UNICODE_MINUS = re.compile("\u2212(?=[0-9.,])")  # U+2212 before a number (−0.84, −.5), or an offset (−05:00)
+# signs read as a minus before a number (−0.84, −.5) or an offset (−05:00), named as the note names them: the Unicode
+# minus sign, the en dash a word processor makes of "-", and the full-width minus of East Asian input
+MINUS_SIGNS = {"\u2212": "Unicode minus sign(s)", "\u2013": "en dash(es)", "\uff0d": "full-width minus sign(s)"}
+UNICODE_MINUS = re.compile(f"[{''.join(MINUS_SIGNS)}](?=[0-9.,])")
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
@@ -590,12 +595,12 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         notes.append(f"{path.name}: its first line, Excel's \"sep={excel.group(1)}\", names the separator and is left out")
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
-    if "\u2212" in text:  # the Unicode minus sign of typeset text and some locales' exports: -0.84 (after the header)
+    if any(sign in text for sign in MINUS_SIGNS):  # typeset text and some locales' exports: -0.84 (after the header)
         header = HEADER_LINE.match(text).end()
-        data, minus = UNICODE_MINUS.subn("-", text[header:])
-        text = text[:header] + data
-        if minus:
-            notes.append(f"{path.name}: {minus} Unicode minus sign(s) ('\u2212', U+2212) read as '-'")
+        counts = Counter(m.group() for m in UNICODE_MINUS.finditer(text, header))
+        text = text[:header] + UNICODE_MINUS.sub("-", text[header:])
+        notes += [f"{path.name}: {counts[sign]} {name} ('{sign}', U+{ord(sign):04X}) read as '-'"
+                  for sign, name in MINUS_SIGNS.items() if counts[sign]]
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
     try:
         shape = _scan(text, sep)
