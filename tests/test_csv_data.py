@@ -163,6 +163,10 @@ def test_nab_timestamps_json_label_rows_and_unmatched_stamp(tmp_path):
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [4, 10]  # some editors save
     (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], "1999-01-01 00:00:00"]}))
     one_line_error(spec, tmp_path, "labels.json", "1999-01-01 00:00:00 match no row")
+    # a key the file lacks, and an entry that is one time rather than a list of them
+    one_line_error({**spec, "labels": {"timestamps": "labels.json", "key": "K"}}, tmp_path, "labels.json: no entry 'K'")
+    (tmp_path / "labels.json").write_text(json.dumps({"k": t[4]}))
+    one_line_error(spec, tmp_path, "labels.json: entry 'k' must be a list of timestamps, got str")
 
 
 def test_label_entries_of_files_with_one_name_are_told_apart_by_their_folders(tmp_path):
@@ -289,6 +293,39 @@ def test_timestamps_and_windows_together_give_point_labels_and_anomaly_rows(tmp_
     assert load({**spec, "labels": {"timestamps": "labels.json"}}, tmp_path).test_pieces[0]["anomaly_rows"] is None
     one_line_error({**spec, "labels": {"column": "a", "windows": "windows.json"}}, tmp_path,
                    "exactly one of", "found column, windows")
+    one_line_error({**spec, "labels": {"column": "a", "key": "s.csv"}}, tmp_path,
+                   "labels.key must be a string and goes with 'timestamps' or 'windows'")
+
+
+def test_anomaly_rows_at_a_training_blocks_ends_go_to_the_block_or_the_piece_they_are_in(tmp_path):
+    """Rows 6 and 9 around the block [6, 9): row 6 is the block's first (and its warning names file row 6), row 9
+    the second test piece's first, none in the piece before; a time written twice is one row."""
+    series(tmp_path, "s.csv", n=12)
+    t = stamps(12)
+    (tmp_path / "labels.json").write_text(json.dumps([t[6], t[9], t[9] + ".000000"]))
+    (tmp_path / "windows.json").write_text(json.dumps([[t[6], t[6]], [t[9], t[9]]]))
+    d = load({"path": "s.csv", "time_column": "time", "train_range": [6, 9],
+              "labels": {"timestamps": "labels.json", "windows": "windows.json"}}, tmp_path)
+    assert d.full_anomaly_rows.tolist() == [6, 9] and d.train_anomaly_rows.tolist() == [0]
+    assert [p["anomaly_rows"].tolist() for p in d.test_pieces] == [[], [0]]  # pieces [0, 6), [9, 12)
+    assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[], [0]]
+    assert "1 labelled anomalous row(s) inside the training data (rows [6, 7))" in d.train_block_note
+
+
+def test_one_list_of_labels_for_several_files_labels_each_file_at_its_own_times(tmp_path):
+    """Training files a (hours 0-5) and b (hours 6-9), test file x (hours 10-19), one list for all: each window
+    and time is some file's, and the training files' labels and rows follow in their order, b's after a's 6 rows."""
+    t = stamps(20)
+    for name, hours in (("a.csv", range(0, 6)), ("b.csv", range(6, 10)), ("x.csv", range(10, 20))):
+        write_csv(tmp_path, name, ["time", "v"], [[t[h], h % 4] for h in hours])
+    (tmp_path / "labels.json").write_text(json.dumps([t[1], t[8], t[12]]))
+    (tmp_path / "windows.json").write_text(json.dumps([[t[1], t[1]], [t[7], t[8]], [t[12], t[13]]]))
+    d = load({"train_files": ["a.csv", "b.csv"], "test_files": ["x.csv"], "time_column": "time",
+              "labels": {"timestamps": "labels.json", "windows": "windows.json"}}, tmp_path)
+    assert np.flatnonzero(d.train_point_labels).tolist() == [1, 7, 8]
+    assert d.train_anomaly_rows.tolist() == [1, 8]
+    [x] = d.test_pieces
+    assert np.flatnonzero(x["point_labels"]).tolist() == [2, 3] and x["anomaly_rows"].tolist() == [2]
 
 
 def test_anomaly_rows_through_load_csv_series(tmp_path):
@@ -539,6 +576,9 @@ def test_label_column_that_is_not_0_1(tmp_path):
     write_csv(tmp_path, "s.csv", ["a", "anomaly"], [[i, [0, 1, 2, 0, -1][i % 5]] for i in range(10)])
     one_line_error({"path": "s.csv", "labels": {"column": "anomaly"}}, tmp_path,
                    "s.csv", "'anomaly'", "found 0, 1, 2, -1", "data row(s) 2, 4, 7, 9")
+    # a fraction (a score, a soft label) is not read as normal
+    write_csv(tmp_path, "f.csv", ["a", "anomaly"], [[i, [0, 1, 0.5][i % 3]] for i in range(6)])
+    one_line_error({"path": "f.csv", "labels": {"column": "anomaly"}}, tmp_path, "found 0, 1, 0.5", "data row(s) 2, 5,")
 
 
 def test_a_label_column_that_is_the_time_column_says_so(tmp_path):
@@ -971,6 +1011,18 @@ def test_dates_that_read_both_ways_suggest_a_format_that_reads_them(tmp_path, wr
             np.datetime64("2020-02-03T10:00"))
 
 
+def test_label_dates_that_read_both_ways_beside_iso_times_are_refused_until_dayfirst_says_which(tmp_path):
+    """A file of ISO days says nothing of how a label's 01/02/2024 reads: it is refused, not put on either day."""
+    days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-03-01"))
+    write_csv(tmp_path, "s.csv", ["time", "v"], [[day, i % 5] for i, day in enumerate(days)])
+    (tmp_path / "l.json").write_text(json.dumps(["01/02/2024"]))
+    spec = {"path": "s.csv", "time_column": "time", "train_points": 20, "labels": {"timestamps": "l.json"}}
+    one_line_error(spec, tmp_path, "l.json: label timestamps: dates such as '01/02/2024' read both day first "
+                   "(01 Feb 2024) and month first (02 Jan 2024)", '"dayfirst"')
+    assert np.flatnonzero(load({**spec, "dayfirst": True}, tmp_path).full_point_labels).tolist() == [31]
+    assert np.flatnonzero(load({**spec, "dayfirst": False}, tmp_path).full_point_labels).tolist() == [1]
+
+
 def test_row_numbers_as_label_times_of_a_file_with_a_time_column_say_how_to_write_them(tmp_path):
     series(tmp_path, n=12)
     (tmp_path / "windows.json").write_text(json.dumps([[3, 5]]))
@@ -1028,7 +1080,9 @@ def test_label_windows_that_cover_no_row(tmp_path):
     spec = {"path": "s.csv", "train_points": 5, "labels": {"windows": "w.json"}}
     for windows, needle in (([[500, 600]], "window [500, 600] covers no row of s.csv (rows 0 to 19)"),
                             ([[3, 4], [-5, -1]], "window [-5, -1] covers no row"),
-                            ([[None, 5]], "window [null, 5] needs a start and an end")):
+                            ([[None, 5]], "window [null, 5] needs a start and an end"),
+                            ([[9, 4]], "window [9, 4] ends before it starts"),
+                            ([[3, 4, 5]], "each window must be a [start, end] pair, got [3, 4, 5]")):
         (tmp_path / "w.json").write_text(json.dumps(windows))
         one_line_error(spec, tmp_path, "w.json", needle)
     (tmp_path / "w.json").write_text(json.dumps([[18, 30]]))  # partly inside: fine
