@@ -43,6 +43,29 @@ def experiment():
     return SimpleNamespace(name="x", detectors=["vae_lstm", "random", "abs_z"], datasets={"s": ""}, values={})
 
 
+def header_and_row(text: str, header: str, row: str) -> list[tuple[str, str]]:
+    """Each heading of the table whose header line starts with ``header`` beside its cell in the row starting with
+    ``row``."""
+    lines = text.splitlines()
+
+    def cells(start):
+        return [c.strip() for c in next(line for line in lines if line.startswith(start)).strip("|").split("|")]
+
+    return list(zip(cells(header), cells(row), strict=True))
+
+
+def detector_rows(text: str, header: str) -> list[str]:
+    """The detector column of the table under ``header``, top to bottom."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(header)) + 2
+    rows = []
+    for line in lines[at:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split("|")[2].strip())
+    return rows
+
+
 def test_the_table1_row_is_the_pooled_rows_means_with_each_figure_in_its_column(monkeypatch):
     monkeypatch.setattr(reproduce, "iid_random_row", lambda experiment, name: (144, 24, 6, "0.123"))
     text = reproduce.results_markdown(experiment(), summary_frame())
@@ -55,12 +78,39 @@ def test_the_table1_row_is_the_pooled_rows_means_with_each_figure_in_its_column(
     # val_quantile 0.05 / 0.4 and 0.05 / 0.8
     assert "| s | vae_lstm | 0.300 ± 0.100 (0.500 ± 0.000) | 0.050 ± 0.000 (0.094 ± 0.031) | 0.600 ± 0.200 |" in text
     assert "| s | 144 (24 × 6) | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.123 | n/a | n/a |" in text
+    # each heading over its own figure, and the rows in the detectors' order (the controls last)
+    assert header_and_row(text, "| series | detector | seeds |", "| s | vae_lstm | 2 |") == [
+        ("series", "s"), ("detector", "vae_lstm"), ("seeds", "2"), ("VUS-PR", "0.600 ± 0.100"),
+        ("AUC-PR", "0.400 ± 0.000"), ("AUC-ROC", "0.850 ± 0.050"), ("deployable PW-F1", "0.300 ± 0.100"),
+        ("ratio to oracle", "0.500 ± 0.000"), ("deployable Aff-F1", "0.600 ± 0.000"),
+        ("ratio to oracle", "0.750 ± 0.000"), ("oracle PW-F1", "0.600 ± 0.200"), ("oracle Aff-F1", "0.800 ± 0.000"),
+        ("above abs_z?", "yes"), ("wall s / run", "15")]
+    assert detector_rows(text, "| series | detector | seeds |") == ["vae_lstm", "random", "abs_z"]
 
 
 def test_the_standard_row_shows_the_flagged_share_at_the_rows_own_rule():
     text = reproduce.standard_markdown(experiment(), summary_frame())
     assert ("| s | vae_lstm | 2 | 0.600 ± 0.100 | 0.400 ± 0.000 | 0.850 ± 0.050 | 0.300 ± 0.100 | 0.600 ± 0.000 "
             "| 0.200 ± 0.100 | 0.600 ± 0.200 | yes | 15 |") in text
+    assert header_and_row(text, "| dataset | detector | seeds |", "| s | vae_lstm | 2 |") == [
+        ("dataset", "s"), ("detector", "vae_lstm"), ("seeds", "2"), ("VUS-PR", "0.600 ± 0.100"),
+        ("AUC-PR", "0.400 ± 0.000"), ("AUC-ROC", "0.850 ± 0.050"), ("deployable PW-F1", "0.300 ± 0.100"),
+        ("deployable Aff-F1", "0.600 ± 0.000"), ("flagged", "0.200 ± 0.100"), ("oracle PW-F1", "0.600 ± 0.200"),
+        ("above abs_z?", "yes"), ("wall s / run", "15")]
+    # the rows in the experiment's order of detectors, as it lists them (random before abs_z here)
+    assert detector_rows(text, "| dataset | detector | seeds |") == ["vae_lstm", "random", "abs_z"]
+    assert detector_rows(text, "| dataset | detector | pot |") == ["vae_lstm", "random", "abs_z"]
+
+
+def test_a_rule_that_no_run_has_a_figure_of_gets_no_column():
+    """A column of "n/a" cells only (a rule that no run of these tables scored) is left out, labelled or not."""
+    text = reproduce.standard_markdown(experiment(), summary_frame().assign(f1_pointwise_fixed=np.nan,
+                                                                            flagged_fixed=np.nan))
+    assert "| dataset | detector | pot | val_quantile | oracle |" in text
+    unlabelled = pd.DataFrame([{"series": "s", "seed": 0, "detector": "vae_lstm", "pieces": "all", "labelled": False,
+                                "flagged_pot": 0.25, "flagged_fixed": np.nan, "wall_seconds": 1.0}])
+    text = reproduce.standard_markdown(experiment(), unlabelled)
+    assert "| dataset | detector | seeds | pot | wall s / run |" in text and "| s | vae_lstm | 1 | 0.250 | 1 |" in text
 
 
 def test_the_standard_tables_sentence_does_not_call_the_oracles_fallback_the_configs_rule():
@@ -159,6 +209,8 @@ def test_a_cell_is_the_mean_and_population_std_over_seeds():
     # mean 0.3 (the median would be 0.2), std sqrt((0.04 + 0.01 + 0.09) / 3) = 0.216
     assert reproduce.mean_std(pd.Series([0.1, 0.2, 0.6])) == "0.300 ± 0.216"
     assert reproduce.seeds_cell(pd.Series([0.1, np.nan, 0.2, 0.6])) == "0.300 ± 0.216 (3 of 4)"
+    # the wall seconds: the mean of the runs that recorded theirs (the median would be 20)
+    assert reproduce.wall_cell(pd.Series([10.0, 20.0, np.nan, 60.0])) == "30"
 
 
 def test_the_beats_table_row_is_its_datasets_mean_over_seeds():
@@ -177,6 +229,12 @@ def test_the_beats_table_row_is_its_datasets_mean_over_seeds():
     # a seed without a figure (no beat flagged: precision undefined) is counted, not dropped without a word
     rows[1]["f1"] = float("nan")
     assert "| 0.350 ± 0.250 (2 of 3) |" in beats.markdown(experiment, pd.DataFrame(rows))
+    # each heading over its own figure
+    one = [{**rows[0], "accuracy": 0.1, "precision": 0.2, "recall": 0.3, "f1": 0.4, "auc_roc": 0.5, "auc_pr": 0.6}]
+    assert header_and_row(beats.markdown(experiment, pd.DataFrame(one)), "| dataset |", "| ecg |") == [
+        ("dataset", "ecg"), ("detector", "vae_lstm"), ("seeds", "1"), ("accuracy", "0.100"), ("precision", "0.200"),
+        ("recall", "0.300"), ("F1", "0.400"), ("AUC-ROC", "0.500"), ("AUC-PR", "0.600"), ("wall s / run", "1")]
+
 
 
 def test_the_iid_random_column_is_point_adjusted():
@@ -186,6 +244,56 @@ def test_the_iid_random_column_is_point_adjusted():
     labels = np.zeros(50, bool)
     labels[20:30] = True
     assert float(reproduce.random_pa_f1(labels).split(" ± ")[0]) > 0.7
+
+
+def test_the_iid_random_column_scores_every_sequence_of_each_test_piece(monkeypatch):
+    """Sequences of L = 3: a piece of 6 points has 4 (the last, points 3..5, holds its anomaly at 5), one of 4 points
+    2 (the first holds its anomaly at 0), and one of 2 points none."""
+    from vae_lstm import prepare
+
+    pieces = [SimpleNamespace(values=np.zeros(n), anomaly_idx=np.array(at)) for n, at in ((6, [5]), (4, [0]), (2, []))]
+    config = SimpleNamespace(span=3, l_win=3, l_seq=1)
+    monkeypatch.setattr(prepare, "load_data", lambda config, verbose: (config, SimpleNamespace(test_pieces=pieces)))
+    seen = []
+    monkeypatch.setattr(reproduce, "random_pa_f1", lambda labels, seeds: seen.append(labels.tolist()) or "0.5")
+    exp = SimpleNamespace(config=lambda *args, **kwargs: config)
+    assert reproduce.iid_random_row(exp, "s") == (3, 3, 1, "0.5")
+    assert seen == [[False, False, False, True, True, False]]
+
+
+def test_a_summary_writes_its_csv_to_four_decimals_and_names_the_runs_it_lacks(tmp_path, monkeypatch):
+    from vae_lstm import plotting
+
+    monkeypatch.setattr(reproduce, "summarise_runs", lambda metrics: summary_frame().assign(vus_pr=0.123456))
+    monkeypatch.setattr(plotting, "results_chart", lambda *args: None)
+    exp = SimpleNamespace(**vars(experiment()), summary="standard")
+    reproduce.write_summary(exp, {}, tmp_path, missing=[("s", "vae_lstm", 2), ("s", "abs_z", 1)])
+    assert set(pd.read_csv(tmp_path / "results.csv").vus_pr) == {0.1235}
+    assert (tmp_path / "results.md").read_text().endswith(
+        "so some rows average fewer seeds: s vae_lstm seed 2, s abs_z seed 1.\n")
+
+
+def test_a_summary_shows_the_detection_figure_of_the_lowest_seed_of_the_first_detector_it_holds(tmp_path):
+    def run_dir(job):
+        return tmp_path / "runs" / f"{job.dataset}_{job.detector}_{job.seed}"
+
+    for detector, seed in (("vae_lstm", 3), ("vae_lstm", 1), ("random", 0)):
+        figure = run_dir(SimpleNamespace(dataset="s", detector=detector, seed=seed)) / "detection" / "detections.png"
+        figure.parent.mkdir(parents=True)
+        figure.write_bytes(f"{detector} {seed}".encode())
+    exp = SimpleNamespace(**vars(experiment()), path="e.json", run_dir=run_dir)
+    metrics = {("s", "vae_lstm", 3): {}, ("s", "random", 0): {}, ("s", "vae_lstm", 1): {}}
+    (tmp_path / "sum").mkdir()
+    reproduce.copy_run_figures(exp, metrics, tmp_path / "sum", "detections")
+    assert (tmp_path / "sum" / "detections_s.png").read_bytes() == b"vae_lstm 1"
+
+
+def test_a_grid_is_complete_when_every_job_of_it_has_metrics():
+    from vae_lstm.experiment import Job
+
+    exp = SimpleNamespace(jobs=lambda: [Job("e.json", "s", "vae_lstm", 0), Job("e.json", "s", "vae_lstm", 1)])
+    assert not reproduce.grid_complete(exp, {("s", "vae_lstm", 0): {}})
+    assert reproduce.grid_complete(exp, {("s", "vae_lstm", 0): {}, ("s", "vae_lstm", 1): {}})
 
 
 def test_the_pooled_row_holds_every_piece_and_each_piece_has_its_own():
