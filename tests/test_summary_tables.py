@@ -236,6 +236,20 @@ def test_the_beats_table_row_is_its_datasets_mean_over_seeds():
         ("recall", "0.300"), ("F1", "0.400"), ("AUC-ROC", "0.500"), ("AUC-PR", "0.600"), ("wall s / run", "1")]
 
 
+def test_the_beats_tables_name_each_threshold_quantile_their_runs_used():
+    """Runs at two threshold_quantiles (an override for one detector) read "threshold: the the config's
+    threshold_quantile quantile", naming neither."""
+    from vae_lstm import beats
+
+    rows = [{"dataset": "ecg", "detector": detector, "seed": 0, **dict.fromkeys(beats.METRICS, 0.5),
+             "n_test_normal": 10, "n_test_anomalous": 5, "n_validation": 4, "n_train": 20, "threshold_quantile": q,
+             "wall_seconds": 1.0} for detector, q in (("vae_lstm", 0.99), ("abs_z", 0.95))]
+    experiment = SimpleNamespace(name="x", values={}, datasets={"ecg": ""}, detectors=["vae_lstm", "abs_z"])
+    text = beats.markdown(experiment, pd.DataFrame(rows))
+    assert ("threshold: the quantile of 4 validation beats' scores at each run's threshold_quantile (0.95 or 0.99);"
+            in text) and "the the" not in text
+    assert "threshold: the 0.99 quantile of 4 validation beats' scores;" in beats.markdown(experiment, pd.DataFrame(rows[:1]))
+
 
 def test_the_iid_random_column_is_point_adjusted():
     """One anomaly of 10 sequences in 50: point-adjusted, the threshold at the anomaly's top score finds all 10 at

@@ -485,10 +485,13 @@ def markdown(experiment, df: pd.DataFrame) -> str:
     if not df.empty:
         first = df.iloc[0]
         quantiles = sorted(set(df.threshold_quantile))
-        q = f"{quantiles[0]:g}" if len(quantiles) == 1 else "the config's threshold_quantile"
+        validation = f"{first.n_validation} validation beats' scores"
+        threshold = (f"the {quantiles[0]:g} quantile of {validation}" if len(quantiles) == 1 else
+                     f"the quantile of {validation} at each run's threshold_quantile "
+                     f"({', '.join(f'{q:g}' for q in quantiles[:-1])} or {quantiles[-1]:g})")
         lines += [f"One score per beat (the largest score of the detector's units lying wholly inside it). Test: "
-                  f"{first.n_test_normal} normal + {first.n_test_anomalous} anomalous beats; threshold: the {q} "
-                  f"quantile of {first.n_validation} validation beats' scores; training: {first.n_train} normal "
+                  f"{first.n_test_normal} normal + {first.n_test_anomalous} anomalous beats; threshold: "
+                  f"{threshold}; training: {first.n_train} normal "
                   "beats; the split is drawn anew for each seed, the same for every detector of a seed. "
                   "Anomalous = positive; AUC-ROC and AUC-PR (average precision) need no threshold. "
                   "Mean ± std over seeds.", "",
