@@ -285,6 +285,17 @@ def test_a_summary_writes_its_csv_to_four_decimals_and_names_the_runs_it_lacks(t
     assert set(pd.read_csv(tmp_path / "results.csv").vus_pr) == {0.1235}
     assert (tmp_path / "results.md").read_text().endswith(
         "so some rows average fewer seeds: s vae_lstm seed 2, s abs_z seed 1.\n")
+    # and a beats experiment's (ECG5000's) own tables
+    from vae_lstm import beats
+
+    monkeypatch.setattr(beats, "summary_rows", lambda metrics: pd.DataFrame([{"dataset": "s", "f1": 0.123456}]))
+    monkeypatch.setattr(beats, "markdown", lambda experiment, df: "tables\n")
+    reproduce.write_summary(SimpleNamespace(**{**vars(exp), "summary": "beats"}), {}, tmp_path / "b",
+                            missing=[("s", "abs_z", 1)])
+    assert pd.read_csv(tmp_path / "b" / "results.csv").f1.tolist() == [0.1235]
+    assert (tmp_path / "b" / "results.md").read_text() == ("tables\n\nNot in these tables (not run, unfinished, or left "
+                                                         "out for the reason printed), so some rows average fewer seeds: "
+                                                         "s abs_z seed 1.\n")
 
 
 def test_a_summary_shows_the_detection_figure_of_the_lowest_seed_of_the_first_detector_it_holds(tmp_path):
