@@ -6,6 +6,8 @@ CONFIG ?= configs/NAB_config.json
 # make test: test files in this many processes (pytest-xdist)
 TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# a bare `make` lists the targets rather than starting a 3 GB install
+.DEFAULT_GOAL := help
 
 .PHONY: help install train detect test lint reproduce benchmark benchmark-compare benchmark-end-to-end demo clean-cache
 

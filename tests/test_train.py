@@ -5,6 +5,7 @@ import csv
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import keras
@@ -360,6 +361,18 @@ def test_make_help_lists_every_target():
     phony = re.search(r"^\.PHONY:(.*)$", text, re.MULTILINE).group(1).split()
     described = set(re.findall(r"^([a-z-]+):.*## ", text, re.MULTILINE))
     assert [t for t in phony if t not in described] == []
+
+
+def test_a_bare_make_lists_the_targets_and_installs_nothing(tmp_path):
+    """`make` with no target ran the first rule, the venv's install (3 GB of requirements); it lists the targets."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), f"VENV={tmp_path / 'venv'}"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert {"install", "train", "test", "help"} <= set(listed)
+    assert not (tmp_path / "venv").exists()
 
 
 def test_the_oracle_rule_on_unlabelled_data_is_one_line_before_training(tmp_path, capsys):
