@@ -251,6 +251,22 @@ def test_the_beats_tables_name_each_threshold_quantile_their_runs_used():
     assert "threshold: the 0.99 quantile of 4 validation beats' scores;" in beats.markdown(experiment, pd.DataFrame(rows[:1]))
 
 
+def test_the_beats_tables_say_when_the_detectors_of_a_seed_split_the_beats_differently():
+    """An override of one detector's split (its val_fraction) gave every run the first row's counts and the words
+    "the same for every detector of a seed"."""
+    from vae_lstm import beats
+
+    rows = [{"dataset": "ecg", "detector": detector, "seed": 0, **dict.fromkeys(beats.METRICS, 0.5),
+             "n_test_normal": 10, "n_test_anomalous": 5, "n_validation": n_val, "n_train": 24 - n_val,
+             "threshold_quantile": 0.99, "wall_seconds": 1.0} for detector, n_val in (("vae_lstm", 4), ("abs_z", 6))]
+    experiment = SimpleNamespace(name="x", values={}, datasets={"ecg": ""}, detectors=["vae_lstm", "abs_z"])
+    text = beats.markdown(experiment, pd.DataFrame(rows))
+    assert "the 0.99 quantile of 4 to 6 validation beats' scores; training: 18 to 20 normal beats;" in text
+    assert "its sizes differ between the detectors of a seed" in text and "the same for every detector" not in text
+    same = beats.markdown(experiment, pd.DataFrame(rows[:1]))
+    assert "4 validation beats' scores; training: 20 normal beats; the split is drawn anew for each seed, the same" in same
+
+
 def test_the_iid_random_column_is_point_adjusted():
     """One anomaly of 10 sequences in 50: point-adjusted, the threshold at the anomaly's top score finds all 10 at
     the cost of the k normals above it, F1 20 / (20 + k) with k 40 / 11 on average (about 0.85); the pointwise best

@@ -483,16 +483,20 @@ def markdown(experiment, df: pd.DataFrame) -> str:
 
     lines = [f"### {experiment.name}", "", experiment.values.get("description", ""), ""]
     if not df.empty:
-        first = df.iloc[0]
+        sizes = ("n_test_normal", "n_test_anomalous", "n_validation", "n_train")
+        first = {k: count_cell(df[k]) for k in sizes}  # "20", or "18 to 20" where runs split differently
+        same_split = all(df.groupby("seed")[k].nunique().max() == 1 for k in sizes)
         quantiles = sorted(set(df.threshold_quantile))
-        validation = f"{first.n_validation} validation beats' scores"
+        validation = f"{first['n_validation']} validation beats' scores"
         threshold = (f"the {quantiles[0]:g} quantile of {validation}" if len(quantiles) == 1 else
                      f"the quantile of {validation} at each run's threshold_quantile "
                      f"({', '.join(f'{q:g}' for q in quantiles[:-1])} or {quantiles[-1]:g})")
         lines += [f"One score per beat (the largest score of the detector's units lying wholly inside it). Test: "
-                  f"{first.n_test_normal} normal + {first.n_test_anomalous} anomalous beats; threshold: "
-                  f"{threshold}; training: {first.n_train} normal "
-                  "beats; the split is drawn anew for each seed, the same for every detector of a seed. "
+                  f"{first['n_test_normal']} normal + {first['n_test_anomalous']} anomalous beats; threshold: "
+                  f"{threshold}; training: {first['n_train']} normal beats; the split is drawn anew for each seed"
+                  + (", the same for every detector of a seed. " if same_split else
+                     "; its sizes differ between the detectors of a seed (their overrides; results.csv's n_ columns "
+                     "give each run's). ") +
                   "Anomalous = positive; AUC-ROC and AUC-PR (average precision) need no threshold. "
                   "Mean ± std over seeds.", "",
                   "| dataset | detector | seeds | " + " | ".join(METRIC_NAMES[k] for k in METRICS) + " | wall s / run |",
@@ -506,6 +510,12 @@ def markdown(experiment, df: pd.DataFrame) -> str:
     lines += related_lines(experiment, {k: METRIC_NAMES[k] for k in METRICS})
     lines += ["", "random and abs_z are controls: a seeded uniform score and |value| (each beat is z-normalised)."]
     return "\n".join(lines) + "\n"
+
+
+def count_cell(values: pd.Series) -> str:
+    """One count of beats for a table's text: the runs' count, or its range where runs differ."""
+    low, high = int(values.min()), int(values.max())
+    return f"{low}" if low == high else f"{low} to {high}"
 
 
 def write_summary(experiment, metrics: dict, summary_dir: Path, note: str = "") -> None:
