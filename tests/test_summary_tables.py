@@ -252,8 +252,8 @@ def test_the_beats_tables_name_each_threshold_quantile_their_runs_used():
 
 
 def test_the_beats_tables_say_when_the_detectors_of_a_seed_split_the_beats_differently():
-    """An override of one detector's split (its val_fraction) gave every run the first row's counts and the words
-    "the same for every detector of a seed"."""
+    """Runs of one seed split differently (one made with another split of the dataset) were all given the first
+    row's counts and the words "the same for every detector of a seed"."""
     from vae_lstm import beats
 
     rows = [{"dataset": "ecg", "detector": detector, "seed": 0, **dict.fromkeys(beats.METRICS, 0.5),
@@ -262,7 +262,7 @@ def test_the_beats_tables_say_when_the_detectors_of_a_seed_split_the_beats_diffe
     experiment = SimpleNamespace(name="x", values={}, datasets={"ecg": ""}, detectors=["vae_lstm", "abs_z"])
     text = beats.markdown(experiment, pd.DataFrame(rows))
     assert "the 0.99 quantile of 4 to 6 validation beats' scores; training: 18 to 20 normal beats;" in text
-    assert "its sizes differ between the detectors of a seed" in text and "the same for every detector" not in text
+    assert "its sizes differ between the runs of a seed" in text and "the same for every detector" not in text
     same = beats.markdown(experiment, pd.DataFrame(rows[:1]))
     assert "4 validation beats' scores; training: 20 normal beats; the split is drawn anew for each seed, the same" in same
 

@@ -495,8 +495,8 @@ def markdown(experiment, df: pd.DataFrame) -> str:
                   f"{first['n_test_normal']} normal + {first['n_test_anomalous']} anomalous beats; threshold: "
                   f"{threshold}; training: {first['n_train']} normal beats; the split is drawn anew for each seed"
                   + (", the same for every detector of a seed. " if same_split else
-                     "; its sizes differ between the detectors of a seed (their overrides; results.csv's n_ columns "
-                     "give each run's). ") +
+                     "; its sizes differ between the runs of a seed (runs made with another split of the dataset; "
+                     "results.csv's n_ columns give each run's). ") +
                   "Anomalous = positive; AUC-ROC and AUC-PR (average precision) need no threshold. "
                   "Mean ± std over seeds.", "",
                   "| dataset | detector | seeds | " + " | ".join(METRIC_NAMES[k] for k in METRICS) + " | wall s / run |",
