@@ -838,6 +838,20 @@ def test_files_with_different_value_columns(tmp_path):
                    "train.csv", "lacks 'c'")
 
 
+@pytest.mark.parametrize("cells, why", [
+    (["", "", "", ""], "has 4 non-numeric, missing or infinite value(s) at data row(s) 0, 1, 2, 3 (0-based; values "
+                       "missing, missing, missing, missing); no row of it holds a number"),
+    (["off", "off", "off", "off"], "has 4 non-numeric, missing or infinite value(s) at data row(s) 0, 1, 2, 3 "
+                                   "(0-based; values 'off', 'off', 'off', 'off'); no row of it holds a number")])
+def test_a_channel_without_numbers_in_a_test_file_is_named_as_such_not_as_missing(tmp_path, cells, why):
+    """A sensor dead through a test file (its column empty, or text) was said to be missing from the file ("value
+    columns differ from train.csv's: lacks 'b'"), which the file's header contradicts: the line names its values."""
+    series(tmp_path, "train.csv", n=10)
+    write_csv(tmp_path, "test.csv", ["time", "a", "b"], [[t, i, c] for i, (t, c) in enumerate(zip(stamps(4), cells, strict=True))])
+    msg = one_line_error({"train_files": ["train.csv"], "test_files": ["test.csv"], "time_column": "time"}, tmp_path)
+    assert msg.startswith(f"{tmp_path / 'test.csv'}: column 'b' {why}"), msg
+
+
 def test_a_label_column_only_in_the_test_files_of_an_unlabelled_dataset_asks_for_labels(tmp_path):
     series(tmp_path, "train.csv", n=10)  # training files may lack the label column
     series(tmp_path, "test.csv", n=10, labels=[3])

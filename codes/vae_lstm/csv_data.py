@@ -1898,9 +1898,11 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
                                                                               skipped)))
         for f in files[1:]:
             mine, _ = _default_columns(f.df, exclude, f.path, decimal, thousands)
-            if set(mine) != set(channels):
-                lack = [c for c in channels if c not in mine]
-                extra = [c for c in mine if c not in channels]
+            # a channel in the header whose values are no numbers (a sensor dead through the file: empty, or text)
+            # is not lacking: its values are refused below, with their rows
+            lack = [c for c in channels if c not in mine and c not in f.df.columns]
+            extra = [c for c in mine if c not in channels]
+            if lack or extra:
                 parts = ([f"lacks {', '.join(map(repr, lack))}"] if lack else []) + (
                     [f"has extra {', '.join(map(repr, extra))}"] if extra else [])
                 named = next((c for c in lack + extra if c.strip().lower() in LABEL_LIKE_NAMES), None)
