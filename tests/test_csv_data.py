@@ -850,6 +850,10 @@ def test_a_channel_without_numbers_in_a_test_file_is_named_as_such_not_as_missin
     write_csv(tmp_path, "test.csv", ["time", "a", "b"], [[t, i, c] for i, (t, c) in enumerate(zip(stamps(4), cells, strict=True))])
     msg = one_line_error({"train_files": ["train.csv"], "test_files": ["test.csv"], "time_column": "time"}, tmp_path)
     assert msg.startswith(f"{tmp_path / 'test.csv'}: column 'b' {why}"), msg
+    # dead through the training file, read in the test file: "train.csv: value columns differ from test.csv's: has
+    # extra 'b'" blamed the file whose column holds numbers
+    msg = one_line_error({"train_files": ["test.csv"], "test_files": ["train.csv"], "time_column": "time"}, tmp_path)
+    assert msg.startswith(f"{tmp_path / 'test.csv'}: column 'b' {why}"), msg
 
 
 def test_a_label_column_only_in_the_test_files_of_an_unlabelled_dataset_asks_for_labels(tmp_path):

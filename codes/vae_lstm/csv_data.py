@@ -1902,6 +1902,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             # is not lacking: its values are refused below, with their rows
             lack = [c for c in channels if c not in mine and c not in f.df.columns]
             extra = [c for c in mine if c not in channels]
+            if dead := [c for c in extra if c in ref.df.columns]:  # likewise in the first file: refused there
+                _values(ref, dead, decimal, thousands)
             if lack or extra:
                 parts = ([f"lacks {', '.join(map(repr, lack))}"] if lack else []) + (
                     [f"has extra {', '.join(map(repr, extra))}"] if extra else [])
