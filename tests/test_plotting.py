@@ -559,3 +559,21 @@ def test_a_threshold_the_score_axis_cannot_show_is_named_not_drawn(captured, tmp
     assert not panel.collections and not [line for line in histogram.lines if len(line.get_xdata())]  # no threshold line
     for ax, low, high in ((panel, *panel.get_ylim()), (histogram, *histogram.get_xlim())):
         assert 0.3 * scores.max() <= high <= 10 * scores.max() and low >= -1, ax  # the scores fill the axis
+
+
+def test_a_figure_that_fills_the_disk_is_named_in_the_one_line(tmp_path, monkeypatch):
+    """A full disk while detect.py drew detections.png said "error: No space left on device", naming no file or
+    folder (a write's OSError carries none), after metrics.json had been set aside: the line names the figure."""
+    import errno
+
+    from vae_lstm.errors import os_error_line
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(plotting.plt.Figure, "savefig", full)
+    fig, _ = plotting.plt.subplots()
+    with pytest.raises(OSError) as failed:
+        plotting._save(fig, tmp_path / "detection" / "detections.png")
+    assert os_error_line(failed.value) == f"{tmp_path / 'detection' / 'detections.png'}: No space left on device"
+    assert list((tmp_path / "detection").iterdir()) == []  # no half a figure left

@@ -566,6 +566,30 @@ def test_a_second_scoring_of_one_run_at_once_is_refused_with_the_holders_pid(tra
     assert errors.run_cli(cli.detect_main, ["--config", str(trained["config"])]) == 0  # free again
 
 
+@pytest.mark.parametrize("lock", [runs.detection_lock, runs.training_lock])
+def test_a_lock_whose_pid_file_fills_the_disk_is_named_in_the_one_line(lock, tmp_path, monkeypatch):
+    """A full disk as detect.py (or train.py) took its run folder's lock said "error: No space left on device",
+    naming no file or folder (a write's OSError carries none): the line names the lock's PID file, and the lock is
+    free again."""
+    import errno
+
+    real_write = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.name.endswith(".pid"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    name = runs.DETECT_LOCK_FILE if lock is runs.detection_lock else runs.LOCK_FILE
+    with pytest.raises(OSError) as failed, lock(tmp_path):
+        pass
+    assert errors.os_error_line(failed.value) == f"{tmp_path / name}.pid: No space left on device"
+    monkeypatch.setattr(Path, "write_text", real_write)
+    with lock(tmp_path):  # released
+        assert (tmp_path / f"{name}.pid").read_text() == f"{os.getpid()}\n"
+
+
 HOLD_TRAIN_LOCK = """
 import os, sys, time
 from filelock import FileLock

@@ -68,6 +68,9 @@ def _save(fig, path: Path) -> Path:
             fig.tight_layout()
             fig.savefig(tmp, dpi=110)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk: a write's OSError names no file
+        e.filename = e.filename or str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)

@@ -642,7 +642,11 @@ def exclusive(lock_path: Path, busy: str, hint: str):
     except Timeout:
         raise UserError(f"{busy} (PID {holder_pid(lock_path)}); {hint}") from None
     try:
-        pid_path.write_text(f"{os.getpid()}\n")
+        try:
+            pid_path.write_text(f"{os.getpid()}\n")
+        except OSError as e:  # a full disk: a write's OSError names no file
+            e.filename = e.filename or str(pid_path)
+            raise
         yield
     finally:
         pid_path.unlink(missing_ok=True)
