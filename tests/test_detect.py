@@ -127,7 +127,7 @@ def test_detect_threshold_rule_override(trained):
         np.quantile(val_scores, cfg.threshold_quantile))
 
 
-def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_path, capsys):
+def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_path, capsys, monkeypatch):
     from vae_lstm import config, detection
 
     result = detection.run_detection(config.load_config(trained[0]))
@@ -155,6 +155,21 @@ def test_scoring_again_keeps_the_previous_metrics_beside_the_new(trained, tmp_pa
     detection.write_report(result, out)
     assert json.loads((out / "metrics.json").read_text())["wall_seconds"] == 41.5
     result.metrics["wall_seconds"] = 7.0  # a grid's own figure wins
+    detection.write_report(result, out)
+    assert json.loads((out / "metrics.json").read_text())["wall_seconds"] == 7.0
+    # a scoring that failed once metrics.json was set aside (a full disk while drawing) loses it no more: the next
+    # one takes it from metrics.previous.json
+    result.metrics.pop("wall_seconds")
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device", str(out / "detections.png"))
+
+    monkeypatch.setattr(detection, "draw_figures", full_disk)
+    with pytest.raises(OSError):
+        detection.write_report(result, out)
+    assert not (out / "metrics.json").exists()
+    monkeypatch.undo()
+    result.metrics.pop("wall_seconds", None)  # detect.py run again: a new process
     detection.write_report(result, out)
     assert json.loads((out / "metrics.json").read_text())["wall_seconds"] == 7.0
 

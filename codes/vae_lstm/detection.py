@@ -648,12 +648,16 @@ COUNTS_SHOWN = 20  # format_table: the normals above each anomaly printed, of th
 def write_report(result: Detection, out_dir: Path | None = None) -> Path:
     """metrics.json and the detection figures, in <run folder>/detection/. A metrics.json there before is kept
     as metrics.previous.json; its ``wall_seconds`` (an experiment's time for the run) stays with the new one
-    unless that has its own."""
+    unless that has its own: from metrics.previous.json when metrics.json lacks it (a scoring that stopped after
+    setting it aside, a full disk or a kill, left none)."""
     out_dir = Path(out_dir) if out_dir else result.run_dir / "detection"
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
-    if result.metrics.get("wall_seconds") is None and (earlier := earlier_wall_seconds(metrics_path)) is not None:
-        result.metrics["wall_seconds"] = earlier
+    if result.metrics.get("wall_seconds") is None:
+        earlier = earlier_wall_seconds(metrics_path)
+        earlier = earlier_wall_seconds(metrics_path.with_name("metrics.previous.json")) if earlier is None else earlier
+        if earlier is not None:
+            result.metrics["wall_seconds"] = earlier
     set_aside_metrics(metrics_path, "flagged_ranges.csv and the figures")
     write_text_atomic(out_dir / "flagged_ranges.csv", flagged_ranges(result).to_csv(index=False))
     draw_figures(result, out_dir)
