@@ -590,6 +590,26 @@ def test_a_lock_whose_pid_file_fills_the_disk_is_named_in_the_one_line(lock, tmp
         assert (tmp_path / f"{name}.pid").read_text() == f"{os.getpid()}\n"
 
 
+def test_a_read_only_run_folder_is_refused_saying_to_score_a_copy(tmp_path, detect_spy, monkeypatch, capsys):
+    """A run folder on a read-only disk (an archive of runs) said only "error: .../detect.lock: Read-only file
+    system", once the data and TensorFlow had loaded: the line says that detect.py writes detection/ there and to
+    score a copy, before anything is scored."""
+    import errno
+
+    def read_only(lock, timeout=None):
+        raise OSError(errno.EROFS, "Read-only file system", lock.lock_file)
+
+    monkeypatch.setattr(runs, "acquire", read_only)
+    cfg = write_config(tmp_path / "abs_z.json", tmp_path / "out", detector="abs_z")
+    run = tmp_path / "archive" / "run {0}"  # a name with braces, as a data file's may be
+    run.mkdir(parents=True)
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg), "--run-dir", str(run)]) == 2
+    assert one_error_line(capsys) == (
+        f"error: run folder {run} cannot be written (Read-only file system: {run / runs.DETECT_LOCK_FILE}), and "
+        "detect.py writes its detection/ there: copy the run folder to a place you can write and pass --run-dir "
+        "with the copy")
+
+
 HOLD_TRAIN_LOCK = """
 import os, sys, time
 from filelock import FileLock

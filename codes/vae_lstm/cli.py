@@ -14,8 +14,10 @@ from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
 from .runs import (
+    COPY_ADVICE,
     check_run_config,
     config_run_folder,
+    detection_lock,
     folder_problem,
     foreign_folder,
     given_run_dir,
@@ -128,7 +130,14 @@ def detect_main(argv=None) -> int:
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")
+    # the folder's detection lock, before TensorFlow loads: another scoring of it, or a folder that cannot be
+    # written, is one line at once
+    with detection_lock(path, COPY_ADVICE):
+        return score(config, series, path)
 
+
+def score(config, series, path: Path) -> int:
+    """detect.py's scoring of the run folder ``path``, holding its detection lock: metrics, figures, the table."""
     from .detection import format_table, run_detection, write_report
     from .threads import use_threads
 
@@ -138,11 +147,8 @@ def detect_main(argv=None) -> int:
     if note := unread_scoring_keys(config, series.n_channel):
         print(note)
 
-    from .runs import detection_lock
-
-    with detection_lock(path):
-        result = run_detection(config, path, series=series)
-        metrics_path = write_report(result)
+    result = run_detection(config, path, series=series)
+    metrics_path = write_report(result)
     print(f"{config.dataset_name}: {sum(len(p.labels) for p in result.main.pieces)} test sequences in "
           f"{len(result.main.pieces)} piece(s), scored by {config.detector} in {result.scoring_seconds:.2f} s "
           f"(validation sequences included)")

@@ -17,6 +17,7 @@ And one comparison of configs: ``config_changes`` (``training_changes`` for the 
 from __future__ import annotations
 
 import contextvars
+import errno
 import functools
 import glob
 import json
@@ -613,20 +614,29 @@ def training_lock(path: Path, load_model: bool = True):
         yield
 
 
+UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)  # a read-only disk, or a folder of another user's
+COPY_ADVICE = ("detect.py writes its detection/ there: copy the run folder to a place you can write and pass --run-dir "
+               "with the copy")  # detect.py's line for a run folder that cannot be written
+
+
 @contextmanager
-def detection_lock(path: Path):
+def detection_lock(path: Path, unwritable: str = "its scoring writes detection/ there: make it writable, or copy the "
+                                                 "run folder to a place you can write and score the copy"):
     """Hold the run folder's detection lock while its detection/ folder is written, or stop with one line: two
-    scorings of one run at once would each replace the other's files."""
+    scorings of one run at once would each replace the other's files. A folder that cannot be written (a read-only
+    disk) is one line too, ending in ``unwritable``: what to do."""
     Path(path).mkdir(parents=True, exist_ok=True)
     with exclusive(Path(path) / DETECT_LOCK_FILE, f"run folder {path} is being scored by another process",
-                   "wait for it to finish, then run the command again"):
+                   "wait for it to finish, then run the command again",
+                   unwritable=lambda why: f"run folder {path} cannot be written ({why}), and {unwritable}"):
         yield
 
 
 @contextmanager
-def exclusive(lock_path: Path, busy: str, hint: str):
+def exclusive(lock_path: Path, busy: str, hint: str, unwritable=None):
     """Hold the lock file ``lock_path`` (its holder's PID beside it, in ``<name>.pid``), or stop at once with
-    the line "<busy> (PID n); <hint>"."""
+    the line "<busy> (PID n); <hint>". ``unwritable(why)``: the line when the lock file cannot be made (a read-only
+    folder)."""
     from filelock import FileLock, Timeout
 
     lock, pid_path = FileLock(lock_path, timeout=0), pid_file(lock_path)
@@ -641,6 +651,10 @@ def exclusive(lock_path: Path, busy: str, hint: str):
             acquire(lock, UNNAMED_HOLDER_WAIT)
     except Timeout:
         raise UserError(f"{busy} (PID {holder_pid(lock_path)}); {hint}") from None
+    except OSError as e:
+        if unwritable is None or e.errno not in UNWRITABLE:
+            raise
+        raise UserError(unwritable(f"{e.strerror}: {e.filename or lock_path}")) from None
     try:
         try:
             pid_path.write_text(f"{os.getpid()}\n")
