@@ -639,6 +639,16 @@ def test_unicode_minus_signs_read_as_minus(tmp_path, minus, words):
     assert d.channels == [f"x{minus}1"]
     np.testing.assert_array_equal(d.full_values[:, 0], [(-1) ** i * (i + 0.25) for i in range(10)])
     assert f"m.csv: 5 {words} read as '-'" in d.train_block_note
+    # before the decimal separator too (-,5 of a decimal comma)
+    write_text(tmp_path, "c.csv", "t;x\n" + "".join(f"{i};{minus * (i % 2)},{i}\n" for i in range(10)))
+    d = load({"path": "c.csv", "time_column": "t", "train_points": 5, "decimal": ","}, tmp_path)
+    np.testing.assert_array_equal(d.full_values[:, 0], [(-1) ** i * i / 10 for i in range(10)])
+    # a cell of the sign alone (a typeset table's "no value"), before the separator, is no minus: it was read as "-",
+    # named '-' (not in the file) and counted in the note as a minus read
+    write_text(tmp_path, "n.csv", "t,x,y\n" + "".join(f"{i},{minus if i == 3 else i},{i}\n" for i in range(10)))
+    msg = one_line_error({"path": "n.csv", "time_column": "t", "train_points": 5}, tmp_path,
+                         "column 'x' has 1 non-numeric, missing or infinite value(s) at data row(s) 3")
+    assert f"values '{minus}')" in msg
 
 
 def test_a_value_column_without_a_number_is_not_told_to_fill_its_rows(tmp_path):

@@ -554,7 +554,8 @@ HEADER_LINE = re.compile(r"\s*[^\r\n]*")  # blank lines, then the header's line
 # signs read as a minus before a number (−0.84, −.5) or an offset (−05:00), named as the note names them: the Unicode
 # minus sign, the en dash a word processor makes of "-", and the full-width minus of East Asian input
 MINUS_SIGNS = {"\u2212": "Unicode minus sign(s)", "\u2013": "en dash(es)", "\uff0d": "full-width minus sign(s)"}
-UNICODE_MINUS = re.compile(f"[{''.join(MINUS_SIGNS)}](?=[0-9.,])")
+# before a digit, or the decimal separator and a digit: a sign alone in its cell ("no value" in typeset tables) stays
+UNICODE_MINUS = {decimal: re.compile(f"[{''.join(MINUS_SIGNS)}](?={re.escape(decimal)}?[0-9])") for decimal in ".,"}
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
@@ -597,8 +598,9 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         raise DataError(f"{path}: the file is empty")
     if any(sign in text for sign in MINUS_SIGNS):  # typeset text and some locales' exports: -0.84 (after the header)
         header = HEADER_LINE.match(text).end()
-        counts = Counter(m.group() for m in UNICODE_MINUS.finditer(text, header))
-        text = text[:header] + UNICODE_MINUS.sub("-", text[header:])
+        minus = UNICODE_MINUS.get(decimal, UNICODE_MINUS["."])
+        counts = Counter(m.group() for m in minus.finditer(text, header))
+        text = text[:header] + minus.sub("-", text[header:])
         notes += [f"{path.name}: {counts[sign]} {name} ('{sign}', U+{ord(sign):04X}) read as '-'"
                   for sign, name in MINUS_SIGNS.items() if counts[sign]]
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
