@@ -381,6 +381,8 @@ NOTEBOOK_PARAMETERS = ("config", "detector", "threshold_rule", "threshold_quanti
     ("seed = 3\nthreshold_quantile = 0.95\n", "unknown parameter 'seed'; known: " + ", ".join(NOTEBOOK_PARAMETERS)),
     ("seed = 3\nfoo = 1\nseed = 4\n", "unknown parameters 'seed', 'foo'; known: " + ", ".join(NOTEBOOK_PARAMETERS)),
     ('config = "tiny.json"\nthreshold_rule = "pot"\nrun_dir = None\n', None),
+    # papermill's own, of --inject-paths (it warns of them as unknown too)
+    ('config = "tiny.json"\nPAPERMILL_INPUT_PATH = "in.ipynb"\nPAPERMILL_OUTPUT_PATH = "out.ipynb"\n', None),
 ])
 def test_notebook_refuses_a_parameter_it_does_not_have(injected, line):
     """-p treshold_rule pot (mistyped) was only warned about by papermill ("Passed unknown parameter"), and the

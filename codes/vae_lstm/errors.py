@@ -85,6 +85,7 @@ def one_line_in_notebooks() -> None:
 
 
 PAPERMILL_PARAMETERS = "# Parameters\n"  # how papermill's cell of the given parameters (-p) starts
+PAPERMILL_OWN = "PAPERMILL_"  # the parameters papermill adds itself (--inject-paths: PAPERMILL_INPUT_PATH, ...)
 
 
 def check_notebook_parameters(known, history=None) -> None:
@@ -110,7 +111,7 @@ def check_notebook_parameters(known, history=None) -> None:
         except SyntaxError:
             continue
         given += [t.id for node in body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
-    unknown = list(dict.fromkeys(name for name in given if name not in known))
+    unknown = list(dict.fromkeys(name for name in given if name not in known and not name.startswith(PAPERMILL_OWN)))
     if len(unknown) == 1:
         raise ConfigError(f"the notebook's parameters: {unknown_name('parameter', unknown[0], known)}")
     if unknown:
