@@ -136,7 +136,7 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
 
     Averaged over channels, as before 2026-12-05, a slowly decaying channel (a random walk) beside a noisy one
     gave a curve whose noise-sized bumps counted as peaks: a period of 8-13 for data with none, and 9 for SKAB
-    valve1, whose Temperature channel cycles every 80 s."""
+    valve1, whose Temperature channel cycles every 83 s (its autocorrelation's top)."""
     x = as_2d(np.asarray(series, dtype=float))
     n = len(x)
     max_period = min(max_period or n // 4, n - 1)
