@@ -783,6 +783,22 @@ def test_the_config_json_of_a_moved_or_copied_run_folder_names_that_folder(train
             f'{moved} instead, set "load_dir": {json.dumps(str(moved))} in it') in capsys.readouterr().out
 
 
+def test_a_run_folder_that_does_not_exist_says_how_to_score_one_that_was_moved(tmp_path):
+    """A config whose absolute output_dir no longer leads to its runs (the project moved) said only "does not exist;
+    train first with ...", which trains again; --run-dir scores the moved run. A folder that exists but holds no
+    training gets no such hint."""
+    config = from_dict({**TINY, "output_dir": str(tmp_path / "gone")})
+    with pytest.raises(UserError) as refused:
+        runs.require_training(config, run_dir(config))
+    assert str(refused.value).startswith(f"run folder {run_dir(config)} does not exist; ")
+    assert str(refused.value).endswith("; or, for a run folder that was trained and then moved (the project with it), "
+                                       "pass --run-dir with its path")
+    run_dir(config).mkdir(parents=True)
+    with pytest.raises(UserError) as refused:
+        runs.require_training(config, run_dir(config))
+    assert "holds no trained detector" in str(refused.value) and "--run-dir" not in str(refused.value)
+
+
 def test_a_run_folder_on_a_file_system_without_file_locks_is_one_line(tmp_path, monkeypatch):
     """filelock 3 raises NotImplementedError where the file system has no flock: the run folder's lock and the
     look at who holds it are one line naming the folder."""

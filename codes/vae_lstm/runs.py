@@ -843,7 +843,9 @@ def require_training(config: Config, path: Path) -> None:
             raise UserError(f"run folder {path} is being trained now by another process (PID {pid}; no epoch "
                             "finished so far); wait for it to finish, then detect")
         what = folder_problem(path) or "holds no trained detector"
-        raise UserError(f"run folder {path} {what}; {training_advice(config, path)}")
+        moved = ("; or, for a run folder that was trained and then moved (the project with it), pass --run-dir with "
+                 "its path" if not Path(path).exists() else "")
+        raise UserError(f"run folder {path} {what}; {training_advice(config, path)}{moved}")
     refuse_unfinished(config, path)
 
 
