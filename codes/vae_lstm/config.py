@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 
-from .errors import ConfigError, UserError, closest, json_error
+from .errors import ConfigError, UserError, closest, json_error, naming_the_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -512,14 +512,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:  # not the locale's (Windows-1252 on Windows)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:  # a write's or flush's (a full disk) names no file
-        e.filename = e.filename or str(path)
-        raise
+        with naming_the_file(path):  # a write's or flush's OSError (a full disk) names no file
+            with open(tmp, "w", newline="", encoding="utf-8") as f:  # not the locale's (Windows-1252 on Windows)
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

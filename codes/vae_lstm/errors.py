@@ -2,6 +2,7 @@
 
 import argparse
 import difflib
+from contextlib import contextmanager
 
 
 class UserError(Exception):
@@ -128,6 +129,17 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, resume: str):
         super().__init__(resume)
         self.resume = resume
+
+
+@contextmanager
+def naming_the_file(path):
+    """Inside it, an OSError that names no file (a write's or flush's on a full disk) names ``path``, so that its
+    one line (``os_error_line``) says which file."""
+    try:
+        yield
+    except OSError as e:
+        e.filename = e.filename or str(path)
+        raise
 
 
 def os_error_line(e: OSError) -> str:

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .csv_data import gap_steps  # noqa: E402
 from .detectors import CONTROLS  # noqa: E402
+from .errors import naming_the_file  # noqa: E402
 from .evaluation import segments  # noqa: E402
 
 MAX_CHANNELS_SHOWN = 8  # a figure draws a panel per channel up to this many
@@ -63,14 +64,11 @@ def _save(fig, path: Path) -> Path:
     as_written(fig)
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with naming_the_file(path), warnings.catch_warnings(record=True) as caught:  # a full disk's OSError: no file
             warnings.simplefilter("always")
             fig.tight_layout()
             fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except OSError as e:  # a full disk: a write's OSError names no file
-        e.filename = e.filename or str(path)
-        raise
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)

@@ -44,7 +44,7 @@ from .config import (
     train_command,
     write_text_atomic,
 )
-from .errors import UserError
+from .errors import UserError, naming_the_file
 from .windowing import n_sequences, train_val_split
 
 # Keys that do not change the trained files: where the run lives, how it is resumed, and what
@@ -656,11 +656,8 @@ def exclusive(lock_path: Path, busy: str, hint: str, unwritable=None):
             raise
         raise UserError(unwritable(f"{e.strerror}: {e.filename or lock_path}")) from None
     try:
-        try:
+        with naming_the_file(pid_path):  # a full disk
             pid_path.write_text(f"{os.getpid()}\n")
-        except OSError as e:  # a full disk: a write's OSError names no file
-            e.filename = e.filename or str(pid_path)
-            raise
         yield
     finally:
         pid_path.unlink(missing_ok=True)

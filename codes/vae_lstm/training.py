@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from .config import STATE_HINT, STOPPED_SUFFIX, read_json_file, write_text_atomic
-from .errors import UserError
+from .errors import UserError, naming_the_file
 from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
 EPOCHS_ENTRY = "epochs.json"
@@ -337,11 +337,8 @@ class EpochLog(keras.callbacks.CSVLogger):
         super().__init__(path, append=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        try:
+        with naming_the_file(self.filename):
             super().on_epoch_end(epoch, logs)
-        except OSError as e:
-            e.filename = e.filename or self.filename
-            raise
 
 
 class FiniteLoss(keras.callbacks.Callback):
