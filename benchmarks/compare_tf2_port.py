@@ -104,6 +104,14 @@ def ready_mark(venv: Path) -> Path:
 
 def setup(venv: Path) -> None:
     venv = Path(venv)
+    sys.path.insert(0, str(REPO / "codes"))
+    from vae_lstm.config import check_writable
+    from vae_lstm.errors import UserError
+
+    try:  # a file in the way is one line, not a traceback
+        check_writable(venv)
+    except UserError as e:
+        raise SystemExit(f"error: --port-venv {venv}: {e}") from None
     ready_mark(venv).unlink(missing_ok=True)
     pip = [str(port_python(venv)), "-m", "pip", "install", "--quiet"]
     try:

@@ -962,3 +962,14 @@ def test_the_benchmark_trains_in_its_temporary_folder_whatever_the_configs_load_
     assert run_dir(benchmark.training_config(config, 2, bench)).is_relative_to(bench)
     written = json.loads(benchmark.end_to_end_config(config, bench).read_text())
     assert written["load_dir"] == "default" and written["output_dir"] == str(bench)
+
+
+def test_the_port_harness_setup_refuses_a_venv_path_through_a_file_in_one_line(tmp_path, capsys):
+    """--setup --port-venv naming a file (or a folder under one) stopped in a NotADirectoryError traceback."""
+    harness = port_harness()
+    (tmp_path / "taken").write_text("")
+    for venv in (tmp_path / "taken", tmp_path / "taken" / "venv"):
+        with pytest.raises(SystemExit, match=f"error: --port-venv {venv}: cannot make folder {venv}: "
+                                             f"{tmp_path / 'taken'} is a file, not a folder"):
+            harness.main(["--setup", "--port-venv", str(venv)])
+    assert (tmp_path / "taken").read_text() == ""
