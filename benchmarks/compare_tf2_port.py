@@ -239,6 +239,7 @@ def orchestrate(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             data, settings = prepare_data(args.config, Path(tmp), args.jit_compile)
+            check_port_builds(settings)
         except UserError as e:
             raise SystemExit(f"error: {e}") from None
         results = {"ours": [], "port": []}
@@ -262,6 +263,20 @@ def orchestrate(args) -> int:
         write_text_atomic(out, json.dumps({**figures, "runs": results}, indent=2) + "\n")
         write_text_atomic(out.with_suffix(".md"), table)
     return 0
+
+
+def check_port_builds(settings: dict) -> None:
+    """A one-line UserError unless the port's models build at ``settings``' windows: its decoder ends in
+    num_hidden_units / 16 - 8 points after three depth_to_space steps (num_hidden_units a multiple of 64), and its
+    encoder's last convolution (4 points, 'valid') follows three halvings of l_win + 8 points."""
+    from vae_lstm.errors import UserError
+
+    l_win, units = settings["l_win"], settings["num_hidden_units"]
+    if units % 64 or units != 16 * (l_win + 8) or l_win + 8 <= 24:
+        raise UserError(f"the TF2 port builds windows of num_hidden_units / 16 - 8 points only (num_hidden_units a "
+                        f"multiple of 64, l_win 20 or more: l_win 24 with 512, 20 with 448, 48 with 896): "
+                        f"{settings['config']} has l_win {l_win} and num_hidden_units {units}; choose a config that "
+                        "fits it, such as configs/benchmark_common_config.json")
 
 
 def check_output(out: Path) -> None:

@@ -320,6 +320,7 @@ def test_the_benchmark_trains_every_epoch_asked_even_where_the_config_stops_earl
 TINY = {"exp_name": "tiny", "dataset": "synthetic", "l_win": 16, "l_seq": 3, "n_channel": 1, "code_size": 2,
         "num_hidden_units": 16, "num_hidden_units_lstm": 8, "batch_size": 256, "batch_size_lstm": 256,
         "num_epochs_vae": 2, "num_epochs_lstm": 2, "seed": 0}
+PORT_TINY = {**TINY, "l_win": 20, "num_hidden_units": 448}  # windows the port's decoder builds: 448 / 16 - 8 = 20
 
 
 def test_jit_compile_is_off_by_default():
@@ -767,7 +768,7 @@ def test_the_port_harness_records_the_jit_compile_our_side_ran_with(tmp_path, mo
     the config's jit_compile, false: the .json said the figures were measured without XLA."""
     harness = port_harness()
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(TINY))
+    config.write_text(json.dumps(PORT_TINY))
     seen = []
 
     def run_worker(side, args, data):
@@ -843,7 +844,8 @@ def test_an_interrupted_port_comparison_is_one_line_and_its_worker_dies_with_it(
 
     harness = port_harness()
     flags = ready_port(tmp_path, harness)
-    monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: (folder / "data.npz", {}))
+    monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: (folder / "data.npz",
+                        {"l_win": 24, "num_hidden_units": 512, "config": "c.json"}))
 
     def interrupted(side, args, data):
         raise KeyboardInterrupt
@@ -973,3 +975,28 @@ def test_the_port_harness_setup_refuses_a_venv_path_through_a_file_in_one_line(t
                                              f"{tmp_path / 'taken'} is a file, not a folder"):
             harness.main(["--setup", "--port-venv", str(venv)])
     assert (tmp_path / "taken").read_text() == ""
+
+
+
+@pytest.mark.parametrize("l_win, units, fits", [(24, 512, True), (20, 448, True), (48, 896, True), (48, 512, False),
+                                                (24, 1024, False), (17, 400, False), (16, 384, False)])
+def test_the_port_harness_refuses_windows_the_ports_models_cannot_build_before_any_round(tmp_path, monkeypatch,
+                                                                                         l_win, units, fits):
+    """The port's decoder ends in num_hidden_units / 16 - 8 points, after depth_to_space steps that need
+    num_hidden_units a multiple of 64, and its encoder's last convolution needs l_win + 8 > 24 points: a config
+    such as NAB_config.json (l_win 48, 512 units) trained our side for a whole round, then the port's worker stopped
+    in a Reshape traceback. (Which windows build was checked by building the port's VAE_LSTM in its venv.)"""
+    harness = port_harness()
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({**TINY, "l_win": l_win, "num_hidden_units": units}))
+    workers = []
+    monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side) or fake_side_figures(1.0))
+    flags = [*ready_port(tmp_path, harness), "--config", str(config), "--rounds", "1"]
+    if fits:
+        assert harness.orchestrate(harness.parse_args(flags)) == 0
+        assert workers == ["ours", "port"]
+    else:
+        with pytest.raises(SystemExit, match=rf"^error: the TF2 port builds windows of num_hidden_units / 16 - 8 points "
+                                             rf".*: {config} has l_win {l_win} and num_hidden_units {units}"):
+            harness.orchestrate(harness.parse_args(flags))
+        assert workers == []
