@@ -1000,3 +1000,24 @@ def test_the_port_harness_refuses_windows_the_ports_models_cannot_build_before_a
                                              rf".*: {config} has l_win {l_win} and num_hidden_units {units}"):
             harness.orchestrate(harness.parse_args(flags))
         assert workers == []
+
+
+def test_end_to_end_figures_are_keyed_by_the_configs_file_however_it_was_named(tmp_path, monkeypatch):
+    """end-to-end figures were keyed by --config as typed: `make benchmark-end-to-end` (configs/NAB_config.json) and
+    --config NAB_config.json gave the same config two entries, and my.json of two folders shared one (the second
+    replaced the first). A config in the repository is keyed by its path there, as the committed figures are."""
+    import subprocess
+
+    from vae_lstm.config import REPO_ROOT
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
+    monkeypatch.chdir(REPO_ROOT)
+    names = ["NAB_config.json", "configs/NAB_config.json", str(REPO_ROOT / "configs" / "NAB_config.json")]
+    assert {benchmark.end_to_end(name)["config"] for name in names} == {"configs/NAB_config.json"}
+    keys = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "my.json").write_text(json.dumps(TINY))
+        monkeypatch.chdir(tmp_path / folder)
+        keys.append(benchmark.end_to_end("my.json")["config"])
+    assert keys == [str(tmp_path / "a" / "my.json"), str(tmp_path / "b" / "my.json")]

@@ -132,7 +132,7 @@ def end_to_end(config_name: str) -> dict:
     import subprocess
 
     config = load_config(config_name)
-    figures = {"machine": machine(), "config": config_name,
+    figures = {"machine": machine(), "config": end_to_end_key(config),
                "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "dataset": config.dataset_name, "detector": config.detector,
                "num_epochs_vae": config.num_epochs_vae, "num_epochs_lstm": config.num_epochs_lstm}
@@ -150,6 +150,13 @@ def end_to_end(config_name: str) -> dict:
             figures[f"peak_memory_mb_after_{command}"] = round(maxrss_mb(resource.RUSAGE_CHILDREN))
     figures["total_seconds"] = round(figures["train_seconds"] + figures["detect_seconds"], 1)
     return figures
+
+
+def end_to_end_key(config) -> str:
+    """How benchmark_end_to_end.json names a config's figures, however --config named its file: its path in the
+    repository (configs/NAB_config.json, as `make benchmark-end-to-end` passes it), else its absolute path."""
+    source = Path(config.source).resolve()
+    return str(source.relative_to(REPO_ROOT.resolve())) if source.is_relative_to(REPO_ROOT.resolve()) else str(source)
 
 
 def end_with_parent() -> None:
@@ -624,8 +631,8 @@ def benchmark_markdown(configs: dict) -> str:
 
 
 def write_end_to_end(figures: dict, out: Path) -> None:
-    """Add one config's end-to-end figures to <out>/benchmark_end_to_end.json (keyed by config, as
-    benchmark.json) and rewrite its .md; print them."""
+    """Add one config's end-to-end figures to <out>/benchmark_end_to_end.json (keyed by the config's
+    file, ``end_to_end_key``) and rewrite its .md; print them."""
     configs = saved_configs(out / "benchmark_end_to_end.json", figures, keep=lambda f: "total_seconds" in f)
     write_text_atomic(out / "benchmark_end_to_end.json", json.dumps({"configs": configs}, indent=2) + "\n")
     sections = ["# A whole `make train` (`make benchmark-end-to-end`: train.py, then detect.py)\n"]
