@@ -181,10 +181,12 @@ def test_epoch_phases_time_the_steps_before_the_validation():
         assert 0 < epoch["steps"] <= epoch["epoch"] and epoch["n_steps"] == 4
 
 
-def test_figures_file_keeps_one_entry_per_config(tmp_path):
+def test_figures_file_keeps_one_entry_per_config(tmp_path, capsys):
     (tmp_path / "benchmark.json").write_text(json.dumps({"configs": {"old.json": {"version": 1}}}))
     first = sample_figures("a.json")
     benchmark.write_benchmark(first, tmp_path)
+    # another config's figures of an older format are dropped, and said so (they went without a word)
+    assert f"dropping the figures of old.json from {tmp_path / 'benchmark.json'}" in capsys.readouterr().out
     benchmark.write_benchmark(sample_figures("b.json"), tmp_path)
     benchmark.write_benchmark(sample_figures("a.json", seconds=0.5), tmp_path)
     saved = json.loads((tmp_path / "benchmark.json").read_text())["configs"]

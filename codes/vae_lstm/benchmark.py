@@ -548,14 +548,18 @@ def write_benchmark(figures: dict, out: Path) -> None:
 
 
 def saved_configs(path: Path, figures: dict, keep) -> dict:
-    """The figures per config saved in ``path`` that ``keep`` accepts, with ``figures`` put in under its config
-    (saying so when it replaces earlier ones). A damaged file is one line and stays as it is."""
+    """The figures per config saved in ``path`` that ``keep`` accepts (saying which it drops), with ``figures`` put
+    in under its config (saying so when it replaces earlier ones). A damaged file is one line and stays as it is."""
     path.parent.mkdir(parents=True, exist_ok=True)
     saved = saved_figures(path)
     if isinstance(saved, dict) and "configs" not in saved and isinstance(saved.get("config"), str):
         saved = {"configs": {saved["config"]: saved}}  # a file of one config's figures, as written before
     configs = saved.get("configs") if isinstance(saved, dict) and isinstance(saved.get("configs"), dict) else {}
-    configs = {name: f for name, f in configs.items() if isinstance(f, dict) and keep(f)}
+    dropped = [name for name, f in configs.items() if not (isinstance(f, dict) and keep(f))]
+    if [name for name in dropped if name != figures["config"]]:  # the config measured now is replaced anyway
+        print(f"dropping the figures of {', '.join(n for n in dropped if n != figures['config'])} from {path}: measured in an older format; measure "
+              "them again to have them back")
+    configs = {name: f for name, f in configs.items() if name not in dropped}
     old = configs.get(figures["config"])
     if old is not None:
         print(f"replacing the figures of {figures['config']} measured at {old.get('measured_at')} in {path}")
