@@ -198,6 +198,24 @@ def test_summary_only_refuses_the_flags_of_running(flags, unused):
     assert reproduce.parse_args(["table1", "--summary-only", "--ensemble"]).summary_only
 
 
+def test_a_list_option_given_twice_keeps_both_lists_and_a_seed_given_twice_is_refused():
+    """--detectors arma --detectors random ran random alone (the second list replaced the first), and --seed 0
+    --seed 1 ran seed 1 alone, without a word; the same value twice counts once."""
+    args = reproduce.parse_args(["table1", "--detectors", "arma", "--detectors", "random", "abs_z",
+                                 "--series", "nyc_taxi", "--datasets", "ec2_request"])
+    assert args.detectors == ["arma", "random", "abs_z"] and args.series == ["nyc_taxi", "ec2_request"]
+    with pytest.raises(UserError, match=r"^--seed given twice, 0 and 1: it runs one seed; pass --seeds N for seeds 0 "
+                                        r"to N-1, or run one command per seed \(see reproduce.py --help\)$"):
+        reproduce.parse_args(["table1", "--seed", "0", "--seed", "1"])
+    with pytest.raises(UserError, match=r"^--seeds given twice, 2 and 3: give it once"):
+        reproduce.parse_args(["table1", "--seeds", "2", "--seeds", "3"])
+    with pytest.raises(UserError, match=r"^--summary-dir given twice, a and b: give it once"):
+        reproduce.parse_args(["table1", "--summary-dir", "a", "--summary-dir", "b"])
+    assert reproduce.parse_args(["table1", "--seed", "3", "--seed", "3"]).seed == 3
+    with pytest.raises(UserError, match="--series: expected one argument|--series.*is empty"):
+        reproduce.parse_args(["table1", "--series", ""])
+
+
 def test_an_output_dir_starting_with_a_tilde_is_under_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     experiment = load_experiment(tiny_experiment(tmp_path, output_dir="~/runs"))

@@ -43,7 +43,7 @@ from .config import (
     write_text_atomic,
 )
 from .detectors import CONTROLS, DETECTORS, detector_class
-from .errors import ArgumentParser, ConfigError, UserError, closest
+from .errors import ArgumentParser, ConfigError, UserError, closest, non_empty
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, has_training, read_metrics, unfinished_training
 
@@ -62,16 +62,32 @@ MAX_SEEDS = 100  # run folders of seeds 0..99 are looked for when summarising
 FIGURES = REPO_ROOT / "figures"
 
 
+class Once(argparse.Action):
+    """An option of one value given twice with another value is refused in one line, rather than the last one taken
+    without a word (--seed 0 --seed 1 ran seed 1 alone); the same value twice counts once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest)
+        if before is not None and before != values:
+            why = ("it runs one seed; pass --seeds N for seeds 0 to N-1, or run one command per seed"
+                   if self.dest == "seed" else "give it once")
+            parser.error(f"{option_string} given twice, {before} and {values}: {why}")
+        setattr(namespace, self.dest, values)
+
+
 def parse_args(argv):
     parser = ArgumentParser(prog="reproduce.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT,
                         help="experiment file: a name in configs/experiments/ or a path (default: table1)")
-    parser.add_argument("--series", "--datasets", nargs="+", dest="series", help="datasets to run (default: all)")
-    parser.add_argument("--detectors", nargs="+", choices=list(DETECTORS), help="detectors to run (default: all)")
-    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the experiment's)")
-    parser.add_argument("--seed", type=int, help="run this one seed only")
-    parser.add_argument("--output-dir", help="where the run folders go (default: the experiment's output_dir, "
+    # given twice (--detectors arma --detectors random), a list option keeps both lists, not the last one
+    parser.add_argument("--series", "--datasets", nargs="+", dest="series", action="extend", type=non_empty,
+                        help="datasets to run (default: all)")
+    parser.add_argument("--detectors", nargs="+", choices=list(DETECTORS), action="extend", type=non_empty,
+                        help="detectors to run (default: all)")
+    parser.add_argument("--seeds", type=int, action=Once, help="seeds 0..N-1 (default: the experiment's)")
+    parser.add_argument("--seed", type=int, action=Once, help="run this one seed only")
+    parser.add_argument("--output-dir", action=Once, type=non_empty, help="where the run folders go (default: the experiment's output_dir, "
                         "which is taken from the repository root); a relative path here is taken from the working folder")
     parser.add_argument("--workers", type=int, default=1, help="runs at once in local processes (default 1)")
     parser.add_argument("--threads", type=int, metavar="N",
@@ -79,7 +95,7 @@ def parse_args(argv):
                              "so a run's numbers do not depend on --threads or --workers")
     parser.add_argument("--ray", metavar="ADDRESS", help="run each job as a Ray task: 'local' starts a local Ray "
                                                          "instance, 'auto' or ray://host:port joins a cluster")
-    parser.add_argument("--summary-dir", help="where the tables and figures go (default: see above); a relative "
+    parser.add_argument("--summary-dir", action=Once, type=non_empty, help="where the tables and figures go (default: see above); a relative "
                         "path is taken from the working folder")
     parser.add_argument("--no-summary", action="store_true", help="train and detect only; skip the tables")
     parser.add_argument("--summary-only", action="store_true", help="only rebuild the tables from finished runs")
