@@ -173,6 +173,22 @@ def test_a_missing_dataset_config_names_every_folder_searched_first_the_experime
     assert str(CONFIG_DIR / "missing.json") in str(error.value)
 
 
+@pytest.mark.parametrize("name, message", [
+    ("dev_wide_level_weight3", "; did you mean 'dev_wide_level_weight8', 'dev_wide_level_weight4', "
+                               "'dev_wide_level_weight2', 'dev_wide_level_weight05'"),
+    ("table", "; did you mean 'table1', 'table1_auto_windows', 'table1_epochs_100_200'\\?$"),
+    ("SKAB", "; did you mean 'skab_valve1'\\?$"),
+    ("tabel1", "; did you mean 'table1'\\?$"),
+    ("dev", "; did you mean 'dev_baseline', 'dev_combined', 'dev_epochs_100_200', 'dev_epochs_20_50', "
+            "'dev_epochs_50_100' \\(or \\d+ more starting with 'dev'\\)\\?$"),
+])
+def test_an_experiment_that_does_not_exist_is_one_line_naming_the_close_ones(name, message):
+    """dev_wide_level_weight3 got "did you mean 'dev_wide_level_weight8'" alone, though weight 2 and 4 are as near,
+    and skab, the start of one name, got the list of all 70 experiments."""
+    with pytest.raises(ConfigError, match=f"^experiment '{name}' not found{message}"):
+        load_experiment(name)
+
+
 def test_an_experiment_path_that_is_a_folder_is_named_as_one(tmp_path):
     """A folder given as the experiment file was "not found", with the list of known experiments, though it is
     there; it is named as a folder, as --config names one."""

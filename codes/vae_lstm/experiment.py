@@ -10,6 +10,7 @@ experiments share (the same config, detector and seed) is trained once.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -263,8 +264,15 @@ def find_experiment(name: str | Path) -> Path:
         if candidate.is_dir():
             raise ConfigError(f"experiment '{name}' is a folder ({candidate}), not a JSON file")
     known = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.json"))
-    near = closest(name, known)
-    hint = f"; did you mean '{near}'?" if near else f"; known experiments: {', '.join(known)}"
+    # every near name (dev_wide_level_weight3: 8, 4, 2 and 05), and those it begins (skab: skab_valve1)
+    by_lower = {k.lower(): k for k in known}
+    lower = str(name).lower()
+    starting = [k for k in known if k.lower().startswith(lower)]
+    near = list(dict.fromkeys([*(by_lower[k] for k in difflib.get_close_matches(lower, by_lower, n=5)), *starting]))
+    more = len(near) - 5
+    hint = ("; did you mean " + ", ".join(f"'{n}'" for n in near[:5])
+            + (f" (or {more} more starting with '{name}')" if more > 0 else "") + "?") if near else \
+        f"; known experiments: {', '.join(known)}"
     raise ConfigError(f"experiment '{name}' not found{hint}")
 
 
