@@ -1434,6 +1434,14 @@ def test_a_summary_leaves_no_figure_of_a_dataset_its_tables_do_not_hold(tmp_path
     assert not (summary / "detections_a.png").exists() and not (summary / "detections_b.png").exists()
     assert capsys.readouterr().out == (f"removed detections_a.png, detections_b.png of an earlier summary from {summary}"
                                        ": these tables hold no such figure of their runs\n")
+    # a dataset that the experiment file no longer lists (dropped, or its label renamed): its figure stayed
+    (experiment.run_dir(Job(str(path), "a", "vae_lstm", 0)) / "detection" / "detections.png").write_bytes(b"a")
+    (summary / "detections_old_label.png").write_bytes(b"old")
+    (summary / "my_plot.png").write_bytes(b"mine")
+    reproduce.copy_run_figures(experiment, {("a", "vae_lstm", 0): {}}, summary, "detections")
+    assert sorted(p.name for p in summary.iterdir()) == ["detections_a.png", "my_plot.png"]
+    assert capsys.readouterr().out == (f"removed detections_old_label.png of an earlier summary from {summary}: these "
+                                       "tables hold no such figure of their runs\n")
 
 
 def test_a_summary_is_refused_another_shipped_experiments_committed_folder(tmp_path, monkeypatch):

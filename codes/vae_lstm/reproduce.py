@@ -577,8 +577,8 @@ def drop_stale_ensemble(summary_dir: Path, hint: str = " (pass --ensemble to sco
 def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, figure: str) -> None:
     """``<figure>_<dataset>.png`` in ``summary_dir``: the run's ``detection/<figure>.png`` of the lowest seed of the
     experiment's first detector that the tables hold (not its first when ``--detectors`` leaves that out). One of an
-    earlier summary that these tables have no such figure for (a dataset they no longer hold, a run without the
-    figure) is removed, with a line, rather than left beside them as theirs."""
+    earlier summary that these tables have no such figure for (a dataset they no longer hold or that the experiment
+    file no longer lists, a run without the figure) is removed, with a line, rather than left beside them as theirs."""
     stale = []
     for name in experiment.datasets:
         held = [d for d in experiment.detectors if any(n == name and det == d for n, det, _ in metrics)]
@@ -590,6 +590,12 @@ def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, f
         if source is not None and source.is_file():
             copy_atomic(source, target)
         elif target.is_file():
+            target.unlink()
+            stale.append(target.name)
+    # and one of a dataset that the experiment file no longer lists (dropped, or its label renamed)
+    ours = {f"{figure}_{name}.png" for name in experiment.datasets}
+    for target in sorted(summary_dir.glob(f"{figure}_*.png")):
+        if target.name not in ours and target.is_file():
             target.unlink()
             stale.append(target.name)
     if stale:
