@@ -991,7 +991,9 @@ def test_an_output_dir_argument_padded_with_a_space_is_named_as_the_argument(tmp
     assert not (tmp_path / "runs ").exists()
 
 
-def test_an_output_or_summary_folder_that_is_a_file_stops_before_any_run(tmp_path):
+def test_an_output_or_summary_folder_that_is_a_file_or_read_only_stops_before_any_run(tmp_path, monkeypatch):
+    """A read-only --summary-dir was told to "choose another output_dir", which would not move the summary."""
+    from vae_lstm import config
     from vae_lstm.errors import UserError
 
     path = tiny_experiment(tmp_path)
@@ -1001,6 +1003,14 @@ def test_an_output_or_summary_folder_that_is_a_file_stops_before_any_run(tmp_pat
     with pytest.raises(UserError, match="output_dir"):
         reproduce.main([str(path), "--output-dir", str(tmp_path / "afile")])
     assert not (tmp_path / "runs").exists()
+
+    def read_only(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(config.tempfile, "TemporaryFile", read_only)
+    with pytest.raises(UserError, match=f"^--summary-dir: cannot write in {tmp_path} \\(Permission denied\\): choose "
+                                        "another --summary-dir or make it writable "):
+        reproduce.main([str(path), "--summary-dir", str(tmp_path / "sum")])
 
 
 def test_a_summary_folders_claim_follows_a_moved_file_and_never_lands_in_figures(tmp_path, monkeypatch):

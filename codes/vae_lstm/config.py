@@ -441,9 +441,9 @@ def run_dir(config: Config) -> Path:
     return path
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: Path, what: str = "output_dir") -> None:
     """Stop in one line unless the folder ``path`` can be written (or made): a file in its way, or a
-    read-only nearest existing folder."""
+    read-only nearest existing folder (``what``: the setting that chose the folder, for the remedy)."""
     path = Path(path)
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
@@ -452,7 +452,7 @@ def check_writable(path: Path) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
-        raise ConfigError(f"cannot write in {existing} ({e.strerror}): choose another output_dir or "
+        raise ConfigError(f"cannot write in {existing} ({e.strerror}): choose another {what} or "
                           "make it writable") from None
 
 

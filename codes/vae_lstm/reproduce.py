@@ -129,7 +129,7 @@ def parse_args(argv):
         parser.error(RAY_NEEDED)
     if args.summary_dir:  # before any run, not after the whole grid
         try:
-            check_writable(Path(args.summary_dir))
+            check_writable(Path(args.summary_dir), "--summary-dir")
         except UserError as e:
             parser.error(f"--summary-dir: {e}")
     if args.output_dir is not None:  # as output_dir in a file; the runs' configs would name their dataset's file
