@@ -1473,6 +1473,26 @@ def test_a_summary_is_refused_another_shipped_experiments_committed_folder(tmp_p
                                   f"another --summary-dir for {path}'s")
     assert (figures / "klse" / "results.md").read_text() == "klse's tables\n"
     assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(figures / "klse_rerun")]) == 0
+    # a folder of figures/ that holds tables and names no experiment file (the committed table1_rerun), and figures/
+    # itself (beside the committed detections_<series>.png), were written over without a word
+    (figures / "table1_rerun").mkdir()
+    (figures / "table1_rerun" / "results.md").write_text("the rerun's tables\n")
+    experiment = load_experiment(path)
+
+    def claim(folder):
+        reproduce.check_summary_claim(experiment, reproduce.parse_args([str(path), "--summary-only", "--summary-dir",
+                                                                        str(folder)]))
+
+    with pytest.raises(UserError, match=f"^{figures / 'table1_rerun'} holds committed tables \\(its results.md\\) "
+                                        "of no experiment file of that name; pass another --summary-dir for "):
+        claim(figures / "table1_rerun")
+    with pytest.raises(UserError, match=f"^{figures} holds the committed figures of every experiment; pass "
+                                        f"--summary-dir {figures / 'grid'} or a folder outside it for "):
+        claim(figures)
+    # figures/<name> of an experiment file of that name outside configs/experiments/ stays its own to write again
+    (figures / "grid").mkdir()
+    (figures / "grid" / "results.md").write_text("an earlier summary of grid.json\n")
+    claim(figures / "grid")
 
 
 def test_a_grid_refuses_a_run_folder_that_lost_its_config_json_with_the_grids_remedy(tmp_path):

@@ -960,18 +960,28 @@ def check_summary_claim(experiment, args) -> None:
     """Before any run: a summary folder known already (--summary-dir, or beside the runs for an experiment file
     outside configs/experiments/ or a part of a grid) that holds another experiment file's tables is refused now,
     not after the grid; so is figures/<name> (committed, and claimed by no file) for any file but
-    configs/experiments/<name>.json."""
+    configs/experiments/<name>.json, figures/ itself, and a folder of figures/ holding the tables of no experiment
+    file (figures/table1_rerun) for any file of another name."""
     if args.no_summary or (not args.summary_dir and is_shipped(experiment) and not asks_part(experiment, args)):
         return  # figures/<experiment> if the grid completes, else beside the runs: known only after the grid
     summary_dir = Path(args.summary_dir) if args.summary_dir else beside_runs(experiment)
     if not is_committed(summary_dir):
         summary_owner(experiment, summary_dir)
         return
-    shipped = EXPERIMENT_DIR / f"{Path(summary_dir).resolve().name}.json"  # figures/<name>: <name>.json's tables
-    if Path(summary_dir).resolve().parent == FIGURES.resolve() and shipped.is_file() and \
-            shipped.resolve() != experiment.path.resolve():
+    folder = Path(summary_dir).resolve()
+    if folder == FIGURES.resolve():  # its results.md and detections_<dataset>.png beside the committed ones
+        raise UserError(f"{summary_dir} holds the committed figures of every experiment; pass --summary-dir "
+                        f"{summary_dir / experiment.name} or a folder outside it for {experiment.path}'s")
+    if folder.parent != FIGURES.resolve():
+        return
+    shipped = EXPERIMENT_DIR / f"{folder.name}.json"  # figures/<name>: <name>.json's tables
+    if shipped.is_file() and shipped.resolve() != experiment.path.resolve():
         raise UserError(f"{summary_dir} holds the committed tables of {shipped}; pass another --summary-dir for "
                         f"{experiment.path}'s")
+    # committed tables of no experiment file (figures/table1_rerun): only a file of that name may write them again
+    if not shipped.is_file() and folder.name != experiment.name and (folder / "results.md").is_file():
+        raise UserError(f"{summary_dir} holds committed tables (its results.md) of no experiment file of that name; "
+                        f"pass another --summary-dir for {experiment.path}'s, or move them away first")
 
 
 def not_scored(run: Path) -> str:
