@@ -122,6 +122,20 @@ def test_a_0_1_label_like_column_is_not_read_as_a_channel_unless_asked(tmp_path)
     assert load({"path": "g.csv", "train_points": 5}, tmp_path).channels == ["a", "label"]
 
 
+def test_a_0_1_label_like_column_left_unread_by_value_columns_is_named_in_the_note(tmp_path):
+    """value_columns without labels leaves a file's 0/1 'anomaly' column unread: the run has no labels (no metric,
+    the leading half trained on, its anomalies too), which the note says, with how to read it as labels."""
+    series(tmp_path, n=10, labels={2, 3})
+    d = load({"path": "s.csv", "value_columns": ["a", "b"]}, tmp_path)
+    assert not d.has_labels and (d.train_start, d.train_end) == (0, 5)
+    assert ("s.csv: column 'anomaly' holds only 0 and 1, like anomaly labels, and is not read, so the run has no "
+            'labels: give "labels": {"column": "anomaly"} to score against it, or list it in ignore_columns') in d.train_block_note
+    # left out on purpose, read as labels, or labels given another way: no such note
+    for extra in ({"ignore_columns": ["anomaly"]}, {"labels": {"column": "anomaly"}}):
+        assert "like anomaly labels" not in load({"path": "s.csv", "value_columns": ["a", "b"], **extra},
+                                                 tmp_path).train_block_note
+
+
 def test_an_increasing_column_named_like_a_time_or_an_index_is_not_read_as_a_channel_unless_asked(tmp_path):
     """Epoch seconds without time_column, or a saved row index, would become a ramp the model trains on."""
     write_csv(tmp_path, "e.csv", ["timestamp", "a"], [[1709251200 + 60 * i, i % 3] for i in range(10)])

@@ -1724,6 +1724,23 @@ def _refuse_label_like_channel(f: _File, channels: list[str], labelled: bool) ->
                             "the channels in value_columns to read it as data")
 
 
+def _unread_label_like_columns(files: list[_File], read: set) -> str:
+    """Without ``labels``, a 0/1 column named like anomaly labels that no part of the config reads (``value_columns``
+    left it out) leaves the run without labels, its anomalies trained on or left unscored: a note naming it."""
+    unread = {}  # column -> the first file that has it
+    for f in files:
+        for name in f.df.columns:
+            if name in read or name in unread or str(name).strip().lower() not in LABEL_LIKE_NAMES:
+                continue
+            column = _as_float(f.df[name])
+            column = column[np.isfinite(column)]
+            if len(column) and np.isin(column, (0.0, 1.0)).all():
+                unread[name] = f.path.name
+    return "".join(f"; {where}: column {name!r} holds only 0 and 1, like anomaly labels, and is not read, so the run "
+                   f"has no labels: give \"labels\": {{\"column\": \"{name}\"}} to score against it, or list it in "
+                   "ignore_columns" for name, where in unread.items())
+
+
 TIME_LIKE_NAMES = {"time", "timestamp", "ts", "date", "datetime", "epoch", "unix_time", "unixtime", "index", "idx",
                    "id", "row"}
 
@@ -1953,6 +1970,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         channels_note += f" (left out: {', '.join(skipped)})"
     channels_note += "".join(f"; {f.disorder}" for f in files if f.disorder)
     channels_note += "".join(f"; {n}" for f in files for n in f.notes)
+    if labels is None:
+        channels_note += _unread_label_like_columns(files, {time_col, *channels, *ignore})
     if mode != "train_files":
         f = files[0]
         n = len(f.df)
