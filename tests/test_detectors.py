@@ -517,6 +517,26 @@ def test_fit_on_too_few_points_to_train_and_validate_is_one_line(name, n_points,
     ARMADetector(arma_config(l_win=16, l_seq=3)).fit(ar1(n_points)[:, None], tmp_path / "arma")
 
 
+@pytest.mark.parametrize("name, n_segments, samples, n_train", [("vae_lstm", 1, 1, 0), ("vae_lstm", 2, 2, 1),
+                                                                ("vae", 1, 3, 2), ("lstm_ae", 1, 3, 2),
+                                                                ("lstm_vae", 2, 6, 5)])
+def test_fit_on_too_few_segments_to_train_and_validate_is_one_line(name, n_segments, samples, n_train, tmp_path):
+    """Segments (a 3-D array) of one l_win * l_seq = 48-point sequence each, windows at stride 16: fit from Python
+    trained vae_lstm's LSTM on no sequence (Keras: "Your input ran out of data"), then failed drawing its loss curves
+    (matplotlib's "Number of columns must be a positive integer, not 0"); train.py refuses such a split of the
+    segments in one line (beats.check_sizes), and fit now does too, before anything is written."""
+    config = from_dict({"detector": name, "l_win": 16, "l_seq": 3, "code_size": 2, "num_hidden_units": 16,
+                        "num_hidden_units_lstm": 16, "num_epochs_vae": 1, "num_epochs_lstm": 1, "window_stride": 16})
+    segments = np.sin(np.arange(n_segments * 48) / 3.0).reshape(n_segments, 48, 1)
+    with pytest.raises(UserError) as refused:
+        detector_class(name)(config).fit(segments, tmp_path / "run")
+    assert str(refused.value) == (
+        f"{n_segments} training segment{'s' if n_segments > 1 else ''} given to fit give {samples} training "
+        f"sample{'s' if samples > 1 else ''}: {n_train} to train on and {samples - n_train} to validate on "
+        "(val_fraction 0.1); at least 2 of each are needed")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_vae_lstm_fits_a_one_dimensional_series(tmp_path):
     """A (n,) training series is one channel, as score takes it: fit trained both stages, then failed drawing the

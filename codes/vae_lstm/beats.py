@@ -255,13 +255,16 @@ def samples_per_segment(config: Config, length: int) -> int:
     return (length - sample_span(config)) // config.window_stride + 1
 
 
-def check_sizes(config: Config, n_train: int, length: int) -> None:
+def check_sizes(config: Config, n_train: int, length: int, given: str = "") -> None:
+    """``n_train`` training segments of ``length`` points must give the config's detector at least MIN_SAMPLES
+    training samples to train on, and as many to validate on. ``given``: what the line adds to the segments' name
+    (``Detector.fit``: " given to fit")."""
     n = n_train * samples_per_segment(config, length)
     n_fit = len(train_val_split(n, config.val_fraction, config.seed)[0])
     if min(n_fit, n - n_fit) < MIN_SAMPLES:
-        raise UserError(f"{n_train} training segments give {n} training samples: {n_fit} to train on and "
-                        f"{n - n_fit} to validate on (val_fraction {config.val_fraction}); at least "
-                        f"{MIN_SAMPLES} of each are needed")
+        raise UserError(f"{n_train} training segment{'s' if n_train != 1 else ''}{given} give {n} training "
+                        f"sample{'s' if n != 1 else ''}: {n_fit} to train on and {n - n_fit} to validate on "
+                        f"(val_fraction {config.val_fraction}); at least {MIN_SAMPLES} of each are needed")
 
 
 # ---- training and scoring ------------------------------------------------------------------------------

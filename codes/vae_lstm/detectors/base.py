@@ -301,6 +301,12 @@ class Detector:
         if not len(segments) or segments.shape[1] < min_points:
             raise ValueError(f"{len(segments)} segments of {segments.shape[1]} points: need at least one, "
                              f"each at least one {what} ({min_points} points)")
+        if any(name.endswith(".keras") for name in self.trained_files):  # a Keras fit validates on a split
+            from ..beats import check_sizes
+            from . import DETECTORS
+
+            config = self.config.replace(detector=self.name) if self.name in DETECTORS else self.config
+            check_sizes(config, len(segments), segments.shape[1], " given to fit")  # as train.py does
         return segments
 
     @staticmethod
