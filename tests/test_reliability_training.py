@@ -427,6 +427,56 @@ def test_early_stopping_resumed_stops_as_an_uninterrupted_run(tmp_path, capsys):
     assert (run / "vae_log.csv").read_bytes() == log
 
 
+class TinyModel:
+    """A one-layer model for the generic trainer: trains in milliseconds."""
+
+    @staticmethod
+    def store(config, run: Path):
+        from vae_lstm.optimizers import FusedAdam
+        from vae_lstm.training import BaseModel
+
+        class Tiny(BaseModel):
+            name = "tiny"
+
+            def build(self):
+                return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+            def compile(self, model, steps_per_epoch):
+                model.compile(optimizer=FusedAdam(0.1), loss="mse")
+
+        return Tiny(config, run)
+
+
+def test_a_stage_fitted_for_more_epochs_under_early_stopping_goes_on_from_its_last_weights(tmp_path, monkeypatch):
+    """A stage trained for 3 epochs whose last was not its best keeps the best (epoch 2) in its checkpoint; fit
+    for more epochs then went on from those weights rather than from epoch 3's, so that it trained other weights
+    than one fit for the 5 epochs at once (a VAE so resumed stopped at epoch 7 of 10 where the whole run trained
+    all 10). It goes on from epoch 3's weights, and ends with the uninterrupted run's best ones."""
+    from vae_lstm.config import from_dict
+    from vae_lstm.training import BaseTrainer, EarlyStop
+
+    val_losses = [3.0, 1.0, 2.0, 0.5, 0.6]  # scripted: epoch 2 best after 3 epochs, epoch 4 after 5
+    real = EarlyStop.on_epoch_end
+    monkeypatch.setattr(EarlyStop, "on_epoch_end",
+                        lambda self, epoch, logs=None: real(self, epoch, {**logs, "val_loss": val_losses[epoch]}))
+    config = from_dict({**TINY, "early_stopping_patience": 3})
+    x = np.linspace(-1, 1, 32, dtype="float32").reshape(16, 2)
+    y = x.sum(axis=1, keepdims=True) * 3 + 1
+
+    def fit(run: Path, epochs: int) -> list:
+        keras.utils.set_random_seed(0)
+        trainer = BaseTrainer(TinyModel.store(config, run), config, run, epochs, 16)
+        trainer.verbosity = lambda: 0
+        trainer.fit(x, y, validation_data=(x, y))
+        return keras.saving.load_model(run / "tiny.keras").get_weights()
+
+    whole = fit(tmp_path / "whole", 5)
+    fit(tmp_path / "more", 3)
+    more = fit(tmp_path / "more", 5)
+    for a, b in zip(whole, more, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
     """A learning rate that makes the loss NaN stops at the first such epoch, with one line naming the stage,
     the epoch and the learning rate; that epoch is neither logged nor checkpointed, and the run is not fitted."""

@@ -8,7 +8,9 @@ epochs it was trained (``epochs.json`` in its zip): that, not ``state.json``, sa
 It also holds the states of the model's random generators (``seeds.json``: the VAE's sampling noise), which
 Keras does not save, so that a resumed stage draws the noise an uninterrupted one would, and with early
 stopping its state (``early_stopping.json``, and ``best_weights.npz`` when the best epoch is an earlier one),
-so that a resumed stage stops where, and with the weights, an uninterrupted one would.
+so that a resumed stage stops where, and with the weights, an uninterrupted one would. The checkpoint of a stage's
+last epoch holds its best weights; when that epoch was not the best, it also holds the epoch's own
+(``last_weights.npz``), from which a fit for more epochs goes on, as a fit for them all at once would.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ EPOCHS_ENTRY = "epochs.json"
 SEEDS_ENTRY = "seeds.json"
 STOPPING_ENTRY = "early_stopping.json"
 BEST_ENTRY = "best_weights.npz"
+LAST_ENTRY = "last_weights.npz"
 
 
 class BaseModel:
@@ -269,35 +272,38 @@ class EarlyStop(keras.callbacks.EarlyStopping):
     """Keras' EarlyStopping on val_loss, restoring the best weights, whose state each checkpoint carries
     (``entries``) and a resumed stage takes back (``resume``): a run killed and resumed stops at the epoch,
     and with the weights, of one never stopped. On the stage's last epoch, stopped early or not, the model
-    takes the best weights before that epoch's checkpoint, which so holds the stage's final model."""
+    takes the best weights before that epoch's checkpoint, which so holds the stage's final model, and, when it
+    ended without stopping early, the epoch's own weights, from which a fit for more epochs goes on."""
 
     def __init__(self, patience: int):
         super().__init__(patience=patience, restore_best_weights=True)
-        self.resumed = None  # (state, best weights or None for the checkpoint's own) to go on from
+        self.resumed = None  # (state, best weights or None for the checkpoint's own, last weights or None) to go on from
+        self.last_weights = None  # the last epoch's own weights, when the best ones replaced them in the model
 
     def resume(self, path: Path) -> bool:
         """Go on from the state saved in the checkpoint ``path``; False when it holds none (an older one)."""
         entry = checkpoint_entry(path, STOPPING_ENTRY)
         if entry is None:
             return False
-        weights = checkpoint_entry(path, BEST_ENTRY)
-        if weights is not None:
-            with np.load(io.BytesIO(weights)) as saved:
-                weights = [saved[f"w{i}"] for i in range(len(saved.files))]
-        self.resumed = json.loads(entry), weights
+        self.resumed = json.loads(entry), weights_entry(path, BEST_ENTRY), weights_entry(path, LAST_ENTRY)
         return True
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self.resumed is not None:
-            state, weights = self.resumed
+            state, weights, last = self.resumed
             self.best, self.wait, self.best_epoch = state["best"], state["wait"], state["best_epoch"]
             if self.best is not None:
                 self.best_weights = weights if weights is not None else self.model.get_weights()
+            if last is not None:  # the checkpoint of a finished stage holds its best weights: go on from its last
+                self.model.set_weights(last)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
+        self.last_weights = None
         if (self.stopped() or epoch + 1 == self.params["epochs"]) and self.best_weights is not None:
+            if self.best_epoch != epoch and not self.stopped():  # a stopped stage trains no more
+                self.last_weights = self.model.get_weights()
             self.model.set_weights(self.best_weights)
 
     def stopped(self) -> bool:
@@ -310,11 +316,27 @@ class EarlyStop(keras.callbacks.EarlyStopping):
         best = None if self.best is None else float(self.best)
         state = {"best": best, "wait": self.wait, "best_epoch": self.best_epoch, "stopped": self.stopped()}
         entries = {STOPPING_ENTRY: json.dumps(state)}
-        if self.best_weights is not None and self.best_epoch != epoch:
-            buffer = io.BytesIO()
-            np.savez(buffer, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
-            entries[BEST_ENTRY] = buffer.getvalue()
+        if self.last_weights is not None:  # the model holds the best weights now: keep the epoch's own beside them
+            entries[LAST_ENTRY] = weights_bytes(self.last_weights)
+        elif self.best_weights is not None and self.best_epoch != epoch:
+            entries[BEST_ENTRY] = weights_bytes(self.best_weights)
         return entries
+
+
+def weights_bytes(weights: list) -> bytes:
+    """A model's weights as an .npz file's bytes (``w0``, ``w1``, ... in order)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"w{i}": w for i, w in enumerate(weights)})
+    return buffer.getvalue()
+
+
+def weights_entry(path: Path, name: str) -> list | None:
+    """The weights that ``weights_bytes`` wrote into a checkpoint's zip as ``name``; None when it holds none."""
+    data = checkpoint_entry(path, name)
+    if data is None:
+        return None
+    with np.load(io.BytesIO(data)) as saved:
+        return [saved[f"w{i}"] for i in range(len(saved.files))]
 
 
 class Checkpoint(keras.callbacks.Callback):
