@@ -666,6 +666,11 @@ def test_a_run_in_its_first_epoch_is_named_as_being_trained_not_untrained(tmp_pa
     time.sleep(0.1)
     with pytest.raises(UserError, match="holds no trained detector"):  # its trainer gone: nothing was trained
         runs.require_training(config, run)
+    # a trainer killed (SIGKILL) while it wrote its first checkpoint leaves vae.tmp.keras: no training either
+    (run / "vae.tmp.keras").write_bytes(b"PK")
+    assert not runs.has_training(run) and runs.unfinished_training(run) is None
+    with pytest.raises(UserError, match="holds no trained detector"):
+        runs.require_training(config, run)
 
 
 PROBE_TRAIN_LOCK = """

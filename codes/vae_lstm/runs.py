@@ -78,8 +78,14 @@ def shrink_fix(config: Config) -> str:
     return f"make {' or '.join(above)} smaller" if above else SMALLEST_WINDOWS_FIX
 
 
+def has_checkpoint(path: Path) -> bool:
+    """A checkpoint (``<name>.keras``, ``<name>.prev.keras``) in ``path``; not the ``<name>.tmp.keras`` a trainer
+    killed (SIGKILL) while writing one leaves: half a file, never read."""
+    return any(not p.name.endswith(".tmp.keras") for p in Path(path).glob("*.keras"))
+
+
 def has_training(path: Path) -> bool:
-    return Path(path).is_dir() and (any(Path(path).glob("*.keras")) or (Path(path) / "state.json").is_file())
+    return Path(path).is_dir() and (has_checkpoint(path) or (Path(path) / "state.json").is_file())
 
 
 def unrecorded_training(path: Path) -> bool:
@@ -259,7 +265,7 @@ def unfinished_training(path: Path) -> str | None:
     ``fitted``), e.g. "vae 40, lstm 2 epochs"; None when no fit started there or the last one finished."""
     state_path = Path(path) / "state.json"
     if not state_path.is_file():  # checkpoints without their record (moved away): their epochs are unknown
-        return "state.json is missing beside its checkpoints" if any(Path(path).glob("*.keras")) else None
+        return "state.json is missing beside its checkpoints" if has_checkpoint(path) else None
     state = read_json_file(state_path, STATE_HINT)
     if state.get("fitted"):
         return None
