@@ -693,6 +693,38 @@ def test_fetch_gives_up_on_a_server_that_stalls(tmp_path, file_server, monkeypat
     assert time.perf_counter() - started < 2.5
 
 
+def test_fetch_gives_up_on_a_server_that_trickles_bytes(tmp_path, file_server, monkeypatch):
+    """A server that sends a byte now and then, never TIMEOUT_S apart, kept a download going for as long as it
+    liked (a read of a chunk waited for the whole chunk): the download has a deadline, and says so in one line."""
+    import time
+
+    from vae_lstm import download
+
+    def trickle(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "60")
+        handler.end_headers()
+        try:
+            for _ in range(60):  # 3 s in all
+                handler.wfile.write(b"x")
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+        handler.send_error = lambda *args, **kwargs: None  # nothing more to send
+        return None
+
+    monkeypatch.setattr(download, "TIMEOUT_S", 0.5)
+    monkeypatch.setattr(download, "DEADLINE_S", 1)
+    url, _ = file_server({"/trickle.csv": trickle})
+    started = time.perf_counter()
+    with pytest.raises(DataError) as info:
+        download.fetch(f"{url}/trickle.csv", tmp_path / "trickle.csv", "0" * 64, "trickle.csv", "set X")
+    assert time.perf_counter() - started < 2.5
+    assert str(info.value) == (f"could not download trickle.csv from {url}/trickle.csv (not whole after 1 s: the "
+                               "server sends it too slowly); set X")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trickle.csv.lock"]  # no part file left
+
+
 def test_an_interrupted_download_says_it_was_downloading_and_leaves_no_part(tmp_path, file_server, monkeypatch):
     """Ctrl-C mid-download said "resume from the last finished epoch", though nothing had trained."""
     from vae_lstm import download

@@ -4,7 +4,8 @@ A file is read from the cache when its sha256 is the pinned one (so a read-only 
 works). Otherwise it is downloaded under a lock on that file, into a temporary file beside it,
 checked, and renamed into place: no process reads a half-written file, and two processes that start
 on an empty cache download it once (the one that waits says so). The part file of a process killed mid-download is removed by the next
-download of that file. A server that sends nothing for ``TIMEOUT_S`` seconds is given up on.
+download of that file. A server that sends nothing for ``TIMEOUT_S`` seconds is given up on, and so is a download
+not whole after ``DEADLINE_S`` seconds (a server that trickles bytes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import http.client
 import os
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +25,7 @@ from pathlib import Path
 from .errors import DataError, Interrupted
 
 TIMEOUT_S = 60  # seconds without a byte before a download gives up
+DEADLINE_S = 900  # seconds a download of one file may take in all (the pinned files are a few MB at most)
 CHUNK = 1 << 20
 LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}  # the disk's, not the network's
 
@@ -100,13 +103,16 @@ def _download(url: str, dest: Path, sha: str, what: str, remedy: str) -> None:
     from tqdm import tqdm
 
     digest = hashlib.sha256()
+    deadline = time.monotonic() + DEADLINE_S
     with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f"{dest.name}.", suffix=".part", delete=False) as part:
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
                 size = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {dest.name}", file=sys.stderr,
                           leave=False, disable=None) as bar:
-                    while chunk := response.read(CHUNK):
+                    while chunk := response.read1(CHUNK):  # what has come: read() waits for a whole chunk
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"not whole after {DEADLINE_S:g} s: the server sends it too slowly")
                         digest.update(chunk)
                         part.write(chunk)
                         bar.update(len(chunk))
