@@ -242,6 +242,23 @@ def test_auto_l_seq_follows_a_given_l_win():
     assert auto_windows(daily, l_win=600) == {"l_win": 600, "l_seq": 2, "period": None, "why": "from the config"}
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_dominant_period_of_a_series_with_a_missing_value_is_an_error_not_no_period(bad):
+    """A NaN (or an infinity) in the series made every autocorrelation NaN: dominant_period said there was no
+    period, and auto_windows chose the default l_win 24 "for no clear period" of a series cycling every 20."""
+    from vae_lstm.windowing import auto_windows, dominant_period
+
+    t = np.arange(2000)
+    cycle = np.stack([np.sin(2 * np.pi * t / 20), np.cos(2 * np.pi * t / 20)], axis=1)
+    assert dominant_period(cycle) == 20
+    cycle[7, 1] = bad
+    message = r"the series has 1 value that is not a finite number \(NaN or infinite\), the first at point 7 of channel 1"
+    with pytest.raises(ValueError, match=message):
+        dominant_period(cycle)
+    with pytest.raises(ValueError, match=message):
+        auto_windows(cycle)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_dominant_period_finds_no_period_in_a_random_walk_beside_noise(seed):
     """Averaged over channels, a random walk's slowly decaying autocorrelation beside white noise gave bumps of

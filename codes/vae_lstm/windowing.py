@@ -136,8 +136,17 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
 
     Averaged over channels, as before 2026-12-05, a slowly decaying channel (a random walk) beside a noisy one
     gave a curve whose noise-sized bumps counted as peaks: a period of 8-13 for data with none, and 9 for SKAB
-    valve1, whose Temperature channel cycles every 83 s (its autocorrelation's top)."""
+    valve1, whose Temperature channel cycles every 83 s (its autocorrelation's top).
+
+    A series with a NaN or an infinite value is a ValueError (every autocorrelation would be NaN)."""
     x = as_2d(np.asarray(series, dtype=float))
+    bad = ~np.isfinite(x)
+    if bad.any():  # one would make every autocorrelation NaN: "no period", silently
+        point, channel = np.argwhere(bad)[0]
+        count = int(bad.sum())
+        raise ValueError(f"the series has {count} value{'s' if count > 1 else ''} that {'are' if count > 1 else 'is'} "
+                         f"not a finite number (NaN or infinite), the first at point {point} of channel {channel}: "
+                         "fill or drop them before looking for its period")
     n = len(x)
     max_period = min(max_period or n // 4, n - 1)
     if max_period < min_period:  # lags min_period .. max_period, both included: one lag when they are equal
