@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help install train detect test lint reproduce benchmark benchmark-compare benchmark-end-to-end demo clean-cache
 
 $(VENV)/.installed: requirements.txt pyproject.toml
-	$(PY) -m pip --version >/dev/null 2>&1 || { $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	@$(PY) -m pip --version >/dev/null 2>&1 || { $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	  || { echo "error: the venv needs Python 3.11 or newer, and $(PYTHON) is missing or older: name one with PYTHON, e.g. make install PYTHON=python3.11" >&2; exit 2; }; \
 	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
@@ -50,11 +50,11 @@ BENCHMARK_CONFIGS ?= configs/NAB_config.json configs/benchmark_common_config.jso
 PORT ?= ../shared/peers/tf2-port
 
 benchmark: install  ## speed and memory against this machine's limits, per config of BENCHMARK_CONFIGS: figures/benchmark.md
-	test -n "$(strip $(BENCHMARK_CONFIGS))" || { echo "error: BENCHMARK_CONFIGS is empty; name one config or more" >&2; exit 2; }
+	@test -n "$(strip $(BENCHMARK_CONFIGS))" || { echo "error: BENCHMARK_CONFIGS is empty; name one config or more" >&2; exit 2; }
 	for config in $(BENCHMARK_CONFIGS); do $(PY) codes/benchmark.py --config $$config || exit 1; done
 
 benchmark-compare: install  ## side by side with the TF2 port at the common config (benchmarks/README.md), PORT=its folder
-	test -f $(PORT)/models.py || { echo "error: no models.py in $(PORT); set PORT to the TF2 port's folder" >&2; exit 2; }
+	@test -f $(PORT)/models.py || { echo "error: no models.py in $(PORT); set PORT to the TF2 port's folder" >&2; exit 2; }
 	test -f benchmarks/.venv/.ready || $(PY) benchmarks/compare_tf2_port.py --setup
 	$(PY) benchmarks/compare_tf2_port.py --port $(PORT) --output figures/compare_tf2_port.json
 

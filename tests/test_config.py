@@ -637,6 +637,7 @@ def test_a_make_variable_set_empty_is_one_line_not_the_default(tmp_path, target,
                              f"{variable}="], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+    assert message not in result.stdout  # a check's recipe line echoed its own message, in shell syntax, above it
 
 
 @pytest.mark.parametrize("version, made", [((3, 11), True), ((3, 10), False)])
@@ -669,6 +670,7 @@ def test_make_install_repairs_a_venv_without_pip_and_refuses_an_old_python(tmp_p
                              "venv python -m pip install --quiet --no-deps -e ."]
     else:
         assert result.returncode != 0 and calls == [] and not (venv / ".installed").exists()
+        assert "error:" not in result.stdout  # the check's recipe, echoed, printed the message in shell syntax first
         errors = [line for line in result.stderr.splitlines() if not line.startswith("make")]
         assert errors == [f"error: the venv needs Python 3.11 or newer, and {system} is missing or older: "
                           "name one with PYTHON, e.g. make install PYTHON=python3.11"]
