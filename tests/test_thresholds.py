@@ -421,6 +421,20 @@ def test_contamination_share_times_n_is_not_rounded_up_by_float_error():
     assert th.contamination(t, 0.07) == 94.0 and int((t >= 94.0).sum()) == 7
 
 
+def test_contamination_flags_ceil_share_times_n_where_pyods_percentile_flags_ceil_share_times_n_minus_1():
+    """PyOD's rule (scikit-learn's alike) flags ``score > np.percentile(scores, 100 * (1 - share))``: with linear
+    interpolation that is ceil(share * (n - 1)) of n distinct scores, one fewer than this rule where an integer lies
+    between share * (n - 1) and share * n, and none where the top scores tie. This rule's count is documented."""
+    def pyod_flagged(t, share):
+        return int((t > np.percentile(t, 100 * (1 - share))).sum())
+
+    for n, ours, pyod in ((10, 1, 1), (11, 2, 1), (21, 3, 2), (100, 10, 10), (101, 11, 10), (124, 13, 13)):
+        t = np.arange(1.0, n + 1)
+        assert (int((t >= th.contamination(t, 0.1)).sum()), pyod_flagged(t, 0.1)) == (ours, pyod)
+    tied = np.array([0.0] * 8 + [1.0, 1.0])  # the top two tie: this rule flags both, PyOD's none
+    assert (int((tied >= th.contamination(tied, 0.1)).sum()), pyod_flagged(tied, 0.1)) == (2, 0)
+
+
 def test_contamination_ties_flag_more_and_bad_shares_fail():
     t = np.array([1.0, 2.0, 2.0, 2.0, 3.0])
     assert th.contamination(t, 0.4) == 2.0  # the 2nd highest is 2.0, and all three 2.0s are flagged

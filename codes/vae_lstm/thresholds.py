@@ -22,7 +22,10 @@ Rules (``THRESHOLD_RULES``; call them by name with ``compute_threshold``):
     the test points is flagged, rounded up to a whole point (at least one), more where scores tie. The
     share is an assumed anomaly rate, the ``contamination`` of PyOD and scikit-learn's outlier detectors;
     those set it on training scores, this rule on the test scores it flags. Its value comes from what is
-    known of the data, never from test labels.
+    known of the data, never from test labels. Their threshold is a linearly interpolated percentile, with
+    ``score > threshold``: ``ceil(share * (n - 1))`` of ``n`` distinct scores, one fewer than this rule where an
+    integer lies between ``share * (n - 1)`` and ``share * n`` (1 of 11 at 0.1: 9%, where this rule flags 2),
+    and none where the top scores tie. This rule never flags less than the share.
 """
 
 from __future__ import annotations
@@ -86,7 +89,9 @@ def val_quantile(val_scores, quantile: float) -> float:
 
 def contamination(test_scores, share: float = 0.1) -> float:
     """The ``ceil(share * n)``-th highest test score, so that ``scores >= threshold`` flags that many
-    points (more where scores tie at the threshold)."""
+    points (more where scores tie at the threshold): never less than the share. PyOD's and scikit-learn's
+    percentile rule flags ``ceil(share * (n - 1))`` of distinct scores (one fewer for some ``n``: 1 of 11 at
+    0.1), and none of a tie at the top (module docstring)."""
     if not 0.0 < share < 1.0:
         raise ValueError(f"share must be in (0, 1), got {share}")
     s = _scores(test_scores, "test_scores")
