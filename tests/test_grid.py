@@ -1547,7 +1547,7 @@ def test_a_relative_data_path_in_an_override_is_read_beside_the_experiment_file_
                                         "dataset": {"name": "own", "path": name, "labels": {"column": "anomaly"}}}}}))
         config = load_experiment(path).config("own", "abs_z", 0)
         assert load_data(config, verbose=False)[1].test_pieces  # read, not "file ... not found"
-        assert config.dataset["path"] == (str(tmp_path / "exp" / name) if folder == "exp" else name)
+        assert config.dataset["path"] == (f"../exp/{name}" if folder == "exp" else name)  # from the config's folder
 
 
 def test_an_override_path_found_where_it_was_read_before_is_kept_as_written(tmp_path):
@@ -1572,6 +1572,37 @@ def test_an_override_path_found_where_it_was_read_before_is_kept_as_written(tmp_
     save_config(config.replace(dataset=dataset), run / "config.json")  # what the grid recorded
     refuse_other_training(config, run, "experiment grid")  # no "made with other values of dataset"
     assert config.dataset["path"] == "data.csv"
+
+
+def test_an_override_path_found_only_beside_the_experiment_file_resumes_in_a_moved_tree(tmp_path):
+    """A data file found only beside the experiment file (the dataset config in another folder) was given as its
+    absolute path: the runs recorded it so, and once the whole tree was moved, every run was refused as "made with
+    other values of dataset". It is given from the dataset config's folder ("../exp/data.csv"), the same in any
+    place the tree is moved to, and read from there."""
+    import shutil
+
+    from vae_lstm.config import save_config
+    from vae_lstm.prepare import load_data
+    from vae_lstm.runs import refuse_other_training
+
+    before = tmp_path / "before"
+    for folder in ("exp", "cfg"):
+        (before / folder).mkdir(parents=True)
+    rows = "v,anomaly\n" + "".join(f"{np.sin(k / 4):.6f},{int(500 <= k < 510)}\n" for k in range(600))
+    (before / "exp" / "data.csv").write_text(rows)
+    (before / "cfg" / "tiny.json").write_text(json.dumps(TINY))
+    (before / "exp" / "grid.json").write_text(json.dumps({
+        "datasets": {"own": "../cfg/tiny.json"}, "detectors": ["abs_z"], "seeds": 1, "output_dir": "runs",
+        "overrides": {"*": {"dataset": {"name": "own", "path": "data.csv", "labels": {"column": "anomaly"}}}}}))
+    config = load_experiment(before / "exp" / "grid.json").config("own", "abs_z", 0)
+    assert config.dataset["path"] == "../exp/data.csv"
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    save_config(config, run / "config.json")  # what the grid recorded
+    moved = shutil.move(before, tmp_path / "moved")
+    config = load_experiment(moved / "exp" / "grid.json").config("own", "abs_z", 0)
+    refuse_other_training(config, run, "experiment grid")  # no "made with other values of dataset"
+    assert load_data(config, verbose=False)[1].test_pieces  # read from the moved tree
 
 
 def test_a_data_path_of_an_override_found_nowhere_names_the_experiment_files_folder_too(tmp_path, monkeypatch):

@@ -296,7 +296,8 @@ def absolute_paths(spec: dict, folder: Path, then: list[Path] | None = None) -> 
     folder then reads the files its original reads from its own folder (the first of ``_resolve``'s folders). With
     ``then``, the folders the others are looked for in next, a path found in none is one line naming every folder,
     and one that they find as ``folder``'s file is kept as written: runs recorded it so (a changed dataset value would
-    refuse them), and it reads the same file from a moved tree."""
+    refuse them), and it reads the same file from a moved tree. One found only in ``folder`` is then given from the
+    first of ``then`` (e.g. "../exp/data.csv"), so that it too is the same in a tree moved whole."""
     def absolute(value, where: str):
         text = value.strip() if isinstance(value, str) else ""
         if not text or text.startswith("${") or Path(text).expanduser().is_absolute():
@@ -304,10 +305,21 @@ def absolute_paths(spec: dict, folder: Path, then: list[Path] | None = None) -> 
         beside = Path(folder).resolve() / text  # its name kept: the dataset's default name is its stem
         if beside.is_file():
             found = next((Path(d) / text for d in then or [] if (Path(d) / text).is_file()), None)
-            return value if found is not None and found.resolve() == beside.resolve() else str(beside)
+            if found is not None and found.resolve() == beside.resolve():
+                return value
+            return from_first(beside, then[0]) if then else str(beside)
         if then is not None:
             _resolve(value, list(dict.fromkeys([Path(folder).resolve(), *then])), where)  # one line if found nowhere
         return value  # found as before (the repository, the working folder)
+
+    def from_first(file: Path, first: Path) -> str:
+        """``file`` from the first folder ``then`` reads in (the dataset config's): runs record it so, and a tree moved
+        whole gives them the same path; absolute where no relative one leads there (another drive)."""
+        try:
+            relative = Path(os.path.relpath(file, Path(first).resolve()))
+        except ValueError:
+            return str(file)
+        return relative.as_posix() if (Path(first) / relative).resolve() == file.resolve() else str(file)
 
     spec = dict(spec)
     for key in ("path", "train_files", "test_files"):
