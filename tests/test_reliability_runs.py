@@ -621,6 +621,35 @@ with FileLock(path + "/train.lock"):
 """
 
 
+HOLD_DETECT_LOCK = HOLD_TRAIN_LOCK.replace("train.lock", "detect.lock")
+
+
+@pytest.mark.parametrize("held", ["train", "detect"])
+def test_a_run_folder_is_not_scored_while_it_is_trained_nor_trained_while_it_is_scored(held, tmp_path):
+    """detect.py on a finished run that train.py was training on (load_model 1, more epochs) scored it, its
+    checkpoints replaced under it, and train.py on a run that detect.py was scoring trained it: each takes its own
+    lock, then refuses with one line naming the other's process while that one holds its lock."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.json").write_text(json.dumps({"vae": 3, "lstm": 2, "fitted": True}))  # a finished fit
+    mine, busy = ((runs.detection_lock, "trained") if held == "train" else (runs.training_lock, "scored"))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_TRAIN_LOCK if held == "train" else HOLD_DETECT_LOCK,
+                               str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError) as refused, mine(run):
+            pass
+        assert str(refused.value) == (f"run folder {run} is being {busy} now by another process (PID {holder.pid}); "
+                                      "wait for it to finish, then run the command again")
+        assert not (run / f"{'detect' if held == 'train' else 'train'}.lock.pid").exists()  # its own lock let go
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with mine(run):  # the other gone: free
+        pass
+
+
 def test_an_unfinished_run_being_trained_now_names_the_training_process(tmp_path):
     config = from_dict({"dataset": "synthetic", "output_dir": str(tmp_path)})
     run = tmp_path / "run"

@@ -289,9 +289,14 @@ def refuse_unfinished(config: Config, path: Path) -> None:
 def training_holder(path: Path) -> str | None:
     """The PID of the process that holds ``path``'s training lock now ("unknown" when it wrote none), or None
     when no process holds it (a killed trainer's lock is free, whatever its stale PID file says)."""
+    return lock_holder(Path(path) / LOCK_FILE)
+
+
+def lock_holder(lock_path: Path) -> str | None:
+    """The PID of the process that holds the lock file ``lock_path`` now, as ``training_holder`` finds it."""
     from filelock import FileLock, Timeout
 
-    lock_path = Path(path) / LOCK_FILE
+    lock_path = Path(lock_path)
     if not lock_path.is_file():
         return None
     lock = FileLock(lock_path, timeout=0)
@@ -617,7 +622,16 @@ def training_lock(path: Path, load_model: bool = True):
             "it took this free folder a moment ago; run the command again once it has written its first "
             "checkpoint, and the next free folder is used")
     with exclusive(path / LOCK_FILE, f"run folder {path} is being trained by another process", hint):
+        refuse_held(path, DETECT_LOCK_FILE, "scored")  # its models must not change while they are scored
         yield
+
+
+def refuse_held(path: Path, lock_name: str, doing: str) -> None:
+    """One line when another process holds the run folder's lock ``lock_name`` now: train.py and detect.py each
+    take their own lock, then look at the other's (the one that comes second refuses; both, at the same instant)."""
+    if (pid := lock_holder(Path(path) / lock_name)) is not None:
+        raise UserError(f"run folder {path} is being {doing} now by another process (PID {pid}); wait for it to "
+                        "finish, then run the command again")
 
 
 UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)  # a read-only disk, or a folder of another user's
@@ -635,6 +649,7 @@ def detection_lock(path: Path, unwritable: str = "its scoring writes detection/ 
     with exclusive(Path(path) / DETECT_LOCK_FILE, f"run folder {path} is being scored by another process",
                    "wait for it to finish, then run the command again",
                    unwritable=lambda why: f"run folder {path} cannot be written ({why}), and {unwritable}"):
+        refuse_held(path, LOCK_FILE, "trained")  # a finished run trained on (more epochs): its checkpoints change
         yield
 
 
