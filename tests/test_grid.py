@@ -1370,6 +1370,25 @@ def test_ray_local_starts_a_local_instance_even_where_ray_address_names_a_cluste
     assert asked["address"] == "local"
 
 
+def test_a_ray_cluster_with_no_node_of_the_cpus_a_task_asks_for_is_noted(monkeypatch, capsys):
+    """A task asks for --threads CPUs, by default the runner's own cores: on a cluster of smaller nodes (or with
+    --threads above every node's count) Ray can place no task, and the grid waited for ever without a word of why."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    ray = fake_ray(monkeypatch, lambda job: None)
+    nodes = [{"Alive": True, "Resources": {"CPU": 4.0}}, {"Alive": False, "Resources": {"CPU": 16.0}},
+             {"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}}]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes, raising=False)
+    jobs = [Job("x.json", "synth", "abs_z", 0)]
+    assert list(grid.on_ray(jobs, "auto", 1, 8))
+    assert capsys.readouterr().out == (
+        "note: each Ray task asks for 8 CPUs (--threads; by default this machine's usable cores over --workers), and "
+        "no node of the cluster at auto has that many (the most: 4): the runs wait until one joins; pass --threads 4 "
+        "or fewer to run them on these nodes\n")
+    assert list(grid.on_ray(jobs, "auto", 1, 4)) and capsys.readouterr().out == ""  # a node fits
+
+
 def test_a_grid_of_fewer_runs_than_workers_starts_a_process_per_run_at_most(tmp_path, monkeypatch, capsys):
     """--workers 4 for one run started four worker processes (three idle) and gave the run a quarter of the cores."""
     from vae_lstm import grid

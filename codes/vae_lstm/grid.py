@@ -301,6 +301,8 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     finally:
         if runners is not None:
             signal.signal(signal.SIGTERM, runners)
+    if address != "local":  # a local instance has the CPUs a task asks for (num_cpus above)
+        note_no_node_fits(ray, address, threads)
     # a worker process is replaced after JOBS_PER_WORKER tasks, as a local one is (Ray would keep it for every task)
     task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES, max_calls=JOBS_PER_WORKER)(run_job)
     refs = {task.remote(job, threads): job for job in jobs}
@@ -316,6 +318,23 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
                 yield refs[done[0]], e
     finally:
         ray.shutdown()
+
+
+def note_no_node_fits(ray, address: str, threads: int) -> None:
+    """A note when no live node of the cluster has the ``threads`` CPUs each task asks for: Ray then places no task
+    and waits, for ever unless an autoscaler adds such a node (so no refusal), and the grid said nothing."""
+    try:
+        cpus = [float(node.get("Resources", {}).get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
+    except Exception:  # noqa: BLE001 - a cluster that does not say: the check is only a note
+        return
+    most = int(max(cpus, default=0))
+    if most >= threads:
+        return
+    hint = (f"pass --threads {most} or fewer to run them on these nodes" if most >= 1 else
+            "none of its nodes has a CPU now")
+    print(f"note: each Ray task asks for {threads} CPUs (--threads; by default this machine's usable cores over "
+          f"--workers), and no node of the cluster at {address} has that many (the most: {most}): the runs wait until "
+          f"one joins; {hint}")
 
 
 def task_error(error) -> BaseException:
