@@ -516,6 +516,36 @@ def test_an_ensemble_of_one_seed_and_a_bad_ray_address_stop_before_any_run(tmp_p
         reproduce.main([str(path), "--ray", "bogus"])
 
 
+@pytest.mark.parametrize("form", ["{host}:{port}", "ray://{host}:{port}"])
+def test_a_ray_address_where_nothing_answers_stops_before_the_grid_says_it_runs(tmp_path, monkeypatch, capsys, form):
+    """A head address with a wrong port (or a cluster that is down) had Ray retry for minutes (20 tries to reach its
+    GCS), under a progress bar at 0, before its one line; the runs folder and its lock were made first."""
+    import socket
+
+    from vae_lstm import grid
+
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("ray")
+    ray = __import__("ray")
+    with socket.socket() as free:  # a port that was free an instant ago: nothing listens there
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+
+    def never(**kwargs):
+        raise AssertionError("ray.init was called for an address where nothing answers")
+
+    monkeypatch.setattr(ray, "init", never)
+    address = form.format(host="127.0.0.1", port=port)
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    with pytest.raises(UserError, match=rf"^--ray {address}: nothing answers at 127\.0\.0\.1:{port} \(.*refused.*\); "):
+        reproduce.main([str(path), "--ray", address])
+    assert "runs, Ray at" not in capsys.readouterr().out and not (tmp_path / "runs").exists()
+    with pytest.raises(UserError, match=r"^--ray no-such-host\.invalid:6379: nothing answers at "):
+        grid.check_ray_address("no-such-host.invalid:6379")
+    for fine in ("local", "auto", "bogus"):  # no host and port to try: Ray's own line, at once
+        grid.check_ray_address(fine)
+
+
 def test_a_local_ray_that_does_not_start_is_one_line(tmp_path, monkeypatch):
     """On a busy machine Ray's local node can time out starting; Ray raises a plain Exception, which was a traceback."""
     from vae_lstm import grid

@@ -271,6 +271,28 @@ def stop_workers(pool) -> None:
             process.terminate()
 
 
+RAY_PROBE_SECONDS = 10  # how long a cluster's address may take to answer a connection before it is refused
+
+
+def check_ray_address(address: str) -> None:
+    """One line when nothing answers at the host and port of a --ray address (a head's ``host:port``, or
+    ``ray://host:port``): Ray itself retries such an address for minutes (a head's host:port about 20) before it
+    says so. 'local', 'auto' and an address without a port are left to Ray, which answers at once."""
+    import socket
+
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    host = host.strip("[]")  # an IPv6 address, [::1]:6379
+    if not host or not port.isdigit() or "/" in where:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_PROBE_SECONDS).close()
+    except OSError as e:
+        why = f"no answer within {RAY_PROBE_SECONDS} s" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise UserError(f"--ray {address}: nothing answers at {host}:{port} ({why}); start the cluster there "
+                        "(ray start --head), or use 'local', 'auto' on a cluster node, or ray://<head>:10001") from None
+
+
 def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = None
            ) -> Iterator[tuple[Job, dict | BaseException]]:
     """Each job is one Ray task; ``address`` 'local' starts a local Ray instance, anything else

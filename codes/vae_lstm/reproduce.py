@@ -127,6 +127,10 @@ def parse_args(argv):
         from .grid import RAY_NEEDED
 
         parser.error(RAY_NEEDED)
+    if args.ray:  # an address where nothing answers: now, not after Ray's 20 minutes of retries
+        from .grid import check_ray_address
+
+        check_ray_address(args.ray)
     if args.summary_dir:  # before any run, not after the whole grid
         try:
             check_writable(Path(args.summary_dir), "--summary-dir")
