@@ -1332,7 +1332,7 @@ def test_a_failed_ray_task_is_one_line_of_its_own_error_as_in_local_workers(monk
 
 def test_a_sigterm_to_a_grid_on_ray_is_run_clis_one_line_and_143(monkeypatch, capsys):
     """ray.init puts in its own SIGTERM handler (sys.exit, and Ray's stack dump): a SIGTERM to a grid on Ray exited 1
-    with that dump, not with the line that says how to resume."""
+    with that dump, not with the line that says how to resume; one while ray.init ran exited 15 without a line."""
     import signal
     import sys
 
@@ -1348,6 +1348,14 @@ def test_a_sigterm_to_a_grid_on_ray_is_run_clis_one_line_and_143(monkeypatch, ca
 
     fake_ray(monkeypatch, raised, init)
     jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)]
+    assert run_cli(lambda argv: grid.run_grid(jobs, ray_address="local"), resume="run it again") == 143
+    assert capsys.readouterr().err == "interrupted: run it again\n"
+
+    def starting(**kwargs):  # while Ray starts (half a minute on a busy machine), its handler already in place
+        init()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    fake_ray(monkeypatch, lambda job: None, starting)
     assert run_cli(lambda argv: grid.run_grid(jobs, ray_address="local"), resume="run it again") == 143
     assert capsys.readouterr().err == "interrupted: run it again\n"
 

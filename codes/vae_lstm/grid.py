@@ -8,6 +8,7 @@ and the grid goes on; ``run_grid`` raises at the end, naming the failed jobs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -314,6 +315,13 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
                      log_to_driver=False, runtime_env={"env_vars": _forwarded_env()})
         else:
             ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
+    except SystemExit as e:  # a SIGTERM while ray.init ran, to Ray's handler (sys.exit): the runner's says how to resume
+        if e.code != signal.SIGTERM or not callable(runners):
+            raise
+        with contextlib.suppress(Exception):
+            ray.shutdown()  # whatever of the local instance had started
+        runners(signal.SIGTERM, None)
+        raise
     except (ValueError, ConnectionError, RuntimeError) as e:
         raise UserError(f"--ray {address}: {' '.join(str(e).split())} (use 'local', 'auto' on a cluster node, or "
                         "ray://<head>:10001)") from None
