@@ -5,6 +5,12 @@ from pathlib import Path
 
 import pytest
 
+# numpy's BLAS (OpenBLAS) on one thread in the test processes and the processes they start, set before numpy loads:
+# with a thread per core on 2 cores that the 2 test workers share, its threads wait on each other, and an ARMA fit
+# of 500 points took 16-50 s instead of 0.7-2 s (a machine whose other core is busy).
+BLAS_THREADS = "OPENBLAS_NUM_THREADS"
+os.environ[BLAS_THREADS] = "1"
+
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 # Test files that take a worker longest, slowest first (pytest --durations, 2 workers): `make test` hands whole files
 # to its workers in collection order (--dist loadfile --no-loadscope-reorder), and starting the long ones first
@@ -12,6 +18,13 @@ SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SLOWEST_FIRST = ("test_grid.py", "test_reliability_training.py", "test_detect.py", "test_reliability_runs.py",
                  "test_benchmark.py", "test_train.py", "test_reliability_damage.py", "test_beats.py",
                  "test_interface.py", "test_scoring.py", "test_detectors.py", "test_threads.py", "test_own_data.py")
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread(monkeypatch):
+    """Each test starts its processes with one BLAS thread again: an earlier run in this process (use_threads) set
+    the variable to the run's thread count, which only the processes started after it read."""
+    monkeypatch.setenv(BLAS_THREADS, "1")
 
 
 def pytest_collection_modifyitems(items):
