@@ -85,9 +85,10 @@ def trained(tmp_path_factory):
 # ---- 1. one writer per run folder ----
 
 
-def test_second_training_of_one_config_is_refused_with_the_holders_pid(tmp_path):
-    """Two train.py processes on one config: the first trains (held at the end of its fit until the
-    second has finished), the second stops at once with one line naming the first's PID."""
+def test_second_training_of_one_config_is_refused_with_the_holders_pid(tmp_path, capsys):
+    """A second training of a config that a train.py process trains (held at the end of its fit until the
+    second has finished) stops at once with one line naming the first's PID (train.py's own call, run in this
+    process: another process than the holder, which is what the lock tells apart)."""
     cfg = write_config(tmp_path / "tiny.json", tmp_path / "out")
     ready, go = tmp_path / "ready", tmp_path / "go"
     held = (
@@ -112,14 +113,15 @@ def test_second_training_of_one_config_is_refused_with_the_holders_pid(tmp_path)
                 assert first.poll() is None, (tmp_path / "first.log").read_text()
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-            second = subprocess.run([sys.executable, "codes/train.py", "--config", str(cfg)], cwd=ROOT, env=ENV,
-                                    capture_output=True, text=True, timeout=300)
+            capsys.readouterr()
+            second = errors.run_cli(cli.train_main, ["--config", str(cfg)])
+            err = capsys.readouterr().err
         finally:
             go.touch()
             first.wait(timeout=300)
     assert first.returncode == 0, (tmp_path / "first.log").read_text()
-    assert second.returncode == 2, second.stdout + second.stderr
-    lines = second.stderr.strip().splitlines()
+    assert second == 2, err
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), lines
     assert f"PID {first.pid}" in lines[0]
     run = tmp_path / "out" / "tiny" / NAME

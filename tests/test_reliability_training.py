@@ -671,8 +671,7 @@ def test_killed_during_a_checkpoint_the_same_command_finishes(tmp_path, how, sta
     assert killed.returncode in returncodes, killed.stderr[-3000:]
     if how == "term":
         assert killed.stderr.strip().splitlines()[-1].startswith("interrupted: run the same command again")
-    again = run_train_py(["codes/train.py", "--config", str(cfg)])
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 0  # train.py's own call, in this process
     assert_complete(tmp_path / "out" / RUN_NAME, 3, 2)
 
 
