@@ -53,6 +53,11 @@ def use_threads(threads: int | None = None) -> int:
     threads = max(int(threads or usable_cores()), 1)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    # a BLAS already loaded (numpy imported first, as in a grid's workers) read the variables at its load: limit it
+    # too, or each of a grid's workers runs ARMA's fits with a BLAS thread per core, which wait on each other
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
     import tensorflow as tf
 
     try:
