@@ -1808,3 +1808,26 @@ def test_test_pieces_follow_the_order_the_test_files_are_given_in_not_their_time
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "Pooling joins the\npieces in time order" not in readme
     assert "`test_files` in the order given" in readme.split("Pooling joins the")[1].split(". ")[0]
+
+
+def test_data_files_that_are_symbolic_links_keep_the_names_they_are_given_by(tmp_path):
+    """A data file given by a link into another folder (store/blob1.csv as realKnownCause/x.csv) was read under its
+    target's name: the labels entry "realKnownCause/x.csv" matched no file ("no entry for blob1.csv"), and the dataset
+    and the test pieces were named blob1 and blob2, names the config never gave."""
+    series(tmp_path, "store/blob1.csv", n=12)
+    series(tmp_path, "store/blob2.csv", n=12)
+    (tmp_path / "realKnownCause").mkdir()
+    try:
+        (tmp_path / "realKnownCause" / "x.csv").symlink_to(tmp_path / "store" / "blob1.csv")
+        (tmp_path / "realKnownCause" / "y.csv").symlink_to(Path("..") / "store" / "blob2.csv")
+    except OSError:
+        pytest.skip("no symbolic links here")
+    t = stamps(12)
+    (tmp_path / "labels.json").write_text(json.dumps({"realKnownCause/x.csv": [t[8]], "realKnownCause/y.csv": [t[3]]}))
+    spec = {"path": "realKnownCause/x.csv", "test_files": ["realKnownCause/y.csv"], "time_column": "time",
+            "train_points": 6, "labels": {"timestamps": "labels.json"}}
+    d = load(spec, tmp_path)
+    assert d.name == "x"
+    assert [p["name"] for p in d.test_pieces] == ["test", "y"]
+    assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[2], [3]]
+    assert "x.csv" in d.train_block_note and "blob" not in d.train_block_note

@@ -284,11 +284,20 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
     dirs = base_dirs or [Path.cwd()]
     for base in dirs:
         if (Path(base) / path).is_file():
-            return (Path(base) / path).resolve()
+            return _as_given(Path(base) / path)
     folder = next((Path(base) / path for base in dirs if (Path(base) / path).is_dir()), None)
     if folder is not None:
         raise DataError(f"dataset: {where}: {folder.resolve()} is a folder, not a CSV file")
     raise DataError(f"dataset: {where}: file {value} not found (looked in {', '.join(str(d) for d in dirs)})")
+
+
+def _as_given(path: Path) -> Path:
+    """``path`` made absolute, a link in it not followed: a data file given by a link into another folder keeps the
+    name and folders it is given by, which label entries, the dataset's default name and the test pieces' names
+    follow (as an absolute path keeps them). "." and ".." are dropped where that leads to the same file."""
+    path = path.absolute()
+    tidy = Path(os.path.normpath(path))
+    return tidy if tidy.is_file() and os.path.samefile(tidy, path) else path
 
 
 def absolute_paths(spec: dict, folder: Path, then: list[Path] | None = None) -> dict:
