@@ -453,6 +453,21 @@ def test_two_datasets_that_share_run_folders_but_not_their_keys_stop_before_any_
     path.write_text(json.dumps({"datasets": {"vq": "vq.json", "same": "same.json"}, "detectors": ["abs_z"],
                                 "seeds": 1, "output_dir": str(tmp_path / "runs")}))
     reproduce.check_shared_runs(load_experiment(path))
+    # one config text beside two files of one name (a/plant.csv, b/plant.csv): other data, one run folder name (the
+    # second label was said to give the same runs, then left out as trained on other data)
+    for folder, step in (("a", 5.0), ("b", 7.0)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "plant.csv").write_text("value\n" + "\n".join(f"{np.sin(i / step):.4f}" for i in range(400)))
+        (tmp_path / folder / "cfg.json").write_text(json.dumps({**TINY, "dataset": {"path": "plant.csv",
+                                                                                    "train_points": 200}}))
+    path.write_text(json.dumps({"datasets": {"pa": "a/cfg.json", "pb": "b/cfg.json"}, "detectors": ["abs_z"],
+                                "seeds": 1, "output_dir": str(tmp_path / "runs")}))
+    with pytest.raises(UserError, match="datasets 'pa' and 'pb' share the run folders of abs_z .* but differ in "
+                                        "dataset"):
+        reproduce.check_shared_runs(load_experiment(path))
+    (tmp_path / "b" / "plant.csv").unlink()
+    (tmp_path / "b" / "plant.csv").symlink_to(tmp_path / "a" / "plant.csv")  # the same file: the same runs
+    reproduce.check_shared_runs(load_experiment(path))
 
 
 def unlabelled_dataset(folder):

@@ -300,6 +300,27 @@ def _as_given(path: Path) -> Path:
     return tidy if tidy.is_file() and os.path.samefile(tidy, path) else path
 
 
+def read_files(spec: dict, base_dirs: list[Path]) -> dict:
+    """``spec`` with each file it names (``path``, ``train_files``, ``test_files``, a labels file) replaced by the
+    real path of the file it reads from ``base_dirs``: two dataset objects that read the same files compare equal,
+    one text read from two folders (``"plant.csv"`` beside two configs) does not. A file found nowhere is kept as
+    written (loading the dataset names it)."""
+    def real(value, where: str):
+        try:
+            return os.path.realpath(_resolve(value, base_dirs, where))
+        except DataError:
+            return value
+
+    spec = dict(spec)
+    for key in ("path", "train_files", "test_files"):
+        if key in spec:
+            spec[key] = [real(v, key) for v in spec[key]] if isinstance(spec[key], list) else real(spec[key], key)
+    if isinstance(spec.get("labels"), dict):
+        spec["labels"] = {k: real(v, f"labels.{k}") if k in ("timestamps", "windows") else v
+                          for k, v in spec["labels"].items()}
+    return spec
+
+
 def absolute_paths(spec: dict, folder: Path, then: list[Path] | None = None) -> dict:
     """``spec`` with each relative path that ``folder`` holds made absolute: a copy of a config written in another
     folder then reads the files its original reads from its own folder (the first of ``_resolve``'s folders). With

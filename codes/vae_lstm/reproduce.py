@@ -776,6 +776,7 @@ def check_shared_runs(experiment) -> dict[tuple[str, str], str]:
             other, first = seen[path]
             shared[(name, detector)] = other
             a, b = first.to_dict(), config.to_dict()
+            a["dataset"], b["dataset"] = data_read(first), data_read(config)  # plant.csv beside each: other files
             keys = dict.fromkeys([*training_keys(config), *training_keys(first),
                                   *scoring_keys(config, config.n_channel)])
             if differ := [k for k in keys if a.get(k) != b.get(k)]:
@@ -783,6 +784,17 @@ def check_shared_runs(experiment) -> dict[tuple[str, str], str]:
                                 f"of {detector} (such as {path}) but differ in {', '.join(differ)}, so each would "
                                 "score or refuse the other's runs; give one of their configs its own exp_name")
     return shared
+
+
+def data_read(config):
+    """A config's dataset as the files it reads: a CSV dataset object's relative paths as the real paths of the files
+    they lead to from the config's folders (``csv_data.read_files``); a series name as it is."""
+    if not isinstance(config.dataset, dict):
+        return config.dataset
+    from .csv_data import read_files
+    from .data_loader import dataset_folders
+
+    return read_files(config.dataset, dataset_folders(config))
 
 
 def one_job_per_run(experiment, jobs: list[Job], shared: dict) -> list[Job]:
