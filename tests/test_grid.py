@@ -944,6 +944,12 @@ def test_an_experiment_file_in_latin1_or_with_a_bom_and_a_bad_label_or_override(
     path.write_text(json.dumps({**values, "datasets": {"a/b": values["datasets"]["synth"]}}))
     with pytest.raises(ConfigError, match="the label 'a/b' must be"):
         load_experiment(path)
+    # detections_NAB.png and detections_nab.png are one file where names ignore case (macOS, Windows): one label's
+    # figure was silently the other's
+    path.write_text(json.dumps({**values, "datasets": {"NAB": values["datasets"]["synth"],
+                                                      "nab": values["datasets"]["synth"]}}))
+    with pytest.raises(ConfigError, match="the labels 'NAB' and 'nab' differ only in case"):
+        load_experiment(path)
     path.write_text(json.dumps({**values, "overrides": {"*": {"l_wn": 3}}}))
     with pytest.raises(ConfigError, match=r"the experiment file's overrides\.\*: unknown key 'l_wn'"):
         load_experiment(path).config("synth", "abs_z", 0)

@@ -350,6 +350,11 @@ def load_experiment(name: str | Path) -> Experiment:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", label) or label in (".", ".."):
             raise ConfigError(f"{path.name}: datasets: the label {label!r} must be letters, digits, '_', '.' or '-' "
                               "(it names the summary's files)")
+    by_case = {}  # detections_NAB.png and detections_nab.png: one file where file names ignore case (macOS, Windows)
+    for label in values["datasets"]:
+        if (other := by_case.setdefault(label.casefold(), label)) != label:
+            raise ConfigError(f"{path.name}: datasets: the labels {other!r} and {label!r} differ only in case, and "
+                              "name the same summary files where file names ignore case; rename one")
     check_overrides(path.name, values.get("overrides", {}))
     experiment = Experiment(path.stem, path, values)
     from .beats import check_config, is_segments
