@@ -123,6 +123,7 @@ def test_unknown_key_without_close_match_points_at_the_schema(tmp_path):
     ("exp_name", ""),
     ("exp_name", ".."),  # the run folder went above output_dir (into the repository root by default)
     ("exp_name", "."),
+    ("exp_name", "Versuch-ü"),  # shown as "Versuch-\u00fc", a name the user never wrote
     ("TRAIN_VAE", 2),
     ("TRAIN_LSTM", -1),
     ("TRAIN_sigma", "1"),
@@ -136,7 +137,7 @@ def test_unknown_key_without_close_match_points_at_the_schema(tmp_path):
 def test_bad_value_names_the_key(tmp_path, key, value):
     message = config_error(tmp_path, {"l_win": 24, key: value})
     assert f"'{key}'" in message
-    assert json.dumps(value) in message
+    assert json.dumps(value, ensure_ascii=False) in message
     assert "must be" in message
 
 
@@ -553,6 +554,7 @@ def test_cli_help(args, cwd):
     ({"path": "x.csv", "train_range": [5]}, "key 'dataset.train_range' = [5] is invalid: must have at least 2 items"),
     ({"path": "x.csv", "dayfirst": "yes"}, "key 'dataset.dayfirst' = \"yes\" is invalid: must be true or false"),
     ({"path": "x.csv", "decimal": ";"}, "key 'dataset.decimal' = \";\" is invalid: must be one of \".\", \",\""),
+    ({"path": "x.csv", "name": "Zürich"}, "key 'dataset.name' = \"Zürich\" is invalid: must be a string"),
     # maxLength was left out of the words: ",," was told it "must be a string not empty"
     ({"path": "x.csv", "thousands": ",,"},
      "key 'dataset.thousands' = \",,\" is invalid: must be a string that is not empty and of at most 1 character"),

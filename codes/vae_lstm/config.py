@@ -234,7 +234,7 @@ def beyond_float(value) -> bool:
 def shown(value) -> str:
     """A value as a message shows it: as JSON, or by its repr when JSON cannot write it (bytes from Python)."""
     try:
-        return json.dumps(value)
+        return json.dumps(value, ensure_ascii=False)  # "Zürich" as written, not "Z\u00fcrich"
     except (TypeError, ValueError):
         return repr(value)
 
@@ -265,7 +265,7 @@ def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:
         for step in path:
             value = value[step]
         name = json_path(["dataset", *path])
-        raise ConfigError(f"{where}: key '{name}' = {json.dumps(value)} is invalid: {requirement(error)}")
+        raise ConfigError(f"{where}: key '{name}' = {shown(value)} is invalid: {requirement(error)}")
 
 
 # schema checks that ``describe`` puts into words; any other check keeps jsonschema's own message
@@ -353,7 +353,7 @@ def _normalise(prop: dict, value):
 def check_folder_name(value: str, where: str) -> None:
     """Refuse a folder key that is blank or padded with spaces (" ", "runs "): it makes a folder no one meant."""
     if value != value.strip():
-        raise ConfigError(f"{where} = {json.dumps(value)} is invalid: a folder name must not be blank or start or "
+        raise ConfigError(f"{where} = {shown(value)} is invalid: a folder name must not be blank or start or "
                           "end with a space")
 
 

@@ -316,7 +316,7 @@ def json_kind(value) -> str:
 
 def json_text(value, limit: int = 60) -> str:
     """A value as JSON, shortened to ``limit`` characters for a one-line message."""
-    text = json.dumps(value)
+    text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
