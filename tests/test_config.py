@@ -485,6 +485,28 @@ def test_a_folder_key_starting_with_a_tilde_is_under_the_home_folder(tmp_path, m
     assert run_dir(from_dict({"load_dir": "~/mine"})) == tmp_path / "mine"
 
 
+def test_a_run_folder_or_output_dir_that_is_a_link_to_nothing_is_named_as_such(tmp_path):
+    """A run folder (or output_dir) that is a symbolic link whose target is gone (a disk not mounted, a folder moved)
+    stopped train.py and detect.py with "<run folder>: File exists", a folder that does not exist."""
+    cfg = from_dict({"output_dir": str(tmp_path / "runs"), "exp_name": "e"})
+    (tmp_path / "runs" / "e").mkdir(parents=True)
+    try:
+        (tmp_path / "runs" / "e" / run_name(cfg).split("/")[1]).symlink_to(tmp_path / "gone")
+        (tmp_path / "disk").symlink_to(tmp_path / "unmounted")
+    except OSError:
+        pytest.skip("no symbolic links here")
+    with pytest.raises(ConfigError, match=f"is a symbolic link to {tmp_path / 'gone'}, which does not exist"):
+        run_dir(cfg)
+    with pytest.raises(ConfigError, match=f"key 'output_dir' = .*: {tmp_path / 'disk'} is a symbolic link to "
+                                          f"{tmp_path / 'unmounted'}, which does not exist"):
+        run_dir(cfg.replace(output_dir=str(tmp_path / "disk")))
+    with pytest.raises(ConfigError, match="key 'load_dir' = .* is a symbolic link to .*gone"):
+        run_dir(cfg.replace(load_dir=str(tmp_path / "runs" / "e" / run_name(cfg).split("/")[1])))
+    from vae_lstm.runs import folder_problem  # detect.py's --run-dir, the notebook's run_dir
+
+    assert folder_problem(tmp_path / "disk") == f"is a symbolic link to {tmp_path / 'unmounted'}, which does not exist"
+
+
 def test_load_dir_overrides(tmp_path):
     cfg = from_dict({"load_dir": str(tmp_path / "mine"), "output_dir": str(tmp_path / "ignored")})
     assert run_dir(cfg) == tmp_path / "mine"

@@ -428,8 +428,12 @@ def run_dir(config: Config) -> Path:
     path = _under_root(config[key])
     if key == "output_dir":
         path = path / run_name(config)
-    existing = next(p for p in (path, *path.parents) if p.exists())
     where = config.source.name if config.source else "config"
+    if (link := dangling_link(path)) is not None:  # else mkdir's "File exists", of a folder that does not
+        raise ConfigError(f"{where}: key '{key}' = {config[key]!r}: {link} is a symbolic link to {os.readlink(link)}, "
+                          "which does not exist (a disk not mounted, a folder moved?); restore its target or remove "
+                          "the link")
+    existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         raise ConfigError(f"{where}: key '{key}' = {config[key]!r}: {existing} is a file, not a folder")
     if key == "load_dir":
@@ -439,6 +443,11 @@ def run_dir(config: Config) -> Path:
             raise ConfigError(f"{where}: key 'load_dir' = {config.load_dir!r}: {path} {problem}; name a run folder, "
                               "or a new or empty folder to train in")
     return path
+
+
+def dangling_link(path: Path) -> Path | None:
+    """The first of ``path`` and the folders above it that is a symbolic link to nothing, or None."""
+    return next((p for p in (Path(path), *Path(path).parents) if p.is_symlink() and not p.exists()), None)
 
 
 def check_writable(path: Path, what: str = "output_dir") -> None:

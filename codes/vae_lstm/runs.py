@@ -812,6 +812,8 @@ def given_run_dir(value: str | Path) -> Path:
 
 def folder_problem(path: Path) -> str | None:
     """Why ``path`` is no run folder ("does not exist", "is not a folder"), or None when it is a folder."""
+    if Path(path).is_symlink() and not Path(path).exists():
+        return f"is a symbolic link to {os.readlink(path)}, which does not exist"
     return "does not exist" if not Path(path).exists() else "is not a folder" if not Path(path).is_dir() else None
 
 
