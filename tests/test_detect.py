@@ -663,6 +663,10 @@ def test_reproduce_blames_the_command_line_for_a_bad_seed(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--config", "NAB_config.json", "--threshold-rule", "bogus"], "argument --threshold-rule: invalid choice: 'bogus'"),
     ([], "the following arguments are required: --config"),
+    # a file whose name starts with '-': argparse reads it as an option; the line says how to give it
+    (["--config", "-my.json"], "argument --config: expected one argument (a value starting with '-' is given as "
+                               "--config=-my.json)"),
+    (["--config", "NAB_config.json", "--run-dir", "-run"], "(a value starting with '-' is given as --run-dir=-run)"),
 ])
 def test_a_bad_command_line_is_one_line(capsys, argv, message):
     """argparse's usage errors come back as one line and exit 2, like every other error."""

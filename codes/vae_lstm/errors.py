@@ -2,6 +2,8 @@
 
 import argparse
 import difflib
+import re
+import sys
 from contextlib import contextmanager
 
 
@@ -55,8 +57,23 @@ class ArgumentParser(argparse.ArgumentParser):
             kwargs["type"] = non_empty
         return super().add_argument(*args, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)  # for error(): the word after an option
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
-        raise UserError(f"{message} (see {self.prog} --help)")
+        raise UserError(f"{message}{self._dash_hint(message)} (see {self.prog} --help)")
+
+    def _dash_hint(self, message: str) -> str:
+        """For an option whose value starts with '-' (a file -my.json), which argparse takes for an option and calls
+        missing: how to give it."""
+        found = re.match(r"argument (\S+): expected one argument", message)
+        given = getattr(self, "_given", [])
+        for i, word in enumerate(given[:-1]):
+            if (found and word in found.group(1).split("/") and given[i + 1].startswith("-")
+                    and given[i + 1].split("=")[0] not in self._option_string_actions and given[i + 1] != "--"):
+                return f" (a value starting with '-' is given as {word}={given[i + 1]})"
+        return ""
 
     def _check_value(self, action, value):  # an unknown choice: a "did you mean" (as Python 3.14's suggest_on_error)
         if action.choices is not None and value not in action.choices and (near := closest(value, action.choices)):
