@@ -790,14 +790,15 @@ def test_the_config_json_of_a_moved_or_copied_run_folder_names_that_folder(train
     the old place. detect.py said "run folder <old place> does not exist; train first with ...", which trains a new
     run there while the trained one sits beside the config, and scored the old place's run without a word when it
     was there (a copy); train.py trained a new run at the old place without a word. Each now names the folder that
-    the config.json is in, and the option or key that uses it."""
-    moved = tmp_path / "moved" / NAME
+    the config.json is in, and the option or key that uses it, quoted where the shell would split it."""
+    moved = tmp_path / "moved here" / NAME
+    quoted = f'"{moved}"'  # --run-dir <a path with a space>, copied, gave "unrecognized arguments"
     shutil.copytree(trained["run"], moved)
     cfg = moved / "config.json"
     # a copy: the original is still where output_dir leads, and is what detect.py scores, saying so
     assert detect_path(cfg) == trained["run"]
     assert (f"note: scoring {trained['run']}, where the output_dir of {cfg} leads, not {moved}, whose config.json it "
-            f"is (pass --run-dir {moved} to score that one)") in capsys.readouterr().out
+            f"is (pass --run-dir {quoted} to score that one)") in capsys.readouterr().out
     assert detect_path(cfg, "--run-dir", str(moved)) == moved
     assert "note: scoring" not in capsys.readouterr().out
     # moved: output_dir leads to no run
@@ -806,7 +807,7 @@ def test_the_config_json_of_a_moved_or_copied_run_folder_names_that_folder(train
     old = tmp_path / "gone" / "tiny" / NAME
     assert errors.run_cli(cli.detect_main, ["--config", str(cfg)]) == 2
     assert one_error_line(capsys) == (f"error: run folder {old}, where the output_dir of {cfg} leads, does not exist; "
-                                      f"that file is the config.json of run folder {moved}: pass --run-dir {moved} to "
+                                      f"that file is the config.json of run folder {moved}: pass --run-dir {quoted} to "
                                       "score it")
 
     def reached(config, *args, **kwargs):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import config_argument, load_config, run_dir
+from .config import config_argument, load_config, run_dir, shell_word
 from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
@@ -124,9 +124,10 @@ def detect_main(argv=None) -> int:
 
         if config.detector not in CONTROLS and not has_training(path):
             raise UserError(f"run folder {path}, {leads}, {folder_problem(path) or 'holds no trained detector'}; "
-                            f"that file is the config.json of run folder {own}: pass --run-dir {own} to score it")
-        print(f"note: scoring {path}, {leads}, not {own}, whose config.json it is (pass --run-dir {own} to score that "
-              "one)")
+                            f"that file is the config.json of run folder {own}: pass --run-dir {shell_word(own)} to "
+                            "score it")
+        print(f"note: scoring {path}, {leads}, not {own}, whose config.json it is (pass --run-dir {shell_word(own)} to "
+              "score that one)")
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")
