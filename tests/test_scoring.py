@@ -901,6 +901,25 @@ def test_scoring_memory_does_not_grow_with_l_seq_times_l_win():
     assert peak < 12 * series.nbytes, f"{peak / 1e6:.0f} MB"  # the series is 2.9 MB; 11 MB measured, 266 before
 
 
+def test_a_long_scoring_pass_says_how_far_it_has_come(vae, lstm, series, monkeypatch, capsys):
+    """detect.py on a million-point CSV scored for minutes without a line (184 s for 700,000 test sequences at
+    l_win 288, after two passes over the training block). A pass that has run PROGRESS_SECONDS (30 s) says how far
+    it is, then again every 30 s; a shorter one says nothing. The clock here moves 20 s per chunk."""
+    windows = rolling_windows(series, L_WIN)  # 185 windows: 5 calls of 37 at a chunk of 40
+    ticks = iter(range(0, 10_000, 20))
+    monkeypatch.setattr(scoring, "_clock", lambda: next(ticks))
+    scoring.compiled_apply(vae.encoder, windows, 40)
+    assert capsys.readouterr().out.splitlines() == [
+        "scoring: 74 of 185 windows (40%) in 40 s, about 60 s to go",  # 37 windows per 20 s: 111 left
+        "scoring: 148 of 185 windows (80%) in 80 s, about 20 s to go"]  # 30 s after the first line; none at the end
+    scoring.sequence_scores(vae, lstm, series, L_WIN, L_SEQ, batch_size=40)  # the encoder's windows, then sequences
+    assert any(line.startswith("scoring: ") and " of 153 sequences (" in line
+               for line in capsys.readouterr().out.splitlines())
+    monkeypatch.setattr(scoring, "_clock", lambda: 0.0)  # a pass shorter than 30 s
+    scoring.sequence_scores(vae, lstm, series, L_WIN, L_SEQ, batch_size=40)
+    assert capsys.readouterr().out == ""
+
+
 def test_point_errors_carry_a_sum_per_unfinished_point_not_every_error():
     """A point is covered by l_win * (l_seq - 1) predictions, which arrive over as many sequences: the sink carried
     each one until its point was whole, (l_win * (l_seq - 1))**2 / 2 numbers (295,000 here, 4.7 MB; at l_win 1440,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,28 @@ JIT_SCORING = False  # XLA for the VAE encoder and the comparison models when sc
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(row shape, XLA): tf.function}
 _SCORING_DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # decoder -> (weights' digest, folded)
 _PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lstm -> {row shape: (decoder ref, graph)}
+PROGRESS_SECONDS = 30.0  # a scoring pass this long says how far it is, then again as often
+_clock = time.monotonic
+
+
+class Progress:
+    """How far a pass over ``total`` rows (``unit``) has come, printed when ``PROGRESS_SECONDS`` have passed since
+    it started and again every as many seconds, with the time it took and an estimate of the time left; a pass
+    that ends sooner prints nothing. Scoring a series of a million points takes minutes."""
+
+    def __init__(self, total: int, unit: str):
+        self.total, self.unit = total, unit
+        self.started = _clock()
+        self.next = self.started + PROGRESS_SECONDS
+
+    def update(self, done: int) -> None:
+        now = _clock()
+        if now < self.next or not 0 < done < self.total:
+            return
+        took = now - self.started
+        print(f"scoring: {done:,} of {self.total:,} {self.unit} ({100 * done / self.total:.0f}%) in {took:.0f} s, "
+              f"about {took * (self.total - done) / done:.0f} s to go", flush=True)
+        self.next = now + PROGRESS_SECONDS
 
 
 def compiled_apply(model, array: np.ndarray, chunk: int = DEFAULT_CHUNK, jit_compile: bool = False):
@@ -94,7 +117,8 @@ def _apply_in_chunks(function, array: np.ndarray, chunk: int, jit_compile: bool 
     return np.concatenate(outputs)
 
 
-def _calls_in_order(function, array: np.ndarray, chunk: int, jit_compile: bool = False, rows_per_item: int = 1):
+def _calls_in_order(function, array: np.ndarray, chunk: int, jit_compile: bool = False, rows_per_item: int = 1,
+                    unit: str = "windows"):
     """Yields the outputs of ``function`` (a compiled graph with a free batch dimension) over ``array``, one call
     of ``chunk_rows`` rows at a time (of exactly ``chunk``, padded, through XLA), in order, as NumPy without the
     padding (a list of arrays for several outputs).
@@ -103,7 +127,17 @@ def _calls_in_order(function, array: np.ndarray, chunk: int, jit_compile: bool =
     (at least one; an item of ``array`` counts as ``rows_per_item`` rows); at most that many more wait to be
     handed on, so that memory grows with ``chunk``, not with the array. Each call is one graph call whatever
     the thread count, so the outputs do not depend on it (splitting a chunk into one slice per thread changed
-    them by float rounding, enough to reorder tied point scores)."""
+    them by float rounding, enough to reorder tied point scores). A pass that runs for long says how far it has come
+    (``Progress``, counting ``unit``)."""
+    progress, done = Progress(len(array), unit), 0
+    for out in _calls(function, array, chunk, jit_compile, rows_per_item):
+        yield out
+        done += len(out[0] if isinstance(out, list) else out)
+        progress.update(done)  # after the caller took the output: its own work counts too
+
+
+def _calls(function, array: np.ndarray, chunk: int, jit_compile: bool, rows_per_item: int):
+    """``_calls_in_order``'s outputs, without the progress lines."""
     chunk = max(int(chunk), 1)
     if jit_compile:  # rows each call gets: padding, so that XLA compiles one program
         rows = chunk if len(array) >= chunk else 1 << max(len(array) - 1, 0).bit_length()
@@ -188,7 +222,7 @@ def decoded_prediction_chunks(lstm, decoder, sequences: np.ndarray, chunk: int =
         yield decoded.reshape(n_seq, steps, *decoded.shape[1:])
         return
     yield from _calls_in_order(_predictor_call(lstm, decoder, sequences.shape[1:]), sequences,
-                               max(int(chunk) // steps, 1), rows_per_item=steps)
+                               max(int(chunk) // steps, 1), rows_per_item=steps, unit="sequences")
 
 
 def _predictor_call(lstm, decoder, row_shape: tuple):
