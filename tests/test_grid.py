@@ -1686,6 +1686,34 @@ def test_an_override_path_found_only_beside_the_experiment_file_resumes_in_a_mov
     assert load_data(config, verbose=False)[1].test_pieces  # read from the moved tree
 
 
+def test_a_run_that_recorded_an_override_path_as_absolute_still_resumes(tmp_path):
+    """Runs of an experiment whose override names a data file found only beside the experiment file recorded its
+    absolute path until that path was given from the dataset config's folder ("../exp/data.csv"): the same file,
+    so such a run is not refused as "made with other values of dataset"; one recorded with another file is."""
+    from vae_lstm.config import save_config
+    from vae_lstm.runs import refuse_other_training
+
+    for folder in ("exp", "cfg"):
+        (tmp_path / folder).mkdir()
+    rows = "v,anomaly\n" + "".join(f"{np.sin(k / 4):.6f},{int(500 <= k < 510)}\n" for k in range(600))
+    for name in ("data.csv", "other.csv"):
+        (tmp_path / "exp" / name).write_text(rows)
+    (tmp_path / "cfg" / "tiny.json").write_text(json.dumps(TINY))
+    (tmp_path / "exp" / "grid.json").write_text(json.dumps({
+        "datasets": {"own": "../cfg/tiny.json"}, "detectors": ["abs_z"], "seeds": 1, "output_dir": "runs",
+        "overrides": {"*": {"dataset": {"name": "own", "path": "data.csv", "labels": {"column": "anomaly"}}}}}))
+    config = load_experiment(tmp_path / "exp" / "grid.json").config("own", "abs_z", 0, resolve=False)
+    assert config.dataset["path"] == "../exp/data.csv"
+    for name in ("data.csv", "other.csv"):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        save_config(config.replace(dataset={**config.dataset, "path": str(tmp_path / "exp" / name)}),
+                    run / "config.json")  # as recorded before
+    refuse_other_training(config, tmp_path / "runs" / "data.csv", "experiment grid")
+    with pytest.raises(UserError, match="made with other values of dataset"):
+        refuse_other_training(config, tmp_path / "runs" / "other.csv", "experiment grid")
+
+
 def test_a_data_path_of_an_override_found_nowhere_names_the_experiment_files_folder_too(tmp_path, monkeypatch):
     """An override's relative data path is looked for beside the experiment file first, then where the dataset
     config's are; found nowhere, the line named only the latter ("looked in" the config's folder, the repository root

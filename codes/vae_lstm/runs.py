@@ -185,8 +185,18 @@ def training_changes(config: Config, path: Path) -> list[str]:
     """Keys that change the trained files and differ from the run's saved config. The epochs of a
     stage that the config skips (TRAIN_VAE / TRAIN_LSTM 0, or 0 epochs) are not compared, nor the keys of other
     detectors (``detectors.FOREIGN_KEYS``: ARMA's orders for a VAE-LSTM, the VAE's width for ARMA)."""
-    return config_changes(config, path, training_keys(config), same=lambda key, saved, now: saved == now or (
-        key == "dataset" and training_part(saved) == training_part(now)))
+    def same(key, saved, now) -> bool:
+        if saved == now or key != "dataset":
+            return saved == now
+        if training_part(saved) == training_part(now):
+            return True
+        from .data_loader import dataset_folders
+
+        # the same files, named otherwise: a run recorded an override's data file by its absolute path
+        folders = dataset_folders(config)
+        return data_files(training_part(saved), folders) == data_files(training_part(now), folders)
+
+    return config_changes(config, path, training_keys(config), same=same)
 
 
 def training_keys(config: Config) -> list[str]:
@@ -198,6 +208,29 @@ def training_keys(config: Config) -> list[str]:
     foreign = FOREIGN_KEYS.get(config.detector, ())
     return [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k) and k not in foreign
             and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
+
+
+def data_files(dataset, folders: list[Path]):
+    """A dataset object with each file path that names a file (absolute, or from the first of ``folders`` that holds
+    it) as that file's absolute path: a run recorded a data file that an experiment's override names beside the
+    experiment file by its absolute path before the override gave it from the dataset config's folder
+    ("../exp/data.csv"), the same file."""
+    if not isinstance(dataset, dict):
+        return dataset
+
+    def file(value):
+        if not isinstance(value, str) or not value.strip() or "${" in value:
+            return value
+        path = Path(value.strip()).expanduser()
+        found = next((p for p in ([path] if path.is_absolute() else [Path(d) / path for d in folders])
+                      if p.is_file()), None)
+        return str(found.resolve()) if found is not None else value
+
+    files = {key: [file(v) for v in value] if isinstance(value, list) else file(value)
+             for key, value in dataset.items() if key in ("path", "train_files", "test_files")}
+    if isinstance(dataset.get("labels"), dict):
+        files["labels"] = {k: file(v) if k in ("timestamps", "windows") else v for k, v in dataset["labels"].items()}
+    return {**dataset, **files}
 
 
 def training_part(dataset):
