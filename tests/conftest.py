@@ -23,8 +23,14 @@ SLOWEST_FIRST = ("test_grid.py", "test_reliability_training.py", "test_detect.py
 @pytest.fixture(autouse=True)
 def one_blas_thread(monkeypatch):
     """Each test starts its processes with one BLAS thread again: an earlier run in this process (use_threads) set
-    the variable to the run's thread count, which only the processes started after it read."""
+    the variable to the run's thread count, which only the processes started after it read, and limited this
+    process's BLAS to it (threadpoolctl), which is set back to one thread after the test."""
     monkeypatch.setenv(BLAS_THREADS, "1")
+    yield
+    if os.environ.get(BLAS_THREADS) != "1":  # use_threads ran in this process
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
 
 
 def pytest_collection_modifyitems(items):
