@@ -712,6 +712,25 @@ def test_a_run_that_fails_in_any_way_is_reported_and_the_grid_goes_on(monkeypatc
         grid.run_grid(jobs)
 
 
+
+def test_a_grid_with_a_failed_run_says_how_to_get_the_finished_runs_tables(tmp_path, monkeypatch):
+    """A failed run leaves no summary; the line says which command gives the tables of the runs that finished
+    (--summary-only), and with --no-summary, where no table was asked for, it does not."""
+    from vae_lstm import grid
+
+    def run_job(job, threads=None):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    with pytest.raises(UserError) as failed:
+        reproduce.main([str(path), "--detectors", "abs_z"])
+    assert str(failed.value) == ("1 of 1 runs failed: synth abs_z seed 0: KeyError: 'boom'; the tables of the runs "
+                                 "that finished: the same command with --summary-only (they name the runs missing)")
+    with pytest.raises(UserError) as failed:
+        reproduce.main([str(path), "--detectors", "abs_z", "--no-summary"])
+    assert str(failed.value) == "1 of 1 runs failed: synth abs_z seed 0: KeyError: 'boom'"
+
 def test_a_resumed_run_counts_the_training_it_did_before(tmp_path, monkeypatch):
     """Each epoch adds its seconds to its stage's in state.json (a stage trained again from scratch drops
     them), and a grid's wall_seconds of a run counts what its folder already holds."""

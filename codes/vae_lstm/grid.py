@@ -381,6 +381,9 @@ def _forwarded_env() -> dict:
     return {k: os.environ[k] for k in names if os.environ.get(k)}
 
 
+class RunsFailed(UserError):
+    """Some runs of a grid failed (each named with its error); the others finished."""
+
 def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
              threads: int | None = None) -> dict[Job, dict]:
     """Run the jobs, with a progress bar; returns the metrics of each; raises naming the failed jobs.
@@ -410,5 +413,5 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
     finally:
         results.close()  # an interrupt between runs stops the workers now, not when the generator is collected
     if failed:
-        raise UserError(f"{len(failed)} of {len(jobs)} runs failed: " + "; ".join(failed))
+        raise RunsFailed(f"{len(failed)} of {len(jobs)} runs failed: " + "; ".join(failed))
     return done

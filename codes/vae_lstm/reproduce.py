@@ -634,7 +634,7 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
 
 
 def main(argv=None) -> int:
-    from .grid import run_grid
+    from .grid import RunsFailed, run_grid
 
     args = parse_args(argv)
     experiment = load_experiment(args.experiment)
@@ -681,7 +681,13 @@ def main(argv=None) -> int:
             print(f"experiment {experiment.name}: {len(jobs)} runs, {mode}")
             if not args.ray:  # a Ray task may ask for a node's larger count
                 note_oversubscribed(workers, args.threads)
-            run_grid(jobs, workers, args.ray, args.threads)
+            try:
+                run_grid(jobs, workers, args.ray, args.threads)
+            except RunsFailed as e:  # the finished runs' tables are one command away
+                if args.no_summary:
+                    raise
+                raise RunsFailed(f"{e}; the tables of the runs that finished: the same command with --summary-only "
+                                 "(they name the runs missing)") from None
         if not args.no_summary:
             summarise(experiment, args)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
