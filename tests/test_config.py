@@ -141,6 +141,18 @@ def test_bad_value_names_the_key(tmp_path, key, value):
     assert "must be" in message
 
 
+@pytest.mark.parametrize("value, shown", [
+    ("run\u200b", '"run\\u200b"'),  # a zero-width space: shown as it is, the line said "run" was refused
+    ("run\u2028x", '"run\\u2028x"'),  # a line separator: the one line was two
+    ("run\x85", '"run\\u0085"'),  # a C1 control (NEL), another line break
+    ("Versuch-ü", '"Versuch-ü"'),  # a letter stays as written
+])
+def test_a_refused_value_shows_invisible_characters_escaped(tmp_path, value, shown):
+    message = config_error(tmp_path, {"l_win": 24, "exp_name": value})
+    assert f"= {shown} is invalid" in message
+    assert len(message.splitlines()) == 1
+
+
 @pytest.mark.parametrize("values, must", [
     ({"n_channel": 0}, "must be an integer >= 1 and <= 1024, or null"),  # was "an integer or null >= 1 and <= 1024"
     ({"vae_decoder_channels": 8}, "must be an integer >= 16 and <= 8192, or null"),

@@ -232,11 +232,24 @@ def beyond_float(value) -> bool:
 
 
 def shown(value) -> str:
-    """A value as a message shows it: as JSON, or by its repr when JSON cannot write it (bytes from Python)."""
+    """A value as a message shows it: as JSON (``json_shown``), or by its repr when JSON cannot write it (bytes from
+    Python)."""
     try:
-        return json.dumps(value, ensure_ascii=False)  # "Zürich" as written, not "Z\u00fcrich"
+        return json_shown(value)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def json_shown(value) -> str:
+    """``value`` as JSON for a one-line message: a letter as written ("Zürich", not "Z\u00fcrich"), a character that
+    shows nothing or breaks the line (a zero-width space, U+2028, a C1 control) escaped, as JSON writes it, so that
+    the line says what the value holds and stays one line."""
+    return re.sub(r"[^\x00-\x7f]", _escaped_if_invisible, json.dumps(value, ensure_ascii=False))
+
+
+def _escaped_if_invisible(match) -> str:
+    char = match.group()
+    return char if char.isprintable() else json.dumps(char)[1:-1]
 
 
 def _check_dataset_object(dataset: dict, schema: dict, where: str) -> None:

@@ -25,6 +25,7 @@ from .config import (
     check_folder_name,
     from_dict,
     json_path,
+    json_shown,
     read_config_values,
     read_user_json,
     requirement,
@@ -316,7 +317,7 @@ def json_kind(value) -> str:
 
 def json_text(value, limit: int = 60) -> str:
     """A value as JSON, shortened to ``limit`` characters for a one-line message."""
-    text = json.dumps(value, ensure_ascii=False)
+    text = json_shown(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

@@ -38,6 +38,7 @@ from .config import (
     check_writable,
     config_argument,
     config_folders,
+    json_shown,
     read_json_file,
     run_dir,
     save_config,
@@ -923,8 +924,7 @@ def load_dir_text(path: Path) -> str:
     """``path`` as a config's load_dir names it, as a JSON string: relative to the repository root, load_dir's
     root, when it is under it."""
     folder = Path(path).resolve()
-    return json.dumps(str(folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder),
-                      ensure_ascii=False)
+    return json_shown(str(folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder))
 
 
 def config_run_folder(config: Config, path: Path) -> Path | None:
