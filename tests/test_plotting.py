@@ -377,19 +377,20 @@ def test_detections_draw_many_spans_as_one_artist_each_kind(captured, tmp_path):
     """A noisy score on a long series flags tens of thousands of one-point runs (a random score at the
     contamination rule on a million rows: 36,000), and thousands of labelled windows: an axvspan per run and
     per panel took about a millisecond each to add and as much to draw, minutes for detections.png. Each kind of
-    span is one collection per panel, at the same places."""
-    n = 4000
-    flags = np.zeros(2000, bool)
-    flags[::2] = True  # 1,000 one-point runs
+    span is one collection per panel, at the same places (on a series short enough that a point is wider than a
+    pixel column: narrower runs are drawn as their share of each column)."""
+    n = 1000
+    flags = np.zeros(500, bool)
+    flags[::2] = True  # 250 one-point runs
     labels = np.zeros(n, bool)
-    starts = np.arange(2000, n, 20)
+    starts = np.arange(500, n, 20)
     for a in starts:
-        labels[a:a + 5] = True  # 100 labelled windows
-    pieces = [{"start": 2000, "scores": np.linspace(1, 2, 2000), "flags": flags, "threshold": 1.5}]
-    plotting.detections(np.zeros((n, 2)), pieces, starts, labels, (0, 2000), tmp_path / "d.png", "t")
+        labels[a:a + 5] = True  # 25 labelled windows
+    pieces = [{"start": 500, "scores": np.linspace(1, 2, 500), "flags": flags, "threshold": 1.5}]
+    plotting.detections(np.zeros((n, 2)), pieces, starts, labels, (0, 500), tmp_path / "d.png", "t")
     for ax in captured[0].axes[:2]:
         assert len(ax.patches) + len(ax.collections) + len(ax.lines) < 10
-        assert span_extents(ax, "tab:orange") == [(2000 + 2 * k, 2001 + 2 * k) for k in range(1000)]
+        assert span_extents(ax, "tab:orange") == [(500 + 2 * k, 501 + 2 * k) for k in range(250)]
         assert span_extents(ax, "tab:red") == [(a, a + 5) for a in starts] * 2  # shading and the bar above it
 
 
@@ -577,3 +578,54 @@ def test_a_figure_that_fills_the_disk_is_named_in_the_one_line(tmp_path, monkeyp
         plotting._save(fig, tmp_path / "detection" / "detections.png")
     assert os_error_line(failed.value) == f"{tmp_path / 'detection' / 'detections.png'}: No space left on device"
     assert list((tmp_path / "detection").iterdir()) == []  # no half a figure left
+
+
+def panel_colour_share(fig, ax, x0, x1) -> float:
+    """The share of ``ax``'s pixels from x ``x0`` to ``x1`` (data), over its height less the middle (where the
+    data's line at 0 lies), that are drawn in any colour: shading, bars or bands."""
+    laid_out(fig)
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    height = image.shape[0]
+    (px0, _), (px1, _) = ax.transData.transform([(x0, 0), (x1, 0)])
+    (_, py0), (_, py1) = ax.transAxes.transform([(0, 0), (1, 1)])
+    rows = [r for r in range(height - int(py1) + 2, height - int(py0) - 1)
+            if abs(r - (height - ax.transAxes.transform((0, 0.5))[1])) > 4]
+    block = image[rows][:, int(px0) + 2:int(px1) - 1]
+    return float((block != 255).any(axis=-1).mean())
+
+
+def test_a_long_series_flagged_at_one_percent_looks_one_percent_flagged(captured, tmp_path):
+    """700,000 test points of which 1% were flagged, in 6,694 short runs: each run was drawn at least a pixel
+    wide (and with an edge), and the whole test span looked flagged. Runs narrower than a pixel column are drawn
+    as the share of flagged points in each column (a bar from the panel's foot that high); so are labelled
+    windows that narrow, in their shading and in their bar along the top."""
+    n, rng = 200_000, np.random.default_rng(0)
+    flags = np.zeros(n - 50_000, bool)
+    flags[rng.choice(len(flags), len(flags) // 100, replace=False)] = True
+    labels = np.zeros(n, bool)
+    labels[50_000 + rng.choice(n - 50_000, 1500, replace=False)] = True
+    pieces = [{"start": 50_000, "scores": np.ones(n - 50_000), "flags": flags, "threshold": 0.5}]
+    plotting.detections(np.zeros((n, 1)), pieces, np.array([], int), labels, (0, 50_000), tmp_path / "d.png", "t")
+    fig = captured[0]
+    share = panel_colour_share(fig, fig.axes[0], 50_000, n)
+    assert 0.005 < share < 0.04, share  # the flagged 1% and the labelled 1% in their bars; before: all of it
+    # the bars' heights are the shares of the rows in their columns that are flagged (or labelled)
+    for colour, marked in (("tab:orange", np.r_[np.zeros(50_000, bool), flags]), ("tab:red", labels)):
+        rgb = plotting.matplotlib.colors.to_rgb(colour)
+        bars = [c for c in fig.axes[0].collections if tuple(c.get_facecolor()[0][:3]) == rgb][0]
+        for path in bars.get_paths()[::97]:
+            a, b = path.vertices[:, 0].min(), path.vertices[:, 0].max()
+            inside = (np.arange(n) >= a - 1e-9) & (np.arange(n) < b - 1e-9)
+            assert path.vertices[:, 1].max() == pytest.approx(marked[inside].mean(), abs=1e-9)
+
+
+def test_adjacent_test_pieces_are_parted_by_a_line(captured, tmp_path):
+    """Several test files drew as one test span, with nothing to show where one file ended and the next began: a
+    thin dotted line marks each join, in every panel, named once in the legend."""
+    pieces = [{"start": s, "scores": np.linspace(1, 2, 50), "flags": np.zeros(50, bool), "threshold": 1.5}
+              for s in (100, 150, 200)]
+    plotting.detections(np.zeros((250, 2)), pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t")
+    fig = captured[0]
+    for ax in fig.axes:
+        assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [150, 200]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()].count("test piece boundary") == 1

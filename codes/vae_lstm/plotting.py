@@ -24,6 +24,7 @@ from .evaluation import segments  # noqa: E402
 
 MAX_CHANNELS_SHOWN = 8  # a figure draws a panel per channel up to this many
 LABEL_BAR = 0.04  # detections.png: the height of the labelled windows' bar along each panel's top (of the panel)
+DPI = 110  # every figure is saved at this many pixels per inch
 
 
 def shown_channels(n_channel: int, names: list[str] | None = None) -> tuple[list[str], str]:
@@ -67,7 +68,7 @@ def _save(fig, path: Path) -> Path:
         with naming_the_file(path), warnings.catch_warnings(record=True) as caught:  # a full disk's OSError: no file
             warnings.simplefilter("always")
             fig.tight_layout()
-            fig.savefig(tmp, dpi=110)
+            fig.savefig(tmp, dpi=DPI)
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -247,14 +248,15 @@ def broken_at_gaps(t: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def vertical_bands(ax, starts, ends, ymin: float = 0.0, ymax: float = 1.0, **style):
     """Vertical bands on ``ax`` from each of ``starts`` to the matching one of ``ends`` (x positions: numbers or
-    datetimes), from ``ymin`` to ``ymax`` of the panel's height, as one artist. An ``axvspan`` per band took about
+    datetimes), from ``ymin`` to ``ymax`` of the panel's height (one for all, or one per band), as one artist. An ``axvspan`` per band took about
     a millisecond to add and as much to draw: minutes for the tens of thousands of runs that a noisy score flags on
     a long series."""
     from matplotlib.collections import PolyCollection
 
     x0 = np.asarray(ax.convert_xunits(np.asarray(starts)), float)
     x1 = np.asarray(ax.convert_xunits(np.asarray(ends)), float)
-    low, high = np.full(len(x0), ymin, float), np.full(len(x0), ymax, float)
+    low = np.broadcast_to(np.asarray(ymin, float), x0.shape)
+    high = np.broadcast_to(np.asarray(ymax, float), x0.shape)
     corners = np.stack([np.column_stack(c) for c in ((x0, low), (x0, high), (x1, high), (x1, low))], axis=1)
     bands = PolyCollection(corners.reshape(-1, 4, 2), transform=ax.get_xaxis_transform(), **style)
     ax.add_collection(bands, autolim=False)  # its y is the panel's height, not data
@@ -263,6 +265,24 @@ def vertical_bands(ax, starts, ends, ymin: float = 0.0, ymax: float = 1.0, **sty
                                        updatey=False)
         ax.autoscale_view()
     return bands
+
+
+def column_shares(positions: np.ndarray, marked: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The share of the rows at ``positions`` (x positions, as floats) in each column between consecutive ``edges``
+    that are ``marked``; 0 in a column with no row."""
+    column = np.clip(np.searchsorted(edges, positions, side="right") - 1, 0, len(edges) - 2)
+    rows = np.bincount(column, minlength=len(edges) - 1)
+    hits = np.bincount(column, weights=np.asarray(marked, float), minlength=len(edges) - 1)
+    return np.divide(hits, rows, out=np.zeros(len(rows)), where=rows > 0)
+
+
+def share_bars(ax, edges: np.ndarray, shares: np.ndarray, ymin: float = 0.0, ymax: float = 1.0, **style):
+    """A bar per column between consecutive ``edges`` (x positions, floats) with a share above 0, from ``ymin``
+    up by its share of ``ymax - ymin`` (of the panel's height), as one artist with no edge: the area drawn is the
+    share marked."""
+    keep = np.flatnonzero(shares > 0)
+    return vertical_bands(ax, edges[keep], edges[keep + 1], ymin, ymin + shares[keep] * (ymax - ymin),
+                          linewidth=0, **style)
 
 
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
@@ -298,9 +318,28 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
             return x(b)
         return t[int(b) - 1] + step
 
-    def bands(ax, rows, **style):  # the spans of rows [a, b) as one artist (``vertical_bands``)
+    def bands(ax, rows, ymin=0.0, ymax=1.0, label=None, **style):
+        """The spans of rows [a, b) as one artist (``vertical_bands``); those narrower than a pixel column, which
+        would be drawn a pixel or more wide (thousands of one-point runs on a long series looked like all of it),
+        as the share of rows in each column that they hold (``share_bars``)."""
         rows = np.asarray(rows, int).reshape(-1, 2)
-        return vertical_bands(ax, [x(a) for a in rows[:, 0]], [end(b) for b in rows[:, 1]], **style)
+        starts, ends = [x(a) for a in rows[:, 0]], [end(b) for b in rows[:, 1]]
+        drawn = vertical_bands(ax, starts, ends, ymin, ymax, label=label, **style) if not len(rows) else None
+        if len(rows):
+            to_float = lambda v: np.asarray(ax.convert_xunits(np.asarray(v)), float)  # noqa: E731
+            lo, hi = to_float([x(0), end(n)])
+            columns = max(1, int(ax.get_position().width * fig.get_figwidth() * DPI))
+            narrow = to_float(ends) - to_float(starts) < (hi - lo) / columns
+            drawn = vertical_bands(ax, np.asarray(starts)[~narrow], np.asarray(ends)[~narrow], ymin, ymax,
+                                   label=label, **style)
+            if narrow.any():
+                marked = np.zeros(n + 1, int)
+                np.add.at(marked, rows[narrow, 0], 1)
+                np.add.at(marked, rows[narrow, 1], -1)
+                edges = np.linspace(lo, hi, columns + 1)
+                share_bars(ax, edges, column_shares(to_float(t), np.cumsum(marked[:n]) > 0, edges), ymin, ymax,
+                           **style)
+        return drawn
 
     n_channel = series.shape[1]
     channels, note = shown_channels(n_channel, channels)
@@ -309,6 +348,10 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
                              height_ratios=[2] * shown + [1.4], squeeze=False)
     axes = axes[:, 0]
     ax_score = axes[-1]
+    joins = [p["start"] for before, p in zip(pieces, pieces[1:], strict=False)
+             if p["start"] == before["start"] + len(before["scores"]) and 0 < p["start"] < n]
+    for join in joins:
+        ax_score.axvline(x(join), color="0.35", lw=0.6, ls=":")
     for k, ax in enumerate(axes[:-1]):
         ax.plot(*broken_at_gaps(t, series[:, k]), lw=0.7, color="0.2", label="data (training z-score)")
         ax.axvspan(x(train_span[0]), end(train_span[1]), color="tab:blue", alpha=0.08, label="training block")
@@ -319,6 +362,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         # a bar along the top, over the detected spans, that they cannot hide
         bands(ax, labelled, ymin=1 - LABEL_BAR, color="tab:red", zorder=3,
               label="labelled anomaly window" if len(labelled) else None)
+        for k, join in enumerate(joins):  # where one test piece (a file) ends and the next begins
+            ax.axvline(x(join), color="0.35", lw=0.6, ls=":", label=None if k else "test piece boundary")
         if len(anomaly_idx):
             ax.vlines([x(a) for a in anomaly_idx], 0, 1, transform=ax.get_xaxis_transform(), colors="r",
                       linestyles="--", lw=1, label="label timestamp")
