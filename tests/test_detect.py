@@ -738,6 +738,29 @@ def test_the_notebooks_rules_table_writes_a_share_that_rounds_to_zero_as_the_pri
         line for cell in notebook["cells"] for line in cell["source"])
 
 
+def test_the_notebooks_rules_table_writes_n_a_where_labels_of_one_class_leave_the_f1s_undefined():
+    """On test labels all of one class the notebook's rules table showed NaN for every PW-F1 and Aff-F1 and "nan" for
+    the oracle's threshold, where detect.py's table writes n/a. The notebook's form writes n/a, and each F1 to 3
+    decimals (.round(3) leaves a column of text as it is)."""
+    from vae_lstm.detection import rules_table
+
+    nan = float("nan")
+    points = {"rules": {"val_quantile": {"threshold": 1.5}},
+              "all": {"undefined": "the point labels are all normal or all anomalous: the metrics are undefined",
+                      "rules": {"val_quantile": {"pointwise": {"f1": nan}, "affiliation": {"f1": nan},
+                                                 "flagged_fraction": 0.0}},
+                      "oracle": {"pointwise": {"f1": nan, "threshold": nan}, "affiliation": {"f1": nan}}},
+              "a": {"rules": {"val_quantile": {"pointwise": {"f1": 0.51234}, "affiliation": {"f1": 0.25},
+                                               "flagged_fraction": 0.1}},
+                    "oracle": {"pointwise": {"f1": 0.75, "threshold": 2.0}, "affiliation": {"f1": 0.5}}}}
+    metrics = {"detectors": ["x"], "x": {"points": points}}
+    table = rules_table(metrics, shares=True)
+    assert table[["PW-F1", "Aff-F1", "threshold"]].values.tolist() == [["n/a", "n/a", "1.5"], ["n/a", "n/a", "n/a"]]
+    piece = rules_table(metrics, "a", shares=True)
+    assert piece[["PW-F1", "Aff-F1", "threshold"]].values.tolist() == [["0.512", "0.250", "1.5"], ["0.750", "0.500", "2"]]
+    assert np.isnan(rules_table(metrics)["PW-F1"].iloc[0])  # the numbers, for code
+
+
 def test_the_notebooks_rules_table_writes_thresholds_to_four_significant_digits():
     """The notebook's .round(3) left the threshold column as it was: dynamic's per-piece list (and a rule's reason
     for no threshold) made it a column of objects, which pandas does not round, so every threshold read 61.346353

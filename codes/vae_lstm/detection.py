@@ -817,10 +817,13 @@ def rules_table(metrics: dict, pieces: str = "all", shares: bool = False):
     labels: each rule's threshold and the share of the test points it flags. ``shares``: that share written as the
     printed tables write it (``share_text``: one point of thousands reads "<0.1%", which rounding made 0), and each
     threshold to 4 significant digits (a column that holds dynamic's per-piece lists is one ``round`` leaves as it
-    is), for the notebook to show."""
+    is), and each F1 to 3 decimals, n/a where it is undefined (labels of one class), for the notebook to show."""
     table = _rules_rows(metrics, pieces)
     if shares and "flagged" in table:
         table["flagged"] = ["n/a" if np.isnan(f) else share_text(f) for f in table["flagged"]]
+    for column in ("PW-F1", "Aff-F1"):
+        if shares and column in table:
+            table[column] = [_f(f).strip() for f in table[column]]
     if shares and "threshold" in table:
         table["threshold"] = [_threshold_text(t) for t in table["threshold"]]
     return table
@@ -830,7 +833,7 @@ def _threshold_text(threshold) -> str:
     """A threshold of ``_rule_threshold`` to 4 significant digits: one number, one per piece, or why there is none."""
     if isinstance(threshold, str):
         return threshold
-    if threshold is None:
+    if threshold is None or (isinstance(threshold, float) and np.isnan(threshold)):
         return "n/a"
     return ", ".join(f"{t:.4g}" for t in np.atleast_1d(threshold))
 
