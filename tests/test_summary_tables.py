@@ -618,3 +618,33 @@ def test_the_verdict_weighs_only_seeds_whose_figures_both_have():
     assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.1], [0.5, 0.1]),
                                  seeds([0, 1], [0.3, np.nan], [0.3, np.nan])) == "yes, 1 seed"
     assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.1], [0.5, 0.1]), z) == "**no**"
+
+
+def test_dynamic_on_a_test_piece_too_short_to_flag_says_so_once_under_the_tables():
+    """KLSE's test piece has 124 points: dynamic flagged 0.00% of it for every detector, the controls too, and the
+    table gave no hint that the rule cannot flag a point on a piece that short (its search widens each exceedance
+    by 99 points and keeps no threshold flagging half the piece; its fallback, mean + 12 std, lies above every
+    score of fewer than 145 points). metrics.json and the tables now say so, once for all detectors; a piece of
+    400 points, where the rule can flag, gets no note."""
+    from vae_lstm import thresholds
+
+    assert thresholds.dynamic_note(124) and thresholds.dynamic_note(144)
+    assert thresholds.dynamic_note(145) is None and thresholds.dynamic_note(400) is None
+    rng = np.random.default_rng(0)
+    spike = np.abs(rng.standard_normal(124)) + 1.0
+    spike[60] = 50.0  # a spike far above the rest, yet not flagged
+    short = detection.PieceResult("test", 0, None, np.zeros(1), np.zeros(1, bool), spike, None)
+    long = detection.PieceResult("long", 200, None, np.zeros(1), np.zeros(1, bool), np.tile(spike, 4)[:400], None)
+    res = detection.DetectorResult("x", np.zeros(1), [short], val_point_scores=np.linspace(0.5, 1.5, 20))
+    summary = detection.unlabelled_point_summary(from_dict({}), res)["rules"]["dynamic"]
+    assert summary["flagged_points"] == 0 and "'test' (124 points)" in summary["short_pieces"]
+    res.pieces = [short, long]
+    summary = detection.unlabelled_point_summary(from_dict({}), res)["rules"]["dynamic"]
+    assert "'test' (124 points)" in summary["short_pieces"] and "long" not in summary["short_pieces"]
+    unlabelled = {"skipped": "no labels", "detector": "x", "detectors": ["x", "abs_z"],
+                  **{name: {"points": {"rules": {"dynamic": summary}}} for name in ("x", "abs_z")}}
+    notes = [line for line in detection.format_unlabelled(unlabelled).splitlines() if "dynamic: note:" in line]
+    assert notes == [f"dynamic: note: {summary['short_pieces']}"]
+    res.pieces = [long]
+    assert "short_pieces" not in detection.unlabelled_point_summary(from_dict({}), res)["rules"]["dynamic"]
+

@@ -416,6 +416,12 @@ def point_flags(config: Config, res: DetectorResult, rule: str) -> tuple[list[np
             t = thresholds.compute_threshold("dynamic", test_scores=piece.point_scores)
             flags.append(piece.flags(compared_scores("dynamic", piece), t))
             chosen.append(t)
+        short = [f"'{p.name}' ({len(p.point_scores)} points)" for p in res.pieces
+                 if thresholds.dynamic_note(len(p.point_scores))]
+        if short:  # it flags none of them, whatever the scores (KLSE's test piece of 124 days)
+            why = thresholds.dynamic_note(min(len(p.point_scores) for p in res.pieces))  # the same for each
+            return flags, {"threshold_per_piece": chosen, "short_pieces": (
+                f"it cannot flag a point of test piece(s) {', '.join(short)}: {why}")}
         return flags, {"threshold_per_piece": chosen}
     if rule == "fixed":
         t = float(config.threshold_value)
@@ -572,11 +578,13 @@ def format_unlabelled(metrics: dict) -> str:
 
 def undefined_rules(metrics: dict) -> list[str]:
     """One line per detector and point-level rule that its scores do not allow (the tables' "undefined"): why; and
-    one per POT threshold fitted on few excesses: on how many."""
+    one per POT threshold fitted on few excesses: on how many; and one where dynamic cannot flag a piece that short."""
     rules = [(name, rule, r) for name in metrics.get("detectors", [])
              for rule, r in metrics.get(name, {}).get("points", {}).get("rules", {}).items()]
+    short = dict.fromkeys(f"{rule}: note: {r['short_pieces']}" for _, rule, r in rules if "short_pieces" in r)
     return ([f"{name} {rule}: undefined: {r['undefined']}" for name, rule, r in rules if "undefined" in r]
-            + [f"{name} {rule}: note: {r['few_excesses']}" for name, rule, r in rules if "few_excesses" in r])
+            + [f"{name} {rule}: note: {r['few_excesses']}" for name, rule, r in rules if "few_excesses" in r]
+            + list(short))  # the pieces' lengths, the same for every detector: once
 
 
 def format_table(metrics: dict) -> str:

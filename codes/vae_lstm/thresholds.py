@@ -418,6 +418,19 @@ def dynamic_details(test_scores, *, span: int | None = 105, error_buffer: int = 
     return DynamicThreshold(threshold, epsilon, z_best, e, flags, seqs[keep], seqs[~keep], non_anom_max)
 
 
+def dynamic_note(n: int, error_buffer: int = 100, z_max: float = 12.0) -> str | None:
+    """Why ``dynamic`` flags none of a piece of ``n`` points, whatever its scores; None where it may flag.
+
+    Its search keeps no threshold there (one exceedance, widened by ``error_buffer`` - 1 points on either side,
+    covers ``error_buffer`` points at the least: half of ``2 * error_buffer`` points or more), and its fallback,
+    mean + ``z_max`` std, lies above every one of fewer than ``z_max**2 + 1`` values (Samuelson's inequality)."""
+    if n > 2 * max(error_buffer, 1) or n - 1 >= z_max**2:
+        return None
+    return (f"its search keeps no threshold on a piece of at most {2 * max(error_buffer, 1)} points (each exceedance, "
+            f"widened by {max(error_buffer - 1, 0)} points on either side, covers half of it or more), and its fallback, "
+            f"mean + {z_max:g} std of the smoothed scores, lies above every score of fewer than {z_max**2 + 1:g} points")
+
+
 def dynamic(test_scores, *, span: int | None = 105, error_buffer: int = 100, p: float = 0.13,
             z_min: float = 2.5, z_max: float = 12.0, z_step: float = 0.5) -> float:
     """Hundman et al.'s dynamic threshold of the (smoothed) test scores; see ``dynamic_details``.
