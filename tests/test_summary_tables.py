@@ -648,3 +648,19 @@ def test_dynamic_on_a_test_piece_too_short_to_flag_says_so_once_under_the_tables
     res.pieces = [long]
     assert "short_pieces" not in detection.unlabelled_point_summary(from_dict({}), res)["rules"]["dynamic"]
 
+
+def test_the_fixed_rules_table_says_its_value_is_in_each_detectors_own_units():
+    """threshold_value 0.5 is in the main detector's score units; the random and abs_z controls get the same number in
+    theirs, and the table printed their 0.00% flagged beside the detector's as if comparable. A line now says the
+    value is in each detector's own units (README's rule table), so the controls' fixed figures compare nothing."""
+    unlabelled = {"skipped": "no labels", "detector": "vae_lstm", "detectors": ["vae_lstm", "random"],
+                  "threshold_value": 0.5, **{name: {"points": {"rules": {
+                      "val_quantile": {"flagged_fraction": 0.1, "flagged_points": 4},
+                      "fixed": {"threshold": 0.5, "flagged_fraction": 0.0, "flagged_points": 0}}}}
+                      for name in ("vae_lstm", "random")}}
+    line = ("fixed: threshold_value 0.5 is in each detector's own score units: the controls get the same number in "
+            "theirs, so their fixed figures compare nothing")
+    assert line in detection.format_unlabelled(unlabelled).splitlines()
+    for name in ("vae_lstm", "random"):
+        del unlabelled[name]["points"]["rules"]["fixed"]
+    assert not any(text.startswith("fixed:") for text in detection.format_unlabelled(unlabelled).splitlines())

@@ -578,13 +578,17 @@ def format_unlabelled(metrics: dict) -> str:
 
 def undefined_rules(metrics: dict) -> list[str]:
     """One line per detector and point-level rule that its scores do not allow (the tables' "undefined"): why; and
-    one per POT threshold fitted on few excesses: on how many; and one where dynamic cannot flag a piece that short."""
+    one per POT threshold fitted on few excesses: on how many; and one where dynamic cannot flag a piece that short; and
+    one that says the fixed rule's threshold_value is in each detector's own units (README's rule table)."""
     rules = [(name, rule, r) for name in metrics.get("detectors", [])
              for rule, r in metrics.get(name, {}).get("points", {}).get("rules", {}).items()]
     short = dict.fromkeys(f"{rule}: note: {r['short_pieces']}" for _, rule, r in rules if "short_pieces" in r)
     return ([f"{name} {rule}: undefined: {r['undefined']}" for name, rule, r in rules if "undefined" in r]
             + [f"{name} {rule}: note: {r['few_excesses']}" for name, rule, r in rules if "few_excesses" in r]
-            + list(short))  # the pieces' lengths, the same for every detector: once
+            + list(short)  # the pieces' lengths, the same for every detector: once
+            + ([f"fixed: threshold_value {metrics.get('threshold_value'):g} is in each detector's own score units: the "
+                "controls get the same number in theirs, so their fixed figures compare nothing"]
+               if any(rule == "fixed" for _, rule, _ in rules) and metrics.get("threshold_value") is not None else []))
 
 
 def format_table(metrics: dict) -> str:
