@@ -920,6 +920,61 @@ def test_a_long_scoring_pass_says_how_far_it_has_come(vae, lstm, series, monkeyp
     assert capsys.readouterr().out == ""
 
 
+def test_a_long_pass_says_which_pass_it_is(monkeypatch, capsys, tmp_path):
+    """detect.py's passes (the training block's calibration, its scores, each test piece) and LSTM-AD's predictions
+    during fit all said "scoring: N of M ...": the same count several times, and no telling which was which. The
+    caller names each pass (``scoring.scoring_pass``); the clock here moves 40 s per reading."""
+    from types import SimpleNamespace
+
+    from vae_lstm.data_loader import TestPiece
+    from vae_lstm.detection import score_detector
+    from vae_lstm.detectors import lstm_ad
+    from vae_lstm.detectors.base import Scores
+
+    ticks = iter(range(0, 100_000, 40))
+    monkeypatch.setattr(scoring, "_clock", lambda: next(ticks))
+
+    def one_pass(rows):  # started at one reading, half done at the next (40 s): one line
+        scoring.Progress(rows, "windows").update(rows // 2)
+
+    class Passes:  # a stand-in detector: a pass per call
+        name = "stand-in"
+
+        def calibrate(self, series):
+            one_pass(len(series))
+
+        def score(self, series):
+            one_pass(len(series))
+            return Scores.from_points(np.zeros(len(series)))
+
+    pieces = [TestPiece(name, 0, np.zeros((n, 1)), np.array([], int)) for name, n in
+              (("test_1", 10), ("short", 2), ("test_2", 20))]
+    score_detector(Passes(), SimpleNamespace(span=4), SimpleNamespace(train=np.zeros((30, 1)), test_pieces=pieces),
+                   np.arange(3))
+    assert capsys.readouterr().out.splitlines() == [
+        "calibrating on the training block: 15 of 30 windows (50%) in 40 s, about 40 s to go",
+        "scoring the training block: 15 of 30 windows (50%) in 40 s, about 40 s to go",
+        "scoring test piece 1 of 2 (test_1): 5 of 10 windows (50%) in 40 s, about 40 s to go",
+        "scoring test piece 2 of 2 (test_2): 10 of 20 windows (50%) in 40 s, about 40 s to go"]
+    score_detector(Passes(), SimpleNamespace(span=4), SimpleNamespace(train=np.zeros((30, 1)), test_pieces=pieces[:1]),
+                   np.arange(3))
+    assert capsys.readouterr().out.splitlines()[2] == "scoring the test piece: 5 of 10 windows (50%) in 40 s, about " \
+                                                      "40 s to go"
+    one_pass(8)  # outside any named pass: the line it always had
+    assert capsys.readouterr().out == "scoring: 4 of 8 windows (50%) in 40 s, about 40 s to go\n"
+
+    def errors(model, series, l_win, batch_size, points):
+        one_pass(len(series))
+        return np.random.default_rng(0).standard_normal((len(points), 1))
+
+    monkeypatch.setattr(lstm_ad.LSTMADTrainer, "train", lambda self: build_lstm_ad(L_WIN, 1, 1, 4))
+    monkeypatch.setattr(lstm_ad, "validation_errors", errors)
+    det = detector("lstm_ad", prediction_horizon=1)
+    det.fit(np.sin(np.arange(100.0))[:, None], tmp_path)
+    assert capsys.readouterr().out == ("predicting the training block (LSTM-AD's error Gaussian): 50 of 100 windows "
+                                       "(50%) in 40 s, about 40 s to go\n")
+
+
 def test_training_codes_are_encoded_a_few_batches_at_a_time(monkeypatch):
     """The LSTM stage's codes of every training window: one predict over all of them took a float32 copy of every
     window (and Keras two more: 3.3 GB for a 200,000-row CSV of 8 channels at l_win 288, the peak of train.py).

@@ -282,10 +282,12 @@ def score_segments(detector, segments: np.ndarray) -> np.ndarray:
     ``detector.score`` call; each gets the largest score of the units wholly inside it. One line when a score is
     inf, or none is finite (``detection.require_finite``: a model that diverged), or a segment has no finite score."""
     from .detection import require_finite
+    from .progress import scoring_pass
 
     n, length, n_channel = segments.shape
-    scores = require_finite(detector.score(segments.reshape(n * length, n_channel)), detector.name,
-                            "the validation and test beats", n * length, some_scored=True)  # long enough to score
+    with scoring_pass("scoring the validation and test beats"):
+        scores = require_finite(detector.score(segments.reshape(n * length, n_channel)), detector.name,
+                                "the validation and test beats", n * length, some_scored=True)  # long enough to score
     per_segment = segment_scores(scores.native, scores.native_span, length, n)
     if np.isnan(per_segment).any():  # every unit inside a beat NaN: the metrics have no score for it
         raise UserError(f"{detector.name} gives no finite score inside {int(np.isnan(per_segment).sum())} of the {n} "

@@ -24,6 +24,7 @@ from .detectors import CONTROLS, get_detector
 from .detectors.base import Scores
 from .errors import UserError
 from .prepare import check_scorable
+from .progress import scoring_pass
 from .runs import data_fingerprint, metrics_text, set_aside_metrics
 from .thresholds import LABEL_FREE_RULES, pot_note
 from .windowing import train_val_split
@@ -186,17 +187,21 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     """Score the training block (for the validation sequences) and every test piece long enough. Point-level
     rules calibrate on ``validation_point_scores``; ``train_max`` on every scored training point (or unit)."""
     span = config.span
-    detector.calibrate(series.train)
-    train_scores = require_finite(detector.score(series.train), detector.name, "the training block", len(series.train),
-                                  some_scored=True)
+    with scoring_pass("calibrating on the training block"):
+        detector.calibrate(series.train)
+    with scoring_pass("scoring the training block"):
+        train_scores = require_finite(detector.score(series.train), detector.name, "the training block",
+                                      len(series.train), some_scored=True)
     val = sequence_scores(train_scores, span)[val_index]
     val_points = validation_point_scores(train_scores, val_index, span)
     fill = neutral_fill(val_points)
     pieces = []
-    for piece in series.test_pieces:
-        if len(piece.values) < span:
-            continue  # too short for one sequence: run_detection says so once
-        scores = require_finite(detector.score(piece.values), detector.name, f"test piece {piece.name}", len(piece.values))
+    scored = [piece for piece in series.test_pieces if len(piece.values) >= span]  # a shorter one: run_detection says so
+    for k, piece in enumerate(scored, 1):
+        name = "scoring the test piece" if len(scored) == 1 else f"scoring test piece {k} of {len(scored)} ({piece.name})"
+        with scoring_pass(name):
+            scores = require_finite(detector.score(piece.values), detector.name, f"test piece {piece.name}",
+                                    len(piece.values))
         seq = sequence_scores(scores, span)
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
         unscored = np.isnan(np.asarray(scores.points, dtype=float))

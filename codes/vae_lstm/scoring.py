@@ -35,6 +35,7 @@ from keras import ops
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .models import elbo_terms, fold_upsampling
+from .progress import pass_name
 from .threads import branches
 from .windowing import as_2d, n_sequences, rolling_windows, sequence_window_index
 
@@ -54,10 +55,11 @@ _clock = time.monotonic
 class Progress:
     """How far a pass over ``total`` rows (``unit``) has come, printed when ``PROGRESS_SECONDS`` have passed since
     it started and again every as many seconds, with the time it took and an estimate of the time left; a pass
-    that ends sooner prints nothing. Scoring a series of a million points takes minutes."""
+    that ends sooner prints nothing. Scoring a series of a million points takes minutes. The line starts with the
+    name of the pass (``progress.scoring_pass``'s, when it started; else "scoring")."""
 
     def __init__(self, total: int, unit: str):
-        self.total, self.unit = total, unit
+        self.total, self.unit, self.name = total, unit, pass_name()
         self.started = _clock()
         self.next = self.started + PROGRESS_SECONDS
 
@@ -66,7 +68,7 @@ class Progress:
         if now < self.next or not 0 < done < self.total:
             return
         took = now - self.started
-        print(f"scoring: {done:,} of {self.total:,} {self.unit} ({100 * done / self.total:.0f}%) in {took:.0f} s, "
+        print(f"{self.name}: {done:,} of {self.total:,} {self.unit} ({100 * done / self.total:.0f}%) in {took:.0f} s, "
               f"about {took * (self.total - done) / done:.0f} s to go", flush=True)
         self.next = now + PROGRESS_SECONDS
 

@@ -38,6 +38,7 @@ from keras import layers
 from ..errors import UserError
 from ..models import recurrent
 from ..optimizers import FusedAdam
+from ..progress import scoring_pass
 from ..scoring import JIT_SCORING, compiled_chunks
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
@@ -237,8 +238,9 @@ class LSTMADDetector(Detector):
         if len(points) == 0:  # no held-out point with all h predictions: use every training point
             print("lstm_ad: no validation point has all its predictions; fitting the Gaussian on the training points")
             points = np.arange(c.l_win + c.prediction_horizon - 1, len(train_series))
-        self.mu, self.sigma = fit_gaussian(validation_errors(self.model, train_series, c.l_win, c.score_batch_size,
-                                                             points))
+        with scoring_pass("predicting the training block (LSTM-AD's error Gaussian)"):
+            errors = validation_errors(self.model, train_series, c.l_win, c.score_batch_size, points)
+        self.mu, self.sigma = fit_gaussian(errors)
         tmp = gaussian_path.with_name(gaussian_path.name + ".tmp")
         try:  # through a temporary file and a rename: a kill leaves the old file or the new one
             with open(tmp, "wb") as f:
