@@ -390,6 +390,29 @@ def test_the_oracle_rule_on_unlabelled_data_is_one_line_before_training(tmp_path
 
 
 @pytest.mark.parametrize("segments", [False, True])
+def test_a_loaded_lstm_encodes_no_training_window(tmp_path, monkeypatch, segments):
+    """With TRAIN_LSTM 0 (or num_epochs_lstm 0) the LSTM stage loads lstm.keras, yet it first ran the VAE's encoder
+    over every training window for codes that nothing read (minutes, and 3 GB, for a long CSV). It encodes them
+    when it trains (or when its figures or samples are asked for), and returns the model it loads either way."""
+    calls = []
+
+    def encode(vae, windows, batch):
+        calls.append(len(windows))
+        return windows[:, 0], -windows[:, 0]
+
+    monkeypatch.setattr(trainers, "encode_windows", encode)
+    monkeypatch.setattr(trainers.LSTMModel, "load", lambda self: "the saved lstm")
+    series = np.arange(2 * 120 if segments else 120, dtype="float32").reshape((2, 120, 1) if segments else (120, 1))
+    for keys in ({"TRAIN_LSTM": 0}, {"num_epochs_lstm": 0}):
+        config = from_dict({**TINY, "window_stride": 8 if segments else 1, **keys})
+        assert trainers.LSTMTrainer(config, tmp_path, series, vae=None).train() == "the saved lstm"
+        assert calls == []
+    trainer = trainers.LSTMTrainer(from_dict({**TINY, "window_stride": 8 if segments else 1}), tmp_path, series, None)
+    assert len(trainer.train_codes) + len(trainer.val_codes) == len(trainer.train_index) + len(trainer.val_index)
+    assert calls == [2 * 4 * 4 if segments else 97]  # once: 2 segments x 4 sequences x 4 windows, or 97 windows
+
+
+@pytest.mark.parametrize("segments", [False, True])
 def test_the_lstm_learns_each_window_code_from_the_code_before_it(tmp_path, monkeypatch, segments):
     """The LSTM's input is the code means of windows s, s + l_win, .., s + (l_seq - 2) l_win of sequence s and its
     target those one window later, in training and validation (the held-out sequences), from one series or the

@@ -12,6 +12,7 @@ segment only, at ``window_stride`` (``windowing.segment_windows`` / ``segment_se
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import keras
@@ -127,17 +128,39 @@ class LSTMTrainer(BaseTrainer):
         super().__init__(LSTMModel(config, run_dir), config, run_dir,
                          config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
         self.vae, self.train_series, self.channels = vae, train_series, channels
+
+    @functools.cached_property
+    def samples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(train codes, validation codes, train index, validation index): the code means of every training
+        sequence, split. Encoded when first asked for (training, its figures), not for an LSTM that is loaded:
+        the encoder over every training window takes minutes on a long series."""
+        config, train_series = self.config, self.train_series
         if np.ndim(train_series) == 3:
             windows = segment_sequences(train_series, config.l_win, config.l_seq, config.window_stride)
-            codes, _ = encode_windows(vae, windows.reshape(-1, *windows.shape[2:]), config.score_batch_size)
+            codes, _ = encode_windows(self.vae, windows.reshape(-1, *windows.shape[2:]), config.score_batch_size)
             sequences = codes.reshape(len(windows), config.l_seq, -1)
         else:
             windows = rolling_windows(train_series, config.l_win)
-            codes, _ = encode_windows(vae, windows, config.score_batch_size)
+            codes, _ = encode_windows(self.vae, windows, config.score_batch_size)
             sequences = gather_sequences(codes, len(train_series), config.l_win, config.l_seq)
         idx_train, idx_val = train_val_split(len(sequences), config.val_fraction, config.seed)
-        self.train_codes, self.val_codes = sequences[idx_train], sequences[idx_val]
-        self.train_index, self.val_index = idx_train, idx_val
+        return sequences[idx_train], sequences[idx_val], idx_train, idx_val
+
+    @property
+    def train_codes(self) -> np.ndarray:
+        return self.samples[0]
+
+    @property
+    def val_codes(self) -> np.ndarray:
+        return self.samples[1]
+
+    @property
+    def train_index(self) -> np.ndarray:
+        return self.samples[2]
+
+    @property
+    def val_index(self) -> np.ndarray:
+        return self.samples[3]
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
