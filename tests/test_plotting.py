@@ -624,8 +624,11 @@ def test_adjacent_test_pieces_are_parted_by_a_line(captured, tmp_path):
     thin dotted line marks each join, in every panel, named once in the legend."""
     pieces = [{"start": s, "scores": np.linspace(1, 2, 50), "flags": np.zeros(50, bool), "threshold": 1.5}
               for s in (100, 150, 200)]
-    plotting.detections(np.zeros((250, 2)), pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t")
+    series = np.zeros((250, 2))
+    series[:, 0] = 9.0  # each channel's panel takes its own range, whatever the joins' count
+    plotting.detections(series, pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t")
     fig = captured[0]
     for ax in fig.axes:
         assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [150, 200]
+    assert fig.axes[0].get_ylim()[1] >= 9.5 and fig.axes[1].get_ylim()[1] < 9
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()].count("test piece boundary") == 1

@@ -362,8 +362,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         # a bar along the top, over the detected spans, that they cannot hide
         bands(ax, labelled, ymin=1 - LABEL_BAR, color="tab:red", zorder=3,
               label="labelled anomaly window" if len(labelled) else None)
-        for k, join in enumerate(joins):  # where one test piece (a file) ends and the next begins
-            ax.axvline(x(join), color="0.35", lw=0.6, ls=":", label=None if k else "test piece boundary")
+        for j, join in enumerate(joins):  # where one test piece (a file) ends and the next begins
+            ax.axvline(x(join), color="0.35", lw=0.6, ls=":", label=None if j else "test piece boundary")
         if len(anomaly_idx):
             ax.vlines([x(a) for a in anomaly_idx], 0, 1, transform=ax.get_xaxis_transform(), colors="r",
                       linestyles="--", lw=1, label="label timestamp")
