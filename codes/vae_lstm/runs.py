@@ -191,11 +191,14 @@ def training_changes(config: Config, path: Path) -> list[str]:
             return saved == now
         if training_part(saved) == training_part(now):
             return True
+        from .csv_data import read_files
         from .data_loader import dataset_folders
 
-        # the same files, named otherwise: a run recorded an override's data file by its absolute path
-        folders = dataset_folders(config)
-        return data_files(training_part(saved), folders) == data_files(training_part(now), folders)
+        # the same files, named otherwise: a run recorded an override's data file by its absolute path before the
+        # override gave it from the dataset config's folder ("../exp/data.csv")
+        saved, now, folders = training_part(saved), training_part(now), dataset_folders(config)
+        return isinstance(saved, dict) and isinstance(now, dict) and (
+            read_files(saved, folders) == read_files(now, folders))
 
     return config_changes(config, path, training_keys(config), same=same)
 
@@ -209,29 +212,6 @@ def training_keys(config: Config) -> list[str]:
     foreign = FOREIGN_KEYS.get(config.detector, ())
     return [k for k in config.to_dict() if k not in NOT_TRAINING_KEYS and not skipped.get(k) and k not in foreign
             and (config.detector not in CONTROLS or k in CONTROL_KEYS)]
-
-
-def data_files(dataset, folders: list[Path]):
-    """A dataset object with each file path that names a file (absolute, or from the first of ``folders`` that holds
-    it) as that file's absolute path: a run recorded a data file that an experiment's override names beside the
-    experiment file by its absolute path before the override gave it from the dataset config's folder
-    ("../exp/data.csv"), the same file."""
-    if not isinstance(dataset, dict):
-        return dataset
-
-    def file(value):
-        if not isinstance(value, str) or not value.strip() or "${" in value:
-            return value
-        path = Path(value.strip()).expanduser()
-        found = next((p for p in ([path] if path.is_absolute() else [Path(d) / path for d in folders])
-                      if p.is_file()), None)
-        return str(found.resolve()) if found is not None else value
-
-    files = {key: [file(v) for v in value] if isinstance(value, list) else file(value)
-             for key, value in dataset.items() if key in ("path", "train_files", "test_files")}
-    if isinstance(dataset.get("labels"), dict):
-        files["labels"] = {k: file(v) if k in ("timestamps", "windows") else v for k, v in dataset["labels"].items()}
-    return {**dataset, **files}
 
 
 def training_part(dataset):

@@ -353,7 +353,11 @@ def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
 def covered_mean(points: np.ndarray, values: np.ndarray, n_points: int) -> np.ndarray:
     """Mean of ``values`` over the entries of ``points`` (same shape) naming each time point; NaN where none."""
     total = np.bincount(points.ravel(), weights=values.ravel(), minlength=n_points)
-    count = np.bincount(points.ravel(), minlength=n_points)
+    return mean_or_nan(total, np.bincount(points.ravel(), minlength=n_points))
+
+
+def mean_or_nan(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``total / count`` per point; NaN where the count is 0."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
 
@@ -479,8 +483,7 @@ class CoveredValues:
         count = np.bincount(points - self.done, minlength=size)
         count[self.points - self.done] += self.counts  # the carried points are distinct
         n = end - self.done
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.out[self.done:end] = np.where(count[:n] > 0, total[:n] / count[:n], np.nan)
+        self.out[self.done:end] = mean_or_nan(total[:n], count[:n])
         unfinished = n + np.flatnonzero(count[n:])
         self.points, self.values, self.counts = unfinished + self.done, total[unfinished], count[unfinished]
         self.done = end
