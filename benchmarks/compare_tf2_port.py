@@ -169,7 +169,7 @@ def run_worker(side: str, args, data: Path) -> dict:
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
     if done.returncode or not lines:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-8000:])
-        raise SystemExit(f"the {side} worker failed (exit {done.returncode})")
+        raise SystemExit(f"error: the {side} worker failed (exit {done.returncode})")
     return json.loads(lines[-1][len(RESULT):])
 
 
@@ -225,9 +225,9 @@ def summarise(results: dict, settings: dict, rounds: int) -> tuple[dict, str]:
 def orchestrate(args) -> int:
     for name in ("models.py", "utils.py"):  # what the port's worker imports
         if not (Path(args.port) / name).is_file():
-            raise SystemExit(f"no {name} in {args.port}; point --port at the TF2 port's folder")
+            raise SystemExit(f"error: no {name} in {args.port}; point --port at the TF2 port's folder")
     if not (ready_mark(args.port_venv).is_file() and port_python(args.port_venv).exists()):
-        raise SystemExit(f"no ready venv for the port at {args.port_venv}; run with --setup first")
+        raise SystemExit(f"error: no ready venv for the port at {args.port_venv}; run with --setup first")
     sys.path.insert(0, str(REPO / "codes"))
     from vae_lstm.errors import UserError
 

@@ -519,7 +519,7 @@ def test_the_port_harness_checks_its_flags_and_its_venv_in_one_line(tmp_path, ca
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")  # a venv whose setup did not finish: no .ready mark
-    with pytest.raises(SystemExit, match="no ready venv for the port .*run with --setup first"):
+    with pytest.raises(SystemExit, match="^error: no ready venv for the port .*run with --setup first"):
         harness.orchestrate(harness.parse_args(["--port", str(port), "--port-venv", str(venv)]))
     harness.ready_mark(venv).write_text("")
     with pytest.raises(SystemExit, match="error: config file 'missing.json' not found"):
@@ -880,11 +880,11 @@ def test_the_port_harness_checks_every_file_it_runs_before_any_round(tmp_path, m
     monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side))
     monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: workers.append("data"))
     (tmp_path / "port" / "utils.py").unlink()
-    with pytest.raises(SystemExit, match="no utils.py in .*port; point --port at the TF2 port's folder"):
+    with pytest.raises(SystemExit, match="^error: no utils.py in .*port; point --port at the TF2 port's folder"):
         harness.orchestrate(harness.parse_args(flags))
     (tmp_path / "port" / "utils.py").write_text("")
     (tmp_path / "venv" / "bin" / "python").unlink()
-    with pytest.raises(SystemExit, match="no ready venv for the port at .*venv; run with --setup first"):
+    with pytest.raises(SystemExit, match="^error: no ready venv for the port at .*venv; run with --setup first"):
         harness.orchestrate(harness.parse_args(flags))
     assert workers == []
 
