@@ -939,6 +939,13 @@ def test_scoring_keys_that_the_point_score_does_not_read_are_named():
     assert unread_scoring_keys(config, 3) == ("note: term_power 0.5 not read under point_score 'predicted_error': the "
                                               "scores are the same without")
     assert unread_scoring_keys(from_dict({"point_smoothing": 2}), 1) is None  # balanced_level reads it
+    # another detector reads none of the VAE-LSTM's scoring keys; threshold_value is read under the fixed rule only
+    config = from_dict({"detector": "lstm_ad", "point_score": "max_sequence", "trailing_scale": 3})
+    assert unread_scoring_keys(config, 1) == ("note: point_score 'max_sequence', trailing_scale 3 not read by lstm_ad: "
+                                              "the scores are the same without")
+    assert unread_scoring_keys(from_dict({"threshold_value": 3}), 1) == (
+        "note: threshold_value 3.0 not read under threshold_rule 'val_quantile': the scores are the same without")
+    assert unread_scoring_keys(from_dict({"threshold_value": 3, "threshold_rule": "fixed"}), 1) is None
 
 
 def test_notebook_blames_an_oracle_rule_on_unlabelled_data_on_its_parameter(tmp_path):

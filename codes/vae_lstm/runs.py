@@ -246,23 +246,38 @@ def scoring_differences(config: Config, path: Path) -> str | None:
 
 
 def unread_scoring_keys(config: Config, n_channel: int | None) -> str | None:
-    """One note line naming the scoring keys of ``config``'s detector that it sets away from their defaults but that
-    its scores on ``n_channel`` channels do not read (``Detector.scoring_keys_for``: point_smoothing under point_score
-    max_sequence, term_power under predicted_error, ...), which would otherwise change nothing without a word."""
+    """One note line naming the detection and scoring keys that ``config`` sets away from their defaults but that its
+    detector's scores on ``n_channel`` channels do not read (``unread_settings``: point_smoothing under point_score
+    max_sequence, term_power under predicted_error, the VAE-LSTM's keys under another detector, threshold_value under
+    a rule other than fixed), which would otherwise change nothing without a word."""
     from .config import default_values
-    from .detectors import detector_class
+
+    defaults = default_values()
+    why = unread_settings(config, n_channel, [k for k, v in config.to_dict().items() if v != defaults.get(k)])
+    if not why:
+        return None
+    reasons = sorted(dict.fromkeys(why.values()), key=lambda reason: reason == "on one channel")  # the channels' last
+    parts = [f"{', '.join(f'{k} {config[k]!r}' for k in why if why[k] == reason)} not read {reason}"
+             for reason in reasons]
+    return f"note: {'; '.join(parts)}: the scores are the same without"
+
+
+def unread_settings(config: Config, n_channel: int | None, keys) -> dict[str, str]:
+    """Of the detection and scoring keys among ``keys``, those that ``config``'s detector does not read on
+    ``n_channel`` channels (None: more than one), each with why ("under point_score 'max_sequence'", "on one channel",
+    "by lstm_ad", "under threshold_rule 'val_quantile'"), in the order of its scoring keys, then the others'."""
+    from .detectors import SCORING_KEYS, detector_class
 
     cls = detector_class(config.detector)
-    read, defaults = cls.scoring_keys_for(n_channel, config), default_values()
-    unread = [k for k in cls.scoring_keys if k not in read and config[k] != defaults.get(k)]
-    if not unread:
-        return None
-    channel_only = [k for k in unread if k in cls.scoring_keys_for(None, config)]  # read on more channels
-    under = f"point_score {config.point_score!r}" if "point_score" in cls.scoring_keys else config.detector
-    parts = [(f"{', '.join(f'{k} {config[k]!r}' for k in keys)} not read {why}")
-             for keys, why in (([k for k in unread if k not in channel_only], f"under {under}"),
-                               (channel_only, "on one channel")) if keys]
-    return f"note: {'; '.join(parts)}: the scores are the same without"
+    read, on_more = cls.scoring_keys_for(n_channel, config), cls.scoring_keys_for(None, config)
+    under = f"under point_score {config.point_score!r}" if "point_score" in cls.scoring_keys else f"under {config.detector}"
+    others = [k for keys_of in SCORING_KEYS.values() for k in keys_of if k not in cls.scoring_keys]
+    keys = set(keys)
+    why = {k: "on one channel" if k in on_more else under for k in cls.scoring_keys if k in keys and k not in read}
+    why |= {k: f"by {config.detector}" for k in dict.fromkeys(others) if k in keys}
+    if "threshold_value" in keys and config.threshold_rule != "fixed":
+        why["threshold_value"] = f"under threshold_rule {config.threshold_rule!r}"
+    return why
 
 
 def run_folders(config: Config) -> list[Path]:
