@@ -147,6 +147,32 @@ def test_an_override_that_no_job_reads_is_noted(tmp_path, capsys):
     assert load_experiment(tiny_experiment(tmp_path)).unread_overrides == []
 
 
+def test_an_override_that_its_point_score_does_not_read_is_noted(tmp_path, capsys):
+    """trailing_scale and point_spread under point_score max_sequence, term_power under predicted_error and
+    threshold_value under a rule other than fixed changed no run of a grid without a word, where detect.py names
+    them (runs.unread_scoring_keys); a key that some dataset's runs read is not named."""
+    (tmp_path / "own.json").write_text(json.dumps({**TINY, "point_score": "predicted_error"}))
+    path = tiny_experiment(tmp_path, detectors=["vae_lstm", "abs_z", "random"], overrides={
+        "*": {"point_score": "max_sequence", "trailing_scale": 3},
+        "vae_lstm": {"point_spread": 2, "threshold_value": 1.5}})
+    reproduce.note_overrides(load_experiment(path))  # as reproduce.main says them, before any run
+    assert capsys.readouterr().out.splitlines() == [
+        "note: grid.json: overrides.*.trailing_scale is not used: vae_lstm does not read it under point_score "
+        "'max_sequence' (abs_z, random never read it)",
+        "note: grid.json: overrides.vae_lstm.point_spread is not used: vae_lstm does not read it under point_score "
+        "'max_sequence'",
+        "note: grid.json: overrides.vae_lstm.threshold_value is not used: vae_lstm does not read it under "
+        "threshold_rule 'val_quantile'"]
+    values = json.loads(path.read_text())
+    values["datasets"]["own"] = str(tmp_path / "own.json")  # its own point_score does not read term_power
+    values["overrides"] = {"vae_lstm": {"point_score": "predicted_error", "term_power": 0.5}}
+    path.write_text(json.dumps(values))
+    assert [key for _, key, _ in load_experiment(path).unread_scoring_overrides] == ["term_power"]
+    values["overrides"] = {"vae_lstm": {"term_power": 0.5}}  # synth's balanced_level reads it
+    path.write_text(json.dumps(values))
+    assert load_experiment(path).unread_scoring_overrides == []
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--series", "Synth"], "^experiment grid has no dataset Synth; did you mean 'synth'\\? its datasets: synth$"),
     (["--series", "synth", "synt", "other"], "no dataset synt, other; did you mean 'synth' for 'synt'\\? its"),

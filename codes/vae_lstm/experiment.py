@@ -129,6 +129,41 @@ class Experiment:
         return found
 
     @property
+    def unread_scoring_overrides(self) -> list[tuple[str, str, str]]:
+        """(detector or "*", key, why) for each detection or scoring override that the detectors of its jobs would
+        read, but not under the jobs' configs on any of the datasets (``runs.unread_settings``: trailing_scale under
+        point_score max_sequence, term_power under predicted_error, threshold_value under a rule other than fixed);
+        those that its detectors never read are ``unread_overrides``'s. Whether a key is read on one channel is left to
+        detect.py, which knows the data's channels. None in a segment dataset's grid, whose beats no scoring key reads
+        (``unread_overrides`` names those)."""
+        if self.summary == "beats":
+            return []
+        from .runs import unread_settings
+
+        never = {(name, key) for name, key, _ in self.unread_overrides}
+        configs = {}
+        found = []
+        for name, changes in self.values.get("overrides", {}).items():
+            jobs = self.detectors if name == "*" else [name] if name in self.detectors else []
+            for key in changes:
+                if not jobs or (name, key) in never:
+                    continue
+                why = {}  # detector -> why each dataset's runs of it do not read the key; a dataset that reads it: None
+                for detector in jobs:
+                    for dataset in self.datasets:
+                        if (dataset, detector) not in configs:
+                            configs[(dataset, detector)] = self.config(dataset, detector, 0, resolve=False)
+                        config = configs[(dataset, detector)]
+                        why.setdefault(detector, []).append(unread_settings(config, None, [key]).get(key))
+                if any(None in reasons for reasons in why.values()):
+                    continue
+                never_by = [d for d, reasons in why.items() if all(r.startswith("by ") for r in reasons)]
+                said = [f"{d} does not read it {' or '.join(dict.fromkeys(why[d]))}" for d in why if d not in never_by]
+                also = f" ({', '.join(never_by)} never {'reads' if len(never_by) == 1 else 'read'} it)" if never_by else ""
+                found.append((name, key, "; ".join(said) + also))
+        return found
+
+    @property
     def summary(self) -> str:
         return self.values.get("summary", "standard")
 

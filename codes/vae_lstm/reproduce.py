@@ -633,11 +633,9 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
     print(f"summary written to {summary_dir}")
 
 
-def main(argv=None) -> int:
-    from .grid import RunsFailed, run_grid
-
-    args = parse_args(argv)
-    experiment = load_experiment(args.experiment)
+def note_overrides(experiment: Experiment) -> None:
+    """A note line for each override of the experiment file that changes no run: one for a detector that it does not
+    run, one that its detector never reads, or one that its detector does not read under the jobs' keys."""
     for name in experiment.unused_overrides:
         print(f"note: {experiment.path.name}: overrides.{name} is not used: '{name}' is not in the experiment's "
               f"detectors ({', '.join(experiment.detectors)})")
@@ -646,6 +644,16 @@ def main(argv=None) -> int:
         who = (f"{', '.join(readers)} {'does' if len(readers) == 1 else 'do'}" if readers else
                "a segment's score is the largest of its units' own scores, whatever the point scores")
         print(f"note: {experiment.path.name}: overrides.{name}.{key} is not used: {which} ({who})")
+    for name, key, why in experiment.unread_scoring_overrides:  # read by its detector, but not under these keys
+        print(f"note: {experiment.path.name}: overrides.{name}.{key} is not used: {why}")
+
+
+def main(argv=None) -> int:
+    from .grid import RunsFailed, run_grid
+
+    args = parse_args(argv)
+    experiment = load_experiment(args.experiment)
+    note_overrides(experiment)
     for names in ("series", "detectors"):  # a name given twice would run its jobs twice, side by side
         if getattr(args, names):
             setattr(args, names, list(dict.fromkeys(getattr(args, names))))
