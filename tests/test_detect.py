@@ -418,6 +418,49 @@ def test_notebook_names_a_mistyped_run_dir_as_its_parameter(tmp_path, monkeypatc
                                 "parameter)"]
 
 
+def notebook_setup(**parameters) -> dict:
+    """The notebook's parameter cell, with ``parameters`` as papermill would inject them, and its setup cell, run in
+    this process (up to its data, before any scoring: no model is loaded); the namespace they leave."""
+    notebook = json.loads((ROOT / "notebooks" / "NAB-anomaly-detection.ipynb").read_text())
+    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    parameter_cell = next(i for i, cell in enumerate(code) if cell.startswith("# Parameters"))
+    namespace = {}
+    exec(code[parameter_cell], namespace)
+    namespace.update(parameters)
+    exec(code[parameter_cell + 1], namespace)
+    return namespace
+
+
+def test_notebook_names_the_run_folder_whose_config_json_it_was_given(tmp_path, capsys):
+    """``-p config <run folder>/config.json`` of a run folder moved or copied elsewhere, whose output_dir leads to its
+    old place: the notebook said "run folder <old place> does not exist; train first with ...", which trains a new run
+    there while the trained one sits beside the config, and scored the old place's run (a copy's original) without a
+    word, where detect.py names the folder. The notebook now names it too, and its run_dir parameter."""
+    from vae_lstm.errors import UserError
+
+    name = "synthetic_vae_lstm_lwin16_lseq3_code3_seed0"
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    cfg = copy / "config.json"
+    cfg.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "old")}))
+    (copy / "state.json").write_text(json.dumps({"vae": 2, "lstm": 2, "fitted": True}))
+    old = tmp_path / "old" / "tiny" / name
+    with pytest.raises(UserError) as refused:  # moved: its output_dir leads to no run
+        notebook_setup(config=str(cfg))
+    assert str(refused.value) == (f"run folder {old}, where the output_dir of {cfg} leads, does not exist; that file "
+                                  f"is the config.json of run folder {copy}: set the notebook's run_dir parameter to "
+                                  f"\"{copy}\" to score it")
+    old.mkdir(parents=True)  # a copy: the original is still there, and is what the notebook scores, saying so
+    shutil.copy(cfg, old / "config.json")
+    shutil.copy(copy / "state.json", old / "state.json")
+    capsys.readouterr()
+    notebook_setup(config=str(cfg))
+    assert (f"note: scoring {old}, where the output_dir of {cfg} leads, not {copy}, whose config.json it is (set the "
+            f"notebook's run_dir parameter to \"{copy}\" to score that one)") in capsys.readouterr().out
+    notebook_setup(config=str(cfg), run_dir=str(copy))  # the copy itself: nothing to say
+    assert "note: scoring" not in capsys.readouterr().out
+
+
 def table1_job(detector: str, tmp_path):
     from vae_lstm.experiment import Job, job_experiment, load_experiment
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import config_argument, load_config, run_dir, shell_word
+from .config import config_argument, load_config, run_dir
 from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
@@ -17,6 +17,7 @@ from .runs import (
     COPY_ADVICE,
     check_run_config,
     config_run_folder,
+    copied_run_note,
     detection_lock,
     folder_problem,
     foreign_folder,
@@ -118,16 +119,8 @@ def detect_main(argv=None) -> int:
         raise UserError(f"run folder {path} {folder_problem(path)} (--run-dir)")
     if args.run_dir and (problem := foreign_folder(path)):  # a control writes detection/ wherever it is pointed
         raise UserError(f"--run-dir {path} {problem}: give a run folder, or an empty folder for a control")
-    if not args.run_dir and (own := config_run_folder(config, path)) is not None:  # a moved or copied run's file
-        leads = f"where the {leading_key(config)} of {args.config} leads"
-        from .detectors import CONTROLS
-
-        if config.detector not in CONTROLS and not has_training(path):
-            raise UserError(f"run folder {path}, {leads}, {folder_problem(path) or 'holds no trained detector'}; "
-                            f"that file is the config.json of run folder {own}: pass --run-dir {shell_word(own)} to "
-                            "score it")
-        print(f"note: scoring {path}, {leads}, not {own}, whose config.json it is (pass --run-dir {shell_word(own)} to "
-              "score that one)")
+    if not args.run_dir and (note := copied_run_note(config, path, args.config)):  # a moved or copied run's file
+        print(note)
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")

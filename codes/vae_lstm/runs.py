@@ -42,6 +42,7 @@ from .config import (
     read_json_file,
     run_dir,
     save_config,
+    shell_word,
     train_command,
     write_text_atomic,
 )
@@ -929,6 +930,25 @@ def config_run_folder(config: Config, path: Path) -> Path | None:
         return None
     folder = Path(config.source).resolve().parent
     return folder if has_training(folder) and folder != Path(path).resolve() else None
+
+
+def copied_run_note(config: Config, path: Path, given: str, notebook: bool = False) -> str | None:
+    """When ``config`` (given as ``given``) is the config.json of a run folder moved or copied elsewhere
+    (``config_run_folder``) and ``path`` is the folder its output_dir (or load_dir) leads to, the one to be scored: a
+    note that scores ``path`` and names the other, or one line (a UserError) when ``path`` holds no trained detector.
+    Each says how to score the folder the file is in: detect.py's --run-dir, or (``notebook``) the notebook's run_dir
+    parameter. None otherwise."""
+    from .detectors import CONTROLS
+
+    own = config_run_folder(config, path)
+    if own is None:
+        return None
+    how = f"set the notebook's run_dir parameter to \"{own}\"" if notebook else f"pass --run-dir {shell_word(own)}"
+    leads = f"where the {leading_key(config)} of {given} leads"
+    if config.detector not in CONTROLS and not has_training(path):
+        raise UserError(f"run folder {path}, {leads}, {folder_problem(path) or 'holds no trained detector'}; that file "
+                        f"is the config.json of run folder {own}: {how} to score it")
+    return f"note: scoring {path}, {leads}, not {own}, whose config.json it is ({how} to score that one)"
 
 
 def leading_key(config: Config) -> str:
