@@ -461,6 +461,17 @@ def test_notebook_names_the_run_folder_whose_config_json_it_was_given(tmp_path, 
     assert "note: scoring" not in capsys.readouterr().out
 
 
+def test_notebook_names_the_scoring_keys_its_scores_do_not_read(tmp_path, capsys):
+    """A config that sets point_smoothing under point_score max_sequence, which never reads it: detect.py said so in a
+    note (the scores are the same without), the notebook scored without a word, its tables read as if smoothed."""
+    cfg = tmp_path / "unread.json"
+    cfg.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "runs"), "point_score": "max_sequence",
+                               "point_smoothing": 5}))
+    notebook_setup(config=str(cfg))
+    assert ("note: point_smoothing 5.0 not read under point_score 'max_sequence': the scores are the same without"
+            in capsys.readouterr().out.splitlines())
+
+
 def table1_job(detector: str, tmp_path):
     from vae_lstm.experiment import Job, job_experiment, load_experiment
 
