@@ -621,3 +621,28 @@ def test_the_label_count_says_how_many_labelled_anomalies_the_test_pieces_hold()
     assert cli.label_summary(series) == "2 labelled anomalies"
     series = build_series("s", "point", raw, [], train_start=0, train_end=300)
     assert cli.label_summary(series) == "no labels"
+
+
+def test_detections_part_a_test_file_too_short_to_score_from_its_neighbours(tmp_path, monkeypatch):
+    """Test files of 400, 50 and 400 rows, the middle one shorter than a sequence (left out of every metric, with a
+    warning): detections.png drew no test piece boundary at all, the joins being looked for between the scored
+    pieces only, so the short file's rows ran on from its neighbours' unmarked. Each join of test files is drawn."""
+    write_dataset(tmp_path, labelled=False)
+    sensor_frame(50, 7).drop(columns="anomaly").to_csv(tmp_path / "short.csv", sep=";", index=False)
+    config_path = write_config(tmp_path, labelled=False, detector="abs_z", l_win=PERIOD)
+    values = json.loads(config_path.read_text())
+    values["dataset"]["test_files"] = ["test0.csv", "short.csv", "test1.csv"]
+    config_path.write_text(json.dumps(values))
+    from vae_lstm import detection
+
+    cfg, series = load_data(load_config(config_path), verbose=False)
+    result = detection.run_detection(cfg, tmp_path / "run", controls=False, series=series)
+    assert [p.name for p in result.main.pieces] == ["test0", "test1"]  # the short file is not scored
+    figures = []
+    monkeypatch.setattr(plotting, "_save", lambda fig, path: figures.append(fig) or path)
+    detection.draw_figures(result, tmp_path / "figures")
+    (fig,) = [f for f in figures if len(f.axes) == 4]  # detections.png: the three channels and the scores
+    for ax in fig.axes:
+        assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [1000, 1050], ax
+    for f in figures:
+        plotting.plt.close(f)

@@ -780,13 +780,16 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
     pieces = [{"start": p.start, "scores": compared_scores(c.threshold_rule, p), "flags": f, "threshold": t}
               for p, f, t in zip(main.pieces, flags, point_t, strict=True)]
     which = "EWMA-smoothed point scores" if c.threshold_rule == "dynamic" else "point scores"
+    tested = result.series.test_pieces  # every one, those too short to score among them: their joins are drawn too
+    joins = [p.start for before, p in zip(tested, tested[1:], strict=False) if p.start == before.start + len(before.values)]
     paths.append(plotting.detections(
         result.series.normalised, pieces, result.series.anomaly_idx, result.series.point_labels,
         (result.series.train_start, result.series.train_end), out_dir / "detections.png",
         f"{name}: {main.name} detections, {c.threshold_rule} threshold on {which} "
         f"(l_win {c.l_win}, l_seq {c.l_seq}, seed {c.seed})", c.y_scale, result.series.channels,
         result.series.timestamps,
-        utc=result.series.utc, score_label=which.removesuffix("s"), threshold_label=f"{c.threshold_rule} threshold"))
+        utc=result.series.utc, score_label=which.removesuffix("s"), threshold_label=f"{c.threshold_rule} threshold",
+        joins=joins))
     # the figures below need labels of both classes; one not drawn this time must not stay from an earlier
     # scoring (of other labels) beside this metrics.json
     stale = {"precision_recall.png", "vus_pr.png"}

@@ -288,7 +288,8 @@ def share_bars(ax, edges: np.ndarray, shares: np.ndarray, ymin: float = 0.0, yma
 def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, point_labels: np.ndarray | None,
                train_span: tuple[int, int], path: Path, title: str, y_scale: float = 5.0,
                channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False,
-               score_label: str = "point score", threshold_label: str = "threshold") -> Path:
+               score_label: str = "point score", threshold_label: str = "threshold",
+               joins: list[int] | None = None) -> Path:
     """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
     when there are more), with the training block, the labelled anomaly windows (shaded red, and a red bar
     along the panel's top that the detected spans cannot hide), the
@@ -298,7 +299,9 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
     ``times``: a datetime64 per point, for a time axis (default: the 0-based index). ``score_label``: what the
     scores beneath are (a rule may threshold a smoothing of the point scores); ``threshold_label``: what their
-    dashed line is (the rule's threshold), both named in the score panel's own legend.
+    dashed line is (the rule's threshold), both named in the score panel's own legend. ``joins``: the index where
+    each test piece (a file) begins right after another ends, a dotted line each (default: the joins of ``pieces``;
+    a caller whose pieces leave out one too short to score gives those of every piece).
     """
     series = np.asarray(series, float).reshape(len(series), -1)
     n = len(series)
@@ -348,8 +351,10 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
                              height_ratios=[2] * shown + [1.4], squeeze=False)
     axes = axes[:, 0]
     ax_score = axes[-1]
-    joins = [p["start"] for before, p in zip(pieces, pieces[1:], strict=False)
-             if p["start"] == before["start"] + len(before["scores"]) and 0 < p["start"] < n]
+    if joins is None:
+        joins = [p["start"] for before, p in zip(pieces, pieces[1:], strict=False)
+                 if p["start"] == before["start"] + len(before["scores"])]
+    joins = [join for join in joins if 0 < join < n]
     for join in joins:
         ax_score.axvline(x(join), color="0.35", lw=0.6, ls=":")
     for k, ax in enumerate(axes[:-1]):
