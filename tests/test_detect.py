@@ -461,6 +461,29 @@ def test_notebook_names_the_run_folder_whose_config_json_it_was_given(tmp_path, 
     assert "note: scoring" not in capsys.readouterr().out
 
 
+def test_notebook_shows_no_training_figure_a_kill_cut_short(tmp_path):
+    """A training killed while drawing leaves ``<name>.tmp.png`` (``plotting._save``); the notebook's training-figures
+    cell showed it beside the finished figures, a broken or half-drawn image. The cell runs here on its own, with the
+    setup cell's imports and the display calls recorded."""
+    from types import SimpleNamespace
+
+    notebook = json.loads((ROOT / "notebooks" / "NAB-anomaly-detection.ipynb").read_text())
+    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    setup = code[next(i for i, cell in enumerate(code) if cell.startswith("# Parameters")) + 1]
+    imports = [node for node in ast.parse(setup).body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    figures_cell = next(cell for cell in code if 'result.run_dir / "figures"' in cell)
+    (tmp_path / "figures").mkdir()
+    for name in ("vae_loss.png", "lstm_loss.png", "lstm_loss.tmp.png"):
+        (tmp_path / "figures" / name).write_bytes(b"")
+    shown = []
+    namespace = {}
+    exec(compile(ast.Module(imports, type_ignores=[]), "setup", "exec"), namespace)
+    namespace.update(result=SimpleNamespace(run_dir=tmp_path), Markdown=str, Image=lambda filename: filename,
+                     display=lambda *items: shown.append(items[1]))
+    exec(figures_cell, namespace)
+    assert [Path(path).name for path in shown] == ["lstm_loss.png", "vae_loss.png"]
+
+
 def test_notebook_names_the_scoring_keys_its_scores_do_not_read(tmp_path, capsys):
     """A config that sets point_smoothing under point_score max_sequence, which never reads it: detect.py said so in a
     note (the scores are the same without), the notebook scored without a word, its tables read as if smoothed."""

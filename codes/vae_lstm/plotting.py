@@ -57,6 +57,12 @@ def as_written(fig) -> None:
         text.set_parse_math(False)
 
 
+def finished_figures(folder, pattern: str = "*.png") -> list[Path]:
+    """The figures in ``folder`` matching ``pattern``, sorted, without the ``<name>.tmp.png`` a kill while drawing
+    (``_save``) left behind."""
+    return sorted(p for p in Path(folder).glob(pattern) if not p.stem.endswith(".tmp"))
+
+
 def _save(fig, path: Path) -> Path:
     """Write the figure through ``<name>.tmp<suffix>`` and a rename: a kill while drawing leaves no half a
     figure (a finished stage draws a missing one again, ``BaseTrainer.draw_missing_figures``)."""

@@ -167,6 +167,7 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=N
     changed would only get the ``vae`` run refused, where it can train its own. The target gets the ``vae`` run's
     config.json first, as training there writes it: a folder of training without one is refused.
     """
+    from .plotting import finished_figures
     from .runs import (
         DATA_FILE,
         data_fingerprint,
@@ -203,9 +204,7 @@ def reuse_vae_stage(vae_lstm_config, target: Path, vae_config=None, train_data=N
     for name in ("vae.keras", "vae_log.csv", DATA_FILE):  # with what it was trained on: the fit checks that
         if (source / name).is_file():  # through a temporary file: a kill mid-copy leaves no truncated checkpoint
             copy_atomic(source / name, target / name)
-    for figure in (source / "figures").glob("vae_*.png"):
-        if figure.name.endswith(".tmp.png"):  # a figure a kill cut short
-            continue
+    for figure in finished_figures(source / "figures", "vae_*.png"):
         copy_atomic(figure, target / "figures" / figure.name)
     write_text_atomic(target / "state.json", json.dumps({"vae": epochs, **stopped}, indent=2) + "\n")
     print(f"vae: reusing the identical VAE stage of {source.name}")
