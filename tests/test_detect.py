@@ -1023,6 +1023,12 @@ def test_scoring_keys_that_the_point_score_does_not_read_are_named():
     assert unread_scoring_keys(from_dict({"threshold_value": 3}), 1) == (
         "note: threshold_value 3.0 not read under threshold_rule 'val_quantile': the scores are the same without")
     assert unread_scoring_keys(from_dict({"threshold_value": 3, "threshold_rule": "fixed"}), 1) is None
+    # a span of point_smoothing or point_spread * l_win that rounds to 0 or 1 point leaves every score as it is
+    config = from_dict({"l_win": 24, "point_smoothing": 0.02, "point_spread": 0.05})
+    assert unread_scoring_keys(config, 1) == ("note: point_smoothing 0.02 not read at l_win 24, where it spans 0 "
+                                              "points; point_spread 0.05 not read at l_win 24, where it spans 1 point: "
+                                              "the scores are the same without")
+    assert unread_scoring_keys(from_dict({"l_win": 24, "point_spread": 0.07}), 1) is None  # 2 points
 
 
 def test_notebook_blames_an_oracle_rule_on_unlabelled_data_on_its_parameter(tmp_path):

@@ -278,6 +278,11 @@ def unread_settings(config: Config, n_channel: int | None, keys) -> dict[str, st
     why |= {k: f"by {config.detector}" for k in dict.fromkeys(others) if k in keys}
     if "threshold_value" in keys and config.threshold_rule != "fixed":
         why["threshold_value"] = f"under threshold_rule {config.threshold_rule!r}"
+    for k in ("point_smoothing", "point_spread"):  # windows of l_win points, rounded: a span of 1 point changes nothing
+        if k in keys and k in read and config[k] > 0 and isinstance(config.l_win, int):
+            span = round(config[k] * config.l_win)
+            if span <= 1:
+                why[k] = f"at l_win {config.l_win}, where it spans {span} point{'' if span == 1 else 's'}"
     return why
 
 
