@@ -228,7 +228,7 @@ def test_timing_20000_points():
 
 def test_threshold_free_runs_the_vus_buffer_loop_once(monkeypatch):
     """VUS-PR and VUS-ROC come from one loop over every buffer length up to the median labelled window, the
-    costliest metric on long anomaly windows (O(points x window length)): detect.py ran it once for each, twice
+    costliest metric on long anomaly windows (one step per buffer length): detect.py ran it once for each, twice
     the time, for every detector and piece group. Both values are those of vus_metrics."""
     from vae_lstm import metrics
 
@@ -342,10 +342,11 @@ def _random_case(rng, n):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_vus_and_range_auc_are_those_of_the_committed_code_bit_for_bit(seed):
-    """The widened labels are computed in score order with arithmetic masks (the costliest loop, O(points x window)
-    on long anomaly windows, about twice as fast); every VUS and range-AUC value must stay the very float the
-    committed code gave, at buffers below, at and far above the anomalies' lengths."""
+def test_vus_and_range_auc_are_those_of_the_committed_code(seed):
+    """Every VUS value stays the committed code's to 1e-12 (it sums the buffer points' sqrt(1 - d/w) through power
+    moments, one step per buffer length instead of a pass over every point within the widest buffer: a rounding
+    apart, about 1e-16), and every range-AUC value the very same float, at buffers below, at and far above the
+    anomalies' lengths."""
     rng = np.random.default_rng(seed)
     s, y = _random_case(rng, int(rng.choice([5, 60, 700, 3000])))
     for w_max in (0, 1, 2, 3, 4, 7, 40, 301, len(y) + 5):
@@ -353,5 +354,82 @@ def test_vus_and_range_auc_are_those_of_the_committed_code_bit_for_bit(seed):
             want = _as_committed(s, y, w_max, n_thresholds)
             v = vus.vus_metrics(s, y, max_buffer=w_max, n_thresholds=n_thresholds)
             r = vus.range_auc(s, y, buffer=w_max, n_thresholds=n_thresholds)
-            np.testing.assert_array_equal([v["VUS_ROC"], v["VUS_PR"], r["R_AUC_ROC"], r["R_AUC_PR"]], want,
-                                          err_msg=f"max_buffer {w_max}, {n_thresholds} thresholds")
+            msg = f"max_buffer {w_max}, {n_thresholds} thresholds"
+            np.testing.assert_allclose([v["VUS_ROC"], v["VUS_PR"]], want[:2], rtol=0, atol=1e-12, err_msg=msg)
+            np.testing.assert_array_equal([r["R_AUC_ROC"], r["R_AUC_PR"]], want[2:], err_msg=msg)
+
+
+def _vus_plainly(s, y, w_max, n_thresholds):
+    """(VUS_ROC, VUS_PR) written out point by point, as the reference's RangeAUC_volume_opt reads."""
+    n, P = len(s), float(y.sum())
+    d = np.diff(np.concatenate(([0], y, [0])))
+    ranges = list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1, strict=True))  # inclusive ends
+    thr = np.sort(s)[::-1][np.linspace(0, n - 1, n_thresholds).astype(int)]
+    rocs, prs = [], []
+    for w in range(w_max + 1):
+        h = w // 2
+        ext = y.astype(float)
+        for a, b in ranges:
+            for dist in range(1, h + 1):
+                for i in (a - dist, b + dist):
+                    if 0 <= i < n:
+                        ext[i] += np.sqrt(1 - dist / w)
+        ext = np.minimum(ext, 1.0)
+        groups = [list(ranges[0])]
+        for a, b in ranges[1:]:
+            if a - groups[-1][1] <= 2 * h:
+                groups[-1][1] = b
+            else:
+                groups.append([a, b])
+        tpr, fpr, prec = [0.0], [0.0], []
+        for t in thr:
+            flagged = s >= t
+            tp = ext[flagged].sum()
+            p_new = (P + P + ext[flagged & (y == 0)].sum()) / 2
+            exist = np.mean([flagged[max(a - h, 0):min(b + h, n - 1) + 1].any() for a, b in groups])
+            tpr.append(min(tp / p_new, 1) * exist)
+            fpr.append((flagged.sum() - tp) / (n - p_new))
+            prec.append(tp / flagged.sum())
+        tpr.append(1.0)
+        fpr.append(1.0)
+        rocs.append(sum((fpr[i] - fpr[i - 1]) * (tpr[i] + tpr[i - 1]) / 2 for i in range(1, len(fpr))))
+        prs.append(sum((tpr[i] - tpr[i - 1]) * prec[i - 1] for i in range(1, len(tpr) - 1)))
+    return float(np.mean(rocs)), float(np.mean(prs))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vus_is_the_plain_point_by_point_volume(seed):
+    """Close ranges (buffers that overlap and cap at 1, groups that merge as the buffer grows), ranges at either
+    end, ties: VUS as the plain loops over points, buffers and thresholds compute it."""
+    rng = np.random.default_rng(100 + seed)
+    s, y = _random_case(rng, int(rng.choice([4, 30, 70])))
+    if y.all() or not y.any():
+        y[:] = 0
+        y[len(y) // 2] = 1
+    for w_max, n_thresholds in ((0, 5), (1, 3), (5, 9), (int(rng.integers(2, 25)), int(rng.integers(1, 40)))):
+        v = vus.vus_metrics(s, y, max_buffer=w_max, n_thresholds=n_thresholds)
+        np.testing.assert_allclose([v["VUS_ROC"], v["VUS_PR"]], _vus_plainly(s, y, w_max, n_thresholds),
+                                   rtol=0, atol=1e-12, err_msg=f"max_buffer {w_max}, {n_thresholds} thresholds")
+
+
+def test_vus_true_positives_and_existence_by_hand():
+    """Points 2 and 6 labelled, scores falling from point 0 to 8, one threshold per point. Buffer 4 (h = 2): point 4
+    is in both buffers (capped at 1), points 1, 3, 5, 7 at distance 1 (sqrt(3/4)), 0 and 8 at 2 (sqrt(1/2)); buffer
+    6 (h = 3): 3 and 5 are in both buffers too, 1 and 7 get sqrt(5/6), 0 and 8 sqrt(2/3). Buffer 2 (h = 1): the
+    ranges [1, 3] and [5, 7] do not merge (gap 4 > 2h), so existence is 1/2 once point 1 is flagged, 1 from point 5;
+    from h = 2 they merge into one range."""
+    y = _labels(9, [(2, 3), (6, 7)])
+    s = np.arange(9, 0, -1) / 10.0
+    c = vus._Curves(s, y.astype(bool), 3, 9)
+    got = {w: (tp, e) for w, tp, e in c.sweep(6)}
+    r = np.sqrt
+    ext = {0: [0, 0, 1, 0, 0, 0, 1, 0, 0],
+           2: [0, r(1 / 2), 1, r(1 / 2), 0, r(1 / 2), 1, r(1 / 2), 0],
+           4: [r(1 / 2), r(3 / 4), 1, r(3 / 4), 1, r(3 / 4), 1, r(3 / 4), r(1 / 2)],
+           5: [r(3 / 5), r(4 / 5), 1, r(4 / 5), 1, r(4 / 5), 1, r(4 / 5), r(3 / 5)],
+           6: [r(2 / 3), r(5 / 6), 1, 1, 1, 1, 1, r(5 / 6), r(2 / 3)]}
+    for w, e in ext.items():
+        np.testing.assert_allclose(got[w][0], np.cumsum(e), rtol=0, atol=1e-14, err_msg=f"buffer {w}")
+    np.testing.assert_array_equal(got[2][1], [0, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1])
+    np.testing.assert_array_equal(got[0][1], [0, 0, 0.5, 0.5, 0.5, 0.5, 1, 1, 1])
+    np.testing.assert_array_equal(got[4][1], [1] * 9)

@@ -57,7 +57,7 @@ def threshold_free(scores, labels, flaggable=None) -> dict:
     s, y = scores_and_labels(scores, labels, "labels")
     if degenerate(y, flaggable):
         return {name: float("nan") for name in THRESHOLD_FREE}
-    vus = vus_metrics(s, y)  # both volumes from one loop over the buffer lengths: O(points x window length) each
+    vus = vus_metrics(s, y)  # both volumes from one loop over the buffer lengths (one step per length)
     both = {"vus_pr": vus["VUS_PR"], "vus_roc": vus["VUS_ROC"]}
     return {name: float(both[name]) if name in both else fn(s, y) for name, fn in THRESHOLD_FREE.items()}
 
