@@ -12,6 +12,7 @@ import pytest
 from vae_lstm import scoring
 from vae_lstm.config import from_dict
 from vae_lstm.detectors import get_detector
+from vae_lstm.detectors.base import Scores
 from vae_lstm.detectors.lstm_ad import build_lstm_ad
 from vae_lstm.detectors.lstm_ae import build_lstm_ae
 from vae_lstm.detectors.lstm_vae import LSTMVAE
@@ -839,41 +840,135 @@ def test_covered_values_hand_computed():
     np.testing.assert_array_equal(lower.result(), [1.0, 3.0, np.nan])  # lower medians of {5, 1} and {3, 2, 9}
 
 
-@pytest.mark.parametrize("keys", [{"point_score": "predicted_error"}, {"point_score": "median_prediction"},
-                                  {"point_score": "last_window", "context_scale": "mean"},
-                                  {"point_score": "balanced_level", "n_channel": 3},
-                                  {"point_score": "combined", "n_channel": 3, "trailing_scale": 1}])
-def test_the_detector_scores_in_runs_like_the_whole_array(keys):
-    """score_batch_size 29: the pass hands the sinks runs of 14 sequences; the scores equal those computed from every
-    predicted window at once, to the bit."""
-    channels = keys.get("n_channel", 1)
+@pytest.fixture(scope="module")
+def two_channel_models():
     keras.utils.set_random_seed(3)
-    det = detector("vae_lstm", **keys)
-    det.vae, det.lstm = VAE(L_WIN, channels, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
+    return VAE(L_WIN, 2, CODE, 32, seed=0), build_lstm(L_SEQ, CODE, 8)
+
+
+def whole_array_scores(det, blocks, whole, series, train="train"):
+    """Reference scores of ``series`` by a detector calibrated on ``train``, as computed before the sinks and before
+    the training block's passes were shared: every statistic from every predicted window of a block at once
+    (``whole``: the ``score_vae_lstm`` of each of the ``blocks``, by name)."""
+    c, scores, predicted = det.config, whole[series].scores, whole[series].predicted_windows
+    if c.point_score == "max_sequence":
+        return scores, Scores.from_units(scores, c.span, len(whole[series].scores) + c.span - 1).points
+    series, train, train_windows = blocks[series], blocks[train], whole[train].predicted_windows
+    scales = {"channel_scale": None, "context_scale": None}
+    if c.error_scale == "channel":
+        scales["channel_scale"] = scoring.channel_error_scale(train, train_windows, L_WIN)
+    if c.context_scale == "mean":
+        scales["context_scale"] = scoring.context_error_scale(train, train_windows, L_WIN, scales["channel_scale"])
+
+    def raw(block, predicted):  # the point errors, or with a calibrated point score the (prediction, second) terms
+        if c.point_score == "last_window":
+            return scoring.last_window_errors(block, predicted, L_WIN, **scales)
+        quantile = {"median_prediction": 0.5, "min_prediction": 0.0}.get(c.point_score)
+        errors = whole_array_point_errors(block, predicted, L_WIN, quantile=quantile, **scales)
+        if c.point_score == "balanced_level":
+            return errors, scoring.level_points(block)
+        if c.point_score in ("balanced", "combined"):
+            return errors, scoring.vae_point_errors(det.vae, block, L_WIN, 29, scales["channel_scale"])
+        return errors
+
+    def finished(terms):
+        if c.point_score in ("balanced", "balanced_level"):
+            terms = scoring.balanced_points(*terms, term_scales, uncovered=uncovered, weight=c.second_term_weight,
+                                            combine=c.term_combine, power=c.term_power)
+        elif c.point_score == "combined":
+            terms = np.where(np.isnan(terms[0]), uncovered, terms[0]) + terms[1]
+        smoothed = scoring.moving_mean(terms, round(c.point_smoothing * L_WIN))
+        return scoring.moving_max(smoothed, round(c.point_spread * L_WIN))
+
+    train_terms = raw(train, train_windows)
+    if c.point_score in ("balanced", "balanced_level", "combined"):
+        term_scales = tuple(scoring.term_scale(t, c.term_scale) for t in train_terms)
+        uncovered = scoring.uncovered_error(train_terms[0])
+    points = finished(raw(series, predicted))
+    if c.trailing_scale:
+        history = finished(train_terms)
+        floor = max(1e-3 * float(np.std(history[np.isfinite(history)])), np.finfo(float).tiny)
+        points = scoring.trailing_standardise(points, round(c.trailing_scale * L_WIN), history, floor)
+    return scores, points
+
+
+OPTIONS = [{"point_score": "max_sequence"},
+           *({"point_score": score, "error_scale": error, "context_scale": context}  # each with both of each key
+             for score in ("predicted_error", "combined", "balanced", "balanced_level", "last_window",
+                           "median_prediction", "min_prediction")
+             for error, context in (("none", "none"), ("channel", "mean"))),
+           {"point_score": "predicted_error", "error_scale": "channel"},
+           {"point_score": "combined", "trailing_scale": 1, "context_scale": "mean"},
+           {"point_score": "last_window", "trailing_scale": 2, "point_smoothing": 1, "point_spread": 0.5},
+           {"point_score": "balanced", "term_scale": "max", "term_combine": "max", "term_power": 0.5,
+            "second_term_weight": 3, "point_smoothing": 0.5},
+           {"point_score": "predicted_error", "trailing_scale": 1, "keep_bytes": 0},
+           {"point_score": "balanced", "context_scale": "mean", "trailing_scale": 1, "keep_bytes": 0}]
+
+
+@pytest.mark.parametrize("keys", OPTIONS, ids=lambda keys: "-".join(map(str, keys.values())))
+def test_the_detector_scores_every_block_like_the_whole_array(keys, two_channel_models, monkeypatch):
+    """Every option of the point scores: the training block's scores (which detection scores after calibrating on it)
+    and a test block's equal those computed from every predicted window at once, with the models run anew for each
+    statistic, to the bit. score_batch_size 29: the pass hands the sinks runs of 14 sequences. keep_bytes 0: the
+    training block's predicted windows are not kept between its passes, which run the models again."""
+    keys = dict(keys)
+    if "keep_bytes" in keys:
+        monkeypatch.setattr(scoring, "KEEP_PREDICTION_BYTES", keys.pop("keep_bytes"), raising=False)
+    det = detector("vae_lstm", n_channel=2, **keys)
+    det.vae, det.lstm = two_channel_models
     rng = np.random.default_rng(0)
-    series = np.sin(np.arange(400) / 5)[:, None] * np.arange(1, channels + 1) + 0.3 * rng.standard_normal((400, channels))
-    train, test = np.split(series.astype("float32"), 2)  # as the detector takes a series
+    series = np.sin(np.arange(300) / 5)[:, None] * np.arange(1, 3) + 0.3 * rng.standard_normal((300, 2))
+    blocks = {"train": series[:160].astype("float32"), "test": series[160:].astype("float32")}
+    whole = {name: scoring.score_vae_lstm(det.vae, det.lstm, block, L_WIN, L_SEQ, batch_size=29)
+             for name, block in blocks.items()}
+    det.calibrate(blocks["train"])
+    train = det.score(blocks["train"])
+    for name, got in (("train", train), ("test", det.score(blocks["test"]))):
+        native, points = whole_array_scores(det, blocks, whole, name)
+        np.testing.assert_array_equal(got.native, native)
+        np.testing.assert_array_equal(got.points, points)
+    again = det.score(blocks["train"].copy())  # the same block again
+    np.testing.assert_array_equal(again.points, train.points)
+    np.testing.assert_array_equal(again.native, train.native)
+
+
+def test_each_model_runs_once_over_each_block(two_channel_models, monkeypatch):
+    """detect.py calibrates on the training block, then scores it, then each test piece. The models ran over the
+    training block once per training statistic (each channel's error, each window position's, the balanced terms),
+    then once more for its scores: four times here, three in SKAB valve1's default scoring (8 channels), which made
+    three quarters of the time of its scoring. Each model now runs over each block once: the encoder over its
+    windows, the LSTM and decoder over its sequences, and the VAE's decoder over its windows for its own error."""
+    rows = []
+
+    def counted(function, name=None):  # the model's name and the rows of each call
+        def count(*args, **kwargs):
+            rows.append((name or args[0].name, len(args[2 if name else 1])))
+            return function(*args, **kwargs)
+        return count
+
+    monkeypatch.setattr(scoring, "compiled_apply", counted(scoring.compiled_apply))
+    monkeypatch.setattr(scoring, "compiled_chunks", counted(scoring.compiled_chunks))
+    monkeypatch.setattr(scoring, "decoded_prediction_chunks", counted(scoring.decoded_prediction_chunks, "lstm+decoder"))
+    det = detector("vae_lstm", n_channel=2, point_score="combined", error_scale="channel", context_scale="mean",
+                   trailing_scale=1)
+    det.vae, det.lstm = two_channel_models
+    series = np.random.default_rng(0).standard_normal((300, 2)).astype("float32")
+    train, test = series[:180], series[180:]
     det.calibrate(train)
-    got = det.score(test)
-    whole = scoring.score_vae_lstm(det.vae, det.lstm, test, L_WIN, L_SEQ, batch_size=29)
-    np.testing.assert_array_equal(got.native, whole.scores)
-    scales = {"channel_scale": det.channel_scale, "context_scale": det.context_scale}
-    if det.channel_scale is not None:  # calibrated on the whole training block's predictions at once
-        train_windows = scoring.score_vae_lstm(det.vae, det.lstm, train, L_WIN, L_SEQ, batch_size=29).predicted_windows
-        np.testing.assert_array_equal(det.channel_scale, scoring.channel_error_scale(train, train_windows, L_WIN))
-    if keys["point_score"] == "last_window":
-        expected = scoring.last_window_errors(test, whole.predicted_windows, L_WIN, **scales)
-    else:
-        quantile = {"median_prediction": 0.5}.get(keys["point_score"])
-        expected = whole_array_point_errors(test, whole.predicted_windows, L_WIN, quantile=quantile, **scales)
-    if keys["point_score"] == "balanced_level":
-        expected = scoring.balanced_points(expected, scoring.level_points(test), det.term_scales,
-                                           uncovered=det.uncovered_error, weight=det.config.second_term_weight)
-    if keys["point_score"] == "combined":
-        second = scoring.vae_point_errors(det.vae, test, L_WIN, 29, det.channel_scale)
-        expected = scoring.trailing_standardise(np.where(np.isnan(expected), det.uncovered_error, expected) + second,
-                                                L_WIN, det.trailing_history, det.trailing_floor)
-    np.testing.assert_array_equal(got.points, expected)
+    det.score(train)
+    decoder = scoring.scoring_decoder(det.vae.decoder).name
+    n_windows, n_seq = 180 - L_WIN + 1, 180 - L_WIN * L_SEQ + 1
+    assert rows == [("encoder", n_windows), ("lstm+decoder", n_seq), (decoder, n_windows)]
+    rows.clear()
+    det.score(test)
+    assert rows == [("encoder", 120 - L_WIN + 1), ("lstm+decoder", 120 - L_WIN * L_SEQ + 1), (decoder, 120 - L_WIN + 1)]
+    # predicted windows of more than KEEP_PREDICTION_BYTES are not kept: the LSTM and decoder run in each pass
+    monkeypatch.setattr(scoring, "KEEP_PREDICTION_BYTES", n_seq * (L_SEQ - 1) * L_WIN * 2 * 4 - 1)
+    rows.clear()
+    det.calibrate(train)
+    det.score(train)
+    assert rows == [("encoder", n_windows), *[("lstm+decoder", n_seq)] * 3, (decoder, n_windows)]
 
 
 def scoring_peak(det, series) -> int:

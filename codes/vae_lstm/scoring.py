@@ -277,23 +277,35 @@ class SequenceScores:
     predicted_windows: np.ndarray  # (n_seq, l_seq - 1, l_win, c) windows rebuilt from LSTM-predicted codes
 
 
-def predicted_window_chunks(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int = 1024):
+def predicted_window_chunks(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int = 1024,
+                            codes: np.ndarray | None = None):
     """Yields ``(first, predicted, targets)`` over the sequences of a (n, c) series, one compiled call's run of
     consecutive sequences at a time, in order: the run's first sequence, the (m, l_seq - 1, l_win, c) windows
     the decoder rebuilds from the codes the LSTM predicts (``decoded_prediction_chunks``), and the windows
-    they predict. The encoder runs over every window first (``compiled_apply``); each call then takes its
-    sequences' codes from a strided view of them (``sequence_codes``) and its targets by index, so that memory
-    grows with the series times code_size, and the predicted windows' with ``batch_size`` x l_win x c (a few
-    calls'), not with the series times l_seq x l_win."""
+    they predict. The encoder runs over every window first (``window_codes``), unless ``codes`` gives its code
+    means; each call then takes its sequences' codes from a strided view of them (``sequence_codes``) and its
+    targets by index, so that memory grows with the series times code_size, and the predicted windows' with
+    ``batch_size`` x l_win x c (a few calls'), not with the series times l_seq x l_win."""
     windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)  # a view: no copy per window
     n_seq = _sequence_count(len(windows), l_win, l_seq)
-    mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
-    later = l_win * np.arange(1, l_seq)  # the predicted windows' offsets from their sequence's first
+    mean = window_codes(vae, series, l_win, batch_size) if codes is None else codes
     first = 0
     for predicted in decoded_prediction_chunks(lstm, scoring_decoder(vae.decoder),
                                                 sequence_codes(mean, l_win, l_seq)[:n_seq], batch_size):
-        yield first, predicted, windows[np.arange(first, first + len(predicted))[:, None] + later]
+        yield first, predicted, predicted_targets(windows, first, len(predicted), l_win, l_seq)
         first += len(predicted)
+
+
+def window_codes(vae, series: np.ndarray, l_win: int, batch_size: int = 1024) -> np.ndarray:
+    """The encoder's code means of every window of a (n, c) series, in compiled calls of ``batch_size``."""
+    windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)
+    return compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)[0]
+
+
+def predicted_targets(windows: np.ndarray, first: int, n_seq: int, l_win: int, l_seq: int) -> np.ndarray:
+    """(n_seq, l_seq - 1, l_win, c): the windows that sequences ``first`` .. ``first`` + n_seq - 1 predict, from
+    every window of their series (``windows``)."""
+    return windows[np.arange(first, first + n_seq)[:, None] + l_win * np.arange(1, l_seq)]
 
 
 def sequence_codes(codes: np.ndarray, l_win: int, l_seq: int) -> np.ndarray:
@@ -307,10 +319,65 @@ def sequence_codes(codes: np.ndarray, l_win: int, l_seq: int) -> np.ndarray:
 def vae_lstm_pass(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int, *sinks) -> list:
     """Every chunk of ``predicted_window_chunks`` handed to each sink's ``add(first, predicted, targets)``; returns
     the sinks' ``result()``s. One pass of the models serves them all, and no sink holds every predicted window."""
-    for first, predicted, targets in predicted_window_chunks(vae, lstm, series, l_win, l_seq, batch_size):
-        for sink in sinks:
-            sink.add(first, predicted, targets)
-    return [sink.result() for sink in sinks]
+    return BlockPasses(vae, lstm, series, l_win, l_seq, batch_size).run(*sinks)
+
+
+def block_digest(series: np.ndarray) -> bytes:
+    """A digest of a series' values, shape and type: whether a block is one scored before."""
+    series = np.ascontiguousarray(series)
+    digest = hashlib.blake2b(f"{series.dtype.str}{series.shape}".encode(), digest_size=16)
+    digest.update(series.data)
+    return digest.digest()
+
+
+KEEP_PREDICTION_BYTES = 128 << 20  # BlockPasses keeps a block's predicted windows for its later passes up to this size
+
+
+class BlockPasses:
+    """The passes of a VAE-LSTM's models over one (n, c) series (a block), each handing every chunk of
+    ``predicted_window_chunks`` to its sinks (``run``), as ``vae_lstm_pass`` does. Statistics that build on each
+    other (the training block's channel scales, then the window positions' scales under them, then its point
+    scores) take a pass each, but the models run over the block once: the encoder's code means (``codes``) serve
+    every pass and ``vae_point_errors``, and with ``keep_bytes`` the first pass's predicted windows are kept for
+    the later passes to hand on again, where they take at most that many bytes in all (float32). A block of more
+    keeps none, and each later pass runs the LSTM and decoder again: memory does not grow with the series times
+    l_seq x l_win. The chunks handed on are the same, to the bit, whether computed or kept."""
+
+    def __init__(self, vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int, keep_bytes: int = 0):
+        self.vae, self.lstm, self.series = vae, lstm, series
+        self.l_win, self.l_seq, self.batch_size, self.keep_bytes = l_win, l_seq, batch_size, keep_bytes
+        self._codes = None
+        self.kept = None  # the first pass's (first, predicted) chunks, when it kept them all
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The encoder's code means of every window of the block, computed once."""
+        if self._codes is None:
+            self._codes = window_codes(self.vae, self.series, self.l_win, self.batch_size)
+        return self._codes
+
+    def run(self, *sinks) -> list:
+        """Every chunk handed to each sink's ``add(first, predicted, targets)``; the sinks' ``result()``s."""
+        for first, predicted, targets in self.chunks():
+            for sink in sinks:
+                sink.add(first, predicted, targets)
+        return [sink.result() for sink in sinks]
+
+    def chunks(self):
+        if self.kept is not None:
+            windows = rolling_windows(np.asarray(as_2d(self.series), dtype="float32"), self.l_win)
+            for first, predicted in self.kept:
+                yield first, predicted, predicted_targets(windows, first, len(predicted), self.l_win, self.l_seq)
+            return
+        n_seq = _sequence_count(len(self.series) - self.l_win + 1, self.l_win, self.l_seq)  # before the encoder runs
+        size = 4 * n_seq * (self.l_seq - 1) * self.l_win * as_2d(self.series).shape[1]  # every predicted window's
+        kept = [] if 0 < size <= self.keep_bytes else None  # bytes, in float32
+        for first, predicted, targets in predicted_window_chunks(self.vae, self.lstm, self.series, self.l_win,
+                                                                 self.l_seq, self.batch_size, self.codes):
+            if kept is not None:
+                kept.append((first, predicted))
+            yield first, predicted, targets
+        self.kept, self.keep_bytes = kept, 0  # only the first pass keeps its windows
 
 
 class SequenceErrors:
@@ -431,12 +498,13 @@ def trailing_standardise(points: np.ndarray, width: int, history: np.ndarray, fl
 
 
 def vae_point_errors(vae, series: np.ndarray, l_win: int, batch_size: int = 1024,
-                     channel_scale: np.ndarray | None = None) -> np.ndarray:
+                     channel_scale: np.ndarray | None = None, codes: np.ndarray | None = None) -> np.ndarray:
     """Per-point squared reconstruction error of the VAE alone (through the code mean, summed over channels,
     each divided by its ``channel_scale`` when given), averaged over every window that covers the point;
-    the decoder's windows one compiled call at a time, so that memory grows with ``batch_size``."""
+    the decoder's windows one compiled call at a time, so that memory grows with ``batch_size``. ``codes``: the
+    code means of every window (``window_codes``), when known, which spare the encoder."""
     windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)
-    mean, _ = compiled_apply(vae.encoder, windows, batch_size, JIT_SCORING)
+    mean = window_codes(vae, series, l_win, batch_size) if codes is None else codes
     covered, first = CoveredValues(len(windows) + l_win - 1), 0
     for decoded in compiled_chunks(scoring_decoder(vae.decoder), mean, batch_size):
         squared = np.square(windows[first:first + len(decoded)] - decoded)

@@ -18,17 +18,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .. import plotting
+from .. import plotting, scoring
 from ..errors import UserError
 from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
 from ..runs import train_hint
 from ..scoring import (
+    BlockPasses,
     ChannelErrorScale,
     ContextErrorScale,
     PredictionErrors,
     SequenceErrors,
     balanced_points,
+    block_digest,
     encode_windows,
     gather_sequences,
     last_window_points,
@@ -38,7 +40,6 @@ from ..scoring import (
     term_scale,
     trailing_standardise,
     uncovered_error,
-    vae_lstm_pass,
     vae_point_errors,
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback, damage, set_aside
@@ -243,6 +244,7 @@ class VAELSTMDetector(Detector):
         self.uncovered_error = None  # the training block's median prediction error: the term of points none covers
         self.trailing_history = None  # the training block's point scores, before trailing_scale: a series' past
         self.trailing_floor = None  # the floor of a trailing standard deviation (TRAILING_SD_FLOOR of theirs)
+        self.training_scores = None  # (block_digest, sequence scores, point scores) of the block calibrated on
         self.calibrated = False
         self.fit_series = None  # the series fit trained on: score calibrates on it when first needed
 
@@ -279,7 +281,7 @@ class VAELSTMDetector(Detector):
     def forget_calibration(self) -> None:
         """Uncalibrated: no training-block statistics, until ``calibrate`` (or a fitted detector's first score)."""
         self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
-        self.trailing_history = self.trailing_floor = None
+        self.trailing_history = self.trailing_floor = self.training_scores = None
         self.calibrated = False
 
     @classmethod
@@ -325,25 +327,34 @@ class VAELSTMDetector(Detector):
 
     def calibrate_on(self, series: np.ndarray) -> None:
         """The training-block statistics that ``needs_calibration`` asks for, from the checked (n, c) series: each
-        from a pass of the models over it (``vae_lstm_pass``), as each needs the scales before it."""
+        from a pass over it, as each needs the scales before it, the models running over it once (``BlockPasses``,
+        its predicted windows kept between the passes up to ``KEEP_PREDICTION_BYTES``). Its scores, which detection
+        asks for next, are kept (``training_scores``) where a pass computed them, or where they cost no model run."""
         c = self.config
-        if self.scales_channels(series):
-            self.channel_scale, = self.predictions(series, ChannelErrorScale(series, c.l_win))
-        if self.scales_context():  # after the channels' scale, which it then includes
-            self.context_scale, = self.predictions(series, ContextErrorScale(series, c.l_win, self.channel_scale))
-        terms = None
+        needs = [self.scales_channels(series), self.scales_context(),
+                 c.point_score in CALIBRATED_SCORES or self.trails()]
+        # after a scale's pass, the kept windows serve the next passes (the block's scores among them)
+        block = self.passes(series, scoring.KEEP_PREDICTION_BYTES if any(needs[:2]) else 0)
+        if needs[0]:
+            self.channel_scale, = block.run(ChannelErrorScale(series, c.l_win))
+        if needs[1]:  # after the channels' scale, which it then includes
+            self.context_scale, = block.run(ContextErrorScale(series, c.l_win, self.channel_scale))
+        if not needs[2] and block.kept is None:  # its scores would take another run of the models: score runs it
+            return
+        native, terms = self.raw_scores(series, block)
         if c.point_score in CALIBRATED_SCORES:
-            terms = self.error_terms(series, *self.predictions(series, self.prediction_errors(series)))
             if c.point_score in BALANCED_SCORES:
                 self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
             self.uncovered_error = uncovered_error(terms[0])
+        points = self.finished_points(terms)
         if self.trails():  # last: the training block's point scores under every scale above
-            self.trailing_history = self.point_scores(series, terms)[1]
-            known = self.trailing_history[np.isfinite(self.trailing_history)]
+            known = points[np.isfinite(points)]
             if len(known) and np.ptp(known) == 0:  # a floor of 0.001 of no spread: test scores near 1e300, or inf
                 raise UserError(self.equal_training_scores(len(series), len(known), float(known[0])))
+            self.trailing_history = points
             self.trailing_floor = max(TRAILING_SD_FLOOR * (float(np.std(known)) if len(known) else 0.0),
                                       np.finfo(float).tiny)
+        self.training_scores = (block_digest(series), native, points)
 
     def equal_training_scores(self, n_points: int, n_scores: int, value: float) -> str:
         """Why trailing_scale cannot standardise against a training block whose point scores are all ``value``."""
@@ -355,10 +366,10 @@ class VAELSTMDetector(Detector):
                 f"but the training block's {n_scores} point scores are all equal ({value:.6g}), so the test scores "
                 f"would be divided by about 0{why}")
 
-    def predictions(self, series: np.ndarray, *sinks) -> list:
-        """The sinks' results over one pass of the models over ``series`` (``scoring.vae_lstm_pass``)."""
+    def passes(self, series: np.ndarray, keep_bytes: int = 0) -> BlockPasses:
+        """The passes of the models over ``series`` (``scoring.BlockPasses``)."""
         c = self.config
-        return vae_lstm_pass(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size, *sinks)
+        return BlockPasses(self.vae, self.lstm, series, c.l_win, c.l_seq, c.score_batch_size, keep_bytes)
 
     def prediction_errors(self, series: np.ndarray, last_only: bool = False) -> PredictionErrors:
         """The sink of the point's squared errors in the predicted windows (each sequence's last with
@@ -367,14 +378,15 @@ class VAELSTMDetector(Detector):
         return PredictionErrors(series, c.l_win, c.l_seq - 1 if last_only else 1, **self.error_scales(),
                                 quantile=PREDICTION_QUANTILES.get(c.point_score))
 
-    def error_terms(self, series: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def error_terms(self, series: np.ndarray, predicted: np.ndarray, block: BlockPasses) -> tuple[np.ndarray, np.ndarray]:
         """Per point: the squared error in the LSTM-predicted windows (``predicted``, NaN where none covers it), and
         the second term: the point's squared level with "balanced_level", else the VAE's own squared reconstruction
-        error."""
+        error (its decoder over the code means of ``block``)."""
         c = self.config
         if c.point_score == "balanced_level":
             return predicted, level_points(series)
-        return predicted, vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale)
+        return predicted, vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale,
+                                           block.codes)
 
     def error_scales(self) -> dict:
         return {"channel_scale": self.channel_scale, "context_scale": self.context_scale}
@@ -390,33 +402,40 @@ class VAELSTMDetector(Detector):
                 raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
             self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
         if c.point_score == "max_sequence":
-            native, = self.predictions(series, SequenceErrors())
+            native, = self.passes(series).run(SequenceErrors())
             return Scores.from_units(native, c.span, len(series))
-        native, points = self.point_scores(series)
+        kept = self.training_scores
+        if kept is not None and kept[0] == block_digest(series):  # the block calibrated on: its scores are known
+            native, points = kept[1].copy(), kept[2].copy()
+        else:
+            native, terms = self.raw_scores(series, self.passes(series))
+            points = self.finished_points(terms)
         if self.trails():
             points = trailing_standardise(points, round(c.trailing_scale * c.l_win), self.trailing_history,
                                           self.trailing_floor)
         return Scores.with_points(points, native, c.span)
 
-    def point_scores(self, series: np.ndarray, terms: tuple | None = None) -> tuple[np.ndarray | None, np.ndarray]:
-        """(sequence scores, point scores) of ``series`` from one pass of the models over it, the point scores
-        smoothed and spread, before ``trailing_scale``; any ``point_score`` but max_sequence. With a calibrated
-        point score, ``terms``: the ``error_terms`` of ``series`` when they are known, which spare the pass (the
-        sequence scores are then None)."""
+    def raw_scores(self, series: np.ndarray, block: BlockPasses) -> tuple[np.ndarray, np.ndarray | tuple]:
+        """(sequence scores, point errors) of ``series`` from one pass of ``block`` over it, for any ``point_score``
+        but max_sequence; for a calibrated point score, the ``error_terms`` in place of the point errors."""
         c = self.config
-        native = None
         if c.point_score == "last_window":
-            native, last, every = self.predictions(series, SequenceErrors(), self.prediction_errors(series, True),
-                                                   self.prediction_errors(series))
-            points = last_window_points(last, every)
-        elif terms is None:
-            native, points = self.predictions(series, SequenceErrors(), self.prediction_errors(series))
+            native, last, every = block.run(SequenceErrors(), self.prediction_errors(series, True),
+                                            self.prediction_errors(series))
+            return native, last_window_points(last, every)
+        native, points = block.run(SequenceErrors(), self.prediction_errors(series))
+        return native, self.error_terms(series, points, block) if c.point_score in CALIBRATED_SCORES else points
+
+    def finished_points(self, terms) -> np.ndarray:
+        """The point scores from ``raw_scores``' point errors or terms, smoothed and spread, before
+        ``trailing_scale``."""
+        c = self.config
+        points = terms
         if c.point_score in CALIBRATED_SCORES:
-            predicted, second = terms if terms is not None else self.error_terms(series, points)
+            predicted, second = terms
             if c.point_score in BALANCED_SCORES:
                 points = balanced_points(predicted, second, self.term_scales, uncovered=self.uncovered_error,
                                          weight=c.second_term_weight, combine=c.term_combine, power=c.term_power)
             else:  # the first l_win points, which no prediction covers: the training block's median prediction error
                 points = np.where(np.isnan(predicted), self.uncovered_error, predicted) + second
-        return native, moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)),
-                                  round(c.point_spread * c.l_win))
+        return moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)), round(c.point_spread * c.l_win))
