@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..evaluation import best_f1, point_adjust, precision_recall_f1, scores_and_labels
+from . import sweep
 from ._inputs import binary
 from .affiliation import affiliation_precision_recall_f1
 from .event import event_f1
@@ -99,13 +100,14 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     out = {"pointwise": best_f1(s, y, adjusted=False, flaggable=ok),
            "point_adjusted": best_f1(s, y, adjusted=True, flaggable=ok)}
     candidates = np.unique(np.concatenate([np.quantile(s[ok], np.linspace(0.0, 1.0, N_CANDIDATES + 1)),
-                                           np.asarray(thresholds, float)])) if ok.any() else []
-    for name, fn in AT_THRESHOLD.items():
+                                           np.asarray(thresholds, float)])) if ok.any() else np.array([])
+    # what AT_THRESHOLD[name](y, (s >= t) & ok) gives at each candidate t, for all of them at once
+    swept = sweep.at_thresholds(s, y, ok, candidates)
+    for name in AT_THRESHOLD:
         if name in out:
             continue
         best = {"f1": 0.0, "threshold": float("nan")}  # nothing flaggable: nothing found
-        for t in candidates[::-1]:  # ties go to the largest threshold
-            m = fn(y, (s >= t) & ok)
+        for t, m in zip(candidates[::-1], swept[name][::-1], strict=True):  # ties go to the largest threshold
             if m["f1"] > best["f1"] or not np.isfinite(best["threshold"]):
                 best = {**m, "threshold": float(t)}
         out[name] = best

@@ -35,8 +35,13 @@ def event_f1(labels, predictions) -> dict:
         nan = float("nan")
         return {"precision": nan, "recall": nan, "f1": nan}
     c = np.concatenate(([0], np.cumsum(p, dtype=np.int64)))
-    recall = float(np.mean(c[ends] > c[starts]))
-    n_pred = int(c[-1])
-    precision = float(np.count_nonzero(y & p) / n_pred) if n_pred else 0.0
+    return _from_counts(c[ends] - c[starts], np.count_nonzero(y & p), int(c[-1]))
+
+
+def _from_counts(hits: np.ndarray, tp: int, n_pred: int) -> dict:
+    """The scores from the predicted points in each labelled segment, the predicted labelled points and all
+    predicted points."""
+    recall = float(np.mean(hits > 0))
+    precision = float(tp / n_pred) if n_pred else 0.0
     f1 = 0.0 if precision == 0.0 and recall == 0.0 else 2 * recall * precision / (recall + precision)
     return {"precision": precision, "recall": recall, "f1": float(f1)}

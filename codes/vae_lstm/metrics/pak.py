@@ -78,6 +78,9 @@ def pak_auc(labels, predictions, ks=range(0, 101)) -> float:
     ks = np.asarray(list(ks), dtype=float)
     if len(ks) < 2 or np.any(np.diff(ks) <= 0):
         raise ValueError("ks must hold at least two increasing values")
-    lengths, hits, fp = _counts(labels, predictions)
+    return _auc(*_counts(labels, predictions), ks)
+
+
+def _auc(lengths, hits, fp, ks: np.ndarray) -> float:
     _, _, f1 = _f1_curve(lengths, hits, fp, ks)
     return float(np.trapezoid(f1, ks / 100))

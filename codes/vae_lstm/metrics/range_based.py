@@ -71,6 +71,11 @@ def _score_side(xs, xe, ys, ye, alpha: float, cardinality: str, bias: str) -> fl
     """``mean_X [alpha * existence(X) + (1 - alpha) * overlap(X)]`` of ranges X against ranges Y."""
     if len(xs) == 0:
         return 0.0
+    return float(_rewards(xs, xe, ys, ye, alpha, cardinality, bias).mean())
+
+
+def _rewards(xs, xe, ys, ye, alpha: float, cardinality: str, bias: str) -> np.ndarray:
+    """``alpha * existence(X) + (1 - alpha) * overlap(X)`` of each range X against ranges Y."""
     # Y ranges overlapping X are those with end >= X.start and start <= X.end: a contiguous block.
     lo = np.searchsorted(ye, xs, side="left")
     hi = np.searchsorted(ys, xe, side="right")
@@ -87,8 +92,7 @@ def _score_side(xs, xe, ys, ye, alpha: float, cardinality: str, bias: str) -> fl
     if cardinality == "reciprocal":
         many = count > 1
         gamma[many] = 1.0 / count[many]
-    reward = alpha * (count > 0) + (1 - alpha) * gamma * omega_sum
-    return float(reward.mean())
+    return alpha * (count > 0) + (1 - alpha) * gamma * omega_sum
 
 
 def range_precision_recall_f1(labels, predictions, alpha: float = 0.0, cardinality: str = "one",
@@ -105,15 +109,23 @@ def range_precision_recall_f1(labels, predictions, alpha: float = 0.0, cardinali
     p = binary("predictions", predictions)
     if len(y) != len(p):
         raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
+    _check_options(alpha, cardinality, bias)
+    rs, re_ = label_ranges(y)
+    ps, pe = label_ranges(p)
+    precision = _score_side(ps, pe, rs, re_, 0.0, cardinality, bias)
+    recall = _score_side(rs, re_, ps, pe, float(alpha), cardinality, bias)
+    return _combine(precision, recall)
+
+
+def _combine(precision: float, recall: float) -> dict:
+    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _check_options(alpha: float, cardinality: str, bias: str) -> None:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     if cardinality not in CARDINALITIES:
         raise ValueError(f"cardinality must be one of {CARDINALITIES}, got {cardinality!r}")
     if bias not in BIASES:
         raise ValueError(f"bias must be one of {BIASES}, got {bias!r}")
-    rs, re_ = label_ranges(y)
-    ps, pe = label_ranges(p)
-    precision = _score_side(ps, pe, rs, re_, 0.0, cardinality, bias)
-    recall = _score_side(rs, re_, ps, pe, float(alpha), cardinality, bias)
-    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return {"precision": precision, "recall": recall, "f1": f1}
