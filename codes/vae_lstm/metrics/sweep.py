@@ -147,7 +147,8 @@ def at_thresholds(s: np.ndarray, y: np.ndarray, ok: np.ndarray, candidates: np.n
             tb, ta = near_before.first_over(j), near_after.first_over(j)
             fb, fa = tb < near_before.length, ta < near_after.length
             near = np.concatenate((lab[flagged], (starts - 1 - tb)[fb], (ends + ta)[fa]))
-            ps, pe = _runs_of(np.unique(near))
+            near.sort()  # a point across a zone boundary can be nearest to two events: once
+            ps, pe = _runs_of(near[np.concatenate(([True], np.diff(near) > 0))])
             z, ps_, pe_ = affiliation._pieces(zones, ps, pe)
             out["affiliation"].append(_prf(affiliation._combine(precision, affiliation._recall(zones, z, ps_, pe_))))
     return out
