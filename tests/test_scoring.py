@@ -1156,3 +1156,36 @@ def test_trailing_scale_refuses_training_point_scores_that_a_wide_point_spread_m
     det.calibrate(series[:120])
     points = det.score(series[120:]).points
     assert np.isfinite(points[L_WIN + 1:]).all()
+
+
+def test_a_fit_that_fails_leaves_no_calibration_of_the_models_before_it(two_channel_models, monkeypatch, tmp_path):
+    """A fit that trained a new VAE and then failed (a LSTM stage that ran out of memory, say) kept the earlier
+    models' training-block scores and scales: scoring that block again returned the old models' scores as the new
+    ones'. Calibration is forgotten when a fit starts."""
+    from vae_lstm.detectors import vae_lstm as module
+
+    det = detector("vae_lstm", n_channel=2, error_scale="channel")
+    det.vae, det.lstm = two_channel_models
+    train = np.random.default_rng(0).standard_normal((180, 2)).astype("float32")
+    det.calibrate(train)
+    assert det.calibrated and det.training_scores is not None
+
+    class NewVAE:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def will_train(self):
+            return True
+
+        def train(self):
+            return two_channel_models[0]
+
+    class FailingLSTM(NewVAE):
+        def train(self):
+            raise MemoryError("the LSTM stage ran out of memory")
+
+    monkeypatch.setattr(module, "VAETrainer", NewVAE)
+    monkeypatch.setattr(module, "LSTMTrainer", FailingLSTM)
+    with pytest.raises(MemoryError):
+        det.fit(train, tmp_path)
+    assert not det.calibrated and det.training_scores is None and det.channel_scale is None

@@ -261,9 +261,10 @@ class VAELSTMDetector(Detector):
                                 f"train; {train_hint(self.config, 'vae', 'to train them', run_dir)}")
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
+        self.forget_calibration()  # before the models change: a fit that fails keeps no scales of the old ones
+        self.fit_series = None
         self.vae = vae_trainer.train()
         self.lstm = LSTMTrainer(self.config, run_dir, train_series, self.vae, self.channel_names).train()
-        self.forget_calibration()
         # one series (not segments): a fitted detector scores at once, calibrated on it
         self.fit_series = train_series if np.ndim(train_series) != 3 else None
 
