@@ -130,6 +130,80 @@ def test_score_segments_scores_the_concatenation_once():
     assert calls == [(40, 1)]
 
 
+INSIDE_CASES = [  # detector, l_win, l_seq, beat length, channels, score_batch_size
+    ("lstm_ae", 12, 2, 12, 1, 5),  # one window per beat (ECG5000's l_win 140), calls of 5 rows
+    ("lstm_ae", 8, 2, 12, 2, 16),  # several windows per beat
+    ("lstm_vae", 12, 2, 12, 1, 5),
+    ("vae", 8, 2, 16, 1, 5),  # a sequence per beat (ECG5000's 20 x 7)
+    ("vae", 8, 2, 20, 1, 4096),
+    ("vae_lstm", 8, 3, 24, 1, 7),  # the LSTM and decoder in calls of 3 sequences
+    ("vae_lstm", 8, 2, 20, 2, 4096),
+]
+
+
+@pytest.mark.parametrize("name, l_win, l_seq, length, n_channel, batch", INSIDE_CASES)
+def test_beat_scores_from_the_units_inside_the_beats_are_those_of_the_joined_beats(name, l_win, l_seq, length,
+                                                                                    n_channel, batch):
+    """A window or sequence model scores only the units lying inside a beat, not every unit of the joined beats
+    (ECG5000's lstm_ae and lstm_vae: 1021 windows, not 142,801), and to the same bits: each in a call of as many
+    rows, at the same place, as in the joined series' pass (an LSTM's outputs differ by float rounding between small
+    calls, and between places in one)."""
+    import keras
+
+    from vae_lstm.detectors import get_detector
+    from vae_lstm.detectors.lstm_ae import build_lstm_ae
+    from vae_lstm.detectors.lstm_vae import LSTMVAE
+    from vae_lstm.models import VAE, build_lstm
+
+    keras.utils.set_random_seed(0)
+    config = from_dict({"detector": name, "l_win": l_win, "l_seq": l_seq, "n_channel": n_channel, "code_size": 3,
+                        "num_hidden_units": 16, "num_hidden_units_lstm": 8, "score_batch_size": batch,
+                        "point_score": "max_sequence"})
+    detector = get_detector(config)
+    if name in ("vae", "vae_lstm"):
+        detector.vae, detector.lstm = VAE(l_win, n_channel, 3, 16), build_lstm(l_seq, 3, 8)
+    else:
+        detector.model = (build_lstm_ae(l_win, n_channel, 3, 8) if name == "lstm_ae"
+                          else LSTMVAE(l_win, n_channel, 3, 8))
+    segments = np.random.default_rng(1).standard_normal((9, length, n_channel))
+    joined = detector.score(segments.reshape(-1, n_channel))  # the path of every unit of the joined beats
+    expected = windowing.segment_scores(joined.native, joined.native_span, length, len(segments))
+    assert detector.inside_scores(segments).shape == (9, length - joined.native_span + 1)
+    np.testing.assert_array_equal(beats.score_segments(detector, segments), expected)
+
+
+def test_calls_place_each_chosen_row_as_the_whole_pass_does():
+    from vae_lstm.scoring import call_slots
+
+    def plan(*args):
+        return [(p.size, p.slots.tolist(), p.picks.tolist()) for p in call_slots(*args)]
+
+    # 10 rows in calls of at most 4: rows 0-3, 4-7 and 8-9; rows 1 and 5 share place 1 of a 4-row call
+    assert plan(10, [1, 5, 8, 9], 4) == [(2, [0, 1], [2, 3]), (4, [1], [0]), (4, [1], [1])]
+    # 11 rows in at most 4: three calls of 4, 4 and 3 rows
+    assert plan(11, [3, 10], 4) == [(3, [2], [1]), (4, [3], [0])]
+    # through XLA every call has 4 rows; a 3-row array's one call is padded to 4
+    assert plan(10, [2, 9], 4, True) == [(4, [1, 2], [1, 0])]
+    assert plan(3, [2], 4, True) == [(4, [2], [0])]
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 4096])
+def test_chosen_rows_get_the_bits_of_the_whole_pass(chunk):
+    """An LSTM's outputs for a row differ by float rounding with the row count of its call and its place there (here
+    in calls of 5 rows, each call's last row): the chosen rows, scored in calls of their own, get exactly the
+    outputs that the pass over every row gives them."""
+    import keras
+
+    from vae_lstm.models import build_lstm
+    from vae_lstm.scoring import compiled_apply, compiled_apply_at
+
+    keras.utils.set_random_seed(0)
+    lstm = build_lstm(3, 3, 8)
+    x = np.random.default_rng(1).standard_normal((63, 2, 3)).astype("float32")
+    rows = np.array([3, 4, 9, 17, 28, 44, 59, 62])
+    np.testing.assert_array_equal(compiled_apply_at(lstm, x[rows], len(x), rows, chunk), compiled_apply(lstm, x, chunk)[rows])
+
+
 # ---- the metrics ----
 
 

@@ -21,10 +21,13 @@ A segment dataset is an entry of ``datasets/series.json`` under ``"segments"``; 
   each detector takes its windows and sequences inside each beat, at ``window_stride``
   (``windowing.segment_windows`` / ``segment_sequences``), never across two beats. The detectors'
   own ``val_fraction`` of those windows is held out for their validation loss, as on a series.
-- **Scoring.** The validation beats, then the test beats, are concatenated into one series and scored
-  by one ``detector.score`` call; a beat's score is the largest native-unit score among the units lying
-  wholly inside it (``windowing.segment_scores``): with ``l_win * l_seq`` = 140 a VAE-LSTM sequence is
-  exactly one beat; a window detector takes its worst window, a point detector its worst point.
+- **Scoring.** The validation beats, then the test beats, are concatenated into one series; a beat's score
+  is the largest native-unit score among the units of that series lying wholly inside it
+  (``windowing.segment_scores``): with ``l_win * l_seq`` = 140 a VAE-LSTM sequence is exactly one beat; a
+  window detector takes its worst window, a point detector its worst point. The window and sequence models
+  score those units alone (``Detector.inside_scores``: with ``l_win`` 140, 1021 windows of the 142,801 of the
+  joined beats), to the bits that scoring the whole series gives them; the controls score the series in one
+  ``detector.score`` call.
 - **Threshold and metrics** (``beat_metrics``): the ``threshold_quantile`` (0.95 in the shipped config)
   quantile of the validation beats' scores; a test beat is flagged when its score is >= it;
   anomalous beats are the positives. Accuracy, precision (undefined, NaN, when no beat is flagged), recall and
@@ -50,7 +53,7 @@ from .config import Config, run_dir, write_text_atomic
 from .data_loader import check_pinned
 from .download import local_root
 from .errors import ConfigError, DataError, UserError
-from .windowing import segment_scores, train_val_split
+from .windowing import largest_inside, segment_scores, train_val_split
 
 BEATS_VERSION = 1  # bumped when metrics.json changes; a finished run of an older version is scored again
 MIN_SAMPLES = 2  # training samples (windows or sequences) to train on, and as many to validate on
@@ -278,17 +281,27 @@ def train(config: Config, segments: np.ndarray, path: Path | None = None) -> Pat
 
 
 def score_segments(detector, segments: np.ndarray) -> np.ndarray:
-    """One score per segment of a (n, length, c) array: the segments are concatenated and scored by one
-    ``detector.score`` call; each gets the largest score of the units wholly inside it. One line when a score is
-    inf, or none is finite (``detection.require_finite``: a model that diverged), or a segment has no finite score."""
-    from .detection import require_finite
+    """One score per segment of a (n, length, c) array: the largest score of the units wholly inside it among those
+    of the segments concatenated. A detector that scores those units alone (``inside_scores``: the window and
+    sequence models) scores only them, to the same bits; any other scores the concatenation in one ``detector.score``
+    call. One line when a score is inf, or none is finite (``detection.require_finite``: a model that diverged), or
+    a segment has no finite score."""
+    from .detection import require_finite, require_finite_values
     from .progress import scoring_pass
 
     n, length, n_channel = segments.shape
-    with scoring_pass("scoring the validation and test beats"):
-        scores = require_finite(detector.score(segments.reshape(n * length, n_channel)), detector.name,
-                                "the validation and test beats", n * length, some_scored=True)  # long enough to score
-    per_segment = segment_scores(scores.native, scores.native_span, length, n)
+    where = "the validation and test beats"
+    inside = getattr(detector, "inside_scores", None)  # a stand-in may have none
+    with scoring_pass(f"scoring {where}"):
+        units = inside(segments) if inside is not None else None
+        if units is None:
+            scores = require_finite(detector.score(segments.reshape(n * length, n_channel)), detector.name, where,
+                                    n * length, some_scored=True)  # long enough to score
+    if units is None:
+        per_segment = segment_scores(scores.native, scores.native_span, length, n)
+    else:
+        require_finite_values(units, detector.name, where, "native scores inside them", some_scored=True)
+        per_segment = largest_inside(units)
     if np.isnan(per_segment).any():  # every unit inside a beat NaN: the metrics have no score for it
         raise UserError(f"{detector.name} gives no finite score inside {int(np.isnan(per_segment).sum())} of the {n} "
                         "validation and test beats: its model may have diverged; train it again (a lower learning "

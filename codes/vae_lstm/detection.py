@@ -157,12 +157,18 @@ def require_finite(scores, name: str, where: str, n_points: int, some_scored: bo
     only the training block can tell a model whose weights diverged."""
     check_scores(scores, name, where, n_points)
     for kind, values in (("point", scores.points), ("native", scores.native)):
-        values = np.asarray(values, dtype=float)
-        if np.isinf(values).any() or (some_scored and not np.isfinite(values).any()):
-            raise UserError(f"{name} gives scores that are not finite on {where} ({int((~np.isfinite(values)).sum())}"
-                            f" of its {values.size} {kind} scores): its model may have diverged; train it again (a "
-                            "lower learning rate) or check the data")
+        require_finite_values(values, name, where, f"{kind} scores", some_scored)
     return scores
+
+
+def require_finite_values(values, name: str, where: str, what: str, some_scored: bool = False) -> None:
+    """``require_finite``'s line when ``values`` (its ``what``: "native scores") hold inf, or, with ``some_scored``,
+    no finite value."""
+    values = np.asarray(values, dtype=float)
+    if np.isinf(values).any() or (some_scored and not np.isfinite(values).any()):
+        raise UserError(f"{name} gives scores that are not finite on {where} ({int((~np.isfinite(values)).sum())}"
+                        f" of its {values.size} {what}): its model may have diverged; train it again (a "
+                        "lower learning rate) or check the data")
 
 
 def check_scores(scores, name: str, where: str, n_points: int) -> None:

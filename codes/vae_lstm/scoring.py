@@ -155,22 +155,132 @@ def _calls(function, array: np.ndarray, chunk: int, jit_compile: bool, rows_per_
         out = function(part)
         return [o.numpy()[:kept] for o in out] if isinstance(out, (list, tuple)) else out.numpy()[:kept]
 
-    traced = bool(function.experimental_get_tracing_count())
+    yield from _side_by_side(call, starts, bool(function.experimental_get_tracing_count()), chunk * rows_per_item)
+
+
+def _side_by_side(call, items, traced: bool, rows_per_call: int):
+    """Yields ``call(item)`` of each of ``items``, in order: ``threads.branches()`` calls side by side, as many as fit
+    ``ROWS_IN_FLIGHT`` rows (calls of ``rows_per_call`` rows; at least one), at most that many more waiting to be
+    handed on; a first call alone unless its graphs are ``traced``."""
+    if not len(items):
+        return
     if not traced:  # a first call traces, alone
-        yield call(starts[0])
-    rest = starts[0 if traced else 1:]
-    threads = min(branches(), max(ROWS_IN_FLIGHT // (chunk * rows_per_item), 1), len(rest))
+        yield call(items[0])
+    rest = items[0 if traced else 1:]
+    threads = min(branches(), max(ROWS_IN_FLIGHT // max(rows_per_call, 1), 1), len(rest))
     if threads <= 1:
-        yield from (call(start) for start in rest)
+        yield from (call(item) for item in rest)
         return
     with ThreadPoolExecutor(threads) as pool:
         pending = deque()
-        for start in rest:
-            pending.append(pool.submit(call, start))
+        for item in rest:
+            pending.append(pool.submit(call, item))
             if len(pending) > threads:  # every thread stays busy while the oldest output is handed on
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+@dataclass
+class PlannedCall:
+    """One call of ``call_slots``: ``size`` rows, the chosen rows ``picks`` (positions in the list of chosen rows)
+    at ``slots``, every other row padding."""
+
+    size: int
+    slots: np.ndarray
+    picks: np.ndarray
+
+
+def call_slots(n_rows: int, rows, chunk: int, jit_compile: bool = False) -> list[PlannedCall]:
+    """Calls that give each of ``rows`` (indices into an array of ``n_rows`` rows, each once) what the pass of a
+    compiled graph over the whole array (``_calls_in_order``, calls of at most ``chunk`` rows) gives it, holding
+    only those rows: each in a call of as many rows as its call there, at the same place in it (``slots``), the
+    other rows padding. A model's output for a row depends on the row, on its call's row count and on its place in
+    the call, not on the other rows: on 2 CPU cores an LSTM's outputs differed, by float rounding, between calls of
+    under 64 rows and between places in such a call. The k-th chosen row at a place goes to call k; so there are as
+    many calls as chosen rows share one place (the whole pass's calls at most), grouped by row count."""
+    rows = np.asarray(rows, dtype=np.int64)
+    chunk = max(int(chunk), 1)
+    if jit_compile:  # every call of ``chunk`` rows, a short array's one call padded to a power of two
+        step = chunk
+        sizes = np.full(len(rows), chunk if n_rows >= chunk else 1 << max(n_rows - 1, 0).bit_length())
+    else:  # chunk_rows' calls, the last up to one row fewer per other call
+        step = chunk_rows(n_rows, chunk)
+        n_calls = max(-(-n_rows // step), 1)
+        sizes = np.where(rows // step == n_calls - 1, n_rows - (n_calls - 1) * step, step)
+    slots = rows % step
+    plan = []
+    for size in np.unique(sizes):
+        picks = np.flatnonzero(sizes == size)
+        picks = picks[np.argsort(slots[picks], kind="stable")]
+        place = slots[picks]
+        starts = np.r_[0, np.flatnonzero(np.diff(place)) + 1]
+        rank = np.arange(len(picks)) - np.repeat(starts, np.diff(np.r_[starts, len(picks)]))
+        plan += [PlannedCall(int(size), place[rank == k], picks[rank == k]) for k in range(int(rank.max()) + 1)]
+    return plan
+
+
+def planned_calls(run, n_rows: int, rows, chunk: int, jit_compile: bool = False, rows_per_item: int = 1,
+                  unit: str = "windows"):
+    """Yields ``(picks, run(planned))`` for each call of ``call_slots(n_rows, rows, chunk, jit_compile)``, side by
+    side as ``_calls_in_order`` runs its calls: ``run`` fills a call's rows (chosen ones at their slots, padding
+    elsewhere), runs the graphs and returns its outputs at the slots. A pass that runs for long says how far it
+    has come, in chosen rows."""
+    plan = call_slots(n_rows, rows, chunk, jit_compile)
+    progress, done = Progress(len(np.asarray(rows)), unit), 0
+    for planned, out in _side_by_side(lambda p: (p, run(p)), plan, False,
+                                      max((p.size for p in plan), default=1) * rows_per_item):
+        yield planned.picks, out
+        done += len(planned.picks)
+        progress.update(done)
+
+
+def padded_rows(planned: PlannedCall, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """A call's input: the rows of ``values`` (one per chosen row) that it picks, at its slots; ``fill`` elsewhere;
+    float32."""
+    call = np.full((planned.size, *values.shape[1:]), fill, "float32")
+    call[planned.slots] = values[planned.picks]
+    return call
+
+
+def compiled_chunks_at(model, values: np.ndarray, n_rows: int, rows, chunk: int = DEFAULT_CHUNK,
+                       jit_compile: bool = False, unit: str = "windows"):
+    """Yields ``(picks, outputs)``: ``compiled_chunks(model, array, chunk, jit_compile)``'s outputs at ``rows``
+    (``array[rows]`` = ``values``, of an array of ``n_rows`` rows) from calls that hold only those rows
+    (``call_slots``), to the bit; ``picks`` index ``rows``. A stand-in that is not a Keras model predicts
+    ``values`` at once."""
+    values = np.asarray(values, dtype="float32")
+    if not isinstance(model, keras.Model):
+        yield np.arange(len(values)), compiled_apply(model, values, chunk, jit_compile)
+        return
+    function = _compiled_call(model, values.shape[1:], jit_compile)
+
+    def run(planned):
+        out = function(padded_rows(planned, values))
+        return ([o.numpy()[planned.slots] for o in out] if isinstance(out, (list, tuple))
+                else out.numpy()[planned.slots])
+
+    yield from planned_calls(run, n_rows, rows, chunk, jit_compile, unit=unit)
+
+
+def compiled_apply_at(model, values: np.ndarray, n_rows: int, rows, chunk: int = DEFAULT_CHUNK,
+                      jit_compile: bool = False):
+    """``compiled_apply(model, array, chunk, jit_compile)[rows]`` (a list of arrays for several outputs), from
+    ``compiled_chunks_at``: the chosen rows' calls only."""
+    return gathered(compiled_chunks_at(model, values, n_rows, rows, chunk, jit_compile), len(values))
+
+
+def gathered(parts, n: int):
+    """The ``(picks, outputs)`` parts as one array of ``n`` rows (a list of arrays for several outputs)."""
+    out = None
+    for picks, part in parts:
+        several = isinstance(part, list)
+        part = part if several else [part]
+        if out is None:
+            out = [np.empty((n, *p.shape[1:]), p.dtype) for p in part]
+        for whole, p in zip(out, part, strict=True):
+            whole[picks] = p
+    return out if several else out[0]
 
 
 def _compiled_call(model, row_shape: tuple, jit_compile: bool):
@@ -405,6 +515,29 @@ def sequence_scores(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch
     """(n_seq,) the paper's score of every sequence of a (n, c) series (``vae_lstm_pass``), in memory that
     grows with ``batch_size``."""
     return vae_lstm_pass(vae, lstm, series, l_win, l_seq, batch_size, SequenceErrors())[0]
+
+
+def sequence_scores_at(vae, lstm, series: np.ndarray, l_win: int, l_seq: int, sequences,
+                       batch_size: int = 1024) -> np.ndarray:
+    """``sequence_scores(vae, lstm, series, l_win, l_seq, batch_size)[sequences]``, to the bit, from the model calls
+    that those sequences need: the encoder over their windows, the LSTM and decoder over them, each row in a call
+    like its call in the whole pass (``call_slots``). Keras models only."""
+    windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)
+    n_seq = _sequence_count(len(windows), l_win, l_seq)
+    sequences = np.asarray(sequences, dtype=np.int64)
+    index = sequences[:, None] + l_win * np.arange(l_seq)  # each sequence's windows
+    wanted = np.unique(index)
+    mean, _ = compiled_apply_at(vae.encoder, windows[wanted], len(windows), wanted, batch_size, JIT_SCORING)
+    codes = mean[np.searchsorted(wanted, index[:, :-1])]  # the LSTM's input: the codes of all but the last window
+    steps = l_seq - 1
+    function = _predictor_call(lstm, scoring_decoder(vae.decoder), codes.shape[1:])
+
+    def run(planned):
+        predicted = function(padded_rows(planned, codes)).numpy()[planned.slots]
+        return np.square(windows[index[planned.picks, 1:]] - predicted).sum(axis=(1, 2, 3))  # as SequenceErrors
+
+    return gathered(planned_calls(run, n_seq, sequences, max(int(batch_size) // steps, 1), rows_per_item=steps,
+                                  unit="sequences"), len(sequences))
 
 
 def score_vae_lstm(vae, lstm, series: np.ndarray, l_win: int, l_seq: int,
@@ -775,6 +908,32 @@ def score_vae_windows(vae, series: np.ndarray, l_win: int, l_seq: int,
         first += len(reconstructed)
     squared_error = np.concatenate(errors)
     return squared_error[index[:, 1:]].sum(axis=1), squared_error
+
+
+def vae_sequence_scores_at(vae, series: np.ndarray, l_win: int, l_seq: int, sequences,
+                           batch_size: int = 1024) -> np.ndarray:
+    """``score_vae_windows(vae, series, l_win, l_seq, batch_size)[0][sequences]``, to the bit, from the model calls
+    that those sequences' scored windows need, each window in a call like its call in the whole pass
+    (``call_slots``), its error taken over that call, as there. Keras models only."""
+    windows = rolling_windows(np.asarray(as_2d(series), dtype="float32"), l_win)
+    _sequence_count(len(windows), l_win, l_seq)
+    index = np.asarray(sequences, dtype=np.int64)[:, None] + l_win * np.arange(1, l_seq)  # the scored windows
+    wanted = np.unique(index)
+    chosen = np.asarray(windows[wanted])
+    mean, std = compiled_apply_at(vae.encoder, chosen, len(windows), wanted, batch_size, JIT_SCORING)
+    decoder = scoring_decoder(vae.decoder)
+    function = _compiled_call(decoder, mean.shape[1:], False)
+    sigma2 = vae.sigma2()
+
+    def run(planned):
+        means = padded_rows(planned, mean)
+        reconstructed = function(means).numpy()
+        errors = elbo_terms(padded_rows(planned, chosen), reconstructed, means, padded_rows(planned, std, 1.0),
+                            sigma2)[0]
+        return ops.convert_to_numpy(errors)[planned.slots]
+
+    squared_error = gathered(planned_calls(run, len(windows), wanted, batch_size), len(wanted))
+    return squared_error[np.searchsorted(wanted, index)].sum(axis=1)
 
 
 def _sequence_index(n_windows: int, l_win: int, l_seq: int) -> np.ndarray:

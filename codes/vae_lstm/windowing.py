@@ -274,8 +274,24 @@ def segment_scores(unit_scores, span: int, length: int, n_segments: int) -> np.n
         raise ValueError(f"{len(s)} units of span {span} do not fit in {n_segments} segments of {length} points")
     if span > length:
         return np.full(n_segments, np.nan)
-    padded = np.full(n_points, -np.inf)
-    padded[: len(s)] = np.where(np.isnan(s), -np.inf, s)
-    inside = padded.reshape(n_segments, length)[:, : length - span + 1]
-    out = inside.max(axis=1)
+    padded = np.full(n_points, np.nan)
+    padded[: len(s)] = s
+    return largest_inside(padded.reshape(n_segments, length)[:, : length - span + 1])
+
+
+def inside_units(n_segments: int, length: int, span: int) -> np.ndarray:
+    """(n_segments, length - span + 1): the units of ``span`` points lying wholly inside each of ``n_segments``
+    segments of ``length`` points joined end to end, by their first point (b * length .. b * length + length - span:
+    those ``segment_scores`` reads)."""
+    span, length = whole_number(span, "span"), whole_number(length, "length")
+    if span > length:
+        raise ValueError(f"a unit of {span} points does not fit in a segment of {length}")
+    return np.arange(n_segments)[:, None] * length + np.arange(length - span + 1)
+
+
+def largest_inside(unit_scores) -> np.ndarray:
+    """One score per segment from the scores of the units inside each, one row per segment (``inside_units``): the
+    largest, NaN units ignored; NaN when a segment has none."""
+    s = np.asarray(unit_scores, dtype=float)
+    out = np.where(np.isnan(s), -np.inf, s).max(axis=1, initial=-np.inf)
     return np.where(np.isneginf(out), np.nan, out)

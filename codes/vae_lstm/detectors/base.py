@@ -215,6 +215,14 @@ class Detector:
     def score(self, series: np.ndarray) -> Scores:
         raise NotImplementedError(f"{type(self).__name__} defines no score(series) returning a Scores")
 
+    def inside_scores(self, segments: np.ndarray) -> np.ndarray | None:
+        """(n, length - span + 1): the native scores of the units lying wholly inside each of the (n, length, c)
+        segments (``windowing.inside_units``), the same bits as ``score`` of the segments joined end to end gives
+        them, from the model calls that those units need alone (``beats.score_segments``: one window of each
+        140-point ECG5000 beat with l_win 140, not the 142,801 windows of 1021 joined beats). None (the default)
+        where the detector has none: its caller scores the joined segments."""
+        return None
+
     def is_trained(self, run_dir: Path) -> bool:
         return all((Path(run_dir) / name).is_file() for name in self.trained_files)
 

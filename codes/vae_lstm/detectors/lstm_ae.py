@@ -24,9 +24,9 @@ from keras import layers
 from .. import plotting
 from ..models import recurrent
 from ..optimizers import FusedAdam
-from ..scoring import JIT_SCORING, compiled_chunks
+from ..scoring import JIT_SCORING, compiled_chunks, compiled_chunks_at, gathered
 from ..training import BaseModel, BaseTrainer, FigureCallback
-from ..windowing import rolling_windows, train_val_split, training_windows
+from ..windowing import inside_units, rolling_windows, train_val_split, training_windows
 from .base import Detector, Scores
 
 
@@ -70,6 +70,30 @@ def window_mse(model: keras.Model, windows: np.ndarray, batch_size: int) -> np.n
         errors.append(np.square(windows[first:first + len(rebuilt)] - rebuilt).mean(axis=(1, 2)))
         first += len(rebuilt)
     return np.concatenate(errors)
+
+
+def window_mse_at(model: keras.Model, windows: np.ndarray, rows, batch_size: int) -> np.ndarray:
+    """``window_mse(model, windows, batch_size)[rows]``, to the bit, from calls that hold only those windows, each
+    in a call like its call over every window (``scoring.compiled_chunks_at``)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    chosen = np.asarray(windows[rows], dtype="float32")
+    parts = ((picks, np.square(chosen[picks] - rebuilt).mean(axis=(1, 2)))
+             for picks, rebuilt in compiled_chunks_at(model, chosen, len(windows), rows, batch_size, JIT_SCORING))
+    return gathered(parts, len(rows))
+
+
+def inside_window_mse(detector, segments: np.ndarray) -> np.ndarray | None:
+    """``Detector.inside_scores`` of a detector scored by ``window_mse`` of its ``model``: the windows of the
+    joined segments that lie inside one, each scored in a call like its call in ``score`` of the joined series."""
+    c = detector.config
+    n, length, n_channel = np.shape(segments)
+    series = detector.check_channels(detector.check_series(np.reshape(segments, (n * length, n_channel)), c.l_win,
+                                                           "window"), detector.model)
+    if length < c.l_win or not isinstance(detector.model, keras.Model):
+        return None
+    rows = inside_units(n, length, c.l_win)
+    return window_mse_at(detector.model, window_array(series, c.l_win), rows.ravel(),
+                         c.score_batch_size).reshape(rows.shape)
 
 
 class SingleStageTrainer(BaseTrainer):
@@ -164,3 +188,6 @@ class LSTMAEDetector(Detector):
         series = self.check_channels(self.check_series(series, c.l_win, "window"), self.model)
         scores = window_mse(self.model, window_array(series, c.l_win), c.score_batch_size)
         return Scores.from_units(scores, c.l_win, len(series))
+
+    def inside_scores(self, segments):
+        return inside_window_mse(self, segments)

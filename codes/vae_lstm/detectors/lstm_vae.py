@@ -29,7 +29,14 @@ from ..models import PACKAGE, recurrent
 from ..optimizers import FusedAdam
 from ..training import BaseModel
 from .base import Detector, Scores
-from .lstm_ae import SingleStageTrainer, build_lstm_decoder, training_window_array, window_array, window_mse
+from .lstm_ae import (
+    SingleStageTrainer,
+    build_lstm_decoder,
+    inside_window_mse,
+    training_window_array,
+    window_array,
+    window_mse,
+)
 
 
 def build_lstm_vae_encoder(l_win: int, n_channel: int, code_size: int, num_hidden_units: int) -> keras.Model:
@@ -164,3 +171,6 @@ class LSTMVAEDetector(Detector):
         series = self.check_channels(self.check_series(series, c.l_win, "window"), self.model)
         scores = window_mse(self.model, window_array(series, c.l_win), c.score_batch_size)
         return Scores.from_units(scores, c.l_win, len(series))
+
+    def inside_scores(self, segments):
+        return inside_window_mse(self, segments)

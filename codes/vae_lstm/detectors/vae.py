@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..scoring import score_vae_windows
+import keras
+import numpy as np
+
+from ..scoring import score_vae_windows, vae_sequence_scores_at
+from ..windowing import inside_units
 from .base import Detector, Scores
 from .vae_lstm import VAEModel, VAETrainer
 
@@ -42,3 +46,14 @@ class VAEDetector(Detector):
         series = self.check_channels(self.check_series(series, c.span, "sequence"), self.vae)
         sequence_scores, window_errors = score_vae_windows(self.vae, series, c.l_win, c.l_seq, c.score_batch_size)
         return Scores.from_units(sequence_scores, c.span, len(series), window_squared_error=window_errors)
+
+    def inside_scores(self, segments):
+        c = self.config
+        n, length, n_channel = np.shape(segments)
+        series = self.check_channels(self.check_series(np.reshape(segments, (n * length, n_channel)), c.span,
+                                                       "sequence"), self.vae)
+        if length < c.span or not isinstance(self.vae, keras.Model):
+            return None
+        rows = inside_units(n, length, c.span)
+        return vae_sequence_scores_at(self.vae, series, c.l_win, c.l_seq, rows.ravel(),
+                                      c.score_batch_size).reshape(rows.shape)

@@ -37,13 +37,21 @@ from ..scoring import (
     level_points,
     moving_max,
     moving_mean,
+    sequence_scores_at,
     term_scale,
     trailing_standardise,
     uncovered_error,
     vae_point_errors,
 )
 from ..training import BaseModel, BaseTrainer, FigureCallback, damage, set_aside
-from ..windowing import as_2d, rolling_windows, segment_sequences, train_val_split, training_windows
+from ..windowing import (
+    as_2d,
+    inside_units,
+    rolling_windows,
+    segment_sequences,
+    train_val_split,
+    training_windows,
+)
 from . import SCORING_KEYS
 from .base import Detector, Scores
 
@@ -415,6 +423,20 @@ class VAELSTMDetector(Detector):
             points = trailing_standardise(points, round(c.trailing_scale * c.l_win), self.trailing_history,
                                           self.trailing_floor)
         return Scores.with_points(points, native, c.span)
+
+    def inside_scores(self, segments):
+        """The sequences inside each segment (their scores under any point_score, which reads none of the
+        training block's statistics), Keras models only."""
+        c = self.config
+        n, length, n_channel = np.shape(segments)
+        series = self.check_channels(self.check_series(np.reshape(segments, (n * length, n_channel)), c.span,
+                                                       "sequence"), self.vae)
+        if length < c.span or not all(isinstance(m, keras.Model) for m in (self.vae.encoder, self.vae.decoder,
+                                                                           self.lstm)):
+            return None
+        rows = inside_units(n, length, c.span)
+        return sequence_scores_at(self.vae, self.lstm, series, c.l_win, c.l_seq, rows.ravel(),
+                                  c.score_batch_size).reshape(rows.shape)
 
     def raw_scores(self, series: np.ndarray, block: BlockPasses) -> tuple[np.ndarray, np.ndarray | tuple]:
         """(sequence scores, point errors) of ``series`` from one pass of ``block`` over it, for any ``point_score``
