@@ -18,6 +18,7 @@ from vae_lstm import (
     models,  # noqa: F401  (registers the VAE class for keras.saving.load_model)
     runs,
     scoring,
+    training,
 )
 from vae_lstm.config import REPO_ROOT, from_dict, load_config, run_dir
 from vae_lstm.data_loader import load_series
@@ -339,10 +340,21 @@ def test_tensorboard_without_its_package_is_one_line_before_training(tmp_path, c
 # ---- repeatability ----
 
 
-def test_same_seed_same_losses(first, tmp_path):
+def test_same_seed_same_losses(first, tmp_path, monkeypatch):
+    """The same config trains the same losses and weights, to the bit; here the second run hands ``fit`` and the
+    LSTM stage's encoder NumPy arrays, which Keras converts (two copies each), as every run did before the
+    training arrays were handed over as tensors over the same memory (``training.shared_tensor``): the batches,
+    their order and so the weights are the same either way."""
+    monkeypatch.setattr(training, "shared_tensor", lambda array: array)
+    monkeypatch.setattr(scoring, "shared_tensor", lambda array: array)
     cfg_path = write_config(tmp_path / "cfg", tmp_path / "out")
     again = run_main(cfg_path)
     assert again["run"] != first["run"]
+    for stage in ("vae", "lstm"):
+        weights, others = first[stage].get_weights(), again[stage].get_weights()
+        assert len(weights) == len(others)
+        for w, o in zip(weights, others, strict=True):
+            np.testing.assert_array_equal(w, o, err_msg=stage)
     a, b = log_rows(first["run"] / "vae_log.csv"), log_rows(again["run"] / "vae_log.csv")
     assert [r.keys() for r in a] == [r.keys() for r in b]
     for ra, rb in zip(a, b, strict=True):
@@ -449,3 +461,31 @@ def test_the_vae_learning_rate_decays_once_per_epoch(tmp_path):
         optimizer.iterations.assign(step)
         rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
     np.testing.assert_allclose(rates, [0.01, 0.01, 0.005, 0.005, 0.0025, 0.00125], rtol=1e-6)
+
+
+def test_training_arrays_go_to_tensorflow_as_they_are(monkeypatch):
+    """``gather_rows`` copies the rows a split picks from a view of every window, a block at a time, into one aligned
+    array; ``shared_tensor`` hands such an array to TensorFlow over the same memory (Keras took two more copies of
+    a NumPy array: the VAE stage's peak was about 3 times its training windows' size), and anything else, an
+    unaligned array or a view, as it is, for Keras to convert (an unaligned buffer in place would abort TensorFlow).
+    An autoencoder's inputs, given again as its targets, are one tensor."""
+    import tensorflow as tf
+
+    from vae_lstm.windowing import rolling_windows
+
+    monkeypatch.setattr(training, "GATHER_BYTES", 24 * 4 * 3)  # 3 windows a block
+    windows = rolling_windows(np.arange(30, dtype="float32"), 24)  # window w: w, w + 1, .., w + 23
+    rows = training.gather_rows(windows, [5, 0, 6, 2])
+    np.testing.assert_array_equal(rows[:, :, 0], np.array([5, 0, 6, 2])[:, None] + np.arange(24))
+    assert rows.ctypes.data % training.TENSOR_ALIGNMENT == 0 and rows.flags.c_contiguous
+    np.testing.assert_array_equal(training.gather_rows(np.arange(3.0), dtype="float32"), [0, 1, 2])
+    tensor = training.shared_tensor(rows)
+    assert tf.is_tensor(tensor)
+    rows[1, 0, 0] = -7  # the same memory: no copy
+    assert float(tensor[1, 0, 0]) == -7
+    unaligned = training.aligned_empty((2 * 24 + 1,), "float32")[1:].reshape(2, 24)
+    for array in (windows, rows[:, :, 0].T, unaligned, rows.astype(int).astype(object)):
+        assert training.shared_tensor(array) is array
+    validation = training.gather_rows(windows, [1])
+    x, y, (val_x, val_y) = training.fit_tensors(rows, rows, (validation, None))
+    assert x is y and tf.is_tensor(val_x) and val_y is None

@@ -37,6 +37,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .models import elbo_terms, fold_upsampling
 from .progress import pass_name
 from .threads import branches
+from .training import gather_rows, shared_tensor
 from .windowing import as_2d, n_sequences, rolling_windows, sequence_window_index
 
 # predict (the LSTM's training codes, figures) retraces for new input lengths; TensorFlow warns, harmlessly.
@@ -365,12 +366,13 @@ def encode_windows(vae, windows: np.ndarray, batch_size: int = 1024) -> tuple[np
     ``batch_size``, handed whole batches of about ``ENCODE_BYTES`` of windows at a time, so that a view of every
     window of a series is never copied whole. The batches, and so the codes, are those of one ``predict`` over every
     window (to the bit); that one took a float32 copy of them and Keras another two: 3.3 GB for the 120,000 windows
-    of 288 points and 8 channels of a 200,000-row CSV, where its codes take 4 MB."""
+    of 288 points and 8 channels of a 200,000-row CSV, where its codes take 4 MB. Each block is one copy, which
+    Keras takes as it is (``shared_tensor``), not two more."""
     windows = np.asarray(windows)
     row_bytes = max(int(np.prod(windows.shape[1:], dtype=np.int64)) * 4, 1)  # float32
     rows = batch_size * max(ENCODE_BYTES // (batch_size * row_bytes), 1)
-    parts = [vae.encoder.predict(np.asarray(windows[start:start + rows], dtype="float32"), batch_size=batch_size,
-                                 verbose=0) for start in range(0, max(len(windows), 1), rows)]
+    parts = [vae.encoder.predict(shared_tensor(gather_rows(windows[start:start + rows], dtype="float32")),
+                                 batch_size=batch_size, verbose=0) for start in range(0, max(len(windows), 1), rows)]
     return np.concatenate([mean for mean, _ in parts]), np.concatenate([std for _, std in parts])
 
 

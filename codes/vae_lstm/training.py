@@ -211,6 +211,50 @@ def use_static_batches(model: keras.Model, batch_size: int) -> None:
     model._static_batch_size = batch_size
 
 
+# TensorFlow takes a NumPy buffer in place (DLPack) when its data start on this boundary (Eigen's largest alignment,
+# AVX-512's): ``shared_tensor``. An unaligned one would abort the process at its first use, so none is handed over.
+TENSOR_ALIGNMENT = 64
+GATHER_BYTES = 1 << 20  # ``gather_rows`` copies the rows of a view a block of about this many bytes at a time
+
+
+def aligned_empty(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data start on a ``TENSOR_ALIGNMENT`` boundary."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(size + TENSOR_ALIGNMENT, np.uint8)
+    offset = -raw.ctypes.data % TENSOR_ALIGNMENT
+    return raw[offset:offset + size].view(dtype).reshape(shape)
+
+
+def gather_rows(array: np.ndarray, index=None, dtype=None) -> np.ndarray:
+    """``array[index]`` (rows along the first axis; every row without ``index``), in ``dtype`` when given, as a new
+    array that
+    ``shared_tensor`` hands to TensorFlow without a copy, the same values in the same order. The rows of a view
+    (every window of a series) are copied straight into it, a block of about ``GATHER_BYTES`` at a time: the view is
+    never copied whole."""
+    array = np.asarray(array)
+    index = np.arange(len(array)) if index is None else np.asarray(index)
+    out = aligned_empty((len(index), *array.shape[1:]), array.dtype if dtype is None else dtype)
+    row_bytes = max(int(np.prod(array.shape[1:], dtype=np.int64)) * max(array.dtype.itemsize, out.dtype.itemsize), 1)
+    step = max(GATHER_BYTES // row_bytes, 1)
+    for start in range(0, len(index), step):
+        out[start:start + step] = array[index[start:start + step]]
+    return out
+
+
+def shared_tensor(array):
+    """``array`` as a TensorFlow tensor over the same memory, when it is a C-contiguous, writeable NumPy array of
+    numbers whose data start on a ``TENSOR_ALIGNMENT`` boundary (``gather_rows``' arrays); anything else as it is.
+    Keras's ``fit`` took two more copies of each NumPy array it was given (the VAE's peak was about 3 times its
+    training windows' size); a tensor it takes as it is."""
+    if not (isinstance(array, np.ndarray) and array.size and array.dtype.kind in "fiu"
+            and array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % TENSOR_ALIGNMENT == 0):
+        return array
+    import tensorflow as tf
+
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+
+
 def damage(path: Path) -> str | None:
     """Why a checkpoint cannot be loaded (missing, truncated, corrupt), or None when it is whole."""
     if not path.is_file():
@@ -517,6 +561,21 @@ def set_aside(model: BaseModel, run_dir: Path, stage: str) -> None:
     write_state(state_path, state)
 
 
+def fit_tensors(x, y, validation_data):
+    """``fit``'s arrays through ``shared_tensor``, one tensor for an array given twice (an autoencoder's targets)."""
+    tensors = {}
+
+    def tensor(array):
+        if array is None:
+            return None
+        if id(array) not in tensors:
+            tensors[id(array)] = shared_tensor(array)
+        return tensors[id(array)]
+
+    validation = None if validation_data is None else tuple(tensor(a) for a in validation_data)
+    return tensor(x), tensor(y), validation
+
+
 LOSS_RISE = 0.1  # a kept model's training loss this much (of its size) above the first epoch's is noted (rise_note)
 
 
@@ -678,6 +737,7 @@ class BaseTrainer:
         if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
             write_state(self.state_path, state)
         callbacks = self.callbacks(start)
+        x, y, validation_data = fit_tensors(x, y, validation_data)
         try:
             history = model.fit(x, y, validation_data=validation_data, batch_size=self.batch_size,
                                 epochs=self.num_epochs, initial_epoch=start, shuffle=True,

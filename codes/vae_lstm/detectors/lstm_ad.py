@@ -137,11 +137,10 @@ def build_lstm_ad(l_win: int, n_channel: int, horizon: int, num_hidden_units: in
 
 
 def training_pairs(series: np.ndarray, l_win: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (m, l_win, c) and targets (m, horizon, c) of every full pair, m = n - l_win - horizon + 1."""
+    """Inputs (m, l_win, c) and targets (m, horizon, c) of every full pair, m = n - l_win - horizon + 1: read-only
+    views of the series in float32 (the trainer's split makes the only copies)."""
     series = np.asarray(series, dtype="float32")
-    x = np.asarray(rolling_windows(series[: len(series) - horizon], l_win))
-    y = np.asarray(rolling_windows(series[l_win:], horizon))
-    return x, y
+    return rolling_windows(series[: len(series) - horizon], l_win), rolling_windows(series[l_win:], horizon)
 
 
 def predict_all(model: keras.Model, series: np.ndarray, l_win: int, batch_size: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from .. import plotting
 from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_chunks, compiled_chunks_at, gathered
-from ..training import BaseModel, BaseTrainer, FigureCallback
+from ..training import BaseModel, BaseTrainer, FigureCallback, gather_rows
 from ..windowing import inside_units, rolling_windows, train_val_split, training_windows
 from .base import Detector, Scores
 
@@ -125,8 +125,10 @@ class SingleStageTrainer(BaseTrainer):
         plotting.loss_curves(self.log_path, self.run_dir / "figures" / f"{self.stage}_loss.png", self.title)
 
     def pairs(self, idx):
-        x = self.x[idx]
-        return x, (x if self.y is None else self.y[idx])
+        """The inputs and targets of pairs ``idx``, each one copy, which fit takes as it is (an autoencoder's inputs
+        are its targets: one array, one tensor)."""
+        x = gather_rows(self.x, idx)
+        return x, (x if self.y is None else gather_rows(self.y, idx))
 
     def train(self) -> keras.Model:
         if self.num_epochs == 0:

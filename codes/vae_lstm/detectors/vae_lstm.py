@@ -32,18 +32,18 @@ from ..scoring import (
     balanced_points,
     block_digest,
     encode_windows,
-    gather_sequences,
     last_window_points,
     level_points,
     moving_max,
     moving_mean,
+    sequence_codes,
     sequence_scores_at,
     term_scale,
     trailing_standardise,
     uncovered_error,
     vae_point_errors,
 )
-from ..training import BaseModel, BaseTrainer, FigureCallback, damage, set_aside
+from ..training import BaseModel, BaseTrainer, FigureCallback, damage, gather_rows, set_aside
 from ..windowing import (
     as_2d,
     inside_units,
@@ -93,10 +93,11 @@ class VAETrainer(BaseTrainer):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
                          config.num_epochs_vae if config.TRAIN_VAE else 0, config.batch_size)
         self.channels = channels  # the figures' channel names
-        # windows in float32 (of a series, a view), so that the split below makes the only copies (segments': two)
+        # windows in float32 (of a series, a view), so that the split below makes the only copies (segments': two),
+        # which fit hands to TensorFlow as they are (gather_rows)
         windows = training_windows(np.asarray(train_series, dtype="float32"), config.l_win, config.window_stride)
         idx_train, idx_val = train_val_split(len(windows), config.val_fraction, config.seed)
-        self.train_windows, self.val_windows = windows[idx_train], windows[idx_val]
+        self.train_windows, self.val_windows = gather_rows(windows, idx_train), gather_rows(windows, idx_val)
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
@@ -139,50 +140,52 @@ class LSTMTrainer(BaseTrainer):
         self.vae, self.train_series, self.channels = vae, train_series, channels
 
     @functools.cached_property
-    def samples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(train codes, validation codes, train index, validation index): the code means of every training
-        sequence, split. Encoded when first asked for (training, its figures), not for an LSTM that is loaded:
-        the encoder over every training window takes minutes on a long series."""
+    def samples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sequence codes, train index, validation index): the code means of every training sequence, (n_seq,
+        l_seq, code_size) (of one series, a view of its windows' codes), and their seeded split. Encoded when first
+        asked for (training, its figures), not for an LSTM that is loaded: the encoder over every training window
+        takes minutes on a long series."""
         config, train_series = self.config, self.train_series
         if np.ndim(train_series) == 3:
             windows = segment_sequences(train_series, config.l_win, config.l_seq, config.window_stride)
             codes, _ = encode_windows(self.vae, windows.reshape(-1, *windows.shape[2:]), config.score_batch_size)
             sequences = codes.reshape(len(windows), config.l_seq, -1)
         else:
-            windows = rolling_windows(train_series, config.l_win)
-            codes, _ = encode_windows(self.vae, windows, config.score_batch_size)
-            sequences = gather_sequences(codes, len(train_series), config.l_win, config.l_seq)
+            codes, _ = encode_windows(self.vae, rolling_windows(train_series, config.l_win), config.score_batch_size)
+            # windows s, s + l_win, .., s + (l_seq - 1) * l_win of every start s: sequence_codes of l_seq + 1 windows
+            # gives the first l_seq of them, one row per sequence (as gather_sequences, without a copy)
+            sequences = sequence_codes(codes, config.l_win, config.l_seq + 1)
         idx_train, idx_val = train_val_split(len(sequences), config.val_fraction, config.seed)
-        return sequences[idx_train], sequences[idx_val], idx_train, idx_val
+        return sequences, idx_train, idx_val
 
     @property
     def train_codes(self) -> np.ndarray:
-        return self.samples[0]
+        return gather_rows(self.samples[0], self.train_index)
 
     @property
     def val_codes(self) -> np.ndarray:
-        return self.samples[1]
+        return gather_rows(self.samples[0], self.val_index)
 
     @property
     def train_index(self) -> np.ndarray:
-        return self.samples[2]
+        return self.samples[1]
 
     @property
     def val_index(self) -> np.ndarray:
-        return self.samples[3]
+        return self.samples[2]
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
 
     def figures(self):
-        return ["lstm_loss.png", *(["lstm_codes.png", "lstm_long_sequence.png"] if len(self.val_codes) else [])]
+        return ["lstm_loss.png", *(["lstm_codes.png", "lstm_long_sequence.png"] if len(self.val_index) else [])]
 
     def draw_figures(self):
         c, figures = self.config, self.run_dir / "figures"
         plotting.loss_curves(self.log_path, figures / "lstm_loss.png", "LSTM")
-        if not len(self.val_codes):
+        if not len(self.val_index):
             return
-        codes = self.val_codes[:1]
+        codes = self.samples[0][self.val_index[:1]]
         predicted = self.model.model.predict(codes[:, :-1], verbose=0)
         plotting.predicted_codes(codes[0, 1:], predicted[0], figures / "lstm_codes.png")
         segment = self.sequence_points(int(self.val_index[0]))
@@ -199,8 +202,10 @@ class LSTMTrainer(BaseTrainer):
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
             return self.model.load()
-        x, y = self.train_codes[:, :-1], self.train_codes[:, 1:]
-        self.fit(x, y, validation_data=(self.val_codes[:, :-1], self.val_codes[:, 1:]))
+        sequences = self.samples[0]  # inputs and targets gathered on their own, each whole, which fit takes as they are
+        inputs, targets = sequences[:, :-1], sequences[:, 1:]
+        self.fit(gather_rows(inputs, self.train_index), gather_rows(targets, self.train_index),
+                 validation_data=(gather_rows(inputs, self.val_index), gather_rows(targets, self.val_index)))
         return self.model.model if self.model.model is not None else self.model.load()
 
 
@@ -272,6 +277,7 @@ class VAELSTMDetector(Detector):
         self.forget_calibration()  # before the models change: a fit that fails keeps no scales of the old ones
         self.fit_series = None
         self.vae = vae_trainer.train()
+        del vae_trainer  # its training windows, before the LSTM stage's samples
         self.lstm = LSTMTrainer(self.config, run_dir, train_series, self.vae, self.channel_names).train()
         # one series (not segments): a fitted detector scores at once, calibrated on it
         self.fit_series = train_series if np.ndim(train_series) != 3 else None
