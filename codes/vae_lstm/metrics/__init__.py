@@ -101,14 +101,33 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
            "point_adjusted": best_f1(s, y, adjusted=True, flaggable=ok)}
     candidates = np.unique(np.concatenate([np.quantile(s[ok], np.linspace(0.0, 1.0, N_CANDIDATES + 1)),
                                            np.asarray(thresholds, float)])) if ok.any() else np.array([])
-    # what AT_THRESHOLD[name](y, (s >= t) & ok) gives at each candidate t, for all of them at once
+    # what AT_THRESHOLD[name](y, (s >= t) & ok) gives at each candidate t, for all of them at once; its
+    # precisions round otherwise than the metrics' own (by about 1e-16), so the candidates within SWEEP_TOLERANCE
+    # of the best F1 are scored again by the metric itself: the oracle picks (ties included) and reports what
+    # the metric gives at its threshold, and no rule at one of its candidates scores above it
     swept = sweep.at_thresholds(s, y, ok, candidates)
-    for name in AT_THRESHOLD:
+    n_flagged = np.count_nonzero(ok) - np.searchsorted(np.sort(s[ok]), candidates, side="left")  # one set per count
+    for name, fn in AT_THRESHOLD.items():
         if name in out:
             continue
-        best = {"f1": 0.0, "threshold": float("nan")}  # nothing flaggable: nothing found
-        for t, m in zip(candidates[::-1], swept[name][::-1], strict=True):  # ties go to the largest threshold
-            if m["f1"] > best["f1"] or not np.isfinite(best["threshold"]):
-                best = {**m, "threshold": float(t)}
-        out[name] = best
+        top = max((m["f1"] for m in swept[name]), default=0.0)
+        exact = {}  # by the number of points flagged: the candidates' flagged sets are nested
+
+        def at(j, fn=fn, exact=exact):
+            if n_flagged[j] not in exact:
+                exact[n_flagged[j]] = fn(y, (s >= candidates[j]) & ok)
+            return exact[n_flagged[j]]
+
+        best, best_j = {"f1": 0.0}, None  # nothing flaggable: nothing found (threshold NaN)
+        for j in range(len(candidates) - 1, -1, -1):  # ties go to the largest threshold
+            m = swept[name][j]
+            if m["f1"] > 0.0 and m["f1"] >= top - SWEEP_TOLERANCE:  # an F1 of 0 is exactly 0 in both
+                m = at(j)
+            if m["f1"] > best["f1"] or best_j is None or not np.isfinite(candidates[best_j]):
+                best, best_j = m, j
+        out[name] = {"f1": 0.0, "threshold": float("nan")} if best_j is None else \
+            {**at(best_j), "threshold": float(candidates[best_j])}
     return out
+
+
+SWEEP_TOLERANCE = 1e-9  # metrics.sweep's F1 is the metric's within this
