@@ -1189,3 +1189,11 @@ def test_a_fit_that_fails_leaves_no_calibration_of_the_models_before_it(two_chan
     with pytest.raises(MemoryError):
         det.fit(train, tmp_path)
     assert not det.calibrated and det.training_scores is None and det.channel_scale is None
+    # nor does it keep the new VAE beside the LSTM trained on the old one's codes: the sequence scores of that pair
+    # came back without a word; the detector is unfitted, as score says
+    max_sequence = detector("vae_lstm", n_channel=2, point_score="max_sequence")
+    max_sequence.vae, max_sequence.lstm = two_channel_models
+    with pytest.raises(MemoryError):
+        max_sequence.fit(train, tmp_path)
+    with pytest.raises(UserError, match="not trained"):
+        max_sequence.score(train)

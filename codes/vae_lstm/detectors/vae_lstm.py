@@ -274,11 +274,13 @@ class VAELSTMDetector(Detector):
                                 f"train; {train_hint(self.config, 'vae', 'to train them', run_dir)}")
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
-        self.forget_calibration()  # before the models change: a fit that fails keeps no scales of the old ones
+        self.forget_calibration()  # before the models change: a fit that fails keeps no scales of the old ones,
         self.fit_series = None
-        self.vae = vae_trainer.train()
+        self.vae = self.lstm = None  # nor their models (a new VAE beside the LSTM of the old one's codes): unfitted
+        vae = vae_trainer.train()
         del vae_trainer  # its training windows, before the LSTM stage's samples
-        self.lstm = LSTMTrainer(self.config, run_dir, train_series, self.vae, self.channel_names).train()
+        lstm = LSTMTrainer(self.config, run_dir, train_series, vae, self.channel_names).train()
+        self.vae, self.lstm = vae, lstm
         # one series (not segments): a fitted detector scores at once, calibrated on it
         self.fit_series = train_series if np.ndim(train_series) != 3 else None
 
