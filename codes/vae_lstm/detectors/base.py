@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data_loader import MAX_STANDARDISED, ROUNDING_STEPS
 from ..errors import DataError, UserError
-from ..windowing import as_2d, points_from_units, units_from_points
+from ..windowing import as_2d, inside_units, points_from_units, units_from_points
 
 
 def check_finite(values: np.ndarray, what: str) -> None:
@@ -222,6 +222,16 @@ class Detector:
         140-point ECG5000 beat with l_win 140, not the 142,801 windows of 1021 joined beats). None (the default)
         where the detector has none: its caller scores the joined segments."""
         return None
+
+    def joined_inside(self, segments: np.ndarray, span: int, unit: str, model, whole: bool):
+        """For ``inside_scores``: the (n, length, c) segments joined end to end, checked as ``score`` checks a series
+        (``model`` reads its channels), and the first point of each unit of ``span`` points lying inside one, shaped
+        (n, length - span + 1); None where a segment is shorter than a unit or the models are not ``whole`` Keras
+        models (whose calls' bits are known): ``score`` of the joined segments then."""
+        n, length, n_channel = np.shape(segments)
+        series = self.check_channels(self.check_series(np.reshape(segments, (n * length, n_channel)), span, unit),
+                                     model)
+        return (series, inside_units(n, length, span)) if length >= span and whole else None
 
     def is_trained(self, run_dir: Path) -> bool:
         return all((Path(run_dir) / name).is_file() for name in self.trained_files)

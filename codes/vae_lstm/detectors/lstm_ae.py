@@ -26,7 +26,7 @@ from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_chunks, compiled_chunks_at, gathered
 from ..training import BaseModel, BaseTrainer, FigureCallback, gather_rows
-from ..windowing import inside_units, rolling_windows, train_val_split, training_windows
+from ..windowing import rolling_windows, train_val_split, training_windows
 from .base import Detector, Scores
 
 
@@ -86,12 +86,11 @@ def inside_window_mse(detector, segments: np.ndarray) -> np.ndarray | None:
     """``Detector.inside_scores`` of a detector scored by ``window_mse`` of its ``model``: the windows of the
     joined segments that lie inside one, each scored in a call like its call in ``score`` of the joined series."""
     c = detector.config
-    n, length, n_channel = np.shape(segments)
-    series = detector.check_channels(detector.check_series(np.reshape(segments, (n * length, n_channel)), c.l_win,
-                                                           "window"), detector.model)
-    if length < c.l_win or not isinstance(detector.model, keras.Model):
+    joined = detector.joined_inside(segments, c.l_win, "window", detector.model,
+                                    isinstance(detector.model, keras.Model))
+    if joined is None:
         return None
-    rows = inside_units(n, length, c.l_win)
+    series, rows = joined
     return window_mse_at(detector.model, window_array(series, c.l_win), rows.ravel(),
                          c.score_batch_size).reshape(rows.shape)
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from ..scoring import score_vae_windows, vae_sequence_scores_at
-from ..windowing import inside_units
 from .base import Detector, Scores
 from .vae_lstm import VAEModel, VAETrainer
 
@@ -49,11 +47,9 @@ class VAEDetector(Detector):
 
     def inside_scores(self, segments):
         c = self.config
-        n, length, n_channel = np.shape(segments)
-        series = self.check_channels(self.check_series(np.reshape(segments, (n * length, n_channel)), c.span,
-                                                       "sequence"), self.vae)
-        if length < c.span or not isinstance(self.vae, keras.Model):
+        joined = self.joined_inside(segments, c.span, "sequence", self.vae, isinstance(self.vae, keras.Model))
+        if joined is None:
             return None
-        rows = inside_units(n, length, c.span)
+        series, rows = joined
         return vae_sequence_scores_at(self.vae, series, c.l_win, c.l_seq, rows.ravel(),
                                       c.score_batch_size).reshape(rows.shape)

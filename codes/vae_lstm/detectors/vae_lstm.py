@@ -46,7 +46,6 @@ from ..scoring import (
 from ..training import BaseModel, BaseTrainer, FigureCallback, damage, gather_rows, set_aside
 from ..windowing import (
     as_2d,
-    inside_units,
     rolling_windows,
     segment_sequences,
     train_val_split,
@@ -436,13 +435,11 @@ class VAELSTMDetector(Detector):
         """The sequences inside each segment (their scores under any point_score, which reads none of the
         training block's statistics), Keras models only."""
         c = self.config
-        n, length, n_channel = np.shape(segments)
-        series = self.check_channels(self.check_series(np.reshape(segments, (n * length, n_channel)), c.span,
-                                                       "sequence"), self.vae)
-        if length < c.span or not all(isinstance(m, keras.Model) for m in (self.vae.encoder, self.vae.decoder,
-                                                                           self.lstm)):
+        joined = self.joined_inside(segments, c.span, "sequence", self.vae, all(
+            isinstance(m, keras.Model) for m in (self.vae.encoder, self.vae.decoder, self.lstm)))
+        if joined is None:
             return None
-        rows = inside_units(n, length, c.span)
+        series, rows = joined
         return sequence_scores_at(self.vae, self.lstm, series, c.l_win, c.l_seq, rows.ravel(),
                                   c.score_batch_size).reshape(rows.shape)
 
