@@ -228,10 +228,9 @@ def aligned_empty(shape: tuple, dtype) -> np.ndarray:
 
 def gather_rows(array: np.ndarray, index=None, dtype=None) -> np.ndarray:
     """``array[index]`` (rows along the first axis; every row without ``index``), in ``dtype`` when given, as a new
-    array that
-    ``shared_tensor`` hands to TensorFlow without a copy, the same values in the same order. The rows of a view
-    (every window of a series) are copied straight into it, a block of about ``GATHER_BYTES`` at a time: the view is
-    never copied whole."""
+    array that ``shared_tensor`` hands to TensorFlow without a copy, the same values in the same order. The rows of a
+    view (every window of a series) are copied straight into it, a block of about ``GATHER_BYTES`` at a time: the view
+    is never copied whole."""
     array = np.asarray(array)
     index = np.arange(len(array)) if index is None else np.asarray(index)
     out = aligned_empty((len(index), *array.shape[1:]), array.dtype if dtype is None else dtype)

@@ -41,6 +41,7 @@ AT_THRESHOLD = {
     "event": lambda y, p: _prf(event_f1(y, p)),
 }
 N_CANDIDATES = 100  # oracle thresholds for the metrics without an exact search: score quantiles
+SWEEP_TOLERANCE = 1e-9  # metrics.sweep's F1 is the metric's within this
 
 
 def degenerate(labels, flaggable=None) -> bool:
@@ -128,6 +129,3 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
         out[name] = {"f1": 0.0, "threshold": float("nan")} if best_j is None else \
             {**at(best_j), "threshold": float(candidates[best_j])}
     return out
-
-
-SWEEP_TOLERANCE = 1e-9  # metrics.sweep's F1 is the metric's within this
