@@ -63,6 +63,33 @@ def test_table1_keeps_the_run_folders_of_the_earlier_runner():
         "experiments/reproduce/NAB/nyc_taxi_lstm_ae_lwin24_lseq7_code6_seed3")
 
 
+def test_each_seeds_config_is_its_own_and_is_checked_once_per_dataset_and_detector(tmp_path, monkeypatch):
+    """A summary looks for 100 seeds of every job's run folder: checking each seed's config against the schema took
+    a table1 summary 10-40 s. The configs are checked once per dataset and detector; each seed's is still the one a
+    fresh experiment builds, and an output folder set afterwards (--output-dir) still counts."""
+    from vae_lstm.experiment import Experiment
+    from vae_lstm.reproduce import collect_finished
+
+    built = []
+    build = Experiment._config
+    experiment = load_experiment("table1")
+    experiment.built.clear()  # loading it checked each job's config
+    monkeypatch.setattr(Experiment, "_config",
+                        lambda self, *args: (self is experiment and built.append(args[:2])) or build(self, *args))
+    for seed in (0, 1, 7, 99):
+        config = experiment.config("ec2_request", "lstm_ad", seed, resolve=False)
+        assert config.to_dict() == load_experiment("table1").config("ec2_request", "lstm_ad", seed,
+                                                                    resolve=False).to_dict()
+        assert config.seed == seed and config.source == experiment.base_config("ec2_request").source
+    assert built == [("ec2_request", "lstm_ad")]
+    experiment.values["output_dir"] = str(tmp_path / "elsewhere")
+    assert experiment.config("ec2_request", "lstm_ad", 3, resolve=False).output_dir == str(tmp_path / "elsewhere")
+    built.clear()
+    assert collect_finished(experiment) == ({}, {})
+    jobs = {(j.dataset, j.detector) for j in experiment.jobs()}
+    assert len(built) == len(jobs), len(built)  # not 100 times as many
+
+
 @pytest.mark.parametrize("change, message", [
     ({"detectors": ["vae_lstn"]}, r"detectors\[0\] = \"vae_lstn\" is invalid: must be one of"),
     ({"seedz": 2}, "unknown key 'seedz'; did you mean 'seeds'"),

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 
 from .config import (
     CONFIG_DIR,
@@ -26,6 +28,7 @@ from .config import (
     from_dict,
     json_path,
     json_shown,
+    load_schema,
     read_config_values,
     read_user_json,
     requirement,
@@ -80,6 +83,7 @@ class Experiment:
     values: dict
     resolved: dict = field(default_factory=dict)  # (dataset, detector) -> the keys that follow the data
     dataset_configs: dict = field(default_factory=dict)  # label -> [path, values] of its config file, read once
+    built: dict = field(default_factory=dict, repr=False, compare=False)  # a job's config, of any seed (config)
 
     @property
     def datasets(self) -> dict[str, str]:
@@ -184,7 +188,18 @@ class Experiment:
 
     def config(self, dataset: str, detector: str, seed: int, resolve: bool = True) -> Config:
         """The run config of one job; with ``resolve``, n_channel and "auto" windows follow the data
-        (``prepare.load_data``, once per dataset and detector)."""
+        (``prepare.load_data``, once per dataset and detector). Built and checked once per dataset and detector:
+        another seed's is that config with its seed, which no other key's check reads (a summary looks for the run
+        folders of 100 seeds of every job, and checking each of those configs took seconds)."""
+        key = (dataset, detector, resolve, json.dumps([self.values, self.dataset_configs.get(dataset)]))
+        built = self.built.get(key)  # the key holds what the config is made of: its values may change meanwhile
+        if built is not None and is_seed(seed):
+            return Config({**built.to_dict(), "seed": int(seed)}, source=built.source)
+        config = self._config(dataset, detector, seed, resolve)
+        self.built[key] = config
+        return config
+
+    def _config(self, dataset: str, detector: str, seed: int, resolve: bool) -> Config:
         base = self.base_config(dataset)
         job = self.job_keys(detector, seed)
         try:
@@ -286,6 +301,18 @@ class Experiment:
 
     def run_dir(self, job: Job) -> Path:
         return run_dir(self.config(job.dataset, job.detector, job.seed))
+
+
+def is_seed(value) -> bool:
+    """Whether ``value`` is an integer within the config schema's range of seeds."""
+    low, high = seed_range()
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and low <= value <= high
+
+
+@functools.cache
+def seed_range() -> tuple[int, int]:
+    seed = load_schema()["properties"]["seed"]
+    return seed["minimum"], seed["maximum"]
 
 
 def find_experiment(name: str | Path) -> Path:
