@@ -745,3 +745,20 @@ def test_a_config_path_starting_with_a_tilde_is_in_the_home_folder(tmp_path, mon
     (tmp_path / "mine.json").write_text(json.dumps({"dataset": "synthetic"}))
     assert resolve_config_path("~/mine.json") == (tmp_path / "mine.json").resolve()
     assert load_config("~/mine.json").dataset == "synthetic"
+
+
+def test_loading_a_config_skips_the_iri_grammar_that_jsonschema_would_build(tmp_path):
+    """jsonschema imports rfc3987_syntax, when installed, for a string format no schema here checks, and that
+    library builds its grammar on import: 1.2-1.4 s of every command's start-up. The package imports jsonschema
+    without it; other code can still import it."""
+    script = ("import sys\nfrom vae_lstm.config import load_config\n"
+              f"print(load_config({str(REPO_ROOT / 'configs' / 'NAB_config.json')!r}).l_win)\n"
+              "print('rfc3987_syntax' in sys.modules)\n"
+              "import importlib.util\nprint(importlib.util.find_spec('rfc3987_syntax') is not None)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "codes")})
+    l_win, loaded, installed = done.stdout.split()
+    assert l_win == "48" and loaded == "False"
+    if installed == "True":  # as Jupyter installs it: still importable after the package's import
+        subprocess.run([sys.executable, "-c", "import vae_lstm.config, rfc3987_syntax"], check=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "codes")})

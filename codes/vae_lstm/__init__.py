@@ -6,8 +6,9 @@ interface and registry), ``training`` and ``runs`` (generic training, run folder
 and ``evaluation`` (scores -> threshold -> labels -> metrics), ``reproduce`` (Table 1), ``plotting``.
 """
 
-from . import quiet
+from . import lean_imports, quiet
 
 quiet.install()  # before TensorFlow is imported anywhere
+lean_imports.install()  # before jsonschema is
 
 __version__ = "0.2.0"
