@@ -766,6 +766,39 @@ def test_a_run_that_fails_in_any_way_is_reported_and_the_grid_goes_on(monkeypatc
 
 
 
+class NotUnpicklable(Exception):
+    """An error whose ``__init__`` takes other arguments than its ``args``: it pickles but does not unpickle."""
+
+    def __init__(self, path, why):
+        super().__init__(f"{path}: {why}")
+
+
+def fails_in_a_worker(job, threads=None):
+    """A job of seed 0 raises a NotUnpicklable; the others finish (at module level: a worker finds it by name)."""
+    if job.seed == 0:
+        raise NotUnpicklable("a.csv", "no column 'value'")
+    return {"seed": job.seed}
+
+
+def test_a_runs_error_that_does_not_unpickle_is_its_own_line_not_a_dead_worker(monkeypatch, capsys):
+    """A worker's error that cannot come back whole to the grid's process comes back as its type and message: it
+    once read as a worker process that ended abruptly (killed or out of memory). Forked workers, to be fast."""
+    import multiprocessing
+
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    monkeypatch.setattr(grid, "run_job", fails_in_a_worker)
+    fork = multiprocessing.get_context("fork")  # the worker has this module (and the patched run_job) at once
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: fork)
+    jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)]
+    with pytest.raises(UserError) as failed:
+        grid.run_grid(jobs, workers=2, threads=1)
+    assert str(failed.value) == "1 of 2 runs failed: synth abs_z seed 0: NotUnpicklable: a.csv: no column 'value'"
+    err = capsys.readouterr().err
+    assert "in fails_in_a_worker" in err and "NotUnpicklable: a.csv" in err  # the bug's traceback, from the worker
+
+
 def test_a_grid_with_a_failed_run_says_how_to_get_the_finished_runs_tables(tmp_path, monkeypatch):
     """A failed run leaves no summary; the line says which command gives the tables of the runs that finished
     (--summary-only), and with --no-summary, where no table was asked for, it does not."""

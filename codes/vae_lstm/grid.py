@@ -166,6 +166,11 @@ def threads_per_run(workers: int) -> int:
     return max(1, usable_cores() // max(workers, 1))
 
 
+class WorkerError(Exception):
+    """A worker's error that would not come back whole to the grid's process (it does not pickle, or not back), in
+    its stead: its one line, its type and message; its traceback follows it as the cause that the pool attaches."""
+
+
 def _failure(job: Job, error: BaseException) -> str:
     """One line per failed run: a UserError's own line, an OSError's file and why (as the commands say them), a dead
     worker process said in words; any other error (a bug, say) with its type."""
@@ -174,10 +179,32 @@ def _failure(job: Job, error: BaseException) -> str:
     if isinstance(error, BrokenProcessPool):  # its own text speaks of "the process pool" and "the future"
         return (f"{job}: its worker process ended abruptly (killed, for one, or out of memory); the same command "
                 "resumes it")
+    return f"{job}: {error_line(error)}"
+
+
+def error_line(error: BaseException) -> str:
+    """A failed run's error in one line, without its job (``_failure``)."""
     message = " ".join((os_error_line(error) if isinstance(error, OSError) else str(error)).split())
-    if not isinstance(error, (UserError, OSError)):
+    if not isinstance(error, (UserError, OSError, WorkerError)):
         message = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    return f"{job}: {message}"
+    return message
+
+
+def in_worker(job: Job, threads: int | None) -> dict:
+    """``run_job`` in a worker process, whose error goes back to the grid's process pickled: one that does not pickle,
+    or not back (an ``__init__`` that takes other arguments than its ``args``), goes back as a stand-in with its line
+    (a UserError's as a UserError), which the pool would otherwise report as a worker process that ended abruptly."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    try:
+        return run_job(job, threads)
+    except Exception as e:
+        try:
+            pickle.loads(ForkingPickler.dumps(e))
+        except Exception:  # noqa: BLE001 - any failure to pickle or unpickle: the stand-in, raised from within it
+            raise (UserError if isinstance(e, UserError) else WorkerError)(error_line(e)) from e
+        raise
 
 
 def unexpected(error: BaseException) -> bool:
@@ -240,7 +267,7 @@ def in_processes(jobs: list[Job], workers: int, threads: int | None = None
     def start(worker: int) -> None:
         job = next(queue, None)
         if job is not None:
-            running[pools[worker].submit(run_job, job, threads)] = (job, worker)
+            running[pools[worker].submit(in_worker, job, threads)] = (job, worker)
 
     completed = False
     try:
