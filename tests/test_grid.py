@@ -200,6 +200,25 @@ def test_an_override_that_its_point_score_does_not_read_is_noted(tmp_path, capsy
     assert load_experiment(path).unread_scoring_overrides == []
 
 
+def test_a_patience_that_can_end_no_stage_early_is_noted_by_detector_and_dataset(tmp_path, capsys):
+    """An early_stopping_patience of no fewer epochs than a stage trains, less one, never ends it early: a grid ran
+    such runs without a word (train.py says it: runs.idle_patience). Each detector's datasets in one line."""
+    (tmp_path / "long.json").write_text(json.dumps({**TINY, "num_epochs_lstm": 30}))
+    path = tiny_experiment(tmp_path, detectors=["vae_lstm", "lstm_ad", "abs_z"], overrides={
+        "*": {"early_stopping_patience": 9}, "vae_lstm": {"num_epochs_vae": 10}})
+    values = json.loads(path.read_text())
+    values["datasets"]["long"] = str(tmp_path / "long.json")
+    path.write_text(json.dumps(values))
+    reproduce.note_idle_patience(load_experiment(path))  # as reproduce.main says it, before any run
+    soonest = "early: a stage stops after 10 epochs at the soonest (it still ends on its best epoch's weights)"
+    assert capsys.readouterr().out.splitlines() == [
+        "note: grid.json: vae_lstm on synth: early_stopping_patience 9 cannot end the training of num_epochs_vae 10 or "
+        f"num_epochs_lstm 1 {soonest}",
+        f"note: grid.json: vae_lstm on long: early_stopping_patience 9 cannot end the training of num_epochs_vae 10 {soonest}",
+        f"note: grid.json: lstm_ad on synth: early_stopping_patience 9 cannot end the training of num_epochs_lstm 1 "
+        f"{soonest}"]
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--series", "Synth"], "^experiment grid has no dataset Synth; did you mean 'synth'\\? its datasets: synth$"),
     (["--series", "synth", "synt", "other"], "no dataset synt, other; did you mean 'synth' for 'synt'\\? its"),

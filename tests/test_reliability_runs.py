@@ -308,6 +308,32 @@ def test_a_load_dir_that_does_not_exist_is_said_before_training(tmp_path, monkey
     assert "note:" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("changes, note", [
+    ({"num_epochs_vae": 5, "num_epochs_lstm": 20, "early_stopping_patience": 4},
+     "num_epochs_vae 5"),  # it stops after 5 epochs at the soonest: the last
+    ({"num_epochs_vae": 6, "num_epochs_lstm": 6, "early_stopping_patience": 4}, None),  # after 5 of 6
+    ({"num_epochs_vae": 1, "num_epochs_lstm": 12, "early_stopping_patience": 20},
+     "num_epochs_vae 1 or num_epochs_lstm 12"),
+    ({"TRAIN_VAE": 0, "num_epochs_vae": 1, "num_epochs_lstm": 30, "early_stopping_patience": 20}, None),
+    ({"detector": "lstm_ad", "num_epochs_vae": 1, "num_epochs_lstm": 3, "early_stopping_patience": 2},
+     "num_epochs_lstm 3"),
+    ({"detector": "vae", "num_epochs_vae": 20, "num_epochs_lstm": 1, "early_stopping_patience": 2}, None),
+    ({"num_epochs_vae": 1, "num_epochs_lstm": 1, "early_stopping_patience": 0}, None),
+])
+def test_a_patience_that_can_end_no_stage_early_is_said_before_training(tmp_path, monkeypatch, capsys, changes, note):
+    """An early_stopping_patience of no fewer epochs than a stage trains, less one, can never end that stage early
+    (Keras stops after patience + 1 epochs at the soonest): train.py trained without a word about it."""
+    monkeypatch.setattr(runs, "train", lambda config, train, **_: (_ for _ in ()).throw(Reached(run_dir(config))))
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", **changes)
+    with pytest.raises(Reached):
+        cli.train_main(["--config", str(cfg)])
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    patience = changes["early_stopping_patience"]
+    assert notes == ([] if note is None else [
+        f"note: early_stopping_patience {patience} cannot end the training of {note} early: a stage stops after "
+        f"{patience + 1} epochs at the soonest (it still ends on its best epoch's weights)"])
+
+
 # ---- interrupted training, changed data, an unscorable split ----
 
 

@@ -23,6 +23,7 @@ from .runs import (
     foreign_folder,
     given_run_dir,
     has_training,
+    idle_patience,
     latest_run,
     leading_key,
     next_free_run,
@@ -60,6 +61,8 @@ def train_main(argv=None) -> int:
               "in it")
     if config.load_model and config.load_dir != "default" and not run_dir(config).exists():  # a typo resumes nothing
         print(f"note: load_dir {config.load_dir!r} does not exist: training starts there from scratch")
+    if why := idle_patience(config):
+        print(f"note: {why}")
     try:
         path = train(config, series.train, channels=series.channels)
     except KeyboardInterrupt:

@@ -672,6 +672,8 @@ def main(argv=None) -> int:
               "its detectors (every table shows the controls)")
     seeds = table_seeds(args, experiment)
     check_datasets(experiment, args.series, args.detectors)  # --summary-only too: its tables need the data's labels
+    if not args.summary_only:
+        note_idle_patience(experiment, args.series, args.detectors)
     shared = check_shared_runs(experiment)
     check_summary_claim(experiment, args)
     if args.ensemble:
@@ -699,6 +701,20 @@ def main(argv=None) -> int:
             summarise(experiment, args)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def note_idle_patience(experiment: Experiment, datasets=None, detectors=None) -> None:
+    """A note line for each detector whose runs on some datasets train under an early_stopping_patience that can end
+    none of their stages early (``runs.idle_patience``), naming those datasets."""
+    from .runs import idle_patience
+
+    found = {}  # (detector, why) -> datasets
+    for detector in detectors or experiment.detectors:
+        for dataset in datasets or experiment.datasets:
+            if why := idle_patience(experiment.config(dataset, detector, 0, resolve=False)):
+                found.setdefault((detector, why), []).append(dataset)
+    for (detector, why), names in found.items():
+        print(f"note: {experiment.path.name}: {detector} on {', '.join(names)}: {why}")
 
 
 def note_oversubscribed(workers: int, threads: int | None) -> None:

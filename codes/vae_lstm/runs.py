@@ -531,6 +531,25 @@ def stage_keys(stage: str) -> tuple[str, str]:
     return ("TRAIN_VAE", "num_epochs_vae") if stage == "vae" else ("TRAIN_LSTM", "num_epochs_lstm")
 
 
+def idle_patience(config: Config) -> str | None:
+    """Why early_stopping_patience can end none of the stages that ``config`` trains before its last epoch, for a
+    note; None when it is off, unread, or can end one. Early stopping ends a stage once the validation loss has not
+    improved for ``patience`` epochs after its best, so after ``patience + 1`` epochs at the soonest: a stage of no
+    more epochs than that trains all of them (``training.EarlyStop.stopped``), and only takes its best epoch's
+    weights. Its stages are those whose epoch keys its detector reads (``detectors.unread_keys``: no TensorFlow)."""
+    from .detectors import unread_keys
+
+    patience, unread = config.early_stopping_patience, unread_keys(config.detector)
+    if not patience or "early_stopping_patience" in unread:
+        return None
+    idle = [f"{epochs} {config[epochs]}" for flag, epochs in (stage_keys("vae"), stage_keys("lstm"))
+            if epochs not in unread and config[flag] and 0 < config[epochs] <= patience + 1]
+    if not idle:
+        return None
+    return (f"early_stopping_patience {patience} cannot end the training of {' or '.join(idle)} early: a stage stops "
+            f"after {patience + 1} epochs at the soonest (it still ends on its best epoch's weights)")
+
+
 # the command that runs the current job again when an experiment's grid runs it (``rerun_command``): the
 # dataset's config given to train.py would train a run folder of its own, not the grid's
 _RERUN = contextvars.ContextVar("rerun", default=None)
