@@ -130,8 +130,14 @@ def runs(vus, auc) -> pd.DataFrame:
 
 def test_the_verdict_at_its_edges():
     z = runs([0.398, 0.398], [0.2, 0.2])
-    # equal means are not above: no
-    assert reproduce.above_abs_z("vae_lstm", runs([0.398, 0.398], [0.4, 0.4]), z) == "**no**"
+    # equal means, as printed too (0.398 beside 0.398): level, not the no of a mean below
+    assert reproduce.above_abs_z("vae_lstm", runs([0.398, 0.398], [0.4, 0.4]), z) == "level"
+    # equal at the 3 decimals printed, a little above or below: level; below as printed (0.397): no
+    assert reproduce.above_abs_z("vae_lstm", runs([0.3984, 0.3984], [0.4, 0.4]), z) == "level"
+    assert reproduce.above_abs_z("vae_lstm", runs([0.3976, 0.3976], [0.4, 0.4]), z) == "level"
+    assert reproduce.above_abs_z("vae_lstm", runs([0.3974, 0.3974], [0.4, 0.4]), z) == "**no**"
+    assert reproduce.above_abs_z("vae_lstm", runs([0.3974, 0.3974], [0.2, 0.2]), z) == "**no**"  # one below, one level
+    assert reproduce.above_abs_z("vae_lstm", runs([0.3984], [0.4]), z.iloc[:1]) == "level"  # not "yes, 1 seed"
     # gap 0.012 against the spread of [0.40, 0.42]: 0.010 with ddof 0 (the tables' ±), so yes
     assert reproduce.above_abs_z("vae_lstm", runs([0.40, 0.42], [0.4, 0.4]), z) == "yes"
     # no abs_z runs (of the seeds the detector has): n/a, not a verdict against nothing
@@ -171,17 +177,21 @@ def point_row(detector, pieces, vus, auc):
 
 
 def test_the_printed_table_marks_each_row_not_above_abs_z_of_its_own_pieces(monkeypatch):
-    rows = [point_row("abs_z", "all", 0.3, 0.3), point_row("abs_z", "p1", 0.6, 0.6),
-            point_row("vae_lstm", "all", 0.3, 0.4),  # level with abs_z on VUS-PR: not above
+    rows = [point_row("abs_z", "all", 0.3, 0.3), point_row("abs_z", "p1", 0.6, 0.6), point_row("abs_z", "p2", 0.3, 0.3),
+            point_row("vae_lstm", "all", 0.3, 0.4),  # level with abs_z on VUS-PR
             point_row("vae_lstm", "p1", 0.5, 0.5),  # above abs_z's pooled row, below its p1 row
+            point_row("vae_lstm", "p2", 0.2996, 0.4),  # below, but 0.300 as printed: level
             point_row("lstm_ae", "all", 0.4, 0.4),  # above on both
+            point_row("lstm_ae", "p2", 0.3004, 0.2994),  # 0.300 and 0.299 as printed: below
             point_row("random", "all", 0.1, 0.1)]  # a control: never marked
     monkeypatch.setattr(detection, "summary_rows", lambda metrics: rows)
     metrics = {"labelled": True, "detector": "vae_lstm", "threshold_rule": "val_quantile", "detectors": [],
                "vae_lstm": {"points": {"rules": {}}, "all": {}}}
     lines = detection.format_table(metrics).splitlines()
     marked = {tuple(line.split()[:2]) for line in lines if line.endswith("(not above abs_z)")}
-    assert marked == {("vae_lstm", "all"), ("vae_lstm", "p1")}
+    assert marked == {("vae_lstm", "p1"), ("lstm_ae", "p2")}
+    level = {tuple(line.split()[:2]) for line in lines if line.endswith("(level with abs_z)")}
+    assert level == {("vae_lstm", "all"), ("vae_lstm", "p2")}
 
 
 def two_pieces():
@@ -617,7 +627,8 @@ def test_the_verdict_weighs_only_seeds_whose_figures_both_have():
     # abs_z has no figures on seed 1: the detector's seed 1 (0.1, below 0.3) is not weighed against nothing
     assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.1], [0.5, 0.1]),
                                  seeds([0, 1], [0.3, np.nan], [0.3, np.nan])) == "yes, 1 seed"
-    assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.1], [0.5, 0.1]), z) == "**no**"
+    assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.1], [0.5, 0.1]), z) == "level"  # 0.3 both
+    assert reproduce.above_abs_z("vae_lstm", seeds([0, 1], [0.5, 0.05], [0.5, 0.05]), z) == "**no**"  # 0.275
 
 
 def test_dynamic_on_a_test_piece_too_short_to_flag_says_so_once_under_the_tables():

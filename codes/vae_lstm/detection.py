@@ -569,6 +569,14 @@ def _f(value) -> str:
     return "   n/a" if value is None or not np.isfinite(value) else f"{value:6.3f}"
 
 
+def printed_order(value: float, other: float, digits: int = 3) -> int:
+    """-1, 0 or 1: ``value`` below, level with or above ``other`` (both finite) as the tables print them, to ``digits``
+    decimals: a figure that prints as abs_z's reads level with it, not above or below it."""
+    if f"{value:.{digits}f}" == f"{other:.{digits}f}":
+        return 0
+    return 1 if value > other else -1
+
+
 def format_unlabelled(metrics: dict) -> str:
     """Without labels: each detector's share of flagged test points under each label-free rule."""
     rules = list(metrics[metrics["detector"]]["points"]["rules"])
@@ -615,8 +623,9 @@ def format_table(metrics: dict) -> str:
         lines += ["point level (labels: every point of a labelled anomaly window)", header, "-" * len(header)]
         for r in (r for r in rows if "vus_pr" in r):
             z = abs_z.get(r["pieces"])
-            mark = " (not above abs_z)" if z and r["detector"] not in ("abs_z", "random") and (
-                r["vus_pr"] <= z["vus_pr"] or r["auc_pr"] <= z["auc_pr"]) else ""
+            pairs = [(r[m], z[m]) for m in ("vus_pr", "auc_pr")] if z and r["detector"] not in ("abs_z", "random") else []
+            order = [printed_order(*pair) for pair in pairs if None not in pair and np.isfinite(pair).all()]  # undefined: no mark
+            mark = " (not above abs_z)" if -1 in order else " (level with abs_z)" if 0 in order else ""
             lines.append(f"{r['detector']:9} {r['pieces']:7} {_f(r['vus_pr'])} {_f(r['auc_pr'])} {_f(r['auc_roc']):>7} |"
                          f" {'':26}{_f(r['f1_pointwise_oracle'])} {_f(r['f1_pa_oracle'])} {_f(r['pak_auc_oracle'])} "
                          f"{_f(r['f1_affiliation_oracle'])} {_f(r['f1_range_oracle'])} {_f(r['f1_event_oracle'])}{mark}")

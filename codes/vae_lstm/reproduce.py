@@ -320,8 +320,9 @@ def random_pa_f1(labels: np.ndarray, seeds: int = 5) -> str:
 
 VERDICT_NOTE = ("'above abs_z?', on the seeds both have: yes when the detector's mean VUS-PR and AUC-PR are both "
                 "above abs_z's by more than "
-                "the larger of the two seeds' standard deviations; level when both are above, but one by less; no "
-                "when either is not above; 'yes, 1 seed' when one seed leaves no spread to weigh the gap against.")
+                "the larger of the two seeds' standard deviations; level when both are above, but one by less, or "
+                "when one equals abs_z's to the 3 decimals shown and the other is not below; no when either is below; "
+                "'yes, 1 seed' when one seed leaves no spread to weigh the gap against.")
 
 
 def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
@@ -335,10 +336,15 @@ def above_abs_z(detector: str, rows: pd.DataFrame, abs_z: pd.DataFrame) -> str:
         rows, abs_z = rows[rows.seed.isin(common)], abs_z[abs_z.seed.isin(common)]
     if abs_z.empty or rows.empty:
         return "n/a"
+    from .detection import printed_order
+
+    order = [printed_order(rows[m].mean(), abs_z[m].mean()) for m in metrics]  # as the cells print the means
+    if -1 in order:
+        return "**no**"
+    if 0 in order:  # a tie as printed, whichever way the unrounded means differ
+        return "level"
     margins = [(rows[m].mean() - abs_z[m].mean(), max(rows[m].std(ddof=0), abs_z[m].std(ddof=0)))
                for m in metrics]
-    if not all(gap > 0 for gap, _ in margins):
-        return "**no**"
     if min(len(rows), len(abs_z)) < 2:  # no spread: any gap would be a plain yes
         return "yes, 1 seed"
     return "yes" if all(gap > spread for gap, spread in margins) else "level"
