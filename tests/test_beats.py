@@ -661,3 +661,19 @@ def test_scores_that_are_not_finite_are_one_line_about_the_model():
     assert str(refused.value) == (
         "vae_lstm gives no finite score inside 1 of the 3 validation and test beats: its model may have diverged; "
         "train it again (a lower learning rate) or check the data")
+
+    # a detector that scores the units inside the beats alone (inside_scores), which never scores the units that
+    # straddle two beats: an inf inside one is refused as the joined scores' is, a beat of NaN units too
+    units = np.arange(21, dtype=float).reshape(3, 7)  # 3 beats of 10 points, units of 4 points: 7 inside each
+    units[1, 3] = -np.inf
+    Overflowing.inside_scores = lambda self, segments: units
+    with pytest.raises(UserError) as refused:
+        beats.score_segments(Overflowing(), np.zeros((3, 10, 1)))
+    assert str(refused.value) == (
+        "vae_lstm gives scores that are not finite on the validation and test beats (1 of its 21 native scores inside "
+        "them): its model may have diverged; train it again (a lower learning rate) or check the data")
+    units[1] = np.nan
+    with pytest.raises(UserError, match="^vae_lstm gives no finite score inside 1 of the 3 validation and test beats"):
+        beats.score_segments(Overflowing(), np.zeros((3, 10, 1)))
+    units[1] = [np.nan, 9, 8, 7, np.nan, 8, 9]  # NaN units beside finite ones: the largest of those, as in score's
+    assert beats.score_segments(Overflowing(), np.zeros((3, 10, 1))).tolist() == [6, 9, 20]
