@@ -381,6 +381,30 @@ def test_the_pooled_note_names_only_pieces_that_meet_inside_anomalies():
     assert note.endswith("(a training block that starts one row later avoids it)")  # a ends where training starts
 
 
+def test_the_pooled_note_names_pieces_whose_sequence_labels_meet_though_their_points_do_not():
+    """The paper's metric labels a sequence of span points anomalous when it holds a label timestamp, so a piece whose
+    last sequence holds one and a next piece whose first sequence holds one are joined into one anomaly by the pooled
+    'all' row, even where their point labels do not meet: a hit on a's alone was a perfect pooled point-adjusted F1
+    (tp 2, fp 0) where b's own row, its anomaly scoring as its normal sequences, is 0.4 (flag all: tp 1, fp 3). No line
+    said so."""
+    from vae_lstm import evaluation
+
+    def piece(name, start, sequence_labels, scores):
+        return detection.PieceResult(name, start, None, np.array(scores, float), np.array(sequence_labels, bool),
+                                     np.zeros(6), np.zeros(6, bool))
+
+    a = piece("a", 0, [0, 0, 0, 1], [0, 0, 0, 5])
+    b = piece("b", 20, [1, 0, 0, 0], [0, 0, 0, 0])
+    pooled = evaluation.summarise(np.r_[a.sequence_scores, b.sequence_scores], np.r_[a.labels, b.labels], 5.0)
+    assert pooled["oracle_point_adjusted"]["f1"] == 1.0  # what the pooled row shows
+    assert evaluation.summarise(b.sequence_scores, b.labels, 5.0)["oracle_point_adjusted"]["f1"] == pytest.approx(0.4)
+    note = detection.joined_anomalies(SimpleNamespace(train_start=6, train_end=20), [a, b])
+    assert note is not None and note.startswith("test pieces 'a' and 'b' meet inside the paper's sequence labels")
+    assert "the paper's metric" in note and "training block" not in note
+    c = piece("c", 40, [0, 1, 0, 0], [0, 0, 0, 0])  # b's last sequence is normal: no pair
+    assert detection.joined_anomalies(SimpleNamespace(train_start=6, train_end=20), [b, c]) is None
+
+
 def test_a_beat_scoring_the_threshold_itself_is_flagged():
     from vae_lstm.beats import beat_metrics
 

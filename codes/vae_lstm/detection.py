@@ -264,19 +264,31 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
 def joined_anomalies(series: Series, pieces: list[PieceResult]) -> str | None:
     """Why the pooled ``all`` row undercounts events: consecutive scored test pieces, joined end to end, where
     a labelled window ends one and another starts the next, so every metric of segments (point-adjusted, PA%K,
-    affiliation, range, event, and VUS's ranges) sees one anomaly where each piece's own row sees two. None when
-    none meet so."""
-    pieces = [p for p in pieces if p.point_labels is not None and len(p.point_labels)]
-    pairs = [(a, b) for a, b in zip(pieces[:-1], pieces[1:], strict=True) if a.point_labels[-1] and b.point_labels[0]]
-    if not pairs:
-        return None
-    around_training = any(a.start + len(a.point_labels) == series.train_start and b.start == series.train_end
-                          for a, b in pairs)
-    return (f"test pieces {', '.join(f'{a.name!r} and {b.name!r}' for a, b in pairs)} meet inside labelled "
+    affiliation, range, event, and VUS's ranges) sees one anomaly where each piece's own row sees two; and, for the
+    paper's metric, where the last sequence of one and the first of the next both hold a label timestamp (its
+    point-adjusted F1 then finds both when it flags either), which can happen where the point labels do not meet.
+    None when none meet so."""
+    labelled = [p for p in pieces if p.point_labels is not None and len(p.point_labels)]
+    pairs = [(a, b) for a, b in zip(labelled[:-1], labelled[1:], strict=True) if a.point_labels[-1] and b.point_labels[0]]
+    sequence_pairs = [(a, b) for a, b in zip(pieces[:-1], pieces[1:], strict=True)
+                      if len(a.labels) and len(b.labels) and a.labels[-1] and b.labels[0]]
+    lines = []
+    if pairs:
+        around_training = any(a.start + len(a.point_labels) == series.train_start and b.start == series.train_end
+                              for a, b in pairs)
+        lines.append(
+            f"test pieces {', '.join(f'{a.name!r} and {b.name!r}' for a, b in pairs)} meet inside labelled "
             "anomalies: the pooled 'all' row joins the pieces end to end and counts each such pair as one event "
             "in the point-adjusted, PA%K, affiliation, range and event metrics and in VUS's ranges; each piece's own row "
             "counts both"
             + (" (a training block that starts one row later avoids it)" if around_training else ""))
+    if sequence_pairs:
+        lines.append(
+            f"test pieces {', '.join(f'{a.name!r} and {b.name!r}' for a, b in sequence_pairs)} meet inside the "
+            "paper's sequence labels (the last sequence of one and the first of the next each hold a label "
+            "timestamp): the pooled 'all' row of the paper's metric counts each such pair as one anomaly, which its "
+            "point-adjusted F1 finds whole when either piece's part is flagged; each piece's own row counts both")
+    return ". ".join(lines) or None
 
 
 def compute_metrics(result: Detection, rule: str | None = None) -> dict:
