@@ -759,6 +759,15 @@ def test_loading_a_config_skips_the_iri_grammar_that_jsonschema_would_build(tmp_
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "codes")})
     l_win, loaded, installed = done.stdout.split()
     assert l_win == "48" and loaded == "False"
-    if installed == "True":  # as Jupyter installs it: still importable after the package's import
-        subprocess.run([sys.executable, "-c", "import vae_lstm.config, rfc3987_syntax"], check=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "codes")})
+    if installed == "True":  # as Jupyter installs it: still importable after the package's import, and jsonschema
+        # still checks the "iri" formats with it for other code in the process (it passed any text as an IRI)
+        script = ("import sys\nimport vae_lstm.config\nimport jsonschema\n"
+                  "assert 'rfc3987_syntax' not in sys.modules\n"
+                  "for checker in (jsonschema.Draft202012Validator.FORMAT_CHECKER, jsonschema.FormatChecker(),\n"
+                  "                jsonschema.Draft7Validator.FORMAT_CHECKER):\n"
+                  "    assert checker.conforms('http://example.com/\u00e4', 'iri') and checker.conforms(3, 'iri')\n"
+                  "    assert not checker.conforms('http://a b/<>', 'iri'), checker\n"
+                  "    assert checker.conforms('a/\u00e4', 'iri-reference')\n"
+                  "    assert not checker.conforms('<>', 'iri-reference'), checker\n"
+                  "import rfc3987_syntax\n")
+        subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "codes")})
