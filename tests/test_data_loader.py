@@ -438,6 +438,25 @@ def test_a_sentinel_in_the_training_block_is_one_line(tmp_path, monkeypatch):
     assert load_series("tiny").std[0] > 10
 
 
+@pytest.mark.parametrize("rows, value", [((100, 300), 1e9), ((100, 150, 300), -9999.0)])
+def test_a_sentinel_repeated_in_the_training_block_is_one_line(rows, value):
+    """A sentinel written twice (1e9 at two rows) passed the one-value check, since the other copy kept the spread
+    of the rest as large: every other value standardised to -0.063 within 2e-8, which float32 holds in 5 steps, and
+    abs_z ranked a labelled +4 spike below random (VUS-PR 0.01). Three -9999 in 500 rows of sin make the std 1100
+    times that of the other values. A few far values that leave the rest their spread load."""
+    raw = np.sin(np.arange(600) / 3.0)
+    raw[list(rows)] = value
+    listed = " and ".join([", ".join(map(str, rows[:-1])), str(rows[-1])])
+    held = re.escape(" and ".join([", ".join(f"{value:.6g}" for _ in rows[:-1]), f"{value:.6g}"]))
+    with pytest.raises(DataError, match=rf"^s: the training block, rows {listed} \(0-based\) of 'v' hold {held}, and "
+                                        rf"these {len(rows)} values make the standard deviation [0-9.e+]+ times that "
+                                        r"of the other values, so they all standardise to about 0: a data error such "
+                                        r"as a sentinel value or a wrong unit; fix or remove them$"):
+        data_loader.build_series("s", "row", raw, [], 0, 500, channels=["v"])
+    raw[list(rows)] = 400.0  # std 34 (two) or 42 (three) times that of the rest
+    assert data_loader.build_series("s", "row", raw, [], 0, 500, channels=["v"]).std[0] > 10
+
+
 def test_missing_column(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch, csv_text="timestamp,val\n" + "".join(f"{t},1\n" for t in STAMPS))
     one_line_error("missing value column 'value'")

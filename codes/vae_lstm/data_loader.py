@@ -184,14 +184,17 @@ def rounding_note(block: np.ndarray, k: int) -> str:
     return f"but for float64 rounding: a spread of {spread:.3g} at values near {np.median(values):.6g}" if spread else ""
 
 
-MAX_ONE_VALUE_INFLATION = 1000.0  # a training block's std over that of its values but the farthest one
+MAX_ONE_VALUE_INFLATION = 1000.0  # a training block's std over that of its values but the farthest few
+MAX_FAR_VALUES = 10  # the most far values that check_spread takes away together (and at most 1% of a block)
 
 
 def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, train_start: int, channels) -> None:
     """One line when a channel's training block cannot be standardised usefully: values so large that their
     spread overflows, or so small that it underflows to 0, or one value (a sentinel such as 1e30, a wrong unit)
     that alone makes the standard deviation over ``MAX_ONE_VALUE_INFLATION`` times that of the other values, so
-    that they all standardise to about 0."""
+    that they all standardise to about 0; likewise a few such values together (a sentinel written more than once:
+    the farthest ``MAX_FAR_VALUES`` at most, and at most 1% of the block), whose other copies kept the spread of
+    the rest as large as the one-value check takes it."""
     names = channels or ([f"channel {k}" for k in range(block.shape[1])] if block.shape[1] > 1 else ["the value"])
     for k in range(block.shape[1]):
         label = repr(names[k]) if channels else names[k]
@@ -202,7 +205,8 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
             raise DataError(f"{name}: {label} holds values too small to standardise over the training block (their "
                             "spread underflows float64 to a standard deviation of 0); rescale that column")
         values = block[:, k]
-        row = int(np.argmax(np.abs(values - np.median(values))))
+        far = farthest(values, max(1, min(MAX_FAR_VALUES, len(values) // 100)))
+        row = int(far[0])
         rest = np.delete(values, row).std()
         if len(values) > 2 and rest * MAX_ONE_VALUE_INFLATION < std[k]:
             held = f"{name}: the training block, row {row} (0-based) of {label} holds {values[row]:.6g}"
@@ -213,6 +217,25 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
             raise DataError(f"{held}, and it makes the standard deviation {std[k] / rest:.3g} times that of the other "
                             "values, so they all standardise to about 0: a data error such as a sentinel value or a "
                             "wrong unit; fix or remove it")
+        for m in range(2, len(far) + 1):  # rest 0: a status channel set a few times, warned of as nearly constant
+            rest = np.delete(values, far[:m]).std()
+            if 0 < rest and rest * MAX_ONE_VALUE_INFLATION < std[k]:
+                rows = sorted(int(r) for r in far[:m])
+                listed, held = (" and ".join([", ".join(x[:-1]), x[-1]])
+                                for x in ([str(r) for r in rows], [f"{values[r]:.6g}" for r in rows]))
+                raise DataError(f"{name}: the training block, rows {listed} (0-based) of {label} hold {held}, and "
+                                f"these {m} values make the standard deviation {std[k] / rest:.3g} times that of the "
+                                "other values, so they all standardise to about 0: a data error such as a sentinel "
+                                "value or a wrong unit; fix or remove them")
+
+
+def farthest(values: np.ndarray, count: int) -> np.ndarray:
+    """The indices of the ``count`` values of ``values`` farthest from their median, farthest first (the first of
+    equally far ones first)."""
+    distance = np.abs(values - np.median(values))
+    count = min(count, len(values))
+    top = np.argpartition(-distance, count - 1)[:count] if count < len(values) else np.arange(len(values))
+    return top[np.lexsort((top, -distance[top]))]
 
 
 def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timestamps=None,
