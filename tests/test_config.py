@@ -497,6 +497,25 @@ def test_a_folder_key_starting_with_a_tilde_is_under_the_home_folder(tmp_path, m
     assert run_dir(from_dict({"load_dir": "~/mine"})) == tmp_path / "mine"
 
 
+def test_a_folder_key_starting_with_a_variable_is_under_its_folder(tmp_path, monkeypatch):
+    """output_dir "${SCRATCH}/runs" (as a dataset's paths are written) trained into a folder named "${SCRATCH}" in
+    the repository; an unset variable, or one written otherwise ($HOME, /scratch/$USER), made such a folder too."""
+    monkeypatch.setenv("RUNS_HOME", str(tmp_path / "scratch"))
+    monkeypatch.delenv("NO_SUCH_RUNS_VAR", raising=False)
+    cfg = from_dict({"output_dir": "${RUNS_HOME}/runs", "exp_name": "e"})
+    assert run_dir(cfg) == tmp_path / "scratch" / "runs" / run_name(cfg)
+    assert cfg.output_dir == "${RUNS_HOME}/runs"  # kept as written (config.json)
+    assert run_dir(from_dict({"load_dir": "${RUNS_HOME}"})) == tmp_path / "scratch"
+    with pytest.raises(ConfigError, match=r"key 'output_dir' = \"\$\{NO_SUCH_RUNS_VAR\}/runs\" .*NO_SUCH_RUNS_VAR is "
+                                          "not set"):
+        from_dict({"output_dir": "${NO_SUCH_RUNS_VAR}/runs"})
+    for written in ("$RUNS_HOME/runs", "/scratch/$RUNS_HOME/runs", "runs/${RUNS_HOME}"):
+        with pytest.raises(ConfigError, match=r"key 'load_dir' = .* a variable is read only as \$\{NAME\} at the "
+                                              "start"):
+            from_dict({"load_dir": written})
+    assert run_dir(from_dict({"output_dir": "runs$1", "exp_name": "e"})).parent.parent.name == "runs$1"  # no variable
+
+
 def test_a_run_folder_or_output_dir_that_is_a_link_to_nothing_is_named_as_such(tmp_path):
     """A run folder (or output_dir) that is a symbolic link whose target is gone (a disk not mounted, a folder moved)
     stopped train.py and detect.py with "<run folder>: File exists", a folder that does not exist."""

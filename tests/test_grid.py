@@ -311,6 +311,15 @@ def test_an_output_dir_starting_with_a_tilde_is_under_the_home_folder(tmp_path, 
     assert all((tmp_path / "home" / "runs") in experiment.run_dir(job).parents for job in experiment.jobs())
 
 
+def test_an_output_dir_starting_with_a_variable_is_under_its_folder(tmp_path, monkeypatch):
+    """An experiment file's output_dir "${SCRATCH}/runs" put its runs in a folder named "${SCRATCH}" in the
+    repository."""
+    monkeypatch.setenv("RUNS_HOME", str(tmp_path / "scratch"))
+    experiment = load_experiment(tiny_experiment(tmp_path, output_dir="${RUNS_HOME}/runs"))
+    assert reproduce.runs_folder(experiment) == tmp_path / "scratch" / "runs"
+    assert all((tmp_path / "scratch" / "runs") in experiment.run_dir(job).parents for job in experiment.jobs())
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_sequential_results(tmp_path, monkeypatch):
     """Two workers of one thread each give exactly what one process on two threads gives: every op runs on

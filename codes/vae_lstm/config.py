@@ -364,10 +364,36 @@ def _normalise(prop: dict, value):
 
 
 def check_folder_name(value: str, where: str) -> None:
-    """Refuse a folder key that is blank or padded with spaces (" ", "runs "): it makes a folder no one meant."""
+    """Refuse a folder key that is blank or padded with spaces (" ", "runs "), or whose environment variable is not
+    set or not written ${NAME} at its start (``folder_path``): it makes a folder no one meant."""
     if value != value.strip():
         raise ConfigError(f"{where} = {shown(value)} is invalid: a folder name must not be blank or start or "
                           "end with a space")
+    folder_path(value, where)
+
+
+LEADING_VARIABLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # as a dataset's paths start: ${NAB_DATA_DIR}/...
+
+
+def folder_path(value: str, where: str = "folder") -> Path:
+    """A folder key's value (output_dir, load_dir) as a path, as a dataset's paths are read: a leading ${NAME} is
+    that environment variable's folder (relative to the working folder, as a data folder's variable is), "~" the
+    home folder; a relative path stays relative. A ConfigError naming ``where`` when the variable is not set, or
+    when a variable is written otherwise ($HOME/runs, /scratch/$USER, runs/${NAME}): such a value made a folder of
+    that literal name in the repository."""
+    text, match = value, LEADING_VARIABLE.match(value)
+    if match:
+        name = match.group(1)
+        if not os.environ.get(name):
+            raise ConfigError(f"{where} = {shown(value)} is invalid: it uses ${{{name}}}, but the environment variable "
+                              f"{name} is not set; set it, or name the folder without it")
+        from .download import local_root
+
+        text = str(local_root(os.environ[name])) + value[match.end():]
+    if re.search(r"\$\{|\$[A-Za-z_]", value[match.end():] if match else value):
+        raise ConfigError(f"{where} = {shown(value)} is invalid: a variable is read only as ${{NAME}} at the start of "
+                          "the path (as in a dataset's paths); write it so, or name the folder itself")
+    return Path(text).expanduser()
 
 
 MIN_DECODER_VARIANCE = 1e-30  # sigma**2 + sigma2_offset: 1.2e-38 made the first epoch's loss infinite
@@ -479,7 +505,7 @@ def check_writable(path: Path, what: str = "output_dir") -> None:
 
 
 def _under_root(path: str) -> Path:
-    p = Path(path).expanduser()  # "~/runs" is the home folder's, as a dataset's path is
+    p = folder_path(path)  # "~/runs" is the home folder's, "${SCRATCH}/runs" the variable's, as a dataset's path is
     return p if p.is_absolute() else REPO_ROOT / p
 
 

@@ -38,6 +38,7 @@ from .config import (
     check_folder_name,
     check_writable,
     copy_atomic,
+    folder_path,
     read_json_file,
     run_dir,
     write_text_atomic,
@@ -977,7 +978,7 @@ def is_shipped(experiment) -> bool:
 
 def runs_folder(experiment) -> Path:
     """The experiment's output_dir (or --output-dir), a relative one taken from the repository root."""
-    out = Path(experiment.output_dir).expanduser()
+    out = folder_path(experiment.output_dir, "output_dir")  # "~/runs", "${SCRATCH}/runs" (checked when loaded)
     return out if out.is_absolute() else REPO_ROOT / out
 
 
