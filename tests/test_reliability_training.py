@@ -739,6 +739,26 @@ def test_a_load_dir_that_holds_the_users_own_config_file_is_no_run_folder(tmp_pa
     assert cfg.read_text() == text
 
 
+@pytest.mark.parametrize("detector", ["vae_lstm", "abs_z"])
+def test_a_run_folder_of_output_dir_that_holds_the_users_own_files_is_refused(tmp_path, capsys, detector):
+    """A folder of one's own where output_dir and exp_name put the config's run folder (a config.json and notes):
+    train.py trained there, writing the resolved config over the user's config.json and its logs and checkpoints
+    among the files, and detect.py scored a control there, as load_dir naming such a folder is refused."""
+    folder = tmp_path / "out" / RUN_NAME.replace("vae_lstm", detector)
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "config.json").write_text('{"mine": 1}')
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", detector=detector)
+    line = assert_one_line_error(cfg, capsys, "output_dir", f"{folder} holds files but no run")
+    assert "set another output_dir or exp_name" in line
+    capsys.readouterr()
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{folder} holds files but no run" in err[0], err
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "notes.txt"]
+    assert (folder / "config.json").read_text() == '{"mine": 1}'
+
+
 @pytest.mark.parametrize("depth", ["runs", "exp_name folders"])
 def test_a_load_dir_above_the_run_folders_names_some_of_them(tmp_path, capsys, depth):
     """load_dir naming the folder above the runs (experiments/NAB, or experiments above the exp_name folders) was

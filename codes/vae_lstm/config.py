@@ -460,9 +460,9 @@ def run_name(config: Config) -> str:
 
 
 def run_dir(config: Config) -> Path:
-    """The run folder this config reads from and writes to; a file in its way, or a load_dir that holds files but
-    no run (a data folder, the exp_name folder above the run folders), is a ConfigError: training and a control's
-    scoring would write among them."""
+    """The run folder this config reads from and writes to; a file in its way, or a folder there that holds files but
+    no run (a load_dir naming a data folder or the exp_name folder above the run folders, a folder of one's own where
+    output_dir leads), is a ConfigError: training and a control's scoring would write among them."""
     key = "output_dir" if config.load_dir == "default" else "load_dir"
     path = _under_root(config[key])
     if key == "output_dir":
@@ -475,12 +475,14 @@ def run_dir(config: Config) -> Path:
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         raise ConfigError(f"{where}: key '{key}' = {config[key]!r}: {existing} is a file, not a folder")
-    if key == "load_dir":
-        from .runs import foreign_folder
+    from .runs import foreign_folder
 
-        if problem := foreign_folder(path):
-            raise ConfigError(f"{where}: key 'load_dir' = {config.load_dir!r}: {path} {problem}; name a run folder, "
-                              "or a new or empty folder to train in")
+    if (problem := foreign_folder(path)) and key == "load_dir":
+        raise ConfigError(f"{where}: key 'load_dir' = {config.load_dir!r}: {path} {problem}; name a run folder, "
+                          "or a new or empty folder to train in")
+    if problem:  # a folder of one's own where output_dir and exp_name lead: its files would be written over
+        raise ConfigError(f"{where}: key 'output_dir' = {config.output_dir!r}: the run folder {path} {problem}; move "
+                          "those files away, or set another output_dir or exp_name")
     return path
 
 
