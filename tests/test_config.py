@@ -497,6 +497,19 @@ def test_a_folder_key_starting_with_a_tilde_is_under_the_home_folder(tmp_path, m
     assert run_dir(from_dict({"load_dir": "~/mine"})) == tmp_path / "mine"
 
 
+@pytest.mark.parametrize("changes, fix", [({"dataset": {"path": "x" * 230 + ".csv"}}, 'a shorter "name"'),
+                                          ({"dataset": {"path": "\u00fc" * 120 + ".csv"}}, 'a shorter "name"'),
+                                          ({"exp_name": "e" * 256}, "a shorter exp_name")])
+def test_a_run_folder_name_too_long_for_a_file_name_is_one_line_naming_the_fix(tmp_path, changes, fix):
+    """A CSV file of a long name (its stem names the run folder): train.py read the data, made the exp_name folder
+    and stopped at "<run folder>: File name too long", saying neither which name nor what to shorten; 120 "\u00fc"
+    are 240 bytes, which with the detector and windows pass the 255 a name may have."""
+    cfg = from_dict({"output_dir": str(tmp_path / "runs"), "exp_name": "e", **changes})
+    with pytest.raises(ConfigError, match=f"bytes, more than the 255 a file or folder name may have.*{fix}"):
+        run_dir(cfg)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_folder_key_starting_with_a_variable_is_under_its_folder(tmp_path, monkeypatch):
     """output_dir "${SCRATCH}/runs" (as a dataset's paths are written) trained into a folder named "${SCRATCH}" in
     the repository; an unset variable, or one written otherwise ($HOME, /scratch/$USER), made such a folder too."""

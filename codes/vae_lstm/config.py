@@ -475,6 +475,8 @@ def run_dir(config: Config) -> Path:
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         raise ConfigError(f"{where}: key '{key}' = {config[key]!r}: {existing} is a file, not a folder")
+    if key == "output_dir":
+        check_name_lengths(config, existing, where)
     from .runs import foreign_folder
 
     if (problem := foreign_folder(path)) and key == "load_dir":
@@ -484,6 +486,24 @@ def run_dir(config: Config) -> Path:
         raise ConfigError(f"{where}: key 'output_dir' = {config.output_dir!r}: the run folder {path} {problem}; move "
                           "those files away, or set another output_dir or exp_name")
     return path
+
+
+def check_name_lengths(config: Config, existing: Path, where: str) -> None:
+    """The exp_name folder and the run folder name (a CSV dataset's name is its file's stem by default) must each fit
+    in a file name of the file system of ``existing`` (255 bytes on most): a longer one stopped at "File name too
+    long", after the exp_name folder was made, naming neither the name nor what to shorten."""
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows)
+        limit = 255
+    exp, name = run_name(config).split("/")
+    shorter = ('give the dataset a shorter "name" (by default its CSV file\'s stem)' if isinstance(config.dataset, dict)
+               else "give the dataset a shorter name")
+    for part, what, fix in ((exp, "exp_name", "give it a shorter exp_name"), (name, "run folder name", shorter)):
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise ConfigError(f"{where}: the {what} {part[:40]}... is {size} bytes, more than the {limit} a file or "
+                              f"folder name may have in {existing}: {fix}")
 
 
 def dangling_link(path: Path) -> Path | None:
