@@ -827,6 +827,17 @@ def test_read_only_output_dir(read_only, tmp_path, capsys):
     assert_one_line_error(cfg, capsys, str(read_only))
 
 
+def test_read_only_output_dir_of_a_control_scored_by_detect(read_only, tmp_path, capsys):
+    """detect.py scoring a control (no training) whose run folder lies in a folder that cannot be written said only
+    "error: <output_dir>/tiny: Permission denied" (or "Read-only file system"), not what to do, as train.py does."""
+    cfg = write_config(tmp_path / "cfg.json", read_only, detector="abs_z")
+    capsys.readouterr()
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot write in {read_only} ("), err
+    assert err[0].endswith("choose another output_dir or make it writable"), err
+
+
 def test_a_damaged_vae_under_train_vae_0_with_other_epochs_names_the_runs_own_epochs(copy, capsys, tmp_path):
     """TRAIN_VAE 0 leaves num_epochs_vae uncompared, so a config may hold another count than the run's. The line said
     only "set TRAIN_VAE: 1", and following it was then refused as a changed num_epochs_vae; it now names the run's own

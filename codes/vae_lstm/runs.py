@@ -698,7 +698,9 @@ def detection_lock(path: Path, unwritable: str = "its scoring writes detection/ 
                                                  "run folder to a place you can write and score the copy"):
     """Hold the run folder's detection lock while its detection/ folder is written, or stop with one line: two
     scorings of one run at once would each replace the other's files. A folder that cannot be written (a read-only
-    disk) is one line too, ending in ``unwritable``: what to do."""
+    disk) is one line too, ending in ``unwritable``: what to do; so is a new one (a control's) that cannot be made."""
+    if not Path(path).is_dir():
+        check_writable(path)  # its output_dir's folder cannot be written: one line saying so, not mkdir's
     Path(path).mkdir(parents=True, exist_ok=True)
     with exclusive(Path(path) / DETECT_LOCK_FILE, f"run folder {path} is being scored by another process",
                    "wait for it to finish, then run the command again",
