@@ -1877,6 +1877,24 @@ def test_output_and_summary_dir_arguments_starting_with_a_tilde_are_under_the_ho
     assert list((tmp_path / "home" / "runs").rglob("metrics.json")) and not (tmp_path / "~").exists()
 
 
+def test_an_output_dir_argument_starting_with_a_variable_is_under_its_folder(tmp_path, monkeypatch):
+    """--output-dir '${SCRATCH}/runs' (quoted, as an experiment file's output_dir is written) passed its check, then
+    was taken as a folder named "${SCRATCH}" in the working folder, and the runs' configs refused it: "a variable is
+    read only as ${NAME} at the start of the path", which it was."""
+    from vae_lstm import grid
+
+    monkeypatch.setenv("RUNS_HOME", str(tmp_path / "scratch"))
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    monkeypatch.setattr(grid, "run_grid", lambda jobs, *args: ran.extend(jobs))
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    assert reproduce.main([str(path), "--detectors", "abs_z", "--no-summary", "--output-dir=${RUNS_HOME}/runs"]) == 0
+    assert ran and {job.output_dir for job in ran} == {str(tmp_path / "scratch" / "runs")}
+    experiment = grid.job_experiment(ran[0])
+    assert tmp_path / "scratch" / "runs" in experiment.run_dir(ran[0]).parents
+    assert not any("$" in p.name for p in tmp_path.rglob("*"))
+
+
 def test_two_dataset_labels_of_one_config_run_each_shared_run_once(tmp_path, monkeypatch, capsys):
     """Two labels whose configs give the same runs (allowed: they share them) ran each run twice, so with --workers
     the second was started beside the first and failed ("being trained by another process")."""

@@ -664,7 +664,8 @@ def main(argv=None) -> int:
         if getattr(args, names):
             setattr(args, names, list(dict.fromkeys(getattr(args, names))))
     if args.output_dir:
-        experiment.values["output_dir"] = str(Path(args.output_dir).resolve())
+        # "${SCRATCH}/runs" is the variable's folder, as in an experiment file (checked in parse_args)
+        experiment.values["output_dir"] = str(folder_path(args.output_dir, "--output-dir").resolve())
     for kind, asked, known in (("dataset", args.series, list(experiment.datasets)),
                                ("detector", args.detectors, experiment.detectors)):
         if unknown := [name for name in asked or [] if name not in known]:
