@@ -457,6 +457,22 @@ def test_a_sentinel_repeated_in_the_training_block_is_one_line(rows, value):
     assert data_loader.build_series("s", "row", raw, [], 0, 500, channels=["v"]).std[0] > 10
 
 
+def test_the_spread_without_the_farthest_values_is_numpys_and_exact_beside_a_sentinel():
+    """check_spread's standard deviations of a block without its m farthest values, from one copy of the block (a
+    copy and a std per m took a 1,000,000-row, 8-channel block 0.86 s against 0.39 s): the same as NumPy's of each
+    remainder, also where a sum of squares would lose the rest's spread under a sentinel's square."""
+    values = np.sin(np.arange(500) / 3.0) * 1e-3 + 5.0
+    values[[7, 70, 300]] = [1e9, -1e9, 2e8]
+    far = data_loader.farthest(values, 5)
+    assert list(far[:3]) == [70, 7, 300]  # -1e9 is 10 farther from the median (5) than 1e9
+    want = [np.delete(values, far[:m]).std() for m in range(1, 6)]
+    np.testing.assert_allclose(data_loader.stds_without(values, far), want, rtol=1e-9)
+    assert want[2] < 1e-3 < want[1]  # the three sentinels away: the sine's spread alone
+    flat = np.full(50, 3.0)
+    flat[[4, 9]] = 8.0
+    assert list(data_loader.stds_without(flat, data_loader.farthest(flat, 3))[1:]) == [0.0, 0.0]  # exactly 0: a status channel
+
+
 def test_missing_column(tmp_path, monkeypatch):
     fake_nab(tmp_path, monkeypatch, csv_text="timestamp,val\n" + "".join(f"{t},1\n" for t in STAMPS))
     one_line_error("missing value column 'value'")

@@ -10,6 +10,7 @@ and after the training block. Only the synthetic series is generated (`synthetic
 
 import hashlib
 import json
+import math
 import os
 import posixpath
 from dataclasses import dataclass
@@ -207,7 +208,8 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
         values = block[:, k]
         far = farthest(values, max(1, min(MAX_FAR_VALUES, len(values) // 100)))
         row = int(far[0])
-        rest = np.delete(values, row).std()
+        rests = stds_without(values, far)
+        rest = rests[0]
         if len(values) > 2 and rest * MAX_ONE_VALUE_INFLATION < std[k]:
             held = f"{name}: the training block, row {row} (0-based) of {label} holds {values[row]:.6g}"
             if rest == 0:  # a sentinel, or a status flag that is set once: no error of the data
@@ -218,7 +220,7 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
                             "values, so they all standardise to about 0: a data error such as a sentinel value or a "
                             "wrong unit; fix or remove it")
         for m in range(2, len(far) + 1):  # rest 0: a status channel set a few times, warned of as nearly constant
-            rest = np.delete(values, far[:m]).std()
+            rest = rests[m - 1]
             if 0 < rest and rest * MAX_ONE_VALUE_INFLATION < std[k]:
                 rows = sorted(int(r) for r in far[:m])
                 listed, held = (" and ".join([", ".join(x[:-1]), x[-1]])
@@ -227,6 +229,24 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
                                 f"these {m} values make the standard deviation {std[k] / rest:.3g} times that of the "
                                 "other values, so they all standardise to about 0: a data error such as a sentinel "
                                 "value or a wrong unit; fix or remove them")
+
+
+def stds_without(values: np.ndarray, far: np.ndarray) -> np.ndarray:
+    """The standard deviation of ``values`` without those at the first m indices of ``far``, for m = 1, 2, ...,
+    len(far): the values without all of them copied once, then each added back by Welford's update, which stays
+    exact beside a far value (a sum of squares would lose the rest's spread under a sentinel's square)."""
+    rest = np.delete(values, far)
+    count, mean = len(rest), float(rest.mean()) if len(rest) else 0.0
+    squares = float(np.square(rest - mean).sum())
+    stds = np.empty(len(far))
+    for m in range(len(far), 0, -1):
+        stds[m - 1] = math.sqrt(squares / count) if count else 0.0
+        value = float(values[far[m - 1]])
+        count += 1
+        delta = value - mean
+        mean += delta / count
+        squares += delta * (value - mean)
+    return stds
 
 
 def farthest(values: np.ndarray, count: int) -> np.ndarray:
