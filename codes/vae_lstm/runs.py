@@ -539,8 +539,11 @@ def idle_patience(config: Config) -> str | None:
     weights. Its stages are those whose epoch keys its detector reads (``detectors.unread_keys``: no TensorFlow)."""
     from .detectors import unread_keys
 
-    patience, unread = config.early_stopping_patience, unread_keys(config.detector)
-    if not patience or "early_stopping_patience" in unread:
+    unread = unread_keys(config.detector)
+    if "early_stopping_patience" in unread:  # not read at all: a detector's training reads none of its foreign keys
+        return None
+    patience = config.early_stopping_patience
+    if not patience:
         return None
     idle = [f"{epochs} {config[epochs]}" for flag, epochs in (stage_keys("vae"), stage_keys("lstm"))
             if epochs not in unread and config[flag] and 0 < config[epochs] <= patience + 1]
