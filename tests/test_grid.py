@@ -1895,6 +1895,20 @@ def test_an_output_dir_argument_starting_with_a_variable_is_under_its_folder(tmp
     assert not any("$" in p.name for p in tmp_path.rglob("*"))
 
 
+def test_a_summary_dir_argument_starting_with_a_variable_is_under_its_folder(tmp_path, monkeypatch):
+    """--summary-dir '${SCRATCH}/tables' (quoted) made a folder named "${SCRATCH}" in the working folder, where
+    --output-dir and an experiment file's output_dir read the variable's folder."""
+    monkeypatch.setenv("TABLES_HOME", str(tmp_path / "scratch"))
+    monkeypatch.delenv("NOT_SET_HERE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    args = reproduce.parse_args(["table1", "--summary-only", "--summary-dir", "${TABLES_HOME}/tables"])
+    assert args.summary_dir == str(tmp_path / "scratch" / "tables")
+    with pytest.raises(UserError, match=r"^--summary-dir = \"\$\{NOT_SET_HERE\}/t\" is invalid: it uses "
+                                        r"\$\{NOT_SET_HERE\}, but the environment variable NOT_SET_HERE is not set"):
+        reproduce.parse_args(["table1", "--summary-only", "--summary-dir", "${NOT_SET_HERE}/t"])
+    assert not any("$" in p.name for p in tmp_path.rglob("*"))
+
+
 def test_two_dataset_labels_of_one_config_run_each_shared_run_once(tmp_path, monkeypatch, capsys):
     """Two labels whose configs give the same runs (allowed: they share them) ran each run twice, so with --workers
     the second was started beside the first and failed ("being trained by another process")."""

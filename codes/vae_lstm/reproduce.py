@@ -107,6 +107,11 @@ def parse_args(argv):
     for name in ("output_dir", "summary_dir"):  # "~/runs" is the home folder's, as in an experiment file (the shell
         if getattr(args, name):                 # leaves --output-dir=~/runs as it is)
             setattr(args, name, str(Path(getattr(args, name)).expanduser()))
+    if args.summary_dir:  # '${SCRATCH}/tables' is the variable's folder, as --output-dir's is (``folder_path``)
+        try:
+            args.summary_dir = str(folder_path(args.summary_dir, "--summary-dir"))
+        except ConfigError as e:
+            parser.error(str(e))
     if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
         parser.error(f"--seeds must be between 1 and {MAX_SEEDS}, got {args.seeds}")
     if args.seed is not None and not 0 <= args.seed < MAX_SEEDS:
