@@ -1023,3 +1023,22 @@ def test_end_to_end_figures_are_keyed_by_the_configs_file_however_it_was_named(t
         monkeypatch.chdir(tmp_path / folder)
         keys.append(benchmark.end_to_end("my.json")["config"])
     assert keys == [str(tmp_path / "a" / "my.json"), str(tmp_path / "b" / "my.json")]
+
+
+@pytest.mark.parametrize("name, held", [
+    ("benchmark.json", [1, 2, 3]),
+    ("benchmark.json", {"results": {"a": 1}}),
+    ("benchmark.json", {"configs": ["a.json"]}),
+    ("benchmark_end_to_end.json", "figures"),
+])
+def test_a_figures_file_of_something_else_is_one_line_and_kept(tmp_path, name, held):
+    """A benchmark.json in --output-dir that held JSON of another kind (a list, another tool's object) was taken for
+    an empty figures file and replaced by the figures measured now, without a word: what it held was lost."""
+    text = json.dumps(held)
+    (tmp_path / name).write_text(text)
+    with pytest.raises(UserError, match=f"{name} holds no figures of benchmark.py"):
+        if name == "benchmark.json":
+            benchmark.write_benchmark(sample_figures("a.json"), tmp_path)
+        else:
+            benchmark.write_end_to_end({"config": "a.json", "total_seconds": 1.0}, tmp_path)
+    assert (tmp_path / name).read_text() == text  # not replaced

@@ -571,11 +571,18 @@ def saved_figures(path: Path):
     """What the figures file ``path`` holds ({} when there is none); a damaged one is one line (main reads it before
     measuring too, so that the line does not come after minutes of measuring)."""
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
+        saved = json.loads(path.read_text()) if path.is_file() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         why = json_error(e) if isinstance(e, json.JSONDecodeError) else e.reason
         raise UserError(f"{path} is damaged ({why}); move it away, and the figures measured now start a new "
                         "one") from None
+    # figures per config ({"configs": {...}}), or one config's figures as written before ({"config": ..., ...}); JSON of
+    # another kind is not taken for an empty file and replaced
+    if saved and not (isinstance(saved, dict) and (isinstance(saved.get("configs"), dict) if "configs" in saved
+                                                   else isinstance(saved.get("config"), str))):
+        raise UserError(f"{path} holds no figures of benchmark.py (JSON of another kind); move it away, or choose "
+                        "another --output-dir, and the figures measured now start a new one")
+    return saved
 
 
 def benchmark_markdown(configs: dict) -> str:
