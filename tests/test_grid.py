@@ -794,6 +794,28 @@ def test_a_run_that_fails_in_any_way_is_reported_and_the_grid_goes_on(monkeypatc
 
 
 
+def test_a_grid_writing_to_a_file_prints_one_whole_line_per_run_and_no_progress_bar(monkeypatch, capsys):
+    """reproduce.py's output piped to a file (or ``| tee``) held tqdm's bar: carriage returns and its redrawn copies
+    between the runs' lines, and a run's own training lines glued to the end of the bar's. Off a terminal the bar is
+    left out and each run's line says how many have finished."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    def run_job(job, threads=None):
+        if job.seed == 1:
+            raise UserError("a.csv: no column 'value'")
+        print(f"training seed {job.seed}")  # a run's own lines (Keras's per-epoch lines)
+        return {"seed": job.seed}
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    jobs = [Job("x.json", "synth", "abs_z", seed) for seed in (0, 1, 2)]
+    with pytest.raises(UserError, match="1 of 3 runs failed"):
+        grid.run_grid(jobs)
+    assert capsys.readouterr().out == ("training seed 0\ndone synth abs_z seed 0 (1 of 3)\n"
+                                       "FAILED synth abs_z seed 1: a.csv: no column 'value' (2 of 3)\n"
+                                       "training seed 2\ndone synth abs_z seed 2 (3 of 3)\n")
+
+
 class NotUnpicklable(Exception):
     """An error whose ``__init__`` takes other arguments than its ``args``: it pickles but does not unpickle."""
 

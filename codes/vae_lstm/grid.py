@@ -413,7 +413,9 @@ class RunsFailed(UserError):
 
 def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
              threads: int | None = None) -> dict[Job, dict]:
-    """Run the jobs, with a progress bar; returns the metrics of each; raises naming the failed jobs.
+    """Run the jobs, with a progress bar on a terminal; returns the metrics of each; raises naming the failed jobs.
+    Each finished run is one line, with how many have finished ("(2 of 5)"): off a terminal (a file, ``| tee``) that
+    line is the only progress, as a bar would fill the log with carriage returns and redrawn copies of itself.
     ``threads``: CPU threads per run (default: the cores over ``workers``; a sequential run, all cores).
     Every op runs on one thread (``threads.use_threads``), so a run's numbers do not depend on it."""
     from tqdm import tqdm
@@ -426,16 +428,17 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
         results = sequential(jobs, threads)
     done, failed = {}, []
     try:
-        with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout) as bar:
-            for job, outcome in results:
+        with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout, disable=not sys.stdout.isatty()) as bar:
+            for finished, (job, outcome) in enumerate(results, 1):
+                count = f"({finished} of {len(jobs)})"
                 if isinstance(outcome, BaseException):
                     failed.append(_failure(job, outcome))
                     if unexpected(outcome):  # a bug, not bad input: its traceback, to find it
                         traceback.print_exception(outcome, file=sys.stderr)
-                    tqdm.write(f"FAILED {failed[-1]}")
+                    tqdm.write(f"FAILED {failed[-1]} {count}", file=sys.stdout)
                 else:
                     done[job] = outcome
-                    tqdm.write(f"done {job}")
+                    tqdm.write(f"done {job} {count}", file=sys.stdout)
                 bar.update()
     finally:
         results.close()  # an interrupt between runs stops the workers now, not when the generator is collected
