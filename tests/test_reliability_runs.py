@@ -538,6 +538,29 @@ def test_the_interrupt_line_says_what_running_again_does(capsys):
     assert 'resume="run the same command again to score the run' in detect_script
 
 
+def test_an_interrupt_on_a_terminal_starts_its_line_after_the_progress_bar(monkeypatch):
+    """Ctrl-C during an epoch on a terminal: Keras's bar ends without a newline (and the terminal echoes "^C"), so
+    the line was glued to it ("... squared_error: 0.4672^Cinterrupted: run the same command ..."). On a terminal the
+    line starts a line of its own; in a file, where every line is whole, it adds no blank one."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def main(argv):
+        sys.stdout.write("\r 64/223 ━━━━━ 0s 2ms/step - loss: -6.3908")  # a bar, mid-line
+        raise KeyboardInterrupt
+
+    for stream, start in ((Terminal(), "\n"), (io.StringIO(), "")):
+        monkeypatch.setattr(sys, "stdout", stream)
+        monkeypatch.setattr(sys, "stderr", stream)  # both to the same terminal (or file)
+        assert errors.run_cli(main) == 130
+        assert stream.getvalue() == (f"\r 64/223 ━━━━━ 0s 2ms/step - loss: -6.3908{start}interrupted: "
+                                     f"{errors.RESUME_TRAINING}\n")
+
+
 @pytest.mark.parametrize("case", ["load_model 1", "nothing trained yet", "newest", "an older folder"])
 def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeypatch, case):
     """load_model 0 trains in a new folder each time, so once its folder holds epochs the interrupt line says how

@@ -1,6 +1,7 @@
 """The one exception type that the command-line tools turn into a one-line error."""
 
 import argparse
+import contextlib
 import difflib
 import re
 import sys
@@ -167,6 +168,13 @@ def os_error_line(e: OSError) -> str:
     return f"{where}{reason}"
 
 
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:  # noqa: BLE001 - a stream without one (closed, a stand-in) is not a terminal
+        return False
+
+
 def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
     on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume
@@ -192,7 +200,11 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
         print(f"error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print(f"interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)
+        # on a terminal, Keras's bar (and the terminal's "^C") leave the cursor mid-line: the line starts a new one
+        start = "\n" if _isatty(sys.stderr) else ""
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()  # what was printed comes first
+        print(f"{start}interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)
         return 128 + received[0] if received else 130
     finally:
         if in_main_thread:
