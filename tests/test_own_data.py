@@ -269,9 +269,9 @@ def test_a_train_range_between_two_anomalies_says_the_pooled_row_joins_them(tmp_
     (tmp_path / "config.json").write_text(json.dumps(values))
     assert cli.train_main(["--config", str(tmp_path / "config.json")]) == 0
     assert cli.detect_main(["--config", str(tmp_path / "config.json")]) == 0
-    out = capsys.readouterr().out
-    assert "test pieces 'test_1' and 'test_2' meet inside labelled anomalies" in out
-    assert "a training block that starts one row later avoids it" in out
+    err = capsys.readouterr().err  # a warning: on stderr
+    assert "test pieces 'test_1' and 'test_2' meet inside labelled anomalies" in err
+    assert "a training block that starts one row later avoids it" in err
     run = next((tmp_path / "runs").rglob("detection/metrics.json"))
     assert "counts each such pair as one event" in json.loads(run.read_text())["pooled_note"]
     # one row later, the pieces meet at a normal row: no note
@@ -279,7 +279,7 @@ def test_a_train_range_between_two_anomalies_says_the_pooled_row_joins_them(tmp_
     (tmp_path / "config.json").write_text(json.dumps(values))
     assert cli.train_main(["--config", str(tmp_path / "config.json")]) == 0
     assert cli.detect_main(["--config", str(tmp_path / "config.json")]) == 0
-    assert "meet inside labelled anomalies" not in capsys.readouterr().out
+    assert "meet inside labelled anomalies" not in str(capsys.readouterr())
 
 
 @pytest.mark.parametrize("rule", ["contamination", "dynamic"])
@@ -646,3 +646,29 @@ def test_detections_part_a_test_file_too_short_to_score_from_its_neighbours(tmp_
         assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [1000, 1050], ax
     for f in figures:
         plotting.plt.close(f)
+
+
+def test_detects_warnings_go_to_stderr_so_a_redirected_results_file_still_shows_them(tmp_path, capsys, monkeypatch):
+    """``detect.py ... > results.txt``: a test file too short to score was said on stdout, in the results file, and
+    the terminal showed nothing. Warnings go to stderr, with the errors. (Detection stops right after them here.)"""
+    from vae_lstm import detection
+
+    class Reached(Exception):
+        pass
+
+    def stop(*args):
+        raise Reached
+
+    write_dataset(tmp_path)
+    sensor_frame(30, 5).to_csv(tmp_path / "short.csv", sep=";", index=False)
+    path = write_config(tmp_path, detector="abs_z", l_win=24)
+    values = json.loads(path.read_text())
+    values["dataset"]["test_files"].append("short.csv")
+    path.write_text(json.dumps(values))
+    monkeypatch.setattr(detection, "validation_index", stop)
+    with pytest.raises(Reached):
+        cli.detect_main(["--config", str(path)])
+    out, err = capsys.readouterr()
+    assert err == ("warning: test piece 'short' of sensors (30 points) is shorter than one sequence (l_win * l_seq = "
+                   "72); it is left out of every metric\n")
+    assert "warning:" not in out

@@ -11,6 +11,7 @@ Used by detect.py, the detection notebook and reproduce.py, so that all three re
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,11 +241,11 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     for piece in series.test_pieces:
         if len(piece.values) < config.span:
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is shorter "
-                  f"than one sequence (l_win * l_seq = {config.span}); it is left out of every metric")
+                  f"than one sequence (l_win * l_seq = {config.span}); it is left out of every metric", file=sys.stderr)
         elif config.detector == "lstm_ad" and len(piece.values) < config.l_win + config.prediction_horizon:
             print(f"warning: test piece '{piece.name}' of {name} ({len(piece.values)} points) is too short for "
                   f"lstm_ad to score a point (l_win + prediction_horizon = "
-                  f"{config.l_win + config.prediction_horizon}); its points all take the neutral score")
+                  f"{config.l_win + config.prediction_horizon}); its points all take the neutral score", file=sys.stderr)
     detector.load(path)
     val_index = validation_index(config, len(series.train))
     started = time.perf_counter()
@@ -256,7 +257,7 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
     result = Detection(config, path, series, val_index, results, seconds)
     result.metrics = compute_metrics(result)
     if result.metrics.get("pooled_note"):
-        print(f"warning: {result.metrics['pooled_note']}")
+        print(f"warning: {result.metrics['pooled_note']}", file=sys.stderr)
     detection_flags(result, result.main)  # a rule the point scores do not allow: one line, before anything is written
     return result
 
