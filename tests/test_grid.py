@@ -1,7 +1,9 @@
 """The experiment runner: experiment files, a tiny grid run sequentially, in 2 processes and on Ray."""
 
+import io
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -814,6 +816,47 @@ def test_a_grid_writing_to_a_file_prints_one_whole_line_per_run_and_no_progress_
     assert capsys.readouterr().out == ("training seed 0\ndone synth abs_z seed 0 (1 of 3)\n"
                                        "FAILED synth abs_z seed 1: a.csv: no column 'value' (2 of 3)\n"
                                        "training seed 2\ndone synth abs_z seed 2 (3 of 3)\n")
+
+
+class WriteOnly:
+    """A stand-in for stdout with only ``write`` and ``flush`` (a logger's writer, ``sys.stdout = Tee(...)``)."""
+
+    def __init__(self):
+        self.text = io.StringIO()
+
+    def write(self, s):
+        return self.text.write(s)
+
+    def flush(self):
+        pass
+
+    def getvalue(self):
+        return self.text.getvalue()
+
+
+class IsattyRaises(io.StringIO):
+    """A stream whose ``isatty`` raises (a detached or replaced stream's)."""
+
+    def isatty(self):
+        raise io.UnsupportedOperation("isatty")
+
+
+@pytest.mark.parametrize("stream", [WriteOnly, IsattyRaises])
+def test_a_grid_on_a_stdout_without_a_working_isatty_is_not_a_terminal(monkeypatch, stream):
+    """reproduce.main called with sys.stdout replaced by a writer of one's own that has no ``isatty``, or one whose
+    ``isatty`` raises: the grid asked it whether it was a terminal and ended in a traceback before any run. It is
+    taken for a file: no bar, each run's line (and a training's Keras lines one per epoch)."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    monkeypatch.setattr(grid, "run_job", lambda job, threads=None: {"seed": job.seed})
+    out = stream()
+    monkeypatch.setattr(sys, "stdout", out)
+    grid.run_grid([Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)])
+    assert out.getvalue() == "done synth abs_z seed 0 (1 of 2)\ndone synth abs_z seed 1 (2 of 2)\n"
+    from vae_lstm.training import BaseTrainer
+
+    assert BaseTrainer.verbosity() == 2  # a run's Keras lines: one per epoch, as in a file
 
 
 class NotUnpicklable(Exception):

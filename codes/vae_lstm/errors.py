@@ -168,7 +168,9 @@ def os_error_line(e: OSError) -> str:
     return f"{where}{reason}"
 
 
-def _isatty(stream) -> bool:
+def isatty(stream) -> bool:
+    """Whether ``stream`` is a terminal: a stream without ``isatty`` (a writer of one's own put in for sys.stdout), or
+    whose ``isatty`` raises (closed, detached), is not."""
     try:
         return bool(stream.isatty())
     except Exception:  # noqa: BLE001 - a stream without one (closed, a stand-in) is not a terminal
@@ -201,7 +203,7 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
         return 2
     except KeyboardInterrupt as e:
         # on a terminal, Keras's bar (and the terminal's "^C") leave the cursor mid-line: the line starts a new one
-        start = "\n" if _isatty(sys.stderr) else ""
+        start = "\n" if isatty(sys.stderr) else ""
         with contextlib.suppress(Exception):
             sys.stdout.flush()  # what was printed comes first
         print(f"{start}interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import UserError, os_error_line
+from .errors import UserError, isatty, os_error_line
 from .experiment import Job, job_experiment
 from .threads import usable_cores
 
@@ -428,7 +428,7 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
         results = sequential(jobs, threads)
     done, failed = {}, []
     try:
-        with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout, disable=not sys.stdout.isatty()) as bar:
+        with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout, disable=not isatty(sys.stdout)) as bar:
             for finished, (job, outcome) in enumerate(results, 1):
                 count = f"({finished} of {len(jobs)})"
                 if isinstance(outcome, BaseException):

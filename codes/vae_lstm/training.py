@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from .config import STATE_HINT, STOPPED_SUFFIX, read_json_file, write_text_atomic
-from .errors import UserError, naming_the_file
+from .errors import UserError, isatty, naming_the_file
 from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
 EPOCHS_ENTRY = "epochs.json"
@@ -774,4 +774,4 @@ class BaseTrainer:
         """Progress bars on a terminal, one line per epoch in logs and CI."""
         import sys
 
-        return 1 if sys.stdout.isatty() else 2
+        return 1 if isatty(sys.stdout) else 2
