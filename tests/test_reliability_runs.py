@@ -561,6 +561,23 @@ def test_an_interrupt_on_a_terminal_starts_its_line_after_the_progress_bar(monke
                                      f"{errors.RESUME_TRAINING}\n")
 
 
+def test_an_interrupt_with_its_reader_gone_is_its_line_and_exit_code_only():
+    """'detect.py ... | head -1', then Ctrl-C or a SIGTERM: what stdout still held could not be written (the pipe's
+    reader had gone), and Python's last flush at exit added "Exception ignored ... BrokenPipeError" to the interrupt
+    line and changed the exit code (143, 130) to 120."""
+    script = (
+        "import os, signal, sys\n"
+        "r, w = os.pipe(); os.close(r); os.dup2(w, 1)  # stdout: a pipe whose reader has gone\n"
+        "from vae_lstm.errors import run_cli\n"
+        "def main(argv):\n"
+        "    print('a line of results')  # held in stdout's buffer\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "sys.exit(run_cli(main))\n")
+    env = {**ENV, "PYTHONPATH": str(ROOT / "codes")}  # no PYTHONUNBUFFERED: stdout buffered, as by default
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert (done.returncode, done.stderr) == (143, f"interrupted: {errors.RESUME_TRAINING}\n")
+
+
 @pytest.mark.parametrize("case", ["load_model 1", "nothing trained yet", "newest", "an older folder"])
 def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeypatch, case):
     """load_model 0 trains in a new folder each time, so once its folder holds epochs the interrupt line says how

@@ -177,6 +177,17 @@ def isatty(stream) -> bool:
         return False
 
 
+def _drop_stdout() -> None:
+    """Point stdout's file at os.devnull, so that what it still holds for a reader that has gone (a closed pipe) is
+    dropped: Python's flush at exit would otherwise add "Exception ignored ... BrokenPipeError" and exit with 120."""
+    import os
+
+    with contextlib.suppress(Exception):  # a stream with no file (a test's, a notebook's): nothing to do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
     on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume
@@ -204,8 +215,10 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     except KeyboardInterrupt as e:
         # on a terminal, Keras's bar (and the terminal's "^C") leave the cursor mid-line: the line starts a new one
         start = "\n" if isatty(sys.stderr) else ""
-        with contextlib.suppress(Exception):
+        try:
             sys.stdout.flush()  # what was printed comes first
+        except Exception:  # noqa: BLE001 - its reader gone ('| head -1'): Python's last flush at exit would fail again
+            _drop_stdout()
         print(f"{start}interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)
         return 128 + received[0] if received else 130
     finally:
