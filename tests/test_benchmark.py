@@ -1042,3 +1042,16 @@ def test_a_figures_file_of_something_else_is_one_line_and_kept(tmp_path, name, h
         else:
             benchmark.write_end_to_end({"config": "a.json", "total_seconds": 1.0}, tmp_path)
     assert (tmp_path / name).read_text() == text  # not replaced
+
+
+def test_the_first_figures_format_with_no_config_is_dropped_with_a_note_not_refused(tmp_path, capsys):
+    """benchmark.json as benchmark.py first wrote it (figures/benchmark.json until 2026-11-23): one measurement's
+    figures, with no config named. It was refused as 'JSON of another kind', though benchmark.py wrote it: it is an
+    older format, dropped as the others are, and said so."""
+    first = {"machine": "2 CPU cores (AMD EPYC), Linux, Python 3.11.7", "tensorflow": "2.21.0", "keras": "3.15.1",
+             "dataset": "machine_temp", "l_win": 48, "l_seq": 6, "vae_epoch_seconds": 2.84, "peak_memory_mb": 998}
+    (tmp_path / "benchmark.json").write_text(json.dumps(first, indent=2))
+    benchmark.write_benchmark(sample_figures("a.json"), tmp_path)
+    assert (f"dropping the figures of a config of machine_temp (the first format names none) from "
+            f"{tmp_path / 'benchmark.json'}: measured in an older format") in capsys.readouterr().out
+    assert sorted(json.loads((tmp_path / "benchmark.json").read_text())["configs"]) == ["a.json"]

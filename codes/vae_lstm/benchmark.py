@@ -554,6 +554,8 @@ def saved_configs(path: Path, figures: dict, keep) -> dict:
     saved = saved_figures(path)
     if isinstance(saved, dict) and "configs" not in saved and isinstance(saved.get("config"), str):
         saved = {"configs": {saved["config"]: saved}}  # a file of one config's figures, as written before
+    elif isinstance(saved, dict) and "configs" not in saved and first_format(saved):  # dropped below, and said so
+        saved = {"configs": {f"a config of {saved['dataset']} (the first format names none)": saved}}
     configs = saved.get("configs") if isinstance(saved, dict) and isinstance(saved.get("configs"), dict) else {}
     dropped = [name for name, f in configs.items() if not (isinstance(f, dict) and keep(f))]
     if [name for name in dropped if name != figures["config"]]:  # the config measured now is replaced anyway
@@ -565,6 +567,13 @@ def saved_configs(path: Path, figures: dict, keep) -> dict:
         print(f"replacing the figures of {figures['config']} measured at {old.get('measured_at')} in {path}")
     configs[figures["config"]] = figures
     return configs
+
+
+def first_format(saved: dict) -> bool:
+    """Whether ``saved`` is one measurement's figures as benchmark.py first wrote them, with no config named (the
+    machine, the versions and the dataset, beside the figures)."""
+    return ("config" not in saved and all(isinstance(saved.get(key), str) for key in ("machine", "tensorflow", "keras"))
+            and isinstance(saved.get("dataset"), str))
 
 
 def saved_figures(path: Path):
@@ -579,7 +588,7 @@ def saved_figures(path: Path):
     # figures per config ({"configs": {...}}), or one config's figures as written before ({"config": ..., ...}); JSON of
     # another kind is not taken for an empty file and replaced
     if saved and not (isinstance(saved, dict) and (isinstance(saved.get("configs"), dict) if "configs" in saved
-                                                   else isinstance(saved.get("config"), str))):
+                                                   else isinstance(saved.get("config"), str) or first_format(saved))):
         raise UserError(f"{path} holds no figures of benchmark.py (JSON of another kind); move it away, or choose "
                         "another --output-dir, and the figures measured now start a new one")
     return saved
