@@ -892,6 +892,43 @@ def test_a_runs_error_that_does_not_unpickle_is_its_own_line_not_a_dead_worker(m
     assert "in fails_in_a_worker" in err and "NotUnpicklable: a.csv" in err  # the bug's traceback, from the worker
 
 
+def prints_in_a_worker(job, threads=None):
+    """A job that prints as a training does: Keras's epoch line in two writes, a note, a warning on stderr, a
+    progress bar's redraw, and a last line with no line end; returns whether its stdout said it was a terminal."""
+    from vae_lstm.errors import isatty
+
+    sys.stdout.write("Epoch 1/2\n")
+    sys.stdout.write("28/28 - 2s - loss: 0.5")
+    sys.stdout.write("1\nvae: resuming at epoch 2 of 2\n")
+    print("warning: test piece 2 is too short to score", file=sys.stderr)
+    sys.stdout.write("3/9 [==>  ]\r9/9 [=====]\n")
+    sys.stdout.write("no line end")
+    return {"terminal": isatty(sys.stdout)}  # what training.BaseTrainer.verbosity reads
+
+
+def test_each_line_a_grid_worker_prints_names_its_run(monkeypatch, capfd):
+    """Two workers' epoch lines and notes came interleaved and unnamed ("Epoch 1/2" twice): each line now starts
+    with its run's name, on stdout and stderr, and Keras gets one line per epoch rather than a progress bar that
+    the other worker's lines would break into. Forked workers, to be fast."""
+    import multiprocessing
+
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    monkeypatch.setattr(grid, "run_job", prints_in_a_worker)
+    fork = multiprocessing.get_context("fork")
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: fork)
+    job = Job("x.json", "synth", "vae_lstm", 3)
+    results = dict(grid.run_grid([job], workers=2, threads=1))
+    assert results[job] == {"terminal": False}
+    out, err = capfd.readouterr()
+    name = "synth vae_lstm seed 3: "
+    assert [line for line in out.splitlines() if line.startswith(name)] == [
+        f"{name}Epoch 1/2", f"{name}28/28 - 2s - loss: 0.51", f"{name}vae: resuming at epoch 2 of 2",
+        f"{name}3/9 [==>  ]", f"{name}9/9 [=====]", f"{name}no line end"]
+    assert f"{name}warning: test piece 2 is too short to score" in err.splitlines()
+
+
 def test_a_grid_with_a_failed_run_says_how_to_get_the_finished_runs_tables(tmp_path, monkeypatch):
     """A failed run leaves no summary; the line says which command gives the tables of the runs that finished
     (--summary-only), and with --no-summary, where no table was asked for, it does not."""

@@ -198,13 +198,22 @@ def in_worker(job: Job, threads: int | None) -> dict:
     from multiprocessing.reduction import ForkingPickler
 
     try:
-        return run_job(job, threads)
+        return named_job(job, threads)
     except Exception as e:
         try:
             pickle.loads(ForkingPickler.dumps(e))
         except Exception:  # noqa: BLE001 - any failure to pickle or unpickle: the stand-in, raised from within it
             raise (UserError if isinstance(e, UserError) else WorkerError)(error_line(e)) from e
         raise
+
+
+def named_job(job: Job, threads: int | None = None) -> dict:
+    """``run_job`` with each line it prints named with the job ("key_hold vae_lstm seed 0: Epoch 3/50"), as a worker
+    process or Ray task runs it beside others; one line per epoch, not a progress bar."""
+    from .job_lines import named_lines
+
+    with named_lines(str(job)):
+        return run_job(job, threads)
 
 
 def unexpected(error: BaseException) -> bool:
@@ -361,7 +370,7 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     if address != "local":  # a local instance has the CPUs a task asks for (num_cpus above)
         note_no_node_fits(ray, address, threads)
     # a worker process is replaced after JOBS_PER_WORKER tasks, as a local one is (Ray would keep it for every task)
-    task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES, max_calls=JOBS_PER_WORKER)(run_job)
+    task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES, max_calls=JOBS_PER_WORKER)(named_job)
     refs = {task.remote(job, threads): job for job in jobs}
     try:
         pending = list(refs)

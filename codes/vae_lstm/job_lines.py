@@ -1,0 +1,65 @@
+"""Each line a grid worker prints, named with its run.
+
+Two worker processes share the terminal, and their lines ("Epoch 1/20", Keras's epoch summaries, notes,
+"resuming at epoch 4") came unnamed and interleaved: nothing said which run a loss belonged to.
+``named_lines`` starts every line written to stdout and stderr with the run's name while a job runs, and
+says that the streams are not a terminal, so that Keras prints one line per epoch rather than a progress
+bar that two workers would overwrite in turn.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from contextlib import contextmanager
+
+
+class NamedLines(io.TextIOBase):
+    """A text stream that writes each whole line to ``stream`` with ``prefix`` before it; a line's end may come
+    in a later write. A carriage return (a progress bar's redraw) ends a line too."""
+
+    def __init__(self, stream, prefix: str):
+        super().__init__()
+        self.stream, self.prefix, self.pending = stream, prefix, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", None)
+
+    def write(self, text: str) -> int:
+        *lines, pending = (self.pending + text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+        for line in lines:
+            if line:
+                self.stream.write(f"{self.prefix}{line}\n")
+        self.pending = pending
+        if lines:
+            self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """Write a last line that no line end followed."""
+        if self.pending:
+            self.write("\n")
+
+
+@contextmanager
+def named_lines(name: str):
+    """Inside it, every line printed to stdout or stderr starts with "``name``: "."""
+    streams = sys.stdout, sys.stderr
+    named = [NamedLines(stream, f"{name}: ") for stream in streams]
+    sys.stdout, sys.stderr = named
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = streams
+        for stream in named:
+            stream.finish()
