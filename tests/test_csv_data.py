@@ -1417,6 +1417,28 @@ def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [8]
 
 
+@pytest.mark.parametrize("written", ["20240301T{h:02d}0000+0100", "2024-03-01T{h:02d}+01:00",
+                                     "2024-03-01T{h:02d}:00:00,5+01:00", "20240301T{h:02d}0000Z"])
+def test_times_with_an_offset_in_iso_basic_or_hour_forms_are_utc_and_said(tmp_path, written):
+    """pandas converts times such as 20240301T080000+0100 (ISO 8601's basic form), 2024-03-01T08+01:00 (the hour
+    alone) or 2024-03-01T08:00:00,5+01:00 (a decimal comma) to UTC, but the file was not marked as holding offsets:
+    no note, outputs not said to be UTC, and a label time written as the file's own clock without an offset labelled
+    the row an hour later than the one meant. They are offsets as 08:00:00+01:00 is."""
+    write_csv(tmp_path, "tz.csv", ["time", "a"], [[written.format(h=h), h % 5] for h in range(12)], sep=";")
+    spec = {"path": "tz.csv", "time_column": "time", "train_points": 6, "labels": {"timestamps": "labels.json"}}
+    (tmp_path / "labels.json").write_text(json.dumps([written.format(h=8)]))  # the label written as the file writes
+    d = load(spec, tmp_path)
+    zulu = written.endswith("Z")
+    assert d.utc and "UTC offsets" in d.train_block_note
+    assert d.full_timestamps[0].astype("datetime64[h]") == np.datetime64("2024-03-01T00" if zulu else "2024-02-29T23")
+    assert np.flatnonzero(d.full_point_labels).tolist() == [8]
+    (tmp_path / "labels.json").write_text(json.dumps(["2024-03-01 08:00"]))  # without an offset
+    if zulu:  # meant as UTC, as the file's times are
+        assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [8]
+    else:  # read as UTC it would label row 9: refused
+        one_line_error(spec, tmp_path, "label time '2024-03-01 08:00' has no UTC offset")
+
+
 def test_time_zone_names_are_told_to_be_written_as_offsets(tmp_path):
     """Times ending in a zone name (CET, Europe/Berlin), which pandas does not read, were refused as "neither dates
     nor numbers" with no way forward; the line now says to write UTC offsets. UTC and GMT are read (as UTC, and said
