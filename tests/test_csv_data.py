@@ -154,6 +154,18 @@ def test_an_increasing_column_named_like_a_time_or_an_index_is_not_read_as_a_cha
     assert load({"path": "m.csv"}, tmp_path).channels == ["meter_kwh", "id"]
 
 
+@pytest.mark.parametrize("name", ["timestamp_ms", "epoch_ms", "unix_ts", "Time (s)", "time_s", "DateTime", "UnixTime",
+                                  "elapsed_time", "t", "sample_index", "row_id"])
+def test_an_increasing_column_whose_name_holds_a_time_or_index_word_is_not_read_as_a_channel(tmp_path, name):
+    """Only a column named exactly like a time or an index (timestamp, index) was refused: epoch milliseconds in
+    'timestamp_ms', 'unix_ts' or 'Time (s)' became a ramp channel, standardised on the training block, so that every
+    later row lay far out and was flagged, without a word."""
+    write_csv(tmp_path, "e.csv", [name, "a"], [[1709251200000 + 60000 * i, i % 3] for i in range(10)], sep=";")
+    one_line_error({"path": "e.csv"}, tmp_path, f"e.csv: column {name!r} only increases, like times or a row index",
+                   f'give "time_column": "{name}"')
+    assert load({"path": "e.csv", "value_columns": [name, "a"]}, tmp_path).channels == [name, "a"]
+
+
 def test_nab_windows_json_labels_both_ends(tmp_path):
     series(tmp_path, "data/s.csv", n=12)
     t = stamps(12)
@@ -1207,7 +1219,8 @@ def test_numeric_time_column_with_a_bad_cell_names_it(tmp_path):
 
 def test_old_mac_line_ends_and_a_title_line(tmp_path):
     write_text(tmp_path, "cr.csv", "t,a\r" + "".join(f"{i},{i * i}\r" for i in range(6)))
-    assert load({"path": "cr.csv"}, tmp_path).full_values[:, 1].tolist() == [i * i for i in range(6)]
+    d = load({"path": "cr.csv", "value_columns": ["t", "a"]}, tmp_path)  # 't', increasing, is data when listed
+    assert d.full_values[:, 1].tolist() == [i * i for i in range(6)]
     write_text(tmp_path, "title.csv", "# exported by logger v2\nt,a\n" + "".join(f"{i},{i * i}\n" for i in range(6)))
     one_line_error({"path": "title.csv"}, tmp_path, "title.csv", "title or comment")
 

@@ -1786,14 +1786,24 @@ def _unread_label_like_columns(files: list[_File], read: set) -> str:
 
 
 TIME_LIKE_NAMES = {"time", "timestamp", "ts", "date", "datetime", "epoch", "unix_time", "unixtime", "index", "idx",
-                   "id", "row"}
+                   "id", "row", "t"}
+# words of a name (split at other characters and at camelCase: timestamp_ms, "Time (s)", UnixTime, sample_index) that
+# name a time or an index
+TIME_LIKE_WORDS = TIME_LIKE_NAMES - {"t", "unix_time"} | {"unix", "elapsed"}
+NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def _time_like_name(name: str) -> bool:
+    """Whether a column's name is, or holds a word that is, a time's or an index's (see TIME_LIKE_WORDS)."""
+    return (name.strip().lower() in TIME_LIKE_NAMES
+            or any(word.lower() in TIME_LIKE_WORDS for word in NAME_WORDS.findall(name)))
 
 
 def _refuse_time_like_channel(f: _File, channels: list[str], has_time: bool) -> None:
     """Without ``value_columns``, a column named like a time or a row index whose values only increase (epoch
     seconds without ``time_column``, a saved index) would silently become a ramp the model trains on: one line."""
     for k, name in enumerate(channels):
-        if name.strip().lower() in TIME_LIKE_NAMES and len(f.values) > 1 and (np.diff(f.values[:, k]) > 0).all():
+        if _time_like_name(name) and len(f.values) > 1 and (np.diff(f.values[:, k]) > 0).all():
             as_time = "" if has_time else f"give \"time_column\": \"{name}\" to read it as the time, "
             raise DataError(f"{f.path}: column {name!r} only increases, like times or a row index: {as_time}list it in "
                             "ignore_columns to leave it out, or list the channels in value_columns to read it as data")
