@@ -1143,6 +1143,24 @@ def test_label_windows_that_cover_no_row(tmp_path):
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [18, 19]
 
 
+def test_a_label_window_ending_on_a_date_alone_of_a_file_with_times_of_day_is_refused(tmp_path):
+    """A window ["2020-01-01", "2020-01-01"] (a day, as a log of incidents writes it) on hourly data labelled the one
+    row at 00:00, and ["2020-01-01 20:00", "2020-01-02"] ended at 00:00 of its last day, unsaid: the rest of the day
+    the user meant went unlabelled. The end is refused in one line that says how to write the whole day; a start
+    written as a date is its 00:00, and the dates of a daily file read as before."""
+    series(tmp_path, n=30)  # hourly, 2020-01-01 00:00 to 2020-01-02 05:00
+    spec = {"path": "s.csv", "time_column": "time", "train_points": 5, "labels": {"windows": "w.json"}}
+    for windows in ([["2020-01-01", "2020-01-01"]], [["2020-01-01 20:00", "2020-01-02"]]):
+        (tmp_path / "w.json").write_text(json.dumps(windows))
+        one_line_error(spec, tmp_path, "w.json", f"window {json.dumps(windows[0])} ends on a date without a time of day",
+                       f"e.g. '{windows[0][1]} 23:59:59'")
+    (tmp_path / "w.json").write_text(json.dumps([["2020-01-02", "2020-01-02 03:00"]]))
+    assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [24, 25, 26, 27]
+    write_csv(tmp_path, "d.csv", ["time", "a"], [[f"2020-01-{d:02d}", d % 3] for d in range(1, 11)])  # daily
+    (tmp_path / "w.json").write_text(json.dumps([["2020-01-07", "2020-01-08"]]))
+    assert np.flatnonzero(load({**spec, "path": "d.csv"}, tmp_path).full_point_labels).tolist() == [6, 7]
+
+
 def test_header_names_that_differ_only_by_spaces(tmp_path):
     write_text(tmp_path, "s.csv", "time,a ,a\n" + "".join(f"{i},{i},{-i}\n" for i in range(6)))
     one_line_error({"path": "s.csv"}, tmp_path, "s.csv", "column 'a' twice", "columns 2 and 3")

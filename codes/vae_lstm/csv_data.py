@@ -71,7 +71,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     ``"a/run.csv"`` for ``.../a/run.csv``, which no other ``run.csv`` takes). Each timestamp labels the row it
     equals; one that matches no row is an error.
     ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
-    ends included; every row inside a window is labelled.
+    ends included; every row inside a window is labelled (an end written as a date alone, on times with
+    times of day, is an error: it would read as that day's 00:00).
     ``{"timestamps": ..., "windows": ..., "key": "..."}``: both, as NAB gives them: the windows are
     the point labels and the timestamps the anomalies' own rows (`CSVDataset.full_anomaly_rows`,
     the sequence labels, to which `data_loader.load_csv_series` adds the first row of a test piece's
@@ -1531,6 +1532,23 @@ def _parse_stamps(stamps: list, f: _File, path: Path, has_time: bool, dayfirst: 
                f"; write it between {f.path.name}'s first and last times ({_span(f).removeprefix('times ')})")
 
 
+DATE_ALONE = re.compile(r"\d{4}([-/.]?)\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(?:\d{4}|\d{2})")  # no time of day
+DAY_NS = 86400 * 10**9
+
+
+def _refuse_date_ends(windows: list, f: _File, at: str) -> None:
+    """One line for a label window that ends on a date alone (2024-01-02) when the file's times have times of day: the
+    end reads as 00:00 of that day, so a window meant to take in the day would leave out all of it but its first
+    instant."""
+    if f.timestamps is None or not np.issubdtype(f.timestamps.dtype, np.datetime64) or not (f.timeline % DAY_NS).any():
+        return
+    w = next((w for w in windows if isinstance(w[1], str) and DATE_ALONE.fullmatch(w[1].strip())), None)
+    if w is not None:
+        raise DataError(f"{at}: window {json.dumps(w)} ends on a date without a time of day, which reads as 00:00 of "
+                        f"that day, while {f.path.name}'s times have times of day: write the end's time, e.g. "
+                        f"'{w[1].strip()} 23:59:59' to take in the whole day")
+
+
 def _format_order(time_format: str | None) -> bool | None:
     """Whether a strptime format writes dates as n/n/year dates read, day before month (True) or month first
     (False); None when it writes no day or month, or the year before them (2024-03-01 says nothing of how 01/03/2024
@@ -1633,6 +1651,7 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                     if (bounds[:, 0] > bounds[:, 1]).any():
                         w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
                         raise DataError(f"{path}: window {w!r} ends before it starts")
+                    _refuse_date_ends(raw, f, at)
                     f.labels, covers = _in_windows(f.timeline, bounds)
                     covered |= covers
                 if not covered.all():
