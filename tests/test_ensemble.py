@@ -395,3 +395,37 @@ def test_datasets_of_different_rules_name_each_rows_rule(tmp_path, monkeypatch, 
     assert "| synth2 | vae_lstm, mean of the 2 seeds | 0.500 | 0.500 | 0.400 (at `contamination`) | 0.600 | 1.0% |" in text
     table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
     assert table.deployable_rule.tolist() == ["pot"] * 3 + ["contamination"] * 3
+
+
+def test_a_first_detector_that_is_a_control_is_not_listed_again_as_its_own_control(tmp_path, monkeypatch, capsys):
+    """An experiment whose first detector is the control abs_z: ensemble.md showed its seeds' mean twice ("abs_z,
+    mean of the 2 seeds" and "abs_z (control), mean of 2 seeds") and ensemble.csv held each of its seed rows twice,
+    identical, so that a pivot on (series, detector, member) failed and a count of its seeds read 4."""
+    import json
+
+    import pandas as pd
+
+    from vae_lstm import ensemble
+    from vae_lstm.experiment import load_experiment
+
+    (tmp_path / "tiny.json").write_text(json.dumps({"dataset": "synthetic", "l_win": 16, "l_seq": 3}))
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"synth": str(tmp_path / "tiny.json")}, "detectors": ["abs_z", "random"],
+                                "seeds": 2, "output_dir": str(tmp_path / "runs")}))
+    experiment = load_experiment(path)
+    row = {"series": "synth", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4, "f1_pointwise_oracle": 0.6,
+           "flagged_deployable": 0.01}
+    monkeypatch.setattr(ensemble, "seed_ensemble", lambda experiment, dataset, detector, seeds: pd.DataFrame(
+        [{**row, "detector": detector, "member": f"seed {s}"} for s in seeds]
+        + [{**row, "detector": detector, "member": f"ensemble of {len(seeds)}"}]))
+    summary = pd.DataFrame([{**row, "detector": d, "seed": s, "pieces": "all", "deployable_rule": "val_quantile",
+                             "f1_pointwise_val_quantile": 0.4, "flagged_val_quantile": 0.01}
+                            for d in ("abs_z", "random") for s in (0, 1)])
+    metrics = {("synth", d, s): {} for d in ("abs_z", "random") for s in (0, 1)}
+    ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(2))
+    text = (tmp_path / "summary" / "ensemble.md").read_text()
+    assert "| synth | abs_z, mean of the 2 seeds |" in text and "abs_z (control)" not in text
+    assert "| synth | random (control), mean of 2 seeds |" in text
+    table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
+    assert table[["detector", "member"]].values.tolist() == [
+        ["abs_z", "seed 0"], ["abs_z", "seed 1"], ["abs_z", "ensemble of 2"], ["random", "seed 0"], ["random", "seed 1"]]

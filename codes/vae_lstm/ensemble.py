@@ -225,8 +225,10 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
     table = pd.concat(tables, ignore_index=True)
     rule_of = {d: deployable_rule(experiment.config(d, detector, 0, resolve=False).threshold_rule)
                for d in set(table.series)}
-    # the controls of the datasets that have an ensemble (not of those left out)
-    rows = summary[(summary.pieces == "all") & summary.detector.isin(CONTROLS) & summary.series.isin(rule_of)].copy()
+    # the controls of the datasets that have an ensemble (not of those left out); a first detector that is a control
+    # is the ensemble's own members, not a control of them
+    controls = [c for c in CONTROLS if c != detector]
+    rows = summary[(summary.pieces == "all") & summary.detector.isin(controls) & summary.series.isin(rule_of)].copy()
     # each control at its dataset's ensemble's rule, not its own f1_deployable's: an override may give it another
     for column, prefix in (("f1_deployable", "f1_pointwise"), ("flagged_deployable", "flagged")):
         rows[column] = [r.get(f"{prefix}_{rule_of[r.series]}", np.nan) for _, r in rows.iterrows()]
