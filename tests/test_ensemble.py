@@ -429,3 +429,23 @@ def test_a_first_detector_that_is_a_control_is_not_listed_again_as_its_own_contr
     table = pd.read_csv(tmp_path / "summary" / "ensemble.csv")
     assert table[["detector", "member"]].values.tolist() == [
         ["abs_z", "seed 0"], ["abs_z", "seed 1"], ["abs_z", "ensemble of 2"], ["random", "seed 0"], ["random", "seed 1"]]
+
+
+@pytest.mark.parametrize("series", [None, ["synth"]])
+def test_a_dataset_with_no_finished_run_is_named_as_left_out_of_the_ensemble(tmp_path, monkeypatch, capsys, series):
+    """synth2 has no finished run at all: ensemble.md named it nowhere (a dataset with one finished seed is "left
+    out"), so it read as the ensemble of the whole experiment. A dataset that --series leaves out is not named."""
+    import pandas as pd
+
+    from vae_lstm import ensemble
+
+    experiment, row = two_dataset_experiment(tmp_path, monkeypatch, {})
+    summary = pd.DataFrame(columns=["series", "seed", "pieces", "deployable_rule", *row])
+    metrics = {("synth", "vae_lstm", s): {} for s in (0, 1)}
+    ensemble.write_ensemble(experiment, metrics, summary, tmp_path / "summary", range(2), datasets=series)
+    out, text = capsys.readouterr().out, (tmp_path / "summary" / "ensemble.md").read_text()
+    if series is None:
+        assert "the ensemble leaves out synth2: fewer than two finished seeds of vae_lstm\n" in out
+        assert "\nLeft out (fewer than two finished seeds): synth2.\n" in text
+    else:
+        assert "synth2" not in out and "synth2" not in text

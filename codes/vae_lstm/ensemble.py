@@ -197,17 +197,18 @@ def unreported_rule_notes(controls: pd.DataFrame, rule_of: dict) -> list[str]:
 
 
 def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir: Path, expected=(),
-                   why: dict | None = None) -> None:
-    """The ensemble of every finished seed of the experiment's first detector, per dataset (two seeds at least).
-    Each of the ``expected`` seeds that an ensemble lacks is one line, with why (``why``: the reason of a run left
-    out of the summary, by (dataset, detector, seed); else what its run folder shows), and named in ensemble.md."""
+                   why: dict | None = None, datasets=None) -> None:
+    """The ensemble of every finished seed of the experiment's first detector, per dataset (two seeds at least) of
+    ``datasets`` (those asked for; all the experiment's by default). Each of the ``expected`` seeds that an ensemble
+    lacks is one line, with why (``why``: the reason of a run left out of the summary, by (dataset, detector, seed);
+    else what its run folder shows), and named in ensemble.md, as is each dataset of fewer than two seeds."""
     from .detectors import CONTROLS
     from .experiment import Job
     from .reproduce import not_scored
 
     detector = experiment.detectors[0]
     tables, left_out, absent = [], [], []
-    for dataset in experiment.datasets:
+    for dataset in [d for d in experiment.datasets if not datasets or d in datasets]:
         seeds = sorted(seed for (name, det, seed) in metrics if name == dataset and det == detector)
         if len(seeds) >= 2:
             for seed in sorted(set(expected) - set(seeds)):
@@ -217,7 +218,7 @@ def write_ensemble(experiment, metrics: dict, summary: pd.DataFrame, summary_dir
                 print(f"the ensemble of {detector} on {dataset} leaves out seed {seed}: {reason}")
                 absent.append(f"{dataset} seed {seed}")
             tables.append(seed_ensemble(experiment, dataset, detector, seeds))
-        elif any(name == dataset for (name, _, _) in metrics):
+        else:  # a dataset of no finished run at all too: else ensemble.md would not name it
             left_out.append(dataset)
             print(f"the ensemble leaves out {dataset}: fewer than two finished seeds of {detector}")
     if not tables:

@@ -1093,7 +1093,7 @@ def summarise(experiment, args) -> None:
 
         try:
             expected = set(range(experiment.seeds)) | set(table_seeds(args, experiment))  # a seed lacking: a line
-            write_ensemble(experiment, finished, summarise_runs(finished), summary_dir, expected, left_out)
+            write_ensemble(experiment, finished, summarise_runs(finished), summary_dir, expected, left_out, args.series)
         except BaseException:  # refused, failed or Ctrl-C: an earlier ensemble beside these tables would be read as theirs
             drop_stale_ensemble(summary_dir, hint="")
             raise
