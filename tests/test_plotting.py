@@ -79,10 +79,11 @@ def test_reconstructions_have_axis_labels(captured, tmp_path):
     assert all(ax.get_xlabel() == "sample in window" for ax in axes[-1])
 
 
-def drawn_channels(fig, data: np.ndarray) -> list[int]:
-    """The channel of ``data`` (..., channels) that each panel's first line draws, panel by panel."""
+def drawn_channels(fig, data: np.ndarray, panels: int | None = None) -> list[int]:
+    """The channel of ``data`` (..., channels) that each panel's first line draws, panel by panel (the first
+    ``panels`` panels: default all)."""
     return [next(k for k in range(data.shape[-1]) if np.isin(ax.lines[0].get_ydata(), data[..., k]).all())
-            for ax in fig.axes if ax.lines]
+            for ax in fig.axes[:panels] if ax.lines]
 
 
 def test_training_figures_show_every_channel(captured, tmp_path):
@@ -110,6 +111,38 @@ def test_training_figures_show_every_channel(captured, tmp_path):
     plotting.long_sequence(one.reshape(-1, 1), one[1:], 8, tmp_path / "l.png")
     assert [len(fig.axes) for fig in captured[-3:]] == [4, 1, 1]  # two rows of two windows; one panel each
     assert captured[-2].axes[0].get_title() == "windows decoded from prior samples"
+
+
+def test_detections_of_many_channels_show_those_the_flags_point_at(captured, tmp_path):
+    """detections.png drew the first MAX_CHANNELS_SHOWN channels of a wider series, so the channel that a flagged run
+    stood out in (flagged_ranges.csv's peak_channel) could be the one left out. It draws each flagged run's peak
+    channel, then those furthest from 0 at the flagged points, in the file's order, and the title says how many are
+    left out; a series with nothing flagged shows its first channels, as before."""
+    shown = plotting.MAX_CHANNELS_SHOWN
+    n_channel = shown + 3
+    series = np.random.default_rng(0).uniform(-1, 1, (200, n_channel))
+    flagged_rows = np.r_[148:153, 168:173]
+    series[flagged_rows] = 0.1 * np.arange(n_channel)  # at the flagged points: the later the channel, the further
+    series[150, n_channel - 1] = 6.0  # the peak of the first flagged run stands out in the last channel
+    series[170, n_channel - 2] = -4.0  # the second run's peak: in the one before it
+    series[171, 0] = 3.0  # within that run, not at its peak
+    scores = np.ones(100)
+    scores[[50, 70]] = 5.0  # rows 150 and 170
+    flags = np.zeros(100, bool)
+    flags[48:53] = flags[68:73] = True
+    pieces = [{"start": 100, "scores": scores, "flags": flags, "threshold": 2.0}]
+    names = [f"s{k}" for k in range(n_channel)]
+    plotting.detections(series, pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t", channels=names)
+    fig = captured[-1]
+    drawn = drawn_channels(fig, series, panels=shown)
+    assert drawn == [0, 4, 5, 6, 7, 8, 9, 10]  # the peaks' 10 and 9, then 0 (3.0), 8 (0.8), 7, ..., 4 (0.4)
+    assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes[:shown]] == [names[k] for k in drawn]
+    assert fig.axes[0].get_title() == (f"t [{shown} of {n_channel} channels shown: each flagged run's peak channel, "
+                                       f"then those furthest from 0 at flagged points; 3 left out: s1, s2, s3]")
+    pieces[0]["flags"] = np.zeros(100, bool)  # nothing flagged: the first channels
+    plotting.detections(series, pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t")
+    assert drawn_channels(captured[-1], series, panels=shown) == list(range(shown))
+    assert captured[-1].axes[0].get_title() == f"t [first {shown} of {n_channel} channels shown]"
 
 
 def laid_out(fig):

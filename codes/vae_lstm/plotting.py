@@ -27,12 +27,48 @@ LABEL_BAR = 0.04  # detections.png: the height of the labelled windows' bar alon
 DPI = 110  # every figure is saved at this many pixels per inch
 
 
+def channel_names(n_channel: int, names: list[str] | None = None) -> list[str]:
+    """The names of a series' channels: ``names``, or by default "value" (one channel) or "ch0", "ch1", ..."""
+    return list(names) if names else (["value"] if n_channel == 1 else [f"ch{k}" for k in range(n_channel)])
+
+
 def shown_channels(n_channel: int, names: list[str] | None = None) -> tuple[list[str], str]:
     """The names of the channels a figure draws (the first ``MAX_CHANNELS_SHOWN``; default "value", or "ch0",
     "ch1", ... as the series names them), and a note for its title when some are left out."""
-    names = list(names) if names else (["value"] if n_channel == 1 else [f"ch{k}" for k in range(n_channel)])
+    names = channel_names(n_channel, names)
     shown = min(n_channel, MAX_CHANNELS_SHOWN)
     return names[:shown], "" if shown == n_channel else f" [first {shown} of {n_channel} channels shown]"
+
+
+def flagged_channels(series: np.ndarray, pieces: list[dict], names: list[str] | None = None
+                     ) -> tuple[list[int], str]:
+    """The channels (indices, in the series' order) that detections.png draws of ``series`` (n, channels), and a
+    note for its title when some are left out. Up to ``MAX_CHANNELS_SHOWN`` are drawn: all of them when there are
+    no more; else each flagged run's peak channel (where its training-standardised value is furthest from 0 at the
+    run's highest score, as flagged_ranges.csv's peak_channel), those of the most runs first, then the channels
+    furthest from 0 at any flagged point; with nothing flagged, the first ones (``shown_channels``)."""
+    n_channel = series.shape[1]
+    if n_channel <= MAX_CHANNELS_SHOWN:
+        return list(range(n_channel)), ""
+    runs = np.zeros(n_channel)  # the flagged runs whose peak each channel is
+    furthest = np.zeros(n_channel)  # the largest |z| of each channel at a flagged point
+    for piece in pieces:
+        flags, scores = np.asarray(piece["flags"], bool), np.asarray(piece["scores"], float)
+        for a, b in segments(flags):
+            peak = piece["start"] + a + int(np.argmax(scores[a:b]))
+            runs[int(np.argmax(np.abs(series[peak])))] += 1
+        if flags.any():
+            at = np.nan_to_num(np.abs(series[piece["start"] + np.flatnonzero(flags)]))  # a missing value: 0
+            furthest = np.maximum(furthest, at.max(axis=0))
+    if not runs.any():
+        return list(range(MAX_CHANNELS_SHOWN)), shown_channels(n_channel, names)[1]
+    ranked = np.lexsort((np.arange(n_channel), -furthest, -runs))  # most runs, then furthest, then the first
+    shown = sorted(ranked[:MAX_CHANNELS_SHOWN].tolist())
+    names = channel_names(n_channel, names)
+    left = [names[k] for k in range(n_channel) if k not in shown]
+    listed = ", ".join(left[:5]) + (", ..." if len(left) > 5 else "")
+    return shown, (f" [{len(shown)} of {n_channel} channels shown: each flagged run's peak channel, then those "
+                   f"furthest from 0 at flagged points; {len(left)} left out: {listed}]")
 
 
 def whole_number_ticks(axis, values) -> None:
@@ -296,8 +332,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
                channels: list[str] | None = None, times: np.ndarray | None = None, utc: bool = False,
                score_label: str = "point score", threshold_label: str = "threshold",
                joins: list[int] | None = None) -> Path:
-    """The whole normalised series, one panel per channel (the first ``MAX_CHANNELS_SHOWN``, with a note
-    when there are more), with the training block, the labelled anomaly windows (shaded red, and a red bar
+    """The whole normalised series, one panel per channel (up to ``MAX_CHANNELS_SHOWN``: those the flags point
+    at, ``flagged_channels``, with a note when there are more), with the training block, the labelled anomaly windows (shaded red, and a red bar
     along the panel's top that the detected spans cannot hide), the
     label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath. On a time
     axis the lines break where the data skip time (``broken_at_gaps``), as NAB's ambient_temp does for up to 7 days.
@@ -350,9 +386,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
                            **style)
         return drawn
 
-    n_channel = series.shape[1]
-    channels, note = shown_channels(n_channel, channels)
-    shown = len(channels)
+    drawn, note = flagged_channels(series, pieces, channels)
+    channels, shown = [channel_names(series.shape[1], channels)[k] for k in drawn], len(drawn)
     fig, axes = plt.subplots(shown + 1, 1, figsize=(14, 2.2 + 1.9 * shown + 1.6), sharex=True,
                              height_ratios=[2] * shown + [1.4], squeeze=False)
     axes = axes[:, 0]
@@ -363,7 +398,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     joins = [join for join in joins if 0 < join < n]
     for join in joins:
         ax_score.axvline(x(join), color="0.35", lw=0.6, ls=":")
-    for k, ax in enumerate(axes[:-1]):
+    for i, (k, ax) in enumerate(zip(drawn, axes[:-1], strict=True)):
         ax.plot(*broken_at_gaps(t, series[:, k]), lw=0.7, color="0.2", label="data (training z-score)")
         ax.axvspan(x(train_span[0]), end(train_span[1]), color="tab:blue", alpha=0.08, label="training block")
         labelled = segments(point_labels) if point_labels is not None else np.zeros((0, 2), int)
@@ -383,7 +418,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         if len(labelled):
             top += (top - bottom) * LABEL_BAR / (1 - LABEL_BAR)  # the labels' bar above the data, not over it
         ax.set_ylim(bottom, top)
-        ax.set_ylabel(f"{channels[k]}\n(z-score)")
+        ax.set_ylabel(f"{channels[i]}\n(z-score)")
     handles, _ = axes[0].get_legend_handles_labels()
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
