@@ -690,6 +690,25 @@ def test_a_value_column_without_a_number_is_not_told_to_fill_its_rows(tmp_path):
                         "the channels (ignore_columns, or value_columns without it)")
 
 
+def test_whole_numbers_that_float64_cannot_tell_apart_are_one_line(tmp_path):
+    """Whole numbers above 2**53 are read as float64, which keeps 53 bits: 2**60 + 1 reads as 2**60. A value column
+    of them was refused as "constant in the training block", and a time column as "not strictly increasing: data row
+    1 (1152921504606846977) repeats row 0 (1152921504606846976)", the two numbers differing. Both lines now say why;
+    such numbers that stay apart (steps of 1024 at 2**60) are read as before."""
+    big = 2**60
+    write_csv(tmp_path, "v.csv", ["t", "a", "b"], [[i, big + i, i % 3] for i in range(20)])
+    one_line_error({"path": "v.csv", "time_column": "t", "train_points": 10}, tmp_path,
+                   f"v.csv: column 'a' holds whole numbers above 2**53 that float64 cannot tell apart: {big} and "
+                   f"{big + 1} both read as 1.152921504606847e+18 (20 distinct numbers read as 1)")
+    write_csv(tmp_path, "t.csv", ["t", "a"], [[big + i, i % 3] for i in range(20)])
+    one_line_error({"path": "t.csv", "time_column": "t", "train_points": 10}, tmp_path,
+                   f"t.csv: time column 't' holds whole numbers above 2**53 that float64 cannot tell apart: {big} and "
+                   f"{big + 1} both read as 1.152921504606847e+18 (20 distinct numbers read as 1)")
+    write_csv(tmp_path, "apart.csv", ["t", "a"], [[big + 1024 * i, big + 1024 * (i % 3)] for i in range(20)])
+    d = load({"path": "apart.csv", "time_column": "t", "train_points": 10}, tmp_path)
+    assert d.channels == ["a"]
+
+
 def test_a_percentage_column_is_left_out_with_how_to_read_it(tmp_path):
     """A column of percentages (12%) is text: it stays out of the default channels, and the note, which named it
     only "not numeric", says to write it without the % sign; named in value_columns, the line says the same."""

@@ -878,10 +878,29 @@ def _as_float(col: pd.Series, decimal: str = ".") -> np.ndarray:
     return col.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _collapsed(col: pd.Series, where: str) -> None:
+    """One line if ``col`` holds whole numbers above 2**53 that float64, which keeps 53 bits, reads as one number
+    (2**60 and 2**60 + 1): they would be read as equal. Such numbers that stay apart are read as they round."""
+    if not is_integer_dtype(col) or is_bool_dtype(col):
+        return
+    whole = col.dropna().to_numpy()
+    if not whole.size or (whole.max() <= 2**53 and whole.min() >= -(2**53)):  # float64 holds each exactly
+        return
+    whole = np.unique(whole)
+    read = whole.astype(np.float64)
+    same = np.flatnonzero(read[1:] == read[:-1])
+    if same.size:
+        a, b = whole[same[0]], whole[same[0] + 1]
+        raise DataError(f"{where} holds whole numbers above 2**53 that float64 cannot tell apart: {a} and {b} both read "
+                        f"as {float(a)!r} ({whole.size} distinct numbers read as {np.unique(read).size}); subtract "
+                        "an offset (such as the first one) from them in the file")
+
+
 def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | None = None) -> np.ndarray:
     values = np.empty((len(f.df), len(channels)), np.float64)
     bad_cols = []
     for k, c in enumerate(channels):
+        _collapsed(f.df[c], f"{f.path}: column {c!r}")
         values[:, k] = _as_float(f.df[c], decimal)
         if not np.isfinite(values[:, k]).all():
             bad_cols.append(k)
@@ -1143,6 +1162,7 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
         mostly_numbers()
     yyyymmdd = False
     if is_numeric_dtype(col) and not is_bool_dtype(col) and time_format is None:  # a time_format reads 20240101
+        _collapsed(col, f"{f.path}: time column {column!r}")
         f.timestamps = col.to_numpy()
         f.timeline = col.to_numpy(dtype=np.float64)
         if yyyymmdd := _yyyymmdd(col):  # its month ends are no gaps
