@@ -259,6 +259,24 @@ def test_counts_above_the_config_keys_maximum_name_the_flag(flag, value, key):
         benchmark.parse_args([flag, value])
 
 
+def test_the_per_sequence_loop_is_timed_after_an_untimed_first_call(monkeypatch):
+    """The batched scoring is timed after a first, cold run; the per-sequence loop was timed from its first model
+    calls, whose one-off cost went into its seconds per sequence and the batched-against-per-sequence ratio."""
+    from vae_lstm import scoring
+
+    calls = []
+
+    def loop(vae, lstm, series, l_win, l_seq):
+        calls.append(len(series))
+        time.sleep(0.3 if len(calls) == 1 else 0.001)  # the first call's one-off cost
+        return np.arange(len(series) - l_win * l_seq + 1, dtype=float)
+
+    monkeypatch.setattr(scoring, "score_series_per_sequence", loop)
+    scores, seconds = benchmark.per_sequence_loop(None, None, np.zeros((200, 1)), 4, 3, 10)
+    assert calls == [12, 21] and list(scores) == list(range(10))  # one sequence untimed, then the 10 timed
+    assert seconds < 0.02
+
+
 def sample_figures(name, seconds=1.0):
     stage = {"steps_per_epoch": 10, "epochs_timed": 3, "ms_per_step_min": 1.0, "ms_per_step_median": 1.1,
              "s_per_epoch_min": 0.1, "s_per_epoch_median": 0.2, "first_epoch_s": 1.0, "checkpoint_s_median": 0.01,
