@@ -139,6 +139,17 @@ def test_the_table_says_when_what_scoring_added_was_not_measured():
     assert "| 900 / 950 (scoring added 50 MB to the resident set it started from) |" in measured
 
 
+def test_the_config_row_names_the_series_channels_and_reads_figures_measured_without_them():
+    """benchmark.json gave the config's sizes (l_win, l_seq, code_size, ...) but not the series' channel count, which
+    sets the VAE's input and output width. It does now; figures measured before (figures/benchmark.json) still read."""
+    md = benchmark.benchmark_markdown({"a.json": {**sample_figures("a.json"), "n_channel": 8}})
+    assert "| config | d, 8 channels, l_win 24, l_seq 12, code 6," in md
+    assert "| config | d, l_win 24, l_seq 12, code 6," in benchmark.benchmark_markdown({"a.json": sample_figures("a.json")})
+    committed = json.loads((Path(benchmark.REPO_ROOT) / "figures" / "benchmark.json").read_text())["configs"]
+    rows = [row for row in benchmark.benchmark_markdown(committed).splitlines() if row.startswith("| config |")]
+    assert len(rows) == len(committed) and not any("channels" in row for row in rows)
+
+
 @pytest.mark.parametrize("platform, maxrss", [("linux", 3 * 1024**2), ("darwin", 3 * 1024**3)])
 def test_peak_memory_without_proc_reads_getrusage_in_the_platforms_unit(monkeypatch, platform, maxrss):
     """Without /proc, the peak is getrusage's ru_maxrss: KB on Linux, bytes on macOS; 3 GB is 3,072 MB on both
@@ -311,6 +322,7 @@ def test_benchmark_runs_end_to_end_on_the_synthetic_series(tmp_path):
     assert s["windows_per_second_best"] == pytest.approx(s["sequences_per_second_best"] * f["l_seq"], rel=1e-3)
     assert 0 < s["flop_bound_reached_percent_best"] < 100
     assert f["peak_memory_mb_training"] > 0 and f["multiply_adds"]["vae_per_window"] > 0
+    assert f["n_channel"] == 1
 
 
 def test_a_config_that_skips_a_stage_still_has_both_stages_trained_and_timed(tmp_path):

@@ -505,7 +505,8 @@ def main(argv=None) -> int:
         "version": FIGURES_VERSION, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "matmul_gflops": round(gflops, 1),
-        "config": config_key(config), "dataset": config.dataset_name, "l_win": config.l_win, "l_seq": config.l_seq,
+        "config": config_key(config), "dataset": config.dataset_name, "n_channel": series.n_channel,
+        "l_win": config.l_win, "l_seq": config.l_seq,
         "code_size": config.code_size, "num_hidden_units": config.num_hidden_units,
         "num_hidden_units_lstm": config.num_hidden_units_lstm, "batch_size": config.batch_size,
         "batch_size_lstm": config.batch_size_lstm, "jit_compile": bool(config.jit_compile),
@@ -614,10 +615,12 @@ def benchmark_markdown(configs: dict) -> str:
                 "FLOP bounds use the measured matmul rate.\n"]
     for name, f in configs.items():
         t, s, loop, m = f["training"], f["scoring"], f["per_sequence_loop"], f["multiply_adds"]
+        n = f.get("n_channel")  # not in figures measured before it was recorded
+        channels = "" if n is None else f"{n} channel{'s' * (n != 1)}, "
         rows = [
             ("machine", f["machine"]), ("TensorFlow / Keras", f"{f['tensorflow']} / {f['keras']}"),
             ("matmul GFLOP/s (float32, 2048^2)", f["matmul_gflops"]),
-            ("config", f"{f['dataset']}, l_win {f['l_win']}, l_seq {f['l_seq']}, code {f['code_size']}, "
+            ("config", f"{f['dataset']}, {channels}l_win {f['l_win']}, l_seq {f['l_seq']}, code {f['code_size']}, "
                        f"{f['num_hidden_units']} conv units, LSTM {f['num_hidden_units_lstm']}, batch "
                        f"{f['batch_size']} / {f['batch_size_lstm']}, jit_compile {f['jit_compile']}, "
                        f"steps_per_execution {f.get('steps_per_execution', 1)}"),
