@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -998,6 +999,44 @@ def test_a_kill_while_flagged_ranges_is_written_leaves_no_half_file(tmp_path, cu
     assert not (out / "metrics.json").exists()
     detection.write_report(result, out)  # run again: the whole table
     assert pd.read_csv(out / "flagged_ranges.csv").equals(detection.flagged_ranges(result))
+
+
+def test_the_notes_and_stale_checks_on_scoring_keys_import_no_tensorflow(tmp_path):
+    """A summary (reproduce.py --summary-only) names the scoring keys a run's detector does not read and checks which
+    finished runs were scored under other keys: both asked the detector's class, whose import loaded TensorFlow and
+    Keras (6 s of CPU and 700 MB for a summary that reads only CSV and JSON files)."""
+    code = (
+        "import sys\n"
+        "from vae_lstm.config import from_dict\n"
+        "from vae_lstm.grid import scoring_keys\n"
+        "from vae_lstm.runs import unread_scoring_keys\n"
+        "for detector in ('vae_lstm', 'lstm_vae', 'abs_z'):\n"
+        "    config = from_dict({'detector': detector, 'point_score': 'predicted_error', 'term_power': 0.5})\n"
+        "    print(unread_scoring_keys(config, 1), scoring_keys(config, 2))\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "codes")})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "False False"
+    assert "term_power 0.5 not read under point_score 'predicted_error'" in run.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize("detector", ["vae_lstm", "vae", "lstm_ad", "lstm_ae", "lstm_vae", "arma", "random", "abs_z"])
+def test_the_registrys_scoring_keys_are_each_detector_classs(detector):
+    """detectors.scoring_keys_for (which summaries read, without TensorFlow) gives what the detector's class does,
+    under every point score, on one channel, several and an unknown number."""
+    from vae_lstm.config import from_dict
+    from vae_lstm.detectors import SCORING_KEYS, detector_class, scoring_keys_for
+
+    cls = detector_class(detector)
+    assert SCORING_KEYS.get(detector, ()) == cls.scoring_keys
+    for point_score in (None, "max_sequence", "predicted_error", "balanced", "balanced_level", "combined"):
+        config = None if point_score is None else from_dict({"detector": detector, "point_score": point_score})
+        for n_channel in (1, 3, None):
+            assert scoring_keys_for(detector, n_channel, config) == tuple(cls.scoring_keys_for(n_channel, config))
+    expected = ("point_score", "point_smoothing", "point_spread", "trailing_scale", "context_scale")
+    if detector == "vae_lstm":  # hand-listed: one channel, predicted_error, so neither error_scale nor the terms' keys
+        assert scoring_keys_for(detector, 1, from_dict({"point_score": "predicted_error"})) == expected
 
 
 def test_scoring_keys_that_the_point_score_does_not_read_are_named():

@@ -42,10 +42,10 @@ BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "point_s
 def scoring_keys(config, n_channel: int | None) -> tuple[str, ...]:
     """The detection keys and the config's detector's scoring keys that can change its figures on ``n_channel``
     channels: ``threshold_value`` only under the ``fixed`` rule, the only one that reads it."""
-    from .detectors import detector_class
+    from .detectors import scoring_keys_for
 
     detection = tuple(k for k in DETECTION_KEYS if k != "threshold_value" or config.threshold_rule == "fixed")
-    return detection + tuple(detector_class(config.detector).scoring_keys_for(n_channel, config))
+    return detection + scoring_keys_for(config.detector, n_channel, config)
 
 
 def recorded(record: dict, key: str):

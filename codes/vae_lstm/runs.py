@@ -267,14 +267,14 @@ def unread_settings(config: Config, n_channel: int | None, keys) -> dict[str, st
     """Of the detection and scoring keys among ``keys``, those that ``config``'s detector does not read on
     ``n_channel`` channels (None: more than one), each with why ("under point_score 'max_sequence'", "on one channel",
     "by lstm_ad", "under threshold_rule 'val_quantile'"), in the order of its scoring keys, then the others'."""
-    from .detectors import SCORING_KEYS, detector_class
+    from .detectors import SCORING_KEYS, scoring_keys_for
 
-    cls = detector_class(config.detector)
-    read, on_more = cls.scoring_keys_for(n_channel, config), cls.scoring_keys_for(None, config)
-    under = f"under point_score {config.point_score!r}" if "point_score" in cls.scoring_keys else f"under {config.detector}"
-    others = [k for keys_of in SCORING_KEYS.values() for k in keys_of if k not in cls.scoring_keys]
+    own = SCORING_KEYS.get(config.detector, ())
+    read, on_more = scoring_keys_for(config.detector, n_channel, config), scoring_keys_for(config.detector, None, config)
+    under = f"under point_score {config.point_score!r}" if "point_score" in own else f"under {config.detector}"
+    others = [k for keys_of in SCORING_KEYS.values() for k in keys_of if k not in own]
     keys = set(keys)
-    why = {k: "on one channel" if k in on_more else under for k in cls.scoring_keys if k in keys and k not in read}
+    why = {k: "on one channel" if k in on_more else under for k in own if k in keys and k not in read}
     why |= {k: f"by {config.detector}" for k in dict.fromkeys(others) if k in keys}
     if "threshold_value" in keys and config.threshold_rule != "fixed":
         why["threshold_value"] = f"under threshold_rule {config.threshold_rule!r}"

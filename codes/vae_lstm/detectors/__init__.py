@@ -46,7 +46,27 @@ SCORING_KEYS = {
     "vae_lstm": ("point_score", "point_smoothing", "point_spread", "trailing_scale", "error_scale", "second_term_weight",
                  "term_scale", "term_combine", "term_power", "context_scale"),
 }
+# point_score values that sum the prediction error and a second term, each over its training-block scale (term_scale)
+BALANCED_SCORES = ("balanced", "balanced_level")
 QUICK = ("arma", *CONTROLS)  # no neural model: seconds per run
+
+
+def scoring_keys_for(detector: str, n_channel: int | None, config=None) -> tuple[str, ...]:
+    """The scoring keys that can change ``detector``'s scores on data of ``n_channel`` channels (None: unknown), under
+    ``config``'s other scoring keys (None: all of them can). Here, and not only on the classes (whose
+    ``scoring_keys_for`` gives the same), so that summaries and notes import no TensorFlow."""
+    keys = SCORING_KEYS.get(detector, ())
+    if detector != "vae_lstm":
+        return keys
+    unused = set()
+    if n_channel == 1:  # one channel: error_scale divides by a constant, the same scores' order and flags
+        unused.add("error_scale")
+    score = None if config is None else config.point_score
+    if score == "max_sequence":  # the sequence scores, spread: no point-score key reads them
+        unused.update(k for k in keys if k != "point_score")
+    elif score is not None and score not in BALANCED_SCORES:  # the two terms' keys read the balanced ones only
+        unused.update(("second_term_weight", "term_scale", "term_combine", "term_power"))
+    return tuple(k for k in keys if k not in unused)
 
 
 def unread_keys(detector: str) -> set[str]:

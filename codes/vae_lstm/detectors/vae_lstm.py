@@ -51,7 +51,7 @@ from ..windowing import (
     train_val_split,
     training_windows,
 )
-from . import SCORING_KEYS
+from . import BALANCED_SCORES, SCORING_KEYS, scoring_keys_for
 from .base import Detector, Scores
 
 
@@ -208,8 +208,6 @@ class LSTMTrainer(BaseTrainer):
         return self.model.model if self.model.model is not None else self.model.load()
 
 
-# point_score values that sum the prediction error and a second term, each over its training-block scale (term_scale)
-BALANCED_SCORES = ("balanced", "balanced_level")
 CALIBRATED_SCORES = (*BALANCED_SCORES, "combined")  # point scores that need the training block's errors
 # point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
 PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
@@ -306,15 +304,7 @@ class VAELSTMDetector(Detector):
 
     @classmethod
     def scoring_keys_for(cls, n_channel, config=None):
-        unused = set()
-        if n_channel == 1:  # one channel: error_scale divides by a constant, the same scores' order and flags
-            unused.add("error_scale")
-        score = None if config is None else config.point_score
-        if score == "max_sequence":  # the sequence scores, spread: no point-score key reads them
-            unused.update(k for k in cls.scoring_keys if k != "point_score")
-        elif score is not None and score not in BALANCED_SCORES:  # the two terms' keys read the balanced ones only
-            unused.update(("second_term_weight", "term_scale", "term_combine", "term_power"))
-        return tuple(k for k in cls.scoring_keys if k not in unused)
+        return scoring_keys_for(cls.name, n_channel, config)
 
     def scales_channels(self, series: np.ndarray) -> bool:
         """Whether the point scores of this (n, c) series divide each channel's error by its training scale."""
