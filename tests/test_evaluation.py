@@ -240,6 +240,17 @@ def test_average_precision_hand_value():
     assert ev.average_precision([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(5 / 6)
 
 
+def test_average_precision_tied_scores_are_one_step():
+    # sklearn's average_precision: points of equal score enter together, in one step, whatever their order:
+    # 0.9(+) P=1 R=.5; 0.5 (-, +, -) P=2/4 R=1 -> AP = .5*1 + .5*.5 (ties broken in time order: .5 + .5*2/3)
+    s, y = [0.5, 0.9, 0.5, 0.1, 0.5], [0, 1, 1, 0, 0]
+    assert ev.average_precision(s, y) == pytest.approx(0.75)
+    from vae_lstm import metrics
+
+    assert metrics.threshold_free(s, y)["auc_pr"] == pytest.approx(0.75)
+    assert metrics.threshold_free(s[::-1], y[::-1])["auc_pr"] == pytest.approx(0.75)
+
+
 def test_average_precision_no_positives_is_nan():
     assert math.isnan(ev.average_precision([0.1, 0.2], [0, 0]))
 
