@@ -155,7 +155,8 @@ def test_an_increasing_column_named_like_a_time_or_an_index_is_not_read_as_a_cha
 
 
 @pytest.mark.parametrize("name", ["timestamp_ms", "epoch_ms", "unix_ts", "Time (s)", "time_s", "DateTime", "UnixTime",
-                                  "elapsed_time", "t", "sample_index", "row_id"])
+                                  "elapsed_time", "t", "sample_index", "row_id", "timestamps", "Times", "Dates",
+                                  "sample_ids", "Indices"])
 def test_an_increasing_column_whose_name_holds_a_time_or_index_word_is_not_read_as_a_channel(tmp_path, name):
     """Only a column named exactly like a time or an index (timestamp, index) was refused: epoch milliseconds in
     'timestamp_ms', 'unix_ts' or 'Time (s)' became a ramp channel, standardised on the training block, so that every

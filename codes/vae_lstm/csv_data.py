@@ -1827,8 +1827,9 @@ def _unread_label_like_columns(files: list[_File], read: set) -> str:
 TIME_LIKE_NAMES = {"time", "timestamp", "ts", "date", "datetime", "epoch", "unix_time", "unixtime", "index", "idx",
                    "id", "row", "t"}
 # words of a name (split at other characters and at camelCase: timestamp_ms, "Time (s)", UnixTime, sample_index) that
-# name a time or an index
+# name a time or an index, or their plurals (timestamps, as Yahoo's S5 A3 and A4 files name their times; Dates, ids)
 TIME_LIKE_WORDS = TIME_LIKE_NAMES - {"t", "unix_time"} | {"unix", "elapsed"}
+TIME_LIKE_WORDS |= {"times", "timestamps", "dates", "datetimes", "epochs", "indices", "indexes", "ids", "rows"}
 NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
