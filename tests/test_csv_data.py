@@ -1179,6 +1179,12 @@ def test_a_label_window_ending_on_a_date_alone_of_a_file_with_times_of_day_is_re
     write_csv(tmp_path, "d.csv", ["time", "a"], [[f"2020-01-{d:02d}", d % 3] for d in range(1, 11)])  # daily
     (tmp_path / "w.json").write_text(json.dumps([["2020-01-07", "2020-01-08"]]))
     assert np.flatnonzero(load({**spec, "path": "d.csv"}, tmp_path).full_point_labels).tolist() == [6, 7]
+    # ends written in the file's own time_format, whose hour makes eight digits as a date's do (yymmddHH): no date alone
+    write_csv(tmp_path, "h.csv", ["time", "a"], [[f"200101{h:02d}", h % 3] for h in range(24)])
+    for end, rows in (("20010115", [12, 13, 14, 15]), ("20010100", [])):
+        (tmp_path / "w.json").write_text(json.dumps([["20010112", end]] if rows else [["20010100", end]]))
+        hourly = {**spec, "path": "h.csv", "time_format": "%y%m%d%H"}
+        assert np.flatnonzero(load(hourly, tmp_path).full_point_labels).tolist() == (rows or [0])
 
 
 def test_header_names_that_differ_only_by_spaces(tmp_path):

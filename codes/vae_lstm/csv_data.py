@@ -1556,13 +1556,22 @@ DATE_ALONE = re.compile(r"\d{4}([-/.]?)\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(
 DAY_NS = 86400 * 10**9
 
 
-def _refuse_date_ends(windows: list, f: _File, at: str) -> None:
+CLOCK_DIRECTIVES = re.compile(r"%[-#]?[HIMSXTRcsfp]")  # a strftime format's hour, minute, second, or all of a time
+
+
+def _refuse_date_ends(windows: list, f: _File, at: str, time_format: str | None = None) -> None:
     """One line for a label window that ends on a date alone (2024-01-02) when the file's times have times of day: the
     end reads as 00:00 of that day, so a window meant to take in the day would leave out all of it but its first
-    instant."""
+    instant. An end that a ``time_format`` with a time of day reads (24010215 of %y%m%d%H) writes its time."""
     if f.timestamps is None or not np.issubdtype(f.timestamps.dtype, np.datetime64) or not (f.timeline % DAY_NS).any():
         return
-    w = next((w for w in windows if isinstance(w[1], str) and DATE_ALONE.fullmatch(w[1].strip())), None)
+
+    def date_alone(end: str) -> bool:
+        if not DATE_ALONE.fullmatch(end):
+            return False
+        return not (time_format and CLOCK_DIRECTIVES.search(time_format)
+                    and _strptime([end], time_format).notna().all())
+    w = next((w for w in windows if isinstance(w[1], str) and date_alone(w[1].strip())), None)
     if w is not None:
         raise DataError(f"{at}: window {json.dumps(w)} ends on a date without a time of day, which reads as 00:00 of "
                         f"that day, while {f.path.name}'s times have times of day: write the end's time, e.g. "
@@ -1671,7 +1680,7 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                     if (bounds[:, 0] > bounds[:, 1]).any():
                         w = raw[int(np.flatnonzero(bounds[:, 0] > bounds[:, 1])[0])]
                         raise DataError(f"{path}: window {w!r} ends before it starts")
-                    _refuse_date_ends(raw, f, at)
+                    _refuse_date_ends(raw, f, at, time_format)
                     f.labels, covers = _in_windows(f.timeline, bounds)
                     covered |= covers
                 if not covered.all():
