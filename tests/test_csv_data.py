@@ -1475,7 +1475,8 @@ def test_times_with_utc_offsets_are_converted_to_utc_and_said(tmp_path):
 
 
 @pytest.mark.parametrize("written", ["20240301T{h:02d}0000+0100", "2024-03-01T{h:02d}+01:00",
-                                     "2024-03-01T{h:02d}:00:00,5+01:00", "20240301T{h:02d}0000Z"])
+                                     "2024-03-01T{h:02d}:00:00,5+01:00", "20240301T{h:02d}0000Z",
+                                     "20240301 {h:02d}0000+0100", "2024-03-01 {h:02d}00+01:00", "20240301 {h:02d}+01"])
 def test_times_with_an_offset_in_iso_basic_or_hour_forms_are_utc_and_said(tmp_path, written):
     """pandas converts times such as 20240301T080000+0100 (ISO 8601's basic form), 2024-03-01T08+01:00 (the hour
     alone) or 2024-03-01T08:00:00,5+01:00 (a decimal comma) to UTC, but the file was not marked as holding offsets:

@@ -926,9 +926,9 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
 
 
 ZONE = r"(?!(?:AM|PM)$)[A-Z]{2,5}|[A-Za-z_]+(?:/[A-Za-z_+-]+)+"  # a time-zone name (CET, Europe/Berlin), not AM/PM
-# after a time of day (10:00, 10:00:00.5 or 10:00:00,5, or after a T as ISO 8601's basic form writes it, T100000, or the
-# hour alone, T10): an offset, or a zone name (which only a time_format with %Z reads)
-UTC_OFFSET = re.compile(rf"(?:\d{{2}}:\d{{2}}(?::\d{{2}})?|T\d{{2}}(?:\d{{2}}){{0,2}})(?:[.,]\d+)?\s*"
+# after a time of day (10:00, 10:00:00.5 or 10:00:00,5, or after a T or a space as ISO 8601's basic form writes it,
+# T100000 or 20240301 100000, or the hour alone, T10): an offset, or a zone name (which only a time_format with %Z reads)
+UTC_OFFSET = re.compile(rf"(?:\d{{2}}:\d{{2}}(?::\d{{2}})?|(?:T|\s)\d{{2}}(?:\d{{2}}){{0,2}})(?:[.,]\d+)?\s*"
                         rf"(?:Z|UTC|GMT|[+-]\d{{1,2}}(?::?\d{{2}})?|{ZONE})$")
 ZERO_OFFSET = re.compile(r"(?:Z|UTC|GMT|[+-]0{1,2}(?::?00)?)\s*$")  # times already in UTC
 # an offset after UTC or GMT (UTC+1, GMT-05:00): pandas reads some of these forms the wrong way round (UTC+1 as an
