@@ -607,7 +607,7 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
 
     found, left_out = collect_finished(experiment)
     assert list(found) == [("nyc_taxi", "abs_z", 0)]
-    assert "from other point_score" in left_out[("nyc_taxi", "vae_lstm", 0)]
+    assert "from other values of point_score" in left_out[("nyc_taxi", "vae_lstm", 0)]
     # and one scored by an older evaluation, whose scores may have changed since (run the experiment instead)
     abs_z_metrics = run_dir(experiment.config("nyc_taxi", "abs_z", 0)) / "detection" / "metrics.json"
     abs_z_metrics.write_text(json.dumps({**old, "metrics_version": detection.METRICS_VERSION - 1}))

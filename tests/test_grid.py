@@ -1482,6 +1482,11 @@ def test_an_experiment_without_the_controls_runs_and_reports_them_anyway(tmp_pat
         "controls)" in out
     table = (tmp_path / "sum" / "results.md").read_text()
     assert "| synth | random | 1 |" in table and "| synth | abs_z | 1 |" in table
+    (tmp_path / "one").mkdir()
+    one = tiny_experiment(tmp_path / "one", detectors=["arma", "abs_z"])
+    with pytest.raises(UserError, match="no finished run"):  # none has run: the note is all it gives
+        reproduce.main([str(one), "--summary-only", "--summary-dir", str(tmp_path / "sum1")])
+    assert "note: grid.json lists no random: it is added to its detectors" in capsys.readouterr().out
 
 
 def test_an_ensemble_refused_leaves_no_earlier_ensemble_beside_the_new_tables(tmp_path, capsys):

@@ -338,7 +338,7 @@ def out_of_date(config, metrics: dict) -> str | None:
     """Why a beats run's ``metrics`` no longer hold for ``config`` (another threshold_quantile, an older
     ``BEATS_VERSION``); None when they hold."""
     if metrics.get("threshold_quantile") != config.threshold_quantile:
-        return "other threshold_quantile"
+        return "another value of threshold_quantile"
     return None if metrics.get("beats_version") == BEATS_VERSION else "an older version"
 
 

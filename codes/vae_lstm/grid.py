@@ -68,7 +68,7 @@ def out_of_date(config, metrics: dict, series=None) -> str | None:
 
     stale = stale_keys(config, metrics)
     if stale:
-        return f"other {', '.join(stale)}"
+        return f"other values of {', '.join(stale)}"
     if metrics.get("metrics_version") != METRICS_VERSION:
         return "an older evaluation"
     if series is not None and "test_data" in metrics and metrics["test_data"] != evaluation_fingerprint(series):

@@ -681,8 +681,9 @@ def main(argv=None) -> int:
                             f"its {kind}s: {', '.join(known)}")
     note_unused_output_dirs(experiment, args.series)
     if experiment.added_controls:
-        print(f"note: {experiment.path.name} lists no {' or '.join(experiment.added_controls)}: they are added to "
-              "its detectors (every table shows the controls)")
+        added = experiment.added_controls
+        print(f"note: {experiment.path.name} lists no {' or '.join(added)}: {'they are' if len(added) > 1 else 'it is'} "
+              "added to its detectors (every table shows the controls)")
     seeds = table_seeds(args, experiment)
     check_datasets(experiment, args.series, args.detectors)  # --summary-only too: its tables need the data's labels
     if not args.summary_only:
