@@ -929,6 +929,28 @@ def test_each_line_a_grid_worker_prints_names_its_run(monkeypatch, capfd):
     assert f"{name}warning: test piece 2 is too short to score" in err.splitlines()
 
 
+def test_a_log_handler_made_in_a_workers_first_job_names_the_later_jobs_lines(capsys):
+    """A worker's first job imports TensorFlow, whose logger (and absl's) keeps the stderr of then: the later jobs
+    of that worker (up to JOBS_PER_WORKER) had their warnings ('tf.function retracing') named with the first job."""
+    import logging
+
+    from vae_lstm.job_lines import named_lines
+
+    with named_lines("synth vae_lstm seed 0"):
+        handler = logging.StreamHandler()  # as tf.get_logger() makes one, on the stderr of then
+    logger = logging.getLogger("test_grid.job_lines")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with named_lines("synth vae_lstm seed 1"):
+            logger.warning("5 out of the last 5 calls triggered tf.function retracing")
+        logger.warning("between jobs")
+    finally:
+        logger.removeHandler(handler)
+    assert capsys.readouterr().err.splitlines() == [
+        "synth vae_lstm seed 1: 5 out of the last 5 calls triggered tf.function retracing", "between jobs"]
+
+
 def test_a_grid_with_a_failed_run_says_how_to_get_the_finished_runs_tables(tmp_path, monkeypatch):
     """A failed run leaves no summary; the line says which command gives the tables of the runs that finished
     (--summary-only), and with --no-summary, where no table was asked for, it does not."""

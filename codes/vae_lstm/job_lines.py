@@ -4,7 +4,9 @@ Two worker processes share the terminal, and their lines ("Epoch 1/20", Keras's 
 "resuming at epoch 4") came unnamed and interleaved: nothing said which run a loss belonged to.
 ``named_lines`` starts every line written to stdout and stderr with the run's name while a job runs, and
 says that the streams are not a terminal, so that Keras prints one line per epoch rather than a progress
-bar that two workers would overwrite in turn.
+bar that two workers would overwrite in turn. A process keeps one such stream per stream it names, whose name is
+the job's that runs now: a log handler made in one job (TensorFlow's and absl's, made at their import in a
+worker's first job) holds it, and names the later jobs' lines with their own run, those between jobs with none.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class NamedLines(io.TextIOBase):
         return getattr(self.stream, "encoding", None)
 
     def write(self, text: str) -> int:
+        if not self.prefix and not self.pending:  # between jobs: as written
+            return self.stream.write(text)
         *lines, pending = (self.pending + text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
         for line in lines:
             if line:
@@ -51,11 +55,24 @@ class NamedLines(io.TextIOBase):
             self.write("\n")
 
 
+_named: dict[int, tuple[object, NamedLines]] = {}  # id of a stream -> (that stream, the one that names its lines)
+
+
+def _naming(stream) -> NamedLines:
+    """The process's one NamedLines of ``stream``."""
+    kept = _named.get(id(stream))
+    if kept is None or kept[0] is not stream:
+        kept = _named[id(stream)] = stream, NamedLines(stream, "")
+    return kept[1]
+
+
 @contextmanager
 def named_lines(name: str):
     """Inside it, every line printed to stdout or stderr starts with "``name``: "."""
     streams = sys.stdout, sys.stderr
-    named = [NamedLines(stream, f"{name}: ") for stream in streams]
+    named = [_naming(stream) for stream in streams]
+    for stream in named:
+        stream.prefix = f"{name}: "
     sys.stdout, sys.stderr = named
     try:
         yield
@@ -63,3 +80,4 @@ def named_lines(name: str):
         sys.stdout, sys.stderr = streams
         for stream in named:
             stream.finish()
+            stream.prefix = ""
