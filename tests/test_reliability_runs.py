@@ -368,6 +368,28 @@ def test_detect_refuses_a_run_whose_training_was_interrupted(trained, tmp_path, 
         detection.run_detection(config, run, series=series)
 
 
+def test_a_run_killed_in_its_first_stage_is_refused_as_unfinished_by_the_notebook_too(tmp_path, capsys):
+    """A fit killed during the VAE stage leaves vae.keras and no lstm.keras. detect.py said it "has not finished
+    training (vae 3 epochs done)"; run_detection (the notebook, the grid) said it "has no lstm.keras; train first",
+    as of a folder never trained. Both now say the detect.py line."""
+    from vae_lstm.prepare import load_data
+
+    cfg = write_config(tmp_path / "cfg.json", tmp_path / "out")
+    config, series = load_data(load_config(cfg), verbose=False)
+    run = run_dir(config)
+    run.mkdir(parents=True)
+    save_config(config, run / "config.json")
+    (run / "vae.keras").write_bytes(b"PK")
+    (run / "state.json").write_text(json.dumps({"vae": 3}))
+    assert errors.run_cli(cli.detect_main, ["--config", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    assert line == (f"error: run folder {run} has not finished training (vae 3 epochs done); run 'python3 "
+                    f"codes/train.py --config {cfg.resolve()}' again to finish it, then detect")
+    with pytest.raises(UserError) as refused:
+        detection.run_detection(config, run, series=series)
+    assert f"error: {refused.value}" == line
+
+
 def test_skipping_a_stage_whose_training_was_interrupted_is_refused(trained, tmp_path):
     """TRAIN_VAE: 0 keeps the VAE in the run folder: a finished one may be kept whatever the config's epochs now
     say, one that holds fewer epochs than it was being trained for (its config.json's) is refused."""

@@ -231,9 +231,9 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
         config, series = load_data(config, verbose=False)
     path = Path(path) if path else runs.latest_run(config, fitted=True)
     runs.check_run_config(config, path)
+    runs.refuse_unfinished(config, path)  # a killed fit lacks a model: said as detect.py says it, not "train first"
     detector = get_detector(config)
     detector.require_trained(path)
-    runs.refuse_unfinished(config, path)
     runs.check_training_data(path, series.train, config)
     name = config.dataset_name
     check_scorable(config, series)
