@@ -462,6 +462,36 @@ def test_notebook_names_the_run_folder_whose_config_json_it_was_given(tmp_path, 
     assert "note: scoring" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("detector", ["vae_lstm", "abs_z"])
+def test_notebook_refuses_a_run_dir_that_holds_run_folders_but_is_not_one(tmp_path, detector):
+    """-p run_dir naming the exp_name folder above the run folders (one level too high): detect.py's --run-dir says
+    it holds run folders and is not one; the notebook said it "has no vae.keras or lstm.keras; to train it there,
+    set "load_model": 1, "load_dir": ..." (a training among the run folders), and a control was scored there without
+    a word, its tables headed by that folder. Refused in one line, as detect.py refuses it, before any data is read."""
+    from vae_lstm.errors import UserError
+
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({**TINY, "detector": detector, "output_dir": str(tmp_path / "runs")}))
+    above = tmp_path / "runs" / "tiny"
+    for seed in (0, 1):
+        (above / f"synthetic_vae_lstm_lwin16_lseq3_code3_seed{seed}").mkdir(parents=True)
+        (above / f"synthetic_vae_lstm_lwin16_lseq3_code3_seed{seed}" / "state.json").write_text('{"fitted": true}')
+    with pytest.raises(UserError) as refused:
+        notebook_setup(config=str(cfg), run_dir=str(above))
+    assert str(refused.value) == (f"run folder {above} holds 2 run folders but is not one (such as "
+                                  f"{above / 'synthetic_vae_lstm_lwin16_lseq3_code3_seed0'} or "
+                                  f"{above / 'synthetic_vae_lstm_lwin16_lseq3_code3_seed1'}): give a run folder (the "
+                                  "notebook's run_dir parameter)")
+    notes = tmp_path / "notes"  # a folder of one's own: no run
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"^run folder .*notes holds files but no run \(.*\): give a run folder \(the "):
+        notebook_setup(config=str(cfg), run_dir=str(notes))
+    (notes / "notes.txt").unlink()  # an empty folder: a control's scores need no training
+    if detector == "abs_z":
+        assert notebook_setup(config=str(cfg), run_dir=str(notes))["run_dir"] == notes
+
+
 def test_notebook_shows_no_training_figure_a_kill_cut_short(tmp_path):
     """A training killed while drawing leaves ``<name>.tmp.png`` (``plotting._save``); the notebook's training-figures
     cell showed it beside the finished figures, a broken or half-drawn image. The cell runs here on its own, with the
