@@ -282,6 +282,30 @@ def test_detect_without_training_says_to_train(tmp_path):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_damaged_checkpoint_of_a_run_dir_elsewhere_says_how_to_resume_that_folder(trained, tmp_path):
+    """A run folder copied elsewhere, its lstm.keras truncated, scored with --run-dir (or the notebook's run_dir):
+    the line said "run 'python3 codes/train.py --config ...' to resume the lstm from its previous checkpoint", which
+    resumes the config's own folder and leaves this one damaged. It now names load_dir too; for the config's own
+    folder, nothing is added."""
+    from vae_lstm import config, detection
+    from vae_lstm.errors import UserError
+
+    config_path, run = trained
+    copy = tmp_path / "copied run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("detection"))
+    (copy / "lstm.keras").write_bytes((copy / "lstm.keras").read_bytes()[:1000])
+    cfg = config.load_config(config_path)
+    command = f"'python3 codes/train.py --config {config_path.resolve()}'"
+    with pytest.raises(UserError) as refused:
+        detection.run_detection(cfg, copy)
+    assert str(refused.value) == (f"checkpoint {copy / 'lstm.keras'} is truncated or corrupt (File is not a zip file); "
+                                  f"set load_dir: {json.dumps(str(copy))}, then run {command} to resume the lstm from "
+                                  "its previous checkpoint lstm.prev.keras")
+    from vae_lstm.runs import train_hint
+
+    assert train_hint(cfg, "lstm", "to resume it", run) == f"run {command} to resume it"  # the folder train.py resumes
+
+
 def test_detect_on_a_run_dir_without_a_model_says_how_to_train_that_folder(tmp_path):
     """--run-dir naming a folder that holds no model (or a copied run without lstm.keras) said "train first with
     'python3 codes/train.py --config ...'", which trains the config's own folder, never the one named. The line

@@ -572,7 +572,8 @@ def train_hint(config: Config, stage: str, what: str, path: Path | None = None) 
     """How train.py does ``what`` to ``stage`` of a run of ``config``: the settings ``config`` turns off that it
     needs, for the stage and for those trained after it (which then train afresh), and the command (in a grid,
     ``rerun_command``'s: reproduce.py for the job's run). Epochs the config skips are named as the run folder
-    ``path`` saved them, since another count is refused as a changed training key."""
+    ``path`` saved them, since another count is refused as a changed training key; a ``path`` that train.py does not
+    resume (a run folder copied elsewhere, given as --run-dir) is named as load_dir."""
     stages = model_stages(config.detector)
     after = stages[stages.index(stage) + 1:] if stage in stages else []
     settings = [] if config.load_model else ["load_model: 1"]
@@ -586,6 +587,8 @@ def train_hint(config: Config, stage: str, what: str, path: Path | None = None) 
         other = known and not config[flag] and config[epochs] != planned
         epochs_setting = f"{epochs}: {planned}" if known else f"{epochs} > 0"
         settings += [f"{flag}: 1"] * (not config[flag]) + [epochs_setting] * (not config[epochs] or other)
+    if path is not None and not _RERUN.get() and Path(path).resolve() != latest_run(config).resolve():
+        settings.append(f"load_dir: {load_dir_text(path)}")  # a run folder elsewhere: train.py resumes its own
     setting = f"set {' and '.join(settings)}, then " if settings else ""
     then = f" (the {' and the '.join(after)} then trains afresh too)" if after else ""
     return f"{setting}run {_RERUN.get() or train_command(config)} {what}{then}"
