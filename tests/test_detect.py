@@ -332,6 +332,39 @@ def test_detect_on_a_run_dir_without_a_model_says_how_to_train_that_folder(tmp_p
         get_detector(own).require_trained(config.run_dir(own))
 
 
+def test_detect_names_a_newer_run_of_the_config_that_has_not_finished_training(trained, tmp_path, capsys, monkeypatch):
+    """detect.py scores the newest run folder whose training finished: with <name>_run2 interrupted (a load_model 0
+    training stopped by Ctrl-C), it scored <name> and said nothing of run2, and --help promised "its highest
+    <name>_runN". It names the newer folder it passes over, what its stages reached and how to finish it."""
+    from vae_lstm import cli
+
+    config_path, run = trained
+    runs = tmp_path / "runs"
+    shutil.copytree(run.parent, runs / run.parent.name, ignore=shutil.ignore_patterns("*_run*", "detection"))
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({**json.loads(config_path.read_text()), "output_dir": str(runs)}))
+    first = runs / run.parent.name / run.name
+    newer = first.with_name(f"{run.name}_run2")
+    shutil.copytree(first, newer)
+    state = json.loads((newer / "state.json").read_text())
+    state.pop("fitted")
+    (newer / "state.json").write_text(json.dumps({**state, "lstm": 1}))
+    scored = []
+    monkeypatch.setattr(cli, "score", lambda config, series, path: scored.append(path) or 0)
+    assert cli.detect_main(["--config", str(config)]) == 0
+    assert scored == [first]
+    out = capsys.readouterr().out
+    assert (f"note: scoring {first}, the newest run of the config whose training finished; {newer} is newer and has "
+            f"not finished training (vae 2, lstm 1 epochs done): run 'python3 codes/train.py --config "
+            f"{config.resolve()}' again to finish it, then detect") in out, out
+    shutil.rmtree(newer)  # none newer: no note
+    assert cli.detect_main(["--config", str(config)]) == 0
+    assert "is newer" not in capsys.readouterr().out
+    help_text = subprocess.run([sys.executable, "codes/detect.py", "--help"], cwd=ROOT, capture_output=True,
+                               text=True).stdout
+    assert "highest" not in help_text and "finished" in help_text, help_text
+
+
 def test_notebook_runs_headless(trained, tmp_path, monkeypatch):
     import papermill
 

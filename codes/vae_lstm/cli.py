@@ -26,6 +26,7 @@ from .runs import (
     idle_patience,
     latest_run,
     leading_key,
+    newer_unfinished_note,
     next_free_run,
     require_training,
     resume_keys,
@@ -101,8 +102,8 @@ def detect_main(argv=None) -> int:
     parser = ArgumentParser(prog="detect.py", description=detect_main.__doc__)
     parser.add_argument("--config", required=True, help=CONFIG_HELP)
     parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, help="override the config's threshold_rule")
-    parser.add_argument("--run-dir", help="run folder to evaluate (default: the latest trained run of the config, "
-                                          "<name> or its highest <name>_runN)")
+    parser.add_argument("--run-dir", help="run folder to evaluate (default: the config's newest run folder, <name> or "
+                                          "<name>_runN, whose training finished with the config's training keys)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.threshold_rule == "fixed" and config.threshold_value is None:  # the config's key, not the command line
@@ -123,6 +124,8 @@ def detect_main(argv=None) -> int:
     if args.run_dir and (problem := foreign_folder(path)):  # a control writes detection/ wherever it is pointed
         raise UserError(f"--run-dir {path} {problem}: give a run folder, or an empty folder for a control")
     if not args.run_dir and (note := copied_run_note(config, path, args.config)):  # a moved or copied run's file
+        print(note)
+    if not args.run_dir and (note := newer_unfinished_note(config, path)):  # an interrupted newer run is passed over
         print(note)
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)

@@ -321,6 +321,33 @@ def refuse_unfinished(config: Config, path: Path) -> None:
                     f"{training_advice(config, path, finish=True)}, then detect")
 
 
+def newer_unfinished_note(config: Config, path: Path) -> str | None:
+    """detect.py scores the newest run folder of ``config`` whose training finished (``latest_run``): when that is
+    ``path`` and a newer one of its training keys has not finished (interrupted, or being trained now), a note that
+    names it, what its stages reached and how to finish it. None otherwise."""
+    path = Path(path)
+    if not is_fitted(path):
+        return None
+    folders = run_folders(config)
+    if path not in folders:
+        return None
+
+    def unfinished(folder: Path) -> bool:
+        try:
+            return not is_fitted(folder) and not training_changes(config, folder)
+        except UserError:  # a damaged state.json or config.json: not a run detect.py could have scored
+            return False
+
+    newer = [folder for folder in folders[folders.index(path) + 1:] if unfinished(folder)]
+    if not newer:
+        return None
+    folder, reached = newer[-1], unfinished_training(newer[-1])
+    how = (f"it is being trained now by another process (PID {pid}); wait for it to finish"
+           if (pid := training_holder(folder)) is not None else training_advice(config, folder, finish=True))
+    return (f"note: scoring {path}, the newest run of the config whose training finished; {folder} is newer and has "
+            f"not finished training ({reached}): {how}, then detect")
+
+
 def training_holder(path: Path) -> str | None:
     """The PID of the process that holds ``path``'s training lock now ("unknown" when it wrote none), or None
     when no process holds it (a killed trainer's lock is free, whatever its stale PID file says)."""
