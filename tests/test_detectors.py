@@ -1083,3 +1083,24 @@ def test_the_lstm_models_train_on_the_mean_squared_error(name, tmp_path):
     target = np.full((2, 3, 4), 2.0, "float32")
     loss = compiled.compute_loss(y=target, y_pred=np.zeros_like(target))
     assert float(keras.ops.convert_to_numpy(loss)) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("mu, sigma", [(np.zeros(2), np.eye(2)), (np.float64(0.0), np.eye(1)),
+                                       (np.zeros(1), np.eye(2)), (np.zeros((1, 1)), np.eye(1))])
+def test_an_lstm_ad_gaussian_of_other_dimensions_is_one_line(mu, sigma, tmp_path):
+    """An lstm_ad_gaussian.npz that does not fit the model (one of another run copied in, or one whose mean is a
+    scalar) ended detect.py in a traceback: a ValueError about its dimensions, an IndexError where its mean has none,
+    and a covariance of another size passed the load and failed in the scoring. It is one line, as a damaged file is,
+    and train.py fits it again."""
+    from vae_lstm.detectors.lstm_ad import GAUSSIAN_FILE
+
+    config = from_dict({"detector": "lstm_ad", "l_win": 8, "n_channel": 1, "num_hidden_units_lstm": 4,
+                        "prediction_horizon": 1})
+    run = saved_run("lstm_ad", tmp_path / "run", config)
+    detector_class("lstm_ad")(config).load(run)  # its own Gaussian: loads
+    np.savez(run / GAUSSIAN_FILE, mu=mu, sigma=sigma)
+    line = (f"{run / GAUSSIAN_FILE} holds a Gaussian of mean shape {np.shape(mu)} and covariance shape "
+            f"{np.shape(sigma)}; the config needs 1 dimension(s) (prediction_horizon * n_channel): run train.py again "
+            "to fit it afresh")
+    with pytest.raises(UserError, match=f"^{re.escape(line)}$"):
+        detector_class("lstm_ad")(config).load(run)

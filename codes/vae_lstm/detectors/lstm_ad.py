@@ -255,9 +255,10 @@ class LSTMADDetector(Detector):
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
             raise UserError(f"{path} is damaged ({type(e).__name__}); run train.py again to fit it afresh") from None
         expected = self.config.prediction_horizon * self.config.n_channel
-        if self.mu.shape != (expected,):
-            raise ValueError(f"{path} holds a Gaussian of {self.mu.shape[0]} dimensions; the config needs "
-                             f"{expected} (prediction_horizon * n_channel)")
+        if self.mu.shape != (expected,) or self.sigma.shape != (expected, expected):  # another run's, or damaged
+            raise UserError(f"{path} holds a Gaussian of mean shape {self.mu.shape} and covariance shape "
+                            f"{self.sigma.shape}; the config needs {expected} dimension(s) (prediction_horizon * "
+                            "n_channel): run train.py again to fit it afresh")
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
