@@ -136,6 +136,8 @@ def test_a_figure_undefined_for_some_seeds_says_how_many_seeds_its_mean_is_of():
     assert "| s | vae_lstm, ensemble of 2 | 0.500 | 0.500 | n/a | 0.600 | n/a |" in text
     assert "| s | vae_lstm, mean of the 2 seeds | 0.500 | 0.500 | 0.400 (1 of 2) | 0.600 | 1.0% (1 of 2) |" in text
     assert "| s | random (control), mean of 2 seeds | 0.500 | 0.500 | 0.300 | 0.600 | 1.0% |" in text
+    one = ensemble_markdown(table, controls[controls.seed == 1], "pot")  # a control of one finished seed
+    assert "| s | random (control), seed 1 alone | 0.500 | 0.500 | 0.400 | 0.600 | 1.0% |" in one
 
 
 @pytest.mark.parametrize("rule, keys, why", [

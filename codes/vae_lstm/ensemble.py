@@ -162,7 +162,8 @@ def ensemble_markdown(table: pd.DataFrame, controls: pd.DataFrame, rule: str | d
         entries = [(f"{detector}, {ensemble.member.iloc[0]}", ensemble),
                    (f"{detector}, mean of the {len(members)} seeds", members)]
         for name, group in controls[controls.series == series].groupby("detector"):
-            entries.append((f"{name} (control), mean of {len(group)} seeds", group))
+            seeds = f"mean of {len(group)} seeds" if len(group) > 1 else f"seed {group.seed.iloc[0]} alone"
+            entries.append((f"{name} (control), {seeds}", group))
         for label, r in entries:
             share = r["flagged_deployable"] if "flagged_deployable" in r else pd.Series(np.nan, index=r.index)
             cells = [mean_cell(r[k], "{:.3f}".format) for k in ("vus_pr", "auc_pr", "f1_deployable",
