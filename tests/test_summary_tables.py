@@ -440,7 +440,13 @@ def test_a_flagged_share_near_none_or_all_is_never_printed_as_exactly_that(monke
         "rules": {"val_quantile": {"flagged_fraction": 39999 / 40000, "flagged_points": 39999},
                   "pot": {"flagged_fraction": 1 / 40000, "flagged_points": 1}}}}}
     assert detection.format_unlabelled(unlabelled).splitlines()[-2] == (
-        f"vae_lstm  {'>99.99%':>14} (39999) {'<0.01%':>14} (   1)")
+        f"vae_lstm  {'>99.99% (39999)':>22} {'<0.01% (1)':>22}")
+    # a count of a million points: each cell's right edge stays under its header's (a 4-wide count pushed it out)
+    unlabelled["vae_lstm"]["points"]["rules"]["val_quantile"] = {"flagged_fraction": 0.5, "flagged_points": 1234567}
+    header, rule, row = detection.format_unlabelled(unlabelled).splitlines()[2:5]
+    assert row == f"vae_lstm  {'50.00% (1234567)':>22} {'<0.01% (1)':>22}"
+    assert len(header) == len(rule) == len(row) and header.index("pot flagged") + len("pot flagged") == len(row)
+    assert header.index("val_quantile flagged") + len("val_quantile flagged") == row.index(")") + 1
 
     cells = {"series": "s", "detector": "vae_lstm", "vus_pr": 0.5, "auc_pr": 0.5, "f1_deployable": 0.4,
              "f1_pointwise_oracle": 0.6}

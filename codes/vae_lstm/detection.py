@@ -593,16 +593,19 @@ def printed_order(value: float, other: float, digits: int = 3) -> int:
 def format_unlabelled(metrics: dict) -> str:
     """Without labels: each detector's share of flagged test points under each label-free rule."""
     rules = list(metrics[metrics["detector"]]["points"]["rules"])
-    header = f"{'detector':9} " + " ".join(f"{rule + ' flagged':>22}" for rule in rules)
+
+    def cell(name: str, rule: str) -> str:
+        r = metrics[name]["points"]["rules"][rule]
+        return "undefined" if "undefined" in r else f"{share_text(r['flagged_fraction'], 2)} ({r['flagged_points']})"
+
+    cells = {name: [cell(name, rule) for rule in rules] for name in metrics["detectors"]}
+    # each column as wide as its widest cell (a count of 10,000 points or more too), at least the header's 22
+    widths = [max(22, len(f"{rule} flagged"), *(len(row[k]) for row in cells.values())) for k, rule in enumerate(rules)]
+    header = f"{'detector':9} " + " ".join(f"{rule + ' flagged':>{w}}" for rule, w in zip(rules, widths, strict=True))
     lines = [f"no metrics: {metrics['skipped']}", "share of test points flagged, thresholds chosen without labels",
              header, "-" * len(header)]
-    for name in metrics["detectors"]:
-        cells = []
-        for rule in rules:
-            r = metrics[name]["points"]["rules"][rule]
-            cells.append(f"{'undefined':>22}" if "undefined" in r else
-                         f"{share_text(r['flagged_fraction'], 2):>14} ({r['flagged_points']:>4})")
-        lines.append(f"{name:9} " + " ".join(cells))
+    for name, row in cells.items():
+        lines.append(f"{name:9} " + " ".join(f"{text:>{w}}" for text, w in zip(row, widths, strict=True)))
     lines += undefined_rules(metrics)
     lines.append("random and abs_z are controls: a detector that flags what they flag adds nothing over them")
     return "\n".join(lines)
