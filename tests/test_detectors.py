@@ -912,6 +912,52 @@ def test_trainers_copy_the_training_windows_once(tmp_path, name):
     assert peak < 1.3 * every.nbytes, f"{peak / 1e6:.1f} MB against {every.nbytes / 1e6:.1f} MB of windows"
 
 
+@pytest.mark.parametrize("name", ["vae_lstm", "lstm_ad"])
+def test_trainers_refuse_training_windows_larger_than_the_memory_available(tmp_path, monkeypatch, name):
+    """Every point is copied into the l_win windows that hold it: a million rows of 8 channels at l_win 1440 (a day
+    of 1-minute data) made 28 GB of windows, and the kernel killed train.py at 22.8 GB with no message. Windows of
+    more bytes than the memory available are one line, before any is copied."""
+    from vae_lstm import training
+    from vae_lstm.detectors.lstm_ad import LSTMADTrainer
+    from vae_lstm.detectors.vae_lstm import VAETrainer
+
+    config = from_dict({"detector": name, "l_win": 16, "n_channel": 2, "num_hidden_units": 16,
+                        "prediction_horizon": 2})
+    series = np.zeros((1_000, 2))
+    # 985 windows of 16 x 2 float32 = 126,080 bytes; LSTM-AD: 983 inputs of 16 x 2 and targets of 2 x 2 = 141,552
+    need = {"vae_lstm": 126_080, "lstm_ad": 141_552}[name]
+    make = {"vae_lstm": VAETrainer, "lstm_ad": LSTMADTrainer}[name]
+    copies = []
+    monkeypatch.setattr(training, "aligned_empty", lambda *a, f=training.aligned_empty: copies.append(a) or f(*a))
+    monkeypatch.setattr(training, "available_memory", lambda: need // 2, raising=False)
+    with pytest.raises(UserError) as info:
+        make(config, tmp_path, series)
+    what = {"vae_lstm": "vae stage's 985 training windows of 16 points x 2 channel(s)",
+            "lstm_ad": "lstm_ad stage's 983 training windows of 16 points x 2 channel(s), with their targets,"}[name]
+    assert str(info.value) == (
+        f"the {what} take {need / 1e9:.3g} GB of memory, more than the {need // 2 / 1e9:.3g} GB available: each point "
+        "is copied into every window that holds it; give a smaller l_win, a shorter training block (train_points, "
+        "train_range) or fewer channels (value_columns)")
+    assert not copies  # refused before a copy
+    monkeypatch.setattr(training, "available_memory", lambda: need)
+    make(config, tmp_path, series)  # as much as is available: trained
+    monkeypatch.setattr(training, "available_memory", lambda: None)  # unknown (not Linux): not checked
+    make(config, tmp_path, series)
+
+
+def test_available_memory_reads_memavailable(tmp_path, monkeypatch):
+    from vae_lstm import training
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   22650096 kB\n")
+    monkeypatch.setattr(training, "MEMINFO", str(meminfo), raising=False)
+    assert training.available_memory() == 22650096 * 1024
+    meminfo.write_text("MemTotal:       24000000 kB\n")  # an old kernel's, without it: unknown
+    assert training.available_memory() is None
+    monkeypatch.setattr(training, "MEMINFO", str(tmp_path / "absent"))
+    assert training.available_memory() is None
+
+
 @pytest.mark.parametrize("max_points", [0, 500])
 def test_arma_refuses_a_channel_that_holds_one_value_over_the_points_it_fits(tmp_path, max_points):
     """A channel constant over the fitted points (all of them from Python, or a flat tail under arma_max_train_points)

@@ -25,7 +25,7 @@ from .. import plotting
 from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_chunks, compiled_chunks_at, gathered
-from ..training import BaseModel, BaseTrainer, FigureCallback, gather_rows
+from ..training import BaseModel, BaseTrainer, FigureCallback, gather_rows, require_window_memory
 from ..windowing import rolling_windows, train_val_split, training_windows
 from .base import Detector, Scores
 
@@ -111,6 +111,7 @@ class SingleStageTrainer(BaseTrainer):
     def __init__(self, model: BaseModel, config, run_dir, x: np.ndarray, y: np.ndarray | None = None):
         super().__init__(model, config, run_dir,
                          config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
+        require_window_memory(self.stage, x, y)  # before the split copies them (``pairs``)
         self.idx_train, self.idx_val = train_val_split(len(x), config.val_fraction, config.seed)
         self.x, self.y = x, y
 

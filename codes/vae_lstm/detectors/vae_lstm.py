@@ -43,7 +43,15 @@ from ..scoring import (
     uncovered_error,
     vae_point_errors,
 )
-from ..training import BaseModel, BaseTrainer, FigureCallback, damage, gather_rows, set_aside
+from ..training import (
+    BaseModel,
+    BaseTrainer,
+    FigureCallback,
+    damage,
+    gather_rows,
+    require_window_memory,
+    set_aside,
+)
 from ..windowing import (
     as_2d,
     rolling_windows,
@@ -95,6 +103,7 @@ class VAETrainer(BaseTrainer):
         # windows in float32 (of a series, a view), so that the split below makes the only copies (segments': two),
         # which fit hands to TensorFlow as they are (gather_rows)
         windows = training_windows(np.asarray(train_series, dtype="float32"), config.l_win, config.window_stride)
+        require_window_memory(self.stage, windows)  # before the split copies them
         idx_train, idx_val = train_val_split(len(windows), config.val_fraction, config.seed)
         self.train_windows, self.val_windows = gather_rows(windows, idx_train), gather_rows(windows, idx_val)
 
