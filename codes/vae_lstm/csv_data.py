@@ -940,7 +940,10 @@ ZONE_NAME = re.compile(rf"\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:[.,]\d+)?)?\s*({ZONE})$
 
 def _refuse_named_offsets(values, where: str) -> None:
     """One line for times written with an offset after UTC or GMT, which pandas may read with the wrong sign."""
-    value = next((str(v).strip() for v in values if NAMED_OFFSET.search(str(v).strip())), None)
+    values = [str(v).strip() for v in values]
+    if not any(name in "\n".join(values).upper() for name in ("UTC", "GMT")):  # none can hold one: no search a value
+        return
+    value = next((v for v in values if NAMED_OFFSET.search(v)), None)
     if value is None:
         return
     m = NAMED_OFFSET.search(value)
@@ -1219,10 +1222,12 @@ def _time(f: _File, column: str, strict: bool = True, dayfirst: bool | None = No
                             f"{_fmt(col.iloc[bad[0]])}){_zone_name_hint(col.iloc[bad[0]])}")
         f.timeline = _ns(parsed, out_of_range, NUMBER_TIMES)
         f.timestamps = _coarsest(f.timeline)
-        offset = next((v for v in text if UTC_OFFSET.search(str(v))), None)
-        f.utc_offset = next((str(v) for v in text if UTC_OFFSET.search(str(v)) and not ZERO_OFFSET.search(str(v))),
-                            None)
-        local = next((k for k, v in enumerate(text) if not UTC_OFFSET.search(str(v))), None) if f.utc_offset else None
+        # one search a value (a million take a second or two): which hold an offset, and those that do, which not UTC's
+        with_offset = np.fromiter((UTC_OFFSET.search(str(v)) is not None for v in text), bool, len(text))
+        where = np.flatnonzero(with_offset)
+        offset = text[where[0]] if where.size else None
+        f.utc_offset = next((str(text[k]) for k in where if not ZERO_OFFSET.search(str(text[k]))), None)
+        local = int(np.argmin(with_offset)) if f.utc_offset and not with_offset.all() else None
         if local is not None:  # read as UTC, it would land an offset away from its neighbours
             raise DataError(f"{f.path}: time column {column!r} mixes times with a UTC offset (e.g. {f.utc_offset!r}) "
                             f"and without one (data row {local}: {str(text[local])!r}); write every time with its "
