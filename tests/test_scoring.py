@@ -971,6 +971,32 @@ def test_each_model_runs_once_over_each_block(two_channel_models, monkeypatch):
     assert rows == [("encoder", n_windows), *[("lstm+decoder", n_seq)] * 3, (decoder, n_windows)]
 
 
+def test_the_passes_of_a_calibration_say_which_they_are(two_channel_models, monkeypatch, capsys):
+    """detect.py on a million rows of 8 channels calibrated on its 600,000-row training block in two passes of the
+    LSTM and decoder (its channels' error scales, then its scores), both "calibrating on the training block": a line
+    at 70% with "about 26 s to go" was followed by one at 37% and 51 s to go. Each pass says which of them it is."""
+    from vae_lstm.progress import scoring_pass
+
+    ticks = iter(range(0, 100_000, 40))
+    monkeypatch.setattr(scoring, "_clock", lambda: next(ticks))
+    monkeypatch.setattr(scoring, "KEEP_PREDICTION_BYTES", 0)  # a block too large to keep: the models run each pass
+    det = detector("vae_lstm", n_channel=2, point_score="combined", error_scale="channel", context_scale="mean")
+    det.vae, det.lstm = two_channel_models
+    train = np.random.default_rng(0).standard_normal((180, 2)).astype("float32")
+    with scoring_pass("calibrating on the training block"):
+        det.calibrate(train)
+    names = [line.split(": ")[0] for line in capsys.readouterr().out.splitlines()]
+    within = "calibrating on the training block, pass"
+    assert list(dict.fromkeys(names)) == [f"{within} 1 of 3 (channels' error scales)",
+                                          f"{within} 2 of 3 (window positions' error scales)", f"{within} 3 of 3 (scores)"]
+    det = detector("vae_lstm", n_channel=2, point_score="combined", error_scale="none", context_scale="none")
+    det.vae, det.lstm = two_channel_models
+    with scoring_pass("calibrating on the training block"):
+        det.calibrate(train)  # one pass: named as it was
+    assert set(line.split(": ")[0] for line in capsys.readouterr().out.splitlines()) == {
+        "calibrating on the training block"}
+
+
 def scoring_peak(det, series) -> int:
     """The largest memory NumPy held (tracemalloc) while ``det`` scored ``series``, its graphs traced before."""
     import tracemalloc

@@ -22,6 +22,7 @@ from .. import plotting, scoring
 from ..errors import UserError
 from ..models import lstm_from_config, vae_from_config
 from ..optimizers import FusedAdam
+from ..progress import pass_name, scoring_pass
 from ..runs import train_hint
 from ..scoring import (
     BlockPasses,
@@ -350,13 +351,26 @@ class VAELSTMDetector(Detector):
                  c.point_score in CALIBRATED_SCORES or self.trails()]
         # after a scale's pass, the kept windows serve the next passes (the block's scores among them)
         block = self.passes(series, scoring.KEEP_PREDICTION_BYTES if any(needs[:2]) else 0)
+        # each pass says which it is in its progress lines (a block too large to keep runs the models in each; the
+        # scores' pass that no statistic needs runs on kept windows only, without a line)
+        passes = [what for what, needed in zip(("channels' error scales", "window positions' error scales", "scores"),
+                                               needs, strict=True) if needed]
+        within = pass_name()
+
+        def named(what: str):
+            return scoring_pass(f"{within}, pass {passes.index(what) + 1} of {len(passes)} ({what})"
+                                if len(passes) > 1 and what in passes else within)
+
         if needs[0]:
-            self.channel_scale, = block.run(ChannelErrorScale(series, c.l_win))
+            with named("channels' error scales"):
+                self.channel_scale, = block.run(ChannelErrorScale(series, c.l_win))
         if needs[1]:  # after the channels' scale, which it then includes
-            self.context_scale, = block.run(ContextErrorScale(series, c.l_win, self.channel_scale))
+            with named("window positions' error scales"):
+                self.context_scale, = block.run(ContextErrorScale(series, c.l_win, self.channel_scale))
         if not needs[2] and block.kept is None:  # its scores would take another run of the models: score runs it
             return
-        native, terms = self.raw_scores(series, block)
+        with named("scores"):
+            native, terms = self.raw_scores(series, block)
         if c.point_score in CALIBRATED_SCORES:
             if c.point_score in BALANCED_SCORES:
                 self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
