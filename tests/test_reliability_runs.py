@@ -636,6 +636,31 @@ def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeyp
     assert runs.choose_run_dir(advised) == target  # the advice resumes the interrupted folder
 
 
+@pytest.mark.parametrize("stage", ["vae", "lstm"])
+def test_load_dir_with_load_model_1_resumes_the_folder_it_names_not_a_newer_run_beside_it(tmp_path, stage):
+    """<name> interrupted (or its checkpoint damaged) and <name>_run2 newer: detect.py --run-dir <name> said to set
+    load_model 1 and load_dir naming <name>, and train.py with that config resumed <name>_run2, the newest folder
+    whose name starts with it, leaving <name> as it was. load_dir names the one folder load_model 1 resumes and
+    detect.py scores."""
+    config = load_config(write_config(tmp_path / "tiny.json", tmp_path / "out", load_model=1))
+    base = run_dir(config)
+    for name, state in ((base.name, '{"vae": 1}'), (f"{base.name}_run2", '{"vae": 2, "lstm": 2, "fitted": true}')):
+        (base.parent / name).mkdir(parents=True)
+        (base.parent / name / "config.json").write_text(json.dumps(config.to_dict()))
+        (base.parent / name / "state.json").write_text(state)
+    advice = runs.training_advice(config, base, finish=True)
+    assert f'"load_dir": {json.dumps(str(base))}' in advice, advice
+    assert f"load_dir: {json.dumps(str(base))}" in runs.train_hint(config, stage, "to resume it", base)
+    advised = config.replace(load_dir=str(base))
+    assert runs.choose_run_dir(advised) == base  # the advice resumes the folder it names
+    assert runs.latest_run(advised, fitted=True) == base  # and detect.py with it scores that folder
+    assert runs.train_hint(advised, stage, "to resume it", base) == (
+        f"run {runs.train_command(advised)} to resume it" + (" (the lstm then trains afresh too)" if stage == "vae"
+                                                             else ""))
+    assert runs.choose_run_dir(config) == base.parent / f"{base.name}_run2"  # without load_dir: the newest, as before
+    assert runs.choose_run_dir(advised.replace(load_model=0)) == base.parent / f"{base.name}_run3"  # a new one beside
+
+
 def test_a_second_scoring_of_one_run_at_once_is_refused_with_the_holders_pid(trained, capsys):
     """Two detect.py on one run folder would each replace the other's detection files: one waits its turn."""
     holder = subprocess.Popen(

@@ -458,7 +458,10 @@ def record_training_data(path: Path, train_data, config: Config, fix: str | None
 
 def latest_run(config: Config, fitted: bool = False) -> Path:
     """The newest run folder of the config trained with its training values (with ``fitted``: whose fit
-    finished); else the newest one, whose values differ; else the config's folder, untrained."""
+    finished); else the newest one, whose values differ; else the config's folder, untrained. Under load_model 1 a
+    load_dir is the folder itself, not the newest of it and the <load_dir>_runN beside it: the one folder it names."""
+    if config.load_model and config.load_dir != "default":
+        return run_dir(config)
     folders = [p for p in run_folders(config) if is_fitted(p) or not fitted]
     matching = [p for p in folders if not training_changes(config, p)]
     exact = [p for p in matching if not config_changes(config, p, ["dataset"])]  # labels as given, if any
