@@ -489,6 +489,29 @@ def notebook_setup(**parameters) -> dict:
     return namespace
 
 
+def test_notebook_names_a_newer_run_of_the_config_that_has_not_finished_training(tmp_path, capsys):
+    """The notebook scores the newest run folder whose training finished, as detect.py does: with <name>_run2
+    interrupted, detect.py names run2 in a note, and the notebook scored <name> without a word."""
+    from vae_lstm.config import load_config, run_dir
+    from vae_lstm.prepare import load_data
+
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "runs")}))
+    resolved, _ = load_data(load_config(cfg), verbose=False)
+    base = run_dir(resolved)
+    newer = base.with_name(f"{base.name}_run2")
+    for folder, state in ((base, {"vae": 2, "lstm": 2, "fitted": True}), (newer, {"vae": 2, "lstm": 1})):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(resolved.to_dict()))
+        (folder / "state.json").write_text(json.dumps(state))
+    assert notebook_setup(config=str(cfg))["run_dir"] == base
+    assert (f"note: scoring {base}, the newest run of the config whose training finished; {newer} is newer and has "
+            f"not finished training (vae 2, lstm 1 epochs done): run 'python3 codes/train.py --config {cfg.resolve()}' "
+            "again to finish it, then detect") in capsys.readouterr().out
+    assert notebook_setup(config=str(cfg), run_dir=str(base))["run_dir"] == base  # a run_dir given: no note
+    assert "is newer" not in capsys.readouterr().out
+
+
 def test_notebook_names_the_run_folder_whose_config_json_it_was_given(tmp_path, capsys):
     """``-p config <run folder>/config.json`` of a run folder moved or copied elsewhere, whose output_dir leads to its
     old place: the notebook said "run folder <old place> does not exist; train first with ...", which trains a new run
