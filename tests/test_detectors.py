@@ -379,12 +379,20 @@ def test_load_gives_the_same_scores(fitted):
 
 
 @pytest.mark.slow
-def test_second_fit_trains_nothing_more(fitted):
+def test_second_fit_trains_nothing_more(fitted, monkeypatch):
+    from vae_lstm import training
+
     name, run = fitted["name"], fitted["run"]
     stamps = {file: (run / file).stat().st_mtime_ns for file in FILES[name]}
     rows = log_rows(run / f"{name}_log.csv")
     again = detector_class(name)(fitted["config"])
+    # a finished stage copies no training window: not refused for windows larger than the memory available
+    copies = []
+    monkeypatch.setattr(training, "aligned_empty", lambda *a, f=training.aligned_empty: copies.append(a) or f(*a))
+    monkeypatch.setattr(training, "available_memory", lambda: 1)
     again.fit(fitted["train"], run)
+    assert not copies
+    monkeypatch.undo()
     assert {file: (run / file).stat().st_mtime_ns for file in FILES[name]} == stamps
     assert log_rows(run / f"{name}_log.csv") == rows
     assert json.loads((run / "state.json").read_text())[name] == EPOCHS[name]
@@ -939,6 +947,10 @@ def test_trainers_refuse_training_windows_larger_than_the_memory_available(tmp_p
         "is copied into every window that holds it; give a smaller l_win, a shorter training block (train_points, "
         "train_range) or fewer channels (value_columns)")
     assert not copies  # refused before a copy
+    # a stage that only loads its saved model (TRAIN_VAE / TRAIN_LSTM 0) copies no window: not refused, nor copied
+    skip = {"vae_lstm": "TRAIN_VAE", "lstm_ad": "TRAIN_LSTM"}[name]
+    make(config.replace(**{skip: 0}), tmp_path, series)
+    assert not copies
     monkeypatch.setattr(training, "available_memory", lambda: need)
     make(config, tmp_path, series)  # as much as is available: trained
     monkeypatch.setattr(training, "available_memory", lambda: None)  # unknown (not Linux): not checked

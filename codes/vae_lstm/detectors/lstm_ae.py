@@ -111,7 +111,8 @@ class SingleStageTrainer(BaseTrainer):
     def __init__(self, model: BaseModel, config, run_dir, x: np.ndarray, y: np.ndarray | None = None):
         super().__init__(model, config, run_dir,
                          config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
-        require_window_memory(self.stage, x, y)  # before the split copies them (``pairs``)
+        if self.will_train():  # before the split copies them (``pairs``); a stage that only loads copies none
+            require_window_memory(self.stage, x, y)
         self.idx_train, self.idx_val = train_val_split(len(x), config.val_fraction, config.seed)
         self.x, self.y = x, y
 
@@ -133,6 +134,9 @@ class SingleStageTrainer(BaseTrainer):
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
             return self.model.load()
+        if not self.will_train():  # a finished stage: fit loads it and trains nothing, so no pair is copied
+            self.fit(self.x, self.y)
+            return self.model.model if self.model.model is not None else self.model.load()
         x_train, y_train = self.pairs(self.idx_train)
         validation = self.pairs(self.idx_val) if len(self.idx_val) else None
         self.fit(x_train, y_train, validation_data=validation)

@@ -101,12 +101,22 @@ class VAETrainer(BaseTrainer):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
                          config.num_epochs_vae if config.TRAIN_VAE else 0, config.batch_size)
         self.channels = channels  # the figures' channel names
-        # windows in float32 (of a series, a view), so that the split below makes the only copies (segments': two),
-        # which fit hands to TensorFlow as they are (gather_rows)
-        windows = training_windows(np.asarray(train_series, dtype="float32"), config.l_win, config.window_stride)
-        require_window_memory(self.stage, windows)  # before the split copies them
-        idx_train, idx_val = train_val_split(len(windows), config.val_fraction, config.seed)
-        self.train_windows, self.val_windows = gather_rows(windows, idx_train), gather_rows(windows, idx_val)
+        # windows in float32 (of a series, a view), so that the split makes the only copies (segments': two),
+        # which fit hands to TensorFlow as they are (gather_rows); made when first asked for, not by a stage that
+        # only loads its model
+        self.windows = training_windows(np.asarray(train_series, dtype="float32"), config.l_win,
+                                        config.window_stride)
+        if self.will_train():
+            require_window_memory(self.stage, self.windows)  # before the split copies them
+        self.idx_train, self.idx_val = train_val_split(len(self.windows), config.val_fraction, config.seed)
+
+    @functools.cached_property
+    def train_windows(self) -> np.ndarray:
+        return gather_rows(self.windows, self.idx_train)
+
+    @functools.cached_property
+    def val_windows(self) -> np.ndarray:
+        return gather_rows(self.windows, self.idx_val)
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
@@ -128,7 +138,10 @@ class VAETrainer(BaseTrainer):
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
             return self.model.load()
-        self.fit(self.train_windows, validation_data=(self.val_windows, None))
+        if not self.will_train():  # a finished stage: fit loads it and trains nothing, so no window is copied
+            self.fit(self.windows)
+        else:
+            self.fit(self.train_windows, validation_data=(self.val_windows, None))
         return self.model.model if self.model.model is not None else self.model.load()
 
 
