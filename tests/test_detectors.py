@@ -1,6 +1,7 @@
 """The comparison detectors lstm_ad, lstm_ae, lstm_vae and arma: known answers for their pure-NumPy
 parts, and tiny end-to-end fits on a sine with an injected spike (files, save/load, resume, ranking)."""
 
+import contextlib
 import csv
 import json
 import math
@@ -1158,7 +1159,41 @@ def test_an_lstm_ad_gaussian_of_other_dimensions_is_one_line(mu, sigma, tmp_path
     detector_class("lstm_ad")(config).load(run)  # its own Gaussian: loads
     np.savez(run / GAUSSIAN_FILE, mu=mu, sigma=sigma)
     line = (f"{run / GAUSSIAN_FILE} holds a Gaussian of mean shape {np.shape(mu)} and covariance shape "
-            f"{np.shape(sigma)}; the config needs 1 dimension(s) (prediction_horizon * n_channel): run train.py again "
-            "to fit it afresh")
+            f"{np.shape(sigma)}; the config needs 1 dimension(s) (prediction_horizon * n_channel): to fit it afresh "
+            f"there, set \"load_model\": 1, \"load_dir\": \"{run}\" in <config>, then run 'python3 codes/train.py "
+            "--config \"<config>\"'")  # a folder that is not the config's own: train.py resumes it with load_dir
     with pytest.raises(UserError, match=f"^{re.escape(line)}$"):
         detector_class("lstm_ad")(config).load(run)
+
+
+@pytest.mark.parametrize("where", ["copied", "grid"])
+def test_a_damaged_or_mismatched_fitted_file_says_how_to_fit_that_folders_again(where, tmp_path):
+    """arma.json or lstm_ad_gaussian.npz of a run folder that train.py with the config does not train (one copied
+    elsewhere, scored with --run-dir) said 'run train.py again to fit it afresh', which fitted the config's own folder
+    and left this one as it was; in a grid, whose rerun scores a finished run from its files as they are, the same
+    line led back to the same error. The first names load_dir, the second the grid's command after moving it away."""
+    from vae_lstm.detectors.arma import ARMA_FILE
+    from vae_lstm.detectors.lstm_ad import GAUSSIAN_FILE
+    from vae_lstm.runs import rerun_command
+
+    grid = "'python3 codes/reproduce.py g.json --series s --detectors arma --seed 0'"
+    advice = (f"move it away and run {grid} to fit it afresh" if where == "grid" else
+              f"to fit it afresh there, set \"load_model\": 1, \"load_dir\": \"{tmp_path / 'run'}\" in <config>, then "
+              "run 'python3 codes/train.py --config \"<config>\"'")
+    arma = from_dict({"detector": "arma", "arma_p": 1, "arma_q": 0, "n_channel": 1})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.json").write_text('{"arma": 1, "fitted": true}')
+    (run / ARMA_FILE).write_text('{"order": [1, 0, 0], "trend"')  # cut short
+    ad = from_dict({"detector": "lstm_ad", "l_win": 8, "n_channel": 1, "prediction_horizon": 1})
+    with rerun_command(grid) if where == "grid" else contextlib.nullcontext():
+        with pytest.raises(UserError) as damaged:
+            detector_class("arma")(arma).load(run)
+        assert str(damaged.value).startswith(f"{run / ARMA_FILE} is damaged (")
+        assert str(damaged.value).endswith(f"; {advice}")
+        (run / ARMA_FILE).write_text(json.dumps({"order": [2, 0, 0], "trend": "c", "channels": [{}]}))
+        with pytest.raises(UserError, match=re.escape(f"asks for order [1, 0, 0] on 1: {advice}") + "$"):
+            detector_class("arma")(arma).load(run)
+        np.savez(run / GAUSSIAN_FILE, mu=np.zeros(2), sigma=np.eye(2))
+        with pytest.raises(UserError, match=re.escape(f"(prediction_horizon * n_channel): {advice}") + "$"):
+            detector_class("lstm_ad")(ad).load_gaussian(run / GAUSSIAN_FILE)

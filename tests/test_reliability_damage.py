@@ -142,7 +142,8 @@ def test_a_truncated_arma_or_gaussian_file_is_one_line_and_training_again_repair
     capsys.readouterr()
     assert errors.run_cli(cli.detect_main, ["--config", str(config_path)]) == 2
     line = one_error_line(capsys)
-    assert f"{saved} is damaged" in line and "train.py again" in line
+    assert f"{saved} is damaged" in line and line.endswith(f"run 'python3 codes/train.py --config {config_path}' again "
+                                                           "to fit it afresh")
     assert cli.train_main(["--config", str(config_path)]) == 0  # fits that part again
     assert "is damaged" in capsys.readouterr().out
     assert errors.run_cli(cli.detect_main, ["--config", str(config_path)]) == 0

@@ -972,6 +972,20 @@ def training_advice(config: Config, path: Path, finish: bool = False) -> str:
             f"then run {train_command(config)}")
 
 
+def refit_advice(config: Config, path: Path) -> str:
+    """How to fit again a damaged or mismatched fitted file (arma.json, lstm_ad_gaussian.npz) of the run folder
+    ``path``: train.py fits such a file again where it trains, so train.py where that is the folder it trains, else
+    with load_dir naming ``path`` (a run folder copied elsewhere); in a grid, which scores a finished run from its
+    files as they are, the file moved away and the grid's command (``rerun_command``)."""
+    path = Path(path)
+    if _RERUN.get():
+        return f"move it away and run {_RERUN.get()} to fit it afresh"
+    if path.resolve() == (latest_run(config) if config.load_model else next_free_run(config)).resolve():
+        return f"run {train_command(config)} again to fit it afresh"
+    return (f"to fit it afresh there, set {resume_keys(path)} in {config_argument(config)}, then run "
+            f"{train_command(config)}")
+
+
 def resume_keys(path: Path, load_model: bool = False) -> str:
     """The config entries that make train.py train in the run folder ``path``, as JSON to paste into the config:
     ``"load_model": 1, "load_dir": "<path>"`` (without load_model when the config already has ``load_model`` 1)."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..config import read_json_file, write_text_atomic
 from ..errors import DataError, UserError
+from ..runs import refit_advice
 from ..training import read_state, write_state
 from .base import Detector, Scores
 
@@ -137,14 +138,13 @@ class ARMADetector(Detector):
         state["arma"] = 1
         write_state(state_path, state)
 
-    @staticmethod
-    def read_saved(path: Path, quiet: bool = False) -> dict:
+    def read_saved(self, path: Path, quiet: bool = False) -> dict:
         """The saved fit; one line when it is damaged (with ``quiet``, fit notes it and fits again instead)."""
         try:
-            return read_json_file(path, "run train.py again to fit it afresh")
-        except UserError:
-            if not quiet:
-                raise
+            return read_json_file(path, "")
+        except UserError as e:
+            if not quiet:  # the advice only now: it looks for the config's run folders
+                raise UserError(f"{e}{refit_advice(self.config, path.parent)}") from None
             print(f"arma: {path.name} is damaged; fitting again")
             return {}
 
@@ -162,8 +162,8 @@ class ARMADetector(Detector):
         self.follow_channels(n_channels)
         if order != self.order or n_channels != self.config.n_channel:
             raise UserError(f"{path} holds an ARIMA of order {order} for {n_channels} channel(s); the config "
-                            f"asks for order {self.order} on {self.config.n_channel}: move that file away and run "
-                            "codes/train.py again to fit it")
+                            f"asks for order {self.order} on {self.config.n_channel}: "
+                            f"{refit_advice(self.config, path.parent)}")
         self.channels = saved["channels"]
 
     def score(self, series) -> Scores:

@@ -39,6 +39,7 @@ from ..errors import UserError
 from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..progress import scoring_pass
+from ..runs import refit_advice
 from ..scoring import JIT_SCORING, compiled_chunks
 from ..training import BaseModel
 from ..windowing import as_2d, rolling_windows
@@ -253,12 +254,12 @@ class LSTMADDetector(Detector):
             with np.load(path) as saved:
                 self.mu, self.sigma = saved["mu"], saved["sigma"]
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-            raise UserError(f"{path} is damaged ({type(e).__name__}); run train.py again to fit it afresh") from None
+            raise UserError(f"{path} is damaged ({type(e).__name__}); {refit_advice(self.config, path.parent)}") from None
         expected = self.config.prediction_horizon * self.config.n_channel
         if self.mu.shape != (expected,) or self.sigma.shape != (expected, expected):  # another run's, or damaged
             raise UserError(f"{path} holds a Gaussian of mean shape {self.mu.shape} and covariance shape "
                             f"{self.sigma.shape}; the config needs {expected} dimension(s) (prediction_horizon * "
-                            "n_channel): run train.py again to fit it afresh")
+                            f"n_channel): {refit_advice(self.config, path.parent)}")
 
     def load(self, run_dir: Path) -> None:
         self.require_trained(run_dir)
