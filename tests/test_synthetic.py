@@ -160,3 +160,11 @@ def test_each_channel_has_its_own_noise_of_the_given_std():
     noise = make_synthetic_values(**args, noise=0.1)[0] - make_synthetic_values(**args, noise=0.0)[0]
     assert abs(np.corrcoef(noise[:, 0], noise[:, 1])[0, 1]) < 0.1
     np.testing.assert_allclose(noise.std(axis=0), 0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("noise", [np.float32(0.25), np.int64(1), np.float16(0.5)])
+def test_noise_of_a_numpy_type_is_taken_as_its_number(noise):
+    """np.float32(0.25), as an array of float32 gives it, was refused as "noise must be a finite number >= 0"."""
+    np.testing.assert_array_equal(make_synthetic_values(**{**ARGS, "noise": noise})[0],
+                                  make_synthetic_values(**{**ARGS, "noise": float(noise)})[0])
+

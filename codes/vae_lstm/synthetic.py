@@ -1,5 +1,7 @@
 """Deterministic synthetic seasonal series with known anomalies, for fast tests and offline demos."""
 
+import numbers
+
 import numpy as np
 
 from .errors import ConfigError
@@ -36,8 +38,10 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
                 ("train_end", train_end, 1), ("n_channel", n_channel, 1), ("seed", seed, 0)))
     except ValueError as e:
         raise ConfigError(f"synthetic: {e}") from None
-    if not isinstance(noise, int | float) or isinstance(noise, bool) or not np.isfinite(noise) or noise < 0:
+    if (not isinstance(noise, numbers.Real) or isinstance(noise, bool | np.bool_)  # np.float32(0.25) is a number
+            or not np.isfinite(noise) or noise < 0):
         raise ConfigError(f"synthetic: noise must be a finite number >= 0, got {noise!r}")
+    noise = float(noise)
     if not 0 < train_end <= length:
         raise ConfigError(f"synthetic: train_end {train_end} must be in (0, length={length}]")
     if (not isinstance(kinds, list | tuple) or not kinds  # a string is no list of kinds: "spike" is not s, p, i, k, e
