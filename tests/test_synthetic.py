@@ -168,3 +168,8 @@ def test_noise_of_a_numpy_type_is_taken_as_its_number(noise):
     np.testing.assert_array_equal(make_synthetic_values(**{**ARGS, "noise": noise})[0],
                                   make_synthetic_values(**{**ARGS, "noise": float(noise)})[0])
 
+
+def test_noise_too_large_for_float64_is_one_line():
+    """A noise of 1e308 overflowed to a series of infinities, with only numpy's RuntimeWarning."""
+    with pytest.raises(ConfigError, match=r"^synthetic: noise 1e\+308 is too large: the values overflow float64$"):
+        make_synthetic_values(**{**ARGS, "noise": 1e308})

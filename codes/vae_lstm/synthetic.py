@@ -62,7 +62,10 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
     phase = rng.uniform(0, 2 * np.pi, size=(2, n_channel))
     w = 2 * np.pi * t / period
     pattern = np.sin(w + phase[0]) + 0.5 * np.sin(2 * w + phase[1])
-    values = pattern + noise * rng.standard_normal((length, n_channel))
+    with np.errstate(over="ignore"):
+        values = pattern + noise * rng.standard_normal((length, n_channel))
+    if not np.isfinite(values).all():  # 1e308 times a normal number overflows: a series of infinities
+        raise ConfigError(f"synthetic: noise {noise!r} is too large: the values overflow float64")
 
     starts = []
     point_labels = np.zeros(length, dtype=bool)
