@@ -29,7 +29,9 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
     equal slot, cycling through ``kinds``: spike (2 points), level shift and flat-line (`seg` points
     each), and the ``WIDE_KINDS`` (`period` points each). The label of an anomaly is its first point, and
     ``point_labels`` marks every point of its span: every point it changed, and the first of a flat line (whose
-    value the line holds) and of a drift (whose ramp starts at +0), which it leaves as they were.
+    value the line holds) and of a drift (whose ramp starts at +0), and the point of a frequency anomaly at a
+    whole number of periods (where the pattern at 2t is the pattern at t), which it leaves as they were (the last
+    but for float64 rounding).
     """
     try:  # whole numbers (400.0 is 400, as JSON may write it), each at least its least value
         length, period, n_anomalies, train_end, n_channel, seed = (
