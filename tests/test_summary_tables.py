@@ -705,3 +705,19 @@ def test_the_fixed_rules_table_says_its_value_is_in_each_detectors_own_units():
     for name in ("vae_lstm", "random"):
         del unlabelled[name]["points"]["rules"]["fixed"]
     assert not any(text.startswith("fixed:") for text in detection.format_unlabelled(unlabelled).splitlines())
+
+
+@pytest.mark.parametrize("state", ["", '{"vae": 1, "fi'])
+def test_a_run_with_a_damaged_state_json_is_left_out_of_the_summary_with_a_line(tmp_path, state):
+    """As a run with a damaged metrics.json or config.json: the other runs' tables are still written (a failed run
+    of the experiment points to --summary-only for them), not refused over one run's state.json."""
+    job = SimpleNamespace(dataset="s", detector="abs_z", seed=0)
+    run = tmp_path / "run"
+    (run / "detection").mkdir(parents=True)
+    (run / "detection" / "metrics.json").write_text("{}")
+    (run / "state.json").write_text(state)  # a kill, or a full disk, mid-write of an older version's
+    exp = SimpleNamespace(**vars(experiment()), summary="standard", jobs=lambda seeds: [job], run_dir=lambda j: run)
+    found, left_out = reproduce.collect_finished(exp)
+    assert found == {}
+    assert list(left_out) == [("s", "abs_z", 0)]
+    assert left_out["s", "abs_z", 0].startswith(f"{run / 'state.json'} is damaged (")

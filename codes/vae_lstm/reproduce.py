@@ -236,7 +236,11 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
         if metrics is None:
             left_out[key] = f"{run.name}, its metrics.json is damaged (run the experiment to score it again)"
             continue
-        unfinished = unfinished_training(run)
+        try:
+            unfinished = unfinished_training(run)
+        except UserError as e:  # a damaged state.json: left out with its line, as a damaged config.json is
+            left_out[key] = str(e)
+            continue
         if unfinished is not None:
             left_out[key] = f"{run.name}, its training has not finished ({unfinished})"
             continue
