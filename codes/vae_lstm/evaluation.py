@@ -28,6 +28,15 @@ def binary(name: str, x) -> np.ndarray:
     return a.copy()
 
 
+def same_index(a_name: str, a, b_name: str, b) -> None:
+    """ValueError when ``a`` and ``b`` are both pandas objects whose indexes differ: arrays pair their values by
+    position, so a Series of labels in another order (or on another index) would be paired with the wrong scores."""
+    ia, ib = getattr(a, "index", None), getattr(b, "index", None)
+    if hasattr(ia, "equals") and hasattr(ib, "equals") and not ia.equals(ib):
+        raise ValueError(f"{a_name} and {b_name} are pandas objects of different indexes: their values pair by "
+                         f"position, so align them first ({b_name}.reindex({a_name}.index)) or pass .to_numpy() of each")
+
+
 def scores_and_labels(scores, y_true, name: str = "y_true") -> tuple[np.ndarray, np.ndarray]:
     """Validated (float scores, bool labels) of equal length; scores must be finite; ``name``: the labels' in errors."""
     s = np.asarray(scores, dtype=float)
@@ -36,6 +45,7 @@ def scores_and_labels(scores, y_true, name: str = "y_true") -> tuple[np.ndarray,
         raise ValueError(f"scores must be 1-D, got shape {s.shape}")
     if len(s) != len(y):
         raise ValueError(f"scores and {name} differ in length: {len(s)} != {len(y)}")
+    same_index("scores", scores, name, y_true)
     if not np.all(np.isfinite(s)):
         raise ValueError("scores must be finite")
     return s, y
@@ -80,6 +90,7 @@ def point_adjust(y_true, y_pred) -> np.ndarray:
     y, p = binary("y_true", y_true), binary("y_pred", y_pred)
     if len(y) != len(p):
         raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
+    same_index("y_true", y_true, "y_pred", y_pred)
     seg = segments(y)
     c = np.concatenate(([0], np.cumsum(p, dtype=np.int64)))
     hit = seg[c[seg[:, 1]] > c[seg[:, 0]]]
@@ -109,6 +120,7 @@ def precision_recall_f1(y_true, y_pred) -> dict:
     y, p = binary("y_true", y_true), binary("y_pred", y_pred)
     if len(y) != len(p):
         raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
+    same_index("y_true", y_true, "y_pred", y_pred)
     tp = int(np.sum(y & p))
     fp = int(np.sum(~y & p))
     fn = int(np.sum(y & ~p))
@@ -135,6 +147,7 @@ def best_f1(scores, y_true, adjusted: bool, flaggable=None) -> dict:
     ok = np.ones(len(s), bool) if flaggable is None else binary("flaggable", flaggable)
     if len(ok) != len(s):
         raise ValueError(f"scores and flaggable differ in length: {len(s)} != {len(ok)}")
+    same_index("scores", scores, "flaggable", flaggable)
     n_pos = int(y.sum())
     if n_pos == 0 or not ok.any():
         return {"threshold": float(s[ok].max()) if ok.any() else float("nan"), "precision": 0.0, "recall": 0.0,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from ..evaluation import best_f1, point_adjust, precision_recall_f1, scores_and_labels
+from ..evaluation import best_f1, point_adjust, precision_recall_f1, same_index, scores_and_labels
 from . import sweep
 from ._inputs import binary
 from .affiliation import affiliation_precision_recall_f1
@@ -69,6 +69,7 @@ def at_predictions(labels, predictions, flaggable=None) -> dict:
     y, p = binary("labels", labels), binary("predictions", predictions)
     if len(y) != len(p):
         raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
+    same_index("labels", labels, "predictions", predictions)
     if degenerate(y, flaggable):
         return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
     return {name: fn(y, p) for name, fn in AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
@@ -96,6 +97,7 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     ok = np.ones(len(s), bool) if flaggable is None else binary("flaggable", flaggable)
     if len(ok) != len(s):
         raise ValueError(f"scores and flaggable differ in length: {len(s)} != {len(ok)}")
+    same_index("scores", scores, "flaggable", flaggable)
     if degenerate(y, ok):
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
     out = {"pointwise": best_f1(s, y, adjusted=False, flaggable=ok),
