@@ -816,3 +816,17 @@ def test_pandas_inputs_whose_indexes_differ_are_refused_not_paired_by_position()
         metrics.AT_THRESHOLD["event"](labels, flagged)
     with pytest.raises(ValueError, match="^scores and flaggable are pandas objects of different indexes"):
         metrics.oracle(scores, labels, flaggable=pd.Series(True, index=range(6)))
+
+
+def test_at_predictions_and_degenerate_refuse_a_flaggable_mask_of_another_length():
+    """A flaggable mask of the wrong length stopped at_predictions and degenerate with NumPy's IndexError ("boolean
+    index did not match indexed array"), naming no argument."""
+    from vae_lstm import metrics
+
+    for call in (lambda: metrics.at_predictions([0, 1, 1, 0], [0, 1, 0, 0], flaggable=[1, 1]),
+                 lambda: metrics.degenerate([0, 1, 1, 0], flaggable=[1, 1]),
+                 lambda: metrics.at_predictions([0, 0, 0, 0], [0, 1, 0, 0], flaggable=[1, 1])):  # labels of one class
+        with pytest.raises(ValueError, match="^labels and flaggable differ in length: 4 != 2$"):
+            call()
+    assert metrics.degenerate([0, 1, 1, 0], flaggable=[0, 1, 1, 0])  # every scored point anomalous
+    assert not metrics.degenerate([0, 1, 1, 0], flaggable=[1, 1, 0, 0])

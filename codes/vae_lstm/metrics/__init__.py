@@ -49,9 +49,12 @@ def degenerate(labels, flaggable=None) -> bool:
     it), also where every point it scored is labelled anomalous: flagging them all is then a perfect F1 for any
     scores. Scored points all normal are not degenerate: the detector missed every anomaly (F1 0)."""
     y = binary("labels", labels)
+    ok = None if flaggable is None else binary("flaggable", flaggable)
+    if ok is not None and len(ok) != len(y):
+        raise ValueError(f"labels and flaggable differ in length: {len(y)} != {len(ok)}")
     if len(y) == 0 or y.all() or not y.any():
         return True
-    scored = y if flaggable is None else y[binary("flaggable", flaggable)]
+    scored = y if ok is None else y[ok]
     return bool(scored.size) and bool(scored.all())
 
 
