@@ -830,3 +830,39 @@ def test_at_predictions_and_degenerate_refuse_a_flaggable_mask_of_another_length
             call()
     assert metrics.degenerate([0, 1, 1, 0], flaggable=[0, 1, 1, 0])  # every scored point anomalous
     assert not metrics.degenerate([0, 1, 1, 0], flaggable=[1, 1, 0, 0])
+
+
+@pytest.mark.parametrize("threshold", [None, "0.5", [0.5, 0.6], np.array([0.5, 0.6]), np.array([[0.5]])])
+def test_a_threshold_that_is_not_one_number_is_refused_in_one_line(threshold):
+    """None or a string stopped at_threshold, evaluate and summarise with NumPy's "ufunc 'isnan' not supported", and
+    two thresholds with "The truth value of an array ... is ambiguous"."""
+    from vae_lstm import metrics
+
+    scores, labels = [0.2, 0.5, 0.9], [0, 1, 1]
+    for call in (lambda: metrics.at_threshold(scores, labels, threshold), lambda: evaluation.evaluate(scores, labels, threshold),
+                 lambda: evaluation.summarise(scores, labels, threshold)):
+        with pytest.raises(ValueError, match="^threshold must be one number, got "):
+            call()
+
+
+@pytest.mark.parametrize("given", [0.5, np.float32(0.5), np.array(0.5), 1])
+def test_a_threshold_of_any_numeric_type_is_one_number(given):
+    from vae_lstm import metrics
+
+    assert metrics.at_threshold([0.2, 0.5, 0.9], [0, 1, 1], given)["pointwise"]["f1"] == (1.0 if given != 1 else 0.0)
+    assert evaluation.evaluate([0.2, 0.5, 0.9], [0, 1, 1], given)["threshold"] == float(given)
+
+
+@pytest.mark.parametrize("thresholds, says", [(0.85, None), ([[0.85]], "thresholds must be numbers in a 1-D list"),
+                                              (["a"], "thresholds must be numbers in a 1-D list")])
+def test_the_oracles_extra_thresholds_are_one_number_or_a_list_of_them(thresholds, says):
+    """A single threshold (or a nested list) stopped the oracle with NumPy's "all the input arrays must have same
+    number of dimensions"."""
+    from vae_lstm import metrics
+
+    scores, labels = [0.1, 0.2, 0.9, 0.8, 0.1, 0.3], [0, 0, 1, 1, 0, 0]
+    if says:
+        with pytest.raises(ValueError, match=f"^{says}"):
+            metrics.oracle(scores, labels, thresholds=thresholds)
+    else:
+        assert metrics.oracle(scores, labels, thresholds=thresholds)["event"]["f1"] == 1.0

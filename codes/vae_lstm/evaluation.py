@@ -51,6 +51,14 @@ def scores_and_labels(scores, y_true, name: str = "y_true") -> tuple[np.ndarray,
     return s, y
 
 
+def threshold_number(threshold) -> float:
+    """``threshold`` as a float: one real number (NaN allowed: no threshold); ValueError otherwise."""
+    t = np.asarray(threshold) if not isinstance(threshold, str) else None
+    if t is None or t.ndim != 0 or t.dtype.kind not in "iuf":
+        raise ValueError(f"threshold must be one number, got {threshold!r}")
+    return float(t)
+
+
 def sequence_labels(anomaly_idx, n_sequences: int, span: int) -> np.ndarray:
     """Label of each sequence start 0..n_sequences-1: True iff ``i <= a <= i + span - 1`` for some anomaly a."""
     if span < 1:
@@ -209,6 +217,7 @@ def choose_threshold(rule: str, *, val_scores=None, quantile=None, value=None, t
 def evaluate(scores, y_true, threshold) -> dict:
     """Pointwise and point-adjusted precision/recall/F1 at ``threshold`` (``score >= threshold``)."""
     s, y = scores_and_labels(scores, y_true)
+    threshold = threshold_number(threshold)
     if np.isnan(threshold):  # no threshold (a rule the scores do not allow): undefined, not "flags nothing"
         nan = {"precision": float("nan"), "recall": float("nan"), "f1": float("nan")}
         return {"threshold": float("nan"), "pointwise": dict(nan), "point_adjusted": dict(nan), "n": len(s),

@@ -12,7 +12,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from ..evaluation import best_f1, point_adjust, precision_recall_f1, same_index, scores_and_labels
+from ..evaluation import (
+    best_f1,
+    point_adjust,
+    precision_recall_f1,
+    same_index,
+    scores_and_labels,
+    threshold_number,
+)
 from . import sweep
 from ._inputs import binary
 from .affiliation import affiliation_precision_recall_f1
@@ -82,6 +89,7 @@ def at_threshold(scores, labels, threshold: float) -> dict:
     """Every threshold metric with points flagged where score >= threshold; all NaN (undefined) for a NaN
     threshold, as ``evaluation.evaluate``."""
     s, y = scores_and_labels(scores, labels, "labels")
+    threshold = threshold_number(threshold)
     if np.isnan(threshold):
         return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float("nan")}
     return at_predictions(y, s >= threshold)
@@ -91,8 +99,8 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     """Each threshold metric at its own best threshold, chosen with the test labels: an upper bound.
 
     Exact over every distinct score for pointwise and point-adjusted F1 (``evaluation.best_f1``); over
-    ``N_CANDIDATES`` score quantiles and the given ``thresholds`` (those the label-free rules chose, so that
-    the oracle bounds each of them) for the others. ``flaggable`` (bool per point; default all): the
+    ``N_CANDIDATES`` score quantiles and the given ``thresholds`` (one number or a 1-D list of them: those
+    the label-free rules chose, so that the oracle bounds each of them) for the others. ``flaggable`` (bool per point; default all): the
     points a threshold may flag. The label-free rules never flag a point the detector left unscored, so
     neither does the oracle, and the two are compared on the same points.
     """
@@ -101,12 +109,18 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     if len(ok) != len(s):
         raise ValueError(f"scores and flaggable differ in length: {len(s)} != {len(ok)}")
     same_index("scores", scores, "flaggable", flaggable)
+    try:
+        extra = np.atleast_1d(np.asarray(thresholds, float))
+    except (TypeError, ValueError):
+        extra = None
+    if extra is None or extra.ndim != 1:
+        raise ValueError(f"thresholds must be numbers in a 1-D list (or one number), got {thresholds!r}")
     if degenerate(y, ok):
         return {name: {"f1": float("nan"), "threshold": float("nan")} for name in AT_THRESHOLD}
     out = {"pointwise": best_f1(s, y, adjusted=False, flaggable=ok),
            "point_adjusted": best_f1(s, y, adjusted=True, flaggable=ok)}
     candidates = np.unique(np.concatenate([np.quantile(s[ok], np.linspace(0.0, 1.0, N_CANDIDATES + 1)),
-                                           np.asarray(thresholds, float)])) if ok.any() else np.array([])
+                                           extra])) if ok.any() else np.array([])
     # what AT_THRESHOLD[name](y, (s >= t) & ok) gives at each candidate t, for all of them at once; its
     # precisions round otherwise than the metrics' own (by about 1e-16), so the candidates within SWEEP_TOLERANCE
     # of the best F1 are scored again by the metric itself: the oracle picks (ties included) and reports what
