@@ -866,3 +866,28 @@ def test_the_oracles_extra_thresholds_are_one_number_or_a_list_of_them(threshold
             metrics.oracle(scores, labels, thresholds=thresholds)
     else:
         assert metrics.oracle(scores, labels, thresholds=thresholds)["event"]["f1"] == 1.0
+
+
+def test_the_registries_called_directly_keep_the_modules_promises():
+    """Each entry of THRESHOLD_FREE and AT_THRESHOLD, called by name: labels of one class are undefined (NaN), as the
+    module says, where auc_pr gave 0.0, and pointwise, point_adjusted and range_based 0.0, or 1.0 for all-anomalous
+    labels flagged; labels of 0 and 2 are refused, where auc_roc counted the 2s as anomalies (1.0); and a length
+    mismatch is named as scores and labels, not in scikit-learn's words."""
+    from vae_lstm import metrics
+
+    scores = np.array([0.1, 0.9, 0.2, 0.8])
+    for labels in ([0, 0, 0, 0], [1, 1, 1, 1]):
+        for name, fn in metrics.THRESHOLD_FREE.items():
+            assert np.isnan(fn(scores, labels)), name
+        for name, fn in metrics.AT_THRESHOLD.items():
+            assert all(np.isnan(v) for v in fn(labels, [1, 1, 1, 1]).values()), name
+    for name, fn in metrics.THRESHOLD_FREE.items():
+        assert fn(scores, [0, 1, 0, 1]) == 1.0, name
+        with pytest.raises(ValueError, match="^labels must hold only 0 and 1$"):
+            fn(scores, [0, 2, 0, 2])
+        with pytest.raises(ValueError, match="^scores and labels differ in length: 4 != 3$"):
+            fn(scores, [0, 1, 0])
+    for name, fn in metrics.AT_THRESHOLD.items():
+        assert fn([0, 1, 0, 1], [0, 1, 0, 1])["f1"] == 1.0, name
+        with pytest.raises(ValueError, match="^labels and predictions differ in length: 4 != 3$"):
+            fn([0, 1, 0, 1], [0, 1, 0])

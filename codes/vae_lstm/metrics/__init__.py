@@ -21,7 +21,7 @@ from ..evaluation import (
     threshold_number,
 )
 from . import sweep
-from ._inputs import binary
+from ._inputs import binary, pair_and_segments
 from .affiliation import affiliation_precision_recall_f1
 from .event import event_f1
 from .pak import pak_auc
@@ -33,19 +33,36 @@ def _prf(d: dict) -> dict:
     return {k: float(d[k]) for k in ("precision", "recall", "f1") if k in d}
 
 
+def _on_scores(fn):
+    """A threshold-free metric ``fn(scores, labels)`` on checked inputs; NaN for labels of one class."""
+    def metric(scores, labels):
+        s, y = scores_and_labels(scores, labels, "labels")
+        return float("nan") if degenerate(y) else fn(s, y)
+    return metric
+
+
+def _on_predictions(fn, keys=("precision", "recall", "f1")):
+    """A threshold metric ``fn(labels, predictions)`` on checked inputs; NaN ``keys`` for labels of one class."""
+    def metric(labels, predictions):
+        y, p = pair_and_segments(labels, predictions)[:2]
+        return {k: float("nan") for k in keys} if degenerate(y) else fn(y, p)
+    return metric
+
+
+# Called by name, each checks its inputs and gives NaN for labels of one class, as the functions below do.
 THRESHOLD_FREE = {
-    "auc_pr": lambda s, y: float(average_precision_score(y, s)),
-    "auc_roc": lambda s, y: float(roc_auc_score(y, s)),
-    "vus_pr": lambda s, y: float(vus_pr(s, y)),
-    "vus_roc": lambda s, y: float(vus_roc(s, y)),
+    "auc_pr": _on_scores(lambda s, y: float(average_precision_score(y, s))),
+    "auc_roc": _on_scores(lambda s, y: float(roc_auc_score(y, s))),
+    "vus_pr": _on_scores(lambda s, y: float(vus_pr(s, y))),
+    "vus_roc": _on_scores(lambda s, y: float(vus_roc(s, y))),
 }
 AT_THRESHOLD = {
-    "pointwise": lambda y, p: _prf(precision_recall_f1(y, p)),
-    "point_adjusted": lambda y, p: _prf(precision_recall_f1(y, point_adjust(y, p))),
-    "pak_auc": lambda y, p: {"f1": float(pak_auc(y, p))},
-    "affiliation": lambda y, p: _prf(affiliation_precision_recall_f1(y, p)),
-    "range_based": lambda y, p: _prf(range_precision_recall_f1(y, p)),
-    "event": lambda y, p: _prf(event_f1(y, p)),
+    "pointwise": _on_predictions(lambda y, p: _prf(precision_recall_f1(y, p))),
+    "point_adjusted": _on_predictions(lambda y, p: _prf(precision_recall_f1(y, point_adjust(y, p)))),
+    "pak_auc": _on_predictions(lambda y, p: {"f1": float(pak_auc(y, p))}, keys=("f1",)),
+    "affiliation": _on_predictions(lambda y, p: _prf(affiliation_precision_recall_f1(y, p))),
+    "range_based": _on_predictions(lambda y, p: _prf(range_precision_recall_f1(y, p))),
+    "event": _on_predictions(lambda y, p: _prf(event_f1(y, p))),
 }
 N_CANDIDATES = 100  # oracle thresholds for the metrics without an exact search: score quantiles
 SWEEP_TOLERANCE = 1e-9  # metrics.sweep's F1 is the metric's within this

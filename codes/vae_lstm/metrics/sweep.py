@@ -68,7 +68,7 @@ class _Scans:
 def at_thresholds(s: np.ndarray, y: np.ndarray, ok: np.ndarray, candidates: np.ndarray) -> dict[str, list[dict]]:
     """Per metric ("pak_auc", "affiliation", "range_based", "event"), the dict that ``metrics.AT_THRESHOLD``
     gives at each of the ascending ``candidates``; ``s`` float, ``y`` and ``ok`` bool, all checked and of equal
-    length, ``y`` with a labelled point."""
+    length, ``y`` with a labelled point and a normal one (labels of one class are undefined, NaN in AT_THRESHOLD)."""
     n, m = len(y), len(candidates)
     b = np.where(ok, np.searchsorted(candidates, s, side="right"), 0)  # flagged at candidates[j] iff b > j
     seg = segments(y)
