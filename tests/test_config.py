@@ -231,6 +231,20 @@ def test_numpy_scalars_are_taken_as_the_python_values_they_hold():
         load_config("synthetic_config.json").replace(exp_name=b"x")
 
 
+def test_numpy_scalars_inside_a_dataset_object_and_a_config_that_is_no_dict():
+    """np.int64(100) as dataset.train_points (a count computed with NumPy) was refused as "np.int64(100) is invalid:
+    must be an integer", where at the top level it is the integer 100; and from_dict of a list or None stopped with
+    "AttributeError: 'list' object has no attribute 'items'"."""
+    import numpy as np
+
+    cfg = from_dict({"dataset": {"path": "x.csv", "train_points": np.int64(100), "value_columns": [np.str_("a")]}})
+    assert cfg.dataset == {"path": "x.csv", "train_points": 100, "value_columns": ["a"]}
+    assert type(cfg.dataset["train_points"]) is int and type(cfg.dataset["value_columns"][0]) is str
+    for raw in ([1, 2], None):
+        with pytest.raises(ConfigError, match=r"^config: the config values must be a dict of keys and values, got "):
+            from_dict(raw)
+
+
 def test_invalid_json(tmp_path):
     message = config_error(tmp_path, '{"l_win": 24,\n "l_seq": }', name="broken.json")
     assert "broken.json" in message

@@ -195,7 +195,9 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     schema = load_schema()
     where = source.name if source else "config"
     known = schema["properties"]
-    raw = {k: v.item() if isinstance(v, np.generic) else v for k, v in raw.items()}  # np.int64(32) is the integer 32
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the config values must be a dict of keys and values, got {type(raw).__name__}")
+    raw = {k: python_values(v) for k, v in raw.items()}  # np.int64(32) is the integer 32
     for key in raw:
         if key not in known:
             near = closest(key, known)
@@ -224,6 +226,17 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
     values = {k: _normalise(known[k], v) for k, v in values.items()}
     _check_combinations(values, where)
     return Config(values, source=source)
+
+
+def python_values(value):
+    """``value`` with every NumPy scalar in it, in a dataset object or a list too, the Python value it holds."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: python_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [python_values(v) for v in value]
+    return value
 
 
 def beyond_float(value) -> bool:
