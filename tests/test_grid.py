@@ -4,6 +4,7 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -707,6 +708,36 @@ def test_a_second_reproduce_of_the_same_runs_stops_with_one_line(tmp_path):
         holder.wait()
     assert reproduce.main([str(path), "--detectors", "abs_z", "--summary-dir", str(tmp_path / "sum")]) == 0
     assert len(headline(tmp_path / "sum")) == 2 and not (tmp_path / "runs" / "reproduce.lock.pid").exists()
+
+
+def test_a_second_summary_into_a_folder_being_written_stops_with_one_line(tmp_path, monkeypatch):
+    """Two summaries into one --summary-dir at once (--summary-only of another part of the grid, from a second
+    terminal) each wrote their tables over the other's: results.csv of one beside results.md of the other. The
+    second now stops with one line naming the first one's PID, and the first one's tables are whole."""
+    import pandas as pd
+
+    from vae_lstm import detection, plotting
+
+    monkeypatch.setattr(detection, "draw_figures", lambda *args, **kwargs: None)  # quick: no figure is needed
+    monkeypatch.setattr(plotting, "results_chart", lambda *args, **kwargs: None)
+    path, summary = tiny_experiment(tmp_path), tmp_path / "sum"
+    assert reproduce.main([str(path), "--detectors", "abs_z", "--no-summary"]) == 0
+    write, refused = reproduce.write_text_atomic, []
+
+    def second_one_meanwhile(target, text):
+        write(target, text)
+        if Path(target).name == "results.csv" and not refused:
+            refused.append(None)
+            with pytest.raises(UserError) as caught:
+                reproduce.main([str(path), "--summary-only", "--seed", "1", "--summary-dir", str(summary)])
+            refused[0] = str(caught.value)
+
+    monkeypatch.setattr(reproduce, "write_text_atomic", second_one_meanwhile)
+    assert reproduce.main([str(path), "--summary-only", "--summary-dir", str(summary)]) == 0
+    assert refused[0] == (f"the summary folder {summary.resolve()} is being written by another reproduce.py "
+                          f"(PID {os.getpid()}); wait for it to finish, then run the command again")
+    assert set(pd.read_csv(summary / "results.csv").seed) == {0, 1}
+    assert not (summary / ".summary.lock.pid").exists()
 
 
 def test_summary_keeps_labelled_series_with_degenerate_labels_apart_from_unlabelled_ones():

@@ -1090,17 +1090,36 @@ def summarise(experiment, args) -> None:
                f"{experiment.path} is not the experiment file of that name in {EXPERIMENT_DIR.relative_to(REPO_ROOT)}")
         print(f"{why}, so the summary goes beside the runs, not to {FIGURES / experiment.name} (pass "
               "--summary-dir to choose)")
-    if not is_committed(summary_dir):
-        claim_summary_dir(experiment, summary_dir)
-    write_summary(experiment, everything, summary_dir, missing)
-    if args.ensemble:
-        from .ensemble import write_ensemble
+    with summary_writer(summary_dir):
+        if not is_committed(summary_dir):
+            claim_summary_dir(experiment, summary_dir)
+        write_summary(experiment, everything, summary_dir, missing)
+        if args.ensemble:
+            from .ensemble import write_ensemble
 
-        try:
-            expected = set(range(experiment.seeds)) | set(table_seeds(args, experiment))  # a seed lacking: a line
-            write_ensemble(experiment, finished, summarise_runs(finished), summary_dir, expected, left_out, args.series)
-        except BaseException:  # refused, failed or Ctrl-C: an earlier ensemble beside these tables would be read as theirs
-            drop_stale_ensemble(summary_dir, hint="")
-            raise
-    else:
-        drop_stale_ensemble(summary_dir)
+            try:
+                expected = set(range(experiment.seeds)) | set(table_seeds(args, experiment))  # a seed lacking: a line
+                write_ensemble(experiment, finished, summarise_runs(finished), summary_dir, expected, left_out,
+                               args.series)
+            except BaseException:  # refused, failed or Ctrl-C: an earlier ensemble beside these tables would be read as theirs
+                drop_stale_ensemble(summary_dir, hint="")
+                raise
+        else:
+            drop_stale_ensemble(summary_dir)
+
+
+SUMMARY_LOCK = ".summary.lock"  # in a summary folder: held while a summary writes its tables there
+
+
+@contextlib.contextmanager
+def summary_writer(summary_dir: Path):
+    """Hold the summary folder's lock while its tables are written, or stop with one line naming the holder: two
+    summaries into one folder at once (a --summary-only beside a grid's, or of another part of the grid) would each
+    write over the other's files, leaving results.csv of one beside results.md of the other."""
+    from .runs import exclusive
+
+    summary_dir = Path(summary_dir).resolve()
+    summary_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(summary_dir / SUMMARY_LOCK, f"the summary folder {summary_dir} is being written by another "
+                   "reproduce.py", "wait for it to finish, then run the command again"):
+        yield
