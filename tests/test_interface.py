@@ -891,3 +891,24 @@ def test_the_registries_called_directly_keep_the_modules_promises():
         assert fn([0, 1, 0, 1], [0, 1, 0, 1])["f1"] == 1.0, name
         with pytest.raises(ValueError, match="^labels and predictions differ in length: 4 != 3$"):
             fn([0, 1, 0, 1], [0, 1, 0])
+
+
+def test_a_flaggable_mask_of_another_index_than_the_labels_is_refused_where_only_it_decides():
+    """at_predictions, threshold_free and degenerate read flaggable beside the labels only to tell whether the points
+    scored are all anomalous: a mask of the same index in another order was paired by position, so metrics came
+    back as numbers where the points scored (aligned) are all anomalous and every metric is undefined (NaN)."""
+    import pandas as pd
+
+    from vae_lstm import metrics
+
+    labels = pd.Series([True, True, False, False], index=list("abcd"))
+    scores = pd.Series([0.9, 0.8, 0.1, 0.2], index=labels.index)
+    ok = pd.Series([True, True, False, False], index=labels.index)  # the two scored points: both anomalous
+    assert np.isnan(metrics.at_predictions(labels, scores >= 0.5, ok)["pointwise"]["f1"])
+    reordered = ok.iloc[::-1]  # the same mask, in another order
+    for call in (lambda: metrics.at_predictions(labels, scores >= 0.5, reordered),
+                 lambda: metrics.threshold_free(scores, labels, reordered),
+                 lambda: metrics.degenerate(labels, reordered)):
+        with pytest.raises(ValueError, match="^labels and flaggable are pandas objects of different indexes"):
+            call()
+    assert metrics.degenerate(labels, reordered.to_numpy()) is False  # arrays: by position, as given

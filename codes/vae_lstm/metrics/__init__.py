@@ -76,6 +76,7 @@ def degenerate(labels, flaggable=None) -> bool:
     ok = None if flaggable is None else binary("flaggable", flaggable)
     if ok is not None and len(ok) != len(y):
         raise ValueError(f"labels and flaggable differ in length: {len(y)} != {len(ok)}")
+    same_index("labels", labels, "flaggable", flaggable)
     if len(y) == 0 or y.all() or not y.any():
         return True
     scored = y if ok is None else y[ok]
@@ -84,6 +85,7 @@ def degenerate(labels, flaggable=None) -> bool:
 
 def threshold_free(scores, labels, flaggable=None) -> dict:
     s, y = scores_and_labels(scores, labels, "labels")
+    same_index("labels", labels, "flaggable", flaggable)
     if degenerate(y, flaggable):
         return {name: float("nan") for name in THRESHOLD_FREE}
     vus = vus_metrics(s, y)  # both volumes from one loop over the buffer lengths (one step per length)
@@ -97,6 +99,7 @@ def at_predictions(labels, predictions, flaggable=None) -> dict:
     if len(y) != len(p):
         raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
     same_index("labels", labels, "predictions", predictions)
+    same_index("labels", labels, "flaggable", flaggable)
     if degenerate(y, flaggable):
         return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
     return {name: fn(y, p) for name, fn in AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
