@@ -279,7 +279,7 @@ def test_arma_load_without_fit_is_a_user_error(tmp_path):
 def test_arma_parameters_of_another_order_are_a_user_error(tmp_path):
     ARMADetector(arma_config()).fit(ar1(1500)[:, None], tmp_path)
     (tmp_path / "arma.json").write_text(json.dumps({"p": 1}))  # valid JSON, not what a fit writes
-    with pytest.raises(UserError, match="holds an ARIMA of order None for 0 channel.*move that file away"):
+    with pytest.raises(UserError, match="holds an ARIMA of order None for 0 channel.*to fit it afresh there, set \"load_model\": 1, \"load_dir\""):
         ARMADetector(arma_config()).load(tmp_path)
 
 
