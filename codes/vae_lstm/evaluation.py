@@ -37,6 +37,15 @@ def same_index(a_name: str, a, b_name: str, b) -> None:
                          f"position, so align them first ({b_name}.reindex({a_name}.index)) or pass .to_numpy() of each")
 
 
+def binary_pair(a_name: str, a, b_name: str, b) -> tuple[np.ndarray, np.ndarray]:
+    """``binary`` of both, checked to be of equal length and, as pandas objects, of one index (``same_index``)."""
+    x, y = binary(a_name, a), binary(b_name, b)
+    if len(x) != len(y):
+        raise ValueError(f"{a_name} and {b_name} differ in length: {len(x)} != {len(y)}")
+    same_index(a_name, a, b_name, b)
+    return x, y
+
+
 def scores_and_labels(scores, y_true, name: str = "y_true") -> tuple[np.ndarray, np.ndarray]:
     """Validated (float scores, bool labels) of equal length; scores must be finite; ``name``: the labels' in errors."""
     s = np.asarray(scores, dtype=float)
@@ -95,10 +104,7 @@ def span_mask(n: int, seg: np.ndarray) -> np.ndarray:
 
 def point_adjust(y_true, y_pred) -> np.ndarray:
     """Donut-style adjustment: a segment of ``y_true`` with any predicted point counts as wholly predicted."""
-    y, p = binary("y_true", y_true), binary("y_pred", y_pred)
-    if len(y) != len(p):
-        raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
-    same_index("y_true", y_true, "y_pred", y_pred)
+    y, p = binary_pair("y_true", y_true, "y_pred", y_pred)
     seg = segments(y)
     c = np.concatenate(([0], np.cumsum(p, dtype=np.int64)))
     hit = seg[c[seg[:, 1]] > c[seg[:, 0]]]
@@ -125,10 +131,7 @@ def _ratios(tp, fp, fn) -> tuple:
 
 def precision_recall_f1(y_true, y_pred) -> dict:
     """Precision, recall, F1 and counts; 0.0 where a ratio is undefined."""
-    y, p = binary("y_true", y_true), binary("y_pred", y_pred)
-    if len(y) != len(p):
-        raise ValueError(f"y_true and y_pred differ in length: {len(y)} != {len(p)}")
-    same_index("y_true", y_true, "y_pred", y_pred)
+    y, p = binary_pair("y_true", y_true, "y_pred", y_pred)
     tp = int(np.sum(y & p))
     fp = int(np.sum(~y & p))
     fn = int(np.sum(y & ~p))

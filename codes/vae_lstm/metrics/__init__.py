@@ -14,6 +14,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..evaluation import (
     best_f1,
+    binary,
+    binary_pair,
     point_adjust,
     precision_recall_f1,
     same_index,
@@ -21,7 +23,6 @@ from ..evaluation import (
     threshold_number,
 )
 from . import sweep
-from ._inputs import binary, pair_and_segments
 from .affiliation import affiliation_precision_recall_f1
 from .event import event_f1
 from .pak import pak_auc
@@ -33,6 +34,24 @@ def _prf(d: dict) -> dict:
     return {k: float(d[k]) for k in ("precision", "recall", "f1") if k in d}
 
 
+PRF = ("precision", "recall", "f1")
+# the metrics on inputs already checked, of labels of both classes (threshold_free, at_predictions, oracle)
+_THRESHOLD_FREE = {
+    "auc_pr": lambda s, y: float(average_precision_score(y, s)),
+    "auc_roc": lambda s, y: float(roc_auc_score(y, s)),
+    "vus_pr": lambda s, y: float(vus_pr(s, y)),
+    "vus_roc": lambda s, y: float(vus_roc(s, y)),
+}
+_AT_THRESHOLD = {
+    "pointwise": lambda y, p: _prf(precision_recall_f1(y, p)),
+    "point_adjusted": lambda y, p: _prf(precision_recall_f1(y, point_adjust(y, p))),
+    "pak_auc": lambda y, p: {"f1": float(pak_auc(y, p))},
+    "affiliation": lambda y, p: _prf(affiliation_precision_recall_f1(y, p)),
+    "range_based": lambda y, p: _prf(range_precision_recall_f1(y, p)),
+    "event": lambda y, p: _prf(event_f1(y, p)),
+}
+
+
 def _on_scores(fn):
     """A threshold-free metric ``fn(scores, labels)`` on checked inputs; NaN for labels of one class."""
     def metric(scores, labels):
@@ -41,29 +60,17 @@ def _on_scores(fn):
     return metric
 
 
-def _on_predictions(fn, keys=("precision", "recall", "f1")):
+def _on_predictions(fn, keys=PRF):
     """A threshold metric ``fn(labels, predictions)`` on checked inputs; NaN ``keys`` for labels of one class."""
     def metric(labels, predictions):
-        y, p = pair_and_segments(labels, predictions)[:2]
+        y, p = binary_pair("labels", labels, "predictions", predictions)
         return {k: float("nan") for k in keys} if degenerate(y) else fn(y, p)
     return metric
 
 
 # Called by name, each checks its inputs and gives NaN for labels of one class, as the functions below do.
-THRESHOLD_FREE = {
-    "auc_pr": _on_scores(lambda s, y: float(average_precision_score(y, s))),
-    "auc_roc": _on_scores(lambda s, y: float(roc_auc_score(y, s))),
-    "vus_pr": _on_scores(lambda s, y: float(vus_pr(s, y))),
-    "vus_roc": _on_scores(lambda s, y: float(vus_roc(s, y))),
-}
-AT_THRESHOLD = {
-    "pointwise": _on_predictions(lambda y, p: _prf(precision_recall_f1(y, p))),
-    "point_adjusted": _on_predictions(lambda y, p: _prf(precision_recall_f1(y, point_adjust(y, p)))),
-    "pak_auc": _on_predictions(lambda y, p: {"f1": float(pak_auc(y, p))}, keys=("f1",)),
-    "affiliation": _on_predictions(lambda y, p: _prf(affiliation_precision_recall_f1(y, p))),
-    "range_based": _on_predictions(lambda y, p: _prf(range_precision_recall_f1(y, p))),
-    "event": _on_predictions(lambda y, p: _prf(event_f1(y, p))),
-}
+THRESHOLD_FREE = {name: _on_scores(fn) for name, fn in _THRESHOLD_FREE.items()}
+AT_THRESHOLD = {name: _on_predictions(fn, ("f1",) if name == "pak_auc" else PRF) for name, fn in _AT_THRESHOLD.items()}
 N_CANDIDATES = 100  # oracle thresholds for the metrics without an exact search: score quantiles
 SWEEP_TOLERANCE = 1e-9  # metrics.sweep's F1 is the metric's within this
 
@@ -72,11 +79,9 @@ def degenerate(labels, flaggable=None) -> bool:
     """Labels of one class (or none): no metric is defined. Given ``flaggable`` (bool per point: the detector scored
     it), also where every point it scored is labelled anomalous: flagging them all is then a perfect F1 for any
     scores. Scored points all normal are not degenerate: the detector missed every anomaly (F1 0)."""
-    y = binary("labels", labels)
-    ok = None if flaggable is None else binary("flaggable", flaggable)
-    if ok is not None and len(ok) != len(y):
-        raise ValueError(f"labels and flaggable differ in length: {len(y)} != {len(ok)}")
-    same_index("labels", labels, "flaggable", flaggable)
+    y, ok = binary("labels", labels), None
+    if flaggable is not None:
+        y, ok = binary_pair("labels", labels, "flaggable", flaggable)
     if len(y) == 0 or y.all() or not y.any():
         return True
     scored = y if ok is None else y[ok]
@@ -90,19 +95,16 @@ def threshold_free(scores, labels, flaggable=None) -> dict:
         return {name: float("nan") for name in THRESHOLD_FREE}
     vus = vus_metrics(s, y)  # both volumes from one loop over the buffer lengths (one step per length)
     both = {"vus_pr": vus["VUS_PR"], "vus_roc": vus["VUS_ROC"]}
-    return {name: float(both[name]) if name in both else fn(s, y) for name, fn in THRESHOLD_FREE.items()}
+    return {name: float(both[name]) if name in both else fn(s, y) for name, fn in _THRESHOLD_FREE.items()}
 
 
 def at_predictions(labels, predictions, flaggable=None) -> dict:
     """Every threshold metric for given 0/1 point predictions (all NaN where ``degenerate``)."""
-    y, p = binary("labels", labels), binary("predictions", predictions)
-    if len(y) != len(p):
-        raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
-    same_index("labels", labels, "predictions", predictions)
+    y, p = binary_pair("labels", labels, "predictions", predictions)
     same_index("labels", labels, "flaggable", flaggable)
     if degenerate(y, flaggable):
         return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
-    return {name: fn(y, p) for name, fn in AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
+    return {name: fn(y, p) for name, fn in _AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
 
 
 def at_threshold(scores, labels, threshold: float) -> dict:
@@ -147,7 +149,7 @@ def oracle(scores, labels, flaggable=None, thresholds=()) -> dict:
     # the metric gives at its threshold, and no rule at one of its candidates scores above it
     swept = sweep.at_thresholds(s, y, ok, candidates)
     n_flagged = np.count_nonzero(ok) - np.searchsorted(np.sort(s[ok]), candidates, side="left")  # one set per count
-    for name, fn in AT_THRESHOLD.items():
+    for name, fn in _AT_THRESHOLD.items():  # y and ok checked, y of both classes (not degenerate)
         if name in out:
             continue
         top = max((m["f1"] for m in swept[name]), default=0.0)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._inputs import binary as _binary
+from ._inputs import binary_pair
 
 __all__ = ["affiliation_precision_recall_f1"]
 
@@ -67,10 +67,7 @@ def affiliation_precision_recall_f1(labels, predictions) -> dict:
     precision is NaN when nothing is predicted (f1 is then 0.0); all three are NaN without a labelled
     event.
     """
-    y = _binary("labels", labels)
-    p = _binary("predictions", predictions)
-    if len(y) != len(p):
-        raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
+    y, p = binary_pair("labels", labels, "predictions", predictions)
     nan = float("nan")
     zones = _zones(y)
     if zones is None:

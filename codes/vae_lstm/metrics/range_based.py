@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._inputs import binary
+from ._inputs import binary_pair
 
 CARDINALITIES = ("one", "reciprocal")
 BIASES = ("flat", "front", "middle", "back")
@@ -105,10 +105,7 @@ def range_precision_recall_f1(labels, predictions, alpha: float = 0.0, cardinali
     predictions, 0, cardinality, bias)``, ``prts.ts_recall(labels, predictions, alpha, cardinality,
     bias)`` and ``prts.ts_fscore(labels, predictions, 1, 0, alpha, cardinality, bias, bias)``.
     """
-    y = binary("labels", labels)
-    p = binary("predictions", predictions)
-    if len(y) != len(p):
-        raise ValueError(f"labels and predictions differ in length: {len(y)} != {len(p)}")
+    y, p = binary_pair("labels", labels, "predictions", predictions)
     _check_options(alpha, cardinality, bias)
     rs, re_ = label_ranges(y)
     ps, pe = label_ranges(p)
