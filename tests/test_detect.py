@@ -1165,6 +1165,10 @@ def test_scoring_keys_that_the_point_score_does_not_read_are_named():
     assert unread_scoring_keys(config, 3) == ("note: term_power 0.5 not read under point_score 'predicted_error': the "
                                               "scores are the same without")
     assert unread_scoring_keys(from_dict({"point_smoothing": 2}), 1) is None  # balanced_level reads it
+    # the third term joins balanced_level only: balanced's second term is the VAE's error already
+    assert unread_scoring_keys(from_dict({"reconstruction_weight": 1}), 1) is None
+    assert unread_scoring_keys(from_dict({"point_score": "balanced", "reconstruction_weight": 1}), 1) == (
+        "note: reconstruction_weight 1.0 not read under point_score 'balanced': the scores are the same without")
     # another detector reads none of the VAE-LSTM's scoring keys; threshold_value is read under the fixed rule only
     config = from_dict({"detector": "lstm_ad", "point_score": "max_sequence", "trailing_scale": 3})
     assert unread_scoring_keys(config, 1) == ("note: point_score 'max_sequence', trailing_scale 3 not read by lstm_ad: "

@@ -618,6 +618,44 @@ def test_balanced_points_weigh_the_second_term_after_its_power():
     np.testing.assert_allclose(got, [6.0])
 
 
+def test_balanced_points_with_a_third_term():
+    # terms 4, 2 and 9 over scales 2, 1 and 3: 2 + 1.5 * 2 + 0.5 * 3 = 6.5; "max": max(2, 3, 1.5) = 3; the uncovered
+    # point's prediction term is 2 / 2 = 1: 1 + 1.5 * 4 + 0.5 * 1 = 7.5
+    args = ([4.0, np.nan], [2.0, 4.0], (2.0, 1.0, 3.0))
+    got = scoring.balanced_points(*args, uncovered=2.0, weight=1.5, third=[9.0, 3.0], third_weight=0.5)
+    np.testing.assert_allclose(got, [6.5, 7.5])
+    got = scoring.balanced_points(*args, uncovered=2.0, weight=1.5, third=[9.0, 3.0], third_weight=0.5, combine="max")
+    np.testing.assert_allclose(got, [3.0, 6.0])
+    # power 0.5 before the weights: sqrt(2) + 1.5 * sqrt(2) + 0.5 * sqrt(3)
+    got = scoring.balanced_points(*args, uncovered=2.0, weight=1.5, third=[9.0, 3.0], third_weight=0.5, power=0.5)
+    np.testing.assert_allclose(got[0], 2.5 * np.sqrt(2) + 0.5 * np.sqrt(3))
+
+
+def test_balanced_level_adds_the_reconstruction_error_as_a_third_term(vae, lstm, series):
+    det = detector("vae_lstm", point_score="balanced_level", reconstruction_weight=2.0)
+    det.vae, det.lstm = vae, lstm
+    train, test = series[:120], series[120:]
+    det.calibrate(train)
+    predicted_train = scoring.score_vae_lstm(vae, lstm, train, L_WIN, L_SEQ).predicted_windows
+    scales = (np.nanmean(scoring.point_errors(train, predicted_train, L_WIN)), np.mean(np.square(train[:, 0])),
+              np.mean(scoring.vae_point_errors(vae, train, L_WIN)))
+    np.testing.assert_allclose(det.term_scales, scales, rtol=1e-5)
+    predicted_test = scoring.score_vae_lstm(vae, lstm, test, L_WIN, L_SEQ).predicted_windows
+    own, level = scoring.point_errors(test, predicted_test, L_WIN), np.square(test[:, 0])
+    recon = scoring.vae_point_errors(vae, test, L_WIN)
+    w, t = det.config.second_term_weight, 40
+    expected = own[t] / scales[0] + w * level[t] / scales[1] + 2.0 * recon[t] / scales[2]
+    np.testing.assert_allclose(det.score(test).points[t], expected, rtol=1e-4)
+    # weight 0: the two-term score of balanced_level, to the bit, with no third scale
+    det.config = det.config.replace(reconstruction_weight=0)
+    det.calibrate(train)
+    assert len(det.term_scales) == 2
+    two = detector("vae_lstm", point_score="balanced_level")
+    two.vae, two.lstm = vae, lstm
+    two.calibrate(train)
+    np.testing.assert_array_equal(det.score(test).points, two.score(test).points)
+
+
 def test_level_points_are_abs_z_squared_largest_over_channels():
     series = np.array([[1.0, -3.0], [-2.0, 0.5], [0.0, 0.0]])
     np.testing.assert_allclose(scoring.level_points(series), [9.0, 4.0, 0.0])
@@ -865,6 +903,9 @@ def whole_array_scores(det, blocks, whole, series, train="train"):
             return scoring.last_window_errors(block, predicted, L_WIN, **scales)
         quantile = {"median_prediction": 0.5, "min_prediction": 0.0}.get(c.point_score)
         errors = whole_array_point_errors(block, predicted, L_WIN, quantile=quantile, **scales)
+        if c.point_score == "balanced_level" and c.reconstruction_weight > 0:
+            return (errors, scoring.level_points(block),
+                    scoring.vae_point_errors(det.vae, block, L_WIN, 29, scales["channel_scale"]))
         if c.point_score == "balanced_level":
             return errors, scoring.level_points(block)
         if c.point_score in ("balanced", "combined"):
@@ -873,8 +914,10 @@ def whole_array_scores(det, blocks, whole, series, train="train"):
 
     def finished(terms):
         if c.point_score in ("balanced", "balanced_level"):
-            terms = scoring.balanced_points(*terms, term_scales, uncovered=uncovered, weight=c.second_term_weight,
-                                            combine=c.term_combine, power=c.term_power)
+            terms = scoring.balanced_points(*terms[:2], term_scales, uncovered=uncovered, weight=c.second_term_weight,
+                                            combine=c.term_combine, power=c.term_power,
+                                            third=terms[2] if len(terms) > 2 else None,
+                                            third_weight=c.reconstruction_weight)
         elif c.point_score == "combined":
             terms = np.where(np.isnan(terms[0]), uncovered, terms[0]) + terms[1]
         smoothed = scoring.moving_mean(terms, round(c.point_smoothing * L_WIN))
@@ -902,6 +945,9 @@ OPTIONS = [{"point_score": "max_sequence"},
            {"point_score": "last_window", "trailing_scale": 2, "point_smoothing": 1, "point_spread": 0.5},
            {"point_score": "balanced", "term_scale": "max", "term_combine": "max", "term_power": 0.5,
             "second_term_weight": 3, "point_smoothing": 0.5},
+           {"point_score": "balanced_level", "reconstruction_weight": 2, "error_scale": "channel", "term_combine": "max",
+            "term_power": 0.5},
+           {"point_score": "balanced_level", "reconstruction_weight": 0.5, "context_scale": "mean", "keep_bytes": 0},
            {"point_score": "predicted_error", "trailing_scale": 1, "keep_bytes": 0},
            {"point_score": "balanced", "context_scale": "mean", "trailing_scale": 1, "keep_bytes": 0}]
 

@@ -34,7 +34,7 @@ JOBS_PER_WORKER = 10
 DETECTION_KEYS = ("threshold_rule", "threshold_quantile", "contamination", "pot_q", "pot_level", "threshold_value")
 BEFORE_RECORDED = {"point_score": "max_sequence", "point_smoothing": 0, "point_spread": 0, "trailing_scale": 0,
                    "error_scale": "none",
-                   "second_term_weight": 1, "term_scale": "mean",
+                   "second_term_weight": 1, "reconstruction_weight": 0, "term_scale": "mean",
                    "term_combine": "sum", "term_power": 1, "context_scale": "none", "contamination": 0.1,
                    "pot_q": 1e-3, "pot_level": 0.98, "threshold_value": None}
 

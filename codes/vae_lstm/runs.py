@@ -55,8 +55,8 @@ from .windowing import n_sequences, train_val_split
 NOT_TRAINING_KEYS = ("exp_name", "output_dir", "load_model", "load_dir", "TRAIN_VAE", "TRAIN_LSTM",
                      "y_scale", "one_image", "threshold_rule", "threshold_quantile", "pot_q", "pot_level", "contamination",
                      "threshold_value", "score_batch_size", "tensorboard", "point_score",
-                     "point_smoothing", "point_spread", "trailing_scale", "error_scale", "second_term_weight", "term_scale",
-                     "term_combine", "term_power", "context_scale",
+                     "point_smoothing", "point_spread", "trailing_scale", "error_scale", "second_term_weight",
+                     "reconstruction_weight", "term_scale", "term_combine", "term_power", "context_scale",
                      "steps_per_execution", "jit_compile")
 # Keys of a CSV dataset object that give its training block (else "train": "auto", which follows the labels).
 TRAIN_BLOCK_KEYS = ("train_range", "train_points", "train_fraction", "train_files")

@@ -850,18 +850,24 @@ def uncovered_error(points: np.ndarray) -> float:
 TERM_COMBINES = {"sum": np.add, "max": np.fmax}
 
 
-def balanced_points(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, float], *, uncovered: float,
-                    weight: float = 1.0, combine: str = "sum", power: float = 1.0) -> np.ndarray:
+def balanced_points(predicted: np.ndarray, second: np.ndarray, scales: tuple[float, ...], *, uncovered: float,
+                    weight: float = 1.0, combine: str = "sum", power: float = 1.0, third: np.ndarray | None = None,
+                    third_weight: float = 1.0) -> np.ndarray:
     """``(predicted / scales[0]) ** power`` and ``weight * (second / scales[1]) ** power``, summed (``combine``
     "sum") or the larger of the two ("max"): the LSTM's prediction error of each point and a second term (the
     VAE's reconstruction error, or the point's squared level), each in units of its own training-block scale
     (``term_scale``), so that with weight 1 both weigh the same; ``power`` 0.5 turns the squared terms into
-    absolute ones. A point that no prediction covers (NaN: the first l_win of a series) takes ``uncovered`` as
-    its prediction error, in the same units as ``predicted``: the caller gives the training block's median
-    error (``uncovered_error``), a typical value that counts neither for nor against the point."""
+    absolute ones. With ``third`` (the VAE's reconstruction error beside the level), ``third_weight * (third /
+    scales[2]) ** power`` joins them likewise. A point that no prediction covers (NaN: the first l_win of a
+    series) takes ``uncovered`` as its prediction error, in the same units as ``predicted``: the caller gives the
+    training block's median error (``uncovered_error``), a typical value that counts neither for nor against the
+    point."""
     predicted = np.where(np.isnan(predicted), uncovered, np.asarray(predicted, dtype=float)) / scales[0]
     second = np.asarray(second, dtype=float) / scales[1]
-    return TERM_COMBINES[combine](predicted ** power, weight * second ** power)
+    points = TERM_COMBINES[combine](predicted ** power, weight * second ** power)
+    if third is None:
+        return points
+    return TERM_COMBINES[combine](points, third_weight * (np.asarray(third, dtype=float) / scales[2]) ** power)
 
 
 def level_points(series: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ FOREIGN_KEYS = {
 # its class's ``scoring_keys``, kept here for the same reason.
 SCORING_KEYS = {
     "vae_lstm": ("point_score", "point_smoothing", "point_spread", "trailing_scale", "error_scale", "second_term_weight",
-                 "term_scale", "term_combine", "term_power", "context_scale"),
+                 "reconstruction_weight", "term_scale", "term_combine", "term_power", "context_scale"),
 }
 # point_score values that sum the prediction error and a second term, each over its training-block scale (term_scale)
 BALANCED_SCORES = ("balanced", "balanced_level")
@@ -65,7 +65,9 @@ def scoring_keys_for(detector: str, n_channel: int | None, config=None) -> tuple
     if score == "max_sequence":  # the sequence scores, spread: no point-score key reads them
         unused.update(k for k in keys if k != "point_score")
     elif score is not None and score not in BALANCED_SCORES:  # the two terms' keys read the balanced ones only
-        unused.update(("second_term_weight", "term_scale", "term_combine", "term_power"))
+        unused.update(("second_term_weight", "reconstruction_weight", "term_scale", "term_combine", "term_power"))
+    elif score == "balanced":  # its second term is the VAE's error already
+        unused.add("reconstruction_weight")
     return tuple(k for k in keys if k not in unused)
 
 

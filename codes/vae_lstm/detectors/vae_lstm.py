@@ -247,8 +247,9 @@ class VAELSTMDetector(Detector):
     ("max") over the training block (``calibrate``), a point that no prediction covers taking the training
     block's median prediction error;
     ``balanced_level``, likewise with the point's squared training-standardised value (``abs_z``'s score squared)
-    as the second term, which ``second_term_weight`` weighs; both summed, or the larger of the two with
-    ``term_combine`` "max"; each term raised to ``term_power`` first;
+    as the second term, which ``second_term_weight`` weighs, and with ``reconstruction_weight`` > 0 a third, the
+    VAE's own reconstruction error, weighed by it; the terms summed, or the largest with ``term_combine`` "max";
+    each term raised to ``term_power`` first;
     ``median_prediction`` and ``min_prediction``, the median and the smallest of the point's squared errors over
     the sequences that predict it, in place of their mean;
     ``last_window``, the point's error in the predictions with the most context (each sequence's last
@@ -273,7 +274,7 @@ class VAELSTMDetector(Detector):
         self.vae = self.lstm = None
         self.channel_scale = None  # (c,) with error_scale "channel" and more than one channel (calibrate)
         self.context_scale = None  # (l_seq - 1,) with context_scale "mean": training error by window position
-        self.term_scales = None  # (prediction, second term) training scales (term_scale), with BALANCED_SCORES
+        self.term_scales = None  # (prediction, second[, third] term) training scales (term_scale), BALANCED_SCORES
         self.uncovered_error = None  # the training block's median prediction error: the term of points none covers
         self.trailing_history = None  # the training block's point scores, before trailing_scale: a series' past
         self.trailing_floor = None  # the floor of a trailing standard deviation (TRAILING_SD_FLOOR of theirs)
@@ -420,15 +421,22 @@ class VAELSTMDetector(Detector):
         return PredictionErrors(series, c.l_win, c.l_seq - 1 if last_only else 1, **self.error_scales(),
                                 quantile=PREDICTION_QUANTILES.get(c.point_score))
 
-    def error_terms(self, series: np.ndarray, predicted: np.ndarray, block: BlockPasses) -> tuple[np.ndarray, np.ndarray]:
+    def error_terms(self, series: np.ndarray, predicted: np.ndarray, block: BlockPasses) -> tuple[np.ndarray, ...]:
         """Per point: the squared error in the LSTM-predicted windows (``predicted``, NaN where none covers it), and
         the second term: the point's squared level with "balanced_level", else the VAE's own squared reconstruction
-        error (its decoder over the code means of ``block``)."""
+        error (its decoder over the code means of ``block``); with "balanced_level" and ``reconstruction_weight``
+        > 0, that error too, as a third term."""
         c = self.config
         if c.point_score == "balanced_level":
-            return predicted, level_points(series)
-        return predicted, vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale,
-                                           block.codes)
+            level = level_points(series)
+            return (predicted, level, self.reconstruction_errors(series, block)) if c.reconstruction_weight > 0 else (
+                predicted, level)
+        return predicted, self.reconstruction_errors(series, block)
+
+    def reconstruction_errors(self, series: np.ndarray, block: BlockPasses) -> np.ndarray:
+        """Per point: the VAE's own squared reconstruction error (its decoder over the code means of ``block``)."""
+        c = self.config
+        return vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale, block.codes)
 
     def error_scales(self) -> dict:
         return {"channel_scale": self.channel_scale, "context_scale": self.context_scale}
@@ -486,10 +494,11 @@ class VAELSTMDetector(Detector):
         c = self.config
         points = terms
         if c.point_score in CALIBRATED_SCORES:
-            predicted, second = terms
+            predicted, second, *third = terms
             if c.point_score in BALANCED_SCORES:
                 points = balanced_points(predicted, second, self.term_scales, uncovered=self.uncovered_error,
-                                         weight=c.second_term_weight, combine=c.term_combine, power=c.term_power)
+                                         weight=c.second_term_weight, combine=c.term_combine, power=c.term_power,
+                                         third=third[0] if third else None, third_weight=c.reconstruction_weight)
             else:  # the first l_win points, which no prediction covers: the training block's median prediction error
                 points = np.where(np.isnan(predicted), self.uncovered_error, predicted) + second
         return moving_max(moving_mean(points, round(c.point_smoothing * c.l_win)), round(c.point_spread * c.l_win))
