@@ -78,6 +78,32 @@ def test_val_quantile_rejects_bad_quantile():
         th.val_quantile([1.0, 2.0], 1.5)
 
 
+@pytest.mark.parametrize(("rule", "params", "says"), [
+    ("val_quantile", {"quantile": "0.95"}, "quantile must be a number, got '0.95'"),
+    ("val_quantile", {"quantile": None}, "quantile must be a number, got None"),
+    ("val_quantile", {"quantile": True}, "quantile must be a number, got True"),
+    ("contamination", {"share": "0.1"}, "share must be a number, got '0.1'"),
+    ("pot", {"q": "0.001"}, "q must be a number, got '0.001'"),
+    ("pot", {"level": [0.98]}, r"level must be a number, got \[0.98\]"),
+    ("dynamic", {"p": "0.13"}, "p must be a number, got '0.13'"),
+    ("dynamic", {"z_min": "2.5"}, "z_min must be a number, got '2.5'"),
+    ("dynamic", {"z_max": None}, "z_max must be a number, got None"),
+    ("dynamic", {"z_step": "0.5"}, "z_step must be a number, got '0.5'"),
+    ("dynamic", {"z_max": math.inf}, "need finite z_min < z_max and z_step > 0"),
+    ("dynamic", {"z_step": 1e-9}, r"9500000000 values of z from 2.5 to 12 by 1e-09, more than 10000"),
+])
+def test_a_rule_parameter_that_is_no_number_is_refused_in_one_line(rule, params, says):
+    """From Python, quantile="0.95" (a number read from a text file, say) was a TypeError "'<=' not supported between
+    instances of 'float' and 'str'"; z_max inf was NumPy's "Maximum allowed size exceeded", and a z_step of 1e-9 asked
+    np.arange for 9.5e9 values (76 GB)."""
+    scores = exponential(300, 0)
+    with pytest.raises(ValueError) as refused:
+        th.compute_threshold(rule, val_scores=scores, test_scores=scores, params=params)
+    assert re.search(says, str(refused.value)) and "\n" not in str(refused.value)
+    if rule == "val_quantile" and params["quantile"] is not None:  # a 0-d array and a NumPy float stay numbers
+        assert th.val_quantile(scores, np.array(0.5)) == th.val_quantile(scores, np.float32(0.5)) == np.median(scores)
+
+
 # --------------------------------------------------------------------------------------------- POT
 
 

@@ -56,6 +56,18 @@ def _scores(values, name: str) -> np.ndarray:
     return x
 
 
+def _number(value, name: str) -> float:
+    """A rule parameter as a float: one real number (a NumPy scalar or 0-d array too); else a ValueError naming it. A
+    text ("0.95"), None or a bool was a TypeError from the range check ("'<=' not supported between ...")."""
+    a = None if isinstance(value, str | bytes | bool | np.bool_) else np.asarray(value)
+    if a is None or a.ndim != 0 or a.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(a)
+
+
+MAX_Z_VALUES = 10_000  # dynamic's z grid: np.arange(z_min, z_max, z_step) of more was memory, then hours
+
+
 def _runs(mask: np.ndarray) -> np.ndarray:
     """``[first, last]`` (inclusive) of each run of True in ``mask``, shape (k, 2)."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
@@ -79,6 +91,7 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 def val_quantile(val_scores, quantile: float) -> float:
     """``np.quantile(val_scores, quantile)`` (linear interpolation), as ``choose_threshold`` does today."""
+    quantile = _number(quantile, "quantile")
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
     return float(np.quantile(_scores(val_scores, "val_scores"), quantile))
@@ -92,6 +105,7 @@ def contamination(test_scores, share: float = 0.1) -> float:
     points (more where scores tie at the threshold): never less than the share. PyOD's and scikit-learn's
     percentile rule flags ``ceil(share * (n - 1))`` of distinct scores (one fewer for some ``n``: 1 of 11 at
     0.1), and none of a tie at the top (module docstring)."""
+    share = _number(share, "share")
     if not 0.0 < share < 1.0:
         raise ValueError(f"share must be in (0, 1), got {share}")
     s = _scores(test_scores, "test_scores")
@@ -209,6 +223,7 @@ class PotFit:
 
 
 def _check_pot_params(q: float, level: float) -> None:
+    q, level = _number(q, "q"), _number(level, "level")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if not 0.0 < q < 1.0 - level:
@@ -366,10 +381,15 @@ def dynamic_details(test_scores, *, span: int | None = 105, error_buffer: int = 
     first ``l_s`` errors (its LSTM input length). Constant scores flag nothing (telemanom divides by 0).
     """
     error_buffer = whole_number(error_buffer, "error_buffer", minimum=0)
+    p, z_min, z_max, z_step = (_number(v, k) for k, v in (("p", p), ("z_min", z_min), ("z_max", z_max),
+                                                           ("z_step", z_step)))
     if not 0.0 <= p < 1.0:
         raise ValueError(f"p must be in [0, 1), got {p}")
-    if not (z_step > 0 and z_min < z_max):
-        raise ValueError(f"need z_step > 0 and z_min < z_max, got {z_min}, {z_max}, {z_step}")
+    if not (math.isfinite(z_min) and math.isfinite(z_max) and z_step > 0 and z_min < z_max):
+        raise ValueError(f"need finite z_min < z_max and z_step > 0, got {z_min}, {z_max}, {z_step}")
+    if (n_z := math.ceil((z_max - z_min) / z_step)) > MAX_Z_VALUES:
+        raise ValueError(f"{n_z} values of z from {z_min:g} to {z_max:g} by {z_step:g}, more than {MAX_Z_VALUES}: "
+                         "a larger z_step")
     e = ewma(test_scores, span)
     n = len(e)
     mean, sd = np.mean(e), np.std(e)
