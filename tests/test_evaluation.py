@@ -60,6 +60,21 @@ def test_sequence_labels_bad_input():
         ev.sequence_labels([1.5], 5, 3)
 
 
+def test_sequence_labels_take_whole_floats_and_refuse_other_sizes_in_one_line():
+    """span 24.0 (l_win * l_seq computed in floats) was NumPy's TypeError "expected a sequence of integers or a single
+    integer, got '33.0'"; span "3" was "'<' not supported between instances of 'str' and 'int'". A whole float is the
+    integer, as for windowing's sizes."""
+    assert starts(ev.sequence_labels([5], 10.0, 3.0)) == [3, 4, 5]
+    assert ev.sequence_labels([], 4.0, 3.0).tolist() == [False] * 4
+    for n, span, says in [(10, 2.5, "span must be an integer >= 1, got 2.5"), (10, "3", "span must be an integer >= 1, got '3'"),
+                          (10, True, "span must be an integer >= 1, got True"),
+                          (7.5, 3, "n_sequences must be an integer >= 0, got 7.5"),
+                          (-1, 3, "n_sequences must be an integer >= 0, got -1")]:
+        with pytest.raises(ValueError) as refused:
+            ev.sequence_labels([5], n, span)
+        assert str(refused.value) == says
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_sequence_labels_matches_brute_force(seed):
     rng = np.random.default_rng(seed)

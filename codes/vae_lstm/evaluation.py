@@ -10,7 +10,7 @@ from sklearn.metrics import average_precision_score
 
 from .errors import ConfigError, unknown_name
 from .thresholds import LABEL_FREE_RULES
-from .windowing import units_from_points
+from .windowing import units_from_points, whole_number
 
 THRESHOLD_RULES = (*LABEL_FREE_RULES, "oracle_best_f1")  # the oracle reads the test labels: an upper bound only
 DEPLOYABLE_RULES = ("val_quantile", "pot", "dynamic", "contamination")  # point-level rules reported for every detector
@@ -69,11 +69,10 @@ def threshold_number(threshold) -> float:
 
 
 def sequence_labels(anomaly_idx, n_sequences: int, span: int) -> np.ndarray:
-    """Label of each sequence start 0..n_sequences-1: True iff ``i <= a <= i + span - 1`` for some anomaly a."""
-    if span < 1:
-        raise ValueError(f"span must be >= 1, got {span}")
-    if n_sequences < 0:
-        raise ValueError(f"n_sequences must be >= 0, got {n_sequences}")
+    """Label of each sequence start 0..n_sequences-1: True iff ``i <= a <= i + span - 1`` for some anomaly a.
+    ``n_sequences`` and ``span`` are whole numbers (24.0 is 24; ``windowing.whole_number``)."""
+    span = whole_number(span, "span")
+    n_sequences = whole_number(n_sequences, "n_sequences", minimum=0)
     a = np.asarray(anomaly_idx).ravel()
     if a.size == 0:
         return np.zeros(n_sequences, dtype=bool)
