@@ -245,6 +245,18 @@ def test_numpy_scalars_inside_a_dataset_object_and_a_config_that_is_no_dict():
             from_dict(raw)
 
 
+def test_paths_given_as_path_objects_are_the_text_they_hold(tmp_path):
+    """from_dict({"output_dir": tmp_path / "runs"}) (a pathlib.Path, as scripts and notebooks build folders) was
+    refused as "key 'output_dir' = PosixPath('...') is invalid: must be a string", where the same path as a str is
+    taken; so was a CSV dataset's path. A Path is the text it holds, and the config stays JSON (its config.json)."""
+    cfg = from_dict({"output_dir": tmp_path / "runs", "load_dir": Path("~") / "run",
+                     "dataset": {"path": tmp_path / "x.csv", "test_files": [Path("y.csv")]}})
+    assert cfg.output_dir == str(tmp_path / "runs") and cfg.load_dir == str(Path("~") / "run")
+    assert cfg.dataset == {"path": str(tmp_path / "x.csv"), "test_files": ["y.csv"]}
+    assert json.loads(json.dumps(cfg.to_dict())) == cfg.to_dict()
+    assert cfg.replace(output_dir=Path("elsewhere")).output_dir == "elsewhere"
+
+
 def test_invalid_json(tmp_path):
     message = config_error(tmp_path, '{"l_win": 24,\n "l_seq": }', name="broken.json")
     assert "broken.json" in message

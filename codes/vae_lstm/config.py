@@ -229,9 +229,12 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
 
 
 def python_values(value):
-    """``value`` with every NumPy scalar in it, in a dataset object or a list too, the Python value it holds."""
+    """``value`` with every NumPy scalar in it, in a dataset object or a list too, the Python value it holds, and every
+    path object (``pathlib.Path``) the text it holds: a folder or file given as a Path is taken as its str is."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if isinstance(value, dict):
         return {k: python_values(v) for k, v in value.items()}
     if isinstance(value, list):
