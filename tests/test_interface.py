@@ -521,6 +521,22 @@ def test_at_threshold_with_a_nan_threshold_is_undefined_not_flags_nothing():
     assert np.isnan(out["flagged_fraction"])
     assert all(np.isnan(out[name]["f1"]) for name in metrics.AT_THRESHOLD)
 
+def test_threshold_metrics_of_no_points_are_undefined_without_warnings():
+    """at_threshold and at_predictions of empty inputs (a piece every point of which was left out) printed NumPy's
+    "RuntimeWarning: Mean of empty slice" and "invalid value encountered in scalar divide" for flagged_fraction."""
+    import warnings
+
+    from vae_lstm import metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        outs = [metrics.at_threshold([], [], 0.5), metrics.at_predictions([], []),
+                metrics.at_predictions([], [], flaggable=[])]
+    for out in outs:
+        assert set(out) == {*metrics.AT_THRESHOLD, "flagged_fraction"}
+        assert np.isnan(out["flagged_fraction"]) and all(np.isnan(out[name]["f1"]) for name in metrics.AT_THRESHOLD)
+
+
 def test_at_threshold_flags_a_score_equal_to_the_threshold():
     """score >= threshold: at 0.5 the points scoring 0.5 and 0.9 (both anomalies) are flagged, 2 of 3 points."""
     from vae_lstm import metrics

@@ -102,9 +102,10 @@ def at_predictions(labels, predictions, flaggable=None) -> dict:
     """Every threshold metric for given 0/1 point predictions (all NaN where ``degenerate``)."""
     y, p = binary_pair("labels", labels, "predictions", predictions)
     same_index("labels", labels, "flaggable", flaggable)
+    flagged = {"flagged_fraction": float(p.mean()) if p.size else float("nan")}  # of no points: undefined, no warning
     if degenerate(y, flaggable):
-        return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | {"flagged_fraction": float(p.mean())}
-    return {name: fn(y, p) for name, fn in _AT_THRESHOLD.items()} | {"flagged_fraction": float(p.mean())}
+        return {name: {"f1": float("nan")} for name in AT_THRESHOLD} | flagged
+    return {name: fn(y, p) for name, fn in _AT_THRESHOLD.items()} | flagged
 
 
 def at_threshold(scores, labels, threshold: float) -> dict:
