@@ -290,6 +290,30 @@ def test_ewma_hand_computed():
         th.dynamic_details([1.0, 2.0], span=None, error_buffer=True)
 
 
+@pytest.mark.parametrize("scale", [2.0**700, 1e200, 1e300, 1e-200, 2.0**-1000])
+def test_dynamic_of_huge_or_tiny_scores_is_the_same_threshold_scaled(scale):
+    """The single spike below (threshold 1.09 + 9.5 std), times 1e200: the variance's squares overflowed, a threshold
+    of inf that flagged nothing (with "RuntimeWarning: overflow encountered in square"); times 1e-200 they fell to 0,
+    no spread, and z_max flagged nothing. The smoothing (here 1e300: 1e307 made pandas' sums inf) scales alike."""
+    import warnings
+
+    e = np.ones(1000)
+    e[500:510] = 10.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = th.dynamic_details(e * scale, span=None)
+        smoothed = th.dynamic_details(np.r_[e, e] * scale * 10, span=105)
+    assert d.z == 9.5 and d.threshold == pytest.approx((1.09 + 9.5 * math.sqrt(1.99 - 1.09**2)) * scale, rel=1e-12)
+    assert runs(d.flags) == [[400, 609]] and d.non_anom_max == scale and d.smoothed.tolist() == (e * scale).tolist()
+    reference = th.dynamic_details(np.r_[e, e], span=105)
+    assert smoothed.threshold == pytest.approx(reference.threshold * scale * 10, rel=1e-12)
+    assert runs(smoothed.flags) == runs(reference.flags) and smoothed.z == reference.z
+    beyond = np.full(10, 1e308)
+    beyond[-1] = 1.79e308  # mean + 12 std (the fallback, no z keeps a threshold on 10 points) is past the largest float
+    with pytest.raises(ValueError, match="beyond the largest float: divide the scores by a constant first"):
+        th.dynamic(beyond, span=None)
+
+
 def test_dynamic_hand_computed_single_spike():
     # 1000 ones, 10 points at 10; no smoothing. mean 1.09, std sqrt(1.99 - 1.09^2)
     e = np.ones(1000)

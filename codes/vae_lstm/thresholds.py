@@ -30,6 +30,7 @@ Rules (``THRESHOLD_RULES``; call them by name with ``compute_threshold``):
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import numbers
@@ -311,15 +312,28 @@ def pot(val_scores, q: float = 1e-3, level: float = 0.98, *, backend: str = "num
 # ------------------------------------------------------------------------------------------ dynamic
 
 
+def _scale(x: np.ndarray) -> float:
+    """A power of two that brings the largest ``|x|`` near 1 where it lies beyond 2**+-400, else 1: dividing by it is
+    exact, and keeps the squares of ``dynamic``'s standard deviation (and ``ewma``'s weighted sums) finite and above
+    the smallest float, where scores of 1e200 squared to inf (a threshold of inf: nothing flagged) and scores of
+    1e-200 to 0 (no spread: z_max, nothing flagged)."""
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    if top == 0.0 or 2.0**-400 <= top <= 2.0**400:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(top)[1] - 1)  # top / it in [1, 2)
+
+
 def ewma(scores, span: int | None) -> np.ndarray:
-    """telemanom's smoothing: ``pandas ewm(span=span).mean()`` (adjust=True); ``span=None`` returns a copy."""
+    """telemanom's smoothing: ``pandas ewm(span=span).mean()`` (adjust=True); ``span=None`` returns a copy. Scores
+    beyond 2**+-400 are smoothed divided by a power of two (``_scale``): the same values, without overflow."""
     x = _scores(scores, "scores")
     if span is None:
         return x
     span = whole_number(span, "span")
     import pandas as pd
 
-    return pd.Series(x).ewm(span=span).mean().to_numpy()
+    scale = _scale(x)
+    return pd.Series(x / scale).ewm(span=span).mean().to_numpy() * scale
 
 
 def _prune(peaks: np.ndarray, non_anom_max: float, p: float) -> np.ndarray:
@@ -391,6 +405,20 @@ def dynamic_details(test_scores, *, span: int | None = 105, error_buffer: int = 
         raise ValueError(f"{n_z} values of z from {z_min:g} to {z_max:g} by {z_step:g}, more than {MAX_Z_VALUES}: "
                          "a larger z_step")
     e = ewma(test_scores, span)
+    scale = _scale(e)  # scores beyond 2**+-400, whose squares overflow or underflow, divided by a power of two
+    found = _dynamic(e / scale, scale, error_buffer, p, z_min, z_max, z_step)
+    if scale != 1.0:
+        found = dataclasses.replace(found, threshold=found.threshold * scale, epsilon=found.epsilon * scale,
+                                    non_anom_max=found.non_anom_max * scale, smoothed=e)
+    if not math.isfinite(found.threshold):
+        raise ValueError(f"the dynamic threshold of these scores (their smoothed largest {float(e.max()):g}) lies "
+                         "beyond the largest float: divide the scores by a constant first")
+    return found
+
+
+def _dynamic(e: np.ndarray, scale: float, error_buffer: int, p: float, z_min: float, z_max: float,
+             z_step: float) -> DynamicThreshold:
+    """``dynamic_details`` on the smoothed scores ``e`` divided by ``scale`` (``_scale``), in those units."""
     n = len(e)
     mean, sd = np.mean(e), np.std(e)
     empty = np.zeros((0, 2), dtype=np.int64)
@@ -399,7 +427,7 @@ def dynamic_details(test_scores, *, span: int | None = 105, error_buffer: int = 
         return DynamicThreshold(t, t, float(z_max), e, np.zeros(n, bool), empty, empty, -math.inf)
     if mean <= 0:
         raise ValueError(f"dynamic thresholding needs error-like scores (>= 0) with a positive mean; the "
-                         f"smoothed scores have mean {mean:g}")
+                         f"smoothed scores have mean {mean * scale:g}")
 
     z_best, epsilon, max_score = float(z_max), mean + z_max * sd, -math.inf
     for z in np.arange(z_min, z_max, z_step):
