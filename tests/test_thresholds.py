@@ -471,6 +471,16 @@ def test_contamination_share_times_n_is_not_rounded_up_by_float_error():
     assert th.contamination(t, 0.07) == 94.0 and int((t >= 94.0).sum()) == 7
 
 
+def test_a_numpy_float32_parameter_is_the_rule_of_that_float32_as_before():
+    """A float32 share or quantile (read from a NumPy array) is taken as NumPy takes it: float32(0.1) * 300 is 30 in
+    float32 (30 of the 300 points, as the share 0.1), where widened to a float64 it was 30.0000004 and flagged 31; a
+    float32 quantile is np.quantile's of it."""
+    t = np.arange(300.0)
+    assert th.contamination(t, np.float32(0.1)) == th.contamination(t, 0.1) == 270.0
+    v = np.linspace(0.0, 5000.0, 101) ** 1.5
+    assert th.val_quantile(v, np.float32(0.95)) == float(np.quantile(v, np.float32(0.95)))
+
+
 def test_contamination_flags_ceil_share_times_n_where_pyods_percentile_flags_ceil_share_times_n_minus_1():
     """PyOD's rule (scikit-learn's alike) flags ``score > np.percentile(scores, 100 * (1 - share))``: with linear
     interpolation that is ceil(share * (n - 1)) of n distinct scores, one fewer than this rule where an integer lies

@@ -57,13 +57,15 @@ def _scores(values, name: str) -> np.ndarray:
     return x
 
 
-def _number(value, name: str) -> float:
-    """A rule parameter as a float: one real number (a NumPy scalar or 0-d array too); else a ValueError naming it. A
-    text ("0.95"), None or a bool was a TypeError from the range check ("'<=' not supported between ...")."""
+def _number(value, name: str):
+    """A rule parameter that is one real number (a NumPy scalar or 0-d array too), as given (a 0-d array as its
+    NumPy scalar); else a ValueError naming it. A text ("0.95"), None or a bool was a TypeError from the range check
+    ("'<=' not supported between ..."). Not widened to a float64: NumPy computes with a float32 share or quantile in
+    float32, where float32(0.1) * 300 is 30; widened, it is 30.0000004, and contamination flagged 31 points."""
     a = None if isinstance(value, str | bytes | bool | np.bool_) else np.asarray(value)
     if a is None or a.ndim != 0 or a.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(a)
+    return value if isinstance(value, numbers.Real) else a[()]
 
 
 MAX_Z_VALUES = 10_000  # dynamic's z grid: np.arange(z_min, z_max, z_step) of more was memory, then hours
