@@ -66,6 +66,9 @@ def test_sequence_labels_take_whole_floats_and_refuse_other_sizes_in_one_line():
     integer, as for windowing's sizes."""
     assert starts(ev.sequence_labels([5], 10.0, 3.0)) == [3, 4, 5]
     assert ev.sequence_labels([], 4.0, 3.0).tolist() == [False] * 4
+    # NumPy's sizes too, as before: a 0-d array (np.array(3), a sum over an array) and NumPy integers and floats
+    assert starts(ev.sequence_labels([5], np.array(10), np.array(3))) == [3, 4, 5]
+    assert starts(ev.sequence_labels([5], np.int64(10), np.float32(3.0))) == [3, 4, 5]
     for n, span, says in [(10, 2.5, "span must be an integer >= 1, got 2.5"), (10, "3", "span must be an integer >= 1, got '3'"),
                           (10, True, "span must be an integer >= 1, got True"),
                           (7.5, 3, "n_sequences must be an integer >= 0, got 7.5"),

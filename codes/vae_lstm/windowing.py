@@ -32,7 +32,10 @@ def as_2d(series: np.ndarray) -> np.ndarray:
 def whole_number(value, name: str, minimum: int = 1) -> int:
     """``value`` as an int when it is a whole number >= ``minimum`` (4 and 4.0 are; True, NaN and 2.5 are not),
     else a ValueError naming ``name``: a size (a window, sequence, span, segment length, stride, buffer) below 1
-    made NumPy fail with a message about something else, or return empty windows."""
+    made NumPy fail with a message about something else, or return empty windows. A 0-d array is the number it
+    holds (np.array(24), a sum over an array, is 24)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or not math.isfinite(value)
             or value != int(value) or value < minimum):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
