@@ -643,6 +643,41 @@ def test_unscored_points_rank_in_the_middle_and_are_never_flagged():
     assert chosen["threshold"] == 2.5 and flags[0].tolist() == [False, False, False, True, False, True]
 
 
+def test_unscored_sequences_rank_below_every_pieces_scored_ones_and_stay_out_of_validation():
+    """A sequence with no scored point (LSTM-AD's first l_win + h - 1 points at l_seq 1) took the lowest score of its
+    own piece: pooled with a piece scoring lower, piece a's unscored sequences (5.0) ranked above b's scored ones
+    (1.0, 2.0), and a threshold of 1.5 flagged them. They now take the lowest over every piece, 1.0. The validation
+    sequences hold only scored ones: training sequence 0 (points 0 and 1, unscored) entered at the training block's
+    lowest, 10."""
+    from types import SimpleNamespace
+
+    from vae_lstm.data_loader import TestPiece
+    from vae_lstm.detectors.base import Scores
+
+    nan = np.nan
+    points = {"train": [nan, nan, nan, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0], "a": [nan, nan, nan, 5.0, 6.0, 7.0],
+              "b": [nan, nan, nan, 2.0, 1.0, 1.0, 1.0]}
+
+    class Unscored:  # the first three points of a series unscored, as LSTM-AD's at l_win 1, prediction_horizon 3
+        name = "stand-in"
+
+        def calibrate(self, series):
+            pass
+
+        def score(self, series):
+            return Scores.from_points(next(v for v in points.values() if len(v) == len(series)))
+
+    series = SimpleNamespace(train=np.zeros((9, 1)), test_pieces=[
+        TestPiece(name, 10 * k, np.zeros((len(points[name]), 1)), np.array([], int)) for k, name in enumerate("ab", 1)])
+    res = detection.score_detector(Unscored(), SimpleNamespace(span=2), series, np.array([0, 4, 6]))
+    # sequences of 2 points: the larger of each pair; 0 and 1 unscored, 2 from point 3 alone
+    assert [p.sequence_scores.tolist() for p in res.pieces] == [[1.0, 1.0, 5.0, 6.0, 7.0], [1.0, 1.0, 2.0, 2.0, 1.0, 1.0]]
+    scores, _ = res.test_scores()
+    assert (scores[:2] >= 1.5).sum() == 0  # no threshold above every unscored sequence flags one of them
+    assert res.val_scores.tolist() == [30.0, 50.0]  # training sequences 4 (points 4, 5) and 6 (points 6, 7)
+    assert res.train_scores.max() == 60.0
+
+
 def test_contamination_never_ranks_the_unscored_points_neutral_fill():
     """The unscored points' neutral fill (2.5, above every scored point here), which no threshold flags, took the top
     two ranks, so contamination 0.25 set its threshold at 2.5 and flagged one point. They now count at the lowest

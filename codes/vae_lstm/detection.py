@@ -56,7 +56,7 @@ class PieceResult:
 @dataclass
 class DetectorResult:
     name: str
-    val_scores: np.ndarray  # sequence scores of the held-out validation sequences of the training block
+    val_scores: np.ndarray  # sequence scores of the held-out validation sequences of the training block (scored ones)
     pieces: list[PieceResult]
     val_point_scores: np.ndarray = None  # training-block scores point-level rules calibrate on (validation_point_scores)
     train_scores: np.ndarray = None  # sequence scores of every training-block sequence (rule train_max)
@@ -129,9 +129,10 @@ def neutral_fill(calibration: np.ndarray) -> float:
     return float(np.median(calibration)) if len(calibration) else 0.0
 
 
-def sequence_scores(scores: Scores, span: int) -> np.ndarray:
-    """A detector's scores on the evaluation unit; a sequence with no scored point gets the lowest score."""
-    return fill_unscored(scores.sequences(span))
+def sequence_scores(scores: Scores, span: int, fill: float | None = None) -> np.ndarray:
+    """A detector's scores on the evaluation unit; a sequence with no scored point gets ``fill``, by default the
+    lowest score (``score_detector`` gives the lowest over every test piece, where they are pooled)."""
+    return fill_unscored(scores.sequences(span), fill)
 
 
 def validation_point_scores(scores: Scores, val_index: np.ndarray, span: int) -> np.ndarray:
@@ -199,17 +200,22 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
     with scoring_pass("scoring the training block"):
         train_scores = require_finite(detector.score(series.train), detector.name, "the training block",
                                       len(series.train), some_scored=True)
-    val = sequence_scores(train_scores, span)[val_index]
+    val = finite(train_scores.sequences(span)[val_index])  # the scored ones: an unscored one is no normal score
     val_points = validation_point_scores(train_scores, val_index, span)
     fill = neutral_fill(val_points)
-    pieces = []
+    pieces, piece_scores = [], []
     scored = [piece for piece in series.test_pieces if len(piece.values) >= span]  # a shorter one: run_detection says so
     for k, piece in enumerate(scored, 1):
         name = "scoring the test piece" if len(scored) == 1 else f"scoring test piece {k} of {len(scored)} ({piece.name})"
         with scoring_pass(name):
-            scores = require_finite(detector.score(piece.values), detector.name, f"test piece {piece.name}",
-                                    len(piece.values))
-        seq = sequence_scores(scores, span)
+            piece_scores.append(require_finite(detector.score(piece.values), detector.name, f"test piece {piece.name}",
+                                               len(piece.values)))
+    # a sequence with no scored point (LSTM-AD's first l_win + h - 1 points, where l_win * (l_seq - 1) < h) at the
+    # lowest score over every piece: at its own piece's lowest, it ranked above another piece's scored sequences
+    lowest = finite(np.concatenate([scores.sequences(span) for scores in piece_scores])) if piece_scores else []
+    lowest = float(lowest.min()) if len(lowest) else None
+    for piece, scores in zip(scored, piece_scores, strict=True):
+        seq = sequence_scores(scores, span, lowest)
         labels = evaluation.sequence_labels(piece.anomaly_idx, len(seq), span)
         unscored = np.isnan(np.asarray(scores.points, dtype=float))
         pieces.append(PieceResult(piece.name, piece.start, scores, seq, labels, fill_unscored(scores.points, fill),
