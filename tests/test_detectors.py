@@ -964,11 +964,57 @@ def test_available_memory_reads_memavailable(tmp_path, monkeypatch):
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   22650096 kB\n")
     monkeypatch.setattr(training, "MEMINFO", str(meminfo), raising=False)
+    monkeypatch.setattr(training, "PROC_CGROUP", str(tmp_path / "no cgroup"), raising=False)  # the host's alone
     assert training.available_memory() == 22650096 * 1024
     meminfo.write_text("MemTotal:       24000000 kB\n")  # an old kernel's, without it: unknown
     assert training.available_memory() is None
     monkeypatch.setattr(training, "MEMINFO", str(tmp_path / "absent"))
     assert training.available_memory() is None
+
+
+@pytest.mark.parametrize("version", ["v2", "v1", "v1 mounted at the container's own cgroup", "unlimited", "none"])
+def test_available_memory_is_the_smaller_of_the_hosts_and_the_cgroups(tmp_path, monkeypatch, version):
+    """In a container (docker --memory 2g) MemAvailable is the host's: windows that fit it but not the container's
+    limit were let through, and the kernel killed the process at the limit with no message. The memory cgroup of the
+    process (and those above it) leaves its limit less what it uses, less the file cache it can drop."""
+    from vae_lstm import training
+
+    meminfo, proc, root = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "fs"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n")  # 20,480,000,000 bytes
+    monkeypatch.setattr(training, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(training, "PROC_CGROUP", str(proc), raising=False)
+    monkeypatch.setattr(training, "CGROUP_ROOT", str(root), raising=False)
+    gib = 1 << 30
+    if version in ("v2", "unlimited", "none"):
+        proc.write_text("0::/docker/abc\n")
+        own, parent = root / "docker" / "abc", root / "docker"
+        own.mkdir(parents=True)
+        (root / "cgroup.controllers").write_text("cpu memory\n")
+        if version != "none":
+            (own / "memory.max").write_text("max\n" if version == "unlimited" else f"{2 * gib}\n")
+            (own / "memory.current").write_text(f"{gib}\n")
+            (own / "memory.stat").write_text(f"anon {gib // 2}\nfile {gib // 2}\ninactive_file {gib // 4}\n")
+            (parent / "memory.max").write_text(f"{8 * gib}\n")  # a looser limit above it
+            (parent / "memory.current").write_text(f"{gib}\n")
+        expected = {"v2": 2 * gib - (gib - gib // 4), "unlimited": 7 * gib, "none": 20_480_000_000}[version]
+    else:
+        proc.write_text("5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/docker/abc\n")
+        memory = root / "memory"
+        own = memory / "docker" / "abc" if version == "v1" else memory  # without a cgroup namespace, docker
+        own.mkdir(parents=True)                                       # mounts its own cgroup as the root
+        (own / "memory.limit_in_bytes").write_text(f"{3 * gib}\n")
+        (own / "memory.usage_in_bytes").write_text(f"{2 * gib}\n")
+        (own / "memory.stat").write_text(f"cache {gib}\ninactive_file 7\ntotal_inactive_file {gib // 2}\n")
+        if version == "v1":  # the root above it: v1's "no limit" is a number
+            (memory / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+            (memory / "memory.usage_in_bytes").write_text(f"{20 * gib}\n")
+        expected = 3 * gib - (2 * gib - gib // 2)
+    assert training.available_memory() == expected
+    # the host's, when it is the smaller
+    meminfo.write_text(f"MemAvailable:   {gib // 1024 // 4} kB\n")
+    assert training.available_memory() == min(expected, gib // 4)
+    meminfo.unlink()  # not readable: the cgroup's alone
+    assert training.available_memory() == (None if version == "none" else expected)
 
 
 @pytest.mark.parametrize("max_points", [0, 500])

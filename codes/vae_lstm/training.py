@@ -227,11 +227,17 @@ def aligned_empty(shape: tuple, dtype) -> np.ndarray:
 
 
 MEMINFO = "/proc/meminfo"
+PROC_CGROUP = "/proc/self/cgroup"
+CGROUP_ROOT = "/sys/fs/cgroup"
+# a memory cgroup's files: (cgroup v2, cgroup v1) names of its limit, its usage and, in memory.stat, the file cache
+# it can drop (what ``docker stats`` leaves out of a container's usage)
+CGROUP_FILES = {"v2": ("memory.max", "memory.current", "inactive_file"),
+                "v1": ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
 
 
-def available_memory() -> int | None:
-    """Bytes of memory that new arrays can take (``MemAvailable`` of /proc/meminfo: free memory and the caches the
-    kernel can drop); None where it cannot be read (not Linux, or a kernel older than 3.14)."""
+def host_available_memory() -> int | None:
+    """``MemAvailable`` of /proc/meminfo in bytes (free memory and the caches the kernel can drop); None where it
+    cannot be read (not Linux, or a kernel older than 3.14)."""
     try:
         with open(MEMINFO) as f:
             for line in f:
@@ -240,6 +246,65 @@ def available_memory() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def cgroup_left(folder: Path, version: str) -> int | None:
+    """What the memory cgroup ``folder`` leaves: its limit less its usage, less the file cache it can drop; None
+    without a limit (``max``) or where its files cannot be read."""
+    limit_file, usage_file, cache_key = CGROUP_FILES[version]
+    try:
+        limit = (folder / limit_file).read_text().strip()
+        if limit == "max":
+            return None
+        usage = int((folder / usage_file).read_text())
+        limit = int(limit)
+    except (OSError, ValueError):
+        return None
+    if limit >= 1 << 62:  # cgroup v1's "no limit": the largest page-aligned signed 64-bit number
+        return None
+    cache = 0
+    try:
+        for line in (folder / "memory.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == cache_key:
+                cache = int(value)
+    except (OSError, ValueError):
+        pass
+    return max(limit - max(usage - cache, 0), 0)
+
+
+def cgroup_available_memory() -> int | None:
+    """The least that the memory cgroups of this process leave (``cgroup_left``): its own and every one above it,
+    under cgroup v2 or v1; a container's limit (docker --memory), which MemAvailable, the host's, does not show.
+    The cgroup's path (/proc/self/cgroup) is looked for under the mount and, where a container mounts its own
+    cgroup as the root, each shorter path down to the root. None without a limit, or where none can be read."""
+    try:
+        lines = Path(PROC_CGROUP).read_text().splitlines()
+    except OSError:
+        return None
+    root, found = Path(CGROUP_ROOT), []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            version, mounts = "v2", [root, root / "unified"]
+        elif "memory" in controllers.split(","):
+            version, mounts = "v1", [root / "memory"]
+        else:
+            continue
+        parts = [p for p in path.strip().split("/") if p]
+        for mount in mounts:
+            for depth in range(len(parts), -1, -1):
+                folder = mount.joinpath(*parts[:depth])
+                if folder.is_dir() and (left := cgroup_left(folder, version)) is not None:
+                    found.append(left)
+    return min(found, default=None)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory that new arrays can take: the smaller of the host's ``MemAvailable`` and what this process's
+    memory cgroup leaves (``cgroup_available_memory``); None where neither can be read."""
+    known = [v for v in (host_available_memory(), cgroup_available_memory()) if v is not None]
+    return min(known, default=None)
 
 
 WINDOW_MEMORY_FIX = ("each point is copied into every window that holds it; give a smaller l_win, a shorter training "
