@@ -958,6 +958,46 @@ def test_trainers_refuse_training_windows_larger_than_the_memory_available(tmp_p
     make(config, tmp_path, series)
 
 
+@pytest.mark.parametrize("name", ["vae_lstm", "lstm_ae", "lstm_vae"])
+def test_trainers_refuse_segment_windows_larger_than_the_memory_available_before_windowing_them(
+        tmp_path, monkeypatch, name):
+    """The windows inside independent segments (a 3-D training array) are a copy, not a view: they were made (two
+    copies of them at once) before the check, which then counted one, though the split copies them again. So a
+    dataset of segments too large was killed before its line, or let through at half its peak."""
+    import tracemalloc
+
+    from vae_lstm import training
+    from vae_lstm.detectors.lstm_ae import LSTMAETrainer
+    from vae_lstm.detectors.lstm_vae import LSTMVAETrainer
+    from vae_lstm.detectors.vae_lstm import VAETrainer
+
+    config = from_dict({"detector": name, "l_win": 16, "n_channel": 2, "num_hidden_units": 16, "l_seq": 2,
+                        "window_stride": 3})
+    segments = np.zeros((400, 40, 2), "float32")
+    # starts 0, 3, .., 24 of each segment: 9 windows of 16 x 2 float32, 3,600 windows of 460,800 bytes; twice over
+    need = 2 * 460_800
+    make = {"vae_lstm": VAETrainer, "lstm_ae": LSTMAETrainer, "lstm_vae": LSTMVAETrainer}[name]
+    stage = {"vae_lstm": "vae"}.get(name, name)
+    monkeypatch.setattr(training, "available_memory", lambda: need - 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError) as info:
+            make(config, tmp_path, segments)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (
+        f"the {stage} stage's 3,600 training windows of 16 points x 2 channel(s) take 0.000922 GB of memory (the "
+        "windows inside the segments, and the copy their split makes), more than the 0.000922 GB available: each "
+        "point is copied into every window that holds it; give a smaller l_win, a shorter training block "
+        "(train_points, train_range) or fewer channels (value_columns)")
+    assert peak < 100_000, f"{peak} bytes taken before the refusal"  # no window copied
+    monkeypatch.setattr(training, "available_memory", lambda: need)
+    trainer = make(config, tmp_path, segments)  # as much as is available: trained
+    windows = trainer.windows if name == "vae_lstm" else trainer.x
+    np.testing.assert_array_equal(windows, np.zeros((3_600, 16, 2)))
+
+
 def test_available_memory_reads_memavailable(tmp_path, monkeypatch):
     from vae_lstm import training
 

@@ -311,18 +311,21 @@ WINDOW_MEMORY_FIX = ("each point is copied into every window that holds it; give
                      "block (train_points, train_range) or fewer channels (value_columns)")
 
 
-def require_window_memory(stage: str, windows: np.ndarray, targets: np.ndarray | None = None) -> None:
-    """One line when a stage's training ``windows`` (n, l_win, c) and their ``targets``, which its split copies
-    (``gather_rows``) before training, take more bytes than ``available_memory``: the kernel's out-of-memory killer
-    would end the process part way, with no message (a million rows of 8 channels at l_win 1440: 28 GB)."""
-    need = int(windows.nbytes) + (0 if targets is None else int(targets.nbytes))
+def require_window_memory(stage: str, windows: tuple, targets: tuple | None = None, copies: int = 1) -> None:
+    """One line when a stage's training windows of shape ``windows`` (n, l_win, c) and their ``targets`` (shapes, of
+    float32 values), which its split copies (``gather_rows``) before training, take more bytes than
+    ``available_memory``: the kernel's out-of-memory killer would end the process part way, with no message (a
+    million rows of 8 channels at l_win 1440: 28 GB). ``copies`` 2: the windows of segments, a copy of their own,
+    then the split's; asked before either is made."""
+    need = copies * 4 * sum(int(np.prod(shape, dtype=np.int64)) for shape in (windows, targets) if shape is not None)
     free = available_memory()
     if free is None or need <= free:
         return
-    shape = f" of {windows.shape[1]} points x {windows.shape[2]} channel(s)" if windows.ndim == 3 else ""
-    what = f"the {stage} stage's {len(windows):,} training windows{shape}" + (
+    shape = f" of {windows[1]} points x {windows[2]} channel(s)" if len(windows) == 3 else ""
+    what = f"the {stage} stage's {windows[0]:,} training windows{shape}" + (
         ", with their targets," if targets is not None else "")
-    raise UserError(f"{what} take {need / 1e9:.3g} GB of memory, more than the {free / 1e9:.3g} GB available: "
+    twice = " (the windows inside the segments, and the copy their split makes)" if copies == 2 else ""
+    raise UserError(f"{what} take {need / 1e9:.3g} GB of memory{twice}, more than the {free / 1e9:.3g} GB available: "
                     f"{WINDOW_MEMORY_FIX}")
 
 

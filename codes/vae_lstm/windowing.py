@@ -229,9 +229,17 @@ def segment_windows(segments: np.ndarray, l_win: int, stride: int = 1) -> np.nda
     n_seg, length, n_channel = segments.shape
     if length < l_win:
         raise ValueError(f"segments of {length} points are shorter than one window ({l_win})")
-    starts = np.arange(0, length - l_win + 1, stride)
-    windows = sliding_window_view(segments, l_win, axis=1)[:, starts]  # (n_seg, per_segment, c, l_win)
-    return windows.transpose(0, 1, 3, 2).reshape(-1, l_win, n_channel)
+    windows = sliding_window_view(segments, l_win, axis=1)[:, ::stride]  # (n_seg, per_segment, c, l_win): a view
+    return windows.transpose(0, 1, 3, 2).reshape(-1, l_win, n_channel)  # the one copy
+
+
+def training_window_shape(shape: tuple, l_win: int, stride: int = 1) -> tuple[int, int, int]:
+    """The shape (n, l_win, c) of ``training_windows`` of a training array of ``shape``: (n, c) or (n_seg, length,
+    c), from its shape alone (the windows of segments are a copy)."""
+    if len(shape) == 3:
+        n_seg, length, n_channel = shape
+        return n_seg * max((length - l_win) // stride + 1, 0), l_win, n_channel
+    return max(shape[0] - l_win + 1, 0), l_win, (shape[1] if len(shape) > 1 else 1)
 
 
 def segment_sequences(segments: np.ndarray, l_win: int, l_seq: int, stride: int = 1) -> np.ndarray:
@@ -245,10 +253,9 @@ def segment_sequences(segments: np.ndarray, l_win: int, l_seq: int, stride: int 
     span = l_win * l_seq
     if length < span:
         raise ValueError(f"segments of {length} points are shorter than one sequence ({span})")
-    starts = np.arange(0, length - span + 1, stride)
-    index = starts[:, None] + l_win * np.arange(l_seq)[None, :]  # (per_segment, l_seq) window starts
-    windows = sliding_window_view(segments, l_win, axis=1)  # (n_seg, length - l_win + 1, c, l_win)
-    return windows[:, index].transpose(0, 1, 2, 4, 3).reshape(-1, l_seq, l_win, n_channel)
+    spans = sliding_window_view(segments, span, axis=1)[:, ::stride]  # (n_seg, per_segment, c, span): a view
+    sequences = spans.reshape(n_seg, -1, n_channel, l_seq, l_win)  # each span's l_seq windows: a view too
+    return sequences.transpose(0, 1, 3, 4, 2).reshape(-1, l_seq, l_win, n_channel)  # the one copy
 
 
 def training_windows(train: np.ndarray, l_win: int, stride: int = 1) -> np.ndarray:

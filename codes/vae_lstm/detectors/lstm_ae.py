@@ -26,7 +26,7 @@ from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_chunks, compiled_chunks_at, gathered
 from ..training import BaseModel, BaseTrainer, FigureCallback, gather_rows, require_window_memory
-from ..windowing import rolling_windows, train_val_split, training_windows
+from ..windowing import rolling_windows, train_val_split, training_window_shape, training_windows
 from .base import Detector, Scores
 
 
@@ -59,6 +59,13 @@ def training_window_array(train: np.ndarray, config) -> np.ndarray:
     view: the trainer's split makes the only copies), or the windows inside each segment of a (n_seg, length, c)
     array at ``window_stride``."""
     return training_windows(np.asarray(train, dtype="float32"), config.l_win, config.window_stride)
+
+
+def window_samples(train: np.ndarray, config) -> tuple:
+    """``SingleStageTrainer``'s x, y and segments for an autoencoder's training windows: those of a series (a view),
+    or the segments of a 3-D array, whose windows are a copy that the trainer makes once it has checked their size."""
+    train = np.asarray(train, dtype="float32")
+    return (None, None, train) if train.ndim == 3 else (training_window_array(train, config), None, None)
 
 
 def window_mse(model: keras.Model, windows: np.ndarray, batch_size: int) -> np.ndarray:
@@ -101,18 +108,24 @@ class SingleStageTrainer(BaseTrainer):
     The pairs are split with ``train_val_split(len(x), val_fraction, seed)``; the held-out ones are
     the validation data. Epochs are ``num_epochs_lstm`` (0 when TRAIN_LSTM is 0: the saved model is
     loaded instead), mini-batches ``batch_size_lstm``. Subclasses set ``stage`` and ``title``.
-    ``y=None`` means the targets are the inputs (autoencoders).
+    ``y=None`` means the targets are the inputs (autoencoders). ``segments`` (a (n_seg, length, c) array, with
+    ``x`` None): x is the windows inside them (``training_window_array``).
     """
 
     stage = "model"
     title = "model"
     rate_key = "learning_rate_lstm"
 
-    def __init__(self, model: BaseModel, config, run_dir, x: np.ndarray, y: np.ndarray | None = None):
+    def __init__(self, model: BaseModel, config, run_dir, x: np.ndarray | None, y: np.ndarray | None = None,
+                 segments: np.ndarray | None = None):
         super().__init__(model, config, run_dir,
                          config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
+        shape = x.shape if segments is None else training_window_shape(segments.shape, config.l_win,
+                                                                        config.window_stride)
         if self.will_train():  # before the split copies them (``pairs``); a stage that only loads copies none
-            require_window_memory(self.stage, x, y)
+            require_window_memory(self.stage, shape, None if y is None else y.shape, 1 if segments is None else 2)
+        if segments is not None:  # x: the windows inside them, a copy, made once the check let them through
+            x = training_window_array(segments, config)
         self.idx_train, self.idx_val = train_val_split(len(x), config.val_fraction, config.seed)
         self.x, self.y = x, y
 
@@ -160,7 +173,7 @@ class LSTMAETrainer(SingleStageTrainer):
     title = "LSTM-AE"
 
     def __init__(self, config, run_dir, train_series: np.ndarray):
-        super().__init__(LSTMAEModel(config, run_dir), config, run_dir, training_window_array(train_series, config))
+        super().__init__(LSTMAEModel(config, run_dir), config, run_dir, *window_samples(train_series, config))
 
 
 class LSTMAEDetector(Detector):

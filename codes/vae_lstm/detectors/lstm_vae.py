@@ -33,9 +33,9 @@ from .lstm_ae import (
     SingleStageTrainer,
     build_lstm_decoder,
     inside_window_mse,
-    training_window_array,
     window_array,
     window_mse,
+    window_samples,
 )
 
 
@@ -137,7 +137,7 @@ class LSTMVAETrainer(SingleStageTrainer):
     title = "LSTM-VAE"
 
     def __init__(self, config, run_dir, train_series):
-        super().__init__(LSTMVAEModel(config, run_dir), config, run_dir, training_window_array(train_series, config))
+        super().__init__(LSTMVAEModel(config, run_dir), config, run_dir, *window_samples(train_series, config))
 
 
 class LSTMVAEDetector(Detector):

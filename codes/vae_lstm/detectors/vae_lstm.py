@@ -58,6 +58,7 @@ from ..windowing import (
     rolling_windows,
     segment_sequences,
     train_val_split,
+    training_window_shape,
     training_windows,
 )
 from . import BALANCED_SCORES, SCORING_KEYS, scoring_keys_for
@@ -104,10 +105,11 @@ class VAETrainer(BaseTrainer):
         # windows in float32 (of a series, a view), so that the split makes the only copies (segments': two),
         # which fit hands to TensorFlow as they are (gather_rows); made when first asked for, not by a stage that
         # only loads its model
-        self.windows = training_windows(np.asarray(train_series, dtype="float32"), config.l_win,
-                                        config.window_stride)
-        if self.will_train():
-            require_window_memory(self.stage, self.windows)  # before the split copies them
+        train = np.asarray(train_series, dtype="float32")
+        if self.will_train():  # before any copy of them: the windows of segments are one
+            require_window_memory(self.stage, training_window_shape(train.shape, config.l_win, config.window_stride),
+                                  copies=2 if train.ndim == 3 else 1)
+        self.windows = training_windows(train, config.l_win, config.window_stride)
         self.idx_train, self.idx_val = train_val_split(len(self.windows), config.val_fraction, config.seed)
 
     @functools.cached_property
