@@ -998,6 +998,44 @@ def test_trainers_refuse_segment_windows_larger_than_the_memory_available_before
     np.testing.assert_array_equal(windows, np.zeros((3_600, 16, 2)))
 
 
+@pytest.mark.parametrize("name", ["vae_lstm", "lstm_ae", "lstm_vae"])
+@pytest.mark.parametrize("n_seg, length, l_win, stride, n_windows", [
+    (400, 40, 8, 8, 2_000),  # windows that tile each segment (ECG5000's: 7 windows of 20 in a beat of 140)
+    (300, 16, 16, 16, 300),  # one window per segment (ECG5000's lstm_ae and lstm_vae: l_win 140 = the beat)
+    (1, 400, 16, 3, 129),  # one segment: starts 0, 3, .., 384
+])
+def test_segment_windows_that_are_a_view_of_the_segments_count_one_copy(
+        tmp_path, monkeypatch, name, n_seg, length, l_win, stride, n_windows):
+    """Windows that tile their segments (or of one segment) are a view of them, not a copy: the split makes the
+    only copy, so they train with as much memory as one copy takes; the check counted two (the refusal's line
+    named a copy of the windows inside the segments that is never made) and refused them at half that."""
+    from vae_lstm import training
+    from vae_lstm.detectors.lstm_ae import LSTMAETrainer
+    from vae_lstm.detectors.lstm_vae import LSTMVAETrainer
+    from vae_lstm.detectors.vae_lstm import VAETrainer
+
+    config = from_dict({"detector": name, "l_win": l_win, "n_channel": 2, "num_hidden_units": 16, "l_seq": 2,
+                        "window_stride": stride})
+    segments = np.arange(n_seg * length * 2, dtype="float32").reshape(n_seg, length, 2)
+    need = n_windows * l_win * 2 * 4  # one copy: the split's
+    make = {"vae_lstm": VAETrainer, "lstm_ae": LSTMAETrainer, "lstm_vae": LSTMVAETrainer}[name]
+    stage = {"vae_lstm": "vae"}.get(name, name)
+    monkeypatch.setattr(training, "available_memory", lambda: need)
+    trainer = make(config, tmp_path, segments)  # as much as is available: trained
+    windows = trainer.windows if name == "vae_lstm" else trainer.x
+    starts = np.arange(0, length - l_win + 1, stride)
+    expected = np.stack([segments[s, t:t + l_win] for s in range(n_seg) for t in starts])
+    np.testing.assert_array_equal(windows, expected)
+    monkeypatch.setattr(training, "available_memory", lambda: need - 1)
+    with pytest.raises(UserError) as info:
+        make(config, tmp_path, segments)
+    assert str(info.value) == (
+        f"the {stage} stage's {n_windows:,} training windows of {l_win} points x 2 channel(s) take {need / 1e9:.3g} GB "
+        f"of memory, more than the {(need - 1) / 1e9:.3g} GB available: each point is copied into every window that "
+        "holds it; give a smaller l_win, a shorter training block (train_points, train_range) or fewer channels "
+        "(value_columns)")
+
+
 def test_available_memory_reads_memavailable(tmp_path, monkeypatch):
     from vae_lstm import training
 

@@ -230,7 +230,9 @@ def segment_windows(segments: np.ndarray, l_win: int, stride: int = 1) -> np.nda
     if length < l_win:
         raise ValueError(f"segments of {length} points are shorter than one window ({l_win})")
     windows = sliding_window_view(segments, l_win, axis=1)[:, ::stride]  # (n_seg, per_segment, c, l_win): a view
-    return windows.transpose(0, 1, 3, 2).reshape(-1, l_win, n_channel)  # the one copy
+    # the one copy; a view (read-only) where the windows tile the segments, or of one segment
+    # (``training_windows_copied``)
+    return windows.transpose(0, 1, 3, 2).reshape(-1, l_win, n_channel)
 
 
 def training_window_shape(shape: tuple, l_win: int, stride: int = 1) -> tuple[int, int, int]:
@@ -240,6 +242,21 @@ def training_window_shape(shape: tuple, l_win: int, stride: int = 1) -> tuple[in
         n_seg, length, n_channel = shape
         return n_seg * max((length - l_win) // stride + 1, 0), l_win, n_channel
     return max(shape[0] - l_win + 1, 0), l_win, (shape[1] if len(shape) > 1 else 1)
+
+
+def training_windows_copied(train: np.ndarray, l_win: int, stride: int = 1) -> bool:
+    """Whether ``training_windows`` of ``train`` are a copy of it rather than a view: the windows inside segments
+    are, except where they are one run of memory in the segments (one segment, one window per segment, or windows
+    that tile each segment: stride l_win, dividing its length); a series' never are. Known from the shape and
+    strides alone, before any window is made."""
+    if np.ndim(train) != 3:
+        return False
+    train = np.asarray(train)
+    n_seg, length, _ = train.shape
+    per_segment = (length - l_win) // stride + 1
+    # the (n_seg, per_segment, l_win, c) view merges its first two axes without a copy when one has a single entry
+    # or each segment's windows end where the next segment's start
+    return n_seg > 1 and per_segment > 1 and train.strides[0] != per_segment * stride * train.strides[1]
 
 
 def segment_sequences(segments: np.ndarray, l_win: int, l_seq: int, stride: int = 1) -> np.ndarray:
@@ -255,7 +272,8 @@ def segment_sequences(segments: np.ndarray, l_win: int, l_seq: int, stride: int 
         raise ValueError(f"segments of {length} points are shorter than one sequence ({span})")
     spans = sliding_window_view(segments, span, axis=1)[:, ::stride]  # (n_seg, per_segment, c, span): a view
     sequences = spans.reshape(n_seg, -1, n_channel, l_seq, l_win)  # each span's l_seq windows: a view too
-    return sequences.transpose(0, 1, 3, 4, 2).reshape(-1, l_seq, l_win, n_channel)  # the one copy
+    # the one copy; a view (read-only) where the sequences tile the segments, or of one segment
+    return sequences.transpose(0, 1, 3, 4, 2).reshape(-1, l_seq, l_win, n_channel)
 
 
 def training_windows(train: np.ndarray, l_win: int, stride: int = 1) -> np.ndarray:

@@ -26,7 +26,13 @@ from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_chunks, compiled_chunks_at, gathered
 from ..training import BaseModel, BaseTrainer, FigureCallback, gather_rows, require_window_memory
-from ..windowing import rolling_windows, train_val_split, training_window_shape, training_windows
+from ..windowing import (
+    rolling_windows,
+    train_val_split,
+    training_window_shape,
+    training_windows,
+    training_windows_copied,
+)
 from .base import Detector, Scores
 
 
@@ -63,7 +69,8 @@ def training_window_array(train: np.ndarray, config) -> np.ndarray:
 
 def window_samples(train: np.ndarray, config) -> tuple:
     """``SingleStageTrainer``'s x, y and segments for an autoencoder's training windows: those of a series (a view),
-    or the segments of a 3-D array, whose windows are a copy that the trainer makes once it has checked their size."""
+    or the segments of a 3-D array, whose windows are a copy (unless they tile them) that the trainer makes once it
+    has checked their size."""
     train = np.asarray(train, dtype="float32")
     return (None, None, train) if train.ndim == 3 else (training_window_array(train, config), None, None)
 
@@ -123,8 +130,10 @@ class SingleStageTrainer(BaseTrainer):
         shape = x.shape if segments is None else training_window_shape(segments.shape, config.l_win,
                                                                         config.window_stride)
         if self.will_train():  # before the split copies them (``pairs``); a stage that only loads copies none
-            require_window_memory(self.stage, shape, None if y is None else y.shape, 1 if segments is None else 2)
-        if segments is not None:  # x: the windows inside them, a copy, made once the check let them through
+            copies = 1 if segments is None else 1 + training_windows_copied(segments, config.l_win,
+                                                                            config.window_stride)
+            require_window_memory(self.stage, shape, None if y is None else y.shape, copies)
+        if segments is not None:  # x: the windows inside them, a copy (unless they tile them), made once checked
             x = training_window_array(segments, config)
         self.idx_train, self.idx_val = train_val_split(len(x), config.val_fraction, config.seed)
         self.x, self.y = x, y

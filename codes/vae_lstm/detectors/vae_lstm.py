@@ -60,6 +60,7 @@ from ..windowing import (
     train_val_split,
     training_window_shape,
     training_windows,
+    training_windows_copied,
 )
 from . import BALANCED_SCORES, SCORING_KEYS, scoring_keys_for
 from .base import Detector, Scores
@@ -102,13 +103,13 @@ class VAETrainer(BaseTrainer):
         super().__init__(VAEModel(config, run_dir), config, run_dir,
                          config.num_epochs_vae if config.TRAIN_VAE else 0, config.batch_size)
         self.channels = channels  # the figures' channel names
-        # windows in float32 (of a series, a view), so that the split makes the only copies (segments': two),
-        # which fit hands to TensorFlow as they are (gather_rows); made when first asked for, not by a stage that
-        # only loads its model
+        # windows in float32 (of a series, a view), so that the split makes the only copies (segments': two, unless
+        # the windows tile them), which fit hands to TensorFlow as they are (gather_rows); made when first asked for,
+        # not by a stage that only loads its model
         train = np.asarray(train_series, dtype="float32")
-        if self.will_train():  # before any copy of them: the windows of segments are one
+        if self.will_train():  # before any copy of them: the windows of segments are one, unless they tile them
             require_window_memory(self.stage, training_window_shape(train.shape, config.l_win, config.window_stride),
-                                  copies=2 if train.ndim == 3 else 1)
+                                  copies=1 + training_windows_copied(train, config.l_win, config.window_stride))
         self.windows = training_windows(train, config.l_win, config.window_stride)
         self.idx_train, self.idx_val = train_val_split(len(self.windows), config.val_fraction, config.seed)
 
