@@ -230,9 +230,10 @@ MEMINFO = "/proc/meminfo"
 PROC_CGROUP = "/proc/self/cgroup"
 CGROUP_ROOT = "/sys/fs/cgroup"
 # a memory cgroup's files: (cgroup v2, cgroup v1) names of its limit, its usage and, in memory.stat, the file cache
-# it can drop (what ``docker stats`` leaves out of a container's usage)
-CGROUP_FILES = {"v2": ("memory.max", "memory.current", "inactive_file"),
-                "v1": ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
+# it can drop: its active and inactive file lists, the page cache that MemAvailable counts as available (not shmem,
+# which is file cache that cannot be dropped)
+CGROUP_FILES = {"v2": ("memory.max", "memory.current", ("active_file", "inactive_file")),
+                "v1": ("memory.limit_in_bytes", "memory.usage_in_bytes", ("total_active_file", "total_inactive_file"))}
 
 
 def host_available_memory() -> int | None:
@@ -251,7 +252,7 @@ def host_available_memory() -> int | None:
 def cgroup_left(folder: Path, version: str) -> int | None:
     """What the memory cgroup ``folder`` leaves: its limit less its usage, less the file cache it can drop; None
     without a limit (``max``) or where its files cannot be read."""
-    limit_file, usage_file, cache_key = CGROUP_FILES[version]
+    limit_file, usage_file, cache_keys = CGROUP_FILES[version]
     try:
         limit = (folder / limit_file).read_text().strip()
         if limit == "max":
@@ -266,8 +267,8 @@ def cgroup_left(folder: Path, version: str) -> int | None:
     try:
         for line in (folder / "memory.stat").read_text().splitlines():
             key, _, value = line.partition(" ")
-            if key == cache_key:
-                cache = int(value)
+            if key in cache_keys:
+                cache += int(value)
     except (OSError, ValueError):
         pass
     return max(limit - max(usage - cache, 0), 0)
