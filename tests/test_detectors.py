@@ -1095,6 +1095,47 @@ def test_available_memory_is_the_smaller_of_the_hosts_and_the_cgroups(tmp_path, 
     assert training.available_memory() == (None if version == "none" else expected)
 
 
+@pytest.mark.parametrize("problem", ["/proc/self/cgroup not UTF-8", "cgroup folder not searchable",
+                                     "memory.max not a number", "memory.stat not UTF-8", "v1 limit -1"])
+def test_a_cgroup_that_cannot_be_read_leaves_memavailable(tmp_path, monkeypatch, problem):
+    """The cgroup's files are read only to lower MemAvailable: one that cannot be read or makes no sense (a path that
+    is not UTF-8, a folder the user may not search, which pathlib's is_dir raises on, a limit that is not a size) is
+    left out, not a crash of the run nor a limit of 0 that refuses every window."""
+    import pathlib
+
+    from vae_lstm import training
+
+    meminfo, proc, root = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "fs"
+    meminfo.write_text("MemAvailable:   20000000 kB\n")
+    monkeypatch.setattr(training, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(training, "PROC_CGROUP", str(proc))
+    monkeypatch.setattr(training, "CGROUP_ROOT", str(root))
+    own = root / "memory" / "job" if problem == "v1 limit -1" else root / "job"
+    own.mkdir(parents=True)
+    proc.write_text("4:memory:/job\n0::/\n" if problem == "v1 limit -1" else "0::/job\n")
+    limit, usage = ("memory.limit_in_bytes", "memory.usage_in_bytes") if problem == "v1 limit -1" else (
+        "memory.max", "memory.current")
+    (own / limit).write_text({"memory.max not a number": "2G\n", "v1 limit -1": "-1\n"}.get(problem, f"{1 << 30}\n"))
+    (own / usage).write_text(f"{1 << 29}\n")
+    (own / "memory.stat").write_text("inactive_file 0\n")
+    if problem == "/proc/self/cgroup not UTF-8":
+        proc.write_bytes(b"0::/job\xff\n")
+    elif problem == "memory.stat not UTF-8":
+        (own / "memory.stat").write_bytes(b"anon \xff\n")
+        assert training.available_memory() == 1 << 29  # the limit and usage still read: the cache taken as used
+        return
+    elif problem == "cgroup folder not searchable":  # as for a user without x on a folder above it (root has it)
+        def refused(self, *args, original=pathlib.Path.stat, **kwargs):
+            if str(self).startswith(str(own)):
+                raise PermissionError(13, "Permission denied", str(self))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(pathlib.Path, "stat", refused)
+        monkeypatch.setattr(pathlib.Path, "read_text", lambda self, *a, f=pathlib.Path.read_text, **k: refused(
+            self) and f(self, *a, **k))
+    assert training.available_memory() == 20_000_000 * 1024  # MemAvailable's
+
+
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_a_cgroups_active_file_cache_counts_as_memory_available(tmp_path, monkeypatch, version):
     """A container's page cache of files read more than once (a data file, the libraries loaded) is active_file, which

@@ -261,7 +261,7 @@ def cgroup_left(folder: Path, version: str) -> int | None:
         limit = int(limit)
     except (OSError, ValueError):
         return None
-    if limit >= 1 << 62:  # cgroup v1's "no limit": the largest page-aligned signed 64-bit number
+    if not 0 <= limit < 1 << 62:  # cgroup v1's "no limit": the largest page-aligned signed 64-bit number (or -1)
         return None
     cache = 0
     try:
@@ -281,7 +281,7 @@ def cgroup_available_memory() -> int | None:
     cgroup as the root, each shorter path down to the root. None without a limit, or where none can be read."""
     try:
         lines = Path(PROC_CGROUP).read_text().splitlines()
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not text
         return None
     root, found = Path(CGROUP_ROOT), []
     for line in lines:
@@ -295,8 +295,9 @@ def cgroup_available_memory() -> int | None:
         parts = [p for p in path.strip().split("/") if p]
         for mount in mounts:
             for depth in range(len(parts), -1, -1):
-                folder = mount.joinpath(*parts[:depth])
-                if folder.is_dir() and (left := cgroup_left(folder, version)) is not None:
+                # no is_dir first: it raises where a folder above cannot be searched, which cgroup_left takes as
+                # an unreadable cgroup
+                if (left := cgroup_left(mount.joinpath(*parts[:depth]), version)) is not None:
                     found.append(left)
     return min(found, default=None)
 
