@@ -1236,3 +1236,56 @@ def test_flagged_ranges_of_non_ascii_channel_names_are_written_in_utf8_whatever_
     target = tmp_path / "flagged_ranges.csv"
     config.write_text_atomic(target, "piece,peak_channel\n温度,débit\n")
     assert target.read_bytes() == "piece,peak_channel\n温度,débit\n".encode()
+
+
+class ReaderLeaves:
+    """A stdout piped into 'head -n': it takes ``lines`` lines, then its reader has gone (BrokenPipeError)."""
+
+    def __init__(self, lines: int):
+        self.lines, self.taken = lines, ""
+
+    def write(self, text: str) -> int:
+        if self.taken.count("\n") >= self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.taken += text
+        return len(text)
+
+    def flush(self) -> None:
+        if self.taken.count("\n") >= self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_detect_piped_into_head_scores_the_run_whole_and_ends_quietly(tmp_path, capsys, monkeypatch):
+    """'detect.py ... | head -3' on a run scored before: the reader left after "replacing .../metrics.json", and the
+    next line (a figure that is not drawn) raised BrokenPipeError, so the scoring stopped with "error: Broken pipe"
+    (exit 2) between setting metrics.json aside as metrics.previous.json and writing the new one: the run counted as
+    not scored. Once the reader has gone, the lines are dropped and the scoring ends as it would have."""
+    from vae_lstm import cli
+    from vae_lstm.errors import run_cli
+
+    t = np.arange(1200)
+    pd.DataFrame({"v": np.sin(2 * np.pi * t / 24)}).to_csv(tmp_path / "series.csv", index=False)
+    (tmp_path / "train_anomaly.json").write_text("[100]")  # test labels all normal: two figures are not drawn
+    dataset = {"path": "series.csv", "train_fraction": 0.5, "labels": {"timestamps": "train_anomaly.json"}}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"exp_name": "piped", "dataset": dataset, "detector": "abs_z", "l_win": 24,
+                                  "l_seq": 3, "output_dir": str(tmp_path / "runs")}))
+    assert cli.train_main(["--config", str(config)]) == 0
+    assert cli.detect_main(["--config", str(config)]) == 0
+    detection = tmp_path / "runs" / "piped" / "series_abs_z_lwin24_lseq3_code6_seed0" / "detection"
+    first = (detection / "metrics.json").read_text()
+    capsys.readouterr()
+    head = ReaderLeaves(3)
+    monkeypatch.setattr(sys, "stdout", head)
+    assert run_cli(cli.detect_main, ["--config", str(config)]) == 0
+    assert head.taken.split("\n")[1:] == [f"run folder: {detection.parent}", f"replacing {detection / 'metrics.json'}, "
+                                          "flagged_ranges.csv and the figures beside it (scored again from the run "
+                                          "folder); the previous metrics are kept in metrics.previous.json", ""]
+    assert capsys.readouterr().err == ""
+    assert json.loads((detection / "metrics.json").read_text())["detectors"] == ["abs_z", "random"]
+    assert (detection / "metrics.previous.json").read_text() == first
+    assert sorted(p.name for p in detection.iterdir()) == ["detections.png", "flagged_ranges.csv", "metrics.json",
+                                                          "metrics.previous.json", "score_histograms.png"]

@@ -600,6 +600,46 @@ def test_an_interrupt_with_its_reader_gone_is_its_line_and_exit_code_only():
     assert (done.returncode, done.stderr) == (143, f"interrupted: {errors.RESUME_TRAINING}\n")
 
 
+@pytest.mark.parametrize("fd, unbuffered", [(1, False), (1, True), (2, False)])
+def test_a_command_whose_reader_has_gone_finishes_its_work_and_ends_quietly(tmp_path, fd, unbuffered):
+    """'detect.py ... | head -3' (or '2>&1 | head'): a line printed once the reader had gone raised BrokenPipeError,
+    so the command stopped where it was, with "error: Broken pipe" and exit 2 (on stdout as PYTHONUNBUFFERED has it,
+    on stderr always); or, stdout buffered, Python's last flush at exit added "Exception ignored ... BrokenPipeError"
+    and exit code 120. What no one reads is dropped: the command does its work and ends as it would have."""
+    script = (
+        "import os, sys\n"
+        f"r, w = os.pipe(); os.close(r); os.dup2(w, {fd})  # a pipe whose reader has gone\n"
+        "from vae_lstm.errors import run_cli\n"
+        "def main(argv):\n"
+        "    print('a line of results')\n"
+        "    print('a note', file=sys.stderr)\n"
+        "    open(sys.argv[1], 'w').write('the work, done')\n"
+        "sys.exit(run_cli(main, []))\n")
+    env = {**ENV, "PYTHONPATH": str(ROOT / "codes"), **({"PYTHONUNBUFFERED": "1"} if unbuffered else {})}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "work")], capture_output=True, text=True,
+                          env=env, timeout=60)
+    read = ["", "a note\n"] if fd == 1 else ["a line of results\n", ""]  # what the other stream's reader reads
+    assert (done.returncode, done.stdout, done.stderr) == (0, *read)
+    assert (tmp_path / "work").read_text() == "the work, done"
+
+
+def test_a_grid_worker_whose_reader_has_gone_runs_its_job_on():
+    """'reproduce.py --workers 2 | head -3': a worker process's next line ("syn vae_lstm seed 0: Epoch 2/2") raised
+    BrokenPipeError, which failed its run mid-training ("1 of 3 runs failed: ...: Broken pipe") and printed a
+    traceback as the worker ended. A worker drops its lines once their reader has gone, as the runner does."""
+    script = (
+        "import os, sys\n"
+        "r, w = os.pipe(); os.close(r); os.dup2(w, 1)  # a pipe whose reader has gone\n"
+        "from vae_lstm import grid\n"
+        "grid.start_worker(os.getppid())\n"
+        "print('syn vae_lstm seed 0: Epoch 2/2', flush=True)\n"
+        "print('the job went on')\n"
+        "print('the job went on', file=sys.stderr)\n")
+    env = {**ENV, "PYTHONPATH": str(ROOT / "codes")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "the job went on\n")
+
+
 @pytest.mark.parametrize("case", ["load_model 1", "nothing trained yet", "newest", "an older folder"])
 def test_an_interrupted_training_says_how_to_resume_it(tmp_path, capsys, monkeypatch, case):
     """load_model 0 trains in a new folder each time, so once its folder holds epochs the interrupt line says how

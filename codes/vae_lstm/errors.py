@@ -177,23 +177,73 @@ def isatty(stream) -> bool:
         return False
 
 
-def _drop_stdout() -> None:
-    """Point stdout's file at os.devnull, so that what it still holds for a reader that has gone (a closed pipe) is
-    dropped: Python's flush at exit would otherwise add "Exception ignored ... BrokenPipeError" and exit with 120."""
+def _drop_stdout(stream=None) -> None:
+    """Point the file of ``stream`` (default stdout) at os.devnull, so that what it still holds for a reader that has
+    gone (a closed pipe) is dropped: Python's flush at exit would otherwise add "Exception ignored ...
+    BrokenPipeError" and exit with 120."""
     import os
 
     with contextlib.suppress(Exception):  # a stream with no file (a test's, a notebook's): nothing to do
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, (stream or sys.stdout).fileno())
         os.close(devnull)
+
+
+class ReaderMayGo:
+    """A stream (stdout, stderr) whose reader may go before the command ends ('detect.py ... | head -3'): from the
+    first write or flush that finds it gone (BrokenPipeError), what is written is dropped, and its file points at
+    os.devnull, rather than the error stopping the command wherever it printed, mid-way through writing its
+    results. Everything else is the stream's."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+    def write(self, text):
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._went()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._went()
+
+    def _went(self) -> None:
+        self.gone = True
+        _drop_stdout(self.stream)
+
+
+@contextmanager
+def readers_may_go():
+    """Inside it, sys.stdout and sys.stderr are ``ReaderMayGo`` streams; at its end, what they hold is flushed (and
+    dropped, its reader gone) and they are put back."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = ReaderMayGo(sys.stdout), ReaderMayGo(sys.stderr)
+    wrapped = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        for stream in wrapped:
+            with contextlib.suppress(Exception):  # a stream closed or detached meanwhile: nothing to flush
+                stream.flush()
+        if sys.stdout is wrapped[0] and sys.stderr is wrapped[1]:  # else the command put in its own: left to it
+            sys.stdout, sys.stderr = streams
 
 
 def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
     on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume
-    (``resume``: what running it again does)."""
+    (``resume``: what running it again does). Output whose reader has gone ('| head -3') is dropped
+    (``readers_may_go``): the command finishes its work as it would have."""
     import signal
-    import sys
     import threading
 
     received = []
@@ -204,6 +254,16 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
     previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
+    try:
+        with readers_may_go():  # '| head -3': the lines no one reads are dropped, the command's work done whole
+            return _run(main, argv, resume, received)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _run(main, argv, resume: str, received: list) -> int:
+    """``run_cli``'s main(), its errors and interrupts each one line on stderr and an exit code."""
     try:
         return main(argv) or 0
     except UserError as e:
@@ -221,6 +281,3 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
             _drop_stdout()
         print(f"{start}interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)
         return 128 + received[0] if received else 130
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

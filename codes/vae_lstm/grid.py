@@ -234,6 +234,15 @@ def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Jo
             yield job, e
 
 
+def start_worker(parent: int) -> None:
+    """A worker process's start: it ends with the grid's process (``die_with_parent``), and its lines are dropped
+    once their reader has gone ('reproduce.py --workers 2 | head -3'), where the next one would fail its run."""
+    from .errors import ReaderMayGo
+
+    die_with_parent(parent)
+    sys.stdout, sys.stderr = ReaderMayGo(sys.stdout), ReaderMayGo(sys.stderr)
+
+
 def die_with_parent(parent: int) -> None:
     """In a worker process: end when the grid's process ends, even by SIGKILL, rather than linger holding its
     memory. A thread checks the parent's PID each second (a killed parent's children are re-parented).
@@ -267,7 +276,7 @@ def in_processes(jobs: list[Job], workers: int, threads: int | None = None
     context = mp.get_context("spawn")
     queue = iter(jobs)
     def pool():
-        return ProcessPoolExecutor(1, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),))
+        return ProcessPoolExecutor(1, mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
 
     pools = [pool() for _ in range(max(workers, 1))]
     done_by = [0] * len(pools)
