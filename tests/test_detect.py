@@ -360,6 +360,25 @@ def test_detect_names_a_newer_run_of_the_config_that_has_not_finished_training(t
     shutil.rmtree(newer)  # none newer: no note
     assert cli.detect_main(["--config", str(config)]) == 0
     assert "is newer" not in capsys.readouterr().out
+    # a newer run in its first epoch: its folder holds its config.json and the training lock, no checkpoint nor
+    # state.json yet; it was not named
+    newer.mkdir()
+    shutil.copy(first / "config.json", newer / "config.json")
+    assert cli.detect_main(["--config", str(config)]) == 0
+    assert "is newer" not in capsys.readouterr().out  # a folder no training holds (killed in its first epoch): none
+    hold = ("import os, sys, time\nfrom filelock import FileLock\nwith FileLock(sys.argv[1] + '/train.lock'):\n"
+            "    open(sys.argv[1] + '/train.lock.pid', 'w').write(f'{os.getpid()}\\n')\n"
+            "    print('held', flush=True)\n    time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(newer)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert cli.detect_main(["--config", str(config)]) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (f"note: scoring {first}, the newest run of the config whose training finished; {newer} is newer and has "
+            f"not finished training (no epoch done yet): it is being trained now by another process (PID "
+            f"{holder.pid}); wait for it to finish, then detect") in capsys.readouterr().out
     help_text = subprocess.run([sys.executable, "codes/detect.py", "--help"], cwd=ROOT, capture_output=True,
                                text=True).stdout
     assert "highest" not in help_text and "finished" in help_text, help_text

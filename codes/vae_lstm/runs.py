@@ -286,13 +286,16 @@ def unread_settings(config: Config, n_channel: int | None, keys) -> dict[str, st
     return why
 
 
-def run_folders(config: Config) -> list[Path]:
-    """The config's run folders that hold training, oldest first: <name>, <name>_run2, <name>_run3, ..."""
+def run_folders(config: Config, held: bool = False) -> list[Path]:
+    """The config's run folders that hold training, oldest first: <name>, <name>_run2, <name>_run3, ...; ``held``:
+    and those whose training lock a process holds (a training in its first epoch, which holds no checkpoint or
+    state.json yet)."""
     base = run_dir(config)
     prefix = f"{base.name}_run"
     numbered = sorted((int(p.name[len(prefix):]), p) for p in base.parent.glob(f"{glob.escape(prefix)}*")
                       if p.name[len(prefix):].isdigit())
-    return [p for p in [base, *(p for _, p in numbered)] if has_training(p)]
+    return [p for p in [base, *(p for _, p in numbered)]
+            if has_training(p) or (held and p.is_dir() and training_holder(p) is not None)]
 
 
 def unfinished_training(path: Path) -> str | None:
@@ -328,7 +331,7 @@ def newer_unfinished_note(config: Config, path: Path) -> str | None:
     path = Path(path)
     if not is_fitted(path):
         return None
-    folders = run_folders(config)
+    folders = run_folders(config, held=True)  # one in its first epoch too: it is being trained
     if path not in folders:
         return None
 
@@ -341,7 +344,7 @@ def newer_unfinished_note(config: Config, path: Path) -> str | None:
     newer = [folder for folder in folders[folders.index(path) + 1:] if unfinished(folder)]
     if not newer:
         return None
-    folder, reached = newer[-1], unfinished_training(newer[-1])
+    folder, reached = newer[-1], unfinished_training(newer[-1]) or "no epoch done yet"
     how = (f"it is being trained now by another process (PID {pid}); wait for it to finish"
            if (pid := training_holder(folder)) is not None else training_advice(config, folder, finish=True))
     return (f"note: scoring {path}, the newest run of the config whose training finished; {folder} is newer and has "
