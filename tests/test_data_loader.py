@@ -909,18 +909,30 @@ def test_a_download_that_waits_for_another_processs_lock_says_so(tmp_path, monke
     monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Reply(data))
     held = filelock.FileLock(f"{dest}.lock")
     held.acquire()
+    (tmp_path / "f.csv.lock.pid").write_text("4242\n")  # the holder's PID, as a download writes it while it holds
     waiting = threading.Thread(target=download.fetch,
                                args=("http://x/f.csv", dest, hashlib.sha256(data).hexdigest(), "f.csv", "set X"))
     waiting.start()
     for _ in range(100):
-        if "waiting" in capsys.readouterr().err:
+        if "waiting" in (err := capsys.readouterr().err):
             break
         time.sleep(0.02)
     else:
         held.release()
         waiting.join()
         pytest.fail("no line while waiting for the lock")
+    # named like the other locks' lines (a run folder's, a summary folder's): which process to wait for, or stop
+    assert err == (f"waiting for another process (PID 4242) to finish downloading f.csv (it holds {dest}.lock; "
+                   "Ctrl-C to stop)\n")
     dest.write_bytes(data)  # the other process's download
+    (tmp_path / "f.csv.lock.pid").unlink()
     held.release()
     waiting.join(timeout=10)
     assert not waiting.is_alive() and dest.read_bytes() == data
+
+    dest.unlink()  # a download writes its PID beside the lock while it holds it, and removes it after
+    pids = []
+    monkeypatch.setattr(download.urllib.request, "urlopen",
+                        lambda url, timeout: pids.append((tmp_path / "f.csv.lock.pid").read_text()) or Reply(data))
+    download.fetch("http://x/f.csv", dest, hashlib.sha256(data).hexdigest(), "f.csv", "set X")
+    assert pids == [f"{os.getpid()}\n"] and not (tmp_path / "f.csv.lock.pid").exists()

@@ -56,14 +56,15 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
         from filelock import FileLock, Timeout
 
         dest.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(f"{dest}.lock")
+        lock, pid_path = FileLock(f"{dest}.lock"), Path(f"{dest}.lock.pid")  # its holder's PID beside it
         try:
             lock.acquire(timeout=0)
-        except Timeout:  # another process downloads it (or was stopped while it did): say so, then wait
-            print(f"waiting for another process to finish downloading {what} (it holds {lock.lock_file}; "
-                  "Ctrl-C to stop)", file=sys.stderr, flush=True)
+        except Timeout:  # another process downloads it (or was stopped while it did): say which, then wait
+            print(f"waiting for another process (PID {holder_pid(pid_path)}) to finish downloading {what} (it holds "
+                  f"{lock.lock_file}; Ctrl-C to stop)", file=sys.stderr, flush=True)
             lock.acquire()
         try:
+            pid_path.write_text(f"{os.getpid()}\n")
             if dest.is_file() and sha256(dest) == sha:  # another process fetched it while this one waited
                 return dest
             for stale in dest.parent.glob(f"{glob.escape(dest.name)}.*.part"):  # of a download killed mid-way
@@ -71,6 +72,7 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
                     stale.unlink(missing_ok=True)  # only the holder of this file's lock writes one
             _download(url, dest, sha, what, remedy)
         finally:
+            pid_path.unlink(missing_ok=True)
             lock.release()
     except DataError:
         raise
@@ -90,6 +92,15 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
                             f"folder writable, with free space, or {remedy}") from e
         raise DataError(f"{cached}could not download {what} from {url} ({why}); {remedy}") from e
     return dest
+
+
+def holder_pid(pid_path: Path) -> str:
+    """The PID that the holder of a download's lock wrote beside it, or "unknown" (a holder that took the lock an
+    instant ago, or one of an earlier version)."""
+    try:
+        return pid_path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def is_local(error: BaseException) -> bool:
