@@ -519,6 +519,26 @@ def test_a_test_file_shorter_than_a_sequence_is_told_to_be_longer(tmp_path, caps
                          "longer test files")
 
 
+@pytest.mark.parametrize("detector, need", [("abs_z", "l_win * l_seq = 48"),
+                                             ("lstm_ad", "l_win + prediction_horizon = 48")])
+def test_many_short_test_pieces_are_counted_not_listed_in_the_line(detector, need):
+    """300 test files shorter than a sequence: the line listed every piece's length ("test pieces: 40, 40, 40, ..."),
+    1351 characters. Up to five are listed; more are counted, with the longest, which is what falls short."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from vae_lstm.prepare import check_scorable
+
+    config = from_dict({"dataset": "synthetic", "detector": detector, "l_win": 16, "l_seq": 3 if detector == "abs_z"
+                        else 2, "prediction_horizon": 32})  # lstm_ad: a sequence of 32 fits, its first score does not
+    for lengths, shown in (([40, 33, 35], "40, 33, 35"), ([33] * 299 + [40], "300, the longest 40 points")):
+        pieces = [SimpleNamespace(values=np.zeros(n)) for n in lengths]
+        with pytest.raises(UserError) as info:
+            check_scorable(config, SimpleNamespace(test_pieces=pieces, labelled=True))
+        assert f"({need} points; test pieces: {shown});" in str(info.value), str(info.value)[:300]
+
+
 @pytest.mark.parametrize("stem", ["plant", "line[2]"])
 def test_the_newest_run_folder_is_found_whatever_characters_the_data_file_is_named_with(tmp_path, stem):
     """The run folders of a dataset named after its file, brackets included: load_model 1 and detect.py take the newest."""

@@ -56,7 +56,7 @@ def fit_data(config: Config, series: Series, verbose: bool = True) -> Config:
 def check_scorable(config: Config, series: Series) -> None:
     """One line when no test piece is as long as one sequence, or when the threshold rule needs labels the data
     lacks: before training too, so that no training is spent on a split that cannot be scored."""
-    lengths = ", ".join(str(len(p.values)) for p in series.test_pieces) or "none"
+    lengths = piece_lengths(series)
     if not any(len(p.values) >= config.span for p in series.test_pieces):
         spec = config.dataset if isinstance(config.dataset, dict) else {}
         block = "leave more of the series out of the training block"
@@ -74,3 +74,15 @@ def check_scorable(config: Config, series: Series) -> None:
         raise UserError(f"no test piece of '{config.dataset_name}' is long enough for lstm_ad to score a point "
                         f"(l_win + prediction_horizon = {first} points; test pieces: {lengths}); make "
                         "prediction_horizon or l_win smaller")
+
+
+LISTED_PIECES = 5  # a line lists the lengths of this many test pieces at most; more are counted
+
+
+def piece_lengths(series: Series) -> str:
+    """The test pieces' lengths for a one-line message: each of a few ("40, 33"), else how many there are and the
+    longest ("300, the longest 40 points"): hundreds of test files are one line, not a list of hundreds."""
+    lengths = [len(p.values) for p in series.test_pieces]
+    if len(lengths) > LISTED_PIECES:
+        return f"{len(lengths)}, the longest {max(lengths)} points"
+    return ", ".join(map(str, lengths)) or "none"
