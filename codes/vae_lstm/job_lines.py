@@ -7,6 +7,10 @@ says that the streams are not a terminal, so that Keras prints one line per epoc
 bar that two workers would overwrite in turn. A process keeps one such stream per stream it names, whose name is
 the job's that runs now: a log handler made in one job (TensorFlow's and absl's, made at their import in a
 worker's first job) holds it, and names the later jobs' lines with their own run, those between jobs with none.
+TensorFlow's C++ log lines are not named: they are written to file descriptor 2, not through ``sys.stderr``
+(``quiet`` hides its start-up notices and leaves its errors only, TF_CPP_MIN_LOG_LEVEL 2). Naming them would take a
+pipe in place of descriptor 2 and a thread copying it, which loses the last lines of a worker that aborts (a failed
+check in TensorFlow), the ones that matter most.
 """
 
 from __future__ import annotations
