@@ -949,7 +949,13 @@ OPTIONS = [{"point_score": "max_sequence"},
             "term_power": 0.5},
            {"point_score": "balanced_level", "reconstruction_weight": 0.5, "context_scale": "mean", "keep_bytes": 0},
            {"point_score": "predicted_error", "trailing_scale": 1, "keep_bytes": 0},
-           {"point_score": "balanced", "context_scale": "mean", "trailing_scale": 1, "keep_bytes": 0}]
+           {"point_score": "balanced", "context_scale": "mean", "trailing_scale": 1, "keep_bytes": 0},
+           {"point_score": "balanced_level", "reconstruction_weight": 2, "keep_bytes": 0},
+           {"point_score": "combined", "keep_bytes": 0},
+           {"point_score": "last_window", "keep_bytes": 0},
+           {"point_score": "last_window", "context_scale": "mean", "point_smoothing": 1, "keep_bytes": 0},
+           {"point_score": "median_prediction", "context_scale": "mean", "keep_bytes": 0},
+           {"point_score": "predicted_error", "error_scale": "none", "context_scale": "mean", "keep_bytes": 0}]
 
 
 @pytest.mark.parametrize("keys", OPTIONS, ids=lambda keys: "-".join(map(str, keys.values())))
@@ -957,10 +963,17 @@ def test_the_detector_scores_every_block_like_the_whole_array(keys, two_channel_
     """Every option of the point scores: the training block's scores (which detection scores after calibrating on it)
     and a test block's equal those computed from every predicted window at once, with the models run anew for each
     statistic, to the bit. score_batch_size 29: the pass hands the sinks runs of 14 sequences. keep_bytes 0: the
-    training block's predicted windows are not kept between its passes, which run the models again."""
+    training block's predicted windows are not kept between its passes. Where each channel's error is divided by
+    its scale and the point score is a mean of errors, its calibration then runs the LSTM and decoder once, summing
+    each point's errors per channel (and window position) before dividing them (``ChannelErrorSums``): the channels'
+    scales and the sequence scores the same to the bit, the window positions' scales and the point scores to float
+    rounding. Elsewhere each pass runs the models again, to the bit."""
     keys = dict(keys)
     if "keep_bytes" in keys:
         monkeypatch.setattr(scoring, "KEEP_PREDICTION_BYTES", keys.pop("keep_bytes"), raising=False)
+    runs = []
+    predictions = scoring.decoded_prediction_chunks
+    monkeypatch.setattr(scoring, "decoded_prediction_chunks", lambda *args: runs.append(1) or predictions(*args))
     det = detector("vae_lstm", n_channel=2, **keys)
     det.vae, det.lstm = two_channel_models
     rng = np.random.default_rng(0)
@@ -968,12 +981,25 @@ def test_the_detector_scores_every_block_like_the_whole_array(keys, two_channel_
     blocks = {"train": series[:160].astype("float32"), "test": series[160:].astype("float32")}
     whole = {name: scoring.score_vae_lstm(det.vae, det.lstm, block, L_WIN, L_SEQ, batch_size=29)
              for name, block in blocks.items()}
+    runs.clear()
     det.calibrate(blocks["train"])
+    c = det.config
+    one_pass = (scoring.KEEP_PREDICTION_BYTES == 0 and c.error_scale == "channel" and c.point_score not in
+                ("max_sequence", "median_prediction", "min_prediction"))
+    if c.error_scale == "channel" and c.point_score != "max_sequence":
+        np.testing.assert_array_equal(
+            det.channel_scale, scoring.channel_error_scale(blocks["train"], whole["train"].predicted_windows, L_WIN))
     train = det.score(blocks["train"])
+    if scoring.KEEP_PREDICTION_BYTES == 0:  # the LSTM and decoder over the training block: once in one pass, else
+        scales = (c.error_scale == "channel") + det.scales_context()  # once per scale, then for its scores
+        assert len(runs) == (1 if one_pass else scales + 1)
     for name, got in (("train", train), ("test", det.score(blocks["test"]))):
         native, points = whole_array_scores(det, blocks, whole, name)
         np.testing.assert_array_equal(got.native, native)
-        np.testing.assert_array_equal(got.points, points)
+        if one_pass:  # the training block's errors summed in another order (and the test block's by its scales)
+            np.testing.assert_allclose(got.points, points, rtol=1e-12, atol=0)
+        else:
+            np.testing.assert_array_equal(got.points, points)
     again = det.score(blocks["train"].copy())  # the same block again
     np.testing.assert_array_equal(again.points, train.points)
     np.testing.assert_array_equal(again.native, train.native)
@@ -1009,12 +1035,30 @@ def test_each_model_runs_once_over_each_block(two_channel_models, monkeypatch):
     rows.clear()
     det.score(test)
     assert rows == [("encoder", 120 - L_WIN + 1), ("lstm+decoder", 120 - L_WIN * L_SEQ + 1), (decoder, 120 - L_WIN + 1)]
-    # predicted windows of more than KEEP_PREDICTION_BYTES are not kept: the LSTM and decoder run in each pass
+    # predicted windows of more than KEEP_PREDICTION_BYTES are not kept between passes: one pass gives the channels'
+    # and window positions' scales and the scores (ChannelErrorSums), where the LSTM and decoder ran in each of three
     monkeypatch.setattr(scoring, "KEEP_PREDICTION_BYTES", n_seq * (L_SEQ - 1) * L_WIN * 2 * 4 - 1)
     rows.clear()
     det.calibrate(train)
     det.score(train)
+    assert rows == [("encoder", n_windows), ("lstm+decoder", n_seq), (decoder, n_windows)]
+    # unless its sums would take more than ONE_PASS_SHARE of the predicted windows' bytes (a sixth here): a pass per
+    # statistic, each running the LSTM and decoder
+    from vae_lstm.detectors import vae_lstm
+
+    monkeypatch.setattr(vae_lstm, "ONE_PASS_SHARE", 1 / 8)
+    rows.clear()
+    det.calibrate(train)
+    det.score(train)
     assert rows == [("encoder", n_windows), *[("lstm+decoder", n_seq)] * 3, (decoder, n_windows)]
+    # a point score that is no mean of errors takes a pass per statistic, each running the LSTM and decoder
+    det = detector("vae_lstm", n_channel=2, point_score="median_prediction", error_scale="channel",
+                   context_scale="mean", trailing_scale=1)
+    det.vae, det.lstm = two_channel_models
+    rows.clear()
+    det.calibrate(train)
+    det.score(train)
+    assert rows == [("encoder", n_windows), *[("lstm+decoder", n_seq)] * 3]
 
 
 def test_the_passes_of_a_calibration_say_which_they_are(two_channel_models, monkeypatch, capsys):
@@ -1026,7 +1070,8 @@ def test_the_passes_of_a_calibration_say_which_they_are(two_channel_models, monk
     ticks = iter(range(0, 100_000, 40))
     monkeypatch.setattr(scoring, "_clock", lambda: next(ticks))
     monkeypatch.setattr(scoring, "KEEP_PREDICTION_BYTES", 0)  # a block too large to keep: the models run each pass
-    det = detector("vae_lstm", n_channel=2, point_score="combined", error_scale="channel", context_scale="mean")
+    det = detector("vae_lstm", n_channel=2, point_score="median_prediction", error_scale="channel",
+                   context_scale="mean", trailing_scale=1)
     det.vae, det.lstm = two_channel_models
     train = np.random.default_rng(0).standard_normal((180, 2)).astype("float32")
     with scoring_pass("calibrating on the training block"):
@@ -1035,6 +1080,14 @@ def test_the_passes_of_a_calibration_say_which_they_are(two_channel_models, monk
     within = "calibrating on the training block, pass"
     assert list(dict.fromkeys(names)) == [f"{within} 1 of 3 (channels' error scales)",
                                           f"{within} 2 of 3 (window positions' error scales)", f"{within} 3 of 3 (scores)"]
+    # a mean of errors: the three from one pass of the models (ChannelErrorSums), which says so
+    det = detector("vae_lstm", n_channel=2, point_score="combined", error_scale="channel", context_scale="mean")
+    det.vae, det.lstm = two_channel_models
+    with scoring_pass("calibrating on the training block"):
+        det.calibrate(train)
+    assert set(line.split(": ")[0] for line in capsys.readouterr().out.splitlines()) == {
+        "calibrating on the training block, one pass (channels' error scales, window positions' error scales and "
+        "scores)"}
     det = detector("vae_lstm", n_channel=2, point_score="combined", error_scale="none", context_scale="none")
     det.vae, det.lstm = two_channel_models
     with scoring_pass("calibrating on the training block"):

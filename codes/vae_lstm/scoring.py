@@ -453,7 +453,8 @@ class BlockPasses:
     every pass and ``vae_point_errors``, and with ``keep_bytes`` the first pass's predicted windows are kept for
     the later passes to hand on again, where they take at most that many bytes in all (float32). A block of more
     keeps none, and each later pass runs the LSTM and decoder again: memory does not grow with the series times
-    l_seq x l_win. The chunks handed on are the same, to the bit, whether computed or kept."""
+    l_seq x l_win (the VAE-LSTM's calibration takes one pass of such a block where its statistics allow it:
+    ``ChannelErrorSums``). The chunks handed on are the same, to the bit, whether computed or kept."""
 
     def __init__(self, vae, lstm, series: np.ndarray, l_win: int, l_seq: int, batch_size: int, keep_bytes: int = 0):
         self.vae, self.lstm, self.series = vae, lstm, series
@@ -468,6 +469,15 @@ class BlockPasses:
             self._codes = window_codes(self.vae, self.series, self.l_win, self.batch_size)
         return self._codes
 
+    def predicted_bytes(self) -> int:
+        """The bytes of every predicted window of the block, in float32 (known before the encoder runs)."""
+        n_seq = _sequence_count(len(self.series) - self.l_win + 1, self.l_win, self.l_seq)
+        return 4 * n_seq * (self.l_seq - 1) * self.l_win * as_2d(self.series).shape[1]
+
+    def keeps(self, keep_bytes: int) -> bool:
+        """Whether a first pass keeps the block's predicted windows under ``keep_bytes``."""
+        return 0 < self.predicted_bytes() <= keep_bytes
+
     def run(self, *sinks) -> list:
         """Every chunk handed to each sink's ``add(first, predicted, targets)``; the sinks' ``result()``s."""
         for first, predicted, targets in self.chunks():
@@ -481,9 +491,7 @@ class BlockPasses:
             for first, predicted in self.kept:
                 yield first, predicted, predicted_targets(windows, first, len(predicted), self.l_win, self.l_seq)
             return
-        n_seq = _sequence_count(len(self.series) - self.l_win + 1, self.l_win, self.l_seq)  # before the encoder runs
-        size = 4 * n_seq * (self.l_seq - 1) * self.l_win * as_2d(self.series).shape[1]  # every predicted window's
-        kept = [] if 0 < size <= self.keep_bytes else None  # bytes, in float32
+        kept = [] if self.keeps(self.keep_bytes) else None
         for first, predicted, targets in predicted_window_chunks(self.vae, self.lstm, self.series, self.l_win,
                                                                  self.l_seq, self.batch_size, self.codes):
             if kept is not None:
@@ -823,6 +831,88 @@ def channel_error_scale(series: np.ndarray, predicted_windows: np.ndarray, l_win
     sink = ChannelErrorScale(series, l_win)
     sink.add(0, predicted_windows)
     return sink.result()
+
+
+class ChannelErrorSums:
+    """Sink of ``vae_lstm_pass``: per point and channel, the sum of the point's squared errors over the predicted
+    windows covering it, and from the same values each channel's scale (a ``ChannelErrorScale``, to the bit). With
+    ``error_scale`` "channel", a point's mean error is a sum of these sums, each divided by its channel's scale,
+    over its count (``point_errors``), so that one pass of the models gives the training block's channel scales
+    and its point errors under them, where a pass per statistic ran the models again over a block too large to keep
+    its predicted windows (``BlockPasses``). ``by_position``: a sum per window position too (n x (l_seq - 1) x c
+    values), for the window positions' scales (``context_scale``); ``last``: the last window's sums apart from the
+    others (for ``last_window``). The point errors equal ``PredictionErrors``' to float rounding (their sums in
+    another order), not to the bit."""
+
+    def __init__(self, series: np.ndarray, l_win: int, l_seq: int, by_position: bool = False, last: bool = False):
+        self.scale = ChannelErrorScale(series, l_win)
+        self.l_win, self.n_pred, self.n_seq = l_win, l_seq - 1, 0
+        # each window position's slot of the sums: its own, the last apart from the others, or one for all
+        self.slots = (np.arange(self.n_pred) if by_position else
+                      (np.arange(self.n_pred) == self.n_pred - 1).astype(np.intp) if last and self.n_pred > 1
+                      else np.zeros(self.n_pred, dtype=np.intp))
+        self.sums = np.zeros((len(self.scale.series), int(self.slots.max()) + 1, self.scale.series.shape[1]))
+
+    @staticmethod
+    def size(n_points: int, n_channel: int, l_seq: int, by_position: bool = False, last: bool = False) -> int:
+        """The bytes of the sums of a sink over ``n_points`` points."""
+        return 8 * n_points * n_channel * (l_seq - 1 if by_position else 2 if last and l_seq > 2 else 1)
+
+    def add(self, first, predicted, targets=None):
+        m, n_pred = predicted.shape[:2]
+        series = self.scale.series
+        squared = np.square(series[predicted_points(m, n_pred, self.l_win, start=first)] - predicted)
+        self.scale.accumulate(squared.reshape(-1, series.shape[1]), squared.size // series.shape[1])
+        n_slots, c = self.sums.shape[1:]
+        # the points from first + l_win (window 1 of sequence first), each slot's channels, in one bincount
+        local = (np.arange(m)[:, None, None] + self.l_win * np.arange(n_pred)[None, :, None]
+                 + np.arange(self.l_win)[None, None, :]) * n_slots + self.slots[:n_pred, None]
+        span = m - 1 + n_pred * self.l_win
+        index = (local[..., None] * c + np.arange(c)).ravel()
+        start = first + self.l_win
+        self.sums[start:start + span] += np.bincount(index, weights=squared.ravel(),
+                                                     minlength=span * n_slots * c).reshape(span, n_slots, c)
+        self.n_seq += m
+
+    def result(self) -> ChannelErrorSums:
+        return self
+
+    def channel_scale(self) -> np.ndarray:
+        """(c,) ``ChannelErrorScale``'s result."""
+        return self.scale.result()
+
+    def counts(self, slot: int | None = None) -> np.ndarray:
+        """Per point, the predicted windows covering it (those of ``slot`` only, when given)."""
+        n, l_win = len(self.sums), self.l_win
+        t, count = np.arange(n), np.zeros(n, dtype=np.intp)
+        for k in range(1, self.n_pred + 1):  # sequence s's window k covers s + k * l_win .. s + (k + 1) * l_win - 1
+            if slot is None or self.slots[k - 1] == slot:
+                count += np.maximum(np.minimum(t - k * l_win, self.n_seq - 1)
+                                    - np.maximum(t - (k + 1) * l_win + 1, 0) + 1, 0)
+        return count
+
+    def scaled(self, channel_scale: np.ndarray) -> np.ndarray:
+        """(n, slots): each slot's sums, each channel's divided by its scale, summed over channels."""
+        return np.stack([(self.sums[:, slot] / channel_scale).sum(axis=-1) for slot in range(self.sums.shape[1])],
+                        axis=1)
+
+    def context_scale(self, scaled: np.ndarray) -> np.ndarray:
+        """(l_seq - 1,) ``ContextErrorScale``'s result under the channel scales of ``scaled`` (by_position): each
+        window position's mean error."""
+        context = scaled.sum(axis=0) / (self.n_seq * self.l_win)
+        return np.where(context > 0, context, 1.0)
+
+    def point_errors(self, scaled: np.ndarray, context_scale: np.ndarray | None = None,
+                     last_only: bool = False) -> np.ndarray:
+        """``PredictionErrors``' result (every predicted window, or each sequence's last with ``last_only``) from
+        ``scaled``, with each window position's error divided by its ``context_scale`` (by_position) times their
+        mean."""
+        if context_scale is not None:
+            scaled = scaled / context_scale * context_scale.mean()
+        if last_only:
+            slot = int(self.slots[-1])
+            return mean_or_nan(scaled[:, slot], self.counts(slot))
+        return mean_or_nan(scaled.sum(axis=1), self.counts())
 
 
 TERM_SCALES = {"mean": np.mean, "max": np.max}

@@ -237,6 +237,11 @@ class LSTMTrainer(BaseTrainer):
 CALIBRATED_SCORES = (*BALANCED_SCORES, "combined")  # point scores that need the training block's errors
 # point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
 PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
+# point scores that are a mean of the point's errors: under error_scale "channel", linear in its errors' sums per
+# channel, which one pass over a training block gives with the channels' scales (VAELSTMDetector.one_pass_scores)
+ONE_PASS_SCORES = ("predicted_error", "combined", "balanced", "balanced_level", "last_window")
+# one_pass_scores' sums take at most this share of the bytes of the predicted windows they stand for, and this many
+ONE_PASS_SHARE, ONE_PASS_BYTES = 0.25, 1 << 30
 # trailing_scale's floor on a trailing standard deviation, as a share of the training block's point scores' own
 TRAILING_SD_FLOOR = 1e-3
 
@@ -361,8 +366,10 @@ class VAELSTMDetector(Detector):
     def calibrate_on(self, series: np.ndarray) -> None:
         """The training-block statistics that ``needs_calibration`` asks for, from the checked (n, c) series: each
         from a pass over it, as each needs the scales before it, the models running over it once (``BlockPasses``,
-        its predicted windows kept between the passes up to ``KEEP_PREDICTION_BYTES``). Its scores, which detection
-        asks for next, are kept (``training_scores``) where a pass computed them, or where they cost no model run."""
+        its predicted windows kept between the passes up to ``KEEP_PREDICTION_BYTES``). A block too large to keep
+        them, whose channels' scales the point errors (a mean of errors) divide by, takes one pass in all
+        (``one_pass_scores``). Its scores, which detection asks for next, are kept (``training_scores``) where a
+        pass computed them, or where they cost no model run."""
         c = self.config
         needs = [self.scales_channels(series), self.scales_context(),
                  c.point_score in CALIBRATED_SCORES or self.trails()]
@@ -378,16 +385,21 @@ class VAELSTMDetector(Detector):
             return scoring_pass(f"{within}, pass {passes.index(what) + 1} of {len(passes)} ({what})"
                                 if len(passes) > 1 and what in passes else within)
 
-        if needs[0]:
-            with named("channels' error scales"):
-                self.channel_scale, = block.run(ChannelErrorScale(series, c.l_win))
-        if needs[1]:  # after the channels' scale, which it then includes
-            with named("window positions' error scales"):
-                self.context_scale, = block.run(ContextErrorScale(series, c.l_win, self.channel_scale))
-        if not needs[2] and block.kept is None:  # its scores would take another run of the models: score runs it
-            return
-        with named("scores"):
-            native, terms = self.raw_scores(series, block)
+        if self.calibrates_in_one_pass(series, block):
+            scales = ", ".join(what for what in passes if what != "scores")
+            with scoring_pass(f"{within}, one pass ({scales} and scores)"):
+                native, terms = self.one_pass_scores(series, block)
+        else:
+            if needs[0]:
+                with named("channels' error scales"):
+                    self.channel_scale, = block.run(ChannelErrorScale(series, c.l_win))
+            if needs[1]:  # after the channels' scale, which it then includes
+                with named("window positions' error scales"):
+                    self.context_scale, = block.run(ContextErrorScale(series, c.l_win, self.channel_scale))
+            if not needs[2] and block.kept is None:  # its scores would take another run of the models: score runs it
+                return
+            with named("scores"):
+                native, terms = self.raw_scores(series, block)
         if c.point_score in CALIBRATED_SCORES:
             if c.point_score in BALANCED_SCORES:
                 self.term_scales = tuple(term_scale(t, c.term_scale) for t in terms)
@@ -401,6 +413,40 @@ class VAELSTMDetector(Detector):
             self.trailing_floor = max(TRAILING_SD_FLOOR * (float(np.std(known)) if len(known) else 0.0),
                                       np.finfo(float).tiny)
         self.training_scores = (block_digest(series), native, points)
+
+    def calibrates_in_one_pass(self, series: np.ndarray, block: BlockPasses) -> bool:
+        """Whether ``calibrate_on`` takes one pass of the models over the training block (``one_pass_scores``): where
+        each channel's error is divided by its scale, the point score is a mean of errors (ONE_PASS_SCORES), the
+        block's predicted windows are too large to keep between passes (each pass would run the LSTM and decoder
+        again), and the sums that stand for them take at most ONE_PASS_SHARE of their bytes and ONE_PASS_BYTES."""
+        c = self.config
+        if not (self.scales_channels(series) and c.point_score in ONE_PASS_SCORES) or block.keeps(
+                scoring.KEEP_PREDICTION_BYTES):
+            return False
+        size = scoring.ChannelErrorSums.size(len(series), series.shape[1], c.l_seq, self.scales_context(),
+                                             c.point_score == "last_window")
+        return size <= min(ONE_PASS_SHARE * block.predicted_bytes(), ONE_PASS_BYTES)
+
+    def one_pass_scores(self, series: np.ndarray, block: BlockPasses) -> tuple[np.ndarray, np.ndarray | tuple]:
+        """``raw_scores`` of the training block from one pass of the models, which sets the channels' error scales
+        (and the window positions', with context_scale "mean") on the way: each point's squared errors summed per
+        channel (and window position) over the predicted windows covering it (``scoring.ChannelErrorSums``), then
+        divided by the scales that the same pass gave. The channels' scales and the sequence scores are those of a
+        pass per statistic to the bit; the window positions' scales and the point errors to float rounding (their
+        sums in another order)."""
+        c = self.config
+        last = c.point_score == "last_window"
+        native, sums = block.run(SequenceErrors(), scoring.ChannelErrorSums(series, c.l_win, c.l_seq,
+                                                                            self.scales_context(), last))
+        self.channel_scale = sums.channel_scale()
+        scaled = sums.scaled(self.channel_scale)
+        if self.scales_context():
+            self.context_scale = sums.context_scale(scaled)
+        points = sums.point_errors(scaled, self.context_scale)
+        if last:
+            return native, last_window_points(sums.point_errors(scaled, self.context_scale, last_only=True), points)
+        del sums, scaled  # before the VAE's own errors (error_terms), which run its decoder over the block
+        return native, self.error_terms(series, points, block) if c.point_score in CALIBRATED_SCORES else points
 
     def equal_training_scores(self, n_points: int, n_scores: int, value: float) -> str:
         """Why trailing_scale cannot standardise against a training block whose point scores are all ``value``."""
