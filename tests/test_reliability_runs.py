@@ -643,6 +643,22 @@ def test_a_command_whose_reader_has_gone_finishes_its_work_and_ends_quietly(tmp_
     assert (tmp_path / "work").read_text() == "the work, done"
 
 
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_command_with_a_closed_stream_prints_to_it_nothing_and_runs_on(monkeypatch, capsys, closed):
+    """'detect.py ... >&-' (or 2>&-): Python sets a stream whose file descriptor is closed to None, where print
+    writes nothing. The stream that drops lines once their reader has gone wrapped None too, so the first line
+    printed was "AttributeError: 'NoneType' object has no attribute 'write'" and a traceback, exit 1."""
+    def main(argv):
+        print("a line of results")
+        print("a note", file=sys.stderr)
+
+    monkeypatch.setattr(sys, closed, None)
+    assert errors.run_cli(main, []) == 0
+    assert getattr(sys, closed) is None
+    shown = capsys.readouterr()
+    assert (shown.err == "a note\n") if closed == "stdout" else shown.out.startswith("a line of results\n")
+
+
 def test_a_grid_worker_whose_reader_has_gone_runs_its_job_on():
     """'reproduce.py --workers 2 | head -3': a worker process's next line ("syn vae_lstm seed 0: Epoch 2/2") raised
     BrokenPipeError, which failed its run mid-training ("1 of 3 runs failed: ...: Broken pipe") and printed a

@@ -221,12 +221,18 @@ class ReaderMayGo:
         _drop_stdout(self.stream)
 
 
+def reader_may_go(stream):
+    """``stream`` as a ``ReaderMayGo``; None (a stream whose file descriptor was closed, 'detect.py ... >&-', where
+    print writes nothing) stays None."""
+    return None if stream is None else ReaderMayGo(stream)
+
+
 @contextmanager
 def readers_may_go():
-    """Inside it, sys.stdout and sys.stderr are ``ReaderMayGo`` streams; at its end, what they hold is flushed (and
-    dropped, its reader gone) and they are put back."""
+    """Inside it, sys.stdout and sys.stderr are ``ReaderMayGo`` streams (``reader_may_go``); at its end, what they
+    hold is flushed (and dropped, its reader gone) and they are put back."""
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = ReaderMayGo(sys.stdout), ReaderMayGo(sys.stderr)
+    sys.stdout, sys.stderr = reader_may_go(sys.stdout), reader_may_go(sys.stderr)
     wrapped = sys.stdout, sys.stderr
     try:
         yield

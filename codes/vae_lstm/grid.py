@@ -237,10 +237,10 @@ def sequential(jobs: list[Job], threads: int | None = None) -> Iterator[tuple[Jo
 def start_worker(parent: int) -> None:
     """A worker process's start: it ends with the grid's process (``die_with_parent``), and its lines are dropped
     once their reader has gone ('reproduce.py --workers 2 | head -3'), where the next one would fail its run."""
-    from .errors import ReaderMayGo
+    from .errors import reader_may_go
 
     die_with_parent(parent)
-    sys.stdout, sys.stderr = ReaderMayGo(sys.stdout), ReaderMayGo(sys.stderr)
+    sys.stdout, sys.stderr = reader_may_go(sys.stdout), reader_may_go(sys.stderr)
 
 
 def die_with_parent(parent: int) -> None:
