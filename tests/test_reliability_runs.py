@@ -659,6 +659,24 @@ def test_a_command_with_a_closed_stream_prints_to_it_nothing_and_runs_on(monkeyp
     assert (shown.err == "a note\n") if closed == "stdout" else shown.out.startswith("a line of results\n")
 
 
+def test_a_command_that_fails_once_the_reader_of_its_stdout_has_gone_says_so_and_exits_2(monkeypatch, capsys):
+    """'train.py --config bad.json | head -1': the lines no one reads are dropped, not the error: its one line on
+    stderr and exit code 2, as without the pipe."""
+    class Gone:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        flush = write
+
+    def main(argv):
+        print("a line of results")
+        raise UserError("key 'l_win' = 0 is invalid")
+
+    monkeypatch.setattr(sys, "stdout", Gone())
+    assert errors.run_cli(main, []) == 2
+    assert capsys.readouterr().err == "error: key 'l_win' = 0 is invalid\n"
+
+
 def test_a_grid_worker_whose_reader_has_gone_runs_its_job_on():
     """'reproduce.py --workers 2 | head -3': a worker process's next line ("syn vae_lstm seed 0: Epoch 2/2") raised
     BrokenPipeError, which failed its run mid-training ("1 of 3 runs failed: ...: Broken pipe") and printed a
