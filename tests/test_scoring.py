@@ -1061,6 +1061,37 @@ def test_each_model_runs_once_over_each_block(two_channel_models, monkeypatch):
     assert rows == [("encoder", n_windows), *[("lstm+decoder", n_seq)] * 3]
 
 
+@pytest.mark.parametrize("by_position, last", [(True, False), (False, True)])
+def test_the_one_pass_sums_take_little_more_memory_than_themselves(by_position, last):
+    """``ChannelErrorSums``' size is what the one-pass calibration may take beyond a pass per statistic: turning the
+    sums into the point errors (channel scales, window positions' scales, point errors, as ``one_pass_scores``)
+    allocates the (n, slots) scaled sums and one (n, c) part of them at a time, and frees the sums, rather than
+    holding several (n, slots) copies beside them (2.7 times the sums at 2 channels)."""
+    import tracemalloc
+
+    n, c, l_win, l_seq = 20_000, 2, 16, 7
+    rng = np.random.default_rng(0)
+    series = rng.standard_normal((n, c)).astype("float32")
+    n_seq = n - l_win * l_seq + 1
+    tracemalloc.start()  # before the sums: their release counts
+    try:
+        sink = scoring.ChannelErrorSums(series, l_win, l_seq, by_position, last)
+        for first in range(0, n_seq, 2_000):
+            sink.add(first, rng.standard_normal((min(2_000, n_seq - first), l_seq - 1, l_win, c)).astype("float32"))
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        scaled = sink.scaled(sink.channel_scale())
+        context = sink.context_scale(scaled) if by_position else None
+        points = sink.point_errors(scaled, context)
+        last_points = sink.point_errors(scaled, context, last_only=True)
+        peak = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    slots = scoring.ChannelErrorSums.size(n, c, l_seq, by_position, last) // (8 * n * c)
+    assert points.shape == last_points.shape == (n,)
+    assert peak <= 8 * n * (slots + c + 4)  # the scaled sums, an (n, c) part, a few per-point arrays
+
+
 def test_the_passes_of_a_calibration_say_which_they_are(two_channel_models, monkeypatch, capsys):
     """detect.py on a million rows of 8 channels calibrated on its 600,000-row training block in two passes of the
     LSTM and decoder (its channels' error scales, then its scores), both "calibrating on the training block": a line

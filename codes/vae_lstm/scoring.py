@@ -846,7 +846,7 @@ class ChannelErrorSums:
 
     def __init__(self, series: np.ndarray, l_win: int, l_seq: int, by_position: bool = False, last: bool = False):
         self.scale = ChannelErrorScale(series, l_win)
-        self.l_win, self.n_pred, self.n_seq = l_win, l_seq - 1, 0
+        self.l_win, self.n_pred, self.n_seq, self.n_points = l_win, l_seq - 1, 0, len(series)
         # each window position's slot of the sums: its own, the last apart from the others, or one for all
         self.slots = (np.arange(self.n_pred) if by_position else
                       (np.arange(self.n_pred) == self.n_pred - 1).astype(np.intp) if last and self.n_pred > 1
@@ -883,7 +883,7 @@ class ChannelErrorSums:
 
     def counts(self, slot: int | None = None) -> np.ndarray:
         """Per point, the predicted windows covering it (those of ``slot`` only, when given)."""
-        n, l_win = len(self.sums), self.l_win
+        n, l_win = self.n_points, self.l_win
         t, count = np.arange(n), np.zeros(n, dtype=np.intp)
         for k in range(1, self.n_pred + 1):  # sequence s's window k covers s + k * l_win .. s + (k + 1) * l_win - 1
             if slot is None or self.slots[k - 1] == slot:
@@ -892,9 +892,14 @@ class ChannelErrorSums:
         return count
 
     def scaled(self, channel_scale: np.ndarray) -> np.ndarray:
-        """(n, slots): each slot's sums, each channel's divided by its scale, summed over channels."""
-        return np.stack([(self.sums[:, slot] / channel_scale).sum(axis=-1) for slot in range(self.sums.shape[1])],
-                        axis=1)
+        """(n, slots): each slot's sums, each channel's divided by its scale, summed over channels. The sums' last
+        use: they are freed (and the series' copy), so that the point errors computed next hold the (n, slots)
+        result beside a part of them at most, not every sum."""
+        scaled = np.empty((self.n_points, self.sums.shape[1]))
+        for slot in range(self.sums.shape[1]):  # one (n, c) slot's part at a time
+            np.sum(self.sums[:, slot] / channel_scale, axis=-1, out=scaled[:, slot])
+        self.sums = self.scale.series = None
+        return scaled
 
     def context_scale(self, scaled: np.ndarray) -> np.ndarray:
         """(l_seq - 1,) ``ContextErrorScale``'s result under the channel scales of ``scaled`` (by_position): each
@@ -907,8 +912,9 @@ class ChannelErrorSums:
         """``PredictionErrors``' result (every predicted window, or each sequence's last with ``last_only``) from
         ``scaled``, with each window position's error divided by its ``context_scale`` (by_position) times their
         mean."""
-        if context_scale is not None:
-            scaled = scaled / context_scale * context_scale.mean()
+        if context_scale is not None:  # one (n, slots) copy, not two
+            scaled = scaled / context_scale
+            scaled *= context_scale.mean()
         if last_only:
             slot = int(self.slots[-1])
             return mean_or_nan(scaled[:, slot], self.counts(slot))
