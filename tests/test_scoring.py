@@ -656,6 +656,24 @@ def test_balanced_level_adds_the_reconstruction_error_as_a_third_term(vae, lstm,
     np.testing.assert_array_equal(det.score(test).points, two.score(test).points)
 
 
+def test_the_training_blocks_kept_scores_follow_keys_changed_after_calibrate(vae, lstm, series):
+    """calibrate keeps the training block's scores for the score of that block that detection asks for next; a
+    weight changed on the calibrated detector (applied at score time) returned the kept scores of the old weight."""
+    train = series[:120]
+
+    def calibrated(**keys):
+        det = detector("vae_lstm", point_score="balanced_level", **keys)
+        det.vae, det.lstm = vae, lstm
+        det.calibrate(train)
+        return det
+
+    det = calibrated(reconstruction_weight=2.0)
+    for keys in ({"reconstruction_weight": 0.5}, {"second_term_weight": 1.0}, {"term_power": 0.5}):
+        det.config = det.config.replace(**keys)
+        now = {k: det.config[k] for k in ("reconstruction_weight", "second_term_weight", "term_power")}
+        np.testing.assert_allclose(det.score(train).points, calibrated(**now).score(train).points, rtol=1e-6)
+
+
 def test_level_points_are_abs_z_squared_largest_over_channels():
     series = np.array([[1.0, -3.0], [-2.0, 0.5], [0.0, 0.0]])
     np.testing.assert_allclose(scoring.level_points(series), [9.0, 4.0, 0.0])

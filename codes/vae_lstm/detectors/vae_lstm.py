@@ -287,6 +287,7 @@ class VAELSTMDetector(Detector):
         self.trailing_history = None  # the training block's point scores, before trailing_scale: a series' past
         self.trailing_floor = None  # the floor of a trailing standard deviation (TRAILING_SD_FLOOR of theirs)
         self.training_scores = None  # (block_digest, sequence scores, point scores) of the block calibrated on
+        self.calibrated_config = None  # the config calibrate ran under: its scoring keys made the statistics above
         self.calibrated = False
         self.fit_series = None  # the series fit trained on: score calibrates on it when first needed
 
@@ -327,7 +328,7 @@ class VAELSTMDetector(Detector):
     def forget_calibration(self) -> None:
         """Uncalibrated: no training-block statistics, until ``calibrate`` (or a fitted detector's first score)."""
         self.channel_scale, self.context_scale, self.term_scales, self.uncovered_error = None, None, None, None
-        self.trailing_history = self.trailing_floor = self.training_scores = None
+        self.trailing_history = self.trailing_floor = self.training_scores = self.calibrated_config = None
         self.calibrated = False
 
     @classmethod
@@ -361,7 +362,7 @@ class VAELSTMDetector(Detector):
         series = self.check_channels(self.check_series(train_series, c.span, "sequence"), self.vae)
         if self.needs_calibration(series):
             self.calibrate_on(series)
-        self.calibrated, self.fit_series = True, None
+        self.calibrated, self.fit_series, self.calibrated_config = True, None, c
 
     def calibrate_on(self, series: np.ndarray) -> None:
         """The training-block statistics that ``needs_calibration`` asks for, from the checked (n, c) series: each
@@ -504,7 +505,8 @@ class VAELSTMDetector(Detector):
             native, = self.passes(series).run(SequenceErrors())
             return Scores.from_units(native, c.span, len(series))
         kept = self.training_scores
-        if kept is not None and kept[0] == block_digest(series):  # the block calibrated on: its scores are known
+        # the block calibrated on, under the same scoring keys (a weight is applied at score time): its scores are known
+        if kept is not None and not self.scoring_changes() and kept[0] == block_digest(series):
             native, points = kept[1].copy(), kept[2].copy()
         else:
             native, terms = self.raw_scores(series, self.passes(series))
@@ -513,6 +515,11 @@ class VAELSTMDetector(Detector):
             points = trailing_standardise(points, round(c.trailing_scale * c.l_win), self.trailing_history,
                                           self.trailing_floor)
         return Scores.with_points(points, native, c.span)
+
+    def scoring_changes(self) -> list[str]:
+        """The scoring keys whose values differ from those ``calibrate`` ran under (none when uncalibrated)."""
+        calibrated = self.calibrated_config
+        return [] if calibrated is None else [k for k in self.scoring_keys if self.config[k] != calibrated[k]]
 
     def inside_scores(self, segments):
         """The sequences inside each segment (their scores under any point_score, which reads none of the
