@@ -674,6 +674,48 @@ def test_the_training_blocks_kept_scores_follow_keys_changed_after_calibrate(vae
         np.testing.assert_allclose(det.score(train).points, calibrated(**now).score(train).points, rtol=1e-6)
 
 
+@pytest.mark.parametrize("calibrated_with, changed, refused", [
+    # the third term's scale exists only when calibrate ran with reconstruction_weight > 0 (an IndexError before)
+    ({}, {"reconstruction_weight": 1.0}, "reconstruction_weight"),
+    ({"point_score": "predicted_error"}, {"point_score": "balanced_level"}, "point_score"),  # no term scales (TypeError)
+    ({}, {"term_scale": "max"}, "term_scale"),  # the mean's scales, silently
+    ({}, {"context_scale": "mean"}, "context_scale"),  # no window-position scales: scored without, silently
+    ({"context_scale": "mean"}, {"context_scale": "none"}, "context_scale"),  # scored with them, silently
+    ({}, {"trailing_scale": 2}, "trailing_scale"),  # no training scores to trail
+    ({"trailing_scale": 2}, {"second_term_weight": 1.0}, "second_term_weight"),  # history of the old weight
+    # applied at score time to what calibrate computed: scored as calibrated under them
+    ({"reconstruction_weight": 2.0}, {"reconstruction_weight": 0.5}, None),
+    ({"reconstruction_weight": 2.0}, {"reconstruction_weight": 0.0}, None),
+    ({}, {"second_term_weight": 1.0, "term_combine": "max", "point_spread": 1.0}, None),
+    ({"trailing_scale": 2}, {"trailing_scale": 4}, None),
+    ({}, {"error_scale": "channel"}, None),  # one channel: no channel scales either way
+    ({}, {"point_score": "max_sequence"}, None),  # reads no training-block statistic
+])
+def test_keys_changed_after_calibrate_that_its_statistics_depend_on_are_refused(vae, lstm, series, calibrated_with,
+                                                                                changed, refused):
+    """A calibrated detector whose config changes (config.replace, then score) scores under the new keys those that
+    score applies to calibrate's terms; one that changes the training-block statistics themselves (a scale it has
+    not, or has of other values) asks in one line for calibrate again, where it failed inside (IndexError,
+    TypeError) or scored silently with the old ones."""
+    train, test = series[:120], series[120:]
+
+    def calibrated(**keys):
+        det = detector("vae_lstm", **{"point_score": "balanced_level", **keys})
+        det.vae, det.lstm = vae, lstm
+        det.calibrate(train)
+        return det
+
+    det = calibrated(**calibrated_with)
+    det.config = det.config.replace(**changed)
+    if refused is None:
+        fresh = calibrated(**{**calibrated_with, **changed})
+        np.testing.assert_allclose(det.score(test).points, fresh.score(test).points, rtol=1e-6)
+    else:
+        with pytest.raises(UserError, match=rf"^{refused} .*changed since calibrate.*call calibrate\(train_series\) "
+                                            r"again[^\n]*$"):
+            det.score(test)
+
+
 def test_level_points_are_abs_z_squared_largest_over_channels():
     series = np.array([[1.0, -3.0], [-2.0, 0.5], [0.0, 0.0]])
     np.testing.assert_allclose(scoring.level_points(series), [9.0, 4.0, 0.0])

@@ -236,6 +236,10 @@ class LSTMTrainer(BaseTrainer):
 
 CALIBRATED_SCORES = (*BALANCED_SCORES, "combined")  # point scores that need the training block's errors
 # point_score values that take a quantile of a point's errors over the predictions covering it, not their mean
+# scoring keys that score applies to the terms calibrate computed: a change after calibrate needs none again
+# (but with trailing_scale, whose history is the training block's point scores under them)
+APPLIED_AT_SCORE = ("point_smoothing", "point_spread", "second_term_weight", "reconstruction_weight", "term_combine",
+                    "term_power")
 PREDICTION_QUANTILES = {"median_prediction": 0.5, "min_prediction": 0.0}
 # point scores that are a mean of the point's errors: under error_scale "channel", linear in its errors' sums per
 # channel, which one pass over a training block gives with the channels' scales (VAELSTMDetector.one_pass_scores)
@@ -501,6 +505,12 @@ class VAELSTMDetector(Detector):
                        else f"trailing_scale {c.trailing_scale}" if self.trails() else "error_scale 'channel'")
                 raise UserError(f"{why} needs the training block's errors: call calibrate(train_series) before score")
             self.calibrate(self.fit_series)  # after fit, on what it trained on (a caller that calibrates first skips this)
+        if stale := self.stale_calibration(series):
+            calibrated = self.calibrated_config
+            raise UserError(f"{', '.join(f'{k} {c[k]!r}' for k in stale)} changed since calibrate, which ran under "
+                            f"{', '.join(f'{k} {calibrated[k]!r}' for k in stale)}: the training block's statistics "
+                            f"that the scores read are of {'that value' if len(stale) == 1 else 'those values'}; "
+                            f"call calibrate(train_series) again before score")
         if c.point_score == "max_sequence":
             native, = self.passes(series).run(SequenceErrors())
             return Scores.from_units(native, c.span, len(series))
@@ -520,6 +530,32 @@ class VAELSTMDetector(Detector):
         """The scoring keys whose values differ from those ``calibrate`` ran under (none when uncalibrated)."""
         calibrated = self.calibrated_config
         return [] if calibrated is None else [k for k in self.scoring_keys if self.config[k] != calibrated[k]]
+
+    def stale_calibration(self, series: np.ndarray) -> list[str]:
+        """The scoring keys changed since ``calibrate`` (``scoring_changes``) that the training-block statistics
+        read by the scores of this (n, c) series depend on: every one but those that score applies to calibrate's
+        terms (``APPLIED_AT_SCORE``; and not even those with ``trailing_scale``, whose history is the training block's
+        point scores under them), and ``reconstruction_weight`` and ``trailing_scale`` only when they ask for a
+        statistic that calibrate did not make."""
+        c = self.config
+        if not self.needs_calibration(series):
+            return []
+        calibrated = self.calibrated_config
+        read = {*scoring_keys_for(self.name, series.shape[1], c), *scoring_keys_for(self.name, series.shape[1], calibrated)}
+        stale = []
+        for k in self.scoring_changes():
+            if k not in read:
+                continue
+            if k == "trailing_scale":  # the history, before trailing_scale, serves any window: only it must be there
+                missing = self.trails() and self.trailing_history is None
+            elif k == "reconstruction_weight":  # the third term's scale, calibrated only with a weight > 0
+                missing = (c.point_score == "balanced_level" and c.reconstruction_weight > 0
+                           and len(self.term_scales or ()) < 3)
+            else:
+                missing = k not in APPLIED_AT_SCORE
+            if missing or (k in APPLIED_AT_SCORE and self.trails()):
+                stale.append(k)
+        return stale
 
     def inside_scores(self, segments):
         """The sequences inside each segment (their scores under any point_score, which reads none of the
