@@ -728,6 +728,14 @@ def test_point_score_rescores_only_the_detectors_that_read_it(tmp_path, nab_dir,
     assert grid.stale_keys(config.replace(term_combine="sum"), old) == []
     assert grid.stale_keys(config.replace(term_power=0.5), old) == ["term_power"]  # older files: power 1
     assert grid.stale_keys(config.replace(term_power=1), old) == []
+    # older files were scored without the third term: weight 0, and a weight set since then scores them again
+    assert grid.stale_keys(config.replace(reconstruction_weight=0), old) == []
+    assert grid.stale_keys(config.replace(reconstruction_weight=1), old) == ["reconstruction_weight"]
+    assert grid.stale_keys(config.replace(reconstruction_weight=1), {**old, "reconstruction_weight": 0}) == [
+        "reconstruction_weight"]
+    assert grid.stale_keys(config.replace(reconstruction_weight=1), {**old, "reconstruction_weight": 1.0}) == []
+    balanced = {**old, "point_score": "balanced"}  # whose second term is the VAE's error already: not read
+    assert grid.stale_keys(config.replace(point_score="balanced", reconstruction_weight=1), balanced) == []
     # a run of one channel, whose scores' order error_scale does not change, is not scored again for it
     assert grid.stale_keys(config.replace(error_scale="channel"), {**old, "n_channel": 1}) == []
 
@@ -1166,6 +1174,21 @@ def test_the_registrys_scoring_keys_are_each_detector_classs(detector):
     expected = ("point_score", "point_smoothing", "point_spread", "trailing_scale", "context_scale")
     if detector == "vae_lstm":  # hand-listed: one channel, predicted_error, so neither error_scale nor the terms' keys
         assert scoring_keys_for(detector, 1, from_dict({"point_score": "predicted_error"})) == expected
+
+
+def test_every_scoring_key_counts_as_scoring_only_with_its_value_before_files_recorded_it():
+    """A scoring key that runs.NOT_TRAINING_KEYS lacks refuses every trained run scored under another value of it (a
+    training key changed); one that grid.BEFORE_RECORDED lacks scores every finished run again whose metrics.json
+    predates the key (its recorded value None), whatever the config says."""
+    from vae_lstm.detectors import SCORING_KEYS
+    from vae_lstm.grid import BEFORE_RECORDED, DETECTION_KEYS
+    from vae_lstm.runs import NOT_TRAINING_KEYS
+
+    keys = [k for keys_of in SCORING_KEYS.values() for k in keys_of]
+    assert "reconstruction_weight" in keys
+    assert [k for k in [*keys, *DETECTION_KEYS] if k not in NOT_TRAINING_KEYS] == []
+    assert [k for k in [*keys, *DETECTION_KEYS] if k not in BEFORE_RECORDED and k != "threshold_rule"
+            and k != "threshold_quantile"] == []
 
 
 def test_scoring_keys_that_the_point_score_does_not_read_are_named():
