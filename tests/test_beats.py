@@ -325,6 +325,12 @@ def ecg_config(tmp_path, **changes):
     ({"detector": "arma"}, "detector 'arma' cannot train on the independent segments of ECG5000"),
     ({"detector": "lstm_vae", "l_win": 150}, "l_win = 150 is longer than one ECG5000 segment"),
     ({"detector": "vae", "l_seq": 8}, "l_win \\* l_seq = 160 is longer than one ECG5000 segment"),
+    # a stride past l_win leaves points of every segment out of every training window: the VAE trained on points 0-19
+    # of each beat only, the copy of lstm_ae's window_stride 140 that the experiment file sets beside its l_win 140
+    ({"window_stride": 140}, "^ecg.json: key 'window_stride' = 140 is larger than l_win 20: the training windows, "
+                             "20 points every 140, would leave 120 of every 140 points of a segment out; set it to at "
+                             "most l_win \\(20 makes the windows tile a segment\\)$"),
+    ({"detector": "lstm_ae", "l_win": 40, "window_stride": 41}, "key 'window_stride' = 41 is larger than l_win 40"),
 ])
 def test_a_bad_ecg_config_is_one_line(tmp_path, change, message):
     config = ecg_config(tmp_path, **change)
@@ -623,6 +629,7 @@ def test_a_control_scores_points_not_windows(tmp_path):
     for detector in ("random", "abs_z"):
         config = ecg_config(tmp_path, detector=detector, l_win=150, l_seq=2)
         assert beats.check_config(config) and beats.unit_span(config) == 1
+        assert beats.check_config(ecg_config(tmp_path, detector=detector, window_stride=140))  # no window to leave out
     assert beats.unit_span(ecg_config(tmp_path, detector="lstm_ae", l_win=140)) == 140
     assert beats.unit_span(ecg_config(tmp_path)) == 140  # vae_lstm: a sequence of 20 * 7
 

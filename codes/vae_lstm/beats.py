@@ -229,6 +229,12 @@ def check_config(config: Config, where: str | None = None) -> dict:
         what = "l_win * l_seq" if unit_span(config) == config.span else "l_win"
         raise ConfigError(f"{where}: {what} = {unit_span(config)} is longer than one {name} segment "
                           f"({length} points)")
+    if unit_span(config) > 1 and config.window_stride > config.l_win:  # the controls read no window
+        gap = config.window_stride - config.l_win
+        raise ConfigError(f"{where}: key 'window_stride' = {config.window_stride} is larger than l_win {config.l_win}: "
+                          f"the training windows, {config.l_win} points every {config.window_stride}, would leave "
+                          f"{gap} of every {config.window_stride} points of a segment out; set it to at most l_win "
+                          f"({config.l_win} makes the windows tile a segment)")
     if config.threshold_rule != "val_quantile":
         raise ConfigError(f"{where}: {name} takes its threshold at the threshold_quantile quantile of the "
                           f"validation beats' scores: set threshold_rule to 'val_quantile', not "
