@@ -264,6 +264,14 @@ def test_invalid_json(tmp_path):
     assert "line 2" in message
 
 
+@pytest.mark.parametrize("text", ["", "\n", "  \r\n\t", "\ufeff"])
+def test_an_empty_config_file_says_so(tmp_path, text):
+    """A file emptied by mistake (a shell's '> config.json') read as "not valid JSON: Expecting value at line 1,
+    column 1", which sends the user looking for a typo in a file that holds nothing."""
+    assert config_error(tmp_path, text, name="empty.json") == (
+        "empty.json: the file is empty (or holds only white space); it must hold a JSON object, {} at least")
+
+
 def test_a_number_too_long_or_lists_too_deep_for_pythons_json_reader_are_one_line(tmp_path):
     """A seed of 5000 digits, or lists nested 100,000 deep, in a config or an experiment file stopped with a
     ValueError or RecursionError traceback from Python's JSON reader; each is now one line naming the file."""

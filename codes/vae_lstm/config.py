@@ -170,10 +170,14 @@ def read_config_values(name: str | Path) -> tuple[Path, dict]:
 
 def read_user_json(path: Path):
     """A JSON file the user wrote (a config, an experiment file), with or without a byte-order mark; a ConfigError in
-    one line naming the file when it is not UTF-8, not JSON, holds a key twice in one object, or a value that
+    one line naming the file when it is empty, not UTF-8, not JSON, holds a key twice in one object, or a value that
     Python's JSON reader cannot take (a number of more digits than Python converts, lists nested too deeply)."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8-sig"), object_pairs_hook=unique_keys(path.name))
+        text = Path(path).read_text(encoding="utf-8-sig")
+        if not text.strip():  # else "Expecting value at line 1, column 1", a typo to look for in a file of nothing
+            raise ConfigError(f"{path.name}: the file is empty (or holds only white space); it must hold a JSON "
+                              "object, {} at least")
+        return json.loads(text, object_pairs_hook=unique_keys(path.name))
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start}); save it as UTF-8") from None
