@@ -327,11 +327,37 @@ def test_a_patience_that_can_end_no_stage_early_is_said_before_training(tmp_path
     cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", **changes)
     with pytest.raises(Reached):
         cli.train_main(["--config", str(cfg)])
-    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: early_stopping")]
     patience = changes["early_stopping_patience"]
     assert notes == ([] if note is None else [
         f"note: early_stopping_patience {patience} cannot end the training of {note} early: a stage stops after "
         f"{patience + 1} epochs at the soonest (it still ends on its best epoch's weights)"])
+
+
+@pytest.mark.parametrize("changes, note", [
+    ({"detector": "lstm_ae", "num_hidden_units": 128, "num_hidden_units_lstm": 64},  # the VAE's width, not lstm_ae's
+     "num_hidden_units 128 not read by lstm_ae"),
+    ({"arma_p": 5, "beta": 2.0, "prediction_horizon": 4}, "beta 2.0, arma_p 5 not read by vae_lstm"),  # 4: its default
+    ({"detector": "arma", "arma_p": 3, "code_size": 6, "num_epochs_lstm": 7, "sigma": 0.5},
+     "num_epochs_lstm 7, sigma 0.5 not read by arma"),  # code_size: no registry names it foreign to arma
+    ({"detector": "random", "beta": 3.0, "l_win": 30}, "beta 3.0 not read by random"),
+    ({"detector": "vae_lstm", "num_hidden_units": 128}, None),
+    ({"detector": "lstm_ad", "prediction_horizon": 2, "num_hidden_units_lstm": 8}, None),
+])
+def test_keys_that_the_detectors_training_does_not_read_are_a_note_before_training(tmp_path, monkeypatch, capsys,
+                                                                                    changes, note):
+    """A key of another detector's training (num_hidden_units, the VAE's width, set for lstm_ae, whose width is
+    num_hidden_units_lstm) changed nothing, without a word: train.py names the ones set away from their defaults."""
+    monkeypatch.setattr(runs, "train", lambda config, train, **_: (_ for _ in ()).throw(Reached(run_dir(config))))
+    values = {k: v for k, v in TINY.items() if k not in ("num_hidden_units", "learning_rate_vae", "batch_size",
+                                                          "num_epochs_vae", "num_epochs_lstm", "learning_rate_lstm",
+                                                          "num_hidden_units_lstm", "batch_size_lstm")}
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({**values, "output_dir": str(tmp_path / "out"), **changes}))
+    with pytest.raises(Reached):
+        cli.train_main(["--config", str(cfg)])
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ([] if note is None else [f"note: {note}: its training is the same without"])
 
 
 # ---- interrupted training, changed data, an unscorable split ----

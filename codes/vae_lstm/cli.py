@@ -32,6 +32,7 @@ from .runs import (
     resume_keys,
     scoring_differences,
     unread_scoring_keys,
+    unread_training_keys,
 )
 
 CONFIG_HELP = "JSON config: a path, or a file name in configs/ (e.g. NAB_config.json)"
@@ -64,6 +65,8 @@ def train_main(argv=None) -> int:
         print(f"note: load_dir {config.load_dir!r} does not exist: training starts there from scratch")
     if why := idle_patience(config):
         print(f"note: {why}")
+    if note := unread_training_keys(config):
+        print(note)
     try:
         path = train(config, series.train, channels=series.channels)
     except KeyboardInterrupt:

@@ -263,6 +263,24 @@ def unread_scoring_keys(config: Config, n_channel: int | None) -> str | None:
     return f"note: {'; '.join(parts)}: the scores are the same without"
 
 
+def unread_training_keys(config: Config) -> str | None:
+    """One note line naming the training keys that ``config`` sets away from their defaults but that its detector's
+    training never reads (its foreign keys, ``detectors.FOREIGN_KEYS``; a control's: every one of them, as it trains
+    nothing): num_hidden_units, the VAE's width, for lstm_ae, whose width is num_hidden_units_lstm, would otherwise
+    change nothing without a word. In the order of the schema's keys; None when there is none."""
+    from .config import default_values
+    from .detectors import CONTROLS, FOREIGN_KEYS
+
+    foreign = (set().union(*FOREIGN_KEYS.values()) if config.detector in CONTROLS
+               else set(FOREIGN_KEYS.get(config.detector, ())))
+    defaults = default_values()  # the values from to_dict: no attribute read (a test records the keys training reads)
+    unread = {k: v for k, v in config.to_dict().items() if k in foreign and v != defaults[k]}
+    if not unread:
+        return None
+    return (f"note: {', '.join(f'{k} {v!r}' for k, v in unread.items())} not read by {config.detector}: its training "
+            "is the same without")
+
+
 def unread_settings(config: Config, n_channel: int | None, keys) -> dict[str, str]:
     """Of the detection and scoring keys among ``keys``, those that ``config``'s detector does not read on
     ``n_channel`` channels (None: more than one), each with why ("under point_score 'max_sequence'", "on one channel",
