@@ -690,6 +690,8 @@ def test_the_training_blocks_kept_scores_follow_keys_changed_after_calibrate(vae
     ({"trailing_scale": 2}, {"trailing_scale": 4}, None),
     ({}, {"error_scale": "channel"}, None),  # one channel: no channel scales either way
     ({}, {"point_score": "max_sequence"}, None),  # reads no training-block statistic
+    # a scale set to "none" since calibrate: not applied (the window positions' scales were, silently)
+    ({"point_score": "predicted_error", "context_scale": "mean"}, {"context_scale": "none"}, None),
 ])
 def test_keys_changed_after_calibrate_that_its_statistics_depend_on_are_refused(vae, lstm, series, calibrated_with,
                                                                                 changed, refused):
@@ -714,6 +716,29 @@ def test_keys_changed_after_calibrate_that_its_statistics_depend_on_are_refused(
         with pytest.raises(UserError, match=rf"^{refused} .*changed since calibrate.*call calibrate\(train_series\) "
                                             r"again[^\n]*$"):
             det.score(test)
+
+
+@pytest.mark.parametrize("calibrated_with, changed", [
+    ({"error_scale": "channel"}, {"error_scale": "none"}),  # scored with the channels' scales all the same
+])
+def test_two_channels_score_under_the_scales_their_changed_keys_ask_for(two_channel_models, calibrated_with, changed):
+    """A calibrated two-channel detector whose config changes in a key that leaves the training-block statistics it
+    reads as they are scores as one calibrated under the new keys: not with a scale set to "none" since (it was
+    applied all the same), nor refused with "call calibrate again" where the channels' scales serve as they are."""
+    series = np.random.default_rng(0).standard_normal((300, 2)).astype("float32")
+    train, test = series[:180], series[180:]
+
+    def calibrated(**keys):
+        det = detector("vae_lstm", **{"n_channel": 2, "point_score": "predicted_error", **keys})
+        det.vae, det.lstm = two_channel_models
+        det.calibrate(train)
+        return det
+
+    det = calibrated(**calibrated_with)
+    det.config = det.config.replace(**changed)
+    fresh = calibrated(**{**calibrated_with, **changed})
+    for block in (test, train):
+        np.testing.assert_allclose(det.score(block).points, fresh.score(block).points, rtol=1e-5)
 
 
 def test_level_points_are_abs_z_squared_largest_over_channels():

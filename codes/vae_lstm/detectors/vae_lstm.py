@@ -490,10 +490,15 @@ class VAELSTMDetector(Detector):
     def reconstruction_errors(self, series: np.ndarray, block: BlockPasses) -> np.ndarray:
         """Per point: the VAE's own squared reconstruction error (its decoder over the code means of ``block``)."""
         c = self.config
-        return vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.channel_scale, block.codes)
+        return vae_point_errors(self.vae, series, c.l_win, c.score_batch_size, self.error_scales()["channel_scale"],
+                                block.codes)
 
     def error_scales(self) -> dict:
-        return {"channel_scale": self.channel_scale, "context_scale": self.context_scale}
+        """The calibrated scales that the config's error_scale and context_scale ask for (one set to "none" since
+        calibrate reads none of them)."""
+        c = self.config
+        return {"channel_scale": self.channel_scale if c.error_scale == "channel" else None,
+                "context_scale": self.context_scale if self.scales_context() else None}
 
     def score(self, series) -> Scores:
         c = self.config
