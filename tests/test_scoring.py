@@ -692,6 +692,14 @@ def test_the_training_blocks_kept_scores_follow_keys_changed_after_calibrate(vae
     ({}, {"point_score": "max_sequence"}, None),  # reads no training-block statistic
     # a scale set to "none" since calibrate: not applied (the window positions' scales were, silently)
     ({"point_score": "predicted_error", "context_scale": "mean"}, {"context_scale": "none"}, None),
+    # the window positions' scales of a point score that reads no other statistic serve every such point score
+    ({"point_score": "predicted_error", "context_scale": "mean"}, {"point_score": "median_prediction"}, None),
+    ({"point_score": "last_window", "context_scale": "mean"}, {"point_score": "predicted_error"}, None),
+    ({"context_scale": "mean"}, {"point_score": "min_prediction"}, None),
+    ({"point_score": "max_sequence", "context_scale": "mean"}, {"point_score": "predicted_error"}, "point_score"),
+    ({"point_score": "predicted_error", "context_scale": "mean"}, {"point_score": "combined"}, "point_score"),
+    ({"point_score": "predicted_error", "context_scale": "mean", "trailing_scale": 2},
+     {"point_score": "median_prediction"}, "point_score"),
 ])
 def test_keys_changed_after_calibrate_that_its_statistics_depend_on_are_refused(vae, lstm, series, calibrated_with,
                                                                                 changed, refused):
@@ -720,6 +728,10 @@ def test_keys_changed_after_calibrate_that_its_statistics_depend_on_are_refused(
 
 @pytest.mark.parametrize("calibrated_with, changed", [
     ({"error_scale": "channel"}, {"error_scale": "none"}),  # scored with the channels' scales all the same
+    # the channels' scales come before the positions' and depend on no point_score: they serve one that reads no other
+    ({"error_scale": "channel", "context_scale": "mean"}, {"context_scale": "none"}),
+    ({"error_scale": "channel", "point_score": "combined"}, {"point_score": "predicted_error"}),
+    ({"error_scale": "channel", "context_scale": "mean"}, {"point_score": "last_window", "context_scale": "none"}),
 ])
 def test_two_channels_score_under_the_scales_their_changed_keys_ask_for(two_channel_models, calibrated_with, changed):
     """A calibrated two-channel detector whose config changes in a key that leaves the training-block statistics it

@@ -541,7 +541,8 @@ class VAELSTMDetector(Detector):
         read by the scores of this (n, c) series depend on: every one but those that score applies to calibrate's
         terms (``APPLIED_AT_SCORE``; and not even those with ``trailing_scale``, whose history is the training block's
         point scores under them), and ``reconstruction_weight`` and ``trailing_scale`` only when they ask for a
-        statistic that calibrate did not make."""
+        statistic that calibrate did not make; ``point_score`` and ``context_scale`` too, unless the point score
+        reads the terms' statistics or the trailing history (the channels' scales are of neither)."""
         c = self.config
         if not self.needs_calibration(series):
             return []
@@ -556,6 +557,11 @@ class VAELSTMDetector(Detector):
             elif k == "reconstruction_weight":  # the third term's scale, calibrated only with a weight > 0
                 missing = (c.point_score == "balanced_level" and c.reconstruction_weight > 0
                            and len(self.term_scales or ()) < 3)
+            elif k in ("point_score", "context_scale"):  # the channels' and window positions' scales, which neither
+                # point_score nor (the channels') context_scale changes, serve a point score that reads no other
+                missing = (c.point_score in CALIBRATED_SCORES or self.trails()
+                           or (self.scales_channels(series) and self.channel_scale is None)
+                           or (self.scales_context() and self.context_scale is None))
             else:
                 missing = k not in APPLIED_AT_SCORE
             if missing or (k in APPLIED_AT_SCORE and self.trails()):
