@@ -248,6 +248,25 @@ def test_a_missing_dataset_config_names_every_folder_searched_first_the_experime
     assert str(CONFIG_DIR / "missing.json") in str(error.value)
 
 
+def test_a_dataset_config_in_the_home_folder_or_a_folder_beside_the_experiment_file_is_named_as_it_is(
+        tmp_path, monkeypatch):
+    """"~/tiny.json" as a dataset's config was "not found", looked for in a folder named "~", though --config
+    takes it (and the file's output_dir "~/runs"); a folder beside the experiment file was "not found" in a list of
+    folders that left out the experiment file's, where it is."""
+    path = tiny_experiment(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "mine.json").write_text(json.dumps(TINY))
+    monkeypatch.setenv("HOME", str(home))
+    values = json.loads(path.read_text())
+    path.write_text(json.dumps({**values, "datasets": {"synth": "~/mine.json"}}))
+    assert load_experiment(path).base_config("synth").source == home / "mine.json"
+    (tmp_path / "sub").mkdir()
+    path.write_text(json.dumps({**values, "datasets": {"synth": "sub"}}))
+    with pytest.raises(ConfigError, match=f"config 'sub' is a folder \\({tmp_path / 'sub'}\\), not a JSON file$"):
+        load_experiment(path)
+
+
 @pytest.mark.parametrize("name, message", [
     ("dev_wide_level_weight3", "; did you mean 'dev_wide_level_weight8', 'dev_wide_level_weight4', "
                                "'dev_wide_level_weight2', 'dev_wide_level_weight05'"),

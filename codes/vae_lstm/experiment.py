@@ -289,12 +289,15 @@ class Experiment:
 
     def config_file(self, dataset: str) -> str:
         """A dataset's config file: a relative name beside the experiment file when one is there, else where
-        ``config.resolve_config_path`` finds it (the working folder, the repository root, configs/)."""
-        name = Path(self.datasets[dataset])
+        ``config.resolve_config_path`` finds it (the working folder, the repository root, configs/). "~" is the home
+        folder, as in --config and the file's output_dir."""
+        name = Path(self.datasets[dataset]).expanduser()
         beside = self.path.parent / name
         if name.is_absolute() or beside.is_file():
             return str(name if name.is_absolute() else beside)
         looked = list(dict.fromkeys([beside, Path.cwd() / name, REPO_ROOT / name, CONFIG_DIR / name]))
+        if beside.is_dir() and not any(p.is_file() for p in looked):  # found where resolve_config_path does not look
+            raise ConfigError(f"config '{self.datasets[dataset]}' is a folder ({beside}), not a JSON file")
         if not any(p.exists() for p in looked):  # resolve_config_path's message would leave out the first
             raise ConfigError(f"config file '{name}' not found (looked in: {', '.join(map(str, looked))})")
         return str(name)
