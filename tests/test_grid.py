@@ -1169,6 +1169,34 @@ def test_a_summary_says_a_trained_run_is_not_scored_rather_than_not_run(tmp_path
     assert "has not run" not in out
 
 
+@pytest.mark.parametrize("flags, part", [
+    ([], None),
+    (["--seed", "1", "--detectors", "arma"], "seed 1 (the file's: 0 to 1); detectors arma, with the controls"),
+    (["--seeds", "3", "--series", "synth"], "seeds 0 to 2 (the file's: 0 to 1)"),
+    (["--seeds", "2"], None),
+    (["--detectors", "arma", "vae_lstm"], None),  # every detector of the file: the finished controls are held too
+])
+def test_a_summary_of_a_part_of_the_grid_says_which_part_it_holds(tmp_path, monkeypatch, flags, part):
+    """A summary of a user's experiment file goes beside its runs whether the command asks for the whole grid or a
+    part of it: the tables of --seed 1 --detectors arma replaced those of the whole grid there, and read as the
+    experiment's, with nothing saying that they hold one seed of one detector."""
+    import pandas as pd
+
+    from vae_lstm import plotting
+
+    path = tiny_experiment(tmp_path)
+    metrics = {(j.dataset, j.detector, j.seed): {} for j in load_experiment(path).jobs(seeds=range(3))}
+    monkeypatch.setattr(reproduce, "collect_finished", lambda experiment: (metrics, {}))
+    monkeypatch.setattr(reproduce, "summarise_runs", lambda metrics: pd.DataFrame())
+    monkeypatch.setattr(reproduce, "standard_markdown", lambda experiment, df: "tables\n")
+    monkeypatch.setattr(reproduce, "copy_run_figures", lambda *args: None)
+    monkeypatch.setattr(plotting, "results_chart", lambda *args: None)
+    assert reproduce.main([str(path), "--summary-only", *flags]) == 0
+    text = (tmp_path / "runs" / "summary" / "grid" / "results.md").read_text()
+    assert text == "tables\n" + (f"\nThese tables hold a part of the experiment, as the command asked: {part}.\n"
+                                 if part else "")
+
+
 def test_a_summary_of_some_detectors_lacks_no_control_that_was_not_asked_for_and_has_not_run(tmp_path, capsys):
     path = tiny_experiment(tmp_path, detectors=["arma", "random", "abs_z"])
     assert reproduce.main([str(path), "--detectors", "arma", "--seeds", "1", "--summary-dir", str(tmp_path / "s")]) == 0

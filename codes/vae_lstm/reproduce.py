@@ -622,12 +622,15 @@ def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, f
               "of their runs")
 
 
-def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None) -> None:
+def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None,
+                  part: str = "") -> None:
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
-    not (not run, unfinished, or left out), named at the end of results.md."""
-    note = ("\nNot in these tables (not run, unfinished, or left out for the reason printed), so some rows "
-            "average fewer seeds: " + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n"
-            ) if missing else ""
+    not (not run, unfinished, or left out), named at the end of results.md, after ``part``: the part of the grid
+    that the command asked for (``part_asked``), when it did not ask for the whole."""
+    note = (f"\nThese tables hold a part of the experiment, as the command asked: {part}.\n" if part else "") + (
+        ("\nNot in these tables (not run, unfinished, or left out for the reason printed), so some rows "
+         "average fewer seeds: " + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n"
+         ) if missing else "")
     if experiment.summary == "beats":  # segment datasets (ECG5000): per-beat metrics, beats.py's own tables
         from .beats import write_summary as write_beats_summary
 
@@ -982,6 +985,23 @@ def asks_part(experiment, args) -> bool:
                 or args.seeds not in (None, experiment.seeds))
 
 
+def part_asked(experiment, args) -> str:
+    """The part of the grid that --series, --detectors, --seed or --seeds ask for, in words ("seed 1 (the file's: 0
+    to 4); detectors arma, with the controls"); "" for the whole grid. Its tables go to the folder of the whole
+    grid's (beside the runs, for an experiment file of one's own), so they say which part they hold."""
+    parts = []
+    if args.series and set(args.series) != set(experiment.datasets):
+        parts.append(f"datasets {', '.join(args.series)} (the file's: {', '.join(experiment.datasets)})")
+    if args.detectors and not set(experiment.detectors) - set(CONTROLS) <= set(args.detectors):  # controls: held
+        parts.append(f"detectors {', '.join(args.detectors)}, with the controls")
+    seeds = table_seeds(args, experiment)
+    if seeds != list(range(experiment.seeds)):
+        asked = f"seed {seeds[0]}" if args.seed is not None else f"seeds 0 to {seeds[-1]}"
+        own = "seed 0" if experiment.seeds == 1 else f"0 to {experiment.seeds - 1}"
+        parts.insert(0, f"{asked} (the file's: {own})")
+    return "; ".join(parts)
+
+
 def is_shipped(experiment) -> bool:
     """The experiment file of its name in configs/experiments/ (whose full grid's tables go to figures/)."""
     return experiment.path.resolve() == (EXPERIMENT_DIR / f"{experiment.name}.json").resolve()
@@ -1093,7 +1113,7 @@ def summarise(experiment, args) -> None:
     with summary_writer(summary_dir):
         if not is_committed(summary_dir):
             claim_summary_dir(experiment, summary_dir)
-        write_summary(experiment, everything, summary_dir, missing)
+        write_summary(experiment, everything, summary_dir, missing, part_asked(experiment, args))
         if args.ensemble:
             from .ensemble import write_ensemble
 
