@@ -308,6 +308,14 @@ def test_summary_only_refuses_the_flags_of_running(flags, unused):
     assert reproduce.parse_args(["table1", "--summary-only", "--ensemble"]).summary_only
 
 
+def test_a_number_of_threads_beyond_any_machines_cores_is_refused():
+    """--threads 100000 (a mistyped 10) made each run's TensorFlow start 100000 threads: minutes, and 7 GB of memory
+    before the first op, when not killed first."""
+    with pytest.raises(UserError, match=r"^--threads must be between 1 and 1024 .*, got 100000 "):
+        reproduce.parse_args(["table1", "--threads", "100000"])
+    assert reproduce.parse_args(["table1", "--threads", "1024"]).threads == 1024
+
+
 def test_a_list_option_given_twice_keeps_both_lists_and_a_seed_given_twice_is_refused():
     """--detectors arma --detectors random ran random alone (the second list replaced the first), and --seed 0
     --seed 1 ran seed 1 alone, without a word; the same value twice counts once."""

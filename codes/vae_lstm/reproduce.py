@@ -60,6 +60,7 @@ PAPER = {
 }
 DEFAULT_EXPERIMENT = "table1"
 MAX_SEEDS = 100  # run folders of seeds 0..99 are looked for when summarising
+MAX_THREADS = 1024  # more than any machine's cores: each thread costs a run's TensorFlow ~70 kB and time to start
 FIGURES = REPO_ROOT / "figures"
 
 
@@ -129,6 +130,9 @@ def parse_args(argv):
                      f"{'it' if len(unused) == 1 else 'them'}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.threads is not None and args.threads > MAX_THREADS:  # a mistyped 10: minutes and GBs of idle threads
+        parser.error(f"--threads must be between 1 and {MAX_THREADS} (each run's TensorFlow starts that many "
+                     f"threads), got {args.threads}")
     if args.ray and importlib.util.find_spec("ray") is None:  # before the grid says it runs on Ray
         from .grid import RAY_NEEDED
 
