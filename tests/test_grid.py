@@ -106,6 +106,10 @@ def test_each_seeds_config_is_its_own_and_is_checked_once_per_dataset_and_detect
     ({"seeds": True}, "seeds = true is invalid: must be an integer >= 1 and <= 100$"),
     ({"seeds": None}, "seeds = null is invalid: must be an integer >= 1 and <= 100$"),
     ({"datasets": {}}, "datasets = {} is invalid: must have at least 1 entry$"),
+    # a dataset object in place of its config file: where such an object goes
+    ({"datasets": {"s": {"dataset": "synthetic"}}}, r'datasets\.s = \{"dataset": "synthetic"\} is invalid: must be a '
+     r"string that is not empty \(the path of a dataset's config file; a dataset object goes in that config's "
+     r'"dataset", or under "overrides"\)$'),
     ({"detectors": ["abs_z", "abs_z"]}, r'detectors = \["abs_z", "abs_z"\] is invalid: must not name an item twice$'),
     ({"detectors": []}, r"detectors = \[\] is invalid: must have at least 1 item$"),
     ({"related": [{"figures": {}}]}, "related\\[0\\] = .* is invalid: lacks the key 'source'$"),

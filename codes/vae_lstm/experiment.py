@@ -407,7 +407,10 @@ def load_experiment(name: str | Path) -> Experiment:
         if not error.absolute_path:
             raise ConfigError(f"{path.name}: the file {requirement(error)}")
         where = json_path(error.absolute_path)
-        raise ConfigError(f"{path.name}: {where} = {json_text(error.instance)} is invalid: {requirement(error)}")
+        hint = (" (the path of a dataset's config file; a dataset object goes in that config's \"dataset\", or under "
+                "\"overrides\")" if len(error.absolute_path) == 2 and error.absolute_path[0] == "datasets"
+                and isinstance(error.instance, dict) else "")
+        raise ConfigError(f"{path.name}: {where} = {json_text(error.instance)} is invalid: {requirement(error)}{hint}")
     values.pop("$schema", None)
     if "output_dir" in values:
         check_folder_name(values["output_dir"], f"{path.name}: output_dir")
