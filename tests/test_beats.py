@@ -525,8 +525,8 @@ SMALL_SPLIT = {"test_normal": 30, "test_anomalous": 10, "val_fraction": 0.2, "tr
 
 @pytest.fixture
 def small_ecg(monkeypatch):
-    """300 beats drawn from the real ECG5000 (the pinned files, sha-checked) and a small split; returns how many
-    of them are normal."""
+    """300 beats drawn from the real ECG5000 (the pinned files, sha-checked once here, not again at each of the
+    grid's reads) and a small split; returns how many of them are normal."""
     import os
 
     from conftest import _shared_dir
@@ -538,8 +538,12 @@ def small_ecg(monkeypatch):
 
     keep = np.sort(np.random.default_rng(0).choice(5000, 300, replace=False))
 
+    pooled = {}
+
     def subset(name):
-        data = load(name)
+        if name not in pooled:
+            pooled[name] = load(name)
+        data = pooled[name]
         return beats.Segments(name, data.values[keep], data.classes[keep], data.normal[keep])
 
     monkeypatch.setattr(beats, "segment_specs", lambda: {**specs, "ECG5000": {**specs["ECG5000"], "split": SMALL_SPLIT}})
