@@ -643,12 +643,9 @@ def test_unscored_points_rank_in_the_middle_and_are_never_flagged():
     assert chosen["threshold"] == 2.5 and flags[0].tolist() == [False, False, False, True, False, True]
 
 
-def test_unscored_sequences_rank_below_every_pieces_scored_ones_and_stay_out_of_validation():
-    """A sequence with no scored point (LSTM-AD's first l_win + h - 1 points at l_seq 1) took the lowest score of its
-    own piece: pooled with a piece scoring lower, piece a's unscored sequences (5.0) ranked above b's scored ones
-    (1.0, 2.0), and a threshold of 1.5 flagged them. They now take the lowest over every piece, 1.0. The validation
-    sequences hold only scored ones: training sequence 0 (points 0 and 1, unscored) entered at the training block's
-    lowest, 10."""
+def unscored_sequences_result():
+    """score_detector on series whose first three points are unscored, as LSTM-AD's at l_win 1, prediction_horizon 3
+    (sequences of 2 points; validation sequences 0, 4 and 6 of the training block)."""
     from types import SimpleNamespace
 
     from vae_lstm.data_loader import TestPiece
@@ -669,13 +666,41 @@ def test_unscored_sequences_rank_below_every_pieces_scored_ones_and_stay_out_of_
 
     series = SimpleNamespace(train=np.zeros((9, 1)), test_pieces=[
         TestPiece(name, 10 * k, np.zeros((len(points[name]), 1)), np.array([], int)) for k, name in enumerate("ab", 1)])
-    res = detection.score_detector(Unscored(), SimpleNamespace(span=2), series, np.array([0, 4, 6]))
+    return detection.score_detector(Unscored(), SimpleNamespace(span=2), series, np.array([0, 4, 6]))
+
+
+def test_unscored_sequences_rank_below_every_pieces_scored_ones_and_stay_out_of_validation():
+    """A sequence with no scored point (LSTM-AD's first l_win + h - 1 points at l_seq 1) took the lowest score of its
+    own piece: pooled with a piece scoring lower, piece a's unscored sequences (5.0) ranked above b's scored ones
+    (1.0, 2.0), and a threshold of 1.5 flagged them. They now take the lowest over every piece, 1.0. The validation
+    sequences hold only scored ones: training sequence 0 (points 0 and 1, unscored) entered at the training block's
+    lowest, 10."""
+    res = unscored_sequences_result()
     # sequences of 2 points: the larger of each pair; 0 and 1 unscored, 2 from point 3 alone
     assert [p.sequence_scores.tolist() for p in res.pieces] == [[1.0, 1.0, 5.0, 6.0, 7.0], [1.0, 1.0, 2.0, 2.0, 1.0, 1.0]]
     scores, _ = res.test_scores()
     assert (scores[:2] >= 1.5).sum() == 0  # no threshold above every unscored sequence flags one of them
     assert res.val_scores.tolist() == [30.0, 50.0]  # training sequences 4 (points 4, 5) and 6 (points 6, 7)
     assert res.train_scores.max() == 60.0
+
+
+# What each METRICS_VERSION's scoring gives on ``unscored_sequences_result``'s series: the test pieces' sequence scores
+# and the validation sequences' scores, which every sequence metric and threshold of metrics.json reads. A change of
+# them must bump METRICS_VERSION, or a stored metrics.json of the old scoring is taken as current (grid.out_of_date).
+SCORING_BY_METRICS_VERSION = {
+    10: ([[5.0, 5.0, 5.0, 6.0, 7.0], [1.0, 1.0, 2.0, 2.0, 1.0, 1.0]], [10.0, 30.0, 50.0]),
+    11: ([[1.0, 1.0, 5.0, 6.0, 7.0], [1.0, 1.0, 2.0, 2.0, 1.0, 1.0]], [30.0, 50.0]),  # unscored: lowest of every piece
+}
+
+
+def test_a_metrics_version_names_one_scoring():
+    """Unscored sequences came to take the lowest score over every test piece, and left the validation scores,
+    under METRICS_VERSION 10 still: a run's metrics.json of the old scoring was re-used by the grids and reproduce
+    as current, though scoring it afresh gave other thresholds and metrics."""
+    res = unscored_sequences_result()
+    scoring = ([p.sequence_scores.tolist() for p in res.pieces], res.val_scores.tolist())
+    assert SCORING_BY_METRICS_VERSION.get(detection.METRICS_VERSION) == scoring, (
+        "the scoring changed: bump METRICS_VERSION and record its scoring here")
 
 
 def test_contamination_never_ranks_the_unscored_points_neutral_fill():

@@ -30,7 +30,7 @@ from .runs import data_fingerprint, metrics_text, set_aside_metrics
 from .thresholds import LABEL_FREE_RULES, pot_note
 from .windowing import train_val_split
 
-METRICS_VERSION = 10  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
+METRICS_VERSION = 11  # bumped when metrics.json gains or changes metrics; reproduce re-scores older runs
 
 
 @dataclass
