@@ -606,6 +606,24 @@ def test_the_interrupt_line_says_what_running_again_does(capsys):
     assert 'resume="run the same command again to score the run' in detect_script
 
 
+@pytest.mark.parametrize("load_model", [0, 1])
+def test_an_interrupted_arma_fit_says_it_fits_afresh_not_resumes_an_epoch(tmp_path, capsys, monkeypatch, load_model):
+    """Ctrl-C (or a kill) during an ARMA fit, which has no epochs and keeps nothing until it ends, said "run the same
+    command again to resume from the last finished epoch"."""
+    from vae_lstm.detectors import arma
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(arma, "fit_channel", interrupted)
+    cfg = write_config(tmp_path / "arma.json", tmp_path / "out", detector="arma", load_model=load_model)
+    capsys.readouterr()
+    assert errors.run_cli(cli.train_main, ["--config", str(cfg)]) == 130
+    assert capsys.readouterr().err.strip() == ("interrupted: run the same command again to fit arma afresh (it has no "
+                                               "epochs, and its fit keeps nothing until it ends)")
+    assert not runs.has_training(run_dir(load_config(cfg)))  # nothing of it kept
+
+
 def test_an_interrupt_on_a_terminal_starts_its_line_after_the_progress_bar(monkeypatch):
     """Ctrl-C during an epoch on a terminal: Keras's bar ends without a newline (and the terminal echoes "^C"), so
     the line was glued to it ("... squared_error: 0.4672^Cinterrupted: run the same command ..."). On a terminal the

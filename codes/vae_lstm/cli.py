@@ -70,6 +70,11 @@ def train_main(argv=None) -> int:
     try:
         path = train(config, series.train, channels=series.channels)
     except KeyboardInterrupt:
+        from .detectors import QUICK
+
+        if config.detector in QUICK:  # no epochs to resume from: its fit is written whole at its end, or not at all
+            raise Interrupted(f"run the same command again to fit {config.detector} afresh (it has no epochs, and "
+                              "its fit keeps nothing until it ends)") from None
         resume = None if target is None else resume_advice(config, target)
         if resume is None:
             raise
