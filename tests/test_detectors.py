@@ -182,6 +182,30 @@ def test_arma_takes_the_largest_channel_and_fits_only_the_last_points(tmp_path):
     assert int(np.argmax(scores.points)) == 500
 
 
+def test_a_slow_arma_fit_is_noted_before_it_and_each_channel_after(tmp_path, capsys, monkeypatch):
+    """ARMA(32, 32), an order the schema takes, fits for about an hour a channel on the default 5000 points, and it
+    said nothing before or during it. A fit that may take longer than a minute is noted first, with the bound (at
+    most 50 optimiser steps of p + q + 8 likelihood passes, one pass timed: 3.6 s here, so 50 * 72 * 3.6 s = 3.6 h
+    a channel), and each channel's end is a line; the default order on a short block fits without a word."""
+    from vae_lstm.detectors import arma
+
+    def fitted(x, p, q, start_params=None):  # the optimiser's work, skipped
+        return {"params": {}, "converged": True, "n_points": len(x)}
+
+    monkeypatch.setattr(arma, "fit_channel", fitted)
+    train = np.stack([ar1(300, seed=2), ar1(300, seed=3)], axis=1)
+    ARMADetector(arma_config(n_channel=2, arma_p=2, arma_q=1)).fit(train, tmp_path / "quick")  # one pass: < 1 s
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(arma, "fit_seconds_bound", lambda x, p, q: (50 * (p + q + 8) * 3.6, None), raising=False)
+    ARMADetector(arma_config(n_channel=2, arma_p=32, arma_q=32)).fit(train, tmp_path / "slow")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("note: arma: an ARMA(32, 32) fit on 300 points may take up to about 3.6 h per channel (2 "
+                        "channels; at most 50 optimiser steps of 72 Kalman-filter passes each); a lower arma_p or "
+                        "arma_q, or arma_max_train_points, makes it faster")
+    assert [line.rpartition(" in ")[0] for line in lines[1:]] == ["arma: channel 0 fitted (1 of 2)",
+                                                                  "arma: channel 1 fitted (2 of 2)"]
+
+
 @pytest.mark.parametrize("max_points", [1, 3])
 def test_arma_max_train_points_below_what_the_fit_needs_is_one_line(tmp_path, max_points):
     """The fit's minimum (p + q + 2 points) holds for the points it fits, the last arma_max_train_points: 1 point

@@ -17,6 +17,7 @@ scoring high for want of history. The point's score is the largest over channels
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,8 @@ from .base import Detector, Scores
 
 ARMA_FILE = "arma.json"
 TREND = "c"
+MAX_ITER = 50  # statsmodels' optimiser steps at most (MLEModel.fit's maxiter)
+SLOW_FIT_SECONDS = 60  # a channel's fit that may take longer than this gets a note before it, and a line after each
 
 
 @contextmanager
@@ -55,14 +58,36 @@ def arima_model(endog: np.ndarray, p: int, q: int):
     return ARIMA(np.asarray(endog, dtype=float), order=(p, 0, q), trend=TREND)
 
 
-def fit_channel(x: np.ndarray, p: int, q: int) -> dict:
-    """Fit one channel; returns its parameters by name, and whether the optimiser converged."""
+def fit_channel(x: np.ndarray, p: int, q: int, start_params: np.ndarray | None = None) -> dict:
+    """Fit one channel (from ``start_params``, by default statsmodels' own); returns its parameters by name, and
+    whether the optimiser converged. No covariance of the parameters: nothing reads it, and its numerical Hessian
+    costs some (p + q + 2)^2 / 2 more likelihood passes."""
     with quiet_statsmodels():
         model = arima_model(x, p, q)
-        result = model.fit()
+        result = model.fit(start_params=start_params, cov_type="none")
     converged = bool(result.mle_retvals.get("converged", True)) if result.mle_retvals else True
     return {"params": dict(zip(model.param_names, map(float, result.params), strict=True)),
             "converged": converged, "n_points": int(len(x))}
+
+
+def fit_seconds_bound(x: np.ndarray, p: int, q: int) -> tuple[float, np.ndarray]:
+    """Roughly the most seconds a fit of the channel ``x`` takes, and its starting parameters (for ``fit_channel``,
+    which then need not find them again): the optimiser takes at most ``MAX_ITER`` steps, each about p + q + 8
+    likelihood passes (a gradient over the p + q + 2 parameters, and its line search), one pass timed here."""
+    with quiet_statsmodels():
+        model = arima_model(x, p, q)
+        start = np.asarray(model.start_params)
+        started = time.perf_counter()
+        model.loglike(start)
+        seconds = time.perf_counter() - started
+    return MAX_ITER * (len(start) + 6) * seconds, start
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a note says it: "40 s", "12 min", "2.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def standardised_squared_innovations(x: np.ndarray, p: int, q: int, params: dict) -> np.ndarray:
@@ -125,7 +150,7 @@ class ARMADetector(Detector):
         if c.arma_max_train_points:
             series = series[-c.arma_max_train_points:]
         check_varies(series, c.arma_max_train_points, self.channel_names)
-        self.channels = [fit_channel(series[:, k], c.arma_p, c.arma_q) for k in range(series.shape[1])]
+        self.channels = self.fit_channels(series)
         for k, channel in enumerate(self.channels):
             if not channel["converged"]:
                 print(f"arma: the fit of {channel_label(k, self.channel_names)} did not converge; its last parameters are kept")
@@ -137,6 +162,27 @@ class ARMADetector(Detector):
         state = read_state(state_path)
         state["arma"] = 1
         write_state(state_path, state)
+
+    def fit_channels(self, series: np.ndarray) -> list[dict]:
+        """Each channel's fit. When one may take longer than ``SLOW_FIT_SECONDS`` (a high order, many points), a note
+        says so before it, with the bound of ``fit_seconds_bound``, and a line after each channel's fit."""
+        c, n_channels = self.config, series.shape[1]
+        bound, start = fit_seconds_bound(series[:, 0], c.arma_p, c.arma_q)
+        slow = bound > SLOW_FIT_SECONDS
+        if slow:
+            each = " per channel" if n_channels > 1 else ""
+            print(f"note: arma: an ARMA({c.arma_p}, {c.arma_q}) fit on {len(series)} points may take up to about "
+                  f"{duration(bound)}{each} ({n_channels} channel{'s' if n_channels > 1 else ''}; at most {MAX_ITER} "
+                  f"optimiser steps of {c.arma_p + c.arma_q + 8} Kalman-filter passes each); a lower arma_p or arma_q, or "
+                  "arma_max_train_points, makes it faster")
+        channels = []
+        for k in range(n_channels):
+            started = time.perf_counter()
+            channels.append(fit_channel(series[:, k], c.arma_p, c.arma_q, start if k == 0 else None))
+            if slow:
+                print(f"arma: {channel_label(k, self.channel_names)} fitted ({k + 1} of {n_channels}) in "
+                      f"{duration(time.perf_counter() - started)}")
+        return channels
 
     def read_saved(self, path: Path, quiet: bool = False) -> dict:
         """The saved fit; one line when it is damaged (with ``quiet``, fit notes it and fits again instead)."""
