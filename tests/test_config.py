@@ -347,6 +347,36 @@ def test_a_whole_number_too_large_for_a_float_is_one_line(tmp_path, key):
     assert message.endswith(", finite (at most 1.8e+308 in size)")
 
 
+@pytest.mark.parametrize("text, shown", [
+    ('{"l_win": 1%s}' % ("0" * 400), "key 'l_win' = an integer of 401 digits is invalid"),
+    ('{"seed": -1%s}' % ("0" * 30), "key 'seed' = a negative integer of 31 digits is invalid"),
+    ('{"l_win": [2, 1%s]}' % ("0" * 400), "key 'l_win' = [2, an integer of 401 digits] is invalid"),
+    ('{"l_win": 1%s}' % ("0" * 23), "key 'l_win' = 1%s is invalid" % ("0" * 23)),  # 24 digits: shown as written
+])
+def test_a_huge_integer_in_a_refusal_is_its_digit_count(tmp_path, text, shown):
+    """A refusal wrote a huge integer out in full: 10**400 as l_win made a line of some 500 characters."""
+    message = config_error(tmp_path, text)
+    assert shown in message and len(message) < 150, message
+
+
+def test_a_python_configs_integer_beyond_str_is_one_line():
+    """from_dict of an integer of more than 4300 digits (which str() refuses) stopped with a ValueError traceback."""
+    with pytest.raises(ConfigError, match="^config: key 'threshold_value' = an integer of 5001 digits is invalid"):
+        from_dict({"threshold_value": 10 ** 5000})
+
+
+def test_a_huge_integer_a_run_was_trained_with_is_its_digit_count(tmp_path):
+    """The refusal of a run folder trained with other keys wrote a huge integer out in full (arma_max_train_points,
+    which has no maximum, of 10**400: a line of some 500 characters)."""
+    from vae_lstm.runs import describe_changes
+
+    (tmp_path / "config.json").write_text('{"arma_max_train_points": 1%s, "exp_name": "a"}' % ("0" * 400))
+    config = from_dict({"arma_max_train_points": 10 ** 30, "exp_name": "b"})
+    assert describe_changes(config, tmp_path, ["arma_max_train_points", "exp_name"]) == (
+        "arma_max_train_points=an integer of 401 digits (the config says an integer of 31 digits), "
+        "exp_name='a' (the config says 'b')")
+
+
 def test_a_code_std_floor_that_float32_holds_as_0_is_refused(tmp_path):
     """code_std_floor 1e-300 (the schema took any number above 0) is 0 in the float32 encoder: a NaN loss at the
     first epoch, blamed on learning_rate_vae."""

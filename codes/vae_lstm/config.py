@@ -211,7 +211,7 @@ def from_dict(raw: dict, source: Path | None = None) -> Config:
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where}: key '{key}' = {value} is invalid: must be {describe(known[key])}, finite")
         if beyond_float(value) and "number" in known[key].get("type", ()):  # float() of it would overflow
-            raise ConfigError(f"{where}: key '{key}' = an integer of {len(str(abs(value)))} digits is invalid: must "
+            raise ConfigError(f"{where}: key '{key}' = an integer of {int_digits(value)} digits is invalid: must "
                               f"be {describe(known[key])}, finite (at most {sys.float_info.max:.2g} in size)")
     if isinstance(raw.get("dataset"), dict):
         _check_dataset_object(raw["dataset"], schema, where)
@@ -260,11 +260,44 @@ def shown(value) -> str:
         return repr(value)
 
 
+SHOWN_DIGITS = 24  # an integer of more digits is shown by their count (``json_shown``)
+
+
 def json_shown(value) -> str:
     """``value`` as JSON for a one-line message: a letter as written ("Zürich", not "Z\u00fcrich"), a character that
     shows nothing or breaks the line (a zero-width space, U+2028, a C1 control) escaped, as JSON writes it, so that
-    the line says what the value holds and stays one line."""
-    return re.sub(r"[^\x00-\x7f]", _escaped_if_invisible, json.dumps(value, ensure_ascii=False))
+    the line says what the value holds and stays one line; an integer of more than ``SHOWN_DIGITS`` digits as their
+    count ("an integer of 401 digits"), not hundreds of characters of them."""
+    huge: dict[str, str] = {}
+
+    def marked(v):
+        if isinstance(v, dict):
+            return {k: marked(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [marked(x) for x in v]
+        if isinstance(v, int) and not isinstance(v, bool) and (digits := int_digits(v)) > SHOWN_DIGITS:
+            mark = f"\x00{len(huge)}\x00"
+            huge[json.dumps(mark)] = f"{'a negative' if v < 0 else 'an'} integer of {digits} digits"
+            return mark
+        return v
+
+    text = json.dumps(marked(value), ensure_ascii=False)
+    for mark, words in huge.items():
+        text = text.replace(mark, words)
+    return re.sub(r"[^\x00-\x7f]", _escaped_if_invisible, text)
+
+
+def repr_shown(value) -> str:
+    """``repr(value)`` for a message, but an integer of more than ``SHOWN_DIGITS`` digits as their count."""
+    huge = isinstance(value, int) and not isinstance(value, bool) and int_digits(value) > SHOWN_DIGITS
+    return json_shown(value) if huge else repr(value)
+
+
+def int_digits(value: int) -> int:
+    """The decimal digits of the integer ``value``, however long (str() refuses more than 4300 of them)."""
+    value = abs(value)
+    digits = max(int(value.bit_length() * math.log10(2)), 1)  # exact or one short
+    return digits + (value >= 10 ** digits)
 
 
 def _escaped_if_invisible(match) -> str:

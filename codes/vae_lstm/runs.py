@@ -40,6 +40,7 @@ from .config import (
     config_folders,
     json_shown,
     read_json_file,
+    repr_shown,
     run_dir,
     save_config,
     shell_word,
@@ -228,7 +229,7 @@ def training_part(dataset):
 
 def describe_changes(config: Config, path: Path, changed: list[str]) -> str:
     saved = saved_config(path)
-    return ", ".join(f"{k}={saved[k]!r} (the config says {config[k]!r})" for k in changed)
+    return ", ".join(f"{k}={repr_shown(saved[k])} (the config says {repr_shown(config[k])})" for k in changed)
 
 
 def scoring_differences(config: Config, path: Path) -> str | None:
