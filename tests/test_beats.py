@@ -295,6 +295,29 @@ def test_trainers_take_their_samples_inside_segments(tmp_path):
     assert ae.x.shape == (4 * 5, 8, 1) and (ae.x[..., 0] // 100 == ae.x[:, :1, 0] // 100).all()
 
 
+@pytest.mark.parametrize("detector, l_seq, stride, note", [
+    ("lstm_ae", 3, 8, "note: window_stride 8 leaves the last 4 of each segment's 28 points out of the training windows "
+                      "(l_win 8, the last at points 16 to 23); a window_stride that divides 20 (28 - l_win) trains on "
+                      "them"),
+    ("vae_lstm", 2, 5, "note: window_stride 5 leaves the last 2 of each segment's 28 points out of the training "
+                       "sequences (l_win * l_seq 16, the last at points 10 to 25); a window_stride that divides 12 (28 - "
+                       "l_win * l_seq) trains on them"),
+    ("vae_lstm", 2, 7, "note: window_stride 7 leaves the last 6 of each segment's 28 points out of the training windows "
+                       "(l_win 8, the last at points 14 to 21), and the last 5 out of the training sequences (l_win * "
+                       "l_seq 16, the last at points 7 to 22); a window_stride that divides 20 (28 - l_win) and 12 (28 "
+                       "- l_win * l_seq) trains on them"),
+    ("vae_lstm", 3, 4, None),  # windows at 0, 4, ..., 20 end at 27; the sequences of 24 points at 0 and 4 too
+])
+def test_a_window_stride_that_leaves_a_segments_last_points_out_is_noted(capsys, detector, l_seq, stride, note):
+    """window_stride 8 with l_win 8 on 28-point segments trained on points 0 to 23 of each: the last 4 were in no
+    training window, without a word (a stride above l_win, which leaves points out inside, is refused)."""
+    from vae_lstm.detectors import get_detector
+
+    cfg = from_dict({"detector": detector, "l_win": 8, "l_seq": l_seq, "n_channel": 1, "window_stride": stride})
+    get_detector(cfg).checked_training(np.zeros((6, 28, 1)), cfg.span, "sequence")
+    assert capsys.readouterr().out.splitlines() == ([note] if note else [])
+
+
 def test_detectors_refuse_what_they_cannot_fit(tmp_path):
     from vae_lstm.detectors import get_detector
 

@@ -264,6 +264,28 @@ def samples_per_segment(config: Config, length: int) -> int:
     return (length - sample_span(config)) // config.window_stride + 1
 
 
+def stride_tail_note(config: Config, detector: str, length: int) -> str | None:
+    """A note when ``window_stride`` leaves the last points of each ``length``-point segment out of ``detector``'s
+    training samples: its windows (and the VAE-LSTM's sequences) start at 0, stride, 2 * stride, ..., so where the
+    stride does not divide ``length`` less their span, the last one ends before the segment does. None when they
+    reach its end (a stride above l_win, which leaves points out inside too, is refused by ``check_config``)."""
+    samples = [("windows", "l_win", config.l_win)]
+    if detector == "vae_lstm":
+        samples.append(("sequences", "l_win * l_seq", config.span))
+    stride, parts, divides = config.window_stride, [], []
+    for what, label, span in samples:
+        if span > length or not (tail := (length - span) % stride):
+            continue
+        last, whose = length - span - tail, "" if parts else f" of each segment's {length} points"
+        parts.append(f"the last {tail}{whose} out of the training {what} ({label} {span}, the last at points {last} to "
+                     f"{last + span - 1})")
+        divides.append(f"{length - span} ({length} - {label})")
+    if not parts:
+        return None
+    return (f"note: window_stride {stride} leaves {', and '.join(parts)}; a window_stride that divides "
+            f"{' and '.join(divides)} trains on them")
+
+
 def check_sizes(config: Config, n_train: int, length: int, given: str = "") -> None:
     """``n_train`` training segments of ``length`` points must give the config's detector at least MIN_SAMPLES
     training samples to train on, and as many to validate on. ``given``: what the line adds to the segments' name

@@ -325,6 +325,10 @@ class Detector:
 
             config = self.config.replace(detector=self.name) if self.name in DETECTORS else self.config
             check_sizes(config, len(segments), segments.shape[1], " given to fit")  # as train.py does
+        from ..beats import stride_tail_note
+
+        if note := stride_tail_note(self.config, self.name, segments.shape[1]):
+            print(note)
         return segments
 
     @staticmethod
