@@ -419,9 +419,45 @@ def test_a_loaded_lstm_encodes_no_training_window(tmp_path, monkeypatch, segment
         config = from_dict({**TINY, "window_stride": 8 if segments else 1, **keys})
         assert trainers.LSTMTrainer(config, tmp_path, series, vae=None).train() == "the saved lstm"
         assert calls == []
-    trainer = trainers.LSTMTrainer(from_dict({**TINY, "window_stride": 8 if segments else 1}), tmp_path, series, None)
+    # a finished stage (its checkpoint holds every epoch: a run trained again, or resumed): fit loads it and trains
+    # nothing, from as many training sequences as a training fit gets, none encoded
+    config = from_dict({**TINY, "window_stride": 8 if segments else 1})
+    fitted = []
+    with monkeypatch.context() as m:
+        m.setattr(trainers.LSTMTrainer, "will_train", lambda self: False)
+        m.setattr(trainers.LSTMTrainer, "fit", lambda self, x, y=None, validation_data=None: fitted.append(len(x)))
+        assert trainers.LSTMTrainer(config, tmp_path, series, vae=None).train() == "the saved lstm"
+    n_train = len(train_val_split(2 * 4 if segments else 25, config.val_fraction, config.seed)[0])
+    assert calls == [] and fitted == [n_train]
+    trainer = trainers.LSTMTrainer(config, tmp_path, series, None)
     assert len(trainer.train_codes) + len(trainer.val_codes) == len(trainer.train_index) + len(trainer.val_index)
     assert calls == [2 * 4 * 4 if segments else 97]  # once: 2 segments x 4 sequences x 4 windows, or 97 windows
+    assert len(trainer.train_index) == n_train
+
+
+@pytest.mark.parametrize("segments", [False, True])
+def test_a_finished_or_loaded_vae_makes_no_training_window(tmp_path, monkeypatch, segments):
+    """A VAE stage that only loads vae.keras (TRAIN_VAE 0, or a finished checkpoint: a run trained again, or resumed
+    in its LSTM stage) copied every window out of the training segments all the same (as large as the VAE's training
+    copy, unchecked, for nothing). It makes them when it trains or draws figures; a finished stage's fit gets as
+    many windows as a training fit does, none made."""
+    made = []
+    monkeypatch.setattr(trainers, "training_windows", lambda *a, f=trainers.training_windows: made.append(a) or f(*a))
+    monkeypatch.setattr(trainers.VAEModel, "load", lambda self: "the saved vae")
+    series = np.arange(2 * 120 if segments else 120, dtype="float32").reshape((2, 120, 1) if segments else (120, 1))
+    config = from_dict({**TINY, "window_stride": 8 if segments else 1})
+    n_windows = 2 * 13 if segments else 97  # starts 0, 8, .., 96 of each segment, or 0 .. 96
+    n_train = len(train_val_split(n_windows, config.val_fraction, config.seed)[0])
+    assert trainers.VAETrainer(config.replace(TRAIN_VAE=0), tmp_path, series).train() == "the saved vae"
+    fitted = []
+    with monkeypatch.context() as m:
+        m.setattr(trainers.VAETrainer, "will_train", lambda self: False)
+        m.setattr(trainers.VAETrainer, "fit", lambda self, x, y=None, validation_data=None: fitted.append(len(x)))
+        assert trainers.VAETrainer(config, tmp_path, series).train() == "the saved vae"
+    assert made == [] and fitted == [n_train]
+    trainer = trainers.VAETrainer(config, tmp_path, series)  # to train: its windows, once
+    assert len(trainer.train_windows) == n_train and len(trainer.val_windows) == n_windows - n_train
+    assert len(made) == 1
 
 
 @pytest.mark.parametrize("segments", [False, True])

@@ -55,6 +55,7 @@ from ..training import (
 )
 from ..windowing import (
     as_2d,
+    n_sequences,
     rolling_windows,
     segment_sequences,
     train_val_split,
@@ -92,6 +93,12 @@ class LSTMModel(BaseModel):
         model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")
 
 
+def finished_stand_in(n: int, row_shape: tuple) -> np.ndarray:
+    """What a finished stage hands to ``fit``, which loads its model and trains nothing (``will_train``): as many
+    rows of ``row_shape`` as its training data, for the steps per epoch that fit counts, in no memory at all."""
+    return np.broadcast_to(np.float32(0), (n, *row_shape))
+
+
 class VAETrainer(BaseTrainer):
     """Trains the VAE on the rolling windows of the training block, or the windows inside each training
     segment at ``window_stride`` (seeded 90/10 split)."""
@@ -106,12 +113,18 @@ class VAETrainer(BaseTrainer):
         # windows in float32 (of a series, a view), so that the split makes the only copies (segments': two, unless
         # the windows tile them), which fit hands to TensorFlow as they are (gather_rows); made when first asked for,
         # not by a stage that only loads its model
-        train = np.asarray(train_series, dtype="float32")
+        self.train_array = train = np.asarray(train_series, dtype="float32")
+        self.window_shape = training_window_shape(train.shape, config.l_win, config.window_stride)
         if self.will_train():  # before any copy of them: the windows of segments are one, unless they tile them
-            require_window_memory(self.stage, training_window_shape(train.shape, config.l_win, config.window_stride),
+            require_window_memory(self.stage, self.window_shape,
                                   copies=1 + training_windows_copied(train, config.l_win, config.window_stride))
-        self.windows = training_windows(train, config.l_win, config.window_stride)
-        self.idx_train, self.idx_val = train_val_split(len(self.windows), config.val_fraction, config.seed)
+        self.idx_train, self.idx_val = train_val_split(self.window_shape[0], config.val_fraction, config.seed)
+
+    @functools.cached_property
+    def windows(self) -> np.ndarray:
+        """Every training window (of segments, a copy unless they tile them), made when training or its figures ask."""
+        c = self.config
+        return training_windows(self.train_array, c.l_win, c.window_stride)
 
     @functools.cached_property
     def train_windows(self) -> np.ndarray:
@@ -141,8 +154,8 @@ class VAETrainer(BaseTrainer):
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
             return self.model.load()
-        if not self.will_train():  # a finished stage: fit loads it and trains nothing, so no window is copied
-            self.fit(self.windows)
+        if not self.will_train():  # a finished stage: fit loads it and trains nothing, so no window is made
+            self.fit(finished_stand_in(len(self.idx_train), self.window_shape[1:]))
         else:
             self.fit(self.train_windows, validation_data=(self.val_windows, None))
         return self.model.model if self.model.model is not None else self.model.load()
@@ -182,6 +195,14 @@ class LSTMTrainer(BaseTrainer):
             sequences = sequence_codes(codes, config.l_win, config.l_seq + 1)
         idx_train, idx_val = train_val_split(len(sequences), config.val_fraction, config.seed)
         return sequences, idx_train, idx_val
+
+    def sequence_count(self) -> int:
+        """The number of training sequences, from the training array's shape alone."""
+        c = self.config
+        shape = np.shape(self.train_series)
+        if len(shape) == 3:
+            return shape[0] * max((shape[1] - c.span) // c.window_stride + 1, 0)
+        return n_sequences(shape[0], c.l_win, c.l_seq)
 
     @property
     def train_codes(self) -> np.ndarray:
@@ -227,6 +248,10 @@ class LSTMTrainer(BaseTrainer):
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
             return self.model.load()
+        if not self.will_train():  # a finished stage: fit loads it and trains nothing, so no window is encoded
+            n_train = len(train_val_split(self.sequence_count(), self.config.val_fraction, self.config.seed)[0])
+            self.fit(finished_stand_in(n_train, (self.config.l_seq - 1, self.config.code_size)))
+            return self.model.model if self.model.model is not None else self.model.load()
         sequences = self.samples[0]  # inputs and targets gathered on their own, each whole, which fit takes as they are
         inputs, targets = sequences[:, :-1], sequences[:, 1:]
         self.fit(gather_rows(inputs, self.train_index), gather_rows(targets, self.train_index),
