@@ -75,7 +75,7 @@ def test_the_lstm_is_set_aside_before_a_vae_that_will_train(tmp_path, monkeypatc
     def killed(*args, **kwargs):  # the kill: after the VAE's training, before the LSTM stage starts
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(vae_lstm_module.LSTMTrainer, "__init__", killed)
+    monkeypatch.setattr(vae_lstm_module.LSTMTrainer, "train", killed)
     config = from_dict({**TINY, "output_dir": str(tmp_path / "out")})
     with pytest.raises(KeyboardInterrupt):
         runs.train(config, load_series("synthetic").train)

@@ -461,6 +461,46 @@ def test_a_finished_or_loaded_vae_makes_no_training_window(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("segments", [False, True])
+def test_the_lstm_stage_refuses_samples_larger_than_the_memory_available_before_the_vae_trains(
+        tmp_path, monkeypatch, segments):
+    """The LSTM stage copies the l_seq windows of every sequence out of the training segments to encode them (l_seq / 2
+    times the VAE's windows, which alone were checked), then gathers their codes into inputs and targets: a dataset
+    whose VAE windows fit was killed by the kernel at the LSTM stage, with no message, after the VAE had trained. Its
+    samples of more bytes than the memory available are one line, before the VAE trains and before any is made."""
+    from vae_lstm.detectors.vae_lstm import VAELSTMDetector
+
+    encoded = []
+    monkeypatch.setattr(trainers, "encode_windows", lambda vae, w, batch: encoded.append(len(w)) or (w[:, 0], w[:, 0]))
+    config = from_dict({**TINY, "window_stride": 8 if segments else 1, "code_size": 6})  # l_win 24, l_seq 4
+    series = np.zeros((2, 400, 1) if segments else (400, 1), "float32")
+    if segments:  # starts 0, 8, .., 304 of each segment: 78 sequences of 4 windows; the windows, then the codes
+        # (mean and std, each in the encoder's parts and joined): 312 x (24 x 4 + 4 x 6 x 4) bytes
+        need, n_seq, why = 312 * (24 * 4 + 4 * 6 * 4), 78, "their windows, copied out of the segments, "
+    else:  # 305 sequences: the codes of the 377 windows, and the inputs and targets of 3 codes each (more than the
+        # VAE's 377 windows of 24 points)
+        need, n_seq, why = 377 * 6 * 4 + 2 * 305 * 3 * 6 * 4, 305, ""
+    monkeypatch.setattr(training, "available_memory", lambda: need - 1)
+    with pytest.raises(UserError) as info:
+        trainers.LSTMTrainer(config, tmp_path, series, vae=None)
+    fix = ("give a larger window_stride, a smaller l_seq or fewer segments" if segments else
+           "give a smaller l_seq or code_size, or a shorter training block (train_points, train_range)")
+    assert str(info.value) == (
+        f"the lstm stage's {n_seq} training sequences of 4 windows of 24 points x 1 channel(s) take {need / 1e9:.3g} GB "
+        f"of memory ({why}their windows' codes, and the inputs and targets their split copies), more than the "
+        f"{(need - 1) / 1e9:.3g} GB available: {fix}")
+    assert encoded == []
+    trained = []
+    monkeypatch.setattr(trainers.VAETrainer, "train", lambda self: trained.append(self.stage))
+    with pytest.raises(UserError) as fitted:  # the VAE's windows fit (as many bytes as its check counts): not trained
+        VAELSTMDetector(config).fit(series, tmp_path / "run")
+    assert str(fitted.value) == str(info.value) and trained == [] and encoded == []
+    trainers.LSTMTrainer(config.replace(TRAIN_LSTM=0), tmp_path, series, vae=None)  # loads its model: not checked
+    monkeypatch.setattr(training, "available_memory", lambda: need)
+    trainer = trainers.LSTMTrainer(config, tmp_path, series, vae=None)  # as much as is available: trained
+    assert len(trainer.train_index) + len(trainer.val_index) == n_seq
+
+
+@pytest.mark.parametrize("segments", [False, True])
 def test_the_lstm_learns_each_window_code_from_the_code_before_it(tmp_path, monkeypatch, segments):
     """The LSTM's input is the code means of windows s, s + l_win, .., s + (l_seq - 2) l_win of sequence s and its
     target those one window later, in training and validation (the held-out sequences), from one series or the

@@ -16,6 +16,7 @@ from vae_lstm.windowing import (
     sequence_span,
     sequence_window_index,
     train_val_split,
+    training_sequences_copied,
     units_from_points,
     window_span,
 )
@@ -388,3 +389,20 @@ def test_dominant_period_of_a_cycle_on_a_trend(period, rise, noise):
         trending = np.sin(2 * np.pi * t / period) + rise * t / len(t) + wobble
         found = dominant_period(np.stack([trending, np.ones(len(t))], axis=1))
         assert found is not None and abs(found - period) <= 3, (seed, found)
+
+
+@pytest.mark.parametrize("shape, l_win, l_seq, stride", [
+    ((3, 12, 1), 3, 4, 1),   # a segment is one sequence: a view
+    ((3, 12, 2), 2, 3, 6),   # sequences that tile the segments: a view
+    ((1, 20, 1), 2, 3, 1),   # one segment: a view
+    ((3, 20, 1), 2, 3, 1),   # overlapping sequences: a copy
+    ((3, 14, 1), 3, 4, 1),   # one sequence per segment, shorter than it: a copy
+    ((3, 16, 1), 2, 3, 6),   # stride of a sequence, segments longer than two: a copy
+])
+def test_training_sequences_copied_says_whether_the_lstm_stage_copies_the_windows(shape, l_win, l_seq, stride):
+    """The LSTM stage's memory check counts the windows of the segments' sequences only where encoding them copies
+    them: as NumPy does (a view shares the segments' memory)."""
+    segments = np.arange(np.prod(shape), dtype="float32").reshape(shape)
+    rows = segment_sequences(segments, l_win, l_seq, stride).reshape(-1, l_win, shape[2])
+    assert training_sequences_copied(segments, l_win, l_seq, stride) == (not np.shares_memory(rows, segments))
+    assert not training_sequences_copied(segments[0], l_win, l_seq, stride)  # a series

@@ -320,15 +320,21 @@ def require_window_memory(stage: str, windows: tuple, targets: tuple | None = No
     million rows of 8 channels at l_win 1440: 28 GB). ``copies`` 2: the windows of segments, a copy of their own,
     then the split's; asked before either is made."""
     need = copies * 4 * sum(int(np.prod(shape, dtype=np.int64)) for shape in (windows, targets) if shape is not None)
-    free = available_memory()
-    if free is None or need <= free:
-        return
     shape = f" of {windows[1]} points x {windows[2]} channel(s)" if len(windows) == 3 else ""
     what = f"the {stage} stage's {windows[0]:,} training windows{shape}" + (
         ", with their targets," if targets is not None else "")
     twice = " (the windows inside the segments, and the copy their split makes)" if copies == 2 else ""
-    raise UserError(f"{what} take {need / 1e9:.3g} GB of memory{twice}, more than the {free / 1e9:.3g} GB available: "
-                    f"{WINDOW_MEMORY_FIX}")
+    require_memory(need, what, twice, WINDOW_MEMORY_FIX)
+
+
+def require_memory(need: int, what: str, why: str, fix: str) -> None:
+    """One line when ``what`` (a stage's training samples) take ``need`` bytes, more than ``available_memory``:
+    ``why`` (in brackets, after the size, or empty) says what they are made of, ``fix`` how to take fewer."""
+    free = available_memory()
+    if free is None or need <= free:
+        return
+    raise UserError(f"{what} take {need / 1e9:.3g} GB of memory{why}, more than the {free / 1e9:.3g} GB available: "
+                    f"{fix}")
 
 
 def gather_rows(array: np.ndarray, index=None, dtype=None) -> np.ndarray:

@@ -259,6 +259,22 @@ def training_windows_copied(train: np.ndarray, l_win: int, stride: int = 1) -> b
     return n_seg > 1 and per_segment > 1 and train.strides[0] != per_segment * stride * train.strides[1]
 
 
+def training_sequences_copied(train: np.ndarray, l_win: int, l_seq: int, stride: int = 1) -> bool:
+    """Whether the windows of ``segment_sequences`` of ``train``, one row per window ((n_seq * l_seq, l_win, c), as the
+    LSTM stage encodes them), are a copy of it rather than a view: they are, unless the windows follow each other at
+    one step through memory (sequences that tile the segments, or a segment that is one sequence); a series' never
+    are. Known from the shape and strides alone."""
+    if np.ndim(train) != 3:
+        return False
+    train = np.asarray(train)
+    n_seg, length, _ = train.shape
+    per_segment = (length - l_win * l_seq) // stride + 1
+    # (size, step in bytes) of the segment, sequence and window axes; those of one entry merge with any
+    axes = [(n, step) for n, step in ((n_seg, train.strides[0]), (per_segment, stride * train.strides[1]),
+                                      (l_seq, l_win * train.strides[1])) if n > 1]
+    return any(outer != n * step for (_, outer), (n, step) in zip(axes, axes[1:], strict=False))
+
+
 def segment_sequences(segments: np.ndarray, l_win: int, l_seq: int, stride: int = 1) -> np.ndarray:
     """Sequences of l_seq consecutive non-overlapping windows, each sequence inside one of the
     (n_seg, length, c) segments, starting at offsets 0, stride, ... <= length - l_win * l_seq:

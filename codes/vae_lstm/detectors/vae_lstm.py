@@ -50,6 +50,7 @@ from ..training import (
     FigureCallback,
     damage,
     gather_rows,
+    require_memory,
     require_window_memory,
     set_aside,
 )
@@ -59,6 +60,7 @@ from ..windowing import (
     rolling_windows,
     segment_sequences,
     train_val_split,
+    training_sequences_copied,
     training_window_shape,
     training_windows,
     training_windows_copied,
@@ -176,6 +178,29 @@ class LSTMTrainer(BaseTrainer):
         super().__init__(LSTMModel(config, run_dir), config, run_dir,
                          config.num_epochs_lstm if config.TRAIN_LSTM else 0, config.batch_size_lstm)
         self.vae, self.train_series, self.channels = vae, train_series, channels
+        if self.will_train():  # before the VAE stage trains (``VAELSTMDetector.fit``), and before any sample is made
+            self.require_sample_memory()
+
+    def require_sample_memory(self) -> None:
+        """One line when the samples that training makes take more bytes than the memory available. Encoding: the
+        windows of every sequence, copied out of segments (``training_sequences_copied``; a series' are a view), with
+        their codes (means and stds, in the encoder's parts and joined: 4 x the means); then training: the means,
+        and the inputs and targets that the split gathers (l_seq - 1 codes each)."""
+        c, shape = self.config, np.shape(self.train_series)
+        n_seq, segments = self.sequence_count(), len(shape) == 3
+        n_channel = shape[-1] if len(shape) > 1 else 1
+        rows = n_seq * c.l_seq if segments else max(shape[0] - c.l_win + 1, 0)  # the windows encoded
+        copied = training_sequences_copied(self.train_series, c.l_win, c.l_seq, c.window_stride)
+        windows = 4 * rows * c.l_win * n_channel if copied else 0
+        codes = 4 * rows * c.code_size
+        need = max(windows + 4 * codes, codes + 2 * 4 * n_seq * (c.l_seq - 1) * c.code_size)
+        what = (f"the {self.stage} stage's {n_seq:,} training sequences of {c.l_seq} windows of {c.l_win} points x "
+                f"{n_channel} channel(s)")
+        why = (f" ({'their windows, copied out of the segments, ' if copied else ''}their windows' codes, and the "
+               "inputs and targets their split copies)")
+        fix = ("give a larger window_stride, a smaller l_seq or fewer segments" if segments else
+               "give a smaller l_seq or code_size, or a shorter training block (train_points, train_range)")
+        require_memory(need, what, why, fix)
 
     @functools.cached_property
     def samples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -333,12 +358,15 @@ class VAELSTMDetector(Detector):
                                 f"train; {train_hint(self.config, 'vae', 'to train them', run_dir)}")
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
+        # its samples' memory checked before the VAE trains: an LSTM stage refused after it would waste its training
+        lstm_trainer = LSTMTrainer(self.config, run_dir, train_series, None, self.channel_names)
         self.forget_calibration()  # before the models change: a fit that fails keeps no scales of the old ones,
         self.fit_series = None
         self.vae = self.lstm = None  # nor their models (a new VAE beside the LSTM of the old one's codes): unfitted
         vae = vae_trainer.train()
         del vae_trainer  # its training windows, before the LSTM stage's samples
-        lstm = LSTMTrainer(self.config, run_dir, train_series, vae, self.channel_names).train()
+        lstm_trainer.vae = vae
+        lstm = lstm_trainer.train()
         self.vae, self.lstm = vae, lstm
         # one series (not segments): a fitted detector scores at once, calibrated on it
         self.fit_series = train_series if np.ndim(train_series) != 3 else None
