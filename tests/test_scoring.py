@@ -726,6 +726,24 @@ def test_keys_changed_after_calibrate_that_its_statistics_depend_on_are_refused(
             det.score(test)
 
 
+@pytest.mark.parametrize("changed, trained", [({"l_win": 8}, L_WIN), ({"l_seq": 2}, L_SEQ)])
+def test_a_window_size_changed_after_calibrate_is_refused_in_one_line(vae, lstm, series, changed, trained):
+    """l_win and l_seq are the models' own sizes: changed in a calibrated detector's config, the block it calibrated on
+    got its kept scores (sequences of the old span) labelled with the new span, silently, and any other block a Keras
+    shape error. Both are one line now, as load says of a run folder trained with other sizes."""
+    train, test = series[:120], series[120:]
+    det = detector("vae_lstm", point_score="balanced")
+    det.vae, det.lstm = vae, lstm
+    det.calibrate(train)
+    det.config = det.config.replace(**changed)
+    key, value = next(iter(changed.items()))
+    for block in (train, test):
+        with pytest.raises(UserError) as info:
+            det.score(block)
+        assert str(info.value) == (f"the vae_lstm's models were trained with {key} = {trained}; the config's {key} is "
+                                   f"{value}: score with the config they were trained with")
+
+
 @pytest.mark.parametrize("calibrated_with, changed", [
     ({"error_scale": "channel"}, {"error_scale": "none"}),  # scored with the channels' scales all the same
     # the channels' scales come before the positions' and depend on no point_score: they serve one that reads no other

@@ -413,9 +413,20 @@ class VAELSTMDetector(Detector):
         return (self.scales_channels(series) or self.scales_context() or self.trails()
                 or self.config.point_score in CALIBRATED_SCORES)
 
+    def check_model_sizes(self) -> None:
+        """One line when the config's l_win or l_seq is not the one the models were trained with (a config changed
+        since fit or load): the block calibrated on got its kept scores labelled with the new span, any other a
+        Keras shape error. Stand-ins without ``inputs`` are not checked."""
+        for key, model, extra in (("l_win", self.vae, 0), ("l_seq", self.lstm, 1)):  # the LSTM reads l_seq - 1 codes
+            steps = self.model_steps(model)
+            if steps is not None and steps + extra != self.config[key]:
+                raise UserError(f"the {self.name}'s models were trained with {key} = {steps + extra}; the config's "
+                                f"{key} is {self.config[key]}: score with the config they were trained with")
+
     def calibrate(self, train_series) -> None:
         c = self.config
         self.forget_calibration()  # until it ends: a refused block leaves it uncalibrated
+        self.check_model_sizes()
         series = self.check_channels(self.check_series(train_series, c.span, "sequence"), self.vae)
         if self.needs_calibration(series):
             self.calibrate_on(series)
@@ -555,6 +566,7 @@ class VAELSTMDetector(Detector):
 
     def score(self, series) -> Scores:
         c = self.config
+        self.check_model_sizes()  # before the series is checked against a span of the changed sizes
         series = self.check_channels(self.check_series(series, c.span, "sequence"), self.vae)
         if self.needs_calibration(series) and not self.calibrated:
             if self.fit_series is None:
@@ -625,6 +637,7 @@ class VAELSTMDetector(Detector):
         """The sequences inside each segment (their scores under any point_score, which reads none of the
         training block's statistics), Keras models only."""
         c = self.config
+        self.check_model_sizes()
         joined = self.joined_inside(segments, c.span, "sequence", self.vae, all(
             isinstance(m, keras.Model) for m in (self.vae.encoder, self.vae.decoder, self.lstm)))
         if joined is None:
