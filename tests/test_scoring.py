@@ -744,6 +744,41 @@ def test_a_window_size_changed_after_calibrate_is_refused_in_one_line(vae, lstm,
                                    f"{value}: score with the config they were trained with")
 
 
+@pytest.mark.parametrize("calibrated_with, changed, runs", [
+    ({}, {"error_scale": "none"}, 0),  # one channel: no channel scales either way
+    ({"point_score": "combined"}, {"term_scale": "max", "term_power": 2.0}, 0),  # keys of the balanced scores only
+    ({}, {"reconstruction_weight": 3.0}, 0),  # "balanced": its second term is the VAE's error already
+    ({"trailing_scale": 2}, {"trailing_scale": 4}, 0),  # the kept scores come before trailing_scale
+    ({}, {"point_smoothing": 1.0}, 1),  # applied to the terms, which are not kept: the models run again
+    ({}, {"second_term_weight": 2.0}, 1),
+])
+def test_the_block_calibrated_on_keeps_its_scores_under_keys_that_they_do_not_read(vae, lstm, series, monkeypatch,
+                                                                                   calibrated_with, changed, runs):
+    """The training block's scores, kept by calibrate for the detection that scores it next, were computed again (a
+    pass of the models) when any scoring key had changed since, even one that those scores do not read; they are
+    used under those, and the models run again where a key they read changed: the same scores as a detector
+    calibrated under the new keys either way."""
+    from vae_lstm.detectors.vae_lstm import VAELSTMDetector
+
+    train = series[:120]
+
+    def calibrated(**keys):
+        det = detector("vae_lstm", **{"point_score": "balanced", **keys})
+        det.vae, det.lstm = vae, lstm
+        det.calibrate(train)
+        return det
+
+    det = calibrated(**calibrated_with)
+    det.config = det.config.replace(**changed)
+    passes = []
+    monkeypatch.setattr(VAELSTMDetector, "raw_scores", lambda self, *a, f=VAELSTMDetector.raw_scores: passes.append(1)
+                        or f(self, *a))
+    scores = det.score(train)
+    assert len(passes) == runs
+    np.testing.assert_allclose(scores.points, calibrated(**{**calibrated_with, **changed}).score(train).points,
+                               rtol=1e-6)
+
+
 @pytest.mark.parametrize("calibrated_with, changed", [
     ({"error_scale": "channel"}, {"error_scale": "none"}),  # scored with the channels' scales all the same
     # the channels' scales come before the positions' and depend on no point_score: they serve one that reads no other

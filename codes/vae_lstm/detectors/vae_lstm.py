@@ -585,8 +585,9 @@ class VAELSTMDetector(Detector):
             native, = self.passes(series).run(SequenceErrors())
             return Scores.from_units(native, c.span, len(series))
         kept = self.training_scores
-        # the block calibrated on, under the same scoring keys (a weight is applied at score time): its scores are known
-        if kept is not None and not self.scoring_changes() and kept[0] == block_digest(series):
+        # the block calibrated on, under the scoring keys its scores read (a weight is applied at score time; the kept
+        # scores come before trailing_scale): its scores are known
+        if kept is not None and not self.read_changes(series) and kept[0] == block_digest(series):
             native, points = kept[1].copy(), kept[2].copy()
         else:
             native, terms = self.raw_scores(series, self.passes(series))
@@ -601,6 +602,19 @@ class VAELSTMDetector(Detector):
         calibrated = self.calibrated_config
         return [] if calibrated is None else [k for k in self.scoring_keys if self.config[k] != calibrated[k]]
 
+    def read_keys(self, series: np.ndarray) -> set[str]:
+        """The scoring keys that can change the scores of this (n, c) series, under the config or the one calibrate
+        ran under (``scoring_keys_for``)."""
+        calibrated = self.calibrated_config
+        return {*scoring_keys_for(self.name, series.shape[1], self.config),
+                *(() if calibrated is None else scoring_keys_for(self.name, series.shape[1], calibrated))}
+
+    def read_changes(self, series: np.ndarray) -> list[str]:
+        """The scoring keys changed since ``calibrate`` that the kept scores of the block it ran on (before
+        trailing_scale) read: under any other change, they are the block's scores."""
+        read = self.read_keys(series) - {"trailing_scale"}
+        return [k for k in self.scoring_changes() if k in read]
+
     def stale_calibration(self, series: np.ndarray) -> list[str]:
         """The scoring keys changed since ``calibrate`` (``scoring_changes``) that the training-block statistics
         read by the scores of this (n, c) series depend on: every one but those that score applies to calibrate's
@@ -611,8 +625,7 @@ class VAELSTMDetector(Detector):
         c = self.config
         if not self.needs_calibration(series):
             return []
-        calibrated = self.calibrated_config
-        read = {*scoring_keys_for(self.name, series.shape[1], c), *scoring_keys_for(self.name, series.shape[1], calibrated)}
+        read = self.read_keys(series)
         stale = []
         for k in self.scoring_changes():
             if k not in read:
