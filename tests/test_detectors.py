@@ -982,6 +982,32 @@ def test_trainers_refuse_training_windows_larger_than_the_memory_available(tmp_p
     make(config, tmp_path, series)
 
 
+@pytest.mark.parametrize("name", ["lstm_ae", "lstm_vae"])
+def test_a_finished_or_loaded_stage_makes_no_window_of_segments(tmp_path, monkeypatch, name):
+    """A stage that only loads its model (TRAIN_LSTM 0, or a finished checkpoint: a run trained again) copied every
+    window out of the training segments all the same, unchecked, for nothing. It makes them when it trains; a finished
+    stage's fit gets as many windows as a training fit does."""
+    from vae_lstm.detectors import lstm_ae
+    from vae_lstm.detectors.lstm_ae import LSTMAETrainer
+    from vae_lstm.detectors.lstm_vae import LSTMVAETrainer
+
+    made = []
+    monkeypatch.setattr(lstm_ae, "training_windows", lambda *a, f=lstm_ae.training_windows: made.append(a) or f(*a))
+    make = {"lstm_ae": LSTMAETrainer, "lstm_vae": LSTMVAETrainer}[name]
+    monkeypatch.setattr(make, "will_train", lambda self: False)
+    fitted = []
+    monkeypatch.setattr(make, "fit", lambda self, x, y=None, validation_data=None: fitted.append(len(x)))
+    config = from_dict({"detector": name, "l_win": 16, "n_channel": 2, "num_hidden_units": 16, "window_stride": 3})
+    segments = np.zeros((40, 40, 2), "float32")  # starts 0, 3, .., 24 of each: 360 windows
+    n_train = len(train_val_split(360, config.val_fraction, config.seed)[0])
+    for keys in ({"TRAIN_LSTM": 0}, {}):
+        trainer = make(config.replace(**keys), tmp_path, segments)
+        monkeypatch.setattr(trainer.model, "load", lambda: "the saved model")
+        assert trainer.train() == "the saved model"
+    assert made == [] and fitted == [n_train]
+    assert len(trainer.pairs(trainer.idx_val)[0]) == 360 - n_train and len(made) == 1  # to train: made once
+
+
 @pytest.mark.parametrize("name", ["vae_lstm", "lstm_ae", "lstm_vae"])
 def test_trainers_refuse_segment_windows_larger_than_the_memory_available_before_windowing_them(
         tmp_path, monkeypatch, name):

@@ -337,6 +337,12 @@ def require_memory(need: int, what: str, why: str, fix: str) -> None:
                     f"{fix}")
 
 
+def finished_stand_in(n: int, row_shape: tuple) -> np.ndarray:
+    """What a finished stage hands to ``fit``, which loads its model and trains nothing (``will_train``): as many
+    rows of ``row_shape`` as its training data, for the steps per epoch that fit counts, in no memory at all."""
+    return np.broadcast_to(np.float32(0), (n, *row_shape))
+
+
 def gather_rows(array: np.ndarray, index=None, dtype=None) -> np.ndarray:
     """``array[index]`` (rows along the first axis; every row without ``index``), in ``dtype`` when given, as a new
     array that ``shared_tensor`` hands to TensorFlow without a copy, the same values in the same order. The rows of a

@@ -15,6 +15,7 @@ This module also holds what the single-stage LSTM detectors (lstm_ae, lstm_vae, 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import keras
@@ -25,7 +26,14 @@ from .. import plotting
 from ..models import recurrent
 from ..optimizers import FusedAdam
 from ..scoring import JIT_SCORING, compiled_chunks, compiled_chunks_at, gathered
-from ..training import BaseModel, BaseTrainer, FigureCallback, gather_rows, require_window_memory
+from ..training import (
+    BaseModel,
+    BaseTrainer,
+    FigureCallback,
+    finished_stand_in,
+    gather_rows,
+    require_window_memory,
+)
 from ..windowing import (
     rolling_windows,
     train_val_split,
@@ -133,10 +141,16 @@ class SingleStageTrainer(BaseTrainer):
             copies = 1 if segments is None else 1 + training_windows_copied(segments, config.l_win,
                                                                             config.window_stride)
             require_window_memory(self.stage, shape, None if y is None else y.shape, copies)
-        if segments is not None:  # x: the windows inside them, a copy (unless they tile them), made once checked
-            x = training_window_array(segments, config)
-        self.idx_train, self.idx_val = train_val_split(len(x), config.val_fraction, config.seed)
-        self.x, self.y = x, y
+        self.segments, self.window_shape, self.y = segments, shape, y
+        if segments is None:  # the windows of segments: ``x``, made when training asks
+            self.x = x
+        self.idx_train, self.idx_val = train_val_split(shape[0], config.val_fraction, config.seed)
+
+    @functools.cached_property
+    def x(self) -> np.ndarray:
+        """The windows inside the segments, a copy (unless they tile them), made once checked and when training asks:
+        not by a stage that only loads its model."""
+        return training_window_array(self.segments, self.config)
 
     def extra_callbacks(self):
         return [FigureCallback(self.draw_figures)]
@@ -157,7 +171,7 @@ class SingleStageTrainer(BaseTrainer):
         if self.num_epochs == 0:
             return self.model.load()
         if not self.will_train():  # a finished stage: fit loads it and trains nothing, so no pair is copied
-            self.fit(self.x, self.y)
+            self.fit(finished_stand_in(len(self.idx_train), self.window_shape[1:]))
             return self.model.model if self.model.model is not None else self.model.load()
         x_train, y_train = self.pairs(self.idx_train)
         validation = self.pairs(self.idx_val) if len(self.idx_val) else None

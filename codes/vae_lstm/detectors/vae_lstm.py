@@ -49,6 +49,7 @@ from ..training import (
     BaseTrainer,
     FigureCallback,
     damage,
+    finished_stand_in,
     gather_rows,
     require_memory,
     require_window_memory,
@@ -93,12 +94,6 @@ class LSTMModel(BaseModel):
 
     def compile(self, model, steps_per_epoch):
         model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")
-
-
-def finished_stand_in(n: int, row_shape: tuple) -> np.ndarray:
-    """What a finished stage hands to ``fit``, which loads its model and trains nothing (``will_train``): as many
-    rows of ``row_shape`` as its training data, for the steps per epoch that fit counts, in no memory at all."""
-    return np.broadcast_to(np.float32(0), (n, *row_shape))
 
 
 class VAETrainer(BaseTrainer):
