@@ -406,3 +406,23 @@ def test_training_sequences_copied_says_whether_the_lstm_stage_copies_the_window
     rows = segment_sequences(segments, l_win, l_seq, stride).reshape(-1, l_win, shape[2])
     assert training_sequences_copied(segments, l_win, l_seq, stride) == (not np.shares_memory(rows, segments))
     assert not training_sequences_copied(segments[0], l_win, l_seq, stride)  # a series
+
+
+@pytest.mark.parametrize("shape, l_win, stride, expected", [
+    ((3, 10, 2), 4, 2, (12, 4, 2)),  # offsets 0, 2, 4, 6 in each of 3 segments
+    ((3, 10, 2), 4, 1, (21, 4, 2)),  # offsets 0 .. 6
+    ((2, 8, 1), 4, 4, (4, 4, 1)),  # windows that tile the segments
+    ((1, 9, 1), 9, 1, (1, 9, 1)),  # one window per segment
+    ((1, 10, 1), 4, 1, (7, 4, 1)),  # one segment: a view of it
+    ((10, 3), 4, 1, (7, 4, 3)),  # a series: every stride-1 window
+])
+def test_training_window_shape_and_copy_match_the_windows_made(shape, l_win, stride, expected):
+    """The memory check before training reads the windows' shape, and whether they are a copy, from the training
+    array's shape alone: both agree with the windows ``training_windows`` then makes (a count one window short, or a
+    copy taken for a view, misjudged the memory the training needs)."""
+    from vae_lstm.windowing import training_window_shape, training_windows, training_windows_copied
+
+    train = np.arange(float(np.prod(shape))).reshape(shape)
+    windows = training_windows(train, l_win, stride)
+    assert training_window_shape(shape, l_win, stride) == expected == windows.shape
+    assert training_windows_copied(train, l_win, stride) == (not np.shares_memory(windows, train))
