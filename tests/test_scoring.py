@@ -335,6 +335,12 @@ def test_context_error_scale_and_context_scaled_point_errors_hand_computed():
                                [np.nan, np.nan, 4, 4, 3, 2, 1, 1, np.nan], equal_nan=True)
     scale = scoring.context_error_scale(series, predicted, 2)
     np.testing.assert_allclose(scale, [4, 1])
+    # the one-pass calibration's sums give each position's mean error over its sequences and points too (not their
+    # sum over a sequence's l_win points): [4, 1]; a position predicted without error 1, the other still 4
+    for windows, expected in ((predicted, [4, 1]), (np.concatenate([predicted[:, :1], 0 * predicted[:, 1:]], 1), [4, 1])):
+        sums = scoring.ChannelErrorSums(series, 2, 3, by_position=True)
+        sums.add(0, windows)
+        np.testing.assert_allclose(sums.context_scale(sums.scaled(np.ones(1))), expected)
     # each error over its window's scale (1 everywhere), times the scales' mean 2.5: the same 2.5 at every point
     np.testing.assert_allclose(scoring.point_errors(series, predicted, 2, context_scale=scale),
                                [np.nan, np.nan] + [2.5] * 6 + [np.nan], equal_nan=True)
@@ -552,6 +558,8 @@ def test_trailing_standardise_hand_computed():
     # no history: the first point has no past
     np.testing.assert_allclose(scoring.trailing_standardise(np.array([5.0, 7]), 2, np.array([]), 0.1), [np.nan, 20])
     np.testing.assert_array_equal(scoring.trailing_standardise(points, 0, history, 0.1), points)
+    # an sd above 0 but below the floor is floored too: past (1, 1.5), mean 1.25, sd 0.25 < 0.5; (2.25 - 1.25) / 0.5
+    np.testing.assert_allclose(scoring.trailing_standardise(np.array([2.25]), 2, np.array([1.0, 1.5]), 0.5), [2.0])
 
 
 def test_trailing_scale_standardises_each_point_score_by_the_scores_before_it(vae, lstm, series):
