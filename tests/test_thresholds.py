@@ -624,3 +624,26 @@ def test_every_rule_on_20000_scores_lands_where_it_should(capsys):
     assert np.sum(t >= values["contamination"]) == 2000  # flagged: score >= threshold
     assert values["pot"] == pytest.approx(np.log(1000), rel=0.1)  # the exponential's 1 - 1e-3 quantile
     assert values["dynamic"] == pytest.approx(1.39674, rel=1e-5)  # a regression value (its reference: telemanom)
+
+
+def test_dynamic_with_no_error_buffer_keeps_a_single_point_unpruned():
+    """With ``error_buffer`` 0 a flagged point stays a single point, never a sequence, and telemanom keeps it
+    unpruned: a spike of 1.1 over scores of 1.0 (a drop of 0.1 / 1.1 < p = 0.13 to the largest unflagged score,
+    which pruning would remove) is flagged, and the threshold stays epsilon."""
+    s = np.ones(81)
+    s[40] = 1.1
+    d = th.dynamic_details(s, span=None, error_buffer=0)
+    assert len(d.sequences) == 0 and len(d.pruned) == 0 and d.threshold == d.epsilon
+    assert np.flatnonzero(d.flags).tolist() == [40] and np.flatnonzero(s >= d.threshold).tolist() == [40]
+
+
+@pytest.mark.parametrize("n, flagged", [(22, []), (24, [10])])
+def test_dynamic_takes_no_z_that_flags_half_the_points(n, flagged):
+    """telemanom takes a z only where its widened flags hold fewer than half the points: one spike widened by
+    +-(error_buffer - 1) = 5 points flags 11, exactly half of 22 points (no z then: z_max, nothing flagged), but
+    fewer than half of 24 (the spike is flagged)."""
+    s = np.ones(n)
+    s[10] = 5.0
+    d = th.dynamic_details(s, span=None, error_buffer=6)
+    assert (d.z == 12.0) == (not flagged)
+    assert np.flatnonzero(s >= d.threshold).tolist() == flagged
