@@ -908,7 +908,8 @@ def test_at_predictions_and_degenerate_refuse_a_flaggable_mask_of_another_length
     assert not metrics.degenerate([0, 1, 1, 0], flaggable=[1, 1, 0, 0])
 
 
-@pytest.mark.parametrize("threshold", [None, "0.5", [0.5, 0.6], np.array([0.5, 0.6]), np.array([[0.5]])])
+@pytest.mark.parametrize("threshold", [None, "0.5", [0.5, 0.6], np.array([0.5, 0.6]), np.array([[0.5]]), True,
+                                       np.bool_(False)])
 def test_a_threshold_that_is_not_one_number_is_refused_in_one_line(threshold):
     """None or a string stopped at_threshold, evaluate and summarise with NumPy's "ufunc 'isnan' not supported", and
     two thresholds with "The truth value of an array ... is ambiguous"."""
