@@ -1,5 +1,7 @@
 """The figures say what they show: axis labels, scales that fit the data, no misleading panels."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -665,3 +667,40 @@ def test_adjacent_test_pieces_are_parted_by_a_line(captured, tmp_path):
         assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [150, 200]
     assert fig.axes[0].get_ylim()[1] >= 9.5 and fig.axes[1].get_ylim()[1] < 9
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()].count("test piece boundary") == 1
+
+
+@pytest.mark.parametrize("rule", ["fixed", "dynamic"])
+def test_the_score_panel_draws_no_score_where_the_detector_gave_none(captured, tmp_path, rule):
+    """LSTM-AD leaves the first l_win + horizon - 1 points of each test piece unscored; they take the median
+    validation score for the metrics but are never flagged. The score panel drew that fill as a flat run of scores,
+    above a fixed threshold of 0.5 and yet not flagged; it now leaves them out (a break in the line)."""
+    from types import SimpleNamespace
+
+    from vae_lstm import detection
+    from vae_lstm.config import from_dict
+
+    n = 300
+    unscored = np.arange(n) < 40
+    rng = np.random.default_rng(0)
+    points = np.where(unscored, 9.5, rng.uniform(0.1, 0.4, n))  # the fill, above the threshold; then scored ones
+    points[200:210] = 5.0
+    piece = detection.PieceResult("test", 100, None, np.zeros(1), np.zeros(1, bool), points, None, unscored)
+    main = detection.DetectorResult("lstm_ad", np.linspace(0.1, 0.4, 50), [piece],
+                                    val_point_scores=np.linspace(0.1, 0.4, 50))
+    config = from_dict({"detector": "lstm_ad", "threshold_rule": rule, "threshold_value": 0.5})
+    series = SimpleNamespace(normalised=np.zeros((400, 1)), anomaly_idx=np.array([], int), point_labels=None,
+                             train_start=0, train_end=100, channels=["value"], timestamps=None, utc=False,
+                             labelled=False, test_pieces=[SimpleNamespace(start=100, values=np.zeros((n, 1)))])
+    result = SimpleNamespace(config=config, metrics={"lstm_ad": {"threshold": 0.5}}, main=main, series=series,
+                             results={"lstm_ad": main})
+    detection.draw_figures(result, tmp_path)
+    ax_score = captured[-1].axes[-1]
+    x, y = ax_score.lines[0].get_data()
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    assert np.isnan(y[x < 140]).all() and np.isfinite(y[x >= 140]).all()  # the 40 unscored points: no score drawn
+    assert y[x >= 140] == pytest.approx(detection.compared_scores(rule, piece)[40:])  # the scores the rule compares
+    assert not detection.detection_flags(result, main)[0][0][:40].any()
+    with warnings.catch_warnings():  # a piece with no scored point at all: no "All-NaN slice" warning
+        warnings.simplefilter("error")
+        plotting.detections(np.zeros((20, 1)), [{"start": 10, "scores": np.full(10, np.nan), "flags": np.zeros(10, bool),
+                                                 "threshold": 0.5}], np.array([], int), None, (0, 10), tmp_path / "d.png", "t")

@@ -736,6 +736,16 @@ def compared_scores(rule: str, piece) -> np.ndarray:
     return thresholds.scores_for_rule("dynamic", piece.point_scores) if rule == "dynamic" else piece.point_scores
 
 
+def drawn_scores(rule: str, piece) -> np.ndarray:
+    """The scores detections.png draws of a piece: those the rule compares (``compared_scores``), NaN (no score, a
+    break in the line) at the points the detector left unscored, whose neutral fill no rule flags: drawn, it was a
+    flat run of scores above a low threshold and yet not flagged."""
+    scores = np.array(compared_scores(rule, piece), dtype=float)
+    if piece.unscored is not None:
+        scores[piece.unscored] = np.nan
+    return scores
+
+
 def flagged_ranges(result: Detection):
     """The detector's flagged time ranges at the config's threshold rule on point scores: one row per run
     of flagged points, with its piece, first and last row (0-based in the piece, and in its CSV file), times when the data
@@ -815,7 +825,7 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
                                        f"{name}: {main.name} sequence scores ({which_threshold})",
                                        f"{c.threshold_rule} sequence threshold")]
     flags, point_t = detection_flags(result, main)
-    pieces = [{"start": p.start, "scores": compared_scores(c.threshold_rule, p), "flags": f, "threshold": t}
+    pieces = [{"start": p.start, "scores": drawn_scores(c.threshold_rule, p), "flags": f, "threshold": t}
               for p, f, t in zip(main.pieces, flags, point_t, strict=True)]
     which = "EWMA-smoothed point scores" if c.threshold_rule == "dynamic" else "point scores"
     tested = result.series.test_pieces  # every one, those too short to score among them: their joins are drawn too

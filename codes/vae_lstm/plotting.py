@@ -424,7 +424,9 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
     axes[0].set_title(title + note)
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
-    log = np.nanmin(scores) > 0
+    scores = scores[np.isfinite(scores)]  # NaN: a point the detector left unscored, drawn as a break
+    scores = scores if len(scores) else np.ones(1)  # none scored: a linear axis, a line at the threshold
+    log = scores.min() > 0
     lines, unshown = 0, []
     for k, piece in enumerate(pieces):  # the legend names the scores and the threshold once, not once per piece
         span = piece["start"] + np.arange(len(piece["scores"]))
