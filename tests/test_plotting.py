@@ -139,7 +139,7 @@ def test_detections_of_many_channels_show_those_the_flags_point_at(captured, tmp
     drawn = drawn_channels(fig, series, panels=shown)
     assert drawn == [0, 4, 5, 6, 7, 8, 9, 10]  # the peaks' 10 and 9, then 0 (3.0), 8 (0.8), 7, ..., 4 (0.4)
     assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes[:shown]] == [names[k] for k in drawn]
-    assert fig.axes[0].get_title() == (f"t [{shown} of {n_channel} channels shown: each flagged run's peak channel, "
+    assert fig.axes[0].get_title().replace("\n", " ") == (f"t [{shown} of {n_channel} channels shown: each flagged run's peak channel, "
                                        f"then those furthest from 0 at flagged points; 3 left out: s1, s2, s3]")
     pieces[0]["flags"] = np.zeros(100, bool)  # nothing flagged: the first channels
     plotting.detections(series, pieces, np.array([], int), None, (0, 100), tmp_path / "d.png", "t")
@@ -704,3 +704,21 @@ def test_the_score_panel_draws_no_score_where_the_detector_gave_none(captured, t
         warnings.simplefilter("error")
         plotting.detections(np.zeros((20, 1)), [{"start": 10, "scores": np.full(10, np.nan), "flags": np.zeros(10, bool),
                                                  "threshold": 0.5}], np.array([], int), None, (0, 10), tmp_path / "d.png", "t")
+
+
+def test_the_detections_title_of_many_channels_stays_inside_the_figure(captured, tmp_path):
+    """Of 20 channels with long names, the title and its note on the channels left out ran to about 290 characters
+    on one line: cut off at both edges of the figure, dataset, detector and rule with it. It wraps now."""
+    series = np.random.default_rng(0).uniform(-1, 1, (400, 20))
+    flags = np.zeros(200, bool)
+    flags[50:55] = True
+    names = [f"Volume Flow Rate sensor {k}" for k in range(20)]
+    title = ("SKAB_valve1: vae_lstm detections, val_quantile threshold on EWMA-smoothed point scores "
+             "(l_win 24, l_seq 4, seed 0)")
+    plotting.detections(series, [{"start": 200, "scores": np.ones(200), "flags": flags, "threshold": 2.0}],
+                        np.array([], int), None, (0, 200), tmp_path / "d.png", title, channels=names)
+    fig = captured[-1]
+    fig.tight_layout()
+    box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    assert fig.axes[0].get_title().replace("\n", " ").startswith(title + " [8 of 20 channels shown: ")

@@ -422,7 +422,10 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     handles, _ = axes[0].get_legend_handles_labels()
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
-    axes[0].set_title(title + note)
+    # a line per about 9 characters an inch of the panel's width at the title's size: a long dataset name, or the
+    # note on the channels left out, ran off both edges of the figure on one line
+    width = int(9 * axes[0].get_position().width * fig.get_figwidth())
+    axes[0].set_title(textwrap.fill(title + note, width))
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     scores = scores[np.isfinite(scores)]  # NaN: a point the detector left unscored, drawn as a break
     scores = scores if len(scores) else np.ones(1)  # none scored: a linear axis, a line at the threshold
