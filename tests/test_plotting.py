@@ -181,6 +181,19 @@ def test_predicted_codes_of_one_window_tick_that_window(captured, tmp_path):
     assert list(ax.get_xticks()) == [1] and ax.get_ylabel() == "code value" and captured[0].get_suptitle()
 
 
+@pytest.mark.parametrize("code_size", [1, 2])
+def test_the_predicted_codes_title_of_a_small_code_stays_inside_the_figure(captured, tmp_path, code_size):
+    """A figure 3.5 inches wide per code dimension: of code_size 1 or 2, its 84-character title ran off both
+    edges ("ode means of one validation sequence's windows against the LSTM's predict")."""
+    plotting.predicted_codes(np.zeros((3, code_size)), np.ones((3, code_size)), tmp_path / "c.png")
+    fig = captured[-1]
+    fig.tight_layout()
+    box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    assert fig.get_suptitle().replace("\n", " ") == ("VAE code means of one validation sequence's windows against the "
+                                                     "LSTM's predictions")
+
+
 def test_precision_recall_keeps_its_title_and_hides_no_curve(captured, tmp_path):
     """The title ran off the figure's right edge ("... (the paper's labe"), and the legend sat on the curves."""
     recall = np.linspace(0, 1, 50)

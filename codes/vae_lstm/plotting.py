@@ -214,7 +214,9 @@ def predicted_codes(vae_codes: np.ndarray, lstm_codes: np.ndarray, path: Path) -
         whole_number_ticks(ax.xaxis, steps)
         ax.grid(True)
     axes.ravel()[0].legend(fontsize=7)
-    fig.suptitle("VAE code means of one validation sequence's windows against the LSTM's predictions")
+    fig.suptitle(textwrap.fill("VAE code means of one validation sequence's windows against the LSTM's predictions",
+                               int(9 * fig.get_figwidth())))  # about 9 characters an inch: one or two codes' figure
+    # is 3.5 or 7 inches wide, and the title ran off both edges
     return _save(fig, path)
 
 
