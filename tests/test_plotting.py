@@ -735,3 +735,16 @@ def test_the_detections_title_of_many_channels_stays_inside_the_figure(captured,
     box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
     assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
     assert fig.axes[0].get_title().replace("\n", " ").startswith(title + " [8 of 20 channels shown: ")
+
+
+def test_the_vus_pr_bars_title_of_a_long_dataset_name_stays_inside_the_figure(captured, tmp_path):
+    """vus_pr.png is 4 inches wide for the detector and its two controls: a dataset named after its file,
+    "plant_line3_sensors_2024_export_cleaned", ran its title off both edges."""
+    plotting.metric_bars({"vae_lstm": 0.5, "random": 0.1, "abs_z": 0.3}, tmp_path / "v.png", "VUS-PR",
+                         "plant_line3_sensors_2024_export_cleaned: point level")
+    fig = captured[-1]
+    fig.tight_layout()
+    box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    assert fig.axes[0].get_title().replace("\n", " ") == ("plant_line3_sensors_2024_export_cleaned: point level "
+                                                          "(grey: controls)")

@@ -470,7 +470,8 @@ def metric_bars(values: dict[str, float], path: Path, metric: str, title: str) -
                     ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(metric)
-    ax.set_title(title + "\n(grey: controls)", fontsize=10)
+    width = int(10 * fig.get_figwidth())  # characters at fontsize 10: a long dataset name ran off both edges
+    ax.set_title("\n".join([textwrap.fill(title, width), "(grey: controls)"]), fontsize=10)
     ax.tick_params(axis="x", rotation=30)
     return _save(fig, path)
 
