@@ -467,13 +467,13 @@ def test_the_results_charts_title_and_legend_stay_inside_the_figure(captured, tm
                            "skab_valve1: every detector beside the controls")
     fig = captured[-1]
     renderer = laid_out(fig)
-    for artist in (fig.axes[0].title, fig.axes[-1].get_legend()):
+    for artist in (fig.axes[0].title, fig.axes[0].get_legend()):
         box = artist.get_window_extent(renderer)
         assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0 and box.y1 <= fig.bbox.y1
     assert fig.axes[0].get_title().split() == ("skab_valve1: every detector beside the controls over each series' "
                                                "test points; mean over 2 seeds, bars from the lowest to the "
                                                "highest; grey: the controls").split()
-    assert fig.axes[-1].get_legend_handles_labels()[1] == detectors
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == detectors
 
 
 def test_the_results_chart_marks_an_undefined_mean_n_a_rather_than_leaving_a_bar_of_zero(captured, tmp_path):
@@ -748,3 +748,22 @@ def test_the_vus_pr_bars_title_of_a_long_dataset_name_stays_inside_the_figure(ca
     assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
     assert fig.axes[0].get_title().replace("\n", " ") == ("plant_line3_sensors_2024_export_cleaned: point level "
                                                           "(grey: controls)")
+
+
+@pytest.mark.parametrize("n_series", [4, 5])
+def test_the_results_charts_series_names_overlap_neither_each_other_nor_the_legend(captured, tmp_path, n_series):
+    """Four series named as NAB's files ("machine_temperature_system_failure") wrote their names level, each over
+    its neighbours'; of five, turned 20 degrees, the legend below the lower panel lay across them."""
+    names = ["machine_temperature_system_failure", "ambient_temperature_system_failure",
+             "cpu_utilization_asg_misconfiguration", "ec2_request_latency_system_failure", "nyc_taxi_half_hourly"]
+    plotting.results_chart(chart_frame(names[:n_series], ["vae_lstm", "random", "abs_z"]), tmp_path / "r.png", "grid")
+    fig = captured[-1]
+    renderer = laid_out(fig)
+    legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend()).get_window_extent(renderer)
+    for ax in fig.axes:
+        labels = [label for label in ax.get_xticklabels() if label.get_text()]
+        assert [label.get_text() for label in labels] == names[:n_series]
+        assert all(label.get_rotation() > 0 for label in labels)  # level, each ran into the next
+        for label in labels:
+            assert not label.get_window_extent(renderer).overlaps(legend)
+    assert legend.x0 >= 0 and legend.x1 <= fig.bbox.x1 and legend.y0 >= 0 and legend.y1 <= fig.bbox.y1

@@ -496,6 +496,9 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
     width = 0.8 / len(detectors)
     inches = max(6.0, 1.0 + 0.28 * len(series) * len(detectors))
     fig, axes = plt.subplots(len(metrics), 1, figsize=(inches, 2.9 * len(metrics) + 0.6), squeeze=False)
+    # the series' names turned where, level, one would run into the next: about 0.065 inches a character at
+    # fontsize 8, against the about 0.7 * inches / len(series) between two ticks (the legend beside the panels)
+    turned = len(series) > 4 or 0.065 * max(len(str(s)) for s in series) > 0.7 * inches / len(series)
     for ax, (key, name) in zip(axes[:, 0], metrics, strict=True):
         for k, detector in enumerate(detectors):
             by_series = rows[rows["detector"] == detector].groupby("series", sort=False)[key]
@@ -507,7 +510,8 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
                    edgecolor="white", linewidth=0.5, label=detector, yerr=spread, error_kw={"lw": 0.8, "capsize": 1.5})
             for at in x[np.isnan(mean)]:  # undefined (or not run): no bar would read as a score of 0
                 ax.text(at, 0.01, "n/a", rotation=90, ha="center", va="bottom", fontsize=6, color="0.3")
-        ax.set_xticks(np.arange(len(series)), series, rotation=20 if len(series) > 4 else 0, fontsize=8)
+        ax.set_xticks(np.arange(len(series)), series, fontsize=8, **({"rotation": 30, "ha": "right",
+                      "rotation_mode": "anchor"} if turned else {}))  # turned: each name ends at its tick
         ax.set_ylim(0, 1.0)
         ax.set_ylabel(name)
         ax.grid(axis="y", alpha=0.3)
@@ -518,8 +522,8 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
     line = int(13 * inches)  # characters of a title line at fontsize 9: a wider title was cut off at both edges
     axes[0, 0].set_title("\n".join(textwrap.fill(text, line) for text in (
         title, f"over each series' test points; {what}; grey: the controls")), fontsize=9)
-    axes[-1, 0].legend(ncol=min(len(detectors), 8, max(1, int(inches / 1.1))), fontsize=7, loc="upper center",
-                       bbox_to_anchor=(0.5, -0.25), frameon=False)  # about 1.1 inches an entry at fontsize 7
+    # beside the upper panel: below the lower one, it lay across the series' names once they were turned
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return _save(fig, path)
 
 
