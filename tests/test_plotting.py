@@ -767,3 +767,23 @@ def test_the_results_charts_series_names_overlap_neither_each_other_nor_the_lege
         for label in labels:
             assert not label.get_window_extent(renderer).overlaps(legend)
     assert legend.x0 >= 0 and legend.x1 <= fig.bbox.x1 and legend.y0 >= 0 and legend.y1 <= fig.bbox.y1
+
+
+def test_the_score_panels_log_axis_labels_do_not_run_into_each_other(captured, tmp_path):
+    """Scores from 2 to 75 on the short log score panel labelled every minor tick, 2, 3, 4 and 6 times each power of
+    ten: "3×10¹" ran into "4×10¹". A few labels now, apart, and still more than one."""
+    rng = np.random.default_rng(0)
+    scores = np.exp(rng.uniform(np.log(2), np.log(10), 1000))
+    scores[200:230] = 75.0
+    plotting.detections(rng.normal(size=(2000, 3)), [{"start": 1000, "scores": scores, "flags": scores > 9,
+                                                      "threshold": 9.1}], np.array([], int), None, (0, 1000),
+                        tmp_path / "d.png", "t")
+    fig = captured[-1]
+    renderer = laid_out(fig)
+    ax = fig.axes[-1]
+    low, high = ax.get_ylim()
+    shown = sorted((label.get_window_extent(renderer) for label in
+                    ax.yaxis.get_ticklabels(minor=True) + ax.yaxis.get_ticklabels()
+                    if label.get_text() and low <= label.get_position()[1] <= high), key=lambda box: box.y0)
+    assert len(shown) >= 2
+    assert not any(below.overlaps(above) for below, above in zip(shown, shown[1:], strict=False))

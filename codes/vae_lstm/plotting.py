@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import LogLocator, MaxNLocator  # noqa: E402
 
 from .csv_data import gap_steps  # noqa: E402
 from .detectors import CONTROLS  # noqa: E402
@@ -454,6 +454,9 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         ax_score.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
     if log:
         ax_score.set_yscale("log")
+        if scores.max() >= 10 * scores.min():  # over a decade or two of scores, the short panel's minor ticks were
+            # labelled at 2, 3, 4 and 6 times each power of ten, running into each other: at 2 and 5 times it only
+            ax_score.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
     ax_score.set_ylabel(textwrap.fill(score_label, 16))  # "EWMA-smoothed point score" outgrew the panel's height
     ax_score.set_xlabel("time index (0-based)" if times is None else "time (UTC)" if utc else "time")
     return _save(fig, path)
