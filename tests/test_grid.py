@@ -271,6 +271,37 @@ def test_a_dataset_config_in_the_home_folder_or_a_folder_beside_the_experiment_f
         load_experiment(path)
 
 
+NO_USER = "~no_such_user_of_this_machine"
+
+
+@pytest.mark.parametrize("route", ["experiment dataset", "--config", "output_dir", "--run-dir", "--output-dir"])
+def test_a_path_in_the_home_folder_of_no_user_is_one_line(tmp_path, capsys, route):
+    """"~name/..." of a user the machine does not have (a typo for "~/name/...") stopped with a RuntimeError traceback
+    ("Could not determine home directory."): an experiment file's dataset config (read from "~" since "~/" was
+    taken), --config, a config's output_dir, detect.py's --run-dir, reproduce.py's --output-dir."""
+    from vae_lstm.config import folder_path, resolve_config_path
+    from vae_lstm.runs import given_run_dir
+
+    value = f"{NO_USER}/tiny.json"
+    with pytest.raises((UserError, SystemExit)) as error:
+        if route == "experiment dataset":
+            path = tiny_experiment(tmp_path)
+            path.write_text(json.dumps({**json.loads(path.read_text()), "datasets": {"synth": value}}))
+            load_experiment(path).base_config("synth")
+        elif route == "--config":
+            resolve_config_path(value)
+        elif route == "output_dir":
+            folder_path(value, "key 'output_dir'")
+        elif route == "--run-dir":
+            given_run_dir(value)
+        else:
+            reproduce.parse_args(["table1", "--output-dir", value])
+    said = capsys.readouterr().err.strip() if error.type is SystemExit else str(error.value)
+    assert "\n" not in said and (f"'{value}' starts with {NO_USER}, the home folder of a user '{NO_USER[1:]}' that "
+                                  "this machine does not have; write the folder in full, or ~/ for your own home "
+                                  "folder") in said, said
+
+
 @pytest.mark.parametrize("name, message", [
     ("dev_wide_level_weight3", "; did you mean 'dev_wide_level_weight8', 'dev_wide_level_weight4', "
                                "'dev_wide_level_weight2', 'dev_wide_level_weight05'"),

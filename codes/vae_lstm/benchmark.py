@@ -51,7 +51,7 @@ from .config import (
     load_schema,
     write_text_atomic,
 )
-from .errors import ArgumentParser, UserError, json_error
+from .errors import ArgumentParser, ConfigError, UserError, home_path, json_error
 from .prepare import check_scorable, load_data
 from .threads import usable_cores
 
@@ -84,7 +84,10 @@ def parse_args(argv):
                              "the config as it is, so it takes none of the flags above but --config and --output-dir")
     args = parser.parse_args(argv)
     if args.output_dir:  # "~/bench" is the home folder's, as reproduce.py's --output-dir (the shell leaves
-        args.output_dir = str(Path(args.output_dir).expanduser())  # --output-dir=~/bench as it is)
+        try:  # --output-dir=~/bench as it is)
+            args.output_dir = str(home_path(args.output_dir))
+        except ConfigError as e:
+            parser.error(f"--output-dir: {e}")
     given = [f"--{flag.replace('_', '-')}" for flag in MEASUREMENT_FLAGS if getattr(args, flag) is not None]
     if args.end_to_end and given:
         parser.error(f"--end-to-end runs train.py and detect.py on the config as it is, so {', '.join(given)} would "

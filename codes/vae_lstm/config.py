@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 
-from .errors import ConfigError, UserError, closest, json_error, naming_the_file
+from .errors import ConfigError, UserError, closest, home_path, json_error, naming_the_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -93,7 +93,7 @@ def resolve_config_path(name: str | Path) -> Path:
     """Find a config file: absolute, relative to the working folder (first, as any command line reads a path),
     relative to the repository root, or in configs/ (so bare names work from anywhere). "~" is the home folder (the
     shell leaves --config=~/x.json as it is)."""
-    path = Path(name).expanduser()
+    path = home_path(name)
     candidates = [path] if path.is_absolute() else list(dict.fromkeys(
         [Path.cwd() / path, REPO_ROOT / path, CONFIG_DIR / path]))
     for candidate in candidates:
@@ -446,7 +446,7 @@ def folder_path(value: str, where: str = "folder") -> Path:
     if re.search(r"\$\{|\$[A-Za-z_]", value[match.end():] if match else value):
         raise ConfigError(f"{where} = {shown(value)} is invalid: a variable is read only as ${{NAME}} at the start of "
                           "the path (as in a dataset's paths); write it so, or name the folder itself")
-    return Path(text).expanduser()
+    return home_path(text)
 
 
 MIN_DECODER_VARIANCE = 1e-30  # sigma**2 + sigma2_offset: 1.2e-38 made the first epoch's loss infinite

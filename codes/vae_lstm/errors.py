@@ -6,6 +6,7 @@ import difflib
 import re
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -18,6 +19,21 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A data file is missing, unreadable, or its values are unusable (NaN, constant, too short)."""
+
+
+def home_path(value) -> Path:
+    """``value`` as a path, a leading "~" or "~user" read as that home folder (the shell leaves --opt=~/x as it is);
+    one line where ``Path.expanduser`` raises a RuntimeError: a "~user" of no user of this machine (a typo for
+    "~/user"), or "~" where no home folder is known."""
+    path = Path(value)
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        first = path.parts[0]
+        whose = f"the home folder of a user '{first[1:]}' that this machine does not have" if first != "~" else (
+            "the home folder, which this machine does not name (HOME is not set)")
+        raise ConfigError(f"'{value}' starts with {first}, {whose}; write the folder in full"
+                          f"{', or ~/ for your own home folder' if first != '~' else ''}") from None
 
 
 def closest(name, known):

@@ -35,7 +35,7 @@ from .config import (
     run_dir,
 )
 from .detectors import CONTROLS, DETECTORS, QUICK, SCORING_KEYS, unread_keys
-from .errors import ConfigError, DataError, UserError, closest
+from .errors import ConfigError, DataError, UserError, closest, home_path
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
@@ -291,7 +291,7 @@ class Experiment:
         """A dataset's config file: a relative name beside the experiment file when one is there, else where
         ``config.resolve_config_path`` finds it (the working folder, the repository root, configs/). "~" is the home
         folder, as in --config and the file's output_dir."""
-        name = Path(self.datasets[dataset]).expanduser()
+        name = home_path(self.datasets[dataset])
         beside = self.path.parent / name
         if name.is_absolute() or beside.is_file():
             return str(name if name.is_absolute() else beside)

@@ -44,7 +44,7 @@ from .config import (
     write_text_atomic,
 )
 from .detectors import CONTROLS, DETECTORS, detector_class
-from .errors import ArgumentParser, ConfigError, UserError, closest, non_empty
+from .errors import ArgumentParser, ConfigError, UserError, closest, home_path, non_empty
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, has_training, read_metrics, unfinished_training
 
@@ -107,7 +107,10 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     for name in ("output_dir", "summary_dir"):  # "~/runs" is the home folder's, as in an experiment file (the shell
         if getattr(args, name):                 # leaves --output-dir=~/runs as it is)
-            setattr(args, name, str(Path(getattr(args, name)).expanduser()))
+            try:
+                setattr(args, name, str(home_path(getattr(args, name))))
+            except ConfigError as e:
+                parser.error(f"--{name.replace('_', '-')}: {e}")
     if args.summary_dir:  # '${SCRATCH}/tables' is the variable's folder, as --output-dir's is (``folder_path``)
         try:
             args.summary_dir = str(folder_path(args.summary_dir, "--summary-dir"))
@@ -1026,7 +1029,7 @@ def note_unused_output_dirs(experiment, datasets=None) -> None:
         path, values = experiment.dataset_configs[dataset]
         own = values.get("output_dir")
         if isinstance(own, str) and own.strip():
-            folder = Path(own).expanduser()
+            folder = home_path(own)
             if (folder if folder.is_absolute() else REPO_ROOT / folder).resolve() != runs.resolve():
                 print(f"note: {experiment.path.name}: {Path(path).name}'s output_dir ({own}) is not used: the "
                       f"experiment's runs go under {runs} (the experiment file's output_dir, or --output-dir)")

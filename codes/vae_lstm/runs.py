@@ -47,7 +47,7 @@ from .config import (
     train_command,
     write_text_atomic,
 )
-from .errors import UserError, naming_the_file
+from .errors import UserError, home_path, naming_the_file
 from .windowing import n_sequences, train_val_split
 
 # Keys that do not change the trained files: where the run lives, how it is resumed, and what
@@ -918,7 +918,7 @@ def given_run_dir(value: str | Path) -> Path:
     relative path that is not under the working folder but is under the repository (where configs' output_dir and
     load_dir are read from, and where runs print their folders) is the repository's: the notebook runs in
     notebooks/, and detect.py may run from codes/."""
-    path = Path(value).expanduser()
+    path = home_path(value)
     if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
         return REPO_ROOT / path
     return path
