@@ -1215,14 +1215,16 @@ def test_a_summary_says_a_trained_run_is_not_scored_rather_than_not_run(tmp_path
 @pytest.mark.parametrize("flags, part", [
     ([], None),
     (["--seed", "1", "--detectors", "arma"], "seed 1 (the file's: 0 to 1); detectors arma, with the controls"),
-    (["--seeds", "3", "--series", "synth"], "seeds 0 to 2 (the file's: 0 to 1)"),
+    (["--seeds", "3", "--series", "synth"], "seeds 0 to 2 (the file's: 0 to 1)"),  # more than the file's: no "part"
+    (["--seeds", "1"], "seed 0 (the file's: 0 to 1)"),  # not "seeds 0 to 0"
     (["--seeds", "2"], None),
     (["--detectors", "arma", "vae_lstm"], None),  # every detector of the file: the finished controls are held too
 ])
 def test_a_summary_of_a_part_of_the_grid_says_which_part_it_holds(tmp_path, monkeypatch, flags, part):
     """A summary of a user's experiment file goes beside its runs whether the command asks for the whole grid or a
     part of it: the tables of --seed 1 --detectors arma replaced those of the whole grid there, and read as the
-    experiment's, with nothing saying that they hold one seed of one detector."""
+    experiment's, with nothing saying that they hold one seed of one detector. --seeds 3 on a file of 2 seeds is no
+    "part of the experiment", as the line said, and --seeds 1 is seed 0, not "seeds 0 to 0"."""
     import pandas as pd
 
     from vae_lstm import plotting
@@ -1236,8 +1238,8 @@ def test_a_summary_of_a_part_of_the_grid_says_which_part_it_holds(tmp_path, monk
     monkeypatch.setattr(plotting, "results_chart", lambda *args: None)
     assert reproduce.main([str(path), "--summary-only", *flags]) == 0
     text = (tmp_path / "runs" / "summary" / "grid" / "results.md").read_text()
-    assert text == "tables\n" + (f"\nThese tables hold a part of the experiment, as the command asked: {part}.\n"
-                                 if part else "")
+    assert text == "tables\n" + (f"\nThese tables hold the runs that the command asked for, not the experiment file's "
+                                 f"grid: {part}.\n" if part else "")
 
 
 def test_a_summary_of_some_detectors_lacks_no_control_that_was_not_asked_for_and_has_not_run(tmp_path, capsys):

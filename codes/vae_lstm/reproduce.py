@@ -634,7 +634,8 @@ def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, miss
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
     not (not run, unfinished, or left out), named at the end of results.md, after ``part``: the part of the grid
     that the command asked for (``part_asked``), when it did not ask for the whole."""
-    note = (f"\nThese tables hold a part of the experiment, as the command asked: {part}.\n" if part else "") + (
+    note = (f"\nThese tables hold the runs that the command asked for, not the experiment file's grid: {part}.\n"
+            if part else "") + (
         ("\nNot in these tables (not run, unfinished, or left out for the reason printed), so some rows "
          "average fewer seeds: " + ", ".join(f"{n} {d} seed {seed}" for n, d, seed in missing) + ".\n"
          ) if missing else "")
@@ -993,8 +994,9 @@ def asks_part(experiment, args) -> bool:
 
 
 def part_asked(experiment, args) -> str:
-    """The part of the grid that --series, --detectors, --seed or --seeds ask for, in words ("seed 1 (the file's: 0
-    to 4); detectors arma, with the controls"); "" for the whole grid. Its tables go to the folder of the whole
+    """The runs that --series, --detectors, --seed or --seeds ask for where they are not the file's grid (a part of
+    it, or more seeds), in words ("seed 1 (the file's: 0 to 4); detectors arma, with the controls"); "" for the
+    whole grid. Its tables go to the folder of the whole
     grid's (beside the runs, for an experiment file of one's own), so they say which part they hold."""
     parts = []
     if args.series and set(args.series) != set(experiment.datasets):
@@ -1003,7 +1005,7 @@ def part_asked(experiment, args) -> str:
         parts.append(f"detectors {', '.join(args.detectors)}, with the controls")
     seeds = table_seeds(args, experiment)
     if seeds != list(range(experiment.seeds)):
-        asked = f"seed {seeds[0]}" if args.seed is not None else f"seeds 0 to {seeds[-1]}"
+        asked = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds 0 to {seeds[-1]}"
         own = "seed 0" if experiment.seeds == 1 else f"0 to {experiment.seeds - 1}"
         parts.insert(0, f"{asked} (the file's: {own})")
     return "; ".join(parts)
