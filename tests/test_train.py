@@ -500,6 +500,26 @@ def test_the_lstm_stage_refuses_samples_larger_than_the_memory_available_before_
     assert len(trainer.train_index) + len(trainer.val_index) == n_seq
 
 
+def test_an_lstm_stage_refused_for_memory_keeps_the_lstm_that_a_vae_to_train_would_set_aside(tmp_path, monkeypatch):
+    """A run folder whose VAE will train (here: damaged) sets its LSTM aside to train it afresh on the new codes: the
+    LSTM stage's memory check comes first, so that a refusal leaves the folder's LSTM where it was (it set it aside,
+    then refused: the run's fitted mark stayed, its lstm.keras gone)."""
+    from vae_lstm.detectors.vae_lstm import VAELSTMDetector
+
+    config = from_dict({**TINY, "code_size": 6})  # 305 sequences of the 377 windows of 400 points (the test above)
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("vae.keras", "lstm.keras"):
+        (run / name).write_bytes(b"a damaged checkpoint")
+    monkeypatch.setattr(training, "available_memory", lambda: 377 * 24 * 4)  # the VAE's windows fit, the LSTM's not
+    trained = []
+    monkeypatch.setattr(trainers.VAETrainer, "train", lambda self: trained.append(self.stage))
+    with pytest.raises(UserError, match="the lstm stage's 305 training sequences"):
+        VAELSTMDetector(config).fit(np.zeros((400, 1), "float32"), run)
+    assert (run / "lstm.keras").read_bytes() == b"a damaged checkpoint" and not list(run.glob("lstm.before-*"))
+    assert trained == []
+
+
 @pytest.mark.parametrize("segments", [False, True])
 def test_the_lstm_learns_each_window_code_from_the_code_before_it(tmp_path, monkeypatch, segments):
     """The LSTM's input is the code means of windows s, s + l_win, .., s + (l_seq - 2) l_win of sequence s and its

@@ -345,16 +345,18 @@ class VAELSTMDetector(Detector):
         if np.ndim(train_series) != 3:  # one series: (n,) is one channel, as score takes it
             train_series = as_2d(np.asarray(train_series))
         vae_trainer = VAETrainer(self.config, run_dir, train_series, self.channel_names)
-        lstm_model = LSTMModel(self.config, run_dir)
+        # its samples' memory checked before the VAE trains: an LSTM stage refused after it would waste its training
+        lstm_trainer = LSTMTrainer(self.config, run_dir, train_series, None, self.channel_names)
+        lstm_model = lstm_trainer.model
         if lstm_model.exists() and vae_trainer.will_train():  # decided before: a kill may come between the stages
             if not (self.config.TRAIN_LSTM and self.config.num_epochs_lstm):  # the LSTM set aside would not train
                 vae = vae_trainer.model
                 raise UserError(vae.unusable() if damage(vae.path) else f"the vae in {vae.path} has epochs left to "
                                 f"train; {train_hint(self.config, 'vae', 'to train them', run_dir)}")
+            # it trains afresh: its samples' memory checked before it is set aside (a refusal keeps it in place)
+            lstm_trainer.require_sample_memory()
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
-        # its samples' memory checked before the VAE trains: an LSTM stage refused after it would waste its training
-        lstm_trainer = LSTMTrainer(self.config, run_dir, train_series, None, self.channel_names)
         self.forget_calibration()  # before the models change: a fit that fails keeps no scales of the old ones,
         self.fit_series = None
         self.vae = self.lstm = None  # nor their models (a new VAE beside the LSTM of the old one's codes): unfitted
