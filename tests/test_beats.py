@@ -575,7 +575,7 @@ def small_ecg(monkeypatch):
 
 
 @pytest.mark.slow
-def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
+def test_ecg_experiment_end_to_end(tmp_path, small_ecg, capsys):
     from vae_lstm import reproduce
 
     detectors = ["vae_lstm", "lstm_ae", "random", "abs_z"]  # lstm_vae scores beats as lstm_ae (INSIDE_CASES)
@@ -606,8 +606,12 @@ def test_ecg_experiment_end_to_end(tmp_path, small_ecg):
     assert "| ECG5000 | vae_lstm | 1 |" in table and "| ECG5000 | abs_z | 1 |" in table
     assert "Theirs" in table and "| theirs |  | lstm_ae |" in table
     assert (tmp_path / "summary" / "beats_ECG5000.png").is_file()
-    # a finished grid is read back, not trained again
+    # a finished grid is read back, not trained again, and says so
+    capsys.readouterr()
     assert reproduce.main([str(experiment), "--summary-dir", str(tmp_path / "again")]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if "ECG5000 " in line and " seed 0" in line] == [
+        f"already done ECG5000 {detector} seed 0: finished before ({k} of 4)" for k, detector in enumerate(
+            ["random", "abs_z", "vae_lstm", "lstm_ae"], 1)]
     assert (tmp_path / "again" / "results.csv").read_text() == (tmp_path / "summary" / "results.csv").read_text()
     # a run whose training was started again and not finished trains on before its metrics count again
     run = tmp_path / "runs" / "ecg" / "ECG5000_lstm_ae_lwin20_lseq7_code2_seed0"

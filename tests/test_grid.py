@@ -2222,3 +2222,46 @@ def test_a_vae_run_that_reuses_the_vae_lstm_runs_vae_stage_trains_and_scores(tmp
     vae_run = experiment.run_dir(experiment.jobs(detectors=["vae"])[0])
     saved = json.loads((vae_run / "config.json").read_text())
     assert saved["detector"] == "vae" and (vae_run / "detection" / "metrics.json").is_file()
+
+
+def test_a_resumed_grid_says_which_runs_had_finished_before_it(tmp_path, capsys):
+    """reproduce.py run again after an interruption printed "done synth abs_z seed 0 (1 of 2)" for a run it only
+    read back, as for one it had just trained and scored: a 40-run grid resumed at run 36 listed 35 runs as done in
+    seconds, and nothing said it had resumed. A run finished before says so; one scored now says "done"."""
+    path = tiny_experiment(tmp_path, detectors=["random", "abs_z"], seeds=2)
+    flags = ["--detectors", "abs_z", "--no-summary"]
+    assert reproduce.main([str(path), "--seed", "0", *flags]) == 0  # seed 0 finished, seed 1 not
+    capsys.readouterr()
+    assert reproduce.main([str(path), *flags]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "synth abs_z" in line]
+    assert lines == ["already done synth abs_z seed 0: finished before (1 of 2)", "done synth abs_z seed 1 (2 of 2)"]
+    assert reproduce.main([str(path), *flags]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line for line in out if "synth abs_z" in line] == [
+        "already done synth abs_z seed 0: finished before (1 of 2)",
+        "already done synth abs_z seed 1: finished before (2 of 2)"]
+
+
+def test_a_resumed_grids_bar_leaves_the_runs_finished_before_out_of_its_rate(monkeypatch):
+    """On a terminal the bar's rate and time left counted the runs read back in a second each: a grid resumed with 3
+    of 6 runs done showed a rate of seconds per run, and minutes left for hours of runs. They count as done, with no
+    rate until a run finishes now."""
+    import re
+
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(grid, "run_job", lambda job, threads=None: (
+        grid.FinishedBefore if job.seed < 3 else dict)(seed=job.seed))
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert grid.run_grid([Job("x.json", "synth", "abs_z", seed) for seed in range(6)])[
+        Job("x.json", "synth", "abs_z", 0)] == {"seed": 0}
+    frames = out.getvalue().replace("\n", "\r").split("\r")
+    after = frames[frames.index("already done synth abs_z seed 2: finished before (3 of 6)"):]
+    assert re.fullmatch(r"runs:  50%\|#####     \| 3/6 \[\d\d:\d\d<\?, \?run/s\]",
+                        next(frame for frame in after if " 3/6 " in frame))

@@ -375,7 +375,7 @@ def run_job(experiment, job) -> dict:
     A run folder made with other training keys (finished or not) or data, or a finished run of another split, is
     refused; one made with another threshold_quantile, or by an older version of this module, is scored again
     from its saved models."""
-    from .grid import earlier_training_seconds
+    from .grid import FinishedBefore, earlier_training_seconds
     from .runs import detection_lock, finished_metrics, has_training, refuse_other_training
 
     config = experiment.config(job.dataset, job.detector, job.seed, resolve=False)
@@ -390,7 +390,7 @@ def run_job(experiment, job) -> dict:
         refuse_other_split(config, path, metrics, spec)
         why = out_of_date(config, metrics)
         if why is None:
-            return metrics
+            return FinishedBefore(metrics)
         print(f"{path.name}: metrics.json is from {why}; scoring again")
         wall = metrics.get("wall_seconds")
     data = load_segments(config.dataset)

@@ -119,7 +119,7 @@ def _run_job(experiment, job: Job) -> dict:
     if metrics is not None:
         why = out_of_date(config, metrics, series)
         if why is None:
-            return metrics
+            return FinishedBefore(metrics)
         print(f"{path.name}: metrics.json is from {why}; scoring the trained run again")
         retrain = not ready_to_score(config, path)  # a checkpoint lost or damaged since: resume from the previous one
         started = time.perf_counter() - earlier_training_seconds(path)
@@ -142,6 +142,11 @@ def _run_job(experiment, job: Job) -> dict:
         result.metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
         write_report(result)
     return result.metrics
+
+
+class FinishedBefore(dict):
+    """The metrics of a run that had finished before its grid reached it, read back rather than run: ``run_grid``
+    says so, as a grid started again after an interruption goes over its finished runs in seconds."""
 
 
 def ready_to_score(config, path) -> bool:
@@ -454,6 +459,11 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
                     if unexpected(outcome):  # a bug, not bad input: its traceback, to find it
                         traceback.print_exception(outcome, file=sys.stderr)
                     tqdm.write(f"FAILED {failed[-1]} {count}", file=sys.stdout)
+                elif isinstance(outcome, FinishedBefore):
+                    done[job] = dict(outcome)
+                    tqdm.write(f"already done {job}: finished before {count}", file=sys.stdout)
+                    skipped(bar)
+                    continue
                 else:
                     done[job] = outcome
                     tqdm.write(f"done {job} {count}", file=sys.stdout)
@@ -463,3 +473,14 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
     if failed:
         raise RunsFailed(f"{len(failed)} of {len(jobs)} runs failed: " + "; ".join(failed))
     return done
+
+
+def skipped(bar) -> None:
+    """Count a run finished before on the bar, leaving it out of the bar's rate: runs read back in a second each
+    made a resumed grid's estimate of the time left a small fraction of the real one."""
+    if bar.disable:
+        return
+    bar.n += 1
+    bar.initial += 1  # the mean rate over the runs done now only
+    bar.last_print_n, bar.last_print_t = bar.n, bar._time()  # and its smoothed rate: from the next run's time
+    bar.refresh()
