@@ -648,6 +648,20 @@ def test_fetch_checks_the_sha256_caches_and_leaves_nothing_bad(tmp_path, file_se
     assert shared.stat().st_mode & 0o777 == 0o644
 
 
+def test_a_download_off_a_terminal_says_what_it_downloads(tmp_path, file_server, capsys):
+    """The download bar is a terminal's only: into a log (CI, nohup, | tee) a download, up to minutes on a slow
+    network, printed nothing, and a stalled one left the log at the line before it. One line says what comes from
+    where, with its size; a cached copy says nothing."""
+    from vae_lstm.download import fetch
+
+    data = b"a,b\n1,2\n" * 1000
+    url, _ = file_server({"/f.csv": data})
+    dest = tmp_path / "f.csv"
+    for _ in range(2):
+        fetch(f"{url}/f.csv", dest, hashlib.sha256(data).hexdigest(), "f.csv of X", "set X")
+    assert capsys.readouterr() == ("", f"downloading f.csv of X from {url}/f.csv (8,000 bytes)\n")
+
+
 def test_fetch_turns_a_broken_http_reply_into_one_line(tmp_path):
     """A reply that is not HTTP raised http.client's BadStatusLine, which is no OSError: a traceback."""
     import socket

@@ -121,6 +121,9 @@ def _download(url: str, dest: Path, sha: str, what: str, remedy: str) -> None:
                 size = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {dest.name}", file=sys.stderr,
                           leave=False, disable=None) as bar:
+                    if bar.disable:  # off a terminal (a log): no bar, one line, so that a slow download is known
+                        how_big = f" ({size:,} bytes)" if size else ""
+                        print(f"downloading {what} from {url}{how_big}", file=sys.stderr, flush=True)
                     while chunk := response.read1(CHUNK):  # what has come: read() waits for a whole chunk
                         if time.monotonic() > deadline:
                             raise TimeoutError(f"not whole after {DEADLINE_S:g} s: the server sends it too slowly")
