@@ -2265,3 +2265,39 @@ def test_a_resumed_grids_bar_leaves_the_runs_finished_before_out_of_its_rate(mon
     after = frames[frames.index("already done synth abs_z seed 2: finished before (3 of 6)"):]
     assert re.fullmatch(r"runs:  50%\|#####     \| 3/6 \[\d\d:\d\d<\?, \?run/s\]",
                         next(frame for frame in after if " 3/6 " in frame))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_runs_lines_on_a_terminal_start_on_a_line_of_their_own_not_after_the_bar(monkeypatch, workers):
+    """reproduce.py on a terminal: a run's Keras lines came glued to the end of the grid's bar ("runs: 0%|...| 0/2
+    [00:00<?, ?run/s]Epoch 1/2"), and Keras's own bar redrew over it. Each whole line is written above the bar (the
+    run sees no terminal: one line per epoch); worker processes, which write to the terminal themselves, get no bar."""
+    from vae_lstm import grid
+    from vae_lstm.errors import isatty
+    from vae_lstm.experiment import Job
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def run_job(job, threads=None):
+        print(f"Epoch 1/2 {isatty(sys.stdout)}")
+        sys.stdout.write("3/9 [==>  ]\r9/9 [=====]\n")
+        print("a note", file=sys.stderr)
+        return {"seed": job.seed}
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    monkeypatch.setattr(grid, "in_processes", lambda jobs, workers, threads: (  # a worker's route, in this process
+        (job, grid.named_job(job, threads)) for job in jobs))
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", out)
+    grid.run_grid([Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)], workers=workers)
+    lines = [line.split("\r")[-1] for line in out.getvalue().split("\n")]  # each as a terminal leaves it
+    def run_lines(seed):  # a run's lines, named with it where a worker runs it
+        name = "" if workers == 1 else f"synth abs_z seed {seed}: "
+        return [f"{name}{line}" for line in ("Epoch 1/2 False", "3/9 [==>  ]", "9/9 [=====]", "a note")]
+
+    assert lines[:10] == [*run_lines(0), "done synth abs_z seed 0 (1 of 2)", *run_lines(1),
+                          "done synth abs_z seed 1 (2 of 2)"]
+    assert ("runs:" in out.getvalue()) == (workers == 1)

@@ -9,6 +9,7 @@ and the grid goes on; ``run_grid`` raises at the end, naming the failed jobs.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import time
@@ -436,7 +437,8 @@ class RunsFailed(UserError):
 
 def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
              threads: int | None = None) -> dict[Job, dict]:
-    """Run the jobs, with a progress bar on a terminal; returns the metrics of each; raises naming the failed jobs.
+    """Run the jobs, with a progress bar on a terminal (runs in this process only: worker processes write their lines
+    to it themselves, which would be glued to the bar's); returns the metrics of each; raises naming the failed jobs.
     Each finished run is one line, with how many have finished ("(2 of 5)"): off a terminal (a file, ``| tee``) that
     line is the only progress, as a bar would fill the log with carriage returns and redrawn copies of itself.
     ``threads``: CPU threads per run (default: the cores over ``workers``; a sequential run, all cores).
@@ -451,8 +453,11 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
         results = sequential(jobs, threads)
     done, failed = {}, []
     try:
-        with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout, disable=not isatty(sys.stdout)) as bar:
-            for finished, (job, outcome) in enumerate(results, 1):
+        # a bar only where the runs' lines reach the terminal through this process (worker processes write to it
+        # directly: their lines would be glued to the end of the bar's)
+        terminal = isatty(sys.stdout) and workers <= 1 and not ray_address
+        with tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stdout, disable=not terminal) as bar:
+            for finished, (job, outcome) in enumerate(above_the_bar(bar, results), 1):
                 count = f"({finished} of {len(jobs)})"
                 if isinstance(outcome, BaseException):
                     failed.append(_failure(job, outcome))
@@ -473,6 +478,58 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
     if failed:
         raise RunsFailed(f"{len(failed)} of {len(jobs)} runs failed: " + "; ".join(failed))
     return done
+
+
+def above_the_bar(bar, results):
+    """``results``' items, each run's lines (stdout's and stderr's) written whole above the bar while it runs in this
+    process: they came glued to the end of the bar's line, and Keras's own bar redrew over it. The run sees streams
+    that are not a terminal, so that Keras prints one line per epoch."""
+    if bar.disable:
+        yield from results
+        return
+    streams = sys.stdout, sys.stderr
+    above = [AboveTheBar(bar) for _ in streams]
+    while True:
+        sys.stdout, sys.stderr = above
+        try:
+            item = next(results)
+        except StopIteration:
+            return
+        finally:
+            sys.stdout, sys.stderr = streams
+            for stream in above:
+                stream.finish()
+        yield item
+
+
+class AboveTheBar(io.TextIOBase):
+    """A text stream that writes each whole line above a tqdm bar (``tqdm.write``); a carriage return (a progress
+    bar's redraw) ends a line too."""
+
+    def __init__(self, bar):
+        super().__init__()
+        self.bar, self.pending = bar, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+        for line in lines:
+            if line:
+                self.bar.write(line, file=self.bar.fp)
+        return len(text)
+
+    def flush(self) -> None:
+        self.bar.fp.flush()
+
+    def finish(self) -> None:
+        """Write a last line that no line end followed."""
+        if self.pending:
+            self.write("\n")
 
 
 def skipped(bar) -> None:
