@@ -515,6 +515,29 @@ def test_the_lstm_models_use_static_batches_and_the_vae_and_xla_do_not(tmp_path)
     assert not hasattr(LSTMModel(xla, tmp_path).build_compiled(3), "_static_batch_size")
 
 
+def test_a_built_model_traces_its_train_step_once_over_two_epochs(tmp_path):
+    """Keras made the optimizer's moments while it traced the first train step, and TensorFlow then traced the
+    whole step once more (a step that makes no variables): two traces of each stage's train step (seconds of a
+    small run) where one does. A model from ``build_compiled`` has its optimizer built, and two epochs of 40 rows
+    at batch 16 (two full batches and a last one of 8 an epoch) trace the VAE's train step once."""
+    from vae_lstm.detectors.vae_lstm import VAEModel
+
+    config = from_dict({**TINY, "batch_size": 16, "batch_size_lstm": 16, "steps_per_execution": 1})
+    assert LSTMModel(config, tmp_path).build_compiled(3).optimizer.built
+    model = VAEModel(config, tmp_path).build_compiled(3)
+    assert model.optimizer.built
+    traced, step = [], model.train_step
+
+    def counted(data):  # Python: runs once per trace of the step
+        traced.append(1)
+        return step(data)
+
+    model.train_step = counted
+    windows = np.random.default_rng(0).standard_normal((40, config.l_win, 1)).astype("float32")
+    model.fit(windows, batch_size=16, epochs=2, shuffle=True, verbose=0)
+    assert len(traced) == 1
+
+
 def test_only_a_shipped_config_at_the_default_settings_writes_the_committed_figures(tmp_path, capsys):
     from vae_lstm.config import REPO_ROOT
 

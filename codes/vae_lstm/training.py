@@ -83,6 +83,7 @@ class BaseModel:
     def use_training_settings(self, model: keras.Model) -> None:
         """XLA and batches per call as the config says, and static shapes for full batches where set."""
         use_jit_compile(model, self.config)
+        build_optimizer(model)
         if self.static_batch_key:
             use_static_batches(model, int(self.config[self.static_batch_key]))
 
@@ -164,6 +165,15 @@ def use_jit_compile(model: keras.Model, config) -> None:
     saved in its checkpoint: a resumed model follows the config it resumes under."""
     model.jit_compile = bool(config.jit_compile)
     model.steps_per_execution = int(config.steps_per_execution)
+
+
+def build_optimizer(model: keras.Model) -> None:
+    """Make the optimizer's variables (Adam's moments, zeros) now. Keras makes them while it traces the first train
+    step, and a step that makes variables is traced by TensorFlow a second time, as one that makes none: the whole
+    step traced twice at the start of every stage (seconds of a small run). The same variables, in the same order,
+    so the same weights and checkpoints."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def check_tensorboard(config) -> None:
