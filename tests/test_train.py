@@ -189,6 +189,27 @@ def test_reloaded_models_predict_like_the_trained_ones(first):
     np.testing.assert_array_equal(again.predict(codes, verbose=0), lstm.predict(codes, verbose=0))
 
 
+def test_the_training_figures_call_their_models_without_predict(first, monkeypatch):
+    """The stages' figures ran their few rows through Keras's ``predict``, four calls that each traced a graph and
+    a tf.data pipeline (about a second of a small run's training); they call the models on them, and draw
+    ``predict``'s numbers to the bit."""
+    from vae_lstm import plotting
+
+    drawn, calls, predict = {}, [], keras.Model.predict
+    for name in ("loss_curves", "reconstructions", "prior_samples", "predicted_codes", "long_sequence"):
+        monkeypatch.setattr(plotting, name, lambda *args, name=name, **kwargs: drawn.setdefault(name, args))
+    with monkeypatch.context() as m:
+        m.setattr(keras.Model, "predict", lambda self, *args, **kwargs: calls.append(self.name) or predict(self, *args,
+                                                                                                         **kwargs))
+        first["vae_trainer"].draw_figures()
+        first["lstm_trainer"].draw_figures()
+    assert calls == []
+    windows, rebuilt = drawn["reconstructions"][:2]
+    np.testing.assert_array_equal(rebuilt, first["vae"].predict(windows, verbose=0))
+    codes = first["lstm_trainer"].val_codes[:1]
+    np.testing.assert_array_equal(drawn["predicted_codes"][1], first["lstm"].predict(codes[:, :-1], verbose=0)[0])
+
+
 def test_reloaded_vae_keeps_its_optimizer_state(first):
     vae = keras.saving.load_model(first["run"] / "vae.keras")
     n_train = len(first["vae_trainer"].train_windows)

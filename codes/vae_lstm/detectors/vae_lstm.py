@@ -70,6 +70,13 @@ from . import BALANCED_SCORES, SCORING_KEYS, scoring_keys_for
 from .base import Detector, Scores
 
 
+def figure_rows(model: keras.Model, rows: np.ndarray) -> np.ndarray:
+    """``model``'s output (inference) for the few rows a training figure draws, as NumPy: the model called on them,
+    not Keras's ``predict``, which for each model traced a graph and a tf.data pipeline (four of them, about a
+    second of a small run's training) to run one batch."""
+    return keras.ops.convert_to_numpy(model(np.asarray(rows, dtype="float32"), training=False))
+
+
 class VAEModel(BaseModel):
     name = "vae"
 
@@ -142,11 +149,11 @@ class VAETrainer(BaseTrainer):
         plotting.loss_curves(self.log_path, figures / "vae_loss.png", "VAE")
         spread = np.linspace(0, len(self.val_windows) - 1, min(8, len(self.val_windows))).astype(int)
         windows = self.val_windows[spread]  # across the validation set, not one region
-        plotting.reconstructions(windows, vae.predict(windows, verbose=0), figures / "vae_reconstructions.png",
+        plotting.reconstructions(windows, figure_rows(vae, windows), figures / "vae_reconstructions.png",
                                  self.channels)
         rng = np.random.default_rng(self.config.seed)
         prior = rng.standard_normal((8, self.config.code_size)).astype("float32")
-        plotting.prior_samples(vae.decoder.predict(prior, verbose=0), figures / "vae_prior_samples.png", self.channels)
+        plotting.prior_samples(figure_rows(vae.decoder, prior), figures / "vae_prior_samples.png", self.channels)
 
     def train(self) -> keras.Model:
         if self.num_epochs == 0:
@@ -252,10 +259,10 @@ class LSTMTrainer(BaseTrainer):
         if not len(self.val_index):
             return
         codes = self.samples[0][self.val_index[:1]]
-        predicted = self.model.model.predict(codes[:, :-1], verbose=0)
+        predicted = figure_rows(self.model.model, codes[:, :-1])
         plotting.predicted_codes(codes[0, 1:], predicted[0], figures / "lstm_codes.png")
         segment = self.sequence_points(int(self.val_index[0]))
-        rebuilt = self.vae.decoder.predict(predicted[0], verbose=0)
+        rebuilt = figure_rows(self.vae.decoder, predicted[0])
         plotting.long_sequence(segment, rebuilt, c.l_win, figures / "lstm_long_sequence.png", self.channels)
 
     def sequence_points(self, i: int) -> np.ndarray:
