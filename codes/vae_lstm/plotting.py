@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.layout_engine import TightLayoutEngine  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import LogLocator, MaxNLocator  # noqa: E402
 
@@ -99,6 +100,13 @@ def finished_figures(folder, pattern: str = "*.png") -> list[Path]:
     return sorted(p for p in Path(folder).glob(pattern) if not p.stem.endswith(".tmp"))
 
 
+def tight_layout(fig) -> None:
+    """``fig.tight_layout()``, the same layout, without the place-holder layout engine that it leaves on the figure:
+    with one, ``savefig`` drew the whole figure once more (without rendering it) before drawing it into the file, a
+    pass that a place holder, which lays out nothing, does not need (about a third of saving a figure)."""
+    TightLayoutEngine().execute(fig)
+
+
 def _save(fig, path: Path) -> Path:
     """Write the figure through ``<name>.tmp<suffix>`` and a rename: a kill while drawing leaves no half a
     figure (a finished stage draws a missing one again, ``BaseTrainer.draw_missing_figures``)."""
@@ -109,7 +117,7 @@ def _save(fig, path: Path) -> Path:
     try:
         with naming_the_file(path), warnings.catch_warnings(record=True) as caught:  # a full disk's OSError: no file
             warnings.simplefilter("always")
-            fig.tight_layout()
+            tight_layout(fig)
             fig.savefig(tmp, dpi=DPI)
             os.replace(tmp, path)
     finally:
