@@ -812,3 +812,24 @@ def test_a_figure_is_drawn_once_into_its_file_with_the_layout_of_tight_layout(tm
     plotting._save(figure(), tmp_path / "new.png")
     assert len(draws) == 1
     assert (tmp_path / "new.png").read_bytes() == (tmp_path / "old.png").read_bytes()
+
+
+@pytest.mark.parametrize("n_series", [2, 3, 4, 6])
+def test_the_results_charts_turned_series_names_stay_inside_the_figure_beside_panels_of_their_height(
+        captured, tmp_path, n_series):
+    """Series named after their files, as "plant_line3_sensors_2024_export_cleaned", are turned: the first name,
+    ending at its tick, ran off the figure's left edge ("ensors_2024_export_cleaned"), and the names below each
+    panel squeezed the panels to 1.3 inches of their 2.9."""
+    names = [f"{k}_plant_line3_sensors_2024_export_clean" for k in range(n_series)]
+    names[0] = "x" * 60 if n_series == 3 else names[0]  # one longer still, first: the panels moved right, the title too
+    plotting.results_chart(chart_frame(names, ["vae_lstm", "random", "abs_z"]), tmp_path / "r.png", "grid")
+    fig = captured[-1]
+    renderer = laid_out(fig)
+    for ax in fig.axes:
+        assert all(label.get_rotation() > 0 for label in ax.get_xticklabels())
+        for label in ax.get_xticklabels():
+            box = label.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0, label.get_text()
+        assert ax.get_window_extent(renderer).height / fig.dpi >= 2.0
+    title = fig.axes[0].title.get_window_extent(renderer)
+    assert title.x0 >= 0 and title.x1 <= fig.bbox.x1 and title.y1 <= fig.bbox.y1

@@ -506,10 +506,18 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
     colors = {d: "0.75" if d == "random" else "0.45" if d in CONTROLS else next(palette) for d in detectors}
     width = 0.8 / len(detectors)
     inches = max(6.0, 1.0 + 0.28 * len(series) * len(detectors))
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(inches, 2.9 * len(metrics) + 0.6), squeeze=False)
     # the series' names turned where, level, one would run into the next: about 0.065 inches a character at
     # fontsize 8, against the about 0.7 * inches / len(series) between two ticks (the legend beside the panels)
-    turned = len(series) > 4 or 0.065 * max(len(str(s)) for s in series) > 0.7 * inches / len(series)
+    longest = 0.065 * max(len(str(s)) for s in series)
+    turned = len(series) > 4 or longest > 0.7 * inches / len(series)
+    below, line = 0.0, int(13 * inches)  # characters of a title line at fontsize 9: a wider title was cut off at
+    # both edges (of the width before the room for turned names, which is the left margin's, not the title's)
+    if turned:  # at 30 degrees a name reaches half its length below its panel, and 0.87 of it left of its tick:
+        # the figure grows by what the level names' row and the left margin do not hold (the first name ran off
+        # the left edge, and the names squeezed the panels to half their height)
+        below = max(0.0, 0.5 * longest - 0.2)
+        inches += max(0.0, 0.87 * longest - 0.25 * inches / len(series) - 0.3)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(inches, (2.9 + below) * len(metrics) + 0.6), squeeze=False)
     for ax, (key, name) in zip(axes[:, 0], metrics, strict=True):
         for k, detector in enumerate(detectors):
             by_series = rows[rows["detector"] == detector].groupby("series", sort=False)[key]
@@ -530,11 +538,15 @@ def results_chart(results: pd.DataFrame, path: Path, title: str) -> Path | None:
     seeds = defined.groupby(["series", "detector"])["seed"].nunique() if "seed" in rows else pd.Series([1])
     counts = f"{seeds.min()} to {seeds.max()}" if seeds.min() < seeds.max() else f"{seeds.max()}"
     what = f"mean over {counts} seeds, bars from the lowest to the highest" if seeds.max() > 1 else "one seed"
-    line = int(13 * inches)  # characters of a title line at fontsize 9: a wider title was cut off at both edges
     axes[0, 0].set_title("\n".join(textwrap.fill(text, line) for text in (
         title, f"over each series' test points; {what}; grey: the controls")), fontsize=9)
     # beside the upper panel: below the lower one, it lay across the series' names once they were turned
     axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    if turned:  # laid out once here and once more as saved: the first name's room on the left, taken in one pass,
+        # was too short by what the legend's room took off the panels' width (the first tick moved left with it)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # _save's own pass shows what its layout warns of
+            tight_layout(fig)
     return _save(fig, path)
 
 
