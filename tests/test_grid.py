@@ -302,6 +302,26 @@ def test_a_path_in_the_home_folder_of_no_user_is_one_line(tmp_path, capsys, rout
                                   "folder") in said, said
 
 
+@pytest.mark.parametrize("where", ["output_dir", "dataset path"])
+def test_a_path_in_the_home_folder_of_no_user_names_the_key_it_is_in(tmp_path, where):
+    """The line on "~name/..." of no user named the path but not the key, where every other refusal of a folder key
+    or a dataset's file names it; of a dataset's file it was a ConfigError, where load_csv_dataset refuses with a
+    DataError (one that read_files keeps the value as written on)."""
+    from vae_lstm.config import load_config
+    from vae_lstm.csv_data import load_csv_dataset, read_files
+    from vae_lstm.errors import DataError
+
+    if where == "output_dir":
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({"dataset": "synthetic", "output_dir": f"{NO_USER}/runs"}))
+        with pytest.raises(ConfigError, match=rf"^c\.json: key 'output_dir': '{NO_USER}/runs' starts with "):
+            load_config(path)
+    else:
+        with pytest.raises(DataError, match=rf"^dataset: path: '{NO_USER}/x\.csv' starts with "):
+            load_csv_dataset({"path": f"{NO_USER}/x.csv"}, [tmp_path])
+        assert read_files({"path": f"{NO_USER}/x.csv"}, [tmp_path]) == {"path": f"{NO_USER}/x.csv"}
+
+
 @pytest.mark.parametrize("name, message", [
     ("dev_wide_level_weight3", "; did you mean 'dev_wide_level_weight8', 'dev_wide_level_weight4', "
                                "'dev_wide_level_weight2', 'dev_wide_level_weight05'"),

@@ -446,7 +446,10 @@ def folder_path(value: str, where: str = "folder") -> Path:
     if re.search(r"\$\{|\$[A-Za-z_]", value[match.end():] if match else value):
         raise ConfigError(f"{where} = {shown(value)} is invalid: a variable is read only as ${{NAME}} at the start of "
                           "the path (as in a dataset's paths); write it so, or name the folder itself")
-    return home_path(text)
+    try:
+        return home_path(text)
+    except ConfigError as e:  # "~name/" of no user: named with its key, as the refusals above are
+        raise ConfigError(f"{where}: {e}") from None
 
 
 MIN_DECODER_VARIANCE = 1e-30  # sigma**2 + sigma2_offset: 1.2e-38 made the first epoch's loss infinite

@@ -130,7 +130,7 @@ from pandas.tseries.api import guess_datetime_format
 
 from .data_loader import flat_channels, rounding_note
 from .download import local_root
-from .errors import DataError, closest, home_path, json_error
+from .errors import DataError, UserError, closest, home_path, json_error
 from .evaluation import span_mask
 
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
@@ -273,7 +273,7 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
         text = str(local_root(root)) + text[m.end():]  # ~ and a relative folder read as the sha256 check reads them
     elif "${" in text:
         raise DataError(f"dataset: {where} {value!r}: ${{VAR}} may only start a path")
-    path = home_path(text)
+    path = _home(text, where)
     if path.is_absolute() and path.is_dir():
         raise DataError(f"dataset: {where}: {path} is a folder, not a CSV file")
     if path.is_absolute():
@@ -290,6 +290,15 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
     if folder is not None:
         raise DataError(f"dataset: {where}: {folder.resolve()} is a folder, not a CSV file")
     raise DataError(f"dataset: {where}: file {value} not found (looked in {', '.join(str(d) for d in dirs)})")
+
+
+def _home(text: str, where: str) -> Path:
+    """``text`` as a path, "~" the home folder (``home_path``); "~name/" of no user a DataError naming ``where``, as
+    every refusal of a dataset's file is."""
+    try:
+        return home_path(text)
+    except UserError as e:
+        raise DataError(f"dataset: {where}: {e}") from None
 
 
 def _as_given(path: Path) -> Path:
@@ -331,7 +340,7 @@ def absolute_paths(spec: dict, folder: Path, then: list[Path] | None = None) -> 
     first of ``then`` (e.g. "../exp/data.csv"), so that it too is the same in a tree moved whole."""
     def absolute(value, where: str):
         text = value.strip() if isinstance(value, str) else ""
-        if not text or text.startswith("${") or home_path(text).is_absolute():
+        if not text or text.startswith("${") or _home(text, where).is_absolute():
             return value
         beside = Path(folder).resolve() / text  # its name kept: the dataset's default name is its stem
         if beside.is_file():
