@@ -717,6 +717,7 @@ def test_the_score_panel_draws_no_score_where_the_detector_gave_none(captured, t
         warnings.simplefilter("error")
         plotting.detections(np.zeros((20, 1)), [{"start": 10, "scores": np.full(10, np.nan), "flags": np.zeros(10, bool),
                                                  "threshold": 0.5}], np.array([], int), None, (0, 10), tmp_path / "d.png", "t")
+    assert captured[-1].axes[-1].get_yscale() == "linear"  # no score to take a log of: the threshold's line as is
 
 
 def test_the_detections_title_of_many_channels_stays_inside_the_figure(captured, tmp_path):

@@ -438,8 +438,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     axes[0].set_title(textwrap.fill(title + note, width))
     scores = np.concatenate([np.asarray(p["scores"], float) for p in pieces]) if pieces else np.ones(1)
     scores = scores[np.isfinite(scores)]  # NaN: a point the detector left unscored, drawn as a break
-    scores = scores if len(scores) else np.ones(1)  # none scored: a linear axis, a line at the threshold
-    log = scores.min() > 0
+    log = len(scores) > 0 and scores.min() > 0  # none scored: a linear axis, a line at the threshold
+    scores = scores if len(scores) else np.ones(1)
     lines, unshown = 0, []
     for k, piece in enumerate(pieces):  # the legend names the scores and the threshold once, not once per piece
         span = piece["start"] + np.arange(len(piece["scores"]))
