@@ -682,6 +682,14 @@ def test_the_training_blocks_kept_scores_follow_keys_changed_after_calibrate(vae
         np.testing.assert_allclose(det.score(train).points, calibrated(**now).score(train).points, rtol=1e-6)
 
 
+def calibrated_detector(vae, lstm, train, **keys):
+    """A vae_lstm detector of these models and config keys, calibrated on ``train``."""
+    det = detector("vae_lstm", **keys)
+    det.vae, det.lstm = vae, lstm
+    det.calibrate(train)
+    return det
+
+
 @pytest.mark.parametrize("calibrated_with, changed, refused", [
     # the third term's scale exists only when calibrate ran with reconstruction_weight > 0 (an IndexError before)
     ({}, {"reconstruction_weight": 1.0}, "reconstruction_weight"),
@@ -718,10 +726,7 @@ def test_keys_changed_after_calibrate_that_its_statistics_depend_on_are_refused(
     train, test = series[:120], series[120:]
 
     def calibrated(**keys):
-        det = detector("vae_lstm", **{"point_score": "balanced_level", **keys})
-        det.vae, det.lstm = vae, lstm
-        det.calibrate(train)
-        return det
+        return calibrated_detector(vae, lstm, train, **{"point_score": "balanced_level", **keys})
 
     det = calibrated(**calibrated_with)
     det.config = det.config.replace(**changed)
@@ -771,10 +776,7 @@ def test_the_block_calibrated_on_keeps_its_scores_under_keys_that_they_do_not_re
     train = series[:120]
 
     def calibrated(**keys):
-        det = detector("vae_lstm", **{"point_score": "balanced", **keys})
-        det.vae, det.lstm = vae, lstm
-        det.calibrate(train)
-        return det
+        return calibrated_detector(vae, lstm, train, **{"point_score": "balanced", **keys})
 
     det = calibrated(**calibrated_with)
     det.config = det.config.replace(**changed)
