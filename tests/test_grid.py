@@ -2321,3 +2321,30 @@ def test_a_runs_lines_on_a_terminal_start_on_a_line_of_their_own_not_after_the_b
     assert lines[:10] == [*run_lines(0), "done synth abs_z seed 0 (1 of 2)", *run_lines(1),
                           "done synth abs_z seed 1 (2 of 2)"]
     assert ("runs:" in out.getvalue()) == (workers == 1)
+
+
+@pytest.mark.parametrize("err_on_a_terminal", [False, True])
+def test_a_runs_stderr_lines_on_a_terminal_go_to_stderr_where_it_is_a_file(monkeypatch, err_on_a_terminal):
+    """reproduce.py on a terminal with its errors to a file (2>errors.log): a sequential run's stderr lines (notes,
+    warnings, TensorFlow's log) were written above the bar to stdout, the terminal, and the file got none of them.
+    They go to stderr (above the bar where it is a terminal too); stdout's lines stay above the bar."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def run_job(job, threads=None):
+        print("Epoch 1/2")
+        print(f"a note {job.seed}", file=sys.stderr)
+        return {"seed": job.seed}
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    out, err = Terminal(), (Terminal if err_on_a_terminal else io.StringIO)()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    grid.run_grid([Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)])
+    assert err.getvalue() == "a note 0\na note 1\n"
+    lines = [line.split("\r")[-1] for line in out.getvalue().split("\n")]
+    assert lines[:4] == ["Epoch 1/2", "done synth abs_z seed 0 (1 of 2)", "Epoch 1/2", "done synth abs_z seed 1 (2 of 2)"]

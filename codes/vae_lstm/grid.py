@@ -481,14 +481,15 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
 
 
 def above_the_bar(bar, results):
-    """``results``' items, each run's lines (stdout's and stderr's) written whole above the bar while it runs in this
-    process: they came glued to the end of the bar's line, and Keras's own bar redrew over it. The run sees streams
-    that are not a terminal, so that Keras prints one line per epoch."""
+    """``results``' items, each run's lines written whole above the bar while it runs in this process: they came glued
+    to the end of the bar's line, and Keras's own bar redrew over it. The run sees streams that are not a terminal, so
+    that Keras prints one line per epoch. stdout's lines, and stderr's where it is a terminal too, go above the bar,
+    each to its own stream; a stderr to a file (2>errors.log) is left as it is."""
     if bar.disable:
         yield from results
         return
     streams = sys.stdout, sys.stderr
-    above = [AboveTheBar(bar) for _ in streams]
+    above = [AboveTheBar(bar, stream) if i == 0 or isatty(stream) else stream for i, stream in enumerate(streams)]
     while True:
         sys.stdout, sys.stderr = above
         try:
@@ -498,17 +499,29 @@ def above_the_bar(bar, results):
         finally:
             sys.stdout, sys.stderr = streams
             for stream in above:
-                stream.finish()
+                if isinstance(stream, AboveTheBar):
+                    stream.finish()
         yield item
 
 
-class AboveTheBar(io.TextIOBase):
-    """A text stream that writes each whole line above a tqdm bar (``tqdm.write``); a carriage return (a progress
-    bar's redraw) ends a line too."""
+def write_above(bar, stream, text: str) -> None:
+    """``text`` (whole lines) written to ``stream`` (the bar's or another on the same terminal) above the bar: the
+    bar is cleared first and drawn again after it."""
+    with bar.get_lock():
+        bar.clear(nolock=True)
+        bar.fp.flush()  # the clearing, before text on another stream
+        stream.write(text)
+        stream.flush()
+        bar.refresh(nolock=True)
 
-    def __init__(self, bar):
+
+class AboveTheBar(io.TextIOBase):
+    """A text stream that writes each whole line to ``stream`` above a tqdm bar (``write_above``); a carriage return
+    (a progress bar's redraw) ends a line too."""
+
+    def __init__(self, bar, stream):
         super().__init__()
-        self.bar, self.pending = bar, ""
+        self.bar, self.stream, self.pending = bar, stream, ""
 
     def writable(self) -> bool:
         return True
@@ -518,13 +531,12 @@ class AboveTheBar(io.TextIOBase):
 
     def write(self, text: str) -> int:
         *lines, self.pending = (self.pending + text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
-        for line in lines:
-            if line:
-                self.bar.write(line, file=self.bar.fp)
+        if whole := "".join(f"{line}\n" for line in lines if line):
+            write_above(self.bar, self.stream, whole)
         return len(text)
 
     def flush(self) -> None:
-        self.bar.fp.flush()
+        self.stream.flush()
 
     def finish(self) -> None:
         """Write a last line that no line end followed."""
