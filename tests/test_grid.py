@@ -2348,3 +2348,31 @@ def test_a_runs_stderr_lines_on_a_terminal_go_to_stderr_where_it_is_a_file(monke
     assert err.getvalue() == "a note 0\na note 1\n"
     lines = [line.split("\r")[-1] for line in out.getvalue().split("\n")]
     assert lines[:4] == ["Epoch 1/2", "done synth abs_z seed 0 (1 of 2)", "Epoch 1/2", "done synth abs_z seed 1 (2 of 2)"]
+
+
+def test_a_runs_traceback_on_a_terminal_starts_on_a_line_of_its_own(monkeypatch):
+    """A run that failed with a bug on a terminal: its traceback came glued to the end of the grid's bar ("runs:
+    0%|...| 0/2 [00:00<?, ?run/s]Traceback (most recent call last):"). It is written above the bar, as the runs' lines
+    are, and the bar is drawn again under it."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def run_job(job, threads=None):
+        if job.seed == 0:
+            raise ValueError("boom")
+        return {"seed": job.seed}
+
+    monkeypatch.setattr(grid, "run_job", run_job)
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", out)
+    with pytest.raises(UserError, match="1 of 2 runs failed"):
+        grid.run_grid([Job("x.json", "synth", "abs_z", seed) for seed in (0, 1)])
+    lines = [line.split("\r")[-1] for line in out.getvalue().split("\n")]  # each as a terminal leaves it
+    assert lines[0] == "Traceback (most recent call last):" and "ValueError: boom" in lines
+    assert lines[lines.index("ValueError: boom") + 1:][:2] == [
+        "FAILED synth abs_z seed 0: ValueError: boom (1 of 2)", "done synth abs_z seed 1 (2 of 2)"]

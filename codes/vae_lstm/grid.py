@@ -461,8 +461,8 @@ def run_grid(jobs: list[Job], workers: int = 1, ray_address: str | None = None,
                 count = f"({finished} of {len(jobs)})"
                 if isinstance(outcome, BaseException):
                     failed.append(_failure(job, outcome))
-                    if unexpected(outcome):  # a bug, not bad input: its traceback, to find it
-                        traceback.print_exception(outcome, file=sys.stderr)
+                    if unexpected(outcome) and sys.stderr is not None:  # a bug, not bad input: its traceback
+                        write_above(bar, sys.stderr, "".join(traceback.format_exception(outcome)))
                     tqdm.write(f"FAILED {failed[-1]} {count}", file=sys.stdout)
                 elif isinstance(outcome, FinishedBefore):
                     done[job] = dict(outcome)
@@ -506,7 +506,11 @@ def above_the_bar(bar, results):
 
 def write_above(bar, stream, text: str) -> None:
     """``text`` (whole lines) written to ``stream`` (the bar's or another on the same terminal) above the bar: the
-    bar is cleared first and drawn again after it."""
+    bar is cleared first and drawn again after it (a bar not drawn: only written)."""
+    if bar.disable:
+        stream.write(text)
+        stream.flush()
+        return
     with bar.get_lock():
         bar.clear(nolock=True)
         bar.fp.flush()  # the clearing, before text on another stream
