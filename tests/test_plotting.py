@@ -790,10 +790,14 @@ def test_the_score_panels_log_axis_labels_do_not_run_into_each_other(captured, t
     assert not any(below.overlaps(above) for below, above in zip(shown, shown[1:], strict=False))
 
 
-def test_a_figure_is_drawn_once_into_its_file_with_the_layout_of_tight_layout(tmp_path, monkeypatch):
+@pytest.mark.parametrize("rc", [None, "figure.autolayout", "figure.constrained_layout.use"])
+def test_a_figure_is_drawn_once_into_its_file_with_the_layout_of_tight_layout(tmp_path, monkeypatch, rc):
     """``fig.tight_layout()`` left a place-holder layout engine on the figure, and ``savefig`` then drew the whole
     figure once more, without rendering it, before drawing it into the file: two draws per figure, the first a
-    third of its saving time. One now, and the same PNG, to the byte, as tight_layout and savefig wrote."""
+    third of its saving time. One now, and the same PNG, to the byte, as tight_layout and savefig wrote. A
+    matplotlibrc that gives every figure a layout engine (``rc``: tight or constrained layout) keeps that PNG too:
+    the engine, left on the figure, laid it out again as savefig drew it (constrained layout, undoing tight_layout's,
+    with a warning that it ignored it)."""
     from matplotlib.figure import Figure
 
     def figure():
@@ -801,17 +805,23 @@ def test_a_figure_is_drawn_once_into_its_file_with_the_layout_of_tight_layout(tm
         ax.plot(np.arange(10.0) ** 2, label="data")
         ax.set_yscale("log")
         ax.set_title("a title")
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
         return fig
 
+    if rc:
+        monkeypatch.setitem(plotting.plt.rcParams, rc, True)
     old = figure()
-    old.tight_layout()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        old.tight_layout()
     old.savefig(tmp_path / "old.png", dpi=plotting.DPI)
     plotting.plt.close(old)
     draws, draw = [], Figure.draw
     monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or draw(self, renderer))
-    plotting._save(figure(), tmp_path / "new.png")
-    assert len(draws) == 1
+    with warnings.catch_warnings(record=True):  # constrained layout's: the layout has changed to tight
+        warnings.simplefilter("always")
+        plotting._save(figure(), tmp_path / "new.png")
+    assert len(draws) == 1 or rc
     assert (tmp_path / "new.png").read_bytes() == (tmp_path / "old.png").read_bytes()
 
 

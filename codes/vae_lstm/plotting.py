@@ -103,7 +103,13 @@ def finished_figures(folder, pattern: str = "*.png") -> list[Path]:
 def tight_layout(fig) -> None:
     """``fig.tight_layout()``, the same layout, without the place-holder layout engine that it leaves on the figure:
     with one, ``savefig`` drew the whole figure once more (without rendering it) before drawing it into the file, a
-    pass that a place holder, which lays out nothing, does not need (about a third of saving a figure)."""
+    pass that a place holder, which lays out nothing, does not need (about a third of saving a figure). A figure
+    that a matplotlibrc gave a layout engine (``figure.autolayout``, ``figure.constrained_layout.use``) goes through
+    ``fig.tight_layout()``, which takes that engine off it: left on, it laid the figure out again as savefig drew it
+    (constrained layout, undoing this one's)."""
+    if fig.get_layout_engine() is not None:
+        fig.tight_layout()
+        return
     TightLayoutEngine().execute(fig)
 
 
