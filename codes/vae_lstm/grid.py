@@ -9,7 +9,6 @@ and the grid goes on; ``run_grid`` raises at the end, naming the failed jobs.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from .errors import UserError, isatty, os_error_line
 from .experiment import Job, job_experiment
+from .job_lines import WholeLines
 from .threads import usable_cores
 
 RAY_NEEDED = "--ray needs Ray: pip install 'ray>=2.40' (an optional dependency)"
@@ -519,33 +519,17 @@ def write_above(bar, stream, text: str) -> None:
         bar.refresh(nolock=True)
 
 
-class AboveTheBar(io.TextIOBase):
-    """A text stream that writes each whole line to ``stream`` above a tqdm bar (``write_above``); a carriage return
-    (a progress bar's redraw) ends a line too."""
+class AboveTheBar(WholeLines):
+    """A text stream that writes each whole line to ``stream`` above a tqdm bar (``write_above``, ``WholeLines``)."""
 
     def __init__(self, bar, stream):
-        super().__init__()
-        self.bar, self.stream, self.pending = bar, stream, ""
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return False
+        super().__init__(stream)
+        self.bar = bar
 
     def write(self, text: str) -> int:
-        *lines, self.pending = (self.pending + text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
-        if whole := "".join(f"{line}\n" for line in lines if line):
+        if whole := "".join(f"{line}\n" for line in self.split(text) if line):
             write_above(self.bar, self.stream, whole)
         return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def finish(self) -> None:
-        """Write a last line that no line end followed."""
-        if self.pending:
-            self.write("\n")
 
 
 def skipped(bar) -> None:

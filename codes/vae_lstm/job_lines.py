@@ -20,13 +20,13 @@ import sys
 from contextlib import contextmanager
 
 
-class NamedLines(io.TextIOBase):
-    """A text stream that writes each whole line to ``stream`` with ``prefix`` before it; a line's end may come
-    in a later write. A carriage return (a progress bar's redraw) ends a line too."""
+class WholeLines(io.TextIOBase):
+    """A text stream over ``stream`` that hands on whole lines only (``split``): a line's end may come in a later
+    write, and a carriage return (a progress bar's redraw) ends a line too. Not a terminal."""
 
-    def __init__(self, stream, prefix: str):
+    def __init__(self, stream):
         super().__init__()
-        self.stream, self.prefix, self.pending = stream, prefix, ""
+        self.stream, self.pending = stream, ""
 
     def writable(self) -> bool:
         return True
@@ -34,21 +34,10 @@ class NamedLines(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
-    @property
-    def encoding(self):
-        return getattr(self.stream, "encoding", None)
-
-    def write(self, text: str) -> int:
-        if not self.prefix and not self.pending:  # between jobs: as written
-            return self.stream.write(text)
-        *lines, pending = (self.pending + text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
-        for line in lines:
-            if line:
-                self.stream.write(f"{self.prefix}{line}\n")
-        self.pending = pending
-        if lines:
-            self.stream.flush()
-        return len(text)
+    def split(self, text: str) -> list[str]:
+        """The lines that ``text`` ends, after what was pending; what follows the last line end stays pending."""
+        *lines, self.pending = (self.pending + text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+        return lines
 
     def flush(self) -> None:
         self.stream.flush()
@@ -57,6 +46,29 @@ class NamedLines(io.TextIOBase):
         """Write a last line that no line end followed."""
         if self.pending:
             self.write("\n")
+
+
+class NamedLines(WholeLines):
+    """A text stream that writes each whole line to ``stream`` with ``prefix`` before it (``WholeLines``)."""
+
+    def __init__(self, stream, prefix: str):
+        super().__init__(stream)
+        self.prefix = prefix
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", None)
+
+    def write(self, text: str) -> int:
+        if not self.prefix and not self.pending:  # between jobs: as written
+            return self.stream.write(text)
+        lines = self.split(text)
+        for line in lines:
+            if line:
+                self.stream.write(f"{self.prefix}{line}\n")
+        if lines:
+            self.stream.flush()
+        return len(text)
 
 
 _named: dict[int, tuple[object, NamedLines]] = {}  # id of a stream -> (that stream, the one that names its lines)
