@@ -729,6 +729,30 @@ def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv.lock"]  # no part file left
 
 
+def test_a_tls_error_mid_download_is_the_networks_not_the_caches(tmp_path, monkeypatch):
+    """A TLS record that fails its check mid-download (a flaky proxy or link: ssl.SSLError, numbered SSL_ERROR_SSL = 1,
+    as EPERM is) said "could not keep f.csv in the download cache ...: make that folder writable, with free space",
+    sending the user to a disk that was fine."""
+    import io
+    import ssl
+
+    from vae_lstm import download
+
+    class Reply(io.BytesIO):
+        headers = {}
+
+        def read1(self, size=-1):  # as ssl raises it: its number, text and reason
+            error = ssl.SSLError(ssl.SSL_ERROR_SSL, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or "
+                                                    "bad record mac (_ssl.c:2580)")
+            error.library, error.reason = "SSL", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC"
+            raise error
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Reply())
+    with pytest.raises(DataError) as info:
+        download.fetch("https://x/f.csv", tmp_path / "f.csv", "0" * 64, "f.csv", "set X")
+    assert str(info.value) == "could not download f.csv from https://x/f.csv (DECRYPTION_FAILED_OR_BAD_RECORD_MAC); set X"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv.lock"]  # no part file left
+
 def test_fetch_gives_up_on_a_server_that_stalls(tmp_path, file_server, monkeypatch):
     import time
 

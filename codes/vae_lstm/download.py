@@ -15,6 +15,7 @@ import glob
 import hashlib
 import http.client
 import os
+import ssl
 import sys
 import tempfile
 import time
@@ -105,8 +106,9 @@ def holder_pid(pid_path: Path) -> str:
 
 def is_local(error: BaseException) -> bool:
     """Whether an error of ``fetch`` is the cache's (a file or folder it names, a full disk, no permission), not the
-    network's: those reach it as a URLError, or as an OSError of the socket that names no file."""
-    return (isinstance(error, OSError) and not isinstance(error, urllib.error.URLError)
+    network's: those reach it as a URLError, or as an OSError of the socket that names no file. A TLS error mid-read
+    (an SSLError, a record that fails its check) is the network's whatever its number: SSL_ERROR_SSL is 1, EPERM's."""
+    return (isinstance(error, OSError) and not isinstance(error, urllib.error.URLError | ssl.SSLError)
             and (error.filename is not None or error.errno in LOCAL_ERRNOS))
 
 
