@@ -1943,3 +1943,19 @@ def test_data_files_that_are_symbolic_links_keep_the_names_they_are_given_by(tmp
     assert [p["name"] for p in d.test_pieces] == ["test", "y"]
     assert [np.flatnonzero(p["point_labels"]).tolist() for p in d.test_pieces] == [[2], [3]]
     assert "x.csv" in d.train_block_note and "blob" not in d.train_block_note
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+@pytest.mark.parametrize("time", [True, False])
+def test_decimal_commas_under_names_with_commas_are_not_split_at_the_commas(tmp_path, sep, time):
+    """A European export: names such as "Temperatur, °C" and every number with a decimal comma, so that the commas
+    split every line into equally many fields too, more of them than the real separator; the comma was taken as
+    the separator, and 21,5;1,013 read as the channels 21 and 5;1 (text, left out) and 13, without a word."""
+    header = (["Zeit"] if time else []) + ["Temperatur, °C", "Druck, bar"]
+    rows = [([stamps(12)[i]] if time else []) + [f"2{i % 7},5", f"1,0{i % 4}3"] for i in range(12)]
+    write_csv(tmp_path, "eu.csv", header, rows, sep)
+    one_line_error({"path": "eu.csv"}, tmp_path, "column 'Temperatur, °C' is not numeric as read",
+                   'reads as numbers with "decimal": ","')
+    d = load({"path": "eu.csv", "decimal": ","}, tmp_path)
+    assert d.channels == ["Temperatur, °C", "Druck, bar"]
+    assert d.full_values[:3].tolist() == [[20.5, 1.003], [21.5, 1.013], [22.5, 1.023]]

@@ -386,20 +386,32 @@ def _long_fields():
         csv.field_size_limit(old)
 
 
+def _decimal_commas(rows: list[list[str]]) -> bool:
+    """Whether the data fields (after the header) that hold a comma all read as numbers with a decimal comma (21,5),
+    and some do."""
+    held = [f.strip() for r in rows[1:] for f in r if "," in f]
+    return bool(held) and all(_DECIMAL_COMMA.fullmatch(f) for f in held)
+
+
 def _sniff(text: str, avoid: str | None = None) -> str | None:
     """The separator that splits the first lines into equally many fields, the most fields winning
-    (``avoid``, the decimal comma, only when no other one splits them alike); None if none splits."""
+    (``avoid``, the decimal comma, only when no other one splits them alike; nor the comma when another
+    separator splits them alike into fields whose commas are decimal commas, as under names such as
+    "Temperatur, °C"); None if none splits."""
     lines = [line for line in text.splitlines()[:50] if line.strip()]
-    best = None
     with _long_fields():
-        for sep in SEPARATORS:
-            counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
-            if not counts or counts[0] < 2:
-                continue
-            equal = all(c == counts[0] for c in counts)
-            key = (equal, equal and sep != avoid, counts[0])
-            if best is None or key > best[0]:
-                best = (key, sep)
+        split = {sep: list(csv.reader(lines, delimiter=sep)) for sep in SEPARATORS}
+    equal = {sep: all(len(r) == len(rows[0]) for r in rows) for sep, rows in split.items() if rows}
+    decimal_commas = any(equal[sep] and len(split[sep][0]) >= 2 and _decimal_commas(split[sep])
+                         for sep in equal if sep != ",")
+    best = None
+    for sep in equal:
+        n = len(split[sep][0])
+        if n < 2:
+            continue
+        key = (equal[sep], equal[sep] and sep != avoid, not (sep == "," and decimal_commas), n)
+        if best is None or key > best[0]:
+            best = (key, sep)
     return best[1] if best else None
 
 
