@@ -1959,3 +1959,14 @@ def test_decimal_commas_under_names_with_commas_are_not_split_at_the_commas(tmp_
     d = load({"path": "eu.csv", "decimal": ","}, tmp_path)
     assert d.channels == ["Temperatur, °C", "Druck, bar"]
     assert d.full_values[:3].tolist() == [[20.5, 1.003], [21.5, 1.013], [22.5, 1.023]]
+
+
+def test_a_file_with_carriage_returns_alone_as_line_ends(tmp_path):
+    """Excel for Mac's older CSV ends lines with a carriage return alone: a blank line (an empty cell of a one-column
+    sheet) was not seen as one, so pandas skipped it and every later row moved up one place without a word."""
+    write_text(tmp_path, "m.csv", "value\r" + "".join("\r" if i == 3 else f"{i % 5}.5\r" for i in range(12)))
+    one_line_error({"path": "m.csv"}, tmp_path, "'value' has 1 non-numeric", "row(s) 3 (0-based; values missing)")
+    write_text(tmp_path, "b.csv", "a,b\r1,2\r\r3,4\r5,6\r7,8\r")
+    d = load({"path": "b.csv", "train_points": 2}, tmp_path)
+    assert d.full_values.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    assert "b.csv: 1 blank line(s) between rows left out" in d.train_block_note

@@ -652,6 +652,8 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
     if "\x00" in text[:65536]:  # no CSV holds NUL: a binary file (a spreadsheet, say), or UTF-16 without its mark
         raise DataError(f"{path}: not a text CSV (it holds NUL bytes: a binary file such as a spreadsheet, or "
                         "UTF-16 text without its byte-order mark); save it as CSV, UTF-8")
+    if "\r" in text and "\n" not in text:  # lines ended by a carriage return alone (Excel for Mac's older CSV): the
+        text = text.replace("\r", "\n")  # blank lines below are found after a line feed
     notes = []
     excel = EXCEL_SEP.match(text)
     if excel:  # Excel's hint line before the header
