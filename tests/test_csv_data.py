@@ -1606,6 +1606,13 @@ def test_a_sep_the_file_does_not_use_is_named(tmp_path):
     series(tmp_path, n=10)  # comma-separated
     with pytest.raises(DataError, match=r"missing time column 'time'.*seems separated by ',', not by the dataset's sep"):
         load({"path": "s.csv", "time_column": "time", "sep": ";", "train_points": 5}, tmp_path)
+    # a file of semicolons and decimal commas under "sep": ",": its header is one field, every row more; it was
+    # asked whether the header was a title line
+    write_text(tmp_path, "eu.csv", "time;a;b\n" + "".join(f"{t};{i},5;{i},25\n" for i, t in enumerate(stamps(6))))
+    msg = one_line_error({"path": "eu.csv", "sep": ",", "decimal": ","}, tmp_path,
+                         "eu.csv: the header ('time;a;b') reads as one column: the file seems separated by ';', not by "
+                         "the dataset's sep ',' (leave sep out to detect it)")
+    assert "title" not in msg
 
 
 def test_a_file_separated_by_spaces_is_told_to_give_sep(tmp_path):

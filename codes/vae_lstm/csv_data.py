@@ -688,6 +688,11 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         if blank:  # pandas skips them: say so, since the rows that messages and outputs name do not count them
             notes.append(f"{path.name}: {blank} blank line(s) between rows left out (row numbers count the rows "
                          "without them)")
+    if len(shape.header) == 1 and shape.rows and shape.n_extra == shape.rows:  # a header of one field, rows of more
+        other = _sniff(text, avoid=decimal)
+        if other is not None and other != sep:  # another separator splits every line alike: not a title line
+            raise DataError(f"{path}: the header ({shape.header[0][:60]!r}) reads as one column: the file seems "
+                            f"separated by {other!r}, not by the dataset's sep {sep!r} (leave sep out to detect it)")
     header = _check_header(path, shape, sep)
     trailing = shape.trailing
     try:
