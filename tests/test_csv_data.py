@@ -1224,6 +1224,16 @@ def test_a_file_without_a_header_row(tmp_path):
     one_line_error({"path": "s.csv"}, tmp_path, "s.csv", "the first row looks like data, not a header")
     write_text(tmp_path, "s.csv", "0,1\n" + "".join(f"{i},{i * i}\n" for i in range(6)))  # pandas' default names
     assert load({"path": "s.csv"}, tmp_path).channels == ["0", "1"]
+    write_text(tmp_path, "s.csv", ",0,1\n" + "".join(f"{i},{i * i},{-i}\n" for i in range(6)))  # and its index's
+    assert load({"path": "s.csv"}, tmp_path).channels == ["0", "1"]
+    # a first row of numbers with a missing cell (empty, or n/a): it became the header, its numbers the channels'
+    # names (the empty cell's column left out as one without a name), the row lost
+    for first in ("1.5,,2.5", "1.5,n/a,2.5", ",1.5,2.5", "NaN,1.5,-2"):
+        write_text(tmp_path, "m.csv", first + "\n" + "".join(f"{i}.5,{i},{-i}\n" for i in range(6)))
+        one_line_error({"path": "m.csv"}, tmp_path, f"m.csv: the first row looks like data, not a header ({first})")
+    write_text(tmp_path, "m.csv", f"{stamps(7)[0]},NA,2.5\n" + "".join(f"{t},{i},{-i}\n" for i, t in
+                                                                       enumerate(stamps(7)[1:])))
+    one_line_error({"path": "m.csv"}, tmp_path, "m.csv: the first row looks like data, not a header")
     # a first row of a time and numbers: it became the header, its numbers the channels' names, the row lost
     write_text(tmp_path, "t.csv", "".join(f"{stamps(6)[i]},{i + 0.25},{-i}.5\n" for i in range(6)))
     one_line_error({"path": "t.csv"}, tmp_path, "t.csv", "the first row looks like data, not a header")

@@ -561,6 +561,9 @@ def _is_time_text(text: str) -> bool:
 
 
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
+# the cells that pandas reads as missing, lowercased (nan and -nan are numbers to float())
+MISSING_CELLS = {"#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "1.#ind", "1.#qnan", "<na>", "n/a", "na", "null",
+                 "none"}
 
 
 def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
@@ -572,11 +575,17 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     def number(h: str) -> bool:  # 12.5, or 12,5 as a European export writes it
         return _is_number(h) or bool(_DECIMAL_COMMA.fullmatch(h))
 
-    numbers = named and len(named) == len(header) and all(number(h) for h in header) \
-        and header != [str(k) for k in range(len(header))]
-    dates = [h for h in named if not number(h) and _is_time_text(h)]
+    def missing(h: str) -> bool:  # a cell that pandas reads as missing (n/a, NULL, #N/A), as a data row holds
+        return h.lower() in MISSING_CELLS
+
+    # pandas' default names 0, 1, ... (after its index's empty one): a header of numbers
+    index_names = header in ([str(k) for k in range(len(header))], [""] + [str(k) for k in range(len(header) - 1)])
+    dates = [h for h in named if not number(h) and not missing(h) and _is_time_text(h)]
     plain = [h for h in named if number(h)]
-    if numbers or (dates and plain and len(dates) + len(plain) == len(named)):  # a row of times and numbers
+    gaps = [h for h in named if missing(h)]
+    # numbers, or times and numbers, with empty or missing cells among them: a row of data
+    numbers = plain and not index_names and len(plain) + len(gaps) == len(named)
+    if numbers or (dates and plain and len(dates) + len(plain) + len(gaps) == len(named)):
         raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(first)[:80]}); "
                         f"add a header row naming the columns")
     for k, h in enumerate(header):
