@@ -1987,3 +1987,19 @@ def test_a_file_with_carriage_returns_alone_as_line_ends(tmp_path):
     d = load({"path": "b.csv", "train_points": 2}, tmp_path)
     assert d.full_values.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]
     assert "b.csv: 1 blank line(s) between rows left out" in d.train_block_note
+
+
+def test_a_line_break_in_a_column_name_reads_as_a_space(tmp_path):
+    """A spreadsheet cell may hold a line break (Alt+Enter in Excel), which the CSV keeps inside quotes: a header
+    name with it made every message and note that named the column span two lines, and value_columns could name
+    it only with the file's own line break."""
+    rows = "".join(f"{t},{'x' if i == 4 else i + 0.5},{i % 3}\r\n" for i, t in enumerate(stamps(8)))
+    write_text(tmp_path, "m.csv", 'time,"Flow\r\n(m3/h)"," b \n\n c"\r\n' + rows)
+    one_line_error({"path": "m.csv", "time_column": "time"}, tmp_path,
+                   "m.csv: column 'Flow (m3/h)' has 1 non-numeric, missing or infinite value(s) at data row(s) 4")
+    write_text(tmp_path, "m.csv", 'time,"Flow\r\n(m3/h)"," b \n\n c"\r\n' + rows.replace(",x,", ",4.5,"))
+    d = load({"path": "m.csv", "time_column": "time", "value_columns": ["Flow (m3/h)", "b c"]}, tmp_path)
+    assert d.channels == ["Flow (m3/h)", "b c"] and d.full_values[4].tolist() == [4.5, 1]
+    assert "m.csv: the line breaks in column name(s) 'Flow (m3/h)', 'b c' read as spaces" in d.train_block_note
+    write_text(tmp_path, "d.csv", 'time,"b\nc",b c\n' + rows)
+    one_line_error({"path": "d.csv", "time_column": "time"}, tmp_path, "d.csv: the header names column 'b c' twice")

@@ -566,11 +566,19 @@ MISSING_CELLS = {"#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "1.#ind", "1.
                  "none"}
 
 
+LINE_BREAKS = re.compile(r"\s*[\r\n]\s*")  # a line break in a quoted name, with the spaces around it
+
+
+def _column_name(name: str) -> str:
+    """A header name as read: stripped, a line break inside it (a spreadsheet cell's, Alt+Enter) a space."""
+    return LINE_BREAKS.sub(" ", name.strip())
+
+
 def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     """The header's names (stripped); one line on duplicate names, a missing header, or rows with
     data in more fields than the header has."""
     first = shape.header
-    header = [h.strip() for h in first]
+    header = [_column_name(h) for h in first]
     named = [h for h in header if h]
     def number(h: str) -> bool:  # 12.5, or 12,5 as a European export writes it
         return _is_number(h) or bool(_DECIMAL_COMMA.fullmatch(h))
@@ -720,7 +728,10 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
     if len(df.columns) == len(header):
         df.columns = [h or str(c).strip() for h, c in zip(header, df.columns, strict=True)]
     else:
-        df.columns = [str(c).strip() for c in df.columns]
+        df.columns = [_column_name(str(c)) for c in df.columns]
+    broken = [_column_name(h) for h in shape.header if LINE_BREAKS.search(h.strip())]
+    if broken:
+        notes.append(f"{path.name}: the line breaks in column name(s) {', '.join(map(repr, broken))} read as spaces")
     if trailing:
         notes.append(f"{path.name}: the empty last field of {trailing} row(s) (a trailing {sep!r}) left out")
     return df, "; ".join(notes)
