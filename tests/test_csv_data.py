@@ -2003,3 +2003,25 @@ def test_a_line_break_in_a_column_name_reads_as_a_space(tmp_path):
     assert "m.csv: the line breaks in column name(s) 'Flow (m3/h)', 'b c' read as spaces" in d.train_block_note
     write_text(tmp_path, "d.csv", 'time,"b\nc",b c\n' + rows)
     one_line_error({"path": "d.csv", "time_column": "time"}, tmp_path, "d.csv: the header names column 'b c' twice")
+
+
+@pytest.mark.parametrize("sep, decimal, thousands, cell", [
+    (";", ",", None, "{:.2f}"), (";", ",", ".", "{:,.2f}"), (",", ".", ",", '"{:,.2f}"')])
+def test_one_bad_cell_of_a_column_with_decimal_commas_or_thousands_is_named(tmp_path, sep, decimal, thousands, cell):
+    """A column of numbers read with "decimal": "," or a "thousands" separator that holds one text cell (-) was
+    left out of the channels as not numeric, the note alone saying so, where a column of decimal points was
+    refused with its row; listed in value_columns, each of its numbers was named as non-numeric."""
+    def number(x: float) -> str:
+        text = cell.format(x)
+        return text.translate(str.maketrans(",.", ".,")) if decimal == "," else text
+
+    rows = "".join(f"{t}{sep}{number(i + 0.5)}{sep}{'-' if i == 5 else number(1000 * i + 0.25)}\n"
+                   for i, t in enumerate(stamps(12)))
+    write_text(tmp_path, "d.csv", f"time{sep}a{sep}b\n" + rows)
+    spec = {"path": "d.csv", "time_column": "time", "decimal": decimal} | ({"thousands": thousands} if thousands else {})
+    for given in ({}, {"value_columns": ["a", "b"]}):
+        one_line_error(spec | given, tmp_path, "d.csv: column 'b' has 1 non-numeric, missing or infinite value(s) at "
+                       "data row(s) 5 (0-based; values '-')")
+    write_text(tmp_path, "d.csv", f"time{sep}a{sep}b\n" + rows.replace(f"{sep}-\n", f"{sep}{number(5000.25)}\n"))
+    d = load(spec, tmp_path)
+    assert d.channels == ["a", "b"] and d.full_values[4:7, 1].tolist() == [4000.25, 5000.25, 6000.25]

@@ -759,11 +759,12 @@ def _one_column_hint(f: _File) -> str:
     return ""
 
 
-def _numeric_like(col: pd.Series) -> bool:
+def _numeric_like(col: pd.Series, decimal: str = ".", thousands: str | None = None) -> bool:
+    """Whether at least half of the values present read as numbers (with the dataset's decimal and thousands)."""
     if is_bool_dtype(col) or is_numeric_dtype(col):
         return True
     present = col.dropna()
-    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().mean() >= 0.5
+    return len(present) > 0 and (~np.isnan(_as_float(present, decimal, thousands))).mean() >= 0.5
 
 
 _GROUPED = re.compile(r"[-+]?[1-9]\d{0,2}(?:,\d{3})+")  # thousands by comma: no leading 0 (0,013 is a decimal)
@@ -886,7 +887,7 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
             skipped.append(f"column {number} (no header)")
         elif col.isna().all():
             skipped.append(f"{c!r} (empty)")
-        elif _numeric_like(col):
+        elif _numeric_like(col, decimal, thousands):
             chosen.append(c)
         else:
             setting = _other_numbers(col, decimal, thousands, _fractions_elsewhere(df, c))
@@ -915,13 +916,20 @@ def _no_value_column_hint(df: pd.DataFrame, time_col: str | None, label_col: str
             "anomalies in")
 
 
-def _as_float(col: pd.Series, decimal: str = ".") -> np.ndarray:
+def _as_float(col: pd.Series, decimal: str = ".", thousands: str | None = None) -> np.ndarray:
+    """The column as float64, NaN where a value is no number; a text column (one that pandas did not read as numbers,
+    for a text cell among them) read with the dataset's decimal and thousands separators as pandas reads them."""
     if is_bool_dtype(col):
         col = col.astype("float64")
     elif not is_numeric_dtype(col):
-        if decimal == ",":  # pd.to_numeric reads "." as the decimal point: "1.010" would become 1.01, not 1010
+        if decimal == "," or thousands is not None:
             text = col.astype("string").str.strip()
-            col = text.str.replace(",", ".", regex=False).where(~text.str.contains(".", regex=False))
+            if thousands is not None:  # only between groups of three digits, as `_ungrouped_as_text` keeps them
+                grouped = text.str.fullmatch(_grouped(thousands, decimal)).fillna(False).astype(bool)
+                text = text.where(~grouped, text.str.replace(thousands, "", regex=False))
+            if decimal == ",":  # pd.to_numeric reads "." as the decimal point: "1.010" would become 1.01, not 1010
+                text = text.str.replace(",", ".", regex=False).where(~text.str.contains(".", regex=False))
+            col = text
         col = pd.to_numeric(col, errors="coerce")
     return col.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -949,7 +957,7 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
     bad_cols = []
     for k, c in enumerate(channels):
         _collapsed(f.df[c], f"{f.path}: column {c!r}")
-        values[:, k] = _as_float(f.df[c], decimal)
+        values[:, k] = _as_float(f.df[c], decimal, thousands)
         if not np.isfinite(values[:, k]).all():
             bad_cols.append(k)
     if bad_cols:
