@@ -1440,6 +1440,17 @@ def test_a_utf8_byte_order_mark_on_a_latin1_file_is_not_read_into_the_first_name
     assert d.channels == ["a", "b"] and d.full_values[:, 0].tolist() == list(range(10))
 
 
+@pytest.mark.parametrize("marks", [1, 2])
+def test_a_utf8_byte_order_mark_is_no_part_of_the_first_name(tmp_path, marks):
+    """Excel's "CSV UTF-8" starts with a byte-order mark; a file saved again by a tool that adds its own before it
+    starts with two, and the second was read into the first name: '\ufefftime', not the time column 'time'."""
+    rows = "".join(f"{t};{i},5;{i % 3}\r\n" for i, t in enumerate(stamps(10)))
+    (tmp_path / "b.csv").write_bytes(("\ufeff" * marks + "time;a;b\r\n" + rows).encode("utf-8"))
+    d = load({"path": "b.csv", "time_column": "time", "decimal": ",", "train_points": 5}, tmp_path)
+    assert d.channels == ["a", "b"] and d.full_values[:3].tolist() == [[0.5, 0], [1.5, 1], [2.5, 2]]
+    assert d.full_timestamps[1] == np.datetime64("2020-01-01T01:00:00")
+
+
 def test_a_windows_1252_file_reads_its_euro_sign(tmp_path):
     """Excel's "CSV" on Western Windows is Windows-1252: '€' is byte 0x80, a control character in Latin-1."""
     rows = "".join(f"{t};{i},5;{i % 3}\r\n" for i, t in enumerate(stamps(10)))

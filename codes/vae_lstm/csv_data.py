@@ -666,6 +666,7 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
             text = data.decode("cp1252")
         except UnicodeDecodeError:
             text = data.decode("latin-1")
+    text = text.lstrip("\ufeff")  # a second byte-order mark, from a tool that put its own before the file's
     if "\x00" in text[:65536]:  # no CSV holds NUL: a binary file (a spreadsheet, say), or UTF-16 without its mark
         raise DataError(f"{path}: not a text CSV (it holds NUL bytes: a binary file such as a spreadsheet, or "
                         "UTF-16 text without its byte-order mark); save it as CSV, UTF-8")
