@@ -2036,3 +2036,16 @@ def test_one_bad_cell_of_a_column_with_decimal_commas_or_thousands_is_named(tmp_
     write_text(tmp_path, "d.csv", f"time{sep}a{sep}b\n" + rows.replace(f"{sep}-\n", f"{sep}{number(5000.25)}\n"))
     d = load(spec, tmp_path)
     assert d.channels == ["a", "b"] and d.full_values[4:7, 1].tolist() == [4000.25, 5000.25, 6000.25]
+
+
+def test_a_file_whose_every_line_is_quoted_whole_is_named(tmp_path):
+    """An export that wraps each line in quotes ("time,a,b") reads as one column whose name holds the commas; the
+    line said the file seemed separated by ',', not by the dataset's sep, and to leave sep out, which it was."""
+    write_text(tmp_path, "q.csv", '"time,a,b"\n' + "".join(f'"{t},{i}.5,{i % 3}"\n' for i, t in enumerate(stamps(8))))
+    for spec in ({"path": "q.csv"}, {"path": "q.csv", "time_column": "time"}, {"path": "q.csv", "sep": ","}):
+        msg = one_line_error(spec, tmp_path, "q.csv: every line is one quoted field ('time,a,b'): the quotes around "
+                             "each line hide its separators; remove them")
+        assert "leave sep out" not in msg
+    # one quoted name that holds a comma, over a column of numbers, is a file of one column
+    write_text(tmp_path, "t.csv", '"Temperatur, °C"\n' + "".join(f"{i % 4}.5\n" for i in range(8)))
+    assert load({"path": "t.csv", "train_points": 4}, tmp_path).channels == ["Temperatur, °C"]

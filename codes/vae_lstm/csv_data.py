@@ -640,6 +640,14 @@ UNICODE_MINUS = {decimal: re.compile(f"[{''.join(MINUS_SIGNS)}](?={re.escape(dec
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
+def _quoted_lines(text: str, sep: str) -> bool:
+    """Whether the first lines are each one field in quotes that holds a separator ("time,a,b"), as an export that
+    quotes whole lines writes them."""
+    lines = [line.strip() for line in text.splitlines()[:6] if line.strip()]
+    return len(lines) > 1 and all(line.startswith('"') and len(fields := _split_line(line, sep)) == 1
+                                  and any(s in fields[0] for s in SEPARATORS) for line in lines)
+
+
 def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None,
               text_column: str | None = None) -> tuple[pd.DataFrame, str]:
     """The file as text columns and numbers, and a note on what was dropped ("" if nothing); ``text_column`` is
@@ -706,6 +714,9 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         if blank:  # pandas skips them: say so, since the rows that messages and outputs name do not count them
             notes.append(f"{path.name}: {blank} blank line(s) between rows left out (row numbers count the rows "
                          "without them)")
+    if len(shape.header) == 1 and shape.rows and _quoted_lines(text, sep):
+        raise DataError(f"{path}: every line is one quoted field ({shape.header[0][:60]!r}): the quotes around each "
+                        "line hide its separators; remove them")
     if len(shape.header) == 1 and shape.rows and shape.n_extra == shape.rows:  # a header of one field, rows of more
         other = _sniff(text, avoid=decimal)
         if other is not None and other != sep:  # another separator splits every line alike: not a title line
