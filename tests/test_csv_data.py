@@ -2049,3 +2049,15 @@ def test_a_file_whose_every_line_is_quoted_whole_is_named(tmp_path):
     # one quoted name that holds a comma, over a column of numbers, is a file of one column
     write_text(tmp_path, "t.csv", '"Temperatur, °C"\n' + "".join(f"{i % 4}.5\n" for i in range(8)))
     assert load({"path": "t.csv", "train_points": 4}, tmp_path).channels == ["Temperatur, °C"]
+
+
+def test_a_sep_of_several_characters_is_a_regular_expression_checked_in_one_line(tmp_path):
+    """pandas reads a sep of more than one character as a regular expression: "**" stopped the run with re.error's
+    traceback, and "||", which matches between any two characters, split the header into its letters."""
+    write_text(tmp_path, "p.csv", "time||a\n" + "".join(f"{t}||{i}.5\n" for i, t in enumerate(stamps(8))))
+    one_line_error({"path": "p.csv", "sep": "**"}, tmp_path, "dataset: sep '**' is not a valid regular expression",
+                   "a sep of more than one character is one", "e.g. \"\\\\*\\\\*\"")
+    one_line_error({"path": "p.csv", "sep": "||"}, tmp_path, "dataset: sep '||', a regular expression",
+                   "matches an empty string", "e.g. \"\\\\|\\\\|\"")
+    d = load({"path": "p.csv", "sep": "\\|\\|", "time_column": "time", "train_points": 4}, tmp_path)
+    assert d.channels == ["a"] and d.full_values[:3, 0].tolist() == [0.5, 1.5, 2.5]

@@ -2013,6 +2013,18 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     sep = spec.get("sep")
     if sep is not None and sep.lower() == "tab":
         sep = "\t"
+    if sep is not None and len(sep) > 1:  # pandas reads it as a regular expression (\s+ for runs of spaces)
+        literal = json.dumps(re.escape(sep))
+        try:
+            empty = re.fullmatch(sep, "") is not None
+        except re.error as e:
+            raise DataError(f"dataset: sep {sep!r} is not a valid regular expression ({e}), and a sep of more than "
+                            f"one character is one: escape its characters to split at them as written, e.g. "
+                            f"{literal}") from e
+        if empty:
+            raise DataError(f"dataset: sep {sep!r}, a regular expression (as a sep of more than one character is), "
+                            f"matches an empty string, and would split between any two characters: escape its "
+                            f"characters to split at them as written, e.g. {literal}")
     decimal = spec.get("decimal", ".")
     if decimal not in DECIMALS:
         raise DataError(f"dataset: decimal must be \".\" or \",\", got {decimal!r}")
