@@ -2061,3 +2061,17 @@ def test_a_sep_of_several_characters_is_a_regular_expression_checked_in_one_line
                    "matches an empty string", "e.g. \"\\\\|\\\\|\"")
     d = load({"path": "p.csv", "sep": "\\|\\|", "time_column": "time", "train_points": 4}, tmp_path)
     assert d.channels == ["a"] and d.full_values[:3, 0].tolist() == [0.5, 1.5, 2.5]
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_rows_of_empty_fields_after_the_last_row_are_no_rows(tmp_path, sep):
+    """A spreadsheet whose cells below the data were once touched saves them as rows of separators alone (,,); such
+    rows after the last were read as rows of missing values and refused, where blank lines there are no rows."""
+    rows = "".join(f"{t}{sep}{i}.5{sep}{i % 3}\r\n" for i, t in enumerate(stamps(8)))
+    write_text(tmp_path, "e.csv", f"time{sep}a{sep}b\r\n" + rows + f"{sep}{sep}\r\n {sep}{sep} \r\n\r\n{sep}{sep}")
+    d = load({"path": "e.csv", "time_column": "time", "train_points": 4}, tmp_path)
+    assert d.full_values[:, 0].tolist() == [i + 0.5 for i in range(8)] and len(d.full_timestamps) == 8
+    assert "e.csv: 3 row(s) of empty fields after the last row left out" in d.train_block_note
+    # between rows, such a row is one of missing values
+    write_text(tmp_path, "m.csv", f"time{sep}a{sep}b\n" + rows.replace("\r\n", f"\n{sep}{sep}\n", 1))
+    one_line_error({"path": "m.csv", "time_column": "time"}, tmp_path, "row(s) 1 (0-based; values missing)")

@@ -696,6 +696,16 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         notes += [f"{path.name}: {counts[sign]} {name} ('{sign}', U+{ord(sign):04X}) read as '-'"
                   for sign, name in MINUS_SIGNS.items() if counts[sign]]
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
+    if len(sep) == 1 and sep not in " \r\n":
+        # rows of empty fields after the last row (,, where a spreadsheet's cells below the data were once touched):
+        # no rows, as blank lines there are none
+        end = len(text.rstrip(sep + " \t\r\n"))
+        tail = re.search(r"[\r\n]", text[end:])
+        if tail:
+            empty = sum(sep in line for line in text[end + tail.start():].splitlines())
+            if empty:
+                text = text[:end + tail.start()] + "\n"
+                notes.append(f"{path.name}: {empty} row(s) of empty fields after the last row left out")
     try:
         shape = _scan(text, sep)
     except csv.Error as e:
