@@ -2049,6 +2049,9 @@ def test_a_file_whose_every_line_is_quoted_whole_is_named(tmp_path):
     # one quoted name that holds a comma, over a column of numbers, is a file of one column
     write_text(tmp_path, "t.csv", '"Temperatur, °C"\n' + "".join(f"{i % 4}.5\n" for i in range(8)))
     assert load({"path": "t.csv", "train_points": 4}, tmp_path).channels == ["Temperatur, °C"]
+    write_text(tmp_path, "c.csv", '"Temperatur, °C"\n' + "".join(f'"{i % 4},5"\n' for i in range(8)))  # decimal commas
+    d = load({"path": "c.csv", "train_points": 4, "decimal": ","}, tmp_path)
+    assert d.channels == ["Temperatur, °C"] and d.full_values[:3, 0].tolist() == [0.5, 1.5, 2.5]
 
 
 def test_a_sep_of_several_characters_is_a_regular_expression_checked_in_one_line(tmp_path):

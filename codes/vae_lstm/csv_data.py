@@ -642,10 +642,12 @@ EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's fir
 
 def _quoted_lines(text: str, sep: str) -> bool:
     """Whether the first lines are each one field in quotes that holds a separator ("time,a,b"), as an export that
-    quotes whole lines writes them."""
+    quotes whole lines writes them, and not every data line a number with a decimal comma ("21,5", one column)."""
     lines = [line.strip() for line in text.splitlines()[:6] if line.strip()]
-    return len(lines) > 1 and all(line.startswith('"') and len(fields := _split_line(line, sep)) == 1
-                                  and any(s in fields[0] for s in SEPARATORS) for line in lines)
+    fields = [_split_line(line, sep) for line in lines]
+    return len(lines) > 1 and all(line.startswith('"') and len(f) == 1 and any(s in f[0] for s in SEPARATORS)
+                                  for line, f in zip(lines, fields, strict=True)) \
+        and not all(_DECIMAL_COMMA.fullmatch(f[0].strip()) for f in fields[1:])
 
 
 def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None,
