@@ -1277,6 +1277,12 @@ def test_old_mac_line_ends_and_a_title_line(tmp_path):
     assert d.full_values[:, 1].tolist() == [i * i for i in range(6)]
     write_text(tmp_path, "title.csv", "# exported by logger v2\nt,a\n" + "".join(f"{i},{i * i}\n" for i in range(6)))
     one_line_error({"path": "title.csv"}, tmp_path, "title.csv", "title or comment")
+    # a title holding a comma, over a file separated by the dataset's sep: it said the file seemed separated by ','
+    for sep in (";", "\t"):
+        write_text(tmp_path, "title.csv", f"Export, plant 2\nt{sep}a\n" + "".join(f"{i}{sep}{i * i}\n" for i in range(6)))
+        msg = one_line_error({"path": "title.csv", "sep": sep}, tmp_path, "title.csv: the first line ('Export, plant 2') "
+                             "has one field and every other line more: is it a title or comment?")
+        assert "seems separated" not in msg
 
 
 def test_whitespace_separated_file_with_right_aligned_columns(tmp_path):

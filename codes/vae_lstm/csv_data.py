@@ -393,11 +393,11 @@ def _decimal_commas(rows: list[list[str]]) -> bool:
     return bool(held) and all(_DECIMAL_COMMA.fullmatch(f) for f in held)
 
 
-def _sniff(text: str, avoid: str | None = None) -> str | None:
+def _sniff(text: str, avoid: str | None = None, alike: bool = False) -> str | None:
     """The separator that splits the first lines into equally many fields, the most fields winning
     (``avoid``, the decimal comma, only when no other one splits them alike; nor the comma when another
     separator splits them alike into fields whose commas are decimal commas, as under names such as
-    "Temperatur, °C"); None if none splits."""
+    "Temperatur, °C"); None if none splits (``alike``: none splits them into equally many)."""
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     with _long_fields():
         split = {sep: list(csv.reader(lines, delimiter=sep)) for sep in SEPARATORS}
@@ -407,7 +407,7 @@ def _sniff(text: str, avoid: str | None = None) -> str | None:
     best = None
     for sep in equal:
         n = len(split[sep][0])
-        if n < 2:
+        if n < 2 or (alike and not equal[sep]):
             continue
         key = (equal[sep], equal[sep] and sep != avoid, not (sep == "," and decimal_commas), n)
         if best is None or key > best[0]:
@@ -730,7 +730,7 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         raise DataError(f"{path}: every line is one quoted field ({shape.header[0][:60]!r}): the quotes around each "
                         "line hide its separators; remove them")
     if len(shape.header) == 1 and shape.rows and shape.n_extra == shape.rows:  # a header of one field, rows of more
-        other = _sniff(text, avoid=decimal)
+        other = _sniff(text, avoid=decimal, alike=True)
         if other is not None and other != sep:  # another separator splits every line alike: not a title line
             raise DataError(f"{path}: the header ({shape.header[0][:60]!r}) reads as one column: the file seems "
                             f"separated by {other!r}, not by the dataset's sep {sep!r} (leave sep out to detect it)")
