@@ -2058,6 +2058,19 @@ def test_a_file_whose_every_line_is_quoted_whole_is_named(tmp_path):
     write_text(tmp_path, "c.csv", '"Temperatur, °C"\n' + "".join(f'"{i % 4},5"\n' for i in range(8)))  # decimal commas
     d = load({"path": "c.csv", "train_points": 4, "decimal": ","}, tmp_path)
     assert d.channels == ["Temperatur, °C"] and d.full_values[:3, 0].tolist() == [0.5, 1.5, 2.5]
+    # or of numbers with thousands separators, which a spreadsheet quotes ("1,001.50", "2,001,234"): refused as
+    # lines whose quotes hide their separators
+    write_text(tmp_path, "g.csv", '"Revenue, USD"\n' + "".join(f'"{1000 * i + 1:,}.50"\n' for i in range(1, 9)))
+    d = load({"path": "g.csv", "train_points": 4, "thousands": ","}, tmp_path)
+    assert d.channels == ["Revenue, USD"] and d.full_values[:3, 0].tolist() == [1001.5, 2001.5, 3001.5]
+    one_line_error({"path": "g.csv", "train_points": 4}, tmp_path, "column 'Revenue, USD' is not numeric as read",
+                   '"thousands": ","')
+    write_text(tmp_path, "g.csv", '"Sales, EUR"\n' + "".join(f'"{10 ** 6 * i + 1234:,}"\n' for i in range(1, 9)))
+    d = load({"path": "g.csv", "train_points": 4, "thousands": ","}, tmp_path)
+    assert d.full_values[:2, 0].tolist() == [1001234, 2001234]
+    write_text(tmp_path, "g.csv", '"Leistung, kW"\n' + "".join(f'"{i} 234,5"\n' for i in range(1, 9)))
+    d = load({"path": "g.csv", "train_points": 4, "thousands": " ", "decimal": ","}, tmp_path)
+    assert d.full_values[:2, 0].tolist() == [1234.5, 2234.5]
 
 
 def test_a_sep_of_several_characters_is_a_regular_expression_checked_in_one_line(tmp_path):

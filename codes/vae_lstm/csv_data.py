@@ -112,6 +112,7 @@ import bz2
 import csv
 import gzip
 import io
+import itertools
 import json
 import lzma
 import math
@@ -640,14 +641,24 @@ UNICODE_MINUS = {decimal: re.compile(f"[{''.join(MINUS_SIGNS)}](?={re.escape(dec
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
+def _quoted_number(text: str) -> bool:
+    """Whether a quoted field reads as one number that holds a separator: a decimal comma (21,5) or digits grouped
+    by three (1,234.5, 1.234,5 or 1 234,5), as a spreadsheet quotes them."""
+    text = text.strip()
+    return bool(_DECIMAL_COMMA.fullmatch(text)) or any(
+        re.fullmatch(_grouped(thousands, decimal), text) for decimal in ".," for thousands in ",. '\u00a0\u202f"
+        if thousands != decimal)
+
+
 def _quoted_lines(text: str, sep: str) -> bool:
     """Whether the first lines are each one field in quotes that holds a separator ("time,a,b"), as an export that
-    quotes whole lines writes them, and not every data line a number with a decimal comma ("21,5", one column)."""
-    lines = [line.strip() for line in text.splitlines()[:6] if line.strip()]
+    quotes whole lines writes them, and not every data line a number with a decimal comma or thousands separators
+    ("21,5" or "1,234.5", one column). Only the first lines are split."""
+    lines = list(itertools.islice((line.strip() for line in io.StringIO(text) if line.strip()), 6))
     fields = [_split_line(line, sep) for line in lines]
     return len(lines) > 1 and all(line.startswith('"') and len(f) == 1 and any(s in f[0] for s in SEPARATORS)
                                   for line, f in zip(lines, fields, strict=True)) \
-        and not all(_DECIMAL_COMMA.fullmatch(f[0].strip()) for f in fields[1:])
+        and not all(_quoted_number(f[0]) for f in fields[1:])
 
 
 def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None,
