@@ -1226,6 +1226,10 @@ def test_a_file_without_a_header_row(tmp_path):
     assert load({"path": "s.csv"}, tmp_path).channels == ["0", "1"]
     write_text(tmp_path, "s.csv", ",0,1\n" + "".join(f"{i},{i * i},{-i}\n" for i in range(6)))  # and its index's
     assert load({"path": "s.csv"}, tmp_path).channels == ["0", "1"]
+    # pandas' index, unnamed, before columns named by whole numbers (sensor ids): a header, as it was read
+    write_text(tmp_path, "s.csv", ",101,102\n" + "".join(f"{t},{i}.5,{-i}\n" for i, t in enumerate(stamps(6))))
+    d = load({"path": "s.csv"}, tmp_path)
+    assert d.channels == ["101", "102"] and d.full_values[:2].tolist() == [[0.5, 0], [1.5, -1]]
     # a first row of numbers with a missing cell (empty, or n/a): it became the header, its numbers the channels'
     # names (the empty cell's column left out as one without a name), the row lost
     for first in ("1.5,,2.5", "1.5,n/a,2.5", ",1.5,2.5", "NaN,1.5,-2"):

@@ -587,8 +587,10 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     def missing(h: str) -> bool:  # a cell that pandas reads as missing (n/a, NULL, #N/A), as a data row holds
         return h.lower() in MISSING_CELLS
 
-    # pandas' default names 0, 1, ... (after its index's empty one): a header of numbers
-    index_names = header in ([str(k) for k in range(len(header))], [""] + [str(k) for k in range(len(header) - 1)])
+    # pandas' default names 0, 1, ..., or its index's empty name before whole numbers (columns labelled by ids, as
+    # pandas writes them): a header of numbers
+    index_names = header == [str(k) for k in range(len(header))] \
+        or (len(header) > 1 and header[0] == "" and all(h.isascii() and h.isdigit() for h in header[1:]))
     dates = [h for h in named if not number(h) and not missing(h) and _is_time_text(h)]
     plain = [h for h in named if number(h)]
     gaps = [h for h in named if missing(h)]
