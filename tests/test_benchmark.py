@@ -1108,3 +1108,21 @@ def test_the_first_figures_format_with_no_config_is_dropped_with_a_note_not_refu
     assert (f"dropping the figures of a config of machine_temp (the first format names none) from "
             f"{tmp_path / 'benchmark.json'}: measured in an older format") in capsys.readouterr().out
     assert sorted(json.loads((tmp_path / "benchmark.json").read_text())["configs"]) == ["a.json"]
+
+
+@pytest.mark.parametrize("name, end_to_end", [("benchmark.json", False), ("benchmark.md", False),
+                                              ("benchmark_end_to_end.json", True), ("benchmark_end_to_end.md", True)])
+def test_a_folder_where_a_figures_file_goes_is_one_line_before_anything_is_measured(tmp_path, monkeypatch, name,
+                                                                                    end_to_end):
+    """A folder named benchmark.md (or .json) in --output-dir was found only when the figures were written, after
+    minutes of measuring: "Is a directory", with benchmark.json already rewritten and its .md not, so the two
+    disagreed."""
+    (tmp_path / name).mkdir()
+
+    def measure(*args):
+        raise RuntimeError("measuring")
+
+    monkeypatch.setattr(benchmark, "end_to_end" if end_to_end else "matmul_gflops", measure)
+    with pytest.raises(UserError, match=f"{name} is a folder"):
+        benchmark.main(["--config", "synthetic_config.json", "--output-dir", str(tmp_path),
+                        *(["--end-to-end"] if end_to_end else [])])

@@ -437,14 +437,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.end_to_end:
         out = output_dir(args, load_config(args.config))
-        check_writable(out)  # before the measurement, not after it
-        saved_figures(out / "benchmark_end_to_end.json")  # a damaged one too
+        check_figures_files(out, "benchmark_end_to_end")  # before the measurement, not after it
         write_end_to_end(end_to_end(args.config), out)
         return 0
     config, series = load_data(load_config(args.config))
     out = output_dir(args, config)
-    check_writable(out)  # a file in the way is one line now, not after minutes of measuring
-    saved_figures(out / "benchmark.json")  # a damaged one too
+    check_figures_files(out, "benchmark")  # a file in the way is one line now, not after minutes of measuring
     check_scorable(config, series)
     if config.detector != "vae_lstm":  # the one detector it measures: say so, its figures are filed under the config
         print(f"note: benchmark.py measures the VAE-LSTM at {config_key(config)}'s keys; its detector "
@@ -590,6 +588,16 @@ def first_format(saved: dict) -> bool:
     machine, the versions and the dataset, beside the figures)."""
     return ("config" not in saved and all(isinstance(saved.get(key), str) for key in ("machine", "tensorflow", "keras"))
             and isinstance(saved.get("dataset"), str))
+
+
+def check_figures_files(out: Path, stem: str) -> None:
+    """One line, before anything is measured, unless <out>/<stem>.json and .md can be written: the folder can be
+    made or written, neither file is a folder, and the .json holds figures (or is absent)."""
+    check_writable(out)
+    for path in (out / f"{stem}.json", out / f"{stem}.md"):
+        if path.is_dir():
+            raise UserError(f"{path} is a folder, where the figures go; move it away, or choose another --output-dir")
+    saved_figures(out / f"{stem}.json")  # a damaged one too
 
 
 def saved_figures(path: Path):
