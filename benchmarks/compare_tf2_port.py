@@ -294,6 +294,20 @@ def check_output(out: Path) -> None:
         check_writable(out.parent)
     except UserError as e:
         raise UserError(f"--output {out}: {e}") from None
+    # a file of something else is not replaced by the figures (benchmark.py's figures/benchmark.json, a config):
+    # its .md beside it with it, as benchmark.py keeps a benchmark.json of another kind
+    if out.is_file():
+        try:
+            saved = json.loads(out.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            saved = None
+        if not (isinstance(saved, dict) and isinstance(saved.get("sides"), dict)
+                and isinstance(saved.get("settings"), dict)):
+            raise UserError(f"--output {out}: {out} holds no figures of compare_tf2_port.py (something else, or "
+                            "damaged); move it away, or choose another --output")
+    elif out.with_suffix(".md").is_file():
+        raise UserError(f"--output {out}: {out.with_suffix('.md')} holds no figures of compare_tf2_port.py (no "
+                        f"{out.name} of its figures beside it); move it away, or choose another --output")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1126,3 +1126,31 @@ def test_a_folder_where_a_figures_file_goes_is_one_line_before_anything_is_measu
     with pytest.raises(UserError, match=f"{name} is a folder"):
         benchmark.main(["--config", "synthetic_config.json", "--output-dir", str(tmp_path),
                         *(["--end-to-end"] if end_to_end else [])])
+
+
+@pytest.mark.parametrize("json_text, md_text", [
+    ('{"configs": {"NAB_config.json": {"version": 2}}}', "# Speed and memory\n"),  # benchmark.py's figures
+    ('{"exp_name": "NAB"}', None),  # a config
+    ('{"sides": ', None),  # damaged
+    (None, "# notes\n"),  # a .md of something else, no figures beside it
+])
+def test_the_port_harness_refuses_an_output_of_something_else_before_any_round(tmp_path, monkeypatch, json_text,
+                                                                                md_text):
+    """--output figures/benchmark.json (benchmark.py's figures, not the comparison's) ran every round, then replaced
+    that file and the benchmark.md beside it with the comparison's figures and table, saying only 'replacing the
+    figures'; any JSON file, a config too, was overwritten the same way."""
+    harness = port_harness()
+    flags = ready_port(tmp_path, harness)
+    workers = []
+    monkeypatch.setattr(harness, "run_worker", lambda side, args, data: workers.append(side))
+    monkeypatch.setattr(harness, "prepare_data", lambda config, folder, jit: workers.append("data"))
+    out = tmp_path / "figures" / "benchmark.json"
+    out.parent.mkdir()
+    for path, text in ((out, json_text), (out.with_suffix(".md"), md_text)):
+        if text is not None:
+            path.write_text(text)
+    with pytest.raises(SystemExit, match=r"^error: --output .*benchmark\.(json|md) holds no figures of "
+                                         r"compare_tf2_port\.py.*; move it away, or choose another --output"):
+        harness.orchestrate(harness.parse_args([*flags, "--output", str(out)]))
+    assert workers == []
+    assert (out.read_text() if out.exists() else None) == json_text
