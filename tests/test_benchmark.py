@@ -1154,3 +1154,17 @@ def test_the_port_harness_refuses_an_output_of_something_else_before_any_round(t
         harness.orchestrate(harness.parse_args([*flags, "--output", str(out)]))
     assert workers == []
     assert (out.read_text() if out.exists() else None) == json_text
+
+
+@pytest.mark.parametrize("lengths, wanted, piece, timed", [
+    ([3, 500, 40], 300, 1, 300),  # the first piece had 3 sequences: 3 were timed where 300 were asked
+    ([3, 500, 40], 1000, 1, 500),
+    ([7], 5, 0, 5),
+])
+def test_the_per_sequence_loop_is_timed_on_the_piece_of_the_most_sequences(capsys, lengths, wanted, piece, timed):
+    """The loop was timed on the first test piece, whatever its length: with a short first piece, --loop-sequences
+    300 timed 3 sequences and scaled their seconds to the test set, though another piece held 500."""
+    results = [np.zeros(n) for n in lengths]
+    assert benchmark.loop_piece(results, wanted) == (piece, timed)
+    said = capsys.readouterr().out
+    assert (f"--loop-sequences {wanted}: the longest test piece has {timed} sequences" in said) == (timed < wanted)
