@@ -24,8 +24,8 @@ For the config's VAE-LSTM, on its training block and test pieces (in a temporary
   sequences of the longest test piece (all of its sequences when it has fewer; after an untimed first call on one) and scaled to the test set, with the ratio; its scores must
   equal the batched ones.
 
-Each run adds its config's figures to figures/benchmark.json and rewrites figures/benchmark.md (one
-table per config). ``--end-to-end`` instead times a whole train.py + detect.py of the config.
+Each run adds its config's figures to benchmark.json and rewrites benchmark.md (one table per config) in
+--output-dir: by default figures/ for a config in configs/ at the default settings, else experiments/benchmark/. ``--end-to-end`` instead times a whole train.py + detect.py of the config.
 """
 
 from __future__ import annotations
