@@ -1168,3 +1168,19 @@ def test_the_per_sequence_loop_is_timed_on_the_piece_of_the_most_sequences(capsy
     assert benchmark.loop_piece(results, wanted) == (piece, timed)
     said = capsys.readouterr().out
     assert (f"--loop-sequences {wanted}: the longest test piece has {timed} sequences" in said) == (timed < wanted)
+
+
+def test_a_config_of_lstm_ad_is_measured_where_the_vae_lstm_can_score_it(tmp_path, monkeypatch):
+    """A config of lstm_ad whose prediction_horizon left no test piece long enough for lstm_ad (l_win + h points)
+    was refused, though its pieces held sequences of l_win * l_seq points for the VAE-LSTM that is measured."""
+    pd.DataFrame({"value": np.sin(np.arange(660) / 5)}).to_csv(tmp_path / "s.csv", index=False)
+    config = tmp_path / "ad.json"
+    config.write_text(json.dumps({**TINY, "detector": "lstm_ad", "prediction_horizon": 100,
+                                  "dataset": {"path": str(tmp_path / "s.csv"), "train_points": 600}}))
+
+    def stop():
+        raise RuntimeError("measuring")
+
+    monkeypatch.setattr(benchmark, "matmul_gflops", stop)
+    with pytest.raises(RuntimeError, match="measuring"):
+        benchmark.main(["--config", str(config), "--output-dir", str(tmp_path)])
