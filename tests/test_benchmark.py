@@ -1184,3 +1184,16 @@ def test_a_config_of_lstm_ad_is_measured_where_the_vae_lstm_can_score_it(tmp_pat
     monkeypatch.setattr(benchmark, "matmul_gflops", stop)
     with pytest.raises(RuntimeError, match="measuring"):
         benchmark.main(["--config", str(config), "--output-dir", str(tmp_path)])
+
+
+def test_the_port_harness_prepares_a_config_of_lstm_ad_where_the_vae_lstm_can_score_it(tmp_path, capsys):
+    """As benchmark.py: both sides run the VAE-LSTM at the config's keys, but a config of lstm_ad whose
+    prediction_horizon left no test piece long enough for lstm_ad was refused, without a word on the detector."""
+    pd.DataFrame({"value": np.sin(np.arange(660) / 5)}).to_csv(tmp_path / "s.csv", index=False)
+    config = tmp_path / "ad.json"
+    config.write_text(json.dumps({**PORT_TINY, "detector": "lstm_ad", "prediction_horizon": 200,
+                                  "dataset": {"path": str(tmp_path / "s.csv"), "train_points": 540}}))
+    path, settings = port_harness().prepare_data(str(config), tmp_path)
+    assert path.is_file() and settings["l_win"] == 20
+    assert (f"note: both sides run the VAE-LSTM at {config}'s keys; its detector 'lstm_ad' is not compared"
+            in capsys.readouterr().out)
