@@ -1197,3 +1197,28 @@ def test_the_port_harness_prepares_a_config_of_lstm_ad_where_the_vae_lstm_can_sc
     assert path.is_file() and settings["l_win"] == 20
     assert (f"note: both sides run the VAE-LSTM at {config}'s keys; its detector 'lstm_ad' is not compared"
             in capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("end_to_end", [False, True])
+def test_a_markdown_file_of_something_else_where_the_table_goes_is_one_line_and_kept(tmp_path, monkeypatch,
+                                                                                      end_to_end):
+    """A benchmark.md (or benchmark_end_to_end.md) of other text in --output-dir, with no figures beside it, was
+    replaced by the figures' tables without a word; one that benchmark.py wrote is rewritten as before."""
+    stem = "benchmark_end_to_end" if end_to_end else "benchmark"
+    md = tmp_path / f"{stem}.md"
+    md.write_text("# Our notes on speed\n")
+
+    def measure(*args):
+        raise RuntimeError("measuring")
+
+    monkeypatch.setattr(benchmark, "end_to_end" if end_to_end else "matmul_gflops", measure)
+    flags = ["--config", "synthetic_config.json", "--output-dir", str(tmp_path), *(["--end-to-end"] if end_to_end else [])]
+    with pytest.raises(UserError, match=f"{stem}.md holds no tables of benchmark.py"):
+        benchmark.main(flags)
+    assert md.read_text() == "# Our notes on speed\n"
+    if end_to_end:
+        benchmark.write_end_to_end({"config": "a.json", "total_seconds": 1.0}, tmp_path)
+    else:
+        benchmark.write_benchmark(sample_figures("a.json"), tmp_path)
+    with pytest.raises(RuntimeError, match="measuring"):  # its own tables: measured, to be rewritten
+        benchmark.main(flags)

@@ -59,6 +59,9 @@ MATMUL_SIZE = 2048
 FIGURES_VERSION = 2  # figures of another version in benchmark.json are dropped, not mixed in
 COUNT_DEFAULTS = {"epochs": 4, "repeats": 5, "loop_sequences": 300}  # set after parsing: --end-to-end sees them given
 MEASUREMENT_FLAGS = ("epochs", "repeats", "loop_sequences", "jit_compile", "steps_per_execution", "score_batch_size")
+# the first line of benchmark.md and of benchmark_end_to_end.md: a .md without it is not replaced (check_figures_files)
+MARKDOWN_HEADS = {"benchmark": "# Speed and memory (`make benchmark`, codes/vae_lstm/benchmark.py)\n",
+                  "benchmark_end_to_end": "# A whole `make train` (`make benchmark-end-to-end`: train.py, then detect.py)\n"}
 
 
 def parse_args(argv):
@@ -603,12 +606,20 @@ def first_format(saved: dict) -> bool:
 
 def check_figures_files(out: Path, stem: str) -> None:
     """One line, before anything is measured, unless <out>/<stem>.json and .md can be written: the folder can be
-    made or written, neither file is a folder, and the .json holds figures (or is absent)."""
+    made or written, neither file is a folder, the .json holds figures (or is absent), and the .md is absent, begins
+    as benchmark.py's tables do, or has figures beside it (the first format's tables had no heading)."""
     check_writable(out)
-    for path in (out / f"{stem}.json", out / f"{stem}.md"):
+    md = out / f"{stem}.md"
+    for path in (out / f"{stem}.json", md):
         if path.is_dir():
             raise UserError(f"{path} is a folder, where the figures go; move it away, or choose another --output-dir")
-    saved_figures(out / f"{stem}.json")  # a damaged one too
+    saved = saved_figures(out / f"{stem}.json")  # a damaged one too
+    if md.is_file() and not saved:
+        with open(md, encoding="utf-8", errors="replace") as f:
+            head = f.read(len(MARKDOWN_HEADS[stem]))
+        if head != MARKDOWN_HEADS[stem]:
+            raise UserError(f"{md} holds no tables of benchmark.py (and no {stem}.json of figures is beside it); move "
+                            "it away, or choose another --output-dir")
 
 
 def saved_figures(path: Path):
@@ -631,7 +642,7 @@ def saved_figures(path: Path):
 
 def benchmark_markdown(configs: dict) -> str:
     """One section per config: the machine, then a table of the figures."""
-    sections = ["# Speed and memory (`make benchmark`, codes/vae_lstm/benchmark.py)\n",
+    sections = [MARKDOWN_HEADS["benchmark"],
                 "Steady state: the epochs after the first (traced) one, min / median. Multiply-adds count matrix "
                 "products and convolutions only (1 multiply-add = 2 FLOP). Windows/s = sequences/s x l_seq. "
                 "FLOP bounds use the measured matmul rate.\n"]
@@ -692,7 +703,7 @@ def write_end_to_end(figures: dict, out: Path) -> None:
     file, ``end_to_end_key``) and rewrite its .md; print them."""
     configs = saved_configs(out / "benchmark_end_to_end.json", figures, keep=lambda f: "total_seconds" in f)
     write_text_atomic(out / "benchmark_end_to_end.json", json.dumps({"configs": configs}, indent=2) + "\n")
-    sections = ["# A whole `make train` (`make benchmark-end-to-end`: train.py, then detect.py)\n"]
+    sections = [MARKDOWN_HEADS["benchmark_end_to_end"]]
     for name, f in configs.items():
         table = "\n".join(f"| {k} | {v} |" for k, v in f.items())
         sections.append(f"## {name}\n\n| figure | value |\n| --- | --- |\n{table}\n")
