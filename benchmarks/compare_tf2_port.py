@@ -190,6 +190,9 @@ def best_median_high(values) -> tuple[float, float]:
     return max(values), statistics.median(values)
 
 
+TABLE_HEAD = "| | ours | TF2 port | ours / port |\n"  # its table's first row: a .md holding it is the comparison's
+
+
 def summarise(results: dict, settings: dict, rounds: int) -> tuple[dict, str]:
     rows, figures = [], {"settings": settings, "rounds": rounds, "sides": {}}
     keys = [("VAE training, ms per step", "vae_ms_per_step", best_median),
@@ -222,7 +225,7 @@ def summarise(results: dict, settings: dict, rounds: int) -> tuple[dict, str]:
             f"{s['num_hidden_units']} conv units, LSTM {s['num_hidden_units_lstm']}, batch {s['batch_size']}; "
             f"{rounds} rounds alternating, best / median.\n"
             f"ours: {versions['ours']}; port: {versions['port']}\n\n"
-            "| | ours | TF2 port | ours / port |\n| --- | --- | --- | --- |\n")
+            f"{TABLE_HEAD}| --- | --- | --- | --- |\n")
     return figures, head + "\n".join(rows) + "\n"
 
 
@@ -309,9 +312,15 @@ def check_output(out: Path) -> None:
                 and isinstance(saved.get("settings"), dict)):
             raise UserError(f"--output {out}: {out} holds no figures of compare_tf2_port.py (something else, or "
                             "damaged); move it away, or choose another --output")
-    elif out.with_suffix(".md").is_file():
+    elif out.with_suffix(".md").is_file() and not own_table(out.with_suffix(".md")):
         raise UserError(f"--output {out}: {out.with_suffix('.md')} holds no figures of compare_tf2_port.py (no "
                         f"{out.name} of its figures beside it); move it away, or choose another --output")
+
+
+def own_table(md: Path) -> bool:
+    """Whether ``md`` holds a comparison's table, as ``summarise`` writes it (its .json beside it removed)."""
+    with open(md, encoding="utf-8", errors="replace") as f:
+        return TABLE_HEAD in f.read(1 << 16).splitlines(keepends=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -968,6 +968,18 @@ def test_the_port_harness_says_when_it_replaces_earlier_figures(tmp_path, monkey
     printed = capsys.readouterr().out
     assert printed.count("replacing") == 1 and f"replacing the figures in {out} and {out.with_suffix('.md')}" in printed
     assert json.loads(out.read_text())["sides"]["ours"]["sequences_per_second"] == [200.0]
+    # the committed comparisons are its own, and so is its table alone (the .json beside it removed): replaced
+    from vae_lstm.config import REPO_ROOT
+
+    for name in ("compare_tf2_port", "compare_tf2_port_one_thread_per_op"):
+        for suffix in (".json", ".md"):
+            out.with_suffix(suffix).write_text((REPO_ROOT / "figures" / f"{name}{suffix}").read_text())
+        rates = iter([100.0, 50.0])
+        assert harness.orchestrate(harness.parse_args([*flags, "--rounds", "1", "--output", str(out)])) == 0
+        out.unlink()
+        rates = iter([100.0, 50.0])
+        assert harness.orchestrate(harness.parse_args([*flags, "--rounds", "1", "--output", str(out)])) == 0
+        assert out.is_file() and out.with_suffix(".md").read_text().startswith("d: l_win 24, l_seq 12")
 
 
 @pytest.mark.parametrize("end_to_end", [False, True])
