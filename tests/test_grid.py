@@ -1078,6 +1078,20 @@ def test_a_grid_with_a_failed_run_says_how_to_get_the_finished_runs_tables(tmp_p
         reproduce.main([str(path), "--detectors", "abs_z"])
     assert str(failed.value) == ("1 of 1 runs failed: synth abs_z seed 0: KeyError: 'boom'; the tables of the runs "
                                  "that finished: the same command with --summary-only (they name the runs missing)")
+    # the tables of an earlier summary, in the folder that this grid's would have gone to, stay as they were; the line
+    # says whose they are, where they were read as this grid's without a word
+    for summary_dir in (tmp_path / "runs" / "summary" / "grid", tmp_path / "chosen"):
+        summary_dir.mkdir(parents=True)
+        for name in ("results.md", "results.csv", "notes.txt"):
+            (summary_dir / name).write_text("earlier")
+        chosen = ["--summary-dir", str(summary_dir)] if summary_dir.name == "chosen" else []
+        with pytest.raises(UserError) as failed:
+            reproduce.main([str(path), "--detectors", "abs_z", *chosen])
+        assert str(failed.value) == (
+            "1 of 1 runs failed: synth abs_z seed 0: KeyError: 'boom'; the tables of the runs that finished: the same "
+            f"command with --summary-only (they name the runs missing); {summary_dir} holds an earlier summary's "
+            "results.md and results.csv, not this grid's")
+        assert all((summary_dir / name).read_text() == "earlier" for name in ("results.md", "results.csv"))
     with pytest.raises(UserError) as failed:
         reproduce.main([str(path), "--detectors", "abs_z", "--no-summary"])
     assert str(failed.value) == "1 of 1 runs failed: synth abs_z seed 0: KeyError: 'boom'"

@@ -725,11 +725,26 @@ def main(argv=None) -> int:
                 if args.no_summary:
                     raise
                 raise RunsFailed(f"{e}; the tables of the runs that finished: the same command with --summary-only "
-                                 "(they name the runs missing)") from None
+                                 f"(they name the runs missing){earlier_tables_note(experiment, args)}") from None
         if not args.no_summary:
             summarise(experiment, args)
     print(f"wall time: {time.perf_counter() - started:.0f} s")
     return 0
+
+
+EARLIER_TABLES = ("results.md", "results.csv", "results.png", "ensemble.md", "ensemble.csv")
+
+
+def earlier_tables_note(experiment, args) -> str:
+    """For the line of a grid whose runs failed, which writes no summary: "; <folder> holds an earlier summary's
+    results.md and results.csv, not this grid's" when the folder its summary would have gone to (--summary-dir, else
+    beside the runs) holds tables, left as they are; else nothing."""
+    folder = Path(args.summary_dir) if args.summary_dir else beside_runs(experiment)
+    found = [name for name in EARLIER_TABLES if (folder / name).is_file()]
+    if not found:
+        return ""
+    names = found[0] if len(found) == 1 else f"{', '.join(found[:-1])} and {found[-1]}"
+    return f"; {folder} holds an earlier summary's {names}, not this grid's"
 
 
 def note_idle_patience(experiment: Experiment, datasets=None, detectors=None) -> None:
