@@ -1331,3 +1331,24 @@ def test_detect_piped_into_head_scores_the_run_whole_and_ends_quietly(tmp_path, 
     assert (detection / "metrics.previous.json").read_text() == first
     assert sorted(p.name for p in detection.iterdir()) == ["detections.png", "flagged_ranges.csv", "metrics.json",
                                                           "metrics.previous.json", "score_histograms.png"]
+
+
+def test_the_metrics_of_a_long_labelled_series_say_they_are_being_computed(tmp_path, capsys, monkeypatch):
+    """The metrics of a million labelled points (VUS-PR, the oracle sweeps, affiliation) take tens of seconds after
+    the last scoring line, with nothing printed: it looked hung. A series of LONG_METRICS_POINTS test points or more
+    now says so in one line before them; a shorter one prints nothing of it."""
+    from vae_lstm import config, detection
+    from vae_lstm.prepare import load_data
+
+    cfg = config.from_dict({"dataset": "synthetic", "detector": "abs_z", "l_win": 16, "l_seq": 3,
+                            "output_dir": str(tmp_path / "runs")})
+    computed = []
+    monkeypatch.setattr(detection, "compute_metrics", lambda result: computed.append(capsys.readouterr().out) or {})
+    monkeypatch.setattr(detection, "detection_flags", lambda *args: None)
+    cfg, series = load_data(cfg, verbose=False)
+    n_test = sum(len(piece.values) for piece in series.test_pieces)
+    for least in (n_test + 1, n_test):
+        monkeypatch.setattr(detection, "LONG_METRICS_POINTS", least, raising=False)
+        detection.run_detection(cfg, series=series)
+    assert "computing the metrics" not in computed[0]
+    assert computed[1].splitlines()[-1] == f"computing the metrics of abs_z and random on {n_test:,} labelled test points"

@@ -225,6 +225,11 @@ def score_detector(detector, config: Config, series: Series, val_index: np.ndarr
                           finite(train_points))
 
 
+# labelled test points from which the metrics (VUS-PR, the oracle sweeps, affiliation: about 10 s per million points
+# and detector) say first that they are being computed
+LONG_METRICS_POINTS = 200_000
+
+
 def run_detection(config: Config, path: Path | None = None, controls: bool = True,
                   series: Series | None = None) -> Detection:
     """Score the validation sequences and every test piece with the config's trained detector,
@@ -261,6 +266,11 @@ def run_detection(config: Config, path: Path | None = None, controls: bool = Tru
         if name not in results:
             results[name] = score_detector(get_detector(config.replace(detector=name)), config, series, val_index)
     result = Detection(config, path, series, val_index, results, seconds)
+    n_test = sum(len(piece.point_scores) for piece in result.main.pieces)
+    if series.labelled and n_test >= LONG_METRICS_POINTS:  # after the last scoring line, tens of seconds of nothing
+        names = list(results)
+        names = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        print(f"computing the metrics of {names} on {n_test:,} labelled test points", flush=True)
     result.metrics = compute_metrics(result)
     if result.metrics.get("pooled_note"):
         print(f"warning: {result.metrics['pooled_note']}", file=sys.stderr)
