@@ -4,6 +4,7 @@ import io
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -300,6 +301,43 @@ def test_a_path_in_the_home_folder_of_no_user_is_one_line(tmp_path, capsys, rout
     assert "\n" not in said and (f"'{value}' starts with {NO_USER}, the home folder of a user '{NO_USER[1:]}' that "
                                   "this machine does not have; write the folder in full, or ~/ for your own home "
                                   "folder") in said, said
+
+
+@pytest.mark.parametrize("route", ["experiment dataset", "--config", "output_dir", "--run-dir", "--output-dir",
+                                   "--summary-dir", "benchmark --output-dir"])
+def test_a_path_that_starts_with_dot_slash_tilde_is_a_folder_named_tilde(tmp_path, monkeypatch, route):
+    """Only a leading "~" is a home folder: "./~/x" (how a shell names a folder "~" of the working folder) was read as
+    "~/x", the home folder's x (pathlib drops the "./"), and "./~name/x" as the home folder of a user 'name'."""
+    from vae_lstm import benchmark
+    from vae_lstm.config import folder_path, resolve_config_path
+    from vae_lstm.runs import given_run_dir
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    for folder in (home, work / "~"):
+        folder.mkdir(parents=True)
+        (folder / "tiny.json").write_text(json.dumps(TINY))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    name = "tiny.json" if route in ("experiment dataset", "--config") else "out"
+    value = f"./~/{name}"
+    if route == "experiment dataset":
+        path = tiny_experiment(tmp_path)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "datasets": {"synth": value}}))
+        found = Path(load_experiment(path).base_config("synth").source)
+    elif route == "--config":
+        found = resolve_config_path(value)
+    elif route == "output_dir":
+        found = folder_path(value, "key 'output_dir'")
+    elif route == "--run-dir":
+        found = given_run_dir(value)
+    elif route == "benchmark --output-dir":
+        found = folder_path(benchmark.parse_args(["--output-dir", value]).output_dir)
+    else:  # as main reads them: --output-dir through the experiment's output_dir, --summary-dir as it is
+        args = reproduce.parse_args(["table1", f"--{route[2:]}", value])
+        found = folder_path(args.output_dir) if route == "--output-dir" else Path(args.summary_dir)
+    assert (work / found).resolve() == (work / "~" / name).resolve()
+    with pytest.raises(UserError, match="not found|does not exist") if route == "--config" else nullcontext():
+        resolve_config_path(f"./{NO_USER}/tiny.json") if route == "--config" else folder_path(f"./{NO_USER}/x")
 
 
 @pytest.mark.parametrize("where", ["output_dir", "dataset path"])

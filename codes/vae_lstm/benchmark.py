@@ -51,7 +51,7 @@ from .config import (
     load_schema,
     write_text_atomic,
 )
-from .errors import ArgumentParser, ConfigError, UserError, home_path, json_error
+from .errors import ArgumentParser, ConfigError, UserError, home_text, json_error
 from .prepare import check_scorable, load_data
 from .threads import usable_cores
 
@@ -88,7 +88,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.output_dir:  # "~/bench" is the home folder's, as reproduce.py's --output-dir (the shell leaves
         try:  # --output-dir=~/bench as it is)
-            args.output_dir = str(home_path(args.output_dir))
+            args.output_dir = home_text(args.output_dir)
         except ConfigError as e:
             parser.error(f"--output-dir: {e}")
     given = [f"--{flag.replace('_', '-')}" for flag in MEASUREMENT_FLAGS if getattr(args, flag) is not None]

@@ -24,8 +24,12 @@ class DataError(UserError):
 def home_path(value) -> Path:
     """``value`` as a path, a leading "~" or "~user" read as that home folder (the shell leaves --opt=~/x as it is);
     one line where ``Path.expanduser`` raises a RuntimeError: a "~user" of no user of this machine (a typo for
-    "~/user"), or "~" where no home folder is known."""
+    "~/user"), or "~" where no home folder is known. Only a leading "~" is a home folder: "./~/x" is the folder "~"
+    of the relative path (as a shell reads it), where the Path, which drops the "./", would read as "~/x"; a caller
+    that keeps such a value as text keeps the text as written (``home_text``)."""
     path = Path(value)
+    if not str(value).startswith("~"):
+        return path
     try:
         return path.expanduser()
     except RuntimeError:
@@ -34,6 +38,12 @@ def home_path(value) -> Path:
             "the home folder, which this machine does not name (HOME is not set)")
         raise ConfigError(f"'{value}' starts with {first}, {whose}; write the folder in full"
                           f"{', or ~/ for your own home folder' if first != '~' else ''}") from None
+
+
+def home_text(value: str) -> str:
+    """``home_path`` of ``value`` as text, for a value read as a path again later: a value without a leading "~" as it
+    is written (its Path's text would drop a "./" before a "~", which the next reading takes for a home folder)."""
+    return str(home_path(value)) if str(value).startswith("~") else value
 
 
 def closest(name, known):

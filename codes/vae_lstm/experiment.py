@@ -300,7 +300,7 @@ class Experiment:
             raise ConfigError(f"config '{self.datasets[dataset]}' is a folder ({beside}), not a JSON file")
         if not any(p.exists() for p in looked):  # resolve_config_path's message would leave out the first
             raise ConfigError(f"config file '{name}' not found (looked in: {', '.join(map(str, looked))})")
-        return str(name)
+        return str(self.datasets[dataset])  # as written: "./~/x.json" as its Path's text "~/x.json" is the home's
 
     def run_dir(self, job: Job) -> Path:
         return run_dir(self.config(job.dataset, job.detector, job.seed))

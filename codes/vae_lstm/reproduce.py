@@ -44,7 +44,7 @@ from .config import (
     write_text_atomic,
 )
 from .detectors import CONTROLS, DETECTORS, detector_class
-from .errors import ArgumentParser, ConfigError, UserError, closest, home_path, non_empty
+from .errors import ArgumentParser, ConfigError, UserError, closest, home_path, home_text, non_empty
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, has_training, read_metrics, unfinished_training
 
@@ -108,7 +108,7 @@ def parse_args(argv):
     for name in ("output_dir", "summary_dir"):  # "~/runs" is the home folder's, as in an experiment file (the shell
         if getattr(args, name):                 # leaves --output-dir=~/runs as it is)
             try:
-                setattr(args, name, str(home_path(getattr(args, name))))
+                setattr(args, name, home_text(getattr(args, name)))
             except ConfigError as e:
                 parser.error(f"--{name.replace('_', '-')}: {e}")
     if args.summary_dir:  # '${SCRATCH}/tables' is the variable's folder, as --output-dir's is (``folder_path``)
