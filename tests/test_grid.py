@@ -275,17 +275,31 @@ def test_a_dataset_config_in_the_home_folder_or_a_folder_beside_the_experiment_f
 NO_USER = "~no_such_user_of_this_machine"
 
 
-@pytest.mark.parametrize("route", ["experiment dataset", "--config", "output_dir", "--run-dir", "--output-dir"])
-def test_a_path_in_the_home_folder_of_no_user_is_one_line(tmp_path, capsys, route):
+@pytest.mark.parametrize("route", ["experiment dataset", "--config", "output_dir", "--run-dir", "--output-dir",
+                                   "output_dir ${VAR}", "dataset path ${VAR}", "NAB_DATA_DIR", "data_dir"])
+def test_a_path_in_the_home_folder_of_no_user_is_one_line(tmp_path, capsys, monkeypatch, route):
     """"~name/..." of a user the machine does not have (a typo for "~/name/...") stopped with a RuntimeError traceback
     ("Could not determine home directory."): an experiment file's dataset config (read from "~" since "~/" was
-    taken), --config, a config's output_dir, detect.py's --run-dir, reproduce.py's --output-dir."""
+    taken), --config, a config's output_dir, detect.py's --run-dir, reproduce.py's --output-dir. Given by an
+    environment variable (an output_dir or a dataset's path of ${VAR}, NAB_DATA_DIR) or a data_dir, it was a folder
+    "~name" of the working folder: runs were written there, and data was "not found" there."""
+    from vae_lstm import data_loader
     from vae_lstm.config import folder_path, resolve_config_path
+    from vae_lstm.csv_data import load_csv_dataset
     from vae_lstm.runs import given_run_dir
 
     value = f"{NO_USER}/tiny.json"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MY_FOLDER", value)
+    monkeypatch.setenv(data_loader.NAB_DATA_DIR_ENV, value)
     with pytest.raises((UserError, SystemExit)) as error:
-        if route == "experiment dataset":
+        if route == "output_dir ${VAR}":
+            folder_path("${MY_FOLDER}/runs", "key 'output_dir'")
+        elif route == "dataset path ${VAR}":
+            load_csv_dataset({"path": "${MY_FOLDER}/x.csv"}, [tmp_path])
+        elif route in ("NAB_DATA_DIR", "data_dir"):
+            data_loader.nab_file("data/realKnownCause/nyc_taxi.csv", value if route == "data_dir" else None)
+        elif route == "experiment dataset":
             path = tiny_experiment(tmp_path)
             path.write_text(json.dumps({**json.loads(path.read_text()), "datasets": {"synth": value}}))
             load_experiment(path).base_config("synth")
@@ -301,6 +315,10 @@ def test_a_path_in_the_home_folder_of_no_user_is_one_line(tmp_path, capsys, rout
     assert "\n" not in said and (f"'{value}' starts with {NO_USER}, the home folder of a user '{NO_USER[1:]}' that "
                                   "this machine does not have; write the folder in full, or ~/ for your own home "
                                   "folder") in said, said
+    if route == "dataset path ${VAR}":  # a DataError, as every refusal of a dataset's file: the value kept as written
+        from vae_lstm.csv_data import read_files
+
+        assert read_files({"path": "${MY_FOLDER}/x.csv"}, [tmp_path]) == {"path": "${MY_FOLDER}/x.csv"}
 
 
 @pytest.mark.parametrize("route", ["experiment dataset", "--config", "output_dir", "--run-dir", "--output-dir",

@@ -91,7 +91,7 @@ def data_folder(name: str, spec: dict) -> Path:
         raise DataError(f"{name} is read from a local copy: set {var} to a folder holding "
                         f"{' and '.join(spec['files'])}, the files pinned (sha256) in datasets/series.json, whose "
                         f"segments.{name}.sources say where each comes from")
-    return local_root(folder)
+    return local_root(folder, var)
 
 
 def load_segments(name: str) -> Segments:

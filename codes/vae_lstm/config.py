@@ -442,7 +442,7 @@ def folder_path(value: str, where: str = "folder") -> Path:
                               f"{name} is not set; set it, or name the folder without it")
         from .download import local_root
 
-        text = str(local_root(os.environ[name])) + value[match.end():]
+        text = str(local_root(os.environ[name], f"{where}: ${{{name}}}", ConfigError)) + value[match.end():]
     if re.search(r"\$\{|\$[A-Za-z_]", value[match.end():] if match else value):
         raise ConfigError(f"{where} = {shown(value)} is invalid: a variable is read only as ${{NAME}} at the start of "
                           "the path (as in a dataset's paths); write it so, or name the folder itself")

@@ -271,7 +271,7 @@ def _resolve(value, base_dirs: list[Path], where: str) -> Path:
         if not root:
             raise DataError(f"dataset: {where} {value!r} uses ${{{var}}}, but the environment variable "
                             f"{var} is not set; set it to the data folder")
-        text = str(local_root(root)) + text[m.end():]  # ~ and a relative folder read as the sha256 check reads them
+        text = str(local_root(root, f"dataset: {where}: ${{{var}}}")) + text[m.end():]  # ~ and a relative folder read as the sha256 check reads them
     elif "${" in text:
         raise DataError(f"dataset: {where} {value!r}: ${{VAR}} may only start a path")
     path = _home(text, where)

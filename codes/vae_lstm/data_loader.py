@@ -116,7 +116,7 @@ def nab_file(relpath: str, data_dir: str | Path | None = None) -> Path:
     root = data_dir or os.environ.get(NAB_DATA_DIR_ENV)
     if root:
         setting = "data_dir" if data_dir else NAB_DATA_DIR_ENV  # the one that points at this copy
-        path = local_root(root) / relpath
+        path = local_root(root, setting) / relpath
         if not path.is_file():
             raise DataError(f"{path} not found; point {setting} at a NAB copy with data/ and labels/")
         check_pinned(path, sha, f"NAB commit {nab['commit'][:7]}: restore the original file, or "
@@ -458,9 +458,9 @@ def resolve_sources(spec: dict, data_dir: str | Path | None = None) -> dict:
             if var == NAB_DATA_DIR_ENV:
                 if rel in pinned or not (data_dir or os.environ.get(var)):
                     return str(nab_file(rel, data_dir))
-                return str(local_root(data_dir) / rel) if data_dir else value  # as nab_file reads it
+                return str(local_root(data_dir, "data_dir") / rel) if data_dir else value  # as nab_file reads it
             if os.environ.get(var):
-                local = local_root(os.environ[var]) / rel
+                local = local_root(os.environ[var], var) / rel
                 sha = sources.get(var, {}).get("files", {}).get(rel)
                 if sha and local.is_file():
                     check_pinned(local, sha, f"{var}'s pinned source at {sources[var]['commit'][:7]}: restore the "

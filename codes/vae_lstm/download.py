@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import DataError, Interrupted
+from .errors import ConfigError, DataError, Interrupted, UserError, home_path
 
 TIMEOUT_S = 60  # seconds without a byte before a download gives up
 DEADLINE_S = 900  # seconds a download of one file may take in all (the pinned files are a few MB at most)
@@ -39,10 +39,15 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def local_root(folder: str | Path) -> Path:
+def local_root(folder: str | Path, setting: str | None = None, error: type[UserError] = DataError) -> Path:
     """A local-copy folder as the user gave it (an environment variable, a data_dir): ``~`` expanded, relative to
-    the working folder. The sha256 check and the read then use the same path."""
-    return Path(os.path.expanduser(str(folder))).absolute()
+    the working folder. The sha256 check and the read then use the same path. "~name/" of no user of this machine is
+    ``home_path``'s one line (an ``error``), after ``setting`` (the variable or key that gave it), not a folder
+    "~name" here."""
+    try:
+        return home_path(str(folder)).absolute()
+    except ConfigError as e:
+        raise error(f"{setting}: {e}" if setting else str(e)) from None
 
 
 def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
