@@ -605,24 +605,37 @@ def test_a_log_that_lost_the_checkpoints_epochs_is_said_before_it_goes_on(copy, 
 
 # ---- 4. SIGTERM ----
 
-SIGTERM_SCRIPT = """
+SIGNAL_SCRIPT = """
 import os, signal, sys, time
 from vae_lstm.errors import run_cli
 
+signum = getattr(signal, sys.argv[1])
+if sys.argv[2] == "ignored":  # as nohup leaves SIGHUP
+    signal.signal(signum, signal.SIG_IGN)
+before = signal.getsignal(signum)
+
 def main(argv):
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(30)
+    os.kill(os.getpid(), signum)
+    time.sleep(0.5)
+    print("went on")
 
 code = run_cli(main)
-print("restored" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else "not restored")
+print("restored" if signal.getsignal(signum) == before else "not restored")
 sys.exit(code)
 """
 
 
-def test_sigterm_is_handled_like_ctrl_c():
-    done = subprocess.run([sys.executable, "-c", SIGTERM_SCRIPT], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "codes")})
-    assert done.returncode in (130, 143), done
+@pytest.mark.parametrize("name, handled", [("SIGTERM", "default"), ("SIGHUP", "default"), ("SIGHUP", "ignored")])
+def test_sigterm_and_sighup_are_handled_like_ctrl_c(name, handled):
+    """SIGTERM (a scheduler's, timeout's) and SIGHUP (a closed terminal, 'kill -HUP') stop a command with the line
+    saying how to resume, and exit 128 + the signal's number; SIGHUP killed it with no line at all. A SIGHUP that
+    nohup set to be ignored stays ignored: the command goes on."""
+    done = subprocess.run([sys.executable, "-c", SIGNAL_SCRIPT, name, handled], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO / "codes")})
+    if handled == "ignored":
+        assert (done.returncode, done.stdout.split(), done.stderr) == (0, ["went", "on", "restored"], ""), done
+        return
+    assert done.returncode == 128 + getattr(signal, name), done
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("interrupted: run the same command again to resume"), err
     assert done.stdout.strip() == "restored"

@@ -272,26 +272,30 @@ def readers_may_go():
 
 def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     """Run a command's main(). A UserError, or an OSError (disk full, no permission), becomes one line
-    on stderr and exit code 2; Ctrl-C (exit 130) and SIGTERM (exit 143) one line saying how to resume
-    (``resume``: what running it again does). Output whose reader has gone ('| head -3') is dropped
-    (``readers_may_go``): the command finishes its work as it would have."""
+    on stderr and exit code 2; Ctrl-C (exit 130), SIGTERM (143) and SIGHUP (129: a closed terminal) one line
+    saying how to resume (``resume``: what running it again does); a signal that was ignored (SIGHUP under nohup)
+    stays ignored. Output whose reader has gone ('| head -3') is dropped (``readers_may_go``): the command finishes
+    its work as it would have."""
     import signal
     import threading
 
     received = []
 
-    def on_sigterm(signum, frame):
+    def on_signal(signum, frame):
         received.append(signum)
         raise KeyboardInterrupt
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
+    previous = {}
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if in_main_thread else ():
+        if signum is not None and signal.getsignal(signum) != signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, on_signal)
     try:
         with readers_may_go():  # '| head -3': the lines no one reads are dropped, the command's work done whole
             return _run(main, argv, resume, received)
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _run(main, argv, resume: str, received: list) -> int:
