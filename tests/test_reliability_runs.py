@@ -2,6 +2,7 @@
 training keys, detect on the latest run of its config, and refusals that leave no empty folder."""
 
 import csv
+import errno
 import json
 import os
 import shutil
@@ -719,6 +720,26 @@ def test_a_command_that_fails_once_the_reader_of_its_stdout_has_gone_says_so_and
     monkeypatch.setattr(sys, "stdout", Gone())
     assert errors.run_cli(main, []) == 2
     assert capsys.readouterr().err == "error: key 'l_win' = 0 is invalid\n"
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), UserError("key 'l_win' = 0 is invalid")])
+def test_a_command_whose_terminal_has_hung_up_ends_with_its_exit_code(monkeypatch, interrupt):
+    """A closed terminal (SIGHUP, an ssh session gone): each write to it fails with EIO. The interrupt line (or an
+    error's) raised that OSError out of run_cli, so the command ended in a traceback that could not be written
+    either, and exit code 1 rather than 129/130 (or 2)."""
+    class HungUp:
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+        flush = write
+
+    def main(argv):
+        print("a line of results")
+        raise interrupt
+
+    monkeypatch.setattr(sys, "stdout", HungUp())
+    monkeypatch.setattr(sys, "stderr", HungUp())
+    assert errors.run_cli(main, []) == (130 if isinstance(interrupt, KeyboardInterrupt) else 2)
 
 
 def test_a_grid_worker_whose_reader_has_gone_runs_its_job_on():

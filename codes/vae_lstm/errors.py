@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import difflib
+import errno
 import re
 import sys
 from contextlib import contextmanager
@@ -217,9 +218,9 @@ def _drop_stdout(stream=None) -> None:
 
 class ReaderMayGo:
     """A stream (stdout, stderr) whose reader may go before the command ends ('detect.py ... | head -3'): from the
-    first write or flush that finds it gone (BrokenPipeError), what is written is dropped, and its file points at
-    os.devnull, rather than the error stopping the command wherever it printed, mid-way through writing its
-    results. Everything else is the stream's."""
+    first write or flush that finds it gone (BrokenPipeError; EIO: a terminal that has hung up), what is written is
+    dropped, and its file points at os.devnull, rather than the error stopping the command wherever it printed,
+    mid-way through writing its results. Everything else is the stream's."""
 
     def __init__(self, stream):
         self.stream, self.gone = stream, False
@@ -231,18 +232,20 @@ class ReaderMayGo:
         if not self.gone:
             try:
                 return self.stream.write(text)
-            except BrokenPipeError:
-                self._went()
+            except OSError as e:
+                self._went(e)
         return len(text)
 
     def flush(self) -> None:
         if not self.gone:
             try:
                 self.stream.flush()
-            except BrokenPipeError:
-                self._went()
+            except OSError as e:
+                self._went(e)
 
-    def _went(self) -> None:
+    def _went(self, e: OSError) -> None:
+        if not isinstance(e, BrokenPipeError) and e.errno != errno.EIO:
+            raise e
         self.gone = True
         _drop_stdout(self.stream)
 
