@@ -681,6 +681,22 @@ def test_load_with_other_windows_than_the_run_was_trained_with_is_one_line(name,
         detector_class(name)(config.replace(**{key: other})).load(run)
 
 
+@pytest.mark.parametrize("name, key, other, stage", [
+    ("vae", "num_hidden_units", 32, "vae"), ("vae_lstm", "code_size", 3, "vae"),
+    ("vae_lstm", "num_hidden_units_lstm", 8, "lstm"), ("lstm_ae", "code_size", 3, "lstm_ae"),
+    ("lstm_vae", "num_hidden_units_lstm", 8, "lstm_vae"), ("lstm_ad", "num_hidden_units_lstm", 8, "lstm_ad")])
+def test_load_with_other_widths_than_the_run_was_built_with_is_one_line(name, key, other, stage, tmp_path):
+    """A checkpoint was loaded as it was saved, whatever widths the config gives: a run folder whose config.json was
+    edited went on (or was scored) with the checkpoint's model, not the config's. Now one line names what differs."""
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "n_channel": 1, "code_size": 2,
+                        "num_hidden_units": 16, "num_hidden_units_lstm": 4, "prediction_horizon": 1})
+    run = saved_run(name, tmp_path / "run", config)
+    detector_class(name)(config).load(run)  # its own widths: loads
+    with pytest.raises(UserError, match=rf"^checkpoint {run / stage}.keras was built with {key}={config[key]} \(the "
+                                        rf"config says {other}\): not the {stage} this config builds"):
+        detector_class(name)(config.replace(**{key: other})).load(run)
+
+
 @pytest.mark.parametrize("name", ["lstm_ae", "arma"])
 def test_fit_refuses_training_data_with_other_channels_than_the_config_names(name, tmp_path):
     """n_channel 1 and a two-channel training block: the neural detectors failed inside Keras's fit with a shape

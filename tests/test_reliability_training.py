@@ -204,6 +204,32 @@ def test_detect_refuses_a_damaged_checkpoint_in_one_line(copy, capsys):
     assert len(err) == 1 and "lstm.keras" in err[0], err
 
 
+@pytest.mark.parametrize("command", ["train", "detect"])
+@pytest.mark.parametrize("case, said", [
+    ("num_hidden_units", "was built with num_hidden_units=16 (the config says 32)"),
+    ("num_hidden_units_lstm", "was built with num_hidden_units_lstm=16 (the config says 8)"),
+    ("another stage's file", "holds a Functional model 'lstm_predictor', not the vae of a vae_lstm run"),
+])
+def test_a_checkpoint_that_is_not_the_configs_model_is_one_line_naming_it(copy, capsys, command, case, said):
+    """A run folder whose config.json was edited (a width changed in it, the config given the same), or whose
+    vae.keras is another stage's file: the checkpoint was loaded as it was, so train.py went on with a model of
+    other widths than the config's (detect.py scored it, exit 0), and the LSTM's file as the VAE failed in a
+    traceback ("'Functional' object has no attribute 'encoder'"). Now one line names the file and what differs."""
+    run, config = copy
+    if case == "another stage's file":
+        for name in ("vae.keras", "vae.prev.keras"):
+            shutil.copyfile(run / "lstm.keras", run / name)
+        path = config()
+    else:
+        path = config(**{case: 32 if case == "num_hidden_units" else 8})
+    capsys.readouterr()
+    status = errors.run_cli(cli.train_main if command == "train" else cli.detect_main, ["--config", str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error: checkpoint "), err
+    stage = "lstm" if case == "num_hidden_units_lstm" else "vae"
+    assert f"{run / f'{stage}.keras'} {said}" in err[0], err[0]
+
+
 @pytest.mark.parametrize("train_vae, train_lstm, settings", [
     (1, 0, "set TRAIN_LSTM: 1, then run"), (0, 0, "set TRAIN_VAE: 1 and TRAIN_LSTM: 1, then run"),
     (0, 1, "set TRAIN_VAE: 1, then run"), (None, None, "; run")], ids=["vae", "none", "lstm", "detect"])

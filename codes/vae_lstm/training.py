@@ -64,8 +64,36 @@ class BaseModel:
     def tmp_path(self) -> Path:
         return self.run_dir / f"{self.name}.tmp.keras"
 
+    # what the Keras model that ``build`` returns is: its class, or the name of a functional model (a subclassed
+    # model's name is made unique per process: "vae_1"); "" for none checked
+    kind = ""
+
     def exists(self) -> bool:
         return self.path.is_file() or self.prev_path.is_file()
+
+    def built_with(self, model: keras.Model) -> dict:
+        """The config keys that give the loaded ``model``'s layers their sizes (its widths, its code size), with the
+        values it was built with; l_win, l_seq, n_channel and prediction_horizon are left to the detectors' own checks
+        (``Detector.check_trained_with``)."""
+        return {}
+
+    def check_built(self, model: keras.Model) -> None:
+        """One line when the loaded ``model`` is not the one ``build`` makes from the config: another stage's or
+        detector's model, or one of other widths (a run folder's config.json edited, a file copied from another
+        run), which would go on training, or be scored, as it is."""
+        if not self.kind:
+            return
+        kind = model.name if type(model).__name__ == "Functional" else type(model).__name__
+        if kind != self.kind:
+            what = f"a Functional model {model.name!r}" if type(model).__name__ == "Functional" else f"a {kind} model"
+            raise UserError(f"checkpoint {self.path} holds {what}, not the {self.name} of a {self.config.detector} "
+                            f"run: move it away, or train a new run with load_model: 0")
+        differ = [f"{key}={value} (the config says {self.config[key]})" for key, value in self.built_with(model).items()
+                  if value != self.config[key]]
+        if differ:
+            raise UserError(f"checkpoint {self.path} was built with {', '.join(differ)}: not the {self.name} this "
+                            "config builds (its run folder's config.json edited, or the file copied from another "
+                            "run?); go back to the values it was built with, or train a new run with load_model: 0")
 
     def build(self) -> keras.Model:
         raise NotImplementedError
@@ -135,6 +163,7 @@ class BaseModel:
             raise UserError(f"this version of the package cannot load the {self.name} in {self.path}: its layers "
                             "differ from those it builds from the config (saved by an earlier version?); move the "
                             "run folder away to train afresh") from e
+        self.check_built(self.model)
         self.epochs = checkpoint_epochs(self.path)
         self.seeds_restored = restore_seeds(self.model, self.path)
         return self.model

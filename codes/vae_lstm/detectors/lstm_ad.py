@@ -183,11 +183,15 @@ def validation_errors(model: keras.Model, series: np.ndarray, l_win: int, batch_
 
 class LSTMADModel(BaseModel):
     name = "lstm_ad"
+    kind = "lstm_ad"
     static_batch_key = "batch_size_lstm"
 
     def build(self):
         c = self.config
         return build_lstm_ad(c.l_win, c.n_channel, c.prediction_horizon, c.num_hidden_units_lstm)
+
+    def built_with(self, model):
+        return {"num_hidden_units_lstm": model.get_layer("lstm_1").units}
 
     def compile(self, model, steps_per_epoch):
         model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")

@@ -181,11 +181,15 @@ class SingleStageTrainer(BaseTrainer):
 
 class LSTMAEModel(BaseModel):
     name = "lstm_ae"
+    kind = "lstm_ae"
     static_batch_key = "batch_size_lstm"
 
     def build(self):
         c = self.config
         return build_lstm_ae(c.l_win, c.n_channel, c.code_size, c.num_hidden_units_lstm)
+
+    def built_with(self, model):
+        return {"num_hidden_units_lstm": model.get_layer("encoder_lstm").units, "code_size": model.get_layer("code").units}
 
     def compile(self, model, steps_per_epoch):
         model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")

@@ -121,7 +121,12 @@ class LSTMVAE(keras.Model):
 
 class LSTMVAEModel(BaseModel):
     name = "lstm_vae"
+    kind = "LSTMVAE"
     static_batch_key = "batch_size_lstm"
+
+    def built_with(self, model):
+        saved = model.get_config()
+        return {"code_size": saved["code_size"], "num_hidden_units_lstm": saved["num_hidden_units"]}
 
     def build(self):
         c = self.config

@@ -79,9 +79,15 @@ def figure_rows(model: keras.Model, rows: np.ndarray) -> np.ndarray:
 
 class VAEModel(BaseModel):
     name = "vae"
+    kind = "VAE"
 
     def build(self):
         return vae_from_config(self.config)
+
+    def built_with(self, model):
+        saved = model.get_config()
+        return {"code_size": saved["code_size"], "num_hidden_units": saved["num_hidden_units"],
+                "vae_decoder_channels": saved.get("decoder_channels")}
 
     def compile(self, model, steps_per_epoch):
         c = self.config
@@ -94,10 +100,14 @@ class VAEModel(BaseModel):
 
 class LSTMModel(BaseModel):
     name = "lstm"
+    kind = "lstm_predictor"
     static_batch_key = "batch_size_lstm"
 
     def build(self):
         return lstm_from_config(self.config)
+
+    def built_with(self, model):
+        return {"num_hidden_units_lstm": model.get_layer("lstm_1").units, "code_size": model.get_layer("lstm_out").units}
 
     def compile(self, model, steps_per_epoch):
         model.compile(optimizer=FusedAdam(self.config.learning_rate_lstm), loss="mse")
