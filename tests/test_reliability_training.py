@@ -230,6 +230,24 @@ def test_a_checkpoint_that_is_not_the_configs_model_is_one_line_naming_it(copy, 
     assert f"{run / f'{stage}.keras'} {said}" in err[0], err[0]
 
 
+@pytest.mark.parametrize("stage", ["vae", "lstm"])
+def test_a_finished_stage_whose_checkpoints_are_gone_says_it_trains_afresh(copy, capsys, monkeypatch, stage):
+    """state.json records the stage's epochs, but its checkpoints were deleted: the stage trained again from its
+    first epoch without a word about it (the LSTM's, with no line at all). Now a note says so before it trains."""
+    run, config = copy
+    for name in (f"{stage}.keras", f"{stage}.prev.keras"):
+        (run / name).unlink()
+
+    def interrupted(self, *args, **kwargs):  # what the note is printed before: the stage's first epoch
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "fit", interrupted)
+    status, _, out = train(config(), capsys)
+    assert status == 130
+    assert (f"note: {run / f'{stage}.keras'} is missing, though state.json records 2 epochs of the {stage}: the "
+            f"{stage} trains afresh\n") in out, out
+
+
 @pytest.mark.parametrize("train_vae, train_lstm, settings", [
     (1, 0, "set TRAIN_LSTM: 1, then run"), (0, 0, "set TRAIN_VAE: 1 and TRAIN_LSTM: 1, then run"),
     (0, 1, "set TRAIN_VAE: 1, then run"), (None, None, "; run")], ids=["vae", "none", "lstm", "detect"])

@@ -854,6 +854,9 @@ class BaseTrainer:
             path.unlink(missing_ok=True)
         state = read_state(self.state_path)
         kept = json.dumps(state)
+        if self.config.load_model and isinstance(recorded := state.get(self.stage), int) and recorded > 0:
+            print(f"note: {self.model.path} is missing, though state.json records {recorded} epoch"
+                  f"{'s' if recorded > 1 else ''} of the {self.stage}: the {self.stage} trains afresh")
         state.pop(self.stage, None)
         state.pop(self.stopped_key, None)
         forget_seconds(state, self.stage)
