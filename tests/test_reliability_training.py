@@ -275,6 +275,24 @@ def test_a_damaged_vae_under_a_skipped_stage_says_the_settings_that_resume_it(co
     assert_complete(run, 2, 2)
 
 
+def test_a_vae_and_its_previous_copy_both_damaged_leave_the_lstm_in_place(copy, capsys):
+    """Both VAE checkpoints damaged under TRAIN_VAE 1 and TRAIN_LSTM 1: the LSTM was set aside (lstm.keras renamed
+    to lstm.before-<date>.keras, its epochs dropped from state.json) before the VAE was refused in one line, so
+    restoring the VAE from a copy still retrained the LSTM. A refusal touches nothing."""
+    run, config = copy
+    truncate(run / "vae.keras")
+    truncate(run / "vae.prev.keras")
+
+    def files():  # the copy's output_dir is another than its config.json's: a dated copy of the config is written
+        return sorted(p.name for p in run.iterdir() if not p.name.startswith("config.2")), state(run)
+
+    before = files()
+    status, err, out = train(config(), capsys)
+    assert status == 2 and len(err) == 1 and "move vae.keras and vae.prev.keras away" in err[0], err
+    assert "set aside" not in out, out
+    assert files() == before
+
+
 def test_a_damaged_vae_under_zero_epochs_names_the_runs_own_epochs(copy, capsys, tmp_path):
     """With num_epochs_vae 0 the line said "set num_epochs_vae > 0"; any count but the run's was then refused as a
     changed training key. It now names the run's own count, and that setting resumes the run."""

@@ -372,6 +372,9 @@ class VAELSTMDetector(Detector):
                                 f"train; {train_hint(self.config, 'vae', 'to train them', run_dir)}")
             # it trains afresh: its samples' memory checked before it is set aside (a refusal keeps it in place)
             lstm_trainer.require_sample_memory()
+            vae = vae_trainer.model
+            if self.config.load_model and vae.exists() and damage(vae.path) and not vae.resumable():
+                raise UserError(vae.unusable())  # what resuming it would say, before the LSTM is set aside
             print("the VAE will train, so the LSTM trained on its old codes is set aside and trained afresh")
             set_aside(lstm_model, run_dir, LSTMTrainer.stage)
         self.forget_calibration()  # before the models change: a fit that fails keeps no scales of the old ones,
