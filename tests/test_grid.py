@@ -1829,6 +1829,31 @@ def test_a_failed_ray_task_is_one_line_of_its_own_error_as_in_local_workers(monk
     assert 'File "scoring.py"' in err and "runs.py" not in err and "Traceback" not in err  # the runner's own
 
 
+TRACKER_SCRIPT = """
+import os, signal, time
+from multiprocessing import resource_tracker
+from vae_lstm import grid
+
+grid.start_resource_tracker()
+pid = resource_tracker._resource_tracker._pid
+os.kill(pid, signal.SIGHUP)
+time.sleep(0.5)
+print("alive" if os.waitpid(pid, os.WNOHANG) == (0, 0) else "killed")
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="no SIGHUP on this platform")
+def test_the_workers_resource_tracker_outlives_a_sighup():
+    """A closed terminal sends SIGHUP to the grid's whole process group: it killed multiprocessing's resource
+    tracker (which blocks SIGINT and SIGTERM only), and the grid's next call started a new one, which printed a
+    "KeyError: '/loky-...'" traceback for each of the first one's semaphores as the grid stopped."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", TRACKER_SCRIPT], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "codes")})
+    assert (done.stdout, done.returncode) == ("alive\n", 0), done
+
+
 def test_a_sigterm_to_a_grid_on_ray_is_run_clis_one_line_and_143(monkeypatch, capsys):
     """ray.init puts in its own SIGTERM handler (sys.exit, and Ray's stack dump): a SIGTERM to a grid on Ray exited 1
     with that dump, not with the line that says how to resume; one while ray.init ran exited 15 without a line."""

@@ -267,6 +267,25 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (the process that frees the workers' semaphores) with SIGHUP
+    blocked, as it has SIGINT and SIGTERM: a closed terminal sends SIGHUP to the whole process group, and the
+    tracker it killed was started again by the grid's next call to it, which printed a "KeyError: '/loky-...'"
+    traceback for each semaphore the first one knew. The grid's process stops on SIGHUP (``run_cli``)."""
+    import signal
+    from multiprocessing import resource_tracker
+
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is None or not hasattr(signal, "pthread_sigmask"):
+        resource_tracker.ensure_running()
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {hangup})  # a mask, unlike a handler, outlives exec
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def in_processes(jobs: list[Job], workers: int, threads: int | None = None
                  ) -> Iterator[tuple[Job, dict | BaseException]]:
     """``workers`` spawned processes (not forked: TensorFlow does not survive a fork), each running one job
@@ -284,6 +303,7 @@ def in_processes(jobs: list[Job], workers: int, threads: int | None = None
     def pool():
         return ProcessPoolExecutor(1, mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
 
+    start_resource_tracker()
     pools = [pool() for _ in range(max(workers, 1))]
     done_by = [0] * len(pools)
     running = {}  # future -> (job, worker)
