@@ -285,6 +285,8 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     received = []
 
     def on_signal(signum, frame):
+        if received:  # a second one (systemd sends SIGTERM and SIGHUP) while the first one's interrupt is handled
+            return
         received.append(signum)
         raise KeyboardInterrupt
 
