@@ -209,7 +209,7 @@ def test_detect_refuses_a_damaged_checkpoint_in_one_line(copy, capsys):
     ("num_hidden_units", "was built with num_hidden_units=16 (the config says 32)"),
     ("num_hidden_units_lstm", "was built with num_hidden_units_lstm=16 (the config says 8)"),
     ("another stage's file", "holds a Functional model 'lstm_predictor', not the vae of a vae_lstm run"),
-])
+], ids=["vae width", "lstm width", "another stage's file"])
 def test_a_checkpoint_that_is_not_the_configs_model_is_one_line_naming_it(copy, capsys, command, case, said):
     """A run folder whose config.json was edited (a width changed in it, the config given the same), or whose
     vae.keras is another stage's file: the checkpoint was loaded as it was, so train.py went on with a model of
