@@ -9,7 +9,7 @@ import pytest
 from vae_lstm import cli, plotting
 from vae_lstm.config import from_dict, load_config
 from vae_lstm.csv_data import TRAIN_FIELDS
-from vae_lstm.errors import ConfigError, DataError
+from vae_lstm.errors import ConfigError, DataError, UserError
 from vae_lstm.prepare import load_data
 
 PERIOD = 24
@@ -672,3 +672,67 @@ def test_detects_warnings_go_to_stderr_so_a_redirected_results_file_still_shows_
     assert err == ("warning: test piece 'short' of sensors (30 points) is shorter than one sequence (l_win * l_seq = "
                    "72); it is left out of every metric\n")
     assert "warning:" not in out
+
+
+def fake_trained_run(folder, rows: int) -> None:
+    """A run folder whose training finished (state.json) on a training block of ``rows`` x 1 values."""
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text(json.dumps({"vae": 1, "fitted": True}))
+    (folder / "training_data.json").write_text(json.dumps({"shape": [rows, 1], "sha256": "0" * 64}))
+
+
+def write_growing_series(folder, n_train: int) -> None:
+    t = np.arange(n_train + 300)
+    values = np.sin(2 * np.pi * t / PERIOD) + 0.05 * np.random.default_rng(0).standard_normal(len(t))
+    pd.DataFrame({"v": values[:n_train]}).to_csv(folder / "train.csv", index=False)
+    pd.DataFrame({"v": values[n_train:]}).to_csv(folder / "test.csv", index=False)
+
+
+def test_auto_windows_changed_by_new_training_data_name_the_run_trained_before(tmp_path, capsys, monkeypatch):
+    """Rows added to the training file moved "l_seq": "auto" from 6 (600 rows) to 7 (700 rows): detect.py said the
+    run folder ..._lseq7_... "does not exist; train first" though the config had been trained (in ..._lseq6_...),
+    and train.py under load_model 1 started afresh in a new folder without a word of the one it left: with windows
+    of its own, the config's run is refused as trained on other data."""
+    write_growing_series(tmp_path, 700)
+    dataset = {"name": "s", "train_files": ["train.csv"], "test_files": ["test.csv"]}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"exp_name": "own", "dataset": dataset, "detector": "vae", "l_win": "auto",
+                                "l_seq": "auto", "code_size": 2, "output_dir": str(tmp_path / "runs")}))
+    old = tmp_path / "runs" / "own" / f"s_vae_lwin{PERIOD}_lseq6_code2_seed0"
+    fake_trained_run(old, 600)
+    with pytest.raises(UserError) as refused:
+        cli.detect_main(["--config", str(path)])
+    message = str(refused.value)
+    assert "\n" not in message
+    assert (f"'auto' windows give l_win {PERIOD}, l_seq 7 for the 700-point training block, but this config was "
+            f"trained with l_win {PERIOD}, l_seq 6 in {old} (on a 600-point training block)") in message
+    assert "restore the data it was trained on" in message
+    capsys.readouterr()
+
+    from vae_lstm import runs
+
+    monkeypatch.setattr(runs, "train", lambda config, train, channels=None: runs.run_dir(config))
+    assert cli.train_main(["--config", str(path)]) == 0
+    assert (f"note: 'auto' windows give l_win {PERIOD}, l_seq 7 for the 700-point training block, but this config "
+            f"was trained with l_win {PERIOD}, l_seq 6 in {old} (on a 600-point training block): training starts "
+            "afresh in") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("l_seq, same_data", [(7, False), ("auto", True)])
+def test_a_run_of_other_windows_not_moved_by_the_data_is_not_named(tmp_path, l_seq, same_data):
+    """Only "auto" windows follow the data: a config's own l_seq 7 beside a run of l_seq 6 is another config; and
+    a run of l_seq 6 on the very data that "auto" now gives 7 for was another config's (its l_seq of its own)."""
+    from vae_lstm.runs import data_fingerprint
+
+    write_growing_series(tmp_path, 700)
+    dataset = {"name": "s", "train_files": ["train.csv"], "test_files": ["test.csv"]}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"exp_name": "own", "dataset": dataset, "detector": "vae", "l_win": "auto",
+                                "l_seq": l_seq, "code_size": 2, "output_dir": str(tmp_path / "runs")}))
+    other = tmp_path / "runs" / "own" / f"s_vae_lwin{PERIOD}_lseq6_code2_seed0"
+    fake_trained_run(other, 600)
+    if same_data:
+        train = load_data(load_config(path), verbose=False)[1].train
+        (other / "training_data.json").write_text(json.dumps(data_fingerprint(train)))
+    with pytest.raises(UserError, match="does not exist; train first"):
+        cli.detect_main(["--config", str(path)])

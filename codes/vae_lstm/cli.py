@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import config_argument, load_config, run_dir
+from .config import config_argument, load_config, run_dir, train_command
 from .errors import ArgumentParser, Interrupted, UserError
 from .evaluation import THRESHOLD_RULES
 from .prepare import check_scorable, load_data
 from .runs import (
     COPY_ADVICE,
+    auto_windows_moved,
     check_run_config,
     config_run_folder,
     copied_run_note,
@@ -44,7 +45,9 @@ def train_main(argv=None) -> int:
     parser.add_argument("--config", required=True, help=CONFIG_HELP)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    config, series = load_data(load_config(args.config))
+    config = load_config(args.config)
+    auto_keys = [key for key in ("l_win", "l_seq") if config[key] == "auto"]
+    config, series = load_data(config)
     labels = label_summary(series)
     print(f"{config.dataset_name}: {len(series.raw)} points x {series.n_channel} channel(s), training block "
           f"[{series.train_start}, {series.train_end}), {len(series.test_pieces)} test piece(s), {labels}; "
@@ -61,6 +64,9 @@ def train_main(argv=None) -> int:
         print(f"note: {args.config} is the config.json of run folder {own}, but its {leading_key(config)} trains in "
               f"{target or latest_run(config)}; to resume {own} instead, set {resume_keys(own, config.load_model)} "
               "in it")
+    trains_in = target or latest_run(config)
+    if not has_training(trains_in) and (moved := auto_windows_moved(config, auto_keys, series.train)):
+        print(f"note: {moved}: training starts afresh in {trains_in}")
     if config.load_model and config.load_dir != "default" and not run_dir(config).exists():  # a typo resumes nothing
         print(f"note: load_dir {config.load_dir!r} does not exist: training starts there from scratch")
     if why := idle_patience(config):
@@ -119,6 +125,7 @@ def detect_main(argv=None) -> int:
                         f"units) in {args.config}")
     if args.threshold_rule:
         config = config.replace(threshold_rule=args.threshold_rule)
+    auto_keys = [key for key in ("l_win", "l_seq") if config[key] == "auto"]
     config, series = load_data(config)
     if args.threshold_rule == "oracle_best_f1" and not series.labelled:  # the option's rule, not the config's key
         from .thresholds import LABEL_FREE_CHOICES
@@ -135,6 +142,12 @@ def detect_main(argv=None) -> int:
         print(note)
     if not args.run_dir and (note := newer_unfinished_note(config, path)):  # an interrupted newer run is passed over
         print(note)
+    from .detectors import CONTROLS
+
+    if not args.run_dir and not has_training(path) and config.detector not in CONTROLS and \
+            (moved := auto_windows_moved(config, auto_keys, series.train)):  # not "train first": it was
+        raise UserError(f"{moved}: its training data changed since; restore the data it was trained on, or train "
+                        f"for the data as it is now with {train_command(config)}")
     require_training(config, path)  # before TensorFlow loads, so that the error comes back at once
     check_run_config(config, path)  # the run was trained with the config's l_win, l_seq, ... (else one line)
     print(f"run folder: {path}")

@@ -22,6 +22,7 @@ import functools
 import glob
 import json
 import os
+import re
 import time
 import zipfile
 from contextlib import contextmanager
@@ -966,6 +967,48 @@ def run_folders_below(path: Path) -> list[Path]:
 
     folders = sorted(p for p in Path(path).iterdir() if p.is_dir() and not p.name.startswith("."))
     return runs_in(path) or [run for folder in folders for run in runs_in(folder)]
+
+
+def auto_windows_moved(config: Config, auto_keys, train_data) -> str | None:
+    """When the "auto" windows (``auto_keys``: those of l_win and l_seq the config leaves to the data) resolved in
+    ``config`` for ``train_data`` differ from those of a run folder of the same config (its name but for lwin/lseq;
+    the newest such folder) trained on other data: what that says, for a line. The training block changed since
+    (rows added or cut) and moved the windows, and with them the run folder's name, so that the config's run is not
+    found where its data's change would be refused (``check_training_data``). None when there is no such folder."""
+    if not auto_keys or config.load_dir != "default":
+        return None
+    base = run_dir(config)
+    head = f"{config.dataset_name}_{config.detector}_lwin"
+    if not base.name.startswith(head) or not base.parent.is_dir():
+        return None
+    pattern = re.compile(rf"{re.escape(head)}(\d+)_lseq(\d+){re.escape(f'_code{config.code_size}_seed{config.seed}')}"
+                         r"(_run\d+)?")
+    found = []
+    try:
+        folders = list(base.parent.iterdir())
+    except OSError:  # a folder that cannot be read: no run of it to name
+        return None
+    for folder in folders:
+        match = pattern.fullmatch(folder.name)
+        if match is None or not has_training(folder) or not (folder / DATA_FILE).is_file():
+            continue
+        windows = {"l_win": int(match[1]), "l_seq": int(match[2])}
+        if all(windows[k] == config[k] for k in ("l_win", "l_seq") if k not in auto_keys) and \
+                windows != {"l_win": config.l_win, "l_seq": config.l_seq}:
+            found.append((folder.stat().st_mtime, folder.name, folder, windows))
+    now = data_fingerprint(train_data)
+    for _, _, folder, windows in sorted(found, reverse=True):
+        try:
+            saved = json.loads((folder / DATA_FILE).read_text())
+            rows = int(saved["shape"][0])
+        except (OSError, ValueError, TypeError, IndexError, KeyError):
+            continue  # a damaged record: no claim about its data
+        if same_training_data(saved, train_data, now):  # the same data: another config's windows, not moved ones
+            continue
+        return (f"'auto' windows give l_win {config.l_win}, l_seq {config.l_seq} for the {len(train_data)}-point "
+                f"training block, but this config was trained with l_win {windows['l_win']}, l_seq {windows['l_seq']} "
+                f"in {folder} (on a {rows}-point training block)")
+    return None
 
 
 def require_training(config: Config, path: Path) -> None:
