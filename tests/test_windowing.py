@@ -203,10 +203,25 @@ def test_auto_windows_say_when_the_block_caps_them():
     t = np.arange(1500)
     capped = auto_windows(np.sin(2 * np.pi * t / 300))  # period 300, but at most 1500 // 8 = 187
     assert (capped["l_win"], capped["period"]) == (187, 300)
-    assert capped["why"] == "dominant period 300 (first autocorrelation peak), capped at an eighth of the " \
-                            "1500-point training block"
+    assert capped["why"] == "period 300 (the first autocorrelation peak at lags 8 to 375), capped at an eighth of " \
+                            "the 1500-point training block"
     free = auto_windows(np.sin(2 * np.pi * t / 24))
     assert free["l_win"] == 24 and "capped" not in free["why"]
+
+
+@pytest.mark.parametrize("period, why", [
+    (3, "period 9 (the first autocorrelation peak at lags 8 to 1000)"),  # the cycle of 3 counted three times
+    (1360, "no period of 8 to 1000 points: default 24"),  # longer than a quarter of the block
+])
+def test_auto_windows_say_which_lags_were_looked_at(period, why):
+    """The note said "dominant period 9" of a series that repeats every 3 points (9 is the first lag of 8 or more
+    that it repeats at), and "no clear period" of one that clearly repeats every 1,360 of its 4,000 points (past
+    the quarter of the block that is looked at)."""
+    from vae_lstm.windowing import auto_windows
+
+    t = np.arange(4000)
+    cycle = np.sin(2 * np.pi * t / period) + 0.1 * np.random.default_rng(0).standard_normal(len(t))
+    assert auto_windows(cycle)["why"] == why
 
 
 def test_auto_l_win_stays_within_the_schemas_range():
@@ -222,7 +237,8 @@ def test_auto_l_win_stays_within_the_schemas_range():
     t = np.arange(50_000)
     chosen = auto_windows(np.sin(2 * np.pi * t / 5000))
     assert (chosen["l_win"], chosen["period"], chosen["l_seq"]) == (MAX_L_WIN, 5000, 3)
-    assert chosen["why"] == "dominant period 5000 (first autocorrelation peak), capped at 4096, the largest l_win"
+    assert chosen["why"] == ("period 5000 (the first autocorrelation peak at lags 8 to 12500), capped at 4096, the "
+                             "largest l_win")
 
 
 def test_auto_windows_on_a_tiny_block_say_the_smallest_l_win():
@@ -230,6 +246,10 @@ def test_auto_windows_on_a_tiny_block_say_the_smallest_l_win():
 
     short = auto_windows(np.sin(2 * np.pi * np.arange(50) / 24))  # 50 // 8 = 6 < 8: the floor, not an eighth
     assert short["l_win"] == 8 and "cut to 8, the smallest l_win" in short["why"]
+    noise = np.random.default_rng(0).standard_normal(35)
+    assert auto_windows(noise[:20])["why"] == ("too short to look for a period: default 24, cut to 8, the smallest "
+                                               "l_win, for the 20-point training block")  # lags 8 to 5
+    assert auto_windows(noise[:32])["why"].startswith("no period of 8 points: default 24")  # the one lag 8
 
 
 def test_auto_l_seq_follows_a_given_l_win():
@@ -332,7 +352,7 @@ def test_dominant_period_at_the_largest_lag_when_it_is_the_smallest():
 
     cycle = np.sin(2 * np.pi * np.arange(33) / 8)
     assert dominant_period(cycle) == 8
-    assert auto_windows(cycle)["why"] == "dominant period 8 (first autocorrelation peak)"
+    assert auto_windows(cycle)["why"] == "period 8 (the first autocorrelation peak at lag 8)"
 
 
 @pytest.mark.parametrize("call, message", [

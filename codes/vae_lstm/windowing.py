@@ -151,7 +151,7 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
                          f"not a finite number (NaN or infinite), the first at point {point} of channel {channel}: "
                          "fill or drop them before looking for its period")
     n = len(x)
-    max_period = min(max_period or n // 4, n - 1)
+    min_period, max_period = period_lags(n, min_period, max_period)
     if max_period < min_period:  # lags min_period .. max_period, both included: one lag when they are equal
         return None
     x = x - x.mean(axis=0)
@@ -173,6 +173,12 @@ def dominant_period(series: np.ndarray, min_period: int = 8, max_period: int | N
              for lag in [next((int(lag) for lag in lags[peaks[:, k]] if _falls_after(acf[:, k], lag, noise)), None)]
              if lag is not None]
     return max(found)[1] if found else None
+
+
+def period_lags(n: int, min_period: int = 8, max_period: int | None = None) -> tuple[int, int]:
+    """The lags ``dominant_period`` looks at in a series of ``n`` points, both included: ``min_period`` to
+    ``max_period`` (default: a quarter of the series), at most ``n - 1``; none when the second is below the first."""
+    return min_period, min(max_period or n // 4, n - 1)
 
 
 def _falls_after(acf: np.ndarray, lag: int, noise: float) -> bool:
@@ -209,8 +215,13 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
         period = dominant_period(train_series)
         wanted = period if period is not None else default_l_win
         l_win = int(np.clip(wanted, 8, max(8, min(n // 8, MAX_L_WIN))))
-        why = (f"dominant period {period} (first autocorrelation peak)" if period is not None
-               else f"no clear period: default {default_l_win}")
+        # the lags looked at, said: a cycle of 3 points is found as 9 (its first repeat at a lag of 8 or more), and
+        # one longer than a quarter of the block is not looked for
+        first, last = period_lags(n)
+        lags = f"{first}" if first == last else f"{first} to {last}"
+        why = (f"period {period} (the first autocorrelation peak at lag{'s' * (first < last)} {lags})"
+               if period is not None else f"no period of {lags} points: default {default_l_win}" if first <= last
+               else f"too short to look for a period: default {default_l_win}")
         if l_win < wanted:
             why += (f", capped at {MAX_L_WIN}, the largest l_win" if l_win == MAX_L_WIN else
                     f", capped at an eighth of the {n}-point training block" if l_win == n // 8 else
