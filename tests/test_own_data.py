@@ -353,11 +353,14 @@ def test_n_channel_that_contradicts_the_data_is_one_line(tmp_path):
         load_data(config, verbose=False)
 
 
-def test_auto_windows_and_null_n_channel_follow_the_data(tmp_path):
+def test_auto_windows_and_null_n_channel_follow_the_data(tmp_path, capsys):
     write_dataset(tmp_path)
-    config, series = load_data(load_config(write_config(tmp_path, l_seq="auto")), verbose=False)
+    config, series = load_data(load_config(write_config(tmp_path, l_seq="auto")))
     assert (config.l_win, config.n_channel, series.channels) == (PERIOD, 3, ["a", "b", "c"])
     assert config.l_seq == 600 // (4 * PERIOD) and config.resolved  # 7 windows, shrunk to a quarter of 600 points
+    assert (f"auto windows: l_win {PERIOD} (period {PERIOD} (the first autocorrelation peak at lags 8 to 150)), l_seq 6 "
+            "(7 windows, cut to 6 for one sequence to fit a quarter of the 600-point training block): a sequence "
+            f"spans {PERIOD * 6} points") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("value", [1.5, 0.3])  # 0.3 repeated 600 times has a std of 5.6e-17, not 0

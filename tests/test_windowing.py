@@ -260,7 +260,22 @@ def test_auto_l_seq_follows_a_given_l_win():
     daily = np.sin(2 * np.pi * np.arange(4420) / 288)
     assert (auto_windows(daily)["l_win"], auto_windows(daily)["l_seq"]) == (288, 3)  # 3 days fit a quarter
     assert auto_windows(daily, l_win=24)["l_seq"] == 7
-    assert auto_windows(daily, l_win=600) == {"l_win": 600, "l_seq": 2, "period": None, "why": "from the config"}
+    assert auto_windows(daily, l_win=600) == {"l_win": 600, "l_seq": 2, "period": None, "why": "from the config",
+                                              "l_seq_why": "7 windows, cut to 2, the smallest l_seq, for the "
+                                                           "4420-point training block"}  # 1200 points: more than 1105
+
+
+@pytest.mark.parametrize("n, l_win, why", [
+    (4420, None, "7 windows, cut to 3 for one sequence to fit a quarter of the 4420-point training block"),
+    (4420, 24, "7 windows"),
+    (20, None, "7 windows, cut to 2, the smallest l_seq, for the 20-point training block"),
+])
+def test_auto_l_seq_says_why_it_has_fewer_than_7_windows(n, l_win, why):
+    """The note said "l_seq 3: a sequence spans 864 points" of a daily cycle, and left the user to wonder why a
+    sequence spans 3 days, not a week."""
+    from vae_lstm.windowing import auto_windows
+
+    assert auto_windows(np.sin(2 * np.pi * np.arange(n) / 288), l_win=l_win)["l_seq_why"] == why
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

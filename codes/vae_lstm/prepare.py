@@ -34,8 +34,10 @@ def resolve(config: Config, series: Series, verbose: bool = True) -> Config:
             changes["l_seq"] = chosen["l_seq"]
         if verbose:
             l_win, l_seq = changes.get("l_win", config.l_win), changes.get("l_seq", config.l_seq)
+            cut = "l_seq" in changes and "cut to" in chosen["l_seq_why"]  # else the 7 windows asked for
+            seq_why = f" ({chosen['l_seq_why']})" if cut else ""
             print(f"auto windows: l_win {l_win} ({chosen['why']}), "
-                  f"l_seq {l_seq}: a sequence spans {l_win * l_seq} points")
+                  f"l_seq {l_seq}{seq_why}: a sequence spans {l_win * l_seq} points")
     return config.replace(**changes) if changes else config
 
 

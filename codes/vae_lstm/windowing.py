@@ -206,7 +206,7 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
     week of days), both shrunk so that one sequence fits a quarter of the training block; ``l_win`` is at
     most ``MAX_L_WIN``, the largest the config allows. Given ``l_win``
     (a config's own, with ``l_seq`` "auto"), only ``l_seq`` is chosen, for that ``l_win``.
-    Returns {"l_win", "l_seq", "period", "why"}."""
+    Returns {"l_win", "l_seq", "period", "why" (of l_win), "l_seq_why"}."""
     n = len(as_2d(train_series))
     windows_per_sequence = whole_number(windows_per_sequence, "windows_per_sequence")
     if l_win is not None:
@@ -228,8 +228,13 @@ def auto_windows(train_series: np.ndarray, windows_per_sequence: int = 7, defaul
                     f", cut to {l_win}, the smallest l_win, for the {n}-point training block")
         elif l_win > wanted:
             why += f", raised to {l_win}, the smallest l_win"
-    l_seq = int(np.clip(windows_per_sequence, 2, max(2, n // (4 * l_win))))
-    return {"l_win": l_win, "l_seq": l_seq, "period": period, "why": why}
+    fit = n // (4 * l_win)  # the most windows of a sequence that fits a quarter of the block
+    l_seq = int(np.clip(windows_per_sequence, 2, max(2, fit)))
+    l_seq_why = f"{windows_per_sequence} windows"
+    if l_seq < windows_per_sequence:
+        l_seq_why += (f", cut to {l_seq} for one sequence to fit a quarter of the {n}-point training block"
+                      if l_seq == fit else f", cut to {l_seq}, the smallest l_seq, for the {n}-point training block")
+    return {"l_win": l_win, "l_seq": l_seq, "period": period, "why": why, "l_seq_why": l_seq_why}
 
 
 def segment_windows(segments: np.ndarray, l_win: int, stride: int = 1) -> np.ndarray:
