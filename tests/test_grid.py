@@ -349,11 +349,13 @@ def test_a_path_that_starts_with_dot_slash_tilde_is_a_folder_named_tilde(tmp_pat
     elif route == "--run-dir":
         found = given_run_dir(value)
     elif route == "benchmark --output-dir":
-        found = folder_path(benchmark.parse_args(["--output-dir", value]).output_dir)
+        found = benchmark.output_dir(benchmark.parse_args(["--output-dir", value]), None)
     else:  # as main reads them: --output-dir through the experiment's output_dir, --summary-dir as it is
         args = reproduce.parse_args(["table1", f"--{route[2:]}", value])
         found = folder_path(args.output_dir) if route == "--output-dir" else Path(args.summary_dir)
     assert (work / found).resolve() == (work / "~" / name).resolve()
+    if route in ("--run-dir", "--summary-dir", "benchmark --output-dir"):  # the folder the lines name ("run folder:
+        assert not str(found).startswith("~"), found  # ~/out", "summary written to ~/out") is not the home folder's
     with pytest.raises(UserError, match="not found|does not exist") if route == "--config" else nullcontext():
         resolve_config_path(f"./{NO_USER}/tiny.json") if route == "--config" else folder_path(f"./{NO_USER}/x")
 

@@ -51,7 +51,7 @@ from .config import (
     load_schema,
     write_text_atomic,
 )
-from .errors import ArgumentParser, ConfigError, UserError, home_text, json_error
+from .errors import ArgumentParser, ConfigError, UserError, home_text, json_error, unmistaken
 from .prepare import check_scorable, load_data
 from .threads import usable_cores
 
@@ -121,7 +121,7 @@ def output_dir(args, config) -> Path:
     """--output-dir, or by default figures/ for a shipped config measured with the default settings, and
     experiments/benchmark/ (said) for any other: the committed figures hold the shipped configs only."""
     if args.output_dir:
-        return Path(args.output_dir)
+        return unmistaken(Path(args.output_dir))
     defaults = parse_args([])
     shipped = "/" not in config_key(config) and all(
         getattr(args, k) == getattr(defaults, k) for k in ("epochs", "repeats", "loop_sequences", "jit_compile",

@@ -47,6 +47,12 @@ def home_text(value: str) -> str:
     return str(home_path(value)) if str(value).startswith("~") else value
 
 
+def unmistaken(path: Path) -> Path:
+    """``path`` as a line names it: made absolute where its text starts with "~" but it is relative (a folder "~" of
+    the working folder, given as "./~/x", which a Path writes "~/x": read as the home folder's x)."""
+    return path.absolute() if not path.is_absolute() and str(path).startswith("~") else path
+
+
 def closest(name, known):
     """The item of ``known`` nearest to ``name`` ignoring case (difflib's, cutoff 0.6), for a "did you mean";
     None when none is near."""

@@ -44,7 +44,16 @@ from .config import (
     write_text_atomic,
 )
 from .detectors import CONTROLS, DETECTORS, detector_class
-from .errors import ArgumentParser, ConfigError, UserError, closest, home_path, home_text, non_empty
+from .errors import (
+    ArgumentParser,
+    ConfigError,
+    UserError,
+    closest,
+    home_path,
+    home_text,
+    non_empty,
+    unmistaken,
+)
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
 from .runs import has_metrics, has_training, read_metrics, unfinished_training
 
@@ -113,7 +122,7 @@ def parse_args(argv):
                 parser.error(f"--{name.replace('_', '-')}: {e}")
     if args.summary_dir:  # '${SCRATCH}/tables' is the variable's folder, as --output-dir's is (``folder_path``)
         try:
-            args.summary_dir = str(folder_path(args.summary_dir, "--summary-dir"))
+            args.summary_dir = str(unmistaken(folder_path(args.summary_dir, "--summary-dir")))
         except ConfigError as e:
             parser.error(str(e))
     if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:

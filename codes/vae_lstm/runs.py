@@ -48,7 +48,7 @@ from .config import (
     train_command,
     write_text_atomic,
 )
-from .errors import UserError, home_path, naming_the_file
+from .errors import UserError, home_path, naming_the_file, unmistaken
 from .windowing import n_sequences, train_val_split
 
 # Keys that do not change the trained files: where the run lives, how it is resumed, and what
@@ -922,7 +922,7 @@ def given_run_dir(value: str | Path) -> Path:
     path = home_path(value)
     if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
         return REPO_ROOT / path
-    return path
+    return unmistaken(path)
 
 
 def folder_problem(path: Path) -> str | None:
