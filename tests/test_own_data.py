@@ -739,3 +739,55 @@ def test_a_run_of_other_windows_not_moved_by_the_data_is_not_named(tmp_path, l_s
         (other / "training_data.json").write_text(json.dumps(data_fingerprint(train)))
     with pytest.raises(UserError, match="does not exist; train first"):
         cli.detect_main(["--config", str(path)])
+
+
+@pytest.mark.parametrize("case", ["another config", "being trained"])
+def test_a_config_whose_windows_did_not_move_is_not_told_its_data_changed(tmp_path, case):
+    """detect.py told a config never trained to "restore the data it was trained on", naming the run of another
+    config on the same file (its own training block, 600 of the rows) whose "auto" windows differ; and of a config
+    whose own folder a trainer holds in its first epoch, told to train it rather than to wait for that trainer."""
+    from filelock import FileLock
+
+    from vae_lstm import runs
+
+    write_growing_series(tmp_path, 700)
+    dataset = {"name": "s", "train_files": ["train.csv"], "test_files": ["test.csv"]}
+    path = tmp_path / "config.json"
+    settings = {"exp_name": "own", "dataset": dataset, "detector": "vae", "l_win": "auto", "l_seq": "auto",
+                "code_size": 2, "output_dir": str(tmp_path / "runs")}
+    path.write_text(json.dumps(settings))
+    other = tmp_path / "runs" / "own" / f"s_vae_lwin{PERIOD}_lseq6_code2_seed0"
+    fake_trained_run(other, 600)
+    if case == "another config":  # the config of a training block of its own: the first 600 rows
+        pd.read_csv(tmp_path / "train.csv")[:600].to_csv(tmp_path / "first600.csv", index=False)
+        first600 = tmp_path / "first600.json"
+        first600.write_text(json.dumps({**settings, "dataset": {**dataset, "train_files": ["first600.csv"]}}))
+        runs.write_config_copy(load_data(load_config(first600), verbose=False)[0], other)
+        with pytest.raises(UserError, match="does not exist; train first"):
+            cli.detect_main(["--config", str(path)])
+        return
+    own = tmp_path / "runs" / "own" / f"s_vae_lwin{PERIOD}_lseq7_code2_seed0"
+    own.mkdir()
+    with FileLock(own / "train.lock"):
+        (own / "train.lock.pid").write_text("4242\n")
+        with pytest.raises(UserError, match=r"is being trained now by another process \(PID 4242; no epoch"):
+            cli.detect_main(["--config", str(path)])
+
+
+def test_a_config_trained_on_its_data_as_it_is_is_not_said_to_start_afresh(tmp_path, capsys, monkeypatch):
+    """Under load_model 0, train.py said the config "was trained with l_seq 6" and "starts afresh" though it had
+    been trained with the windows its data gives now (l_seq 7) as well: a new run of it, not a move."""
+    from vae_lstm import runs, threads
+
+    write_growing_series(tmp_path, 700)
+    dataset = {"name": "s", "train_files": ["train.csv"], "test_files": ["test.csv"]}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"exp_name": "own", "dataset": dataset, "detector": "vae", "l_win": "auto",
+                                "l_seq": "auto", "code_size": 2, "output_dir": str(tmp_path / "runs"),
+                                "load_model": 0}))
+    fake_trained_run(tmp_path / "runs" / "own" / f"s_vae_lwin{PERIOD}_lseq6_code2_seed0", 600)
+    fake_trained_run(tmp_path / "runs" / "own" / f"s_vae_lwin{PERIOD}_lseq7_code2_seed0", 700)
+    monkeypatch.setattr(runs, "train", lambda config, train, channels=None: runs.next_free_run(config))
+    monkeypatch.setattr(threads, "use_threads", lambda *args, **kwargs: None)  # no TensorFlow to load
+    assert cli.train_main(["--config", str(path)]) == 0
+    assert "'auto' windows give" not in capsys.readouterr().out

@@ -974,8 +974,10 @@ def auto_windows_moved(config: Config, auto_keys, train_data) -> str | None:
     ``config`` for ``train_data`` differ from those of a run folder of the same config (its name but for lwin/lseq;
     the newest such folder) trained on other data: what that says, for a line. The training block changed since
     (rows added or cut) and moved the windows, and with them the run folder's name, so that the config's run is not
-    found where its data's change would be refused (``check_training_data``). None when there is no such folder."""
-    if not auto_keys or config.load_dir != "default":
+    found where its data's change would be refused (``check_training_data``). None when there is no such folder,
+    when that folder's config.json records other training keys (another config: another training block of the file,
+    another model), and when the config has a run folder of its windows now (trained, or being trained)."""
+    if not auto_keys or config.load_dir != "default" or run_folders(config, held=True):
         return None
     base = run_dir(config)
     head = f"{config.dataset_name}_{config.detector}_lwin"
@@ -1004,6 +1006,12 @@ def auto_windows_moved(config: Config, auto_keys, train_data) -> str | None:
         except (OSError, ValueError, TypeError, IndexError, KeyError):
             continue  # a damaged record: no claim about its data
         if same_training_data(saved, train_data, now):  # the same data: another config's windows, not moved ones
+            continue
+        try:
+            other = [key for key in training_changes(config, folder) if key not in ("l_win", "l_seq")]
+        except UserError:  # a damaged config.json: no claim about its config
+            continue
+        if other:  # another config's run (a training block or a model of its own), not this one's
             continue
         return (f"'auto' windows give l_win {config.l_win}, l_seq {config.l_seq} for the {len(train_data)}-point "
                 f"training block, but this config was trained with l_win {windows['l_win']}, l_seq {windows['l_seq']} "
