@@ -712,9 +712,10 @@ def test_auto_windows_changed_by_new_training_data_name_the_run_trained_before(t
     assert "restore the data it was trained on" in message
     capsys.readouterr()
 
-    from vae_lstm import runs
+    from vae_lstm import runs, threads
 
     monkeypatch.setattr(runs, "train", lambda config, train, channels=None: runs.run_dir(config))
+    monkeypatch.setattr(threads, "use_threads", lambda *args, **kwargs: None)  # no TensorFlow to load
     assert cli.train_main(["--config", str(path)]) == 0
     assert (f"note: 'auto' windows give l_win {PERIOD}, l_seq 7 for the 700-point training block, but this config "
             f"was trained with l_win {PERIOD}, l_seq 6 in {old} (on a 600-point training block): training starts "
