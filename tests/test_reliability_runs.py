@@ -737,9 +737,44 @@ def test_a_command_whose_terminal_has_hung_up_ends_with_its_exit_code(monkeypatc
         print("a line of results")
         raise interrupt
 
+    leader, terminal = os.openpty()  # a terminal whose other end has closed: a character device whose writes fail
+    os.close(leader)
+    HungUp.fileno = lambda self: terminal
     monkeypatch.setattr(sys, "stdout", HungUp())
     monkeypatch.setattr(sys, "stderr", HungUp())
-    assert errors.run_cli(main, []) == (130 if isinstance(interrupt, KeyboardInterrupt) else 2)
+    try:
+        assert errors.run_cli(main, []) == (130 if isinstance(interrupt, KeyboardInterrupt) else 2)
+    finally:
+        os.close(terminal)
+
+
+@pytest.mark.parametrize("when", ["write", "flush"])
+def test_an_io_error_writing_results_to_a_file_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, when):
+    """'detect.py ... > results.txt' on a failing disk (EIO from a regular file, not a terminal that has hung up):
+    what was printed was dropped without a word and the command exited 0, its results file incomplete."""
+    results = open(tmp_path / "results.txt", "w")
+
+    class FailingDisk:
+        def write(self, text):
+            if when == "write":
+                raise OSError(errno.EIO, "Input/output error")
+            return len(text)
+
+        def flush(self):
+            raise OSError(errno.EIO, "Input/output error")
+
+        def fileno(self):
+            return results.fileno()
+
+    def main(argv):
+        print("a line of results")
+
+    monkeypatch.setattr(sys, "stdout", FailingDisk())
+    try:
+        assert errors.run_cli(main, []) == 2
+    finally:
+        results.close()
+    assert capsys.readouterr().err == "error: Input/output error\n"
 
 
 def test_a_grid_worker_whose_reader_has_gone_runs_its_job_on():

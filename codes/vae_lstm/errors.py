@@ -250,10 +250,22 @@ class ReaderMayGo:
                 self._went(e)
 
     def _went(self, e: OSError) -> None:
-        if not isinstance(e, BrokenPipeError) and e.errno != errno.EIO:
-            raise e
+        if not isinstance(e, BrokenPipeError) and not (e.errno == errno.EIO and _on_terminal(self.stream)):
+            raise e  # a file's (EIO from a failing disk, ENOSPC): the command's error, its output not all written
         self.gone = True
         _drop_stdout(self.stream)
+
+
+def _on_terminal(stream) -> bool:
+    """Whether ``stream``'s file is a terminal, one that has hung up included (its ``isatty`` is then False): a
+    character device. A stream with no file (a stand-in) is not."""
+    import os
+    import stat
+
+    try:
+        return stat.S_ISCHR(os.fstat(stream.fileno()).st_mode)
+    except Exception:  # noqa: BLE001 - no file descriptor (a notebook's stream, a test's stand-in)
+        return False
 
 
 def reader_may_go(stream):
@@ -312,7 +324,11 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
 def _run(main, argv, resume: str, received: list) -> int:
     """``run_cli``'s main(), its errors and interrupts each one line on stderr and an exit code."""
     try:
-        return main(argv) or 0
+        code = main(argv) or 0
+        if sys.stdout is not None:  # what it printed, written before it ends: a failing disk's error is its error
+            with contextlib.suppress(AttributeError, ValueError):  # a stand-in with no flush, a stream closed
+                sys.stdout.flush()
+        return code
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
