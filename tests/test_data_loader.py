@@ -393,6 +393,24 @@ def test_build_series_names_a_block_constant_but_for_float64_rounding():
         data_loader.build_series("s", "row", raw, [], 0, 12)
 
 
+TOO_LARGE = r"^s: the value holds values too large to standardise over the training block \(their spread overflows float64\); rescale that column$"
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("raw, match", [
+    (np.sin(np.arange(40) / 3.0) * 1e200, TOO_LARGE),
+    (np.where(np.arange(40) % 2, 1e308, -1e308), TOO_LARGE),
+    (np.r_[np.sin(np.arange(30) / 3.0) * 0.01, 1e308, np.zeros(9)],
+     r"^s: test piece 'test', row 0 \(0-based\) holds 1e\+308, inf training standard deviations from the training mean"),
+])
+def test_build_series_names_values_too_large_to_standardise_without_numpy_warnings(raw, match):
+    """The one line came after numpy's "RuntimeWarning: overflow encountered in square" (five warnings of overflow
+    and invalid values in reduce and subtract for values of +-1e308; "overflow encountered in divide" for a test
+    value that standardises beyond float64), which the line explains."""
+    with pytest.raises(DataError, match=match):
+        data_loader.build_series("s", "row", raw, [], 0, 30)
+
+
 def test_build_series_names_values_too_small_to_standardise():
     """Values near 1e-170 have squared deviations that underflow to 0: a std of 0 made every standardised value inf,
     and the line called 0 a wrong unit or sentinel "inf training standard deviations" from the mean."""

@@ -174,8 +174,9 @@ ROUNDING_STEPS = 4  # a channel whose training values span at most this many flo
 def flat_channels(block: np.ndarray) -> np.ndarray:
     """(n_channel,) bool: the channel is constant over the (n, n_channel) training ``block``, or varies by float64
     rounding only (5 and 5.000000000000001), whose noise standardising would make a signal of unit variance.
-    Not std == 0: 0.3 repeated has a std of 6e-17."""
-    return np.ptp(block, axis=0) <= ROUNDING_STEPS * np.spacing(np.abs(block).max(axis=0))
+    Not std == 0: 0.3 repeated has a std of 6e-17. A spread beyond float64 (-1e308 and 1e308) is inf, not flat."""
+    with np.errstate(over="ignore"):
+        return np.ptp(block, axis=0) <= ROUNDING_STEPS * np.spacing(np.abs(block).max(axis=0))
 
 
 def rounding_note(block: np.ndarray, k: int) -> str:
@@ -276,7 +277,8 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
     if not np.isfinite(raw).all():
         raise DataError(f"{name}: {int((~np.isfinite(raw)).sum())} NaN/inf values")
     block = raw[train_start:train_end]
-    mean, std = block.mean(axis=0), block.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # a spread that overflows float64: check_spread says so
+        mean, std = block.mean(axis=0), block.std(axis=0)
     constant = flat_channels(block)
     if constant.any():
         names = channels or ([f"channel {k}" for k in range(raw.shape[1])] if raw.shape[1] > 1 else ["the value"])
@@ -286,7 +288,8 @@ def build_series(name, t_unit, raw, anomaly_idx, train_start, train_end, timesta
                         f"(std 0{' ' + note if note else ''}), so it cannot be standardised; drop that column "
                         "(value_columns / ignore_columns)")
     check_spread(name, block, mean, std, train_start, channels)
-    normalised = (raw - mean) / std
+    with np.errstate(over="ignore"):  # a value standardised beyond float64 is inf: named below as too far out
+        normalised = (raw - mean) / std
     if pieces is None:
         spans = [(s, e) for s, e in ((0, train_start), (train_end, n)) if e > s]
         pieces = [("test" if len(spans) == 1 else f"test_{k}", s, e) for k, (s, e) in enumerate(spans, 1)]
