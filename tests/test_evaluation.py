@@ -72,7 +72,10 @@ def test_sequence_labels_take_whole_floats_and_refuse_other_sizes_in_one_line():
     for n, span, says in [(10, 2.5, "span must be an integer >= 1, got 2.5"), (10, "3", "span must be an integer >= 1, got '3'"),
                           (10, True, "span must be an integer >= 1, got True"),
                           (7.5, 3, "n_sequences must be an integer >= 0, got 7.5"),
-                          (-1, 3, "n_sequences must be an integer >= 0, got -1")]:
+                          (-1, 3, "n_sequences must be an integer >= 0, got -1"),
+                          # NumPy 2's repr of its scalars: "got np.float64(2.5)", "got np.int64(-1)"
+                          (10, np.float64(2.5), "span must be an integer >= 1, got 2.5"),
+                          (np.int64(-1), 3, "n_sequences must be an integer >= 0, got -1")]:
         with pytest.raises(ValueError) as refused:
             ev.sequence_labels([5], n, span)
         assert str(refused.value) == says

@@ -99,6 +99,9 @@ def test_parameters_of_the_wrong_kind_are_one_line(key, value):
     """A period of 24.5 or 1.5 anomalies was a TypeError from deep inside, and a NaN noise a series of NaNs."""
     with pytest.raises(ConfigError, match=f"synthetic: {key} must be "):
         make_synthetic_values(**{**ARGS, key: value})
+    if not isinstance(value, str | bool):  # a NumPy scalar is named as its number, not "got np.float64(24.5)"
+        with pytest.raises(ConfigError, match=rf"synthetic: {key} must be .*, got {value!r}$"):
+            make_synthetic_values(**{**ARGS, key: np.float64(value)})
     whole, _ = make_synthetic_values(**{**ARGS, "length": 1000.0, "period": 24.0})  # whole numbers, as JSON may write
     np.testing.assert_array_equal(whole, make_synthetic_values(**ARGS)[0])
 

@@ -42,7 +42,8 @@ def make_synthetic(length, period, noise, n_anomalies, train_end, n_channel=1, s
         raise ConfigError(f"synthetic: {e}") from None
     if (not isinstance(noise, numbers.Real) or isinstance(noise, bool | np.bool_)  # np.float32(0.25) is a number
             or not np.isfinite(noise) or noise < 0):
-        raise ConfigError(f"synthetic: noise must be a finite number >= 0, got {noise!r}")
+        shown = noise.item() if isinstance(noise, np.generic) else noise  # nan, not NumPy 2's np.float64(nan)
+        raise ConfigError(f"synthetic: noise must be a finite number >= 0, got {shown!r}")
     noise = float(noise)
     if not 0 < train_end <= length:
         raise ConfigError(f"synthetic: train_end {train_end} must be in (0, length={length}]")

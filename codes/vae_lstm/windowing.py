@@ -38,7 +38,8 @@ def whole_number(value, name: str, minimum: int = 1) -> int:
         value = value[()]
     if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or not math.isfinite(value)
             or value != int(value) or value < minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        shown = value.item() if isinstance(value, np.generic) else value  # 2.5, not NumPy 2's np.float64(2.5)
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {shown!r}")
     return int(value)
 
 
