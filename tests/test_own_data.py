@@ -253,7 +253,7 @@ def test_flagged_ranges_of_several_test_files_give_each_files_own_times(tmp_path
         assert (pd.Timestamp(hit["first_time"]) if dated else hit["first_time"]) == expected
     # several files: detections.png's time axis is the index over the series, which each range gives too
     assert (ranges["last_index"] - ranges["first_index"] == ranges["last_row"] - ranges["first_row"]).all()
-    assert (ranges.groupby("piece").apply(lambda r: (r["first_index"] - r["first_row"]).nunique()) == 1).all()
+    assert ((ranges["first_index"] - ranges["first_row"]).groupby(ranges["piece"]).nunique() == 1).all()
 
 
 def test_a_train_range_between_two_anomalies_says_the_pooled_row_joins_them(tmp_path, capsys):
