@@ -1836,6 +1836,7 @@ import os, signal, time
 from multiprocessing import resource_tracker
 from vae_lstm import grid
 
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a shell leaves it, whatever this test's parent did (nohup)
 grid.start_resource_tracker()
 pid = resource_tracker._resource_tracker._pid
 os.kill(pid, signal.SIGHUP)
