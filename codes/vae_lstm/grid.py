@@ -23,6 +23,7 @@ from .threads import usable_cores
 
 RAY_NEEDED = "--ray needs Ray: pip install 'ray>=2.40' (an optional dependency)"
 RAY_RETRIES = 1  # a Ray task that dies (a lost node, a killed worker) is run once more
+LOCAL_RAY_STARTS = 3  # tries to start a local Ray instance that timed out starting (start_local_ray)
 # A worker process (local, or Ray's) is replaced after this many jobs: TensorFlow keeps memory across the models a
 # process builds (one worker's resident set reached 6.4 GB over about 100 table1 jobs), and a fresh
 # process costs a few seconds of imports.
@@ -382,8 +383,8 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     threads = threads or threads_per_run(workers)
     try:
         if address == "local":  # a new instance, whatever $RAY_ADDRESS names, with the CPUs a task asks for at least
-            ray.init(address="local", num_cpus=max(usable_cores(), threads), include_dashboard=False,
-                     log_to_driver=False, runtime_env={"env_vars": _forwarded_env()})
+            start_local_ray(ray, num_cpus=max(usable_cores(), threads), include_dashboard=False,
+                            log_to_driver=False, runtime_env={"env_vars": _forwarded_env()})
         else:
             ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
     except SystemExit as e:  # a SIGTERM while ray.init ran, to Ray's handler (sys.exit): the runner's says how to resume
@@ -419,6 +420,47 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
                 yield refs[done[0]], e
     finally:
         ray.shutdown()
+
+
+def start_local_ray(ray, **options) -> None:
+    """``ray.init`` of a new local instance, started again when it timed out starting (LOCAL_RAY_STARTS tries in all).
+    Ray's deadlines for that are fixed: its raylet gives its dashboard agent about 15 s to report its ports, then
+    aborts; ray.init gives the raylet 30 s to register. On a busy machine the agent, a Python process that imports
+    Ray, can miss them. What each failed start left running (its GCS, dashboard, monitors) is ended first: Ray leaves
+    it to the end of this process, beside the next start's."""
+    import psutil  # Ray's own copy, importable once Ray is
+
+    ray_dir = str(Path(ray.__file__).parent)
+    for start in range(1, LOCAL_RAY_STARTS + 1):
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        try:
+            ray.init(address="local", **options)
+            return
+        except Exception as e:
+            _end_ray_processes(psutil, before, ray_dir)
+            if start == LOCAL_RAY_STARTS or type(e) is not Exception or "timed out" not in str(e):
+                raise
+        print(f"note: the local Ray instance timed out starting (a busy machine?): starting it again "
+              f"({start + 1} of {LOCAL_RAY_STARTS})", flush=True)
+
+
+def _end_ray_processes(psutil, before: set[int], ray_dir: str) -> None:
+    """End this process's descendants, not among ``before``, that run Ray's programs (found by its folder)."""
+    def of_ray(process) -> bool:
+        try:
+            return process.pid not in before and ray_dir in " ".join(process.cmdline())
+        except psutil.Error:
+            return False
+
+    left = [p for p in psutil.Process().children(recursive=True) if of_ray(p)]
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(left, timeout=5)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
 
 
 def note_no_node_fits(ray, address: str, threads: int) -> None:
