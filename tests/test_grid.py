@@ -1,5 +1,6 @@
 """The experiment runner: experiment files, a tiny grid run sequentially, in 2 processes and on Ray."""
 
+import contextlib
 import io
 import json
 import os
@@ -832,6 +833,50 @@ def test_a_local_ray_that_does_not_start_is_one_line(tmp_path, monkeypatch, caps
         for process in started:
             process.kill()
             process.wait()
+
+
+def test_a_local_ray_start_that_failed_ends_only_the_ray_processes_it_started(monkeypatch):
+    """What a failed start left is ended, not a Ray process that a child this process had before started meanwhile:
+    a worker of a Ray instance of the user's (``ray start --head --block`` run from a notebook) was ended with it."""
+    import subprocess
+
+    from vae_lstm import grid
+
+    ray = pytest.importorskip("ray") if os.environ.get("CI") != "true" else __import__("ray")
+    ray_dir = str(Path(ray.__file__).parent)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)", ray_dir]
+    user = subprocess.Popen(  # the user's: on a line, it starts a Ray process of its own (a worker), says its pid
+        [sys.executable, "-c", "import subprocess, sys; sys.stdin.readline(); "
+         f"p = subprocess.Popen({sleeper!r}); print(p.pid, flush=True); p.wait()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    started = []
+
+    def fails(**kwargs):  # the start's own process, and the user's worker started while it ran
+        started.append(subprocess.Popen(sleeper))
+        user.stdin.write("\n")
+        user.stdin.flush()
+        started.append(int(user.stdout.readline()))
+        raise RuntimeError("Maybe you called ray.init twice by accident?")
+
+    monkeypatch.setattr(ray, "init", fails)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    try:
+        with pytest.raises(RuntimeError, match="twice"):
+            grid.start_local_ray(ray, num_cpus=1)
+        assert "PYTHONPATH" not in os.environ  # ray_site's, only while ray.init ran
+        assert started[0].poll() is not None  # the start's: ended
+        import psutil  # Ray's own copy, importable once Ray is
+
+        assert psutil.pid_exists(started[1]) and user.poll() is None  # the user's worker: still running
+    finally:
+        if started:
+            started[0].kill()
+            started[0].wait()
+        user.kill()
+        user.wait()
+        if len(started) > 1:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(started[1], 9)
 
 
 def test_a_local_ray_instances_processes_import_jsonschema_without_its_iri_grammar(tmp_path, monkeypatch):

@@ -432,7 +432,7 @@ def start_local_ray(ray, **options) -> None:
 
     ray_dir = str(Path(ray.__file__).parent)
     for start in range(1, LOCAL_RAY_STARTS + 1):
-        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        before = {p.pid for p in psutil.Process().children()}
         try:
             with _ray_site():
                 ray.init(address="local", **options)
@@ -461,14 +461,21 @@ def _ray_site():
 
 
 def _end_ray_processes(psutil, before: set[int], ray_dir: str) -> None:
-    """End this process's descendants, not among ``before``, that run Ray's programs (found by its folder)."""
+    """End what a failed start left: this process's children not among ``before`` (its children's pids as the start
+    began) that run Ray's programs (found by its folder), with their descendants that do. The descendants of the
+    children it had before are left alone: a Ray instance of the user's, started from this process, may have started
+    a worker meanwhile."""
     def of_ray(process) -> bool:
         try:
-            return process.pid not in before and ray_dir in " ".join(process.cmdline())
+            return ray_dir in " ".join(process.cmdline())
         except psutil.Error:
             return False
 
-    left = [p for p in psutil.Process().children(recursive=True) if of_ray(p)]
+    left = []
+    for child in psutil.Process().children():
+        if child.pid not in before and of_ray(child):
+            with contextlib.suppress(psutil.Error):
+                left += [child] + [p for p in child.children(recursive=True) if of_ray(p)]
     for process in left:
         with contextlib.suppress(psutil.Error):
             process.terminate()
