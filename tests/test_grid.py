@@ -906,6 +906,19 @@ def test_a_local_ray_instances_processes_import_jsonschema_without_its_iri_gramm
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True", "True", "False"]  # the grammar is built only for an "iri" check, which still works
 
+    # a sitecustomize that is a package, with a relative import: it ran as a lone file, outside its package;
+    (tmp_path / "sitecustomize.py").unlink()
+    (tmp_path / "sitecustomize").mkdir()
+    (tmp_path / "sitecustomize" / "__init__.py").write_text("from .part import mark\nmark()\n")
+    (tmp_path / "sitecustomize" / "part.py").write_text("def mark():\n    import builtins\n    builtins.HIDDEN_SITE_RAN = 1\n")
+    # and ray_site also by a second spelling (a symlink), which it took for the one it hides: a RecursionError
+    (tmp_path / "link").symlink_to(site, target_is_directory=True)
+    twice = os.pathsep.join([str(site), str(tmp_path / "link"), str(tmp_path)])
+    done = subprocess.run([sys.executable, "-c", "import builtins, sitecustomize; "
+                           "print(getattr(builtins, 'HIDDEN_SITE_RAN', 0), sitecustomize.mark.__module__)"],
+                          env={**os.environ, "PYTHONPATH": twice}, capture_output=True, text=True, check=True)
+    assert (done.stdout.split(), done.stderr) == (["1", "sitecustomize.part"], "")
+
 
 def test_a_summary_of_part_of_a_grid_holds_that_part_only(tmp_path):
     import pandas as pd

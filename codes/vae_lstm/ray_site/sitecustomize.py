@@ -18,15 +18,17 @@ def _run(name: str, path: str):
 
 
 def _main() -> None:
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.realpath(__file__))
     try:
         _run("_vae_lstm_lean_imports", os.path.join(os.path.dirname(here), "lean_imports.py")).install()
     except Exception:  # noqa: BLE001 - only a saving: the process goes on as without it
         pass
-    rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    rest = [p for p in sys.path if os.path.realpath(p or os.curdir) != here]  # a symlink to it too
     hidden = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
-    if hidden is not None and hidden.origin:
-        _run("sitecustomize", hidden.origin)
+    if hidden is not None and hidden.loader is not None:  # run as Python runs it: a package too, as the module named so
+        module = importlib.util.module_from_spec(hidden)
+        sys.modules["sitecustomize"] = module
+        hidden.loader.exec_module(module)
 
 
 _main()
