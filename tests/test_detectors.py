@@ -663,6 +663,15 @@ def saved_run(name, run, config):
     return run
 
 
+def saved_tiny_run(name, tmp_path):
+    """A tiny run of ``name`` (l_win 8, l_seq 2, widths 16 and 4) saved and loaded back under its own config."""
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "n_channel": 1, "code_size": 2,
+                        "num_hidden_units": 16, "num_hidden_units_lstm": 4, "prediction_horizon": 1})
+    run = saved_run(name, tmp_path / "run", config)
+    detector_class(name)(config).load(run)
+    return config, run
+
+
 @pytest.mark.parametrize("name, key, other", [("lstm_ae", "l_win", 16), ("lstm_vae", "l_win", 16),
                                               ("lstm_ad", "l_win", 16), ("vae", "l_win", 16),
                                               ("vae_lstm", "l_win", 16), ("vae_lstm", "l_seq", 3),
@@ -672,10 +681,7 @@ def test_load_with_other_windows_than_the_run_was_trained_with_is_one_line(name,
     3) loaded without a word, then calibrate or score failed inside Keras: "Input 0 with name 'window' of layer
     'encoder' is incompatible with the layer: expected shape=(None, 8, 1), found shape=(None, 16)". LSTM-AD under
     another prediction_horizon was a ValueError about its Gaussian's dimensions."""
-    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "n_channel": 1, "code_size": 2,
-                        "num_hidden_units": 16, "num_hidden_units_lstm": 4, "prediction_horizon": 1})
-    run = saved_run(name, tmp_path / "run", config)
-    detector_class(name)(config).load(run)  # its own windows: loads
+    config, run = saved_tiny_run(name, tmp_path)  # loads under its own windows
     with pytest.raises(UserError, match=rf"^run folder {run} holds a {name} trained with {key} = {config[key]}; the "
                                         rf"config's {key} is {other}: load it with the config it was trained with$"):
         detector_class(name)(config.replace(**{key: other})).load(run)
@@ -688,10 +694,7 @@ def test_load_with_other_windows_than_the_run_was_trained_with_is_one_line(name,
 def test_load_with_other_widths_than_the_run_was_built_with_is_one_line(name, key, other, stage, tmp_path):
     """A checkpoint was loaded as it was saved, whatever widths the config gives: a run folder whose config.json was
     edited went on (or was scored) with the checkpoint's model, not the config's. Now one line names what differs."""
-    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "n_channel": 1, "code_size": 2,
-                        "num_hidden_units": 16, "num_hidden_units_lstm": 4, "prediction_horizon": 1})
-    run = saved_run(name, tmp_path / "run", config)
-    detector_class(name)(config).load(run)  # its own widths: loads
+    config, run = saved_tiny_run(name, tmp_path)  # loads under its own widths
     with pytest.raises(UserError, match=rf"^checkpoint {run / stage}.keras was built with {key}={config[key]} \(the "
                                         rf"config says {other}\): not the {stage} this config builds"):
         detector_class(name)(config.replace(**{key: other})).load(run)
