@@ -980,11 +980,11 @@ def auto_windows_moved(config: Config, auto_keys, train_data) -> str | None:
     if not auto_keys or config.load_dir != "default" or run_folders(config, held=True):
         return None
     base = run_dir(config)
-    head = f"{config.dataset_name}_{config.detector}_lwin"
-    if not base.name.startswith(head) or not base.parent.is_dir():
+    windows_part = f"_lwin{config.l_win}_lseq{config.l_seq}_"  # of run_name: the name under other windows matches
+    if windows_part not in base.name or not base.parent.is_dir():
         return None
-    pattern = re.compile(rf"{re.escape(head)}(\d+)_lseq(\d+){re.escape(f'_code{config.code_size}_seed{config.seed}')}"
-                         r"(_run\d+)?")
+    head, tail = base.name.rsplit(windows_part, 1)
+    pattern = re.compile(rf"{re.escape(head)}_lwin(\d+)_lseq(\d+)_{re.escape(tail)}(_run\d+)?")
     found = []
     try:
         folders = list(base.parent.iterdir())
