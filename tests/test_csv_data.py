@@ -1729,25 +1729,29 @@ def test_a_gzip_compressed_csv_reads_as_the_csv_and_a_zip_archive_is_named(tmp_p
                    "unpack it, or save the sheet as CSV, and give that file")
 
 
-@pytest.mark.parametrize("suffix, compress", [(".bz2", "bz2"), (".xz", "lzma")])
-def test_a_bzip2_or_xz_compressed_csv_reads_as_the_csv_it_holds(tmp_path, suffix, compress):
+@pytest.mark.parametrize("csv, suffix, compress", [("s.csv", ".bz2", "bz2"), ("s.csv", ".xz", "lzma"),
+                                                    ("s.CSV", ".GZ", "gzip"), ("s.Csv", ".Bz2", "bz2")])
+def test_a_bzip2_or_xz_compressed_csv_reads_as_the_csv_it_holds(tmp_path, csv, suffix, compress):
     """A .csv.bz2 or .csv.xz file (as pandas and many exports write them) was refused as "not a text CSV (it holds NUL
     bytes ...)", which named no compression: it reads as the CSV it holds, as a .csv.gz does, named like it, and its
-    label entry may name it as the CSV (s.csv); a damaged one is one line."""
+    label entry may name it as the CSV (s.csv); a damaged one is one line. An upper- or mixed-case name
+    (s.CSV.GZ, as some exports and Windows tools write it) was named "s.CSV" in run folders, titles and tables, and
+    its label entry could not name the CSV it holds."""
     import importlib
 
     plain = series(tmp_path, "data/s.csv", n=12)
-    packed = plain.with_name("s.csv" + suffix)
+    packed = plain.with_name(csv + suffix)
     packed.write_bytes(importlib.import_module(compress).compress(plain.read_bytes()))
     plain.unlink()
-    (tmp_path / "w.json").write_text(json.dumps({"s.csv": [["2020-01-01 08:00:00", "2020-01-01 09:00:00"]]}))
-    d = load({"path": "data/s.csv" + suffix, "time_column": "time", "labels": {"windows": "w.json"},
+    (tmp_path / "w.json").write_text(json.dumps({csv: [["2020-01-01 08:00:00", "2020-01-01 09:00:00"]]}))
+    d = load({"path": "data/" + csv + suffix, "time_column": "time", "labels": {"windows": "w.json"},
               "train_points": 6}, tmp_path)
     assert d.name == "s" and d.channels == ["a", "b"]
+    assert from_dict({"dataset": {"path": str(packed)}}).dataset_name == "s"
     np.testing.assert_array_equal(d.full_values[:, 1], np.arange(12) ** 2)
     assert np.flatnonzero(d.full_point_labels).tolist() == [8, 9]
     packed.write_bytes(packed.read_bytes()[:-8])
-    one_line_error({"path": "data/s.csv" + suffix}, tmp_path, f"s.csv{suffix}: a damaged ")
+    one_line_error({"path": "data/" + csv + suffix}, tmp_path, f"{csv}{suffix}: a damaged ")
 
 
 def test_a_zstd_compressed_file_is_named_as_such(tmp_path):

@@ -1548,9 +1548,10 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_F
 
 
 def _csv_name(path: Path) -> str:
-    """The file's name as a CSV: data.csv for data.csv.gz (.bz2, .xz), which is read through its decompressor."""
-    suffix = next((s for s in COMPRESSED_SUFFIXES if path.name.endswith(s)), "")
-    return path.name.removesuffix(suffix) or path.name
+    """The file's name as a CSV: data.csv for data.csv.gz (.bz2, .xz, in any case: DATA.CSV.GZ), which is read through
+    its decompressor."""
+    suffix = next((s for s in COMPRESSED_SUFFIXES if path.name.lower().endswith(s)), "")
+    return path.name[:len(path.name) - len(suffix)] or path.name
 
 
 def csv_stem(path: Path | str) -> str:
