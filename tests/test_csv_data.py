@@ -1344,6 +1344,25 @@ def test_thousands_grouped_by_a_no_break_space(tmp_path, space):
     assert load({**spec, "sep": "§"}, tmp_path).full_values[:2].tolist() == [[1234.5, 0], [2234.5, 1]]
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u202f"])
+def test_numbers_with_a_no_break_space_around_them_read_as_numbers(tmp_path, space):
+    """A spreadsheet exports a cell's leading or trailing no-break space (U+00A0, or the narrow U+202F) as it is: such
+    columns read as text and were left out of the channels as "not numeric" (a time with one was not read); they
+    read as an ordinary space around a number does, inside quotes too, and a no-break space that groups thousands
+    is still that."""
+    rows = [[f"{t}{space}", f"{space}{i}.5", f"{i * i}{space}", f'"{space}{i}{space}"', i]
+            for i, t in enumerate(stamps(8))]
+    write_csv(tmp_path, "nb.csv", ["time", "a", "b", "c", "d"], rows)
+    d = load({"path": "nb.csv", "time_column": "time", "train_points": 4}, tmp_path)
+    assert d.channels == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(d.full_values[:, :3], [[i + 0.5, i * i, i] for i in range(8)])
+    assert d.full_timestamps[3] == np.datetime64("2020-01-01T03:00:00")
+    rows = [[i, f"{space}{i + 1}{space}234,5{space}", i * i] for i in range(6)]
+    write_csv(tmp_path, "fr.csv", ["t", "a", "b"], rows, sep=";")
+    d = load({"path": "fr.csv", "time_column": "t", "decimal": ",", "thousands": space}, tmp_path)
+    assert d.full_values[:2].tolist() == [[1234.5, 0], [2234.5, 1]]
+
+
 def test_text_columns_that_only_look_like_other_number_formats_are_left_out(tmp_path):
     # quoted pairs "3,4" beside columns that read with decimal points, a tag 3', numbers grouped
     # other than by three digits: text, not a decimal comma or a thousands separator

@@ -663,6 +663,18 @@ def _quoted_lines(text: str, sep: str) -> bool:
         and not all(_quoted_number(f[0]) for f in fields[1:])
 
 
+NO_BREAK_SPACES = "\u00a0\u202f"  # a spreadsheet's no-break and narrow no-break spaces, which pandas reads as text
+
+
+def _strip_no_break_spaces(text: str, sep: str) -> str:
+    """``text`` without the no-break spaces (and the spaces beside them) at the start or end of a field, inside its
+    quotes too: pandas reads a number with one as text, where it reads one with an ordinary space as the number. One
+    inside a field (1\u00a0234,5, as thousands) stays."""
+    s, nb, any_space = re.escape(sep), f"[{NO_BREAK_SPACES}]", f"[ \t{NO_BREAK_SPACES}]*"
+    text = re.sub(rf'(^|{s})([ \t]*"?){any_space}{nb}{any_space}', r"\1\2", text, flags=re.MULTILINE)
+    return re.sub(rf'{any_space}{nb}{any_space}("?[ \t]*)(?={s}|\r?$)', r"\1", text, flags=re.MULTILINE)
+
+
 def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | None = None,
               text_column: str | None = None) -> tuple[pd.DataFrame, str]:
     """The file as text columns and numbers, and a note on what was dropped ("" if nothing); ``text_column`` is
@@ -711,6 +723,8 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         notes += [f"{path.name}: {counts[sign]} {name} ('{sign}', U+{ord(sign):04X}) read as '-'"
                   for sign, name in MINUS_SIGNS.items() if counts[sign]]
     sep = sep or _sniff(text, avoid=decimal) or (";" if decimal == "," else ",")
+    if len(sep) == 1 and sep not in NO_BREAK_SPACES and any(space in text for space in NO_BREAK_SPACES):
+        text = _strip_no_break_spaces(text, sep)
     if len(sep) == 1 and sep not in " \r\n":
         # rows of empty fields after the last row (,, where a spreadsheet's cells below the data were once touched):
         # no rows, as blank lines there are none
