@@ -734,6 +734,32 @@ def test_a_file_of_percentages_only_says_why_no_column_is_numeric(tmp_path):
     write_csv(tmp_path, "y.csv", ["t", "on"], [[i, "yes" if i % 2 else "no"] for i in range(10)])
     msg = one_line_error({"path": "y.csv", "time_column": "t", "train_points": 5}, tmp_path)
     assert msg.endswith("y.csv: no numeric value column (columns: t, on); left out: 'on' (not numeric)")
+    # days without a year (12 Jan) or ordinals (2nd) are no numbers with a unit
+    for cells in ([f"{k + 1} Jan" for k in range(10)], [f"{k + 1}{'st' if k == 0 else 'th'}" for k in range(3, 13)]):
+        write_csv(tmp_path, "d.csv", ["t", "day"], [[i, c] for i, c in enumerate(cells)])
+        msg = one_line_error({"path": "d.csv", "time_column": "t", "train_points": 5}, tmp_path)
+        assert msg.endswith("d.csv: no numeric value column (columns: t, day); left out: 'day' (not numeric)")
+
+
+@pytest.mark.parametrize("header, cells, name, first, number", [
+    ("temp", [f"{20 + k / 2} °C" for k in range(8)], "temp", "20.0 °C", "20.0"),
+    ('"Temp, °C"', [f'"{20 + k / 2} °C"' for k in range(8)], "Temp, °C", "20.0 °C", "20.0"),
+    ('"Pressure, hPa"', [f'"1,0{k}3 hPa"' for k in range(8)], "Pressure, hPa", "1,003 hPa", "1,003"),
+    ("price", [f"${k}.50" for k in range(8)], "price", "$0.50", "0.50"),
+])
+def test_a_column_of_values_with_units_says_so(tmp_path, header, cells, name, first, number):
+    """A column of numbers written with their unit (21.5 °C, "1,013 hPa", as a spreadsheet's formatted cells export) is
+    text: the line said only "not numeric"; of one column with a comma in its quoted name, that the file seemed
+    separated by ','; of quoted cells with a comma, to remove the quotes around each line. It names the unit, a row
+    and the number to write."""
+    write_text(tmp_path, "u.csv", header + "\n" + "".join(c + "\n" for c in cells))
+    msg = one_line_error({"path": "u.csv"}, tmp_path)
+    assert msg.endswith(f"u.csv: no numeric value column (columns: {name}); left out: {name!r} (not numeric: values "
+                        f"with a unit such as {first!r} (data row 0, 0-based): write the numbers alone (e.g. {number}), "
+                        "the unit in the column's name, to read the column as numbers)")
+    write_text(tmp_path, "v.csv", "t," + header + "\n" + "".join(f"{k},{c}\n" for k, c in enumerate(cells)))
+    one_line_error({"path": "v.csv", "value_columns": [name]}, tmp_path, "has 8 non-numeric",
+                   f"; they are values with a unit such as {first!r} (data row 0, 0-based): write the numbers alone")
 
 
 def test_no_value_column_names_the_time_column_and_the_ignored_columns(tmp_path):
@@ -2079,6 +2105,9 @@ def test_a_file_whose_every_line_is_quoted_whole_is_named(tmp_path):
         msg = one_line_error(spec, tmp_path, "q.csv: every line is one quoted field ('time,a,b'): the quotes around "
                              "each line hide its separators; remove them")
         assert "leave sep out" not in msg
+    # so is one whose lines start with a number and a unit ("12 kg,3"): not one column of values with a unit
+    write_text(tmp_path, "k.csv", '"mass,n"\n' + "".join(f'"{i} kg,{i}"\n' for i in range(8)))
+    one_line_error({"path": "k.csv"}, tmp_path, "k.csv: every line is one quoted field ('mass,n')")
     # one quoted name that holds a comma, over a column of numbers, is a file of one column
     write_text(tmp_path, "t.csv", '"Temperatur, °C"\n' + "".join(f"{i % 4}.5\n" for i in range(8)))
     assert load({"path": "t.csv", "train_points": 4}, tmp_path).channels == ["Temperatur, °C"]

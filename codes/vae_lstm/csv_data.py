@@ -655,12 +655,12 @@ def _quoted_number(text: str) -> bool:
 def _quoted_lines(text: str, sep: str) -> bool:
     """Whether the first lines are each one field in quotes that holds a separator ("time,a,b"), as an export that
     quotes whole lines writes them, and not every data line a number with a decimal comma or thousands separators
-    ("21,5" or "1,234.5", one column). Only the first lines are split."""
+    ("21,5" or "1,234.5", one column), or with a unit ("1,013 hPa"). Only the first lines are split."""
     lines = list(itertools.islice((line.strip() for line in io.StringIO(text) if line.strip()), 6))
     fields = [_split_line(line, sep) for line in lines]
     return len(lines) > 1 and all(line.startswith('"') and len(f) == 1 and any(s in f[0] for s in SEPARATORS)
                                   for line, f in zip(lines, fields, strict=True)) \
-        and not all(_quoted_number(f[0]) for f in fields[1:])
+        and not all(_quoted_number(f[0]) or WITH_UNIT.fullmatch(f[0].strip()) for f in fields[1:])
 
 
 NO_BREAK_SPACES = "\u00a0\u202f"  # a spreadsheet's no-break and narrow no-break spaces, which pandas reads as text
@@ -797,7 +797,7 @@ def _require_column(f: _File, column: str, what: str) -> None:
 def _one_column_hint(f: _File) -> str:
     """Why a header may read as one column whose name holds the others: the file is split by another separator than
     ``sep``, or by spaces, which are not detected; "" otherwise."""
-    if len(f.df.columns) != 1:
+    if len(f.df.columns) != 1 or _percentages(f.df.iloc[:, 0]) or _units(f.df.iloc[:, 0]):  # one column rightly
         return ""
     name = str(f.df.columns[0])
     other = next((s for s in (",", ";", "\t", "|") if s in name), None)
@@ -925,6 +925,35 @@ def _percent_advice(example: str) -> str:
             "the column as numbers")
 
 
+UNIT_NUMBER = r"[-+]?(?:\d+(?:[.,' \u00a0\u202f]\d+)*|[.,]\d+)"  # 21.5, 1,013, 1 013,25, .5
+CURRENCY = "$€£¥"
+# a number with a unit after it (21.5 °C, 1,013 hPa, 12 m/s, 3.2kWh, 5 €) or a currency sign before it ($12.50): a
+# unit starts with a letter (or a degree sign), holds no separator, and a second word may follow (12 m s-1); a date
+# (12 Jan 2020, 12 Jan) nor an ordinal (2nd) is none
+NOT_UNITS = (r"(?!(?i:(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+             r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|st|nd|rd|th)\.?)$)")
+WITH_UNIT = re.compile(rf"[{CURRENCY}]\s*(?P<n>{UNIT_NUMBER})|(?P<m>{UNIT_NUMBER})\s*{NOT_UNITS}"
+                       rf"(?:(?:[°º]\s*)?[^\W\d_][^\s,;|]*(?:\s+[^\W\d_][^\s,;|]*)?|[{CURRENCY}])")
+
+
+def _units(values: pd.Series) -> tuple[int, str, str] | None:
+    """The first value with a unit (its data row, the value, and the number in it) when at least half of the values
+    with text are numbers with a unit (21.5 °C), as `_percentages` reads percentages; else None."""
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    hits = text[text.str.fullmatch(WITH_UNIT.pattern)]
+    if not len(text) or len(hits) < 0.5 * len(text):
+        return None
+    m = WITH_UNIT.fullmatch(hits.iloc[0])
+    return _whole(hits.index[0]), hits.iloc[0], m.group("n") or m.group("m")
+
+
+def _unit_advice(found: tuple[int, str, str]) -> str:
+    row, example, number = found
+    return (f"values with a unit such as {example!r} (data row {row}, 0-based): write the numbers alone (e.g. "
+            f"{number}), the unit in the column's name, to read the column as numbers")
+
+
 def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: str = ".",
                      thousands: str | None = None) -> tuple[list[str], list[str]]:
     """Numeric columns not excluded, and the skipped ones with why (for the note). A text column that
@@ -947,8 +976,9 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
                 raise DataError(f"{path}: column {c!r} is not numeric as read (values {shown}, ...), but "
                                 f"reads as numbers with {setting}: set that in the dataset object, or list the "
                                 f"column in ignore_columns")
-            percent = _percentages(col)
-            skipped.append(f"{c!r} (not numeric: {_percent_advice(percent)})" if percent else f"{c!r} (not numeric)")
+            percent, units = _percentages(col), _units(col)
+            skipped.append(f"{c!r} (not numeric: {_percent_advice(percent)})" if percent else
+                           f"{c!r} (not numeric: {_unit_advice(units)})" if units else f"{c!r} (not numeric)")
     return chosen, skipped
 
 
@@ -1019,14 +1049,16 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
         shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
         setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands, _fractions_elsewhere(f.df, c))
         percent = _percentages(f.df[c].iloc[bad])
+        units = _units(f.df[c].iloc[bad])
         present = f.df[c].dropna().astype(str).str.strip()
         times = bad.size == len(values) and len(present) and _parse_datetimes(present.iloc[:SHOWN]).notna().all()
         hint = (f"; they read as numbers with {setting}: set that in the dataset object" if setting else
                 f"; they are {_percent_advice(percent)}" if percent else
+                f"; they are {_unit_advice(units)}" if units else
                 "; it holds times, not numbers: give it as time_column, or leave it out" if times else
                 "; no row of it holds a number: leave it out" if bad.size == len(values) else
                 "; fill or remove those rows, or leave the column out")
-        hint += " of the channels (ignore_columns, or value_columns without it)" * (not setting and not percent)
+        hint += " of the channels (ignore_columns, or value_columns without it)" * (not (setting or percent or units))
         raise DataError(f"{f.path}: column {c!r} has {bad.size} non-numeric, missing or infinite value(s) "
                         f"at data row(s) {_rows(bad)} (0-based; values {', '.join(shown)}){also}{hint}")
     return values
