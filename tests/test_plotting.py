@@ -231,6 +231,27 @@ def test_reconstructions_of_eight_channels_overlap_nothing(captured, tmp_path):
     assert not any(ax.get_ylabel() for ax in axes[:, 1:].ravel())
 
 
+@pytest.mark.parametrize("n, channels", [(1, 1), (2, 1), (3, 1), (5, 1), (2, 3)])
+def test_the_reconstructions_of_few_windows_keep_their_title_and_show_no_empty_panel(captured, tmp_path, n, channels):
+    """A small series leaves a few validation windows: of one channel, an odd number of them left an empty panel with
+    axes (and its column no x label), and one or two ran the title off both edges ("AE reconstructions of validation
+    window")."""
+    windows = np.random.default_rng(0).standard_normal((n, 8, channels))
+    plotting.reconstructions(windows, windows, tmp_path / "r.png")
+    fig = captured[0]
+    box = fig._suptitle.get_window_extent(laid_out(fig))
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    assert fig.get_suptitle().replace("\n", " ") == "VAE reconstructions of validation windows"
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert len(shown) == n * channels and all(len(ax.lines) == 2 for ax in shown)
+    assert drawn_channels(fig, windows) == [k for k in range(channels) for _ in range(n)]
+    columns = {}
+    for ax in shown:  # the lowest shown panel of each column names the x axis
+        columns.setdefault(round(ax.get_position().x0, 3), []).append(ax)
+    assert all(min(col, key=lambda ax: ax.get_position().y0).get_xlabel() == "sample in window"
+               for col in columns.values())
+
+
 def test_labelled_windows_stay_visible_where_everything_is_flagged(captured, tmp_path):
     """SKAB valve1: every test point is flagged, and the orange detected spans hid the pale red labelled
     windows. A red bar along each panel's top shows them, above the data."""

@@ -173,10 +173,10 @@ def loss_curves(log_csv: Path, path: Path, title: str) -> Path | None:
 
 
 def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path, channels: list[str] | None = None) -> Path:
-    """Validation windows against their VAE reconstructions: one channel in two rows of windows, several in a
-    row of windows per channel (``shown_channels``, ``channels`` naming them)."""
+    """Validation windows against their VAE reconstructions: one channel in two rows of windows (one row of one or
+    two), several in a row of windows per channel (``shown_channels``, ``channels`` naming them)."""
     n, (names, note) = len(windows), shown_channels(windows.shape[-1], channels)
-    rows, cols = (2, (n + 1) // 2) if len(names) == 1 else (len(names), n)
+    rows, cols = ((2, (n + 1) // 2) if n > 2 else (1, n)) if len(names) == 1 else (len(names), n)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 5 if len(names) == 1 else 2.2 * rows), squeeze=False)
     for k in range(len(names)):
         for ax, window, rec in zip(axes.ravel() if len(names) == 1 else axes[k], windows, rebuilt, strict=False):
@@ -187,10 +187,13 @@ def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path, channe
     # several channels and ran into the title
     for row, name in zip(axes[:, 0], names * rows if len(names) == 1 else names, strict=True):
         row.set_ylabel(f"{name}\n(z-score)")
-    for ax in axes[-1]:
-        ax.set_xlabel("sample in window")
+    for column in axes.T:  # an odd number of windows of one channel leaves the last row's last panel empty: hidden
+        if not column[-1].lines:
+            column[-1].axis("off")
+        column[-1 if column[-1].lines else -2].set_xlabel("sample in window")
     axes.ravel()[0].legend(fontsize=7)
-    fig.suptitle("VAE reconstructions of validation windows" + note)
+    # about 9 characters an inch: the figure of one or two windows is 3.2 or 6.4 inches wide
+    fig.suptitle(textwrap.fill("VAE reconstructions of validation windows" + note, int(9 * fig.get_figwidth())))
     return _save(fig, path)
 
 
