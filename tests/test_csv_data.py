@@ -1264,6 +1264,12 @@ def test_a_file_without_a_header_row(tmp_path):
     write_text(tmp_path, "m.csv", f"{stamps(7)[0]},NA,2.5\n" + "".join(f"{t},{i},{-i}\n" for i, t in
                                                                        enumerate(stamps(7)[1:])))
     one_line_error({"path": "m.csv"}, tmp_path, "m.csv: the first row looks like data, not a header")
+    # a header that names its channels NA, 1 and 2 reads as such a row: the line said only to add a header row
+    write_text(tmp_path, "h.csv", "NA,1,2\n" + "".join(f"{i},{i * 2},{i * 3}\n" for i in range(6)))
+    msg = one_line_error({"path": "h.csv"}, tmp_path)
+    assert msg.endswith("h.csv: the first row looks like data, not a header (NA,1,2); add a header row naming the "
+                        "columns, or, if this row is the header, rename its columns 'NA', '1' and '2': a header of "
+                        "numbers and names that read as missing values (NA, n/a, null) reads as a row of data")
     # a first row of a time and numbers: it became the header, its numbers the channels' names, the row lost
     write_text(tmp_path, "t.csv", "".join(f"{stamps(6)[i]},{i + 0.25},{-i}.5\n" for i in range(6)))
     one_line_error({"path": "t.csv"}, tmp_path, "t.csv", "the first row looks like data, not a header")

@@ -597,8 +597,12 @@ def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
     # numbers, or times and numbers, with empty or missing cells among them: a row of data
     numbers = plain and not index_names and len(plain) + len(gaps) == len(named)
     if numbers or (dates and plain and len(dates) + len(plain) + len(gaps) == len(named)):
+        names = [repr(h) for h in named if not _is_time_text(h)]  # numbers and missing-value names (NA, n/a, null)
+        rename = (f", or, if this row is the header, rename its columns {', '.join(names[:-1])} and {names[-1]}: a "
+                  "header of numbers and names that read as missing values (NA, n/a, null) reads as a row of data"
+                  if gaps and len(names) > 1 else "")
         raise DataError(f"{path}: the first row looks like data, not a header ({sep.join(first)[:80]}); "
-                        f"add a header row naming the columns")
+                        f"add a header row naming the columns{rename}")
     for k, h in enumerate(header):
         if h and header.index(h) < k:
             raise DataError(f"{path}: the header names column {h!r} twice (columns {header.index(h) + 1} and "
