@@ -2077,6 +2077,18 @@ def test_a_line_break_in_a_column_name_reads_as_a_space(tmp_path):
     d = load({"path": "m.csv", "time_column": "time", "value_columns": ["Flow (m3/h)", "b c"]}, tmp_path)
     assert d.channels == ["Flow (m3/h)", "b c"] and d.full_values[4].tolist() == [4.5, 1]
     assert "m.csv: the line breaks in column name(s) 'Flow (m3/h)', 'b c' read as spaces" in d.train_block_note
+    # a config that names a column as the file writes it, its line breaks (or a no-break space) in it, names it too:
+    # it was refused as missing
+    spec = {"path": "m.csv", "time_column": "time", "value_columns": ["Flow\r\n(m3/h)", "b\n\nc"]}
+    d = load(spec, tmp_path)
+    assert d.channels == ["Flow (m3/h)", "b c"] and d.full_values[4].tolist() == [4.5, 1]
+    assert load({**spec, "value_columns": None, "ignore_columns": ["b\u00a0c"]}, tmp_path).channels == ["Flow (m3/h)"]
+    # a no-break space in a header name (as a French export writes one before a unit) reads as a space: the name
+    # typed with a space was refused as missing, "did you mean 'Flow\xa0(m3/h)'?", which JSON cannot write so
+    write_text(tmp_path, "n.csv", "time,Flow\u00a0(m3/h),b\u202fc\r\n" + rows.replace(",x,", ",4.5,"))
+    d = load({"path": "n.csv", "time_column": "time", "value_columns": ["Flow (m3/h)", "b c"]}, tmp_path)
+    assert d.channels == ["Flow (m3/h)", "b c"] and d.full_values[4].tolist() == [4.5, 1]
+    one_line_error({**spec, "value_columns": ["b c", "b\nc"]}, tmp_path, "dataset: value_columns lists 'b c' twice")
     write_text(tmp_path, "d.csv", 'time,"b\nc",b c\n' + rows)
     one_line_error({"path": "d.csv", "time_column": "time"}, tmp_path, "d.csv: the header names column 'b c' twice")
 

@@ -571,8 +571,22 @@ LINE_BREAKS = re.compile(r"\s*[\r\n]\s*")  # a line break in a quoted name, with
 
 
 def _column_name(name: str) -> str:
-    """A header name as read: stripped, a line break inside it (a spreadsheet cell's, Alt+Enter) a space."""
-    return LINE_BREAKS.sub(" ", name.strip())
+    """A header name as read: stripped, a line break inside it (a spreadsheet cell's, Alt+Enter) a space, and a
+    no-break space (U+00A0, U+202F, as a French export writes one before a unit) a space. The config's names of
+    columns read so too, so that a name typed with a space, or copied with the file's line break, names it."""
+    return LINE_BREAKS.sub(" ", name.strip()).replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def _config_names(names: list[str] | None, key: str) -> list[str] | None:
+    """The column names a config lists under ``key``, read as header names are (`_column_name`)."""
+    if names is None:
+        return None
+    read = [_column_name(n) for n in names]
+    dup = next((n for k, n in enumerate(read) if n in read[:k]), None)
+    if dup is not None:
+        raise DataError(f"dataset: {key} lists {dup!r} twice (line breaks and no-break spaces in a name read as "
+                        "spaces)")
+    return read
 
 
 def _check_header(path: Path, shape: _Shape, sep: str) -> list[str]:
@@ -2128,8 +2142,10 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         if given is not None and time_col is None:
             raise DataError(f"dataset: {key} goes with time_column (without it the row order is the time)")
     label_col = labels.get("column") if labels else None
-    value_cols = _str_list(spec, "value_columns")
-    ignore = _str_list(spec, "ignore_columns") or []
+    # names of columns as the header's read (a line break or a no-break space in one a space)
+    time_col, label_col = (None if c is None else _column_name(c) for c in (time_col, label_col))
+    value_cols = _config_names(_str_list(spec, "value_columns"), "value_columns")
+    ignore = _config_names(_str_list(spec, "ignore_columns"), "ignore_columns") or []
     if label_col is not None and label_col == time_col:
         raise DataError(f"dataset: labels.column {label_col!r} is the time_column; labels.column names the column of "
                         "0/1 anomaly labels (1 = anomalous row), another column than the times")
