@@ -17,7 +17,7 @@ Fields of the dataset object (any other field is refused, with the closest known
     ``"${SKAB_DATA_DIR}/valve1/1.csv"``, taken from the environment (an error names the variable
     if it is unset). The same rules hold for every path below. Required unless both ``train_files``
     and ``test_files`` are given. A gzip-, bzip2- or xz-compressed file (``data.csv.gz``,
-    ``.bz2``, ``.xz``) is read as the CSV it holds.
+    ``.bz2``, ``.xz``, in any case) is read as the CSV it holds.
 ``sep``
     The column separator. Default: detected per file from its first lines (``,`` ``;`` tab or ``|``:
     the one that splits every line into the same number of fields, the most fields winning), or
