@@ -252,6 +252,30 @@ def test_the_reconstructions_of_few_windows_keep_their_title_and_show_no_empty_p
                for col in columns.values())
 
 
+def test_long_channel_names_stay_inside_the_figure_and_apart(captured, tmp_path):
+    """A spreadsheet's header names a channel in words ("Temperature sensor 3 in the north hall (°C)"): as one line
+    of a panel's y label it ran past the panel, into the next panel's label and off the figure's top. A name is
+    wrapped at its spaces (a word longer than a line, within it) to fit beside its panel; a short one (Volume Flow
+    RateRMS) stays one line."""
+    names = ["Temperature sensor 3 in the north hall (°C)", "pressure_at_the_inlet_of_pump_2_in_hPa",
+             "Volume Flow RateRMS"]
+    windows = np.random.default_rng(0).standard_normal((4, 8, 3))
+    plotting.prior_samples(windows, tmp_path / "p.png", names)  # as reconstructions and long_sequence label them
+    series = windows.reshape(-1, 3)
+    pieces = [{"start": 16, "scores": np.ones(16), "flags": np.zeros(16, bool), "threshold": 2.0}]
+    plotting.detections(series, pieces, np.array([], int), None, (0, 16), tmp_path / "d.png", "t", channels=names)
+    for fig in captured:
+        renderer = laid_out(fig)
+        labels = [ax.yaxis.label for ax in fig.axes if ax.get_ylabel() and ax.get_ylabel() != "point score"]
+        boxes = [label.get_window_extent(renderer) for label in labels]
+        assert len(boxes) == 3
+        assert all(b.y0 >= 0 and b.y1 <= fig.bbox.y1 and b.x0 >= 0 for b in boxes)
+        assert not any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1:])
+        shown = ["".join(label.get_text().split("\n")[:-1]) for label in labels]  # the name's lines, then (z-score)
+        assert [text.replace(" ", "") for text in shown] == [name.replace(" ", "") for name in names]
+        assert labels[2].get_text() == "Volume Flow RateRMS\n(z-score)"
+
+
 def test_labelled_windows_stay_visible_where_everything_is_flagged(captured, tmp_path):
     """SKAB valve1: every test point is flagged, and the orange detected spans hid the pale red labelled
     windows. A red bar along each panel's top shows them, above the data."""

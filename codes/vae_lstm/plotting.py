@@ -33,6 +33,13 @@ def channel_names(n_channel: int, names: list[str] | None = None) -> list[str]:
     return list(names) if names else (["value"] if n_channel == 1 else [f"ch{k}" for k in range(n_channel)])
 
 
+def channel_label(name: str) -> str:
+    """A channel's panel's y label: its name wrapped at its spaces (a longer word within it) to lines of about 24
+    characters (a spreadsheet's header, "Temperature sensor 3 in the north hall (°C)", ran past its panel into the
+    next one's label and off the figure), over "(z-score)"."""
+    return textwrap.fill(name, 24, break_on_hyphens=False) + "\n(z-score)"
+
+
 def shown_channels(n_channel: int, names: list[str] | None = None) -> tuple[list[str], str]:
     """The names of the channels a figure draws (the first ``MAX_CHANNELS_SHOWN``; default "value", or "ch0",
     "ch1", ... as the series names them), and a note for its title when some are left out."""
@@ -186,7 +193,7 @@ def reconstructions(windows: np.ndarray, rebuilt: np.ndarray, path: Path, channe
     # the channel once per row and the x axis once per column: a label on every panel outgrew a panel's height at
     # several channels and ran into the title
     for row, name in zip(axes[:, 0], names * rows if len(names) == 1 else names, strict=True):
-        row.set_ylabel(f"{name}\n(z-score)")
+        row.set_ylabel(channel_label(name))
     for column in axes.T:  # an odd number of windows of one channel leaves the last row's last panel empty: hidden
         if not column[-1].lines:
             column[-1].axis("off")
@@ -205,7 +212,7 @@ def prior_samples(windows: np.ndarray, path: Path, channels: list[str] | None = 
     for k, (ax, name) in enumerate(zip(axes[:, 0], names, strict=True)):
         for window in windows:
             ax.plot(window[:, k], alpha=0.8)
-        ax.set_ylabel(f"{name}\n(z-score)")
+        ax.set_ylabel(channel_label(name))
         ax.grid(True)
     axes[0, 0].set_title("windows decoded from prior samples" + note)
     axes[-1, 0].set_xlabel("sample in window")
@@ -249,7 +256,7 @@ def long_sequence(segment: np.ndarray, rebuilt_windows: np.ndarray, l_win: int, 
         ax.plot(np.arange(l_win, l_win + len(rebuilt)), rebuilt, "g--", label="rebuilt from LSTM codes")
         for j in range(1, len(segment) // l_win):
             ax.axvline(j * l_win, color="0.85", lw=0.8)
-        ax.set_ylabel(f"{name}\n(z-score)")
+        ax.set_ylabel(channel_label(name))
         ax.grid(True, axis="y")
     axes[0, 0].set_title("one sequence rebuilt from LSTM-predicted codes" + note)
     axes[-1, 0].set_xlabel("time step in sequence")
@@ -437,7 +444,7 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
         if len(labelled):
             top += (top - bottom) * LABEL_BAR / (1 - LABEL_BAR)  # the labels' bar above the data, not over it
         ax.set_ylim(bottom, top)
-        ax.set_ylabel(f"{channels[i]}\n(z-score)")
+        ax.set_ylabel(channel_label(channels[i]))
     handles, _ = axes[0].get_legend_handles_labels()
     handles.append(Patch(color="tab:orange", alpha=0.35, label="detected"))
     axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)  # beside the data
