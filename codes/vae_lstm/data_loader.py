@@ -196,7 +196,8 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
     that alone makes the standard deviation over ``MAX_ONE_VALUE_INFLATION`` times that of the other values, so
     that they all standardise to about 0; likewise a few such values together (a sentinel written more than once:
     the farthest ``MAX_FAR_VALUES`` at most, and at most 1% of the block), whose other copies kept the spread of
-    the rest as large as the one-value check takes it."""
+    the rest as large as the one-value check takes it, and every copy of the farthest value together (-9999 for a
+    missing reading, at more rows than those)."""
     names = channels or ([f"channel {k}" for k in range(block.shape[1])] if block.shape[1] > 1 else ["the value"])
     for k in range(block.shape[1]):
         label = repr(names[k]) if channels else names[k]
@@ -230,6 +231,19 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
                                 f"these {m} values make the standard deviation {std[k] / rest:.3g} times that of the "
                                 "other values, so they all standardise to about 0: a data error such as a sentinel "
                                 "value or a wrong unit; fix or remove them")
+        # the farthest value written at more rows than those taken away above (-9999 for a missing reading): all its
+        # copies together; a two-valued channel (a status flag), whose other values have no spread, is no error
+        copies = values == values[row]
+        if copies.sum() > len(far) and not copies.all():
+            rest = float(values[~copies].std())
+            if 0 < rest and rest * MAX_ONE_VALUE_INFLATION < std[k]:
+                at = np.flatnonzero(copies)
+                shown = ", ".join(str(int(r)) for r in at[:5]) + (", ..." if len(at) > 5 else "")
+                raise DataError(f"{name}: the training block holds {values[row]:.6g} at {len(at)} rows of {label} "
+                                f"(rows {shown}, 0-based), and these copies make the standard deviation "
+                                f"{std[k] / rest:.3g} times that of the other values, so they all standardise to about "
+                                "0: a sentinel value written for missing data, or a wrong unit; remove or fill those "
+                                "rows")
 
 
 def stds_without(values: np.ndarray, far: np.ndarray) -> np.ndarray:
