@@ -1812,6 +1812,22 @@ def test_a_zstd_compressed_file_is_named_as_such(tmp_path):
                         "CSV, or compress it with gzip, bzip2 or xz, which are read")
 
 
+@pytest.mark.parametrize("text, what", [
+    ("<!DOCTYPE html>\n<html><body><table>\n<tr><th>time</th><th>x</th></tr>\n<tr><td>1</td><td>2</td></tr>\n"
+     "</table></body></html>\n", "an HTML or XML file"),
+    ('<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook>\n<Row><Cell><Data>1</Data></Cell>'
+     "</Row>\n</Workbook>\n", "an HTML or XML file"),
+    ('[{"time": 1, "x": 2}, {"time": 2, "x": 3}]\n', "a JSON file"),
+])
+def test_a_web_page_xml_spreadsheet_or_json_file_is_named_as_such(tmp_path, text, what):
+    """A web application's "export to Excel" (an HTML table), Excel's XML spreadsheet or a JSON file saved as .csv
+    was told to give "sep": " " (the file seemed separated by spaces) or that it had no data rows."""
+    write_text(tmp_path, "e.csv", text)
+    msg = one_line_error({"path": "e.csv"}, tmp_path)
+    assert msg.endswith(f"e.csv: {what}, not a CSV: save the table as CSV (comma-separated values) and give that file")
+    assert '"sep"' not in msg
+
+
 def test_a_binary_or_utf16_file_without_its_mark_and_a_folder_are_one_line_each(tmp_path):
     (tmp_path / "s.csv").write_bytes("time,a\n0,1\n1,2\n".encode("utf-16-le"))  # no byte-order mark
     one_line_error({"path": "s.csv"}, tmp_path, "s.csv: not a text CSV", "UTF-16")

@@ -661,6 +661,20 @@ UNICODE_MINUS = {decimal: re.compile(f"[{''.join(MINUS_SIGNS)}](?={re.escape(dec
 EXCEL_SEP = re.compile(r'"?sep=([^\r\n"])"?[ \t]*(?:\r\n|\r|\n)')  # Excel's first line naming the separator
 
 
+MARKUP = re.compile(r"\s*<(?:!doctype|html|\?xml|table|head|body|meta)\b", re.IGNORECASE)  # a web page, XML
+
+
+def _json_file(text: str) -> bool:
+    """Whether the text is a JSON array or object (a CSV's header starts with neither, and is no JSON)."""
+    if text.lstrip()[:1] not in ("[", "{"):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _quoted_number(text: str) -> bool:
     """Whether a quoted field reads as one number that holds a separator: a decimal comma (21,5) or digits grouped
     by three (1,234.5, 1.234,5 or 1 234,5), as a spreadsheet quotes them."""
@@ -733,6 +747,10 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
         notes.append(f"{path.name}: its first line, Excel's \"sep={excel.group(1)}\", names the separator and is left out")
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
+    what = "an HTML or XML file" if MARKUP.match(text) else "a JSON file" if _json_file(text) else None
+    if what:  # a web application's "export to Excel", Excel's XML spreadsheet, or JSON, saved as .csv
+        raise DataError(f"{path}: {what}, not a CSV: save the table as CSV (comma-separated values) and give that "
+                        "file")
     if any(sign in text for sign in MINUS_SIGNS):  # typeset text and some locales' exports: -0.84 (after the header)
         header = HEADER_LINE.match(text).end()
         minus = UNICODE_MINUS.get(decimal, UNICODE_MINUS["."])
