@@ -739,11 +739,14 @@ def test_fetch_reads_a_good_cached_copy_without_writing_and_names_a_cache_it_can
                                f"exists: '{tmp_path / 'f.csv'}'): make that folder writable, with free space, or set X")
 
 
-def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch):
+@pytest.mark.parametrize("code", ["ENOSPC", "EIO", "EFBIG", "EDQUOT", "EROFS"])
+def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch, code):
     """A disk that fills mid-download said "could not download ... (No space left on device)", as if the network had
-    failed, and pointed only at the local-copy variable."""
+    failed, and pointed only at the local-copy variable; so did a failing disk (EIO) or a file too large for it
+    (EFBIG): any error writing the part file is the cache folder's."""
     import errno
     import io
+    import os
 
     from vae_lstm import download
 
@@ -754,15 +757,16 @@ def test_a_full_disk_mid_download_is_named_as_such(tmp_path, monkeypatch):
 
     class Full(WrappedFile):
         def write(self, chunk):
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
 
     real = download.tempfile.NamedTemporaryFile
     monkeypatch.setattr(download.tempfile, "NamedTemporaryFile", lambda **kw: Full(real(**kw)))
     monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Reply(b"a,b\n"))
     with pytest.raises(DataError) as info:
         download.fetch("http://x/f.csv", tmp_path / "f.csv", "0" * 64, "f.csv", "set X")
-    assert str(info.value) == (f"could not keep f.csv in the download cache {tmp_path} ([Errno 28] No space left on "
-                               "device): make that folder writable, with free space, or set X")
+    number = getattr(errno, code)
+    assert str(info.value) == (f"could not keep f.csv in the download cache {tmp_path} ([Errno {number}] "
+                               f"{os.strerror(number)}): make that folder writable, with free space, or set X")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv.lock"]  # no part file left
 
 

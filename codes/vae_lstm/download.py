@@ -10,6 +10,7 @@ not whole after ``DEADLINE_S`` seconds (a server that trickles bytes).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import hashlib
@@ -33,10 +34,21 @@ LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with the_caches(), open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def the_caches():
+    """Inside it, an OSError is the download cache's (``is_local``), whatever its number: reading or writing a file
+    of the cache (EIO of a failing disk, EFBIG, a full disk), whose errors name no file."""
+    try:
+        yield
+    except OSError as e:
+        e.of_the_cache = True
+        raise
 
 
 def local_root(folder: str | Path, setting: str | None = None, error: type[UserError] = DataError) -> Path:
@@ -110,11 +122,12 @@ def holder_pid(pid_path: Path) -> str:
 
 
 def is_local(error: BaseException) -> bool:
-    """Whether an error of ``fetch`` is the cache's (a file or folder it names, a full disk, no permission), not the
-    network's: those reach it as a URLError, or as an OSError of the socket that names no file. A TLS error mid-read
+    """Whether an error of ``fetch`` is the cache's (a file or folder it names, a full disk, no permission, any error
+    reading or writing a cache file: ``the_caches``), not the network's: those reach it as a URLError, or as an
+    OSError of the socket that names no file. A TLS error mid-read
     (an SSLError, a record that fails its check) is the network's whatever its number: SSL_ERROR_SSL is 1, EPERM's."""
     return (isinstance(error, OSError) and not isinstance(error, urllib.error.URLError | ssl.SSLError)
-            and (error.filename is not None or error.errno in LOCAL_ERRNOS))
+            and (error.filename is not None or error.errno in LOCAL_ERRNOS or getattr(error, "of_the_cache", False)))
 
 
 def _download(url: str, dest: Path, sha: str, what: str, remedy: str) -> None:
@@ -135,9 +148,11 @@ def _download(url: str, dest: Path, sha: str, what: str, remedy: str) -> None:
                         if time.monotonic() > deadline:
                             raise TimeoutError(f"not whole after {DEADLINE_S:g} s: the server sends it too slowly")
                         digest.update(chunk)
-                        part.write(chunk)
+                        with the_caches():
+                            part.write(chunk)
                         bar.update(len(chunk))
-            part.close()
+            with the_caches():
+                part.close()  # what it still buffers, written
             if digest.hexdigest() != sha:
                 raise DataError(f"{what} downloaded from {url} has sha256 {digest.hexdigest()[:12]}..., not the pinned "
                                 f"{sha[:12]}... (the file at the source changed, or the download was cut); {remedy}")
