@@ -2049,6 +2049,29 @@ def test_ray_local_starts_a_local_instance_even_where_ray_address_names_a_cluste
     assert asked["address"] == "local"
 
 
+def test_ray_tasks_get_every_variable_that_the_runs_data_and_folders_name(monkeypatch):
+    """A Ray task reads its data and run folder as the runner does: the data-source variables were forwarded, but not a
+    variable that an experiment's own dataset (a CSV path "${MY_DATA}/x.csv") or its output_dir names, so a task on a
+    remote node stopped with "the environment variable MY_DATA is not set", or read another folder of that name."""
+    from vae_lstm import grid
+    from vae_lstm.experiment import Job
+
+    asked = {}
+    fake_ray(monkeypatch, lambda job: None, init=lambda **kwargs: asked.update(kwargs))
+    for name, value in (("MY_DATA", "/data/mine"), ("MY_RUNS", "/scratch/runs"), ("UNRELATED", "x"),
+                        ("NAB_DATA_DIR", "/data/nab")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KLSE_DATA_DIR", raising=False)
+    values = json.dumps({"output_dir": "${MY_RUNS}/grid", "seeds": 1})
+    configs = json.dumps({"mine": ["mine.json", {"dataset": {"path": " ${MY_DATA}/x.csv", "labels": "${NOT_SET}/y"},
+                                                 "l_win": 24}]})
+    assert list(grid.on_ray([Job("x.json", "mine", "abs_z", 0, values=values, configs=configs)], "ray://h:10001", 1, 1))
+    forwarded = asked["runtime_env"]["env_vars"]
+    assert {k: forwarded.get(k) for k in ("MY_DATA", "MY_RUNS", "NAB_DATA_DIR", "UNRELATED", "NOT_SET", "KLSE_DATA_DIR")} \
+        == {"MY_DATA": "/data/mine", "MY_RUNS": "/scratch/runs", "NAB_DATA_DIR": "/data/nab", "UNRELATED": None,
+            "NOT_SET": None, "KLSE_DATA_DIR": None}
+
+
 def test_a_ray_cluster_with_no_node_of_the_cpus_a_task_asks_for_is_noted(monkeypatch, capsys):
     """A task asks for --threads CPUs, by default the runner's own cores: on a cluster of smaller nodes (or with
     --threads above every node's count) Ray can place no task, and the grid waited for ever without a word of why."""

@@ -9,6 +9,7 @@ and the grid goes on; ``run_grid`` raises at the end, naming the failed jobs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -384,9 +385,9 @@ def on_ray(jobs: list[Job], address: str, workers: int, threads: int | None = No
     try:
         if address == "local":  # a new instance, whatever $RAY_ADDRESS names, with the CPUs a task asks for at least
             start_local_ray(ray, num_cpus=max(usable_cores(), threads), include_dashboard=False,
-                            log_to_driver=False, runtime_env={"env_vars": _forwarded_env()})
+                            log_to_driver=False, runtime_env={"env_vars": _forwarded_env(jobs)})
         else:
-            ray.init(address=address, runtime_env={"env_vars": _forwarded_env()})
+            ray.init(address=address, runtime_env={"env_vars": _forwarded_env(jobs)})
     except SystemExit as e:  # a SIGTERM while ray.init ran, to Ray's handler (sys.exit): the runner's says how to resume
         if e.code != signal.SIGTERM or not callable(runners):
             raise
@@ -511,10 +512,26 @@ def task_error(error) -> BaseException:
     return cause
 
 
-def _forwarded_env() -> dict:
-    """The data-source variables, so that tasks find the same data as the runner."""
-    names = ("NAB_DATA_DIR", "KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL")
-    return {k: os.environ[k] for k in names if os.environ.get(k)}
+def _forwarded_env(jobs: list[Job] = ()) -> dict:
+    """The data-source variables, and every variable that the jobs' experiment values and dataset configs name at the
+    start of a path ("${MY_DATA}/x.csv", an output_dir "${SCRATCH}/runs"), so that tasks find the same data and run
+    folders as the runner."""
+    from .config import LEADING_VARIABLE
+
+    names = ["NAB_DATA_DIR", "KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL"]
+    for job in jobs:
+        for text in (job.values, job.configs):
+            names += _leading_variables(json.loads(text), LEADING_VARIABLE) if text else []
+    return {k: os.environ[k] for k in dict.fromkeys(names) if os.environ.get(k)}
+
+
+def _leading_variables(value, pattern) -> list[str]:
+    """The NAME of each string in ``value`` (JSON: nested lists and dicts) that starts with ${NAME}, as a path of a
+    config or an experiment file is read (``pattern``: ``config.folder_path``'s, as ``csv_data`` reads one)."""
+    if isinstance(value, str):
+        return [m.group(1)] if (m := pattern.match(value.strip())) else []
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return [name for item in items for name in _leading_variables(item, pattern)]
 
 
 class RunsFailed(UserError):
