@@ -180,6 +180,17 @@ def test_stage_figures_leave_out_the_first_epoch():
     assert f["flop_bound_ms_per_step"] == 0.6 and f["flop_bound_reached_percent"] == 15.0
 
 
+def test_stage_figures_of_a_tiny_model_show_their_flop_bound_not_zero():
+    """A tiny config's FLOP bound (6e-7 ms a step) was rounded to 0.0 ms and "0.0% reached": figures too small for
+    their decimals keep two significant digits."""
+    epochs = [{"steps": 9.0, "epoch": 10.0, "n_steps": 100}, {"steps": 0.4, "epoch": 0.6, "n_steps": 100}]
+    f = stage_figures(epochs, [0.3, 0.0003], batch=1, per_sample_macs=10, gflops=100.0)
+    # a step: 3 x 2 x 10 x 1 = 60 FLOP at 1e11 FLOP/s = 6e-7 ms, against 4 ms; a checkpoint of 0.0003 s, 0.05% of 0.6 s
+    assert (f["flop_bound_ms_per_step"], f["flop_bound_reached_percent"]) == (6e-7, 1.5e-5)
+    assert (f["checkpoint_s_median"], f["checkpoint_share_of_epoch_percent"]) == (0.0003, 0.05)
+    assert benchmark.shown(0.0, 1) == 0.0 and benchmark.shown(15.64, 1) == 15.6 and benchmark.shown(0.0468, 1) == 0.047
+
+
 def test_epoch_phases_time_the_steps_before_the_validation():
     record = {}
     model = keras.Sequential([keras.Input((3,)), layers.Dense(1)])

@@ -373,6 +373,12 @@ def epoch_phases_callback(stage: str, record: dict):
     return EpochPhases()
 
 
+def shown(x: float, digits: int) -> float:
+    """``x`` rounded to ``digits`` decimals, or to two significant digits where those decimals would show fewer (a
+    tiny config's FLOP bound of 6e-07 ms, a share of 0.05%, not 0.0)."""
+    return round(x, digits) if x == 0 or abs(x) >= 10 ** (1 - digits) else float(f"{x:.2g}")
+
+
 def stage_figures(epochs: list[dict], saves: list[float], batch: int, per_sample_macs: int, gflops: float) -> dict:
     """Steady-state figures of one stage from its epochs' phases (the first, traced epoch apart)."""
     steady = epochs[1:]
@@ -387,10 +393,10 @@ def stage_figures(epochs: list[dict], saves: list[float], batch: int, per_sample
         "ms_per_step_min": round(min(ms_per_step), 2), "ms_per_step_median": round(float(np.median(ms_per_step)), 2),
         "s_per_epoch_min": round(min(epoch_s), 2), "s_per_epoch_median": round(float(np.median(epoch_s)), 2),
         "first_epoch_s": round(epochs[0]["epoch"], 2),
-        "checkpoint_s_median": round(float(np.median(saves[1:] or saves)), 3),
-        "checkpoint_share_of_epoch_percent": round(100 * float(np.median(saves[1:] or saves)) / float(np.median(epoch_s)), 1),
-        "flop_bound_ms_per_step": round(bound_ms, 3),
-        "flop_bound_reached_percent": round(100 * bound_ms / min(ms_per_step), 1),
+        "checkpoint_s_median": shown(float(np.median(saves[1:] or saves)), 3),
+        "checkpoint_share_of_epoch_percent": shown(100 * float(np.median(saves[1:] or saves)) / float(np.median(epoch_s)), 1),
+        "flop_bound_ms_per_step": shown(bound_ms, 3),
+        "flop_bound_reached_percent": shown(100 * bound_ms / min(ms_per_step), 1),
     }
 
 
@@ -528,9 +534,9 @@ def main(argv=None) -> int:
             "sequences_per_second_best": round(n_seq / best), "sequences_per_second_median": round(n_seq / median),
             "windows_per_second_best": round(n_seq * config.l_seq / best),
             "windows_per_second_median": round(n_seq * config.l_seq / median),
-            "gflop": round(flop / 1e9, 1), "flop_bound_seconds": round(bound_seconds, 3),
-            "flop_bound_reached_percent_best": round(100 * bound_seconds / best, 1),
-            "flop_bound_reached_percent_median": round(100 * bound_seconds / median, 1),
+            "gflop": shown(flop / 1e9, 1), "flop_bound_seconds": shown(bound_seconds, 3),
+            "flop_bound_reached_percent_best": shown(100 * bound_seconds / best, 1),
+            "flop_bound_reached_percent_median": shown(100 * bound_seconds / median, 1),
         },
         "per_sequence_loop": {
             "sequences_timed": n_loop, "seconds_per_sequence": round(loop_seconds_per_sequence, 4),
