@@ -271,6 +271,13 @@ def test_counts_below_one_are_one_line(flag):
         benchmark.parse_args([flag, "0"])
 
 
+def test_repeats_above_a_thousand_are_one_line():
+    """--repeats 1000000 (a count mistyped) was taken: the benchmark trained, then scored the test set for days."""
+    with pytest.raises(UserError, match="--repeats must be at most 1000, got 1000000"):
+        benchmark.parse_args(["--repeats", "1000000"])
+    assert benchmark.parse_args(["--repeats", "1000"]).repeats == 1000
+
+
 @pytest.mark.parametrize("flag, value, key", [("--epochs", "100001", "num_epochs_vae"),
                                               ("--score-batch-size", "2000000", "score_batch_size"),
                                               ("--steps-per-execution", "5000", "steps_per_execution")])

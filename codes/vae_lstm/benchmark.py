@@ -57,6 +57,7 @@ from .threads import usable_cores
 
 MATMUL_SIZE = 2048
 FIGURES_VERSION = 2  # figures of another version in benchmark.json are dropped, not mixed in
+MAX_REPEATS = 1000  # --repeats: timed scorings of the whole test set
 COUNT_DEFAULTS = {"epochs": 4, "repeats": 5, "loop_sequences": 300}  # set after parsing: --end-to-end sees them given
 MEASUREMENT_FLAGS = ("epochs", "repeats", "loop_sequences", "jit_compile", "steps_per_execution", "score_batch_size")
 # the first line of benchmark.md and of benchmark_end_to_end.md: a .md without it is not replaced (check_figures_files)
@@ -69,7 +70,7 @@ def parse_args(argv):
     parser.add_argument("--config", default="NAB_config.json")
     parser.add_argument("--epochs", type=int,
                         help="epochs per stage (default 4: the traced first one, then 3 timed at steady state)")
-    parser.add_argument("--repeats", type=int, help="timed scorings of the whole test set (default 5)")
+    parser.add_argument("--repeats", type=int, help="timed scorings of the whole test set (default 5, at most 1000)")
     parser.add_argument("--loop-sequences", type=int,
                         help="sequences scored one by one for the per-sequence reference (default 300)")
     parser.add_argument("--jit-compile", choices=["on", "off"],
@@ -103,6 +104,8 @@ def parse_args(argv):
     for flag in ("repeats", "loop_sequences", "score_batch_size", "steps_per_execution"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.repeats > MAX_REPEATS:  # each scores the whole test set: a mistyped count would run for days
+        parser.error(f"--repeats must be at most {MAX_REPEATS}, got {args.repeats}")
     keys = load_schema()["properties"]  # the config keys these flags set: their maxima are the flags' own
     for flag, key in (("epochs", "num_epochs_vae"), ("score_batch_size", "score_batch_size"),
                       ("steps_per_execution", "steps_per_execution")):
