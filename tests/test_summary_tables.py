@@ -473,19 +473,26 @@ def test_an_experiments_flagged_share_near_none_or_all_is_never_printed_as_exact
     assert "| s | vae_lstm | 1 | <0.001 | 0.000 | 1 |" in reproduce.standard_markdown(experiment(), unlabelled)
 
 
-@pytest.mark.parametrize("cut", ["results.csv", "results.md"])
-def test_a_summary_cut_short_leaves_the_earlier_tables_whole(tmp_path, monkeypatch, cut_short_writes, cut):
+@pytest.mark.parametrize("cut, stale", [("results.csv", "results.csv, results.md and results.png"),
+                                        ("results.md", "results.md and results.png")])
+def test_a_summary_cut_short_leaves_the_earlier_tables_whole(tmp_path, monkeypatch, cut_short_writes, cut, stale,
+                                                              capsys):
     """results.csv and results.md were written in place: a Ctrl-C or kill of reproduce.py while it wrote them (in
     figures/<experiment>/ too, the committed tables) left the first lines of a table where the whole earlier one
-    was. Each goes through a temporary file and a rename: an interrupted summary leaves the earlier ones whole."""
+    was. Each goes through a temporary file and a rename: an interrupted summary leaves the earlier ones whole, and
+    says which of the folder's files it did not replace (results.csv of this summary stood beside the earlier
+    results.md and chart without a word)."""
     monkeypatch.setattr(reproduce, "summarise_runs", lambda metrics: summary_frame())
     exp = SimpleNamespace(**vars(experiment()), summary="standard")
     reproduce.write_summary(exp, {}, tmp_path)
     before = {name: (tmp_path / name).read_text() for name in ("results.csv", "results.md")}
     cut_short_writes(cut)
+    capsys.readouterr()
     with pytest.raises(KeyboardInterrupt):
         reproduce.write_summary(exp, {}, tmp_path, missing=[("s", "vae_lstm", 2)])
     cut_short_writes(None)
+    assert capsys.readouterr().out == (f"note: the summary stopped before it replaced {stale} in {tmp_path}: they are "
+                                       "an earlier summary's, not of these runs\n")
     assert {name: (tmp_path / name).read_text() for name in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.md", "results.png"]  # no .tmp file
 

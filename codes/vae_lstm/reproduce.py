@@ -638,11 +638,41 @@ def copy_run_figures(experiment: Experiment, metrics: dict, summary_dir: Path, f
               "of their runs")
 
 
+SUMMARY_FILES = ("results.csv", "results.md", "results.png", "detections_*.png", "beats_*.png")  # as written
+
+
+def summary_files(summary_dir: Path) -> dict:
+    """The files of a summary in ``summary_dir``, each with what tells a file replaced since (by a rename: another
+    inode) from the one that was there."""
+    found = {}
+    for pattern in SUMMARY_FILES:
+        for path in sorted(Path(summary_dir).glob(pattern)):
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                found[path.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return found
+
+
 def write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None = None,
                   part: str = "") -> None:
     """results.md and results.csv of the finished runs; ``missing``: the runs the tables should hold and do
     not (not run, unfinished, or left out), named at the end of results.md, after ``part``: the part of the grid
-    that the command asked for (``part_asked``), when it did not ask for the whole."""
+    that the command asked for (``part_asked``), when it did not ask for the whole. A summary that fails or is
+    interrupted says which files of an earlier one it has not replaced: they are not of these runs."""
+    earlier = summary_files(summary_dir)
+    try:
+        _write_summary(experiment, metrics, summary_dir, missing, part)
+    except BaseException:
+        now = summary_files(summary_dir)
+        if stale := [name for name, seen in earlier.items() if now.get(name) == seen]:
+            names = stale[0] if len(stale) == 1 else f"{', '.join(stale[:-1])} and {stale[-1]}"
+            print(f"note: the summary stopped before it replaced {names} in {summary_dir}: "
+                  f"{'it is' if len(stale) == 1 else 'they are'} an earlier summary's, not of these runs", flush=True)
+        raise
+
+
+def _write_summary(experiment: Experiment, metrics: dict, summary_dir: Path, missing: list | None,
+                   part: str) -> None:
     note = (f"\nThese tables hold the runs that the command asked for, not the experiment file's grid: {part}.\n"
             if part else "") + (
         ("\nNot in these tables (not run, unfinished, or left out for the reason printed), so some rows "
