@@ -5,7 +5,7 @@ import sys
 if __name__ == "__main__":
     try:  # Ctrl-C while the package imports: no traceback
         from vae_lstm.cli import detect_main as main
-        from vae_lstm.errors import run_cli
+        from vae_lstm.errors import exit_after, run_cli
     except KeyboardInterrupt:
         sys.exit(130)
-    sys.exit(run_cli(main, resume="run the same command again to score the run (its saved models are kept)"))
+    exit_after(run_cli(main, resume="run the same command again to score the run (its saved models are kept)"))

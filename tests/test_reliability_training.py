@@ -709,6 +709,47 @@ def test_sigterm_and_sighup_are_handled_like_ctrl_c(name, handled):
     assert done.stdout.strip() == "restored"
 
 
+SECOND_CTRL_C = """
+import atexit, os, runpy, signal, sys, time, types
+script, module, name, when = sys.argv[1:5]
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal leaves it, whatever this test's parent did
+
+def main(argv):
+    if when == "exiting":  # the second one while Python ends (the grid's worker threads joined, TensorFlow's exit)
+        atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.5), print("not ended at once")))
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    finally:
+        if when == "handled":  # the second one while the first one's interrupt is handled (workers stopped, a part
+            os.kill(os.getpid(), signal.SIGINT)  # file removed)
+            time.sleep(0.2)
+            print("cleaned up")
+
+stand_in = types.ModuleType(module)
+setattr(stand_in, name, main)
+sys.modules[module] = stand_in
+sys.argv = [script]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script, module, name, when", [
+    ("train.py", "vae_lstm.cli", "train_main", "handled"), ("train.py", "vae_lstm.cli", "train_main", "exiting"),
+    ("detect.py", "vae_lstm.cli", "detect_main", "exiting"), ("reproduce.py", "vae_lstm.reproduce", "main", "exiting")])
+def test_a_second_ctrl_c_ends_the_command_as_the_first_one_does(script, module, name, when):
+    """A second Ctrl-C while the first one's interrupt was handled cut its clean-up short (the grid's workers left
+    running, a part file left); one while the process ended, after the line saying how to resume, printed Python's
+    "Exception ignored" traceback. The second one now changes nothing: exit 130, the one line."""
+    done = subprocess.run([sys.executable, "-c", SECOND_CTRL_C, str(REPO / "codes" / script), module, name, when],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "codes")})
+    assert done.returncode == 130, done
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("interrupted: run the same command again"), done.stderr
+    assert done.stdout == ("cleaned up\n" if when == "handled" else ""), done
+
+
 # ---- 6. killed while writing a checkpoint, then the same command ----
 
 DRIVER = """

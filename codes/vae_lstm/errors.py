@@ -8,6 +8,7 @@ import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 
 class UserError(Exception):
@@ -296,7 +297,8 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     on stderr and exit code 2; Ctrl-C (exit 130), SIGTERM (143) and SIGHUP (129: a closed terminal) one line
     saying how to resume (``resume``: what running it again does); a signal that was ignored (SIGHUP under nohup)
     stays ignored. Output whose reader has gone ('| head -3') is dropped (``readers_may_go``): the command finishes
-    its work as it would have."""
+    its work as it would have. A second signal (a second Ctrl-C) while the first one's interrupt is handled is
+    ignored: the clean-up it would cut short (the grid's workers stopped, a part file removed) is done."""
     import signal
     import threading
 
@@ -310,15 +312,40 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
     previous = {}
-    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if in_main_thread else ():
-        if signum is not None and signal.getsignal(signum) != signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, on_signal)
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if in_main_thread else ():
+        if signum is None or signal.getsignal(signum) == signal.SIG_IGN:
+            continue
+        if signum == signal.SIGINT and signal.getsignal(signum) is not signal.default_int_handler:
+            continue  # a handler of the caller's own (a notebook's kernel, a test runner)
+        previous[signum] = signal.signal(signum, on_signal)
     try:
         with readers_may_go():  # '| head -3': the lines no one reads are dropped, the command's work done whole
             return _run(main, argv, resume, received)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+INTERRUPTED_CODES = (129, 130, 143)  # run_cli's exit codes of SIGHUP, Ctrl-C and SIGTERM
+
+
+def exit_after(code: int) -> NoReturn:
+    """``sys.exit(code)`` of a command's script, with ``run_cli``'s code. After an interrupt, a signal that comes while
+    Python ends (it joins the grid's worker threads, runs TensorFlow's exit handlers) ends the process at once with the
+    same code: a second Ctrl-C there printed Python's "Exception ignored" traceback after the line saying how to
+    resume. What the command wrote is written by then."""
+    import os
+    import signal
+    import threading
+
+    if code in INTERRUPTED_CODES and threading.current_thread() is threading.main_thread():
+        def at_once(signum, frame):
+            os._exit(code)
+
+        for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None and signal.getsignal(signum) != signal.SIG_IGN:
+                signal.signal(signum, at_once)
+    sys.exit(code)
 
 
 def _run(main, argv, resume: str, received: list) -> int:
