@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 
 import numpy as np
 import pytest
@@ -1014,4 +1015,4 @@ def test_a_download_that_waits_for_another_processs_lock_says_so(tmp_path, monke
     monkeypatch.setattr(download.urllib.request, "urlopen",
                         lambda url, timeout: pids.append((tmp_path / "f.csv.lock.pid").read_text()) or Reply(data))
     download.fetch("http://x/f.csv", dest, hashlib.sha256(data).hexdigest(), "f.csv", "set X")
-    assert pids == [f"{os.getpid()}\n"] and not (tmp_path / "f.csv.lock.pid").exists()
+    assert pids == [f"{os.getpid()} {socket.gethostname()}\n"] and not (tmp_path / "f.csv.lock.pid").exists()

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -896,7 +897,7 @@ def test_a_lock_whose_pid_file_fills_the_disk_is_named_in_the_one_line(lock, tmp
     assert errors.os_error_line(failed.value) == f"{tmp_path / name}.pid: No space left on device"
     monkeypatch.setattr(Path, "write_text", real_write)
     with lock(tmp_path):  # released
-        assert (tmp_path / f"{name}.pid").read_text() == f"{os.getpid()}\n"
+        assert (tmp_path / f"{name}.pid").read_text() == f"{os.getpid()} {socket.gethostname()}\n"
 
 
 def test_a_read_only_run_folder_is_refused_saying_to_score_a_copy(tmp_path, detect_spy, monkeypatch, capsys):
@@ -1011,6 +1012,39 @@ def test_a_run_in_its_first_epoch_is_named_as_being_trained_not_untrained(tmp_pa
         runs.require_training(config, run)
 
 
+HOLD_ON_ANOTHER_HOST = """
+import socket, sys, time
+from pathlib import Path
+from vae_lstm import runs
+socket.gethostname = lambda: "node7"  # another machine sharing the disk
+with runs.exclusive(Path(sys.argv[1]) / "train.lock", "busy", "wait"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_lock_held_on_another_machine_names_its_host_and_a_garbled_pid_file_no_pid(tmp_path):
+    """Two machines training into one shared run folder: the refusal named the other machine's PID as if it were
+    this one's ("wait for it to finish or stop it"), so the process stopped would be an unrelated one here. The
+    holder's host is named where it is not this one; a PID file of garbage (a disk's zeroes) names no PID."""
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_ON_ANOTHER_HOST, str(run)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "codes")})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match=f"being trained by another process \\(PID {holder.pid} on host node7\\); "):
+            with runs.training_lock(run):
+                pass
+        (run / "train.lock.pid").write_bytes(b"\0" * 40)
+        with pytest.raises(UserError, match="being trained by another process \\(PID unknown\\); "):
+            with runs.training_lock(run):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 PROBE_TRAIN_LOCK = """
 import sys, time
 from filelock import FileLock
@@ -1032,7 +1066,7 @@ def test_a_trainer_is_not_refused_by_a_detect_that_looks_whether_the_run_is_bein
     try:
         assert prober.stdout.readline().strip() == "held"
         with runs.training_lock(run):
-            assert (run / "train.lock.pid").read_text().strip() == str(os.getpid())
+            assert (run / "train.lock.pid").read_text() == f"{os.getpid()} {socket.gethostname()}\n"
     finally:
         prober.kill()
         prober.wait()

@@ -82,7 +82,7 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
                   f"{lock.lock_file}; Ctrl-C to stop)", file=sys.stderr, flush=True)
             lock.acquire()
         try:
-            pid_path.write_text(f"{os.getpid()}\n")
+            pid_path.write_text(holder_record())
             if dest.is_file() and sha256(dest) == sha:  # another process fetched it while this one waited
                 return dest
             for stale in dest.parent.glob(f"{glob.escape(dest.name)}.*.part"):  # of a download killed mid-way
@@ -112,13 +112,27 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
     return dest
 
 
+def holder_record() -> str:
+    """What the holder of a lock writes beside it (``holder_pid`` reads it): its PID and its machine's name."""
+    import socket
+
+    return f"{os.getpid()} {socket.gethostname()}\n"
+
+
 def holder_pid(pid_path: Path) -> str:
-    """The PID that the holder of a download's lock wrote beside it, or "unknown" (a holder that took the lock an
-    instant ago, or one of an earlier version)."""
+    """The PID that the holder of a lock wrote beside it (``holder_record``), with "on host <name>" when that is
+    another machine's (a folder on a shared disk): its PID names no process of this one. "unknown" where there is
+    none to read: a holder that took the lock an instant ago, or a file of anything else (a disk's zeroes)."""
+    import socket
+
     try:
-        return pid_path.read_text().strip() or "unknown"
+        words = pid_path.read_text(errors="replace").split()
     except OSError:
         return "unknown"
+    if not words or not words[0].isascii() or not words[0].isdigit():
+        return "unknown"
+    host = words[1] if len(words) > 1 else None
+    return words[0] if host in (None, socket.gethostname()) else f"{words[0]} on host {host}"
 
 
 def is_local(error: BaseException) -> bool:

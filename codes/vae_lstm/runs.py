@@ -410,11 +410,11 @@ def pid_file(lock_path: Path) -> Path:
 
 
 def holder_pid(lock_path: Path) -> str:
-    """The PID that the holder of ``lock_path`` wrote, or "unknown" when there is none to read."""
-    try:
-        return pid_file(lock_path).read_text().strip() or "unknown"
-    except OSError:
-        return "unknown"
+    """The PID that the holder of ``lock_path`` wrote (with its host where that is another machine), or "unknown"
+    when there is none to read (``download.holder_pid``)."""
+    from .download import holder_pid as written
+
+    return written(pid_file(lock_path))
 
 
 def finished_metrics(path: Path) -> dict | None:
@@ -775,6 +775,8 @@ def exclusive(lock_path: Path, busy: str, hint: str, unwritable=None):
     folder)."""
     from filelock import FileLock, Timeout
 
+    from .download import holder_record
+
     lock, pid_path = FileLock(lock_path, timeout=0), pid_file(lock_path)
     try:
         try:
@@ -793,7 +795,7 @@ def exclusive(lock_path: Path, busy: str, hint: str, unwritable=None):
         raise UserError(unwritable(f"{e.strerror}: {e.filename or lock_path}")) from None
     try:
         with naming_the_file(pid_path):  # a full disk
-            pid_path.write_text(f"{os.getpid()}\n")
+            pid_path.write_text(holder_record())
         yield
     finally:
         pid_path.unlink(missing_ok=True)
