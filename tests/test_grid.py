@@ -2049,7 +2049,7 @@ def test_ray_local_starts_a_local_instance_even_where_ray_address_names_a_cluste
     assert asked["address"] == "local"
 
 
-def test_ray_tasks_get_every_variable_that_the_runs_data_and_folders_name(monkeypatch):
+def test_ray_tasks_get_every_variable_that_the_runs_data_and_folders_name(monkeypatch, tmp_path):
     """A Ray task reads its data and run folder as the runner does: the data-source variables were forwarded, but not a
     variable that an experiment's own dataset (a CSV path "${MY_DATA}/x.csv") or its output_dir names, so a task on a
     remote node stopped with "the environment variable MY_DATA is not set", or read another folder of that name."""
@@ -2070,6 +2070,17 @@ def test_ray_tasks_get_every_variable_that_the_runs_data_and_folders_name(monkey
     assert {k: forwarded.get(k) for k in ("MY_DATA", "MY_RUNS", "NAB_DATA_DIR", "UNRELATED", "NOT_SET", "KLSE_DATA_DIR")} \
         == {"MY_DATA": "/data/mine", "MY_RUNS": "/scratch/runs", "NAB_DATA_DIR": "/data/nab", "UNRELATED": None,
             "NOT_SET": None, "KLSE_DATA_DIR": None}
+    # a folder relative to the runner's working folder, or "~": a task's working folder is another (a remote node's
+    # Ray session folder), so it read no data, or another folder of that name; it gets the folder the runner reads
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MY_DATA", "data/mine")
+    monkeypatch.setenv("NAB_DATA_DIR", "~/nab")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    assert list(grid.on_ray([Job("x.json", "mine", "abs_z", 0, values=values, configs=configs)], "ray://h:10001", 1, 1))
+    forwarded = asked["runtime_env"]["env_vars"]
+    assert (forwarded["MY_DATA"], forwarded["NAB_DATA_DIR"], forwarded["TF_CPP_MIN_LOG_LEVEL"]) == (
+        str(tmp_path / "data" / "mine"), str(tmp_path / "home" / "nab"), "3")
 
 
 def test_a_ray_cluster_with_no_node_of_the_cpus_a_task_asks_for_is_noted(monkeypatch, capsys):

@@ -515,14 +515,25 @@ def task_error(error) -> BaseException:
 def _forwarded_env(jobs: list[Job] = ()) -> dict:
     """The data-source variables, and every variable that the jobs' experiment values and dataset configs name at the
     start of a path ("${MY_DATA}/x.csv", an output_dir "${SCRATCH}/runs"), so that tasks find the same data and run
-    folders as the runner."""
+    folders as the runner. Each such folder is given as the runner reads it (``download.local_root``): a relative
+    one, or "~/data", would be read from a task's own working folder (on a remote node, Ray's session folder)."""
     from .config import LEADING_VARIABLE
+    from .download import local_root
 
-    names = ["NAB_DATA_DIR", "KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL"]
+    folders = ["NAB_DATA_DIR", "KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR"]
     for job in jobs:
         for text in (job.values, job.configs):
-            names += _leading_variables(json.loads(text), LEADING_VARIABLE) if text else []
-    return {k: os.environ[k] for k in dict.fromkeys(names) if os.environ.get(k)}
+            folders += _leading_variables(json.loads(text), LEADING_VARIABLE) if text else []
+    forwarded = {}
+    for name in dict.fromkeys(folders):
+        if value := os.environ.get(name):
+            try:
+                forwarded[name] = str(local_root(value))
+            except UserError:  # "~name" of no user here: the task says so, as the runner would
+                forwarded[name] = value
+    if level := os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+        forwarded["TF_CPP_MIN_LOG_LEVEL"] = level
+    return forwarded
 
 
 def _leading_variables(value, pattern) -> list[str]:
