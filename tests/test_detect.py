@@ -206,8 +206,8 @@ def test_metrics_json_is_strict_json_and_reads_back_its_undefined_and_infinite_n
 
 
 def test_a_diverged_model_is_one_line_not_a_score(trained, tmp_path):
-    """An LSTM whose weights went NaN scores NaN everywhere: detection says so in one line instead of filling
-    every point with the neutral score (or a traceback from the metrics)."""
+    """An LSTM whose weights went NaN scores NaN everywhere: detection says so in one line, naming the checkpoint,
+    instead of filling every point with the neutral score (or a traceback from the metrics)."""
     import keras
 
     from vae_lstm import config, detection
@@ -218,7 +218,7 @@ def test_a_diverged_model_is_one_line_not_a_score(trained, tmp_path):
     lstm = keras.saving.load_model(run / "lstm.keras")
     lstm.set_weights([np.full_like(w, np.nan) for w in lstm.get_weights()])
     lstm.save(run / "lstm.keras")
-    with pytest.raises(UserError, match="vae_lstm gives scores that are not finite on the training block"):
+    with pytest.raises(UserError, match=rf"^checkpoint {run / 'lstm.keras'} holds \d+ NaN/inf weight\(s\) of its "):
         detection.run_detection(config.load_config(trained[0]), run)
 
 

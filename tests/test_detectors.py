@@ -700,6 +700,36 @@ def test_load_with_other_widths_than_the_run_was_built_with_is_one_line(name, ke
         detector_class(name)(config.replace(**{key: other})).load(run)
 
 
+@pytest.mark.parametrize("name, stage", [("vae", "vae"), ("vae_lstm", "lstm"), ("lstm_ad", "lstm_ad")])
+def test_a_checkpoint_of_nan_weights_is_refused_in_one_line(name, stage, tmp_path):
+    """A checkpoint whose weights went NaN (a training that diverged) was loaded as it was: detection scored NaN,
+    lstm_ad's fit stopped with a ValueError traceback ("no finite error vectors to fit the Gaussian to") when its
+    Gaussian was fitted again, and the VAE-LSTM's LSTM trained on NaN codes of its VAE, then stopped blaming
+    learning_rate_lstm. Now loading it says so in one line, naming the checkpoint and the rate to lower."""
+    from vae_lstm.detectors import lstm_ad, vae_lstm
+
+    config = from_dict({"detector": name, "l_win": 8, "l_seq": 2, "n_channel": 1, "code_size": 2,
+                        "num_hidden_units": 16, "num_hidden_units_lstm": 4, "prediction_horizon": 1})
+    run = saved_run(name, tmp_path / "run", config)
+    model_class = {"vae": vae_lstm.VAEModel, "lstm": vae_lstm.LSTMModel, "lstm_ad": lstm_ad.LSTMADModel}[stage]
+    model = model_class(config, run)
+    weights = model.build_compiled(1).get_weights()
+    k = next(i for i, w in enumerate(weights) if w.size > 2)  # the VAE's first weight is its one sigma
+    weights[k] = weights[k].copy()
+    weights[k].flat[[0, 2]] = [np.nan, np.inf]
+    model.model.set_weights(weights)
+    model.save(3)
+    total = sum(w.size for w in weights)
+    rate = "learning_rate_vae" if stage == "vae" else "learning_rate_lstm"
+    line = (rf"^checkpoint {run / stage}.keras holds 2 NaN/inf weight\(s\) of its {total} \(the training of its 3 "
+            rf"epochs diverged\): train the {stage} afresh in a new run folder \(load_model: 0; in an experiment, "
+            rf"another output_dir or move this run folder away\), with a lower {rate} \(now {config[rate]}\)$")
+    with pytest.raises(UserError, match=line):
+        detector_class(name)(config).load(run)
+    with pytest.raises(UserError, match=line):  # resumed by a fit
+        model_class(config, run).load(resume=True)
+
+
 @pytest.mark.parametrize("name", ["lstm_ae", "arma"])
 def test_fit_refuses_training_data_with_other_channels_than_the_config_names(name, tmp_path):
     """n_channel 1 and a two-channel training block: the neural detectors failed inside Keras's fit with a shape

@@ -44,6 +44,7 @@ class BaseModel:
     # the config key of the batch size whose full batches train through a graph of static shapes
     # (``use_static_batches``); None: every batch through one graph, as Keras traces it
     static_batch_key: str | None = None
+    rate_key = "learning_rate_lstm"  # the config key of its learning rate, named when its weights diverged
 
     def __init__(self, config, run_dir: Path):
         self.config = config
@@ -165,8 +166,23 @@ class BaseModel:
                             "run folder away to train afresh") from e
         self.check_built(self.model)
         self.epochs = checkpoint_epochs(self.path)
+        self.check_finite()
         self.seeds_restored = restore_seeds(self.model, self.path)
         return self.model
+
+    def check_finite(self) -> None:
+        """One line when the loaded model holds NaN or inf weights (its training diverged; the loss check stops a
+        stage before such an epoch's checkpoint, but not one that an earlier version, or a script, wrote): it would
+        go on training at NaN losses that blame its next stage's learning rate, or score NaN everywhere."""
+        weights = self.model.get_weights()
+        bad = sum(int((~np.isfinite(w)).sum()) for w in weights)
+        if not bad:
+            return
+        epochs = f"the training of its {self.epochs} epochs" if self.epochs is not None else "its training"
+        raise UserError(f"checkpoint {self.path} holds {bad} NaN/inf weight(s) of its {sum(w.size for w in weights)} "
+                        f"({epochs} diverged): train the {self.name} afresh in a new run folder "
+                        "(load_model: 0; in an experiment, another output_dir or move this run folder away), with a "
+                        f"lower {self.rate_key} (now {self.config[self.rate_key]})")
 
     def resumable(self) -> bool:
         """Whether the previous checkpoint is whole, so that training resumes from it."""

@@ -80,6 +80,7 @@ def figure_rows(model: keras.Model, rows: np.ndarray) -> np.ndarray:
 class VAEModel(BaseModel):
     name = "vae"
     kind = "VAE"
+    rate_key = "learning_rate_vae"
 
     def build(self):
         return vae_from_config(self.config)
