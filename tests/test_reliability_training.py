@@ -541,7 +541,11 @@ def test_a_stage_fitted_for_more_epochs_under_early_stopping_goes_on_from_its_la
 
 def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
     """A learning rate that makes the loss NaN stops at the first such epoch, with one line naming the stage,
-    the epoch and the learning rate; that epoch is neither logged nor checkpointed, and the run is not fitted."""
+    the epoch and the learning rate; that epoch is neither logged nor checkpointed, and the run is not fitted.
+    state.json keeps what diverged: detect.py said to run train.py again to finish the run, which diverged again."""
+    from vae_lstm.config import load_config
+    from vae_lstm.runs import refuse_unfinished
+
     cfg = write_config(tmp_path / "cfg.json", tmp_path / "out", num_epochs_vae=4, learning_rate_vae=0.5,
                        grad_clip_value=0)
     status, err, _ = train(cfg, capsys)
@@ -550,7 +554,11 @@ def test_a_diverged_stage_stops_in_one_line_and_is_not_done(tmp_path, capsys):
     assert status == 2 and len(err) == 1, err
     assert re.search(f"vae: the (validation )?loss is nan at epoch {done + 1} of 4 ", err[0]), err[0]
     assert "learning_rate_vae (now 0.5)" in err[0] and f"vae.keras keeps epoch {done}" in err[0], err[0]
-    assert 1 <= done < 4 and state(run) == {"vae": done}
+    diverged = "its vae stopped: " + err[0].removeprefix("error: vae: ").split("; vae.keras keeps")[0]
+    assert 1 <= done < 4 and state(run) == {"vae": done, "diverged": diverged}
+    with pytest.raises(errors.UserError) as refused:
+        refuse_unfinished(load_config(cfg), run)
+    assert str(refused.value) == f"run folder {run} has not finished training (vae {done} epochs done): {diverged}"
     assert epochs_in_log(run / "vae_log.csv") == list(range(done))
     assert vae_iterations(run) == done * VAE_STEPS
     assert not (run / "lstm.keras").exists()

@@ -615,6 +615,7 @@ STATE_HINT = ("move it away and run codes/train.py again: training goes on from 
 # state.json: "<stage>_stopped_early_at" marks an early stop, not a stage (here beside STATE_HINT, so that runs.py
 # reads state.json without importing training.py and Keras)
 STOPPED_SUFFIX = "_stopped_early_at"
+DIVERGED_KEY = "diverged"  # state.json: what diverged, when the last training stopped at a loss that is not finite
 
 
 def read_json_file(path: Path, hint: str = "move it away and run the command again") -> dict:

@@ -55,7 +55,7 @@ from .errors import (
     unmistaken,
 )
 from .experiment import EXPERIMENT_DIR, Experiment, Job, load_experiment
-from .runs import has_metrics, has_training, read_metrics, unfinished_training
+from .runs import divergence, has_metrics, has_training, read_metrics, unfinished_training
 
 # Table 1 of the paper: best-threshold point-adjusted F1 (precision, recall for the hybrid).
 # Its ARMA and LSTM-AD columns are not transcribed here (no copy of the table could be checked), so
@@ -1136,8 +1136,11 @@ def not_scored(run: Path) -> str:
         return "has not run"
     try:
         unfinished = unfinished_training(run)
+        diverged = divergence(run)
     except UserError as e:  # a damaged state.json
         return f"has a run folder that cannot be read ({str(e).split(';')[0]})"
+    if unfinished and diverged:  # a run of the experiment would diverge again
+        return f"has not finished training ({unfinished}): {diverged}"
     if unfinished:
         return f"has not finished training ({unfinished}; a run of the experiment finishes it)"
     return "is trained but not scored (a run of the experiment, not --summary-only, scores it)"

@@ -32,6 +32,7 @@ import numpy as np
 
 from .config import (
     CONFIG_FOLDER_FILE,
+    DIVERGED_KEY,
     REPO_ROOT,
     STATE_HINT,
     STOPPED_SUFFIX,
@@ -340,8 +341,18 @@ def refuse_unfinished(config: Config, path: Path) -> None:
     if (pid := training_holder(path)) is not None:  # its fit is going on now: train.py again would be refused
         raise UserError(f"run folder {path} is being trained now by another process (PID {pid}; {unfinished} so "
                         "far); wait for it to finish, then detect")
+    if diverged := divergence(path):  # train.py again would diverge again
+        raise UserError(f"run folder {path} has not finished training ({unfinished}): {diverged}")
     raise UserError(f"run folder {path} has not finished training ({unfinished}); "
                     f"{training_advice(config, path, finish=True)}, then detect")
+
+
+def divergence(path: Path) -> str | None:
+    """What diverged when the last training in ``path`` stopped at a loss that was not finite, and what to do (state.json's
+    ``diverged``, ``BaseTrainer.record_divergence``); None when it did not."""
+    state_path = Path(path) / "state.json"
+    record = read_json_file(state_path, STATE_HINT).get(DIVERGED_KEY) if state_path.is_file() else None
+    return record if isinstance(record, str) and record else None
 
 
 def newer_unfinished_note(config: Config, path: Path) -> str | None:
@@ -365,10 +376,12 @@ def newer_unfinished_note(config: Config, path: Path) -> str | None:
     if not newer:
         return None
     folder, reached = newer[-1], unfinished_training(newer[-1]) or "no epoch done yet"
-    how = (f"it is being trained now by another process (PID {pid}); wait for it to finish"
-           if (pid := training_holder(folder)) is not None else training_advice(config, folder, finish=True))
+    if (pid := training_holder(folder)) is not None:
+        how = f"it is being trained now by another process (PID {pid}); wait for it to finish, then detect"
+    else:
+        how = divergence(folder) or f"{training_advice(config, folder, finish=True)}, then detect"
     return (f"note: scoring {path}, the newest run of the config whose training finished; {folder} is newer and has "
-            f"not finished training ({reached}): {how}, then detect")
+            f"not finished training ({reached}): {how}")
 
 
 def training_holder(path: Path) -> str | None:
@@ -911,8 +924,9 @@ def mark_fitted(path: Path) -> None:
     that starts to train removes the mark, ``BaseTrainer.fit``)."""
     state_path = Path(path) / "state.json"
     state = read_json_file(state_path, STATE_HINT) if state_path.is_file() else {}
-    if not state.get("fitted"):
+    if not state.get("fitted") or DIVERGED_KEY in state:
         state["fitted"] = True
+        state.pop(DIVERGED_KEY, None)
         write_text_atomic(state_path, json.dumps(state, indent=2) + "\n")
 
 

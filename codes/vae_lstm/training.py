@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .config import STATE_HINT, STOPPED_SUFFIX, read_json_file, write_text_atomic
+from .config import DIVERGED_KEY, STATE_HINT, STOPPED_SUFFIX, read_json_file, write_text_atomic
 from .errors import UserError, isatty, naming_the_file
 from .optimizers import FusedAdam  # noqa: F401 - registered: checkpoints name it, and load needs it
 
@@ -591,6 +591,7 @@ class FiniteLoss(keras.callbacks.Callback):
         for key in ("loss", "val_loss"):
             value = (logs or {}).get(key)
             if value is not None and not math.isfinite(float(value)):
+                self.trainer.record_divergence(epoch + 1, key, float(value))
                 raise UserError(self.trainer.diverged(epoch + 1, key, float(value)))
 
 
@@ -846,12 +847,25 @@ class BaseTrainer:
 
     def diverged(self, epoch: int, key: str, value: float) -> str:
         """The line for a loss that is not finite at ``epoch``."""
-        rate = self.lower_rate()
         kept = f"{self.model.path.name} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
+        return f"{self.stage}: {self.divergence(epoch, key, value)}; {kept}"
+
+    def divergence(self, epoch: int, key: str, value: float) -> str:
+        """What diverged at ``epoch`` and what to do, which state.json keeps (``DIVERGED_KEY``) for detect.py."""
         what = key.replace("val_", "validation ")
-        return (f"{self.stage}: the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model "
-                f"diverged); train with {rate} in a new run folder (load_model: 0; in an experiment, another "
-                f"output_dir or move this run folder away); {kept}")
+        return (f"the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model diverged); train with "
+                f"{self.lower_rate()} in a new run folder (load_model: 0; in an experiment, another output_dir or "
+                "move this run folder away)")
+
+    def record_divergence(self, epoch: int, key: str, value: float) -> None:
+        """Keep in state.json what diverged (``DIVERGED_KEY``): detect.py then says so of the unfinished run, rather
+        than to run train.py again to finish it (which would diverge again). A failed write loses only the record."""
+        try:
+            state = read_state(self.state_path)
+            state[DIVERGED_KEY] = f"its {self.stage} stopped: {self.divergence(epoch, key, value)}"
+            write_state(self.state_path, state)
+        except (OSError, UserError):
+            pass
 
     def unwritten(self, e: OSError) -> str:
         """The line for a file that training could not write (a full disk)."""
@@ -908,7 +922,9 @@ class BaseTrainer:
                       "earlier version): it goes on with other noise than an uninterrupted run would")
         check_tensorboard(self.config)  # before the run loses its fitted mark: Keras would fail at the first epoch
         state = read_state(self.state_path)
-        if state.pop("fitted", None):  # until the whole fit ends, detection refuses a half-trained run
+        # until the whole fit ends, detection refuses a half-trained run; an earlier divergence is tried again
+        fitted, diverged = state.pop("fitted", None), state.pop(DIVERGED_KEY, None)
+        if fitted or diverged is not None:
             write_state(self.state_path, state)
         callbacks = self.callbacks(start)
         x, y, validation_data = fit_tensors(x, y, validation_data)
