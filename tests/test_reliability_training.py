@@ -509,6 +509,35 @@ class TinyModel:
         return Tiny(config, run)
 
 
+def test_an_epoch_whose_weights_went_nan_at_a_finite_loss_is_not_checkpointed(tmp_path):
+    """A step whose loss is finite but whose gradient is NaN (a norm at 0) made every weight NaN at the end of an
+    epoch whose loss was finite: without validation data nothing saw it, that epoch was checkpointed, and the next
+    epoch's NaN loss said the checkpoint "keeps epoch 1", whose weights were NaN. Now that epoch stops it."""
+    from vae_lstm.config import from_dict
+    from vae_lstm.optimizers import FusedAdam
+    from vae_lstm.training import BaseModel, BaseTrainer
+
+    class Norm(BaseModel):
+        name = "tiny"
+
+        def build(self):
+            return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+
+        def compile(self, model, steps_per_epoch):
+            model.compile(optimizer=FusedAdam(0.1), loss=lambda y, p: keras.ops.sqrt(keras.ops.mean(keras.ops.square(p))))
+
+    run = tmp_path / "run"
+    trainer = BaseTrainer(Norm(from_dict(TINY), run), from_dict(TINY), run, 2, 16)
+    trainer.verbosity = lambda: 0
+    x = np.ones((16, 2), "float32")
+    with pytest.raises(errors.UserError) as stopped:
+        trainer.fit(x, x[:, :1])
+    assert str(stopped.value) == ("model: 2 of its 2 weights are NaN/inf at epoch 1 of 2 (the model diverged); train with "
+                                  "a lower learning rate in a new run folder (load_model: 0; in an experiment, another "
+                                  "output_dir or move this run folder away); no checkpoint was written")
+    assert not (run / "tiny.keras").exists() and "model" not in json.loads((run / "state.json").read_text())
+
+
 def test_a_stage_fitted_for_more_epochs_under_early_stopping_goes_on_from_its_last_weights(tmp_path, monkeypatch):
     """A stage trained for 3 epochs whose last was not its best keeps the best (epoch 2) in its checkpoint; fit
     for more epochs then went on from those weights rather than from epoch 3's, so that it trained other weights

@@ -580,7 +580,8 @@ class EpochLog(keras.callbacks.CSVLogger):
 
 class FiniteLoss(keras.callbacks.Callback):
     """Stops at the end of the first epoch whose loss or validation loss is not finite (the model diverged),
-    with one line, before the epoch's log row and checkpoint: the last good checkpoint stays, and the stage
+    or whose weights are not (a last step whose loss was finite but its gradient NaN, unseen without validation
+    data), with one line, before the epoch's log row and checkpoint: the last good checkpoint stays, and the stage
     is not done."""
 
     def __init__(self, trainer: BaseTrainer):
@@ -588,11 +589,16 @@ class FiniteLoss(keras.callbacks.Callback):
         self.trainer = trainer
 
     def on_epoch_end(self, epoch, logs=None):
-        for key in ("loss", "val_loss"):
-            value = (logs or {}).get(key)
-            if value is not None and not math.isfinite(float(value)):
-                self.trainer.record_divergence(epoch + 1, key, float(value))
-                raise UserError(self.trainer.diverged(epoch + 1, key, float(value)))
+        facts = [f"the {key.replace('val_', 'validation ')} is {float(value)}" for key in ("loss", "val_loss")
+                 if (value := (logs or {}).get(key)) is not None and not math.isfinite(float(value))]
+        if not facts:
+            weights = self.model.get_weights()
+            bad = sum(int((~np.isfinite(w)).sum()) for w in weights)
+            if bad:
+                facts = [f"{bad} of its {sum(w.size for w in weights)} weights are NaN/inf"]
+        if facts:
+            self.trainer.record_divergence(epoch + 1, facts[0])
+            raise UserError(self.trainer.diverged(epoch + 1, facts[0]))
 
 
 class FigureCallback(keras.callbacks.Callback):
@@ -845,24 +851,23 @@ class BaseTrainer:
             callbacks.append(keras.callbacks.TensorBoard(self.run_dir / "logs" / self.stage))
         return callbacks + self.extra_callbacks()
 
-    def diverged(self, epoch: int, key: str, value: float) -> str:
-        """The line for a loss that is not finite at ``epoch``."""
+    def diverged(self, epoch: int, fact: str) -> str:
+        """The line for a loss or weights that are not finite at ``epoch`` (``fact``: "the loss is nan")."""
         kept = f"{self.model.path.name} keeps epoch {epoch - 1}" if epoch > 1 else "no checkpoint was written"
-        return f"{self.stage}: {self.divergence(epoch, key, value)}; {kept}"
+        return f"{self.stage}: {self.divergence(epoch, fact)}; {kept}"
 
-    def divergence(self, epoch: int, key: str, value: float) -> str:
+    def divergence(self, epoch: int, fact: str) -> str:
         """What diverged at ``epoch`` and what to do, which state.json keeps (``DIVERGED_KEY``) for detect.py."""
-        what = key.replace("val_", "validation ")
-        return (f"the {what} is {value} at epoch {epoch} of {self.num_epochs} (the model diverged); train with "
+        return (f"{fact} at epoch {epoch} of {self.num_epochs} (the model diverged); train with "
                 f"{self.lower_rate()} in a new run folder (load_model: 0; in an experiment, another output_dir or "
                 "move this run folder away)")
 
-    def record_divergence(self, epoch: int, key: str, value: float) -> None:
+    def record_divergence(self, epoch: int, fact: str) -> None:
         """Keep in state.json what diverged (``DIVERGED_KEY``): detect.py then says so of the unfinished run, rather
         than to run train.py again to finish it (which would diverge again). A failed write loses only the record."""
         try:
             state = read_state(self.state_path)
-            state[DIVERGED_KEY] = f"its {self.stage} stopped: {self.divergence(epoch, key, value)}"
+            state[DIVERGED_KEY] = f"its {self.stage} stopped: {self.divergence(epoch, fact)}"
             write_state(self.state_path, state)
         except (OSError, UserError):
             pass
