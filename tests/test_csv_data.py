@@ -102,6 +102,17 @@ def test_a_damaged_labels_file_names_the_place_as_every_damaged_json_file_does(t
     assert msg == f"{tmp_path / 'labels.json'}: not valid JSON: Expecting value at line 1, column 14"
 
 
+@pytest.mark.parametrize("kind", ["timestamps", "windows"])
+def test_a_labels_file_that_gives_one_entry_twice_is_refused(tmp_path, kind):
+    """JSON keeps the last of two entries of one name: an emptied copy below the file's labels would drop them all."""
+    series(tmp_path, n=10)
+    t = stamps(10)
+    entry = json.dumps([t[7]] if kind == "timestamps" else [[t[7], t[8]]])
+    (tmp_path / "labels.json").write_text(f'{{"s.csv": {entry}, "s.csv": []}}')
+    one_line_error({"path": "s.csv", "time_column": "time", "train_points": 5, "labels": {kind: "labels.json"}},
+                   tmp_path, "labels.json: entry 's.csv' is given twice")
+
+
 def test_a_0_1_label_like_column_is_not_read_as_a_channel_unless_asked(tmp_path):
     series(tmp_path, n=10, labels={7, 8})
     one_line_error({"path": "s.csv", "train_points": 5}, tmp_path,

@@ -1577,8 +1577,16 @@ def _label_column(f: _File, column: str) -> np.ndarray:
 def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_File]):
     """A function file -> the raw label list for that file (or None), and the JSON path."""
     path = _resolve(labels[kind], base_dirs, f"labels.{kind}")
+    def unique(pairs):  # JSON keeps the last of two entries of one name, silently: an emptied copy would drop labels
+        seen = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise DataError(f"{path}: entry {name!r} is given twice; keep one (JSON would silently take the last)")
+            seen.add(name)
+        return dict(pairs)
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a byte-order mark
+        data = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=unique)  # with or without a BOM
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON: {json_error(e)}") from e
     except UnicodeDecodeError as e:
