@@ -1207,12 +1207,17 @@ def test_a_label_window_ending_on_a_date_alone_of_a_file_with_times_of_day_is_re
     written as a date is its 00:00, and the dates of a daily file read as before."""
     series(tmp_path, n=30)  # hourly, 2020-01-01 00:00 to 2020-01-02 05:00
     spec = {"path": "s.csv", "time_column": "time", "train_points": 5, "labels": {"windows": "w.json"}}
-    for windows in ([["2020-01-01", "2020-01-01"]], [["2020-01-01 20:00", "2020-01-02"]]):
+    for windows in ([["2020-01-01", "2020-01-01"]], [["2020-01-01 20:00", "2020-01-02"]],
+                    [["2020-01-01 20:00", "Jan 2, 2020"]], [["2020-01-01 20:00", "2 January 2020"]],
+                    [["2020-01-01 20:00", "2020-01-02T"]], [["2020-01-01 20:00", "Thu 02-Jan-2020"]]):
         (tmp_path / "w.json").write_text(json.dumps(windows))
         one_line_error(spec, tmp_path, "w.json", f"window {json.dumps(windows[0])} ends on a date without a time of day",
-                       f"e.g. '{windows[0][1]} 23:59:59'")
+                       f"e.g. '{windows[0][1]}{'' if windows[0][1].endswith('T') else ' '}23:59:59'")
     (tmp_path / "w.json").write_text(json.dumps([["2020-01-02", "2020-01-02 03:00"]]))
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [24, 25, 26, 27]
+    for end in ("Jan 2, 2020 3:00", "2 January 2020 3 AM", "2020-01-02T03"):  # a time of day, however written
+        (tmp_path / "w.json").write_text(json.dumps([["2020-01-01 22:00", end]]))
+        assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [22, 23, 24, 25, 26, 27]
     write_csv(tmp_path, "d.csv", ["time", "a"], [[f"2020-01-{d:02d}", d % 3] for d in range(1, 11)])  # daily
     (tmp_path / "w.json").write_text(json.dumps([["2020-01-07", "2020-01-08"]]))
     assert np.flatnonzero(load({**spec, "path": "d.csv"}, tmp_path).full_point_labels).tolist() == [6, 7]

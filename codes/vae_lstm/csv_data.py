@@ -1745,6 +1745,10 @@ DATE_ALONE = re.compile(r"\d{4}([-/.]?)\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(
 DAY_NS = 86400 * 10**9
 
 
+# a date written with a month's or a day's name ("Jan 2, 2020", "2 January 2020") or ending in a bare "T" (2020-01-02T):
+# a date alone unless a time of day is written too (10:00, 3 AM, T03, 10h)
+WORDS_OR_T = re.compile(r"[A-Za-z]{3}|\dT$")
+CLOCK_WRITTEN = re.compile(r":|\d\s*[AaPp]\.?[Mm]\b|\dT\d|\d\s*[hH]\b")
 CLOCK_DIRECTIVES = re.compile(r"%[-#]?[HIMSXTRcsfp]")  # a strftime format's hour, minute, second, or all of a time
 
 
@@ -1756,7 +1760,7 @@ def _refuse_date_ends(windows: list, f: _File, at: str, time_format: str | None 
         return
 
     def date_alone(end: str) -> bool:
-        if not DATE_ALONE.fullmatch(end):
+        if not DATE_ALONE.fullmatch(end) and not (WORDS_OR_T.search(end) and not CLOCK_WRITTEN.search(end)):
             return False
         return not (time_format and CLOCK_DIRECTIVES.search(time_format)
                     and _strptime([end], time_format).notna().all())
@@ -1764,7 +1768,7 @@ def _refuse_date_ends(windows: list, f: _File, at: str, time_format: str | None 
     if w is not None:
         raise DataError(f"{at}: window {json.dumps(w)} ends on a date without a time of day, which reads as 00:00 of "
                         f"that day, while {f.path.name}'s times have times of day: write the end's time, e.g. "
-                        f"'{w[1].strip()} 23:59:59' to take in the whole day")
+                        f"'{w[1].strip()}{'' if w[1].strip().endswith('T') else ' '}23:59:59' to take in the whole day")
 
 
 def _format_order(time_format: str | None) -> bool | None:
