@@ -326,9 +326,9 @@ def test_timestamps_and_windows_together_give_point_labels_and_anomaly_rows(tmp_
     assert np.flatnonzero(d.full_point_labels).tolist() == [3, 4, 5, 9, 10, 11]
     assert d.full_anomaly_rows.tolist() == [4, 10] and d.train_anomaly_rows.tolist() == []
     assert [p["anomaly_rows"].tolist() for p in d.test_pieces] == [[4], [1]]  # pieces [0, 6), [9, 12)
-    # one kind alone gives no separate rows
+    # windows alone give no rows (their runs' first rows are the sequence labels); timestamps alone give their own
     assert load({**spec, "labels": {"windows": "windows.json"}}, tmp_path).full_anomaly_rows is None
-    assert load({**spec, "labels": {"timestamps": "labels.json"}}, tmp_path).test_pieces[0]["anomaly_rows"] is None
+    assert load({**spec, "labels": {"timestamps": "labels.json"}}, tmp_path).full_anomaly_rows.tolist() == [4, 10]
     one_line_error({**spec, "labels": {"column": "a", "windows": "windows.json"}}, tmp_path,
                    "exactly one of", "found column, windows")
     one_line_error({**spec, "labels": {"column": "a", "key": "s.csv"}}, tmp_path,
@@ -384,6 +384,29 @@ def test_anomaly_rows_through_load_csv_series(tmp_path):
                          "labels": labels}, [tmp_path], announce=False)
     assert s.t_unit == "row" and s.anomaly_idx.tolist() == [9, 15] and s.test_pieces[0].anomaly_idx.tolist() == [4, 10]
     assert np.flatnonzero(s.point_labels).tolist() == [8, 9, 10, 14, 15, 16]
+
+
+def test_label_timestamps_alone_are_each_a_sequence_label_even_on_neighbouring_rows(tmp_path):
+    """A sequence is anomalous when it holds a label timestamp: of timestamps on rows 4, 5 and 9 (no windows), the
+    sequences starting at row 5 hold one (row 5), as a label column's run 4-5 gives its first row only."""
+    from vae_lstm.data_loader import load_csv_series
+    from vae_lstm.evaluation import sequence_labels
+
+    series(tmp_path, n=12)
+    t = stamps(12)
+    (tmp_path / "labels.json").write_text(json.dumps([t[9], t[4], t[5]]))
+    s = load_csv_series({"path": "s.csv", "time_column": "time", "train_points": 2,
+                         "labels": {"timestamps": "labels.json"}}, [tmp_path], announce=False)
+    assert np.flatnonzero(s.point_labels).tolist() == [4, 5, 9]
+    assert s.anomaly_idx.tolist() == [4, 5, 9] and s.test_pieces[0].anomaly_idx.tolist() == [2, 3, 7]
+    assert sequence_labels(s.test_pieces[0].anomaly_idx, 8, 3).tolist() == [True, True, True, True, False, True,
+                                                                             True, True]
+    # training files first, then the test file; a timestamp in the training file stays out of the test piece
+    series(tmp_path, "free.csv", n=5)
+    (tmp_path / "labels.json").write_text(json.dumps({"s.csv": [t[4], t[5]], "free.csv": [t[1]]}))
+    s = load_csv_series({"train_files": ["free.csv"], "test_files": ["s.csv"], "time_column": "time",
+                         "labels": {"timestamps": "labels.json"}}, [tmp_path], announce=False)
+    assert s.anomaly_idx.tolist() == [1, 9, 10] and s.test_pieces[0].anomaly_idx.tolist() == [4, 5]
 
 
 def test_time_order_file_keeps_steps_back_and_repeats(tmp_path):

@@ -69,7 +69,8 @@ Fields of the dataset object (any other field is refused, with the closest known
     CSV's (as NAB's ``"realKnownCause/nyc_taxi.csv"``; ``x.csv`` or ``x.csv.gz`` for ``x.csv.gz``, likewise
     ``.bz2`` and ``.xz``; of several such, or for data files of one name in several folders, the one whose folders end the CSV's path,
     ``"a/run.csv"`` for ``.../a/run.csv``, which no other ``run.csv`` takes). Each timestamp labels the row it
-    equals; one that matches no row is an error.
+    equals, and is a sequence label of its own (`CSVDataset.full_anomaly_rows`), neighbours too; one that matches no
+    row is an error.
     ``{"windows": "windows.json", "key": "..."}``: NAB-style list of ``[start, end]`` pairs, both
     ends included; every row inside a window is labelled (an end written as a date alone, on times with
     times of day, is an error: it would read as that day's 00:00).
@@ -169,7 +170,7 @@ class CSVDataset:
     full_point_labels: np.ndarray | None = None  # (N,) bool; None if unlabelled
     train_start: int | None = None  # the training block is full_values[train_start:train_end]
     train_end: int | None = None
-    # only when labels give both timestamps and windows: the rows of the label timestamps (sorted,
+    # only when labels give timestamps (with windows or without): the rows of the label timestamps (sorted,
     # 0-based), into full_values (None unless one file is split), into train, and in each test piece
     full_anomaly_rows: np.ndarray | None = None
     train_anomaly_rows: np.ndarray | None = None
@@ -185,7 +186,7 @@ class _File:
     timestamps: np.ndarray | None = None  # for output: datetime64 or numbers
     timeline: np.ndarray | None = None  # for label matching: int64 ns, float, or row numbers
     labels: np.ndarray | None = None  # (n,) bool, or None when this file carries no labels
-    anomaly_rows: np.ndarray | None = None  # rows of the label timestamps, when windows are the labels
+    anomaly_rows: np.ndarray | None = None  # rows of the label timestamps, when the labels give timestamps
     disorder: str = ""  # time_order "file": how the times step back or repeat, for the note
     notes: list[str] = field(default_factory=list)  # for the note: what reading the file left out or chose
     dayfirst: bool | None = None  # how the time column's n/n/year dates were read (None: not such dates)
@@ -1811,8 +1812,8 @@ def _span(f: _File) -> str:
 
 def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_time: bool,
                  dayfirst: bool | None = None, time_format: str | None = None) -> None:
-    """Point labels (``f.labels``) from the windows, else the timestamps; with both, the timestamps'
-    rows go to ``f.anomaly_rows``."""
+    """Point labels (``f.labels``) from the windows, else the timestamps; the timestamps' rows go to
+    ``f.anomaly_rows`` (the sequence labels)."""
     both = "timestamps" in labels and "windows" in labels
     for kind in ("timestamps", "windows"):
         if kind not in labels:
@@ -1848,9 +1849,8 @@ def _json_labels(labels: dict, files: list[_File], base_dirs: list[Path], has_ti
                     rows = _first_rows(f.timeline, _parse_stamps(raw, f, path, has_time, dayfirst, time_format))
                     matched |= rows >= 0
                     rows = np.unique(rows[rows >= 0])
-                    if both:
-                        f.anomaly_rows = rows
-                    else:
+                    f.anomaly_rows = rows  # each timestamp a sequence label, neighbours too (not runs' first rows)
+                    if not both:
                         f.labels = np.zeros(len(f.timeline), bool)
                         f.labels[rows] = True
                 if not matched.all():
@@ -2259,7 +2259,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
     has_labels = labels is not None
     tests = [f for f in files if f.role == "test"]
 
-    has_rows = bool(labels) and "timestamps" in labels and "windows" in labels
+    has_rows = bool(labels) and "timestamps" in labels
 
     def rows_in(f, s, e):
         """The label timestamps' rows of f within [s, e), from s (None unless the labels give them)."""
