@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vae_lstm import evaluation as ev
@@ -420,7 +421,8 @@ def test_best_f1_never_counts_an_unflaggable_normal_point_as_a_false_positive():
 # ---------------------------------------------------------------- labels other than 0/1
 
 
-@pytest.mark.parametrize("bad", [[0, 2, 0, 1], [0, np.nan, 0, 1], [0, 0.5, 0, 1], [0, -1, 0, 1]])
+@pytest.mark.parametrize("bad", [[0, 2, 0, 1], [0, np.nan, 0, 1], [0, 0.5, 0, 1], [0, -1, 0, 1], [0, None, 0, 1],
+                                 pd.array([False, pd.NA, False, True], dtype="boolean"), ["no", "yes", "no", "yes"]])
 def test_labels_other_than_0_1_are_refused_not_taken_as_anomalies(bad):
     # a 2, a NaN or a 0.5 is not an anomaly label: it was counted as one (bool of any nonzero value, NaN included)
     scores = [0.1, 0.9, 0.2, 0.8]

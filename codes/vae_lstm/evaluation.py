@@ -22,7 +22,11 @@ def binary(name: str, x) -> np.ndarray:
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if a.dtype != bool:
-        if not np.all((a == 0) | (a == 1)):
+        try:
+            ok = np.all((a == 0) | (a == 1))
+        except TypeError:  # a missing value that refuses to compare (pandas' NA)
+            ok = False
+        if not ok:
             raise ValueError(f"{name} must hold only 0 and 1")
         return a == 1
     return a.copy()
