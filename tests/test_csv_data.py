@@ -199,6 +199,8 @@ def test_nab_timestamps_json_label_rows_and_unmatched_stamp(tmp_path):
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [4, 10]
     (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], t[10]]}), encoding="utf-8-sig")  # a BOM, as
     assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [4, 10]  # some editors save
+    (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], t[10]]}), encoding="utf-16")  # Notepad's "Unicode"
+    assert np.flatnonzero(load(spec, tmp_path).full_point_labels).tolist() == [4, 10]
     (tmp_path / "labels.json").write_text(json.dumps({"k": [t[4], "1999-01-01 00:00:00"]}))
     one_line_error(spec, tmp_path, "labels.json", "1999-01-01 00:00:00 match no row")
     # a key the file lacks, and an entry that is one time rather than a list of them

@@ -1587,7 +1587,8 @@ def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_F
         return dict(pairs)
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=unique)  # with or without a BOM
+        # bytes: UTF-8 with or without a byte-order mark, or UTF-16/32 with one (Notepad's "Unicode"), as JSON allows
+        data = json.loads(path.read_bytes(), object_pairs_hook=unique)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON: {json_error(e)}") from e
     except UnicodeDecodeError as e:
