@@ -2622,3 +2622,23 @@ def test_a_runs_traceback_on_a_terminal_starts_on_a_line_of_its_own(monkeypatch)
     assert lines[0] == "Traceback (most recent call last):" and "ValueError: boom" in lines
     assert lines[lines.index("ValueError: boom") + 1:][:2] == [
         "FAILED synth abs_z seed 0: ValueError: boom (1 of 2)", "done synth abs_z seed 1 (2 of 2)"]
+
+
+def test_a_summary_keeps_a_finished_run_of_a_detector_whose_override_gives_it_another_dataset(tmp_path, capsys):
+    """An override may give one detector another dataset: the grid scores each run on its own data, but the summary
+    read every run of a dataset label against the data of the first detector it met, and left the other detector's
+    finished runs out as "trained on other training data ... (the grid refuses it)", at every summary, though the
+    grid ran them and skipped them since as finished."""
+    import pandas as pd
+
+    unlabelled_dataset(tmp_path)  # u.csv, 600 points; abs_z's: the first 400 of them
+    (tmp_path / "v.csv").write_text("\n".join((tmp_path / "u.csv").read_text().splitlines()[:401]) + "\n")
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"datasets": {"u": "u.json"}, "detectors": ["random", "abs_z"], "seeds": 1,
+                                "output_dir": str(tmp_path / "runs"), "overrides": {"abs_z": {"dataset": {
+                                    "path": str(tmp_path / "v.csv"), "train_points": 300}}}}))
+    assert reproduce.main([str(path), "--no-summary"]) == 0
+    assert reproduce.main([str(path), "--summary-only"]) == 0
+    assert "left out of the summary" not in capsys.readouterr().out
+    rows = pd.read_csv(tmp_path / "runs" / "summary" / "grid" / "results.csv")
+    assert set(rows.detector) == {"random", "abs_z"}

@@ -262,12 +262,12 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
             continue
         config = experiment.config(job.dataset, job.detector, job.seed, resolve=experiment.summary != "beats")
         refused = (beats_refusal(config, run, metrics, loaded) if experiment.summary == "beats"
-                   else refusal(config, run, job.dataset, loaded))
+                   else refusal(config, run, loaded))
         if refused:  # what the grid itself refuses to score
             left_out[key] = f"{refused} (the grid refuses it)"
             continue
         why = (beats_out_of_date(config, metrics) if experiment.summary == "beats"
-               else out_of_date(config, metrics, loaded[job.dataset]))
+               else out_of_date(config, metrics, loaded[data_key(config)]))
         if why:
             left_out[key] = f"{run.name}, its metrics.json is from {why} (run the experiment to score it again)"
             continue
@@ -275,19 +275,27 @@ def collect_finished(experiment: Experiment) -> tuple[dict, dict]:
     return found, left_out
 
 
-def refusal(config, run: Path, dataset: str, loaded: dict) -> str | None:
+def refusal(config, run: Path, loaded: dict) -> str | None:
     """Why the grid would refuse a finished run (``runs.refuse_other_training``: other training keys or data), as
-    its one line; None when it would score it. ``loaded``: each dataset's series, read once."""
+    its one line; None when it would score it. ``loaded``: each dataset's series, read once (``data_key``)."""
     from .prepare import load_data
     from .runs import refuse_other_training
 
-    if dataset not in loaded:
-        loaded[dataset] = load_data(config, verbose=False)[1]
+    key = data_key(config)
+    if key not in loaded:
+        loaded[key] = load_data(config, verbose=False)[1]
     try:
-        refuse_other_training(config, run, "the experiment", loaded[dataset].train)
+        refuse_other_training(config, run, "the experiment", loaded[key].train)
     except UserError as e:
         return str(e).split(";")[0]
     return None
+
+
+def data_key(config) -> str:
+    """What a config's series is read from: its dataset and the config's file (whose folder a relative data path is
+    read from). Not the experiment's dataset label: an override may give one detector of a label another dataset,
+    whose runs the grid scores on their own data."""
+    return json.dumps([config.dataset, str(config.source)])
 
 
 def summarise_runs(metrics: dict) -> pd.DataFrame:
