@@ -2642,3 +2642,20 @@ def test_a_summary_keeps_a_finished_run_of_a_detector_whose_override_gives_it_an
     assert "left out of the summary" not in capsys.readouterr().out
     rows = pd.read_csv(tmp_path / "runs" / "summary" / "grid" / "results.csv")
     assert set(rows.detector) == {"random", "abs_z"}
+
+
+def test_a_summary_of_no_finished_run_names_the_earlier_tables_it_leaves_in_its_folder(tmp_path):
+    """A file edited so that no finished run holds for it (another threshold, say) gave "no finished run to summarise"
+    and left the earlier summary's tables in the folder its own would have gone to, as they were, without a word: read
+    afterwards as the tables of the file as it is now. The line names them, as a grid's failed runs' line does."""
+    path = tiny_experiment(tmp_path, detectors=["abs_z"], seeds=1)
+    for summary_dir in (tmp_path / "runs" / "summary" / "grid", tmp_path / "chosen"):
+        summary_dir.mkdir(parents=True)
+        for name in ("results.md", "results.csv"):
+            (summary_dir / name).write_text("earlier")
+        chosen = ["--summary-dir", str(summary_dir)] if summary_dir.name == "chosen" else []
+        with pytest.raises(UserError) as refused:
+            reproduce.main([str(path), "--summary-only", *chosen])
+        assert str(refused.value) == (f"no finished run to summarise; {summary_dir} holds an earlier summary's "
+                                      "results.md and results.csv, not this grid's")
+        assert all((summary_dir / name).read_text() == "earlier" for name in ("results.md", "results.csv"))

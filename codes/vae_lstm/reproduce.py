@@ -783,9 +783,9 @@ EARLIER_TABLES = ("results.md", "results.csv", "results.png", "ensemble.md", "en
 
 
 def earlier_tables_note(experiment, args) -> str:
-    """For the line of a grid whose runs failed, which writes no summary: "; <folder> holds an earlier summary's
-    results.md and results.csv, not this grid's" when the folder its summary would have gone to (--summary-dir, else
-    beside the runs) holds tables, left as they are; else nothing."""
+    """For the line of a grid whose runs failed, or of a summary with no finished run, which write no tables: ";
+    <folder> holds an earlier summary's results.md and results.csv, not this grid's" when the folder its summary would
+    have gone to (--summary-dir, else beside the runs) holds tables, left as they are; else nothing."""
     folder = Path(args.summary_dir) if args.summary_dir else beside_runs(experiment)
     found = [name for name in EARLIER_TABLES if (folder / name).is_file()]
     if not found:
@@ -1171,7 +1171,7 @@ def summarise(experiment, args) -> None:
     finished = {key: m for key, m in found.items() if not args.series or key[0] in args.series}
     everything = {key: m for key, m in finished.items() if in_tables(key, args, experiment)}
     if not everything:
-        raise UserError("no finished run to summarise")
+        raise UserError("no finished run to summarise" + earlier_tables_note(experiment, args))
     shipped = is_shipped(experiment)
     if args.summary_dir:
         summary_dir = Path(args.summary_dir)
