@@ -761,7 +761,8 @@ def flagged_ranges(result: Detection):
     of flagged points, with its piece, first and last row (0-based in the piece, and in its CSV file), times when the data
     has them (ending in Z when they are UTC), length, the rule and its threshold, and the peak of the scores
     the rule compared with it (``compared_scores``); with several channels, the channel whose training-standardised
-    value is furthest from 0 at that peak, and that value. A DataFrame, written as detection/flagged_ranges.csv."""
+    value is furthest from 0 at that peak (over every point at the run's top score: ``plotting.run_peak``), and
+    that value. A DataFrame, written as detection/flagged_ranges.csv."""
     import pandas as pd
 
     main, series, rule = result.main, result.series, result.config.threshold_rule
@@ -785,9 +786,9 @@ def flagged_ranges(result: Detection):
                 row["first_index"], row["last_index"] = int(piece.start + a), int(piece.start + b - 1)
             row.update({"rule": rule, "threshold": float(t), "peak_score": float(compared[a:b].max())})
             if several:  # which sensor stands out at the peak: by its own training-standardised value
-                peak = piece.start + a + int(np.argmax(compared[a:b]))
-                k = int(np.argmax(np.abs(series.normalised[peak])))
-                row.update({"peak_channel": series.channels[k], "peak_channel_z": float(series.normalised[peak, k])})
+                peak, k = plotting.run_peak(series.normalised[piece.start:], compared, a, b)
+                row.update({"peak_channel": series.channels[k],
+                            "peak_channel_z": float(series.normalised[piece.start + peak, k])})
             if series.point_labels is not None:
                 row["labelled_points"] = int(series.point_labels[piece.start + a: piece.start + b].sum())
             rows.append(row)

@@ -48,12 +48,24 @@ def shown_channels(n_channel: int, names: list[str] | None = None) -> tuple[list
     return names[:shown], "" if shown == n_channel else f" [first {shown} of {n_channel} channels shown]"
 
 
+def run_peak(series: np.ndarray, scores: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """The peak of the flagged run ``[a, b)`` of ``scores`` (a piece's, whose first point is row 0 of ``series``,
+    (n, channels) training-standardised): the row and channel furthest from 0 over the points at the run's top
+    score. A window or sequence detector gives a point the score of the worst unit covering it, so its top holds
+    over that unit's points, and the value that made the unit worst lies anywhere among them."""
+    run = np.asarray(scores[a:b], float)
+    top = a + np.flatnonzero(run == run.max())
+    far = np.nan_to_num(np.abs(series[top]))  # a missing value: 0
+    i, k = np.unravel_index(int(np.argmax(far)), far.shape)
+    return int(top[i]), int(k)
+
+
 def flagged_channels(series: np.ndarray, pieces: list[dict], names: list[str] | None = None
                      ) -> tuple[list[int], str]:
     """The channels (indices, in the series' order) that detections.png draws of ``series`` (n, channels), and a
     note for its title when some are left out. Up to ``MAX_CHANNELS_SHOWN`` are drawn: all of them when there are
     no more; else each flagged run's peak channel (where its training-standardised value is furthest from 0 at the
-    run's highest score, as flagged_ranges.csv's peak_channel), those of the most runs first, then the channels
+    run's highest score, ``run_peak``, as flagged_ranges.csv's peak_channel), those of the most runs first, then the channels
     furthest from 0 at any flagged point; with nothing flagged, the first ones (``shown_channels``)."""
     n_channel = series.shape[1]
     if n_channel <= MAX_CHANNELS_SHOWN:
@@ -63,8 +75,7 @@ def flagged_channels(series: np.ndarray, pieces: list[dict], names: list[str] | 
     for piece in pieces:
         flags, scores = np.asarray(piece["flags"], bool), np.asarray(piece["scores"], float)
         for a, b in segments(flags):
-            peak = piece["start"] + a + int(np.argmax(scores[a:b]))
-            runs[int(np.argmax(np.abs(series[peak])))] += 1
+            runs[run_peak(series[piece["start"]:], scores, a, b)[1]] += 1
         if flags.any():
             at = np.nan_to_num(np.abs(series[piece["start"] + np.flatnonzero(flags)]))  # a missing value: 0
             furthest = np.maximum(furthest, at.max(axis=0))
