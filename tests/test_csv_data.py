@@ -2228,3 +2228,25 @@ def test_rows_of_empty_fields_after_the_last_row_are_no_rows(tmp_path, sep):
     # between rows, such a row is one of missing values
     write_text(tmp_path, "m.csv", f"time{sep}a{sep}b\n" + rows.replace("\r\n", f"\n{sep}{sep}\n", 1))
     one_line_error({"path": "m.csv", "time_column": "time"}, tmp_path, "row(s) 1 (0-based; values missing)")
+
+
+def test_the_refusals_of_a_wide_file_name_its_columns_up_to_a_count(tmp_path):
+    """A refusal listed every column of the file, and every column it left out, in its one line: a file of 300
+    channels gave a line of thousands of characters for one misspelt value column (9,000 for an ignore_columns that
+    held them all), the name that mattered lost in it. Such lists stop after NAMES_SHOWN names, saying how many more."""
+    shown = csv_data.NAMES_SHOWN
+    names = [f"sensor_{k}" for k in range(300)]
+    write_csv(tmp_path, "w.csv", ["t"] + names, [[i] + [(i * (k + 1)) % 7 for k in range(300)] for i in range(10)])
+    listed = ", ".join(["t"] + names[:shown - 1]) + ", ... (281 more)"
+    msg = one_line_error({"path": "w.csv", "time_column": "t", "value_columns": ["sensor_1", "nope"]}, tmp_path)
+    assert msg.endswith(f"w.csv: missing value column 'nope' (columns: {listed})")
+    msg = one_line_error({"path": "w.csv", "time_column": "t", "ignore_columns": names}, tmp_path)
+    left = ", ".join(f"'{n}' (ignore_columns)" for n in names[:shown]) + ", ... (280 more)"
+    assert msg.endswith(f"w.csv: no numeric value column (columns: {listed}); left out: {left}: take the columns of "
+                        "values out of ignore_columns")
+    write_csv(tmp_path, "test.csv", ["t"], [[i] for i in range(10)])  # a test file that lacks them all
+    msg = one_line_error({"path": "w.csv", "time_column": "t", "test_files": ["test.csv"], "train_points": 5}, tmp_path)
+    assert f"lacks {', '.join(repr(n) for n in names[:shown])}, ... (280 more) (give value_columns" in msg
+    write_csv(tmp_path, "c.csv", names, [[1] * 300 for _ in range(10)])  # every channel constant
+    msg = one_line_error({"path": "c.csv", "train_points": 5}, tmp_path)
+    assert f"column(s) {', '.join(repr(n) for n in names[:shown])}, ... (280 more) constant in the training" in msg

@@ -148,6 +148,7 @@ TIME_ORDERS = ("strict", "file")
 SEPARATORS = (",", ";", "\t", "|")
 DECIMALS = (".", ",")
 SHOWN = 5  # offending rows named in a message
+NAMES_SHOWN = 20  # columns named in a message that lists them (a file of hundreds of channels)
 
 
 @dataclass(eq=False)
@@ -205,6 +206,12 @@ def _rows(idx, shown: int = SHOWN) -> str:
     idx = [int(i) if isinstance(i, int | np.integer) else i for i in idx]
     text = ", ".join(str(i) for i in idx[:shown])
     return text + (", ..." if len(idx) > shown else "")
+
+
+def _names(names, shown: int = NAMES_SHOWN) -> str:
+    """``names`` joined by commas, the first ``shown`` of them, then how many more there are."""
+    names = [str(n) for n in names]
+    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
 
 
 def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -828,7 +835,7 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
 def _require_column(f: _File, column: str, what: str) -> None:
     if column not in f.df.columns:
         raise DataError(f"{f.path}: missing {what} {column!r}{_suggest(column, f.df.columns)} "
-                        f"(columns: {', '.join(f.df.columns)}){_one_column_hint(f)}")
+                        f"(columns: {_names(f.df.columns)}){_one_column_hint(f)}")
 
 
 def _one_column_hint(f: _File) -> str:
@@ -1027,7 +1034,7 @@ def _no_value_column_hint(df: pd.DataFrame, time_col: str | None, label_col: str
     left = [f"{c!r} (ignore_columns)" for c in ignored] + skipped
     if left:
         numbers = any(_numeric_like(df[c]) for c in ignored)
-        return f"; left out: {', '.join(left)}" + (": take the columns of values out of ignore_columns" * numbers)
+        return f"; left out: {_names(left)}" + (": take the columns of values out of ignore_columns" * numbers)
     taken = [f"{c!r} is the time_column" for c in [time_col] if c in df.columns]
     taken += [f"{c!r} {'' if taken else 'is '}the labels.column" for c in [label_col] if c in df.columns]
     return (f"; {' and '.join(taken)}, and the file holds no other column: add the columns of values to detect "
@@ -1082,7 +1089,7 @@ def _values(f: _File, channels: list[str], decimal: str = ".", thousands: str | 
         k = bad_cols[0]
         c = channels[k]
         bad = np.flatnonzero(~np.isfinite(values[:, k]))
-        also = f" (also in {', '.join(repr(channels[j]) for j in bad_cols[1:])})" if bad_cols[1:] else ""
+        also = f" (also in {_names(repr(channels[j]) for j in bad_cols[1:])})" if bad_cols[1:] else ""
         shown = [_fmt(f.df[c].iloc[i]) for i in bad[:SHOWN]]
         setting = _other_numbers(f.df[c].iloc[bad], decimal, thousands, _fractions_elsewhere(f.df, c))
         percent = _percentages(f.df[c].iloc[bad])
@@ -2083,7 +2090,7 @@ def _constant(train: np.ndarray, channels: list[str], where: str, chosen: bool =
     flat = np.flatnonzero(flat_channels(train))
     if flat.size:
         notes = [rounding_note(train, k) for k in flat]
-        cols = ", ".join(f"{channels[k]!r}" + (f" ({note})" if note else "") for k, note in zip(flat, notes, strict=True))
+        cols = _names(f"{channels[k]!r}" + (f" ({note})" if note else "") for k, note in zip(flat, notes, strict=True))
         raise DataError(f"{where}: column(s) {cols} constant in the training block ({len(train)} rows): "
                         f"a constant channel cannot be standardised; {_drop_advice(chosen)}")
 
@@ -2223,7 +2230,7 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
         ref = files[0]
         channels, skipped = _default_columns(ref.df, exclude, ref.path, decimal, thousands)
         if not channels:
-            raise DataError(f"{ref.path}: no numeric value column (columns: {', '.join(ref.df.columns)})"
+            raise DataError(f"{ref.path}: no numeric value column (columns: {_names(ref.df.columns)})"
                             + (_one_column_hint(ref) or _no_value_column_hint(ref.df, time_col, label_col, ignore,
                                                                               skipped)))
         for f in files[1:]:
@@ -2235,8 +2242,8 @@ def load_csv_dataset(spec: dict, base_dirs: list[Path]) -> CSVDataset:
             if dead := [c for c in extra if c in ref.df.columns]:  # likewise in the first file: refused there
                 _values(ref, dead, decimal, thousands)
             if lack or extra:
-                parts = ([f"lacks {', '.join(map(repr, lack))}"] if lack else []) + (
-                    [f"has extra {', '.join(map(repr, extra))}"] if extra else [])
+                parts = ([f"lacks {_names(map(repr, lack))}"] if lack else []) + (
+                    [f"has extra {_names(map(repr, extra))}"] if extra else [])
                 named = next((c for c in lack + extra if c.strip().lower() in LABEL_LIKE_NAMES), None)
                 labels_hint = (f"if it holds the anomaly labels, give \"labels\": {{\"column\": \"{named}\"}}; else "
                                if named and labels is None else "")
