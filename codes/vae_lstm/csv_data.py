@@ -865,16 +865,23 @@ def _numeric_like(col: pd.Series, decimal: str = ".", thousands: str | None = No
 _GROUPED = re.compile(r"[-+]?[1-9]\d{0,2}(?:,\d{3})+")  # thousands by comma: no leading 0 (0,013 is a decimal)
 
 
-def _fractions_elsewhere(df: pd.DataFrame, column: str) -> bool:
-    """Whether a numeric column other than `column` holds fractions: then the file's numbers use the
-    decimal separator they were read with, and another one is not suggested."""
+def _fraction_columns(df: pd.DataFrame) -> set:
+    """The numeric columns of ``df`` that hold fractions (for ``_fractions_elsewhere``, read once per file)."""
+    out = set()
     for c in df.columns:
-        if c != column and is_float_dtype(df[c]):
+        if is_float_dtype(df[c]):
             v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
             v = v[np.isfinite(v)]
             if (v != np.round(v)).any():
-                return True
-    return False
+                out.add(c)
+    return out
+
+
+def _fractions_elsewhere(df: pd.DataFrame, column: str, fractions: set | None = None) -> bool:
+    """Whether a numeric column other than `column` holds fractions: then the file's numbers use the
+    decimal separator they were read with, and another one is not suggested. ``fractions``: the file's
+    ``_fraction_columns``, when read already."""
+    return bool((_fraction_columns(df) if fractions is None else fractions) - {column})
 
 
 def _grouped(thousands: str, decimal: str) -> str:
@@ -1003,6 +1010,7 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
     """Numeric columns not excluded, and the skipped ones with why (for the note). A text column that
     reads as numbers under another decimal or thousands separator is an error, not left out."""
     chosen, skipped = [], []
+    fractions = None  # the columns that hold fractions: read at the first text column, for every one
     for number, c in enumerate(df.columns, 1):
         if c in exclude:
             continue
@@ -1014,7 +1022,8 @@ def _default_columns(df: pd.DataFrame, exclude: set[str], path: Path, decimal: s
         elif _numeric_like(col, decimal, thousands):
             chosen.append(c)
         else:
-            setting = _other_numbers(col, decimal, thousands, _fractions_elsewhere(df, c))
+            fractions = _fraction_columns(df) if fractions is None else fractions
+            setting = _other_numbers(col, decimal, thousands, _fractions_elsewhere(df, c, fractions))
             if setting:
                 shown = ", ".join(repr(str(v).strip()) for v in col.dropna().iloc[:3])
                 raise DataError(f"{path}: column {c!r} is not numeric as read (values {shown}, ...), but "
