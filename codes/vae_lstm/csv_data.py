@@ -741,6 +741,7 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
             text = data.decode("cp1252")
         except UnicodeDecodeError:
             text = data.decode("latin-1")
+    del data  # decoded: the text alone is read from here on (a large file is not held twice)
     text = text.lstrip("\ufeff")  # a second byte-order mark, from a tool that put its own before the file's
     if "\x00" in text[:65536]:  # no CSV holds NUL: a binary file (a spreadsheet, say), or UTF-16 without its mark
         raise DataError(f"{path}: not a text CSV (it holds NUL bytes: a binary file such as a spreadsheet, or "
@@ -812,7 +813,9 @@ def _read_csv(path: Path, sep: str | None, decimal: str = ".", thousands: str | 
             warnings.simplefilter("ignore", pd.errors.ParserWarning)  # the empty extra fields, checked above
             # rows with empty fields beyond the header's (a trailing separator on some rows): read the
             # header's columns only (pandas stops at the first such row otherwise)
-            df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False,
+            # from the text's UTF-8 bytes: an io.StringIO holds 4 bytes a character
+            df = pd.read_csv(io.BytesIO(text.encode("utf-8")), encoding="utf-8", sep=sep, skipinitialspace=True,
+                             index_col=False,
                              decimal=decimal, thousands=thousands, usecols=range(len(header)) if trailing else None,
                              engine=_engine(sep, thousands),
                              converters={header.index(text_column): str} if text_column in header else None)
