@@ -199,11 +199,21 @@ def test_a_slow_arma_fit_is_noted_before_it_and_each_channel_after(tmp_path, cap
     monkeypatch.setattr(arma, "fit_seconds_bound", lambda x, p, q: (50 * (p + q + 8) * 3.6, None), raising=False)
     ARMADetector(arma_config(n_channel=2, arma_p=32, arma_q=32)).fit(train, tmp_path / "slow")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == ("note: arma: an ARMA(32, 32) fit on 300 points may take up to about 3.6 h per channel (2 "
-                        "channels; at most 50 optimiser steps of 72 Kalman-filter passes each); a lower arma_p or "
-                        "arma_q, or arma_max_train_points, makes it faster")
+    assert lines[0] == ("note: arma: an ARMA(32, 32) fit on 300 points may take up to about 3.6 h per channel, 7.2 h "
+                        "for its 2 channels (at most 50 optimiser steps of 72 Kalman-filter passes each); a lower "
+                        "arma_p or arma_q, or arma_max_train_points, makes it faster")
     assert [line.rpartition(" in ")[0] for line in lines[1:]] == ["arma: channel 0 fitted (1 of 2)",
                                                                   "arma: channel 1 fitted (2 of 2)"]
+    # fits of seconds each, over many channels: a wide file's hour went by without a word (each fit under a minute)
+    monkeypatch.setattr(arma, "fit_seconds_bound", lambda x, p, q: (1.0, None), raising=False)
+    wide = np.stack([ar1(300, seed=k) for k in range(80)], axis=1)
+    ARMADetector(arma_config(n_channel=80)).fit(wide, tmp_path / "wide")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("note: arma: an ARMA(1, 0) fit on 300 points may take up to about 1 s per channel, 80 s "
+                        "for its 80 channels (at most 50 optimiser steps of 9 Kalman-filter passes each); a lower "
+                        "arma_p or arma_q, or arma_max_train_points, makes it faster")
+    assert [line.rpartition(" in ")[0] for line in lines[1:]] == [f"arma: channel {k} fitted ({k + 1} of 80)"
+                                                                  for k in range(80)]
 
 
 @pytest.mark.parametrize("max_points", [1, 3])

@@ -33,7 +33,7 @@ from .base import Detector, Scores
 ARMA_FILE = "arma.json"
 TREND = "c"
 MAX_ITER = 50  # statsmodels' optimiser steps at most (MLEModel.fit's maxiter)
-SLOW_FIT_SECONDS = 60  # a channel's fit that may take longer than this gets a note before it, and a line after each
+SLOW_FIT_SECONDS = 60  # fits that may take longer than this in all get a note before them, and a line after each
 
 
 @contextmanager
@@ -164,17 +164,17 @@ class ARMADetector(Detector):
         write_state(state_path, state)
 
     def fit_channels(self, series: np.ndarray) -> list[dict]:
-        """Each channel's fit. When one may take longer than ``SLOW_FIT_SECONDS`` (a high order, many points), a note
-        says so before it, with the bound of ``fit_seconds_bound``, and a line after each channel's fit."""
+        """Each channel's fit. When they may take longer than ``SLOW_FIT_SECONDS`` in all (a high order, many points,
+        many channels), a note says so before them, with the bound of ``fit_seconds_bound``, and a line after each
+        channel's fit."""
         c, n_channels = self.config, series.shape[1]
         bound, start = fit_seconds_bound(series[:, 0], c.arma_p, c.arma_q)
-        slow = bound > SLOW_FIT_SECONDS
+        slow = bound * n_channels > SLOW_FIT_SECONDS
         if slow:
-            each = " per channel" if n_channels > 1 else ""
+            each = f" per channel, {duration(bound * n_channels)} for its {n_channels} channels" * (n_channels > 1)
             print(f"note: arma: an ARMA({c.arma_p}, {c.arma_q}) fit on {len(series)} points may take up to about "
-                  f"{duration(bound)}{each} ({n_channels} channel{'s' if n_channels > 1 else ''}; at most {MAX_ITER} "
-                  f"optimiser steps of {c.arma_p + c.arma_q + 8} Kalman-filter passes each); a lower arma_p or arma_q, or "
-                  "arma_max_train_points, makes it faster")
+                  f"{duration(bound)}{each} (at most {MAX_ITER} optimiser steps of {c.arma_p + c.arma_q + 8} "
+                  "Kalman-filter passes each); a lower arma_p or arma_q, or arma_max_train_points, makes it faster")
         channels = []
         for k in range(n_channels):
             started = time.perf_counter()
