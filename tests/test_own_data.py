@@ -794,14 +794,17 @@ def test_a_config_trained_on_its_data_as_it_is_is_not_said_to_start_afresh(tmp_p
     assert "'auto' windows give" not in capsys.readouterr().out
 
 
-def test_the_peak_channel_of_a_window_detectors_run_is_the_one_at_its_peak_windows_spike():
+@pytest.mark.parametrize("rule", ["fixed", "dynamic"])
+def test_the_peak_channel_of_a_window_detectors_run_is_the_one_at_its_peak_windows_spike(monkeypatch, rule):
     """A window detector gives each point the score of the worst window that covers it, so a flagged run's top score
     holds over the l_win points of that window: the peak is a plateau, and flagged_ranges.csv's peak_channel was
     read at its first point, before the spike that made the window worst (a channel at its ordinary swing there was
-    blamed). It is the channel furthest from 0 over the points at the run's top score, at the point where it is."""
+    blamed). Under dynamic, read at the top of the EWMA-smoothed scores, it came after the plateau, which the
+    smoothing climbs through. It is the channel furthest from 0 over the points at the run's top point score, at the
+    point where it is; peak_score stays the top of the scores the rule compared with its threshold."""
     from types import SimpleNamespace
 
-    from vae_lstm import detection
+    from vae_lstm import detection, thresholds
     from vae_lstm.detectors.base import Scores
     from vae_lstm.windowing import points_from_units
 
@@ -809,6 +812,7 @@ def test_the_peak_channel_of_a_window_detectors_run_is_the_one_at_its_peak_windo
     z = np.zeros((n, 3))
     z[35, 0] = 1.5  # the window's first point: channel a at an ordinary swing
     z[40, 2] = 9.0  # the spike, inside that window, in channel c
+    z[51, 1] = 1.0  # the run's last point, where the smoothed scores are highest
     units = np.ones(n - l_win + 1)
     units[29:41] = 3.0  # every window holding the spike scores high
     units[35] = 3.5  # the worst: the window [35, 46]
@@ -817,16 +821,23 @@ def test_the_peak_channel_of_a_window_detectors_run_is_the_one_at_its_peak_windo
                                   None)
     series = SimpleNamespace(timestamps=None, row_times=None, row_utc=None, utc=False, normalised=z, n_channel=3,
                              channels=["a", "b", "c"], file_rows=None, point_labels=None)
-    config = SimpleNamespace(threshold_rule="fixed", threshold_value=2.0, detector="lstm_ae")
+    config = SimpleNamespace(threshold_rule=rule, threshold_value=2.0, detector="lstm_ae")
     result = detection.Detection(config, None, series, np.zeros(0), {"lstm_ae": detection.DetectorResult(
         "lstm_ae", np.zeros(0), [piece])}, 0.0)
+    flags = points >= 2.0  # [29, 51], as the rule's threshold flags it (one run under either rule)
+    monkeypatch.setattr(detection, "detection_flags", lambda result, res: ([flags], [2.0]))
+    compared = detection.compared_scores(rule, piece)
+    assert rule == "fixed" or int(np.argmax(compared[29:52])) == 22  # smoothed: highest at the run's last point
     ranges = detection.flagged_ranges(result)
-    assert ranges[["first_row", "last_row", "peak_score"]].values.tolist() == [[29, 51, 3.5]]
+    assert ranges[["first_row", "last_row"]].values.tolist() == [[29, 51]]
+    assert ranges["peak_score"][0] == compared[29:52].max() == (3.5 if rule == "fixed" else thresholds.ewma(
+        points, 105)[51])
     assert (ranges["peak_channel"][0], ranges["peak_channel_z"][0]) == ("c", 9.0)
     # detections.png draws the same channel as that run's peak channel
     wide = np.zeros((n, plotting.MAX_CHANNELS_SHOWN + 2))
     wide[:, :3] = z
-    wide[36:47, 3:] = 2.0  # further from 0 than a's 1.5, but not at the plateau's first point
-    flags = points >= 2.0
-    drawn, _ = plotting.flagged_channels(wide, [{"start": 0, "scores": points, "flags": flags}])
-    assert drawn == list(range(2, plotting.MAX_CHANNELS_SHOWN + 2))  # c, then the furthest from 0; not a
+    wide[36:47, 3:] = 2.0  # further from 0 than a's 1.5 and b's 1.0, but not at the plateau's first point
+    wide[51, 3:] = 0.0
+    drawn, _ = plotting.flagged_channels(wide, [{"start": 0, "scores": detection.drawn_scores(rule, piece),
+                                                 "point_scores": points, "flags": flags}])
+    assert drawn == list(range(2, plotting.MAX_CHANNELS_SHOWN + 2))  # c, then the furthest from 0; not a nor b

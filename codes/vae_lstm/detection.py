@@ -761,7 +761,8 @@ def flagged_ranges(result: Detection):
     of flagged points, with its piece, first and last row (0-based in the piece, and in its CSV file), times when the data
     has them (ending in Z when they are UTC), length, the rule and its threshold, and the peak of the scores
     the rule compared with it (``compared_scores``); with several channels, the channel whose training-standardised
-    value is furthest from 0 at that peak (over every point at the run's top score: ``plotting.run_peak``), and
+    value is furthest from 0 at the run's top point score (over every point at it: ``plotting.run_peak``; the point
+    scores, not dynamic's smoothing of them, which climbs through a window detector's top and peaks after it), and
     that value. A DataFrame, written as detection/flagged_ranges.csv."""
     import pandas as pd
 
@@ -786,7 +787,7 @@ def flagged_ranges(result: Detection):
                 row["first_index"], row["last_index"] = int(piece.start + a), int(piece.start + b - 1)
             row.update({"rule": rule, "threshold": float(t), "peak_score": float(compared[a:b].max())})
             if several:  # which sensor stands out at the peak: by its own training-standardised value
-                peak, k = plotting.run_peak(series.normalised[piece.start:], compared, a, b)
+                peak, k = plotting.run_peak(series.normalised[piece.start:], piece.point_scores, a, b)
                 row.update({"peak_channel": series.channels[k],
                             "peak_channel_z": float(series.normalised[piece.start + peak, k])})
             if series.point_labels is not None:
@@ -836,7 +837,8 @@ def draw_figures(result: Detection, out_dir: Path) -> list[Path]:
                                        f"{name}: {main.name} sequence scores ({which_threshold})",
                                        f"{c.threshold_rule} sequence threshold")]
     flags, point_t = detection_flags(result, main)
-    pieces = [{"start": p.start, "scores": drawn_scores(c.threshold_rule, p), "flags": f, "threshold": t}
+    pieces = [{"start": p.start, "scores": drawn_scores(c.threshold_rule, p), "point_scores": p.point_scores,
+               "flags": f, "threshold": t}
               for p, f, t in zip(main.pieces, flags, point_t, strict=True)]
     which = "EWMA-smoothed point scores" if c.threshold_rule == "dynamic" else "point scores"
     tested = result.series.test_pieces  # every one, those too short to score among them: their joins are drawn too

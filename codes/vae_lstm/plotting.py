@@ -65,7 +65,7 @@ def flagged_channels(series: np.ndarray, pieces: list[dict], names: list[str] | 
     """The channels (indices, in the series' order) that detections.png draws of ``series`` (n, channels), and a
     note for its title when some are left out. Up to ``MAX_CHANNELS_SHOWN`` are drawn: all of them when there are
     no more; else each flagged run's peak channel (where its training-standardised value is furthest from 0 at the
-    run's highest score, ``run_peak``, as flagged_ranges.csv's peak_channel), those of the most runs first, then the channels
+    run's highest point score, ``run_peak``, as flagged_ranges.csv's peak_channel), those of the most runs first, then the channels
     furthest from 0 at any flagged point; with nothing flagged, the first ones (``shown_channels``)."""
     n_channel = series.shape[1]
     if n_channel <= MAX_CHANNELS_SHOWN:
@@ -73,7 +73,8 @@ def flagged_channels(series: np.ndarray, pieces: list[dict], names: list[str] | 
     runs = np.zeros(n_channel)  # the flagged runs whose peak each channel is
     furthest = np.zeros(n_channel)  # the largest |z| of each channel at a flagged point
     for piece in pieces:
-        flags, scores = np.asarray(piece["flags"], bool), np.asarray(piece["scores"], float)
+        # the peaks of the point scores, where a rule compares their smoothing (dynamic): flagged_ranges.csv's
+        flags, scores = np.asarray(piece["flags"], bool), np.asarray(piece.get("point_scores", piece["scores"]), float)
         for a, b in segments(flags):
             runs[run_peak(series[piece["start"]:], scores, a, b)[1]] += 1
         if flags.any():
@@ -375,7 +376,8 @@ def detections(series: np.ndarray, pieces: list[dict], anomaly_idx: np.ndarray, 
     label timestamps (dashed), the detected spans (shaded orange) and the point scores beneath. On a time
     axis the lines break where the data skip time (``broken_at_gaps``), as NAB's ambient_temp does for up to 7 days.
 
-    ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold.
+    ``pieces`` holds, per test piece: start (time index), scores and flags (per point), threshold, and the point
+    scores whose peaks say which channels to draw when ``scores`` are a smoothing of them (``point_scores``).
     ``times``: a datetime64 per point, for a time axis (default: the 0-based index). ``score_label``: what the
     scores beneath are (a rule may threshold a smoothing of the point scores); ``threshold_label``: what their
     dashed line is (the rule's threshold), both named in the score panel's own legend. ``joins``: the index where
