@@ -867,3 +867,37 @@ def test_loading_a_config_skips_the_iri_grammar_that_jsonschema_would_build(tmp_
                   "    assert not checker.conforms('<>', 'iri-reference'), checker\n"
                   "import rfc3987_syntax\n")
         subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "codes")})
+
+
+@pytest.mark.parametrize("repo", [None, "checkout", "elsewhere"])
+def test_a_copy_installed_outside_the_checkout_reads_the_checkout_that_VAE_LSTM_REPO_names(tmp_path, repo):
+    """`pip install .` (or a wheel) puts the package in site-packages, away from configs/ and datasets/series.json,
+    which it read from two folders above its files: every config was refused with "<venv>/lib/python3.11/configs/
+    config.schema.json: No such file or directory" and a built-in series with a FileNotFoundError. Now such a copy
+    reads the checkout that VAE_LSTM_REPO names, and says so in one line when that is unset or no checkout."""
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(REPO_ROOT / "codes" / "vae_lstm", site / "vae_lstm", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "work").mkdir()
+    script = ("from vae_lstm import config, data_loader\nfrom vae_lstm.errors import UserError\n"
+              f"for read in (lambda: config.load_config({str(CONFIG_DIR / 'synthetic_config.json')!r}).l_win,\n"
+              "             lambda: len(data_loader.load_series('synthetic').raw)):\n"
+              "    try:\n        print(read())\n    except UserError as e:\n        print('error:', e)\n"
+              "print(config.REPO_ROOT)\n")
+    env = {k: v for k, v in os.environ.items() if k != "VAE_LSTM_REPO"}
+    env["PYTHONPATH"] = str(site)
+    if repo is not None:
+        env["VAE_LSTM_REPO"] = str(REPO_ROOT if repo == "checkout" else tmp_path / "work")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path / "work", env=env)
+    assert done.returncode == 0, done.stderr
+    *lines, root = done.stdout.splitlines()
+    if repo == "checkout":
+        assert lines[0] == "24" and int(lines[1]) > 0 and Path(root) == REPO_ROOT
+        return
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines), done.stdout
+    for line in lines:
+        if repo is None:
+            assert f"installed in {site / 'vae_lstm'}" in line and "pip install -e ." in line and "VAE_LSTM_REPO" in line
+        else:
+            assert f"VAE_LSTM_REPO={tmp_path / 'work'}" in line and "not a checkout" in line

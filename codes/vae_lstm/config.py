@@ -20,9 +20,18 @@ from typing import Any
 import jsonschema
 import numpy as np
 
-from .errors import ConfigError, UserError, closest, home_path, json_error, naming_the_file
+from .errors import (
+    ConfigError,
+    UserError,
+    closest,
+    home_path,
+    json_error,
+    naming_the_file,
+    repository_file,
+    repository_root,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = repository_root()  # the checkout (VAE_LSTM_REPO's for a copy installed outside one)
 CONFIG_DIR = REPO_ROOT / "configs"
 SCHEMA_PATH = CONFIG_DIR / "config.schema.json"
 
@@ -31,7 +40,7 @@ def load_schema() -> dict:
     """The schema, with the detector names filled in from the detector registry."""
     from .detectors import DETECTORS
 
-    with open(SCHEMA_PATH) as f:
+    with open(repository_file(SCHEMA_PATH)) as f:
         schema = json.load(f)
     schema["properties"]["detector"]["enum"] = list(DETECTORS)
     return schema
@@ -102,6 +111,8 @@ def resolve_config_path(name: str | Path) -> Path:
     for candidate in candidates:
         if candidate.is_dir():
             raise ConfigError(f"config '{name}' is a folder ({candidate}), not a JSON file")
+    if not path.is_absolute():
+        repository_file(SCHEMA_PATH)  # outside a checkout, that line: a bare name is one of the checkout's configs/
     tried = ", ".join(str(c) for c in candidates)
     raise ConfigError(f"config file '{name}' not found (looked in: {tried})")
 

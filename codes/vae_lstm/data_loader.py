@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from .download import fetch, local_root, sha256
-from .errors import DataError, closest
+from .errors import DataError, closest, repository_file, repository_root
 from .synthetic import make_synthetic
 
 NAB_DATA_DIR_ENV = "NAB_DATA_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = repository_root()  # the checkout (VAE_LSTM_REPO's for a copy installed outside one)
 SPEC_PATH = REPO_ROOT / "datasets" / "series.json"
 CACHE_DIR = REPO_ROOT / "datasets" / "cache"
 NAB_RAW_URL = "https://raw.githubusercontent.com/numenta/NAB/{commit}/{relpath}"
@@ -85,7 +85,7 @@ class Series:
 
 def load_spec() -> dict:
     """The parsed datasets/series.json (read on every call; it is tiny)."""
-    return json.loads(Path(SPEC_PATH).read_text())
+    return json.loads(repository_file(Path(SPEC_PATH)).read_text())
 
 
 def series_names() -> list[str]:

@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import difflib
 import errno
+import os
 import re
 import sys
 from contextlib import contextmanager
@@ -40,6 +41,36 @@ def home_path(value) -> Path:
             "the home folder, which this machine does not name (HOME is not set)")
         raise ConfigError(f"'{value}' starts with {first}, {whose}; write the folder in full"
                           f"{', or ~/ for your own home folder' if first != '~' else ''}") from None
+
+
+REPO_VAR = "VAE_LSTM_REPO"
+_CHECKOUT_FILE = Path("configs") / "config.schema.json"  # a folder holding it is a checkout of the repository
+_ABOVE_PACKAGE = Path(__file__).resolve().parents[2]  # the checkout when the package is its codes/vae_lstm
+
+
+def repository_root() -> Path:
+    """The repository checkout whose configs/ and datasets/ the package reads, and under which a config's relative
+    folders lie: the one holding the package (codes/vae_lstm, run from codes/ or installed with ``pip install -e .``),
+    else, for a copy installed elsewhere (``pip install .``, a wheel), the folder that $VAE_LSTM_REPO names."""
+    named = os.environ.get(REPO_VAR)
+    if (_ABOVE_PACKAGE / _CHECKOUT_FILE).is_file() or not named:
+        return _ABOVE_PACKAGE
+    return Path(os.path.expanduser(named)).resolve()
+
+
+def repository_file(path: Path) -> Path:
+    """``path``, a file the package reads from its checkout (a schema, datasets/series.json); one line instead of a
+    missing file's error where the package runs outside a checkout and $VAE_LSTM_REPO names none."""
+    if Path(path).is_file() or (_ABOVE_PACKAGE / _CHECKOUT_FILE).is_file():
+        return Path(path)  # in a checkout a missing file is its own error
+    if named := os.environ.get(REPO_VAR):
+        root = repository_root()
+        missing = Path(path).relative_to(root) if Path(path).is_relative_to(root) else path
+        raise UserError(f"{REPO_VAR}={named} is not a checkout of this repository (it has no {missing}): set "
+                        "it to the folder of one, whose configs/ and datasets/ the package reads")
+    raise UserError(f"vae_lstm is installed in {Path(__file__).resolve().parent}, outside a checkout of its repository, "
+                    "whose configs/ and datasets/ it reads: install it from the checkout with 'pip install -e .', "
+                    f"or set {REPO_VAR} to the checkout's folder")
 
 
 def home_text(value: str) -> str:

@@ -35,7 +35,7 @@ from .config import (
     run_dir,
 )
 from .detectors import CONTROLS, DETECTORS, QUICK, SCORING_KEYS, unread_keys
-from .errors import ConfigError, DataError, UserError, closest, home_path
+from .errors import ConfigError, DataError, UserError, closest, home_path, repository_file
 
 EXPERIMENT_DIR = CONFIG_DIR / "experiments"
 SCHEMA_PATH = CONFIG_DIR / "experiment.schema.json"
@@ -329,6 +329,7 @@ def find_experiment(name: str | Path) -> Path:
     for candidate in candidates:  # as a config path: a folder is named, not reported missing
         if candidate.is_dir():
             raise ConfigError(f"experiment '{name}' is a folder ({candidate}), not a JSON file")
+    repository_file(SCHEMA_PATH)  # outside a checkout, that line: configs/experiments/ is the checkout's
     known = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.json"))
     # every near name (dev_wide_level_weight3: 8, 4, 2 and 05), and those it begins (skab: skab_valve1)
     by_lower = {k.lower(): k for k in known}
@@ -393,7 +394,7 @@ def load_experiment(name: str | Path) -> Experiment:
     if not isinstance(values, dict):
         raise ConfigError(f"{path.name}: an experiment file holds one JSON object ({{\"datasets\": ..., "
                           f"\"detectors\": ..., \"seeds\": ...}}), not {json_kind(values)}")
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = json.loads(repository_file(SCHEMA_PATH).read_text())
     schema["properties"]["detectors"]["items"]["enum"] = list(DETECTORS)
     known = schema["properties"]
     for key in values:
