@@ -2659,3 +2659,15 @@ def test_a_summary_of_no_finished_run_names_the_earlier_tables_it_leaves_in_its_
         assert str(refused.value) == (f"no finished run to summarise; {summary_dir} holds an earlier summary's "
                                       "results.md and results.csv, not this grid's")
         assert all((summary_dir / name).read_text() == "earlier" for name in ("results.md", "results.csv"))
+
+
+def test_ray_tasks_get_the_runners_data_folders_and_checkout(monkeypatch):
+    """A cluster's tasks read the data and the checkout (VAE_LSTM_REPO, for a copy installed outside one) that the
+    runner reads; without VAE_LSTM_REPO a task's installed copy stopped at its first config."""
+    from vae_lstm.grid import _forwarded_env
+
+    for name in ("KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NAB_DATA_DIR", "/data/nab")
+    monkeypatch.setenv("VAE_LSTM_REPO", "/shared/checkout")
+    assert _forwarded_env() == {"NAB_DATA_DIR": "/data/nab", "VAE_LSTM_REPO": "/shared/checkout"}

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import UserError, isatty, os_error_line
+from .errors import REPO_VAR, UserError, isatty, os_error_line
 from .experiment import Job, job_experiment
 from .job_lines import WholeLines
 from .threads import usable_cores
@@ -513,14 +513,14 @@ def task_error(error) -> BaseException:
 
 
 def _forwarded_env(jobs: list[Job] = ()) -> dict:
-    """The data-source variables, and every variable that the jobs' experiment values and dataset configs name at the
+    """The data-source variables, the checkout of a copy installed outside one (VAE_LSTM_REPO), and every variable that the jobs' experiment values and dataset configs name at the
     start of a path ("${MY_DATA}/x.csv", an output_dir "${SCRATCH}/runs"), so that tasks find the same data and run
     folders as the runner. Each such folder is given as the runner reads it (``download.local_root``): a relative
     one, or "~/data", would be read from a task's own working folder (on a remote node, Ray's session folder)."""
     from .config import LEADING_VARIABLE
     from .download import local_root
 
-    folders = ["NAB_DATA_DIR", "KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR"]
+    folders = ["NAB_DATA_DIR", "KLSE_DATA_DIR", "SKAB_DATA_DIR", "ECG5000_DATA_DIR", REPO_VAR]
     for job in jobs:
         for text in (job.values, job.configs):
             folders += _leading_variables(json.loads(text), LEADING_VARIABLE) if text else []
