@@ -513,9 +513,9 @@ def task_error(error) -> BaseException:
 
 
 def _forwarded_env(jobs: list[Job] = ()) -> dict:
-    """The data-source variables, the checkout of a copy installed outside one (VAE_LSTM_REPO), and every variable that the jobs' experiment values and dataset configs name at the
-    start of a path ("${MY_DATA}/x.csv", an output_dir "${SCRATCH}/runs"), so that tasks find the same data and run
-    folders as the runner. Each such folder is given as the runner reads it (``download.local_root``): a relative
+    """The data-source variables, the checkout of a copy installed outside one (VAE_LSTM_REPO), and every variable
+    that the jobs' experiment values and dataset configs name at the start of a path ("${MY_DATA}/x.csv", an
+    output_dir "${SCRATCH}/runs"), so that tasks find the same data, configs and run folders as the runner. Each such folder is given as the runner reads it (``download.local_root``): a relative
     one, or "~/data", would be read from a task's own working folder (on a remote node, Ray's session folder)."""
     from .config import LEADING_VARIABLE
     from .download import local_root
