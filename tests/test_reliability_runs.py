@@ -1012,6 +1012,24 @@ def test_a_run_in_its_first_epoch_is_named_as_being_trained_not_untrained(tmp_pa
         runs.require_training(config, run)
 
 
+
+@pytest.mark.parametrize("written, holder", [
+    ("4321\n", "4321"),  # written before the host was: this machine's
+    ("4321 Lab PC 7 (north)\n", "4321"),  # this machine, its name with spaces and brackets
+    ("4321 Lab PC 8\n", "4321 on host Lab PC 8"),
+    ("4321 Lab\n", "4321 on host Lab"),
+    ("4321 r\u00e9seau-\u00e9t\u00e9\n", "4321"),  # this machine, a name of accented letters
+])
+def test_a_lock_holders_host_is_read_whole(tmp_path, monkeypatch, written, holder):
+    """A host name is whatever the machine was named: one with spaces was read as its first word, so this
+    machine's own lock was said to be held on another host, "Lab"."""
+    this = "r\u00e9seau-\u00e9t\u00e9" if "\u00e9" in written else "Lab PC 7 (north)"
+    monkeypatch.setattr(socket, "gethostname", lambda: this)
+    (tmp_path / "train.lock.pid").write_text(written, encoding="utf-8")
+    assert runs.holder_pid(tmp_path / "train.lock") == holder
+    with runs.exclusive(tmp_path / "x.lock", "busy", "wait"):
+        assert runs.holder_pid(tmp_path / "x.lock") == str(os.getpid())
+
 HOLD_ON_ANOTHER_HOST = """
 import socket, sys, time
 from pathlib import Path

@@ -82,7 +82,7 @@ def fetch(url: str, dest: Path, sha: str, what: str, remedy: str) -> Path:
                   f"{lock.lock_file}; Ctrl-C to stop)", file=sys.stderr, flush=True)
             lock.acquire()
         try:
-            pid_path.write_text(holder_record())
+            write_holder(pid_path)
             if dest.is_file() and sha256(dest) == sha:  # another process fetched it while this one waited
                 return dest
             for stale in dest.parent.glob(f"{glob.escape(dest.name)}.*.part"):  # of a download killed mid-way
@@ -119,6 +119,12 @@ def holder_record() -> str:
     return f"{os.getpid()} {socket.gethostname()}\n"
 
 
+def write_holder(pid_path: Path) -> None:
+    """Write ``holder_record`` to ``pid_path`` as ``holder_pid`` reads it: UTF-8 whatever the locale, a host name's
+    undecodable bytes kept as they were read."""
+    pid_path.write_text(holder_record(), encoding="utf-8", errors="surrogateescape")
+
+
 def holder_pid(pid_path: Path) -> str:
     """The PID that the holder of a lock wrote beside it (``holder_record``), with "on host <name>" when that is
     another machine's (a folder on a shared disk): its PID names no process of this one. "unknown" where there is
@@ -126,12 +132,12 @@ def holder_pid(pid_path: Path) -> str:
     import socket
 
     try:
-        words = pid_path.read_text(errors="replace").split()
+        words = pid_path.read_text(encoding="utf-8", errors="surrogateescape").split(maxsplit=1)
     except OSError:
         return "unknown"
     if not words or not words[0].isascii() or not words[0].isdigit():
         return "unknown"
-    host = words[1] if len(words) > 1 else None
+    host = words[1].strip() if len(words) > 1 else None  # the rest of the line: a host's name may hold spaces
     return words[0] if host in (None, socket.gethostname()) else f"{words[0]} on host {host}"
 
 

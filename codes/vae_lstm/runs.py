@@ -788,7 +788,7 @@ def exclusive(lock_path: Path, busy: str, hint: str, unwritable=None):
     folder)."""
     from filelock import FileLock, Timeout
 
-    from .download import holder_record
+    from .download import write_holder
 
     lock, pid_path = FileLock(lock_path, timeout=0), pid_file(lock_path)
     try:
@@ -808,7 +808,7 @@ def exclusive(lock_path: Path, busy: str, hint: str, unwritable=None):
         raise UserError(unwritable(f"{e.strerror}: {e.filename or lock_path}")) from None
     try:
         with naming_the_file(pid_path):  # a full disk
-            pid_path.write_text(holder_record())
+            write_holder(pid_path)
         yield
     finally:
         pid_path.unlink(missing_ok=True)
