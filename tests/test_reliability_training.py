@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -762,6 +763,12 @@ def main(argv):
             os.kill(os.getpid(), signal.SIGINT)  # file removed)
             time.sleep(0.2)
             print("cleaned up")
+        if when == "hung":  # a clean-up that does not end (a lost cluster's shutdown): Ctrl-C twice more
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(20)
+            print("cleaned up")
 
 stand_in = types.ModuleType(module)
 setattr(stand_in, name, main)
@@ -773,11 +780,14 @@ runpy.run_path(script, run_name="__main__")
 
 @pytest.mark.parametrize("script, module, name, when", [
     ("train.py", "vae_lstm.cli", "train_main", "handled"), ("train.py", "vae_lstm.cli", "train_main", "exiting"),
-    ("detect.py", "vae_lstm.cli", "detect_main", "exiting"), ("reproduce.py", "vae_lstm.reproduce", "main", "exiting")])
+    ("detect.py", "vae_lstm.cli", "detect_main", "exiting"), ("reproduce.py", "vae_lstm.reproduce", "main", "exiting"),
+    ("reproduce.py", "vae_lstm.reproduce", "main", "hung")])
 def test_a_second_ctrl_c_ends_the_command_as_the_first_one_does(script, module, name, when):
     """A second Ctrl-C while the first one's interrupt was handled cut its clean-up short (the grid's workers left
     running, a part file left); one while the process ended, after the line saying how to resume, printed Python's
-    "Exception ignored" traceback. The second one now changes nothing: exit 130, the one line."""
+    "Exception ignored" traceback. The second one now changes nothing: exit 130, the one line. A clean-up that does
+    not end is not waited for past a third Ctrl-C (only a SIGKILL ended it): the process ends at once, saying so."""
+    started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", SECOND_CTRL_C, str(REPO / "codes" / script), module, name, when],
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO / "codes")})
@@ -785,6 +795,7 @@ def test_a_second_ctrl_c_ends_the_command_as_the_first_one_does(script, module, 
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("interrupted: run the same command again"), done.stderr
     assert done.stdout == ("cleaned up\n" if when == "handled" else ""), done
+    assert time.monotonic() - started < 15, done
 
 
 # ---- 6. killed while writing a checkpoint, then the same command ----

@@ -329,17 +329,27 @@ def run_cli(main, argv=None, resume: str = RESUME_TRAINING) -> int:
     saying how to resume (``resume``: what running it again does); a signal that was ignored (SIGHUP under nohup)
     stays ignored. Output whose reader has gone ('| head -3') is dropped (``readers_may_go``): the command finishes
     its work as it would have. A second signal (a second Ctrl-C) while the first one's interrupt is handled is
-    ignored: the clean-up it would cut short (the grid's workers stopped, a part file removed) is done."""
+    ignored: the clean-up it would cut short (the grid's workers stopped, a part file removed) is done. A third ends
+    the process at once with the first one's code: a clean-up that does not end is not waited for."""
+    import os
     import signal
     import threading
 
     received = []
 
     def on_signal(signum, frame):
-        if received:  # a second one (systemd sends SIGTERM and SIGHUP) while the first one's interrupt is handled
-            return
         received.append(signum)
-        raise KeyboardInterrupt
+        if len(received) == 1:
+            raise KeyboardInterrupt
+        if len(received) == 2:  # a second one (systemd sends SIGTERM and SIGHUP) while the first one's is handled
+            return
+        # a third: the clean-up does not end (a lost Ray cluster's shutdown, a hung disk), and is not waited for
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            print(f"interrupted: {resume} (ended at once by a third signal, before its clean-up ended)", file=sys.stderr,
+                  flush=True)
+        os._exit(128 + received[0])
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals only work there
     previous = {}
