@@ -493,6 +493,12 @@ def test_a_sentinel_written_at_many_rows_of_the_training_block_is_one_line():
     flag = np.zeros(600)
     flag[rows] = 1.0
     assert data_loader.build_series("s", "row", flag, [], 0, 500, channels=["v"]).std[0] > 0
+    # a valve's position, closed (0) at 40% of the rows, open (100) or nearly (99.9) at the rest: a few-valued
+    # channel, whose farthest value repeats legitimately (std 49, 1,600 times that of the open rows' 0.03), loads
+    valve = np.full(600, 100.0)
+    valve[:240] = 0.0
+    valve[np.arange(5) * 60 + 250] = 99.9
+    assert data_loader.build_series("s", "row", valve, [], 0, 500, channels=["v"]).std[0] > 40
 
 
 def test_the_spread_without_the_farthest_values_is_numpys_and_exact_beside_a_sentinel():

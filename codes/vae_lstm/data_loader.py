@@ -187,6 +187,7 @@ def rounding_note(block: np.ndarray, k: int) -> str:
 
 
 MAX_ONE_VALUE_INFLATION = 1000.0  # a training block's std over that of its values but the farthest few
+MAX_FEW_VALUES = 3  # a channel whose values but the farthest are this few levels is a state, not a sentinel
 MAX_FAR_VALUES = 10  # the most far values that check_spread takes away together (and at most 1% of a block)
 
 
@@ -232,11 +233,13 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
                                 "other values, so they all standardise to about 0: a data error such as a sentinel "
                                 "value or a wrong unit; fix or remove them")
         # the farthest value written at more rows than those taken away above (-9999 for a missing reading): all its
-        # copies together; a two-valued channel (a status flag), whose other values have no spread, is no error
+        # copies together; a few-valued channel (a status flag, a valve's position closed, open or nearly open), whose
+        # other values are a few levels, is no error
         copies = values == values[row]
         if copies.sum() > len(far) and not copies.all():
             rest = float(values[~copies].std())
-            if 0 < rest and rest * MAX_ONE_VALUE_INFLATION < std[k]:
+            if 0 < rest and rest * MAX_ONE_VALUE_INFLATION < std[k] \
+                    and len(np.unique(values[~copies])) > MAX_FEW_VALUES:
                 at = np.flatnonzero(copies)
                 shown = ", ".join(str(int(r)) for r in at[:5]) + (", ..." if len(at) > 5 else "")
                 raise DataError(f"{name}: the training block holds {values[row]:.6g} at {len(at)} rows of {label} "
