@@ -499,6 +499,11 @@ def test_a_sentinel_written_at_many_rows_of_the_training_block_is_one_line():
     valve[:240] = 0.0
     valve[np.arange(5) * 60 + 250] = 99.9
     assert data_loader.build_series("s", "row", valve, [], 0, 500, channels=["v"]).std[0] > 40
+    # a pump's flow, off (0) at 40% of the rows and held at 50 +- 0.02 at the rest: its off value is no farther from
+    # the on rows than their own level, so it is a state, not a sentinel (std 24.5, 1,700 times the on rows')
+    pump = 50.0 + 0.02 * np.sin(np.arange(600) / 3.0)
+    pump[:240] = 0.0
+    assert data_loader.build_series("s", "row", pump, [], 0, 500, channels=["v"]).std[0] > 20
 
 
 def test_the_spread_without_the_farthest_values_is_numpys_and_exact_beside_a_sentinel():

@@ -188,6 +188,7 @@ def rounding_note(block: np.ndarray, k: int) -> str:
 
 MAX_ONE_VALUE_INFLATION = 1000.0  # a training block's std over that of its values but the farthest few
 MAX_FEW_VALUES = 3  # a channel whose values but the farthest are this few levels is a state, not a sentinel
+SENTINEL_DISTANCE = 10.0  # a value copied at many rows is a sentinel this many times the others' level away
 MAX_FAR_VALUES = 10  # the most far values that check_spread takes away together (and at most 1% of a block)
 
 
@@ -233,13 +234,17 @@ def check_spread(name, block: np.ndarray, mean: np.ndarray, std: np.ndarray, tra
                                 "other values, so they all standardise to about 0: a data error such as a sentinel "
                                 "value or a wrong unit; fix or remove them")
         # the farthest value written at more rows than those taken away above (-9999 for a missing reading): all its
-        # copies together; a few-valued channel (a status flag, a valve's position closed, open or nearly open), whose
-        # other values are a few levels, is no error
+        # copies together, where they lie farther from the other values than ten times those values' own level and
+        # range; a few-valued channel (a status flag, a valve's position closed, open or nearly open), whose other
+        # values are a few levels, and a state such as a pump's flow off (0) beside a steady 50, are no error
         copies = values == values[row]
         if copies.sum() > len(far) and not copies.all():
-            rest = float(values[~copies].std())
+            others = values[~copies]
+            rest = float(others.std())
+            level = max(abs(float(others.mean())), float(np.ptp(others)))
             if 0 < rest and rest * MAX_ONE_VALUE_INFLATION < std[k] \
-                    and len(np.unique(values[~copies])) > MAX_FEW_VALUES:
+                    and abs(values[row] - others.mean()) > SENTINEL_DISTANCE * level \
+                    and len(np.unique(others)) > MAX_FEW_VALUES:
                 at = np.flatnonzero(copies)
                 shown = ", ".join(str(int(r)) for r in at[:5]) + (", ..." if len(at) > 5 else "")
                 raise DataError(f"{name}: the training block holds {values[row]:.6g} at {len(at)} rows of {label} "
