@@ -1415,6 +1415,11 @@ def test_thousands_grouped_by_a_no_break_space(tmp_path, space):
     # separators"
     write_csv(tmp_path, "fr.csv", ["t", "a", "b"], rows, sep="§")
     assert load({**spec, "sep": "§"}, tmp_path).full_values[:2].tolist() == [[1234.5, 0], [2234.5, 1]]
+    # a line ended by a carriage return alone among line feeds ends its row, as in pandas' C reader: the check of the
+    # thousands groups read the text otherwise, and stopped with pandas' ParserError traceback
+    text = (tmp_path / "fr.csv").read_text()
+    (tmp_path / "fr.csv").write_text(text.replace("\n", "\r", 2).replace("\r", "\n", 1))  # row 0 ends in \r
+    assert load({**spec, "sep": "§"}, tmp_path).full_values.tolist() == [[(i + 1) * 1000 + 234.5, i * i] for i in range(6)]
 
 
 @pytest.mark.parametrize("space", ["\u00a0", "\u202f"])

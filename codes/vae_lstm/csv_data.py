@@ -901,8 +901,9 @@ def _ungrouped_as_text(df: pd.DataFrame, text: str, sep: str, decimal: str, thou
         return df
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.ParserWarning)  # empty extra fields, as in _read_csv
-        raw = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, index_col=False, dtype=str,
-                          usecols=range(len(df.columns)), engine=_engine(sep, thousands))
+        # as _read_csv reads it (its UTF-8 bytes: a carriage return alone ends a line there, as in the C reader)
+        raw = pd.read_csv(io.BytesIO(text.encode("utf-8")), encoding="utf-8", sep=sep, skipinitialspace=True,
+                          index_col=False, dtype=str, usecols=range(len(df.columns)), engine=_engine(sep, thousands))
     df = df.copy()
     for k, c in enumerate(df.columns):
         if c not in numeric:
