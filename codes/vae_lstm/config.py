@@ -27,6 +27,7 @@ from .errors import (
     home_path,
     json_error,
     naming_the_file,
+    no_repeated_keys,
     repository_file,
     repository_root,
 )
@@ -148,17 +149,8 @@ def train_command(config) -> str:
 
 
 def unique_keys(where: str):
-    """A ``json`` object_pairs_hook: a key given twice in one object is a ConfigError (JSON keeps the last one
-    silently, so an edited copy of a key would quietly override the one the user looks at)."""
-    def hook(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ConfigError(f"{where}: key '{key}' is given twice in one object; keep one")
-            seen.add(key)
-        return dict(pairs)
-
-    return hook
+    """A ``json`` object_pairs_hook: a key given twice in one object is a ConfigError."""
+    return no_repeated_keys(lambda key: ConfigError(f"{where}: key '{key}' is given twice in one object; keep one"))
 
 
 def load_config(name: str | Path) -> Config:

@@ -132,7 +132,7 @@ from pandas.tseries.api import guess_datetime_format
 
 from .data_loader import flat_channels, rounding_note
 from .download import local_root
-from .errors import DataError, UserError, closest, home_path, json_error
+from .errors import DataError, UserError, closest, home_path, json_error, no_repeated_keys
 from .evaluation import span_mask
 
 __all__ = ["CSVDataset", "FIELDS", "load_csv_dataset"]
@@ -1598,13 +1598,8 @@ def _label_column(f: _File, column: str) -> np.ndarray:
 def _label_source(labels: dict, kind: str, base_dirs: list[Path], files: list[_File]):
     """A function file -> the raw label list for that file (or None), and the JSON path."""
     path = _resolve(labels[kind], base_dirs, f"labels.{kind}")
-    def unique(pairs):  # JSON keeps the last of two entries of one name, silently: an emptied copy would drop labels
-        seen = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise DataError(f"{path}: entry {name!r} is given twice; keep one (JSON would silently take the last)")
-            seen.add(name)
-        return dict(pairs)
+    unique = no_repeated_keys(lambda name: DataError(  # an emptied copy of an entry would drop the file's labels
+        f"{path}: entry {name!r} is given twice; keep one (JSON would silently take the last)"))
 
     try:
         # bytes: UTF-8 with or without a byte-order mark, or UTF-16/32 with one (Notepad's "Unicode"), as JSON allows

@@ -412,3 +412,17 @@ def _run(main, argv, resume: str, received: list) -> int:
             _drop_stdout()
         print(f"{start}interrupted: {e.resume if isinstance(e, Interrupted) else resume}", file=sys.stderr)
         return 128 + received[0] if received else 130
+
+
+def no_repeated_keys(refusal):
+    """A ``json`` object_pairs_hook that raises ``refusal(key)`` for a key given twice in one object: JSON keeps the
+    last one silently, so an edited copy of a key would quietly override the one the user looks at."""
+    def hook(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise refusal(key)
+            seen.add(key)
+        return dict(pairs)
+
+    return hook
